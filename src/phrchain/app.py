@@ -1,0 +1,286 @@
+"""The phrchain state machine: an explicit ordered list of modules behind one small API.
+
+Engines drive it the same way: the embedded solo engine in-process, CometBFT over ABCI.
+
+- :meth:`Application.init_chain` — genesis state (version 0), returns the app hash.
+- :meth:`Application.check_tx` — would this tx succeed now? Run against a *check state*
+  that accumulates the mempool's accepted txs, so a signer can queue nonces n, n+1, …
+- :meth:`Application.finalize_block` — execute a block's txs in order; per-tx results,
+  events and the new app hash (the root of the whole state). Nothing is durable yet.
+- :meth:`Application.commit` — persist the finalized block's state atomically.
+- :meth:`Application.query` — module queries at any retained height, with a proof.
+
+Every tx runs in its own write buffer; a rejected tx (any stable error code) changes
+nothing, not even its signer's nonce.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from phrchain.core import encoding, keys, rfc9162
+from phrchain.core.errors import (
+    BAD_QUERY,
+    BAD_SIGNATURE,
+    NONCE_REPLAYED,
+    NONCE_SKIPPED,
+    UNKNOWN_MESSAGE,
+    UNKNOWN_QUERY,
+    WRONG_CHAIN,
+    CryptoError,
+    EncodingError,
+    TxError,
+    register,
+)
+from phrchain.core.hashing import sha256
+from phrchain.core.module import Authenticator, Context, Event, Handler, Module, Query
+from phrchain.core.state import Overlay, StoreView
+from phrchain.core.store import StateStore
+from phrchain.core.tx import Tx, decode_tx
+
+log = logging.getLogger(__name__)
+
+MAX_WRITES_PER_TX: Final = 512
+_CACHE_SIZE: Final = 50_000
+CHAIN_ID_KEY: Final = b"app/chain_id"
+INTERNAL_ERROR = register("tx", 99, "internal_error", "the handler failed unexpectedly")
+
+
+@dataclass(frozen=True, slots=True)
+class BlockInfo:
+    """What the engine tells the app about the block being executed."""
+
+    height: int
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TxResult:
+    hash: bytes
+    code: int
+    codespace: str
+    log: str
+    events: tuple[Event, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hash": self.hash.hex(), "code": self.code, "codespace": self.codespace,
+                "log": self.log, "events": [e.to_json() for e in self.events]}
+
+    def leaf(self) -> bytes:
+        """This result's leaf in the block's results root: what replay must reproduce."""
+        return encoding.encode_trusted(self.to_json())
+
+
+@dataclass(frozen=True, slots=True)
+class BlockResult:
+    height: int
+    tx_results: tuple[TxResult, ...]
+    app_hash: bytes
+
+    @property
+    def results_root(self) -> bytes:
+        return rfc9162.root_from_leaf_hashes([rfc9162.leaf_hash(r.leaf())
+                                              for r in self.tx_results])
+
+
+@dataclass(frozen=True, slots=True)
+class AppInfo:
+    height: int
+    app_hash: bytes
+    chain_id: str
+
+
+class Application:
+    """Deterministic state machine; the only shared object between engine and modules."""
+
+    def __init__(self, store: StateStore, modules: Sequence[Module],
+                 auth: Authenticator) -> None:
+        self.store = store
+        self.modules = tuple(modules)
+        self.auth = auth
+        self._handlers: dict[str, Handler] = {}
+        self._queries: dict[str, Query] = {}
+        for module in self.modules:
+            for msg_type, handler in module.handlers().items():
+                if not msg_type.startswith(module.name + "/") or msg_type in self._handlers:
+                    raise ValueError(f"bad or duplicate message type {msg_type}")
+                self._handlers[msg_type] = handler
+            for path, query in module.queries().items():
+                self._queries[f"{module.name}/{path}"] = query
+        self._decoded: OrderedDict[bytes, Tx | TxError] = OrderedDict()
+        self._verified: OrderedDict[tuple[bytes, bytes], None] = OrderedDict()
+        self._pending: BlockResult | None = None
+        chain_id = store.get(CHAIN_ID_KEY) if store.version() >= 0 else None
+        self.chain_id = chain_id.decode() if chain_id else ""
+        self._check = self._fresh_overlay()
+
+    # -- lifecycle --------------------------------------------------------------------
+    def info(self) -> AppInfo:
+        return AppInfo(self.store.version(), self.store.root(), self.chain_id)
+
+    def init_chain(self, genesis: Mapping[str, Any]) -> bytes:
+        """Write genesis state as version 0; return the genesis app hash."""
+        if self.store.version() >= 0:
+            raise ValueError("chain already initialised")
+        chain_id = genesis["chain_id"]
+        state = Overlay(StoreView(self.store.get, self.store.iterate))
+        state.set(CHAIN_ID_KEY, chain_id.encode())
+        ctx = Context(chain_id, 0, int(genesis["genesis_time_ms"]), "", state)
+        for module in self.modules:
+            module.init_genesis(ctx, genesis.get("app_state", {}).get(module.name, {}))
+        app_hash = self.store.stage(0, state.changes)
+        self.store.commit()
+        self.chain_id = chain_id
+        self._check = self._fresh_overlay()
+        return app_hash
+
+    def check_tx(self, raw: bytes) -> TxResult:
+        """Run ``raw`` against the check state; on success it stays applied there."""
+        return self._run(self._check, BlockInfo(self.store.version() + 1, 0), raw)
+
+    def finalize_block(self, block: BlockInfo, txs: Sequence[bytes]) -> BlockResult:
+        if block.height != self.store.version() + 1:
+            raise ValueError(f"expected block {self.store.version() + 1}, got {block.height}")
+        state = self._fresh_overlay()
+        results = tuple(self._run(state, block, raw) for raw in txs)
+        app_hash = self.store.stage(block.height, state.changes)
+        self._pending = BlockResult(block.height, results, app_hash)
+        return self._pending
+
+    def commit(self) -> BlockResult:
+        if self._pending is None:
+            raise ValueError("no finalized block to commit")
+        self.store.commit()
+        done, self._pending = self._pending, None
+        self._check = self._fresh_overlay()
+        return done
+
+    def abandon(self) -> None:
+        """Drop a finalized but uncommitted block (the engine failed to persist it)."""
+        self.store.discard()
+        self._pending = None
+
+    def reset_check_state(self) -> None:
+        self._check = self._fresh_overlay()
+
+    def _fresh_overlay(self) -> Overlay:
+        return Overlay(StoreView(self.store.get, self.store.iterate))
+
+    # -- one transaction --------------------------------------------------------------
+    def _decode(self, raw: bytes) -> Tx:
+        cached = self._decoded.get(raw)
+        if cached is None:
+            try:
+                cached = decode_tx(raw)
+            except TxError as exc:
+                cached = exc
+            self._remember(self._decoded, raw, cached)
+        if isinstance(cached, TxError):
+            raise cached
+        return cached
+
+    @staticmethod
+    def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        cache[key] = value
+        if len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
+
+    def _verify(self, tx: Tx, public_key: bytes) -> None:
+        # A signature's validity is a pure function of (bytes, key): caching it between
+        # check_tx and finalize_block cannot change any outcome.
+        if (tx.hash, public_key) in self._verified:
+            return
+        try:
+            keys.verify(public_key, tx.sig, tx.sign_bytes())
+        except CryptoError as exc:
+            raise BAD_SIGNATURE(str(exc)) from None
+        self._remember(self._verified, (tx.hash, public_key), None)
+
+    def _run(self, parent: Overlay, block: BlockInfo, raw: bytes) -> TxResult:
+        tx_hash = b""
+        try:
+            tx = self._decode(raw)
+            tx_hash = tx.hash
+            if tx.chain_id != self.chain_id:
+                raise WRONG_CHAIN(f"tx is for {tx.chain_id!r}, this is {self.chain_id!r}")
+            state = Overlay(parent, max_writes=MAX_WRITES_PER_TX)
+            self._verify(tx, self.auth.signer_key(state, tx.signer, tx.msgs))
+            last = self.auth.last_nonce(state, tx.signer)
+            if tx.nonce <= last:
+                raise NONCE_REPLAYED(f"nonce {tx.nonce}, last used {last}")
+            if tx.nonce > last + 1:
+                raise NONCE_SKIPPED(f"nonce {tx.nonce}, expected {last + 1}")
+            self.auth.set_nonce(state, tx.signer, tx.nonce)
+            ctx = Context(self.chain_id, block.height, block.time_ms, tx.signer, state)
+            for msg in tx.msgs:
+                handler = self._handlers.get(msg["type"])
+                if handler is None:
+                    raise UNKNOWN_MESSAGE(msg["type"])
+                ctx.emit("message", action=msg["type"], signer=tx.signer)
+                self._call(handler, ctx, msg)
+        except TxError as exc:
+            return TxResult(tx_hash or sha256(raw), exc.code, exc.codespace, exc.log)
+        state.flush(parent)
+        return TxResult(tx_hash, 0, "", "", tuple(ctx.events))
+
+    @staticmethod
+    def _call(handler: Handler, ctx: Context, msg: Any) -> None:
+        try:
+            handler(ctx, msg)
+        except TxError:
+            raise
+        except Exception:  # a handler bug must not fork the chain: same code everywhere
+            log.exception("handler for %s raised", msg["type"])
+            raise INTERNAL_ERROR(msg["type"]) from None
+
+    # -- queries ----------------------------------------------------------------------
+    def query(self, path: str, data: Mapping[str, Any], height: int | None = None,
+              prove: bool = False) -> dict[str, Any]:
+        """Answer ``path`` at ``height`` (default latest committed).
+
+        With ``prove``, the answer carries the raw stored bytes of its key and a sparse
+        Merkle proof (membership, or non-membership when absent) against ``app_hash``."""
+        h = self.store.version() if height is None else height
+        root = self.store.root(h)
+        view = StoreView(self.store.get, self.store.iterate, h)
+        if path == "store":
+            try:
+                key = encoding.hex_bytes(data.get("key"), what="key")
+            except EncodingError as exc:
+                raise BAD_QUERY(str(exc)) from None
+            raw = view.get(key)
+            value: Any = None if raw is None else raw.hex()
+        else:
+            query = self._queries.get(path)
+            if query is None:
+                raise UNKNOWN_QUERY(path)
+            result = query(view, data)
+            key, value = result.key or b"", result.value
+            raw = view.get(key) if result.key is not None else None
+        answer: dict[str, Any] = {"path": path, "height": h, "app_hash": root.hex(),
+                                  "value": value}
+        if prove and key:
+            answer["key"] = key.hex()
+            answer["raw_value"] = None if raw is None else raw.hex()
+            answer["proof"] = self.store.prove(key, h).to_json()
+        return answer
+
+
+def default_modules() -> tuple[list[Module], Authenticator]:
+    """The one explicit, ordered module list of a phrchain node."""
+    from phrchain.modules.identity import IdentityAuthenticator, IdentityModule
+
+    return [IdentityModule()], IdentityAuthenticator()
+
+
+def new_application(store: StateStore) -> Application:
+    modules, auth = default_modules()
+    return Application(store, modules, auth)

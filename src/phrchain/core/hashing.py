@@ -1,0 +1,50 @@
+"""SHA-256 with domain separation.
+
+Every hash phrchain computes over its own structures is ``SHA-256(tag || 0x00 || data)``
+with a tag from :data:`TAGS`, so that bytes hashed in one role can never be confused
+with bytes hashed in another (a tx body with a header, a state leaf with a node).
+
+Two families are deliberately *not* tagged, because outside verifiers compute them:
+RFC 9162 Merkle trees (their own 0x00/0x01 prefixes, see ``rfc9162.py``) and the tx
+hash, which is plain SHA-256 of the tx bytes exactly as CometBFT computes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final
+
+DIGEST_SIZE: Final = 32
+
+# tag -> purpose. Tags are part of consensus: never change one, add a new one.
+TAGS: Final[dict[str, str]] = {
+    "phrchain/tx/sign/v1": "bytes an Ed25519 tx signature covers",
+    "phrchain/header/v1": "block header hash (the block id)",
+    "phrchain/header/sign/v1": "bytes the proposer signs for a header",
+    "phrchain/smt/key/v1": "path of a state key in the sparse Merkle tree",
+    "phrchain/smt/value/v1": "hash of a state value in the sparse Merkle tree",
+    "phrchain/smt/leaf/v1": "sparse Merkle tree leaf node",
+    "phrchain/smt/node/v1": "sparse Merkle tree internal node",
+    "phrchain/rotate/v1": "proof that the holder of a new key agrees to a key rotation",
+    "phrchain/result/v1": "a tx result leaf in the block's results root",
+}
+
+_PREFIX: Final[dict[str, bytes]] = {t: t.encode("ascii") + b"\x00" for t in TAGS}
+
+
+def domain_prefix(tag: str) -> bytes:
+    """The bytes placed before data hashed or signed under ``tag``."""
+    try:
+        return _PREFIX[tag]
+    except KeyError:
+        raise ValueError(f"unknown hash domain tag {tag!r}") from None
+
+
+def tagged_hash(tag: str, data: bytes) -> bytes:
+    """``SHA-256(tag || 0x00 || data)``."""
+    return hashlib.sha256(domain_prefix(tag) + data).digest()
+
+
+def sha256(data: bytes) -> bytes:
+    """Plain SHA-256, only for hashes defined by outside specs (tx hash, RFC 9162)."""
+    return hashlib.sha256(data).digest()

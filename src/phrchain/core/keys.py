@@ -1,0 +1,192 @@
+"""Ed25519 signing keys, X25519 encryption keys and ``did:key`` identifiers.
+
+One library for every node: ``cryptography`` (OpenSSL's Ed25519/X25519), pinned in
+``pyproject.toml``. Verification is the RFC 8032 cofactorless check as OpenSSL does it;
+on top of it phrchain refuses, before any key is accepted into state or any signature is
+verified, the inputs on which Ed25519 implementations are known to disagree
+(``docs/crypto.md``):
+
+- public keys that are non-canonical (``y >= p``) or of small order (the eight torsion
+  points, in either sign encoding);
+- signatures whose ``S`` is not reduced (``S >= L``) or whose ``R`` is non-canonical.
+
+Key generation needs randomness and lives at the edge (``phrchain.client.wallet``); this
+module only derives keys from seeds it is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Final
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from phrchain.core.errors import CryptoError
+
+# RFC 8032 §5.1: field prime p and group order L.
+P: Final = 2**255 - 19
+L: Final = 2**252 + 27742317777372353535851937790883648493
+_Y_MASK: Final = (1 << 255) - 1
+
+# y-coordinates of the eight small-order points of edwards25519 (the torsion subgroup):
+# identity (y=1), order 2 (y=p-1), order 4 (y=0) and order 8 (y=±Y8 mod p). Checked
+# against naive curve arithmetic in tests/unit/test_keys.py.
+_Y8: Final = 0x05FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826
+SMALL_ORDER_Y: Final = frozenset({0, 1, P - 1, _Y8, P - _Y8})
+
+# multicodec prefixes (unsigned varint) for did:key, W3C CCG did:key spec.
+ED25519_PUB_MULTICODEC: Final = b"\xed\x01"
+X25519_PUB_MULTICODEC: Final = b"\xec\x01"
+DID_KEY_PREFIX: Final = "did:key:z"
+_B58: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B58_INDEX: Final = {c: i for i, c in enumerate(_B58)}
+
+# A fixed, public X25519 scalar used only to detect low-order peer keys: the product with
+# any low-order point is the all-zero secret, which OpenSSL refuses (RFC 7748 §6.1).
+_PROBE_SCALAR: Final = X25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+
+
+def b58encode(data: bytes) -> str:
+    """Bitcoin-alphabet base58 (multibase ``z``)."""
+    zeros = len(data) - len(data.lstrip(b"\x00"))
+    num = int.from_bytes(data, "big")
+    out = []
+    while num:
+        num, rem = divmod(num, 58)
+        out.append(_B58[rem])
+    return "1" * zeros + "".join(reversed(out))
+
+
+def b58decode(text: str) -> bytes:
+    num = 0
+    for char in text:
+        try:
+            num = num * 58 + _B58_INDEX[char]
+        except KeyError:
+            raise CryptoError(f"invalid base58 character {char!r}") from None
+    zeros = len(text) - len(text.lstrip("1"))
+    body = num.to_bytes((num.bit_length() + 7) // 8, "big") if num else b""
+    return b"\x00" * zeros + body
+
+
+def check_ed25519_public_key(raw: bytes) -> None:
+    """Raise unless ``raw`` is a canonical Ed25519 public key not of small order."""
+    if len(raw) != 32:
+        raise CryptoError(f"Ed25519 public key must be 32 bytes, got {len(raw)}")
+    y = int.from_bytes(raw, "little") & _Y_MASK
+    if y >= P:
+        raise CryptoError("Ed25519 public key is not canonically encoded (y >= p)")
+    if y in SMALL_ORDER_Y:
+        raise CryptoError("Ed25519 public key is a small-order point")
+
+
+def check_signature_encoding(signature: bytes) -> None:
+    """Raise unless ``signature`` is 64 bytes with canonical ``R`` and reduced ``S``."""
+    if len(signature) != 64:
+        raise CryptoError(f"Ed25519 signature must be 64 bytes, got {len(signature)}")
+    if int.from_bytes(signature[32:], "little") >= L:
+        raise CryptoError("Ed25519 signature is not canonical (S >= L)")
+    if int.from_bytes(signature[:32], "little") & _Y_MASK >= P:
+        raise CryptoError("Ed25519 signature is not canonical (R not reduced)")
+
+
+def check_x25519_public_key(raw: bytes) -> None:
+    """Raise unless ``raw`` is a canonical X25519 public key that is not of low order."""
+    if len(raw) != 32:
+        raise CryptoError(f"X25519 public key must be 32 bytes, got {len(raw)}")
+    if raw[31] & 0x80 or int.from_bytes(raw, "little") >= P:
+        raise CryptoError("X25519 public key is not canonically encoded")
+    try:
+        _PROBE_SCALAR.exchange(X25519PublicKey.from_public_bytes(raw))
+    except ValueError:
+        raise CryptoError("X25519 public key is a low-order point") from None
+
+
+@lru_cache(maxsize=65536)
+def _load_public(raw: bytes) -> Ed25519PublicKey:
+    check_ed25519_public_key(raw)
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def verify(public_key: bytes, signature: bytes, message: bytes) -> None:
+    """Verify an Ed25519 signature; raise :class:`CryptoError` on any failure."""
+    check_signature_encoding(signature)
+    try:
+        _load_public(public_key).verify(signature, message)
+    except InvalidSignature:
+        raise CryptoError("signature does not verify") from None
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """An Ed25519 private key derived from a 32-byte seed."""
+
+    seed: bytes = field(repr=False)
+    _key: Ed25519PrivateKey = field(init=False, repr=False, compare=False)
+    public_key: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        if len(self.seed) != 32:
+            raise CryptoError("Ed25519 seed must be 32 bytes")
+        key = Ed25519PrivateKey.from_private_bytes(self.seed)
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(
+            self, "public_key", key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+    @property
+    def did(self) -> str:
+        return did_from_public_key(self.public_key)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptionKey:
+    """An X25519 private key (the identity's published key for wrapped data keys)."""
+
+    secret: bytes = field(repr=False)
+    public_key: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        if len(self.secret) != 32:
+            raise CryptoError("X25519 secret must be 32 bytes")
+        pub = X25519PrivateKey.from_private_bytes(self.secret).public_key()
+        object.__setattr__(self, "public_key", pub.public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+    def private(self) -> X25519PrivateKey:
+        return X25519PrivateKey.from_private_bytes(self.secret)
+
+
+def did_from_public_key(public_key: bytes) -> str:
+    """``did:key`` of an Ed25519 public key (multicodec 0xed, multibase base58btc)."""
+    check_ed25519_public_key(public_key)
+    return DID_KEY_PREFIX + b58encode(ED25519_PUB_MULTICODEC + public_key)
+
+
+@lru_cache(maxsize=65536)
+def public_key_from_did(did: str) -> bytes:
+    """The Ed25519 public key inside a ``did:key``; raises on any other DID."""
+    if not isinstance(did, str) or not did.startswith(DID_KEY_PREFIX) or len(did) > 64:
+        raise CryptoError("not an Ed25519 did:key")
+    raw = b58decode(did[len(DID_KEY_PREFIX):])
+    if len(raw) != 34 or raw[:2] != ED25519_PUB_MULTICODEC:
+        raise CryptoError("did:key does not hold an Ed25519 public key")
+    key = raw[2:]
+    check_ed25519_public_key(key)
+    if DID_KEY_PREFIX + b58encode(raw) != did:
+        raise CryptoError("did:key is not canonically encoded")
+    return key
+
+
+def x25519_multibase(public_key: bytes) -> str:
+    """X25519 public key as multibase (``z6LS...``), as did:key documents publish it."""
+    check_x25519_public_key(public_key)
+    return "z" + b58encode(X25519_PUB_MULTICODEC + public_key)

@@ -1,0 +1,77 @@
+"""The shape every module has, and the context a handler runs in.
+
+A module is a name, a table of message handlers, a table of queries and a genesis
+initialiser. Handlers follow validate → change state → emit events, and raise
+:class:`~phrchain.core.errors.TxError` to reject (the app then drops every write of the
+tx). Modules are wired in one explicit ordered list in ``phrchain.app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from phrchain.core.state import Overlay, Reader
+from phrchain.core.tx import Msg
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A typed event with string attributes (never health data: ids, codes, heights)."""
+
+    type: str
+    attributes: tuple[tuple[str, str], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "attributes": [list(a) for a in self.attributes]}
+
+
+@dataclass(slots=True)
+class Context:
+    """What a message handler sees: the block it runs in, the tx signer, a state buffer."""
+
+    chain_id: str
+    height: int
+    time_ms: int
+    signer: str
+    state: Overlay
+    events: list[Event] = field(default_factory=list)
+
+    def emit(self, type_: str, **attributes: str | int) -> None:
+        self.events.append(Event(type_, tuple((k, str(v)) for k, v in attributes.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """A query answer. ``key`` names the single state key the answer is, when there is one,
+    so the app can attach a membership / non-membership proof for it."""
+
+    value: Any
+    key: bytes | None = None
+
+
+Handler = Callable[[Context, Msg], None]
+Query = Callable[[Reader, Mapping[str, Any]], QueryResult]
+
+
+class Module(Protocol):
+    name: str
+
+    def handlers(self) -> Mapping[str, Handler]: ...
+
+    def queries(self) -> Mapping[str, Query]: ...
+
+    def init_genesis(self, ctx: Context, section: Any) -> None: ...
+
+
+class Authenticator(Protocol):
+    """Resolves a tx signer to the public key that must have signed, and keeps nonces.
+
+    Provided by the identity module; the app calls it before any message runs."""
+
+    def signer_key(self, state: Reader, signer: str, msgs: tuple[Msg, ...]) -> bytes: ...
+
+    def last_nonce(self, state: Reader, signer: str) -> int: ...
+
+    def set_nonce(self, state: Overlay, signer: str, nonce: int) -> None: ...

@@ -1,0 +1,339 @@
+"""Binary sparse Merkle tree over the whole application state (the app hash).
+
+Shape (Diem/Aptos "JMT, binary" style): a 256-level binary trie addressed by
+``path = H_key(key)``; bit 0 is the most significant bit of byte 0, 0 = left, 1 = right.
+The shape is canonical, so the root depends only on the set of ``(path, value_hash)``
+pairs and never on the order in which they were written:
+
+* a subtree with no leaves is :data:`EMPTY` (32 zero bytes, a placeholder, not a hash);
+* a subtree with exactly one leaf is that leaf, at the highest level where it is alone;
+* a subtree with two or more leaves is an internal node, even if one child is EMPTY.
+
+Hashes (tags in :mod:`phrchain.core.hashing`)::
+
+    leaf     = H("phrchain/smt/leaf/v1" || 0x00 || path || value_hash)
+    internal = H("phrchain/smt/node/v1" || 0x00 || left || right)
+
+Nodes are stored content addressed (hash -> encoding) and never mutated, so every old
+root stays readable. Encodings are 65 bytes: ``0x00 || path || value_hash`` for a leaf,
+``0x01 || left || right`` for an internal node.
+
+Proofs list sibling hashes **from the root downward**: ``siblings[d]`` is the sibling of
+the node at depth ``d + 1`` on the key's path. The search ends after ``len(siblings)``
+steps at either EMPTY (``leaf is None``) or a leaf, which may be the key's own leaf
+(membership) or another leaf sharing the first ``len(siblings)`` path bits
+(non-membership). Siblings are not compressed: EMPTY siblings appear as 32 zero bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from phrchain.core.errors import ProofError
+from phrchain.core.hashing import domain_prefix
+
+EMPTY: Final = bytes(32)
+MAX_DEPTH: Final = 256
+
+_KEY_P: Final = domain_prefix("phrchain/smt/key/v1")
+_VALUE_P: Final = domain_prefix("phrchain/smt/value/v1")
+_LEAF_P: Final = domain_prefix("phrchain/smt/leaf/v1")
+_NODE_P: Final = domain_prefix("phrchain/smt/node/v1")
+_LEAF_TAG: Final = 0
+_NODE_TAG: Final = 1
+_sha256 = hashlib.sha256
+
+# Per-depth bit tables so a split is one AND/OR plus a bisect on sorted integer paths,
+# instead of per-key byte/bit arithmetic in Python.
+_BIT: Final = tuple(1 << (255 - d) for d in range(MAX_DEPTH))
+_HIGH: Final = tuple(((1 << 256) - 1) ^ ((1 << (256 - d)) - 1) for d in range(MAX_DEPTH))
+_HEX: Final = frozenset("0123456789abcdef")
+
+
+def key_path(key: bytes) -> bytes:
+    """Tree path of a state key."""
+    return _sha256(_KEY_P + key).digest()
+
+
+def value_hash(value: bytes) -> bytes:
+    """Hash committed for a state value."""
+    return _sha256(_VALUE_P + value).digest()
+
+
+def leaf_hash(path: bytes, vhash: bytes) -> bytes:
+    return _sha256(_LEAF_P + path + vhash).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return _sha256(_NODE_P + left + right).digest()
+
+
+class NodeReader(Protocol):
+    def get_node(self, node_hash: bytes) -> bytes:
+        """Encoding of the node with that hash; raises KeyError if missing."""
+        ...
+
+
+class MemoryNodeStore:
+    """Dict-backed :class:`NodeReader` (tests, tools, and a cache shape for storage)."""
+
+    __slots__ = ("nodes",)
+
+    def __init__(self, nodes: Mapping[bytes, bytes] | None = None) -> None:
+        self.nodes: dict[bytes, bytes] = dict(nodes) if nodes else {}
+
+    def get_node(self, node_hash: bytes) -> bytes:
+        return self.nodes[node_hash]
+
+    def put_many(self, nodes: Mapping[bytes, bytes]) -> None:
+        self.nodes.update(nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+
+def _bit(path: bytes, depth: int) -> int:
+    return (path[depth >> 3] >> (7 - (depth & 7))) & 1
+
+
+def update(
+    reader: NodeReader, root: bytes, changes: Mapping[bytes, bytes | None]
+) -> tuple[bytes, dict[bytes, bytes]]:
+    """Apply ``path -> value_hash`` writes (``None`` deletes) to the tree at ``root``.
+
+    Returns ``(new_root, new_nodes)``; ``new_nodes`` holds every node this batch created
+    (hash -> encoding) for the caller to persist. Existing nodes are only read. Each
+    touched node is hashed once per batch, however many changes pass through it.
+    """
+    if not changes:
+        return root, {}
+    items = []
+    for p, v in changes.items():
+        if len(p) != 32 or (v is not None and len(v) != 32):
+            raise ValueError("SMT paths and value hashes are 32 bytes")
+        items.append((int.from_bytes(p, "big"), p, v))
+    items.sort()
+    ints = [t[0] for t in items]
+    paths = [t[1] for t in items]
+    vhs = [t[2] for t in items]
+
+    get = reader.get_node
+    new: dict[bytes, bytes] = {}
+    sha = _sha256
+    leaf_p, node_p, bits, high = _LEAF_P, _NODE_P, _BIT, _HIGH
+
+    def make_leaf(path: bytes, vh: bytes) -> bytes:
+        body = path + vh
+        h = sha(leaf_p + body).digest()
+        new[h] = b"\x00" + body
+        return h
+
+    def make_node(left: bytes, right: bytes) -> bytes:
+        body = left + right
+        h = sha(node_p + body).digest()
+        new[h] = b"\x01" + body
+        return h
+
+    def is_leaf(h: bytes) -> bool:
+        enc = new.get(h)
+        return (enc if enc is not None else get(h))[0] == _LEAF_TAG
+
+    def build(d: int, bi: list[int], bp: list[bytes], bv: list[bytes],
+              lo: int, hi: int, keep: int, keep_hash: bytes) -> bytes:
+        # A fresh subtree from live, sorted leaves only (no existing nodes below here).
+        # `keep` is the int path of a pre-existing unchanged leaf, reused, not re-hashed.
+        if hi - lo == 1:
+            return keep_hash if bi[lo] == keep else make_leaf(bp[lo], bv[lo])
+        if lo == hi:
+            return EMPTY
+        mid = bisect_left(bi, (bi[lo] & high[d]) | bits[d], lo, hi)
+        return make_node(build(d + 1, bi, bp, bv, lo, mid, keep, keep_hash),
+                         build(d + 1, bi, bp, bv, mid, hi, keep, keep_hash))
+
+    def fresh(d: int, lo: int, hi: int, leaf: bytes | None, old_hash: bytes) -> bytes:
+        # Rebuild a subtree that held at most one leaf (encoding `leaf`) from scratch.
+        bi: list[int] = []
+        bp: list[bytes] = []
+        bv: list[bytes] = []
+        for i in range(lo, hi):
+            v = vhs[i]
+            if v is not None:  # deleting under EMPTY or a different leaf is a no-op
+                bi.append(ints[i])
+                bp.append(paths[i])
+                bv.append(v)
+        keep = -1
+        if leaf is not None:
+            lpath = leaf[1:33]
+            lint = int.from_bytes(lpath, "big")
+            j = bisect_left(ints, lint, lo, hi)
+            if j == hi or ints[j] != lint:  # the old leaf is not overwritten/deleted
+                k = bisect_left(bi, lint)
+                bi.insert(k, lint)
+                bp.insert(k, lpath)
+                bv.insert(k, leaf[33:65])
+                keep = lint
+        return build(d, bi, bp, bv, 0, len(bi), keep, old_hash)
+
+    def walk(h: bytes, d: int, lo: int, hi: int) -> bytes:
+        # Changes [lo, hi) all lie under node `h` at depth `d`.
+        if h == EMPTY:
+            return fresh(d, lo, hi, None, h)
+        enc = get(h)
+        if enc[0] == _LEAF_TAG:
+            return fresh(d, lo, hi, enc, h)
+        left = enc[1:33]
+        right = enc[33:65]
+        if hi - lo == 1:  # common deep in the tree: one bit test, no bisect
+            mid = hi if ints[lo] & bits[d] == 0 else lo
+        else:
+            mid = bisect_left(ints, (ints[lo] & high[d]) | bits[d], lo, hi)
+        nl = walk(left, d + 1, lo, mid) if lo < mid else left
+        nr = walk(right, d + 1, mid, hi) if mid < hi else right
+        if nl == left and nr == right:
+            return h
+        # Canonical collapse: a lone leaf next to EMPTY moves up; EMPTY+EMPTY is EMPTY.
+        if nl == EMPTY:
+            if nr == EMPTY or is_leaf(nr):
+                return nr
+        elif nr == EMPTY and is_leaf(nl):
+            return nl
+        return make_node(nl, nr)
+
+    new_root = walk(root, 0, 0, len(ints))
+    return new_root, new
+
+
+def get(reader: NodeReader, root: bytes, path: bytes) -> bytes | None:
+    """Value hash stored at ``path`` under ``root``, or None."""
+    h = root
+    for d in range(MAX_DEPTH + 1):
+        if h == EMPTY:
+            return None
+        enc = reader.get_node(h)
+        if enc[0] == _LEAF_TAG:
+            return enc[33:65] if enc[1:33] == path else None
+        h = enc[33:65] if _bit(path, d) else enc[1:33]
+    raise ValueError("SMT deeper than 256 levels: corrupt node store")
+
+
+@dataclass(frozen=True, slots=True)
+class SmtProof:
+    """Where the search for a path ended, plus the sibling hashes on the way.
+
+    ``siblings[0]`` is the root's child not taken, ``siblings[-1]`` the sibling of the
+    node the search ended at. ``leaf`` is ``(path, value_hash)`` of the leaf the search
+    ended at, or None if it ended at EMPTY.
+    """
+
+    siblings: tuple[bytes, ...]
+    leaf: tuple[bytes, bytes] | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "siblings": [s.hex() for s in self.siblings],
+            "leaf": None if self.leaf is None
+            else {"path": self.leaf[0].hex(), "value_hash": self.leaf[1].hex()},
+        }
+
+    @classmethod
+    def from_json(cls, d: object) -> SmtProof:
+        """Strict inverse of :meth:`to_json`: exact keys, lowercase 64-digit hex."""
+        if not isinstance(d, dict) or set(d) != {"siblings", "leaf"}:
+            raise ProofError("SMT proof must be an object with 'siblings' and 'leaf'")
+        sibs = d["siblings"]
+        if not isinstance(sibs, list) or len(sibs) > MAX_DEPTH:
+            raise ProofError("SMT proof 'siblings' must be a list of at most 256 hashes")
+        leaf = d["leaf"]
+        parsed_leaf: tuple[bytes, bytes] | None = None
+        if leaf is not None:
+            if not isinstance(leaf, dict) or set(leaf) != {"path", "value_hash"}:
+                raise ProofError("SMT proof 'leaf' must be null or {path, value_hash}")
+            parsed_leaf = (_hash_from_hex(leaf["path"]), _hash_from_hex(leaf["value_hash"]))
+        return cls(tuple(_hash_from_hex(s) for s in sibs), parsed_leaf)
+
+
+def _hash_from_hex(s: object) -> bytes:
+    # bytes.fromhex alone would accept uppercase and whitespace: two spellings, one proof.
+    if not isinstance(s, str) or len(s) != 64 or not _HEX.issuperset(s):
+        raise ProofError("SMT proof hashes are 64 lowercase hex digits")
+    return bytes.fromhex(s)
+
+
+def prove(reader: NodeReader, root: bytes, path: bytes) -> SmtProof:
+    """Membership or non-membership proof for ``path`` under ``root``."""
+    sibs: list[bytes] = []
+    h = root
+    for d in range(MAX_DEPTH + 1):
+        if h == EMPTY:
+            return SmtProof(tuple(sibs), None)
+        enc = reader.get_node(h)
+        if enc[0] == _LEAF_TAG:
+            return SmtProof(tuple(sibs), (enc[1:33], enc[33:65]))
+        if _bit(path, d):
+            sibs.append(enc[1:33])
+            h = enc[33:65]
+        else:
+            sibs.append(enc[33:65])
+            h = enc[1:33]
+    raise ValueError("SMT deeper than 256 levels: corrupt node store")
+
+
+def verify_path(root: bytes, path: bytes, vhash: bytes | None, proof: SmtProof) -> None:
+    """Check ``proof`` shows ``path -> vhash`` (or absence of ``path`` if ``vhash`` is None).
+
+    Besides the hash chain, rejects shapes an honest canonical tree never produces
+    (a leaf or EMPTY next to an EMPTY sibling), so every fact has exactly one proof.
+    """
+    sibs = proof.siblings
+    leaf = proof.leaf
+    if not isinstance(sibs, tuple) or len(sibs) > MAX_DEPTH:
+        raise ProofError("SMT proof has too many siblings")
+    for s in sibs:
+        if not isinstance(s, bytes) or len(s) != 32:
+            raise ProofError("SMT proof sibling is not a 32-byte hash")
+    if len(path) != 32 or (vhash is not None and len(vhash) != 32):
+        raise ProofError("SMT path and value hash must be 32 bytes")
+    n = len(sibs)
+    if leaf is None:
+        if vhash is not None:
+            raise ProofError("SMT proof ends at an empty subtree: key is absent")
+        h = EMPTY
+    else:
+        if (not isinstance(leaf, tuple) or len(leaf) != 2
+                or not all(isinstance(x, bytes) and len(x) == 32 for x in leaf)):
+            raise ProofError("SMT proof leaf is not (32-byte path, 32-byte value hash)")
+        lpath, lvh = leaf
+        if vhash is not None:
+            if lpath != path:
+                raise ProofError("SMT proof leaf is for another key")
+            if lvh != vhash:
+                raise ProofError("SMT proof leaf holds another value")
+        else:
+            if lpath == path:
+                raise ProofError("SMT proof shows the key is present")
+            # The leaf must sit where `path` would be: same first n bits.
+            shift = 256 - n
+            if int.from_bytes(lpath, "big") >> shift != int.from_bytes(path, "big") >> shift:
+                raise ProofError("SMT proof leaf is not on the key's path")
+        h = leaf_hash(lpath, lvh)
+    if n and sibs[-1] == EMPTY:
+        # Honest trees: a lone leaf next to EMPTY moves up, and EMPTY+EMPTY is EMPTY.
+        raise ProofError("SMT proof is not in canonical shape")
+    for d in range(n - 1, -1, -1):
+        h = node_hash(sibs[d], h) if _bit(path, d) else node_hash(h, sibs[d])
+    if h != root:
+        raise ProofError("SMT proof does not match the root")
+
+
+def verify_membership(root: bytes, key: bytes, value: bytes, proof: SmtProof) -> None:
+    """Raise ProofError unless ``proof`` shows ``key -> value`` under ``root``."""
+    verify_path(root, key_path(key), value_hash(value), proof)
+
+
+def verify_non_membership(root: bytes, key: bytes, proof: SmtProof) -> None:
+    """Raise ProofError unless ``proof`` shows ``key`` is absent under ``root``."""
+    verify_path(root, key_path(key), None, proof)

@@ -1,0 +1,92 @@
+"""Write buffers layered over a read view: one per block, one per tx inside it.
+
+A tx's writes go to its own :class:`Overlay`; they reach the block's overlay only if
+every message succeeds (``flush``), so a rejected tx changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from phrchain.core.errors import OUT_OF_GAS
+
+MAX_VALUE_BYTES = 64 * 1024
+
+
+class Reader(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+
+
+class StoreView:
+    """Read-only view of a store at a fixed height (``None`` = latest committed)."""
+
+    def __init__(self, get: Callable[[bytes, int | None], bytes | None],
+                 iterate: Callable[[bytes, int | None], Iterator[tuple[bytes, bytes]]],
+                 height: int | None = None) -> None:
+        self._get, self._iterate, self._height = get, iterate, height
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._get(key, self._height)
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return self._iterate(prefix, self._height)
+
+
+class Overlay:
+    """Buffered writes over a :class:`Reader`; ``None`` marks a deletion."""
+
+    __slots__ = ("_base", "changes", "_max_writes")
+
+    def __init__(self, base: Reader, max_writes: int | None = None) -> None:
+        self._base = base
+        self.changes: dict[bytes, bytes | None] = {}
+        self._max_writes = max_writes
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.changes:
+            return self.changes[key]
+        return self._base.get(key)
+
+    def has(self, key: bytes) -> bool:
+        return self.get(key) is not None
+
+    def set(self, key: bytes, value: bytes) -> None:
+        if len(value) > MAX_VALUE_BYTES:
+            raise OUT_OF_GAS(f"value of {len(value)} bytes > {MAX_VALUE_BYTES}")
+        self._record(key, value)
+
+    def delete(self, key: bytes) -> None:
+        self._record(key, None)
+
+    def _record(self, key: bytes, value: bytes | None) -> None:
+        if self._max_writes is not None and key not in self.changes \
+                and len(self.changes) >= self._max_writes:
+            raise OUT_OF_GAS(f"more than {self._max_writes} keys written")
+        self.changes[key] = value
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Merge the base's sorted pairs with this overlay's pending ones."""
+        pending = sorted((k, v) for k, v in self.changes.items() if k.startswith(prefix))
+        base = self._base.iterate(prefix)
+        i = 0
+        for key, value in base:
+            while i < len(pending) and pending[i][0] < key:
+                if pending[i][1] is not None:
+                    yield pending[i][0], pending[i][1]  # type: ignore[misc]
+                i += 1
+            if i < len(pending) and pending[i][0] == key:
+                if pending[i][1] is not None:
+                    yield key, pending[i][1]  # type: ignore[misc]
+                i += 1
+                continue
+            yield key, value
+        for key, pending_value in pending[i:]:
+            if pending_value is not None:
+                yield key, pending_value
+
+    def flush(self, into: Overlay) -> None:
+        """Apply this overlay's writes to ``into`` (the parent)."""
+        into.changes.update(self.changes)

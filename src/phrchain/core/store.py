@@ -1,0 +1,115 @@
+"""The state-store protocol and an in-memory implementation (also the test double).
+
+A state store keeps every committed version of a key-value map and commits to each
+version with the root of a sparse Merkle tree (``smt.py``): that root is the app hash.
+Writes for a block are *staged* (root computed, nothing durable), then *committed*
+atomically, or discarded. Reads and proofs are served at any retained height.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Mapping
+from typing import Protocol
+
+from phrchain.core import smt
+from phrchain.core.errors import HEIGHT_UNAVAILABLE
+
+Changes = Mapping[bytes, bytes | None]
+
+
+class StateStore(Protocol):
+    """What the application needs from storage. ``storage.sqlite`` implements it on disk."""
+
+    def version(self) -> int:
+        """Height of the last committed version; genesis is version 0, -1 = nothing yet."""
+        ...
+
+    def root(self, height: int | None = None) -> bytes:
+        """App hash at ``height`` (default: last committed)."""
+        ...
+
+    def get(self, key: bytes, height: int | None = None) -> bytes | None: ...
+
+    def iterate(self, prefix: bytes, height: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Live ``(key, value)`` pairs under ``prefix`` in ascending key order."""
+        ...
+
+    def stage(self, height: int, changes: Changes) -> bytes:
+        """Compute the root after applying ``changes`` on top of the last committed
+        version, hold them as pending version ``height``; return the new root."""
+        ...
+
+    def commit(self) -> None:
+        """Make the staged version durable and current, atomically."""
+        ...
+
+    def discard(self) -> None: ...
+
+    def prove(self, key: bytes, height: int | None = None) -> smt.SmtProof: ...
+
+
+class MemoryStateStore:
+    """A complete in-memory :class:`StateStore` keeping every version."""
+
+    def __init__(self) -> None:
+        self._nodes = smt.MemoryNodeStore()
+        self._roots: list[bytes] = []                     # index = height
+        self._history: dict[bytes, list[tuple[int, bytes | None]]] = {}
+        self._staged: tuple[int, bytes, Changes, dict[bytes, bytes]] | None = None
+
+    def version(self) -> int:
+        return len(self._roots) - 1
+
+    def _height(self, height: int | None) -> int:
+        top = self.version()
+        if height is None:
+            return top
+        if not 0 <= height <= top:
+            raise HEIGHT_UNAVAILABLE(f"height {height} (have 0..{top})")
+        return height
+
+    def root(self, height: int | None = None) -> bytes:
+        if not self._roots and height is None:
+            return smt.EMPTY
+        return self._roots[self._height(height)]
+
+    def get(self, key: bytes, height: int | None = None) -> bytes | None:
+        h = self._height(height)
+        versions = self._history.get(key)
+        if not versions:
+            return None
+        i = bisect.bisect_right(versions, h, key=lambda v: v[0])
+        return versions[i - 1][1] if i else None
+
+    def iterate(self, prefix: bytes, height: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+        h = self._height(height)
+        for key in sorted(k for k in self._history if k.startswith(prefix)):
+            value = self.get(key, h)
+            if value is not None:
+                yield key, value
+
+    def stage(self, height: int, changes: Changes) -> bytes:
+        if height != self.version() + 1:
+            raise ValueError(f"can only stage height {self.version() + 1}, not {height}")
+        smt_changes = {smt.key_path(k): (None if v is None else smt.value_hash(v))
+                       for k, v in changes.items()}
+        root, nodes = smt.update(self._nodes, self.root(), smt_changes)
+        self._staged = (height, root, dict(changes), nodes)
+        return root
+
+    def commit(self) -> None:
+        if self._staged is None:
+            raise ValueError("nothing staged")
+        height, root, changes, nodes = self._staged
+        self._nodes.put_many(nodes)
+        for key, value in changes.items():
+            self._history.setdefault(key, []).append((height, value))
+        self._roots.append(root)
+        self._staged = None
+
+    def discard(self) -> None:
+        self._staged = None
+
+    def prove(self, key: bytes, height: int | None = None) -> smt.SmtProof:
+        return smt.prove(self._nodes, self.root(height), smt.key_path(key))

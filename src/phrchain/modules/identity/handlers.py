@@ -1,0 +1,192 @@
+"""Identity message handlers: validate → change state → emit events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from phrchain.core import keys
+from phrchain.core.errors import REVOKED_SIGNER, UNKNOWN_SIGNER, CryptoError
+from phrchain.core.module import Context, Handler
+from phrchain.core.state import Overlay, Reader
+from phrchain.core.tx import Msg
+from phrchain.modules.identity import keeper
+from phrchain.modules.identity.errors import (
+    ALREADY_REGISTERED,
+    ALREADY_REVOKED,
+    BAD_ROTATION_PROOF,
+    KEY_IN_USE,
+    NOT_FOUND,
+    UNAUTHORIZED,
+)
+from phrchain.modules.identity.messages import (
+    ADMIT_ORGANIZATION,
+    ADMIT_PRACTITIONER,
+    REGISTER_PATIENT,
+    REVOKE,
+    ROTATE_KEY,
+    SET_ROLES,
+    AdmitOrganization,
+    AdmitPractitioner,
+    RegisterPatient,
+    Revoke,
+    RotateKey,
+    SetRoles,
+    rotation_bytes,
+)
+
+ACTIVE: Final = "active"
+REVOKED: Final = "revoked"
+
+
+def _active(state: Reader, did: str, kind: str | None = None) -> keeper.Record:
+    record = keeper.get(state, did)
+    if record is None:
+        raise NOT_FOUND(did)
+    if record["status"] != ACTIVE:
+        raise ALREADY_REVOKED(did)
+    if kind is not None and record["kind"] != kind:
+        raise UNAUTHORIZED(f"{did} is a {record['kind']}, not a {kind}")
+    return record
+
+
+def _require_signer(ctx: Context, kind: str) -> keeper.Record:
+    record = keeper.get(ctx.state, ctx.signer)
+    if record is None or record["kind"] != kind:
+        raise UNAUTHORIZED(f"only an {kind} may do this")
+    return record
+
+
+def new_identity(state: Overlay, did: str, kind: str, enc_key: bytes, admitted_by: str,
+                 height: int, **extra: Any) -> keeper.Record:
+    """Create, bind and index a fresh identity; refuses reused DIDs and keys."""
+    if keeper.get(state, did) is not None:
+        raise ALREADY_REGISTERED(did)
+    public_key = keys.public_key_from_did(did)
+    if keeper.key_owner(state, public_key) is not None:
+        raise KEY_IN_USE(did)
+    record: keeper.Record = {
+        "did": did, "kind": kind, "status": ACTIVE, "signing_key": public_key.hex(),
+        "enc_key": enc_key.hex(), "admitted_by": admitted_by, "since": height, **extra,
+    }
+    keeper.put(state, record)
+    keeper.bind_key(state, public_key, did)
+    keeper.index(state, record)
+    return record
+
+
+def admit_organization(ctx: Context, msg: Msg) -> None:
+    m = AdmitOrganization.parse(msg)
+    _require_signer(ctx, "authority")
+    new_identity(ctx.state, m.did, "organization", m.enc_key, ctx.signer, ctx.height,
+                 org_type=m.org_type, name=m.name)
+    ctx.emit("identity.admitted", did=m.did, kind="organization", org_type=m.org_type)
+
+
+def admit_practitioner(ctx: Context, msg: Msg) -> None:
+    m = AdmitPractitioner.parse(msg)
+    _require_signer(ctx, "organization")
+    new_identity(ctx.state, m.did, "practitioner", m.enc_key, ctx.signer, ctx.height,
+                 organization=ctx.signer, roles=list(m.roles))
+    ctx.emit("identity.admitted", did=m.did, kind="practitioner", organization=ctx.signer,
+             roles=",".join(m.roles))
+
+
+def register_patient(ctx: Context, msg: Msg) -> None:
+    m = RegisterPatient.parse(msg)
+    new_identity(ctx.state, ctx.signer, "patient", m.enc_key, ctx.signer, ctx.height)
+    ctx.emit("identity.registered", did=ctx.signer, kind="patient")
+
+
+def set_roles(ctx: Context, msg: Msg) -> None:
+    m = SetRoles.parse(msg)
+    record = _active(ctx.state, m.did, "practitioner")
+    if record["organization"] != ctx.signer:
+        raise UNAUTHORIZED("only the practitioner's own organization sets roles")
+    keeper.unindex_roles(ctx.state, record)
+    record["roles"] = list(m.roles)
+    keeper.put(ctx.state, record)
+    keeper.index(ctx.state, record)
+    ctx.emit("identity.roles_set", did=m.did, roles=",".join(m.roles))
+
+
+def rotate_key(ctx: Context, msg: Msg) -> None:
+    m = RotateKey.parse(msg)
+    record = _active(ctx.state, ctx.signer)
+    if keeper.key_owner(ctx.state, m.new_key) is not None:
+        raise KEY_IN_USE("the new key is bound to an identity now or was used before")
+    try:
+        keys.verify(m.new_key, m.proof, rotation_bytes(ctx.chain_id, ctx.signer, m.new_key))
+    except CryptoError as exc:
+        raise BAD_ROTATION_PROOF(str(exc)) from None
+    record["signing_key"] = m.new_key.hex()
+    if m.enc_key is not None:
+        record["enc_key"] = m.enc_key.hex()
+    record["rotated_at"] = ctx.height
+    keeper.put(ctx.state, record)
+    keeper.bind_key(ctx.state, m.new_key, ctx.signer)
+    ctx.emit("identity.key_rotated", did=ctx.signer, height=ctx.height)
+
+
+def _may_revoke(state: Reader, signer: str, target: keeper.Record) -> bool:
+    if signer == target["did"]:
+        return True
+    signer_record = keeper.get(state, signer)
+    signer_kind = None if signer_record is None else signer_record["kind"]
+    if target["kind"] == "organization":
+        return signer_kind == "authority"
+    if target["kind"] == "practitioner":
+        return signer_kind == "authority" or target["organization"] == signer
+    return False  # patients and authorities revoke only themselves
+
+
+def revoke(ctx: Context, msg: Msg) -> None:
+    m = Revoke.parse(msg)
+    record = _active(ctx.state, m.did)
+    if not _may_revoke(ctx.state, ctx.signer, record):
+        raise UNAUTHORIZED(f"{ctx.signer} may not revoke a {record['kind']}")
+    record["status"] = REVOKED
+    record["revoked_at"] = ctx.height
+    record["revocation_reason"] = m.reason
+    keeper.put(ctx.state, record)
+    keeper.unindex_roles(ctx.state, record)
+    ctx.emit("identity.revoked", did=m.did, kind=record["kind"], reason=m.reason,
+             by=ctx.signer)
+
+
+HANDLERS: Final[Mapping[str, Handler]] = {
+    ADMIT_ORGANIZATION: admit_organization,
+    ADMIT_PRACTITIONER: admit_practitioner,
+    REGISTER_PATIENT: register_patient,
+    SET_ROLES: set_roles,
+    ROTATE_KEY: rotate_key,
+    REVOKE: revoke,
+}
+
+
+class IdentityAuthenticator:
+    """The app's ante step: who may sign, with which key, and the signer's nonce."""
+
+    def signer_key(self, state: Reader, signer: str, msgs: tuple[Msg, ...]) -> bytes:
+        record = keeper.get(state, signer)
+        if record is None:
+            # Self-registration is the one thing an unknown did:key may sign.
+            if len(msgs) == 1 and msgs[0]["type"] == REGISTER_PATIENT:
+                try:
+                    return keys.public_key_from_did(signer)
+                except CryptoError as exc:
+                    raise UNKNOWN_SIGNER(str(exc)) from None
+            raise UNKNOWN_SIGNER(signer)
+        if record["status"] != ACTIVE:
+            raise REVOKED_SIGNER(signer)
+        if record["kind"] == "practitioner":
+            org = keeper.get(state, record["organization"])
+            if org is None or org["status"] != ACTIVE:
+                raise REVOKED_SIGNER(f"organization of {signer} is revoked")
+        return bytes.fromhex(record["signing_key"])
+
+    def last_nonce(self, state: Reader, signer: str) -> int:
+        return keeper.last_nonce(state, signer)
+
+    def set_nonce(self, state: Overlay, signer: str, nonce: int) -> None:
+        keeper.set_nonce(state, signer, nonce)
