@@ -53,8 +53,7 @@ def naive_vh(value: bytes) -> bytes:
 
 
 def _bit(path: bytes, depth: int) -> int:
-    bits = "".join(f"{b:08b}" for b in path)
-    return int(bits[depth])
+    return (path[depth // 8] >> (7 - depth % 8)) & 1
 
 
 def _naive_subtree(items: dict[bytes, bytes], depth: int) -> bytes:

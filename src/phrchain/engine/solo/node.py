@@ -1,0 +1,305 @@
+"""The embedded solo engine: one process, one validator key, SQLite stores.
+
+Order of durability for every block (what makes a crash at any point safe):
+
+1. ``app.finalize_block`` executes the txs and stages the new state (nothing on disk);
+2. the signed header, txs and results are written to the block store (fsync);
+3. ``app.commit`` writes the state (fsync);
+4. only then are waiters told "committed".
+
+A crash before (2) loses only mempool txs nobody was told were committed; a crash
+between (2) and (3) is repaired at start-up by replaying the stored block, whose header
+must reproduce the same app hash.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from phrchain.app import Application, BlockInfo, BlockResult, TxResult, new_application
+from phrchain.core.block import GENESIS_PREV_HASH, Header, SignedHeader, sign_header, tx_root
+from phrchain.core.errors import DUPLICATE_TX, MEMPOOL_FULL, PhrError, TxError
+from phrchain.core.hashing import sha256
+from phrchain.engine.solo.home import (
+    HomeError,
+    NodeConfig,
+    data_dir,
+    load_config,
+    load_genesis,
+    load_validator_key,
+)
+from phrchain.engine.solo.mempool import Mempool
+from phrchain.storage.blocks import SqliteBlockStore
+from phrchain.storage.sqlite_state import SqliteStateStore
+
+log = logging.getLogger(__name__)
+
+_RECENT_MAX: Final = 200_000
+_SUBSCRIBER_QUEUE: Final = 10_000
+
+
+class ChainError(PhrError):
+    """Stored blocks and state disagree: the node refuses to run on them."""
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class SoloNode:
+    """Mempool + block producer + stores around one :class:`~phrchain.app.Application`."""
+
+    def __init__(self, home: Path, config: NodeConfig | None = None,
+                 clock: Callable[[], int] = wall_clock_ms) -> None:
+        self.home = Path(home)
+        self.genesis = load_genesis(self.home)
+        self.config = config or load_config(self.home)
+        self.key = load_validator_key(self.home)
+        if self.genesis.get("validator") != self.key.did:
+            raise HomeError("validator_key.json does not match the genesis validator")
+        self._clock = clock
+        self.state = SqliteStateStore(data_dir(self.home) / "state.db")
+        self.blocks = SqliteBlockStore(data_dir(self.home) / "blocks.db")
+        self.app: Application = new_application(self.state)
+        self.mempool = Mempool(self.config.mempool_max_txs, self.config.mempool_max_bytes)
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._recent: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+        self._dropped: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+        self._subscribers: list[queue.Queue[dict[str, Any]]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_header: SignedHeader | None = None
+        self.recover()
+
+    # -- start-up ---------------------------------------------------------------------
+    def recover(self) -> int:
+        """Bring the state store up to the block store; return how many blocks replayed."""
+        if self.state.version() < 0:
+            self.app.init_chain(self.genesis)
+        top = self.blocks.height()
+        if self.state.version() > top:
+            raise ChainError(f"state is at height {self.state.version()} but blocks end at "
+                             f"{top}: the block store lost data")
+        replayed = 0
+        for height in range(self.state.version() + 1, top + 1):
+            self._replay(height)
+            replayed += 1
+        self._last_header = self.blocks.header(top) if top else None
+        if replayed:
+            log.info("replayed %d block(s) the state store lacked", replayed)
+        return replayed
+
+    def _replay(self, height: int) -> None:
+        signed = self.blocks.header(height)
+        if signed is None:
+            raise ChainError(f"block {height} is missing from the block store")
+        txs = [t.raw for t in self.blocks.txs(height)]
+        result = self.app.finalize_block(BlockInfo(height, signed.header.time_ms), txs)
+        if result.app_hash != signed.header.app_hash:
+            self.app.abandon()
+            raise ChainError(f"replaying block {height} gives app hash "
+                             f"{result.app_hash.hex()}, header says "
+                             f"{signed.header.app_hash.hex()}")
+        self.app.commit()
+
+    # -- submitting -------------------------------------------------------------------
+    def submit(self, raw: bytes) -> TxResult:
+        """Check a tx and, if it passes, queue it for the next block."""
+        tx_hash = sha256(raw)
+        with self._cond:
+            if tx_hash in self.mempool:
+                return _error_result(tx_hash, DUPLICATE_TX("already in the mempool"))
+            if not self.mempool.has_room(raw):
+                return _error_result(tx_hash, MEMPOOL_FULL())
+            result = self.app.check_tx(raw)
+            if result.ok:
+                self.mempool.add(tx_hash, raw)
+                self._cond.notify_all()
+            return result
+
+    def tx_status(self, tx_hash: bytes) -> dict[str, Any]:
+        """``{"status": "committed", "height", "index", "result"}``, or ``pending``,
+        ``dropped`` (no longer valid when re-checked after a block, with its result)
+        or ``unknown``."""
+        with self._lock:
+            found = self._recent.get(tx_hash)
+            if found is not None:
+                return found
+            if tx_hash in self.mempool:
+                return {"status": "pending"}
+            dropped = self._dropped.get(tx_hash)
+            if dropped is not None:
+                return {"status": "dropped", "result": dropped}
+            stored = self.blocks.tx(tx_hash)
+        if stored is None:
+            return {"status": "unknown"}
+        return {"status": "committed", "height": stored.height, "index": stored.index,
+                "result": stored.result}
+
+    def wait_committed(self, tx_hash: bytes, timeout: float) -> dict[str, Any]:
+        """Block until the tx is committed or dropped, or ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                status = self.tx_status(tx_hash)
+                remaining = deadline - time.monotonic()
+                if status["status"] != "pending" or remaining <= 0:
+                    return status
+                self._cond.wait(min(remaining, 0.5))
+
+    # -- producing blocks ---------------------------------------------------------------
+    def produce_block(self) -> BlockResult | None:
+        """Cut one block from the mempool now (tests call this directly)."""
+        with self._cond:
+            batch = self.mempool.reap(self.config.max_block_txs, self.config.max_block_bytes)
+            if not batch:
+                return None
+            hashes = [h for h, _ in batch]
+            raws = [raw for _, raw in batch]
+            prev = self._last_header
+            height = self.blocks.height() + 1
+            now = self._clock()
+            time_ms = now if prev is None else max(now, prev.header.time_ms + 1)
+            result = self.app.finalize_block(BlockInfo(height, time_ms), raws)
+            header = Header(
+                chain_id=self.app.chain_id, height=height, time_ms=time_ms,
+                prev_hash=GENESIS_PREV_HASH if prev is None else prev.header.hash(),
+                num_txs=len(raws), tx_root=tx_root(raws), results_root=result.results_root,
+                app_hash=result.app_hash, proposer=self.key.did)
+            signed = sign_header(self.key, header)
+            try:
+                self.blocks.save(signed, raws, [r.to_json() for r in result.tx_results], hashes)
+            except BaseException:
+                self.app.abandon()
+                raise
+            self.app.commit()
+            self._last_header = signed
+            self.mempool.remove(hashes)
+            self._recheck_mempool()
+            for index, tx_result in enumerate(result.tx_results):
+                self._remember(tx_result.hash,
+                               {"status": "committed", "height": height, "index": index,
+                                "result": tx_result.to_json()})
+            self._publish(signed, result)
+            self._cond.notify_all()
+            return result
+
+    def _recheck_mempool(self) -> None:
+        leftovers = self.mempool.drain()
+        self.app.reset_check_state()
+        for tx_hash, raw in leftovers:
+            result = self.app.check_tx(raw)
+            if result.ok:
+                self.mempool.add(tx_hash, raw)
+            else:
+                self._dropped[tx_hash] = result.to_json()
+                if len(self._dropped) > _RECENT_MAX:
+                    self._dropped.popitem(last=False)
+
+    def _remember(self, tx_hash: bytes, entry: dict[str, Any]) -> None:
+        self._recent[tx_hash] = entry
+        if len(self._recent) > _RECENT_MAX:
+            self._recent.popitem(last=False)
+
+    def _loop(self) -> None:
+        interval = self.config.block_interval_ms / 1000
+        while not self._stop.is_set():
+            with self._cond:
+                while not self._stop.is_set() and not len(self.mempool):
+                    self._cond.wait(0.5)
+                deadline = time.monotonic() + interval
+                while not self._stop.is_set() and len(self.mempool) < self.config.max_block_txs:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+            if self._stop.is_set():
+                break
+            try:
+                self.produce_block()
+            except Exception:
+                log.exception("block production failed; the node stops")
+                self._stop.set()
+                raise
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="solo-blocks", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        with self._lock:
+            self.state.close()
+            self.blocks.close()
+
+    @property
+    def healthy(self) -> bool:
+        return self._thread is None or self._thread.is_alive()
+
+    # -- events -------------------------------------------------------------------------
+    def subscribe(self) -> queue.Queue[dict[str, Any]]:
+        q: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=_SUBSCRIBER_QUEUE)
+        with self._lock:
+            self._subscribers.append(q)
+        return q
+
+    def unsubscribe(self, q: queue.Queue[dict[str, Any]]) -> None:
+        with self._lock:
+            if q in self._subscribers:
+                self._subscribers.remove(q)
+
+    def _publish(self, signed: SignedHeader, result: BlockResult) -> None:
+        if not self._subscribers:
+            return
+        items: list[dict[str, Any]] = [{"kind": "block", "height": signed.header.height,
+                                        "hash": signed.header.hash().hex(),
+                                        "num_txs": signed.header.num_txs,
+                                        "app_hash": signed.header.app_hash.hex()}]
+        items += [{"kind": "tx", "height": signed.header.height, **r.to_json()}
+                  for r in result.tx_results]
+        for q in list(self._subscribers):
+            try:
+                for item in items:
+                    q.put_nowait(item)
+            except queue.Full:
+                self._subscribers.remove(q)  # a consumer this slow is cut off
+
+    # -- reads --------------------------------------------------------------------------
+    def header(self, height: int | None = None) -> SignedHeader | None:
+        with self._lock:
+            if height is None:
+                return self._last_header
+            return self.blocks.header(height)
+
+    def query(self, path: str, data: dict[str, Any], height: int | None = None,
+              prove: bool = False) -> dict[str, Any]:
+        with self._lock:
+            return self.app.query(path, data, height, prove)
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            info = self.app.info()
+            return {"chain_id": info.chain_id, "height": info.height,
+                    "app_hash": info.app_hash.hex(), "validator": self.key.did,
+                    "mempool_txs": len(self.mempool), "healthy": self.healthy}
+
+
+def _error_result(tx_hash: bytes, exc: TxError) -> TxResult:
+    return TxResult(tx_hash, exc.code, exc.codespace, exc.log)
