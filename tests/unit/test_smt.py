@@ -466,7 +466,7 @@ def test_membership_mutations(sample: Tree) -> None:
     bad: list[tuple[bytes, bytes, bytes, SmtProof]] = []
     for i in range(len(sibs)):
         for bit in (0, 131, 255):
-            flipped = sibs[:i] + (_flip(sibs[i], bit),) + sibs[i + 1:]
+            flipped = (*sibs[:i], _flip(sibs[i], bit), *sibs[i + 1:])
             bad.append((sample.root, key, value, SmtProof(flipped, proof.leaf)))
     other = prove(sample.store, sample.root, key_path(POOL[4]))
     assert other.leaf is not None
@@ -481,7 +481,7 @@ def test_membership_mutations(sample: Tree) -> None:
         (sample.root, key, value, SmtProof((EMPTY, *sibs), proof.leaf)),    # extra at top
         (sample.root, key, value, SmtProof(sibs, other.leaf)),           # swapped leaf
         (sample.root, key, value, SmtProof(sibs, None)),                 # leaf dropped
-        (sample.root, key, value, SmtProof(sibs[:-1] + (sibs[-1][:31],), proof.leaf)),
+        (sample.root, key, value, SmtProof((*sibs[:-1], sibs[-1][:31]), proof.leaf)),
         (sample.root, key, value, SmtProof(sibs + (EMPTY,) * (257 - len(sibs)), proof.leaf)),
         (sample.root, key, value, SmtProof(tuple(reversed(sibs)), proof.leaf)),
     ]
@@ -498,7 +498,7 @@ def test_non_membership_mutations(sample: Tree, ends_at_leaf: bool) -> None:
     verify_non_membership(sample.root, key, proof)
     sibs = proof.siblings
     assert sibs
-    bad = [SmtProof(sibs[:i] + (_flip(sibs[i], 3),) + sibs[i + 1:], proof.leaf)
+    bad = [SmtProof((*sibs[:i], _flip(sibs[i], 3), *sibs[i + 1:]), proof.leaf)
            for i in range(len(sibs))]
     bad += [SmtProof(sibs[:-1], proof.leaf), SmtProof((*sibs, EMPTY), proof.leaf),
             SmtProof((*sibs, sibs[-1]), proof.leaf),

@@ -109,8 +109,9 @@ class CompactRange:
         """Restore a frontier saved with :meth:`to_hashes`."""
         hs = list(hashes)
         if size < 0 or len(hs) != size.bit_count():
-            raise ValueError(f"a range of size {size} has {max(size, 0).bit_count()} hashes, "
-                             f"got {len(hs)}")
+            raise ValueError(
+                f"a range of size {size} has {max(size, 0).bit_count()} hashes, got {len(hs)}"
+            )
         for h in hs:
             _require_hash(h, "subtree hash")
         cr = cls()
@@ -208,8 +209,9 @@ def _require_hash(h: bytes, what: str, error: type[Exception] = ValueError) -> N
         raise error(f"{what} is {len(h)} bytes, not {HASH_SIZE}")
 
 
-def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes],
-                     root: bytes) -> None:
+def verify_inclusion(
+    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> None:
     """Check that ``leaf_hash`` is leaf ``index`` of the tree of ``size`` with ``root``.
 
     The §2.1.3.2 algorithm. Raises :class:`ProofError` on any failure.
@@ -238,8 +240,9 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
         raise ProofError("inclusion proof does not lead to the root")
 
 
-def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes,
-                       root2: bytes) -> None:
+def verify_consistency(
+    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
+) -> None:
     """Check that the tree of ``size2`` with ``root2`` extends the one of ``size1``/``root1``.
 
     The §2.1.4.2 algorithm, plus the ``size1 == 0`` and ``size1 == size2`` cases from the

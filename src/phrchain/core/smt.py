@@ -121,7 +121,8 @@ def update(
     paths = [t[1] for t in items]
     vhs = [t[2] for t in items]
 
-    get = reader.get_node
+    # Skip a bound-method hop per node read when the store is a plain dict underneath.
+    get = reader.nodes.__getitem__ if type(reader) is MemoryNodeStore else reader.get_node
     new: dict[bytes, bytes] = {}
     sha = _sha256
     leaf_p, node_p, bits, high = _LEAF_P, _NODE_P, _BIT, _HIGH
@@ -178,8 +179,70 @@ def update(
                 keep = lint
         return build(d, bi, bp, bv, 0, len(bi), keep, old_hash)
 
+    def single(h: bytes, enc: bytes | None, d: int, i: int) -> bytes:
+        # One change into a subtree holding at most one leaf (`enc`; None means EMPTY).
+        # This is the common case deep in a big tree, so it avoids fresh()'s lists.
+        v = vhs[i]
+        if enc is None:
+            return EMPTY if v is None else make_leaf(paths[i], v)
+        q = ints[i]
+        other = int.from_bytes(enc[1:33], "big")
+        if other == q:
+            return EMPTY if v is None else make_leaf(paths[i], v)
+        if v is None:
+            return h
+        # Push the old leaf down: a node where the paths first differ, then a chain of
+        # nodes with EMPTY siblings back up to depth d.
+        cur = make_leaf(paths[i], v)
+        split = 256 - (q ^ other).bit_length()
+        cur = make_node(h, cur) if q & bits[split] else make_node(cur, h)
+        for dd in range(split - 1, d - 1, -1):
+            cur = make_node(EMPTY, cur) if q & bits[dd] else make_node(cur, EMPTY)
+        return cur
+
+    def walk_one(top: bytes, d: int, i: int) -> bytes:
+        # Exactly one change below `top`: most of a big batch's work happens on such
+        # single-change paths, so descend and rebuild in loops instead of recursing.
+        q = ints[i]
+        h = top
+        down: list[bytes] = []
+        while True:
+            if h == EMPTY:
+                cur = single(h, None, d, i)
+                break
+            enc = get(h)
+            if enc[0] == _LEAF_TAG:
+                cur = single(h, enc, d, i)
+                break
+            down.append(enc)
+            h = enc[33:65] if q & bits[d] else enc[1:33]
+            d += 1
+        if cur == h:
+            return top
+        for enc in reversed(down):
+            d -= 1
+            if q & bits[d]:
+                sib = enc[1:33]
+                if cur == EMPTY and (sib == EMPTY or is_leaf(sib)):
+                    cur = sib  # collapse: the lone sibling leaf moves up
+                elif sib != EMPTY or not is_leaf(cur):
+                    body = sib + cur
+                    cur = sha(node_p + body).digest()
+                    new[cur] = b"\x01" + body
+            else:
+                sib = enc[33:65]
+                if cur == EMPTY and (sib == EMPTY or is_leaf(sib)):
+                    cur = sib
+                elif sib != EMPTY or not is_leaf(cur):
+                    body = cur + sib
+                    cur = sha(node_p + body).digest()
+                    new[cur] = b"\x01" + body
+        return cur
+
     def walk(h: bytes, d: int, lo: int, hi: int) -> bytes:
         # Changes [lo, hi) all lie under node `h` at depth `d`.
+        if hi - lo == 1:
+            return walk_one(h, d, lo)
         if h == EMPTY:
             return fresh(d, lo, hi, None, h)
         enc = get(h)
@@ -187,10 +250,7 @@ def update(
             return fresh(d, lo, hi, enc, h)
         left = enc[1:33]
         right = enc[33:65]
-        if hi - lo == 1:  # common deep in the tree: one bit test, no bisect
-            mid = hi if ints[lo] & bits[d] == 0 else lo
-        else:
-            mid = bisect_left(ints, (ints[lo] & high[d]) | bits[d], lo, hi)
+        mid = bisect_left(ints, (ints[lo] & high[d]) | bits[d], lo, hi)
         nl = walk(left, d + 1, lo, mid) if lo < mid else left
         nr = walk(right, d + 1, mid, hi) if mid < hi else right
         if nl == left and nr == right:
@@ -201,7 +261,10 @@ def update(
                 return nr
         elif nr == EMPTY and is_leaf(nl):
             return nl
-        return make_node(nl, nr)
+        body = nl + nr  # make_node inlined: this line runs once per touched node
+        nh = sha(node_p + body).digest()
+        new[nh] = b"\x01" + body
+        return nh
 
     new_root = walk(root, 0, 0, len(ints))
     return new_root, new

@@ -1,0 +1,108 @@
+"""``phrchain verify``: re-check a solo chain from genesis, trusting nothing on disk.
+
+For every height: chain id, height sequence, ``prev_hash`` link, proposer identity and
+signature, ``tx_root`` over the stored txs, a full replay of the txs from genesis in a
+fresh in-memory state (app hash and ``results_root`` must match the header, and the
+stored per-tx results must match the replayed ones), and — when the node's state store
+is present — that its recorded app hash at that height agrees too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from phrchain.app import Application, BlockInfo, new_application
+from phrchain.core import keys
+from phrchain.core.block import GENESIS_PREV_HASH, SignedHeader, tx_root
+from phrchain.core.errors import CryptoError, PhrError
+from phrchain.core.store import MemoryStateStore
+from phrchain.engine.solo.home import data_dir, load_genesis
+from phrchain.storage.blocks import SqliteBlockStore
+from phrchain.storage.sqlite_state import SqliteStateStore
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    ok: bool
+    checked: int
+    first_bad_height: int | None
+    reason: str
+
+
+class _Bad(Exception):
+    pass
+
+
+def verify_chain(home: Path, progress: Progress | None = None) -> VerifyReport:
+    genesis = load_genesis(home)
+    blocks = SqliteBlockStore(data_dir(home) / "blocks.db")
+    state_path = data_dir(home) / "state.db"
+    state = SqliteStateStore(state_path) if state_path.exists() else None
+    try:
+        return _verify(genesis, blocks, state, progress)
+    finally:
+        blocks.close()
+        if state is not None:
+            state.close()
+
+
+def _verify(genesis: dict[str, object], blocks: SqliteBlockStore,
+            state: SqliteStateStore | None, progress: Progress | None) -> VerifyReport:
+    validator = str(genesis["validator"])
+    validator_key = keys.public_key_from_did(validator)
+    replica = new_application(MemoryStateStore())
+    genesis_hash = replica.init_chain(genesis)
+    if state is not None and state.version() >= 0 and state.root(0) != genesis_hash:
+        return VerifyReport(False, 0, 0, "state store's genesis app hash differs from "
+                            "the genesis file replayed")
+    top = blocks.height()
+    prev: SignedHeader | None = None
+    for height in range(1, top + 1):
+        try:
+            prev = _check_block(height, prev, blocks, replica, validator_key, state,
+                                str(genesis["chain_id"]))
+        except (_Bad, PhrError) as exc:
+            return VerifyReport(False, height - 1, height, str(exc))
+        if progress is not None:
+            progress(height, top)
+    return VerifyReport(True, top, None, f"{top} block(s) verified from genesis")
+
+
+def _check_block(height: int, prev: SignedHeader | None, blocks: SqliteBlockStore,
+                 replica: Application, validator_key: bytes, state: SqliteStateStore | None,
+                 chain_id: str) -> SignedHeader:
+    signed = blocks.header(height)
+    if signed is None:
+        raise _Bad("block missing")
+    h = signed.header
+    if h.height != height or h.chain_id != chain_id:
+        raise _Bad(f"header says height {h.height} on chain {h.chain_id!r}")
+    expected_prev = GENESIS_PREV_HASH if prev is None else prev.header.hash()
+    if h.prev_hash != expected_prev:
+        raise _Bad("prev_hash does not link to the previous header")
+    if prev is not None and h.time_ms <= prev.header.time_ms:
+        raise _Bad("block time does not increase")
+    try:
+        signed.verify(validator_key)
+    except CryptoError as exc:
+        raise _Bad(f"proposer signature: {exc}") from None
+    stored = blocks.txs(height)
+    raws = [t.raw for t in stored]
+    if len(raws) != h.num_txs or tx_root(raws) != h.tx_root:
+        raise _Bad("tx_root or num_txs does not match the stored txs")
+    result = replica.finalize_block(BlockInfo(height, h.time_ms), raws)
+    replica.commit()
+    if result.app_hash != h.app_hash:
+        raise _Bad(f"replay gives app hash {result.app_hash.hex()}, header has "
+                   f"{h.app_hash.hex()}")
+    if result.results_root != h.results_root:
+        raise _Bad("replayed tx results differ from the header's results_root")
+    if [r.to_json() for r in result.tx_results] != [t.result for t in stored]:
+        raise _Bad("stored tx results differ from the replayed ones")
+    if state is not None and state.version() >= height and state.root(height) != h.app_hash:
+        raise _Bad("the node's state store records a different app hash")
+    return signed

@@ -1,0 +1,138 @@
+"""Every kind of bad input gets its stable (codespace, code) and changes no state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from phrchain.core import encoding
+from phrchain.core.tx import MAX_TX_BYTES
+from phrchain.modules.identity import rotation_bytes
+from tests.helpers import AUTHORITY, CHAIN_ID, Chain, enc_key, signing_key
+
+ORG, DOCTOR, PATIENT, STRANGER = (signing_key(n) for n in (10, 11, 12, 13))
+
+
+@pytest.fixture
+def chain() -> Chain:
+    c = Chain.new()
+    assert c.admit_org(ORG).ok
+    assert c.admit_practitioner(ORG, DOCTOR).ok
+    assert c.register_patient(PATIENT).ok
+    return c
+
+
+def _admit(did: str) -> dict:
+    return {"type": "identity/admit_organization", "did": did, "org_type": "clinic",
+            "name": "Clinic", "enc_key": enc_key(3)}
+
+
+def _flip_sig(raw: bytes) -> bytes:
+    env = encoding.decode(raw)
+    env["sig"] = ("1" if env["sig"][0] != "1" else "2") + env["sig"][1:]
+    return encoding.encode(env)
+
+
+def _reencode(raw: bytes, **changes: object) -> bytes:
+    env = encoding.decode(raw)
+    env.update(changes)
+    return encoding.encode(env)
+
+
+BAD: dict[str, tuple[Callable[[Chain], bytes], tuple[str, int]]] = {
+    "bad signature": (lambda c: _flip_sig(c.tx(AUTHORITY, _admit(STRANGER.did))), ("tx", 5)),
+    "signature by another key": (
+        lambda c: c.tx(STRANGER, _admit(signing_key(40).did), signer=AUTHORITY.did),
+        ("tx", 5)),
+    "wrong chain id": (lambda c: c.tx(AUTHORITY, _admit(STRANGER.did), chain_id="phr-other"),
+                       ("tx", 4)),
+    "replayed nonce": (lambda c: c.tx(AUTHORITY, _admit(STRANGER.did), nonce=1), ("tx", 6)),
+    "skipped nonce": (lambda c: c.tx(AUTHORITY, _admit(STRANGER.did), nonce=9), ("tx", 7)),
+    "unknown signer": (lambda c: c.tx(STRANGER, _admit(signing_key(41).did)), ("tx", 8)),
+    "patient admits an organization": (lambda c: c.tx(PATIENT, _admit(STRANGER.did)),
+                                       ("identity", 1)),
+    "practitioner admits staff": (
+        lambda c: c.tx(DOCTOR, {"type": "identity/admit_practitioner", "did": STRANGER.did,
+                                "roles": ["nurse"], "enc_key": enc_key(4)}), ("identity", 1)),
+    "organization sets roles of another org's staff": (
+        lambda c: c.tx(AUTHORITY, {"type": "identity/set_roles", "did": DOCTOR.did,
+                                   "roles": ["emergency"]}), ("identity", 1)),
+    "patient revokes a practitioner": (
+        lambda c: c.tx(PATIENT, {"type": "identity/revoke", "did": DOCTOR.did,
+                                 "reason": "unspecified"}), ("identity", 1)),
+    "malformed bytes": (lambda c: b"\x00not json", ("tx", 1)),
+    "non-canonical envelope": (
+        lambda c: c.tx(AUTHORITY, _admit(STRANGER.did)).replace(b'{"chain_id"',
+                                                                 b'{ "chain_id"'), ("tx", 1)),
+    "oversize tx": (lambda c: b"{" + b" " * MAX_TX_BYTES + b"}", ("tx", 2)),
+    "unsupported version": (lambda c: _reencode(c.tx(AUTHORITY, _admit(STRANGER.did)), v=2),
+                            ("tx", 3)),
+    "unknown message type": (lambda c: c.tx(AUTHORITY, {"type": "identity/teleport"}),
+                             ("tx", 10)),
+    "missing field": (lambda c: c.tx(AUTHORITY, {"type": "identity/admit_organization",
+                                                 "did": STRANGER.did}), ("identity", 6)),
+    "low-order encryption key": (
+        lambda c: c.tx(AUTHORITY, {**_admit(STRANGER.did), "enc_key": "00" * 32}),
+        ("identity", 4)),
+    "second message fails": (
+        lambda c: c.tx(AUTHORITY, _admit(STRANGER.did), _admit(STRANGER.did)),
+        ("identity", 2)),
+}
+
+
+def _dump(chain: Chain) -> list[tuple[bytes, bytes]]:
+    return list(chain.app.store.iterate(b""))
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_has_stable_code_and_changes_nothing(chain: Chain, case: str) -> None:
+    make, expected = BAD[case]
+    raw = make(chain)
+    before_root, before = chain.app.store.root(), _dump(chain)
+    checked = chain.app.check_tx(raw)
+    assert (checked.codespace, checked.code) == expected, checked.log
+    assert checked.log  # a human sentence
+    result = chain.block([raw]).tx_results[0]
+    assert (result.codespace, result.code) == expected, result.log
+    assert chain.app.store.root() == before_root
+    assert _dump(chain) == before
+
+
+def test_revoked_signer_is_refused_and_changes_nothing(chain: Chain) -> None:
+    assert chain.run(ORG, {"type": "identity/revoke", "did": DOCTOR.did,
+                           "reason": "affiliation_changed"}).ok
+    before_root = chain.app.store.root()
+    result = chain.run(DOCTOR, {"type": "identity/rotate_key", "new_key": "00" * 32,
+                                "proof": "00" * 64})
+    assert (result.codespace, result.code) == ("tx", 9)
+    assert chain.app.store.root() == before_root
+
+
+def test_staff_of_revoked_organization_cannot_sign(chain: Chain) -> None:
+    assert chain.run(AUTHORITY, {"type": "identity/revoke", "did": ORG.did,
+                                 "reason": "ceased_operation"}).ok
+    result = chain.run(DOCTOR, {"type": "identity/revoke", "did": DOCTOR.did,
+                                "reason": "unspecified"})
+    assert (result.codespace, result.code) == ("tx", 9)
+
+
+def test_rotated_away_key_signs_nothing(chain: Chain) -> None:
+    new = signing_key(99)
+    proof = new.sign(rotation_bytes(CHAIN_ID, PATIENT.did, new.public_key))
+    assert chain.run(PATIENT, {"type": "identity/rotate_key", "new_key": new.public_key.hex(),
+                               "proof": proof.hex()}).ok
+    stale = chain.run(PATIENT, {"type": "identity/revoke", "did": PATIENT.did,
+                                "reason": "unspecified"})
+    assert (stale.codespace, stale.code) == ("tx", 5)
+    fresh = chain.run(new, {"type": "identity/revoke", "did": PATIENT.did,
+                            "reason": "key_compromise"}, signer=PATIENT.did, nonce=3)
+    assert fresh.ok, fresh.log
+
+
+def test_a_failed_tx_does_not_consume_the_nonce(chain: Chain) -> None:
+    bad = chain.tx(PATIENT, _admit(STRANGER.did))  # nonce 2, unauthorised
+    assert not chain.block([bad]).tx_results[0].ok
+    good = chain.tx(PATIENT, {"type": "identity/revoke", "did": PATIENT.did,
+                              "reason": "unspecified"}, nonce=2)
+    assert chain.block([good]).tx_results[0].ok
