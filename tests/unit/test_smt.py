@@ -483,6 +483,8 @@ def test_membership_mutations(sample: Tree) -> None:
         (sample.root, key, value, SmtProof(sibs, None)),                 # leaf dropped
         (sample.root, key, value, SmtProof((*sibs[:-1], sibs[-1][:31]), proof.leaf)),
         (sample.root, key, value, SmtProof(sibs + (EMPTY,) * (257 - len(sibs)), proof.leaf)),
+        (sample.root, key, value, SmtProof(sibs + (sibs[0],) * (257 - len(sibs)), proof.leaf)),
+        (sample.root, key, value, SmtProof((sibs[0],) * 300, proof.leaf)),
         (sample.root, key, value, SmtProof(tuple(reversed(sibs)), proof.leaf)),
     ]
     for root, k, v, p in bad:
@@ -532,6 +534,19 @@ def test_rejects_non_canonical_shape() -> None:
     deep = hashlib.sha256(domain_prefix("phrchain/smt/node/v1") + EMPTY + EMPTY).digest()
     with pytest.raises(ProofError):
         verify_path(deep, p, None, SmtProof((EMPTY,), None))
+
+
+def test_rejects_leaf_off_the_key_path() -> None:
+    # Hand-built root with a leaf on the wrong side of the root. A non-membership proof
+    # for a key going left would chain up correctly, but the leaf cannot be there.
+    lp = next(key_path(k) for k in POOL if key_path(k)[0] >= 0x80)
+    absent = next(key_path(k) for k in POOL if key_path(k)[0] < 0x80)
+    vh = value_hash(b"v")
+    leaf = hashlib.sha256(domain_prefix("phrchain/smt/leaf/v1") + lp + vh).digest()
+    other = value_hash(b"some subtree")
+    root = hashlib.sha256(domain_prefix("phrchain/smt/node/v1") + leaf + other).digest()
+    with pytest.raises(ProofError):
+        verify_path(root, absent, None, SmtProof((other,), (lp, vh)))
 
 
 def test_empty_tree_proofs() -> None:

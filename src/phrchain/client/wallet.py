@@ -1,0 +1,326 @@
+"""An identity's private keys, kept on disk in one passphrase-encrypted JSON file.
+
+A wallet holds the Ed25519 signing seed and the X25519 encryption secret of one
+identity. Its DID is the did:key of the *inception* key and never changes: after a key
+rotation the chain maps the same DID to the new signing key, so the wallet keeps
+signing as that DID with a different key.
+
+File format (version 1)::
+
+    {"format": "phrchain-wallet", "version": 1,
+     "did": did:key, "signing_key": hex, "enc_key": hex, "label": str,
+     "kdf": {"name": "argon2id", "salt": hex(16), "memory_kib": int,
+             "iterations": int, "lanes": int},
+     "cipher": {"name": "chacha20-poly1305", "nonce": hex(12)},
+     "ciphertext": hex}
+
+Everything but ``ciphertext`` is the *header*. It is in the clear, so another user can
+read the DID and public keys of a wallet file without its passphrase (``read_public``),
+and it is the AEAD's associated data (canonical JSON, domain separated), so a changed
+DID, label, public key or KDF parameter makes decryption fail. Unauthenticated reads
+of the header (``read_public``) trust the file, which is fine for public keys a user
+hands to an admin, not for anything secret.
+
+The key is Argon2id(passphrase, salt) with the parameters stored in the header (default
+64 MiB, 3 passes, 1 lane: OWASP's first recommended profile). The plaintext is the
+canonical JSON of ``{"enc_secret", "retired_enc_secrets", "signing_seed"}``; retired
+encryption secrets are kept because data keys already wrapped to an old X25519 key stay
+readable only with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
+from phrchain.core import encoding, keys
+from phrchain.core.errors import CryptoError, EncodingError, PhrError
+from phrchain.core.hashing import domain_prefix
+from phrchain.modules.identity import rotation_bytes
+from phrchain.modules.identity.messages import ROTATE_KEY
+
+FORMAT: Final = "phrchain-wallet"
+VERSION: Final = 1
+KDF_NAME: Final = "argon2id"
+CIPHER_NAME: Final = "chacha20-poly1305"
+SALT_BYTES: Final = 16
+NONCE_BYTES: Final = 12
+MAX_FILE_BYTES: Final = 64 * 1024
+# Bounds on parameters read from a file: a hostile file must not make us allocate
+# gigabytes or spin for minutes before the AEAD tag can refuse it.
+MAX_MEMORY_KIB: Final = 4 * 1024 * 1024
+MAX_ITERATIONS: Final = 64
+MAX_LANES: Final = 16
+_AAD_PREFIX: Final = domain_prefix("phrchain/wallet/v1")
+_BAD: Final = "wrong passphrase or corrupted wallet"
+
+RandomBytes = Callable[[int], bytes]
+
+__all__ = ["DEFAULT_KDF", "KdfParams", "Wallet", "WalletError", "WalletInfo", "read_public",
+           "wallet_for_rotation"]
+
+
+class WalletError(PhrError):
+    """A wallet file is missing, malformed, tampered with or the passphrase is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class KdfParams:
+    """Argon2id cost. Tests pass a cheap one; files always record what was used."""
+
+    memory_kib: int = 64 * 1024
+    iterations: int = 3
+    lanes: int = 1
+
+    def check(self) -> None:
+        for name, value, low, high in (
+                ("memory_kib", self.memory_kib, 8 * max(self.lanes, 1), MAX_MEMORY_KIB),
+                ("iterations", self.iterations, 1, MAX_ITERATIONS),
+                ("lanes", self.lanes, 1, MAX_LANES)):
+            if type(value) is not int or not low <= value <= high:
+                raise WalletError(f"KDF parameter {name}={value!r} is outside [{low}, {high}]")
+
+
+DEFAULT_KDF: Final = KdfParams()
+
+
+@dataclass(frozen=True, slots=True)
+class WalletInfo:
+    """The clear header of a wallet file: public, readable without the passphrase."""
+
+    did: str
+    signing_key: bytes
+    enc_key: bytes
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    """One identity's keys. ``did`` stays the inception key's did:key after rotations."""
+
+    did: str
+    signing_key: keys.SigningKey
+    encryption_key: keys.EncryptionKey
+    label: str = ""
+    retired_encryption_keys: tuple[keys.EncryptionKey, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def create(cls, label: str = "", random_bytes: RandomBytes = secrets.token_bytes) -> Wallet:
+        """A fresh identity; ``random_bytes`` is a parameter so tests can fix keys."""
+        signing = keys.SigningKey(random_bytes(32))
+        return cls(signing.did, signing, keys.EncryptionKey(random_bytes(32)), label)
+
+    @classmethod
+    def from_secrets(cls, signing_seed: bytes, enc_secret: bytes, label: str = "",
+                     did: str | None = None) -> Wallet:
+        """Rebuild a wallet from known secrets (fixtures, recovery from a backup)."""
+        signing = keys.SigningKey(signing_seed)
+        return cls(did or signing.did, signing, keys.EncryptionKey(enc_secret), label)
+
+    @property
+    def info(self) -> WalletInfo:
+        return WalletInfo(self.did, self.signing_key.public_key,
+                          self.encryption_key.public_key, self.label)
+
+    @property
+    def enc_key(self) -> bytes:
+        """The X25519 public key this identity publishes on chain."""
+        return self.encryption_key.public_key
+
+    # -- key rotation -------------------------------------------------------------------
+    def rotate(self, chain_id: str, rotate_encryption: bool = False,
+               random_bytes: RandomBytes = secrets.token_bytes) -> tuple[dict[str, Any], Wallet]:
+        """A fresh signing key (and, if asked, encryption key) for the same DID.
+
+        Returns the ``identity/rotate_key`` message, which the *current* key must sign,
+        and the wallet to use once the chain has committed it. The new key signs
+        ``rotation_bytes`` to prove its holder consents to becoming this DID's key.
+        The encryption key is kept by default: records already wrapped to it would
+        otherwise need re-wrapping first; a rotated one is kept as retired anyway.
+        """
+        new_signing = keys.SigningKey(random_bytes(32))
+        msg: dict[str, Any] = {
+            "type": ROTATE_KEY,
+            "new_key": new_signing.public_key.hex(),
+            "proof": new_signing.sign(
+                rotation_bytes(chain_id, self.did, new_signing.public_key)).hex(),
+        }
+        encryption, retired = self.encryption_key, self.retired_encryption_keys
+        if rotate_encryption:
+            encryption = keys.EncryptionKey(random_bytes(32))
+            retired = (*retired, self.encryption_key)
+            msg["enc_key"] = encryption.public_key.hex()
+        return msg, Wallet(self.did, new_signing, encryption, self.label, retired)
+
+    # -- on disk ------------------------------------------------------------------------
+    def save(self, path: Path | str, passphrase: str | bytes, kdf: KdfParams = DEFAULT_KDF,
+             random_bytes: RandomBytes = secrets.token_bytes) -> None:
+        """Encrypt to ``path`` (mode 0600), atomically; refuse to overwrite anything."""
+        secret = _passphrase_bytes(passphrase)
+        if not secret:
+            raise WalletError("the passphrase must not be empty")
+        kdf.check()
+        salt, nonce = random_bytes(SALT_BYTES), random_bytes(NONCE_BYTES)
+        header = {
+            "format": FORMAT, "version": VERSION, "did": self.did,
+            "signing_key": self.signing_key.public_key.hex(),
+            "enc_key": self.encryption_key.public_key.hex(), "label": self.label,
+            "kdf": {"name": KDF_NAME, "salt": salt.hex(), "memory_kib": kdf.memory_kib,
+                    "iterations": kdf.iterations, "lanes": kdf.lanes},
+            "cipher": {"name": CIPHER_NAME, "nonce": nonce.hex()},
+        }
+        plaintext = encoding.encode({
+            "enc_secret": self.encryption_key.secret.hex(),
+            "retired_enc_secrets": [k.secret.hex() for k in self.retired_encryption_keys],
+            "signing_seed": self.signing_key.seed.hex(),
+        })
+        aead = ChaCha20Poly1305(_derive(secret, salt, kdf))
+        body = {**header, "ciphertext": aead.encrypt(nonce, plaintext, _aad(header)).hex()}
+        _write_new_private(Path(path), (json.dumps(body, indent=2) + "\n").encode())
+
+    @classmethod
+    def load(cls, path: Path | str, passphrase: str | bytes) -> Wallet:
+        header, ciphertext, kdf = _read(Path(path))
+        key = _derive(_passphrase_bytes(passphrase), bytes.fromhex(header["kdf"]["salt"]), kdf)
+        try:
+            plaintext = ChaCha20Poly1305(key).decrypt(
+                bytes.fromhex(header["cipher"]["nonce"]), ciphertext, _aad(header))
+        except InvalidTag:
+            raise WalletError(_BAD) from None
+        try:
+            secrets_ = encoding.decode(plaintext)
+            wallet = cls(
+                header["did"],
+                keys.SigningKey(encoding.hex_bytes(secrets_["signing_seed"], 32)),
+                keys.EncryptionKey(encoding.hex_bytes(secrets_["enc_secret"], 32)),
+                header["label"],
+                tuple(keys.EncryptionKey(encoding.hex_bytes(s, 32))
+                      for s in secrets_["retired_enc_secrets"]))
+        except (EncodingError, CryptoError, KeyError, TypeError) as exc:
+            raise WalletError(f"{_BAD}: {exc}") from None
+        # The header was authenticated; a mismatch here means a buggy writer, not an attack.
+        if wallet.info != _info(header):
+            raise WalletError(f"{_BAD}: header keys do not match the encrypted keys")
+        return wallet
+
+
+def read_public(path: Path | str) -> WalletInfo:
+    """DID, public keys and label of a wallet file, without its passphrase.
+
+    Unauthenticated (the tag can only be checked with the passphrase): use it for
+    public information someone hands you, exactly as you would a pasted DID."""
+    header, _, _ = _read(Path(path))
+    return _info(header)
+
+
+# -- helpers ----------------------------------------------------------------------------
+def _passphrase_bytes(passphrase: str | bytes) -> bytes:
+    return passphrase.encode("utf-8") if isinstance(passphrase, str) else bytes(passphrase)
+
+
+def _derive(passphrase: bytes, salt: bytes, kdf: KdfParams) -> bytes:
+    return Argon2id(salt=salt, length=32, iterations=kdf.iterations, lanes=kdf.lanes,
+                    memory_cost=kdf.memory_kib).derive(passphrase)
+
+
+def _aad(header: dict[str, Any]) -> bytes:
+    return _AAD_PREFIX + encoding.encode(header)
+
+
+def _info(header: dict[str, Any]) -> WalletInfo:
+    return WalletInfo(header["did"], bytes.fromhex(header["signing_key"]),
+                      bytes.fromhex(header["enc_key"]), header["label"])
+
+
+_HEADER_KEYS: Final = frozenset({"format", "version", "did", "signing_key", "enc_key",
+                                 "label", "kdf", "cipher"})
+
+
+def _read(path: Path) -> tuple[dict[str, Any], bytes, KdfParams]:
+    """Parse and structurally check a wallet file; the AEAD checks the rest."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise WalletError(f"no wallet file at {path}") from None
+    except OSError as exc:
+        raise WalletError(f"cannot read wallet {path}: {exc.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise WalletError(f"{path} is too large to be a wallet")
+    try:
+        body = json.loads(data)
+        if not isinstance(body, dict) or body.get("format") != FORMAT:
+            raise WalletError(f"{path} is not a phrchain wallet file")
+        if body.get("version") != VERSION:
+            raise WalletError(f"unsupported wallet version {body.get('version')!r}")
+        if set(body) != _HEADER_KEYS | {"ciphertext"}:
+            raise ValueError("unexpected fields")
+        header = {k: body[k] for k in _HEADER_KEYS}
+        keys.public_key_from_did(header["did"])
+        encoding.hex_bytes(header["signing_key"], 32)
+        encoding.hex_bytes(header["enc_key"], 32)
+        if not isinstance(header["label"], str):
+            raise ValueError("label must be a string")
+        k, c = header["kdf"], header["cipher"]
+        if set(k) != {"name", "salt", "memory_kib", "iterations", "lanes"} \
+                or k["name"] != KDF_NAME or set(c) != {"name", "nonce"} or c["name"] != CIPHER_NAME:
+            raise ValueError("unknown KDF or cipher")
+        encoding.hex_bytes(k["salt"], SALT_BYTES)
+        encoding.hex_bytes(c["nonce"], NONCE_BYTES)
+        ciphertext = encoding.hex_bytes(body["ciphertext"])
+    except WalletError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, PhrError) as exc:
+        raise WalletError(f"{_BAD}: {exc}") from None
+    kdf = KdfParams(k["memory_kib"], k["iterations"], k["lanes"])
+    kdf.check()
+    return header, ciphertext, kdf
+
+
+def _write_new_private(path: Path, content: bytes) -> None:
+    """Write ``content`` to a new file atomically: a 0600 temp file in the same
+    directory, fsynced, then hard-linked to ``path`` (which fails if ``path`` exists, so
+    there is no check-then-write race) — readers never see a half-written wallet."""
+    if path.exists():
+        raise WalletError(f"{path} already exists; refusing to overwrite a wallet")
+    directory = path.parent
+    if not directory.is_dir():
+        raise WalletError(f"directory {directory} does not exist")
+    tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise WalletError(f"{path} already exists; refusing to overwrite a wallet") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def wallet_for_rotation(path: Path | str) -> Path:
+    """Where ``phrchain identity rotate-key`` puts the rotated wallet: next to the old
+    one, ``<stem>.rotated-<n><suffix>`` with the first unused ``n``."""
+    old = Path(path)
+    for n in range(1, 10_000):
+        candidate = old.with_name(f"{old.stem}.rotated-{n}{old.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise WalletError(f"too many rotated wallets next to {old}")
