@@ -97,6 +97,7 @@ def check_signature_encoding(signature: bytes) -> None:
         raise CryptoError("Ed25519 signature is not canonical (R not reduced)")
 
 
+@lru_cache(maxsize=65536)
 def check_x25519_public_key(raw: bytes) -> None:
     """Raise unless ``raw`` is a canonical X25519 public key that is not of low order."""
     if len(raw) != 32:
@@ -179,10 +180,13 @@ def public_key_from_did(did: str) -> bytes:
     raw = b58decode(did[len(DID_KEY_PREFIX):])
     if len(raw) != 34 or raw[:2] != ED25519_PUB_MULTICODEC:
         raise CryptoError("did:key does not hold an Ed25519 public key")
+    # base58 is a bijection between strings without leading "1" and byte strings without
+    # leading zero bytes; the multicodec prefix starts with 0xed, so only a leading "1"
+    # could give a second spelling of the same key.
+    if did[len(DID_KEY_PREFIX)] == "1":
+        raise CryptoError("did:key is not canonically encoded")
     key = raw[2:]
     check_ed25519_public_key(key)
-    if DID_KEY_PREFIX + b58encode(raw) != did:
-        raise CryptoError("did:key is not canonically encoded")
     return key
 
 
