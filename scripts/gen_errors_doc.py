@@ -11,7 +11,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 
 
 def render() -> str:
-    import phrchain.app  # noqa: F401  registers app-level codes
+    import phrchain.app
     import phrchain.modules.identity.errors  # noqa: F401
     from phrchain.core.errors import REGISTRY
 

@@ -97,9 +97,15 @@ def check_signature_encoding(signature: bytes) -> None:
         raise CryptoError("Ed25519 signature is not canonical (R not reduced)")
 
 
-@lru_cache(maxsize=65536)
 def check_x25519_public_key(raw: bytes) -> None:
     """Raise unless ``raw`` is a canonical X25519 public key that is not of low order."""
+    if not isinstance(raw, bytes):
+        raise CryptoError("X25519 public key must be bytes")
+    _check_x25519(raw)
+
+
+@lru_cache(maxsize=65536)
+def _check_x25519(raw: bytes) -> None:
     if len(raw) != 32:
         raise CryptoError(f"X25519 public key must be 32 bytes, got {len(raw)}")
     if raw[31] & 0x80 or int.from_bytes(raw, "little") >= P:
@@ -172,10 +178,16 @@ def did_from_public_key(public_key: bytes) -> str:
     return DID_KEY_PREFIX + b58encode(ED25519_PUB_MULTICODEC + public_key)
 
 
-@lru_cache(maxsize=65536)
 def public_key_from_did(did: str) -> bytes:
     """The Ed25519 public key inside a ``did:key``; raises on any other DID."""
-    if not isinstance(did, str) or not did.startswith(DID_KEY_PREFIX) or len(did) > 64:
+    if not isinstance(did, str):
+        raise CryptoError("a DID must be a string")
+    return _public_key_from_did(did)
+
+
+@lru_cache(maxsize=65536)
+def _public_key_from_did(did: str) -> bytes:
+    if not did.startswith(DID_KEY_PREFIX) or len(did) > 64:
         raise CryptoError("not an Ed25519 did:key")
     raw = b58decode(did[len(DID_KEY_PREFIX):])
     if len(raw) != 34 or raw[:2] != ED25519_PUB_MULTICODEC:

@@ -36,7 +36,7 @@ def id_key(did: str) -> bytes:
 
 def get(state: Reader, did: str) -> Record | None:
     raw = state.get(id_key(did))
-    return None if raw is None else encoding.decode(raw)  # type: ignore[no-any-return]
+    return None if raw is None else encoding.decode(raw)
 
 
 def put(state: Overlay, record: Record) -> None:

@@ -43,11 +43,13 @@ def _fields(msg: Mapping[str, Any], *names: str) -> None:
 
 def did_field(msg: Mapping[str, Any], name: str = "did") -> str:
     value = msg.get(name)
+    if not isinstance(value, str):
+        raise INVALID_KEY(f"{name} must be a did:key string")
     try:
-        keys.public_key_from_did(value)  # type: ignore[arg-type]
+        keys.public_key_from_did(value)
     except CryptoError as exc:
         raise INVALID_KEY(f"{name}: {exc}") from None
-    return value  # type: ignore[return-value]
+    return value
 
 
 def enc_key_field(msg: Mapping[str, Any], name: str = "enc_key") -> bytes:

@@ -1,0 +1,104 @@
+"""Solo engine throughput versus raw Ed25519 verification, measured in one run.
+
+(a) ``verify_per_s``: single-core Ed25519 verifications per second with the pinned
+    library (``cryptography``/OpenSSL), on distinct messages and keys, keys preloaded.
+(b) ``tx_per_s``: signed, state-changing txs (patient self-registrations, each a new
+    identity: 6 state keys written) submitted through ``SoloNode.submit`` — the path the
+    API uses in-process — and counted when their block is committed to SQLite (fsync).
+
+The txs are signed before the clock starts (signing is the clients' work).
+Last line: ``{"bench": "solo_throughput", "verify_per_s": …, "tx_per_s": …, "ratio": …}``.
+
+    python bench/solo_throughput.py [--txs 20000] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from phrchain.core import keys
+from phrchain.core.tx import build_tx, tx_hash
+from phrchain.engine.solo.home import NodeConfig, init_home
+from phrchain.engine.solo.node import SoloNode
+
+CHAIN_ID = "phr-bench"
+
+
+def bench_verify(n: int) -> float:
+    signers = [Ed25519PrivateKey.from_private_bytes(i.to_bytes(32, "big")) for i in
+               range(1, 65)]
+    publics = [s.public_key() for s in signers]
+    items = [(publics[i % 64], signers[i % 64].sign(b"msg %d" % i), b"msg %d" % i)
+             for i in range(n)]
+    start = time.perf_counter()
+    for public, sig, msg in items:
+        public.verify(sig, msg)
+    return n / (time.perf_counter() - start)
+
+
+def make_home(root: Path) -> Path:
+    authority = keys.SigningKey(bytes([1]) * 32)
+    validator = keys.SigningKey(bytes([2]) * 32)
+    enc = keys.EncryptionKey(bytes([3]) * 32).public_key.hex()
+    genesis = {"chain_id": CHAIN_ID, "genesis_time_ms": 0, "validator": validator.did,
+               "app_state": {"identity": {"authorities": [
+                   {"did": authority.did, "enc_key": enc, "name": "Bench"}]}}}
+    home = root / "node"
+    init_home(home, genesis, validator.seed,
+              NodeConfig(block_interval_ms=50, max_block_txs=2000))
+    return home
+
+
+def bench_txs(home: Path, n: int, profile: bool) -> tuple[float, int]:
+    enc = keys.EncryptionKey(bytes([4]) * 32).public_key.hex()
+    raws = [build_tx(keys.SigningKey((10_000 + i).to_bytes(32, "big")), CHAIN_ID, 1,
+                     [{"type": "identity/register_patient", "enc_key": enc}])
+            for i in range(n)]
+    node = SoloNode(home)
+    node.start()
+    profiler = cProfile.Profile() if profile else None
+    start = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    for raw in raws:
+        result = node.submit(raw)
+        if not result.ok:
+            raise SystemExit(f"submit failed: {result.log}")
+    status = node.wait_committed(tx_hash(raws[-1]), timeout=600)
+    elapsed = time.perf_counter() - start
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+    assert status["status"] == "committed", status
+    height = node.blocks.height()
+    node.close()
+    return n / elapsed, height
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--txs", type=int, default=20_000)
+    parser.add_argument("--verifies", type=int, default=20_000)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    verify_per_s = bench_verify(args.verifies)
+    with tempfile.TemporaryDirectory() as tmp:
+        tx_per_s, blocks = bench_txs(make_home(Path(tmp)), args.txs, args.profile)
+    print(f"verify: {verify_per_s:,.0f}/s   txs: {tx_per_s:,.0f}/s committed in {blocks} "
+          f"blocks", file=sys.stderr)
+    print(json.dumps({"bench": "solo_throughput", "verify_per_s": round(verify_per_s),
+                      "tx_per_s": round(tx_per_s), "ratio": round(tx_per_s / verify_per_s, 3),
+                      "txs": args.txs, "blocks": blocks}))
+
+
+if __name__ == "__main__":
+    main()

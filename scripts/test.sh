@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what the tests need into ./.venv and runs every check and the whole test suite.
+source "$(dirname "$0")/_venv.sh"
+install_phrchain "[test]"
+echo "== ruff" >&2
+.venv/bin/ruff check src tests bench scripts
+echo "== mypy (strict for core, modules, app)" >&2
+.venv/bin/mypy src/phrchain/core src/phrchain/modules src/phrchain/app.py
+echo "== import contract" >&2
+.venv/bin/lint-imports
+echo "== pytest" >&2
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
