@@ -6,6 +6,7 @@ every message succeeds (``flush``), so a rejected tx changes nothing.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -38,7 +39,7 @@ class StoreView:
 class Overlay:
     """Buffered writes over a :class:`Reader`; ``None`` marks a deletion."""
 
-    __slots__ = ("_base", "changes", "_max_writes")
+    __slots__ = ("_base", "_max_writes", "changes")
 
     def __init__(self, base: Reader, max_writes: int | None = None) -> None:
         self._base = base
@@ -68,24 +69,16 @@ class Overlay:
         self.changes[key] = value
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """Merge the base's sorted pairs with this overlay's pending ones."""
-        pending = sorted((k, v) for k, v in self.changes.items() if k.startswith(prefix))
-        base = self._base.iterate(prefix)
-        i = 0
-        for key, value in base:
-            while i < len(pending) and pending[i][0] < key:
-                if pending[i][1] is not None:
-                    yield pending[i][0], pending[i][1]  # type: ignore[misc]
-                i += 1
-            if i < len(pending) and pending[i][0] == key:
-                if pending[i][1] is not None:
-                    yield key, pending[i][1]  # type: ignore[misc]
-                i += 1
-                continue
-            yield key, value
-        for key, pending_value in pending[i:]:
-            if pending_value is not None:
-                yield key, pending_value
+        """The base's sorted pairs merged with this overlay's pending ones (which win)."""
+        pending = sorted((k, 0, v) for k, v in self.changes.items() if k.startswith(prefix))
+        base = ((k, 1, v) for k, v in self._base.iterate(prefix))
+        last: bytes | None = None
+        for key, _, value in heapq.merge(pending, base):
+            if key == last:
+                continue  # the overlay's entry for this key came first
+            last = key
+            if value is not None:
+                yield key, value
 
     def flush(self, into: Overlay) -> None:
         """Apply this overlay's writes to ``into`` (the parent)."""
