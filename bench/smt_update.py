@@ -15,7 +15,7 @@ import random
 import sys
 import time
 
-from phrchain.core.smt import EMPTY, MemoryNodeStore, key_path, update, value_hash
+from phrchain.core.smt import EMPTY_REF, MemoryNodeStore, key_path, update, value_hash
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     next_key = args.keys
     store = MemoryNodeStore()
     t0 = time.perf_counter()
-    root, new = update(store, EMPTY, {p: value_hash(p) for p in live})
+    root, new = update(store, EMPTY_REF, {p: value_hash(p) for p in live}, 0)
     build_s = time.perf_counter() - t0
     store.put_many(new)
 
@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     update_s = 0.0
     put_s = 0.0
     nodes_created = 0
-    for changes in batches:
+    for version, changes in enumerate(batches, start=1):
         t0 = time.perf_counter()
-        root, new = update(store, root, changes)
+        root, new = update(store, root, changes, version)
         t1 = time.perf_counter()
         store.put_many(new)
         put_s += time.perf_counter() - t1
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         "nodes_per_batch": round(nodes_created / args.batches),
         "put_s": round(put_s, 3),
         "final_keys": len(live),
-        "root": root.hex(),
+        "root": root[1].hex(),
         "python": sys.version.split()[0],
     }
     print(f"built {args.keys} keys in {build_s:.2f}s ({result['build_keys_per_s']} keys/s)")

@@ -156,9 +156,22 @@ class Application:
         return self._pending
 
     def commit(self) -> BlockResult:
+        """Persist the finalized block's state, then start a fresh check state."""
+        self.persist()
+        return self.finish_commit()
+
+    def persist(self) -> None:
+        """The I/O half of :meth:`commit`. An engine may run it while ``check_tx`` runs
+        in another thread: reads are bounded by the store's committed version, which
+        moves only when the write is durable."""
         if self._pending is None:
             raise ValueError("no finalized block to commit")
         self.store.commit()
+
+    def finish_commit(self) -> BlockResult:
+        """The bookkeeping half of :meth:`commit` (call with the engine's lock held)."""
+        if self._pending is None:
+            raise ValueError("no finalized block to commit")
         done, self._pending = self._pending, None
         self._check = self._fresh_overlay()
         return done
@@ -173,6 +186,28 @@ class Application:
 
     def _fresh_overlay(self) -> Overlay:
         return Overlay(StoreView(self.store.get, self.store.iterate))
+
+    # -- signature pre-verification (engines may verify in parallel) -------------------
+    def signature_job(self, raw: bytes) -> tuple[bytes, bytes, bytes, bytes] | None:
+        """``(tx hash, public key, signature, signed bytes)`` for an engine to verify
+        elsewhere, or ``None`` if the tx is malformed, already verified or its signer
+        cannot be resolved now (``check_tx`` will then say why)."""
+        try:
+            tx = self._decode(raw)
+            public_key = self.auth.signer_key(self._check, tx.signer, tx.msgs)
+        except TxError:
+            return None
+        if (tx.hash, public_key) in self._verified:
+            return None
+        return tx.hash, public_key, tx.sig, tx.sign_bytes()
+
+    def note_verified(self, tx_hash: bytes, public_key: bytes) -> None:
+        """Record that the signature of ``tx_hash`` verified under ``public_key``.
+
+        Only an engine that really ran ``keys.verify`` may call this; the entry is keyed
+        by the exact key, so a signer's key rotation in between makes it useless, not
+        wrong."""
+        self._remember(self._verified, (tx_hash, public_key), None)
 
     # -- one transaction --------------------------------------------------------------
     def _decode(self, raw: bytes) -> Tx:

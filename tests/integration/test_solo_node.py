@@ -93,7 +93,7 @@ def test_crash_between_block_and_state_is_replayed(home: Path,
     def crash() -> None:
         raise KeyboardInterrupt("simulated power loss after the block was stored")
 
-    monkeypatch.setattr(node.app, "commit", crash)
+    monkeypatch.setattr(node.app, "persist", crash)
     with pytest.raises(KeyboardInterrupt):
         node.produce_block()
     assert node.blocks.height() == 1 and node.state.version() == 0
@@ -114,7 +114,7 @@ def test_restart_refuses_a_block_store_that_replays_to_another_hash(home: Path,
                                                                      monkeypatch) -> None:
     node = SoloNode(home)
     node.submit(_patients(1)[0])
-    monkeypatch.setattr(node.app, "commit", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(node.app, "persist", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         node.produce_block()
     node.state.close()

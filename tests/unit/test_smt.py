@@ -21,8 +21,11 @@ from phrchain.core.errors import ProofError
 from phrchain.core.hashing import domain_prefix
 from phrchain.core.smt import (
     EMPTY,
+    EMPTY_REF,
     MemoryNodeStore,
+    NodeRef,
     SmtProof,
+    child_refs,
     get,
     key_path,
     prove,
@@ -134,14 +137,15 @@ def _case(description: str, batches: list[list[tuple[bytes, bytes | None]]],
     for batch in batches:
         apply_naive(state, {naive_path(k): None if v is None else naive_vh(v) for k, v in batch})
         roots.append(naive_root(state).hex())
-    values = {naive_path(k): v for b in batches for k, v in b}
+    last = {naive_path(k): v for b in batches for k, v in b}  # raw value last written
     proofs = []
     for k in proof_keys:
         p = naive_path(k)
         present = p in state
+        value = last.get(p)
         proofs.append({
             "key": k.hex(),
-            "value": values[p].hex() if present and values[p] is not None else None,  # type: ignore[union-attr]
+            "value": value.hex() if present and value is not None else None,
             "present": present,
             "proof": naive_proof(state, p),
         })
@@ -211,35 +215,62 @@ def regen() -> None:
 
 
 class Tree:
-    """Fast tree plus its accumulating node store and a plain-dict mirror."""
+    """Fast tree plus its accumulating node store and a plain-dict mirror.
+
+    Batch ``n`` (from 1) is applied as version ``n``, like block heights.
+    """
 
     def __init__(self) -> None:
         self.store = MemoryNodeStore()
-        self.root = EMPTY
+        self.ref: NodeRef = EMPTY_REF
+        self.version = 0
         self.state: dict[bytes, bytes] = {}
 
-    def apply(self, batch: dict[bytes, bytes | None]) -> dict[bytes, bytes]:
+    @property
+    def root(self) -> bytes:
+        return self.ref[1]
+
+    def apply(self, batch: dict[bytes, bytes | None]) -> dict[NodeRef, bytes]:
         before = dict(self.store.nodes)
-        self.root, new = update(self.store, self.root, batch)
-        assert set(new) <= reachable(self.store, new, self.root)
+        self.version += 1
+        old_ref = self.ref
+        self.ref, new = update(self.store, self.ref, batch, self.version)
+        assert all(v == self.version for v, _ in new)  # every new node: this version
+        assert set(new) <= reachable(self.store, new, self.ref)  # nothing orphaned
+        if self.ref not in new:  # the root was reused: unchanged or a lone leaf moved up
+            assert self.ref[0] < self.version
+            assert self.ref == old_ref or self.ref in before or self.ref == EMPTY_REF
         self.store.put_many(new)
-        assert all(self.store.nodes[h] == enc for h, enc in before.items())
+        assert all(self.store.nodes[r] == enc for r, enc in before.items())
         apply_naive(self.state, batch)
         return new
 
 
-def reachable(store: MemoryNodeStore, extra: dict[bytes, bytes], root: bytes) -> set[bytes]:
-    out: set[bytes] = set()
+def reachable(store: MemoryNodeStore, extra: dict[NodeRef, bytes],
+              root: NodeRef) -> set[NodeRef]:
+    """Every node reference under ``root``; checks stored bodies along the way."""
+    out: set[NodeRef] = set()
     todo = [root]
     while todo:
-        h = todo.pop()
-        if h == EMPTY or h in out:
+        ref = todo.pop()
+        if ref[1] == EMPTY:
+            assert ref == EMPTY_REF
             continue
-        out.add(h)
-        enc = extra.get(h) or store.get_node(h)
-        assert len(enc) == 65
-        if enc[0] == 1:
-            todo += [enc[1:33], enc[33:65]]
+        if ref in out:
+            continue
+        out.add(ref)
+        enc = extra.get(ref) or store.get_node(*ref)
+        children = child_refs(enc)
+        if children is None:
+            assert len(enc) == 65 and enc[0] == 0
+            assert hashlib.sha256(domain_prefix("phrchain/smt/leaf/v1") + enc[1:]).digest() \
+                == ref[1]
+        else:
+            assert len(enc) == 81 and enc[0] == 1
+            assert hashlib.sha256(domain_prefix("phrchain/smt/node/v1") + enc[1:65]).digest() \
+                == ref[1]
+            assert all(c[0] <= ref[0] for c in children)  # children are never newer
+            todo += children
     return out
 
 
@@ -275,7 +306,7 @@ def test_vector(path: Path) -> None:
     assert tree.root.hex() == case["expected_root"]
     for item in case["proofs"]:
         key = bytes.fromhex(item["key"])
-        proof = prove(tree.store, tree.root, key_path(key))
+        proof = prove(tree.store, tree.ref, key_path(key))
         assert proof.to_json() == item["proof"]
         parsed = SmtProof.from_json(item["proof"])
         assert parsed == proof
@@ -295,7 +326,7 @@ def test_delete_collapse_equals_fresh_tree() -> None:
                  for c in remaining})
     assert fresh.root.hex() == case["expected_root"]
     # The survivor of the pair sits at depth 1: one sibling.
-    assert len(prove(fresh.store, fresh.root, key_path(bytes.fromhex(remaining[0]["key"])))
+    assert len(prove(fresh.store, fresh.ref, key_path(bytes.fromhex(remaining[0]["key"])))
                .siblings) == 1
 
 
@@ -313,7 +344,7 @@ _batches = st.lists(st.lists(_change, max_size=25), min_size=1, max_size=8)
 def test_matches_naive_reference(batches: list[list[tuple[int, bytes | None]]]) -> None:
     tree = Tree()
     raw: dict[bytes, bytes] = {}
-    history: list[tuple[bytes, dict[bytes, bytes]]] = []
+    history: list[tuple[NodeRef, dict[bytes, bytes]]] = []
     for batch in batches:
         changes: dict[bytes, bytes | None] = {}
         for idx, value in batch:
@@ -325,21 +356,22 @@ def test_matches_naive_reference(batches: list[list[tuple[int, bytes | None]]]) 
         tree.apply(changes)
         assert tree.root == naive_root(tree.state)
         for k in POOL:
-            proof = prove(tree.store, tree.root, key_path(k))
+            proof = prove(tree.store, tree.ref, key_path(k))
             if k in raw:
                 verify_membership(tree.root, k, raw[k], proof)
-                assert get(tree.store, tree.root, key_path(k)) == value_hash(raw[k])
+                assert get(tree.store, tree.ref, key_path(k)) == value_hash(raw[k])
             else:
                 verify_non_membership(tree.root, k, proof)
-                assert get(tree.store, tree.root, key_path(k)) is None
+                assert get(tree.store, tree.ref, key_path(k)) is None
         for k in (b"absent-1", b"absent-2"):
-            verify_non_membership(tree.root, k, prove(tree.store, tree.root, key_path(k)))
-        history.append((tree.root, dict(raw)))
-    for old_root, old_raw in history:  # past heights stay queryable and provable
+            verify_non_membership(tree.root, k, prove(tree.store, tree.ref, key_path(k)))
+        history.append((tree.ref, dict(raw)))
+    for old_ref, old_raw in history:  # past heights stay queryable and provable
+        old_root = old_ref[1]
         for k in POOL:
-            proof = prove(tree.store, old_root, key_path(k))
+            proof = prove(tree.store, old_ref, key_path(k))
             if k in old_raw:
-                assert get(tree.store, old_root, key_path(k)) == value_hash(old_raw[k])
+                assert get(tree.store, old_ref, key_path(k)) == value_hash(old_raw[k])
                 verify_membership(old_root, k, old_raw[k], proof)
             else:
                 verify_non_membership(old_root, k, proof)
@@ -363,7 +395,7 @@ def test_deep_paths_match_naive(batches: list[list[tuple[bytes, bytes | None]]])
         tree.apply({p: None if v is None else value_hash(v) for p, v in batch})
         assert tree.root == naive_root(tree.state)
         for p in DEEP:
-            proof = prove(tree.store, tree.root, p)
+            proof = prove(tree.store, tree.ref, p)
             assert proof.to_json() == naive_proof(tree.state, p)
             verify_path(tree.root, p, tree.state.get(p), proof)
 
@@ -371,7 +403,7 @@ def test_deep_paths_match_naive(batches: list[list[tuple[bytes, bytes | None]]])
 def test_max_depth_proof() -> None:
     tree = Tree()
     tree.apply({DEEP[0]: value_hash(b"x"), DEEP[1]: value_hash(b"y")})
-    proof = prove(tree.store, tree.root, DEEP[1])
+    proof = prove(tree.store, tree.ref, DEEP[1])
     assert len(proof.siblings) == 256
     verify_path(tree.root, DEEP[1], value_hash(b"y"), proof)
     assert SmtProof.from_json(proof.to_json()) == proof
@@ -423,11 +455,59 @@ def test_noop_batch_creates_nothing() -> None:
     assert tree.root == root
 
 
+def test_same_value_rewrite_creates_nothing() -> None:
+    # A lone leaf rewritten with its own value next to a no-op delete (two changes under
+    # a one-leaf subtree: the rebuild path) must reuse the stored leaf, not re-create it.
+    tree = Tree()
+    tree.apply({key_path(b"a"): value_hash(b"va")})
+    ref = tree.ref
+    assert tree.apply({key_path(b"a"): value_hash(b"va"), key_path(b"b"): None}) == {}
+    assert tree.ref == ref
+    tree.apply({key_path(k): value_hash(k) for k in POOL})
+    ref = tree.ref
+    assert tree.apply({key_path(k): value_hash(k) for k in POOL[::3]}) == {}
+    assert tree.ref == ref
+
+
+def test_versions_address_nodes() -> None:
+    tree = Tree()
+    tree.apply({key_path(k): value_hash(k) for k in POOL})  # version 1
+    v1 = tree.ref
+    assert v1[0] == 1
+    tree.apply({key_path(b"absent"): None})  # version 2 changes nothing
+    assert tree.ref == v1
+    new = tree.apply({key_path(POOL[0]): value_hash(b"changed")})  # version 3
+    assert tree.ref[0] == 3 and tree.ref in new
+    # Only the path to the changed leaf is new; its siblings keep version 1.
+    assert len(new) == len(prove(tree.store, tree.ref, key_path(POOL[0])).siblings) + 1
+    versions = {r[0] for r in reachable(tree.store, {}, tree.ref)}
+    assert versions == {1, 3}
+    # The same hash stored under another version is another row, not a lookup hit.
+    with pytest.raises(KeyError):
+        tree.store.get_node(2, v1[1])
+    # Version 1's tree is intact and addressed by its own reference.
+    assert get(tree.store, v1, key_path(POOL[0])) == value_hash(POOL[0])
+
+
+def test_update_rejects_stale_version() -> None:
+    tree = Tree()
+    tree.apply({key_path(b"a"): value_hash(b"va")})
+    for version in (0, 1):  # not newer than the root's version 1
+        with pytest.raises(ValueError):
+            update(tree.store, tree.ref, {key_path(b"b"): value_hash(b"vb")}, version)
+    for version in (-1, 1 << 64):
+        with pytest.raises(ValueError):
+            update(tree.store, EMPTY_REF, {key_path(b"b"): value_hash(b"vb")}, version)
+    # Any version works on the empty tree (genesis is version 0).
+    ref, new = update(MemoryNodeStore(), EMPTY_REF, {key_path(b"b"): value_hash(b"vb")}, 0)
+    assert ref[0] == 0 and set(new) == {ref}
+
+
 def test_rejects_bad_lengths() -> None:
     with pytest.raises(ValueError):
-        update(MemoryNodeStore(), EMPTY, {b"short": value_hash(b"v")})
+        update(MemoryNodeStore(), EMPTY_REF, {b"short": value_hash(b"v")}, 1)
     with pytest.raises(ValueError):
-        update(MemoryNodeStore(), EMPTY, {key_path(b"k"): b"short"})
+        update(MemoryNodeStore(), EMPTY_REF, {key_path(b"k"): b"short"}, 1)
 
 
 # --------------------------------------------------------------------------------------
@@ -450,7 +530,7 @@ def _flip(b: bytes, bit: int) -> bytes:
 def _absent_key_ending_at(tree: Tree, leaf: bool) -> tuple[bytes, SmtProof]:
     for i in range(10_000):
         k = b"absent-" + str(i).encode()
-        proof = prove(tree.store, tree.root, key_path(k))
+        proof = prove(tree.store, tree.ref, key_path(k))
         if (proof.leaf is not None) == leaf:
             return k, proof
     raise AssertionError("no such key")
@@ -459,7 +539,7 @@ def _absent_key_ending_at(tree: Tree, leaf: bool) -> tuple[bytes, SmtProof]:
 def test_membership_mutations(sample: Tree) -> None:
     key = POOL[3]
     value = b"v-" + key
-    proof = prove(sample.store, sample.root, key_path(key))
+    proof = prove(sample.store, sample.ref, key_path(key))
     verify_membership(sample.root, key, value, proof)
     sibs = proof.siblings
     assert len(sibs) >= 3
@@ -468,7 +548,7 @@ def test_membership_mutations(sample: Tree) -> None:
         for bit in (0, 131, 255):
             flipped = (*sibs[:i], _flip(sibs[i], bit), *sibs[i + 1:])
             bad.append((sample.root, key, value, SmtProof(flipped, proof.leaf)))
-    other = prove(sample.store, sample.root, key_path(POOL[4]))
+    other = prove(sample.store, sample.ref, key_path(POOL[4]))
     assert other.leaf is not None
     bad += [
         (_flip(sample.root, 7), key, value, proof),                      # wrong root
@@ -550,7 +630,7 @@ def test_rejects_leaf_off_the_key_path() -> None:
 
 
 def test_empty_tree_proofs() -> None:
-    proof = prove(MemoryNodeStore(), EMPTY, key_path(b"k"))
+    proof = prove(MemoryNodeStore(), EMPTY_REF, key_path(b"k"))
     assert proof == SmtProof((), None)
     verify_non_membership(EMPTY, b"k", proof)
     with pytest.raises(ProofError):
@@ -560,7 +640,7 @@ def test_empty_tree_proofs() -> None:
 
 
 def test_from_json_is_strict(sample: Tree) -> None:
-    good = prove(sample.store, sample.root, key_path(POOL[0])).to_json()
+    good = prove(sample.store, sample.ref, key_path(POOL[0])).to_json()
     assert SmtProof.from_json(json.loads(json.dumps(good))).to_json() == good
     sib0 = good["siblings"][0]  # type: ignore[index]
     leaf = good["leaf"]

@@ -44,7 +44,6 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from phrchain.core import encoding, keys
 from phrchain.core.errors import CryptoError, EncodingError, PhrError
-from phrchain.core.hashing import domain_prefix
 from phrchain.modules.identity import rotation_bytes
 from phrchain.modules.identity.messages import ROTATE_KEY
 
@@ -60,7 +59,8 @@ MAX_FILE_BYTES: Final = 64 * 1024
 MAX_MEMORY_KIB: Final = 4 * 1024 * 1024
 MAX_ITERATIONS: Final = 64
 MAX_LANES: Final = 16
-_AAD_PREFIX: Final = domain_prefix("phrchain/wallet/v1")
+# Same shape as core.hashing's domain prefixes; local because it is not a consensus tag.
+_AAD_PREFIX: Final = b"phrchain/wallet/v1\x00"
 _BAD: Final = "wrong passphrase or corrupted wallet"
 
 RandomBytes = Callable[[int], bytes]

@@ -14,9 +14,21 @@ Hashes (tags in :mod:`phrchain.core.hashing`)::
     leaf     = H("phrchain/smt/leaf/v1" || 0x00 || path || value_hash)
     internal = H("phrchain/smt/node/v1" || 0x00 || left || right)
 
-Nodes are stored content addressed (hash -> encoding) and never mutated, so every old
-root stays readable. Encodings are 65 bytes: ``0x00 || path || value_hash`` for a leaf,
-``0x01 || left || right`` for an internal node.
+Storage (Jellyfish-Merkle-tree style): a node is stored under its *reference*
+``(version, hash)``, where ``version`` is the version (block height) of the batch that
+created it. Versions are storage addresses only; no hash, root or proof covers them.
+Since every node a batch creates carries that batch's version, storing nodes ordered
+by ``(version, hash)`` appends each batch at the end instead of scattering it by hash.
+Nodes are never mutated, so every old root stays readable. Stored bodies:
+
+* leaf, 65 bytes: ``0x00 || path || value_hash``;
+* internal, 81 bytes: ``0x01 || left || right || left_version || right_version``
+  (versions 8-byte big-endian; an EMPTY child has version 0), so a walk from a root
+  reference computes each child's reference without any hash index.
+
+Roots are passed around as references too (:data:`NodeRef`); the app hash is the
+hash half. A root's version may be older than the current height if later batches
+changed nothing.
 
 Proofs list sibling hashes **from the root downward**: ``siblings[d]`` is the sibling of
 the node at depth ``d + 1`` on the key's path. The search ends after ``len(siblings)``
@@ -72,28 +84,46 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return _sha256(_NODE_P + left + right).digest()
 
 
+NodeRef = tuple[int, bytes]
+"""Storage address of a node: ``(version, hash)``, version = the batch that created it."""
+
+EMPTY_REF: Final[NodeRef] = (0, EMPTY)
+"""Reference to the empty tree (EMPTY is never stored; its version is always 0)."""
+
+_ZERO_VERSION: Final = bytes(8)
+_MAX_VERSION: Final = (1 << 64) - 1
+
+
 class NodeReader(Protocol):
-    def get_node(self, node_hash: bytes) -> bytes:
-        """Encoding of the node with that hash; raises KeyError if missing."""
+    def get_node(self, version: int, node_hash: bytes) -> bytes:
+        """Stored body of node ``(version, node_hash)``; raises KeyError if missing."""
         ...
 
 
 class MemoryNodeStore:
-    """Dict-backed :class:`NodeReader` (tests, tools, and a cache shape for storage)."""
+    """Dict-backed :class:`NodeReader` (tests, tools, and the in-memory state store)."""
 
     __slots__ = ("nodes",)
 
-    def __init__(self, nodes: Mapping[bytes, bytes] | None = None) -> None:
-        self.nodes: dict[bytes, bytes] = dict(nodes) if nodes else {}
+    def __init__(self, nodes: Mapping[NodeRef, bytes] | None = None) -> None:
+        self.nodes: dict[NodeRef, bytes] = dict(nodes) if nodes else {}
 
-    def get_node(self, node_hash: bytes) -> bytes:
-        return self.nodes[node_hash]
+    def get_node(self, version: int, node_hash: bytes) -> bytes:
+        return self.nodes[(version, node_hash)]
 
-    def put_many(self, nodes: Mapping[bytes, bytes]) -> None:
+    def put_many(self, nodes: Mapping[NodeRef, bytes]) -> None:
         self.nodes.update(nodes)
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+
+def child_refs(body: bytes) -> tuple[NodeRef, NodeRef] | None:
+    """``(left, right)`` child references of a stored internal node, None for a leaf."""
+    if body[0] == _LEAF_TAG:
+        return None
+    return ((int.from_bytes(body[65:73], "big"), body[1:33]),
+            (int.from_bytes(body[73:81], "big"), body[33:65]))
 
 
 def _bit(path: bytes, depth: int) -> int:
@@ -101,14 +131,23 @@ def _bit(path: bytes, depth: int) -> int:
 
 
 def update(
-    reader: NodeReader, root: bytes, changes: Mapping[bytes, bytes | None]
-) -> tuple[bytes, dict[bytes, bytes]]:
+    reader: NodeReader, root: NodeRef, changes: Mapping[bytes, bytes | None], version: int
+) -> tuple[NodeRef, dict[NodeRef, bytes]]:
     """Apply ``path -> value_hash`` writes (``None`` deletes) to the tree at ``root``.
 
-    Returns ``(new_root, new_nodes)``; ``new_nodes`` holds every node this batch created
-    (hash -> encoding) for the caller to persist. Existing nodes are only read. Each
-    touched node is hashed once per batch, however many changes pass through it.
+    Every node this batch creates gets ``version``, which must be newer than the version
+    of every node under ``root`` (the caller's block height). Returns
+    ``(new_root, new_nodes)``: the new root's reference (an older one if nothing changed)
+    and every created node, ``(version, hash) -> body``, for the caller to persist.
+    Existing nodes are only read. Each touched node is hashed once per batch, however
+    many changes pass through it.
     """
+    if not 0 <= version <= _MAX_VERSION:
+        raise ValueError("SMT versions are unsigned 64-bit integers")
+    root_version, root_hash = root
+    if root_hash != EMPTY and version <= root_version:
+        raise ValueError(f"SMT update version {version} is not newer than the root's "
+                         f"({root_version})")
     if not changes:
         return root, {}
     items = []
@@ -121,41 +160,57 @@ def update(
     paths = [t[1] for t in items]
     vhs = [t[2] for t in items]
 
-    # Skip a bound-method hop per node read when the store is a plain dict underneath.
-    get = reader.nodes.__getitem__ if type(reader) is MemoryNodeStore else reader.get_node
-    new: dict[bytes, bytes] = {}
+    # Internally a node's version travels as the 8 big-endian bytes stored in its
+    # parent's body, so building a body is plain concatenation; it becomes an int only
+    # to read a node.
+    if type(reader) is MemoryNodeStore:
+        get_ref = reader.nodes.__getitem__  # skip a method call per read
+    else:
+        get_node = reader.get_node
+
+        def get_ref(ref: NodeRef) -> bytes:
+            return get_node(ref[0], ref[1])
+    from_bytes = int.from_bytes
+    new: dict[NodeRef, bytes] = {}
     sha = _sha256
+    vb = version.to_bytes(8, "big")
+    zv = _ZERO_VERSION
     leaf_p, node_p, bits, high = _LEAF_P, _NODE_P, _BIT, _HIGH
 
     def make_leaf(path: bytes, vh: bytes) -> bytes:
         body = path + vh
         h = sha(leaf_p + body).digest()
-        new[h] = b"\x00" + body
+        new[(version, h)] = b"\x00" + body
         return h
 
-    def make_node(left: bytes, right: bytes) -> bytes:
+    def make_node(left: bytes, lv: bytes, right: bytes, rv: bytes) -> bytes:
         body = left + right
         h = sha(node_p + body).digest()
-        new[h] = b"\x01" + body
+        new[(version, h)] = b"\x01" + body + lv + rv
         return h
 
-    def is_leaf(h: bytes) -> bool:
-        enc = new.get(h)
-        return (enc if enc is not None else get(h))[0] == _LEAF_TAG
+    def is_leaf(h: bytes, hv: bytes) -> bool:
+        enc = new.get((version, h))
+        return (enc if enc is not None else get_ref((from_bytes(hv, "big"), h)))[0] == _LEAF_TAG
 
     def build(d: int, bi: list[int], bp: list[bytes], bv: list[bytes],
-              lo: int, hi: int, keep: int, keep_hash: bytes) -> bytes:
+              lo: int, hi: int, keep: int, keep_hash: bytes, keep_v: bytes
+              ) -> tuple[bytes, bytes]:
         # A fresh subtree from live, sorted leaves only (no existing nodes below here).
         # `keep` is the int path of a pre-existing unchanged leaf, reused, not re-hashed.
         if hi - lo == 1:
-            return keep_hash if bi[lo] == keep else make_leaf(bp[lo], bv[lo])
+            if bi[lo] == keep:
+                return keep_hash, keep_v
+            return make_leaf(bp[lo], bv[lo]), vb
         if lo == hi:
-            return EMPTY
+            return EMPTY, zv
         mid = bisect_left(bi, (bi[lo] & high[d]) | bits[d], lo, hi)
-        return make_node(build(d + 1, bi, bp, bv, lo, mid, keep, keep_hash),
-                         build(d + 1, bi, bp, bv, mid, hi, keep, keep_hash))
+        lh, lv = build(d + 1, bi, bp, bv, lo, mid, keep, keep_hash, keep_v)
+        rh, rv = build(d + 1, bi, bp, bv, mid, hi, keep, keep_hash, keep_v)
+        return make_node(lh, lv, rh, rv), vb
 
-    def fresh(d: int, lo: int, hi: int, leaf: bytes | None, old_hash: bytes) -> bytes:
+    def fresh(d: int, lo: int, hi: int, leaf: bytes | None, old_hash: bytes,
+              old_v: bytes) -> tuple[bytes, bytes]:
         # Rebuild a subtree that held at most one leaf (encoding `leaf`) from scratch.
         bi: list[int] = []
         bp: list[bytes] = []
@@ -169,7 +224,7 @@ def update(
         keep = -1
         if leaf is not None:
             lpath = leaf[1:33]
-            lint = int.from_bytes(lpath, "big")
+            lint = from_bytes(lpath, "big")
             j = bisect_left(ints, lint, lo, hi)
             if j == hi or ints[j] != lint:  # the old leaf is not overwritten/deleted
                 k = bisect_left(bi, lint)
@@ -177,109 +232,138 @@ def update(
                 bp.insert(k, lpath)
                 bv.insert(k, leaf[33:65])
                 keep = lint
-        return build(d, bi, bp, bv, 0, len(bi), keep, old_hash)
+            elif vhs[j] == leaf[33:65]:  # rewritten with the same value: reuse it
+                keep = lint
+        return build(d, bi, bp, bv, 0, len(bi), keep, old_hash, old_v)
 
-    def single(h: bytes, enc: bytes | None, d: int, i: int) -> bytes:
+    def single(h: bytes, hv: bytes, enc: bytes | None, d: int, i: int
+               ) -> tuple[bytes, bytes]:
         # One change into a subtree holding at most one leaf (`enc`; None means EMPTY).
         # This is the common case deep in a big tree, so it avoids fresh()'s lists.
         v = vhs[i]
         if enc is None:
-            return EMPTY if v is None else make_leaf(paths[i], v)
+            return (EMPTY, zv) if v is None else (make_leaf(paths[i], v), vb)
         q = ints[i]
-        other = int.from_bytes(enc[1:33], "big")
+        other = from_bytes(enc[1:33], "big")
         if other == q:
-            return EMPTY if v is None else make_leaf(paths[i], v)
+            if v is None:
+                return EMPTY, zv
+            if enc[33:65] == v:  # same value: no-op
+                return h, hv
+            return make_leaf(paths[i], v), vb
         if v is None:
-            return h
+            return h, hv
         # Push the old leaf down: a node where the paths first differ, then a chain of
         # nodes with EMPTY siblings back up to depth d.
         cur = make_leaf(paths[i], v)
         split = 256 - (q ^ other).bit_length()
-        cur = make_node(h, cur) if q & bits[split] else make_node(cur, h)
+        cur = make_node(h, hv, cur, vb) if q & bits[split] else make_node(cur, vb, h, hv)
         for dd in range(split - 1, d - 1, -1):
-            cur = make_node(EMPTY, cur) if q & bits[dd] else make_node(cur, EMPTY)
-        return cur
+            cur = make_node(EMPTY, zv, cur, vb) if q & bits[dd] \
+                else make_node(cur, vb, EMPTY, zv)
+        return cur, vb
 
-    def walk_one(top: bytes, d: int, i: int) -> bytes:
+    def walk_one(top: bytes, top_v: bytes, d: int, i: int) -> tuple[bytes, bytes]:
         # Exactly one change below `top`: most of a big batch's work happens on such
         # single-change paths, so descend and rebuild in loops instead of recursing.
         q = ints[i]
         h = top
+        hv = top_v
         down: list[bytes] = []
         while True:
             if h == EMPTY:
-                cur = single(h, None, d, i)
+                cur, cur_v = single(h, hv, None, d, i)
                 break
-            enc = get(h)
+            enc = get_ref((from_bytes(hv, "big"), h))
             if enc[0] == _LEAF_TAG:
-                cur = single(h, enc, d, i)
+                cur, cur_v = single(h, hv, enc, d, i)
                 break
             down.append(enc)
-            h = enc[33:65] if q & bits[d] else enc[1:33]
+            if q & bits[d]:
+                h = enc[33:65]
+                hv = enc[73:81]
+            else:
+                h = enc[1:33]
+                hv = enc[65:73]
             d += 1
         if cur == h:
-            return top
+            return top, top_v
         for enc in reversed(down):
             d -= 1
             if q & bits[d]:
                 sib = enc[1:33]
-                if cur == EMPTY and (sib == EMPTY or is_leaf(sib)):
-                    cur = sib  # collapse: the lone sibling leaf moves up
-                elif sib != EMPTY or not is_leaf(cur):
+                sib_v = enc[65:73]
+                if cur == EMPTY and (sib == EMPTY or is_leaf(sib, sib_v)):
+                    cur, cur_v = sib, sib_v  # collapse: the lone sibling leaf moves up
+                elif sib != EMPTY or not is_leaf(cur, cur_v):
                     body = sib + cur
                     cur = sha(node_p + body).digest()
-                    new[cur] = b"\x01" + body
+                    new[(version, cur)] = b"\x01" + body + sib_v + cur_v
+                    cur_v = vb
             else:
                 sib = enc[33:65]
-                if cur == EMPTY and (sib == EMPTY or is_leaf(sib)):
-                    cur = sib
-                elif sib != EMPTY or not is_leaf(cur):
+                sib_v = enc[73:81]
+                if cur == EMPTY and (sib == EMPTY or is_leaf(sib, sib_v)):
+                    cur, cur_v = sib, sib_v
+                elif sib != EMPTY or not is_leaf(cur, cur_v):
                     body = cur + sib
                     cur = sha(node_p + body).digest()
-                    new[cur] = b"\x01" + body
-        return cur
+                    new[(version, cur)] = b"\x01" + body + cur_v + sib_v
+                    cur_v = vb
+        return cur, cur_v
 
-    def walk(h: bytes, d: int, lo: int, hi: int) -> bytes:
-        # Changes [lo, hi) all lie under node `h` at depth `d`.
+    def walk(h: bytes, hv: bytes, d: int, lo: int, hi: int) -> tuple[bytes, bytes]:
+        # Changes [lo, hi) all lie under node `h` (version bytes `hv`) at depth `d`.
         if hi - lo == 1:
-            return walk_one(h, d, lo)
+            return walk_one(h, hv, d, lo)
         if h == EMPTY:
-            return fresh(d, lo, hi, None, h)
-        enc = get(h)
+            return fresh(d, lo, hi, None, h, hv)
+        enc = get_ref((from_bytes(hv, "big"), h))
         if enc[0] == _LEAF_TAG:
-            return fresh(d, lo, hi, enc, h)
+            return fresh(d, lo, hi, enc, h, hv)
         left = enc[1:33]
         right = enc[33:65]
         mid = bisect_left(ints, (ints[lo] & high[d]) | bits[d], lo, hi)
-        nl = walk(left, d + 1, lo, mid) if lo < mid else left
-        nr = walk(right, d + 1, mid, hi) if mid < hi else right
+        if lo < mid:
+            nl, nl_v = walk(left, enc[65:73], d + 1, lo, mid)
+        else:
+            nl, nl_v = left, enc[65:73]
+        if mid < hi:
+            nr, nr_v = walk(right, enc[73:81], d + 1, mid, hi)
+        else:
+            nr, nr_v = right, enc[73:81]
         if nl == left and nr == right:
-            return h
+            return h, hv
         # Canonical collapse: a lone leaf next to EMPTY moves up; EMPTY+EMPTY is EMPTY.
         if nl == EMPTY:
-            if nr == EMPTY or is_leaf(nr):
-                return nr
-        elif nr == EMPTY and is_leaf(nl):
-            return nl
+            if nr == EMPTY or is_leaf(nr, nr_v):
+                return nr, nr_v
+        elif nr == EMPTY and is_leaf(nl, nl_v):
+            return nl, nl_v
         body = nl + nr  # make_node inlined: this line runs once per touched node
         nh = sha(node_p + body).digest()
-        new[nh] = b"\x01" + body
-        return nh
+        new[(version, nh)] = b"\x01" + body + nl_v + nr_v
+        return nh, vb
 
-    new_root = walk(root, 0, 0, len(ints))
-    return new_root, new
+    new_hash, new_v = walk(root_hash, root_version.to_bytes(8, "big"), 0, 0, len(ints))
+    return (from_bytes(new_v, "big"), new_hash), new
 
 
-def get(reader: NodeReader, root: bytes, path: bytes) -> bytes | None:
+def get(reader: NodeReader, root: NodeRef, path: bytes) -> bytes | None:
     """Value hash stored at ``path`` under ``root``, or None."""
-    h = root
+    version, h = root
     for d in range(MAX_DEPTH + 1):
         if h == EMPTY:
             return None
-        enc = reader.get_node(h)
+        enc = reader.get_node(version, h)
         if enc[0] == _LEAF_TAG:
             return enc[33:65] if enc[1:33] == path else None
-        h = enc[33:65] if _bit(path, d) else enc[1:33]
+        if _bit(path, d):
+            h = enc[33:65]
+            version = int.from_bytes(enc[73:81], "big")
+        else:
+            h = enc[1:33]
+            version = int.from_bytes(enc[65:73], "big")
     raise ValueError("SMT deeper than 256 levels: corrupt node store")
 
 
@@ -326,22 +410,24 @@ def _hash_from_hex(s: object) -> bytes:
     return bytes.fromhex(s)
 
 
-def prove(reader: NodeReader, root: bytes, path: bytes) -> SmtProof:
+def prove(reader: NodeReader, root: NodeRef, path: bytes) -> SmtProof:
     """Membership or non-membership proof for ``path`` under ``root``."""
     sibs: list[bytes] = []
-    h = root
+    version, h = root
     for d in range(MAX_DEPTH + 1):
         if h == EMPTY:
             return SmtProof(tuple(sibs), None)
-        enc = reader.get_node(h)
+        enc = reader.get_node(version, h)
         if enc[0] == _LEAF_TAG:
             return SmtProof(tuple(sibs), (enc[1:33], enc[33:65]))
         if _bit(path, d):
             sibs.append(enc[1:33])
             h = enc[33:65]
+            version = int.from_bytes(enc[73:81], "big")
         else:
             sibs.append(enc[33:65])
             h = enc[1:33]
+            version = int.from_bytes(enc[65:73], "big")
     raise ValueError("SMT deeper than 256 levels: corrupt node store")
 
 

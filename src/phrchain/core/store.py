@@ -53,10 +53,11 @@ class MemoryStateStore:
     """A complete in-memory :class:`StateStore` keeping every version."""
 
     def __init__(self) -> None:
-        self._nodes = smt.MemoryNodeStore()
-        self._roots: list[bytes] = []                     # index = height
+        self._nodes = smt.MemoryNodeStore()               # (version, hash) -> body
+        self._roots: list[smt.NodeRef] = []               # index = height
         self._history: dict[bytes, list[tuple[int, bytes | None]]] = {}
-        self._staged: tuple[int, bytes, Changes, dict[bytes, bytes]] | None = None
+        self._staged: tuple[int, smt.NodeRef, Changes, dict[smt.NodeRef, bytes]] | None \
+            = None
 
     def version(self) -> int:
         return len(self._roots) - 1
@@ -70,8 +71,11 @@ class MemoryStateStore:
         return height
 
     def root(self, height: int | None = None) -> bytes:
+        return self._root_ref(height)[1]
+
+    def _root_ref(self, height: int | None) -> smt.NodeRef:
         if not self._roots and height is None:
-            return smt.EMPTY
+            return smt.EMPTY_REF
         return self._roots[self._height(height)]
 
     def get(self, key: bytes, height: int | None = None) -> bytes | None:
@@ -94,9 +98,9 @@ class MemoryStateStore:
             raise ValueError(f"can only stage height {self.version() + 1}, not {height}")
         smt_changes = {smt.key_path(k): (None if v is None else smt.value_hash(v))
                        for k, v in changes.items()}
-        root, nodes = smt.update(self._nodes, self.root(), smt_changes)
+        root, nodes = smt.update(self._nodes, self._root_ref(None), smt_changes, height)
         self._staged = (height, root, dict(changes), nodes)
-        return root
+        return root[1]
 
     def commit(self) -> None:
         if self._staged is None:
@@ -112,4 +116,4 @@ class MemoryStateStore:
         self._staged = None
 
     def prove(self, key: bytes, height: int | None = None) -> smt.SmtProof:
-        return smt.prove(self._nodes, self.root(height), smt.key_path(key))
+        return smt.prove(self._nodes, self._root_ref(height), smt.key_path(key))

@@ -1,9 +1,13 @@
 """SQLite block store: signed headers, raw txs and their results, one transaction per
 block (WAL, synchronous=FULL). A block is written *before* the state it produces is
-committed, so after a crash the node replays whatever the state store lacks."""
+committed, so after a crash the node replays whatever the state store lacks.
+
+The node writes a block from its producer thread while API threads read; one lock per
+store keeps a reader from seeing a block's rows before its transaction commits."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +40,7 @@ class SqliteBlockStore:
     def __init__(self, path: Path | str) -> None:
         self._db = connect(path)
         self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
         row = self._db.execute("SELECT MAX(height) FROM blocks").fetchone()
         self._height: int = row[0] or 0
 
@@ -50,6 +55,13 @@ class SqliteBlockStore:
         height = signed.header.height
         if height != self._height + 1:
             raise ValueError(f"block store expects height {self._height + 1}, got {height}")
+        with self._lock:
+            self._write(signed, txs, results, tx_hashes)
+        self._height = height
+
+    def _write(self, signed: SignedHeader, txs: Sequence[bytes],
+               results: Sequence[dict[str, Any]], tx_hashes: Sequence[bytes]) -> None:
+        height = signed.header.height
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -63,31 +75,33 @@ class SqliteBlockStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self._height = height
+
+    def _read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
 
     def header(self, height: int) -> SignedHeader | None:
-        row = self._db.execute("SELECT header FROM blocks WHERE height = ?", (height,))\
-            .fetchone()
-        return None if row is None else SignedHeader.from_json(encoding.decode(bytes(row[0])))
+        rows = self._read("SELECT header FROM blocks WHERE height = ?", (height,))
+        return SignedHeader.from_json(encoding.decode(bytes(rows[0][0]))) if rows else None
 
     def headers(self, start: int, end: int) -> list[SignedHeader]:
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT header FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height",
-            (start, end)).fetchall()
+            (start, end))
         return [SignedHeader.from_json(encoding.decode(bytes(r[0]))) for r in rows]
 
     def txs(self, height: int) -> list[StoredTx]:
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT height, idx, hash, raw, result FROM txs WHERE height = ? ORDER BY idx",
-            (height,)).fetchall()
+            (height,))
         return [_stored(r) for r in rows]
 
     def tx(self, tx_hash: bytes) -> StoredTx | None:
         """The latest inclusion of a tx (a rejected tx may be included again later)."""
-        row = self._db.execute(
+        rows = self._read(
             "SELECT height, idx, hash, raw, result FROM txs WHERE hash = ? "
-            "ORDER BY height DESC, idx DESC LIMIT 1", (tx_hash,)).fetchone()
-        return None if row is None else _stored(row)
+            "ORDER BY height DESC, idx DESC LIMIT 1", (tx_hash,))
+        return _stored(rows[0]) if rows else None
 
 
 def _stored(row: Sequence[Any]) -> StoredTx:

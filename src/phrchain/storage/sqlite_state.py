@@ -1,11 +1,21 @@
-"""SQLite state store: every version of every key, plus the content-addressed sparse
-Merkle tree nodes, committed in one SQLite transaction per block (WAL, synchronous=FULL).
+"""SQLite state store: every version of every key, plus the sparse Merkle tree nodes,
+committed in one SQLite transaction per block (WAL, synchronous=FULL).
 
 Schema::
 
-    kv(key, height, value)   -- value NULL = deleted at that height; PK (key, height)
-    nodes(hash, body)        -- SMT nodes, never mutated: old roots stay provable
-    roots(height, root)      -- app hash per committed height
+    kv(key, height, value)                -- value NULL = deleted at that height;
+                                          -- PK (key, height)
+    nodes(version, hash, body)            -- SMT nodes by reference, PK (version, hash);
+                                          -- never mutated: old roots stay provable
+    roots(height, root, root_version)     -- app hash per committed height, and the
+                                          -- version of the batch that created that root
+
+Nodes are keyed by ``(version, hash)`` (see :mod:`phrchain.core.smt`), not by hash
+alone: every node a block creates has version = that block's height, which is larger
+than every key already in the table, so a block's nodes are appended at the right edge
+of the B-tree and a commit dirties only new pages plus the path down to them. Keyed by
+hash, the same nodes would land on random pages, and each commit would rewrite (WAL
+and checkpoint) a share of the table that grows with the whole state.
 """
 
 from __future__ import annotations
@@ -13,18 +23,35 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 from phrchain.core import smt
-from phrchain.core.errors import HEIGHT_UNAVAILABLE
+from phrchain.core.errors import HEIGHT_UNAVAILABLE, PhrError
 from phrchain.core.store import Changes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key BLOB NOT NULL, height INTEGER NOT NULL, value BLOB,
                                PRIMARY KEY (key, height)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS nodes (hash BLOB PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS roots (height INTEGER PRIMARY KEY, root BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (version INTEGER NOT NULL, hash BLOB NOT NULL,
+                                  body BLOB NOT NULL,
+                                  PRIMARY KEY (version, hash)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS roots (height INTEGER PRIMARY KEY, root BLOB NOT NULL,
+                                  root_version INTEGER NOT NULL);
 """
-_NODE_CACHE_MAX = 1 << 20
+_ITERATE_RANGE: Final = ("SELECT key, value, MAX(height) FROM kv WHERE key >= ? AND key < ? "
+                         "AND height <= ? GROUP BY key ORDER BY key")
+_ITERATE_OPEN: Final = ("SELECT key, value, MAX(height) FROM kv WHERE key >= ? "
+                        "AND height <= ? GROUP BY key ORDER BY key")
+# SQLite page cache for the state connection (negative = KiB): 64 MiB.
+_PAGE_CACHE_KIB: Final = 64 * 1024
+# The node cache keeps two generations of at most this many nodes each (a cheap
+# approximation of LRU: hits are promoted to the young generation, and when it fills
+# up the old generation is dropped). ~300 bytes per entry: at most ~60 MB.
+_NODE_CACHE_GENERATION: Final = 100_000
+
+
+class StateFormatError(PhrError):
+    """The state database was written in a layout this version cannot read."""
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
@@ -43,19 +70,37 @@ def _prefix_end(prefix: bytes) -> bytes | None:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
+def _check_layout(db: sqlite3.Connection) -> None:
+    def columns(table: str) -> set[str]:
+        return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+    if "version" not in columns("nodes") or "root_version" not in columns("roots"):
+        raise StateFormatError(
+            "state database uses the old hash-keyed node layout; move it away and "
+            "let the node rebuild the state by replaying its blocks")
+
+
 class SqliteStateStore:
     """A durable :class:`~phrchain.core.store.StateStore`."""
 
     def __init__(self, path: Path | str) -> None:
         self._db = connect(path)
-        self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT height, root FROM roots ORDER BY height DESC LIMIT 1")\
-            .fetchone()
+        try:
+            self._db.execute(f"PRAGMA cache_size=-{_PAGE_CACHE_KIB}")
+            self._db.executescript(_SCHEMA)
+            _check_layout(self._db)
+        except BaseException:
+            self._db.close()
+            raise
+        row = self._db.execute(
+            "SELECT height, root_version, root FROM roots ORDER BY height DESC LIMIT 1"
+        ).fetchone()
         self._version: int = -1 if row is None else row[0]
-        self._root: bytes = smt.EMPTY if row is None else row[1]
-        self._nodes: dict[bytes, bytes] = {}
-        self._staged: tuple[int, bytes, dict[bytes, bytes | None], dict[bytes, bytes]] | None \
-            = None
+        self._root: smt.NodeRef = smt.EMPTY_REF if row is None else (row[1], bytes(row[2]))
+        self._young: dict[smt.NodeRef, bytes] = {}
+        self._old: dict[smt.NodeRef, bytes] = {}
+        self._staged: tuple[int, smt.NodeRef, dict[bytes, bytes | None],
+                            dict[smt.NodeRef, bytes]] | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -71,14 +116,18 @@ class SqliteStateStore:
             raise HEIGHT_UNAVAILABLE(f"height {height} (have 0..{self._version})")
         return height
 
-    def root(self, height: int | None = None) -> bytes:
+    def _root_ref(self, height: int | None) -> smt.NodeRef:
         if height is None or height == self._version:
             return self._root
         h = self._height(height)
-        row = self._db.execute("SELECT root FROM roots WHERE height = ?", (h,)).fetchone()
+        row = self._db.execute("SELECT root_version, root FROM roots WHERE height = ?",
+                               (h,)).fetchone()
         if row is None:
             raise HEIGHT_UNAVAILABLE(f"height {h} is not retained")
-        return bytes(row[0])
+        return row[0], bytes(row[1])
+
+    def root(self, height: int | None = None) -> bytes:
+        return self._root_ref(height)[1]
 
     def get(self, key: bytes, height: int | None = None) -> bytes | None:
         row = self._db.execute(
@@ -88,34 +137,44 @@ class SqliteStateStore:
 
     def iterate(self, prefix: bytes, height: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         end = _prefix_end(prefix)
-        sql = ("SELECT key, value, MAX(height) FROM kv WHERE key >= ? "
-               + ("AND key < ? " if end is not None else "")
-               + "AND height <= ? GROUP BY key ORDER BY key")
-        args = (prefix, end, self._height(height)) if end is not None \
-            else (prefix, self._height(height))
-        rows = self._db.execute(sql, args).fetchall()
+        h = self._height(height)
+        if end is None:
+            rows = self._db.execute(_ITERATE_OPEN, (prefix, h)).fetchall()
+        else:
+            rows = self._db.execute(_ITERATE_RANGE, (prefix, end, h)).fetchall()
         for key, value, _ in rows:
             if value is not None:
                 yield bytes(key), bytes(value)
 
-    def get_node(self, node_hash: bytes) -> bytes:
-        body = self._nodes.get(node_hash)
+    def get_node(self, version: int, node_hash: bytes) -> bytes:
+        """:class:`~phrchain.core.smt.NodeReader`: committed node ``(version, hash)``."""
+        ref = (version, node_hash)
+        body = self._young.get(ref)
+        if body is not None:
+            return body
+        body = self._old.get(ref)
         if body is None:
-            row = self._db.execute("SELECT body FROM nodes WHERE hash = ?", (node_hash,))\
-                .fetchone()
+            row = self._db.execute("SELECT body FROM nodes WHERE version = ? AND hash = ?",
+                                   ref).fetchone()
             if row is None:
-                raise KeyError(node_hash.hex())
+                raise KeyError(f"SMT node {version}/{node_hash.hex()}")
             body = bytes(row[0])
-            self._cache_nodes({node_hash: body})
+        young = self._young
+        young[ref] = body
+        if len(young) >= _NODE_CACHE_GENERATION:
+            self._old, self._young = young, {}
         return body
 
-    def _cache_nodes(self, nodes: dict[bytes, bytes]) -> None:
-        if len(self._nodes) + len(nodes) > _NODE_CACHE_MAX:
-            self._nodes.clear()  # crude but bounded; upper levels are re-read at once
-        self._nodes.update(nodes)
+    def _cache_written(self, nodes: dict[smt.NodeRef, bytes]) -> None:
+        if len(nodes) > _NODE_CACHE_GENERATION // 2:
+            return  # a huge batch (genesis import) would evict everything useful
+        young = self._young
+        young.update(nodes)
+        if len(young) >= _NODE_CACHE_GENERATION:
+            self._old, self._young = young, {}
 
     def prove(self, key: bytes, height: int | None = None) -> smt.SmtProof:
-        return smt.prove(self, self.root(height), smt.key_path(key))
+        return smt.prove(self, self._root_ref(height), smt.key_path(key))
 
     # -- writes -----------------------------------------------------------------------
     def stage(self, height: int, changes: Changes) -> bytes:
@@ -123,9 +182,9 @@ class SqliteStateStore:
             raise ValueError(f"can only stage height {self._version + 1}, not {height}")
         smt_changes = {smt.key_path(k): (None if v is None else smt.value_hash(v))
                        for k, v in changes.items()}
-        root, nodes = smt.update(self, self._root, smt_changes)
+        root, nodes = smt.update(self, self._root, smt_changes, height)
         self._staged = (height, root, dict(changes), nodes)
-        return root
+        return root[1]
 
     def commit(self) -> None:
         if self._staged is None:
@@ -134,17 +193,20 @@ class SqliteStateStore:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany("INSERT OR IGNORE INTO nodes (hash, body) VALUES (?, ?)",
-                           nodes.items())
+            # All rows share version = height, above every existing key: sorted by hash
+            # they are a pure append at the right edge of the nodes B-tree.
+            db.executemany("INSERT INTO nodes (version, hash, body) VALUES (?, ?, ?)",
+                           [(v, h, body) for (v, h), body in sorted(nodes.items())])
             db.executemany("INSERT INTO kv (key, height, value) VALUES (?, ?, ?)",
-                           [(k, height, v) for k, v in changes.items()])
-            db.execute("INSERT INTO roots (height, root) VALUES (?, ?)", (height, root))
+                           [(k, height, changes[k]) for k in sorted(changes)])
+            db.execute("INSERT INTO roots (height, root, root_version) VALUES (?, ?, ?)",
+                       (height, root[1], root[0]))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         self._version, self._root, self._staged = height, root, None
-        self._cache_nodes(nodes)
+        self._cache_written(nodes)
 
     def discard(self) -> None:
         self._staged = None

@@ -32,6 +32,8 @@ class NodeConfig:
     max_block_bytes: int = 8 * 1024 * 1024
     mempool_max_txs: int = 100_000
     mempool_max_bytes: int = 256 * 1024 * 1024
+    # Ed25519 verification worker processes (0 = verify in the node's own thread).
+    verify_workers: int = 1
     api_host: str = "127.0.0.1"
     api_port: int = 8645
 

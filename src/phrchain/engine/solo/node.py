@@ -36,7 +36,8 @@ from phrchain.engine.solo.home import (
     load_validator_key,
 )
 from phrchain.engine.solo.mempool import Mempool
-from phrchain.storage.blocks import SqliteBlockStore
+from phrchain.engine.solo.verifier import ParallelVerifier
+from phrchain.storage.blocks import SqliteBlockStore, StoredTx
 from phrchain.storage.sqlite_state import SqliteStateStore
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class SoloNode:
         self.app: Application = new_application(self.state)
         self.mempool = Mempool(self.config.mempool_max_txs, self.config.mempool_max_bytes)
         self._lock = threading.RLock()
+        self._produce_lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._recent: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
         self._dropped: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
@@ -78,6 +80,8 @@ class SoloNode:
         self._thread: threading.Thread | None = None
         self._last_header: SignedHeader | None = None
         self.recover()
+        self._verifier = ParallelVerifier(self.config.verify_workers) \
+            if self.config.verify_workers > 0 else None
 
     # -- start-up ---------------------------------------------------------------------
     def recover(self) -> int:
@@ -113,6 +117,33 @@ class SoloNode:
     # -- submitting -------------------------------------------------------------------
     def submit(self, raw: bytes) -> TxResult:
         """Check a tx and, if it passes, queue it for the next block."""
+        return self.submit_many([raw])[0]
+
+    def submit_many(self, raws: list[bytes]) -> list[TxResult]:
+        """Check txs in order; each that passes is queued. Signatures are verified in the
+        worker processes first (outside the node lock), the rest under the lock."""
+        if self._verifier is not None:
+            self._preverify(raws)
+        return [self._admit(raw) for raw in raws]
+
+    def _preverify(self, raws: list[bytes]) -> None:
+        verifier = self._verifier
+        assert verifier is not None
+        with self._lock:
+            jobs = [job for job in map(self.app.signature_job, raws) if job is not None]
+        futures = [(job, verifier.submit(job[1], job[2], job[3])) for job in jobs]
+        verified = []
+        for (tx_hash, public_key, _, _), future in futures:
+            try:
+                if future.result(timeout=60):
+                    verified.append((tx_hash, public_key))
+            except Exception:  # the app verifies again itself
+                log.warning("signature pre-verification failed; verifying in-process")
+        with self._lock:
+            for tx_hash, public_key in verified:
+                self.app.note_verified(tx_hash, public_key)
+
+    def _admit(self, raw: bytes) -> TxResult:
         tx_hash = sha256(raw)
         with self._cond:
             if tx_hash in self.mempool:
@@ -157,40 +188,52 @@ class SoloNode:
 
     # -- producing blocks ---------------------------------------------------------------
     def produce_block(self) -> BlockResult | None:
-        """Cut one block from the mempool now (tests call this directly)."""
-        with self._cond:
-            batch = self.mempool.reap(self.config.max_block_txs, self.config.max_block_bytes)
-            if not batch:
-                return None
+        """Cut one block from the mempool now (tests call this directly).
+
+        Execution runs under the node lock; the two fsyncs (block store, then state) run
+        outside it, so txs keep being checked and admitted meanwhile."""
+        with self._produce_lock:
+            with self._cond:
+                batch = self.mempool.reap(self.config.max_block_txs,
+                                          self.config.max_block_bytes)
+                if not batch:
+                    return None
+                signed, result = self._execute([raw for _, raw in batch])
             hashes = [h for h, _ in batch]
-            raws = [raw for _, raw in batch]
-            prev = self._last_header
-            height = self.blocks.height() + 1
-            now = self._clock()
-            time_ms = now if prev is None else max(now, prev.header.time_ms + 1)
-            result = self.app.finalize_block(BlockInfo(height, time_ms), raws)
-            header = Header(
-                chain_id=self.app.chain_id, height=height, time_ms=time_ms,
-                prev_hash=GENESIS_PREV_HASH if prev is None else prev.header.hash(),
-                num_txs=len(raws), tx_root=tx_root(raws), results_root=result.results_root,
-                app_hash=result.app_hash, proposer=self.key.did)
-            signed = sign_header(self.key, header)
             try:
-                self.blocks.save(signed, raws, [r.to_json() for r in result.tx_results], hashes)
+                self.blocks.save(signed, [raw for _, raw in batch],
+                                 [r.to_json() for r in result.tx_results], hashes)
+                self.app.persist()
             except BaseException:
-                self.app.abandon()
+                with self._cond:
+                    self.app.abandon()
                 raise
-            self.app.commit()
-            self._last_header = signed
-            self.mempool.remove(hashes)
-            self._recheck_mempool()
-            for index, tx_result in enumerate(result.tx_results):
-                self._remember(tx_result.hash,
-                               {"status": "committed", "height": height, "index": index,
-                                "result": tx_result.to_json()})
-            self._publish(signed, result)
-            self._cond.notify_all()
+            with self._cond:
+                self.app.finish_commit()
+                self._last_header = signed
+                self.mempool.remove(hashes)
+                self._recheck_mempool()
+                height = signed.header.height
+                for index, tx_result in enumerate(result.tx_results):
+                    self._remember(tx_result.hash,
+                                   {"status": "committed", "height": height, "index": index,
+                                    "result": tx_result.to_json()})
+                self._publish(signed, result)
+                self._cond.notify_all()
             return result
+
+    def _execute(self, raws: list[bytes]) -> tuple[SignedHeader, BlockResult]:
+        prev = self._last_header
+        height = self.blocks.height() + 1
+        now = self._clock()
+        time_ms = now if prev is None else max(now, prev.header.time_ms + 1)
+        result = self.app.finalize_block(BlockInfo(height, time_ms), raws)
+        header = Header(
+            chain_id=self.app.chain_id, height=height, time_ms=time_ms,
+            prev_hash=GENESIS_PREV_HASH if prev is None else prev.header.hash(),
+            num_txs=len(raws), tx_root=tx_root(raws), results_root=result.results_root,
+            app_hash=result.app_hash, proposer=self.key.did)
+        return sign_header(self.key, header), result
 
     def _recheck_mempool(self) -> None:
         leftovers = self.mempool.drain()
@@ -245,6 +288,9 @@ class SoloNode:
 
     def close(self) -> None:
         self.stop()
+        if self._verifier is not None:
+            self._verifier.close()
+            self._verifier = None
         with self._lock:
             self.state.close()
             self.blocks.close()
@@ -287,6 +333,13 @@ class SoloNode:
             if height is None:
                 return self._last_header
             return self.blocks.header(height)
+
+    def block(self, height: int) -> tuple[SignedHeader, list[StoredTx]] | None:
+        """A committed block's signed header and its txs with their results."""
+        signed = self.blocks.header(height)
+        if signed is None or height > self.state.version():
+            return None  # stored but its state not yet committed: not visible yet
+        return signed, self.blocks.txs(height)
 
     def query(self, path: str, data: dict[str, Any], height: int | None = None,
               prove: bool = False) -> dict[str, Any]:

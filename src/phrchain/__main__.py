@@ -1,0 +1,7 @@
+"""``python -m phrchain``: the same command line as the ``phrchain`` script."""
+
+import sys
+
+from phrchain.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,153 @@
+"""A small synchronous client for the node REST API (``phrchain.api.server``).
+
+``NodeClient(base_url)`` talks to a node over HTTP. For tests, either point it at a
+real server on loopback (``phrchain.api.server.BackgroundServer``) or hand it any
+``httpx.BaseTransport`` / ready ``httpx.Client`` (e.g. ``starlette.testclient.TestClient``,
+which is an ``httpx.Client``); ``httpx.ASGITransport`` is async-only and cannot be used.
+
+Every non-2xx answer becomes :class:`ApiError` carrying the API's stable error body
+(codespace, code, name, message); a node that cannot be reached is ``ApiError`` with
+codespace ``client``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import quote
+
+import httpx
+
+from phrchain.client import builder
+from phrchain.core.errors import REGISTRY, PhrError
+
+if TYPE_CHECKING:
+    from phrchain.client.wallet import Wallet
+
+__all__ = ["ApiError", "NodeClient"]
+
+DEFAULT_TIMEOUT: Final = 40.0  # above the server's 30 s commit wait
+Wait = Literal["commit", "check"]
+
+
+class ApiError(PhrError):
+    """The node refused a request (or could not be reached: ``status`` 0)."""
+
+    def __init__(self, status: int, codespace: str, code: int, name: str,
+                 message: str) -> None:
+        self.status = status
+        self.codespace = codespace
+        self.code = code
+        self.name = name
+        self.message = message
+        super().__init__(f"[{codespace}/{code} {name}] {message}")
+
+    @classmethod
+    def from_result(cls, result: Mapping[str, Any]) -> ApiError:
+        """A committed-but-failed (or dropped) tx result as an error."""
+        codespace, code = str(result.get("codespace", "")), int(result.get("code", 0))
+        known = REGISTRY.get((codespace, code))
+        return cls(200, codespace, code, known.name if known else "failed",
+                   str(result.get("log", "")))
+
+
+class NodeClient:
+    """One node's REST API. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, base_url: str, transport: httpx.BaseTransport | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, client: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = client or httpx.Client(base_url=self.base_url, transport=transport,
+                                            timeout=timeout)
+        self._chain_id: str | None = None
+
+    def __enter__(self) -> NodeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- plumbing -----------------------------------------------------------------------
+    def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiError(0, "client", 1, "unreachable",
+                           f"cannot reach the node at {self.base_url}: {exc}") from None
+        if response.is_success:
+            return response.json()
+        try:
+            err = response.json()["error"]
+            raise ApiError(response.status_code, str(err["codespace"]), int(err["code"]),
+                           str(err["name"]), str(err["message"]))
+        except (ValueError, KeyError, TypeError):
+            raise ApiError(response.status_code, "client", 2, "bad_response",
+                           f"HTTP {response.status_code} without an error body") from None
+
+    # -- API ----------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/v1/status")
+        return result
+
+    def chain_id(self) -> str:
+        if self._chain_id is None:
+            self._chain_id = str(self.status()["chain_id"])
+        return self._chain_id
+
+    def submit(self, raw: bytes, wait: Wait = "commit") -> dict[str, Any]:
+        """Submit signed tx bytes. A tx refused at check raises; a committed tx is
+        returned whatever its result code (see ``result``)."""
+        result: dict[str, Any] = self._request("POST", "/v1/txs",
+                                               json={"tx": raw.hex(), "wait": wait})
+        return result
+
+    def tx(self, hash_hex: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/v1/txs/{hash_hex}")
+        return result
+
+    def query(self, path: str, data: Mapping[str, Any] | None = None,
+              height: int | None = None, prove: bool = False) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("POST", "/v1/query", json={
+            "path": path, "data": dict(data or {}), "height": height, "prove": prove})
+        return result
+
+    def header(self, height: int | None = None) -> dict[str, Any]:
+        """The validator-signed header ``{"header", "signature"}`` (latest by default)."""
+        url = "/v1/headers/latest" if height is None else f"/v1/headers/{int(height)}"
+        result: dict[str, Any] = self._request("GET", url)
+        return result
+
+    def block(self, height: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/v1/blocks/{int(height)}")
+        return result
+
+    def identity(self, did: str) -> dict[str, Any]:
+        """The proved answer for one identity (verify it with ``client.verify``)."""
+        result: dict[str, Any] = self._request("GET", f"/v1/identities/{quote(did, safe=':')}")
+        return result
+
+    def identities(self, **by: str) -> dict[str, Any]:
+        """List by exactly one of ``organization=``, ``role=`` or ``kind=``."""
+        result: dict[str, Any] = self._request("GET", "/v1/identities", params=by)
+        return result
+
+    def next_nonce(self, did: str) -> int:
+        answer = self.query("identity/nonce", {"did": did})
+        return int(answer["value"]["last_nonce"]) + 1
+
+    def send(self, wallet: Wallet, msgs: Sequence[Mapping[str, Any]],
+             wait: Wait = "commit") -> dict[str, Any]:
+        """Sign ``msgs`` with the wallet's next nonce and submit them.
+
+        Raises :class:`ApiError` if the tx is refused at check, or — with
+        ``wait="commit"`` — if it was committed with a failing result or dropped."""
+        nonce = self.next_nonce(wallet.did)
+        raw = builder.sign(wallet, self.chain_id(), nonce, [dict(m) for m in msgs])
+        answer = self.submit(raw, wait)
+        result = answer.get("result")
+        if wait == "commit" and result is not None and result.get("code", 0) != 0:
+            raise ApiError.from_result(result)
+        return answer
