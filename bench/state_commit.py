@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         store = SqliteStateStore(db)
         keys: list[bytes] = []
         times: list[float] = []
+        stage_times: list[float] = []
         for height in range(args.blocks):
             changes: dict[bytes, bytes | None] = {}
             while len(changes) < args.writes:
@@ -55,12 +56,17 @@ def main(argv: list[str] | None = None) -> int:
                 changes[k] = rnd.randbytes(rnd.randint(280, 320))
             t0 = time.perf_counter()
             store.stage(height, changes)
+            t1 = time.perf_counter()
             store.commit()
             times.append(time.perf_counter() - t0)
+            stage_times.append(t1 - t0)
             if (height + 1) % 10 == 0:
                 group = times[-10:]
+                staged = stage_times[-10:]
                 print(f"blocks {height - 8:3d}-{height + 1:3d}: "
-                      f"mean {1000 * sum(group) / len(group):7.1f} ms/block, "
+                      f"mean {1000 * sum(group) / len(group):7.1f} ms/block "
+                      f"(stage {1000 * sum(staged) / len(staged):5.1f} + commit "
+                      f"{1000 * (sum(group) - sum(staged)) / len(group):5.1f}), "
                       f"{len(keys)} keys, db+wal {_size_mb(db):.1f} MB", flush=True)
         store.close()
         size_mb = _size_mb(db)
@@ -74,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         "final_keys": len(keys),
         "first10_ms": round(1000 * sum(first) / len(first), 1),
         "last10_ms": round(1000 * sum(last) / len(last), 1),
+        "first10_stage_ms": round(1000 * sum(stage_times[:10]) / len(first), 1),
+        "last10_stage_ms": round(1000 * sum(stage_times[-10:]) / len(last), 1),
         "keys_per_s": round(args.blocks * args.writes / sum(times)),
         "db_mb": round(size_mb, 1),
         "python": sys.version.split()[0],
