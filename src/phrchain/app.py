@@ -84,11 +84,12 @@ class BlockResult:
     height: int
     tx_results: tuple[TxResult, ...]
     app_hash: bytes
+    results_root: bytes
 
-    @property
-    def results_root(self) -> bytes:
-        return rfc9162.root_from_leaf_hashes([rfc9162.leaf_hash(r.leaf())
-                                              for r in self.tx_results])
+    @staticmethod
+    def root_of(results: Sequence[TxResult]) -> bytes:
+        """RFC 9162 root over the results' canonical leaves (the header's results_root)."""
+        return rfc9162.root_from_leaf_hashes([rfc9162.leaf_hash(r.leaf()) for r in results])
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,8 @@ class Application:
         state = self._fresh_overlay()
         results = tuple(self._run(state, block, raw) for raw in txs)
         app_hash = self.store.stage(block.height, state.changes)
-        self._pending = BlockResult(block.height, results, app_hash)
+        self._pending = BlockResult(block.height, results, app_hash,
+                                    BlockResult.root_of(results))
         return self._pending
 
     def commit(self) -> BlockResult:

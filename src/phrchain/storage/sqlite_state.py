@@ -21,6 +21,7 @@ and checkpoint) a share of the table that grows with the whole state.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -47,7 +48,11 @@ _PAGE_CACHE_KIB: Final = 64 * 1024
 # The node cache keeps two generations of at most this many nodes each (a cheap
 # approximation of LRU: hits are promoted to the young generation, and when it fills
 # up the old generation is dropped). ~300 bytes per entry: at most ~60 MB.
-_NODE_CACHE_GENERATION: Final = 100_000
+_NODE_CACHE_GENERATION: Final = 500_000
+# Latest-version values (and absences) recently read or written: check_tx and then
+# finalize_block read the same keys, and a block's writes are the next block's reads.
+_LATEST_CACHE_MAX: Final = 500_000
+_MISS: Final = object()
 
 
 class StateFormatError(PhrError):
@@ -99,6 +104,10 @@ class SqliteStateStore:
         self._root: smt.NodeRef = smt.EMPTY_REF if row is None else (row[1], bytes(row[2]))
         self._young: dict[smt.NodeRef, bytes] = {}
         self._old: dict[smt.NodeRef, bytes] = {}
+        self._latest: dict[bytes, bytes | None] = {}
+        # Guards the moment the version moves against a reader caching what it read at
+        # the previous version (readers run in other threads while a block commits).
+        self._latest_lock = threading.Lock()
         self._staged: tuple[int, smt.NodeRef, dict[bytes, bytes | None],
                             dict[smt.NodeRef, bytes]] | None = None
 
@@ -130,10 +139,23 @@ class SqliteStateStore:
         return self._root_ref(height)[1]
 
     def get(self, key: bytes, height: int | None = None) -> bytes | None:
+        version = self._version
+        latest = height is None or height == version
+        if latest:
+            cached = self._latest.get(key, _MISS)
+            if cached is not _MISS:
+                return cached  # type: ignore[return-value]
         row = self._db.execute(
             "SELECT value FROM kv WHERE key = ? AND height <= ? ORDER BY height DESC LIMIT 1",
-            (key, self._height(height))).fetchone()
-        return None if row is None or row[0] is None else bytes(row[0])
+            (key, version if latest else self._height(height))).fetchone()
+        value = None if row is None or row[0] is None else bytes(row[0])
+        if latest:
+            with self._latest_lock:
+                if self._version == version:
+                    if len(self._latest) >= _LATEST_CACHE_MAX:
+                        self._latest.clear()
+                    self._latest[key] = value
+        return value
 
     def iterate(self, prefix: bytes, height: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         end = _prefix_end(prefix)
@@ -196,7 +218,7 @@ class SqliteStateStore:
             # All rows share version = height, above every existing key: sorted by hash
             # they are a pure append at the right edge of the nodes B-tree.
             db.executemany("INSERT INTO nodes (version, hash, body) VALUES (?, ?, ?)",
-                           [(v, h, body) for (v, h), body in sorted(nodes.items())])
+                           sorted((v, h, body) for (v, h), body in nodes.items()))
             db.executemany("INSERT INTO kv (key, height, value) VALUES (?, ?, ?)",
                            [(k, height, changes[k]) for k in sorted(changes)])
             db.execute("INSERT INTO roots (height, root, root_version) VALUES (?, ?, ?)",
@@ -205,7 +227,11 @@ class SqliteStateStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self._version, self._root, self._staged = height, root, None
+        with self._latest_lock:
+            self._version, self._root, self._staged = height, root, None
+            if len(self._latest) + len(changes) > _LATEST_CACHE_MAX:
+                self._latest.clear()
+            self._latest.update(changes)
         self._cache_written(nodes)
 
     def discard(self) -> None:

@@ -20,6 +20,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Final
 
@@ -120,28 +121,32 @@ class SoloNode:
         return self.submit_many([raw])[0]
 
     def submit_many(self, raws: list[bytes]) -> list[TxResult]:
-        """Check txs in order; each that passes is queued. Signatures are verified in the
-        worker processes first (outside the node lock), the rest under the lock."""
-        if self._verifier is not None:
-            self._preverify(raws)
-        return [self._admit(raw) for raw in raws]
+        """Check txs in order; each that passes is queued.
 
-    def _preverify(self, raws: list[bytes]) -> None:
-        verifier = self._verifier
-        assert verifier is not None
+        With a verifier, all signatures go to the worker processes first; each tx is
+        then admitted as soon as its own answer is back, so admitting tx *i* here overlaps
+        with verifying tx *i + k* there."""
+        if self._verifier is None:
+            return [self._admit(raw) for raw in raws]
         with self._lock:
-            jobs = [job for job in map(self.app.signature_job, raws) if job is not None]
-        futures = [(job, verifier.submit(job[1], job[2], job[3])) for job in jobs]
-        verified = []
-        for (tx_hash, public_key, _, _), future in futures:
-            try:
-                if future.result(timeout=60):
-                    verified.append((tx_hash, public_key))
-            except Exception:  # the app verifies again itself
-                log.warning("signature pre-verification failed; verifying in-process")
-        with self._lock:
-            for tx_hash, public_key in verified:
-                self.app.note_verified(tx_hash, public_key)
+            jobs = [self.app.signature_job(raw) for raw in raws]
+        futures = [None if job is None else self._verifier.submit(job[1], job[2], job[3])
+                   for job in jobs]
+        results = []
+        for raw, job, future in zip(raws, jobs, futures, strict=True):
+            if job is not None and future is not None and self._answer(future):
+                with self._lock:
+                    self.app.note_verified(job[0], job[1])
+            results.append(self._admit(raw))
+        return results
+
+    @staticmethod
+    def _answer(future: Future[bool]) -> bool:
+        try:
+            return future.result(timeout=60)
+        except Exception:  # a dead worker: the app verifies in-process instead
+            log.warning("signature pre-verification failed; verifying in-process")
+            return False
 
     def _admit(self, raw: bytes) -> TxResult:
         tx_hash = sha256(raw)
@@ -200,9 +205,9 @@ class SoloNode:
                     return None
                 signed, result = self._execute([raw for _, raw in batch])
             hashes = [h for h, _ in batch]
+            jsons = [r.to_json() for r in result.tx_results]
             try:
-                self.blocks.save(signed, [raw for _, raw in batch],
-                                 [r.to_json() for r in result.tx_results], hashes)
+                self.blocks.save(signed, [raw for _, raw in batch], jsons, hashes)
                 self.app.persist()
             except BaseException:
                 with self._cond:
@@ -214,11 +219,10 @@ class SoloNode:
                 self.mempool.remove(hashes)
                 self._recheck_mempool()
                 height = signed.header.height
-                for index, tx_result in enumerate(result.tx_results):
-                    self._remember(tx_result.hash,
-                                   {"status": "committed", "height": height, "index": index,
-                                    "result": tx_result.to_json()})
-                self._publish(signed, result)
+                for index, (tx_hash, tx_json) in enumerate(zip(hashes, jsons, strict=True)):
+                    self._remember(tx_hash, {"status": "committed", "height": height,
+                                             "index": index, "result": tx_json})
+                self._publish(signed, jsons)
                 self._cond.notify_all()
             return result
 
@@ -311,15 +315,14 @@ class SoloNode:
             if q in self._subscribers:
                 self._subscribers.remove(q)
 
-    def _publish(self, signed: SignedHeader, result: BlockResult) -> None:
+    def _publish(self, signed: SignedHeader, results: list[dict[str, Any]]) -> None:
         if not self._subscribers:
             return
         items: list[dict[str, Any]] = [{"kind": "block", "height": signed.header.height,
                                         "hash": signed.header.hash().hex(),
                                         "num_txs": signed.header.num_txs,
                                         "app_hash": signed.header.app_hash.hex()}]
-        items += [{"kind": "tx", "height": signed.header.height, **r.to_json()}
-                  for r in result.tx_results]
+        items += [{"kind": "tx", "height": signed.header.height, **r} for r in results]
         for q in list(self._subscribers):
             try:
                 for item in items:

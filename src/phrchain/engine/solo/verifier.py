@@ -2,46 +2,150 @@
 
 OpenSSL's Ed25519 verify holds the GIL (measured: two threads verify no faster than one),
 and verification is the single largest cost of a tx. The node therefore hands signature
-checks for incoming txs to a small process pool, batched so that inter-process overhead
-is a few microseconds per signature, while its own thread does state work. A positive
-answer is only a cache entry for ``Application.note_verified``; the application still
-verifies anything it finds no entry for, so a verifier that says "no" or dies costs
-speed, never correctness.
+checks for incoming txs to worker processes, batched so that inter-process overhead is a
+few microseconds per signature, while its own thread does state work. A positive answer
+is only a cache entry for ``Application.note_verified``; the application verifies
+anything it has no entry for, so a worker that says "no" or dies costs speed, never
+correctness.
+
+Workers are plain subprocesses (``python -m phrchain.engine.solo.verifier``) speaking a
+length-prefixed protocol over stdin/stdout — not ``multiprocessing``, whose spawn mode
+re-imports the caller's ``__main__`` and breaks scripts without a main guard.
+
+Request: ``u32 count`` then per item ``pubkey(32) sig(64) u32 len message``.
+Response: ``count`` bytes, 1 = verified, 0 = not.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import collections
 import queue
+import struct
+import subprocess
+import sys
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Final
+from concurrent.futures import Future
+from typing import IO, Final
 
 from phrchain.core import keys
 from phrchain.core.errors import CryptoError
 
-_BATCH: Final = 256
+_BATCH: Final = 512
 _WAIT_S: Final = 0.002
+_U32: Final = struct.Struct(">I")
+_MAX_MESSAGE: Final = 1 << 20
 
 Item = tuple[bytes, bytes, bytes]  # public key, signature, signed bytes
+Pending = list[tuple[Item, "Future[bool]"]]
 
 
-def verify_batch(items: list[Item]) -> list[bool]:
-    """Worker side: verify each item (canonical-encoding checks included)."""
-    out = []
-    for public_key, signature, message in items:
+class VerifierDied(RuntimeError):
+    pass
+
+
+def _read_exact(stream: IO[bytes], n: int) -> bytes:
+    data = stream.read(n)
+    if data is None or len(data) != n:
+        raise EOFError
+    return data
+
+
+def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
+    """Worker loop: answer batches until the parent closes the pipe."""
+    while True:
         try:
-            keys.verify(public_key, signature, message)
-            out.append(True)
-        except CryptoError:
-            out.append(False)
-    return out
+            (count,) = _U32.unpack(_read_exact(stdin, 4))
+            answers = bytearray()
+            for _ in range(count):
+                head = _read_exact(stdin, 100)
+                (length,) = _U32.unpack(head[96:])
+                if length > _MAX_MESSAGE:
+                    raise EOFError
+                message = _read_exact(stdin, length)
+                try:
+                    keys.verify(head[:32], head[32:96], message)
+                    answers.append(1)
+                except CryptoError:
+                    answers.append(0)
+        except EOFError:
+            return
+        stdout.write(bytes(answers))
+        stdout.flush()
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "phrchain.engine.solo.verifier"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.pending: collections.deque[Pending] = collections.deque()
+        self.lock = threading.Lock()
+        self.sent = threading.Semaphore(0)  # one release per batch sent (and one to stop)
+        self.reader = threading.Thread(target=self._read, name="verify-reader", daemon=True)
+        self.reader.start()
+
+    def send(self, batch: Pending) -> None:
+        frame = [_U32.pack(len(batch))]
+        for (public_key, signature, message), _ in batch:
+            frame += [public_key, signature, _U32.pack(len(message)), message]
+        with self.lock:
+            self.pending.append(batch)
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(b"".join(frame))
+                self.proc.stdin.flush()
+            except (OSError, ValueError):
+                self._fail_all()
+                return
+        self.sent.release()
+
+    def _read(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        while True:
+            self.sent.acquire()
+            with self.lock:
+                batch = self.pending[0] if self.pending else None
+            if batch is None:
+                return  # close() woke us with nothing left to read
+            try:
+                answers = _read_exact(stdout, len(batch))
+            except (EOFError, OSError, ValueError):
+                with self.lock:
+                    self._fail_all()
+                return
+            with self.lock:
+                self.pending.popleft()
+            for (_, done), ok in zip(batch, answers, strict=True):
+                done.set_result(ok == 1)
+
+    def _fail_all(self) -> None:
+        while self.pending:
+            for _, done in self.pending.popleft():
+                if not done.done():
+                    done.set_exception(VerifierDied("signature worker exited"))
+
+    def close(self) -> None:
+        self.sent.release()
+        self.reader.join(timeout=5)
+        if self.proc.stdin is not None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass  # the worker is already gone
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 class ParallelVerifier:
     def __init__(self, workers: int) -> None:
-        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        self._pool.submit(verify_batch, []).result()  # start the workers now, not mid-load
+        self._workers = [_Worker() for _ in range(workers)]
+        self._next = 0
         self._queue: queue.SimpleQueue[tuple[Item, Future[bool]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._batcher, name="verify-batcher",
                                         daemon=True)
@@ -61,7 +165,7 @@ class ParallelVerifier:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
+            batch: Pending = [first]
             try:
                 while len(batch) < _BATCH:
                     nxt = self._queue.get(timeout=_WAIT_S) if len(batch) == 1 \
@@ -72,29 +176,16 @@ class ParallelVerifier:
                     batch.append(nxt)
             except queue.Empty:
                 pass
-            self._dispatch(batch)
-
-    def _dispatch(self, batch: list[tuple[Item, Future[bool]]]) -> None:
-        try:
-            job = self._pool.submit(verify_batch, [item for item, _ in batch])
-        except RuntimeError as exc:  # pool shut down
-            for _, done in batch:
-                done.set_exception(exc)
-            return
-
-        def deliver(job: Future[list[bool]]) -> None:
-            try:
-                answers = job.result()
-            except Exception as exc:  # a dead worker: callers fall back to in-app checks
-                for _, done in batch:
-                    done.set_exception(exc)
-                return
-            for (_, done), ok in zip(batch, answers, strict=True):
-                done.set_result(ok)
-
-        job.add_done_callback(deliver)
+            worker = self._workers[self._next % len(self._workers)]
+            self._next += 1
+            worker.send(batch)
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=5)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for worker in self._workers:
+            worker.close()
+
+
+if __name__ == "__main__":
+    serve(sys.stdin.buffer, sys.stdout.buffer)
