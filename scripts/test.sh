@@ -4,8 +4,8 @@ source "$(dirname "$0")/_venv.sh"
 install_phrchain "[test]"
 echo "== ruff" >&2
 .venv/bin/ruff check src tests bench scripts
-echo "== mypy (strict for core, modules, app)" >&2
-.venv/bin/mypy src/phrchain/core src/phrchain/modules src/phrchain/app.py
+echo "== mypy (strict for core, modules, app; see pyproject)" >&2
+.venv/bin/mypy src
 echo "== import contract" >&2
 .venv/bin/lint-imports
 echo "== pytest" >&2

@@ -68,3 +68,37 @@ def test_app_hash_commits_to_whole_state() -> None:
     a.register_patient(ACTORS[0])
     b.run(ACTORS[0], {"type": "identity/register_patient", "enc_key": enc_key(1)})
     assert a.app.store.root() != b.app.store.root()
+
+
+_REPLAY = """
+import sys
+from tests.helpers import Chain, signing_key, enc_key, AUTHORITY
+chain = Chain.new()
+org = signing_key(900)
+txs = [chain.tx(AUTHORITY, {"type": "identity/admit_organization", "did": org.did,
+                            "org_type": "insurer", "name": "Insurer", "enc_key": enc_key(1)})]
+txs += [chain.tx(signing_key(901 + i), {"type": "identity/register_patient",
+                                        "enc_key": enc_key(i)}) for i in range(20)]
+txs += [chain.tx(org, {"type": "identity/admit_practitioner", "did": signing_key(950).did,
+                       "roles": ["claims_reviewer"], "enc_key": enc_key(3)})]
+for start in range(0, len(txs), 7):
+    print(chain.block(txs[start:start + 7]).app_hash.hex())
+"""
+
+
+def test_app_hashes_do_not_depend_on_the_process() -> None:
+    """Same blocks in processes with different hash seeds give the same app hashes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    outputs = []
+    for seed in ("1", "2", "random"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)}
+        run = subprocess.run([sys.executable, "-c", _REPLAY], capture_output=True, text=True,
+                             env=env, cwd=root, timeout=120, check=True)
+        outputs.append(run.stdout.split())
+    assert len(outputs[0]) == 4
+    assert outputs[0] == outputs[1] == outputs[2]
