@@ -18,6 +18,12 @@ from phrchain.core.errors import HEIGHT_UNAVAILABLE
 Changes = Mapping[bytes, bytes | None]
 
 
+def smt_batch(changes: Changes) -> dict[bytes, bytes | None]:
+    """State changes as sparse-Merkle-tree changes: key path -> value hash (None = delete)."""
+    return {smt.key_path(k): (None if v is None else smt.value_hash(v))
+            for k, v in changes.items()}
+
+
 class StateStore(Protocol):
     """What the application needs from storage. ``storage.sqlite`` implements it on disk."""
 
@@ -96,9 +102,8 @@ class MemoryStateStore:
     def stage(self, height: int, changes: Changes) -> bytes:
         if height != self.version() + 1:
             raise ValueError(f"can only stage height {self.version() + 1}, not {height}")
-        smt_changes = {smt.key_path(k): (None if v is None else smt.value_hash(v))
-                       for k, v in changes.items()}
-        root, nodes = smt.update(self._nodes, self._root_ref(None), smt_changes, height)
+        root, nodes = smt.update(self._nodes, self._root_ref(None), smt_batch(changes),
+                                 height)
         self._staged = (height, root, dict(changes), nodes)
         return root[1]
 

@@ -28,7 +28,7 @@ from typing import Final
 
 from phrchain.core import smt
 from phrchain.core.errors import HEIGHT_UNAVAILABLE, PhrError
-from phrchain.core.store import Changes
+from phrchain.core.store import Changes, smt_batch
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key BLOB NOT NULL, height INTEGER NOT NULL, value BLOB,
@@ -202,9 +202,7 @@ class SqliteStateStore:
     def stage(self, height: int, changes: Changes) -> bytes:
         if height != self._version + 1:
             raise ValueError(f"can only stage height {self._version + 1}, not {height}")
-        smt_changes = {smt.key_path(k): (None if v is None else smt.value_hash(v))
-                       for k, v in changes.items()}
-        root, nodes = smt.update(self, self._root, smt_changes, height)
+        root, nodes = smt.update(self, self._root, smt_batch(changes), height)
         self._staged = (height, root, dict(changes), nodes)
         return root[1]
 
