@@ -119,6 +119,9 @@ class Application:
         self._decoded: OrderedDict[bytes, Tx | TxError] = OrderedDict()
         self._verified: OrderedDict[tuple[bytes, bytes], None] = OrderedDict()
         self._pending: BlockResult | None = None
+        # Time of the last executed block (check_tx runs "as of" it). An engine that
+        # restarts without replaying sets it from its last stored header.
+        self.last_block_time_ms = 0
         chain_id = store.get(CHAIN_ID_KEY) if store.version() >= 0 else None
         self.chain_id = chain_id.decode() if chain_id else ""
         self._check = self._fresh_overlay()
@@ -134,7 +137,8 @@ class Application:
         chain_id = genesis["chain_id"]
         state = Overlay(StoreView(self.store.get, self.store.iterate))
         state.set(CHAIN_ID_KEY, chain_id.encode())
-        ctx = Context(chain_id, 0, int(genesis["genesis_time_ms"]), "", state)
+        self.last_block_time_ms = int(genesis["genesis_time_ms"])
+        ctx = Context(chain_id, 0, self.last_block_time_ms, "", state)
         for module in self.modules:
             module.init_genesis(ctx, genesis.get("app_state", {}).get(module.name, {}))
         app_hash = self.store.stage(0, state.changes)
@@ -144,13 +148,18 @@ class Application:
         return app_hash
 
     def check_tx(self, raw: bytes) -> TxResult:
-        """Run ``raw`` against the check state; on success it stays applied there."""
-        return self._run(self._check, BlockInfo(self.store.version() + 1, 0), raw)
+        """Run ``raw`` against the check state; on success it stays applied there.
+
+        It runs as if in the next block at the last block's time (the check state is
+        advisory: the block that includes the tx decides)."""
+        return self._run(self._check, BlockInfo(self.store.version() + 1, self.last_block_time_ms),
+                         raw)
 
     def finalize_block(self, block: BlockInfo, txs: Sequence[bytes]) -> BlockResult:
         if block.height != self.store.version() + 1:
             raise ValueError(f"expected block {self.store.version() + 1}, got {block.height}")
         state = self._fresh_overlay()
+        self.last_block_time_ms = block.time_ms
         results = tuple(self._run(state, block, raw) for raw in txs)
         app_hash = self.store.stage(block.height, state.changes)
         self._pending = BlockResult(block.height, results, app_hash,

@@ -15,7 +15,7 @@ Routes (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``)::
 
 Status codes: a tx refused at check → 422 with its consensus code (``tx/5`` for a bad
 signature); a tx that was *committed* but failed in its block → 200 with the failing
-``result`` (it is final, and it consumed its nonce); still pending after the commit
+``result`` (it changed nothing, not even the nonce); still pending after the commit
 timeout → 202. Every error, whatever its source, has the body
 ``{"error": {"codespace", "code", "name", "message"}}``; codespace ``api`` codes are
 this server's own (below), the others are the chain's stable codes (docs/errors.md).
@@ -41,11 +41,21 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from phrchain import __version__
+from phrchain.api.models import (
+    BlockModel,
+    ErrorBody,
+    QueryAnswer,
+    QueryRequest,
+    SignedHeaderModel,
+    StatusModel,
+    SubmitTxRequest,
+    SubmitTxResponse,
+    TxStatus,
+)
 from phrchain.core import encoding
 from phrchain.core.errors import MALFORMED_TX, REGISTRY, ErrorCode, PhrError, TxError
 from phrchain.core.errors import NOT_FOUND as QUERY_NOT_FOUND
@@ -81,117 +91,6 @@ class HttpError(Exception):
     def __init__(self, status: int, error: ErrorCode, detail: str = "") -> None:
         super().__init__(detail)
         self.status, self.error, self.detail = status, error, detail
-
-
-# -- bodies (so the OpenAPI document says what each route takes and returns) --------------
-class ErrorDetail(BaseModel):
-    codespace: str = Field(description="'tx', 'query', a module name, or 'api'")
-    code: int = Field(description="stable within its codespace, never renumbered")
-    name: str
-    message: str = Field(description="a human sentence; never contains health data")
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
-class EventModel(BaseModel):
-    type: str
-    attributes: list[list[str]] = Field(description="[key, value] string pairs")
-
-
-class TxResultModel(BaseModel):
-    hash: str
-    code: int = Field(description="0 means success")
-    codespace: str
-    log: str
-    events: list[EventModel]
-
-
-class SubmitTxRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    tx: str = Field(description="lowercase hex of the signed tx's canonical bytes")
-    wait: Literal["commit", "check"] = Field(
-        default="commit", description="'check': answer once admitted to the mempool; "
-        "'commit': wait (up to 30 s) until the tx is in a block")
-
-
-class TxStatus(BaseModel):
-    hash: str
-    status: Literal["pending", "committed", "dropped"]
-    height: int | None = None
-    index: int | None = None
-    result: TxResultModel | None = Field(
-        default=None, description="block result: a committed tx may still have failed "
-        "(code != 0); it then used its nonce and changed nothing else")
-
-
-class SubmitTxResponse(TxStatus):
-    check: TxResultModel = Field(description="the mempool admission result (always ok)")
-
-
-class QueryRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    path: str = Field(description="'<module>/<query>' (e.g. 'identity/did') or 'store'")
-    data: dict[str, Any] = Field(default_factory=dict)
-    height: int | None = Field(default=None, ge=0, description="default: latest")
-    prove: bool = False
-
-
-class SmtLeaf(BaseModel):
-    path: str
-    value_hash: str
-
-
-class SmtProofModel(BaseModel):
-    siblings: list[str] = Field(description="sibling hashes from the root downward")
-    leaf: SmtLeaf | None
-
-
-class QueryAnswer(BaseModel):
-    path: str
-    height: int
-    app_hash: str
-    value: Any
-    key: str | None = Field(default=None, description="with prove: the state key (hex)")
-    raw_value: str | None = Field(default=None,
-                                  description="with prove: stored bytes (hex), null if absent")
-    proof: SmtProofModel | None = Field(default=None,
-                                        description="with prove: (non-)membership proof")
-
-
-class HeaderModel(BaseModel):
-    app_hash: str
-    chain_id: str
-    height: int
-    num_txs: int
-    prev_hash: str
-    proposer: str
-    results_root: str
-    time_ms: int
-    tx_root: str
-    v: int
-
-
-class SignedHeaderModel(BaseModel):
-    header: HeaderModel
-    signature: str
-
-
-class BlockModel(BaseModel):
-    signed_header: SignedHeaderModel
-    txs: list[str] = Field(description="raw txs (hex) in block order")
-    results: list[TxResultModel]
-
-
-class StatusModel(BaseModel):
-    chain_id: str
-    height: int
-    app_hash: str
-    validator: str
-    mempool_txs: int
-    healthy: bool
-    version: str
 
 
 # -- shared state ---------------------------------------------------------------------------

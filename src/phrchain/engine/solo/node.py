@@ -98,6 +98,8 @@ class SoloNode:
             self._replay(height)
             replayed += 1
         self._last_header = self.blocks.header(top) if top else None
+        if self._last_header is not None:
+            self.app.last_block_time_ms = self._last_header.header.time_ms
         if replayed:
             log.info("replayed %d block(s) the state store lacked", replayed)
         return replayed

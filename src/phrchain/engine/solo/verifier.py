@@ -19,6 +19,7 @@ Response: ``count`` bytes, 1 = verified, 0 = not.
 from __future__ import annotations
 
 import collections
+import contextlib
 import queue
 import struct
 import subprocess
@@ -129,10 +130,8 @@ class _Worker:
         self.sent.release()
         self.reader.join(timeout=5)
         if self.proc.stdin is not None:
-            try:
+            with contextlib.suppress(OSError):  # the worker may already be gone
                 self.proc.stdin.close()
-            except OSError:
-                pass  # the worker is already gone
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
