@@ -33,6 +33,7 @@ from phrchain.core.errors import (
     WRONG_CHAIN,
     CryptoError,
     EncodingError,
+    ErrorCode,
     TxError,
     register,
 )
@@ -45,7 +46,8 @@ from phrchain.core.tx import Tx, decode_tx
 log = logging.getLogger(__name__)
 
 MAX_WRITES_PER_TX: Final = 512
-_CACHE_SIZE: Final = 50_000
+# Bigger than the default mempool, so a re-check after a block never re-verifies.
+_CACHE_SIZE: Final = 200_000
 CHAIN_ID_KEY: Final = b"app/chain_id"
 INTERNAL_ERROR = register("tx", 99, "internal_error", "the handler failed unexpectedly")
 
@@ -74,9 +76,16 @@ class TxResult:
         return {"hash": self.hash.hex(), "code": self.code, "codespace": self.codespace,
                 "log": self.log, "events": [e.to_json() for e in self.events]}
 
+    def consensus_json(self) -> dict[str, Any]:
+        """The fields every node must agree on. ``log`` is left out (as CometBFT leaves it
+        out of its results hash): it is a human sentence whose detail may come from the
+        Python runtime, while the code says everything consensus needs."""
+        return {"hash": self.hash.hex(), "code": self.code, "codespace": self.codespace,
+                "events": [e.to_json() for e in self.events]}
+
     def leaf(self) -> bytes:
         """This result's leaf in the block's results root: what replay must reproduce."""
-        return encoding.encode_trusted(self.to_json())
+        return encoding.encode_trusted(self.consensus_json())
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +125,15 @@ class Application:
                 self._handlers[msg_type] = handler
             for path, query in module.queries().items():
                 self._queries[f"{module.name}/{path}"] = query
-        self._decoded: OrderedDict[bytes, Tx | TxError] = OrderedDict()
+        # Decoded txs, or the (code, detail) a tx was refused with: an exception object is
+        # not cached, since re-raising one grows its traceback and pins its frames.
+        self._decoded: OrderedDict[bytes, Tx | tuple[ErrorCode, str]] = OrderedDict()
         self._verified: OrderedDict[tuple[bytes, bytes], None] = OrderedDict()
         self._pending: BlockResult | None = None
         # Time of the last executed block (check_tx runs "as of" it). An engine that
         # restarts without replaying sets it from its last stored header.
         self.last_block_time_ms = 0
+        self._pending_time_ms = 0
         chain_id = store.get(CHAIN_ID_KEY) if store.version() >= 0 else None
         self.chain_id = chain_id.decode() if chain_id else ""
         self._check = self._fresh_overlay()
@@ -159,7 +171,7 @@ class Application:
         if block.height != self.store.version() + 1:
             raise ValueError(f"expected block {self.store.version() + 1}, got {block.height}")
         state = self._fresh_overlay()
-        self.last_block_time_ms = block.time_ms
+        self._pending_time_ms = block.time_ms
         results = tuple(self._run(state, block, raw) for raw in txs)
         app_hash = self.store.stage(block.height, state.changes)
         self._pending = BlockResult(block.height, results, app_hash,
@@ -184,6 +196,7 @@ class Application:
         if self._pending is None:
             raise ValueError("no finalized block to commit")
         done, self._pending = self._pending, None
+        self.last_block_time_ms = self._pending_time_ms
         self._check = self._fresh_overlay()
         return done
 
@@ -227,10 +240,10 @@ class Application:
             try:
                 cached = decode_tx(raw)
             except TxError as exc:
-                cached = exc
+                cached = (exc.error, exc.detail)
             self._remember(self._decoded, raw, cached)
-        if isinstance(cached, TxError):
-            raise cached
+        if isinstance(cached, tuple):
+            raise cached[0](cached[1])
         return cached
 
     @staticmethod
@@ -283,8 +296,10 @@ class Application:
             handler(ctx, msg)
         except TxError:
             raise
-        except Exception:  # a handler bug must not fork the chain: same code everywhere
-            log.exception("handler for %s raised", msg["type"])
+        except Exception as exc:  # a handler bug must not fork the chain: same code everywhere
+            # Type and place only: an exception's text could quote submitted values.
+            log.error("handler for %s raised %s (a bug: please report)", msg["type"],
+                      type(exc).__name__)
             raise INTERNAL_ERROR(msg["type"]) from None
 
     # -- queries ----------------------------------------------------------------------

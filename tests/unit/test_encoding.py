@@ -79,3 +79,23 @@ def test_hex_bytes_length() -> None:
     assert encoding.hex_bytes("00ff", 2) == b"\x00\xff"
     with pytest.raises(EncodingError):
         encoding.hex_bytes("00ff", 3)
+
+
+def test_depth_limit_is_the_same_for_decode_and_encode_and_any_stack_depth() -> None:
+    ok = b"[" * encoding.MAX_DEPTH + b"]" * encoding.MAX_DEPTH
+    too_deep = b"[" * (encoding.MAX_DEPTH + 1) + b"]" * (encoding.MAX_DEPTH + 1)
+    assert encoding.encode(encoding.decode(ok)) == ok
+
+    def at_depth(n: int) -> object:
+        return encoding.decode(too_deep) if n == 0 else at_depth(n - 1)
+
+    for stack in (0, 200, 800):  # the outcome must not depend on the caller's stack
+        with pytest.raises(EncodingError, match="nesting deeper"):
+            at_depth(stack)
+    # brackets inside strings are text, not nesting
+    assert encoding.decode(b'["' + b"[" * 100 + b'"]') == ["[" * 100]
+
+
+def test_huge_integer_literal_is_refused_cheaply() -> None:
+    with pytest.raises(EncodingError, match="safe range"):
+        encoding.decode(b'{"a":' + b"1" * 100_000 + b"}")

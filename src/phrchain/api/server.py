@@ -276,6 +276,10 @@ async def _event_stream(api: _ApiState, kind: str | None,
                           f"{json.dumps(item, separators=(',', ':'))}\n\n"
             if time.monotonic() - last_beat >= api.heartbeat_s:
                 last_beat = time.monotonic()
+                if not api.node.is_subscribed(subscription):
+                    # Cut off for falling behind: say so, rather than go quiet.
+                    yield 'event: dropped\ndata: {"reason":"subscriber fell behind"}\n\n'
+                    return
                 yield ": heartbeat\n\n"
             await asyncio.sleep(EVENT_POLL_S)
     finally:

@@ -45,6 +45,8 @@ def _refuse_constant(text: str) -> Any:
 
 
 def _safe_int(text: str) -> int:
+    if len(text) > 17:  # 16 digits and a sign: no quadratic int() on a huge literal
+        raise EncodingError("integer is outside the safe range ±(2**53-1)")
     value = int(text)
     if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
         raise EncodingError(f"integer {text} is outside the safe range ±(2**53-1)")
@@ -102,8 +104,26 @@ def encode_trusted(value: object) -> bytes:
         raise EncodingError(str(exc)) from exc
 
 
+_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET: Final = re.compile(rb"[\[\]{}]")
+
+
+def _check_raw_depth(data: bytes) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH` *before* parsing, so the outcome
+    never depends on how deep the caller's stack already is (the C parser's recursion
+    limit does)."""
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return
+    depth = 0
+    for bracket in _BRACKET.findall(_STRING.sub(b"", data)):
+        depth += 1 if bracket in (b"[", b"{") else -1
+        if depth > MAX_DEPTH:
+            raise EncodingError(f"nesting deeper than {MAX_DEPTH}")
+
+
 def decode(data: bytes) -> Any:
     """Parse canonical bytes; raises :class:`EncodingError` unless ``encode(result) == data``."""
+    _check_raw_depth(data)
     try:
         text = data.decode("utf-8")
         value = _decoder.decode(text)

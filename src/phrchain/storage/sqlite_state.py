@@ -100,8 +100,10 @@ class SqliteStateStore:
         row = self._db.execute(
             "SELECT height, root_version, root FROM roots ORDER BY height DESC LIMIT 1"
         ).fetchone()
-        self._version: int = -1 if row is None else row[0]
-        self._root: smt.NodeRef = smt.EMPTY_REF if row is None else (row[1], bytes(row[2]))
+        # (last committed version, its root ref), replaced as one object so a reader in
+        # another thread never pairs a height with the next block's root.
+        self._head: tuple[int, smt.NodeRef] = (-1, smt.EMPTY_REF) if row is None \
+            else (row[0], (row[1], bytes(row[2])))
         self._young: dict[smt.NodeRef, bytes] = {}
         self._old: dict[smt.NodeRef, bytes] = {}
         self._latest: dict[bytes, bytes | None] = {}
@@ -116,18 +118,20 @@ class SqliteStateStore:
 
     # -- reads ------------------------------------------------------------------------
     def version(self) -> int:
-        return self._version
+        return self._head[0]
 
     def _height(self, height: int | None) -> int:
+        version = self._head[0]
         if height is None:
-            return self._version
-        if not 0 <= height <= self._version:
-            raise HEIGHT_UNAVAILABLE(f"height {height} (have 0..{self._version})")
+            return version
+        if not 0 <= height <= version:
+            raise HEIGHT_UNAVAILABLE(f"height {height} (have 0..{version})")
         return height
 
     def _root_ref(self, height: int | None) -> smt.NodeRef:
-        if height is None or height == self._version:
-            return self._root
+        version, root = self._head
+        if height is None or height == version:
+            return root
         h = self._height(height)
         row = self._db.execute("SELECT root_version, root FROM roots WHERE height = ?",
                                (h,)).fetchone()
@@ -139,8 +143,10 @@ class SqliteStateStore:
         return self._root_ref(height)[1]
 
     def get(self, key: bytes, height: int | None = None) -> bytes | None:
-        version = self._version
-        latest = height is None or height == version
+        # Only "latest" reads use the cache: a read at an explicit height must answer for
+        # that height even if a commit moves the head meanwhile.
+        version = self._head[0]
+        latest = height is None
         if latest:
             cached = self._latest.get(key, _MISS)
             if cached is not _MISS:
@@ -151,7 +157,7 @@ class SqliteStateStore:
         value = None if row is None or row[0] is None else bytes(row[0])
         if latest:
             with self._latest_lock:
-                if self._version == version:
+                if self._head[0] == version:
                     if len(self._latest) >= _LATEST_CACHE_MAX:
                         self._latest.clear()
                     self._latest[key] = value
@@ -200,9 +206,10 @@ class SqliteStateStore:
 
     # -- writes -----------------------------------------------------------------------
     def stage(self, height: int, changes: Changes) -> bytes:
-        if height != self._version + 1:
-            raise ValueError(f"can only stage height {self._version + 1}, not {height}")
-        root, nodes = smt.update(self, self._root, smt_batch(changes), height)
+        version, root_ref = self._head
+        if height != version + 1:
+            raise ValueError(f"can only stage height {version + 1}, not {height}")
+        root, nodes = smt.update(self, root_ref, smt_batch(changes), height)
         self._staged = (height, root, dict(changes), nodes)
         return root[1]
 
@@ -226,7 +233,7 @@ class SqliteStateStore:
             db.execute("ROLLBACK")
             raise
         with self._latest_lock:
-            self._version, self._root, self._staged = height, root, None
+            self._head, self._staged = (height, root), None
             if len(self._latest) + len(changes) > _LATEST_CACHE_MAX:
                 self._latest.clear()
             self._latest.update(changes)

@@ -312,6 +312,11 @@ class SoloNode:
             self._subscribers.append(q)
         return q
 
+    def is_subscribed(self, q: queue.Queue[dict[str, Any]]) -> bool:
+        """False once the node has cut off a subscriber that fell too far behind."""
+        with self._lock:
+            return q in self._subscribers
+
     def unsubscribe(self, q: queue.Queue[dict[str, Any]]) -> None:
         with self._lock:
             if q in self._subscribers:
@@ -348,8 +353,9 @@ class SoloNode:
 
     def query(self, path: str, data: dict[str, Any], height: int | None = None,
               prove: bool = False) -> dict[str, Any]:
-        with self._lock:
-            return self.app.query(path, data, height, prove)
+        """Queries read committed versions only (bounded by height in the store), so they
+        run without the node lock and never stall block production."""
+        return self.app.query(path, data, height, prove)
 
     def status(self) -> dict[str, Any]:
         with self._lock:

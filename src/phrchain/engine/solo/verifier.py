@@ -77,7 +77,10 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
 class _Worker:
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "phrchain.engine.solo.verifier"],
+            # -I: isolated mode. No current directory on sys.path and no PYTHON*
+            # variables, so a stray "phrchain/" folder where the node happens to start
+            # cannot stand in for the worker and approve forged signatures.
+            [sys.executable, "-I", "-m", "phrchain.engine.solo.verifier"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.pending: collections.deque[Pending] = collections.deque()
         self.lock = threading.Lock()

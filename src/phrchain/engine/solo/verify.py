@@ -39,7 +39,10 @@ class _Bad(Exception):
 
 def verify_chain(home: Path, progress: Progress | None = None) -> VerifyReport:
     genesis = load_genesis(home)
-    blocks = SqliteBlockStore(data_dir(home) / "blocks.db")
+    blocks_path = data_dir(home) / "blocks.db"
+    if not blocks_path.exists():
+        return VerifyReport(False, 0, 1, f"{blocks_path} is missing: the block store is lost")
+    blocks = SqliteBlockStore(blocks_path)
     state_path = data_dir(home) / "state.db"
     state = SqliteStateStore(state_path) if state_path.exists() else None
     try:
@@ -60,6 +63,10 @@ def _verify(genesis: dict[str, object], blocks: SqliteBlockStore,
         return VerifyReport(False, 0, 0, "state store's genesis app hash differs from "
                             "the genesis file replayed")
     top = blocks.height()
+    if state is not None and state.version() > top:
+        return VerifyReport(False, 0, top + 1, f"the state store is at height "
+                            f"{state.version()} but the block store ends at {top}: blocks "
+                            "were lost")
     prev: SignedHeader | None = None
     for height in range(1, top + 1):
         try:
@@ -101,7 +108,8 @@ def _check_block(height: int, prev: SignedHeader | None, blocks: SqliteBlockStor
                    f"{h.app_hash.hex()}")
     if result.results_root != h.results_root:
         raise _Bad("replayed tx results differ from the header's results_root")
-    if [r.to_json() for r in result.tx_results] != [t.result for t in stored]:
+    replayed = [r.consensus_json() for r in result.tx_results]
+    if replayed != [{k: v for k, v in t.result.items() if k != "log"} for t in stored]:
         raise _Bad("stored tx results differ from the replayed ones")
     if state is not None and state.version() >= height and state.root(height) != h.app_hash:
         raise _Bad("the node's state store records a different app hash")
