@@ -45,7 +45,7 @@ def test_proofs_stay_consistent_while_blocks_commit(tmp_path: Path) -> None:
     thread = threading.Thread(target=reader)
     thread.start()
     try:
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 1
         i = 0
         while time.monotonic() < deadline:
             raws = [build_tx(signing_key(7000 + i + k), CHAIN_ID, 1,
