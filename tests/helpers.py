@@ -10,6 +10,7 @@ from phrchain.app import Application, BlockInfo, BlockResult, new_application
 from phrchain.core import keys
 from phrchain.core.store import MemoryStateStore, StateStore
 from phrchain.core.tx import build_tx
+from phrchain.modules.identity import admission_bytes
 
 CHAIN_ID = "phr-test"
 
@@ -24,6 +25,28 @@ def enc_key(n: int) -> str:
 
 AUTHORITY = signing_key(1)
 VALIDATOR = signing_key(2)
+
+
+def pop(admitted: keys.SigningKey, admitted_by: str, enc_key_hex: str,
+        chain_id: str = CHAIN_ID) -> str:
+    """The admitted key's proof of possession for its admission by ``admitted_by``."""
+    return admitted.sign(admission_bytes(chain_id, admitted_by, admitted.did,
+                                         bytes.fromhex(enc_key_hex))).hex()
+
+
+def admit_org_msg(org: keys.SigningKey, org_type: str = "hospital", name: str = "General Hospital",
+                  enc: str | None = None, by: keys.SigningKey = AUTHORITY) -> dict[str, Any]:
+    enc = enc or enc_key(7)
+    return {"type": "identity/admit_organization", "did": org.did, "org_type": org_type,
+            "name": name, "enc_key": enc, "pop": pop(org, by.did, enc)}
+
+
+def admit_practitioner_msg(org: keys.SigningKey, who: keys.SigningKey,
+                           roles: Sequence[str] = ("physician",),
+                           enc: str | None = None) -> dict[str, Any]:
+    enc = enc or enc_key(8)
+    return {"type": "identity/admit_practitioner", "did": who.did, "roles": sorted(roles),
+            "enc_key": enc, "pop": pop(who, org.did, enc)}
 
 
 def genesis(chain_id: str = CHAIN_ID, **extra: Any) -> dict[str, Any]:
@@ -68,14 +91,11 @@ class Chain:
 
     # common messages
     def admit_org(self, org: keys.SigningKey, org_type: str = "hospital") -> Any:
-        return self.run(AUTHORITY, {"type": "identity/admit_organization", "did": org.did,
-                                    "org_type": org_type, "name": "General Hospital",
-                                    "enc_key": enc_key(7)})
+        return self.run(AUTHORITY, admit_org_msg(org, org_type))
 
     def admit_practitioner(self, org: keys.SigningKey, who: keys.SigningKey,
                            roles: Sequence[str] = ("physician",)) -> Any:
-        return self.run(org, {"type": "identity/admit_practitioner", "did": who.did,
-                              "roles": sorted(roles), "enc_key": enc_key(8)})
+        return self.run(org, admit_practitioner_msg(org, who, roles))
 
     def register_patient(self, patient: keys.SigningKey) -> Any:
         return self.run(patient, {"type": "identity/register_patient", "enc_key": enc_key(9)})

@@ -15,7 +15,13 @@ import pytest
 from phrchain.api.server import BackgroundServer, create_app
 from phrchain.client import builder
 from phrchain.client.http import ApiError, NodeClient
-from phrchain.client.verify import verify_header, verify_query, verify_query_against_header
+from phrchain.client.verify import (
+    genesis_app_hash,
+    query_key,
+    verify_header,
+    verify_query,
+    verify_query_against_header,
+)
 from phrchain.client.wallet import Wallet
 from phrchain.core import keys
 from phrchain.core.errors import CryptoError, ProofError
@@ -36,6 +42,13 @@ AUTHORITY = _wallet(1, "authority")
 ORG = _wallet(2, "hospital")
 DOCTOR = _wallet(3, "doctor")
 PATIENT = _wallet(4, "patient")
+
+
+def _admit_org(org: Wallet, org_type: str = "hospital", name: str = "General Hospital",
+               by: Wallet = AUTHORITY) -> dict[str, Any]:
+    """The organization makes its join request; the authority admits with it."""
+    req = builder.join_request(org, CHAIN, by.did)
+    return builder.admit_organization(req["did"], org_type, name, req["enc_key"], req["pop"])
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +81,10 @@ def client(url: str) -> Iterator[NodeClient]:
 def people(client: NodeClient) -> dict[str, Any]:
     """Admit an organization, one of its practitioners, and a self-registered patient."""
     answers = {
-        "org": client.send(AUTHORITY, [builder.admit_organization(
-            ORG.did, "hospital", "General Hospital", ORG.enc_key)]),
+        "org": client.send(AUTHORITY, [_admit_org(ORG)]),
         "doctor": client.send(ORG, [builder.admit_practitioner(
-            DOCTOR.did, ["physician", "emergency", "physician"], DOCTOR.enc_key)]),
+            DOCTOR.did, ["physician", "emergency", "physician"], DOCTOR.enc_key,
+            builder.join_request(DOCTOR, CHAIN, ORG.did)["pop"])]),
         "patient": client.send(PATIENT, [builder.register_patient(PATIENT.enc_key)]),
     }
     return answers
@@ -109,13 +122,41 @@ def test_set_roles_and_wait_check(client: NodeClient, people: dict[str, Any]) ->
     assert DOCTOR.did in client.identities(role="nurse")["value"]["dids"]
 
 
-def test_listing_identities(client: NodeClient, people: dict[str, Any]) -> None:
+def test_listing_identities(url: str, client: NodeClient, people: dict[str, Any]) -> None:
     assert client.identities(organization=ORG.did)["value"]["members"] == [DOCTOR.did]
-    assert client.identities(kind="patient")["value"]["dids"] == [PATIENT.did]
-    assert client.identities(kind="organization/hospital")["value"]["dids"] == [ORG.did]
-    with pytest.raises(ApiError) as exc:
+    assert client.identities(kind="patient")["value"]["dids"][0] == PATIENT.did
+    assert client.identities(kind="organization/hospital")["value"] == \
+        {"kind": "organization/hospital", "dids": [ORG.did], "next": None}
+    with pytest.raises(ValueError, match="exactly one"):
         client.identities(kind="patient", role="nurse")
-    assert (exc.value.status, exc.value.codespace, exc.value.code) == (400, "api", 1)
+    got = httpx.get(f"{url}/v1/identities", params={"kind": "patient", "role": "nurse"})
+    assert _error(got)[:3] == (400, "api", 1)  # the REST route says the same
+
+
+def test_listing_pages_through_the_sdk_and_the_get_route(url: str, client: NodeClient,
+                                                         people: dict[str, Any]) -> None:
+    patients = [_wallet(120 + i, "paged patient") for i in range(3)]
+    for patient in patients:
+        client.send(patient, [builder.register_patient(patient.enc_key)], wait="check")
+    client.send(patients[-1], [builder.revoke(patients[-1].did, "unspecified")])
+    everyone = client.identities(kind="patient", limit=1000)["value"]["dids"]
+    assert {p.did for p in patients} <= set(everyone) and everyone == sorted(everyone)
+    seen, after = [], None
+    while True:
+        page = client.identities(kind="patient", limit=2, after=after)["value"]
+        assert len(page["dids"]) <= 2
+        seen += page["dids"]
+        after = page["next"]
+        if after is None:
+            break
+    assert seen == everyone
+    # GET /v1/query passes every parameter through as a string
+    got = httpx.get(f"{url}/v1/query/identity/kind",
+                    params={"kind": "patient", "limit": "2", "after": everyone[0]}).json()
+    assert got["value"]["dids"] == everyone[1:3]
+    assert _error(httpx.get(f"{url}/v1/query/identity/kind",
+                            params={"kind": "patient", "limit": "5000"}))[:3] == \
+        (400, "query", 2)
 
 
 def test_key_rotation_through_the_api(client: NodeClient, people: dict[str, Any]) -> None:
@@ -135,22 +176,46 @@ def test_key_rotation_through_the_api(client: NodeClient, people: dict[str, Any]
 def test_identity_answer_carries_a_proof_that_verifies(client: NodeClient,
                                                        people: dict[str, Any]) -> None:
     answer = client.identity(PATIENT.did)
-    value = verify_query(answer, expected_key=id_key(PATIENT.did))
+    key = query_key("identity/did", {"did": PATIENT.did})
+    assert key == id_key(PATIENT.did)
+    value = verify_query(answer, expected_key=key)
     assert value["did"] == PATIENT.did and value["kind"] == "patient"
     header = client.header(answer["height"])
-    assert verify_query_against_header(answer, header, VALIDATOR.did) == value
+    assert verify_query_against_header(answer, header, VALIDATOR.did, key, chain_id=CHAIN,
+                                       min_height=answer["height"]) == value
     assert verify_header(header, VALIDATOR.did, CHAIN).app_hash.hex() == answer["app_hash"]
-    verify_query(answer, bytes.fromhex(answer["app_hash"]))
+    verify_query(answer, bytes.fromhex(answer["app_hash"]), key)
+    with pytest.raises(ProofError, match="expected_key"):  # derivable: must be given
+        verify_query(answer)
+    with pytest.raises(ProofError, match="expected_key"):
+        verify_query_against_header(answer, header, VALIDATOR.did)
+
+
+def test_height_zero_answers_check_against_the_recomputed_genesis(
+        node: SoloNode, client: NodeClient, people: dict[str, Any]) -> None:
+    answer = client.query("identity/did", {"did": AUTHORITY.did}, height=0, prove=True)
+    genesis = json.loads((node.home / "config" / "genesis.json").read_text())
+    value = verify_query(answer, genesis_app_hash(genesis), id_key(AUTHORITY.did))
+    assert value["kind"] == "authority"
+    other = {**genesis, "chain_id": "phr-other"}
+    with pytest.raises(ProofError, match="app hash"):
+        verify_query(answer, genesis_app_hash(other), id_key(AUTHORITY.did))
 
 
 def test_tampered_answers_are_refused(client: NodeClient, people: dict[str, Any]) -> None:
     answer = client.identity(PATIENT.did)
+    key = id_key(PATIENT.did)
     raw = bytearray(bytes.fromhex(answer["raw_value"]))
     raw[-3] ^= 1
     sibling = answer["proof"]["siblings"][0]
+    since = answer["value"]["since"]
     cases = {
         "raw_value": {**answer, "raw_value": raw.hex()},
         "value": {**answer, "value": {**answer["value"], "kind": "authority"}},
+        # equal in Python (1.0 == 1), but not the proven bytes
+        "value type": {**answer, "value": {**answer["value"], "since": float(since)}},
+        "extra value field": {**answer, "value": {**answer["value"], "x": None}},
+        "path": {**answer, "path": "store"},
         "proof": {**answer, "proof": {**answer["proof"], "siblings": [
             ("0" if sibling[0] != "0" else "1") + sibling[1:],
             *answer["proof"]["siblings"][1:]]}},
@@ -158,12 +223,13 @@ def test_tampered_answers_are_refused(client: NodeClient, people: dict[str, Any]
         "app_hash": {**answer, "app_hash": "00" * 32},
         "no proof": {k: v for k, v in answer.items() if k != "proof"},
     }
+    assert verify_query(answer, expected_key=key) == answer["value"]
     for name, bad in cases.items():
         with pytest.raises(ProofError):
-            verify_query(bad)
+            verify_query(bad, expected_key=key)
             pytest.fail(f"tampered {name} was accepted")
     with pytest.raises(ProofError):
-        verify_query(answer, expected_app_hash=bytes(32))
+        verify_query(answer, expected_app_hash=bytes(32), expected_key=key)
     with pytest.raises(ProofError):
         verify_query(answer, expected_key=id_key(ORG.did))
 
@@ -179,9 +245,15 @@ def test_header_checks(client: NodeClient, people: dict[str, Any]) -> None:
         verify_header(header, AUTHORITY.did)
     with pytest.raises(ProofError):
         verify_header(header, VALIDATOR.did, chain_id="phr-other")
+    key = id_key(PATIENT.did)
     with pytest.raises(ProofError, match="height"):  # a header of another height
         verify_query_against_header({**answer, "height": answer["height"] + 1}, header,
-                                    VALIDATOR.did)
+                                    VALIDATOR.did, key)
+    with pytest.raises(ProofError, match="chain"):  # pinned to another chain
+        verify_query_against_header(answer, header, VALIDATOR.did, key, chain_id="phr-other")
+    with pytest.raises(ProofError, match="older"):  # stale: the caller knows a newer height
+        verify_query_against_header(answer, header, VALIDATOR.did, key,
+                                    min_height=answer["height"] + 1)
 
 
 def test_absence_is_proved(client: NodeClient, people: dict[str, Any]) -> None:
@@ -189,6 +261,8 @@ def test_absence_is_proved(client: NodeClient, people: dict[str, Any]) -> None:
     answer = client.query("identity/did", {"did": stranger}, prove=True)
     assert answer["raw_value"] is None and answer["value"] is None
     assert verify_query(answer, expected_key=id_key(stranger)) is None
+    with pytest.raises(ProofError):  # an absent key may not come with a value
+        verify_query({**answer, "value": {"did": stranger}}, expected_key=id_key(stranger))
     with pytest.raises(ApiError) as exc:
         client.identity(stranger)
     assert (exc.value.status, exc.value.codespace, exc.value.code) == (404, "query", 4)
@@ -237,8 +311,7 @@ def test_error_bodies_carry_stable_codes(url: str, client: NodeClient,
     assert _error(post({"tx": "ABCD"})) == (422, "tx", 1, "malformed_tx")
     assert _error(post({"tx": b"{not json".hex()})) == (422, "tx", 1, "malformed_tx")
     nonce = client.next_nonce(AUTHORITY.did)
-    msg = builder.admit_organization(keys.SigningKey(bytes([50]) * 32).did, "clinic",
-                                     "Clinic", AUTHORITY.enc_key)
+    msg = _admit_org(_wallet(50, "clinic"), "clinic", "Clinic")
     good = build_tx(AUTHORITY.signing_key, CHAIN, nonce, [msg])
     envelope = json.loads(good)
     envelope["sig"] = ("0" if envelope["sig"][0] != "0" else "1") + envelope["sig"][1:]
@@ -276,10 +349,8 @@ def test_error_bodies_carry_stable_codes(url: str, client: NodeClient,
 def test_bodies_never_reach_the_logs(url: str, client: NodeClient, people: dict[str, Any],
                                      caplog: pytest.LogCaptureFixture) -> None:
     marker = "Marker Clinic 4f1c"
-    org = keys.SigningKey(bytes([52]) * 32).did
     with caplog.at_level(logging.DEBUG):
-        client.send(AUTHORITY, [builder.admit_organization(org, "clinic", marker,
-                                                           AUTHORITY.enc_key)])
+        client.send(AUTHORITY, [_admit_org(_wallet(52, "marker"), "clinic", marker)])
         httpx.post(f"{url}/v1/txs", json={"tx": marker.encode().hex(), "wait": 7})
     assert marker not in caplog.text and marker.encode().hex() not in caplog.text
 

@@ -12,7 +12,15 @@ from phrchain.core.tx import build_tx, tx_hash
 from phrchain.engine.solo.home import NodeConfig, init_home
 from phrchain.engine.solo.node import ChainError, SoloNode
 from phrchain.engine.solo.verify import verify_chain
-from tests.helpers import AUTHORITY, CHAIN_ID, VALIDATOR, enc_key, genesis, signing_key
+from tests.helpers import (
+    AUTHORITY,
+    CHAIN_ID,
+    VALIDATOR,
+    admit_org_msg,
+    enc_key,
+    genesis,
+    signing_key,
+)
 
 CONFIG = NodeConfig(block_interval_ms=10, max_block_txs=50)
 
@@ -71,9 +79,7 @@ def test_mempool_bound(home: Path) -> None:
 def test_nonce_order_per_signer_in_mempool(home: Path) -> None:
     node = SoloNode(home)
     org = signing_key(5)
-    first = build_tx(AUTHORITY, CHAIN_ID, 1, [{"type": "identity/admit_organization",
-                                               "did": org.did, "org_type": "clinic",
-                                               "name": "A", "enc_key": enc_key(1)}])
+    first = build_tx(AUTHORITY, CHAIN_ID, 1, [admit_org_msg(org, "clinic", "A", enc_key(1))])
     third = build_tx(AUTHORITY, CHAIN_ID, 3, [{"type": "identity/revoke", "did": org.did,
                                                "reason": "unspecified"}])
     assert node.submit(first).ok

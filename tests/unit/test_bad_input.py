@@ -6,10 +6,19 @@ from collections.abc import Callable
 
 import pytest
 
-from phrchain.core import encoding
+from phrchain.core import encoding, keys
 from phrchain.core.tx import MAX_TX_BYTES
 from phrchain.modules.identity import rotation_bytes
-from tests.helpers import AUTHORITY, CHAIN_ID, Chain, enc_key, signing_key
+from tests.helpers import (
+    AUTHORITY,
+    CHAIN_ID,
+    Chain,
+    admit_org_msg,
+    admit_practitioner_msg,
+    enc_key,
+    pop,
+    signing_key,
+)
 
 ORG, DOCTOR, PATIENT, STRANGER = (signing_key(n) for n in (10, 11, 12, 13))
 
@@ -23,9 +32,18 @@ def chain() -> Chain:
     return c
 
 
-def _admit(did: str) -> dict:
-    return {"type": "identity/admit_organization", "did": did, "org_type": "clinic",
-            "name": "Clinic", "enc_key": enc_key(3)}
+def _admit(who: keys.SigningKey, **changes: object) -> dict:
+    """A valid admission of ``who`` by the authority (with ``who``'s pop), then changed."""
+    return {**admit_org_msg(who, "clinic", "Clinic", enc_key(3)), **changes}
+
+
+def _staff(who: keys.SigningKey, **changes: object) -> dict:
+    """A valid admission of ``who`` as ORG's nurse, then changed."""
+    return {**admit_practitioner_msg(ORG, who, ["nurse"], enc_key(4)), **changes}
+
+
+def _revoke(did: str, reason: object = "unspecified") -> dict:
+    return {"type": "identity/revoke", "did": did, "reason": reason}
 
 
 def _flip_sig(raw: bytes) -> bytes:
@@ -41,20 +59,18 @@ def _reencode(raw: bytes, **changes: object) -> bytes:
 
 
 BAD: dict[str, tuple[Callable[[Chain], bytes], tuple[str, int]]] = {
-    "bad signature": (lambda c: _flip_sig(c.tx(AUTHORITY, _admit(STRANGER.did))), ("tx", 5)),
+    "bad signature": (lambda c: _flip_sig(c.tx(AUTHORITY, _admit(STRANGER))), ("tx", 5)),
     "signature by another key": (
-        lambda c: c.tx(STRANGER, _admit(signing_key(40).did), signer=AUTHORITY.did),
+        lambda c: c.tx(STRANGER, _admit(signing_key(40)), signer=AUTHORITY.did),
         ("tx", 5)),
-    "wrong chain id": (lambda c: c.tx(AUTHORITY, _admit(STRANGER.did), chain_id="phr-other"),
+    "wrong chain id": (lambda c: c.tx(AUTHORITY, _admit(STRANGER), chain_id="phr-other"),
                        ("tx", 4)),
-    "replayed nonce": (lambda c: c.tx(AUTHORITY, _admit(STRANGER.did), nonce=1), ("tx", 6)),
-    "skipped nonce": (lambda c: c.tx(AUTHORITY, _admit(STRANGER.did), nonce=9), ("tx", 7)),
-    "unknown signer": (lambda c: c.tx(STRANGER, _admit(signing_key(41).did)), ("tx", 8)),
-    "patient admits an organization": (lambda c: c.tx(PATIENT, _admit(STRANGER.did)),
+    "replayed nonce": (lambda c: c.tx(AUTHORITY, _admit(STRANGER), nonce=1), ("tx", 6)),
+    "skipped nonce": (lambda c: c.tx(AUTHORITY, _admit(STRANGER), nonce=9), ("tx", 7)),
+    "unknown signer": (lambda c: c.tx(STRANGER, _admit(signing_key(41))), ("tx", 8)),
+    "patient admits an organization": (lambda c: c.tx(PATIENT, _admit(STRANGER)),
                                        ("identity", 1)),
-    "practitioner admits staff": (
-        lambda c: c.tx(DOCTOR, {"type": "identity/admit_practitioner", "did": STRANGER.did,
-                                "roles": ["nurse"], "enc_key": enc_key(4)}), ("identity", 1)),
+    "practitioner admits staff": (lambda c: c.tx(DOCTOR, _staff(STRANGER)), ("identity", 1)),
     "organization sets roles of another org's staff": (
         lambda c: c.tx(AUTHORITY, {"type": "identity/set_roles", "did": DOCTOR.did,
                                    "roles": ["emergency"]}), ("identity", 1)),
@@ -63,21 +79,95 @@ BAD: dict[str, tuple[Callable[[Chain], bytes], tuple[str, int]]] = {
                                  "reason": "unspecified"}), ("identity", 1)),
     "malformed bytes": (lambda c: b"\x00not json", ("tx", 1)),
     "non-canonical envelope": (
-        lambda c: c.tx(AUTHORITY, _admit(STRANGER.did)).replace(b'{"chain_id"',
+        lambda c: c.tx(AUTHORITY, _admit(STRANGER)).replace(b'{"chain_id"',
                                                                  b'{ "chain_id"'), ("tx", 1)),
     "oversize tx": (lambda c: b"{" + b" " * MAX_TX_BYTES + b"}", ("tx", 2)),
-    "unsupported version": (lambda c: _reencode(c.tx(AUTHORITY, _admit(STRANGER.did)), v=2),
+    "unsupported version": (lambda c: _reencode(c.tx(AUTHORITY, _admit(STRANGER)), v=2),
                             ("tx", 3)),
     "unknown message type": (lambda c: c.tx(AUTHORITY, {"type": "identity/teleport"}),
                              ("tx", 10)),
     "missing field": (lambda c: c.tx(AUTHORITY, {"type": "identity/admit_organization",
-                                                 "did": STRANGER.did}), ("identity", 6)),
+                                                 "did": STRANGER.did, "pop": "00" * 64}),
+                      ("identity", 6)),
     "low-order encryption key": (
-        lambda c: c.tx(AUTHORITY, {**_admit(STRANGER.did), "enc_key": "00" * 32}),
+        lambda c: c.tx(AUTHORITY, {**_admit(STRANGER), "enc_key": "00" * 32}),
         ("identity", 4)),
     "second message fails": (
-        lambda c: c.tx(AUTHORITY, _admit(STRANGER.did), _admit(STRANGER.did)),
+        lambda c: c.tx(AUTHORITY, _admit(STRANGER), _admit(STRANGER)),
         ("identity", 2)),
+    # -- proof of possession (identity/9) ------------------------------------------------
+    "admission without pop": (
+        lambda c: c.tx(AUTHORITY, {k: v for k, v in _admit(STRANGER).items() if k != "pop"}),
+        ("identity", 9)),
+    "practitioner admission without pop": (
+        lambda c: c.tx(ORG, {k: v for k, v in _staff(STRANGER).items() if k != "pop"}),
+        ("identity", 9)),
+    "pop is not hex": (lambda c: c.tx(AUTHORITY, _admit(STRANGER, pop=5)), ("identity", 9)),
+    "pop signed by the admitter, not the admitted key (DID squatting)": (
+        lambda c: c.tx(ORG, _staff(STRANGER, pop=ORG.sign(b"anything").hex())),
+        ("identity", 9)),
+    "pop made for another admitter": (
+        lambda c: c.tx(ORG, _staff(STRANGER, pop=pop(STRANGER, AUTHORITY.did, enc_key(4)))),
+        ("identity", 9)),
+    "pop made for another chain": (
+        lambda c: c.tx(AUTHORITY, _admit(STRANGER, pop=pop(STRANGER, AUTHORITY.did,
+                                                           enc_key(3), "phr-other"))),
+        ("identity", 9)),
+    "pop over another encryption key": (
+        lambda c: c.tx(AUTHORITY, _admit(STRANGER, enc_key=enc_key(5))), ("identity", 9)),
+    "pop of another DID's key": (
+        lambda c: c.tx(AUTHORITY, _admit(STRANGER, did=signing_key(42).did)),
+        ("identity", 9)),
+    # -- roles tied to the organization's type (identity/11) -----------------------------
+    "hospital gives an insurer role": (
+        lambda c: c.tx(ORG, _staff(STRANGER, roles=["claims_reviewer"])), ("identity", 11)),
+    "hospital sets an insurer role": (
+        lambda c: c.tx(ORG, {"type": "identity/set_roles", "did": DOCTOR.did,
+                             "roles": ["claims_reviewer", "nurse"]}), ("identity", 11)),
+    # -- the signer must still be active, and governance must remain ---------------------
+    "organization revokes itself, then admits in the same tx": (
+        lambda c: c.tx(ORG, _revoke(ORG.did), _staff(STRANGER)), ("tx", 9)),
+    "organization revokes itself, then sets roles in the same tx": (
+        lambda c: c.tx(ORG, _revoke(ORG.did), {"type": "identity/set_roles",
+                                               "did": DOCTOR.did, "roles": ["nurse"]}),
+        ("tx", 9)),
+    "organization revokes itself, then revokes its staff in the same tx": (
+        lambda c: c.tx(ORG, _revoke(ORG.did), _revoke(DOCTOR.did)), ("tx", 9)),
+    "last authority revokes itself": (lambda c: c.tx(AUTHORITY, _revoke(AUTHORITY.did)),
+                                      ("identity", 10)),
+    # -- wrong-typed fields: the module's code, never tx/99 ------------------------------
+    "org_type is a list": (lambda c: c.tx(AUTHORITY, _admit(STRANGER, org_type=["hospital"])),
+                           ("identity", 6)),
+    "org_type is an object": (lambda c: c.tx(AUTHORITY, _admit(STRANGER, org_type={})),
+                              ("identity", 6)),
+    "name is a number": (lambda c: c.tx(AUTHORITY, _admit(STRANGER, name=5)), ("identity", 6)),
+    "did is a number": (lambda c: c.tx(AUTHORITY, _admit(STRANGER, did=5)), ("identity", 4)),
+    "did is a list": (lambda c: c.tx(ORG, _staff(STRANGER, did=[STRANGER.did])),
+                      ("identity", 4)),
+    "enc_key is a number": (lambda c: c.tx(AUTHORITY, _admit(STRANGER, enc_key=7)),
+                            ("identity", 4)),
+    "roles is a string": (lambda c: c.tx(ORG, _staff(STRANGER, roles="nurse")),
+                          ("identity", 6)),
+    "roles holds a list": (lambda c: c.tx(ORG, _staff(STRANGER, roles=[["nurse"]])),
+                           ("identity", 6)),
+    "roles holds an object": (
+        lambda c: c.tx(ORG, {"type": "identity/set_roles", "did": DOCTOR.did,
+                             "roles": [{"nurse": 1}]}), ("identity", 6)),
+    "reason is an object": (lambda c: c.tx(PATIENT, _revoke(PATIENT.did, {})),
+                            ("identity", 6)),
+    "reason is a list": (lambda c: c.tx(PATIENT, _revoke(PATIENT.did, ["unspecified"])),
+                         ("identity", 6)),
+    "revoked did is a number": (lambda c: c.tx(PATIENT, _revoke(5)), ("identity", 4)),
+    "new_key is a list": (
+        lambda c: c.tx(PATIENT, {"type": "identity/rotate_key", "new_key": [],
+                                 "proof": "00" * 64}), ("identity", 4)),
+    "rotation proof is an object": (
+        lambda c: c.tx(PATIENT, {"type": "identity/rotate_key",
+                                 "new_key": signing_key(43).public_key.hex(), "proof": {}}),
+        ("identity", 4)),
+    "patient enc_key is a number": (
+        lambda c: c.tx(signing_key(44), {"type": "identity/register_patient", "enc_key": 7}),
+        ("identity", 4)),
 }
 
 
@@ -131,7 +221,7 @@ def test_rotated_away_key_signs_nothing(chain: Chain) -> None:
 
 
 def test_a_failed_tx_does_not_consume_the_nonce(chain: Chain) -> None:
-    bad = chain.tx(PATIENT, _admit(STRANGER.did))  # nonce 2, unauthorised
+    bad = chain.tx(PATIENT, _admit(STRANGER))  # nonce 2, unauthorised
     assert not chain.block([bad]).tx_results[0].ok
     good = chain.tx(PATIENT, {"type": "identity/revoke", "did": PATIENT.did,
                               "reason": "unspecified"}, nonce=2)

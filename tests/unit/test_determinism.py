@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from phrchain.core import keys
 from phrchain.core.store import MemoryStateStore
 from phrchain.storage.sqlite_state import SqliteStateStore
-from tests.helpers import AUTHORITY, Chain, enc_key, signing_key
+from tests.helpers import (
+    AUTHORITY,
+    Chain,
+    admit_org_msg,
+    admit_practitioner_msg,
+    enc_key,
+    signing_key,
+)
 
 ACTORS = [signing_key(100 + i) for i in range(6)]
 
@@ -21,16 +28,16 @@ def _msg(kind: int, actor: keys.SigningKey, other: keys.SigningKey) -> tuple[key
     if kind == 0:
         return actor, {"type": "identity/register_patient", "enc_key": enc_key(kind)}
     if kind == 1:
-        return AUTHORITY, {"type": "identity/admit_organization", "did": actor.did,
-                           "org_type": "clinic", "name": "C", "enc_key": enc_key(2)}
+        return AUTHORITY, admit_org_msg(actor, "clinic", "C", enc_key(2))
     if kind == 2:
-        return actor, {"type": "identity/admit_practitioner", "did": other.did,
-                       "roles": ["nurse"], "enc_key": enc_key(3)}
+        return actor, admit_practitioner_msg(actor, other, ["nurse"], enc_key(3))
+    if kind == 3:  # a role a clinic may not give: refused, deterministically
+        return actor, admit_practitioner_msg(actor, other, ["claims_reviewer"], enc_key(3))
     return actor, {"type": "identity/revoke", "did": other.did, "reason": "unspecified"}
 
 
 blocks_strategy = st.lists(
-    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5), st.integers(0, 5)),
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 5), st.integers(0, 5)),
              max_size=6),
     min_size=1, max_size=6)
 
@@ -72,15 +79,15 @@ def test_app_hash_commits_to_whole_state() -> None:
 
 _REPLAY = """
 import sys
-from tests.helpers import Chain, signing_key, enc_key, AUTHORITY
+from tests.helpers import (Chain, signing_key, enc_key, AUTHORITY, admit_org_msg,
+                           admit_practitioner_msg)
 chain = Chain.new()
 org = signing_key(900)
-txs = [chain.tx(AUTHORITY, {"type": "identity/admit_organization", "did": org.did,
-                            "org_type": "insurer", "name": "Insurer", "enc_key": enc_key(1)})]
+txs = [chain.tx(AUTHORITY, admit_org_msg(org, "insurer", "Insurer", enc_key(1)))]
 txs += [chain.tx(signing_key(901 + i), {"type": "identity/register_patient",
                                         "enc_key": enc_key(i)}) for i in range(20)]
-txs += [chain.tx(org, {"type": "identity/admit_practitioner", "did": signing_key(950).did,
-                       "roles": ["claims_reviewer"], "enc_key": enc_key(3)})]
+txs += [chain.tx(org, admit_practitioner_msg(org, signing_key(950), ["claims_reviewer"],
+                                            enc_key(3)))]
 for start in range(0, len(txs), 7):
     print(chain.block(txs[start:start + 7]).app_hash.hex())
 """

@@ -6,17 +6,27 @@
     phrchain start --home DIR [--host 127.0.0.1] [--port 8645]
     phrchain verify --home DIR
     phrchain wallet new --out FILE [--label L] | wallet show FILE
+    phrchain wallet join-request --wallet FILE --admitter DID [--chain-id ID | --node URL]
+                                 --out REQ.json
     phrchain identity admit-org | admit-practitioner | register-patient | set-roles |
                       rotate-key | revoke | show DID | list ...   (--node URL --wallet FILE)
+
+Admissions need the admitted party's consent: it runs ``wallet join-request`` with its
+own wallet and hands the (public) request file to its admitter, who passes it to
+``admit-org`` / ``admit-practitioner --request``. An operator who holds both wallets may
+instead give ``--wallet-for WALLET`` (the request is then made on the spot; that
+wallet's passphrase comes from ``--for-passphrase-file``, else from the same source as
+the signer's).
 
 Passphrases come from ``--passphrase-file`` (its first line), else the environment
 variable ``PHRCHAIN_PASSPHRASE``, else an interactive prompt; never from an argument,
 which other users could read in the process list.
 
-Exit codes: 0 success, 1 ``verify`` found a bad block, 2 a user error (printed as one
-``error: …`` line, never a traceback), 130 interrupted. Heavy imports (the API server,
-the node) happen inside the commands that need them, so wallet and identity commands
-start fast.
+Exit codes: 0 success, 1 ``verify`` found a bad block, 2 a user error or a refused proof
+(printed as one ``error: …`` line, never a traceback), 3 ``identity show`` printed an
+answer it could NOT verify (height 0 without ``--genesis``), 130 interrupted. Heavy
+imports (the API server, the node) happen inside the commands that need them, so wallet
+and identity commands start fast.
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ from phrchain.core.errors import PhrError
 DEFAULT_NODE: Final = "http://127.0.0.1:8645"
 PASSPHRASE_ENV: Final = "PHRCHAIN_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 NODE_ENV: Final = "PHRCHAIN_NODE"
+UNVERIFIED_EXIT: Final = 3
 
 
 class CliError(PhrError):
@@ -45,8 +56,9 @@ class CliError(PhrError):
 
 
 # -- small helpers --------------------------------------------------------------------------
-def _passphrase(args: argparse.Namespace, what: str, confirm: bool = False) -> str:
-    path = getattr(args, "passphrase_file", None)
+def _passphrase(args: argparse.Namespace, what: str, confirm: bool = False,
+                file_option: str = "passphrase_file") -> str:
+    path = getattr(args, file_option, None) or getattr(args, "passphrase_file", None)
     if path:
         try:
             lines = Path(path).read_text(encoding="utf-8").splitlines()
@@ -71,6 +83,13 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=True))
 
 
+def _read_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CliError(f"{path} is not a JSON {what}: {exc}") from None
+
+
 def _load_wallet(args: argparse.Namespace) -> Any:
     from phrchain.client.wallet import Wallet
 
@@ -85,18 +104,34 @@ def _client(args: argparse.Namespace) -> Any:
     return NodeClient(args.node)
 
 
-def _target(args: argparse.Namespace, need_enc_key: bool) -> tuple[str, str]:
-    """The DID (and enc key) an action is about: from --did/--enc-key or --wallet-for."""
+def _target(args: argparse.Namespace) -> str:
+    """The DID an action is about: from --did or --wallet-for (public part only)."""
     if args.wallet_for:
         from phrchain.client.wallet import read_public
 
-        info = read_public(args.wallet_for)
-        return info.did, info.enc_key.hex()
-    enc_key = getattr(args, "enc_key", None) or ""
-    if not args.did or (need_enc_key and not enc_key):
-        needs = "--did and --enc-key" if need_enc_key else "--did"
-        raise CliError(f"give {needs}, or --wallet-for WALLET_FILE")
-    return args.did, enc_key
+        return read_public(args.wallet_for).did
+    if not args.did:
+        raise CliError("give --did, or --wallet-for WALLET_FILE")
+    return str(args.did)
+
+
+def _join_request(args: argparse.Namespace, client: Any, admitter: str) -> dict[str, Any]:
+    """The admitted party's signed consent: from --request, or made from --wallet-for."""
+    from phrchain.client import builder
+
+    if args.request and args.wallet_for:
+        raise CliError("give either --request or --wallet-for, not both")
+    if args.request:
+        return builder.check_join_request(_read_json(args.request, "join request"),
+                                          admitter, client.chain_id())
+    if args.wallet_for:
+        from phrchain.client.wallet import Wallet
+
+        joining = Wallet.load(args.wallet_for, _passphrase(
+            args, args.wallet_for, file_option="for_passphrase_file"))
+        return builder.join_request(joining, client.chain_id(), admitter)
+    raise CliError("give --request REQ.json (made by the admitted party with `phrchain "
+                   "wallet join-request`), or --wallet-for WALLET_FILE")
 
 
 def _roles(text: str) -> list[str]:
@@ -211,6 +246,37 @@ def cmd_wallet_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_wallet_join_request(args: argparse.Namespace) -> int:
+    """The admitted party's side of an admission: sign consent to be admitted by
+    ``--admitter`` on this chain, and write it where the admitter can read it."""
+    from phrchain.client import builder
+    from phrchain.client.wallet import Wallet
+    from phrchain.core.tx import CHAIN_ID_RE
+    from phrchain.modules.identity.messages import did_field
+
+    out = Path(args.out)
+    if out.exists():
+        raise CliError(f"{out} already exists")
+    did_field({"did": args.admitter})  # identity/4 for anything but a did:key
+    if args.chain_id is not None and CHAIN_ID_RE.fullmatch(args.chain_id) is None:
+        raise CliError(f"chain id {args.chain_id!r}: lowercase letters, digits and '-' only")
+    if not args.wallet:
+        raise CliError("join-request signs with your key: give --wallet FILE")
+    wallet = Wallet.load(args.wallet, _passphrase(args, args.wallet))
+    if args.chain_id is None:
+        with _client(args) as client:
+            chain_id = client.chain_id()
+    else:
+        chain_id = args.chain_id
+    request = builder.join_request(wallet, chain_id, args.admitter)
+    with out.open("x", encoding="utf-8") as fh:  # "x": never overwrite
+        fh.write(json.dumps(request, indent=2, sort_keys=True) + "\n")
+    print(f"join request written to {out} (public: no secret in it)")
+    print(f"  did:         {request['did']}")
+    print(f"  admitted by: {args.admitter} on chain {chain_id!r}")
+    return 0
+
+
 def cmd_wallet_show(args: argparse.Namespace) -> int:
     from phrchain.client.wallet import read_public
 
@@ -226,16 +292,24 @@ def cmd_wallet_show(args: argparse.Namespace) -> int:
 def cmd_admit_org(args: argparse.Namespace) -> int:
     from phrchain.client import builder
 
-    did, enc_key = _target(args, need_enc_key=True)
-    _send(args, [builder.admit_organization(did, args.org_type, args.name, enc_key)])
+    wallet, client = _load_wallet(args), _client(args)
+    with client:
+        req = _join_request(args, client, wallet.did)
+        msg = builder.admit_organization(req["did"], args.org_type, args.name,
+                                         req["enc_key"], req["pop"])
+        _send(args, [msg], wallet=wallet, client=client)
     return 0
 
 
 def cmd_admit_practitioner(args: argparse.Namespace) -> int:
     from phrchain.client import builder
 
-    did, enc_key = _target(args, need_enc_key=True)
-    _send(args, [builder.admit_practitioner(did, _roles(args.roles), enc_key)])
+    wallet, client = _load_wallet(args), _client(args)
+    with client:
+        req = _join_request(args, client, wallet.did)
+        msg = builder.admit_practitioner(req["did"], _roles(args.roles), req["enc_key"],
+                                         req["pop"])
+        _send(args, [msg], wallet=wallet, client=client)
     return 0
 
 
@@ -250,16 +324,14 @@ def cmd_register_patient(args: argparse.Namespace) -> int:
 def cmd_set_roles(args: argparse.Namespace) -> int:
     from phrchain.client import builder
 
-    did, _ = _target(args, need_enc_key=False)
-    _send(args, [builder.set_roles(did, _roles(args.roles))])
+    _send(args, [builder.set_roles(_target(args), _roles(args.roles))])
     return 0
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     from phrchain.client import builder
 
-    did, _ = _target(args, need_enc_key=False)
-    _send(args, [builder.revoke(did, args.reason)])
+    _send(args, [builder.revoke(_target(args), args.reason)])
     return 0
 
 
@@ -295,25 +367,56 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from phrchain.client.verify import verify_query, verify_query_against_header
-    from phrchain.modules.identity.keeper import id_key
+    """Show an identity only as far as its proof goes. A height-0 answer has no signed
+    header: without ``--genesis`` it can only be self-consistent, so it is printed marked
+    UNVERIFIED with exit code 3."""
+    from phrchain.client.verify import (
+        IDENTITY_DID_PATH,
+        genesis_app_hash,
+        query_key,
+        verify_query,
+        verify_query_against_header,
+    )
+    from phrchain.core.errors import ProofError
 
+    genesis = _read_json(args.genesis, "genesis file") if args.genesis else None
+    if genesis is not None and not isinstance(genesis, dict):
+        raise CliError(f"{args.genesis} is not a genesis file")
+    validator = args.validator or (genesis or {}).get("validator")
+    chain_id = args.chain_id or (genesis or {}).get("chain_id")
+    key = query_key(IDENTITY_DID_PATH, {"did": args.did})
     with _client(args) as client:
         answer = client.identity(args.did)
-        validator = args.validator or client.status()["validator"]
-        key = id_key(args.did)
-        if answer["height"] >= 1:
-            value = verify_query_against_header(answer, client.header(answer["height"]),
-                                                validator, expected_key=key)
-            how = f"header {answer['height']} signed by {validator}"
+        height = answer.get("height")
+        if answer.get("path") != IDENTITY_DID_PATH:
+            raise ProofError("the node answered another query than identity/did")
+        if type(height) is int and height >= 1:
+            trusted = validator or client.status()["validator"]
+            value = verify_query_against_header(
+                answer, client.header(height), trusted, expected_key=key, chain_id=chain_id,
+                min_height=args.min_height)
+            how = f"header {height} signed by {trusted}"
+            if validator is None:
+                how += " (validator DID as reported by the node; pin it with --validator " \
+                       "or --genesis)"
+        elif args.min_height:
+            raise ProofError(f"the node answered at height {height!r}, older than "
+                             f"--min-height {args.min_height}")
+        elif genesis is None:
+            value = verify_query(answer, expected_key=key)  # self-consistent, nothing more
+            _print_json({"identity": value, "proof": {
+                "height": height, "app_hash": answer["app_hash"], "verified": False,
+                "verified_against": None}})
+            print("warning: UNVERIFIED: at height 0 no signed header exists and the app "
+                  "hash is the node's own word; pass --genesis FILE to check it",
+                  file=sys.stderr)
+            return UNVERIFIED_EXIT
         else:
-            value = verify_query(answer, expected_key=key)
-            how = "genesis state (no signed header yet)"
-    if not args.validator:
-        how += " (validator DID as reported by the node; pin it with --validator)"
+            value = verify_query(answer, genesis_app_hash(genesis), key)
+            how = f"genesis app hash recomputed from {args.genesis}"
     _print_json({"identity": value, "proof": {"height": answer["height"],
                                               "app_hash": answer["app_hash"],
-                                              "verified_against": how}})
+                                              "verified": True, "verified_against": how}})
     return 0
 
 
@@ -321,7 +424,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     by = {k: v for k in ("organization", "role", "kind")
           if (v := getattr(args, k)) is not None}
     with _client(args) as client:
-        _print_json(client.identities(**by)["value"])
+        _print_json(client.identities(limit=args.limit, after=args.after, **by)["value"])
     return 0
 
 
@@ -347,16 +450,23 @@ def _identity_parser(sub: Any) -> None:
     target = argparse.ArgumentParser(add_help=False)
     target.add_argument("--did", help="the identity's did:key")
     target.add_argument("--wallet-for", metavar="WALLET_FILE",
-                        help="read the DID and enc key from this wallet (no passphrase)")
-    keyed = argparse.ArgumentParser(add_help=False, parents=[target])
-    keyed.add_argument("--enc-key", help="the identity's X25519 public key (hex)")
+                        help="read the DID from this wallet (no passphrase)")
+    joining = argparse.ArgumentParser(add_help=False)
+    joining.add_argument("--request", metavar="REQ_JSON",
+                         help="join request of the admitted party (phrchain wallet "
+                              "join-request)")
+    joining.add_argument("--wallet-for", metavar="WALLET_FILE",
+                         help="make the join request from this wallet (needs its passphrase)")
+    joining.add_argument("--for-passphrase-file", metavar="FILE",
+                         help="passphrase of the --wallet-for wallet (default: the signer's "
+                              "passphrase source)")
 
     p = _add(sub, "admit-org", cmd_admit_org, "authority: admit an organization",
-             [signer, keyed])
+             [signer, joining])
     p.add_argument("--org-type", required=True, choices=sorted(ORG_TYPES))
     p.add_argument("--name", required=True)
     p = _add(sub, "admit-practitioner", cmd_admit_practitioner,
-             "organization: admit a practitioner", [signer, keyed])
+             "organization: admit a practitioner", [signer, joining])
     roles_help = f"comma-separated, from: {','.join(sorted(ROLES))}"
     p.add_argument("--roles", required=True, help=roles_help)
     _add(sub, "register-patient", cmd_register_patient,
@@ -372,12 +482,23 @@ def _identity_parser(sub: Any) -> None:
     p.add_argument("--reason", required=True, choices=sorted(REVOCATION_REASONS))
     p = _add(sub, "show", cmd_show, "show one identity, verifying its state proof", [node])
     p.add_argument("did")
-    p.add_argument("--validator", help="validator did:key to trust (from genesis)")
-    p = _add(sub, "list", cmd_list, "list identities", [node])
+    p.add_argument("--validator", help="validator did:key to trust (default: --genesis's)")
+    p.add_argument("--genesis", metavar="FILE",
+                   help="genesis file to trust: pins the validator and chain id, and checks "
+                        "height-0 answers against the genesis app hash recomputed from it")
+    p.add_argument("--chain-id", help="chain id the signed header must carry "
+                                      "(default: --genesis's)")
+    p.add_argument("--min-height", type=int, metavar="H",
+                   help="refuse an answer older than height H (a node hiding newer state)")
+    p = _add(sub, "list", cmd_list, "list identities (one page; continue with --after)",
+             [node])
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--organization")
     which.add_argument("--role")
     which.add_argument("--kind")
+    p.add_argument("--limit", type=int, help="page size (default 100, at most 1000)")
+    p.add_argument("--after", metavar="DID",
+                   help="start after this DID (the previous page's 'next')")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -404,6 +525,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passphrase-file")
     p = _add(wsub, "show", cmd_wallet_show, "public part of a wallet (no passphrase)")
     p.add_argument("file")
+    p = _add(wsub, "join-request", cmd_wallet_join_request,
+             "ask to be admitted: sign consent to an admission by --admitter")
+    p.add_argument("--wallet", required=True, help="your wallet (the identity to admit)")
+    p.add_argument("--admitter", required=True,
+                   help="DID of the authority or organization that will admit you")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--chain-id", help="the chain's id (else asked of --node)")
+    where.add_argument("--node", default=os.environ.get(NODE_ENV, DEFAULT_NODE),
+                       help=f"node API URL to ask the chain id (default ${NODE_ENV} or "
+                            f"{DEFAULT_NODE})")
+    p.add_argument("--out", required=True, help="where to write the request (JSON)")
+    p.add_argument("--passphrase-file")
 
     identity = sub.add_parser("identity", help="identity transactions and queries")
     _identity_parser(identity.add_subparsers(dest="identity_command", required=True,

@@ -129,10 +129,22 @@ class NodeClient:
         result: dict[str, Any] = self._request("GET", f"/v1/identities/{quote(did, safe=':')}")
         return result
 
-    def identities(self, **by: str) -> dict[str, Any]:
-        """List by exactly one of ``organization=``, ``role=`` or ``kind=``."""
-        result: dict[str, Any] = self._request("GET", "/v1/identities", params=by)
-        return result
+    def identities(self, *, limit: int | None = None, after: str | None = None,
+                   **by: str) -> dict[str, Any]:
+        """One page of a list by exactly one of ``organization=``, ``role=`` or ``kind=``;
+        ``value["next"]``, when not None, is the ``after`` of the following page.
+
+        Asks ``identity/<organization|role|kind>`` through ``POST /v1/query``, which
+        passes paging through (``GET /v1/identities`` answers the first page only)."""
+        if len(by) != 1 or not set(by) <= {"organization", "role", "kind"}:
+            raise ValueError("give exactly one of organization=, role=, kind=")
+        (name, value), = by.items()
+        data: dict[str, Any] = {name: value}
+        if limit is not None:
+            data["limit"] = limit
+        if after is not None:
+            data["after"] = after
+        return self.query(f"identity/{name}", data)
 
     def next_nonce(self, did: str) -> int:
         answer = self.query("identity/nonce", {"did": did})

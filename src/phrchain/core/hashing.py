@@ -26,6 +26,7 @@ TAGS: Final[dict[str, str]] = {
     "phrchain/smt/leaf/v1": "sparse Merkle tree leaf node",
     "phrchain/smt/node/v1": "sparse Merkle tree internal node",
     "phrchain/rotate/v1": "proof that the holder of a new key agrees to a key rotation",
+    "phrchain/admit/v1": "proof that the holder of an admitted key agrees to its admission",
     "phrchain/result/v1": "a tx result leaf in the block's results root",
 }
 

@@ -8,10 +8,10 @@ from typing import Any
 from phrchain.core.module import Context, Handler, Query
 from phrchain.modules.identity import genesis
 from phrchain.modules.identity.handlers import HANDLERS, IdentityAuthenticator
-from phrchain.modules.identity.messages import rotation_bytes
+from phrchain.modules.identity.messages import admission_bytes, rotation_bytes
 from phrchain.modules.identity.queries import QUERIES
 
-__all__ = ["IdentityAuthenticator", "IdentityModule", "rotation_bytes"]
+__all__ = ["IdentityAuthenticator", "IdentityModule", "admission_bytes", "rotation_bytes"]
 
 
 class IdentityModule:

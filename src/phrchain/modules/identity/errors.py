@@ -14,3 +14,9 @@ INVALID_FIELD = register("identity", 6, "invalid_field", "message field is inval
 ALREADY_REVOKED = register("identity", 7, "already_revoked", "identity is already revoked")
 BAD_ROTATION_PROOF = register("identity", 8, "bad_rotation_proof",
                               "new key did not sign the rotation")
+BAD_ADMISSION_PROOF = register("identity", 9, "bad_admission_proof",
+                               "the admitted key did not sign its admission")
+LAST_AUTHORITY = register("identity", 10, "last_authority",
+                          "the last active authority cannot revoke itself")
+ROLE_NOT_ALLOWED = register("identity", 11, "role_not_allowed",
+                            "role is not allowed for the organization's type")

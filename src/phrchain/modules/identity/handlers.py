@@ -14,8 +14,10 @@ from phrchain.modules.identity import keeper
 from phrchain.modules.identity.errors import (
     ALREADY_REGISTERED,
     ALREADY_REVOKED,
+    BAD_ADMISSION_PROOF,
     BAD_ROTATION_PROOF,
     KEY_IN_USE,
+    LAST_AUTHORITY,
     NOT_FOUND,
     UNAUTHORIZED,
 )
@@ -32,6 +34,8 @@ from phrchain.modules.identity.messages import (
     Revoke,
     RotateKey,
     SetRoles,
+    admission_bytes,
+    check_roles_allowed,
     rotation_bytes,
 )
 
@@ -50,11 +54,30 @@ def _active(state: Reader, did: str, kind: str | None = None) -> keeper.Record:
     return record
 
 
-def _require_signer(ctx: Context, kind: str) -> keeper.Record:
+def _signer(ctx: Context) -> keeper.Record:
+    """The signer's record, which must still be active *now*: the ante checked it before
+    the first message, but an earlier message of the same tx may have revoked it."""
     record = keeper.get(ctx.state, ctx.signer)
-    if record is None or record["kind"] != kind:
+    if record is None:
+        raise UNAUTHORIZED(f"{ctx.signer} is not a registered identity")
+    if record["status"] != ACTIVE:
+        raise REVOKED_SIGNER(f"{ctx.signer} was revoked earlier in this transaction")
+    return record
+
+
+def _require_signer(ctx: Context, kind: str) -> keeper.Record:
+    record = _signer(ctx)
+    if record["kind"] != kind:
         raise UNAUTHORIZED(f"only an {kind} may do this")
     return record
+
+
+def _check_admission_proof(ctx: Context, did: str, enc_key: bytes, pop: bytes) -> None:
+    try:
+        keys.verify(keys.public_key_from_did(did), pop,
+                    admission_bytes(ctx.chain_id, ctx.signer, did, enc_key))
+    except CryptoError as exc:
+        raise BAD_ADMISSION_PROOF(str(exc)) from None
 
 
 def new_identity(state: Overlay, did: str, kind: str, enc_key: bytes, admitted_by: str,
@@ -78,6 +101,7 @@ def new_identity(state: Overlay, did: str, kind: str, enc_key: bytes, admitted_b
 def admit_organization(ctx: Context, msg: Msg) -> None:
     m = AdmitOrganization.parse(msg)
     _require_signer(ctx, "authority")
+    _check_admission_proof(ctx, m.did, m.enc_key, m.pop)
     new_identity(ctx.state, m.did, "organization", m.enc_key, ctx.signer, ctx.height,
                  org_type=m.org_type, name=m.name)
     ctx.emit("identity.admitted", did=m.did, kind="organization", org_type=m.org_type)
@@ -85,7 +109,9 @@ def admit_organization(ctx: Context, msg: Msg) -> None:
 
 def admit_practitioner(ctx: Context, msg: Msg) -> None:
     m = AdmitPractitioner.parse(msg)
-    _require_signer(ctx, "organization")
+    org = _require_signer(ctx, "organization")
+    check_roles_allowed(org["org_type"], m.roles)
+    _check_admission_proof(ctx, m.did, m.enc_key, m.pop)
     new_identity(ctx.state, m.did, "practitioner", m.enc_key, ctx.signer, ctx.height,
                  organization=ctx.signer, roles=list(m.roles))
     ctx.emit("identity.admitted", did=m.did, kind="practitioner", organization=ctx.signer,
@@ -100,9 +126,11 @@ def register_patient(ctx: Context, msg: Msg) -> None:
 
 def set_roles(ctx: Context, msg: Msg) -> None:
     m = SetRoles.parse(msg)
+    org = _require_signer(ctx, "organization")
     record = _active(ctx.state, m.did, "practitioner")
     if record["organization"] != ctx.signer:
         raise UNAUTHORIZED("only the practitioner's own organization sets roles")
+    check_roles_allowed(org["org_type"], m.roles)
     keeper.unindex_roles(ctx.state, record)
     record["roles"] = list(m.roles)
     keeper.put(ctx.state, record)
@@ -112,7 +140,7 @@ def set_roles(ctx: Context, msg: Msg) -> None:
 
 def rotate_key(ctx: Context, msg: Msg) -> None:
     m = RotateKey.parse(msg)
-    record = _active(ctx.state, ctx.signer)
+    record = _signer(ctx)
     if keeper.key_owner(ctx.state, m.new_key) is not None:
         raise KEY_IN_USE("the new key is bound to an identity now or was used before")
     try:
@@ -128,23 +156,32 @@ def rotate_key(ctx: Context, msg: Msg) -> None:
     ctx.emit("identity.key_rotated", did=ctx.signer, height=ctx.height)
 
 
-def _may_revoke(state: Reader, signer: str, target: keeper.Record) -> bool:
-    if signer == target["did"]:
+def _may_revoke(signer: keeper.Record, target: keeper.Record) -> bool:
+    if signer["did"] == target["did"]:
         return True
-    signer_record = keeper.get(state, signer)
-    signer_kind = None if signer_record is None else signer_record["kind"]
+    by_authority: bool = signer["kind"] == "authority"
     if target["kind"] == "organization":
-        return signer_kind == "authority"
+        return by_authority
     if target["kind"] == "practitioner":
-        return signer_kind == "authority" or target["organization"] == signer
-    return False  # patients and authorities revoke only themselves
+        return by_authority or bool(target["organization"] == signer["did"])
+    # Patients and authorities revoke only themselves: one authority removing another
+    # needs multi-party consortium governance, which is future work.
+    return False
+
+
+def _other_active_authority(state: Reader, did: str) -> bool:
+    return any(other != did and (record := keeper.get(state, other)) is not None
+               and record["status"] == ACTIVE for other in keeper.of_kind(state, "authority"))
 
 
 def revoke(ctx: Context, msg: Msg) -> None:
     m = Revoke.parse(msg)
+    signer = _signer(ctx)
     record = _active(ctx.state, m.did)
-    if not _may_revoke(ctx.state, ctx.signer, record):
+    if not _may_revoke(signer, record):
         raise UNAUTHORIZED(f"{ctx.signer} may not revoke a {record['kind']}")
+    if record["kind"] == "authority" and not _other_active_authority(ctx.state, m.did):
+        raise LAST_AUTHORITY("the chain would be left without governance")
     record["status"] = REVOKED
     record["revoked_at"] = ctx.height
     record["revocation_reason"] = m.reason

@@ -6,17 +6,19 @@ State layout (values are canonical JSON unless noted)::
     identity/nonce/<did>                 -> last used tx nonce (decimal ASCII)
     identity/member/<org did>/<did>      -> b"1"   practitioners of an organization
     identity/role/<role>/<did>           -> b"1"   practitioners holding a role
-    identity/kind/<kind>/<did>           -> b"1"   identities by kind (and org type)
+    identity/kind/<kind>[/<org_type>]/<did> -> b"1"  identities by kind (and org type)
     identity/key/<pubkey hex>            -> did    signing keys bound now or ever
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from typing import Any, Final
 
 from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
+from phrchain.modules.identity.messages import ORG_TYPES
 
 PREFIX: Final = b"identity/"
 _ID: Final = b"identity/id/"
@@ -78,21 +80,33 @@ def unindex_roles(state: Overlay, record: Record) -> None:
         state.delete(_ROLE + role.encode() + b"/" + record["did"].encode())
 
 
-def _tail(prefix: bytes, pairs: Iterator[tuple[bytes, bytes]]) -> list[str]:
-    return [key[len(prefix):].decode() for key, _ in pairs]
+def _dids_after(state: Reader, prefix: bytes, after: str | None) -> Iterator[str]:
+    """DIDs indexed under ``prefix``, ascending, strictly after ``after``.
+
+    ``Reader.iterate`` has no start key, so earlier entries are skipped unread (keys
+    only): a page costs a scan of the index up to it, not a read of every record."""
+    start = None if after is None else prefix + after.encode()
+    for key, _ in state.iterate(prefix):
+        if start is None or key > start:
+            yield key[len(prefix):].decode()
 
 
-def members(state: Reader, org: str) -> list[str]:
-    prefix = _MEMBER + org.encode() + b"/"
-    return _tail(prefix, state.iterate(prefix))
+def members(state: Reader, org: str, after: str | None = None) -> Iterator[str]:
+    """Practitioners ever admitted by ``org`` (any status), in DID order."""
+    return _dids_after(state, _MEMBER + org.encode() + b"/", after)
 
 
-def with_role(state: Reader, role: str) -> list[str]:
-    prefix = _ROLE + role.encode() + b"/"
-    return _tail(prefix, state.iterate(prefix))
+def with_role(state: Reader, role: str, after: str | None = None) -> Iterator[str]:
+    """Active practitioners holding ``role``, in DID order (their organization may be
+    revoked: callers filter)."""
+    return _dids_after(state, _ROLE + role.encode() + b"/", after)
 
 
-def of_kind(state: Reader, kind: str) -> list[str]:
-    """DIDs of a kind; ``kind`` may be ``organization/<org_type>``."""
-    prefix = _KIND + kind.encode() + b"/"
-    return [d.rsplit("/", 1)[-1] for d in _tail(prefix, state.iterate(prefix))]
+def of_kind(state: Reader, kind: str, after: str | None = None) -> Iterator[str]:
+    """DIDs of a kind (any status), in DID order; ``kind`` may be
+    ``organization/<org_type>``. Plain ``organization`` merges the per-type indexes,
+    so that the order (and ``after``) stays by DID."""
+    if kind == "organization":
+        return heapq.merge(*(of_kind(state, f"organization/{t}", after)
+                             for t in sorted(ORG_TYPES)))
+    return _dids_after(state, _KIND + kind.encode() + b"/", after)

@@ -10,7 +10,12 @@ from typing import Any, Final
 from phrchain.core import encoding, keys
 from phrchain.core.errors import CryptoError, EncodingError
 from phrchain.core.hashing import domain_prefix
-from phrchain.modules.identity.errors import INVALID_FIELD, INVALID_KEY
+from phrchain.modules.identity.errors import (
+    BAD_ADMISSION_PROOF,
+    INVALID_FIELD,
+    INVALID_KEY,
+    ROLE_NOT_ALLOWED,
+)
 
 ORG_TYPES: Final = frozenset({
     "hospital", "clinic", "insurer", "pharmacy", "manufacturer", "research_institute",
@@ -20,6 +25,18 @@ ROLES: Final = frozenset({
     "physician", "nurse", "pharmacist", "emergency", "claims_reviewer", "researcher",
     "clerk", "auditor",
 })
+# Which roles an organization of each type may give its staff (README "Kinds").
+_CARE: Final = frozenset({"physician", "nurse", "pharmacist", "emergency", "clerk",
+                          "researcher", "auditor"})
+ALLOWED_ROLES: Final[Mapping[str, frozenset[str]]] = {
+    "hospital": _CARE,
+    "clinic": _CARE,
+    "pharmacy": frozenset({"pharmacist", "clerk"}),
+    "insurer": frozenset({"claims_reviewer", "clerk", "auditor"}),
+    "manufacturer": frozenset({"clerk", "auditor", "researcher"}),
+    "research_institute": frozenset({"researcher", "clerk", "auditor"}),
+    "regulator": frozenset({"auditor", "clerk"}),
+}
 REVOCATION_REASONS: Final = frozenset({
     "key_compromise", "superseded", "ceased_operation", "affiliation_changed",
     "privilege_withdrawn", "unspecified",
@@ -39,6 +56,14 @@ def _fields(msg: Mapping[str, Any], *names: str) -> None:
     expected = {"type", *names}
     if set(msg) != expected:
         raise INVALID_FIELD(f"{msg['type']} takes exactly the fields {sorted(expected)}")
+
+
+def _choice(msg: Mapping[str, Any], name: str, allowed: frozenset[str]) -> str:
+    # isinstance first: an unhashable value (list, object) must not reach `in`.
+    value = msg.get(name)
+    if not isinstance(value, str) or value not in allowed:
+        raise INVALID_FIELD(f"{name} must be one of {sorted(allowed)}")
+    return value
 
 
 def did_field(msg: Mapping[str, Any], name: str = "did") -> str:
@@ -61,13 +86,46 @@ def enc_key_field(msg: Mapping[str, Any], name: str = "enc_key") -> bytes:
     return raw
 
 
+def name_field(msg: Mapping[str, Any], name: str = "name") -> str:
+    value = msg.get(name)
+    if not isinstance(value, str) or NAME_RE.fullmatch(value) is None:
+        raise INVALID_FIELD(f"{name} must be 1-128 printable characters")
+    return value
+
+
 def roles_field(msg: Mapping[str, Any]) -> tuple[str, ...]:
     roles = msg.get("roles")
     if not isinstance(roles, list) or not roles or len(roles) > MAX_ROLES \
-            or any(r not in ROLES for r in roles) or roles != sorted(set(roles)):
+            or not all(isinstance(r, str) and r in ROLES for r in roles) \
+            or roles != sorted(set(roles)):
         raise INVALID_FIELD(f"roles must be a sorted, duplicate-free non-empty subset of "
                             f"{sorted(ROLES)}")
     return tuple(roles)
+
+
+def pop_field(msg: Mapping[str, Any]) -> bytes:
+    """The admitted key's proof of possession (``admission_bytes`` signed)."""
+    if "pop" not in msg:
+        raise BAD_ADMISSION_PROOF("the message needs 'pop', the admitted key's signature")
+    try:
+        return encoding.hex_bytes(msg["pop"], 64, "pop")
+    except EncodingError as exc:
+        raise BAD_ADMISSION_PROOF(str(exc)) from None
+
+
+def check_roles_allowed(org_type: str, roles: tuple[str, ...]) -> None:
+    """Raise unless an organization of ``org_type`` may give every one of ``roles``."""
+    refused = [r for r in roles if r not in ALLOWED_ROLES.get(org_type, frozenset())]
+    if refused:
+        raise ROLE_NOT_ALLOWED(f"a {org_type} may not give {', '.join(refused)}; it may "
+                               f"give {', '.join(sorted(ALLOWED_ROLES.get(org_type, ())))}")
+
+
+def organization_fields(entry: Mapping[str, Any]) -> tuple[str, str, str, bytes]:
+    """``(did, org_type, name, enc_key)`` of an organization (a message or a genesis
+    entry); the caller checks which other fields the entry may have."""
+    return (did_field(entry), _choice(entry, "org_type", ORG_TYPES), name_field(entry),
+            enc_key_field(entry))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +134,13 @@ class AdmitOrganization:
     org_type: str
     name: str
     enc_key: bytes
+    pop: bytes
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> AdmitOrganization:
-        _fields(msg, "did", "org_type", "name", "enc_key")
-        if msg["org_type"] not in ORG_TYPES:
-            raise INVALID_FIELD(f"org_type must be one of {sorted(ORG_TYPES)}")
-        if not isinstance(msg["name"], str) or NAME_RE.fullmatch(msg["name"]) is None:
-            raise INVALID_FIELD("name must be 1-128 printable characters")
-        return cls(did_field(msg), msg["org_type"], msg["name"], enc_key_field(msg))
+        pop = pop_field(msg)
+        _fields(msg, "did", "org_type", "name", "enc_key", "pop")
+        return cls(*organization_fields(msg), pop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +148,13 @@ class AdmitPractitioner:
     did: str
     roles: tuple[str, ...]
     enc_key: bytes
+    pop: bytes
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> AdmitPractitioner:
-        _fields(msg, "did", "roles", "enc_key")
-        return cls(did_field(msg), roles_field(msg), enc_key_field(msg))
+        pop = pop_field(msg)
+        _fields(msg, "did", "roles", "enc_key", "pop")
+        return cls(did_field(msg), roles_field(msg), enc_key_field(msg), pop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,12 +211,20 @@ class Revoke:
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Revoke:
         _fields(msg, "did", "reason")
-        if msg["reason"] not in REVOCATION_REASONS:
-            raise INVALID_FIELD(f"reason must be one of {sorted(REVOCATION_REASONS)}")
-        return cls(did_field(msg), msg["reason"])
+        reason = _choice(msg, "reason", REVOCATION_REASONS)
+        return cls(did_field(msg), reason)
 
 
 def rotation_bytes(chain_id: str, did: str, new_key: bytes) -> bytes:
     """What the *new* key signs to consent to becoming ``did``'s signing key."""
     body = {"chain_id": chain_id, "did": did, "new_key": new_key.hex()}
     return domain_prefix("phrchain/rotate/v1") + encoding.encode(body)
+
+
+def admission_bytes(chain_id: str, admitted_by: str, did: str, enc_key: bytes) -> bytes:
+    """What the *admitted* key signs (``pop``) to agree to being admitted as ``did`` with
+    ``enc_key`` by ``admitted_by`` on ``chain_id``: nobody can be admitted, nor a DID
+    squatted, without its key holder."""
+    body = {"admitted_by": admitted_by, "chain_id": chain_id, "did": did,
+            "enc_key": enc_key.hex()}
+    return domain_prefix("phrchain/admit/v1") + encoding.encode(body)
