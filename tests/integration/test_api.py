@@ -157,6 +157,12 @@ def test_listing_pages_through_the_sdk_and_the_get_route(url: str, client: NodeC
     assert _error(httpx.get(f"{url}/v1/query/identity/kind",
                             params={"kind": "patient", "limit": "5000"}))[:3] == \
         (400, "query", 2)
+    # and so does the REST listing route
+    listed = httpx.get(f"{url}/v1/identities",
+                       params={"kind": "patient", "limit": 2, "after": everyone[0]}).json()
+    assert listed["value"]["dids"] == everyone[1:3]
+    assert httpx.get(f"{url}/v1/identities",
+                     params={"kind": "patient", "limit": 5000}).status_code in (400, 422)
 
 
 def test_key_rotation_through_the_api(client: NodeClient, people: dict[str, Any]) -> None:

@@ -408,7 +408,7 @@ class MockChain:
             return httpx.Response(404, json={"error": {"codespace": "api", "code": 2,
                                                        "name": "not_found", "message": ""}})
 
-        monkeypatch.setattr("phrchain.cli.main._client", lambda args: NodeClient(
+        monkeypatch.setattr("phrchain.cli.identity.node_client", lambda args: NodeClient(
             "http://mock", transport=httpx.MockTransport(handle)))
 
 

@@ -234,16 +234,20 @@ def identity(did: str, api: Api) -> dict[str, Any]:
 
 @router.get("/identities", **_ANSWER)
 def identities(api: Api, organization: str | None = None, role: str | None = None,
-               kind: str | None = None) -> dict[str, Any]:
+               kind: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+               after: str | None = None) -> dict[str, Any]:
     """Exactly one filter: members of an organization, holders of a role, or a kind
     (``authority``, ``organization``, ``organization/<org_type>``, ``practitioner``,
-    ``patient``)."""
+    ``patient``). Paged in DID order: pass the answer's ``next`` as ``after``."""
     given = {k: v for k, v in (("organization", organization), ("role", role),
                                ("kind", kind)) if v is not None}
     if len(given) != 1:
         raise HttpError(400, BAD_REQUEST, "give exactly one of organization, role, kind")
     (name, value), = given.items()
-    return api.node.query(f"identity/{name}", {name: value})
+    data: dict[str, Any] = {name: value, "limit": limit}
+    if after is not None:
+        data["after"] = after
+    return api.node.query(f"identity/{name}", data)
 
 
 # -- events -----------------------------------------------------------------------------------
