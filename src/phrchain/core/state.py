@@ -18,22 +18,27 @@ MAX_VALUE_BYTES = 64 * 1024
 class Reader(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+    def iterate(self, prefix: bytes, start: bytes | None = None
+                ) -> Iterator[tuple[bytes, bytes]]:
+        """Live pairs under ``prefix`` with key >= ``start``, ascending; lazily."""
+        ...
 
 
 class StoreView:
     """Read-only view of a store at a fixed height (``None`` = latest committed)."""
 
     def __init__(self, get: Callable[[bytes, int | None], bytes | None],
-                 iterate: Callable[[bytes, int | None], Iterator[tuple[bytes, bytes]]],
+                 iterate: Callable[[bytes, int | None, bytes | None],
+                                   Iterator[tuple[bytes, bytes]]],
                  height: int | None = None) -> None:
         self._get, self._iterate, self._height = get, iterate, height
 
     def get(self, key: bytes) -> bytes | None:
         return self._get(key, self._height)
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        return self._iterate(prefix, self._height)
+    def iterate(self, prefix: bytes, start: bytes | None = None
+                ) -> Iterator[tuple[bytes, bytes]]:
+        return self._iterate(prefix, self._height, start)
 
 
 class Overlay:
@@ -68,10 +73,13 @@ class Overlay:
             raise OUT_OF_GAS(f"more than {self._max_writes} keys written")
         self.changes[key] = value
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    def iterate(self, prefix: bytes, start: bytes | None = None
+                ) -> Iterator[tuple[bytes, bytes]]:
         """The base's sorted pairs merged with this overlay's pending ones (which win)."""
-        pending = sorted((k, 0, v) for k, v in self.changes.items() if k.startswith(prefix))
-        base = ((k, 1, v) for k, v in self._base.iterate(prefix))
+        low = prefix if start is None or start < prefix else start
+        pending = sorted((k, 0, v) for k, v in self.changes.items()
+                         if k.startswith(prefix) and k >= low)
+        base = ((k, 1, v) for k, v in self._base.iterate(prefix, start))
         last: bytes | None = None
         for key, _, value in heapq.merge(pending, base):
             if key == last:

@@ -37,8 +37,10 @@ class StateStore(Protocol):
 
     def get(self, key: bytes, height: int | None = None) -> bytes | None: ...
 
-    def iterate(self, prefix: bytes, height: int | None = None) -> Iterator[tuple[bytes, bytes]]:
-        """Live ``(key, value)`` pairs under ``prefix`` in ascending key order."""
+    def iterate(self, prefix: bytes, height: int | None = None, start: bytes | None = None
+                ) -> Iterator[tuple[bytes, bytes]]:
+        """Live ``(key, value)`` pairs under ``prefix`` with key >= ``start``, in
+        ascending key order, produced lazily (a caller may stop after a page)."""
         ...
 
     def stage(self, height: int, changes: Changes) -> bytes:
@@ -92,9 +94,11 @@ class MemoryStateStore:
         i = bisect.bisect_right(versions, h, key=lambda v: v[0])
         return versions[i - 1][1] if i else None
 
-    def iterate(self, prefix: bytes, height: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+    def iterate(self, prefix: bytes, height: int | None = None, start: bytes | None = None
+                ) -> Iterator[tuple[bytes, bytes]]:
         h = self._height(height)
-        for key in sorted(k for k in self._history if k.startswith(prefix)):
+        low = prefix if start is None or start < prefix else start
+        for key in sorted(k for k in self._history if k.startswith(prefix) and k >= low):
             value = self.get(key, h)
             if value is not None:
                 yield key, value

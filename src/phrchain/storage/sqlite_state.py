@@ -40,9 +40,10 @@ CREATE TABLE IF NOT EXISTS roots (height INTEGER PRIMARY KEY, root BLOB NOT NULL
                                   root_version INTEGER NOT NULL);
 """
 _ITERATE_RANGE: Final = ("SELECT key, value, MAX(height) FROM kv WHERE key >= ? AND key < ? "
-                         "AND height <= ? GROUP BY key ORDER BY key")
+                         "AND height <= ? GROUP BY key ORDER BY key LIMIT ?")
 _ITERATE_OPEN: Final = ("SELECT key, value, MAX(height) FROM kv WHERE key >= ? "
-                        "AND height <= ? GROUP BY key ORDER BY key")
+                        "AND height <= ? GROUP BY key ORDER BY key LIMIT ?")
+_ITERATE_CHUNK: Final = 256
 # SQLite page cache for the state connection (negative = KiB): 64 MiB.
 _PAGE_CACHE_KIB: Final = 64 * 1024
 # The node cache keeps two generations of at most this many nodes each (a cheap
@@ -163,16 +164,25 @@ class SqliteStateStore:
                     self._latest[key] = value
         return value
 
-    def iterate(self, prefix: bytes, height: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+    def iterate(self, prefix: bytes, height: int | None = None, start: bytes | None = None
+                ) -> Iterator[tuple[bytes, bytes]]:
+        """Keyset-paged: each chunk is its own short query at the same height, so no
+        cursor stays open across a commit and a caller that stops early reads little."""
         end = _prefix_end(prefix)
         h = self._height(height)
-        if end is None:
-            rows = self._db.execute(_ITERATE_OPEN, (prefix, h)).fetchall()
-        else:
-            rows = self._db.execute(_ITERATE_RANGE, (prefix, end, h)).fetchall()
-        for key, value, _ in rows:
-            if value is not None:
-                yield bytes(key), bytes(value)
+        low = prefix if start is None or start < prefix else start
+        while True:
+            if end is None:
+                rows = self._db.execute(_ITERATE_OPEN, (low, h, _ITERATE_CHUNK)).fetchall()
+            else:
+                rows = self._db.execute(_ITERATE_RANGE, (low, end, h, _ITERATE_CHUNK))\
+                    .fetchall()
+            for key, value, _ in rows:
+                if value is not None:
+                    yield bytes(key), bytes(value)
+            if len(rows) < _ITERATE_CHUNK:
+                return
+            low = bytes(rows[-1][0]) + b"\x00"
 
     def get_node(self, version: int, node_hash: bytes) -> bytes:
         """:class:`~phrchain.core.smt.NodeReader`: committed node ``(version, hash)``."""

@@ -81,14 +81,11 @@ def unindex_roles(state: Overlay, record: Record) -> None:
 
 
 def _dids_after(state: Reader, prefix: bytes, after: str | None) -> Iterator[str]:
-    """DIDs indexed under ``prefix``, ascending, strictly after ``after``.
-
-    ``Reader.iterate`` has no start key, so earlier entries are skipped unread (keys
-    only): a page costs a scan of the index up to it, not a read of every record."""
-    start = None if after is None else prefix + after.encode()
-    for key, _ in state.iterate(prefix):
-        if start is None or key > start:
-            yield key[len(prefix):].decode()
+    """DIDs indexed under ``prefix``, ascending, strictly after ``after``: the store
+    seeks to the page, so a deep page costs no more than the first."""
+    start = None if after is None else prefix + after.encode() + b"\x00"
+    for key, _ in state.iterate(prefix, start):
+        yield key[len(prefix):].decode()
 
 
 def members(state: Reader, org: str, after: str | None = None) -> Iterator[str]:
