@@ -68,6 +68,10 @@ def connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
+def _by_hash(row: tuple[int, bytes, bytes]) -> bytes:
+    return row[1]
+
+
 def _prefix_end(prefix: bytes) -> bytes | None:
     """Smallest byte string greater than every string starting with ``prefix``."""
     stripped = prefix.rstrip(b"\xff")
@@ -232,8 +236,9 @@ class SqliteStateStore:
         try:
             # All rows share version = height, above every existing key: sorted by hash
             # they are a pure append at the right edge of the nodes B-tree.
-            db.executemany("INSERT INTO nodes (version, hash, body) VALUES (?, ?, ?)",
-                           sorted((v, h, body) for (v, h), body in nodes.items()))
+            rows = [(v, h, body) for (v, h), body in nodes.items()]
+            rows.sort(key=_by_hash)  # one version per batch: hash order is key order
+            db.executemany("INSERT INTO nodes (version, hash, body) VALUES (?, ?, ?)", rows)
             db.executemany("INSERT INTO kv (key, height, value) VALUES (?, ?, ?)",
                            [(k, height, changes[k]) for k in sorted(changes)])
             db.execute("INSERT INTO roots (height, root, root_version) VALUES (?, ?, ?)",
