@@ -22,6 +22,7 @@ import json
 import pstats
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def make_home(root: Path) -> Path:
     return home
 
 
-def bench_txs(home: Path, n: int, chunk: int, profile: bool) -> tuple[float, int]:
+def bench_txs(home: Path, n: int, chunk: int, clients: int,
+              profile: bool) -> tuple[float, int]:
     raws = [build_tx(keys.SigningKey((10_000 + i).to_bytes(32, "big")), CHAIN_ID, 1,
                      [{"type": "identity/register_patient",
                        "enc_key": keys.EncryptionKey((20_000 + i).to_bytes(32, "big"))
@@ -68,20 +70,31 @@ def bench_txs(home: Path, n: int, chunk: int, profile: bool) -> tuple[float, int
             for i in range(n)]
     node = SoloNode(home)
     node.start()
+    chunks = [raws[i:i + chunk] for i in range(0, n, chunk)]
+    failures: list[str] = []
+
+    def client(mine: list[list[bytes]]) -> None:
+        for txs in mine:
+            failures.extend(r.log for r in node.submit_many(txs) if not r.ok)
+
+    threads = [threading.Thread(target=client, args=(chunks[k::clients],))
+               for k in range(clients)]
     profiler = cProfile.Profile() if profile else None
     start = time.perf_counter()
     if profiler:
         profiler.enable()
-    for i in range(0, n, chunk):
-        for result in node.submit_many(raws[i:i + chunk]):
-            if not result.ok:
-                raise SystemExit(f"submit failed: {result.log}")
-    status = node.wait_committed(tx_hash(raws[-1]), timeout=600)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"{len(failures)} submits failed, e.g. {failures[0]}")
+    status = [node.wait_committed(tx_hash(c[-1]), timeout=600) for c in chunks]
     elapsed = time.perf_counter() - start
     if profiler:
         profiler.disable()
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
-    assert status["status"] == "committed", status
+    assert all(s["status"] == "committed" for s in status), status
     height = node.blocks.height()
     node.close()
     return n / elapsed, height
@@ -92,16 +105,19 @@ def main() -> None:
     parser.add_argument("--txs", type=int, default=20_000)
     parser.add_argument("--verifies", type=int, default=20_000)
     parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=4,
+                        help="concurrent in-process clients (API threads do the same)")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     verify_per_s = bench_verify(args.verifies)
     with tempfile.TemporaryDirectory() as tmp:
-        tx_per_s, blocks = bench_txs(make_home(Path(tmp)), args.txs, args.chunk, args.profile)
+        tx_per_s, blocks = bench_txs(make_home(Path(tmp)), args.txs, args.chunk, args.clients,
+                                     args.profile)
     print(f"verify: {verify_per_s:,.0f}/s   txs: {tx_per_s:,.0f}/s committed in {blocks} "
           f"blocks", file=sys.stderr)
     print(json.dumps({"bench": "solo_throughput", "verify_per_s": round(verify_per_s),
                       "tx_per_s": round(tx_per_s), "ratio": round(tx_per_s / verify_per_s, 3),
-                      "txs": args.txs, "blocks": blocks}))
+                      "txs": args.txs, "blocks": blocks, "clients": args.clients}))
 
 
 if __name__ == "__main__":
