@@ -29,6 +29,7 @@ from typing import Final
 from phrchain.core import smt
 from phrchain.core.errors import HEIGHT_UNAVAILABLE, PhrError
 from phrchain.core.store import Changes, smt_batch
+from phrchain.storage.writer import StateWriter
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key BLOB NOT NULL, height INTEGER NOT NULL, value BLOB,
@@ -68,8 +69,8 @@ def connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
-def _by_hash(row: tuple[int, bytes, bytes]) -> bytes:
-    return row[1]
+def _first(row: tuple[bytes, bytes | None]) -> bytes:
+    return row[0]
 
 
 def _prefix_end(prefix: bytes) -> bytes | None:
@@ -90,10 +91,35 @@ def _check_layout(db: sqlite3.Connection) -> None:
             "let the node rebuild the state by replaying its blocks")
 
 
-class SqliteStateStore:
-    """A durable :class:`~phrchain.core.store.StateStore`."""
+def write_version(db: sqlite3.Connection, height: int, root: smt.NodeRef,
+                  changes: list[tuple[bytes, bytes | None]],
+                  nodes: list[tuple[bytes, bytes]]) -> None:
+    """Write one version in one transaction: its nodes, its key changes, its root."""
+    nodes.sort()  # one version per batch: hash order is key order, a pure append
+    changes.sort(key=_first)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.executemany("INSERT INTO nodes (version, hash, body) VALUES (?, ?, ?)",
+                       [(height, h, body) for h, body in nodes])
+        db.executemany("INSERT INTO kv (key, height, value) VALUES (?, ?, ?)",
+                       [(k, height, v) for k, v in changes])
+        db.execute("INSERT INTO roots (height, root, root_version) VALUES (?, ?, ?)",
+                   (height, root[1], root[0]))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
-    def __init__(self, path: Path | str) -> None:
+
+class SqliteStateStore:
+    """A durable :class:`~phrchain.core.store.StateStore`.
+
+    With ``writer=True`` the writes of each commit run in a separate process
+    (:mod:`phrchain.storage.writer`) on its own connection, so their CPU is not taken
+    from the node's Python thread; reads stay here and see each version once the writer
+    has committed it (WAL). ``commit`` returns only after the writer's COMMIT."""
+
+    def __init__(self, path: Path | str, writer: bool = False) -> None:
         self._db = connect(path)
         try:
             self._db.execute(f"PRAGMA cache_size=-{_PAGE_CACHE_KIB}")
@@ -117,8 +143,12 @@ class SqliteStateStore:
         self._latest_lock = threading.Lock()
         self._staged: tuple[int, smt.NodeRef, dict[bytes, bytes | None],
                             dict[smt.NodeRef, bytes]] | None = None
+        self._writer = StateWriter(path) if writer else None
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         self._db.close()
 
     # -- reads ------------------------------------------------------------------------
@@ -231,22 +261,12 @@ class SqliteStateStore:
         if self._staged is None:
             raise ValueError("nothing staged")
         height, root, changes, nodes = self._staged
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            # All rows share version = height, above every existing key: sorted by hash
-            # they are a pure append at the right edge of the nodes B-tree.
-            rows = [(v, h, body) for (v, h), body in nodes.items()]
-            rows.sort(key=_by_hash)  # one version per batch: hash order is key order
-            db.executemany("INSERT INTO nodes (version, hash, body) VALUES (?, ?, ?)", rows)
-            db.executemany("INSERT INTO kv (key, height, value) VALUES (?, ?, ?)",
-                           [(k, height, changes[k]) for k in sorted(changes)])
-            db.execute("INSERT INTO roots (height, root, root_version) VALUES (?, ?, ?)",
-                       (height, root[1], root[0]))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        change_rows = list(changes.items())
+        node_rows = [(h, body) for (_, h), body in nodes.items()]
+        if self._writer is not None:
+            self._writer.write(height, root, change_rows, node_rows)
+        else:
+            write_version(self._db, height, root, change_rows, node_rows)
         with self._latest_lock:
             self._head, self._staged = (height, root), None
             if len(self._latest) + len(changes) > _LATEST_CACHE_MAX:

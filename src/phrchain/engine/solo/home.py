@@ -34,6 +34,8 @@ class NodeConfig:
     mempool_max_bytes: int = 256 * 1024 * 1024
     # Ed25519 verification worker processes (0 = verify in the node's own thread).
     verify_workers: int = 1
+    # Run state-store inserts in a writer process (see storage/writer.py).
+    state_writer: bool = True
     api_host: str = "127.0.0.1"
     api_port: int = 8645
 

@@ -67,7 +67,8 @@ class SoloNode:
         if self.genesis.get("validator") != self.key.did:
             raise HomeError("validator_key.json does not match the genesis validator")
         self._clock = clock
-        self.state = SqliteStateStore(data_dir(self.home) / "state.db")
+        self.state = SqliteStateStore(data_dir(self.home) / "state.db",
+                                      writer=self.config.state_writer)
         self.blocks = SqliteBlockStore(data_dir(self.home) / "blocks.db")
         self.app: Application = new_application(self.state)
         self.mempool = Mempool(self.config.mempool_max_txs, self.config.mempool_max_bytes)
@@ -80,7 +81,12 @@ class SoloNode:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_header: SignedHeader | None = None
-        self.recover()
+        try:
+            self.recover()
+        except BaseException:
+            self.state.close()  # also stops the state writer process
+            self.blocks.close()
+            raise
         self._verifier = ParallelVerifier(self.config.verify_workers) \
             if self.config.verify_workers > 0 else None
 

@@ -1,0 +1,154 @@
+"""A state-store writer in its own process.
+
+The node's Python thread is the throughput limit (the GIL serialises admission, block
+execution and the SQLite inserts of a commit), while the second core mostly waits. A
+commit's inserts — tens of thousands of tree-node rows per block — therefore run in a
+child process with its own SQLite connection: the node sends one framed batch and waits
+for the child's COMMIT before it reports anything committed.
+
+Protocol on the child's stdin/stdout (a private pipe to a child started with
+``python -I``, isolated from the working directory): a frame ``u32 length`` + body, body
+= ``u64 height, u64 root_version, root_hash(32), u32 n`` then *n* changes
+``u32 key_len, key, i64 value_len (-1 = deletion), value``, then ``u32 m`` and *m* nodes
+``hash(32), u8 body_len, body``. Answer ``b"\\x00"`` (committed) or ``b"\\x01"`` +
+``u32 length`` + message. If the child dies, ``write`` raises and the node stops; the
+uncommitted block is replayed from the block store at the next start.
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import IO, Any, Final
+
+from phrchain.core.errors import PhrError
+
+_U32: Final = struct.Struct(">I")
+_HEAD: Final = struct.Struct(">QQ32sI")
+_KEY: Final = struct.Struct(">I")
+_VALUE: Final = struct.Struct(">q")
+
+
+class StateWriteError(PhrError):
+    """The writer process failed or died: the version was not committed."""
+
+
+def _read_exact(stream: IO[bytes], n: int) -> bytes:
+    data = stream.read(n)
+    if data is None or len(data) != n:
+        raise EOFError
+    return data
+
+
+def encode_batch(height: int, root: tuple[int, bytes],
+                 changes: list[tuple[bytes, bytes | None]],
+                 nodes: list[tuple[bytes, bytes]]) -> bytes:
+    parts = [_HEAD.pack(height, root[0], root[1], len(changes))]
+    for key, value in changes:
+        parts.append(_KEY.pack(len(key)) + key)
+        parts.append(_VALUE.pack(-1) if value is None else _VALUE.pack(len(value)) + value)
+    parts.append(_U32.pack(len(nodes)))
+    parts += [h + bytes((len(body),)) + body for h, body in nodes]
+    return b"".join(parts)
+
+
+def decode_batch(data: bytes) -> tuple[int, tuple[int, bytes],
+                                      list[tuple[bytes, bytes | None]],
+                                      list[tuple[bytes, bytes]]]:
+    height, root_version, root_hash, n = _HEAD.unpack_from(data, 0)
+    pos = _HEAD.size
+    changes: list[tuple[bytes, bytes | None]] = []
+    for _ in range(n):
+        (key_len,) = _KEY.unpack_from(data, pos)
+        pos += 4
+        key = data[pos:pos + key_len]
+        pos += key_len
+        (value_len,) = _VALUE.unpack_from(data, pos)
+        pos += 8
+        if value_len < 0:
+            changes.append((key, None))
+        else:
+            changes.append((key, data[pos:pos + value_len]))
+            pos += value_len
+    (m,) = _U32.unpack_from(data, pos)
+    pos += 4
+    nodes = []
+    for _ in range(m):
+        body_len = data[pos + 32]
+        nodes.append((data[pos:pos + 32], data[pos + 33:pos + 33 + body_len]))
+        pos += 33 + body_len
+    if pos != len(data):
+        raise ValueError("trailing bytes in a state batch")
+    return height, (root_version, root_hash), changes, nodes
+
+
+class StateWriter:
+    def __init__(self, db_path: Path | str) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "phrchain.storage.writer", str(db_path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._lock = threading.Lock()
+
+    def write(self, height: int, root: tuple[int, bytes], changes: list[Any],
+              nodes: list[Any]) -> None:
+        payload = encode_batch(height, root, changes, nodes)
+        stdin, stdout = self._proc.stdin, self._proc.stdout
+        assert stdin is not None and stdout is not None
+        with self._lock:
+            try:
+                stdin.write(_U32.pack(len(payload)) + payload)
+                stdin.flush()
+                status = _read_exact(stdout, 1)
+                if status != b"\x00":
+                    (length,) = _U32.unpack(_read_exact(stdout, 4))
+                    raise StateWriteError(
+                        f"state writer refused version {height}: "
+                        f"{_read_exact(stdout, length).decode(errors='replace')}")
+            except (OSError, EOFError, ValueError) as exc:
+                raise StateWriteError(f"state writer died writing version {height}") \
+                    from exc
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            try:
+                self._proc.stdin.close()
+            except OSError:
+                self._proc.kill()
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+
+def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
+    from phrchain.storage.sqlite_state import connect, write_version
+
+    db = connect(db_path)
+    try:
+        while True:
+            try:
+                (length,) = _U32.unpack(_read_exact(stdin, 4))
+                height, root, changes, nodes = decode_batch(_read_exact(stdin, length))
+            except EOFError:
+                return
+            try:
+                write_version(db, height, root, changes, nodes)
+            except Exception as exc:  # report, then stop: the node must not go on
+                message = f"{type(exc).__name__}: {exc}".encode()
+                stdout.write(b"\x01" + _U32.pack(len(message)) + message)
+                stdout.flush()
+                return
+            stdout.write(b"\x00")
+            stdout.flush()
+    finally:
+        db.close()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)
