@@ -127,6 +127,25 @@ def test_x25519_low_order_refused(u: int) -> None:
         keys.check_x25519_public_key(u.to_bytes(32, "little"))
 
 
+def test_low_order_table_matches_openssl() -> None:
+    """Every table entry is refused by OpenSSL itself (all-zero shared secret), and
+    ordinary keys are not: the fast table check says what OpenSSL would."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import (
+        X25519PrivateKey,
+        X25519PublicKey,
+    )
+
+    probe = X25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+    assert set(LOW_ORDER_U) == keys.LOW_ORDER_U
+    for u in keys.LOW_ORDER_U:
+        with pytest.raises(ValueError):
+            probe.exchange(X25519PublicKey.from_public_bytes(u.to_bytes(32, "little")))
+    for seed in range(1, 200):
+        public = keys.EncryptionKey(seed.to_bytes(32, "big")).public_key
+        keys.check_x25519_public_key(public)
+        probe.exchange(X25519PublicKey.from_public_bytes(public))
+
+
 def test_x25519_non_canonical_refused() -> None:
     with pytest.raises(CryptoError):
         keys.check_x25519_public_key(bytes(31) + b"\x80")

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from phrchain.core.errors import CryptoError
@@ -48,9 +48,16 @@ DID_KEY_PREFIX: Final = "did:key:z"
 _B58: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX: Final = {c: i for i, c in enumerate(_B58)}
 
-# A fixed, public X25519 scalar used only to detect low-order peer keys: the product with
-# any low-order point is the all-zero secret, which OpenSSL refuses (RFC 7748 §6.1).
-_PROBE_SCALAR: Final = X25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+# Canonical u-coordinates of the low-order points of Curve25519 and its twist (the
+# torsion of both: u = 0, 1, p-1 and the two order-8 points) — the canonical half of
+# libsodium's blocklist. A key outside it gives a non-zero shared secret with any
+# scalar; tests/unit/test_keys.py checks every entry against OpenSSL's own refusal of
+# an all-zero secret (RFC 7748 §6.1).
+LOW_ORDER_U: Final = frozenset({
+    0, 1, P - 1,
+    0x00B8495F16056286FDB1329CEB8D09DA6AC49FF1FAE35616AEB8413B7C7AEBE0,
+    0x57119FD0DD4E22D8868E1C58C45C44045BEF839C55B1D0B1248C50A3BC959C5F,
+})
 
 
 def b58encode(data: bytes) -> str:
@@ -108,12 +115,11 @@ def check_x25519_public_key(raw: bytes) -> None:
 def _check_x25519(raw: bytes) -> None:
     if len(raw) != 32:
         raise CryptoError(f"X25519 public key must be 32 bytes, got {len(raw)}")
-    if raw[31] & 0x80 or int.from_bytes(raw, "little") >= P:
+    u = int.from_bytes(raw, "little")
+    if raw[31] & 0x80 or u >= P:
         raise CryptoError("X25519 public key is not canonically encoded")
-    try:
-        _PROBE_SCALAR.exchange(X25519PublicKey.from_public_bytes(raw))
-    except ValueError:
-        raise CryptoError("X25519 public key is a low-order point") from None
+    if u in LOW_ORDER_U:
+        raise CryptoError("X25519 public key is a low-order point")
 
 
 @lru_cache(maxsize=65536)
