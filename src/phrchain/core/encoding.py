@@ -28,7 +28,7 @@ from phrchain.core.errors import EncodingError
 
 MAX_SAFE_INTEGER: Final = 2**53 - 1
 MAX_DEPTH: Final = 32
-_HEX: Final = re.compile(r"(?:[0-9a-f]{2})*")
+_HEX: Final = re.compile(r"[0-9a-f]*")
 
 _encoder = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"),
@@ -145,7 +145,7 @@ def decode(data: bytes) -> Any:
 
 def hex_bytes(text: object, length: int | None = None, what: str = "value") -> bytes:
     """Strict lowercase-hex string to bytes, optionally of an exact length."""
-    if not isinstance(text, str) or _HEX.fullmatch(text) is None:
+    if not isinstance(text, str) or len(text) % 2 or _HEX.fullmatch(text) is None:
         raise EncodingError(f"{what} must be a lowercase hex string")
     raw = bytes.fromhex(text)
     if length is not None and len(raw) != length:
