@@ -20,12 +20,14 @@ def test_worker_answers_match_in_process_verification() -> None:
     wrong_msg = (key.public_key, key.sign(b"a"), b"b")
     small_order_key = ((1).to_bytes(32, "little"), key.sign(b"a"), b"a")
     verifier = ParallelVerifier(2)
+    items = [*good, bad_sig, wrong_msg, small_order_key]
     try:
-        futures = [verifier.submit(*item) for item in [*good, bad_sig, wrong_msg,
-                                                        small_order_key]]
-        answers = [f.result(timeout=30) for f in futures]
+        one_by_one = [verifier.verify(*item) for item in items[295:]]
+        batches = [verifier.submit_batch(items[i:i + 50]) for i in range(0, len(items), 50)]
+        answers = [ok for batch in batches for ok in batch.result(timeout=30)]
     finally:
         verifier.close()
+    assert one_by_one == [True] * 5 + [False, False, False]
     assert answers == [True] * 300 + [False, False, False]
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import queue
+import itertools
 import struct
 import subprocess
 import sys
@@ -31,13 +31,11 @@ from typing import IO, Final
 from phrchain.core import keys
 from phrchain.core.errors import CryptoError
 
-_BATCH: Final = 512
-_WAIT_S: Final = 0.002
 _U32: Final = struct.Struct(">I")
 _MAX_MESSAGE: Final = 1 << 20
 
 Item = tuple[bytes, bytes, bytes]  # public key, signature, signed bytes
-Pending = list[tuple[Item, "Future[bool]"]]
+Pending = tuple[list[Item], "Future[list[bool]]"]
 
 
 class VerifierDied(RuntimeError):
@@ -88,12 +86,12 @@ class _Worker:
         self.reader = threading.Thread(target=self._read, name="verify-reader", daemon=True)
         self.reader.start()
 
-    def send(self, batch: Pending) -> None:
-        frame = [_U32.pack(len(batch))]
-        for (public_key, signature, message), _ in batch:
+    def send(self, items: list[Item], done: Future[list[bool]]) -> None:
+        frame = [_U32.pack(len(items))]
+        for public_key, signature, message in items:
             frame += [public_key, signature, _U32.pack(len(message)), message]
         with self.lock:
-            self.pending.append(batch)
+            self.pending.append((items, done))
             try:
                 assert self.proc.stdin is not None
                 self.proc.stdin.write(b"".join(frame))
@@ -112,22 +110,22 @@ class _Worker:
                 batch = self.pending[0] if self.pending else None
             if batch is None:
                 return  # close() woke us with nothing left to read
+            items, done = batch
             try:
-                answers = _read_exact(stdout, len(batch))
+                answers = _read_exact(stdout, len(items))
             except (EOFError, OSError, ValueError):
                 with self.lock:
                     self._fail_all()
                 return
             with self.lock:
                 self.pending.popleft()
-            for (_, done), ok in zip(batch, answers, strict=True):
-                done.set_result(ok == 1)
+            done.set_result([ok == 1 for ok in answers])
 
     def _fail_all(self) -> None:
         while self.pending:
-            for _, done in self.pending.popleft():
-                if not done.done():
-                    done.set_exception(VerifierDied("signature worker exited"))
+            _, done = self.pending.popleft()
+            if not done.done():
+                done.set_exception(VerifierDied("signature worker exited"))
 
     def close(self) -> None:
         self.sent.release()
@@ -145,46 +143,26 @@ class _Worker:
 
 
 class ParallelVerifier:
+    """Round-robin over worker processes; one future per batch, so the per-signature
+    cost on the node thread is a few list operations."""
+
     def __init__(self, workers: int) -> None:
         self._workers = [_Worker() for _ in range(workers)]
-        self._next = 0
-        self._queue: queue.SimpleQueue[tuple[Item, Future[bool]] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._batcher, name="verify-batcher",
-                                        daemon=True)
-        self._thread.start()
+        self._turn = itertools.count()
 
-    def submit(self, public_key: bytes, signature: bytes, message: bytes) -> Future[bool]:
-        done: Future[bool] = Future()
-        self._queue.put(((public_key, signature, message), done))
+    def submit_batch(self, items: list[Item]) -> Future[list[bool]]:
+        done: Future[list[bool]] = Future()
+        if not items:
+            done.set_result([])
+            return done
+        self._workers[next(self._turn) % len(self._workers)].send(items, done)
         return done
 
     def verify(self, public_key: bytes, signature: bytes, message: bytes,
                timeout: float = 30.0) -> bool:
-        return self.submit(public_key, signature, message).result(timeout)
-
-    def _batcher(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch: Pending = [first]
-            try:
-                while len(batch) < _BATCH:
-                    nxt = self._queue.get(timeout=_WAIT_S) if len(batch) == 1 \
-                        else self._queue.get_nowait()
-                    if nxt is None:
-                        self._queue.put(None)
-                        break
-                    batch.append(nxt)
-            except queue.Empty:
-                pass
-            worker = self._workers[self._next % len(self._workers)]
-            self._next += 1
-            worker.send(batch)
+        return self.submit_batch([(public_key, signature, message)]).result(timeout)[0]
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=5)
         for worker in self._workers:
             worker.close()
 
