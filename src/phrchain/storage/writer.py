@@ -18,15 +18,14 @@ uncommitted block is replayed from the block store at the next start.
 from __future__ import annotations
 
 import struct
-import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import IO, Any, Final
 
 from phrchain.core.errors import PhrError
+from phrchain.ipc import U32, read_exact, start_child, stop_child
 
-_U32: Final = struct.Struct(">I")
 _HEAD: Final = struct.Struct(">QQ32sI")
 _KEY: Final = struct.Struct(">I")
 _VALUE: Final = struct.Struct(">q")
@@ -36,13 +35,6 @@ class StateWriteError(PhrError):
     """The writer process failed or died: the version was not committed."""
 
 
-def _read_exact(stream: IO[bytes], n: int) -> bytes:
-    data = stream.read(n)
-    if data is None or len(data) != n:
-        raise EOFError
-    return data
-
-
 def encode_batch(height: int, root: tuple[int, bytes],
                  changes: list[tuple[bytes, bytes | None]],
                  nodes: list[tuple[bytes, bytes]]) -> bytes:
@@ -50,7 +42,7 @@ def encode_batch(height: int, root: tuple[int, bytes],
     for key, value in changes:
         parts.append(_KEY.pack(len(key)) + key)
         parts.append(_VALUE.pack(-1) if value is None else _VALUE.pack(len(value)) + value)
-    parts.append(_U32.pack(len(nodes)))
+    parts.append(U32.pack(len(nodes)))
     parts += [h + bytes((len(body),)) + body for h, body in nodes]
     return b"".join(parts)
 
@@ -73,7 +65,7 @@ def decode_batch(data: bytes) -> tuple[int, tuple[int, bytes],
         else:
             changes.append((key, data[pos:pos + value_len]))
             pos += value_len
-    (m,) = _U32.unpack_from(data, pos)
+    (m,) = U32.unpack_from(data, pos)
     pos += 4
     nodes = []
     for _ in range(m):
@@ -87,9 +79,7 @@ def decode_batch(data: bytes) -> tuple[int, tuple[int, bytes],
 
 class StateWriter:
     def __init__(self, db_path: Path | str) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "phrchain.storage.writer", str(db_path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._proc = start_child("phrchain.storage.writer", str(db_path))
         self._lock = threading.Lock()
 
     def write(self, height: int, root: tuple[int, bytes], changes: list[Any],
@@ -99,31 +89,20 @@ class StateWriter:
         assert stdin is not None and stdout is not None
         with self._lock:
             try:
-                stdin.write(_U32.pack(len(payload)) + payload)
+                stdin.write(U32.pack(len(payload)) + payload)
                 stdin.flush()
-                status = _read_exact(stdout, 1)
+                status = read_exact(stdout, 1)
                 if status != b"\x00":
-                    (length,) = _U32.unpack(_read_exact(stdout, 4))
+                    (length,) = U32.unpack(read_exact(stdout, 4))
                     raise StateWriteError(
                         f"state writer refused version {height}: "
-                        f"{_read_exact(stdout, length).decode(errors='replace')}")
+                        f"{read_exact(stdout, length).decode(errors='replace')}")
             except (OSError, EOFError, ValueError) as exc:
                 raise StateWriteError(f"state writer died writing version {height}") \
                     from exc
 
     def close(self) -> None:
-        if self._proc.stdin is not None:
-            try:
-                self._proc.stdin.close()
-            except OSError:
-                self._proc.kill()
-        try:
-            self._proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
+        stop_child(self._proc, timeout=30)
 
 
 def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
@@ -133,15 +112,15 @@ def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
     try:
         while True:
             try:
-                (length,) = _U32.unpack(_read_exact(stdin, 4))
-                height, root, changes, nodes = decode_batch(_read_exact(stdin, length))
+                (length,) = U32.unpack(read_exact(stdin, 4))
+                height, root, changes, nodes = decode_batch(read_exact(stdin, length))
             except EOFError:
                 return
             try:
                 write_version(db, height, root, changes, nodes)
             except Exception as exc:  # report, then stop: the node must not go on
                 message = f"{type(exc).__name__}: {exc}".encode()
-                stdout.write(b"\x01" + _U32.pack(len(message)) + message)
+                stdout.write(b"\x01" + U32.pack(len(message)) + message)
                 stdout.flush()
                 return
             stdout.write(b"\x00")

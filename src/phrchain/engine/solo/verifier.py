@@ -19,10 +19,7 @@ Response: ``count`` bytes, 1 = verified, 0 = not.
 from __future__ import annotations
 
 import collections
-import contextlib
 import itertools
-import struct
-import subprocess
 import sys
 import threading
 from concurrent.futures import Future
@@ -30,8 +27,8 @@ from typing import IO, Final
 
 from phrchain.core import keys
 from phrchain.core.errors import CryptoError
+from phrchain.ipc import U32, read_exact, start_child, stop_child
 
-_U32: Final = struct.Struct(">I")
 _MAX_MESSAGE: Final = 1 << 20
 
 Item = tuple[bytes, bytes, bytes]  # public key, signature, signed bytes
@@ -42,25 +39,18 @@ class VerifierDied(RuntimeError):
     pass
 
 
-def _read_exact(stream: IO[bytes], n: int) -> bytes:
-    data = stream.read(n)
-    if data is None or len(data) != n:
-        raise EOFError
-    return data
-
-
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """Worker loop: answer batches until the parent closes the pipe."""
     while True:
         try:
-            (count,) = _U32.unpack(_read_exact(stdin, 4))
+            (count,) = U32.unpack(read_exact(stdin, 4))
             answers = bytearray()
             for _ in range(count):
-                head = _read_exact(stdin, 100)
-                (length,) = _U32.unpack(head[96:])
+                head = read_exact(stdin, 100)
+                (length,) = U32.unpack(head[96:])
                 if length > _MAX_MESSAGE:
                     raise EOFError
-                message = _read_exact(stdin, length)
+                message = read_exact(stdin, length)
                 try:
                     keys.verify(head[:32], head[32:96], message)
                     answers.append(1)
@@ -74,12 +64,8 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
 
 class _Worker:
     def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            # -I: isolated mode. No current directory on sys.path and no PYTHON*
-            # variables, so a stray "phrchain/" folder where the node happens to start
-            # cannot stand in for the worker and approve forged signatures.
-            [sys.executable, "-I", "-m", "phrchain.engine.solo.verifier"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        # Isolated (see phrchain.ipc): a planted module must not approve signatures.
+        self.proc = start_child("phrchain.engine.solo.verifier")
         self.pending: collections.deque[Pending] = collections.deque()
         self.lock = threading.Lock()
         self.sent = threading.Semaphore(0)  # one release per batch sent (and one to stop)
@@ -87,9 +73,9 @@ class _Worker:
         self.reader.start()
 
     def send(self, items: list[Item], done: Future[list[bool]]) -> None:
-        frame = [_U32.pack(len(items))]
+        frame = [U32.pack(len(items))]
         for public_key, signature, message in items:
-            frame += [public_key, signature, _U32.pack(len(message)), message]
+            frame += [public_key, signature, U32.pack(len(message)), message]
         with self.lock:
             self.pending.append((items, done))
             try:
@@ -112,7 +98,7 @@ class _Worker:
                 return  # close() woke us with nothing left to read
             items, done = batch
             try:
-                answers = _read_exact(stdout, len(items))
+                answers = read_exact(stdout, len(items))
             except (EOFError, OSError, ValueError):
                 with self.lock:
                     self._fail_all()
@@ -130,16 +116,7 @@ class _Worker:
     def close(self) -> None:
         self.sent.release()
         self.reader.join(timeout=5)
-        if self.proc.stdin is not None:
-            with contextlib.suppress(OSError):  # the worker may already be gone
-                self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        stop_child(self.proc, timeout=5)
 
 
 class ParallelVerifier:
