@@ -73,8 +73,8 @@ class TxResult:
         return self.code == 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"hash": self.hash.hex(), "code": self.code, "codespace": self.codespace,
-                "log": self.log, "events": [e.to_json() for e in self.events]}
+        """What is stored and served: the consensus fields plus the human ``log``."""
+        return {**self.consensus_json(), "log": self.log}
 
     def consensus_json(self) -> dict[str, Any]:
         """The fields every node must agree on. ``log`` is left out (as CometBFT leaves it

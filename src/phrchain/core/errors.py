@@ -98,7 +98,8 @@ NONCE_SKIPPED = register("tx", 7, "nonce_skipped", "nonce skips ahead of the nex
 UNKNOWN_SIGNER = register("tx", 8, "unknown_signer", "signer is not a registered identity")
 REVOKED_SIGNER = register("tx", 9, "revoked_signer", "signer identity or key is revoked")
 UNKNOWN_MESSAGE = register("tx", 10, "unknown_message_type", "message type is not known")
-MALFORMED_MESSAGE = register("tx", 11, "malformed_message", "message fields are invalid")
+# tx/11 was "malformed_message", retired before any release (modules report invalid
+# fields with their own codes); do not reuse 11.
 TOO_MANY_MESSAGES = register("tx", 12, "too_many_messages", "transaction carries too many messages")
 DUPLICATE_TX = register("tx", 13, "duplicate_tx", "transaction is already known")
 MEMPOOL_FULL = register("tx", 14, "mempool_full", "mempool is full, try again later")

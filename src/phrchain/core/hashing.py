@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
-DIGEST_SIZE: Final = 32
-
 # tag -> purpose. Tags are part of consensus: never change one, add a new one.
 TAGS: Final[dict[str, str]] = {
     "phrchain/tx/sign/v1": "bytes an Ed25519 tx signature covers",

@@ -56,9 +56,6 @@ class Overlay:
             return self.changes[key]
         return self._base.get(key)
 
-    def has(self, key: bytes) -> bool:
-        return self.get(key) is not None
-
     def set(self, key: bytes, value: bytes) -> None:
         if len(value) > MAX_VALUE_BYTES:
             raise OUT_OF_GAS(f"value of {len(value)} bytes > {MAX_VALUE_BYTES}")

@@ -23,10 +23,6 @@ class Mempool:
     def __contains__(self, tx_hash: bytes) -> bool:
         return tx_hash in self._txs
 
-    @property
-    def size_bytes(self) -> int:
-        return self._bytes
-
     def has_room(self, raw: bytes) -> bool:
         return len(self._txs) < self.max_txs and self._bytes + len(raw) <= self.max_bytes
 

@@ -20,7 +20,6 @@ from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
 from phrchain.modules.identity.messages import ORG_TYPES
 
-PREFIX: Final = b"identity/"
 _ID: Final = b"identity/id/"
 _NONCE: Final = b"identity/nonce/"
 _MEMBER: Final = b"identity/member/"
