@@ -26,6 +26,11 @@ TAGS: Final[dict[str, str]] = {
     "phrchain/rotate/v1": "proof that the holder of a new key agrees to a key rotation",
     "phrchain/admit/v1": "proof that the holder of an admitted key agrees to its admission",
     "phrchain/result/v1": "a tx result leaf in the block's results root",
+    "phrchain/record/commitment/v1": "salted commitment to a record's plaintext",
+    "phrchain/record/aad/v1": "associated data of a record chunk's AEAD encryption",
+    "phrchain/record/wrap/v1": "HPKE info binding a wrapped data key to record and reader",
+    "phrchain/vault/request/v1": "bytes a caller signs for a vault request",
+    "phrchain/export/v1": "bytes a patient's portable record export binds",
 }
 
 _PREFIX: Final[dict[str, bytes]] = {t: t.encode("ascii") + b"\x00" for t in TAGS}
