@@ -11,9 +11,17 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 
 
 def render() -> str:
+    import importlib
+    import pkgutil
+
+    import phrchain
     import phrchain.app
-    import phrchain.modules.identity.errors  # noqa: F401
     from phrchain.core.errors import REGISTRY
+
+    # Every `errors` module of the package registers its codes on import.
+    for info in pkgutil.walk_packages(phrchain.__path__, "phrchain."):
+        if info.name.endswith(".errors"):
+            importlib.import_module(info.name)
 
     lines = [
         "# Error codes",

@@ -99,3 +99,11 @@ class Chain:
 
     def register_patient(self, patient: keys.SigningKey) -> Any:
         return self.run(patient, {"type": "identity/register_patient", "enc_key": enc_key(9)})
+
+
+def tx_state(chain: Chain) -> list[tuple[bytes, bytes]]:
+    """Every committed key and value except the per-block ``app/block`` entry: what a tx
+    may change (a block always updates its height and time)."""
+    from phrchain.core.module import BLOCK_KEY
+
+    return [(k, v) for k, v in chain.app.store.iterate(b"") if k != BLOCK_KEY]

@@ -38,7 +38,15 @@ from phrchain.core.errors import (
     register,
 )
 from phrchain.core.hashing import sha256
-from phrchain.core.module import Authenticator, Context, Event, Handler, Module, Query
+from phrchain.core.module import (
+    BLOCK_KEY,
+    Authenticator,
+    Context,
+    Event,
+    Handler,
+    Module,
+    Query,
+)
 from phrchain.core.state import Overlay, StoreView
 from phrchain.core.store import StateStore
 from phrchain.core.tx import Tx, decode_tx
@@ -171,6 +179,8 @@ class Application:
         if block.height != self.store.version() + 1:
             raise ValueError(f"expected block {self.store.version() + 1}, got {block.height}")
         state = self._fresh_overlay()
+        state.set(BLOCK_KEY, encoding.encode_trusted({"height": block.height,
+                                                      "time_ms": block.time_ms}))
         self._pending_time_ms = block.time_ms
         results = tuple(self._run(state, block, raw) for raw in txs)
         app_hash = self.store.stage(block.height, state.changes)
@@ -337,9 +347,15 @@ class Application:
 
 def default_modules() -> tuple[list[Module], Authenticator]:
     """The one explicit, ordered module list of a phrchain node."""
+    from phrchain.modules.audit import AuditModule
+    from phrchain.modules.consent import ConsentModule
+    from phrchain.modules.exchange import ExchangeModule
     from phrchain.modules.identity import IdentityAuthenticator, IdentityModule
+    from phrchain.modules.records import RecordsModule
 
-    return [IdentityModule()], IdentityAuthenticator()
+    modules: list[Module] = [IdentityModule(), RecordsModule(), ConsentModule(),
+                             AuditModule(), ExchangeModule()]
+    return modules, IdentityAuthenticator()
 
 
 def new_application(store: StateStore) -> Application:

@@ -20,6 +20,7 @@ from tests.helpers import (
     enc_key,
     genesis,
     signing_key,
+    tx_state,
 )
 
 HOSPITAL, PHARMACY, DOCTOR, NURSE, PATIENT = (signing_key(n) for n in range(20, 25))
@@ -217,10 +218,10 @@ def test_roles_are_tied_to_the_organization_type(org_type: str) -> None:
 
 def test_an_authority_revoked_earlier_in_the_tx_admits_nothing() -> None:
     chain = _two_authorities()
-    before = chain.app.store.root()
+    before = tx_state(chain)
     result = chain.run(AUTHORITY, _revoke(AUTHORITY.did), admit_org_msg(HOSPITAL))
     assert (result.codespace, result.code) == ("tx", 9), result.log
-    assert chain.app.store.root() == before
+    assert tx_state(chain) == before
     assert _q(chain, "identity/did", did=HOSPITAL.did) is None
 
 

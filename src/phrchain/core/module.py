@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
 from phrchain.core.tx import Msg
 
@@ -75,3 +76,17 @@ class Authenticator(Protocol):
     def last_nonce(self, state: Reader, signer: str) -> int: ...
 
     def set_nonce(self, state: Overlay, signer: str, nonce: int) -> None: ...
+
+
+# The app writes the executing block's height and time here before its txs run, so that
+# queries answered "as of height h" (a consent decision) use that block's time.
+BLOCK_KEY = b"app/block"
+
+
+def block_of(state: Reader) -> tuple[int, int]:
+    """``(height, time_ms)`` of the last block executed in ``state`` (0, 0 before any)."""
+    raw = state.get(BLOCK_KEY)
+    if raw is None:
+        return 0, 0
+    block = encoding.decode(raw)
+    return int(block["height"]), int(block["time_ms"])

@@ -1,0 +1,123 @@
+"""Stateless field checks shared by the record-keeping modules.
+
+Each parser takes the error code to raise, so a bad field is reported in the codespace of
+the module whose message carried it (``records/2``, ``consent/2``, ...).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, Final, TypeVar
+
+from phrchain.core import encoding, keys
+from phrchain.core.errors import CryptoError, EncodingError, ErrorCode
+
+ID_BYTES: Final = 16
+MAX_INT: Final = (1 << 63) - 1
+_HEX_ID: Final = re.compile(r"[0-9a-f]{32}")
+_HEX_HASH: Final = re.compile(r"[0-9a-f]{64}")
+T = TypeVar("T")
+
+
+def exact(msg: Mapping[str, Any], error: ErrorCode, required: Collection[str],
+          optional: Collection[str] = ()) -> None:
+    """Raise unless ``msg`` has every required field, only known fields, and ``type``."""
+    names = set(msg) - {"type"}
+    missing = set(required) - names
+    unknown = names - set(required) - set(optional)
+    if missing or unknown:
+        what = msg.get("type", "entry")
+        raise error(f"{what}: " + "; ".join(
+            part for part in (f"missing {sorted(missing)}" if missing else "",
+                              f"unknown {sorted(unknown)}" if unknown else "") if part))
+
+
+def object_id(msg: Mapping[str, Any], name: str, error: ErrorCode) -> str:
+    """A 16-byte id as 32 lowercase hex characters."""
+    value = msg.get(name)
+    if not isinstance(value, str) or _HEX_ID.fullmatch(value) is None:
+        raise error(f"{name} must be 32 lowercase hex characters (16 bytes)")
+    return value
+
+
+def digest(msg: Mapping[str, Any], name: str, error: ErrorCode) -> str:
+    """A SHA-256 digest as 64 lowercase hex characters."""
+    value = msg.get(name)
+    if not isinstance(value, str) or _HEX_HASH.fullmatch(value) is None:
+        raise error(f"{name} must be 64 lowercase hex characters (a SHA-256 digest)")
+    return value
+
+
+def did(msg: Mapping[str, Any], name: str, error: ErrorCode) -> str:
+    value = msg.get(name)
+    if not isinstance(value, str):
+        raise error(f"{name} must be a did:key string")
+    try:
+        keys.public_key_from_did(value)
+    except CryptoError as exc:
+        raise error(f"{name}: {exc}") from None
+    return value
+
+
+def integer(msg: Mapping[str, Any], name: str, error: ErrorCode, low: int = 0,
+            high: int = MAX_INT) -> int:
+    value = msg.get(name)
+    if type(value) is not int or not low <= value <= high:
+        raise error(f"{name} must be an integer from {low} to {high}")
+    return value
+
+
+def boolean(msg: Mapping[str, Any], name: str, error: ErrorCode) -> bool:
+    value = msg.get(name)
+    if type(value) is not bool:
+        raise error(f"{name} must be true or false")
+    return value
+
+
+def choice(msg: Mapping[str, Any], name: str, allowed: Collection[str],
+           error: ErrorCode) -> str:
+    value = msg.get(name)
+    # isinstance first: an unhashable value (list, object) must not reach `in`.
+    if not isinstance(value, str) or value not in allowed:
+        raise error(f"{name} must be one of {sorted(allowed)}")
+    return value
+
+
+def sorted_set(msg: Mapping[str, Any], name: str, error: ErrorCode,
+               item: Callable[[Any], bool], what: str, max_items: int) -> tuple[str, ...]:
+    """A non-empty, strictly ascending (so duplicate-free) list of strings: one spelling
+    per set, so equal sets encode to equal bytes."""
+    value = msg.get(name)
+    if not isinstance(value, list) or not 1 <= len(value) <= max_items \
+            or not all(isinstance(v, str) and item(v) for v in value) \
+            or any(a >= b for a, b in itertools.pairwise(value)):
+        raise error(f"{name} must be a sorted, duplicate-free list of 1 to {max_items} "
+                    f"{what}")
+    return tuple(value)
+
+
+def is_id(value: str) -> bool:
+    return _HEX_ID.fullmatch(value) is not None
+
+
+def mapping(msg: Mapping[str, Any], name: str, error: ErrorCode) -> Mapping[str, Any]:
+    value = msg.get(name)
+    if not isinstance(value, dict):
+        raise error(f"{name} must be an object")
+    return value
+
+
+def hex_bytes(msg: Mapping[str, Any], name: str, size: int, error: ErrorCode) -> bytes:
+    try:
+        return encoding.hex_bytes(msg.get(name), size, name)
+    except EncodingError as exc:
+        raise error(str(exc)) from None
+
+
+def apply(parse: Callable[[Mapping[str, Any]], T], value: Any, error: ErrorCode,
+          name: str) -> T:
+    if not isinstance(value, dict):
+        raise error(f"{name} must be an object")
+    return parse(value)

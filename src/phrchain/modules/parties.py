@@ -1,0 +1,69 @@
+"""Read-only views of identities that the record-keeping modules decide on.
+
+A practitioner acts only while both they and their organization are active: revoking a
+hospital stops its whole staff at once, with no per-practitioner transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from phrchain.core.state import Reader
+from phrchain.modules.identity import keeper
+
+ACTIVE: Final = "active"
+# Organization types that author and keep clinical records.
+CARE_ORG_TYPES: Final = frozenset({"hospital", "clinic", "pharmacy"})
+
+Identity = dict[str, Any]
+
+
+def get(state: Reader, did: str) -> Identity | None:
+    return keeper.get(state, did)
+
+
+def acting(state: Reader, did: str) -> Identity | None:
+    """``did``'s identity if it may act now: active, and for a practitioner with an
+    active organization; else None."""
+    identity = keeper.get(state, did)
+    if identity is None or identity["status"] != ACTIVE:
+        return None
+    if identity["kind"] == "practitioner":
+        org = keeper.get(state, identity["organization"])
+        if org is None or org["status"] != ACTIVE:
+            return None
+    return identity
+
+
+def organization_of(identity: Identity) -> str | None:
+    """The organization an identity acts for: itself, its employer, or None."""
+    if identity["kind"] == "organization":
+        return str(identity["did"])
+    if identity["kind"] == "practitioner":
+        return str(identity["organization"])
+    return None
+
+
+def org_type(state: Reader, org: str) -> str | None:
+    identity = keeper.get(state, org)
+    if identity is None or identity["kind"] != "organization":
+        return None
+    return str(identity["org_type"])
+
+
+def has_role(identity: Identity, role: str) -> bool:
+    return identity["kind"] == "practitioner" and role in identity["roles"]
+
+
+def active_patient(state: Reader, did: str) -> bool:
+    identity = keeper.get(state, did)
+    return identity is not None and identity["kind"] == "patient" \
+        and identity["status"] == ACTIVE
+
+
+def is_regulator_officer(state: Reader, identity: Identity) -> bool:
+    """A regulator organization, or an auditor practitioner of one."""
+    org = organization_of(identity)
+    if org is None or org_type(state, org) != "regulator":
+        return False
+    return identity["kind"] == "organization" or has_role(identity, "auditor")

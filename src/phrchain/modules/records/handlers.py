@@ -1,0 +1,121 @@
+"""Records handlers: validate → change state → emit events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from phrchain.core.module import Context, Handler
+from phrchain.core.tx import Msg
+from phrchain.modules import parties
+from phrchain.modules.records import keeper
+from phrchain.modules.records.errors import (
+    ALREADY_EXISTS,
+    BAD_CUSTODIAN,
+    NOT_ACTIVE,
+    NOT_FOUND,
+    UNAUTHORIZED,
+    UNKNOWN_PATIENT,
+)
+from phrchain.modules.records.messages import ERASE, REGISTER, Erase, Register
+
+ACTIVE: Final = "active"
+SUPERSEDED: Final = "superseded"
+ERASED: Final = "erased"
+
+
+def _signer(ctx: Context) -> parties.Identity:
+    identity = parties.acting(ctx.state, ctx.signer)
+    if identity is None:
+        raise UNAUTHORIZED(f"{ctx.signer} is not an identity that may act now")
+    return identity
+
+
+def _custodian(ctx: Context, author: parties.Identity, m: Register) -> str:
+    """Whose vault keeps the ciphertext: the author's own institution, or for a
+    self-reported record the care organization the patient chose."""
+    if author["kind"] == "patient":
+        if m.custodian is None:
+            raise BAD_CUSTODIAN("a self-reported record must name its custodian")
+        custodian = parties.acting(ctx.state, m.custodian)
+        if custodian is None or custodian["kind"] != "organization" \
+                or custodian["org_type"] not in parties.CARE_ORG_TYPES:
+            raise BAD_CUSTODIAN(f"{m.custodian} is not an active care organization")
+        return m.custodian
+    org = parties.organization_of(author)
+    if org is None or parties.org_type(ctx.state, org) not in parties.CARE_ORG_TYPES:
+        raise UNAUTHORIZED("only care providers (hospital, clinic, pharmacy and their "
+                           "staff) and the patient author records")
+    if m.custodian is not None and m.custodian != org:
+        raise BAD_CUSTODIAN(f"the record must stay in the author's own institution {org}")
+    return org
+
+
+def register(ctx: Context, msg: Msg) -> None:
+    m = Register.parse(msg)
+    author = _signer(ctx)
+    if author["kind"] == "patient" and ctx.signer != m.patient:
+        raise UNAUTHORIZED("a patient adds self-reported records only to their own chart")
+    if not parties.active_patient(ctx.state, m.patient):
+        raise UNKNOWN_PATIENT(m.patient)
+    custodian = _custodian(ctx, author, m)
+    if keeper.get(ctx.state, m.record) is not None:
+        raise ALREADY_EXISTS(m.record)
+    if m.replaces is not None:
+        _supersede(ctx, m, custodian)
+    record: keeper.Record = {
+        "record": m.record, "patient": m.patient, "author": ctx.signer,
+        "custodian": custodian, "resource": m.resource, "category": m.category,
+        "hash": m.hash, "size": m.size, "chunks": m.chunks, "commitment": m.commitment,
+        "self_reported": author["kind"] == "patient", "status": ACTIVE,
+        "height": ctx.height, "time_ms": ctx.time_ms, "replaces": m.replaces,
+        "superseded_by": None,
+    }
+    keeper.put(ctx.state, record)
+    keeper.index(ctx.state, record)
+    keeper.add_holder(ctx.state, m.record, custodian)
+    ctx.emit("records.registered", record=m.record, patient=m.patient, custodian=custodian)
+
+
+def _supersede(ctx: Context, m: Register, custodian: str) -> None:
+    assert m.replaces is not None
+    old = keeper.get(ctx.state, m.replaces)
+    if old is None:
+        raise NOT_FOUND(m.replaces)
+    if old["status"] != ACTIVE:
+        raise NOT_ACTIVE(f"{m.replaces} is {old['status']}")
+    if old["patient"] != m.patient:
+        raise UNAUTHORIZED("a new version must belong to the same patient")
+    if old["author"] != ctx.signer and old["custodian"] != custodian:
+        raise UNAUTHORIZED("only the author or the custodian institution may supersede")
+    old["status"], old["superseded_by"] = SUPERSEDED, m.record
+    keeper.put(ctx.state, old)
+    ctx.emit("records.superseded", record=m.replaces, by=m.record, patient=m.patient)
+
+
+def erase(ctx: Context, msg: Msg) -> None:
+    m = Erase.parse(msg)
+    signer = _signer(ctx)
+    record = keeper.get(ctx.state, m.record)
+    if record is None:
+        raise NOT_FOUND(m.record)
+    if record["status"] == ERASED:
+        raise NOT_ACTIVE(f"{m.record} is already erased")
+    if ctx.signer != record["patient"] and not parties.is_regulator_officer(ctx.state, signer):
+        raise UNAUTHORIZED("only the patient or a regulator may erase a record")
+    # The tombstone keeps who and when, nothing about what: type, category, size, hash
+    # and commitment go (the salted commitment was never linkable, but is useless now).
+    tombstone: keeper.Record = {
+        "record": m.record, "patient": record["patient"], "author": record["author"],
+        "custodian": record["custodian"], "status": ERASED, "height": record["height"],
+        "erased_height": ctx.height, "erased_by": ctx.signer, "reason": m.reason,
+        "replaces": record["replaces"], "superseded_by": record["superseded_by"],
+        "self_reported": record["self_reported"],
+    }
+    keeper.put(ctx.state, tombstone)
+    holders = keeper.holders(ctx.state, m.record)
+    ctx.emit("records.erased", record=m.record, patient=record["patient"],
+             holders=",".join(holders), reason=m.reason)
+
+
+HANDLERS: Final[Mapping[str, Handler]] = {REGISTER: register, ERASE: erase}
