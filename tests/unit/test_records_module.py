@@ -1,0 +1,248 @@
+"""records, audit and exchange modules: who may do what, and what state results."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from phrchain.core import encoding, rfc9162
+from tests.world import (
+    A1,
+    A2,
+    AE,
+    B1,
+    GA,
+    HOSPITAL_A,
+    HOSPITAL_B,
+    INSURER,
+    IR,
+    RR,
+    P,
+    Q,
+    World,
+    new_id,
+    practitioner,
+    register_msg,
+)
+
+
+@pytest.fixture
+def w() -> World:
+    return World()
+
+
+# -- records -------------------------------------------------------------------------
+def test_register_by_practitioner_keeps_it_in_their_institution(w: World) -> None:
+    record = w.record(author=A1, patient=P)
+    r = w.query("records/get", record=record)
+    assert (r["author"], r["custodian"], r["status"], r["self_reported"]) == \
+        (A1.did, HOSPITAL_A.did, "active", False)
+    assert w.query("records/holders", record=record)["holders"] == [HOSPITAL_A.did]
+    assert w.query("records/patient", patient=P.did)["records"] == [record]
+
+
+@pytest.mark.parametrize(("author", "patch", "code"), [
+    (IR, {}, ("records", 1)),                                  # insurers author no records
+    (A1, {"custodian": HOSPITAL_B.did}, ("records", 6)),       # not their institution
+    (P, {}, ("records", 6)),                                   # self-report needs custodian
+    (A1, {"patient": A2.did}, ("records", 5)),                 # not a patient
+    (A1, {"size": 10}, ("records", 8)),                        # cannot hold a sealed record
+    (A1, {"chunks": 2}, ("records", 8)),
+    (A1, {"category": "secret"}, ("records", 2)),
+    (A1, {"resource": "observation"}, ("records", 2)),
+    (A1, {"hash": "AB" * 32}, ("records", 2)),
+    (A1, {"extra": 1}, ("records", 2)),
+    (A1, {"replaces": "00" * 16}, ("records", 4)),
+])
+def test_register_refusals(w: World, author, patch, code) -> None:  # type: ignore[no-untyped-def]
+    msg = {**register_msg(P), **patch}
+    if author is P and "custodian" in msg:
+        del msg["custodian"]
+    assert w.fails(author, msg) == code
+
+
+def test_self_reported_record_and_reused_id(w: World) -> None:
+    record = w.record(author=P, patient=P, custodian=HOSPITAL_B.did)
+    r = w.query("records/get", record=record)
+    assert r["self_reported"] and r["custodian"] == HOSPITAL_B.did
+    assert w.fails(P, register_msg(Q, custodian=HOSPITAL_B.did)) == ("records", 1)
+    assert w.fails(A1, register_msg(P, record=record)) == ("records", 3)
+
+
+def test_supersede_keeps_the_old_version_linked(w: World) -> None:
+    old = w.record(author=A1, patient=P)
+    new = w.record(author=A2, patient=P, replaces=old)  # same institution corrects it
+    assert w.query("records/get", record=old)["superseded_by"] == new
+    assert w.query("records/get", record=old)["status"] == "superseded"
+    assert w.query("records/get", record=new)["replaces"] == old
+    assert w.fails(A1, register_msg(P, replaces=old)) == ("records", 7)
+    other = w.record(author=A1, patient=P)
+    assert w.fails(B1, register_msg(P, replaces=other)) == ("records", 1)
+
+
+def test_erase_by_patient_or_regulator_only_and_tombstone_keeps_nothing_clinical(
+        w: World) -> None:
+    record = w.record(author=A1, patient=P)
+    erase = {"type": "records/erase", "record": record, "reason": "patient_request"}
+    assert w.fails(A1, erase) == ("records", 1)
+    assert w.fails(Q, erase) == ("records", 1)
+    result = w.ok(GA, {**erase, "reason": "regulator_order"})
+    tomb = w.query("records/get", record=record)
+    assert tomb["status"] == "erased" and tomb["erased_by"] == GA.did
+    assert not {"hash", "commitment", "resource", "category", "size"} & set(tomb)
+    erased = [e for e in result.events if e.type == "records.erased"]
+    assert dict(erased[0].attributes)["holders"] == HOSPITAL_A.did
+    assert w.fails(P, erase) == ("records", 7)
+
+
+# -- audit ---------------------------------------------------------------------------
+def entry(record: str, accessor: str = A1.did, decision: str = "permit",
+          reason: str = "author", at: int = 1, **kw: object) -> dict[str, object]:
+    return {"record": record, "accessor": accessor, "action": "read", "purpose": "TREAT",
+            "decision": decision, "reason": reason, "consent": None, "break_glass": False,
+            "request": hashlib.sha256(new_id().encode()).hexdigest(), "at": at, **kw}
+
+
+def test_audit_log_is_an_rfc9162_log_with_inclusion_and_consistency_proofs(w: World) -> None:
+    record = w.record(author=A1, patient=P)
+    entries = [entry(record) for _ in range(5)]
+    w.ok(HOSPITAL_A, {"type": "audit/append", "entries": entries[:3]})
+    old_height = w.chain.app.store.version()
+    old = w.chain.app.query("audit/head", {"patient": P.did}, prove=True)
+    w.ok(HOSPITAL_A, {"type": "audit/append", "entries": entries[3:]})
+    head = w.query("audit/head", patient=P.did)
+    assert head["size"] == 5 and old["value"]["size"] == 3 and old["height"] == old_height
+    for index in range(5):
+        e = w.query("audit/entry", patient=P.did, index=index)
+        leaf = bytes.fromhex(e["leaf"])
+        assert encoding.decode(leaf)["request"] == entries[index]["request"]
+        assert e["entry"]["vault"] == HOSPITAL_A.did and e["entry"]["index"] == index
+        rfc9162.verify_inclusion(rfc9162.leaf_hash(leaf), index, 5,
+                                 [bytes.fromhex(p) for p in e["inclusion"]],
+                                 bytes.fromhex(head["root"]))
+    proof = w.query("audit/consistency", patient=P.did, size1=3)
+    rfc9162.verify_consistency(3, 5, [bytes.fromhex(p) for p in proof["proof"]],
+                               bytes.fromhex(old["value"]["root"]),
+                               bytes.fromhex(head["root"]))
+    listed = w.query("audit/entries", patient=P.did, start=1, limit=2)
+    assert [x["index"] for x in listed["entries"]] == [1, 2] and listed["next"] == 3
+
+
+def test_audit_append_is_idempotent_per_request_and_flags_break_glass(w: World) -> None:
+    record = w.record(author=A1, patient=P)
+    e = entry(record, accessor=AE.did, reason="break_glass", break_glass=True,
+              purpose="ETREAT", action="break_glass")
+    result = w.ok(HOSPITAL_A, {"type": "audit/append", "entries": [e]})
+    notice = [dict(ev.attributes) for ev in result.events if ev.type == "audit.break_glass"]
+    assert notice == [{"patient": P.did, "record": record, "accessor": AE.did, "index": "0"}]
+    w.ok(HOSPITAL_A, {"type": "audit/append", "entries": [e]})  # re-sent after a crash
+    assert w.query("audit/head", patient=P.did)["size"] == 1
+
+
+@pytest.mark.parametrize(("signer", "patch", "code"), [
+    (HOSPITAL_B, {}, ("audit", 1)),                     # holds no copy
+    (A1, {}, ("audit", 1)),                             # a practitioner, not a vault
+    (HOSPITAL_A, {"record": "00" * 16}, ("audit", 3)),
+    (HOSPITAL_A, {"reason": "consent"}, ("audit", 4)),  # consent reason without an id
+    (HOSPITAL_A, {"decision": "deny"}, ("audit", 4)),   # deny with a permit reason
+    (HOSPITAL_A, {"at": 10_000}, ("audit", 5)),
+    (HOSPITAL_A, {"action": "erase"}, ("audit", 2)),
+    (HOSPITAL_A, {"accessor": "did:web:x"}, ("audit", 2)),
+])
+def test_audit_refusals(w: World, signer, patch, code) -> None:  # type: ignore[no-untyped-def]
+    record = w.record(author=A1, patient=P)
+    e = {**entry(record), **patch}
+    assert w.fails(signer, {"type": "audit/append", "entries": [e]}) == code
+
+
+# -- exchange ------------------------------------------------------------------------
+def test_push_needs_the_recipients_push_consent(w: World) -> None:
+    record = w.record(author=A1, patient=P)
+    push = {"type": "exchange/push", "record": record, "to": B1.did, "purpose": "TREAT"}
+    assert w.fails(A1, push) == ("exchange", 6)
+    w.grant(P, practitioner(B1), actions=("push",))
+    w.ok(A1, push)
+    assert w.query("records/holders", record=record)["holders"] == sorted(
+        [HOSPITAL_A.did, HOSPITAL_B.did])
+    assert w.fails(RR, {**push, "to": A2.did}) == ("exchange", 6)  # RR may not read it
+
+
+def test_pull_waits_for_the_patient_then_the_copy_is_recorded(w: World) -> None:
+    record = w.record(author=A1, patient=P)
+    request = new_id()
+    ask = {"type": "exchange/request", "request": request, "patient": P.did,
+           "scope": {"records": [record]}, "purpose": "TREAT"}
+    w.ok(B1, ask)
+    assert w.query("exchange/get", request=request)["status"] == "pending"
+    assert w.query("exchange/patient", patient=P.did)["requests"] == [request]
+    assert w.decide(B1, "pull", record)["reason"] == "no_consent"
+    received = {"type": "exchange/received", "request": request, "record": record}
+    assert w.fails(HOSPITAL_B, received) == ("exchange", 7)
+    assert w.fails(Q, {"type": "exchange/approve", "request": request,
+                       "end_ms": w.now + 10**7}) == ("exchange", 1)
+    w.ok(P, {"type": "exchange/approve", "request": request, "end_ms": w.now + 10**7})
+    assert w.decide(B1, "pull", record)["reason"] == "consent"
+    assert w.query("consent/get", consent=request)["grantee"] == practitioner(B1)
+    assert w.fails(P, {"type": "exchange/deny", "request": request}) == ("exchange", 5)
+    assert w.fails(HOSPITAL_A, received) == ("exchange", 1)  # not the requester's org
+    other = w.record(author=A1, patient=P)
+    assert w.fails(HOSPITAL_B, {**received, "record": other}) == ("exchange", 8)
+    w.ok(HOSPITAL_B, received)
+    assert HOSPITAL_B.did in w.query("records/holders", record=record)["holders"]
+
+
+def test_standing_consent_approves_a_pull_at_once_and_denial_is_final(w: World) -> None:
+    w.grant(P, {"kind": "organization", "id": INSURER.did}, actions=("pull", "read"),
+            purposes=("HPAYMT",), scope={"categories": ["financial", "laboratory"]})
+    covered, wider = new_id(), new_id()
+    w.ok(IR, {"type": "exchange/request", "request": covered, "patient": P.did,
+              "scope": {"categories": ["laboratory"]}, "purpose": "HPAYMT"})
+    assert w.query("exchange/get", request=covered)["status"] == "approved"
+    w.ok(IR, {"type": "exchange/request", "request": wider, "patient": P.did,
+              "scope": {"all": True}, "purpose": "HPAYMT"})
+    assert w.query("exchange/get", request=wider)["status"] == "pending"
+    w.ok(P, {"type": "exchange/deny", "request": wider})
+    assert w.query("exchange/get", request=wider)["status"] == "denied"
+    assert w.fails(IR, {"type": "exchange/request", "request": wider, "patient": P.did,
+                        "scope": {"all": True}, "purpose": "HPAYMT"}) == ("exchange", 3)
+
+
+# -- consent messages ----------------------------------------------------------------
+@pytest.mark.parametrize(("patch", "code"), [
+    ({"actions": ["read", "pull"]}, ("consent", 2)),           # not sorted
+    ({"actions": ["delete"]}, ("consent", 2)),
+    ({"purposes": ["FUN"]}, ("consent", 2)),
+    ({"scope": {}}, ("consent", 2)),
+    ({"scope": {"all": False}}, ("consent", 2)),
+    ({"scope": {"categories": ["nope"]}}, ("consent", 2)),
+    ({"grantee": {"kind": "role", "id": "king"}}, ("consent", 2)),
+    ({"grantee": {"kind": "practitioner", "id": P.did}}, ("consent", 6)),
+    ({"grantee": {"kind": "organization", "id": A1.did}}, ("consent", 6)),
+    ({"period": {"start_ms": 5, "end_ms": 5}}, ("consent", 7)),
+    ({"period": {"start_ms": 0, "end_ms": 10}}, ("consent", 7)),  # already over
+])
+def test_consent_refusals(w: World, patch, code) -> None:  # type: ignore[no-untyped-def]
+    msg = {**w.grant_msg(new_id(), practitioner(A1)), **patch}
+    assert w.fails(P, msg) == code
+
+
+def test_only_the_patient_grants_and_revokes(w: World) -> None:
+    assert w.fails(A1, w.grant_msg(new_id(), practitioner(A1))) == ("consent", 1)
+    consent = w.grant(P, practitioner(A1))
+    assert w.fails(Q, {"type": "consent/revoke", "consent": consent}) == ("consent", 1)
+    w.ok(P, {"type": "consent/revoke", "consent": consent})
+    assert w.fails(P, {"type": "consent/revoke", "consent": consent}) == ("consent", 5)
+    assert w.query("consent/grantee", grantee=A1.did)["consents"] == [consent]
+
+
+def test_readers_of_a_new_record_follow_standing_consents(w: World) -> None:
+    w.grant(P, practitioner(B1), scope={"categories": ["laboratory"]})
+    w.grant(P, {"kind": "organization", "id": INSURER.did}, actions=("push",))  # no read
+    w.grant(P, {"kind": "role", "id": "researcher"}, purposes=("HRESCH",))
+    lab = w.query("consent/readers", patient=P.did, resource="Observation",
+                  category="laboratory")
+    assert [r["did"] for r in lab["readers"]] == [P.did, B1.did, RR.did]
+    imaging = w.query("consent/readers", patient=P.did, resource="ImagingStudy",
+                      category="imaging")
+    assert [r["did"] for r in imaging["readers"]] == [P.did, RR.did]
