@@ -1,0 +1,330 @@
+"""Patient-controlled records from the client side: seal, store, register, read, share.
+
+A :class:`RecordsClient` acts for one wallet (a practitioner, an organization or a
+patient) against its node and the vaults of the institutions in ``directory`` (vault
+org DID → base URL). All cryptography happens here, on the caller's machine: the vault
+only ever sees ciphertext and wrapped keys, the chain only descriptors.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from phrchain.client.http import NodeClient
+from phrchain.client.vault import VaultClient
+from phrchain.client.wallet import Wallet
+from phrchain.core import encoding, rfc9162
+from phrchain.modules.consent.messages import Scope
+from phrchain.vault import crypto
+from phrchain.vault.crypto import ChunkPart, RecordMeta, Sealed
+
+MSGS_PER_TX = 32
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A sealed record ready to upload and register."""
+
+    sealed: Sealed
+    wrapped: dict[str, bytes]
+    msg: dict[str, Any]
+    custodian: str
+
+    @property
+    def record(self) -> str:
+        return self.sealed.record_id.hex()
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    record: str
+    descriptor: dict[str, Any]
+    plaintext: bytes
+    decision: dict[str, Any]
+
+    def resource(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.plaintext)
+        return value
+
+
+def resource_bytes(resource: Mapping[str, Any]) -> bytes:
+    """The plaintext of a FHIR record: its canonical JSON (RFC 8785 subset), so the
+    commitment does not depend on whitespace or key order."""
+    return encoding.encode(dict(resource))
+
+
+class RecordsClient:
+    def __init__(self, node: NodeClient, wallet: Wallet, directory: Mapping[str, str]) -> None:
+        self.node, self.wallet, self.directory = node, wallet, dict(directory)
+        self._vaults: dict[str, VaultClient] = {}
+        self._identities: dict[str, dict[str, Any]] = {}
+
+    def close(self) -> None:
+        for v in self._vaults.values():
+            v.close()
+
+    def vault(self, org: str) -> VaultClient:
+        if org not in self._vaults:
+            if org not in self.directory:
+                raise KeyError(f"no vault address known for {org}")
+            self._vaults[org] = VaultClient(self.directory[org], org, self.wallet)
+        return self._vaults[org]
+
+    # -- chain helpers -----------------------------------------------------------------
+    def q(self, path: str, **data: Any) -> Any:
+        return self.node.query(path, {k: str(v) for k, v in data.items()})["value"]
+
+    def identity(self, did: str) -> dict[str, Any]:
+        if did not in self._identities:
+            found = self.q("identity/did", did=did)
+            if found is None:
+                raise KeyError(f"{did} is not registered")
+            self._identities[did] = found
+        return self._identities[did]
+
+    def send(self, msgs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        return self.node.send(self.wallet, msgs)
+
+    def descriptor(self, record: str) -> dict[str, Any]:
+        found = self.q("records/get", record=record)
+        if found is None:
+            raise KeyError(f"record {record} is not registered")
+        return dict(found)
+
+    # -- writing -----------------------------------------------------------------------
+    def custodian_of_me(self) -> str:
+        me = self.identity(self.wallet.did)
+        return str(me["did"] if me["kind"] == "organization" else me.get("organization", ""))
+
+    def prepare(self, plaintext: bytes, patient: str, *, resource: str, category: str,
+                custodian: str | None = None, replaces: str | None = None,
+                record_id: bytes | None = None) -> Prepared:
+        """Seal ``plaintext`` for ``patient`` and wrap its key for every reader the chain
+        names now (the patient, standing-consent grantees), the author and custodian."""
+        custodian = custodian or self.custodian_of_me()
+        record_id = record_id or secrets.token_bytes(16)
+        sealed = crypto.seal(record_id, patient, plaintext)
+        readers = self.q("consent/readers", patient=patient, resource=resource,
+                         category=category, record=record_id.hex())["readers"]
+        enc = {r["did"]: bytes.fromhex(r["enc_key"]) for r in readers}
+        for did in (self.wallet.did, custodian):
+            enc.setdefault(did, bytes.fromhex(self.identity(did)["enc_key"]))
+        wrapped = {did: crypto.wrap_key(sealed.data_key, key, record_id, did)
+                   for did, key in enc.items()}
+        msg: dict[str, Any] = {"type": "records/register", **sealed.meta.descriptor_fields(),
+                               "resource": resource, "category": category}
+        if custodian != self.custodian_of_me():
+            msg["custodian"] = custodian
+        if replaces is not None:
+            msg["replaces"] = replaces
+        return Prepared(sealed, wrapped, msg, custodian)
+
+    def store(self, prepared: Sequence[Prepared], progress: Progress | None = None) -> list[str]:
+        """Upload each record to its custodian's vault, then register them, 32 to a tx."""
+        for p in prepared:
+            self.vault(p.custodian).upload(p.sealed.meta, p.wrapped, p.sealed.chunks)
+        for i in range(0, len(prepared), MSGS_PER_TX):
+            part = prepared[i:i + MSGS_PER_TX]
+            self.send([p.msg for p in part])
+            if progress is not None:
+                progress(len(part))
+        return [p.record for p in prepared]
+
+    def add(self, plaintext: bytes, patient: str, *, resource: str, category: str,
+            **kw: Any) -> str:
+        return self.store([self.prepare(plaintext, patient, resource=resource,
+                                        category=category, **kw)])[0]
+
+    def add_resource(self, fhir_resource: Mapping[str, Any], patient: str, **kw: Any) -> str:
+        """Validate a FHIR R4 resource, then add it as a record."""
+        from phrchain.fhir import category_of, validate
+
+        validate(fhir_resource)
+        return self.add(resource_bytes(fhir_resource), patient,
+                        resource=str(fhir_resource["resourceType"]),
+                        category=category_of(fhir_resource), **kw)
+
+    # -- reading -----------------------------------------------------------------------
+    def _data_key(self, record: str, wrapped_hex: str) -> bytes:
+        return crypto.unwrap_key(bytes.fromhex(wrapped_hex), self.wallet.encryption_key,
+                                 bytes.fromhex(record), self.wallet.did)
+
+    def _fetch(self, record: str, action: str, purpose: str, vault_org: str | None
+               ) -> tuple[dict[str, Any], dict[str, Any], bytes, list[ChunkPart]]:
+        descriptor = self.descriptor(record)
+        vault = self.vault(vault_org or descriptor["custodian"])
+        answer = vault.access(record, action, purpose)
+        if answer["meta"]["hash"] != descriptor.get("hash"):
+            raise crypto.VaultError(crypto.errors.HASH_MISMATCH,
+                                    "the vault's metadata differs from the chain's")
+        data_key = self._data_key(record, answer["wrapped_key"])
+        parts = answer["parts"]
+        if not parts:  # a large record: fetch its chunks with the ticket
+            parts = [vault.chunk(record, i, answer["ticket"])
+                     for i in range(descriptor["chunks"])]
+        return descriptor, answer, data_key, parts
+
+    def open(self, record: str, *, action: str = "read", purpose: str = "TREAT",
+             vault_org: str | None = None) -> Opened:
+        """Fetch, verify (chain hash, AEAD, salted commitment) and decrypt a record."""
+        descriptor, answer, data_key, parts = self._fetch(record, action, purpose, vault_org)
+        plaintext = crypto.open_sealed(
+            bytes.fromhex(record), descriptor["patient"], data_key, [p.data for p in parts],
+            expected_hash=bytes.fromhex(descriptor["hash"]),
+            expected_commitment=bytes.fromhex(descriptor["commitment"]))
+        return Opened(record, descriptor, plaintext, answer["decision"])
+
+    def read_range(self, record: str, start: int, length: int, *, purpose: str = "TREAT",
+                   vault_org: str | None = None) -> bytes:
+        descriptor = self.descriptor(record)
+        vault = self.vault(vault_org or descriptor["custodian"])
+        answer = vault.access(record, "read", purpose)
+        data_key = self._data_key(record, answer["wrapped_key"])
+        layout = crypto.Layout.of_record(descriptor["size"], descriptor["chunks"])
+        wanted = layout.covering(start, length)
+        by_index = {p.index: p for p in answer["parts"]}
+        parts = [by_index.get(i) or vault.chunk(record, i, answer["ticket"]) for i in wanted]
+        return crypto.read_range(bytes.fromhex(record), descriptor["patient"], data_key, parts,
+                                 start=start, length=length,
+                                 expected_hash=bytes.fromhex(descriptor["hash"]),
+                                 count=descriptor["chunks"], size=descriptor["size"])
+
+    # -- consent and sharing (patient) -------------------------------------------------
+    def grant(self, grantee: Mapping[str, Any], *, actions: Iterable[str],
+              scope: Mapping[str, Any], purposes: Iterable[str], start_ms: int, end_ms: int,
+              share_existing: bool = True) -> str:
+        """Grant a consent; with ``share_existing``, re-wrap the keys of the patient's
+        existing records it covers for the grantee (the vault never sees a data key)."""
+        consent = secrets.token_hex(16)
+        self.send([{"type": "consent/grant", "consent": consent, "grantee": dict(grantee),
+                    "actions": sorted(set(actions)), "scope": dict(scope),
+                    "purposes": sorted(set(purposes)),
+                    "period": {"start_ms": start_ms, "end_ms": end_ms}}])
+        if share_existing:
+            self.share(self._grantee_dids(grantee), Scope.parse(scope))
+        return consent
+
+    def revoke(self, consent: str) -> None:
+        self.send([{"type": "consent/revoke", "consent": consent}])
+
+    def _grantee_dids(self, grantee: Mapping[str, Any]) -> list[str]:
+        if grantee["kind"] == "practitioner":
+            return [grantee["id"]]
+        if grantee["kind"] == "organization":
+            members = self.q("identity/organization", organization=grantee["id"])["members"]
+            return [grantee["id"], *members]
+        dids = self.q("identity/role", role=grantee["id"])["dids"]
+        org = grantee.get("organization")
+        return [d for d in dids if org is None or self.identity(d)["organization"] == org]
+
+    def my_records(self, scope: Scope | None = None) -> list[dict[str, Any]]:
+        out, after = [], None
+        while True:
+            page = self.q("records/patient", patient=self.wallet.did,
+                          **({} if after is None else {"after": after}))
+            for record in page["records"]:
+                d = self.descriptor(record)
+                if d["status"] != "erased" and (scope is None or scope.covers(d)):
+                    out.append(d)
+            after = page["next"]
+            if after is None:
+                return out
+
+    def share(self, readers: Sequence[str], scope: Scope) -> int:
+        """Re-wrap each covered record's key for ``readers`` at every vault holding it."""
+        shared = 0
+        for d in self.my_records(scope):
+            record_id = bytes.fromhex(d["record"])
+            answer = self.vault(d["custodian"]).access(d["record"], "read", "PATRQT")
+            data_key = self._data_key(d["record"], answer["wrapped_key"])
+            for did in readers:
+                enc = bytes.fromhex(self.identity(did)["enc_key"])
+                wrapped = crypto.wrap_key(data_key, enc, record_id, did)
+                for holder in self.q("records/holders", record=d["record"])["holders"]:
+                    if holder in self.directory:
+                        self.vault(holder).share_key(d["record"], did, wrapped)
+                shared += 1
+        return shared
+
+    def approve(self, request: str, end_ms: int, share_existing: bool = True) -> None:
+        self.send([{"type": "exchange/approve", "request": request, "end_ms": end_ms}])
+        if share_existing:
+            req = self.q("exchange/get", request=request)
+            self.share([req["requester"]], Scope.parse(req["scope"]))
+
+    def deny(self, request: str) -> None:
+        self.send([{"type": "exchange/deny", "request": request}])
+
+    def erase(self, record: str, reason: str = "patient_request") -> None:
+        self.send([{"type": "records/erase", "record": record, "reason": reason}])
+
+    # -- exchange (providers) ----------------------------------------------------------
+    def request_pull(self, patient: str, scope: Mapping[str, Any], purpose: str) -> str:
+        request = secrets.token_hex(16)
+        self.send([{"type": "exchange/request", "request": request, "patient": patient,
+                    "scope": dict(scope), "purpose": purpose}])
+        return request
+
+    def _copy_keys(self, record_id: bytes, data_key: bytes, dids: Iterable[str]
+                   ) -> dict[str, bytes]:
+        return {did: crypto.wrap_key(data_key, bytes.fromhex(self.identity(did)["enc_key"]),
+                                     record_id, did) for did in dids}
+
+    def pull(self, request: str, record: str) -> Opened:
+        """Fetch a record under an approved pull and keep a copy in my institution's
+        vault (which records the copy on chain)."""
+        req = self.q("exchange/get", request=request)
+        descriptor, answer, data_key, parts = self._fetch(record, "pull", req["purpose"], None)
+        record_id = bytes.fromhex(record)
+        chunks = [p.data for p in parts]
+        plaintext = crypto.open_sealed(record_id, descriptor["patient"], data_key, chunks,
+                                       expected_hash=bytes.fromhex(descriptor["hash"]),
+                                       expected_commitment=bytes.fromhex(
+                                           descriptor["commitment"]))
+        mine = self.custodian_of_me()
+        meta = RecordMeta(record_id, descriptor["patient"], bytes.fromhex(descriptor["hash"]),
+                          descriptor["size"], descriptor["chunks"],
+                          bytes.fromhex(descriptor["commitment"]))
+        self.vault(mine).copy(meta, self._copy_keys(record_id, data_key,
+                                                    {self.wallet.did, mine}),
+                              chunks, pull=request)
+        return Opened(record, descriptor, plaintext, answer["decision"])
+
+    def push(self, record: str, to: str, purpose: str = "TREAT") -> None:
+        """Send a record I may read to another provider's institution, under the
+        patient's push consent for that provider."""
+        descriptor, _, data_key, parts = self._fetch(record, "read", purpose, None)
+        self.send([{"type": "exchange/push", "record": record, "to": to, "purpose": purpose}])
+        recipient = self.identity(to)
+        org = to if recipient["kind"] == "organization" else recipient["organization"]
+        record_id = bytes.fromhex(record)
+        meta = RecordMeta(record_id, descriptor["patient"], bytes.fromhex(descriptor["hash"]),
+                          descriptor["size"], descriptor["chunks"],
+                          bytes.fromhex(descriptor["commitment"]))
+        self.vault(org).copy(meta, self._copy_keys(record_id, data_key, {to, org}),
+                             [p.data for p in parts])
+
+    # -- audit -------------------------------------------------------------------------
+    def audit_log(self, patient: str) -> list[dict[str, Any]]:
+        """Every audit entry of a patient, each checked by inclusion proof against the
+        log's head at the answering height."""
+        out: list[dict[str, Any]] = []
+        start = 0
+        while True:
+            page = self.q("audit/entries", patient=patient, start=start, limit=500)
+            for item in page["entries"]:
+                answer = self.q("audit/entry", patient=patient, index=item["index"])
+                leaf = bytes.fromhex(answer["leaf"])
+                rfc9162.verify_inclusion(rfc9162.leaf_hash(leaf), answer["index"],
+                                         answer["size"],
+                                         [bytes.fromhex(h) for h in answer["inclusion"]],
+                                         bytes.fromhex(answer["root"]))
+                out.append({**answer["entry"], "verified": True})
+            if page["next"] is None:
+                return out
+            start = page["next"]

@@ -1,0 +1,100 @@
+"""Signed HTTP client for one institution's vault (``phrchain.vault.gateway.http``).
+
+Every request is signed by the wallet's identity key; the vault answers with the
+node API's error shape, raised here as :class:`~phrchain.client.http.ApiError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from phrchain.client.http import ApiError
+from phrchain.client.wallet import Wallet
+from phrchain.vault.crypto import ChunkPart, RecordMeta
+from phrchain.vault.gateway.http import encode_upload
+from phrchain.vault.gateway.requests import sign_request
+
+DEFAULT_TIMEOUT = 60.0
+
+
+class VaultClient:
+    def __init__(self, base_url: str, vault_did: str, wallet: Wallet,
+                 timeout: float = DEFAULT_TIMEOUT, client: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.vault = vault_did
+        self.wallet = wallet
+        self._http = client or httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def __enter__(self) -> VaultClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, params: Mapping[str, str] | None = None,
+                 body: bytes = b"") -> httpx.Response:
+        params = dict(params or {})
+        headers = sign_request(self.wallet.signing_key, self.wallet.did, self.vault, method,
+                               path, params, body, time.time_ns() // 1_000_000)
+        try:
+            response = self._http.request(method, path, params=params, content=body,
+                                          headers=headers)
+        except httpx.TransportError as exc:
+            raise ApiError(0, "client", 1, "unreachable",
+                           f"cannot reach the vault at {self.base_url}: {exc}") from None
+        if response.is_success:
+            return response
+        try:
+            err = response.json()["error"]
+            raise ApiError(response.status_code, str(err["codespace"]), int(err["code"]),
+                           str(err["name"]), str(err["message"]))
+        except (ValueError, KeyError, TypeError):
+            raise ApiError(response.status_code, "client", 2, "bad_response",
+                           f"HTTP {response.status_code} without an error body") from None
+
+    # -- API ---------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        return dict(self._http.get("/v1/vault/info").json())
+
+    def access(self, record: str, action: str = "read", purpose: str = "TREAT"
+               ) -> dict[str, Any]:
+        """The decision, the record's metadata, the caller's wrapped key and (for records
+        up to 8 MiB) the ciphertext chunks with proofs; a large record gives a ticket."""
+        answer = dict(self._request("GET", f"/v1/vault/records/{record}",
+                                    {"action": action, "purpose": purpose}).json())
+        answer["parts"] = [ChunkPart(p["index"], base64.b64decode(p["data"]),
+                                     tuple(bytes.fromhex(h) for h in p["proof"]))
+                           for p in answer.pop("chunks")]
+        return answer
+
+    def chunk(self, record: str, index: int, ticket: str) -> ChunkPart:
+        response = self._request("GET", f"/v1/vault/records/{record}/chunks/{index}",
+                                 {"ticket": ticket})
+        proof = response.headers.get("Phr-Proof", "")
+        return ChunkPart(index, response.content,
+                         tuple(bytes.fromhex(h) for h in proof.split(",") if h))
+
+    def upload(self, meta: RecordMeta, wrapped_keys: dict[str, bytes],
+               chunks: list[bytes]) -> None:
+        self._request("POST", f"/v1/vault/records/{meta.record_id.hex()}",
+                      body=encode_upload(meta, wrapped_keys, chunks))
+
+    def copy(self, meta: RecordMeta, wrapped_keys: dict[str, bytes], chunks: list[bytes],
+             pull: str | None = None) -> None:
+        self._request("POST", f"/v1/vault/copies/{meta.record_id.hex()}",
+                      {} if pull is None else {"pull": pull},
+                      encode_upload(meta, wrapped_keys, chunks))
+
+    def share_key(self, record: str, reader: str, wrapped: bytes) -> None:
+        self._request("PUT", f"/v1/vault/records/{record}/keys/{reader}", body=wrapped)
+
+    def sync(self) -> dict[str, Any]:
+        return dict(self._request("POST", "/v1/vault/sync").json())

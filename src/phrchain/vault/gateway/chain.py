@@ -1,0 +1,88 @@
+"""How a vault talks to its own node: read decisions and identities, submit txs.
+
+Two implementations of one small protocol: :class:`LocalChain` (the vault runs in the
+node's process, the embedded default) and :class:`RemoteChain` (over the node's REST
+API, any engine).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from phrchain.core.errors import PhrError
+
+if TYPE_CHECKING:
+    from phrchain.client.http import NodeClient
+    from phrchain.engine.solo.node import SoloNode
+
+
+class ChainPort(Protocol):
+    @property
+    def chain_id(self) -> str: ...
+
+    def query(self, path: str, data: Mapping[str, Any]) -> Any:
+        """The ``value`` of a query at the latest committed height."""
+
+    def submit(self, raw: bytes) -> dict[str, Any]:
+        """Submit a signed tx; ``{"code", "codespace", "log", "hash"}`` of its check."""
+
+    def wait(self, tx_hash: str, timeout: float) -> dict[str, Any]:
+        """``{"status": "committed", "result": {...}}`` or another status on timeout."""
+
+    def next_nonce(self, did: str) -> int: ...
+
+
+class LocalChain:
+    def __init__(self, node: SoloNode) -> None:
+        self.node = node
+
+    @property
+    def chain_id(self) -> str:
+        return self.node.app.chain_id
+
+    def query(self, path: str, data: Mapping[str, Any]) -> Any:
+        return self.node.query(path, dict(data))["value"]
+
+    def submit(self, raw: bytes) -> dict[str, Any]:
+        return self.node.submit(raw).to_json()
+
+    def wait(self, tx_hash: str, timeout: float) -> dict[str, Any]:
+        return self.node.wait_committed(bytes.fromhex(tx_hash), timeout)
+
+    def next_nonce(self, did: str) -> int:
+        return int(self.query("identity/nonce", {"did": did})["last_nonce"]) + 1
+
+
+class RemoteChain:
+    def __init__(self, client: NodeClient) -> None:
+        self.client = client
+        self._chain_id: str | None = None
+
+    @property
+    def chain_id(self) -> str:
+        if self._chain_id is None:
+            self._chain_id = self.client.chain_id()
+        return self._chain_id
+
+    def query(self, path: str, data: Mapping[str, Any]) -> Any:
+        return self.client.query(path, {k: str(v) for k, v in data.items()})["value"]
+
+    def submit(self, raw: bytes) -> dict[str, Any]:
+        answer = self.client.submit(raw, wait="check")
+        return dict(answer.get("result") or answer)
+
+    def wait(self, tx_hash: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                status = self.client.tx(tx_hash)
+            except PhrError:
+                status = {"status": "unknown"}
+            if status.get("status") == "committed" or time.monotonic() > deadline:
+                return status
+            time.sleep(0.05)
+
+    def next_nonce(self, did: str) -> int:
+        return self.client.next_nonce(did)

@@ -1,0 +1,159 @@
+"""The vault's HTTP API (FastAPI): a thin shell over :class:`~.service.Vault`.
+
+Every route except ``/v1/vault/info`` needs a signed request (``requests.py``). Errors
+have the node API's shape, ``{"error": {"codespace", "code", "name", "message"}}``.
+
+Upload and copy bodies are binary: a 4-byte big-endian header length, the header as
+canonical JSON ``{"meta": {record, patient, hash, size, chunks, commitment}, "keys":
+{reader DID: wrapped key hex}}``, then the ciphertext chunks back to back (their sizes
+follow from ``size`` and ``chunks``).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from phrchain.vault.crypto import Layout, RecordMeta
+from phrchain.vault.errors import VaultError
+
+from phrchain.core import encoding
+from phrchain.core.errors import EncodingError, TxError
+from phrchain.vault import errors as store_errors
+from phrchain.vault.gateway import errors as e
+from phrchain.vault.gateway.requests import Verified
+from phrchain.vault.gateway.service import Vault
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY: Final = 1 << 30
+_STATUS: Final = {
+    e.BAD_REQUEST_SIGNATURE: 401, e.STALE_REQUEST: 401, e.REPLAYED_REQUEST: 401,
+    e.WRONG_VAULT: 421, e.BODY_MISMATCH: 400, e.MALFORMED_REQUEST: 400,
+    e.ACCESS_DENIED: 403, e.ERASED: 410, e.NOT_REGISTERED: 409, e.UPLOAD_REFUSED: 403,
+    e.NO_KEY_FOR_CALLER: 409, e.BAD_TICKET: 403, e.TOO_LARGE: 413, e.RATE_LIMITED: 429,
+    e.CHAIN_UNAVAILABLE: 503, store_errors.RECORD_NOT_FOUND: 404,
+    store_errors.READER_NOT_FOUND: 404, store_errors.RECORD_CONFLICT: 409,
+}
+
+
+def _error(exc: TxError) -> JSONResponse:
+    return JSONResponse({"error": {"codespace": exc.codespace, "code": exc.code,
+                                   "name": exc.error.name, "message": exc.log}},
+                        status_code=_STATUS.get(exc.error, 400))
+
+
+def encode_upload(meta: RecordMeta, wrapped_keys: dict[str, bytes],
+                  chunks: list[bytes]) -> bytes:
+    header = encoding.encode({"meta": meta.descriptor_fields(),
+                              "keys": {r: w.hex() for r, w in sorted(wrapped_keys.items())}})
+    return len(header).to_bytes(4, "big") + header + b"".join(chunks)
+
+
+def decode_upload(body: bytes) -> tuple[RecordMeta, dict[str, bytes], list[bytes]]:
+    try:
+        n = int.from_bytes(body[:4], "big")
+        header = encoding.decode(body[4:4 + n])
+        m, keys_ = header["meta"], header["keys"]
+        meta = RecordMeta(bytes.fromhex(m["record"]), m["patient"], bytes.fromhex(m["hash"]),
+                          int(m["size"]), int(m["chunks"]), bytes.fromhex(m["commitment"]))
+        wrapped = {str(r): bytes.fromhex(w) for r, w in keys_.items()}
+        layout = Layout.of_record(meta.size, meta.chunks)
+    except (EncodingError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise e.MALFORMED_REQUEST(f"upload body: {type(exc).__name__}") from None
+    data = memoryview(body)[4 + n:]
+    if len(data) != meta.size:
+        raise e.MALFORMED_REQUEST(f"upload carries {len(data)} ciphertext bytes, meta says "
+                                  f"{meta.size}")
+    chunks, offset = [], 0
+    for i in range(meta.chunks):
+        length = layout.plain_len(i) + 16
+        chunks.append(bytes(data[offset:offset + length]))
+        offset += length
+    return meta, wrapped, chunks
+
+
+def _part(p: Any) -> dict[str, Any]:
+    return {"index": p.index, "data": base64.b64encode(p.data).decode(),
+            "proof": [h.hex() for h in p.proof]}
+
+
+def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+    app = FastAPI(title="phrchain vault", version="1",
+                  description="Encrypted record custody and policy enforcement")
+
+    @app.exception_handler(TxError)
+    async def on_tx_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, TxError)
+        return _error(exc)
+
+    async def verified(request: Request) -> tuple[Verified, bytes]:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body:
+            raise e.TOO_LARGE(f"{declared} bytes, limit {max_body}")
+        body = await request.body()
+        if len(body) > max_body:
+            raise e.TOO_LARGE(f"{len(body)} bytes, limit {max_body}")
+        req = vault.authenticate(request.headers, request.method, request.url.path,
+                                 dict(request.query_params), body)
+        return req, body
+
+    @app.get("/v1/vault/info")
+    def info() -> dict[str, Any]:
+        return {"vault": vault.org, "chain_id": vault.chain.chain_id,
+                "backlog": vault.journal.backlog()}
+
+    @app.get("/v1/vault/records/{record}")
+    async def access(record: str, request: Request, action: str = "read",
+                     purpose: str = "TREAT") -> dict[str, Any]:
+        req, _ = await verified(request)
+        release = vault.access(req, record, action, purpose)
+        return {"decision": release.decision, "meta": release.meta.descriptor_fields(),
+                "wrapped_key": release.wrapped_key.hex(),
+                "chunks": [_part(p) for p in release.chunks], "ticket": release.ticket}
+
+    @app.get("/v1/vault/records/{record}/chunks/{index}")
+    async def chunk(record: str, index: int, request: Request, ticket: str = "") -> Response:
+        req, _ = await verified(request)
+        part = vault.chunk(req, record, index, ticket)
+        return Response(part.data, media_type="application/octet-stream",
+                        headers={"Phr-Proof": ",".join(h.hex() for h in part.proof)})
+
+    @app.post("/v1/vault/records/{record}")
+    async def upload(record: str, request: Request) -> dict[str, Any]:
+        req, body = await verified(request)
+        meta, wrapped, chunks = decode_upload(body)
+        if meta.record_id.hex() != record:
+            raise e.MALFORMED_REQUEST("the path and the body name different records")
+        vault.upload(req, meta, chunks, wrapped)
+        return {"stored": record}
+
+    @app.post("/v1/vault/copies/{record}")
+    async def copy(record: str, request: Request, pull: str | None = None) -> dict[str, Any]:
+        req, body = await verified(request)
+        meta, wrapped, chunks = decode_upload(body)
+        if meta.record_id.hex() != record:
+            raise e.MALFORMED_REQUEST("the path and the body name different records")
+        vault.receive_copy(req, meta, chunks, wrapped, pull)
+        return {"stored": record}
+
+    @app.put("/v1/vault/records/{record}/keys/{reader}")
+    async def share(record: str, reader: str, request: Request) -> dict[str, Any]:
+        req, body = await verified(request)
+        vault.share_key(req, record, reader, body)
+        return {"shared": record, "reader": reader}
+
+    @app.post("/v1/vault/sync")
+    async def sync(request: Request) -> dict[str, Any]:
+        req, _ = await verified(request)
+        if req.caller != vault.org:
+            raise e.UPLOAD_REFUSED("only the institution itself triggers a sync")
+        return {"shredded": vault.sync_erasures(), "flushed": vault.sender.flush()}
+
+    return app
+
+
+__all__ = ["VaultError", "create_vault_app", "decode_upload", "encode_upload"]

@@ -1,0 +1,105 @@
+"""The vault's durable journal: request nonces seen, and the outbox of messages (audit
+entries, copy receipts) not yet committed on chain.
+
+One SQLite file (``gateway.sqlite3``, WAL, ``synchronous=FULL``). A decision is released
+only after its nonce and its audit entry are in one committed transaction: a crash after
+release cannot lose the audit entry, and a replayed request cannot get a second answer.
+The outbox is flushed to the chain in batches (:mod:`phrchain.vault.gateway.sender`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from phrchain.core import encoding
+from phrchain.vault.gateway.errors import REPLAYED_REQUEST
+
+DB_NAME: Final = "gateway.sqlite3"
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, caller TEXT NOT NULL,
+                                   ts_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS nonces_ts ON nonces (ts_ms);
+CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                                   kind TEXT NOT NULL, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS rejected (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,
+                                     body BLOB NOT NULL, code TEXT NOT NULL);
+"""
+
+
+class Journal:
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(directory / DB_NAME, check_same_thread=False,
+                                   isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def accept(self, nonce: str, caller: str, ts_ms: int,
+               outbox: tuple[str, Mapping[str, Any]] | None = None) -> None:
+        """Record a request's nonce (refusing a replay) and, atomically with it, one
+        outbox message ``(kind, body)``."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("INSERT INTO nonces VALUES (?, ?, ?)", (nonce, caller, ts_ms))
+                if outbox is not None:
+                    self._db.execute("INSERT INTO outbox (kind, body) VALUES (?, ?)",
+                                     (outbox[0], encoding.encode(dict(outbox[1]))))
+                self._db.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                self._db.execute("ROLLBACK")
+                raise REPLAYED_REQUEST(f"nonce {nonce}") from None
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def enqueue(self, kind: str, body: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO outbox (kind, body) VALUES (?, ?)",
+                             (kind, encoding.encode(dict(body))))
+
+    def pending(self, limit: int) -> list[tuple[int, str, dict[str, Any]]]:
+        with self._lock:
+            rows = self._db.execute("SELECT seq, kind, body FROM outbox ORDER BY seq LIMIT ?",
+                                    (limit,)).fetchall()
+        return [(seq, kind, encoding.decode(body)) for seq, kind, body in rows]
+
+    def done(self, seqs: list[int]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+            self._db.execute("COMMIT")
+
+    def reject(self, seq: int, code: str) -> None:
+        """Move a message the chain refuses for good out of the outbox (kept for review)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT INTO rejected SELECT seq, kind, body, ? FROM outbox "
+                             "WHERE seq = ?", (code, seq))
+            self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            self._db.execute("COMMIT")
+
+    def backlog(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def rejected(self) -> list[tuple[str, dict[str, Any], str]]:
+        with self._lock:
+            rows = self._db.execute("SELECT kind, body, code FROM rejected ORDER BY seq")
+            return [(kind, encoding.decode(body), code) for kind, body, code in rows]
+
+    def forget_nonces_before(self, ts_ms: int) -> None:
+        """Nonces older than the freshness window can go: such requests are refused as
+        stale anyway."""
+        with self._lock:
+            self._db.execute("DELETE FROM nonces WHERE ts_ms < ?", (ts_ms,))

@@ -1,0 +1,132 @@
+"""Flushes the journal's outbox to the chain, signed by the vault's institution.
+
+Audit entries go 64 to an ``audit/append`` message (one message per tx keeps each tx
+well under the state-write limit); copy receipts go as ``exchange/received``. Sending is
+at-least-once: the chain ignores an audit entry whose request it already logged, and a
+receipt for a copy already recorded is refused as a no-op failure and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Final
+
+from phrchain.core import keys
+from phrchain.core.tx import build_tx
+from phrchain.vault.gateway.chain import ChainPort
+from phrchain.vault.gateway.journal import Journal
+
+log = logging.getLogger(__name__)
+
+AUDIT: Final = "audit"
+RECEIPT: Final = "receipt"
+ENTRIES_PER_TX: Final = 64
+MAX_BATCH: Final = 16 * ENTRIES_PER_TX
+
+
+class Sender:
+    def __init__(self, journal: Journal, chain: ChainPort, org: str,
+                 key: keys.SigningKey, interval_s: float = 0.2,
+                 commit_timeout_s: float = 30.0) -> None:
+        self.journal, self.chain, self.org, self.key = journal, chain, org, key
+        self.interval_s, self.commit_timeout_s = interval_s, commit_timeout_s
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # one flush at a time (the thread or a caller)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="vault-sender", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception as exc:  # keep trying: the outbox is durable
+                log.warning("vault outbox flush failed: %s", type(exc).__name__)
+
+    def flush(self) -> int:
+        """Send everything pending now and wait for it to commit; returns how many
+        outbox messages were settled (committed or rejected for good)."""
+        with self._lock:
+            settled = 0
+            while True:
+                batch = self.journal.pending(MAX_BATCH)
+                if not batch:
+                    return settled
+                settled += self._send(batch)
+                if self._stop.is_set():
+                    return settled
+
+    def _groups(self, batch: list[tuple[int, str, dict[str, Any]]]
+                ) -> list[tuple[list[int], dict[str, Any]]]:
+        groups: list[tuple[list[int], dict[str, Any]]] = []
+        audits = [(seq, body) for seq, kind, body in batch if kind == AUDIT]
+        for i in range(0, len(audits), ENTRIES_PER_TX):
+            part = audits[i:i + ENTRIES_PER_TX]
+            groups.append(([s for s, _ in part],
+                           {"type": "audit/append", "entries": [b for _, b in part]}))
+        for seq, kind, body in batch:
+            if kind == RECEIPT:
+                groups.append(([seq], {"type": "exchange/received", **body}))
+        return groups
+
+    def _send(self, batch: list[tuple[int, str, dict[str, Any]]]) -> int:
+        nonce = self.chain.next_nonce(self.org)
+        sent: list[tuple[list[int], dict[str, Any], str]] = []
+        for seqs, msg in self._groups(batch):
+            raw = build_tx(self.key, self.chain.chain_id, nonce, [msg], signer=self.org)
+            check = self.chain.submit(raw)
+            if check.get("code", 0) != 0:
+                self._settle_refused(seqs, msg, check)
+                continue
+            sent.append((seqs, msg, check["hash"]))
+            nonce += 1
+        settled = 0
+        for seqs, msg, tx_hash in sent:
+            status = self.chain.wait(tx_hash, self.commit_timeout_s)
+            result = status.get("result") or {}
+            if status.get("status") == "committed" and result.get("code", 0) == 0:
+                self.journal.done(seqs)
+                settled += len(seqs)
+            elif status.get("status") in ("committed", "dropped"):
+                self._settle_refused(seqs, msg, result)
+            # pending/unknown: stays in the outbox and is sent again (idempotent)
+        return settled
+
+    def _settle_refused(self, seqs: list[int], msg: dict[str, Any],
+                        result: dict[str, Any]) -> None:
+        """A refused batch: nonce trouble is retried later; otherwise send entries one
+        by one so that one bad entry cannot hold back the others."""
+        code = f"{result.get('codespace', '')}/{result.get('code', '')}"
+        if result.get("codespace") == "tx" and result.get("code") in (6, 7, 13, 14):
+            return  # nonce raced with another sender, duplicate, mempool full: retry
+        if len(seqs) == 1:
+            log.warning("vault outbox message refused by the chain: %s", code)
+            self.journal.reject(seqs[0], code)
+            return
+        for seq, entry in zip(seqs, msg["entries"], strict=True):
+            single = {"type": "audit/append", "entries": [entry]}
+            raw = build_tx(self.key, self.chain.chain_id, self.chain.next_nonce(self.org),
+                           [single], signer=self.org)
+            check = self.chain.submit(raw)
+            status = self.chain.wait(check["hash"], self.commit_timeout_s) \
+                if check.get("code", 0) == 0 else {"status": "refused", "result": check}
+            res = status.get("result") or {}
+            if status.get("status") == "committed" and res.get("code", 0) == 0:
+                self.journal.done([seq])
+            elif status.get("status") in ("committed", "refused", "dropped"):
+                self.journal.reject(seq, f"{res.get('codespace', '')}/{res.get('code', '')}")

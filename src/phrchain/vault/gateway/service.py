@@ -1,0 +1,324 @@
+"""The vault gateway: the policy enforcement point in front of one institution's blobs.
+
+Framework-free (the HTTP layer in :mod:`phrchain.vault.gateway.http` is a thin shell).
+Every access goes: verify the signed request → ask the node for the decision at the
+latest height → journal the nonce and the audit entry durably → only then release the
+ciphertext and the caller's wrapped data key. The vault never unwraps a data key, with
+one documented exception: break-glass (and nothing else) re-wraps the institution's own
+copy of the key for the emergency practitioner, because the patient cannot be asked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from phrchain.vault.blobs import BlobStore
+from phrchain.vault.crypto import ChunkPart, RecordMeta
+from phrchain.vault.errors import VaultError
+
+from phrchain.core import keys
+from phrchain.core.errors import TxError
+from phrchain.vault import crypto
+from phrchain.vault import errors as store_errors
+from phrchain.vault.gateway.chain import ChainPort
+from phrchain.vault.gateway.errors import (
+    ACCESS_DENIED,
+    BAD_TICKET,
+    CHAIN_UNAVAILABLE,
+    ERASED,
+    MALFORMED_REQUEST,
+    NO_KEY_FOR_CALLER,
+    NOT_REGISTERED,
+    RATE_LIMITED,
+    UPLOAD_REFUSED,
+)
+from phrchain.vault.gateway.journal import Journal
+from phrchain.vault.gateway.requests import MAX_SKEW_MS, Verified, verify_request
+from phrchain.vault.gateway.sender import AUDIT, RECEIPT, Sender
+
+log = logging.getLogger(__name__)
+
+ACTIONS: Final = frozenset({"read", "view", "pull", "break_glass"})
+INLINE_LIMIT: Final = 8 << 20  # records up to this size travel in one response
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class VaultConfig:
+    directory: Path
+    rate_per_s: float = 500.0  # per caller, token bucket
+    burst: int = 1000
+    ticket_ttl_s: float = 300.0
+    flush_interval_s: float = 0.2
+    sync_interval_s: float = 2.0
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+@dataclass
+class Release:
+    """What a permitted access returns: the decision, the record's chain metadata, the
+    caller's wrapped data key, and the ciphertext inline (small) or a chunk ticket."""
+
+    decision: dict[str, Any]
+    meta: RecordMeta
+    wrapped_key: bytes
+    chunks: list[ChunkPart] = field(default_factory=list)
+    ticket: str | None = None
+
+
+class Vault:
+    def __init__(self, config: VaultConfig, chain: ChainPort, org_key: keys.SigningKey,
+                 org_enc: keys.EncryptionKey, org_did: str | None = None) -> None:
+        self.config = config
+        self.chain = chain
+        self.org = org_did or org_key.did
+        self.org_key, self.org_enc = org_key, org_enc
+        self.store = BlobStore(config.directory / "blobs")
+        self.journal = Journal(config.directory)
+        self.sender = Sender(self.journal, chain, self.org, org_key,
+                             interval_s=config.flush_interval_s)
+        self._buckets: dict[str, _Bucket] = {}
+        self._tickets: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._syncer: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        self.sender.start()
+        self._syncer = threading.Thread(target=self._sync_loop, name="vault-sync",
+                                        daemon=True)
+        self._syncer.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sender.stop()
+        if self._syncer is not None:
+            self._syncer.join(timeout=10)
+        self.journal.close()
+        self.store.close()
+
+    # -- authentication ----------------------------------------------------------------
+    def _current_key(self, did: str) -> bytes | None:
+        identity = self._chain("identity/did", {"did": did})
+        return None if identity is None else bytes.fromhex(identity["signing_key"])
+
+    def authenticate(self, headers: Mapping[str, str], method: str, path: str,
+                     params: Mapping[str, str], body: bytes) -> Verified:
+        verified = verify_request(headers, vault=self.org, method=method, path=path,
+                                  params=params, body_hash=hashlib.sha256(body).hexdigest(),
+                                  now_ms=wall_clock_ms(), current_key=self._current_key)
+        self._rate(verified.caller)
+        return verified
+
+    def _rate(self, caller: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            bucket = self._buckets.setdefault(caller, _Bucket(self.config.burst, now))
+            bucket.tokens = min(self.config.burst,
+                                bucket.tokens + (now - bucket.stamp) * self.config.rate_per_s)
+            bucket.stamp = now
+            if bucket.tokens < 1:
+                raise RATE_LIMITED(f"{self.config.rate_per_s:g} requests/s per caller")
+            bucket.tokens -= 1
+
+    def _chain(self, path: str, data: Mapping[str, Any]) -> Any:
+        try:
+            return self.chain.query(path, data)
+        except TxError:
+            raise
+        except Exception as exc:
+            raise CHAIN_UNAVAILABLE(type(exc).__name__) from None
+
+    # -- access (read, view, pull, break-glass) ----------------------------------------
+    def access(self, req: Verified, record_hex: str, action: str, purpose: str) -> Release:
+        if action not in ACTIONS:
+            raise MALFORMED_REQUEST(f"action must be one of {sorted(ACTIONS)}")
+        record_id = _record_id(record_hex)
+        meta = self.store.get_meta(record_id)  # unknown here: 404, nothing to audit
+        decision = self._chain("consent/decide", {"accessor": req.caller, "action": action,
+                                                  "record": record_hex, "purpose": purpose})
+        entry = {"record": record_hex, "accessor": req.caller, "action": action,
+                 "purpose": purpose, "decision": "permit" if decision["permit"] else "deny",
+                 "reason": decision["reason"], "consent": decision["consent"],
+                 "break_glass": decision["break_glass"], "request": req.request_hash,
+                 "at": decision["height"]}
+        self.journal.accept(req.nonce, req.caller, req.ts_ms, (AUDIT, entry))
+        self.sender.poke()
+        if not decision["permit"]:
+            if decision["reason"] == "erased":
+                self._shred_quietly(record_id)
+                raise ERASED(record_hex)
+            raise ACCESS_DENIED(decision["reason"])
+        self._check_registered(meta)
+        wrapped = self._wrapped_for(req.caller, record_id, decision)
+        release = Release(decision, meta, wrapped)
+        if meta.size <= INLINE_LIMIT:
+            release.chunks = self.store.get_chunks(record_id, range(meta.chunks))
+        else:
+            release.ticket = self._ticket(req.caller, record_id)
+        return release
+
+    def _check_registered(self, meta: RecordMeta) -> None:
+        """The chain must describe exactly these bytes: a vault never serves a record
+        the chain does not vouch for."""
+        on_chain = self._chain("records/get", {"record": meta.record_id.hex()})
+        if on_chain is None or on_chain.get("hash") != meta.hash.hex() \
+                or on_chain["patient"] != meta.patient \
+                or on_chain.get("commitment") != meta.commitment.hex():
+            raise NOT_REGISTERED(meta.record_id.hex())
+
+    def _wrapped_for(self, caller: str, record_id: bytes, decision: Mapping[str, Any]) -> bytes:
+        try:
+            return self.store.get_wrapped_key(record_id, caller)
+        except VaultError as exc:
+            if exc.error is not store_errors.READER_NOT_FOUND:
+                raise
+        if not decision["break_glass"]:
+            raise NO_KEY_FOR_CALLER(caller)
+        # Break-glass: the patient cannot be asked, so the custodian institution re-wraps
+        # its own copy for the emergency practitioner (flagged and audited above).
+        identity = self._chain("identity/did", {"did": caller})
+        data_key = crypto.unwrap_key(self.store.get_wrapped_key(record_id, self.org),
+                                     self.org_enc, record_id, self.org)
+        wrapped = crypto.wrap_key(data_key, bytes.fromhex(identity["enc_key"]), record_id,
+                                  caller)
+        del data_key
+        return wrapped
+
+    def _ticket(self, caller: str, record_id: bytes) -> str:
+        ticket = secrets.token_hex(16)
+        with self._lock:
+            self._tickets[ticket] = (caller, record_id, time.monotonic()
+                                     + self.config.ticket_ttl_s)
+            while len(self._tickets) > 100_000:
+                self._tickets.popitem(last=False)
+        return ticket
+
+    def chunk(self, req: Verified, record_hex: str, index: int, ticket: str) -> ChunkPart:
+        """One chunk of a large record, for a caller holding a ticket from ``access``."""
+        record_id = _record_id(record_hex)
+        with self._lock:
+            found = self._tickets.get(ticket)
+        if found is None or found[0] != req.caller or found[1] != record_id \
+                or found[2] < time.monotonic():
+            raise BAD_TICKET(ticket[:8])
+        self.journal.accept(req.nonce, req.caller, req.ts_ms)
+        return self.store.get_chunk(record_id, index)
+
+    # -- writes ------------------------------------------------------------------------
+    def _acting(self, did: str) -> dict[str, Any] | None:
+        identity = self._chain("identity/did", {"did": did})
+        if identity is None or identity["status"] != "active":
+            return None
+        if identity["kind"] == "practitioner":
+            org = self._chain("identity/did", {"did": identity["organization"]})
+            if org is None or org["status"] != "active":
+                return None
+        return dict(identity)
+
+    def upload(self, req: Verified, meta: RecordMeta, chunks: Iterable[bytes],
+               wrapped_keys: Mapping[str, bytes]) -> None:
+        """Custody upload by the author (this institution or its staff, or the patient
+        for a self-reported record) before the record is registered on chain."""
+        caller = self._acting(req.caller)
+        allowed = caller is not None and (
+            req.caller == self.org
+            or (caller["kind"] == "practitioner" and caller["organization"] == self.org)
+            or (caller["kind"] == "patient" and req.caller == meta.patient))
+        if not allowed:
+            raise UPLOAD_REFUSED(f"{req.caller} does not author records in {self.org}")
+        if self.org not in wrapped_keys:
+            raise UPLOAD_REFUSED("the data key must be wrapped for the custodian institution")
+        self.journal.accept(req.nonce, req.caller, req.ts_ms)
+        self.store.put(meta, chunks, wrapped_keys)
+
+    def receive_copy(self, req: Verified, meta: RecordMeta, chunks: Iterable[bytes],
+                     wrapped_keys: Mapping[str, bytes], request: str | None) -> None:
+        """A copy arriving by Push (this institution is already a holder on chain) or by
+        Pull (``request`` approved for the caller, a member of this institution)."""
+        on_chain = self._chain("records/get", {"record": meta.record_id.hex()})
+        if on_chain is None or on_chain["status"] == "erased" \
+                or on_chain.get("hash") != meta.hash.hex():
+            raise NOT_REGISTERED(meta.record_id.hex())
+        holders = self._chain("records/holders", {"record": meta.record_id.hex()})["holders"]
+        receipt = None
+        if self.org not in holders:
+            pull = None if request is None else self._chain("exchange/get",
+                                                            {"request": request})
+            caller = self._acting(req.caller)
+            if pull is None or pull["status"] != "approved" or pull["requester"] != req.caller \
+                    or caller is None or caller.get("organization", req.caller) != self.org:
+                raise UPLOAD_REFUSED("no push to this institution and no approved pull by "
+                                     "the caller")
+            receipt = {"request": request, "record": meta.record_id.hex()}
+        self.journal.accept(req.nonce, req.caller, req.ts_ms,
+                            None if receipt is None else (RECEIPT, receipt))
+        self.store.put(meta, chunks, wrapped_keys)
+        self.sender.poke()
+
+    def share_key(self, req: Verified, record_hex: str, reader: str, wrapped: bytes) -> None:
+        """The patient's wallet adds a re-wrapped key for a reader it consented to."""
+        record_id = _record_id(record_hex)
+        meta = self.store.get_meta(record_id)
+        if req.caller != meta.patient:
+            raise UPLOAD_REFUSED("only the patient shares a record's key")
+        if self._acting(reader) is None:
+            raise UPLOAD_REFUSED(f"{reader} is not an active identity")
+        self.journal.accept(req.nonce, req.caller, req.ts_ms)
+        self.store.put_wrapped_key(record_id, reader, wrapped)
+
+    # -- erasure -----------------------------------------------------------------------
+    def _shred_quietly(self, record_id: bytes) -> None:
+        try:
+            self.store.shred(record_id)
+        except VaultError as exc:
+            if exc.error is not store_errors.RECORD_NOT_FOUND:
+                raise
+
+    def sync_erasures(self) -> list[str]:
+        """Shred every held record the chain says is erased; returns their ids."""
+        shredded = []
+        for record_id in self.store.record_ids():
+            on_chain = self._chain("records/get", {"record": record_id.hex()})
+            if on_chain is not None and on_chain["status"] == "erased":
+                self._shred_quietly(record_id)
+                shredded.append(record_id.hex())
+        if shredded:
+            log.info("vault shredded %d erased record(s)", len(shredded))
+        self.journal.forget_nonces_before(wall_clock_ms() - 2 * MAX_SKEW_MS)
+        return shredded
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(self.config.sync_interval_s):
+            try:
+                self.sync_erasures()
+            except Exception as exc:
+                log.warning("vault erasure sync failed: %s", type(exc).__name__)
+
+
+def _record_id(record_hex: str) -> bytes:
+    try:
+        raw = bytes.fromhex(record_hex)
+    except ValueError:
+        raw = b""
+    if len(raw) != crypto.RECORD_ID_SIZE or raw.hex() != record_hex:
+        raise MALFORMED_REQUEST("record id must be 32 lowercase hex characters")
+    return raw
