@@ -50,8 +50,10 @@ from phrchain.vault.crypto import (
     RECORD_ID_SIZE,
     WRAPPED_KEY_SIZE,
     ChunkPart,
+    Layout,
     RecordMeta,
     Sealed,
+    StreamSealer,
 )
 from phrchain.vault.errors import VaultError
 
@@ -183,72 +185,99 @@ class BlobStore:
         """Store a record's chunks (any iterable, consumed once) and wrapped keys.
 
         All or nothing: the record becomes visible only when every chunk is stored and
-        their root equals ``meta.hash``. Storing the same record again only adds the
-        wrapped keys; a different record under a stored id is refused.
+        their root, computed here, equals ``meta.hash``. Storing the same record again
+        only adds the wrapped keys; a different record under a stored id is refused.
         """
         _check_record_id(meta.record_id)
+        if not isinstance(meta.patient, str) or not meta.patient:
+            raise VaultError(errors.INVALID_ARGUMENT, "patient must be a DID string")
+        for value, what in ((meta.hash, "hash"), (meta.commitment, "commitment")):
+            if not isinstance(value, bytes) or len(value) != 32:
+                raise VaultError(errors.INVALID_ARGUMENT, f"{what} must be 32 bytes")
         layout = meta.layout()
+        pairs = ((rfc9162.leaf_hash(chunk), chunk) for chunk in chunks)
+        self._put(meta.record_id, meta.patient, layout, pairs, lambda: meta, wrapped_keys)
+
+    def put_stream(self, sealer: StreamSealer, wrapped_keys: Mapping[str, bytes]) -> RecordMeta:
+        """Seal and store a large object in one pass; returns its on-chain description.
+
+        The sealer runs in this process, so its leaf hashes are used as they are (no
+        second hash pass); :meth:`put` is the entry point for chunks from elsewhere.
+        """
+        return self._put(sealer.record_id, sealer.patient, sealer.layout,
+                         sealer.sealed_chunks(), lambda: sealer.meta, wrapped_keys)
+
+    def _put(self, record_id: bytes, patient: str, layout: Layout,
+             pairs: Iterable[tuple[bytes, bytes]], final: Callable[[], RecordMeta],
+             wrapped_keys: Mapping[str, bytes]) -> RecordMeta:
         for reader, wrapped in wrapped_keys.items():
             _check_wrapped(reader, wrapped)
         with self._write_lock:
-            if self._existing(meta, wrapped_keys):
-                return
+            if self._existing(record_id, patient, layout, final, wrapped_keys):
+                return final()
             try:
-                self._put_chunks(meta, chunks, wrapped_keys, layout.check_chunk)
+                return self._put_chunks(record_id, patient, layout, pairs, final, wrapped_keys)
             except BaseException:
                 db = self._conn()
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 with self._write() as db:
-                    self._delete(db, meta.record_id)
+                    self._delete(db, record_id)
                 raise
 
-    def _existing(self, meta: RecordMeta, wrapped_keys: Mapping[str, bytes]) -> bool:
+    def _existing(self, record_id: bytes, patient: str, layout: Layout,
+                  final: Callable[[], RecordMeta], wrapped_keys: Mapping[str, bytes]) -> bool:
         row = self._conn().execute(
-            "SELECT patient, hash, size, chunks, chunk_size, commitment, status "
-            "FROM records WHERE record = ?", (meta.record_id,)).fetchone()
+            "SELECT patient, hash, size, chunks, commitment, chunk_size, status "
+            "FROM records WHERE record = ?", (record_id,)).fetchone()
         if row is None:
             return False
-        same = row[:6] == (meta.patient, meta.hash, meta.size, meta.chunks, meta.chunk_size,
-                           meta.commitment)
-        if row[6] != "active" or not same:
-            raise VaultError(errors.RECORD_CONFLICT, f"record {meta.record_id.hex()}")
-        with self._write() as db:
-            self._insert_wrapped(db, meta.record_id, wrapped_keys)
-        return True
+        if row[6] == "active" and row[0] == patient and (row[2], row[3], row[5]) == (
+                layout.size, layout.count, layout.chunk_size):
+            try:
+                meta = final()
+            except VaultError:  # a stream not yet sealed: its hash is unknown, refuse
+                meta = None
+            if meta is not None and (row[1], row[4]) == (meta.hash, meta.commitment):
+                with self._write() as db:
+                    self._insert_wrapped(db, record_id, wrapped_keys)
+                return True
+        raise VaultError(errors.RECORD_CONFLICT, f"record {record_id.hex()}")
 
-    def _put_chunks(self, meta: RecordMeta, chunks: Iterable[bytes],
-                    wrapped_keys: Mapping[str, bytes],
-                    check_chunk: Callable[[int, bytes], None]) -> None:
+    def _put_chunks(self, record_id: bytes, patient: str, layout: Layout,
+                    pairs: Iterable[tuple[bytes, bytes]], final: Callable[[], RecordMeta],
+                    wrapped_keys: Mapping[str, bytes]) -> RecordMeta:
         db = self._conn()
         db.execute("BEGIN IMMEDIATE")
+        # hash and commitment are not known before a stream is sealed: zeros until then
         db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
-                   (meta.record_id, meta.patient, meta.hash, meta.size, meta.chunks,
-                    meta.chunk_size, meta.commitment))
+                   (record_id, patient, bytes(32), layout.size, layout.count,
+                    layout.chunk_size, bytes(32)))
         frontier, pending_bytes = rfc9162.CompactRange(), 0
-        for index, chunk in enumerate(chunks):
-            if index >= meta.chunks:
-                raise VaultError(errors.BAD_LAYOUT, f"more than the {meta.chunks} chunks "
-                                 f"of record {meta.record_id.hex()}")
-            check_chunk(index, chunk)
-            leaf = rfc9162.leaf_hash(chunk)
+        for index, (leaf, chunk) in enumerate(pairs):
+            if index >= layout.count:
+                raise VaultError(errors.BAD_LAYOUT, f"more than the {layout.count} chunks "
+                                 f"of record {record_id.hex()}")
+            layout.check_chunk(index, chunk)
             frontier.append(leaf)
             db.execute("INSERT OR IGNORE INTO chunks (leaf, data) VALUES (?, ?)", (leaf, chunk))
-            db.execute("INSERT INTO record_chunks VALUES (?, ?, ?)",
-                       (meta.record_id, index, leaf))
+            db.execute("INSERT INTO record_chunks VALUES (?, ?, ?)", (record_id, index, leaf))
             pending_bytes += len(chunk)
             if pending_bytes >= self._batch_bytes:  # bound the WAL; record stays pending
                 db.execute("COMMIT")
                 db.execute("BEGIN IMMEDIATE")
                 pending_bytes = 0
-        if frontier.size != meta.chunks:
-            raise VaultError(errors.BAD_LAYOUT, f"got {frontier.size} of {meta.chunks} "
-                             f"chunks of record {meta.record_id.hex()}")
+        if frontier.size != layout.count:
+            raise VaultError(errors.BAD_LAYOUT, f"got {frontier.size} of {layout.count} "
+                             f"chunks of record {record_id.hex()}")
+        meta = final()
         if frontier.root() != meta.hash:
-            raise VaultError(errors.HASH_MISMATCH, f"record {meta.record_id.hex()}")
-        self._insert_wrapped(db, meta.record_id, wrapped_keys)
-        db.execute("UPDATE records SET status = 'active' WHERE record = ?", (meta.record_id,))
+            raise VaultError(errors.HASH_MISMATCH, f"record {record_id.hex()}")
+        self._insert_wrapped(db, record_id, wrapped_keys)
+        db.execute("UPDATE records SET status = 'active', hash = ?, commitment = ? "
+                   "WHERE record = ?", (meta.hash, meta.commitment, record_id))
         db.execute("COMMIT")
+        return meta
 
     @staticmethod
     def _insert_wrapped(db: sqlite3.Connection, record_id: bytes,

@@ -279,6 +279,11 @@ class StreamSealer:
         return self._meta
 
     def __iter__(self) -> Iterator[bytes]:
+        for _leaf, chunk in self.sealed_chunks():
+            yield chunk
+
+    def sealed_chunks(self) -> Iterator[tuple[bytes, bytes]]:
+        """``(leaf hash, ciphertext chunk)`` pairs in order: what the blob store needs."""
         if self._started:
             raise _fail(errors.INVALID_ARGUMENT, "a StreamSealer can be iterated only once")
         self._started = True
@@ -293,8 +298,9 @@ class StreamSealer:
             pending = plain[want:]  # only when chunk_size < SALT_SIZE
             chunk = aead.encrypt(chunk_nonce(i), plain[:want] if pending else plain,
                                  chunk_aad(self.record_id, self.patient, i, layout.count))
-            self._leaves.append(rfc9162.leaf_hash(chunk))
-            yield chunk
+            leaf = rfc9162.leaf_hash(chunk)
+            self._leaves.append(leaf)
+            yield leaf, chunk
         if self._source.read(1):
             raise _fail(errors.STREAM_LENGTH, f"source is longer than the announced "
                         f"{layout.plaintext_len} bytes")
