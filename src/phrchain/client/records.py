@@ -21,6 +21,7 @@ from phrchain.core import encoding, rfc9162
 from phrchain.modules.consent.messages import Scope
 from phrchain.vault import crypto
 from phrchain.vault.crypto import ChunkPart, RecordMeta, Sealed
+from phrchain.vault.errors import HASH_MISMATCH, VaultError
 
 MSGS_PER_TX = 32
 Progress = Callable[[int], None]
@@ -160,8 +161,7 @@ class RecordsClient:
         vault = self.vault(vault_org or descriptor["custodian"])
         answer = vault.access(record, action, purpose)
         if answer["meta"]["hash"] != descriptor.get("hash"):
-            raise crypto.VaultError(crypto.errors.HASH_MISMATCH,
-                                    "the vault's metadata differs from the chain's")
+            raise VaultError(HASH_MISMATCH, "the vault's metadata differs from the chain's")
         data_key = self._data_key(record, answer["wrapped_key"])
         parts = answer["parts"]
         if not parts:  # a large record: fetch its chunks with the ticket

@@ -436,3 +436,9 @@ class BlobStore:
             return [r for (r,) in db.execute(
                 "SELECT reader FROM wrapped_keys WHERE record = ? ORDER BY reader",
                 (record_id,))]
+
+    def record_ids(self) -> list[bytes]:
+        """Ids of every active record held, sorted (the erasure sync walks these)."""
+        with self._snapshot() as db:
+            return [r for (r,) in db.execute(
+                "SELECT record FROM records WHERE status = 'active' ORDER BY record")]

@@ -17,12 +17,13 @@ from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from phrchain.vault.crypto import Layout, RecordMeta
-from phrchain.vault.errors import VaultError
+from starlette.concurrency import run_in_threadpool
 
 from phrchain.core import encoding
 from phrchain.core.errors import EncodingError, TxError
 from phrchain.vault import errors as store_errors
+from phrchain.vault.crypto import Layout, RecordMeta
+from phrchain.vault.errors import VaultError
 from phrchain.vault.gateway import errors as e
 from phrchain.vault.gateway.requests import Verified
 from phrchain.vault.gateway.service import Vault
@@ -97,8 +98,8 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
         body = await request.body()
         if len(body) > max_body:
             raise e.TOO_LARGE(f"{len(body)} bytes, limit {max_body}")
-        req = vault.authenticate(request.headers, request.method, request.url.path,
-                                 dict(request.query_params), body)
+        req = await run_in_threadpool(vault.authenticate, request.headers, request.method,
+                                      request.url.path, dict(request.query_params), body)
         return req, body
 
     @app.get("/v1/vault/info")
@@ -110,7 +111,7 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
     async def access(record: str, request: Request, action: str = "read",
                      purpose: str = "TREAT") -> dict[str, Any]:
         req, _ = await verified(request)
-        release = vault.access(req, record, action, purpose)
+        release = await run_in_threadpool(vault.access, req, record, action, purpose)
         return {"decision": release.decision, "meta": release.meta.descriptor_fields(),
                 "wrapped_key": release.wrapped_key.hex(),
                 "chunks": [_part(p) for p in release.chunks], "ticket": release.ticket}
@@ -118,7 +119,7 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
     @app.get("/v1/vault/records/{record}/chunks/{index}")
     async def chunk(record: str, index: int, request: Request, ticket: str = "") -> Response:
         req, _ = await verified(request)
-        part = vault.chunk(req, record, index, ticket)
+        part = await run_in_threadpool(vault.chunk, req, record, index, ticket)
         return Response(part.data, media_type="application/octet-stream",
                         headers={"Phr-Proof": ",".join(h.hex() for h in part.proof)})
 
@@ -128,7 +129,7 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
         meta, wrapped, chunks = decode_upload(body)
         if meta.record_id.hex() != record:
             raise e.MALFORMED_REQUEST("the path and the body name different records")
-        vault.upload(req, meta, chunks, wrapped)
+        await run_in_threadpool(vault.upload, req, meta, chunks, wrapped)
         return {"stored": record}
 
     @app.post("/v1/vault/copies/{record}")
@@ -137,13 +138,13 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
         meta, wrapped, chunks = decode_upload(body)
         if meta.record_id.hex() != record:
             raise e.MALFORMED_REQUEST("the path and the body name different records")
-        vault.receive_copy(req, meta, chunks, wrapped, pull)
+        await run_in_threadpool(vault.receive_copy, req, meta, chunks, wrapped, pull)
         return {"stored": record}
 
     @app.put("/v1/vault/records/{record}/keys/{reader}")
     async def share(record: str, reader: str, request: Request) -> dict[str, Any]:
         req, body = await verified(request)
-        vault.share_key(req, record, reader, body)
+        await run_in_threadpool(vault.share_key, req, record, reader, body)
         return {"shared": record, "reader": reader}
 
     @app.post("/v1/vault/sync")
@@ -151,7 +152,8 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
         req, _ = await verified(request)
         if req.caller != vault.org:
             raise e.UPLOAD_REFUSED("only the institution itself triggers a sync")
-        return {"shredded": vault.sync_erasures(), "flushed": vault.sender.flush()}
+        shredded = await run_in_threadpool(vault.sync_erasures)
+        return {"shredded": shredded, "flushed": await run_in_threadpool(vault.sender.flush)}
 
     return app
 

@@ -123,9 +123,10 @@ class Sender:
             raw = build_tx(self.key, self.chain.chain_id, self.chain.next_nonce(self.org),
                            [single], signer=self.org)
             check = self.chain.submit(raw)
-            status = self.chain.wait(check["hash"], self.commit_timeout_s) \
-                if check.get("code", 0) == 0 else {"status": "refused", "result": check}
-            res = status.get("result") or {}
+            status: dict[str, Any] = {"status": "refused", "result": check}
+            if check.get("code", 0) == 0:
+                status = self.chain.wait(check["hash"], self.commit_timeout_s)
+            res: dict[str, Any] = status.get("result") or {}
             if status.get("status") == "committed" and res.get("code", 0) == 0:
                 self.journal.done([seq])
             elif status.get("status") in ("committed", "refused", "dropped"):

@@ -21,14 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from phrchain.vault.blobs import BlobStore
-from phrchain.vault.crypto import ChunkPart, RecordMeta
-from phrchain.vault.errors import VaultError
-
 from phrchain.core import keys
 from phrchain.core.errors import TxError
 from phrchain.vault import crypto
 from phrchain.vault import errors as store_errors
+from phrchain.vault.blobs import BlobStore
+from phrchain.vault.crypto import ChunkPart, RecordMeta
+from phrchain.vault.errors import VaultError
 from phrchain.vault.gateway.chain import ChainPort
 from phrchain.vault.gateway.errors import (
     ACCESS_DENIED,

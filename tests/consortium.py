@@ -1,0 +1,122 @@
+"""A running consortium for integration tests: one solo node with its REST API, and a
+vault (HTTP, loopback) for each of hospital A, hospital B and the insurer.
+
+Everyone is a :class:`~phrchain.client.wallet.Wallet` with fixed secrets, and gets a
+:class:`~phrchain.client.records.RecordsClient` through :meth:`Consortium.client`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from phrchain.api.server import BackgroundServer, create_app
+from phrchain.client import builder
+from phrchain.client.http import NodeClient
+from phrchain.client.records import RecordsClient
+from phrchain.client.wallet import Wallet
+from phrchain.core import keys
+from phrchain.engine.solo.home import NodeConfig, init_home
+from phrchain.engine.solo.node import SoloNode
+from phrchain.vault.gateway.chain import LocalChain
+from phrchain.vault.gateway.http import create_vault_app
+from phrchain.vault.gateway.service import Vault, VaultConfig
+
+CHAIN = "phr-records"
+VALIDATOR = keys.SigningKey(bytes([9]) * 32)
+
+
+def wallet(n: int, label: str) -> Wallet:
+    return Wallet.from_secrets(bytes([n]) * 32, bytes([n + 100]) * 32, label)
+
+
+AUTHORITY = wallet(1, "authority")
+HOSPITAL_A, HOSPITAL_B, INSURER = wallet(11, "hospital A"), wallet(12, "hospital B"), \
+    wallet(13, "insurer")
+RESEARCH, REGULATOR = wallet(14, "research institute"), wallet(15, "regulator")
+ORGS = {HOSPITAL_A: "hospital", HOSPITAL_B: "hospital", INSURER: "insurer",
+        RESEARCH: "research_institute", REGULATOR: "regulator"}
+A1, A2, AE = wallet(21, "A1"), wallet(22, "A2"), wallet(23, "AE emergency")
+B1, IR, RR, GA = wallet(24, "B1"), wallet(25, "IR"), wallet(26, "RR"), wallet(27, "GA")
+STAFF = [(HOSPITAL_A, A1, ("physician",)), (HOSPITAL_A, A2, ("physician",)),
+         (HOSPITAL_A, AE, ("emergency", "physician")), (HOSPITAL_B, B1, ("physician",)),
+         (INSURER, IR, ("claims_reviewer",)), (RESEARCH, RR, ("researcher",)),
+         (REGULATOR, GA, ("auditor",))]
+P, Q = wallet(31, "patient P"), wallet(32, "patient Q")
+STRANGER = wallet(39, "unregistered")
+VAULT_ORGS = (HOSPITAL_A, HOSPITAL_B, INSURER)
+
+
+@dataclass
+class Consortium:
+    node: SoloNode
+    api_url: str
+    vaults: dict[str, Vault]
+    directory: dict[str, str]
+    home: Path
+    clients: list[RecordsClient] = field(default_factory=list)
+
+    def client(self, who: Wallet) -> RecordsClient:
+        c = RecordsClient(NodeClient(self.api_url, timeout=30), who, self.directory)
+        self.clients.append(c)
+        return c
+
+    def flush(self) -> None:
+        """Push every vault's audit outbox to the chain and wait for it."""
+        for vault in self.vaults.values():
+            vault.sender.flush()
+
+    def sync(self) -> None:
+        for vault in self.vaults.values():
+            vault.sync_erasures()
+
+    def query(self, path: str, **data: Any) -> Any:
+        return self.node.query(path, data)["value"]
+
+
+def genesis() -> dict[str, Any]:
+    return {"chain_id": CHAIN, "genesis_time_ms": 0, "validator": VALIDATOR.did,
+            "app_state": {"identity": {
+                "authorities": [{"did": AUTHORITY.did, "enc_key": AUTHORITY.enc_key.hex(),
+                                 "name": "Consortium"}],
+                "organizations": [{"did": org.did, "org_type": kind, "name": org.label,
+                                   "enc_key": org.enc_key.hex()}
+                                  for org, kind in ORGS.items()]}}}
+
+
+@contextlib.contextmanager
+def running(tmp: Path, block_interval_ms: int = 20) -> Iterator[Consortium]:
+    home = tmp / "node"
+    init_home(home, genesis(), VALIDATOR.seed, NodeConfig(block_interval_ms=block_interval_ms))
+    node = SoloNode(home)
+    node.start()
+    stack = contextlib.ExitStack()
+    try:
+        api_url = stack.enter_context(BackgroundServer(create_app(node, commit_timeout=20)))
+        vaults, directory = {}, {}
+        for org in VAULT_ORGS:
+            vault = Vault(VaultConfig(tmp / f"vault-{org.label}", flush_interval_s=0.05,
+                                      sync_interval_s=3600),
+                          LocalChain(node), org.signing_key, org.encryption_key)
+            vault.start()
+            stack.callback(vault.close)
+            vaults[org.did] = vault
+            directory[org.did] = stack.enter_context(BackgroundServer(create_vault_app(vault)))
+        c = Consortium(node, api_url, vaults, directory, home)
+        with NodeClient(api_url, timeout=30) as admin:
+            for org, who, roles in STAFF:
+                req = builder.join_request(who, CHAIN, org.did)
+                admin.send(org, [builder.admit_practitioner(req["did"], list(roles),
+                                                            req["enc_key"], req["pop"])])
+            for patient in (P, Q):
+                admin.send(patient, [builder.register_patient(patient.enc_key)])
+        yield c
+        for client in c.clients:
+            client.node.close()
+            client.close()
+    finally:
+        stack.close()
+        node.close()

@@ -1,0 +1,205 @@
+"""Patient-controlled records end to end: a solo node, its API, three vaults over
+loopback HTTP, and the SDK acting for patients, practitioners and institutions."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from phrchain.client.http import ApiError
+from phrchain.core import encoding
+from tests.consortium import (
+    A1,
+    A2,
+    AE,
+    B1,
+    GA,
+    HOSPITAL_A,
+    HOSPITAL_B,
+    Consortium,
+    P,
+    Q,
+    running,
+)
+
+DAY = 86_400_000
+OBSERVATION = {"resourceType": "Observation", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0",
+                                    "display": "Glucose"}]},
+               "valueQuantity": {"value": 5, "unit": "mmol/L"}}
+
+
+@pytest.fixture(scope="module")
+def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]:
+    with running(tmp_path_factory.mktemp("records")) as consortium:
+        yield consortium
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def add_observation(c: Consortium, author=A1, patient=P) -> str:  # type: ignore[no-untyped-def]
+    return c.client(author).add(encoding.encode(OBSERVATION), patient.did,
+                                resource="Observation", category="laboratory")
+
+
+def code_of(exc: pytest.ExceptionInfo[ApiError]) -> tuple[str, int]:
+    return exc.value.codespace, exc.value.code
+
+
+def test_author_stores_patient_and_author_read(c: Consortium) -> None:
+    record = add_observation(c)
+    d = c.query("records/get", record=record)
+    assert d["custodian"] == HOSPITAL_A.did and d["author"] == A1.did
+    opened = c.client(P).open(record)
+    assert opened.resource() == OBSERVATION and opened.decision["reason"] == "owner"
+    assert c.client(A1).open(record).decision["reason"] == "author"
+
+
+def test_consent_grant_then_revoke_through_the_vault(c: Consortium) -> None:
+    record = add_observation(c)
+    b1, p = c.client(B1), c.client(P)
+    with pytest.raises(ApiError) as denied:
+        b1.open(record)
+    assert code_of(denied) == ("vault", 26) and "no_consent" in denied.value.message
+    consent = p.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
+                      scope={"records": [record]}, purposes=["TREAT"],
+                      start_ms=now_ms() - 1000, end_ms=now_ms() + DAY)
+    assert b1.open(record).resource() == OBSERVATION
+    p.revoke(consent)
+    with pytest.raises(ApiError) as revoked:
+        b1.open(record)
+    assert "consent_revoked" in revoked.value.message
+    c.flush()
+    log = p.audit_log(P.did)
+    mine = [e for e in log if e["record"] == record and e["accessor"] == B1.did]
+    assert [(e["decision"], e["reason"]) for e in mine] == [
+        ("deny", "no_consent"), ("permit", "consent"), ("deny", "consent_revoked")]
+    assert all(e["verified"] for e in log)
+
+
+def test_break_glass_is_flagged_and_notifies_the_patient(c: Consortium) -> None:
+    record = add_observation(c, author=B1)  # at hospital B; AE works at hospital A
+    events = c.node.subscribe()
+    opened = c.client(AE).open(record, action="break_glass", purpose="ETREAT")
+    assert opened.resource() == OBSERVATION and opened.decision["break_glass"]
+    with pytest.raises(ApiError) as refused:
+        c.client(A2).open(record, action="break_glass", purpose="ETREAT")
+    assert "not_emergency" in refused.value.message
+    c.flush()
+    notices = []
+    while not events.empty():
+        item = events.get_nowait()
+        for ev in item.get("events", []) if item["kind"] == "tx" else []:
+            if ev["type"] == "audit.break_glass":
+                notices.append(dict(ev["attributes"]))
+    c.node.unsubscribe(events)
+    assert {"patient": P.did, "record": record, "accessor": AE.did}.items() <= \
+        notices[0].items()
+
+
+def test_pull_waits_for_the_patient_and_the_copy_is_recorded(c: Consortium) -> None:
+    record = add_observation(c)
+    b1 = c.client(B1)
+    request = b1.request_pull(P.did, {"records": [record]}, "TREAT")
+    with pytest.raises(ApiError):
+        b1.pull(request, record)
+    c.client(P).approve(request, now_ms() + DAY)
+    assert b1.pull(request, record).resource() == OBSERVATION
+    c.flush()
+    assert HOSPITAL_B.did in c.query("records/holders", record=record)["holders"]
+    # the copy is served by hospital B's vault too
+    assert b1.open(record, vault_org=HOSPITAL_B.did).resource() == OBSERVATION
+
+
+def test_push_under_the_recipients_consent(c: Consortium) -> None:
+    record = add_observation(c)
+    a1 = c.client(A1)
+    with pytest.raises(ApiError) as refused:
+        a1.push(record, B1.did)
+    assert (refused.value.codespace, refused.value.code) == ("exchange", 6)
+    c.client(P).grant({"kind": "practitioner", "id": B1.did}, actions=["push", "read"],
+                      scope={"records": [record]}, purposes=["TREAT"],
+                      start_ms=now_ms() - 1000, end_ms=now_ms() + DAY, share_existing=False)
+    a1.push(record, B1.did)
+    assert c.client(B1).open(record, vault_org=HOSPITAL_B.did).resource() == OBSERVATION
+
+
+def test_erasure_destroys_every_copy_and_the_chain_still_verifies(c: Consortium) -> None:
+    record = add_observation(c)
+    b1 = c.client(B1)
+    request = b1.request_pull(P.did, {"records": [record]}, "TREAT")
+    c.client(P).approve(request, now_ms() + DAY)
+    b1.pull(request, record)
+    c.flush()
+    with pytest.raises(ApiError) as not_regulator:
+        c.client(A1).erase(record)
+    assert code_of(not_regulator) == ("records", 1)
+    c.client(P).erase(record)
+    c.sync()
+    for org in (HOSPITAL_A, HOSPITAL_B):
+        vault = c.vaults[org.did]
+        assert bytes.fromhex(record) not in vault.store.record_ids()
+    for who in (P, A1, B1):
+        with pytest.raises(ApiError) as gone:
+            c.client(who).open(record)
+        assert code_of(gone) in (("vault", 27), ("vault", 11))
+    from phrchain.engine.solo.verify import verify_chain
+
+    c.node.produce_block()
+    assert verify_chain(c.home).ok
+
+
+def test_forged_and_replayed_requests_are_refused(c: Consortium) -> None:
+    import httpx
+
+    from phrchain.vault.gateway.requests import sign_request
+
+    record = add_observation(c)
+    url = c.directory[HOSPITAL_A.did]
+    path = f"/v1/vault/records/{record}"
+    params = {"action": "read", "purpose": "TREAT"}
+    headers = sign_request(P.signing_key, P.did, HOSPITAL_A.did, "GET", path, params, b"",
+                           now_ms())
+    with httpx.Client(base_url=url) as http:
+        assert http.get(path, params=params, headers=headers).status_code == 200
+        replay = http.get(path, params=params, headers=headers)
+        assert replay.status_code == 401 and replay.json()["error"]["code"] == 22
+        forged = sign_request(Q.signing_key, P.did, HOSPITAL_A.did, "GET", path, params, b"",
+                              now_ms())
+        r = http.get(path, params=params, headers=forged)
+        assert r.status_code == 401 and r.json()["error"]["code"] == 20
+        stale = sign_request(P.signing_key, P.did, HOSPITAL_A.did, "GET", path, params, b"",
+                             now_ms() - 3_600_000)
+        assert http.get(path, params=params, headers=stale).json()["error"]["code"] == 21
+        other = sign_request(P.signing_key, P.did, HOSPITAL_B.did, "GET", path, params, b"",
+                             now_ms())
+        assert http.get(path, params=params, headers=other).json()["error"]["code"] == 23
+        tampered = dict(headers)
+        raw = base64.urlsafe_b64decode(tampered["Phr-Request"] + "==")
+        tampered["Phr-Request"] = base64.urlsafe_b64encode(
+            raw.replace(b'"read', b'"view')).decode().rstrip("=")
+        assert http.get(path, params=params, headers=tampered).status_code == 401
+
+
+def test_large_object_range_read(c: Consortium) -> None:
+    blob = bytes(range(256)) * (12 * 1024)  # 3 MiB: four chunks
+    a1 = c.client(A1)
+    record = a1.add(blob, P.did, resource="MolecularSequence", category="genomic")
+    d = c.query("records/get", record=record)
+    assert d["chunks"] == 4
+    p = c.client(P)
+    start = (1 << 20) - 100
+    assert p.read_range(record, start, 5000) == blob[start:start + 5000]
+    assert p.open(record).plaintext == blob
+
+
+def test_regulator_may_erase(c: Consortium, tmp_path: Path) -> None:
+    record = add_observation(c, patient=Q)
+    c.client(GA).erase(record, reason="regulator_order")
+    assert c.query("records/get", record=record)["status"] == "erased"
