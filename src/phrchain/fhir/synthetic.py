@@ -123,6 +123,7 @@ def _patient(b: _Builder) -> dict[str, Any]:
     given = f"{rng.choice(GIVEN)}{rng.randrange(100, 1000)}"
     middle = f"{rng.choice(GIVEN)}{rng.randrange(100, 1000)}"
     family = f"{rng.choice(FAMILY)}{rng.randrange(100, 1000)}"
+    gender = rng.choice(("female", "male"))
     born = _EPOCH_2010 - rng.randrange(0, 80 * 365) * _DAY
     city, state, postal = rng.choice(CITIES)
     return {
@@ -139,10 +140,10 @@ def _patient(b: _Builder) -> dict[str, Any]:
              "value": f"999-{rng.randrange(10, 100)}-{rng.randrange(1000, 10000)}"},
         ],
         "name": [{"use": "official", "family": family, "given": [given, middle],
-                  "prefix": [rng.choice(("Mr.", "Ms.", "Mx."))]}],
+                  "prefix": ["Ms." if gender == "female" else "Mr."]}],
         "telecom": [{"system": "phone", "use": "home",
                      "value": f"555-{rng.randrange(200, 1000)}-{rng.randrange(10000):04d}"}],
-        "gender": rng.choice(("female", "male")),
+        "gender": gender,
         "birthDate": datetime.fromtimestamp(born, tz=UTC).strftime("%Y-%m-%d"),
         "address": [{"use": "home",
                      "line": [f"{rng.randrange(10, 9999)} {rng.choice(STREETS)} "
