@@ -131,8 +131,17 @@ def _consent(consent: Mapping[str, Any], patient_did: str) -> dict[str, Any]:
         "policyRule": {"coding": [_coding(ACT_CODE, "OPTIN", "opt-in")]},
         "provision": provision,
     }
-    validate(resource)
+    _validate_output(resource, INVALID_CONSENT)
     return resource
+
+
+def _validate_output(resource: Mapping[str, Any], error: Any) -> None:
+    """Input that maps to an invalid resource (e.g. an id FHIR cannot carry) is the
+    input's fault: report it under the mapping's own code, with the FHIR path."""
+    try:
+        validate(resource)
+    except FhirError as exc:
+        raise FhirError(error, exc.detail, path=exc.path, rule=exc.rule) from None
 
 
 def _actor(grantee: Mapping[str, Any]) -> dict[str, Any]:
@@ -248,5 +257,5 @@ def _audit(leaf: Mapping[str, Any], time_ms: int) -> dict[str, Any]:
     }
     if purpose_of_use:
         resource["purposeOfEvent"] = purpose_of_use
-    validate(resource)
+    _validate_output(resource, INVALID_AUDIT_ENTRY)
     return resource
