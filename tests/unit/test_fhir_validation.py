@@ -189,3 +189,37 @@ def _doc_list(name: str) -> list[str]:
 def test_vocabularies_match_docs() -> None:
     assert list(CATEGORIES) == _doc_list("CATEGORIES")
     assert list(PURPOSES) == _doc_list("PURPOSES")
+
+
+def _leaves(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        return [p for k, v in node.items() if k != "resourceType"
+                for p in _leaves(v, (*path, k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+def test_every_leaf_of_generated_resources_is_checked() -> None:
+    """Replace each leaf, at any depth, by a value of the wrong JSON type: every
+    single mutation must be refused, with the path of that leaf."""
+    from phrchain.fhir.synthetic import generate_bundle
+
+    bundle = generate_bundle(13, 0, resources=30)
+    checked = 0
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        for path in _leaves(resource):
+            mutated = copy.deepcopy(resource)
+            node = mutated
+            for part in path[:-1]:
+                node = node[part]
+            wrong: Any = {"unexpected": 1} if isinstance(node[path[-1]], str) else "text"
+            node[path[-1]] = wrong
+            with pytest.raises(FhirError) as info:
+                validate(mutated)
+            where = resource["resourceType"] + "".join(
+                f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+            assert info.value.path == where, (where, str(info.value))
+            checked += 1
+    assert checked > 400
