@@ -203,3 +203,22 @@ def test_regulator_may_erase(c: Consortium, tmp_path: Path) -> None:
     record = add_observation(c, patient=Q)
     c.client(GA).erase(record, reason="regulator_order")
     assert c.query("records/get", record=record)["status"] == "erased"
+
+
+def test_import_a_synthetic_bundle_and_export_what_the_patient_sees(c: Consortium) -> None:
+    from phrchain.fhir import validate
+    from phrchain.fhir.synthetic import generate_bundle
+
+    bundle = generate_bundle(7, 0)
+    fhir_patient = next(e["resource"] for e in bundle["entry"]
+                        if e["resource"]["resourceType"] == "Patient")
+    patient_id = fhir_patient["id"]
+    done: list[int] = []
+    ids = c.client(HOSPITAL_A).import_bundle(bundle, {patient_id: Q.did}, done.append)
+    shared = {"Organization", "Practitioner"}  # reference data: not the patient's records
+    theirs = sorted(e["resource"]["resourceType"] for e in bundle["entry"]
+                    if e["resource"]["resourceType"] not in shared)
+    assert sum(done) == len(ids[Q.did]) == len(theirs)
+    exported = c.client(Q).export()
+    validate(exported)
+    assert sorted(e["resource"]["resourceType"] for e in exported["entry"]) == theirs

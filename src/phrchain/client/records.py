@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from phrchain.client.http import NodeClient
+from phrchain.client import builder
+from phrchain.client.http import ApiError, NodeClient
 from phrchain.client.vault import VaultClient
 from phrchain.client.wallet import Wallet
-from phrchain.core import encoding, rfc9162
+from phrchain.core import rfc9162
 from phrchain.modules.consent.messages import Scope
 from phrchain.vault import crypto
 from phrchain.vault.crypto import ChunkPart, RecordMeta, Sealed
 from phrchain.vault.errors import HASH_MISMATCH, VaultError
 
 MSGS_PER_TX = 32
+UPLOAD_BATCH_BYTES = 8 << 20
 Progress = Callable[[int], None]
 
 
@@ -54,9 +57,11 @@ class Opened:
 
 
 def resource_bytes(resource: Mapping[str, Any]) -> bytes:
-    """The plaintext of a FHIR record: its canonical JSON (RFC 8785 subset), so the
-    commitment does not depend on whitespace or key order."""
-    return encoding.encode(dict(resource))
+    """The plaintext of a FHIR record: compact JSON with sorted keys. FHIR carries
+    decimals, so this is not the chain's integer-only encoding; it need not be: the
+    commitment covers these exact bytes, which travel inside the ciphertext."""
+    return json.dumps(resource, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
 
 
 class RecordsClient:
@@ -64,6 +69,9 @@ class RecordsClient:
         self.node, self.wallet, self.directory = node, wallet, dict(directory)
         self._vaults: dict[str, VaultClient] = {}
         self._identities: dict[str, dict[str, Any]] = {}
+        # Readers by (patient, resource type, category), for one bulk operation: a
+        # consent granted meanwhile is served by the patient's re-wrapping.
+        self._readers_cache: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
 
     def close(self) -> None:
         for v in self._vaults.values():
@@ -110,8 +118,7 @@ class RecordsClient:
         custodian = custodian or self.custodian_of_me()
         record_id = record_id or secrets.token_bytes(16)
         sealed = crypto.seal(record_id, patient, plaintext)
-        readers = self.q("consent/readers", patient=patient, resource=resource,
-                         category=category, record=record_id.hex())["readers"]
+        readers = self._readers(patient, resource, category)
         enc = {r["did"]: bytes.fromhex(r["enc_key"]) for r in readers}
         for did in (self.wallet.did, custodian):
             enc.setdefault(did, bytes.fromhex(self.identity(did)["enc_key"]))
@@ -126,20 +133,113 @@ class RecordsClient:
         return Prepared(sealed, wrapped, msg, custodian)
 
     def store(self, prepared: Sequence[Prepared], progress: Progress | None = None) -> list[str]:
-        """Upload each record to its custodian's vault, then register them, 32 to a tx."""
+        """Upload the records to their custodians' vaults (batched, up to ~8 MiB per
+        request), then register them, 32 to a tx, txs pipelined."""
+        batch: list[Prepared] = []
+        size = 0
         for p in prepared:
-            self.vault(p.custodian).upload(p.sealed.meta, p.wrapped, p.sealed.chunks)
-        for i in range(0, len(prepared), MSGS_PER_TX):
-            part = prepared[i:i + MSGS_PER_TX]
-            self.send([p.msg for p in part])
-            if progress is not None:
-                progress(len(part))
+            if batch and (p.custodian != batch[0].custodian
+                          or size + p.sealed.size > UPLOAD_BATCH_BYTES):
+                self._upload(batch)
+                batch, size = [], 0
+            batch.append(p)
+            size += p.sealed.size
+        if batch:
+            self._upload(batch)
+        self._readers_cache.clear()
+        self.send_all([[p.msg for p in prepared[i:i + MSGS_PER_TX]]
+                       for i in range(0, len(prepared), MSGS_PER_TX)], progress,
+                      [len(prepared[i:i + MSGS_PER_TX])
+                       for i in range(0, len(prepared), MSGS_PER_TX)])
         return [p.record for p in prepared]
+
+    def _upload(self, batch: Sequence[Prepared]) -> None:
+        vault = self.vault(batch[0].custodian)
+        if len(batch) == 1:
+            vault.upload(batch[0].sealed.meta, batch[0].wrapped, batch[0].sealed.chunks)
+        else:
+            vault.upload_many([(p.sealed.meta, p.wrapped, p.sealed.chunks) for p in batch])
+
+    def send_all(self, txs: Sequence[Sequence[Mapping[str, Any]]],
+                 progress: Progress | None = None, weights: Sequence[int] = ()) -> None:
+        """Sign and submit several txs with consecutive nonces without waiting between
+        them, then wait for each to commit; raise on the first failure."""
+        nonce = self.node.next_nonce(self.wallet.did)
+        chain_id = self.node.chain_id()
+        hashes = []
+        for i, msgs in enumerate(txs):
+            raw = builder.sign(self.wallet, chain_id, nonce + i, [dict(m) for m in msgs])
+            answer = self.node.submit(raw, "check")
+            hashes.append(answer["hash"])
+        for i, tx_hash in enumerate(hashes):
+            status = self._wait(tx_hash)
+            result = status.get("result") or {}
+            if status.get("status") != "committed" or result.get("code", 0) != 0:
+                raise ApiError.from_result(result or {"codespace": "client", "code": 3,
+                                                      "log": f"tx {tx_hash} {status}"})
+            if progress is not None:
+                progress(weights[i] if i < len(weights) else 1)
+
+    def _wait(self, tx_hash: str, timeout: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.node.tx(tx_hash)
+            if status.get("status") not in ("pending", "unknown") \
+                    or time.monotonic() > deadline:
+                return status
+            time.sleep(0.01)
 
     def add(self, plaintext: bytes, patient: str, *, resource: str, category: str,
             **kw: Any) -> str:
         return self.store([self.prepare(plaintext, patient, resource=resource,
                                         category=category, **kw)])[0]
+
+    def import_bundle(self, bundle: Mapping[str, Any], patients: Mapping[str, str],
+                      progress: Progress | None = None) -> dict[str, list[str]]:
+        """Import a FHIR transaction or collection Bundle (e.g. from a synthetic-patient
+        generator): every resource is validated, references inside the bundle are
+        resolved, and each resource (the Patient too) becomes a record of the right
+        patient authored by this wallet. ``patients`` maps the Bundle's Patient ids to
+        their registered DIDs. Returns record ids per patient DID."""
+        from phrchain.fhir import category_of
+        from phrchain.fhir.bundle import split_bundle
+
+        split = split_bundle(bundle)
+        out: dict[str, list[str]] = {}
+        prepared: list[Prepared] = []
+        for group in split:
+            did = patients[group.patient_id]
+            for res in (group.patient, *group.resources):
+                prepared.append(self.prepare(resource_bytes(res), did,
+                                             resource=str(res["resourceType"]),
+                                             category=category_of(res)))
+                out.setdefault(did, []).append(prepared[-1].record)
+        self.store(prepared, progress)
+        return out
+
+    def export(self, patient: str | None = None, purpose: str = "PATRQT") -> dict[str, Any]:
+        """Everything the caller may read of ``patient`` (default: the caller, as
+        patient) as one FHIR R4 collection Bundle; records it may not open are left
+        out."""
+        from phrchain.fhir.bundle import export_bundle
+
+        patient = patient or self.wallet.did
+        resources: list[dict[str, Any]] = []
+        after = None
+        while True:
+            page = self.q("records/patient", patient=patient,
+                          **({} if after is None else {"after": after}))
+            for record in page["records"]:
+                d = self.descriptor(record)
+                if d["status"] != "active" or d.get("category") == "genomic":
+                    continue
+                try:
+                    resources.append(self.open(record, purpose=purpose).resource())
+                except (ApiError, ValueError):
+                    continue
+            after = page["next"]
+            if after is None:
+                return export_bundle(resources)
 
     def add_resource(self, fhir_resource: Mapping[str, Any], patient: str, **kw: Any) -> str:
         """Validate a FHIR R4 resource, then add it as a record."""
@@ -151,6 +251,13 @@ class RecordsClient:
                         category=category_of(fhir_resource), **kw)
 
     # -- reading -----------------------------------------------------------------------
+    def _readers(self, patient: str, resource: str, category: str) -> list[dict[str, Any]]:
+        key = (patient, resource, category)
+        if key not in self._readers_cache:
+            self._readers_cache[key] = self.q("consent/readers", patient=patient,
+                                              resource=resource, category=category)["readers"]
+        return self._readers_cache[key]
+
     def _data_key(self, record: str, wrapped_hex: str) -> bytes:
         return crypto.unwrap_key(bytes.fromhex(wrapped_hex), self.wallet.encryption_key,
                                  bytes.fromhex(record), self.wallet.did)

@@ -16,7 +16,7 @@ import httpx
 from phrchain.client.http import ApiError
 from phrchain.client.wallet import Wallet
 from phrchain.vault.crypto import ChunkPart, RecordMeta
-from phrchain.vault.gateway.http import encode_upload
+from phrchain.vault.gateway.http import encode_batch, encode_upload
 from phrchain.vault.gateway.requests import sign_request
 
 DEFAULT_TIMEOUT = 60.0
@@ -86,6 +86,12 @@ class VaultClient:
                chunks: list[bytes]) -> None:
         self._request("POST", f"/v1/vault/records/{meta.record_id.hex()}",
                       body=encode_upload(meta, wrapped_keys, chunks))
+
+    def upload_many(self, items: list[tuple[RecordMeta, dict[str, bytes], list[bytes]]]
+                    ) -> None:
+        """Many records in one signed request (bulk import)."""
+        self._request("POST", "/v1/vault/batch",
+                      body=encode_batch([encode_upload(m, k, c) for m, k, c in items]))
 
     def copy(self, meta: RecordMeta, wrapped_keys: dict[str, bytes], chunks: list[bytes],
              pull: str | None = None) -> None:

@@ -77,6 +77,22 @@ def decode_upload(body: bytes) -> tuple[RecordMeta, dict[str, bytes], list[bytes
     return meta, wrapped, chunks
 
 
+def encode_batch(frames: list[bytes]) -> bytes:
+    """Several upload bodies in one: each prefixed by its 4-byte big-endian length."""
+    return b"".join(len(f).to_bytes(4, "big") + f for f in frames)
+
+
+def decode_batch(body: bytes) -> list[tuple[RecordMeta, dict[str, bytes], list[bytes]]]:
+    out, offset = [], 0
+    while offset < len(body):
+        n = int.from_bytes(body[offset:offset + 4], "big")
+        if n < 4 or offset + 4 + n > len(body):
+            raise e.MALFORMED_REQUEST("batch frame length runs past the body")
+        out.append(decode_upload(body[offset + 4:offset + 4 + n]))
+        offset += 4 + n
+    return out
+
+
 def _part(p: Any) -> dict[str, Any]:
     return {"index": p.index, "data": base64.b64encode(p.data).decode(),
             "proof": [h.hex() for h in p.proof]}
@@ -131,6 +147,14 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
             raise e.MALFORMED_REQUEST("the path and the body name different records")
         await run_in_threadpool(vault.upload, req, meta, chunks, wrapped)
         return {"stored": record}
+
+    @app.post("/v1/vault/batch")
+    async def upload_batch(request: Request) -> dict[str, Any]:
+        """Many custody uploads under one signature (bulk import)."""
+        req, body = await verified(request)
+        items = decode_batch(body)
+        await run_in_threadpool(vault.upload_many, req, items)
+        return {"stored": [m.record_id.hex() for m, _, _ in items]}
 
     @app.post("/v1/vault/copies/{record}")
     async def copy(record: str, request: Request, pull: str | None = None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -237,17 +237,26 @@ class Vault:
                wrapped_keys: Mapping[str, bytes]) -> None:
         """Custody upload by the author (this institution or its staff, or the patient
         for a self-reported record) before the record is registered on chain."""
+        self.upload_many(req, [(meta, wrapped_keys, chunks)])
+
+    def upload_many(self, req: Verified,
+                    items: Sequence[tuple[RecordMeta, Mapping[str, bytes], Iterable[bytes]]]
+                    ) -> None:
+        """Several custody uploads under one signed request (bulk import)."""
         caller = self._acting(req.caller)
-        allowed = caller is not None and (
-            req.caller == self.org
-            or (caller["kind"] == "practitioner" and caller["organization"] == self.org)
-            or (caller["kind"] == "patient" and req.caller == meta.patient))
-        if not allowed:
-            raise UPLOAD_REFUSED(f"{req.caller} does not author records in {self.org}")
-        if self.org not in wrapped_keys:
-            raise UPLOAD_REFUSED("the data key must be wrapped for the custodian institution")
+        for meta, wrapped_keys, _ in items:
+            allowed = caller is not None and (
+                req.caller == self.org
+                or (caller["kind"] == "practitioner" and caller["organization"] == self.org)
+                or (caller["kind"] == "patient" and req.caller == meta.patient))
+            if not allowed:
+                raise UPLOAD_REFUSED(f"{req.caller} does not author records in {self.org}")
+            if self.org not in wrapped_keys:
+                raise UPLOAD_REFUSED("the data key must be wrapped for the custodian "
+                                     "institution")
         self.journal.accept(req.nonce, req.caller, req.ts_ms)
-        self.store.put(meta, chunks, wrapped_keys)
+        for meta, wrapped_keys, chunks in items:
+            self.store.put(meta, chunks, wrapped_keys)
 
     def receive_copy(self, req: Verified, meta: RecordMeta, chunks: Iterable[bytes],
                      wrapped_keys: Mapping[str, bytes], request: str | None) -> None:
