@@ -481,7 +481,10 @@ class BackgroundServer:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections
+        # only for sockets whose proto says TCP, and without it every response waits
+        # ~40 ms for the client's delayed ACK (Nagle).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))  # the kernel picks a free port: no race with others
         port = sock.getsockname()[1]

@@ -26,6 +26,8 @@ from phrchain.vault.crypto import ChunkPart, RecordMeta, Sealed
 from phrchain.vault.errors import HASH_MISMATCH, VaultError
 
 MSGS_PER_TX = 32
+NONCE_RETRIES = 20
+NONCE_RACE = frozenset({("tx", 6), ("tx", 7)})
 UPLOAD_BATCH_BYTES = 8 << 20
 Progress = Callable[[int], None]
 
@@ -69,6 +71,7 @@ class RecordsClient:
         self.node, self.wallet, self.directory = node, wallet, dict(directory)
         self._vaults: dict[str, VaultClient] = {}
         self._identities: dict[str, dict[str, Any]] = {}
+        self._pending_nonce = 0
         # Readers by (patient, resource type, category), for one bulk operation: a
         # consent granted meanwhile is served by the patient's re-wrapping.
         self._readers_cache: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
@@ -97,7 +100,17 @@ class RecordsClient:
         return self._identities[did]
 
     def send(self, msgs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        return self.node.send(self.wallet, msgs)
+        """Sign and submit one tx, waiting for its commit. An institution's vault signs
+        audit txs with the same identity, so a nonce race is expected now and then: a
+        tx refused for its nonce (which changed nothing) is re-signed and sent again."""
+        for attempt in range(NONCE_RETRIES):
+            try:
+                return self.node.send(self.wallet, msgs)
+            except ApiError as exc:
+                if (exc.codespace, exc.code) not in NONCE_RACE or attempt == NONCE_RETRIES - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def descriptor(self, record: str) -> dict[str, Any]:
         found = self.q("records/get", record=record)
@@ -164,13 +177,7 @@ class RecordsClient:
                  progress: Progress | None = None, weights: Sequence[int] = ()) -> None:
         """Sign and submit several txs with consecutive nonces without waiting between
         them, then wait for each to commit; raise on the first failure."""
-        nonce = self.node.next_nonce(self.wallet.did)
-        chain_id = self.node.chain_id()
-        hashes = []
-        for i, msgs in enumerate(txs):
-            raw = builder.sign(self.wallet, chain_id, nonce + i, [dict(m) for m in msgs])
-            answer = self.node.submit(raw, "check")
-            hashes.append(answer["hash"])
+        hashes = self._submit_all(txs)
         for i, tx_hash in enumerate(hashes):
             status = self._wait(tx_hash)
             result = status.get("result") or {}
@@ -179,6 +186,28 @@ class RecordsClient:
                                                       "log": f"tx {tx_hash} {status}"})
             if progress is not None:
                 progress(weights[i] if i < len(weights) else 1)
+
+    def _submit_all(self, txs: Sequence[Sequence[Mapping[str, Any]]]) -> list[str]:
+        chain_id = self.node.chain_id()
+        hashes: list[str] = []
+        attempt = 0
+        while len(hashes) < len(txs):
+            nonce = self.node.next_nonce(self.wallet.did)
+            if hashes:  # some went in: continue after what is already pending
+                nonce = max(nonce, self._pending_nonce + 1)
+            raw = builder.sign(self.wallet, chain_id, nonce,
+                               [dict(m) for m in txs[len(hashes)]])
+            try:
+                answer = self.node.submit(raw, "check")
+            except ApiError as exc:
+                attempt += 1
+                if (exc.codespace, exc.code) not in NONCE_RACE or attempt >= NONCE_RETRIES:
+                    raise
+                time.sleep(0.02 * attempt)
+                continue
+            self._pending_nonce = nonce
+            hashes.append(answer["hash"])
+        return hashes
 
     def _wait(self, tx_hash: str, timeout: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
