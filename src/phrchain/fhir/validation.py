@@ -52,6 +52,7 @@ def _schema() -> tuple[dict[str, Any], frozenset[str]]:
             else:
                 defs[name].setdefault("allOf", []).append(
                     {"anyOf": [{"required": [prop]} for prop in group]})
+    _tighten_integers(defs)
     for node in defs.values():
         if "properties" in node:  # the generator omits it: an array would pass as a Reference
             node.setdefault("type", "object")
@@ -59,6 +60,28 @@ def _schema() -> tuple[dict[str, Any], frozenset[str]]:
         for prop in node.get("properties", {}).values():
             prop.pop("description", None)
     return defs, frozenset(schema["discriminator"]["mapping"])
+
+
+# FHIR R4 §2.24.0.1 primitive types: integer is 32-bit signed, positiveInt 1..2^31-1,
+# unsignedInt 0..2^31-1. HL7's schema types all three as "number" with a pattern that
+# JSON Schema applies to strings only, so 1.5 or -3 would pass as a positiveInt.
+_INT_MAX: Final = 2**31 - 1
+_INTEGER_RANGES: Final = {"integer": (-(2**31), _INT_MAX), "positiveInt": (1, _INT_MAX),
+                          "unsignedInt": (0, _INT_MAX)}
+
+
+def _tighten_integers(defs: dict[str, Any]) -> None:
+    by_pattern = {defs[name]["pattern"]: bounds for name, bounds in _INTEGER_RANGES.items()}
+
+    def tighten(node: dict[str, Any]) -> None:
+        bounds = by_pattern.get(node.get("pattern", ""))
+        if bounds is not None and node.get("type") == "number":
+            node.update(type="integer", minimum=bounds[0], maximum=bounds[1])
+
+    for definition in defs.values():
+        tighten(definition)
+        for prop in definition.get("properties", {}).values():
+            tighten(prop.get("items", prop))
 
 
 @cache
@@ -171,6 +194,10 @@ def _describe(resource_type: str, error: Any) -> tuple[str, str, str]:
         options = list(kind.options)
         allowed = ", ".join(map(str, options)) if len(options) <= 12 else f"{len(options)} codes"
         return path, "enum", f"code not in the required value set ({allowed})"
+    if isinstance(kind, (jsonschema_rs.ValidationErrorKind.Minimum,
+                         jsonschema_rs.ValidationErrorKind.Maximum)):
+        bound = "minimum" if rule == "Minimum" else "maximum"
+        return path, "range", f"out of range (FHIR {bound} {kind.as_dict()['limit']})"
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Constant):
         return path, "const", f"must be {_short(str(kind.expected_value))}"
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
