@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -26,6 +27,7 @@ SCHEMA_DIR: Final = Path(__file__).resolve().parent / "schema"
 SCHEMA_SHA256: Final = "15b9548af6412c44faaa411456e0652542de286fd1c58ef882b09bdc8947909d"
 FHIR_VERSION: Final = "4.0.1"
 _MAX_NAME = 40  # longest element name echoed in a message
+_ELEMENT_NAME: Final = re.compile(r"^_?[a-z][A-Za-z0-9]{0,39}$")
 
 
 @cache
@@ -203,7 +205,11 @@ def _describe(resource_type: str, error: Any) -> tuple[str, str, str]:
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
         return path, "required", f"missing required element '{_short(str(kind.property))}'"
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
-        names = ", ".join(f"'{_short(str(n))}'" for n in list(kind.unexpected)[:5])
+        # Echo names only when they look like FHIR element names: a key could carry data.
+        unexpected = [str(n) for n in kind.unexpected]
+        shown = [f"'{n}'" for n in unexpected if _ELEMENT_NAME.match(n)][:5]
+        hidden = len(unexpected) - len(shown)
+        names = ", ".join(shown + ([f"{hidden} other"] if hidden else []))
         return path, "unknown_element", f"unknown element(s) {names}"
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.AnyOf) and "allOf" in schema_path:
         group = _required_group(in_definition, schema_path)
