@@ -223,3 +223,23 @@ def test_every_leaf_of_generated_resources_is_checked() -> None:
             assert info.value.path == where, (where, str(info.value))
             checked += 1
     assert checked > 400
+
+
+@pytest.mark.parametrize(("frequency", "fragment"), [
+    (1.5, "must be of JSON type integer"),
+    (0, "out of range (FHIR minimum 1)"),
+    (2**31, "out of range (FHIR maximum 2147483647)"),
+    (True, "must be of JSON type integer"),
+])
+def test_integer_types_are_integers_in_range(frequency: Any, fragment: str) -> None:
+    request = {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+               "subject": {"reference": "Patient/x"},
+               "medicationCodeableConcept": {"text": "x"},
+               "dosageInstruction": [{"timing": {"repeat": {"frequency": 1}}}]}
+    validate(request)
+    request["dosageInstruction"][0]["timing"]["repeat"]["frequency"] = frequency
+    assert _raw_validator("MedicationRequest").is_valid(request) is (frequency != True)  # noqa: E712
+    with pytest.raises(FhirError) as info:
+        validate(request)
+    assert fragment in str(info.value)
+    assert info.value.path == "MedicationRequest.dosageInstruction[0].timing.repeat.frequency"
