@@ -222,3 +222,26 @@ def test_import_a_synthetic_bundle_and_export_what_the_patient_sees(c: Consortiu
     exported = c.client(Q).export()
     validate(exported)
     assert sorted(e["resource"]["resourceType"] for e in exported["entry"]) == theirs
+
+
+def test_fhir_views_of_consents_and_audit_events(c: Consortium) -> None:
+    import httpx
+
+    from phrchain.fhir import validate
+
+    record = add_observation(c)
+    consent = c.client(P).grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
+                                scope={"records": [record]}, purposes=["TREAT"],
+                                start_ms=now_ms() - 1000, end_ms=now_ms() + DAY)
+    c.client(B1).open(record)
+    c.flush()
+    with httpx.Client(base_url=c.api_url) as http:
+        fhir_consent = http.get(f"/v1/fhir/Consent/{consent}").json()
+        validate(fhir_consent)
+        assert fhir_consent["resourceType"] == "Consent" and fhir_consent["status"] == "active"
+        bundle = http.get("/v1/fhir/AuditEvent", params={"patient": P.did,
+                                                         "limit": 1000}).json()
+        validate(bundle)
+        events = [e["resource"] for e in bundle["entry"]]
+        assert events and all(e["resourceType"] == "AuditEvent" for e in events)
+        assert http.get("/v1/fhir/Consent/" + "00" * 16).status_code == 404
