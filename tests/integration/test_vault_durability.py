@@ -17,7 +17,7 @@ import pytest
 from phrchain.client.vault import VaultClient
 from phrchain.vault.gateway.chain import LocalChain
 from phrchain.vault.gateway.service import Vault, VaultConfig
-from tests.consortium import HOSPITAL_A, P, Consortium, running
+from tests.consortium import HOSPITAL_A, Consortium, P, running
 
 ROOT = Path(__file__).resolve().parents[2]
 
