@@ -245,3 +245,45 @@ def test_fhir_views_of_consents_and_audit_events(c: Consortium) -> None:
         events = [e["resource"] for e in bundle["entry"]]
         assert events and all(e["resourceType"] == "AuditEvent" for e in events)
         assert http.get("/v1/fhir/Consent/" + "00" * 16).status_code == 404
+
+
+def _tamper(c: Consortium, org: str, sql: str, *args: object) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(c.vaults[org].config.directory / "blobs" / "blobs.sqlite3")
+    with db:
+        assert db.execute(sql, args).rowcount >= 1
+    db.close()
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
+
+
+@pytest.mark.parametrize("where", ["chunk", "wrapped_key", "large_chunk"])
+def test_a_flipped_byte_in_the_vault_is_detected_on_read(c: Consortium, where: str) -> None:
+    from phrchain.vault.errors import VaultError
+
+    large = where == "large_chunk"
+    plaintext = bytes(range(256)) * (10 * 1024) if large else encoding.encode(OBSERVATION)
+    record = c.client(A1).add(plaintext, P.did, resource="Observation",
+                              category="laboratory")
+    rid = bytes.fromhex(record)
+    if where == "wrapped_key":
+        wrapped = c.vaults[HOSPITAL_A.did].store.get_wrapped_key(rid, P.did)
+        _tamper(c, HOSPITAL_A.did, "UPDATE wrapped_keys SET wrapped = ? WHERE record = ? "
+                "AND reader = ?", _flip(wrapped, 40), rid, P.did)
+    else:
+        part = c.vaults[HOSPITAL_A.did].store.get_chunk(rid, 1 if large else 0)
+        leaf = c.vaults[HOSPITAL_A.did].store.leaf_hashes(rid)[part.index]
+        _tamper(c, HOSPITAL_A.did, "UPDATE chunks SET data = ? WHERE leaf = ?",
+                _flip(part.data, 100), leaf)
+    p = c.client(P)
+    with pytest.raises(VaultError) as detected:
+        if large:
+            p.read_range(record, (1 << 20) + 10, 100)  # chunk 1 only, by its proof
+        else:
+            p.open(record)
+    expected = {"chunk": "hash_mismatch", "wrapped_key": "unwrap_failed",
+                "large_chunk": "bad_proof"}[where]
+    assert detected.value.error.name == expected
