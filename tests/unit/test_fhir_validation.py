@@ -181,7 +181,7 @@ def test_every_resource_type_maps_to_a_category() -> None:
 
 def _doc_list(name: str) -> list[str]:
     text = (ROOT / "docs" / "records.md").read_text()
-    block = re.search(rf"^- `{name}`[^:]*:(.*?)(?=^- |\Z)", text, re.S | re.M)
+    block = re.search(rf"^- `{name}`[^:]*:(.*?)(?=^- |^#|\Z)", text, re.S | re.M)
     assert block, name
     return re.findall(r"`([A-Za-z-]+)`", block.group(1))
 
@@ -189,6 +189,10 @@ def _doc_list(name: str) -> list[str]:
 def test_vocabularies_match_docs() -> None:
     assert list(CATEGORIES) == _doc_list("CATEGORIES")
     assert list(PURPOSES) == _doc_list("PURPOSES")
+    from phrchain.modules.consent.messages import PURPOSES as CHAIN_PURPOSES
+    from phrchain.modules.records.messages import CATEGORIES as CHAIN_CATEGORIES
+
+    assert set(CATEGORIES) == CHAIN_CATEGORIES and set(PURPOSES) == CHAIN_PURPOSES
 
 
 def _leaves(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

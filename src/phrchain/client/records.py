@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from phrchain.client import builder
-from phrchain.client.http import ApiError, NodeClient
+from phrchain.client.http import NONCE_RACE, NONCE_RETRIES, ApiError, NodeClient
 from phrchain.client.vault import VaultClient
 from phrchain.client.wallet import Wallet
 from phrchain.core import rfc9162
@@ -26,8 +26,6 @@ from phrchain.vault.crypto import ChunkPart, RecordMeta, Sealed
 from phrchain.vault.errors import HASH_MISMATCH, VaultError
 
 MSGS_PER_TX = 32
-NONCE_RETRIES = 20
-NONCE_RACE = frozenset({("tx", 6), ("tx", 7)})
 UPLOAD_BATCH_BYTES = 8 << 20
 Progress = Callable[[int], None]
 
@@ -100,17 +98,8 @@ class RecordsClient:
         return self._identities[did]
 
     def send(self, msgs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """Sign and submit one tx, waiting for its commit. An institution's vault signs
-        audit txs with the same identity, so a nonce race is expected now and then: a
-        tx refused for its nonce (which changed nothing) is re-signed and sent again."""
-        for attempt in range(NONCE_RETRIES):
-            try:
-                return self.node.send(self.wallet, msgs)
-            except ApiError as exc:
-                if (exc.codespace, exc.code) not in NONCE_RACE or attempt == NONCE_RETRIES - 1:
-                    raise
-                time.sleep(0.02 * (attempt + 1))
-        raise AssertionError("unreachable")
+        """Sign and submit one tx and wait for its commit (nonce races retried)."""
+        return self.node.send(self.wallet, msgs)
 
     def descriptor(self, record: str) -> dict[str, Any]:
         found = self.q("records/get", record=record)
