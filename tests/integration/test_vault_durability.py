@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from phrchain.client.http import NodeClient
 from phrchain.client.vault import VaultClient
-from phrchain.vault.gateway.chain import LocalChain
+from phrchain.vault.gateway.chain import RemoteChain
 from phrchain.vault.gateway.service import Vault, VaultConfig
 from tests.consortium import HOSPITAL_A, Consortium, P, running
 
@@ -71,7 +72,9 @@ def test_journaled_decision_survives_sigkill(c: Consortium, tmp_path: Path) -> N
         if child.stdout is not None:
             child.stdout.close()
     head_before = c.query("audit/head", patient=P.did)["size"]
-    restarted = Vault(VaultConfig(directory, flush_interval_s=3600), LocalChain(c.node),
+    # restarted against the node's REST API this time (RemoteChain: submit, wait, query)
+    node_api = NodeClient(c.api_url)
+    restarted = Vault(VaultConfig(directory, flush_interval_s=3600), RemoteChain(node_api),
                       HOSPITAL_A.signing_key, HOSPITAL_A.encryption_key)
     try:
         assert restarted.journal.backlog() == 1
@@ -79,6 +82,7 @@ def test_journaled_decision_survives_sigkill(c: Consortium, tmp_path: Path) -> N
         assert restarted.journal.backlog() == 0
     finally:
         restarted.close()
+        node_api.close()
     deadline = time.monotonic() + 10
     while c.query("audit/head", patient=P.did)["size"] == head_before:
         assert time.monotonic() < deadline
