@@ -13,6 +13,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 def render() -> str:
     import phrchain.app
     import phrchain.modules.identity.errors  # noqa: F401
+    import phrchain.vault.errors  # noqa: F401
     from phrchain.core.errors import REGISTRY
 
     lines = [
