@@ -234,6 +234,10 @@ def test_pending_record_is_invisible_and_recovered(tmp_path: Path) -> None:
             db.execute("INSERT INTO chunks (leaf, data) VALUES (?, ?)", (leaf, chunk))
             db.execute("INSERT INTO record_chunks VALUES (?, ?, ?)", (rid(12), i, leaf))
         db.execute("INSERT INTO chunks (leaf, data) VALUES (?, ?)", (bytes(32), b"orphan"))
+    with BlobStore(tmp_path, recover=False) as s:  # a reader process leaves it alone
+        assert s.recovered == 0 and count(s, "records") == 2
+        with expect(errors.RECORD_NOT_FOUND):  # and never shows it
+            s.get_meta(rid(12))
     with BlobStore(tmp_path) as s:
         assert s.recovered == 1
         with expect(errors.RECORD_NOT_FOUND):

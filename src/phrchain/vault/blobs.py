@@ -29,8 +29,9 @@ other record's content, which its own erasure will remove.
 
 Threads: one SQLite connection per thread (readers never block each other or the
 writer in WAL mode) and one lock serializing writers (SQLite has one writer anyway).
-One :class:`BlobStore` per directory: opening deletes ``pending`` records, which would
-break a concurrent writer in another process.
+One writing :class:`BlobStore` per directory: opening deletes ``pending`` records,
+which would break a concurrent writer in another process; other processes that only
+read open it with ``recover=False``.
 """
 
 from __future__ import annotations
@@ -105,7 +106,11 @@ def _check_wrapped(reader: object, wrapped: object) -> None:
 class BlobStore:
     """Encrypted chunks and wrapped keys of the records one vault holds."""
 
-    def __init__(self, directory: Path | str, *, batch_bytes: int = BATCH_BYTES) -> None:
+    def __init__(self, directory: Path | str, *, batch_bytes: int = BATCH_BYTES,
+                 recover: bool = True) -> None:
+        """Open (or create) the store in ``directory``. ``recover=False`` is for extra
+        reader processes on the same directory: only the one writing process may delete
+        the ``pending`` records a crash left (they may be another process's writes)."""
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / DB_NAME
@@ -118,7 +123,7 @@ class BlobStore:
         with self._write_lock:
             db = self._conn()
             db.executescript(_SCHEMA)
-            self.recovered = self._recover(db)
+            self.recovered = self._recover(db) if recover else 0
 
     # --- connections ---------------------------------------------------------------
 
