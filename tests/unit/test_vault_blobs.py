@@ -329,6 +329,25 @@ def test_shred_removes_the_bytes_from_every_file(tmp_path: Path) -> None:
         assert files_containing(tmp_path, window) == []
 
 
+def test_shred_reports_a_wal_it_could_not_truncate(tmp_path: Path) -> None:
+    with BlobStore(tmp_path) as s:
+        a, b = seal(22), seal(23)
+        s.put_sealed(a, {})
+        s.put_sealed(b, {})
+        reader = sqlite3.connect(s.path)  # another process holding an old snapshot
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM chunks").fetchone()
+        with expect(errors.SHRED_INCOMPLETE):
+            s.shred(rid(22))
+        with expect(errors.RECORD_NOT_FOUND):  # the rows are gone all the same
+            s.get_meta(rid(22))
+        assert files_containing(tmp_path, a.chunks[3][:64]) == ["blobs.sqlite3-wal"]
+        reader.execute("COMMIT")
+        reader.close()
+        s.shred(rid(23))  # the next successful shred truncates the WAL
+        assert files_containing(tmp_path, a.chunks[3][:64]) == []
+
+
 def test_shred_keeps_a_chunk_another_record_refers_to(tmp_path: Path) -> None:
     """A client may upload a copy of A's ciphertext as record B (the vault cannot
     decrypt to notice). Shredding A must not corrupt B; shredding B then removes it."""
