@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 from phrchain.core.errors import BAD_QUERY
+from phrchain.core.state import Reader
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
@@ -61,3 +62,11 @@ def page(pg: Paging, keys: Callable[[str | None], Iterator[str]],
             return out, out[-1]  # one more exists: the client continues after our last
         out.append(key)
     return out, None
+
+
+def suffixes(state: Reader, prefix: bytes, after: str | None = None) -> Iterator[str]:
+    """The keys under ``prefix``, without it, ascending and strictly after ``after``:
+    the store seeks to the page, so a deep page costs no more than the first."""
+    start = None if after is None else prefix + after.encode() + b"\x00"
+    for key, _ in state.iterate(prefix, start):
+        yield key[len(prefix):].decode()

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
+from phrchain.modules.paging import suffixes
 
 _CONSENT: Final = b"consent/c/"
 _PATIENT: Final = b"consent/p/"
@@ -43,9 +44,7 @@ def index(state: Overlay, consent: Consent, grantee_key: str) -> None:
 
 
 def _ids(state: Reader, prefix: bytes, after: str | None) -> Iterator[str]:
-    start = None if after is None else prefix + after.encode() + b"\x00"
-    for key, _ in state.iterate(prefix, start):
-        yield key[len(prefix):].decode()
+    return suffixes(state, prefix, after)
 
 
 def of_patient(state: Reader, patient: str, after: str | None = None) -> Iterator[str]:

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
+from phrchain.modules.paging import suffixes
 
 _REQUEST: Final = b"exchange/q/"
 _PATIENT: Final = b"exchange/p/"
@@ -42,9 +43,7 @@ def index(state: Overlay, request: Request) -> None:
 
 
 def _ids(state: Reader, prefix: bytes, after: str | None) -> Iterator[str]:
-    start = None if after is None else prefix + after.encode() + b"\x00"
-    for key, _ in state.iterate(prefix, start):
-        yield key[len(prefix):].decode()
+    return suffixes(state, prefix, after)
 
 
 def to_patient(state: Reader, patient: str, after: str | None = None) -> Iterator[str]:

@@ -19,6 +19,7 @@ from typing import Any, Final
 from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
 from phrchain.modules.identity.messages import ORG_TYPES
+from phrchain.modules.paging import suffixes
 
 _ID: Final = b"identity/id/"
 _NONCE: Final = b"identity/nonce/"
@@ -80,11 +81,7 @@ def unindex_roles(state: Overlay, record: Record) -> None:
 
 
 def _dids_after(state: Reader, prefix: bytes, after: str | None) -> Iterator[str]:
-    """DIDs indexed under ``prefix``, ascending, strictly after ``after``: the store
-    seeks to the page, so a deep page costs no more than the first."""
-    start = None if after is None else prefix + after.encode() + b"\x00"
-    for key, _ in state.iterate(prefix, start):
-        yield key[len(prefix):].decode()
+    return suffixes(state, prefix, after)
 
 
 def members(state: Reader, org: str, after: str | None = None) -> Iterator[str]:

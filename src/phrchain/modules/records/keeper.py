@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
+from phrchain.modules.paging import suffixes
 
 _RECORD: Final = b"records/r/"
 _PATIENT: Final = b"records/p/"
@@ -41,10 +42,7 @@ def index(state: Overlay, record: Record) -> None:
 
 
 def of_patient(state: Reader, patient: str, after: str | None = None) -> Iterator[str]:
-    prefix = _PATIENT + patient.encode() + b"/"
-    start = None if after is None else prefix + after.encode() + b"\x00"
-    for key, _ in state.iterate(prefix, start):
-        yield key[len(prefix):].decode()
+    return suffixes(state, _PATIENT + patient.encode() + b"/", after)
 
 
 def add_holder(state: Overlay, record_id: str, org: str) -> bool:
@@ -57,8 +55,7 @@ def add_holder(state: Overlay, record_id: str, org: str) -> bool:
 
 
 def holders(state: Reader, record_id: str) -> list[str]:
-    prefix = _HOLDER + record_id.encode() + b"/"
-    return [key[len(prefix):].decode() for key, _ in state.iterate(prefix)]
+    return list(suffixes(state, _HOLDER + record_id.encode() + b"/"))
 
 
 def is_holder(state: Reader, record_id: str, org: str) -> bool:
