@@ -180,9 +180,10 @@ class Network:
     def is_running(self, index: int) -> bool:
         return bool(self._pids(index))
 
-    def start_node(self, index: int) -> None:
+    def start_node(self, index: int, with_app: bool = True) -> None:
         """Start the node's app (ABCI server) and then its CometBFT, detached, with their
-        output in ``logs/``."""
+        output in ``logs/``. ``with_app=False`` starts CometBFT only, for an app served
+        some other way on the node's ABCI port (tests)."""
         if self.is_running(index):
             return
         node, ndir = self.nodes[index], self.node_dir(index)
@@ -191,11 +192,12 @@ class Network:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).parents[3]),
                                                        env.get("PYTHONPATH", "")] if p)
-        app = _spawn([sys.executable, "-m", "phrchain.engine.abci", "--home",
-                      str(ndir / "app"), "--port", str(node.abci_port)],
-                     logs / "app.log", env)
-        pids = {"app": app}
-        (ndir / "pids.json").write_text(json.dumps(pids))
+        pids = {}
+        if with_app:
+            pids["app"] = _spawn([sys.executable, "-m", "phrchain.engine.abci", "--home",
+                                  str(ndir / "app"), "--port", str(node.abci_port)],
+                                 logs / "app.log", env)
+            (ndir / "pids.json").write_text(json.dumps(pids))
         _wait_port(node.abci_port, 30.0, ndir / "logs" / "app.log")
         pids["cometbft"] = _spawn([self.layout.binary, "start", "--home",
                                    str(ndir / "cometbft")], logs / "cometbft.log", env)
@@ -377,20 +379,26 @@ def _configure(path: Path, node: NodeInfo, peers: str, tuning: ConsensusTuning) 
 
 
 # -- process helpers ----------------------------------------------------------------------------
+# Processes this interpreter started (``net up`` leaves them running when it exits; a
+# test keeps them here until it stops them, so they are reaped, not left as zombies).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def _spawn(argv: list[str], log_path: Path, env: dict[str, str]) -> int:
     with log_path.open("ab") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    _CHILDREN[proc.pid] = proc
     return proc.pid
 
 
 def _alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own exited children
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        del _CHILDREN[pid]
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
