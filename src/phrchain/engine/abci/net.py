@@ -180,10 +180,12 @@ class Network:
     def is_running(self, index: int) -> bool:
         return bool(self._pids(index))
 
-    def start_node(self, index: int, with_app: bool = True) -> None:
+    def start_node(self, index: int, with_app: bool = True,
+                   builtin_app: str | None = None) -> None:
         """Start the node's app (ABCI server) and then its CometBFT, detached, with their
         output in ``logs/``. ``with_app=False`` starts CometBFT only, for an app served
-        some other way on the node's ABCI port (tests)."""
+        some other way on the node's ABCI port (tests); ``builtin_app="kvstore"`` runs
+        CometBFT's own example app instead of ours (the benchmark's baseline)."""
         if self.is_running(index):
             return
         node, ndir = self.nodes[index], self.node_dir(index)
@@ -193,6 +195,12 @@ class Network:
         env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).parents[3]),
                                                        env.get("PYTHONPATH", "")] if p)
         pids = {}
+        if builtin_app is not None:
+            pids["cometbft"] = _spawn([self.layout.binary, "start", "--home",
+                                       str(ndir / "cometbft"), f"--proxy_app={builtin_app}"],
+                                      logs / "cometbft.log", env)
+            (ndir / "pids.json").write_text(json.dumps(pids))
+            return
         if with_app:
             pids["app"] = _spawn([sys.executable, "-m", "phrchain.engine.abci", "--home",
                                   str(ndir / "app"), "--port", str(node.abci_port)],
@@ -230,9 +238,9 @@ class Network:
                 time.sleep(0.02)
         (self.node_dir(index) / "pids.json").unlink(missing_ok=True)
 
-    def up(self, timeout: float = 60.0) -> None:
+    def up(self, timeout: float = 60.0, builtin_app: str | None = None) -> None:
         for index in range(len(self.nodes)):
-            self.start_node(index)
+            self.start_node(index, builtin_app=builtin_app)
         self.wait_height(1, timeout)
 
     def down(self) -> None:
@@ -359,7 +367,8 @@ def _configure(path: Path, node: NodeInfo, peers: str, tuning: ConsensusTuning) 
     text = set_toml(text, "rpc", {"laddr": f"tcp://127.0.0.1:{node.rpc_port}",
                                   "max_open_connections": 900,
                                   "max_subscription_clients": 100,
-                                  "timeout_broadcast_tx_commit": "30s"})
+                                  "timeout_broadcast_tx_commit": "30s",
+                                  "max_request_batch_size": 500})
     text = set_toml(text, "p2p", {
         "laddr": f"tcp://127.0.0.1:{node.p2p_port}", "persistent_peers": peers,
         "addr_book_strict": False, "allow_duplicate_ip": True, "pex": False,
