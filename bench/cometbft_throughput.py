@@ -26,6 +26,7 @@ import argparse
 import base64
 import hashlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -140,6 +141,30 @@ def run_load(net: Network, txs: list[bytes], rate: float, drain_s: float) -> dic
             "blocks": observer.next_height - 1}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its live children (e.g. the state writer)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def cpu_by_kind(net: Network) -> dict[str, float]:
+    """CPU seconds used so far by all validators' apps and all CometBFT processes."""
+    out = {"app_cpu_s": 0.0, "cometbft_cpu_s": 0.0}
+    for index in range(len(net.nodes)):
+        path = net.node_dir(index) / "pids.json"
+        for name, pid in (json.loads(path.read_text()) if path.exists() else {}).items():
+            out[f"{name}_cpu_s"] += _cpu_seconds(pid)
+    return {k: round(v, 1) for k, v in out.items()}
+
+
 def bench(app: str, root: Path, txs: list[bytes], args: argparse.Namespace,
           tuning: ConsensusTuning) -> dict[str, Any]:
     net = init_network(root / app, 4, "bench passphrase", CHAIN_ID, tuning=tuning,
@@ -147,7 +172,10 @@ def bench(app: str, root: Path, txs: list[bytes], args: argparse.Namespace,
     try:
         net.up(timeout=60, builtin_app="kvstore" if app == "kvstore" else None)
         net.wait_height(3, 30)
+        before = cpu_by_kind(net)
         result = run_load(net, txs, args.rate, args.drain)
+        after = cpu_by_kind(net)
+        result.update({k: round(after[k] - before[k], 1) for k in after})
     finally:
         net.down()
     print(f"{app}: {json.dumps(result)}", file=sys.stderr)
@@ -161,6 +189,7 @@ def main() -> int:
     parser.add_argument("--drain", type=float, default=30, help="max wait after the load")
     parser.add_argument("--timeout-commit", default=ConsensusTuning.timeout_commit)
     parser.add_argument("--skip-kvstore", action="store_true")
+    parser.add_argument("--keep", help="keep the networks' directories here (logs)")
     args = parser.parse_args()
     if not default_binary().exists():
         raise SystemExit("no CometBFT binary: run scripts/cometbft.sh first")
@@ -170,9 +199,10 @@ def main() -> int:
     size = len(ours[0])
     assert all(len(t) == size for t in ours), "txs differ in size"
     with tempfile.TemporaryDirectory(prefix="phrchain-bench-") as tmp:
-        mine = bench("phrchain", Path(tmp), ours, args, tuning)
-        kv = None if args.skip_kvstore else bench("kvstore", Path(tmp),
-                                                   kvstore_txs(n, size), args, tuning)
+        root = Path(args.keep or tmp)
+        mine = bench("phrchain", root, ours, args, tuning)
+        kv = None if args.skip_kvstore else bench("kvstore", root, kvstore_txs(n, size),
+                                                   args, tuning)
     line = {"bench": "cometbft_throughput", "tx_per_s": mine["tx_per_s"],
             "p50_s": mine["p50_s"], "p95_s": mine["p95_s"],
             "kvstore_tx_per_s": kv["tx_per_s"] if kv else None,

@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, Final
 
@@ -80,6 +81,8 @@ class AbciApplication:
         # one state machine, so they take turns. Queries read committed versions only.
         self._lock = threading.Lock()
         self._finalized: int | None = None
+        # Calls and seconds per ABCI method since the last Commit (logged at each Commit).
+        self._spent: dict[str, list[Any]] = {}
         self._restore_last_block_time()
 
     @classmethod
@@ -95,7 +98,11 @@ class AbciApplication:
 
     # -- dispatch (server.Handler) --------------------------------------------------------
     def handle(self, kind: str, request: Any, response: Any) -> None:
+        start = time.perf_counter()
         getattr(self, kind)(request, response)
+        spent = self._spent.setdefault(kind, [0, 0.0])
+        spent[0] += 1
+        spent[1] += time.perf_counter() - start
 
     # -- info and genesis -------------------------------------------------------------------
     def info(self, req: pb.RequestInfo, res: pb.ResponseInfo) -> None:
@@ -186,6 +193,10 @@ class AbciApplication:
             self.app.commit()
             self._finalized = None
             self._save_last_block_time(height)
+        if log.isEnabledFor(logging.INFO):
+            log.info("committed %d; since the last commit: %s", height, ", ".join(
+                f"{kind} {n}x {1000 * t:.0f} ms" for kind, (n, t) in sorted(self._spent.items())))
+        self._spent = {}
 
     def _drop_uncommitted(self) -> None:
         # CometBFT restarted (or re-sent a block) after FinalizeBlock without Commit: the
