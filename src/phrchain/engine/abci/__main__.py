@@ -19,12 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m phrchain.engine.abci")
     parser.add_argument("--home", required=True, help="the app's data directory")
     parser.add_argument("--port", type=int, default=26658)
-    parser.add_argument("--no-state-writer", action="store_true",
-                        help="write state in this process (default: a writer process)")
+    parser.add_argument("--state-writer", action="store_true",
+                        help="write state in a writer process (default: in this process)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = AbciApplication.open(Path(args.home), state_writer=not args.no_state_writer)
+    app = AbciApplication.open(Path(args.home), state_writer=args.state_writer)
     server = AbciServer(app, "127.0.0.1", args.port)
     stop = threading.Event()
 
