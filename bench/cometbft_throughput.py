@@ -17,7 +17,7 @@ Commit time of a tx = when node0's RPC first serves the block holding it (polled
 Last line: ``{"bench": "cometbft_throughput", "tx_per_s", "p50_s", "p95_s",
 "kvstore_tx_per_s", "ratio", ...}`` with ratio = tx_per_s / kvstore_tx_per_s.
 
-    python bench/cometbft_throughput.py [--rate 1200] [--seconds 20]
+    python bench/cometbft_throughput.py [--rate 1000] [--seconds 20] [--skip-kvstore]
 """
 
 from __future__ import annotations
@@ -172,10 +172,11 @@ def bench(app: str, root: Path, txs: list[bytes], args: argparse.Namespace,
     try:
         net.up(timeout=60, builtin_app="kvstore" if app == "kvstore" else None)
         net.wait_height(3, 30)
-        before = cpu_by_kind(net)
+        before, own = cpu_by_kind(net), time.process_time()
         result = run_load(net, txs, args.rate, args.drain)
         after = cpu_by_kind(net)
         result.update({k: round(after[k] - before[k], 1) for k in after})
+        result["load_generator_cpu_s"] = round(time.process_time() - own, 1)
     finally:
         net.down()
     print(f"{app}: {json.dumps(result)}", file=sys.stderr)
@@ -184,16 +185,17 @@ def bench(app: str, root: Path, txs: list[bytes], args: argparse.Namespace,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", type=float, default=1200, help="offered tx/s (all nodes)")
+    parser.add_argument("--rate", type=float, default=1000, help="offered tx/s (all nodes)")
     parser.add_argument("--seconds", type=float, default=20, help="load duration")
     parser.add_argument("--drain", type=float, default=30, help="max wait after the load")
     parser.add_argument("--timeout-commit", default=ConsensusTuning.timeout_commit)
     parser.add_argument("--skip-kvstore", action="store_true")
     parser.add_argument("--keep", help="keep the networks' directories here (logs)")
+    parser.add_argument("--log-level", default="error", help="CometBFT log level")
     args = parser.parse_args()
     if not default_binary().exists():
         raise SystemExit("no CometBFT binary: run scripts/cometbft.sh first")
-    tuning = ConsensusTuning(timeout_commit=args.timeout_commit, log_level="error")
+    tuning = ConsensusTuning(timeout_commit=args.timeout_commit, log_level=args.log_level)
     n = int(args.rate * args.seconds)
     ours = phrchain_txs(n)
     size = len(ours[0])
