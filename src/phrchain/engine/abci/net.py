@@ -175,7 +175,11 @@ class Network:
         if not path.exists():
             return {}
         pids: dict[str, int] = json.loads(path.read_text())
-        return {name: pid for name, pid in pids.items() if _alive(pid)}
+        # A pid file can outlive its processes (a reboot): only pids still running what we
+        # started count, so a recycled pid is never signalled.
+        marks = {"app": "phrchain.engine.abci", "cometbft": "cometbft"}
+        return {name: pid for name, pid in pids.items()
+                if _alive(pid) and marks.get(name, "\0") in _cmdline(pid)}
 
     def is_running(self, index: int) -> bool:
         return bool(self._pids(index))
@@ -186,8 +190,11 @@ class Network:
         output in ``logs/``. ``with_app=False`` starts CometBFT only, for an app served
         some other way on the node's ABCI port (tests); ``builtin_app="kvstore"`` runs
         CometBFT's own example app instead of ours (the benchmark's baseline)."""
-        if self.is_running(index):
+        running = self._pids(index)
+        if running and (builtin_app is not None or not with_app or len(running) == 2):
             return
+        if running:  # half a validator (its app or its CometBFT died): restart both
+            self.stop_node(index)
         node, ndir = self.nodes[index], self.node_dir(index)
         logs = ndir / "logs"
         logs.mkdir(exist_ok=True)
@@ -419,6 +426,14 @@ def _alive(pid: int) -> bool:
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace")
+    except OSError:
+        return ""
 
 
 def _signal(pid: int, sig: int) -> None:
