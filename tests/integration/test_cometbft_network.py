@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -270,6 +272,70 @@ def test_light_client_verifies_live_answers(net: Network) -> None:
         value = verify_query_cometbft(answer, signed_header, validators, CHAIN,
                                       expected_key=expected_key)
         assert value["did"] == did and value["kind"] == "patient"
+
+
+class WebSocket:
+    """Just enough RFC 6455 (client side) to subscribe to CometBFT's /websocket."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        key = base64.b64encode(secrets.token_bytes(16)).decode()
+        self.sock.sendall(f"GET /websocket HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                          f"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                          f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                          .encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def _exact(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            assert chunk, "websocket closed"
+            data += chunk
+        return data
+
+    def send(self, message: dict[str, Any]) -> None:
+        payload, mask = json.dumps(message).encode(), secrets.token_bytes(4)
+        assert len(payload) < 65536
+        length = bytes([0x80 | len(payload)]) if len(payload) < 126 else \
+            bytes([0x80 | 126]) + len(payload).to_bytes(2, "big")
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(bytes([0x81]) + length + mask + masked)
+
+    def receive(self) -> dict[str, Any]:
+        while True:
+            first, second = self._exact(2)
+            length = second & 0x7F
+            if length == 126:
+                length = int.from_bytes(self._exact(2), "big")
+            elif length == 127:
+                length = int.from_bytes(self._exact(8), "big")
+            payload = self._exact(length)
+            if first & 0x0F == 1:  # a text frame (CometBFT sends one per message)
+                message: dict[str, Any] = json.loads(payload)
+                return message
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_module_events_reach_websocket_subscribers(net: Network) -> None:
+    raw, did = patient_tx()
+    ws = WebSocket(net.nodes[2].rpc_port)
+    try:
+        ws.send({"jsonrpc": "2.0", "id": 1, "method": "subscribe", "params": {
+            "query": f"tm.event='Tx' AND identity.registered.did='{did}'"}})
+        assert ws.receive()["id"] == 1  # subscribed
+        with net.rpc(0) as rpc:
+            assert rpc.broadcast_tx_sync(raw)["code"] == 0
+        event = ws.receive()["result"]
+    finally:
+        ws.close()
+    assert event["events"]["identity.registered.did"] == [did]
+    assert event["events"]["tx.hash"] == [tx_hash(raw).hex().upper()]
 
 
 def test_replaying_the_blocks_through_the_solo_application_gives_the_same_app_hashes(
