@@ -112,6 +112,9 @@ def _use_api(node: CometNode, hospital: Wallet, patient: Wallet,
             (422, "tx", 4)  # wrong_chain_id, refused by CheckTx
         status = client.status()
         assert status["height"] >= answer["height"]
+        with pytest.raises(ApiError, match="lightclient_cometbft") as no_header:
+            client.header()
+        assert no_header.value.status == 404
     return proved, proved["height"]
 
 

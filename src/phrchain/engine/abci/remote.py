@@ -21,6 +21,7 @@ import threading
 import time
 from typing import Any, Final
 
+from phrchain.api.server import NOT_FOUND, HttpError
 from phrchain.app import TxResult
 from phrchain.client.cometbft_rpc import CometRpc, RpcError
 from phrchain.core.errors import REGISTRY, ErrorCode, TxError
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 _POLL_S: Final = 0.2
 _SUBSCRIBER_QUEUE: Final = 10_000
+_NO_SOLO_HEADERS: Final = ("a CometBFT network has no solo-engine headers or blocks: read "
+                           "/commit and /block from the validator's RPC and check them "
+                           "with phrchain.client.lightclient_cometbft")
 _RPC_UNAVAILABLE: Final = ErrorCode("node", 1, "rpc_unavailable",
                                     "the CometBFT node's RPC did not answer")
 
@@ -129,10 +133,10 @@ class CometNode:
         return answer
 
     def header(self, height: int | None = None) -> None:
-        return None  # CometBFT headers: RPC /commit + lightclient_cometbft (see above)
+        raise HttpError(404, NOT_FOUND, _NO_SOLO_HEADERS)
 
     def block(self, height: int) -> None:
-        return None
+        raise HttpError(404, NOT_FOUND, _NO_SOLO_HEADERS)
 
     def status(self) -> dict[str, Any]:
         status = self._call("status")
