@@ -256,3 +256,15 @@ def test_a_restarted_cometbft_finds_an_uncommitted_block_dropped() -> None:
                  time=_ts(1_700_000_005_000)).app_hash
     assert call(app, "info").last_block_height == 0  # the app lives on; CometBFT restarts
     assert block(app, 1, [patient_tx(40)], 1_700_000_005_000).app_hash == first
+
+
+def test_info_between_finalize_and_commit_changes_nothing() -> None:
+    # RPC /abci_info reaches Info on the query connection at any moment.
+    app = AbciApplication(MemoryStateStore())
+    genesis_hash = init(app)
+    result = call(app, "finalize_block", txs=[patient_tx(41)], height=1,
+                  time=_ts(1_700_000_006_000))
+    info = call(app, "info")
+    assert (info.last_block_height, info.last_block_app_hash) == (0, genesis_hash)
+    call(app, "commit")
+    assert call(app, "info").last_block_app_hash == result.app_hash

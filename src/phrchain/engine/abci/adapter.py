@@ -5,7 +5,7 @@ Only the mapping lives here (protobuf in, protobuf out); the wire protocol is
 
 - ``Info``: the last *committed* height and its app hash, so after a crash CometBFT
   replays whatever blocks the app lacks (a block finalized but not committed was never
-  written: the store stages it in memory only).
+  written: the store stages it in memory only, and drops it when the block comes again).
 - ``InitChain``: our genesis is CometBFT's ``chain_id``, ``genesis_time`` (to the ms) and
   ``app_state``. Validators come from CometBFT's genesis; the app keeps them unchanged.
 - ``CheckTx`` (new and re-check): ``Application.check_tx`` on the check state.
@@ -111,8 +111,9 @@ class AbciApplication:
 
     # -- info and genesis -------------------------------------------------------------------
     def info(self, req: pb.RequestInfo, res: pb.ResponseInfo) -> None:
+        # Also asked at run time (RPC /abci_info, on the query connection), possibly
+        # between FinalizeBlock and Commit: it reports what is durable and changes nothing.
         with self._lock:
-            self._drop_uncommitted()
             res.data = "phrchain"
             res.version = __version__
             res.app_version = APP_VERSION
@@ -210,8 +211,9 @@ class AbciApplication:
         self._spent = {}
 
     def _drop_uncommitted(self) -> None:
-        # CometBFT restarted (or re-sent a block) after FinalizeBlock without Commit: the
-        # staged block was never durable, so it is dropped and will be executed again.
+        # CometBFT restarted after FinalizeBlock without Commit (the app kept running) and
+        # replays the block: the staged copy was never durable, so it is dropped and the
+        # block executed again.
         if self._finalized is not None:
             log.warning("dropping finalized but uncommitted block %d", self._finalized)
             self.app.abandon()
