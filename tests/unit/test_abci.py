@@ -229,6 +229,19 @@ def test_query_with_proof_and_refusals() -> None:
     assert (not_json.codespace, not_json.code) == ("query", 2)
 
 
+def test_a_failing_query_is_a_code_never_an_exception(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = AbciApplication(MemoryStateStore())
+    init(app)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("a module bug")
+
+    monkeypatch.setattr(app.app, "query", broken)
+    result = answer(app, pb.Request(query=pb.RequestQuery(path="identity/did", data=b"{}")))
+    assert result.WhichOneof("value") == "query"
+    assert (result.query.codespace, result.query.code) == ("query", 2)
+
+
 def test_crash_between_finalize_and_commit_recovers(tmp_path: Path) -> None:
     app = AbciApplication(SqliteStateStore(tmp_path / "state.db"), tmp_path)
     init(app)

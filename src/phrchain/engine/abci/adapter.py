@@ -249,6 +249,14 @@ class AbciApplication:
         except TxError as exc:
             res.code, res.codespace, res.log = exc.code, exc.codespace, exc.log
             return
+        except Exception as exc:
+            # A query bug must not become a ResponseException: CometBFT stops the whole
+            # node on one. The type only: the message could quote the query's data.
+            log.error("query %s raised %s (a bug: please report)", req.path,
+                      type(exc).__name__)
+            res.code, res.codespace = BAD_QUERY.code, BAD_QUERY.codespace
+            res.log = "the query failed unexpectedly; see the node's app log"
+            return
         res.value = json.dumps(answer, sort_keys=True, separators=(",", ":")).encode()
         res.height = answer["height"]
         if "key" in answer:

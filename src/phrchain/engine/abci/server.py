@@ -6,6 +6,11 @@ order: a reply is never sent before the replies to earlier requests. Replies are
 buffered and written when the client asks for them with ``Flush``, or when every request
 received so far is answered (before waiting for more), so a burst of ``CheckTx`` costs
 one write. The :class:`Handler` (the adapter) decides what the answers are.
+
+A handler that raises is answered with ``ResponseException``; CometBFT then stops using
+the connection and halts the node (this process never exits on its own). So the
+adapter turns every expected failure into a result code and lets only real faults
+(e.g. the state store failing in ``Commit``) through.
 """
 
 from __future__ import annotations
