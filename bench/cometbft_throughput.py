@@ -192,10 +192,12 @@ def main() -> int:
     parser.add_argument("--skip-kvstore", action="store_true")
     parser.add_argument("--keep", help="keep the networks' directories here (logs)")
     parser.add_argument("--log-level", default="error", help="CometBFT log level")
+    parser.add_argument("--mempool-size", type=int, default=ConsensusTuning.mempool_size)
     args = parser.parse_args()
     if not default_binary().exists():
         raise SystemExit("no CometBFT binary: run scripts/cometbft.sh first")
-    tuning = ConsensusTuning(timeout_commit=args.timeout_commit, log_level=args.log_level)
+    tuning = ConsensusTuning(timeout_commit=args.timeout_commit, log_level=args.log_level,
+                             mempool_size=args.mempool_size)
     n = int(args.rate * args.seconds)
     ours = phrchain_txs(n)
     size = len(ours[0])
