@@ -188,6 +188,16 @@ class Application:
                                     BlockResult.root_of(results))
         return self._pending
 
+    def trial_block(self, block: BlockInfo, txs: Sequence[bytes]) -> tuple[TxResult, ...]:
+        """Run ``txs`` in order as block ``block`` would, on a scratch copy of the committed
+        state, and return their results. Nothing is staged or kept.
+
+        For engines that vet a block before executing it: CometBFT's PrepareProposal drops
+        the txs that would fail, and ProcessProposal rejects a proposal holding one (a
+        rejected tx consumes nothing, not even its nonce, so it must never be in a block)."""
+        state = self._fresh_overlay()
+        return tuple(self._run(state, block, raw) for raw in txs)
+
     def commit(self) -> BlockResult:
         """Persist the finalized block's state, then start a fresh check state."""
         self.persist()

@@ -10,6 +10,7 @@
                                  --out REQ.json
     phrchain identity admit-org | admit-practitioner | register-patient | set-roles |
                       rotate-key | revoke | show DID | list ...   (--node URL --wallet FILE)
+    phrchain net init | up | status | down | api   (a CometBFT network, see cli/net.py)
 
 Admissions need the admitted party's consent: it runs ``wallet join-request`` with its
 own wallet and hands the (public) request file to its admitter, who passes it to
@@ -50,6 +51,7 @@ from phrchain.cli.common import (
     read_passphrase,
 )
 from phrchain.cli.identity import identity_parser
+from phrchain.cli.net import net_parser
 from phrchain.core.errors import PhrError
 
 
@@ -225,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
                             f"{DEFAULT_NODE})")
     p.add_argument("--out", required=True, help="where to write the request (JSON)")
     p.add_argument("--passphrase-file")
+
+    net = sub.add_parser("net", help="a local multi-validator network on CometBFT")
+    net_parser(net.add_subparsers(dest="net_command", required=True, metavar="COMMAND"))
 
     identity = sub.add_parser("identity", help="identity transactions and queries")
     identity_parser(identity.add_subparsers(dest="identity_command", required=True,

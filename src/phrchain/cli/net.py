@@ -1,0 +1,119 @@
+"""``phrchain net``: a local multi-institution network on CometBFT v0.38.
+
+::
+
+    phrchain net init --validators N --home DIR [--chain-id phr-net] [--passphrase-file F]
+                      [--timeout-commit 500ms]
+    phrchain net up --home DIR [--timeout 60]
+    phrchain net status --home DIR [--json]
+    phrchain net down --home DIR
+    phrchain net api --home DIR [--node 0] [--port 8645]   # the REST API over a validator
+
+Needs the CometBFT binary: ``scripts/cometbft.sh`` builds it (Go >= 1.22), or point
+``$PHRCHAIN_COMETBFT`` at one. Every listener is on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+from phrchain.cli.common import add_command, print_json, read_passphrase
+
+
+def cmd_net_init(args: argparse.Namespace) -> int:
+    from phrchain.core.tx import CHAIN_ID_RE
+    from phrchain.engine.abci.net import ConsensusTuning, NetError, init_network
+
+    if CHAIN_ID_RE.fullmatch(args.chain_id) is None:
+        raise NetError(f"chain id {args.chain_id!r}: lowercase letters, digits and '-' only")
+    home = Path(args.home)
+    passphrase = read_passphrase(args, f"the wallets in {home / 'wallets'}", confirm=True)
+    tuning = ConsensusTuning(timeout_commit=args.timeout_commit)
+    net = init_network(home, args.validators, passphrase, args.chain_id,
+                       binary=Path(args.binary) if args.binary else None, tuning=tuning)
+    print(f"initialised {len(net.nodes)}-validator network {args.chain_id!r} in {home}")
+    for node in net.nodes:
+        print(f"  {node.name}: {node.institution:<20} rpc {node.rpc_url}  p2p "
+              f"{node.p2p_port}  abci {node.abci_port}")
+    print(f"  wallets (encrypted): {home / 'wallets'}")
+    print(f"start it with: phrchain net up --home {home}")
+    return 0
+
+
+def cmd_net_up(args: argparse.Namespace) -> int:
+    from phrchain.engine.abci.net import Network
+
+    net = Network(Path(args.home))
+    net.up(timeout=args.timeout)
+    print(f"{len(net.nodes)} validators committing; logs under {args.home}/node*/logs")
+    return 0
+
+
+def cmd_net_status(args: argparse.Namespace) -> int:
+    from phrchain.engine.abci.net import Network
+
+    rows = Network(Path(args.home)).status()
+    if args.json:
+        print_json(rows)
+        return 0
+    for row in rows:
+        if "error" in row:
+            state = "running, RPC not answering" if row["running"] else "stopped"
+            print(f"{row['node']:<6} {row['institution']:<20} {state}")
+        else:
+            print(f"{row['node']:<6} {row['institution']:<20} height {row['height']:<7} "
+                  f"app hash {row['app_hash'][:16]}…  peers {row['peers']} "
+                  f"({', '.join(row['peer_names'])})"
+                  + ("  catching up" if row["catching_up"] else ""))
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+def cmd_net_down(args: argparse.Namespace) -> int:
+    from phrchain.engine.abci.net import Network
+
+    Network(Path(args.home)).down()
+    print("stopped")
+    return 0
+
+
+def cmd_net_api(args: argparse.Namespace) -> int:
+    import logging
+
+    from phrchain.api.server import serve
+    from phrchain.engine.abci.net import Network
+    from phrchain.engine.abci.remote import CometNode
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")
+    net = Network(Path(args.home))
+    node = CometNode(net.nodes[args.node].rpc_url)
+    print(f"API for {net.nodes[args.node].name} ({net.nodes[args.node].rpc_url}) on "
+          f"http://127.0.0.1:{args.port}", file=sys.stderr)
+    serve(cast(Any, node), "127.0.0.1", args.port)
+    return 0
+
+
+def net_parser(sub: Any) -> None:
+    p = add_command(sub, "init", cmd_net_init, "create an N-validator network's homes")
+    p.add_argument("--validators", type=int, required=True)
+    p.add_argument("--home", required=True)
+    p.add_argument("--chain-id", default="phr-net")
+    p.add_argument("--timeout-commit", default="500ms",
+                   help="CometBFT consensus.timeout_commit (default 500ms)")
+    p.add_argument("--binary", help="the cometbft binary (default: scripts/cometbft.sh's)")
+    p.add_argument("--passphrase-file", help="passphrase for the generated wallets")
+    p = add_command(sub, "up", cmd_net_up, "start every validator (detached)")
+    p.add_argument("--home", required=True)
+    p.add_argument("--timeout", type=float, default=60.0)
+    p = add_command(sub, "status", cmd_net_status, "height, app hash and peers per node")
+    p.add_argument("--home", required=True)
+    p.add_argument("--json", action="store_true")
+    p = add_command(sub, "down", cmd_net_down, "stop every validator")
+    p.add_argument("--home", required=True)
+    p = add_command(sub, "api", cmd_net_api, "serve the REST API over one validator's RPC")
+    p.add_argument("--home", required=True)
+    p.add_argument("--node", type=int, default=0, help="validator index (default 0)")
+    p.add_argument("--port", type=int, default=8645)

@@ -1,0 +1,291 @@
+"""The phrchain :class:`~phrchain.app.Application` behind CometBFT's ABCI 2.0 methods.
+
+Only the mapping lives here (protobuf in, protobuf out); the wire protocol is
+``server.py`` and the state machine is ``phrchain.app``, unchanged.
+
+- ``Info``: the last *committed* height and its app hash, so after a crash CometBFT
+  replays whatever blocks the app lacks (a block finalized but not committed was never
+  written: the store stages it in memory only, and drops it when the block comes again).
+- ``InitChain``: our genesis is CometBFT's ``chain_id``, ``genesis_time`` (to the ms) and
+  ``app_state``. Validators come from CometBFT's genesis; the app keeps them unchanged.
+- ``CheckTx`` (new and re-check): ``Application.check_tx`` on the check state.
+- ``PrepareProposal``: the mempool's txs run in order on a scratch state at the block's
+  height and time; those that would fail are dropped. ``ProcessProposal``: the same run;
+  any failing tx rejects the proposal (a failed tx consumes nothing, not even its
+  nonce, so it has no business in a block).
+- ``FinalizeBlock``: execute; per-tx code/codespace/log and events; the app hash.
+  Block time is the header's, truncated to integer milliseconds (no clock in the app).
+- ``Commit``: persist atomically (one SQLite transaction).
+- ``Query``: ``path`` is an app query path, ``data`` its JSON arguments; the value is the
+  JSON answer with its sparse-Merkle proof (``Application.query``).
+- Snapshots: not offered (state sync off; a new node replays from genesis).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from phrchain import __version__
+from phrchain.app import Application, BlockInfo, TxResult, new_application
+from phrchain.core.errors import BAD_QUERY, TxError
+from phrchain.core.store import StateStore
+from phrchain.engine.abci import abci_pb2 as pb
+from phrchain.storage.sqlite_state import SqliteStateStore
+
+log = logging.getLogger(__name__)
+
+APP_VERSION: Final = 1
+# Protobuf overhead per tx in a block's data (field tag + length varint), counted
+# against PrepareProposal's max_tx_bytes as CometBFT counts it.
+_TX_OVERHEAD: Final = 1 + 10
+_LAST_BLOCK_FILE: Final = "last_block.json"
+
+
+def timestamp_ms(ts: Timestamp) -> int:
+    """CometBFT header time as integer milliseconds since the epoch (truncated)."""
+    return int(ts.seconds) * 1000 + int(ts.nanos) // 1_000_000
+
+
+def _fill_result(out: Any, result: TxResult) -> None:
+    out.code = result.code
+    if result.code:
+        out.codespace = result.codespace
+        out.log = result.log
+    # CometBFT's LastResultsHash covers code and data only: put the hash of our
+    # consensus result (codespace and events included) in data, so it covers them too.
+    out.data = hashlib.sha256(result.leaf()).digest()
+    for event in result.events:
+        abci_event = out.events.add()
+        abci_event.type = event.type
+        for key, value in event.attributes:
+            abci_event.attributes.add(key=key, value=value, index=True)
+
+
+class AbciApplication:
+    """One validator's application, answering ABCI requests (see module docstring)."""
+
+    def __init__(self, store: StateStore, home: Path | None = None) -> None:
+        self.store = store
+        self.home = home
+        self.app: Application = new_application(store)
+        # CometBFT calls the consensus and mempool connections concurrently; the app is
+        # one state machine, so they take turns. Queries read committed versions only.
+        self._lock = threading.Lock()
+        self._finalized: int | None = None
+        # The last proposal this node prepared, all of whose txs passed: (height, time, txs).
+        self._prepared: tuple[int, int, tuple[bytes, ...]] | None = None
+        # Calls and seconds per ABCI method since the last Commit (logged at each Commit).
+        self._spent: dict[str, list[Any]] = {}
+        self._restore_last_block_time()
+
+    @classmethod
+    def open(cls, home: Path, state_writer: bool = False) -> AbciApplication:
+        """The app over ``home/state.db``. The state writer process (see
+        ``storage/writer.py``) pays off when the node has a core to spare; N validators
+        on a small machine do not, and in-process writes cost less CPU in total."""
+        home.mkdir(parents=True, exist_ok=True)
+        return cls(SqliteStateStore(home / "state.db", writer=state_writer), home)
+
+    def close(self) -> None:
+        with self._lock:
+            close = getattr(self.store, "close", None)
+            if close is not None:
+                close()
+
+    # -- dispatch (server.Handler) --------------------------------------------------------
+    def handle(self, kind: str, request: Any, response: Any) -> None:
+        start = time.perf_counter()
+        getattr(self, kind)(request, response)
+        spent = self._spent.setdefault(kind, [0, 0.0])
+        spent[0] += 1
+        spent[1] += time.perf_counter() - start
+
+    # -- info and genesis -------------------------------------------------------------------
+    def info(self, req: pb.RequestInfo, res: pb.ResponseInfo) -> None:
+        # Also asked at run time (RPC /abci_info, on the query connection), possibly
+        # between FinalizeBlock and Commit: it reports what is durable and changes nothing.
+        with self._lock:
+            res.data = "phrchain"
+            res.version = __version__
+            res.app_version = APP_VERSION
+            height = self.store.version()
+            if height >= 0:
+                res.last_block_height = height
+                res.last_block_app_hash = self.store.root()
+
+    def init_chain(self, req: pb.RequestInitChain, res: pb.ResponseInitChain) -> None:
+        if req.initial_height not in (0, 1):
+            raise ValueError("phrchain chains start at height 1")
+        app_state = json.loads(req.app_state_bytes) if req.app_state_bytes else {}
+        genesis = {"chain_id": req.chain_id, "genesis_time_ms": timestamp_ms(req.time),
+                   "app_state": app_state}
+        with self._lock:
+            if self.store.version() >= 0:  # a restart before block 1: same genesis again
+                if self.app.chain_id != req.chain_id:
+                    raise ValueError(f"the store holds chain {self.app.chain_id!r}")
+                res.app_hash = self.store.root(0)
+                return
+            res.app_hash = self.app.init_chain(genesis)
+        log.info("genesis of %s: app hash %s", req.chain_id, res.app_hash.hex())
+
+    # -- mempool ----------------------------------------------------------------------------
+    def check_tx(self, req: pb.RequestCheckTx, res: pb.ResponseCheckTx) -> None:
+        with self._lock:
+            result = self.app.check_tx(req.tx)
+        res.code = result.code
+        if result.code:
+            res.codespace = result.codespace
+            res.log = result.log
+
+    # -- proposals --------------------------------------------------------------------------
+    def prepare_proposal(self, req: pb.RequestPrepareProposal,
+                         res: pb.ResponsePrepareProposal) -> None:
+        block = BlockInfo(req.height, timestamp_ms(req.time))
+        with self._lock:
+            results = self.app.trial_block(block, req.txs)
+        budget = req.max_tx_bytes
+        dropped = 0
+        for raw, result in zip(req.txs, results, strict=True):
+            if not result.ok:
+                dropped += 1
+                continue
+            budget -= len(raw) + _TX_OVERHEAD
+            if budget < 0:
+                break
+            res.txs.append(raw)
+        self._prepared = (block.height, block.time_ms, tuple(res.txs))
+        if dropped:
+            log.info("proposal %d: dropped %d tx(s) that would fail", req.height, dropped)
+
+    def process_proposal(self, req: pb.RequestProcessProposal,
+                         res: pb.ResponseProcessProposal) -> None:
+        block = BlockInfo(req.height, timestamp_ms(req.time))
+        if self._prepared == (block.height, block.time_ms, tuple(req.txs)):
+            # Our own proposal: every tx already passed on this same committed state at
+            # this height and time, and nothing commits between Prepare and Process.
+            res.status = pb.ResponseProcessProposal.ACCEPT
+            return
+        with self._lock:
+            results = self.app.trial_block(block, req.txs)
+        bad = [(i, r) for i, r in enumerate(results) if not r.ok]
+        if bad:
+            index, first = bad[0]
+            log.warning("rejecting proposal %d: tx %d (%s) fails with %s/%d", req.height,
+                        index, first.hash.hex(), first.codespace, first.code)
+            res.status = pb.ResponseProcessProposal.REJECT
+        else:
+            res.status = pb.ResponseProcessProposal.ACCEPT
+
+    # -- blocks -----------------------------------------------------------------------------
+    def finalize_block(self, req: pb.RequestFinalizeBlock,
+                       res: pb.ResponseFinalizeBlock) -> None:
+        block = BlockInfo(req.height, timestamp_ms(req.time))
+        with self._lock:
+            self._drop_uncommitted()
+            result = self.app.finalize_block(block, req.txs)
+            self._finalized = req.height
+        for tx_result in result.tx_results:
+            _fill_result(res.tx_results.add(), tx_result)
+        res.app_hash = result.app_hash
+
+    def commit(self, req: pb.RequestCommit, res: pb.ResponseCommit) -> None:
+        with self._lock:
+            if self._finalized is None:
+                raise ValueError("Commit without FinalizeBlock")
+            height = self._finalized
+            self.app.commit()
+            self._finalized = None
+            self._save_last_block_time(height)
+        if log.isEnabledFor(logging.INFO):
+            log.info("committed %d; since the last commit: %s", height, ", ".join(
+                f"{kind} {n}x {1000 * t:.0f} ms" for kind, (n, t) in sorted(self._spent.items())))
+        self._spent = {}
+
+    def _drop_uncommitted(self) -> None:
+        # CometBFT restarted after FinalizeBlock without Commit (the app kept running) and
+        # replays the block: the staged copy was never durable, so it is dropped and the
+        # block executed again.
+        if self._finalized is not None:
+            log.warning("dropping finalized but uncommitted block %d", self._finalized)
+            self.app.abandon()
+            self._finalized = None
+
+    # Block time is not part of the state (it would change the app hash); check_tx runs
+    # "as of" the last block, so a restarted app reads it from this small side file.
+    def _save_last_block_time(self, height: int) -> None:
+        if self.home is None:
+            return
+        tmp = self.home / (_LAST_BLOCK_FILE + ".tmp")
+        tmp.write_text(json.dumps({"height": height, "time_ms": self.app.last_block_time_ms}))
+        os.replace(tmp, self.home / _LAST_BLOCK_FILE)
+
+    def _restore_last_block_time(self) -> None:
+        if self.home is None or not (self.home / _LAST_BLOCK_FILE).exists():
+            return
+        saved = json.loads((self.home / _LAST_BLOCK_FILE).read_text())
+        if saved.get("height") == self.store.version():
+            self.app.last_block_time_ms = int(saved["time_ms"])
+
+    # -- queries ----------------------------------------------------------------------------
+    def query(self, req: pb.RequestQuery, res: pb.ResponseQuery) -> None:
+        try:
+            data = json.loads(req.data) if req.data else {}
+            if not isinstance(data, dict):
+                raise BAD_QUERY("query data must be a JSON object")
+            answer = self.app.query(req.path, data, req.height or None, req.prove)
+        except json.JSONDecodeError as exc:
+            res.code, res.codespace = BAD_QUERY.code, BAD_QUERY.codespace
+            res.log = f"query data is not JSON: {exc}"
+            return
+        except TxError as exc:
+            res.code, res.codespace, res.log = exc.code, exc.codespace, exc.log
+            return
+        except Exception as exc:
+            # A query bug must not become a ResponseException: CometBFT stops the whole
+            # node on one. The type only: the message could quote the query's data.
+            log.error("query %s raised %s (a bug: please report)", req.path,
+                      type(exc).__name__)
+            res.code, res.codespace = BAD_QUERY.code, BAD_QUERY.codespace
+            res.log = "the query failed unexpectedly; see the node's app log"
+            return
+        res.value = json.dumps(answer, sort_keys=True, separators=(",", ":")).encode()
+        res.height = answer["height"]
+        if "key" in answer:
+            res.key = bytes.fromhex(answer["key"])
+
+    # -- unused ABCI 2.0 features -----------------------------------------------------------
+    def echo(self, req: pb.RequestEcho, res: pb.ResponseEcho) -> None:
+        res.message = req.message
+
+    def extend_vote(self, req: pb.RequestExtendVote, res: pb.ResponseExtendVote) -> None:
+        """Vote extensions are off (no ``vote_extensions_enable_height``): empty."""
+
+    def verify_vote_extension(self, req: pb.RequestVerifyVoteExtension,
+                              res: pb.ResponseVerifyVoteExtension) -> None:
+        res.status = (pb.ResponseVerifyVoteExtension.ACCEPT if not req.vote_extension
+                      else pb.ResponseVerifyVoteExtension.REJECT)
+
+    def list_snapshots(self, req: pb.RequestListSnapshots,
+                       res: pb.ResponseListSnapshots) -> None:
+        """No snapshots are offered (docs/cometbft.md, "State sync")."""
+
+    def offer_snapshot(self, req: pb.RequestOfferSnapshot,
+                       res: pb.ResponseOfferSnapshot) -> None:
+        res.result = pb.ResponseOfferSnapshot.REJECT_FORMAT
+
+    def load_snapshot_chunk(self, req: pb.RequestLoadSnapshotChunk,
+                            res: pb.ResponseLoadSnapshotChunk) -> None:
+        """Nothing to load."""
+
+    def apply_snapshot_chunk(self, req: pb.RequestApplySnapshotChunk,
+                             res: pb.ResponseApplySnapshotChunk) -> None:
+        res.result = pb.ResponseApplySnapshotChunk.ABORT

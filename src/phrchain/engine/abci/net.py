@@ -1,0 +1,455 @@
+"""A local N-validator CometBFT network: one CometBFT home and one app home per
+validator, all on loopback, under one directory::
+
+    DIR/net.json                     chain id, binary, per node: ports and node id
+    DIR/genesis.json                 the shared genesis (validators + our app genesis)
+    DIR/wallets/authority.json       the consortium's genesis authority (encrypted)
+    DIR/wallets/<institution>.json   each institution's organization wallet (encrypted)
+    DIR/node<i>/cometbft/            CometBFT home: config.toml, genesis, validator and
+                                     node keys (CometBFT's own files, mode 0600)
+    DIR/node<i>/app/                 the app's state.db
+    DIR/node<i>/logs/                cometbft.log, app.log
+    DIR/node<i>/pids.json            process ids while the node runs
+
+Each institution runs one validator (voting power 10) and is a genesis organization of
+the identity module, so it can admit its practitioners from block 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from phrchain.client.cometbft_rpc import CometRpc, RpcError
+from phrchain.core.errors import PhrError
+
+COMETBFT_VERSION: Final = "v0.38.25"
+BINARY_ENV: Final = "PHRCHAIN_COMETBFT"
+VOTING_POWER: Final = 10
+INSTITUTIONS: Final = (("hospital", "General Hospital"), ("insurer", "Mutual Insurance"),
+                       ("regulator", "Health Regulator"), ("clinic", "City Clinic"),
+                       ("pharmacy", "Central Pharmacy"), ("research_institute",
+                                                          "Research Institute"))
+
+
+class NetError(PhrError):
+    """The network directory is missing, incomplete, or a node failed to start."""
+
+
+@dataclass(frozen=True)
+class ConsensusTuning:
+    """The CometBFT settings phrchain changes from the defaults (docs/cometbft.md)."""
+
+    timeout_propose: str = "2s"
+    timeout_prevote: str = "500ms"
+    timeout_precommit: str = "500ms"
+    timeout_commit: str = "500ms"
+    peer_gossip_sleep_duration: str = "20ms"
+    flush_throttle_timeout: str = "10ms"
+    mempool_size: int = 50_000
+    mempool_cache_size: int = 100_000
+    mempool_max_txs_bytes: int = 256 * 1024 * 1024
+    send_rate: int = 52_428_800
+    recv_rate: int = 52_428_800
+    max_packet_msg_payload_size: int = 10_240
+    block_max_bytes: int = 4 * 1024 * 1024
+    log_level: str = "info"
+
+
+@dataclass
+class NodeInfo:
+    name: str
+    p2p_port: int
+    rpc_port: int
+    abci_port: int
+    node_id: str
+    institution: str
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.rpc_port}"
+
+
+@dataclass
+class NetLayout:
+    chain_id: str
+    binary: str
+    nodes: list[NodeInfo] = field(default_factory=list)
+
+
+def default_binary() -> Path:
+    """``$PHRCHAIN_COMETBFT``, else where ``scripts/cometbft.sh`` installs it."""
+    env = os.environ.get(BINARY_ENV)
+    if env:
+        return Path(env)
+    return Path.home() / ".cache" / "phrchain" / f"cometbft-{COMETBFT_VERSION}" / "cometbft"
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports that are free right now."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def rfc3339(ms: int) -> str:
+    t = dt.datetime.fromtimestamp(ms // 1000, dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}000000Z"
+
+
+def set_toml(text: str, section: str, values: Mapping[str, Any]) -> str:
+    """Set ``key = value`` lines of one ``[section]`` ("" = top level) of a TOML file
+    that CometBFT wrote (every key is present, one per line)."""
+    out, current, missing = [], "", dict(values)
+    for line in text.splitlines():
+        header = re.fullmatch(r"\[([\w.-]+)\]\s*", line)
+        if header:
+            current = header.group(1)
+        key = re.match(r"([\w-]+)\s*=", line)
+        if key and current == section and key.group(1) in missing:
+            line = f"{key.group(1)} = {_toml_value(missing.pop(key.group(1)))}"
+        out.append(line)
+    if missing:
+        raise NetError(f"config.toml has no {sorted(missing)} in [{section}]")
+    return "\n".join(out) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value))
+
+
+class Network:
+    """Create, start, inspect and stop the network under ``home``."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        path = self.home / "net.json"
+        if not path.exists():
+            raise NetError(f"no network in {home}: run `phrchain net init --home {home}`")
+        data = json.loads(path.read_text())
+        self.layout = NetLayout(data["chain_id"], data["binary"],
+                                [NodeInfo(**n) for n in data["nodes"]])
+
+    # -- layout -----------------------------------------------------------------------------
+    @property
+    def nodes(self) -> list[NodeInfo]:
+        return self.layout.nodes
+
+    def node_dir(self, index: int) -> Path:
+        return self.home / self.nodes[index].name
+
+    def rpc(self, index: int, timeout: float = 10.0) -> CometRpc:
+        return CometRpc(self.nodes[index].rpc_url, timeout)
+
+    def genesis(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.home / "genesis.json").read_text())
+        return data
+
+    # -- processes --------------------------------------------------------------------------
+    def _pids(self, index: int) -> dict[str, int]:
+        path = self.node_dir(index) / "pids.json"
+        if not path.exists():
+            return {}
+        pids: dict[str, int] = json.loads(path.read_text())
+        # A pid file can outlive its processes (a reboot): only pids still running what we
+        # started count, so a recycled pid is never signalled.
+        marks = {"app": "phrchain.engine.abci", "cometbft": "cometbft"}
+        return {name: pid for name, pid in pids.items()
+                if _alive(pid) and marks.get(name, "\0") in _cmdline(pid)}
+
+    def is_running(self, index: int) -> bool:
+        return bool(self._pids(index))
+
+    def start_node(self, index: int, with_app: bool = True,
+                   builtin_app: str | None = None) -> None:
+        """Start the node's app (ABCI server) and then its CometBFT, detached, with their
+        output in ``logs/``. ``with_app=False`` starts CometBFT only, for an app served
+        some other way on the node's ABCI port (tests); ``builtin_app="kvstore"`` runs
+        CometBFT's own example app instead of ours (the benchmark's baseline)."""
+        running = self._pids(index)
+        if running and (builtin_app is not None or not with_app or len(running) == 2):
+            return
+        if running:  # half a validator (its app or its CometBFT died): restart both
+            self.stop_node(index)
+        node, ndir = self.nodes[index], self.node_dir(index)
+        logs = ndir / "logs"
+        logs.mkdir(exist_ok=True)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).parents[3]),
+                                                       env.get("PYTHONPATH", "")] if p)
+        pids = {}
+        if builtin_app is not None:
+            pids["cometbft"] = _spawn([self.layout.binary, "start", "--home",
+                                       str(ndir / "cometbft"), f"--proxy_app={builtin_app}"],
+                                      logs / "cometbft.log", env)
+            (ndir / "pids.json").write_text(json.dumps(pids))
+            return
+        if with_app:
+            pids["app"] = _spawn([sys.executable, "-m", "phrchain.engine.abci", "--home",
+                                  str(ndir / "app"), "--port", str(node.abci_port)],
+                                 logs / "app.log", env)
+            (ndir / "pids.json").write_text(json.dumps(pids))
+        _wait_port(node.abci_port, 30.0, ndir / "logs" / "app.log")
+        pids["cometbft"] = _spawn([self.layout.binary, "start", "--home",
+                                   str(ndir / "cometbft")], logs / "cometbft.log", env)
+        (ndir / "pids.json").write_text(json.dumps(pids))
+
+    def stop_node(self, index: int, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        """Stop CometBFT first (it stops calling the app), then the app."""
+        pids = self._pids(index)
+        for name in ("cometbft", "app"):
+            pid = pids.get(name)
+            if pid is None:
+                continue
+            _signal(pid, sig)
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _alive(pid):
+                _signal(pid, signal.SIGKILL)
+                while _alive(pid):
+                    time.sleep(0.05)
+        (self.node_dir(index) / "pids.json").unlink(missing_ok=True)
+
+    def kill_node(self, index: int) -> None:
+        """SIGKILL both processes of a validator at once (a crash)."""
+        pids = self._pids(index)
+        for pid in pids.values():
+            _signal(pid, signal.SIGKILL)
+        for pid in pids.values():
+            while _alive(pid):
+                time.sleep(0.02)
+        (self.node_dir(index) / "pids.json").unlink(missing_ok=True)
+
+    def up(self, timeout: float = 60.0, builtin_app: str | None = None) -> None:
+        for index in range(len(self.nodes)):
+            self.start_node(index, builtin_app=builtin_app)
+        self.wait_height(1, timeout)
+
+    def down(self) -> None:
+        for index in range(len(self.nodes)):
+            self.stop_node(index)
+
+    # -- inspection -------------------------------------------------------------------------
+    def node_status(self, index: int) -> dict[str, Any]:
+        node = self.nodes[index]
+        entry: dict[str, Any] = {"node": node.name, "institution": node.institution,
+                                 "rpc": node.rpc_url, "running": self.is_running(index)}
+        try:
+            with self.rpc(index, timeout=2.0) as rpc:
+                sync = rpc.status()["sync_info"]
+                peers = rpc.net_info()
+        except RpcError as exc:
+            entry["error"] = str(exc)
+            return entry
+        entry.update(height=int(sync["latest_block_height"]),
+                     app_hash=sync["latest_app_hash"].lower(),
+                     catching_up=sync["catching_up"], peers=int(peers["n_peers"]),
+                     peer_names=sorted(p["node_info"]["moniker"] for p in peers["peers"]))
+        return entry
+
+    def status(self) -> list[dict[str, Any]]:
+        return [self.node_status(i) for i in range(len(self.nodes))]
+
+    def wait_height(self, height: int, timeout: float, nodes: list[int] | None = None) -> None:
+        """Until every node in ``nodes`` (default: all) has committed ``height``."""
+        deadline = time.monotonic() + timeout
+        pending = list(range(len(self.nodes)) if nodes is None else nodes)
+        while pending:
+            index = pending[0]
+            try:
+                with self.rpc(index, timeout=2.0) as rpc:
+                    if rpc.height() >= height:
+                        pending.pop(0)
+                        continue
+            except RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise NetError(f"{self.nodes[index].name} did not reach height {height} in "
+                               f"{timeout:.0f} s (see {self.node_dir(index) / 'logs'})")
+            time.sleep(0.1)
+
+
+# -- creating a network -------------------------------------------------------------------------
+def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "phr-net",
+                 binary: Path | None = None, tuning: ConsensusTuning | None = None,
+                 genesis_time_ms: int | None = None, kdf: Any = None) -> Network:
+    """Create the homes, keys and shared genesis of a ``validators``-node network."""
+    from phrchain.client.wallet import DEFAULT_KDF, Wallet
+
+    home = Path(home)
+    binary = Path(binary or default_binary())
+    tuning = tuning or ConsensusTuning()
+    if not 1 <= validators <= len(INSTITUTIONS):
+        raise NetError(f"--validators must be 1..{len(INSTITUTIONS)}")
+    if (home / "net.json").exists():
+        raise NetError(f"{home} already holds a network; pick another --home")
+    if not binary.exists():
+        raise NetError(f"no CometBFT binary at {binary}: run scripts/cometbft.sh "
+                       f"(needs Go >= 1.22) or set ${BINARY_ENV}")
+    home.mkdir(parents=True, exist_ok=True)
+    wallets = home / "wallets"
+    wallets.mkdir(exist_ok=True, mode=0o700)
+    kdf = kdf or DEFAULT_KDF
+    authority = Wallet.create("Consortium authority")
+    authority.save(wallets / "authority.json", passphrase, kdf)
+    ports = free_ports(3 * validators)
+    nodes, genesis_validators, organizations = [], [], []
+    for index in range(validators):
+        name = f"node{index}"
+        org_type, label = INSTITUTIONS[index]
+        org = Wallet.create(label)
+        org.save(wallets / f"{org_type}.json", passphrase, kdf)
+        organizations.append({"did": org.did, "org_type": org_type, "name": label,
+                              "enc_key": org.enc_key.hex()})
+        chome = home / name / "cometbft"
+        (home / name / "app").mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(binary), "init", "--home", str(chome)], check=True,
+                       capture_output=True, timeout=60)
+        node_key = base64.b64decode(json.loads(
+            (chome / "config" / "node_key.json").read_text())["priv_key"]["value"])
+        node_id = hashlib.sha256(node_key[32:]).digest()[:20].hex()
+        pv = json.loads((chome / "config" / "priv_validator_key.json").read_text())
+        genesis_validators.append({"address": pv["address"], "pub_key": pv["pub_key"],
+                                   "power": str(VOTING_POWER), "name": label})
+        nodes.append(NodeInfo(name, ports[3 * index], ports[3 * index + 1],
+                              ports[3 * index + 2], node_id, label))
+    ms = genesis_time_ms if genesis_time_ms is not None else time.time_ns() // 1_000_000
+    genesis = {
+        "genesis_time": rfc3339(ms), "chain_id": chain_id, "initial_height": "1",
+        "consensus_params": {
+            "block": {"max_bytes": str(tuning.block_max_bytes), "max_gas": "-1"},
+            "evidence": {"max_age_num_blocks": "100000", "max_age_duration": "172800000000000",
+                         "max_bytes": "1048576"},
+            "validator": {"pub_key_types": ["ed25519"]}, "version": {"app": "1"},
+            "abci": {"vote_extensions_enable_height": "0"}},
+        "validators": genesis_validators, "app_hash": "",
+        "app_state": {"identity": {
+            "authorities": [{"did": authority.did, "enc_key": authority.enc_key.hex(),
+                             "name": "Consortium authority"}],
+            "organizations": organizations}},
+    }
+    text = json.dumps(genesis, indent=2)
+    (home / "genesis.json").write_text(text)
+    for node in nodes:
+        chome = home / node.name / "cometbft"
+        (chome / "config" / "genesis.json").write_text(text)
+        peers = ",".join(f"{p.node_id}@127.0.0.1:{p.p2p_port}" for p in nodes if p is not node)
+        _configure(chome / "config" / "config.toml", node, peers, tuning)
+    layout = NetLayout(chain_id, str(binary), nodes)
+    (home / "net.json").write_text(json.dumps(
+        {"chain_id": layout.chain_id, "binary": layout.binary,
+         "nodes": [asdict(n) for n in nodes]}, indent=2))
+    return Network(home)
+
+
+def _configure(path: Path, node: NodeInfo, peers: str, tuning: ConsensusTuning) -> None:
+    text = path.read_text()
+    text = set_toml(text, "", {"proxy_app": f"tcp://127.0.0.1:{node.abci_port}",
+                               "moniker": node.name, "log_level": tuning.log_level})
+    text = set_toml(text, "rpc", {"laddr": f"tcp://127.0.0.1:{node.rpc_port}",
+                                  "max_open_connections": 900,
+                                  "max_subscription_clients": 100,
+                                  "timeout_broadcast_tx_commit": "30s",
+                                  "max_request_batch_size": 500})
+    text = set_toml(text, "p2p", {
+        "laddr": f"tcp://127.0.0.1:{node.p2p_port}", "persistent_peers": peers,
+        "addr_book_strict": False, "allow_duplicate_ip": True, "pex": False,
+        "flush_throttle_timeout": tuning.flush_throttle_timeout,
+        "max_packet_msg_payload_size": tuning.max_packet_msg_payload_size,
+        "send_rate": tuning.send_rate, "recv_rate": tuning.recv_rate})
+    text = set_toml(text, "mempool", {"size": tuning.mempool_size,
+                                      "cache_size": tuning.mempool_cache_size,
+                                      "max_txs_bytes": tuning.mempool_max_txs_bytes})
+    text = set_toml(text, "consensus", {
+        "timeout_propose": tuning.timeout_propose, "timeout_prevote": tuning.timeout_prevote,
+        "timeout_precommit": tuning.timeout_precommit,
+        "timeout_commit": tuning.timeout_commit,
+        "peer_gossip_sleep_duration": tuning.peer_gossip_sleep_duration})
+    text = set_toml(text, "tx_index", {"indexer": "kv"})
+    path.write_text(text)
+
+
+# -- process helpers ----------------------------------------------------------------------------
+# Processes this interpreter started (``net up`` leaves them running when it exits; a
+# test keeps them here until it stops them, so they are reaped, not left as zombies).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _spawn(argv: list[str], log_path: Path, env: dict[str, str]) -> int:
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    _CHILDREN[proc.pid] = proc
+    return proc.pid
+
+
+def _alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        del _CHILDREN[pid]
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie of another parent is dead for our purposes
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace")
+    except OSError:
+        return ""
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_port(port: int, timeout: float, log_path: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise NetError(f"the app did not listen on port {port} in {timeout:.0f} s "
+                   f"(see {log_path})")

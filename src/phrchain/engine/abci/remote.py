@@ -1,0 +1,201 @@
+"""The node surface the REST API (``phrchain.api.server``) needs, served from one
+validator's CometBFT RPC instead of an in-process solo node.
+
+So the same API, SDK (``NodeClient``) and CLI work against a CometBFT network: submit
+(``broadcast_tx_sync``, i.e. ``CheckTx``), tx status (CometBFT's tx index), queries with
+proofs (``abci_query``), status, and the event stream (new blocks and their tx results,
+polled from the RPC). What does not carry over: the solo engine's *signed headers and
+blocks* (``/v1/headers``, ``/v1/blocks``) — CometBFT headers are a different, multi-
+signature format; read them from the RPC (``/commit``) and check them with
+``phrchain.client.lightclient_cometbft``. Those routes answer 404 here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+from typing import Any, Final
+
+from phrchain.api.server import NOT_FOUND, HttpError
+from phrchain.app import TxResult
+from phrchain.client.cometbft_rpc import CometRpc, RpcError
+from phrchain.core.errors import REGISTRY, ErrorCode, TxError
+
+log = logging.getLogger(__name__)
+
+_POLL_S: Final = 0.2
+_SUBSCRIBER_QUEUE: Final = 10_000
+_NO_SOLO_HEADERS: Final = ("a CometBFT network has no solo-engine headers or blocks: read "
+                           "/commit and /block from the validator's RPC and check them "
+                           "with phrchain.client.lightclient_cometbft")
+_RPC_UNAVAILABLE: Final = ErrorCode("node", 1, "rpc_unavailable",
+                                    "the CometBFT node's RPC did not answer")
+
+
+def _result_json(tx_hash: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A CometBFT ExecTxResult as the API's tx result (``TxResult.to_json`` fields)."""
+    return {"hash": tx_hash, "code": int(result.get("code", 0)),
+            "codespace": result.get("codespace", ""), "log": result.get("log", ""),
+            "events": [{"type": e["type"], "attributes": [[a["key"], a["value"]]
+                                                          for a in e.get("attributes", [])]}
+                       for e in result.get("events") or []]}
+
+
+class CometNode:
+    """Duck-types the parts of :class:`~phrchain.engine.solo.node.SoloNode` the API uses."""
+
+    def __init__(self, rpc_url: str, timeout: float = 10.0) -> None:
+        self.rpc_url = rpc_url
+        self._local = threading.local()  # one HTTP client per API worker thread
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._subscribers: list[queue.Queue[dict[str, Any]]] = []
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+        self._clients: list[CometRpc] = []
+
+    @property
+    def rpc(self) -> CometRpc:
+        client = getattr(self._local, "rpc", None)
+        if client is None:
+            client = self._local.rpc = CometRpc(self.rpc_url, self._timeout)
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.rpc, method)(*args, **kwargs)
+        except RpcError as exc:
+            raise _RPC_UNAVAILABLE(str(exc)) from None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Nothing to start: the validator runs on its own (``phrchain net up``)."""
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=5)
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+
+    @property
+    def healthy(self) -> bool:
+        try:
+            self.rpc.status()
+        except RpcError:
+            return False
+        return True
+
+    # -- txs ------------------------------------------------------------------------------
+    def submit(self, raw: bytes) -> TxResult:
+        answer = self._call("broadcast_tx_sync", raw)
+        return TxResult(hashlib.sha256(raw).digest(), int(answer["code"]),
+                        answer.get("codespace", ""), answer.get("log", ""))
+
+    def tx_status(self, tx_hash: bytes) -> dict[str, Any]:
+        found = self._call("tx", tx_hash)
+        if found is None:
+            return {"status": "unknown"}
+        return {"status": "committed", "height": int(found["height"]),
+                "index": int(found["index"]),
+                "result": _result_json(tx_hash.hex(), found["tx_result"])}
+
+    def wait_committed(self, tx_hash: bytes, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.tx_status(tx_hash)
+            if status["status"] == "committed" or time.monotonic() >= deadline:
+                return status if status["status"] == "committed" else {"status": "pending"}
+            time.sleep(0.1)
+
+    # -- reads ----------------------------------------------------------------------------
+    def query(self, path: str, data: dict[str, Any], height: int | None = None,
+              prove: bool = False) -> dict[str, Any]:
+        payload = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        result = self._call("call", "abci_query", path=json.dumps(path), data=payload,
+                            height=height or None, prove="true" if prove else "false")
+        response = result["response"]
+        if response.get("code"):
+            known = REGISTRY.get((response.get("codespace", ""), int(response["code"])))
+            if known is None:
+                raise _RPC_UNAVAILABLE(response.get("log", "query failed"))
+            raise TxError(known, response.get("log", ""))
+        answer: dict[str, Any] = json.loads(base64.b64decode(response["value"]))
+        return answer
+
+    def header(self, height: int | None = None) -> None:
+        raise HttpError(404, NOT_FOUND, _NO_SOLO_HEADERS)
+
+    def block(self, height: int) -> None:
+        raise HttpError(404, NOT_FOUND, _NO_SOLO_HEADERS)
+
+    def status(self) -> dict[str, Any]:
+        status = self._call("status")
+        unconfirmed = self._call("call", "num_unconfirmed_txs")
+        return {"chain_id": status["node_info"]["network"],
+                "height": int(status["sync_info"]["latest_block_height"]),
+                "app_hash": status["sync_info"]["latest_app_hash"].lower(),
+                "validator": status["validator_info"]["address"],
+                "mempool_txs": int(unconfirmed["total"]),
+                "healthy": not status["sync_info"]["catching_up"]}
+
+    # -- events ---------------------------------------------------------------------------
+    def subscribe(self) -> queue.Queue[dict[str, Any]]:
+        q: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=_SUBSCRIBER_QUEUE)
+        with self._lock:
+            self._subscribers.append(q)
+            if self._poller is None:
+                self._poller = threading.Thread(target=self._poll, name="comet-events",
+                                                daemon=True)
+                self._poller.start()
+        return q
+
+    def is_subscribed(self, q: queue.Queue[dict[str, Any]]) -> bool:
+        with self._lock:
+            return q in self._subscribers
+
+    def unsubscribe(self, q: queue.Queue[dict[str, Any]]) -> None:
+        with self._lock:
+            if q in self._subscribers:
+                self._subscribers.remove(q)
+
+    def _poll(self) -> None:
+        rpc = CometRpc(self.rpc_url, self._timeout)
+        try:
+            height = rpc.height()
+            while not self._stop.wait(_POLL_S):
+                try:
+                    while rpc.height() > height:
+                        height += 1
+                        self._publish(rpc, height)
+                except RpcError as exc:
+                    log.warning("event poller: %s", exc)
+        finally:
+            rpc.close()
+
+    def _publish(self, rpc: CometRpc, height: int) -> None:
+        block = rpc.block(height)
+        results = rpc.block_results(height).get("txs_results") or []
+        txs = block["block"]["data"]["txs"] or []
+        items: list[dict[str, Any]] = [{
+            "kind": "block", "height": height, "hash": block["block_id"]["hash"].lower(),
+            "num_txs": len(txs), "app_hash": block["block"]["header"]["app_hash"].lower()}]
+        for tx, result in zip(txs, results, strict=True):
+            tx_hash = hashlib.sha256(base64.b64decode(tx)).hexdigest()
+            items.append({"kind": "tx", "height": height, **_result_json(tx_hash, result)})
+        with self._lock:
+            for q in list(self._subscribers):
+                try:
+                    for item in items:
+                        q.put_nowait(item)
+                except queue.Full:
+                    self._subscribers.remove(q)
