@@ -178,9 +178,7 @@ class Application:
     def finalize_block(self, block: BlockInfo, txs: Sequence[bytes]) -> BlockResult:
         if block.height != self.store.version() + 1:
             raise ValueError(f"expected block {self.store.version() + 1}, got {block.height}")
-        state = self._fresh_overlay()
-        state.set(BLOCK_KEY, encoding.encode_trusted({"height": block.height,
-                                                      "time_ms": block.time_ms}))
+        state = self._block_overlay(block)
         self._pending_time_ms = block.time_ms
         results = tuple(self._run(state, block, raw) for raw in txs)
         app_hash = self.store.stage(block.height, state.changes)
@@ -195,8 +193,16 @@ class Application:
         For engines that vet a block before executing it: CometBFT's PrepareProposal drops
         the txs that would fail, and ProcessProposal rejects a proposal holding one (a
         rejected tx consumes nothing, not even its nonce, so it must never be in a block)."""
-        state = self._fresh_overlay()
+        state = self._block_overlay(block)
         return tuple(self._run(state, block, raw) for raw in txs)
+
+    def _block_overlay(self, block: BlockInfo) -> Overlay:
+        """A fresh buffer over committed state with the block's height and time set, as
+        every block's execution starts."""
+        state = self._fresh_overlay()
+        state.set(BLOCK_KEY, encoding.encode_trusted({"height": block.height,
+                                                      "time_ms": block.time_ms}))
+        return state
 
     def commit(self) -> BlockResult:
         """Persist the finalized block's state, then start a fresh check state."""
