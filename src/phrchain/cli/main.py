@@ -49,7 +49,12 @@ from phrchain.cli.common import (
     node_client,
     read_passphrase,
 )
+from phrchain.cli.audit import audit_parser
+from phrchain.cli.consent import consent_parser
+from phrchain.cli.exchange import exchange_parser
 from phrchain.cli.identity import identity_parser
+from phrchain.cli.records import records_parser
+from phrchain.cli.vault import vault_parser
 from phrchain.core.errors import PhrError
 
 
@@ -229,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     identity = sub.add_parser("identity", help="identity transactions and queries")
     identity_parser(identity.add_subparsers(dest="identity_command", required=True,
                                              metavar="COMMAND"))
+    for name, help_, make in (
+            ("records", "add, import, read, erase and export patient records", records_parser),
+            ("consent", "patient consents: grant, revoke, list, show", consent_parser),
+            ("exchange", "Pull and Push between providers", exchange_parser),
+            ("audit", "a patient's access log and its proofs", audit_parser),
+            ("vault", "run or inspect an institution's vault", vault_parser)):
+        group = sub.add_parser(name, help=help_)
+        make(group.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND"))
     return parser
 
 
