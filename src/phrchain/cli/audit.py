@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from typing import Any
 
 from phrchain.cli.common import CliError, add_command, node_client, print_json, read_json_file
 from phrchain.cli.session import patient_of, reader_options
-from phrchain.core.errors import PhrError, ProofError
+from phrchain.core.errors import CryptoError, PhrError, ProofError
 
 PAGE = 500
 
@@ -46,7 +47,7 @@ def item(name: str) -> Iterator[None]:
     """Name the item being checked in whatever refuses it."""
     try:
         yield
-    except ProofError as exc:
+    except (ProofError, CryptoError) as exc:
         raise ProofError(f"{name}: {exc}") from None
     except (PhrError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProofError(f"{name}: malformed answer ({type(exc).__name__}: {exc})") from None
@@ -161,6 +162,8 @@ class AuditReader:
                 raise ProofError(f"answered at height {at}")
             if type(at) is not int or at < 1:
                 raise ProofError(f"height {at!r} has no signed header")
+        self.header(at)  # its signature first, so that a bad one is named as such
+        with item(f"log head at height {at}"):
             head = check_head(answer, self.signed_header(at), self.patient, self.validator,
                               self.chain_id)
         self.heads[at] = head
@@ -260,7 +263,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             blocks.add(included_at)
             reader.entry(index, reader.head(included_at), leaf)
         heads = sorted(reader.heads.values(), key=lambda h: h.height)
-        for old, new in zip(heads, heads[1:], strict=False):
+        for old, new in itertools.pairwise(heads):
             reader.consistency(old, new)
     n = latest.size
     print(f"audit log of {patient}: {n} entr{'y' if n == 1 else 'ies'} verified")

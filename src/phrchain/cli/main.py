@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from phrchain import __version__
+from phrchain.cli.audit import audit_parser
 from phrchain.cli.common import (
     DEFAULT_NODE,
     NODE_ENV,
@@ -49,7 +50,6 @@ from phrchain.cli.common import (
     node_client,
     read_passphrase,
 )
-from phrchain.cli.audit import audit_parser
 from phrchain.cli.consent import consent_parser
 from phrchain.cli.exchange import exchange_parser
 from phrchain.cli.identity import identity_parser
