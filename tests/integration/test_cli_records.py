@@ -145,6 +145,12 @@ def test_author_adds_and_the_patient_reads(cli: Cli) -> None:
     bad.write_text(json.dumps({**OBSERVATION, "status": "maybe"}))
     err = cli.refused("a1", "records", "add", "--patient", P.did, "--file", str(bad))
     assert "status" in err  # the validator's message
+    # a patient's self-reported record, kept in a vault the patient names
+    path = cli.env.tmp / "self-reported.json"
+    path.write_text(json.dumps({**OBSERVATION, "status": "preliminary"}))
+    mine = cli.ok("p", "records", "add", "--patient", P.did, "--file", str(path),
+                  "--custodian", HOSPITAL_A.did).strip()
+    assert json.loads(cli.ok(None, "records", "show", mine))["self_reported"] is True
     nowhere = cli.env.tmp / "novaults.json"
     nowhere.write_text("{}")
     assert "no vault address known" in cli.refused("p", "records", "read", record,
@@ -169,6 +175,17 @@ def test_grant_read_revoke(cli: Cli) -> None:
     err = cli.refused("b1", "records", "read", record)
     assert "access_denied" in err and "consent_revoked" in err
     assert json.loads(cli.ok(None, "consent", "show", consent))["status"] == "revoked"
+    by_role = cli.ok("p", "consent", "grant", "--role", "emergency", "--role-org",
+                     HOSPITAL_A.did, "--actions", "read", "--purposes", "ETREAT", "--scope",
+                     "categories:laboratory", "--scope", "resources:Observation",
+                     "--days", "7", "--no-share").strip()
+    shown = json.loads(cli.ok(None, "consent", "show", by_role))
+    assert shown["grantee"] == {"kind": "role", "id": "emergency",
+                                "organization": HOSPITAL_A.did}
+    assert shown["scope"] == {"categories": ["laboratory"], "resources": ["Observation"]}
+    assert "role-org goes with --role" in cli.refused(
+        "p", "consent", "grant", "--to", B1.did, "--role-org", HOSPITAL_A.did, "--actions",
+        "read", "--purposes", "TREAT", "--scope", "all", "--days", "1")
 
 
 def test_pull_request_approve_pull_and_deny(cli: Cli) -> None:

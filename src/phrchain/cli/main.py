@@ -10,6 +10,16 @@
                                  --out REQ.json
     phrchain identity admit-org | admit-practitioner | register-patient | set-roles |
                       rotate-key | revoke | show DID | list ...   (--node URL --wallet FILE)
+    phrchain vault serve --home DIR --wallet ORG_WALLET [--node URL] [--host H] [--port P]
+    phrchain records add | import | list | show | read [--view | --break-glass --reason T] |
+                     range | erase | export ...          (--node URL --wallet FILE --vaults FILE)
+    phrchain consent grant | share | revoke | list | show [--fhir] ...
+    phrchain exchange request | inbox | show | approve | deny | pull | push ...
+    phrchain audit log [--fhir] | verify   --patient DID [--validator DID | --genesis FILE]
+
+The records commands find each institution's vault in a directory file, JSON
+``{organization DID: vault URL}``, named by ``--vaults`` or ``PHRCHAIN_VAULTS``; every
+command and option is described in docs/cli.md.
 
 Admissions need the admitted party's consent: it runs ``wallet join-request`` with its
 own wallet and hands the (public) request file to its admitter, who passes it to
@@ -22,11 +32,11 @@ Passphrases come from ``--passphrase-file`` (its first line), else the environme
 variable ``PHRCHAIN_PASSPHRASE``, else an interactive prompt; never from an argument,
 which other users could read in the process list.
 
-Exit codes: 0 success, 1 ``verify`` found a bad block, 2 a user error or a refused proof
-(printed as one ``error: …`` line, never a traceback), 3 ``identity show`` printed an
-answer it could NOT verify (height 0 without ``--genesis``), 130 interrupted. Heavy
-imports (the API server, the node) happen inside the commands that need them, so wallet
-and identity commands start fast.
+Exit codes: 0 success, 1 ``verify`` found a bad block, 2 a user error, a refusal by a node
+or vault, or a proof that does not verify (printed as one ``error: …`` line, never a
+traceback), 3 ``identity show`` printed an answer it could NOT verify (height 0 without
+``--genesis``), 130 interrupted. Heavy imports (the API server, the node, the vault and
+records SDK) happen inside the commands that need them, so every command starts fast.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, Final
 
 from phrchain.cli.common import (
@@ -226,17 +225,3 @@ class ProgressBar:
     def close(self) -> None:
         if self._drawn:
             print(file=sys.stderr)
-
-
-def read_resource_file(path: str) -> Any:
-    try:
-        return read_json_file(path, "FHIR resource")
-    except FileNotFoundError:
-        raise CliError(f"no such file: {path}") from None
-
-
-def existing(path: str) -> Path:
-    p = Path(path)
-    if not p.is_file():
-        raise CliError(f"no such file: {path}")
-    return p
