@@ -77,7 +77,7 @@ def read_directory(path: str | None) -> dict[str, str]:
 def records_client(args: argparse.Namespace) -> Iterator[Any]:
     """The signer's RecordsClient; the SDK's lookup failures (an unknown DID, record or
     vault: ``KeyError``) become one-line errors."""
-    from phrchain.client.http import NodeClient
+    from phrchain.client.http import ApiError, NodeClient
     from phrchain.client.records import RecordsClient
 
     directory = read_directory(args.vaults)
@@ -86,6 +86,13 @@ def records_client(args: argparse.Namespace) -> Iterator[Any]:
     client = RecordsClient(node, wallet, directory)
     try:
         yield client
+    except ApiError as exc:
+        erased = _erased_record(client, exc)
+        if erased is None:
+            raise
+        raise CliError(f"record {erased['record']} was erased (at height "
+                       f"{erased.get('erased_height')}, {erased.get('reason')}): its ciphertext "
+                       "and keys are destroyed in every vault") from None
     except KeyError as exc:
         detail = str(exc.args[0]) if exc.args else "not found"
         if detail.startswith("no vault address"):
@@ -94,6 +101,19 @@ def records_client(args: argparse.Namespace) -> Iterator[Any]:
     finally:
         client.close()
         node.close()
+
+
+def _erased_record(client: Any, exc: Any) -> dict[str, Any] | None:
+    """A vault that already destroyed an erased record answers "no such record"
+    (vault/11), not "erased" (vault/27): ask the chain which it is."""
+    record = exc.message.rsplit(": ", 1)[-1].strip()
+    if exc.name != "record_not_found" or len(record) != 32:
+        return None
+    try:
+        descriptor = value(client.node, "records/get", record=record)
+    except Exception:
+        return None
+    return descriptor if descriptor and descriptor.get("status") == "erased" else None
 
 
 def my_did(args: argparse.Namespace) -> str | None:

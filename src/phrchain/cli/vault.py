@@ -49,6 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per node query
     wallet = wallet_from_args(args)
     node = NodeClient(args.node)
     with node:
