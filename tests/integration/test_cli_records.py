@@ -313,6 +313,9 @@ def test_audit_log_and_verify(cli: Cli) -> None:
     heads = int(out.split(" head(s) at heights")[0].rsplit("\n", 1)[1].strip())
     assert heads >= 2  # the two entries were added in two blocks
     assert f"{heads - 1} consistency proof(s)" in out
+    assert "older than --min-height" in cli.refused(
+        None, "audit", "verify", "--patient", P.did, "--validator", VALIDATOR.did,
+        "--min-height", "1000000")
 
 
 def _flip(hex_text: str) -> str:

@@ -127,6 +127,7 @@ class AuditReader:
     patient: str
     validator: str
     chain_id: str | None
+    min_height: int | None = None
     heads: dict[int, Head] = field(default_factory=dict)
     headers: dict[int, Any] = field(default_factory=dict)
     signed: dict[int, Any] = field(default_factory=dict)
@@ -162,6 +163,9 @@ class AuditReader:
                 raise ProofError(f"answered at height {at}")
             if type(at) is not int or at < 1:
                 raise ProofError(f"height {at!r} has no signed header")
+            if height is None and self.min_height is not None and at < self.min_height:
+                raise ProofError(f"the node answered at height {at}, older than "
+                                 f"--min-height {self.min_height}")
         self.header(at)  # its signature first, so that a bad one is named as such
         with item(f"log head at height {at}"):
             head = check_head(answer, self.signed_header(at), self.patient, self.validator,
@@ -226,7 +230,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     patient = patient_of(args)
     with node_client(args) as node:
         validator, chain_id, _ = trusted_validator(args, node)
-        reader = AuditReader(node, patient, validator, chain_id)
+        reader = AuditReader(node, patient, validator, chain_id, args.min_height)
         latest = reader.head(None)
         entries = [{**reader.entry(i, latest, leaf), "verified": True}
                    for i, leaf in enumerate(reader.leaves(latest))]
@@ -251,7 +255,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     patient = patient_of(args)
     with node_client(args) as node:
         validator, chain_id, how = trusted_validator(args, node)
-        reader = AuditReader(node, patient, validator, chain_id)
+        reader = AuditReader(node, patient, validator, chain_id, args.min_height)
         latest = reader.head(None)
         blocks: set[int] = set()
         for index, leaf in enumerate(reader.leaves(latest)):
@@ -285,6 +289,9 @@ def audit_parser(sub: Any) -> None:
                      help="genesis file to trust (pins the validator and chain id)")
     trust.add_argument("--chain-id", help="chain id the headers must carry "
                                           "(default: --genesis's)")
+    trust.add_argument("--min-height", type=int, metavar="H",
+                       help="refuse a latest head older than height H (a node hiding "
+                            "newer entries)")
     p = add_command(sub, "log", cmd_log, "a patient's access log, each entry proven against "
                     "a signed header (--fhir: as FHIR AuditEvents)", [reader, trust])
     p.add_argument("--patient", help="patient DID (default: the --wallet's)")
