@@ -69,8 +69,10 @@ class Cli:
             monkeypatch.delenv(name)
 
     def run(self, who: str | None, *argv: str, vaults: Path | None = None,
-            sub: bool = False) -> tuple[int, str, str]:
+            sub: bool = False, no_vaults: bool = False) -> tuple[int, str, str]:
         environ = dict(self.env.base_env, PHRCHAIN_VAULTS=str(vaults or self.env.vaults))
+        if no_vaults:
+            del environ["PHRCHAIN_VAULTS"]
         wallet = ["--wallet", str(self.env.wallets[who])] if who else []
         if sub:
             done = subprocess.run([sys.executable, "-m", "phrchain", *argv, *wallet],
@@ -78,7 +80,10 @@ class Cli:
                                   check=False)
             return done.returncode, done.stdout, done.stderr
         for name in ("PHRCHAIN_NODE", "PHRCHAIN_PASSPHRASE", "PHRCHAIN_VAULTS"):
-            self.monkeypatch.setenv(name, environ[name])
+            if name in environ:
+                self.monkeypatch.setenv(name, environ[name])
+            else:
+                self.monkeypatch.delenv(name, raising=False)
         self.capsys.readouterr()
         code = main([*argv, *wallet])
         out, err = self.capsys.readouterr()
@@ -203,9 +208,11 @@ def test_pull_request_approve_pull_and_deny(cli: Cli) -> None:
     assert HOSPITAL_B.did in json.loads(cli.ok(None, "records", "show", record))["holders"]
     assert json.loads(cli.ok("b1", "records", "read", record, "--from-vault",
                              HOSPITAL_B.did)) == OBSERVATION
+    # chain-only actions need no vault directory; reading does
     other = cli.ok("b1", "exchange", "request", "--patient", P.did, "--scope",
-                   "categories:laboratory", "--purpose", "TREAT").strip()
-    cli.ok("p", "exchange", "deny", other)
+                   "categories:laboratory", "--purpose", "TREAT", no_vaults=True).strip()
+    cli.ok("p", "exchange", "deny", other, no_vaults=True)
+    assert "--vaults" in cli.refused("b1", "records", "read", record, no_vaults=True)
     assert json.loads(cli.ok(None, "exchange", "show", other))["status"] == "denied"
 
 

@@ -42,7 +42,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
     purposes = parse_list(args.purposes, "--purposes", PURPOSES)
     scope = parse_scope(args.scope)
     start_ms, end_ms = period_days(args.days)
-    with records_client(args) as rc:
+    with records_client(args, vaults=not args.no_share) as rc:
         consent = rc.grant(grantee, actions=actions, scope=scope, purposes=purposes,
                            start_ms=start_ms, end_ms=end_ms, share_existing=False)
         print(consent)
@@ -77,7 +77,7 @@ def cmd_share(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    with records_client(args) as rc:
+    with records_client(args, vaults=False) as rc:
         rc.revoke(args.consent)
     print(f"revoked consent {args.consent}: every later access decision refuses it")
     return 0

@@ -25,7 +25,7 @@ from phrchain.cli.session import (
 
 def cmd_request(args: argparse.Namespace) -> int:
     scope = parse_scope(args.scope)
-    with records_client(args) as rc:
+    with records_client(args, vaults=False) as rc:
         request = rc.request_pull(args.patient, scope, args.purpose)
         status = rc.q("exchange/get", request=request)["status"]
     print(request)
@@ -57,7 +57,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_approve(args: argparse.Namespace) -> int:
     _, end_ms = period_days(args.days)
-    with records_client(args) as rc:
+    with records_client(args, vaults=not args.no_share) as rc:
         rc.approve(args.request, end_ms, share_existing=not args.no_share)
     print(f"approved request {args.request} for {args.days} day(s): it is now consent "
           f"{args.request} (revoke it with `phrchain consent revoke {args.request}`)")
@@ -65,7 +65,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_deny(args: argparse.Namespace) -> int:
-    with records_client(args) as rc:
+    with records_client(args, vaults=False) as rc:
         rc.deny(args.request)
     print(f"denied request {args.request}")
     return 0

@@ -146,7 +146,7 @@ def cmd_range(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
-    with records_client(args) as rc:
+    with records_client(args, vaults=False) as rc:
         rc.descriptor(args.record)
         holders = rc.q("records/holders", record=args.record)["holders"]
         rc.erase(args.record, args.reason)

@@ -74,13 +74,14 @@ def read_directory(path: str | None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def records_client(args: argparse.Namespace) -> Iterator[Any]:
+def records_client(args: argparse.Namespace, vaults: bool = True) -> Iterator[Any]:
     """The signer's RecordsClient; the SDK's lookup failures (an unknown DID, record or
-    vault: ``KeyError``) become one-line errors."""
+    vault: ``KeyError``) become one-line errors. ``vaults=False``: a chain-only action,
+    which needs no vault directory."""
     from phrchain.client.http import ApiError, NodeClient
     from phrchain.client.records import RecordsClient
 
-    directory = read_directory(args.vaults)
+    directory = read_directory(args.vaults) if vaults or args.vaults else {}
     wallet = wallet_from_args(args)
     node = NodeClient(args.node)
     client = RecordsClient(node, wallet, directory)
