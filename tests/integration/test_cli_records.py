@@ -417,7 +417,7 @@ def served_vault(env: Env) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait(10)
+        proc.communicate(timeout=10)  # reaps it and closes the pipes
 
 
 def test_vault_serve_takes_a_pulled_copy_and_stops_cleanly(cli: Cli) -> None:
