@@ -11,6 +11,16 @@
     phrchain identity admit-org | admit-practitioner | register-patient | set-roles |
                       rotate-key | revoke | show DID | list ...   (--node URL --wallet FILE)
     phrchain net init | up | status | down | api   (a CometBFT network, see cli/net.py)
+    phrchain vault serve --home DIR --wallet ORG_WALLET [--node URL] [--host H] [--port P]
+    phrchain records add | import | list | show | read [--view | --break-glass --reason T] |
+                     range | erase | export ...          (--node URL --wallet FILE --vaults FILE)
+    phrchain consent grant | share | revoke | list | show [--fhir] ...
+    phrchain exchange request | inbox | show | approve | deny | pull | push ...
+    phrchain audit log [--fhir] | verify   --patient DID [--validator DID | --genesis FILE]
+
+The records commands find each institution's vault in a directory file, JSON
+``{organization DID: vault URL}``, named by ``--vaults`` or ``PHRCHAIN_VAULTS``; every
+command and option is described in docs/cli.md.
 
 Admissions need the admitted party's consent: it runs ``wallet join-request`` with its
 own wallet and hands the (public) request file to its admitter, who passes it to
@@ -23,11 +33,11 @@ Passphrases come from ``--passphrase-file`` (its first line), else the environme
 variable ``PHRCHAIN_PASSPHRASE``, else an interactive prompt; never from an argument,
 which other users could read in the process list.
 
-Exit codes: 0 success, 1 ``verify`` found a bad block, 2 a user error or a refused proof
-(printed as one ``error: …`` line, never a traceback), 3 ``identity show`` printed an
-answer it could NOT verify (height 0 without ``--genesis``), 130 interrupted. Heavy
-imports (the API server, the node) happen inside the commands that need them, so wallet
-and identity commands start fast.
+Exit codes: 0 success, 1 ``verify`` found a bad block, 2 a user error, a refusal by a node
+or vault, or a proof that does not verify (printed as one ``error: …`` line, never a
+traceback), 3 ``identity show`` printed an answer it could NOT verify (height 0 without
+``--genesis``), 130 interrupted. Heavy imports (the API server, the node, the vault and
+records SDK) happen inside the commands that need them, so every command starts fast.
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from phrchain import __version__
+from phrchain.cli.audit import audit_parser
 from phrchain.cli.common import (
     DEFAULT_NODE,
     NODE_ENV,
@@ -50,8 +61,12 @@ from phrchain.cli.common import (
     node_client,
     read_passphrase,
 )
+from phrchain.cli.consent import consent_parser
+from phrchain.cli.exchange import exchange_parser
 from phrchain.cli.identity import identity_parser
 from phrchain.cli.net import net_parser
+from phrchain.cli.records import records_parser
+from phrchain.cli.vault import vault_parser
 from phrchain.core.errors import PhrError
 
 
@@ -234,6 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     identity = sub.add_parser("identity", help="identity transactions and queries")
     identity_parser(identity.add_subparsers(dest="identity_command", required=True,
                                              metavar="COMMAND"))
+    for name, help_, make in (
+            ("records", "add, import, read, erase and export patient records", records_parser),
+            ("consent", "patient consents: grant, revoke, list, show", consent_parser),
+            ("exchange", "Pull and Push between providers", exchange_parser),
+            ("audit", "a patient's access log and its proofs", audit_parser),
+            ("vault", "run or inspect an institution's vault", vault_parser)):
+        group = sub.add_parser(name, help=help_)
+        make(group.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND"))
     return parser
 
 

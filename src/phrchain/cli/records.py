@@ -1,0 +1,230 @@
+"""``phrchain records …``: add, import, list, show, read (view, break-glass), range,
+erase and export patient records through the institutions' vaults."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from phrchain.cli.common import CliError, add_command, node_client, print_json, read_json_file
+from phrchain.cli.session import (
+    ProgressBar,
+    describe_decision,
+    emit_plaintext,
+    found,
+    paged,
+    patient_of,
+    reader_options,
+    records_client,
+    signer_options,
+    value,
+    write_private,
+)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    extra: dict[str, Any] = {}
+    if args.custodian:
+        extra["custodian"] = args.custodian
+    if args.replaces:
+        extra["replaces"] = args.replaces
+    if args.raw:
+        if not (args.resource and args.category):
+            raise CliError("--raw needs --resource TYPE and --category NAME")
+        data = Path(args.file).read_bytes()
+    else:
+        if args.resource or args.category:
+            raise CliError("--resource and --category are read from the FHIR resource; "
+                           "they go with --raw only")
+        resource = read_json_file(args.file, "FHIR resource")
+        if not isinstance(resource, dict):
+            raise CliError(f"{args.file} is not a FHIR resource (a JSON object)")
+    with records_client(args) as rc:
+        if args.raw:
+            record = rc.add(data, args.patient, resource=args.resource,
+                            category=args.category, **extra)
+        else:
+            record = rc.add_resource(resource, args.patient, **extra)
+        d = rc.descriptor(record)
+    print(record)
+    print(f"registered in block {d['height']}: {d['resource']} ({d['category']}), "
+          f"{d['size']} bytes sealed in the vault of {d['custodian']}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from phrchain.fhir.bundle import split_bundle
+
+    bundle = read_json_file(args.file, "FHIR Bundle")
+    patients = read_json_file(args.patients, "patient map")
+    if not isinstance(bundle, dict) or not isinstance(patients, dict):
+        raise CliError("--file must hold a FHIR Bundle and --patients a JSON object "
+                       "{Bundle Patient id: patient DID}")
+    groups = split_bundle(bundle)  # validates every resource before anything is sealed
+    missing = sorted(g.patient_id for g in groups if g.patient_id not in patients)
+    if missing:
+        raise CliError(f"{args.patients} names no DID for the Bundle's Patient "
+                       f"{', '.join(missing)}")
+    total = sum(1 + len(g.resources) for g in groups)
+    print(f"sealing {total} resource(s) of {len(groups)} patient(s)…", file=sys.stderr)
+    bar = ProgressBar(total, "registering", "resources")
+    with records_client(args) as rc:
+        try:
+            ids = rc.import_bundle(bundle, patients, bar)
+        finally:
+            bar.close()
+    print_json({"imported": {did: len(records) for did, records in ids.items()},
+                "records": ids, "total": sum(len(r) for r in ids.values())})
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    patient = patient_of(args)
+    with node_client(args) as node:
+        out = []
+        for record in paged(node, "records/patient", "records", patient=patient):
+            d = value(node, "records/get", record=record)
+            if d is not None and (args.all or d["status"] != "erased"):
+                out.append(d)
+    print_json(out)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with node_client(args) as node:
+        d = found(node, "records/get", "record", record=args.record)
+        d["holders"] = value(node, "records/holders", record=args.record)["holders"]
+    print_json(d)
+    return 0
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    if args.break_glass:
+        reason = (args.reason or "").strip()
+        if not reason:
+            raise CliError("--break-glass needs --reason TEXT: say why this emergency access "
+                           "cannot wait for the patient's consent")
+        if args.purpose not in (None, "ETREAT"):
+            raise CliError("break-glass is emergency treatment: its purpose is ETREAT")
+        if args.view:
+            raise CliError("give --break-glass or --view, not both")
+        action, purpose = "break_glass", "ETREAT"
+    else:
+        if args.reason:
+            raise CliError("--reason goes with --break-glass only")
+        action, purpose = ("view" if args.view else "read"), args.purpose or "TREAT"
+    if args.view and args.out:
+        raise CliError("--view displays the record and keeps nothing: drop --out, or read "
+                       "without --view to save a copy")
+    with records_client(args) as rc:
+        opened = rc.open(args.record, action=action, purpose=purpose,
+                         vault_org=args.from_vault)
+    if args.break_glass:
+        # Said back to the operator only: the reason goes to no vault, chain or log.
+        print(f"BREAK-GLASS access to record {args.record}: flagged in the patient's audit "
+              "log, and the patient is notified.\n"
+              f"  your reason (not sent anywhere; record it where your institution "
+              f"requires): {args.reason.strip()}", file=sys.stderr)
+    print(describe_decision(opened.decision), file=sys.stderr)
+    emit_plaintext(opened.plaintext, args.out)
+    return 0
+
+
+def cmd_range(args: argparse.Namespace) -> int:
+    if args.start < 0 or args.length < 1:
+        raise CliError("--start must be >= 0 and --length >= 1")
+    with records_client(args) as rc:
+        data = rc.read_range(args.record, args.start, args.length, purpose=args.purpose,
+                             vault_org=args.from_vault)
+    write_private(args.out, data)
+    print(f"{len(data)} bytes from offset {args.start} written to {args.out} (each chunk "
+          "checked against the record's on-chain root)", file=sys.stderr)
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    with records_client(args, vaults=False) as rc:
+        rc.descriptor(args.record)
+        holders = rc.q("records/holders", record=args.record)["holders"]
+        rc.erase(args.record, args.reason)
+    print(f"record {args.record} erased on chain ({args.reason}); the vaults holding it "
+          f"({', '.join(holders) or 'none'}) destroy its ciphertext and keys at their next "
+          "sync, and refuse it from now on")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with records_client(args) as rc:
+        patient = args.patient or rc.wallet.did
+        purpose = args.purpose or ("PATRQT" if patient == rc.wallet.did else "TREAT")
+        bundle = rc.export(patient, purpose=purpose)
+    write_private(args.out, (json.dumps(bundle, indent=2, sort_keys=True,
+                                        ensure_ascii=False) + "\n").encode())
+    print(f"{len(bundle['entry'])} resource(s) written to {args.out} as a FHIR R4 "
+          "collection Bundle (validated); records you may not open, erased ones and "
+          "genomic objects are left out", file=sys.stderr)
+    return 0
+
+
+def records_parser(sub: Any) -> None:
+    from phrchain.modules.consent.messages import PURPOSES
+    from phrchain.modules.records.messages import CATEGORIES, ERASE_REASONS
+
+    signer, reader = signer_options(), reader_options()
+    purposes = sorted(PURPOSES)
+    p = add_command(sub, "add", cmd_add, "author (practitioner, organization; a patient for "
+                    "a self-reported record): seal a FHIR resource into your vault and "
+                    "register it", [signer])
+    p.add_argument("--patient", required=True, help="the patient's DID")
+    p.add_argument("--file", required=True, help="FHIR R4 resource (JSON), validated")
+    p.add_argument("--custodian", metavar="ORG_DID",
+                   help="the vault's organization (required for a self-reported record)")
+    p.add_argument("--replaces", metavar="RECORD", help="the record this version supersedes")
+    p.add_argument("--raw", action="store_true",
+                   help="any bytes (a genome, an image), not FHIR JSON: give --resource and "
+                        "--category")
+    p.add_argument("--resource", metavar="TYPE", help="with --raw: FHIR resource type name")
+    p.add_argument("--category", choices=sorted(CATEGORIES), help="with --raw")
+    p = add_command(sub, "import", cmd_import, "organization or practitioner: import a FHIR "
+                    "transaction/collection Bundle, one record per resource", [signer])
+    p.add_argument("--file", required=True, help="the FHIR Bundle (JSON)")
+    p.add_argument("--patients", required=True, metavar="MAP_JSON",
+                   help="JSON {Bundle Patient id: registered patient DID}")
+    p = add_command(sub, "list", cmd_list, "a patient's records (descriptors from the chain)",
+                    [reader])
+    p.add_argument("--patient", help="patient DID (default: the --wallet's)")
+    p.add_argument("--all", action="store_true", help="include erased records")
+    p = add_command(sub, "show", cmd_show, "one record's descriptor and holders", [reader])
+    p.add_argument("record")
+    p = add_command(sub, "read", cmd_read, "fetch, verify and decrypt a record (--view: "
+                    "display only; --break-glass: emergency access)", [signer])
+    p.add_argument("record")
+    p.add_argument("--purpose", choices=purposes, help="purpose of use (default TREAT)")
+    p.add_argument("--view", action="store_true", help="view in place: display, keep nothing")
+    p.add_argument("--break-glass", action="store_true",
+                   help="emergency practitioner, no consent: purpose ETREAT, needs --reason")
+    p.add_argument("--reason", help="why (break-glass): shown back to you, sent nowhere")
+    p.add_argument("--out", help="write the plaintext bytes here (new file, mode 0600)")
+    p.add_argument("--from-vault", metavar="ORG_DID",
+                   help="read from this holder's vault (default: the custodian's)")
+    p = add_command(sub, "range", cmd_range, "fetch and verify a byte range of a large record",
+                    [signer])
+    p.add_argument("record")
+    p.add_argument("--start", type=int, required=True)
+    p.add_argument("--length", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--purpose", choices=purposes, default="TREAT")
+    p.add_argument("--from-vault", metavar="ORG_DID")
+    p = add_command(sub, "erase", cmd_erase, "patient (or a regulator's auditor): erase a "
+                    "record everywhere", [signer])
+    p.add_argument("record")
+    p.add_argument("--reason", choices=sorted(ERASE_REASONS), default="patient_request")
+    p = add_command(sub, "export", cmd_export, "everything you may read of a patient as one "
+                    "FHIR Bundle", [signer])
+    p.add_argument("--patient", help="patient DID (default: yourself)")
+    p.add_argument("--out", required=True, help="the Bundle file to write (new, mode 0600)")
+    p.add_argument("--purpose", choices=purposes,
+                   help="default PATRQT for yourself, TREAT for another patient")

@@ -1,0 +1,248 @@
+"""What the records, consent, exchange, audit and vault commands share: their common
+options, the vault directory, a :class:`~phrchain.client.records.RecordsClient` for the
+signer, paged chain lists, scope parsing and private output files.
+
+The vault directory is a JSON file ``{organization DID: vault base URL}`` named by
+``--vaults`` or the environment variable ``PHRCHAIN_VAULTS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
+
+from phrchain.cli.common import (
+    DEFAULT_NODE,
+    NODE_ENV,
+    CliError,
+    read_json_file,
+    wallet_from_args,
+)
+
+VAULTS_ENV: Final = "PHRCHAIN_VAULTS"
+DAY_MS: Final = 86_400_000
+# A consent starts a minute before it is signed: the node decides by block time, and a
+# client clock slightly ahead of the node's must not make a fresh consent "not started".
+CLOCK_SKEW_MS: Final = 60_000
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# -- option groups ---------------------------------------------------------------------------
+def node_options() -> argparse.ArgumentParser:
+    node = argparse.ArgumentParser(add_help=False)
+    node.add_argument("--node", default=os.environ.get(NODE_ENV, DEFAULT_NODE),
+                      help=f"node API URL (default ${NODE_ENV} or {DEFAULT_NODE})")
+    return node
+
+
+def reader_options() -> argparse.ArgumentParser:
+    """Chain reads only: ``--wallet`` just names who "me" is (public part, no passphrase)."""
+    reader = argparse.ArgumentParser(add_help=False, parents=[node_options()])
+    reader.add_argument("--wallet", help="your wallet file (only its public DID is read)")
+    return reader
+
+
+def signer_options() -> argparse.ArgumentParser:
+    signer = argparse.ArgumentParser(add_help=False, parents=[node_options()])
+    signer.add_argument("--wallet", help="wallet file of the signer")
+    signer.add_argument("--passphrase-file", help="file whose first line is the passphrase")
+    signer.add_argument("--vaults", default=os.environ.get(VAULTS_ENV),
+                        help=f"vault directory, JSON {{org DID: URL}} (default ${VAULTS_ENV})")
+    return signer
+
+
+# -- the vault directory and the records client ----------------------------------------------
+def read_directory(path: str | None) -> dict[str, str]:
+    if not path:
+        raise CliError(f"this command talks to vaults: give --vaults FILE or set {VAULTS_ENV} "
+                       "(JSON {organization DID: vault URL})")
+    directory = read_json_file(path, "vault directory")
+    if not isinstance(directory, dict) or not all(
+            isinstance(k, str) and k.startswith("did:") and isinstance(v, str)
+            and v.startswith(("http://", "https://")) for k, v in directory.items()):
+        raise CliError(f"{path} must be a JSON object {{organization DID: http(s) URL}}")
+    return directory
+
+
+@contextlib.contextmanager
+def records_client(args: argparse.Namespace, vaults: bool = True) -> Iterator[Any]:
+    """The signer's RecordsClient; the SDK's lookup failures (an unknown DID, record or
+    vault: ``KeyError``) become one-line errors. ``vaults=False``: a chain-only action,
+    which needs no vault directory."""
+    from phrchain.client.http import ApiError, NodeClient
+    from phrchain.client.records import RecordsClient
+
+    directory = read_directory(args.vaults) if vaults or args.vaults else {}
+    wallet = wallet_from_args(args)
+    node = NodeClient(args.node)
+    client = RecordsClient(node, wallet, directory)
+    try:
+        yield client
+    except ApiError as exc:
+        erased = _erased_record(client, exc)
+        if erased is None:
+            raise
+        raise CliError(f"record {erased['record']} was erased (at height "
+                       f"{erased.get('erased_height')}, {erased.get('reason')}): its ciphertext "
+                       "and keys are destroyed in every vault") from None
+    except KeyError as exc:
+        detail = str(exc.args[0]) if exc.args else "not found"
+        if detail.startswith("no vault address"):
+            detail += f" (add it to the vault directory {args.vaults})"
+        raise CliError(detail) from None
+    finally:
+        client.close()
+        node.close()
+
+
+def _erased_record(client: Any, exc: Any) -> dict[str, Any] | None:
+    """A vault that already destroyed an erased record answers "no such record"
+    (vault/11), not "erased" (vault/27): ask the chain which it is."""
+    record = exc.message.rsplit(": ", 1)[-1].strip()
+    if exc.name != "record_not_found" or len(record) != 32:
+        return None
+    try:
+        descriptor = value(client.node, "records/get", record=record)
+    except Exception:
+        return None
+    return descriptor if descriptor and descriptor.get("status") == "erased" else None
+
+
+def my_did(args: argparse.Namespace) -> str | None:
+    if not getattr(args, "wallet", None):
+        return None
+    from phrchain.client.wallet import read_public
+
+    return read_public(args.wallet).did
+
+
+def patient_of(args: argparse.Namespace) -> str:
+    """``--patient``, else the wallet's own DID (read without its passphrase)."""
+    patient = getattr(args, "patient", None) or my_did(args)
+    if not patient:
+        raise CliError("give --patient DID (or --wallet, to mean yourself)")
+    return str(patient)
+
+
+# -- chain reads ------------------------------------------------------------------------------
+def value(node: Any, path: str, **data: Any) -> Any:
+    return node.query(path, {k: str(v) for k, v in data.items()})["value"]
+
+
+def paged(node: Any, path: str, field: str, **data: Any) -> Iterator[str]:
+    """Every id of a paged list query (``records/patient``, ``consent/patient``, …)."""
+    after = None
+    while True:
+        page = value(node, path, **data, **({} if after is None else {"after": after}))
+        yield from page[field]
+        after = page["next"]
+        if after is None:
+            return
+
+
+def found(node: Any, path: str, what: str, **data: Any) -> dict[str, Any]:
+    answer = value(node, path, **data)
+    if answer is None:
+        raise CliError(f"no such {what} on chain: {next(iter(data.values()))}")
+    return dict(answer)
+
+
+# -- arguments --------------------------------------------------------------------------------
+def parse_list(text: str, what: str, allowed: frozenset[str] | None = None) -> list[str]:
+    items = sorted({part.strip() for part in text.split(",") if part.strip()})
+    if not items:
+        raise CliError(f"{what}: give at least one, comma-separated")
+    if allowed is not None and not set(items) <= allowed:
+        raise CliError(f"{what}: unknown {', '.join(sorted(set(items) - allowed))}; "
+                       f"choose from {','.join(sorted(allowed))}")
+    return items
+
+
+def parse_scope(specs: Sequence[str]) -> dict[str, Any]:
+    """``all``, or any of ``records:ID,ID``, ``resources:Type,Type``,
+    ``categories:cat,cat`` (repeat ``--scope`` to combine them)."""
+    if not specs:
+        raise CliError("give --scope all|records:ID,…|resources:Type,…|categories:name,…")
+    if "all" in specs:
+        if len(specs) > 1:
+            raise CliError("--scope all cannot be combined with another --scope")
+        return {"all": True}
+    scope: dict[str, list[str]] = {}
+    for spec in specs:
+        kind, sep, items = spec.partition(":")
+        if not sep or kind not in ("records", "resources", "categories"):
+            raise CliError(f"--scope {spec!r}: expected all, records:…, resources:… or "
+                           "categories:…")
+        scope[kind] = sorted(set(scope.get(kind, [])) | set(parse_list(items, spec)))
+    return scope
+
+
+def period_days(days: int) -> tuple[int, int]:
+    if days < 1:
+        raise CliError("--days must be at least 1")
+    start = now_ms()
+    return start - CLOCK_SKEW_MS, start + days * DAY_MS
+
+
+# -- output -----------------------------------------------------------------------------------
+def write_private(path: str, data: bytes) -> None:
+    """Health data written for the user: a new file, readable by its owner only."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CliError(f"{path} already exists; refusing to overwrite it") from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def emit_plaintext(plaintext: bytes, out: str | None) -> None:
+    """A record's plaintext to ``out`` (exact bytes), else to stdout (JSON indented)."""
+    if out:
+        write_private(out, plaintext)
+        print(f"{len(plaintext)} bytes written to {out}", file=sys.stderr)
+        return
+    try:
+        print(json.dumps(json.loads(plaintext), indent=2, sort_keys=True, ensure_ascii=False))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CliError("the record is not JSON text: give --out FILE to save its bytes") \
+            from None
+
+
+def describe_decision(decision: dict[str, Any]) -> str:
+    text = f"access permitted ({decision.get('reason')}"
+    if decision.get("consent"):
+        text += f", consent {decision['consent']}"
+    return text + f", decided at height {decision.get('height')})"
+
+
+class ProgressBar:
+    """A plain stderr bar (no dependency): ``label [#####.....] done/total unit``."""
+
+    WIDTH: Final = 30
+
+    def __init__(self, total: int, label: str, unit: str) -> None:
+        self.total, self.label, self.unit = max(total, 1), label, unit
+        self.done = 0
+        self._drawn = 0.0
+
+    def __call__(self, step: int) -> None:
+        self.done = min(self.total, self.done + step)
+        now = time.monotonic()
+        if self.done == self.total or now - self._drawn > 0.1:
+            self._drawn = now
+            filled = self.WIDTH * self.done // self.total
+            print(f"\r{self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
+                  f"{self.done}/{self.total} {self.unit}", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._drawn:
+            print(file=sys.stderr)
