@@ -19,7 +19,6 @@ from phrchain.client import builder
 from phrchain.client.http import NONCE_RACE, NONCE_RETRIES, ApiError, NodeClient
 from phrchain.client.vault import VaultClient
 from phrchain.client.wallet import Wallet
-from phrchain.core import rfc9162
 from phrchain.modules.consent.messages import Scope
 from phrchain.vault import crypto
 from phrchain.vault.crypto import ChunkPart, RecordMeta, Sealed
@@ -435,21 +434,14 @@ class RecordsClient:
                              [p.data for p in parts])
 
     # -- audit -------------------------------------------------------------------------
-    def audit_log(self, patient: str) -> list[dict[str, Any]]:
-        """Every audit entry of a patient, each checked by inclusion proof against the
-        log's head at the answering height."""
-        out: list[dict[str, Any]] = []
-        start = 0
-        while True:
-            page = self.q("audit/entries", patient=patient, start=start, limit=500)
-            for item in page["entries"]:
-                answer = self.q("audit/entry", patient=patient, index=item["index"])
-                leaf = bytes.fromhex(answer["leaf"])
-                rfc9162.verify_inclusion(rfc9162.leaf_hash(leaf), answer["index"],
-                                         answer["size"],
-                                         [bytes.fromhex(h) for h in answer["inclusion"]],
-                                         bytes.fromhex(answer["root"]))
-                out.append({**answer["entry"], "verified": True})
-            if page["next"] is None:
-                return out
-            start = page["next"]
+    def audit_log(self, patient: str, validator: str | None = None,
+                  chain_id: str | None = None) -> list[dict[str, Any]]:
+        """Every audit entry of ``patient``, each proven included in the latest log head,
+        and that head proven against the header signed by ``validator`` (pin it: without
+        it, the validator the node names is used, which only checks the node against
+        itself). Raises :class:`~phrchain.core.errors.ProofError` on any failure."""
+        from phrchain.client.audit import AuditReader
+
+        validator = validator or str(self.node.status()["validator"])
+        return AuditReader(self.node, patient, validator,
+                           chain_id or self.node.chain_id()).log()

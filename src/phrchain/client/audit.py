@@ -1,0 +1,239 @@
+"""A patient's access log, checked against validator-signed headers (the SDK side of
+``phrchain audit``).
+
+Trust: the validator's DID (``--validator``, or from ``--genesis``; without either, the
+node's own word, with a warning). Everything else the node says is checked:
+
+- a *head* of the patient's log (``audit/head`` with ``prove=true``) is proven by its
+  sparse-Merkle proof against the app hash of the signed header of the same height
+  (solo headers carry the app hash after their block);
+- an *entry* (``audit/entry``) is proven by its RFC 9162 inclusion proof against a head
+  proven that way, and its leaf must name the patient and its index;
+- ``audit verify`` also proves every head at an entry's inclusion height, and checks an
+  RFC 9162 consistency proof between every two successive heads up to the latest: the log
+  only ever grew, nothing was rewritten or dropped.
+
+A failure raises :class:`~phrchain.core.errors.ProofError` naming the first failing item
+(exit code 2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from phrchain.core.errors import CryptoError, PhrError, ProofError
+
+__all__ = ["AuditReader", "Head", "check_consistency", "check_entry", "check_head"]
+
+PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The patient's log as committed at ``height``: ``size`` leaves, RFC 9162 ``root``."""
+
+    height: int
+    size: int
+    root: bytes
+
+
+@contextlib.contextmanager
+def item(name: str) -> Iterator[None]:
+    """Name the item being checked in whatever refuses it."""
+    try:
+        yield
+    except (ProofError, CryptoError) as exc:
+        raise ProofError(f"{name}: {exc}") from None
+    except (PhrError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProofError(f"{name}: malformed answer ({type(exc).__name__}: {exc})") from None
+
+
+# -- pure checks (no I/O) ----------------------------------------------------------------------
+def check_head(answer: dict[str, Any], signed_header: Any, patient: str, validator: str,
+               chain_id: str | None) -> Head:
+    """A proved ``audit/head`` answer against the signed header of its height."""
+    from phrchain.client.verify import STORE_PATH, verify_query_against_header
+    from phrchain.core import encoding, rfc9162
+    from phrchain.modules.audit.keeper import head_key
+
+    # The answer's value is a projection of the stored head, so check the proof as the
+    # raw key -> bytes it is (the "store" rule: value = raw hex), against the key derived
+    # here, then decode the proven bytes ourselves.
+    raw_hex = verify_query_against_header(
+        {**answer, "path": STORE_PATH, "value": answer.get("raw_value")}, signed_header,
+        validator, expected_key=head_key(patient), chain_id=chain_id)
+    height = int(answer["height"])
+    if raw_hex is None:
+        head = Head(height, 0, rfc9162.EMPTY_ROOT)
+    else:
+        stored = encoding.decode(bytes.fromhex(raw_hex))
+        head = Head(height, int(stored["size"]), bytes.fromhex(stored["root"]))
+        frontier = rfc9162.CompactRange.from_hashes(
+            head.size, (bytes.fromhex(h) for h in stored["frontier"]))
+        if frontier.root() != head.root:
+            raise ProofError("the proven head's frontier does not hash to its root")
+    claimed = answer.get("value") or {}
+    if claimed.get("size") != head.size or claimed.get("root") != head.root.hex() \
+            or claimed.get("patient") != patient:
+        raise ProofError("the node's head differs from the proven one")
+    return head
+
+
+def check_entry(answer: dict[str, Any], head: Head, patient: str, index: int
+                ) -> dict[str, Any]:
+    """A ``audit/entry`` answer: leaf ``index`` of the log at ``head``; returns the leaf
+    decoded from the proven bytes."""
+    from phrchain.core import encoding, rfc9162
+
+    if answer.get("height") != head.height:
+        raise ProofError(f"answered at height {answer.get('height')}, asked {head.height}")
+    found = answer["value"]
+    if found is None:
+        raise ProofError("the node says there is no such entry")
+    if found["index"] != index or found["size"] != head.size \
+            or found["root"] != head.root.hex():
+        raise ProofError("the answer names another position or head")
+    leaf = bytes.fromhex(found["leaf"])
+    rfc9162.verify_inclusion(rfc9162.leaf_hash(leaf), index, head.size,
+                             [bytes.fromhex(h) for h in found["inclusion"]], head.root)
+    entry: dict[str, Any] = encoding.decode(leaf)
+    if entry.get("patient") != patient or entry.get("index") != index:
+        raise ProofError("the leaf names another patient or position")
+    if found.get("entry") != entry:
+        raise ProofError("the node's rendering of the entry differs from its leaf")
+    return entry
+
+
+def check_consistency(old: Head, new: Head, proof: list[str]) -> None:
+    from phrchain.core import rfc9162
+
+    if new.height < old.height:
+        raise ProofError("heads out of order")
+    rfc9162.verify_consistency(old.size, new.size, [bytes.fromhex(h) for h in proof],
+                               old.root, new.root)
+
+
+# -- fetching ----------------------------------------------------------------------------------
+@dataclass
+class AuditReader:
+    """Fetches a patient's log from a node and checks each piece as it arrives."""
+
+    node: Any
+    patient: str
+    validator: str
+    chain_id: str | None
+    min_height: int | None = None
+    heads: dict[int, Head] = field(default_factory=dict)
+    headers: dict[int, Any] = field(default_factory=dict)
+    signed: dict[int, Any] = field(default_factory=dict)
+
+    def signed_header(self, height: int) -> Any:
+        if height not in self.signed:
+            with item(f"header {height}"):
+                self.signed[height] = self.node.header(height)
+        return self.signed[height]
+
+    def header(self, height: int) -> Any:
+        """The header of ``height``, its validator signature checked."""
+        if height not in self.headers:
+            from phrchain.client.verify import verify_header
+
+            with item(f"header {height}"):
+                header = verify_header(self.signed_header(height), self.validator,
+                                       self.chain_id)
+                if header.height != height:
+                    raise ProofError(f"the node sent header {header.height}")
+                self.headers[height] = header
+        return self.headers[height]
+
+    def head(self, height: int | None) -> Head:
+        if height is not None and height in self.heads:
+            return self.heads[height]
+        with item("log head at " + ("the latest height" if height is None
+                                    else f"height {height}")):
+            answer = self.node.query("audit/head", {"patient": self.patient}, height=height,
+                                     prove=True)
+            at = answer["height"]
+            if height is not None and at != height:
+                raise ProofError(f"answered at height {at}")
+            if type(at) is not int or at < 1:
+                raise ProofError(f"height {at!r} has no signed header")
+            if height is None and self.min_height is not None and at < self.min_height:
+                raise ProofError(f"the node answered at height {at}, older than "
+                                 f"--min-height {self.min_height}")
+        self.header(at)  # its signature first, so that a bad one is named as such
+        with item(f"log head at height {at}"):
+            head = check_head(answer, self.signed_header(at), self.patient, self.validator,
+                              self.chain_id)
+        self.heads[at] = head
+        return head
+
+    def leaves(self, head: Head) -> list[str]:
+        """Every leaf (hex) of the log at ``head``, which must be all of them."""
+        out: list[str] = []
+        start: int | None = 0
+        with item(f"entry listing at height {head.height}"):
+            while start is not None:
+                page = self.node.query("audit/entries", {"patient": self.patient,
+                                                         "start": start, "limit": PAGE},
+                                       height=head.height)["value"]
+                for found in page["entries"]:
+                    if found["index"] != len(out):
+                        raise ProofError(f"entry {len(out)} is missing from the listing")
+                    out.append(found["leaf"])
+                start = page["next"]
+            if len(out) != head.size:
+                raise ProofError(f"{len(out)} entries listed, the proven head has "
+                                 f"{head.size}")
+        return out
+
+    def entry(self, index: int, head: Head, leaf: str | None = None) -> dict[str, Any]:
+        with item(f"entry {index} (checked against the log head at height {head.height})"):
+            answer = self.node.query("audit/entry", {"patient": self.patient,
+                                                     "index": index}, height=head.height)
+            if leaf is not None and (answer.get("value") or {}).get("leaf") != leaf:
+                raise ProofError("its leaf differs from the one listed")
+            return check_entry(answer, head, self.patient, index)
+
+    def consistency(self, old: Head, new: Head) -> None:
+        with item(f"consistency from the head at height {old.height} (size {old.size}) to "
+                  f"height {new.height} (size {new.size})"):
+            proof: list[str] = []
+            if 0 < old.size < new.size:
+                proof = self.node.query("audit/consistency", {
+                    "patient": self.patient, "size1": old.size, "size2": new.size},
+                    height=new.height)["value"]["proof"]
+            check_consistency(old, new, proof)
+
+    # -- whole-log operations ----------------------------------------------------------
+    def log(self) -> list[dict[str, Any]]:
+        """Every entry, each proven included in the latest head, itself proven against
+        its signed header; each gets ``"verified": True`` (anything else raises)."""
+        latest = self.head(None)
+        return [{**self.entry(i, latest, leaf), "verified": True}
+                for i, leaf in enumerate(self.leaves(latest))]
+
+    def verify_all(self) -> tuple[Head, list[Head], set[int]]:
+        """The full check of ``phrchain audit verify``: every entry against the head of
+        the block that added it, every head against its signed header, and consistency
+        between successive heads. Returns (latest head, heads seen, inclusion heights)."""
+        from phrchain.core import encoding
+
+        latest = self.head(None)
+        blocks: set[int] = set()
+        for index, leaf in enumerate(self.leaves(latest)):
+            with item(f"entry {index}"):
+                included_at = encoding.decode(bytes.fromhex(leaf))["height"]
+                if type(included_at) is not int or not 1 <= included_at <= latest.height:
+                    raise ProofError(f"inclusion height {included_at!r} is not a block "
+                                     f"up to {latest.height}")
+            blocks.add(included_at)
+            self.entry(index, self.head(included_at), leaf)
+        heads = sorted(self.heads.values(), key=lambda h: h.height)
+        for old, new in itertools.pairwise(heads):
+            self.consistency(old, new)
+        return latest, heads, blocks
