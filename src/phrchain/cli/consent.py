@@ -53,7 +53,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
             # Separate from the grant so that a vault failure here says what is left to
             # do: the consent stands, only key re-wrapping remains (`consent share`).
             try:
-                shared = rc.share(rc._grantee_dids(grantee), Scope.parse(scope))
+                shared = rc.share(rc.grantee_dids(grantee), Scope.parse(scope))
             except Exception:
                 print(f"the consent is granted, but re-wrapping keys for existing records "
                       f"failed; retry with: phrchain consent share {consent}", file=sys.stderr)
@@ -71,7 +71,7 @@ def cmd_share(args: argparse.Namespace) -> int:
             raise CliError("only the patient shares keys, with their own wallet")
         if consent["status"] != "active":
             raise CliError(f"consent {args.consent} is {consent['status']}")
-        shared = rc.share(rc._grantee_dids(consent["grantee"]), Scope.parse(consent["scope"]))
+        shared = rc.share(rc.grantee_dids(consent["grantee"]), Scope.parse(consent["scope"]))
     print(f"re-wrapped {shared} record key(s) for the grantee of consent {args.consent}")
     return 0
 

@@ -76,10 +76,10 @@ def read_directory(path: str | None) -> dict[str, str]:
 @contextlib.contextmanager
 def records_client(args: argparse.Namespace, vaults: bool = True) -> Iterator[Any]:
     """The signer's RecordsClient; the SDK's lookup failures (an unknown DID, record or
-    vault: ``KeyError``) become one-line errors. ``vaults=False``: a chain-only action,
+    vault: ``RecordsError``) become one-line errors. ``vaults=False``: a chain-only action,
     which needs no vault directory."""
     from phrchain.client.http import ApiError, NodeClient
-    from phrchain.client.records import RecordsClient
+    from phrchain.client.records import RecordsClient, RecordsError
 
     directory = read_directory(args.vaults) if vaults or args.vaults else {}
     wallet = wallet_from_args(args)
@@ -94,7 +94,7 @@ def records_client(args: argparse.Namespace, vaults: bool = True) -> Iterator[An
         raise CliError(f"record {erased['record']} was erased (at height "
                        f"{erased.get('erased_height')}, {erased.get('reason')}): its ciphertext "
                        "and keys are destroyed in every vault") from None
-    except KeyError as exc:
+    except (KeyError, RecordsError) as exc:
         detail = str(exc.args[0]) if exc.args else "not found"
         if detail.startswith("no vault address"):
             detail += f" (add it to the vault directory {args.vaults})"
@@ -105,10 +105,10 @@ def records_client(args: argparse.Namespace, vaults: bool = True) -> Iterator[An
 
 
 def _erased_record(client: Any, exc: Any) -> dict[str, Any] | None:
-    """A vault that already destroyed an erased record answers "no such record"
-    (vault/11), not "erased" (vault/27): ask the chain which it is."""
+    """An erased record (vault/27), or one a vault never held or no longer knows
+    (vault/11): ask the chain, to say when and why it was erased."""
     record = exc.message.rsplit(": ", 1)[-1].strip()
-    if exc.name != "record_not_found" or len(record) != 32:
+    if exc.name not in ("record_not_found", "erased") or len(record) != 32:
         return None
     try:
         descriptor = value(client.node, "records/get", record=record)

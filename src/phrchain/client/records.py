@@ -19,10 +19,17 @@ from phrchain.client import builder
 from phrchain.client.http import NONCE_RACE, NONCE_RETRIES, ApiError, NodeClient
 from phrchain.client.vault import VaultClient
 from phrchain.client.wallet import Wallet
+from phrchain.core.errors import PhrError
 from phrchain.modules.consent.messages import Scope
 from phrchain.vault import crypto
 from phrchain.vault.crypto import ChunkPart, RecordMeta, Sealed
 from phrchain.vault.errors import HASH_MISMATCH, VaultError
+
+
+class RecordsError(PhrError):
+    """Something the client needs is not there: an unknown DID or record, a vault with
+    no known address, a Bundle patient without a DID."""
+
 
 MSGS_PER_TX = 32
 UPLOAD_BATCH_BYTES = 8 << 20
@@ -80,7 +87,7 @@ class RecordsClient:
     def vault(self, org: str) -> VaultClient:
         if org not in self._vaults:
             if org not in self.directory:
-                raise KeyError(f"no vault address known for {org}")
+                raise RecordsError(f"no vault address known for {org}")
             self._vaults[org] = VaultClient(self.directory[org], org, self.wallet)
         return self._vaults[org]
 
@@ -92,7 +99,7 @@ class RecordsClient:
         if did not in self._identities:
             found = self.q("identity/did", did=did)
             if found is None:
-                raise KeyError(f"{did} is not registered")
+                raise RecordsError(f"{did} is not registered")
             self._identities[did] = found
         return self._identities[did]
 
@@ -103,7 +110,7 @@ class RecordsClient:
     def descriptor(self, record: str) -> dict[str, Any]:
         found = self.q("records/get", record=record)
         if found is None:
-            raise KeyError(f"record {record} is not registered")
+            raise RecordsError(f"record {record} is not registered")
         return dict(found)
 
     # -- writing -----------------------------------------------------------------------
@@ -225,7 +232,9 @@ class RecordsClient:
         out: dict[str, list[str]] = {}
         prepared: list[Prepared] = []
         for group in split:
-            did = patients[group.patient_id]
+            did = patients.get(group.patient_id)
+            if did is None:
+                raise RecordsError(f"Bundle Patient {group.patient_id} has no DID in the map")
             for res in (group.patient, *group.resources):
                 prepared.append(self.prepare(resource_bytes(res), did,
                                              resource=str(res["resourceType"]),
@@ -234,10 +243,12 @@ class RecordsClient:
         self.store(prepared, progress)
         return out
 
-    def export(self, patient: str | None = None, purpose: str = "PATRQT") -> dict[str, Any]:
+    def export(self, patient: str | None = None, purpose: str = "PATRQT",
+               skipped: list[tuple[str, str]] | None = None) -> dict[str, Any]:
         """Everything the caller may read of ``patient`` (default: the caller, as
-        patient) as one FHIR R4 collection Bundle; records it may not open are left
-        out."""
+        patient) as one FHIR R4 collection Bundle. Records left out (not permitted,
+        unreachable vault, a large non-FHIR object) are appended to ``skipped`` as
+        ``(record id, reason)``. Each attempt is an audited access."""
         from phrchain.fhir.bundle import export_bundle
 
         patient = patient or self.wallet.did
@@ -248,12 +259,15 @@ class RecordsClient:
                           **({} if after is None else {"after": after}))
             for record in page["records"]:
                 d = self.descriptor(record)
-                if d["status"] != "active" or d.get("category") == "genomic":
+                if d["status"] != "active":
+                    continue
+                if d["category"] == "genomic" or d["chunks"] > 1:
+                    _note(skipped, record, "a large object, not a FHIR resource")
                     continue
                 try:
                     resources.append(self.open(record, purpose=purpose).resource())
-                except (ApiError, ValueError):
-                    continue
+                except (ApiError, PhrError, ValueError) as exc:
+                    _note(skipped, record, str(exc))
             after = page["next"]
             if after is None:
                 return export_bundle(resources)
@@ -330,13 +344,13 @@ class RecordsClient:
                     "purposes": sorted(set(purposes)),
                     "period": {"start_ms": start_ms, "end_ms": end_ms}}])
         if share_existing:
-            self.share(self._grantee_dids(grantee), Scope.parse(scope))
+            self.share(self.grantee_dids(grantee), Scope.parse(scope))
         return consent
 
     def revoke(self, consent: str) -> None:
         self.send([{"type": "consent/revoke", "consent": consent}])
 
-    def _grantee_dids(self, grantee: Mapping[str, Any]) -> list[str]:
+    def grantee_dids(self, grantee: Mapping[str, Any]) -> list[str]:
         if grantee["kind"] == "practitioner":
             return [grantee["id"]]
         if grantee["kind"] == "organization":
@@ -445,3 +459,8 @@ class RecordsClient:
         validator = validator or str(self.node.status()["validator"])
         return AuditReader(self.node, patient, validator,
                            chain_id or self.node.chain_id()).log()
+
+
+def _note(skipped: list[tuple[str, str]] | None, record: str, why: str) -> None:
+    if skipped is not None:
+        skipped.append((record, why))

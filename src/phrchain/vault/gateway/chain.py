@@ -89,7 +89,8 @@ class RemoteChain:
                 status = self.client.tx(tx_hash)
             except PhrError:
                 status = {"status": "unknown"}
-            if status.get("status") == "committed" or time.monotonic() > deadline:
+            if status.get("status") in ("committed", "dropped") \
+                    or time.monotonic() > deadline:
                 return status
             time.sleep(0.05)
 

@@ -155,7 +155,14 @@ class Vault:
         if action not in ACTIONS:
             raise MALFORMED_REQUEST(f"action must be one of {sorted(ACTIONS)}")
         record_id = _record_id(record_hex)
-        meta = self.store.get_meta(record_id)  # unknown here: 404, nothing to audit
+        try:
+            meta: RecordMeta | None = self.store.get_meta(record_id)
+        except VaultError as exc:
+            if exc.error is not store_errors.RECORD_NOT_FOUND:
+                raise
+            meta = None
+        if meta is None and not self._shredded_here(record_hex):
+            raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)  # nothing to audit
         decision = self._chain("consent/decide", {"accessor": req.caller, "action": action,
                                                   "record": record_hex, "purpose": purpose})
         entry = {"record": record_hex, "accessor": req.caller, "action": action,
@@ -170,6 +177,8 @@ class Vault:
                 self._shred_quietly(record_id)
                 raise ERASED(record_hex)
             raise ACCESS_DENIED(decision["reason"])
+        if meta is None:  # the chain says active but the bytes are gone: not ours to serve
+            raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)
         self._check_registered(meta)
         wrapped = self._wrapped_for(req.caller, record_id, decision)
         release = Release(decision, meta, wrapped)
@@ -178,6 +187,15 @@ class Vault:
         else:
             release.ticket = self._ticket(req.caller, record_id)
         return release
+
+    def _shredded_here(self, record_hex: str) -> bool:
+        """Whether this vault held a record the chain has since erased: an access to it
+        is still decided (``erased``) and audited, so the patient sees the attempt."""
+        on_chain = self._chain("records/get", {"record": record_hex})
+        if on_chain is None or on_chain["status"] != "erased":
+            return False
+        holders = self._chain("records/holders", {"record": record_hex})["holders"]
+        return self.org in holders
 
     def _check_registered(self, meta: RecordMeta) -> None:
         """The chain must describe exactly these bytes: a vault never serves a record
