@@ -40,15 +40,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yappi
-from _consortium import running  # tests.consortium with TCP_NODELAY (see there)
+from _harness import Timers, pct, running
 
 from phrchain.client.http import ApiError
 from phrchain.client.vault import VaultClient
@@ -143,13 +140,6 @@ def run_level(spec: dict[str, Any]) -> list[tuple[float, str, bool]]:
 # --- figures --------------------------------------------------------------------------
 
 
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..100) of ``values``."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
 def fsync_baseline(directory: Path, n: int) -> dict[str, float]:
     """A bare small-row commit in SQLite WAL mode with ``synchronous=FULL``."""
     db = sqlite3.connect(directory / "fsync-baseline.sqlite3", isolation_level=None)
@@ -177,39 +167,6 @@ def print_yappi(out: Any, top: int = 40) -> None:
                                       3: ("ttot", 8), 4: ("tavg", 8)})
     yappi.get_thread_stats().print_all(out=out)
     del top
-
-
-class Timers:
-    def __init__(self) -> None:
-        self.spent: dict[str, list[float]] = defaultdict(list)
-        self._undo: list[Callable[[], None]] = []
-        self._owner = threading.get_ident()  # the vault's server threads are not timed
-
-    @contextmanager
-    def time(self, name: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.spent[name].append(time.perf_counter() - t0)
-
-    def wrap(self, obj: Any, attr: str, name: str | Callable[..., str]) -> None:
-        """Time every call of ``obj.attr`` under ``name`` until :meth:`restore`."""
-        original = getattr(obj, attr)
-        own = attr in vars(obj)
-
-        def timed(*args: Any, **kw: Any) -> Any:
-            if threading.get_ident() != self._owner:
-                return original(*args, **kw)
-            label = name(*args) if callable(name) else name
-            with self.time(label):
-                return original(*args, **kw)
-        setattr(obj, attr, timed)
-        self._undo.append(lambda: setattr(obj, attr, original) if own else delattr(obj, attr))
-
-    def restore(self) -> None:
-        while self._undo:
-            self._undo.pop()()
 
 
 def breakdown(vault: Vault, url: str, calls: list[tuple[Wallet, str]], profile: bool

@@ -1,0 +1,97 @@
+"""What the records benches share: ``tests/consortium.py`` with TCP_NODELAY on its
+loopback servers (:func:`running`), step timers and a percentile.
+
+``phrchain.api.server.BackgroundServer`` binds ``socket.socket(AF_INET, SOCK_STREAM)``
+(``proto`` 0) and hands it to uvicorn; asyncio sets TCP_NODELAY on accepted connections
+only when ``sock.proto == IPPROTO_TCP`` (``asyncio.base_events._set_nodelay``), so every
+response (uvicorn writes the head and the body separately) waits for the client's
+delayed ACK: ~44 ms per request on this machine instead of ~0.9 ms. uvicorn binding its
+own host/port (``phrchain.api.server.serve``) is not affected. Until BackgroundServer
+passes ``socket.IPPROTO_TCP``, :func:`running` makes the sockets it creates do so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests import consortium
+
+import phrchain.api.server as api_server
+
+
+class _TcpSockets:
+    """``socket`` module stand-in whose ``socket()`` asks for IPPROTO_TCP."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(socket, name)
+
+    @staticmethod
+    def socket(family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
+        return socket.socket(family, kind, socket.IPPROTO_TCP)
+
+
+@contextlib.contextmanager
+def running(tmp: Path, block_interval_ms: int = 20,
+            nodelay: bool = True) -> Iterator[consortium.Consortium]:
+    saved = api_server.socket
+    if nodelay:
+        api_server.socket = _TcpSockets()  # type: ignore[assignment]
+    try:
+        with consortium.running(tmp, block_interval_ms) as c:
+            yield c
+    finally:
+        api_server.socket = saved
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100) of ``values``."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+class Timers:
+    """Wall time per named step, in the thread that created the timers only."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, list[float]] = defaultdict(list)
+        self._undo: list[Callable[[], None]] = []
+        self._owner = threading.get_ident()  # the vault's server threads are not timed
+
+    @contextlib.contextmanager
+    def time(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[name].append(time.perf_counter() - t0)
+
+    def wrap(self, obj: Any, attr: str, name: str | Callable[..., str]) -> None:
+        """Time every call of ``obj.attr`` under ``name`` until :meth:`restore`."""
+        original = getattr(obj, attr)
+        own = attr in vars(obj)
+
+        def timed(*args: Any, **kw: Any) -> Any:
+            if threading.get_ident() != self._owner:
+                return original(*args, **kw)
+            label = name(*args) if callable(name) else name
+            with self.time(label):
+                return original(*args, **kw)
+        setattr(obj, attr, timed)
+        self._undo.append(lambda: setattr(obj, attr, original) if own else delattr(obj, attr))
+
+    def restore(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+
