@@ -1,5 +1,5 @@
 """What the records benches share: ``tests/consortium.py`` with TCP_NODELAY on its
-loopback servers (:func:`running`), step timers and a percentile.
+loopback servers (:func:`running`), step timers, a percentile and CPU time by thread.
 
 ``phrchain.api.server.BackgroundServer`` binds ``socket.socket(AF_INET, SOCK_STREAM)``
 (``proto`` 0) and hands it to uvicorn; asyncio sets TCP_NODELAY on accepted connections
@@ -13,6 +13,7 @@ passes ``socket.IPPROTO_TCP``, :func:`running` makes the sockets it creates do s
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import sys
 import threading
@@ -95,3 +96,52 @@ class Timers:
             self._undo.pop()()
 
 
+
+
+def _cpu_seconds(stat: Path) -> tuple[float, int]:
+    """utime + stime in seconds, and the parent pid, from a /proc ``stat`` file."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, int(fields[1])
+
+
+def cpu_snapshot() -> dict[str, float]:
+    """CPU seconds so far of each thread of this process (``name#native id``) and of
+    each child process (``child: -m module``), from /proc (no profiler overhead)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            tid = int(task.name)
+            out[f"{names.get(tid, 'native')}#{tid}"] = _cpu_seconds(task / "stat")[0]
+    me = os.getpid()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            spent, parent = _cpu_seconds(proc / "stat")
+            if parent == me:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+                module = argv[argv.index(b"-m") + 1].decode() if b"-m" in argv else argv[0]
+                out[f"child: {module}#{proc.name}"] = spent
+    return out
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float],
+              labels: dict[str, str] | None = None) -> dict[str, float]:
+    """CPU seconds between two snapshots, summed by thread name without digits (anyio's
+    worker threads together); ``labels`` renames ``name#id`` keys first."""
+    out: dict[str, float] = defaultdict(float)
+    for key, spent in after.items():
+        name = (labels or {}).get(key) or key.split("#")[0].rstrip("0123456789_ ")
+        out[name.replace("AnyIO worker thread", "anyio workers")] += spent - before.get(key, 0)
+    return dict(out)
+
+
+def server_labels(snapshot: dict[str, float]) -> dict[str, str]:
+    """tests/consortium.py starts its loopback servers in this order, each in a thread
+    named ``phrchain-api``: the node API, then the vaults of hospital A, B, insurer."""
+    servers = sorted((k for k in snapshot if k.startswith("phrchain-api#")),
+                     key=lambda k: int(k.split("#")[1]))
+    return dict(zip(servers, ("node API event loop", "vault A event loop",
+                              "vault B event loop", "insurer vault event loop"), strict=False))

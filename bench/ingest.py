@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import yappi
-from _harness import Timers, running
+from _harness import Timers, cpu_snapshot, cpu_spent, running, server_labels
 
 import phrchain.fhir.bundle as fhir_bundle
 from phrchain.client.records import RecordsClient
@@ -164,6 +164,8 @@ def instrument(timers: Timers, importer: RecordsClient) -> None:
     timers.wrap(crypto, "seal", "  seal (AES-GCM, commitment, hash)")
     timers.wrap(crypto, "wrap_key", "  wrap_key (HPKE)")
     timers.wrap(importer, "_readers", "  consent/readers query (cached)")
+    if hasattr(importer, "_prefetch_readers"):
+        timers.wrap(importer, "_prefetch_readers", "consent/readers queries, concurrent")
     timers.wrap(importer, "_upload", "upload to vault (HTTP batch)")
     timers.wrap(importer, "send_all", "sign + submit txs, wait for commit")
     timers.wrap(importer.node, "submit", "  submit (HTTP, check_tx)")
@@ -209,8 +211,10 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         if args.profile:
             yappi.set_clock_type("cpu")
             yappi.start()
+        cpu0 = cpu_snapshot()
         try:
             records, elapsed = import_all(importer, bundles, dids)
+            cpu1 = cpu_snapshot()
         finally:
             if args.profile:
                 yappi.stop()
@@ -225,7 +229,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             out[size] = chain_bytes(home, before)
         out.update(records=records, elapsed=elapsed, entries=entries, gen_s=gen_s,
                    main=main, files=(files0, files1), blocks=h1 - h0, timers=timers,
-                   prefix=key_prefix_check(home))
+                   prefix=key_prefix_check(home),
+                   cpu=cpu_spent(cpu0, cpu1, server_labels(cpu1)))
     return out
 
 
@@ -248,6 +253,12 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
         total = sum(values)
         print(f"  {name:<40} {total:8.2f} s {100 * total / elapsed:5.1f} %  "
               f"{1e6 * total / records:7.0f} us/record  ({len(values)} calls)")
+    cpu = {k: v for k, v in sorted(r["cpu"].items(), key=lambda kv: -kv[1]) if v > 0}
+    total_cpu = sum(cpu.values())
+    print(f"\nCPU by thread and child process during the import ({total_cpu:.1f} CPU s in "
+          f"{elapsed:.1f} s wall on {os.cpu_count()} cores):")
+    for name, spent in cpu.items():
+        print(f"  {name:<40} {spent:8.2f} s  {1e6 * spent / records:7.0f} us/record")
     print("\non-chain bytes per record (blocks stored during the import):")
     print(f"  {'block store: raw txs':<40} {per['tx_raw']:8.1f}")
     print(f"  {'block store: tx results':<40} {per['tx_result']:8.1f}")
@@ -284,6 +295,9 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
         "state_file_growth_per_record": round(growth["state.db"], 1),
         "tx_bytes_per_record_1k": round(sizes[1024], 1),
         "tx_bytes_per_record_100k": round(sizes[100 * 1024], 1),
+        "cpu_us_per_record": {k: round(1e6 * v / records) for k, v in cpu.items()
+                              if v >= 0.01},
+        "cpu_s": round(total_cpu, 2),
         "loadavg_1m": round(os.getloadavg()[0], 1),
         "targets": {"resources_per_s": 2000, "onchain_bytes_per_record": 400}}))
 

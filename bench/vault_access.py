@@ -45,7 +45,7 @@ from typing import Any
 
 import httpx
 import yappi
-from _harness import Timers, pct, running
+from _harness import Timers, cpu_snapshot, cpu_spent, pct, running, server_labels
 
 from phrchain.client.http import ApiError
 from phrchain.client.vault import VaultClient
@@ -63,8 +63,8 @@ MIX = ("owner",) * 6 + ("consent",) * 3 + ("deny",)
 
 
 def _client_thread(clients: list[tuple[VaultClient, list[str]]], start_at: float,
-                   measure_at: float, stop_at: float, out: list[tuple[float, str, bool]]
-                   ) -> None:
+                   measure_at: float, stop_at: float, out: list[tuple[float, str, bool]],
+                   totals: list[int]) -> None:
     i = 0
     while time.time() < start_at:
         time.sleep(0.001)
@@ -87,6 +87,7 @@ def _client_thread(clients: list[tuple[VaultClient, list[str]]], start_at: float
         if now >= measure_at:
             out.append((elapsed, MIX[k], permit))
         i += 1
+    totals.append(i)
 
 
 def load_process(spec: dict[str, Any], conn: Any) -> None:
@@ -105,18 +106,19 @@ def load_process(spec: dict[str, Any], conn: Any) -> None:
     measure_at = start_at + spec["warmup"]
     stop_at = measure_at + spec["seconds"]
     threads = []
+    totals: list[int] = []
     for plan in plans:
         out: list[tuple[float, str, bool]] = []
         results.append(out)
-        threads.append(threading.Thread(target=_client_thread,
-                                        args=(plan, start_at, measure_at, stop_at, out)))
+        threads.append(threading.Thread(target=_client_thread, args=(
+            plan, start_at, measure_at, stop_at, out, totals)))
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     for http in https:
         http.close()
-    conn.send([x for out in results for x in out])
+    conn.send(([x for out in results for x in out], sum(totals), time.process_time()))
     conn.close()
 
 
@@ -125,16 +127,25 @@ def _rotated(items: list[str], k: int) -> list[str]:
     return items[k:] + items[:k]
 
 
-def run_level(spec: dict[str, Any]) -> list[tuple[float, str, bool]]:
+def run_level(spec: dict[str, Any]) -> tuple[list[tuple[float, str, bool]], dict[str, float]]:
+    """Samples, and CPU milliseconds per request by thread group (and the clients')."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=load_process, args=(spec, child))
+    before = cpu_snapshot()
     proc.start()
-    samples: list[tuple[float, str, bool]] = parent.recv()
+    samples, total, client_cpu = parent.recv()
+    after = cpu_snapshot()
     proc.join()
     if proc.exitcode != 0:
         raise SystemExit(f"load process failed with exit code {proc.exitcode}")
-    return samples
+    load_child = f"#{proc.pid}"
+    cpu = {k: v * 1e3 / total for k, v in cpu_spent(
+        {k: v for k, v in before.items() if not k.endswith(load_child)},
+        {k: v for k, v in after.items() if not k.endswith(load_child)},
+        server_labels(after)).items()}
+    cpu["client process (sign, HTTP, JSON)"] = client_cpu * 1e3 / total
+    return samples, cpu
 
 
 # --- figures --------------------------------------------------------------------------
@@ -274,6 +285,7 @@ def main() -> None:
         setup_s = time.perf_counter() - t_start
         fsync = [fsync_baseline(Path(tmp), args.fsync)]
         results: dict[int, list[tuple[float, str, bool]]] = {}
+        cpu: dict[int, dict[str, float]] = {}
         for n in levels:
             plans = []
             for t in range(n):
@@ -289,7 +301,7 @@ def main() -> None:
             if args.profile and n == args.main:
                 yappi.set_clock_type("cpu")
                 yappi.start()
-            results[n] = run_level(spec)
+            results[n], cpu[n] = run_level(spec)
             if args.profile and n == args.main:
                 yappi.stop()
                 print_yappi(sys.stderr)
@@ -301,12 +313,12 @@ def main() -> None:
         parts = breakdown(vault, c.directory[HOSPITAL_A.did], calls, args.profile)
         fsync.append(fsync_baseline(Path(tmp), args.fsync))
     total_s = time.perf_counter() - t_start
-    report(args, levels, results, parts, fsync, backlog, setup_s, total_s,
+    report(args, levels, results, cpu, parts, fsync, backlog, setup_s, total_s,
            (load_start, os.getloadavg()[0]))
 
 
 def report(args: argparse.Namespace, levels: list[int],
-           results: dict[int, list[tuple[float, str, bool]]],
+           results: dict[int, list[tuple[float, str, bool]]], cpu: dict[int, dict[str, float]],
            parts: dict[str, dict[str, float]], fsync: list[dict[str, float]], backlog: int,
            setup_s: float, total_s: float, load: tuple[float, float]) -> None:
     out: dict[str, Any] = {"bench": "vault_access"}
@@ -328,6 +340,18 @@ def report(args: argparse.Namespace, levels: list[int],
             out.update({"p50_ms": round(row["p50_ms"], 3), "p99_ms": round(row["p99_ms"], 3),
                         "clients": n, "req_per_s": round(row["req_per_s"])})
         out[f"c{n}"] = {k: round(v, 3) for k, v in row.items()}
+    print("\nCPU ms per access by thread of the vault's process and by the node's helper "
+          "processes (from /proc, whole level incl. warm-up):")
+    groups = sorted({g for n in levels for g in cpu[n]}, key=lambda g: -cpu[levels[-1]].get(g, 0))
+    print(f"  {'thread':<36}" + "".join(f" {str(n) + ' clients':>11}" for n in levels))
+    for g in groups:
+        if max(cpu[n].get(g, 0) for n in levels) >= 0.01:
+            print(f"  {g:<36}" + "".join(f" {cpu[n].get(g, 0):>11.2f}" for n in levels))
+    print(f"  {'vault + node total':<36}" + "".join(
+        f" {sum(v for k, v in cpu[n].items() if not k.startswith('client')):>11.2f}"
+        for n in levels))
+    out["cpu_ms_per_access"] = {f"c{n}": {k: round(v, 3) for k, v in cpu[n].items()
+                                          if v >= 0.01} for n in levels}
     http_us = parts["over HTTP (serial, same process)"]["p50_us"] \
         - parts["total in-process"]["p50_us"] - parts["client: sign request"]["p50_us"]
     print("\nserial breakdown per access (vault's process; steps nest: 'total in-process' ="
