@@ -122,7 +122,7 @@ def cpu_snapshot() -> dict[str, float]:
             spent, parent = _cpu_seconds(proc / "stat")
             if parent == me:
                 argv = (proc / "cmdline").read_bytes().split(b"\0")
-                module = argv[argv.index(b"-m") + 1].decode() if b"-m" in argv else argv[0]
+                module = (argv[argv.index(b"-m") + 1] if b"-m" in argv else argv[0]).decode()
                 out[f"child: {module}#{proc.name}"] = spent
     return out
 
