@@ -222,3 +222,68 @@ def test_import_a_synthetic_bundle_and_export_what_the_patient_sees(c: Consortiu
     exported = c.client(Q).export()
     validate(exported)
     assert sorted(e["resource"]["resourceType"] for e in exported["entry"]) == theirs
+
+
+def test_fhir_views_of_consents_and_audit_events(c: Consortium) -> None:
+    import httpx
+
+    from phrchain.fhir import validate
+
+    record = add_observation(c)
+    consent = c.client(P).grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
+                                scope={"records": [record]}, purposes=["TREAT"],
+                                start_ms=now_ms() - 1000, end_ms=now_ms() + DAY)
+    c.client(B1).open(record)
+    c.flush()
+    with httpx.Client(base_url=c.api_url) as http:
+        fhir_consent = http.get(f"/v1/fhir/Consent/{consent}").json()
+        validate(fhir_consent)
+        assert fhir_consent["resourceType"] == "Consent" and fhir_consent["status"] == "active"
+        bundle = http.get("/v1/fhir/AuditEvent", params={"patient": P.did,
+                                                         "limit": 1000}).json()
+        validate(bundle)
+        events = [e["resource"] for e in bundle["entry"]]
+        assert events and all(e["resourceType"] == "AuditEvent" for e in events)
+        assert http.get("/v1/fhir/Consent/" + "00" * 16).status_code == 404
+
+
+def _tamper(c: Consortium, org: str, sql: str, *args: object) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(c.vaults[org].config.directory / "blobs" / "blobs.sqlite3")
+    with db:
+        assert db.execute(sql, args).rowcount >= 1
+    db.close()
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
+
+
+@pytest.mark.parametrize("where", ["chunk", "wrapped_key", "large_chunk"])
+def test_a_flipped_byte_in_the_vault_is_detected_on_read(c: Consortium, where: str) -> None:
+    from phrchain.vault.errors import VaultError
+
+    large = where == "large_chunk"
+    plaintext = bytes(range(256)) * (10 * 1024) if large else encoding.encode(OBSERVATION)
+    record = c.client(A1).add(plaintext, P.did, resource="Observation",
+                              category="laboratory")
+    rid = bytes.fromhex(record)
+    if where == "wrapped_key":
+        wrapped = c.vaults[HOSPITAL_A.did].store.get_wrapped_key(rid, P.did)
+        _tamper(c, HOSPITAL_A.did, "UPDATE wrapped_keys SET wrapped = ? WHERE record = ? "
+                "AND reader = ?", _flip(wrapped, 40), rid, P.did)
+    else:
+        part = c.vaults[HOSPITAL_A.did].store.get_chunk(rid, 1 if large else 0)
+        leaf = c.vaults[HOSPITAL_A.did].store.leaf_hashes(rid)[part.index]
+        _tamper(c, HOSPITAL_A.did, "UPDATE chunks SET data = ? WHERE leaf = ?",
+                _flip(part.data, 100), leaf)
+    p = c.client(P)
+    with pytest.raises(VaultError) as detected:
+        if large:
+            p.read_range(record, (1 << 20) + 10, 100)  # chunk 1 only, by its proof
+        else:
+            p.open(record)
+    expected = {"chunk": "hash_mismatch", "wrapped_key": "unwrap_failed",
+                "large_chunk": "bad_proof"}[where]
+    assert detected.value.error.name == expected

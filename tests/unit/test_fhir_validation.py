@@ -181,7 +181,7 @@ def test_every_resource_type_maps_to_a_category() -> None:
 
 def _doc_list(name: str) -> list[str]:
     text = (ROOT / "docs" / "records.md").read_text()
-    block = re.search(rf"^- `{name}`[^:]*:(.*?)(?=^- |\Z)", text, re.S | re.M)
+    block = re.search(rf"^- `{name}`[^:]*:(.*?)(?=^- |^#|\Z)", text, re.S | re.M)
     assert block, name
     return re.findall(r"`([A-Za-z-]+)`", block.group(1))
 
@@ -189,6 +189,10 @@ def _doc_list(name: str) -> list[str]:
 def test_vocabularies_match_docs() -> None:
     assert list(CATEGORIES) == _doc_list("CATEGORIES")
     assert list(PURPOSES) == _doc_list("PURPOSES")
+    from phrchain.modules.consent.messages import PURPOSES as CHAIN_PURPOSES
+    from phrchain.modules.records.messages import CATEGORIES as CHAIN_CATEGORIES
+
+    assert set(CATEGORIES) == CHAIN_CATEGORIES and set(PURPOSES) == CHAIN_PURPOSES
 
 
 def _leaves(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -223,3 +227,23 @@ def test_every_leaf_of_generated_resources_is_checked() -> None:
             assert info.value.path == where, (where, str(info.value))
             checked += 1
     assert checked > 400
+
+
+@pytest.mark.parametrize(("frequency", "fragment"), [
+    (1.5, "must be of JSON type integer"),
+    (0, "out of range (FHIR minimum 1)"),
+    (2**31, "out of range (FHIR maximum 2147483647)"),
+    (True, "must be of JSON type integer"),
+])
+def test_integer_types_are_integers_in_range(frequency: Any, fragment: str) -> None:
+    request = {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+               "subject": {"reference": "Patient/x"},
+               "medicationCodeableConcept": {"text": "x"},
+               "dosageInstruction": [{"timing": {"repeat": {"frequency": 1}}}]}
+    validate(request)
+    request["dosageInstruction"][0]["timing"]["repeat"]["frequency"] = frequency
+    assert _raw_validator("MedicationRequest").is_valid(request) is (frequency != True)  # noqa: E712
+    with pytest.raises(FhirError) as info:
+        validate(request)
+    assert fragment in str(info.value)
+    assert info.value.path == "MedicationRequest.dosageInstruction[0].timing.repeat.frequency"

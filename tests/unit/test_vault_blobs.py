@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import random
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -206,6 +208,55 @@ def test_stream_put_large_in_small_batches(tmp_path: Path) -> None:
                                       len(plaintext), chunk_size=1000), {})
 
 
+class _Generated(io.RawIOBase):
+    """A readable source of ``length`` pseudo-random bytes with no backing buffer."""
+
+    def __init__(self, length: int) -> None:
+        self._left, self._rng = length, random.Random(length)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._left if n < 0 else min(n, self._left)
+        self._left -= n
+        return self._rng.randbytes(n)
+
+
+def test_streaming_holds_only_a_few_chunks(tmp_path: Path) -> None:
+    length = 24 * crypto.CHUNK_SIZE
+    with BlobStore(tmp_path) as s:
+        tracemalloc.start()
+        try:
+            sealer = StreamSealer(rid(13), PATIENT, _Generated(length), length)
+            meta = s.put_stream(sealer, {})
+            _, put_peak = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            digest = hashlib.sha256()
+            written = crypto.open_stream(rid(13), PATIENT, sealer.data_key,
+                                         s.iter_chunks(rid(13)), DigestSink(digest),
+                                         leaf_hashes=s.leaf_hashes(rid(13)),
+                                         expected_hash=meta.hash,
+                                         expected_commitment=meta.commitment)
+            _, get_peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert written == length and meta.chunks == 25
+    assert digest.digest() == hashlib.sha256(_Generated(length).read()).digest()
+    # a few chunks in flight (source read, ciphertext, leaf-hash input, SQLite bind),
+    # whatever the object size: 24 MiB here
+    assert put_peak < 8 * crypto.CHUNK_SIZE, put_peak
+    assert get_peak < 8 * crypto.CHUNK_SIZE, get_peak
+
+
+class DigestSink:
+    def __init__(self, digest: Any) -> None:
+        self._digest = digest
+
+    def write(self, data: bytes) -> None:
+        self._digest.update(data)
+
+
 def test_failed_stream_leaves_nothing(tmp_path: Path) -> None:
     with BlobStore(tmp_path, batch_bytes=1000) as s:
         keep = seal(9)
@@ -234,6 +285,10 @@ def test_pending_record_is_invisible_and_recovered(tmp_path: Path) -> None:
             db.execute("INSERT INTO chunks (leaf, data) VALUES (?, ?)", (leaf, chunk))
             db.execute("INSERT INTO record_chunks VALUES (?, ?, ?)", (rid(12), i, leaf))
         db.execute("INSERT INTO chunks (leaf, data) VALUES (?, ?)", (bytes(32), b"orphan"))
+    with BlobStore(tmp_path, recover=False) as s:  # a reader process leaves it alone
+        assert s.recovered == 0 and count(s, "records") == 2
+        with expect(errors.RECORD_NOT_FOUND):  # and never shows it
+            s.get_meta(rid(12))
     with BlobStore(tmp_path) as s:
         assert s.recovered == 1
         with expect(errors.RECORD_NOT_FOUND):
@@ -272,6 +327,25 @@ def test_shred_removes_the_bytes_from_every_file(tmp_path: Path) -> None:
         assert read_back(s, kept) == random.Random(21).randbytes(1000)
     for window in windows:  # still gone once the last connection closed
         assert files_containing(tmp_path, window) == []
+
+
+def test_shred_reports_a_wal_it_could_not_truncate(tmp_path: Path) -> None:
+    with BlobStore(tmp_path) as s:
+        a, b = seal(22), seal(23)
+        s.put_sealed(a, {})
+        s.put_sealed(b, {})
+        reader = sqlite3.connect(s.path)  # another process holding an old snapshot
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM chunks").fetchone()
+        with expect(errors.SHRED_INCOMPLETE):
+            s.shred(rid(22))
+        with expect(errors.RECORD_NOT_FOUND):  # the rows are gone all the same
+            s.get_meta(rid(22))
+        assert files_containing(tmp_path, a.chunks[3][:64]) == ["blobs.sqlite3-wal"]
+        reader.execute("COMMIT")
+        reader.close()
+        s.shred(rid(23))  # the next successful shred truncates the WAL
+        assert files_containing(tmp_path, a.chunks[3][:64]) == []
 
 
 def test_shred_keeps_a_chunk_another_record_refers_to(tmp_path: Path) -> None:

@@ -221,6 +221,36 @@ def status(api: Api) -> dict[str, Any]:
     return {**api.node.status(), "version": __version__}
 
 
+# -- FHIR views of chain objects -----------------------------------------------------------
+@router.get("/fhir/Consent/{consent}", tags=["fhir"])
+def fhir_consent(consent: str, api: Api) -> dict[str, Any]:
+    """A consent as a FHIR R4 ``Consent`` resource."""
+    from phrchain.fhir.mapping import consent_to_fhir
+
+    value = api.node.query("consent/get", {"consent": consent})["value"]
+    if value is None:
+        raise QUERY_NOT_FOUND(consent)
+    return consent_to_fhir(value, patient_did=value["patient"])
+
+
+@router.get("/fhir/AuditEvent", tags=["fhir"])
+def fhir_audit(api: Api, patient: str, start: Annotated[int, Query(ge=0)] = 0,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """A patient's audit entries as FHIR R4 ``AuditEvent`` resources in a ``collection``
+    Bundle; ``recorded`` is the time of the block that included each entry."""
+    from phrchain.fhir.bundle import export_bundle
+    from phrchain.fhir.mapping import audit_to_fhir
+
+    page = api.node.query("audit/entries", {"patient": patient, "start": start,
+                                            "limit": limit})["value"]
+    events = []
+    for item in page["entries"]:
+        signed = api.node.header(item["entry"]["height"])
+        time_ms = signed.header.time_ms if signed is not None else 0
+        events.append(audit_to_fhir(item["entry"], time_ms=time_ms))
+    return export_bundle(events)
+
+
 # -- identities -------------------------------------------------------------------------------
 @router.get("/identities/{did}", **_ANSWER)
 def identity(did: str, api: Api) -> dict[str, Any]:
@@ -481,7 +511,10 @@ class BackgroundServer:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections
+        # only for sockets whose proto says TCP, and without it every response waits
+        # ~40 ms for the client's delayed ACK (Nagle).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))  # the kernel picks a free port: no race with others
         port = sock.getsockname()[1]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from phrchain.client import builder
-from phrchain.client.http import ApiError, NodeClient
+from phrchain.client.http import NONCE_RACE, NONCE_RETRIES, ApiError, NodeClient
 from phrchain.client.vault import VaultClient
 from phrchain.client.wallet import Wallet
 from phrchain.core import rfc9162
@@ -69,6 +69,7 @@ class RecordsClient:
         self.node, self.wallet, self.directory = node, wallet, dict(directory)
         self._vaults: dict[str, VaultClient] = {}
         self._identities: dict[str, dict[str, Any]] = {}
+        self._pending_nonce = 0
         # Readers by (patient, resource type, category), for one bulk operation: a
         # consent granted meanwhile is served by the patient's re-wrapping.
         self._readers_cache: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
@@ -97,6 +98,7 @@ class RecordsClient:
         return self._identities[did]
 
     def send(self, msgs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Sign and submit one tx and wait for its commit (nonce races retried)."""
         return self.node.send(self.wallet, msgs)
 
     def descriptor(self, record: str) -> dict[str, Any]:
@@ -164,13 +166,7 @@ class RecordsClient:
                  progress: Progress | None = None, weights: Sequence[int] = ()) -> None:
         """Sign and submit several txs with consecutive nonces without waiting between
         them, then wait for each to commit; raise on the first failure."""
-        nonce = self.node.next_nonce(self.wallet.did)
-        chain_id = self.node.chain_id()
-        hashes = []
-        for i, msgs in enumerate(txs):
-            raw = builder.sign(self.wallet, chain_id, nonce + i, [dict(m) for m in msgs])
-            answer = self.node.submit(raw, "check")
-            hashes.append(answer["hash"])
+        hashes = self._submit_all(txs)
         for i, tx_hash in enumerate(hashes):
             status = self._wait(tx_hash)
             result = status.get("result") or {}
@@ -179,6 +175,28 @@ class RecordsClient:
                                                       "log": f"tx {tx_hash} {status}"})
             if progress is not None:
                 progress(weights[i] if i < len(weights) else 1)
+
+    def _submit_all(self, txs: Sequence[Sequence[Mapping[str, Any]]]) -> list[str]:
+        chain_id = self.node.chain_id()
+        hashes: list[str] = []
+        attempt = 0
+        while len(hashes) < len(txs):
+            nonce = self.node.next_nonce(self.wallet.did)
+            if hashes:  # some went in: continue after what is already pending
+                nonce = max(nonce, self._pending_nonce + 1)
+            raw = builder.sign(self.wallet, chain_id, nonce,
+                               [dict(m) for m in txs[len(hashes)]])
+            try:
+                answer = self.node.submit(raw, "check")
+            except ApiError as exc:
+                attempt += 1
+                if (exc.codespace, exc.code) not in NONCE_RACE or attempt >= NONCE_RETRIES:
+                    raise
+                time.sleep(0.02 * attempt)
+                continue
+            self._pending_nonce = nonce
+            hashes.append(answer["hash"])
+        return hashes
 
     def _wait(self, tx_hash: str, timeout: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

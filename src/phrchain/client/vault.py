@@ -17,7 +17,7 @@ from phrchain.client.http import ApiError
 from phrchain.client.wallet import Wallet
 from phrchain.vault.crypto import ChunkPart, RecordMeta
 from phrchain.vault.gateway.http import encode_batch, encode_upload
-from phrchain.vault.gateway.requests import sign_request
+from phrchain.vault.gateway.requests import request_hash, sign_request
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -29,6 +29,9 @@ class VaultClient:
         self.vault = vault_did
         self.wallet = wallet
         self._http = client or httpx.Client(base_url=self.base_url, timeout=timeout)
+        # sha256 of the last signed request envelope: the ``request`` field of the audit
+        # entry the vault writes for it, so a caller can find its own entries.
+        self.last_request = ""
 
     def __enter__(self) -> VaultClient:
         return self
@@ -44,6 +47,7 @@ class VaultClient:
         params = dict(params or {})
         headers = sign_request(self.wallet.signing_key, self.wallet.did, self.vault, method,
                                path, params, body, time.time_ns() // 1_000_000)
+        self.last_request = request_hash(headers)
         try:
             response = self._http.request(method, path, params=params, content=body,
                                           headers=headers)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -26,6 +27,7 @@ SCHEMA_DIR: Final = Path(__file__).resolve().parent / "schema"
 SCHEMA_SHA256: Final = "15b9548af6412c44faaa411456e0652542de286fd1c58ef882b09bdc8947909d"
 FHIR_VERSION: Final = "4.0.1"
 _MAX_NAME = 40  # longest element name echoed in a message
+_ELEMENT_NAME: Final = re.compile(r"^_?[a-z][A-Za-z0-9]{0,39}$")
 
 
 @cache
@@ -52,6 +54,7 @@ def _schema() -> tuple[dict[str, Any], frozenset[str]]:
             else:
                 defs[name].setdefault("allOf", []).append(
                     {"anyOf": [{"required": [prop]} for prop in group]})
+    _tighten_integers(defs)
     for node in defs.values():
         if "properties" in node:  # the generator omits it: an array would pass as a Reference
             node.setdefault("type", "object")
@@ -59,6 +62,28 @@ def _schema() -> tuple[dict[str, Any], frozenset[str]]:
         for prop in node.get("properties", {}).values():
             prop.pop("description", None)
     return defs, frozenset(schema["discriminator"]["mapping"])
+
+
+# FHIR R4 §2.24.0.1 primitive types: integer is 32-bit signed, positiveInt 1..2^31-1,
+# unsignedInt 0..2^31-1. HL7's schema types all three as "number" with a pattern that
+# JSON Schema applies to strings only, so 1.5 or -3 would pass as a positiveInt.
+_INT_MAX: Final = 2**31 - 1
+_INTEGER_RANGES: Final = {"integer": (-(2**31), _INT_MAX), "positiveInt": (1, _INT_MAX),
+                          "unsignedInt": (0, _INT_MAX)}
+
+
+def _tighten_integers(defs: dict[str, Any]) -> None:
+    by_pattern = {defs[name]["pattern"]: bounds for name, bounds in _INTEGER_RANGES.items()}
+
+    def tighten(node: dict[str, Any]) -> None:
+        bounds = by_pattern.get(node.get("pattern", ""))
+        if bounds is not None and node.get("type") == "number":
+            node.update(type="integer", minimum=bounds[0], maximum=bounds[1])
+
+    for definition in defs.values():
+        tighten(definition)
+        for prop in definition.get("properties", {}).values():
+            tighten(prop.get("items", prop))
 
 
 @cache
@@ -171,12 +196,20 @@ def _describe(resource_type: str, error: Any) -> tuple[str, str, str]:
         options = list(kind.options)
         allowed = ", ".join(map(str, options)) if len(options) <= 12 else f"{len(options)} codes"
         return path, "enum", f"code not in the required value set ({allowed})"
+    if isinstance(kind, (jsonschema_rs.ValidationErrorKind.Minimum,
+                         jsonschema_rs.ValidationErrorKind.Maximum)):
+        bound = "minimum" if rule == "Minimum" else "maximum"
+        return path, "range", f"out of range (FHIR {bound} {kind.as_dict()['limit']})"
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Constant):
         return path, "const", f"must be {_short(str(kind.expected_value))}"
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
         return path, "required", f"missing required element '{_short(str(kind.property))}'"
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
-        names = ", ".join(f"'{_short(str(n))}'" for n in list(kind.unexpected)[:5])
+        # Echo names only when they look like FHIR element names: a key could carry data.
+        unexpected = [str(n) for n in kind.unexpected]
+        shown = [f"'{n}'" for n in unexpected if _ELEMENT_NAME.match(n)][:5]
+        hidden = len(unexpected) - len(shown)
+        names = ", ".join(shown + ([f"{hidden} other"] if hidden else []))
         return path, "unknown_element", f"unknown element(s) {names}"
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.AnyOf) and "allOf" in schema_path:
         group = _required_group(in_definition, schema_path)

@@ -29,15 +29,15 @@ other record's content, which its own erasure will remove.
 
 Threads: one SQLite connection per thread (readers never block each other or the
 writer in WAL mode) and one lock serializing writers (SQLite has one writer anyway).
-One :class:`BlobStore` per directory: opening deletes ``pending`` records, which would
-break a concurrent writer in another process.
+One writing :class:`BlobStore` per directory: opening deletes ``pending`` records,
+which would break a concurrent writer in another process; other processes that only
+read open it with ``recover=False``.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,7 +60,8 @@ from phrchain.vault.errors import VaultError
 DB_NAME: Final = "blobs.sqlite3"
 PAGE_SIZE: Final = 65536
 BATCH_BYTES: Final = 32 << 20
-CHECKPOINT_TRIES: Final = 50
+BUSY_TIMEOUT_MS: Final = 30_000
+CHECKPOINT_WAIT_MS: Final = 1_000
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS records (
@@ -105,7 +106,11 @@ def _check_wrapped(reader: object, wrapped: object) -> None:
 class BlobStore:
     """Encrypted chunks and wrapped keys of the records one vault holds."""
 
-    def __init__(self, directory: Path | str, *, batch_bytes: int = BATCH_BYTES) -> None:
+    def __init__(self, directory: Path | str, *, batch_bytes: int = BATCH_BYTES,
+                 recover: bool = True) -> None:
+        """Open (or create) the store in ``directory``. ``recover=False`` is for extra
+        reader processes on the same directory: only the one writing process may delete
+        the ``pending`` records a crash left (they may be another process's writes)."""
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / DB_NAME
@@ -118,18 +123,18 @@ class BlobStore:
         with self._write_lock:
             db = self._conn()
             db.executescript(_SCHEMA)
-            self.recovered = self._recover(db)
+            self.recovered = self._recover(db) if recover else 0
 
     # --- connections ---------------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise RuntimeError("blob store is closed")
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is not None:
             return db
-        if self._closed:
-            raise RuntimeError("blob store is closed")
         db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
-                             timeout=30.0)
+                             timeout=BUSY_TIMEOUT_MS / 1000)
         db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # effective only on a new file
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
@@ -320,17 +325,20 @@ class BlobStore:
             with self._write() as db:
                 self._require_exists(db, record_id)
                 report = self._delete(db, record_id)
-            self._truncate_wal()
+            if not self._truncate_wal():
+                raise VaultError(errors.SHRED_INCOMPLETE, f"record {record_id.hex()}")
         return report
 
-    def _truncate_wal(self) -> None:
+    def _truncate_wal(self, wait_ms: int = CHECKPOINT_WAIT_MS) -> bool:
+        """Checkpoint and empty the WAL; False if a reader's snapshot kept it busy for
+        ``wait_ms`` (TRUNCATE waits through the busy handler, not by returning busy)."""
         db = self._conn()
-        for _ in range(CHECKPOINT_TRIES):  # a reader's open snapshot blocks TRUNCATE
+        db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+        try:
             busy, _log, _done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            if not busy:
-                return
-            time.sleep(0.01)
-        raise VaultError(errors.SHRED_INCOMPLETE, f"after {CHECKPOINT_TRIES} tries")
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return not busy
 
     def _recover(self, db: sqlite3.Connection) -> int:
         """Delete records a crash left pending, and any chunk no record refers to."""
@@ -341,7 +349,9 @@ class BlobStore:
                 self._delete(tx, record_id)
             tx.execute("DELETE FROM chunks WHERE leaf NOT IN "
                        "(SELECT leaf FROM record_chunks)")
-        self._truncate_wal()
+        # best effort: these bytes belong to records that never became visible, not to
+        # an erasure; a reader process holding a snapshot must not stop the store opening
+        self._truncate_wal(wait_ms=100)
         return len(pending)
 
     # --- reading --------------------------------------------------------------------

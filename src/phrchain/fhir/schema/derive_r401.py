@@ -171,6 +171,8 @@ def derive(spec: Spec, schema: dict[str, Any]) -> tuple[dict[str, Any], list[str
             is_array = el["max"] == "*"
             for prop, ftype in names:
                 if prop in props:
+                    if (props[prop].get("type") == "array") != is_array:
+                        notes.append(f"{def_name}.{prop}: array-ness differs from 4.0.1")
                     continue
                 ref = {"$ref": f"#/definitions/{ftype}"}
                 add_properties.setdefault(def_name, {})[prop] = (

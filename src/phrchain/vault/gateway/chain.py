@@ -70,8 +70,17 @@ class RemoteChain:
         return self.client.query(path, {k: str(v) for k, v in data.items()})["value"]
 
     def submit(self, raw: bytes) -> dict[str, Any]:
-        answer = self.client.submit(raw, wait="check")
-        return dict(answer.get("result") or answer)
+        from phrchain.client.http import ApiError
+        from phrchain.core.tx import tx_hash
+
+        try:
+            answer = self.client.submit(raw, wait="check")
+        except ApiError as exc:  # refused at check: report it like a local check result
+            if exc.status == 0:
+                raise
+            return {"hash": tx_hash(raw).hex(), "code": exc.code,
+                    "codespace": exc.codespace, "log": exc.message}
+        return {"code": 0, "codespace": "", "log": "", **answer}
 
     def wait(self, tx_hash: str, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

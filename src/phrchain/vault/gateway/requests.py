@@ -51,6 +51,13 @@ def sign_request(signer: keys.SigningKey, caller: str, vault: str, method: str, 
             SIGNATURE_HEADER: signer.sign(domain_prefix(TAG) + raw).hex()}
 
 
+def request_hash(headers: Mapping[str, str]) -> str:
+    """sha256 hex of a request's signed envelope (what its audit entry names)."""
+    header = headers[REQUEST_HEADER]
+    return hashlib.sha256(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
+                          ).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class Verified:
     caller: str

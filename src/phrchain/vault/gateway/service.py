@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 ACTIONS: Final = frozenset({"read", "view", "pull", "break_glass"})
 INLINE_LIMIT: Final = 8 << 20  # records up to this size travel in one response
+MAX_TRACKED_CALLERS: Final = 100_000
 
 
 def wall_clock_ms() -> int:
@@ -130,6 +131,9 @@ class Vault:
     def _rate(self, caller: str) -> None:
         now = time.monotonic()
         with self._lock:
+            if len(self._buckets) > MAX_TRACKED_CALLERS:  # many throwaway did:keys
+                self._buckets = {c: b for c, b in self._buckets.items()
+                                 if now - b.stamp < self.config.burst / self.config.rate_per_s}
             bucket = self._buckets.setdefault(caller, _Bucket(self.config.burst, now))
             bucket.tokens = min(self.config.burst,
                                 bucket.tokens + (now - bucket.stamp) * self.config.rate_per_s)

@@ -1,0 +1,1 @@
+"""The vault gateway: signed requests, decisions, journal, HTTP (docs/records.md)."""
