@@ -1,20 +1,12 @@
-"""What the records benches share: ``tests/consortium.py`` with TCP_NODELAY on its
-loopback servers (:func:`running`), step timers, a percentile and CPU time by thread.
-
-``phrchain.api.server.BackgroundServer`` binds ``socket.socket(AF_INET, SOCK_STREAM)``
-(``proto`` 0) and hands it to uvicorn; asyncio sets TCP_NODELAY on accepted connections
-only when ``sock.proto == IPPROTO_TCP`` (``asyncio.base_events._set_nodelay``), so every
-response (uvicorn writes the head and the body separately) waits for the client's
-delayed ACK: ~44 ms per request on this machine instead of ~0.9 ms. uvicorn binding its
-own host/port (``phrchain.api.server.serve``) is not affected. Until BackgroundServer
-passes ``socket.IPPROTO_TCP``, :func:`running` makes the sockets it creates do so.
+"""What the records benches share: the consortium of ``tests/consortium.py`` (a solo
+node, its API and three vaults on loopback HTTP, in this process), step timers, a
+percentile and CPU time by thread and helper process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import sys
 import threading
 import time
@@ -25,33 +17,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests import consortium
+from tests.consortium import running
 
-import phrchain.api.server as api_server
-
-
-class _TcpSockets:
-    """``socket`` module stand-in whose ``socket()`` asks for IPPROTO_TCP."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(socket, name)
-
-    @staticmethod
-    def socket(family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
-        return socket.socket(family, kind, socket.IPPROTO_TCP)
-
-
-@contextlib.contextmanager
-def running(tmp: Path, block_interval_ms: int = 20,
-            nodelay: bool = True) -> Iterator[consortium.Consortium]:
-    saved = api_server.socket
-    if nodelay:
-        api_server.socket = _TcpSockets()  # type: ignore[assignment]
-    try:
-        with consortium.running(tmp, block_interval_ms) as c:
-            yield c
-    finally:
-        api_server.socket = saved
+__all__ = ["Timers", "cpu_snapshot", "cpu_spent", "pct", "running", "server_labels"]
 
 
 def pct(values: list[float], q: float) -> float:

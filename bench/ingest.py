@@ -7,7 +7,7 @@ Bundles of ``--per-bundle`` patients: validate + split (``split_bundle``), seal 
 wrap keys (``prepare``), upload to the vault (``/v1/vault/batch``), register 32
 descriptors per tx (pipelined) and wait for the commits. A solo node (block interval
 ``--block-ms``), its REST API and the vaults run in this process on loopback HTTP
-(``tests/consortium.py``; TCP_NODELAY, see ``_harness.py``).
+(``tests/consortium.py``).
 
 On-chain bytes, from the node's SQLite files after the import (read-only connections):
 

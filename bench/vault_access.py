@@ -266,8 +266,6 @@ def main() -> None:
     parser.add_argument("--fsync", type=int, default=400)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--dir", default=None, help="where the node and vaults live")
-    parser.add_argument("--no-nodelay", action="store_true",
-                        help="serve as tests/consortium.py does (no TCP_NODELAY)")
     args = parser.parse_args()
     levels = [int(x) for x in args.clients.split(",")]
 
@@ -277,7 +275,7 @@ def main() -> None:
     t_start = time.perf_counter()
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp, \
-            running(Path(tmp), nodelay=not args.no_nodelay) as c:
+            running(Path(tmp)) as c:
         vault = c.vaults[HOSPITAL_A.did]
         vault.config.rate_per_s, vault.config.burst = 1e9, 10**9
         records = setup(c, args.records)
