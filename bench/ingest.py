@@ -9,6 +9,13 @@ descriptors per tx (pipelined) and wait for the commits. A solo node (block inte
 ``--block-ms``), its REST API and the vaults run in this process on loopback HTTP
 (``tests/consortium.py``).
 
+``resources_per_s`` counts the resources that became records (each Patient and the
+resources in its compartment); ``entries_per_s`` also counts the shared Organization and
+Practitioner entries, which are validated but belong to no patient. Where the time goes:
+wall time per phase of the importing thread (timers around the SDK's steps), CPU per
+record of every thread and helper process (from /proc), and with ``--profile`` yappi
+over every thread (stderr).
+
 On-chain bytes, from the node's SQLite files after the import (read-only connections):
 
 * ``onchain_bytes_per_record``: bytes of the raw txs stored in blocks during the import

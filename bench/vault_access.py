@@ -18,12 +18,16 @@ GIL); each has its own keep-alive connection. Per concurrency level: ``--warmup`
 seconds discarded, then ``--seconds`` measured. The per-caller rate limit is raised so
 that the bench measures latency, not the limiter (whose bookkeeping still runs).
 
-Then, in the vault's process without HTTP, ``--breakdown`` serial accesses with timers
-around each step, and a bare SQLite WAL ``synchronous=FULL`` commit on the same disk as
-the fsync baseline. Last line: ``{"bench": "vault_access", "p50_ms": …, "p99_ms": …}``
-for ``--main`` clients, other levels as extra keys.
+Per level, the CPU spent per access by each thread of the vault's process and by the
+node's helper processes (from /proc, so no profiler overhead), and by the load process.
+Then ``--breakdown`` serial accesses in the vault's process with timers around each
+step, interleaved with the same access over HTTP, and a bare SQLite WAL
+``synchronous=FULL`` commit on the same disk before and after the levels (the fsync
+baseline). ``--profile``: yappi over every thread during the ``--main`` level, cProfile
+over the serial accesses (both to stderr). Last line: ``{"bench": "vault_access",
+"p50_ms": …, "p99_ms": …}`` for ``--main`` clients, other levels as extra keys.
 
-    python bench/vault_access.py [--clients 1,4,16] [--seconds 8] [--profile]
+    python bench/vault_access.py [--clients 1,4,16] [--main 4] [--seconds 8] [--profile]
 """
 
 from __future__ import annotations
@@ -170,14 +174,13 @@ def fsync_baseline(directory: Path, n: int) -> dict[str, float]:
             "mean_ms": statistics.fmean(times) * 1e3}
 
 
-def print_yappi(out: Any, top: int = 40) -> None:
+def print_yappi(out: Any) -> None:
     """CPU time by function over every thread of this process, and by thread."""
     stats = yappi.get_func_stats()
     stats.sort("tsub", "desc")
     stats.print_all(out=out, columns={0: ("name", 70), 1: ("ncall", 9), 2: ("tsub", 8),
                                       3: ("ttot", 8), 4: ("tavg", 8)})
     yappi.get_thread_stats().print_all(out=out)
-    del top
 
 
 def breakdown(vault: Vault, url: str, calls: list[tuple[Wallet, str]], profile: bool
