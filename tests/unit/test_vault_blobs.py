@@ -472,3 +472,23 @@ def test_sigkill_mid_write_leaves_whole_record_or_nothing(tmp_path: Path) -> Non
     assert outcomes[2] == "whole (recovered 0)"
     # the kills at "mid" landed while the record was pending: reopening removed it
     assert [outcomes[i] for i in (0, 1, 3)] == ["nothing (recovered 1)"] * 3
+
+
+def test_put_many_is_one_transaction_all_or_nothing(store: BlobStore) -> None:
+    batch = [seal(n, 200) for n in range(20, 25)]
+    bad = seal(25, 200)
+    wrong = crypto.RecordMeta(bad.record_id, PATIENT, bytes(32), bad.size, len(bad.chunks),
+                              bad.commitment, 64)
+    items = [(s.meta, s.chunks, wrapped_for(s)) for s in batch]
+    with expect(errors.HASH_MISMATCH):
+        store.put_many([*items, (wrong, bad.chunks, wrapped_for(bad))])
+    assert store.record_ids() == []  # none of the good ones either
+    with expect(errors.RECORD_CONFLICT):
+        store.put_many([*items, items[0]])
+    assert store.record_ids() == []
+    store.put_many(items)
+    assert store.record_ids() == sorted(s.record_id for s in batch)
+    for s in batch:
+        assert read_back(store, s) == random.Random(s.record_id[-1]).randbytes(200)
+    store.put_many(items)  # again: already stored, keys added one by one, no conflict
+    assert count(store, "records") == 5

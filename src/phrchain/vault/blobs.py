@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,6 +202,58 @@ class BlobStore:
         layout = meta.layout()
         pairs = ((rfc9162.leaf_hash(chunk), chunk) for chunk in chunks)
         self._put(meta.record_id, meta.patient, layout, pairs, lambda: meta, wrapped_keys)
+
+    def put_many(self, items: Sequence[tuple[RecordMeta, Sequence[bytes],
+                                             Mapping[str, bytes]]]) -> None:
+        """Several new records in one transaction, so one fsync (bulk import): all are
+        stored or none is. Records already stored, or too big for one transaction, go
+        one by one through :meth:`put` instead."""
+        db = self._conn()
+        if len(items) < 2 or sum(m.size for m, _, _ in items) > self._batch_bytes or any(
+                db.execute("SELECT 1 FROM records WHERE record = ?",
+                           (m.record_id,)).fetchone() for m, _, _ in items):
+            for meta, chunks, wrapped_keys in items:
+                self.put(meta, chunks, wrapped_keys)
+            return
+        for meta, _, wrapped_keys in items:
+            _check_record_id(meta.record_id)
+            for reader, wrapped in wrapped_keys.items():
+                _check_wrapped(reader, wrapped)
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for meta, chunks, wrapped_keys in items:
+                    self._insert_whole(db, meta, chunks, wrapped_keys)
+                db.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                db.execute("ROLLBACK")
+                raise VaultError(errors.RECORD_CONFLICT, "a record id repeats in the batch"
+                                 ) from None
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def _insert_whole(db: sqlite3.Connection, meta: RecordMeta, chunks: Sequence[bytes],
+                      wrapped_keys: Mapping[str, bytes]) -> None:
+        layout = meta.layout()
+        if len(chunks) != layout.count:
+            raise VaultError(errors.BAD_LAYOUT, f"got {len(chunks)} of {layout.count} "
+                             f"chunks of record {meta.record_id.hex()}")
+        leaves = []
+        for index, chunk in enumerate(chunks):
+            layout.check_chunk(index, chunk)
+            leaves.append(rfc9162.leaf_hash(chunk))
+        if rfc9162.root_from_leaf_hashes(leaves) != meta.hash:
+            raise VaultError(errors.HASH_MISMATCH, f"record {meta.record_id.hex()}")
+        db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, 'active')",
+                   (meta.record_id, meta.patient, meta.hash, layout.size, layout.count,
+                    layout.chunk_size, meta.commitment))
+        db.executemany("INSERT OR IGNORE INTO chunks (leaf, data) VALUES (?, ?)",
+                       list(zip(leaves, chunks, strict=True)))
+        db.executemany("INSERT INTO record_chunks VALUES (?, ?, ?)",
+                       [(meta.record_id, i, leaf) for i, leaf in enumerate(leaves)])
+        BlobStore._insert_wrapped(db, meta.record_id, wrapped_keys)
 
     def put_stream(self, sealer: StreamSealer, wrapped_keys: Mapping[str, bytes]) -> RecordMeta:
         """Seal and store a large object in one pass; returns its on-chain description.

@@ -277,8 +277,8 @@ class Vault:
                 raise UPLOAD_REFUSED("the data key must be wrapped for the custodian "
                                      "institution")
         self.journal.accept(req.nonce, req.caller, req.ts_ms)
-        for meta, wrapped_keys, chunks in items:
-            self.store.put(meta, chunks, wrapped_keys)
+        self.store.put_many([(meta, list(chunks), wrapped_keys)
+                             for meta, wrapped_keys, chunks in items])
 
     def receive_copy(self, req: Verified, meta: RecordMeta, chunks: Iterable[bytes],
                      wrapped_keys: Mapping[str, bytes], request: str | None) -> None:
