@@ -1,19 +1,7 @@
-"""``phrchain audit …``: a patient's access log, checked against validator-signed headers.
-
-Trust: the validator's DID (``--validator``, or from ``--genesis``; without either, the
-node's own word, with a warning). Everything else the node says is checked:
-
-- a *head* of the patient's log (``audit/head`` with ``prove=true``) is proven by its
-  sparse-Merkle proof against the app hash of the signed header of the same height
-  (solo headers carry the app hash after their block);
-- an *entry* (``audit/entry``) is proven by its RFC 9162 inclusion proof against a head
-  proven that way, and its leaf must name the patient and its index;
-- ``audit verify`` also proves every head at an entry's inclusion height, and checks an
-  RFC 9162 consistency proof between every two successive heads up to the latest: the log
-  only ever grew, nothing was rewritten or dropped.
-
-A failure raises :class:`~phrchain.core.errors.ProofError` naming the first failing item
-(exit code 2).
+"""``phrchain audit log | verify``: a patient's access log, checked against
+validator-signed headers by :class:`phrchain.client.audit.AuditReader` (whose docstring
+says what is trusted and what is proven). A failure names the first failing item and
+exits 2.
 """
 
 from __future__ import annotations

@@ -55,6 +55,20 @@ class ApiError(PhrError):
                    str(result.get("log", "")))
 
 
+def raise_for_error(response: httpx.Response) -> httpx.Response:
+    """``response`` if it succeeded, else its ``{"error": …}`` body (the shape of the node
+    API and the vault) as an :class:`ApiError`."""
+    if response.is_success:
+        return response
+    try:
+        err = response.json()["error"]
+        raise ApiError(response.status_code, str(err["codespace"]), int(err["code"]),
+                       str(err["name"]), str(err["message"]))
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(response.status_code, "client", 2, "bad_response",
+                       f"HTTP {response.status_code} without an error body") from None
+
+
 class NodeClient:
     """One node's REST API. Use as a context manager, or call :meth:`close`."""
 
@@ -81,15 +95,7 @@ class NodeClient:
         except httpx.TransportError as exc:
             raise ApiError(0, "client", 1, "unreachable",
                            f"cannot reach the node at {self.base_url}: {exc}") from None
-        if response.is_success:
-            return response.json()
-        try:
-            err = response.json()["error"]
-            raise ApiError(response.status_code, str(err["codespace"]), int(err["code"]),
-                           str(err["name"]), str(err["message"]))
-        except (ValueError, KeyError, TypeError):
-            raise ApiError(response.status_code, "client", 2, "bad_response",
-                           f"HTTP {response.status_code} without an error body") from None
+        return raise_for_error(response).json()
 
     # -- API ----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

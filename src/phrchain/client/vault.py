@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from phrchain.client.http import ApiError
+from phrchain.client.http import ApiError, raise_for_error
 from phrchain.client.wallet import Wallet
 from phrchain.vault.crypto import ChunkPart, RecordMeta
 from phrchain.vault.gateway.http import encode_batch, encode_upload
@@ -54,15 +54,7 @@ class VaultClient:
         except httpx.TransportError as exc:
             raise ApiError(0, "client", 1, "unreachable",
                            f"cannot reach the vault at {self.base_url}: {exc}") from None
-        if response.is_success:
-            return response
-        try:
-            err = response.json()["error"]
-            raise ApiError(response.status_code, str(err["codespace"]), int(err["code"]),
-                           str(err["name"]), str(err["message"]))
-        except (ValueError, KeyError, TypeError):
-            raise ApiError(response.status_code, "client", 2, "bad_response",
-                           f"HTTP {response.status_code} without an error body") from None
+        return raise_for_error(response)
 
     # -- API ---------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:

@@ -90,3 +90,23 @@ def block_of(state: Reader) -> tuple[int, int]:
         return 0, 0
     block = encoding.decode(raw)
     return int(block["height"]), int(block["time_ms"])
+
+
+class StaticModule:
+    """A module whose handlers and queries are fixed tables and whose state starts empty
+    (records, consent, audit, exchange: a genesis section there would be health data
+    or consents in a config file). Subclasses set ``name``, ``HANDLERS`` and ``QUERIES``."""
+
+    name: str = ""
+    HANDLERS: Mapping[str, Handler] = {}
+    QUERIES: Mapping[str, Query] = {}
+
+    def handlers(self) -> Mapping[str, Handler]:
+        return self.HANDLERS
+
+    def queries(self) -> Mapping[str, Query]:
+        return self.QUERIES
+
+    def init_genesis(self, ctx: Context, section: Any) -> None:
+        if section:
+            raise ValueError(f"the {self.name} module takes no genesis state")

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from phrchain.core.module import Context, Handler, Query
+from phrchain.core.module import StaticModule
 from phrchain.modules.audit.handlers import HANDLERS
 from phrchain.modules.audit.queries import QUERIES
 
 
-class AuditModule:
+class AuditModule(StaticModule):
     name = "audit"
-
-    def handlers(self) -> Mapping[str, Handler]:
-        return HANDLERS
-
-    def queries(self) -> Mapping[str, Query]:
-        return QUERIES
-
-    def init_genesis(self, ctx: Context, section: Any) -> None:
-        if section:
-            raise ValueError("the audit module takes no genesis state")
+    HANDLERS = HANDLERS
+    QUERIES = QUERIES

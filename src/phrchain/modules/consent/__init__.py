@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from phrchain.core.module import Context, Handler, Query
+from phrchain.core.module import StaticModule
 from phrchain.modules.consent.decide import Decision, decide
 from phrchain.modules.consent.handlers import HANDLERS
 from phrchain.modules.consent.queries import QUERIES
@@ -13,15 +10,7 @@ from phrchain.modules.consent.queries import QUERIES
 __all__ = ["ConsentModule", "Decision", "decide"]
 
 
-class ConsentModule:
+class ConsentModule(StaticModule):
     name = "consent"
-
-    def handlers(self) -> Mapping[str, Handler]:
-        return HANDLERS
-
-    def queries(self) -> Mapping[str, Query]:
-        return QUERIES
-
-    def init_genesis(self, ctx: Context, section: Any) -> None:
-        if section:
-            raise ValueError("the consent module takes no genesis state")
+    HANDLERS = HANDLERS
+    QUERIES = QUERIES
