@@ -1,0 +1,112 @@
+"""The vault refuses what it must: oversize bodies, callers over their rate, uploads by
+other institutions' staff, key shares by anyone but the patient, and copies nobody
+pushed or pulled. Each refusal has its stable code and changes nothing."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from phrchain.api.server import BackgroundServer
+from phrchain.client.http import ApiError
+from phrchain.client.vault import VaultClient
+from phrchain.vault import crypto
+from phrchain.vault.gateway.chain import LocalChain
+from phrchain.vault.gateway.http import create_vault_app
+from phrchain.vault.gateway.service import Vault, VaultConfig
+from tests.consortium import A1, B1, HOSPITAL_A, HOSPITAL_B, P, Q, Consortium, running
+
+
+@pytest.fixture(scope="module")
+def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]:
+    with running(tmp_path_factory.mktemp("refusals")) as consortium:
+        yield consortium
+
+
+def sealed_for(patient: str, *readers: tuple[str, bytes]) -> tuple[crypto.Sealed,
+                                                                     dict[str, bytes]]:
+    rid = secrets.token_bytes(16)
+    sealed = crypto.seal(rid, patient, b'{"resourceType":"Basic"}')
+    return sealed, {did: crypto.wrap_key(sealed.data_key, key, rid, did)
+                    for did, key in readers}
+
+
+def code(exc: pytest.ExceptionInfo[ApiError]) -> tuple[int, str, int]:
+    return exc.value.status, exc.value.codespace, exc.value.code
+
+
+def test_upload_by_another_institutions_staff_is_refused(c: Consortium) -> None:
+    sealed, keys = sealed_for(P.did, (HOSPITAL_A.did, HOSPITAL_A.enc_key))
+    with VaultClient(c.directory[HOSPITAL_A.did], HOSPITAL_A.did, B1) as vault, \
+            pytest.raises(ApiError) as refused:
+        vault.upload(sealed.meta, keys, sealed.chunks)
+    assert code(refused) == (403, "vault", 30)
+    assert sealed.record_id not in c.vaults[HOSPITAL_A.did].store.record_ids()
+
+
+def test_upload_must_wrap_the_key_for_the_custodian(c: Consortium) -> None:
+    sealed, keys = sealed_for(P.did, (A1.did, A1.enc_key))
+    with VaultClient(c.directory[HOSPITAL_A.did], HOSPITAL_A.did, A1) as vault, \
+            pytest.raises(ApiError) as refused:
+        vault.upload(sealed.meta, keys, sealed.chunks)
+    assert code(refused) == (403, "vault", 30)
+
+
+def test_only_the_patient_shares_a_key(c: Consortium) -> None:
+    record = c.client(A1).add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
+                              category="other")
+    with VaultClient(c.directory[HOSPITAL_A.did], HOSPITAL_A.did, A1) as vault, \
+            pytest.raises(ApiError) as refused:
+        vault.share_key(record, B1.did, bytes(80))
+    assert code(refused) == (403, "vault", 30)
+    with VaultClient(c.directory[HOSPITAL_A.did], HOSPITAL_A.did, Q) as vault, \
+            pytest.raises(ApiError):
+        vault.share_key(record, B1.did, bytes(80))
+    assert B1.did not in c.vaults[HOSPITAL_A.did].store.readers(bytes.fromhex(record))
+
+
+def test_a_copy_needs_a_push_or_an_approved_pull(c: Consortium) -> None:
+    record = c.client(A1).add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
+                              category="other")
+    rid = bytes.fromhex(record)
+    meta = c.vaults[HOSPITAL_A.did].store.get_meta(rid)
+    chunks = list(c.vaults[HOSPITAL_A.did].store.iter_chunks(rid))
+    with VaultClient(c.directory[HOSPITAL_B.did], HOSPITAL_B.did, B1) as vault:
+        with pytest.raises(ApiError) as refused:
+            vault.copy(meta, {}, chunks)
+        assert code(refused) == (403, "vault", 30)
+        pending = c.client(B1).request_pull(P.did, {"records": [record]}, "TREAT")
+        with pytest.raises(ApiError) as not_approved:
+            vault.copy(meta, {}, chunks, pull=pending)
+        assert code(not_approved) == (403, "vault", 30)
+    assert rid not in c.vaults[HOSPITAL_B.did].store.record_ids()
+
+
+def test_oversize_body_and_rate_limit(c: Consortium, tmp_path: Path) -> None:
+    vault = Vault(VaultConfig(tmp_path / "small-vault", rate_per_s=1, burst=3),
+                  LocalChain(c.node), HOSPITAL_A.signing_key, HOSPITAL_A.encryption_key)
+    try:
+        with BackgroundServer(create_vault_app(vault, max_body=4096)) as url, \
+                VaultClient(url, HOSPITAL_A.did, A1) as client:
+            sealed, keys = sealed_for(P.did, (HOSPITAL_A.did, HOSPITAL_A.enc_key))
+            big = crypto.seal(secrets.token_bytes(16), P.did, b"x" * 10_000)
+            with pytest.raises(ApiError) as too_big:
+                client.upload(big.meta, keys, big.chunks)
+            assert code(too_big) == (413, "vault", 33)
+            statuses = []
+            for _ in range(6):
+                try:
+                    client.access("00" * 16)
+                except ApiError as exc:
+                    statuses.append((exc.status, exc.code))
+            assert (429, 34) in statuses  # a burst of 3, then one per second
+            time.sleep(1.1)
+            with pytest.raises(ApiError) as later:
+                client.access("00" * 16)
+            assert code(later) == (404, "vault", 11)  # admitted again: just unknown
+    finally:
+        vault.close()
