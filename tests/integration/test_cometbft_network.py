@@ -274,6 +274,59 @@ def test_light_client_verifies_live_answers(net: Network) -> None:
         assert value["did"] == did and value["kind"] == "patient"
 
 
+def test_audit_log_verifies_against_cometbft_commits(net: Network) -> None:
+    """The audit log reader of the SDK and CLI works over CometBFT: every entry proven
+    included, every head proven by a > 2/3 commit of the genesis validator set, and the
+    heads consistent; a different validator set is refused."""
+    from phrchain.client.anchors import CometAnchor
+    from phrchain.client.audit import AuditReader
+    from phrchain.client.lightclient_cometbft import Validator
+    from phrchain.client.wallet import Wallet
+    from phrchain.core.errors import ProofError
+    from phrchain.engine.abci.remote import CometNode
+    from tests.world import sealed_size
+
+    hospital = Wallet.load(net.home / "wallets" / "hospital.json", "test passphrase")
+    patient_raw, patient = patient_tx()
+    record = secrets.token_hex(16)
+    size, chunks = sealed_size(300)
+    with net.rpc(0) as rpc:
+        assert rpc.broadcast_tx_sync(patient_raw)["code"] == 0
+        wait_committed(rpc, patient_raw)
+        nonce = rpc.abci_query("identity/nonce", {"did": hospital.did})["value"]["last_nonce"]
+        txs = [build_tx(hospital.signing_key, CHAIN, nonce + 1, [{
+            "type": "records/register", "record": record, "patient": patient,
+            "resource": "Observation", "category": "laboratory",
+            "hash": secrets.token_hex(32), "size": size, "chunks": chunks,
+            "commitment": secrets.token_hex(32)}])]
+        for i in range(2):  # two audit batches, in separate blocks
+            entries = [{"record": record, "accessor": hospital.did, "action": "read",
+                        "purpose": "TREAT", "decision": "permit", "reason": "author",
+                        "consent": None, "break_glass": False,
+                        "request": secrets.token_hex(32), "at": 1} for _ in range(i + 1)]
+            txs.append(build_tx(hospital.signing_key, CHAIN, nonce + 2 + i,
+                                [{"type": "audit/append", "entries": entries}]))
+        for raw in txs:
+            assert rpc.broadcast_tx_sync(raw)["code"] == 0, raw
+            found = wait_committed(rpc, raw)
+            assert found["tx_result"].get("code", 0) == 0, found
+    node = CometNode(net.nodes[1].rpc_url)
+    try:
+        with net.rpc(2) as rpc:
+            anchor = CometAnchor.from_genesis(rpc, net.genesis())
+            reader = AuditReader(node, patient, anchor)
+            latest, heads, blocks = reader.verify_all()
+            assert latest.size == 3 and len(blocks) == 2 and len(heads) >= 2
+            log = AuditReader(node, patient, anchor).log()
+            assert [e["index"] for e in log] == [0, 1, 2] and all(e["verified"] for e in log)
+            impostors = [Validator(v.address, v.public_key, v.power * 2)
+                         for v in anchor.validators]
+            with pytest.raises(ProofError):
+                AuditReader(node, patient, CometAnchor(rpc, impostors, CHAIN)).log()
+    finally:
+        node.close()
+
+
 class WebSocket:
     """Just enough RFC 6455 (client side) to subscribe to CometBFT's /websocket."""
 

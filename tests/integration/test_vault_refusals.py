@@ -18,7 +18,7 @@ from phrchain.vault import crypto
 from phrchain.vault.gateway.chain import LocalChain
 from phrchain.vault.gateway.http import create_vault_app
 from phrchain.vault.gateway.service import Vault, VaultConfig
-from tests.consortium import A1, B1, HOSPITAL_A, HOSPITAL_B, P, Q, Consortium, running
+from tests.consortium import A1, B1, HOSPITAL_A, HOSPITAL_B, Consortium, P, Q, running
 
 
 @pytest.fixture(scope="module")

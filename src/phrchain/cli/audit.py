@@ -16,32 +16,47 @@ from phrchain.client.audit import AuditReader
 
 
 # -- commands ----------------------------------------------------------------------------------
-def trusted_validator(args: argparse.Namespace, node: Any) -> tuple[str, str | None, str]:
+def trust_anchor(args: argparse.Namespace, node: Any) -> tuple[Any, str]:
+    """What the log is checked against, and how to say so: a solo validator DID (pinned,
+    from a phrchain genesis, or as the node reports it, with a warning), or, with
+    ``--cometbft-rpc``, the validator set of a CometBFT genesis."""
+    from phrchain.client.anchors import CometAnchor, SoloAnchor
+
     genesis = read_json_file(args.genesis, "genesis file") if args.genesis else None
     if genesis is not None and not isinstance(genesis, dict):
         raise CliError(f"{args.genesis} is not a genesis file")
+    if args.cometbft_rpc:
+        from phrchain.client.cometbft_rpc import CometRpc
+
+        if genesis is None or "validators" not in genesis:
+            raise CliError("--cometbft-rpc needs --genesis with the network's CometBFT "
+                           "genesis (its validator set)")
+        anchor = CometAnchor.from_genesis(CometRpc(args.cometbft_rpc), genesis)
+        return anchor, (f"more than 2/3 of the {len(anchor.validators)}-validator set of "
+                        f"{args.genesis} (CometBFT commits)")
     chain_id = args.chain_id or (genesis or {}).get("chain_id")
     if args.validator or genesis:
         validator = args.validator or genesis["validator"]  # type: ignore[index]
-        return validator, chain_id, f"validator {validator} (pinned)"
+        return SoloAnchor(node, validator, chain_id), f"validator {validator} (pinned)"
     validator = str(node.status()["validator"])
     print("warning: trusting the validator DID the node reports; pin it with --validator "
           "or --genesis", file=sys.stderr)
-    return validator, chain_id, f"validator {validator} (as reported by the node)"
+    return (SoloAnchor(node, validator, chain_id),
+            f"validator {validator} (as reported by the node)")
 
 
 def cmd_log(args: argparse.Namespace) -> int:
     patient = patient_of(args)
     with node_client(args) as node:
-        validator, chain_id, _ = trusted_validator(args, node)
-        reader = AuditReader(node, patient, validator, chain_id, args.min_height)
+        anchor, _ = trust_anchor(args, node)
+        reader = AuditReader(node, patient, anchor, args.min_height)
         entries = reader.log()
         latest = reader.head(None)
         if args.fhir:
             from phrchain.fhir.bundle import export_bundle
             from phrchain.fhir.mapping import audit_to_fhir
 
-            events = [audit_to_fhir(e, time_ms=reader.header(e["height"]).time_ms)
+            events = [audit_to_fhir(e, time_ms=anchor.time_ms(e["height"]))
                       for e in entries]
             print_json(export_bundle(events))
         else:
@@ -55,15 +70,15 @@ def cmd_log(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     patient = patient_of(args)
     with node_client(args) as node:
-        validator, chain_id, how = trusted_validator(args, node)
-        reader = AuditReader(node, patient, validator, chain_id, args.min_height)
+        anchor, how = trust_anchor(args, node)
+        reader = AuditReader(node, patient, anchor, args.min_height)
         latest, heads, blocks = reader.verify_all()
     n = latest.size
     print(f"audit log of {patient}: {n} entr{'y' if n == 1 else 'ies'} verified")
     print(f"  each entry: inclusion proof against the log head of the block that added it "
           f"({len(blocks)} block(s))")
     print(f"  {len(heads)} head(s) at heights {heads[0].height}..{heads[-1].height}, each "
-          f"proven against the header of its height signed by {how}")
+          f"proven against the app hash signed by {how}")
     print(f"  {len(heads) - 1} consistency proof(s) between successive heads, up to the "
           f"latest (height {latest.height}, size {n}, root {latest.root.hex()})")
     return 0
@@ -76,6 +91,9 @@ def audit_parser(sub: Any) -> None:
     pin.add_argument("--validator", metavar="DID", help="the validator did:key you trust")
     pin.add_argument("--genesis", metavar="FILE",
                      help="genesis file to trust (pins the validator and chain id)")
+    trust.add_argument("--cometbft-rpc", metavar="URL",
+                       help="a CometBFT network: check against commits from this RPC, "
+                            "signed by the validator set of --genesis (its CometBFT genesis)")
     trust.add_argument("--chain-id", help="chain id the headers must carry "
                                           "(default: --genesis's)")
     trust.add_argument("--min-height", type=int, metavar="H",

@@ -1,12 +1,11 @@
-"""A patient's access log, checked against validator-signed headers (the SDK side of
+"""A patient's access log, checked against what the caller trusts (the SDK side of
 ``phrchain audit``).
 
-Trust: the validator's DID (``--validator``, or from ``--genesis``; without either, the
-node's own word, with a warning). Everything else the node says is checked:
+Trust: an *anchor* (``client/anchors.py``): the solo validator's DID, or a CometBFT
+validator set. Everything the node says is checked against it:
 
 - a *head* of the patient's log (``audit/head`` with ``prove=true``) is proven by its
-  sparse-Merkle proof against the app hash of the signed header of the same height
-  (solo headers carry the app hash after their block);
+  sparse-Merkle proof against the app hash the anchor vouches for at that height;
 - an *entry* (``audit/entry``) is proven by its RFC 9162 inclusion proof against a head
   proven that way, and its leaf must name the patient and its index;
 - ``audit verify`` also proves every head at an entry's inclusion height, and checks an
@@ -25,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from phrchain.client.anchors import Anchor
 from phrchain.core.errors import CryptoError, PhrError, ProofError
 
 __all__ = ["AuditReader", "Head", "check_consistency", "check_entry", "check_head"]
@@ -53,19 +53,12 @@ def item(name: str) -> Iterator[None]:
 
 
 # -- pure checks (no I/O) ----------------------------------------------------------------------
-def check_head(answer: dict[str, Any], signed_header: Any, patient: str, validator: str,
-               chain_id: str | None) -> Head:
-    """A proved ``audit/head`` answer against the signed header of its height."""
-    from phrchain.client.verify import STORE_PATH, verify_query_against_header
+def check_head(answer: dict[str, Any], anchor: Anchor, patient: str) -> Head:
+    """A proved ``audit/head`` answer, checked through ``anchor``."""
     from phrchain.core import encoding, rfc9162
     from phrchain.modules.audit.keeper import head_key
 
-    # The answer's value is a projection of the stored head, so check the proof as the
-    # raw key -> bytes it is (the "store" rule: value = raw hex), against the key derived
-    # here, then decode the proven bytes ourselves.
-    raw_hex = verify_query_against_header(
-        {**answer, "path": STORE_PATH, "value": answer.get("raw_value")}, signed_header,
-        validator, expected_key=head_key(patient), chain_id=chain_id)
+    raw_hex = anchor.prove_raw(answer, head_key(patient))
     height = int(answer["height"])
     if raw_hex is None:
         head = Head(height, 0, rfc9162.EMPTY_ROOT)
@@ -120,35 +113,14 @@ def check_consistency(old: Head, new: Head, proof: list[str]) -> None:
 # -- fetching ----------------------------------------------------------------------------------
 @dataclass
 class AuditReader:
-    """Fetches a patient's log from a node and checks each piece as it arrives."""
+    """Fetches a patient's log from a node and checks each piece, through ``anchor``, as
+    it arrives."""
 
     node: Any
     patient: str
-    validator: str
-    chain_id: str | None
+    anchor: Anchor
     min_height: int | None = None
     heads: dict[int, Head] = field(default_factory=dict)
-    headers: dict[int, Any] = field(default_factory=dict)
-    signed: dict[int, Any] = field(default_factory=dict)
-
-    def signed_header(self, height: int) -> Any:
-        if height not in self.signed:
-            with item(f"header {height}"):
-                self.signed[height] = self.node.header(height)
-        return self.signed[height]
-
-    def header(self, height: int) -> Any:
-        """The header of ``height``, its validator signature checked."""
-        if height not in self.headers:
-            from phrchain.client.verify import verify_header
-
-            with item(f"header {height}"):
-                header = verify_header(self.signed_header(height), self.validator,
-                                       self.chain_id)
-                if header.height != height:
-                    raise ProofError(f"the node sent header {header.height}")
-                self.headers[height] = header
-        return self.headers[height]
 
     def head(self, height: int | None) -> Head:
         if height is not None and height in self.heads:
@@ -161,14 +133,12 @@ class AuditReader:
             if height is not None and at != height:
                 raise ProofError(f"answered at height {at}")
             if type(at) is not int or at < 1:
-                raise ProofError(f"height {at!r} has no signed header")
+                raise ProofError(f"height {at!r} cannot be proven")
             if height is None and self.min_height is not None and at < self.min_height:
                 raise ProofError(f"the node answered at height {at}, older than "
                                  f"--min-height {self.min_height}")
-        self.header(at)  # its signature first, so that a bad one is named as such
         with item(f"log head at height {at}"):
-            head = check_head(answer, self.signed_header(at), self.patient, self.validator,
-                              self.chain_id)
+            head = check_head(answer, self.anchor, self.patient)
         self.heads[at] = head
         return head
 

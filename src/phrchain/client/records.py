@@ -469,17 +469,19 @@ class RecordsClient:
                              [p.data for p in parts])
 
     # -- audit -------------------------------------------------------------------------
-    def audit_log(self, patient: str, validator: str | None = None,
-                  chain_id: str | None = None) -> list[dict[str, Any]]:
+    def audit_log(self, patient: str, anchor: Any = None) -> list[dict[str, Any]]:
         """Every audit entry of ``patient``, each proven included in the latest log head,
-        and that head proven against the header signed by ``validator`` (pin it: without
-        it, the validator the node names is used, which only checks the node against
-        itself). Raises :class:`~phrchain.core.errors.ProofError` on any failure."""
+        and that head proven through ``anchor`` (``client/anchors.py``: a pinned solo
+        validator or a CometBFT validator set). Without one, the solo validator the node
+        names is used, which only checks the node against itself. Raises
+        :class:`~phrchain.core.errors.ProofError` on any failure."""
+        from phrchain.client.anchors import SoloAnchor
         from phrchain.client.audit import AuditReader
 
-        validator = validator or str(self.node.status()["validator"])
-        return AuditReader(self.node, patient, validator,
-                           chain_id or self.node.chain_id()).log()
+        if anchor is None:
+            anchor = SoloAnchor(self.node, str(self.node.status()["validator"]),
+                                self.node.chain_id())
+        return AuditReader(self.node, patient, anchor).log()
 
 
 def _note(skipped: list[tuple[str, str]] | None, record: str, why: str) -> None:
