@@ -92,7 +92,7 @@ def test_oversize_body_and_rate_limit(c: Consortium, tmp_path: Path) -> None:
     try:
         with BackgroundServer(create_vault_app(vault, max_body=4096)) as url, \
                 VaultClient(url, HOSPITAL_A.did, A1) as client:
-            sealed, keys = sealed_for(P.did, (HOSPITAL_A.did, HOSPITAL_A.enc_key))
+            _, keys = sealed_for(P.did, (HOSPITAL_A.did, HOSPITAL_A.enc_key))
             big = crypto.seal(secrets.token_bytes(16), P.did, b"x" * 10_000)
             with pytest.raises(ApiError) as too_big:
                 client.upload(big.meta, keys, big.chunks)
