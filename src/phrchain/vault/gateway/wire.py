@@ -1,0 +1,60 @@
+"""The vault's upload framing (shared by the gateway and the SDK, nothing else).
+
+An upload body is a 4-byte big-endian header length, the header as canonical JSON
+``{"meta": {record, patient, hash, size, chunks, commitment}, "keys": {reader DID:
+wrapped key hex}}``, then the ciphertext chunks back to back (their sizes follow from
+``size`` and ``chunks``). A batch is several upload bodies, each prefixed by its length.
+"""
+
+from __future__ import annotations
+
+from phrchain.core import encoding
+from phrchain.core.errors import EncodingError
+from phrchain.vault.crypto import Layout, RecordMeta
+from phrchain.vault.gateway import errors as e
+
+
+def encode_upload(meta: RecordMeta, wrapped_keys: dict[str, bytes],
+                  chunks: list[bytes]) -> bytes:
+    header = encoding.encode({"meta": meta.descriptor_fields(),
+                              "keys": {r: w.hex() for r, w in sorted(wrapped_keys.items())}})
+    return len(header).to_bytes(4, "big") + header + b"".join(chunks)
+
+
+def decode_upload(body: bytes) -> tuple[RecordMeta, dict[str, bytes], list[bytes]]:
+    try:
+        n = int.from_bytes(body[:4], "big")
+        header = encoding.decode(body[4:4 + n])
+        m, keys_ = header["meta"], header["keys"]
+        meta = RecordMeta(bytes.fromhex(m["record"]), m["patient"], bytes.fromhex(m["hash"]),
+                          int(m["size"]), int(m["chunks"]), bytes.fromhex(m["commitment"]))
+        wrapped = {str(r): bytes.fromhex(w) for r, w in keys_.items()}
+        layout = Layout.of_record(meta.size, meta.chunks)
+    except (EncodingError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise e.MALFORMED_REQUEST(f"upload body: {type(exc).__name__}") from None
+    data = memoryview(body)[4 + n:]
+    if len(data) != meta.size:
+        raise e.MALFORMED_REQUEST(f"upload carries {len(data)} ciphertext bytes, meta says "
+                                  f"{meta.size}")
+    chunks, offset = [], 0
+    for i in range(meta.chunks):
+        length = layout.plain_len(i) + 16
+        chunks.append(bytes(data[offset:offset + length]))
+        offset += length
+    return meta, wrapped, chunks
+
+
+def encode_batch(frames: list[bytes]) -> bytes:
+    """Several upload bodies in one: each prefixed by its 4-byte big-endian length."""
+    return b"".join(len(f).to_bytes(4, "big") + f for f in frames)
+
+
+def decode_batch(body: bytes) -> list[tuple[RecordMeta, dict[str, bytes], list[bytes]]]:
+    out, offset = [], 0
+    while offset < len(body):
+        n = int.from_bytes(body[offset:offset + 4], "big")
+        if n < 4 or offset + 4 + n > len(body):
+            raise e.MALFORMED_REQUEST("batch frame length runs past the body")
+        out.append(decode_upload(body[offset + 4:offset + 4 + n]))
+        offset += 4 + n
+    return out
