@@ -131,6 +131,34 @@ def test_event_stream_of_the_remote_node(home: Path) -> None:
         node.close()
 
 
+def test_identity_show_verifies_against_cometbft_commits(home: Path, tmp_path: Path) -> None:
+    """``phrchain identity show --cometbft-rpc``: the API's answer at H is checked
+    against the commit of H + 1 by > 2/3 of the genesis validator set; another set is
+    refused (exit 2)."""
+    net = Network(home)
+    hospital = Wallet.load(home / "wallets" / "hospital.json", PASSPHRASE)
+    genesis = home / "genesis.json"
+    forged = json.loads(genesis.read_text())
+    for v in forged["validators"]:
+        v["power"] = str(int(v["power"]) * 3)  # another set: its hash differs
+    forged_file = tmp_path / "forged-genesis.json"
+    forged_file.write_text(json.dumps(forged))
+    node = CometNode(net.nodes[0].rpc_url)
+    try:
+        with BackgroundServer(create_app(node)) as url:  # type: ignore[arg-type]
+            ok = phrchain("identity", "show", hospital.did, "--node", url, "--cometbft-rpc",
+                          net.nodes[1].rpc_url, "--genesis", str(genesis))
+            assert ok.returncode == 0, ok.stderr
+            shown = json.loads(ok.stdout)
+            assert shown["identity"]["did"] == hospital.did and shown["proof"]["verified"]
+            assert "more than 2/3" in shown["proof"]["verified_against"]
+            bad = phrchain("identity", "show", hospital.did, "--node", url, "--cometbft-rpc",
+                           net.nodes[1].rpc_url, "--genesis", str(forged_file))
+            assert bad.returncode == 2 and "validator set" in bad.stderr, bad.stderr
+    finally:
+        node.close()
+
+
 def test_net_down_stops_every_process(home: Path) -> None:
     done = phrchain("net", "down", "--home", str(home))
     assert done.returncode == 0, done.stderr

@@ -126,7 +126,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         height = answer.get("height")
         if answer.get("path") != IDENTITY_DID_PATH:
             raise ProofError("the node answered another query than identity/did")
-        if type(height) is int and height >= 1:
+        if args.cometbft_rpc:
+            value, how = _verify_on_cometbft(args, genesis, answer, key)
+        elif type(height) is int and height >= 1:
             trusted = validator or client.status()["validator"]
             value = verify_query_against_header(
                 answer, client.header(height), trusted, expected_key=key, chain_id=chain_id,
@@ -154,6 +156,30 @@ def cmd_show(args: argparse.Namespace) -> int:
                                               "app_hash": answer["app_hash"],
                                               "verified": True, "verified_against": how}})
     return 0
+
+
+def _verify_on_cometbft(args: argparse.Namespace, genesis: Any, answer: dict[str, Any],
+                        key: bytes) -> tuple[Any, str]:
+    """A CometBFT network: the answer at height H against the commit of H + 1, signed by
+    more than 2/3 of the validator set of the network's genesis."""
+    from phrchain.client.anchors import CometAnchor
+    from phrchain.client.cometbft_rpc import CometRpc
+    from phrchain.client.lightclient_cometbft import verify_query_cometbft
+    from phrchain.core.errors import ProofError
+
+    if not isinstance(genesis, dict) or "validators" not in genesis:
+        raise CliError("--cometbft-rpc needs --genesis with the network's CometBFT genesis "
+                       "(its validator set)")
+    height = answer.get("height")
+    if type(height) is not int or height < 1:
+        raise ProofError(f"height {height!r} cannot be proven")
+    with CometRpc(args.cometbft_rpc) as rpc:
+        anchor = CometAnchor.from_genesis(rpc, genesis)
+        value = verify_query_cometbft(answer, anchor.commit(height + 1), anchor.validators,
+                                      anchor.chain_id, expected_key=key,
+                                      min_height=args.min_height)
+    return value, (f"commit of height {height + 1} signed by more than 2/3 of the "
+                   f"{len(anchor.validators)}-validator set of {args.genesis}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -217,6 +243,9 @@ def identity_parser(sub: Any) -> None:
                                       "(default: --genesis's)")
     p.add_argument("--min-height", type=int, metavar="H",
                    help="refuse an answer older than height H (a node hiding newer state)")
+    p.add_argument("--cometbft-rpc", metavar="URL",
+                   help="a CometBFT network: verify against the commit of this RPC, signed "
+                        "by the validator set of --genesis (the network's genesis.json)")
     p = add_command(sub, "list", cmd_list, "list identities (one page; continue with --after)",
              [node])
     which = p.add_mutually_exclusive_group(required=True)
