@@ -18,7 +18,18 @@ from phrchain.vault import crypto
 from phrchain.vault.gateway.chain import LocalChain
 from phrchain.vault.gateway.http import create_vault_app
 from phrchain.vault.gateway.service import Vault, VaultConfig
-from tests.consortium import A1, B1, HOSPITAL_A, HOSPITAL_B, Consortium, P, Q, running
+from tests.consortium import (
+    A1,
+    A2,
+    B1,
+    HOSPITAL_A,
+    HOSPITAL_B,
+    STRANGER,
+    Consortium,
+    P,
+    Q,
+    running,
+)
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +121,30 @@ def test_oversize_body_and_rate_limit(c: Consortium, tmp_path: Path) -> None:
             assert code(later) == (404, "vault", 11)  # admitted again: just unknown
     finally:
         vault.close()
+
+
+def test_a_reupload_cannot_replace_a_readers_key(c: Consortium) -> None:
+    """Anyone who may upload or copy a record only adds readers: the patient's wrapped
+    key stays the one that opens the record."""
+    record = c.client(A1).add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
+                              category="other")
+    rid = bytes.fromhex(record)
+    store = c.vaults[HOSPITAL_A.did].store
+    meta, chunks = store.get_meta(rid), list(store.iter_chunks(rid))
+    garbage = {P.did: bytes(80), HOSPITAL_A.did: bytes(80)}
+    with VaultClient(c.directory[HOSPITAL_A.did], HOSPITAL_A.did, A2) as vault:
+        vault.upload(meta, garbage, chunks)  # same institution: accepted, adds nothing
+    c.client(P).grant({"kind": "practitioner", "id": B1.did}, actions=["push", "read"],
+                      scope={"records": [record]}, purposes=["TREAT"],
+                      start_ms=time.time_ns() // 1_000_000 - 1000,
+                      end_ms=time.time_ns() // 1_000_000 + 86_400_000, share_existing=False)
+    c.client(A1).push(record, B1.did)
+    with VaultClient(c.directory[HOSPITAL_B.did], HOSPITAL_B.did, A2) as vault:
+        vault.copy(meta, {B1.did: bytes(80)}, chunks)  # B1 already has the pushed key
+    assert c.client(P).open(record).plaintext == b'{"resourceType":"Basic"}'
+    assert c.client(B1).open(record, vault_org=HOSPITAL_B.did).plaintext == \
+        b'{"resourceType":"Basic"}'
+    with VaultClient(c.directory[HOSPITAL_B.did], HOSPITAL_B.did, STRANGER) as vault, \
+            pytest.raises(ApiError) as stranger:
+        vault.copy(meta, {}, chunks)
+    assert code(stranger) == (403, "vault", 30)

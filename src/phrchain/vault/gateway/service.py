@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 ACTIONS: Final = frozenset({"read", "view", "pull", "break_glass"})
 INLINE_LIMIT: Final = 8 << 20  # records up to this size travel in one response
 MAX_TRACKED_CALLERS: Final = 100_000
+_PROVIDERS: Final = frozenset({"practitioner", "organization"})
 
 
 def wall_clock_ms() -> int:
@@ -277,7 +278,8 @@ class Vault:
                 raise UPLOAD_REFUSED("the data key must be wrapped for the custodian "
                                      "institution")
         self.journal.accept(req.nonce, req.caller, req.ts_ms)
-        self.store.put_many([(meta, list(chunks), wrapped_keys)
+        self.store.put_many([(meta, list(chunks),
+                              self._new_readers_only(meta.record_id, wrapped_keys))
                              for meta, wrapped_keys, chunks in items])
 
     def receive_copy(self, req: Verified, meta: RecordMeta, chunks: Iterable[bytes],
@@ -290,6 +292,9 @@ class Vault:
             raise NOT_REGISTERED(meta.record_id.hex())
         holders = self._chain("records/holders", {"record": meta.record_id.hex()})["holders"]
         receipt = None
+        caller_identity = self._acting(req.caller)
+        if caller_identity is None or caller_identity["kind"] not in _PROVIDERS:
+            raise UPLOAD_REFUSED("copies come from active practitioners or institutions")
         if self.org not in holders:
             pull = None if request is None else self._chain("exchange/get",
                                                             {"request": request})
@@ -301,8 +306,21 @@ class Vault:
             receipt = {"request": request, "record": meta.record_id.hex()}
         self.journal.accept(req.nonce, req.caller, req.ts_ms,
                             None if receipt is None else (RECEIPT, receipt))
-        self.store.put(meta, chunks, wrapped_keys)
+        self.store.put(meta, chunks, self._new_readers_only(meta.record_id, wrapped_keys))
         self.sender.poke()
+
+    def _new_readers_only(self, record_id: bytes, wrapped_keys: Mapping[str, bytes]
+                          ) -> dict[str, bytes]:
+        """Uploads and copies only *add* readers: a key already held is never replaced
+        (else anyone allowed to upload a copy could swap the patient's key for garbage).
+        Replacing a key is the patient's ``share_key``."""
+        try:
+            held = set(self.store.readers(record_id))
+        except VaultError as exc:
+            if exc.error is not store_errors.RECORD_NOT_FOUND:
+                raise
+            held = set()
+        return {r: w for r, w in wrapped_keys.items() if r not in held}
 
     def share_key(self, req: Verified, record_hex: str, reader: str, wrapped: bytes) -> None:
         """The patient's wallet adds a re-wrapped key for a reader it consented to."""
