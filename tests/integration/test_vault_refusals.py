@@ -148,3 +148,20 @@ def test_a_reupload_cannot_replace_a_readers_key(c: Consortium) -> None:
             pytest.raises(ApiError) as stranger:
         vault.copy(meta, {}, chunks)
     assert code(stranger) == (403, "vault", 30)
+
+
+def test_a_chunked_body_without_length_is_bounded_too(c: Consortium, tmp_path: Path) -> None:
+    import httpx
+
+    vault = Vault(VaultConfig(tmp_path / "v"), LocalChain(c.node), HOSPITAL_A.signing_key,
+                  HOSPITAL_A.encryption_key)
+    try:
+        with BackgroundServer(create_vault_app(vault, max_body=1024)) as url:
+            def body() -> Iterator[bytes]:
+                for _ in range(64):
+                    yield b"x" * 256  # 16 KiB in chunked transfer encoding, no length
+
+            r = httpx.post(f"{url}/v1/vault/batch", content=body())
+            assert r.status_code == 413 and r.json()["error"]["code"] == 33
+    finally:
+        vault.close()

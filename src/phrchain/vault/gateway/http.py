@@ -61,9 +61,13 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body:
             raise e.TOO_LARGE(f"{declared} bytes, limit {max_body}")
-        body = await request.body()
-        if len(body) > max_body:
-            raise e.TOO_LARGE(f"{len(body)} bytes, limit {max_body}")
+        parts, size = [], 0
+        async for part in request.stream():  # bounded even without a Content-Length
+            size += len(part)
+            if size > max_body:
+                raise e.TOO_LARGE(f"more than {max_body} bytes")
+            parts.append(part)
+        body = b"".join(parts)
         return body
 
     def authenticate(request: Request, body: bytes) -> Verified:
