@@ -89,3 +89,35 @@ def test_journaled_decision_survives_sigkill(c: Consortium, tmp_path: Path) -> N
         time.sleep(0.05)
     entries = c.client(P).audit_log(P.did)
     assert [e["request"] for e in entries].count(request) == 1
+
+
+def test_an_entry_the_chain_refuses_does_not_hold_back_the_others(c: Consortium) -> None:
+    """The outbox sends 64 entries to a tx; one the chain refuses for good (here: a
+    record this vault does not hold) is set aside with its code, the rest commit."""
+    import hashlib
+
+    from phrchain.vault.gateway.sender import AUDIT
+    from tests.consortium import HOSPITAL_B
+
+    ours = c.client(HOSPITAL_A).add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
+                                    category="other")
+    theirs = c.client(HOSPITAL_B).add(b'{"resourceType":"Basic"}', P.did,
+                                      resource="Basic", category="other")
+    vault = c.vaults[HOSPITAL_A.did]
+    vault.sender.flush()
+    height = c.node.status()["height"]
+
+    def entry(record: str, n: int) -> dict[str, object]:
+        return {"record": record, "accessor": P.did, "action": "read", "purpose": "TREAT",
+                "decision": "permit", "reason": "owner", "consent": None,
+                "break_glass": False, "at": height,
+                "request": hashlib.sha256(f"{record}{n}".encode()).hexdigest()}
+
+    before = c.query("audit/head", patient=P.did)["size"]
+    for n, record in enumerate([ours, theirs, ours]):
+        vault.journal.accept(f"nonce-{n}-{record}", P.did, 0, (AUDIT, entry(record, n)))
+    vault.sender.flush()
+    assert vault.journal.backlog() == 0
+    assert [(e["record"], code) for _, e, code in vault.journal.rejected()] == \
+        [(theirs, "audit/1")]
+    assert c.query("audit/head", patient=P.did)["size"] == before + 2

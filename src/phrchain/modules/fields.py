@@ -11,10 +11,9 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final, TypeVar
 
-from phrchain.core import encoding, keys
-from phrchain.core.errors import CryptoError, EncodingError, ErrorCode
+from phrchain.core import keys
+from phrchain.core.errors import CryptoError, ErrorCode
 
-ID_BYTES: Final = 16
 MAX_INT: Final = (1 << 63) - 1
 _HEX_ID: Final = re.compile(r"[0-9a-f]{32}")
 _HEX_HASH: Final = re.compile(r"[0-9a-f]{64}")
@@ -107,13 +106,6 @@ def mapping(msg: Mapping[str, Any], name: str, error: ErrorCode) -> Mapping[str,
     if not isinstance(value, dict):
         raise error(f"{name} must be an object")
     return value
-
-
-def hex_bytes(msg: Mapping[str, Any], name: str, size: int, error: ErrorCode) -> bytes:
-    try:
-        return encoding.hex_bytes(msg.get(name), size, name)
-    except EncodingError as exc:
-        raise error(str(exc)) from None
 
 
 def apply(parse: Callable[[Mapping[str, Any]], T], value: Any, error: ErrorCode,

@@ -63,11 +63,6 @@ class Journal:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def enqueue(self, kind: str, body: Mapping[str, Any]) -> None:
-        with self._lock:
-            self._db.execute("INSERT INTO outbox (kind, body) VALUES (?, ?)",
-                             (kind, encoding.encode(dict(body))))
-
     def pending(self, limit: int) -> list[tuple[int, str, dict[str, Any]]]:
         with self._lock:
             rows = self._db.execute("SELECT seq, kind, body FROM outbox ORDER BY seq LIMIT ?",

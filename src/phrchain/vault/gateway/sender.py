@@ -112,8 +112,8 @@ class Sender:
         """A refused batch: nonce trouble is retried later; otherwise send entries one
         by one so that one bad entry cannot hold back the others."""
         code = f"{result.get('codespace', '')}/{result.get('code', '')}"
-        if result.get("codespace") == "tx" and result.get("code") in (6, 7, 13, 14):
-            return  # nonce raced with another sender, duplicate, mempool full: retry
+        if _retryable(result):
+            return
         if len(seqs) == 1:
             log.warning("vault outbox message refused by the chain: %s", code)
             self.journal.reject(seqs[0], code)
@@ -129,5 +129,13 @@ class Sender:
             res: dict[str, Any] = status.get("result") or {}
             if status.get("status") == "committed" and res.get("code", 0) == 0:
                 self.journal.done([seq])
+            elif _retryable(res):
+                continue  # stays in the outbox for the next flush
             elif status.get("status") in ("committed", "refused", "dropped"):
                 self.journal.reject(seq, f"{res.get('codespace', '')}/{res.get('code', '')}")
+
+
+def _retryable(result: dict[str, Any]) -> bool:
+    """Refused for a reason that says nothing about the entries: a nonce raced with
+    another tx of the institution, a duplicate tx, a full mempool. Sent again later."""
+    return result.get("codespace") == "tx" and result.get("code") in (6, 7, 13, 14)
