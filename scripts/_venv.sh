@@ -1,4 +1,4 @@
-# Sourced by run.sh and test.sh: create ./.venv with Python >= 3.11 and install phrchain.
+# Sourced by run.sh, node.sh and test.sh: create ./.venv with Python >= 3.11 and install phrchain.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -1,21 +1,10 @@
 #!/usr/bin/env bash
-# The main job: a single-node phrchain (embedded solo engine) with its REST API.
-#   scripts/run.sh [--home DIR] [--port N]
-# Creates ./.venv, installs phrchain, initialises a chain in DIR (default ./.phrchain) on
-# first use, then starts the node and API on 127.0.0.1. The genesis authority's wallet is
-# encrypted with a passphrase: from $PHRCHAIN_PASSPHRASE, or asked for on the terminal.
+# The main job: `phrchain demo` on the embedded engine (nothing else to install).
+#   scripts/run.sh [--patients N] [--seed S] [--no-serve] [--port P] [--home DIR]
+# Creates ./.venv, installs phrchain, builds a consortium of two hospitals, an insurer, a
+# pharmacy and a regulator in ./.phrchain-demo, imports synthetic FHIR patients, plays
+# every capability with a short account of each step, then serves the node API and the
+# web UI on 127.0.0.1 until Ctrl-C.
 source "$(dirname "$0")/_venv.sh"
 install_phrchain ""
-HOME_DIR=".phrchain"
-PORT=8645
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --home) HOME_DIR="$2"; shift 2 ;;
-    --port) PORT="$2"; shift 2 ;;
-    *) echo "usage: scripts/run.sh [--home DIR] [--port N]" >&2; exit 2 ;;
-  esac
-done
-if [ ! -f "$HOME_DIR/config/genesis.json" ]; then
-  .venv/bin/phrchain init --home "$HOME_DIR"
-fi
-exec .venv/bin/phrchain start --home "$HOME_DIR" --port "$PORT"
+exec .venv/bin/phrchain demo "$@"

@@ -501,11 +501,12 @@ def serve(node: SoloNode, host: str = "127.0.0.1", port: int = 8645,
 
 
 class BackgroundServer:
-    """Serve an ASGI app on loopback, on a free port, in a daemon thread; for tests and
-    notebooks. ``with BackgroundServer(app) as url: ...``"""
+    """Serve an ASGI app on loopback, on a free port (or ``port``), in a daemon thread; for
+    tests, notebooks and the demo. ``with BackgroundServer(app) as url: ...``"""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", start_timeout: float = 10.0) -> None:
-        self.app, self.host, self.start_timeout = app, host, start_timeout
+    def __init__(self, app: Any, host: str = "127.0.0.1", start_timeout: float = 10.0,
+                 port: int = 0) -> None:
+        self.app, self.host, self.start_timeout, self.port = app, host, start_timeout, port
         self.url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -516,7 +517,7 @@ class BackgroundServer:
         # ~40 ms for the client's delayed ACK (Nagle).
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))  # the kernel picks a free port: no race with others
+        sock.bind((self.host, self.port))  # 0: the kernel picks a free port, no race
         port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=2, lifespan="off")

@@ -62,6 +62,7 @@ from phrchain.cli.common import (
     read_passphrase,
 )
 from phrchain.cli.consent import consent_parser
+from phrchain.cli.demo import demo_command
 from phrchain.cli.exchange import exchange_parser
 from phrchain.cli.identity import identity_parser
 from phrchain.cli.net import net_parser
@@ -242,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
                             f"{DEFAULT_NODE})")
     p.add_argument("--out", required=True, help="where to write the request (JSON)")
     p.add_argument("--passphrase-file")
+
+    demo_command(sub)
 
     net = sub.add_parser("net", help="a local multi-validator network on CometBFT")
     net_parser(net.add_subparsers(dest="net_command", required=True, metavar="COMMAND"))

@@ -1,0 +1,147 @@
+"""``phrchain demo``: the whole system on one machine, as a story.
+
+Builds a consortium (two hospitals, an insurer, a pharmacy, a regulator) on the embedded
+engine, imports synthetic FHIR patients and plays every capability through the real SDK,
+API and vaults, printing a short account of each step. Then it serves the node API (and
+the web UI, when installed) on loopback until Ctrl-C; ``--no-serve`` stops after the
+story with exit code 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from phrchain.cli.common import PASSPHRASE_ENV, CliError, add_command
+from phrchain.cli.session import ProgressBar
+
+DEFAULT_HOME: Final = ".phrchain-demo"
+DEFAULT_PORT: Final = 8646
+MAX_PATIENTS: Final = 500
+
+
+def _prepare_home(home: Path) -> None:
+    """A fresh folder; a previous demo's folder (and only that) is replaced."""
+    if home.exists() and any(home.iterdir()):
+        marker = home / "directory.json"
+        try:
+            previous = json.loads(marker.read_text())["chain_id"] == "phr-demo"
+        except (OSError, ValueError, KeyError, TypeError):
+            previous = False
+        if not previous:
+            raise CliError(f"{home} exists and is not a previous demo; pick another --home")
+        print(f"replacing the previous demo in {home}", file=sys.stderr)
+        shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True)
+
+
+def _passphrase(args: argparse.Namespace) -> tuple[str, bool]:
+    """(passphrase, whether it was made up here and must be shown)."""
+    if args.passphrase_file:
+        lines = Path(args.passphrase_file).read_text(encoding="utf-8").splitlines()
+        if not lines or not lines[0]:
+            raise CliError(f"passphrase file {args.passphrase_file} is empty")
+        return lines[0], False
+    env = os.environ.get(PASSPHRASE_ENV)
+    if env:
+        return env, False
+    return secrets.token_urlsafe(12), True
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from phrchain.demo.consortium import running
+    from phrchain.demo.scenario import Scenario
+
+    if not 1 <= args.patients <= MAX_PATIENTS:
+        raise CliError(f"--patients must be between 1 and {MAX_PATIENTS}")
+    home = Path(args.home).resolve()
+    _prepare_home(home)
+    passphrase, made_up = _passphrase(args)
+    port = 0 if args.no_serve else args.port
+    started = time.monotonic()
+    print(f"phrchain demo: {args.patients} synthetic patient(s), seed {args.seed}, "
+          f"in {home}", flush=True)
+
+    def bar(total: int, label: str, unit: str) -> ProgressBar:
+        return ProgressBar(total, label, unit)
+
+    with running(home, passphrase, patients=args.patients, api_port=port) as c:
+        scenario = Scenario(c, sys.stdout, bar, args.patients, args.seed)
+        scenario.run(_extra_steps())
+        height = c.node.status()["height"]
+        print(f"\nDone in {time.monotonic() - started:.1f} s: chain height {height}, "
+              f"every step above went through the node API and the vaults.", flush=True)
+        print(f"Re-check the whole chain from genesis later with:\n"
+              f"    phrchain verify --home {home / 'node'}")
+        if args.no_serve:
+            return 0
+        _serve(c, home, passphrase, made_up)
+    return 0
+
+
+def _extra_steps() -> tuple[Any, ...]:
+    """Story steps of capabilities that are installed (claims, portable record)."""
+    steps: list[Any] = []
+    try:
+        from phrchain.demo.claims_step import insurance_claim
+    except ImportError:
+        pass
+    else:
+        steps.append(insurance_claim)
+    try:
+        from phrchain.demo.portable_step import portable_record
+    except ImportError:
+        pass
+    else:
+        steps.append(portable_record)
+    return tuple(steps)
+
+
+def _serve(c: Any, home: Path, passphrase: str, made_up: bool) -> None:
+    print(f"\nServing on loopback until Ctrl-C:\n    node API  {c.api_url}  (OpenAPI UI at "
+          f"{c.api_url}/docs)")
+    ui = getattr(c, "ui_url", "")
+    if ui:
+        print(f"    web UI    {ui}")
+        print(f"    sign in with any wallet in {home / 'wallets'} (patient_1, dr_lee, "
+              f"auditor, …)")
+    if made_up:
+        print(f"    wallet passphrase (made up for this demo, shown once): {passphrase}")
+    else:
+        print(f"    wallet passphrase: the one you gave (${PASSPHRASE_ENV} or file)")
+    sys.stdout.flush()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    print("stopping", file=sys.stderr)
+
+
+def demo_command(sub: Any) -> None:
+    p = add_command(sub, "demo", cmd_demo,
+                    "the whole system on one machine: a consortium, synthetic patients, "
+                    "every capability, then the web UI")
+    p.add_argument("--patients", type=int, default=5, help="synthetic patients (default 5)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the synthetic data")
+    p.add_argument("--home", default=DEFAULT_HOME,
+                   help=f"folder for the chain, vaults and wallets (default {DEFAULT_HOME}; "
+                        "a previous demo there is replaced)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"loopback port of the node API and web UI (default {DEFAULT_PORT})")
+    p.add_argument("--no-serve", action="store_true",
+                   help="stop after the story (exit code 0) instead of serving")
+    p.add_argument("--passphrase-file",
+                   help=f"passphrase for the demo's wallets (else ${PASSPHRASE_ENV}, else "
+                        "one is made up and printed)")
