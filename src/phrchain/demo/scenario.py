@@ -126,7 +126,7 @@ class Scenario:
                  "key (AES-256-GCM) in the hospital's vault")
         self.say("the chain holds identities, salted commitments and pointers only; "
                  f"patient 1 owns {len(self.outcome.records['patient_1'])}: "
-                 + ", ".join(f"{k} ×{v}" for k, v in sorted(kinds.items())))
+                 + ", ".join(f"{k} x{v}" for k, v in sorted(kinds.items())))
 
     def _first(self, patient: str, resource: str) -> str:
         for d in self.c.client(patient).my_records():
@@ -249,6 +249,6 @@ class Scenario:
                      f"{'y' if latest.size == 1 else 'ies'}, each proven by an inclusion "
                      f"proof; {len(heads)} log head(s) linked by consistency proofs")
             for key, count in sorted(summary.items()):
-                self.say(f"  {key} ×{count}")
+                self.say(f"  {key} x{count}")
         self.say(f"validator {short(c.node.key.did)} signed every header; the regulator's "
                  "auditor checked it all without trusting the node")
