@@ -53,6 +53,7 @@ from pathlib import Path
 
 from phrchain import __version__
 from phrchain.cli.audit import audit_parser
+from phrchain.cli.claims import claims_parser, money_parser
 from phrchain.cli.common import (
     DEFAULT_NODE,
     NODE_ENV,
@@ -257,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
             ("consent", "patient consents: grant, revoke, list, show", consent_parser),
             ("exchange", "Pull and Push between providers", exchange_parser),
             ("audit", "a patient's access log and its proofs", audit_parser),
+            ("claims", "insurance products, claims, review and appeal", claims_parser),
+            ("money", "balances, bills and payments (settlement)", money_parser),
             ("vault", "run or inspect an institution's vault", vault_parser)):
         group = sub.add_parser(name, help=help_)
         make(group.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND"))

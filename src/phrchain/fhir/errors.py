@@ -30,6 +30,9 @@ INVALID_CONSENT = register("fhir", 5, "invalid_consent",
                            "consent object cannot be mapped to FHIR Consent")
 INVALID_AUDIT_ENTRY = register("fhir", 6, "invalid_audit_entry",
                                "audit leaf cannot be mapped to FHIR AuditEvent")
+INVALID_CLAIM = register("fhir", 7, "invalid_claim",
+                         "claim cannot be mapped to FHIR Claim, ClaimResponse or "
+                         "ExplanationOfBenefit")
 
 
 class FhirError(TxError):

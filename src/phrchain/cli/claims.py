@@ -1,0 +1,286 @@
+"""``phrchain claims …`` and ``phrchain money …``: insurance products, enrolment, claims,
+review and appeal; balances, bills and payments (``client/claims.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from phrchain.cli.common import CliError, add_command, node_client, print_json, read_json_file
+from phrchain.cli.session import (
+    found,
+    paged,
+    parse_list,
+    reader_options,
+    records_client,
+    signer_options,
+    value,
+)
+
+
+def _claims(rc: Any) -> Any:
+    from phrchain.client.claims import ClaimsClient
+
+    return ClaimsClient(rc)
+
+
+def _key(path: str | None) -> Any:
+    from phrchain.client.claims import ProductKey
+
+    return None if path is None else ProductKey.load(path)
+
+
+def _amount(text: str, what: str) -> int:
+    try:
+        amount = int(text)
+    except ValueError:
+        raise CliError(f"{what} must be an integer of minor units (e.g. cents, won)") from None
+    if amount <= 0:
+        raise CliError(f"{what} must be positive")
+    return amount
+
+
+def _line(text: str) -> tuple[Any, int]:
+    """``SYSTEM|CODE=AMOUNT`` (``http://snomed.info/sct|73761001=300000``)."""
+    from phrchain.client.claims import Code
+
+    code, sep, amount = text.rpartition("=")
+    system, bar, value_ = code.rpartition("|")
+    if not sep or not bar or not system or not value_:
+        raise CliError(f"--line {text!r}: write SYSTEM|CODE=AMOUNT")
+    return Code(system, value_), _amount(amount, "a line's amount")
+
+
+# -- insurer -----------------------------------------------------------------------------
+def cmd_new_key(args: argparse.Namespace) -> int:
+    from phrchain.client.claims import ProductKey
+
+    ProductKey.create().save(args.out)
+    print(f"wrote a new product key to {args.out} (a secret: give it to enrolees only)",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from phrchain.client.claims import ProductKey, Rules
+
+    data = read_json_file(args.rules, "product rules")
+    if not isinstance(data, dict):
+        raise CliError(f"{args.rules} must hold a JSON object of product rules")
+    rules = Rules.from_json(data)
+    key = ProductKey.load(args.key)
+    with records_client(args, vaults=False) as rc:
+        pid, version = _claims(rc).publish(args.slug, rules, key)
+    _save_codebook(key, args.key)
+    print(pid)
+    print(f"published product {pid} version {version} ('{rules.name}'); its codes are "
+          f"on chain as tags only", file=sys.stderr)
+    return 0
+
+
+def _save_codebook(key: Any, path: str) -> None:
+    """Keep the codes just blinded in the key file (rewritten in place, still 0600)."""
+    import os
+
+    tmp = f"{path}.new"
+    key.save(tmp)
+    os.replace(tmp, path)
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    if (args.approve is None) == (args.deny is None):
+        raise CliError("give --approve AMOUNT or --deny REASON")
+    with records_client(args, vaults=False) as rc:
+        claim = _claims(rc).review(
+            args.claim, approve=None if args.approve is None else int(args.approve),
+            deny=args.deny, note=None if args.note is None else args.note.encode())
+    print_json(claim)
+    return 0
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    with records_client(args) as rc:
+        plaintexts = _claims(rc).read_claim_records(args.claim)
+    print_json([json.loads(p) for p in plaintexts])
+    print(f"{len(plaintexts)} record(s) read under the claim's HPAYMT consent "
+          "(each an audited access)", file=sys.stderr)
+    return 0
+
+
+# -- patient -----------------------------------------------------------------------------
+def cmd_enrol(args: argparse.Namespace) -> int:
+    start = time.time_ns() // 1_000_000 + 60_000
+    with records_client(args, vaults=False) as rc:
+        _claims(rc).enrol(args.insurer, args.product, start, args.days)
+    print(f"enrolled in {args.product} of {args.insurer} for {args.days} day(s)",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_file(args: argparse.Namespace) -> int:
+    records = parse_list(args.records, "--records", None)
+    lines = [_line(t) for t in args.line]
+    service_ms = int(args.service_ms) if args.service_ms else time.time_ns() // 1_000_000
+    with records_client(args) as rc:
+        claim = _claims(rc).file(args.insurer, args.product, args.bill, records, lines,
+                                 _key(args.key), service_ms=service_ms,
+                                 consent_days=args.consent_days)
+    print_json(claim)
+    print(f"claim {claim['claim']}: {claim['status']}, payout {claim['payout']} "
+          f"({claim['payment']}); reasons: {', '.join(claim['reasons']) or 'none'}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_simple(args: argparse.Namespace) -> int:
+    with records_client(args, vaults=False) as rc:
+        claim = getattr(_claims(rc), args.action)(args.claim)
+    print_json(claim)
+    return 0
+
+
+# -- anyone --------------------------------------------------------------------------------
+def cmd_show(args: argparse.Namespace) -> int:
+    if args.fhir:
+        with records_client(args, vaults=False) as rc:
+            print_json(_claims(rc).fhir(args.claim, _key(args.key))[args.fhir])
+        return 0
+    with node_client(args) as node:
+        print_json(found(node, "claims/claim", "claim", claim=args.claim))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    chosen = [(k, v) for k, v in (("patient", args.patient), ("insurer", args.insurer),
+                                  ("reason", args.reason)) if v]
+    if len(chosen) != 1:
+        raise CliError("give one of --patient, --insurer or --reason")
+    kind, what = chosen[0]
+    path = {"patient": "claims/of_patient", "insurer": "claims/of_insurer",
+            "reason": "claims/by_reason"}[kind]
+    with node_client(args) as node:
+        claims = paged(node, path, "claims", **{kind: what})
+        print_json([value(node, "claims/claim", claim=c) for c in claims])
+    return 0
+
+
+def cmd_product(args: argparse.Namespace) -> int:
+    with node_client(args) as node:
+        data = {"insurer": args.insurer, "product": args.product}
+        if args.version:
+            data["version"] = args.version
+        print_json(found(node, "claims/product", "product", **data))
+    return 0
+
+
+# -- money ---------------------------------------------------------------------------------
+def cmd_balance(args: argparse.Namespace) -> int:
+    with node_client(args) as node:
+        print_json(value(node, "settlement/balances", did=args.did))
+    return 0
+
+
+def cmd_mint(args: argparse.Namespace) -> int:
+    with records_client(args, vaults=False) as rc:
+        _claims(rc).mint(args.to, _amount(args.amount, "--amount"), args.currency)
+    return 0
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    with records_client(args, vaults=False) as rc:
+        _claims(rc).transfer(args.to, _amount(args.amount, "--amount"), args.currency)
+    return 0
+
+
+def cmd_bill(args: argparse.Namespace) -> int:
+    with records_client(args, vaults=False) as rc:
+        bill = _claims(rc).bill(args.patient, _amount(args.amount, "--amount"),
+                                args.currency, args.encounter)
+    print(bill)
+    return 0
+
+
+def cmd_pay(args: argparse.Namespace) -> int:
+    with records_client(args, vaults=False) as rc:
+        _claims(rc).pay_bill(args.bill)
+    print(f"paid bill {args.bill}", file=sys.stderr)
+    return 0
+
+
+def claims_parser(sub: Any) -> None:
+    signer, reader = [signer_options()], [reader_options()]
+    p = add_command(sub, "new-key", cmd_new_key, "(insurer) a new secret product key file")
+    p.add_argument("--out", required=True)
+    p = add_command(sub, "publish", cmd_publish,
+                    "(insurer) publish a product, or its next version", signer)
+    p.add_argument("--slug", required=True, help="the product's stable name, e.g. basic-care")
+    p.add_argument("--rules", required=True, help="JSON rules (docs/claims.md)")
+    p.add_argument("--key", required=True, help="the product key file (new-key)")
+    p = add_command(sub, "product", cmd_product, "a product's rules (code tags)", reader)
+    p.add_argument("--insurer", required=True)
+    p.add_argument("--product", required=True)
+    p.add_argument("--version", type=int)
+    p = add_command(sub, "enrol", cmd_enrol, "(patient) enrol in a product", signer)
+    p.add_argument("--insurer", required=True)
+    p.add_argument("--product", required=True)
+    p.add_argument("--days", type=int, default=365)
+    p = add_command(sub, "file", cmd_file,
+                    "(patient) claim a paid bill, naming the records the insurer may read",
+                    signer)
+    p.add_argument("--insurer", required=True)
+    p.add_argument("--product", required=True)
+    p.add_argument("--bill", required=True)
+    p.add_argument("--records", required=True, help="comma-separated record ids")
+    p.add_argument("--line", action="append", required=True,
+                   help="SYSTEM|CODE=AMOUNT, once per billed item")
+    p.add_argument("--key", required=True, help="the product key the insurer gave you")
+    p.add_argument("--service-ms", help="date of service (ms since epoch; default now)")
+    p.add_argument("--consent-days", type=int, default=90)
+    p = add_command(sub, "review", cmd_review,
+                    "(insurer reviewer) decide a referred claim", signer)
+    p.add_argument("claim")
+    p.add_argument("--approve", help="amount to pay (at most what the rules give)")
+    p.add_argument("--deny", help="reason code")
+    p.add_argument("--note", help="a note kept off chain (its hash is recorded)")
+    p = add_command(sub, "read", cmd_read, "(insurer) read the records a claim names",
+                    signer)
+    p.add_argument("claim")
+    for action, help_ in (("appeal", "(patient) appeal a denied or partial claim, once"),
+                          ("lapse", "approve a referred claim whose review deadline passed"),
+                          ("settle", "retry paying an approved, unfunded claim")):
+        p = add_command(sub, action, cmd_simple, help_, signer)
+        p.add_argument("claim")
+        p.set_defaults(action=action)
+    p = add_command(sub, "show", cmd_show, "one claim (or its FHIR resources)", signer)
+    p.add_argument("claim")
+    p.add_argument("--fhir", choices=("Claim", "ClaimResponse", "ExplanationOfBenefit"))
+    p.add_argument("--key", help="product key: real codes instead of tags in FHIR")
+    p = add_command(sub, "list", cmd_list,
+                    "claims of a patient or insurer, or by reason code (regulators)", reader)
+    p.add_argument("--patient")
+    p.add_argument("--insurer")
+    p.add_argument("--reason")
+
+
+def money_parser(sub: Any) -> None:
+    signer, reader = [signer_options()], [reader_options()]
+    p = add_command(sub, "balance", cmd_balance, "balances of a DID", reader)
+    p.add_argument("did")
+    for name, func, help_ in (("mint", cmd_mint, "(authority) deposit money for a DID"),
+                              ("transfer", cmd_transfer, "pay another identity")):
+        p = add_command(sub, name, func, help_, signer)
+        p.add_argument("--to", required=True)
+        p.add_argument("--amount", required=True)
+        p.add_argument("--currency", required=True)
+    p = add_command(sub, "bill", cmd_bill, "(provider) bill a patient for an encounter",
+                    signer)
+    p.add_argument("--patient", required=True)
+    p.add_argument("--amount", required=True)
+    p.add_argument("--currency", required=True)
+    p.add_argument("--encounter", required=True,
+                   help="your own encounter number (only a one-way key of it is recorded)")
+    p = add_command(sub, "pay", cmd_pay, "(patient) pay a bill", signer)
+    p.add_argument("bill")

@@ -1,0 +1,306 @@
+"""The SDK for insurance claims and settlement (``modules/claims``, ``modules/settlement``).
+
+Roles, each through a :class:`ClaimsClient` around the party's
+:class:`~phrchain.client.records.RecordsClient`:
+
+- **insurer**: holds a :class:`ProductKey` (kept off chain, given to enrolees), publishes
+  a product whose covered and excluded codes go on chain only as *code tags*
+  (HMAC-SHA256 under that key), reviews referred claims, reads the chosen records;
+- **provider**: bills a patient for an encounter (:meth:`ClaimsClient.bill`);
+- **patient**: pays the bill, enrols, files a claim naming the records they choose —
+  the contract grants the insurer an HPAYMT consent for exactly those, and this client
+  re-wraps their keys for the insurer — then follows the decision and the payout;
+- **regulator**: lists claims by reason code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from phrchain.client.records import RecordsClient, RecordsError
+from phrchain.modules.consent.messages import Scope
+
+DAY_MS: Final = 86_400_000
+_CODE_TAG: Final = b"phrchain/claims/code-tag/v1\x00"
+_PRODUCT_ID: Final = b"phrchain/claims/product-id/v1\x00"
+_ENCOUNTER: Final = b"phrchain/claims/encounter/v1\x00"
+KEY_FILE_FORMAT: Final = "phrchain-product-key/v1"
+
+
+def product_id(insurer: str, slug: str) -> str:
+    """The 16-byte on-chain id of an insurer's product named ``slug`` (stable across
+    versions: a new publish of the same slug is the next version)."""
+    return hashlib.sha256(_PRODUCT_ID + f"{insurer}/{slug}".encode()).hexdigest()[:32]
+
+
+def encounter_key(provider: str, local_encounter: str) -> str:
+    """What a bill names for duplicate detection: one value per (provider, encounter
+    number of the provider's own system), the same whichever patient it is billed to."""
+    return hashlib.sha256(_ENCOUNTER + f"{provider}/{local_encounter}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    system: str
+    code: str
+    display: str = ""
+
+
+@dataclass
+class ProductKey:
+    """An insurer's secret for blinding codes, with the codes it has blinded (the
+    codebook): what turns a tag on chain back into a code for those who hold it."""
+
+    key: bytes
+    codes: dict[str, Code] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls) -> ProductKey:
+        return cls(secrets.token_bytes(32))
+
+    def tag(self, code: Code) -> str:
+        tag = hmac.new(self.key, _CODE_TAG + f"{code.system}|{code.code}".encode(),
+                       hashlib.sha256).hexdigest()
+        self.codes[tag] = code
+        return tag
+
+    def tags(self, codes: Iterable[Code]) -> list[str]:
+        return sorted({self.tag(c) for c in codes})
+
+    def codebook(self) -> dict[str, tuple[str, str, str]]:
+        return {t: (c.system, c.code, c.display) for t, c in self.codes.items()}
+
+    def save(self, path: Path | str) -> None:
+        """Write the key file (owner-only permissions; it is a secret)."""
+        body = json.dumps({"format": KEY_FILE_FORMAT, "key": self.key.hex(),
+                           "codes": [[c.system, c.code, c.display]
+                                     for c in self.codes.values()]}, indent=2)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(body)
+
+    @classmethod
+    def load(cls, path: Path | str) -> ProductKey:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if data["format"] != KEY_FILE_FORMAT:
+                raise ValueError("format")
+            pk = cls(bytes.fromhex(data["key"]))
+            if len(pk.key) != 32:
+                raise ValueError("key length")
+            for system, code, display in data["codes"]:
+                pk.tag(Code(str(system), str(code), str(display)))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RecordsError(f"{path} is not a product key file ({exc})") from None
+        return pk
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """A product's terms, in plain codes; :meth:`ClaimsClient.publish` blinds them."""
+
+    name: str
+    currency: str
+    covered: Sequence[Code]
+    excluded: Sequence[Code] = ()
+    deductible: int = 0
+    copay_bps: int = 0
+    per_claim_limit: int = 10**12
+    yearly_limit: int = 10**12
+    waiting_days: int = 0
+    max_term_days: int = 366
+    refer_above: int = 0
+    review_window_days: int = 14
+    appeal_window_days: int = 30
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Rules:
+        def codes(name: str) -> list[Code]:
+            return [Code(str(c["system"]), str(c["code"]), str(c.get("display", "")))
+                    for c in data.get(name, [])]
+        known = {f for f in cls.__dataclass_fields__ if f not in ("covered", "excluded")}
+        extra = set(data) - known - {"covered", "excluded", "product"}
+        if extra:
+            raise RecordsError(f"unknown product fields: {', '.join(sorted(extra))}")
+        return cls(covered=codes("covered"), excluded=codes("excluded"),
+                   **{k: data[k] for k in known if k in data})
+
+
+class ClaimsClient:
+    def __init__(self, records: RecordsClient) -> None:
+        self.rc = records
+
+    @property
+    def did(self) -> str:
+        return self.rc.wallet.did
+
+    def _q(self, path: str, **data: Any) -> Any:
+        return self.rc.q(path, **data)
+
+    # -- money -------------------------------------------------------------------------
+    def balance(self, currency: str, did: str | None = None) -> int:
+        return int(self._q("settlement/balance", did=did or self.did,
+                           currency=currency)["balance"])
+
+    def mint(self, to: str, amount: int, currency: str) -> None:
+        """(authority) Deposit money into the system for ``to``."""
+        self.rc.send([{"type": "settlement/mint", "to": to, "amount": amount,
+                       "currency": currency}])
+
+    def transfer(self, to: str, amount: int, currency: str) -> None:
+        self.rc.send([{"type": "settlement/transfer", "to": to, "amount": amount,
+                       "currency": currency}])
+
+    def bill(self, patient: str, amount: int, currency: str, local_encounter: str,
+             bill: str | None = None) -> str:
+        """(provider) Bill ``patient`` for an encounter of this institution."""
+        bill = bill or secrets.token_hex(16)
+        provider = self.rc.custodian_of_me()
+        self.rc.send([{"type": "settlement/bill", "bill": bill, "patient": patient,
+                       "amount": amount, "currency": currency,
+                       "encounter": encounter_key(provider, local_encounter)}])
+        return bill
+
+    def pay_bill(self, bill: str) -> None:
+        self.rc.send([{"type": "settlement/pay_bill", "bill": bill}])
+
+    # -- insurer -----------------------------------------------------------------------
+    def publish(self, slug: str, rules: Rules, key: ProductKey) -> tuple[str, int]:
+        """Publish (or re-publish: next version) a product; returns (id, version)."""
+        insurer = self.rc.custodian_of_me()
+        pid = product_id(insurer, slug)
+        self.rc.send([{
+            "type": "claims/publish", "product": pid, "name": rules.name,
+            "currency": rules.currency, "deductible": rules.deductible,
+            "copay_bps": rules.copay_bps, "per_claim_limit": rules.per_claim_limit,
+            "yearly_limit": rules.yearly_limit, "waiting_ms": rules.waiting_days * DAY_MS,
+            "max_term_ms": rules.max_term_days * DAY_MS, "covered": key.tags(rules.covered),
+            "excluded": key.tags(rules.excluded), "refer_above": rules.refer_above,
+            "review_window_ms": rules.review_window_days * DAY_MS,
+            "appeal_window_ms": rules.appeal_window_days * DAY_MS}])
+        return pid, int(self.product(insurer, pid)["version"])
+
+    def review(self, claim: str, *, approve: int | None = None, deny: str | None = None,
+               note: bytes | None = None) -> dict[str, Any]:
+        """(insurer reviewer) Decide a referred claim: ``approve=amount`` or
+        ``deny=reason code``. A note stays off chain; only its hash is recorded."""
+        if (approve is None) == (deny is None):
+            raise RecordsError("review with approve=amount or deny=reason, not both")
+        msg: dict[str, Any] = {"type": "claims/review", "claim": claim,
+                               "decision": "approve" if approve is not None else "deny"}
+        if approve is not None:
+            msg["amount"] = approve
+        else:
+            msg["reason"] = deny
+        if note is not None:
+            msg["note_hash"] = hashlib.sha256(note).hexdigest()
+        self.rc.send([msg])
+        return self.claim(claim)
+
+    def read_claim_records(self, claim: str) -> list[bytes]:
+        """(insurer) Open each record the claim names, under its HPAYMT consent."""
+        return [self.rc.open(r["record"], purpose="HPAYMT").plaintext
+                for r in self.claim(claim)["records"]]
+
+    # -- patient -----------------------------------------------------------------------
+    def enrol(self, insurer: str, product: str, start_ms: int, days: int) -> None:
+        self.rc.send([{"type": "claims/enrol", "insurer": insurer, "product": product,
+                       "start_ms": start_ms, "end_ms": start_ms + days * DAY_MS}])
+
+    def file(self, insurer: str, product: str, bill: str, records: Sequence[str],
+             lines: Sequence[tuple[Code, int]], key: ProductKey, service_ms: int,
+             consent_days: int = 90, claim: str | None = None) -> dict[str, Any]:
+        """File a claim for a paid bill, naming ``records`` (opened and verified here
+        first: their commitments go in the claim) and the billed ``lines``. The insurer
+        can then read exactly these records; returns the decided claim."""
+        claim = claim or secrets.token_hex(16)
+        refs = []
+        for record in records:
+            opened = self.rc.open(record, purpose="PATRQT")  # proves we hold the original
+            refs.append({"record": record, "commitment": opened.descriptor["commitment"]})
+        version = int(self.product(insurer, product)["version"])
+        tx_lines = [{"tag": key.tag(code), "amount": amount} for code, amount in lines]
+        self.rc.send([{"type": "claims/file", "claim": claim, "insurer": insurer,
+                       "product": product, "version": version, "bill": bill,
+                       "service_ms": service_ms, "records": refs, "lines": tx_lines,
+                       "amount": sum(a for _, a in lines),
+                       "consent_end_ms": _now_ms() + consent_days * DAY_MS}])
+        readers = self.rc.grantee_dids({"kind": "organization", "id": insurer})
+        self.rc.share(readers, Scope(records=tuple(sorted(records))))
+        return self.claim(claim)
+
+    def appeal(self, claim: str) -> dict[str, Any]:
+        self.rc.send([{"type": "claims/appeal", "claim": claim}])
+        return self.claim(claim)
+
+    def lapse(self, claim: str) -> dict[str, Any]:
+        self.rc.send([{"type": "claims/lapse", "claim": claim}])
+        return self.claim(claim)
+
+    def settle(self, claim: str) -> dict[str, Any]:
+        self.rc.send([{"type": "claims/settle", "claim": claim}])
+        return self.claim(claim)
+
+    # -- reading -----------------------------------------------------------------------
+    def product(self, insurer: str, product: str, version: int | None = None
+                ) -> dict[str, Any]:
+        found = self._q("claims/product", insurer=insurer, product=product,
+                        **({} if version is None else {"version": version}))
+        if found is None:
+            raise RecordsError(f"no product {product} of {insurer}")
+        return dict(found)
+
+    def claim(self, claim: str) -> dict[str, Any]:
+        found = self._q("claims/claim", claim=claim)
+        if found is None:
+            raise RecordsError(f"no claim {claim}")
+        return dict(found)
+
+    def claims_by_reason(self, reason: str) -> list[str]:
+        return list(self._q("claims/by_reason", reason=reason)["claims"])
+
+    def fhir(self, claim: str, key: ProductKey | None = None) -> dict[str, dict[str, Any]]:
+        """``Claim``, ``ClaimResponse`` and ``ExplanationOfBenefit`` for a claim (real
+        codes where ``key`` knows them, code tags otherwise)."""
+        from phrchain.fhir.claims import claim_response_to_fhir, claim_to_fhir, eob_to_fhir
+
+        c = self.claim(claim)
+        product = self.product(c["insurer"], c["product"], c["version"])
+        bill = self._q("settlement/bill", bill=c["bill"])
+        created = self._block_time(c["filed_height"])
+        decided = self._block_time(c.get("decided_height") or c["filed_height"])
+        codes = key.codebook() if key else None
+        reasons = self._reason_sentences()
+        return {
+            "Claim": claim_to_fhir(c, currency=product["currency"], provider=bill["provider"],
+                                   created_ms=created, codes=codes),
+            "ClaimResponse": claim_response_to_fhir(c, currency=product["currency"],
+                                                    decided_ms=decided, reasons=reasons),
+            "ExplanationOfBenefit": eob_to_fhir(c, currency=product["currency"],
+                                                provider=bill["provider"], created_ms=created,
+                                                decided_ms=decided, codes=codes,
+                                                reasons=reasons),
+        }
+
+    def _block_time(self, height: int) -> int:
+        header = self.rc.node.header(height)
+        return int(header["header"]["time_ms"])
+
+    @staticmethod
+    def _reason_sentences() -> dict[str, str]:
+        from phrchain.modules.claims.reasons import REASONS
+
+        return {code: str(sentence) for code, sentence in REASONS.items()}
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
