@@ -271,25 +271,16 @@ class ClaimsClient:
     def fhir(self, claim: str, key: ProductKey | None = None) -> dict[str, dict[str, Any]]:
         """``Claim``, ``ClaimResponse`` and ``ExplanationOfBenefit`` for a claim (real
         codes where ``key`` knows them, code tags otherwise)."""
-        from phrchain.fhir.claims import claim_response_to_fhir, claim_to_fhir, eob_to_fhir
+        from phrchain.fhir.claims import claim_resources
 
         c = self.claim(claim)
         product = self.product(c["insurer"], c["product"], c["version"])
         bill = self._q("settlement/bill", bill=c["bill"])
-        created = self._block_time(c["filed_height"])
-        decided = self._block_time(c.get("decided_height") or c["filed_height"])
-        codes = key.codebook() if key else None
-        reasons = self._reason_sentences()
-        return {
-            "Claim": claim_to_fhir(c, currency=product["currency"], provider=bill["provider"],
-                                   created_ms=created, codes=codes),
-            "ClaimResponse": claim_response_to_fhir(c, currency=product["currency"],
-                                                    decided_ms=decided, reasons=reasons),
-            "ExplanationOfBenefit": eob_to_fhir(c, currency=product["currency"],
-                                                provider=bill["provider"], created_ms=created,
-                                                decided_ms=decided, codes=codes,
-                                                reasons=reasons),
-        }
+        return claim_resources(
+            c, currency=product["currency"], provider=bill["provider"],
+            created_ms=self._block_time(c["filed_height"]),
+            decided_ms=self._block_time(c.get("decided_height") or c["filed_height"]),
+            codes=key.codebook() if key else None, reasons=self._reason_sentences())
 
     def _block_time(self, height: int) -> int:
         header = self.rc.node.header(height)

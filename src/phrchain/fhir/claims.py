@@ -186,5 +186,27 @@ def eob_to_fhir(claim: Mapping[str, Any], *, currency: str, provider: str, creat
     return _checked(make)
 
 
-__all__ = ["PHR_CODE_TAG", "URI", "claim_response_to_fhir", "claim_to_fhir", "eob_to_fhir",
-           "money"]
+def claim_resources(claim: Mapping[str, Any], *, currency: str, provider: str,
+                    created_ms: int, decided_ms: int, codes: Codes | None = None,
+                    reasons: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """All three views of one claim, by resource type."""
+    return {
+        "Claim": claim_to_fhir(claim, currency=currency, provider=provider,
+                               created_ms=created_ms, codes=codes),
+        "ClaimResponse": claim_response_to_fhir(claim, currency=currency,
+                                                decided_ms=decided_ms, reasons=reasons),
+        "ExplanationOfBenefit": eob_to_fhir(claim, currency=currency, provider=provider,
+                                            created_ms=created_ms, decided_ms=decided_ms,
+                                            codes=codes, reasons=reasons),
+    }
+
+
+__all__ = [
+    "PHR_CODE_TAG",
+    "URI",
+    "claim_resources",
+    "claim_response_to_fhir",
+    "claim_to_fhir",
+    "eob_to_fhir",
+    "money",
+]
