@@ -188,7 +188,7 @@ def test_a_wrong_trust_anchor_is_refused(c: Consortium, exported: Exported) -> N
     other = keys.SigningKey(bytes([77]) * 32).did
     with pytest.raises(PortableError, match=r"^header at height \d+: "):
         do_import(c, exported.path, validator=other)
-    with pytest.raises(PortableError, match="header at height .* not 'another-chain'"):
+    with pytest.raises(PortableError, match=r"header at height .* not 'another-chain'"):
         do_import(c, exported.path, chain_id="another-chain")
     nothing_written(c, list(exported.records))
 
@@ -340,3 +340,101 @@ def test_a_target_that_is_not_a_care_organization_is_refused(c: Consortium,
         import_portable(exported.path, PASSPHRASE, node, validator=VALIDATOR.did,
                         vault_org=INSURER.did, directory=c.directory)
     nothing_written(c, list(exported.records))
+
+
+class _OtherNode:
+    """The real node, except for what a test overrides: another chain id, or a header
+    at the export height that the trusted validator signed differently (a fork)."""
+
+    def __init__(self, node: NodeClient, chain_id: str | None = None,
+                 fork_at: int | None = None) -> None:
+        self._node, self._chain_id, self._fork_at = node, chain_id, fork_at
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._node, name)
+
+    def chain_id(self) -> str:
+        return self._chain_id or self._node.chain_id()
+
+    def header(self, height: int | None = None) -> dict[str, Any]:
+        signed = self._node.header(height)
+        if height is None or height != self._fork_at:
+            return signed
+        from phrchain.core.block import Header, sign_header
+
+        forked = dataclasses.replace(Header.from_json(signed["header"]), app_hash=bytes(32))
+        return sign_header(VALIDATOR, forked).to_json()
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"chain_id": "another-chain"}, "target chain: the node runs chain 'another-chain'"),
+    ({"fork": True}, "target chain: the node's header at height {h} differs from the file's"),
+])
+def test_a_target_node_of_another_chain_or_fork_is_refused(
+        c: Consortium, exported: Exported, change: dict[str, Any], expected: str) -> None:
+    height = read(exported.path, PASSPHRASE).height
+    with NodeClient(c.api_url, timeout=30) as real:
+        node = _OtherNode(real, change.get("chain_id"), height if change.get("fork") else None)
+        with pytest.raises(PortableError) as refused:
+            import_portable(exported.path, PASSPHRASE, node, validator=VALIDATOR.did,
+                            vault_org=HOSPITAL_B.did, directory=c.directory)
+    assert str(refused.value).startswith(expected.format(h=height)), str(refused.value)
+    nothing_written(c, list(exported.records))
+
+
+# -- the command line ------------------------------------------------------------------------
+def test_cli_export_verify_import(c: Consortium, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import os
+
+    from phrchain.cli.main import main
+    from tests.consortium import genesis
+
+    for name in [k for k in os.environ if k.startswith("PHRCHAIN_")]:
+        monkeypatch.delenv(name)
+    e = export_for(c, tmp_path, "patient-cli")  # records, consent and audit entries
+    wallet_file, secret = tmp_path / "wallet.json", tmp_path / "pass.txt"
+    e.patient.save(wallet_file, PASSPHRASE, FAST)
+    secret.write_text(PASSPHRASE + "\n")
+    vaults = tmp_path / "vaults.json"
+    vaults.write_text(json.dumps(c.directory))
+    genesis_file = tmp_path / "genesis.json"
+    genesis_file.write_text(json.dumps(genesis()))
+    out = tmp_path / "cli.phr"
+    node = ["--node", c.api_url]
+
+    assert main(["wallet", "export", "--wallet", str(wallet_file), "--passphrase-file",
+                 str(secret), "--vaults", str(vaults), "--out", str(out), *node]) == 0
+    printed = capsys.readouterr()
+    assert "3 record(s), 4 chunk(s)" in printed.out and "as strong as its passphrase" in \
+        printed.err
+    assert main(["wallet", "verify", str(out), "--genesis", str(genesis_file),
+                 "--passphrase-file", str(secret), "--json"]) == 0
+    verified = json.loads(capsys.readouterr().out)
+    assert verified["counts"]["records"] == 3 and verified["counts"]["consents"] == 1
+    assert not verified["written"]
+
+    flipped = tmp_path / "flipped.phr"
+    data = bytearray(out.read_bytes())
+    data[-10] ^= 0x80
+    flipped.write_bytes(bytes(data))
+    importing = ["--vault-org", HOSPITAL_B.did, "--validator", VALIDATOR.did, "--vaults",
+                 str(vaults), "--passphrase-file", str(secret), *node]
+    assert main(["wallet", "import", str(flipped), *importing]) == 2
+    assert "error: " in capsys.readouterr().err
+    other = keys.SigningKey(bytes([78]) * 32).did
+    assert main(["wallet", "import", str(out), *importing[:2], "--validator", other,
+                 *importing[4:]]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: header at height {verified['height']}: ")
+    nothing_written(c, list(e.records))
+
+    assert main(["wallet", "import", str(out), *importing]) == 0
+    printed = capsys.readouterr()
+    assert f"imported into the vault of {HOSPITAL_B.did}: 3 record(s) uploaded, 3 " \
+        "holder(s) added" in printed.out
+    for record, plaintext in e.records.items():
+        assert c.client(e.patient).open(record, purpose="PATRQT",
+                                        vault_org=HOSPITAL_B.did).plaintext == plaintext
