@@ -94,9 +94,10 @@ def build_payload(rc: RecordsClient, validator: str | None, max_bytes: int,
     """Gather the payload at the node's latest height (nothing is verified here)."""
     node, did = rc.node, rc.wallet.did
     validator = validator or node.status().get("validator")
-    if not validator:
-        raise PortableError("the node names no solo validator: a portable record carries "
-                            "solo-engine proofs only (docs/portable.md)")
+    if not isinstance(validator, str) or not validator.startswith("did:key:"):
+        raise PortableError("the node names no solo validator DID (a CometBFT network?): "
+                            "a portable record carries solo-engine proofs only "
+                            "(docs/portable.md)")
     header = node.header(None)
     height = int(header["header"]["height"])
 
