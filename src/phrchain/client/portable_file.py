@@ -202,10 +202,10 @@ def read(path: Path | str, passphrase: str | bytes) -> Payload:
 def open_bytes(data: bytes, passphrase: str | bytes, name: str = "the file") -> Payload:
     if len(data) > MAX_FILE_BYTES:
         raise PortableError(f"{name} is too large to be a portable record")
-    line, sep, ciphertext = data[:MAX_HEADER_BYTES + 1].partition(b"\n")
-    if not sep:
+    newline = data.find(b"\n", 0, MAX_HEADER_BYTES + 1)
+    if newline < 0:
         raise PortableError(f"{name} is not a phrchain portable record (no header line)")
-    ciphertext = data[len(line) + 1:]
+    line, ciphertext = data[:newline], data[newline + 1:]
     try:
         header = encoding.decode(line)
         if not isinstance(header, dict) or header.get("format") != FORMAT:
