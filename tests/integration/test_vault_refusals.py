@@ -4,6 +4,7 @@ pushed or pulled. Each refusal has its stable code and changes nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Iterator
@@ -95,6 +96,37 @@ def test_a_copy_needs_a_push_or_an_approved_pull(c: Consortium) -> None:
             vault.copy(meta, {}, chunks, pull=pending)
         assert code(not_approved) == (403, "vault", 30)
     assert rid not in c.vaults[HOSPITAL_B.did].store.record_ids()
+
+
+def test_the_patient_uploads_a_copy_only_where_they_made_a_holder(c: Consortium) -> None:
+    """A patient (the portable record) may place a copy of their own record in a vault
+    only after ``records/add_holder`` names that vault's institution; another patient
+    never may, and the copy must be the registered one."""
+    record = c.client(A1).add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
+                              category="other")
+    rid = bytes.fromhex(record)
+    store_b = c.vaults[HOSPITAL_B.did].store
+    meta = c.vaults[HOSPITAL_A.did].store.get_meta(rid)
+    chunks = list(c.vaults[HOSPITAL_A.did].store.iter_chunks(rid))
+    with VaultClient(c.directory[HOSPITAL_B.did], HOSPITAL_B.did, P) as vault:
+        with pytest.raises(ApiError) as not_yet:
+            vault.copy(meta, {}, chunks)
+        assert code(not_yet) == (403, "vault", 30) and "add_holder" in not_yet.value.message
+    assert rid not in store_b.record_ids()
+    c.client(P).send([{"type": "records/add_holder", "record": record,
+                       "org": HOSPITAL_B.did}])
+    with VaultClient(c.directory[HOSPITAL_B.did], HOSPITAL_B.did, Q) as vault, \
+            pytest.raises(ApiError) as other_patient:
+        vault.copy(meta, {}, chunks)
+    assert code(other_patient) == (403, "vault", 30)
+    forged = dataclasses.replace(meta, commitment=bytes(32))
+    with VaultClient(c.directory[HOSPITAL_B.did], HOSPITAL_B.did, P) as vault:
+        with pytest.raises(ApiError) as wrong_commitment:
+            vault.copy(forged, {}, chunks)
+        assert code(wrong_commitment) == (409, "vault", 29)
+        assert rid not in store_b.record_ids()
+        vault.copy(meta, {}, chunks)
+    assert rid in store_b.record_ids()
 
 
 def test_oversize_body_and_rate_limit(c: Consortium, tmp_path: Path) -> None:

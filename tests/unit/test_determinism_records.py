@@ -72,11 +72,13 @@ def _msg(kind: int, a: int, b: int, n: int, now: int) -> tuple[keys.SigningKey, 
     if kind == 6:
         return signer, {"type": "exchange/push", "record": _id(n % 5), "to": other.did,
                         "purpose": "TREAT"}
-    return signer, {"type": "records/erase", "record": _id(n % 5),
-                    "reason": "patient_request"}
+    if kind == 7:
+        return signer, {"type": "records/erase", "record": _id(n % 5),
+                        "reason": "patient_request"}
+    return signer, {"type": "records/add_holder", "record": _id(n % 5), "org": other.did}
 
 
-plans = st.lists(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 8),
+plans = st.lists(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8),
                                     st.integers(0, 8), st.integers(0, 20)),
                           max_size=8), min_size=1, max_size=6)
 

@@ -96,6 +96,43 @@ def test_erase_by_patient_or_regulator_only_and_tombstone_keeps_nothing_clinical
     assert w.fails(P, erase) == ("records", 7)
 
 
+def test_the_patient_designates_a_care_organization_to_hold_a_copy(w: World) -> None:
+    record = w.record(author=A1, patient=P)
+    add = {"type": "records/add_holder", "record": record, "org": HOSPITAL_B.did}
+    result = w.ok(P, add)
+    assert w.query("records/holders", record=record)["holders"] == sorted(
+        [HOSPITAL_A.did, HOSPITAL_B.did])
+    added = [dict(e.attributes) for e in result.events if e.type == "records.holder_added"]
+    assert added == [{"record": record, "patient": P.did, "org": HOSPITAL_B.did}]
+    assert w.fails(P, add) == ("records", 9)  # already a holder: nothing changes
+    assert w.fails(P, {**add, "org": HOSPITAL_A.did}) == ("records", 9)
+
+
+@pytest.mark.parametrize(("signer", "patch", "code"), [
+    (Q, {}, ("records", 1)),                                  # another patient
+    (A1, {}, ("records", 1)),                                 # the author, not the owner
+    (HOSPITAL_A, {}, ("records", 1)),                         # the custodian institution
+    (P, {"org": INSURER.did}, ("records", 6)),                # not a care organization
+    (P, {"org": A2.did}, ("records", 6)),                     # not an organization
+    (P, {"record": "00" * 16}, ("records", 4)),               # no such record
+    (P, {"org": "did:web:example"}, ("records", 2)),
+    (P, {"extra": 1}, ("records", 2)),
+])
+def test_add_holder_refusals(w: World, signer, patch, code) -> None:  # type: ignore[no-untyped-def]
+    record = w.record(author=A1, patient=P)
+    msg = {"type": "records/add_holder", "record": record, "org": HOSPITAL_B.did, **patch}
+    assert w.fails(signer, msg) == code
+    assert w.query("records/holders", record=record)["holders"] == [HOSPITAL_A.did]
+
+
+def test_add_holder_refuses_an_erased_record(w: World) -> None:
+    record = w.record(author=A1, patient=P)
+    w.ok(P, {"type": "records/erase", "record": record, "reason": "patient_request"})
+    assert w.fails(P, {"type": "records/add_holder", "record": record,
+                       "org": HOSPITAL_B.did}) == ("records", 7)
+    assert w.query("records/holders", record=record)["holders"] == [HOSPITAL_A.did]
+
+
 # -- audit ---------------------------------------------------------------------------
 def entry(record: str, accessor: str = A1.did, decision: str = "permit",
           reason: str = "author", at: int = 1, **kw: object) -> dict[str, object]:

@@ -8,6 +8,8 @@
     phrchain wallet new --out FILE [--label L] | wallet show FILE
     phrchain wallet join-request --wallet FILE --admitter DID [--chain-id ID | --node URL]
                                  --out REQ.json
+    phrchain wallet export --wallet FILE --out FILE.phr   (the portable record, cli/portable.py)
+    phrchain wallet verify FILE.phr --validator DID | import FILE.phr --vault-org DID ...
     phrchain identity admit-org | admit-practitioner | register-patient | set-roles |
                       rotate-key | revoke | show DID | list ...   (--node URL --wallet FILE)
     phrchain net init | up | status | down | api   (a CometBFT network, see cli/net.py)
@@ -67,6 +69,7 @@ from phrchain.cli.demo import demo_command
 from phrchain.cli.exchange import exchange_parser
 from phrchain.cli.identity import identity_parser
 from phrchain.cli.net import net_parser
+from phrchain.cli.portable import portable_parser
 from phrchain.cli.records import records_parser
 from phrchain.cli.vault import vault_parser
 from phrchain.core.errors import PhrError
@@ -244,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                             f"{DEFAULT_NODE})")
     p.add_argument("--out", required=True, help="where to write the request (JSON)")
     p.add_argument("--passphrase-file")
+    portable_parser(wsub)
 
     demo_command(sub)
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -67,8 +67,9 @@ _BAD: Final = "wrong passphrase or corrupted wallet"
 
 RandomBytes = Callable[[int], bytes]
 
-__all__ = ["DEFAULT_KDF", "KdfParams", "Wallet", "WalletError", "WalletInfo", "read_public",
-           "wallet_for_rotation"]
+__all__ = ["DEFAULT_KDF", "KdfParams", "Wallet", "WalletError", "WalletInfo",
+           "crypto_params", "passphrase_open", "passphrase_seal", "read_public",
+           "wallet_for_rotation", "write_new_private"]
 
 
 class WalletError(PhrError):
@@ -167,48 +168,48 @@ class Wallet:
     def save(self, path: Path | str, passphrase: str | bytes, kdf: KdfParams = DEFAULT_KDF,
              random_bytes: RandomBytes = secrets.token_bytes) -> None:
         """Encrypt to ``path`` (mode 0600), atomically; refuse to overwrite anything."""
-        secret = _passphrase_bytes(passphrase)
-        if not secret:
-            raise WalletError("the passphrase must not be empty")
-        kdf.check()
-        salt, nonce = random_bytes(SALT_BYTES), random_bytes(NONCE_BYTES)
         header = {
             "format": FORMAT, "version": VERSION, "did": self.did,
             "signing_key": self.signing_key.public_key.hex(),
             "enc_key": self.encryption_key.public_key.hex(), "label": self.label,
-            "kdf": {"name": KDF_NAME, "salt": salt.hex(), "memory_kib": kdf.memory_kib,
-                    "iterations": kdf.iterations, "lanes": kdf.lanes},
-            "cipher": {"name": CIPHER_NAME, "nonce": nonce.hex()},
         }
-        plaintext = encoding.encode({
+        header, ciphertext = passphrase_seal(passphrase, header,
+                                             encoding.encode(self.secrets_json()),
+                                             _AAD_PREFIX, kdf, random_bytes)
+        body = {**header, "ciphertext": ciphertext.hex()}
+        write_new_private(Path(path), (json.dumps(body, indent=2) + "\n").encode())
+
+    def secrets_json(self) -> dict[str, Any]:
+        """The private half of the wallet, as the wallet file (and the portable record)
+        encrypt it: ``{"enc_secret", "retired_enc_secrets", "signing_seed"}`` in hex."""
+        return {
             "enc_secret": self.encryption_key.secret.hex(),
             "retired_enc_secrets": [k.secret.hex() for k in self.retired_encryption_keys],
             "signing_seed": self.signing_key.seed.hex(),
-        })
-        aead = ChaCha20Poly1305(_derive(secret, salt, kdf))
-        body = {**header, "ciphertext": aead.encrypt(nonce, plaintext, _aad(header)).hex()}
-        _write_new_private(Path(path), (json.dumps(body, indent=2) + "\n").encode())
+        }
+
+    @classmethod
+    def from_secrets_json(cls, did: str, label: str, secrets_: Any) -> Wallet:
+        """The inverse of :meth:`secrets_json`; :class:`WalletError` if malformed."""
+        try:
+            return cls(did,
+                       keys.SigningKey(encoding.hex_bytes(secrets_["signing_seed"], 32)),
+                       keys.EncryptionKey(encoding.hex_bytes(secrets_["enc_secret"], 32)),
+                       label,
+                       tuple(keys.EncryptionKey(encoding.hex_bytes(s, 32))
+                             for s in secrets_["retired_enc_secrets"]))
+        except (EncodingError, CryptoError, KeyError, TypeError) as exc:
+            raise WalletError(f"{_BAD}: {exc}") from None
 
     @classmethod
     def load(cls, path: Path | str, passphrase: str | bytes) -> Wallet:
-        header, ciphertext, kdf = _read(Path(path))
-        key = _derive(_passphrase_bytes(passphrase), bytes.fromhex(header["kdf"]["salt"]), kdf)
-        try:
-            plaintext = ChaCha20Poly1305(key).decrypt(
-                bytes.fromhex(header["cipher"]["nonce"]), ciphertext, _aad(header))
-        except InvalidTag:
-            raise WalletError(_BAD) from None
+        header, ciphertext = _read(Path(path))
+        plaintext = passphrase_open(passphrase, header, ciphertext, _AAD_PREFIX)
         try:
             secrets_ = encoding.decode(plaintext)
-            wallet = cls(
-                header["did"],
-                keys.SigningKey(encoding.hex_bytes(secrets_["signing_seed"], 32)),
-                keys.EncryptionKey(encoding.hex_bytes(secrets_["enc_secret"], 32)),
-                header["label"],
-                tuple(keys.EncryptionKey(encoding.hex_bytes(s, 32))
-                      for s in secrets_["retired_enc_secrets"]))
-        except (EncodingError, CryptoError, KeyError, TypeError) as exc:
+        except EncodingError as exc:
             raise WalletError(f"{_BAD}: {exc}") from None
+        wallet = cls.from_secrets_json(header["did"], header["label"], secrets_)
         # The header was authenticated; a mismatch here means a buggy writer, not an attack.
         if wallet.info != _info(header):
             raise WalletError(f"{_BAD}: header keys do not match the encrypted keys")
@@ -220,8 +221,63 @@ def read_public(path: Path | str) -> WalletInfo:
 
     Unauthenticated (the tag can only be checked with the passphrase): use it for
     public information someone hands you, exactly as you would a pasted DID."""
-    header, _, _ = _read(Path(path))
+    header, _ = _read(Path(path))
     return _info(header)
+
+
+# -- passphrase encryption (the wallet file; the portable record reuses it) ------------
+def passphrase_seal(passphrase: str | bytes, header: Mapping[str, Any], plaintext: bytes,
+                    aad_prefix: bytes, kdf: KdfParams = DEFAULT_KDF,
+                    random_bytes: RandomBytes = secrets.token_bytes
+                    ) -> tuple[dict[str, Any], bytes]:
+    """Encrypt ``plaintext`` with ChaCha20-Poly1305 under Argon2id(``passphrase``).
+
+    Returns ``header`` completed with ``"kdf"`` and ``"cipher"`` (salt, nonce, costs) and
+    the ciphertext. The AAD is ``aad_prefix`` + the canonical JSON of that whole header,
+    so changing any of it makes :func:`passphrase_open` fail."""
+    secret = _passphrase_bytes(passphrase)
+    if not secret:
+        raise WalletError("the passphrase must not be empty")
+    kdf.check()
+    salt, nonce = random_bytes(SALT_BYTES), random_bytes(NONCE_BYTES)
+    full = {**header,
+            "kdf": {"name": KDF_NAME, "salt": salt.hex(), "memory_kib": kdf.memory_kib,
+                    "iterations": kdf.iterations, "lanes": kdf.lanes},
+            "cipher": {"name": CIPHER_NAME, "nonce": nonce.hex()}}
+    aead = ChaCha20Poly1305(_derive(secret, salt, kdf))
+    return full, aead.encrypt(nonce, plaintext, aad_prefix + encoding.encode(full))
+
+
+def passphrase_open(passphrase: str | bytes, header: Mapping[str, Any], ciphertext: bytes,
+                    aad_prefix: bytes, what: str = "wallet") -> bytes:
+    """Decrypt what :func:`passphrase_seal` made; the header's ``kdf`` and ``cipher`` are
+    checked (bounded costs) before any work. :class:`WalletError` on any failure."""
+    kdf, salt, nonce = crypto_params(header)
+    key = _derive(_passphrase_bytes(passphrase), salt, kdf)
+    try:
+        return ChaCha20Poly1305(key).decrypt(nonce, ciphertext,
+                                             aad_prefix + encoding.encode(dict(header)))
+    except InvalidTag:
+        raise WalletError(f"wrong passphrase or corrupted {what}") from None
+    except (OverflowError, EncodingError) as exc:
+        raise WalletError(f"corrupted {what}: {exc}") from None
+
+
+def crypto_params(header: Mapping[str, Any]) -> tuple[KdfParams, bytes, bytes]:
+    """The KDF cost, salt and nonce a header names, checked (``WalletError``)."""
+    try:
+        k, c = header["kdf"], header["cipher"]
+        if set(k) != {"name", "salt", "memory_kib", "iterations", "lanes"} \
+                or k["name"] != KDF_NAME or set(c) != {"name", "nonce"} \
+                or c["name"] != CIPHER_NAME:
+            raise ValueError("unknown KDF or cipher")
+        salt = encoding.hex_bytes(k["salt"], SALT_BYTES)
+        nonce = encoding.hex_bytes(c["nonce"], NONCE_BYTES)
+        kdf = KdfParams(k["memory_kib"], k["iterations"], k["lanes"])
+    except (ValueError, KeyError, TypeError, AttributeError, PhrError) as exc:
+        raise WalletError(f"{_BAD}: {exc}") from None
+    kdf.check()
+    return kdf, salt, nonce
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -234,10 +290,6 @@ def _derive(passphrase: bytes, salt: bytes, kdf: KdfParams) -> bytes:
                     memory_cost=kdf.memory_kib).derive(passphrase)
 
 
-def _aad(header: dict[str, Any]) -> bytes:
-    return _AAD_PREFIX + encoding.encode(header)
-
-
 def _info(header: dict[str, Any]) -> WalletInfo:
     return WalletInfo(header["did"], bytes.fromhex(header["signing_key"]),
                       bytes.fromhex(header["enc_key"]), header["label"])
@@ -247,7 +299,7 @@ _HEADER_KEYS: Final = frozenset({"format", "version", "did", "signing_key", "enc
                                  "label", "kdf", "cipher"})
 
 
-def _read(path: Path) -> tuple[dict[str, Any], bytes, KdfParams]:
+def _read(path: Path) -> tuple[dict[str, Any], bytes]:
     """Parse and structurally check a wallet file; the AEAD checks the rest."""
     try:
         with path.open("rb") as fh:
@@ -272,28 +324,21 @@ def _read(path: Path) -> tuple[dict[str, Any], bytes, KdfParams]:
         encoding.hex_bytes(header["enc_key"], 32)
         if not isinstance(header["label"], str):
             raise ValueError("label must be a string")
-        k, c = header["kdf"], header["cipher"]
-        if set(k) != {"name", "salt", "memory_kib", "iterations", "lanes"} \
-                or k["name"] != KDF_NAME or set(c) != {"name", "nonce"} or c["name"] != CIPHER_NAME:
-            raise ValueError("unknown KDF or cipher")
-        encoding.hex_bytes(k["salt"], SALT_BYTES)
-        encoding.hex_bytes(c["nonce"], NONCE_BYTES)
         ciphertext = encoding.hex_bytes(body["ciphertext"])
     except WalletError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError, PhrError) as exc:
         raise WalletError(f"{_BAD}: {exc}") from None
-    kdf = KdfParams(k["memory_kib"], k["iterations"], k["lanes"])
-    kdf.check()
-    return header, ciphertext, kdf
+    crypto_params(header)
+    return header, ciphertext
 
 
-def _write_new_private(path: Path, content: bytes) -> None:
+def write_new_private(path: Path, content: bytes, what: str = "wallet") -> None:
     """Write ``content`` to a new file atomically: a 0600 temp file in the same
     directory, fsynced, then hard-linked to ``path`` (which fails if ``path`` exists, so
-    there is no check-then-write race) — readers never see a half-written wallet."""
+    there is no check-then-write race) — readers never see a half-written file."""
     if path.exists():
-        raise WalletError(f"{path} already exists; refusing to overwrite a wallet")
+        raise WalletError(f"{path} already exists; refusing to overwrite a {what}")
     directory = path.parent
     if not directory.is_dir():
         raise WalletError(f"directory {directory} does not exist")
@@ -307,7 +352,7 @@ def _write_new_private(path: Path, content: bytes) -> None:
         try:
             os.link(tmp, path)
         except FileExistsError:
-            raise WalletError(f"{path} already exists; refusing to overwrite a wallet") from None
+            raise WalletError(f"{path} already exists; refusing to overwrite a {what}") from None
     finally:
         tmp.unlink(missing_ok=True)
     dir_fd = os.open(directory, os.O_RDONLY)

@@ -13,3 +13,5 @@ BAD_CUSTODIAN = register("records", 6, "bad_custodian",
 NOT_ACTIVE = register("records", 7, "not_active", "the record is erased or superseded")
 BAD_SIZE = register("records", 8, "bad_size",
                     "size and chunk count do not describe a sealed record")
+ALREADY_HOLDER = register("records", 9, "already_holder",
+                        "the organization's vault already holds the record")

@@ -11,13 +11,21 @@ from phrchain.modules import parties
 from phrchain.modules.records import keeper
 from phrchain.modules.records.errors import (
     ALREADY_EXISTS,
+    ALREADY_HOLDER,
     BAD_CUSTODIAN,
     NOT_ACTIVE,
     NOT_FOUND,
     UNAUTHORIZED,
     UNKNOWN_PATIENT,
 )
-from phrchain.modules.records.messages import ERASE, REGISTER, Erase, Register
+from phrchain.modules.records.messages import (
+    ADD_HOLDER,
+    ERASE,
+    REGISTER,
+    AddHolder,
+    Erase,
+    Register,
+)
 
 ACTIVE: Final = "active"
 SUPERSEDED: Final = "superseded"
@@ -118,4 +126,26 @@ def erase(ctx: Context, msg: Msg) -> None:
              holders=",".join(holders), reason=m.reason)
 
 
-HANDLERS: Final[Mapping[str, Handler]] = {REGISTER: register, ERASE: erase}
+def add_holder(ctx: Context, msg: Msg) -> None:
+    """The owner patient designates a care organization's vault to hold a copy: what
+    lets that vault accept the ciphertext from the patient's portable export."""
+    m = AddHolder.parse(msg)
+    signer = _signer(ctx)
+    record = keeper.get(ctx.state, m.record)
+    if record is None:
+        raise NOT_FOUND(m.record)
+    if signer["kind"] != "patient" or ctx.signer != record["patient"]:
+        raise UNAUTHORIZED("only the record's patient designates a holder")
+    if record["status"] == ERASED:
+        raise NOT_ACTIVE(f"{m.record} is erased")
+    org = parties.acting(ctx.state, m.org)
+    if org is None or org["kind"] != "organization" \
+            or org["org_type"] not in parties.CARE_ORG_TYPES:
+        raise BAD_CUSTODIAN(f"{m.org} is not an active care organization")
+    if not keeper.add_holder(ctx.state, m.record, m.org):
+        raise ALREADY_HOLDER(f"{m.org} already holds {m.record}")
+    ctx.emit("records.holder_added", record=m.record, patient=record["patient"], org=m.org)
+
+
+HANDLERS: Final[Mapping[str, Handler]] = {REGISTER: register, ERASE: erase,
+                                          ADD_HOLDER: add_holder}

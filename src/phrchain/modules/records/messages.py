@@ -12,6 +12,7 @@ from phrchain.modules.records.errors import BAD_SIZE, INVALID_FIELD
 
 REGISTER: Final = "records/register"
 ERASE: Final = "records/erase"
+ADD_HOLDER: Final = "records/add_holder"
 
 CATEGORIES: Final = frozenset({
     "administrative", "allergy", "care-plan", "condition", "device", "diagnostic-report",
@@ -86,3 +87,18 @@ class Erase:
         fields.exact(msg, INVALID_FIELD, ("record", "reason"))
         return cls(fields.object_id(msg, "record", INVALID_FIELD),
                    fields.choice(msg, "reason", ERASE_REASONS, INVALID_FIELD))
+
+
+@dataclass(frozen=True, slots=True)
+class AddHolder:
+    """The owner patient names a care organization whose vault will hold a copy (the
+    portable record, ``docs/portable.md``)."""
+
+    record: str
+    org: str
+
+    @classmethod
+    def parse(cls, msg: Mapping[str, Any]) -> AddHolder:
+        fields.exact(msg, INVALID_FIELD, ("record", "org"))
+        return cls(fields.object_id(msg, "record", INVALID_FIELD),
+                   fields.did(msg, "org", INVALID_FIELD))

@@ -284,17 +284,28 @@ class Vault:
 
     def receive_copy(self, req: Verified, meta: RecordMeta, chunks: Iterable[bytes],
                      wrapped_keys: Mapping[str, bytes], request: str | None) -> None:
-        """A copy arriving by Push (this institution is already a holder on chain) or by
-        Pull (``request`` approved for the caller, a member of this institution)."""
+        """A copy arriving by Push (this institution is already a holder on chain), by
+        Pull (``request`` approved for the caller, a member of this institution), or
+        from the record's own patient once they made this institution a holder
+        (``records/add_holder``: the portable record, ``docs/portable.md``)."""
         on_chain = self._chain("records/get", {"record": meta.record_id.hex()})
         if on_chain is None or on_chain["status"] == "erased" \
-                or on_chain.get("hash") != meta.hash.hex():
+                or on_chain.get("hash") != meta.hash.hex() \
+                or on_chain.get("commitment") != meta.commitment.hex() \
+                or on_chain["patient"] != meta.patient:
             raise NOT_REGISTERED(meta.record_id.hex())
         holders = self._chain("records/holders", {"record": meta.record_id.hex()})["holders"]
         receipt = None
         caller_identity = self._acting(req.caller)
-        if caller_identity is None or caller_identity["kind"] not in _PROVIDERS:
-            raise UPLOAD_REFUSED("copies come from active practitioners or institutions")
+        owner = caller_identity is not None and caller_identity["kind"] == "patient" \
+            and req.caller == on_chain["patient"]
+        if caller_identity is None or (caller_identity["kind"] not in _PROVIDERS
+                                       and not owner):
+            raise UPLOAD_REFUSED("copies come from active practitioners or institutions, "
+                                 "or from the record's patient")
+        if owner and self.org not in holders:
+            raise UPLOAD_REFUSED("the patient makes this institution a holder "
+                                 "(records/add_holder) before uploading a copy")
         if self.org not in holders:
             pull = None if request is None else self._chain("exchange/get",
                                                             {"request": request})
