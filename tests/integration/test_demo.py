@@ -33,7 +33,7 @@ def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     for step in ("Standing consent", "View:", "Push:", "Pull:", "Break-glass:",
-                 "Revocation:", "Erasure:", "Access logs, verified"):
+                 "Revocation:", "Portable record:", "Erasure:", "Access logs, verified"):
         assert step in out, f"the story lost its step {step!r}"
     assert "110 records validated against FHIR R4" in out       # 5 patients x 22 records
     assert "403 access_denied" in out and "consent_revoked" in out
