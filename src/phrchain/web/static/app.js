@@ -1,5 +1,5 @@
 // phrchain UI core: session, navigation, and small helpers the views share.
-// No inline code anywhere (the Content-Security-Policy forbids it) and no innerHTML:
+// No inline code anywhere (the Content-Security-Policy forbids it) and no HTML parsing:
 // every value from the chain, a vault or a record is inserted as text.
 
 const state = { session: null, csrf: "", sections: [], current: null, vocabulary: null };
