@@ -483,9 +483,12 @@ class BodyLimit:
 
 # -- app and server ---------------------------------------------------------------------------
 def create_app(node: SoloNode, commit_timeout: float = COMMIT_TIMEOUT_S,
-               heartbeat_s: float = HEARTBEAT_S, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+               heartbeat_s: float = HEARTBEAT_S, max_body_bytes: int = MAX_BODY_BYTES,
+               ui: ASGIApp | None = None) -> FastAPI:
     """The API over ``node``. Starting and closing the node is the caller's job
-    (:func:`serve` does both), so tests can drive a node they own."""
+    (:func:`serve` does both), so tests can drive a node they own. ``ui`` (e.g.
+    ``phrchain.web.create_ui_app(config)``) is mounted at ``/ui``; it refuses anything
+    but loopback requests itself (docs/web.md)."""
     app = FastAPI(title="phrchain node API", version=__version__,
                   description="Signed transactions, proved queries, signed headers and "
                               "events of a phrchain node.",
@@ -494,6 +497,8 @@ def create_app(node: SoloNode, commit_timeout: float = COMMIT_TIMEOUT_S,
     app.include_router(router)
     app.add_api_route("/metrics", metrics, methods=["GET"], response_class=PlainTextResponse,
                       tags=["operations"], include_in_schema=True)
+    if ui is not None:
+        app.mount("/ui", ui)
     _install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app

@@ -1,0 +1,68 @@
+"""What the UI backend is told at start: where the node and vaults are, which wallet
+files it may unlock, and what it trusts for verification."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+IDLE_TIMEOUT_S: Final = 15 * 60.0
+MAX_SESSION_S: Final = 8 * 3600.0
+ROLE_HINTS: Final = frozenset({"patient", "provider", "auditor", ""})
+
+
+@dataclass(frozen=True, slots=True)
+class WalletEntry:
+    """A passphrase-encrypted wallet file (``client/wallet.py``) and a hint shown at
+    login. The hint only labels the picker: what a session may do follows from the
+    identity the chain holds for the wallet's DID."""
+
+    path: Path
+    role: str = ""
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    """``directory`` maps vault organization DIDs to vault URLs (as for
+    :class:`~phrchain.client.records.RecordsClient`). ``trust_anchor`` is the solo
+    validator's DID; without one the node's own claim is used and the UI says that the
+    verification only checks the node against itself. ``clock`` is a parameter so tests
+    can expire sessions."""
+
+    node_url: str
+    directory: Mapping[str, str]
+    wallets: Mapping[str, WalletEntry]
+    trust_anchor: str | None = None
+    chain_id: str | None = None
+    idle_timeout_s: float = IDLE_TIMEOUT_S
+    max_session_s: float = MAX_SESSION_S
+    clock: Callable[[], float] = field(default=time.monotonic)
+
+    def __post_init__(self) -> None:
+        wallets = {}
+        for name, entry in self.wallets.items():
+            if not isinstance(entry, WalletEntry):  # (path, role hint) tuples are accepted
+                path, role = entry
+                entry = WalletEntry(Path(path), role)
+            if entry.role not in ROLE_HINTS:
+                raise ValueError(f"wallet {name}: role hint must be one of {sorted(ROLE_HINTS)}")
+            wallets[name] = entry
+        object.__setattr__(self, "wallets", wallets)
+        object.__setattr__(self, "directory", dict(self.directory))
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> UiConfig:
+        """``{"node_url", "directory": {org DID: url}, "wallets": {name: {"path",
+        "role"}}, "trust_anchor"?, "chain_id"?, "idle_timeout_s"?}``; relative wallet
+        paths are relative to the file."""
+        source = Path(path)
+        body: dict[str, Any] = json.loads(source.read_text())
+        wallets = {name: WalletEntry(source.parent / w["path"], w.get("role", ""))
+                   for name, w in body["wallets"].items()}
+        return cls(str(body["node_url"]), dict(body["directory"]), wallets,
+                   body.get("trust_anchor"), body.get("chain_id"),
+                   float(body.get("idle_timeout_s", IDLE_TIMEOUT_S)))

@@ -1,0 +1,168 @@
+"""Patient routes: my records (decrypted in the session), consents, pull requests,
+the verified access log, and the portable export when that module is installed.
+
+Every decryption goes through the SDK in this process; the browser gets the decrypted
+resource of its own session only. A record is opened (an audited ``owner`` access) the
+first time a session lists it, then served from the session's memory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from phrchain.client.http import ApiError
+from phrchain.core.errors import PhrError
+from phrchain.web.auditlog import verified_log
+from phrchain.web.deps import capability, consent_view, paged_ids, party, records_of
+from phrchain.web.errors import UNAVAILABLE, UiError
+from phrchain.web.sessions import Session
+from phrchain.web.summary import resource_date, summarize
+
+router = APIRouter(prefix="/api/patient", tags=["patient"])
+Reader = Annotated[Session, Depends(capability("patient"))]
+Writer = Annotated[Session, Depends(capability("patient", mutating=True))]
+LARGE = "a large object (not a FHIR resource); not shown here"
+
+
+class GrantBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grantee: dict[str, str]
+    actions: list[str] = Field(min_length=1, max_length=3)
+    scope: dict[str, Any]
+    purposes: list[str] = Field(min_length=1, max_length=16)
+    start_ms: int
+    end_ms: int
+
+
+class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    end_ms: int
+
+
+def portable_export() -> Callable[..., Any] | None:
+    """``phrchain.client.portable.export_file`` if this build has it (it is written on
+    another branch); None hides the export button. Assumed signature:
+    ``export_file(client: RecordsClient, path: Path) -> object`` writing the patient's
+    portable record to ``path`` (docs/web.md, "Export")."""
+    try:
+        module = importlib.import_module("phrchain.client.portable")
+    except ImportError:
+        return None
+    found = getattr(module, "export_file", None)
+    return found if callable(found) else None
+
+
+def record_view(session: Session, descriptor: dict[str, Any]) -> dict[str, Any]:
+    client, record = session.client, descriptor["record"]
+    view: dict[str, Any] = {
+        "record": record, "resource": descriptor["resource"],
+        "category": descriptor["category"], "status": descriptor["status"],
+        "registered_ms": descriptor.get("time_ms"), "size": descriptor["size"],
+        "custodian": party(client, descriptor["custodian"]),
+        "author": party(client, descriptor["author"]),
+        "summary": None, "date": None, "fhir": None}
+    if descriptor["chunks"] > 1 or descriptor["category"] == "genomic":
+        return {**view, "summary": LARGE}
+    if record not in session.opened:
+        try:
+            resource = client.open(record, purpose="PATRQT").resource()
+        except (ApiError, PhrError) as exc:
+            return {**view, "problem": str(exc)}  # not cached: a refresh tries again
+        except ValueError:
+            session.opened[record] = {"summary": "not a JSON resource"}
+        else:
+            if isinstance(resource, dict):
+                session.opened[record] = {"fhir": resource, "summary": summarize(resource),
+                                          "date": resource_date(resource)}
+            else:
+                session.opened[record] = {"summary": "not a FHIR resource"}
+    return {**view, **session.opened[record]}
+
+
+@router.get("/records")
+def records(session: Reader) -> dict[str, Any]:
+    return {"records": [record_view(session, d) for d in records_of(session.client,
+                                                                     session.did)]}
+
+
+# -- consents ------------------------------------------------------------------------------
+@router.get("/consents")
+def consents(session: Reader) -> dict[str, Any]:
+    client = session.client
+    found = [client.q("consent/get", consent=c)
+             for c in paged_ids(client, "consent/patient", "consents", patient=session.did)]
+    found.sort(key=lambda c: (c["status"] != "active", -int(c["granted_height"])))
+    return {"consents": [consent_view(client, c) for c in found]}
+
+
+@router.post("/consents")
+def grant(body: GrantBody, session: Writer) -> dict[str, Any]:
+    consent = session.client.grant(body.grantee, actions=body.actions, scope=body.scope,
+                                   purposes=body.purposes, start_ms=body.start_ms,
+                                   end_ms=body.end_ms)
+    return {"consent": consent}
+
+
+@router.post("/consents/{consent}/revoke")
+def revoke(consent: str, session: Writer) -> dict[str, Any]:
+    session.client.revoke(consent)
+    return {"consent": consent, "status": "revoked"}
+
+
+# -- pull requests ---------------------------------------------------------------------------
+@router.get("/requests")
+def requests(session: Reader) -> dict[str, Any]:
+    client = session.client
+    found = [client.q("exchange/get", request=r)
+             for r in paged_ids(client, "exchange/patient", "requests", patient=session.did)]
+    found.sort(key=lambda r: (r["status"] != "pending", -int(r["height"])))
+    return {"requests": [{**r, "requester": party(client, r["requester"])} for r in found]}
+
+
+@router.post("/requests/{request}/approve")
+def approve(request: str, body: ApproveBody, session: Writer) -> dict[str, Any]:
+    session.client.approve(request, body.end_ms)
+    return {"request": request, "status": "approved"}
+
+
+@router.post("/requests/{request}/deny")
+def deny(request: str, session: Writer) -> dict[str, Any]:
+    session.client.deny(request)
+    return {"request": request, "status": "denied"}
+
+
+# -- access log and export ------------------------------------------------------------------
+@router.get("/access-log")
+def access_log(session: Reader) -> dict[str, Any]:
+    client = session.client
+    answer = verified_log(client.node, session.did, session.anchor)
+    for entry in answer["entries"]:
+        if entry.get("accessor"):
+            entry["accessor_party"] = party(client, entry["accessor"])
+        if entry.get("vault"):
+            entry["vault_party"] = party(client, entry["vault"])
+    answer["entries"].reverse()  # newest first
+    answer["break_glass"] = sum(1 for e in answer["entries"] if e.get("break_glass"))
+    answer["anchored"] = session.anchored
+    return answer
+
+
+@router.post("/export")
+def export(session: Writer) -> Response:
+    export_file = portable_export()
+    if export_file is None or "export" not in session.capabilities:
+        raise UiError(404, UNAVAILABLE, "the portable export is not in this build")
+    with tempfile.TemporaryDirectory(prefix="phr-export-") as tmp:
+        path = Path(tmp) / "portable-record"
+        export_file(session.client, path)
+        content = path.read_bytes()
+    return Response(content, media_type="application/octet-stream",
+                    headers={"Content-Disposition": 'attachment; filename="portable-record"'})

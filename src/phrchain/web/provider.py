@@ -1,0 +1,178 @@
+"""Provider routes (practitioners and care organizations): patients who consented to
+me, the records those consents cover, open one, ask for a pull and fetch under it, push
+a record to another institution, and emergency access (break-glass).
+
+Every open is a vault decision, audited in the patient's log whatever its outcome; a
+refusal comes back with the vault's reason (e.g. ``consent_revoked``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from phrchain.client.records import Opened, RecordsClient
+from phrchain.modules.consent.messages import Scope
+from phrchain.web.deps import capability, consent_view, paged_ids, party, records_of
+from phrchain.web.errors import BAD_REQUEST, UiError
+from phrchain.web.sessions import Session
+from phrchain.web.summary import resource_date, summarize
+
+router = APIRouter(prefix="/api/provider", tags=["provider"])
+Reader = Annotated[Session, Depends(capability("provider"))]
+Writer = Annotated[Session, Depends(capability("provider", mutating=True))]
+Emergency = Annotated[Session, Depends(capability("break_glass", mutating=True))]
+MIN_REASON = 10  # characters of a break-glass justification
+
+
+class OpenBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    record: str = Field(pattern=r"^[0-9a-f]{32}$")
+    purpose: str = "TREAT"
+    vault_org: str | None = None
+
+
+class PullRequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    patient: str = Field(min_length=8, max_length=200)
+    scope: dict[str, Any]
+    purpose: str = "TREAT"
+
+
+class PullBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    request: str
+    record: str = Field(pattern=r"^[0-9a-f]{32}$")
+
+
+class PushBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    record: str = Field(pattern=r"^[0-9a-f]{32}$")
+    to: str = Field(min_length=8, max_length=200)
+    purpose: str = "TREAT"
+
+
+class BreakGlassBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    record: str = Field(pattern=r"^[0-9a-f]{32}$")
+    reason: str = Field(max_length=500)
+
+
+def opened_view(opened: Opened) -> dict[str, Any]:
+    view: dict[str, Any] = {"record": opened.record, "resource": opened.descriptor["resource"],
+                            "decision": opened.decision, "fhir": None, "date": None}
+    try:
+        resource = opened.resource()
+    except ValueError:
+        return {**view, "summary": "not a JSON resource"}
+    if not isinstance(resource, dict):
+        return {**view, "summary": "not a FHIR resource"}
+    return {**view, "fhir": resource, "summary": summarize(resource),
+            "date": resource_date(resource)}
+
+
+def grantee_keys(identity: dict[str, Any]) -> list[str]:
+    """How consents naming me are indexed: my DID, my organization, my roles."""
+    keys = [str(identity["did"])]
+    if identity.get("kind") == "practitioner":
+        keys.append(str(identity["organization"]))
+        keys += [f"role:{r}" for r in identity.get("roles", ())]
+    return keys
+
+
+def _names_me(consent: dict[str, Any], identity: dict[str, Any]) -> bool:
+    grantee = consent["grantee"]
+    org = grantee.get("organization")
+    return grantee["kind"] != "role" or org is None or org == identity.get("organization")
+
+
+def record_brief(client: RecordsClient, descriptor: dict[str, Any]) -> dict[str, Any]:
+    return {"record": descriptor["record"], "resource": descriptor["resource"],
+            "category": descriptor["category"], "status": descriptor["status"],
+            "registered_ms": descriptor.get("time_ms"),
+            "custodian": party(client, descriptor["custodian"])}
+
+
+@router.get("/patients")
+def patients(session: Reader) -> dict[str, Any]:
+    """Every patient with a consent naming me (any status: a revoked one is shown as
+    revoked), and the records each consent's scope covers."""
+    client, identity = session.client, session.identity
+    ids = sorted({c for key in grantee_keys(identity)
+                  for c in paged_ids(client, "consent/grantee", "consents", grantee=key)})
+    by_patient: dict[str, list[dict[str, Any]]] = {}
+    for consent_id in ids:
+        consent = client.q("consent/get", consent=consent_id)
+        if consent is not None and _names_me(consent, identity):
+            by_patient.setdefault(consent["patient"], []).append(consent)
+    out = []
+    for patient, consents in by_patient.items():
+        scopes = [(c, Scope.parse(c["scope"])) for c in consents]
+        records = []
+        for descriptor in records_of(client, patient):
+            covering = [c for c, scope in scopes if scope.covers(descriptor)]
+            if covering:
+                records.append({**record_brief(client, descriptor),
+                                "consents": [c["consent"] for c in covering],
+                                "active": any(c["status"] == "active" for c in covering)})
+        out.append({"patient": patient,
+                    "consents": [consent_view(client, c) for c in consents],
+                    "records": records})
+    return {"patients": out}
+
+
+@router.post("/open")
+def open_record(body: OpenBody, session: Writer) -> dict[str, Any]:
+    return opened_view(session.client.open(body.record, purpose=body.purpose,
+                                           vault_org=body.vault_org))
+
+
+# -- pull ---------------------------------------------------------------------------------
+@router.get("/requests")
+def my_requests(session: Reader) -> dict[str, Any]:
+    client = session.client
+    out = []
+    for request_id in paged_ids(client, "exchange/requester", "requests",
+                                requester=session.did):
+        req = client.q("exchange/get", request=request_id)
+        records = []
+        if req["status"] == "approved":
+            scope = Scope.parse(req["scope"])
+            records = [record_brief(client, d) for d in records_of(client, req["patient"])
+                       if scope.covers(d)]
+        out.append({**req, "records": records})
+    out.sort(key=lambda r: -int(r["height"]))
+    return {"requests": out}
+
+
+@router.post("/requests")
+def request_pull(body: PullRequestBody, session: Writer) -> dict[str, Any]:
+    client = session.client
+    request = client.request_pull(body.patient, body.scope, body.purpose)
+    return {"request": request, "status": client.q("exchange/get", request=request)["status"]}
+
+
+@router.post("/pull")
+def pull(body: PullBody, session: Writer) -> dict[str, Any]:
+    return opened_view(session.client.pull(body.request, body.record))
+
+
+# -- push and emergency access --------------------------------------------------------------
+@router.post("/push")
+def push(body: PushBody, session: Writer) -> dict[str, Any]:
+    session.client.push(body.record, body.to, body.purpose)
+    return {"record": body.record, "to": party(session.client, body.to)}
+
+
+@router.post("/break-glass")
+def break_glass(body: BreakGlassBody, session: Emergency) -> dict[str, Any]:
+    """Emergency access (purpose ETREAT). The chain's audit entry is flagged and the
+    patient notified; the justification is required here but not stored (docs/web.md:
+    free text must not go on chain, and there is no signed field for its hash yet)."""
+    if len(body.reason.strip()) < MIN_REASON:
+        raise UiError(400, BAD_REQUEST, f"give a reason of at least {MIN_REASON} characters "
+                      "for emergency access")
+    opened = session.client.open(body.record, action="break_glass", purpose="ETREAT")
+    return opened_view(opened)
