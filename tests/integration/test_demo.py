@@ -75,6 +75,11 @@ def test_demo_serves_the_api_on_loopback_until_terminated(tmp_path: Path) -> Non
             assert url.startswith("http://127.0.0.1:"), "the demo did not say where it serves"
             status = httpx.get(f"{url}/v1/status", timeout=10).json()
             assert status["chain_id"] == "phr-demo" and status["height"] > 10
+            page = httpx.get(f"{url}/ui/", timeout=10)
+            assert page.status_code == 200 and "<script" in page.text
+            wallets = httpx.get(f"{url}/ui/api/wallets", timeout=10).json()
+            names = {w["name"] for w in wallets["wallets"]}
+            assert {"patient_1", "dr_lee", "auditor"} <= names
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
         finally:

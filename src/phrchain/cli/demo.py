@@ -66,7 +66,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     home = Path(args.home).resolve()
     _prepare_home(home)
     passphrase, made_up = _passphrase(args)
-    port = 0 if args.no_serve else args.port
     started = time.monotonic()
     print(f"phrchain demo: {args.patients} synthetic patient(s), seed {args.seed}, "
           f"in {home}", flush=True)
@@ -74,7 +73,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     def bar(total: int, label: str, unit: str) -> ProgressBar:
         return ProgressBar(total, label, unit)
 
-    with running(home, passphrase, patients=args.patients, api_port=port) as c:
+    with running(home, passphrase, patients=args.patients) as c:
         scenario = Scenario(c, sys.stdout, bar, args.patients, args.seed)
         scenario.run(_extra_steps())
         height = c.node.status()["height"]
@@ -84,7 +83,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
               f"    phrchain verify --home {home / 'node'}")
         if args.no_serve:
             return 0
-        _serve(c, home, passphrase, made_up)
+        _serve(c, home, passphrase, made_up, args.port)
     return 0
 
 
@@ -106,26 +105,43 @@ def _extra_steps() -> tuple[Any, ...]:
     return tuple(steps)
 
 
-def _serve(c: Any, home: Path, passphrase: str, made_up: bool) -> None:
-    print(f"\nServing on loopback until Ctrl-C:\n    node API  {c.api_url}  (OpenAPI UI at "
-          f"{c.api_url}/docs)")
-    ui = getattr(c, "ui_url", "")
-    if ui:
-        print(f"    web UI    {ui}")
-        print(f"    sign in with any wallet in {home / 'wallets'} (patient_1, dr_lee, "
-              f"auditor, …)")
-    if made_up:
-        print(f"    wallet passphrase (made up for this demo, shown once): {passphrase}")
-    else:
-        print(f"    wallet passphrase: the one you gave (${PASSPHRASE_ENV} or file)")
-    sys.stdout.flush()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
+def _serve(c: Any, home: Path, passphrase: str, made_up: bool, port: int) -> None:
+    """The node API again, with the web UI mounted at /ui, on the port asked for."""
+    from phrchain.api.server import BackgroundServer, create_app
+    from phrchain.web import UiConfig, WalletEntry, create_ui_app
+
+    def hint(name: str) -> str:
+        if name.startswith("patient_"):
+            return "patient"
+        member = c.members.get(name)
+        if (member is not None and member.org_type == "regulator") or name == "auditor":
+            return "auditor"
+        return "provider" if member is not None else ""
+
+    wallets = {name: WalletEntry(home / "wallets" / f"{name}.json", hint(name))
+               for name in c.wallets}
+    ui = create_ui_app(UiConfig(c.api_url, c.directory, wallets,
+                                trust_anchor=c.node.key.did,
+                                chain_id=str(c.node.genesis["chain_id"])))
+    with BackgroundServer(create_app(c.node, commit_timeout=30, ui=ui), port=port) as url:
+        print(f"\nServing on loopback until Ctrl-C:\n    node API  {url}  (OpenAPI UI at "
+              f"{url}/docs)")
+        print(f"    web UI    {url}/ui/")
+        print(f"    sign in with a wallet of {home / 'wallets'}: patient_1 … patient_N, "
+              "dr_kim, dr_lee, dr_park (providers), auditor (regulator)")
+        if made_up:
+            print(f"    wallet passphrase (made up for this demo, shown once): {passphrase}")
+        else:
+            print(f"    wallet passphrase: the one you gave (${PASSPHRASE_ENV} or file)")
+        sys.stdout.flush()
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
             pass
-    except KeyboardInterrupt:
-        pass
+        ui.state.ui.sessions.close()
     print("stopping", file=sys.stderr)
 
 
