@@ -28,7 +28,10 @@ def rules(**kw: Any) -> Rules:
     return Rules(**{**base, **kw})
 
 
-def facts(lines: list[tuple[str, int]], usage: Usage = Usage(), **kw: Any) -> Facts:
+NO_USAGE = Usage()
+
+
+def facts(lines: list[tuple[str, int]], usage: Usage = NO_USAGE, **kw: Any) -> Facts:
     amount = sum(a for _, a in lines)
     base: dict[str, Any] = dict(lines=tuple(lines), amount=amount, bill_amount=amount,
                                 service_ms=10 * YEAR_MS, now_ms=10 * YEAR_MS + 5,
