@@ -288,6 +288,9 @@ def test_enrolment_rules(w: ClaimsWorld) -> None:
     w.ok(P, leave)
     assert w.fails(P, leave) == ("claims", 8)
     w.ok(P, {**enrol, "start_ms": w.now + 1000, "end_ms": w.now + 2000})
+    proven = w.chain.app.query("claims/enrolment", {"patient": P.did, "insurer": INSURER.did,
+                                                    "product": pid}, prove=True)
+    assert proven["value"]["seq"] == 2 and "proof" in proven
     listed = w.query("claims/enrolments", patient=P.did)["enrolments"]
     assert [(e["seq"], e["status"]) for e in listed] == [(1, "ended"), (2, "active")]
 

@@ -35,9 +35,11 @@ def products(state: Reader, data: Mapping[str, Any]) -> QueryResult:
 
 
 def enrolment(state: Reader, data: Mapping[str, Any]) -> QueryResult:
-    """A patient's latest enrolment in a product (or None)."""
+    """A patient's latest enrolment in a product (or None); provable when there is one."""
     patient, insurer, pid = text(data, "patient"), text(data, "insurer"), text(data, "product")
-    return QueryResult(keeper.latest_enrolment(state, patient, insurer, pid))
+    found = keeper.latest_enrolment(state, patient, insurer, pid)
+    return QueryResult(found, None if found is None
+                       else keeper.enrolment_key(patient, insurer, pid, found["seq"]))
 
 
 def enrolments(state: Reader, data: Mapping[str, Any]) -> QueryResult:
