@@ -44,7 +44,7 @@ PAYMENT_PURPOSE: Final = "HPAYMT"
 def _admitted(ctx: Context, record: records.Record) -> bool:
     """Written by an acting practitioner or organization of an acting care organization
     and kept by an acting care organization; never self-reported."""
-    if record["self_reported"]:
+    if record["self_reported"]:   # stated, though its author (the patient) fails below
         return False
     author = parties.acting(ctx.state, record["author"])
     if author is None or author["kind"] not in CARE_AUTHORS:
