@@ -127,3 +127,104 @@ def organization(key: keys.SigningKey) -> dict[str, str]:
 
 
 __all__ = ["World", "enc_key"]
+
+
+# -- claims and settlement -----------------------------------------------------------
+PHARMACY, INSURER_B = signing_key(106), signing_key(107)
+IC, PH = signing_key(208), signing_key(209)   # insurer clerk, pharmacist
+PRODUCT_KEY = b"insurer product key (off chain)"
+EUR = "EUR"
+
+
+def code_tag(code: str, system: str = "http://hl7.org/fhir/sid/icd-10",
+             key: bytes = PRODUCT_KEY) -> str:
+    """What the insurer's SDK puts on chain for a code: HMAC-SHA256(key, "system|code")."""
+    import hmac
+
+    return hmac.new(key, f"{system}|{code}".encode(), "sha256").hexdigest()
+
+
+COVERED = sorted(code_tag(c) for c in ("A01", "B02", "C03"))
+EXCLUDED = sorted(code_tag(c) for c in ("X99",))
+
+
+def product_msg(product: str, **overrides: Any) -> dict[str, Any]:
+    return {"type": "claims/publish", "product": product, "name": "Basic care",
+            "currency": EUR, "deductible": 0, "copay_bps": 0, "per_claim_limit": 1_000_000,
+            "yearly_limit": 5_000_000, "waiting_ms": 0, "max_term_ms": 400 * DAY_MS,
+            "covered": COVERED, "excluded": EXCLUDED, "refer_above": 0,
+            "review_window_ms": 7 * DAY_MS, "appeal_window_ms": 30 * DAY_MS, **overrides}
+
+
+@dataclass
+class ClaimsWorld(World):
+    """World plus a pharmacy (pharmacist PH), a second insurer, an insurer clerk IC, and
+    helpers for money, bills, products, enrolments and claims."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        c = self.chain
+        assert c.admit_org(PHARMACY, "pharmacy").ok
+        assert c.admit_org(INSURER_B, "insurer").ok
+        assert c.admit_practitioner(INSURER, IC, ("clerk",)).ok
+        assert c.admit_practitioner(PHARMACY, PH, ("pharmacist",)).ok
+
+    def mint(self, to: keys.SigningKey | str, amount: int, currency: str = EUR) -> None:
+        from tests.helpers import AUTHORITY
+
+        did = to if isinstance(to, str) else to.did
+        self.ok(AUTHORITY, {"type": "settlement/mint", "to": did, "amount": amount,
+                            "currency": currency})
+
+    def balance(self, who: keys.SigningKey | str, currency: str = EUR) -> int:
+        did = who if isinstance(who, str) else who.did
+        return int(self.query("settlement/balance", did=did, currency=currency)["amount"])
+
+    def publish(self, product: str | None = None, by: keys.SigningKey = INSURER,
+                **overrides: Any) -> str:
+        product = product or new_id()
+        self.ok(by, product_msg(product, **overrides))
+        return product
+
+    def enrol(self, patient: keys.SigningKey, product: str, *,
+              insurer: keys.SigningKey = INSURER, days: int = 365) -> int:
+        """Enrol from the next block's time; returns the start."""
+        start = self.now + 1000
+        self.ok(patient, {"type": "claims/enrol", "insurer": insurer.did,
+                          "product": product, "start_ms": start,
+                          "end_ms": start + days * DAY_MS})
+        return start
+
+    def bill(self, patient: keys.SigningKey, amount: int, *, by: keys.SigningKey = A1,
+             encounter: str | None = None, pay: bool = True, currency: str = EUR) -> str:
+        bill = new_id()
+        self.ok(by, {"type": "settlement/bill", "bill": bill, "patient": patient.did,
+                     "amount": amount, "currency": currency,
+                     "encounter": encounter or secrets.token_hex(32)})
+        if pay:
+            self.mint(patient, amount, currency)
+            self.ok(patient, {"type": "settlement/pay_bill", "bill": bill})
+        return bill
+
+    def claim_msg(self, patient: keys.SigningKey, product: str, bill: str,
+                  records: list[str], lines: list[tuple[str, int]], *,
+                  insurer: keys.SigningKey = INSURER, service_ms: int | None = None,
+                  version: int = 1, **overrides: Any) -> dict[str, Any]:
+        refs = [{"record": r, "commitment": self.commitment(r)} for r in records]
+        return {"type": "claims/file", "claim": new_id(), "insurer": insurer.did,
+                "product": product, "version": version, "bill": bill,
+                "service_ms": self.now if service_ms is None else service_ms,
+                "records": refs, "lines": [{"tag": t, "amount": a} for t, a in lines],
+                "amount": sum(a for _, a in lines), "consent_end_ms": self.now + 90 * DAY_MS,
+                **overrides}
+
+    def commitment(self, record: str) -> str:
+        """The registered commitment of a record (zeros if it has none: unknown, erased)."""
+        found = self.query("records/get", record=record) or {}
+        return str(found.get("commitment", "0" * 64))
+
+    def file(self, patient: keys.SigningKey, *args: Any, **kw: Any) -> dict[str, Any]:
+        """File a claim; returns the stored claim."""
+        msg = self.claim_msg(patient, *args, **kw)
+        self.ok(patient, msg)
+        return dict(self.query("claims/claim", claim=msg["claim"]))

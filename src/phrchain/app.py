@@ -364,13 +364,16 @@ class Application:
 def default_modules() -> tuple[list[Module], Authenticator]:
     """The one explicit, ordered module list of a phrchain node."""
     from phrchain.modules.audit import AuditModule
+    from phrchain.modules.claims import ClaimsModule
     from phrchain.modules.consent import ConsentModule
     from phrchain.modules.exchange import ExchangeModule
     from phrchain.modules.identity import IdentityAuthenticator, IdentityModule
     from phrchain.modules.records import RecordsModule
+    from phrchain.modules.settlement import SettlementModule
 
     modules: list[Module] = [IdentityModule(), RecordsModule(), ConsentModule(),
-                             AuditModule(), ExchangeModule()]
+                             AuditModule(), ExchangeModule(), SettlementModule(),
+                             ClaimsModule()]
     return modules, IdentityAuthenticator()
 
 

@@ -1,0 +1,162 @@
+"""``claims/file``: check the claim, gather the facts, adjudicate, store, pay, and grant
+the insurer HPAYMT read access to exactly the named records."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from phrchain.core.module import Context
+from phrchain.core.tx import Msg
+from phrchain.modules import parties, settlement
+from phrchain.modules.claims import keeper, ledger
+from phrchain.modules.claims.adjudicate import (
+    APPROVED,
+    PARTIAL,
+    REFERRED,
+    Decision,
+    Facts,
+    Period,
+    Rules,
+    adjudicate,
+    coverage_year,
+)
+from phrchain.modules.claims.errors import (
+    ALREADY_EXISTS,
+    BILL_NOT_YOURS,
+    BILL_UNPAID,
+    CURRENCY_MISMATCH,
+    INVALID_FIELD,
+    NOT_YOUR_RECORD,
+    STALE_PRODUCT,
+    UNAUTHORIZED,
+)
+from phrchain.modules.claims.messages import File
+from phrchain.modules.claims.products import current_product
+from phrchain.modules.consent import keeper as consents
+from phrchain.modules.consent.handlers import store as store_consent
+from phrchain.modules.consent.messages import Grant, Grantee, Scope
+from phrchain.modules.records import keeper as records
+
+CARE_AUTHORS: Final = frozenset({"practitioner", "organization"})
+PAYMENT_PURPOSE: Final = "HPAYMT"
+
+
+def _admitted(ctx: Context, record: records.Record) -> bool:
+    """Written by an acting practitioner or organization of an acting care organization
+    and kept by an acting care organization; never self-reported."""
+    if record["self_reported"]:   # stated, though its author (the patient) fails below
+        return False
+    author = parties.acting(ctx.state, record["author"])
+    if author is None or author["kind"] not in CARE_AUTHORS:
+        return False
+    org = parties.organization_of(author)
+    custodian = parties.acting(ctx.state, record["custodian"])
+    return org is not None and parties.org_type(ctx.state, org) in parties.CARE_ORG_TYPES \
+        and custodian is not None \
+        and parties.org_type(ctx.state, record["custodian"]) in parties.CARE_ORG_TYPES
+
+
+def _record_evidence(ctx: Context, m: File) -> set[str]:
+    found: set[str] = set()
+    for ref in m.records:
+        record = records.get(ctx.state, ref.record)
+        if record is not None and record["patient"] != ctx.signer:
+            raise NOT_YOUR_RECORD(ref.record)
+        if record is None or record["status"] == "erased":
+            found.add("unregistered_record")
+            continue
+        if not _admitted(ctx, record):
+            found.add("non_admitted_provider")
+        if record["commitment"] != ref.commitment:
+            found.add("tampered_record")
+    return found
+
+
+def _duplicate(ctx: Context, bill: settlement.Bill) -> set[str]:
+    if keeper.claimed_bill(ctx.state, bill["bill"]) is not None \
+            or keeper.claimed_encounter(ctx.state, bill["encounter"]) is not None:
+        return {"duplicate_claim"}
+    return set()
+
+
+def _enrolment(ctx: Context, m: File) -> tuple[int, Period | None]:
+    """The enrolment whose period holds the service date, else the latest one; its
+    sequence number (0 when the patient was never enrolled) and period."""
+    found = keeper.enrolments(ctx.state, ctx.signer, m.insurer, m.product)
+    if not found:
+        return 0, None
+    chosen = next((e for e in found if e["start_ms"] <= m.service_ms < e["end_ms"]),
+                  found[-1])
+    return chosen["seq"], Period(chosen["start_ms"], chosen["end_ms"])
+
+
+def _checked_bill(ctx: Context, m: File, product: keeper.Product) -> settlement.Bill:
+    bill = settlement.get_bill(ctx.state, m.bill)
+    if bill is None or bill["patient"] != ctx.signer:
+        raise BILL_NOT_YOURS(m.bill)
+    if bill["status"] != "paid":
+        raise BILL_UNPAID(m.bill)
+    if bill["currency"] != product["currency"]:
+        raise CURRENCY_MISMATCH(f"bill in {bill['currency']}, product in "
+                                f"{product['currency']}")
+    return bill
+
+
+def _new_claim(ctx: Context, m: File, product: keeper.Product, bill: settlement.Bill,
+               seq: int, period: Period | None) -> keeper.Claim:
+    return {
+        "claim": m.claim, "patient": ctx.signer, "insurer": m.insurer,
+        "product": m.product, "version": m.version, "currency": product["currency"],
+        "bill": m.bill, "encounter": bill["encounter"], "service_ms": m.service_ms,
+        "records": [{"record": r.record, "commitment": r.commitment} for r in m.records],
+        "amount": m.amount, "enrolment": seq,
+        "year": 0 if period is None else coverage_year(m.service_ms, period.start_ms),
+        "payout": 0, "paid_amount": 0, "payment": ledger.NONE, "paid_height": None,
+        "usage_committed": False, "filed_height": ctx.height, "appealed": False,
+        "review": None,
+    }
+
+
+def _record_decision(ctx: Context, claim: keeper.Claim, d: Decision,
+                     product: keeper.Product) -> None:
+    claim.update(
+        status=d.status, reasons=list(d.reasons), lines=[line.to_json() for line in d.lines],
+        eligible=d.eligible, deductible_applied=d.deductible_applied, copay=d.copay,
+        rules_payout=d.rules_payout, decided_height=ctx.height, decided_ms=ctx.time_ms,
+        deadline_ms=ctx.time_ms + product["review_window_ms"] if d.status == REFERRED
+        else None)
+    if d.status in (APPROVED, PARTIAL):
+        ledger.approve(ctx, claim, d.payout)
+
+
+def file(ctx: Context, msg: Msg) -> None:
+    m = File.parse(msg)
+    if not parties.active_patient(ctx.state, ctx.signer):
+        raise UNAUTHORIZED("only an active patient files claims")
+    product = current_product(ctx, m.insurer, m.product)
+    if keeper.get_claim(ctx.state, m.claim) is not None \
+            or consents.get(ctx.state, m.claim) is not None:
+        raise ALREADY_EXISTS(m.claim)
+    if m.version != product["version"]:
+        raise STALE_PRODUCT(f"version {m.version} named, current is {product['version']}")
+    bill = _checked_bill(ctx, m, product)
+    if m.consent_end_ms <= ctx.time_ms:
+        raise INVALID_FIELD("consent_end_ms must be after the block time")
+    evidence = _record_evidence(ctx, m) | _duplicate(ctx, bill)
+    seq, period = _enrolment(ctx, m)
+    claim = _new_claim(ctx, m, product, bill, seq, period)
+    ctx.emit("claims.filed", claim=m.claim, patient=ctx.signer, insurer=m.insurer,
+             product=m.product, version=m.version)
+    facts = Facts(tuple((line.tag, line.amount) for line in m.lines), m.amount,
+                  bill["amount"], m.service_ms, ctx.time_ms, period,
+                  keeper.usage(ctx.state, claim), frozenset(evidence))
+    _record_decision(ctx, claim, adjudicate(Rules.of(product), facts), product)
+    keeper.mark_claimed(ctx.state, m.claim, m.bill, bill["encounter"])
+    keeper.put_claim(ctx.state, claim)
+    keeper.index_claim(ctx.state, claim)
+    # The insurer (and its staff) may read exactly these records, for payment only.
+    store_consent(ctx, Grant(
+        consent=m.claim, grantee=Grantee("organization", m.insurer), actions=("read",),
+        scope=Scope(records=tuple(sorted(r.record for r in m.records))),
+        purposes=(PAYMENT_PURPOSE,), start_ms=ctx.time_ms, end_ms=m.consent_end_ms))
+    ledger.announce(ctx, claim)
