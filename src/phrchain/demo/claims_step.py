@@ -1,0 +1,127 @@
+"""The demo's insurance story (M8, M15): a visit today, a bill paid in the settlement
+ledger, a claim filed by choosing records, adjudicated and paid by the contract; a
+second claim for the same bill denied as a duplicate; the regulator's view."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Final
+
+from phrchain.client.claims import ClaimsClient, Code, ProductKey, Rules
+from phrchain.client.http import ApiError
+from phrchain.fhir.synthetic import SNOMED
+
+if TYPE_CHECKING:
+    from phrchain.demo.scenario import Scenario
+
+CURRENCY: Final = "KRW"
+ICD10: Final = "http://hl7.org/fhir/sid/icd-10"
+COLONOSCOPY: Final = Code(SNOMED, "73761001", "Colonoscopy (procedure)")
+CHECKUP: Final = Code(SNOMED, "185349003", "Encounter for check up (procedure)")
+COSMETIC: Final = Code(SNOMED, "243136001", "Cosmetic procedure (procedure)")
+PRODUCT_RULES: Final = Rules(
+    name="Dasom Basic Care", currency=CURRENCY, covered=(COLONOSCOPY, CHECKUP),
+    excluded=(COSMETIC,), deductible=50_000, copay_bps=2_000, per_claim_limit=1_000_000,
+    yearly_limit=5_000_000, refer_above=2_000_000)
+
+
+def _visit(when: str, patient_ref: str) -> list[dict[str, Any]]:
+    """Today's visit as FHIR R4: the Encounter, the Procedure done, the diagnosis."""
+    enc = str(uuid.uuid4())
+    encounter = {"resourceType": "Encounter", "id": enc, "status": "finished",
+                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                           "code": "AMB", "display": "ambulatory"},
+                 "type": [{"coding": [{"system": SNOMED, "code": CHECKUP.code,
+                                       "display": CHECKUP.display}]}],
+                 "subject": {"reference": patient_ref}, "period": {"start": when}}
+    procedure = {"resourceType": "Procedure", "status": "completed",
+                 "code": {"coding": [{"system": SNOMED, "code": COLONOSCOPY.code,
+                                      "display": COLONOSCOPY.display}]},
+                 "subject": {"reference": patient_ref},
+                 "encounter": {"reference": f"Encounter/{enc}"}, "performedDateTime": when}
+    condition = {"resourceType": "Condition",
+                 "code": {"coding": [{"system": ICD10, "code": "Z12.11",
+                                      "display": "Encounter for screening for malignant "
+                                                 "neoplasm of colon"}]},
+                 "subject": {"reference": patient_ref},
+                 "encounter": {"reference": f"Encounter/{enc}"}, "recordedDate": when}
+    return [encounter, procedure, condition]
+
+
+def _won(amount: int) -> str:
+    return f"₩{amount:,}"
+
+
+def insurance_claim(s: Scenario) -> None:
+    from datetime import UTC, datetime
+
+    from phrchain.demo.scenario import now_ms
+
+    c, p = s.c, s.patient(1)
+    s.title("Insurance: a visit, a bill paid, a claim filed by choosing records, paid by "
+            "the contract")
+    governance = ClaimsClient(c.client("authority"))
+    governance.mint(c.did("insurer"), 100_000_000, CURRENCY)
+    governance.mint(c.did(p), 1_000_000, CURRENCY)
+    s.say(f"settlement: the insurer funded its claims account with {_won(100_000_000)}; "
+          f"patient 1 topped up {_won(1_000_000)} (integer won, minted by governance)")
+
+    insurer = ClaimsClient(c.client("reviewer"))
+    key = ProductKey.create()
+    product, version = insurer.publish("basic-care", PRODUCT_RULES, key)
+    s.say(f"Dasom published '{PRODUCT_RULES.name}' v{version}: deductible "
+          f"{_won(PRODUCT_RULES.deductible)}, co-pay 20%, limits per claim/year; its "
+          f"covered codes are on chain only as HMAC tags under the insurer's product key")
+
+    patient = ClaimsClient(c.client(p))
+    start = now_ms() + 1_000   # coverage starts now; no backdating
+    patient.enrol(c.did("insurer"), product, start, 365)
+
+    when = datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    doctor = c.client("dr_kim")
+    visit = [doctor.add_resource(r, c.did(p)) for r in _visit(when, "Patient/demo")]
+    hospital = ClaimsClient(doctor)
+    encounter_no = f"E-{secrets.token_hex(4)}"
+    bill = hospital.bill(c.did(p), 350_000, CURRENCY, encounter_no)
+    patient.pay_bill(bill)
+    s.say(f"patient 1 enrolled for a year, had a colonoscopy at Hanbit today; Hanbit billed "
+          f"{_won(350_000)} on chain and the patient paid it from their balance")
+
+    lines = [(COLONOSCOPY, 300_000), (COSMETIC, 50_000)]
+    while now_ms() < start + 1_000:   # the visit happens once the coverage has started
+        time.sleep(0.05)
+    service_ms = now_ms() - 500
+    filed = patient.file(c.did("insurer"), product, bill, visit, lines, key,
+                         service_ms=service_ms)
+    s.outcome.extra["claim"] = filed
+    s.say(f"patient 1 chose 3 records (Encounter, Procedure, Condition) and filed claim "
+          f"{filed['claim'][:8]}… for {_won(filed['amount'])}")
+    s.say(f"contract decision: {filed['status']} — payout {_won(filed['payout'])}, "
+          f"payment {filed['payment']}; reasons: {', '.join(filed['reasons']) or 'none'}")
+    s.say(f"  (300,000 covered - 50,000 deductible = 250,000; insurer pays 80% = "
+          f"{_won(200_000)}; the cosmetic line is excluded)")
+    s.say(f"patient 1's balance is now {_won(patient.balance(CURRENCY))}")
+
+    opened = insurer.read_claim_records(filed["claim"])
+    other = next(r for r in s.outcome.records[p] if r not in visit)
+    try:
+        c.client("reviewer").open(other, purpose="HPAYMT")
+        raise RuntimeError("the insurer read a record the patient did not choose")
+    except ApiError as exc:
+        s.say(f"the insurer's reviewer opened exactly the {len(opened)} chosen records "
+              f"(purpose HPAYMT); any other record of the patient: {exc.status} {exc.name}")
+
+    again = patient.file(c.did("insurer"), product, bill, visit[:1], lines[:1], key,
+                         service_ms=service_ms)
+    s.say(f"a second claim for the same bill: {again['status']} "
+          f"({', '.join(again['reasons'])}) — nothing paid")
+    regulator = ClaimsClient(c.client("auditor"))
+    flagged = regulator.claims_by_reason("duplicate_claim")
+    s.say(f"the regulator lists claims by reason code: duplicate_claim → {len(flagged)}")
+    fhir = patient.fhir(filed["claim"], key)
+    eob = fhir["ExplanationOfBenefit"]
+    s.say(f"exported as FHIR R4 Claim, ClaimResponse and ExplanationOfBenefit (outcome "
+          f"{eob['outcome']}, benefit {eob['total'][1]['amount']['value']} "
+          f"{eob['total'][1]['amount']['currency']})")
