@@ -33,12 +33,14 @@ def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     for step in ("Standing consent", "View:", "Push:", "Pull:", "Break-glass:",
-                 "Revocation:", "Portable record:", "Erasure:", "Access logs, verified"):
+                 "Revocation:", "Insurance:", "Portable record:", "Erasure:",
+                 "Access logs, verified"):
         assert step in out, f"the story lost its step {step!r}"
     assert "110 records validated against FHIR R4" in out       # 5 patients x 22 records
     assert "403 access_denied" in out and "consent_revoked" in out
     assert "410 erased" in out
     assert "break_glass permit" in out
+    assert "contract decision: partial" in out and "(duplicate_claim)" in out
     assert "phrchain verify --home" in out
 
     verified = _phrchain("verify", "--home", str(home / "node"))
