@@ -124,7 +124,8 @@ def test_security_headers_and_a_page_without_inline_code(new_page: Any) -> None:
     assert re.search(r"\son[a-z]+\s*=", html) is None  # no inline handler
     assert re.search(r"\sstyle\s*=|<style", html) is None
     assert "http://" not in html and "https://" not in html  # nothing from elsewhere
-    for name in ("app.js", "patient.js", "provider.js", "auditor.js", "style.css"):
+    for name in ("app.js", "patient.js", "provider.js", "auditor.js", "claims.js",
+                 "style.css"):
         asset = page.call("GET", f"static/{name}")
         assert asset.status_code == 200 and asset.headers["cache-control"] == "no-store"
         for forbidden in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "eval(", "http://",
