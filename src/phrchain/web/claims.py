@@ -88,9 +88,9 @@ def claim_view(client: RecordsClient, claim: dict[str, Any]) -> dict[str, Any]:
 
 
 def _claims(client: RecordsClient, ids: list[str]) -> list[dict[str, Any]]:
-    found = [client.q("claims/claim", claim=c) for c in ids]
+    found = [c for c in (client.q("claims/claim", claim=i) for i in ids) if c is not None]
     found.sort(key=lambda c: -int(c["filed_height"]))
-    return [claim_view(client, c) for c in found if c is not None]
+    return [claim_view(client, c) for c in found]
 
 
 def _own_claim(session: Session, claim: str) -> dict[str, Any]:
