@@ -6,19 +6,24 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from phrchain.api.server import BackgroundServer, create_app
 from phrchain.client.wallet import KdfParams, Wallet
 from phrchain.web import UiConfig, WalletEntry, create_ui_app
-from tests.consortium import A1, AE, B1, GA, Consortium, P, Q
+from tests.consortium import A1, AE, B1, GA, IR, Consortium, P, Q
 
 CHEAP_KDF = KdfParams(memory_kib=1024, iterations=1, lanes=1)
 PASSPHRASES = {"patient-p": "p's long passphrase", "patient-q": "q's long passphrase",
                "b1": "b1's long passphrase", "a1": "a1's long passphrase",
-               "ae": "ae's long passphrase", "ga": "ga's long passphrase"}
+               "ae": "ae's long passphrase", "ga": "ga's long passphrase",
+               "ir": "ir's long passphrase"}
 WALLETS: dict[str, tuple[Wallet, str]] = {
     "patient-p": (P, "patient"), "patient-q": (Q, "patient"), "b1": (B1, "provider"),
-    "a1": (A1, "provider"), "ae": (AE, "provider"), "ga": (GA, "auditor")}
+    "a1": (A1, "provider"), "ae": (AE, "provider"), "ga": (GA, "auditor"),
+    "ir": (IR, "provider")}
 
 
 def wallet_files(directory: Path) -> dict[str, WalletEntry]:
@@ -49,3 +54,36 @@ def ui_server(c: Consortium, tmp: Path, clock: Callable[[], float] | None = None
             yield url
     finally:
         ui.state.ui.sessions.close()
+
+
+class Browser:
+    """What a page does: keeps cookies, sends the CSRF token it was given."""
+
+    def __init__(self, base: str) -> None:
+        self.http = httpx.Client(base_url=f"{base}/ui/", timeout=60)
+        self.csrf = self.http.get("api/session").json()["csrf"]
+        self.seen: list[bytes] = []  # every response: headers and body
+
+    def call(self, method: str, path: str, body: Any = None, **kw: Any) -> httpx.Response:
+        headers = kw.pop("headers", {"X-CSRF-Token": self.csrf} if method != "GET" else {})
+        response = self.http.request(method, path, json=body, headers=headers, **kw)
+        self.seen.append(str(response.headers).encode() + response.content)
+        return response
+
+    def login(self, wallet: str, passphrase: str | None = None) -> httpx.Response:
+        self.csrf = self.http.get("api/session").json()["csrf"]  # as the page does
+        response = self.call("POST", "api/session", {
+            "wallet": wallet, "passphrase": passphrase or PASSPHRASES[wallet]})
+        if response.is_success:
+            self.csrf = response.json()["csrf"]
+        return response
+
+    def ok(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        response = self.call(method, path, body, **kw)
+        assert response.is_success, response.text
+        return response.json()
+
+
+def error_of(response: httpx.Response) -> tuple[int, str, str]:
+    err = response.json()["error"]
+    return response.status_code, err["codespace"], err["name"]

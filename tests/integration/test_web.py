@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from phrchain.client.records import resource_bytes
-from phrchain.web.patient import portable_export
 from tests.consortium import A1, B1, Consortium, P, running
-from tests.webui import PASSPHRASES, WALLETS, ui_server
+from tests.webui import PASSPHRASES, WALLETS, Browser, error_of, ui_server
 
 DAY = 86_400_000
 OBSERVATION = {"resourceType": "Observation", "status": "final",
@@ -50,34 +49,6 @@ def base(c: Consortium, clock: Clock, tmp_path_factory: pytest.TempPathFactory
         yield url
 
 
-class Browser:
-    """What a page does: keeps cookies, sends the CSRF token it was given."""
-
-    def __init__(self, base: str) -> None:
-        self.http = httpx.Client(base_url=f"{base}/ui/", timeout=60)
-        self.csrf = self.http.get("api/session").json()["csrf"]
-        self.seen: list[bytes] = []  # every response: headers and body
-
-    def call(self, method: str, path: str, body: Any = None, **kw: Any) -> httpx.Response:
-        headers = kw.pop("headers", {"X-CSRF-Token": self.csrf} if method != "GET" else {})
-        response = self.http.request(method, path, json=body, headers=headers, **kw)
-        self.seen.append(str(response.headers).encode() + response.content)
-        return response
-
-    def login(self, wallet: str, passphrase: str | None = None) -> httpx.Response:
-        self.csrf = self.http.get("api/session").json()["csrf"]  # as the page does
-        response = self.call("POST", "api/session", {
-            "wallet": wallet, "passphrase": passphrase or PASSPHRASES[wallet]})
-        if response.is_success:
-            self.csrf = response.json()["csrf"]
-        return response
-
-    def ok(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
-        response = self.call(method, path, body, **kw)
-        assert response.is_success, response.text
-        return response.json()
-
-
 @pytest.fixture
 def new_page(base: str) -> Iterator[Any]:
     """A factory of :class:`Browser` s, each closed after the test."""
@@ -90,11 +61,6 @@ def new_page(base: str) -> Iterator[Any]:
     yield new
     for browser in opened:
         browser.http.close()
-
-
-def error_of(response: httpx.Response) -> tuple[int, str, str]:
-    err = response.json()["error"]
-    return response.status_code, err["codespace"], err["name"]
 
 
 def now_ms() -> int:
@@ -110,7 +76,7 @@ def test_wrong_passphrase_is_refused(new_page: Any) -> None:
     assert error_of(page.login("nobody", "x")) == (404, "ui", "not_found")
     assert error_of(page.call("GET", "api/patient/records")) == (401, "ui", "not_logged_in")
     answer = page.login("patient-p")
-    assert answer.status_code == 200 and answer.json()["capabilities"] == ["patient"]
+    assert answer.status_code == 200 and answer.json()["capabilities"] == ["export", "patient"]
     cookie = answer.headers["set-cookie"].lower()
     for attribute in ("httponly", "samesite=strict", "path=/ui"):
         assert attribute in cookie
@@ -158,7 +124,8 @@ def test_security_headers_and_a_page_without_inline_code(new_page: Any) -> None:
     assert re.search(r"\son[a-z]+\s*=", html) is None  # no inline handler
     assert re.search(r"\sstyle\s*=|<style", html) is None
     assert "http://" not in html and "https://" not in html  # nothing from elsewhere
-    for name in ("app.js", "patient.js", "provider.js", "auditor.js", "style.css"):
+    for name in ("app.js", "patient.js", "provider.js", "auditor.js", "claims.js",
+                 "style.css"):
         asset = page.call("GET", f"static/{name}")
         assert asset.status_code == 200 and asset.headers["cache-control"] == "no-store"
         for forbidden in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "eval(", "http://",
@@ -243,10 +210,11 @@ def test_capabilities_follow_the_chain_identity(new_page: Any) -> None:
         (403, "ui", "not_permitted")
     assert error_of(provider.call("POST", "api/provider/break-glass", {
         "record": "00" * 16, "reason": "a long enough reason"})) == (403, "ui", "not_permitted")
-    if portable_export() is None:  # the export module is on another branch
-        assert "export" not in patient.ok("GET", "api/session")["capabilities"]
-        assert error_of(patient.call("POST", "api/patient/export")) == \
-            (404, "ui", "unavailable")
+    assert "export" in patient.ok("GET", "api/session")["capabilities"]
+    assert error_of(provider.call("POST", "api/patient/export", {
+        "passphrase": "a long export passphrase", "confirm": "a long export passphrase"})) \
+        == (403, "ui", "not_permitted")
+    assert error_of(auditor.call("GET", "api/reviewer/claims")) == (403, "ui", "not_permitted")
 
 
 def test_pull_push_and_break_glass(c: Consortium, new_page: Any) -> None:

@@ -3,7 +3,9 @@ driven by Playwright) against a running consortium with the UI mounted at ``/ui`
 
 Patient P grants provider B1 a read consent for one record; B1 opens it (the content
 shows); P revokes; B1 tries again and sees the vault's reason; P's access log shows
-both decisions, each marked verified; an auditor checks the chain and P's log. Every
+both decisions, each marked verified; an auditor checks the chain and P's log. Then P
+pays a bill on the Claims page and sees two claims decided (one paid in part, one
+denied as a duplicate), and the regulator lists claims by reason code. Every
 page must load without a console error (a Content-Security-Policy violation is one).
 Screenshots of the main pages go to ``$PHRCHAIN_ARTIFACTS/screenshots`` (default
 ``artifacts/screenshots``).
@@ -24,6 +26,7 @@ from typing import Any
 import pytest
 
 from phrchain.client.records import resource_bytes
+from tests.claimflow import billed_visit, file_claim
 from tests.consortium import A1, B1, Consortium, P, running
 from tests.webui import PASSPHRASES, ui_server
 
@@ -200,3 +203,35 @@ def test_consent_grant_open_revoke_refuse_and_verified_log(
         patient.close()
         provider.close(refused=("403 /ui/api/provider/open",))
         auditor.close()
+        claims_pages(browser, base, c)
+
+
+def claims_pages(browser: Any, base: str, c: Consortium) -> None:
+    """P pays the bill on the Claims page; two claims are filed (SDK); P sees them
+    decided, with reasons; the regulator lists claims by reason code."""
+    visit = billed_visit(c)
+    patient = Person(browser, base, "patient-p")  # a balance and a bill: Claims shows
+    patient.go("patient-claims")
+    page = patient.page
+    page.click(f"#bills tr[data-bill='{visit.bill}'] button.pay")
+    page.wait_for_selector(f"#bills tr[data-bill='{visit.bill}'][data-status=paid]")
+    first = file_claim(c, visit)["claim"]
+    duplicate = file_claim(c, visit, visit.records[:1])["claim"]
+    patient.refresh()
+    block = page.wait_for_selector(f".claim[data-claim='{first}'][data-status=partial]")
+    assert "200,000 KRW" in block.inner_text() and "excluded" in block.inner_text()
+    page.wait_for_selector(f".claim[data-claim='{duplicate}'][data-status=denied] "
+                           "button.appeal")
+    page.click(f".claim[data-claim='{first}'] button.eob-button")
+    assert "ExplanationOfBenefit" in page.wait_for_selector(
+        f".claim[data-claim='{first}'] .eob pre").inner_text()
+    patient.shot("patient-claims")
+
+    auditor = Person(browser, base, "ga")
+    auditor.go("auditor-claims")
+    auditor.page.select_option("#reason-select", "duplicate_claim")
+    auditor.page.click("#by-reason-form button[type=submit]")
+    auditor.page.wait_for_selector(f"#claims-by-reason tr[data-claim='{duplicate}']")
+    auditor.shot("auditor-claims-by-reason")
+    patient.close()
+    auditor.close()

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from phrchain.web.money import format_amount
 from phrchain.web.security import host_allowed, split_host
 from phrchain.web.summary import resource_date, summarize
 
@@ -70,3 +71,22 @@ def test_split_host() -> None:
 def test_summaries(resource: dict[str, Any], summary: str, date: str | None) -> None:
     assert summarize(resource) == summary
     assert resource_date(resource) == date
+
+
+@pytest.mark.parametrize(("amount", "currency", "text"), [
+    (350_000, "KRW", "350,000 KRW"),
+    (0, "KRW", "0 KRW"),
+    (123_456, "USD", "1,234.56 USD"),
+    (5, "USD", "0.05 USD"),
+    (-1_050, "EUR", "-10.50 EUR"),
+    (1_234, "KWD", "1.234 KWD"),
+])
+def test_money_is_formatted_with_the_currency_exponent(amount: int, currency: str,
+                                                       text: str) -> None:
+    assert format_amount(amount, currency) == text
+
+
+def test_money_refuses_anything_but_an_integer() -> None:
+    for bad in (1.5, True, "100"):
+        with pytest.raises(TypeError):
+            format_amount(bad, "USD")  # type: ignore[arg-type]

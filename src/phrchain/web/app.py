@@ -14,6 +14,7 @@ Routes (JSON under ``/ui/api``; ``*`` needs the ``X-CSRF-Token`` header)::
     /ui/api/patient/...                patient.py
     /ui/api/provider/...               provider.py
     /ui/api/auditor/...                auditor.py
+    /ui/api/{patient,reviewer,auditor}/claims...   claims.py (claims and settlement)
 
 Errors have the node API's shape (``errors.py``). Nothing here logs a request body, a
 record or a DID.
@@ -37,10 +38,11 @@ from phrchain.client.http import ApiError, NodeClient
 from phrchain.client.records import RecordsClient
 from phrchain.client.wallet import Wallet, WalletError, read_public
 from phrchain.core.errors import CryptoError, PhrError, ProofError, TxError
+from phrchain.modules.claims.reasons import REASONS
 from phrchain.modules.consent.messages import CONSENT_ACTIONS, PURPOSES
 from phrchain.modules.identity.messages import ROLES
 from phrchain.modules.records.messages import CATEGORIES
-from phrchain.web import auditor, patient, provider
+from phrchain.web import auditor, claims, patient, provider
 from phrchain.web.config import UiConfig
 from phrchain.web.deps import COOKIE, Ui, UiState, current_session, mutating_session, party
 from phrchain.web.errors import (
@@ -67,15 +69,15 @@ class Login(BaseModel):
     passphrase: str = Field(min_length=1, max_length=1024)
 
 
-def capabilities_of(identity: dict[str, Any]) -> frozenset[str]:
-    """What the page offers, from what the chain says this identity is. The chain and
-    the vaults decide every action anyway; this only hides what cannot succeed."""
+def capabilities_of(identity: dict[str, Any], extra: set[str] | None = None
+                    ) -> frozenset[str]:
+    """What the page offers, from what the chain says this identity is (``extra``: what
+    ``claims.claims_capabilities`` found on chain). The chain and the vaults decide every
+    action anyway; this only hides what cannot succeed."""
     kind, roles = identity.get("kind"), set(identity.get("roles", ()))
-    caps: set[str] = set()
+    caps: set[str] = set(extra or ())
     if kind == "patient":
-        caps.add("patient")
-        if patient.portable_export() is not None:
-            caps.add("export")
+        caps.update(("patient", "export"))
     elif kind == "practitioner":
         if roles - {"auditor"}:
             caps.add("provider")
@@ -111,6 +113,7 @@ def _unlock(ui: UiState, body: Login) -> Session:
     client = RecordsClient(node, wallet, ui.config.directory)
     try:
         identity = client.identity(wallet.did)
+        extra = claims.claims_capabilities(client, identity)
         anchored = ui.config.trust_anchor is not None
         validator = ui.config.trust_anchor or str(node.status()["validator"])
         anchor = SoloAnchor(node, validator, ui.config.chain_id or node.chain_id())
@@ -118,7 +121,7 @@ def _unlock(ui: UiState, body: Login) -> Session:
         client.close()
         node.close()
         raise
-    return ui.sessions.create(body.wallet, client, identity, capabilities_of(identity),
+    return ui.sessions.create(body.wallet, client, identity, capabilities_of(identity, extra),
                               anchor, anchored)
 
 
@@ -167,7 +170,8 @@ def _session_routes(app: FastAPI) -> None:
     def vocabulary() -> dict[str, Any]:
         """The chain's fixed vocabularies, so the page offers exactly what it accepts."""
         return {"purposes": sorted(PURPOSES), "categories": sorted(CATEGORIES),
-                "roles": sorted(ROLES), "actions": sorted(CONSENT_ACTIONS)}
+                "roles": sorted(ROLES), "actions": sorted(CONSENT_ACTIONS),
+                "reasons": dict(REASONS)}
 
     @app.get("/api/parties")
     def parties(session: Annotated[Session, Depends(current_session)]) -> dict[str, Any]:
@@ -255,6 +259,9 @@ def create_ui_app(config: UiConfig) -> FastAPI:
     app.include_router(patient.router)
     app.include_router(provider.router)
     app.include_router(auditor.router)
+    app.include_router(claims.patient_router)
+    app.include_router(claims.reviewer_router)
+    app.include_router(claims.auditor_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_handlers(app)
     app.add_middleware(LoopbackGuard)

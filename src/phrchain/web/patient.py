@@ -1,5 +1,5 @@
 """Patient routes: my records (decrypted in the session), consents, pull requests,
-the verified access log, and the portable export when that module is installed.
+the verified access log, and the portable export (``client/portable.py``).
 
 Every decryption goes through the SDK in this process; the browser gets the decrypted
 resource of its own session only. A record is opened (an audited ``owner`` access) the
@@ -8,21 +8,21 @@ first time a session lists it, then served from the session's memory.
 
 from __future__ import annotations
 
-import importlib
+import json
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from phrchain.client.http import ApiError
+from phrchain.client.portable import export_portable
 from phrchain.core.errors import PhrError
 from phrchain.web.auditlog import verified_log
-from phrchain.web.deps import capability, consent_view, paged_ids, party, records_of
-from phrchain.web.errors import UNAVAILABLE, UiError
+from phrchain.web.deps import Ui, capability, consent_view, paged_ids, party, records_of
+from phrchain.web.errors import BAD_REQUEST, UiError
 from phrchain.web.sessions import Session
 from phrchain.web.summary import resource_date, summarize
 
@@ -30,6 +30,8 @@ router = APIRouter(prefix="/api/patient", tags=["patient"])
 Reader = Annotated[Session, Depends(capability("patient"))]
 Writer = Annotated[Session, Depends(capability("patient", mutating=True))]
 LARGE = "a large object (not a FHIR resource); not shown here"
+MIN_EXPORT_PASSPHRASE: Final = 12  # characters
+EXPORT_FILENAME: Final = "phrchain-record.phr"
 
 
 class GrantBody(BaseModel):
@@ -47,17 +49,10 @@ class ApproveBody(BaseModel):
     end_ms: int
 
 
-def portable_export() -> Callable[..., Any] | None:
-    """``phrchain.client.portable.export_file`` if this build has it (it is written on
-    another branch); None hides the export button. Assumed signature:
-    ``export_file(client: RecordsClient, path: Path) -> object`` writing the patient's
-    portable record to ``path`` (docs/web.md, "Export")."""
-    try:
-        module = importlib.import_module("phrchain.client.portable")
-    except ImportError:
-        return None
-    found = getattr(module, "export_file", None)
-    return found if callable(found) else None
+class ExportBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    passphrase: str = Field(max_length=1024)
+    confirm: str = Field(max_length=1024)
 
 
 def record_view(session: Session, descriptor: dict[str, Any]) -> dict[str, Any]:
@@ -156,13 +151,21 @@ def access_log(session: Reader) -> dict[str, Any]:
 
 
 @router.post("/export")
-def export(session: Writer) -> Response:
-    export_file = portable_export()
-    if export_file is None or "export" not in session.capabilities:
-        raise UiError(404, UNAVAILABLE, "the portable export is not in this build")
+def export(body: ExportBody, session: Writer, ui: Ui) -> Response:
+    """The portable record (docs/portable.md), sealed under a passphrase the patient typed
+    twice, sent as a download; the report's counts go in ``X-Portable-Counts`` (JSON).
+    The file is written to a private temporary directory and deleted before answering."""
+    if len(body.passphrase) < MIN_EXPORT_PASSPHRASE:
+        raise UiError(400, BAD_REQUEST, f"the export passphrase needs at least "
+                      f"{MIN_EXPORT_PASSPHRASE} characters")
+    if body.passphrase != body.confirm:
+        raise UiError(400, BAD_REQUEST, "the two export passphrases differ")
     with tempfile.TemporaryDirectory(prefix="phr-export-") as tmp:
-        path = Path(tmp) / "portable-record"
-        export_file(session.client, path)
+        path = Path(tmp) / EXPORT_FILENAME
+        with ui.unlock_lock:  # one Argon2id at a time, as for logins
+            report = export_portable(session.client, path, body.passphrase,
+                                     validator=session.anchor.validator)
         content = path.read_bytes()
-    return Response(content, media_type="application/octet-stream",
-                    headers={"Content-Disposition": 'attachment; filename="portable-record"'})
+    return Response(content, media_type="application/octet-stream", headers={
+        "Content-Disposition": f'attachment; filename="{EXPORT_FILENAME}"',
+        "X-Portable-Counts": json.dumps(report.counts(), sort_keys=True)})

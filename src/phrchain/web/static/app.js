@@ -49,7 +49,8 @@ export class UiError extends Error {
   }
 }
 
-export async function api(method, path, body) {
+// `raw`: resolve to the Response itself (a download: its body and headers).
+export async function api(method, path, body, { raw = false } = {}) {
   const headers = { Accept: "application/json" };
   const options = { method, headers, credentials: "same-origin", cache: "no-store" };
   if (method !== "GET") headers["X-CSRF-Token"] = state.csrf;
@@ -68,6 +69,7 @@ export async function api(method, path, body) {
     }
     throw err;
   }
+  if (raw) return response;
   return isJson ? response.json() : response.blob();
 }
 
@@ -288,7 +290,8 @@ async function start() {
   document.getElementById("login-form").addEventListener("submit", login);
   document.getElementById("logout").addEventListener("click", logout);
   document.getElementById("refresh").addEventListener("click", () => rerender());
-  await Promise.all([import("./patient.js"), import("./provider.js"), import("./auditor.js")]);
+  await Promise.all([import("./patient.js"), import("./provider.js"), import("./auditor.js"),
+    import("./claims.js")]);
   const session = await api("GET", "session");
   state.csrf = session.csrf;
   if (session.logged_in) {

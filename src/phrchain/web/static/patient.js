@@ -1,6 +1,5 @@
 // Patient sections: records, consents, access requests, access log, export.
-// A "Claims" section belongs here once the claims module exists: register it with
-// capability "claims" (which the backend then grants) and its own render function.
+// The Claims section (capability "claims") is in claims.js.
 import {
   api, attempt, badge, checkboxes, checkedValues, dateMs, didEl, errorBox, fmtDate, fmtTime,
   h, partyEl, registerSection, replace, rerender, resourceCard, scopeText, verifiedEl,
@@ -192,23 +191,46 @@ async function renderLog(body) {
     log.entries.length ? logTable(log.entries) : h("p", {}, "No access yet."));
 }
 
+const MIN_EXPORT_PASSPHRASE = 12;
+
+function countsList(counts) {
+  return h("ul", { id: "export-counts" }, Object.entries(counts).map(([k, v]) =>
+    h("li", { dataset: { count: k } }, `${k.replace(/_/g, " ")}: ${v}`)));
+}
+
 async function renderExport(body) {
-  const out = h("div");
-  const button = h("button", { type: "button", class: "primary", id: "export" },
-    "Download my portable record");
-  button.addEventListener("click", async () => {
-    const blob = await attempt(out, () => api("POST", "patient/export"),
-      () => "Export ready.");
-    if (!blob) return;
-    const url = URL.createObjectURL(blob);
-    const link = h("a", { href: url, download: "portable-record" });
+  const out = h("div", { id: "export-result" });
+  const passphrase = h("input", { type: "password", id: "export-passphrase",
+    autocomplete: "new-password", minlength: MIN_EXPORT_PASSPHRASE, required: true });
+  const confirm = h("input", { type: "password", id: "export-confirm",
+    autocomplete: "new-password", minlength: MIN_EXPORT_PASSPHRASE, required: true });
+  const form = h("form", { id: "export-form" },
+    h("label", {}, `Export passphrase (at least ${MIN_EXPORT_PASSPHRASE} characters)`,
+      passphrase),
+    h("label", {}, "The same passphrase again", confirm),
+    h("button", { type: "submit", class: "primary", id: "export" },
+      "Download my portable record"), out);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { passphrase: passphrase.value, confirm: confirm.value };
+    passphrase.value = "";
+    confirm.value = "";
+    const response = await attempt(out, () => api("POST", "patient/export", body,
+      { raw: true }));
+    if (!response) return;
+    const counts = JSON.parse(response.headers.get("X-Portable-Counts") || "{}");
+    const url = URL.createObjectURL(await response.blob());
+    const link = h("a", { href: url, download: "phrchain-record.phr" });
     document.body.append(link);
     link.click();
     link.remove();
     URL.revokeObjectURL(url);
+    replace(out, h("div", { class: "success" }, "Saved as phrchain-record.phr, verified "
+      + "before it was sealed:"), countsList(counts));
   });
-  replace(body, h("p", {}, "Everything you may read, in one file you can take elsewhere."),
-    button, out);
+  replace(body, h("p", {}, "Everything you own, with its proofs, in one file sealed under "
+    + "a passphrase you choose: keep both; anyone with the two can read your records."),
+  form);
 }
 
 registerSection({ id: "patient-records", title: "My records", capability: "patient",

@@ -1,0 +1,56 @@
+"""An insurance claim on a running consortium (the flow of ``demo/claims_step.py`` with
+the consortium's wallets): the authority funds the insurer and patient P, the insurer
+publishes a product, P enrols, hospital A's A1 writes today's visit and bills P."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from phrchain.client.claims import ClaimsClient, ProductKey
+from phrchain.demo.claims_step import COLONOSCOPY, COSMETIC, CURRENCY, PRODUCT_RULES, _visit
+from tests.consortium import A1, AUTHORITY, INSURER, Consortium, P
+
+LINES = [(COLONOSCOPY, 300_000), (COSMETIC, 50_000)]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Visit:
+    product: str
+    key: ProductKey
+    bill: str
+    records: list[str]
+    covered_from_ms: int
+
+
+def billed_visit(c: Consortium) -> Visit:
+    """Everything up to an open bill of 350,000 KRW to P, with P enrolled and covered."""
+    authority = ClaimsClient(c.client(AUTHORITY))
+    authority.mint(INSURER.did, 100_000_000, CURRENCY)
+    authority.mint(P.did, 1_000_000, CURRENCY)
+    key = ProductKey.create()
+    product, _ = ClaimsClient(c.client(INSURER)).publish(
+        f"basic-{secrets.token_hex(3)}", PRODUCT_RULES, key)
+    start = now_ms() + 1_000  # enrolment may not start before the block time
+    ClaimsClient(c.client(P)).enrol(INSURER.did, product, start, 365)
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    doctor = c.client(A1)
+    records = [doctor.add_resource(r, P.did) for r in _visit(when, "Patient/p")]
+    bill = ClaimsClient(doctor).bill(P.did, 350_000, CURRENCY, f"E-{secrets.token_hex(4)}")
+    return Visit(product, key, bill, records, start)
+
+
+def file_claim(c: Consortium, visit: Visit, records: list[str] | None = None
+               ) -> dict[str, Any]:
+    """P files a claim for the (paid) bill, once the coverage has started."""
+    while now_ms() < visit.covered_from_ms + 1_000:
+        time.sleep(0.05)
+    return ClaimsClient(c.client(P)).file(
+        INSURER.did, visit.product, visit.bill, records or visit.records, LINES, visit.key,
+        service_ms=now_ms() - 500)
