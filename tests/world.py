@@ -178,7 +178,7 @@ class ClaimsWorld(World):
 
     def balance(self, who: keys.SigningKey | str, currency: str = EUR) -> int:
         did = who if isinstance(who, str) else who.did
-        return int(self.query("settlement/balance", did=did, currency=currency)["amount"])
+        return int(self.query("settlement/balance", did=did, currency=currency) or 0)
 
     def publish(self, product: str | None = None, by: keys.SigningKey = INSURER,
                 **overrides: Any) -> str:

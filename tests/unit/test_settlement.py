@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from phrchain.client.verify import verify_query
 from phrchain.core.errors import TxError
 from phrchain.core.state import StoreView
 from phrchain.modules.settlement import keeper
@@ -56,11 +57,11 @@ def test_mint_and_burn_only_by_an_authority(w: ClaimsWorld) -> None:
         assert w.fails(signer, mint(signer.did)) == ("settlement", 1)
     w.ok(AUTHORITY, mint(INSURER.did, 5_000))
     assert w.balance(INSURER) == 5_000
-    assert w.query("settlement/supply", currency=EUR)["amount"] == 5_000
+    assert w.query("settlement/supply", currency=EUR) == 5_000
     burn = {"type": "settlement/burn", "from": INSURER.did, "amount": 2_000, "currency": EUR}
     assert w.fails(INSURER, burn) == ("settlement", 1)
     w.ok(AUTHORITY, burn)
-    assert (w.balance(INSURER), w.query("settlement/supply", currency=EUR)["amount"]) == \
+    assert (w.balance(INSURER), w.query("settlement/supply", currency=EUR)) == \
         (3_000, 3_000)
     before = tx_state(w.chain)
     assert w.fails(AUTHORITY, {**burn, "amount": 3_001}) == ("settlement", 3)
@@ -170,7 +171,15 @@ def test_balance_query_is_provable_and_lists_are_paged(w: ClaimsWorld) -> None:
     w.mint(P, 9, "USD")
     answer = w.chain.app.query("settlement/balance", {"did": P.did, "currency": EUR},
                                prove=True)
-    assert answer["value"]["amount"] == 7 and "proof" in answer
+    assert verify_query(answer, w.chain.app.store.root(),
+                        keeper.balance_key(P.did, EUR)) == 7
+    zero = w.chain.app.query("settlement/balance", {"did": Q.did, "currency": EUR},
+                             prove=True)
+    assert verify_query(zero, w.chain.app.store.root(),
+                        keeper.balance_key(Q.did, EUR)) is None  # proven zero
+    supply = w.chain.app.query("settlement/supply", {"currency": EUR}, prove=True)
+    assert verify_query(supply, w.chain.app.store.root(),
+                        keeper.supply_key(EUR)) == conserved(w)[EUR]
     assert w.query("settlement/balances", did=P.did)["balances"] == {EUR: 7, "USD": 9}
     ids = sorted(w.bill(P, 1, pay=False) for _ in range(3))
     first = w.query("settlement/bills", patient=P.did, limit=2)

@@ -149,7 +149,7 @@ class ClaimsClient:
     # -- money -------------------------------------------------------------------------
     def balance(self, currency: str, did: str | None = None) -> int:
         return int(self._q("settlement/balance", did=did or self.did,
-                           currency=currency)["amount"])
+                           currency=currency) or 0)
 
     def mint(self, to: str, amount: int, currency: str) -> None:
         """(authority) Deposit money into the system for ``to``."""

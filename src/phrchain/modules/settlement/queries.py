@@ -21,10 +21,10 @@ def _currency(data: Mapping[str, Any]) -> str:
 
 
 def balance(state: Reader, data: Mapping[str, Any]) -> QueryResult:
-    """One balance, provable (an absent key proves a zero balance)."""
+    """One balance in minor units, provable: the value is the stored amount itself, and
+    null for zero (no key: a non-membership proof proves the zero)."""
     did, currency = text(data, "did"), _currency(data)
-    return QueryResult({"did": did, "currency": currency,
-                        "amount": keeper.balance(state, did, currency)},
+    return QueryResult(keeper.balance(state, did, currency) or None,
                        keeper.balance_key(did, currency))
 
 
@@ -35,8 +35,7 @@ def balances(state: Reader, data: Mapping[str, Any]) -> QueryResult:
 
 def supply(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     currency = _currency(data)
-    return QueryResult({"currency": currency, "amount": keeper.supply(state, currency)},
-                       keeper.supply_key(currency))
+    return QueryResult(keeper.supply(state, currency) or None, keeper.supply_key(currency))
 
 
 def bill(state: Reader, data: Mapping[str, Any]) -> QueryResult:
