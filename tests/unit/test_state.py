@@ -66,3 +66,42 @@ def test_iterate_with_start_agrees_across_stores_and_pages_in_chunks(tmp_path) -
     page = list(overlay.iterate(b"p/", b"p/0300"))[:3]
     assert page == [(b"p/0300", b"v300"), (b"p/0300\x01", b"pending"), (b"p/0302", b"v302")]
     sqlite.close()
+
+
+ops_st = st.lists(st.tuples(st.sampled_from(["set", "delete", "flush", "scan"]), keys_st,
+                            st.binary(max_size=2), st.binary(max_size=2)), max_size=80)
+
+
+@given(st.dictionaries(keys_st, st.binary(max_size=2), max_size=12), ops_st)
+def test_nested_overlays_scan_like_a_dict_model_across_index_merges(base: dict,
+                                                                    ops: list) -> None:
+    """A block overlay with tx overlays flushed into it, scanned after every step; the
+    merge threshold is lowered so the sorted index and its unsorted tail both take part."""
+    store = MemoryStateStore()
+    store.stage(0, base)
+    store.commit()
+    saved = Overlay._MERGE_AT
+    Overlay._MERGE_AT = 3
+    try:
+        block = Overlay(StoreView(store.get, store.iterate))
+        tx, committed, pending = Overlay(block), dict(base), {}
+        for op, key, value, prefix in ops:
+            if op == "set":
+                tx.set(key, value)
+                pending[key] = value
+            elif op == "delete":
+                tx.delete(key)
+                pending[key] = None
+            elif op == "flush":
+                tx.flush(block)
+                committed.update(pending)
+                tx, pending = Overlay(block), {}
+            for layer, model in ((block, committed), (tx, {**committed, **pending})):
+                want = sorted((k, v) for k, v in model.items()
+                              if v is not None and k.startswith(prefix))
+                assert list(layer.iterate(prefix)) == want
+                start = prefix + b"\x80"
+                assert list(layer.iterate(prefix, start)) == [kv for kv in want
+                                                              if kv[0] >= start]
+    finally:
+        Overlay._MERGE_AT = saved

@@ -6,6 +6,7 @@ every message succeeds (``flush``), so a rejected tx changes nothing.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Callable, Iterator
 from typing import Protocol
@@ -42,14 +43,23 @@ class StoreView:
 
 
 class Overlay:
-    """Buffered writes over a :class:`Reader`; ``None`` marks a deletion."""
+    """Buffered writes over a :class:`Reader`; ``None`` marks a deletion.
 
-    __slots__ = ("_base", "_max_writes", "changes")
+    Prefix scans must not cost the size of the buffer: a block's overlay holds every
+    write of every tx so far, and handlers scan small prefixes many times per block. The
+    written keys are therefore kept sorted (``_sorted``) plus a short unsorted tail of the
+    newest ones (``_recent``), merged into the sorted list when it grows past
+    ``_MERGE_AT``: a scan bisects the one and filters the other."""
+
+    __slots__ = ("_base", "_max_writes", "_recent", "_sorted", "changes")
+    _MERGE_AT = 256
 
     def __init__(self, base: Reader, max_writes: int | None = None) -> None:
         self._base = base
         self.changes: dict[bytes, bytes | None] = {}
         self._max_writes = max_writes
+        self._sorted: list[bytes] = []
+        self._recent: list[bytes] = []
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.changes:
@@ -65,17 +75,33 @@ class Overlay:
         self._record(key, None)
 
     def _record(self, key: bytes, value: bytes | None) -> None:
-        if self._max_writes is not None and key not in self.changes \
-                and len(self.changes) >= self._max_writes:
-            raise OUT_OF_GAS(f"more than {self._max_writes} keys written")
+        if key not in self.changes:
+            if self._max_writes is not None and len(self.changes) >= self._max_writes:
+                raise OUT_OF_GAS(f"more than {self._max_writes} keys written")
+            self._remember(key)
         self.changes[key] = value
+
+    def _remember(self, key: bytes) -> None:
+        self._recent.append(key)
+        if len(self._recent) > self._MERGE_AT:
+            self._sorted = list(heapq.merge(self._sorted, sorted(self._recent)))
+            self._recent = []
+
+    def _pending_keys(self, prefix: bytes, low: bytes) -> list[bytes]:
+        """Written keys under ``prefix`` that are >= ``low``, ascending."""
+        keys = [k for k in self._recent if k >= low and k.startswith(prefix)]
+        at = bisect.bisect_left(self._sorted, low)
+        while at < len(self._sorted) and self._sorted[at].startswith(prefix):
+            keys.append(self._sorted[at])
+            at += 1
+        keys.sort()
+        return keys
 
     def iterate(self, prefix: bytes, start: bytes | None = None
                 ) -> Iterator[tuple[bytes, bytes]]:
         """The base's sorted pairs merged with this overlay's pending ones (which win)."""
         low = prefix if start is None or start < prefix else start
-        pending = sorted((k, 0, v) for k, v in self.changes.items()
-                         if k.startswith(prefix) and k >= low)
+        pending = [(k, 0, self.changes[k]) for k in self._pending_keys(prefix, low)]
         base = ((k, 1, v) for k, v in self._base.iterate(prefix, start))
         last: bytes | None = None
         for key, _, value in heapq.merge(pending, base):
@@ -87,4 +113,7 @@ class Overlay:
 
     def flush(self, into: Overlay) -> None:
         """Apply this overlay's writes to ``into`` (the parent)."""
-        into.changes.update(self.changes)
+        for key, value in self.changes.items():
+            if key not in into.changes:
+                into._remember(key)
+            into.changes[key] = value
