@@ -112,7 +112,8 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 # -- patient -----------------------------------------------------------------------------
 def cmd_enrol(args: argparse.Namespace) -> int:
-    start = time.time_ns() // 1_000_000 + 60_000
+    # The chain refuses a backdated start: begin just after the block that will hold it.
+    start = args.start_ms if args.start_ms is not None else time.time_ns() // 1_000_000 + 2_000
     with records_client(args, vaults=False) as rc:
         _claims(rc).enrol(args.insurer, args.product, start, args.days)
     print(f"enrolled in {args.product} of {args.insurer} for {args.days} day(s)",
@@ -145,8 +146,11 @@ def cmd_simple(args: argparse.Namespace) -> int:
 # -- anyone --------------------------------------------------------------------------------
 def cmd_show(args: argparse.Namespace) -> int:
     if args.fhir:
+        from phrchain.fhir.jsonio import dumps
+
         with records_client(args, vaults=False) as rc:
-            print_json(_claims(rc).fhir(args.claim, _key(args.key))[args.fhir])
+            resource = _claims(rc).fhir(args.claim, _key(args.key))[args.fhir]
+        print(dumps(resource).decode())  # FHIR JSON: decimals written exactly
         return 0
     with node_client(args) as node:
         print_json(found(node, "claims/claim", "claim", claim=args.claim))
@@ -227,6 +231,8 @@ def claims_parser(sub: Any) -> None:
     p.add_argument("--insurer", required=True)
     p.add_argument("--product", required=True)
     p.add_argument("--days", type=int, default=365)
+    p.add_argument("--start-ms", type=int,
+                   help="coverage start, ms since epoch (default: in two seconds)")
     p = add_command(sub, "file", cmd_file,
                     "(patient) claim a paid bill, naming the records the insurer may read",
                     signer)
