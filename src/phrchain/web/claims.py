@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from phrchain.client.claims import ClaimsClient
 from phrchain.client.records import RecordsClient
 from phrchain.core.errors import PhrError
+from phrchain.fhir.jsonio import dumps
 from phrchain.modules.claims.reasons import REASONS
 from phrchain.web.deps import capability, paged_ids, party
 from phrchain.web.errors import BAD_REQUEST, NOT_FOUND, UiError
@@ -130,11 +131,12 @@ def appeal(claim: Id, session: PatientWriter) -> dict[str, Any]:
 
 
 @patient_router.get("/claims/{claim}/fhir")
-def claim_fhir(claim: Id, session: PatientReader) -> dict[str, Any]:
+def claim_fhir(claim: Id, session: PatientReader) -> Response:
     """Claim, ClaimResponse and ExplanationOfBenefit; codes appear as the product's code
-    tags (the UI holds no product key)."""
+    tags (the UI holds no product key). FHIR decimals are written exactly (no float)."""
     _own_claim(session, claim)
-    return ClaimsClient(session.client).fhir(claim)
+    return Response(dumps(ClaimsClient(session.client).fhir(claim)),
+                    media_type="application/json")
 
 
 # -- insurer reviewer --------------------------------------------------------------------
