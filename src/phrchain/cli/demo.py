@@ -25,7 +25,7 @@ from phrchain.cli.common import PASSPHRASE_ENV, CliError, add_command
 from phrchain.cli.session import ProgressBar
 
 DEFAULT_HOME: Final = ".phrchain-demo"
-DEFAULT_PORT: Final = 8646
+DEFAULT_PORT: Final = 8647
 MAX_PATIENTS: Final = 500
 
 
