@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.consortium import A1, AUTHORITY, GA, INSURER, IR, P, running
-from tests.integration.test_cli_records import FAST, PASSPHRASE, Cli, Env
+from tests.consortium import A1, AUTHORITY, GA, INSURER, IR, P
+from tests.integration.test_cli_records import Cli, Env, cli_env
 
 WHO = {"p": P, "a1": A1, "insurer": INSURER, "ir": IR, "authority": AUTHORITY, "ga": GA}
 SNOMED = "http://snomed.info/sct"
@@ -30,17 +30,8 @@ OBSERVATION = {"resourceType": "Procedure", "status": "completed",
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    tmp = tmp_path_factory.mktemp("cli-claims")
-    with running(tmp / "consortium") as c:
-        wallets = {}
-        for name, who in WHO.items():
-            wallets[name] = tmp / f"{name}.json"
-            who.save(wallets[name], PASSPHRASE, FAST)
-        vaults = tmp / "vaults.json"
-        vaults.write_text(json.dumps(c.directory))
-        base = {k: v for k, v in os.environ.items() if not k.startswith("PHRCHAIN_")}
-        base.update(PHRCHAIN_NODE=c.api_url, PHRCHAIN_PASSPHRASE=PASSPHRASE)
-        yield Env(c, tmp, wallets, vaults, base)
+    with cli_env(tmp_path_factory.mktemp("cli-claims"), WHO) as e:
+        yield e
 
 
 @pytest.fixture

@@ -103,19 +103,26 @@ class Cli:
         return err
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    tmp = tmp_path_factory.mktemp("cli-records")
+@contextlib.contextmanager
+def cli_env(tmp: Path, who: dict[str, Wallet]) -> Iterator[Env]:
+    """A running consortium with ``who``'s wallets saved as files, the vault directory
+    written, and the node and passphrase in an environment as an operator sets them."""
     with running(tmp / "consortium") as c:
         wallets = {}
-        for name, who in WHO.items():
+        for name, wallet in who.items():
             wallets[name] = tmp / f"{name}.json"
-            who.save(wallets[name], PASSPHRASE, FAST)
+            wallet.save(wallets[name], PASSPHRASE, FAST)
         vaults = tmp / "vaults.json"
         vaults.write_text(json.dumps(c.directory))
         base = {k: v for k, v in os.environ.items() if not k.startswith("PHRCHAIN_")}
         base.update(PHRCHAIN_NODE=c.api_url, PHRCHAIN_PASSPHRASE=PASSPHRASE)
         yield Env(c, tmp, wallets, vaults, base)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    with cli_env(tmp_path_factory.mktemp("cli-records"), WHO) as e:
+        yield e
 
 
 @pytest.fixture
