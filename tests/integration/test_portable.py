@@ -438,3 +438,25 @@ def test_cli_export_verify_import(c: Consortium, tmp_path: Path,
     for record, plaintext in e.records.items():
         assert c.client(e.patient).open(record, purpose="PATRQT",
                                         vault_org=HOSPITAL_B.did).plaintext == plaintext
+
+
+def test_an_unproven_reader_answer_cannot_replace_the_targets_proven_key(
+        c: Consortium, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``consent/readers`` is an unproven node answer: a node naming the target
+    institution with another key must not get the data keys wrapped for that key."""
+    from phrchain.client import portable
+
+    e = export_for(c, tmp_path, "patient-k")
+    proven = bytes.fromhex(c.query("identity/did", did=HOSPITAL_B.did)["enc_key"])
+    evil = Wallet.create("evil").enc_key
+    monkeypatch.setattr(portable, "_org_readers", lambda rc, d, org: {org: evil})
+    used: dict[str, list[bytes]] = {}
+    real_wrap = portable.crypto.wrap_key
+
+    def spy(data_key: bytes, enc: bytes, record_id: bytes, did: str) -> bytes:
+        used.setdefault(did, []).append(enc)
+        return real_wrap(data_key, enc, record_id, did)
+
+    monkeypatch.setattr(portable.crypto, "wrap_key", spy)
+    do_import(c, e.path)
+    assert used[HOSPITAL_B.did] == [proven] * len(e.records)

@@ -93,9 +93,13 @@ def _save_codebook(key: Any, path: str) -> None:
 def cmd_review(args: argparse.Namespace) -> int:
     if (args.approve is None) == (args.deny is None):
         raise CliError("give --approve AMOUNT or --deny REASON")
+    # 0 is a valid approval (nothing more than already approved): not _amount
+    approve = None
+    if args.approve is not None:
+        approve = _amount(args.approve, "--approve") if args.approve.strip() != "0" else 0
     with records_client(args, vaults=False) as rc:
         claim = _claims(rc).review(
-            args.claim, approve=None if args.approve is None else int(args.approve),
+            args.claim, approve=approve,
             deny=args.deny, note=None if args.note is None else args.note.encode())
     print_json(claim)
     return 0

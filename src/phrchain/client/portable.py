@@ -203,8 +203,9 @@ def _write(verified: Verified, target: Target, node: Any, url: str) -> None:
             d = verified.descriptors[carried.record]
             record_id, data_key = bytes.fromhex(carried.record), \
                 verified.data_keys[carried.record]
-            readers = {wallet.did: wallet.enc_key, org: target.org_enc_key,
-                       **_org_readers(rc, d, org)}
+            # The proven keys last: consent/readers is an unproven node answer.
+            readers = {**_org_readers(rc, d, org), wallet.did: wallet.enc_key,
+                       org: target.org_enc_key}
             wrapped = {did: crypto.wrap_key(data_key, enc, record_id, did)
                        for did, enc in readers.items()}
             meta = RecordMeta(record_id, d["patient"], bytes.fromhex(d["hash"]), d["size"],
