@@ -312,6 +312,23 @@ def test_deductible_is_used_across_claims_and_resets_next_coverage_year(
     assert (four["year"], four["payout"], four["deductible_applied"]) == (1, 500, 500)
 
 
+def test_leaving_and_enrolling_again_resets_no_deductible_or_yearly_limit(
+        w: ClaimsWorld) -> None:
+    pid = w.publish(deductible=500, per_claim_limit=1500, yearly_limit=2000)
+    w.mint(INSURER, FUNDS)
+    w.enrol(P, pid)
+    first = claim(w, pid, lines=[(COVERED[0], 2000)], bill_amount=2000)
+    assert (first["payout"], first["deductible_applied"]) == (1500, 500)
+    w.ok(P, {"type": "claims/leave", "insurer": INSURER.did, "product": pid})
+    w.enrol(P, pid)                                     # a new enrolment, same year
+    w.chain.time_ms += 2000
+    again = claim(w, pid, lines=[(COVERED[0], 2000)], bill_amount=2000)
+    assert (again["enrolment"], again["year"]) == (2, 0)
+    # No second deductible, and only what is left of the yearly limit (2000 - 1500).
+    assert (again["deductible_applied"], again["payout"], again["reasons"]) == \
+        (0, 500, ["per_claim_limit", "yearly_limit"])
+
+
 def test_yearly_limit_across_claims(w: ClaimsWorld) -> None:
     pid = w.publish(per_claim_limit=1500, yearly_limit=2000)
     w.mint(INSURER, FUNDS)

@@ -79,15 +79,17 @@ def _duplicate(ctx: Context, bill: settlement.Bill) -> set[str]:
     return set()
 
 
-def _enrolment(ctx: Context, m: File) -> tuple[int, Period | None]:
-    """The enrolment whose period holds the service date, else the latest one; its
-    sequence number (0 when the patient was never enrolled) and period."""
+def _enrolment(ctx: Context, m: File) -> tuple[int, Period | None, int]:
+    """The enrolment whose period holds the service date, else the latest one: its
+    sequence number (0 when the patient was never enrolled), its period, and the start
+    of the patient's *first* enrolment in the product, from which coverage years count
+    (so leaving and enrolling again does not reset the deductible or yearly limit)."""
     found = keeper.enrolments(ctx.state, ctx.signer, m.insurer, m.product)
     if not found:
-        return 0, None
+        return 0, None, 0
     chosen = next((e for e in found if e["start_ms"] <= m.service_ms < e["end_ms"]),
                   found[-1])
-    return chosen["seq"], Period(chosen["start_ms"], chosen["end_ms"])
+    return chosen["seq"], Period(chosen["start_ms"], chosen["end_ms"]), found[0]["start_ms"]
 
 
 def _checked_bill(ctx: Context, m: File, product: keeper.Product) -> settlement.Bill:
@@ -103,14 +105,14 @@ def _checked_bill(ctx: Context, m: File, product: keeper.Product) -> settlement.
 
 
 def _new_claim(ctx: Context, m: File, product: keeper.Product, bill: settlement.Bill,
-               seq: int, period: Period | None) -> keeper.Claim:
+               seq: int, period: Period | None, first_start_ms: int) -> keeper.Claim:
     return {
         "claim": m.claim, "patient": ctx.signer, "insurer": m.insurer,
         "product": m.product, "version": m.version, "currency": product["currency"],
         "bill": m.bill, "encounter": bill["encounter"], "service_ms": m.service_ms,
         "records": [{"record": r.record, "commitment": r.commitment} for r in m.records],
         "amount": m.amount, "enrolment": seq,
-        "year": 0 if period is None else coverage_year(m.service_ms, period.start_ms),
+        "year": 0 if period is None else coverage_year(m.service_ms, first_start_ms),
         "payout": 0, "paid_amount": 0, "payment": ledger.NONE, "paid_height": None,
         "usage_committed": False, "filed_height": ctx.height, "appealed": False,
         "review": None,
@@ -143,8 +145,8 @@ def file(ctx: Context, msg: Msg) -> None:
     if m.consent_end_ms <= ctx.time_ms:
         raise INVALID_FIELD("consent_end_ms must be after the block time")
     evidence = _record_evidence(ctx, m) | _duplicate(ctx, bill)
-    seq, period = _enrolment(ctx, m)
-    claim = _new_claim(ctx, m, product, bill, seq, period)
+    seq, period, first_start_ms = _enrolment(ctx, m)
+    claim = _new_claim(ctx, m, product, bill, seq, period, first_start_ms)
     ctx.emit("claims.filed", claim=m.claim, patient=ctx.signer, insurer=m.insurer,
              product=m.product, version=m.version)
     facts = Facts(tuple((line.tag, line.amount) for line in m.lines), m.amount,

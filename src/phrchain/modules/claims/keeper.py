@@ -5,7 +5,7 @@ State layout (values canonical JSON unless noted)::
     claims/p/<insurer>/<product>/<version>          -> product version (README "State")
     claims/pc/<insurer>/<product>                   -> current version (integer)
     claims/n/<patient>/<insurer>/<product>/<seq:06> -> enrolment
-    claims/u/<patient>/<insurer>/<product>/<seq:06>/<year> -> usage {deductible_used, paid}
+    claims/u/<patient>/<insurer>/<product>/<year> -> usage {deductible_used, paid}
     claims/c/<claim id>                             -> claim
     claims/cp/<patient>/<claim id>                  -> b"1"   claims of a patient
     claims/ci/<insurer>/<claim id>                  -> b"1"   claims to an insurer
@@ -121,13 +121,15 @@ def enrolment_by_id(state: Reader, patient: str, enrolment_id: str) -> Enrolment
 
 
 def _usage_key(claim: Claim) -> bytes:
+    # Not per enrolment: coverage years count from the first enrolment in the product,
+    # so leaving and enrolling again cannot reset a deductible or a yearly limit.
     return _USAGE + _path(claim["patient"], claim["insurer"], claim["product"],
-                          f"{claim['enrolment']:06d}", claim["year"])
+                          claim["year"])
 
 
 def usage(state: Reader, claim: Claim) -> Usage:
     """Usage of the coverage year a claim falls in (``claim`` needs patient, insurer,
-    product, enrolment and year)."""
+    product and year)."""
     found = _get(state, _usage_key(claim))
     return Usage() if found is None else Usage(found["deductible_used"], found["paid"])
 
