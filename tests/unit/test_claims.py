@@ -271,6 +271,14 @@ def _product(pid: str) -> dict[str, Any]:
     return product_msg(pid)
 
 
+def test_a_new_version_keeps_the_products_currency(w: ClaimsWorld) -> None:
+    pid = w.publish()
+    assert w.fails(INSURER, product_msg(pid, currency="USD")) == ("claims", 12)
+    assert w.query("claims/product", insurer=INSURER.did, product=pid)["version"] == 1
+    w.ok(INSURER, product_msg(pid, deductible=10))
+    assert w.query("claims/product", insurer=INSURER.did, product=pid)["version"] == 2
+
+
 def test_enrolment_rules(w: ClaimsWorld) -> None:
     pid = w.publish(max_term_ms=100 * DAY_MS)
     start = w.now + 1000

@@ -9,6 +9,7 @@ from phrchain.modules.claims import keeper
 from phrchain.modules.claims.errors import (
     ALREADY_ENROLLED,
     BAD_PERIOD,
+    CURRENCY_MISMATCH,
     NOT_ENROLLED,
     UNAUTHORIZED,
     UNKNOWN_PRODUCT,
@@ -48,6 +49,11 @@ def publish(ctx: Context, msg: Msg) -> None:
     m = Publish.parse(msg)
     insurer = insurer_staff(ctx, "clerk")
     version = keeper.current_version(ctx.state, insurer, m.product) + 1
+    previous = keeper.get_product(ctx.state, insurer, m.product)
+    if previous is not None and previous["currency"] != m.currency:
+        # Coverage-year usage adds up payouts across versions: one product, one currency.
+        raise CURRENCY_MISMATCH(f"product is in {previous['currency']}; a new version "
+                                "keeps its currency (publish a new product instead)")
     product: keeper.Product = {
         "insurer": insurer, "product": m.product, "version": version, "name": m.name,
         "currency": m.currency, "deductible": m.deductible, "copay_bps": m.copay_bps,
