@@ -84,8 +84,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def _save_codebook(key: Any, path: str) -> None:
     """Keep the codes just blinded in the key file (rewritten in place, still 0600)."""
     import os
+    import secrets
 
-    tmp = f"{path}.new"
+    tmp = f"{path}.{secrets.token_hex(4)}.new"  # a leftover from a crash never blocks
     key.save(tmp)
     os.replace(tmp, path)
 

@@ -136,8 +136,9 @@ def _decision(claim: Mapping[str, Any], currency: str,
                   {"category": {"coding": [_coding(ADJUDICATION, "benefit")]},
                    "amount": money(claim["payout"], currency)}],
     }
-    if claim.get("payment") == "paid" and claim["paid_amount"] > 0:
-        body["payment"] = {"type": {"coding": [_coding(PAYMENT_TYPE, "complete")]},
+    if claim["paid_amount"] > 0:  # also a part paid before the insurer ran out of funds
+        kind = "complete" if claim.get("payment") == "paid" else "partial"
+        body["payment"] = {"type": {"coding": [_coding(PAYMENT_TYPE, kind)]},
                            "amount": money(claim["paid_amount"], currency)}
     if claim["reasons"]:
         body["processNote"] = [{"number": i, "type": "display",
