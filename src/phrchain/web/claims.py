@@ -52,14 +52,11 @@ class ReviewBody(BaseModel):
 
 
 def claims_capabilities(client: RecordsClient, identity: dict[str, Any]) -> set[str]:
-    """``claims`` for a patient with claims, bills or a balance; ``claims_reviewer`` for
-    an insurer's staff with that role (the chain checks again on every review)."""
-    did = str(identity.get("did", ""))
+    """``claims`` for every patient (a first bill or claim may arrive during the
+    session); ``claims_reviewer`` for an insurer's staff with that role (the chain checks
+    again on every review)."""
     if identity.get("kind") == "patient":
-        found = client.q("claims/of_patient", patient=did, limit=1)["claims"] \
-            or client.q("settlement/bills", patient=did, limit=1)["bills"] \
-            or client.q("settlement/balances", did=did)["balances"]
-        return {"claims"} if found else set()
+        return {"claims"}
     if identity.get("kind") == "practitioner" and REVIEWER_ROLE in identity.get("roles", ()):
         try:
             org = client.identity(str(identity.get("organization", "")))
@@ -164,8 +161,9 @@ def review(claim: Id, body: ReviewBody, session: ReviewerWriter) -> dict[str, An
 def claim_records(claim: Id, session: ReviewerWriter) -> dict[str, Any]:
     """Open each record the claim names, under its HPAYMT consent (each open audited)."""
     found = session.client.q("claims/claim", claim=claim)
-    if found is None:
-        raise UiError(404, NOT_FOUND, "no such claim")
+    if found is None or found["insurer"] != session.identity["organization"]:
+        # (The chain's consent would refuse another insurer's claim too, less clearly.)
+        raise UiError(404, NOT_FOUND, "no such claim of your insurer")
     return {"claim": claim, "records": [
         opened_view(session.client.open(r["record"], purpose="HPAYMT"))
         for r in found["records"]]}
