@@ -37,7 +37,7 @@ def billed_visit(c: Consortium) -> Visit:
     key = ProductKey.create()
     product, _ = ClaimsClient(c.client(INSURER)).publish(
         f"basic-{secrets.token_hex(3)}", PRODUCT_RULES, key)
-    start = now_ms() + 1_000  # enrolment may not start before the block time
+    start = now_ms() + 2_000  # enrolment may not start before the block time
     ClaimsClient(c.client(P)).enrol(INSURER.did, product, start, 365)
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     doctor = c.client(A1)

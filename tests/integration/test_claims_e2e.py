@@ -58,7 +58,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         insurer, key = ClaimsClient(c.client(INSURER)), ProductKey.create()
         product, version = insurer.publish("basic", RULES, key)
         patient = ClaimsClient(c.client(P))
-        start = now_ms() + 500
+        start = now_ms() + 2_000  # the enrol tx's block must not be later
         patient.enrol(INSURER.did, product, start, 365)
         doctor = c.client(A1)
         visit = [doctor.add_resource(resource("Encounter", CHECKUP), P.did),
@@ -67,7 +67,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         other = doctor.add_resource(resource("Condition", CHECKUP), P.did)
         bill = ClaimsClient(doctor).bill(P.did, 350_000, KRW, "E-1")
         patient.pay_bill(bill)
-        while now_ms() < start + 500:
+        while now_ms() < start + 300:
             time.sleep(0.05)
         lines = [(COLONOSCOPY, 300_000), (COSMETIC, 50_000)]
         filed = patient.file(INSURER.did, product, bill, visit, lines, key,

@@ -76,7 +76,7 @@ def insurance_claim(s: Scenario) -> None:
           f"covered codes are on chain only as HMAC tags under the insurer's product key")
 
     patient = ClaimsClient(c.client(p))
-    start = now_ms() + 1_000   # coverage starts now; no backdating
+    start = now_ms() + 2_000   # no backdating: after the enrol tx's block
     patient.enrol(c.did("insurer"), product, start, 365)
 
     when = datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -90,7 +90,7 @@ def insurance_claim(s: Scenario) -> None:
           f"{_won(350_000)} on chain and the patient paid it from their balance")
 
     lines = [(COLONOSCOPY, 300_000), (COSMETIC, 50_000)]
-    while now_ms() < start + 1_000:   # the visit happens once the coverage has started
+    while now_ms() < start + 700:   # the visit happens once the coverage has started
         time.sleep(0.05)
     service_ms = now_ms() - 500
     filed = patient.file(c.did("insurer"), product, bill, visit, lines, key,
