@@ -241,12 +241,25 @@ def test_break_glass_needs_a_reason_that_goes_nowhere(cli: Cli) -> None:
                              reason, sub=True)
     assert code == 0, err
     assert json.loads(out) == OBSERVATION
-    assert "BREAK-GLASS" in err and reason in err
+    assert "BREAK-GLASS" in err and reason in err and "receipt (keep it" in err
+    receipt = cli.env.tmp / "break-glass-receipt.json"
+    assert "--receipt" in cli.refused("ae", "records", "read", record, "--receipt",
+                                      str(receipt))
+    cli.ok("ae", "records", "read", record, "--break-glass", "--reason", reason,
+           "--receipt", str(receipt))
     cli.env.c.flush()
     needle = reason.encode()
-    for path in cli.env.tmp.rglob("*"):  # block store, state store, vault journals and blobs
-        if path.is_file():
+    for path in cli.env.tmp.rglob("*"):  # block store, state store, vault journals, blobs
+        if path.is_file():                # and the receipt: the reason is in none of them
             assert needle not in path.read_bytes(), path
+    genesis = str(cli.env.c.home / "config" / "genesis.json")
+    out = cli.ok(None, "audit", "justify", "--receipt", str(receipt), "--reason", reason,
+                 "--genesis", genesis)
+    assert out.startswith("justified") and "break_glass" in out
+    assert "does not match" in cli.refused(None, "audit", "justify", "--receipt",
+                                           str(receipt), "--reason",
+                                           "a better reason found afterwards",
+                                           "--genesis", genesis)
 
 
 def test_large_object_range(cli: Cli) -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from phrchain.client.breakglass import JustificationError, check
 from phrchain.client.http import ApiError
+from phrchain.client.records import RecordsError
 from phrchain.core import encoding
 from tests.consortium import (
     A1,
@@ -86,11 +88,21 @@ def test_consent_grant_then_revoke_through_the_vault(c: Consortium) -> None:
 def test_break_glass_is_flagged_and_notifies_the_patient(c: Consortium) -> None:
     record = add_observation(c, author=B1)  # at hospital B; AE works at hospital A
     events = c.node.subscribe()
-    opened = c.client(AE).open(record, action="break_glass", purpose="ETREAT")
+    reason = "unconscious patient in bay 4, suspected hypoglycaemia"
+    opened = c.client(AE).open(record, action="break_glass", purpose="ETREAT", reason=reason)
     assert opened.resource() == OBSERVATION and opened.decision["break_glass"]
     with pytest.raises(ApiError) as refused:
-        c.client(A2).open(record, action="break_glass", purpose="ETREAT")
+        c.client(A2).open(record, action="break_glass", purpose="ETREAT", reason=reason)
     assert "not_emergency" in refused.value.message
+    # The reason is bound to the signed request the audit entry names, never sent.
+    receipt = opened.receipt
+    assert receipt is not None and receipt.caller == AE.did and receipt.record == record
+    assert check(receipt, reason, AE.signing_key.public_key)["query"].count(
+        receipt.justification) == 1
+    with pytest.raises(JustificationError):
+        check(receipt, "a different reason, made up later")
+    with pytest.raises(RecordsError):
+        c.client(AE).open(record, action="break_glass", purpose="ETREAT")  # no reason
     c.flush()
     notices = []
     while not events.empty():
@@ -101,6 +113,8 @@ def test_break_glass_is_flagged_and_notifies_the_patient(c: Consortium) -> None:
     c.node.unsubscribe(events)
     assert {"patient": P.did, "record": record, "accessor": AE.did}.items() <= \
         notices[0].items()
+    logged = [e for e in c.client(P).audit_log(P.did) if e["request"] == receipt.request]
+    assert len(logged) == 1 and logged[0]["action"] == "break_glass" and logged[0]["verified"]
 
 
 def test_pull_waits_for_the_patient_and_the_copy_is_recorded(c: Consortium) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from phrchain.api.server import BackgroundServer
+from phrchain.client.breakglass import commit
 from phrchain.client.http import ApiError
 from phrchain.client.vault import VaultClient
 from phrchain.vault import crypto
@@ -197,3 +198,24 @@ def test_a_chunked_body_without_length_is_bounded_too(c: Consortium, tmp_path: P
             assert r.status_code == 413 and r.json()["error"]["code"] == 33
     finally:
         vault.close()
+
+
+def test_break_glass_must_commit_to_a_reason_and_only_break_glass_does(
+        c: Consortium) -> None:
+    """Refused before any decision: nothing is audited, nothing released."""
+    record = c.client(A1).add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
+                              category="other")
+    _, justification = commit("suspected anaphylaxis, patient cannot speak")
+    asked = []
+    with VaultClient(c.directory[HOSPITAL_A.did], HOSPITAL_A.did, A2) as client:
+        for action, given in (("break_glass", None), ("break_glass", "XYZ"),
+                              ("break_glass", justification.upper()),
+                              ("read", justification)):
+            with pytest.raises(ApiError) as refused:
+                client.access(record, action, "ETREAT" if action == "break_glass"
+                              else "TREAT", given)
+            assert code(refused) == (400, "vault", 36), (action, given)
+            asked.append(client.last_request)
+    c.flush()
+    logged = {e["request"] for e in c.client(P).audit_log(P.did)}
+    assert not logged & set(asked)

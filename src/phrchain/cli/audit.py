@@ -84,6 +84,45 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_justify(args: argparse.Namespace) -> int:
+    """A break-glass reason checked against its receipt and the patient's audit log."""
+    from pathlib import Path
+
+    from phrchain.client.breakglass import Receipt, check
+
+    receipt = Receipt.from_json(read_json_file(args.receipt, "break-glass receipt"))
+    if (args.reason is None) == (args.reason_file is None):
+        raise CliError("give --reason TEXT or --reason-file FILE (the reason your "
+                       "institution recorded)")
+    reason = args.reason if args.reason is not None else \
+        Path(args.reason_file).read_text(encoding="utf-8")
+    with node_client(args) as node:
+        caller = node.query("identity/did", {"did": receipt.caller})["value"]
+        key = None if caller is None else bytes.fromhex(caller["signing_key"])
+        check(receipt, reason, key)  # raises, naming what does not hold
+        descriptor = node.query("records/get", {"record": receipt.record})["value"]
+        patient = args.patient or (descriptor or {}).get("patient")
+        if not patient:
+            raise CliError(f"record {receipt.record} is unknown: give --patient")
+        anchor, how = trust_anchor(args, node)
+        entries = [e for e in AuditReader(node, patient, anchor, args.min_height).log()
+                   if e["request"] == receipt.request]
+    if not entries:
+        raise CliError(f"request {receipt.request} is not (yet) in the patient's audit "
+                       "log: the vault may not have sent it; try again shortly")
+    entry = entries[0]
+    if entry["action"] != "break_glass" or entry["record"] != receipt.record \
+            or entry["accessor"] != receipt.caller:
+        raise CliError("the audit entry of that request is not this break-glass access")
+    print(f"justified: the reason matches the commitment {receipt.justification}")
+    print(f"  signed by {receipt.caller} into request {receipt.request}"
+          + ("" if key is not None else " (caller no longer registered: signature unchecked)"))
+    print(f"  which is entry {entry['index']} of {patient}'s audit log (break_glass, "
+          f"{entry['decision']}), included at height {entry['height']} and proven against "
+          f"{how}")
+    return 0
+
+
 def audit_parser(sub: Any) -> None:
     reader = reader_options()
     trust = argparse.ArgumentParser(add_help=False)
@@ -104,6 +143,12 @@ def audit_parser(sub: Any) -> None:
     p.add_argument("--patient", help="patient DID (default: the --wallet's)")
     p.add_argument("--fhir", action="store_true",
                    help="print a FHIR R4 Bundle of AuditEvent resources")
+    p = add_command(sub, "justify", cmd_justify, "check a break-glass reason against its "
+                    "receipt and the patient's audit log", [reader, trust])
+    p.add_argument("--receipt", required=True, help="the receipt the access produced")
+    p.add_argument("--reason", help="the reason as your institution recorded it")
+    p.add_argument("--reason-file", help="… or a file holding it")
+    p.add_argument("--patient", help="patient DID (default: the record's)")
     p = add_command(sub, "verify", cmd_verify, "check a patient's whole access log offline: "
                     "inclusion, consistency and signed-header proofs", [reader, trust])
     p.add_argument("--patient", help="patient DID (default: the --wallet's)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -119,15 +120,29 @@ def cmd_read(args: argparse.Namespace) -> int:
     if args.view and args.out:
         raise CliError("--view displays the record and keeps nothing: drop --out, or read "
                        "without --view to save a copy")
+    if args.receipt and not args.break_glass:
+        raise CliError("--receipt goes with --break-glass only")
+    if args.receipt and os.path.exists(args.receipt):  # before the access, not after
+        raise CliError(f"{args.receipt} already exists; refusing to overwrite it")
     with records_client(args) as rc:
         opened = rc.open(args.record, action=action, purpose=purpose,
-                         vault_org=args.from_vault)
-    if args.break_glass:
-        # Said back to the operator only: the reason goes to no vault, chain or log.
+                         vault_org=args.from_vault,
+                         reason=args.reason.strip() if args.break_glass else None)
+    if opened.receipt is not None:
+        receipt = json.dumps(opened.receipt.to_json(), indent=2)
+        if args.receipt:
+            write_private(args.receipt, receipt.encode())
+        # Said back to the operator only: the reason goes to no vault, chain or log; the
+        # signed request commits to it (salted hash), and the receipt proves that later.
         print(f"BREAK-GLASS access to record {args.record}: flagged in the patient's audit "
               "log, and the patient is notified.\n"
-              f"  your reason (not sent anywhere; record it where your institution "
-              f"requires): {args.reason.strip()}", file=sys.stderr)
+              f"  your reason (not sent anywhere; keep it with the receipt): "
+              f"{args.reason.strip()}\n"
+              f"  its salted commitment {opened.receipt.justification} is signed into request "
+              f"{opened.receipt.request}, which the audit log names\n"
+              + (f"  receipt written to {args.receipt}" if args.receipt else
+                 f"  receipt (keep it; `phrchain audit justify` checks it):\n{receipt}"),
+              file=sys.stderr)
     print(describe_decision(opened.decision), file=sys.stderr)
     emit_plaintext(opened.plaintext, args.out)
     return 0
@@ -206,7 +221,10 @@ def records_parser(sub: Any) -> None:
     p.add_argument("--view", action="store_true", help="view in place: display, keep nothing")
     p.add_argument("--break-glass", action="store_true",
                    help="emergency practitioner, no consent: purpose ETREAT, needs --reason")
-    p.add_argument("--reason", help="why (break-glass): shown back to you, sent nowhere")
+    p.add_argument("--reason", help="why (break-glass, at least 10 characters): sent nowhere; "
+                   "the signed request commits to it")
+    p.add_argument("--receipt", help="write the break-glass receipt here (new file): with "
+                   "the reason, it proves later what was committed")
     p.add_argument("--out", help="write the plaintext bytes here (new file, mode 0600)")
     p.add_argument("--from-vault", metavar="ORG_DID",
                    help="read from this holder's vault (default: the custodian's)")

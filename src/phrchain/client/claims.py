@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from phrchain.client.records import RecordsClient, RecordsError
+from phrchain.core.hashing import domain_prefix
 from phrchain.modules.consent.messages import Scope
 
 DAY_MS: Final = 86_400_000
-_CODE_TAG: Final = b"phrchain/claims/code-tag/v1\x00"
-_PRODUCT_ID: Final = b"phrchain/claims/product-id/v1\x00"
-_ENCOUNTER: Final = b"phrchain/claims/encounter/v1\x00"
+_CODE_TAG: Final = domain_prefix("phrchain/claims/code-tag/v1")
+_PRODUCT_ID: Final = domain_prefix("phrchain/claims/product-id/v1")
+_ENCOUNTER: Final = domain_prefix("phrchain/claims/encounter/v1")
 KEY_FILE_FORMAT: Final = "phrchain-product-key/v1"
 
 

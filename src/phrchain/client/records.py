@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from phrchain.client import builder
+from phrchain.client import breakglass, builder
+from phrchain.client.breakglass import Receipt
 from phrchain.client.http import NONCE_RACE, NONCE_RETRIES, ApiError, NodeClient
 from phrchain.client.vault import VaultClient
 from phrchain.client.wallet import Wallet
@@ -57,6 +58,9 @@ class Opened:
     descriptor: dict[str, Any]
     plaintext: bytes
     decision: dict[str, Any]
+    # A break-glass read's receipt (client/breakglass.py): the institution keeps it with
+    # the reason, which went nowhere.
+    receipt: Receipt | None = None
 
     def resource(self) -> dict[str, Any]:
         value: dict[str, Any] = json.loads(self.plaintext)
@@ -314,11 +318,23 @@ class RecordsClient:
         return crypto.unwrap_key(bytes.fromhex(wrapped_hex), self.wallet.encryption_key,
                                  bytes.fromhex(record), self.wallet.did)
 
-    def _fetch(self, record: str, action: str, purpose: str, vault_org: str | None
-               ) -> tuple[dict[str, Any], dict[str, Any], bytes, list[ChunkPart]]:
+    def _fetch(self, record: str, action: str, purpose: str, vault_org: str | None,
+               reason: str | None = None
+               ) -> tuple[dict[str, Any], dict[str, Any], bytes, list[ChunkPart],
+                          Receipt | None]:
         descriptor = self.descriptor(record)
         vault = self.vault(vault_org or descriptor["custodian"])
-        answer = vault.access(record, action, purpose)
+        salt, justification = b"", None
+        if action == "break_glass":
+            if reason is None:
+                raise RecordsError("a break-glass access needs a reason: say why it cannot "
+                                   "wait for the patient's consent")
+            salt, justification = breakglass.commit(reason)
+        elif reason is not None:
+            raise RecordsError("a reason goes with a break-glass access only")
+        answer = vault.access(record, action, purpose, justification)
+        receipt = None if justification is None else breakglass.receipt(
+            record, vault.vault, self.wallet.did, vault.last_headers, salt, justification)
         if answer["meta"]["hash"] != descriptor.get("hash"):
             raise VaultError(HASH_MISMATCH, "the vault's metadata differs from the chain's")
         data_key = self._data_key(record, answer["wrapped_key"])
@@ -326,17 +342,20 @@ class RecordsClient:
         if not parts:  # a large record: fetch its chunks with the ticket
             parts = [vault.chunk(record, i, answer["ticket"])
                      for i in range(descriptor["chunks"])]
-        return descriptor, answer, data_key, parts
+        return descriptor, answer, data_key, parts, receipt
 
     def open(self, record: str, *, action: str = "read", purpose: str = "TREAT",
-             vault_org: str | None = None) -> Opened:
-        """Fetch, verify (chain hash, AEAD, salted commitment) and decrypt a record."""
-        descriptor, answer, data_key, parts = self._fetch(record, action, purpose, vault_org)
+             vault_org: str | None = None, reason: str | None = None) -> Opened:
+        """Fetch, verify (chain hash, AEAD, salted commitment) and decrypt a record. A
+        break-glass access needs ``reason`` (at least 10 characters): it is committed to
+        in the signed request, never sent, and the result carries the receipt."""
+        descriptor, answer, data_key, parts, receipt = self._fetch(record, action, purpose,
+                                                                   vault_org, reason)
         plaintext = crypto.open_sealed(
             bytes.fromhex(record), descriptor["patient"], data_key, [p.data for p in parts],
             expected_hash=bytes.fromhex(descriptor["hash"]),
             expected_commitment=bytes.fromhex(descriptor["commitment"]))
-        return Opened(record, descriptor, plaintext, answer["decision"])
+        return Opened(record, descriptor, plaintext, answer["decision"], receipt)
 
     def read_range(self, record: str, start: int, length: int, *, purpose: str = "TREAT",
                    vault_org: str | None = None) -> bytes:
@@ -438,7 +457,8 @@ class RecordsClient:
         """Fetch a record under an approved pull and keep a copy in my institution's
         vault (which records the copy on chain)."""
         req = self.q("exchange/get", request=request)
-        descriptor, answer, data_key, parts = self._fetch(record, "pull", req["purpose"], None)
+        descriptor, answer, data_key, parts, _ = self._fetch(record, "pull", req["purpose"],
+                                                             None)
         record_id = bytes.fromhex(record)
         chunks = [p.data for p in parts]
         plaintext = crypto.open_sealed(record_id, descriptor["patient"], data_key, chunks,
@@ -457,7 +477,7 @@ class RecordsClient:
     def push(self, record: str, to: str, purpose: str = "TREAT") -> None:
         """Send a record I may read to another provider's institution, under the
         patient's push consent for that provider."""
-        descriptor, _, data_key, parts = self._fetch(record, "read", purpose, None)
+        descriptor, _, data_key, parts, _ = self._fetch(record, "read", purpose, None)
         self.send([{"type": "exchange/push", "record": record, "to": to, "purpose": purpose}])
         recipient = self.identity(to)
         org = to if recipient["kind"] == "organization" else recipient["organization"]

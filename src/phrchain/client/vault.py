@@ -32,6 +32,7 @@ class VaultClient:
         # sha256 of the last signed request envelope: the ``request`` field of the audit
         # entry the vault writes for it, so a caller can find its own entries.
         self.last_request = ""
+        self.last_headers: dict[str, str] = {}  # the last signed envelope and signature
 
     def __enter__(self) -> VaultClient:
         return self
@@ -48,6 +49,7 @@ class VaultClient:
         headers = sign_request(self.wallet.signing_key, self.wallet.did, self.vault, method,
                                path, params, body, time.time_ns() // 1_000_000)
         self.last_request = request_hash(headers)
+        self.last_headers = dict(headers)
         try:
             response = self._http.request(method, path, params=params, content=body,
                                           headers=headers)
@@ -60,12 +62,16 @@ class VaultClient:
     def info(self) -> dict[str, Any]:
         return dict(self._http.get("/v1/vault/info").json())
 
-    def access(self, record: str, action: str = "read", purpose: str = "TREAT"
-               ) -> dict[str, Any]:
+    def access(self, record: str, action: str = "read", purpose: str = "TREAT",
+               justification: str | None = None) -> dict[str, Any]:
         """The decision, the record's metadata, the caller's wrapped key and (for records
-        up to 8 MiB) the ciphertext chunks with proofs; a large record gives a ticket."""
-        answer = dict(self._request("GET", f"/v1/vault/records/{record}",
-                                    {"action": action, "purpose": purpose}).json())
+        up to 8 MiB) the ciphertext chunks with proofs; a large record gives a ticket.
+        ``justification``: a break-glass reason's commitment (``client/breakglass.py``),
+        signed with the request."""
+        params = {"action": action, "purpose": purpose}
+        if justification is not None:
+            params["justification"] = justification
+        answer = dict(self._request("GET", f"/v1/vault/records/{record}", params).json())
         answer["parts"] = [ChunkPart(p["index"], base64.b64decode(p["data"]),
                                      tuple(bytes.fromhex(h) for h in p["proof"]))
                            for p in answer.pop("chunks")]

@@ -31,6 +31,11 @@ TAGS: Final[dict[str, str]] = {
     "phrchain/record/wrap/v1": "HPKE info binding a wrapped data key to record and reader",
     "phrchain/vault/request/v1": "bytes a caller signs for a vault request",
     "phrchain/export/v1": "bytes a patient's portable record export binds",
+    "phrchain/break-glass/justification/v1": "salted commitment to an emergency access's "
+                                             "reason (kept by the institution)",
+    "phrchain/claims/code-tag/v1": "HMAC message of a code blinded under a product key",
+    "phrchain/claims/product-id/v1": "an insurer's product id from its stable name",
+    "phrchain/claims/encounter/v1": "a provider's opaque encounter key on a bill",
 }
 
 _PREFIX: Final[dict[str, bytes]] = {t: t.encode("ascii") + b"\x00" for t in TAGS}

@@ -189,11 +189,17 @@ class Scenario:
         record = self._first(p, "AllergyIntolerance")
         self.title("Break-glass: Dr Park (emergency, Saebyeok) opens patient 3's allergies "
                    "with no consent")
-        opened = c.client("dr_park").open(record, action="break_glass", purpose="ETREAT")
+        reason = "unconscious on arrival, allergy status needed before anaesthesia"
+        opened = c.client("dr_park").open(record, action="break_glass", purpose="ETREAT",
+                                          reason=reason)
+        assert opened.receipt is not None
         self.outcome.break_glass_record = record
+        self.outcome.extra["break_glass_receipt"] = opened.receipt
         self.say(f"permitted as {opened.decision['reason']}: the access is flagged in the "
                  "patient's audit log and the patient gets a notice")
-        self.say("the reason for the emergency stays with the hospital (never on chain)")
+        self.say(f"the reason stays with the hospital; its salted commitment "
+                 f"{opened.receipt.justification[:12]}… is signed into the request the "
+                 "audit entry names, so it can be proven later and never changed")
 
     def revoke_and_deny(self) -> None:
         c, p = self.c, self.patient(1)

@@ -169,10 +169,13 @@ def push(body: PushBody, session: Writer) -> dict[str, Any]:
 @router.post("/break-glass")
 def break_glass(body: BreakGlassBody, session: Emergency) -> dict[str, Any]:
     """Emergency access (purpose ETREAT). The chain's audit entry is flagged and the
-    patient notified; the justification is required here but not stored (docs/web.md:
-    free text must not go on chain, and there is no signed field for its hash yet)."""
+    patient notified. The reason is stored nowhere (free text must not go on chain): its
+    salted commitment is signed into the vault request the audit entry names, and the
+    receipt comes back for the institution to keep with the reason (docs/web.md)."""
     if len(body.reason.strip()) < MIN_REASON:
         raise UiError(400, BAD_REQUEST, f"give a reason of at least {MIN_REASON} characters "
                       "for emergency access")
-    opened = session.client.open(body.record, action="break_glass", purpose="ETREAT")
-    return opened_view(opened)
+    opened = session.client.open(body.record, action="break_glass", purpose="ETREAT",
+                                 reason=body.reason.strip())
+    assert opened.receipt is not None
+    return {**opened_view(opened), "receipt": opened.receipt.to_json()}

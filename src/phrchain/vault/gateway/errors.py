@@ -34,3 +34,7 @@ RATE_LIMITED = register("vault", 34, "rate_limited",
                         "too many requests from this caller: slow down")
 CHAIN_UNAVAILABLE = register("vault", 35, "chain_unavailable",
                              "the vault cannot reach its node to decide: try again")
+JUSTIFICATION_REQUIRED = register(
+    "vault", 36, "justification_required",
+    "a break-glass request must carry the commitment to its reason (64 hex), and only a "
+    "break-glass request carries one")

@@ -30,6 +30,7 @@ DEFAULT_MAX_BODY: Final = 1 << 30
 _STATUS: Final = {
     e.BAD_REQUEST_SIGNATURE: 401, e.STALE_REQUEST: 401, e.REPLAYED_REQUEST: 401,
     e.WRONG_VAULT: 421, e.BODY_MISMATCH: 400, e.MALFORMED_REQUEST: 400,
+    e.JUSTIFICATION_REQUIRED: 400,
     e.ACCESS_DENIED: 403, e.ERASED: 410, e.NOT_REGISTERED: 409, e.UPLOAD_REFUSED: 403,
     e.NO_KEY_FOR_CALLER: 409, e.BAD_TICKET: 403, e.TOO_LARGE: 413, e.RATE_LIMITED: 429,
     e.CHAIN_UNAVAILABLE: 503, store_errors.RECORD_NOT_FOUND: 404,
@@ -85,11 +86,12 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
 
     @app.get("/v1/vault/records/{record}", response_model=dict[str, Any])
     async def access(record: str, request: Request, action: str = "read",
-                     purpose: str = "TREAT") -> Response:
+                     purpose: str = "TREAT", justification: str | None = None) -> Response:
         body = await read_body(request)
 
         def authenticated_access() -> Release:  # one worker-thread hop, not two
-            return vault.access(authenticate(request, body), record, action, purpose)
+            return vault.access(authenticate(request, body), record, action, purpose,
+                                justification)
 
         release = await run_in_threadpool(authenticated_access)
         # a Response skips FastAPI's validation and jsonable_encoder of this plain dict

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 import threading
 import time
@@ -34,6 +35,7 @@ from phrchain.vault.gateway.errors import (
     BAD_TICKET,
     CHAIN_UNAVAILABLE,
     ERASED,
+    JUSTIFICATION_REQUIRED,
     MALFORMED_REQUEST,
     NO_KEY_FOR_CALLER,
     NOT_REGISTERED,
@@ -50,6 +52,7 @@ ACTIONS: Final = frozenset({"read", "view", "pull", "break_glass"})
 INLINE_LIMIT: Final = 8 << 20  # records up to this size travel in one response
 MAX_TRACKED_CALLERS: Final = 100_000
 _PROVIDERS: Final = frozenset({"practitioner", "organization"})
+_HEX64: Final = re.compile(r"[0-9a-f]{64}")
 
 
 def wall_clock_ms() -> int:
@@ -152,9 +155,16 @@ class Vault:
             raise CHAIN_UNAVAILABLE(type(exc).__name__) from None
 
     # -- access (read, view, pull, break-glass) ----------------------------------------
-    def access(self, req: Verified, record_hex: str, action: str, purpose: str) -> Release:
+    def access(self, req: Verified, record_hex: str, action: str, purpose: str,
+               justification: str | None = None) -> Release:
         if action not in ACTIONS:
             raise MALFORMED_REQUEST(f"action must be one of {sorted(ACTIONS)}")
+        # Break-glass commits to its reason in the signed request (whose hash the audit
+        # entry names); the reason itself never reaches the vault (client/breakglass.py).
+        if (action == "break_glass") != (justification is not None) or (
+                justification is not None and _HEX64.fullmatch(justification) is None):
+            raise JUSTIFICATION_REQUIRED(f"action {action}: justification "
+                                         f"{'missing' if justification is None else 'refused'}")
         record_id = _record_id(record_hex)
         try:
             meta: RecordMeta | None = self.store.get_meta(record_id)
