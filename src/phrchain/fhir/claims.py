@@ -27,7 +27,7 @@ PHR_CLAIM: Final = "urn:phrchain:claim"
 PHR_CODE_TAG: Final = "urn:phrchain:code-tag"
 PHR_REASON: Final = "urn:phrchain:claim-reason"
 PHR_PRODUCT: Final = "urn:phrchain:product"
-# ISO 4217 minor-unit exponents that are not 2 (the default).
+# ISO 4217 minor-unit exponents that are not 2 (the default); the web UI formats with them.
 _EXPONENTS: Final = {"KRW": 0, "JPY": 0, "VND": 0, "CLP": 0, "ISK": 0, "UGX": 0,
                      "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
 # status on chain -> (ClaimResponse.outcome, disposition)
@@ -39,12 +39,17 @@ _OUTCOMES: Final = {"approved": ("complete", "approved"),
 Codes = Mapping[str, tuple[str, str, str]]
 
 
+def minor_unit_exponent(currency: str) -> int:
+    """Decimal places of ``currency``'s minor unit (ISO 4217): KRW 0, USD 2, BHD 3."""
+    return _EXPONENTS.get(currency, 2)
+
+
 def money(amount: int, currency: str) -> dict[str, Any]:
     """Integer minor units as FHIR Money (``12345`` USD → ``123.45``)."""
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
         raise FhirError(INVALID_CLAIM, "an amount must be a non-negative integer",
                         rule="money")
-    exponent = _EXPONENTS.get(currency, 2)
+    exponent = minor_unit_exponent(currency)
     value: int | Decimal = amount if exponent == 0 else Decimal(amount).scaleb(-exponent)
     return {"value": value, "currency": currency}
 
@@ -209,5 +214,6 @@ __all__ = [
     "claim_response_to_fhir",
     "claim_to_fhir",
     "eob_to_fhir",
+    "minor_unit_exponent",
     "money",
 ]

@@ -3,16 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Final
-
-# ISO 4217 minor-unit exponents that differ from 2 (the default) and are in use here.
-EXPONENTS: Final = {"KRW": 0, "JPY": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3,
-                    "JOD": 3, "OMR": 3, "TND": 3}
-DEFAULT_EXPONENT: Final = 2
-
-
-def exponent(currency: str) -> int:
-    return EXPONENTS.get(currency, DEFAULT_EXPONENT)
+from phrchain.fhir.claims import minor_unit_exponent as exponent
 
 
 def format_amount(amount: int, currency: str) -> str:
