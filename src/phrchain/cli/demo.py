@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-from phrchain.cli.common import PASSPHRASE_ENV, CliError, add_command
+from phrchain.cli.common import PASSPHRASE_ENV, CliError, add_command, read_passphrase
 from phrchain.cli.session import ProgressBar
 
 DEFAULT_HOME: Final = ".phrchain-demo"
@@ -45,15 +45,10 @@ def _prepare_home(home: Path) -> None:
 
 
 def _passphrase(args: argparse.Namespace) -> tuple[str, bool]:
-    """(passphrase, whether it was made up here and must be shown)."""
-    if args.passphrase_file:
-        lines = Path(args.passphrase_file).read_text(encoding="utf-8").splitlines()
-        if not lines or not lines[0]:
-            raise CliError(f"passphrase file {args.passphrase_file} is empty")
-        return lines[0], False
-    env = os.environ.get(PASSPHRASE_ENV)
-    if env:
-        return env, False
+    """(passphrase, whether it was made up here and must be shown): the given one
+    (``--passphrase-file`` or the environment), else a new one, never a prompt."""
+    if args.passphrase_file or os.environ.get(PASSPHRASE_ENV):
+        return read_passphrase(args, "the demo's wallets"), False
     return secrets.token_urlsafe(12), True
 
 
@@ -88,21 +83,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _extra_steps() -> tuple[Any, ...]:
-    """Story steps of capabilities that are installed (claims, portable record)."""
-    steps: list[Any] = []
-    try:
-        from phrchain.demo.claims_step import insurance_claim
-    except ImportError:
-        pass
-    else:
-        steps.append(insurance_claim)
-    try:
-        from phrchain.demo.portable_step import portable_record
-    except ImportError:
-        pass
-    else:
-        steps.append(portable_record)
-    return tuple(steps)
+    """Story steps beyond the records core: the insurance claim and the portable record."""
+    from phrchain.demo.claims_step import insurance_claim
+    from phrchain.demo.portable_step import portable_record
+
+    return insurance_claim, portable_record
 
 
 def _serve(c: Any, home: Path, passphrase: str, made_up: bool, port: int) -> None:
