@@ -234,6 +234,11 @@ class Application:
     def reset_check_state(self) -> None:
         self._check = self._fresh_overlay()
 
+    def check_state_writes(self) -> dict[bytes, bytes | None]:
+        """A copy of the writes the check state holds (those of the mempool's accepted
+        txs): what a refused ``check_tx`` must leave exactly as it found it."""
+        return dict(self._check.changes)
+
     def _fresh_overlay(self) -> Overlay:
         return Overlay(StoreView(self.store.get, self.store.iterate))
 
