@@ -109,3 +109,6 @@ UNKNOWN_QUERY = register("query", 1, "unknown_path", "no such query path")
 BAD_QUERY = register("query", 2, "bad_query", "query data is invalid")
 HEIGHT_UNAVAILABLE = register("query", 3, "height_unavailable", "height is not retained")
 NOT_FOUND = register("query", 4, "not_found", "nothing stored under that key")
+STATE_CORRUPT = register("query", 5, "state_corrupt",
+                         "the node's stored state does not match its committed app hash; "
+                         "its operator must rebuild it from the blocks")

@@ -39,6 +39,7 @@ from phrchain.engine.solo.home import (
 from phrchain.engine.solo.mempool import Mempool
 from phrchain.engine.solo.verifier import ParallelVerifier
 from phrchain.storage.blocks import SqliteBlockStore, StoredTx
+from phrchain.storage.integrity import StateIntegrityError, check_latest_state
 from phrchain.storage.sqlite_state import SqliteStateStore
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,11 @@ class SoloNode:
         self._last_header = self.blocks.header(top) if top else None
         if self._last_header is not None:
             self.app.last_block_time_ms = self._last_header.header.time_ms
+        try:  # never serve a state that is not what the last block committed to
+            check_latest_state(self.state, self._last_header.header.app_hash
+                               if self._last_header is not None else self.state.root())
+        except StateIntegrityError as exc:
+            raise ChainError(str(exc)) from None
         if replayed:
             log.info("replayed %d block(s) the state store lacked", replayed)
         return replayed
