@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from phrchain.core import encoding
-from phrchain.vault.gateway.errors import REPLAYED_REQUEST
+from phrchain.vault.gateway_errors import REPLAYED_REQUEST
 
 DB_NAME: Final = "gateway.sqlite3"
 _SCHEMA: Final = """
