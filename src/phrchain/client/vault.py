@@ -1,4 +1,4 @@
-"""Signed HTTP client for one institution's vault (``phrchain.vault.gateway.http``).
+"""Signed HTTP client for one institution's vault (``phrchain.gateway.http``).
 
 Every request is signed by the wallet's identity key; the vault answers with the
 node API's error shape, raised here as :class:`~phrchain.client.http.ApiError`.

@@ -1,6 +1,6 @@
 """The vault gateway: the policy enforcement point in front of one institution's blobs.
 
-Framework-free (the HTTP layer in :mod:`phrchain.vault.gateway.http` is a thin shell).
+Framework-free (the HTTP layer in :mod:`phrchain.gateway.http` is a thin shell).
 Every access goes: verify the signed request → ask the node for the decision at the
 latest height → journal the nonce and the audit entry durably → only then release the
 ciphertext and the caller's wrapped data key. The vault never unwraps a data key, with
