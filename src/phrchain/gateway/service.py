@@ -1,6 +1,6 @@
 """The vault gateway: the policy enforcement point in front of one institution's blobs.
 
-Framework-free (the HTTP layer in :mod:`phrchain.vault.gateway.http` is a thin shell).
+Framework-free (the HTTP layer in :mod:`phrchain.gateway.http` is a thin shell).
 Every access goes: verify the signed request → ask the node for the decision at the
 latest height → journal the nonce and the audit entry durably → only then release the
 ciphertext and the caller's wrapped data key. The vault never unwraps a data key, with
@@ -24,13 +24,15 @@ from typing import Any, Final
 
 from phrchain.core import keys
 from phrchain.core.errors import TxError
+from phrchain.gateway.chain import ChainPort
+from phrchain.gateway.journal import Journal
+from phrchain.gateway.sender import AUDIT, RECEIPT, Sender
 from phrchain.vault import crypto
 from phrchain.vault import errors as store_errors
 from phrchain.vault.blobs import BlobStore
 from phrchain.vault.crypto import ChunkPart, RecordMeta
 from phrchain.vault.errors import VaultError
-from phrchain.vault.gateway.chain import ChainPort
-from phrchain.vault.gateway.errors import (
+from phrchain.vault.gateway_errors import (
     ACCESS_DENIED,
     BAD_TICKET,
     CHAIN_UNAVAILABLE,
@@ -42,9 +44,7 @@ from phrchain.vault.gateway.errors import (
     RATE_LIMITED,
     UPLOAD_REFUSED,
 )
-from phrchain.vault.gateway.journal import Journal
-from phrchain.vault.gateway.requests import MAX_SKEW_MS, Verified, verify_request
-from phrchain.vault.gateway.sender import AUDIT, RECEIPT, Sender
+from phrchain.vault.requests import MAX_SKEW_MS, Verified, verify_request
 
 log = logging.getLogger(__name__)
 

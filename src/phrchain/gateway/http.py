@@ -17,12 +17,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from phrchain.core.errors import TxError
+from phrchain.gateway.service import Release, Vault
 from phrchain.vault import errors as store_errors
+from phrchain.vault import gateway_errors as e
 from phrchain.vault.errors import VaultError
-from phrchain.vault.gateway import errors as e
-from phrchain.vault.gateway.requests import Verified
-from phrchain.vault.gateway.service import Release, Vault
-from phrchain.vault.gateway.wire import decode_batch, decode_upload, encode_upload
+from phrchain.vault.requests import Verified
+from phrchain.vault.wire import decode_batch, decode_upload, encode_upload
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from phrchain.core import encoding
 from phrchain.core.errors import EncodingError
+from phrchain.vault import gateway_errors as e
 from phrchain.vault.crypto import Layout, RecordMeta
-from phrchain.vault.gateway import errors as e
 
 
 def encode_upload(meta: RecordMeta, wrapped_keys: dict[str, bytes],

@@ -1,5 +1,9 @@
 """Stable error codes of the vault gateway (codespace ``vault``, codes 20-39).
 
+They live in the vault library, not in :mod:`phrchain.gateway`, because the request
+protocol the SDK shares (:mod:`phrchain.vault.requests`, :mod:`phrchain.vault.wire`)
+raises them too.
+
 Codes 1-19 belong to ``phrchain.vault.errors`` (encryption and storage)."""
 
 from phrchain.core.errors import register

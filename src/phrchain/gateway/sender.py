@@ -14,8 +14,8 @@ from typing import Any, Final
 
 from phrchain.core import keys
 from phrchain.core.tx import build_tx
-from phrchain.vault.gateway.chain import ChainPort
-from phrchain.vault.gateway.journal import Journal
+from phrchain.gateway.chain import ChainPort
+from phrchain.gateway.journal import Journal
 
 log = logging.getLogger(__name__)
 
