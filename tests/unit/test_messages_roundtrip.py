@@ -17,7 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phrchain.app import default_modules
+from phrchain.client import builder
 from phrchain.core import encoding
+from phrchain.core.errors import TxError
 from phrchain.modules.audit.messages import Append, Entry
 from phrchain.modules.claims.messages import Review
 from phrchain.modules.consent.decide import ACTIONS, DENY_REASONS
@@ -28,7 +30,8 @@ from phrchain.modules.consent.messages import (
     Grantee,
     Scope,
 )
-from phrchain.modules.identity.messages import ROLES
+from phrchain.modules.identity.errors import BAD_ADMISSION_PROOF, INVALID_FIELD, INVALID_KEY
+from phrchain.modules.identity.messages import ROLES, RegisterPatient
 from phrchain.modules.records.messages import CATEGORIES
 from phrchain.modules.settlement.messages import Transfer
 from tests.helpers import enc_key, signing_key
@@ -154,6 +157,31 @@ def test_shared_shapes_keep_their_own_type() -> None:
     classes = message_classes()
     for msg_type in ("claims/lapse", "claims/appeal", "claims/settle"):
         assert classes[msg_type](ID1).to_msg() == {"type": msg_type, "claim": ID1}
+
+
+def test_builder_builds_through_the_dataclasses_and_refuses_like_the_chain() -> None:
+    enc = enc_key(3)
+    assert builder.register_patient(enc) == builder.register_patient(bytes.fromhex(enc)) \
+        == RegisterPatient(bytes.fromhex(enc)).to_msg()
+    assert builder.set_roles(B, [" physician", "nurse", "nurse"]) == {
+        "type": "identity/set_roles", "did": B, "roles": ["nurse", "physician"]}
+    new_key = signing_key(20).public_key
+    assert builder.rotate_key(new_key, "ef" * 64) == {  # no enc_key: left out, not null
+        "type": "identity/rotate_key", "new_key": new_key.hex(), "proof": "ef" * 64}
+    refused = [
+        (lambda: builder.register_patient("ZZ"), INVALID_KEY),  # not lowercase hex
+        (lambda: builder.register_patient(b"\x01" * 31), INVALID_KEY),  # wrong length
+        (lambda: builder.admit_organization(A, "hospital", "H", enc, "ab"), BAD_ADMISSION_PROOF),
+        (lambda: builder.admit_organization(A, "hospital", "H", enc, "xy" * 64),
+         BAD_ADMISSION_PROOF),
+        (lambda: builder.admit_organization(A, "castle", "H", enc, "ab" * 64), INVALID_FIELD),
+        (lambda: builder.rotate_key("00" * 32, "ef"), INVALID_KEY),
+        (lambda: builder.revoke(B, "boredom"), INVALID_FIELD),
+    ]
+    for build, code in refused:
+        with pytest.raises(TxError) as exc:
+            build()
+        assert exc.value.error is code, exc.value
 
 
 # -- generated instances: every optional field and nested shape, both ways -----------------
