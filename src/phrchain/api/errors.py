@@ -4,7 +4,8 @@ Every error, whatever its source, has the body ``{"error": {"codespace", "code",
 "message"}}``. Codespace ``api`` codes are this server's own (below); the others are the
 chain's stable codes (docs/errors.md)::
 
-    TxError (a consensus code)      → 422; query/* codes → 404 or 400 (_QUERY_STATUS)
+    CodedError (a stable code)      → 422 (a tx's consensus code, a FHIR refusal);
+                                      query/* codes → 404, 400 or 500 (_QUERY_STATUS)
     HttpError (this server's)       → its own status
     NotServed (the engine lacks it) → 404 api/2 not_found
     other PhrError                  → 400 api/1 bad_request
@@ -23,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from phrchain.core.errors import ErrorCode, PhrError, TxError
+from phrchain.core.errors import CodedError, ErrorCode, PhrError
 from phrchain.engine.port import NotServed
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,9 @@ METHOD_NOT_ALLOWED: Final = ErrorCode("api", 4, "method_not_allowed",
                                       "method not allowed on this route")
 INTERNAL: Final = ErrorCode("api", 5, "internal_error", "the server failed; see its log")
 UNAVAILABLE: Final = ErrorCode("api", 6, "unavailable", "the server is busy, try later")
-# query/1 unknown path, 2 bad query, 3 height not retained, 4 nothing under that key.
-_QUERY_STATUS: Final = {1: 404, 2: 400, 3: 404, 4: 404}
+# query/1 unknown path, 2 bad query, 3 height not retained, 4 nothing under that key,
+# 5 the node's own state is damaged (its fault, not the caller's).
+_QUERY_STATUS: Final = {1: 404, 2: 400, 3: 404, 4: 404, 5: 500}
 
 
 class HttpError(Exception):
@@ -59,13 +61,13 @@ def _code_json(status: int, error: ErrorCode, detail: str = "") -> JSONResponse:
                       error.message + (f": {detail}" if detail else ""))
 
 
-def _tx_error_status(exc: TxError) -> int:
+def _tx_error_status(exc: CodedError) -> int:
     return _QUERY_STATUS.get(exc.code, 400) if exc.codespace == "query" else 422
 
 
 def install_error_handlers(app: FastAPI) -> None:
     async def on_tx_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, TxError)
+        assert isinstance(exc, CodedError)
         return error_json(_tx_error_status(exc), exc.codespace, exc.code, exc.error.name,
                           exc.log)
 
@@ -101,7 +103,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_json(500, INTERNAL.codespace, INTERNAL.code, INTERNAL.name,
                           INTERNAL.message)
 
-    app.add_exception_handler(TxError, on_tx_error)
+    app.add_exception_handler(CodedError, on_tx_error)
     app.add_exception_handler(HttpError, on_http_error)
     app.add_exception_handler(NotServed, on_not_served)
     app.add_exception_handler(PhrError, on_phr_error)

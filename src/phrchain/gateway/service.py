@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from phrchain.client.http import ApiError
 from phrchain.core import keys
-from phrchain.core.errors import TxError
+from phrchain.core.errors import REGISTRY, CodedError
 from phrchain.gateway.chain import ChainPort
 from phrchain.gateway.journal import Journal
 from phrchain.gateway.sender import AUDIT, RECEIPT, Sender
@@ -147,10 +148,18 @@ class Vault:
             bucket.tokens -= 1
 
     def _chain(self, path: str, data: Mapping[str, Any]) -> Any:
+        """A chain query; the node's refusal of the question (a bad purpose, a malformed
+        id: its 4xx) is the caller's error and keeps its code. Only a node that cannot
+        answer (transport failure, 5xx) makes the vault say "chain unavailable"."""
         try:
             return self.chain.query(path, data)
-        except TxError:
+        except CodedError:
             raise
+        except ApiError as exc:
+            known = REGISTRY.get((exc.codespace, exc.code))
+            if 400 <= exc.status < 500 and known is not None:
+                raise known(exc.message) from None
+            raise CHAIN_UNAVAILABLE(f"node answered {exc.status or 'nothing'}") from None
         except Exception as exc:
             raise CHAIN_UNAVAILABLE(type(exc).__name__) from None
 

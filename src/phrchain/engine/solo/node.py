@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from phrchain.app import Application, BlockInfo, BlockResult, TxResult, new_application
 from phrchain.core.block import GENESIS_PREV_HASH, Header, SignedHeader, sign_header, tx_root
-from phrchain.core.errors import DUPLICATE_TX, MEMPOOL_FULL, PhrError, TxError
+from phrchain.core.errors import DUPLICATE_TX, MEMPOOL_FULL, CodedError, PhrError
 from phrchain.core.hashing import sha256
 from phrchain.engine.events import EventHub, Subscription
 from phrchain.engine.solo.home import (
@@ -372,7 +372,7 @@ class SoloNode:
                     "mempool_txs": len(self.mempool), "healthy": self.healthy}
 
 
-def _error_result(tx_hash: bytes, exc: TxError) -> TxResult:
+def _error_result(tx_hash: bytes, exc: CodedError) -> TxResult:
     return TxResult(tx_hash, exc.code, exc.codespace, exc.log)
 
 
