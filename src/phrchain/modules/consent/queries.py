@@ -9,7 +9,7 @@ from phrchain.core.errors import BAD_QUERY
 from phrchain.core.module import Query, QueryResult, block_of
 from phrchain.core.state import Reader
 from phrchain.modules import parties
-from phrchain.modules.consent import keeper
+from phrchain.modules.consent import keeper, keys
 from phrchain.modules.consent.decide import ACTIONS, decide
 from phrchain.modules.consent.messages import PURPOSES, Grantee, Scope
 from phrchain.modules.identity import keeper as identities
@@ -21,7 +21,7 @@ MAX_READERS: Final = 256
 
 def by_id(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     consent_id = text(data, "consent")
-    return QueryResult(keeper.get(state, consent_id), keeper.consent_key(consent_id))
+    return QueryResult(keeper.get(state, consent_id), keys.consent_key(consent_id))
 
 
 def by_patient(state: Reader, data: Mapping[str, Any]) -> QueryResult:
