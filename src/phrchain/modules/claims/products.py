@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from phrchain.core.module import Context
 from phrchain.core.tx import Msg
-from phrchain.modules import parties
 from phrchain.modules.claims import keeper
 from phrchain.modules.claims.errors import (
     ALREADY_ENROLLED,
@@ -15,6 +14,7 @@ from phrchain.modules.claims.errors import (
     UNKNOWN_PRODUCT,
 )
 from phrchain.modules.claims.messages import Enrol, Leave, Publish
+from phrchain.modules.identity import parties
 
 INSURER = "insurer"
 ACTIVE = "active"

@@ -8,11 +8,10 @@ from typing import Any, Final
 from phrchain.core.errors import BAD_QUERY
 from phrchain.core.module import Query, QueryResult, block_of
 from phrchain.core.state import Reader
-from phrchain.modules import parties
 from phrchain.modules.consent import keeper, keys
 from phrchain.modules.consent.decide import ACTIONS, decide
 from phrchain.modules.consent.messages import PURPOSES, Grantee, Scope
-from phrchain.modules.identity import keeper as identities
+from phrchain.modules.identity import parties
 from phrchain.modules.paging import page, paging, text
 from phrchain.modules.records.messages import CATEGORIES, RESOURCE_RE
 
@@ -56,10 +55,10 @@ def _grantee_dids(state: Reader, grantee: Grantee) -> list[str]:
     if grantee.kind == "practitioner":
         return [grantee.id]
     if grantee.kind == "organization":
-        return [grantee.id, *identities.members(state, grantee.id)]
-    return [did for did in identities.with_role(state, grantee.id)
+        return [grantee.id, *parties.members(state, grantee.id)]
+    return [did for did in parties.with_role(state, grantee.id)
             if grantee.organization is None
-            or (identities.get(state, did) or {}).get("organization") == grantee.organization]
+            or (parties.get(state, did) or {}).get("organization") == grantee.organization]
 
 
 def readers(state: Reader, data: Mapping[str, Any]) -> QueryResult:
