@@ -11,7 +11,7 @@ State layout::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Final, TypedDict
 
 from phrchain.core import rfc9162
 from phrchain.core.state import Overlay, Reader
@@ -21,8 +21,17 @@ from phrchain.modules.table import json_get, json_put
 _MARK: Final = b"1"
 
 
-def head(state: Reader, patient: str) -> dict[str, Any]:
-    found: dict[str, Any] | None = json_get(state, head_key(patient))
+class Head(TypedDict):
+    """A patient's log head at ``audit/head/<patient>``: the RFC 9162 tree size, root and
+    compact-range frontier (hex hashes)."""
+
+    size: int
+    root: str
+    frontier: list[str]
+
+
+def head(state: Reader, patient: str) -> Head:
+    found: Head | None = json_get(state, head_key(patient))
     if found is None:
         return {"size": 0, "root": rfc9162.EMPTY_ROOT.hex(), "frontier": []}
     return found
@@ -36,9 +45,9 @@ def append(state: Overlay, patient: str, leaf: bytes) -> int:
     index = frontier.size
     frontier.append(rfc9162.leaf_hash(leaf))
     state.set(leaf_key(patient, index), leaf)
-    json_put(state, head_key(patient), {
-        "size": frontier.size, "root": frontier.root().hex(),
-        "frontier": [x.hex() for x in frontier.to_hashes()]})
+    updated: Head = {"size": frontier.size, "root": frontier.root().hex(),
+                     "frontier": [x.hex() for x in frontier.to_hashes()]}
+    json_put(state, head_key(patient), updated)
     return index
 
 

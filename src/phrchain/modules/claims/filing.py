@@ -120,12 +120,14 @@ def _new_claim(ctx: Context, m: File, product: keeper.Product, bill: settlement.
 
 def _record_decision(ctx: Context, claim: keeper.Claim, d: Decision,
                      product: keeper.Product) -> None:
-    claim.update(
-        status=d.status, reasons=list(d.reasons), lines=[line.to_json() for line in d.lines],
-        eligible=d.eligible, deductible_applied=d.deductible_applied, copay=d.copay,
-        rules_payout=d.rules_payout, decided_height=ctx.height, decided_ms=ctx.time_ms,
-        deadline_ms=ctx.time_ms + product["review_window_ms"] if d.status == REFERRED
-        else None)
+    claim.update({
+        "status": d.status, "reasons": list(d.reasons),
+        "lines": [line.to_json() for line in d.lines], "eligible": d.eligible,
+        "deductible_applied": d.deductible_applied, "copay": d.copay,
+        "rules_payout": d.rules_payout, "decided_height": ctx.height,
+        "decided_ms": ctx.time_ms,
+        "deadline_ms": ctx.time_ms + product["review_window_ms"] if d.status == REFERRED
+        else None})
     if d.status in (APPROVED, PARTIAL):
         ledger.approve(ctx, claim, d.payout)
 

@@ -18,7 +18,7 @@ State layout (values canonical JSON unless noted)::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, NotRequired, TypedDict
 
 from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
@@ -45,9 +45,86 @@ from phrchain.modules.table import json_get, json_put
 
 _MARK: Final = b"1"
 
-Product = dict[str, Any]
-Enrolment = dict[str, Any]
-Claim = dict[str, Any]
+
+
+class Product(TypedDict):
+    """A product version at ``claims/p/...`` (README "State")."""
+
+    insurer: str
+    product: str
+    version: int
+    name: str
+    currency: str
+    deductible: int
+    copay_bps: int
+    per_claim_limit: int
+    yearly_limit: int
+    waiting_ms: int
+    max_term_ms: int
+    covered: list[str]             # code tags
+    excluded: list[str]            # code tags
+    refer_above: int
+    review_window_ms: int
+    appeal_window_ms: int
+    published_by: str
+    height: int
+    time_ms: int
+
+
+class Enrolment(TypedDict):
+    """An enrolment at ``claims/n/...`` (README "State")."""
+
+    patient: str
+    insurer: str
+    product: str
+    seq: int
+    start_ms: int
+    end_ms: int
+    status: str                    # active | ended
+    enrolled_height: int
+    ended_height: int | None
+
+
+class ClaimedRecord(TypedDict):
+    record: str
+    commitment: str
+
+
+class Claim(TypedDict):
+    """A claim at ``claims/c/<id>`` (README "State"). The decision's fields are added in
+    the filing tx itself, so every stored claim has them."""
+
+    claim: str
+    patient: str
+    insurer: str
+    product: str
+    version: int
+    currency: str
+    bill: str
+    encounter: str
+    service_ms: int
+    records: list[ClaimedRecord]
+    amount: int
+    enrolment: int                 # seq, 0 when never enrolled
+    year: int                      # coverage year
+    payout: int
+    paid_amount: int
+    payment: str                   # none | paid | unfunded
+    paid_height: int | None
+    usage_committed: bool
+    filed_height: int
+    appealed: bool
+    review: dict[str, Any] | None
+    status: NotRequired[str]
+    reasons: NotRequired[list[str]]
+    lines: NotRequired[list[dict[str, Any]]]
+    eligible: NotRequired[int]
+    deductible_applied: NotRequired[int]
+    copay: NotRequired[int]
+    rules_payout: NotRequired[int]
+    decided_height: NotRequired[int]
+    decided_ms: NotRequired[int]
+    deadline_ms: NotRequired[int | None]
 
 
 # -- products ------------------------------------------------------------------------

@@ -105,8 +105,8 @@ def leave(ctx: Context, msg: Msg) -> None:
     if latest is None or not _running(ctx, latest):
         raise NOT_ENROLLED(f"{m.insurer} product {m.product}")
     # Coverage ends now; an enrolment that had not started yet covers nothing.
-    latest.update(status=ENDED, end_ms=max(latest["start_ms"], ctx.time_ms),
-                  ended_height=ctx.height)
+    latest.update({"status": ENDED, "end_ms": max(latest["start_ms"], ctx.time_ms),
+                   "ended_height": ctx.height})
     keeper.put_enrolment(ctx.state, latest)
     ctx.emit("claims.left", patient=ctx.signer, insurer=m.insurer, product=m.product,
              seq=latest["seq"])

@@ -10,7 +10,7 @@ State layout (values canonical JSON unless noted)::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 from phrchain.core.state import Overlay, Reader
 from phrchain.modules.consent.keys import consent_key, grantee_prefix, patient_prefix
@@ -19,7 +19,26 @@ from phrchain.modules.table import json_get, json_put
 
 _MARK: Final = b"1"
 
-Consent = dict[str, Any]
+
+
+class Period(TypedDict):
+    start_ms: int
+    end_ms: int
+
+
+class Consent(TypedDict):
+    """A consent at ``consent/c/<id>`` (README "State layout")."""
+
+    consent: str
+    patient: str
+    grantee: dict[str, Any]        # Grantee.to_json()
+    actions: list[str]
+    scope: dict[str, Any]          # Scope.to_json()
+    purposes: list[str]
+    period: Period
+    status: str                    # active | revoked
+    granted_height: int
+    revoked_height: int | None
 
 
 def get(state: Reader, consent_id: str) -> Consent | None:

@@ -58,7 +58,8 @@ def _grantee_dids(state: Reader, grantee: Grantee) -> list[str]:
         return [grantee.id, *parties.members(state, grantee.id)]
     return [did for did in parties.with_role(state, grantee.id)
             if grantee.organization is None
-            or (parties.get(state, did) or {}).get("organization") == grantee.organization]
+            or ((found := parties.get(state, did)) is not None
+                and found.get("organization") == grantee.organization)]
 
 
 def readers(state: Reader, data: Mapping[str, Any]) -> QueryResult:

@@ -126,7 +126,7 @@ def approve(ctx: Context, msg: Msg) -> None:
         consent=m.request, grantee=Grantee(req["requester_kind"], req["requester"]),
         actions=("pull", "read"), scope=Scope.parse(req["scope"]),
         purposes=(req["purpose"],), start_ms=ctx.time_ms, end_ms=m.end_ms))
-    req.update(status="approved", consent=m.request, answered_height=ctx.height)
+    req.update({"status": "approved", "consent": m.request, "answered_height": ctx.height})
     keeper.put(ctx.state, req)
     ctx.emit("exchange.approved", request=m.request, patient=ctx.signer,
              requester=req["requester"])
@@ -136,7 +136,7 @@ def deny(ctx: Context, msg: Msg) -> None:
     m = Answer.parse(msg)
     require_patient(ctx)
     req = _pending(ctx, m.request)
-    req.update(status="denied", answered_height=ctx.height)
+    req.update({"status": "denied", "answered_height": ctx.height})
     keeper.put(ctx.state, req)
     ctx.emit("exchange.denied", request=m.request, patient=ctx.signer,
              requester=req["requester"])

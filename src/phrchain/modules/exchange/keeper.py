@@ -10,7 +10,7 @@ State layout::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 from phrchain.core.state import Overlay, Reader
 from phrchain.modules.exchange.keys import patient_prefix, request_key, requester_prefix
@@ -19,7 +19,21 @@ from phrchain.modules.table import json_get, json_put
 
 _MARK: Final = b"1"
 
-Request = dict[str, Any]
+
+
+class Request(TypedDict):
+    """A pull request at ``exchange/q/<id>`` (README "State")."""
+
+    request: str
+    patient: str
+    requester: str
+    requester_kind: str            # practitioner | organization
+    scope: dict[str, Any]          # Scope.to_json()
+    purpose: str
+    status: str                    # pending | approved | denied
+    consent: str | None            # the consent that approved it
+    height: int
+    answered_height: int | None
 
 
 def get(state: Reader, request_id: str) -> Request | None:

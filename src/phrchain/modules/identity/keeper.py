@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Final, NotRequired, TypedDict
 
 from phrchain.core.state import Overlay, Reader
 from phrchain.modules.identity.keys import KIND, MEMBER, ROLE, id_key, key_owner_key, nonce_key
@@ -24,7 +24,26 @@ from phrchain.modules.table import json_get, json_put
 
 _MARK: Final = b"1"
 
-Record = dict[str, Any]
+
+
+class Record(TypedDict):
+    """An identity as stored at ``identity/id/<did>`` (README "Kinds"): the common fields,
+    then those of one kind, then those a rotation or revocation adds."""
+
+    did: str
+    kind: str                      # authority | organization | practitioner | patient
+    status: str                    # active | revoked
+    signing_key: str               # hex
+    enc_key: str                   # hex
+    admitted_by: str               # admitting DID, "genesis", or the patient itself
+    since: int                     # height
+    name: NotRequired[str]         # authority, organization
+    org_type: NotRequired[str]     # organization
+    organization: NotRequired[str]  # practitioner
+    roles: NotRequired[list[str]]  # practitioner
+    rotated_at: NotRequired[int]
+    revoked_at: NotRequired[int]
+    revocation_reason: NotRequired[str]
 
 
 def get(state: Reader, did: str) -> Record | None:

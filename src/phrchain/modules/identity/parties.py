@@ -8,7 +8,7 @@ hospital stops its whole staff at once, with no per-practitioner transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Final
 
 from phrchain.core.state import Reader
 from phrchain.modules.identity import keeper
@@ -17,7 +17,7 @@ ACTIVE: Final = "active"
 # Organization types that author and keep clinical records.
 CARE_ORG_TYPES: Final = frozenset({"hospital", "clinic", "pharmacy"})
 
-Identity = dict[str, Any]
+Identity = keeper.Record
 
 
 def get(state: Reader, did: str) -> Identity | None:

@@ -10,7 +10,7 @@ State layout (values canonical JSON unless noted)::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Final, NotRequired, TypedDict
 
 from phrchain.core.state import Overlay, Reader
 from phrchain.modules.paging import suffixes
@@ -19,7 +19,33 @@ from phrchain.modules.table import json_get, json_put
 
 _MARK: Final = b"1"
 
-Record = dict[str, Any]
+
+
+class Record(TypedDict):
+    """A record descriptor at ``records/r/<id>`` (README "State layout"), or its
+    tombstone after erasure: the tombstone drops what the record was about."""
+
+    record: str
+    patient: str
+    author: str
+    custodian: str
+    status: str                    # active | superseded | erased
+    height: int
+    replaces: str | None
+    superseded_by: str | None
+    self_reported: bool
+    # descriptor only
+    resource: NotRequired[str]
+    category: NotRequired[str]
+    hash: NotRequired[str]
+    size: NotRequired[int]
+    chunks: NotRequired[int]
+    commitment: NotRequired[str]
+    time_ms: NotRequired[int]
+    # tombstone only
+    erased_height: NotRequired[int]
+    erased_by: NotRequired[str]
+    reason: NotRequired[str]
 
 
 def get(state: Reader, record_id: str) -> Record | None:

@@ -112,7 +112,7 @@ def pay_bill(ctx: Context, msg: Msg) -> None:
     if not keeper.transfer(ctx.state, ctx.signer, record["provider"], record["amount"],
                            record["currency"]):
         raise INSUFFICIENT_FUNDS(f"the bill is {record['amount']} {record['currency']}")
-    record.update(status=PAID, paid_height=ctx.height)
+    record.update({"status": PAID, "paid_height": ctx.height})
     keeper.put_bill(ctx.state, record)
     ctx.emit("settlement.paid", bill=m.bill, patient=ctx.signer, provider=record["provider"],
              amount=record["amount"], currency=record["currency"])

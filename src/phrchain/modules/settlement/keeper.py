@@ -16,7 +16,7 @@ amount between two balances or nothing at all.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Final, TypedDict
 
 from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
@@ -34,7 +34,22 @@ from phrchain.modules.table import json_get, json_put
 
 _MARK: Final = b"1"
 
-Bill = dict[str, Any]
+
+
+class Bill(TypedDict):
+    """A provider's bill at ``settlement/bill/<id>`` (README "State layout")."""
+
+    bill: str
+    patient: str
+    provider: str                  # the organization paid
+    issued_by: str                 # the organization or its staff member
+    amount: int                    # minor units
+    currency: str
+    encounter: str
+    status: str                    # open | paid
+    height: int
+    time_ms: int
+    paid_height: int | None
 
 
 def _amount(state: Reader, key: bytes) -> int:
