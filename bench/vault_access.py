@@ -55,9 +55,9 @@ from phrchain.client.http import ApiError
 from phrchain.client.vault import VaultClient
 from phrchain.client.wallet import Wallet
 from phrchain.core.errors import TxError
-from phrchain.vault.gateway.errors import ACCESS_DENIED
-from phrchain.vault.gateway.requests import sign_request
-from phrchain.vault.gateway.service import Vault
+from phrchain.gateway.service import Vault
+from phrchain.vault.gateway_errors import ACCESS_DENIED
+from phrchain.vault.requests import sign_request
 
 RECORD_BYTES = 1024
 DAY_MS = 86_400_000
@@ -187,7 +187,7 @@ def breakdown(vault: Vault, url: str, calls: list[tuple[Wallet, str]], profile: 
               ) -> dict[str, dict[str, float]]:
     """Serial in-process accesses (no HTTP), each step timed, interleaved with the same
     access over HTTP from this process, so that both see the same disk."""
-    from phrchain.vault.gateway import requests as vault_requests
+    from phrchain.vault import requests as vault_requests
 
     timers = Timers()
     timers.wrap(vault, "_current_key", "key lookup (identity/did query)")

@@ -22,9 +22,9 @@ from phrchain.client.wallet import Wallet
 from phrchain.core import keys
 from phrchain.engine.solo.home import NodeConfig, init_home
 from phrchain.engine.solo.node import SoloNode
-from phrchain.vault.gateway.chain import LocalChain
-from phrchain.vault.gateway.http import create_vault_app
-from phrchain.vault.gateway.service import Vault, VaultConfig
+from phrchain.gateway.chain import LocalChain
+from phrchain.gateway.http import create_vault_app
+from phrchain.gateway.service import Vault, VaultConfig
 
 CHAIN = "phr-records"
 VALIDATOR = keys.SigningKey(bytes([9]) * 32)

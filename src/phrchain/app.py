@@ -22,18 +22,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from phrchain.core import encoding, keys, rfc9162
+from phrchain.core import encoding, keys, rfc9162, smt
 from phrchain.core.errors import (
     BAD_QUERY,
     BAD_SIGNATURE,
     NONCE_REPLAYED,
     NONCE_SKIPPED,
+    STATE_CORRUPT,
     UNKNOWN_MESSAGE,
     UNKNOWN_QUERY,
     WRONG_CHAIN,
     CryptoError,
     EncodingError,
     ErrorCode,
+    ProofError,
     TxError,
     register,
 )
@@ -58,6 +60,7 @@ MAX_WRITES_PER_TX: Final = 512
 _CACHE_SIZE: Final = 200_000
 CHAIN_ID_KEY: Final = b"app/chain_id"
 INTERNAL_ERROR = register("tx", 99, "internal_error", "the handler failed unexpectedly")
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +237,11 @@ class Application:
     def reset_check_state(self) -> None:
         self._check = self._fresh_overlay()
 
+    def check_state_writes(self) -> dict[bytes, bytes | None]:
+        """A copy of the writes the check state holds (those of the mempool's accepted
+        txs): what a refused ``check_tx`` must leave exactly as it found it."""
+        return dict(self._check.changes)
+
     def _fresh_overlay(self) -> Overlay:
         return Overlay(StoreView(self.store.get, self.store.iterate))
 
@@ -354,10 +362,24 @@ class Application:
             raw = view.get(key) if result.key is not None else None
         answer: dict[str, Any] = {"path": path, "height": h, "app_hash": root.hex(),
                                   "value": value}
-        if prove and key:
-            answer["key"] = key.hex()
-            answer["raw_value"] = None if raw is None else raw.hex()
-            answer["proof"] = self.store.prove(key, h).to_json()
+        if key:
+            # Every single-key answer is checked against the tree before it is served, so
+            # a value edited in the database (which leaves the stored root as it was) is
+            # refused here rather than believed by a client that checks no proof.
+            proof = self.store.prove(key, h)
+            try:
+                if raw is None:
+                    smt.verify_non_membership(root, key, proof)
+                else:
+                    smt.verify_membership(root, key, raw, proof)
+            except ProofError:
+                log.error("state database damaged: a stored value does not match the "
+                          "committed root at height %d", h)
+                raise STATE_CORRUPT(f"height {h}") from None
+            if prove:
+                answer["key"] = key.hex()
+                answer["raw_value"] = None if raw is None else raw.hex()
+                answer["proof"] = proof.to_json()
         return answer
 
 

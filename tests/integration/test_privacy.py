@@ -163,7 +163,7 @@ def test_scanner_finds_planted_strings(tmp_path: Path, captured: Captured) -> No
                     "a/escaped.json": {"Zoë Ångström"},
                     "a/hex.txt": {"Aurelia482 Kessler527"}}
     debug_everywhere(captured)
-    logging.getLogger("phrchain.vault.gateway.service").debug("planted %s", "Zoë Ångström")
+    logging.getLogger("phrchain.gateway.service").debug("planted %s", "Zoë Ångström")
     logging.getLogger("uvicorn.error").debug("planted %s", "AURELIA482 kessler527")
     assert find("\n".join(captured.lines).encode(), needles) == set(needles)
 

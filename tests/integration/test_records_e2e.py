@@ -173,7 +173,7 @@ def test_erasure_destroys_every_copy_and_the_chain_still_verifies(c: Consortium)
 def test_forged_and_replayed_requests_are_refused(c: Consortium) -> None:
     import httpx
 
-    from phrchain.vault.gateway.requests import sign_request
+    from phrchain.vault.requests import sign_request
 
     record = add_observation(c)
     url = c.directory[HOSPITAL_A.did]

@@ -16,8 +16,8 @@ import pytest
 
 from phrchain.client.http import NodeClient
 from phrchain.client.vault import VaultClient
-from phrchain.vault.gateway.chain import RemoteChain
-from phrchain.vault.gateway.service import Vault, VaultConfig
+from phrchain.gateway.chain import RemoteChain
+from phrchain.gateway.service import Vault, VaultConfig
 from tests.consortium import HOSPITAL_A, Consortium, P, running
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,9 +26,9 @@ _VAULT = textwrap.dedent("""
     import sys, time
     from phrchain.api.server import BackgroundServer
     from phrchain.client.http import NodeClient
-    from phrchain.vault.gateway.chain import RemoteChain
-    from phrchain.vault.gateway.http import create_vault_app
-    from phrchain.vault.gateway.service import Vault, VaultConfig
+    from phrchain.gateway.chain import RemoteChain
+    from phrchain.gateway.http import create_vault_app
+    from phrchain.gateway.service import Vault, VaultConfig
     from tests.consortium import HOSPITAL_A
     from pathlib import Path
     vault = Vault(VaultConfig(Path(sys.argv[1]), flush_interval_s=3600),
@@ -96,7 +96,7 @@ def test_an_entry_the_chain_refuses_does_not_hold_back_the_others(c: Consortium)
     record this vault does not hold) is set aside with its code, the rest commit."""
     import hashlib
 
-    from phrchain.vault.gateway.sender import AUDIT
+    from phrchain.gateway.sender import AUDIT
     from tests.consortium import HOSPITAL_B
 
     ours = c.client(HOSPITAL_A).records.add(b'{"resourceType":"Basic"}', P.did, resource="Basic",

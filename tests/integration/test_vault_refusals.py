@@ -16,10 +16,10 @@ from phrchain.api.server import BackgroundServer
 from phrchain.client.breakglass import commit
 from phrchain.client.http import ApiError
 from phrchain.client.vault import VaultClient
+from phrchain.gateway.chain import LocalChain
+from phrchain.gateway.http import create_vault_app
+from phrchain.gateway.service import Vault, VaultConfig
 from phrchain.vault import crypto
-from phrchain.vault.gateway.chain import LocalChain
-from phrchain.vault.gateway.http import create_vault_app
-from phrchain.vault.gateway.service import Vault, VaultConfig
 from tests.consortium import (
     A1,
     A2,

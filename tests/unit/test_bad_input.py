@@ -22,6 +22,9 @@ from tests.helpers import (
 )
 
 ORG, DOCTOR, PATIENT, STRANGER = (signing_key(n) for n in (10, 11, 12, 13))
+# y = 2 has no x on edwards25519: a did:key nobody can ever sign for (test_keys.py).
+OFF_CURVE = keys.DID_KEY_PREFIX + keys.b58encode(
+    keys.ED25519_PUB_MULTICODEC + (2).to_bytes(32, "little"))
 
 
 @pytest.fixture
@@ -145,6 +148,10 @@ BAD: dict[str, tuple[Callable[[Chain], bytes], tuple[str, int]]] = {
     "did is a number": (lambda c: c.tx(AUTHORITY, _admit(STRANGER, did=5)), ("identity", 4)),
     "did is a list": (lambda c: c.tx(ORG, _staff(STRANGER, did=[STRANGER.did])),
                       ("identity", 4)),
+    "did holds a key off the curve": (lambda c: c.tx(ORG, _staff(STRANGER, did=OFF_CURVE)),
+                                      ("identity", 4)),
+    "revoke names a key off the curve": (lambda c: c.tx(AUTHORITY, _revoke(OFF_CURVE)),
+                                         ("identity", 4)),
     "enc_key is a number": (lambda c: c.tx(AUTHORITY, _admit(STRANGER, enc_key=7)),
                             ("identity", 4)),
     "roles is a string": (lambda c: c.tx(ORG, _staff(STRANGER, roles="nurse")),

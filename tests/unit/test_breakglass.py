@@ -13,7 +13,7 @@ import pytest
 from phrchain.client.breakglass import JustificationError, Receipt, check, commit, receipt
 from phrchain.client.claims import Code, ProductKey, encounter_key, product_id
 from phrchain.core import keys
-from phrchain.vault.gateway.requests import sign_request
+from phrchain.vault.requests import sign_request
 
 SALT = bytes(range(32))
 REASON = "unconscious on arrival, allergy status needed"

@@ -92,6 +92,17 @@ def test_depth_limit_is_the_same_for_decode_and_encode_and_any_stack_depth() -> 
     for stack in (0, 200, 800):  # the outcome must not depend on the caller's stack
         with pytest.raises(EncodingError, match="nesting deeper"):
             at_depth(stack)
+    # encode agrees with decode at the limit, for empty containers too (33 nested empty
+    # lists or objects used to encode into bytes that decode refused)
+    for empty in ([], {}):
+        deepest: object = empty
+        for _ in range(encoding.MAX_DEPTH - 1):
+            deepest = [deepest]
+        assert encoding.decode(encoding.encode(deepest)) == deepest
+        with pytest.raises(EncodingError, match="nesting deeper"):
+            encoding.encode([deepest])
+        with pytest.raises(EncodingError, match="nesting deeper"):
+            encoding.decode(encoding.encode_trusted([deepest]))
     # brackets inside strings are text, not nesting
     assert encoding.decode(b'["' + b"[" * 100 + b'"]') == ["[" * 100]
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from phrchain.core import keys
 from phrchain.core.errors import CryptoError
@@ -54,6 +56,29 @@ def test_small_order_keys_refused(y: int, sign: int) -> None:
     raw = (y | (sign << 255)).to_bytes(32, "little")
     with pytest.raises(CryptoError, match="small-order"):
         keys.check_ed25519_public_key(raw)
+
+
+@given(st.integers(2, P - 1), st.integers(0, 1))
+def test_on_curve_check_agrees_with_naive_decompression(y: int, sign: int) -> None:
+    raw = (y | (sign << 255)).to_bytes(32, "little")
+    if y in keys.SMALL_ORDER_Y:
+        return
+    if _x_from_y(y) is None:
+        with pytest.raises(CryptoError, match="not a point on the curve"):
+            keys.check_ed25519_public_key(raw)
+    else:
+        keys.check_ed25519_public_key(raw)
+
+
+@pytest.mark.parametrize("y", [2, 7, 8, 11, 12])
+def test_off_curve_keys_refused_everywhere(y: int) -> None:
+    assert _x_from_y(y) is None  # the naive reference agrees these are off the curve
+    raw = y.to_bytes(32, "little")
+    with pytest.raises(CryptoError, match="not a point on the curve"):
+        keys.did_from_public_key(raw)
+    did = keys.DID_KEY_PREFIX + keys.b58encode(keys.ED25519_PUB_MULTICODEC + raw)
+    with pytest.raises(CryptoError, match="not a point on the curve"):
+        keys.public_key_from_did(did)
 
 
 @pytest.mark.parametrize("y", [P, P + 1, 2**255 - 1])

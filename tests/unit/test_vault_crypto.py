@@ -29,7 +29,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from phrchain.core import keys, rfc9162
-from phrchain.core.errors import REGISTRY, ErrorCode, TxError
+from phrchain.core.errors import REGISTRY, CodedError, ErrorCode, TxError
 from phrchain.vault import crypto, errors
 from phrchain.vault.crypto import CHUNK_SIZE, ChunkPart, Layout, StreamSealer
 from phrchain.vault.errors import VaultError
@@ -276,13 +276,14 @@ def test_layout_arithmetic_and_impossible_records() -> None:
 
 
 def test_errors_are_registered_vault_codes() -> None:
-    # codes 1-19 are vault.errors' (20-39 belong to the gateway, vault/gateway/errors.py)
+    # codes 1-19 are vault.errors' (20-39 belong to the gateway, vault/gateway_errors.py)
     codes = {k: v for k, v in REGISTRY.items() if k[0] == "vault" and k[1] < 20}
     assert codes
     assert {v.name for v in codes.values()} == {
         e.name for e in vars(errors).values() if isinstance(e, ErrorCode)}
     err = VaultError(errors.HASH_MISMATCH, "x")
-    assert isinstance(err, TxError) and err.codespace == "vault" and err.code == 2
+    assert isinstance(err, CodedError) and err.codespace == "vault" and err.code == 2
+    assert not isinstance(err, TxError)  # off chain: never a consensus code
     with pytest.raises(ValueError, match="not a vault error"):
         VaultError(REGISTRY[("tx", 1)])
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from phrchain.cli.common import add_command, print_json, read_passphrase
 
@@ -92,7 +92,7 @@ def cmd_net_api(args: argparse.Namespace) -> int:
     node = CometNode(net.nodes[args.node].rpc_url)
     print(f"API for {net.nodes[args.node].name} ({net.nodes[args.node].rpc_url}) on "
           f"http://127.0.0.1:{args.port}", file=sys.stderr)
-    serve(cast(Any, node), "127.0.0.1", args.port)
+    serve(node, "127.0.0.1", args.port)
     return 0
 
 

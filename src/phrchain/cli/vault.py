@@ -44,9 +44,9 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from phrchain.client.http import NodeClient
-    from phrchain.vault.gateway.chain import RemoteChain
-    from phrchain.vault.gateway.http import create_vault_app
-    from phrchain.vault.gateway.service import Vault, VaultConfig
+    from phrchain.gateway.chain import RemoteChain
+    from phrchain.gateway.http import create_vault_app
+    from phrchain.gateway.service import Vault, VaultConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")

@@ -28,7 +28,7 @@ from typing import Any, Final
 from phrchain.core import encoding, keys
 from phrchain.core.errors import CryptoError, PhrError
 from phrchain.core.hashing import domain_prefix
-from phrchain.vault.gateway.requests import REQUEST_HEADER, SIGNATURE_HEADER, TAG
+from phrchain.vault.requests import REQUEST_HEADER, SIGNATURE_HEADER, TAG
 
 JUSTIFICATION_TAG: Final = "phrchain/break-glass/justification/v1"
 PARAM: Final = "justification"

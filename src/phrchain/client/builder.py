@@ -1,9 +1,11 @@
 """Message constructors for the identity module, and the one way a wallet signs a tx.
 
-Each constructor returns the plain message dict the chain expects (field names exactly
-as in :mod:`phrchain.modules.identity.messages`) and runs the module's own stateless
-check on it, so a typo fails here with the chain's stable error code instead of costing
-a round trip to the node. Keys may be given as bytes or lowercase hex.
+Each constructor builds the module's message dataclass
+(:mod:`phrchain.modules.identity.messages`), returns its ``to_msg()`` — the plain dict the
+chain parses — and runs the module's own stateless check on it, so a typo fails here with
+the chain's stable error code instead of costing a round trip to the node. Keys may be
+given as bytes or lowercase hex. Other modules' messages are built the same way, straight
+from their dataclasses: ``Grant(...).to_msg()``.
 
 Admissions need the admitted party's consent: its key signs a *join request*
 (:func:`join_request`, made with its own wallet and handed to the admitter), whose
@@ -12,13 +14,13 @@ Admissions need the admitted party's consent: its key signs a *join request*
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from phrchain.core import keys, tx
-from phrchain.core.errors import CryptoError
+from phrchain.core import encoding, keys, tx
+from phrchain.core.errors import CryptoError, EncodingError, ErrorCode
 from phrchain.modules.identity import messages as m
-from phrchain.modules.identity.errors import BAD_ADMISSION_PROOF
+from phrchain.modules.identity.errors import BAD_ADMISSION_PROOF, INVALID_KEY
 
 if TYPE_CHECKING:
     from phrchain.client.wallet import Wallet
@@ -32,17 +34,35 @@ __all__ = ["JOIN_REQUEST_FIELDS", "admit_organization", "admit_practitioner",
 JOIN_REQUEST_FIELDS = frozenset({"admitted_by", "chain_id", "did", "enc_key", "pop"})
 
 
-def _hex(key: bytes | str) -> str:
-    return key.hex() if isinstance(key, bytes | bytearray) else key
+class _Message(Protocol):
+    """A module message dataclass (``messages.py``): parsed by the chain, built by
+    ``to_msg``."""
+
+    @classmethod
+    def parse(cls, msg: Mapping[str, Any]) -> object: ...
+
+    def to_msg(self) -> Msg: ...
 
 
-def _roles(roles: Iterable[str]) -> list[str]:
+def _raw(key: bytes | str, name: str, error: ErrorCode) -> bytes:
+    """Bytes as given, or decoded from lowercase hex; bad hex is refused with the code
+    the chain gives that field (its length and curve are checked with the message)."""
+    if isinstance(key, bytes | bytearray):
+        return bytes(key)
+    try:
+        return encoding.hex_bytes(key, None, name)
+    except EncodingError as exc:
+        raise error(str(exc)) from None
+
+
+def _roles(roles: Iterable[str]) -> tuple[str, ...]:
     # The chain wants one spelling per role set: sorted and duplicate-free.
-    return sorted({r.strip() for r in roles if r.strip()})
+    return tuple(sorted({r.strip() for r in roles if r.strip()}))
 
 
-def _checked(msg: Msg, parse: Callable[[Msg], object]) -> Msg:
-    parse(msg)  # raises TxError (identity codespace) exactly as the chain would
+def _checked(message: _Message) -> Msg:
+    msg = message.to_msg()
+    type(message).parse(msg)  # raises TxError (identity codespace) exactly as the chain would
     return msg
 
 
@@ -82,43 +102,42 @@ def admit_organization(did: str, org_type: str, name: str, enc_key: bytes | str,
                        pop: bytes | str) -> Msg:
     """An authority admits a hospital, clinic, insurer, pharmacy, … (``m.ORG_TYPES``);
     ``pop`` comes from the organization's :func:`join_request`."""
-    return _checked({"type": m.ADMIT_ORGANIZATION, "did": did, "org_type": org_type,
-                     "name": name, "enc_key": _hex(enc_key), "pop": _hex(pop)},
-                    m.AdmitOrganization.parse)
+    pop_raw = _raw(pop, "pop", BAD_ADMISSION_PROOF)
+    return _checked(m.AdmitOrganization(did, org_type, name,
+                                        _raw(enc_key, "enc_key", INVALID_KEY), pop_raw))
 
 
 def admit_practitioner(did: str, roles: Iterable[str], enc_key: bytes | str,
                        pop: bytes | str) -> Msg:
     """An organization admits one of its staff with roles its type allows
     (``m.ALLOWED_ROLES``); ``pop`` comes from the practitioner's :func:`join_request`."""
-    return _checked({"type": m.ADMIT_PRACTITIONER, "did": did, "roles": _roles(roles),
-                     "enc_key": _hex(enc_key), "pop": _hex(pop)}, m.AdmitPractitioner.parse)
+    pop_raw = _raw(pop, "pop", BAD_ADMISSION_PROOF)
+    return _checked(m.AdmitPractitioner(did, _roles(roles),
+                                        _raw(enc_key, "enc_key", INVALID_KEY), pop_raw))
 
 
 def register_patient(enc_key: bytes | str) -> Msg:
     """A patient registers themselves (the tx signer's did:key becomes the identity)."""
-    return _checked({"type": m.REGISTER_PATIENT, "enc_key": _hex(enc_key)},
-                    m.RegisterPatient.parse)
+    return _checked(m.RegisterPatient(_raw(enc_key, "enc_key", INVALID_KEY)))
 
 
 def set_roles(did: str, roles: Iterable[str]) -> Msg:
     """An organization replaces the roles of one of its practitioners."""
-    return _checked({"type": m.SET_ROLES, "did": did, "roles": _roles(roles)},
-                    m.SetRoles.parse)
+    return _checked(m.SetRoles(did, _roles(roles)))
 
 
 def rotate_key(new_key: bytes | str, proof: bytes | str,
                enc_key: bytes | str | None = None) -> Msg:
     """Prefer :meth:`Wallet.rotate`, which also makes the new key and its proof."""
-    msg: Msg = {"type": m.ROTATE_KEY, "new_key": _hex(new_key), "proof": _hex(proof)}
-    if enc_key is not None:
-        msg["enc_key"] = _hex(enc_key)
-    return _checked(msg, m.RotateKey.parse)
+    return _checked(m.RotateKey(
+        new_key=_raw(new_key, "new_key", INVALID_KEY),
+        enc_key=None if enc_key is None else _raw(enc_key, "enc_key", INVALID_KEY),
+        proof=_raw(proof, "proof", INVALID_KEY)))
 
 
 def revoke(did: str, reason: str) -> Msg:
     """Revoke an identity; ``reason`` is one of ``m.REVOCATION_REASONS``."""
-    return _checked({"type": m.REVOKE, "did": did, "reason": reason}, m.Revoke.parse)
+    return _checked(m.Revoke(did, reason))
 
 
 def sign(wallet: Wallet, chain_id: str, nonce: int, msgs: Sequence[Msg]) -> bytes:

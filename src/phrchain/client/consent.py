@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from phrchain.client.records import RecordsClient
 from phrchain.client.session import RecordsError, Session
 from phrchain.modules.consent.messages import Scope
-from phrchain.vault.gateway.wire import MAX_KEY_ITEMS
+from phrchain.vault.wire import MAX_KEY_ITEMS
 
 __all__ = ["ConsentClient"]
 

@@ -1,4 +1,4 @@
-"""Signed HTTP client for one institution's vault (``phrchain.vault.gateway.http``).
+"""Signed HTTP client for one institution's vault (``phrchain.gateway.http``).
 
 Every request is signed by the wallet's identity key; the vault answers with the
 node API's error shape, raised here as :class:`~phrchain.client.http.ApiError`.
@@ -16,8 +16,8 @@ import httpx
 from phrchain.client.http import ApiError, raise_for_error
 from phrchain.client.wallet import Wallet
 from phrchain.vault.crypto import ChunkPart, RecordMeta
-from phrchain.vault.gateway.requests import request_hash, sign_request
-from phrchain.vault.gateway.wire import encode_batch, encode_keys, encode_records, encode_upload
+from phrchain.vault.requests import request_hash, sign_request
+from phrchain.vault.wire import encode_batch, encode_keys, encode_records, encode_upload
 
 DEFAULT_TIMEOUT = 60.0
 

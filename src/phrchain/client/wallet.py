@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from phrchain.core import encoding, keys
 from phrchain.core.errors import CryptoError, EncodingError, PhrError
 from phrchain.modules.identity import rotation_bytes
-from phrchain.modules.identity.messages import ROTATE_KEY
+from phrchain.modules.identity.messages import RotateKey
 
 FORMAT: Final = "phrchain-wallet"
 VERSION: Final = 1
@@ -151,17 +151,14 @@ class Wallet:
         otherwise need re-wrapping first; a rotated one is kept as retired anyway.
         """
         new_signing = keys.SigningKey(random_bytes(32))
-        msg: dict[str, Any] = {
-            "type": ROTATE_KEY,
-            "new_key": new_signing.public_key.hex(),
-            "proof": new_signing.sign(
-                rotation_bytes(chain_id, self.did, new_signing.public_key)).hex(),
-        }
+        proof = new_signing.sign(rotation_bytes(chain_id, self.did, new_signing.public_key))
         encryption, retired = self.encryption_key, self.retired_encryption_keys
         if rotate_encryption:
             encryption = keys.EncryptionKey(random_bytes(32))
             retired = (*retired, self.encryption_key)
-            msg["enc_key"] = encryption.public_key.hex()
+        msg = RotateKey(new_key=new_signing.public_key,
+                        enc_key=encryption.public_key if rotate_encryption else None,
+                        proof=proof).to_msg()
         return msg, Wallet(self.did, new_signing, encryption, self.label, retired)
 
     # -- on disk ------------------------------------------------------------------------

@@ -59,15 +59,19 @@ _decoder = json.JSONDecoder(
 
 
 def _check(value: object, depth: int) -> None:
-    """Walk a value and refuse anything outside the canonical subset."""
-    if depth > MAX_DEPTH:
-        raise EncodingError(f"nesting deeper than {MAX_DEPTH}")
+    """Walk a value and refuse anything outside the canonical subset. ``depth`` counts
+    the containers around ``value``; a container may be at most the
+    :data:`MAX_DEPTH`-th nested one, exactly the limit :func:`decode` counts in brackets
+    (so what encodes also decodes, nested empty containers included)."""
     if value is None or value is True or value is False or isinstance(value, str):
         return
     if isinstance(value, int):
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             raise EncodingError(f"integer {value} is outside the safe range ±(2**53-1)")
         return
+    if depth >= MAX_DEPTH and isinstance(value, Mapping | Sequence) \
+            and not isinstance(value, bytes | bytearray):
+        raise EncodingError(f"nesting deeper than {MAX_DEPTH}")
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str) or not key.isascii():

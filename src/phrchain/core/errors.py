@@ -6,12 +6,23 @@
     ├── EncodingError             bytes that are not canonical phrchain encoding
     ├── CryptoError               bad key, bad signature, bad did:key
     ├── ProofError                a Merkle / state proof that does not verify
-    └── TxError                   a transaction rejected by the state machine;
-                                  carries a stable ``(codespace, code)`` pair
+    ├── CodedError                a refusal with a stable (codespace, code) pair, a short
+    │   │                         name and a human sentence (``docs/errors.md``)
+    │   ├── TxError               on chain: the state machine refused a tx or a query
+    │   ├── VaultError            off chain: a vault (phrchain.vault.errors)
+    │   └── FhirError             off chain: FHIR input or mapping (phrchain.fhir.errors)
+    └── edge errors without a code, each in its own package: ApiError, WalletError,
+        RecordsError, PortableError, RpcError (phrchain.client), ChainError, HomeError
+        (engines), StateIntegrityError, StateWriteError (storage), CliError, NotServed
 
-``TxError`` codes are part of consensus: they land in block results and every node must
-produce the same one. They are listed in ``docs/errors.md`` and never renumbered.
-Checks raise; nothing returns ``False`` for "invalid".
+Catch :class:`CodedError` for "refused, with a stable reason"; :class:`TxError` only
+where consensus is meant. ``TxError`` codes land in block results and every node must
+produce the same one; off-chain codes never do. All are listed in ``docs/errors.md`` and
+never renumbered. Checks raise; nothing returns ``False`` for "invalid".
+
+Calling an :class:`ErrorCode` makes the exception of its codespace: a ``vault`` code
+makes a :class:`VaultError`, a ``fhir`` code a :class:`FhirError` (their packages bind
+the codespace with :func:`bind_codespace`), any other a :class:`TxError`.
 """
 
 from __future__ import annotations
@@ -45,12 +56,12 @@ class ErrorCode:
     name: str
     message: str
 
-    def __call__(self, detail: str = "") -> TxError:
-        return TxError(self, detail)
+    def __call__(self, detail: str = "") -> CodedError:
+        return _KINDS.get(self.codespace, TxError)(self, detail)
 
 
-class TxError(PhrError):
-    """A transaction or query rejected with a stable code."""
+class CodedError(PhrError):
+    """A refusal with a stable code: on chain (:class:`TxError`) or off chain."""
 
     def __init__(self, error: ErrorCode, detail: str = "") -> None:
         self.error = error
@@ -72,7 +83,19 @@ class TxError(PhrError):
         return self.error.message + (f": {self.detail}" if self.detail else "")
 
 
+class TxError(CodedError):
+    """A transaction or query refused by the state machine: a consensus code."""
+
+
 REGISTRY: Final[dict[tuple[str, int], ErrorCode]] = {}
+_KINDS: Final[dict[str, type[CodedError]]] = {}
+
+
+def bind_codespace(codespace: str, kind: type[CodedError]) -> None:
+    """Make calling a code of ``codespace`` raise ``kind`` (an off-chain error class).
+    Once per codespace, at import time; on-chain codespaces are never bound."""
+    if _KINDS.setdefault(codespace, kind) is not kind:
+        raise ValueError(f"codespace {codespace!r} is already bound")
 
 
 def register(codespace: str, code: int, name: str, message: str) -> ErrorCode:
@@ -109,3 +132,6 @@ UNKNOWN_QUERY = register("query", 1, "unknown_path", "no such query path")
 BAD_QUERY = register("query", 2, "bad_query", "query data is invalid")
 HEIGHT_UNAVAILABLE = register("query", 3, "height_unavailable", "height is not retained")
 NOT_FOUND = register("query", 4, "not_found", "nothing stored under that key")
+STATE_CORRUPT = register("query", 5, "state_corrupt",
+                         "the node's stored state does not match its committed app hash; "
+                         "its operator must rebuild it from the blocks")

@@ -6,8 +6,10 @@ on top of it phrchain refuses, before any key is accepted into state or any sign
 verified, the inputs on which Ed25519 implementations are known to disagree
 (``docs/crypto.md``):
 
-- public keys that are non-canonical (``y >= p``) or of small order (the eight torsion
-  points, in either sign encoding);
+- public keys that are non-canonical (``y >= p``), not on the curve (no ``x`` solves the
+  curve equation for ``y``: such a key can never verify anything, so naming it — as a
+  grantee, say — would create a party nobody can ever act as) or of small order (the
+  eight torsion points, in either sign encoding);
 - signatures whose ``S`` is not reduced (``S >= L``) or whose ``R`` is non-canonical.
 
 Key generation needs randomness and lives at the edge (``phrchain.client.wallet``); this
@@ -34,6 +36,8 @@ from phrchain.core.errors import CryptoError
 P: Final = 2**255 - 19
 L: Final = 2**252 + 27742317777372353535851937790883648493
 _Y_MASK: Final = (1 << 255) - 1
+# RFC 8032 §5.1: the curve constant d = -121665/121666 (mod p).
+D: Final = (-121665 * pow(121666, P - 2, P)) % P
 
 # y-coordinates of the eight small-order points of edwards25519 (the torsion subgroup):
 # identity (y=1), order 2 (y=p-1), order 4 (y=0) and order 8 (y=±Y8 mod p). Checked
@@ -92,6 +96,20 @@ def check_ed25519_public_key(raw: bytes) -> None:
         raise CryptoError("Ed25519 public key is not canonically encoded (y >= p)")
     if y in SMALL_ORDER_Y:
         raise CryptoError("Ed25519 public key is a small-order point")
+    if not _on_curve(y):
+        raise CryptoError("Ed25519 public key is not a point on the curve")
+
+
+def _on_curve(y: int) -> bool:
+    """Whether some ``x`` satisfies ``-x² + y² = 1 + d·x²·y²`` (RFC 8032 §5.1.3 step 2):
+    ``x² = (y² - 1) / (d·y² + 1)`` must be a square mod p (Euler's criterion). The
+    denominator is never 0 (``-1/d`` is not a square). ``x = 0`` only for ``y = ±1``,
+    which are small-order and refused before, so the sign-bit rule of step 4 needs no
+    check here."""
+    u = (y * y - 1) % P
+    v = (D * y * y + 1) % P
+    x2 = u * pow(v, P - 2, P) % P
+    return x2 == 0 or pow(x2, (P - 1) // 2, P) == 1
 
 
 def check_signature_encoding(signature: bytes) -> None:

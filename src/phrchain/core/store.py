@@ -126,3 +126,18 @@ class MemoryStateStore:
 
     def prove(self, key: bytes, height: int | None = None) -> smt.SmtProof:
         return smt.prove(self._nodes, self._root_ref(height), smt.key_path(key))
+
+    # Every committed row, in the order and shape of the SQLite store's tables, so a
+    # replay can be compared with a database byte for byte (storage.integrity).
+    def kv_rows(self) -> Iterator[tuple[bytes, int, bytes | None]]:
+        for key in sorted(self._history):
+            for height, value in self._history[key]:
+                yield key, height, value
+
+    def node_rows(self) -> Iterator[tuple[int, bytes, bytes]]:
+        for (version, node_hash), body in sorted(self._nodes.nodes.items()):
+            yield version, node_hash, body
+
+    def root_rows(self) -> Iterator[tuple[int, bytes, int]]:
+        for height, (version, root) in enumerate(self._roots):
+            yield height, root, version

@@ -3,7 +3,7 @@
 ::
 
     PhrError
-    └── TxError
+    └── CodedError
         └── FhirError          every refusal of this package; ``.error`` is one of the
                                codes below, ``.path`` the JSON path (FHIRPath-like, e.g.
                                ``Observation.component[0].code``) when one applies,
@@ -11,12 +11,13 @@
                                index when the resource came from a Bundle
 
 Messages name paths and rules, never resource *values*: an error message may reach a
-log or a transaction result, and a value may be health data.
+log or a transaction result, and a value may be health data. Off chain: a FHIR refusal
+is never a consensus code (TxError).
 """
 
 from __future__ import annotations
 
-from phrchain.core.errors import ErrorCode, TxError, register
+from phrchain.core.errors import CodedError, ErrorCode, bind_codespace, register
 
 INVALID_RESOURCE = register("fhir", 1, "invalid_resource",
                             "resource is not valid FHIR R4 (4.0.1)")
@@ -35,7 +36,7 @@ INVALID_CLAIM = register("fhir", 7, "invalid_claim",
                          "ExplanationOfBenefit")
 
 
-class FhirError(TxError):
+class FhirError(CodedError):
     """A FHIR resource, Bundle or mapping input that phrchain refuses."""
 
     def __init__(self, error: ErrorCode, detail: str = "", *, path: str = "",
@@ -44,3 +45,6 @@ class FhirError(TxError):
         self.path = path
         self.rule = rule
         self.entry = entry
+
+
+bind_codespace("fhir", FhirError)

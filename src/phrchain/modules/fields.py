@@ -108,6 +108,12 @@ def mapping(msg: Mapping[str, Any], name: str, error: ErrorCode) -> Mapping[str,
     return value
 
 
+def present(**values: Any) -> dict[str, Any]:
+    """The optional fields that are set, for a message's ``to_msg``: an unset optional
+    field is left out of a message (``parse`` refuses ``null`` for it)."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def apply(parse: Callable[[Mapping[str, Any]], T], value: Any, error: ErrorCode,
           name: str) -> T:
     if not isinstance(value, dict):

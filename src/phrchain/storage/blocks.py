@@ -84,6 +84,11 @@ class SqliteBlockStore:
         rows = self._read("SELECT header FROM blocks WHERE height = ?", (height,))
         return SignedHeader.from_json(encoding.decode(bytes(rows[0][0]))) if rows else None
 
+    def block_hash(self, height: int) -> bytes | None:
+        """The stored ``hash`` column of a block (what lookups by hash use)."""
+        rows = self._read("SELECT hash FROM blocks WHERE height = ?", (height,))
+        return bytes(rows[0][0]) if rows else None
+
     def headers(self, start: int, end: int) -> list[SignedHeader]:
         rows = self._read(
             "SELECT header FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height",

@@ -24,7 +24,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from phrchain.core import smt
 from phrchain.core.errors import HEIGHT_UNAVAILABLE, PhrError
@@ -120,6 +120,7 @@ class SqliteStateStore:
     has committed it (WAL). ``commit`` returns only after the writer's COMMIT."""
 
     def __init__(self, path: Path | str, writer: bool = False) -> None:
+        self._path = Path(path)
         self._db = connect(path)
         try:
             self._db.execute(f"PRAGMA cache_size=-{_PAGE_CACHE_KIB}")
@@ -247,6 +248,28 @@ class SqliteStateStore:
 
     def prove(self, key: bytes, height: int | None = None) -> smt.SmtProof:
         return smt.prove(self, self._root_ref(height), smt.key_path(key))
+
+    # -- every stored row, for integrity checks (storage.integrity) ---------------------
+    def kv_rows(self) -> Iterator[tuple[bytes, int, bytes | None]]:
+        """Every version of every key, ``(key, height, value)`` by key then height."""
+        return self._rows("SELECT key, height, value FROM kv ORDER BY key, height")
+
+    def node_rows(self) -> Iterator[tuple[int, bytes, bytes]]:
+        """Every tree node, ``(version, hash, body)`` by version then hash."""
+        return self._rows("SELECT version, hash, body FROM nodes ORDER BY version, hash")
+
+    def root_rows(self) -> Iterator[tuple[int, bytes, int]]:
+        """Every committed root, ``(height, root, root_version)`` by height."""
+        return self._rows("SELECT height, root, root_version FROM roots ORDER BY height")
+
+    def _rows(self, sql: str) -> Iterator[Any]:
+        # A connection of its own: a long scan must not hold the store's cursor.
+        db = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True)
+        try:
+            for row in db.execute(sql):
+                yield tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+        finally:
+            db.close()
 
     # -- writes -----------------------------------------------------------------------
     def stage(self, height: int, changes: Changes) -> bytes:

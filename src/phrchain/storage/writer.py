@@ -1,4 +1,5 @@
-"""A state-store writer in its own process.
+"""A state-store writer in its own process: the node's side (:class:`StateWriter`) and
+the batch codec both sides share; the child's loop is :mod:`phrchain.storage.writer_child`.
 
 The node's Python thread is the throughput limit (the GIL serialises admission, block
 execution and the SQLite inserts of a commit), while the second core mostly waits. A
@@ -18,10 +19,9 @@ uncommitted block is replayed from the block store at the next start.
 from __future__ import annotations
 
 import struct
-import sys
 import threading
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
 from phrchain.core.errors import PhrError
 from phrchain.ipc import U32, read_exact, start_child, stop_child
@@ -79,7 +79,7 @@ def decode_batch(data: bytes) -> tuple[int, tuple[int, bytes],
 
 class StateWriter:
     def __init__(self, db_path: Path | str) -> None:
-        self._proc = start_child("phrchain.storage.writer", str(db_path))
+        self._proc = start_child("phrchain.storage.writer_child", str(db_path))
         self._lock = threading.Lock()
 
     def write(self, height: int, root: tuple[int, bytes], changes: list[Any],
@@ -103,31 +103,3 @@ class StateWriter:
 
     def close(self) -> None:
         stop_child(self._proc, timeout=30)
-
-
-def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
-    from phrchain.storage.sqlite_state import connect, write_version
-
-    db = connect(db_path)
-    try:
-        while True:
-            try:
-                (length,) = U32.unpack(read_exact(stdin, 4))
-                height, root, changes, nodes = decode_batch(read_exact(stdin, length))
-            except EOFError:
-                return
-            try:
-                write_version(db, height, root, changes, nodes)
-            except Exception as exc:  # report, then stop: the node must not go on
-                message = f"{type(exc).__name__}: {exc}".encode()
-                stdout.write(b"\x01" + U32.pack(len(message)) + message)
-                stdout.flush()
-                return
-            stdout.write(b"\x00")
-            stdout.flush()
-    finally:
-        db.close()
-
-
-if __name__ == "__main__":
-    serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)

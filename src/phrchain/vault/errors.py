@@ -3,10 +3,12 @@
 ::
 
     PhrError
-    └── TxError                 carries a stable (codespace, code) pair
-        └── VaultError          every failure of vault.crypto and vault.blobs;
-                                ``.error`` is one of the codes below, ``.detail``
-                                names what failed (never plaintext or key bytes)
+    └── CodedError              carries a stable (codespace, code) pair
+        └── VaultError          every failure of vault.crypto and vault.blobs, and every
+                                refusal of a vault gateway (codes 20-39,
+                                vault/gateway_errors.py); ``.error`` is the code,
+                                ``.detail`` names what failed (never plaintext or key
+                                bytes). Off chain: never a consensus code (TxError).
 
 Catch :class:`VaultError` for "the vault refused"; compare ``err.error`` with a code
 below for the reason. Nothing in the vault returns ``False`` for "invalid".
@@ -14,7 +16,7 @@ below for the reason. Nothing in the vault returns ``False`` for "invalid".
 
 from __future__ import annotations
 
-from phrchain.core.errors import ErrorCode, TxError, register
+from phrchain.core.errors import CodedError, ErrorCode, bind_codespace, register
 
 INVALID_ARGUMENT = register(
     "vault", 1, "invalid_argument",
@@ -65,10 +67,13 @@ SHRED_INCOMPLETE = register(
     "may remain in the -wal file until the next successful shred or checkpoint")
 
 
-class VaultError(TxError):
+class VaultError(CodedError):
     """A vault check or store operation failed; ``error`` says which, ``detail`` where."""
 
     def __init__(self, error: ErrorCode, detail: str = "") -> None:
         if error.codespace != "vault":
             raise ValueError(f"{error.codespace}/{error.code} is not a vault error code")
         super().__init__(error, detail)
+
+
+bind_codespace("vault", VaultError)

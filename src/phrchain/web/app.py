@@ -37,7 +37,7 @@ from phrchain.client.anchors import SoloAnchor
 from phrchain.client.http import ApiError, NodeClient
 from phrchain.client.phr import Phr
 from phrchain.client.wallet import Wallet, WalletError, read_public
-from phrchain.core.errors import CryptoError, PhrError, ProofError, TxError
+from phrchain.core.errors import CodedError, CryptoError, PhrError, ProofError
 from phrchain.modules.claims.reasons import REASONS
 from phrchain.modules.consent.messages import CONSENT_ACTIONS, PURPOSES
 from phrchain.modules.identity.messages import ROLES
@@ -211,7 +211,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(status, exc.codespace, exc.code, exc.name, exc.message)
 
     async def on_tx(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, TxError)
+        assert isinstance(exc, CodedError)
         return _error(422, exc.codespace, exc.code, exc.error.name, exc.log)
 
     async def on_proof(_: Request, exc: Exception) -> Response:
@@ -241,7 +241,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(UiError, on_ui)
     app.add_exception_handler(ApiError, on_api)
-    app.add_exception_handler(TxError, on_tx)
+    app.add_exception_handler(CodedError, on_tx)
     app.add_exception_handler(ProofError, on_proof)
     app.add_exception_handler(CryptoError, on_proof)
     app.add_exception_handler(PhrError, on_phr)

@@ -1,5 +1,5 @@
-"""The node surface the REST API (``phrchain.api.server``) needs, served from one
-validator's CometBFT RPC instead of an in-process solo node.
+"""The node interface the REST API needs (:class:`phrchain.engine.port.NodePort`),
+served from one validator's CometBFT RPC instead of an in-process solo node.
 
 So the same API, SDK (``NodeClient``) and CLI work against a CometBFT network: submit
 (``broadcast_tx_sync``, i.e. ``CheckTx``), tx status (CometBFT's tx index), queries with
@@ -7,7 +7,8 @@ proofs (``abci_query``), status, and the event stream (new blocks and their tx r
 polled from the RPC). What does not carry over: the solo engine's *signed headers and
 blocks* (``/v1/headers``, ``/v1/blocks``) — CometBFT headers are a different, multi-
 signature format; read them from the RPC (``/commit``) and check them with
-``phrchain.client.lightclient_cometbft``. Those routes answer 404 here.
+``phrchain.client.lightclient_cometbft``. Those raise :class:`NotServed` here (the API
+answers 404).
 """
 
 from __future__ import annotations
@@ -16,20 +17,20 @@ import base64
 import hashlib
 import json
 import logging
-import queue
 import threading
 import time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from phrchain.api.server import NOT_FOUND, HttpError
 from phrchain.app import TxResult
 from phrchain.client.cometbft_rpc import CometRpc, RpcError
+from phrchain.core.block import SignedHeader
 from phrchain.core.errors import REGISTRY, ErrorCode, TxError
+from phrchain.engine.events import EventHub, Subscription
+from phrchain.engine.port import CommittedTx, NotServed
 
 log = logging.getLogger(__name__)
 
 _POLL_S: Final = 0.2
-_SUBSCRIBER_QUEUE: Final = 10_000
 _NO_SOLO_HEADERS: Final = ("a CometBFT network has no solo-engine headers or blocks: read "
                            "/commit and /block from the validator's RPC and check them "
                            "with phrchain.client.lightclient_cometbft")
@@ -47,14 +48,14 @@ def _result_json(tx_hash: str, result: dict[str, Any]) -> dict[str, Any]:
 
 
 class CometNode:
-    """Duck-types the parts of :class:`~phrchain.engine.solo.node.SoloNode` the API uses."""
+    """A :class:`~phrchain.engine.port.NodePort` over one validator's RPC."""
 
     def __init__(self, rpc_url: str, timeout: float = 10.0) -> None:
         self.rpc_url = rpc_url
         self._local = threading.local()  # one HTTP client per API worker thread
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._subscribers: list[queue.Queue[dict[str, Any]]] = []
+        self.events = EventHub()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         self._clients: list[CometRpc] = []
@@ -132,11 +133,11 @@ class CometNode:
         answer: dict[str, Any] = json.loads(base64.b64decode(response["value"]))
         return answer
 
-    def header(self, height: int | None = None) -> None:
-        raise HttpError(404, NOT_FOUND, _NO_SOLO_HEADERS)
+    def header(self, height: int | None = None) -> SignedHeader | None:
+        raise NotServed(_NO_SOLO_HEADERS)
 
-    def block(self, height: int) -> None:
-        raise HttpError(404, NOT_FOUND, _NO_SOLO_HEADERS)
+    def block(self, height: int) -> tuple[SignedHeader, list[CommittedTx]] | None:
+        raise NotServed(_NO_SOLO_HEADERS)
 
     def status(self) -> dict[str, Any]:
         status = self._call("status")
@@ -149,24 +150,21 @@ class CometNode:
                 "healthy": not status["sync_info"]["catching_up"]}
 
     # -- events ---------------------------------------------------------------------------
-    def subscribe(self) -> queue.Queue[dict[str, Any]]:
-        q: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=_SUBSCRIBER_QUEUE)
+    def subscribe(self) -> Subscription:
+        """Subscribing starts the poller that turns new blocks into events."""
+        subscription = self.events.subscribe()
         with self._lock:
-            self._subscribers.append(q)
             if self._poller is None:
                 self._poller = threading.Thread(target=self._poll, name="comet-events",
                                                 daemon=True)
                 self._poller.start()
-        return q
+        return subscription
 
-    def is_subscribed(self, q: queue.Queue[dict[str, Any]]) -> bool:
-        with self._lock:
-            return q in self._subscribers
+    def is_subscribed(self, subscription: Subscription) -> bool:
+        return self.events.is_subscribed(subscription)
 
-    def unsubscribe(self, q: queue.Queue[dict[str, Any]]) -> None:
-        with self._lock:
-            if q in self._subscribers:
-                self._subscribers.remove(q)
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self.events.unsubscribe(subscription)
 
     def _poll(self) -> None:
         rpc = CometRpc(self.rpc_url, self._timeout)
@@ -192,10 +190,11 @@ class CometNode:
         for tx, result in zip(txs, results, strict=True):
             tx_hash = hashlib.sha256(base64.b64decode(tx)).hexdigest()
             items.append({"kind": "tx", "height": height, **_result_json(tx_hash, result)})
-        with self._lock:
-            for q in list(self._subscribers):
-                try:
-                    for item in items:
-                        q.put_nowait(item)
-                except queue.Full:
-                    self._subscribers.remove(q)
+        self.events.publish(items)
+
+
+if TYPE_CHECKING:
+    from phrchain.engine.port import NodePort
+
+    def _implements_node_port(node: CometNode) -> NodePort:
+        return node  # mypy checks CometNode against the Protocol here

@@ -15,19 +15,19 @@ must reproduce the same app hash.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from phrchain.app import Application, BlockInfo, BlockResult, TxResult, new_application
 from phrchain.core.block import GENESIS_PREV_HASH, Header, SignedHeader, sign_header, tx_root
-from phrchain.core.errors import DUPLICATE_TX, MEMPOOL_FULL, PhrError, TxError
+from phrchain.core.errors import DUPLICATE_TX, MEMPOOL_FULL, CodedError, PhrError
 from phrchain.core.hashing import sha256
+from phrchain.engine.events import EventHub, Subscription
 from phrchain.engine.solo.home import (
     HomeError,
     NodeConfig,
@@ -39,12 +39,12 @@ from phrchain.engine.solo.home import (
 from phrchain.engine.solo.mempool import Mempool
 from phrchain.engine.solo.verifier import ParallelVerifier
 from phrchain.storage.blocks import SqliteBlockStore, StoredTx
+from phrchain.storage.integrity import StateIntegrityError, check_latest_state
 from phrchain.storage.sqlite_state import SqliteStateStore
 
 log = logging.getLogger(__name__)
 
 _RECENT_MAX: Final = 200_000
-_SUBSCRIBER_QUEUE: Final = 10_000
 # Signatures per verifier batch: small enough that admitting one batch overlaps with
 # verifying the next, large enough that the pipe costs little per signature.
 _VERIFY_CHUNK: Final = 128
@@ -59,7 +59,8 @@ def wall_clock_ms() -> int:
 
 
 class SoloNode:
-    """Mempool + block producer + stores around one :class:`~phrchain.app.Application`."""
+    """Mempool + block producer + stores around one :class:`~phrchain.app.Application`;
+    implements :class:`phrchain.engine.port.NodePort`."""
 
     def __init__(self, home: Path, config: NodeConfig | None = None,
                  clock: Callable[[], int] = wall_clock_ms) -> None:
@@ -80,7 +81,7 @@ class SoloNode:
         self._cond = threading.Condition(self._lock)
         self._recent: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
         self._dropped: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
-        self._subscribers: list[queue.Queue[dict[str, Any]]] = []
+        self.events = EventHub()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_header: SignedHeader | None = None
@@ -109,6 +110,11 @@ class SoloNode:
         self._last_header = self.blocks.header(top) if top else None
         if self._last_header is not None:
             self.app.last_block_time_ms = self._last_header.header.time_ms
+        try:  # never serve a state that is not what the last block committed to
+            check_latest_state(self.state, self._last_header.header.app_hash
+                               if self._last_header is not None else self.state.root())
+        except StateIntegrityError as exc:
+            raise ChainError(str(exc)) from None
         if replayed:
             log.info("replayed %d block(s) the state store lacked", replayed)
         return replayed
@@ -317,37 +323,26 @@ class SoloNode:
     def healthy(self) -> bool:
         return self._thread is None or self._thread.is_alive()
 
-    # -- events -------------------------------------------------------------------------
-    def subscribe(self) -> queue.Queue[dict[str, Any]]:
-        q: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=_SUBSCRIBER_QUEUE)
-        with self._lock:
-            self._subscribers.append(q)
-        return q
+    # -- events (phrchain.engine.events: whole blocks, slow subscribers cut off) ------
+    def subscribe(self) -> Subscription:
+        return self.events.subscribe()
 
-    def is_subscribed(self, q: queue.Queue[dict[str, Any]]) -> bool:
+    def is_subscribed(self, subscription: Subscription) -> bool:
         """False once the node has cut off a subscriber that fell too far behind."""
-        with self._lock:
-            return q in self._subscribers
+        return self.events.is_subscribed(subscription)
 
-    def unsubscribe(self, q: queue.Queue[dict[str, Any]]) -> None:
-        with self._lock:
-            if q in self._subscribers:
-                self._subscribers.remove(q)
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self.events.unsubscribe(subscription)
 
     def _publish(self, signed: SignedHeader, results: list[dict[str, Any]]) -> None:
-        if not self._subscribers:
+        if not self.events.active:
             return
         items: list[dict[str, Any]] = [{"kind": "block", "height": signed.header.height,
                                         "hash": signed.header.hash().hex(),
                                         "num_txs": signed.header.num_txs,
                                         "app_hash": signed.header.app_hash.hex()}]
         items += [{"kind": "tx", "height": signed.header.height, **r} for r in results]
-        for q in list(self._subscribers):
-            try:
-                for item in items:
-                    q.put_nowait(item)
-            except queue.Full:
-                self._subscribers.remove(q)  # a consumer this slow is cut off
+        self.events.publish(items)
 
     # -- reads --------------------------------------------------------------------------
     def header(self, height: int | None = None) -> SignedHeader | None:
@@ -377,5 +372,12 @@ class SoloNode:
                     "mempool_txs": len(self.mempool), "healthy": self.healthy}
 
 
-def _error_result(tx_hash: bytes, exc: TxError) -> TxResult:
+def _error_result(tx_hash: bytes, exc: CodedError) -> TxResult:
     return TxResult(tx_hash, exc.code, exc.codespace, exc.log)
+
+
+if TYPE_CHECKING:
+    from phrchain.engine.port import NodePort
+
+    def _implements_node_port(node: SoloNode) -> NodePort:
+        return node  # mypy checks SoloNode against the Protocol here

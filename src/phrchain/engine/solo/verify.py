@@ -3,8 +3,12 @@
 For every height: chain id, height sequence, ``prev_hash`` link, proposer identity and
 signature, ``tx_root`` over the stored txs, a full replay of the txs from genesis in a
 fresh in-memory state (app hash and ``results_root`` must match the header, and the
-stored per-tx results must match the replayed ones), and — when the node's state store
-is present — that its recorded app hash at that height agrees too.
+stored per-tx results must match the replayed ones), that the block store's lookup
+columns (block hash, tx hash) agree with what they index, and — when the node's state
+store is present — that its recorded app hash at that height agrees too and, at the end,
+that every row of the state database (every version of every key, every tree node, every
+root) equals what the replay wrote: an edited value is caught even though it leaves the
+stored root unchanged (``storage.integrity``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from phrchain.core.errors import CryptoError, PhrError
 from phrchain.core.store import MemoryStateStore
 from phrchain.engine.solo.home import data_dir, load_genesis
 from phrchain.storage.blocks import SqliteBlockStore
+from phrchain.storage.integrity import first_difference
 from phrchain.storage.sqlite_state import SqliteStateStore
 
 Progress = Callable[[int, int], None]
@@ -76,6 +81,14 @@ def _verify(genesis: dict[str, object], blocks: SqliteBlockStore,
             return VerifyReport(False, height - 1, height, str(exc))
         if progress is not None:
             progress(height, top)
+    if state is not None and state.version() >= 0:
+        assert isinstance(replica.store, MemoryStateStore)
+        where = first_difference(state, replica.store)
+        if where is not None:
+            return VerifyReport(False, top, state.version(),
+                                f"the state database differs from the replay ({where}): "
+                                "it was altered; move it away and let the node rebuild "
+                                "it from its blocks")
     return VerifyReport(True, top, None, f"{top} block(s) verified from genesis")
 
 
@@ -97,6 +110,8 @@ def _check_block(height: int, prev: SignedHeader | None, blocks: SqliteBlockStor
         signed.verify(validator_key)
     except CryptoError as exc:
         raise _Bad(f"proposer signature: {exc}") from None
+    if blocks.block_hash(height) != h.hash():
+        raise _Bad("the block store's hash column does not match the header")
     stored = blocks.txs(height)
     raws = [t.raw for t in stored]
     if len(raws) != h.num_txs or tx_root(raws) != h.tx_root:
@@ -111,6 +126,8 @@ def _check_block(height: int, prev: SignedHeader | None, blocks: SqliteBlockStor
     replayed = [r.consensus_json() for r in result.tx_results]
     if replayed != [{k: v for k, v in t.result.items() if k != "log"} for t in stored]:
         raise _Bad("stored tx results differ from the replayed ones")
+    if any(t.hash.hex() != r["hash"] for t, r in zip(stored, replayed, strict=True)):
+        raise _Bad("the block store's tx hash column does not match the tx it indexes")
     if state is not None and state.version() >= height and state.root(height) != h.app_hash:
         raise _Bad("the node's state store records a different app hash")
     return signed

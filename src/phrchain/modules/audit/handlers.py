@@ -11,7 +11,7 @@ from phrchain.core.tx import Msg
 from phrchain.modules import parties
 from phrchain.modules.audit import keeper
 from phrchain.modules.audit.errors import FUTURE_HEIGHT, UNAUTHORIZED, UNKNOWN_RECORD
-from phrchain.modules.audit.messages import APPEND, parse_append
+from phrchain.modules.audit.messages import APPEND, AUDIT_APPENDED, AUDIT_BREAK_GLASS, parse_append
 from phrchain.modules.records import keeper as records
 
 
@@ -36,10 +36,10 @@ def append(ctx: Context, msg: Msg) -> None:
         leaf = {**entry, "patient": patient, "vault": ctx.signer, "height": ctx.height,
                 "index": index}
         keeper.append(ctx.state, patient, encoding.encode_trusted(leaf))
-        ctx.emit("audit.appended", patient=patient, index=index, decision=entry["decision"],
+        ctx.emit(AUDIT_APPENDED, patient=patient, index=index, decision=entry["decision"],
                  action=entry["action"])
         if entry["break_glass"]:
-            ctx.emit("audit.break_glass", patient=patient, record=entry["record"],
+            ctx.emit(AUDIT_BREAK_GLASS, patient=patient, record=entry["record"],
                      accessor=entry["accessor"], index=index)
 
 

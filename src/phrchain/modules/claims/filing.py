@@ -30,7 +30,7 @@ from phrchain.modules.claims.errors import (
     STALE_PRODUCT,
     UNAUTHORIZED,
 )
-from phrchain.modules.claims.messages import File
+from phrchain.modules.claims.messages import CLAIMS_FILED, File
 from phrchain.modules.claims.products import current_product
 from phrchain.modules.consent import keeper as consents
 from phrchain.modules.consent.handlers import store as store_consent
@@ -147,7 +147,7 @@ def file(ctx: Context, msg: Msg) -> None:
     evidence = _record_evidence(ctx, m) | _duplicate(ctx, bill)
     seq, period, first_start_ms = _enrolment(ctx, m)
     claim = _new_claim(ctx, m, product, bill, seq, period, first_start_ms)
-    ctx.emit("claims.filed", claim=m.claim, patient=ctx.signer, insurer=m.insurer,
+    ctx.emit(CLAIMS_FILED, claim=m.claim, patient=ctx.signer, insurer=m.insurer,
              product=m.product, version=m.version)
     facts = Facts(tuple((line.tag, line.amount) for line in m.lines), m.amount,
                   bill["amount"], m.service_ms, ctx.time_ms, period,

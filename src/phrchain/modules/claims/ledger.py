@@ -9,6 +9,7 @@ from phrchain.core.module import Context
 from phrchain.modules import settlement
 from phrchain.modules.claims import keeper
 from phrchain.modules.claims.adjudicate import APPROVED, PARTIAL, Usage
+from phrchain.modules.claims.messages import CLAIMS_DECIDED, CLAIMS_PAID, CLAIMS_UNFUNDED
 from phrchain.modules.claims.reasons import ordered
 
 NONE: Final = "none"
@@ -56,10 +57,10 @@ def pay(ctx: Context, claim: keeper.Claim) -> None:
     if settlement.transfer(ctx.state, claim["insurer"], claim["patient"], owed,
                            claim["currency"]):
         claim.update(paid_amount=claim["payout"], payment=PAID, paid_height=ctx.height)
-        ctx.emit("claims.paid", **attrs)
+        ctx.emit(CLAIMS_PAID, **attrs)
     else:
         claim["payment"] = UNFUNDED
-        ctx.emit("claims.unfunded", **attrs)
+        ctx.emit(CLAIMS_UNFUNDED, **attrs)
 
 
 def approved_status(claim: keeper.Claim) -> str:
@@ -85,6 +86,6 @@ def decided(ctx: Context, claim: keeper.Claim, old_status: str) -> None:
 
 
 def announce(ctx: Context, claim: keeper.Claim) -> None:
-    ctx.emit("claims.decided", claim=claim["claim"], patient=claim["patient"],
+    ctx.emit(CLAIMS_DECIDED, claim=claim["claim"], patient=claim["patient"],
              insurer=claim["insurer"], status=claim["status"], payout=claim["payout"],
              reasons=",".join(claim["reasons"]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final, Self
 
 from phrchain.modules import fields
 from phrchain.modules.claims.errors import AMOUNT_MISMATCH, INVALID_FIELD
@@ -23,6 +23,18 @@ REVIEW: Final = "claims/review"
 LAPSE: Final = "claims/lapse"
 APPEAL: Final = "claims/appeal"
 SETTLE: Final = "claims/settle"
+
+# Events the handlers emit (``Event.type``), for clients that filter events.
+CLAIMS_PUBLISHED: Final = "claims.published"
+CLAIMS_ENROLLED: Final = "claims.enrolled"
+CLAIMS_LEFT: Final = "claims.left"
+CLAIMS_FILED: Final = "claims.filed"
+CLAIMS_DECIDED: Final = "claims.decided"
+CLAIMS_PAID: Final = "claims.paid"
+CLAIMS_UNFUNDED: Final = "claims.unfunded"
+CLAIMS_APPEALED: Final = "claims.appealed"
+EVENTS: Final = frozenset({CLAIMS_PUBLISHED, CLAIMS_ENROLLED, CLAIMS_LEFT, CLAIMS_FILED,
+                           CLAIMS_DECIDED, CLAIMS_PAID, CLAIMS_UNFUNDED, CLAIMS_APPEALED})
 
 MAX_TAGS: Final = 512
 MAX_RECORDS: Final = 16
@@ -71,6 +83,8 @@ class Publish:
     review_window_ms: int
     appeal_window_ms: int
 
+    TYPE: ClassVar[str] = PUBLISH
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Publish:
         fields.exact(msg, INVALID_FIELD, (
@@ -99,6 +113,16 @@ class Publish:
             appeal_window_ms=fields.integer(msg, "appeal_window_ms", INVALID_FIELD),
         )
 
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "product": self.product, "name": self.name,
+                "currency": self.currency, "deductible": self.deductible,
+                "copay_bps": self.copay_bps, "per_claim_limit": self.per_claim_limit,
+                "yearly_limit": self.yearly_limit, "waiting_ms": self.waiting_ms,
+                "max_term_ms": self.max_term_ms, "covered": list(self.covered),
+                "excluded": list(self.excluded), "refer_above": self.refer_above,
+                "review_window_ms": self.review_window_ms,
+                "appeal_window_ms": self.appeal_window_ms}
+
 
 @dataclass(frozen=True, slots=True)
 class Enrol:
@@ -106,6 +130,8 @@ class Enrol:
     product: str
     start_ms: int
     end_ms: int
+
+    TYPE: ClassVar[str] = ENROL
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Enrol:
@@ -115,17 +141,26 @@ class Enrol:
                    fields.integer(msg, "start_ms", INVALID_FIELD),
                    fields.integer(msg, "end_ms", INVALID_FIELD))
 
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "insurer": self.insurer, "product": self.product,
+                "start_ms": self.start_ms, "end_ms": self.end_ms}
+
 
 @dataclass(frozen=True, slots=True)
 class Leave:
     insurer: str
     product: str
 
+    TYPE: ClassVar[str] = LEAVE
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Leave:
         fields.exact(msg, INVALID_FIELD, ("insurer", "product"))
         return cls(fields.did(msg, "insurer", INVALID_FIELD),
                    fields.object_id(msg, "product", INVALID_FIELD))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "insurer": self.insurer, "product": self.product}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +173,9 @@ class RecordRef:
         fields.exact(value, INVALID_FIELD, ("record", "commitment"))
         return cls(fields.object_id(value, "record", INVALID_FIELD),
                    fields.digest(value, "commitment", INVALID_FIELD))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"record": self.record, "commitment": self.commitment}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +191,9 @@ class Line:
             raise INVALID_FIELD("a line's tag must be a code tag (64 lowercase hex)")
         return cls(tag, amount(value, "amount", INVALID_FIELD))
 
+    def to_json(self) -> dict[str, Any]:
+        return {"tag": self.tag, "amount": self.amount}
+
 
 @dataclass(frozen=True, slots=True)
 class File:
@@ -166,6 +207,8 @@ class File:
     lines: tuple[Line, ...]
     amount: int
     consent_end_ms: int
+
+    TYPE: ClassVar[str] = FILE
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> File:
@@ -191,6 +234,14 @@ class File:
             consent_end_ms=fields.integer(msg, "consent_end_ms", INVALID_FIELD),
         )
 
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "claim": self.claim, "insurer": self.insurer,
+                "product": self.product, "version": self.version, "bill": self.bill,
+                "service_ms": self.service_ms,
+                "records": [r.to_json() for r in self.records],
+                "lines": [line.to_json() for line in self.lines], "amount": self.amount,
+                "consent_end_ms": self.consent_end_ms}
+
 
 @dataclass(frozen=True, slots=True)
 class Review:
@@ -199,6 +250,8 @@ class Review:
     amount: int | None
     reason: str | None
     note_hash: str | None
+
+    TYPE: ClassVar[str] = REVIEW
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Review:
@@ -215,14 +268,40 @@ class Review:
             else None,
         )
 
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "claim": self.claim, "decision": self.decision,
+                **fields.present(amount=self.amount, reason=self.reason,
+                                 note_hash=self.note_hash)}
+
 
 @dataclass(frozen=True, slots=True)
 class ClaimRef:
-    """``claims/lapse``, ``claims/appeal`` and ``claims/settle``: the claim id only."""
+    """``claims/lapse``, ``claims/appeal`` and ``claims/settle``: the claim id only.
+    Build one as :class:`Lapse`, :class:`Appeal` or :class:`Settle`, which name the type."""
 
     claim: str
 
+    TYPE: ClassVar[str]
+
     @classmethod
-    def parse(cls, msg: Mapping[str, Any]) -> ClaimRef:
+    def parse(cls, msg: Mapping[str, Any]) -> Self:
         fields.exact(msg, INVALID_FIELD, ("claim",))
         return cls(fields.object_id(msg, "claim", INVALID_FIELD))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "claim": self.claim}
+
+
+@dataclass(frozen=True, slots=True)
+class Lapse(ClaimRef):
+    TYPE: ClassVar[str] = LAPSE
+
+
+@dataclass(frozen=True, slots=True)
+class Appeal(ClaimRef):
+    TYPE: ClassVar[str] = APPEAL
+
+
+@dataclass(frozen=True, slots=True)
+class Settle(ClaimRef):
+    TYPE: ClassVar[str] = SETTLE

@@ -14,7 +14,14 @@ from phrchain.modules.claims.errors import (
     UNAUTHORIZED,
     UNKNOWN_PRODUCT,
 )
-from phrchain.modules.claims.messages import Enrol, Leave, Publish
+from phrchain.modules.claims.messages import (
+    CLAIMS_ENROLLED,
+    CLAIMS_LEFT,
+    CLAIMS_PUBLISHED,
+    Enrol,
+    Leave,
+    Publish,
+)
 
 INSURER = "insurer"
 ACTIVE = "active"
@@ -65,7 +72,7 @@ def publish(ctx: Context, msg: Msg) -> None:
         "height": ctx.height, "time_ms": ctx.time_ms,
     }
     keeper.put_product(ctx.state, product)
-    ctx.emit("claims.published", insurer=insurer, product=m.product, version=version)
+    ctx.emit(CLAIMS_PUBLISHED, insurer=insurer, product=m.product, version=version)
 
 
 def _require_patient(ctx: Context) -> None:
@@ -94,7 +101,7 @@ def enrol(ctx: Context, msg: Msg) -> None:
         "start_ms": m.start_ms, "end_ms": m.end_ms, "status": ACTIVE,
         "enrolled_height": ctx.height, "ended_height": None,
     })
-    ctx.emit("claims.enrolled", patient=ctx.signer, insurer=m.insurer, product=m.product,
+    ctx.emit(CLAIMS_ENROLLED, patient=ctx.signer, insurer=m.insurer, product=m.product,
              seq=seq)
 
 
@@ -108,5 +115,5 @@ def leave(ctx: Context, msg: Msg) -> None:
     latest.update(status=ENDED, end_ms=max(latest["start_ms"], ctx.time_ms),
                   ended_height=ctx.height)
     keeper.put_enrolment(ctx.state, latest)
-    ctx.emit("claims.left", patient=ctx.signer, insurer=m.insurer, product=m.product,
+    ctx.emit(CLAIMS_LEFT, patient=ctx.signer, insurer=m.insurer, product=m.product,
              seq=latest["seq"])

@@ -22,7 +22,7 @@ from phrchain.modules.claims.errors import (
     STILL_UNFUNDED,
     UNAUTHORIZED,
 )
-from phrchain.modules.claims.messages import ClaimRef, Review
+from phrchain.modules.claims.messages import CLAIMS_APPEALED, ClaimRef, Review
 from phrchain.modules.claims.products import insurer_staff
 from phrchain.modules.claims.reasons import DENY
 
@@ -109,7 +109,7 @@ def appeal(ctx: Context, msg: Msg) -> None:
                  deadline_ms=ctx.time_ms + product["review_window_ms"])
     keeper.put_claim(ctx.state, claim)
     keeper.move_status(ctx.state, claim, old)
-    ctx.emit("claims.appealed", claim=m.claim, patient=ctx.signer, insurer=claim["insurer"],
+    ctx.emit(CLAIMS_APPEALED, claim=m.claim, patient=ctx.signer, insurer=claim["insurer"],
              deadline_ms=claim["deadline_ms"])
 
 

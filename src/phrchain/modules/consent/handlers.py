@@ -17,7 +17,15 @@ from phrchain.modules.consent.errors import (
     UNAUTHORIZED,
     UNKNOWN_GRANTEE,
 )
-from phrchain.modules.consent.messages import GRANT, REVOKE, Grant, Grantee, Revoke
+from phrchain.modules.consent.messages import (
+    CONSENT_GRANTED,
+    CONSENT_REVOKED,
+    GRANT,
+    REVOKE,
+    Grant,
+    Grantee,
+    Revoke,
+)
 
 
 def _check_grantee(ctx: Context, grantee: Grantee) -> None:
@@ -47,7 +55,7 @@ def store(ctx: Context, g: Grant) -> None:
     }
     keeper.put(ctx.state, consent)
     keeper.index(ctx.state, consent, g.grantee.index_key())
-    ctx.emit("consent.granted", consent=g.consent, patient=ctx.signer,
+    ctx.emit(CONSENT_GRANTED, consent=g.consent, patient=ctx.signer,
              grantee=g.grantee.index_key())
 
 
@@ -73,7 +81,7 @@ def revoke(ctx: Context, msg: Msg) -> None:
         raise ALREADY_REVOKED(m.consent)
     consent["status"], consent["revoked_height"] = "revoked", ctx.height
     keeper.put(ctx.state, consent)
-    ctx.emit("consent.revoked", consent=m.consent, patient=ctx.signer,
+    ctx.emit(CONSENT_REVOKED, consent=m.consent, patient=ctx.signer,
              grantee=Grantee.parse(consent["grantee"]).index_key())
 
 

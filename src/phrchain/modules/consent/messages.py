@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from phrchain.modules import fields
 from phrchain.modules.consent.errors import INVALID_FIELD
@@ -13,6 +13,11 @@ from phrchain.modules.records.messages import CATEGORIES, RESOURCE_RE
 
 GRANT: Final = "consent/grant"
 REVOKE: Final = "consent/revoke"
+
+# Events the handlers emit (``Event.type``), for clients that filter events.
+CONSENT_GRANTED: Final = "consent.granted"
+CONSENT_REVOKED: Final = "consent.revoked"
+EVENTS: Final = frozenset({CONSENT_GRANTED, CONSENT_REVOKED})
 
 CONSENT_ACTIONS: Final = frozenset({"pull", "push", "read"})
 # HL7 v3 PurposeOfUse (ActReason) codes a consent may name.
@@ -117,6 +122,8 @@ class Grant:
     start_ms: int
     end_ms: int
 
+    TYPE: ClassVar[str] = GRANT
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Grant:
         fields.exact(msg, INVALID_FIELD,
@@ -137,12 +144,23 @@ class Grant:
             end_ms=fields.integer(period, "end_ms", INVALID_FIELD),
         )
 
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "consent": self.consent, "grantee": self.grantee.to_json(),
+                "actions": list(self.actions), "scope": self.scope.to_json(),
+                "purposes": list(self.purposes),
+                "period": {"start_ms": self.start_ms, "end_ms": self.end_ms}}
+
 
 @dataclass(frozen=True, slots=True)
 class Revoke:
     consent: str
 
+    TYPE: ClassVar[str] = REVOKE
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Revoke:
         fields.exact(msg, INVALID_FIELD, ("consent",))
         return cls(fields.object_id(msg, "consent", INVALID_FIELD))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "consent": self.consent}

@@ -26,6 +26,11 @@ from phrchain.modules.exchange.errors import (
 from phrchain.modules.exchange.messages import (
     APPROVE,
     DENY,
+    EXCHANGE_APPROVED,
+    EXCHANGE_DENIED,
+    EXCHANGE_PUSHED,
+    EXCHANGE_RECEIVED,
+    EXCHANGE_REQUESTED,
     PUSH,
     RECEIVED,
     REQUEST,
@@ -62,7 +67,7 @@ def push(ctx: Context, msg: Msg) -> None:
     records.add_holder(ctx.state, m.record, org)
     record = records.get(ctx.state, m.record)
     assert record is not None
-    ctx.emit("exchange.pushed", record=m.record, patient=record["patient"], to=m.to,
+    ctx.emit(EXCHANGE_PUSHED, record=m.record, patient=record["patient"], to=m.to,
              vault=org, consent=received.consent or "")
 
 
@@ -97,7 +102,7 @@ def request(ctx: Context, msg: Msg) -> None:
     }
     keeper.put(ctx.state, req)
     keeper.index(ctx.state, req)
-    ctx.emit("exchange.requested", request=m.request, patient=m.patient,
+    ctx.emit(EXCHANGE_REQUESTED, request=m.request, patient=m.patient,
              requester=ctx.signer, status=status)
 
 
@@ -122,7 +127,7 @@ def approve(ctx: Context, msg: Msg) -> None:
                      purposes=(req["purpose"],), start_ms=ctx.time_ms, end_ms=m.end_ms))
     req.update(status="approved", consent=m.request, answered_height=ctx.height)
     keeper.put(ctx.state, req)
-    ctx.emit("exchange.approved", request=m.request, patient=ctx.signer,
+    ctx.emit(EXCHANGE_APPROVED, request=m.request, patient=ctx.signer,
              requester=req["requester"])
 
 
@@ -132,7 +137,7 @@ def deny(ctx: Context, msg: Msg) -> None:
     req = _pending(ctx, m.request)
     req.update(status="denied", answered_height=ctx.height)
     keeper.put(ctx.state, req)
-    ctx.emit("exchange.denied", request=m.request, patient=ctx.signer,
+    ctx.emit(EXCHANGE_DENIED, request=m.request, patient=ctx.signer,
              requester=req["requester"])
 
 
@@ -156,7 +161,7 @@ def received(ctx: Context, msg: Msg) -> None:
     if record["patient"] != req["patient"] or not Scope.parse(req["scope"]).covers(record):
         raise OUT_OF_SCOPE(f"{m.record} is not within request {m.request}")
     if records.add_holder(ctx.state, m.record, ctx.signer):
-        ctx.emit("exchange.received", request=m.request, record=m.record,
+        ctx.emit(EXCHANGE_RECEIVED, request=m.request, record=m.record,
                  patient=record["patient"], vault=ctx.signer)
 
 

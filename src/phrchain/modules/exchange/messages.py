@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from phrchain.core.errors import TxError
 from phrchain.modules import fields
@@ -17,12 +17,23 @@ APPROVE: Final = "exchange/approve"
 DENY: Final = "exchange/deny"
 RECEIVED: Final = "exchange/received"
 
+# Events the handlers emit (``Event.type``), for clients that filter events.
+EXCHANGE_PUSHED: Final = "exchange.pushed"
+EXCHANGE_REQUESTED: Final = "exchange.requested"
+EXCHANGE_APPROVED: Final = "exchange.approved"
+EXCHANGE_DENIED: Final = "exchange.denied"
+EXCHANGE_RECEIVED: Final = "exchange.received"
+EVENTS: Final = frozenset({EXCHANGE_PUSHED, EXCHANGE_REQUESTED, EXCHANGE_APPROVED,
+                           EXCHANGE_DENIED, EXCHANGE_RECEIVED})
+
 
 @dataclass(frozen=True, slots=True)
 class Push:
     record: str
     to: str
     purpose: str
+
+    TYPE: ClassVar[str] = PUSH
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Push:
@@ -31,6 +42,10 @@ class Push:
                    fields.did(msg, "to", INVALID_FIELD),
                    fields.choice(msg, "purpose", PURPOSES, INVALID_FIELD))
 
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "record": self.record, "to": self.to,
+                "purpose": self.purpose}
+
 
 @dataclass(frozen=True, slots=True)
 class Request:
@@ -38,6 +53,8 @@ class Request:
     patient: str
     scope: Scope
     purpose: str
+
+    TYPE: ClassVar[str] = REQUEST
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Request:
@@ -50,17 +67,26 @@ class Request:
                    fields.did(msg, "patient", INVALID_FIELD), scope,
                    fields.choice(msg, "purpose", PURPOSES, INVALID_FIELD))
 
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "request": self.request, "patient": self.patient,
+                "scope": self.scope.to_json(), "purpose": self.purpose}
+
 
 @dataclass(frozen=True, slots=True)
 class Approve:
     request: str
     end_ms: int
 
+    TYPE: ClassVar[str] = APPROVE
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Approve:
         fields.exact(msg, INVALID_FIELD, ("request", "end_ms"))
         return cls(fields.object_id(msg, "request", INVALID_FIELD),
                    fields.integer(msg, "end_ms", INVALID_FIELD))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "request": self.request, "end_ms": self.end_ms}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +95,15 @@ class Answer:
 
     request: str
 
+    TYPE: ClassVar[str] = DENY
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Answer:
         fields.exact(msg, INVALID_FIELD, ("request",))
         return cls(fields.object_id(msg, "request", INVALID_FIELD))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "request": self.request}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +111,13 @@ class Received:
     request: str
     record: str
 
+    TYPE: ClassVar[str] = RECEIVED
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Received:
         fields.exact(msg, INVALID_FIELD, ("request", "record"))
         return cls(fields.object_id(msg, "request", INVALID_FIELD),
                    fields.object_id(msg, "record", INVALID_FIELD))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "request": self.request, "record": self.record}

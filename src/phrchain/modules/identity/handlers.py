@@ -24,6 +24,11 @@ from phrchain.modules.identity.errors import (
 from phrchain.modules.identity.messages import (
     ADMIT_ORGANIZATION,
     ADMIT_PRACTITIONER,
+    IDENTITY_ADMITTED,
+    IDENTITY_KEY_ROTATED,
+    IDENTITY_REGISTERED,
+    IDENTITY_REVOKED,
+    IDENTITY_ROLES_SET,
     REGISTER_PATIENT,
     REVOKE,
     ROTATE_KEY,
@@ -104,7 +109,7 @@ def admit_organization(ctx: Context, msg: Msg) -> None:
     _check_admission_proof(ctx, m.did, m.enc_key, m.pop)
     new_identity(ctx.state, m.did, "organization", m.enc_key, ctx.signer, ctx.height,
                  org_type=m.org_type, name=m.name)
-    ctx.emit("identity.admitted", did=m.did, kind="organization", org_type=m.org_type)
+    ctx.emit(IDENTITY_ADMITTED, did=m.did, kind="organization", org_type=m.org_type)
 
 
 def admit_practitioner(ctx: Context, msg: Msg) -> None:
@@ -114,14 +119,14 @@ def admit_practitioner(ctx: Context, msg: Msg) -> None:
     _check_admission_proof(ctx, m.did, m.enc_key, m.pop)
     new_identity(ctx.state, m.did, "practitioner", m.enc_key, ctx.signer, ctx.height,
                  organization=ctx.signer, roles=list(m.roles))
-    ctx.emit("identity.admitted", did=m.did, kind="practitioner", organization=ctx.signer,
+    ctx.emit(IDENTITY_ADMITTED, did=m.did, kind="practitioner", organization=ctx.signer,
              roles=",".join(m.roles))
 
 
 def register_patient(ctx: Context, msg: Msg) -> None:
     m = RegisterPatient.parse(msg)
     new_identity(ctx.state, ctx.signer, "patient", m.enc_key, ctx.signer, ctx.height)
-    ctx.emit("identity.registered", did=ctx.signer, kind="patient")
+    ctx.emit(IDENTITY_REGISTERED, did=ctx.signer, kind="patient")
 
 
 def set_roles(ctx: Context, msg: Msg) -> None:
@@ -135,7 +140,7 @@ def set_roles(ctx: Context, msg: Msg) -> None:
     record["roles"] = list(m.roles)
     keeper.put(ctx.state, record)
     keeper.index(ctx.state, record)
-    ctx.emit("identity.roles_set", did=m.did, roles=",".join(m.roles))
+    ctx.emit(IDENTITY_ROLES_SET, did=m.did, roles=",".join(m.roles))
 
 
 def rotate_key(ctx: Context, msg: Msg) -> None:
@@ -153,7 +158,7 @@ def rotate_key(ctx: Context, msg: Msg) -> None:
     record["rotated_at"] = ctx.height
     keeper.put(ctx.state, record)
     keeper.bind_key(ctx.state, m.new_key, ctx.signer)
-    ctx.emit("identity.key_rotated", did=ctx.signer, height=ctx.height)
+    ctx.emit(IDENTITY_KEY_ROTATED, did=ctx.signer, height=ctx.height)
 
 
 def _may_revoke(signer: keeper.Record, target: keeper.Record) -> bool:
@@ -187,7 +192,7 @@ def revoke(ctx: Context, msg: Msg) -> None:
     record["revocation_reason"] = m.reason
     keeper.put(ctx.state, record)
     keeper.unindex_roles(ctx.state, record)
-    ctx.emit("identity.revoked", did=m.did, kind=record["kind"], reason=m.reason,
+    ctx.emit(IDENTITY_REVOKED, did=m.did, kind=record["kind"], reason=m.reason,
              by=ctx.signer)
 
 

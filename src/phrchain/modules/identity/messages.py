@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from phrchain.core import encoding, keys
 from phrchain.core.errors import CryptoError, EncodingError
 from phrchain.core.hashing import domain_prefix
+from phrchain.modules import fields
 from phrchain.modules.identity.errors import (
     BAD_ADMISSION_PROOF,
     INVALID_FIELD,
@@ -50,6 +51,15 @@ REGISTER_PATIENT: Final = "identity/register_patient"
 SET_ROLES: Final = "identity/set_roles"
 ROTATE_KEY: Final = "identity/rotate_key"
 REVOKE: Final = "identity/revoke"
+
+# Events the handlers emit (``Event.type``), for clients that filter events.
+IDENTITY_ADMITTED: Final = "identity.admitted"
+IDENTITY_REGISTERED: Final = "identity.registered"
+IDENTITY_ROLES_SET: Final = "identity.roles_set"
+IDENTITY_KEY_ROTATED: Final = "identity.key_rotated"
+IDENTITY_REVOKED: Final = "identity.revoked"
+EVENTS: Final = frozenset({IDENTITY_ADMITTED, IDENTITY_REGISTERED, IDENTITY_ROLES_SET,
+                           IDENTITY_KEY_ROTATED, IDENTITY_REVOKED})
 
 
 def _fields(msg: Mapping[str, Any], *names: str) -> None:
@@ -136,11 +146,17 @@ class AdmitOrganization:
     enc_key: bytes
     pop: bytes
 
+    TYPE: ClassVar[str] = ADMIT_ORGANIZATION
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> AdmitOrganization:
         pop = pop_field(msg)
         _fields(msg, "did", "org_type", "name", "enc_key", "pop")
         return cls(*organization_fields(msg), pop)
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "did": self.did, "org_type": self.org_type,
+                "name": self.name, "enc_key": self.enc_key.hex(), "pop": self.pop.hex()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +166,17 @@ class AdmitPractitioner:
     enc_key: bytes
     pop: bytes
 
+    TYPE: ClassVar[str] = ADMIT_PRACTITIONER
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> AdmitPractitioner:
         pop = pop_field(msg)
         _fields(msg, "did", "roles", "enc_key", "pop")
         return cls(did_field(msg), roles_field(msg), enc_key_field(msg), pop)
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "did": self.did, "roles": list(self.roles),
+                "enc_key": self.enc_key.hex(), "pop": self.pop.hex()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,10 +185,15 @@ class RegisterPatient:
 
     enc_key: bytes
 
+    TYPE: ClassVar[str] = REGISTER_PATIENT
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> RegisterPatient:
         _fields(msg, "enc_key")
         return cls(enc_key_field(msg))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "enc_key": self.enc_key.hex()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +201,15 @@ class SetRoles:
     did: str
     roles: tuple[str, ...]
 
+    TYPE: ClassVar[str] = SET_ROLES
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> SetRoles:
         _fields(msg, "did", "roles")
         return cls(did_field(msg), roles_field(msg))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "did": self.did, "roles": list(self.roles)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +220,8 @@ class RotateKey:
     new_key: bytes
     enc_key: bytes | None
     proof: bytes
+
+    TYPE: ClassVar[str] = ROTATE_KEY
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> RotateKey:
@@ -202,17 +236,26 @@ class RotateKey:
         enc_key = enc_key_field(msg) if "enc_key" in msg else None
         return cls(new_key, enc_key, proof)
 
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "new_key": self.new_key.hex(), "proof": self.proof.hex(),
+                **fields.present(enc_key=None if self.enc_key is None else self.enc_key.hex())}
+
 
 @dataclass(frozen=True, slots=True)
 class Revoke:
     did: str
     reason: str
 
+    TYPE: ClassVar[str] = REVOKE
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Revoke:
         _fields(msg, "did", "reason")
         reason = _choice(msg, "reason", REVOCATION_REASONS)
         return cls(did_field(msg), reason)
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "did": self.did, "reason": self.reason}
 
 
 def rotation_bytes(chain_id: str, did: str, new_key: bytes) -> bytes:

@@ -21,6 +21,10 @@ from phrchain.modules.records.errors import (
 from phrchain.modules.records.messages import (
     ADD_HOLDER,
     ERASE,
+    RECORDS_ERASED,
+    RECORDS_HOLDER_ADDED,
+    RECORDS_REGISTERED,
+    RECORDS_SUPERSEDED,
     REGISTER,
     AddHolder,
     Erase,
@@ -82,7 +86,7 @@ def register(ctx: Context, msg: Msg) -> None:
     keeper.put(ctx.state, record)
     keeper.index(ctx.state, record)
     keeper.add_holder(ctx.state, m.record, custodian)
-    ctx.emit("records.registered", record=m.record, patient=m.patient, custodian=custodian)
+    ctx.emit(RECORDS_REGISTERED, record=m.record, patient=m.patient, custodian=custodian)
 
 
 def _supersede(ctx: Context, m: Register, custodian: str) -> None:
@@ -98,7 +102,7 @@ def _supersede(ctx: Context, m: Register, custodian: str) -> None:
         raise UNAUTHORIZED("only the author or the custodian institution may supersede")
     old["status"], old["superseded_by"] = SUPERSEDED, m.record
     keeper.put(ctx.state, old)
-    ctx.emit("records.superseded", record=m.replaces, by=m.record, patient=m.patient)
+    ctx.emit(RECORDS_SUPERSEDED, record=m.replaces, by=m.record, patient=m.patient)
 
 
 def erase(ctx: Context, msg: Msg) -> None:
@@ -122,7 +126,7 @@ def erase(ctx: Context, msg: Msg) -> None:
     }
     keeper.put(ctx.state, tombstone)
     holders = keeper.holders(ctx.state, m.record)
-    ctx.emit("records.erased", record=m.record, patient=record["patient"],
+    ctx.emit(RECORDS_ERASED, record=m.record, patient=record["patient"],
              holders=",".join(holders), reason=m.reason)
 
 
@@ -144,7 +148,7 @@ def add_holder(ctx: Context, msg: Msg) -> None:
         raise BAD_CUSTODIAN(f"{m.org} is not an active care organization")
     if not keeper.add_holder(ctx.state, m.record, m.org):
         raise ALREADY_HOLDER(f"{m.org} already holds {m.record}")
-    ctx.emit("records.holder_added", record=m.record, patient=record["patient"], org=m.org)
+    ctx.emit(RECORDS_HOLDER_ADDED, record=m.record, patient=record["patient"], org=m.org)
 
 
 HANDLERS: Final[Mapping[str, Handler]] = {REGISTER: register, ERASE: erase,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from phrchain.modules import fields
 from phrchain.modules.records.errors import BAD_SIZE, INVALID_FIELD
@@ -13,6 +13,14 @@ from phrchain.modules.records.errors import BAD_SIZE, INVALID_FIELD
 REGISTER: Final = "records/register"
 ERASE: Final = "records/erase"
 ADD_HOLDER: Final = "records/add_holder"
+
+# Events the handlers emit (``Event.type``), for clients that filter events.
+RECORDS_REGISTERED: Final = "records.registered"
+RECORDS_SUPERSEDED: Final = "records.superseded"
+RECORDS_ERASED: Final = "records.erased"
+RECORDS_HOLDER_ADDED: Final = "records.holder_added"
+EVENTS: Final = frozenset({RECORDS_REGISTERED, RECORDS_SUPERSEDED, RECORDS_ERASED,
+                           RECORDS_HOLDER_ADDED})
 
 CATEGORIES: Final = frozenset({
     "administrative", "allergy", "care-plan", "condition", "device", "diagnostic-report",
@@ -50,6 +58,8 @@ class Register:
     custodian: str | None
     replaces: str | None
 
+    TYPE: ClassVar[str] = REGISTER
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Register:
         fields.exact(msg, INVALID_FIELD,
@@ -76,17 +86,28 @@ class Register:
             else None,
         )
 
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "record": self.record, "patient": self.patient,
+                "resource": self.resource, "category": self.category, "hash": self.hash,
+                "size": self.size, "chunks": self.chunks, "commitment": self.commitment,
+                **fields.present(custodian=self.custodian, replaces=self.replaces)}
+
 
 @dataclass(frozen=True, slots=True)
 class Erase:
     record: str
     reason: str
 
+    TYPE: ClassVar[str] = ERASE
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Erase:
         fields.exact(msg, INVALID_FIELD, ("record", "reason"))
         return cls(fields.object_id(msg, "record", INVALID_FIELD),
                    fields.choice(msg, "reason", ERASE_REASONS, INVALID_FIELD))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "record": self.record, "reason": self.reason}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +118,13 @@ class AddHolder:
     record: str
     org: str
 
+    TYPE: ClassVar[str] = ADD_HOLDER
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> AddHolder:
         fields.exact(msg, INVALID_FIELD, ("record", "org"))
         return cls(fields.object_id(msg, "record", INVALID_FIELD),
                    fields.did(msg, "org", INVALID_FIELD))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "record": self.record, "org": self.org}

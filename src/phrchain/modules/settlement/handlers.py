@@ -25,6 +25,11 @@ from phrchain.modules.settlement.messages import (
     MAX_SUPPLY,
     MINT,
     PAY_BILL,
+    SETTLEMENT_BILLED,
+    SETTLEMENT_BURNED,
+    SETTLEMENT_MINTED,
+    SETTLEMENT_PAID,
+    SETTLEMENT_TRANSFERRED,
     TRANSFER,
     Bill,
     Burn,
@@ -55,7 +60,7 @@ def mint(ctx: Context, msg: Msg) -> None:
     if keeper.supply(ctx.state, m.currency) + m.amount > MAX_SUPPLY:
         raise SUPPLY_LIMIT(f"{m.currency} supply may not exceed {MAX_SUPPLY}")
     keeper.mint(ctx.state, m.to, m.amount, m.currency)
-    ctx.emit("settlement.minted", to=m.to, amount=m.amount, currency=m.currency)
+    ctx.emit(SETTLEMENT_MINTED, to=m.to, amount=m.amount, currency=m.currency)
 
 
 def burn(ctx: Context, msg: Msg) -> None:
@@ -63,7 +68,7 @@ def burn(ctx: Context, msg: Msg) -> None:
     _authority(ctx)
     if not keeper.burn(ctx.state, m.holder, m.amount, m.currency):
         raise INSUFFICIENT_FUNDS(f"{m.holder} holds less than {m.amount} {m.currency}")
-    ctx.emit("settlement.burned", **{"from": m.holder}, amount=m.amount, currency=m.currency)
+    ctx.emit(SETTLEMENT_BURNED, **{"from": m.holder}, amount=m.amount, currency=m.currency)
 
 
 def transfer(ctx: Context, msg: Msg) -> None:
@@ -75,7 +80,7 @@ def transfer(ctx: Context, msg: Msg) -> None:
     _account(ctx, m.to)
     if not keeper.transfer(ctx.state, ctx.signer, m.to, m.amount, m.currency):
         raise INSUFFICIENT_FUNDS(f"the signer holds less than {m.amount} {m.currency}")
-    ctx.emit("settlement.transferred", **{"from": ctx.signer}, to=m.to, amount=m.amount,
+    ctx.emit(SETTLEMENT_TRANSFERRED, **{"from": ctx.signer}, to=m.to, amount=m.amount,
              currency=m.currency, memo=m.memo or "")
 
 
@@ -96,7 +101,7 @@ def bill(ctx: Context, msg: Msg) -> None:
     }
     keeper.put_bill(ctx.state, record)
     keeper.index_bill(ctx.state, record)
-    ctx.emit("settlement.billed", bill=m.bill, patient=m.patient, provider=org,
+    ctx.emit(SETTLEMENT_BILLED, bill=m.bill, patient=m.patient, provider=org,
              amount=m.amount, currency=m.currency)
 
 
@@ -114,7 +119,7 @@ def pay_bill(ctx: Context, msg: Msg) -> None:
         raise INSUFFICIENT_FUNDS(f"the bill is {record['amount']} {record['currency']}")
     record.update(status=PAID, paid_height=ctx.height)
     keeper.put_bill(ctx.state, record)
-    ctx.emit("settlement.paid", bill=m.bill, patient=ctx.signer, provider=record["provider"],
+    ctx.emit(SETTLEMENT_PAID, bill=m.bill, patient=ctx.signer, provider=record["provider"],
              amount=record["amount"], currency=record["currency"])
 
 

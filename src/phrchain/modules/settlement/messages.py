@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from phrchain.core.errors import ErrorCode
 from phrchain.modules import fields
@@ -16,6 +16,15 @@ BURN: Final = "settlement/burn"
 TRANSFER: Final = "settlement/transfer"
 BILL: Final = "settlement/bill"
 PAY_BILL: Final = "settlement/pay_bill"
+
+# Events the handlers emit (``Event.type``), for clients that filter events.
+SETTLEMENT_MINTED: Final = "settlement.minted"
+SETTLEMENT_BURNED: Final = "settlement.burned"
+SETTLEMENT_TRANSFERRED: Final = "settlement.transferred"
+SETTLEMENT_BILLED: Final = "settlement.billed"
+SETTLEMENT_PAID: Final = "settlement.paid"
+EVENTS: Final = frozenset({SETTLEMENT_MINTED, SETTLEMENT_BURNED, SETTLEMENT_TRANSFERRED,
+                           SETTLEMENT_BILLED, SETTLEMENT_PAID})
 
 # ISO 4217 alphabetic code shape; which codes a consortium uses is its own business.
 CURRENCY_RE: Final = re.compile(r"[A-Z]{3}")
@@ -52,11 +61,17 @@ class Mint:
     amount: int
     currency: str
 
+    TYPE: ClassVar[str] = MINT
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Mint:
         fields.exact(msg, INVALID_FIELD, ("to", "amount", "currency"))
         return cls(fields.did(msg, "to", INVALID_FIELD), amount(msg, "amount", INVALID_FIELD),
                    currency(msg, "currency", INVALID_FIELD))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "to": self.to, "amount": self.amount,
+                "currency": self.currency}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +82,17 @@ class Burn:
     amount: int
     currency: str
 
+    TYPE: ClassVar[str] = BURN
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Burn:
         fields.exact(msg, INVALID_FIELD, ("from", "amount", "currency"))
         return cls(fields.did(msg, "from", INVALID_FIELD),
                    amount(msg, "amount", INVALID_FIELD), currency(msg, "currency", INVALID_FIELD))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "from": self.holder, "amount": self.amount,
+                "currency": self.currency}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +101,8 @@ class Transfer:
     amount: int
     currency: str
     memo: str | None
+
+    TYPE: ClassVar[str] = TRANSFER
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Transfer:
@@ -91,6 +114,10 @@ class Transfer:
         return cls(fields.did(msg, "to", INVALID_FIELD), amount(msg, "amount", INVALID_FIELD),
                    currency(msg, "currency", INVALID_FIELD), memo)
 
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "to": self.to, "amount": self.amount,
+                "currency": self.currency, **fields.present(memo=self.memo)}
+
 
 @dataclass(frozen=True, slots=True)
 class Bill:
@@ -99,6 +126,8 @@ class Bill:
     amount: int
     currency: str
     encounter: str
+
+    TYPE: ClassVar[str] = BILL
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Bill:
@@ -109,12 +138,21 @@ class Bill:
                    currency(msg, "currency", INVALID_FIELD),
                    fields.digest(msg, "encounter", INVALID_FIELD))
 
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "bill": self.bill, "patient": self.patient,
+                "amount": self.amount, "currency": self.currency, "encounter": self.encounter}
+
 
 @dataclass(frozen=True, slots=True)
 class PayBill:
     bill: str
 
+    TYPE: ClassVar[str] = PAY_BILL
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> PayBill:
         fields.exact(msg, INVALID_FIELD, ("bill",))
         return cls(fields.object_id(msg, "bill", INVALID_FIELD))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "bill": self.bill}

@@ -17,13 +17,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from phrchain.core.errors import TxError
+from phrchain.core.errors import CodedError
+from phrchain.gateway.service import Release, Vault
 from phrchain.vault import errors as store_errors
+from phrchain.vault import gateway_errors as e
 from phrchain.vault.errors import VaultError
-from phrchain.vault.gateway import errors as e
-from phrchain.vault.gateway.requests import Verified
-from phrchain.vault.gateway.service import Release, Vault
-from phrchain.vault.gateway.wire import (
+from phrchain.vault.requests import Verified
+from phrchain.vault.wire import (
     decode_batch,
     decode_keys,
     decode_records,
@@ -45,7 +45,7 @@ _STATUS: Final = {
 }
 
 
-def _error(exc: TxError) -> JSONResponse:
+def _error(exc: CodedError) -> JSONResponse:
     return JSONResponse({"error": {"codespace": exc.codespace, "code": exc.code,
                                    "name": exc.error.name, "message": exc.log}},
                         status_code=_STATUS.get(exc.error, 400))
@@ -60,9 +60,9 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
     app = FastAPI(title="phrchain vault", version="1",
                   description="Encrypted record custody and policy enforcement")
 
-    @app.exception_handler(TxError)
+    @app.exception_handler(CodedError)
     async def on_tx_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, TxError)
+        assert isinstance(exc, CodedError)
         return _error(exc)
 
     async def read_body(request: Request) -> bytes:

@@ -4,7 +4,7 @@ entries, copy receipts) not yet committed on chain.
 One SQLite file (``gateway.sqlite3``, WAL, ``synchronous=FULL``). A decision is released
 only after its nonce and its audit entry are in one committed transaction: a crash after
 release cannot lose the audit entry, and a replayed request cannot get a second answer.
-The outbox is flushed to the chain in batches (:mod:`phrchain.vault.gateway.sender`).
+The outbox is flushed to the chain in batches (:mod:`phrchain.gateway.sender`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from phrchain.core import encoding
-from phrchain.vault.gateway.errors import REPLAYED_REQUEST
+from phrchain.vault.gateway_errors import REPLAYED_REQUEST
 
 DB_NAME: Final = "gateway.sqlite3"
 _SCHEMA: Final = """

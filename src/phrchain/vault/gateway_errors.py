@@ -1,8 +1,17 @@
 """Stable error codes of the vault gateway (codespace ``vault``, codes 20-39).
 
-Codes 1-19 belong to ``phrchain.vault.errors`` (encryption and storage)."""
+They live in the vault library, not in :mod:`phrchain.gateway`, because the request
+protocol the SDK shares (:mod:`phrchain.vault.requests`, :mod:`phrchain.vault.wire`)
+raises them too.
+
+Codes 1-19 belong to ``phrchain.vault.errors`` (encryption and storage). Calling one of
+these codes raises a :class:`~phrchain.vault.errors.VaultError` (off chain), which is why
+that module is imported here: it binds the codespace."""
 
 from phrchain.core.errors import register
+from phrchain.vault.errors import VaultError
+
+__all__ = ["VaultError"]  # re-exported: what these codes raise
 
 BAD_REQUEST_SIGNATURE = register("vault", 20, "bad_request_signature",
                                  "the vault request is not signed by the caller's current key")

@@ -18,7 +18,7 @@ from typing import Any, Final
 from phrchain.core import encoding, keys
 from phrchain.core.errors import CryptoError, EncodingError
 from phrchain.core.hashing import domain_prefix
-from phrchain.vault.gateway.errors import (
+from phrchain.vault.gateway_errors import (
     BAD_REQUEST_SIGNATURE,
     BODY_MISMATCH,
     MALFORMED_REQUEST,

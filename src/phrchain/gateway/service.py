@@ -1,6 +1,6 @@
 """The vault gateway: the policy enforcement point in front of one institution's blobs.
 
-Framework-free (the HTTP layer in :mod:`phrchain.vault.gateway.http` is a thin shell).
+Framework-free (the HTTP layer in :mod:`phrchain.gateway.http` is a thin shell).
 Every access goes: verify the signed request → ask the node for the decision at the
 latest height → journal the nonce and the audit entry durably → only then release the
 ciphertext and the caller's wrapped data key. The vault never unwraps a data key, with
@@ -22,15 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from phrchain.client.http import ApiError
 from phrchain.core import keys
-from phrchain.core.errors import TxError
+from phrchain.core.errors import REGISTRY, CodedError
+from phrchain.gateway.chain import ChainPort
+from phrchain.gateway.journal import Journal
+from phrchain.gateway.sender import AUDIT, RECEIPT, Sender
 from phrchain.vault import crypto
 from phrchain.vault import errors as store_errors
 from phrchain.vault.blobs import BlobStore
 from phrchain.vault.crypto import ChunkPart, RecordMeta
 from phrchain.vault.errors import VaultError
-from phrchain.vault.gateway.chain import ChainPort
-from phrchain.vault.gateway.errors import (
+from phrchain.vault.gateway_errors import (
     ACCESS_DENIED,
     BAD_TICKET,
     CHAIN_UNAVAILABLE,
@@ -42,9 +45,7 @@ from phrchain.vault.gateway.errors import (
     RATE_LIMITED,
     UPLOAD_REFUSED,
 )
-from phrchain.vault.gateway.journal import Journal
-from phrchain.vault.gateway.requests import MAX_SKEW_MS, Verified, verify_request
-from phrchain.vault.gateway.sender import AUDIT, RECEIPT, Sender
+from phrchain.vault.requests import MAX_SKEW_MS, Verified, verify_request
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +148,18 @@ class Vault:
             bucket.tokens -= 1
 
     def _chain(self, path: str, data: Mapping[str, Any]) -> Any:
+        """A chain query; the node's refusal of the question (a bad purpose, a malformed
+        id: its 4xx) is the caller's error and keeps its code. Only a node that cannot
+        answer (transport failure, 5xx) makes the vault say "chain unavailable"."""
         try:
             return self.chain.query(path, data)
-        except TxError:
+        except CodedError:
             raise
+        except ApiError as exc:
+            known = REGISTRY.get((exc.codespace, exc.code))
+            if 400 <= exc.status < 500 and known is not None:
+                raise known(exc.message) from None
+            raise CHAIN_UNAVAILABLE(f"node answered {exc.status or 'nothing'}") from None
         except Exception as exc:
             raise CHAIN_UNAVAILABLE(type(exc).__name__) from None
 

@@ -14,8 +14,10 @@ from typing import Any, Final
 
 from phrchain.core import keys
 from phrchain.core.tx import build_tx
-from phrchain.vault.gateway.chain import ChainPort
-from phrchain.vault.gateway.journal import Journal
+from phrchain.gateway.chain import ChainPort
+from phrchain.gateway.journal import Journal
+from phrchain.modules.audit.messages import Append, Entry
+from phrchain.modules.exchange.messages import Received
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +80,10 @@ class Sender:
         for i in range(0, len(audits), ENTRIES_PER_TX):
             part = audits[i:i + ENTRIES_PER_TX]
             groups.append(([s for s, _ in part],
-                           {"type": "audit/append", "entries": [b for _, b in part]}))
+                           Append(tuple(Entry(**b) for _, b in part)).to_msg()))
         for seq, kind, body in batch:
             if kind == RECEIPT:
-                groups.append(([seq], {"type": "exchange/received", **body}))
+                groups.append(([seq], Received(**body).to_msg()))
         return groups
 
     def _send(self, batch: list[tuple[int, str, dict[str, Any]]]) -> int:
@@ -119,7 +121,7 @@ class Sender:
             self.journal.reject(seqs[0], code)
             return
         for seq, entry in zip(seqs, msg["entries"], strict=True):
-            single = {"type": "audit/append", "entries": [entry]}
+            single = Append((Entry(**entry),)).to_msg()
             raw = build_tx(self.key, self.chain.chain_id, self.chain.next_nonce(self.org),
                            [single], signer=self.org)
             check = self.chain.submit(raw)

@@ -17,8 +17,8 @@ from typing import Final
 
 from phrchain.core import encoding
 from phrchain.core.errors import EncodingError
+from phrchain.vault import gateway_errors as e
 from phrchain.vault.crypto import Layout, RecordMeta
-from phrchain.vault.gateway import errors as e
 
 MAX_KEY_ITEMS: Final = 4096  # records (or record-reader pairs) per key request
 

@@ -1,1 +1,0 @@
-"""The vault gateway: signed requests, decisions, journal, HTTP (docs/records.md)."""

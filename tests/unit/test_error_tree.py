@@ -1,0 +1,58 @@
+"""The one exception tree: on-chain refusals are TxError, off-chain ones are not."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from phrchain.core import errors
+from phrchain.core.errors import REGISTRY, CodedError, PhrError, TxError
+from phrchain.fhir import errors as fhir_errors
+from phrchain.fhir.errors import FhirError
+from phrchain.vault import errors as vault_errors
+from phrchain.vault import gateway_errors
+from phrchain.vault.errors import VaultError
+
+# Codespaces whose codes are decided by the state machine and land in block results.
+ON_CHAIN = {"tx", "query", "identity", "records", "consent", "audit", "exchange",
+            "settlement", "claims"}
+
+
+def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
+    import phrchain.app  # noqa: F401  - registers every module's codes
+
+    for (codespace, _), code in REGISTRY.items():
+        exc = code("detail")
+        assert isinstance(exc, CodedError) and isinstance(exc, PhrError)
+        assert exc.error is code and exc.detail == "detail"
+        if codespace == "vault":
+            assert type(exc) is VaultError
+        elif codespace == "fhir":
+            assert type(exc) is FhirError
+        else:
+            assert codespace in ON_CHAIN, codespace
+            assert type(exc) is TxError
+
+
+def test_off_chain_errors_are_not_consensus_errors() -> None:
+    for exc in (vault_errors.HASH_MISMATCH(), gateway_errors.ACCESS_DENIED(),
+                fhir_errors.INVALID_RESOURCE()):
+        assert not isinstance(exc, TxError)
+        with pytest.raises(CodedError):
+            raise exc
+
+
+def test_gateway_codes_are_vault_errors_in_a_fresh_process() -> None:
+    """Importing only the gateway's codes must bind the codespace (no import-order luck)."""
+    probe = ("from phrchain.vault.gateway_errors import ACCESS_DENIED; "
+             "print(type(ACCESS_DENIED()).__name__)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "VaultError"
+
+
+def test_a_codespace_binds_once() -> None:
+    with pytest.raises(ValueError, match="already bound"):
+        errors.bind_codespace("vault", FhirError)
