@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from phrchain.client.records import RecordsClient
 from phrchain.client.session import RecordsError, Session
-from phrchain.modules.consent.messages import Scope
+from phrchain.modules.consent.messages import Grant, Grantee, Revoke, Scope
 from phrchain.vault.wire import MAX_KEY_ITEMS
 
 __all__ = ["ConsentClient"]
@@ -35,14 +35,15 @@ class ConsentClient:
         """Grant a consent; with ``share_existing``, re-wrap the keys of the patient's
         existing records it covers for the grantee (the vault never sees a data key)."""
         consent = secrets.token_hex(16)
-        self.session.send([_grant_msg(consent, grantee, actions, scope, purposes,
-                                      start_ms, end_ms)])
+        self.session.send([Grant(consent, Grantee.parse(grantee), tuple(sorted(set(actions))),
+                                 Scope.parse(scope), tuple(sorted(set(purposes))), start_ms,
+                                 end_ms).to_msg()])
         if share_existing:
             self.share(self.grantee_dids(grantee), Scope.parse(scope))
         return consent
 
     def revoke(self, consent: str) -> None:
-        self.session.send([_revoke_msg(consent)])
+        self.session.send([Revoke(consent).to_msg()])
 
     def grantee_dids(self, grantee: Mapping[str, Any]) -> list[str]:
         """The identities a grantee names now: a practitioner, an organization and its
@@ -88,16 +89,3 @@ class ConsentClient:
 def _batches(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
-
-# -- the module's messages (one constructor per message type) ------------------------------
-def _grant_msg(consent: str, grantee: Mapping[str, Any], actions: Iterable[str],
-               scope: Mapping[str, Any], purposes: Iterable[str], start_ms: int,
-               end_ms: int) -> dict[str, Any]:
-    return {"type": "consent/grant", "consent": consent, "grantee": dict(grantee),
-            "actions": sorted(set(actions)), "scope": dict(scope),
-            "purposes": sorted(set(purposes)),
-            "period": {"start_ms": start_ms, "end_ms": end_ms}}
-
-
-def _revoke_msg(consent: str) -> dict[str, Any]:
-    return {"type": "consent/revoke", "consent": consent}

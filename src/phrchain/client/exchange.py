@@ -14,6 +14,7 @@ from phrchain.client.consent import ConsentClient
 from phrchain.client.records import Opened, RecordsClient
 from phrchain.client.session import Session
 from phrchain.modules.consent.messages import Scope
+from phrchain.modules.exchange.messages import Answer, Approve, Push, Request
 from phrchain.vault import crypto
 from phrchain.vault.crypto import RecordMeta
 
@@ -29,18 +30,18 @@ class ExchangeClient:
     def approve(self, request: str, end_ms: int, share_existing: bool = True) -> None:
         """Approve a pull request; with ``share_existing``, share the keys of the
         records it covers with the requester (``ConsentClient.share``)."""
-        self.session.send([_approve_msg(request, end_ms)])
+        self.session.send([Approve(request, end_ms).to_msg()])
         if share_existing:
             req = self.session.q("exchange/get", request=request)
             ConsentClient(self.session).share([req["requester"]], Scope.parse(req["scope"]))
 
     def deny(self, request: str) -> None:
-        self.session.send([_deny_msg(request)])
+        self.session.send([Answer(request).to_msg()])  # exchange/deny
 
     # -- providers ---------------------------------------------------------------------
     def request_pull(self, patient: str, scope: Mapping[str, Any], purpose: str) -> str:
         request = secrets.token_hex(16)
-        self.session.send([_request_msg(request, patient, scope, purpose)])
+        self.session.send([Request(request, patient, Scope.parse(scope), purpose).to_msg()])
         return request
 
     def pull(self, request: str, record: str) -> Opened:
@@ -68,7 +69,7 @@ class ExchangeClient:
         s = self.session
         descriptor, _, data_key, parts, _ = self._records.fetch(record, "read", purpose,
                                                                 None)
-        s.send([_push_msg(record, to, purpose)])
+        s.send([Push(record, to, purpose).to_msg()])
         recipient = s.identity(to)
         org = to if recipient["kind"] == "organization" else recipient["organization"]
         s.vault(org).copy(_meta(descriptor),
@@ -81,21 +82,3 @@ def _meta(descriptor: Mapping[str, Any]) -> RecordMeta:
                       bytes.fromhex(descriptor["hash"]), descriptor["size"],
                       descriptor["chunks"], bytes.fromhex(descriptor["commitment"]))
 
-
-# -- the module's messages (one constructor per message type) ------------------------------
-def _request_msg(request: str, patient: str, scope: Mapping[str, Any],
-                 purpose: str) -> dict[str, Any]:
-    return {"type": "exchange/request", "request": request, "patient": patient,
-            "scope": dict(scope), "purpose": purpose}
-
-
-def _approve_msg(request: str, end_ms: int) -> dict[str, Any]:
-    return {"type": "exchange/approve", "request": request, "end_ms": end_ms}
-
-
-def _deny_msg(request: str) -> dict[str, Any]:
-    return {"type": "exchange/deny", "request": request}
-
-
-def _push_msg(record: str, to: str, purpose: str) -> dict[str, Any]:
-    return {"type": "exchange/push", "record": record, "to": to, "purpose": purpose}

@@ -54,6 +54,7 @@ from phrchain.client.session import Session
 from phrchain.client.wallet import DEFAULT_KDF, KdfParams, RandomBytes
 from phrchain.core import rfc9162
 from phrchain.core.errors import PhrError
+from phrchain.modules.records.messages import AddHolder
 from phrchain.vault import crypto
 from phrchain.vault.crypto import RecordMeta
 
@@ -197,7 +198,7 @@ def _write(verified: Verified, target: Target, node: Any, url: str) -> None:
     session = Session(node, wallet, {org: url})
     try:
         to_add = [r for r in verified.descriptors if org not in target.holders[r]]
-        session.sender.send_many([[_add_holder_msg(r, org) for r in to_add[i:i + MSGS_PER_TX]]
+        session.sender.send_many([[AddHolder(r, org).to_msg() for r in to_add[i:i + MSGS_PER_TX]]
                              for i in range(0, len(to_add), MSGS_PER_TX)])
         report.holders_added = to_add
         for carried in payload.records:
@@ -228,6 +229,3 @@ def _org_readers(session: Session, d: Mapping[str, Any], org: str) -> dict[str, 
             if r["did"] != d["patient"] and (r["did"] == org or session.identity(
                 r["did"]).get("organization") == org)}
 
-
-def _add_holder_msg(record: str, org: str) -> dict[str, Any]:
-    return {"type": "records/add_holder", "record": record, "org": org}

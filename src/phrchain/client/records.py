@@ -22,9 +22,9 @@ from phrchain.client.sender import Progress
 from phrchain.client.session import RecordsError, Session
 from phrchain.core.errors import PhrError
 from phrchain.modules.consent.messages import Scope
-from phrchain.modules.records.messages import CATEGORIES, RESOURCE_RE
+from phrchain.modules.records.messages import CATEGORIES, RESOURCE_RE, Erase, Register
 from phrchain.vault import crypto
-from phrchain.vault.crypto import ChunkPart, RecordMeta, Sealed
+from phrchain.vault.crypto import ChunkPart, Sealed
 from phrchain.vault.errors import HASH_MISMATCH, VaultError
 
 __all__ = ["MSGS_PER_TX", "Opened", "Prepared", "RecordsClient", "RecordsError",
@@ -98,8 +98,10 @@ class RecordsClient:
             enc.setdefault(did, bytes.fromhex(s.identity(did)["enc_key"]))
         wrapped = {did: crypto.wrap_key(sealed.data_key, key, record_id, did)
                    for did, key in enc.items()}
-        msg = _register_msg(sealed.meta, resource, category,
-                            None if custodian == mine else custodian, replaces)
+        meta = sealed.meta
+        msg = Register(meta.record_id.hex(), patient, resource, category, meta.hash.hex(),
+                       meta.size, meta.chunks, meta.commitment.hex(),
+                       None if custodian == mine else custodian, replaces).to_msg()
         return Prepared(sealed, wrapped, msg, custodian)
 
     def store(self, prepared: Sequence[Prepared], progress: Progress | None = None) -> list[str]:
@@ -300,23 +302,7 @@ class RecordsClient:
                 return out
 
     def erase(self, record: str, reason: str = "patient_request") -> None:
-        self.session.send([_erase_msg(record, reason)])
-
-
-# -- the module's messages (one constructor per message type) ------------------------------
-def _register_msg(meta: RecordMeta, resource: str, category: str, custodian: str | None,
-                  replaces: str | None) -> dict[str, Any]:
-    msg: dict[str, Any] = {"type": "records/register", **meta.descriptor_fields(),
-                           "resource": resource, "category": category}
-    if custodian is not None:
-        msg["custodian"] = custodian
-    if replaces is not None:
-        msg["replaces"] = replaces
-    return msg
-
-
-def _erase_msg(record: str, reason: str) -> dict[str, Any]:
-    return {"type": "records/erase", "record": record, "reason": reason}
+        self.session.send([Erase(record, reason).to_msg()])
 
 
 def _note(skipped: list[tuple[str, str]] | None, record: str, why: str) -> None:
