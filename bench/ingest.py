@@ -53,7 +53,7 @@ import yappi
 from _harness import Timers, cpu_snapshot, cpu_spent, running, server_labels
 
 import phrchain.fhir.bundle as fhir_bundle
-from phrchain.client.records import RecordsClient
+from phrchain.client.phr import Phr
 from phrchain.client.wallet import Wallet
 from phrchain.core.tx import build_tx, decode_tx, tx_hash
 from phrchain.fhir.synthetic import generate_bundle, generate_patients
@@ -165,26 +165,27 @@ def settle(c: Any) -> int:
 # --- the timed import ------------------------------------------------------------------
 
 
-def instrument(timers: Timers, importer: RecordsClient) -> None:
+def instrument(timers: Timers, importer: Phr) -> None:
+    records, sender = importer.records, importer.session.sender
     timers.wrap(fhir_bundle, "split_bundle", "validate + split_bundle")
-    timers.wrap(importer, "prepare", "prepare (seal + wrap + readers)")
+    timers.wrap(records, "prepare", "prepare (seal + wrap + readers)")
     timers.wrap(crypto, "seal", "  seal (AES-GCM, commitment, hash)")
     timers.wrap(crypto, "wrap_key", "  wrap_key (HPKE)")
-    timers.wrap(importer, "_readers", "  consent/readers query (cached)")
-    if hasattr(importer, "_prefetch_readers"):
-        timers.wrap(importer, "_prefetch_readers", "consent/readers queries, concurrent")
-    timers.wrap(importer, "_upload", "upload to vault (HTTP batch)")
-    timers.wrap(importer, "send_all", "sign + submit txs, wait for commit")
-    timers.wrap(importer.node, "submit", "  submit (HTTP, check_tx)")
-    timers.wrap(importer, "_wait", "  wait for commit")
+    timers.wrap(records, "_readers", "  consent/readers query (cached)")
+    if hasattr(records, "_prefetch_readers"):
+        timers.wrap(records, "_prefetch_readers", "consent/readers queries, concurrent")
+    timers.wrap(records, "_upload", "upload to vault (HTTP batch)")
+    timers.wrap(sender, "send_many", "sign + submit txs, wait for commit")
+    timers.wrap(importer.node, "submit", "  submit (HTTP, check_tx; the last waits for commit)")
+    timers.wrap(sender, "wait", "  wait for commit (polling)")
 
 
-def import_all(importer: RecordsClient, bundles: list[dict[str, Any]],
+def import_all(importer: Phr, bundles: list[dict[str, Any]],
                dids: dict[str, str]) -> tuple[int, float]:
     records = 0
     t0 = time.perf_counter()
     for bundle in bundles:
-        ids = importer.import_bundle(bundle, dids)
+        ids = importer.records.import_bundle(bundle, dids)
         records += sum(map(len, ids.values()))
     return records, time.perf_counter() - t0
 
@@ -208,7 +209,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         register_patients(c, wallets)
         importer = c.client(HOSPITAL_A)
         warm = generate_bundle(args.seed + 1, 0, resources=60)  # every resource type:
-        importer.import_bundle(warm, {patient_id(warm): wallets[0].did})  # validators
+        importer.records.import_bundle(warm, {patient_id(warm): wallets[0].did})  # validators
         # compiled, connections open
         home = c.home
         h0 = settle(c)
@@ -231,7 +232,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         files1 = {n: db_bytes(home / "data" / n) for n in ("blocks.db", "state.db")}
         for size, bundle in docs.items():
             before = settle(c)
-            importer.import_bundle(bundle, dids)
+            importer.records.import_bundle(bundle, dids)
             settle(c)
             out[size] = chain_bytes(home, before)
         out.update(records=records, elapsed=elapsed, entries=entries, gen_s=gen_s,

@@ -245,16 +245,16 @@ def setup(c: Any, n_records: int) -> dict[str, list[str]]:
     from tests.consortium import A1, B1, P, Q
 
     now = time.time_ns() // 1_000_000
-    c.client(P).grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
-                      scope={"all": True}, purposes=["TREAT"], start_ms=now - 1000,
-                      end_ms=now + DAY_MS, share_existing=False)
+    c.client(P).consent.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
+                              scope={"all": True}, purposes=["TREAT"], start_ms=now - 1000,
+                              end_ms=now + DAY_MS, share_existing=False)
     author = c.client(A1)
     out = {}
     for name, patient in (("P", P), ("Q", Q)):
-        prepared = [author.prepare(bytes([i % 256]) * RECORD_BYTES, patient.did,
-                                   resource="Observation", category="laboratory")
+        prepared = [author.records.prepare(bytes([i % 256]) * RECORD_BYTES, patient.did,
+                                           resource="Observation", category="laboratory")
                     for i in range(n_records)]
-        out[name] = author.store(prepared)
+        out[name] = author.records.store(prepared)
     return out
 
 

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from phrchain.client.claims import ClaimsClient, ProductKey
+from phrchain.client.claims import ProductKey
 from phrchain.demo.claims_step import COLONOSCOPY, COSMETIC, CURRENCY, PRODUCT_RULES, _visit
 from tests.consortium import A1, AUTHORITY, INSURER, Consortium, P
 
@@ -31,18 +31,18 @@ class Visit:
 
 def billed_visit(c: Consortium) -> Visit:
     """Everything up to an open bill of 350,000 KRW to P, with P enrolled and covered."""
-    authority = ClaimsClient(c.client(AUTHORITY))
+    authority = c.client(AUTHORITY).claims
     authority.mint(INSURER.did, 100_000_000, CURRENCY)
     authority.mint(P.did, 1_000_000, CURRENCY)
     key = ProductKey.create()
-    product, _ = ClaimsClient(c.client(INSURER)).publish(
+    product, _ = c.client(INSURER).claims.publish(
         f"basic-{secrets.token_hex(3)}", PRODUCT_RULES, key)
     start = now_ms() + 2_000  # enrolment may not start before the block time
-    ClaimsClient(c.client(P)).enrol(INSURER.did, product, start, 365)
+    c.client(P).claims.enrol(INSURER.did, product, start, 365)
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     doctor = c.client(A1)
-    records = [doctor.add_resource(r, P.did) for r in _visit(when, "Patient/p")]
-    bill = ClaimsClient(doctor).bill(P.did, 350_000, CURRENCY, f"E-{secrets.token_hex(4)}")
+    records = [doctor.records.add_resource(r, P.did) for r in _visit(when, "Patient/p")]
+    bill = doctor.claims.bill(P.did, 350_000, CURRENCY, f"E-{secrets.token_hex(4)}")
     return Visit(product, key, bill, records, start)
 
 
@@ -51,6 +51,6 @@ def file_claim(c: Consortium, visit: Visit, records: list[str] | None = None
     """P files a claim for the (paid) bill, once the coverage has started."""
     while now_ms() < visit.covered_from_ms + 1_000:
         time.sleep(0.05)
-    return ClaimsClient(c.client(P)).file(
+    return c.client(P).claims.file(
         INSURER.did, visit.product, visit.bill, records or visit.records, LINES, visit.key,
         service_ms=now_ms() - 500)

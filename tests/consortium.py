@@ -2,7 +2,8 @@
 vault (HTTP, loopback) for each of hospital A, hospital B and the insurer.
 
 Everyone is a :class:`~phrchain.client.wallet.Wallet` with fixed secrets, and gets a
-:class:`~phrchain.client.records.RecordsClient` through :meth:`Consortium.client`.
+:class:`~phrchain.client.phr.Phr` (its per-module clients) through
+:meth:`Consortium.client`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from phrchain.api.server import BackgroundServer, create_app
 from phrchain.client import builder
 from phrchain.client.http import NodeClient
-from phrchain.client.records import RecordsClient
+from phrchain.client.phr import Phr
 from phrchain.client.wallet import Wallet
 from phrchain.core import keys
 from phrchain.engine.solo.home import NodeConfig, init_home
@@ -57,10 +58,10 @@ class Consortium:
     vaults: dict[str, Vault]
     directory: dict[str, str]
     home: Path
-    clients: list[RecordsClient] = field(default_factory=list)
+    clients: list[Phr] = field(default_factory=list)
 
-    def client(self, who: Wallet) -> RecordsClient:
-        c = RecordsClient(NodeClient(self.api_url, timeout=30), who, self.directory)
+    def client(self, who: Wallet) -> Phr:
+        c = Phr(NodeClient(self.api_url, timeout=30), who, self.directory)
         self.clients.append(c)
         return c
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from phrchain.cli.main import main
-from phrchain.client.claims import ClaimsClient, Code, ProductKey, Rules, encounter_key
+from phrchain.client.claims import Code, ProductKey, Rules, encounter_key
 from phrchain.client.http import ApiError
 from phrchain.engine.solo.verify import verify_chain
 from phrchain.fhir import validate
@@ -52,20 +52,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """One clean claim (partial: a line excluded) and a duplicate of it, filed by P."""
     home = tmp_path_factory.mktemp("claims")
     with running(home) as c:
-        governance = ClaimsClient(c.client(AUTHORITY))
+        governance = c.client(AUTHORITY).claims
         governance.mint(INSURER.did, 10_000_000, KRW)
         governance.mint(P.did, 1_000_000, KRW)
-        insurer, key = ClaimsClient(c.client(INSURER)), ProductKey.create()
+        insurer, key = c.client(INSURER).claims, ProductKey.create()
         product, version = insurer.publish("basic", RULES, key)
-        patient = ClaimsClient(c.client(P))
+        patient = c.client(P).claims
         start = now_ms() + 2_000  # the enrol tx's block must not be later
         patient.enrol(INSURER.did, product, start, 365)
         doctor = c.client(A1)
-        visit = [doctor.add_resource(resource("Encounter", CHECKUP), P.did),
-                 doctor.add_resource(resource("Procedure", COLONOSCOPY), P.did),
-                 doctor.add_resource(resource("Condition", COLONOSCOPY), P.did)]
-        other = doctor.add_resource(resource("Condition", CHECKUP), P.did)
-        bill = ClaimsClient(doctor).bill(P.did, 350_000, KRW, "E-1")
+        visit = [doctor.records.add_resource(resource("Encounter", CHECKUP), P.did),
+                 doctor.records.add_resource(resource("Procedure", COLONOSCOPY), P.did),
+                 doctor.records.add_resource(resource("Condition", COLONOSCOPY), P.did)]
+        other = doctor.records.add_resource(resource("Condition", CHECKUP), P.did)
+        bill = doctor.claims.bill(P.did, 350_000, KRW, "E-1")
         patient.pay_bill(bill)
         while now_ms() < start + 300:
             time.sleep(0.05)
@@ -85,7 +85,7 @@ def test_the_contract_pays_what_the_rules_give(world: dict[str, Any]) -> None:
     assert set(filed["reasons"]) == {"excluded", "deductible_applied", "copay_applied"}
     # (300,000 covered - 50,000 deductible) x 80 % = 200,000; the cosmetic line excluded.
     assert filed["payout"] == filed["paid_amount"] == 200_000 and filed["payment"] == "paid"
-    patient = ClaimsClient(c.client(P))
+    patient = c.client(P).claims
     assert patient.balance(KRW) == 1_000_000 - 350_000 + 200_000
     assert patient.balance(KRW, INSURER.did) == 10_000_000 - 200_000
     assert patient.balance(KRW, HOSPITAL_A.did) == 350_000
@@ -95,7 +95,7 @@ def test_a_second_claim_for_the_same_bill_is_a_duplicate(world: dict[str, Any]) 
     dup, c = world["duplicate"], world["c"]
     assert dup["status"] == "denied" and "duplicate_claim" in dup["reasons"]
     assert dup["payout"] == 0 and dup["paid_amount"] == 0
-    regulator = ClaimsClient(c.client(GA))
+    regulator = c.client(GA).claims
     assert dup["claim"] in regulator.claims_by_reason("duplicate_claim")
     assert world["filed"]["claim"] not in regulator.claims_by_reason("duplicate_claim")
 
@@ -107,18 +107,18 @@ def test_the_insurer_reads_exactly_the_chosen_records_through_the_vault(
     # Each claim's consent names its own records; the first record is named by both.
     claims = {world["filed"]["claim"], world["duplicate"]["claim"]}
     for i, record in enumerate(world["visit"]):
-        opened = reviewer.open(record, purpose="HPAYMT")
+        opened = reviewer.records.open(record, purpose="HPAYMT")
         assert opened.decision["reason"] == "consent"
         assert opened.decision["consent"] in (claims if i == 0 else {world["filed"]["claim"]})
     with pytest.raises(ApiError) as refused:
-        reviewer.open(world["other"], purpose="HPAYMT")
+        reviewer.records.open(world["other"], purpose="HPAYMT")
     assert (refused.value.status, refused.value.name) == (403, "access_denied")
     with pytest.raises(ApiError) as wrong_purpose:
-        reviewer.open(world["visit"][0], purpose="TREAT")
+        reviewer.records.open(world["visit"][0], purpose="TREAT")
     assert "purpose_not_permitted" in wrong_purpose.value.message
     # Every one of these decisions is in the patient's verified access log.
     c.flush()
-    log = c.client(P).audit_log(P.did)
+    log = c.client(P).audit.log(P.did)
     by_reviewer = [e for e in log if e["accessor"] == IR.did]
     assert sorted(e["decision"] for e in by_reviewer) == ["deny", "deny", "permit", "permit",
                                                           "permit"]
@@ -138,7 +138,7 @@ def test_fhir_views_over_the_api_and_with_the_product_key(world: dict[str, Any])
                                                                         "currency": KRW}
     # The node holds only tags; the key's holder sees the codes.
     assert eob["item"][0]["productOrService"]["coding"][0]["system"] == PHR_CODE_TAG
-    with_codes = ClaimsClient(c.client(P)).fhir(claim, world["key"])
+    with_codes = c.client(P).claims.fhir(claim, world["key"])
     item = with_codes["Claim"]["item"][0]["productOrService"]["coding"][0]
     assert (item["system"], item["code"]) == (SNOMED, COLONOSCOPY.code)
     assert httpx.get(f"{c.api_url}/v1/fhir/Claim/{'0' * 32}", timeout=10).status_code == 404
@@ -171,15 +171,15 @@ def test_cli_lists_shows_and_balances(world: dict[str, Any], tmp_path: Path,
 
 def test_other_patients_cannot_file_on_my_bill(world: dict[str, Any]) -> None:
     c = world["c"]
-    stranger = ClaimsClient(c.client(Q))
+    stranger = c.client(Q).claims
     with pytest.raises(ApiError) as refused:
-        stranger.rc.send([{"type": "claims/file", "claim": "ab" * 16, "insurer": INSURER.did,
-                           "product": world["product"], "version": world["version"],
-                           "bill": world["bill"], "service_ms": now_ms() - 1000,
-                           "records": [{"record": world["visit"][0],
-                                        "commitment": "00" * 32}],
-                           "lines": [{"tag": "11" * 32, "amount": 1}], "amount": 1,
-                           "consent_end_ms": now_ms() + 86_400_000}])
+        stranger.session.send([{"type": "claims/file", "claim": "ab" * 16, "insurer": INSURER.did,
+                                "product": world["product"], "version": world["version"],
+                                "bill": world["bill"], "service_ms": now_ms() - 1000,
+                                "records": [{"record": world["visit"][0],
+                                             "commitment": "00" * 32}],
+                                "lines": [{"tag": "11" * 32, "amount": 1}], "amount": 1,
+                                "consent_end_ms": now_ms() + 86_400_000}])
     assert refused.value.codespace == "claims"
     assert c.query("claims/claim", claim="ab" * 16) is None
 

@@ -398,11 +398,11 @@ def tampering_proxy(upstream: str, mode: dict[str, str]) -> Any:
 @pytest.fixture(scope="module")
 def q_log(env: Env) -> None:
     """Patient Q's access log: entries added in three blocks."""
-    record = env.c.client(A1).add(json.dumps(OBSERVATION).encode(), Q.did,
-                                  resource="Observation", category="laboratory")
+    record = env.c.client(A1).records.add(json.dumps(OBSERVATION).encode(), Q.did,
+                                          resource="Observation", category="laboratory")
     for who in (Q, B1, Q):
         with contextlib.suppress(ApiError):
-            env.c.client(who).open(record)
+            env.c.client(who).records.open(record)
         env.c.flush()
 
 

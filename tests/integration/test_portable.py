@@ -71,17 +71,17 @@ def export_for(c: Consortium, tmp: Path, label: str) -> Exported:
     object), one consent to B1 for laboratory results, audit entries; then exported."""
     patient = new_patient(c, label)
     a1 = c.client(A1)
-    glucose = a1.add_resource(GLUCOSE, patient.did)
-    asthma = a1.add_resource(ASTHMA, patient.did)
-    genome = a1.add(GENOME, patient.did, resource="MolecularSequence", category="genomic")
+    glucose = a1.records.add_resource(GLUCOSE, patient.did)
+    asthma = a1.records.add_resource(ASTHMA, patient.did)
+    genome = a1.records.add(GENOME, patient.did, resource="MolecularSequence", category="genomic")
     me = c.client(patient)
-    consent = me.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
-                       scope={"categories": ["laboratory"]}, purposes=["TREAT"],
-                       start_ms=now_ms() - 60_000, end_ms=now_ms() + DAY)
-    records = {r: me.open(r, purpose="PATRQT").plaintext for r in (glucose, asthma, genome)}
+    consent = me.consent.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
+                               scope={"categories": ["laboratory"]}, purposes=["TREAT"],
+                               start_ms=now_ms() - 60_000, end_ms=now_ms() + DAY)
+    records = {r: me.records.open(r, purpose="PATRQT").plaintext for r in (glucose, asthma, genome)}
     c.flush()  # the opens above are in the patient's audit log
     path = tmp / f"{label}.phr"
-    export_portable(me, path, PASSPHRASE, kdf=FAST)
+    export_portable(me.session, path, PASSPHRASE, kdf=FAST)
     return Exported(patient, path, records, consent, genome, glucose)
 
 
@@ -124,11 +124,11 @@ def test_export_then_import_at_another_hospital(c: Consortium, tmp_path: Path) -
     me = c.client(e.patient)
     for record, plaintext in e.records.items():
         assert HOSPITAL_B.did in c.query("records/holders", record=record)["holders"]
-        opened = me.open(record, purpose="PATRQT", vault_org=HOSPITAL_B.did)
+        opened = me.records.open(record, purpose="PATRQT", vault_org=HOSPITAL_B.did)
         assert opened.plaintext == plaintext
     assert e.records[e.glucose] == resource_bytes(GLUCOSE)
     # B1's standing consent (laboratory) is served by hospital B's own vault now
-    assert c.client(B1).open(e.glucose, vault_org=HOSPITAL_B.did).resource() == GLUCOSE
+    assert c.client(B1).records.open(e.glucose, vault_org=HOSPITAL_B.did).resource() == GLUCOSE
     text = "\n".join(report.lines())
     assert "3 record(s), 4 chunk(s)" in text and f"height {report.height}" in text
     # importing again is idempotent: no holder to add, uploads only add readers
@@ -155,9 +155,9 @@ def test_large_objects_can_be_left_out_and_the_size_limit_refuses(
         c: Consortium, exported: Exported, tmp_path: Path) -> None:
     me = c.client(exported.patient)
     with pytest.raises(PortableError, match="over the 1000000-byte limit"):
-        export_portable(me, tmp_path / "big.phr", PASSPHRASE, kdf=FAST, max_bytes=1_000_000)
+        export_portable(me.session, tmp_path / "big.phr", PASSPHRASE, kdf=FAST, max_bytes=1_000_000)
     assert not (tmp_path / "big.phr").exists()
-    export_portable(me, tmp_path / "small.phr", PASSPHRASE, kdf=FAST,
+    export_portable(me.session, tmp_path / "small.phr", PASSPHRASE, kdf=FAST,
                     leave_out_larger_than=1 << 20)
     report = verify_portable(tmp_path / "small.phr", PASSPHRASE, validator=VALIDATOR.did)
     assert [e["record"] for e in report.left_out] == [exported.genome]
@@ -320,7 +320,7 @@ def test_a_tampered_payload_is_refused_naming_the_first_failing_item(
 
 def test_a_record_erased_after_the_export_is_refused(c: Consortium, tmp_path: Path) -> None:
     e = export_for(c, tmp_path, "patient-e")
-    c.client(e.patient).erase(e.glucose)
+    c.client(e.patient).records.erase(e.glucose)
     with pytest.raises(PortableError, match=rf"^record {e.glucose}: erased on chain at "
                                             r"height \d+ \(patient_request\), after the export"):
         do_import(c, e.path)
@@ -436,8 +436,8 @@ def test_cli_export_verify_import(c: Consortium, tmp_path: Path,
     assert f"imported into the vault of {HOSPITAL_B.did}: 3 record(s) uploaded, 3 " \
         "holder(s) added" in printed.out
     for record, plaintext in e.records.items():
-        assert c.client(e.patient).open(record, purpose="PATRQT",
-                                        vault_org=HOSPITAL_B.did).plaintext == plaintext
+        assert c.client(e.patient).records.open(record, purpose="PATRQT",
+                                                vault_org=HOSPITAL_B.did).plaintext == plaintext
 
 
 def test_an_unproven_reader_answer_cannot_replace_the_targets_proven_key(

@@ -122,23 +122,23 @@ def exercise(c: Consortium, bundles: list[dict[str, Any]], patients: list[Wallet
     for bundle, patient in zip(bundles, patients, strict=True):
         fhir_id = next(e["resource"]["id"] for e in bundle["entry"]
                        if e["resource"]["resourceType"] == "Patient")
-        ids = hospital.import_bundle(bundle, {fhir_id: patient.did})
+        ids = hospital.records.import_bundle(bundle, {fhir_id: patient.did})
         imported += len(ids[patient.did])
     first = c.client(patients[0])
-    exported = first.export()  # every record read back through the vault (audited)
+    exported = first.records.export()  # every record read back through the vault (audited)
     assert len(exported["entry"]) == imported // len(bundles)
     now = time.time_ns() // 1_000_000
-    first.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
-                scope={"resources": ["Patient"]}, purposes=["TREAT"], start_ms=now - 1000,
-                end_ms=now + DAY_MS)  # re-wraps the Patient record's key for B1
-    record = first.my_records()[0]["record"]
-    opened = [first.open(d["record"]) for d in first.my_records()
+    first.consent.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
+                        scope={"resources": ["Patient"]}, purposes=["TREAT"], start_ms=now - 1000,
+                        end_ms=now + DAY_MS)  # re-wraps the Patient record's key for B1
+    record = first.records.my_records()[0]["record"]
+    opened = [first.records.open(d["record"]) for d in first.records.my_records()
               if d["resource"] == "Patient"]
     assert opened and opened[0].resource()["resourceType"] == "Patient"
-    c.client(B1).open(opened[0].record)
+    c.client(B1).records.open(opened[0].record)
     with pytest.raises(ApiError, match=r"no_consent|out_of_scope"):
-        c.client(B1).open(record if record != opened[0].record else
-                          first.my_records()[1]["record"])
+        c.client(B1).records.open(record if record != opened[0].record else
+                                  first.records.my_records()[1]["record"])
     c.flush()  # audit entries to the chain
     return imported
 

@@ -46,8 +46,8 @@ def now_ms() -> int:
 
 
 def add_observation(c: Consortium, author=A1, patient=P) -> str:  # type: ignore[no-untyped-def]
-    return c.client(author).add(encoding.encode(OBSERVATION), patient.did,
-                                resource="Observation", category="laboratory")
+    return c.client(author).records.add(encoding.encode(OBSERVATION), patient.did,
+                                        resource="Observation", category="laboratory")
 
 
 def code_of(exc: pytest.ExceptionInfo[ApiError]) -> tuple[str, int]:
@@ -58,27 +58,27 @@ def test_author_stores_patient_and_author_read(c: Consortium) -> None:
     record = add_observation(c)
     d = c.query("records/get", record=record)
     assert d["custodian"] == HOSPITAL_A.did and d["author"] == A1.did
-    opened = c.client(P).open(record)
+    opened = c.client(P).records.open(record)
     assert opened.resource() == OBSERVATION and opened.decision["reason"] == "owner"
-    assert c.client(A1).open(record).decision["reason"] == "author"
+    assert c.client(A1).records.open(record).decision["reason"] == "author"
 
 
 def test_consent_grant_then_revoke_through_the_vault(c: Consortium) -> None:
     record = add_observation(c)
     b1, p = c.client(B1), c.client(P)
     with pytest.raises(ApiError) as denied:
-        b1.open(record)
+        b1.records.open(record)
     assert code_of(denied) == ("vault", 26) and "no_consent" in denied.value.message
-    consent = p.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
-                      scope={"records": [record]}, purposes=["TREAT"],
-                      start_ms=now_ms() - 1000, end_ms=now_ms() + DAY)
-    assert b1.open(record).resource() == OBSERVATION
-    p.revoke(consent)
+    consent = p.consent.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
+                              scope={"records": [record]}, purposes=["TREAT"],
+                              start_ms=now_ms() - 1000, end_ms=now_ms() + DAY)
+    assert b1.records.open(record).resource() == OBSERVATION
+    p.consent.revoke(consent)
     with pytest.raises(ApiError) as revoked:
-        b1.open(record)
+        b1.records.open(record)
     assert "consent_revoked" in revoked.value.message
     c.flush()
-    log = p.audit_log(P.did)
+    log = p.audit.log(P.did)
     mine = [e for e in log if e["record"] == record and e["accessor"] == B1.did]
     assert [(e["decision"], e["reason"]) for e in mine] == [
         ("deny", "no_consent"), ("permit", "consent"), ("deny", "consent_revoked")]
@@ -89,10 +89,11 @@ def test_break_glass_is_flagged_and_notifies_the_patient(c: Consortium) -> None:
     record = add_observation(c, author=B1)  # at hospital B; AE works at hospital A
     events = c.node.subscribe()
     reason = "unconscious patient in bay 4, suspected hypoglycaemia"
-    opened = c.client(AE).open(record, action="break_glass", purpose="ETREAT", reason=reason)
+    opened = c.client(AE).records.open(record, action="break_glass", purpose="ETREAT",
+                                       reason=reason)
     assert opened.resource() == OBSERVATION and opened.decision["break_glass"]
     with pytest.raises(ApiError) as refused:
-        c.client(A2).open(record, action="break_glass", purpose="ETREAT", reason=reason)
+        c.client(A2).records.open(record, action="break_glass", purpose="ETREAT", reason=reason)
     assert "not_emergency" in refused.value.message
     # The reason is bound to the signed request the audit entry names, never sent.
     receipt = opened.receipt
@@ -102,7 +103,7 @@ def test_break_glass_is_flagged_and_notifies_the_patient(c: Consortium) -> None:
     with pytest.raises(JustificationError):
         check(receipt, "a different reason, made up later")
     with pytest.raises(RecordsError):
-        c.client(AE).open(record, action="break_glass", purpose="ETREAT")  # no reason
+        c.client(AE).records.open(record, action="break_glass", purpose="ETREAT")  # no reason
     c.flush()
     notices = []
     while not events.empty():
@@ -113,55 +114,55 @@ def test_break_glass_is_flagged_and_notifies_the_patient(c: Consortium) -> None:
     c.node.unsubscribe(events)
     assert {"patient": P.did, "record": record, "accessor": AE.did}.items() <= \
         notices[0].items()
-    logged = [e for e in c.client(P).audit_log(P.did) if e["request"] == receipt.request]
+    logged = [e for e in c.client(P).audit.log(P.did) if e["request"] == receipt.request]
     assert len(logged) == 1 and logged[0]["action"] == "break_glass" and logged[0]["verified"]
 
 
 def test_pull_waits_for_the_patient_and_the_copy_is_recorded(c: Consortium) -> None:
     record = add_observation(c)
     b1 = c.client(B1)
-    request = b1.request_pull(P.did, {"records": [record]}, "TREAT")
+    request = b1.exchange.request_pull(P.did, {"records": [record]}, "TREAT")
     with pytest.raises(ApiError):
-        b1.pull(request, record)
-    c.client(P).approve(request, now_ms() + DAY)
-    assert b1.pull(request, record).resource() == OBSERVATION
+        b1.exchange.pull(request, record)
+    c.client(P).exchange.approve(request, now_ms() + DAY)
+    assert b1.exchange.pull(request, record).resource() == OBSERVATION
     c.flush()
     assert HOSPITAL_B.did in c.query("records/holders", record=record)["holders"]
     # the copy is served by hospital B's vault too
-    assert b1.open(record, vault_org=HOSPITAL_B.did).resource() == OBSERVATION
+    assert b1.records.open(record, vault_org=HOSPITAL_B.did).resource() == OBSERVATION
 
 
 def test_push_under_the_recipients_consent(c: Consortium) -> None:
     record = add_observation(c)
     a1 = c.client(A1)
     with pytest.raises(ApiError) as refused:
-        a1.push(record, B1.did)
+        a1.exchange.push(record, B1.did)
     assert (refused.value.codespace, refused.value.code) == ("exchange", 6)
-    c.client(P).grant({"kind": "practitioner", "id": B1.did}, actions=["push", "read"],
-                      scope={"records": [record]}, purposes=["TREAT"],
-                      start_ms=now_ms() - 1000, end_ms=now_ms() + DAY, share_existing=False)
-    a1.push(record, B1.did)
-    assert c.client(B1).open(record, vault_org=HOSPITAL_B.did).resource() == OBSERVATION
+    c.client(P).consent.grant({"kind": "practitioner", "id": B1.did}, actions=["push", "read"],
+                              scope={"records": [record]}, purposes=["TREAT"],
+                              start_ms=now_ms() - 1000, end_ms=now_ms() + DAY, share_existing=False)
+    a1.exchange.push(record, B1.did)
+    assert c.client(B1).records.open(record, vault_org=HOSPITAL_B.did).resource() == OBSERVATION
 
 
 def test_erasure_destroys_every_copy_and_the_chain_still_verifies(c: Consortium) -> None:
     record = add_observation(c)
     b1 = c.client(B1)
-    request = b1.request_pull(P.did, {"records": [record]}, "TREAT")
-    c.client(P).approve(request, now_ms() + DAY)
-    b1.pull(request, record)
+    request = b1.exchange.request_pull(P.did, {"records": [record]}, "TREAT")
+    c.client(P).exchange.approve(request, now_ms() + DAY)
+    b1.exchange.pull(request, record)
     c.flush()
     with pytest.raises(ApiError) as not_regulator:
-        c.client(A1).erase(record)
+        c.client(A1).records.erase(record)
     assert code_of(not_regulator) == ("records", 1)
-    c.client(P).erase(record)
+    c.client(P).records.erase(record)
     c.sync()
     for org in (HOSPITAL_A, HOSPITAL_B):
         vault = c.vaults[org.did]
         assert bytes.fromhex(record) not in vault.store.record_ids()
     for who in (P, A1, B1):
         with pytest.raises(ApiError) as gone:
-            c.client(who).open(record)
+            c.client(who).records.open(record)
         assert code_of(gone) == ("vault", 27)  # erased (410), also after the shredding
     from phrchain.engine.solo.verify import verify_chain
 
@@ -204,18 +205,18 @@ def test_forged_and_replayed_requests_are_refused(c: Consortium) -> None:
 def test_large_object_range_read(c: Consortium) -> None:
     blob = bytes(range(256)) * (12 * 1024)  # 3 MiB: four chunks
     a1 = c.client(A1)
-    record = a1.add(blob, P.did, resource="MolecularSequence", category="genomic")
+    record = a1.records.add(blob, P.did, resource="MolecularSequence", category="genomic")
     d = c.query("records/get", record=record)
     assert d["chunks"] == 4
     p = c.client(P)
     start = (1 << 20) - 100
-    assert p.read_range(record, start, 5000) == blob[start:start + 5000]
-    assert p.open(record).plaintext == blob
+    assert p.records.read_range(record, start, 5000) == blob[start:start + 5000]
+    assert p.records.open(record).plaintext == blob
 
 
 def test_regulator_may_erase(c: Consortium, tmp_path: Path) -> None:
     record = add_observation(c, patient=Q)
-    c.client(GA).erase(record, reason="regulator_order")
+    c.client(GA).records.erase(record, reason="regulator_order")
     assert c.query("records/get", record=record)["status"] == "erased"
 
 
@@ -228,12 +229,12 @@ def test_import_a_synthetic_bundle_and_export_what_the_patient_sees(c: Consortiu
                         if e["resource"]["resourceType"] == "Patient")
     patient_id = fhir_patient["id"]
     done: list[int] = []
-    ids = c.client(HOSPITAL_A).import_bundle(bundle, {patient_id: Q.did}, done.append)
+    ids = c.client(HOSPITAL_A).records.import_bundle(bundle, {patient_id: Q.did}, done.append)
     shared = {"Organization", "Practitioner"}  # reference data: not the patient's records
     theirs = sorted(e["resource"]["resourceType"] for e in bundle["entry"]
                     if e["resource"]["resourceType"] not in shared)
     assert sum(done) == len(ids[Q.did]) == len(theirs)
-    exported = c.client(Q).export()
+    exported = c.client(Q).records.export()
     validate(exported)
     assert sorted(e["resource"]["resourceType"] for e in exported["entry"]) == theirs
 
@@ -244,10 +245,10 @@ def test_fhir_views_of_consents_and_audit_events(c: Consortium) -> None:
     from phrchain.fhir import validate
 
     record = add_observation(c)
-    consent = c.client(P).grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
-                                scope={"records": [record]}, purposes=["TREAT"],
-                                start_ms=now_ms() - 1000, end_ms=now_ms() + DAY)
-    c.client(B1).open(record)
+    consent = c.client(P).consent.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
+                                        scope={"records": [record]}, purposes=["TREAT"],
+                                        start_ms=now_ms() - 1000, end_ms=now_ms() + DAY)
+    c.client(B1).records.open(record)
     c.flush()
     with httpx.Client(base_url=c.api_url) as http:
         fhir_consent = http.get(f"/v1/fhir/Consent/{consent}").json()
@@ -280,8 +281,8 @@ def test_a_flipped_byte_in_the_vault_is_detected_on_read(c: Consortium, where: s
 
     large = where == "large_chunk"
     plaintext = bytes(range(256)) * (10 * 1024) if large else encoding.encode(OBSERVATION)
-    record = c.client(A1).add(plaintext, P.did, resource="Observation",
-                              category="laboratory")
+    record = c.client(A1).records.add(plaintext, P.did, resource="Observation",
+                                      category="laboratory")
     rid = bytes.fromhex(record)
     if where == "wrapped_key":
         wrapped = c.vaults[HOSPITAL_A.did].store.get_wrapped_key(rid, P.did)
@@ -295,9 +296,9 @@ def test_a_flipped_byte_in_the_vault_is_detected_on_read(c: Consortium, where: s
     p = c.client(P)
     with pytest.raises(VaultError) as detected:
         if large:
-            p.read_range(record, (1 << 20) + 10, 100)  # chunk 1 only, by its proof
+            p.records.read_range(record, (1 << 20) + 10, 100)  # chunk 1 only, by its proof
         else:
-            p.open(record)
+            p.records.open(record)
     expected = {"chunk": "hash_mismatch", "wrapped_key": "unwrap_failed",
                 "large_chunk": "bad_proof"}[where]
     assert detected.value.error.name == expected

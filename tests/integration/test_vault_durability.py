@@ -47,8 +47,8 @@ def c(tmp_path: Path) -> Iterator[Consortium]:
 
 
 def test_journaled_decision_survives_sigkill(c: Consortium, tmp_path: Path) -> None:
-    record = c.client(HOSPITAL_A).add(b'{"resourceType":"Basic"}', P.did,
-                                      resource="Basic", category="other")
+    record = c.client(HOSPITAL_A).records.add(b'{"resourceType":"Basic"}', P.did,
+                                              resource="Basic", category="other")
     c.flush()
     # Hand hospital A's blobs to a vault in a child process that never flushes.
     live = c.vaults[HOSPITAL_A.did]
@@ -87,7 +87,7 @@ def test_journaled_decision_survives_sigkill(c: Consortium, tmp_path: Path) -> N
     while c.query("audit/head", patient=P.did)["size"] == head_before:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    entries = c.client(P).audit_log(P.did)
+    entries = c.client(P).audit.log(P.did)
     assert [e["request"] for e in entries].count(request) == 1
 
 
@@ -99,10 +99,10 @@ def test_an_entry_the_chain_refuses_does_not_hold_back_the_others(c: Consortium)
     from phrchain.gateway.sender import AUDIT
     from tests.consortium import HOSPITAL_B
 
-    ours = c.client(HOSPITAL_A).add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
-                                    category="other")
-    theirs = c.client(HOSPITAL_B).add(b'{"resourceType":"Basic"}', P.did,
-                                      resource="Basic", category="other")
+    ours = c.client(HOSPITAL_A).records.add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
+                                            category="other")
+    theirs = c.client(HOSPITAL_B).records.add(b'{"resourceType":"Basic"}', P.did,
+                                              resource="Basic", category="other")
     vault = c.vaults[HOSPITAL_A.did]
     vault.sender.flush()
     height = c.node.status()["height"]

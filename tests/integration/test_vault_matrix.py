@@ -58,37 +58,37 @@ def now_ms() -> int:
 def setup_state(c: Consortium, state: str) -> str:
     """A record of P kept by hospital B, and A1's consent in ``state`` scoped to it; the
     patient shares the key when the consent is active (as a wallet would)."""
-    record = c.client(HOSPITAL_B).add(b'{"resourceType":"Basic"}', P.did,
-                                      resource="Observation", category="laboratory")
+    record = c.client(HOSPITAL_B).records.add(b'{"resourceType":"Basic"}', P.did,
+                                              resource="Observation", category="laboratory")
     p = c.client(P)
     grantee = {"kind": "practitioner", "id": A1.did}
     scope: dict[str, Any] = {"records": [record]}
     kw: dict[str, Any] = {"actions": ALL, "purposes": ["TREAT"], "start_ms": now_ms() - 1000,
                           "end_ms": now_ms() + DAY, "scope": scope}
     if state == "active":
-        p.grant(grantee, **kw)
+        p.consent.grant(grantee, **kw)
     elif state == "expired":
-        p.grant(grantee, **{**kw, "end_ms": now_ms() + 300}, share_existing=False)
+        p.consent.grant(grantee, **{**kw, "end_ms": now_ms() + 300}, share_existing=False)
         time.sleep(0.4)
         tick(c)  # a block after the end: the chain's time has passed it
     elif state == "revoked":
-        p.revoke(p.grant(grantee, **kw))
+        p.consent.revoke(p.consent.grant(grantee, **kw))
     elif state == "wrong_purpose":
-        p.grant(grantee, **{**kw, "purposes": ["HRESCH"]}, share_existing=False)
+        p.consent.grant(grantee, **{**kw, "purposes": ["HRESCH"]}, share_existing=False)
     elif state == "wrong_scope":
-        p.grant(grantee, **{**kw, "scope": {"resources": ["Immunization"]}},
-                share_existing=False)
+        p.consent.grant(grantee, **{**kw, "scope": {"resources": ["Immunization"]}},
+                        share_existing=False)
     elif state == "other_patient":
-        c.client(Q).grant(grantee, **{**kw, "scope": {"all": True}}, share_existing=False)
+        c.client(Q).consent.grant(grantee, **{**kw, "scope": {"all": True}}, share_existing=False)
     return record
 
 
 def tick(c: Consortium) -> None:
     """Commit one more block (any valid tx of patient Q)."""
-    c.client(Q).send([{"type": "consent/grant", "consent": secrets.token_hex(16),
-                       "grantee": {"kind": "role", "id": "nurse"}, "actions": ["read"],
-                       "scope": {"records": ["00" * 16]}, "purposes": ["TREAT"],
-                       "period": {"start_ms": 0, "end_ms": now_ms() + DAY}}])
+    c.client(Q).session.send([{"type": "consent/grant", "consent": secrets.token_hex(16),
+                               "grantee": {"kind": "role", "id": "nurse"}, "actions": ["read"],
+                               "scope": {"records": ["00" * 16]}, "purposes": ["TREAT"],
+                               "period": {"start_ms": 0, "end_ms": now_ms() + DAY}}])
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -124,14 +124,14 @@ def test_vault_access_matrix(c: Consortium, state: str) -> None:
     for who in ("consented", "same_org", "other_org", "insurer", "researcher"):
         want_permit, _ = expected(who, "push", state)
         try:
-            c.client(HOSPITAL_B).push(record, WALLETS[who].did)
+            c.client(HOSPITAL_B).exchange.push(record, WALLETS[who].did)
             pushed = True
         except ApiError as exc:
             assert (exc.codespace, exc.code) == ("exchange", 6)
             pushed = False
         assert pushed == want_permit, (who, state)
     c.flush()
-    log = {e["request"]: e for e in c.client(P).audit_log(P.did) if e["record"] == record}
+    log = {e["request"]: e for e in c.client(P).audit.log(P.did) if e["record"] == record}
     for who, action, req_hash, _permitted, reason in asked:
         entry = log[req_hash]
         assert entry["accessor"] == WALLETS[who].did and entry["action"] == action

@@ -70,8 +70,8 @@ def test_upload_must_wrap_the_key_for_the_custodian(c: Consortium) -> None:
 
 
 def test_only_the_patient_shares_a_key(c: Consortium) -> None:
-    record = c.client(A1).add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
-                              category="other")
+    record = c.client(A1).records.add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
+                                      category="other")
     with VaultClient(c.directory[HOSPITAL_A.did], HOSPITAL_A.did, A1) as vault, \
             pytest.raises(ApiError) as refused:
         vault.share_key(record, B1.did, bytes(80))
@@ -83,8 +83,8 @@ def test_only_the_patient_shares_a_key(c: Consortium) -> None:
 
 
 def test_a_copy_needs_a_push_or_an_approved_pull(c: Consortium) -> None:
-    record = c.client(A1).add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
-                              category="other")
+    record = c.client(A1).records.add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
+                                      category="other")
     rid = bytes.fromhex(record)
     meta = c.vaults[HOSPITAL_A.did].store.get_meta(rid)
     chunks = list(c.vaults[HOSPITAL_A.did].store.iter_chunks(rid))
@@ -92,7 +92,7 @@ def test_a_copy_needs_a_push_or_an_approved_pull(c: Consortium) -> None:
         with pytest.raises(ApiError) as refused:
             vault.copy(meta, {}, chunks)
         assert code(refused) == (403, "vault", 30)
-        pending = c.client(B1).request_pull(P.did, {"records": [record]}, "TREAT")
+        pending = c.client(B1).exchange.request_pull(P.did, {"records": [record]}, "TREAT")
         with pytest.raises(ApiError) as not_approved:
             vault.copy(meta, {}, chunks, pull=pending)
         assert code(not_approved) == (403, "vault", 30)
@@ -103,8 +103,8 @@ def test_the_patient_uploads_a_copy_only_where_they_made_a_holder(c: Consortium)
     """A patient (the portable record) may place a copy of their own record in a vault
     only after ``records/add_holder`` names that vault's institution; another patient
     never may, and the copy must be the registered one."""
-    record = c.client(A1).add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
-                              category="other")
+    record = c.client(A1).records.add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
+                                      category="other")
     rid = bytes.fromhex(record)
     store_b = c.vaults[HOSPITAL_B.did].store
     meta = c.vaults[HOSPITAL_A.did].store.get_meta(rid)
@@ -114,8 +114,8 @@ def test_the_patient_uploads_a_copy_only_where_they_made_a_holder(c: Consortium)
             vault.copy(meta, {}, chunks)
         assert code(not_yet) == (403, "vault", 30) and "add_holder" in not_yet.value.message
     assert rid not in store_b.record_ids()
-    c.client(P).send([{"type": "records/add_holder", "record": record,
-                       "org": HOSPITAL_B.did}])
+    c.client(P).session.send([{"type": "records/add_holder", "record": record,
+                               "org": HOSPITAL_B.did}])
     with VaultClient(c.directory[HOSPITAL_B.did], HOSPITAL_B.did, Q) as vault, \
             pytest.raises(ApiError) as other_patient:
         vault.copy(meta, {}, chunks)
@@ -159,23 +159,23 @@ def test_oversize_body_and_rate_limit(c: Consortium, tmp_path: Path) -> None:
 def test_a_reupload_cannot_replace_a_readers_key(c: Consortium) -> None:
     """Anyone who may upload or copy a record only adds readers: the patient's wrapped
     key stays the one that opens the record."""
-    record = c.client(A1).add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
-                              category="other")
+    record = c.client(A1).records.add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
+                                      category="other")
     rid = bytes.fromhex(record)
     store = c.vaults[HOSPITAL_A.did].store
     meta, chunks = store.get_meta(rid), list(store.iter_chunks(rid))
     garbage = {P.did: bytes(80), HOSPITAL_A.did: bytes(80)}
     with VaultClient(c.directory[HOSPITAL_A.did], HOSPITAL_A.did, A2) as vault:
         vault.upload(meta, garbage, chunks)  # same institution: accepted, adds nothing
-    c.client(P).grant({"kind": "practitioner", "id": B1.did}, actions=["push", "read"],
-                      scope={"records": [record]}, purposes=["TREAT"],
-                      start_ms=time.time_ns() // 1_000_000 - 1000,
-                      end_ms=time.time_ns() // 1_000_000 + 86_400_000, share_existing=False)
-    c.client(A1).push(record, B1.did)
+    c.client(P).consent.grant({"kind": "practitioner", "id": B1.did}, actions=["push", "read"],
+                              scope={"records": [record]}, purposes=["TREAT"],
+                              start_ms=time.time_ns() // 1_000_000 - 1000,
+                              end_ms=time.time_ns() // 1_000_000 + 86_400_000, share_existing=False)
+    c.client(A1).exchange.push(record, B1.did)
     with VaultClient(c.directory[HOSPITAL_B.did], HOSPITAL_B.did, A2) as vault:
         vault.copy(meta, {B1.did: bytes(80)}, chunks)  # B1 already has the pushed key
-    assert c.client(P).open(record).plaintext == b'{"resourceType":"Basic"}'
-    assert c.client(B1).open(record, vault_org=HOSPITAL_B.did).plaintext == \
+    assert c.client(P).records.open(record).plaintext == b'{"resourceType":"Basic"}'
+    assert c.client(B1).records.open(record, vault_org=HOSPITAL_B.did).plaintext == \
         b'{"resourceType":"Basic"}'
     with VaultClient(c.directory[HOSPITAL_B.did], HOSPITAL_B.did, STRANGER) as vault, \
             pytest.raises(ApiError) as stranger:
@@ -203,8 +203,8 @@ def test_a_chunked_body_without_length_is_bounded_too(c: Consortium, tmp_path: P
 def test_break_glass_must_commit_to_a_reason_and_only_break_glass_does(
         c: Consortium) -> None:
     """Refused before any decision: nothing is audited, nothing released."""
-    record = c.client(A1).add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
-                              category="other")
+    record = c.client(A1).records.add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
+                                      category="other")
     _, justification = commit("suspected anaphylaxis, patient cannot speak")
     asked = []
     with VaultClient(c.directory[HOSPITAL_A.did], HOSPITAL_A.did, A2) as client:
@@ -217,5 +217,5 @@ def test_break_glass_must_commit_to_a_reason_and_only_break_glass_does(
             assert code(refused) == (400, "vault", 36), (action, given)
             asked.append(client.last_request)
     c.flush()
-    logged = {e["request"] for e in c.client(P).audit_log(P.did)}
+    logged = {e["request"] for e in c.client(P).audit.log(P.did)}
     assert not logged & set(asked)

@@ -136,8 +136,8 @@ def test_security_headers_and_a_page_without_inline_code(new_page: Any) -> None:
 
 
 def test_no_private_key_material_in_any_response(c: Consortium, new_page: Any) -> None:
-    record = c.client(A1).add(resource_bytes(OBSERVATION), P.did, resource="Observation",
-                              category="laboratory")
+    record = c.client(A1).records.add(resource_bytes(OBSERVATION), P.did, resource="Observation",
+                                      category="laboratory")
     pages = {name: new_page() for name in ("patient-p", "b1", "ga", "ae")}
     for name, page in pages.items():
         page.ok("GET", "api/wallets")
@@ -219,8 +219,8 @@ def test_capabilities_follow_the_chain_identity(new_page: Any) -> None:
 
 
 def test_pull_push_and_break_glass(c: Consortium, new_page: Any) -> None:
-    record = c.client(A1).add(resource_bytes(OBSERVATION), P.did, resource="Observation",
-                              category="laboratory")
+    record = c.client(A1).records.add(resource_bytes(OBSERVATION), P.did, resource="Observation",
+                                      category="laboratory")
     p, b1, a1, ae = new_page(), new_page(), new_page(), new_page()
     for page, name in ((p, "patient-p"), (b1, "b1"), (a1, "a1"), (ae, "ae")):
         page.login(name)

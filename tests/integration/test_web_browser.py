@@ -130,8 +130,8 @@ class Person:
 
 def test_consent_grant_open_revoke_refuse_and_verified_log(
         browser: Any, c: Consortium, tmp_path: Path) -> None:
-    record = c.client(A1).add(resource_bytes(OBSERVATION), P.did, resource="Observation",
-                              category="laboratory")
+    record = c.client(A1).records.add(resource_bytes(OBSERVATION), P.did, resource="Observation",
+                                      category="laboratory")
     with ui_server(c, tmp_path) as base:
         # P sees the record decrypted, then grants B1 a read consent for it.
         patient = Person(browser, base, "patient-p")

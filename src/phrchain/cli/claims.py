@@ -14,17 +14,15 @@ from phrchain.cli.session import (
     found,
     paged,
     parse_list,
+    phr_client,
     reader_options,
-    records_client,
     signer_options,
     value,
 )
 
 
 def _claims(rc: Any) -> Any:
-    from phrchain.client.claims import ClaimsClient
-
-    return ClaimsClient(rc)
+    return rc.claims
 
 
 def _key(path: str | None) -> Any:
@@ -72,7 +70,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         raise CliError(f"{args.rules} must hold a JSON object of product rules")
     rules = Rules.from_json(data)
     key = ProductKey.load(args.key)
-    with records_client(args, vaults=False) as rc:
+    with phr_client(args, vaults=False) as rc:
         pid, version = _claims(rc).publish(args.slug, rules, key)
     _save_codebook(key, args.key)
     print(pid)
@@ -98,7 +96,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     approve = None
     if args.approve is not None:
         approve = _amount(args.approve, "--approve") if args.approve.strip() != "0" else 0
-    with records_client(args, vaults=False) as rc:
+    with phr_client(args, vaults=False) as rc:
         claim = _claims(rc).review(
             args.claim, approve=approve,
             deny=args.deny, note=None if args.note is None else args.note.encode())
@@ -107,7 +105,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_read(args: argparse.Namespace) -> int:
-    with records_client(args) as rc:
+    with phr_client(args) as rc:
         plaintexts = _claims(rc).read_claim_records(args.claim)
     print_json([json.loads(p) for p in plaintexts])
     print(f"{len(plaintexts)} record(s) read under the claim's HPAYMT consent "
@@ -119,7 +117,7 @@ def cmd_read(args: argparse.Namespace) -> int:
 def cmd_enrol(args: argparse.Namespace) -> int:
     # The chain refuses a backdated start: begin just after the block that will hold it.
     start = args.start_ms if args.start_ms is not None else time.time_ns() // 1_000_000 + 2_000
-    with records_client(args, vaults=False) as rc:
+    with phr_client(args, vaults=False) as rc:
         _claims(rc).enrol(args.insurer, args.product, start, args.days)
     print(f"enrolled in {args.product} of {args.insurer} for {args.days} day(s)",
           file=sys.stderr)
@@ -130,7 +128,7 @@ def cmd_file(args: argparse.Namespace) -> int:
     records = parse_list(args.records, "--records", None)
     lines = [_line(t) for t in args.line]
     service_ms = int(args.service_ms) if args.service_ms else time.time_ns() // 1_000_000
-    with records_client(args) as rc:
+    with phr_client(args) as rc:
         claim = _claims(rc).file(args.insurer, args.product, args.bill, records, lines,
                                  _key(args.key), service_ms=service_ms,
                                  consent_days=args.consent_days)
@@ -142,7 +140,7 @@ def cmd_file(args: argparse.Namespace) -> int:
 
 
 def cmd_simple(args: argparse.Namespace) -> int:
-    with records_client(args, vaults=False) as rc:
+    with phr_client(args, vaults=False) as rc:
         claim = getattr(_claims(rc), args.action)(args.claim)
     print_json(claim)
     return 0
@@ -153,7 +151,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.fhir:
         from phrchain.fhir.jsonio import dumps
 
-        with records_client(args, vaults=False) as rc:
+        with phr_client(args, vaults=False) as rc:
             resource = _claims(rc).fhir(args.claim, _key(args.key))[args.fhir]
         print(dumps(resource).decode())  # FHIR JSON: decimals written exactly
         return 0
@@ -193,19 +191,19 @@ def cmd_balance(args: argparse.Namespace) -> int:
 
 
 def cmd_mint(args: argparse.Namespace) -> int:
-    with records_client(args, vaults=False) as rc:
+    with phr_client(args, vaults=False) as rc:
         _claims(rc).mint(args.to, _amount(args.amount, "--amount"), args.currency)
     return 0
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
-    with records_client(args, vaults=False) as rc:
+    with phr_client(args, vaults=False) as rc:
         _claims(rc).transfer(args.to, _amount(args.amount, "--amount"), args.currency)
     return 0
 
 
 def cmd_bill(args: argparse.Namespace) -> int:
-    with records_client(args, vaults=False) as rc:
+    with phr_client(args, vaults=False) as rc:
         bill = _claims(rc).bill(args.patient, _amount(args.amount, "--amount"),
                                 args.currency, args.encounter)
     print(bill)
@@ -213,7 +211,7 @@ def cmd_bill(args: argparse.Namespace) -> int:
 
 
 def cmd_pay(args: argparse.Namespace) -> int:
-    with records_client(args, vaults=False) as rc:
+    with phr_client(args, vaults=False) as rc:
         _claims(rc).pay_bill(args.bill)
     print(f"paid bill {args.bill}", file=sys.stderr)
     return 0

@@ -14,8 +14,8 @@ from phrchain.cli.session import (
     parse_scope,
     patient_of,
     period_days,
+    phr_client,
     reader_options,
-    records_client,
     signer_options,
     value,
 )
@@ -42,9 +42,9 @@ def cmd_grant(args: argparse.Namespace) -> int:
     purposes = parse_list(args.purposes, "--purposes", PURPOSES)
     scope = parse_scope(args.scope)
     start_ms, end_ms = period_days(args.days)
-    with records_client(args, vaults=not args.no_share) as rc:
-        consent = rc.grant(grantee, actions=actions, scope=scope, purposes=purposes,
-                           start_ms=start_ms, end_ms=end_ms, share_existing=False)
+    with phr_client(args, vaults=not args.no_share) as rc:
+        consent = rc.consent.grant(grantee, actions=actions, scope=scope, purposes=purposes,
+                                   start_ms=start_ms, end_ms=end_ms, share_existing=False)
         print(consent)
         print(f"granted consent {consent} to {grantee['kind']} {grantee['id']}: "
               f"{','.join(actions)} for {','.join(purposes)}, {args.days} day(s)",
@@ -53,7 +53,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
             # Separate from the grant so that a vault failure here says what is left to
             # do: the consent stands, only key re-wrapping remains (`consent share`).
             try:
-                shared = rc.share(rc.grantee_dids(grantee), Scope.parse(scope))
+                shared = rc.consent.share(rc.consent.grantee_dids(grantee), Scope.parse(scope))
             except Exception:
                 print(f"the consent is granted, but re-wrapping keys for existing records "
                       f"failed; retry with: phrchain consent share {consent}", file=sys.stderr)
@@ -65,20 +65,21 @@ def cmd_grant(args: argparse.Namespace) -> int:
 def cmd_share(args: argparse.Namespace) -> int:
     from phrchain.modules.consent.messages import Scope
 
-    with records_client(args) as rc:
+    with phr_client(args) as rc:
         consent = found(rc.node, "consent/get", "consent", consent=args.consent)
         if consent["patient"] != rc.wallet.did:
             raise CliError("only the patient shares keys, with their own wallet")
         if consent["status"] != "active":
             raise CliError(f"consent {args.consent} is {consent['status']}")
-        shared = rc.share(rc.grantee_dids(consent["grantee"]), Scope.parse(consent["scope"]))
+        shared = rc.consent.share(rc.consent.grantee_dids(consent["grantee"]),
+                                  Scope.parse(consent["scope"]))
     print(f"re-wrapped {shared} record key(s) for the grantee of consent {args.consent}")
     return 0
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    with records_client(args, vaults=False) as rc:
-        rc.revoke(args.consent)
+    with phr_client(args, vaults=False) as rc:
+        rc.consent.revoke(args.consent)
     print(f"revoked consent {args.consent}: every later access decision refuses it")
     return 0
 

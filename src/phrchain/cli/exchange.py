@@ -16,8 +16,8 @@ from phrchain.cli.session import (
     parse_scope,
     patient_of,
     period_days,
+    phr_client,
     reader_options,
-    records_client,
     signer_options,
     value,
 )
@@ -25,9 +25,9 @@ from phrchain.cli.session import (
 
 def cmd_request(args: argparse.Namespace) -> int:
     scope = parse_scope(args.scope)
-    with records_client(args, vaults=False) as rc:
-        request = rc.request_pull(args.patient, scope, args.purpose)
-        status = rc.q("exchange/get", request=request)["status"]
+    with phr_client(args, vaults=False) as rc:
+        request = rc.exchange.request_pull(args.patient, scope, args.purpose)
+        status = rc.session.q("exchange/get", request=request)["status"]
     print(request)
     if status == "approved":
         print("approved at once by a standing consent: pull with "
@@ -57,24 +57,24 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_approve(args: argparse.Namespace) -> int:
     _, end_ms = period_days(args.days)
-    with records_client(args, vaults=not args.no_share) as rc:
-        rc.approve(args.request, end_ms, share_existing=not args.no_share)
+    with phr_client(args, vaults=not args.no_share) as rc:
+        rc.exchange.approve(args.request, end_ms, share_existing=not args.no_share)
     print(f"approved request {args.request} for {args.days} day(s): it is now consent "
           f"{args.request} (revoke it with `phrchain consent revoke {args.request}`)")
     return 0
 
 
 def cmd_deny(args: argparse.Namespace) -> int:
-    with records_client(args, vaults=False) as rc:
-        rc.deny(args.request)
+    with phr_client(args, vaults=False) as rc:
+        rc.exchange.deny(args.request)
     print(f"denied request {args.request}")
     return 0
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    with records_client(args) as rc:
-        opened = rc.pull(args.request, args.record)
-        mine = rc.custodian_of_me()
+    with phr_client(args) as rc:
+        opened = rc.exchange.pull(args.request, args.record)
+        mine = rc.session.custodian_of_me()
     print(describe_decision(opened.decision), file=sys.stderr)
     print(f"a copy is kept in the vault of {mine} (recorded on chain as a holder)",
           file=sys.stderr)
@@ -83,8 +83,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    with records_client(args) as rc:
-        rc.push(args.record, args.to, args.purpose)
+    with phr_client(args) as rc:
+        rc.exchange.push(args.record, args.to, args.purpose)
     print(f"pushed record {args.record} to {args.to} under the patient's push consent")
     return 0
 

@@ -23,7 +23,7 @@ from phrchain.cli.common import (
     read_json_file,
     read_passphrase,
 )
-from phrchain.cli.session import VAULTS_ENV, read_directory, records_client, signer_options
+from phrchain.cli.session import VAULTS_ENV, phr_client, read_directory, signer_options
 
 
 def _anchor(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -48,10 +48,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if Path(args.out).exists():
         raise CliError(f"{args.out} already exists; refusing to overwrite it")
-    with records_client(args) as rc:
+    with phr_client(args) as rc:
         passphrase = read_passphrase(args, f"the portable file {args.out}", confirm=True,
                                      file_option="export_passphrase_file")
-        report = export_portable(rc, args.out, passphrase, validator=args.validator,
+        report = export_portable(rc.session, args.out, passphrase, validator=args.validator,
                                  max_bytes=args.max_bytes,
                                  leave_out_larger_than=args.leave_out_larger_than)
     _show(report, args.json)

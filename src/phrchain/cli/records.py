@@ -18,8 +18,8 @@ from phrchain.cli.session import (
     found,
     paged,
     patient_of,
+    phr_client,
     reader_options,
-    records_client,
     signer_options,
     value,
     write_private,
@@ -43,13 +43,13 @@ def cmd_add(args: argparse.Namespace) -> int:
         resource = read_json_file(args.file, "FHIR resource")
         if not isinstance(resource, dict):
             raise CliError(f"{args.file} is not a FHIR resource (a JSON object)")
-    with records_client(args) as rc:
+    with phr_client(args) as rc:
         if args.raw:
-            record = rc.add(data, args.patient, resource=args.resource,
+            record = rc.records.add(data, args.patient, resource=args.resource,
                             category=args.category, **extra)
         else:
-            record = rc.add_resource(resource, args.patient, **extra)
-        d = rc.descriptor(record)
+            record = rc.records.add_resource(resource, args.patient, **extra)
+        d = rc.session.descriptor(record)
     print(record)
     print(f"registered in block {d['height']}: {d['resource']} ({d['category']}), "
           f"{d['size']} bytes sealed in the vault of {d['custodian']}", file=sys.stderr)
@@ -72,9 +72,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     total = sum(1 + len(g.resources) for g in groups)
     print(f"sealing {total} resource(s) of {len(groups)} patient(s)…", file=sys.stderr)
     bar = ProgressBar(total, "registering", "resources")
-    with records_client(args) as rc:
+    with phr_client(args) as rc:
         try:
-            ids = rc.import_bundle(bundle, patients, bar)
+            ids = rc.records.import_bundle(bundle, patients, bar)
         finally:
             bar.close()
     print_json({"imported": {did: len(records) for did, records in ids.items()},
@@ -124,8 +124,8 @@ def cmd_read(args: argparse.Namespace) -> int:
         raise CliError("--receipt goes with --break-glass only")
     if args.receipt and os.path.exists(args.receipt):  # before the access, not after
         raise CliError(f"{args.receipt} already exists; refusing to overwrite it")
-    with records_client(args) as rc:
-        opened = rc.open(args.record, action=action, purpose=purpose,
+    with phr_client(args) as rc:
+        opened = rc.records.open(args.record, action=action, purpose=purpose,
                          vault_org=args.from_vault,
                          reason=args.reason.strip() if args.break_glass else None)
     if opened.receipt is not None:
@@ -151,8 +151,8 @@ def cmd_read(args: argparse.Namespace) -> int:
 def cmd_range(args: argparse.Namespace) -> int:
     if args.start < 0 or args.length < 1:
         raise CliError("--start must be >= 0 and --length >= 1")
-    with records_client(args) as rc:
-        data = rc.read_range(args.record, args.start, args.length, purpose=args.purpose,
+    with phr_client(args) as rc:
+        data = rc.records.read_range(args.record, args.start, args.length, purpose=args.purpose,
                              vault_org=args.from_vault)
     write_private(args.out, data)
     print(f"{len(data)} bytes from offset {args.start} written to {args.out} (each chunk "
@@ -161,10 +161,10 @@ def cmd_range(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
-    with records_client(args, vaults=False) as rc:
-        rc.descriptor(args.record)
-        holders = rc.q("records/holders", record=args.record)["holders"]
-        rc.erase(args.record, args.reason)
+    with phr_client(args, vaults=False) as rc:
+        rc.session.descriptor(args.record)
+        holders = rc.session.q("records/holders", record=args.record)["holders"]
+        rc.records.erase(args.record, args.reason)
     print(f"record {args.record} erased on chain ({args.reason}); the vaults holding it "
           f"({', '.join(holders) or 'none'}) destroy its ciphertext and keys at their next "
           "sync, and refuse it from now on")
@@ -172,10 +172,10 @@ def cmd_erase(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    with records_client(args) as rc:
+    with phr_client(args) as rc:
         patient = args.patient or rc.wallet.did
         purpose = args.purpose or ("PATRQT" if patient == rc.wallet.did else "TREAT")
-        bundle = rc.export(patient, purpose=purpose)
+        bundle = rc.records.export(patient, purpose=purpose)
     write_private(args.out, (json.dumps(bundle, indent=2, sort_keys=True,
                                         ensure_ascii=False) + "\n").encode())
     print(f"{len(bundle['entry'])} resource(s) written to {args.out} as a FHIR R4 "

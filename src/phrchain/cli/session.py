@@ -1,6 +1,6 @@
 """What the records, consent, exchange, audit and vault commands share: their common
-options, the vault directory, a :class:`~phrchain.client.records.RecordsClient` for the
-signer, paged chain lists, scope parsing and private output files.
+options, the vault directory, the signer's :class:`~phrchain.client.phr.Phr`, paged
+chain lists, scope parsing and private output files.
 
 The vault directory is a JSON file ``{organization DID: vault base URL}`` named by
 ``--vaults`` or the environment variable ``PHRCHAIN_VAULTS``.
@@ -74,17 +74,18 @@ def read_directory(path: str | None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def records_client(args: argparse.Namespace, vaults: bool = True) -> Iterator[Any]:
-    """The signer's RecordsClient; the SDK's lookup failures (an unknown DID, record or
-    vault: ``RecordsError``) become one-line errors. ``vaults=False``: a chain-only action,
-    which needs no vault directory."""
+def phr_client(args: argparse.Namespace, vaults: bool = True) -> Iterator[Any]:
+    """The signer's :class:`~phrchain.client.phr.Phr` (its per-module clients); the SDK's
+    lookup failures (an unknown DID, record or vault: ``RecordsError``) become one-line
+    errors. ``vaults=False``: a chain-only action, which needs no vault directory."""
     from phrchain.client.http import ApiError, NodeClient
-    from phrchain.client.records import RecordsClient, RecordsError
+    from phrchain.client.phr import Phr
+    from phrchain.client.session import RecordsError
 
     directory = read_directory(args.vaults) if vaults or args.vaults else {}
     wallet = wallet_from_args(args)
     node = NodeClient(args.node)
-    client = RecordsClient(node, wallet, directory)
+    client = Phr(node, wallet, directory)
     try:
         yield client
     except ApiError as exc:

@@ -22,12 +22,15 @@ import contextlib
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from phrchain.client.anchors import Anchor
+from phrchain.client.anchors import Anchor, SoloAnchor
 from phrchain.core.errors import CryptoError, PhrError, ProofError
 
-__all__ = ["AuditReader", "Head", "check_consistency", "check_entry", "check_head"]
+if TYPE_CHECKING:
+    from phrchain.client.session import Session
+
+__all__ = ["AuditClient", "AuditReader", "Head", "check_consistency", "check_entry", "check_head"]
 
 PAGE = 500
 
@@ -207,3 +210,21 @@ class AuditReader:
         for old, new in itertools.pairwise(heads):
             self.consistency(old, new)
         return latest, heads, blocks
+
+
+class AuditClient:
+    """The audit module from the client side: a patient's verified access log."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def log(self, patient: str, anchor: Anchor | None = None) -> list[dict[str, Any]]:
+        """Every audit entry of ``patient``, each proven included in the latest log head,
+        and that head proven through ``anchor`` (``client/anchors.py``: a pinned solo
+        validator or a CometBFT validator set). Without one, the solo validator the node
+        names is used, which only checks the node against itself. Raises
+        :class:`~phrchain.core.errors.ProofError` on any failure."""
+        node = self.session.node
+        if anchor is None:
+            anchor = SoloAnchor(node, str(node.status()["validator"]), node.chain_id())
+        return AuditReader(node, patient, anchor).log()

@@ -1,7 +1,7 @@
 """The SDK for insurance claims and settlement (``modules/claims``, ``modules/settlement``).
 
-Roles, each through a :class:`ClaimsClient` around the party's
-:class:`~phrchain.client.records.RecordsClient`:
+Roles, each through a :class:`ClaimsClient` on the party's
+:class:`~phrchain.client.session.Session`:
 
 - **insurer**: holds a :class:`ProductKey` (kept off chain, given to enrolees), publishes
   a product whose covered and excluded codes go on chain only as *code tags*
@@ -26,9 +26,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from phrchain.client.records import RecordsClient, RecordsError
+from phrchain.client.consent import ConsentClient
+from phrchain.client.records import RecordsClient
+from phrchain.client.session import RecordsError, Session
 from phrchain.core.hashing import domain_prefix
+from phrchain.modules.claims.messages import (
+    Appeal,
+    Enrol,
+    File,
+    Lapse,
+    Line,
+    Publish,
+    RecordRef,
+    Review,
+    Settle,
+)
 from phrchain.modules.consent.messages import Scope
+from phrchain.modules.settlement.messages import Bill, Mint, PayBill, Transfer
 
 DAY_MS: Final = 86_400_000
 _CODE_TAG: Final = domain_prefix("phrchain/claims/code-tag/v1")
@@ -137,15 +151,18 @@ class Rules:
 
 
 class ClaimsClient:
-    def __init__(self, records: RecordsClient) -> None:
-        self.rc = records
+    """The claims and settlement modules from the client side, for any of the roles."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._records, self._consent = RecordsClient(session), ConsentClient(session)
 
     @property
     def did(self) -> str:
-        return self.rc.wallet.did
+        return self.session.wallet.did
 
     def _q(self, path: str, **data: Any) -> Any:
-        return self.rc.q(path, **data)
+        return self.session.q(path, **data)
 
     # -- money -------------------------------------------------------------------------
     def balance(self, currency: str, did: str | None = None) -> int:
@@ -154,40 +171,36 @@ class ClaimsClient:
 
     def mint(self, to: str, amount: int, currency: str) -> None:
         """(authority) Deposit money into the system for ``to``."""
-        self.rc.send([{"type": "settlement/mint", "to": to, "amount": amount,
-                       "currency": currency}])
+        self.session.send([Mint(to, amount, currency).to_msg()])
 
     def transfer(self, to: str, amount: int, currency: str) -> None:
-        self.rc.send([{"type": "settlement/transfer", "to": to, "amount": amount,
-                       "currency": currency}])
+        self.session.send([Transfer(to, amount, currency, None).to_msg()])
 
     def bill(self, patient: str, amount: int, currency: str, local_encounter: str,
              bill: str | None = None) -> str:
         """(provider) Bill ``patient`` for an encounter of this institution."""
         bill = bill or secrets.token_hex(16)
-        provider = self.rc.custodian_of_me()
-        self.rc.send([{"type": "settlement/bill", "bill": bill, "patient": patient,
-                       "amount": amount, "currency": currency,
-                       "encounter": encounter_key(provider, local_encounter)}])
+        provider = self.session.custodian_of_me()
+        self.session.send([Bill(bill, patient, amount, currency,
+                                encounter_key(provider, local_encounter)).to_msg()])
         return bill
 
     def pay_bill(self, bill: str) -> None:
-        self.rc.send([{"type": "settlement/pay_bill", "bill": bill}])
+        self.session.send([PayBill(bill).to_msg()])
 
     # -- insurer -----------------------------------------------------------------------
     def publish(self, slug: str, rules: Rules, key: ProductKey) -> tuple[str, int]:
         """Publish (or re-publish: next version) a product; returns (id, version)."""
-        insurer = self.rc.custodian_of_me()
+        insurer = self.session.custodian_of_me()
         pid = product_id(insurer, slug)
-        self.rc.send([{
-            "type": "claims/publish", "product": pid, "name": rules.name,
-            "currency": rules.currency, "deductible": rules.deductible,
-            "copay_bps": rules.copay_bps, "per_claim_limit": rules.per_claim_limit,
-            "yearly_limit": rules.yearly_limit, "waiting_ms": rules.waiting_days * DAY_MS,
-            "max_term_ms": rules.max_term_days * DAY_MS, "covered": key.tags(rules.covered),
-            "excluded": key.tags(rules.excluded), "refer_above": rules.refer_above,
-            "review_window_ms": rules.review_window_days * DAY_MS,
-            "appeal_window_ms": rules.appeal_window_days * DAY_MS}])
+        self.session.send([Publish(
+            product=pid, name=rules.name, currency=rules.currency,
+            deductible=rules.deductible, copay_bps=rules.copay_bps,
+            per_claim_limit=rules.per_claim_limit, yearly_limit=rules.yearly_limit,
+            waiting_ms=rules.waiting_days * DAY_MS, max_term_ms=rules.max_term_days * DAY_MS,
+            covered=tuple(key.tags(rules.covered)), excluded=tuple(key.tags(rules.excluded)),
+            refer_above=rules.refer_above, review_window_ms=rules.review_window_days * DAY_MS,
+            appeal_window_ms=rules.appeal_window_days * DAY_MS).to_msg()])
         return pid, int(self.product(insurer, pid)["version"])
 
     def review(self, claim: str, *, approve: int | None = None, deny: str | None = None,
@@ -196,26 +209,20 @@ class ClaimsClient:
         ``deny=reason code``. A note stays off chain; only its hash is recorded."""
         if (approve is None) == (deny is None):
             raise RecordsError("review with approve=amount or deny=reason, not both")
-        msg: dict[str, Any] = {"type": "claims/review", "claim": claim,
-                               "decision": "approve" if approve is not None else "deny"}
-        if approve is not None:
-            msg["amount"] = approve
-        else:
-            msg["reason"] = deny
-        if note is not None:
-            msg["note_hash"] = hashlib.sha256(note).hexdigest()
-        self.rc.send([msg])
+        self.session.send([Review(
+            claim, "approve" if approve is not None else "deny", approve, deny,
+            None if note is None else hashlib.sha256(note).hexdigest()).to_msg()])
         return self.claim(claim)
 
     def read_claim_records(self, claim: str) -> list[bytes]:
         """(insurer) Open each record the claim names, under its HPAYMT consent."""
-        return [self.rc.open(r["record"], purpose="HPAYMT").plaintext
+        return [self._records.open(r["record"], purpose="HPAYMT").plaintext
                 for r in self.claim(claim)["records"]]
 
     # -- patient -----------------------------------------------------------------------
     def enrol(self, insurer: str, product: str, start_ms: int, days: int) -> None:
-        self.rc.send([{"type": "claims/enrol", "insurer": insurer, "product": product,
-                       "start_ms": start_ms, "end_ms": start_ms + days * DAY_MS}])
+        self.session.send([Enrol(insurer, product, start_ms,
+                                 start_ms + days * DAY_MS).to_msg()])
 
     def file(self, insurer: str, product: str, bill: str, records: Sequence[str],
              lines: Sequence[tuple[Code, int]], key: ProductKey, service_ms: int,
@@ -226,29 +233,27 @@ class ClaimsClient:
         claim = claim or secrets.token_hex(16)
         refs = []
         for record in records:
-            opened = self.rc.open(record, purpose="PATRQT")  # proves we hold the original
-            refs.append({"record": record, "commitment": opened.descriptor["commitment"]})
+            opened = self._records.open(record, purpose="PATRQT")  # proves we hold the original
+            refs.append(RecordRef(record, opened.descriptor["commitment"]))
         version = int(self.product(insurer, product)["version"])
-        tx_lines = [{"tag": key.tag(code), "amount": amount} for code, amount in lines]
-        self.rc.send([{"type": "claims/file", "claim": claim, "insurer": insurer,
-                       "product": product, "version": version, "bill": bill,
-                       "service_ms": service_ms, "records": refs, "lines": tx_lines,
-                       "amount": sum(a for _, a in lines),
-                       "consent_end_ms": _now_ms() + consent_days * DAY_MS}])
-        readers = self.rc.grantee_dids({"kind": "organization", "id": insurer})
-        self.rc.share(readers, Scope(records=tuple(sorted(records))))
+        self.session.send([File(
+            claim, insurer, product, version, bill, service_ms, tuple(refs),
+            tuple(Line(key.tag(code), amount) for code, amount in lines),
+            sum(a for _, a in lines), _now_ms() + consent_days * DAY_MS).to_msg()])
+        readers = self._consent.grantee_dids({"kind": "organization", "id": insurer})
+        self._consent.share(readers, Scope(records=tuple(sorted(records))))
         return self.claim(claim)
 
     def appeal(self, claim: str) -> dict[str, Any]:
-        self.rc.send([{"type": "claims/appeal", "claim": claim}])
+        self.session.send([Appeal(claim).to_msg()])
         return self.claim(claim)
 
     def lapse(self, claim: str) -> dict[str, Any]:
-        self.rc.send([{"type": "claims/lapse", "claim": claim}])
+        self.session.send([Lapse(claim).to_msg()])
         return self.claim(claim)
 
     def settle(self, claim: str) -> dict[str, Any]:
-        self.rc.send([{"type": "claims/settle", "claim": claim}])
+        self.session.send([Settle(claim).to_msg()])
         return self.claim(claim)
 
     # -- reading -----------------------------------------------------------------------
@@ -284,7 +289,7 @@ class ClaimsClient:
             codes=key.codebook() if key else None, reasons=self._reason_sentences())
 
     def _block_time(self, height: int) -> int:
-        header = self.rc.node.header(height)
+        header = self.session.node.header(height)
         return int(header["header"]["time_ms"])
 
     @staticmethod

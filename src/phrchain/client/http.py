@@ -12,14 +12,12 @@ codespace ``client``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import quote
 
 import httpx
 
-from phrchain.client import builder
 from phrchain.core.errors import REGISTRY, PhrError
 
 if TYPE_CHECKING:
@@ -29,9 +27,6 @@ __all__ = ["ApiError", "NodeClient"]
 
 DEFAULT_TIMEOUT: Final = 40.0  # above the server's 30 s commit wait
 Wait = Literal["commit", "check"]
-NONCE_RETRIES = 20
-# nonce replayed / skipped: the signer has another tx in flight
-NONCE_RACE = frozenset({("tx", 6), ("tx", 7)})
 
 
 class ApiError(PhrError):
@@ -162,28 +157,12 @@ class NodeClient:
 
     def send(self, wallet: Wallet, msgs: Sequence[Mapping[str, Any]],
              wait: Wait = "commit") -> dict[str, Any]:
-        """Sign ``msgs`` with the wallet's next nonce and submit them.
-
-        The next nonce is read from committed state, so a tx of the same signer still in
-        the mempool (sent with ``wait="check"``, or by another process with the same key,
-        such as an institution's vault) makes the check refuse this one for its nonce;
-        such a refusal changed nothing, and the tx is re-signed with a fresh nonce and
-        sent again, a few times, with a short backoff.
+        """Sign ``msgs`` with the wallet's next nonce and submit them: a one-off
+        :class:`~phrchain.client.sender.TxSender` (the SDK's one send pipeline; keep a
+        sender to send many txs for one wallet).
 
         Raises :class:`ApiError` if the tx is refused at check, or — with
         ``wait="commit"`` — if it was committed with a failing result or dropped."""
-        for attempt in range(NONCE_RETRIES):
-            nonce = self.next_nonce(wallet.did)
-            raw = builder.sign(wallet, self.chain_id(), nonce, [dict(m) for m in msgs])
-            try:
-                answer = self.submit(raw, wait)
-            except ApiError as exc:
-                if (exc.codespace, exc.code) not in NONCE_RACE or attempt == NONCE_RETRIES - 1:
-                    raise
-                time.sleep(0.02 * (attempt + 1))
-                continue
-            result = answer.get("result")
-            if wait == "commit" and result is not None and result.get("code", 0) != 0:
-                raise ApiError.from_result(result)
-            return answer
-        raise AssertionError("unreachable")
+        from phrchain.client.sender import TxSender  # the sender builds on this client
+
+        return TxSender(self, wallet).send(msgs, wait)

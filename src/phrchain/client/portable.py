@@ -3,7 +3,7 @@ in one passphrase-protected file, and is treated with it at any institution.
 
 ::
 
-    report = export_portable(records_client, "me.phr", passphrase)   # the patient's client
+    report = export_portable(session, "me.phr", passphrase)   # the patient's Session
     report = verify_portable("me.phr", passphrase, validator=DID)     # offline
     report = import_portable("me.phr", passphrase, node, validator=DID,
                              vault_org=HOSPITAL, directory={HOSPITAL: url})
@@ -49,10 +49,12 @@ from phrchain.client.portable_file import (
     split_chunks,
     write,
 )
-from phrchain.client.records import MSGS_PER_TX, RecordsClient
+from phrchain.client.records import MSGS_PER_TX
+from phrchain.client.session import Session
 from phrchain.client.wallet import DEFAULT_KDF, KdfParams, RandomBytes
 from phrchain.core import rfc9162
 from phrchain.core.errors import PhrError
+from phrchain.modules.records.messages import AddHolder
 from phrchain.vault import crypto
 from phrchain.vault.crypto import RecordMeta
 
@@ -65,12 +67,13 @@ def _wall_ms() -> int:
 
 
 # -- export ----------------------------------------------------------------------------------
-def export_portable(rc: RecordsClient, out: Path | str, passphrase: str | bytes, *,
+def export_portable(session: Session, out: Path | str, passphrase: str | bytes, *,
                     validator: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
                     leave_out_larger_than: int | None = None, kdf: KdfParams = DEFAULT_KDF,
                     now_ms: Callable[[], int] = _wall_ms,
                     random_bytes: RandomBytes = secrets.token_bytes) -> PortableReport:
-    """Write the portable record of ``rc``'s wallet (a patient) to ``out`` (new, 0600).
+    """Write the portable record of the session's wallet (a patient) to ``out`` (new,
+    0600).
 
     ``validator``: the solo validator DID to check the gathered proofs against (default:
     the one the node reports). Size policy (``docs/portable.md``): records bigger than
@@ -81,18 +84,18 @@ def export_portable(rc: RecordsClient, out: Path | str, passphrase: str | bytes,
         raise PortableError(f"max_bytes must be 1..{HARD_MAX_BYTES}")
     if Path(out).exists():
         raise PortableError(f"{out} already exists; refusing to overwrite a file")
-    payload, validator = build_payload(rc, validator, max_bytes, leave_out_larger_than,
+    payload, validator = build_payload(session, validator, max_bytes, leave_out_larger_than,
                                        now_ms())
     verified = verify_payload(payload, validator, payload.anchor["chain_id"])
     write(out, seal(payload, passphrase, kdf, random_bytes))
     return verified.report
 
 
-def build_payload(rc: RecordsClient, validator: str | None, max_bytes: int,
+def build_payload(session: Session, validator: str | None, max_bytes: int,
                   leave_out_larger_than: int | None, created_ms: int
                   ) -> tuple[Payload, str]:
     """Gather the payload at the node's latest height (nothing is verified here)."""
-    node, did = rc.node, rc.wallet.did
+    node, did = session.node, session.wallet.did
     validator = validator or node.status().get("validator")
     if not isinstance(validator, str) or not validator.startswith("did:key:"):
         raise PortableError("the node names no solo validator DID (a CometBFT network?): "
@@ -131,30 +134,30 @@ def build_payload(rc: RecordsClient, validator: str | None, max_bytes: int,
         raise PortableError(f"the records total {total} ciphertext bytes, over the "
                             f"{max_bytes}-byte limit of one file: raise the limit (at most "
                             f"{HARD_MAX_BYTES}) or leave large objects out")
-    records = tuple(_fetch(rc, record, proof, height) for record, proof in carry)
+    records = tuple(_fetch(session, record, proof, height) for record, proof in carry)
     consents = tuple({"consent": c, "proof": proved("consent/get", consent=c)}
                      for c in listed("consent/patient", "consents", patient=did))
     payload = Payload(
-        rc.wallet, {"engine": "solo", "chain_id": node.chain_id(), "validator": validator},
+        session.wallet, {"engine": "solo", "chain_id": node.chain_id(), "validator": validator},
         height, header, proved("identity/did", did=did), records, tuple(left_out), consents,
         proved("audit/head", patient=did), created_ms)
     return payload, validator
 
 
-def _fetch(rc: RecordsClient, record: str, proof: dict[str, Any], height: int
+def _fetch(session: Session, record: str, proof: dict[str, Any], height: int
            ) -> CarriedRecord:
     """The record's ciphertext and the patient's wrapped key, from its custodian's vault,
     else from another holder's (an audited access, purpose PATRQT)."""
     d = proof["value"]
-    holders = rc.node.query("records/holders", {"record": record},
+    holders = session.node.query("records/holders", {"record": record},
                             height=height)["value"]["holders"]
     failures = []
     for org in [d["custodian"], *(h for h in holders if h != d["custodian"])]:
-        if org not in rc.directory:
+        if org not in session.directory:
             failures.append(f"{org}: no vault address known")
             continue
         try:
-            vault = rc.vault(org)
+            vault = session.vault(org)
             answer = vault.access(record, "read", "PATRQT")
             parts = answer["parts"] or [vault.chunk(record, i, answer["ticket"])
                                         for i in range(d["chunks"])]
@@ -192,37 +195,37 @@ def import_portable(path: Path | str, passphrase: str | bytes, node: Any, *, val
 def _write(verified: Verified, target: Target, node: Any, url: str) -> None:
     payload, report, org = verified.payload, verified.report, target.org
     wallet = payload.wallet
-    rc = RecordsClient(node, wallet, {org: url})
+    session = Session(node, wallet, {org: url})
     try:
         to_add = [r for r in verified.descriptors if org not in target.holders[r]]
-        rc.send_all([[{"type": "records/add_holder", "record": r, "org": org}
-                      for r in to_add[i:i + MSGS_PER_TX]]
-                     for i in range(0, len(to_add), MSGS_PER_TX)])
+        session.sender.send_many([[AddHolder(r, org).to_msg() for r in to_add[i:i + MSGS_PER_TX]]
+                             for i in range(0, len(to_add), MSGS_PER_TX)])
         report.holders_added = to_add
         for carried in payload.records:
             d = verified.descriptors[carried.record]
             record_id, data_key = bytes.fromhex(carried.record), \
                 verified.data_keys[carried.record]
             # The proven keys last: consent/readers is an unproven node answer.
-            readers = {**_org_readers(rc, d, org), wallet.did: wallet.enc_key,
+            readers = {**_org_readers(session, d, org), wallet.did: wallet.enc_key,
                        org: target.org_enc_key}
             wrapped = {did: crypto.wrap_key(data_key, enc, record_id, did)
                        for did, enc in readers.items()}
             meta = RecordMeta(record_id, d["patient"], bytes.fromhex(d["hash"]), d["size"],
                               d["chunks"], bytes.fromhex(d["commitment"]))
-            rc.vault(org).copy(meta, wrapped,
+            session.vault(org).copy(meta, wrapped,
                                split_chunks(carried.ciphertext, d["size"], d["chunks"]))
             report.uploaded.append(carried.record)
         report.written = True
     finally:
-        rc.close()
+        session.close()
 
 
-def _org_readers(rc: RecordsClient, d: Mapping[str, Any], org: str) -> dict[str, bytes]:
+def _org_readers(session: Session, d: Mapping[str, Any], org: str) -> dict[str, bytes]:
     """Grantees of the patient's standing consents covering this record who act for
     ``org`` (``consent/readers``, as the SDK's writers use it)."""
-    readers = rc.q("consent/readers", patient=d["patient"], resource=d["resource"],
+    readers = session.q("consent/readers", patient=d["patient"], resource=d["resource"],
                    category=d["category"], record=d["record"])["readers"]
     return {r["did"]: bytes.fromhex(r["enc_key"]) for r in readers
-            if r["did"] != d["patient"] and (r["did"] == org or rc.identity(
+            if r["did"] != d["patient"] and (r["did"] == org or session.identity(
                 r["did"]).get("organization") == org)}
+

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -17,7 +17,7 @@ from phrchain.client.http import ApiError, raise_for_error
 from phrchain.client.wallet import Wallet
 from phrchain.vault.crypto import ChunkPart, RecordMeta
 from phrchain.vault.requests import request_hash, sign_request
-from phrchain.vault.wire import encode_batch, encode_upload
+from phrchain.vault.wire import encode_batch, encode_keys, encode_records, encode_upload
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -103,6 +103,17 @@ class VaultClient:
 
     def share_key(self, record: str, reader: str, wrapped: bytes) -> None:
         self._request("PUT", f"/v1/vault/records/{record}/keys/{reader}", body=wrapped)
+
+    def own_keys(self, records: Sequence[str]) -> dict[str, bytes]:
+        """The patient's own wrapped keys of their ``records`` (at most
+        ``wire.MAX_KEY_ITEMS``): no ciphertext, not an audited read."""
+        answer = self._request("POST", "/v1/vault/keys/own", body=encode_records(records))
+        return {str(r): bytes.fromhex(w) for r, w in answer.json()["keys"].items()}
+
+    def share_keys(self, items: Sequence[tuple[str, str, bytes]]) -> None:
+        """Many ``(record, reader DID, wrapped key)`` in one request (at most
+        ``wire.MAX_KEY_ITEMS``): the vault stores all or refuses all."""
+        self._request("POST", "/v1/vault/keys", body=encode_keys(items))
 
     def sync(self) -> dict[str, Any]:
         return dict(self._request("POST", "/v1/vault/sync").json())

@@ -9,7 +9,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
-from phrchain.client.claims import ClaimsClient, Code, ProductKey, Rules
+from phrchain.client.claims import Code, ProductKey, Rules
 from phrchain.client.http import ApiError
 from phrchain.fhir.synthetic import SNOMED
 
@@ -62,27 +62,27 @@ def insurance_claim(s: Scenario) -> None:
     c, p = s.c, s.patient(1)
     s.title("Insurance: a visit, a bill paid, a claim filed by choosing records, paid by "
             "the contract")
-    governance = ClaimsClient(c.client("authority"))
+    governance = c.client("authority").claims
     governance.mint(c.did("insurer"), 100_000_000, CURRENCY)
     governance.mint(c.did(p), 1_000_000, CURRENCY)
     s.say(f"settlement: the insurer funded its claims account with {_won(100_000_000)}; "
           f"patient 1 topped up {_won(1_000_000)} (integer won, minted by governance)")
 
-    insurer = ClaimsClient(c.client("reviewer"))
+    insurer = c.client("reviewer").claims
     key = ProductKey.create()
     product, version = insurer.publish("basic-care", PRODUCT_RULES, key)
     s.say(f"Dasom published '{PRODUCT_RULES.name}' v{version}: deductible "
           f"{_won(PRODUCT_RULES.deductible)}, co-pay 20%, limits per claim/year; its "
           f"covered codes are on chain only as HMAC tags under the insurer's product key")
 
-    patient = ClaimsClient(c.client(p))
+    patient = c.client(p).claims
     start = now_ms() + 2_000   # no backdating: after the enrol tx's block
     patient.enrol(c.did("insurer"), product, start, 365)
 
     when = datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     doctor = c.client("dr_kim")
-    visit = [doctor.add_resource(r, c.did(p)) for r in _visit(when, "Patient/demo")]
-    hospital = ClaimsClient(doctor)
+    visit = [doctor.records.add_resource(r, c.did(p)) for r in _visit(when, "Patient/demo")]
+    hospital = doctor.claims
     encounter_no = f"E-{secrets.token_hex(4)}"
     bill = hospital.bill(c.did(p), 350_000, CURRENCY, encounter_no)
     patient.pay_bill(bill)
@@ -107,7 +107,7 @@ def insurance_claim(s: Scenario) -> None:
     opened = insurer.read_claim_records(filed["claim"])
     other = next(r for r in s.outcome.records[p] if r not in visit)
     try:
-        c.client("reviewer").open(other, purpose="HPAYMT")
+        c.client("reviewer").records.open(other, purpose="HPAYMT")
         raise RuntimeError("the insurer read a record the patient did not choose")
     except ApiError as exc:
         s.say(f"the insurer's reviewer opened exactly the {len(opened)} chosen records "
@@ -117,7 +117,7 @@ def insurance_claim(s: Scenario) -> None:
                          service_ms=service_ms)
     s.say(f"a second claim for the same bill: {again['status']} "
           f"({', '.join(again['reasons'])}) — nothing paid")
-    regulator = ClaimsClient(c.client("auditor"))
+    regulator = c.client("auditor").claims
     flagged = regulator.claims_by_reason("duplicate_claim")
     s.say(f"the regulator lists claims by reason code: duplicate_claim → {len(flagged)}")
     fhir = patient.fhir(filed["claim"], key)

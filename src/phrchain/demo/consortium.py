@@ -23,7 +23,7 @@ from typing import Any, Final
 from phrchain.api.server import BackgroundServer, create_app
 from phrchain.client import builder
 from phrchain.client.http import NodeClient
-from phrchain.client.records import RecordsClient
+from phrchain.client.phr import Phr
 from phrchain.client.wallet import Wallet
 from phrchain.core import keys
 from phrchain.engine.solo.home import NodeConfig, init_home
@@ -81,15 +81,15 @@ class Consortium:
     members: dict[str, Member]
     vaults: dict[str, Vault]                 # org DID -> vault
     directory: dict[str, str]                # org DID -> vault URL
-    _clients: dict[str, RecordsClient] = field(default_factory=dict)
+    _clients: dict[str, Phr] = field(default_factory=dict)
 
     def did(self, name: str) -> str:
         return self.wallets[name].did
 
-    def client(self, name: str) -> RecordsClient:
+    def client(self, name: str) -> Phr:
         if name not in self._clients:
-            self._clients[name] = RecordsClient(NodeClient(self.api_url, timeout=60),
-                                                self.wallets[name], self.directory)
+            self._clients[name] = Phr(NodeClient(self.api_url, timeout=60),
+                                      self.wallets[name], self.directory)
         return self._clients[name]
 
     def flush(self) -> None:

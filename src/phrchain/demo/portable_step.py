@@ -16,7 +16,7 @@ def portable_record(s: Scenario) -> None:
     path = c.home / f"{p}-portable.phr"
     s.title("Portable record: patient 4 carries their whole record to Saebyeok")
     passphrase = f"{p} takes their record along"
-    report = export_portable(c.client(p), path, passphrase)
+    report = export_portable(c.client(p).session, path, passphrase)
     counts = report.counts()
     s.say(f"exported {counts['records']} records ({counts['ciphertext_bytes']:,} bytes of "
           f"ciphertext), {counts['consents']} consent(s) and the audit head into one file "
@@ -31,7 +31,7 @@ def portable_record(s: Scenario) -> None:
           f"chunk hashes and {after['commitments']} salted commitments, against the "
           "validator it trusts (not the file's word)")
     record = imported.uploaded[0] if imported.uploaded else report.records[0].record
-    opened = c.client(p).open(record, purpose="PATRQT", vault_org=hospital_b)
+    opened = c.client(p).records.open(record, purpose="PATRQT", vault_org=hospital_b)
     s.outcome.extra["portable"] = {"file": str(path), "uploaded": len(imported.uploaded)}
     s.say(f"{len(imported.uploaded)} records are now held by Saebyeok's vault too; the "
           f"patient opened {opened.descriptor['resource']} {record[:8]}… from there")

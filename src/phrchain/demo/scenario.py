@@ -114,13 +114,13 @@ class Scenario:
                 name = f"patient_{i}"
                 fhir_id = next(e["resource"]["id"] for e in bundle["entry"]
                                if e["resource"]["resourceType"] == "Patient")
-                ids = doctor.import_bundle(bundle, {fhir_id: c.did(name)}, bar)
+                ids = doctor.records.import_bundle(bundle, {fhir_id: c.did(name)}, bar)
                 self.outcome.records[name] = ids[c.did(name)]
         finally:
             bar.close()
         count = sum(len(r) for r in self.outcome.records.values())
         kinds: dict[str, int] = {}
-        for d in c.client("patient_1").my_records():
+        for d in c.client("patient_1").records.my_records():
             kinds[d["resource"]] = kinds.get(d["resource"], 0) + 1
         self.say(f"{count} records validated against FHIR R4, each encrypted with its own "
                  "key (AES-256-GCM) in the hospital's vault")
@@ -129,7 +129,7 @@ class Scenario:
                  + ", ".join(f"{k} x{v}" for k, v in sorted(kinds.items())))
 
     def _first(self, patient: str, resource: str) -> str:
-        for d in self.c.client(patient).my_records():
+        for d in self.c.client(patient).records.my_records():
             if d["resource"] == resource:
                 return str(d["record"])
         return str(self.outcome.records[patient][-1])
@@ -139,7 +139,7 @@ class Scenario:
         self.title("Standing consent: patient 1 lets Saebyeok General Hospital read and "
                    "receive their vital signs and labs")
         start = now_ms() - 60_000
-        consent = c.client(p).grant(
+        consent = c.client(p).consent.grant(
             {"kind": "organization", "id": c.did("hospital_b")}, actions=["read", "push"],
             scope={"categories": ["encounter", "laboratory", "vital-signs"]},
             purposes=["TREAT"], start_ms=start, end_ms=start + 30 * DAY_MS)
@@ -154,7 +154,7 @@ class Scenario:
         record = self._first(self.patient(1), "Observation")
         self.title("View: Dr Lee (Saebyeok) reads patient 1's Observation in place at "
                    "Hanbit's vault")
-        opened = c.client("dr_lee").open(record, action="view", purpose="TREAT")
+        opened = c.client("dr_lee").records.open(record, action="view", purpose="TREAT")
         self.say(f"record {record[:8]}…: permitted by consent {opened.decision['consent']}; "
                  f"{len(opened.plaintext)} bytes decrypted, hash and commitment checked "
                  "against the chain; nothing copied")
@@ -163,8 +163,8 @@ class Scenario:
         c = self.c
         record = self._first(self.patient(1), "Encounter")
         self.title("Push: Dr Kim (Hanbit) sends patient 1's Encounter to Saebyeok")
-        c.client("dr_kim").push(record, c.did("dr_lee"))
-        opened = c.client("dr_lee").open(record, vault_org=c.did("hospital_b"))
+        c.client("dr_kim").exchange.push(record, c.did("dr_lee"))
+        opened = c.client("dr_lee").records.open(record, vault_org=c.did("hospital_b"))
         self.outcome.pushed = record
         self.say(f"record {record[:8]}… now also held in Saebyeok's vault (a holder on "
                  f"chain); Dr Lee opened it there: {opened.descriptor['resource']}, "
@@ -173,13 +173,13 @@ class Scenario:
     def pull_with_approval(self) -> None:
         c, p = self.c, self.patient(2)
         self.title("Pull: Dr Lee asks for patient 2's conditions; the patient approves")
-        request = c.client("dr_lee").request_pull(
+        request = c.client("dr_lee").exchange.request_pull(
             c.did(p), {"categories": ["condition"]}, "TREAT")
         status = c.query("exchange/get", request=request)["status"]
         self.say(f"request {request[:8]}…: {status} (no standing consent)")
-        c.client(p).approve(request, now_ms() + 7 * DAY_MS)
+        c.client(p).exchange.approve(request, now_ms() + 7 * DAY_MS)
         record = self._first(p, "Condition")
-        opened = c.client("dr_lee").pull(request, record)
+        opened = c.client("dr_lee").exchange.pull(request, record)
         self.outcome.pull_request, self.outcome.pulled = request, record
         self.say(f"patient 2 approved in their app: a 7-day consent; Dr Lee pulled "
                  f"{opened.descriptor['resource']} {record[:8]}… into Saebyeok's vault")
@@ -190,8 +190,8 @@ class Scenario:
         self.title("Break-glass: Dr Park (emergency, Saebyeok) opens patient 3's allergies "
                    "with no consent")
         reason = "unconscious on arrival, allergy status needed before anaesthesia"
-        opened = c.client("dr_park").open(record, action="break_glass", purpose="ETREAT",
-                                          reason=reason)
+        opened = c.client("dr_park").records.open(record, action="break_glass",
+                                                  purpose="ETREAT", reason=reason)
         assert opened.receipt is not None
         self.outcome.break_glass_record = record
         self.outcome.extra["break_glass_receipt"] = opened.receipt
@@ -205,9 +205,9 @@ class Scenario:
         c, p = self.c, self.patient(1)
         record = self._first(p, "Observation")
         self.title("Revocation: patient 1 revokes Saebyeok's consent; Dr Lee is refused")
-        c.client(p).revoke(self.outcome.consent)
+        c.client(p).consent.revoke(self.outcome.consent)
         try:
-            c.client("dr_lee").open(record, purpose="TREAT")
+            c.client("dr_lee").records.open(record, purpose="TREAT")
         except ApiError as exc:
             self.outcome.denied_reason = exc.name
             self.say(f"vault answered {exc.status} {exc.name}: {exc.message}")
@@ -219,10 +219,10 @@ class Scenario:
         c, p = self.c, self.patient(2)
         record = self.outcome.pulled
         self.title("Erasure: patient 2 erases the pulled record; every vault destroys it")
-        c.client(p).erase(record)
+        c.client(p).records.erase(record)
         shredded = c.sync_erasures()
         try:
-            c.client(p).open(record, action="read", purpose="PATRQT")
+            c.client(p).records.open(record, action="read", purpose="PATRQT")
         except ApiError as exc:
             self.outcome.erased = record
             self.say(f"{shredded} copies shredded (Hanbit and Saebyeok); reading it now "

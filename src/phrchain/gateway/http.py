@@ -3,7 +3,8 @@
 Every route except ``/v1/vault/info`` needs a signed request (``requests.py``). Errors
 have the node API's shape, ``{"error": {"codespace", "code", "name", "message"}}``.
 
-Upload, batch and copy bodies use the framing of ``wire.py``.
+Upload, batch and copy bodies use the framing of ``wire.py``, and so do the key routes
+(``/v1/vault/keys/own``, ``/v1/vault/keys``: canonical JSON).
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from phrchain.vault import errors as store_errors
 from phrchain.vault import gateway_errors as e
 from phrchain.vault.errors import VaultError
 from phrchain.vault.requests import Verified
-from phrchain.vault.wire import decode_batch, decode_upload, encode_upload
+from phrchain.vault.wire import (
+    decode_batch,
+    decode_keys,
+    decode_records,
+    decode_upload,
+    encode_upload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +146,22 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
         req, body = await verified(request)
         await run_in_threadpool(vault.share_key, req, record, reader, body)
         return {"shared": record, "reader": reader}
+
+    @app.post("/v1/vault/keys/own")
+    async def own_keys(request: Request) -> dict[str, Any]:
+        """The patient's own wrapped keys of their records (no ciphertext, no audited
+        read): the first half of sharing after a grant."""
+        req, body = await verified(request)
+        found = await run_in_threadpool(vault.own_keys, req, decode_records(body))
+        return {"keys": {record: wrapped.hex() for record, wrapped in found.items()}}
+
+    @app.post("/v1/vault/keys")
+    async def share_batch(request: Request) -> dict[str, Any]:
+        """Readers' re-wrapped keys, many at once, all or none."""
+        req, body = await verified(request)
+        items = decode_keys(body)
+        await run_in_threadpool(vault.share_keys, req, items)
+        return {"shared": len(items)}
 
     @app.post("/v1/vault/sync")
     async def sync(request: Request) -> dict[str, Any]:

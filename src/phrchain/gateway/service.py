@@ -352,16 +352,52 @@ class Vault:
             held = set()
         return {r: w for r, w in wrapped_keys.items() if r not in held}
 
+    # -- the patient's keys (sharing after a grant) -----------------------------------
+    def own_keys(self, req: Verified, records: Sequence[str]) -> dict[str, bytes]:
+        """The patient's own wrapped keys of their records held here, and nothing else:
+        no ciphertext, so this is not a read of the record and is not audited as one
+        (the patient re-wraps the data key for readers they consented to, on their own
+        machine). All or nothing: a record not held here, not the caller's, erased on
+        chain or without the caller's key refuses the request."""
+        if self._acting(req.caller) is None:
+            raise UPLOAD_REFUSED(f"{req.caller} is not an active identity")
+        out: dict[str, bytes] = {}
+        for record_hex in records:
+            record_id = _record_id(record_hex)
+            if self.store.get_meta(record_id).patient != req.caller:
+                raise ACCESS_DENIED(f"record {record_hex}: only its patient gets their "
+                                    "own key without a read")
+            on_chain = self._chain("records/get", {"record": record_hex})
+            if on_chain is None or on_chain["status"] == "erased":
+                raise NOT_REGISTERED(f"record {record_hex} is not an active record on chain")
+            out[record_hex] = self.store.get_wrapped_key(record_id, req.caller)
+        self.journal.accept(req.nonce, req.caller, req.ts_ms)
+        return out
+
     def share_key(self, req: Verified, record_hex: str, reader: str, wrapped: bytes) -> None:
         """The patient's wallet adds a re-wrapped key for a reader it consented to."""
-        record_id = _record_id(record_hex)
-        meta = self.store.get_meta(record_id)
-        if req.caller != meta.patient:
-            raise UPLOAD_REFUSED("only the patient shares a record's key")
-        if self._acting(reader) is None:
-            raise UPLOAD_REFUSED(f"{reader} is not an active identity")
+        self.share_keys(req, [(record_hex, reader, wrapped)])
+
+    def share_keys(self, req: Verified, items: Sequence[tuple[str, str, bytes]]) -> None:
+        """Several (record, reader, wrapped key) at once, each checked as
+        :meth:`share_key` always has (the caller is the record's patient, the reader an
+        active identity), before any is stored; then all are stored in one transaction.
+        One bad item refuses the whole batch, naming it."""
+        active: dict[str, bool] = {}
+        checked = []
+        for record_hex, reader, wrapped in items:
+            record_id = _record_id(record_hex)
+            if req.caller != self.store.get_meta(record_id).patient:
+                raise UPLOAD_REFUSED(f"record {record_hex}: only the patient shares a "
+                                     "record's key")
+            if reader not in active:
+                active[reader] = self._acting(reader) is not None
+            if not active[reader]:
+                raise UPLOAD_REFUSED(f"record {record_hex}: {reader} is not an active "
+                                     "identity")
+            checked.append((record_id, reader, wrapped))
         self.journal.accept(req.nonce, req.caller, req.ts_ms)
-        self.store.put_wrapped_key(record_id, reader, wrapped)
+        self.store.put_wrapped_keys(checked)
 
     # -- erasure -----------------------------------------------------------------------
     def _shred_quietly(self, record_id: bytes) -> None:

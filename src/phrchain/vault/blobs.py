@@ -344,11 +344,18 @@ class BlobStore:
 
     def put_wrapped_key(self, record_id: bytes, reader: str, wrapped: bytes) -> None:
         """Add or replace one reader's wrapped data key (a later grant)."""
-        _check_record_id(record_id)
-        _check_wrapped(reader, wrapped)
+        self.put_wrapped_keys([(record_id, reader, wrapped)])
+
+    def put_wrapped_keys(self, items: Sequence[tuple[bytes, str, bytes]]) -> None:
+        """Add or replace several (record, reader, wrapped key) in one transaction: all
+        are stored, or none is (a record not active refuses the lot)."""
+        for record_id, reader, wrapped in items:
+            _check_record_id(record_id)
+            _check_wrapped(reader, wrapped)
         with self._write_lock, self._write() as db:
-            self._require_active(db, record_id)
-            self._insert_wrapped(db, record_id, {reader: wrapped})
+            for record_id, reader, wrapped in items:
+                self._require_active(db, record_id)
+                self._insert_wrapped(db, record_id, {reader: wrapped})
 
     # --- deleting -------------------------------------------------------------------
 

@@ -4,14 +4,23 @@ An upload body is a 4-byte big-endian header length, the header as canonical JSO
 ``{"meta": {record, patient, hash, size, chunks, commitment}, "keys": {reader DID:
 wrapped key hex}}``, then the ciphertext chunks back to back (their sizes follow from
 ``size`` and ``chunks``). A batch is several upload bodies, each prefixed by its length.
+
+The key routes carry canonical JSON: ``{"records": [record hex, …]}`` asks for the
+caller's own wrapped keys; ``{"keys": [[record hex, reader DID, wrapped key hex], …]}``
+adds readers' keys. Either holds at most :data:`MAX_KEY_ITEMS` items.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
 
 from phrchain.core import encoding
 from phrchain.core.errors import EncodingError
 from phrchain.vault import gateway_errors as e
 from phrchain.vault.crypto import Layout, RecordMeta
+
+MAX_KEY_ITEMS: Final = 4096  # records (or record-reader pairs) per key request
 
 
 def encode_upload(meta: RecordMeta, wrapped_keys: dict[str, bytes],
@@ -58,3 +67,42 @@ def decode_batch(body: bytes) -> list[tuple[RecordMeta, dict[str, bytes], list[b
         out.append(decode_upload(body[offset + 4:offset + 4 + n]))
         offset += 4 + n
     return out
+
+
+def encode_records(records: Sequence[str]) -> bytes:
+    return encoding.encode({"records": list(records)})
+
+
+def decode_records(body: bytes) -> list[str]:
+    try:
+        records = encoding.decode(body)["records"]
+        if not isinstance(records, list) or not all(isinstance(r, str) for r in records):
+            raise TypeError("records")
+    except (EncodingError, KeyError, TypeError) as exc:
+        raise e.MALFORMED_REQUEST(f"key request body: {type(exc).__name__}") from None
+    _check_count(len(records))
+    return records
+
+
+def encode_keys(items: Sequence[tuple[str, str, bytes]]) -> bytes:
+    return encoding.encode({"keys": [[record, reader, wrapped.hex()]
+                                     for record, reader, wrapped in items]})
+
+
+def decode_keys(body: bytes) -> list[tuple[str, str, bytes]]:
+    try:
+        items = []
+        for item in encoding.decode(body)["keys"]:
+            record, reader, wrapped = item
+            if not all(isinstance(x, str) for x in item):
+                raise TypeError("key item")
+            items.append((record, reader, bytes.fromhex(wrapped)))
+    except (EncodingError, KeyError, TypeError, ValueError) as exc:
+        raise e.MALFORMED_REQUEST(f"key batch body: {type(exc).__name__}") from None
+    _check_count(len(items))
+    return items
+
+
+def _check_count(n: int) -> None:
+    if not 0 < n <= MAX_KEY_ITEMS:
+        raise e.MALFORMED_REQUEST(f"a key request names 1..{MAX_KEY_ITEMS} items, not {n}")

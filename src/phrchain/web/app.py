@@ -35,7 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from phrchain.client.anchors import SoloAnchor
 from phrchain.client.http import ApiError, NodeClient
-from phrchain.client.records import RecordsClient
+from phrchain.client.phr import Phr
 from phrchain.client.wallet import Wallet, WalletError, read_public
 from phrchain.core.errors import CodedError, CryptoError, PhrError, ProofError
 from phrchain.modules.claims.reasons import REASONS
@@ -96,7 +96,7 @@ def session_view(ui: UiState, session: Session | None) -> dict[str, Any]:
     if session is None:
         return {"logged_in": False, "csrf": ui.login_csrf}
     return {"logged_in": True, "csrf": session.csrf, "wallet": session.wallet_name,
-            "did": session.did, "identity": party(session.client, session.did),
+            "did": session.did, "identity": party(session.client.session, session.did),
             "capabilities": sorted(session.capabilities), "anchored": session.anchored}
 
 
@@ -110,10 +110,10 @@ def _unlock(ui: UiState, body: Login) -> Session:
         except WalletError:
             raise UiError(401, WRONG_PASSPHRASE) from None
     node = NodeClient(ui.config.node_url, timeout=30)
-    client = RecordsClient(node, wallet, ui.config.directory)
+    client = Phr(node, wallet, ui.config.directory)
     try:
-        identity = client.identity(wallet.did)
-        extra = claims.claims_capabilities(client, identity)
+        identity = client.session.identity(wallet.did)
+        extra = claims.claims_capabilities(client.session, identity)
         anchored = ui.config.trust_anchor is not None
         validator = ui.config.trust_anchor or str(node.status()["validator"])
         anchor = SoloAnchor(node, validator, ui.config.chain_id or node.chain_id())
@@ -177,7 +177,7 @@ def _session_routes(app: FastAPI) -> None:
     def parties(session: Annotated[Session, Depends(current_session)]) -> dict[str, Any]:
         """Organizations and practitioners, to pick a grantee or a recipient from."""
         with session.lock:
-            client = session.client
+            client = session.client.session
             out = []
             for kind in ("organization", "practitioner"):
                 after = None

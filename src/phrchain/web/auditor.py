@@ -48,7 +48,7 @@ def chain(session: Reader) -> dict[str, Any]:
 @router.get("/audit")
 def audit(session: Reader, patient: Annotated[str, Query(min_length=8, max_length=200)]
           ) -> dict[str, Any]:
-    client = session.client
+    client = session.client.session
     answer = verified_log(client.node, patient, session.anchor, proofs=True)
     for entry in answer["entries"]:
         if entry.get("accessor"):

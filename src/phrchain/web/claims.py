@@ -19,8 +19,7 @@ from typing import Annotated, Any, Final, Literal
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from phrchain.client.claims import ClaimsClient
-from phrchain.client.records import RecordsClient
+from phrchain.client.session import Session as SdkSession
 from phrchain.core.errors import PhrError
 from phrchain.fhir.jsonio import dumps
 from phrchain.modules.claims.reasons import REASONS
@@ -51,7 +50,7 @@ class ReviewBody(BaseModel):
     reason: str | None = Field(default=None, max_length=64)
 
 
-def claims_capabilities(client: RecordsClient, identity: dict[str, Any]) -> set[str]:
+def claims_capabilities(client: SdkSession, identity: dict[str, Any]) -> set[str]:
     """``claims`` for every patient (a first bill or claim may arrive during the
     session); ``claims_reviewer`` for an insurer's staff with that role (the chain checks
     again on every review)."""
@@ -67,7 +66,7 @@ def claims_capabilities(client: RecordsClient, identity: dict[str, Any]) -> set[
     return set()
 
 
-def claim_view(client: RecordsClient, claim: dict[str, Any]) -> dict[str, Any]:
+def claim_view(client: SdkSession, claim: dict[str, Any]) -> dict[str, Any]:
     currency = str(claim["currency"])
     return {
         "claim": claim["claim"], "status": claim["status"], "payment": claim["payment"],
@@ -85,14 +84,14 @@ def claim_view(client: RecordsClient, claim: dict[str, Any]) -> dict[str, Any]:
         "review": claim.get("review")}
 
 
-def _claims(client: RecordsClient, ids: list[str]) -> list[dict[str, Any]]:
+def _claims(client: SdkSession, ids: list[str]) -> list[dict[str, Any]]:
     found = [c for c in (client.q("claims/claim", claim=i) for i in ids) if c is not None]
     found.sort(key=lambda c: -int(c["filed_height"]))
     return [claim_view(client, c) for c in found]
 
 
 def _own_claim(session: Session, claim: str) -> dict[str, Any]:
-    found = session.client.q("claims/claim", claim=claim)
+    found = session.client.session.q("claims/claim", claim=claim)
     if found is None or found["patient"] != session.did:
         raise UiError(404, NOT_FOUND, "no such claim of yours")
     return dict(found)
@@ -101,7 +100,7 @@ def _own_claim(session: Session, claim: str) -> dict[str, Any]:
 # -- patient -----------------------------------------------------------------------------
 @patient_router.get("/claims")
 def my_claims(session: PatientReader) -> dict[str, Any]:
-    client, did = session.client, session.did
+    client, did = session.client.session, session.did
     balances = client.q("settlement/balances", did=did)["balances"]
     bills = [client.q("settlement/bill", bill=b)
              for b in paged_ids(client, "settlement/bills", "bills", patient=did)]
@@ -117,14 +116,15 @@ def my_claims(session: PatientReader) -> dict[str, Any]:
 
 @patient_router.post("/bills/{bill}/pay")
 def pay_bill(bill: Id, session: PatientWriter) -> dict[str, Any]:
-    ClaimsClient(session.client).pay_bill(bill)
-    return {"bill": bill, "status": session.client.q("settlement/bill", bill=bill)["status"]}
+    session.client.claims.pay_bill(bill)
+    status = session.client.session.q("settlement/bill", bill=bill)["status"]
+    return {"bill": bill, "status": status}
 
 
 @patient_router.post("/claims/{claim}/appeal")
 def appeal(claim: Id, session: PatientWriter) -> dict[str, Any]:
     _own_claim(session, claim)
-    return claim_view(session.client, ClaimsClient(session.client).appeal(claim))
+    return claim_view(session.client.session, session.client.claims.appeal(claim))
 
 
 @patient_router.get("/claims/{claim}/fhir")
@@ -132,14 +132,14 @@ def claim_fhir(claim: Id, session: PatientReader) -> Response:
     """Claim, ClaimResponse and ExplanationOfBenefit; codes appear as the product's code
     tags (the UI holds no product key). FHIR decimals are written exactly (no float)."""
     _own_claim(session, claim)
-    return Response(dumps(ClaimsClient(session.client).fhir(claim)),
+    return Response(dumps(session.client.claims.fhir(claim)),
                     media_type="application/json")
 
 
 # -- insurer reviewer --------------------------------------------------------------------
 @reviewer_router.get("/claims")
 def referred(session: ReviewerReader) -> dict[str, Any]:
-    client = session.client
+    client = session.client.session
     insurer = str(session.identity["organization"])
     ids = paged_ids(client, "claims/of_insurer", "claims", insurer=insurer, status="referred")
     return {"insurer": party(client, insurer), "claims": _claims(client, ids)}
@@ -151,21 +151,21 @@ def review(claim: Id, body: ReviewBody, session: ReviewerWriter) -> dict[str, An
         raise UiError(400, BAD_REQUEST, "approve with an amount (minor units), no reason")
     if body.decision == "deny" and (body.reason is None or body.amount is not None):
         raise UiError(400, BAD_REQUEST, "deny with a reason code, no amount")
-    decided = ClaimsClient(session.client).review(
+    decided = session.client.claims.review(
         claim, **({"approve": body.amount} if body.decision == "approve"
                   else {"deny": body.reason}))
-    return claim_view(session.client, decided)
+    return claim_view(session.client.session, decided)
 
 
 @reviewer_router.post("/claims/{claim}/records")
 def claim_records(claim: Id, session: ReviewerWriter) -> dict[str, Any]:
     """Open each record the claim names, under its HPAYMT consent (each open audited)."""
-    found = session.client.q("claims/claim", claim=claim)
+    found = session.client.session.q("claims/claim", claim=claim)
     if found is None or found["insurer"] != session.identity["organization"]:
         # (The chain's consent would refuse another insurer's claim too, less clearly.)
         raise UiError(404, NOT_FOUND, "no such claim of your insurer")
     return {"claim": claim, "records": [
-        opened_view(session.client.open(r["record"], purpose="HPAYMT"))
+        opened_view(session.client.records.open(r["record"], purpose="HPAYMT"))
         for r in found["records"]]}
 
 
@@ -175,7 +175,7 @@ def by_reason(session: AuditorReader,
               reason: Annotated[str, Query(min_length=1, max_length=64)]) -> dict[str, Any]:
     if reason not in REASONS:
         raise UiError(400, BAD_REQUEST, "not a reason code")
-    client = session.client
+    client = session.client.session
     ids = paged_ids(client, "claims/by_reason", "claims", reason=reason)
     return {"reason": {"code": reason, "sentence": REASONS[reason]},
             "claims": _claims(client, ids)}

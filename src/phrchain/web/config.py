@@ -28,7 +28,7 @@ class WalletEntry:
 @dataclass(frozen=True)
 class UiConfig:
     """``directory`` maps vault organization DIDs to vault URLs (as for
-    :class:`~phrchain.client.records.RecordsClient`). ``trust_anchor`` is the solo
+    :class:`~phrchain.client.phr.Phr`). ``trust_anchor`` is the solo
     validator's DID; without one the node's own claim is used and the UI says that the
     verification only checks the node against itself. ``clock`` is a parameter so tests
     can expire sessions."""

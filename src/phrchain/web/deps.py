@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from phrchain.client.records import RecordsClient
+from phrchain.client.session import Session as SdkSession
 from phrchain.core.errors import PhrError
 from phrchain.web.config import UiConfig
 from phrchain.web.errors import NOT_LOGGED_IN, NOT_PERMITTED, UiError
@@ -73,7 +73,7 @@ def capability(name: str, *, mutating: bool = False) -> Callable[..., Iterator[S
 
 
 # -- shared renderings -------------------------------------------------------------------
-def party(client: RecordsClient, did: str) -> dict[str, Any]:
+def party(client: SdkSession, did: str) -> dict[str, Any]:
     """Who a DID is, as far as the chain says (practitioners carry no name on chain)."""
     try:
         who = client.identity(did)
@@ -91,7 +91,7 @@ def party(client: RecordsClient, did: str) -> dict[str, Any]:
     return {"did": did, "kind": kind, "label": label, "status": who.get("status", "")}
 
 
-def consent_view(client: RecordsClient, consent: dict[str, Any]) -> dict[str, Any]:
+def consent_view(client: SdkSession, consent: dict[str, Any]) -> dict[str, Any]:
     grantee = dict(consent["grantee"])
     if grantee["kind"] == "role":
         org = grantee.get("organization")
@@ -102,7 +102,7 @@ def consent_view(client: RecordsClient, consent: dict[str, Any]) -> dict[str, An
     return {**consent, "grantee": grantee_view}
 
 
-def records_of(client: RecordsClient, patient: str) -> Iterator[dict[str, Any]]:
+def records_of(client: SdkSession, patient: str) -> Iterator[dict[str, Any]]:
     """Descriptors of a patient's records (public chain data), erased ones left out."""
     after = None
     while True:
@@ -117,7 +117,7 @@ def records_of(client: RecordsClient, patient: str) -> Iterator[dict[str, Any]]:
             return
 
 
-def paged_ids(client: RecordsClient, path: str, key: str, **data: Any) -> list[str]:
+def paged_ids(client: SdkSession, path: str, key: str, **data: Any) -> list[str]:
     out: list[str] = []
     after = None
     while True:

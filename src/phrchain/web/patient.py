@@ -56,7 +56,7 @@ class ExportBody(BaseModel):
 
 
 def record_view(session: Session, descriptor: dict[str, Any]) -> dict[str, Any]:
-    client, record = session.client, descriptor["record"]
+    client, record = session.client.session, descriptor["record"]
     view: dict[str, Any] = {
         "record": record, "resource": descriptor["resource"],
         "category": descriptor["category"], "status": descriptor["status"],
@@ -68,7 +68,7 @@ def record_view(session: Session, descriptor: dict[str, Any]) -> dict[str, Any]:
         return {**view, "summary": LARGE}
     if record not in session.opened:
         try:
-            resource = client.open(record, purpose="PATRQT").resource()
+            resource = session.client.records.open(record, purpose="PATRQT").resource()
         except (ApiError, PhrError) as exc:
             return {**view, "problem": str(exc)}  # not cached: a refresh tries again
         except ValueError:
@@ -84,14 +84,14 @@ def record_view(session: Session, descriptor: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/records")
 def records(session: Reader) -> dict[str, Any]:
-    return {"records": [record_view(session, d) for d in records_of(session.client,
-                                                                     session.did)]}
+    return {"records": [record_view(session, d)
+                        for d in records_of(session.client.session, session.did)]}
 
 
 # -- consents ------------------------------------------------------------------------------
 @router.get("/consents")
 def consents(session: Reader) -> dict[str, Any]:
-    client = session.client
+    client = session.client.session
     found = [client.q("consent/get", consent=c)
              for c in paged_ids(client, "consent/patient", "consents", patient=session.did)]
     found.sort(key=lambda c: (c["status"] != "active", -int(c["granted_height"])))
@@ -100,22 +100,22 @@ def consents(session: Reader) -> dict[str, Any]:
 
 @router.post("/consents")
 def grant(body: GrantBody, session: Writer) -> dict[str, Any]:
-    consent = session.client.grant(body.grantee, actions=body.actions, scope=body.scope,
-                                   purposes=body.purposes, start_ms=body.start_ms,
-                                   end_ms=body.end_ms)
+    consent = session.client.consent.grant(body.grantee, actions=body.actions,
+                                           scope=body.scope, purposes=body.purposes,
+                                           start_ms=body.start_ms, end_ms=body.end_ms)
     return {"consent": consent}
 
 
 @router.post("/consents/{consent}/revoke")
 def revoke(consent: str, session: Writer) -> dict[str, Any]:
-    session.client.revoke(consent)
+    session.client.consent.revoke(consent)
     return {"consent": consent, "status": "revoked"}
 
 
 # -- pull requests ---------------------------------------------------------------------------
 @router.get("/requests")
 def requests(session: Reader) -> dict[str, Any]:
-    client = session.client
+    client = session.client.session
     found = [client.q("exchange/get", request=r)
              for r in paged_ids(client, "exchange/patient", "requests", patient=session.did)]
     found.sort(key=lambda r: (r["status"] != "pending", -int(r["height"])))
@@ -124,20 +124,20 @@ def requests(session: Reader) -> dict[str, Any]:
 
 @router.post("/requests/{request}/approve")
 def approve(request: str, body: ApproveBody, session: Writer) -> dict[str, Any]:
-    session.client.approve(request, body.end_ms)
+    session.client.exchange.approve(request, body.end_ms)
     return {"request": request, "status": "approved"}
 
 
 @router.post("/requests/{request}/deny")
 def deny(request: str, session: Writer) -> dict[str, Any]:
-    session.client.deny(request)
+    session.client.exchange.deny(request)
     return {"request": request, "status": "denied"}
 
 
 # -- access log and export ------------------------------------------------------------------
 @router.get("/access-log")
 def access_log(session: Reader) -> dict[str, Any]:
-    client = session.client
+    client = session.client.session
     answer = verified_log(client.node, session.did, session.anchor)
     for entry in answer["entries"]:
         if entry.get("accessor"):
@@ -163,7 +163,7 @@ def export(body: ExportBody, session: Writer, ui: Ui) -> Response:
     with tempfile.TemporaryDirectory(prefix="phr-export-") as tmp:
         path = Path(tmp) / EXPORT_FILENAME
         with ui.unlock_lock:  # one Argon2id at a time, as for logins
-            report = export_portable(session.client, path, body.passphrase,
+            report = export_portable(session.client.session, path, body.passphrase,
                                      validator=session.anchor.validator)
         content = path.read_bytes()
     return Response(content, media_type="application/octet-stream", headers={

@@ -13,7 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from phrchain.client.records import Opened, RecordsClient
+from phrchain.client.records import Opened
+from phrchain.client.session import Session as SdkSession
 from phrchain.modules.consent.messages import Scope
 from phrchain.web.deps import capability, consent_view, paged_ids, party, records_of
 from phrchain.web.errors import BAD_REQUEST, UiError
@@ -88,7 +89,7 @@ def _names_me(consent: dict[str, Any], identity: dict[str, Any]) -> bool:
     return grantee["kind"] != "role" or org is None or org == identity.get("organization")
 
 
-def record_brief(client: RecordsClient, descriptor: dict[str, Any]) -> dict[str, Any]:
+def record_brief(client: SdkSession, descriptor: dict[str, Any]) -> dict[str, Any]:
     return {"record": descriptor["record"], "resource": descriptor["resource"],
             "category": descriptor["category"], "status": descriptor["status"],
             "registered_ms": descriptor.get("time_ms"),
@@ -99,7 +100,7 @@ def record_brief(client: RecordsClient, descriptor: dict[str, Any]) -> dict[str,
 def patients(session: Reader) -> dict[str, Any]:
     """Every patient with a consent naming me (any status: a revoked one is shown as
     revoked), and the records each consent's scope covers."""
-    client, identity = session.client, session.identity
+    client, identity = session.client.session, session.identity
     ids = sorted({c for key in grantee_keys(identity)
                   for c in paged_ids(client, "consent/grantee", "consents", grantee=key)})
     by_patient: dict[str, list[dict[str, Any]]] = {}
@@ -125,14 +126,14 @@ def patients(session: Reader) -> dict[str, Any]:
 
 @router.post("/open")
 def open_record(body: OpenBody, session: Writer) -> dict[str, Any]:
-    return opened_view(session.client.open(body.record, purpose=body.purpose,
-                                           vault_org=body.vault_org))
+    return opened_view(session.client.records.open(body.record, purpose=body.purpose,
+                                                   vault_org=body.vault_org))
 
 
 # -- pull ---------------------------------------------------------------------------------
 @router.get("/requests")
 def my_requests(session: Reader) -> dict[str, Any]:
-    client = session.client
+    client = session.client.session
     out = []
     for request_id in paged_ids(client, "exchange/requester", "requests",
                                 requester=session.did):
@@ -149,21 +150,21 @@ def my_requests(session: Reader) -> dict[str, Any]:
 
 @router.post("/requests")
 def request_pull(body: PullRequestBody, session: Writer) -> dict[str, Any]:
-    client = session.client
-    request = client.request_pull(body.patient, body.scope, body.purpose)
+    client = session.client.session
+    request = session.client.exchange.request_pull(body.patient, body.scope, body.purpose)
     return {"request": request, "status": client.q("exchange/get", request=request)["status"]}
 
 
 @router.post("/pull")
 def pull(body: PullBody, session: Writer) -> dict[str, Any]:
-    return opened_view(session.client.pull(body.request, body.record))
+    return opened_view(session.client.exchange.pull(body.request, body.record))
 
 
 # -- push and emergency access --------------------------------------------------------------
 @router.post("/push")
 def push(body: PushBody, session: Writer) -> dict[str, Any]:
-    session.client.push(body.record, body.to, body.purpose)
-    return {"record": body.record, "to": party(session.client, body.to)}
+    session.client.exchange.push(body.record, body.to, body.purpose)
+    return {"record": body.record, "to": party(session.client.session, body.to)}
 
 
 @router.post("/break-glass")
@@ -175,7 +176,7 @@ def break_glass(body: BreakGlassBody, session: Emergency) -> dict[str, Any]:
     if len(body.reason.strip()) < MIN_REASON:
         raise UiError(400, BAD_REQUEST, f"give a reason of at least {MIN_REASON} characters "
                       "for emergency access")
-    opened = session.client.open(body.record, action="break_glass", purpose="ETREAT",
-                                 reason=body.reason.strip())
+    opened = session.client.records.open(body.record, action="break_glass",
+                                         purpose="ETREAT", reason=body.reason.strip())
     assert opened.receipt is not None
     return {**opened_view(opened), "receipt": opened.receipt.to_json()}

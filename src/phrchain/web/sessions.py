@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phrchain.client.anchors import SoloAnchor
-from phrchain.client.records import RecordsClient
+from phrchain.client.phr import Phr
 
 TOKEN_BYTES = 32  # 256 bits
 
@@ -27,7 +27,7 @@ class Session:
     token: str
     csrf: str
     wallet_name: str
-    client: RecordsClient
+    client: Phr
     identity: dict[str, Any]
     capabilities: frozenset[str]
     anchor: SoloAnchor
@@ -47,7 +47,7 @@ class Session:
         self.opened.clear()
         self.client.close()
         self.client.node.close()
-        self.client.directory.clear()
+        self.client.session.directory.clear()
 
 
 class SessionStore:
@@ -58,7 +58,7 @@ class SessionStore:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, wallet_name: str, client: RecordsClient, identity: dict[str, Any],
+    def create(self, wallet_name: str, client: Phr, identity: dict[str, Any],
                capabilities: frozenset[str], anchor: SoloAnchor, anchored: bool) -> Session:
         now = self.clock()
         session = Session(secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES),
