@@ -28,7 +28,7 @@ from phrchain.core.errors import CryptoError, ProofError
 from phrchain.core.tx import build_tx, tx_hash
 from phrchain.engine.solo.home import NodeConfig, init_home
 from phrchain.engine.solo.node import SoloNode
-from phrchain.modules.identity.keeper import id_key
+from phrchain.modules.identity.keys import id_key
 
 CHAIN = "phr-test"
 VALIDATOR = keys.SigningKey(bytes([9]) * 32)

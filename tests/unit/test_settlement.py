@@ -9,7 +9,7 @@ import pytest
 from phrchain.client.verify import verify_query
 from phrchain.core.errors import TxError
 from phrchain.core.state import StoreView
-from phrchain.modules.settlement import keeper
+from phrchain.modules.settlement import keeper, keys
 from phrchain.modules.settlement.messages import Mint
 from tests.helpers import AUTHORITY, tx_state
 from tests.world import (
@@ -172,14 +172,14 @@ def test_balance_query_is_provable_and_lists_are_paged(w: ClaimsWorld) -> None:
     answer = w.chain.app.query("settlement/balance", {"did": P.did, "currency": EUR},
                                prove=True)
     assert verify_query(answer, w.chain.app.store.root(),
-                        keeper.balance_key(P.did, EUR)) == 7
+                        keys.balance_key(P.did, EUR)) == 7
     zero = w.chain.app.query("settlement/balance", {"did": Q.did, "currency": EUR},
                              prove=True)
     assert verify_query(zero, w.chain.app.store.root(),
-                        keeper.balance_key(Q.did, EUR)) is None  # proven zero
+                        keys.balance_key(Q.did, EUR)) is None  # proven zero
     supply = w.chain.app.query("settlement/supply", {"currency": EUR}, prove=True)
     assert verify_query(supply, w.chain.app.store.root(),
-                        keeper.supply_key(EUR)) == conserved(w)[EUR]
+                        keys.supply_key(EUR)) == conserved(w)[EUR]
     assert w.query("settlement/balances", did=P.did)["balances"] == {EUR: 7, "USD": 9}
     ids = sorted(w.bill(P, 1, pay=False) for _ in range(3))
     first = w.query("settlement/bills", patient=P.did, limit=2)

@@ -59,7 +59,7 @@ def item(name: str) -> Iterator[None]:
 def check_head(answer: dict[str, Any], anchor: Anchor, patient: str) -> Head:
     """A proved ``audit/head`` answer, checked through ``anchor``."""
     from phrchain.core import encoding, rfc9162
-    from phrchain.modules.audit.keeper import head_key
+    from phrchain.modules.audit.keys import head_key
 
     raw_hex = anchor.prove_raw(answer, head_key(patient))
     height = int(answer["height"])

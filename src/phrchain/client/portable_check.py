@@ -37,10 +37,10 @@ from phrchain.client.wallet import WalletError
 from phrchain.core import encoding, rfc9162
 from phrchain.core.block import SignedHeader
 from phrchain.core.errors import CryptoError, PhrError, ProofError
-from phrchain.modules.consent.keeper import consent_key
-from phrchain.modules.identity.keeper import id_key
-from phrchain.modules.parties import CARE_ORG_TYPES
-from phrchain.modules.records.keeper import record_key
+from phrchain.modules.consent.keys import consent_key
+from phrchain.modules.identity import CARE_ORG_TYPES
+from phrchain.modules.identity.keys import id_key
+from phrchain.modules.records.keys import record_key
 from phrchain.vault import crypto
 from phrchain.vault import errors as vault_errors
 from phrchain.vault.errors import VaultError

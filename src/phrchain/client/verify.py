@@ -22,7 +22,7 @@ from typing import Any, Final
 from phrchain.core import encoding, keys, smt
 from phrchain.core.block import Header, SignedHeader
 from phrchain.core.errors import EncodingError, ProofError
-from phrchain.modules.identity.keeper import id_key
+from phrchain.modules.identity.keys import id_key
 
 __all__ = ["genesis_app_hash", "query_key", "verify_header", "verify_query",
            "verify_query_against_header"]

@@ -8,11 +8,11 @@ from typing import Final
 from phrchain.core import encoding
 from phrchain.core.module import Context, Handler
 from phrchain.core.tx import Msg
-from phrchain.modules import parties
+from phrchain.modules import records
 from phrchain.modules.audit import keeper
 from phrchain.modules.audit.errors import FUTURE_HEIGHT, UNAUTHORIZED, UNKNOWN_RECORD
 from phrchain.modules.audit.messages import APPEND, AUDIT_APPENDED, AUDIT_BREAK_GLASS, parse_append
-from phrchain.modules.records import keeper as records
+from phrchain.modules.identity import parties
 
 
 def append(ctx: Context, msg: Msg) -> None:
@@ -21,7 +21,7 @@ def append(ctx: Context, msg: Msg) -> None:
     if vault is None or vault["kind"] != "organization":
         raise UNAUTHORIZED("only an active organization appends audit entries")
     for entry in entries:
-        record = records.get(ctx.state, entry["record"])
+        record = records.get_record(ctx.state, entry["record"])
         if record is None:
             raise UNKNOWN_RECORD(entry["record"])
         if not records.is_holder(ctx.state, entry["record"], ctx.signer):

@@ -11,30 +11,30 @@ State layout::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Final, TypedDict
 
-from phrchain.core import encoding, rfc9162
+from phrchain.core import rfc9162
 from phrchain.core.state import Overlay, Reader
+from phrchain.modules.audit.keys import head_key, leaf_key, leaf_prefix, request_key
+from phrchain.modules.table import json_get, json_put
 
-_HEAD: Final = b"audit/head/"
-_LEAF: Final = b"audit/leaf/"
-_REQ: Final = b"audit/req/"
-
-
-def head_key(patient: str) -> bytes:
-    return _HEAD + patient.encode()
+_MARK: Final = b"1"
 
 
-def leaf_key(patient: str, index: int) -> bytes:
-    return _LEAF + patient.encode() + b"/" + f"{index:016x}".encode()
+class Head(TypedDict):
+    """A patient's log head at ``audit/head/<patient>``: the RFC 9162 tree size, root and
+    compact-range frontier (hex hashes)."""
+
+    size: int
+    root: str
+    frontier: list[str]
 
 
-def head(state: Reader, patient: str) -> dict[str, Any]:
-    raw = state.get(head_key(patient))
-    if raw is None:
+def head(state: Reader, patient: str) -> Head:
+    found: Head | None = json_get(state, head_key(patient))
+    if found is None:
         return {"size": 0, "root": rfc9162.EMPTY_ROOT.hex(), "frontier": []}
-    decoded: dict[str, Any] = encoding.decode(raw)
-    return decoded
+    return found
 
 
 def append(state: Overlay, patient: str, leaf: bytes) -> int:
@@ -45,9 +45,9 @@ def append(state: Overlay, patient: str, leaf: bytes) -> int:
     index = frontier.size
     frontier.append(rfc9162.leaf_hash(leaf))
     state.set(leaf_key(patient, index), leaf)
-    state.set(head_key(patient), encoding.encode_trusted({
-        "size": frontier.size, "root": frontier.root().hex(),
-        "frontier": [x.hex() for x in frontier.to_hashes()]}))
+    updated: Head = {"size": frontier.size, "root": frontier.root().hex(),
+                     "frontier": [x.hex() for x in frontier.to_hashes()]}
+    json_put(state, head_key(patient), updated)
     return index
 
 
@@ -56,14 +56,14 @@ def leaf(state: Reader, patient: str, index: int) -> bytes | None:
 
 
 def leaves(state: Reader, patient: str, start: int = 0) -> Iterator[tuple[int, bytes]]:
-    prefix = _LEAF + patient.encode() + b"/"
+    prefix = leaf_prefix(patient)
     for key, value in state.iterate(prefix, prefix + f"{start:016x}".encode()):
         yield int(key[len(prefix):], 16), value
 
 
 def seen(state: Reader, request: str) -> bool:
-    return state.get(_REQ + request.encode()) is not None
+    return state.get(request_key(request)) is not None
 
 
 def mark(state: Overlay, request: str) -> None:
-    state.set(_REQ + request.encode(), b"1")
+    state.set(request_key(request), _MARK)

@@ -14,7 +14,7 @@ from phrchain.core import encoding, rfc9162
 from phrchain.core.errors import BAD_QUERY
 from phrchain.core.module import Query, QueryResult
 from phrchain.core.state import Reader
-from phrchain.modules.audit import keeper
+from phrchain.modules.audit import keeper, keys
 from phrchain.modules.paging import MAX_LIMIT, number, text
 
 
@@ -31,7 +31,7 @@ def head(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     patient = text(data, "patient")
     h = keeper.head(state, patient)
     return QueryResult({"patient": patient, "size": h["size"], "root": h["root"]},
-                       keeper.head_key(patient))
+                       keys.head_key(patient))
 
 
 def entry(state: Reader, data: Mapping[str, Any]) -> QueryResult:
@@ -39,14 +39,14 @@ def entry(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     patient, index = text(data, "patient"), number(data, "index")
     raw = keeper.leaf(state, patient, index)
     if raw is None:
-        return QueryResult(None, keeper.leaf_key(patient, index))
+        return QueryResult(None, keys.leaf_key(patient, index))
     h = keeper.head(state, patient)
     proof = rfc9162.inclusion_proof(_leaf_hashes(state, patient, h["size"]), index,
                                     h["size"])
     return QueryResult({"patient": patient, "index": index, "leaf": raw.hex(),
                         "entry": encoding.decode(raw), "size": h["size"], "root": h["root"],
                         "inclusion": [p.hex() for p in proof]},
-                       keeper.leaf_key(patient, index))
+                       keys.leaf_key(patient, index))
 
 
 def entries(state: Reader, data: Mapping[str, Any]) -> QueryResult:

@@ -7,7 +7,7 @@ from typing import Final
 
 from phrchain.core.module import Context
 from phrchain.core.tx import Msg
-from phrchain.modules import parties, settlement
+from phrchain.modules import records, settlement
 from phrchain.modules.claims import keeper, ledger
 from phrchain.modules.claims.adjudicate import (
     APPROVED,
@@ -32,10 +32,9 @@ from phrchain.modules.claims.errors import (
 )
 from phrchain.modules.claims.messages import CLAIMS_FILED, File
 from phrchain.modules.claims.products import current_product
-from phrchain.modules.consent import keeper as consents
-from phrchain.modules.consent.handlers import store as store_consent
+from phrchain.modules.consent import get_consent, store_consent
 from phrchain.modules.consent.messages import Grant, Grantee, Scope
-from phrchain.modules.records import keeper as records
+from phrchain.modules.identity import parties
 
 CARE_AUTHORS: Final = frozenset({"practitioner", "organization"})
 PAYMENT_PURPOSE: Final = "HPAYMT"
@@ -59,7 +58,7 @@ def _admitted(ctx: Context, record: records.Record) -> bool:
 def _record_evidence(ctx: Context, m: File) -> set[str]:
     found: set[str] = set()
     for ref in m.records:
-        record = records.get(ctx.state, ref.record)
+        record = records.get_record(ctx.state, ref.record)
         if record is not None and record["patient"] != ctx.signer:
             raise NOT_YOUR_RECORD(ref.record)
         if record is None or record["status"] == "erased":
@@ -121,12 +120,14 @@ def _new_claim(ctx: Context, m: File, product: keeper.Product, bill: settlement.
 
 def _record_decision(ctx: Context, claim: keeper.Claim, d: Decision,
                      product: keeper.Product) -> None:
-    claim.update(
-        status=d.status, reasons=list(d.reasons), lines=[line.to_json() for line in d.lines],
-        eligible=d.eligible, deductible_applied=d.deductible_applied, copay=d.copay,
-        rules_payout=d.rules_payout, decided_height=ctx.height, decided_ms=ctx.time_ms,
-        deadline_ms=ctx.time_ms + product["review_window_ms"] if d.status == REFERRED
-        else None)
+    claim.update({
+        "status": d.status, "reasons": list(d.reasons),
+        "lines": [line.to_json() for line in d.lines], "eligible": d.eligible,
+        "deductible_applied": d.deductible_applied, "copay": d.copay,
+        "rules_payout": d.rules_payout, "decided_height": ctx.height,
+        "decided_ms": ctx.time_ms,
+        "deadline_ms": ctx.time_ms + product["review_window_ms"] if d.status == REFERRED
+        else None})
     if d.status in (APPROVED, PARTIAL):
         ledger.approve(ctx, claim, d.payout)
 
@@ -137,7 +138,7 @@ def file(ctx: Context, msg: Msg) -> None:
         raise UNAUTHORIZED("only an active patient files claims")
     product = current_product(ctx, m.insurer, m.product)
     if keeper.get_claim(ctx.state, m.claim) is not None \
-            or consents.get(ctx.state, m.claim) is not None:
+            or get_consent(ctx.state, m.claim) is not None:
         raise ALREADY_EXISTS(m.claim)
     if m.version != product["version"]:
         raise STALE_PRODUCT(f"version {m.version} named, current is {product['version']}")

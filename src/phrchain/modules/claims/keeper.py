@@ -18,52 +18,119 @@ State layout (values canonical JSON unless noted)::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, NotRequired, TypedDict
 
 from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
 from phrchain.modules.claims.adjudicate import Usage
+from phrchain.modules.claims.keys import (
+    BY_INSURER,
+    BY_PATIENT,
+    BY_REASON,
+    BY_STATUS,
+    CURRENT,
+    ENROLMENT,
+    bill_claimed_key,
+    claim_key,
+    current_key,
+    encounter_claimed_key,
+    enrolment_key,
+    enrolment_prefix,
+    path,
+    product_key,
+    usage_key,
+)
 from phrchain.modules.paging import suffixes
+from phrchain.modules.table import json_get, json_put
 
-_PRODUCT: Final = b"claims/p/"
-_CURRENT: Final = b"claims/pc/"
-_ENROLMENT: Final = b"claims/n/"
-_USAGE: Final = b"claims/u/"
-_CLAIM: Final = b"claims/c/"
-_BY_PATIENT: Final = b"claims/cp/"
-_BY_INSURER: Final = b"claims/ci/"
-_BY_STATUS: Final = b"claims/cs/"
-_BY_REASON: Final = b"claims/r/"
-_BILL: Final = b"claims/db/"
-_ENCOUNTER: Final = b"claims/de/"
 _MARK: Final = b"1"
 
-Product = dict[str, Any]
-Enrolment = dict[str, Any]
-Claim = dict[str, Any]
 
 
-def _path(*parts: str | int) -> bytes:
-    return "/".join(str(p) for p in parts).encode()
+class Product(TypedDict):
+    """A product version at ``claims/p/...`` (README "State")."""
+
+    insurer: str
+    product: str
+    version: int
+    name: str
+    currency: str
+    deductible: int
+    copay_bps: int
+    per_claim_limit: int
+    yearly_limit: int
+    waiting_ms: int
+    max_term_ms: int
+    covered: list[str]             # code tags
+    excluded: list[str]            # code tags
+    refer_above: int
+    review_window_ms: int
+    appeal_window_ms: int
+    published_by: str
+    height: int
+    time_ms: int
 
 
-def _get(state: Reader, key: bytes) -> Any:
-    raw = state.get(key)
-    return None if raw is None else encoding.decode(raw)
+class Enrolment(TypedDict):
+    """An enrolment at ``claims/n/...`` (README "State")."""
+
+    patient: str
+    insurer: str
+    product: str
+    seq: int
+    start_ms: int
+    end_ms: int
+    status: str                    # active | ended
+    enrolled_height: int
+    ended_height: int | None
+
+
+class ClaimedRecord(TypedDict):
+    record: str
+    commitment: str
+
+
+class Claim(TypedDict):
+    """A claim at ``claims/c/<id>`` (README "State"). The decision's fields are added in
+    the filing tx itself, so every stored claim has them."""
+
+    claim: str
+    patient: str
+    insurer: str
+    product: str
+    version: int
+    currency: str
+    bill: str
+    encounter: str
+    service_ms: int
+    records: list[ClaimedRecord]
+    amount: int
+    enrolment: int                 # seq, 0 when never enrolled
+    year: int                      # coverage year
+    payout: int
+    paid_amount: int
+    payment: str                   # none | paid | unfunded
+    paid_height: int | None
+    usage_committed: bool
+    filed_height: int
+    appealed: bool
+    review: dict[str, Any] | None
+    status: NotRequired[str]
+    reasons: NotRequired[list[str]]
+    lines: NotRequired[list[dict[str, Any]]]
+    eligible: NotRequired[int]
+    deductible_applied: NotRequired[int]
+    copay: NotRequired[int]
+    rules_payout: NotRequired[int]
+    decided_height: NotRequired[int]
+    decided_ms: NotRequired[int]
+    deadline_ms: NotRequired[int | None]
 
 
 # -- products ------------------------------------------------------------------------
-def product_key(insurer: str, product: str, version: int) -> bytes:
-    return _PRODUCT + _path(insurer, product, version)
-
-
-def current_key(insurer: str, product: str) -> bytes:
-    return _CURRENT + _path(insurer, product)
-
-
 def current_version(state: Reader, insurer: str, product: str) -> int:
     """The product's current version, 0 if it was never published."""
-    version = _get(state, current_key(insurer, product))
+    version = json_get(state, current_key(insurer, product))
     return 0 if version is None else int(version)
 
 
@@ -71,31 +138,25 @@ def get_product(state: Reader, insurer: str, product: str,
                 version: int | None = None) -> Product | None:
     if version is None:
         version = current_version(state, insurer, product)
-    return _get(state, product_key(insurer, product, version)) if version else None
+    found: Product | None = json_get(state, product_key(insurer, product, version)) \
+        if version else None
+    return found
 
 
 def put_product(state: Overlay, product: Product) -> None:
     insurer, pid, version = product["insurer"], product["product"], product["version"]
-    state.set(product_key(insurer, pid, version), encoding.encode_trusted(product))
-    state.set(current_key(insurer, pid), encoding.encode_trusted(version))
+    json_put(state, product_key(insurer, pid, version), product)
+    json_put(state, current_key(insurer, pid), version)
 
 
 def products_of(state: Reader, insurer: str, after: str | None = None) -> Iterator[str]:
-    return suffixes(state, _CURRENT + _path(insurer, ""), after)
+    return suffixes(state, CURRENT + path(insurer, ""), after)
 
 
 # -- enrolments and usage ------------------------------------------------------------
-def _enrolment_prefix(patient: str, insurer: str, product: str) -> bytes:
-    return _ENROLMENT + _path(patient, insurer, product, "")
-
-
-def enrolment_key(patient: str, insurer: str, product: str, seq: int) -> bytes:
-    return _enrolment_prefix(patient, insurer, product) + f"{seq:06d}".encode()
-
-
 def enrolments(state: Reader, patient: str, insurer: str, product: str) -> list[Enrolment]:
     """A patient's enrolments in one product, oldest first (periods never overlap)."""
-    prefix = _enrolment_prefix(patient, insurer, product)
+    prefix = enrolment_prefix(patient, insurer, product)
     return [encoding.decode(raw) for _, raw in state.iterate(prefix)]
 
 
@@ -106,101 +167,95 @@ def latest_enrolment(state: Reader, patient: str, insurer: str,
 
 
 def put_enrolment(state: Overlay, e: Enrolment) -> None:
-    state.set(enrolment_key(e["patient"], e["insurer"], e["product"], e["seq"]),
-              encoding.encode_trusted(e))
+    json_put(state, enrolment_key(e["patient"], e["insurer"], e["product"], e["seq"]), e)
 
 
 def enrolment_ids(state: Reader, patient: str, after: str | None = None) -> Iterator[str]:
     """``<insurer>/<product>/<seq>`` of every enrolment of a patient."""
-    return suffixes(state, _ENROLMENT + _path(patient, ""), after)
+    return suffixes(state, ENROLMENT + path(patient, ""), after)
 
 
 def enrolment_by_id(state: Reader, patient: str, enrolment_id: str) -> Enrolment | None:
-    found: Enrolment | None = _get(state, _ENROLMENT + _path(patient, enrolment_id))
+    found: Enrolment | None = json_get(state, ENROLMENT + path(patient, enrolment_id))
     return found
 
 
 def _usage_key(claim: Claim) -> bytes:
     # Not per enrolment: coverage years count from the first enrolment in the product,
     # so leaving and enrolling again cannot reset a deductible or a yearly limit.
-    return _USAGE + _path(claim["patient"], claim["insurer"], claim["product"],
-                          claim["year"])
+    return usage_key(claim["patient"], claim["insurer"], claim["product"], claim["year"])
 
 
 def usage(state: Reader, claim: Claim) -> Usage:
     """Usage of the coverage year a claim falls in (``claim`` needs patient, insurer,
     product and year)."""
-    found = _get(state, _usage_key(claim))
+    found = json_get(state, _usage_key(claim))
     return Usage() if found is None else Usage(found["deductible_used"], found["paid"])
 
 
 def put_usage(state: Overlay, claim: Claim, used: Usage) -> None:
-    state.set(_usage_key(claim), encoding.encode_trusted(
-        {"deductible_used": used.deductible_used, "paid": used.paid}))
+    json_put(state, _usage_key(claim),
+             {"deductible_used": used.deductible_used, "paid": used.paid})
 
 
 # -- claims --------------------------------------------------------------------------
-def claim_key(claim_id: str) -> bytes:
-    return _CLAIM + claim_id.encode()
-
-
 def get_claim(state: Reader, claim_id: str) -> Claim | None:
-    result: Claim | None = _get(state, claim_key(claim_id))
+    result: Claim | None = json_get(state, claim_key(claim_id))
     return result
 
 
 def put_claim(state: Overlay, claim: Claim) -> None:
-    state.set(claim_key(claim["claim"]), encoding.encode_trusted(claim))
+    json_put(state, claim_key(claim["claim"]), claim)
 
 
 def index_claim(state: Overlay, claim: Claim) -> None:
-    state.set(_BY_PATIENT + _path(claim["patient"], claim["claim"]), _MARK)
-    state.set(_BY_INSURER + _path(claim["insurer"], claim["claim"]), _MARK)
+    state.set(BY_PATIENT + path(claim["patient"], claim["claim"]), _MARK)
+    state.set(BY_INSURER + path(claim["insurer"], claim["claim"]), _MARK)
     for reason in claim["reasons"]:
         add_reason_index(state, claim["claim"], reason)
-    state.set(_BY_STATUS + _path(claim["insurer"], claim["status"], claim["claim"]), _MARK)
+    state.set(BY_STATUS + path(claim["insurer"], claim["status"], claim["claim"]), _MARK)
 
 
 def move_status(state: Overlay, claim: Claim, old: str) -> None:
     """Re-index a claim whose status changed from ``old``."""
     if old != claim["status"]:
-        state.delete(_BY_STATUS + _path(claim["insurer"], old, claim["claim"]))
-        state.set(_BY_STATUS + _path(claim["insurer"], claim["status"], claim["claim"]), _MARK)
+        state.delete(BY_STATUS + path(claim["insurer"], old, claim["claim"]))
+        state.set(BY_STATUS + path(claim["insurer"], claim["status"], claim["claim"]), _MARK)
 
 
 def add_reason_index(state: Overlay, claim_id: str, reason: str) -> None:
-    state.set(_BY_REASON + _path(reason, claim_id), _MARK)
+    state.set(BY_REASON + path(reason, claim_id), _MARK)
 
 
 def of_patient(state: Reader, patient: str, after: str | None = None) -> Iterator[str]:
-    return suffixes(state, _BY_PATIENT + _path(patient, ""), after)
+    return suffixes(state, BY_PATIENT + path(patient, ""), after)
 
 
 def of_insurer(state: Reader, insurer: str, status: str | None = None,
                after: str | None = None) -> Iterator[str]:
     if status is None:
-        return suffixes(state, _BY_INSURER + _path(insurer, ""), after)
-    return suffixes(state, _BY_STATUS + _path(insurer, status, ""), after)
+        return suffixes(state, BY_INSURER + path(insurer, ""), after)
+    return suffixes(state, BY_STATUS + path(insurer, status, ""), after)
 
 
 def by_reason(state: Reader, reason: str, after: str | None = None) -> Iterator[str]:
-    return suffixes(state, _BY_REASON + _path(reason, ""), after)
+    return suffixes(state, BY_REASON + path(reason, ""), after)
 
 
 # -- duplicate detection -------------------------------------------------------------
 def claimed_bill(state: Reader, bill_id: str) -> str | None:
-    raw = state.get(_BILL + bill_id.encode())
+    raw = state.get(bill_claimed_key(bill_id))
     return None if raw is None else raw.decode()
 
 
 def claimed_encounter(state: Reader, encounter: str) -> str | None:
-    raw = state.get(_ENCOUNTER + encounter.encode())
+    raw = state.get(encounter_claimed_key(encounter))
     return None if raw is None else raw.decode()
 
 
 def mark_claimed(state: Overlay, claim_id: str, bill_id: str, encounter: str) -> None:
     """Remember the first claim that named a bill and an encounter."""
     if claimed_bill(state, bill_id) is None:
-        state.set(_BILL + bill_id.encode(), claim_id.encode())
+        state.set(bill_claimed_key(bill_id), claim_id.encode())
     if claimed_encounter(state, encounter) is None:
-        state.set(_ENCOUNTER + encounter.encode(), claim_id.encode())
+        state.set(encounter_claimed_key(encounter), claim_id.encode())

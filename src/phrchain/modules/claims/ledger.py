@@ -52,11 +52,13 @@ def pay(ctx: Context, claim: keeper.Claim) -> None:
     owed = claim["payout"] - claim["paid_amount"]
     if owed == 0:
         return
-    attrs = {"claim": claim["claim"], "patient": claim["patient"],
-             "insurer": claim["insurer"], "amount": owed, "currency": claim["currency"]}
+    attrs: dict[str, str | int] = {
+        "claim": claim["claim"], "patient": claim["patient"], "insurer": claim["insurer"],
+        "amount": owed, "currency": claim["currency"]}
     if settlement.transfer(ctx.state, claim["insurer"], claim["patient"], owed,
                            claim["currency"]):
-        claim.update(paid_amount=claim["payout"], payment=PAID, paid_height=ctx.height)
+        claim.update({"paid_amount": claim["payout"], "payment": PAID,
+                      "paid_height": ctx.height})
         ctx.emit(CLAIMS_PAID, **attrs)
     else:
         claim["payment"] = UNFUNDED
@@ -79,7 +81,7 @@ def add_reason(ctx: Context, claim: keeper.Claim, reason: str) -> None:
 
 def decided(ctx: Context, claim: keeper.Claim, old_status: str) -> None:
     """Store a (re)decided claim and announce it."""
-    claim.update(decided_height=ctx.height, decided_ms=ctx.time_ms, deadline_ms=None)
+    claim.update({"decided_height": ctx.height, "decided_ms": ctx.time_ms, "deadline_ms": None})
     keeper.put_claim(ctx.state, claim)
     keeper.move_status(ctx.state, claim, old_status)
     announce(ctx, claim)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from phrchain.core.module import Context
 from phrchain.core.tx import Msg
-from phrchain.modules import parties
 from phrchain.modules.claims import keeper
 from phrchain.modules.claims.errors import (
     ALREADY_ENROLLED,
@@ -22,6 +21,7 @@ from phrchain.modules.claims.messages import (
     Leave,
     Publish,
 )
+from phrchain.modules.identity import parties
 
 INSURER = "insurer"
 ACTIVE = "active"
@@ -112,8 +112,8 @@ def leave(ctx: Context, msg: Msg) -> None:
     if latest is None or not _running(ctx, latest):
         raise NOT_ENROLLED(f"{m.insurer} product {m.product}")
     # Coverage ends now; an enrolment that had not started yet covers nothing.
-    latest.update(status=ENDED, end_ms=max(latest["start_ms"], ctx.time_ms),
-                  ended_height=ctx.height)
+    latest.update({"status": ENDED, "end_ms": max(latest["start_ms"], ctx.time_ms),
+                   "ended_height": ctx.height})
     keeper.put_enrolment(ctx.state, latest)
     ctx.emit(CLAIMS_LEFT, patient=ctx.signer, insurer=m.insurer, product=m.product,
              seq=latest["seq"])

@@ -8,7 +8,7 @@ from typing import Any, Final
 from phrchain.core.errors import BAD_QUERY
 from phrchain.core.module import Query, QueryResult
 from phrchain.core.state import Reader
-from phrchain.modules.claims import keeper
+from phrchain.modules.claims import keeper, keys
 from phrchain.modules.claims.adjudicate import APPROVED, DENIED, PARTIAL, REFERRED
 from phrchain.modules.claims.reasons import REASONS
 from phrchain.modules.paging import number, page, paging, text
@@ -22,7 +22,7 @@ def product(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     version = number(data, "version") if data.get("version") is not None \
         else keeper.current_version(state, insurer, pid)
     return QueryResult(keeper.get_product(state, insurer, pid, version),
-                       keeper.product_key(insurer, pid, version))
+                       keys.product_key(insurer, pid, version))
 
 
 def products(state: Reader, data: Mapping[str, Any]) -> QueryResult:
@@ -39,7 +39,7 @@ def enrolment(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     patient, insurer, pid = text(data, "patient"), text(data, "insurer"), text(data, "product")
     found = keeper.latest_enrolment(state, patient, insurer, pid)
     return QueryResult(found, None if found is None
-                       else keeper.enrolment_key(patient, insurer, pid, found["seq"]))
+                       else keys.enrolment_key(patient, insurer, pid, found["seq"]))
 
 
 def enrolments(state: Reader, data: Mapping[str, Any]) -> QueryResult:
@@ -52,7 +52,7 @@ def enrolments(state: Reader, data: Mapping[str, Any]) -> QueryResult:
 
 def claim(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     claim_id = text(data, "claim")
-    return QueryResult(keeper.get_claim(state, claim_id), keeper.claim_key(claim_id))
+    return QueryResult(keeper.get_claim(state, claim_id), keys.claim_key(claim_id))
 
 
 def of_patient(state: Reader, data: Mapping[str, Any]) -> QueryResult:

@@ -52,6 +52,7 @@ def review(ctx: Context, msg: Msg) -> None:
     m = Review.parse(msg)
     claim = _referred(ctx, m.claim)
     insurer_staff(ctx, REVIEWER_ROLE, claim["insurer"])
+    assert claim["deadline_ms"] is not None   # every referred claim has one
     if ctx.time_ms >= claim["deadline_ms"]:
         raise DEADLINE_PASSED(f"the deadline was {claim['deadline_ms']}")
     if m.amount is not None:
@@ -77,6 +78,7 @@ def lapse(ctx: Context, msg: Msg) -> None:
     lapse: its denial stands."""
     m = ClaimRef.parse(msg)
     claim = _referred(ctx, m.claim)
+    assert claim["deadline_ms"] is not None
     if ctx.time_ms < claim["deadline_ms"]:
         raise DEADLINE_NOT_PASSED(f"the deadline is {claim['deadline_ms']}")
     ledger.add_reason(ctx, claim, "review_lapsed")
@@ -105,8 +107,9 @@ def appeal(ctx: Context, msg: Msg) -> None:
         raise APPEAL_WINDOW_CLOSED(f"decided at {claim['decided_ms']}, window "
                                    f"{product['appeal_window_ms']} ms")
     old = claim["status"]
-    claim.update(status=REFERRED, appealed=True,
-                 deadline_ms=ctx.time_ms + product["review_window_ms"])
+    claim.update({"status": REFERRED, "appealed": True,
+                  "deadline_ms": ctx.time_ms + product["review_window_ms"]})
+    assert claim["deadline_ms"] is not None
     keeper.put_claim(ctx.state, claim)
     keeper.move_status(ctx.state, claim, old)
     ctx.emit(CLAIMS_APPEALED, claim=m.claim, patient=ctx.signer, insurer=claim["insurer"],

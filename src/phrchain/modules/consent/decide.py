@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from phrchain.core.state import Reader
-from phrchain.modules import parties
+from phrchain.modules import records
 from phrchain.modules.consent import keeper
 from phrchain.modules.consent.messages import Grantee, Scope
-from phrchain.modules.records import keeper as records
+from phrchain.modules.identity import parties
 
 ACTIONS: Final = frozenset({"read", "view", "pull", "push", "break_glass"})
 PERMIT_REASONS: Final = frozenset({"owner", "author", "consent", "break_glass"})
@@ -92,7 +92,7 @@ def _break_glass(state: Reader, identity: parties.Identity, purpose: str) -> Dec
 def decide(state: Reader, accessor: str, action: str, record_id: str, purpose: str,
            now_ms: int) -> Decision:
     """The decision, with the consent that permitted it or the reason for denial."""
-    record = records.get(state, record_id)
+    record = records.get_record(state, record_id)
     if record is None:
         return _deny("unknown_record")
     if record["status"] == "erased":

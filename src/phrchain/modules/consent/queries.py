@@ -8,11 +8,10 @@ from typing import Any, Final
 from phrchain.core.errors import BAD_QUERY
 from phrchain.core.module import Query, QueryResult, block_of
 from phrchain.core.state import Reader
-from phrchain.modules import parties
-from phrchain.modules.consent import keeper
+from phrchain.modules.consent import keeper, keys
 from phrchain.modules.consent.decide import ACTIONS, decide
 from phrchain.modules.consent.messages import PURPOSES, Grantee, Scope
-from phrchain.modules.identity import keeper as identities
+from phrchain.modules.identity import parties
 from phrchain.modules.paging import page, paging, text
 from phrchain.modules.records.messages import CATEGORIES, RESOURCE_RE
 
@@ -21,7 +20,7 @@ MAX_READERS: Final = 256
 
 def by_id(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     consent_id = text(data, "consent")
-    return QueryResult(keeper.get(state, consent_id), keeper.consent_key(consent_id))
+    return QueryResult(keeper.get(state, consent_id), keys.consent_key(consent_id))
 
 
 def by_patient(state: Reader, data: Mapping[str, Any]) -> QueryResult:
@@ -56,10 +55,11 @@ def _grantee_dids(state: Reader, grantee: Grantee) -> list[str]:
     if grantee.kind == "practitioner":
         return [grantee.id]
     if grantee.kind == "organization":
-        return [grantee.id, *identities.members(state, grantee.id)]
-    return [did for did in identities.with_role(state, grantee.id)
+        return [grantee.id, *parties.members(state, grantee.id)]
+    return [did for did in parties.with_role(state, grantee.id)
             if grantee.organization is None
-            or (identities.get(state, did) or {}).get("organization") == grantee.organization]
+            or ((found := parties.get(state, did)) is not None
+                and found.get("organization") == grantee.organization)]
 
 
 def readers(state: Reader, data: Mapping[str, Any]) -> QueryResult:

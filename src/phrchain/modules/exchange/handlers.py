@@ -8,10 +8,15 @@ from typing import Final
 
 from phrchain.core.module import Context, Handler
 from phrchain.core.tx import Msg
-from phrchain.modules import parties
-from phrchain.modules.consent import keeper as consents
-from phrchain.modules.consent.decide import decide, grantee_matches
-from phrchain.modules.consent.handlers import require_patient, store
+from phrchain.modules import records
+from phrchain.modules.consent import (
+    consents_of_patient,
+    decide,
+    get_consent,
+    grantee_matches,
+    require_patient,
+    store_consent,
+)
 from phrchain.modules.consent.messages import Grant, Grantee, Scope
 from phrchain.modules.exchange import keeper
 from phrchain.modules.exchange.errors import (
@@ -40,7 +45,7 @@ from phrchain.modules.exchange.messages import (
     Received,
     Request,
 )
-from phrchain.modules.records import keeper as records
+from phrchain.modules.identity import parties
 
 _PROVIDERS: Final = frozenset({"practitioner", "organization"})
 
@@ -65,7 +70,7 @@ def push(ctx: Context, msg: Msg) -> None:
     org = parties.organization_of(recipient)
     assert org is not None
     records.add_holder(ctx.state, m.record, org)
-    record = records.get(ctx.state, m.record)
+    record = records.get_record(ctx.state, m.record)
     assert record is not None
     ctx.emit(EXCHANGE_PUSHED, record=m.record, patient=record["patient"], to=m.to,
              vault=org, consent=received.consent or "")
@@ -73,8 +78,8 @@ def push(ctx: Context, msg: Msg) -> None:
 
 def _standing_consent(ctx: Context, requester: parties.Identity, m: Request) -> str | None:
     """A consent that already permits this whole pull, if the patient has one."""
-    for consent_id in consents.of_patient(ctx.state, m.patient):
-        c = consents.get(ctx.state, consent_id)
+    for consent_id in consents_of_patient(ctx.state, m.patient):
+        c = get_consent(ctx.state, consent_id)
         assert c is not None
         if c["status"] == "active" and "pull" in c["actions"] \
                 and m.purpose in c["purposes"] \
@@ -122,10 +127,11 @@ def approve(ctx: Context, msg: Msg) -> None:
     require_patient(ctx)
     req = _pending(ctx, m.request)
     # The approval is a consent like any other (same id): revocable, and audited by id.
-    store(ctx, Grant(consent=m.request, grantee=Grantee(req["requester_kind"], req["requester"]),
-                     actions=("pull", "read"), scope=Scope.parse(req["scope"]),
-                     purposes=(req["purpose"],), start_ms=ctx.time_ms, end_ms=m.end_ms))
-    req.update(status="approved", consent=m.request, answered_height=ctx.height)
+    store_consent(ctx, Grant(
+        consent=m.request, grantee=Grantee(req["requester_kind"], req["requester"]),
+        actions=("pull", "read"), scope=Scope.parse(req["scope"]),
+        purposes=(req["purpose"],), start_ms=ctx.time_ms, end_ms=m.end_ms))
+    req.update({"status": "approved", "consent": m.request, "answered_height": ctx.height})
     keeper.put(ctx.state, req)
     ctx.emit(EXCHANGE_APPROVED, request=m.request, patient=ctx.signer,
              requester=req["requester"])
@@ -135,7 +141,7 @@ def deny(ctx: Context, msg: Msg) -> None:
     m = Answer.parse(msg)
     require_patient(ctx)
     req = _pending(ctx, m.request)
-    req.update(status="denied", answered_height=ctx.height)
+    req.update({"status": "denied", "answered_height": ctx.height})
     keeper.put(ctx.state, req)
     ctx.emit(EXCHANGE_DENIED, request=m.request, patient=ctx.signer,
              requester=req["requester"])
@@ -155,7 +161,7 @@ def received(ctx: Context, msg: Msg) -> None:
     assert requester is not None
     if parties.organization_of(requester) != ctx.signer:
         raise UNAUTHORIZED("only the requester's own institution records the copy")
-    record = records.get(ctx.state, m.record)
+    record = records.get_record(ctx.state, m.record)
     if record is None or record["status"] == "erased":
         raise NOT_FOUND(m.record)
     if record["patient"] != req["patient"] or not Scope.parse(req["scope"]).covers(record):

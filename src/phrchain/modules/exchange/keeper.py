@@ -10,36 +10,45 @@ State layout::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
-from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
+from phrchain.modules.exchange.keys import patient_prefix, request_key, requester_prefix
 from phrchain.modules.paging import suffixes
+from phrchain.modules.table import json_get, json_put
 
-_REQUEST: Final = b"exchange/q/"
-_PATIENT: Final = b"exchange/p/"
-_REQUESTER: Final = b"exchange/r/"
-
-Request = dict[str, Any]
+_MARK: Final = b"1"
 
 
-def request_key(request_id: str) -> bytes:
-    return _REQUEST + request_id.encode()
+
+class Request(TypedDict):
+    """A pull request at ``exchange/q/<id>`` (README "State")."""
+
+    request: str
+    patient: str
+    requester: str
+    requester_kind: str            # practitioner | organization
+    scope: dict[str, Any]          # Scope.to_json()
+    purpose: str
+    status: str                    # pending | approved | denied
+    consent: str | None            # the consent that approved it
+    height: int
+    answered_height: int | None
 
 
 def get(state: Reader, request_id: str) -> Request | None:
-    raw = state.get(request_key(request_id))
-    return None if raw is None else encoding.decode(raw)
+    found: Request | None = json_get(state, request_key(request_id))
+    return found
 
 
 def put(state: Overlay, request: Request) -> None:
-    state.set(request_key(request["request"]), encoding.encode_trusted(request))
+    json_put(state, request_key(request["request"]), request)
 
 
 def index(state: Overlay, request: Request) -> None:
     rid = request["request"].encode()
-    state.set(_PATIENT + request["patient"].encode() + b"/" + rid, b"1")
-    state.set(_REQUESTER + request["requester"].encode() + b"/" + rid, b"1")
+    state.set(patient_prefix(request["patient"]) + rid, _MARK)
+    state.set(requester_prefix(request["requester"]) + rid, _MARK)
 
 
 def _ids(state: Reader, prefix: bytes, after: str | None) -> Iterator[str]:
@@ -47,8 +56,8 @@ def _ids(state: Reader, prefix: bytes, after: str | None) -> Iterator[str]:
 
 
 def to_patient(state: Reader, patient: str, after: str | None = None) -> Iterator[str]:
-    return _ids(state, _PATIENT + patient.encode() + b"/", after)
+    return _ids(state, patient_prefix(patient), after)
 
 
 def by_requester(state: Reader, requester: str, after: str | None = None) -> Iterator[str]:
-    return _ids(state, _REQUESTER + requester.encode() + b"/", after)
+    return _ids(state, requester_prefix(requester), after)

@@ -7,13 +7,13 @@ from typing import Any, Final
 
 from phrchain.core.module import Query, QueryResult
 from phrchain.core.state import Reader
-from phrchain.modules.exchange import keeper
+from phrchain.modules.exchange import keeper, keys
 from phrchain.modules.paging import page, paging, text
 
 
 def by_id(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     request_id = text(data, "request")
-    return QueryResult(keeper.get(state, request_id), keeper.request_key(request_id))
+    return QueryResult(keeper.get(state, request_id), keys.request_key(request_id))
 
 
 def to_patient(state: Reader, data: Mapping[str, Any]) -> QueryResult:

@@ -1,4 +1,9 @@
-"""Identity module (M2): authorities, organizations, practitioners, patients, keys."""
+"""Identity module (M2): authorities, organizations, practitioners, patients, keys.
+
+Other modules read identities only through the view re-exported here (from
+:mod:`~phrchain.modules.identity.parties`): who may act now, of which kind, for which
+organization. They never import the keeper.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,26 @@ from collections.abc import Mapping
 from typing import Any
 
 from phrchain.core.module import Context, Handler, Query
-from phrchain.modules.identity import genesis
+from phrchain.modules.identity import genesis, parties
 from phrchain.modules.identity.handlers import HANDLERS, IdentityAuthenticator
 from phrchain.modules.identity.messages import admission_bytes, rotation_bytes
+from phrchain.modules.identity.parties import (
+    CARE_ORG_TYPES,
+    Identity,
+    acting,
+    active_patient,
+    has_role,
+    is_regulator_officer,
+    org_type,
+    organization_of,
+)
 from phrchain.modules.identity.queries import QUERIES
 
-__all__ = ["IdentityAuthenticator", "IdentityModule", "admission_bytes", "rotation_bytes"]
+__all__ = [
+    "CARE_ORG_TYPES", "Identity", "IdentityAuthenticator", "IdentityModule", "acting",
+    "active_patient", "admission_bytes", "has_role", "is_regulator_officer", "org_type",
+    "organization_of", "parties", "rotation_bytes",
+]
 
 
 class IdentityModule:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 from phrchain.core import keys
 from phrchain.core.errors import REVOKED_SIGNER, UNKNOWN_SIGNER, CryptoError
@@ -86,8 +86,11 @@ def _check_admission_proof(ctx: Context, did: str, enc_key: bytes, pop: bytes) -
 
 
 def new_identity(state: Overlay, did: str, kind: str, enc_key: bytes, admitted_by: str,
-                 height: int, **extra: Any) -> keeper.Record:
-    """Create, bind and index a fresh identity; refuses reused DIDs and keys."""
+                 height: int, *, name: str | None = None, org_type: str | None = None,
+                 organization: str | None = None,
+                 roles: list[str] | None = None) -> keeper.Record:
+    """Create, bind and index a fresh identity; refuses reused DIDs and keys. The
+    keyword fields are those of the kind (an absent one is no key at all)."""
     if keeper.get(state, did) is not None:
         raise ALREADY_REGISTERED(did)
     public_key = keys.public_key_from_did(did)
@@ -95,8 +98,16 @@ def new_identity(state: Overlay, did: str, kind: str, enc_key: bytes, admitted_b
         raise KEY_IN_USE(did)
     record: keeper.Record = {
         "did": did, "kind": kind, "status": ACTIVE, "signing_key": public_key.hex(),
-        "enc_key": enc_key.hex(), "admitted_by": admitted_by, "since": height, **extra,
+        "enc_key": enc_key.hex(), "admitted_by": admitted_by, "since": height,
     }
+    if name is not None:
+        record["name"] = name
+    if org_type is not None:
+        record["org_type"] = org_type
+    if organization is not None:
+        record["organization"] = organization
+    if roles is not None:
+        record["roles"] = roles
     keeper.put(state, record)
     keeper.bind_key(state, public_key, did)
     keeper.index(state, record)

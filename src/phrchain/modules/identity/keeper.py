@@ -14,70 +14,78 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Final, NotRequired, TypedDict
 
-from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
+from phrchain.modules.identity.keys import KIND, MEMBER, ROLE, id_key, key_owner_key, nonce_key
 from phrchain.modules.identity.messages import ORG_TYPES
 from phrchain.modules.paging import suffixes
+from phrchain.modules.table import json_get, json_put
 
-_ID: Final = b"identity/id/"
-_NONCE: Final = b"identity/nonce/"
-_MEMBER: Final = b"identity/member/"
-_ROLE: Final = b"identity/role/"
-_KIND: Final = b"identity/kind/"
-_KEY: Final = b"identity/key/"
 _MARK: Final = b"1"
 
-Record = dict[str, Any]
 
 
-def id_key(did: str) -> bytes:
-    return _ID + did.encode()
+class Record(TypedDict):
+    """An identity as stored at ``identity/id/<did>`` (README "Kinds"): the common fields,
+    then those of one kind, then those a rotation or revocation adds."""
+
+    did: str
+    kind: str                      # authority | organization | practitioner | patient
+    status: str                    # active | revoked
+    signing_key: str               # hex
+    enc_key: str                   # hex
+    admitted_by: str               # admitting DID, "genesis", or the patient itself
+    since: int                     # height
+    name: NotRequired[str]         # authority, organization
+    org_type: NotRequired[str]     # organization
+    organization: NotRequired[str]  # practitioner
+    roles: NotRequired[list[str]]  # practitioner
+    rotated_at: NotRequired[int]
+    revoked_at: NotRequired[int]
+    revocation_reason: NotRequired[str]
 
 
 def get(state: Reader, did: str) -> Record | None:
-    raw = state.get(id_key(did))
-    return None if raw is None else encoding.decode(raw)
+    found: Record | None = json_get(state, id_key(did))
+    return found
 
 
 def put(state: Overlay, record: Record) -> None:
-    # Records are built from fields that passed canonical decoding and message checks,
-    # so the type walk of encoding.encode would only repeat that work.
-    state.set(id_key(record["did"]), encoding.encode_trusted(record))
+    json_put(state, id_key(record["did"]), record)
 
 
 def last_nonce(state: Reader, did: str) -> int:
-    raw = state.get(_NONCE + did.encode())
+    raw = state.get(nonce_key(did))
     return 0 if raw is None else int(raw)
 
 
 def set_nonce(state: Overlay, did: str, nonce: int) -> None:
-    state.set(_NONCE + did.encode(), str(nonce).encode())
+    state.set(nonce_key(did), str(nonce).encode())
 
 
 def key_owner(state: Reader, public_key: bytes) -> str | None:
-    raw = state.get(_KEY + public_key.hex().encode())
+    raw = state.get(key_owner_key(public_key))
     return None if raw is None else raw.decode()
 
 
 def bind_key(state: Overlay, public_key: bytes, did: str) -> None:
-    state.set(_KEY + public_key.hex().encode(), did.encode())
+    state.set(key_owner_key(public_key), did.encode())
 
 
 def index(state: Overlay, record: Record) -> None:
     did = record["did"].encode()
     kind = record["kind"] + ("/" + record["org_type"] if "org_type" in record else "")
-    state.set(_KIND + kind.encode() + b"/" + did, _MARK)
+    state.set(KIND + kind.encode() + b"/" + did, _MARK)
     if record["kind"] == "practitioner":
-        state.set(_MEMBER + record["organization"].encode() + b"/" + did, _MARK)
+        state.set(MEMBER + record["organization"].encode() + b"/" + did, _MARK)
         for role in record["roles"]:
-            state.set(_ROLE + role.encode() + b"/" + did, _MARK)
+            state.set(ROLE + role.encode() + b"/" + did, _MARK)
 
 
 def unindex_roles(state: Overlay, record: Record) -> None:
     for role in record.get("roles", ()):
-        state.delete(_ROLE + role.encode() + b"/" + record["did"].encode())
+        state.delete(ROLE + role.encode() + b"/" + record["did"].encode())
 
 
 def _dids_after(state: Reader, prefix: bytes, after: str | None) -> Iterator[str]:
@@ -86,13 +94,13 @@ def _dids_after(state: Reader, prefix: bytes, after: str | None) -> Iterator[str
 
 def members(state: Reader, org: str, after: str | None = None) -> Iterator[str]:
     """Practitioners ever admitted by ``org`` (any status), in DID order."""
-    return _dids_after(state, _MEMBER + org.encode() + b"/", after)
+    return _dids_after(state, MEMBER + org.encode() + b"/", after)
 
 
 def with_role(state: Reader, role: str, after: str | None = None) -> Iterator[str]:
     """Active practitioners holding ``role``, in DID order (their organization may be
     revoked: callers filter)."""
-    return _dids_after(state, _ROLE + role.encode() + b"/", after)
+    return _dids_after(state, ROLE + role.encode() + b"/", after)
 
 
 def of_kind(state: Reader, kind: str, after: str | None = None) -> Iterator[str]:
@@ -102,4 +110,4 @@ def of_kind(state: Reader, kind: str, after: str | None = None) -> Iterator[str]
     if kind == "organization":
         return heapq.merge(*(of_kind(state, f"organization/{t}", after)
                              for t in sorted(ORG_TYPES)))
-    return _dids_after(state, _KIND + kind.encode() + b"/", after)
+    return _dids_after(state, KIND + kind.encode() + b"/", after)

@@ -11,7 +11,7 @@ from typing import Any, Final
 from phrchain.core.errors import BAD_QUERY
 from phrchain.core.module import Query, QueryResult
 from phrchain.core.state import Reader
-from phrchain.modules.identity import keeper
+from phrchain.modules.identity import keeper, keys
 from phrchain.modules.identity.messages import ORG_TYPES, ROLES
 from phrchain.modules.paging import page, paging, text
 
@@ -26,7 +26,7 @@ def _active(state: Reader, did: str, kind: str) -> bool:
 
 def by_did(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     did = text(data, "did")
-    return QueryResult(keeper.get(state, did), keeper.id_key(did))
+    return QueryResult(keeper.get(state, did), keys.id_key(did))
 
 
 def nonce(state: Reader, data: Mapping[str, Any]) -> QueryResult:

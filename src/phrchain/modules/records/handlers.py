@@ -7,7 +7,7 @@ from typing import Final
 
 from phrchain.core.module import Context, Handler
 from phrchain.core.tx import Msg
-from phrchain.modules import parties
+from phrchain.modules.identity import parties
 from phrchain.modules.records import keeper
 from phrchain.modules.records.errors import (
     ALREADY_EXISTS,

@@ -10,44 +10,64 @@ State layout (values canonical JSON unless noted)::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Final, NotRequired, TypedDict
 
-from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
 from phrchain.modules.paging import suffixes
+from phrchain.modules.records.keys import holder_prefix, patient_prefix, record_key
+from phrchain.modules.table import json_get, json_put
 
-_RECORD: Final = b"records/r/"
-_PATIENT: Final = b"records/p/"
-_HOLDER: Final = b"records/h/"
 _MARK: Final = b"1"
 
-Record = dict[str, Any]
 
 
-def record_key(record_id: str) -> bytes:
-    return _RECORD + record_id.encode()
+class Record(TypedDict):
+    """A record descriptor at ``records/r/<id>`` (README "State layout"), or its
+    tombstone after erasure: the tombstone drops what the record was about."""
+
+    record: str
+    patient: str
+    author: str
+    custodian: str
+    status: str                    # active | superseded | erased
+    height: int
+    replaces: str | None
+    superseded_by: str | None
+    self_reported: bool
+    # descriptor only
+    resource: NotRequired[str]
+    category: NotRequired[str]
+    hash: NotRequired[str]
+    size: NotRequired[int]
+    chunks: NotRequired[int]
+    commitment: NotRequired[str]
+    time_ms: NotRequired[int]
+    # tombstone only
+    erased_height: NotRequired[int]
+    erased_by: NotRequired[str]
+    reason: NotRequired[str]
 
 
 def get(state: Reader, record_id: str) -> Record | None:
-    raw = state.get(record_key(record_id))
-    return None if raw is None else encoding.decode(raw)
+    found: Record | None = json_get(state, record_key(record_id))
+    return found
 
 
 def put(state: Overlay, record: Record) -> None:
-    state.set(record_key(record["record"]), encoding.encode_trusted(record))
+    json_put(state, record_key(record["record"]), record)
 
 
 def index(state: Overlay, record: Record) -> None:
-    state.set(_PATIENT + record["patient"].encode() + b"/" + record["record"].encode(), _MARK)
+    state.set(patient_prefix(record["patient"]) + record["record"].encode(), _MARK)
 
 
 def of_patient(state: Reader, patient: str, after: str | None = None) -> Iterator[str]:
-    return suffixes(state, _PATIENT + patient.encode() + b"/", after)
+    return suffixes(state, patient_prefix(patient), after)
 
 
 def add_holder(state: Overlay, record_id: str, org: str) -> bool:
     """Note that ``org``'s vault holds the ciphertext; False if it already did."""
-    key = _HOLDER + record_id.encode() + b"/" + org.encode()
+    key = holder_prefix(record_id) + org.encode()
     if state.get(key) is not None:
         return False
     state.set(key, _MARK)
@@ -55,8 +75,8 @@ def add_holder(state: Overlay, record_id: str, org: str) -> bool:
 
 
 def holders(state: Reader, record_id: str) -> list[str]:
-    return list(suffixes(state, _HOLDER + record_id.encode() + b"/"))
+    return list(suffixes(state, holder_prefix(record_id)))
 
 
 def is_holder(state: Reader, record_id: str, org: str) -> bool:
-    return state.get(_HOLDER + record_id.encode() + b"/" + org.encode()) is not None
+    return state.get(holder_prefix(record_id) + org.encode()) is not None

@@ -8,13 +8,13 @@ from typing import Any, Final
 from phrchain.core.module import Query, QueryResult
 from phrchain.core.state import Reader
 from phrchain.modules.paging import page, paging, text
-from phrchain.modules.records import keeper
+from phrchain.modules.records import keeper, keys
 
 
 def by_id(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     """One record's descriptor (or tombstone), provable against the app hash."""
     record_id = text(data, "record")
-    return QueryResult(keeper.get(state, record_id), keeper.record_key(record_id))
+    return QueryResult(keeper.get(state, record_id), keys.record_key(record_id))
 
 
 def by_patient(state: Reader, data: Mapping[str, Any]) -> QueryResult:

@@ -7,7 +7,7 @@ from typing import Final
 
 from phrchain.core.module import Context, Handler
 from phrchain.core.tx import Msg
-from phrchain.modules import parties
+from phrchain.modules.identity import parties
 from phrchain.modules.settlement import keeper
 from phrchain.modules.settlement.errors import (
     ALREADY_EXISTS,
@@ -117,7 +117,7 @@ def pay_bill(ctx: Context, msg: Msg) -> None:
     if not keeper.transfer(ctx.state, ctx.signer, record["provider"], record["amount"],
                            record["currency"]):
         raise INSUFFICIENT_FUNDS(f"the bill is {record['amount']} {record['currency']}")
-    record.update(status=PAID, paid_height=ctx.height)
+    record.update({"status": PAID, "paid_height": ctx.height})
     keeper.put_bill(ctx.state, record)
     ctx.emit(SETTLEMENT_PAID, bill=m.bill, patient=ctx.signer, provider=record["provider"],
              amount=record["amount"], currency=record["currency"])

@@ -16,33 +16,45 @@ amount between two balances or nothing at all.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Final, TypedDict
 
 from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
 from phrchain.modules.paging import suffixes
+from phrchain.modules.settlement.keys import (
+    BALANCE,
+    SUPPLY,
+    balance_key,
+    bill_key,
+    patient_prefix,
+    provider_prefix,
+    supply_key,
+)
+from phrchain.modules.table import json_get, json_put
 
-_BALANCE: Final = b"settlement/b/"
-_SUPPLY: Final = b"settlement/s/"
-_BILL: Final = b"settlement/bill/"
-_PATIENT: Final = b"settlement/bp/"
-_PROVIDER: Final = b"settlement/bo/"
 _MARK: Final = b"1"
 
-Bill = dict[str, Any]
 
 
-def balance_key(did: str, currency: str) -> bytes:
-    return _BALANCE + did.encode() + b"/" + currency.encode()
+class Bill(TypedDict):
+    """A provider's bill at ``settlement/bill/<id>`` (README "State layout")."""
 
-
-def supply_key(currency: str) -> bytes:
-    return _SUPPLY + currency.encode()
+    bill: str
+    patient: str
+    provider: str                  # the organization paid
+    issued_by: str                 # the organization or its staff member
+    amount: int                    # minor units
+    currency: str
+    encounter: str
+    status: str                    # open | paid
+    height: int
+    time_ms: int
+    paid_height: int | None
 
 
 def _amount(state: Reader, key: bytes) -> int:
-    raw = state.get(key)
-    return 0 if raw is None else int(encoding.decode(raw))
+    found = json_get(state, key)
+    return 0 if found is None else int(found)
 
 
 def _set_amount(state: Overlay, key: bytes, value: int) -> None:
@@ -50,7 +62,7 @@ def _set_amount(state: Overlay, key: bytes, value: int) -> None:
     if value == 0:
         state.delete(key)
     else:
-        state.set(key, encoding.encode_trusted(value))
+        json_put(state, key, value)
 
 
 def balance(state: Reader, did: str, currency: str) -> int:
@@ -59,7 +71,7 @@ def balance(state: Reader, did: str, currency: str) -> int:
 
 def balances(state: Reader, did: str) -> dict[str, int]:
     """Every nonzero balance of ``did``, by currency."""
-    prefix = _BALANCE + did.encode() + b"/"
+    prefix = BALANCE + did.encode() + b"/"
     return {key[len(prefix):].decode(): int(encoding.decode(raw))
             for key, raw in state.iterate(prefix)}
 
@@ -97,40 +109,36 @@ def transfer(state: Overlay, frm: str, to: str, amount: int, currency: str) -> b
     return True
 
 
-def bill_key(bill_id: str) -> bytes:
-    return _BILL + bill_id.encode()
-
-
 def get_bill(state: Reader, bill_id: str) -> Bill | None:
-    raw = state.get(bill_key(bill_id))
-    return None if raw is None else encoding.decode(raw)
+    found: Bill | None = json_get(state, bill_key(bill_id))
+    return found
 
 
 def put_bill(state: Overlay, bill: Bill) -> None:
-    state.set(bill_key(bill["bill"]), encoding.encode_trusted(bill))
+    json_put(state, bill_key(bill["bill"]), bill)
 
 
 def index_bill(state: Overlay, bill: Bill) -> None:
     bid = bill["bill"].encode()
-    state.set(_PATIENT + bill["patient"].encode() + b"/" + bid, _MARK)
-    state.set(_PROVIDER + bill["provider"].encode() + b"/" + bid, _MARK)
+    state.set(patient_prefix(bill["patient"]) + bid, _MARK)
+    state.set(provider_prefix(bill["provider"]) + bid, _MARK)
 
 
 def bills_of_patient(state: Reader, patient: str, after: str | None = None) -> Iterator[str]:
-    return suffixes(state, _PATIENT + patient.encode() + b"/", after)
+    return suffixes(state, patient_prefix(patient), after)
 
 
 def bills_of_provider(state: Reader, org: str, after: str | None = None) -> Iterator[str]:
-    return suffixes(state, _PROVIDER + org.encode() + b"/", after)
+    return suffixes(state, provider_prefix(org), after)
 
 
 def all_balances(state: Reader) -> Iterator[tuple[str, str, int]]:
     """``(did, currency, amount)`` of every nonzero balance (audits and tests)."""
-    for key, raw in state.iterate(_BALANCE):
-        did, currency = key[len(_BALANCE):].decode().rsplit("/", 1)
+    for key, raw in state.iterate(BALANCE):
+        did, currency = key[len(BALANCE):].decode().rsplit("/", 1)
         yield did, currency, int(encoding.decode(raw))
 
 
 def all_supplies(state: Reader) -> dict[str, int]:
-    return {key[len(_SUPPLY):].decode(): int(encoding.decode(raw))
-            for key, raw in state.iterate(_SUPPLY)}
+    return {key[len(SUPPLY):].decode(): int(encoding.decode(raw))
+            for key, raw in state.iterate(SUPPLY)}

@@ -9,7 +9,7 @@ from phrchain.core.errors import BAD_QUERY
 from phrchain.core.module import Query, QueryResult
 from phrchain.core.state import Reader
 from phrchain.modules.paging import page, paging, text
-from phrchain.modules.settlement import keeper
+from phrchain.modules.settlement import keeper, keys
 from phrchain.modules.settlement.messages import CURRENCY_RE
 
 
@@ -25,7 +25,7 @@ def balance(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     null for zero (no key: a non-membership proof proves the zero)."""
     did, currency = text(data, "did"), _currency(data)
     return QueryResult(keeper.balance(state, did, currency) or None,
-                       keeper.balance_key(did, currency))
+                       keys.balance_key(did, currency))
 
 
 def balances(state: Reader, data: Mapping[str, Any]) -> QueryResult:
@@ -35,12 +35,12 @@ def balances(state: Reader, data: Mapping[str, Any]) -> QueryResult:
 
 def supply(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     currency = _currency(data)
-    return QueryResult(keeper.supply(state, currency) or None, keeper.supply_key(currency))
+    return QueryResult(keeper.supply(state, currency) or None, keys.supply_key(currency))
 
 
 def bill(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     bill_id = text(data, "bill")
-    return QueryResult(keeper.get_bill(state, bill_id), keeper.bill_key(bill_id))
+    return QueryResult(keeper.get_bill(state, bill_id), keys.bill_key(bill_id))
 
 
 def bills(state: Reader, data: Mapping[str, Any]) -> QueryResult:

@@ -1,4 +1,5 @@
-"""Read-only views of identities that the record-keeping modules decide on.
+"""Read-only views of identities that the other modules decide on: identity's public
+face (re-exported from ``phrchain.modules.identity``; other modules never read the keeper).
 
 A practitioner acts only while both they and their organization are active: revoking a
 hospital stops its whole staff at once, with no per-practitioner transaction.
@@ -6,7 +7,8 @@ hospital stops its whole staff at once, with no per-practitioner transaction.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Iterator
+from typing import Final
 
 from phrchain.core.state import Reader
 from phrchain.modules.identity import keeper
@@ -15,11 +17,23 @@ ACTIVE: Final = "active"
 # Organization types that author and keep clinical records.
 CARE_ORG_TYPES: Final = frozenset({"hospital", "clinic", "pharmacy"})
 
-Identity = dict[str, Any]
+Identity = keeper.Record
 
 
 def get(state: Reader, did: str) -> Identity | None:
+    """``did``'s identity record, whatever its status; None if never registered."""
     return keeper.get(state, did)
+
+
+def members(state: Reader, org: str) -> Iterator[str]:
+    """Practitioners ever admitted by ``org`` (any status), in DID order."""
+    return keeper.members(state, org)
+
+
+def with_role(state: Reader, role: str) -> Iterator[str]:
+    """Active practitioners holding ``role``, in DID order (their organization may be
+    revoked: callers filter)."""
+    return keeper.with_role(state, role)
 
 
 def acting(state: Reader, did: str) -> Identity | None:
