@@ -162,8 +162,8 @@ def records_msg(patient: keys.SigningKey, rng: random.Random) -> list[dict[str, 
     return [Register(record=rng.randbytes(16).hex(), patient=patient.did,
                      resource="Observation", category="laboratory",
                      hash=rng.randbytes(32).hex(), size=548, chunks=1,
-                     commitment=rng.randbytes(32).hex(), custodian=None,
-                     replaces=None).to_msg() for _ in range(RECORDS_PER_CLAIM)]
+                     commitment=rng.randbytes(32).hex()).to_msg()
+            for _ in range(RECORDS_PER_CLAIM)]
 
 
 def product_msg(product: str) -> dict[str, Any]:
@@ -292,7 +292,7 @@ def run_node(home: Path, cast: Cast, args: argparse.Namespace) -> dict[str, Any]
         facts = setup(node, cast)
         setup_s = time.perf_counter() - t0
         claims, ids = claim_txs(cast, facts)
-        transfers = [cast.tx(p, Transfer(cast.insurer.did, TRANSFER_AMOUNT, EUR, None).to_msg())
+        transfers = [cast.tx(p, Transfer(cast.insurer.did, TRANSFER_AMOUNT, EUR).to_msg())
                      for p in cast.patients]
         h0, m0 = node.blocks.height(), meter.snapshot()
         claims_s = submit(node, claims, args.chunk, args.clients)
