@@ -51,8 +51,9 @@ def pay(ctx: Context, claim: keeper.Claim) -> None:
     owed = claim["payout"] - claim["paid_amount"]
     if owed == 0:
         return
-    attrs: dict[str, str | int] = {"claim": claim["claim"], "patient": claim["patient"],
-             "insurer": claim["insurer"], "amount": owed, "currency": claim["currency"]}
+    attrs: dict[str, str | int] = {
+        "claim": claim["claim"], "patient": claim["patient"], "insurer": claim["insurer"],
+        "amount": owed, "currency": claim["currency"]}
     if settlement.transfer(ctx.state, claim["insurer"], claim["patient"], owed,
                            claim["currency"]):
         claim.update({"paid_amount": claim["payout"], "payment": PAID,
