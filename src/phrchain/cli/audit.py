@@ -23,8 +23,6 @@ def trust_anchor(args: argparse.Namespace, node: Any) -> tuple[Any, str]:
     from phrchain.client.anchors import CometAnchor, SoloAnchor
 
     genesis = read_json_file(args.genesis, "genesis file") if args.genesis else None
-    if genesis is not None and not isinstance(genesis, dict):
-        raise CliError(f"{args.genesis} is not a genesis file")
     if args.cometbft_rpc:
         from phrchain.client.cometbft_rpc import CometRpc
 

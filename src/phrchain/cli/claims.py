@@ -65,10 +65,7 @@ def cmd_new_key(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from phrchain.client.claims import ProductKey, Rules
 
-    data = read_json_file(args.rules, "product rules")
-    if not isinstance(data, dict):
-        raise CliError(f"{args.rules} must hold a JSON object of product rules")
-    rules = Rules.from_json(data)
+    rules = Rules.from_json(read_json_file(args.rules, "product rules"))
     key = ProductKey.load(args.key)
     with phr_client(args, vaults=False) as rc:
         pid, version = _claims(rc).publish(args.slug, rules, key)

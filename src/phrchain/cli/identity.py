@@ -116,8 +116,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     from phrchain.core.errors import ProofError
 
     genesis = read_json_file(args.genesis, "genesis file") if args.genesis else None
-    if genesis is not None and not isinstance(genesis, dict):
-        raise CliError(f"{args.genesis} is not a genesis file")
     validator = args.validator or (genesis or {}).get("validator")
     chain_id = args.chain_id or (genesis or {}).get("chain_id")
     key = query_key(IDENTITY_DID_PATH, {"did": args.did})

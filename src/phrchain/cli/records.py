@@ -41,8 +41,6 @@ def cmd_add(args: argparse.Namespace) -> int:
             raise CliError("--resource and --category are read from the FHIR resource; "
                            "they go with --raw only")
         resource = read_json_file(args.file, "FHIR resource")
-        if not isinstance(resource, dict):
-            raise CliError(f"{args.file} is not a FHIR resource (a JSON object)")
     with phr_client(args) as rc:
         if args.raw:
             record = rc.records.add(data, args.patient, resource=args.resource,
@@ -60,10 +58,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from phrchain.fhir.bundle import split_bundle
 
     bundle = read_json_file(args.file, "FHIR Bundle")
-    patients = read_json_file(args.patients, "patient map")
-    if not isinstance(bundle, dict) or not isinstance(patients, dict):
-        raise CliError("--file must hold a FHIR Bundle and --patients a JSON object "
-                       "{Bundle Patient id: patient DID}")
+    patients = read_json_file(args.patients, "patient map {Bundle Patient id: patient DID}")
     groups = split_bundle(bundle)  # validates every resource before anything is sealed
     missing = sorted(g.patient_id for g in groups if g.patient_id not in patients)
     if missing:

@@ -114,6 +114,8 @@ class ProductKey:
                 raise ValueError("key length")
             for system, code, display in data["codes"]:
                 pk.tag(Code(str(system), str(code), str(display)))
+        except RecursionError:
+            raise RecordsError(f"{path} is not a product key file (nested too deep)") from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise RecordsError(f"{path} is not a product key file ({exc})") from None
         return pk
@@ -146,8 +148,12 @@ class Rules:
         extra = set(data) - known - {"covered", "excluded", "product"}
         if extra:
             raise RecordsError(f"unknown product fields: {', '.join(sorted(extra))}")
-        return cls(covered=codes("covered"), excluded=codes("excluded"),
-                   **{k: data[k] for k in known if k in data})
+        try:
+            return cls(covered=codes("covered"), excluded=codes("excluded"),
+                       **{k: data[k] for k in known if k in data})
+        except (KeyError, TypeError, AttributeError) as exc:  # a list where codes go, …
+            raise RecordsError(f"product rules are malformed ({type(exc).__name__}: "
+                               f"{exc})") from None
 
 
 class ClaimsClient:
