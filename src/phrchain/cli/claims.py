@@ -31,14 +31,15 @@ def _key(path: str | None) -> Any:
     return None if path is None else ProductKey.load(path)
 
 
-def _amount(text: str, what: str) -> int:
+def _amount(text: str, what: str, low: int = 1) -> int:
+    """A usage error (the SDK's one parser, issue 13), before any wallet is opened."""
+    from phrchain.client.claims import parse_amount
+    from phrchain.client.session import RecordsError
+
     try:
-        amount = int(text)
-    except ValueError:
-        raise CliError(f"{what} must be an integer of minor units (e.g. cents, won)") from None
-    if amount <= 0:
-        raise CliError(f"{what} must be positive")
-    return amount
+        return parse_amount(text, what, low)
+    except RecordsError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _line(text: str) -> tuple[Any, int]:
@@ -89,10 +90,8 @@ def _save_codebook(key: Any, path: str) -> None:
 def cmd_review(args: argparse.Namespace) -> int:
     if (args.approve is None) == (args.deny is None):
         raise CliError("give --approve AMOUNT or --deny REASON")
-    # 0 is a valid approval (nothing more than already approved): not _amount
-    approve = None
-    if args.approve is not None:
-        approve = _amount(args.approve, "--approve") if args.approve.strip() != "0" else 0
+    # 0 is a valid approval (nothing more than already approved)
+    approve = None if args.approve is None else _amount(args.approve, "--approve", low=0)
     with phr_client(args, vaults=False) as rc:
         claim = _claims(rc).review(
             args.claim, approve=approve,
@@ -188,21 +187,23 @@ def cmd_balance(args: argparse.Namespace) -> int:
 
 
 def cmd_mint(args: argparse.Namespace) -> int:
+    amount = _amount(args.amount, "--amount")  # before the wallet's passphrase is asked
     with phr_client(args, vaults=False) as rc:
-        _claims(rc).mint(args.to, _amount(args.amount, "--amount"), args.currency)
+        _claims(rc).mint(args.to, amount, args.currency)
     return 0
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
+    amount = _amount(args.amount, "--amount")  # before the wallet's passphrase is asked
     with phr_client(args, vaults=False) as rc:
-        _claims(rc).transfer(args.to, _amount(args.amount, "--amount"), args.currency)
+        _claims(rc).transfer(args.to, amount, args.currency)
     return 0
 
 
 def cmd_bill(args: argparse.Namespace) -> int:
+    amount = _amount(args.amount, "--amount")
     with phr_client(args, vaults=False) as rc:
-        bill = _claims(rc).bill(args.patient, _amount(args.amount, "--amount"),
-                                args.currency, args.encounter)
+        bill = _claims(rc).bill(args.patient, amount, args.currency, args.encounter)
     print(bill)
     return 0
 
