@@ -55,7 +55,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from phrchain.fhir.bundle import split_bundle
+    from phrchain.fhir.bundle import SET_ASIDE_REASON, split_bundle
 
     bundle = read_json_file(args.file, "FHIR Bundle")
     patients = read_json_file(args.patients, "patient map {Bundle Patient id: patient DID}")
@@ -64,6 +64,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     if missing:
         raise CliError(f"{args.patients} names no DID for the Bundle's Patient "
                        f"{', '.join(missing)}")
+    not_dids = sorted(g.patient_id for g in groups
+                      if not str(patients[g.patient_id]).startswith("did:key:"))
+    if not_dids:
+        raise CliError(f"{args.patients} maps the Bundle's Patient {', '.join(not_dids)} "
+                       "to something that is not a did:key")
+    set_aside = groups.set_aside()
+    if set_aside:  # said before the passphrase prompt and the upload, not only after
+        print(f"setting aside {len(groups.shared)} shared resource(s) "
+              f"({', '.join(f'{kind} {n}' for kind, n in set_aside.items())}): "
+              f"{SET_ASIDE_REASON}", file=sys.stderr)
     total = sum(1 + len(g.resources) for g in groups)
     print(f"sealing {total} resource(s) of {len(groups)} patient(s)…", file=sys.stderr)
     bar = ProgressBar(total, "registering", "resources")
@@ -73,7 +83,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         finally:
             bar.close()
     print_json({"imported": {did: len(records) for did, records in ids.items()},
-                "records": ids, "total": sum(len(r) for r in ids.values())})
+                "records": ids, "total": sum(len(r) for r in ids.values()),
+                "set_aside": set_aside, "set_aside_total": len(groups.shared),
+                "set_aside_reason": SET_ASIDE_REASON})
     return 0
 
 
