@@ -44,7 +44,8 @@ HOSTILE_TEXT: Final = [
 ]
 HOSTILE_JSON: Final = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30)
-    | st.floats(allow_nan=False) | st.sampled_from(HOSTILE_TEXT) | st.text(max_size=20),
+    | st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(HOSTILE_TEXT)
+    | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4)
     | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12)
