@@ -72,3 +72,24 @@ def test_the_web_review_form_reads_typed_and_json_amounts() -> None:
     assert ReviewBody(decision="approve", amount="1000").amount == 1000
     assert ReviewBody(decision="approve", amount=1000).amount == 1000
     assert ReviewBody(decision="approve", amount="0").amount == 0
+
+
+@pytest.mark.parametrize("text", ["\u0663\u0660", "\uff13\uff10", "3_0", "+30", " 30", "30 ",
+                                  "-1", "3e1", str(1 << 63), ""])
+def test_whole_number_options_take_ascii_digits_only(
+        text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same rule for every other number a command takes (days, heights, sizes)."""
+    for argv in (["consent", "grant", "--to", DID, "--actions", "read", "--purposes", "TREAT",
+                  "--scope", "all", "--days", text],
+                 ["records", "range", "ab" * 16, "--start", text, "--length", "1", "--out", "x"],
+                 ["identity", "show", DID, "--min-height", text]):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 2
+        assert "is not a whole number written with the digits 0-9" in capsys.readouterr().err
+
+
+def test_whole_number_options_read_ascii_digits() -> None:
+    from phrchain.cli.common import count
+
+    assert count("30") == 30 and count("0") == 0 and count(str((1 << 63) - 1)) == (1 << 63) - 1

@@ -10,7 +10,14 @@ import argparse
 import sys
 from typing import Any
 
-from phrchain.cli.common import CliError, add_command, node_client, print_json, read_json_file
+from phrchain.cli.common import (
+    CliError,
+    add_command,
+    count,
+    node_client,
+    print_json,
+    read_json_file,
+)
 from phrchain.cli.session import patient_of, reader_options
 from phrchain.client.audit import AuditReader
 
@@ -133,7 +140,7 @@ def audit_parser(sub: Any) -> None:
                             "signed by the validator set of --genesis (its CometBFT genesis)")
     trust.add_argument("--chain-id", help="chain id the headers must carry "
                                           "(default: --genesis's)")
-    trust.add_argument("--min-height", type=int, metavar="H",
+    trust.add_argument("--min-height", type=count, metavar="H",
                        help="refuse a latest head older than height H (a node hiding "
                             "newer entries)")
     p = add_command(sub, "log", cmd_log, "a patient's access log, each entry proven against "

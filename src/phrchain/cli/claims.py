@@ -9,7 +9,14 @@ import sys
 import time
 from typing import Any
 
-from phrchain.cli.common import CliError, add_command, node_client, print_json, read_json_file
+from phrchain.cli.common import (
+    CliError,
+    add_command,
+    count,
+    node_client,
+    print_json,
+    read_json_file,
+)
 from phrchain.cli.session import (
     found,
     paged,
@@ -123,7 +130,8 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 def cmd_file(args: argparse.Namespace) -> int:
     records = parse_list(args.records, "--records", None)
     lines = [_line(t) for t in args.line]
-    service_ms = int(args.service_ms) if args.service_ms else time.time_ns() // 1_000_000
+    service_ms = args.service_ms if args.service_ms is not None \
+        else time.time_ns() // 1_000_000
     with phr_client(args) as rc:
         claim = _claims(rc).file(args.insurer, args.product, args.bill, records, lines,
                                  _key(args.key), service_ms=service_ms,
@@ -227,12 +235,12 @@ def claims_parser(sub: Any) -> None:
     p = add_command(sub, "product", cmd_product, "a product's rules (code tags)", reader)
     p.add_argument("--insurer", required=True)
     p.add_argument("--product", required=True)
-    p.add_argument("--version", type=int)
+    p.add_argument("--version", type=count)
     p = add_command(sub, "enrol", cmd_enrol, "(patient) enrol in a product", signer)
     p.add_argument("--insurer", required=True)
     p.add_argument("--product", required=True)
-    p.add_argument("--days", type=int, default=365)
-    p.add_argument("--start-ms", type=int,
+    p.add_argument("--days", type=count, default=365)
+    p.add_argument("--start-ms", type=count,
                    help="coverage start, ms since epoch (default: in two seconds)")
     p = add_command(sub, "file", cmd_file,
                     "(patient) claim a paid bill, naming the records the insurer may read",
@@ -244,8 +252,9 @@ def claims_parser(sub: Any) -> None:
     p.add_argument("--line", action="append", required=True,
                    help="SYSTEM|CODE=AMOUNT, once per billed item")
     p.add_argument("--key", required=True, help="the product key the insurer gave you")
-    p.add_argument("--service-ms", help="date of service (ms since epoch; default now)")
-    p.add_argument("--consent-days", type=int, default=90)
+    p.add_argument("--service-ms", type=count,
+                   help="date of service (ms since epoch; default now)")
+    p.add_argument("--consent-days", type=count, default=90)
     p = add_command(sub, "review", cmd_review,
                     "(insurer reviewer) decide a referred claim", signer)
     p.add_argument("claim")

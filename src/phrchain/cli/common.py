@@ -24,6 +24,8 @@ UNVERIFIED_EXIT: Final = 3
 MAX_JSON_DEPTH: Final = 64
 MAX_JSON_INT_DIGITS: Final = 64
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_COUNT: Final = re.compile("[0-9]{1,19}")
+MAX_COUNT: Final = (1 << 63) - 1
 
 
 class CliError(PhrError):
@@ -52,6 +54,16 @@ def read_passphrase(args: argparse.Namespace, what: str, confirm: bool = False,
     if confirm and getpass.getpass("Repeat passphrase: ") != value:
         raise CliError("the passphrases differ")
     return value
+
+
+def count(text: str) -> int:
+    """An argparse ``type`` for whole-number options (days, heights, sizes, ports): ASCII
+    digits only, at most 2^63-1. ``int`` would also read other scripts' digits, ``_``,
+    signs and spaces (issue 13), so ``--days '\u0663\u0660'`` would mean 30."""
+    if not _COUNT.fullmatch(text) or int(text) > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number written with "
+                                         "the digits 0-9")
+    return int(text)
 
 
 def print_json(value: Any) -> None:

@@ -13,6 +13,7 @@ from phrchain.cli.common import (
     UNVERIFIED_EXIT,
     CliError,
     add_command,
+    count,
     make_join_request,
     node_client,
     parse_roles,
@@ -239,7 +240,7 @@ def identity_parser(sub: Any) -> None:
                         "height-0 answers against the genesis app hash recomputed from it")
     p.add_argument("--chain-id", help="chain id the signed header must carry "
                                       "(default: --genesis's)")
-    p.add_argument("--min-height", type=int, metavar="H",
+    p.add_argument("--min-height", type=count, metavar="H",
                    help="refuse an answer older than height H (a node hiding newer state)")
     p.add_argument("--cometbft-rpc", metavar="URL",
                    help="a CometBFT network: verify against the commit of this RPC, signed "
@@ -250,6 +251,6 @@ def identity_parser(sub: Any) -> None:
     which.add_argument("--organization")
     which.add_argument("--role")
     which.add_argument("--kind")
-    p.add_argument("--limit", type=int, help="page size (default 100, at most 1000)")
+    p.add_argument("--limit", type=count, help="page size (default 100, at most 1000)")
     p.add_argument("--after", metavar="DID",
                    help="start after this DID (the previous page's 'next')")

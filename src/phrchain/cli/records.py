@@ -10,7 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from phrchain.cli.common import CliError, add_command, node_client, print_json, read_json_file
+from phrchain.cli.common import (
+    CliError,
+    add_command,
+    count,
+    node_client,
+    print_json,
+    read_json_file,
+)
 from phrchain.cli.session import (
     ProgressBar,
     describe_decision,
@@ -238,8 +245,8 @@ def records_parser(sub: Any) -> None:
     p = add_command(sub, "range", cmd_range, "fetch and verify a byte range of a large record",
                     [signer])
     p.add_argument("record")
-    p.add_argument("--start", type=int, required=True)
-    p.add_argument("--length", type=int, required=True)
+    p.add_argument("--start", type=count, required=True)
+    p.add_argument("--length", type=count, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--purpose", choices=purposes, default="TREAT")
     p.add_argument("--from-vault", metavar="ORG_DID")
