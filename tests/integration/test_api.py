@@ -346,6 +346,7 @@ def test_error_bodies_carry_stable_codes(url: str, client: NodeClient,
                             params={"did": AUTHORITY.did, "height": 10**9}))[:3] == \
         (404, "query", 3)
     assert _error(httpx.get(f"{url}/v1/nowhere"))[:3] == (404, "api", 2)
+    assert _error(httpx.get(f"{url}/v1/blocks/1/")) == (404, "api", 2, "not_found")  # no 307
     assert _error(httpx.delete(f"{url}/v1/txs"))[:3] == (405, "api", 4)
     with pytest.raises(ApiError) as exc:  # the SDK surfaces the same body
         client.submit(bad_sig)
