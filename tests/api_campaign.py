@@ -209,7 +209,7 @@ def _send(http: httpx.Client, target: Target, method: str, path: str, op: Mappin
     return http.request(method, url, params=params, content=body, headers=headers)
 
 
-def _check(report: Report, target: Target, label: str, op: Mapping[str, Any],
+def check_response(report: Report, target: Target, label: str, op: Mapping[str, Any],
            response: httpx.Response) -> None:
     status = response.status_code
     report.statuses[status] += 1
@@ -277,7 +277,7 @@ def run_operation(http: httpx.Client, target: Target, report: Report, method: st
         except httpx.HTTPError as exc:
             report.fail(label, f"transport error {type(exc).__name__}")
             return
-        _check(report, target, label, op, response)
+        check_response(report, target, label, op, response)
 
     case()
 
@@ -303,6 +303,14 @@ QUERY_DATA_NAMES: Final = (
 VAULT_STATUSES: Final = frozenset({400, 401, 403, 404, 409, 410, 413, 421, 429})
 
 
+def query_paths() -> list[str]:
+    """Every module query path (``<module>/<name>``), from each module's QUERIES table."""
+    from phrchain.app import default_modules
+
+    modules, _ = default_modules()
+    return sorted(f"{m.name}/{name}" for m in modules for name in m.queries())
+
+
 def node_target(c: Any, record: str, consent: str) -> Target:
     """The node API of a running consortium (``tests/consortium.py``), seeded with its
     real heights, DIDs, tx hashes, a record and a consent."""
@@ -314,7 +322,7 @@ def node_target(c: Any, record: str, consent: str) -> Target:
     dids = [P.did, A1.did, HOSPITAL_A.did]
     seeds: dict[str, list[Any]] = {
         "height": [1, height, MAX_INT], "tx_hash": txs, "did": dids, "patient": [P.did],
-        "consent": [consent], "claim": [record], "path": sorted(c.node.app._queries),
+        "consent": [consent], "claim": [record], "path": query_paths(),
         "organization": [HOSPITAL_A.did], "role": ["physician"], "kind": ["patient"]}
     extra = {name: [*dids, record, consent, "1", "100"] for name in QUERY_DATA_NAMES}
     return Target(c.api_url, httpx.get(f"{c.api_url}/openapi.json").json(), seeds,

@@ -24,6 +24,7 @@ from tests.api_campaign import (
     HOSTILE_TEXT,
     Report,
     Target,
+    check_response,
     node_target,
     phrchain_error_shape,
     run_campaign,
@@ -157,9 +158,7 @@ def test_a_submitted_tx_can_be_followed_to_its_block_header_and_state(
 
 def _check_one(report: Report, target: Target, ops: dict[str, Any], label: str,
                response: httpx.Response) -> None:
-    from tests.api_campaign import _check
-
-    _check(report, target, label, ops[label], response)
+    check_response(report, target, label, ops[label], response)
 
 
 def test_the_event_stream_refuses_bad_filters_and_streams_good_ones(
