@@ -62,9 +62,9 @@ class Attempts:
         self._pending: dict[tuple[str, str], tuple[int, int]] = {}  # → (count, last_ms)
         self._lock = threading.Lock()
 
-    def admit_stranger(self, record: str) -> bool:
+    def admit_stranger(self) -> bool:
         """One request from an unregistered caller, against the strangers' shared rate;
-        False (and counted on ``record``) when over it."""
+        False when over it (the caller counts it on the record, if held)."""
         now = self._clock()
         with self._lock:
             self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate_per_s)
@@ -72,7 +72,6 @@ class Attempts:
             if self._tokens >= 1:
                 self._tokens -= 1
                 return True
-        self.count(record, RATE_LIMITED)
         return False
 
     def audit_stranger(self, caller: str, record: str) -> bool:

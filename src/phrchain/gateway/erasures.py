@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final
 
 from phrchain.gateway.chain import ChainPort, NoBlocks
@@ -42,6 +42,18 @@ def erased_in(results: Sequence[dict[str, Any]]) -> Iterator[str]:
                 attributes = {str(k): str(v) for k, v in event.get("attributes", ())}
                 if "record" in attributes:
                     yield attributes["record"]
+
+
+def scan(held: Iterable[bytes], on_chain: Callable[[bytes], Any],
+         shred: Callable[[bytes], bool]) -> list[str]:
+    """The slow way: every held record's descriptor asked of the node, one request each
+    (only for a vault with no height to follow from, or a node serving no blocks)."""
+    shredded = []
+    for record_id in held:
+        found = on_chain(record_id)
+        if found is not None and found["status"] == "erased" and shred(record_id):
+            shredded.append(record_id.hex())
+    return shredded
 
 
 class ErasureFollower:

@@ -25,9 +25,10 @@ from typing import Any, Final
 from phrchain.client.http import ApiError
 from phrchain.core import keys
 from phrchain.core.errors import REGISTRY, CodedError
+from phrchain.gateway.attempts import RATE_LIMITED as RATE_LIMITED_ATTEMPT
 from phrchain.gateway.attempts import Attempts
 from phrchain.gateway.chain import ChainPort
-from phrchain.gateway.erasures import ErasureFollower
+from phrchain.gateway.erasures import ErasureFollower, scan
 from phrchain.gateway.journal import Journal
 from phrchain.gateway.sender import AUDIT, RECEIPT, Sender
 from phrchain.vault import crypto
@@ -57,6 +58,7 @@ INLINE_LIMIT: Final = 8 << 20  # records up to this size travel in one response
 MAX_TRACKED_CALLERS: Final = 100_000
 _PROVIDERS: Final = frozenset({"practitioner", "organization"})
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
+_HEX32: Final = re.compile(r"[0-9a-f]{32}")
 
 
 def wall_clock_ms() -> int:
@@ -169,7 +171,7 @@ class Vault:
         or over its rate (``gateway/attempts.py``); other records are no patient's."""
         try:
             self.store.get_meta(_record_id(record_hex))
-        except (VaultError, CodedError):
+        except CodedError:
             return
         self.attempts.count(record_hex, kind)
 
@@ -231,11 +233,13 @@ class Vault:
             if exc.error is not store_errors.RECORD_NOT_FOUND:
                 raise
             meta = None
-        if meta is None and not self._shredded_here(record_hex):
-            raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)  # nothing to audit
-        if not req.registered and not self.attempts.admit_stranger(record_hex):
+        if not req.registered and not self.attempts.admit_stranger():  # before the node
+            if meta is not None:
+                self.attempts.count(record_hex, RATE_LIMITED_ATTEMPT)
             raise RATE_LIMITED(f"{self.config.stranger_rate_per_s:g} requests/s from "
                                "unregistered callers together")
+        if meta is None and not self._shredded_here(record_hex):
+            raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)  # nothing to audit
         decision = self._chain("consent/decide", {"accessor": req.caller, "action": action,
                                                   "record": record_hex, "purpose": purpose})
         entry = {"record": record_hex, "accessor": req.caller, "action": action,
@@ -471,11 +475,8 @@ class Vault:
         return True
 
     def _shred_held(self, record_hex: str) -> bool:
-        try:
-            record_id = _record_id(record_hex)
-        except CodedError:
-            return False
-        return self._shred_quietly(record_id)
+        return _HEX32.fullmatch(record_hex) is not None \
+            and self._shred_quietly(bytes.fromhex(record_hex))
 
     def sync_erasures(self) -> list[str]:
         """Shred every held record erased on chain since the last sync (followed by
@@ -489,15 +490,10 @@ class Vault:
         return shredded
 
     def _scan_erasures(self) -> list[str]:
-        """Every held record against the chain, one query each: only for a vault that
-        has no height to follow from yet, or a node whose API serves no blocks."""
-        shredded = []
-        for record_id in self.store.record_ids():
-            on_chain = self._chain("records/get", {"record": record_id.hex()})
-            if on_chain is not None and on_chain["status"] == "erased" \
-                    and self._shred_quietly(record_id):
-                shredded.append(record_id.hex())
-        return shredded
+        """Every held record against the chain, one query each (``erasures.py``)."""
+        return scan(self.store.record_ids(),
+                    lambda rid: self._chain("records/get", {"record": rid.hex()}),
+                    self._shred_quietly)
 
     def _sync_loop(self) -> None:
         while not self._stop.wait(self.config.sync_interval_s):
