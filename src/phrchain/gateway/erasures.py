@@ -18,6 +18,7 @@ cannot be followed this way: the vault falls back to that scan at most once ever
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final
@@ -68,9 +69,14 @@ class ErasureFollower:
         self._shred, self._scan = shred, scan
         self.rescan_interval_s, self._clock = rescan_interval_s, clock
         self._no_blocks_since: float | None = None  # when the API said it serves no blocks
+        self._lock = threading.Lock()  # the sync thread and POST /v1/vault/sync
 
     def sync(self) -> list[str]:
         """One pass; returns the ids of the records destroyed."""
+        with self._lock:
+            return self._pass()
+
+    def _pass(self) -> list[str]:
         synced = self.journal.progress(PROGRESS)
         latest = self.chain.height()
         if synced is None or latest < synced:
