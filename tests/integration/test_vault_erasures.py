@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from phrchain.client.http import ApiError
+from phrchain.client.vault import VaultClient
 from phrchain.gateway.chain import LocalChain
 from phrchain.gateway.service import Vault, VaultConfig
 from phrchain.vault import crypto
@@ -63,11 +65,15 @@ def hold(vault: Vault, n: int) -> None:
 
 
 def test_an_erasure_reaches_the_vault_within_one_sync(c: Consortium) -> None:
+    """Blob and keys destroyed by the first sync after the erasing block; a custody
+    upload of the same bytes afterwards is refused (410 vault/27), nothing stored."""
     vault = c.vaults[HOSPITAL_A.did]
     record = add(c)
     vault.sync_erasures()
     rid = bytes.fromhex(record)
     assert rid in vault.store.record_ids()
+    meta, chunks = vault.store.get_meta(rid), list(vault.store.iter_chunks(rid))
+    keys = {HOSPITAL_A.did: vault.store.get_wrapped_key(rid, HOSPITAL_A.did)}
     c.client(P).records.erase(record)
     assert vault.sync_erasures() == [record]
     assert rid not in vault.store.record_ids()
@@ -75,6 +81,11 @@ def test_an_erasure_reaches_the_vault_within_one_sync(c: Consortium) -> None:
                  lambda: vault.store.get_wrapped_key(rid, HOSPITAL_A.did)):
         with pytest.raises(VaultError):
             read()
+    with VaultClient(c.directory[HOSPITAL_A.did], HOSPITAL_A.did, A1) as client, \
+            pytest.raises(ApiError) as refused:
+        client.upload(meta, keys, chunks)
+    assert (refused.value.status, refused.value.code) == (410, 27)
+    assert rid not in vault.store.record_ids()
 
 
 def test_sync_cost_does_not_grow_with_records_held(c: Consortium, tmp_path: Path) -> None:

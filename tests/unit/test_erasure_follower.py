@@ -100,6 +100,8 @@ def test_an_erasure_reaches_the_vault_in_one_pass(tmp_path: Path) -> None:
     assert vault.held == {"b" * 32}
     assert chain.requests == 1 + 3  # the height, then each new block once
     assert f.journal.progress(PROGRESS) == 3
+    # every erased id is remembered, held or not: a late upload of one is refused
+    assert f.journal.erased_among(["a" * 32, "b" * 32, "f" * 32]) == ["a" * 32, "f" * 32]
 
 
 def test_a_restart_resumes_from_the_saved_height(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ committed since the last pass (one request per new block), destroying every reco
 ``records.erased`` event names that this vault holds. Its cost grows with the blocks
 committed (none when the chain is idle) and never with the records held: a vault with
 58k records polled each one every pass before (issue 13, defect 7). The height reached
-is journaled (``progress`` ``erasures``), so a restarted vault resumes there.
+is journaled (``progress`` ``erasures``), so a restarted vault resumes there, and so
+are the erased ids (a custody upload of one is refused, or shredded if it raced).
 
 A vault with no saved height (a new one, or one from before this existed), or whose node
 is behind the saved height (a new chain), first notes the node's height, then checks
@@ -92,7 +93,10 @@ class ErasureFollower:
                 results = self.chain.block_results(height + 1)
                 if results is None:
                     break
-                shredded += [r for r in erased_in(results) if self._shred(r)]
+                erased = list(erased_in(results))
+                if erased:  # noted before shredding: an upload racing it checks after
+                    self.journal.note_erased(erased)
+                shredded += [r for r in erased if self._shred(r)]
                 height += 1
         except NoBlocks as exc:
             log.warning("erasures cannot be followed by height (%s): scanning every "

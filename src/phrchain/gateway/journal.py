@@ -7,7 +7,8 @@ release cannot lose the audit entry, and a replayed request cannot get a second 
 The outbox is flushed to the chain in batches (:mod:`phrchain.gateway.sender`).
 
 It also keeps the height up to which erasures were followed (``progress``, so a restart
-resumes, :mod:`phrchain.gateway.erasures`) and the counts of attempts on a record that
+resumes, :mod:`phrchain.gateway.erasures`), the record ids seen erased on the way (so a
+late upload of one is refused), and the counts of attempts on a record that
 were refused without an audit entry (``attempts``, :mod:`phrchain.gateway.attempts`).
 """
 
@@ -35,6 +36,7 @@ CREATE TABLE IF NOT EXISTS progress (name TEXT PRIMARY KEY, value INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS attempts (record TEXT NOT NULL, kind TEXT NOT NULL,
                                      count INTEGER NOT NULL, last_ms INTEGER NOT NULL,
                                      PRIMARY KEY (record, kind));
+CREATE TABLE IF NOT EXISTS erased (record TEXT PRIMARY KEY);
 """
 
 
@@ -142,3 +144,14 @@ class Journal:
             rows = self._db.execute("SELECT kind, count, last_ms FROM attempts "
                                     "WHERE record = ?", (record,)).fetchall()
         return {kind: (int(count), int(last)) for kind, count, last in rows}
+
+    def note_erased(self, records: list[str]) -> None:
+        with self._lock:
+            self._db.executemany("INSERT OR IGNORE INTO erased VALUES (?)",
+                                 [(r,) for r in records])
+
+    def erased_among(self, records: list[str]) -> list[str]:
+        """Which of ``records`` the erasure follower has seen erased on chain."""
+        with self._lock:
+            return [r for r in records if self._db.execute(
+                "SELECT 1 FROM erased WHERE record = ?", (r,)).fetchone() is not None]

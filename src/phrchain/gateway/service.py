@@ -356,10 +356,15 @@ class Vault:
             if self.org not in wrapped_keys:
                 raise UPLOAD_REFUSED("the data key must be wrapped for the custodian "
                                      "institution")
+        ids = [meta.record_id.hex() for meta, _, _ in items]
+        if erased := self.journal.erased_among(ids):  # seen erased by the follower
+            raise ERASED(erased[0])
         self.journal.accept(req.nonce, req.caller, req.ts_ms)
         self.store.put_many([(meta, list(chunks),
                               self._new_readers_only(meta.record_id, wrapped_keys))
                              for meta, wrapped_keys, chunks in items])
+        for late in self.journal.erased_among(ids):  # erased while it was stored
+            self._shred_held(late)
 
     def receive_copy(self, req: Verified, meta: RecordMeta, chunks: Iterable[bytes],
                      wrapped_keys: Mapping[str, bytes], request: str | None) -> None:
