@@ -184,7 +184,11 @@ def test_a_reupload_cannot_replace_a_readers_key(c: Consortium) -> None:
 
 
 def test_a_chunked_body_without_length_is_bounded_too(c: Consortium, tmp_path: Path) -> None:
+    """A signed body in chunked transfer encoding (no length to refuse up front) is cut
+    off at the limit; an unsigned one is refused before any of it is read."""
     import httpx
+
+    from phrchain.vault.requests import sign_request
 
     vault = Vault(VaultConfig(tmp_path / "v"), LocalChain(c.node), HOSPITAL_A.signing_key,
                   HOSPITAL_A.encryption_key)
@@ -194,8 +198,13 @@ def test_a_chunked_body_without_length_is_bounded_too(c: Consortium, tmp_path: P
                 for _ in range(64):
                     yield b"x" * 256  # 16 KiB in chunked transfer encoding, no length
 
-            r = httpx.post(f"{url}/v1/vault/batch", content=body())
+            headers = sign_request(A1.signing_key, A1.did, HOSPITAL_A.did, "POST",
+                                   "/v1/vault/batch", {}, b"x" * 16384,
+                                   time.time_ns() // 1_000_000)
+            r = httpx.post(f"{url}/v1/vault/batch", content=body(), headers=headers)
             assert r.status_code == 413 and r.json()["error"]["code"] == 33
+            r = httpx.post(f"{url}/v1/vault/batch", content=body())
+            assert r.status_code == 401 and r.json()["error"]["code"] == 20
     finally:
         vault.close()
 

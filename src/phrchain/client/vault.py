@@ -117,3 +117,9 @@ class VaultClient:
 
     def sync(self) -> dict[str, Any]:
         return dict(self._request("POST", "/v1/vault/sync").json())
+
+    def attempts(self, record: str) -> dict[str, dict[str, int]]:
+        """Attempts on the caller's record refused without an audit entry, counted by
+        kind (``{kind: {"count", "last_ms"}}``): for the record's patient."""
+        answer = self._request("GET", f"/v1/vault/attempts/{record}").json()
+        return {str(k): dict(v) for k, v in answer["attempts"].items()}

@@ -3,6 +3,10 @@
 Two implementations of one small protocol: :class:`LocalChain` (the vault runs in the
 node's process, the embedded default) and :class:`RemoteChain` (over the node's REST
 API, any engine).
+
+The erasure follower (:mod:`phrchain.gateway.erasures`) reads committed blocks' results
+through :meth:`ChainPort.height` and :meth:`ChainPort.block_results`; an engine whose
+API serves no blocks (CometBFT behind ``phrchain net api``) raises :class:`NoBlocks`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ from phrchain.core.errors import PhrError
 if TYPE_CHECKING:
     from phrchain.client.http import NodeClient
     from phrchain.engine.solo.node import SoloNode
+
+
+class NoBlocks(PhrError):
+    """The node's API serves no blocks (``404 api/2``): erasures cannot be followed by
+    height there."""
 
 
 class ChainPort(Protocol):
@@ -32,6 +41,13 @@ class ChainPort(Protocol):
         """``{"status": "committed", "result": {...}}`` or another status on timeout."""
 
     def next_nonce(self, did: str) -> int: ...
+
+    def height(self) -> int:
+        """The latest committed height (0 before the first block)."""
+
+    def block_results(self, height: int) -> list[dict[str, Any]] | None:
+        """The tx results (``{"code", "codespace", "events", ...}``) of the block at
+        ``height``, None if it is not committed; :class:`NoBlocks` if none are served."""
 
 
 class LocalChain:
@@ -53,6 +69,13 @@ class LocalChain:
 
     def next_nonce(self, did: str) -> int:
         return int(self.query("identity/nonce", {"did": did})["last_nonce"]) + 1
+
+    def height(self) -> int:
+        return int(self.node.status()["height"])
+
+    def block_results(self, height: int) -> list[dict[str, Any]] | None:
+        block = self.node.block(height)
+        return None if block is None else [tx.result for tx in block[1]]
 
 
 class RemoteChain:
@@ -96,3 +119,19 @@ class RemoteChain:
 
     def next_nonce(self, did: str) -> int:
         return self.client.next_nonce(did)
+
+    def height(self) -> int:
+        return int(self.client.status()["height"])
+
+    def block_results(self, height: int) -> list[dict[str, Any]] | None:
+        from phrchain.client.http import ApiError
+
+        try:
+            block = self.client.block(height)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            if self.height() < height:
+                return None  # not committed yet
+            raise NoBlocks(f"the node's API serves no block {height}: {exc.message}") from None
+        return list(block["results"])

@@ -4,7 +4,9 @@ Every route except ``/v1/vault/info`` needs a signed request (``requests.py``). 
 have the node API's shape, ``{"error": {"codespace", "code", "name", "message"}}``.
 
 Upload, batch and copy bodies use the framing of ``wire.py``, and so do the key routes
-(``/v1/vault/keys/own``, ``/v1/vault/keys``: canonical JSON).
+(``/v1/vault/keys/own``, ``/v1/vault/keys``: canonical JSON). Each request's signed
+headers are checked before its body is read, and each route has its own body limit
+(``intake.py``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,18 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from phrchain.core.errors import CodedError
+from phrchain.gateway.intake import (
+    DEFAULT_LARGE_UPLOADS,
+    DEFAULT_MAX_BODY,
+    KEYS_BODY,
+    SMALL_BODY,
+    Intake,
+    has_no_body,
+)
 from phrchain.gateway.service import Release, Vault
 from phrchain.vault import errors as store_errors
 from phrchain.vault import gateway_errors as e
 from phrchain.vault.errors import VaultError
-from phrchain.vault.requests import Verified
 from phrchain.vault.wire import (
     decode_batch,
     decode_keys,
@@ -33,14 +42,13 @@ from phrchain.vault.wire import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BODY: Final = 1 << 30
 _STATUS: Final = {
     e.BAD_REQUEST_SIGNATURE: 401, e.STALE_REQUEST: 401, e.REPLAYED_REQUEST: 401,
     e.WRONG_VAULT: 421, e.BODY_MISMATCH: 400, e.MALFORMED_REQUEST: 400,
     e.JUSTIFICATION_REQUIRED: 400,
     e.ACCESS_DENIED: 403, e.ERASED: 410, e.NOT_REGISTERED: 409, e.UPLOAD_REFUSED: 403,
     e.NO_KEY_FOR_CALLER: 409, e.BAD_TICKET: 403, e.TOO_LARGE: 413, e.RATE_LIMITED: 429,
-    e.CHAIN_UNAVAILABLE: 503, store_errors.RECORD_NOT_FOUND: 404,
+    e.CHAIN_UNAVAILABLE: 503, e.UPLOADS_BUSY: 503, store_errors.RECORD_NOT_FOUND: 404,
     store_errors.READER_NOT_FOUND: 404, store_errors.RECORD_CONFLICT: 409,
 }
 
@@ -56,35 +64,18 @@ def _part(p: Any) -> dict[str, Any]:
             "proof": [h.hex() for h in p.proof]}
 
 
-def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
+                     large_uploads: int = DEFAULT_LARGE_UPLOADS) -> FastAPI:
+    """``max_body``: the limit of an upload, batch or copy body (every other route has
+    a small one); ``large_uploads``: how many bodies over 8 MiB are taken in at once."""
     app = FastAPI(title="phrchain vault", version="1",
                   description="Encrypted record custody and policy enforcement")
+    intake = Intake(vault, max_body, large_uploads)
 
     @app.exception_handler(CodedError)
     async def on_tx_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, CodedError)
         return _error(exc)
-
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_body:
-            raise e.TOO_LARGE(f"{declared} bytes, limit {max_body}")
-        parts, size = [], 0
-        async for part in request.stream():  # bounded even without a Content-Length
-            size += len(part)
-            if size > max_body:
-                raise e.TOO_LARGE(f"more than {max_body} bytes")
-            parts.append(part)
-        body = b"".join(parts)
-        return body
-
-    def authenticate(request: Request, body: bytes) -> Verified:
-        return vault.authenticate(request.headers, request.method, request.url.path,
-                                  dict(request.query_params), body)
-
-    async def verified(request: Request) -> tuple[Verified, bytes]:
-        body = await read_body(request)
-        return await run_in_threadpool(authenticate, request, body), body
 
     @app.get("/v1/vault/info")
     def info() -> dict[str, Any]:
@@ -94,13 +85,18 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
     @app.get("/v1/vault/records/{record}", response_model=dict[str, Any])
     async def access(record: str, request: Request, action: str = "read",
                      purpose: str = "TREAT", justification: str | None = None) -> Response:
-        body = await read_body(request)
+        def authenticated_access() -> Release:  # no body: one worker-thread hop, not two
+            req = intake.counted(request, lambda: vault.authenticate(
+                request.headers, request.method, request.url.path,
+                dict(request.query_params), b""))
+            return vault.access(req, record, action, purpose, justification)
 
-        def authenticated_access() -> Release:  # one worker-thread hop, not two
-            return vault.access(authenticate(request, body), record, action, purpose,
-                                justification)
-
-        release = await run_in_threadpool(authenticated_access)
+        if has_no_body(request):  # the usual case
+            release = await run_in_threadpool(authenticated_access)
+        else:
+            async with intake.signed(request, SMALL_BODY, strangers=True) as (req, _):
+                release = await run_in_threadpool(vault.access, req, record, action,
+                                                  purpose, justification)
         # a Response skips FastAPI's validation and jsonable_encoder of this plain dict
         return JSONResponse({"decision": release.decision,
                              "meta": release.meta.descriptor_fields(),
@@ -110,66 +106,74 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
 
     @app.get("/v1/vault/records/{record}/chunks/{index}")
     async def chunk(record: str, index: int, request: Request, ticket: str = "") -> Response:
-        req, _ = await verified(request)
-        part = await run_in_threadpool(vault.chunk, req, record, index, ticket)
+        async with intake.signed(request, SMALL_BODY, strangers=True) as (req, _):
+            part = await run_in_threadpool(vault.chunk, req, record, index, ticket)
         return Response(part.data, media_type="application/octet-stream",
                         headers={"Phr-Proof": ",".join(h.hex() for h in part.proof)})
 
     @app.post("/v1/vault/records/{record}")
     async def upload(record: str, request: Request) -> dict[str, Any]:
-        req, body = await verified(request)
-        meta, wrapped, chunks = decode_upload(body)
-        if meta.record_id.hex() != record:
-            raise e.MALFORMED_REQUEST("the path and the body name different records")
-        await run_in_threadpool(vault.upload, req, meta, chunks, wrapped)
+        async with intake.signed(request, max_body) as (req, body):
+            meta, wrapped, chunks = decode_upload(body)
+            if meta.record_id.hex() != record:
+                raise e.MALFORMED_REQUEST("the path and the body name different records")
+            await run_in_threadpool(vault.upload, req, meta, chunks, wrapped)
         return {"stored": record}
 
     @app.post("/v1/vault/batch")
     async def upload_batch(request: Request) -> dict[str, Any]:
         """Many custody uploads under one signature (bulk import)."""
-        req, body = await verified(request)
-        items = decode_batch(body)
-        await run_in_threadpool(vault.upload_many, req, items)
+        async with intake.signed(request, max_body) as (req, body):
+            items = decode_batch(body)
+            await run_in_threadpool(vault.upload_many, req, items)
         return {"stored": [m.record_id.hex() for m, _, _ in items]}
 
     @app.post("/v1/vault/copies/{record}")
     async def copy(record: str, request: Request, pull: str | None = None) -> dict[str, Any]:
-        req, body = await verified(request)
-        meta, wrapped, chunks = decode_upload(body)
-        if meta.record_id.hex() != record:
-            raise e.MALFORMED_REQUEST("the path and the body name different records")
-        await run_in_threadpool(vault.receive_copy, req, meta, chunks, wrapped, pull)
+        async with intake.signed(request, max_body) as (req, body):
+            meta, wrapped, chunks = decode_upload(body)
+            if meta.record_id.hex() != record:
+                raise e.MALFORMED_REQUEST("the path and the body name different records")
+            await run_in_threadpool(vault.receive_copy, req, meta, chunks, wrapped, pull)
         return {"stored": record}
 
     @app.put("/v1/vault/records/{record}/keys/{reader}")
     async def share(record: str, reader: str, request: Request) -> dict[str, Any]:
-        req, body = await verified(request)
-        await run_in_threadpool(vault.share_key, req, record, reader, body)
+        async with intake.signed(request, SMALL_BODY) as (req, body):
+            await run_in_threadpool(vault.share_key, req, record, reader, body)
         return {"shared": record, "reader": reader}
 
     @app.post("/v1/vault/keys/own")
     async def own_keys(request: Request) -> dict[str, Any]:
         """The patient's own wrapped keys of their records (no ciphertext, no audited
         read): the first half of sharing after a grant."""
-        req, body = await verified(request)
-        found = await run_in_threadpool(vault.own_keys, req, decode_records(body))
+        async with intake.signed(request, KEYS_BODY) as (req, body):
+            found = await run_in_threadpool(vault.own_keys, req, decode_records(body))
         return {"keys": {record: wrapped.hex() for record, wrapped in found.items()}}
 
     @app.post("/v1/vault/keys")
     async def share_batch(request: Request) -> dict[str, Any]:
         """Readers' re-wrapped keys, many at once, all or none."""
-        req, body = await verified(request)
-        items = decode_keys(body)
-        await run_in_threadpool(vault.share_keys, req, items)
+        async with intake.signed(request, KEYS_BODY) as (req, body):
+            items = decode_keys(body)
+            await run_in_threadpool(vault.share_keys, req, items)
         return {"shared": len(items)}
 
     @app.post("/v1/vault/sync")
     async def sync(request: Request) -> dict[str, Any]:
-        req, _ = await verified(request)
-        if req.caller != vault.org:
-            raise e.UPLOAD_REFUSED("only the institution itself triggers a sync")
-        shredded = await run_in_threadpool(vault.sync_erasures)
-        return {"shredded": shredded, "flushed": await run_in_threadpool(vault.sender.flush)}
+        async with intake.signed(request, SMALL_BODY) as (req, _):
+            if req.caller != vault.org:
+                raise e.UPLOAD_REFUSED("only the institution itself triggers a sync")
+            shredded = await run_in_threadpool(vault.sync_erasures)
+            return {"shredded": shredded,
+                    "flushed": await run_in_threadpool(vault.sender.flush)}
+
+    @app.get("/v1/vault/attempts/{record}")
+    async def attempts(record: str, request: Request) -> dict[str, Any]:
+        """Attempts on a record refused without an audit entry, counted by kind
+        (``gateway/attempts.py``): for the record's patient and the institution."""
+        async with intake.signed(request, SMALL_BODY, strangers=True) as (req, _):
+            return await run_in_threadpool(vault.attempts_of, req, record)
 
     return app
 

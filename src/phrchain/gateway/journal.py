@@ -5,6 +5,11 @@ One SQLite file (``gateway.sqlite3``, WAL, ``synchronous=FULL``). A decision is 
 only after its nonce and its audit entry are in one committed transaction: a crash after
 release cannot lose the audit entry, and a replayed request cannot get a second answer.
 The outbox is flushed to the chain in batches (:mod:`phrchain.gateway.sender`).
+
+It also keeps the height up to which erasures were followed (``progress``, so a restart
+resumes, :mod:`phrchain.gateway.erasures`), the record ids seen erased on the way (so a
+late upload of one is refused), and the counts of attempts on a record that
+were refused without an audit entry (``attempts``, :mod:`phrchain.gateway.attempts`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,
                                    kind TEXT NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS rejected (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,
                                      body BLOB NOT NULL, code TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS progress (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS attempts (record TEXT NOT NULL, kind TEXT NOT NULL,
+                                     count INTEGER NOT NULL, last_ms INTEGER NOT NULL,
+                                     PRIMARY KEY (record, kind));
+CREATE TABLE IF NOT EXISTS erased (record TEXT PRIMARY KEY);
 """
 
 
@@ -98,3 +108,50 @@ class Journal:
         stale anyway."""
         with self._lock:
             self._db.execute("DELETE FROM nonces WHERE ts_ms < ?", (ts_ms,))
+
+    def seen(self, nonce: str) -> bool:
+        """Whether a nonce is already journaled: a replay refused before its body is
+        read (:meth:`accept` stays the check that counts)."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM nonces WHERE nonce = ?",
+                                    (nonce,)).fetchone() is not None
+
+    def progress(self, name: str) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM progress WHERE name = ?",
+                                   (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_progress(self, name: str, value: int) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO progress VALUES (?, ?) ON CONFLICT (name) "
+                             "DO UPDATE SET value = excluded.value", (name, value))
+
+    def add_attempts(self, rows: list[tuple[str, str, int, int]]) -> None:
+        """Add ``(record, kind, count, last_ms)`` to the running counts, in one
+        transaction."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT INTO attempts VALUES (?, ?, ?, ?) ON CONFLICT (record, kind) DO "
+                "UPDATE SET count = count + excluded.count, "
+                "last_ms = max(last_ms, excluded.last_ms)", rows)
+            self._db.execute("COMMIT")
+
+    def attempts(self, record: str) -> dict[str, tuple[int, int]]:
+        """``{kind: (count, last_ms)}`` of one record's unaudited attempts."""
+        with self._lock:
+            rows = self._db.execute("SELECT kind, count, last_ms FROM attempts "
+                                    "WHERE record = ?", (record,)).fetchall()
+        return {kind: (int(count), int(last)) for kind, count, last in rows}
+
+    def note_erased(self, records: list[str]) -> None:
+        with self._lock:
+            self._db.executemany("INSERT OR IGNORE INTO erased VALUES (?)",
+                                 [(r,) for r in records])
+
+    def erased_among(self, records: list[str]) -> list[str]:
+        """Which of ``records`` the erasure follower has seen erased on chain."""
+        with self._lock:
+            return [r for r in records if self._db.execute(
+                "SELECT 1 FROM erased WHERE record = ?", (r,)).fetchone() is not None]

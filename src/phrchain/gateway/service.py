@@ -25,7 +25,10 @@ from typing import Any, Final
 from phrchain.client.http import ApiError
 from phrchain.core import keys
 from phrchain.core.errors import REGISTRY, CodedError
+from phrchain.gateway.attempts import RATE_LIMITED as RATE_LIMITED_ATTEMPT
+from phrchain.gateway.attempts import Attempts
 from phrchain.gateway.chain import ChainPort
+from phrchain.gateway.erasures import ErasureFollower, scan
 from phrchain.gateway.journal import Journal
 from phrchain.gateway.sender import AUDIT, RECEIPT, Sender
 from phrchain.vault import crypto
@@ -43,9 +46,10 @@ from phrchain.vault.gateway_errors import (
     NO_KEY_FOR_CALLER,
     NOT_REGISTERED,
     RATE_LIMITED,
+    REPLAYED_REQUEST,
     UPLOAD_REFUSED,
 )
-from phrchain.vault.requests import MAX_SKEW_MS, Verified, verify_request
+from phrchain.vault.requests import MAX_SKEW_MS, Verified, check_body, verify_headers
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ INLINE_LIMIT: Final = 8 << 20  # records up to this size travel in one response
 MAX_TRACKED_CALLERS: Final = 100_000
 _PROVIDERS: Final = frozenset({"practitioner", "organization"})
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
+_HEX32: Final = re.compile(r"[0-9a-f]{32}")
 
 
 def wall_clock_ms() -> int:
@@ -68,6 +73,13 @@ class VaultConfig:
     ticket_ttl_s: float = 300.0
     flush_interval_s: float = 0.2
     sync_interval_s: float = 2.0
+    # unregistered callers ("strangers", gateway/attempts.py): one shared rate, and at
+    # most stranger_audits audit entries per record per stranger_window_s
+    stranger_rate_per_s: float = 20.0
+    stranger_burst: int = 100
+    stranger_audits: int = 10
+    stranger_window_s: float = 3600.0
+    rescan_interval_s: float = 600.0  # erasure scans where the API serves no blocks
 
 
 @dataclass
@@ -99,6 +111,12 @@ class Vault:
         self.journal = Journal(config.directory)
         self.sender = Sender(self.journal, chain, self.org, org_key,
                              interval_s=config.flush_interval_s)
+        self.attempts = Attempts(self.journal, rate_per_s=config.stranger_rate_per_s,
+                                 burst=config.stranger_burst,
+                                 audits_per_window=config.stranger_audits,
+                                 window_s=config.stranger_window_s)
+        self.erasures = ErasureFollower(chain, self.journal, self._shred_held,
+                                        self._scan_erasures, config.rescan_interval_s)
         self._buckets: dict[str, _Bucket] = {}
         self._tickets: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
@@ -117,6 +135,7 @@ class Vault:
         self.sender.stop()
         if self._syncer is not None:
             self._syncer.join(timeout=10)
+        self.attempts.flush()
         self.journal.close()
         self.store.close()
 
@@ -127,11 +146,44 @@ class Vault:
 
     def authenticate(self, headers: Mapping[str, str], method: str, path: str,
                      params: Mapping[str, str], body: bytes) -> Verified:
-        verified = verify_request(headers, vault=self.org, method=method, path=path,
-                                  params=params, body_hash=hashlib.sha256(body).hexdigest(),
-                                  now_ms=wall_clock_ms(), current_key=self._current_key)
-        self._rate(verified.caller)
+        """A request whose whole body is at hand (:meth:`authenticate_headers`, then the
+        body against its signed digest)."""
+        verified = self.authenticate_headers(headers, method, path, params)
+        check_body(verified, hashlib.sha256(body).hexdigest())
         return verified
+
+    def authenticate_headers(self, headers: Mapping[str, str], method: str, path: str,
+                             params: Mapping[str, str]) -> Verified:
+        """Everything that can be checked before the body is read: the signature by the
+        caller's current key, freshness, the caller's rate, and a nonce already used (the
+        journal's insert stays the check that counts). The HTTP layer then streams the
+        body against ``body_hash`` (``gateway/intake.py``)."""
+        verified = verify_headers(headers, vault=self.org, method=method, path=path,
+                                  params=params, now_ms=wall_clock_ms(),
+                                  current_key=self._current_key)
+        self._rate(verified.caller)
+        if self.journal.seen(verified.nonce):
+            raise REPLAYED_REQUEST(f"nonce {verified.nonce}")
+        return verified
+
+    def note_refused(self, record_hex: str, kind: str) -> None:
+        """Count a request on a record held here refused before its caller was known
+        or over its rate (``gateway/attempts.py``); other records are no patient's."""
+        try:
+            self.store.get_meta(_record_id(record_hex))
+        except CodedError:
+            return
+        self.attempts.count(record_hex, kind)
+
+    def attempts_of(self, req: Verified, record_hex: str) -> dict[str, Any]:
+        """The attempts on a record that were refused without an audit entry, counted;
+        for the record's patient and the institution only."""
+        patient = self.store.get_meta(_record_id(record_hex)).patient
+        if req.caller not in (patient, self.org) or not req.registered:
+            raise ACCESS_DENIED("only the record's patient or the institution reads "
+                                "its unaudited attempts")
+        self.journal.accept(req.nonce, req.caller, req.ts_ms)
+        return {"record": record_hex, "attempts": self.attempts.of(record_hex)}
 
     def _rate(self, caller: str) -> None:
         now = time.monotonic()
@@ -181,6 +233,11 @@ class Vault:
             if exc.error is not store_errors.RECORD_NOT_FOUND:
                 raise
             meta = None
+        if not req.registered and not self.attempts.admit_stranger():  # before the node
+            if meta is not None:
+                self.attempts.count(record_hex, RATE_LIMITED_ATTEMPT)
+            raise RATE_LIMITED(f"{self.config.stranger_rate_per_s:g} requests/s from "
+                               "unregistered callers together")
         if meta is None and not self._shredded_here(record_hex):
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)  # nothing to audit
         decision = self._chain("consent/decide", {"accessor": req.caller, "action": action,
@@ -190,7 +247,10 @@ class Vault:
                  "reason": decision["reason"], "consent": decision["consent"],
                  "break_glass": decision["break_glass"], "request": req.request_hash,
                  "at": decision["height"]}
-        self.journal.accept(req.nonce, req.caller, req.ts_ms, (AUDIT, entry))
+        audited = decision["permit"] or req.registered \
+            or self.attempts.audit_stranger(req.caller, record_hex)
+        self.journal.accept(req.nonce, req.caller, req.ts_ms,
+                            (AUDIT, entry) if audited else None)
         self.sender.poke()
         if not decision["permit"]:
             if decision["reason"] == "erased":
@@ -296,10 +356,15 @@ class Vault:
             if self.org not in wrapped_keys:
                 raise UPLOAD_REFUSED("the data key must be wrapped for the custodian "
                                      "institution")
+        ids = [meta.record_id.hex() for meta, _, _ in items]
+        if erased := self.journal.erased_among(ids):  # seen erased by the follower
+            raise ERASED(erased[0])
         self.journal.accept(req.nonce, req.caller, req.ts_ms)
         self.store.put_many([(meta, list(chunks),
                               self._new_readers_only(meta.record_id, wrapped_keys))
                              for meta, wrapped_keys, chunks in items])
+        for late in self.journal.erased_among(ids):  # erased while it was stored
+            self._shred_held(late)
 
     def receive_copy(self, req: Verified, meta: RecordMeta, chunks: Iterable[bytes],
                      wrapped_keys: Mapping[str, bytes], request: str | None) -> None:
@@ -338,6 +403,10 @@ class Vault:
                             None if receipt is None else (RECEIPT, receipt))
         self.store.put(meta, chunks, self._new_readers_only(meta.record_id, wrapped_keys))
         self.sender.poke()
+        # erased while it arrived? the follower may have passed that block already
+        after = self._chain("records/get", {"record": meta.record_id.hex()})
+        if after is None or after["status"] == "erased":
+            self._shred_quietly(meta.record_id)
 
     def _new_readers_only(self, record_id: bytes, wrapped_keys: Mapping[str, bytes]
                           ) -> dict[str, bytes]:
@@ -400,25 +469,36 @@ class Vault:
         self.store.put_wrapped_keys(checked)
 
     # -- erasure -----------------------------------------------------------------------
-    def _shred_quietly(self, record_id: bytes) -> None:
+    def _shred_quietly(self, record_id: bytes) -> bool:
+        """Destroy a record if it is held here; whether it was."""
         try:
             self.store.shred(record_id)
         except VaultError as exc:
             if exc.error is not store_errors.RECORD_NOT_FOUND:
                 raise
+            return False
+        return True
+
+    def _shred_held(self, record_hex: str) -> bool:
+        return _HEX32.fullmatch(record_hex) is not None \
+            and self._shred_quietly(bytes.fromhex(record_hex))
 
     def sync_erasures(self) -> list[str]:
-        """Shred every held record the chain says is erased; returns their ids."""
-        shredded = []
-        for record_id in self.store.record_ids():
-            on_chain = self._chain("records/get", {"record": record_id.hex()})
-            if on_chain is not None and on_chain["status"] == "erased":
-                self._shred_quietly(record_id)
-                shredded.append(record_id.hex())
+        """Shred every held record erased on chain since the last sync (followed by
+        height, ``gateway/erasures.py``); returns their ids. Also writes the counts of
+        unaudited attempts and forgets nonces past the freshness window."""
+        shredded = self.erasures.sync()
         if shredded:
             log.info("vault shredded %d erased record(s)", len(shredded))
+        self.attempts.flush()
         self.journal.forget_nonces_before(wall_clock_ms() - 2 * MAX_SKEW_MS)
         return shredded
+
+    def _scan_erasures(self) -> list[str]:
+        """Every held record against the chain, one query each (``erasures.py``)."""
+        return scan(self.store.record_ids(),
+                    lambda rid: self._chain("records/get", {"record": rid.hex()}),
+                    self._shred_quietly)
 
     def _sync_loop(self) -> None:
         while not self._stop.wait(self.config.sync_interval_s):

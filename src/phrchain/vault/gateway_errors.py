@@ -47,3 +47,6 @@ JUSTIFICATION_REQUIRED = register(
     "vault", 36, "justification_required",
     "a break-glass request must carry the commitment to its reason (64 hex), and only a "
     "break-glass request carries one")
+UPLOADS_BUSY = register("vault", 37, "uploads_busy",
+                        "the vault is receiving as many large uploads as it takes at once: "
+                        "try again shortly")

@@ -4,6 +4,11 @@ A caller signs, with its current Ed25519 identity key, a canonical JSON envelope
 the vault, itself, the method, path and query, the SHA-256 of the body, a random nonce
 and its clock (``docs/records.md`` "Vault requests"). The vault checks every field,
 resolves the caller's current key on chain, and refuses a nonce it has seen.
+
+The envelope names the body only by its digest, so a vault checks the headers
+(:func:`verify_headers`) before it reads a byte of the body, then hashes the body as it
+streams in and compares (:func:`check_body`): an unsigned or forged request costs it no
+memory (``docs/records.md`` "Hostile callers").
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ class Verified:
     nonce: str
     ts_ms: int
     request_hash: str  # sha256 of the signed envelope: what the audit entry names
+    body_hash: str = ""  # sha256 hex of the body as signed (checked by check_body)
+    registered: bool = True  # False: a did:key unknown on chain signed for itself
 
 
 def _decode_envelope(header: str) -> tuple[bytes, dict[str, Any]]:
@@ -85,8 +92,21 @@ def _decode_envelope(header: str) -> tuple[bytes, dict[str, Any]]:
 def verify_request(headers: Mapping[str, str], *, vault: str, method: str, path: str,
                    params: Mapping[str, str], body_hash: str, now_ms: int,
                    current_key: Callable[[str], bytes | None]) -> Verified:
-    """Check one request; ``current_key(did)`` is the DID's signing key on chain now
-    (None if it is not registered: then the did:key's own key must have signed)."""
+    """Check one request whose whole body is at hand: :func:`verify_headers`, then
+    :func:`check_body` against ``body_hash`` (sha256 hex of the body)."""
+    verified = verify_headers(headers, vault=vault, method=method, path=path, params=params,
+                              now_ms=now_ms, current_key=current_key)
+    check_body(verified, body_hash)
+    return verified
+
+
+def verify_headers(headers: Mapping[str, str], *, vault: str, method: str, path: str,
+                   params: Mapping[str, str], now_ms: int,
+                   current_key: Callable[[str], bytes | None]) -> Verified:
+    """Check a request's signed headers, before any of its body is read; ``current_key(did)``
+    is the DID's signing key on chain now (None if it is not registered: then the did:key's
+    own key must have signed, and ``registered`` is False). The body must then match
+    ``body_hash`` (:func:`check_body`)."""
     header, signature = headers.get(REQUEST_HEADER), headers.get(SIGNATURE_HEADER)
     if not header or not signature:
         raise BAD_REQUEST_SIGNATURE(f"missing {REQUEST_HEADER} or {SIGNATURE_HEADER}")
@@ -96,16 +116,21 @@ def verify_request(headers: Mapping[str, str], *, vault: str, method: str, path:
     if (env["method"], env["path"], env["query"]) != (method.upper(), path,
                                                       canonical_query(params)):
         raise BAD_REQUEST_SIGNATURE("the signed method, path or query differ from the request")
-    if env["body"] != body_hash:
-        raise BODY_MISMATCH("sha256 of the body differs from the signed one")
     if abs(env["ts_ms"] - now_ms) > MAX_SKEW_MS:
         raise STALE_REQUEST(f"{abs(env['ts_ms'] - now_ms)} ms from the vault's clock")
     try:
         key = current_key(env["caller"])
-        if key is None:  # an unregistered did:key may ask (and will be denied, audited)
+        registered = key is not None
+        if key is None:  # an unregistered did:key may ask (and will be denied)
             key = keys.public_key_from_did(env["caller"])
         keys.verify(key, bytes.fromhex(signature), domain_prefix(TAG) + raw)
     except (CryptoError, ValueError) as exc:
         raise BAD_REQUEST_SIGNATURE(str(exc)) from None
     return Verified(env["caller"], env["nonce"], env["ts_ms"],
-                    hashlib.sha256(raw).hexdigest())
+                    hashlib.sha256(raw).hexdigest(), env["body"], registered)
+
+
+def check_body(verified: Verified, body_hash: str) -> None:
+    """The body read (``body_hash``, sha256 hex) is the one the caller signed."""
+    if verified.body_hash != body_hash:
+        raise BODY_MISMATCH("sha256 of the body differs from the signed one")

@@ -47,9 +47,11 @@ def verify_chain(home: Path, progress: Progress | None = None) -> VerifyReport:
     blocks_path = data_dir(home) / "blocks.db"
     if not blocks_path.exists():
         return VerifyReport(False, 0, 1, f"{blocks_path} is missing: the block store is lost")
-    blocks = SqliteBlockStore(blocks_path)
+    # State first, then blocks: a running node writes a block before its state, so read
+    # in this order the block store is never behind the state store's version.
     state_path = data_dir(home) / "state.db"
     state = SqliteStateStore(state_path) if state_path.exists() else None
+    blocks = SqliteBlockStore(blocks_path)
     try:
         return _verify(genesis, blocks, state, progress)
     finally:
