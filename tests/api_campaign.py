@@ -349,4 +349,4 @@ def vault_target(c: Any, org_did: str, record: str) -> Target:
     return Target(url, httpx.get(f"{url}/openapi.json").json(),
                   {"record": [record], "reader": [P.did], "index": [0, 1, MAX_INT]},
                   extra_statuses=VAULT_STATUSES, header_sets=garbage,
-                  error_shape=phrchain_error_shape, framework_bodies_tolerated=True)
+                  error_shape=phrchain_error_shape)

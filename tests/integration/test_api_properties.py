@@ -79,11 +79,6 @@ def test_vault_answers_unsigned_and_garbage_requests_without_5xx(
     assert report.statuses[401] > 0, report.summary()  # refused at authentication
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 finding for the vault's hardening: "
-                   "gateway/http.py answers an unrouted path or a wrong method with "
-                   "Starlette's {'detail': ...} (and a 422 that echoes the input), not the "
-                   "vault's error body; when it does, remove this mark and "
-                   "framework_bodies_tolerated in tests/api_campaign.py")
 def test_vault_framework_errors_have_the_vault_error_body(
         world: tuple[Consortium, str, str]) -> None:
     c, _, _ = world

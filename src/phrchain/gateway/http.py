@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from phrchain.core.errors import CodedError
+from phrchain.core.errors import CodedError, ErrorCode
 from phrchain.gateway.intake import (
     DEFAULT_LARGE_UPLOADS,
     DEFAULT_MAX_BODY,
@@ -59,6 +61,19 @@ def _error(exc: CodedError) -> JSONResponse:
                         status_code=_STATUS.get(exc.error, 400))
 
 
+_FRAMEWORK: Final = {404: "no such vault route", 405: "method not allowed on this route",
+                     413: "request body is too large"}
+MAX_INDEX: Final = (1 << 63) - 1
+
+
+def _error_body(status: int, error: ErrorCode, detail: str) -> JSONResponse:
+    return JSONResponse({"error": {"codespace": error.codespace, "code": error.code,
+                                   "name": error.name,
+                                   "message": error.message + (f": {detail}" if detail
+                                                               else "")}},
+                        status_code=status)
+
+
 def _part(p: Any) -> dict[str, Any]:
     return {"index": p.index, "data": base64.b64encode(p.data).decode(),
             "proof": [h.hex() for h in p.proof]}
@@ -76,6 +91,26 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
     async def on_tx_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, CodedError)
         return _error(exc)
+
+    # The framework's own refusals get the vault's error body too, and never echo the
+    # input (a parameter may carry an identifier or a fragment of a record).
+    @app.exception_handler(StarletteHTTPException)
+    async def on_framework(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        what = _FRAMEWORK.get(exc.status_code, "the request cannot be served")
+        return _error_body(exc.status_code, e.MALFORMED_REQUEST, what)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        where = "; ".join(".".join(str(p) for p in err.get("loc", ())) + ": "
+                          + str(err.get("msg")) for err in exc.errors())
+        return _error_body(400, e.MALFORMED_REQUEST, where)
+
+    @app.exception_handler(Exception)
+    async def on_crash(_: Request, exc: Exception) -> Response:
+        log.error("vault request failed: %s", type(exc).__name__)  # no body, no arguments
+        return _error_body(500, e.INTERNAL_ERROR, "")
 
     @app.get("/v1/vault/info")
     def info() -> dict[str, Any]:
@@ -105,7 +140,8 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
                              "ticket": release.ticket})
 
     @app.get("/v1/vault/records/{record}/chunks/{index}")
-    async def chunk(record: str, index: int, request: Request, ticket: str = "") -> Response:
+    async def chunk(record: str, index: Annotated[int, Path(ge=0, le=MAX_INDEX)],
+                    request: Request, ticket: str = "") -> Response:
         async with intake.signed(request, SMALL_BODY, strangers=True) as (req, _):
             part = await run_in_threadpool(vault.chunk, req, record, index, ticket)
         return Response(part.data, media_type="application/octet-stream",

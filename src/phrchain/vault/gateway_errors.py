@@ -50,3 +50,6 @@ JUSTIFICATION_REQUIRED = register(
 UPLOADS_BUSY = register("vault", 37, "uploads_busy",
                         "the vault is receiving as many large uploads as it takes at once: "
                         "try again shortly")
+
+INTERNAL_ERROR = register("vault", 38, "internal_error",
+                           "the vault failed unexpectedly; see its log")
