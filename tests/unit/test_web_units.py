@@ -148,6 +148,10 @@ VOCABULARIES = {
     "grant": {"scope_records", "scope_categories", "scope_resources", "scope_all"},
     "pull": {"scope_all", "scope_categories", "scope_resources", "scope_records"},
     "grantee_kind": {"practitioner", "organization", "role"},
+    # the FHIR resource types the demo's synthetic patients and the claims flow create
+    "resource": {"Patient", "Encounter", "Observation", "Condition", "AllergyIntolerance",
+                 "MedicationRequest", "Immunization", "Procedure", "DiagnosticReport",
+                 "CarePlan"},
 }
 # A language's own name is written in that language in every catalogue.
 SAME_IN_EVERY_LANGUAGE = {"lang.en", "lang.ko"}

@@ -148,6 +148,10 @@ def access_log(session: Reader) -> dict[str, Any]:
             entry["accessor_party"] = party(client, entry["accessor"])
         if entry.get("vault"):
             entry["vault_party"] = party(client, entry["vault"])
+        # what was read, in words, when this session has the record open already
+        opened = session.opened.get(str(entry.get("record")))
+        if opened is not None and opened.get("summary"):
+            entry["record_summary"] = opened["summary"]
     answer["entries"].reverse()  # newest first
     answer["break_glass"] = sum(1 for e in answer["entries"] if e.get("break_glass"))
     answer["anchored"] = session.anchored

@@ -181,14 +181,14 @@ export function partyEl(p) {
 
 export function fmtTime(ms) {
   if (ms === undefined || ms === null) return "";
-  return new Intl.DateTimeFormat(i18n.lang, { dateStyle: "medium", timeStyle: "short" })
+  return new Intl.DateTimeFormat(i18n.lang, { dateStyle: "long", timeStyle: "short" })
     .format(new Date(ms));
 }
 
 // A date for people (``2024년 5월 1일`` / ``May 1, 2024``).
 export function fmtDate(ms) {
   if (ms === undefined || ms === null) return "";
-  return new Intl.DateTimeFormat(i18n.lang, { dateStyle: "medium" }).format(new Date(ms));
+  return new Intl.DateTimeFormat(i18n.lang, { dateStyle: "long" }).format(new Date(ms));
 }
 
 // The value of a date input (yyyy-mm-dd, local time): not for display.
@@ -199,9 +199,14 @@ export function isoDate(ms) {
 }
 
 // A FHIR date or dateTime ("1986", "2024-05", "2024-05-01", "2024-05-01T08:30:00Z") for
-// people: a date alone stays a calendar date (never shifted by the time zone).
-export function fmtFhirDate(value) {
+// people: a date alone stays a calendar date (never shifted by the time zone);
+// `day`: the date part only, even of a dateTime.
+export function fmtFhirDate(value, { day = false } = {}) {
   if (!value) return "";
+  if (day && value.length > 10 && /^\d{4}-\d{2}-\d{2}T/.test(value)) {
+    const ms = Date.parse(value);
+    if (!Number.isNaN(ms)) return fmtDate(ms);
+  }
   const m = /^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$/.exec(value);
   if (m) {
     const [year, month, day] = [Number(m[1]), Number(m[2] || 1), Number(m[3] || 1)];
@@ -250,6 +255,18 @@ export function scopeText(scope) {
   return parts.join("; ");
 }
 
+// The one line about a record: the backend's (the record's own words); a Patient's
+// sex and birth date in the page's language.
+function summaryText(view) {
+  const fhir = view.fhir;
+  if (!fhir || fhir.resourceType !== "Patient") return view.summary || "";
+  const name = (fhir.name || [])[0] || {};
+  const text = name.text || [...(name.given || []), name.family || ""].join(" ").trim();
+  return [text, fhir.gender ? term("gender", fhir.gender) : "",
+    fhir.birthDate ? t("chart.born", { date: fmtFhirDate(fhir.birthDate) }) : ""]
+    .filter(Boolean).join(" · ");
+}
+
 // Who a consent names, in words (`parties`: DID → party, for names the chain knows).
 export function granteeText(grantee, parties = new Map()) {
   if (grantee.kind === "role") {
@@ -273,8 +290,8 @@ export function consentSentence({ who, actions, scope, purposes, start, end }) {
 // The record's own text (FHIR display text, in the language it was written in).
 export function resourceCard(view) {
   return h("div", { class: "record-card", dataset: { record: view.record } },
-    h("div", { class: "summary" }, `${view.resource || ""}${view.summary ? ": " : ""}`,
-      view.summary || ""),
+    h("div", { class: "summary" }, term("resource", view.resource || ""),
+      view.summary ? ": " : "", summaryText(view)),
     view.date ? h("div", { class: "note" }, t("record.date", { date: fmtFhirDate(view.date) }))
       : "",
     view.decision ? h("div", { class: "note" }, t("record.decision", {
@@ -282,7 +299,7 @@ export function resourceCard(view) {
       reason: term("reason", view.decision.reason) }),
     view.decision.break_glass ? ` — ${t("record.break_glass")}` : "") : "",
     view.fhir ? h("details", {}, h("summary", {}, t("record.fhir")),
-      h("pre", {}, JSON.stringify(view.fhir, null, 2))) : "");
+      h("pre", { tabindex: "0" }, JSON.stringify(view.fhir, null, 2))) : "");
 }
 
 export function verifiedEl(item) {

@@ -46,7 +46,7 @@ async function renderAudit(body) {
         h("td", {}, t("audit.point", { height: s.from.height, size: s.from.size })),
         h("td", {}, t("audit.point", { height: s.to.height, size: s.to.size })),
         h("td", {}, h("details", {}, h("summary", {}, t("log.hashes", { n: s.proof.length })),
-          h("pre", {}, s.proof.join("\n")))),
+          h("pre", { tabindex: "0" }, s.proof.join("\n")))),
         h("td", {}, verifiedEl(s)))))))
         : h("p", { class: "note" }, t("audit.single")));
   });

@@ -43,7 +43,7 @@ function claimBlock(cl) {
     const fhir = await attempt(eob, () => api("GET", `patient/claims/${cl.claim}/fhir`));
     if (fhir) {
       replace(eob, h("details", { open: true }, h("summary", {}, t("claims.eob_title")),
-        h("pre", {}, JSON.stringify(fhir.ExplanationOfBenefit, null, 2))));
+        h("pre", { tabindex: "0" }, JSON.stringify(fhir.ExplanationOfBenefit, null, 2))));
     }
   });
   return h("div", { class: "claim", dataset: { claim: cl.claim, status: cl.status } },

@@ -16,7 +16,6 @@ function recordEntry(r) {
   return h("li", { class: "entry", dataset: { record: r.record, category: r.category,
     custodian: r.custodian.did, date: (r.date || "").slice(0, 10) } },
   h("div", { class: "entry-head" }, h("span", { class: "chip" }, term("category", r.category)),
-    " ", r.date ? h("time", { datetime: r.date }, fmtFhirDate(r.date)) : "",
     r.status !== "active" ? [" ", badge(r.status)] : ""),
   r.problem ? errorBox(new Error(r.problem)) : resourceCard(r),
   h("div", { class: "note" }, t("records.held_by"), " ", partyEl(r.custodian)));
@@ -28,7 +27,8 @@ function groupEl(group, byId) {
   const title = encounter ? encounter.summary
     : (members.length === 1 ? term("category", members[0].category) : t("records.visit"));
   return h("li", { class: "visit", dataset: { encounter: group.encounter || "" } },
-    h("h3", {}, group.date ? h("time", { datetime: group.date }, fmtFhirDate(group.date))
+    h("h3", {}, group.date ? h("time", { datetime: group.date },
+      fmtFhirDate(group.date, { day: true }))
       : t("records.undated"), h("span", { class: "visit-title" }, ` · ${title}`)),
     h("ol", { class: "entries" }, members.map(recordEntry)));
 }
@@ -139,7 +139,7 @@ function grantForm(vocab, parties, records) {
   const scopeParts = {
     records: h("fieldset", { id: "grant-records" }, h("legend", {}, t("grant.records")),
       records.map((r) => h("label", {}, h("input", { type: "checkbox", name: "record",
-        value: r.record }), `${r.resource}: ${r.summary || r.record}`,
+        value: r.record }), `${term("resource", r.resource)}: ${r.summary || r.record}`,
       r.date ? ` (${fmtFhirDate(r.date)})` : ""))),
     categories: h("fieldset", { hidden: true }, h("legend", {}, t("grant.categories")),
       checkboxes("category", vocab.categories, [], "category")),
@@ -260,10 +260,11 @@ function logEntry(e, proofs) {
   h("p", { class: "sentence" }, who, " ", t("log.sentence", {
     action: term("action", e.action || ""), purpose: term("purpose", e.purpose || ""),
     reason: term("reason", e.reason || "") })),
-  h("div", { class: "row note" }, t("log.record"), " ", h("code", {}, e.record || ""),
-    verifiedEl(e)),
+  h("div", { class: "row note" }, t("log.record"), " ",
+    e.record_summary ? h("span", { class: "what" }, e.record_summary) : "",
+    h("code", { title: e.record || "" }, (e.record || "").slice(0, 12)), verifiedEl(e)),
   proofs ? h("details", {}, h("summary", {}, t("log.hashes", { n: (e.inclusion || []).length })),
-    h("pre", {}, (e.inclusion || []).join("\n"))) : "");
+    h("pre", { tabindex: "0" }, (e.inclusion || []).join("\n"))) : "");
 }
 
 export function logTable(entries, { proofs = false } = {}) {

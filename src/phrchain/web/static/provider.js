@@ -24,7 +24,7 @@ function recordRow(r, purpose) {
   open.addEventListener("click", () => openInto(out, { record: r.record, purpose }));
   return h("li", { class: "card", dataset: { record: r.record } },
     h("div", { class: "row" }, h("span", { class: "chip" }, term("category", r.category)),
-      r.resource, badge(r.active ? "active" : "inactive"),
+      term("resource", r.resource), badge(r.active ? "active" : "inactive"),
       h("span", { class: "note" }, t("provider.registered", { date: fmtDate(r.registered_ms) }))),
     h("div", { class: "note" }, t("records.held_by"), " ", partyEl(r.custodian)),
     h("div", { class: "row" }, open), out);
@@ -138,7 +138,7 @@ function requestRow(r) {
     r.records.map((rec) => {
       const out = h("div", { class: "result" });
       const pull = h("button", { type: "button", class: "pull" },
-        t("pull.pull", { resource: rec.resource }));
+        t("pull.pull", { resource: term("resource", rec.resource) }));
       pull.addEventListener("click", async () => {
         const opened = await attempt(out, () => api("POST", "provider/pull",
           { request: r.request, record: rec.record }));

@@ -26,11 +26,19 @@ function draw(canvas, group) {
     borderColor: COLORS[i % COLORS.length], backgroundColor: COLORS[i % COLORS.length],
     pointRadius: 4, tension: 0,
   }));
+  // Ticks at the measurements' own dates (a few of them), not at round numbers of ms.
+  const xs = [...new Set(datasets.flatMap((d) => d.data.map((p) => p.x)))].sort((a, b) => a - b);
+  const step = Math.max(1, Math.ceil(xs.length / 3));
+  const ticks = xs.filter((_, i) => i % step === 0 || i === xs.length - 1);
+  window.Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+  window.Chart.defaults.color = "#1d2433";
   new window.Chart(canvas, {
     type: "line", data: { datasets },
     options: {
       animation: false, responsive: true, maintainAspectRatio: false, parsing: true,
-      scales: { x: { type: "linear", ticks: { maxTicksLimit: 4, callback: (v) => fmtDate(v) } } },
+      scales: { x: { type: "linear", min: xs[0], max: xs[xs.length - 1], offset: true,
+        afterBuildTicks: (scale) => { scale.ticks = ticks.map((value) => ({ value })); },
+        ticks: { callback: (v) => fmtDate(v), maxRotation: 0, autoSkip: false } } },
       plugins: { legend: { position: "bottom" }, tooltip: { callbacks: {
         title: (items) => (items.length ? fmtDate(items[0].parsed.x) : "") } } },
     },
