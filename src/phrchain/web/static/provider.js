@@ -49,7 +49,8 @@ function bannerEl(patient, banner) {
 function summaryList(kind, items) {
   return h("div", { class: "summary-list", dataset: { kind } }, h("h4", {}, t(`chart.${kind}`)),
     items.length ? h("ul", {}, items.map((i) => h("li", { dataset: { record: i.record } },
-      i.text, i.date ? h("span", { class: "note" }, ` · ${fmtFhirDate(i.date)}`) : "")))
+      i.text, i.date ? h("span", { class: "note" }, ` · ${fmtFhirDate(i.date, { day: true })}`)
+        : "")))
       : h("p", { class: "note" }, t("chart.none_known")));
 }
 

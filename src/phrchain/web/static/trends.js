@@ -5,6 +5,7 @@
 import { fmtDate, fmtFhirDate, h, t } from "./app.js";
 
 const COLORS = ["#1f5fbf", "#b3261e", "#1b7a3a", "#8a5a00"];
+const MONTH = 30 * 86400000;
 
 function valuesTable(group) {
   return h("details", { class: "trend-values" }, h("summary", {}, t("trends.values")),
@@ -36,7 +37,9 @@ function draw(canvas, group) {
     type: "line", data: { datasets },
     options: {
       animation: false, responsive: true, maintainAspectRatio: false, parsing: true,
-      scales: { x: { type: "linear", min: xs[0], max: xs[xs.length - 1], offset: true,
+      // one measurement still gets an axis: a month either side of it
+      scales: { x: { type: "linear", min: xs.length > 1 ? xs[0] : xs[0] - MONTH,
+        max: xs.length > 1 ? xs[xs.length - 1] : xs[0] + MONTH, offset: true,
         afterBuildTicks: (scale) => { scale.ticks = ticks.map((value) => ({ value })); },
         ticks: { callback: (v) => fmtDate(v), maxRotation: 0, autoSkip: false } } },
       plugins: { legend: { position: "bottom" }, tooltip: { callbacks: {
