@@ -28,7 +28,7 @@ import pytest
 
 from phrchain.client.records import resource_bytes
 from tests.claimflow import billed_visit, file_claim
-from tests.consortium import A1, B1, Consortium, P, Q, running
+from tests.consortium import A1, AE, B1, Consortium, P, Q, running
 from tests.webui import PASSPHRASES, ui_server
 
 CHROMIUM = os.environ.get("PHRCHAIN_CHROMIUM", "/usr/bin/chromium")
@@ -411,10 +411,18 @@ def test_patient_on_a_phone_in_korean_and_english(browser: Any, c: Consortium,
         page.click(f"#requests li[data-request='{request}'] button.approve")
         page.wait_for_selector(f"#requests li[data-request='{request}'][data-status=approved]")
 
-        # The access log, the claims page and the export.
+        # An emergency read by AE; the access log, the claims page and the export.
+        c.client(AE).records.open(rec["condition"], action="break_glass", purpose="ETREAT",
+                                  reason="unconscious on arrival")
         c.flush()
         q.go("patient-log")
-        page.wait_for_selector("#access-log li[data-reason=owner]")
+        deadline = time.monotonic() + 20
+        while page.locator("#access-log li.break-glass").count() == 0:
+            assert time.monotonic() < deadline, "the emergency access never reached the log"
+            c.flush()
+            q.refresh()
+        assert "응급 열람: 1회" in page.inner_text("#break-glass-notice")
+        assert page.get_attribute("#access-log li.break-glass", "data-accessor") == AE.did
         assert "허용" in page.inner_text("#access-log")
         q.axe()
         q.shot("phone-ko-access-log")
@@ -443,6 +451,46 @@ def test_patient_on_a_phone_in_korean_and_english(browser: Any, c: Consortium,
         assert "January 10, 2026" in page.inner_text("#records")
         q.axe()
         q.shot("phone-en-records")
+        q.close()
+
+
+@pytest.mark.parametrize(("viewport", "locale", "words"), [
+    (PHONE, "en-US", ("Approve", "asks to copy")),
+    (DESKTOP, "ko-KR", ("승인", "사본을 요청합니다")),
+])
+def test_every_patient_flow_at_the_other_size_and_language(
+        browser: Any, c: Consortium, tmp_path: Path, viewport: dict[str, int], locale: str,
+        words: tuple[str, str]) -> None:
+    """The flows the phone-in-Korean test walks, at the other screen size in the other
+    language: each section one tap from home, a Pull approved, the export, axe-core."""
+    record = c.client(A1).records.add_resource(IMMUNIZATION, Q.did)
+    request = c.client(B1).exchange.request_pull(Q.did, {"records": [record]}, "TREAT")
+    with ui_server(c, tmp_path) as base:
+        q = Person(browser, base, "patient-q", viewport=viewport, locale=locale)
+        page = q.page
+        assert page.evaluate("document.documentElement.lang") == locale[:2]
+        nav_within_two_taps(q, PATIENT_FLOWS)
+        page.wait_for_selector(f"#records li[data-record='{record}']")
+        q.axe()
+        for section in ("patient-consents", "patient-log", "patient-claims"):
+            q.go(section)
+            q.axe()
+        q.go("patient-requests")
+        card = page.wait_for_selector(f"#requests li[data-request='{request}']")
+        assert words[1] in card.inner_text()
+        assert page.inner_text(f"#requests li[data-request='{request}'] button.approve") \
+            == words[0]
+        page.click(f"#requests li[data-request='{request}'] button.approve")
+        page.wait_for_selector(f"#requests li[data-request='{request}'][data-status=approved]")
+        q.axe()
+        q.go("patient-export")
+        page.fill("#export-passphrase", "a long export passphrase")
+        page.fill("#export-confirm", "a long export passphrase")
+        with page.expect_download() as download:
+            page.click("#export")
+        assert download.value.suggested_filename == "phrchain-record.phr"
+        page.wait_for_selector("#export-counts")
+        q.axe()
         q.close()
 
 

@@ -342,7 +342,7 @@ function visibleSections() {
     .sort((a, b) => a.order - b.order);
 }
 
-async function show(section) {
+async function show(section, { focus = false } = {}) {
   state.current = section;
   const view = document.getElementById("view");
   for (const button of document.querySelectorAll("#nav button")) {
@@ -356,6 +356,7 @@ async function show(section) {
     const drawn = await section.render(body, state.session);
     replace(view, title(), body);
     if (typeof drawn === "function") drawn(); // what needs the page's layout (charts)
+    if (focus) view.querySelector("h2").focus(); // keyboard and screen readers follow
   } catch (err) {
     replace(view, title(), errorBox(err));
   }
@@ -379,7 +380,8 @@ function showApp() {
   replace(banner, s.anchored ? "" : h("div", { class: "warning" }, t("banner.no_anchor")));
   const sections = visibleSections();
   replace(document.getElementById("nav"), sections.map((section) => h("button",
-    { type: "button", dataset: { section: section.id }, onclick: () => show(section) },
+    { type: "button", dataset: { section: section.id },
+      onclick: () => show(section, { focus: true }) },
     t(section.title))));
   if (sections.length) {
     show(sections[0]);
