@@ -230,11 +230,17 @@ def test_import_a_synthetic_bundle_and_export_what_the_patient_sees(c: Consortiu
                         if e["resource"]["resourceType"] == "Patient")
     patient_id = fhir_patient["id"]
     done: list[int] = []
-    ids = c.client(HOSPITAL_A).records.import_bundle(bundle, {patient_id: Q.did}, done.append)
+    set_aside = {"Practitioner": 5}  # added to, as an export's ``skipped`` is
+    ids = c.client(HOSPITAL_A).records.import_bundle(bundle, {patient_id: Q.did}, done.append,
+                                                     set_aside=set_aside)
     shared = {"Organization", "Practitioner"}  # reference data: not the patient's records
     theirs = sorted(e["resource"]["resourceType"] for e in bundle["entry"]
                     if e["resource"]["resourceType"] not in shared)
     assert sum(done) == len(ids[Q.did]) == len(theirs)
+    left_out = [e["resource"]["resourceType"] for e in bundle["entry"]
+                if e["resource"]["resourceType"] in shared]
+    assert set_aside == {"Organization": left_out.count("Organization"),
+                         "Practitioner": 5 + left_out.count("Practitioner")}
     exported = c.client(Q).records.export()
     validate(exported)
     assert sorted(e["resource"]["resourceType"] for e in exported["entry"]) == theirs

@@ -114,7 +114,8 @@ function reviewBlock(cl, reasons) {
       h("label", {}, t("review.amount", { currency: cl.amount.currency }), " ", amount), " ",
       actionButton(t("requests.approve"), "primary approve", out, () => api("POST",
         `reviewer/claims/${cl.claim}/review`,
-        { decision: "approve", amount: Number.parseInt(amount.value, 10) })), " ",
+        // the text as typed: the server's one parser takes ASCII digits only
+        { decision: "approve", amount: amount.value.trim() })), " ",
       h("label", {}, t("review.deny_because"), " ", reason), " ",
       actionButton(t("requests.deny"), "danger deny", out, () => api("POST",
         `reviewer/claims/${cl.claim}/review`, { decision: "deny", reason: reason.value }))),
