@@ -126,13 +126,33 @@ def test_security_headers_and_a_page_without_inline_code(new_page: Any) -> None:
     assert re.search(r"\sstyle\s*=|<style", html) is None
     assert "http://" not in html and "https://" not in html  # nothing from elsewhere
     for name in ("app.js", "patient.js", "provider.js", "auditor.js", "claims.js",
-                 "style.css"):
+                 "trends.js", "style.css", "manifest.json", "i18n/en.json", "i18n/ko.json"):
         asset = page.call("GET", f"static/{name}")
         assert asset.status_code == 200 and asset.headers["cache-control"] == "no-store"
         for forbidden in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "eval(", "http://",
                           "https://", "document.write"):
             assert forbidden not in asset.text, (name, forbidden)
     assert page.call("GET", "api/session").headers["cache-control"] == "no-store"
+    # The vendored charting library is served from here too (its licence beside it).
+    chart = page.call("GET", "static/vendor/chartjs/chart.umd.min.js")
+    assert chart.status_code == 200 and "Chart.js v4.6.2" in chart.text
+    assert "<script src=\"static/vendor/chartjs/chart.umd.min.js\"" in html
+    assert page.call("GET", "static/vendor/chartjs/LICENSE.md").status_code == 200
+
+
+def test_installable_and_the_first_language_follows_the_browser(new_page: Any) -> None:
+    page = new_page()
+    assert '<link rel="manifest" href="static/manifest.json">' in page.call("GET", "").text
+    manifest = page.call("GET", "static/manifest.json").json()
+    assert manifest["display"] == "standalone" and manifest["start_url"] == "../"
+    icon = manifest["icons"][0]["src"]
+    assert page.call("GET", f"static/{icon}").status_code == 200
+    for header, lang in (("ko-KR,ko;q=0.9,en;q=0.8", "ko"), ("en-GB,en;q=0.9", "en"),
+                         ("de-DE", "en")):
+        answer = page.call("GET", "api/session", headers={"Accept-Language": header})
+        assert answer.json()["lang"] == lang
+    answer = page.login("patient-p")
+    assert answer.json()["lang"] == "en"  # httpx sends no Accept-Language
 
 
 def test_no_private_key_material_in_any_response(c: Consortium, new_page: Any) -> None:

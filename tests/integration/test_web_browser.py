@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ import pytest
 
 from phrchain.client.records import resource_bytes
 from tests.claimflow import billed_visit, file_claim
-from tests.consortium import A1, B1, Consortium, P, running
+from tests.consortium import A1, AE, B1, Consortium, P, Q, running
 from tests.webui import PASSPHRASES, ui_server
 
 CHROMIUM = os.environ.get("PHRCHAIN_CHROMIUM", "/usr/bin/chromium")
@@ -81,11 +82,20 @@ def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]:
         yield consortium
 
 
-class Person:
-    """One browser context (its own cookies) logged in as one wallet."""
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 360, "height": 800}
+IMPACTS = ("serious", "critical")
 
-    def __init__(self, browser: Any, base: str, wallet: str) -> None:
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+
+class Person:
+    """One browser context (its own cookies) logged in as one wallet; ``locale`` sets
+    the browser's language (its Accept-Language and navigator.languages)."""
+
+    def __init__(self, browser: Any, base: str, wallet: str, *,
+                 viewport: dict[str, int] | None = None, locale: str = "en-US") -> None:
+        self.context = browser.new_context(viewport=viewport or DESKTOP, locale=locale,
+                                           has_touch=viewport == PHONE,
+                                           is_mobile=viewport == PHONE)
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.errors: list[str] = []
@@ -117,8 +127,19 @@ class Person:
         self.page.wait_for_function(
             "b => document.getElementById('view').dataset.loaded !== b", arg=before)
 
-    def shot(self, name: str) -> None:
-        self.page.screenshot(path=str(screenshots() / f"{name}.png"), full_page=True)
+    def shot(self, name: str, full_page: bool = True) -> None:
+        self.page.screenshot(path=str(screenshots() / f"{name}.png"), full_page=full_page)
+
+    def axe(self) -> None:
+        """axe-core (WCAG 2.1 A and AA rules) on the page as it is: no serious or
+        critical violation."""
+        from axe_playwright_python.sync_playwright import Axe
+
+        found = Axe().run(self.page, options={"runOnly": {"type": "tag", "values": [
+            "wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, "resultTypes": ["violations"]})
+        bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+               for v in found.response["violations"] if v["impact"] in IMPACTS]
+        assert bad == [], bad
 
     def close(self, refused: tuple[str, ...] = ()) -> None:
         """Only the ``refused`` answers were errors, and nothing else went wrong (a
@@ -135,43 +156,47 @@ def test_consent_grant_open_revoke_refuse_and_verified_log(
     with ui_server(c, tmp_path) as base:
         # P sees the record decrypted, then grants B1 a read consent for it.
         patient = Person(browser, base, "patient-p")
-        row = patient.page.wait_for_selector(f"#records tr[data-record='{record}']")
+        row = patient.page.wait_for_selector(f"#records li[data-record='{record}']")
         assert "Glucose: 5.4 mmol/L" in row.inner_text()
-        patient.shot("patient-records")
+        patient.axe()
+        patient.shot("desktop-en-records")
         patient.go("patient-consents")
         page = patient.page
         page.select_option("#grant-kind", "practitioner")
         page.fill("#grant-grantee", B1.did)
         page.check(f"#grant-records input[value='{record}']")
+        preview = page.inner_text("#consent-preview")
+        assert "may read 1 chosen record(s) for treatment" in preview
         page.click("#grant-submit")
-        consent_row = page.wait_for_selector("#consents tr[data-status=active]")
+        consent_row = page.wait_for_selector("#consents li[data-status=active]")
         consent = consent_row.get_attribute("data-consent")
         assert B1.did[:14] in consent_row.inner_text()
-        patient.shot("patient-consents")
+        assert "may read 1 chosen record(s) for treatment" in consent_row.inner_text()
+        patient.axe()
+        patient.shot("desktop-en-consents")
 
         # B1 finds P among their patients and opens the record.
         provider = Person(browser, base, "b1")
-        open_button = f".patient-block[data-patient='{P.did}'] tr[data-record='{record}'] " \
+        open_button = f".patient-block[data-patient='{P.did}'] li[data-record='{record}'] " \
                       "button.open"
         provider.page.click(open_button)
-        card = provider.page.wait_for_selector(f"tr[data-record='{record}'] .record-card")
+        card = provider.page.wait_for_selector(f"li[data-record='{record}'] .record-card")
         assert "Glucose: 5.4 mmol/L" in card.inner_text()
-        assert "consent" in card.inner_text()
-        provider.shot("provider")
+        assert "a consent allows it" in card.inner_text()
+        provider.axe()
 
         # P revokes; B1's next attempt is refused with the vault's reason.
-        page.click(f"#consents tr[data-consent='{consent}'] button.revoke")
-        page.wait_for_selector(f"#consents tr[data-consent='{consent}'][data-status=revoked]")
+        page.click(f"#consents li[data-consent='{consent}'] button.revoke")
+        page.wait_for_selector(f"#consents li[data-consent='{consent}'][data-status=revoked]")
         provider.page.click(open_button)
-        refusal = provider.page.wait_for_selector(f"tr[data-record='{record}'] .error")
+        refusal = provider.page.wait_for_selector(f"li[data-record='{record}'] .error")
         assert "consent_revoked" in refusal.inner_text()
-        provider.shot("provider-refused")
 
         # The vaults journal decisions and flush them to the chain; then P's log shows
         # both, each verified against the anchor-signed head.
         c.flush()
         patient.go("patient-log")
-        mine = f"#access-log tr[data-accessor='{B1.did}'][data-verified=true]"
+        mine = f"#access-log li[data-accessor='{B1.did}'][data-verified=true]"
         deadline = time.monotonic() + 20
         while page.locator(f"{mine}[data-reason=consent_revoked]").count() == 0:
             assert time.monotonic() < deadline, "the denial never reached the log"
@@ -183,11 +208,14 @@ def test_consent_grant_open_revoke_refuse_and_verified_log(
         for entry in (permit, deny):
             assert "✓ verified" in entry.inner_text()
         assert page.locator("#access-log .unverified").count() == 0
-        patient.shot("patient-access-log")
+        assert page.locator("#access-log li.denied").count() >= 1  # refusals stand out
+        patient.axe()
+        patient.shot("desktop-en-access-log")
 
         # An auditor (GA, a regulator's practitioner) checks the chain and P's log.
         auditor = Person(browser, base, "ga")
         assert "✓ verified" in auditor.page.wait_for_selector("#chain").inner_text()
+        auditor.axe()
         auditor.shot("auditor-chain")
         auditor.go("auditor-audit")
         auditor.page.fill("#audit-form input[name=patient]", P.did)
@@ -195,6 +223,7 @@ def test_consent_grant_open_revoke_refuse_and_verified_log(
         audit = auditor.page.wait_for_selector("#audit-result #access-log")
         assert auditor.page.locator("#audit-result .unverified").count() == 0
         assert "✓ verified" in audit.inner_text()
+        auditor.axe()
         auditor.shot("auditor-audit")
 
         # Logging out locks the wallet: the page is back at the login form.
@@ -219,12 +248,14 @@ def claims_pages(browser: Any, base: str, c: Consortium) -> None:
     duplicate = file_claim(c, visit, visit.records[:1])["claim"]
     patient.refresh()
     block = page.wait_for_selector(f".claim[data-claim='{first}'][data-status=partial]")
-    assert "200,000 KRW" in block.inner_text() and "excluded" in block.inner_text()
+    # KRW without decimals, in the page's language (the browser's Intl formats it)
+    assert "₩200,000" in block.inner_text() and "excluded" in block.inner_text()
     page.wait_for_selector(f".claim[data-claim='{duplicate}'][data-status=denied] "
                            "button.appeal")
     page.click(f".claim[data-claim='{first}'] button.eob-button")
     assert "ExplanationOfBenefit" in page.wait_for_selector(
         f".claim[data-claim='{first}'] .eob pre").inner_text()
+    patient.axe()
     patient.shot("patient-claims")
 
     auditor = Person(browser, base, "ga")
@@ -232,6 +263,276 @@ def claims_pages(browser: Any, base: str, c: Consortium) -> None:
     auditor.page.select_option("#reason-select", "duplicate_claim")
     auditor.page.click("#by-reason-form button[type=submit]")
     auditor.page.wait_for_selector(f"#claims-by-reason tr[data-claim='{duplicate}']")
+    auditor.axe()
     auditor.shot("auditor-claims-by-reason")
     patient.close()
     auditor.close()
+
+
+# -- patient Q on a phone, in Korean and English; the clinician's chart -------------------
+LOINC = "http://loinc.org"
+SUBJECT = {"reference": "Patient/q"}
+
+
+def obs(code: str, value: float, unit: str, when: str, encounter: str) -> dict[str, Any]:
+    """A weight (the only measure these tests plot), its display text in English."""
+    return {"resourceType": "Observation", "status": "final", "subject": SUBJECT,
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                      "observation-category", "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": LOINC, "code": code, "display": "Body weight"}]},
+            "valueQuantity": {"value": value, "unit": unit}, "effectiveDateTime": when,
+            "encounter": {"reference": f"Encounter/{encounter}"}}
+
+
+def encounter(ident: str, start: str) -> dict[str, Any]:
+    return {"resourceType": "Encounter", "id": ident, "status": "finished", "subject": SUBJECT,
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                      "code": "AMB", "display": "ambulatory"},
+            "type": [{"text": "Check-up"}], "period": {"start": start}}
+
+
+PATIENT_Q = {"resourceType": "Patient", "id": "q", "name": [{"text": "김민지"}],
+             "gender": "female", "birthDate": "1986-04-12"}
+CONDITION = {"resourceType": "Condition", "subject": SUBJECT, "code": {"text": "고혈압"},
+             "clinicalStatus": {"coding": [{
+                 "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                 "code": "active"}]}, "onsetDateTime": "2017-05-02"}
+IMMUNIZATION = {"resourceType": "Immunization", "status": "completed", "patient": SUBJECT,
+                "vaccineCode": {"text": "Influenza"}, "occurrenceDateTime": "2019-10-20"}
+
+
+def q_records(c: Consortium) -> dict[str, str]:
+    """Q's care: two visits at hospital A (2018 and 2026, weight each time), a problem,
+    their Patient resource, and a vaccination at hospital B."""
+    a, b = c.client(A1).records, c.client(B1).records
+    return {
+        "patient": a.add_resource(PATIENT_Q, Q.did),
+        "enc_old": a.add_resource(encounter("v2018", "2018-03-01T09:00:00Z"), Q.did),
+        "w_old": a.add_resource(obs("29463-7", 82.0, "kg", "2018-03-01T09:10:00Z", "v2018"),
+                                Q.did),
+        "enc_new": a.add_resource(encounter("v2026", "2026-01-10T10:00:00Z"), Q.did),
+        "w_new": a.add_resource(obs("29463-7", 80.5, "kg", "2026-01-10T10:05:00Z", "v2026"),
+                                Q.did),
+        "condition": a.add_resource(CONDITION, Q.did),
+        "flu": b.add_resource(IMMUNIZATION, Q.did),
+    }
+
+
+def epoch_ms(instant: str) -> int:
+    return int(datetime.fromisoformat(instant).timestamp() * 1000)
+
+
+def nav_within_two_taps(person: Person, sections: tuple[str, ...]) -> None:
+    """Every patient flow is a button on the home screen (one tap; its action a second),
+    visible without scrolling, at least 44 px tall; nothing is wider than the screen."""
+    page = person.page
+    width = page.viewport_size["width"]
+    wide = page.evaluate("w => [...document.querySelectorAll('body *')].filter(e => "
+                         "e.getBoundingClientRect().right > w + 0.5).map(e => e.tagName + '.' "
+                         "+ e.className + ' ' + Math.round(e.getBoundingClientRect().right))"
+                         ".slice(0, 5)", width)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, wide
+    for section in sections:
+        box = page.locator(f"#nav button[data-section={section}]").bounding_box()
+        assert box is not None and box["height"] >= 44 and box["width"] >= 44, section
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, section
+        assert box["y"] + box["height"] <= page.viewport_size["height"], section
+
+
+PATIENT_FLOWS = ("patient-records", "patient-consents", "patient-requests", "patient-log",
+                 "patient-claims", "patient-export")
+
+
+def test_patient_on_a_phone_in_korean_and_english(browser: Any, c: Consortium,
+                                                  tmp_path: Path) -> None:
+    rec = q_records(c)
+    with ui_server(c, tmp_path) as base:
+        q = Person(browser, base, "patient-q", viewport=PHONE, locale="ko-KR")
+        page = q.page
+        assert page.evaluate("document.documentElement.lang") == "ko"  # Accept-Language
+        assert page.inner_text("#nav button[data-section=patient-records]") == "나의 진료"
+        nav_within_two_taps(q, PATIENT_FLOWS)
+        page.wait_for_selector(f"#records li[data-record='{rec['flu']}']")
+
+        # The timeline: visits newest first, each visit's records together.
+        visits = page.eval_on_selector_all("#records > li.visit", "v => v.map(x => "
+                                           "[...x.querySelectorAll('li.entry')]"
+                                           ".map(e => e.dataset.record))")
+        assert visits == [[rec["w_new"], rec["enc_new"]], [rec["flu"]],
+                          [rec["w_old"], rec["enc_old"]], [rec["condition"]],
+                          [rec["patient"]]]
+        text = page.inner_text("#records")
+        assert "2026년 1월 10일" in text and "2026-01-10" not in text  # no raw ISO dates
+        # Filters: an institution, then a date range.
+        hospital_b = c.client(B1).session.identity(B1.did)["organization"]
+        page.select_option("#filter-custodian", hospital_b)
+        page.wait_for_selector("#records[data-shown='1']")
+        assert page.locator("#records li.entry:not([hidden])").get_attribute(
+            "data-record") == rec["flu"]
+        page.select_option("#filter-custodian", "")
+        page.fill("#filter-from", "2025-01-01")
+        page.wait_for_selector("#records[data-shown='2']")
+        shown = page.eval_on_selector_all("#records li.entry:not([hidden])",
+                                          "e => e.map(x => x.dataset.record)")
+        assert shown == [rec["w_new"], rec["enc_new"]]
+        # The weight trend: Chart.js has exactly the decrypted values, at their dates.
+        points = page.evaluate("() => Chart.getChart(document.querySelector("
+                               "'figure[data-group=weight] canvas')).data.datasets[0].data")
+        assert points == [{"x": epoch_ms("2018-03-01T09:10:00Z"), "y": 82},
+                          {"x": epoch_ms("2026-01-10T10:05:00Z"), "y": 80.5}]
+        assert page.locator("figure[data-group=weight] tr[data-record]").count() == 2
+        q.axe()
+        q.shot("phone-ko-records")
+
+        # Consent, said as a sentence before signing, then revoked.
+        q.go("patient-consents")
+        page.select_option("#grant-kind", "practitioner")
+        page.fill("#grant-grantee", B1.did)
+        page.select_option("#grant-scope", "categories")
+        page.check("#grant-form input[name=category][value=laboratory]")
+        preview = page.inner_text("#consent-preview")
+        assert "검사 결과을(를) 읽을 수 있습니다" in preview and "치료 목적으로" in preview
+        q.axe()
+        q.shot("phone-ko-consent")
+        page.click("#grant-submit")
+        granted = page.wait_for_selector("#consents li[data-status=active]")
+        assert "치료 목적으로" in granted.inner_text()
+        page.click("#consents li[data-status=active] button.revoke")
+        page.wait_for_selector("#consents li[data-status=revoked]")
+
+        # A Pull request approved on the phone.
+        request = c.client(B1).exchange.request_pull(Q.did, {"records": [rec["w_new"]]},
+                                                    "TREAT")
+        q.go("patient-requests")
+        card = page.wait_for_selector(f"#requests li[data-request='{request}']")
+        assert "사본을 요청합니다" in card.inner_text()
+        q.axe()
+        q.shot("phone-ko-requests")
+        page.click(f"#requests li[data-request='{request}'] button.approve")
+        page.wait_for_selector(f"#requests li[data-request='{request}'][data-status=approved]")
+
+        # An emergency read by AE; the access log, the claims page and the export.
+        c.client(AE).records.open(rec["condition"], action="break_glass", purpose="ETREAT",
+                                  reason="unconscious on arrival")
+        c.flush()
+        q.go("patient-log")
+        deadline = time.monotonic() + 20
+        while page.locator("#access-log li.break-glass").count() == 0:
+            assert time.monotonic() < deadline, "the emergency access never reached the log"
+            c.flush()
+            q.refresh()
+        assert "응급 열람: 1회" in page.inner_text("#break-glass-notice")
+        assert page.get_attribute("#access-log li.break-glass", "data-accessor") == AE.did
+        assert "허용" in page.inner_text("#access-log")
+        q.axe()
+        q.shot("phone-ko-access-log")
+        q.shot("phone-ko-home", full_page=False)
+        q.go("patient-claims")
+        q.axe()
+        q.go("patient-export")
+        page.fill("#export-passphrase", "a long export passphrase")
+        page.fill("#export-confirm", "a long export passphrase")
+        with page.expect_download():
+            page.click("#export")
+        page.wait_for_selector("#export-counts")
+        q.axe()
+        q.shot("phone-ko-export")
+
+        # Switch to English: the page changes and remembers it after a reload.
+        page.click("#lang")
+        page.wait_for_function("() => document.documentElement.lang === 'en'")
+        assert page.inner_text("#nav button[data-section=patient-records]") == "My care"
+        page.reload()
+        page.wait_for_selector("body[data-ready=true]", state="attached")
+        page.wait_for_selector("#nav button")
+        assert page.evaluate("document.documentElement.lang") == "en"
+        nav_within_two_taps(q, PATIENT_FLOWS)
+        q.go("patient-records")
+        assert "January 10, 2026" in page.inner_text("#records")
+        q.axe()
+        q.shot("phone-en-records")
+        q.close()
+
+
+@pytest.mark.parametrize(("viewport", "locale", "words"), [
+    (PHONE, "en-US", ("Approve", "asks to copy")),
+    (DESKTOP, "ko-KR", ("승인", "사본을 요청합니다")),
+])
+def test_every_patient_flow_at_the_other_size_and_language(
+        browser: Any, c: Consortium, tmp_path: Path, viewport: dict[str, int], locale: str,
+        words: tuple[str, str]) -> None:
+    """The flows the phone-in-Korean test walks, at the other screen size in the other
+    language: each section one tap from home, a Pull approved, the export, axe-core."""
+    record = c.client(A1).records.add_resource(IMMUNIZATION, Q.did)
+    request = c.client(B1).exchange.request_pull(Q.did, {"records": [record]}, "TREAT")
+    with ui_server(c, tmp_path) as base:
+        q = Person(browser, base, "patient-q", viewport=viewport, locale=locale)
+        page = q.page
+        assert page.evaluate("document.documentElement.lang") == locale[:2]
+        nav_within_two_taps(q, PATIENT_FLOWS)
+        page.wait_for_selector(f"#records li[data-record='{record}']")
+        q.axe()
+        for section in ("patient-consents", "patient-log", "patient-claims"):
+            q.go(section)
+            q.axe()
+        q.go("patient-requests")
+        card = page.wait_for_selector(f"#requests li[data-request='{request}']")
+        assert words[1] in card.inner_text()
+        assert page.inner_text(f"#requests li[data-request='{request}'] button.approve") \
+            == words[0]
+        page.click(f"#requests li[data-request='{request}'] button.approve")
+        page.wait_for_selector(f"#requests li[data-request='{request}'][data-status=approved]")
+        q.axe()
+        q.go("patient-export")
+        page.fill("#export-passphrase", "a long export passphrase")
+        page.fill("#export-confirm", "a long export passphrase")
+        with page.expect_download() as download:
+            page.click("#export")
+        assert download.value.suggested_filename == "phrchain-record.phr"
+        page.wait_for_selector("#export-counts")
+        q.axe()
+        q.close()
+
+
+def test_the_clinician_sees_the_name_only_from_a_readable_patient_resource(
+        browser: Any, c: Consortium, tmp_path: Path) -> None:
+    rec = q_records(c)
+    now = int(time.time() * 1000)
+    patient = c.client(Q).consent
+    only_weight = patient.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
+                                scope={"records": sorted([rec["w_old"], rec["w_new"]])},
+                                purposes=["TREAT"], start_ms=now - 1000,
+                                end_ms=now + 86_400_000)
+    with ui_server(c, tmp_path) as base:
+        doctor = Person(browser, base, "b1", locale="ko-KR")
+        page = doctor.page
+        block = f".patient-block[data-patient='{Q.did}']"
+        page.click(f"{block} button.open-chart")
+        page.wait_for_selector(f"{block} figure[data-group=weight]")
+        banner = page.inner_text(f"{block} .patient-banner")
+        assert page.get_attribute(f"{block} .patient-banner", "data-banner") == "pseudonym"
+        assert "김민지" not in page.inner_text(block) and "가명 환자" in banner
+        doctor.axe()
+
+        # The patient lets B1 read everything: the banner names the patient.
+        patient.revoke(only_weight)
+        patient.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
+                      scope={"all": True}, purposes=["TREAT"], start_ms=now - 1000,
+                      end_ms=now + 86_400_000)
+        doctor.refresh()
+        page.click(f"{block} button.open-chart")
+        page.wait_for_selector(f"{block} .patient-banner[data-banner=named]")
+        banner = page.inner_text(f"{block} .patient-banner")
+        assert "김민지" in banner and "1986년 4월 12일 출생" in banner and "여성" in banner
+        assert "고혈압" in page.inner_text(f"{block} .summary-list[data-kind=problems]")
+        assert "모든 기록을(를) 읽을 수 있습니다" in page.inner_text(block)
+        doctor.axe()
+        doctor.shot("clinician-ko-chart")
+        page.click("#lang")
+        page.wait_for_function("() => document.documentElement.lang === 'en'")
+        page.click(f"{block} button.open-chart")
+        page.wait_for_selector(f"{block} .patient-banner[data-banner=named]")
+        assert "born April 12, 1986" in page.inner_text(f"{block} .patient-banner")
+        doctor.axe()
+        doctor.shot("clinician-en-chart")
+        doctor.close()

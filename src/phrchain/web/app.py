@@ -54,6 +54,8 @@ from phrchain.web.errors import (
     WRONG_PASSPHRASE,
     UiError,
 )
+from phrchain.web.i18n import DEFAULT as DEFAULT_LANGUAGE
+from phrchain.web.i18n import negotiate
 from phrchain.web.security import LoopbackGuard, check_csrf
 from phrchain.web.sessions import Session
 
@@ -92,10 +94,12 @@ def capabilities_of(identity: dict[str, Any], extra: set[str] | None = None
     return frozenset(caps)
 
 
-def session_view(ui: UiState, session: Session | None) -> dict[str, Any]:
+def session_view(ui: UiState, session: Session | None, lang: str = DEFAULT_LANGUAGE
+                 ) -> dict[str, Any]:
+    """``lang``: the language a first visit starts in (``i18n.negotiate``)."""
     if session is None:
-        return {"logged_in": False, "csrf": ui.login_csrf}
-    return {"logged_in": True, "csrf": session.csrf, "wallet": session.wallet_name,
+        return {"logged_in": False, "csrf": ui.login_csrf, "lang": lang}
+    return {"logged_in": True, "lang": lang, "csrf": session.csrf, "wallet": session.wallet_name,
             "did": session.did, "identity": party(session.client.session, session.did),
             "capabilities": sorted(session.capabilities), "anchored": session.anchored}
 
@@ -145,7 +149,8 @@ def _session_routes(app: FastAPI) -> None:
 
     @app.get("/api/session")
     def get_session(request: Request, ui: Ui) -> dict[str, Any]:
-        return session_view(ui, ui.sessions.get(request.cookies.get(COOKIE)))
+        return session_view(ui, ui.sessions.get(request.cookies.get(COOKIE)),
+                            negotiate(request.headers.get("accept-language")))
 
     @app.post("/api/session")
     def login(body: Login, request: Request, ui: Ui) -> JSONResponse:
@@ -154,7 +159,8 @@ def _session_routes(app: FastAPI) -> None:
         if previous:
             ui.sessions.end(previous)
         session = _unlock(ui, body)
-        response = JSONResponse(session_view(ui, session))
+        response = JSONResponse(session_view(ui, session,
+                                             negotiate(request.headers.get("accept-language"))))
         response.set_cookie(COOKIE, session.token, httponly=True, samesite="strict",
                             path=COOKIE_PATH, max_age=int(ui.config.max_session_s))
         return response

@@ -88,17 +88,25 @@ def party(client: SdkSession, did: str) -> dict[str, Any]:
         label = f"{', '.join(who.get('roles', ()))} at {org}"
     else:
         label = kind
-    return {"did": did, "kind": kind, "label": label, "status": who.get("status", "")}
+    # The parts of the label too, so the page can say it in the reader's language.
+    parts = {"name": who.get("name", ""), "org_type": who.get("org_type", ""),
+             "roles": list(who.get("roles", ())),
+             "organization": party(client, str(who["organization"]))
+             if kind == "practitioner" and who.get("organization") else None}
+    return {"did": did, "kind": kind, "label": label, "status": who.get("status", ""),
+            **parts}
 
 
 def consent_view(client: SdkSession, consent: dict[str, Any]) -> dict[str, Any]:
     grantee = dict(consent["grantee"])
     if grantee["kind"] == "role":
         org = grantee.get("organization")
-        who = f"every {grantee['id']}" + (f" at {party(client, org)['label']}" if org else "")
-        grantee_view = {**grantee, "label": who}
+        org_party = party(client, org) if org else None
+        who = f"every {grantee['id']}" + (f" at {org_party['label']}" if org_party else "")
+        grantee_view = {**grantee, "label": who, "organization_party": org_party}
     else:
-        grantee_view = {**grantee, "label": party(client, grantee["id"])["label"]}
+        named = party(client, grantee["id"])
+        grantee_view = {**grantee, "label": named["label"], "party": named}
     return {**consent, "grantee": grantee_view}
 
 

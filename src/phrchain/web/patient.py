@@ -25,6 +25,8 @@ from phrchain.web.deps import Ui, capability, consent_view, paged_ids, party, re
 from phrchain.web.errors import BAD_REQUEST, UiError
 from phrchain.web.sessions import Session
 from phrchain.web.summary import resource_date, summarize
+from phrchain.web.timeline import timeline
+from phrchain.web.trends import trends
 
 router = APIRouter(prefix="/api/patient", tags=["patient"])
 Reader = Annotated[Session, Depends(capability("patient"))]
@@ -84,8 +86,10 @@ def record_view(session: Session, descriptor: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/records")
 def records(session: Reader) -> dict[str, Any]:
-    return {"records": [record_view(session, d)
-                        for d in records_of(session.client.session, session.did)]}
+    """Every record, decrypted; the timeline (``timeline.py``: the record ids grouped by
+    encounter, newest first) and the trends of vital signs and labs (``trends.py``)."""
+    views = [record_view(session, d) for d in records_of(session.client.session, session.did)]
+    return {"records": views, "timeline": timeline(views), "trends": trends(views)}
 
 
 # -- consents ------------------------------------------------------------------------------
@@ -144,6 +148,10 @@ def access_log(session: Reader) -> dict[str, Any]:
             entry["accessor_party"] = party(client, entry["accessor"])
         if entry.get("vault"):
             entry["vault_party"] = party(client, entry["vault"])
+        # what was read, in words, when this session has the record open already
+        opened = session.opened.get(str(entry.get("record")))
+        if opened is not None and opened.get("summary"):
+            entry["record_summary"] = opened["summary"]
     answer["entries"].reverse()  # newest first
     answer["break_glass"] = sum(1 for e in answer["entries"] if e.get("break_glass"))
     answer["anchored"] = session.anchored

@@ -8,24 +8,31 @@ refusal comes back with the vault's reason (e.g. ``consent_revoked``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from phrchain.client.http import ApiError
 from phrchain.client.records import Opened
 from phrchain.client.session import Session as SdkSession
+from phrchain.core.errors import PhrError
 from phrchain.modules.consent.messages import Scope
 from phrchain.web.deps import capability, consent_view, paged_ids, party, records_of
 from phrchain.web.errors import BAD_REQUEST, UiError
 from phrchain.web.sessions import Session
-from phrchain.web.summary import resource_date, summarize
+from phrchain.web.summary import clinical_summary, patient_banner, resource_date, summarize
+from phrchain.web.trends import trends
 
 router = APIRouter(prefix="/api/provider", tags=["provider"])
 Reader = Annotated[Session, Depends(capability("provider"))]
 Writer = Annotated[Session, Depends(capability("provider", mutating=True))]
 Emergency = Annotated[Session, Depends(capability("break_glass", mutating=True))]
 MIN_REASON = 10  # characters of a break-glass justification
+# What the top of a chart is made of, and how many records it may open at most.
+CHART_RESOURCES: Final = frozenset({"Patient", "AllergyIntolerance", "Condition",
+                                    "MedicationRequest", "MedicationStatement", "Observation"})
+CHART_LIMIT: Final = 200
 
 
 class OpenBody(BaseModel):
@@ -52,6 +59,12 @@ class PushBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     record: str = Field(pattern=r"^[0-9a-f]{32}$")
     to: str = Field(min_length=8, max_length=200)
+    purpose: str = "TREAT"
+
+
+class ChartBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    patient: str = Field(min_length=8, max_length=200)
     purpose: str = "TREAT"
 
 
@@ -100,28 +113,67 @@ def record_brief(client: SdkSession, descriptor: dict[str, Any]) -> dict[str, An
 def patients(session: Reader) -> dict[str, Any]:
     """Every patient with a consent naming me (any status: a revoked one is shown as
     revoked), and the records each consent's scope covers."""
+    client = session.client.session
+    by_patient = _consents_naming_me(session)
+    out = []
+    for patient, consents in by_patient.items():
+        out.append({"patient": patient,
+                    "consents": [consent_view(client, c) for c in consents],
+                    "records": _covered(client, patient, consents)})
+    return {"patients": out}
+
+
+def _consents_naming_me(session: Session, patient: str | None = None
+                        ) -> dict[str, list[dict[str, Any]]]:
     client, identity = session.client.session, session.identity
     ids = sorted({c for key in grantee_keys(identity)
                   for c in paged_ids(client, "consent/grantee", "consents", grantee=key)})
     by_patient: dict[str, list[dict[str, Any]]] = {}
     for consent_id in ids:
         consent = client.q("consent/get", consent=consent_id)
-        if consent is not None and _names_me(consent, identity):
+        if consent is not None and _names_me(consent, identity) and \
+                patient in (None, consent["patient"]):
             by_patient.setdefault(consent["patient"], []).append(consent)
-    out = []
-    for patient, consents in by_patient.items():
-        scopes = [(c, Scope.parse(c["scope"])) for c in consents]
-        records = []
-        for descriptor in records_of(client, patient):
-            covering = [c for c, scope in scopes if scope.covers(descriptor)]
-            if covering:
-                records.append({**record_brief(client, descriptor),
-                                "consents": [c["consent"] for c in covering],
-                                "active": any(c["status"] == "active" for c in covering)})
-        out.append({"patient": patient,
-                    "consents": [consent_view(client, c) for c in consents],
-                    "records": records})
-    return {"patients": out}
+    return by_patient
+
+
+def _covered(client: SdkSession, patient: str, consents: list[dict[str, Any]]
+             ) -> list[dict[str, Any]]:
+    scopes = [(c, Scope.parse(c["scope"])) for c in consents]
+    records = []
+    for descriptor in records_of(client, patient):
+        covering = [c for c, scope in scopes if scope.covers(descriptor)]
+        if covering:
+            records.append({**record_brief(client, descriptor),
+                            "consents": [c["consent"] for c in covering],
+                            "active": any(c["status"] == "active" for c in covering)})
+    return records
+
+
+@router.post("/chart")
+def chart(body: ChartBody, session: Writer) -> dict[str, Any]:
+    """The top of a patient's chart: who the patient is, from their own Patient resource
+    if a consent lets me read it (never from the chain: the chain knows a pseudonymous
+    DID only), their allergies, problems and medications, and trends of their vital
+    signs and labs. Each record is opened through its vault under an active consent
+    naming me (an audited access, like any open); a refusal leaves that record out and
+    is listed. At most ``CHART_LIMIT`` records are opened."""
+    client = session.client.session
+    consents = _consents_naming_me(session, body.patient).get(body.patient, [])
+    wanted = [r for r in _covered(client, body.patient, consents)
+              if r["active"] and r["resource"] in CHART_RESOURCES][:CHART_LIMIT]
+    views, refused = [], []
+    for record in wanted:
+        try:
+            views.append(opened_view(session.client.records.open(
+                record["record"], purpose=body.purpose)))
+        except (ApiError, PhrError) as exc:
+            refused.append({"record": record["record"], "reason": str(exc)})
+    resources = [v["fhir"] for v in views if isinstance(v.get("fhir"), dict)]
+    patients = [r for r in resources if r.get("resourceType") == "Patient"]
+    return {"patient": body.patient, "banner": patient_banner(patients[0]) if patients else None,
+            "summary": clinical_summary(views), "trends": trends(views), "refused": refused,
+            "consents": [consent_view(client, c) for c in consents]}
 
 
 @router.post("/open")

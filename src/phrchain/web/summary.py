@@ -109,3 +109,33 @@ def summarize(resource: Mapping[str, Any]) -> str:
     if status_text:
         text += f" ({status_text})"
     return text
+
+
+def patient_banner(resource: Mapping[str, Any]) -> dict[str, Any]:
+    """Who a FHIR Patient resource says the patient is: the first name (its text, or
+    given names and family), birth date and administrative gender, as written there."""
+    names = resource.get("name") or ()
+    name = names[0] if names and isinstance(names[0], Mapping) else {}
+    text = name.get("text") or " ".join([*name.get("given", ()), name.get("family", "")])
+    return {"name": str(text).strip() or None, "birth_date": resource.get("birthDate"),
+            "gender": resource.get("gender")}
+
+
+# The chart's summary lists, by the resource types that make them.
+SUMMARY_KINDS: Final = {"AllergyIntolerance": "allergies", "Condition": "problems",
+                        "MedicationRequest": "medications",
+                        "MedicationStatement": "medications"}
+
+
+def clinical_summary(views: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Allergies, problems and medications from opened record views (``summary`` and
+    ``date`` as ``summarize``/``resource_date`` give them), newest first."""
+    out: dict[str, list[dict[str, Any]]] = {"allergies": [], "problems": [], "medications": []}
+    for view in views:
+        kind = SUMMARY_KINDS.get(str(view.get("resource")))
+        if kind is not None:
+            out[kind].append({"record": view["record"], "text": view.get("summary"),
+                              "date": view.get("date")})
+    for items in out.values():
+        items.sort(key=lambda i: str(i["date"] or ""), reverse=True)
+    return out

@@ -1,34 +1,102 @@
-// Patient sections: records, consents, access requests, access log, export.
-// The Claims section (capability "claims") is in claims.js.
+// Patient sections: my care (timeline and trends), consents, access requests, access log,
+// export. The Claims section (capability "claims") is in claims.js; trends in trends.js.
 import {
-  api, attempt, badge, checkboxes, checkedValues, dateMs, didEl, errorBox, fmtDate, fmtTime,
-  h, partyEl, registerSection, replace, rerender, resourceCard, scopeText, verifiedEl,
-  vocabulary,
+  api, attempt, badge, checkboxes, checkedValues, consentSentence, dateMs, didEl, errorBox,
+  fmtFhirDate, fmtTime, granteeText, h, isoDate, partyEl, partyLabel, registerSection,
+  replace, rerender, resourceCard, scopeText, t, term, verifiedEl, vocabulary,
 } from "./app.js";
+import { trendsBlock } from "./trends.js";
 
 const DAY = 86400000;
 
-async function renderRecords(body) {
-  const { records } = await api("GET", "patient/records");
-  if (!records.length) {
-    replace(body, h("p", {}, "No records yet."));
-    return;
-  }
-  replace(body, h("p", { class: "note" }, "Decrypted on this computer for this session. "
-    + "Each record you open is an access in your own log."),
-  h("table", { id: "records" }, h("thead", {}, h("tr", {}, ["Date", "Type", "Summary",
-    "Held by", "Status"].map((t) => h("th", {}, t)))),
-  h("tbody", {}, records.map((r) => h("tr", { dataset: { record: r.record } },
-    h("td", {}, r.date || fmtTime(r.registered_ms)),
-    h("td", {}, r.resource, h("div", { class: "note" }, r.category)),
-    h("td", {}, r.problem ? errorBox(new Error(r.problem)) : resourceCard(r)),
-    h("td", {}, partyEl(r.custodian)),
-    h("td", {}, badge(r.status)))))));
+// -- my care: the timeline ---------------------------------------------------------------
+// The backend groups the records by encounter, newest first (timeline.py); here the
+// person narrows it by category, institution and date. Filtering hides, never reorders.
+function recordEntry(r) {
+  return h("li", { class: "entry", dataset: { record: r.record, category: r.category,
+    custodian: r.custodian.did, date: (r.date || "").slice(0, 10) } },
+  h("div", { class: "entry-head" }, h("span", { class: "chip" }, term("category", r.category)),
+    r.status !== "active" ? [" ", badge(r.status)] : ""),
+  r.problem ? errorBox(new Error(r.problem)) : resourceCard(r),
+  h("div", { class: "note" }, t("records.held_by"), " ", partyEl(r.custodian)));
 }
 
-function consentRow(c) {
+function groupEl(group, byId) {
+  const members = group.records.map((id) => byId.get(id)).filter(Boolean);
+  const encounter = members.find((r) => r.resource === "Encounter");
+  const title = encounter ? encounter.summary
+    : (members.length === 1 ? term("category", members[0].category) : t("records.visit"));
+  return h("li", { class: "visit", dataset: { encounter: group.encounter || "" } },
+    h("h3", {}, group.date ? h("time", { datetime: group.date },
+      fmtFhirDate(group.date, { day: true }))
+      : t("records.undated"), h("span", { class: "visit-title" }, ` · ${title}`)),
+    h("ol", { class: "entries" }, members.map(recordEntry)));
+}
+
+function filterForm(records, apply) {
+  const categories = [...new Set(records.map((r) => r.category))].sort();
+  const custodians = new Map(records.map((r) => [r.custodian.did, r.custodian]));
+  const any = (label) => h("option", { value: "" }, label);
+  const category = h("select", { id: "filter-category" }, any(t("filter.any_category")),
+    categories.map((c) => h("option", { value: c }, term("category", c))));
+  const custodian = h("select", { id: "filter-custodian" }, any(t("filter.any_institution")),
+    [...custodians.values()].map((p) => h("option", { value: p.did }, partyLabel(p))));
+  const from = h("input", { type: "date", id: "filter-from" });
+  const until = h("input", { type: "date", id: "filter-until" });
+  const form = h("form", { id: "timeline-filter", class: "filters" },
+    h("label", {}, t("filter.category"), category),
+    h("label", {}, t("filter.institution"), custodian),
+    h("label", {}, t("filter.from"), from), h("label", {}, t("filter.until"), until));
+  form.addEventListener("input", () => apply({ category: category.value,
+    custodian: custodian.value, from: from.value, until: until.value }));
+  form.addEventListener("submit", (event) => event.preventDefault());
+  return form;
+}
+
+function applyFilter(list, f) {
+  for (const visit of list.querySelectorAll("li.visit")) {
+    let shown = 0;
+    for (const entry of visit.querySelectorAll("li.entry")) {
+      const d = entry.dataset;
+      const ok = (!f.category || d.category === f.category)
+        && (!f.custodian || d.custodian === f.custodian)
+        && (!f.from || (d.date && d.date >= f.from))
+        && (!f.until || (d.date && d.date <= f.until));
+      entry.hidden = !ok;
+      shown += ok ? 1 : 0;
+    }
+    visit.hidden = shown === 0;
+  }
+  const count = list.querySelectorAll("li.entry:not([hidden])").length;
+  list.dataset.shown = String(count);
+  return count;
+}
+
+async function renderRecords(body) {
+  const { records, timeline, trends } = await api("GET", "patient/records");
+  if (!records.length) {
+    replace(body, h("p", {}, t("records.none")));
+    return;
+  }
+  const byId = new Map(records.map((r) => [r.record, r]));
+  const list = h("ol", { id: "records", class: "timeline" },
+    timeline.map((g) => groupEl(g, byId)));
+  const status = h("p", { class: "note", role: "status", id: "timeline-count" },
+    t("records.count", { n: records.length }));
+  const filters = filterForm(records, (f) => {
+    replace(status, t("records.count", { n: applyFilter(list, f) }));
+  });
+  const charts = trendsBlock(trends);
+  replace(body, h("p", { class: "note" }, t("records.note")),
+    charts, h("h3", {}, t("records.timeline")), filters, status, list);
+  return () => charts && charts.drawCharts();
+}
+
+// -- consents: always said as a sentence -------------------------------------------------
+
+function consentRow(c, parties) {
   const revoke = h("button", { type: "button", class: "danger revoke",
-    disabled: c.status !== "active" }, "Revoke");
+    disabled: c.status !== "active" }, t("consents.revoke"));
   const out = h("div");
   revoke.addEventListener("click", async () => {
     revoke.disabled = true;
@@ -36,67 +104,68 @@ function consentRow(c) {
     if (done) await rerender();
     else revoke.disabled = false;
   });
-  return h("tr", { dataset: { consent: c.consent, status: c.status } },
-    h("td", {}, c.grantee.label, " ", c.grantee.kind !== "role" ? didEl(c.grantee.id) : ""),
-    h("td", {}, c.actions.join(", ")),
-    h("td", {}, scopeText(c.scope)),
-    h("td", {}, c.purposes.join(", ")),
-    h("td", {}, `${fmtDate(c.period.start_ms)} → ${fmtDate(c.period.end_ms)}`),
-    h("td", {}, badge(c.status)),
-    h("td", {}, revoke, out));
+  return h("li", { class: "card consent", dataset: { consent: c.consent, status: c.status } },
+    h("p", { class: "sentence" }, consentSentence({ who: granteeText(c.grantee, parties),
+      actions: c.actions, scope: c.scope, purposes: c.purposes, start: c.period.start_ms,
+      end: c.period.end_ms })),
+    h("div", { class: "row" }, badge(c.status),
+      c.grantee.kind !== "role" ? didEl(c.grantee.id) : "", revoke), out);
 }
 
 function grantForm(vocab, parties, records) {
   const today = Date.now();
   const list = h("datalist", { id: "grantee-options" });
   const kind = h("select", { id: "grant-kind", name: "kind" },
-    ["practitioner", "organization", "role"].map((k) => h("option", { value: k }, k)));
+    ["practitioner", "organization", "role"].map((k) => h("option", { value: k },
+      term("grantee_kind", k))));
   const grantee = h("input", { id: "grant-grantee", name: "grantee", list: "grantee-options",
-    required: true, placeholder: "a DID (did:key:…) or a role", size: 60 });
-  const org = h("input", { id: "grant-org", name: "organization", size: 60,
-    placeholder: "optional: only this organization's (DID)" });
-  const orgLabel = h("label", { hidden: true }, "Organization (for a role)", org);
+    required: true, placeholder: t("grant.grantee_placeholder") });
+  const org = h("input", { id: "grant-org", name: "organization",
+    placeholder: t("grant.org_placeholder") });
+  const orgLabel = h("label", { hidden: true }, t("grant.org"), org);
   const fillOptions = () => {
     const k = kind.value;
     orgLabel.hidden = k !== "role";
-    replace(list, k === "role" ? vocab.roles.map((r) => h("option", { value: r }))
-      : parties.filter((p) => p.kind === k).map((p) => h("option", { value: p.did }, p.label)));
+    replace(list, k === "role" ? vocab.roles.map((r) => h("option", { value: r },
+      term("role", r)))
+      : [...parties.values()].filter((p) => p.kind === k).map((p) => h("option",
+        { value: p.did }, partyLabel(p))));
   };
   kind.addEventListener("change", fillOptions);
   fillOptions();
   const scopeKind = h("select", { id: "grant-scope", name: "scope" },
-    [["records", "chosen records"], ["categories", "categories"],
-      ["resources", "resource types"], ["all", "all my records"]]
-      .map(([v, t]) => h("option", { value: v }, t)));
+    ["records", "categories", "resources", "all"]
+      .map((v) => h("option", { value: v }, t(`grant.scope_${v}`))));
   const scopeParts = {
-    records: h("fieldset", { id: "grant-records" }, h("legend", {}, "Records"),
+    records: h("fieldset", { id: "grant-records" }, h("legend", {}, t("grant.records")),
       records.map((r) => h("label", {}, h("input", { type: "checkbox", name: "record",
-        value: r.record }), `${r.resource}: ${r.summary || r.record}`))),
-    categories: h("fieldset", { hidden: true }, h("legend", {}, "Categories"),
-      checkboxes("category", vocab.categories)),
-    resources: h("label", { hidden: true }, "Resource types (comma separated)",
+        value: r.record }), `${term("resource", r.resource)}: ${r.summary || r.record}`,
+      r.date ? ` (${fmtFhirDate(r.date)})` : ""))),
+    categories: h("fieldset", { hidden: true }, h("legend", {}, t("grant.categories")),
+      checkboxes("category", vocab.categories, [], "category")),
+    resources: h("label", { hidden: true }, t("grant.resources"),
       h("input", { name: "resources", placeholder: "Observation, Condition" })),
     all: h("span", { hidden: true }),
   };
-  scopeKind.addEventListener("change", () => {
-    for (const [k, el] of Object.entries(scopeParts)) el.hidden = k !== scopeKind.value;
-  });
+  const sentence = h("p", { class: "sentence preview", id: "consent-preview",
+    "aria-live": "polite" });
   const out = h("div", { id: "grant-result" });
   const form = h("form", { id: "grant-form" },
-    h("label", {}, "Grantee kind", kind),
-    h("label", {}, "Grantee", grantee, list), orgLabel,
-    h("fieldset", {}, h("legend", {}, "May"), checkboxes("action", vocab.actions, ["read"])),
-    h("label", {}, "Scope", scopeKind), Object.values(scopeParts),
-    h("fieldset", {}, h("legend", {}, "For purposes"),
-      checkboxes("purpose", vocab.purposes, ["TREAT"])),
-    h("label", {}, "From", h("input", { type: "date", name: "start", required: true,
-      value: fmtDate(today) })),
-    h("label", {}, "Until", h("input", { type: "date", name: "end", required: true,
-      value: fmtDate(today + 30 * DAY) })),
-    h("button", { type: "submit", class: "primary", id: "grant-submit" }, "Grant consent"),
+    h("label", {}, t("grant.kind"), kind),
+    h("label", {}, t("grant.grantee"), grantee, list), orgLabel,
+    h("fieldset", {}, h("legend", {}, t("grant.actions")),
+      checkboxes("action", vocab.actions, ["read"], "action")),
+    h("label", {}, t("grant.scope"), scopeKind), Object.values(scopeParts),
+    h("fieldset", {}, h("legend", {}, t("grant.purposes")),
+      checkboxes("purpose", vocab.purposes, ["TREAT"], "purpose")),
+    h("label", {}, t("grant.from"), h("input", { type: "date", name: "start", required: true,
+      value: isoDate(today) })),
+    h("label", {}, t("grant.until"), h("input", { type: "date", name: "end", required: true,
+      value: isoDate(today + 30 * DAY) })),
+    h("h4", {}, t("grant.preview")), sentence,
+    h("button", { type: "submit", class: "primary", id: "grant-submit" }, t("grant.submit")),
     out);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
+  const read = () => {
     const scope = {};
     if (scopeKind.value === "all") scope.all = true;
     if (scopeKind.value === "records") scope.records = checkedValues(form, "record").sort();
@@ -107,13 +176,29 @@ function grantForm(vocab, parties, records) {
     }
     const who = { kind: kind.value, id: grantee.value.trim() };
     if (kind.value === "role" && org.value.trim()) who.organization = org.value.trim();
-    const start = dateMs(form.elements.start.value);
-    const body = { grantee: who, actions: checkedValues(form, "action"), scope,
+    const start = form.elements.start.value ? dateMs(form.elements.start.value) : today;
+    const end = form.elements.end.value ? dateMs(form.elements.end.value, true) : today;
+    return { grantee: who, actions: checkedValues(form, "action"), scope,
       purposes: checkedValues(form, "purpose"),
       // a consent starting today starts now: it must not begin in the future
-      start_ms: Math.min(start, Date.now() - 1000), end_ms: dateMs(form.elements.end.value, true) };
-    const done = await attempt(out, () => api("POST", "patient/consents", body),
-      (r) => `Consent ${r.consent} granted.`);
+      start_ms: Math.min(start, Date.now() - 1000), end_ms: end };
+  };
+  const preview = () => {
+    const b = read();
+    replace(sentence, consentSentence({ who: b.grantee.id ? granteeText(b.grantee, parties)
+      : t("grant.nobody"), actions: b.actions, scope: b.scope, purposes: b.purposes,
+    start: b.start_ms, end: b.end_ms }));
+  };
+  scopeKind.addEventListener("change", () => {
+    for (const [k, el] of Object.entries(scopeParts)) el.hidden = k !== scopeKind.value;
+  });
+  form.addEventListener("input", preview);
+  form.addEventListener("change", preview);
+  preview();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const done = await attempt(out, () => api("POST", "patient/consents", read()),
+      () => t("grant.done"));
     if (done) await rerender();
   });
   return form;
@@ -122,22 +207,23 @@ function grantForm(vocab, parties, records) {
 async function renderConsents(body) {
   const [vocab, { consents }, { parties }, { records }] = await Promise.all([vocabulary(),
     api("GET", "patient/consents"), api("GET", "parties"), api("GET", "patient/records")]);
+  const byDid = new Map(parties.map((p) => [p.did, p]));
   replace(body,
-    consents.length ? h("table", { id: "consents" }, h("thead", {}, h("tr", {},
-      ["Grantee", "Actions", "Scope", "Purposes", "Period", "Status", ""]
-        .map((t) => h("th", {}, t)))), h("tbody", {}, consents.map(consentRow)))
-      : h("p", {}, "You have not granted any consent."),
-    h("h3", {}, "Grant a consent"),
-    h("p", { class: "note" }, "The grantee can then read the chosen records; keys are "
-      + "re-wrapped for them on this computer. Revoking stops every later access."),
-    grantForm(vocab, parties, records));
+    consents.length ? h("ul", { id: "consents", class: "cards" },
+      consents.map((c) => consentRow(c, byDid)))
+      : h("p", {}, t("consents.none")),
+    h("h3", {}, t("consents.grant_title")),
+    h("p", { class: "note" }, t("consents.grant_note")),
+    grantForm(vocab, byDid, records));
 }
 
+// -- pull requests -----------------------------------------------------------------------
 function requestRow(r) {
   const out = h("div");
-  const until = h("input", { type: "date", value: fmtDate(Date.now() + 30 * DAY) });
-  const approve = h("button", { type: "button", class: "primary approve" }, "Approve");
-  const deny = h("button", { type: "button", class: "danger deny" }, "Deny");
+  const until = h("input", { type: "date", value: isoDate(Date.now() + 30 * DAY) });
+  const approve = h("button", { type: "button", class: "primary approve" },
+    t("requests.approve"));
+  const deny = h("button", { type: "button", class: "danger deny" }, t("requests.deny"));
   approve.addEventListener("click", async () => {
     if (await attempt(out, () => api("POST", `patient/requests/${r.request}/approve`,
       { end_ms: dateMs(until.value, true) }))) await rerender();
@@ -147,55 +233,61 @@ function requestRow(r) {
       await rerender();
     }
   });
-  return h("tr", { dataset: { request: r.request, status: r.status } },
-    h("td", {}, partyEl(r.requester)), h("td", {}, scopeText(r.scope)),
-    h("td", {}, r.purpose), h("td", {}, badge(r.status)),
-    h("td", {}, r.status === "pending" ? [h("label", {}, "until ", until), " ", approve, " ",
-      deny] : "", out));
+  return h("li", { class: "card request", dataset: { request: r.request, status: r.status } },
+    h("p", { class: "sentence" }, t("requests.sentence", { who: partyLabel(r.requester),
+      what: scopeText(r.scope), purpose: term("purpose", r.purpose) })),
+    h("div", { class: "row" }, badge(r.status), didEl(r.requester.did)),
+    r.status === "pending" ? h("div", { class: "row" },
+      h("label", {}, t("requests.until"), until), approve, deny) : "", out);
 }
 
 async function renderRequests(body) {
   const { requests } = await api("GET", "patient/requests");
-  replace(body, requests.length ? h("table", { id: "requests" }, h("thead", {}, h("tr", {},
-    ["Requested by", "Scope", "Purpose", "Status", ""].map((t) => h("th", {}, t)))),
-  h("tbody", {}, requests.map(requestRow))) : h("p", {}, "No one has asked for your records."));
+  replace(body, requests.length ? h("ul", { id: "requests", class: "cards" },
+    requests.map(requestRow)) : h("p", {}, t("requests.none")));
+}
+
+// -- the access log: a timeline of who read what, and why ----------------------------------
+function logEntry(e, proofs) {
+  const who = e.accessor_party ? partyEl(e.accessor_party) : didEl(e.accessor);
+  const cls = ["card", "log-entry", e.break_glass ? "break-glass" : "",
+    e.decision === "deny" ? "denied" : ""].filter(Boolean).join(" ");
+  return h("li", { class: cls, dataset: { index: String(e.index), decision: e.decision || "",
+    reason: e.reason || "", accessor: e.accessor || "", verified: String(e.verified) } },
+  h("div", { class: "row" }, h("time", {}, fmtTime(e.time_ms)), badge(e.decision || "unknown"),
+    e.break_glass ? h("strong", { class: "flag" }, t("log.emergency")) : "",
+    h("span", { class: "note" }, `#${e.index}`)),
+  h("p", { class: "sentence" }, who, " ", t("log.sentence", {
+    action: term("action", e.action || ""), purpose: term("purpose", e.purpose || ""),
+    reason: term("reason", e.reason || "") })),
+  h("div", { class: "row note" }, t("log.record"), " ",
+    e.record_summary ? h("span", { class: "what" }, e.record_summary) : "",
+    h("code", { title: e.record || "" }, (e.record || "").slice(0, 12)), verifiedEl(e)),
+  proofs ? h("details", {}, h("summary", {}, t("log.hashes", { n: (e.inclusion || []).length })),
+    h("pre", { tabindex: "0" }, (e.inclusion || []).join("\n"))) : "");
 }
 
 export function logTable(entries, { proofs = false } = {}) {
-  return h("table", { id: "access-log" }, h("thead", {}, h("tr", {},
-    ["#", "When", "Who", "Action", "Purpose", "Decision", "Reason", "Record", "Verified"]
-      .concat(proofs ? ["Inclusion proof"] : []).map((t) => h("th", {}, t)))),
-  h("tbody", {}, entries.map((e) => h("tr", { class: e.break_glass ? "break-glass" : "",
-    dataset: { index: String(e.index), decision: e.decision || "", reason: e.reason || "",
-      accessor: e.accessor || "", verified: String(e.verified) } },
-  h("td", {}, String(e.index)), h("td", {}, fmtTime(e.time_ms)),
-  h("td", {}, e.accessor_party ? partyEl(e.accessor_party) : didEl(e.accessor)),
-  h("td", {}, e.break_glass ? h("strong", {}, "EMERGENCY ") : "", e.action || ""),
-  h("td", {}, e.purpose || ""), h("td", {}, badge(e.decision || "?")),
-  h("td", {}, e.reason || ""), h("td", {}, h("code", {}, e.record || "")),
-  h("td", {}, verifiedEl(e)),
-  proofs ? h("td", {}, h("details", {}, h("summary", {}, `${(e.inclusion || []).length} hashes`),
-    h("pre", {}, (e.inclusion || []).join("\n")))) : ""))));
+  return h("ol", { id: "access-log", class: "timeline cards" },
+    entries.map((e) => logEntry(e, proofs)));
 }
 
 async function renderLog(body) {
   const log = await api("GET", "patient/access-log");
   replace(body,
     log.break_glass ? h("div", { class: "warning", id: "break-glass-notice" },
-      `Emergency (break-glass) access to your records: ${log.break_glass} time(s). `
-      + "These rows are highlighted below.") : "",
-    h("p", { class: "note" }, `Your log at block ${log.head.height}: ${log.head.size} `
-      + "entries. Each is checked against a log head proven against a header signed by "
-      + `the ${log.anchored ? "configured trust anchor" : "validator the node names"}. `
-      + "Vaults send entries to the chain within seconds: use Refresh."),
-    log.entries.length ? logTable(log.entries) : h("p", {}, "No access yet."));
+      t("log.break_glass", { n: log.break_glass })) : "",
+    h("p", { class: "note" }, t("log.note", { height: log.head.height, size: log.head.size,
+      anchor: t(log.anchored ? "log.anchor_configured" : "log.anchor_node") })),
+    log.entries.length ? logTable(log.entries) : h("p", {}, t("log.none")));
 }
 
+// -- export ------------------------------------------------------------------------------
 const MIN_EXPORT_PASSPHRASE = 12;
 
 function countsList(counts) {
   return h("ul", { id: "export-counts" }, Object.entries(counts).map(([k, v]) =>
-    h("li", { dataset: { count: k } }, `${k.replace(/_/g, " ")}: ${v}`)));
+    h("li", { dataset: { count: k } }, `${term("count", k)}: ${v}`)));
 }
 
 async function renderExport(body) {
@@ -205,17 +297,15 @@ async function renderExport(body) {
   const confirm = h("input", { type: "password", id: "export-confirm",
     autocomplete: "new-password", minlength: MIN_EXPORT_PASSPHRASE, required: true });
   const form = h("form", { id: "export-form" },
-    h("label", {}, `Export passphrase (at least ${MIN_EXPORT_PASSPHRASE} characters)`,
-      passphrase),
-    h("label", {}, "The same passphrase again", confirm),
-    h("button", { type: "submit", class: "primary", id: "export" },
-      "Download my portable record"), out);
+    h("label", {}, t("export.passphrase", { n: MIN_EXPORT_PASSPHRASE }), passphrase),
+    h("label", {}, t("export.confirm"), confirm),
+    h("button", { type: "submit", class: "primary", id: "export" }, t("export.submit")), out);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const body = { passphrase: passphrase.value, confirm: confirm.value };
+    const sent = { passphrase: passphrase.value, confirm: confirm.value };
     passphrase.value = "";
     confirm.value = "";
-    const response = await attempt(out, () => api("POST", "patient/export", body,
+    const response = await attempt(out, () => api("POST", "patient/export", sent,
       { raw: true }));
     if (!response) return;
     const counts = JSON.parse(response.headers.get("X-Portable-Counts") || "{}");
@@ -225,21 +315,18 @@ async function renderExport(body) {
     link.click();
     link.remove();
     URL.revokeObjectURL(url);
-    replace(out, h("div", { class: "success" }, "Saved as phrchain-record.phr, verified "
-      + "before it was sealed:"), countsList(counts));
+    replace(out, h("div", { class: "success" }, t("export.done")), countsList(counts));
   });
-  replace(body, h("p", {}, "Everything you own, with its proofs, in one file sealed under "
-    + "a passphrase you choose: keep both; anyone with the two can read your records."),
-  form);
+  replace(body, h("p", {}, t("export.note")), form);
 }
 
-registerSection({ id: "patient-records", title: "My records", capability: "patient",
+registerSection({ id: "patient-records", title: "nav.records", capability: "patient",
   order: 10, render: renderRecords });
-registerSection({ id: "patient-consents", title: "Consents", capability: "patient",
+registerSection({ id: "patient-consents", title: "nav.consents", capability: "patient",
   order: 20, render: renderConsents });
-registerSection({ id: "patient-requests", title: "Access requests", capability: "patient",
+registerSection({ id: "patient-requests", title: "nav.requests", capability: "patient",
   order: 30, render: renderRequests });
-registerSection({ id: "patient-log", title: "Access log", capability: "patient",
+registerSection({ id: "patient-log", title: "nav.log", capability: "patient",
   order: 40, render: renderLog });
-registerSection({ id: "patient-export", title: "Export", capability: "export", order: 50,
+registerSection({ id: "patient-export", title: "nav.export", capability: "export", order: 50,
   render: renderExport });
