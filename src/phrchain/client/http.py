@@ -92,6 +92,11 @@ class NodeClient:
         result: dict[str, Any] = self._request("GET", f"/v1/blocks/{int(height)}")
         return result
 
+    def block_results(self, height: int) -> list[dict[str, Any]]:
+        """The tx results of a committed block (any engine); ApiError 404 if not yet."""
+        answer: dict[str, Any] = self._request("GET", f"/v1/blocks/{int(height)}/results")
+        return list(answer["results"])
+
     def identity(self, did: str) -> dict[str, Any]:
         """The proved answer for one identity (verify it with ``client.verify``)."""
         result: dict[str, Any] = self._request("GET", f"/v1/identities/{quote(did, safe=':')}")

@@ -72,6 +72,12 @@ class NodePort(Protocol):
         :class:`NotServed` if the engine has no such blocks."""
         ...
 
+    def block_results(self, height: int) -> list[dict[str, Any]] | None:
+        """The tx results of a committed block (``TxResult.to_json`` shapes, events
+        included), None if not committed yet. Every engine serves these: a vault follows
+        erasures through them."""
+        ...
+
     def status(self) -> dict[str, Any]: ...
 
     # -- events (see phrchain.engine.events for delivery and slow subscribers) --------

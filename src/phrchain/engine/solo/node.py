@@ -358,6 +358,10 @@ class SoloNode:
             return None  # stored but its state not yet committed: not visible yet
         return signed, self.blocks.txs(height)
 
+    def block_results(self, height: int) -> list[dict[str, Any]] | None:
+        block = self.block(height)
+        return None if block is None else [t.result for t in block[1]]
+
     def query(self, path: str, data: dict[str, Any], height: int | None = None,
               prove: bool = False) -> dict[str, Any]:
         """Queries read committed versions only (bounded by height in the store), so they
