@@ -6,7 +6,7 @@ API, any engine).
 
 The erasure follower (:mod:`phrchain.gateway.erasures`) reads committed blocks' results
 through :meth:`ChainPort.height` and :meth:`ChainPort.block_results`; an engine whose
-API serves no blocks (CometBFT behind ``phrchain net api``) raises :class:`NoBlocks`.
+API serves no block results (an older node API) raises :class:`NoBlocks`.
 """
 
 from __future__ import annotations
