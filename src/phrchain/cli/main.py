@@ -14,6 +14,7 @@
                       rotate-key | revoke | show DID | list ...   (--node URL --wallet FILE)
     phrchain net init | up | status | down | api   (a CometBFT network, see cli/net.py)
     phrchain vault serve --home DIR --wallet ORG_WALLET [--node URL] [--host H] [--port P]
+                   | verify --home DIR [--node URL]   (offline check of a vault's directory)
     phrchain records add | import | list | show | read [--view | --break-glass --reason T] |
                      range | erase | export ...          (--node URL --wallet FILE --vaults FILE)
     phrchain consent grant | share | revoke | list | show [--fhir] ...
@@ -35,7 +36,7 @@ Passphrases come from ``--passphrase-file`` (its first line), else the environme
 variable ``PHRCHAIN_PASSPHRASE``, else an interactive prompt; never from an argument,
 which other users could read in the process list.
 
-Exit codes: 0 success, 1 ``verify`` found a bad block, 2 a user error, a refusal by a node
+Exit codes: 0 success, 1 ``verify`` found a bad block (``vault verify``: a bad record), 2 a user error, a refusal by a node
 or vault, or a proof that does not verify (printed as one ``error: …`` line, never a
 traceback), 3 ``identity show`` printed an answer it could NOT verify (height 0 without
 ``--genesis``), 130 interrupted. Heavy imports (the API server, the node, the vault and
