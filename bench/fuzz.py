@@ -39,8 +39,11 @@ _STATUS = re.compile(r"#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)")
 
 def worker(target: str, inputs: int, seconds: int, workdir: Path, merge: bool) -> None:
     """Inside the child: instrument phrchain and the targets, then hand over to libFuzzer."""
+    import logging
+
     import atheris
 
+    logging.disable(logging.CRITICAL)  # refusals log by design; a log line per input is noise
     with atheris.instrument_imports(include=["phrchain", "tests.fuzz"]):
         from tests.fuzz.targets import TARGETS
     corpus = workdir / "corpus"

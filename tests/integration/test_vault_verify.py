@@ -17,7 +17,7 @@ import pytest
 from phrchain.cli.main import main
 from phrchain.client.http import ApiError
 from phrchain.vault import errors
-from tests.consortium import A1, HOSPITAL_A, P, Consortium, running
+from tests.consortium import A1, HOSPITAL_A, Consortium, P, running
 
 
 @dataclass

@@ -213,3 +213,21 @@ def test_an_altered_schema_is_store_damaged_not_an_internal_error(store: BlobSto
             reopened.get_wrapped_key(rid(1), READER)
     assert caught.value.error is errors.STORE_DAMAGED
     assert not check_store(store.path).ok
+
+
+def test_an_altered_table_definition_is_found_though_integrity_check_passes(
+        store: BlobStore) -> None:
+    """A flipped byte in the CHECK constraint's column name: SQLite's integrity_check
+    and read-only SELECTs pass, the vault cannot open the file; the schema check sees it."""
+    store.close()
+    data = bytearray(store.path.read_bytes())
+    at = data.find(b"CHECK (status IN")
+    assert at > 0
+    data[at + len("CHECK (")] ^= 0x01  # "rtatus"
+    store.path.write_bytes(bytes(data))
+    with pytest.raises(sqlite3.DatabaseError):
+        BlobStore(store.directory, recover=False)
+    report = check_store(store.path)
+    assert [(f.subject, f.error) for f in report.findings][:1] == [
+        ("store", errors.STORE_DAMAGED)]
+    assert "definition is altered" in report.findings[0].detail

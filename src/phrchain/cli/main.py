@@ -36,7 +36,7 @@ Passphrases come from ``--passphrase-file`` (its first line), else the environme
 variable ``PHRCHAIN_PASSPHRASE``, else an interactive prompt; never from an argument,
 which other users could read in the process list.
 
-Exit codes: 0 success, 1 ``verify`` found a bad block (``vault verify``: a bad record), 2 a user error, a refusal by a node
+Exit codes: 0 success, 1 ``verify`` found a bad block, 2 a user error, a refusal by a node
 or vault, or a proof that does not verify (printed as one ``error: …`` line, never a
 traceback), 3 ``identity show`` printed an answer it could NOT verify (height 0 without
 ``--genesis``), 130 interrupted. Heavy imports (the API server, the node, the vault and

@@ -19,11 +19,19 @@ from typing import Any
 from phrchain.client.http import NodeClient
 from phrchain.core import encoding
 from phrchain.core.errors import EncodingError
+from phrchain.gateway.journal import _SCHEMA as JOURNAL_SCHEMA
 from phrchain.gateway.journal import DB_NAME as JOURNAL_DB
 from phrchain.gateway.sender import AUDIT, RECEIPT
 from phrchain.vault import errors
 from phrchain.vault.blobs import DB_NAME as BLOBS_DB
-from phrchain.vault.check import ChainView, Report, check_store, damaged, open_read_only
+from phrchain.vault.check import (
+    ChainView,
+    Report,
+    check_schema,
+    check_store,
+    damaged,
+    open_read_only,
+)
 
 BLOBS_DIR = "blobs"  # VaultConfig.directory / "blobs", as gateway.service opens it
 
@@ -61,6 +69,7 @@ def verify_vault(home: Path, chain: ChainView | None = None) -> Report:
 def _check_journal(path: Path, report: Report) -> None:
     with open_read_only(path) as db:
         try:
+            check_schema(db, JOURNAL_SCHEMA, report, "journal")
             lines = [str(r[0]) for r in db.execute("PRAGMA integrity_check(20)")]
             for line in lines if lines != ["ok"] else []:
                 report.add("journal", errors.STORE_DAMAGED, f"SQLite integrity_check: {line}")

@@ -64,7 +64,7 @@ BATCH_BYTES: Final = 32 << 20
 BUSY_TIMEOUT_MS: Final = 30_000
 CHECKPOINT_WAIT_MS: Final = 1_000
 
-_SCHEMA: Final = """
+SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS records (
     record BLOB PRIMARY KEY, patient TEXT NOT NULL, hash BLOB NOT NULL,
     size INTEGER NOT NULL, chunks INTEGER NOT NULL, chunk_size INTEGER NOT NULL,
@@ -123,7 +123,7 @@ class BlobStore:
         self._closed = False
         with self._write_lock:
             db = self._conn()
-            db.executescript(_SCHEMA)
+            db.executescript(SCHEMA)
             self.recovered = self._recover(db) if recover else 0
 
     # --- connections ---------------------------------------------------------------
@@ -173,17 +173,21 @@ class BlobStore:
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: several SELECTs see one committed state. Altered bytes
-        that SQLite notices are ``store_damaged``, not an internal error."""
+        that SQLite notices (in a SELECT, or already at BEGIN or COMMIT) are
+        ``store_damaged``, not an internal error."""
         db = self._conn()
-        db.execute("BEGIN")
         try:
-            yield db
+            db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             if not damaged(exc):
                 raise
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise VaultError(errors.STORE_DAMAGED, f"SQLite: {exc}"[:200]) from None
-        finally:
-            db.execute("COMMIT")
 
     # --- writing --------------------------------------------------------------------
 

@@ -98,15 +98,36 @@ def damaged(exc: sqlite3.Error) -> bool:
 
 def check_store(path: Path, chain: ChainView | None = None) -> Report:
     """Check every record of the blob store file ``path`` (``blobs.sqlite3``)."""
+    from phrchain.vault.blobs import SCHEMA  # blobs uses this module's read checks
+
     report = Report()
     with open_read_only(path) as db:
         try:
+            check_schema(db, SCHEMA, report, "store")
             _integrity(db, report, "store")
             ids = _records(db, report, chain)
             _orphans(db, report, ids)
         except sqlite3.DatabaseError as exc:  # damaged beyond reading on
             report.add("store", errors.STORE_DAMAGED, f"SQLite: {exc}")
     return report
+
+
+def check_schema(db: sqlite3.Connection, schema: str, report: Report, subject: str) -> None:
+    """The table and index definitions are exactly ``schema``'s (SQLite stores them as
+    text; an altered name can leave a file that ``integrity_check`` passes, read-only
+    connections read, and the vault cannot open)."""
+    def norm(sql: str) -> str:
+        return " ".join(sql.replace("IF NOT EXISTS ", "").split())
+
+    expected = {norm(sql) for sql in schema.split(";") if sql.strip()}
+    found = {norm(sql) for (sql,) in db.execute(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite^_%' "
+        "ESCAPE '^'")}  # SQLite's own (sqlite_sequence of AUTOINCREMENT) are not ours
+    for sql in sorted(expected - found):
+        report.add(subject, errors.STORE_DAMAGED, "a table or index definition is altered "
+                   f"or missing: {sql[:60]}…")
+    for sql in sorted(found - expected):
+        report.add(subject, errors.STORE_DAMAGED, f"an unexpected definition: {sql[:60]}…")
 
 
 def _integrity(db: sqlite3.Connection, report: Report, subject: str) -> None:
