@@ -4,6 +4,7 @@
     .venv/bin/python bench/fuzz.py --inputs 20000 --targets tx,abci --seconds 60
     .venv/bin/python bench/fuzz.py --seed                # (re)write the seed inputs
     .venv/bin/python bench/fuzz.py --save                # merge new coverage into the corpus
+    .venv/bin/python bench/fuzz.py --merge-only --workdir DIR   # ... from an earlier run
 
 The targets and their contracts are ``tests/fuzz/targets.py``; each runs in its own
 process for ``--inputs`` inputs (or until ``--seconds``), starting from its saved corpus
@@ -37,34 +38,25 @@ MAX_LEN = 8192  # bytes per input: every decoder's interesting structure fits
 _STATUS = re.compile(r"#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)")
 
 
-def worker(target: str, inputs: int, seconds: int, workdir: Path, merge: bool) -> None:
-    """Inside the child: instrument phrchain and the targets, then hand over to libFuzzer."""
-    import logging
+WORKER = Path(__file__).resolve().parent / "_fuzz_worker.py"
 
-    import atheris
 
-    logging.disable(logging.CRITICAL)  # refusals log by design; a log line per input is noise
-    with atheris.instrument_imports(include=["phrchain", "tests.fuzz"]):
-        from tests.fuzz.targets import TARGETS
-    corpus = workdir / "corpus"
-    corpus.mkdir(parents=True, exist_ok=True)
-    if merge:  # keep only inputs that add coverage to the saved corpus
-        args = ["-merge=1", str(CORPUS / target), str(corpus)]
-    else:
-        args = [f"-runs={inputs}", f"-max_total_time={seconds}", f"-max_len={MAX_LEN}",
-                "-timeout=30", "-rss_limit_mb=3072", "-print_final_stats=1",
-                f"-artifact_prefix={workdir}/", str(corpus), str(CORPUS / target)]
-    atheris.Setup([sys.argv[0], *args], TARGETS[target])
-    atheris.Fuzz()
+def _libfuzzer(target: str, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run the worker on ``target`` with libFuzzer's ``args``."""
+    return subprocess.run(
+        [sys.executable, str(WORKER), *args], capture_output=True, text=True, cwd=ROOT,
+        timeout=timeout, env={**os.environ, "PHRCHAIN_FUZZ_TARGET": target,
+                              "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"})
 
 
 def run_target(target: str, inputs: int, seconds: int, workdir: Path) -> dict[str, Any]:
     started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", target, "--inputs", str(inputs), "--seconds",
-         str(seconds), "--workdir", str(workdir)],
-        capture_output=True, text=True, cwd=ROOT, timeout=seconds + 300,
-        env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"})
+    corpus = workdir / "corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    proc = _libfuzzer(target, [f"-runs={inputs}", f"-max_total_time={seconds}",
+                               f"-max_len={MAX_LEN}", "-timeout=30", "-rss_limit_mb=3072",
+                               "-print_final_stats=1", f"-artifact_prefix={workdir}/",
+                               str(corpus), str(CORPUS / target)], seconds + 300)
     log = proc.stderr
     (workdir / "libfuzzer.log").write_text(log)
     done = re.search(r"stat::number_of_executed_units: (\d+)", log)
@@ -90,11 +82,15 @@ def _first_error(log: str) -> str:
     return lines[-1] if lines else ""
 
 
-def save(target: str, workdir: Path) -> None:
-    """Merge what a run found into the saved corpus (only inputs that add coverage)."""
-    subprocess.run([sys.executable, __file__, "--worker", target, "--merge", "--workdir",
-                    str(workdir)], capture_output=True, cwd=ROOT, check=True,
-                   env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"})
+def save(target: str, workdir: Path) -> int:
+    """Merge what a run found into the saved corpus: libFuzzer's ``-merge=1`` adds only
+    the inputs that bring new coverage (the smallest that do). Returns the files added."""
+    before = len(list((CORPUS / target).iterdir()))
+    proc = _libfuzzer(target, ["-merge=1", f"-max_len={MAX_LEN}", str(CORPUS / target),
+                               str(workdir / "corpus")], 3600)
+    if proc.returncode != 0:
+        raise SystemExit(f"merge of {target} failed: {_first_error(proc.stderr)}")
+    return len(list((CORPUS / target).iterdir())) - before
 
 
 def main() -> int:
@@ -105,13 +101,10 @@ def main() -> int:
     p.add_argument("--workdir", type=Path, help="crash artifacts and logs (default: temp)")
     p.add_argument("--save", action="store_true", help="merge new coverage into the corpus")
     p.add_argument("--seed", action="store_true", help="write the seed inputs and exit")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
-    p.add_argument("--merge", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--merge-only", action="store_true",
+                   help="only merge the corpora of an earlier --workdir into the saved one")
     args = p.parse_args()
-    if args.worker:
-        worker(args.worker, args.inputs, args.seconds, args.workdir, args.merge)
-        return 0
-    from tests.fuzz.targets import TARGETS  # not before the worker's instrumented import
+    from tests.fuzz.targets import TARGETS
 
     if args.seed:
         from tests.fuzz.seeds import write_seeds
@@ -123,6 +116,10 @@ def main() -> int:
     if unknown:
         p.error(f"unknown targets {unknown}; known: {sorted(TARGETS)}")
     base = args.workdir or Path(tempfile.mkdtemp(prefix="phrchain-fuzz-"))
+    if args.merge_only:
+        for name in names:
+            print(f"{name}: {save(name, base / name)} input(s) added to {CORPUS / name}")
+        return 0
     results = []
     print(f"{'target':<16}{'inputs':>10}{'cov':>7}{'ft':>7}{'corpus':>8}{'crashes':>9}"
           f"{'seconds':>9}", flush=True)
