@@ -30,6 +30,7 @@ from phrchain.vault.check import (
     check_schema,
     check_store,
     damaged,
+    describe,
     open_read_only,
 )
 
@@ -78,10 +79,10 @@ def _check_journal(path: Path, report: Report) -> None:
                 waiting += 1
                 _check_message(report, f"outbox message {seq}", kind, body)
             refused = db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            if not damaged(exc) and not isinstance(exc, sqlite3.OperationalError):
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            if not damaged(exc):
                 raise
-            report.add("journal", errors.STORE_DAMAGED, f"SQLite: {exc}")
+            report.add("journal", errors.STORE_DAMAGED, f"SQLite: {describe(exc)}")
             return
     if waiting:
         report.notes.append(f"journal: {waiting} message(s) (audit entries, receipts) not "

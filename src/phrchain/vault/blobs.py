@@ -46,7 +46,7 @@ from typing import Final
 
 from phrchain.core import rfc9162
 from phrchain.vault import errors
-from phrchain.vault.check import damaged, well_formed_reader
+from phrchain.vault.check import damaged, describe, well_formed_reader
 from phrchain.vault.crypto import (
     RECORD_ID_SIZE,
     WRAPPED_KEY_SIZE,
@@ -182,12 +182,12 @@ class BlobStore:
                 yield db
             finally:
                 db.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             if not damaged(exc):
                 raise
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            raise VaultError(errors.STORE_DAMAGED, f"SQLite: {exc}"[:200]) from None
+            raise VaultError(errors.STORE_DAMAGED, f"SQLite: {describe(exc)}") from None
 
     # --- writing --------------------------------------------------------------------
 

@@ -84,16 +84,36 @@ def open_read_only(path: Path) -> Iterator[sqlite3.Connection]:
     if not path.is_file():
         raise VaultError(errors.STORE_DAMAGED, f"no store at {path}")
     with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+        db.text_factory = _text
         yield db
 
 
-def damaged(exc: sqlite3.Error) -> bool:
+def _text(raw: bytes) -> str | bytes:
+    """TEXT as str, or the raw bytes if altered bytes made it invalid UTF-8: the checks
+    then see a value that is not a string (and say so) instead of stopping."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def damaged(exc: sqlite3.Error | UnicodeDecodeError) -> bool:
     """Whether SQLite's error means altered bytes (not a busy or locked database): a
-    corrupt page, text that is not UTF-8, or a schema whose names were altered."""
+    corrupt page, text that is not UTF-8 (SQLite's own message quoting an altered
+    definition can be that, so Python's sqlite3 raises ``UnicodeDecodeError``), or a
+    schema whose names were altered."""
+    if isinstance(exc, UnicodeDecodeError):
+        return True
     text = str(exc)
     return getattr(exc, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB") \
         or any(sign in text for sign in ("malformed", "Could not decode", "not a database",
                                          "no such column", "no such table"))
+
+
+def describe(exc: sqlite3.Error | UnicodeDecodeError) -> str:
+    """SQLite's message, or what the undecodable one was about (never the bytes)."""
+    return "a message that is not UTF-8 (an altered definition)" \
+        if isinstance(exc, UnicodeDecodeError) else str(exc)[:200]
 
 
 def check_store(path: Path, chain: ChainView | None = None) -> Report:
@@ -107,8 +127,8 @@ def check_store(path: Path, chain: ChainView | None = None) -> Report:
             _integrity(db, report, "store")
             ids = _records(db, report, chain)
             _orphans(db, report, ids)
-        except sqlite3.DatabaseError as exc:  # damaged beyond reading on
-            report.add("store", errors.STORE_DAMAGED, f"SQLite: {exc}")
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # damaged beyond reading on
+            report.add("store", errors.STORE_DAMAGED, f"SQLite: {describe(exc)}")
     return report
 
 
@@ -116,8 +136,9 @@ def check_schema(db: sqlite3.Connection, schema: str, report: Report, subject: s
     """The table and index definitions are exactly ``schema``'s (SQLite stores them as
     text; an altered name can leave a file that ``integrity_check`` passes, read-only
     connections read, and the vault cannot open)."""
-    def norm(sql: str) -> str:
-        return " ".join(sql.replace("IF NOT EXISTS ", "").split())
+    def norm(sql: object) -> str:  # a flipped serial type can make the text a blob
+        text = sql if isinstance(sql, str) else repr(sql)
+        return " ".join(text.replace("IF NOT EXISTS ", "").split())
 
     expected = {norm(sql) for sql in schema.split(";") if sql.strip()}
     found = {norm(sql) for (sql,) in db.execute(
@@ -156,10 +177,10 @@ def _records(db: sqlite3.Connection, report: Report, chain: ChainView | None) ->
         report.records += 1
         try:
             _one_record(db, report, subject, row, chain)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             if not damaged(exc):
                 raise
-            report.add(subject, errors.STORE_DAMAGED, f"unreadable rows: {exc}")
+            report.add(subject, errors.STORE_DAMAGED, f"unreadable rows: {describe(exc)}")
     return ids
 
 
@@ -260,7 +281,7 @@ def well_formed_reader(reader: object) -> bool:
         return False
     try:
         keys.public_key_from_did(reader)
-    except CryptoError:
+    except (CryptoError, ValueError):
         return False
     return True
 
