@@ -255,3 +255,20 @@ def test_no_byte_flip_makes_the_check_fail_otherwise_than_with_a_report(
         if at in inside:
             assert (f"record {rid(2).hex()}", errors.HASH_MISMATCH) in [
                 (f.subject, f.error) for f in report.findings], at
+
+
+@pytest.mark.parametrize(("sql", "subject", "code"), [
+    # a flipped serial type: the same bytes, now TEXT (and not UTF-8)
+    ("UPDATE chunks SET data = CAST(x'ff00ff00' || data AS TEXT) WHERE leaf = "
+     "(SELECT leaf FROM record_chunks WHERE record = :r AND idx = 0)", "record",
+     errors.STORE_DAMAGED),
+    ("UPDATE wrapped_keys SET record = CAST(x'ff' || substr(record, 2) AS TEXT) "
+     "WHERE record = :r AND reader = :reader", "record", errors.STORE_DAMAGED),
+])
+def test_a_blob_turned_text_is_found(store: BlobStore, sql: str, subject: str,
+                                     code: ErrorCode) -> None:
+    with sqlite3.connect(store.path) as db:
+        assert db.execute(sql, {"r": rid(2), "reader": READER}).rowcount == 1
+    report = check_store(store.path)
+    assert any(f.subject.startswith(subject) and f.error is code for f in report.findings), \
+        names(report)

@@ -88,13 +88,26 @@ def open_read_only(path: Path) -> Iterator[sqlite3.Connection]:
         yield db
 
 
-def _text(raw: bytes) -> str | bytes:
-    """TEXT as str, or the raw bytes if altered bytes made it invalid UTF-8: the checks
-    then see a value that is not a string (and say so) instead of stopping."""
+class Undecodable:
+    """A TEXT value that is not UTF-8: altered bytes (often a flipped serial type that
+    turned a BLOB into TEXT). Neither ``str`` nor ``bytes``, so every check refuses it."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def __repr__(self) -> str:
+        return "<text that is not UTF-8>"
+
+
+def _text(raw: bytes) -> str | Undecodable:
+    """TEXT as str, or :class:`Undecodable`: the checks then name the value as damaged
+    instead of stopping, and a BLOB turned TEXT never passes for the BLOB it was."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        return raw
+        return Undecodable(raw)
 
 
 def damaged(exc: sqlite3.Error | UnicodeDecodeError) -> bool:
@@ -233,8 +246,8 @@ def _chunks(db: sqlite3.Connection, report: Report, subject: str, record_id: byt
         data = found[0]
         report.chunks += 1
         if not isinstance(data, bytes):
-            report.add(subject, errors.STORE_DAMAGED, f"chunk {index}: stored value is "
-                       f"{type(data).__name__}, not bytes")
+            report.add(subject, errors.STORE_DAMAGED, f"chunk {index}: the stored value "
+                       "is not a BLOB (its type was altered)")
             whole = False
             continue
         try:
