@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NoReturn
 
 from phrchain.core import rfc9162
 from phrchain.vault import errors
@@ -513,7 +513,7 @@ class BlobStore:
         return wrapped
 
     @staticmethod
-    def _no_key(db: sqlite3.Connection, record_id: bytes, reader: str) -> None:
+    def _no_key(db: sqlite3.Connection, record_id: bytes, reader: str) -> NoReturn:
         """No key for ``reader``: ``reader_not_found``, unless one of the record's key
         rows is visibly altered, in which case the missing key may be that row (a
         flipped byte in its reader or key) and the honest answer is ``store_damaged``."""
