@@ -272,3 +272,9 @@ def test_a_blob_turned_text_is_found(store: BlobStore, sql: str, subject: str,
     report = check_store(store.path)
     assert any(f.subject.startswith(subject) and f.error is code for f in report.findings), \
         names(report)
+    if "chunks" in sql:  # the read path says so too, quoting no byte of the value
+        with BlobStore(store.directory, recover=False) as reopened, \
+                pytest.raises(VaultError) as caught:
+            reopened.get_chunks(rid(2), range(1))
+        assert caught.value.error is errors.STORE_DAMAGED
+        assert caught.value.detail == "SQLite: Could not decode to UTF-8 column 'data'"

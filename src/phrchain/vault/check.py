@@ -124,9 +124,11 @@ def damaged(exc: sqlite3.Error | UnicodeDecodeError) -> bool:
 
 
 def describe(exc: sqlite3.Error | UnicodeDecodeError) -> str:
-    """SQLite's message, or what the undecodable one was about (never the bytes)."""
-    return "a message that is not UTF-8 (an altered definition)" \
-        if isinstance(exc, UnicodeDecodeError) else str(exc)[:200]
+    """SQLite's message without the bytes it may quote: "Could not decode … column 'x'
+    with text '…'" would put a piece of a wrapped key or ciphertext in a log line."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "a message that is not UTF-8 (an altered definition)"
+    return str(exc).split(" with text ", 1)[0][:200]
 
 
 def check_store(path: Path, chain: ChainView | None = None) -> Report:
