@@ -8,6 +8,10 @@ which is an ``httpx.Client``); ``httpx.ASGITransport`` is async-only and cannot 
 Every non-2xx answer becomes :class:`ApiError` carrying the API's stable error body
 (codespace, code, name, message); a node that cannot be reached is ``ApiError`` with
 codespace ``client``.
+
+``https://`` URLs are verified against ``tls.ca`` (else ``PHRCHAIN_CA``, else the system's
+roots), presenting ``tls.cert`` when set (else ``PHRCHAIN_CLIENT_CERT``/``_KEY``):
+:class:`~phrchain.tls.ClientTLS`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from urllib.parse import quote
 import httpx
 
 from phrchain.core.errors import REGISTRY, PhrError
+from phrchain.tls import ClientTLS
 
 if TYPE_CHECKING:
     from phrchain.client.wallet import Wallet
@@ -64,14 +69,20 @@ def raise_for_error(response: httpx.Response) -> httpx.Response:
                        f"HTTP {response.status_code} without an error body") from None
 
 
+def client_verify(tls: ClientTLS | None) -> Any:
+    """httpx's ``verify=`` for ``tls``, or for the environment's settings when None."""
+    return (tls or ClientTLS.from_env()).verify()
+
+
 class NodeClient:
     """One node's REST API. Use as a context manager, or call :meth:`close`."""
 
     def __init__(self, base_url: str, transport: httpx.BaseTransport | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, client: httpx.Client | None = None) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, client: httpx.Client | None = None,
+                 tls: ClientTLS | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = client or httpx.Client(base_url=self.base_url, transport=transport,
-                                            timeout=timeout)
+                                            timeout=timeout, verify=client_verify(tls))
         self._chain_id: str | None = None
 
     def __enter__(self) -> NodeClient:
