@@ -10,11 +10,16 @@ connection), and a body must keep arriving at ``min_body_rate`` bytes/s or more,
 every ``check_interval_s`` (the minimum data rate of Kestrel, rather than a deadline for
 the whole body, so a large upload over a slow link still goes through). Time the
 application spends on a request is not counted: only the client's sending.
+
+h11 bounds a request head only while it is incomplete: a 60 KiB head that arrives in one
+read is parsed whole. So the head is measured here, before h11 sees it, and one over
+``max_head_bytes`` is answered ``431 api/8 headers_too_large`` and the connection closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Final
@@ -25,6 +30,11 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 log = logging.getLogger("phrchain.api.connections")
 
 MAX_HEAD_BYTES: Final = 16 * 1024  # request line + headers; h11's own default, made explicit
+_HEAD_END: Final = b"\r\n\r\n"
+# api/8 (phrchain.api.errors.HEADERS_TOO_LARGE), written here below the ASGI app
+_TOO_LARGE_BODY: Final = json.dumps({"error": {
+    "codespace": "api", "code": 8, "name": "headers_too_large",
+    "message": f"request line and headers are too large (max {MAX_HEAD_BYTES} bytes)"}}).encode()
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,7 @@ class _GuardedH11(H11Protocol):
 
     def _begin(self) -> None:
         self._receiving = True
+        self._head_open, self._head_size, self._head_tail = True, 0, b""
         self._head_deadline = self.loop.time() + self.limits.head_timeout_s
         self._received = 0
         self._schedule()
@@ -85,9 +96,32 @@ class _GuardedH11(H11Protocol):
         if not self._receiving:
             self._begin()  # the next request on a kept-alive connection
         self._received += len(data)
+        if self._head_open and self._head_too_large(data):
+            self._refuse_head()
+            return
         super().data_received(data)
         if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
             self._end()  # the whole request is in (or the connection is over)
+
+    def _head_too_large(self, data: bytes) -> bool:
+        """Count the head's bytes up to its blank line (which may straddle two reads)."""
+        window = self._head_tail + data
+        end = window.find(_HEAD_END)
+        if end >= 0:
+            self._head_open = False
+            size = self._head_size + end + len(_HEAD_END) - len(self._head_tail)
+        else:
+            size = self._head_size + len(data)
+            self._head_size, self._head_tail = size, window[-3:]
+        return size > self.limits.max_head_bytes
+
+    def _refuse_head(self) -> None:
+        self._end()
+        self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                             b"content-type: application/json\r\nconnection: close\r\n"
+                             b"content-length: %d\r\n\r\n%s"
+                             % (len(_TOO_LARGE_BODY), _TOO_LARGE_BODY))
+        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end()
