@@ -29,9 +29,7 @@ from phrchain.core.tx import build_tx
 from phrchain.engine.solo.home import NodeConfig, init_home
 from tests.consortium import Consortium
 from tests.helpers import CHAIN_ID, VALIDATOR, enc_key, genesis, signing_key
-
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
+from tests.processes import ENV, ROOT, kill_group, start_node, stop_node, verify_home
 
 
 # -- raw sockets ------------------------------------------------------------------------------
@@ -150,8 +148,7 @@ def vault_rss_under_unsigned_posts(c: Consortium, tmp: Path, clients: int, posts
         peak, after = _rss_mib(child.pid, "VmHWM"), _rss_mib(child.pid)
         serving = httpx.get(url + "/v1/vault/info", timeout=10).status_code == 200
     finally:
-        os.killpg(child.pid, signal.SIGKILL)
-        child.wait(timeout=10)
+        kill_group(child)
         if child.stdout is not None:
             child.stdout.close()
     return {"posts": len(statuses), "refused": sum(s in (0, 401, 413) for s in statuses),
@@ -162,44 +159,6 @@ def vault_rss_under_unsigned_posts(c: Consortium, tmp: Path, clients: int, posts
 
 
 # -- a full disk ----------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_node(home: Path, log: Path, preexec: Any = None,
-               timeout: float = 30) -> tuple[subprocess.Popen[bytes], str]:
-    """``phrchain start`` on a free loopback port; the process and its URL once serving."""
-    port = free_port()
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "phrchain", "start", "--home",
-                                 str(home), "--port", str(port)], stdout=out, stderr=out,
-                                cwd=ROOT, env=ENV, start_new_session=True,
-                                preexec_fn=preexec)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/v1/status", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-    raise AssertionError(f"node did not start; log:\n{log.read_text()[-3000:]}")
-
-
-def stop_node(proc: subprocess.Popen[bytes]) -> int:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        return proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        return proc.wait(timeout=10)
-
-
 def _file_size_limit(limit: int) -> Any:
     def apply() -> None:  # in the child, before exec: writes past ``limit`` get EFBIG
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -214,8 +173,10 @@ class DiskFull:
     TMPFS_SIZE = "8m"
     FILE_LIMIT = 4 << 20
 
-    def __init__(self, tmp: Path, max_txs: int = 50_000, limit_s: float = 90) -> None:
+    def __init__(self, tmp: Path, max_txs: int = 50_000, limit_s: float = 90,
+                 use_tmpfs: bool = True) -> None:
         self.mount, self.max_txs, self.limit_s = tmp / "small-disk", max_txs, limit_s
+        self.use_tmpfs = use_tmpfs
         self.log = tmp / "node.log"
         self.mode = ""
         self.reported: list[str] = []
@@ -223,7 +184,8 @@ class DiskFull:
 
     def __enter__(self) -> DiskFull:
         self.mount.mkdir()
-        mounted = os.geteuid() == 0 and shutil.which("mount") is not None and subprocess.run(
+        can_mount = self.use_tmpfs and os.geteuid() == 0 and shutil.which("mount") is not None
+        mounted = can_mount and subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={self.TMPFS_SIZE}", "tmpfs", str(self.mount)],
             capture_output=True, check=False).returncode == 0
         self.mode = "tmpfs" if mounted else "rlimit_fsize"
@@ -234,8 +196,7 @@ class DiskFull:
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+            kill_group(self.proc)
         if self.mode == "tmpfs":
             subprocess.run(["umount", "-l", str(self.mount)], capture_output=True, check=False)
 
@@ -285,9 +246,7 @@ class DiskFull:
                            [{"type": "identity/register_patient", "enc_key": enc_key(7)}])
             answer = http.post("/v1/txs", json={"tx": raw.hex(), "wait": "commit"}).json()
         stop_node(self.proc)
-        verify = subprocess.run([sys.executable, "-m", "phrchain", "verify", "--home",
-                                 str(self.home)], capture_output=True, text=True, cwd=ROOT,
-                                env=ENV, timeout=300, check=False)
+        verify = verify_home(self.home)
         return {"checked": len(self.reported), "lost": len(lost),
                 "serving": answer.get("status") == "committed",
                 "verify_rc": verify.returncode, "verify": verify.stdout.strip()}
