@@ -106,14 +106,14 @@ def tls_server_options(parser: argparse.ArgumentParser) -> None:
 
 def _run(app: Any, sock: socket.socket, tls: Any = None) -> None:
     """uvicorn until SIGINT/SIGTERM (as ``phrchain start``: both end as a normal return)."""
+    import uvicorn
+
     from phrchain.api.server import uvicorn_config
 
     config = uvicorn_config(app, tls, timeout_graceful_shutdown=5, lifespan="off")
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stopped) if in_main else None
     try:
-        import uvicorn
-
         uvicorn.Server(config).run(sockets=[sock])
     except (KeyboardInterrupt, _Stopped):
         pass
