@@ -227,3 +227,21 @@ def test_start_serves_https_with_tls_options(tmp_path: Path, pki: Path) -> None:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err
     assert f"API on https://127.0.0.1:{port}" in err
+
+
+def test_inconsistent_tls_options_are_refused_with_a_sentence(pki: Path, tmp_path: Path) -> None:
+    cert = str(pki / "ca" / "node.pem")
+    assert ServerTLS.from_options(None, None) is None
+    with pytest.raises(TlsError, match="both --tls-cert and --tls-key"):
+        ServerTLS.from_options(cert, None)
+    with pytest.raises(TlsError, match="needs --tls-cert"):
+        ServerTLS.from_options(None, None, str(pki / "ca" / "ca.pem"))
+    with pytest.raises(TlsError, match="does not exist"):
+        ServerTLS.from_options(cert, str(tmp_path / "missing.pem"))
+    with pytest.raises(TlsError, match="cannot use"):  # a key that is not the cert's
+        ServerTLS.from_options(cert, str(pki / "ca" / "hospital-a-key.pem"))
+    with pytest.raises(TlsError, match="needs both"):
+        ClientTLS(str(pki / "ca" / "ca.pem"), cert, None).verify()
+    assert ClientTLS().verify() is True  # nothing configured: the system's roots
+    env = ClientTLS.from_env({CA_ENV: "a.pem", CLIENT_CERT_ENV: "", CLIENT_KEY_ENV: "k"})
+    assert env == ClientTLS("a.pem", None, "k")
