@@ -54,7 +54,11 @@ from phrchain.core import keys
 from phrchain.core.tx import build_tx, decode_tx, tx_hash
 from phrchain.engine.solo.home import NodeConfig, init_home
 from phrchain.engine.solo.node import SoloNode
+from phrchain.modules.claims.messages import Enrol, File, Line, Publish, RecordRef
 from phrchain.modules.identity import admission_bytes
+from phrchain.modules.identity.messages import AdmitPractitioner, RegisterPatient
+from phrchain.modules.records.messages import Register
+from phrchain.modules.settlement.messages import Bill, Mint, PayBill, Transfer
 from phrchain.storage.blocks import SqliteBlockStore
 from phrchain.storage.sqlite_state import SqliteStateStore
 
@@ -155,18 +159,19 @@ def block_time(node: SoloNode) -> int:
 
 def records_msg(patient: keys.SigningKey, rng: random.Random) -> list[dict[str, Any]]:
     # A sealed 500-byte record: 532 framed bytes in one chunk, plus its 16-byte tag.
-    return [{"type": "records/register", "record": rng.randbytes(16).hex(),
-             "patient": patient.did, "resource": "Observation", "category": "laboratory",
-             "hash": rng.randbytes(32).hex(), "size": 548, "chunks": 1,
-             "commitment": rng.randbytes(32).hex()} for _ in range(RECORDS_PER_CLAIM)]
+    return [Register(record=rng.randbytes(16).hex(), patient=patient.did,
+                     resource="Observation", category="laboratory",
+                     hash=rng.randbytes(32).hex(), size=548, chunks=1,
+                     commitment=rng.randbytes(32).hex()).to_msg()
+            for _ in range(RECORDS_PER_CLAIM)]
 
 
 def product_msg(product: str) -> dict[str, Any]:
-    return {"type": "claims/publish", "product": product, "name": "Bench care",
-            "currency": EUR, "deductible": DEDUCTIBLE, "copay_bps": COPAY_BPS,
-            "per_claim_limit": 100_000, "yearly_limit": 500_000, "waiting_ms": 0,
-            "max_term_ms": 400 * DAY_MS, "covered": COVERED, "excluded": [],
-            "refer_above": 0, "review_window_ms": 7 * DAY_MS, "appeal_window_ms": 30 * DAY_MS}
+    return Publish(product=product, name="Bench care", currency=EUR, deductible=DEDUCTIBLE,
+                   copay_bps=COPAY_BPS, per_claim_limit=100_000, yearly_limit=500_000,
+                   waiting_ms=0, max_term_ms=400 * DAY_MS, covered=tuple(COVERED),
+                   excluded=(), refer_above=0, review_window_ms=7 * DAY_MS,
+                   appeal_window_ms=30 * DAY_MS).to_msg()
 
 
 def setup(node: SoloNode, cast: Cast) -> dict[str, Any]:
@@ -176,35 +181,32 @@ def setup(node: SoloNode, cast: Cast) -> dict[str, Any]:
     rng = random.Random("bench/claims")
     enc_doc = enc(201)
     pop = cast.physician.sign(admission_bytes(CHAIN_ID, h.did, cast.physician.did,
-                                              bytes.fromhex(enc_doc))).hex()
-    wave = [cast.tx(h, {"type": "identity/admit_practitioner", "did": cast.physician.did,
-                        "roles": ["physician"], "enc_key": enc_doc, "pop": pop}),
+                                              bytes.fromhex(enc_doc)))
+    wave = [cast.tx(h, AdmitPractitioner(cast.physician.did, ("physician",),
+                                         bytes.fromhex(enc_doc), pop).to_msg()),
             cast.tx(ins, product_msg(cast.product))]
-    wave += [cast.tx(p, {"type": "identity/register_patient", "enc_key": enc(1000 + i)})
+    wave += [cast.tx(p, RegisterPatient(bytes.fromhex(enc(1000 + i))).to_msg())
              for i, p in enumerate(cast.patients)]
     submit(node, wave, 500, 1)
     # Enrolment may not start before its block: leave room for the enrolment blocks.
     start_ms = block_time(node) + 2_000 + 2 * len(cast.patients)
-    submit(node, [cast.tx(p, {"type": "claims/enrol", "insurer": ins.did,
-                              "product": cast.product, "start_ms": start_ms,
-                              "end_ms": start_ms + 365 * DAY_MS}) for p in cast.patients],
+    submit(node, [cast.tx(p, Enrol(ins.did, cast.product, start_ms,
+                                   start_ms + 365 * DAY_MS).to_msg()) for p in cast.patients],
            500, 1)
     records = {p.did: records_msg(p, rng) for p in cast.patients}
     bills = {p.did: rng.randbytes(16).hex() for p in cast.patients}
     bill_amount = COVERED_AMOUNT + UNCOVERED_AMOUNT
     wave = [cast.tx(cast.physician, *records[p.did]) for p in cast.patients]
-    wave += [cast.tx(h, {"type": "settlement/bill", "bill": bills[p.did], "patient": p.did,
-                         "amount": bill_amount, "currency": EUR,
-                         "encounter": rng.randbytes(32).hex()}) for p in cast.patients]
-    wave += [cast.tx(auth, {"type": "settlement/mint", "to": p.did, "currency": EUR,
-                            "amount": bill_amount + TRANSFER_AMOUNT}) for p in cast.patients]
-    wave.append(cast.tx(auth, {"type": "settlement/mint", "to": ins.did, "currency": EUR,
-                               "amount": PAYOUT * len(cast.patients)}))
+    wave += [cast.tx(h, Bill(bills[p.did], p.did, bill_amount, EUR,
+                             rng.randbytes(32).hex()).to_msg()) for p in cast.patients]
+    wave += [cast.tx(auth, Mint(p.did, bill_amount + TRANSFER_AMOUNT, EUR).to_msg())
+             for p in cast.patients]
+    wave.append(cast.tx(auth, Mint(ins.did, PAYOUT * len(cast.patients), EUR).to_msg()))
     submit(node, wave, 500, 1)
     while time.time() * 1000 <= start_ms + 10:  # the next blocks are past the start
         time.sleep(0.05)
-    submit(node, [cast.tx(p, {"type": "settlement/pay_bill", "bill": bills[p.did]})
-                  for p in cast.patients], 500, 1)
+    submit(node, [cast.tx(p, PayBill(bills[p.did]).to_msg()) for p in cast.patients],
+           500, 1)
     if block_time(node) <= start_ms:
         raise SystemExit("the chain's time did not pass the enrolment start")
     return {"records": records, "bills": bills, "start_ms": start_ms}
@@ -216,16 +218,14 @@ def claim_txs(cast: Cast, facts: dict[str, Any]) -> tuple[list[bytes], list[str]
     for p in cast.patients:
         claim = rng.randbytes(16).hex()
         ids.append(claim)
-        raws.append(cast.tx(p, {
-            "type": "claims/file", "claim": claim, "insurer": cast.insurer.did,
-            "product": cast.product, "version": 1, "bill": facts["bills"][p.did],
-            "service_ms": facts["start_ms"],
-            "records": [{"record": r["record"], "commitment": r["commitment"]}
-                        for r in facts["records"][p.did]],
-            "lines": [{"tag": COVERED[0], "amount": COVERED_AMOUNT},
-                      {"tag": UNCOVERED, "amount": UNCOVERED_AMOUNT}],
-            "amount": COVERED_AMOUNT + UNCOVERED_AMOUNT,
-            "consent_end_ms": facts["start_ms"] + 90 * DAY_MS}))
+        raws.append(cast.tx(p, File(
+            claim=claim, insurer=cast.insurer.did, product=cast.product, version=1,
+            bill=facts["bills"][p.did], service_ms=facts["start_ms"],
+            records=tuple(RecordRef(r["record"], r["commitment"])
+                          for r in facts["records"][p.did]),
+            lines=(Line(COVERED[0], COVERED_AMOUNT), Line(UNCOVERED, UNCOVERED_AMOUNT)),
+            amount=COVERED_AMOUNT + UNCOVERED_AMOUNT,
+            consent_end_ms=facts["start_ms"] + 90 * DAY_MS).to_msg()))
     return raws, ids
 
 
@@ -292,8 +292,7 @@ def run_node(home: Path, cast: Cast, args: argparse.Namespace) -> dict[str, Any]
         facts = setup(node, cast)
         setup_s = time.perf_counter() - t0
         claims, ids = claim_txs(cast, facts)
-        transfers = [cast.tx(p, {"type": "settlement/transfer", "to": cast.insurer.did,
-                                 "amount": TRANSFER_AMOUNT, "currency": EUR})
+        transfers = [cast.tx(p, Transfer(cast.insurer.did, TRANSFER_AMOUNT, EUR).to_msg())
                      for p in cast.patients]
         h0, m0 = node.blocks.height(), meter.snapshot()
         claims_s = submit(node, claims, args.chunk, args.clients)

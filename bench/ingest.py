@@ -57,6 +57,7 @@ from phrchain.client.phr import Phr
 from phrchain.client.wallet import Wallet
 from phrchain.core.tx import build_tx, decode_tx, tx_hash
 from phrchain.fhir.synthetic import generate_bundle, generate_patients
+from phrchain.modules.identity.messages import RegisterPatient
 from phrchain.vault import crypto
 
 
@@ -67,8 +68,7 @@ def patient_wallet(i: int) -> Wallet:
 
 def register_patients(c: Any, wallets: list[Wallet]) -> None:
     chain_id = c.node.app.chain_id
-    raws = [build_tx(w.signing_key, chain_id, 1, [{"type": "identity/register_patient",
-                                                  "enc_key": w.enc_key.hex()}])
+    raws = [build_tx(w.signing_key, chain_id, 1, [RegisterPatient(w.enc_key).to_msg()])
             for w in wallets]
     for i in range(0, len(raws), 500):
         bad = [r.log for r in c.node.submit_many(raws[i:i + 500]) if not r.ok]

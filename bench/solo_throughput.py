@@ -32,6 +32,7 @@ from phrchain.core import keys
 from phrchain.core.tx import build_tx, tx_hash
 from phrchain.engine.solo.home import NodeConfig, init_home
 from phrchain.engine.solo.node import SoloNode
+from phrchain.modules.identity.messages import RegisterPatient
 
 CHAIN_ID = "phr-bench"
 
@@ -64,9 +65,8 @@ def make_home(root: Path) -> Path:
 def bench_txs(home: Path, n: int, chunk: int, clients: int,
               profile: bool) -> tuple[float, int]:
     raws = [build_tx(keys.SigningKey((10_000 + i).to_bytes(32, "big")), CHAIN_ID, 1,
-                     [{"type": "identity/register_patient",
-                       "enc_key": keys.EncryptionKey((20_000 + i).to_bytes(32, "big"))
-                       .public_key.hex()}])
+                     [RegisterPatient(keys.EncryptionKey((20_000 + i).to_bytes(32, "big"))
+                                      .public_key).to_msg()])
             for i in range(n)]
     node = SoloNode(home)
     node.start()

@@ -346,10 +346,49 @@ def test_error_bodies_carry_stable_codes(url: str, client: NodeClient,
                             params={"did": AUTHORITY.did, "height": 10**9}))[:3] == \
         (404, "query", 3)
     assert _error(httpx.get(f"{url}/v1/nowhere"))[:3] == (404, "api", 2)
+    assert _error(httpx.get(f"{url}/v1/blocks/1/")) == (404, "api", 2, "not_found")  # no 307
     assert _error(httpx.delete(f"{url}/v1/txs"))[:3] == (405, "api", 4)
     with pytest.raises(ApiError) as exc:  # the SDK surfaces the same body
         client.submit(bad_sig)
     assert (exc.value.codespace, exc.value.code, exc.value.name) == ("tx", 5, "bad_signature")
+
+
+def test_integer_parameters_are_bounded_to_64_bits(url: str, people: dict[str, Any]) -> None:
+    """Issue 13, defect 4: a height of 2^63 reached SQLite and overflowed (a 500)."""
+    too_big, largest = 1 << 63, (1 << 63) - 1
+    for route in ("headers", "blocks"):
+        assert _error(httpx.get(f"{url}/v1/{route}/{too_big}"))[:3] == (422, "api", 1)
+        assert _error(httpx.get(f"{url}/v1/{route}/{10**30}"))[:3] == (422, "api", 1)
+        assert _error(httpx.get(f"{url}/v1/{route}/{largest}")) == (404, "api", 2, "not_found")
+    did = {"did": AUTHORITY.did}
+    assert _error(httpx.get(f"{url}/v1/query/identity/did",
+                            params={**did, "height": too_big}))[:3] == (422, "api", 1)
+    assert _error(httpx.post(f"{url}/v1/query", json={
+        "path": "identity/did", "data": did, "height": too_big}))[:3] == (422, "api", 1)
+    assert _error(httpx.get(f"{url}/v1/fhir/AuditEvent",
+                            params={"patient": PATIENT.did, "start": too_big}))[:3] == \
+        (422, "api", 1)
+    for data in ({"index": str(too_big)}, {"index": too_big}):  # query data, GET and POST
+        assert _error(httpx.get(f"{url}/v1/query/audit/entry",
+                                params={"patient": PATIENT.did, **data}))[:3] == \
+            (400, "query", 2)
+        assert _error(httpx.post(f"{url}/v1/query", json={
+            "path": "audit/entry", "data": {"patient": PATIENT.did, **data}}))[:3] == \
+            (400, "query", 2)
+
+
+def test_a_malformed_object_id_is_a_bad_query_not_null(url: str) -> None:
+    """Issue 13, defect 10: ``records/get?record=xyz`` answered 200 ``null``."""
+    for path, name in (("records/get", "record"), ("consent/get", "consent"),
+                       ("claims/claim", "claim"), ("settlement/bill", "bill"),
+                       ("exchange/get", "request")):
+        got = httpx.get(f"{url}/v1/query/{path}", params={name: "xyz"})
+        assert _error(got)[:3] == (400, "query", 2), path
+        absent = httpx.get(f"{url}/v1/query/{path}", params={name: "ab" * 16})
+        assert absent.status_code == 200 and absent.json()["value"] is None
+    assert _error(httpx.get(f"{url}/v1/fhir/Consent/xyz"))[:3] == (400, "query", 2)
+    assert _error(httpx.get(f"{url}/v1/fhir/Claim/xyz"))[:3] == (400, "query", 2)
+    assert _error(httpx.get(f"{url}/v1/fhir/Consent/{'ab' * 16}"))[:3] == (404, "query", 4)
 
 
 def test_bodies_never_reach_the_logs(url: str, client: NodeClient, people: dict[str, Any],

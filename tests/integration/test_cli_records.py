@@ -308,6 +308,19 @@ def test_import_then_export_validates_as_fhir(cli: Cli) -> None:
                     if e["resource"]["resourceType"] not in shared)
     assert summary["imported"] == {Q.did: len(theirs)} == {Q.did: summary["total"]}
     assert f"{len(theirs)}/{len(theirs)} resources" in err  # the progress bar
+    # What was left out, and why, is said (issue 13, defect 10): not silently dropped.
+    left_out: dict[str, int] = {}
+    for e in bundle["entry"]:
+        if e["resource"]["resourceType"] in shared:
+            left_out[e["resource"]["resourceType"]] = left_out.get(
+                e["resource"]["resourceType"], 0) + 1
+    assert summary["set_aside"] == left_out and set(left_out) == shared
+    assert summary["set_aside_total"] == sum(left_out.values()) == len(bundle["entry"]) - \
+        len(theirs)
+    assert "no Patient's compartment" in summary["set_aside_reason"]
+    assert f"setting aside {summary['set_aside_total']} shared resource(s) (" \
+           f"Organization {left_out['Organization']}, " \
+           f"Practitioner {left_out['Practitioner']})" in err
     out = cli.env.tmp / "export.json"
     cli.ok("q", "records", "export", "--out", str(out))
     exported = json.loads(out.read_text())

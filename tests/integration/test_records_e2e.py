@@ -166,6 +166,7 @@ def test_erasure_destroys_every_copy_and_the_chain_still_verifies(c: Consortium)
         assert code_of(gone) == ("vault", 27)  # erased (410), also after the shredding
     from phrchain.engine.solo.verify import verify_chain
 
+    c.flush()  # the refused opens' audit entries: committed now, not during the verify
     c.node.produce_block()
     assert verify_chain(c.home).ok
 
@@ -229,11 +230,17 @@ def test_import_a_synthetic_bundle_and_export_what_the_patient_sees(c: Consortiu
                         if e["resource"]["resourceType"] == "Patient")
     patient_id = fhir_patient["id"]
     done: list[int] = []
-    ids = c.client(HOSPITAL_A).records.import_bundle(bundle, {patient_id: Q.did}, done.append)
+    set_aside = {"Practitioner": 5}  # added to, as an export's ``skipped`` is
+    ids = c.client(HOSPITAL_A).records.import_bundle(bundle, {patient_id: Q.did}, done.append,
+                                                     set_aside=set_aside)
     shared = {"Organization", "Practitioner"}  # reference data: not the patient's records
     theirs = sorted(e["resource"]["resourceType"] for e in bundle["entry"]
                     if e["resource"]["resourceType"] not in shared)
     assert sum(done) == len(ids[Q.did]) == len(theirs)
+    left_out = [e["resource"]["resourceType"] for e in bundle["entry"]
+                if e["resource"]["resourceType"] in shared]
+    assert set_aside == {"Organization": left_out.count("Organization"),
+                         "Practitioner": 5 + left_out.count("Practitioner")}
     exported = c.client(Q).records.export()
     validate(exported)
     assert sorted(e["resource"]["resourceType"] for e in exported["entry"]) == theirs

@@ -3,6 +3,7 @@ served (issue: four flipped state bytes and a forged balance used to pass ``veri
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -11,10 +12,12 @@ import pytest
 from phrchain.app import new_application
 from phrchain.core.errors import STATE_CORRUPT, TxError
 from phrchain.core.tx import build_tx
+from phrchain.engine.abci.adapter import AbciApplication
 from phrchain.engine.solo.home import NodeConfig, init_home
 from phrchain.engine.solo.node import ChainError, SoloNode
 from phrchain.engine.solo.verify import verify_chain
 from phrchain.modules.identity.keeper import id_key
+from phrchain.storage.integrity import StateIntegrityError
 from phrchain.storage.sqlite_state import SqliteStateStore
 from tests.helpers import CHAIN_ID, VALIDATOR, enc_key, genesis, signing_key
 
@@ -103,3 +106,21 @@ def test_an_edited_lookup_column_fails_verify(home: Path, table: str, column: st
                    (bytes(edited), value))
     report = verify_chain(home)
     assert not report.ok and "column" in report.reason, report.reason
+
+
+def test_an_abci_app_refuses_an_edited_state(home: Path, tmp_path: Path) -> None:
+    """CometBFT is told the stored root; a database whose values no longer hash to it
+    must not be opened (same state layout as the solo node's)."""
+    app_home = tmp_path / "abci"
+    app_home.mkdir()
+    shutil.copy(home / "data" / "state.db", app_home / "state.db")
+    AbciApplication.open(app_home).close()
+    edited = app_home / "state.db"
+    with sqlite3.connect(edited, isolation_level=None) as db:
+        key, height, value = db.execute(
+            "SELECT key, height, value FROM kv WHERE value IS NOT NULL "
+            "ORDER BY height DESC LIMIT 1").fetchone()
+        db.execute("UPDATE kv SET value = ? WHERE key = ? AND height = ?",
+                   (value[:-1] + bytes([value[-1] ^ 1]), key, height))
+    with pytest.raises(StateIntegrityError, match="altered"):
+        AbciApplication.open(app_home)

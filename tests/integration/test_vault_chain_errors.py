@@ -32,8 +32,8 @@ def _remote_vault(c: Consortium, node_url: str) -> Vault:
 
 
 def test_a_question_the_node_refuses_is_a_client_error(c: Consortium) -> None:
-    record = c.client(A1).add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
-                              category="other")
+    record = c.client(A1).records.add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
+                                      category="other")
     c.flush()
     c.vaults[HOSPITAL_A.did].close()  # one process per vault directory
     vault = _remote_vault(c, c.api_url)

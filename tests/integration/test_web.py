@@ -257,6 +257,11 @@ def test_the_ui_mounted_by_create_app_and_nothing_else_changes(c: Consortium,
         assert http.get("/v1/status").json()["chain_id"] == "phr-records"
         assert "content-security-policy" not in http.get("/v1/status").headers
         assert http.get("/ui/static/app.js").status_code == 200
+        # The API answers a trailing slash with its 404, not a redirect; /ui still leads
+        # to the UI (issue 13: every answer of the API is one its OpenAPI states).
+        assert http.get("/ui").status_code == 307
+        assert http.get("/ui").headers["location"] == "/ui/"
+        assert http.get("/v1/status/").json()["error"]["name"] == "not_found"
 
 
 def test_wallet_files_are_listed_without_secrets(new_page: Any) -> None:

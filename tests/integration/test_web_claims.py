@@ -129,8 +129,13 @@ def test_appeal_then_the_insurer_reviewer_approves(base: str, story: dict[str, A
     assert error_of(ir.call("POST", f"api/reviewer/claims/{claim}/review",
                             {"decision": "approve", "amount": 1_000}, headers={})) == \
         (403, "ui", "csrf")
+    for typed in ("\u0661\u0660\u0660\u0660", "\uff11\uff10\uff10\uff10", "1_000", " 1000",
+                  "+1000", "1e3", 1000.0, True):  # one parser (issue 13): refused, not read
+        assert error_of(ir.call("POST", f"api/reviewer/claims/{claim}/review",
+                                {"decision": "approve", "amount": typed})) == \
+            (422, "ui", "bad_request"), typed
     decided = ir.ok("POST", f"api/reviewer/claims/{claim}/review",
-                    {"decision": "approve", "amount": 1_000})
+                    {"decision": "approve", "amount": "1000"})  # as the input box holds it
     assert decided["status"] in ("approved", "partial")
     assert decided["payout"]["text"] == "1,000 KRW" and decided["payment"] == "paid"
     assert ir.ok("GET", "api/reviewer/claims")["claims"] == []

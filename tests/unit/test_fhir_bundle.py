@@ -61,6 +61,7 @@ def test_collection_of_several_patients_assigns_each_resource_to_its_patient() -
     split = split_bundle(_collection(*bundles))
     assert len(split) == 3
     assert len(split.shared) == 6  # an Organization and a Practitioner per source bundle
+    assert split.set_aside() == {"Organization": 3, "Practitioner": 3}  # said, by type
     for records, source in zip(split, bundles, strict=True):
         assert records.patient["id"] == source["entry"][0]["resource"]["id"]
         assert len(records.resources) == 17

@@ -1,7 +1,8 @@
 """Clients build messages through the modules' dataclasses (``Grant(...).to_msg()``),
 never as hand-typed dicts: a hand-typed dict can drift from what the chain parses, and
-nothing but a refused tx would tell. This scans the client-side packages' source for a
-dict (or ``dict(...)`` call, or ``msg["type"] = ...``) whose ``"type"`` names a message."""
+nothing but a refused tx would tell. This scans the client-side packages and the
+benchmarks for a dict (or ``dict(...)`` call, or ``msg["type"] = ...``) whose ``"type"``
+names a message."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from pathlib import Path
 
 from phrchain.app import default_modules
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "phrchain"
-SCANNED = ("client", "vault", "cli", "web", "demo")
+ROOT = Path(__file__).resolve().parents[2]
+SCANNED = ("src/phrchain/client", "src/phrchain/gateway", "src/phrchain/vault",
+           "src/phrchain/cli", "src/phrchain/web", "src/phrchain/demo", "bench")
 
 MODULES = default_modules()[0]
 REGISTERED = frozenset(t for module in MODULES for t in module.handlers())
@@ -79,10 +81,10 @@ def test_the_scan_finds_each_way_of_hand_writing_a_message() -> None:
 
 def test_no_handwritten_message_in_the_client_side_packages() -> None:
     found = []
-    for package in SCANNED:
-        files = sorted((SRC / package).rglob("*.py"))
-        assert files, f"nothing to scan in src/phrchain/{package}"
+    for folder in SCANNED:
+        files = sorted((ROOT / folder).rglob("*.py"))
+        assert files, f"nothing to scan in {folder}"
         for path in files:
-            name = path.relative_to(SRC).as_posix()
+            name = path.relative_to(ROOT).as_posix()
             found += [f"{name}:{line}" for line in handwritten(path.read_text())]
     assert found == [], "build these with the module's dataclass: X(...).to_msg()"

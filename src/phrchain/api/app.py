@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Final
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 
 from phrchain import __version__
 from phrchain.api import routes_chain, routes_events, routes_fhir, routes_query
@@ -56,7 +56,10 @@ def create_app(node: NodePort, commit_timeout: float = COMMIT_TIMEOUT_S,
     app = FastAPI(title="phrchain node API", version=__version__,
                   description="Signed transactions, proved queries, signed headers and "
                               "events of a phrchain node.",
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None,
+                  # /v1/blocks/5/ is a 404 with the error body, not a 307 to /v1/blocks/5:
+                  # every answer of the API is one its OpenAPI document states.
+                  redirect_slashes=False)
     app.state.api = ApiState(node, commit_timeout, heartbeat_s)
     for routes in (routes_chain, routes_query, routes_fhir, routes_events):
         app.include_router(routes.router)
@@ -64,6 +67,8 @@ def create_app(node: NodePort, commit_timeout: float = COMMIT_TIMEOUT_S,
                       response_class=PlainTextResponse, tags=["operations"],
                       include_in_schema=True)
     if ui is not None:
+        app.add_api_route("/ui", lambda: RedirectResponse("/ui/"), methods=["GET"],
+                          include_in_schema=False)  # what people type
         app.mount("/ui", ui)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 
-from phrchain.api.models import ErrorBody
+from phrchain.api.models import MAX_INT, ErrorBody
 from phrchain.engine.port import NodePort
 
 
@@ -35,6 +35,11 @@ async def _api(request: Request) -> ApiState:
 
 
 Api = Annotated[ApiState, Depends(_api)]
+
+#: Every integer path and query parameter is bounded to 0..MAX_INT (models.py).
+Height = Annotated[int, Path(ge=1, le=MAX_INT)]
+QueryHeight = Annotated[int | None, Query(ge=0, le=MAX_INT)]
+Offset = Annotated[int, Query(ge=0, le=MAX_INT)]
 
 #: The error responses every ``/v1`` router documents.
 ERRORS: Final[dict[int | str, dict[str, Any]]] = {

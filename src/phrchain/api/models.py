@@ -3,9 +3,14 @@ route takes and returns."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: The largest integer any parameter takes: heights, indexes and offsets end up in
+#: SQLite INTEGER columns (signed 64-bit), where a larger one would overflow (a 500)
+#: instead of being refused at the door (422 api/1).
+MAX_INT: Final = (1 << 63) - 1
 
 
 class ErrorDetail(BaseModel):
@@ -58,7 +63,8 @@ class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str = Field(description="'<module>/<query>' (e.g. 'identity/did') or 'store'")
     data: dict[str, Any] = Field(default_factory=dict)
-    height: int | None = Field(default=None, ge=0, description="default: latest")
+    height: int | None = Field(default=None, ge=0, le=MAX_INT,
+                               description="default: latest")
     prove: bool = False
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
 from phrchain import __version__
-from phrchain.api.deps import ERRORS, Api
+from phrchain.api.deps import ERRORS, Api, Height
 from phrchain.api.errors import NOT_FOUND, HttpError, error_json
 from phrchain.api.models import (
     BlockModel,
@@ -70,7 +70,7 @@ def latest_header(api: Api) -> dict[str, Any]:
 
 
 @router.get("/headers/{height}", response_model=SignedHeaderModel, tags=["chain"])
-def header_at(height: Annotated[int, Path(ge=1)], api: Api) -> dict[str, Any]:
+def header_at(height: Height, api: Api) -> dict[str, Any]:
     signed = api.node.header(height)
     if signed is None:
         raise HttpError(404, NOT_FOUND, f"no block at height {height}")
@@ -78,7 +78,7 @@ def header_at(height: Annotated[int, Path(ge=1)], api: Api) -> dict[str, Any]:
 
 
 @router.get("/blocks/{height}", response_model=BlockModel, tags=["chain"])
-def block_at(height: Annotated[int, Path(ge=1)], api: Api) -> dict[str, Any]:
+def block_at(height: Height, api: Api) -> dict[str, Any]:
     block = api.node.block(height)
     if block is None:
         raise HttpError(404, NOT_FOUND, f"no committed block at height {height}")

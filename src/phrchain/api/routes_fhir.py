@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from phrchain.api.deps import ERRORS, Api
+from phrchain.api.deps import ERRORS, Api, Offset
 from phrchain.core.errors import NOT_FOUND as QUERY_NOT_FOUND
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
@@ -57,7 +57,7 @@ def fhir_claim(resource_type: Literal["Claim", "ClaimResponse", "ExplanationOfBe
 
 
 @router.get("/fhir/AuditEvent", tags=["fhir"])
-def fhir_audit(api: Api, patient: str, start: Annotated[int, Query(ge=0)] = 0,
+def fhir_audit(api: Api, patient: str, start: Offset = 0,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     """A patient's audit entries as FHIR R4 ``AuditEvent`` resources in a ``collection``
     Bundle; ``recorded`` is the time of the block that included each entry."""

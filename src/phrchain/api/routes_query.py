@@ -6,7 +6,7 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request
 
-from phrchain.api.deps import ERRORS, Api
+from phrchain.api.deps import ERRORS, Api, QueryHeight
 from phrchain.api.errors import BAD_REQUEST, HttpError
 from phrchain.api.models import QueryAnswer, QueryRequest
 from phrchain.core.errors import NOT_FOUND as QUERY_NOT_FOUND
@@ -19,7 +19,7 @@ _ANSWER: Final[dict[str, Any]] = {"response_model": QueryAnswer,
 
 @router.get("/query/{path:path}", **_ANSWER)
 def query_get(path: str, request: Request, api: Api,
-              height: Annotated[int | None, Query(ge=0)] = None,
+              height: QueryHeight = None,
               prove: bool = False) -> dict[str, Any]:
     """Every query parameter other than ``height`` and ``prove`` is query data, e.g.
     ``/v1/query/identity/did?did=did:key:z…&prove=true``."""

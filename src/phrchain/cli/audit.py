@@ -10,7 +10,14 @@ import argparse
 import sys
 from typing import Any
 
-from phrchain.cli.common import CliError, add_command, node_client, print_json, read_json_file
+from phrchain.cli.common import (
+    CliError,
+    add_command,
+    count,
+    node_client,
+    print_json,
+    read_json_file,
+)
 from phrchain.cli.session import patient_of, reader_options
 from phrchain.client.audit import AuditReader
 
@@ -23,8 +30,6 @@ def trust_anchor(args: argparse.Namespace, node: Any) -> tuple[Any, str]:
     from phrchain.client.anchors import CometAnchor, SoloAnchor
 
     genesis = read_json_file(args.genesis, "genesis file") if args.genesis else None
-    if genesis is not None and not isinstance(genesis, dict):
-        raise CliError(f"{args.genesis} is not a genesis file")
     if args.cometbft_rpc:
         from phrchain.client.cometbft_rpc import CometRpc
 
@@ -135,7 +140,7 @@ def audit_parser(sub: Any) -> None:
                             "signed by the validator set of --genesis (its CometBFT genesis)")
     trust.add_argument("--chain-id", help="chain id the headers must carry "
                                           "(default: --genesis's)")
-    trust.add_argument("--min-height", type=int, metavar="H",
+    trust.add_argument("--min-height", type=count, metavar="H",
                        help="refuse a latest head older than height H (a node hiding "
                             "newer entries)")
     p = add_command(sub, "log", cmd_log, "a patient's access log, each entry proven against "

@@ -9,7 +9,14 @@ import sys
 import time
 from typing import Any
 
-from phrchain.cli.common import CliError, add_command, node_client, print_json, read_json_file
+from phrchain.cli.common import (
+    CliError,
+    add_command,
+    count,
+    node_client,
+    print_json,
+    read_json_file,
+)
 from phrchain.cli.session import (
     found,
     paged,
@@ -31,14 +38,15 @@ def _key(path: str | None) -> Any:
     return None if path is None else ProductKey.load(path)
 
 
-def _amount(text: str, what: str) -> int:
+def _amount(text: str, what: str, low: int = 1) -> int:
+    """A usage error (the SDK's one parser, issue 13), before any wallet is opened."""
+    from phrchain.client.claims import parse_amount
+    from phrchain.client.session import RecordsError
+
     try:
-        amount = int(text)
-    except ValueError:
-        raise CliError(f"{what} must be an integer of minor units (e.g. cents, won)") from None
-    if amount <= 0:
-        raise CliError(f"{what} must be positive")
-    return amount
+        return parse_amount(text, what, low)
+    except RecordsError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _line(text: str) -> tuple[Any, int]:
@@ -65,10 +73,7 @@ def cmd_new_key(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from phrchain.client.claims import ProductKey, Rules
 
-    data = read_json_file(args.rules, "product rules")
-    if not isinstance(data, dict):
-        raise CliError(f"{args.rules} must hold a JSON object of product rules")
-    rules = Rules.from_json(data)
+    rules = Rules.from_json(read_json_file(args.rules, "product rules"))
     key = ProductKey.load(args.key)
     with phr_client(args, vaults=False) as rc:
         pid, version = _claims(rc).publish(args.slug, rules, key)
@@ -92,10 +97,8 @@ def _save_codebook(key: Any, path: str) -> None:
 def cmd_review(args: argparse.Namespace) -> int:
     if (args.approve is None) == (args.deny is None):
         raise CliError("give --approve AMOUNT or --deny REASON")
-    # 0 is a valid approval (nothing more than already approved): not _amount
-    approve = None
-    if args.approve is not None:
-        approve = _amount(args.approve, "--approve") if args.approve.strip() != "0" else 0
+    # 0 is a valid approval (nothing more than already approved)
+    approve = None if args.approve is None else _amount(args.approve, "--approve", low=0)
     with phr_client(args, vaults=False) as rc:
         claim = _claims(rc).review(
             args.claim, approve=approve,
@@ -127,7 +130,8 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 def cmd_file(args: argparse.Namespace) -> int:
     records = parse_list(args.records, "--records", None)
     lines = [_line(t) for t in args.line]
-    service_ms = int(args.service_ms) if args.service_ms else time.time_ns() // 1_000_000
+    service_ms = args.service_ms if args.service_ms is not None \
+        else time.time_ns() // 1_000_000
     with phr_client(args) as rc:
         claim = _claims(rc).file(args.insurer, args.product, args.bill, records, lines,
                                  _key(args.key), service_ms=service_ms,
@@ -191,21 +195,23 @@ def cmd_balance(args: argparse.Namespace) -> int:
 
 
 def cmd_mint(args: argparse.Namespace) -> int:
+    amount = _amount(args.amount, "--amount")  # before the wallet's passphrase is asked
     with phr_client(args, vaults=False) as rc:
-        _claims(rc).mint(args.to, _amount(args.amount, "--amount"), args.currency)
+        _claims(rc).mint(args.to, amount, args.currency)
     return 0
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
+    amount = _amount(args.amount, "--amount")  # before the wallet's passphrase is asked
     with phr_client(args, vaults=False) as rc:
-        _claims(rc).transfer(args.to, _amount(args.amount, "--amount"), args.currency)
+        _claims(rc).transfer(args.to, amount, args.currency)
     return 0
 
 
 def cmd_bill(args: argparse.Namespace) -> int:
+    amount = _amount(args.amount, "--amount")
     with phr_client(args, vaults=False) as rc:
-        bill = _claims(rc).bill(args.patient, _amount(args.amount, "--amount"),
-                                args.currency, args.encounter)
+        bill = _claims(rc).bill(args.patient, amount, args.currency, args.encounter)
     print(bill)
     return 0
 
@@ -229,12 +235,12 @@ def claims_parser(sub: Any) -> None:
     p = add_command(sub, "product", cmd_product, "a product's rules (code tags)", reader)
     p.add_argument("--insurer", required=True)
     p.add_argument("--product", required=True)
-    p.add_argument("--version", type=int)
+    p.add_argument("--version", type=count)
     p = add_command(sub, "enrol", cmd_enrol, "(patient) enrol in a product", signer)
     p.add_argument("--insurer", required=True)
     p.add_argument("--product", required=True)
-    p.add_argument("--days", type=int, default=365)
-    p.add_argument("--start-ms", type=int,
+    p.add_argument("--days", type=count, default=365)
+    p.add_argument("--start-ms", type=count,
                    help="coverage start, ms since epoch (default: in two seconds)")
     p = add_command(sub, "file", cmd_file,
                     "(patient) claim a paid bill, naming the records the insurer may read",
@@ -246,8 +252,9 @@ def claims_parser(sub: Any) -> None:
     p.add_argument("--line", action="append", required=True,
                    help="SYSTEM|CODE=AMOUNT, once per billed item")
     p.add_argument("--key", required=True, help="the product key the insurer gave you")
-    p.add_argument("--service-ms", help="date of service (ms since epoch; default now)")
-    p.add_argument("--consent-days", type=int, default=90)
+    p.add_argument("--service-ms", type=count,
+                   help="date of service (ms since epoch; default now)")
+    p.add_argument("--consent-days", type=count, default=90)
     p = add_command(sub, "review", cmd_review,
                     "(insurer reviewer) decide a referred claim", signer)
     p.add_argument("claim")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import math
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +19,13 @@ DEFAULT_NODE: Final = "http://127.0.0.1:8645"
 PASSPHRASE_ENV: Final = "PHRCHAIN_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 NODE_ENV: Final = "PHRCHAIN_NODE"
 UNVERIFIED_EXIT: Final = 3
+# JSON files given to commands (FHIR resources and Bundles, genesis, rules, maps): none
+# nests anywhere near this deep or needs a longer integer (an amount has at most 16).
+MAX_JSON_DEPTH: Final = 64
+MAX_JSON_INT_DIGITS: Final = 64
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_COUNT: Final = re.compile("[0-9]{1,19}")
+MAX_COUNT: Final = (1 << 63) - 1
 
 
 class CliError(PhrError):
@@ -47,15 +56,92 @@ def read_passphrase(args: argparse.Namespace, what: str, confirm: bool = False,
     return value
 
 
+def count(text: str) -> int:
+    """An argparse ``type`` for whole-number options (days, heights, sizes, ports): ASCII
+    digits only, at most 2^63-1. ``int`` would also read other scripts' digits, ``_``,
+    signs and spaces (issue 13), so ``--days '\u0663\u0660'`` would mean 30."""
+    if not _COUNT.fullmatch(text) or int(text) > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number written with "
+                                         "the digits 0-9")
+    return int(text)
+
+
 def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=True))
 
 
-def read_json_file(path: str, what: str) -> Any:
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _bounded_int(text: str) -> int:
+    # Before int(): past Python's 4300-digit limit int() raises a ValueError whose
+    # message tells the reader to change an interpreter setting.
+    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise ValueError(f"an integer has more than {MAX_JSON_INT_DIGITS} digits")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999 would become Infinity, which no JSON reader takes back
+        raise ValueError("a number is too large for a float")
+    return value
+
+
+def _check_shape(value: Any) -> None:
+    """Depth and strings, without recursion: what the parser accepted may still be too
+    deep for the recursive code after it, or hold a lone surrogate (``"\\ud800"``) that
+    UTF-8 cannot encode when the value is written or hashed."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise ValueError("a string holds a lone UTF-16 surrogate (not Unicode text)")
+        elif isinstance(item, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
+def parse_json_object(data: bytes, source: str, what: str) -> dict[str, Any]:
+    """``data`` as a JSON object, or a :class:`CliError` of one line naming ``source``:
+    never a traceback, whatever the bytes (not UTF-8, nested 100,000 deep, a 5000-digit
+    integer, ``NaN``, a list at the top). Health data never reaches the message."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CliError(f"{path} is not a JSON {what}: {exc}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{source} is not a JSON {what}: not UTF-8 text (byte {exc.start})"
+                       ) from None
+    try:
+        value = json.loads(text, parse_int=_bounded_int, parse_float=_finite_float,
+                           parse_constant=_refuse_constant)
+        _check_shape(value)
+    except RecursionError:
+        raise CliError(f"{source} is not a JSON {what}: nested deeper than "
+                       f"{MAX_JSON_DEPTH} levels") from None
+    except json.JSONDecodeError as exc:  # its message has a position, never the text
+        raise CliError(f"{source} is not a JSON {what}: {exc.msg} at line {exc.lineno} "
+                       f"column {exc.colno}") from None
+    except ValueError as exc:
+        raise CliError(f"{source} is not a JSON {what}: {exc}") from None
+    if not isinstance(value, dict):
+        raise CliError(f"{source} is not a JSON {what}: it holds a {_json_type(value)}, "
+                       "not an object")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number",
+            type(None): "null"}.get(type(value), "value")
+
+
+def read_json_file(path: str, what: str) -> dict[str, Any]:
+    """The JSON object in the file at ``path`` (every command's JSON input goes
+    through here, so every one refuses bad bytes with ``error: …`` and exit code 2)."""
+    return parse_json_object(Path(path).read_bytes(), path, what)
 
 
 def wallet_from_args(args: argparse.Namespace) -> Any:

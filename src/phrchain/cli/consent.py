@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from phrchain.cli.common import CliError, add_command, node_client, print_json
+from phrchain.cli.common import CliError, add_command, count, node_client, print_json
 from phrchain.cli.session import (
     found,
     paged,
@@ -125,7 +125,7 @@ def consent_parser(sub: Any) -> None:
     p.add_argument("--scope", action="append", default=[],
                    help="all | records:ID,ID | resources:Type,Type | categories:name,name "
                         "(repeat to combine)")
-    p.add_argument("--days", type=int, required=True, help="how long the consent lasts")
+    p.add_argument("--days", type=count, required=True, help="how long the consent lasts")
     p.add_argument("--no-share", action="store_true",
                    help="do not re-wrap existing records' keys for the grantee now")
     p = add_command(sub, "share", cmd_share, "patient: re-wrap covered records' keys for a "

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-from phrchain.cli.common import PASSPHRASE_ENV, CliError, add_command, read_passphrase
+from phrchain.cli.common import PASSPHRASE_ENV, CliError, add_command, count, read_passphrase
 from phrchain.cli.session import ProgressBar
 
 DEFAULT_HOME: Final = ".phrchain-demo"
@@ -134,12 +134,12 @@ def demo_command(sub: Any) -> None:
     p = add_command(sub, "demo", cmd_demo,
                     "the whole system on one machine: a consortium, synthetic patients, "
                     "every capability, then the web UI")
-    p.add_argument("--patients", type=int, default=5, help="synthetic patients (default 5)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the synthetic data")
+    p.add_argument("--patients", type=count, default=5, help="synthetic patients (default 5)")
+    p.add_argument("--seed", type=count, default=1, help="seed of the synthetic data")
     p.add_argument("--home", default=DEFAULT_HOME,
                    help=f"folder for the chain, vaults and wallets (default {DEFAULT_HOME}; "
                         "a previous demo there is replaced)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+    p.add_argument("--port", type=count, default=DEFAULT_PORT,
                    help=f"loopback port of the node API and web UI (default {DEFAULT_PORT})")
     p.add_argument("--no-serve", action="store_true",
                    help="stop after the story (exit code 0) instead of serving")

@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from phrchain.cli.common import add_command, node_client, print_json
+from phrchain.cli.common import add_command, count, node_client, print_json
 from phrchain.cli.session import (
     describe_decision,
     emit_plaintext,
@@ -109,7 +109,7 @@ def exchange_parser(sub: Any) -> None:
     p = add_command(sub, "approve", cmd_approve, "patient: approve a pull request (it becomes "
                     "a consent: pull+read, the request's scope and purpose)", [signer])
     p.add_argument("request")
-    p.add_argument("--days", type=int, required=True, help="how long the approval lasts")
+    p.add_argument("--days", type=count, required=True, help="how long the approval lasts")
     p.add_argument("--no-share", action="store_true",
                    help="do not re-wrap the covered records' keys for the requester now")
     p = add_command(sub, "deny", cmd_deny, "patient: deny a pull request", [signer])

@@ -10,6 +10,7 @@ from phrchain.cli.common import (
     UNVERIFIED_EXIT,
     CliError,
     add_command,
+    count,
     make_join_request,
     node_client,
     parse_roles,
@@ -114,8 +115,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     from phrchain.core.errors import ProofError
 
     genesis = read_json_file(args.genesis, "genesis file") if args.genesis else None
-    if genesis is not None and not isinstance(genesis, dict):
-        raise CliError(f"{args.genesis} is not a genesis file")
     validator = args.validator or (genesis or {}).get("validator")
     chain_id = args.chain_id or (genesis or {}).get("chain_id")
     key = query_key(IDENTITY_DID_PATH, {"did": args.did})
@@ -237,7 +236,7 @@ def identity_parser(sub: Any) -> None:
                         "height-0 answers against the genesis app hash recomputed from it")
     p.add_argument("--chain-id", help="chain id the signed header must carry "
                                       "(default: --genesis's)")
-    p.add_argument("--min-height", type=int, metavar="H",
+    p.add_argument("--min-height", type=count, metavar="H",
                    help="refuse an answer older than height H (a node hiding newer state)")
     p.add_argument("--cometbft-rpc", metavar="URL",
                    help="a CometBFT network: verify against the commit of this RPC, signed "
@@ -248,6 +247,6 @@ def identity_parser(sub: Any) -> None:
     which.add_argument("--organization")
     which.add_argument("--role")
     which.add_argument("--kind")
-    p.add_argument("--limit", type=int, help="page size (default 100, at most 1000)")
+    p.add_argument("--limit", type=count, help="page size (default 100, at most 1000)")
     p.add_argument("--after", metavar="DID",
                    help="start after this DID (the previous page's 'next')")

@@ -63,6 +63,7 @@ from phrchain.cli.common import (
     NODE_ENV,
     CliError,
     add_command,
+    count,
     node_client,
     read_passphrase,
 )
@@ -228,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(sub, "start", cmd_start, "run the node and its REST API")
     p.add_argument("--home", required=True)
     p.add_argument("--host", help="default: the node config's (127.0.0.1)")
-    p.add_argument("--port", type=int, help="default: the node config's (8645)")
+    p.add_argument("--port", type=count, help="default: the node config's (8645)")
     tls_server_options(p)
     p = add_command(sub, "verify", cmd_verify, "re-check a chain from genesis")
     p.add_argument("--home", required=True)

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from phrchain.cli.common import add_command, print_json, read_passphrase
+from phrchain.cli.common import add_command, count, print_json, read_passphrase
 
 
 def cmd_net_init(args: argparse.Namespace) -> int:
@@ -98,7 +98,7 @@ def cmd_net_api(args: argparse.Namespace) -> int:
 
 def net_parser(sub: Any) -> None:
     p = add_command(sub, "init", cmd_net_init, "create an N-validator network's homes")
-    p.add_argument("--validators", type=int, required=True)
+    p.add_argument("--validators", type=count, required=True)
     p.add_argument("--home", required=True)
     p.add_argument("--chain-id", default="phr-net")
     p.add_argument("--timeout-commit", default="500ms",
@@ -115,5 +115,5 @@ def net_parser(sub: Any) -> None:
     p.add_argument("--home", required=True)
     p = add_command(sub, "api", cmd_net_api, "serve the REST API over one validator's RPC")
     p.add_argument("--home", required=True)
-    p.add_argument("--node", type=int, default=0, help="validator index (default 0)")
-    p.add_argument("--port", type=int, default=8645)
+    p.add_argument("--node", type=count, default=0, help="validator index (default 0)")
+    p.add_argument("--port", type=count, default=8645)

@@ -19,6 +19,7 @@ from phrchain.cli.common import (
     NODE_ENV,
     CliError,
     add_command,
+    count,
     print_json,
     read_json_file,
     read_passphrase,
@@ -114,10 +115,10 @@ def portable_parser(wsub: Any) -> None:
                    "as the wallet's: --passphrase-file, $PHRCHAIN_PASSPHRASE or a prompt)")
     p.add_argument("--validator", metavar="DID", help="check the gathered proofs against "
                    "this validator (default: the one the node reports)")
-    p.add_argument("--max-bytes", type=int, default=512 << 20,
+    p.add_argument("--max-bytes", type=count, default=512 << 20,
                    help="refuse if the carried ciphertext exceeds this (default 512 MiB, "
                         "at most 1 GiB)")
-    p.add_argument("--leave-out-larger-than", type=int, metavar="BYTES",
+    p.add_argument("--leave-out-larger-than", type=count, metavar="BYTES",
                    help="leave records larger than this out (listed in the file, their "
                         "ciphertext stays at its vaults)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

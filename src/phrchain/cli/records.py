@@ -10,7 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from phrchain.cli.common import CliError, add_command, node_client, print_json, read_json_file
+from phrchain.cli.common import (
+    CliError,
+    add_command,
+    count,
+    node_client,
+    print_json,
+    read_json_file,
+)
 from phrchain.cli.session import (
     ProgressBar,
     describe_decision,
@@ -41,8 +48,6 @@ def cmd_add(args: argparse.Namespace) -> int:
             raise CliError("--resource and --category are read from the FHIR resource; "
                            "they go with --raw only")
         resource = read_json_file(args.file, "FHIR resource")
-        if not isinstance(resource, dict):
-            raise CliError(f"{args.file} is not a FHIR resource (a JSON object)")
     with phr_client(args) as rc:
         if args.raw:
             record = rc.records.add(data, args.patient, resource=args.resource,
@@ -57,18 +62,25 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from phrchain.fhir.bundle import split_bundle
+    from phrchain.fhir.bundle import SET_ASIDE_REASON, split_bundle
 
     bundle = read_json_file(args.file, "FHIR Bundle")
-    patients = read_json_file(args.patients, "patient map")
-    if not isinstance(bundle, dict) or not isinstance(patients, dict):
-        raise CliError("--file must hold a FHIR Bundle and --patients a JSON object "
-                       "{Bundle Patient id: patient DID}")
+    patients = read_json_file(args.patients, "patient map {Bundle Patient id: patient DID}")
     groups = split_bundle(bundle)  # validates every resource before anything is sealed
     missing = sorted(g.patient_id for g in groups if g.patient_id not in patients)
     if missing:
         raise CliError(f"{args.patients} names no DID for the Bundle's Patient "
                        f"{', '.join(missing)}")
+    not_dids = sorted(g.patient_id for g in groups
+                      if not str(patients[g.patient_id]).startswith("did:key:"))
+    if not_dids:
+        raise CliError(f"{args.patients} maps the Bundle's Patient {', '.join(not_dids)} "
+                       "to something that is not a did:key")
+    set_aside = groups.set_aside()
+    if set_aside:  # said before the passphrase prompt and the upload, not only after
+        print(f"setting aside {len(groups.shared)} shared resource(s) "
+              f"({', '.join(f'{kind} {n}' for kind, n in set_aside.items())}): "
+              f"{SET_ASIDE_REASON}", file=sys.stderr)
     total = sum(1 + len(g.resources) for g in groups)
     print(f"sealing {total} resource(s) of {len(groups)} patient(s)…", file=sys.stderr)
     bar = ProgressBar(total, "registering", "resources")
@@ -78,7 +90,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         finally:
             bar.close()
     print_json({"imported": {did: len(records) for did, records in ids.items()},
-                "records": ids, "total": sum(len(r) for r in ids.values())})
+                "records": ids, "total": sum(len(r) for r in ids.values()),
+                "set_aside": set_aside, "set_aside_total": len(groups.shared),
+                "set_aside_reason": SET_ASIDE_REASON})
     return 0
 
 
@@ -231,8 +245,8 @@ def records_parser(sub: Any) -> None:
     p = add_command(sub, "range", cmd_range, "fetch and verify a byte range of a large record",
                     [signer])
     p.add_argument("record")
-    p.add_argument("--start", type=int, required=True)
-    p.add_argument("--length", type=int, required=True)
+    p.add_argument("--start", type=count, required=True)
+    p.add_argument("--length", type=count, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--purpose", choices=purposes, default="TREAT")
     p.add_argument("--from-vault", metavar="ORG_DID")

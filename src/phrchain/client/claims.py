@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,13 +43,31 @@ from phrchain.modules.claims.messages import (
     Settle,
 )
 from phrchain.modules.consent.messages import Scope
-from phrchain.modules.settlement.messages import Bill, Mint, PayBill, Transfer
+from phrchain.modules.settlement.messages import MAX_AMOUNT, Bill, Mint, PayBill, Transfer
 
 DAY_MS: Final = 86_400_000
 _CODE_TAG: Final = domain_prefix("phrchain/claims/code-tag/v1")
 _PRODUCT_ID: Final = domain_prefix("phrchain/claims/product-id/v1")
 _ENCOUNTER: Final = domain_prefix("phrchain/claims/encounter/v1")
 KEY_FILE_FORMAT: Final = "phrchain-product-key/v1"
+# An amount as a person types it: ASCII digits only, as many as MAX_AMOUNT has.
+_AMOUNT: Final = re.compile(f"[0-9]{{1,{len(str(MAX_AMOUNT))}}}")
+
+
+def parse_amount(text: str, what: str = "amount", low: int = 1) -> int:
+    """Minor units (cents, won) from text a person typed: ``[0-9]+`` and nothing else,
+    from ``low`` to the chain's ``MAX_AMOUNT``. ``int()`` would also take Arabic-Indic
+    digits (U+0660..), fullwidth digits (U+FF10..), ``'1_000'``, ``' 12 '`` and ``'+5'``: a string
+    shown as one thing and signed as another (issue 13). The CLI and the web UI use this
+    one parser; it raises :class:`RecordsError` with a sentence that names ``what``."""
+    if not isinstance(text, str) or _AMOUNT.fullmatch(text) is None:
+        raise RecordsError(f"{what} must be an integer of minor units (e.g. cents, won) "
+                           f"written with the digits 0-9 only: no sign, space, separator or "
+                           f"decimal point, at most {len(str(MAX_AMOUNT))} digits")
+    amount = int(text)
+    if not low <= amount <= MAX_AMOUNT:
+        raise RecordsError(f"{what} must be from {low} to {MAX_AMOUNT}")
+    return amount
 
 
 def product_id(insurer: str, slug: str) -> str:
@@ -114,6 +133,8 @@ class ProductKey:
                 raise ValueError("key length")
             for system, code, display in data["codes"]:
                 pk.tag(Code(str(system), str(code), str(display)))
+        except RecursionError:
+            raise RecordsError(f"{path} is not a product key file (nested too deep)") from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise RecordsError(f"{path} is not a product key file ({exc})") from None
         return pk
@@ -146,8 +167,12 @@ class Rules:
         extra = set(data) - known - {"covered", "excluded", "product"}
         if extra:
             raise RecordsError(f"unknown product fields: {', '.join(sorted(extra))}")
-        return cls(covered=codes("covered"), excluded=codes("excluded"),
-                   **{k: data[k] for k in known if k in data})
+        try:
+            return cls(covered=codes("covered"), excluded=codes("excluded"),
+                       **{k: data[k] for k in known if k in data})
+        except (KeyError, TypeError, AttributeError) as exc:  # a list where codes go, …
+            raise RecordsError(f"product rules are malformed ({type(exc).__name__}: "
+                               f"{exc})") from None
 
 
 class ClaimsClient:

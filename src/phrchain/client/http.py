@@ -17,56 +17,21 @@ roots), presenting ``tls.cert`` when set (else ``PHRCHAIN_CLIENT_CERT``/``_KEY``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 import httpx
 
-from phrchain.core.errors import REGISTRY, PhrError
+from phrchain.client.errors import ApiError, Wait, raise_for_error
+from phrchain.client.sender import TxSender
 from phrchain.tls import ClientTLS
 
 if TYPE_CHECKING:
     from phrchain.client.wallet import Wallet
 
-__all__ = ["ApiError", "NodeClient"]
+__all__ = ["ApiError", "NodeClient", "Wait", "raise_for_error"]
 
 DEFAULT_TIMEOUT: Final = 40.0  # above the server's 30 s commit wait
-Wait = Literal["commit", "check"]
-
-
-class ApiError(PhrError):
-    """The node refused a request (or could not be reached: ``status`` 0)."""
-
-    def __init__(self, status: int, codespace: str, code: int, name: str,
-                 message: str) -> None:
-        self.status = status
-        self.codespace = codespace
-        self.code = code
-        self.name = name
-        self.message = message
-        super().__init__(f"[{codespace}/{code} {name}] {message}")
-
-    @classmethod
-    def from_result(cls, result: Mapping[str, Any]) -> ApiError:
-        """A committed-but-failed (or dropped) tx result as an error."""
-        codespace, code = str(result.get("codespace", "")), int(result.get("code", 0))
-        known = REGISTRY.get((codespace, code))
-        return cls(200, codespace, code, known.name if known else "failed",
-                   str(result.get("log", "")))
-
-
-def raise_for_error(response: httpx.Response) -> httpx.Response:
-    """``response`` if it succeeded, else its ``{"error": …}`` body (the shape of the node
-    API and the vault) as an :class:`ApiError`."""
-    if response.is_success:
-        return response
-    try:
-        err = response.json()["error"]
-        raise ApiError(response.status_code, str(err["codespace"]), int(err["code"]),
-                       str(err["name"]), str(err["message"]))
-    except (ValueError, KeyError, TypeError):
-        raise ApiError(response.status_code, "client", 2, "bad_response",
-                       f"HTTP {response.status_code} without an error body") from None
 
 
 def client_verify(tls: ClientTLS | None) -> Any:
@@ -174,6 +139,5 @@ class NodeClient:
 
         Raises :class:`ApiError` if the tx is refused at check, or — with
         ``wait="commit"`` — if it was committed with a failing result or dropped."""
-        from phrchain.client.sender import TxSender  # the sender builds on this client
 
         return TxSender(self, wallet).send(msgs, wait)

@@ -137,16 +137,22 @@ class RecordsClient:
                                         category=category, **kw)])[0]
 
     def import_bundle(self, bundle: Mapping[str, Any], patients: Mapping[str, str],
-                      progress: Progress | None = None) -> dict[str, list[str]]:
+                      progress: Progress | None = None,
+                      set_aside: dict[str, int] | None = None) -> dict[str, list[str]]:
         """Import a FHIR transaction or collection Bundle (e.g. from a synthetic-patient
         generator): every resource is validated, references inside the bundle are
         resolved, and each resource (the Patient too) becomes a record of the right
         patient authored by this wallet. ``patients`` maps the Bundle's Patient ids to
-        their registered DIDs. Returns record ids per patient DID."""
+        their registered DIDs. Returns record ids per patient DID. Resources in no
+        patient's compartment (Practitioner, Organization, …) are not imported: their
+        counts by type are added to ``set_aside`` (why: ``fhir.bundle.SET_ASIDE_REASON``)."""
         from phrchain.fhir import category_of
         from phrchain.fhir.bundle import split_bundle
 
         split = split_bundle(bundle)
+        if set_aside is not None:
+            for kind, count in split.set_aside().items():
+                set_aside[kind] = set_aside.get(kind, 0) + count
         out: dict[str, list[str]] = {}
         prepared: list[Prepared] = []
         for group in split:

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from phrchain.client import builder
-from phrchain.client.http import ApiError, NodeClient, Wait
+from phrchain.client.errors import ApiError, Wait
 
 if TYPE_CHECKING:
     from phrchain.client.wallet import Wallet
@@ -48,10 +48,22 @@ COMMIT_TIMEOUT: Final = 60.0
 _POLL_FIRST, _POLL_MAX = 0.01, 0.2
 
 
+class TxNode(Protocol):
+    """What the sender needs of a node (:class:`~phrchain.client.http.NodeClient`)."""
+
+    def chain_id(self) -> str: ...
+
+    def next_nonce(self, did: str) -> int: ...
+
+    def submit(self, raw: bytes, wait: Wait = "commit") -> dict[str, Any]: ...
+
+    def tx(self, hash_hex: str) -> dict[str, Any]: ...
+
+
 class TxSender:
     """Sends txs signed by ``wallet`` through ``node``; see the module docstring."""
 
-    def __init__(self, node: NodeClient, wallet: Wallet,
+    def __init__(self, node: TxNode, wallet: Wallet,
                  timeout: float = COMMIT_TIMEOUT) -> None:
         self.node, self.wallet, self.timeout = node, wallet, timeout
         self._next_nonce: int | None = None

@@ -324,6 +324,8 @@ def _read(path: Path) -> tuple[dict[str, Any], bytes]:
         ciphertext = encoding.hex_bytes(body["ciphertext"])
     except WalletError:
         raise
+    except RecursionError:  # 64 KiB of brackets nest deeper than the parser goes
+        raise WalletError(f"{_BAD}: nested too deep") from None
     except (ValueError, KeyError, TypeError, AttributeError, PhrError) as exc:
         raise WalletError(f"{_BAD}: {exc}") from None
     crypto_params(header)

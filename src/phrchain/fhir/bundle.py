@@ -30,6 +30,10 @@ IMPORTABLE_TYPES: Final = frozenset({"transaction", "batch", "collection"})
 COMPARTMENT_FIELDS: Final = ("patient", "subject", "beneficiary", "for", "policyHolder",
                              "subscriber")
 DEFAULT_EXPORT_BASE: Final = "https://fhir.phrchain.invalid"
+#: Why an import leaves the shared resources out (said with their counts by type).
+SET_ASIDE_REASON: Final = ("in no Patient's compartment (e.g. Practitioner, Organization, "
+                           "Location, Provenance): not any one patient's record, so not "
+                           "imported; references to them are kept as written")
 _ID: Final = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 # [base/]Type/id[/_history/vid], Type a FHIR resource type name.
 _RESTFUL: Final = re.compile(
@@ -68,6 +72,15 @@ class BundleSplit:
 
     def __getitem__(self, index: int) -> PatientRecords:
         return self.patients[index]
+
+    def set_aside(self) -> dict[str, int]:
+        """How many shared resources of each type an import leaves out
+        (:data:`SET_ASIDE_REASON`), by resource type in name order."""
+        counts: dict[str, int] = {}
+        for resource in self.shared:
+            kind = str(resource["resourceType"])
+            counts[kind] = counts.get(kind, 0) + 1
+        return dict(sorted(counts.items()))
 
 
 def _bundle_error(detail: str, entry: int | None = None, *, path: str = "",

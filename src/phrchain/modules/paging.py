@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from phrchain.core.errors import BAD_QUERY
 from phrchain.core.state import Reader
+from phrchain.modules.fields import MAX_INT, is_id
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
@@ -30,13 +31,24 @@ def text(data: Mapping[str, Any], name: str) -> str:
     return value
 
 
+def object_id(data: Mapping[str, Any], name: str) -> str:
+    """An object id argument (record, consent, request, claim, bill, product): 32
+    lowercase hex characters, as every message that names one requires. A malformed id
+    is a bad query (400), not a well-formed id that names nothing (``null``)."""
+    value = data.get(name)
+    if not isinstance(value, str) or not is_id(value):
+        raise BAD_QUERY(f"'{name}' must be 32 lowercase hex characters (an object id)")
+    return value
+
+
 def number(data: Mapping[str, Any], name: str, default: int | None = None) -> int:
-    """A non-negative integer argument (an int or a decimal string)."""
+    """A non-negative integer argument (an int or a decimal string), at most ``MAX_INT``
+    (what a signed 64-bit column holds)."""
     value = data.get(name, default)
     if isinstance(value, str) and (value == "0" or re.fullmatch(r"[1-9][0-9]{0,18}", value)):
         value = int(value)
-    if type(value) is not int or value < 0:
-        raise BAD_QUERY(f"'{name}' must be a non-negative integer")
+    if type(value) is not int or not 0 <= value <= MAX_INT:
+        raise BAD_QUERY(f"'{name}' must be an integer from 0 to {MAX_INT}")
     return value
 
 

@@ -65,12 +65,14 @@ def first_difference(stored: SqliteStateStore, replica: MemoryStateStore) -> str
     """Where the database first differs from a replay's store, up to the database's
     version (None if nowhere). Names a table, a height and a key's first bytes in hex:
     never a value."""
-    top = stored.version()
+    # Both sides up to the same height: a running node may commit more blocks while the
+    # database is read, and the replay may be ahead of the database or behind it.
+    top = min(stored.version(), replica.version())
     tables: tuple[tuple[str, Iterable[tuple[object, ...]], Iterable[tuple[object, ...]]],
                   ...] = (
-        ("kv", stored.kv_rows(), _upto(replica.kv_rows(), 1, top)),
-        ("nodes", stored.node_rows(), _upto(replica.node_rows(), 0, top)),
-        ("roots", stored.root_rows(), _upto(replica.root_rows(), 0, top)),
+        ("kv", _upto(stored.kv_rows(), 1, top), _upto(replica.kv_rows(), 1, top)),
+        ("nodes", _upto(stored.node_rows(), 0, top), _upto(replica.node_rows(), 0, top)),
+        ("roots", _upto(stored.root_rows(), 0, top), _upto(replica.root_rows(), 0, top)),
     )
     for table, mine, theirs in tables:
         for a, b in itertools.zip_longest(mine, theirs):

@@ -25,7 +25,7 @@ from phrchain.fhir.jsonio import dumps
 from phrchain.modules.claims.reasons import REASONS
 from phrchain.web.deps import capability, paged_ids, party
 from phrchain.web.errors import BAD_REQUEST, NOT_FOUND, UiError
-from phrchain.web.money import money
+from phrchain.web.money import FormAmount, money
 from phrchain.web.provider import opened_view
 from phrchain.web.sessions import Session
 
@@ -46,7 +46,7 @@ AuditorReader = Annotated[Session, Depends(capability("auditor"))]
 class ReviewBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "deny"]
-    amount: int | None = Field(default=None, ge=0)
+    amount: FormAmount | None = None
     reason: str | None = Field(default=None, max_length=64)
 
 

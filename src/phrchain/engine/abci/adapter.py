@@ -39,6 +39,7 @@ from phrchain.app import Application, BlockInfo, TxResult, new_application
 from phrchain.core.errors import BAD_QUERY, TxError
 from phrchain.core.store import StateStore
 from phrchain.engine.abci import abci_pb2 as pb
+from phrchain.storage.integrity import check_latest_state
 from phrchain.storage.sqlite_state import SqliteStateStore
 
 log = logging.getLogger(__name__)
@@ -89,11 +90,20 @@ class AbciApplication:
 
     @classmethod
     def open(cls, home: Path, state_writer: bool = False) -> AbciApplication:
-        """The app over ``home/state.db``. The state writer process (see
+        """The app over ``home/state.db``, refused (``StateIntegrityError``) when the stored
+        values do not hash to the stored root: an edited database would otherwise be
+        reported to CometBFT as the committed app hash. The state writer process (see
         ``storage/writer.py``) pays off when the node has a core to spare; N validators
         on a small machine do not, and in-process writes cost less CPU in total."""
         home.mkdir(parents=True, exist_ok=True)
-        return cls(SqliteStateStore(home / "state.db", writer=state_writer), home)
+        store = SqliteStateStore(home / "state.db", writer=state_writer)
+        try:  # the root CometBFT will be told must be the root of the stored values
+            if store.version() >= 0:
+                check_latest_state(store, store.root())
+        except BaseException:
+            store.close()
+            raise
+        return cls(store, home)
 
     def close(self) -> None:
         with self._lock:

@@ -247,9 +247,9 @@ class File:
 class Review:
     claim: str
     decision: str
-    amount: int | None
-    reason: str | None
-    note_hash: str | None
+    amount: int | None = None
+    reason: str | None = None
+    note_hash: str | None = None
 
     TYPE: ClassVar[str] = REVIEW
 

@@ -11,14 +11,14 @@ from phrchain.core.state import Reader
 from phrchain.modules.claims import keeper, keys
 from phrchain.modules.claims.adjudicate import APPROVED, DENIED, PARTIAL, REFERRED
 from phrchain.modules.claims.reasons import REASONS
-from phrchain.modules.paging import number, page, paging, text
+from phrchain.modules.paging import number, object_id, page, paging, text
 
 STATUSES: Final = frozenset({APPROVED, PARTIAL, DENIED, REFERRED})
 
 
 def product(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     """A product's current version, or the version asked for (provable)."""
-    insurer, pid = text(data, "insurer"), text(data, "product")
+    insurer, pid = text(data, "insurer"), object_id(data, "product")
     version = number(data, "version") if data.get("version") is not None \
         else keeper.current_version(state, insurer, pid)
     return QueryResult(keeper.get_product(state, insurer, pid, version),
@@ -36,7 +36,8 @@ def products(state: Reader, data: Mapping[str, Any]) -> QueryResult:
 
 def enrolment(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     """A patient's latest enrolment in a product (or None); provable when there is one."""
-    patient, insurer, pid = text(data, "patient"), text(data, "insurer"), text(data, "product")
+    patient, insurer = text(data, "patient"), text(data, "insurer")
+    pid = object_id(data, "product")
     found = keeper.latest_enrolment(state, patient, insurer, pid)
     return QueryResult(found, None if found is None
                        else keys.enrolment_key(patient, insurer, pid, found["seq"]))
@@ -51,7 +52,7 @@ def enrolments(state: Reader, data: Mapping[str, Any]) -> QueryResult:
 
 
 def claim(state: Reader, data: Mapping[str, Any]) -> QueryResult:
-    claim_id = text(data, "claim")
+    claim_id = object_id(data, "claim")
     return QueryResult(keeper.get_claim(state, claim_id), keys.claim_key(claim_id))
 
 

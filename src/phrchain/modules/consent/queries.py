@@ -12,14 +12,14 @@ from phrchain.modules.consent import keeper, keys
 from phrchain.modules.consent.decide import ACTIONS, decide
 from phrchain.modules.consent.messages import PURPOSES, Grantee, Scope
 from phrchain.modules.identity import parties
-from phrchain.modules.paging import page, paging, text
+from phrchain.modules.paging import object_id, page, paging, text
 from phrchain.modules.records.messages import CATEGORIES, RESOURCE_RE
 
 MAX_READERS: Final = 256
 
 
 def by_id(state: Reader, data: Mapping[str, Any]) -> QueryResult:
-    consent_id = text(data, "consent")
+    consent_id = object_id(data, "consent")
     return QueryResult(keeper.get(state, consent_id), keys.consent_key(consent_id))
 
 
@@ -47,7 +47,7 @@ def decision(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     """``decide`` at the queried height, at that height's block time."""
     height, now_ms = block_of(state)
     d = decide(state, text(data, "accessor"), _choice(data, "action", ACTIONS),
-               text(data, "record"), _choice(data, "purpose", PURPOSES), now_ms)
+               object_id(data, "record"), _choice(data, "purpose", PURPOSES), now_ms)
     return QueryResult({**d.to_json(), "height": height, "time_ms": now_ms})
 
 

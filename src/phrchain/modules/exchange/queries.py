@@ -8,11 +8,11 @@ from typing import Any, Final
 from phrchain.core.module import Query, QueryResult
 from phrchain.core.state import Reader
 from phrchain.modules.exchange import keeper, keys
-from phrchain.modules.paging import page, paging, text
+from phrchain.modules.paging import object_id, page, paging, text
 
 
 def by_id(state: Reader, data: Mapping[str, Any]) -> QueryResult:
-    request_id = text(data, "request")
+    request_id = object_id(data, "request")
     return QueryResult(keeper.get(state, request_id), keys.request_key(request_id))
 
 

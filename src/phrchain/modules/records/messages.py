@@ -55,8 +55,8 @@ class Register:
     size: int
     chunks: int
     commitment: str
-    custodian: str | None
-    replaces: str | None
+    custodian: str | None = None
+    replaces: str | None = None
 
     TYPE: ClassVar[str] = REGISTER
 

@@ -7,13 +7,13 @@ from typing import Any, Final
 
 from phrchain.core.module import Query, QueryResult
 from phrchain.core.state import Reader
-from phrchain.modules.paging import page, paging, text
+from phrchain.modules.paging import object_id, page, paging, text
 from phrchain.modules.records import keeper, keys
 
 
 def by_id(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     """One record's descriptor (or tombstone), provable against the app hash."""
-    record_id = text(data, "record")
+    record_id = object_id(data, "record")
     return QueryResult(keeper.get(state, record_id), keys.record_key(record_id))
 
 
@@ -26,7 +26,7 @@ def by_patient(state: Reader, data: Mapping[str, Any]) -> QueryResult:
 
 def holders(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     """The organizations whose vaults hold a record's ciphertext."""
-    record_id = text(data, "record")
+    record_id = object_id(data, "record")
     return QueryResult({"record": record_id, "holders": keeper.holders(state, record_id)})
 
 

@@ -100,7 +100,7 @@ class Transfer:
     to: str
     amount: int
     currency: str
-    memo: str | None
+    memo: str | None = None
 
     TYPE: ClassVar[str] = TRANSFER
 

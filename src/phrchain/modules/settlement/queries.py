@@ -8,7 +8,7 @@ from typing import Any, Final
 from phrchain.core.errors import BAD_QUERY
 from phrchain.core.module import Query, QueryResult
 from phrchain.core.state import Reader
-from phrchain.modules.paging import page, paging, text
+from phrchain.modules.paging import object_id, page, paging, text
 from phrchain.modules.settlement import keeper, keys
 from phrchain.modules.settlement.messages import CURRENCY_RE
 
@@ -39,7 +39,7 @@ def supply(state: Reader, data: Mapping[str, Any]) -> QueryResult:
 
 
 def bill(state: Reader, data: Mapping[str, Any]) -> QueryResult:
-    bill_id = text(data, "bill")
+    bill_id = object_id(data, "bill")
     return QueryResult(keeper.get_bill(state, bill_id), keys.bill_key(bill_id))
 
 

@@ -105,7 +105,8 @@ function reviewBlock(cl, reasons) {
       h("label", {}, `Approve (minor units of ${cl.amount.currency}) `, amount), " ",
       actionButton("Approve", "primary approve", out, () => api("POST",
         `reviewer/claims/${cl.claim}/review`,
-        { decision: "approve", amount: Number.parseInt(amount.value, 10) })), " ",
+        // the text as typed: the server's one parser takes ASCII digits only
+        { decision: "approve", amount: amount.value.trim() })), " ",
       h("label", {}, "or deny because ", reason), " ",
       actionButton("Deny", "danger deny", out, () => api("POST",
         `reviewer/claims/${cl.claim}/review`, { decision: "deny", reason: reason.value }))),
