@@ -115,7 +115,7 @@ def _closed(sock: Any) -> bool:
     import socket
 
     try:
-        return bool(sock.recv(1, socket.MSG_DONTWAIT) == b"")
+        return bool(sock.recv(65536, socket.MSG_DONTWAIT) == b"")
     except BlockingIOError:
         return False
     except OSError:

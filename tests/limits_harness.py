@@ -63,7 +63,7 @@ def slow_send(port: int, data: bytes, interval: float, limit_s: float,
                 return None
             try:
                 sock.sendall(data[i:i + 1])
-                if sock.recv(1, socket.MSG_DONTWAIT) == b"":
+                if sock.recv(65536, socket.MSG_DONTWAIT) == b"":
                     return time.monotonic() - started
             except BlockingIOError:
                 pass

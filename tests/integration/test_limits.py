@@ -133,9 +133,21 @@ def test_five_hundred_idle_connections_do_not_block_service(servers: dict[str, s
     _still_serving(servers, target)
 
 
+@pytest.mark.parametrize("target", ["node", "vault"])
+def test_an_idle_kept_alive_connection_is_closed(servers: dict[str, str], target: str) -> None:
+    with socket.create_connection(("127.0.0.1", _port(servers[target])), timeout=10) as sock:
+        sock.sendall(f"GET {STATUS[target]} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        while not _closed(sock):
+            assert time.monotonic() - started < FAST.keep_alive_s + 3, "kept open"
+            time.sleep(0.1)
+
+
 def _closed(sock: socket.socket) -> bool:
+    """True once the server closed; drains (and ignores) whatever it still had sent."""
     try:
-        return sock.recv(1, socket.MSG_DONTWAIT) == b""
+        return sock.recv(65536, socket.MSG_DONTWAIT) == b""
     except BlockingIOError:
         return False
     except OSError:
