@@ -17,8 +17,10 @@ import pytest
 
 from phrchain.api.connections import ServerLimits
 from phrchain.api.server import BackgroundServer, create_app
+from phrchain.client.http import NodeClient
+from phrchain.client.phr import Phr
 from phrchain.gateway.http import create_vault_app
-from tests.consortium import HOSPITAL_A, running
+from tests.consortium import HOSPITAL_A, Consortium, P, running
 from tests.limits_harness import (
     DiskFull,
     hold_connections,
@@ -34,12 +36,30 @@ BULK = {"node": "/v1/txs", "vault": "/v1/vault/batch"}
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    with running(tmp_path_factory.mktemp("limits")) as c, \
-            BackgroundServer(create_app(c.node), limits=FAST) as node_url, \
-            BackgroundServer(create_vault_app(c.vaults[HOSPITAL_A.did]),
+def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]:
+    with running(tmp_path_factory.mktemp("limits")) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def servers(consortium: Consortium) -> Iterator[dict[str, str]]:
+    with BackgroundServer(create_app(consortium.node), limits=FAST) as node_url, \
+            BackgroundServer(create_vault_app(consortium.vaults[HOSPITAL_A.did]),
                              limits=FAST) as vault_url:
         yield {"node": node_url, "vault": vault_url}
+
+
+def test_a_large_upload_at_full_speed_is_not_cut(consortium: Consortium,
+                                                 servers: dict[str, str]) -> None:
+    """The minimum body rate must not catch an honest upload, whose reading the server
+    pauses while the vault works through the chunks."""
+    big = b'{"resourceType":"Basic","text":"' + b"a" * (12 << 20) + b'"}'
+    directory = {**consortium.directory, HOSPITAL_A.did: servers["vault"]}
+    with NodeClient(consortium.api_url, timeout=60) as node:
+        with Phr(node, HOSPITAL_A, directory) as hospital:
+            record = hospital.records.add(big, P.did, resource="Basic", category="other")
+        with Phr(node, P, directory) as patient:
+            assert patient.records.open(record).plaintext == big
 
 
 def _port(url: str) -> int:

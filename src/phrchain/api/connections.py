@@ -31,10 +31,13 @@ log = logging.getLogger("phrchain.api.connections")
 
 MAX_HEAD_BYTES: Final = 16 * 1024  # request line + headers; h11's own default, made explicit
 _HEAD_END: Final = b"\r\n\r\n"
-# api/8 (phrchain.api.errors.HEADERS_TOO_LARGE), written here below the ASGI app
-_TOO_LARGE_BODY: Final = json.dumps({"error": {
-    "codespace": "api", "code": 8, "name": "headers_too_large",
-    "message": f"request line and headers are too large (max {MAX_HEAD_BYTES} bytes)"}}).encode()
+
+
+def _too_large_body(limit: int) -> bytes:
+    """api/8 (phrchain.api.errors.HEADERS_TOO_LARGE), written here below the ASGI app."""
+    return json.dumps({"error": {
+        "codespace": "api", "code": 8, "name": "headers_too_large",
+        "message": f"request line and headers are too large (max {limit} bytes)"}}).encode()
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class _GuardedH11(H11Protocol):
         self._receiving = True
         self._head_open, self._head_size, self._head_tail = True, 0, b""
         self._head_deadline = self.loop.time() + self.limits.head_timeout_s
-        self._received = 0
+        self._received, self._paused = 0, False
         self._schedule()
 
     def _schedule(self) -> None:
@@ -100,6 +103,7 @@ class _GuardedH11(H11Protocol):
             self._refuse_head()
             return
         super().data_received(data)
+        self._paused = self._paused or self.flow.read_paused  # the app is behind, not us
         if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
             self._end()  # the whole request is in (or the connection is over)
 
@@ -117,10 +121,10 @@ class _GuardedH11(H11Protocol):
 
     def _refuse_head(self) -> None:
         self._end()
+        body = _too_large_body(self.limits.max_head_bytes)
         self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
                              b"content-type: application/json\r\nconnection: close\r\n"
-                             b"content-length: %d\r\n\r\n%s"
-                             % (len(_TOO_LARGE_BODY), _TOO_LARGE_BODY))
+                             b"content-length: %d\r\n\r\n%s" % (len(body), body))
         self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -135,11 +139,12 @@ class _GuardedH11(H11Protocol):
         if state is h11.IDLE and self.loop.time() >= self._head_deadline:
             self._close("request head not complete in %.1f s", self.limits.head_timeout_s)
             return
-        if state is h11.SEND_BODY and not self.flow.read_paused:  # paused: the app is slow
+        paused = self._paused or self.flow.read_paused  # reading paused: the app is slow
+        if state is h11.SEND_BODY and not paused:
             if self._received < self.limits.min_body_rate * self.limits.check_interval_s:
                 self._close("request body slower than %d bytes/s", self.limits.min_body_rate)
                 return
-        self._received = 0
+        self._received, self._paused = 0, False
         self._schedule()
 
     def _close(self, why: str, *args: Any) -> None:
