@@ -14,6 +14,7 @@ from phrchain.api.errors import NOT_FOUND, HttpError, error_json
 from phrchain.api.models import (
     BlockModel,
     BlockResultsModel,
+    ErrorBody,
     SignedHeaderModel,
     StatusModel,
     SubmitTxRequest,
@@ -30,7 +31,9 @@ router = APIRouter(prefix="/v1", responses=ERRORS)
 
 # -- transactions ---------------------------------------------------------------------------
 @router.post("/txs", response_model=SubmitTxResponse, tags=["txs"],
-             responses={202: {"model": SubmitTxResponse, "description": "still pending"}})
+             responses={202: {"model": SubmitTxResponse, "description": "still pending"},
+                        503: {"model": ErrorBody, "description": "api/7 node_stopped: the "
+                              "node can no longer commit (e.g. a full disk)"}})
 def submit_tx(body: SubmitTxRequest, api: Api) -> JSONResponse:
     """Submit a signed tx. Runs in the threadpool: the commit wait blocks a worker
     thread, never the event loop."""
