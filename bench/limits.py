@@ -149,7 +149,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--posts", type=int, default=4)
     parser.add_argument("--body-mib", type=int, default=64)
-    parser.add_argument("--rss-bound-mib", type=float, default=512,
+    parser.add_argument("--rss-bound-mib", type=float, default=64,
                         help="stated bound on the vault's RSS growth under hostile posts")
     parser.add_argument("--no-disk", action="store_true", help="skip the full-disk case")
     args = parser.parse_args()
