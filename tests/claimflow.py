@@ -54,3 +54,36 @@ def file_claim(c: Consortium, visit: Visit, records: list[str] | None = None
     return c.client(P).claims.file(
         INSURER.did, visit.product, visit.bill, records or visit.records, LINES, visit.key,
         service_ms=now_ms() - 500)
+
+
+@dataclass
+class ItemizedBill:
+    bill: str
+    invoice: str  # the record holding the hospital's itemized bill (a FHIR Invoice)
+
+
+def invoice(bill: str, lines: list[tuple[Any, int]] = LINES) -> dict[str, Any]:
+    """The hospital's itemized bill as FHIR R4: the lines' codes and amounts (KRW, no
+    decimals), naming the on-chain bill (what the web UI's claim form reads)."""
+    return {"resourceType": "Invoice", "status": "issued",
+            "identifier": [{"system": "urn:phrchain:bill", "value": bill}],
+            "subject": {"reference": "Patient/p"},
+            "lineItem": [{"sequence": i + 1, "chargeItemCodeableConcept": {"coding": [
+                {"system": code.system, "code": code.code, "display": code.display}]},
+                "priceComponent": [{"type": "base",
+                                    "amount": {"value": amount, "currency": CURRENCY}}]}
+                for i, (code, amount) in enumerate(lines)]}
+
+
+def itemized_bill(c: Consortium, visit: Visit, pay: bool = True) -> ItemizedBill:
+    """Once P's coverage has started (the bill's time is the date of service), A1 bills P
+    350,000 KRW for a new encounter and sends the itemized bill as one of P's records;
+    P pays it."""
+    while now_ms() < visit.covered_from_ms + 1_000:
+        time.sleep(0.05)
+    doctor = c.client(A1)
+    bill = doctor.claims.bill(P.did, 350_000, CURRENCY, f"E-{secrets.token_hex(4)}")
+    record = doctor.records.add_resource(invoice(bill), P.did)
+    if pay:
+        c.client(P).claims.pay_bill(bill)
+    return ItemizedBill(bill, record)
