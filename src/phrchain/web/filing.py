@@ -36,6 +36,7 @@ from phrchain.web.errors import BAD_REQUEST, UiError
 from phrchain.web.money import money
 from phrchain.web.patient import record_view
 from phrchain.web.sessions import Session
+from phrchain.web.timeline import timeline
 
 BILL_SYSTEM: Final = "urn:phrchain:bill"
 CONSENT_DAYS: Final = 90
@@ -133,6 +134,7 @@ def claim_form(session: Reader, ui: Ui) -> dict[str, Any]:
     the first time in a session, as on the records page."""
     client = session.client.session
     found = _options(ui, session)
+    by_id = {v["record"]: v for v in found["records"]}
     return {
         "consent_days": CONSENT_DAYS,
         "bills": [{"bill": b["bill"], "time_ms": b.get("time_ms"),
@@ -144,9 +146,10 @@ def claim_form(session: Reader, ui: Ui) -> dict[str, Any]:
         "products": [{"insurer": party(client, p["insurer"]), "product": p["product"],
                       "name": p["name"], "version": p["version"], "currency": p["currency"],
                       "key": p["_key"] is not None} for p in found["products"]],
-        "records": [{k: v[k] for k in ("record", "resource", "category", "custodian",
-                                       "date", "summary", "registered_ms")}
-                    for v in found["records"]]}
+        # in the order of the patient's timeline: visit by visit, newest first
+        "records": [{k: by_id[r][k] for k in ("record", "resource", "category", "custodian",
+                                              "date", "summary", "registered_ms")}
+                    for group in timeline(found["records"]) for r in group["records"]]}
 
 
 @router.post("/claims")

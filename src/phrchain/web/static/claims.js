@@ -11,6 +11,7 @@ import {
 
 const DAY_MS = 86400000;
 const MAX_RECORDS = 16; // claims/file names 1-16 records
+let justFiled = null;
 
 function reasonList(reasons) {
   if (!reasons.length) return h("span", { class: "note" }, t("claims.no_reasons"));
@@ -87,7 +88,7 @@ function outcomeBlock(cl) {
   reasonList(cl.reasons));
 }
 
-function claimForm(form, box) {
+function claimForm(form) {
   const bills = h("select", { id: "claim-bill", name: "bill" }, form.bills.map((b) =>
     h("option", { value: b.bill }, t("file.bill_option", { date: fmtDate(b.time_ms),
       provider: partyLabel(b.provider), amount: fmtMoney(b.amount) }))));
@@ -102,8 +103,8 @@ function claimForm(form, box) {
       `${p.name} — ${partyLabel(p.insurer)}${p.key ? "" : ` ${t("file.no_key")}`}`)));
   const picks = h("fieldset", { id: "claim-records" }, h("legend", {}, t("file.records")),
     form.records.map((r) => h("label", { class: "pick" }, h("input", { type: "checkbox",
-      name: "record", value: r.record }), recordLabel(r),
-    summaryText(r) ? h("span", { class: "note" }, ` ${summaryText(r)}`) : "")));
+      name: "record", value: r.record }), h("span", {}, recordLabel(r),
+      summaryText(r) ? h("span", { class: "note" }, summaryText(r)) : ""))));
   const preview = h("div", { id: "claim-preview", "aria-live": "polite" });
   const submit = h("button", { type: "submit", id: "claim-submit", class: "primary" },
     t("file.submit"));
@@ -134,8 +135,10 @@ function claimForm(form, box) {
     submit.disabled = true;
     const filed = await attempt(out, () => api("POST", "patient/claims", {
       bill: bills.value, insurer, product, records: picked() }));
-    if (filed) replace(box, outcomeBlock(filed));
-    else submit.disabled = false;
+    if (filed) {
+      justFiled = filed; // shown above the refreshed claims list
+      await rerender();
+    } else submit.disabled = false;
   });
   showLines();
   showPreview();
@@ -147,12 +150,13 @@ async function openClaimForm(box) {
   if (!form) return;
   if (!form.bills.length) return replace(box, h("p", {}, t("file.no_bills")));
   if (!form.products.length) return replace(box, h("p", {}, t("file.no_products")));
-  return replace(box, claimForm(form, box));
+  return replace(box, claimForm(form));
 }
 
 async function renderClaims(body) {
   const { balances, bills, claims } = await api("GET", "patient/claims");
-  const box = h("div", { id: "file-claim" });
+  const box = h("div", { id: "file-claim" }, justFiled ? outcomeBlock(justFiled) : "");
+  justFiled = null;
   const open = h("button", { type: "button", id: "file-claim-open", class: "primary" },
     t("file.open"));
   open.addEventListener("click", () => openClaimForm(box));
