@@ -11,6 +11,7 @@ from typing import Any
 
 from phrchain.client.claims import ProductKey
 from phrchain.demo.claims_step import COLONOSCOPY, COSMETIC, CURRENCY, PRODUCT_RULES, _visit
+from phrchain.web.filing import invoice
 from tests.consortium import A1, AUTHORITY, INSURER, Consortium, P
 
 LINES = [(COLONOSCOPY, 300_000), (COSMETIC, 50_000)]
@@ -62,19 +63,6 @@ class ItemizedBill:
     invoice: str  # the record holding the hospital's itemized bill (a FHIR Invoice)
 
 
-def invoice(bill: str, lines: list[tuple[Any, int]] = LINES) -> dict[str, Any]:
-    """The hospital's itemized bill as FHIR R4: the lines' codes and amounts (KRW, no
-    decimals), naming the on-chain bill (what the web UI's claim form reads)."""
-    return {"resourceType": "Invoice", "status": "issued",
-            "identifier": [{"system": "urn:phrchain:bill", "value": bill}],
-            "subject": {"reference": "Patient/p"},
-            "lineItem": [{"sequence": i + 1, "chargeItemCodeableConcept": {"coding": [
-                {"system": code.system, "code": code.code, "display": code.display}]},
-                "priceComponent": [{"type": "base",
-                                    "amount": {"value": amount, "currency": CURRENCY}}]}
-                for i, (code, amount) in enumerate(lines)]}
-
-
 def itemized_bill(c: Consortium, visit: Visit, pay: bool = True) -> ItemizedBill:
     """Once P's coverage has started (the bill's time is the date of service), A1 bills P
     350,000 KRW for a new encounter and sends the itemized bill as one of P's records;
@@ -83,7 +71,7 @@ def itemized_bill(c: Consortium, visit: Visit, pay: bool = True) -> ItemizedBill
         time.sleep(0.05)
     doctor = c.client(A1)
     bill = doctor.claims.bill(P.did, 350_000, CURRENCY, f"E-{secrets.token_hex(4)}")
-    record = doctor.records.add_resource(invoice(bill), P.did)
+    record = doctor.records.add_resource(invoice(bill, LINES, CURRENCY, "Patient/p"), P.did)
     if pay:
         c.client(P).claims.pay_bill(bill)
     return ItemizedBill(bill, record)

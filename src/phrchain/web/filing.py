@@ -21,6 +21,7 @@ Every check is made before anything is signed: a refusal here changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Final
 
@@ -30,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from phrchain.client.claims import Code, ProductKey
 from phrchain.client.session import RecordsError
 from phrchain.fhir.claims import minor_unit_exponent
+from phrchain.modules.settlement.messages import MAX_AMOUNT
 from phrchain.web.claims import claim_view
 from phrchain.web.deps import Ui, UiState, capability, paged_ids, party, records_of
 from phrchain.web.errors import BAD_REQUEST, UiError
@@ -56,6 +58,24 @@ class FileBody(BaseModel):
     records: list[str] = Field(min_length=1, max_length=MAX_RECORDS)
 
 
+def invoice(bill: str, lines: Sequence[tuple[Code, int]], currency: str,
+            subject: str = "Patient/patient") -> dict[str, Any]:
+    """The itemized bill this form reads, as a provider writes it for the patient: a
+    FHIR R4 ``Invoice`` naming the on-chain ``bill``, one line per ``(code, minor
+    units)`` (written as the currency's decimal amount: KRW whole won)."""
+    exponent = minor_unit_exponent(currency)
+    return {"resourceType": "Invoice", "status": "issued",
+            "identifier": [{"system": BILL_SYSTEM, "value": bill}],
+            "subject": {"reference": subject},
+            "lineItem": [{"sequence": i + 1, "chargeItemCodeableConcept": {"coding": [
+                {"system": code.system, "code": code.code,
+                 **({"display": code.display} if code.display else {})}]},
+                "priceComponent": [{"type": "base", "amount": {
+                    "value": amount if exponent == 0 else Decimal(amount).scaleb(-exponent),
+                    "currency": currency}}]}
+                for i, (code, amount) in enumerate(lines)]}
+
+
 def invoice_lines(resource: Any, currency: str) -> tuple[str, list[tuple[Code, int]]] | None:
     """``(bill id, [(code, minor units)])`` of an itemized bill (a FHIR ``Invoice``
     naming an on-chain bill), or None when the resource is not one this UI can use."""
@@ -72,14 +92,28 @@ def invoice_lines(resource: Any, currency: str) -> tuple[str, list[tuple[Code, i
             price = next(p["amount"] for p in item["priceComponent"] if p["type"] == "base")
             if price.get("currency", currency) != currency:
                 return None
-            minor = Decimal(str(price["value"])).scaleb(minor_unit_exponent(currency))
-            if minor != minor.to_integral_value() or minor <= 0:
+            minor = _minor_units(price["value"], currency)
+            if minor is None:
                 return None
             lines.append((Code(str(coding["system"]), str(coding["code"]),
                                str(coding.get("display", ""))), int(minor)))
     except (KeyError, IndexError, TypeError, StopIteration, InvalidOperation, AttributeError):
         return None
     return (bill, lines) if lines else None
+
+
+def _minor_units(value: Any, currency: str) -> int | None:
+    """A FHIR amount as integer minor units from 1 to ``MAX_AMOUNT``, else None (a
+    string, a fraction of the minor unit, an exponent a provider's record might hold)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return None
+    amount = Decimal(str(value))
+    if not amount.is_finite() or not -30 <= amount.adjusted() <= 30:
+        return None
+    amount = amount.scaleb(minor_unit_exponent(currency))
+    if amount != amount.to_integral_value() or not 0 < amount <= MAX_AMOUNT:
+        return None
+    return int(amount)
 
 
 def _keys(ui: UiState, session: Session) -> list[ProductKey]:
