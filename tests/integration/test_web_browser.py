@@ -539,11 +539,16 @@ def test_the_clinician_sees_the_name_only_from_a_readable_patient_resource(
 
 
 # -- the patient files a claim by picking records (Kyobo Life's flow) ----------------------
+KO_CLAIM = ("시술·수술", "(병원)", "보험금 지급 목적으로만 아래 기록 2건", "일부 지급")
+EN_CLAIM = ("Procedure", "(hospital)", "may read these 2 records for insurance payment only",
+            "partly paid")
+
+
 @pytest.mark.parametrize(("viewport", "locale", "words", "shot"), [
-    (PHONE, "ko-KR", ("시술·수술", "(병원)", "보험금 지급 목적으로만 아래 기록 2건", "일부 지급"),
-     "phone-ko-claim"),
-    (DESKTOP, "en-US", ("Procedure", "(hospital)", "for insurance payment only",
-                        "partly paid"), "desktop-en-claim"),
+    (PHONE, "ko-KR", KO_CLAIM, "phone-ko-claim"),
+    (DESKTOP, "en-US", EN_CLAIM, "desktop-en-claim"),
+    (PHONE, "en-US", EN_CLAIM, "phone-en-claim"),
+    (DESKTOP, "ko-KR", KO_CLAIM, "desktop-ko-claim"),
 ])
 def test_patient_files_a_claim_by_picking_records(
         browser: Any, c: Consortium, tmp_path: Path, viewport: dict[str, int], locale: str,
