@@ -306,12 +306,21 @@ def test_audit_log_verifies_against_cometbft_commits(net: Network) -> None:
                         "request": secrets.token_hex(32), "at": 1} for _ in range(i + 1)]
             txs.append(build_tx(hospital.signing_key, CHAIN, nonce + 2 + i,
                                 [{"type": "audit/append", "entries": entries}]))
+        found_at = []
         for raw in txs:
             assert rpc.broadcast_tx_sync(raw)["code"] == 0, raw
             found = wait_committed(rpc, raw)
             assert found["tx_result"].get("code", 0) == 0, found
+            found_at.append((int(found["height"]), hashlib.sha256(raw).hexdigest()))
     node = CometNode(net.nodes[1].rpc_url)
     try:
+        # block results (with events) are served over CometBFT too: a vault follows
+        # erasures through them
+        for height, tx_hash in found_at:
+            results = node.block_results(height)
+            assert results is not None and tx_hash in [r["hash"] for r in results]
+            assert all(r["code"] == 0 and r["events"] for r in results)
+        assert node.block_results(10**9) is None
         with net.rpc(2) as rpc:
             anchor = CometAnchor.from_genesis(rpc, net.genesis())
             reader = AuditReader(node, patient, anchor)

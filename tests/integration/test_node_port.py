@@ -33,7 +33,7 @@ NO_SOLO_HEADERS_BODY = {"error": {
 def test_the_port_lists_what_the_api_needs() -> None:
     assert PORT_METHODS == sorted([
         "start", "close", "submit", "tx_status", "wait_committed", "query", "header",
-        "block", "status", "subscribe", "is_subscribed", "unsubscribe"])
+        "block", "block_results", "status", "subscribe", "is_subscribed", "unsubscribe"])
 
 
 @pytest.mark.parametrize("engine", [SoloNode, CometNode])
@@ -72,6 +72,8 @@ def test_the_solo_node_serves_the_whole_port(solo: SoloNode) -> None:
     assert signed is not None and signed == port.header()
     block = port.block(height)
     assert block is not None and block[0] == signed and [t.raw for t in block[1]] == [raw]
+    assert port.block_results(height) == [committed["result"]]
+    assert port.block_results(height + 1000) is None
     answer = port.query("identity/did", {"did": patient.did}, height, prove=True)
     assert answer["value"]["did"] == patient.did and "proof" in answer
     status = port.status()

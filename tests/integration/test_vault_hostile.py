@@ -136,6 +136,34 @@ def test_a_body_that_is_not_the_signed_one_is_refused(c: Consortium) -> None:
     assert c.vaults[HOSPITAL_A.did].store.record_ids() == before
 
 
+class Leaving(Body):
+    """A body whose caller disconnects after ``after`` chunks."""
+
+    def __init__(self, chunks: int, after: int) -> None:
+        super().__init__(chunks)
+        self.after = after
+
+    async def receive(self) -> dict[str, Any]:
+        if self.consumed // self.size >= self.after:
+            return {"type": "http.disconnect"}
+        return await super().receive()
+
+
+def test_a_caller_leaving_mid_body_is_a_refusal_not_a_crash(c: Consortium) -> None:
+    """A disconnect while the body streams (the caller left, or the slow-client guard cut
+    it) ends as the vault's own refusal: no exception escapes the app to be logged as a
+    crash, nothing is stored, the large-upload slot is given back."""
+    vault = c.vaults[HOSPITAL_A.did]
+    app = create_vault_app(vault, large_uploads=1)
+    before = vault.store.record_ids()
+    path = "/v1/vault/batch"
+    for _ in range(2):  # the second would be uploads_busy if the slot leaked
+        body = Leaving(12, after=3)
+        headers = signed(A1, "POST", path, body.content())
+        assert code(asyncio.run(call(app, "POST", path, headers, body))) == (400, 25)
+    assert vault.store.record_ids() == before
+
+
 @pytest.mark.parametrize(("method", "path", "limit"), [
     ("GET", "/v1/vault/records/" + "ab" * 16, SMALL_BODY),
     ("PUT", "/v1/vault/records/" + "ab" * 16 + "/keys/" + "did:key:z", SMALL_BODY),

@@ -8,6 +8,7 @@ chain's stable codes (docs/errors.md)::
                                       query/* codes → 404, 400 or 500 (_QUERY_STATUS)
     HttpError (this server's)       → its own status
     NotServed (the engine lacks it) → 404 api/2 not_found
+    NodeStopped (cannot commit)     → 503 api/7 node_stopped (e.g. a full disk)
     other PhrError                  → 400 api/1 bad_request
     request validation              → 422 api/1 bad_request (where and what, no input)
     Starlette 404/405/413/...       → api/2, api/4, api/3, else api/1
@@ -25,7 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from phrchain.core.errors import CodedError, ErrorCode, PhrError
-from phrchain.engine.port import NotServed
+from phrchain.engine.port import NodeStopped, NotServed
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ METHOD_NOT_ALLOWED: Final = ErrorCode("api", 4, "method_not_allowed",
                                       "method not allowed on this route")
 INTERNAL: Final = ErrorCode("api", 5, "internal_error", "the server failed; see its log")
 UNAVAILABLE: Final = ErrorCode("api", 6, "unavailable", "the server is busy, try later")
+NODE_STOPPED: Final = ErrorCode("api", 7, "node_stopped",
+                                "the node has stopped committing blocks; nothing was admitted")
+# Answered by the connection layer (api/connections.py) before any app sees the request.
+HEADERS_TOO_LARGE: Final = ErrorCode("api", 8, "headers_too_large",
+                                     "request line and headers are too large")
 # query/1 unknown path, 2 bad query, 3 height not retained, 4 nothing under that key,
 # 5 the node's own state is damaged (its fault, not the caller's).
 _QUERY_STATUS: Final = {1: 404, 2: 400, 3: 404, 4: 404, 5: 500}
@@ -79,6 +85,10 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, NotServed)
         return _code_json(404, NOT_FOUND, str(exc))
 
+    async def on_node_stopped(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, NodeStopped)
+        return _code_json(503, NODE_STOPPED, str(exc))
+
     async def on_phr_error(_: Request, exc: Exception) -> Response:
         return error_json(400, BAD_REQUEST.codespace, BAD_REQUEST.code, BAD_REQUEST.name,
                           str(exc))
@@ -106,6 +116,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CodedError, on_tx_error)
     app.add_exception_handler(HttpError, on_http_error)
     app.add_exception_handler(NotServed, on_not_served)
+    app.add_exception_handler(NodeStopped, on_node_stopped)
     app.add_exception_handler(PhrError, on_phr_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_starlette)

@@ -114,6 +114,11 @@ class BlockModel(BaseModel):
     results: list[TxResultModel]
 
 
+class BlockResultsModel(BaseModel):
+    height: int
+    results: list[TxResultModel] = Field(description="each tx's result, in block order")
+
+
 class StatusModel(BaseModel):
     chain_id: str
     height: int

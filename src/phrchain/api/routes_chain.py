@@ -13,6 +13,8 @@ from phrchain.api.deps import ERRORS, Api, Height
 from phrchain.api.errors import NOT_FOUND, HttpError, error_json
 from phrchain.api.models import (
     BlockModel,
+    BlockResultsModel,
+    ErrorBody,
     SignedHeaderModel,
     StatusModel,
     SubmitTxRequest,
@@ -29,7 +31,9 @@ router = APIRouter(prefix="/v1", responses=ERRORS)
 
 # -- transactions ---------------------------------------------------------------------------
 @router.post("/txs", response_model=SubmitTxResponse, tags=["txs"],
-             responses={202: {"model": SubmitTxResponse, "description": "still pending"}})
+             responses={202: {"model": SubmitTxResponse, "description": "still pending"},
+                        503: {"model": ErrorBody, "description": "api/7 node_stopped: the "
+                              "node can no longer commit (e.g. a full disk)"}})
 def submit_tx(body: SubmitTxRequest, api: Api) -> JSONResponse:
     """Submit a signed tx. Runs in the threadpool: the commit wait blocks a worker
     thread, never the event loop."""
@@ -85,6 +89,16 @@ def block_at(height: Height, api: Api) -> dict[str, Any]:
     signed, txs = block
     return {"signed_header": signed.to_json(), "txs": [t.raw.hex() for t in txs],
             "results": [t.result for t in txs]}
+
+
+@router.get("/blocks/{height}/results", response_model=BlockResultsModel, tags=["chain"])
+def block_results_at(height: Height, api: Api) -> dict[str, Any]:
+    """The tx results of a committed block, served by every engine (a CometBFT network,
+    which has no solo blocks, too): how a vault follows erasures by height."""
+    results = api.node.block_results(height)
+    if results is None:
+        raise HttpError(404, NOT_FOUND, f"no committed block at height {height}")
+    return {"height": height, "results": results}
 
 
 @router.get("/status", response_model=StatusModel, tags=["chain"])

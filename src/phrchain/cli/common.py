@@ -10,6 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,6 +25,7 @@ UNVERIFIED_EXIT: Final = 3
 # nests anywhere near this deep or needs a longer integer (an amount has at most 16).
 MAX_JSON_DEPTH: Final = 64
 MAX_JSON_INT_DIGITS: Final = 64
+MAX_NUMBER_CHARS: Final = 64  # a FHIR decimal needs far fewer; Decimal("9"*10**6) costs
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _COUNT: Final = re.compile("[0-9]{1,19}")
 MAX_COUNT: Final = (1 << 63) - 1
@@ -83,6 +85,15 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+def _exact_decimal(text: str) -> Decimal:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a number is longer than {MAX_NUMBER_CHARS} characters")
+    value = Decimal(text)
+    if math.isinf(float(value)):  # beyond any FHIR consumer's double
+        raise ValueError("a number is too large")
+    return value
+
+
 def _finite_float(text: str) -> float:
     value = float(text)
     if math.isinf(value):  # 1e999 would become Infinity, which no JSON reader takes back
@@ -107,17 +118,21 @@ def _check_shape(value: Any) -> None:
             stack.extend((child, depth + 1) for child in children)
 
 
-def parse_json_object(data: bytes, source: str, what: str) -> dict[str, Any]:
+def parse_json_object(data: bytes, source: str, what: str,
+                      exact_decimals: bool = False) -> dict[str, Any]:
     """``data`` as a JSON object, or a :class:`CliError` of one line naming ``source``:
     never a traceback, whatever the bytes (not UTF-8, nested 100,000 deep, a 5000-digit
-    integer, ``NaN``, a list at the top). Health data never reaches the message."""
+    integer, ``NaN``, a list at the top). Health data never reaches the message. With
+    ``exact_decimals`` (FHIR input) a number with a fraction or exponent is read as a
+    ``Decimal`` that keeps its text (``1.50`` stays ``1.50``)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CliError(f"{source} is not a JSON {what}: not UTF-8 text (byte {exc.start})"
                        ) from None
     try:
-        value = json.loads(text, parse_int=_bounded_int, parse_float=_finite_float,
+        value = json.loads(text, parse_int=_bounded_int,
+                           parse_float=_exact_decimal if exact_decimals else _finite_float,
                            parse_constant=_refuse_constant)
         _check_shape(value)
     except RecursionError:
@@ -139,10 +154,10 @@ def _json_type(value: Any) -> str:
             type(None): "null"}.get(type(value), "value")
 
 
-def read_json_file(path: str, what: str) -> dict[str, Any]:
+def read_json_file(path: str, what: str, exact_decimals: bool = False) -> dict[str, Any]:
     """The JSON object in the file at ``path`` (every command's JSON input goes
     through here, so every one refuses bad bytes with ``error: …`` and exit code 2)."""
-    return parse_json_object(Path(path).read_bytes(), path, what)
+    return parse_json_object(Path(path).read_bytes(), path, what, exact_decimals)
 
 
 def wallet_from_args(args: argparse.Namespace) -> Any:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 from phrchain.cli.common import (
-    DEFAULT_NODE,
-    NODE_ENV,
     UNVERIFIED_EXIT,
     CliError,
     add_command,
@@ -24,6 +21,7 @@ from phrchain.cli.common import (
     target_did,
     wallet_from_args,
 )
+from phrchain.cli.session import node_options
 
 
 def cmd_admit_org(args: argparse.Namespace) -> int:
@@ -192,9 +190,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def identity_parser(sub: Any) -> None:
     from phrchain.modules.identity.messages import ORG_TYPES, REVOCATION_REASONS, ROLES
 
-    node = argparse.ArgumentParser(add_help=False)
-    node.add_argument("--node", default=os.environ.get(NODE_ENV, DEFAULT_NODE),
-                      help=f"node API URL (default ${NODE_ENV} or {DEFAULT_NODE})")
+    node = node_options()  # --node and the TLS client options
     signer = argparse.ArgumentParser(add_help=False, parents=[node])
     signer.add_argument("--wallet", help="wallet file of the signer")
     signer.add_argument("--passphrase-file", help="file whose first line is the passphrase")

@@ -3,7 +3,8 @@
 ::
 
     phrchain init --home DIR [--chain-id phr-local] [--passphrase-file F]
-    phrchain start --home DIR [--host 127.0.0.1] [--port 8645]
+    phrchain start --home DIR [--host 127.0.0.1] [--port 8645] [--tls-cert F --tls-key F]
+    phrchain tls init --out DIR --name NAME... [--host H...]   (a CA and certificates)
     phrchain verify --home DIR
     phrchain wallet new --out FILE [--label L] | wallet show FILE
     phrchain wallet join-request --wallet FILE --admitter DID [--chain-id ID | --node URL]
@@ -14,6 +15,7 @@
                       rotate-key | revoke | show DID | list ...   (--node URL --wallet FILE)
     phrchain net init | up | status | down | api   (a CometBFT network, see cli/net.py)
     phrchain vault serve --home DIR --wallet ORG_WALLET [--node URL] [--host H] [--port P]
+                   | verify --home DIR [--node URL]   (offline check of a vault's directory)
     phrchain records add | import | list | show | read [--view | --break-glass --reason T] |
                      range | erase | export ...          (--node URL --wallet FILE --vaults FILE)
     phrchain consent grant | share | revoke | list | show [--fhir] ...
@@ -45,12 +47,13 @@ records SDK) happen inside the commands that need them, so every command starts 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from phrchain import __version__
@@ -73,7 +76,9 @@ from phrchain.cli.identity import identity_parser
 from phrchain.cli.net import net_parser
 from phrchain.cli.portable import portable_parser
 from phrchain.cli.records import records_parser
-from phrchain.cli.vault import vault_parser
+from phrchain.cli.session import tls_client_options
+from phrchain.cli.tls import tls_parser
+from phrchain.cli.vault import server_tls, tls_server_options, vault_parser
 from phrchain.core.errors import PhrError
 
 
@@ -122,20 +127,21 @@ def cmd_start(args: argparse.Namespace) -> int:
     import logging
 
     from phrchain.api.server import serve
+    from phrchain.engine.solo.home import load_config
     from phrchain.engine.solo.node import SoloNode
 
+    config = load_config(Path(args.home))
+    args.host = args.host or config.api_host
+    tls = server_tls(args)  # before the node opens its stores or anything binds
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
     node = SoloNode(Path(args.home))
-    host = args.host or node.config.api_host
+    host = args.host
     port = args.port or node.config.api_port
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: serving on {host}, not loopback: put TLS and access control in "
-              "front of it", file=sys.stderr)
     status = node.status()
     print(f"chain {status['chain_id']!r} at height {status['height']}; API on "
-          f"http://{host}:{port} (docs at /docs)", file=sys.stderr)
-    serve(node, host, port)
+          f"{'https' if tls else 'http'}://{host}:{port} (docs at /docs)", file=sys.stderr)
+    serve(node, host, port, tls=tls)
     return 0
 
 
@@ -229,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--home", required=True)
     p.add_argument("--host", help="default: the node config's (127.0.0.1)")
     p.add_argument("--port", type=count, help="default: the node config's (8645)")
+    tls_server_options(p)
     p = add_command(sub, "verify", cmd_verify, "re-check a chain from genesis")
     p.add_argument("--home", required=True)
 
@@ -250,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--node", default=os.environ.get(NODE_ENV, DEFAULT_NODE),
                        help=f"node API URL to ask the chain id (default ${NODE_ENV} or "
                             f"{DEFAULT_NODE})")
+    tls_client_options(p)
     p.add_argument("--out", required=True, help="where to write the request (JSON)")
     p.add_argument("--passphrase-file")
     portable_parser(wsub)
@@ -269,17 +277,41 @@ def build_parser() -> argparse.ArgumentParser:
             ("audit", "a patient's access log and its proofs", audit_parser),
             ("claims", "insurance products, claims, review and appeal", claims_parser),
             ("money", "balances, bills and payments (settlement)", money_parser),
-            ("vault", "run or inspect an institution's vault", vault_parser)):
+            ("vault", "run or inspect an institution's vault", vault_parser),
+            ("tls", "certificates for HTTPS and mutual TLS (docs/tls.md)", tls_parser)):
         group = sub.add_parser(name, help=help_)
         make(group.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND"))
     return parser
+
+
+@contextlib.contextmanager
+def client_tls(args: argparse.Namespace) -> Iterator[None]:
+    """``--ca``/``--client-cert``/``--client-key`` as the environment's settings, which
+    every node and vault client the command makes reads (phrchain.tls.ClientTLS), for the
+    command's duration (``main`` also runs in-process, in tests and the demo)."""
+    from phrchain.tls import CA_ENV, CLIENT_CERT_ENV, CLIENT_KEY_ENV
+
+    given = {variable: getattr(args, option) for option, variable in (
+        ("ca", CA_ENV), ("client_cert", CLIENT_CERT_ENV), ("client_key", CLIENT_KEY_ENV))
+        if getattr(args, option, None)}
+    saved = {variable: os.environ.get(variable) for variable in given}
+    os.environ.update(given)
+    try:
+        yield
+    finally:
+        for variable, value in saved.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     set_lang(args.lang)
     try:
-        return int(args.func(args))
+        with client_tls(args):
+            return int(args.func(args))
     except PhrError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

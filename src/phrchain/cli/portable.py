@@ -24,7 +24,13 @@ from phrchain.cli.common import (
     read_json_file,
     read_passphrase,
 )
-from phrchain.cli.session import VAULTS_ENV, phr_client, read_directory, signer_options
+from phrchain.cli.session import (
+    VAULTS_ENV,
+    phr_client,
+    read_directory,
+    signer_options,
+    tls_client_options,
+)
 
 
 def _anchor(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -128,6 +134,7 @@ def portable_parser(wsub: Any) -> None:
                    help="the care organization whose vault will hold the records")
     p.add_argument("--node", default=os.environ.get(NODE_ENV, DEFAULT_NODE),
                    help=f"node API URL (default ${NODE_ENV} or {DEFAULT_NODE})")
+    tls_client_options(p)
     p.add_argument("--vaults", default=os.environ.get(VAULTS_ENV),
                    help=f"vault directory, JSON {{org DID: URL}} (default ${VAULTS_ENV})")
     p.add_argument("--dry-run", action="store_true",

@@ -47,7 +47,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     else:
         if args.resource or args.category:
             raise CliError(say("records.raw_only"))
-        resource = read_json_file(args.file, "FHIR resource")
+        resource = read_json_file(args.file, "FHIR resource", exact_decimals=True)
     with phr_client(args) as rc:
         if args.raw:
             record = rc.records.add(data, args.patient, resource=args.resource,
@@ -65,7 +65,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from phrchain.fhir.bundle import SET_ASIDE_REASON, split_bundle
 
-    bundle = read_json_file(args.file, "FHIR Bundle")
+    bundle = read_json_file(args.file, "FHIR Bundle", exact_decimals=True)
     patients = read_json_file(args.patients, "patient map {Bundle Patient id: patient DID}")
     groups = split_bundle(bundle)  # validates every resource before anything is sealed
     missing = sorted(g.patient_id for g in groups if g.patient_id not in patients)

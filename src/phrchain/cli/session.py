@@ -42,7 +42,18 @@ def node_options() -> argparse.ArgumentParser:
     node = argparse.ArgumentParser(add_help=False)
     node.add_argument("--node", default=os.environ.get(NODE_ENV, DEFAULT_NODE),
                       help=f"node API URL (default ${NODE_ENV} or {DEFAULT_NODE})")
+    tls_client_options(node)
     return node
+
+
+def tls_client_options(parser: argparse.ArgumentParser) -> None:
+    """``--ca``, ``--client-cert``, ``--client-key`` for https:// nodes and vaults (the
+    environment's ``PHRCHAIN_CA``/``_CLIENT_CERT``/``_CLIENT_KEY`` otherwise)."""
+    parser.add_argument("--ca", help="CA file (PEM) to verify https:// nodes and vaults "
+                        "(default $PHRCHAIN_CA)")
+    parser.add_argument("--client-cert", help="client certificate (PEM) for vaults that "
+                        "require one (default $PHRCHAIN_CLIENT_CERT)")
+    parser.add_argument("--client-key", help="its key (default $PHRCHAIN_CLIENT_KEY)")
 
 
 def reader_options() -> argparse.ArgumentParser:

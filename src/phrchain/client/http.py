@@ -8,6 +8,10 @@ which is an ``httpx.Client``); ``httpx.ASGITransport`` is async-only and cannot 
 Every non-2xx answer becomes :class:`ApiError` carrying the API's stable error body
 (codespace, code, name, message); a node that cannot be reached is ``ApiError`` with
 codespace ``client``.
+
+``https://`` URLs are verified against ``tls.ca`` (else ``PHRCHAIN_CA``, else the system's
+roots), presenting ``tls.cert`` when set (else ``PHRCHAIN_CLIENT_CERT``/``_KEY``):
+:class:`~phrchain.tls.ClientTLS`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import httpx
 
 from phrchain.client.errors import ApiError, Wait, raise_for_error
 from phrchain.client.sender import TxSender
+from phrchain.tls import ClientTLS
 
 if TYPE_CHECKING:
     from phrchain.client.wallet import Wallet
@@ -27,14 +32,22 @@ if TYPE_CHECKING:
 __all__ = ["ApiError", "NodeClient", "Wait", "raise_for_error"]
 
 DEFAULT_TIMEOUT: Final = 40.0  # above the server's 30 s commit wait
+
+
+def client_verify(tls: ClientTLS | None) -> Any:
+    """httpx's ``verify=`` for ``tls``, or for the environment's settings when None."""
+    return (tls or ClientTLS.from_env()).verify()
+
+
 class NodeClient:
     """One node's REST API. Use as a context manager, or call :meth:`close`."""
 
     def __init__(self, base_url: str, transport: httpx.BaseTransport | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, client: httpx.Client | None = None) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, client: httpx.Client | None = None,
+                 tls: ClientTLS | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = client or httpx.Client(base_url=self.base_url, transport=transport,
-                                            timeout=timeout)
+                                            timeout=timeout, verify=client_verify(tls))
         self._chain_id: str | None = None
 
     def __enter__(self) -> NodeClient:
@@ -91,6 +104,11 @@ class NodeClient:
     def block(self, height: int) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", f"/v1/blocks/{int(height)}")
         return result
+
+    def block_results(self, height: int) -> list[dict[str, Any]]:
+        """The tx results of a committed block (any engine); ApiError 404 if not yet."""
+        answer: dict[str, Any] = self._request("GET", f"/v1/blocks/{int(height)}/results")
+        return list(answer["results"])
 
     def identity(self, did: str) -> dict[str, Any]:
         """The proved answer for one identity (verify it with ``client.verify``)."""

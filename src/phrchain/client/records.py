@@ -64,11 +64,14 @@ class Opened:
 
 
 def resource_bytes(resource: Mapping[str, Any]) -> bytes:
-    """The plaintext of a FHIR record: compact JSON with sorted keys. FHIR carries
-    decimals, so this is not the chain's integer-only encoding; it need not be: the
-    commitment covers these exact bytes, which travel inside the ciphertext."""
-    return json.dumps(resource, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
+    """The plaintext of a FHIR record: compact JSON with sorted keys, decimals written
+    exactly as given (a ``Decimal`` from :func:`phrchain.fhir.jsonio.loads` keeps
+    ``1.50``; FHIR R4 decimal precision is significant). Not the chain's integer-only
+    encoding; it need not be: the commitment covers these exact bytes, which travel
+    inside the ciphertext."""
+    from phrchain.fhir.jsonio import dumps
+
+    return dumps(dict(resource))
 
 
 class RecordsClient:

@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 
-from phrchain.client.http import ApiError, raise_for_error
+from phrchain.client.http import ApiError, client_verify, raise_for_error
 from phrchain.client.wallet import Wallet
+from phrchain.tls import ClientTLS
 from phrchain.vault.crypto import ChunkPart, RecordMeta
 from phrchain.vault.requests import request_hash, sign_request
 from phrchain.vault.wire import encode_batch, encode_keys, encode_records, encode_upload
@@ -24,11 +25,14 @@ DEFAULT_TIMEOUT = 60.0
 
 class VaultClient:
     def __init__(self, base_url: str, vault_did: str, wallet: Wallet,
-                 timeout: float = DEFAULT_TIMEOUT, client: httpx.Client | None = None) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, client: httpx.Client | None = None,
+                 tls: ClientTLS | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.vault = vault_did
         self.wallet = wallet
-        self._http = client or httpx.Client(base_url=self.base_url, timeout=timeout)
+        # tls None: PHRCHAIN_CA / PHRCHAIN_CLIENT_CERT / _KEY (mutual TLS between vaults)
+        self._http = client or httpx.Client(base_url=self.base_url, timeout=timeout,
+                                            verify=client_verify(tls))
         # sha256 of the last signed request envelope: the ``request`` field of the audit
         # entry the vault writes for it, so a caller can find its own entries.
         self.last_request = ""

@@ -4,7 +4,8 @@ The API (``phrchain.api``) depends on this Protocol only; each engine implements
 the embedded solo node (:class:`phrchain.engine.solo.node.SoloNode`) and the adapter over
 a CometBFT validator's RPC (:class:`phrchain.engine.abci.remote.CometNode`). An engine
 that cannot serve a part of it raises :class:`NotServed`, which the API answers as
-``404 api/2 not_found``; engines never raise the API's HTTP errors.
+``404 api/2 not_found``; a node that can no longer commit refuses txs with
+:class:`NodeStopped` (``503 api/7``); engines never raise the API's HTTP errors.
 
 Answers are the API's JSON shapes (``docs/api.md``): ``tx_status`` gives ``{"status":
 "committed"|"pending"|"dropped"|"unknown", ...}``, ``query`` gives ``{"height",
@@ -26,6 +27,11 @@ from phrchain.engine.events import Subscription
 class NotServed(PhrError):
     """This engine does not serve that part of the node interface (e.g. a CometBFT
     network has no solo-engine signed headers); the message says where to look instead."""
+
+
+class NodeStopped(PhrError):
+    """The node can no longer commit blocks (its block production failed, e.g. on a full
+    disk): nothing was admitted. The API answers ``503 api/7 node_stopped``."""
 
 
 class CommittedTx(Protocol):
@@ -70,6 +76,12 @@ class NodePort(Protocol):
     def block(self, height: int) -> tuple[SignedHeader, Sequence[CommittedTx]] | None:
         """A committed block's signed header and txs; None if not committed yet;
         :class:`NotServed` if the engine has no such blocks."""
+        ...
+
+    def block_results(self, height: int) -> list[dict[str, Any]] | None:
+        """The tx results of a committed block (``TxResult.to_json`` shapes, events
+        included), None if not committed yet. Every engine serves these: a vault follows
+        erasures through them."""
         ...
 
     def status(self) -> dict[str, Any]: ...

@@ -40,6 +40,8 @@ def loads(data: bytes | str) -> Any:
         if isinstance(exc, FhirError):
             raise
         raise FhirError(INVALID_RESOURCE, "not well-formed JSON", rule="json") from None
+    except RecursionError:  # found by bench/fuzz.py: deep nesting overflows the parser
+        raise FhirError(INVALID_RESOURCE, "JSON nested too deeply", rule="json") from None
 
 
 def dumps(value: Any) -> bytes:

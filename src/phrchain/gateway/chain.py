@@ -6,7 +6,7 @@ API, any engine).
 
 The erasure follower (:mod:`phrchain.gateway.erasures`) reads committed blocks' results
 through :meth:`ChainPort.height` and :meth:`ChainPort.block_results`; an engine whose
-API serves no blocks (CometBFT behind ``phrchain net api``) raises :class:`NoBlocks`.
+API serves no block results (an older node API) raises :class:`NoBlocks`.
 """
 
 from __future__ import annotations
@@ -127,11 +127,11 @@ class RemoteChain:
         from phrchain.client.http import ApiError
 
         try:
-            block = self.client.block(height)
+            return self.client.block_results(height)
         except ApiError as exc:
             if exc.status != 404:
                 raise
             if self.height() < height:
                 return None  # not committed yet
-            raise NoBlocks(f"the node's API serves no block {height}: {exc.message}") from None
-        return list(block["results"])
+            raise NoBlocks(f"the node's API serves no results of block {height}: "
+                           f"{exc.message}") from None

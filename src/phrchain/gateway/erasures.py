@@ -11,9 +11,10 @@ are the erased ids (a custody upload of one is refused, or shredded if it raced)
 A vault with no saved height (a new one, or one from before this existed), or whose node
 is behind the saved height (a new chain), first notes the node's height, then checks
 each record it holds against the chain once (:meth:`Vault._scan_erasures`), then
-follows. An engine whose API serves no blocks (CometBFT behind ``phrchain net api``)
-cannot be followed this way: the vault falls back to that scan at most once every
-``rescan_interval_s``.
+follows, reading each block's tx results (``GET /v1/blocks/{h}/results``, served by the
+solo node and by ``phrchain net api`` over CometBFT alike). Only a node API without that
+route (an older version) cannot be followed: the vault falls back to that scan at most
+once every ``rescan_interval_s``.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ _STATUS: Final = {
     e.NO_KEY_FOR_CALLER: 409, e.BAD_TICKET: 403, e.TOO_LARGE: 413, e.RATE_LIMITED: 429,
     e.CHAIN_UNAVAILABLE: 503, e.UPLOADS_BUSY: 503, store_errors.RECORD_NOT_FOUND: 404,
     store_errors.READER_NOT_FOUND: 404, store_errors.RECORD_CONFLICT: 409,
+    store_errors.STORE_DAMAGED: 500,
 }
 
 

@@ -23,6 +23,7 @@ from typing import Final, TypeVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from phrchain.core.errors import CodedError
 from phrchain.gateway.attempts import RATE_LIMITED, UNAUTHENTICATED
@@ -86,14 +87,18 @@ class Intake:
             if declared is not None and declared > LARGE_BODY:
                 slot = self._take()
             hasher, parts, size = hashlib.sha256(), [], 0
-            async for part in request.stream():
-                size += len(part)
-                if size > limit:
-                    raise e.TOO_LARGE(f"more than {limit} bytes")
-                if size > LARGE_BODY and not slot:
-                    slot = self._take()
-                hasher.update(part)
-                parts.append(part)
+            try:
+                async for part in request.stream():
+                    size += len(part)
+                    if size > limit:
+                        raise e.TOO_LARGE(f"more than {limit} bytes")
+                    if size > LARGE_BODY and not slot:
+                        slot = self._take()
+                    hasher.update(part)
+                    parts.append(part)
+            except ClientDisconnect:  # the caller left (or the slow-client guard cut it)
+                raise e.MALFORMED_REQUEST(f"the caller disconnected after {size} bytes"
+                                          ) from None
             body = b"".join(parts)
             del parts
             self.counted(request, lambda: check_body(req, hasher.hexdigest()))

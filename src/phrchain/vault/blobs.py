@@ -42,10 +42,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NoReturn
 
 from phrchain.core import rfc9162
 from phrchain.vault import errors
+from phrchain.vault.check import damaged, describe, well_formed_reader
 from phrchain.vault.crypto import (
     RECORD_ID_SIZE,
     WRAPPED_KEY_SIZE,
@@ -63,7 +64,7 @@ BATCH_BYTES: Final = 32 << 20
 BUSY_TIMEOUT_MS: Final = 30_000
 CHECKPOINT_WAIT_MS: Final = 1_000
 
-_SCHEMA: Final = """
+SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS records (
     record BLOB PRIMARY KEY, patient TEXT NOT NULL, hash BLOB NOT NULL,
     size INTEGER NOT NULL, chunks INTEGER NOT NULL, chunk_size INTEGER NOT NULL,
@@ -122,7 +123,7 @@ class BlobStore:
         self._closed = False
         with self._write_lock:
             db = self._conn()
-            db.executescript(_SCHEMA)
+            db.executescript(SCHEMA)
             self.recovered = self._recover(db) if recover else 0
 
     # --- connections ---------------------------------------------------------------
@@ -171,13 +172,22 @@ class BlobStore:
 
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: several SELECTs see one committed state."""
+        """A read transaction: several SELECTs see one committed state. Altered bytes
+        that SQLite notices (in a SELECT, or already at BEGIN or COMMIT) are
+        ``store_damaged``, not an internal error."""
         db = self._conn()
-        db.execute("BEGIN")
         try:
-            yield db
-        finally:
-            db.execute("COMMIT")
+            db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                db.execute("COMMIT")
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            if not damaged(exc):
+                raise
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise VaultError(errors.STORE_DAMAGED, f"SQLite: {describe(exc)}") from None
 
     # --- writing --------------------------------------------------------------------
 
@@ -427,7 +437,13 @@ class BlobStore:
                          (record_id,)).fetchone()
         if row is None:
             raise VaultError(errors.RECORD_NOT_FOUND, record_id.hex())
-        return RecordMeta(record_id, *row)
+        meta = RecordMeta(record_id, *row)
+        try:  # stored only once checked: a row that no longer fits was altered
+            meta.layout()
+        except (VaultError, TypeError):
+            raise VaultError(errors.STORE_DAMAGED, f"record {record_id.hex()}: its size "
+                             "and chunk count no longer fit") from None
+        return meta
 
     def get_meta(self, record_id: bytes) -> RecordMeta:
         _check_record_id(record_id)
@@ -491,11 +507,24 @@ class BlobStore:
             self._require_active(db, record_id)
             row = db.execute("SELECT wrapped FROM wrapped_keys WHERE record = ? AND reader = ?",
                              (record_id, reader)).fetchone()
-        if row is None:
-            raise VaultError(errors.READER_NOT_FOUND, f"record {record_id.hex()}, "
-                             f"reader {reader}")
+            if row is None:
+                self._no_key(db, record_id, reader)
         wrapped: bytes = row[0]
         return wrapped
+
+    @staticmethod
+    def _no_key(db: sqlite3.Connection, record_id: bytes, reader: str) -> NoReturn:
+        """No key for ``reader``: ``reader_not_found``, unless one of the record's key
+        rows is visibly altered, in which case the missing key may be that row (a
+        flipped byte in its reader or key) and the honest answer is ``store_damaged``."""
+        for other, wrapped in db.execute("SELECT reader, wrapped FROM wrapped_keys "
+                                         "WHERE record = ?", (record_id,)):
+            if not well_formed_reader(other) or not isinstance(wrapped, bytes) \
+                    or len(wrapped) != WRAPPED_KEY_SIZE:
+                raise VaultError(errors.STORE_DAMAGED, f"record {record_id.hex()}: a "
+                                 "wrapped-key row is altered; run phrchain vault verify")
+        raise VaultError(errors.READER_NOT_FOUND, f"record {record_id.hex()}, "
+                         f"reader {reader}")
 
     def readers(self, record_id: bytes) -> list[str]:
         """DIDs holding a wrapped key for the record, sorted."""

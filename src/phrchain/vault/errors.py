@@ -65,6 +65,14 @@ SHRED_INCOMPLETE = register(
     "vault", 15, "shred_incomplete",
     "record was deleted but the write-ahead log could not be truncated; erased bytes "
     "may remain in the -wal file until the next successful shred or checkpoint")
+STORE_DAMAGED = register(
+    "vault", 16, "store_damaged",
+    "the vault's store is damaged (SQLite integrity, an unreadable or altered row, rows of "
+    "no record): run `phrchain vault verify` and restore the record from a holder")
+UNKNOWN_READER = register(
+    "vault", 17, "unknown_reader",
+    "a wrapped data key names a reader that is not a well-formed did:key or not an "
+    "identity on chain (an altered row)")
 
 
 class VaultError(CodedError):

@@ -139,6 +139,16 @@ class CometNode:
     def block(self, height: int) -> tuple[SignedHeader, list[CommittedTx]] | None:
         raise NotServed(_NO_SOLO_HEADERS)
 
+    def block_results(self, height: int) -> list[dict[str, Any]] | None:
+        """From the validator's RPC: each tx's hash is the SHA-256 of its bytes, its
+        result CometBFT's stored ExecTxResult."""
+        if height > int(self._call("height")):
+            return None
+        txs = self._call("block_txs", height)
+        results = self._call("block_results", height).get("txs_results") or []
+        return [_result_json(hashlib.sha256(raw).hexdigest(), result)
+                for raw, result in zip(txs, results, strict=True)]
+
     def status(self) -> dict[str, Any]:
         status = self._call("status")
         unconfirmed = self._call("call", "num_unconfirmed_txs")

@@ -20,6 +20,8 @@ import socket
 import threading
 from typing import Protocol
 
+from google.protobuf.message import DecodeError
+
 from phrchain.engine.abci import abci_pb2 as pb
 from phrchain.engine.abci.wire import FramingError, frame, next_frame
 
@@ -81,8 +83,8 @@ def serve_connection(sock: socket.socket, handler: Handler) -> None:
             if not data:
                 return
             buf += data
-    except (FramingError, OSError) as exc:
-        log.warning("ABCI connection closed: %s", exc)
+    except (FramingError, DecodeError, OSError) as exc:  # a peer's bytes end its connection
+        log.warning("ABCI connection closed: %s: %s", type(exc).__name__, exc)
     finally:
         sock.close()
 

@@ -28,6 +28,7 @@ from phrchain.core.block import GENESIS_PREV_HASH, Header, SignedHeader, sign_he
 from phrchain.core.errors import DUPLICATE_TX, MEMPOOL_FULL, CodedError, PhrError
 from phrchain.core.hashing import sha256
 from phrchain.engine.events import EventHub, Subscription
+from phrchain.engine.port import NodeStopped
 from phrchain.engine.solo.home import (
     HomeError,
     NodeConfig,
@@ -143,6 +144,9 @@ class SoloNode:
         With a verifier, all signatures go to the worker processes first; each tx is
         then admitted as soon as its own answer is back, so admitting tx *i* here overlaps
         with verifying tx *i + k* there."""
+        if not self.healthy:  # nothing would ever commit it: refuse, admit nothing
+            raise NodeStopped("the node has stopped producing blocks (its log says why, "
+                              "e.g. a full disk); restart it once the cause is fixed")
         if self._verifier is None:
             return [self._admit(raw) for raw in raws]
         with self._lock:
@@ -207,8 +211,8 @@ class SoloNode:
             while True:
                 status = self.tx_status(tx_hash)
                 remaining = deadline - time.monotonic()
-                if status["status"] != "pending" or remaining <= 0:
-                    return status
+                if status["status"] != "pending" or remaining <= 0 or not self.healthy:
+                    return status  # a stopped node commits nothing more: do not wait
                 self._cond.wait(min(remaining, 0.5))
 
     # -- producing blocks ---------------------------------------------------------------
@@ -357,6 +361,10 @@ class SoloNode:
         if signed is None or height > self.state.version():
             return None  # stored but its state not yet committed: not visible yet
         return signed, self.blocks.txs(height)
+
+    def block_results(self, height: int) -> list[dict[str, Any]] | None:
+        block = self.block(height)
+        return None if block is None else [t.result for t in block[1]]
 
     def query(self, path: str, data: dict[str, Any], height: int | None = None,
               prove: bool = False) -> dict[str, Any]:
