@@ -24,7 +24,8 @@ mkdir -p docs/screenshots
 for name in phone-ko-home phone-ko-records phone-ko-consent phone-ko-requests \
             phone-ko-access-log phone-ko-export phone-en-records desktop-en-records \
             desktop-en-consents desktop-en-access-log patient-claims clinician-ko-chart \
-            clinician-en-chart auditor-chain auditor-audit auditor-claims-by-reason; do
+            clinician-en-chart auditor-chain auditor-audit auditor-claims-by-reason \
+            phone-ko-claim phone-ko-claim-filed desktop-en-claim; do
   cp "$out/screenshots/$name.png" "docs/screenshots/$name.png"
 done
 echo "docs/screenshots/: $(ls docs/screenshots | wc -l) files" >&2

@@ -11,6 +11,7 @@ from typing import Any
 
 from phrchain.client.claims import ProductKey
 from phrchain.demo.claims_step import COLONOSCOPY, COSMETIC, CURRENCY, PRODUCT_RULES, _visit
+from phrchain.web.filing import invoice
 from tests.consortium import A1, AUTHORITY, INSURER, Consortium, P
 
 LINES = [(COLONOSCOPY, 300_000), (COSMETIC, 50_000)]
@@ -54,3 +55,23 @@ def file_claim(c: Consortium, visit: Visit, records: list[str] | None = None
     return c.client(P).claims.file(
         INSURER.did, visit.product, visit.bill, records or visit.records, LINES, visit.key,
         service_ms=now_ms() - 500)
+
+
+@dataclass
+class ItemizedBill:
+    bill: str
+    invoice: str  # the record holding the hospital's itemized bill (a FHIR Invoice)
+
+
+def itemized_bill(c: Consortium, visit: Visit, pay: bool = True) -> ItemizedBill:
+    """Once P's coverage has started (the bill's time is the date of service), A1 bills P
+    350,000 KRW for a new encounter and sends the itemized bill as one of P's records;
+    P pays it."""
+    while now_ms() < visit.covered_from_ms + 1_000:
+        time.sleep(0.05)
+    doctor = c.client(A1)
+    bill = doctor.claims.bill(P.did, 350_000, CURRENCY, f"E-{secrets.token_hex(4)}")
+    record = doctor.records.add_resource(invoice(bill, LINES, CURRENCY, "Patient/p"), P.did)
+    if pay:
+        c.client(P).claims.pay_bill(bill)
+    return ItemizedBill(bill, record)

@@ -26,25 +26,28 @@ WALLETS: dict[str, tuple[Wallet, str]] = {
     "ir": (IR, "provider")}
 
 
-def wallet_files(directory: Path) -> dict[str, WalletEntry]:
+def wallet_files(directory: Path, product_keys: dict[str, tuple[Path, ...]] | None = None
+                 ) -> dict[str, WalletEntry]:
     directory.mkdir(parents=True, exist_ok=True)
     out = {}
     for name, (wallet, role) in WALLETS.items():
         path = directory / f"{name}.wallet"
         if not path.exists():
             wallet.save(path, PASSPHRASES[name], kdf=CHEAP_KDF)
-        out[name] = WalletEntry(path, role)
+        out[name] = WalletEntry(path, role, (product_keys or {}).get(name, ()))
     return out
 
 
 @contextlib.contextmanager
 def ui_server(c: Consortium, tmp: Path, clock: Callable[[], float] | None = None,
-              anchored: bool = True) -> Iterator[str]:
+              anchored: bool = True, product_keys: dict[str, tuple[Path, ...]] | None = None
+              ) -> Iterator[str]:
     """A second API app over the consortium's node with the UI mounted at /ui; yields
-    the base URL (``http://127.0.0.1:<port>``). The UI talks to the consortium's API."""
+    the base URL (``http://127.0.0.1:<port>``). The UI talks to the consortium's API;
+    ``product_keys`` gives wallets the product key files an insurer gave them."""
     from tests.consortium import CHAIN, VALIDATOR
 
-    config = UiConfig(c.api_url, c.directory, wallet_files(tmp / "wallets"),
+    config = UiConfig(c.api_url, c.directory, wallet_files(tmp / "wallets", product_keys),
                       trust_anchor=VALIDATOR.did if anchored else None,
                       chain_id=CHAIN if anchored else None,
                       **({"clock": clock} if clock is not None else {}))

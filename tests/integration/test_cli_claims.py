@@ -102,3 +102,32 @@ def test_refusals_are_one_line_errors(cli: Cli, env: Env) -> None:
         "p", "claims", "show", "0" * 32, "--fhir", "Claim", "--key", str(broken),
         no_vaults=True)
     assert Path(env.tmp / "product.key").exists()
+
+
+def test_korean_human_lines_and_unchanged_json(cli: Cli, env: Env,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``LANG=ko_KR.UTF-8`` the summaries and ``error:`` sentences are Korean, with
+    ``--lang en`` English again; the JSON a command prints is the same byte for byte."""
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "ko_KR.UTF-8")
+    key, rules = env.tmp / "ko.key", env.tmp / "ko-rules.json"
+    code, _, err = cli.run(None, "claims", "new-key", "--out", str(key))
+    assert (code, err) == (0, f"새 상품 키를 {key} 에 저장했습니다 (비밀: 가입자에게만 주세요)\n")
+    rules.write_text(json.dumps(RULES))
+    code, out, err = cli.run("insurer", "--lang", "en", "claims", "publish", "--slug",
+                             "ko-cover", "--rules", str(rules), "--key", str(key))
+    product = out.strip()
+    assert code == 0 and err.startswith(f"published product {product} version 1")
+    code, _, err = cli.run("p", "claims", "enrol", "--insurer", INSURER.did,
+                           "--product", product, "--days", "30")
+    assert (code, err) == (0, f"{INSURER.did} 의 상품 {product} 에 30일 동안 가입했습니다\n")
+    err = cli.refused("p", "claims", "file", "--insurer", INSURER.did, "--product", product,
+                      "--bill", "0" * 32, "--records", "0" * 32, "--line", "nonsense",
+                      "--key", str(key))
+    assert err == "error: --line 'nonsense': SYSTEM|CODE=AMOUNT 형식으로 쓰세요\n"
+    korean = cli.ok(None, "claims", "product", "--insurer", INSURER.did, "--product", product)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    assert cli.ok(None, "claims", "product", "--insurer", INSURER.did,
+                  "--product", product) == korean
+    assert json.loads(korean)["name"] == RULES["name"]

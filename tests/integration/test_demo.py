@@ -41,6 +41,7 @@ def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     assert "410 erased" in out
     assert "break_glass permit" in out
     assert "contract decision: partial" in out and "(duplicate_claim)" in out
+    assert "patient 1 paid it and can claim it in the web UI" in out  # the form's bill
     assert "phrchain verify --home" in out
 
     verified = _phrchain("verify", "--home", str(home / "node"))

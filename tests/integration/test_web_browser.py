@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 
 from phrchain.client.records import resource_bytes
-from tests.claimflow import billed_visit, file_claim
-from tests.consortium import A1, AE, B1, Consortium, P, Q, running
+from tests.claimflow import billed_visit, file_claim, itemized_bill
+from tests.consortium import A1, AE, B1, INSURER, Consortium, P, Q, running
 from tests.webui import PASSPHRASES, ui_server
 
 CHROMIUM = os.environ.get("PHRCHAIN_CHROMIUM", "/usr/bin/chromium")
@@ -536,3 +536,66 @@ def test_the_clinician_sees_the_name_only_from_a_readable_patient_resource(
         doctor.axe()
         doctor.shot("clinician-en-chart")
         doctor.close()
+
+
+# -- the patient files a claim by picking records (Kyobo Life's flow) ----------------------
+KO_CLAIM = ("시술·수술", "(병원)", "보험금 지급 목적으로만 아래 기록 2건", "일부 지급")
+EN_CLAIM = ("Procedure", "(hospital)", "may read these 2 records for insurance payment only",
+            "partly paid")
+
+
+@pytest.mark.parametrize(("viewport", "locale", "words", "shot"), [
+    (PHONE, "ko-KR", KO_CLAIM, "phone-ko-claim"),
+    (DESKTOP, "en-US", EN_CLAIM, "desktop-en-claim"),
+    (PHONE, "en-US", EN_CLAIM, "phone-en-claim"),
+    (DESKTOP, "ko-KR", KO_CLAIM, "desktop-ko-claim"),
+])
+def test_patient_files_a_claim_by_picking_records(
+        browser: Any, c: Consortium, tmp_path: Path, viewport: dict[str, int], locale: str,
+        words: tuple[str, str, str, str], shot: str) -> None:
+    """Claims (one tap), File a claim (two): P picks the paid bill, the product whose key
+    the insurer gave them and two of the visit's three records; the page says, before
+    signing, that the insurer may read exactly those for payment; the claim is decided
+    (partly paid, ₩200,000) and names exactly the picked records on chain."""
+    visit = billed_visit(c)
+    key_file = tmp_path / "dasom.key"
+    visit.key.save(key_file)
+    item = itemized_bill(c, visit)
+    picked = visit.records[1:]  # the Procedure and the Condition, not the Encounter
+    with ui_server(c, tmp_path, product_keys={"patient-p": (key_file,)}) as base:
+        p = Person(browser, base, "patient-p", viewport=viewport, locale=locale)
+        page = p.page
+        assert page.evaluate("document.documentElement.lang") == locale[:2]
+        nav_within_two_taps(p, PATIENT_FLOWS)
+        p.go("patient-claims")
+        page.click("#file-claim-open")
+        page.wait_for_selector("#claim-form")
+        page.select_option("#claim-bill", item.bill)
+        assert "Colonoscopy (procedure)" in page.inner_text("#claim-lines")  # the record's text
+        page.select_option("#claim-product", f"{INSURER.did}|{visit.product}")
+        assert page.is_disabled("#claim-submit")  # nothing picked: nothing to sign
+        for record in picked:
+            page.check(f"#claim-records input[value='{record}']")
+        label = page.inner_text(f"#claim-preview li[data-record='{picked[0]}']")
+        assert words[0] in label and words[1] in label
+        assert (label.count("년") == 1) == (locale == "ko-KR")  # a date, in the language
+        assert sorted(page.eval_on_selector_all(
+            "#claim-preview li", "e => e.map(x => x.dataset.record)")) == sorted(picked)
+        # The records are offered as on the timeline: today's visit first, together.
+        offered = page.eval_on_selector_all("#claim-records input",
+                                            "e => e.map(x => x.value)")
+        assert sorted(offered[:3]) == sorted(visit.records)
+        assert words[2] in page.inner_text("#claim-preview")
+        p.axe()
+        p.shot(shot)
+        page.click("#claim-submit")
+        outcome = page.wait_for_selector("#claim-outcome[data-status=partial]")
+        assert words[3] in outcome.inner_text() and "₩200,000" in outcome.inner_text()
+        claim = str(outcome.get_attribute("data-claim"))
+        on_chain = c.client(P).claims.claim(claim)
+        assert sorted(r["record"] for r in on_chain["records"]) == sorted(picked)
+        assert on_chain["bill"] == item.bill
+        page.wait_for_selector(f"#claims .claim[data-claim='{claim}'][data-status=partial]")
+        p.axe()
+        p.shot(f"{shot}-filed")
+        p.close()

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from phrchain.client.http import ApiError
 from phrchain.client.portable import PortableError, verify_portable
-from tests.claimflow import billed_visit, file_claim
-from tests.consortium import CHAIN, VALIDATOR, Consortium, running
+from tests.claimflow import billed_visit, file_claim, itemized_bill
+from tests.consortium import A1, CHAIN, INSURER, IR, VALIDATOR, Consortium, P, Q, running
 from tests.webui import Browser, error_of, ui_server
 
 EXPORT_PASSPHRASE = "correct horse battery"
@@ -181,3 +182,70 @@ def test_portable_export_with_a_typed_passphrase(story: dict[str, Any], tmp_path
     with pytest.raises(PortableError):
         verify_portable(path, "a wrong passphrase!", validator=VALIDATOR.did)
     assert EXPORT_PASSPHRASE.encode() not in b"".join(p.seen)
+
+
+# -- the patient files a claim by picking records (web/filing.py) ---------------------------
+def test_patient_files_a_claim_by_picking_records(c: Consortium, base: str,
+                                                  tmp_path: Path) -> None:
+    """The form offers the paid, itemized bill (its lines from the hospital's Invoice),
+    the enrolled product (its key held); bad input is refused with ui/1 and files
+    nothing; the claim names exactly the picked records and the insurer reads only those."""
+    visit = billed_visit(c)
+    key_file = tmp_path / "dasom.key"
+    visit.key.save(key_file)
+    item = itemized_bill(c, visit)
+    unpaid = itemized_bill(c, visit, pay=False)
+    picked = visit.records[1:]  # the Procedure and the Condition, not the Encounter
+    body = {"bill": item.bill, "insurer": INSURER.did, "product": visit.product,
+            "records": picked}
+
+    def claims_of_p() -> list[str]:
+        return list(c.client(P).session.q("claims/of_patient", patient=P.did)["claims"])
+
+    # Without the product key (the module's UI holds none): refused, nothing filed.
+    before = claims_of_p()
+    keyless = page(base, "patient-p")
+    form = keyless.ok("GET", "api/patient/claim-form")
+    assert [p_["key"] for p_ in form["products"] if p_["product"] == visit.product] == [False]
+    assert error_of(keyless.call("POST", "api/patient/claims", body)) == \
+        (400, "ui", "bad_request")
+    with ui_server(c, tmp_path / "ui", product_keys={"patient-p": (key_file,)}) as url:
+        p = page(url, "patient-p")
+        form = p.ok("GET", "api/patient/claim-form")
+        bills = {b["bill"]: b for b in form["bills"]}
+        assert item.bill in bills and unpaid.bill not in bills
+        assert [(line["display"], line["amount"]["text"]) for line in
+                bills[item.bill]["lines"]] == [("Colonoscopy (procedure)", "300,000 KRW"),
+                                               ("Cosmetic procedure (procedure)", "50,000 KRW")]
+        assert [p_["key"] for p_ in form["products"] if p_["product"] == visit.product] == [True]
+        assert set(picked) | {item.invoice} <= {r["record"] for r in form["records"]}
+        q_record = c.client(A1).records.add_resource(
+            {"resourceType": "Immunization", "status": "completed",
+             "patient": {"reference": "Patient/q"}, "vaccineCode": {"text": "Influenza"},
+             "occurrenceDateTime": "2019-10-20"}, Q.did)
+        for bad in ({**body, "bill": unpaid.bill}, {**body, "bill": "0" * 32},
+                    {**body, "product": "0" * 32}, {**body, "records": [q_record]},
+                    {**body, "records": [picked[0], picked[0]]}, {**body, "records": []},
+                    {**body, "insurer": Q.did}):
+            assert error_of(p.call("POST", "api/patient/claims", bad)) in \
+                ((400, "ui", "bad_request"), (422, "ui", "bad_request")), bad
+        assert error_of(p.call("POST", "api/patient/claims", body, headers={})) == \
+            (403, "ui", "csrf")
+        assert claims_of_p() == before
+
+        filed = p.ok("POST", "api/patient/claims", body)
+        assert filed["status"] == "partial" and filed["payout"]["text"] == "200,000 KRW"
+        assert [r["code"] for r in filed["reasons"]] == \
+            ["excluded", "deductible_applied", "copay_applied"]
+        on_chain = c.client(P).claims.claim(filed["claim"])
+        assert [r["record"] for r in on_chain["records"]] == picked
+        assert on_chain["bill"] == item.bill and on_chain["amount"] == 350_000
+        reviewer = c.client(IR)
+        assert len(reviewer.claims.read_claim_records(filed["claim"])) == len(picked)
+        with pytest.raises(ApiError):
+            reviewer.records.open(visit.records[0], purpose="HPAYMT")
+        # Claimed: the bill is offered no more, and filing it again is refused.
+        assert item.bill not in {b["bill"] for b in p.ok("GET", "api/patient/claim-form")["bills"]}
+        assert error_of(p.call("POST", "api/patient/claims", body)) == (400, "ui", "bad_request")
+        p.http.close()
+    keyless.http.close()

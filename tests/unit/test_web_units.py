@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from phrchain.client.claims import Code
+from phrchain.fhir import jsonio as fhir_json
+from phrchain.fhir.validation import validate
 from phrchain.modules.claims.reasons import REASONS
 from phrchain.modules.consent.decide import REASONS as ACCESS_REASONS
 from phrchain.modules.consent.messages import CONSENT_ACTIONS, PURPOSES
 from phrchain.modules.identity.messages import ORG_TYPES, ROLES
 from phrchain.modules.records.messages import CATEGORIES
+from phrchain.web.filing import invoice, invoice_lines
 from phrchain.web.i18n import LANGUAGES, negotiate
 from phrchain.web.money import format_amount
 from phrchain.web.security import host_allowed, split_host
@@ -327,3 +332,41 @@ def test_clinical_summary_lists_allergies_problems_and_medications_newest_first(
     assert [i["record"] for i in out["problems"]] == ["c2", "c1"]
     assert [i["text"] for i in out["allergies"]] == ["Penicillin"]
     assert [i["record"] for i in out["medications"]] == ["m1"]
+
+
+# -- the itemized bill the claim form reads (web/filing.py) --------------------------------
+VISIT = Code("http://snomed.info/sct", "185349003", "Check up")
+SCOPE = Code("http://snomed.info/sct", "73761001")
+
+
+def test_an_itemized_bill_gives_the_claim_lines() -> None:
+    bill = "ab" * 16
+    resource = invoice(bill, [(VISIT, 120_000), (SCOPE, 30_000)], "KRW")
+    validate(resource)  # a valid FHIR R4 Invoice, as records.add_resource requires
+    assert invoice_lines(resource, "KRW") == (bill, [(VISIT, 120_000), (SCOPE, 30_000)])
+    cents = invoice(bill, [(SCOPE, 1_250)], "USD")  # 12.50 USD: back to 1,250 cents
+    assert fhir_json.dumps(cents).count(b'"value":12.50') == 1
+    assert invoice_lines(fhir_json.loads(fhir_json.dumps(cents)), "USD") == \
+        (bill, [(SCOPE, 1_250)])
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda r: r.update(resourceType="Claim"),
+    lambda r: r.update(identifier=[{"system": "urn:other", "value": "ab" * 16}]),
+    lambda r: r.update(lineItem=[]),
+    lambda r: r["lineItem"][0]["priceComponent"][0]["amount"].update(value=1.5),  # no half won
+    lambda r: r["lineItem"][0]["priceComponent"][0]["amount"].update(value=0),
+    lambda r: r["lineItem"][0]["priceComponent"][0]["amount"].update(currency="USD"),
+    lambda r: r["lineItem"][0]["priceComponent"][0].update(type="discount"),
+    lambda r: r["lineItem"][0].pop("chargeItemCodeableConcept"),
+    lambda r: r["lineItem"][0]["priceComponent"][0]["amount"].update(value="120000"),
+    lambda r: r["lineItem"][0]["priceComponent"][0]["amount"].update(value=True),
+    lambda r: r["lineItem"][0]["priceComponent"][0]["amount"].update(value=10**16),
+    lambda r: r["lineItem"][0]["priceComponent"][0]["amount"].update(
+        value=Decimal("1e999999999")),
+    lambda r: r["lineItem"][0]["priceComponent"][0]["amount"].update(value=float("nan")),
+])
+def test_an_itemized_bill_the_form_cannot_use_gives_no_lines(spoil: Any) -> None:
+    resource = invoice("ab" * 16, [(VISIT, 120_000)], "KRW")
+    spoil(resource)
+    assert invoice_lines(resource, "KRW") is None

@@ -18,6 +18,7 @@ from phrchain.cli.common import (
     print_json,
     read_json_file,
 )
+from phrchain.cli.i18n import say
 from phrchain.cli.session import patient_of, reader_options
 from phrchain.client.audit import AuditReader
 
@@ -34,20 +35,22 @@ def trust_anchor(args: argparse.Namespace, node: Any) -> tuple[Any, str]:
         from phrchain.client.cometbft_rpc import CometRpc
 
         if genesis is None or "validators" not in genesis:
-            raise CliError("--cometbft-rpc needs --genesis with the network's CometBFT "
-                           "genesis (its validator set)")
+            raise CliError(say("audit.comet_genesis"))
         anchor = CometAnchor.from_genesis(CometRpc(args.cometbft_rpc), genesis)
-        return anchor, (f"more than 2/3 of the {len(anchor.validators)}-validator set of "
-                        f"{args.genesis} (CometBFT commits)")
+        return anchor, say("audit.anchor_comet", n=len(anchor.validators), path=args.genesis)
     chain_id = args.chain_id or (genesis or {}).get("chain_id")
     if args.validator or genesis:
         validator = args.validator or genesis["validator"]  # type: ignore[index]
-        return SoloAnchor(node, validator, chain_id), f"validator {validator} (pinned)"
+        return SoloAnchor(node, validator, chain_id), say("audit.anchor_pinned",
+                                                          validator=validator)
     validator = str(node.status()["validator"])
-    print("warning: trusting the validator DID the node reports; pin it with --validator "
-          "or --genesis", file=sys.stderr)
+    print(say("audit.trusting_node"), file=sys.stderr)
     return (SoloAnchor(node, validator, chain_id),
-            f"validator {validator} (as reported by the node)")
+            say("audit.anchor_reported", validator=validator))
+
+
+def _entries(n: int) -> str:
+    return say("entry" if n == 1 else "entries")
 
 
 def cmd_log(args: argparse.Namespace) -> int:
@@ -66,9 +69,8 @@ def cmd_log(args: argparse.Namespace) -> int:
             print_json(export_bundle(events))
         else:
             print_json(entries)
-    print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, each included in the "
-          f"log head at height {latest.height}, proven against its signed header",
-          file=sys.stderr)
+    print(say("audit.log", n=len(entries), entries=_entries(len(entries)),
+              height=latest.height), file=sys.stderr)
     return 0
 
 
@@ -79,13 +81,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         reader = AuditReader(node, patient, anchor, args.min_height)
         latest, heads, blocks = reader.verify_all()
     n = latest.size
-    print(f"audit log of {patient}: {n} entr{'y' if n == 1 else 'ies'} verified")
-    print(f"  each entry: inclusion proof against the log head of the block that added it "
-          f"({len(blocks)} block(s))")
-    print(f"  {len(heads)} head(s) at heights {heads[0].height}..{heads[-1].height}, each "
-          f"proven against the app hash signed by {how}")
-    print(f"  {len(heads) - 1} consistency proof(s) between successive heads, up to the "
-          f"latest (height {latest.height}, size {n}, root {latest.root.hex()})")
+    print(say("audit.verified", patient=patient, n=n, entries=_entries(n)))
+    print(say("audit.verified_entries", blocks=len(blocks)))
+    print(say("audit.verified_heads", heads=len(heads), first=heads[0].height,
+              last=heads[-1].height, how=how))
+    print(say("audit.verified_consistency", n=len(heads) - 1, height=latest.height, size=n,
+              root=latest.root.hex()))
     return 0
 
 
@@ -97,8 +98,7 @@ def cmd_justify(args: argparse.Namespace) -> int:
 
     receipt = Receipt.from_json(read_json_file(args.receipt, "break-glass receipt"))
     if (args.reason is None) == (args.reason_file is None):
-        raise CliError("give --reason TEXT or --reason-file FILE (the reason your "
-                       "institution recorded)")
+        raise CliError(say("audit.reason_needed"))
     reason = args.reason if args.reason is not None else \
         Path(args.reason_file).read_text(encoding="utf-8")
     with node_client(args) as node:
@@ -108,23 +108,21 @@ def cmd_justify(args: argparse.Namespace) -> int:
         descriptor = node.query("records/get", {"record": receipt.record})["value"]
         patient = args.patient or (descriptor or {}).get("patient")
         if not patient:
-            raise CliError(f"record {receipt.record} is unknown: give --patient")
+            raise CliError(say("audit.record_unknown", record=receipt.record))
         anchor, how = trust_anchor(args, node)
         entries = [e for e in AuditReader(node, patient, anchor, args.min_height).log()
                    if e["request"] == receipt.request]
     if not entries:
-        raise CliError(f"request {receipt.request} is not (yet) in the patient's audit "
-                       "log: the vault may not have sent it; try again shortly")
+        raise CliError(say("audit.not_in_log", request=receipt.request))
     entry = entries[0]
     if entry["action"] != "break_glass" or entry["record"] != receipt.record \
             or entry["accessor"] != receipt.caller:
-        raise CliError("the audit entry of that request is not this break-glass access")
-    print(f"justified: the reason matches the commitment {receipt.justification}")
-    print(f"  signed by {receipt.caller} into request {receipt.request}"
-          + ("" if key is not None else " (caller no longer registered: signature unchecked)"))
-    print(f"  which is entry {entry['index']} of {patient}'s audit log (break_glass, "
-          f"{entry['decision']}), included at height {entry['height']} and proven against "
-          f"{how}")
+        raise CliError(say("audit.not_this_access"))
+    print(say("audit.justified", commitment=receipt.justification))
+    print(say("audit.signed_by", caller=receipt.caller, request=receipt.request)
+          + ("" if key is not None else say("audit.unchecked")))
+    print(say("audit.entry_of", index=entry["index"], patient=patient,
+              decision=entry["decision"], height=entry["height"], how=how))
     return 0
 
 

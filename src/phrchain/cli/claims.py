@@ -17,6 +17,7 @@ from phrchain.cli.common import (
     print_json,
     read_json_file,
 )
+from phrchain.cli.i18n import say
 from phrchain.cli.session import (
     found,
     paged,
@@ -56,7 +57,7 @@ def _line(text: str) -> tuple[Any, int]:
     code, sep, amount = text.rpartition("=")
     system, bar, value_ = code.rpartition("|")
     if not sep or not bar or not system or not value_:
-        raise CliError(f"--line {text!r}: write SYSTEM|CODE=AMOUNT")
+        raise CliError(say("claims.line_format", text=repr(text)))
     return Code(system, value_), _amount(amount, "a line's amount")
 
 
@@ -65,8 +66,7 @@ def cmd_new_key(args: argparse.Namespace) -> int:
     from phrchain.client.claims import ProductKey
 
     ProductKey.create().save(args.out)
-    print(f"wrote a new product key to {args.out} (a secret: give it to enrolees only)",
-          file=sys.stderr)
+    print(say("claims.new_key", path=args.out), file=sys.stderr)
     return 0
 
 
@@ -79,8 +79,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
         pid, version = _claims(rc).publish(args.slug, rules, key)
     _save_codebook(key, args.key)
     print(pid)
-    print(f"published product {pid} version {version} ('{rules.name}'); its codes are "
-          f"on chain as tags only", file=sys.stderr)
+    print(say("claims.published", product=pid, version=version, name=rules.name),
+          file=sys.stderr)
     return 0
 
 
@@ -96,7 +96,7 @@ def _save_codebook(key: Any, path: str) -> None:
 
 def cmd_review(args: argparse.Namespace) -> int:
     if (args.approve is None) == (args.deny is None):
-        raise CliError("give --approve AMOUNT or --deny REASON")
+        raise CliError(say("claims.review_how"))
     # 0 is a valid approval (nothing more than already approved)
     approve = None if args.approve is None else _amount(args.approve, "--approve", low=0)
     with phr_client(args, vaults=False) as rc:
@@ -111,8 +111,7 @@ def cmd_read(args: argparse.Namespace) -> int:
     with phr_client(args) as rc:
         plaintexts = _claims(rc).read_claim_records(args.claim)
     print_json([json.loads(p) for p in plaintexts])
-    print(f"{len(plaintexts)} record(s) read under the claim's HPAYMT consent "
-          "(each an audited access)", file=sys.stderr)
+    print(say("claims.read", n=len(plaintexts)), file=sys.stderr)
     return 0
 
 
@@ -122,7 +121,7 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     start = args.start_ms if args.start_ms is not None else time.time_ns() // 1_000_000 + 2_000
     with phr_client(args, vaults=False) as rc:
         _claims(rc).enrol(args.insurer, args.product, start, args.days)
-    print(f"enrolled in {args.product} of {args.insurer} for {args.days} day(s)",
+    print(say("claims.enrolled", product=args.product, insurer=args.insurer, days=args.days),
           file=sys.stderr)
     return 0
 
@@ -137,9 +136,9 @@ def cmd_file(args: argparse.Namespace) -> int:
                                  _key(args.key), service_ms=service_ms,
                                  consent_days=args.consent_days)
     print_json(claim)
-    print(f"claim {claim['claim']}: {claim['status']}, payout {claim['payout']} "
-          f"({claim['payment']}); reasons: {', '.join(claim['reasons']) or 'none'}",
-          file=sys.stderr)
+    print(say("claims.filed", claim=claim["claim"], status=claim["status"],
+              payout=claim["payout"], payment=claim["payment"],
+              reasons=", ".join(claim["reasons"]) or say("none")), file=sys.stderr)
     return 0
 
 
@@ -168,7 +167,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     chosen = [(k, v) for k, v in (("patient", args.patient), ("insurer", args.insurer),
                                   ("reason", args.reason)) if v]
     if len(chosen) != 1:
-        raise CliError("give one of --patient, --insurer or --reason")
+        raise CliError(say("claims.list_how"))
     kind, what = chosen[0]
     path = {"patient": "claims/of_patient", "insurer": "claims/of_insurer",
             "reason": "claims/by_reason"}[kind]
@@ -219,7 +218,7 @@ def cmd_bill(args: argparse.Namespace) -> int:
 def cmd_pay(args: argparse.Namespace) -> int:
     with phr_client(args, vaults=False) as rc:
         _claims(rc).pay_bill(args.bill)
-    print(f"paid bill {args.bill}", file=sys.stderr)
+    print(say("claims.paid", bill=args.bill), file=sys.stderr)
     return 0
 
 

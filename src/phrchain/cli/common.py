@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
+from phrchain.cli.i18n import say
 from phrchain.core.errors import PhrError
 
 DEFAULT_NODE: Final = "http://127.0.0.1:8645"
@@ -42,19 +43,19 @@ def read_passphrase(args: argparse.Namespace, what: str, confirm: bool = False,
         try:
             lines = Path(path).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise CliError(f"cannot read passphrase file {path}: {exc.strerror}") from None
+            raise CliError(say("passphrase_unreadable", path=path, why=exc.strerror)
+                           ) from None
         if not lines or not lines[0]:
-            raise CliError(f"passphrase file {path} is empty")
+            raise CliError(say("passphrase_empty", path=path))
         return lines[0]
     env = os.environ.get(PASSPHRASE_ENV)
     if env:
         return env
     if not sys.stdin.isatty():
-        raise CliError(f"no passphrase for {what}: use --passphrase-file, "
-                       f"{PASSPHRASE_ENV} or run in a terminal")
+        raise CliError(say("no_passphrase", what=what, env=PASSPHRASE_ENV))
     value = getpass.getpass(f"Passphrase for {what}: ")
     if confirm and getpass.getpass("Repeat passphrase: ") != value:
-        raise CliError("the passphrases differ")
+        raise CliError(say("passphrases_differ"))
     return value
 
 
@@ -163,7 +164,7 @@ def wallet_from_args(args: argparse.Namespace) -> Any:
     from phrchain.client.wallet import Wallet
 
     if not args.wallet:
-        raise CliError("this command signs a transaction: give --wallet FILE")
+        raise CliError(say("need_wallet"))
     return Wallet.load(args.wallet, read_passphrase(args, args.wallet))
 
 
@@ -214,10 +215,9 @@ def send_msgs(args: argparse.Namespace, msgs: list[dict[str, Any]], wallet: Any 
     with client:
         answer: dict[str, Any] = client.send(wallet, msgs, wait=args.wait)
     if answer["status"] == "committed":
-        print(f"committed in block {answer['height']}: tx {answer['hash']}")
+        print(say("committed", height=answer["height"], hash=answer["hash"]))
     else:
-        print(f"submitted, {answer['status']}: tx {answer['hash']} "
-              f"(follow it with GET /v1/txs/{answer['hash']})")
+        print(say("submitted", status=answer["status"], hash=answer["hash"]))
     return answer
 
 

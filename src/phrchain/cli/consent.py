@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from phrchain.cli.common import CliError, add_command, count, node_client, print_json
+from phrchain.cli.i18n import say
 from phrchain.cli.session import (
     found,
     paged,
@@ -36,7 +37,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
     from phrchain.modules.consent.messages import CONSENT_ACTIONS, PURPOSES, Scope
 
     if args.role_org and not args.role:
-        raise CliError("--role-org goes with --role")
+        raise CliError(say("consent.role_org"))
     grantee = grantee_of(args)
     actions = parse_list(args.actions, "--actions", CONSENT_ACTIONS)
     purposes = parse_list(args.purposes, "--purposes", PURPOSES)
@@ -46,8 +47,8 @@ def cmd_grant(args: argparse.Namespace) -> int:
         consent = rc.consent.grant(grantee, actions=actions, scope=scope, purposes=purposes,
                                    start_ms=start_ms, end_ms=end_ms, share_existing=False)
         print(consent)
-        print(f"granted consent {consent} to {grantee['kind']} {grantee['id']}: "
-              f"{','.join(actions)} for {','.join(purposes)}, {args.days} day(s)",
+        print(say("consent.granted", consent=consent, kind=grantee["kind"], id=grantee["id"],
+                  actions=",".join(actions), purposes=",".join(purposes), days=args.days),
               file=sys.stderr)
         if not args.no_share:
             # Separate from the grant so that a vault failure here says what is left to
@@ -55,10 +56,9 @@ def cmd_grant(args: argparse.Namespace) -> int:
             try:
                 shared = rc.consent.share(rc.consent.grantee_dids(grantee), Scope.parse(scope))
             except Exception:
-                print(f"the consent is granted, but re-wrapping keys for existing records "
-                      f"failed; retry with: phrchain consent share {consent}", file=sys.stderr)
+                print(say("consent.share_failed", consent=consent), file=sys.stderr)
                 raise
-            print(f"re-wrapped {shared} record key(s) for the grantee", file=sys.stderr)
+            print(say("consent.shared", n=shared), file=sys.stderr)
     return 0
 
 
@@ -68,19 +68,20 @@ def cmd_share(args: argparse.Namespace) -> int:
     with phr_client(args) as rc:
         consent = found(rc.node, "consent/get", "consent", consent=args.consent)
         if consent["patient"] != rc.wallet.did:
-            raise CliError("only the patient shares keys, with their own wallet")
+            raise CliError(say("consent.only_patient"))
         if consent["status"] != "active":
-            raise CliError(f"consent {args.consent} is {consent['status']}")
+            raise CliError(say("consent.not_active", consent=args.consent,
+                               status=consent["status"]))
         shared = rc.consent.share(rc.consent.grantee_dids(consent["grantee"]),
                                   Scope.parse(consent["scope"]))
-    print(f"re-wrapped {shared} record key(s) for the grantee of consent {args.consent}")
+    print(say("consent.shared_for", n=shared, consent=args.consent))
     return 0
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     with phr_client(args, vaults=False) as rc:
         rc.consent.revoke(args.consent)
-    print(f"revoked consent {args.consent}: every later access decision refuses it")
+    print(say("consent.revoked", consent=args.consent))
     return 0
 
 

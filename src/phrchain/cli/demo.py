@@ -70,7 +70,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     with running(home, passphrase, patients=args.patients) as c:
         scenario = Scenario(c, sys.stdout, bar, args.patients, args.seed)
-        scenario.run(_extra_steps())
+        outcome = scenario.run(_extra_steps())
         height = c.node.status()["height"]
         print(f"\nDone in {time.monotonic() - started:.1f} s: chain height {height}, "
               f"every step above went through the node API and the vaults.", flush=True)
@@ -78,7 +78,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
               f"    phrchain verify --home {home / 'node'}")
         if args.no_serve:
             return 0
-        _serve(c, home, passphrase, made_up, args.port)
+        _serve(c, home, passphrase, made_up, args.port, outcome.extra.get("product_key"))
     return 0
 
 
@@ -90,8 +90,11 @@ def _extra_steps() -> tuple[Any, ...]:
     return insurance_claim, portable_record
 
 
-def _serve(c: Any, home: Path, passphrase: str, made_up: bool, port: int) -> None:
-    """The node API again, with the web UI mounted at /ui, on the port asked for."""
+def _serve(c: Any, home: Path, passphrase: str, made_up: bool, port: int,
+           product_key: Any = None) -> None:
+    """The node API again, with the web UI mounted at /ui, on the port asked for;
+    patient 1 holds the insurer's product key (a file next to the wallets), so the web
+    UI can file the claim the story left for them."""
     from phrchain.api.server import BackgroundServer, create_app
     from phrchain.web import UiConfig, WalletEntry, create_ui_app
 
@@ -103,7 +106,13 @@ def _serve(c: Any, home: Path, passphrase: str, made_up: bool, port: int) -> Non
             return "auditor"
         return "provider" if member is not None else ""
 
-    wallets = {name: WalletEntry(home / "wallets" / f"{name}.json", hint(name))
+    keys: dict[str, tuple[Path, ...]] = {}
+    if product_key is not None:
+        key_file = home / "wallets" / "patient_1.product-key.json"
+        product_key.save(key_file)
+        keys["patient_1"] = (key_file,)
+    wallets = {name: WalletEntry(home / "wallets" / f"{name}.json", hint(name),
+                                 keys.get(name, ()))
                for name in c.wallets}
     ui = create_ui_app(UiConfig(c.api_url, c.directory, wallets,
                                 trust_anchor=c.node.key.did,

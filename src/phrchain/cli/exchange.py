@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from phrchain.cli.common import add_command, count, node_client, print_json
+from phrchain.cli.i18n import say
 from phrchain.cli.session import (
     describe_decision,
     emit_plaintext,
@@ -30,10 +31,9 @@ def cmd_request(args: argparse.Namespace) -> int:
         status = rc.session.q("exchange/get", request=request)["status"]
     print(request)
     if status == "approved":
-        print("approved at once by a standing consent: pull with "
-              f"`phrchain exchange pull {request} RECORD`", file=sys.stderr)
+        print(say("exchange.approved_at_once", request=request), file=sys.stderr)
     else:
-        print(f"{status}: waiting for the patient's answer", file=sys.stderr)
+        print(say("exchange.waiting", status=status), file=sys.stderr)
     return 0
 
 
@@ -59,15 +59,14 @@ def cmd_approve(args: argparse.Namespace) -> int:
     _, end_ms = period_days(args.days)
     with phr_client(args, vaults=not args.no_share) as rc:
         rc.exchange.approve(args.request, end_ms, share_existing=not args.no_share)
-    print(f"approved request {args.request} for {args.days} day(s): it is now consent "
-          f"{args.request} (revoke it with `phrchain consent revoke {args.request}`)")
+    print(say("exchange.approved", request=args.request, days=args.days))
     return 0
 
 
 def cmd_deny(args: argparse.Namespace) -> int:
     with phr_client(args, vaults=False) as rc:
         rc.exchange.deny(args.request)
-    print(f"denied request {args.request}")
+    print(say("exchange.denied", request=args.request))
     return 0
 
 
@@ -76,8 +75,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         opened = rc.exchange.pull(args.request, args.record)
         mine = rc.session.custodian_of_me()
     print(describe_decision(opened.decision), file=sys.stderr)
-    print(f"a copy is kept in the vault of {mine} (recorded on chain as a holder)",
-          file=sys.stderr)
+    print(say("exchange.copy_kept", org=mine), file=sys.stderr)
     emit_plaintext(opened.plaintext, args.out)
     return 0
 
@@ -85,7 +83,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 def cmd_push(args: argparse.Namespace) -> int:
     with phr_client(args) as rc:
         rc.exchange.push(args.record, args.to, args.purpose)
-    print(f"pushed record {args.record} to {args.to} under the patient's push consent")
+    print(say("exchange.pushed", record=args.record, to=args.to))
     return 0
 
 

@@ -71,6 +71,7 @@ from phrchain.cli.common import (
 from phrchain.cli.consent import consent_parser
 from phrchain.cli.demo import demo_command
 from phrchain.cli.exchange import exchange_parser
+from phrchain.cli.i18n import LANGS, set_lang
 from phrchain.cli.identity import identity_parser
 from phrchain.cli.net import net_parser
 from phrchain.cli.portable import portable_parser
@@ -222,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phrchain", description="patient-controlled "
                                      "health records on a permissioned blockchain")
     parser.add_argument("--version", action="version", version=f"phrchain {__version__}")
+    parser.add_argument("--lang", choices=LANGS,
+                        help="language of the human-readable lines (default: from "
+                             "LC_ALL, LC_MESSAGES or LANG; ko* is Korean)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = add_command(sub, "init", cmd_init, "create a new single-node chain")
     p.add_argument("--home", required=True)
@@ -304,6 +308,7 @@ def client_tls(args: argparse.Namespace) -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    set_lang(args.lang)
     try:
         with client_tls(args):
             return int(args.func(args))

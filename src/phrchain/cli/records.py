@@ -18,6 +18,7 @@ from phrchain.cli.common import (
     print_json,
     read_json_file,
 )
+from phrchain.cli.i18n import say
 from phrchain.cli.session import (
     ProgressBar,
     describe_decision,
@@ -41,12 +42,11 @@ def cmd_add(args: argparse.Namespace) -> int:
         extra["replaces"] = args.replaces
     if args.raw:
         if not (args.resource and args.category):
-            raise CliError("--raw needs --resource TYPE and --category NAME")
+            raise CliError(say("records.raw_needs"))
         data = Path(args.file).read_bytes()
     else:
         if args.resource or args.category:
-            raise CliError("--resource and --category are read from the FHIR resource; "
-                           "they go with --raw only")
+            raise CliError(say("records.raw_only"))
         resource = read_json_file(args.file, "FHIR resource", exact_decimals=True)
     with phr_client(args) as rc:
         if args.raw:
@@ -56,8 +56,9 @@ def cmd_add(args: argparse.Namespace) -> int:
             record = rc.records.add_resource(resource, args.patient, **extra)
         d = rc.session.descriptor(record)
     print(record)
-    print(f"registered in block {d['height']}: {d['resource']} ({d['category']}), "
-          f"{d['size']} bytes sealed in the vault of {d['custodian']}", file=sys.stderr)
+    print(say("records.added", height=d["height"], resource=d["resource"],
+              category=d["category"], size=d["size"], custodian=d["custodian"]),
+          file=sys.stderr)
     return 0
 
 
@@ -69,20 +70,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     groups = split_bundle(bundle)  # validates every resource before anything is sealed
     missing = sorted(g.patient_id for g in groups if g.patient_id not in patients)
     if missing:
-        raise CliError(f"{args.patients} names no DID for the Bundle's Patient "
-                       f"{', '.join(missing)}")
+        raise CliError(say("records.no_did", path=args.patients, ids=", ".join(missing)))
     not_dids = sorted(g.patient_id for g in groups
                       if not str(patients[g.patient_id]).startswith("did:key:"))
     if not_dids:
-        raise CliError(f"{args.patients} maps the Bundle's Patient {', '.join(not_dids)} "
-                       "to something that is not a did:key")
+        raise CliError(say("records.not_did", path=args.patients, ids=", ".join(not_dids)))
     set_aside = groups.set_aside()
     if set_aside:  # said before the passphrase prompt and the upload, not only after
-        print(f"setting aside {len(groups.shared)} shared resource(s) "
-              f"({', '.join(f'{kind} {n}' for kind, n in set_aside.items())}): "
-              f"{SET_ASIDE_REASON}", file=sys.stderr)
+        print(say("records.set_aside", n=len(groups.shared),
+                  kinds=", ".join(f"{kind} {n}" for kind, n in set_aside.items()),
+                  reason=SET_ASIDE_REASON), file=sys.stderr)
     total = sum(1 + len(g.resources) for g in groups)
-    print(f"sealing {total} resource(s) of {len(groups)} patient(s)…", file=sys.stderr)
+    print(say("records.sealing", total=total, patients=len(groups)), file=sys.stderr)
     bar = ProgressBar(total, "registering", "resources")
     with phr_client(args) as rc:
         try:
@@ -120,24 +119,22 @@ def cmd_read(args: argparse.Namespace) -> int:
     if args.break_glass:
         reason = (args.reason or "").strip()
         if not reason:
-            raise CliError("--break-glass needs --reason TEXT: say why this emergency access "
-                           "cannot wait for the patient's consent")
+            raise CliError(say("records.bg_reason"))
         if args.purpose not in (None, "ETREAT"):
-            raise CliError("break-glass is emergency treatment: its purpose is ETREAT")
+            raise CliError(say("records.bg_purpose"))
         if args.view:
-            raise CliError("give --break-glass or --view, not both")
+            raise CliError(say("records.bg_or_view"))
         action, purpose = "break_glass", "ETREAT"
     else:
         if args.reason:
-            raise CliError("--reason goes with --break-glass only")
+            raise CliError(say("records.reason_bg_only"))
         action, purpose = ("view" if args.view else "read"), args.purpose or "TREAT"
     if args.view and args.out:
-        raise CliError("--view displays the record and keeps nothing: drop --out, or read "
-                       "without --view to save a copy")
+        raise CliError(say("records.view_no_out"))
     if args.receipt and not args.break_glass:
-        raise CliError("--receipt goes with --break-glass only")
+        raise CliError(say("records.receipt_bg_only"))
     if args.receipt and os.path.exists(args.receipt):  # before the access, not after
-        raise CliError(f"{args.receipt} already exists; refusing to overwrite it")
+        raise CliError(say("exists", path=args.receipt))
     with phr_client(args) as rc:
         opened = rc.records.open(args.record, action=action, purpose=purpose,
                          vault_org=args.from_vault,
@@ -148,15 +145,10 @@ def cmd_read(args: argparse.Namespace) -> int:
             write_private(args.receipt, receipt.encode())
         # Said back to the operator only: the reason goes to no vault, chain or log; the
         # signed request commits to it (salted hash), and the receipt proves that later.
-        print(f"BREAK-GLASS access to record {args.record}: flagged in the patient's audit "
-              "log, and the patient is notified.\n"
-              f"  your reason (not sent anywhere; keep it with the receipt): "
-              f"{args.reason.strip()}\n"
-              f"  its salted commitment {opened.receipt.justification} is signed into request "
-              f"{opened.receipt.request}, which the audit log names\n"
-              + (f"  receipt written to {args.receipt}" if args.receipt else
-                 f"  receipt (keep it; `phrchain audit justify` checks it):\n{receipt}"),
-              file=sys.stderr)
+        print(say("records.break_glass", record=args.record, reason=args.reason.strip(),
+                  commitment=opened.receipt.justification, request=opened.receipt.request)
+              + (say("records.receipt_written", path=args.receipt) if args.receipt else
+                 say("records.receipt_shown", receipt=receipt)), file=sys.stderr)
     print(describe_decision(opened.decision), file=sys.stderr)
     emit_plaintext(opened.plaintext, args.out)
     return 0
@@ -164,13 +156,13 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 def cmd_range(args: argparse.Namespace) -> int:
     if args.start < 0 or args.length < 1:
-        raise CliError("--start must be >= 0 and --length >= 1")
+        raise CliError(say("records.range_bounds"))
     with phr_client(args) as rc:
         data = rc.records.read_range(args.record, args.start, args.length, purpose=args.purpose,
                              vault_org=args.from_vault)
     write_private(args.out, data)
-    print(f"{len(data)} bytes from offset {args.start} written to {args.out} (each chunk "
-          "checked against the record's on-chain root)", file=sys.stderr)
+    print(say("records.range", n=len(data), start=args.start, path=args.out),
+          file=sys.stderr)
     return 0
 
 
@@ -179,9 +171,8 @@ def cmd_erase(args: argparse.Namespace) -> int:
         rc.session.descriptor(args.record)
         holders = rc.session.q("records/holders", record=args.record)["holders"]
         rc.records.erase(args.record, args.reason)
-    print(f"record {args.record} erased on chain ({args.reason}); the vaults holding it "
-          f"({', '.join(holders) or 'none'}) destroy its ciphertext and keys at their next "
-          "sync, and refuse it from now on")
+    print(say("records.erased", record=args.record, reason=args.reason,
+              holders=", ".join(holders) or say("none")))
     return 0
 
 
@@ -192,9 +183,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         bundle = rc.records.export(patient, purpose=purpose)
     write_private(args.out, (json.dumps(bundle, indent=2, sort_keys=True,
                                         ensure_ascii=False) + "\n").encode())
-    print(f"{len(bundle['entry'])} resource(s) written to {args.out} as a FHIR R4 "
-          "collection Bundle (validated); records you may not open, erased ones and "
-          "genomic objects are left out", file=sys.stderr)
+    print(say("records.exported", n=len(bundle["entry"]), path=args.out), file=sys.stderr)
     return 0
 
 

@@ -24,6 +24,7 @@ from phrchain.cli.common import (
     read_json_file,
     wallet_from_args,
 )
+from phrchain.cli.i18n import say
 
 VAULTS_ENV: Final = "PHRCHAIN_VAULTS"
 DAY_MS: Final = 86_400_000
@@ -74,13 +75,12 @@ def signer_options() -> argparse.ArgumentParser:
 # -- the vault directory and the records client ----------------------------------------------
 def read_directory(path: str | None) -> dict[str, str]:
     if not path:
-        raise CliError(f"this command talks to vaults: give --vaults FILE or set {VAULTS_ENV} "
-                       "(JSON {organization DID: vault URL})")
+        raise CliError(say("need_vaults", env=VAULTS_ENV))
     directory = read_json_file(path, "vault directory")
     if not isinstance(directory, dict) or not all(
             isinstance(k, str) and k.startswith("did:") and isinstance(v, str)
             and v.startswith(("http://", "https://")) for k, v in directory.items()):
-        raise CliError(f"{path} must be a JSON object {{organization DID: http(s) URL}}")
+        raise CliError(say("bad_directory", path=path))
     return directory
 
 
@@ -103,9 +103,9 @@ def phr_client(args: argparse.Namespace, vaults: bool = True) -> Iterator[Any]:
         erased = _erased_record(client, exc)
         if erased is None:
             raise
-        raise CliError(f"record {erased['record']} was erased (at height "
-                       f"{erased.get('erased_height')}, {erased.get('reason')}): its ciphertext "
-                       "and keys are destroyed in every vault") from None
+        raise CliError(say("record_erased", record=erased["record"],
+                           height=erased.get("erased_height"), reason=erased.get("reason"))
+                       ) from None
     except (KeyError, RecordsError) as exc:
         detail = str(exc.args[0]) if exc.args else "not found"
         if detail.startswith("no vault address"):
@@ -141,7 +141,7 @@ def patient_of(args: argparse.Namespace) -> str:
     """``--patient``, else the wallet's own DID (read without its passphrase)."""
     patient = getattr(args, "patient", None) or my_did(args)
     if not patient:
-        raise CliError("give --patient DID (or --wallet, to mean yourself)")
+        raise CliError(say("need_patient"))
     return str(patient)
 
 
@@ -164,7 +164,7 @@ def paged(node: Any, path: str, field: str, **data: Any) -> Iterator[str]:
 def found(node: Any, path: str, what: str, **data: Any) -> dict[str, Any]:
     answer = value(node, path, **data)
     if answer is None:
-        raise CliError(f"no such {what} on chain: {next(iter(data.values()))}")
+        raise CliError(say("no_such", what=what, id=next(iter(data.values()))))
     return dict(answer)
 
 
@@ -172,10 +172,11 @@ def found(node: Any, path: str, what: str, **data: Any) -> dict[str, Any]:
 def parse_list(text: str, what: str, allowed: frozenset[str] | None = None) -> list[str]:
     items = sorted({part.strip() for part in text.split(",") if part.strip()})
     if not items:
-        raise CliError(f"{what}: give at least one, comma-separated")
+        raise CliError(say("list_empty", what=what))
     if allowed is not None and not set(items) <= allowed:
-        raise CliError(f"{what}: unknown {', '.join(sorted(set(items) - allowed))}; "
-                       f"choose from {','.join(sorted(allowed))}")
+        raise CliError(say("list_unknown", what=what,
+                           unknown=", ".join(sorted(set(items) - allowed)),
+                           allowed=",".join(sorted(allowed))))
     return items
 
 
@@ -183,24 +184,23 @@ def parse_scope(specs: Sequence[str]) -> dict[str, Any]:
     """``all``, or any of ``records:ID,ID``, ``resources:Type,Type``,
     ``categories:cat,cat`` (repeat ``--scope`` to combine them)."""
     if not specs:
-        raise CliError("give --scope all|records:ID,…|resources:Type,…|categories:name,…")
+        raise CliError(say("scope_missing"))
     if "all" in specs:
         if len(specs) > 1:
-            raise CliError("--scope all cannot be combined with another --scope")
+            raise CliError(say("scope_all_alone"))
         return {"all": True}
     scope: dict[str, list[str]] = {}
     for spec in specs:
         kind, sep, items = spec.partition(":")
         if not sep or kind not in ("records", "resources", "categories"):
-            raise CliError(f"--scope {spec!r}: expected all, records:…, resources:… or "
-                           "categories:…")
+            raise CliError(say("scope_bad", spec=repr(spec)))
         scope[kind] = sorted(set(scope.get(kind, [])) | set(parse_list(items, spec)))
     return scope
 
 
 def period_days(days: int) -> tuple[int, int]:
     if days < 1:
-        raise CliError("--days must be at least 1")
+        raise CliError(say("days_min"))
     start = now_ms()
     return start - CLOCK_SKEW_MS, start + days * DAY_MS
 
@@ -211,7 +211,7 @@ def write_private(path: str, data: bytes) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise CliError(f"{path} already exists; refusing to overwrite it") from None
+        raise CliError(say("exists", path=path)) from None
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
 
@@ -220,20 +220,19 @@ def emit_plaintext(plaintext: bytes, out: str | None) -> None:
     """A record's plaintext to ``out`` (exact bytes), else to stdout (JSON indented)."""
     if out:
         write_private(out, plaintext)
-        print(f"{len(plaintext)} bytes written to {out}", file=sys.stderr)
+        print(say("bytes_written", n=len(plaintext), path=out), file=sys.stderr)
         return
     try:
         print(json.dumps(json.loads(plaintext), indent=2, sort_keys=True, ensure_ascii=False))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CliError("the record is not JSON text: give --out FILE to save its bytes") \
-            from None
+        raise CliError(say("not_json")) from None
 
 
 def describe_decision(decision: dict[str, Any]) -> str:
-    text = f"access permitted ({decision.get('reason')}"
-    if decision.get("consent"):
-        text += f", consent {decision['consent']}"
-    return text + f", decided at height {decision.get('height')})"
+    consent = say("decision_consent", consent=decision["consent"]) \
+        if decision.get("consent") else ""
+    return say("decision", reason=decision.get("reason"), consent=consent,
+               height=decision.get("height"))
 
 
 class ProgressBar:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 from phrchain.client.claims import Code, ProductKey, Rules
 from phrchain.client.http import ApiError
 from phrchain.fhir.synthetic import SNOMED
+from phrchain.web.filing import invoice
 
 if TYPE_CHECKING:
     from phrchain.demo.scenario import Scenario
@@ -120,6 +121,14 @@ def insurance_claim(s: Scenario) -> None:
     regulator = c.client("auditor").claims
     flagged = regulator.claims_by_reason("duplicate_claim")
     s.say(f"the regulator lists claims by reason code: duplicate_claim → {len(flagged)}")
+    # Left for the web UI (Claims → File a claim): a check-up billed, itemized, paid.
+    follow_up = hospital.bill(c.did(p), 120_000, CURRENCY, f"E-{secrets.token_hex(4)}")
+    doctor.records.add_resource(invoice(follow_up, [(CHECKUP, 120_000)], CURRENCY,
+                                        "Patient/demo"), c.did(p))
+    patient.pay_bill(follow_up)
+    s.outcome.extra["product_key"] = key
+    s.say(f"Hanbit billed a check-up ({_won(120_000)}) with its itemized bill as one of "
+          f"patient 1's records; patient 1 paid it and can claim it in the web UI")
     fhir = patient.fhir(filed["claim"], key)
     eob = fhir["ExplanationOfBenefit"]
     s.say(f"exported as FHIR R4 Claim, ClaimResponse and ExplanationOfBenefit (outcome "

@@ -19,10 +19,13 @@ ROLE_HINTS: Final = frozenset({"patient", "provider", "auditor", ""})
 class WalletEntry:
     """A passphrase-encrypted wallet file (``client/wallet.py``) and a hint shown at
     login. The hint only labels the picker: what a session may do follows from the
-    identity the chain holds for the wallet's DID."""
+    identity the chain holds for the wallet's DID. ``product_keys`` are the product key
+    files (``client/claims.py`` ``ProductKey``) insurers gave this patient at enrolment,
+    off chain: filing a claim in the UI tags the billed codes with them."""
 
     path: Path
     role: str = ""
+    product_keys: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,13 @@ class UiConfig:
     @classmethod
     def from_file(cls, path: Path | str) -> UiConfig:
         """``{"node_url", "directory": {org DID: url}, "wallets": {name: {"path",
-        "role"}}, "trust_anchor"?, "chain_id"?, "idle_timeout_s"?}``; relative wallet
-        paths are relative to the file."""
+        "role", "product_keys"?: [paths]}}, "trust_anchor"?, "chain_id"?,
+        "idle_timeout_s"?}``; relative paths are relative to the file."""
         source = Path(path)
         body: dict[str, Any] = json.loads(source.read_text())
-        wallets = {name: WalletEntry(source.parent / w["path"], w.get("role", ""))
+        wallets = {name: WalletEntry(source.parent / w["path"], w.get("role", ""),
+                                     tuple(source.parent / k
+                                           for k in w.get("product_keys", ())))
                    for name, w in body["wallets"].items()}
         return cls(str(body["node_url"]), dict(body["directory"]), wallets,
                    body.get("trust_anchor"), body.get("chain_id"),

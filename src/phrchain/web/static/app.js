@@ -257,7 +257,7 @@ export function scopeText(scope) {
 
 // The one line about a record: the backend's (the record's own words); a Patient's
 // sex and birth date in the page's language.
-function summaryText(view) {
+export function summaryText(view) {
   const fhir = view.fhir;
   if (!fhir || fhir.resourceType !== "Patient") return view.summary || "";
   const name = (fhir.name || [])[0] || {};

@@ -4,9 +4,14 @@
 // {amount, currency, text}; fmtMoney shows them in the page's language (nothing here
 // computes with money).
 import {
-  api, attempt, badge, didEl, fmtMoney, fmtTime, h, partyEl, registerSection, replace,
-  rerender, resourceCard, t, term, vocabulary,
+  api, attempt, badge, checkedValues, didEl, fmtDate, fmtFhirDate, fmtMoney, fmtTime, h,
+  partyEl, partyLabel, registerSection, replace, rerender, resourceCard, summaryText, t,
+  term, vocabulary,
 } from "./app.js";
+
+const DAY_MS = 86400000;
+const MAX_RECORDS = 16; // claims/file names 1-16 records
+let justFiled = null;
 
 function reasonList(reasons) {
   if (!reasons.length) return h("span", { class: "note" }, t("claims.no_reasons"));
@@ -68,9 +73,94 @@ function claimBlock(cl) {
     " ", showEob, out, eob);
 }
 
+// -- the patient files a claim by picking records ----------------------------------------
+function recordLabel(r) {
+  return t("file.record_label", { type: term("resource", r.resource || ""),
+    date: r.date ? fmtFhirDate(r.date, { day: true }) : fmtDate(r.registered_ms),
+    institution: partyLabel(r.custodian) || r.custodian.did });
+}
+
+function outcomeBlock(cl) {
+  return h("div", { id: "claim-outcome", role: "status", dataset: { claim: cl.claim,
+    status: cl.status } },
+  h("p", {}, t("file.outcome", { claim: cl.claim.slice(0, 8), status: term("status", cl.status),
+    payout: fmtMoney(cl.payout) }), " ", badge(cl.payment)),
+  reasonList(cl.reasons));
+}
+
+function claimForm(form) {
+  const bills = h("select", { id: "claim-bill", name: "bill" }, form.bills.map((b) =>
+    h("option", { value: b.bill }, t("file.bill_option", { date: fmtDate(b.time_ms),
+      provider: partyLabel(b.provider), amount: fmtMoney(b.amount) }))));
+  const lines = h("ul", { id: "claim-lines" });
+  const showLines = () => {
+    const bill = form.bills.find((b) => b.bill === bills.value);
+    replace(lines, (bill ? bill.lines : []).map((l) => h("li", {}, `${l.display} `,
+      h("span", { class: "money" }, fmtMoney(l.amount)))));
+  };
+  const products = h("select", { id: "claim-product", name: "product" }, form.products.map(
+    (p) => h("option", { value: `${p.insurer.did}|${p.product}`, disabled: !p.key },
+      `${p.name} — ${partyLabel(p.insurer)}${p.key ? "" : ` ${t("file.no_key")}`}`)));
+  const picks = h("fieldset", { id: "claim-records" }, h("legend", {}, t("file.records")),
+    form.records.map((r) => h("label", { class: "pick" }, h("input", { type: "checkbox",
+      name: "record", value: r.record }), h("span", {}, recordLabel(r),
+      summaryText(r) ? h("span", { class: "note" }, summaryText(r)) : ""))));
+  const preview = h("div", { id: "claim-preview", "aria-live": "polite" });
+  const submit = h("button", { type: "submit", id: "claim-submit", class: "primary" },
+    t("file.submit"));
+  const out = h("div");
+  const el = h("form", { id: "claim-form" },
+    h("p", { class: "note" }, t("file.intro")),
+    h("label", {}, t("file.bill"), bills), h("h4", {}, t("file.lines")), lines,
+    h("label", {}, t("file.product"), products), picks, preview, submit, out);
+  const picked = () => checkedValues(el, "record");
+  const showPreview = () => {
+    const ids = picked();
+    const product = form.products.find((p) => `${p.insurer.did}|${p.product}` === products.value);
+    submit.disabled = !ids.length || ids.length > MAX_RECORDS || !product || !product.key;
+    if (!ids.length) return replace(preview, h("p", {}, t("file.pick")));
+    if (ids.length > MAX_RECORDS) return replace(preview, h("p", {}, t("file.too_many",
+      { n: MAX_RECORDS })));
+    const chosen = form.records.filter((r) => ids.includes(r.record));
+    return replace(preview, h("p", {}, t("file.sentence", {
+      insurer: product ? partyLabel(product.insurer) : "", n: ids.length,
+      until: fmtDate(Date.now() + form.consent_days * DAY_MS) })),
+    h("ul", {}, chosen.map((r) => h("li", { dataset: { record: r.record } }, recordLabel(r)))));
+  };
+  bills.addEventListener("change", showLines);
+  el.addEventListener("change", showPreview);
+  el.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const [insurer, product] = products.value.split("|");
+    submit.disabled = true;
+    const filed = await attempt(out, () => api("POST", "patient/claims", {
+      bill: bills.value, insurer, product, records: picked() }));
+    if (filed) {
+      justFiled = filed; // shown above the refreshed claims list
+      await rerender();
+    } else submit.disabled = false;
+  });
+  showLines();
+  showPreview();
+  return el;
+}
+
+async function openClaimForm(box) {
+  const form = await attempt(box, () => api("GET", "patient/claim-form"));
+  if (!form) return;
+  if (!form.bills.length) return replace(box, h("p", {}, t("file.no_bills")));
+  if (!form.products.length) return replace(box, h("p", {}, t("file.no_products")));
+  return replace(box, claimForm(form));
+}
+
 async function renderClaims(body) {
   const { balances, bills, claims } = await api("GET", "patient/claims");
-  replace(body,
+  const box = h("div", { id: "file-claim" }, justFiled ? outcomeBlock(justFiled) : "");
+  justFiled = null;
+  const open = h("button", { type: "button", id: "file-claim-open", class: "primary" },
+    t("file.open"));
+  open.addEventListener("click", () => openClaimForm(box));
+  replace(body, open, box,
     h("h3", {}, t("claims.balances")),
     balances.length ? h("ul", { id: "balances" }, balances.map((b) => h("li",
       { dataset: { currency: b.currency } }, h("span", { class: "money" }, fmtMoney(b)))))
