@@ -24,14 +24,8 @@ import time
 from pathlib import Path
 
 from _harness import running  # puts the repository root on sys.path, for tests.*
-from tests.api_campaign import Report, node_target, run_campaign, vault_target
-from tests.consortium import A1, VAULT_ORGS, P
-
-from phrchain.core import encoding
-
-OBSERVATION = {"resourceType": "Observation", "status": "final",
-               "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}]},
-               "valueQuantity": {"value": 5, "unit": "mmol/L"}}
+from tests.api_campaign import Report, node_target, run_campaign, seed_world, vault_target
+from tests.consortium import VAULT_ORGS
 
 
 def main() -> int:
@@ -46,13 +40,7 @@ def main() -> int:
     t0 = time.perf_counter()
     totals = Report()
     with tempfile.TemporaryDirectory() as tmp, running(Path(tmp)) as c:
-        record = c.client(A1).records.add(encoding.encode(OBSERVATION), P.did,
-                                          resource="Observation", category="laboratory")
-        now = time.time_ns() // 1_000_000
-        consent = c.client(P).consent.grant(
-            {"kind": "practitioner", "id": A1.did}, actions=["read"],
-            scope={"records": [record]}, purposes=["TREAT"], start_ms=now - 1000,
-            end_ms=now + 86_400_000)
+        record, consent = seed_world(c)
         targets = [("node API", node_target(c, record, consent), args.examples)]
         targets += [(f"vault of {org.label}", vault_target(c, org.did, record),
                      args.vault_examples) for org in VAULT_ORGS]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ import httpx
 import jsonschema_rs
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+
+from phrchain.core import encoding
 
 MAX_INT: Final = (1 << 63) - 1
 HOSTILE_TEXT: Final = [
@@ -350,3 +353,24 @@ def vault_target(c: Any, org_did: str, record: str) -> Target:
                   {"record": [record], "reader": [P.did], "index": [0, 1, MAX_INT]},
                   extra_statuses=VAULT_STATUSES, header_sets=garbage,
                   error_shape=phrchain_error_shape)
+
+
+OBSERVATION: Final = {"resourceType": "Observation", "status": "final",
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}]},
+                      "valueQuantity": {"value": 5, "unit": "mmol/L"}}
+
+
+def seed_world(c: Any) -> tuple[str, str]:
+    """One record of P at hospital A and one consent of P's over it, for the campaign's
+    cases to name: ``(record, consent)``. ``c`` is a running ``tests.consortium``."""
+    from tests.consortium import A1, P
+
+    record: str = c.client(A1).records.add(encoding.encode(OBSERVATION), P.did,
+                                           resource="Observation", category="laboratory")
+    now = time.time_ns() // 1_000_000
+    consent: str = c.client(P).consent.grant(
+        {"kind": "practitioner", "id": A1.did}, actions=["read"],
+        scope={"records": [record]}, purposes=["TREAT"], start_ms=now - 1000,
+        end_ms=now + 86_400_000)
+    return record, consent
+

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -34,7 +34,29 @@ from tests.processes import ENV, ROOT, group_member, kill_group, start_node, sto
 CLIENTS = 4
 
 
-class TxLoad:
+class _Load:
+    """Client threads that run until the ``with`` block ends (then get ``join_s`` to
+    notice ``stop``)."""
+
+    threads: list[threading.Thread]
+    stop: threading.Event
+    join_s: float = 15
+
+    def __enter__(self: LoadT) -> LoadT:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=self.join_s)
+
+
+LoadT = TypeVar("LoadT", bound=_Load)
+
+
+class TxLoad(_Load):
     """Client threads submitting fresh patient registrations, waiting for commit; keeps
     the hash of every tx the API reported committed with code 0."""
 
@@ -65,15 +87,6 @@ class TxLoad:
                     with self._lock:
                         self.reported.append((body["hash"], item[1]))
 
-    def __enter__(self) -> TxLoad:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=15)
 
 
 def tx_pool(count: int, first_seed: int = 50_000) -> list[tuple[bytes, str]]:
@@ -190,10 +203,12 @@ def _start_vault(directory: Path, api_url: str, lifetime_s: float = 600
     return child, url
 
 
-class RecordLoad:
+class RecordLoad(_Load):
     """Hospital A adds records to its vault (each acknowledged once uploaded *and*
     registered); patient P reads acknowledged ones (each answered read is an audit entry
     the vault journaled before releasing)."""
+
+    join_s = 30
 
     def __init__(self, api_url: str, directory: dict[str, str], acked: dict[str, bytes],
                  rng: random.Random) -> None:
@@ -245,15 +260,6 @@ class RecordLoad:
                 with self._lock:
                     self.reads.append(patient.session.vault(HOSPITAL_A.did).last_request)
 
-    def __enter__(self) -> RecordLoad:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
 
 
 def vault_campaign(tmp: Path, points: int, rng: random.Random,

@@ -7,7 +7,6 @@ with hostile values (``tests/api_campaign.py``), against a consortium on loopbac
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +17,6 @@ from hypothesis import strategies as st
 
 from phrchain.client import builder
 from phrchain.client.wallet import Wallet
-from phrchain.core import encoding
 from phrchain.core.tx import build_tx
 from tests.api_campaign import (
     HOSTILE_TEXT,
@@ -28,29 +26,19 @@ from tests.api_campaign import (
     node_target,
     phrchain_error_shape,
     run_campaign,
+    seed_world,
     vault_target,
 )
-from tests.consortium import A1, CHAIN, HOSPITAL_A, Consortium, P, running
+from tests.consortium import CHAIN, HOSPITAL_A, Consortium, running
 
 # Cases per operation: small enough that the whole file stays well under a minute here.
 NODE_EXAMPLES = 40
 VAULT_EXAMPLES = 25
-OBSERVATION = {"resourceType": "Observation", "status": "final",
-               "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}]},
-               "valueQuantity": {"value": 5, "unit": "mmol/L"}}
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Consortium, str, str]]:
     """A consortium holding one record of P (at hospital A) and one consent of P's."""
     with running(tmp_path_factory.mktemp("api-props")) as c:
-        record = c.client(A1).records.add(encoding.encode(OBSERVATION), P.did,
-                                          resource="Observation", category="laboratory")
-        now = time.time_ns() // 1_000_000
-        consent = c.client(P).consent.grant(
-            {"kind": "practitioner", "id": A1.did}, actions=["read"],
-            scope={"records": [record]}, purposes=["TREAT"], start_ms=now - 1000,
-            end_ms=now + 86_400_000)
+        record, consent = seed_world(c)
         yield c, record, consent
 
 
