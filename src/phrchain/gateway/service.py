@@ -283,7 +283,8 @@ class Vault:
         on_chain = self._chain("records/get", {"record": meta.record_id.hex()})
         if on_chain is None or on_chain.get("hash") != meta.hash.hex() \
                 or on_chain["patient"] != meta.patient \
-                or on_chain.get("commitment") != meta.commitment.hex():
+                or on_chain.get("commitment") != meta.commitment.hex() \
+                or on_chain.get("size") != meta.size or on_chain.get("chunks") != meta.chunks:
             raise NOT_REGISTERED(meta.record_id.hex())
 
     def _wrapped_for(self, caller: str, record_id: bytes, decision: Mapping[str, Any]) -> bytes:
