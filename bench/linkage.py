@@ -17,9 +17,12 @@ version of the node's stores, knowing its enrollees' DIDs. Figures, over all enr
 ``enrollee_records`` (records they have), ``named`` (records they named in claims),
 ``linked`` (their records the linker attributes to them), ``linked_not_named`` (of those,
 records they never named to the insurer: issue 14 wants 0), and of those how many show a
-resource type, a category, an authoring/accessing practitioner; ``linked_at_b`` (linked
-records whose custodian is hospital B); ``merged_components`` and
-``linked_wrong_patient`` (the linker's own errors: both should be 0).
+resource type, a category, a practitioner (author or accessor), a size, and a second
+practitioner (an accessor other than the author); ``linked_at_b`` (linked records whose
+custodian is hospital B); ``documents_with_type_or_category`` (chain documents holding a
+FHIR resource type name or a records category as a value or key segment: issue 14 wants
+0 for records); ``merged_components`` and ``linked_wrong_patient`` (the linker's own
+errors: both should be 0).
 Last line: ``{"bench": "linkage", …}``.
 
     PYTHONPATH=src python bench/linkage.py [--patients 20] [--resources 12]
@@ -38,13 +41,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests import linkage
+
 from phrchain.client.claims import ProductKey
 from phrchain.demo.claims_step import COLONOSCOPY, CURRENCY, PRODUCT_RULES
 from phrchain.demo.consortium import Consortium, running
 from phrchain.fhir import RESOURCE_TYPES
 from phrchain.fhir.synthetic import generate_patients
 from phrchain.modules.records.messages import CATEGORIES
-from tests import linkage
 
 DAY_MS = 86_400_000
 
@@ -161,11 +165,13 @@ def main() -> None:
         documents = list(linkage.chain_documents(home / "node"))
         attributions = linkage.link(documents, list(named), RESOURCE_TYPES, CATEGORIES)
         kinds = linkage.actor_kinds(documents)
+        vocabulary = linkage.vocabulary_hits(documents, RESOURCE_TYPES | CATEGORIES)
         link_s = time.perf_counter() - t1
     figures = linkage.summary(attributions, owner, named, kinds)
     figures["linked_at_b"] = sum(len(a.identifiers & {r for r, o in custodian.items()
                                                       if o == hospital_b})
                                  for a in attributions.values())
+    figures["documents_with_type_or_category"] = vocabulary
     print(f"{len(documents)} chain documents (tx messages, events, state row versions); "
           f"{len(owner)} records of {args.patients} patients at 2 hospitals", file=sys.stderr)
     for name, value in figures.items():

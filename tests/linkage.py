@@ -232,6 +232,18 @@ def link(documents: Iterable[Document], known: Collection[str],
     return out
 
 
+def vocabulary_hits(documents: Iterable[Document], words: Collection[str]) -> int:
+    """How many documents hold a string of ``words`` (e.g. FHIR resource type names) as a
+    whole value, or as a segment of a state key."""
+    vocabulary = frozenset(words)
+    hits = 0
+    for doc in documents:
+        strings = [v for _, v in _walk(doc.value) if isinstance(v, str)]
+        segments = {part for v in strings for part in v.split("/")}
+        hits += bool(vocabulary & (set(strings) | segments))
+    return hits
+
+
 def actor_kinds(documents: Iterable[Document]) -> dict[str, str]:
     """DID → kind as the identity state files it (for reports)."""
     return _kinds((doc, set()) for doc in documents)
@@ -245,7 +257,8 @@ def summary(attributions: Mapping[str, Attribution], records: Mapping[str, str],
     out = {"enrollees": len(attributions), "enrollee_records": 0, "named": 0,
            "linked": 0, "linked_not_named": 0, "linked_wrong_patient": 0,
            "not_named_with_type": 0, "not_named_with_category": 0,
-           "not_named_with_author": 0, "merged_components": 0}
+           "not_named_with_author": 0, "not_named_with_size": 0,
+           "not_named_with_second_practitioner": 0, "merged_components": 0}
     for did, a in attributions.items():
         own = {r for r, p in records.items() if p == did}
         linked = a.identifiers & records.keys()
@@ -260,6 +273,8 @@ def summary(attributions: Mapping[str, Attribution], records: Mapping[str, str],
             f = a.facts[r]
             out["not_named_with_type"] += bool(f.resource_types)
             out["not_named_with_category"] += bool(f.categories)
-            out["not_named_with_author"] += any(kinds.get(x) == "practitioner"
-                                                for x in f.actors)
+            practitioners = {x for x in f.actors if kinds.get(x) == "practitioner"}
+            out["not_named_with_author"] += bool(practitioners)
+            out["not_named_with_size"] += bool(f.integers.get("size"))
+            out["not_named_with_second_practitioner"] += len(practitioners) > 1
     return out
