@@ -19,7 +19,10 @@ version of the node's stores, knowing its enrollees' DIDs. Figures, over all enr
 records they never named to the insurer: issue 14 wants 0), and of those how many show a
 resource type, a category, a practitioner (author or accessor), a size, and a second
 practitioner (an accessor other than the author); ``linked_at_b`` (linked records whose
-custodian is hospital B); ``documents_with_type_or_category`` (chain documents holding a
+custodian is hospital B); ``linked_identifiers`` (every id or hash joined to an
+enrollee: records, consents, requests, bills, claims, audit request hashes, keys) and
+``linked_actors`` (distinct institutions and practitioners seen with each enrollee's
+identifiers, summed); ``documents_with_type_or_category`` (chain documents holding a
 FHIR resource type name or a records category as a value or key segment: issue 14 wants
 0 for records); ``merged_components`` and ``linked_wrong_patient`` (the linker's own
 errors: both should be 0).

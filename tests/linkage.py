@@ -258,7 +258,8 @@ def summary(attributions: Mapping[str, Attribution], records: Mapping[str, str],
            "linked": 0, "linked_not_named": 0, "linked_wrong_patient": 0,
            "not_named_with_type": 0, "not_named_with_category": 0,
            "not_named_with_author": 0, "not_named_with_size": 0,
-           "not_named_with_second_practitioner": 0, "merged_components": 0}
+           "not_named_with_second_practitioner": 0, "merged_components": 0,
+           "linked_identifiers": 0, "linked_actors": 0}
     for did, a in attributions.items():
         own = {r for r, p in records.items() if p == did}
         linked = a.identifiers & records.keys()
@@ -269,6 +270,8 @@ def summary(attributions: Mapping[str, Attribution], records: Mapping[str, str],
         out["linked_wrong_patient"] += len(linked - own)
         out["linked_not_named"] += len(not_named)
         out["merged_components"] += bool(a.merged)
+        out["linked_identifiers"] += len(a.identifiers)
+        out["linked_actors"] += len(set().union(*(f.actors for f in a.facts.values())))
         for r in not_named:
             f = a.facts[r]
             out["not_named_with_type"] += bool(f.resource_types)

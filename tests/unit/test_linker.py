@@ -87,3 +87,10 @@ def test_vocabulary_hits_counts_values_and_key_segments_only() -> None:
             state("index/laboratory/x", "1"),
             state("notes/x", "an Observation in prose")]
     assert vocabulary_hits(docs, TYPES | CATS) == 2
+
+
+def test_summary_counts_every_joined_identifier_and_the_actors_seen_with_them() -> None:
+    found = link(chain(), [P, Q], TYPES, CATS)
+    figures = summary(found, {R1: P, R2: P, R3: Q}, {}, {})
+    assert figures["linked_identifiers"] == 4            # R1, R2, CONSENT; R3
+    assert figures["linked_actors"] == 4                 # P: DOC, ORG_B, ORG_A; Q: DOC
