@@ -19,7 +19,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.consortium import running
 
-__all__ = ["Timers", "cpu_snapshot", "cpu_spent", "pct", "running", "server_labels"]
+__all__ = ["Timers", "cpu_snapshot", "cpu_spent", "pct", "running", "server_labels",
+           "thread_profiler"]
+
+
+def thread_profiler() -> Any:
+    """yappi, which profiles every thread (cProfile sees only its own): imported only
+    under ``--profile``, from the ``bench`` extra (``pip install -e '.[bench]'``)."""
+    try:
+        import yappi
+    except ImportError:
+        raise SystemExit("--profile profiles every thread with yappi: "
+                         "pip install -e '.[bench]'") from None
+    return yappi
 
 
 def pct(values: list[float], q: float) -> float:

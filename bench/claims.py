@@ -473,7 +473,10 @@ def main() -> None:
                         help="concurrent in-process clients (API threads do the same)")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile of the replayed claim blocks, to stderr")
+    parser.add_argument("--quick", action="store_true", help="200 claims in chunks of 50")
     args = parser.parse_args()
+    if args.quick:
+        args.claims, args.chunk = 200, 50
     cast = Cast([key(10_000 + i) for i in range(args.claims)])
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "node"

@@ -193,7 +193,11 @@ def main() -> int:
     parser.add_argument("--keep", help="keep the networks' directories here (logs)")
     parser.add_argument("--log-level", default="error", help="CometBFT log level")
     parser.add_argument("--mempool-size", type=int, default=ConsensusTuning.mempool_size)
+    parser.add_argument("--quick", action="store_true",
+                        help="200 tx/s for 3 s, at most 15 s of drain, per app")
     args = parser.parse_args()
+    if args.quick:
+        args.rate, args.seconds, args.drain = 200, 3, 15
     if not default_binary().exists():
         raise SystemExit("no CometBFT binary: run scripts/cometbft.sh first")
     tuning = ConsensusTuning(timeout_commit=args.timeout_commit, log_level=args.log_level,

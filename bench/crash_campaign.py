@@ -37,7 +37,10 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=20, help="kill points per target")
     parser.add_argument("--targets", default="node,writer,vault")
     parser.add_argument("--seed", default="crash-campaign")
+    parser.add_argument("--quick", action="store_true", help="1 kill point per target")
     args = parser.parse_args()
+    if args.quick:
+        args.points = 1
     rows = []
     for target in args.targets.split(","):
         rng = random.Random(f"{args.seed}-{target}")

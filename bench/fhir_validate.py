@@ -27,7 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resources", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="10 patients, one round")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.patients, args.rounds = 10, 1
 
     bundles = generate_patients(args.patients, args.seed, args.resources)
     resources = [e["resource"] for b in bundles for e in b["entry"]]

@@ -103,7 +103,10 @@ def main() -> int:
     p.add_argument("--seed", action="store_true", help="write the seed inputs and exit")
     p.add_argument("--merge-only", action="store_true",
                    help="only merge the corpora of an earlier --workdir into the saved one")
+    p.add_argument("--quick", action="store_true", help="200 inputs per target, 10 s bound")
     args = p.parse_args()
+    if args.quick:
+        args.inputs, args.seconds = 200, 10
     from tests.fuzz.targets import TARGETS
 
     if args.seed:

@@ -49,8 +49,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import yappi
-from _harness import Timers, cpu_snapshot, cpu_spent, running, server_labels
+from _harness import Timers, cpu_snapshot, cpu_spent, running, server_labels, thread_profiler
 
 import phrchain.fhir.bundle as fhir_bundle
 from phrchain.client.phr import Phr
@@ -216,7 +215,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         files0 = {n: db_bytes(home / "data" / n) for n in ("blocks.db", "state.db")}
         timers = Timers()
         instrument(timers, importer)
-        if args.profile:
+        yappi = thread_profiler() if args.profile else None
+        if yappi:
             yappi.set_clock_type("cpu")
             yappi.start()
         cpu0 = cpu_snapshot()
@@ -224,7 +224,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             records, elapsed = import_all(importer, bundles, dids)
             cpu1 = cpu_snapshot()
         finally:
-            if args.profile:
+            if yappi:
                 yappi.stop()
             timers.restore()
         h1 = settle(c)
@@ -284,6 +284,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
               f"{sizes[size]:.1f} tx bytes/record, "
               f"{d['state_records_kv'] / d['records']:.1f} state records/ bytes/record")
     if args.profile:
+        yappi = thread_profiler()
         stats = yappi.get_func_stats()
         stats.sort("tsub", "desc")
         stats.print_all(out=sys.stderr, columns={0: ("name", 80), 1: ("ncall", 9),
@@ -320,10 +321,14 @@ def main() -> None:
     parser.add_argument("--block-ms", type=int, default=20)
     parser.add_argument("--dir", default=None, help="where the node and vaults live")
     parser.add_argument("--quick", action="store_true", help="20 patients, 16 documents")
-    parser.add_argument("--profile", action="store_true", help="yappi, every thread")
+    parser.add_argument("--profile", action="store_true",
+                        help="yappi over every thread, to stderr (the bench extra: "
+                             "pip install -e '.[bench]')")
     args = parser.parse_args()
     if args.quick:
         args.patients, args.doc_records = 20, 16
+    if args.profile:
+        thread_profiler()  # fail before the run, not after it
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         report(args, run(args, Path(tmp)))
 

@@ -47,6 +47,9 @@ from phrchain.gateway.http import create_vault_app
 
 STATUS = {"node": "/v1/status", "vault": "/v1/vault/info"}
 BULK = {"node": "/v1/txs", "vault": "/v1/vault/batch"}
+# --quick: the short slow-client deadlines tests/integration/test_limits.py uses, so the
+# slow-head, slow-body and idle cases each wait about a second, not ten.
+QUICK_LIMITS = ServerLimits(head_timeout_s=1.0, check_interval_s=0.5, keep_alive_s=1.0)
 
 
 def _serving(url: str, target: str) -> bool:
@@ -62,8 +65,9 @@ def _timed(fn: Any, *args: Any, **kw: Any) -> tuple[Any, float]:
     return value, round(time.monotonic() - started, 2)
 
 
-def http_cases(url: str, target: str, args: argparse.Namespace) -> dict[str, Any]:
-    port, limits, out = int(url.rsplit(":", 1)[1]), ServerLimits(), {}
+def http_cases(url: str, target: str, args: argparse.Namespace, limits: ServerLimits
+               ) -> dict[str, Any]:
+    port, out = int(url.rsplit(":", 1)[1]), {}
     head = (f"POST {BULK[target]} HTTP/1.1\r\nHost: x\r\nContent-Length: {4 << 30}\r\n"
             "Content-Type: application/json\r\n\r\n").encode()
     (status, _), seconds = _timed(raw_request, port, head, timeout=60)
@@ -152,14 +156,23 @@ def main() -> int:
     parser.add_argument("--rss-bound-mib", type=float, default=64,
                         help="stated bound on the vault's RSS growth under hostile posts")
     parser.add_argument("--no-disk", action="store_true", help="skip the full-disk case")
+    parser.add_argument("--quick", action="store_true",
+                        help="50 connections, 0.2 s drip, 2 clients x 2 posts of 8 MiB, and "
+                             "the slow-client deadlines of tests/integration/test_limits.py")
     args = parser.parse_args()
+    limits = ServerLimits()
+    if args.quick:
+        args.connections, args.drip, args.clients, args.posts = 50, 0.2, 2, 2
+        args.body_mib = 8
+        limits = QUICK_LIMITS
     cases: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="phr-limits-") as tmp:
         with running(Path(tmp) / "http") as c, \
-                BackgroundServer(create_app(c.node)) as node_url, \
-                BackgroundServer(create_vault_app(c.vaults[HOSPITAL_A.did])) as vault_url:
+                BackgroundServer(create_app(c.node), limits=limits) as node_url, \
+                BackgroundServer(create_vault_app(c.vaults[HOSPITAL_A.did]),
+                                 limits=limits) as vault_url:
             for target, url in (("node", node_url), ("vault", vault_url)):
-                for name, case in http_cases(url, target, args).items():
+                for name, case in http_cases(url, target, args, limits).items():
                     cases[f"{target}.{name}"] = case
         with running(Path(tmp) / "rss") as c:
             rss = vault_rss_under_unsigned_posts(c, Path(tmp), args.clients, args.posts,

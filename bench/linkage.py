@@ -152,7 +152,10 @@ def main() -> None:
     ap.add_argument("--resources", type=int, default=12)
     ap.add_argument("--named", type=int, default=2, help="records named per claim")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="4 patients, 6 resources each")
     args = ap.parse_args()
+    if args.quick:
+        args.patients, args.resources = 4, 6
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"

@@ -24,7 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batches", type=int, default=50)
     ap.add_argument("--batch-size", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="5,000 keys, 5 batches of 500")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.keys, args.batches, args.batch_size = 5000, 5, 500
     rnd = random.Random(args.seed)
 
     # Hashing keys and values is the caller's job (state layer), so it is done up front.

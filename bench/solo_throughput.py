@@ -108,7 +108,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4,
                         help="concurrent in-process clients (API threads do the same)")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="2,000 txs and verifies")
     args = parser.parse_args()
+    if args.quick:
+        args.txs, args.verifies = 2000, 2000
     verify_per_s = bench_verify(args.verifies)
     with tempfile.TemporaryDirectory() as tmp:
         tx_per_s, blocks = bench_txs(make_home(Path(tmp)), args.txs, args.chunk, args.clients,

@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dir", type=Path, default=None,
                     help="directory for the database (default: a temporary one)")
+    ap.add_argument("--quick", action="store_true", help="20 blocks of 200 writes")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.blocks, args.writes = 20, 200
     rnd = random.Random(args.seed)
 
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:

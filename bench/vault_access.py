@@ -48,13 +48,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yappi
-from _harness import Timers, cpu_snapshot, cpu_spent, pct, running, server_labels
+from _harness import (
+    Timers,
+    cpu_snapshot,
+    cpu_spent,
+    pct,
+    running,
+    server_labels,
+    thread_profiler,
+)
 
 from phrchain.client.http import ApiError
 from phrchain.client.vault import VaultClient
 from phrchain.client.wallet import Wallet
-from phrchain.core.errors import TxError
+from phrchain.core.errors import CodedError
 from phrchain.gateway.service import Vault
 from phrchain.vault.gateway_errors import ACCESS_DENIED
 from phrchain.vault.requests import sign_request
@@ -174,7 +181,7 @@ def fsync_baseline(directory: Path, n: int) -> dict[str, float]:
             "mean_ms": statistics.fmean(times) * 1e3}
 
 
-def print_yappi(out: Any) -> None:
+def print_yappi(yappi: Any, out: Any) -> None:
     """CPU time by function over every thread of this process, and by thread."""
     stats = yappi.get_func_stats()
     stats.sort("tsub", "desc")
@@ -222,7 +229,7 @@ def breakdown(vault: Vault, url: str, calls: list[tuple[Wallet, str]], profile: 
                 with timers.time("access"):
                     try:
                         vault.access(req, record, "read", "TREAT")
-                    except TxError as exc:
+                    except CodedError as exc:  # the vault refuses with a VaultError
                         if exc.error is not ACCESS_DENIED:
                             raise
             if profiler:
@@ -267,10 +274,18 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100, help="per patient")
     parser.add_argument("--breakdown", type=int, default=600)
     parser.add_argument("--fsync", type=int, default=400)
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="yappi over every thread (the bench extra: pip install -e "
+                             "'.[bench]'), cProfile over the serial accesses; to stderr")
     parser.add_argument("--dir", default=None, help="where the node and vaults live")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 and 4 clients for 1 s each, 10 records, 60 serial accesses")
     args = parser.parse_args()
+    if args.quick:
+        args.clients, args.main, args.seconds, args.warmup = "1,4", 4, 1.0, 0.3
+        args.records, args.breakdown, args.fsync = 10, 60, 40
     levels = [int(x) for x in args.clients.split(",")]
+    yappi = thread_profiler() if args.profile else None
 
     from tests.consortium import A2, B1, HOSPITAL_A, P
 
@@ -299,13 +314,13 @@ def main() -> None:
             spec = {"url": c.directory[HOSPITAL_A.did], "vault": HOSPITAL_A.did,
                     "threads": n, "warmup": args.warmup, "seconds": args.seconds,
                     "plans": plans, "records": records}
-            if args.profile and n == args.main:
+            if yappi and n == args.main:
                 yappi.set_clock_type("cpu")
                 yappi.start()
             results[n], cpu[n] = run_level(spec)
-            if args.profile and n == args.main:
+            if yappi and n == args.main:
                 yappi.stop()
-                print_yappi(sys.stderr)
+                print_yappi(yappi, sys.stderr)
             c.flush()
         backlog = vault.journal.backlog()
         caller = {"owner": P, "consent": B1, "deny": A2}

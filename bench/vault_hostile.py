@@ -173,7 +173,11 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=20.0)
     parser.add_argument("--local", action="store_true",
                         help="the idle vault reaches its node in-process (LocalChain)")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 posts of 8 MiB, 100 records, 2 s idle")
     args = parser.parse_args()
+    if args.quick:
+        args.posts, args.mib, args.records, args.idle = 2, 8, 100, 2.0
     if not (0 < args.posts <= 100 and 0 < args.mib <= 1024 and 0 < args.idle <= 120
             and 0 <= args.records <= 100_000):
         sys.exit("bounded runs only: posts <= 100, mib <= 1024, idle <= 120 s, "
