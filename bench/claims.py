@@ -33,12 +33,10 @@ Last line: ``{"bench": "claims", "claims_per_s": …, "transfer_per_s": …, …
 from __future__ import annotations
 
 import argparse
-import cProfile
 import hmac
 import io
 import json
 import os
-import pstats
 import random
 import sys
 import tempfile
@@ -382,7 +380,11 @@ def replay(home: Path, genesis: dict[str, Any], phases: dict[str, tuple[int, int
     splits = {name: Split() for name in phases}
     store = SqliteStateStore(tmp / "replay-state.db", writer=NodeConfig().state_writer)
     blocks = SqliteBlockStore(home / "data" / "blocks.db")
-    profiler = cProfile.Profile() if profile else None
+    profiler = None
+    if profile:  # profilers are imported only under --profile
+        import cProfile
+
+        profiler = cProfile.Profile()
     try:
         app = new_application(store)
         app.init_chain(genesis)
@@ -405,6 +407,8 @@ def replay(home: Path, genesis: dict[str, Any], phases: dict[str, tuple[int, int
         blocks.close()
         store.close()
     if profiler is not None:
+        import pstats
+
         text = io.StringIO()
         pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
         pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(

@@ -17,9 +17,7 @@ Last line: ``{"bench": "solo_throughput", "verify_per_s": …, "tx_per_s": …, 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import json
-import pstats
 import sys
 import tempfile
 import threading
@@ -79,7 +77,11 @@ def bench_txs(home: Path, n: int, chunk: int, clients: int,
 
     threads = [threading.Thread(target=client, args=(chunks[k::clients],))
                for k in range(clients)]
-    profiler = cProfile.Profile() if profile else None
+    profiler = None
+    if profile:  # profilers are imported only under --profile
+        import cProfile
+
+        profiler = cProfile.Profile()
     start = time.perf_counter()
     if profiler:
         profiler.enable()
@@ -93,6 +95,8 @@ def bench_txs(home: Path, n: int, chunk: int, clients: int,
     elapsed = time.perf_counter() - start
     if profiler:
         profiler.disable()
+        import pstats
+
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     assert all(s["status"] == "committed" for s in status), status
     height = node.blocks.height()

@@ -33,11 +33,9 @@ over the serial accesses (both to stderr). Last line: ``{"bench": "vault_access"
 from __future__ import annotations
 
 import argparse
-import cProfile
 import json
 import multiprocessing as mp
 import os
-import pstats
 import sqlite3
 import statistics
 import sys
@@ -205,7 +203,11 @@ def breakdown(vault: Vault, url: str, calls: list[tuple[Wallet, str]], profile: 
     timers.wrap(vault.store, "get_wrapped_key", "blob store: wrapped key")
     timers.wrap(vault.sender, "poke", "sender poke")
     timers.wrap(vault_requests.keys, "verify", "Ed25519 verify")
-    profiler = cProfile.Profile() if profile else None
+    profiler = None
+    if profile:  # profilers are imported only under --profile
+        import cProfile
+
+        profiler = cProfile.Profile()
     http = httpx.Client(base_url=url, timeout=60)
     over_http = {w.did: VaultClient(url, vault.org, w, client=http) for w, _ in calls}
     try:
@@ -238,6 +240,8 @@ def breakdown(vault: Vault, url: str, calls: list[tuple[Wallet, str]], profile: 
         timers.restore()
         http.close()
     if profiler:
+        import pstats
+
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
     skip = len(calls) // 10  # warm-up
     return {name: {"mean_us": statistics.fmean(v[skip:]) * 1e6,

@@ -29,12 +29,10 @@ divided by raw AES-GCM in the same direction.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import io
 import json
 import os
 import platform
-import pstats
 import sqlite3
 import sys
 import tempfile
@@ -117,7 +115,11 @@ def get_one(store: BlobStore, record_id: bytes) -> int:
 
 
 def timed(fn: Callable[[], Any], profile: bool, label: str) -> float:
-    profiler = cProfile.Profile() if profile else None
+    profiler = None
+    if profile:  # profilers are imported only under --profile
+        import cProfile
+
+        profiler = cProfile.Profile()
     t0 = time.perf_counter()
     if profiler:
         profiler.enable()
@@ -127,6 +129,8 @@ def timed(fn: Callable[[], Any], profile: bool, label: str) -> float:
     elapsed = time.perf_counter() - t0
     if profiler:
         sys.stdout.write(f"\n--- profile: {label} ({elapsed:.3f} s) ---\n")
+        import pstats
+
         pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(8)
     return elapsed
 
