@@ -68,8 +68,10 @@ def test_every_bench_script_has_a_quick_case() -> None:
     for name in FIGURES])
 def test_quick_run_prints_its_figures(bench: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the installed package
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / f"{bench}.py"), "--quick"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True,
+    argv = [sys.executable, str(ROOT / "bench" / f"{bench}.py"), "--quick"]
+    if bench == "fuzz":  # its logs and corpora stay in pytest's directory, not in /tmp
+        argv += ["--workdir", str(tmp_path / "fuzz")]
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=180 if bench == "cometbft_throughput" else 90, check=False)
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-2000:]
     line = json.loads(done.stdout.strip().splitlines()[-1])
