@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from phrchain.core.errors import CodedError, ErrorCode, PhrError
 from phrchain.engine.port import NodeStopped, NotServed
+from phrchain.http_errors import where_invalid
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_validation(_: Request, exc: Exception) -> Response:
         # Only where and what, never the offending input: it may be a health-data payload.
         assert isinstance(exc, RequestValidationError)
-        where = "; ".join(".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg"))
-                          for e in exc.errors())
         return error_json(422, BAD_REQUEST.codespace, BAD_REQUEST.code, BAD_REQUEST.name,
-                          f"{BAD_REQUEST.message}: {where}")
+                          f"{BAD_REQUEST.message}: {where_invalid(exc)}")
 
     async def on_starlette(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

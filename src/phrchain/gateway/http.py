@@ -31,6 +31,7 @@ from phrchain.gateway.intake import (
     has_no_body,
 )
 from phrchain.gateway.service import Release, Vault
+from phrchain.http_errors import where_invalid
 from phrchain.vault import errors as store_errors
 from phrchain.vault import gateway_errors as e
 from phrchain.vault.errors import VaultError
@@ -104,9 +105,7 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
     @app.exception_handler(RequestValidationError)
     async def on_validation(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        where = "; ".join(".".join(str(p) for p in err.get("loc", ())) + ": "
-                          + str(err.get("msg")) for err in exc.errors())
-        return _error_body(400, e.MALFORMED_REQUEST, where)
+        return _error_body(400, e.MALFORMED_REQUEST, where_invalid(exc))
 
     @app.exception_handler(Exception)
     async def on_crash(_: Request, exc: Exception) -> Response:

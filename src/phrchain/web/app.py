@@ -39,6 +39,7 @@ from phrchain.client.http import ApiError, NodeClient
 from phrchain.client.phr import Phr
 from phrchain.client.wallet import Wallet, WalletError, read_public
 from phrchain.core.errors import CodedError, CryptoError, PhrError, ProofError
+from phrchain.http_errors import where_invalid
 from phrchain.modules.claims.reasons import REASONS
 from phrchain.modules.consent.messages import CONSENT_ACTIONS, PURPOSES
 from phrchain.modules.identity.messages import ROLES
@@ -231,10 +232,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_validation(_: Request, exc: Exception) -> Response:
         # Where and what, never the offending input (a passphrase, a health record).
         assert isinstance(exc, RequestValidationError)
-        where = "; ".join(".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg"))
-                          for e in exc.errors())
         return _error(422, BAD_REQUEST.codespace, BAD_REQUEST.code, BAD_REQUEST.name,
-                      f"{BAD_REQUEST.message}: {where}")
+                      f"{BAD_REQUEST.message}: {where_invalid(exc)}")
 
     async def on_starlette(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
