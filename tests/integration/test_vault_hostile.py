@@ -223,7 +223,7 @@ def test_strangers_cannot_fill_a_patients_audit_log(c: Consortium, tmp_path: Pat
     the patient's log; every other attempt is counted for the patient, and every
     refusal of a registered caller is still audited."""
     vault = c.vaults[HOSPITAL_A.did]
-    vault.attempts.rate_per_s = 1e9  # the group rate has its own test below
+    vault.attempts.shared_rate.rate_per_s = 1e9  # the group rate has its own test below
     try:
         _strangers_at_one_record(c, vault)
     finally:

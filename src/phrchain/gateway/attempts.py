@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Final
 
 from phrchain.gateway.journal import Journal
+from phrchain.gateway.ratelimit import TokenBucket
 
 UNAUTHENTICATED: Final = "unauthenticated"
 REPEATED: Final = "repeated"
@@ -53,10 +54,9 @@ class Attempts:
                  clock: Callable[[], float] = time.monotonic,
                  wall_ms: Callable[[], int] = wall_clock_ms) -> None:
         self.journal = journal
-        self.rate_per_s, self.burst = rate_per_s, burst
         self.audits_per_window, self.window_s = audits_per_window, window_s
         self._clock, self._wall_ms = clock, wall_ms
-        self._tokens, self._stamp = float(burst), clock()
+        self.shared_rate = TokenBucket.full(rate_per_s, burst, clock())
         self._audited: OrderedDict[tuple[str, str], float] = OrderedDict()  # → when
         self._budget: dict[str, tuple[float, int]] = {}  # record → (window start, used)
         self._pending: dict[tuple[str, str], tuple[int, int]] = {}  # → (count, last_ms)
@@ -67,12 +67,7 @@ class Attempts:
         False when over it (the caller counts it on the record, if held)."""
         now = self._clock()
         with self._lock:
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate_per_s)
-            self._stamp = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return True
-        return False
+            return self.shared_rate.take(now)
 
     def audit_stranger(self, caller: str, record: str) -> bool:
         """Whether a stranger's refusal on ``record`` is audited; if not, it is counted

@@ -30,6 +30,7 @@ from phrchain.gateway.attempts import Attempts
 from phrchain.gateway.chain import ChainPort
 from phrchain.gateway.erasures import ErasureFollower, scan
 from phrchain.gateway.journal import Journal
+from phrchain.gateway.ratelimit import TokenBucket
 from phrchain.gateway.sender import AUDIT, RECEIPT, Sender
 from phrchain.vault import crypto
 from phrchain.vault import errors as store_errors
@@ -79,13 +80,7 @@ class VaultConfig:
     stranger_burst: int = 100
     stranger_audits: int = 10
     stranger_window_s: float = 3600.0
-    rescan_interval_s: float = 600.0  # erasure scans where the API serves no blocks
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    stamp: float
+    rescan_interval_s: float = 600.0  # erasure scans where the API serves no block results
 
 
 @dataclass
@@ -117,7 +112,7 @@ class Vault:
                                  window_s=config.stranger_window_s)
         self.erasures = ErasureFollower(chain, self.journal, self._shred_held,
                                         self._scan_erasures, config.rescan_interval_s)
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, TokenBucket] = {}
         self._tickets: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -191,13 +186,12 @@ class Vault:
             if len(self._buckets) > MAX_TRACKED_CALLERS:  # many throwaway did:keys
                 self._buckets = {c: b for c, b in self._buckets.items()
                                  if now - b.stamp < self.config.burst / self.config.rate_per_s}
-            bucket = self._buckets.setdefault(caller, _Bucket(self.config.burst, now))
-            bucket.tokens = min(self.config.burst,
-                                bucket.tokens + (now - bucket.stamp) * self.config.rate_per_s)
-            bucket.stamp = now
-            if bucket.tokens < 1:
+            bucket = self._buckets.get(caller)
+            if bucket is None:
+                bucket = self._buckets[caller] = TokenBucket.full(
+                    self.config.rate_per_s, self.config.burst, now)
+            if not bucket.take(now):
                 raise RATE_LIMITED(f"{self.config.rate_per_s:g} requests/s per caller")
-            bucket.tokens -= 1
 
     def _chain(self, path: str, data: Mapping[str, Any]) -> Any:
         """A chain query; the node's refusal of the question (a bad purpose, a malformed
