@@ -111,7 +111,7 @@ class Cast:
                 for n, (k, kind, name) in enumerate(((self.hospital, "hospital", "Hospital"),
                                                      (self.insurer, "insurer", "Insurer")))]
         return {"chain_id": CHAIN_ID, "genesis_time_ms": 0, "validator": self.validator.did,
-                "app_state": {"identity": {
+                "app_state": {"version": 2, "identity": {
                     "authorities": [{"did": self.authority.did, "enc_key": enc(99),
                                      "name": "Bench"}],
                     "organizations": orgs}}}

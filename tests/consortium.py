@@ -80,7 +80,7 @@ class Consortium:
 
 def genesis() -> dict[str, Any]:
     return {"chain_id": CHAIN, "genesis_time_ms": 0, "validator": VALIDATOR.did,
-            "app_state": {"identity": {
+            "app_state": {"version": 2, "identity": {
                 "authorities": [{"did": AUTHORITY.did, "enc_key": AUTHORITY.enc_key.hex(),
                                  "name": "Consortium"}],
                 "organizations": [{"did": org.did, "org_type": kind, "name": org.label,
