@@ -445,19 +445,26 @@ class RecordsClient:
         return out
 
     def my_records(self, scope: Scope | None = None) -> list[dict[str, Any]]:
-        """The descriptors of the caller's own records (as patient) not erased, those
-        ``scope`` covers if given."""
+        """The caller's own records (as patient) not erased, those ``scope`` covers if
+        given. Without a scope, or with one that names types or categories, the chain's
+        records are merged with their opened sealed descriptors (:meth:`descriptors`),
+        so each says what it is."""
         out, after = [], None
         while True:
             page = self.session.q("records/patient", patient=self.session.wallet.did,
                                   **({} if after is None else {"after": after}))
             for record in page["records"]:
                 d = self.session.descriptor(record)
-                if d["status"] != "erased" and (scope is None or scope.covers(d)):
+                if d["status"] != "erased":
                     out.append(d)
             after = page["next"]
             if after is None:
-                return out
+                break
+        # what each record is, opened only where asked for or where the scope needs it
+        if scope is None or getattr(scope, "resources", ()) or getattr(scope, "categories", ()):
+            known = self.descriptors([d["record"] for d in out])
+            out = [known.get(d["record"], d) for d in out]
+        return [d for d in out if scope is None or scope.covers(d)]
 
     def erase(self, record: str, reason: str = "patient_request") -> None:
         self.session.send([Erase(record, reason).to_msg()])
