@@ -461,7 +461,7 @@ class RecordsClient:
             if after is None:
                 break
         # what each record is, opened only where asked for or where the scope needs it
-        if scope is None or getattr(scope, "resources", ()) or getattr(scope, "categories", ()):
+        if scope is None or any(getattr(scope, k, None) for k in ("resources", "categories")):
             known = self.descriptors([d["record"] for d in out])
             out = [known.get(d["record"], d) for d in out]
         return [d for d in out if scope is None or scope.covers(d)]
