@@ -99,18 +99,21 @@ def care(c: Consortium, n: int, at_a: dict[str, list[str]]) -> None:
     shared = {"encounter", "laboratory", "vital-signs"}
     start = now_ms() - 60_000
     for i in range(1, n + 1, 2):
+        # v2: no categories on chain; the wallet names the records by their sealed ones
+        chosen = [d["record"] for d in c.client(f"patient_{i}").records.my_records()
+                  if d.get("category") in shared]
         c.client(f"patient_{i}").consent.grant(
             {"kind": "organization", "id": c.did("hospital_b")}, actions=["read", "push"],
-            scope={"categories": sorted(shared)}, purposes=["TREAT"], start_ms=start,
+            scope={"records": chosen}, purposes=["TREAT"], start_ms=start,
             end_ms=start + 30 * DAY_MS)
         record, _ = _first(c, f"patient_{i}", at_a[f"patient_{i}"], shared)
         c.client("dr_lee").records.open(record, action="view", purpose="TREAT")
     pushed, _ = _first(c, "patient_1", at_a["patient_1"], {"encounter"})
-    c.client("dr_kim").exchange.push(pushed, c.did("dr_lee"))
+    c.client("hospital_a").exchange.push(pushed, c.did("dr_lee"))  # v2: the custodian
     p2 = "patient_2" if n >= 2 else "patient_1"
-    wanted, category = _first(c, p2, at_a[p2], {"condition"})
+    wanted, _ = _first(c, p2, at_a[p2], {"condition"})
     request = c.client("dr_lee").exchange.request_pull(
-        c.did(p2), {"categories": [category]}, "TREAT")
+        c.did(p2), {"records": [wanted]}, "TREAT")
     c.client(p2).exchange.approve(request, now_ms() + 7 * DAY_MS)
     c.client("dr_lee").exchange.pull(request, wanted)
     p3 = f"patient_{min(3, n)}"

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from phrchain.app import Application, BlockInfo, BlockResult, new_application
+from phrchain.app import STATE_VERSION, Application, BlockInfo, BlockResult, new_application
 from phrchain.core import keys
 from phrchain.core.module import BLOCK_KEY
 from phrchain.core.store import MemoryStateStore, StateStore
@@ -75,7 +75,8 @@ def genesis(chain_id: str = CHAIN_ID, **extra: Any) -> dict[str, Any]:
     identity = {"authorities": [{"did": AUTHORITY.did, "enc_key": enc_key(1),
                                  "name": "Test consortium"}], **extra}
     return {"chain_id": chain_id, "genesis_time_ms": 1_700_000_000_000,
-            "validator": VALIDATOR.did, "app_state": {"identity": identity}}
+            "validator": VALIDATOR.did,
+            "app_state": {"version": STATE_VERSION, "identity": identity}}
 
 
 @dataclass

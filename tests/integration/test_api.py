@@ -55,7 +55,7 @@ def _admit_org(org: Wallet, org_type: str = "hospital", name: str = "General Hos
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoloNode]:
     home = tmp_path_factory.mktemp("api") / "home"
     genesis = {"chain_id": CHAIN, "genesis_time_ms": 0, "validator": VALIDATOR.did,
-               "app_state": {"identity": {"authorities": [
+               "app_state": {"version": 2, "identity": {"authorities": [
                    {"did": AUTHORITY.did, "enc_key": AUTHORITY.enc_key.hex(),
                     "name": "Consortium"}]}}}
     init_home(home, genesis, VALIDATOR.seed, NodeConfig(block_interval_ms=20))

@@ -145,10 +145,16 @@ def test_author_adds_and_the_patient_reads(cli: Cli) -> None:
     record = add_observation(cli, sub=True)  # a real process, options from the environment
     assert json.loads(cli.ok("p", "records", "read", record, sub=True)) == OBSERVATION
     shown = json.loads(cli.ok(None, "records", "show", record))
-    assert shown["custodian"] == HOSPITAL_A.did and shown["author"] == A1.did
-    assert shown["holders"] == [HOSPITAL_A.did] and shown["resource"] == "Observation"
+    assert shown["custodian"] == HOSPITAL_A.did and shown["size"] == 4096
+    assert shown["holders"] == [HOSPITAL_A.did]
+    assert not {"author", "resource", "category", "chunks"} & set(shown)  # sealed (v2)
     listed = json.loads(cli.ok("p", "records", "list"))  # the wallet's own DID
     assert record in [d["record"] for d in listed]
+    assert "resource" not in next(d for d in listed if d["record"] == record)
+    described = json.loads(cli.ok("p", "records", "list", "--describe"))
+    mine = next(d for d in described if d["record"] == record)
+    assert (mine["resource"], mine["category"], mine["author"]) == \
+        ("Observation", "observation", A1.did)
     # the patient views it in place; a view keeps nothing
     assert json.loads(cli.ok("p", "records", "read", record, "--view")) == OBSERVATION
     assert "keeps nothing" in cli.refused("p", "records", "read", record, "--view", "--out",
@@ -225,10 +231,11 @@ def test_pull_request_approve_pull_and_deny(cli: Cli) -> None:
 
 def test_push_needs_the_recipients_consent(cli: Cli) -> None:
     record = add_observation(cli)
-    assert "exchange" in cli.refused("a1", "exchange", "push", record, "--to", B1.did)
+    # v2: the chain knows the custodian, not the author: the institution pushes
+    assert "exchange" in cli.refused("hospital_a", "exchange", "push", record, "--to", B1.did)
     cli.ok("p", "consent", "grant", "--to", B1.did, "--actions", "push,read", "--purposes",
            "TREAT", "--scope", f"records:{record}", "--days", "1", "--no-share")
-    cli.ok("a1", "exchange", "push", record, "--to", B1.did)
+    cli.ok("hospital_a", "exchange", "push", record, "--to", B1.did)
     assert json.loads(cli.ok("b1", "records", "read", record, "--from-vault",
                              HOSPITAL_B.did)) == OBSERVATION
 

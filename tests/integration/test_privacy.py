@@ -128,8 +128,11 @@ def exercise(c: Consortium, bundles: list[dict[str, Any]], patients: list[Wallet
     exported = first.records.export()  # every record read back through the vault (audited)
     assert len(exported["entry"]) == imported // len(bundles)
     now = time.time_ns() // 1_000_000
+    mine = first.records.my_records()  # with their opened sealed descriptors (v2)
+    patient_records = [d["record"] for d in mine if d["resource"] == "Patient"]
     first.consent.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
-                        scope={"resources": ["Patient"]}, purposes=["TREAT"], start_ms=now - 1000,
+                        scope={"records": patient_records}, purposes=["TREAT"],
+                        start_ms=now - 1000,
                         end_ms=now + DAY_MS)  # re-wraps the Patient record's key for B1
     record = first.records.my_records()[0]["record"]
     opened = [first.records.open(d["record"]) for d in first.records.my_records()

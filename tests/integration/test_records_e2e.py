@@ -57,7 +57,8 @@ def code_of(exc: pytest.ExceptionInfo[ApiError]) -> tuple[str, int]:
 def test_author_stores_patient_and_author_read(c: Consortium) -> None:
     record = add_observation(c)
     d = c.query("records/get", record=record)
-    assert d["custodian"] == HOSPITAL_A.did and d["author"] == A1.did
+    assert d["custodian"] == HOSPITAL_A.did and "author" not in d
+    assert d["size"] == 4096 and "resource" not in d and "chunks" not in d
     opened = c.client(P).records.open(record)
     assert opened.resource() == OBSERVATION and opened.decision["reason"] == "owner"
     assert c.client(A1).records.open(record).decision["reason"] == "author"
@@ -134,7 +135,8 @@ def test_pull_waits_for_the_patient_and_the_copy_is_recorded(c: Consortium) -> N
 
 def test_push_under_the_recipients_consent(c: Consortium) -> None:
     record = add_observation(c)
-    a1 = c.client(A1)
+    # v2: the chain knows the custodian, not the author; the institution pushes
+    a1 = c.client(HOSPITAL_A)
     with pytest.raises(ApiError) as refused:
         a1.exchange.push(record, B1.did)
     assert (refused.value.codespace, refused.value.code) == ("exchange", 6)
@@ -208,8 +210,11 @@ def test_large_object_range_read(c: Consortium) -> None:
     a1 = c.client(A1)
     record = a1.records.add(blob, P.did, resource="MolecularSequence", category="genomic")
     d = c.query("records/get", record=record)
-    assert d["chunks"] == 4
+    assert d["size"] == 4 << 20 and "chunks" not in d   # a bucket on chain, nothing more
     p = c.client(P)
+    what = p.records.descriptors([record])[record]
+    assert (what["chunks"], what["category"], what["author"]) == (4, "genomic", A1.did)
+    assert what["bucket"] == 4 << 20 and what["size"] == len(blob) + 32 + 4 * 16
     start = (1 << 20) - 100
     assert p.records.read_range(record, start, 5000) == blob[start:start + 5000]
     assert p.records.open(record).plaintext == blob

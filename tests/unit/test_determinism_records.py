@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from phrchain.core import keys
 from phrchain.core.store import MemoryStateStore
+from phrchain.modules.records.messages import size_bucket
 from phrchain.storage.sqlite_state import SqliteStateStore
 from tests.helpers import Chain
 from tests.world import (
@@ -43,12 +44,11 @@ def _msg(kind: int, a: int, b: int, n: int, now: int) -> tuple[keys.SigningKey, 
     """Message ``kind`` by person ``a`` about person ``b`` and object ``n`` (ids
     collide on purpose so that duplicates and missing objects occur)."""
     signer, other = PEOPLE[a], PEOPLE[b]
-    size, chunks = sealed_size(100 + n)
     if kind == 0:
         return signer, {"type": "records/register", "record": _id(n % 5),
-                        "patient": other.did, "resource": "Observation",
-                        "category": "laboratory", "hash": _id(n) * 2, "size": size,
-                        "chunks": chunks, "commitment": _id(n + 1) * 2}
+                        "patient": other.did, "hash": _id(n) * 2,
+                        "size": size_bucket(sealed_size(100 + n)[0]),
+                        "commitment": _id(n + 1) * 2, "descriptor": _id(n + 2) * 2}
     if kind == 1:
         return signer, {"type": "consent/grant", "consent": _id(100 + n % 4),
                         "grantee": {"kind": "practitioner", "id": other.did},
@@ -114,11 +114,11 @@ def test_memory_and_sqlite_agree_at_every_height(tmp_path: Path,
 
 # (kind, signer, other, n): PEOPLE = A1 B1 AE IR P Q HOSPITAL_A HOSPITAL_B GA
 STORY = [
-    [(0, 0, 4, 0), (0, 0, 4, 1), (0, 1, 5, 2), (0, 3, 4, 3)],   # 3 records, insurer refused
+    [(0, 6, 4, 0), (0, 6, 4, 1), (0, 7, 5, 2), (0, 3, 4, 3)],   # 3 records, insurer refused
     [(1, 4, 1, 0), (1, 5, 0, 1), (2, 4, 0, 2), (3, 6, 1, 0)],   # grants, bad revoke, audit
-    [(4, 1, 4, 1), (5, 4, 0, 1), (6, 0, 1, 1), (3, 7, 0, 1)],   # pull (standing consent
+    [(4, 1, 4, 1), (5, 4, 0, 1), (6, 6, 1, 1), (3, 7, 0, 1)],   # pull (standing consent
     #                        approves it, so the patient's approval is refused), push
-    [(2, 4, 0, 0), (6, 0, 1, 0), (7, 4, 0, 0), (7, 8, 0, 2)],   # revoke, push refused, erase
+    [(2, 4, 0, 0), (6, 6, 1, 0), (7, 4, 0, 0), (7, 8, 0, 2)],   # revoke, push refused, erase
 ]
 
 _REPLAY = """

@@ -75,8 +75,8 @@ _PUBLISH = {"type": "claims/publish", "product": ID1, "name": "Basic cover",
             "yearly_limit": 200_000, "waiting_ms": 0, "max_term_ms": 86_400_000,
             "covered": TAGS[:2], "excluded": [], "refer_above": 10_000,
             "review_window_ms": 1000, "appeal_window_ms": 2000}
-_REGISTER = {"type": "records/register", "record": ID1, "patient": A, "resource": "Observation",
-             "category": "laboratory", "hash": H1, "size": 1000, "chunks": 1, "commitment": H2}
+_REGISTER = {"type": "records/register", "record": ID1, "patient": A, "hash": H1,
+             "size": 4096, "commitment": H2, "descriptor": H1}
 
 # Message dicts as clients wrote them by hand before ``to_msg``: each is what the chain saw.
 KNOWN: list[dict[str, Any]] = [

@@ -17,6 +17,7 @@ from tests.world import (
     HOSPITAL_B,
     INSURER,
     IR,
+    REGULATOR,
     RR,
     P,
     Q,
@@ -33,52 +34,132 @@ def w() -> World:
 
 
 # -- records -------------------------------------------------------------------------
-def test_register_by_practitioner_keeps_it_in_their_institution(w: World) -> None:
-    record = w.record(author=A1, patient=P)
-    r = w.query("records/get", record=record)
-    assert (r["author"], r["custodian"], r["status"], r["self_reported"]) == \
-        (A1.did, HOSPITAL_A.did, "active", False)
-    assert w.query("records/holders", record=record)["holders"] == [HOSPITAL_A.did]
-    assert w.query("records/patient", patient=P.did)["records"] == [record]
+def test_register_by_the_custodian_organization_keeps_nothing_descriptive(w: World) -> None:
+    msg = register_msg(P)
+    result = w.ok(HOSPITAL_A, msg)
+    r = w.query("records/get", record=msg["record"])
+    assert r == {"record": msg["record"], "patient": P.did, "custodian": HOSPITAL_A.did,
+                 "hash": msg["hash"], "size": 4096, "commitment": msg["commitment"],
+                 "descriptor": msg["descriptor"], "self_reported": False,
+                 "status": "active", "height": r["height"], "time_ms": w.now,
+                 "replaces": None, "superseded_by": None}
+    assert w.query("records/holders", record=msg["record"])["holders"] == [HOSPITAL_A.did]
+    assert w.query("records/patient", patient=P.did)["records"] == [msg["record"]]
+    assert [(e.type, dict(e.attributes)) for e in result.events
+            if e.type.startswith("records.")] == [
+        ("records.registered", {"record": msg["record"], "patient": P.did,
+                                "custodian": HOSPITAL_A.did})]
 
 
-@pytest.mark.parametrize(("author", "patch", "code"), [
-    (IR, {}, ("records", 1)),                                  # insurers author no records
-    (A1, {"custodian": HOSPITAL_B.did}, ("records", 6)),       # not their institution
-    (P, {}, ("records", 6)),                                   # self-report needs custodian
-    (A1, {"patient": A2.did}, ("records", 5)),                 # not a patient
-    (A1, {"size": 10}, ("records", 8)),                        # cannot hold a sealed record
-    (A1, {"chunks": 2}, ("records", 8)),
-    (A1, {"category": "secret"}, ("records", 2)),
-    (A1, {"resource": "observation"}, ("records", 2)),
-    (A1, {"hash": "AB" * 32}, ("records", 2)),
-    (A1, {"extra": 1}, ("records", 2)),
-    (A1, {"replaces": "00" * 16}, ("records", 4)),
+@pytest.mark.parametrize(("size", "ok"), [
+    (4096, True), (8192, True), (1 << 40, True), (2048, False), (4095, False),
+    (4097, False), (6144, False), (1 << 41, False), (0, False), (3 << 20, False)])
+def test_size_must_be_a_bucket(w: World, size: int, ok: bool) -> None:
+    msg = {**register_msg(P), "size": size}
+    if ok:
+        w.ok(HOSPITAL_A, msg)
+        assert w.query("records/get", record=msg["record"])["size"] == size
+    else:
+        assert w.fails(HOSPITAL_A, msg) in {("records", 8), ("records", 2)}
+        assert w.query("records/get", record=msg["record"]) is None
+
+
+def test_size_bucket_rounds_up_to_a_power_of_two_from_4096() -> None:
+    from phrchain.modules.records.messages import size_bucket
+
+    assert [size_bucket(n) for n in (1, 548, 4096, 4097, 1 << 20, (1 << 20) + 1)] == \
+        [4096, 4096, 4096, 8192, 1 << 20, 1 << 21]
+    with pytest.raises(ValueError):
+        size_bucket((1 << 40) + 1)
+
+
+@pytest.mark.parametrize(("signer", "patch", "code"), [
+    (A1, {}, ("records", 1)),                       # a practitioner: its vault registers
+    (AE, {}, ("records", 1)),
+    (IR, {}, ("records", 1)),
+    (INSURER, {}, ("records", 1)),                  # not a care organization
+    (REGULATOR, {}, ("records", 1)),
+    (HOSPITAL_A, {"custodian": HOSPITAL_B.did}, ("records", 6)),  # not its own custody
+    (P, {}, ("records", 6)),                        # self-report needs a custodian
+    (P, {"custodian": INSURER.did}, ("records", 6)),
+    (P, {"custodian": A1.did}, ("records", 6)),     # not an organization
+    (Q, {"custodian": HOSPITAL_B.did}, ("records", 1)),  # another patient's chart
+    (HOSPITAL_A, {"patient": A2.did}, ("records", 5)),   # not a patient
+    (HOSPITAL_A, {"size": 10}, ("records", 8)),
+    (HOSPITAL_A, {"descriptor": "AB" * 32}, ("records", 2)),
+    (HOSPITAL_A, {"descriptor": None}, ("records", 2)),
+    (HOSPITAL_A, {"hash": "ab" * 31}, ("records", 2)),
+    (HOSPITAL_A, {"commitment": 7}, ("records", 2)),
+    (HOSPITAL_A, {"resource": "Observation"}, ("records", 2)),  # v1 fields are gone
+    (HOSPITAL_A, {"category": "laboratory"}, ("records", 2)),
+    (HOSPITAL_A, {"author": A1.did}, ("records", 2)),
+    (HOSPITAL_A, {"chunks": 1}, ("records", 2)),
+    (HOSPITAL_A, {"extra": 1}, ("records", 2)),
+    (HOSPITAL_A, {"replaces": "00" * 16}, ("records", 4)),
 ])
-def test_register_refusals(w: World, author, patch, code) -> None:  # type: ignore[no-untyped-def]
+def test_register_refusals(w: World, signer, patch, code) -> None:  # type: ignore[no-untyped-def]
     msg = {**register_msg(P), **patch}
-    if author is P and "custodian" in msg:
-        del msg["custodian"]
-    assert w.fails(author, msg) == code
+    if "descriptor" in patch and patch["descriptor"] is None:
+        del msg["descriptor"]
+    assert w.fails(signer, msg) == code
+    assert w.query("records/get", record=msg["record"]) is None
+    assert w.query("records/patient", patient=P.did)["records"] == []
 
 
 def test_self_reported_record_and_reused_id(w: World) -> None:
     record = w.record(author=P, patient=P, custodian=HOSPITAL_B.did)
     r = w.query("records/get", record=record)
     assert r["self_reported"] and r["custodian"] == HOSPITAL_B.did
+    assert w.query("records/holders", record=record)["holders"] == [HOSPITAL_B.did]
     assert w.fails(P, register_msg(Q, custodian=HOSPITAL_B.did)) == ("records", 1)
-    assert w.fails(A1, register_msg(P, record=record)) == ("records", 3)
+    assert w.fails(HOSPITAL_A, register_msg(P, record=record)) == ("records", 3)
 
 
-def test_supersede_keeps_the_old_version_linked(w: World) -> None:
+def test_supersede_by_the_custodian_organization_only(w: World) -> None:
     old = w.record(author=A1, patient=P)
-    new = w.record(author=A2, patient=P, replaces=old)  # same institution corrects it
+    new = w.record(author=HOSPITAL_A, patient=P, replaces=old)
     assert w.query("records/get", record=old)["superseded_by"] == new
     assert w.query("records/get", record=old)["status"] == "superseded"
     assert w.query("records/get", record=new)["replaces"] == old
-    assert w.fails(A1, register_msg(P, replaces=old)) == ("records", 7)
+    assert w.fails(HOSPITAL_A, register_msg(P, replaces=old)) == ("records", 7)
     other = w.record(author=A1, patient=P)
-    assert w.fails(B1, register_msg(P, replaces=other)) == ("records", 1)
+    assert w.fails(HOSPITAL_B, register_msg(P, replaces=other)) == ("records", 1)
+    assert w.fails(P, register_msg(P, replaces=other, custodian=HOSPITAL_A.did)) == \
+        ("records", 1)  # the patient does not supersede the hospital's record
+    assert w.fails(HOSPITAL_A, register_msg(Q, replaces=other)) == ("records", 1)
+    assert w.query("records/get", record=other)["status"] == "active"
+
+
+def test_the_owner_supersedes_a_self_reported_record_and_the_custodian_does_not(
+        w: World) -> None:
+    old = w.record(author=P, patient=P, custodian=HOSPITAL_B.did)
+    assert w.fails(HOSPITAL_B, register_msg(P, replaces=old)) == ("records", 1)
+    new = w.record(author=P, patient=P, custodian=HOSPITAL_B.did, replaces=old)
+    assert w.query("records/get", record=old)["superseded_by"] == new
+
+
+def test_holds_any_is_set_whenever_an_org_becomes_a_holder(w: World) -> None:
+    from phrchain.core.state import StoreView
+    from phrchain.modules import records
+    from phrchain.modules.records.keys import holds_any_key
+
+    store = w.chain.app.store
+
+    def holds(patient: str, org: str) -> bool:
+        return records.holds_any(StoreView(store.get, store.iterate), patient, org)
+
+    assert not holds(P.did, HOSPITAL_A.did)
+    record = w.record(author=A1, patient=P)
+    assert holds(P.did, HOSPITAL_A.did)
+    assert store.get(holds_any_key(P.did, HOSPITAL_A.did)) == b"1"
+    assert not holds(Q.did, HOSPITAL_A.did)   # per patient
+    assert not holds(P.did, HOSPITAL_B.did)   # per organization
+    w.ok(P, {"type": "records/add_holder", "record": record, "org": HOSPITAL_B.did})
+    assert holds(P.did, HOSPITAL_B.did)
+    assert not holds(Q.did, HOSPITAL_B.did)
+    w.record(author=Q, patient=Q, custodian=HOSPITAL_B.did)     # self-reported custody
+    assert holds(Q.did, HOSPITAL_B.did)
+    assert not holds(Q.did, HOSPITAL_A.did)
 
 
 def test_erase_by_patient_or_regulator_only_and_tombstone_keeps_nothing_clinical(
@@ -86,11 +167,14 @@ def test_erase_by_patient_or_regulator_only_and_tombstone_keeps_nothing_clinical
     record = w.record(author=A1, patient=P)
     erase = {"type": "records/erase", "record": record, "reason": "patient_request"}
     assert w.fails(A1, erase) == ("records", 1)
+    assert w.fails(HOSPITAL_A, erase) == ("records", 1)
     assert w.fails(Q, erase) == ("records", 1)
     result = w.ok(GA, {**erase, "reason": "regulator_order"})
     tomb = w.query("records/get", record=record)
     assert tomb["status"] == "erased" and tomb["erased_by"] == GA.did
-    assert not {"hash", "commitment", "resource", "category", "size"} & set(tomb)
+    assert set(tomb) == {"record", "patient", "custodian", "status", "height",
+                         "erased_height", "erased_by", "reason", "replaces",
+                         "superseded_by", "self_reported"}
     erased = [e for e in result.events if e.type == "records.erased"]
     assert dict(erased[0].attributes)["holders"] == HOSPITAL_A.did
     assert w.fails(P, erase) == ("records", 7)
@@ -197,9 +281,10 @@ def test_audit_refusals(w: World, signer, patch, code) -> None:  # type: ignore[
 def test_push_needs_the_recipients_push_consent(w: World) -> None:
     record = w.record(author=A1, patient=P)
     push = {"type": "exchange/push", "record": record, "to": B1.did, "purpose": "TREAT"}
-    assert w.fails(A1, push) == ("exchange", 6)
+    assert w.fails(HOSPITAL_A, push) == ("exchange", 6)
+    assert w.fails(A1, push) == ("exchange", 6)  # the chain knows no author (v2)
     w.grant(P, practitioner(B1), actions=("push",))
-    w.ok(A1, push)
+    w.ok(HOSPITAL_A, push)
     assert w.query("records/holders", record=record)["holders"] == sorted(
         [HOSPITAL_A.did, HOSPITAL_B.did])
     assert w.fails(RR, {**push, "to": A2.did}) == ("exchange", 6)  # RR may not read it

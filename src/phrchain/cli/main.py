@@ -103,7 +103,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     genesis = {
         "chain_id": args.chain_id, "genesis_time_ms": time.time_ns() // 1_000_000,
         "validator": validator.did,
-        "app_state": {"identity": {"authorities": [
+        "app_state": {"version": 2, "identity": {"authorities": [
             {"did": authority.did, "enc_key": authority.enc_key.hex(),
              "name": "Genesis authority"}]}},
     }

@@ -57,6 +57,7 @@ from phrchain.core.errors import PhrError
 from phrchain.modules.records.messages import AddHolder
 from phrchain.vault import crypto
 from phrchain.vault.crypto import RecordMeta
+from phrchain.vault.descriptor import Descriptor
 
 __all__ = ["PortableError", "PortableReport", "export_portable", "import_portable",
            "verify_portable"]
@@ -160,10 +161,12 @@ def _fetch(session: Session, record: str, proof: dict[str, Any], height: int
             vault = session.vault(org)
             answer = vault.access(record, "read", "PATRQT")
             parts = answer["parts"] or [vault.chunk(record, i, answer["ticket"])
-                                        for i in range(d["chunks"])]
+                                        for i in range(int(answer["meta"]["chunks"]))]
             chunks = [p.data for p in sorted(parts, key=lambda p: p.index)]
+            sealed = answer.get("descriptor")
             return CarriedRecord(record, proof, tuple(rfc9162.leaf_hash(c) for c in chunks),
-                                 bytes.fromhex(answer["wrapped_key"]), b"".join(chunks))
+                                 bytes.fromhex(answer["wrapped_key"]), b"".join(chunks),
+                                 bytes.fromhex(sealed) if sealed else None)
         except (ApiError, PhrError, ValueError, KeyError) as exc:
             failures.append(f"{org}: {exc}")
     raise PortableError(f"record {record}: no vault holding it could be read "
@@ -206,25 +209,29 @@ def _write(verified: Verified, target: Target, node: Any, url: str) -> None:
             record_id, data_key = bytes.fromhex(carried.record), \
                 verified.data_keys[carried.record]
             # The proven keys last: consent/readers is an unproven node answer.
-            readers = {**_org_readers(session, d, org), wallet.did: wallet.enc_key,
+            opened = verified.opened[carried.record]
+            readers = {**_org_readers(session, d, opened, org), wallet.did: wallet.enc_key,
                        org: target.org_enc_key}
             wrapped = {did: crypto.wrap_key(data_key, enc, record_id, did)
                        for did, enc in readers.items()}
-            meta = RecordMeta(record_id, d["patient"], bytes.fromhex(d["hash"]), d["size"],
-                              d["chunks"], bytes.fromhex(d["commitment"]))
+            meta = RecordMeta(record_id, d["patient"], bytes.fromhex(d["hash"]), opened.size,
+                              opened.chunks, bytes.fromhex(d["commitment"]))
             session.vault(org).copy(meta, wrapped,
-                               split_chunks(carried.ciphertext, d["size"], d["chunks"]))
+                                    split_chunks(carried.ciphertext, opened.size,
+                                                 opened.chunks),
+                                    descriptor=carried.descriptor)
             report.uploaded.append(carried.record)
         report.written = True
     finally:
         session.close()
 
 
-def _org_readers(session: Session, d: Mapping[str, Any], org: str) -> dict[str, bytes]:
+def _org_readers(session: Session, d: Mapping[str, Any], opened: Descriptor,
+                 org: str) -> dict[str, bytes]:
     """Grantees of the patient's standing consents covering this record who act for
     ``org`` (``consent/readers``, as the SDK's writers use it)."""
-    readers = session.q("consent/readers", patient=d["patient"], resource=d["resource"],
-                   category=d["category"], record=d["record"])["readers"]
+    readers = session.q("consent/readers", patient=d["patient"], resource=opened.resource,
+                   category=opened.category, record=d["record"])["readers"]
     return {r["did"]: bytes.fromhex(r["enc_key"]) for r in readers
             if r["did"] != d["patient"] and (r["did"] == org or session.identity(
                 r["did"]).get("organization") == org)}

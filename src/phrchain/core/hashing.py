@@ -29,6 +29,8 @@ TAGS: Final[dict[str, str]] = {
     "phrchain/record/commitment/v1": "salted commitment to a record's plaintext",
     "phrchain/record/aad/v1": "associated data of a record chunk's AEAD encryption",
     "phrchain/record/wrap/v1": "HPKE info binding a wrapped data key to record and reader",
+    "phrchain/record/descriptor/v1": "commitment to a record's sealed descriptor (what the "
+                                     "record is: type, category, author, exact size)",
     "phrchain/vault/request/v1": "bytes a caller signs for a vault request",
     "phrchain/export/v1": "bytes a patient's portable record export binds",
     "phrchain/break-glass/justification/v1": "salted commitment to an emergency access's "

@@ -113,7 +113,7 @@ class Consortium:
 def _genesis(wallets: dict[str, Wallet], validator: keys.SigningKey) -> dict[str, Any]:
     authority = wallets["authority"]
     return {"chain_id": CHAIN_ID, "genesis_time_ms": 0, "validator": validator.did,
-            "app_state": {"identity": {
+            "app_state": {"version": 2, "identity": {
                 "authorities": [{"did": authority.did, "enc_key": authority.enc_key.hex(),
                                  "name": "Consortium governance"}],
                 "organizations": [{"did": wallets[o.name].did, "org_type": o.org_type,

@@ -139,10 +139,14 @@ class Scenario:
         self.title("Standing consent: patient 1 lets Saebyeok General Hospital read and "
                    "receive their vital signs and labs")
         start = now_ms() - 60_000
+        # v2: the chain knows no categories; the wallet names the records it chose by
+        # their (sealed) category
+        chosen = [d["record"] for d in c.client(p).records.my_records()
+                  if d.get("category") in ("encounter", "laboratory", "vital-signs")]
         consent = c.client(p).consent.grant(
             {"kind": "organization", "id": c.did("hospital_b")}, actions=["read", "push"],
-            scope={"categories": ["encounter", "laboratory", "vital-signs"]},
-            purposes=["TREAT"], start_ms=start, end_ms=start + 30 * DAY_MS)
+            scope={"records": chosen}, purposes=["TREAT"], start_ms=start,
+            end_ms=start + 30 * DAY_MS)
         self.outcome.consent = consent
         self.say(f"consent {consent}: signed by the patient, actions read+push, purpose "
                  "TREAT, 30 days; exportable as a FHIR Consent")
@@ -163,7 +167,8 @@ class Scenario:
         c = self.c
         record = self._first(self.patient(1), "Encounter")
         self.title("Push: Dr Kim (Hanbit) sends patient 1's Encounter to Saebyeok")
-        c.client("dr_kim").exchange.push(record, c.did("dr_lee"))
+        # v2: the chain knows the custodian, not the author: Hanbit itself pushes
+        c.client("hospital_a").exchange.push(record, c.did("dr_lee"))
         opened = c.client("dr_lee").records.open(record, vault_org=c.did("hospital_b"))
         self.outcome.pushed = record
         self.say(f"record {record[:8]}… now also held in Saebyeok's vault (a holder on "
@@ -173,8 +178,10 @@ class Scenario:
     def pull_with_approval(self) -> None:
         c, p = self.c, self.patient(2)
         self.title("Pull: Dr Lee asks for patient 2's conditions; the patient approves")
+        conditions = [d["record"] for d in c.client(p).records.my_records()
+                      if d.get("category") == "condition"]   # v2: named by id
         request = c.client("dr_lee").exchange.request_pull(
-            c.did(p), {"categories": ["condition"]}, "TREAT")
+            c.did(p), {"records": conditions}, "TREAT")
         status = c.query("exchange/get", request=request)["status"]
         self.say(f"request {request[:8]}…: {status} (no standing consent)")
         c.client(p).exchange.approve(request, now_ms() + 7 * DAY_MS)

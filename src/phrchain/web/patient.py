@@ -58,15 +58,19 @@ class ExportBody(BaseModel):
 
 
 def record_view(session: Session, descriptor: dict[str, Any]) -> dict[str, Any]:
+    """One record of the patient's: ``descriptor`` is the chain's record merged with its
+    opened sealed descriptor (``RecordsClient.descriptors``); type, category and author
+    are unknown (None) for a record whose vault gave none."""
     client, record = session.client.session, descriptor["record"]
+    author = descriptor.get("author")
     view: dict[str, Any] = {
-        "record": record, "resource": descriptor["resource"],
-        "category": descriptor["category"], "status": descriptor["status"],
+        "record": record, "resource": descriptor.get("resource"),
+        "category": descriptor.get("category"), "status": descriptor["status"],
         "registered_ms": descriptor.get("time_ms"), "size": descriptor["size"],
         "custodian": party(client, descriptor["custodian"]),
-        "author": party(client, descriptor["author"]),
+        "author": None if author is None else party(client, author),
         "summary": None, "date": None, "fhir": None}
-    if descriptor["chunks"] > 1 or descriptor["category"] == "genomic":
+    if descriptor.get("chunks", 1) > 1 or descriptor.get("category") == "genomic":
         return {**view, "summary": LARGE}
     if record not in session.opened:
         try:
@@ -88,7 +92,9 @@ def record_view(session: Session, descriptor: dict[str, Any]) -> dict[str, Any]:
 def records(session: Reader) -> dict[str, Any]:
     """Every record, decrypted; the timeline (``timeline.py``: the record ids grouped by
     encounter, newest first) and the trends of vital signs and labs (``trends.py``)."""
-    views = [record_view(session, d) for d in records_of(session.client.session, session.did)]
+    found = list(records_of(session.client.session, session.did))
+    known = session.client.records.descriptors([d["record"] for d in found])
+    views = [record_view(session, known.get(d["record"], d)) for d in found]
     return {"records": views, "timeline": timeline(views), "trends": trends(views)}
 
 

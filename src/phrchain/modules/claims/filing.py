@@ -36,22 +36,16 @@ from phrchain.modules.consent import get_consent, store_consent
 from phrchain.modules.consent.messages import Grant, Grantee, Scope
 from phrchain.modules.identity import parties
 
-CARE_AUTHORS: Final = frozenset({"practitioner", "organization"})
 PAYMENT_PURPOSE: Final = "HPAYMT"
 
 
 def _admitted(ctx: Context, record: records.Record) -> bool:
-    """Written by an acting practitioner or organization of an acting care organization
-    and kept by an acting care organization; never self-reported."""
-    if record["self_reported"]:   # stated, though its author (the patient) fails below
+    """Registered by its custodian, an acting care organization (v2: the chain knows no
+    author; the custodian's vault registered it for its staff); never self-reported."""
+    if record["self_reported"]:
         return False
-    author = parties.acting(ctx.state, record["author"])
-    if author is None or author["kind"] not in CARE_AUTHORS:
-        return False
-    org = parties.organization_of(author)
     custodian = parties.acting(ctx.state, record["custodian"])
-    return org is not None and parties.org_type(ctx.state, org) in parties.CARE_ORG_TYPES \
-        and custodian is not None \
+    return custodian is not None and custodian["kind"] == "organization" \
         and parties.org_type(ctx.state, record["custodian"]) in parties.CARE_ORG_TYPES
 
 
