@@ -108,9 +108,10 @@ def care(c: Consortium, n: int, at_a: dict[str, list[str]]) -> None:
     pushed, _ = _first(c, "patient_1", at_a["patient_1"], {"encounter"})
     c.client("dr_kim").exchange.push(pushed, c.did("dr_lee"))
     p2 = "patient_2" if n >= 2 else "patient_1"
-    wanted, category = _first(c, p2, at_a[p2], {"condition"})
+    wanted, _ = _first(c, p2, at_a[p2], {"condition"})
+    # A request names record ids (or all records), never a category.
     request = c.client("dr_lee").exchange.request_pull(
-        c.did(p2), {"categories": [category]}, "TREAT")
+        c.did(p2), {"records": [wanted]}, "TREAT")
     c.client(p2).exchange.approve(request, now_ms() + 7 * DAY_MS)
     c.client("dr_lee").exchange.pull(request, wanted)
     p3 = f"patient_{min(3, n)}"

@@ -223,8 +223,8 @@ def _write(verified: Verified, target: Target, node: Any, url: str) -> None:
 def _org_readers(session: Session, d: Mapping[str, Any], org: str) -> dict[str, bytes]:
     """Grantees of the patient's standing consents covering this record who act for
     ``org`` (``consent/readers``, as the SDK's writers use it)."""
-    readers = session.q("consent/readers", patient=d["patient"], resource=d["resource"],
-                   category=d["category"], record=d["record"])["readers"]
+    readers = session.q("consent/readers", patient=d["patient"],
+                        record=d["record"])["readers"]
     return {r["did"]: bytes.fromhex(r["enc_key"]) for r in readers
             if r["did"] != d["patient"] and (r["did"] == org or session.identity(
                 r["did"]).get("organization") == org)}
