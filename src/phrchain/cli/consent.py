@@ -43,8 +43,10 @@ def cmd_grant(args: argparse.Namespace) -> int:
     purposes = parse_list(args.purposes, "--purposes", PURPOSES)
     choice = parse_scope(args.scope)
     start_ms, end_ms = period_days(args.days)
-    with phr_client(args, vaults=not args.no_share) as rc:
-        # Categories and types become the ids of the records they match, here.
+    # Categories and types become the ids of the records they match, here: the wallet
+    # reads its records' descriptors (from its vaults once descriptors are sealed).
+    by_kind = "categories" in choice or "resources" in choice
+    with phr_client(args, vaults=not args.no_share or by_kind) as rc:
         scope = rc.consent.expand(choice)
         consent = rc.consent.grant(grantee, actions=actions, scope=scope, purposes=purposes,
                                    start_ms=start_ms, end_ms=end_ms, share_existing=False)
