@@ -112,6 +112,7 @@ def care(c: Consortium, n: int, at_a: dict[str, list[str]]) -> None:
     c.client("hospital_a").exchange.push(pushed, c.did("dr_lee"))  # v2: the custodian
     p2 = "patient_2" if n >= 2 else "patient_1"
     wanted, _ = _first(c, p2, at_a[p2], {"condition"})
+    # A request names record ids (or all records), never a category.
     request = c.client("dr_lee").exchange.request_pull(
         c.did(p2), {"records": [wanted]}, "TREAT")
     c.client(p2).exchange.approve(request, now_ms() + 7 * DAY_MS)

@@ -193,14 +193,25 @@ def test_grant_read_revoke(cli: Cli) -> None:
     err = cli.refused("b1", "records", "read", record)
     assert "access_denied" in err and "consent_revoked" in err
     assert json.loads(cli.ok(None, "consent", "show", consent))["status"] == "revoked"
-    by_role = cli.ok("p", "consent", "grant", "--role", "emergency", "--role-org",
-                     HOSPITAL_A.did, "--actions", "read", "--purposes", "ETREAT", "--scope",
-                     "categories:laboratory", "--scope", "resources:Observation",
-                     "--days", "7", "--no-share").strip()
+    # a record the choice below does not match
+    cli.env.c.client(A1).records.add(b'{"resourceType":"Immunization"}', P.did,
+                                     resource="Immunization", category="immunization")
+    code, out, err = cli.run("p", "consent", "grant", "--role", "emergency", "--role-org",
+                             HOSPITAL_A.did, "--actions", "read", "--purposes", "ETREAT",
+                             "--scope", "categories:laboratory", "--scope",
+                             "resources:Observation", "--days", "7", "--no-share")
+    assert code == 0, err
+    by_role = out.strip()
     shown = json.loads(cli.ok(None, "consent", "show", by_role))
     assert shown["grantee"] == {"kind": "role", "id": "emergency",
                                 "organization": HOSPITAL_A.did}
-    assert shown["scope"] == {"categories": ["laboratory"], "resources": ["Observation"]}
+    # the wallet's choice became the ids of P's records that match it now, nothing else
+    mine = cli.env.c.client(P).records.my_records()
+    expected = sorted(d["record"] for d in mine
+                      if d["category"] == "laboratory" or d["resource"] == "Observation")
+    assert record in expected and len(expected) < len(mine)
+    assert shown["scope"] == {"records": expected}
+    assert f"names {len(expected)} record id(s)" in err
     assert "role-org goes with --role" in cli.refused(
         "p", "consent", "grant", "--to", B1.did, "--role-org", HOSPITAL_A.did, "--actions",
         "read", "--purposes", "TREAT", "--scope", "all", "--days", "1")
@@ -222,8 +233,11 @@ def test_pull_request_approve_pull_and_deny(cli: Cli) -> None:
     assert json.loads(cli.ok("b1", "records", "read", record, "--from-vault",
                              HOSPITAL_B.did)) == OBSERVATION
     # chain-only actions need no vault directory; reading does
-    other = cli.ok("b1", "exchange", "request", "--patient", P.did, "--scope",
-                   "categories:laboratory", "--purpose", "TREAT", no_vaults=True).strip()
+    assert "never categories" in cli.refused(
+        "b1", "exchange", "request", "--patient", P.did, "--scope", "categories:laboratory",
+        "--purpose", "TREAT", no_vaults=True)
+    other = cli.ok("b1", "exchange", "request", "--patient", P.did, "--scope", "all",
+                   "--purpose", "TREAT", no_vaults=True).strip()
     cli.ok("p", "exchange", "deny", other, no_vaults=True)
     assert "--vaults" in cli.refused("b1", "records", "read", record, no_vaults=True)
     assert json.loads(cli.ok(None, "exchange", "show", other))["status"] == "denied"

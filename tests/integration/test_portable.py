@@ -78,6 +78,8 @@ def export_for(c: Consortium, tmp: Path, label: str) -> Exported:
     consent = me.consent.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
                                scope={"records": [glucose]}, purposes=["TREAT"],
                                start_ms=now_ms() - 60_000, end_ms=now_ms() + DAY)
+    # the wallet chose by category; the chain names the one laboratory record's id
+    assert me.session.q("consent/get", consent=consent)["scope"] == {"records": [glucose]}
     records = {r: me.records.open(r, purpose="PATRQT").plaintext for r in (glucose, asthma, genome)}
     c.flush()  # the opens above are in the patient's audit log
     path = tmp / f"{label}.phr"

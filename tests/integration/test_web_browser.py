@@ -389,14 +389,22 @@ def test_patient_on_a_phone_in_korean_and_english(browser: Any, c: Consortium,
         page.select_option("#grant-kind", "practitioner")
         page.fill("#grant-grantee", B1.did)
         page.select_option("#grant-scope", "categories")
-        page.check("#grant-form input[name=category][value=laboratory]")
+        page.check("#grant-form input[name=category][value=vital-signs]")
         preview = page.inner_text("#consent-preview")
-        assert "검사 결과을(를) 읽을 수 있습니다" in preview and "치료 목적으로" in preview
+        # the chosen category and the records it matches now (the two weights)
+        assert "지금 가진 활력 징후 기록 2건을(를) 읽을 수 있습니다" in preview \
+            and "치료 목적으로" in preview
+        assert "나의 모든 기록" in page.inner_text("#grant-scope-help")
         q.axe()
         q.shot("phone-ko-consent")
         page.click("#grant-submit")
         granted = page.wait_for_selector("#consents li[data-status=active]")
         assert "치료 목적으로" in granted.inner_text()
+        assert "활력 징후 기록 2건" in granted.inner_text()
+        # on chain: the two weights' ids, no category
+        consent = granted.get_attribute("data-consent")
+        assert c.query("consent/get", consent=consent)["scope"] == {
+            "records": sorted([rec["w_old"], rec["w_new"]])}
         page.click("#consents li[data-status=active] button.revoke")
         page.wait_for_selector("#consents li[data-status=revoked]")
 

@@ -53,8 +53,9 @@ def build(state: str) -> tuple[World, str]:
         w.ok(P, {"type": "consent/revoke", "consent": consent})
     elif state == "wrong_purpose":
         w.grant(P, grantee, actions=ALL_ACTIONS, purposes=("HRESCH",))
-    elif state == "wrong_scope":
-        w.grant(P, grantee, actions=ALL_ACTIONS, scope={"resources": ["Immunization"]})
+    elif state == "wrong_scope":  # another record of the same patient
+        other = w.record(author=HOSPITAL_B, patient=P)
+        w.grant(P, grantee, actions=ALL_ACTIONS, scope={"records": [other]})
     elif state == "other_patient":
         w.grant(Q, grantee, actions=ALL_ACTIONS)
     return w, record

@@ -315,12 +315,16 @@ def test_pull_waits_for_the_patient_then_the_copy_is_recorded(w: World) -> None:
 
 
 def test_standing_consent_approves_a_pull_at_once_and_denial_is_final(w: World) -> None:
+    lab, bill, other = (w.record(author=A1, patient=P) for _ in range(3))
     w.grant(P, {"kind": "organization", "id": INSURER.did}, actions=("pull", "read"),
-            purposes=("HPAYMT",), scope={"categories": ["financial", "laboratory"]})
-    covered, wider = new_id(), new_id()
+            purposes=("HPAYMT",), scope={"records": sorted([lab, bill])})
+    covered, wider, beyond = new_id(), new_id(), new_id()
     w.ok(IR, {"type": "exchange/request", "request": covered, "patient": P.did,
-              "scope": {"categories": ["laboratory"]}, "purpose": "HPAYMT"})
+              "scope": {"records": [lab]}, "purpose": "HPAYMT"})
     assert w.query("exchange/get", request=covered)["status"] == "approved"
+    w.ok(IR, {"type": "exchange/request", "request": beyond, "patient": P.did,
+              "scope": {"records": sorted([lab, other])}, "purpose": "HPAYMT"})
+    assert w.query("exchange/get", request=beyond)["status"] == "pending"  # other: not
     w.ok(IR, {"type": "exchange/request", "request": wider, "patient": P.did,
               "scope": {"all": True}, "purpose": "HPAYMT"})
     assert w.query("exchange/get", request=wider)["status"] == "pending"
@@ -338,6 +342,11 @@ def test_standing_consent_approves_a_pull_at_once_and_denial_is_final(w: World) 
     ({"scope": {}}, ("consent", 2)),
     ({"scope": {"all": False}}, ("consent", 2)),
     ({"scope": {"categories": ["nope"]}}, ("consent", 2)),
+    ({"scope": {"categories": ["laboratory"]}}, ("consent", 2)),   # ids only (issue 14)
+    ({"scope": {"resources": ["Observation"]}}, ("consent", 2)),
+    ({"scope": {"records": ["00" * 16], "categories": ["laboratory"]}}, ("consent", 2)),
+    ({"scope": {"records": []}}, ("consent", 2)),
+    ({"scope": {"records": ["11" * 16, "00" * 16]}}, ("consent", 2)),  # not sorted
     ({"grantee": {"kind": "role", "id": "king"}}, ("consent", 2)),
     ({"grantee": {"kind": "practitioner", "id": P.did}}, ("consent", 6)),
     ({"grantee": {"kind": "organization", "id": A1.did}}, ("consent", 6)),
@@ -359,13 +368,31 @@ def test_only_the_patient_grants_and_revokes(w: World) -> None:
 
 
 def test_readers_of_a_new_record_follow_standing_consents(w: World) -> None:
-    w.grant(P, practitioner(B1), scope={"categories": ["laboratory"]})
+    """Scopes name record ids: a new record is covered by ``all`` consents only; an
+    existing one (``record``) also by the consents naming it."""
+    named = w.record(author=A1, patient=P)
+    w.grant(P, practitioner(B1), scope={"records": [named]})
     w.grant(P, {"kind": "organization", "id": INSURER.did}, actions=("push",))  # no read
     w.grant(P, {"kind": "role", "id": "researcher"}, purposes=("HRESCH",))
-    lab = w.query("consent/readers", patient=P.did, resource="Observation",
-                  category="laboratory")
-    dids = [r["did"] for r in lab["readers"]]
+    w.grant(P, practitioner(A2), actions=("pull",), end_ms=w.now + 1500)
+    w.chain.block([])  # block time passes A2's end
+    w.chain.block([])
+    new = w.query("consent/readers", patient=P.did)
+    assert [r["did"] for r in new["readers"]] == [P.did, RR.did]
+    existing = w.query("consent/readers", patient=P.did, record=named)
+    dids = [r["did"] for r in existing["readers"]]
     assert dids[0] == P.did and sorted(dids[1:]) == sorted([B1.did, RR.did])
-    imaging = w.query("consent/readers", patient=P.did, resource="ImagingStudy",
-                      category="imaging")
-    assert [r["did"] for r in imaging["readers"]] == [P.did, RR.did]  # consent id order
+    assert all(r["enc_key"] for r in existing["readers"])
+    unnamed = w.query("consent/readers", patient=P.did, record=new_id())
+    assert [r["did"] for r in unnamed["readers"]] == [P.did, RR.did]
+
+
+@pytest.mark.parametrize("data", [{"resource": "Observation"}, {"category": "laboratory"},
+                                  {"record": "not an id"}])
+def test_readers_take_no_type_or_category(w: World, data: dict[str, str]) -> None:
+    from phrchain.core.errors import TxError
+
+    with pytest.raises(TxError) as exc:
+        w.chain.app.query("consent/readers", {"patient": P.did, **data})
+    assert (exc.value.codespace, exc.value.code) == ("query", 2)
+    assert str(exc.value)

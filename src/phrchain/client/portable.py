@@ -230,8 +230,8 @@ def _org_readers(session: Session, d: Mapping[str, Any], opened: Descriptor,
                  org: str) -> dict[str, bytes]:
     """Grantees of the patient's standing consents covering this record who act for
     ``org`` (``consent/readers``, as the SDK's writers use it)."""
-    readers = session.q("consent/readers", patient=d["patient"], resource=opened.resource,
-                   category=opened.category, record=d["record"])["readers"]
+    readers = session.q("consent/readers", patient=d["patient"],
+                        record=d["record"])["readers"]
     return {r["did"]: bytes.fromhex(r["enc_key"]) for r in readers
             if r["did"] != d["patient"] and (r["did"] == org or session.identity(
                 r["did"]).get("organization") == org)}

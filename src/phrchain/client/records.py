@@ -27,8 +27,6 @@ from phrchain.client.session import RecordsError, Session
 from phrchain.core.errors import PhrError
 from phrchain.modules.consent.messages import Scope
 from phrchain.modules.records.messages import (
-    CATEGORIES,
-    RESOURCE_RE,
     Erase,
     Register,
     size_bucket,
@@ -103,9 +101,9 @@ class RecordsClient:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        # Readers by (patient, resource type, category), for one bulk operation: a
-        # consent granted meanwhile is served by the patient's re-wrapping.
-        self._readers_cache: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        # Readers by (patient, record id or ""), for one bulk operation: a consent
+        # granted meanwhile is served by the patient's re-wrapping.
+        self._readers_cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     # -- writing -----------------------------------------------------------------------
     def prepare(self, plaintext: bytes, patient: str, *, resource: str, category: str,
@@ -318,28 +316,28 @@ class RecordsClient:
 
     # -- reading -----------------------------------------------------------------------
     def _readers_of_unconsented(self, patient: str, kinds: Iterable[tuple[str, str]]) -> None:
-        """A patient without any consent has the same readers for every kind of record
-        (``consent/readers``: the patient, plus grantees of covering consents): ask once
-        for all the (resource type, category) pairs of a bulk import, not ~10 times.
+        """Ask once for the readers of a bulk import's new records of ``patient``.
 
-        Readers first, then the consent list: consents are never deleted, so an empty
-        list at the later height means there was none at the earlier one either."""
-        missing = sorted(k for k in kinds if (patient, *k) not in self._readers_cache
-                         and RESOURCE_RE.fullmatch(k[0]) and k[1] in CATEGORIES)
-        if len(missing) < 2:
-            return
-        readers = self._readers(patient, *missing[0])
-        if self.session.q("consent/patient", patient=patient)["consents"]:
-            return
-        for resource, category in missing[1:]:
-            self._readers_cache[(patient, resource, category)] = readers
+        Consent scopes name record ids (``modules/consent``), so whatever its type and
+        category, a new record is covered by the patient's ``all`` consents only: one
+        ``consent/readers`` answer serves every record of the import (``kinds`` no
+        longer matters; kept so that callers need not change)."""
+        del kinds
+        self._readers(patient)
 
-    def _readers(self, patient: str, resource: str, category: str) -> list[dict[str, Any]]:
-        key = (patient, resource, category)
+    def _readers(self, patient: str, resource: str | None = None,
+                 category: str | None = None, record: str | None = None
+                 ) -> list[dict[str, Any]]:
+        """The standing readers of a record of ``patient`` (``consent/readers``): the
+        patient and the grantees of read/pull ``all`` consents, plus, with ``record``,
+        of consents naming that id. ``resource`` and ``category`` do not matter (a scope
+        never names them) and are not sent."""
+        del resource, category
+        key = (patient, record or "")
         if key not in self._readers_cache:
             self._readers_cache[key] = self.session.q(
-                "consent/readers", patient=patient, resource=resource,
-                category=category)["readers"]
+                "consent/readers", patient=patient,
+                **({} if record is None else {"record": record}))["readers"]
         return self._readers_cache[key]
 
     def fetch(self, record: str, action: str, purpose: str, vault_org: str | None,
@@ -446,9 +444,8 @@ class RecordsClient:
 
     def my_records(self, scope: Scope | None = None) -> list[dict[str, Any]]:
         """The caller's own records (as patient) not erased, those ``scope`` covers if
-        given. Without a scope, or with one that names types or categories, the chain's
-        records are merged with their opened sealed descriptors (:meth:`descriptors`),
-        so each says what it is."""
+        given. Without a scope the chain's records are merged with their opened sealed
+        descriptors (:meth:`descriptors`), so each says what it is."""
         out, after = [], None
         while True:
             page = self.session.q("records/patient", patient=self.session.wallet.did,
@@ -461,7 +458,7 @@ class RecordsClient:
             if after is None:
                 break
         # what each record is, opened only where asked for or where the scope needs it
-        if scope is None or any(getattr(scope, k, None) for k in ("resources", "categories")):
+        if scope is None:
             known = self.descriptors([d["record"] for d in out])
             out = [known.get(d["record"], d) for d in out]
         return [d for d in out if scope is None or scope.covers(d)]

@@ -148,8 +148,11 @@ class Scenario:
             scope={"records": chosen}, purposes=["TREAT"], start_ms=start,
             end_ms=start + 30 * DAY_MS)
         self.outcome.consent = consent
+        covered = len(c.query("consent/get", consent=consent)["scope"]["records"])
         self.say(f"consent {consent}: signed by the patient, actions read+push, purpose "
-                 "TREAT, 30 days; exportable as a FHIR Consent")
+                 f"TREAT, 30 days; on chain it names the {covered} record ids those "
+                 "categories matched in the patient's wallet (never the categories); "
+                 "exportable as a FHIR Consent")
         self.say("the patient's wallet re-wrapped the covered records' keys for the "
                  "hospital and its staff (the vault never sees a data key)")
 
@@ -177,15 +180,16 @@ class Scenario:
 
     def pull_with_approval(self) -> None:
         c, p = self.c, self.patient(2)
-        self.title("Pull: Dr Lee asks for patient 2's conditions; the patient approves")
-        conditions = [d["record"] for d in c.client(p).records.my_records()
-                      if d.get("category") == "condition"]   # v2: named by id
+        self.title("Pull: Dr Lee asks for patient 2's condition record; the patient "
+                   "approves")
+        # A request names record ids (or all records), never a category: the patient
+        # told Dr Lee which record, as a patient's app would (by its id).
+        record = self._first(p, "Condition")
         request = c.client("dr_lee").exchange.request_pull(
-            c.did(p), {"records": conditions}, "TREAT")
+            c.did(p), {"records": [record]}, "TREAT")
         status = c.query("exchange/get", request=request)["status"]
         self.say(f"request {request[:8]}…: {status} (no standing consent)")
         c.client(p).exchange.approve(request, now_ms() + 7 * DAY_MS)
-        record = self._first(p, "Condition")
         opened = c.client("dr_lee").exchange.pull(request, record)
         self.outcome.pull_request, self.outcome.pulled = request, record
         self.say(f"patient 2 approved in their app: a 7-day consent; Dr Lee pulled "

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from phrchain.client.http import ApiError
 from phrchain.client.portable import export_portable
+from phrchain.client.scopes import ScopeChoice
 from phrchain.core.errors import PhrError
 from phrchain.web.auditlog import verified_log
 from phrchain.web.deps import Ui, capability, consent_view, paged_ids, party, records_of
@@ -99,21 +100,38 @@ def records(session: Reader) -> dict[str, Any]:
 
 
 # -- consents ------------------------------------------------------------------------------
+def _consent_row(session: Session, consent: dict[str, Any]) -> dict[str, Any]:
+    """A consent as listed: the chain's (grantee in words), how many record ids its
+    scope names, and what the patient chose it by when this session granted it."""
+    view = consent_view(session.client.session, consent)
+    records = consent["scope"].get("records")
+    return {**view, "record_count": None if records is None else len(records),
+            "chosen": session.chosen.get(consent["consent"])}
+
+
 @router.get("/consents")
 def consents(session: Reader) -> dict[str, Any]:
     client = session.client.session
     found = [client.q("consent/get", consent=c)
              for c in paged_ids(client, "consent/patient", "consents", patient=session.did)]
     found.sort(key=lambda c: (c["status"] != "active", -int(c["granted_height"])))
-    return {"consents": [consent_view(client, c) for c in found]}
+    return {"consents": [_consent_row(session, c) for c in found]}
 
 
 @router.post("/consents")
 def grant(body: GrantBody, session: Writer) -> dict[str, Any]:
+    """Grant a consent over the patient's choice: all records, chosen records, or
+    categories / resource types, which become the ids of the records the patient holds
+    now that match (``client/scopes.py``); only those ids go on chain. The choice is
+    remembered in this session, to say the consent in the patient's words."""
+    choice = ScopeChoice.parse(body.scope)
+    scope = session.client.consent.expand(body.scope)
     consent = session.client.consent.grant(body.grantee, actions=body.actions,
-                                           scope=body.scope, purposes=body.purposes,
+                                           scope=scope, purposes=body.purposes,
                                            start_ms=body.start_ms, end_ms=body.end_ms)
-    return {"consent": consent}
+    if choice.by_kind:
+        session.chosen[consent] = choice.to_json()
+    return {"consent": consent, "all": scope.all, "record_count": len(scope.records)}
 
 
 @router.post("/consents/{consent}/revoke")

@@ -38,6 +38,9 @@ class Session:
     # Records the patient decrypted this session, by id: listing them again is not
     # another audited access.
     opened: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What the patient chose consents by (categories, resource types), by consent id:
+    # the chain has only the record ids it became, so this stays here, never sent.
+    chosen: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def did(self) -> str:
@@ -45,6 +48,7 @@ class Session:
 
     def wipe(self) -> None:
         self.opened.clear()
+        self.chosen.clear()
         self.client.close()
         self.client.node.close()
         self.client.session.directory.clear()

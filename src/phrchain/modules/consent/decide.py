@@ -77,7 +77,7 @@ def _evaluate(consent: Mapping[str, Any], identity: parties.Identity, wanted: st
         return 3, "action_not_permitted"
     if purpose not in consent["purposes"]:
         return 4, "purpose_not_permitted"
-    if not Scope.parse(consent["scope"]).covers(record):
+    if not Scope.stored(consent["scope"]).names(record["record"]):
         return 5, "out_of_scope"
     return 6, None
 

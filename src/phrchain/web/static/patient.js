@@ -106,8 +106,8 @@ function consentRow(c, parties) {
   });
   return h("li", { class: "card consent", dataset: { consent: c.consent, status: c.status } },
     h("p", { class: "sentence" }, consentSentence({ who: granteeText(c.grantee, parties),
-      actions: c.actions, scope: c.scope, purposes: c.purposes, start: c.period.start_ms,
-      end: c.period.end_ms })),
+      actions: c.actions, scope: c.scope, chosen: c.chosen, purposes: c.purposes,
+      start: c.period.start_ms, end: c.period.end_ms })),
     h("div", { class: "row" }, badge(c.status),
       c.grantee.kind !== "role" ? didEl(c.grantee.id) : "", revoke), out);
 }
@@ -136,6 +136,9 @@ function grantForm(vocab, parties, records) {
   const scopeKind = h("select", { id: "grant-scope", name: "scope" },
     ["records", "categories", "resources", "all"]
       .map((v) => h("option", { value: v }, t(`grant.scope_${v}`))));
+  // Categories and types are the patient's way to choose: they become the ids of the
+  // records held now that match (this list's descriptors), and only those go on chain.
+  const types = [...new Set(records.map((r) => r.resource).filter(Boolean))].sort();
   const scopeParts = {
     records: h("fieldset", { id: "grant-records" }, h("legend", {}, t("grant.records")),
       records.map((r) => h("label", {}, h("input", { type: "checkbox", name: "record",
@@ -143,10 +146,13 @@ function grantForm(vocab, parties, records) {
       r.date ? ` (${fmtFhirDate(r.date)})` : ""))),
     categories: h("fieldset", { hidden: true }, h("legend", {}, t("grant.categories")),
       checkboxes("category", vocab.categories, [], "category")),
-    resources: h("label", { hidden: true }, t("grant.resources"),
-      h("input", { name: "resources", placeholder: "Observation, Condition" })),
+    resources: h("fieldset", { hidden: true }, h("legend", {}, t("grant.resources")),
+      checkboxes("resource", types, [], "resource")),
     all: h("span", { hidden: true }),
   };
+  const matching = (choice) => records.filter((r) =>
+    (choice.categories || []).includes(r.category)
+    || (choice.resources || []).includes(r.resource)).map((r) => r.record).sort();
   const sentence = h("p", { class: "sentence preview", id: "consent-preview",
     "aria-live": "polite" });
   const out = h("div", { id: "grant-result" });
@@ -156,6 +162,7 @@ function grantForm(vocab, parties, records) {
     h("fieldset", {}, h("legend", {}, t("grant.actions")),
       checkboxes("action", vocab.actions, ["read"], "action")),
     h("label", {}, t("grant.scope"), scopeKind), Object.values(scopeParts),
+    h("p", { class: "note", id: "grant-scope-help" }, t("grant.scope_help")),
     h("fieldset", {}, h("legend", {}, t("grant.purposes")),
       checkboxes("purpose", vocab.purposes, ["TREAT"], "purpose")),
     h("label", {}, t("grant.from"), h("input", { type: "date", name: "start", required: true,
@@ -170,10 +177,7 @@ function grantForm(vocab, parties, records) {
     if (scopeKind.value === "all") scope.all = true;
     if (scopeKind.value === "records") scope.records = checkedValues(form, "record").sort();
     if (scopeKind.value === "categories") scope.categories = checkedValues(form, "category");
-    if (scopeKind.value === "resources") {
-      scope.resources = [...new Set(form.elements.resources.value.split(",")
-        .map((s) => s.trim()).filter(Boolean))].sort();
-    }
+    if (scopeKind.value === "resources") scope.resources = checkedValues(form, "resource");
     const who = { kind: kind.value, id: grantee.value.trim() };
     if (kind.value === "role" && org.value.trim()) who.organization = org.value.trim();
     const start = form.elements.start.value ? dateMs(form.elements.start.value) : today;
@@ -185,9 +189,11 @@ function grantForm(vocab, parties, records) {
   };
   const preview = () => {
     const b = read();
+    const byKind = b.scope.categories || b.scope.resources;
     replace(sentence, consentSentence({ who: b.grantee.id ? granteeText(b.grantee, parties)
-      : t("grant.nobody"), actions: b.actions, scope: b.scope, purposes: b.purposes,
-    start: b.start_ms, end: b.end_ms }));
+      : t("grant.nobody"), actions: b.actions,
+    scope: byKind ? { records: matching(b.scope) } : b.scope, chosen: byKind ? b.scope : null,
+    purposes: b.purposes, start: b.start_ms, end: b.end_ms }));
   };
   scopeKind.addEventListener("change", () => {
     for (const [k, el] of Object.entries(scopeParts)) el.hidden = k !== scopeKind.value;
