@@ -1,9 +1,10 @@
 """Flushes the journal's outbox to the chain, signed by the vault's institution.
 
-Audit entries go 64 to an ``audit/append`` message (one message per tx keeps each tx
-well under the state-write limit); copy receipts go as ``exchange/received``. Sending is
-at-least-once: the chain ignores an audit entry whose request it already logged, and a
-receipt for a copy already recorded is refused as a no-op failure and dropped.
+Sealed audit entries (``vault/audit_seal.py``) go 64 to an ``audit/append`` message (one
+message per tx keeps each tx well under the state-write limit); copy receipts go as
+``exchange/received``. Sending is at-least-once: the chain ignores an audit entry whose
+request it already logged, and a receipt for a copy already recorded is refused as a
+no-op failure and dropped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 from typing import Any, Final
 
 from phrchain.core import keys
+from phrchain.core.errors import CodedError
 from phrchain.core.tx import build_tx
 from phrchain.gateway.chain import ChainPort
 from phrchain.gateway.journal import Journal
@@ -76,11 +78,19 @@ class Sender:
     def _groups(self, batch: list[tuple[int, str, dict[str, Any]]]
                 ) -> list[tuple[list[int], dict[str, Any]]]:
         groups: list[tuple[list[int], dict[str, Any]]] = []
-        audits = [(seq, body) for seq, kind, body in batch if kind == AUDIT]
+        audits = []
+        for seq, kind, body in batch:
+            if kind != AUDIT:
+                continue
+            try:
+                audits.append((seq, Entry.parse(body)))
+            except CodedError as exc:  # not a sealed entry (a journal of a v1 chain)
+                log.warning("vault outbox entry is not a sealed audit entry: %s", exc.error.name)
+                self.journal.reject(seq, f"{exc.codespace}/{exc.code}")
         for i in range(0, len(audits), ENTRIES_PER_TX):
             part = audits[i:i + ENTRIES_PER_TX]
             groups.append(([s for s, _ in part],
-                           Append(tuple(Entry(**b) for _, b in part)).to_msg()))
+                           Append(tuple(e for _, e in part)).to_msg()))
         for seq, kind, body in batch:
             if kind == RECEIPT:
                 groups.append(([seq], Received(**body).to_msg()))
@@ -121,7 +131,7 @@ class Sender:
             self.journal.reject(seqs[0], code)
             return
         for seq, entry in zip(seqs, msg["entries"], strict=True):
-            single = Append((Entry(**entry),)).to_msg()
+            single = Append((Entry.parse(entry),)).to_msg()
             raw = build_tx(self.key, self.chain.chain_id, self.chain.next_nonce(self.org),
                            [single], signer=self.org)
             check = self.chain.submit(raw)

@@ -74,6 +74,12 @@ UNKNOWN_READER = register(
     "a wrapped data key names a reader that is not a well-formed did:key or not an "
     "identity on chain (an altered row)")
 
+# 18 is left for the sealed record descriptor (docs/privacy-v2-design.md section 2).
+AUDIT_ENTRY_INVALID = register(
+    "vault", 19, "audit_entry_invalid",
+    "an audit entry is malformed or inconsistent (decision, reason, consent and "
+    "break-glass flag disagree), or a sealed audit entry does not open for this reader "
+    "or does not match its commitment")
 
 class VaultError(CodedError):
     """A vault check or store operation failed; ``error`` says which, ``detail`` where."""
