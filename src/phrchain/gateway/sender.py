@@ -1,10 +1,10 @@
 """Flushes the journal's outbox to the chain, signed by the vault's institution.
 
-Sealed audit entries (``vault/audit_seal.py``) go 64 to an ``audit/append`` message (one
-message per tx keeps each tx well under the state-write limit); copy receipts go as
-``exchange/received``. Sending is at-least-once: the chain ignores an audit entry whose
-request it already logged, and a receipt for a copy already recorded is refused as a
-no-op failure and dropped.
+Sealed audit entries (``vault/audit_seal.py``) go up to 64 (and 48 KiB) to an
+``audit/append`` message (one message per tx keeps each tx under the size and
+state-write limits); copy receipts go as ``exchange/received``. Sending is
+at-least-once: the chain ignores an audit entry whose request it already logged, and a
+receipt for a copy already recorded is refused as a no-op failure and dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 AUDIT: Final = "audit"
 RECEIPT: Final = "receipt"
 ENTRIES_PER_TX: Final = 64
+# Sealed entries are ~2 KiB each (more with many regulators): a tx of them stays under
+# this many bytes of entries, well inside the chain's 64 KiB tx limit (core/tx.py).
+TX_ENTRY_BYTES: Final = 48 * 1024
 MAX_BATCH: Final = 16 * ENTRIES_PER_TX
 
 
@@ -87,8 +90,7 @@ class Sender:
             except CodedError as exc:  # not a sealed entry (a journal of a v1 chain)
                 log.warning("vault outbox entry is not a sealed audit entry: %s", exc.error.name)
                 self.journal.reject(seq, f"{exc.codespace}/{exc.code}")
-        for i in range(0, len(audits), ENTRIES_PER_TX):
-            part = audits[i:i + ENTRIES_PER_TX]
+        for part in _fitting(audits):
             groups.append(([s for s, _ in part],
                            Append(tuple(e for _, e in part)).to_msg()))
         for seq, kind, body in batch:
@@ -145,6 +147,23 @@ class Sender:
                 continue  # stays in the outbox for the next flush
             elif status.get("status") in ("committed", "refused", "dropped"):
                 self.journal.reject(seq, f"{res.get('codespace', '')}/{res.get('code', '')}")
+
+
+def _fitting(audits: list[tuple[int, Entry]]) -> list[list[tuple[int, Entry]]]:
+    """Consecutive runs of entries, each at most ``ENTRIES_PER_TX`` entries and
+    ``TX_ENTRY_BYTES`` bytes of encoded entries (one entry alone always forms a run)."""
+    from phrchain.core import encoding
+
+    runs: list[list[tuple[int, Entry]]] = []
+    size = 0
+    for seq, entry in audits:
+        cost = len(encoding.encode(entry.to_json())) + 1
+        if not runs or len(runs[-1]) == ENTRIES_PER_TX or size + cost > TX_ENTRY_BYTES:
+            runs.append([])
+            size = 0
+        runs[-1].append((seq, entry))
+        size += cost
+    return runs
 
 
 def _retryable(result: dict[str, Any]) -> bool:
