@@ -239,3 +239,15 @@ def test_any_consistent_entry_seals_and_opens_to_itself(entry: audit_seal.Access
     leaf = {**out, "height": entry.at + 1}
     assert audit_seal.open_entry(leaf, _PATIENT, _OPENER) == entry.to_json()
     assert audit_seal.AccessEntry.parse(entry.to_json()) == entry
+
+
+def test_the_vaults_author_rule_is_a_permit_reason_whatever_the_chain_decides() -> None:
+    """v2: authors are known to their vault only, which permits them (reason ``author``)."""
+    reader = keys.EncryptionKey(bytes([5]) * 32)
+    patient = keys.SigningKey(bytes([1]) * 32).did
+    out = audit_seal.seal(_entry(reason="author", consent=None), patient,
+                          {patient: reader.public_key})
+    assert audit_seal.open_entry(out, patient, reader)["reason"] == "author"
+    with pytest.raises(VaultError, match="inconsistent"):
+        audit_seal.seal(_entry(reason="author", consent=None, decision="deny"), patient,
+                        {patient: reader.public_key})

@@ -68,6 +68,11 @@ SALT_SIZE: Final = 16  # 32 hex characters
 NONCE: Final = bytes(12)  # one key per entry: the nonce never repeats under a key
 ENTRY_FIELDS: Final = ("record", "accessor", "action", "purpose", "decision", "reason",
                        "consent", "break_glass", "request", "at")
+# The vault's own permit rule (docs/privacy-v2-design.md section 2: authors are known to
+# their vault only), a reason an entry may carry whether or not the chain decides it.
+VAULT_PERMIT_REASONS: Final = frozenset({"author"})
+ENTRY_PERMIT_REASONS: Final = PERMIT_REASONS | VAULT_PERMIT_REASONS
+ENTRY_REASONS: Final = REASONS | VAULT_PERMIT_REASONS
 
 
 def _invalid(detail: str) -> VaultError:
@@ -103,7 +108,7 @@ class AccessEntry:
             action=fields.choice(entry, "action", ACTIONS, bad),
             purpose=fields.choice(entry, "purpose", PURPOSES, bad),
             decision=fields.choice(entry, "decision", ("permit", "deny"), bad),
-            reason=fields.choice(entry, "reason", REASONS, bad),
+            reason=fields.choice(entry, "reason", ENTRY_REASONS, bad),
             consent=None if entry.get("consent") is None
             else fields.object_id(entry, "consent", bad),
             break_glass=fields.boolean(entry, "break_glass", bad),
@@ -111,7 +116,7 @@ class AccessEntry:
             at=fields.integer(entry, "at", bad),
         )
         permit = out.decision == "permit"
-        if permit != (out.reason in PERMIT_REASONS) \
+        if permit != (out.reason in ENTRY_PERMIT_REASONS) \
                 or out.break_glass != (out.reason == "break_glass") \
                 or (out.consent is not None) != (out.reason == "consent"):
             raise _invalid(f"inconsistent entry: decision {out.decision} with reason "
