@@ -251,3 +251,35 @@ def test_the_vaults_author_rule_is_a_permit_reason_whatever_the_chain_decides() 
     with pytest.raises(VaultError, match="inconsistent"):
         audit_seal.seal(_entry(reason="author", consent=None, decision="deny"), patient,
                         {patient: reader.public_key})
+
+
+# -- the reader checks what the chain no longer can: the record is the log's patient's ------
+class _Records:
+    def __init__(self, owners: dict[str, str]) -> None:
+        self.owners, self.asked = owners, 0
+
+    def query(self, path: str, data: dict[str, Any]) -> dict[str, Any]:
+        assert path == "records/get"
+        self.asked += 1
+        owner = self.owners.get(data["record"])
+        return {"value": None if owner is None else {"record": data["record"],
+                                                     "patient": owner}}
+
+
+def test_an_opened_entry_must_name_a_record_of_the_logs_patient() -> None:
+    from phrchain.client.audit import RecordOwners, open_leaf
+    from phrchain.core.errors import ProofError
+
+    leaf, did, key = _vector_leaf()
+    leaf = {**leaf, "index": 0, "vault": did}
+    opened = open_leaf(leaf, {did: [key]})
+    record = opened["record"]
+    node = _Records({record: leaf["patient"]})
+    owners = RecordOwners(node)
+    owners.check(opened)
+    owners.check(opened)
+    assert node.asked == 1  # once per record
+    for wrong in ({record: keys.SigningKey(bytes([9]) * 32).did}, {}):  # another's, unknown
+        with pytest.raises(ProofError, match="not a record of this log's patient"):
+            RecordOwners(_Records(wrong)).check(opened)
+    RecordOwners(_Records({})).check(open_leaf(leaf, {}))  # sealed: nothing to check

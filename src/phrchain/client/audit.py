@@ -16,11 +16,12 @@ Entries are sealed (``vault/audit_seal.py``): who read what is readable only wit
 the entry is wrapped to (the patient's pseudonym, the custodian institution, a
 regulator). Given such keys (``openers``: DID → X25519 key), each entry the reader can
 open is opened and checked (its commitment, its consistency, its request and decision
-height against its leaf); an entry none of them opens is returned as ``"sealed": True``
-with only what the chain shows (index, height, vault, request, commitment, readers),
-never guessed. Its inclusion is proven all the same. An entry wrapped to one of the
-keys that does not open, or opens to something else than its commitment, fails like a
-bad proof.
+height against its leaf, and that its record is one of the log's patient, as
+``records/get`` says: :class:`RecordOwners`); an entry none of them opens is returned
+as ``"sealed": True`` with only what the chain shows (index, height, vault, request,
+commitment, readers), never guessed. Its inclusion is proven all the same. An entry
+wrapped to one of the keys that does not open, or opens to something else than its
+commitment, fails like a bad proof.
 
 A failure raises :class:`~phrchain.core.errors.ProofError` naming the first failing item
 (exit code 2).
@@ -44,8 +45,8 @@ if TYPE_CHECKING:
     from phrchain.client.session import Session
     from phrchain.client.wallet import Wallet
 
-__all__ = ["AuditClient", "AuditKey", "AuditReader", "Head", "check_consistency",
-           "check_entry", "check_head", "open_leaf", "opening_keys"]
+__all__ = ["AuditClient", "AuditKey", "AuditReader", "Head", "RecordOwners",
+           "check_consistency", "check_entry", "check_head", "open_leaf", "opening_keys"]
 
 PUBLIC_FIELDS = ("patient", "index", "height", "vault", "request", "commitment")
 
@@ -168,6 +169,28 @@ def opening_keys(wallet: Wallet) -> dict[str, tuple[EncryptionKey, ...]]:
     return out
 
 
+class RecordOwners:
+    """Checks that an opened entry names a record of the log's own patient: what the
+    chain checked when entries were clear (v1), and cannot check sealed ones. The
+    record's patient is read from ``records/get`` once per record (an erased record's
+    tombstone keeps it)."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self._owners: dict[str, Any] = {}
+
+    def check(self, entry: Mapping[str, Any]) -> None:
+        if entry.get("sealed", True):
+            return
+        record = str(entry["record"])
+        if record not in self._owners:
+            found = self.node.query("records/get", {"record": record}).get("value")
+            self._owners[record] = None if found is None else found.get("patient")
+        if self._owners[record] != entry["patient"]:
+            raise ProofError(f"the opened entry names record {record}, which is not a "
+                             "record of this log's patient")
+
+
 AUDIT_KEY_FORMAT = "phrchain-audit-key/v1"
 
 
@@ -243,6 +266,7 @@ class AuditReader:
     heads: dict[int, Head] = field(default_factory=dict)
     openers: Openers = field(default_factory=dict)
     opened: int = 0  # entries opened by the last log() or verify_all()
+    owners: RecordOwners | None = None
 
     def head(self, height: int | None) -> Head:
         if height is not None and height in self.heads:
@@ -303,9 +327,13 @@ class AuditReader:
 
     # -- whole-log operations ----------------------------------------------------------
     def open(self, index: int, leaf: Mapping[str, Any]) -> dict[str, Any]:
-        """A proven leaf opened with :attr:`openers` (:func:`open_leaf`)."""
+        """A proven leaf opened with :attr:`openers` (:func:`open_leaf`), its record
+        checked to be the patient's (:class:`RecordOwners`)."""
+        if self.owners is None:
+            self.owners = RecordOwners(self.node)
         with item(f"entry {index}"):
             out = open_leaf(leaf, self.openers)
+            self.owners.check(out)
         self.opened += not out["sealed"]
         return out
 

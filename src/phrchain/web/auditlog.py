@@ -27,6 +27,7 @@ from phrchain.client.audit import (
     PUBLIC_FIELDS,
     AuditReader,
     Openers,
+    RecordOwners,
     check_consistency,
     check_entry,
     open_leaf,
@@ -38,6 +39,7 @@ from phrchain.core.errors import CryptoError, PhrError, ProofError
 def verified_log(node: Any, patient: str, anchor: Anchor, proofs: bool = False,
                  openers: Openers | None = None) -> dict[str, Any]:
     reader = AuditReader(node, patient, anchor)
+    owners = RecordOwners(node)
     latest = reader.head(None)
     entries = []
     for index, leaf in enumerate(reader.leaves(latest)):
@@ -50,6 +52,7 @@ def verified_log(node: Any, patient: str, anchor: Anchor, proofs: bool = False,
                 raise ProofError("its leaf differs from the one listed")
             leaf_value = check_entry(answer, latest, patient, index)
             item = {**open_leaf(leaf_value, openers or {}), "verified": True}
+            owners.check(item)
         except (ProofError, CryptoError, PhrError, KeyError, TypeError, ValueError) as exc:
             item = {**_unproven(leaf), "index": index, "verified": False,
                     "why": f"entry {index}: {exc}"}
