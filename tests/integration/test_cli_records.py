@@ -28,6 +28,7 @@ from tests.consortium import (
     B1,
     HOSPITAL_A,
     HOSPITAL_B,
+    REGULATOR,
     RESEARCH,
     RR,
     VALIDATOR,
@@ -45,7 +46,7 @@ OBSERVATION = {"resourceType": "Observation", "status": "final",
                                     "display": "Glucose"}]},
                "valueQuantity": {"value": 5, "unit": "mmol/L"}}
 WHO = {"p": P, "q": Q, "a1": A1, "ae": AE, "b1": B1, "rr": RR, "hospital_a": HOSPITAL_A,
-       "research": RESEARCH}
+       "research": RESEARCH, "regulator": REGULATOR}
 
 
 @dataclass
@@ -357,12 +358,21 @@ def test_audit_log_and_verify(cli: Cli) -> None:
     cli.env.c.flush()
     cli.refused("b1", "records", "read", record)  # a denial is logged too, in a later block
     cli.env.c.flush()
-    entries = json.loads(cli.ok("p", "audit", "log", "--validator", VALIDATOR.did))
-    mine = [(e["accessor"], e["decision"]) for e in entries if e["record"] == record]
+    sealed = json.loads(cli.ok("p", "audit", "log", "--validator", VALIDATOR.did))
+    assert sealed and all(e["sealed"] and e["verified"] and "accessor" not in e
+                          for e in sealed)  # without --open: proven, not opened
+    entries = json.loads(cli.ok("p", "audit", "log", "--open", "--validator", VALIDATOR.did))
+    assert [e["request"] for e in entries] == [e["request"] for e in sealed]
+    mine = [(e["accessor"], e["decision"]) for e in entries if e.get("record") == record]
     assert mine == [(P.did, "permit"), (B1.did, "deny")]
-    assert all(e["verified"] for e in entries)
+    assert all(e["verified"] and not e["sealed"] for e in entries)
+    key_file = cli.env.tmp / "regulator.audit-key.json"
+    cli.ok("regulator", "audit", "key", "--out", str(key_file))
+    by_regulator = json.loads(cli.ok(None, "audit", "log", "--patient", P.did, "--audit-key",
+                                     str(key_file), "--validator", VALIDATOR.did))
+    assert [{**e, "opened_by": REGULATOR.did} for e in entries] == by_regulator
     events = json.loads(cli.ok(None, "audit", "log", "--patient", P.did, "--fhir",
-                               "--validator", VALIDATOR.did))
+                               "--audit-key", str(key_file), "--validator", VALIDATOR.did))
     from phrchain.fhir import validate
 
     validate(events)
@@ -394,9 +404,9 @@ def tampering_proxy(upstream: str, mode: dict[str, str]) -> Any:
         what, found = mode["what"], answer.get("value")
         if what == "entry" and query["path"] in ("audit/entry", "audit/entries"):
             for e in [found] if query["path"] == "audit/entry" else found["entries"]:
-                if e is not None and e["index"] == 1:  # a denial made to look permitted
+                if e is not None and e["index"] == 1:  # a sealed entry swapped for another
                     leaf = json.loads(bytes.fromhex(e["leaf"]))
-                    leaf["decision"] = "deny" if leaf["decision"] == "permit" else "permit"
+                    leaf["commitment"] = _flip(leaf["commitment"])
                     e["entry"] = leaf
                     e["leaf"] = json.dumps(leaf, sort_keys=True,
                                            separators=(",", ":")).encode().hex()
@@ -497,6 +507,5 @@ def test_vault_serve_takes_a_pulled_copy_and_stops_cleanly(cli: Cli) -> None:
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         assert "vault stopped; 0 outbox message(s) left" in err
-    entries = cli.env.c.query("audit/entries", patient=P.did, limit=1000)["entries"]
-    assert any(e["entry"]["vault"] == RESEARCH.did and e["entry"]["accessor"] == RR.did
-               for e in entries)
+    entries = cli.env.c.client(P).audit.log(P.did)  # opened with P's key
+    assert any(e["vault"] == RESEARCH.did and e["accessor"] == RR.did for e in entries)

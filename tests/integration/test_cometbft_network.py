@@ -285,6 +285,7 @@ def test_audit_log_verifies_against_cometbft_commits(net: Network) -> None:
     from phrchain.client.wallet import Wallet
     from phrchain.core.errors import ProofError
     from phrchain.engine.abci.remote import CometNode
+    from tests.audit_entries import sealed
     from tests.world import sealed_size
 
     hospital = Wallet.load(net.home / "wallets" / "hospital.json", "test passphrase")
@@ -300,10 +301,8 @@ def test_audit_log_verifies_against_cometbft_commits(net: Network) -> None:
             "hash": secrets.token_hex(32), "size": size_bucket(size),
             "commitment": secrets.token_hex(32), "descriptor": secrets.token_hex(32)}])]
         for i in range(2):  # two audit batches, in separate blocks
-            entries = [{"record": record, "accessor": hospital.did, "action": "read",
-                        "purpose": "TREAT", "decision": "permit", "reason": "author",
-                        "consent": None, "break_glass": False,
-                        "request": secrets.token_hex(32), "at": 1} for _ in range(i + 1)]
+            entries = [sealed(patient, hospital.did, record, hospital.did, reason="owner")
+                       for _ in range(i + 1)]
             txs.append(build_tx(hospital.signing_key, CHAIN, nonce + 2 + i,
                                 [{"type": "audit/append", "entries": entries}]))
         found_at = []
@@ -328,6 +327,7 @@ def test_audit_log_verifies_against_cometbft_commits(net: Network) -> None:
             assert latest.size == 3 and len(blocks) == 2 and len(heads) >= 2
             log = AuditReader(node, patient, anchor).log()
             assert [e["index"] for e in log] == [0, 1, 2] and all(e["verified"] for e in log)
+            assert all(e["sealed"] for e in log)  # proven without any key to open them
             impostors = [Validator(v.address, v.public_key, v.power * 2)
                          for v in anchor.validators]
             with pytest.raises(ProofError):

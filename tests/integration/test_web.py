@@ -269,6 +269,14 @@ def test_pull_push_and_break_glass(c: Consortium, new_page: Any) -> None:
     log = p.ok("GET", "api/patient/access-log")
     assert log["break_glass"] >= 1 and all(e["verified"] for e in log["entries"])
     assert any(e["break_glass"] and e["record"] == record for e in log["entries"])
+    assert log["sealed"] == 0 and not any(e["sealed"] for e in log["entries"])
+    # the regulator's auditor opens the same entries with the regulator's key (configured)
+    ga = new_page()
+    ga.login("ga")
+    audited = ga.ok("GET", "api/auditor/audit", params={"patient": P.did})
+    assert not any(e["sealed"] for e in audited["entries"])
+    assert {(e["index"], e["commitment"], e.get("break_glass")) for e in audited["entries"]} \
+        == {(e["index"], e["commitment"], e.get("break_glass")) for e in log["entries"]}
 
 
 def test_the_ui_mounted_by_create_app_and_nothing_else_changes(c: Consortium,

@@ -20,9 +20,8 @@ from phrchain.app import default_modules
 from phrchain.client import builder
 from phrchain.core import encoding
 from phrchain.core.errors import TxError
-from phrchain.modules.audit.messages import Append, Entry
+from phrchain.modules.audit.messages import Append, Entry, Sealed
 from phrchain.modules.claims.messages import Review
-from phrchain.modules.consent.decide import ACTIONS, DENY_REASONS
 from phrchain.modules.consent.messages import (
     CONSENT_ACTIONS,
     PURPOSES,
@@ -63,12 +62,11 @@ def message_classes() -> dict[str, type]:
     return found
 
 
-_ENTRY = {"record": ID1, "accessor": A, "action": "read", "purpose": "TREAT",
-          "decision": "permit", "reason": "consent", "consent": ID2, "break_glass": False,
-          "request": H1, "at": 7}
-_DENIED = {**_ENTRY, "decision": "deny", "reason": "no_consent", "consent": None}
-_GLASS = {**_ENTRY, "action": "break_glass", "purpose": "ETREAT", "reason": "break_glass",
-          "consent": None, "break_glass": True}
+_ENTRY = {"patient": A, "request": H1, "commitment": H2,
+          "sealed": {"ct": "ab" * (256 + 16), "keys": {A: "01" * 80, C: "02" * 80}}}
+_LONGER = {**_ENTRY, "request": H2, "commitment": H3,
+           "sealed": {"ct": "cd" * (8 * 256 + 16), "keys": {A: "03" * 80, B: "04" * 80,
+                                                          C: "05" * 80}}}
 _PUBLISH = {"type": "claims/publish", "product": ID1, "name": "Basic cover",
             "currency": "EUR", "deductible": 0, "copay_bps": 2000, "per_claim_limit": 50_000,
             "yearly_limit": 200_000, "waiting_ms": 0, "max_term_ms": 86_400_000,
@@ -103,7 +101,7 @@ KNOWN: list[dict[str, Any]] = [
      "scope": {"records": [ID1, ID3]},
      "purposes": ["ETREAT", "TREAT"], "period": {"start_ms": 5, "end_ms": 6}},
     {"type": "consent/revoke", "consent": ID1},
-    {"type": "audit/append", "entries": [_ENTRY, _DENIED, _GLASS]},
+    {"type": "audit/append", "entries": [_ENTRY, _LONGER]},
     {"type": "exchange/push", "record": ID1, "to": B, "purpose": "TREAT"},
     {"type": "exchange/request", "request": ID1, "patient": A,
      "scope": {"records": [ID2]}, "purpose": "TREAT"},
@@ -209,14 +207,13 @@ def test_generated_grants_round_trip(grant: Grant) -> None:
     encoding.encode(grant.to_msg())
 
 
-_entries = st.one_of(
-    st.builds(Entry, _ids, _dids, st.sampled_from(sorted(ACTIONS - {"break_glass"})),
-              st.sampled_from(sorted(PURPOSES)), st.just("permit"), st.just("consent"),
-              _ids, st.just(False), st.just(H1), st.integers(0, 10**6)),
-    st.builds(Entry, _ids, _dids, st.sampled_from(sorted(ACTIONS)),
-              st.sampled_from(sorted(PURPOSES)), st.just("deny"),
-              st.sampled_from(sorted(DENY_REASONS)), st.none(), st.just(False),
-              st.just(H2), st.integers(0, 10**6)))
+_sealed = st.builds(
+    Sealed, st.integers(1, 8).flatmap(lambda k: st.binary(min_size=k * 256 + 16,
+                                                           max_size=k * 256 + 16)).map(bytes.hex),
+    st.dictionaries(_dids, st.binary(min_size=80, max_size=80).map(bytes.hex),
+                    min_size=1, max_size=4))
+_entries = st.builds(Entry, _dids, st.sampled_from([H1, H2, H3]), st.sampled_from([H1, H3]),
+                     _sealed)
 
 
 @settings(max_examples=60, deadline=None)

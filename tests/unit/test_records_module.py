@@ -1,12 +1,10 @@
-"""records, audit and exchange modules: who may do what, and what state results."""
+"""records and exchange modules: who may do what, and what state results (the audit
+module: test_audit_module.py)."""
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 
-from phrchain.core import encoding, rfc9162
 from tests.world import (
     A1,
     A2,
@@ -215,66 +213,6 @@ def test_add_holder_refuses_an_erased_record(w: World) -> None:
     assert w.fails(P, {"type": "records/add_holder", "record": record,
                        "org": HOSPITAL_B.did}) == ("records", 7)
     assert w.query("records/holders", record=record)["holders"] == [HOSPITAL_A.did]
-
-
-# -- audit ---------------------------------------------------------------------------
-def entry(record: str, accessor: str = A1.did, decision: str = "permit",
-          reason: str = "author", at: int = 1, **kw: object) -> dict[str, object]:
-    return {"record": record, "accessor": accessor, "action": "read", "purpose": "TREAT",
-            "decision": decision, "reason": reason, "consent": None, "break_glass": False,
-            "request": hashlib.sha256(new_id().encode()).hexdigest(), "at": at, **kw}
-
-
-def test_audit_log_is_an_rfc9162_log_with_inclusion_and_consistency_proofs(w: World) -> None:
-    record = w.record(author=A1, patient=P)
-    entries = [entry(record) for _ in range(5)]
-    w.ok(HOSPITAL_A, {"type": "audit/append", "entries": entries[:3]})
-    old_height = w.chain.app.store.version()
-    old = w.chain.app.query("audit/head", {"patient": P.did}, prove=True)
-    w.ok(HOSPITAL_A, {"type": "audit/append", "entries": entries[3:]})
-    head = w.query("audit/head", patient=P.did)
-    assert head["size"] == 5 and old["value"]["size"] == 3 and old["height"] == old_height
-    for index in range(5):
-        e = w.query("audit/entry", patient=P.did, index=index)
-        leaf = bytes.fromhex(e["leaf"])
-        assert encoding.decode(leaf)["request"] == entries[index]["request"]
-        assert e["entry"]["vault"] == HOSPITAL_A.did and e["entry"]["index"] == index
-        rfc9162.verify_inclusion(rfc9162.leaf_hash(leaf), index, 5,
-                                 [bytes.fromhex(p) for p in e["inclusion"]],
-                                 bytes.fromhex(head["root"]))
-    proof = w.query("audit/consistency", patient=P.did, size1=3)
-    rfc9162.verify_consistency(3, 5, [bytes.fromhex(p) for p in proof["proof"]],
-                               bytes.fromhex(old["value"]["root"]),
-                               bytes.fromhex(head["root"]))
-    listed = w.query("audit/entries", patient=P.did, start=1, limit=2)
-    assert [x["index"] for x in listed["entries"]] == [1, 2] and listed["next"] == 3
-
-
-def test_audit_append_is_idempotent_per_request_and_flags_break_glass(w: World) -> None:
-    record = w.record(author=A1, patient=P)
-    e = entry(record, accessor=AE.did, reason="break_glass", break_glass=True,
-              purpose="ETREAT", action="break_glass")
-    result = w.ok(HOSPITAL_A, {"type": "audit/append", "entries": [e]})
-    notice = [dict(ev.attributes) for ev in result.events if ev.type == "audit.break_glass"]
-    assert notice == [{"patient": P.did, "record": record, "accessor": AE.did, "index": "0"}]
-    w.ok(HOSPITAL_A, {"type": "audit/append", "entries": [e]})  # re-sent after a crash
-    assert w.query("audit/head", patient=P.did)["size"] == 1
-
-
-@pytest.mark.parametrize(("signer", "patch", "code"), [
-    (HOSPITAL_B, {}, ("audit", 1)),                     # holds no copy
-    (A1, {}, ("audit", 1)),                             # a practitioner, not a vault
-    (HOSPITAL_A, {"record": "00" * 16}, ("audit", 3)),
-    (HOSPITAL_A, {"reason": "consent"}, ("audit", 4)),  # consent reason without an id
-    (HOSPITAL_A, {"decision": "deny"}, ("audit", 4)),   # deny with a permit reason
-    (HOSPITAL_A, {"at": 10_000}, ("audit", 5)),
-    (HOSPITAL_A, {"action": "erase"}, ("audit", 2)),
-    (HOSPITAL_A, {"accessor": "did:web:x"}, ("audit", 2)),
-])
-def test_audit_refusals(w: World, signer, patch, code) -> None:  # type: ignore[no-untyped-def]
-    record = w.record(author=A1, patient=P)
-    e = {**entry(record), **patch}
-    assert w.fails(signer, {"type": "audit/append", "entries": [e]}) == code
 
 
 # -- exchange ------------------------------------------------------------------------

@@ -145,6 +145,12 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "audit.not_this_access": "the audit entry of that request is not this break-glass "
                                  "access",
         "audit.justified": "justified: the reason matches the commitment {commitment}",
+        "audit.opened": "  {opened} opened and checked against their commitments, "
+                        "{sealed} sealed to keys not given",
+        "audit.sealed": "sealed",
+        "audit.key_exists": "{path} exists: give a new file",
+        "audit.key_written": "audit key file of {did} written to {path} (a secret: keep it "
+                             "owner-only)",
         "audit.signed_by": "  signed by {caller} into request {request}",
         "audit.unchecked": " (caller no longer registered: signature unchecked)",
         "audit.entry_of": "  which is entry {index} of {patient}'s audit log (break_glass, "
@@ -283,6 +289,12 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
                             "아직 보내지 않았을 수 있으니 잠시 후 다시 시도하세요",
         "audit.not_this_access": "그 요청의 감사 항목은 이 응급 열람이 아닙니다",
         "audit.justified": "정당함: 사유가 해시 {commitment} 와 일치합니다",
+        "audit.opened": "  항목 {opened}개를 열어 커밋먼트와 대조함, {sealed}개는 주어지지 않은 "
+                        "키로 봉인됨",
+        "audit.sealed": "봉인됨",
+        "audit.key_exists": "{path} 이(가) 이미 있습니다: 새 파일을 지정하세요",
+        "audit.key_written": "{did} 의 감사 키 파일을 {path} 에 썼습니다 (비밀: 소유자만 "
+                             "읽게 보관하세요)",
         "audit.signed_by": "  {caller} 가 요청 {request} 에 서명함",
         "audit.unchecked": " (호출자가 더 이상 등록되어 있지 않음: 서명 미확인)",
         "audit.entry_of": "  {patient} 의 감사 로그 {index}번 항목 (break_glass, {decision}), "

@@ -38,6 +38,10 @@ TAGS: Final[dict[str, str]] = {
     "phrchain/claims/code-tag/v1": "HMAC message of a code blinded under a product key",
     "phrchain/claims/product-id/v1": "an insurer's product id from its stable name",
     "phrchain/claims/encounter/v1": "a provider's opaque encounter key on a bill",
+    "phrchain/audit/commitment/v1": "salted commitment to a sealed audit entry's plaintext",
+    "phrchain/audit/aad/v1": "associated data of a sealed audit entry's AEAD encryption",
+    "phrchain/audit/wrap/v1": "HPKE info binding an audit entry's wrapped key to entry "
+                              "and reader",
 }
 
 _PREFIX: Final[dict[str, bytes]] = {t: t.encode("ascii") + b"\x00" for t in TAGS}

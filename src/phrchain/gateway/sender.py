@@ -1,7 +1,8 @@
 """Flushes the journal's outbox to the chain, signed by the vault's institution.
 
-Audit entries go 64 to an ``audit/append`` message (one message per tx keeps each tx
-well under the state-write limit); copy receipts go as ``exchange/received``. Sending is
+Sealed audit entries (``vault/audit_seal.py``) go up to 64 (and 48 KiB) to an
+``audit/append`` message (one message per tx keeps each tx under the size and
+state-write limits); copy receipts go as ``exchange/received``. Sending is
 at-least-once: the chain ignores an audit entry whose request it already logged, and a
 receipt for a copy already recorded is refused as a no-op failure and dropped.
 
@@ -19,6 +20,7 @@ import threading
 from typing import Any, Final
 
 from phrchain.core import keys
+from phrchain.core.errors import CodedError
 from phrchain.core.tx import build_tx
 from phrchain.gateway.chain import ChainPort
 from phrchain.gateway.journal import Journal
@@ -32,6 +34,9 @@ RECEIPT: Final = "receipt"
 REGISTER: Final = "register"
 REGISTERS_PER_TX: Final = 32
 ENTRIES_PER_TX: Final = 64
+# Sealed entries are ~2 KiB each (more with many regulators): a tx of them stays under
+# this many bytes of entries, well inside the chain's 64 KiB tx limit (core/tx.py).
+TX_ENTRY_BYTES: Final = 48 * 1024
 MAX_BATCH: Final = 16 * ENTRIES_PER_TX
 
 
@@ -89,11 +94,18 @@ class Sender:
     def _groups(self, batch: list[tuple[int, str, dict[str, Any]]]
                 ) -> list[tuple[list[int], dict[str, Any]]]:
         groups: list[tuple[list[int], dict[str, Any]]] = []
-        audits = [(seq, body) for seq, kind, body in batch if kind == AUDIT]
-        for i in range(0, len(audits), ENTRIES_PER_TX):
-            part = audits[i:i + ENTRIES_PER_TX]
+        audits = []
+        for seq, kind, body in batch:
+            if kind != AUDIT:
+                continue
+            try:
+                audits.append((seq, Entry.parse(body)))
+            except CodedError as exc:  # not a sealed entry (a journal of a v1 chain)
+                log.warning("vault outbox entry is not a sealed audit entry: %s", exc.error.name)
+                self.journal.reject(seq, f"{exc.codespace}/{exc.code}")
+        for part in _fitting(audits):
             groups.append(([s for s, _ in part],
-                           Append(tuple(Entry(**b) for _, b in part)).to_msg()))
+                           Append(tuple(e for _, e in part)).to_msg()))
         for seq, kind, body in batch:
             if kind == RECEIPT:
                 groups.append(([seq], Received(**body).to_msg()))
@@ -134,7 +146,7 @@ class Sender:
             self.journal.reject(seqs[0], code)
             return
         for seq, entry in zip(seqs, msg["entries"], strict=True):
-            single = Append((Entry(**entry),)).to_msg()
+            single = Append((Entry.parse(entry),)).to_msg()
             raw = build_tx(self.key, self.chain.chain_id, self.chain.next_nonce(self.org),
                            [single], signer=self.org)
             check = self.chain.submit(raw)
@@ -214,6 +226,23 @@ class Sender:
         return found is not None and found.get("custodian") == self.org and all(
             found.get(k) == msg[k] for k in ("patient", "hash", "size", "commitment",
                                             "descriptor"))
+
+
+def _fitting(audits: list[tuple[int, Entry]]) -> list[list[tuple[int, Entry]]]:
+    """Consecutive runs of entries, each at most ``ENTRIES_PER_TX`` entries and
+    ``TX_ENTRY_BYTES`` bytes of encoded entries (one entry alone always forms a run)."""
+    from phrchain.core import encoding
+
+    runs: list[list[tuple[int, Entry]]] = []
+    size = 0
+    for seq, entry in audits:
+        cost = len(encoding.encode(entry.to_json())) + 1
+        if not runs or len(runs[-1]) == ENTRIES_PER_TX or size + cost > TX_ENTRY_BYTES:
+            runs.append([])
+            size = 0
+        runs[-1].append((seq, entry))
+        size += cost
+    return runs
 
 
 def _retryable(result: dict[str, Any]) -> bool:

@@ -1,11 +1,13 @@
 """The vault gateway: the policy enforcement point in front of one institution's blobs.
 
-Framework-free (the HTTP layer in :mod:`phrchain.gateway.http` is a thin shell).
-Every access goes: verify the signed request → ask the node for the decision at the
-latest height → journal the nonce and the audit entry durably → only then release the
-ciphertext and the caller's wrapped data key. The vault never unwraps a data key, with
-one documented exception: break-glass (and nothing else) re-wraps the institution's own
-copy of the key for the emergency practitioner, because the patient cannot be asked.
+Framework-free (the HTTP layer in :mod:`phrchain.gateway.http` is a thin shell). Every
+access goes: verify the signed request → ask the node for the decision at the latest
+height → seal the audit entry (``vault/audit_seal.py``: readable by the patient, this
+institution and the regulators only) → journal the nonce and the sealed entry durably →
+only then release the ciphertext and the caller's wrapped data key. The vault never
+unwraps a data key, with one documented exception: break-glass (and nothing else)
+re-wraps the institution's own copy of the key for the emergency practitioner, because the
+patient cannot be asked.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from phrchain.core.errors import REGISTRY, CodedError
 from phrchain.gateway import custody
 from phrchain.gateway.attempts import RATE_LIMITED as RATE_LIMITED_ATTEMPT
 from phrchain.gateway.attempts import Attempts
+from phrchain.gateway.audit_readers import AuditReaders
 from phrchain.gateway.chain import ChainPort
 from phrchain.gateway.erasures import ErasureFollower, scan
 from phrchain.gateway.journal import Journal
 from phrchain.gateway.ratelimit import TokenBucket
 from phrchain.gateway.sender import AUDIT, RECEIPT, REGISTER, Sender
 from phrchain.modules.records.messages import size_bucket
-from phrchain.vault import crypto
+from phrchain.vault import audit_seal, crypto
 from phrchain.vault import errors as store_errors
 from phrchain.vault.blobs import BlobStore
 from phrchain.vault.crypto import ChunkPart, RecordMeta
@@ -116,8 +119,10 @@ class Vault:
                                  burst=config.stranger_burst,
                                  audits_per_window=config.stranger_audits,
                                  window_s=config.stranger_window_s)
+        self.audit_readers = AuditReaders(self._chain, self.org, org_enc.public_key)
         self.erasures = ErasureFollower(chain, self.journal, self._shred_held,
-                                        self._scan_erasures, config.rescan_interval_s)
+                                        self._scan_erasures, config.rescan_interval_s,
+                                        identity_changed=self.audit_readers.identity_changed)
         self._buckets: dict[str, TokenBucket] = {}
         self._tickets: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
@@ -238,7 +243,8 @@ class Vault:
                 self.attempts.count(record_hex, RATE_LIMITED_ATTEMPT)
             raise RATE_LIMITED(f"{self.config.stranger_rate_per_s:g} requests/s from "
                                "unregistered callers together")
-        if meta is None and not self._shredded_here(record_hex):
+        patient = meta.patient if meta is not None else self._shredded_here(record_hex)
+        if patient is None:
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)  # nothing to audit
         decision = self._chain("consent/decide", {"accessor": req.caller, "action": action,
                                                   "record": record_hex, "purpose": purpose})
@@ -252,8 +258,10 @@ class Vault:
                  "at": decision["height"]}
         audited = decision["permit"] or req.registered \
             or self.attempts.audit_stranger(req.caller, record_hex)
+        sealed = audit_seal.seal(entry, patient, self.audit_readers.readers(patient)) \
+            if audited else None
         self.journal.accept(req.nonce, req.caller, req.ts_ms,
-                            (AUDIT, entry) if audited else None)
+                            None if sealed is None else (AUDIT, sealed))
         self.sender.poke()
         if not decision["permit"]:
             if decision["reason"] == "erased":
@@ -272,14 +280,15 @@ class Vault:
             release.ticket = self._ticket(req.caller, record_id)
         return release
 
-    def _shredded_here(self, record_hex: str) -> bool:
-        """Whether this vault held a record the chain has since erased: an access to it
-        is still decided (``erased``) and audited, so the patient sees the attempt."""
+    def _shredded_here(self, record_hex: str) -> str | None:
+        """The patient of a record this vault held and the chain has since erased (an
+        access to it is still decided, ``erased``, and audited in that patient's log, so
+        the patient sees the attempt); None for any other record."""
         on_chain = self._chain("records/get", {"record": record_hex})
         if on_chain is None or on_chain["status"] != "erased":
-            return False
+            return None
         holders = self._chain("records/holders", {"record": record_hex})["holders"]
-        return self.org in holders
+        return str(on_chain["patient"]) if self.org in holders else None
 
     def _check_registered(self, meta: RecordMeta) -> None:
         """The chain must describe exactly these bytes: a vault never serves a record

@@ -81,6 +81,12 @@ DESCRIPTOR_MISMATCH = register(
     "an opened descriptor does not match its commitment on chain, or is not a descriptor "
     "of this record")
 
+# 18 is left for the sealed record descriptor (docs/privacy-v2-design.md section 2).
+AUDIT_ENTRY_INVALID = register(
+    "vault", 39, "audit_entry_invalid",
+    "an audit entry is malformed or inconsistent (decision, reason, consent and "
+    "break-glass flag disagree), or a sealed audit entry does not open for this reader "
+    "or does not match its commitment")
 
 class VaultError(CodedError):
     """A vault check or store operation failed; ``error`` says which, ``detail`` where."""

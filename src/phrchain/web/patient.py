@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from phrchain.client.audit import opening_keys
 from phrchain.client.http import ApiError
 from phrchain.client.portable import export_portable
 from phrchain.client.scopes import ScopeChoice
@@ -166,7 +167,8 @@ def deny(request: str, session: Writer) -> dict[str, Any]:
 @router.get("/access-log")
 def access_log(session: Reader) -> dict[str, Any]:
     client = session.client.session
-    answer = verified_log(client.node, session.did, session.anchor)
+    answer = verified_log(client.node, session.did, session.anchor,
+                          openers=opening_keys(session.client.wallet))
     for entry in answer["entries"]:
         if entry.get("accessor"):
             entry["accessor_party"] = party(client, entry["accessor"])
@@ -177,7 +179,9 @@ def access_log(session: Reader) -> dict[str, Any]:
         if opened is not None and opened.get("summary"):
             entry["record_summary"] = opened["summary"]
     answer["entries"].reverse()  # newest first
+    # the break-glass notice: computed from the entries opened (the flag is sealed)
     answer["break_glass"] = sum(1 for e in answer["entries"] if e.get("break_glass"))
+    answer["sealed"] = sum(1 for e in answer["entries"] if e.get("sealed"))
     answer["anchored"] = session.anchored
     return answer
 

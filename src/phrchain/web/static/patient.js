@@ -254,7 +254,19 @@ async function renderRequests(body) {
 }
 
 // -- the access log: a timeline of who read what, and why ----------------------------------
+function sealedEntry(e, proofs) {
+  // sealed on chain, and no key of this session opens it: only where it is, never guessed
+  return h("li", { class: "card log-entry sealed", dataset: { index: String(e.index),
+    sealed: "true", verified: String(e.verified) } },
+  h("div", { class: "row" }, h("time", {}, fmtTime(e.time_ms)), badge("sealed"),
+    h("span", { class: "note" }, `#${e.index}`)),
+  h("p", { class: "sentence" }, t("log.sealed")), h("div", { class: "row note" }, verifiedEl(e)),
+  proofs ? h("details", {}, h("summary", {}, t("log.hashes", { n: (e.inclusion || []).length })),
+    h("pre", { tabindex: "0" }, (e.inclusion || []).join("\n"))) : "");
+}
+
 function logEntry(e, proofs) {
+  if (e.sealed) return sealedEntry(e, proofs);
   const who = e.accessor_party ? partyEl(e.accessor_party) : didEl(e.accessor);
   const cls = ["card", "log-entry", e.break_glass ? "break-glass" : "",
     e.decision === "deny" ? "denied" : ""].filter(Boolean).join(" ");
