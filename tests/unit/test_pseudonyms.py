@@ -206,3 +206,29 @@ def test_emergency_card_lists_custodian_pseudonyms_only() -> None:
         key=lambda e: e["custodian"])
     assert all(e["pseudonym"] != wallet.pseudonym_did(INSURER, "insurer") for e in card)
     json.dumps(card)  # plain data: it goes on a card, a QR or a portable file
+
+
+class _NoNode:
+    """A node that must not be reached: the refusals happen before any request."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the node was used ({name}) for a refused transfer")
+
+
+def test_the_sdk_refuses_to_move_money_between_own_pseudonyms() -> None:
+    from phrchain.client.claims import ClaimsClient
+    from phrchain.client.patient import PatientWallet, SelfTransferError
+    from phrchain.client.session import RecordsError, Session
+
+    wallet = Wallet.create()
+    a = wallet.remember(A, "custodian").did
+    i = wallet.remember(INSURER, "insurer").did
+    me = PatientWallet(_NoNode(), wallet, {})  # type: ignore[arg-type]
+    with pytest.raises(SelfTransferError, match="would link them publicly"):
+        me.transfer(a, i, 100, "EUR")
+    with pytest.raises(SelfTransferError):
+        me.transfer(i, wallet.did, 100, "EUR")   # nor to the root identity
+    session = Session(_NoNode(), wallet.pseudonym(A, "custodian"), {})  # type: ignore[arg-type]
+    session.own_pseudonyms = frozenset({a, i})
+    with pytest.raises(RecordsError, match="another pseudonym of this wallet"):
+        ClaimsClient(session).transfer(i, 100, "EUR")
