@@ -232,3 +232,22 @@ def test_the_sdk_refuses_to_move_money_between_own_pseudonyms() -> None:
     session.own_pseudonyms = frozenset({a, i})
     with pytest.raises(RecordsError, match="another pseudonym of this wallet"):
         ClaimsClient(session).transfer(i, 100, "EUR")
+
+
+def test_cli_wallet_card(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from phrchain.cli.main import main
+
+    wallet = Wallet.create("ana")
+    a = wallet.remember(A, "custodian").did
+    i = wallet.remember(INSURER, "insurer").did
+    path, secret = tmp_path / "w.json", tmp_path / "pass"
+    wallet.save(path, "card passphrase", FAST)
+    secret.write_text("card passphrase\n")
+    assert main(["wallet", "card", "--wallet", str(path), "--passphrase-file", str(secret),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"custodian": A, "pseudonym": a}]
+    assert main(["wallet", "card", "--wallet", str(path), "--passphrase-file", str(secret),
+                 "--pseudonyms", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {(r["did"], r["kind"], r["counterpart"]) for r in listed} == \
+        {(a, "custodian", A), (i, "insurer", INSURER)}
