@@ -221,10 +221,9 @@ class Wallet:
     def _pseudonym_at(self, did: str, counterpart: str, kind: str, generation: int,
                       rotation: int) -> Wallet:
         pairs = [self._derive(counterpart, kind, generation, r) for r in range(rotation + 1)]
-        seed, enc = pairs[-1]
-        # A pseudonym's own root is derived from its inception seed (never the
-        # patient's root): a pseudonym wallet handed to a device names nothing else.
-        return Wallet(did, keys.SigningKey(seed), keys.EncryptionKey(enc),
+        # Its own root is the legacy root of its inception seed, never the patient's:
+        # a pseudonym's wallet handed to a device names nothing else.
+        return Wallet(did, keys.SigningKey(pairs[-1][0]), keys.EncryptionKey(pairs[-1][1]),
                       f"{self.label} @ {kind}" if self.label else "",
                       tuple(keys.EncryptionKey(e) for _, e in pairs[:-1]),
                       root=legacy_root(pairs[0][0]))
@@ -468,9 +467,26 @@ def write_new_private(path: Path, content: bytes, what: str = "wallet") -> None:
     there is no check-then-write race) — readers never see a half-written file."""
     if path.exists():
         raise WalletError(f"{path} already exists; refusing to overwrite a {what}")
+    if not path.parent.is_dir():
+        raise WalletError(f"directory {path.parent} does not exist")
+
+    def link(tmp: Path) -> None:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise WalletError(f"{path} already exists; refusing to overwrite a {what}") from None
+
+    _via_temp(path, content, link)
+
+
+def replace_private(path: Path, content: bytes) -> None:
+    """Replace ``path`` atomically with ``content``: the same 0600 fsynced temp file,
+    renamed over it (a crash leaves the old file or the new one)."""
+    _via_temp(path, content, lambda tmp: os.replace(tmp, path))
+
+
+def _via_temp(path: Path, content: bytes, publish: Callable[[Path], None]) -> None:
     directory = path.parent
-    if not directory.is_dir():
-        raise WalletError(f"directory {directory} does not exist")
     tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -478,10 +494,7 @@ def write_new_private(path: Path, content: bytes, what: str = "wallet") -> None:
             fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise WalletError(f"{path} already exists; refusing to overwrite a {what}") from None
+        publish(tmp)
     finally:
         tmp.unlink(missing_ok=True)
     dir_fd = os.open(directory, os.O_RDONLY)
@@ -489,22 +502,6 @@ def write_new_private(path: Path, content: bytes, what: str = "wallet") -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def replace_private(path: Path, content: bytes) -> None:
-    """Replace ``path`` atomically with ``content`` (a 0600 temp file in the same
-    directory, fsynced, renamed over it)."""
-    directory = path.parent
-    tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def wallet_for_rotation(path: Path | str) -> Path:
