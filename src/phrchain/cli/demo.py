@@ -71,6 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with running(home, passphrase, patients=args.patients) as c:
         scenario = Scenario(c, sys.stdout, bar, args.patients, args.seed)
         outcome = scenario.run(_extra_steps())
+        c.save_pseudonyms()   # the wallet files keep each patient's pseudonym map
         height = c.node.status()["height"]
         print(f"\nDone in {time.monotonic() - started:.1f} s: chain height {height}, "
               f"every step above went through the node API and the vaults.", flush=True)

@@ -97,6 +97,8 @@ def phr_client(args: argparse.Namespace, vaults: bool = True) -> Iterator[Any]:
     wallet = wallet_from_args(args)
     node = NodeClient(args.node)
     client = Phr(node, wallet, directory)
+    # A patient wallet's own pseudonyms: the SDK refuses to pay them (it would link them).
+    client.session.own_pseudonyms = frozenset(wallet.pseudonym_map)
     try:
         yield client
     except ApiError as exc:

@@ -24,6 +24,7 @@ and the institution's standing-consent readers. Format, checks and threat model:
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -51,7 +52,7 @@ from phrchain.client.portable_file import (
 )
 from phrchain.client.records import MSGS_PER_TX
 from phrchain.client.session import Session
-from phrchain.client.wallet import DEFAULT_KDF, KdfParams, RandomBytes
+from phrchain.client.wallet import DEFAULT_KDF, KdfParams, RandomBytes, Wallet
 from phrchain.core import rfc9162
 from phrchain.core.errors import PhrError
 from phrchain.modules.records.messages import AddHolder
@@ -72,9 +73,14 @@ def export_portable(session: Session, out: Path | str, passphrase: str | bytes, 
                     validator: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
                     leave_out_larger_than: int | None = None, kdf: KdfParams = DEFAULT_KDF,
                     now_ms: Callable[[], int] = _wall_ms,
-                    random_bytes: RandomBytes = secrets.token_bytes) -> PortableReport:
+                    random_bytes: RandomBytes = secrets.token_bytes,
+                    carry: Wallet | None = None) -> PortableReport:
     """Write the portable record of the session's wallet (a patient) to ``out`` (new,
     0600).
+
+    ``carry``: the patient's wallet when the session is one of its pseudonyms: its
+    pseudonym root and map travel in the file with the pseudonym's keys (encrypted like
+    the rest), so the file restores every pseudonym, not only the exported one.
 
     ``validator``: the solo validator DID to check the gathered proofs against (default:
     the one the node reports). Size policy (``docs/portable.md``): records bigger than
@@ -87,6 +93,9 @@ def export_portable(session: Session, out: Path | str, passphrase: str | bytes, 
         raise PortableError(f"{out} already exists; refusing to overwrite a file")
     payload, validator = build_payload(session, validator, max_bytes, leave_out_larger_than,
                                        now_ms())
+    if carry is not None:
+        payload = dataclasses.replace(payload, wallet=dataclasses.replace(
+            payload.wallet, root=carry.root, pseudonym_map=dict(carry.pseudonym_map)))
     verified = verify_payload(payload, validator, payload.anchor["chain_id"])
     write(out, seal(payload, passphrase, kdf, random_bytes))
     return verified.report

@@ -136,10 +136,15 @@ class Payload:
         if manifest["v"] != VERSION:
             raise PortableError(f"unsupported payload version {manifest['v']!r}")
         patient = manifest["patient"]
-        _keys(patient, {"did", "label", "signing_seed", "enc_secret", "retired_enc_secrets"},
-              "patient")
+        # "root" and "pseudonyms" (the pseudonym root and map) are absent from files
+        # written before pseudonyms; the wallet then applies its legacy-root rule.
+        names = {"did", "label", "signing_seed", "enc_secret", "retired_enc_secrets"}
+        _keys(patient, names | ({"root", "pseudonyms"} & set(patient)), "patient")
         keys.public_key_from_did(patient["did"])
-        wallet = Wallet.from_secrets_json(patient["did"], _text(patient["label"]), patient)
+        try:
+            wallet = Wallet.from_secrets_json(patient["did"], _text(patient["label"]), patient)
+        except WalletError as exc:
+            raise PortableError(f"malformed payload: patient keys: {exc}") from None
         records, offset = [], 0
         for entry in _list(manifest["records"]):
             _keys(entry, {"record", "proof", "leaves", "wrapped_key", "offset", "length"}

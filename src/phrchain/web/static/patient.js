@@ -1,5 +1,7 @@
 // Patient sections: my care (timeline and trends), consents, access requests, access log,
-// export. The Claims section (capability "claims") is in claims.js; trends in trends.js.
+// emergency card, export. The Claims section (capability "claims") is in claims.js; trends
+// in trends.js. A patient acts through one pseudonym per institution (docs/privacy.md):
+// every list covers all of them; an action names the institution whose records it is about.
 import {
   api, attempt, badge, checkboxes, checkedValues, consentSentence, dateMs, didEl, errorBox,
   fmtFhirDate, fmtTime, granteeText, h, isoDate, partyEl, partyLabel, registerSection,
@@ -18,7 +20,9 @@ function recordEntry(r) {
   h("div", { class: "entry-head" }, h("span", { class: "chip" }, term("category", r.category)),
     r.status !== "active" ? [" ", badge(r.status)] : ""),
   r.problem ? errorBox(new Error(r.problem)) : resourceCard(r),
-  h("div", { class: "note" }, t("records.held_by"), " ", partyEl(r.custodian)));
+  h("div", { class: "note" }, t("records.held_by"), " ", partyEl(r.custodian),
+    r.pseudonym && r.pseudonym.kind !== "self"
+      ? [" · ", t("records.as_pseudonym"), " ", didEl(r.pseudonym.did)] : ""));
 }
 
 function groupEl(group, byId) {
@@ -112,8 +116,17 @@ function consentRow(c, parties) {
       c.grantee.kind !== "role" ? didEl(c.grantee.id) : "", revoke), out);
 }
 
-function grantForm(vocab, parties, records) {
+// The institutions that keep records for the patient, each under its own pseudonym.
+function custodianSelect(id, pseudonyms) {
+  const kept = pseudonyms.filter((p) => p.kind === "custodian" && p.counterpart);
+  const select = h("select", { id, name: "custodian" },
+    kept.map((p) => h("option", { value: p.counterpart.did }, partyLabel(p.counterpart))));
+  return kept.length > 1 || (kept.length === 1 && pseudonyms.length > 1) ? select : null;
+}
+
+function grantForm(vocab, parties, records, pseudonyms) {
   const today = Date.now();
+  const keptAt = custodianSelect("grant-custodian", pseudonyms);
   const list = h("datalist", { id: "grantee-options" });
   const kind = h("select", { id: "grant-kind", name: "kind" },
     ["practitioner", "organization", "role"].map((k) => h("option", { value: k },
@@ -157,6 +170,8 @@ function grantForm(vocab, parties, records) {
     "aria-live": "polite" });
   const out = h("div", { id: "grant-result" });
   const form = h("form", { id: "grant-form" },
+    keptAt ? [h("label", {}, t("grant.kept_at"), keptAt),
+      h("p", { class: "note" }, t("grant.kept_at_note"))] : "",
     h("label", {}, t("grant.kind"), kind),
     h("label", {}, t("grant.grantee"), grantee, list), orgLabel,
     h("fieldset", {}, h("legend", {}, t("grant.actions")),
@@ -182,7 +197,8 @@ function grantForm(vocab, parties, records) {
     if (kind.value === "role" && org.value.trim()) who.organization = org.value.trim();
     const start = form.elements.start.value ? dateMs(form.elements.start.value) : today;
     const end = form.elements.end.value ? dateMs(form.elements.end.value, true) : today;
-    return { grantee: who, actions: checkedValues(form, "action"), scope,
+    const body = keptAt && scopeKind.value !== "records" ? { custodian: keptAt.value } : {};
+    return { ...body, grantee: who, actions: checkedValues(form, "action"), scope,
       purposes: checkedValues(form, "purpose"),
       // a consent starting today starts now: it must not begin in the future
       start_ms: Math.min(start, Date.now() - 1000), end_ms: end };
@@ -211,8 +227,9 @@ function grantForm(vocab, parties, records) {
 }
 
 async function renderConsents(body) {
-  const [vocab, { consents }, { parties }, { records }] = await Promise.all([vocabulary(),
-    api("GET", "patient/consents"), api("GET", "parties"), api("GET", "patient/records")]);
+  const [vocab, { consents }, { parties }, { records }, { pseudonyms }] = await Promise.all([
+    vocabulary(), api("GET", "patient/consents"), api("GET", "parties"),
+    api("GET", "patient/records"), api("GET", "patient/pseudonyms")]);
   const byDid = new Map(parties.map((p) => [p.did, p]));
   replace(body,
     consents.length ? h("ul", { id: "consents", class: "cards" },
@@ -220,7 +237,7 @@ async function renderConsents(body) {
       : h("p", {}, t("consents.none")),
     h("h3", {}, t("consents.grant_title")),
     h("p", { class: "note" }, t("consents.grant_note")),
-    grantForm(vocab, byDid, records));
+    grantForm(vocab, byDid, records, pseudonyms));
 }
 
 // -- pull requests -----------------------------------------------------------------------
@@ -300,6 +317,18 @@ async function renderLog(body) {
     log.entries.length ? logTable(log.entries) : h("p", {}, t("log.none")));
 }
 
+// -- the emergency card: the break-glass locator the patient carries ----------------------
+async function renderCard(body) {
+  const { card } = await api("GET", "patient/emergency-card");
+  replace(body, h("p", { class: "note" }, t("card.note")),
+    card.length ? h("ul", { id: "emergency-card", class: "cards" }, card.map((e) =>
+      h("li", { class: "card", dataset: { custodian: e.custodian.did } },
+        h("div", { class: "row" }, t("card.custodian"), " ", partyEl(e.custodian)),
+        h("div", { class: "row" }, t("card.pseudonym"), " ",
+          h("code", { class: "pseudonym" }, e.pseudonym)))))
+      : h("p", {}, t("card.none")));
+}
+
 // -- export ------------------------------------------------------------------------------
 const MIN_EXPORT_PASSPHRASE = 12;
 
@@ -309,18 +338,24 @@ function countsList(counts) {
 }
 
 async function renderExport(body) {
+  const { pseudonyms } = await api("GET", "patient/pseudonyms");
+  const keptAt = pseudonyms.length > 1 ? h("select", { id: "export-pseudonym" },
+    pseudonyms.filter((p) => p.kind !== "insurer").map((p) => h("option", { value: p.did },
+      p.counterpart ? partyLabel(p.counterpart) : p.did))) : null;
   const out = h("div", { id: "export-result" });
   const passphrase = h("input", { type: "password", id: "export-passphrase",
     autocomplete: "new-password", minlength: MIN_EXPORT_PASSPHRASE, required: true });
   const confirm = h("input", { type: "password", id: "export-confirm",
     autocomplete: "new-password", minlength: MIN_EXPORT_PASSPHRASE, required: true });
   const form = h("form", { id: "export-form" },
+    keptAt ? h("label", {}, t("export.pseudonym"), keptAt) : "",
     h("label", {}, t("export.passphrase", { n: MIN_EXPORT_PASSPHRASE }), passphrase),
     h("label", {}, t("export.confirm"), confirm),
     h("button", { type: "submit", class: "primary", id: "export" }, t("export.submit")), out);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const sent = { passphrase: passphrase.value, confirm: confirm.value };
+    const sent = { passphrase: passphrase.value, confirm: confirm.value,
+      ...(keptAt ? { pseudonym: keptAt.value } : {}) };
     passphrase.value = "";
     confirm.value = "";
     const response = await attempt(out, () => api("POST", "patient/export", sent,
@@ -346,5 +381,7 @@ registerSection({ id: "patient-requests", title: "nav.requests", capability: "pa
   order: 30, render: renderRequests });
 registerSection({ id: "patient-log", title: "nav.log", capability: "patient",
   order: 40, render: renderLog });
+registerSection({ id: "patient-card", title: "nav.card", capability: "patient",
+  order: 45, render: renderCard });
 registerSection({ id: "patient-export", title: "nav.export", capability: "export", order: 50,
   render: renderExport });
