@@ -155,17 +155,9 @@ def opening_keys(wallet: Wallet) -> dict[str, tuple[EncryptionKey, ...]]:
     ones: entries sealed before a key rotation), and each of its pseudonyms' (where the
     wallet keeps them, ``Wallet.pseudonyms``)."""
     out = {wallet.did: (wallet.encryption_key, *wallet.retired_encryption_keys)}
-    known = getattr(wallet, "pseudonyms", None)
-    derive = getattr(wallet, "pseudonym", None)
-    if callable(known) and callable(derive):
-        for did, about in known().items():
-            try:
-                pseudonym = derive(about["counterpart"], about["kind"],
-                                   about.get("generation", 0))
-            except (KeyError, TypeError, ValueError, PhrError):
-                continue  # an entry the wallet cannot derive again opens nothing
-            if pseudonym.did == did:
-                out[did] = (pseudonym.encryption_key, *pseudonym.retired_encryption_keys)
+    for p in wallet.pseudonyms():
+        pseudonym = wallet.pseudonym_of(p.did)
+        out[p.did] = (pseudonym.encryption_key, *pseudonym.retired_encryption_keys)
     return out
 
 
