@@ -103,15 +103,22 @@ def record_view(session: Session, descriptor: dict[str, Any]) -> dict[str, Any]:
     return {**view, **session.opened[record]}
 
 
-@router.get("/records")
-def records(session: Reader) -> dict[str, Any]:
-    """Every record, decrypted; the timeline (``timeline.py``: the record ids grouped by
-    encounter, newest first) and the trends of vital signs and labs (``trends.py``)."""
+def record_views(session: Session) -> list[dict[str, Any]]:
+    """Every record of every pseudonym of the patient, each merged with its opened
+    sealed descriptor (fetched as its owner pseudonym, ``keys/own``) and viewed."""
     views: list[dict[str, Any]] = []
     for did in dids(session):
         found = list(records_of(session.client.session, did))
         known = acting(session, did).records.descriptors([d["record"] for d in found])
         views += [record_view(session, known.get(d["record"], d)) for d in found]
+    return views
+
+
+@router.get("/records")
+def records(session: Reader) -> dict[str, Any]:
+    """Every record, decrypted; the timeline (``timeline.py``: the record ids grouped by
+    encounter, newest first) and the trends of vital signs and labs (``trends.py``)."""
+    views = record_views(session)
     return {"records": views, "timeline": timeline(views), "trends": trends(views)}
 
 
