@@ -33,10 +33,10 @@ from phrchain.client.session import RecordsError
 from phrchain.fhir.claims import minor_unit_exponent
 from phrchain.modules.settlement.messages import MAX_AMOUNT
 from phrchain.web.claims import claim_view
-from phrchain.web.deps import Ui, UiState, capability, paged_ids, party, records_of
+from phrchain.web.deps import Ui, UiState, capability, paged_ids, party
 from phrchain.web.errors import BAD_REQUEST, UiError
 from phrchain.web.money import money
-from phrchain.web.patient import record_view
+from phrchain.web.patient import my_record_views
 from phrchain.web.sessions import Session
 from phrchain.web.timeline import timeline
 
@@ -136,7 +136,7 @@ def _options(ui: UiState, session: Session) -> dict[str, Any]:
     """The patient's claimable bills (paid, unclaimed, itemized), enrolled products (with
     whether a fitting key is held) and records; internal fields start with ``_``."""
     client, did = session.client.session, session.did
-    views = [record_view(session, d) for d in records_of(client, did)]
+    views = my_record_views(session)
     claimed = {c["bill"] for c in (client.q("claims/claim", claim=i) for i in paged_ids(
         client, "claims/of_patient", "claims", patient=did)) if c is not None}
     bills = []

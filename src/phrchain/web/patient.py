@@ -88,13 +88,19 @@ def record_view(session: Session, descriptor: dict[str, Any]) -> dict[str, Any]:
     return {**view, **session.opened[record]}
 
 
+def my_record_views(session: Session) -> list[dict[str, Any]]:
+    """The views of every record of the signed-in patient, each described by its opened
+    sealed descriptor (the chain says nothing of what a record is, v2)."""
+    found = list(records_of(session.client.session, session.did))
+    known = session.client.records.descriptors([d["record"] for d in found])
+    return [record_view(session, known.get(d["record"], d)) for d in found]
+
+
 @router.get("/records")
 def records(session: Reader) -> dict[str, Any]:
     """Every record, decrypted; the timeline (``timeline.py``: the record ids grouped by
     encounter, newest first) and the trends of vital signs and labs (``trends.py``)."""
-    found = list(records_of(session.client.session, session.did))
-    known = session.client.records.descriptors([d["record"] for d in found])
-    views = [record_view(session, known.get(d["record"], d)) for d in found]
+    views = my_record_views(session)
     return {"records": views, "timeline": timeline(views), "trends": trends(views)}
 
 
