@@ -199,7 +199,7 @@ class RecordsClient:
                                        f"vault of {custodian} within "
                                        f"{REGISTER_TIMEOUT_S:g} s; they stay in its journal")
                 time.sleep(pause)
-                pause = min(pause * 1.5, 0.5)
+                pause = min(pause * 1.5, 0.1)
         for p in prepared:  # the chain, not the vault, says what is registered
             on_chain = self.session.q("records/get", record=p.record)
             if on_chain is None or any(on_chain.get(k) != p.msg[k] for k in (
