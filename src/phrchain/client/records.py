@@ -275,9 +275,11 @@ class RecordsClient:
                       if self.session.descriptor(r)["status"] == "active"]
             # the owner learns what each record is without reading it (keys/own); a
             # reader learns it with the record (a large object is then skipped)
-            known = self._descriptors_or_skip(active, skipped) if owner else {}
+            known, problems = self._descriptors_or_why(active) if owner else ({}, {})
             for record in active:
                 if owner and record not in known:
+                    _note(skipped, record, problems.get(record,
+                                                        "its vault gave no sealed descriptor"))
                     continue
                 if record in known and _large(known[record]):
                     _note(skipped, record, "a large object, not a FHIR resource")
@@ -294,18 +296,21 @@ class RecordsClient:
             if after is None:
                 return export_bundle(resources)
 
-    def _descriptors_or_skip(self, records: Sequence[str],
-                             skipped: list[tuple[str, str]] | None) -> dict[str, Any]:
+    def _descriptors_or_why(self, records: Sequence[str]
+                            ) -> tuple[dict[str, Any], dict[str, str]]:
+        """:meth:`descriptors`, and why a record has none (one vault down: asked again
+        record by record)."""
         try:
-            return self.descriptors(records)
-        except (ApiError, PhrError, ValueError):  # one vault down: record by record
+            return self.descriptors(records), {}
+        except (ApiError, PhrError, ValueError):
             out: dict[str, Any] = {}
+            why: dict[str, str] = {}
             for record in records:
                 try:
                     out.update(self.descriptors([record]))
                 except (ApiError, PhrError, ValueError) as exc:
-                    _note(skipped, record, str(exc))
-            return out
+                    why[record] = str(exc)
+            return out, why
 
     def add_resource(self, fhir_resource: Mapping[str, Any], patient: str, **kw: Any) -> str:
         """Validate a FHIR R4 resource, then add it as a record."""
