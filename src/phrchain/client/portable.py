@@ -57,7 +57,6 @@ from phrchain.core.errors import PhrError
 from phrchain.modules.records.messages import AddHolder
 from phrchain.vault import crypto
 from phrchain.vault.crypto import RecordMeta
-from phrchain.vault.descriptor import Descriptor
 
 __all__ = ["PortableError", "PortableReport", "export_portable", "import_portable",
            "verify_portable"]
@@ -210,7 +209,7 @@ def _write(verified: Verified, target: Target, node: Any, url: str) -> None:
                 verified.data_keys[carried.record]
             # The proven keys last: consent/readers is an unproven node answer.
             opened = verified.opened[carried.record]
-            readers = {**_org_readers(session, d, opened, org), wallet.did: wallet.enc_key,
+            readers = {**_org_readers(session, d, org), wallet.did: wallet.enc_key,
                        org: target.org_enc_key}
             wrapped = {did: crypto.wrap_key(data_key, enc, record_id, did)
                        for did, enc in readers.items()}
@@ -226,12 +225,11 @@ def _write(verified: Verified, target: Target, node: Any, url: str) -> None:
         session.close()
 
 
-def _org_readers(session: Session, d: Mapping[str, Any], opened: Descriptor,
-                 org: str) -> dict[str, bytes]:
+def _org_readers(session: Session, d: Mapping[str, Any], org: str) -> dict[str, bytes]:
     """Grantees of the patient's standing consents covering this record who act for
-    ``org`` (``consent/readers``, as the SDK's writers use it)."""
-    readers = session.q("consent/readers", patient=d["patient"], resource=opened.resource,
-                   category=opened.category, record=d["record"])["readers"]
+    ``org`` (``consent/readers`` with the record's id: v2 consents name ids or all)."""
+    readers = session.q("consent/readers", patient=d["patient"],
+                        record=d["record"])["readers"]
     return {r["did"]: bytes.fromhex(r["enc_key"]) for r in readers
             if r["did"] != d["patient"] and (r["did"] == org or session.identity(
                 r["did"]).get("organization") == org)}

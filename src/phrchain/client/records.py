@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -26,13 +26,7 @@ from phrchain.client.sender import Progress
 from phrchain.client.session import RecordsError, Session
 from phrchain.core.errors import PhrError
 from phrchain.modules.consent.messages import Scope
-from phrchain.modules.records.messages import (
-    CATEGORIES,
-    RESOURCE_RE,
-    Erase,
-    Register,
-    size_bucket,
-)
+from phrchain.modules.records.messages import Erase, Register, size_bucket
 from phrchain.vault import crypto
 from phrchain.vault.crypto import ChunkPart, Sealed
 from phrchain.vault.descriptor import Descriptor, open_descriptor, seal_descriptor
@@ -103,9 +97,10 @@ class RecordsClient:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        # Readers by (patient, resource type, category), for one bulk operation: a
-        # consent granted meanwhile is served by the patient's re-wrapping.
-        self._readers_cache: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        # A new record's readers by patient (v2: consents name record ids or all, so a
+        # new record is covered by the patient's ``all`` consents only), for one bulk
+        # operation: a consent granted meanwhile is served by the patient's re-wrapping.
+        self._readers_cache: dict[str, list[dict[str, Any]]] = {}
 
     # -- writing -----------------------------------------------------------------------
     def prepare(self, plaintext: bytes, patient: str, *, resource: str, category: str,
@@ -127,7 +122,7 @@ class RecordsClient:
                                "whose vault registers it")
         record_id = record_id or secrets.token_bytes(16)
         sealed = crypto.seal(record_id, patient, plaintext)
-        readers = self._readers(patient, resource, category)
+        readers = self._readers(patient)
         enc = {r["did"]: bytes.fromhex(r["enc_key"]) for r in readers}
         for did in (s.wallet.did, custodian):
             enc.setdefault(did, bytes.fromhex(s.identity(did)["enc_key"]))
@@ -245,10 +240,7 @@ class RecordsClient:
             did = patients.get(group.patient_id)
             if did is None:
                 raise RecordsError(f"Bundle Patient {group.patient_id} has no DID in the map")
-            resources = (group.patient, *group.resources)
-            self._readers_of_unconsented(did, {(str(res["resourceType"]), category_of(res))
-                                               for res in resources})
-            for res in resources:
+            for res in (group.patient, *group.resources):
                 prepared.append(self.prepare(resource_bytes(res), did,
                                              resource=str(res["resourceType"]),
                                              category=category_of(res)))
@@ -322,30 +314,13 @@ class RecordsClient:
                         category=category_of(fhir_resource), **kw)
 
     # -- reading -----------------------------------------------------------------------
-    def _readers_of_unconsented(self, patient: str, kinds: Iterable[tuple[str, str]]) -> None:
-        """A patient without any consent has the same readers for every kind of record
-        (``consent/readers``: the patient, plus grantees of covering consents): ask once
-        for all the (resource type, category) pairs of a bulk import, not ~10 times.
-
-        Readers first, then the consent list: consents are never deleted, so an empty
-        list at the later height means there was none at the earlier one either."""
-        missing = sorted(k for k in kinds if (patient, *k) not in self._readers_cache
-                         and RESOURCE_RE.fullmatch(k[0]) and k[1] in CATEGORIES)
-        if len(missing) < 2:
-            return
-        readers = self._readers(patient, *missing[0])
-        if self.session.q("consent/patient", patient=patient)["consents"]:
-            return
-        for resource, category in missing[1:]:
-            self._readers_cache[(patient, resource, category)] = readers
-
-    def _readers(self, patient: str, resource: str, category: str) -> list[dict[str, Any]]:
-        key = (patient, resource, category)
-        if key not in self._readers_cache:
-            self._readers_cache[key] = self.session.q(
-                "consent/readers", patient=patient, resource=resource,
-                category=category)["readers"]
-        return self._readers_cache[key]
+    def _readers(self, patient: str) -> list[dict[str, Any]]:
+        """Whom a new record of ``patient`` is wrapped for besides its author and
+        custodian (``consent/readers``: the patient, grantees of ``all`` consents)."""
+        if patient not in self._readers_cache:
+            self._readers_cache[patient] = self.session.q("consent/readers",
+                                                          patient=patient)["readers"]
+        return self._readers_cache[patient]
 
     def fetch(self, record: str, action: str, purpose: str, vault_org: str | None,
               reason: str | None = None

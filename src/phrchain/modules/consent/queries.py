@@ -67,11 +67,13 @@ def readers(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     the patient, and every acting grantee of a consent (read or pull, not yet ended)
     that covers a record of this resource type and category."""
     patient = text(data, "patient")
-    resource, category = text(data, "resource"), text(data, "category")
-    if RESOURCE_RE.fullmatch(resource) is None or category not in CATEGORIES:
-        raise BAD_QUERY("'resource' must be a resource type and 'category' a category")
     record_id = data.get("record", "")
-    probe = {"record": record_id, "resource": resource, "category": category}
+    probe: dict[str, Any] = {"record": record_id}
+    if "resource" in data or "category" in data:  # v1 callers; v2 records have neither
+        resource, category = text(data, "resource"), text(data, "category")
+        if RESOURCE_RE.fullmatch(resource) is None or category not in CATEGORIES:
+            raise BAD_QUERY("'resource' must be a resource type and 'category' a category")
+        probe.update(resource=resource, category=category)
     _, now_ms = block_of(state)
     dids: dict[str, None] = {patient: None}
     for consent_id in keeper.of_patient(state, patient):
