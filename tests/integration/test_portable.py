@@ -451,7 +451,7 @@ def test_an_unproven_reader_answer_cannot_replace_the_targets_proven_key(
     e = export_for(c, tmp_path, "patient-k")
     proven = bytes.fromhex(c.query("identity/did", did=HOSPITAL_B.did)["enc_key"])
     evil = Wallet.create("evil").enc_key
-    monkeypatch.setattr(portable, "_org_readers", lambda rc, d, opened, org: {org: evil})
+    monkeypatch.setattr(portable, "_org_readers", lambda rc, d, org: {org: evil})
     used: dict[str, list[bytes]] = {}
     real_wrap = portable.crypto.wrap_key
 

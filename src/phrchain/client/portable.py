@@ -58,7 +58,6 @@ from phrchain.core.errors import PhrError
 from phrchain.modules.records.messages import AddHolder
 from phrchain.vault import crypto
 from phrchain.vault.crypto import RecordMeta
-from phrchain.vault.descriptor import Descriptor
 
 __all__ = ["PortableError", "PortableReport", "export_portable", "import_portable",
            "verify_portable"]
@@ -219,7 +218,7 @@ def _write(verified: Verified, target: Target, node: Any, url: str) -> None:
                 verified.data_keys[carried.record]
             # The proven keys last: consent/readers is an unproven node answer.
             opened = verified.opened[carried.record]
-            readers = {**_org_readers(session, d, opened, org), wallet.did: wallet.enc_key,
+            readers = {**_org_readers(session, d, org), wallet.did: wallet.enc_key,
                        org: target.org_enc_key}
             wrapped = {did: crypto.wrap_key(data_key, enc, record_id, did)
                        for did, enc in readers.items()}
@@ -235,8 +234,7 @@ def _write(verified: Verified, target: Target, node: Any, url: str) -> None:
         session.close()
 
 
-def _org_readers(session: Session, d: Mapping[str, Any], opened: Descriptor,
-                 org: str) -> dict[str, bytes]:
+def _org_readers(session: Session, d: Mapping[str, Any], org: str) -> dict[str, bytes]:
     """Grantees of the patient's standing consents covering this record who act for
     ``org`` (``consent/readers``, as the SDK's writers use it)."""
     readers = session.q("consent/readers", patient=d["patient"],

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -125,7 +125,7 @@ class RecordsClient:
                                "whose vault registers it")
         record_id = record_id or secrets.token_bytes(16)
         sealed = crypto.seal(record_id, patient, plaintext)
-        readers = self._readers(patient, resource, category)
+        readers = self._readers(patient)
         enc = {r["did"]: bytes.fromhex(r["enc_key"]) for r in readers}
         for did in (s.wallet.did, custodian):
             enc.setdefault(did, bytes.fromhex(s.identity(did)["enc_key"]))
@@ -197,7 +197,7 @@ class RecordsClient:
                                        f"vault of {custodian} within "
                                        f"{REGISTER_TIMEOUT_S:g} s; they stay in its journal")
                 time.sleep(pause)
-                pause = min(pause * 1.5, 0.5)
+                pause = min(pause * 1.5, 0.1)
         for p in prepared:  # the chain, not the vault, says what is registered
             on_chain = self.session.q("records/get", record=p.record)
             if on_chain is None or any(on_chain.get(k) != p.msg[k] for k in (
@@ -243,10 +243,7 @@ class RecordsClient:
             did = patients.get(group.patient_id)
             if did is None:
                 raise RecordsError(f"Bundle Patient {group.patient_id} has no DID in the map")
-            resources = (group.patient, *group.resources)
-            self._readers_of_unconsented(did, {(str(res["resourceType"]), category_of(res))
-                                               for res in resources})
-            for res in resources:
+            for res in (group.patient, *group.resources):
                 prepared.append(self.prepare(resource_bytes(res), did,
                                              resource=str(res["resourceType"]),
                                              category=category_of(res)))
@@ -273,9 +270,11 @@ class RecordsClient:
                       if self.session.descriptor(r)["status"] == "active"]
             # the owner learns what each record is without reading it (keys/own); a
             # reader learns it with the record (a large object is then skipped)
-            known = self._descriptors_or_skip(active, skipped) if owner else {}
+            known, problems = self._descriptors_or_why(active) if owner else ({}, {})
             for record in active:
                 if owner and record not in known:
+                    _note(skipped, record, problems.get(record,
+                                                        "its vault gave no sealed descriptor"))
                     continue
                 if record in known and _large(known[record]):
                     _note(skipped, record, "a large object, not a FHIR resource")
@@ -292,18 +291,21 @@ class RecordsClient:
             if after is None:
                 return export_bundle(resources)
 
-    def _descriptors_or_skip(self, records: Sequence[str],
-                             skipped: list[tuple[str, str]] | None) -> dict[str, Any]:
+    def _descriptors_or_why(self, records: Sequence[str]
+                            ) -> tuple[dict[str, Any], dict[str, str]]:
+        """:meth:`descriptors`, and why a record has none (one vault down: asked again
+        record by record)."""
         try:
-            return self.descriptors(records)
-        except (ApiError, PhrError, ValueError):  # one vault down: record by record
+            return self.descriptors(records), {}
+        except (ApiError, PhrError, ValueError):
             out: dict[str, Any] = {}
+            why: dict[str, str] = {}
             for record in records:
                 try:
                     out.update(self.descriptors([record]))
                 except (ApiError, PhrError, ValueError) as exc:
-                    _note(skipped, record, str(exc))
-            return out
+                    why[record] = str(exc)
+            return out, why
 
     def add_resource(self, fhir_resource: Mapping[str, Any], patient: str, **kw: Any) -> str:
         """Validate a FHIR R4 resource, then add it as a record."""
@@ -315,16 +317,6 @@ class RecordsClient:
                         category=category_of(fhir_resource), **kw)
 
     # -- reading -----------------------------------------------------------------------
-    def _readers_of_unconsented(self, patient: str, kinds: Iterable[tuple[str, str]]) -> None:
-        """Ask once for the readers of a bulk import's new records of ``patient``.
-
-        Consent scopes name record ids (``modules/consent``), so whatever its type and
-        category, a new record is covered by the patient's ``all`` consents only: one
-        ``consent/readers`` answer serves every record of the import (``kinds`` no
-        longer matters; kept so that callers need not change)."""
-        del kinds
-        self._readers(patient)
-
     def _readers(self, patient: str, resource: str | None = None,
                  category: str | None = None, record: str | None = None
                  ) -> list[dict[str, Any]]:
