@@ -36,6 +36,11 @@ TAGS: Final[dict[str, str]] = {
     "phrchain/claims/code-tag/v1": "HMAC message of a code blinded under a product key",
     "phrchain/claims/product-id/v1": "an insurer's product id from its stable name",
     "phrchain/claims/encounter/v1": "a provider's opaque encounter key on a bill",
+    "phrchain/supply/alert-id/v1": "a monitoring alert's id from its dispense and kind",
+    "phrchain/supply/patient-tag/v1": "HMAC message of a patient's monitoring tag",
+    "phrchain/supply/rx-tag/v1": "HMAC message of a prescription's monitoring tag",
+    "phrchain/supply/rx-commitment/v1": "salted commitment to a prescription's record id, "
+                                        "quantity and refills (kept by the pharmacy)",
 }
 
 _PREFIX: Final[dict[str, bytes]] = {t: t.encode("ascii") + b"\x00" for t in TAGS}
