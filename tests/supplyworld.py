@@ -97,6 +97,12 @@ class World:
     physician3: keys.SigningKey = field(default_factory=lambda: signing_key(523))
     nurse: keys.SigningKey = field(default_factory=lambda: signing_key(524))
     serials: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    events: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def event_hash(self, label: str = "") -> str:
+        """A unique event hash id of this world (the same sequence in every run)."""
+        digest = hashlib.sha256(f"world/{label}/{next(self.events)}".encode()).hexdigest()
+        return f"ni:///sha-256;{digest}?ver=CBV2.0"
 
     @classmethod
     def build(cls, products: bool = True) -> World:
@@ -134,13 +140,13 @@ class World:
         serials = sorted(f"S{next(self.serials):06d}" for _ in range(count))
         result = self.run(by or self.manufacturer, {
             "type": "supply/commission", "gtin": g, "lot": lot, "expiry": expiry,
-            "serials": serials, "event_hash": event_hash("commission")})
+            "serials": serials, "event_hash": self.event_hash("commission")})
         return result, [f"{g}/{s}" for s in serials]
 
     def ship(self, by: keys.SigningKey, to: keys.SigningKey, shipment: str,
              units: list[str] = (), cases: list[str] = (), kind: str = "ship") -> Any:  # type: ignore[assignment]
         msg: dict[str, Any] = {"type": f"supply/{kind}", "shipment": shipment, "to": to.did,
-                               "event_hash": event_hash(kind)}
+                               "event_hash": self.event_hash(kind)}
         if units:
             msg["units"] = sorted(units)
         if cases:
@@ -150,7 +156,7 @@ class World:
     def receive(self, by: keys.SigningKey, shipment: str, units: list[str] = (),  # type: ignore[assignment]
                 cases: list[str] = ()) -> Any:  # type: ignore[assignment]
         msg: dict[str, Any] = {"type": "supply/receive", "shipment": shipment,
-                               "event_hash": event_hash("receive")}
+                               "event_hash": self.event_hash("receive")}
         if units:
             msg["units"] = sorted(units)
         if cases:
@@ -190,7 +196,7 @@ class World:
                 "rx_commitment": tag("commit/" + rx),
                 "prescriber": (prescriber or self.physician).did,
                 "quantity": quantity or len(units), "refills": refills, "days_supply": days,
-                "event_hash": event_hash("dispense"), **extra}
+                "event_hash": self.event_hash("dispense"), **extra}
 
     def dispense(self, units: list[str], by: keys.SigningKey | None = None,
                  **kw: Any) -> Any:
