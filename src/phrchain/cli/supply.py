@@ -1,0 +1,245 @@
+"""``phrchain supply …``: the drug supply chain (``client/supply.py``) for each role, and
+``supply event-hash FILE``, which prints the CBV 2.0 event hash id of every event of an
+EPCIS 2.0 document, one per line in document order (a trading partner checks its own
+copy with it; no node or wallet needed)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from phrchain.cli.common import CliError, add_command, count, node_client, print_json
+from phrchain.cli.i18n import say
+from phrchain.cli.session import (
+    found,
+    paged,
+    phr_client,
+    reader_options,
+    signer_options,
+    write_private,
+)
+
+
+def cmd_event_hash(args: argparse.Namespace) -> int:
+    from phrchain.epcis import EpcisError, event_hash_ids
+
+    try:
+        doc = json.loads(Path(args.file).read_bytes())
+        ids = event_hash_ids(doc)
+    except (OSError, ValueError, EpcisError, AttributeError, TypeError) as exc:
+        raise CliError(say("supply.epcis", path=args.file, detail=exc)) from None
+    for hash_id in ids:
+        print(hash_id)
+    return 0
+
+
+def cmd_new_key(args: argparse.Namespace) -> int:
+    from phrchain.client.supply import MonitoringKey
+
+    MonitoringKey.create().save(args.out)
+    print(say("supply.new_key", path=args.out), file=sys.stderr)
+    return 0
+
+
+def _stamped(args: argparse.Namespace, step: str, act: Callable[[Any], Any]) -> int:
+    """Run one stamped step; print its result; keep the sender's EPCIS copy if asked."""
+    with phr_client(args, vaults=False) as rc:
+        result = act(rc.supply)
+        event_hash = rc.supply.events[-1] if rc.supply.events else None
+        if args.epcis_out:
+            write_private(args.epcis_out, json.dumps(rc.supply.epcis_document(),
+                                                     indent=1).encode())
+        from phrchain.epcis import event_hash_id
+
+        if event_hash is not None:
+            print(say("supply.recorded", step=step, event_hash=event_hash_id(event_hash)),
+                  file=sys.stderr)
+    if result is not None:
+        print_json(result)
+    return 0
+
+
+def _ingredient(text: str) -> dict[str, Any]:
+    parts = text.split(":")
+    if len(parts) != 3 or not parts[2].isascii() or not parts[2].isdigit():
+        raise CliError(say("supply.ingredient", text=repr(text)))
+    return {"rxnorm": parts[0], "atc": parts[1], "ug": int(parts[2])}
+
+
+def cmd_register_product(args: argparse.Namespace) -> int:
+    ingredients = sorted((_ingredient(t) for t in args.ingredient), key=lambda i: i["rxnorm"])
+    with phr_client(args, vaults=False) as rc:
+        gtin = rc.supply.register_product(args.gtin, args.name, ingredients, args.dose_form,
+                                          args.dose_units, args.controlled)
+    print_json({"gtin": gtin})
+    return 0
+
+
+def cmd_set_params(args: argparse.Namespace) -> int:
+    from phrchain.cli.common import read_json_file
+    from phrchain.modules.supply.messages import SetParams
+
+    table = read_json_file(args.file, "supply parameters")
+    with phr_client(args, vaults=False) as rc:
+        rc.session.send([SetParams.parse({"params": table}).to_msg()])
+    return 0
+
+
+def cmd_dispense(args: argparse.Namespace) -> int:
+    from phrchain.client.supply import MonitoringKey, Prescription
+    from phrchain.epcis import BarcodeError, parse_element_string
+
+    try:
+        scans = [parse_element_string(text) for text in args.scan]
+    except BarcodeError as exc:
+        raise CliError(say("supply.scan", detail=exc)) from None
+    key = MonitoringKey.load(args.key)
+    rx = Prescription(args.record, args.quantity, args.refills, args.days,
+                      args.salt or secrets.token_hex(16))
+
+    def act(supply: Any) -> Any:
+        dispense = supply.dispense(key, args.patient, rx, scans, args.prescriber,
+                                   args.stewardship, args.exemption)
+        return {"dispense": dispense, "salt": rx.salt, "rx_commitment": rx.commitment()}
+
+    return _stamped(args, "dispensing", act)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from phrchain.client.supply import MonitoringKey
+
+    key = MonitoringKey.load(args.key)
+    with phr_client(args, vaults=False) as rc:
+        print_json(rc.supply.history(key, args.patient))
+    return 0
+
+
+_SHOWN = {"unit": "unit", "shipment": "shipment", "alert": "alert", "dispense": "dispense",
+          "product": "gtin"}
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with node_client(args) as node:
+        print_json(found(node, f"supply/{args.what}", args.what,
+                         **{_SHOWN[args.what]: args.id}))
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    with node_client(args) as node:
+        print_json(list(paged(node, "supply/alerts", "alerts")))
+    return 0
+
+
+def cmd_close_alert(args: argparse.Namespace) -> int:
+    with phr_client(args, vaults=False) as rc:
+        rc.supply.close_alert(args.alert, args.outcome)
+    return 0
+
+
+def _moving(method: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        return _stamped(args, "shipping", lambda s: {
+            "shipment": getattr(s, method)(args.to, args.unit, args.case)})
+    return run
+
+
+def _units(p: argparse.ArgumentParser, cases: bool = True) -> None:
+    p.add_argument("--unit", action="append", default=[], help="<GTIN-14>/<serial>")
+    if cases:
+        p.add_argument("--case", action="append", default=[], help="an SSCC")
+
+
+def supply_parser(sub: Any) -> None:
+    signer, reader = [signer_options()], [reader_options()]
+    stamped = argparse.ArgumentParser(add_help=False, parents=[signer_options()])
+    stamped.add_argument("--epcis-out", help="write the EPCIS 2.0 document of the step "
+                         "(the sender's copy, kept off chain) to this new file")
+    p = add_command(sub, "event-hash", cmd_event_hash,
+                    "the CBV 2.0 event hash id of every event of an EPCIS 2.0 JSON/JSON-LD "
+                    "document, one per line in document order")
+    p.add_argument("file")
+    p = add_command(sub, "new-key", cmd_new_key, "(regulator) a new monitoring key file")
+    p.add_argument("--out", required=True)
+    p = add_command(sub, "set-params", cmd_set_params,
+                    "(authority) the next version of the supply parameter table", signer)
+    p.add_argument("--file", required=True, help="JSON table (modules/supply/README.md)")
+    p = add_command(sub, "register-product", cmd_register_product,
+                    "(manufacturer) register a GTIN", signer)
+    p.add_argument("--gtin", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--ingredient", action="append", required=True,
+                   help="RXNORM:ATC:MICROGRAMS per dose unit, once per ingredient")
+    p.add_argument("--dose-form", required=True)
+    p.add_argument("--dose-units", type=count, required=True, help="dose units per pack")
+    p.add_argument("--controlled", required=True, choices=["narcotic", "psychotropic", "none"])
+    p = add_command(sub, "commission", lambda a: _stamped(a, "commissioning", lambda s: {
+        "units": s.commission(a.gtin, a.lot, a.expiry, a.serial)}),
+        "(manufacturer) commission serials of one lot", [stamped])
+    p.add_argument("--gtin", required=True)
+    p.add_argument("--lot", required=True)
+    p.add_argument("--expiry", required=True, help="YYMMDD")
+    p.add_argument("--serial", action="append", required=True)
+    p = add_command(sub, "pack", lambda a: _stamped(a, "packing", lambda s: s.pack(
+        a.sscc, a.unit)), "pack units into a case", [stamped])
+    p.add_argument("--sscc", required=True)
+    _units(p, cases=False)
+    p = add_command(sub, "unpack", lambda a: _stamped(a, "unpacking", lambda s: s.unpack(
+        a.sscc)), "unpack a case", [stamped])
+    p.add_argument("--sscc", required=True)
+    for name, method, help_ in (("ship", "ship", "ship units and cases"),
+                                ("return", "return_units",
+                                 "return units and cases to their manufacturer")):
+        p = add_command(sub, name, _moving(method), help_, [stamped])
+        p.add_argument("--to", required=True, help="the receiving organization's DID")
+        _units(p)
+    p = add_command(sub, "receive", lambda a: _stamped(a, "receiving", lambda s: s.receive(
+        a.shipment, a.unit, a.case)), "receive what was scanned of a shipment", [stamped])
+    p.add_argument("shipment")
+    _units(p)
+    p = add_command(sub, "decommission", lambda a: _stamped(
+        a, "decommissioning", lambda s: s.decommission(a.unit, a.reason)),
+        "take units out of the supply chain", [stamped])
+    p.add_argument("--reason", required=True,
+                   choices=["destroyed", "stolen", "sample", "exported"])
+    _units(p, cases=False)
+    p = add_command(sub, "reverse", lambda a: _stamped(a, "reversal", lambda s: s.reverse(
+        a.unit)), "undo a decommissioning (same party, within the window)", [stamped])
+    _units(p, cases=False)
+    p = add_command(sub, "recall", lambda a: _stamped(a, "recall", lambda s: s.recall(
+        a.gtin, a.lot)), "(manufacturer) recall a lot", [stamped])
+    p.add_argument("--gtin", required=True)
+    p.add_argument("--lot", required=True)
+    p = add_command(sub, "dispense", cmd_dispense,
+                    "(pharmacist) dispense scanned packs against a prescription", [stamped])
+    p.add_argument("--key", required=True, help="the monitoring key file")
+    p.add_argument("--patient", required=True, help="the patient's DID (never sent)")
+    p.add_argument("--record", required=True, help="the prescription record id")
+    p.add_argument("--quantity", type=count, required=True, help="packs per fill")
+    p.add_argument("--refills", type=count, default=0)
+    p.add_argument("--days", type=count, required=True, help="days of supply")
+    p.add_argument("--prescriber", required=True)
+    p.add_argument("--scan", action="append", required=True,
+                   help="a pack's GS1 code, (01)…(17)…(10)…(21)… or as the scanner sends it")
+    p.add_argument("--stewardship", help="justification code (Reserve antibiotics)")
+    p.add_argument("--exemption", help="exemption code, e.g. cancer_pain")
+    p.add_argument("--salt", help="the commitment's salt (default: random, printed)")
+    p = add_command(sub, "history", cmd_history,
+                    "a patient's dispenses (needs the monitoring key)", signer)
+    p.add_argument("--key", required=True)
+    p.add_argument("--patient", required=True)
+    p = add_command(sub, "show", cmd_show, "one unit, shipment, alert, dispense or product",
+                    reader)
+    p.add_argument("what", choices=sorted(_SHOWN))
+    p.add_argument("id")
+    add_command(sub, "alerts", cmd_alerts, "open alerts (the regulator's board)", reader)
+    p = add_command(sub, "close-alert", cmd_close_alert,
+                    "(notified prescriber or pharmacy, or regulator) close an alert", signer)
+    p.add_argument("alert")
+    p.add_argument("--outcome", required=True,
+                   choices=["false_positive", "justified", "intervened", "referred"])
