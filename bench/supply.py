@@ -39,7 +39,20 @@ from phrchain.core import keys
 from phrchain.core.tx import build_tx, tx_hash
 from phrchain.engine.solo.home import NodeConfig, init_home
 from phrchain.engine.solo.node import SoloNode
+from phrchain.modules.identity.messages import RegisterPatient
+from phrchain.modules.settlement.messages import Mint, Transfer
 from phrchain.modules.supply import gs1
+from phrchain.modules.supply.messages import (
+    Commission,
+    Dispense,
+    Ingredient,
+    Pack,
+    Receive,
+    RegisterProduct,
+    Scan,
+    Ship,
+    Unpack,
+)
 from phrchain.testing import admit_practitioner_msg, enc_key, supply_params
 
 CHAIN_ID = "phr-test"  # the chain id phrchain.testing's admission proofs bind
@@ -49,6 +62,8 @@ MANUFACTURER, WHOLESALER, PHARMACY, HOSPITAL = (keys.SigningKey(bytes([n]) * 32)
 PHARMACIST, PHYSICIAN = keys.SigningKey(bytes([7]) * 32), keys.SigningKey(bytes([8]) * 32)
 BODY = "0880000000123"
 GTIN = BODY + str(gs1.check_digit(BODY))
+PRODUCT = RegisterProduct(GTIN, "Morphine 10 mg", (Ingredient("7052", "N02AA01", 10_000),),
+                          "tablet", 30, "narcotic")
 
 
 def event_hash(label: str) -> str:
@@ -102,42 +117,35 @@ def run(node: SoloNode, raws: list[bytes], chunk: int) -> float:
 
 def dispense_msg(n: int, unit: str, patients: int) -> dict[str, Any]:
     serial = unit.split("/")[1]
-    return {"type": "supply/dispense", "dispense": f"{n:032x}",
-            "scans": [{"gtin": GTIN, "serial": serial, "lot": "B1", "expiry": "301231"}],
-            "patient": hashlib.sha256(b"patient %d" % (n % patients)).hexdigest(),
-            "rx": hashlib.sha256(b"rx %d" % n).hexdigest(),
-            "rx_commitment": hashlib.sha256(b"c %d" % n).hexdigest(),
-            "prescriber": PHYSICIAN.did, "quantity": 1, "refills": 0, "days_supply": 30,
-            "event_hash": event_hash(f"dispense {n}")}
+    return Dispense(
+        f"{n:032x}", (Scan(GTIN, serial, "B1", "301231"),),
+        hashlib.sha256(b"patient %d" % (n % patients)).hexdigest(),
+        hashlib.sha256(b"rx %d" % n).hexdigest(), hashlib.sha256(b"c %d" % n).hexdigest(),
+        PHYSICIAN.did, 1, 0, 30, event_hash(f"dispense {n}")).to_msg()
 
 
 def setup_txs(sign: Signer, cases: int, per_case: int) -> tuple[list[bytes], list[list[str]]]:
     """Admissions, the product, commissioning and packing: ``(txs, units per case)``."""
     txs = [sign(PHARMACY, admit_practitioner_msg(PHARMACY, PHARMACIST, ("pharmacist",))),
            sign(HOSPITAL, admit_practitioner_msg(HOSPITAL, PHYSICIAN, ("physician",))),
-           sign(MANUFACTURER, {
-               "type": "supply/register_product", "gtin": GTIN, "name": "Morphine 10 mg",
-               "ingredients": [{"rxnorm": "7052", "atc": "N02AA01", "ug": 10_000}],
-               "dose_form": "tablet", "dose_units": 30, "controlled": "narcotic"})]
+           sign(MANUFACTURER, PRODUCT.to_msg())]
     packed = []
     for c in range(cases):
         serials = sorted(f"C{c:04d}U{u:04d}" for u in range(per_case))
         units = [f"{GTIN}/{s}" for s in serials]
-        txs.append(sign(MANUFACTURER, {"type": "supply/commission", "gtin": GTIN, "lot": "B1",
-                                       "expiry": "301231", "serials": serials,
-                                       "event_hash": event_hash(f"commission {c}")}))
-        txs.append(sign(MANUFACTURER, {"type": "supply/pack", "sscc": sscc(c), "units": units,
-                                       "event_hash": event_hash(f"pack {c}")}))
+        txs.append(sign(MANUFACTURER, Commission(GTIN, "B1", "301231", tuple(serials),
+                                                 event_hash(f"commission {c}")).to_msg()))
+        txs.append(sign(MANUFACTURER, Pack(sscc(c), tuple(units),
+                                           event_hash(f"pack {c}")).to_msg()))
         packed.append(units)
     return txs, packed
 
 
 def funding_txs(sign: Signer, accounts: int) -> list[bytes]:
     """Accounts that exist and hold money, for the transfers."""
-    txs = [sign(account(n), {"type": "identity/register_patient",
-                             "enc_key": enc_key(50_000 + n)}) for n in range(accounts)]
-    return txs + [sign(AUTHORITY, {"type": "settlement/mint", "to": account(n).did,
-                                   "amount": 1000, "currency": "EUR"})
+    txs = [sign(account(n), RegisterPatient(bytes.fromhex(enc_key(50_000 + n))).to_msg())
+           for n in range(accounts)]
+    return txs + [sign(AUTHORITY, Mint(account(n).did, 1000, "EUR").to_msg())
                   for n in range(accounts)]
 
 
@@ -150,12 +158,10 @@ def supply_txs(sign: Signer, packed: list[list[str]]) -> list[bytes]:
     for c, _ in enumerate(packed):
         ship1, ship2 = f"{2 * c:032x}", f"{2 * c + 1:032x}"
         for frm, to, sid in ((MANUFACTURER, WHOLESALER, ship1), (WHOLESALER, PHARMACY, ship2)):
-            txs.append(sign(frm, {"type": "supply/ship", "shipment": sid, "to": to.did,
-                                  "cases": [sscc(c)], "event_hash": event_hash(f"s {sid}")}))
-            txs.append(sign(to, {"type": "supply/receive", "shipment": sid,
-                                 "cases": [sscc(c)], "event_hash": event_hash(f"r {sid}")}))
-        txs.append(sign(PHARMACY, {"type": "supply/unpack", "sscc": sscc(c),
-                                   "event_hash": event_hash(f"u {c}")}))
+            txs.append(sign(frm, Ship(sid, to.did, (), (sscc(c),),
+                                      event_hash(f"s {sid}")).to_msg()))
+            txs.append(sign(to, Receive(sid, (), (sscc(c),), event_hash(f"r {sid}")).to_msg()))
+        txs.append(sign(PHARMACY, Unpack(sscc(c), event_hash(f"u {c}")).to_msg()))
     units = [u for case in packed for u in case]
     patients = max(1, len(units) // 3)
     txs += [sign(PHARMACIST, dispense_msg(n, u, patients)) for n, u in enumerate(units)]
@@ -241,9 +247,8 @@ def main() -> None:
                 if found["status"] != "dispensed":
                     raise SystemExit(f"{unit} is {found['status']}, not dispensed")
             alerts = node.query("supply/alerts", {"limit": 1000})["value"]["alerts"]
-            transfers = [sign(account(n % len(units)), {
-                "type": "settlement/transfer", "to": account((n + 1) % len(units)).did,
-                "amount": 1, "currency": "EUR"}) for n in range(len(txs))]
+            transfers = [sign(account(n % len(units)), Transfer(
+                account((n + 1) % len(units)).did, 1, "EUR").to_msg()) for n in range(len(txs))]
             transfers_s = run(node, transfers, args.chunk)
         finally:
             node.close()

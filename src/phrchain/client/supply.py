@@ -15,6 +15,7 @@ keeps the event (:meth:`SupplyClient.epcis_document`: the sender's copy, off cha
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -98,9 +99,6 @@ class Prescription:
 
 # A well-formed id the message checks accept while the real one is computed.
 _PLACEHOLDER: Final = f"ni:///sha-256;{'0' * 64}?ver=CBV2.0"
-_STAMPED: Final[Mapping[str, Any]] = {
-    cls.TYPE: cls for cls in (m.Commission, m.Pack, m.Unpack, m.Ship, m.Return, m.Receive,
-                              m.Decommission, m.Reverse, m.Recall, m.Dispense)}
 
 
 def now_ms() -> int:
@@ -122,15 +120,14 @@ class SupplyClient:
     def _q(self, path: str, **data: Any) -> Any:
         return self.session.q(path, **data)
 
-    def _stamped(self, msg: Mapping[str, Any]) -> dict[str, Any]:
-        """Build the message with its dataclass (the chain's own stateless checks and
-        normal form, e.g. a GTIN-13 made GTIN-14), stamp it with its event hash id, send
-        it, keep the event."""
-        cls = _STAMPED[msg["type"]]
-        normal = cls.parse({**msg, "event_hash": _PLACEHOLDER}).to_msg()
-        del normal["event_hash"]
-        stamped, event = stamp(normal, self.clock())
-        sent: dict[str, Any] = cls.parse(stamped).to_msg()
+    def _stamped(self, message: Any) -> dict[str, Any]:
+        """Stamp a message (its dataclass, built with a placeholder id) with its event hash
+        id, send it, keep the event; returns what was sent."""
+        body = message.to_msg()
+        del body["event_hash"]
+        stamped, event = stamp(body, self.clock())
+        sent: dict[str, Any] = dataclasses.replace(
+            message, event_hash=stamped["event_hash"]).to_msg()
         self.session.send([sent])
         self.events.append(event)
         return sent
@@ -150,55 +147,60 @@ class SupplyClient:
 
     def commission(self, gtin: str, lot: str, expiry: str, serials: Iterable[str]) -> list[str]:
         """Commission serials of one lot; returns the unit references."""
-        sent = self._stamped({"type": m.COMMISSION, "gtin": gtin, "lot": lot,
-                              "expiry": expiry, "serials": sorted(set(serials))})
+        sent = self._stamped(m.Commission.parse({
+            "gtin": gtin, "lot": lot, "expiry": expiry, "serials": sorted(set(serials)),
+            "event_hash": _PLACEHOLDER}))
         return [f"{sent['gtin']}/{s}" for s in sent["serials"]]
 
     def pack(self, sscc: str, units: Iterable[str]) -> None:
-        self._stamped({"type": m.PACK, "sscc": sscc, "units": sorted(set(units))})
+        self._stamped(m.Pack.parse({"sscc": sscc, "units": sorted(set(units)),
+                                    "event_hash": _PLACEHOLDER}))
 
     def unpack(self, sscc: str) -> None:
-        self._stamped({"type": m.UNPACK, "sscc": sscc})
+        self._stamped(m.Unpack.parse({"sscc": sscc, "event_hash": _PLACEHOLDER}))
 
     def recall(self, gtin: str, lot: str) -> None:
-        self._stamped({"type": m.RECALL, "gtin": gtin, "lot": lot})
+        self._stamped(m.Recall.parse({"gtin": gtin, "lot": lot, "event_hash": _PLACEHOLDER}))
 
     # -- custody -----------------------------------------------------------------------
-    def _moving(self, kind: str, shipment: str | None, to: str | None, units: Iterable[str],
-                cases: Iterable[str]) -> str:
+    def _moving(self, kind: Any, shipment: str | None, to: str | None,
+                units: Iterable[str], cases: Iterable[str]) -> str:
         shipment = shipment or secrets.token_hex(16)
-        msg: dict[str, Any] = {"type": kind, "shipment": shipment}
+        fields: dict[str, Any] = {"shipment": shipment, "units": sorted(set(units)),
+                                  "cases": sorted(set(cases)), "event_hash": _PLACEHOLDER}
         if to is not None:
-            msg["to"] = to
-        if units := sorted(set(units)):
-            msg["units"] = units
-        if cases := sorted(set(cases)):
-            msg["cases"] = cases
-        self._stamped(msg)
+            fields["to"] = to
+        self._stamped(kind.parse(fields))
         return shipment
 
     def ship(self, to: str, units: Iterable[str] = (), cases: Iterable[str] = (),
              shipment: str | None = None) -> str:
         """Ship units and cases to ``to``; returns the shipment id."""
-        return self._moving(m.SHIP, shipment, to, units, cases)
+        return self._moving(m.Ship, shipment, to, units, cases)
 
     def return_units(self, to: str, units: Iterable[str] = (), cases: Iterable[str] = (),
                      shipment: str | None = None) -> str:
         """Send units back to their manufacturer ``to`` (recalled ones too)."""
-        return self._moving(m.RETURN, shipment, to, units, cases)
+        return self._moving(m.Return, shipment, to, units, cases)
 
     def receive(self, shipment: str, units: Iterable[str] = (),
                 cases: Iterable[str] = ()) -> dict[str, Any]:
         """Receive what was scanned; returns the shipment (``status`` says whether any
         unit is still missing: ``discrepancy``)."""
-        self._moving(m.RECEIVE, shipment, None, units, cases)
+        self._moving(m.Receive, shipment, None, units, cases)
         return dict(self._q("supply/shipment", shipment=shipment))
 
     def decommission(self, units: Iterable[str], reason: str) -> None:
-        self._stamped({"type": m.DECOMMISSION, "units": sorted(set(units)), "reason": reason})
+        self._stamped(m.Decommission.parse({"units": sorted(set(units)), "reason": reason,
+                                            "event_hash": _PLACEHOLDER}))
 
     def reverse(self, units: Iterable[str]) -> None:
-        self._stamped({"type": m.REVERSE, "units": sorted(set(units))})
+        self._stamped(m.Reverse.parse({"units": sorted(set(units)),
+                                       "event_hash": _PLACEHOLDER}))
+
+    def set_params(self, table: Mapping[str, Any]) -> None:
+        """(authority) Store the next version of the parameter table (governance)."""
+        self.session.send([m.SetParams.parse({"params": dict(table)}).to_msg()])
 
     def declare_error(self, event: str, reason: str, corrective: Iterable[str] = ()) -> None:
         self.session.send([m.DeclareError(event, reason, tuple(sorted(corrective))).to_msg()])
@@ -217,17 +219,15 @@ class SupplyClient:
                                f"record on chain")
         codes = [parse_element_string(s) if isinstance(s, str) else s for s in scanned]
         scans = sorted((c.scan() for c in codes), key=lambda s: (s["gtin"], s["serial"]))
-        msg: dict[str, Any] = {
-            "type": m.DISPENSE, "dispense": dispense or secrets.token_hex(16), "scans": scans,
+        message = m.Dispense.parse({
+            "dispense": dispense or secrets.token_hex(16), "scans": scans,
             "patient": key.patient_tag(patient_did), "rx": key.rx_tag(prescription.record),
             "rx_commitment": prescription.commitment(), "prescriber": prescriber,
             "quantity": prescription.quantity, "refills": prescription.refills,
-            "days_supply": prescription.days_supply}
-        if stewardship is not None:
-            msg["stewardship"] = stewardship
-        if exemption is not None:
-            msg["exemption"] = exemption
-        return str(self._stamped(msg)["dispense"])
+            "days_supply": prescription.days_supply, "event_hash": _PLACEHOLDER,
+            **({"stewardship": stewardship} if stewardship is not None else {}),
+            **({"exemption": exemption} if exemption is not None else {})})
+        return str(self._stamped(message)["dispense"])
 
     # -- alerts and reads ----------------------------------------------------------------
     def close_alert(self, alert: str, outcome: str) -> None:
