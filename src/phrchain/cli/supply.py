@@ -130,6 +130,26 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fhir(args: argparse.Namespace) -> int:
+    from phrchain.fhir import supply as fhir
+
+    with node_client(args) as node:
+        if args.what == "shipment":
+            print_json(fhir.supply_delivery(found(node, "supply/shipment", "shipment",
+                                                  shipment=args.id)))
+            return 0
+        if args.what == "product":
+            print_json(fhir.medication(found(node, "supply/product", "product", gtin=args.id)))
+            return 0
+        dispense = found(node, "supply/dispense", "dispense", dispense=args.id)
+        units = [found(node, "supply/unit", "unit", unit=u) for u in dispense["units"]]
+        products = {g: found(node, "supply/product", "product", gtin=g)
+                    for g in {u["unit"].split("/")[0] for u in units}}
+        print_json(fhir.medication_dispense(dispense, units, products, patient=args.patient,
+                                            prescription=args.prescription))
+    return 0
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
     with node_client(args) as node:
         print_json(list(paged(node, "supply/alerts", "alerts")))
@@ -237,6 +257,12 @@ def supply_parser(sub: Any) -> None:
                     reader)
     p.add_argument("what", choices=sorted(_SHOWN))
     p.add_argument("id")
+    p = add_command(sub, "fhir", cmd_fhir, "a dispense, shipment or product as FHIR R4 "
+                    "(MedicationDispense, SupplyDelivery, Medication)", reader)
+    p.add_argument("what", choices=["dispense", "shipment", "product"])
+    p.add_argument("id")
+    p.add_argument("--patient", help="(dispense) a Patient reference the pharmacy knows")
+    p.add_argument("--prescription", help="(dispense) a MedicationRequest reference")
     add_command(sub, "alerts", cmd_alerts, "open alerts (the regulator's board)", reader)
     p = add_command(sub, "close-alert", cmd_close_alert,
                     "(notified prescriber or pharmacy, or regulator) close an alert", signer)

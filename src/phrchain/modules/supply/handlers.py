@@ -238,7 +238,8 @@ def _ship(ctx: Context, m: Ship, kind: str) -> None:
     units = sorted(u["unit"] for u in moved)
     keeper.put_shipment(ctx.state, {
         "shipment": m.shipment, "kind": kind, "sender": org, "to": m.to,
-        "units": list(m.units), "cases": list(m.cases), "pending": units,
+        "units": list(m.units), "cases": list(m.cases), "count": len(units),
+        "pending": units,
         "status": IN_TRANSIT, "event_hash": m.event_hash, "receipts": [],
         "height": ctx.height, "time_ms": ctx.time_ms})
     record_event(ctx, m.event_hash, "returning" if returning else "shipping", org)

@@ -80,6 +80,7 @@ class Shipment(TypedDict):
     to: str
     units: list[str]
     cases: list[str]
+    count: int                           # units moved (loose and in the cases)
     pending: list[str]                   # units not yet received
     status: str                          # in_transit | received | discrepancy
     event_hash: str
