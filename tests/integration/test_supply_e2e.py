@@ -85,12 +85,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             double: Any = None
         except ApiError as exc:
             double = exc
+        prior = c.client(A1).supply.prescriber_history(key, P.did)
+        reads = c.client(P).supply.history_reads(key, P.did)
         docs = {"maker": maker.epcis_document(), "pharmacy": pharmacy.epcis_document()}
         stored = {h: c.query("supply/event", event_hash=h)
                   for doc in docs.values() for h in event_hash_ids(doc)}
         state = {"units": [c.query("supply/unit", unit=u) for u in units],
                  "dispense": c.query("supply/dispense", dispense=dispense),
-                 "history": pharmacy.history(key, P.did)}
+                 "history": pharmacy.history(key, P.did), "prior": prior,
+                 "reads": reads}
     yield {"home": tmp / "node", "key": key, "record": record, "units": units,
            "dispense": dispense, "docs": docs, "stored": stored, "state": state,
            "double": double, "tmp": tmp}
@@ -105,6 +108,13 @@ def test_the_path_ends_with_one_dispensed_pack_per_scan(world: dict[str, Any]) -
     assert dispense["rx"] == world["key"].rx_tag(world["record"])
     assert [d["dispense"] for d in world["state"]["history"]] == [world["dispense"]]
     assert "already_dispensed" in str(world["double"])
+
+
+def test_a_prescriber_reads_the_past_year_and_the_patient_sees_the_read(
+        world: dict[str, Any]) -> None:
+    assert [d["dispense"] for d in world["state"]["prior"]] == [world["dispense"]]
+    assert [(r["reader"], r["purpose"]) for r in world["state"]["reads"]] == \
+        [(A1.did, "strong_opioid")]
 
 
 def test_every_kept_event_hashes_to_an_id_on_chain(world: dict[str, Any]) -> None:

@@ -167,6 +167,7 @@ KNOWN: list[dict[str, Any]] = [
      "refills": 0, "days_supply": 7, "event_hash": _EH1, "stewardship": "id_consult",
      "exemption": "cancer_pain"},
     {"type": "supply/close_alert", "alert": ID1, "outcome": "false_positive"},
+    {"type": "supply/read_history", "patient": H1, "purpose": "strong_opioid"},
 ]
 
 

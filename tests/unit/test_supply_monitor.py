@@ -10,7 +10,7 @@ from phrchain.client.verify import verify_query
 from phrchain.core.errors import REGISTRY
 from phrchain.modules.supply import keys
 from phrchain.testing import AUTHORITY, supply_params, tx_state
-from tests.supplyworld import World
+from tests.supplyworld import World, tag
 
 DAY = 86_400_000
 BASE_DAY = 19_700  # after the world's setup day (genesis is day 19675)
@@ -228,3 +228,19 @@ def test_replay_is_deterministic() -> None:
     assert first.chain.app.store.root() == second.chain.app.store.root()
     assert tx_state(first.chain) == tx_state(second.chain)
     assert len(first.q("supply/alerts")["alerts"]) == 2  # mme_high and the overlap
+
+
+def test_a_prescribers_statutory_history_read_is_recorded_for_the_patient() -> None:
+    w = World.build()
+    units = w.stock("morphine10", 1)
+    assert w.dispense(units, patient="p", days=10).ok
+    patient = tag("p")
+    read = {"type": "supply/read_history", "patient": patient, "purpose": "strong_opioid"}
+    for stranger in (w.pharmacist, w.nurse, w.insurer):
+        refused = w.run(stranger, read)
+        assert REGISTRY[("supply", refused.code)].name == "unauthorized"
+    assert w.run(w.physician2, read).ok
+    reads = w.q("supply/history_reads", patient=patient)["reads"]
+    assert [(r["reader"], r["organization"], r["purpose"]) for r in reads] == \
+        [(w.physician2.did, w.clinic.did, "strong_opioid")]
+    assert w.q("supply/history_reads", patient=tag("q"))["reads"] == []

@@ -247,6 +247,22 @@ class SupplyClient:
         found = self._q("supply/alert", alert=alert)
         return None if found is None else dict(found)
 
+    def prescriber_history(self, key: MonitoringKey, patient_did: str,
+                           purpose: str = "strong_opioid", days: int = 365,
+                           now: int | None = None) -> list[dict[str, Any]]:
+        """(physician) Before prescribing a strong opioid: record the statutory read on
+        chain (the patient sees it, as a break-glass read), then the patient's controlled
+        dispenses of the last ``days`` days."""
+        tag = key.patient_tag(patient_did)
+        self.session.send([m.ReadHistory(tag, purpose).to_msg()])
+        today = (self.clock() if now is None else now) // 86_400_000
+        return [d for d in self.history(key, patient_did) if today - d["day"] < days]
+
+    def history_reads(self, key: MonitoringKey, patient_did: str) -> list[dict[str, Any]]:
+        """(patient) Who read my controlled-substance history, for what, when."""
+        found = self._q("supply/history_reads", patient=key.patient_tag(patient_did))
+        return [dict(r) for r in found["reads"]]
+
     def unit(self, unit: str) -> dict[str, Any] | None:
         found = self._q("supply/unit", unit=unit)
         return None if found is None else dict(found)

@@ -53,6 +53,7 @@ from phrchain.modules.supply.messages import (
     DISPENSE,
     EVENT_HASH_RE,
     PACK,
+    READ_HISTORY,
     RECALL,
     RECEIVE,
     REGISTER_PRODUCT,
@@ -396,5 +397,5 @@ HANDLERS: Final[Mapping[str, Handler]] = {
     PACK: pack, UNPACK: unpack, SHIP: ship, RETURN: return_units, RECEIVE: receive,
     DECOMMISSION: decommission, REVERSE: reverse, RECALL: recall,
     DECLARE_ERROR: declare_error, DISPENSE: dispense.dispense,
-    CLOSE_ALERT: monitor.close_alert,
+    CLOSE_ALERT: monitor.close_alert, READ_HISTORY: monitor.read_history,
 }

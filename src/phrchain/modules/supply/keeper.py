@@ -19,6 +19,7 @@ State layout (values canonical JSON)::
     supply/a/<alert>                  -> alert
     supply/ao/<alert>                 -> b"1"   open alerts
     supply/ab/<did>                   -> {total, access}  antibiotic dispenses
+    supply/hr/<patient tag>/<height:012d>/<reader> -> statutory history read
 """
 
 from __future__ import annotations
@@ -296,3 +297,13 @@ def count_antibiotic(state: Overlay, party: str, access: bool) -> None:
     counts["total"] += 1
     counts["access"] += int(access)
     json_put(state, keys.antibiotics_key(party), counts)
+
+
+def put_history_read(state: Overlay, patient: str, record: dict[str, Any]) -> None:
+    json_put(state, keys.history_read_prefix(patient)
+             + f"{record['height']:012d}/{record['reader']}".encode(), record)
+
+
+def history_reads(state: Reader, patient: str) -> list[dict[str, Any]]:
+    return [dict(json_get(state, keys.history_read_prefix(patient) + k.encode()))
+            for k in suffixes(state, keys.history_read_prefix(patient))]

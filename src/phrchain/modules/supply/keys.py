@@ -24,6 +24,7 @@ HISTORY: Final = b"supply/h/"
 ALERT: Final = b"supply/a/"
 OPEN_ALERT: Final = b"supply/ao/"
 ANTIBIOTICS: Final = b"supply/ab/"
+HISTORY_READ: Final = b"supply/hr/"
 
 
 def params_key(version: int) -> bytes:
@@ -90,3 +91,7 @@ def open_alert_key(alert: str) -> bytes:
 
 def antibiotics_key(party: str) -> bytes:
     return ANTIBIOTICS + party.encode()
+
+
+def history_read_prefix(patient: str) -> bytes:
+    return HISTORY_READ + patient.encode() + b"/"

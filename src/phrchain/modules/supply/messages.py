@@ -36,6 +36,7 @@ RECALL: Final = "supply/recall"
 DECLARE_ERROR: Final = "supply/declare_error"
 DISPENSE: Final = "supply/dispense"
 CLOSE_ALERT: Final = "supply/close_alert"
+READ_HISTORY: Final = "supply/read_history"
 
 # Events the handlers emit (``Event.type``), for clients that filter events.
 SUPPLY_PARAMS_SET: Final = "supply.params_set"
@@ -53,15 +54,17 @@ SUPPLY_ERROR_DECLARED: Final = "supply.error_declared"
 SUPPLY_DISPENSED: Final = "supply.dispensed"
 SUPPLY_ALERT: Final = "supply.alert"
 SUPPLY_ALERT_CLOSED: Final = "supply.alert_closed"
+SUPPLY_HISTORY_READ: Final = "supply.history_read"
 EVENTS: Final = frozenset({
     SUPPLY_PARAMS_SET, SUPPLY_PRODUCT_REGISTERED, SUPPLY_COMMISSIONED, SUPPLY_PACKED,
     SUPPLY_UNPACKED, SUPPLY_SHIPPED, SUPPLY_RECEIVED, SUPPLY_DISCREPANCY,
     SUPPLY_DECOMMISSIONED, SUPPLY_REVERSED, SUPPLY_RECALLED, SUPPLY_ERROR_DECLARED,
-    SUPPLY_DISPENSED, SUPPLY_ALERT, SUPPLY_ALERT_CLOSED})
+    SUPPLY_DISPENSED, SUPPLY_ALERT, SUPPLY_ALERT_CLOSED, SUPPLY_HISTORY_READ})
 
 DECOMMISSION_REASONS: Final = frozenset({"destroyed", "stolen", "sample", "exported"})
 ALERT_OUTCOMES: Final = frozenset({"false_positive", "justified", "intervened", "referred"})
 ERROR_REASONS: Final = frozenset({"did_not_occur", "incorrect_data"})
+HISTORY_PURPOSES: Final = frozenset({"strong_opioid", "controlled_prescription"})
 EVENT_HASH_RE: Final = re.compile(r"ni:///sha-256;([0-9a-f]{64})\?ver=CBV2\.0")
 DOSE_FORM_RE: Final = re.compile(r"[a-z][a-z_]{0,31}")
 NAME_RE: Final = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
@@ -529,3 +532,24 @@ class CloseAlert:
         return {"type": self.TYPE, "alert": self.alert, "outcome": self.outcome}
 
 
+
+
+@dataclass(frozen=True, slots=True)
+class ReadHistory:
+    """``supply/read_history``: a prescriber records, before prescribing, that it reads a
+    patient tag's controlled-substance dispenses (a statutory read without consent):
+    the record is what audits it and what the patient's client shows them."""
+
+    patient: str
+    purpose: str
+
+    TYPE: ClassVar[str] = READ_HISTORY
+
+    @classmethod
+    def parse(cls, msg: Mapping[str, Any]) -> ReadHistory:
+        fields.exact(msg, INVALID_FIELD, ("patient", "purpose"))
+        return cls(fields.digest(msg, "patient", INVALID_FIELD),
+                   fields.choice(msg, "purpose", HISTORY_PURPOSES, INVALID_FIELD))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "patient": self.patient, "purpose": self.purpose}

@@ -33,7 +33,13 @@ from phrchain.modules.identity import parties
 from phrchain.modules.supply import keeper
 from phrchain.modules.supply.custody import acting_org
 from phrchain.modules.supply.errors import ALERT_CLOSED, UNAUTHORIZED, UNKNOWN_ALERT
-from phrchain.modules.supply.messages import SUPPLY_ALERT, SUPPLY_ALERT_CLOSED, CloseAlert
+from phrchain.modules.supply.messages import (
+    SUPPLY_ALERT,
+    SUPPLY_ALERT_CLOSED,
+    SUPPLY_HISTORY_READ,
+    CloseAlert,
+    ReadHistory,
+)
 from phrchain.modules.supply.params import groups_of
 
 MME_SCALE: Final = 10**6     # micrograms x (factor x 1000) per milligram MME
@@ -177,3 +183,17 @@ def close_alert(ctx: Context, msg: Msg) -> None:
                   "closed_height": ctx.height})
     keeper.put_alert(ctx.state, alert)
     ctx.emit(SUPPLY_ALERT_CLOSED, alert=m.alert, outcome=m.outcome, by=ctx.signer)
+
+
+def read_history(ctx: Context, msg: Msg) -> None:
+    """Record a prescriber's statutory read of a patient tag's history (README)."""
+    m = ReadHistory.parse(msg)
+    signer, org = acting_org(ctx)
+    if not parties.has_role(signer, "physician") \
+            or parties.org_type(ctx.state, org) not in ("hospital", "clinic"):
+        raise UNAUTHORIZED("only a physician of a hospital or clinic reads a patient's "
+                           "controlled-substance history")
+    keeper.put_history_read(ctx.state, m.patient, {
+        "reader": ctx.signer, "organization": org, "purpose": m.purpose,
+        "height": ctx.height, "time_ms": ctx.time_ms})
+    ctx.emit(SUPPLY_HISTORY_READ, reader=ctx.signer, organization=org, purpose=m.purpose)

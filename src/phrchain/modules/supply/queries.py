@@ -104,6 +104,13 @@ def history(state: Reader, data: Mapping[str, Any]) -> QueryResult:
                         "next": after})
 
 
+def history_reads(state: Reader, data: Mapping[str, Any]) -> QueryResult:
+    """Every statutory read of a patient tag's history (who, for what, when): what the
+    patient's client shows them, as break-glass reads are shown."""
+    tag = _tag(data, "patient")
+    return QueryResult({"patient": tag, "reads": keeper.history_reads(state, tag)})
+
+
 def alert(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     aid = object_id(data, "alert")
     return QueryResult(keeper.get_alert(state, aid), keys.alert_key(aid))
@@ -130,5 +137,5 @@ QUERIES: Final[Mapping[str, Query]] = {
     "params": params, "product": product, "unit": unit, "case": case,
     "shipment": shipment, "recall": recall, "event": event, "dispense": dispense,
     "rx": rx, "history": history, "alert": alert, "alerts": alerts,
-    "antibiotics": antibiotics,
+    "antibiotics": antibiotics, "history_reads": history_reads,
 }
