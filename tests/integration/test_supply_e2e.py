@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,6 +56,21 @@ def _admit(c: Consortium) -> None:
             PHARMACIST.did, ["pharmacist"], req["enc_key"], req["pop"])])
 
 
+def _export(c: Consortium, unit: str, paths: list[Path], pharmacy_doc: dict[str, Any]
+            ) -> tuple[int, dict[str, Any], str]:
+    """``phrchain supply epcis --unit`` over the three copies (exit code, document,
+    stderr)."""
+    import contextlib
+    import io
+
+    paths[2].write_text(json.dumps(pharmacy_doc))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["supply", "epcis", "--node", c.api_url, "--unit", unit,
+                     *map(str, paths)])
+    return code, json.loads(out.getvalue()), err.getvalue()
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("supply")
@@ -85,6 +101,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             double: Any = None
         except ApiError as exc:
             double = exc
+        maker_doc, trader_doc = tmp / "maker-copy.jsonld", tmp / "trader-copy.jsonld"
+        maker_doc.write_text(json.dumps(maker.epcis_document()))
+        forged = trader.epcis_document()
+        forged["epcisBody"]["eventList"].append(
+            {**forged["epcisBody"]["eventList"][0], "eventTime": "2001-01-01T00:00:00.000Z"})
+        trader_doc.write_text(json.dumps(forged))
+        export = _export(c, units[0], [maker_doc, trader_doc, tmp / "pharmacy-copy.jsonld"],
+                         pharmacy.epcis_document())
         prior = c.client(A1).supply.prescriber_history(key, P.did)
         reads = c.client(P).supply.history_reads(key, P.did)
         docs = {"maker": maker.epcis_document(), "pharmacy": pharmacy.epcis_document()}
@@ -93,7 +117,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         state = {"units": [c.query("supply/unit", unit=u) for u in units],
                  "dispense": c.query("supply/dispense", dispense=dispense),
                  "history": pharmacy.history(key, P.did), "prior": prior,
-                 "reads": reads}
+                 "reads": reads, "export": export}
     yield {"home": tmp / "node", "key": key, "record": record, "units": units,
            "dispense": dispense, "docs": docs, "stored": stored, "state": state,
            "double": double, "tmp": tmp}
@@ -123,6 +147,21 @@ def test_every_kept_event_hashes_to_an_id_on_chain(world: dict[str, Any]) -> Non
     assert len(steps) == len(world["stored"]) == 6
     assert sorted(steps.values()) == sorted(["commissioning", "packing", "shipping",
                                              "receiving", "unpacking", "dispensing"])
+
+
+def test_cli_epcis_gathers_a_units_events_checked_against_the_chain(
+        world: dict[str, Any]) -> None:
+    code, doc, err = world["state"]["export"]
+    assert code == 0
+    steps = [(e["type"], e["bizStep"]) for e in doc["epcisBody"]["eventList"]]
+    # commissioned, packed, the case shipped and received twice, unpacked, dispensed
+    assert steps == [("ObjectEvent", "commissioning"), ("AggregationEvent", "packing"),
+                     ("ObjectEvent", "shipping"), ("ObjectEvent", "receiving"),
+                     ("ObjectEvent", "shipping"), ("ObjectEvent", "receiving"),
+                     ("AggregationEvent", "unpacking"), ("ObjectEvent", "dispensing")]
+    # the forged copy of the wholesaler's receipt is not on chain: left out, and said
+    assert all(e["eventTime"] > "2002" for e in doc["epcisBody"]["eventList"])
+    assert err.count("left out") == 1
 
 
 def test_cli_event_hash_prints_one_id_per_event_in_order(world: dict[str, Any],

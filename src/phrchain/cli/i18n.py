@@ -162,6 +162,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "supply.ingredient": "an ingredient is RXNORM:ATC:MICROGRAMS, not {text}",
         "supply.epcis": "{path} is not an EPCIS 2.0 document phrchain can hash: {detail}",
         "supply.scan": "not a GS1 code phrchain accepts: {detail}",
+        "supply.not_recorded": "left out: event {event_hash} is not recorded on chain",
     },
     "ko": {
         "none": "없음",
@@ -297,6 +298,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "supply.ingredient": "성분은 RXNORM:ATC:마이크로그램 형식입니다 ({text} 아님)",
         "supply.epcis": "{path} 은(는) 해시할 수 있는 EPCIS 2.0 문서가 아닙니다: {detail}",
         "supply.scan": "받을 수 없는 GS1 코드입니다: {detail}",
+        "supply.not_recorded": "제외됨: 이벤트 {event_hash} 는 체인에 기록되어 있지 않습니다",
     },
 }
 

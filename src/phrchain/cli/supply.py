@@ -9,6 +9,7 @@ import argparse
 import json
 import secrets
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from phrchain.cli.session import (
     phr_client,
     reader_options,
     signer_options,
+    value,
     write_private,
 )
 
@@ -35,6 +37,35 @@ def cmd_event_hash(args: argparse.Namespace) -> int:
         raise CliError(say("supply.epcis", path=args.file, detail=exc)) from None
     for hash_id in ids:
         print(hash_id)
+    return 0
+
+
+def cmd_epcis(args: argparse.Namespace) -> int:
+    """A unit's or a shipment's events, gathered from the participants' EPCIS copies,
+    each kept only if its event hash id is recorded on chain (the rest are named on
+    stderr): one EPCIS 2.0 document on stdout."""
+    from phrchain.epcis import EpcisError, event_hash_id
+    from phrchain.epcis.events import document, select
+
+    events: list[Any] = []
+    for path in args.file:
+        try:
+            doc = json.loads(Path(path).read_bytes())
+            events += list(doc["epcisBody"]["eventList"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CliError(say("supply.epcis", path=path, detail=exc)) from None
+    try:
+        chosen = select(events, unit=args.unit, shipment=args.shipment)
+        ids = [event_hash_id(e) for e in chosen]
+    except (EpcisError, KeyError, TypeError) as exc:
+        raise CliError(say("supply.epcis", path=", ".join(args.file), detail=exc)) from None
+    with node_client(args) as node:
+        recorded = [e for e, i in zip(chosen, ids, strict=True)
+                    if value(node, "supply/event", event_hash=i) is not None]
+    for event, hash_id in zip(chosen, ids, strict=True):
+        if event not in recorded:
+            print(say("supply.not_recorded", event_hash=hash_id), file=sys.stderr)
+    print_json(document(recorded, int(time.time() * 1000)))
     return 0
 
 
@@ -184,6 +215,14 @@ def supply_parser(sub: Any) -> None:
                     "the CBV 2.0 event hash id of every event of an EPCIS 2.0 JSON/JSON-LD "
                     "document, one per line in document order")
     p.add_argument("file")
+    p = add_command(sub, "epcis", cmd_epcis,
+                    "a unit's or a shipment's events from the participants' EPCIS copies, "
+                    "each checked against its event hash id on chain, as one EPCIS 2.0 "
+                    "document", reader)
+    p.add_argument("file", nargs="+", help="EPCIS 2.0 documents (the senders' copies)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--unit", help="<GTIN-14>/<serial>")
+    which.add_argument("--shipment")
     p = add_command(sub, "new-key", cmd_new_key, "(regulator) a new monitoring key file")
     p.add_argument("--out", required=True)
     p = add_command(sub, "set-params", cmd_set_params,

@@ -112,3 +112,33 @@ def document(events: Sequence[Mapping[str, Any]], created_ms: int) -> dict[str, 
     return {"@context": [CONTEXT, dict(DEFAULT_PREFIXES)], "type": "EPCISDocument",
             "schemaVersion": "2.0", "creationDate": iso_time(created_ms),
             "epcisBody": {"eventList": [dict(e) for e in events]}}
+
+
+def _epcs_of(event: Mapping[str, Any]) -> set[str]:
+    found = {event["parentID"]} if "parentID" in event else set()
+    for name in ("epcList", "childEPCs", "inputEPCList", "outputEPCList"):
+        found |= set(event.get(name, []))
+    return found
+
+
+def _shipments_of(event: Mapping[str, Any]) -> set[str]:
+    prefix = "urn:phrchain:shipment:"
+    return {t["bizTransaction"][len(prefix):] for t in event.get("bizTransactionList", [])
+            if str(t.get("bizTransaction", "")).startswith(prefix)}
+
+
+def select(events: Sequence[Mapping[str, Any]], *, unit: str | None = None,
+           shipment: str | None = None) -> list[dict[str, Any]]:
+    """The events (from the participants' EPCIS copies) about one unit — itself, and the
+    cases it was packed in while they moved — or about one shipment, by event time."""
+    chosen: list[Mapping[str, Any]] = []
+    if unit is not None:
+        wanted = {unit_uri(unit)}
+        wanted |= {e["parentID"] for e in events
+                   if e.get("type") == "AggregationEvent" and e.get("action") == "ADD"
+                   and wanted & set(e.get("childEPCs", []))}
+        chosen = [e for e in events if wanted & _epcs_of(e)]
+    elif shipment is not None:
+        chosen = [e for e in events if shipment in _shipments_of(e)]
+    unique = {event_hash_id(e): dict(e) for e in chosen}
+    return sorted(unique.values(), key=lambda e: (e["eventTime"], event_hash_id(e)))
