@@ -244,3 +244,31 @@ def test_a_prescribers_statutory_history_read_is_recorded_for_the_patient() -> N
     assert [(r["reader"], r["organization"], r["purpose"]) for r in reads] == \
         [(w.physician2.did, w.clinic.did, "strong_opioid")]
     assert w.q("supply/history_reads", patient=tag("q"))["reads"] == []
+
+
+def test_extreme_strengths_and_factors_keep_state_canonical() -> None:
+    """The largest product the messages allow, under the largest factor a table allows:
+    the supply's MME saturates, the state decodes, the alert fires."""
+    from phrchain.core import encoding
+
+    w = World.build()
+    table = supply_params()
+    table["mme_milli"]["7052"] = 10**9
+    assert w.run(AUTHORITY, {"type": "supply/set_params", "params": table}).ok
+    from tests.supplyworld import PRODUCTS, gtin
+    PRODUCTS["huge"] = {"gtin": gtin("0880000000042"), "controlled": "narcotic",
+                        "ingredients": [{"rxnorm": "7052", "atc": "N02AA01", "ug": 10**8}],
+                        "dose_units": 10_000, "dose_form": "tablet"}
+    try:
+        assert w.register("huge").ok
+        units = w.stock("huge", 1)
+        assert kinds(w.dispense(units, patient="p", days=1)) == ["mme_high"]
+    finally:
+        del PRODUCTS["huge"]
+    for _key, raw in w.chain.app.store.iterate(b"supply/m/"):
+        encoding.decode(raw)  # refuses integers beyond 2**53 - 1
+    refused = w.run(w.manufacturer, {
+        "type": "supply/register_product", "gtin": gtin("0880000000043"), "name": "x",
+        "ingredients": [{"rxnorm": "7052", "atc": "N02AA01", "ug": 10**8 + 1}],
+        "dose_form": "tablet", "dose_units": 1, "controlled": "none"})
+    assert REGISTRY[("supply", refused.code)].name == "invalid_field"

@@ -71,7 +71,10 @@ NAME_RE: Final = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
 MAX_UNITS: Final = 200      # units per message (a tx writes at most 512 keys)
 MAX_CASES: Final = 20
 MAX_INGREDIENTS: Final = 8
-MAX_UG: Final = 10**9       # strengths in micrograms per dose unit
+# Strengths in micrograms per dose unit (at most 100 g) and dose units per pack: their
+# products over a dispense (8 ingredients, 50 packs) stay below 2**53 (canonical JSON).
+MAX_UG: Final = 10**8
+MAX_DOSE_UNITS: Final = 10_000
 
 
 def _text(msg: Mapping[str, Any], name: str, pattern: re.Pattern[str], what: str) -> str:
@@ -204,7 +207,7 @@ class RegisterProduct:
             raise INVALID_FIELD("ingredients must be sorted by rxnorm, without repeats")
         return cls(gtin_field(msg), _text(msg, "name", NAME_RE, "a product name"),
                    ingredients, _text(msg, "dose_form", DOSE_FORM_RE, "a dose form code"),
-                   fields.integer(msg, "dose_units", INVALID_FIELD, 1, 100_000),
+                   fields.integer(msg, "dose_units", INVALID_FIELD, 1, MAX_DOSE_UNITS),
                    fields.choice(msg, "controlled", CONTROLLED_CLASSES, INVALID_FIELD))
 
     def to_msg(self) -> dict[str, Any]:

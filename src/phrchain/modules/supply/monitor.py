@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from phrchain.core import encoding
+from phrchain.core.encoding import MAX_SAFE_INTEGER
 from phrchain.core.hashing import tagged_hash
 from phrchain.core.module import Context
 from phrchain.core.tx import Msg
@@ -43,6 +44,9 @@ from phrchain.modules.supply.messages import (
 from phrchain.modules.supply.params import groups_of
 
 MME_SCALE: Final = 10**6     # micrograms x (factor x 1000) per milligram MME
+# A supply's MME total saturates here (≈ 9·10⁹ mg MME, far above any real dispense):
+# state holds integers canonical JSON carries, and the rules compare exactly below it.
+MME_CAP: Final = MAX_SAFE_INTEGER
 
 
 def alert_id(dispense: str, kind: str) -> str:
@@ -70,7 +74,7 @@ def _supply(record: keeper.Dispense, products: list[keeper.Product],
                 ingredients.add(i["rxnorm"])
     return {"dispense": record["dispense"], "start": record["day"],
             "end": record["day"] + record["days_supply"], "days": record["days_supply"],
-            "groups": sorted(groups), "mme": mme, "zolpidem_ug": zolpidem_ug,
+            "groups": sorted(groups), "mme": min(mme, MME_CAP), "zolpidem_ug": zolpidem_ug,
             "appetite": sorted(ingredients), "prescriber": record["prescriber"],
             "pharmacy": record["pharmacy"],
             "controlled": any(p["controlled"] != "none" for p in products),
