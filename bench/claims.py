@@ -55,7 +55,7 @@ from phrchain.engine.solo.node import SoloNode
 from phrchain.modules.claims.messages import Enrol, File, Line, Publish, RecordRef
 from phrchain.modules.identity import admission_bytes
 from phrchain.modules.identity.messages import AdmitPractitioner, RegisterPatient
-from phrchain.modules.records.messages import Register
+from phrchain.modules.records.messages import Register, size_bucket
 from phrchain.modules.settlement.messages import Bill, Mint, PayBill, Transfer
 from phrchain.storage.blocks import SqliteBlockStore
 from phrchain.storage.sqlite_state import SqliteStateStore
@@ -111,7 +111,7 @@ class Cast:
                 for n, (k, kind, name) in enumerate(((self.hospital, "hospital", "Hospital"),
                                                      (self.insurer, "insurer", "Insurer")))]
         return {"chain_id": CHAIN_ID, "genesis_time_ms": 0, "validator": self.validator.did,
-                "app_state": {"identity": {
+                "app_state": {"version": 2, "identity": {
                     "authorities": [{"did": self.authority.did, "enc_key": enc(99),
                                      "name": "Bench"}],
                     "organizations": orgs}}}
@@ -156,11 +156,11 @@ def block_time(node: SoloNode) -> int:
 
 
 def records_msg(patient: keys.SigningKey, rng: random.Random) -> list[dict[str, Any]]:
-    # A sealed 500-byte record: 532 framed bytes in one chunk, plus its 16-byte tag.
+    # A sealed 500-byte record: 548 ciphertext bytes, on chain its bucket (v2).
     return [Register(record=rng.randbytes(16).hex(), patient=patient.did,
-                     resource="Observation", category="laboratory",
-                     hash=rng.randbytes(32).hex(), size=548, chunks=1,
-                     commitment=rng.randbytes(32).hex()).to_msg()
+                     hash=rng.randbytes(32).hex(), size=size_bucket(548),
+                     commitment=rng.randbytes(32).hex(),
+                     descriptor=rng.randbytes(32).hex()).to_msg()
             for _ in range(RECORDS_PER_CLAIM)]
 
 
@@ -194,7 +194,8 @@ def setup(node: SoloNode, cast: Cast) -> dict[str, Any]:
     records = {p.did: records_msg(p, rng) for p in cast.patients}
     bills = {p.did: rng.randbytes(16).hex() for p in cast.patients}
     bill_amount = COVERED_AMOUNT + UNCOVERED_AMOUNT
-    wave = [cast.tx(cast.physician, *records[p.did]) for p in cast.patients]
+    # registered by the hospital (its vault, for the physician: v2)
+    wave = [cast.tx(h, *records[p.did]) for p in cast.patients]
     wave += [cast.tx(h, Bill(bills[p.did], p.did, bill_amount, EUR,
                              rng.randbytes(32).hex()).to_msg()) for p in cast.patients]
     wave += [cast.tx(auth, Mint(p.did, bill_amount + TRANSFER_AMOUNT, EUR).to_msg())

@@ -4,8 +4,10 @@ Generates ``--patients`` synthetic patients (``phrchain.fhir.synthetic``, seed
 ``--seed``, ``--resources`` Bundle entries each; not timed), registers a patient
 identity for each, then times ``RecordsClient.import_bundle`` by hospital A for
 Bundles of ``--per-bundle`` patients: validate + split (``split_bundle``), seal and
-wrap keys (``prepare``), upload to the vault (``/v1/vault/batch``), register 32
-descriptors per tx (pipelined) and wait for the commits. A solo node (block interval
+wrap keys and seal each record's descriptor (``prepare``), upload to the vault
+(``/v1/vault/batch``) with the register messages; the hospital's vault registers them,
+32 to a tx signed by the hospital (v2: sealed descriptors, size buckets), and the
+client waits until they are committed. A solo node (block interval
 ``--block-ms``), its REST API and the vaults run in this process on loopback HTTP
 (``tests/consortium.py``).
 
@@ -174,7 +176,8 @@ def instrument(timers: Timers, importer: Phr) -> None:
     if hasattr(records, "_prefetch_readers"):
         timers.wrap(records, "_prefetch_readers", "consent/readers queries, concurrent")
     timers.wrap(records, "_upload", "upload to vault (HTTP batch)")
-    timers.wrap(sender, "send_many", "sign + submit txs, wait for commit")
+    timers.wrap(records, "_await_registered", "the vault registers them; wait for commit")
+    timers.wrap(sender, "send_many", "sign + submit txs, wait for commit (self-reported)")
     timers.wrap(importer.node, "submit", "  submit (HTTP, check_tx; the last waits for commit)")
     timers.wrap(sender, "wait", "  wait for commit (polling)")
 

@@ -1,5 +1,9 @@
-"""What an insurer that runs a validator links to its enrollees from chain bytes (issue 14,
-the baseline before per-institution pseudonyms and sealed descriptors).
+"""What an insurer that runs a validator links to its enrollees from chain bytes (issue 14).
+
+Patients act through per-relationship pseudonyms (the demo consortium's wallets): records
+at hospital A are the patient's A-pseudonym's, at B the B-pseudonym's; enrolment and
+claims are the insurer-pseudonym's, each claim linked by the A-pseudonym's signature. The
+insurer knows its enrollees' insurer-pseudonyms (the DIDs that enrolled).
 
 Setup, through the real SDK, node API and vaults of the demo's consortium
 (``phrchain.demo.consortium``: hospitals A and B, an insurer, a regulator): ``--patients``
@@ -69,14 +73,16 @@ def _first(c: Consortium, patient: str, ids: list[str], categories: set[str]
            ) -> tuple[str, str]:
     """The patient's first record among ``ids`` in ``categories`` (else the last one),
     with its category."""
-    mine = [d for d in c.client(patient).records.my_records() if d["record"] in ids]
+    mine = [d for d in c.as_patient(patient, "hospital_a").records.my_records()
+            if d["record"] in ids]
     d = next((d for d in mine if d["category"] in categories), mine[-1])
     return str(d["record"]), str(d["category"])
 
 
-def populate(c: Consortium, n: int, seed: int, resources: int
+def populate(c: Consortium, n: int, seed: int, resources: int, person: dict[str, str]
              ) -> tuple[dict[str, str], dict[str, str], dict[str, list[str]]]:
-    """Records at A and B; returns (record → patient DID, record → custodian DID,
+    """Records at A and B, each under the patient's pseudonym there; returns (record →
+    the person's DID as the insurer knows it, ``person``; record → custodian DID;
     patient name → its hospital-A record ids)."""
     owner: dict[str, str] = {}
     custodian: dict[str, str] = {}
@@ -85,10 +91,10 @@ def populate(c: Consortium, n: int, seed: int, resources: int
             ("hospital_a", "dr_kim", generate_patients(n, seed, resources)),
             ("hospital_b", "dr_lee", generate_patients(n, seed + 1, max(4, resources // 2)))):
         for i, bundle in enumerate(bundles, start=1):
-            did = c.did(f"patient_{i}")
+            did = c.pseudonym(f"patient_{i}", hospital)
             ids = c.client(doctor).records.import_bundle(bundle, {_patient_id(bundle): did})
             for r in ids[did]:
-                owner[r], custodian[r] = did, c.did(hospital)
+                owner[r], custodian[r] = person[f"patient_{i}"], c.did(hospital)
             if hospital == "hospital_a":
                 at_a[f"patient_{i}"] = ids[did]
     return owner, custodian, at_a
@@ -99,19 +105,24 @@ def care(c: Consortium, n: int, at_a: dict[str, list[str]]) -> None:
     shared = {"encounter", "laboratory", "vital-signs"}
     start = now_ms() - 60_000
     for i in range(1, n + 1, 2):
-        c.client(f"patient_{i}").consent.grant(
+        mine = c.as_patient(f"patient_{i}", "hospital_a")
+        # v2: no categories on chain; the wallet names the records by their sealed ones
+        chosen = [d["record"] for d in mine.records.my_records()
+                  if d.get("category") in shared]
+        mine.consent.grant(
             {"kind": "organization", "id": c.did("hospital_b")}, actions=["read", "push"],
-            scope={"categories": sorted(shared)}, purposes=["TREAT"], start_ms=start,
+            scope={"records": chosen}, purposes=["TREAT"], start_ms=start,
             end_ms=start + 30 * DAY_MS)
         record, _ = _first(c, f"patient_{i}", at_a[f"patient_{i}"], shared)
         c.client("dr_lee").records.open(record, action="view", purpose="TREAT")
     pushed, _ = _first(c, "patient_1", at_a["patient_1"], {"encounter"})
-    c.client("dr_kim").exchange.push(pushed, c.did("dr_lee"))
+    c.client("hospital_a").exchange.push(pushed, c.did("dr_lee"))  # v2: the custodian
     p2 = "patient_2" if n >= 2 else "patient_1"
-    wanted, category = _first(c, p2, at_a[p2], {"condition"})
+    wanted, _ = _first(c, p2, at_a[p2], {"condition"})
+    # A request names record ids (or all records), never a category.
     request = c.client("dr_lee").exchange.request_pull(
-        c.did(p2), {"categories": [category]}, "TREAT")
-    c.client(p2).exchange.approve(request, now_ms() + 7 * DAY_MS)
+        c.pseudonym(p2, "hospital_a"), {"records": [wanted]}, "TREAT")
+    c.as_patient(p2, "hospital_a").exchange.approve(request, now_ms() + 7 * DAY_MS)
     c.client("dr_lee").exchange.pull(request, wanted)
     p3 = f"patient_{min(3, n)}"
     c.client("dr_park").records.open(
@@ -128,21 +139,23 @@ def claims(c: Consortium, enrollees: list[str], at_a: dict[str, list[str]], name
     product, _ = c.client("reviewer").claims.publish("basic-care", PRODUCT_RULES, key)
     start = now_ms() + 2_000   # no backdating: after the enrol tx's block
     for p in enrollees:
-        authority.mint(c.did(p), 1_000_000, CURRENCY)
-        c.client(p).claims.enrol(c.did("insurer"), product, start, 365)
+        authority.mint(c.pseudonym(p, "hospital_a"), 1_000_000, CURRENCY)
+        c.as_patient(p, "insurer", "insurer").claims.enrol(c.did("insurer"), product,
+                                                           start, 365)
     while now_ms() < start + 1_000:
         time.sleep(0.05)
     out: dict[str, list[str]] = {}
     for p in enrollees:
-        bill = c.client("dr_kim").claims.bill(c.did(p), 300_000, CURRENCY,
-                                              f"E-{secrets.token_hex(4)}")
-        c.client(p).claims.pay_bill(bill)
+        bill = c.client("dr_kim").claims.bill(c.pseudonym(p, "hospital_a"), 300_000,
+                                              CURRENCY, f"E-{secrets.token_hex(4)}")
+        c.as_patient(p, "hospital_a").claims.pay_bill(bill)
         records = at_a[p][:named]
-        filed = c.client(p).claims.file(c.did("insurer"), product, bill, records,
+        filed = c.patient(p).file_claim(c.did("insurer"), product, bill, records,
                                         [(COLONOSCOPY, 300_000)], key,
-                                        service_ms=now_ms() - 500)
+                                        service_ms=now_ms() - 500,
+                                        at=c.did("hospital_a"))
         c.client("reviewer").claims.read_claim_records(filed["claim"])
-        out[c.did(p)] = records
+        out[c.pseudonym(p, "insurer", "insurer")] = records
     return out
 
 
@@ -160,9 +173,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         with running(home, "bench-passphrase", patients=args.patients) as c:
-            owner, custodian, at_a = populate(c, args.patients, args.seed, args.resources)
-            care(c, args.patients, at_a)
             enrollees = [f"patient_{i}" for i in range(1, args.patients // 2 + 1)]
+            # Ground truth: each person as the insurer knows them (an enrollee's
+            # insurer-pseudonym); others by their wallet DID, which is never on chain.
+            person = {f"patient_{i}": c.did(f"patient_{i}")
+                      for i in range(1, args.patients + 1)}
+            person.update({p: c.pseudonym(p, "insurer", "insurer") for p in enrollees})
+            owner, custodian, at_a = populate(c, args.patients, args.seed, args.resources,
+                                              person)
+            care(c, args.patients, at_a)
             named = claims(c, enrollees, at_a, args.named)
             c.flush()
             hospital_b = c.did("hospital_b")

@@ -52,7 +52,7 @@ def make_home(root: Path) -> Path:
     validator = keys.SigningKey(bytes([2]) * 32)
     enc = keys.EncryptionKey(bytes([3]) * 32).public_key.hex()
     genesis = {"chain_id": CHAIN_ID, "genesis_time_ms": 0, "validator": validator.did,
-               "app_state": {"identity": {"authorities": [
+               "app_state": {"version": 2, "identity": {"authorities": [
                    {"did": authority.did, "enc_key": enc, "name": "Bench"}]}}}
     home = root / "node"
     init_home(home, genesis, validator.seed,

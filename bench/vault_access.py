@@ -192,12 +192,14 @@ def breakdown(vault: Vault, url: str, calls: list[tuple[Wallet, str]], profile: 
               ) -> dict[str, dict[str, float]]:
     """Serial in-process accesses (no HTTP), each step timed, interleaved with the same
     access over HTTP from this process, so that both see the same disk."""
+    from phrchain.vault import audit_seal
     from phrchain.vault import requests as vault_requests
 
     timers = Timers()
     timers.wrap(vault, "_current_key", "key lookup (identity/did query)")
     timers.wrap(vault, "_chain", lambda path, _data: f"query {path}")
     timers.wrap(vault.journal, "accept", "journal (nonce + audit, fsync)")
+    timers.wrap(audit_seal, "seal", "seal the audit entry (AES-GCM + HPKE wraps)")
     timers.wrap(vault.store, "get_meta", "blob store: meta")
     timers.wrap(vault.store, "get_chunks", "blob store: chunks")
     timers.wrap(vault.store, "get_wrapped_key", "blob store: wrapped key")

@@ -77,10 +77,24 @@ class Consortium:
     def query(self, path: str, **data: Any) -> Any:
         return self.node.query(path, data)["value"]
 
+    def held(self, org: Wallet, record: str) -> tuple[Any, list[bytes], bytes,
+                                                      dict[str, Any]]:
+        """What ``org``'s vault holds of a registered record, as a custody upload of it
+        again would carry it: ``(meta, chunks, sealed descriptor, register message)``."""
+        from phrchain.modules.records.messages import Register
+
+        store, rid = self.vaults[org.did].store, bytes.fromhex(record)
+        held = store.get_descriptor(rid)
+        assert held is not None
+        d = self.query("records/get", record=record)
+        msg = Register(record, d["patient"], d["hash"], d["size"], d["commitment"],
+                       d["descriptor"]).to_msg()
+        return store.get_meta(rid), list(store.iter_chunks(rid)), held[0], msg
+
 
 def genesis() -> dict[str, Any]:
     return {"chain_id": CHAIN, "genesis_time_ms": 0, "validator": VALIDATOR.did,
-            "app_state": {"identity": {
+            "app_state": {"version": 2, "identity": {
                 "authorities": [{"did": AUTHORITY.did, "enc_key": AUTHORITY.enc_key.hex(),
                                  "name": "Consortium"}],
                 "organizations": [{"did": org.did, "org_type": kind, "name": org.label,

@@ -250,26 +250,43 @@ def actor_kinds(documents: Iterable[Document]) -> dict[str, str]:
 
 
 def summary(attributions: Mapping[str, Attribution], records: Mapping[str, str],
-            named: Mapping[str, Collection[str]], kinds: Mapping[str, str]
-            ) -> dict[str, int]:
-    """Counts over all enrollees. ``records``: every record id → its patient DID (the
-    bench's ground truth); ``named``: enrollee → record ids it named in claims."""
+            named: Mapping[str, Collection[str]], kinds: Mapping[str, str],
+            person_of: Mapping[str, str] | None = None,
+            custodian: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Counts over all enrollees. ``records``: every record id → its owner DID (the
+    bench's ground truth); ``named``: enrollee → record ids it named in claims.
+
+    With per-relationship pseudonyms one person has several DIDs: ``person_of`` maps
+    every DID to its person (default: each DID is its own person), so that a record
+    owned by the enrollee's hospital pseudonym counts as the enrollee's own, and a
+    component joining two DIDs of one person is not an over-join. ``custodian`` (record →
+    institution) adds ``linked_at_unnamed_institution``: linked records held at an
+    institution none of whose records the enrollee named to the insurer (issue 14: 0)."""
+    person = (lambda did: person_of.get(did, did)) if person_of is not None \
+        else (lambda did: did)
     out = {"enrollees": len(attributions), "enrollee_records": 0, "named": 0,
            "linked": 0, "linked_not_named": 0, "linked_wrong_patient": 0,
+           "linked_at_unnamed_institution": 0,
            "not_named_with_type": 0, "not_named_with_category": 0,
            "not_named_with_author": 0, "not_named_with_size": 0,
            "not_named_with_second_practitioner": 0, "merged_components": 0,
            "linked_identifiers": 0, "linked_actors": 0}
     for did, a in attributions.items():
-        own = {r for r, p in records.items() if p == did}
+        who = person(did)
+        own = {r for r, p in records.items() if person(p) == who}
         linked = a.identifiers & records.keys()
-        not_named = linked - set(named.get(did, ()))
+        mine_named = set(named.get(did, ()))
+        not_named = linked - mine_named
         out["enrollee_records"] += len(own)
-        out["named"] += len(set(named.get(did, ())))
+        out["named"] += len(mine_named)
         out["linked"] += len(linked & own)
         out["linked_wrong_patient"] += len(linked - own)
         out["linked_not_named"] += len(not_named)
-        out["merged_components"] += bool(a.merged)
+        if custodian is not None:
+            places = {custodian[r] for r in mine_named if r in custodian}
+            out["linked_at_unnamed_institution"] += sum(
+                1 for r in linked if custodian.get(r) not in places)
+        out["merged_components"] += any(person(m) != who for m in a.merged)
         out["linked_identifiers"] += len(a.identifiers)
         out["linked_actors"] += len(set().union(*(f.actors for f in a.facts.values())))
         for r in not_named:

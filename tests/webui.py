@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 
 from phrchain.api.server import BackgroundServer, create_app
+from phrchain.client.audit import AuditKey
 from phrchain.client.wallet import KdfParams, Wallet
 from phrchain.web import UiConfig, WalletEntry, create_ui_app
-from tests.consortium import A1, AE, B1, GA, IR, Consortium, P, Q
+from tests.consortium import A1, AE, B1, GA, IR, REGULATOR, Consortium, P, Q
 
 CHEAP_KDF = KdfParams(memory_kib=1024, iterations=1, lanes=1)
 PASSPHRASES = {"patient-p": "p's long passphrase", "patient-q": "q's long passphrase",
@@ -35,6 +36,11 @@ def wallet_files(directory: Path, product_keys: dict[str, tuple[Path, ...]] | No
         if not path.exists():
             wallet.save(path, PASSPHRASES[name], kdf=CHEAP_KDF)
         out[name] = WalletEntry(path, role, (product_keys or {}).get(name, ()))
+    # the regulator's auditor opens sealed audit entries with the regulator's key
+    audit_key = directory / "regulator.audit-key.json"
+    if not audit_key.exists():
+        AuditKey.of_wallet(REGULATOR).save(audit_key)
+    out["ga"] = WalletEntry(out["ga"].path, "auditor", audit_keys=(audit_key,))
     return out
 
 

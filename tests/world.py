@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phrchain.core import keys
-from phrchain.modules.records.messages import CHUNK_SIZE, SALT_SIZE, TAG_SIZE
+from phrchain.modules.records.messages import CHUNK_SIZE, SALT_SIZE, TAG_SIZE, size_bucket
 from tests.helpers import Chain, enc_key, signing_key
 
 HOSPITAL_A, HOSPITAL_B = signing_key(101), signing_key(102)
@@ -23,6 +23,9 @@ IR, RR, GA = signing_key(205), signing_key(206), signing_key(207)
 P, Q = signing_key(301), signing_key(302)
 STRANGER = signing_key(399)  # never registered
 DAY_MS = 86_400_000
+ORG_OF = {who.did: org for org, who in ((HOSPITAL_A, A1), (HOSPITAL_A, A2), (HOSPITAL_A, AE),
+                                        (HOSPITAL_B, B1), (INSURER, IR), (RESEARCH, RR),
+                                        (REGULATOR, GA))}
 
 
 def sealed_size(plaintext_len: int) -> tuple[int, int]:
@@ -37,12 +40,20 @@ def new_id() -> str:
 
 
 def register_msg(patient: keys.SigningKey, *, record: str | None = None,
-                 resource: str = "Observation", category: str = "laboratory",
                  plaintext_len: int = 500, **extra: Any) -> dict[str, Any]:
-    size, chunks = sealed_size(plaintext_len)
+    """A v2 ``records/register``: the size bucket, and commitments to a plaintext and a
+    sealed descriptor this harness never makes (the chain cannot tell)."""
     return {"type": "records/register", "record": record or new_id(), "patient": patient.did,
-            "resource": resource, "category": category, "hash": secrets.token_hex(32),
-            "size": size, "chunks": chunks, "commitment": secrets.token_hex(32), **extra}
+            "hash": secrets.token_hex(32), "size": size_bucket(sealed_size(plaintext_len)[0]),
+            "commitment": secrets.token_hex(32), "descriptor": secrets.token_hex(32),
+            **extra}
+
+
+def registrar(author: keys.SigningKey) -> keys.SigningKey:
+    """Who signs ``records/register`` for a record ``author`` writes: a practitioner's
+    organization (its vault registers the record); an organization or a patient
+    (self-reported) itself."""
+    return ORG_OF.get(author.did, author)
 
 
 @dataclass
@@ -84,8 +95,10 @@ class World:
 
     def record(self, author: keys.SigningKey = A1, patient: keys.SigningKey = P,
                **kw: Any) -> str:
+        """A record written by ``author``, registered as the vault would: signed by the
+        author's organization (or by ``author`` if an organization or the patient)."""
         msg = register_msg(patient, **kw)
-        self.ok(author, msg)
+        self.ok(registrar(author), msg)
         return str(msg["record"])
 
     def grant(self, patient: keys.SigningKey, grantee: Mapping[str, Any], *,
@@ -132,6 +145,7 @@ __all__ = ["World", "enc_key"]
 # -- claims and settlement -----------------------------------------------------------
 PHARMACY, INSURER_B = signing_key(106), signing_key(107)
 IC, PH = signing_key(208), signing_key(209)   # insurer clerk, pharmacist
+ORG_OF.update({IC.did: INSURER, PH.did: PHARMACY})
 PRODUCT_KEY = b"insurer product key (off chain)"
 EUR = "EUR"
 

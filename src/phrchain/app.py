@@ -59,6 +59,10 @@ MAX_WRITES_PER_TX: Final = 512
 # Bigger than the default mempool, so a re-check after a block never re-verifies.
 _CACHE_SIZE: Final = 200_000
 CHAIN_ID_KEY: Final = b"app/chain_id"
+# The state version a genesis must declare (``app_state.version``). Version 2 is the
+# chain of issue 14 (sealed record descriptors, pseudonyms, sealed audit entries); a
+# version 1 chain is a new-genesis cut, not migrated (docs/privacy-v2-design.md § 0).
+STATE_VERSION: Final = 2
 INTERNAL_ERROR = register("tx", 99, "internal_error", "the handler failed unexpectedly")
 
 
@@ -119,6 +123,18 @@ class AppInfo:
     chain_id: str
 
 
+def check_genesis_version(genesis: Mapping[str, Any]) -> None:
+    """Refuse a genesis that does not declare ``app_state.version`` = STATE_VERSION."""
+    app_state = genesis.get("app_state")
+    version = app_state.get("version") if isinstance(app_state, Mapping) else None
+    if type(version) is not int or version != STATE_VERSION:
+        shown = "missing" if version is None else repr(version)
+        raise ValueError(
+            f"genesis app_state.version is {shown}: version 1 chains are not supported by "
+            f"this release; start a new chain whose genesis declares "
+            f'"app_state": {{"version": {STATE_VERSION}, ...}} (docs/privacy-v2-design.md)')
+
+
 class Application:
     """Deterministic state machine; the only shared object between engine and modules."""
 
@@ -157,6 +173,7 @@ class Application:
         """Write genesis state as version 0; return the genesis app hash."""
         if self.store.version() >= 0:
             raise ValueError("chain already initialised")
+        check_genesis_version(genesis)
         chain_id = genesis["chain_id"]
         state = Overlay(StoreView(self.store.get, self.store.iterate))
         state.set(CHAIN_ID_KEY, chain_id.encode())

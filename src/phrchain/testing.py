@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from phrchain.app import Application, BlockInfo, BlockResult, new_application
+from phrchain.app import STATE_VERSION, Application, BlockInfo, BlockResult, new_application
 from phrchain.core import keys
 from phrchain.core.module import BLOCK_KEY
 from phrchain.core.store import MemoryStateStore, StateStore
@@ -77,7 +77,7 @@ def genesis(chain_id: str = CHAIN_ID, supply: Mapping[str, Any] | None = None,
     module's parameter table, version 1."""
     identity = {"authorities": [{"did": AUTHORITY.did, "enc_key": enc_key(1),
                                  "name": "Test consortium"}], **extra}
-    app_state: dict[str, Any] = {"identity": identity}
+    app_state: dict[str, Any] = {"version": STATE_VERSION, "identity": identity}
     if supply is not None:
         app_state["supply"] = {"params": dict(supply)}
     return {"chain_id": chain_id, "genesis_time_ms": 1_700_000_000_000,

@@ -354,7 +354,7 @@ MOCK_PATIENT = Wallet.from_secrets(bytes([73]) * 32, bytes([74]) * 32)
 
 def _mock_genesis(chain_id: str = MOCK_CHAIN, *extra: Wallet) -> dict[str, Any]:
     return {"chain_id": chain_id, "genesis_time_ms": 0, "validator": MOCK_VALIDATOR.did,
-            "app_state": {"identity": {"authorities": [
+            "app_state": {"version": 2, "identity": {"authorities": [
                 {"did": w.did, "enc_key": w.enc_key.hex(), "name": "Mock consortium"}
                 for w in (MOCK_AUTHORITY, *extra)]}}}
 

@@ -28,6 +28,7 @@ from tests.consortium import (
     B1,
     HOSPITAL_A,
     HOSPITAL_B,
+    REGULATOR,
     RESEARCH,
     RR,
     VALIDATOR,
@@ -45,7 +46,7 @@ OBSERVATION = {"resourceType": "Observation", "status": "final",
                                     "display": "Glucose"}]},
                "valueQuantity": {"value": 5, "unit": "mmol/L"}}
 WHO = {"p": P, "q": Q, "a1": A1, "ae": AE, "b1": B1, "rr": RR, "hospital_a": HOSPITAL_A,
-       "research": RESEARCH}
+       "research": RESEARCH, "regulator": REGULATOR}
 
 
 @dataclass
@@ -145,10 +146,16 @@ def test_author_adds_and_the_patient_reads(cli: Cli) -> None:
     record = add_observation(cli, sub=True)  # a real process, options from the environment
     assert json.loads(cli.ok("p", "records", "read", record, sub=True)) == OBSERVATION
     shown = json.loads(cli.ok(None, "records", "show", record))
-    assert shown["custodian"] == HOSPITAL_A.did and shown["author"] == A1.did
-    assert shown["holders"] == [HOSPITAL_A.did] and shown["resource"] == "Observation"
+    assert shown["custodian"] == HOSPITAL_A.did and shown["size"] == 4096
+    assert shown["holders"] == [HOSPITAL_A.did]
+    assert not {"author", "resource", "category", "chunks"} & set(shown)  # sealed (v2)
     listed = json.loads(cli.ok("p", "records", "list"))  # the wallet's own DID
     assert record in [d["record"] for d in listed]
+    assert "resource" not in next(d for d in listed if d["record"] == record)
+    described = json.loads(cli.ok("p", "records", "list", "--describe"))
+    mine = next(d for d in described if d["record"] == record)
+    assert (mine["resource"], mine["category"], mine["author"]) == \
+        ("Observation", "observation", A1.did)
     # the patient views it in place; a view keeps nothing
     assert json.loads(cli.ok("p", "records", "read", record, "--view")) == OBSERVATION
     assert "keeps nothing" in cli.refused("p", "records", "read", record, "--view", "--out",
@@ -187,14 +194,25 @@ def test_grant_read_revoke(cli: Cli) -> None:
     err = cli.refused("b1", "records", "read", record)
     assert "access_denied" in err and "consent_revoked" in err
     assert json.loads(cli.ok(None, "consent", "show", consent))["status"] == "revoked"
-    by_role = cli.ok("p", "consent", "grant", "--role", "emergency", "--role-org",
-                     HOSPITAL_A.did, "--actions", "read", "--purposes", "ETREAT", "--scope",
-                     "categories:laboratory", "--scope", "resources:Observation",
-                     "--days", "7", "--no-share").strip()
+    # a record the choice below does not match
+    cli.env.c.client(A1).records.add(b'{"resourceType":"Immunization"}', P.did,
+                                     resource="Immunization", category="immunization")
+    code, out, err = cli.run("p", "consent", "grant", "--role", "emergency", "--role-org",
+                             HOSPITAL_A.did, "--actions", "read", "--purposes", "ETREAT",
+                             "--scope", "categories:laboratory", "--scope",
+                             "resources:Observation", "--days", "7", "--no-share")
+    assert code == 0, err
+    by_role = out.strip()
     shown = json.loads(cli.ok(None, "consent", "show", by_role))
     assert shown["grantee"] == {"kind": "role", "id": "emergency",
                                 "organization": HOSPITAL_A.did}
-    assert shown["scope"] == {"categories": ["laboratory"], "resources": ["Observation"]}
+    # the wallet's choice became the ids of P's records that match it now, nothing else
+    mine = cli.env.c.client(P).records.my_records()
+    expected = sorted(d["record"] for d in mine
+                      if d["category"] == "laboratory" or d["resource"] == "Observation")
+    assert record in expected and len(expected) < len(mine)
+    assert shown["scope"] == {"records": expected}
+    assert f"names {len(expected)} record id(s)" in err
     assert "role-org goes with --role" in cli.refused(
         "p", "consent", "grant", "--to", B1.did, "--role-org", HOSPITAL_A.did, "--actions",
         "read", "--purposes", "TREAT", "--scope", "all", "--days", "1")
@@ -216,8 +234,11 @@ def test_pull_request_approve_pull_and_deny(cli: Cli) -> None:
     assert json.loads(cli.ok("b1", "records", "read", record, "--from-vault",
                              HOSPITAL_B.did)) == OBSERVATION
     # chain-only actions need no vault directory; reading does
-    other = cli.ok("b1", "exchange", "request", "--patient", P.did, "--scope",
-                   "categories:laboratory", "--purpose", "TREAT", no_vaults=True).strip()
+    assert "never categories" in cli.refused(
+        "b1", "exchange", "request", "--patient", P.did, "--scope", "categories:laboratory",
+        "--purpose", "TREAT", no_vaults=True)
+    other = cli.ok("b1", "exchange", "request", "--patient", P.did, "--scope", "all",
+                   "--purpose", "TREAT", no_vaults=True).strip()
     cli.ok("p", "exchange", "deny", other, no_vaults=True)
     assert "--vaults" in cli.refused("b1", "records", "read", record, no_vaults=True)
     assert json.loads(cli.ok(None, "exchange", "show", other))["status"] == "denied"
@@ -225,10 +246,11 @@ def test_pull_request_approve_pull_and_deny(cli: Cli) -> None:
 
 def test_push_needs_the_recipients_consent(cli: Cli) -> None:
     record = add_observation(cli)
-    assert "exchange" in cli.refused("a1", "exchange", "push", record, "--to", B1.did)
+    # v2: the chain knows the custodian, not the author: the institution pushes
+    assert "exchange" in cli.refused("hospital_a", "exchange", "push", record, "--to", B1.did)
     cli.ok("p", "consent", "grant", "--to", B1.did, "--actions", "push,read", "--purposes",
            "TREAT", "--scope", f"records:{record}", "--days", "1", "--no-share")
-    cli.ok("a1", "exchange", "push", record, "--to", B1.did)
+    cli.ok("hospital_a", "exchange", "push", record, "--to", B1.did)
     assert json.loads(cli.ok("b1", "records", "read", record, "--from-vault",
                              HOSPITAL_B.did)) == OBSERVATION
 
@@ -336,12 +358,21 @@ def test_audit_log_and_verify(cli: Cli) -> None:
     cli.env.c.flush()
     cli.refused("b1", "records", "read", record)  # a denial is logged too, in a later block
     cli.env.c.flush()
-    entries = json.loads(cli.ok("p", "audit", "log", "--validator", VALIDATOR.did))
-    mine = [(e["accessor"], e["decision"]) for e in entries if e["record"] == record]
+    sealed = json.loads(cli.ok("p", "audit", "log", "--validator", VALIDATOR.did))
+    assert sealed and all(e["sealed"] and e["verified"] and "accessor" not in e
+                          for e in sealed)  # without --open: proven, not opened
+    entries = json.loads(cli.ok("p", "audit", "log", "--open", "--validator", VALIDATOR.did))
+    assert [e["request"] for e in entries] == [e["request"] for e in sealed]
+    mine = [(e["accessor"], e["decision"]) for e in entries if e.get("record") == record]
     assert mine == [(P.did, "permit"), (B1.did, "deny")]
-    assert all(e["verified"] for e in entries)
+    assert all(e["verified"] and not e["sealed"] for e in entries)
+    key_file = cli.env.tmp / "regulator.audit-key.json"
+    cli.ok("regulator", "audit", "key", "--out", str(key_file))
+    by_regulator = json.loads(cli.ok(None, "audit", "log", "--patient", P.did, "--audit-key",
+                                     str(key_file), "--validator", VALIDATOR.did))
+    assert [{**e, "opened_by": REGULATOR.did} for e in entries] == by_regulator
     events = json.loads(cli.ok(None, "audit", "log", "--patient", P.did, "--fhir",
-                               "--validator", VALIDATOR.did))
+                               "--audit-key", str(key_file), "--validator", VALIDATOR.did))
     from phrchain.fhir import validate
 
     validate(events)
@@ -373,9 +404,9 @@ def tampering_proxy(upstream: str, mode: dict[str, str]) -> Any:
         what, found = mode["what"], answer.get("value")
         if what == "entry" and query["path"] in ("audit/entry", "audit/entries"):
             for e in [found] if query["path"] == "audit/entry" else found["entries"]:
-                if e is not None and e["index"] == 1:  # a denial made to look permitted
+                if e is not None and e["index"] == 1:  # a sealed entry swapped for another
                     leaf = json.loads(bytes.fromhex(e["leaf"]))
-                    leaf["decision"] = "deny" if leaf["decision"] == "permit" else "permit"
+                    leaf["commitment"] = _flip(leaf["commitment"])
                     e["entry"] = leaf
                     e["leaf"] = json.dumps(leaf, sort_keys=True,
                                            separators=(",", ":")).encode().hex()
@@ -476,6 +507,5 @@ def test_vault_serve_takes_a_pulled_copy_and_stops_cleanly(cli: Cli) -> None:
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         assert "vault stopped; 0 outbox message(s) left" in err
-    entries = cli.env.c.query("audit/entries", patient=P.did, limit=1000)["entries"]
-    assert any(e["entry"]["vault"] == RESEARCH.did and e["entry"]["accessor"] == RR.did
-               for e in entries)
+    entries = cli.env.c.client(P).audit.log(P.did)  # opened with P's key
+    assert any(e["vault"] == RESEARCH.did and e["accessor"] == RR.did for e in entries)

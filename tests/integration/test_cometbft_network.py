@@ -41,6 +41,7 @@ from phrchain.engine.abci import abci_pb2 as pb
 from phrchain.engine.abci.adapter import AbciApplication
 from phrchain.engine.abci.net import ConsensusTuning, Network, default_binary, init_network
 from phrchain.engine.abci.server import AbciServer
+from phrchain.modules.records.messages import size_bucket
 from phrchain.storage.sqlite_state import SqliteStateStore
 
 pytestmark = [
@@ -284,26 +285,24 @@ def test_audit_log_verifies_against_cometbft_commits(net: Network) -> None:
     from phrchain.client.wallet import Wallet
     from phrchain.core.errors import ProofError
     from phrchain.engine.abci.remote import CometNode
+    from tests.audit_entries import sealed
     from tests.world import sealed_size
 
     hospital = Wallet.load(net.home / "wallets" / "hospital.json", "test passphrase")
     patient_raw, patient = patient_tx()
     record = secrets.token_hex(16)
-    size, chunks = sealed_size(300)
+    size = sealed_size(300)[0]
     with net.rpc(0) as rpc:
         assert rpc.broadcast_tx_sync(patient_raw)["code"] == 0
         wait_committed(rpc, patient_raw)
         nonce = rpc.abci_query("identity/nonce", {"did": hospital.did})["value"]["last_nonce"]
         txs = [build_tx(hospital.signing_key, CHAIN, nonce + 1, [{
             "type": "records/register", "record": record, "patient": patient,
-            "resource": "Observation", "category": "laboratory",
-            "hash": secrets.token_hex(32), "size": size, "chunks": chunks,
-            "commitment": secrets.token_hex(32)}])]
+            "hash": secrets.token_hex(32), "size": size_bucket(size),
+            "commitment": secrets.token_hex(32), "descriptor": secrets.token_hex(32)}])]
         for i in range(2):  # two audit batches, in separate blocks
-            entries = [{"record": record, "accessor": hospital.did, "action": "read",
-                        "purpose": "TREAT", "decision": "permit", "reason": "author",
-                        "consent": None, "break_glass": False,
-                        "request": secrets.token_hex(32), "at": 1} for _ in range(i + 1)]
+            entries = [sealed(patient, hospital.did, record, hospital.did, reason="owner")
+                       for _ in range(i + 1)]
             txs.append(build_tx(hospital.signing_key, CHAIN, nonce + 2 + i,
                                 [{"type": "audit/append", "entries": entries}]))
         found_at = []
@@ -328,6 +327,7 @@ def test_audit_log_verifies_against_cometbft_commits(net: Network) -> None:
             assert latest.size == 3 and len(blocks) == 2 and len(heads) >= 2
             log = AuditReader(node, patient, anchor).log()
             assert [e["index"] for e in log] == [0, 1, 2] and all(e["verified"] for e in log)
+            assert all(e["sealed"] for e in log)  # proven without any key to open them
             impostors = [Validator(v.address, v.public_key, v.power * 2)
                          for v in anchor.validators]
             with pytest.raises(ProofError):
@@ -416,7 +416,7 @@ def test_a_claim_is_adjudicated_and_paid_alike_on_every_validator(net: Network) 
     covered, other = secrets.token_hex(32), secrets.token_hex(32)
     product, record, bill, claim = (secrets.token_hex(16) for _ in range(4))
     commitment = secrets.token_hex(32)
-    size, chunks = sealed_size(300)
+    size = sealed_size(300)[0]
 
     def send(rpc: CometRpc, key: keys.SigningKey, *msgs: dict[str, Any]) -> None:
         nonce = rpc.abci_query("identity/nonce", {"did": key.did})["value"]["last_nonce"]
@@ -444,8 +444,8 @@ def test_a_claim_is_adjudicated_and_paid_alike_on_every_validator(net: Network) 
                                 "end_ms": start + 300 * 86_400_000})
         send(rpc, hospital.signing_key, {
             "type": "records/register", "record": record, "patient": patient,
-            "resource": "Procedure", "category": "procedure", "hash": secrets.token_hex(32),
-            "size": size, "chunks": chunks, "commitment": commitment},
+            "hash": secrets.token_hex(32), "size": size_bucket(size),
+            "commitment": commitment, "descriptor": secrets.token_hex(32)},
             {"type": "settlement/bill", "bill": bill, "patient": patient, "amount": 3_000,
              "currency": "EUR", "encounter": secrets.token_hex(32)})
         send(rpc, patient_key, {"type": "settlement/pay_bill", "bill": bill})

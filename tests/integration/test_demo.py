@@ -28,8 +28,10 @@ def _phrchain(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess[s
 
 def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     home = tmp_path / "demo"
+    secret = tmp_path / "passphrase"
+    secret.write_text("the demo's wallets\n")
     done = _phrchain("demo", "--no-serve", "--patients", "5", "--seed", "1",
-                     "--home", str(home))
+                     "--home", str(home), "--passphrase-file", str(secret))
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     for step in ("Standing consent", "View:", "Push:", "Pull:", "Break-glass:",
@@ -45,6 +47,11 @@ def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     assert "refused (recalled)" in out and "refused at the counter: unknown_serial" in out
     assert "raised opioid_benzodiazepine" in out
     assert "phrchain verify --home" in out
+    # issue 14: patients act through pseudonyms, one per institution
+    assert "treats patient 1 too, under another pseudonym" in out
+    assert "emergency card names their Hanbit pseudonym" in out
+    assert "linked by the Hanbit pseudonym's signature" in out
+    assert "over 3 pseudonym log(s)" in out
 
     verified = _phrchain("verify", "--home", str(home / "node"))
     assert verified.returncode == 0, verified.stderr
@@ -55,6 +62,22 @@ def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     for bundle in generate_patients(5, 1, 24):
         for needle in identifying_strings(bundle):
             assert needle.lower() not in printed, "the demo printed an identifying string"
+
+    # the wallet files keep each patient's pseudonyms (the web UI's login reads them),
+    # each registered on chain; the wallet's own DID never is
+    from phrchain.client.wallet import Wallet
+    from phrchain.engine.solo.node import SoloNode
+
+    patient = Wallet.load(home / "wallets" / "patient_1.json", "the demo's wallets")
+    assert {p.kind for p in patient.pseudonyms()} == {"custodian", "insurer"}
+    assert len(patient.emergency_card()) == 2
+    node = SoloNode(home / "node")
+    try:
+        for p in patient.pseudonyms():
+            assert node.query("identity/did", {"did": p.did})["value"]["kind"] == "patient"
+        assert node.query("identity/did", {"did": patient.did})["value"] is None
+    finally:
+        node.close()
 
     members = json.loads((home / "directory.json").read_text())["members"]
     assert {"patient_1", "patient_5", "dr_lee", "auditor", "insurer"} <= set(members)

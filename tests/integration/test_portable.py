@@ -76,8 +76,10 @@ def export_for(c: Consortium, tmp: Path, label: str) -> Exported:
     genome = a1.records.add(GENOME, patient.did, resource="MolecularSequence", category="genomic")
     me = c.client(patient)
     consent = me.consent.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
-                               scope={"categories": ["laboratory"]}, purposes=["TREAT"],
+                               scope={"records": [glucose]}, purposes=["TREAT"],
                                start_ms=now_ms() - 60_000, end_ms=now_ms() + DAY)
+    # the wallet chose by category; the chain names the one laboratory record's id
+    assert me.session.q("consent/get", consent=consent)["scope"] == {"records": [glucose]}
     records = {r: me.records.open(r, purpose="PATRQT").plaintext for r in (glucose, asthma, genome)}
     c.flush()  # the opens above are in the patient's audit log
     path = tmp / f"{label}.phr"
@@ -449,7 +451,7 @@ def test_an_unproven_reader_answer_cannot_replace_the_targets_proven_key(
     e = export_for(c, tmp_path, "patient-k")
     proven = bytes.fromhex(c.query("identity/did", did=HOSPITAL_B.did)["enc_key"])
     evil = Wallet.create("evil").enc_key
-    monkeypatch.setattr(portable, "_org_readers", lambda rc, d, org: {org: evil})
+    monkeypatch.setattr(portable, "_org_readers", lambda rc, d, opened, org: {org: evil})
     used: dict[str, list[bytes]] = {}
     real_wrap = portable.crypto.wrap_key
 

@@ -128,12 +128,16 @@ def exercise(c: Consortium, bundles: list[dict[str, Any]], patients: list[Wallet
     exported = first.records.export()  # every record read back through the vault (audited)
     assert len(exported["entry"]) == imported // len(bundles)
     now = time.time_ns() // 1_000_000
-    first.consent.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
-                        scope={"resources": ["Patient"]}, purposes=["TREAT"], start_ms=now - 1000,
-                        end_ms=now + DAY_MS)  # re-wraps the Patient record's key for B1
+    consent = first.consent.grant(
+        {"kind": "practitioner", "id": B1.did}, actions=["read"],
+        scope={"resources": ["Patient"]}, purposes=["TREAT"], start_ms=now - 1000,
+        end_ms=now + DAY_MS)  # re-wraps the Patient record's key for B1
     record = first.records.my_records()[0]["record"]
     opened = [first.records.open(d["record"]) for d in first.records.my_records()
               if d["resource"] == "Patient"]
+    # chosen by type in the wallet; on chain, the one Patient record's id
+    assert first.session.q("consent/get", consent=consent)["scope"] == \
+        {"records": [opened[0].record]}
     assert opened and opened[0].resource()["resourceType"] == "Patient"
     c.client(B1).records.open(opened[0].record)
     with pytest.raises(ApiError, match=r"no_consent|out_of_scope"):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from phrchain.client.audit import AuditKey
 from phrchain.client.breakglass import JustificationError, check
 from phrchain.client.http import ApiError
 from phrchain.client.records import RecordsError
@@ -22,6 +23,8 @@ from tests.consortium import (
     GA,
     HOSPITAL_A,
     HOSPITAL_B,
+    INSURER,
+    REGULATOR,
     Consortium,
     P,
     Q,
@@ -57,7 +60,8 @@ def code_of(exc: pytest.ExceptionInfo[ApiError]) -> tuple[str, int]:
 def test_author_stores_patient_and_author_read(c: Consortium) -> None:
     record = add_observation(c)
     d = c.query("records/get", record=record)
-    assert d["custodian"] == HOSPITAL_A.did and d["author"] == A1.did
+    assert d["custodian"] == HOSPITAL_A.did and "author" not in d
+    assert d["size"] == 4096 and "resource" not in d and "chunks" not in d
     opened = c.client(P).records.open(record)
     assert opened.resource() == OBSERVATION and opened.decision["reason"] == "owner"
     assert c.client(A1).records.open(record).decision["reason"] == "author"
@@ -86,6 +90,8 @@ def test_consent_grant_then_revoke_through_the_vault(c: Consortium) -> None:
 
 
 def test_break_glass_is_flagged_and_notifies_the_patient(c: Consortium) -> None:
+    """The flag is sealed: no event names the access on chain; the patient finds it by
+    opening their log, and so does the regulator."""
     record = add_observation(c, author=B1)  # at hospital B; AE works at hospital A
     events = c.node.subscribe()
     reason = "unconscious patient in bay 4, suspected hypoglycaemia"
@@ -105,17 +111,53 @@ def test_break_glass_is_flagged_and_notifies_the_patient(c: Consortium) -> None:
     with pytest.raises(RecordsError):
         c.client(AE).records.open(record, action="break_glass", purpose="ETREAT")  # no reason
     c.flush()
-    notices = []
+    appended = []
     while not events.empty():
         item = events.get_nowait()
         for ev in item.get("events", []) if item["kind"] == "tx" else []:
-            if ev["type"] == "audit.break_glass":
-                notices.append(dict(ev["attributes"]))
+            if ev["type"].startswith("audit."):
+                appended.append((ev["type"], dict(ev["attributes"])))
     c.node.unsubscribe(events)
-    assert {"patient": P.did, "record": record, "accessor": AE.did}.items() <= \
-        notices[0].items()
-    logged = [e for e in c.client(P).audit.log(P.did) if e["request"] == receipt.request]
-    assert len(logged) == 1 and logged[0]["action"] == "break_glass" and logged[0]["verified"]
+    assert appended and all(t == "audit.appended" and set(a) == {"patient", "index"}
+                            for t, a in appended)
+    for reader, openers in ((P, None), (GA, AuditKey.of_wallet(REGULATOR).openers())):
+        logged = [e for e in c.client(reader).audit.log(P.did, openers=openers)
+                  if e["request"] == receipt.request]
+        assert len(logged) == 1 and logged[0]["verified"] and not logged[0]["sealed"]
+        assert (logged[0]["action"], logged[0]["break_glass"], logged[0]["accessor"],
+                logged[0]["record"]) == ("break_glass", True, AE.did, record)
+
+
+def test_the_patient_and_the_regulator_open_an_entry_an_unrelated_org_cannot(
+        c: Consortium) -> None:
+    record = add_observation(c)
+    with pytest.raises(ApiError):
+        c.client(B1).records.open(record)  # refused: still logged
+    c.flush()
+    [request] = [e["request"] for e in c.client(P).audit.log(P.did)
+                 if e.get("record") == record and e.get("accessor") == B1.did]
+    seen = {}
+    for name, who, openers in (
+            ("patient", P, None),
+            ("regulator", GA, AuditKey.of_wallet(REGULATOR).openers()),
+            ("custodian", HOSPITAL_A, None),
+            ("unrelated", HOSPITAL_B, None), ("insurer", INSURER, None)):
+        log = c.client(who).audit.log(P.did, openers=openers)
+        assert all(e["verified"] for e in log)
+        [seen[name]] = [e for e in log if e["request"] == request]
+    for name in ("patient", "regulator", "custodian"):
+        e = seen[name]
+        assert not e["sealed"] and e["commitment"] == seen["patient"]["commitment"]
+        assert (e["record"], e["accessor"], e["decision"], e["action"]) == \
+            (record, B1.did, "deny", "read")
+        assert e["reason"] == seen["patient"]["reason"] != "owner"
+    for name in ("unrelated", "insurer"):  # sealed: its place only, no content
+        e = seen[name]
+        assert e["sealed"] and e["verified"] and e["index"] == seen["patient"]["index"]
+        assert not {"accessor", "record", "action", "purpose", "decision"} & set(e)
+        assert e["vault"] == HOSPITAL_A.did and P.did in e["readers"]
+        assert REGULATOR.did in e["readers"] and HOSPITAL_B.did not in e["readers"]
+        assert INSURER.did not in e["readers"]
 
 
 def test_pull_waits_for_the_patient_and_the_copy_is_recorded(c: Consortium) -> None:
@@ -134,7 +176,8 @@ def test_pull_waits_for_the_patient_and_the_copy_is_recorded(c: Consortium) -> N
 
 def test_push_under_the_recipients_consent(c: Consortium) -> None:
     record = add_observation(c)
-    a1 = c.client(A1)
+    # v2: the chain knows the custodian, not the author; the institution pushes
+    a1 = c.client(HOSPITAL_A)
     with pytest.raises(ApiError) as refused:
         a1.exchange.push(record, B1.did)
     assert (refused.value.codespace, refused.value.code) == ("exchange", 6)
@@ -208,8 +251,11 @@ def test_large_object_range_read(c: Consortium) -> None:
     a1 = c.client(A1)
     record = a1.records.add(blob, P.did, resource="MolecularSequence", category="genomic")
     d = c.query("records/get", record=record)
-    assert d["chunks"] == 4
+    assert d["size"] == 4 << 20 and "chunks" not in d   # a bucket on chain, nothing more
     p = c.client(P)
+    what = p.records.descriptors([record])[record]
+    assert (what["chunks"], what["category"], what["author"]) == (4, "genomic", A1.did)
+    assert what["bucket"] == 4 << 20 and what["size"] == len(blob) + 32 + 4 * 16
     start = (1 << 20) - 100
     assert p.records.read_range(record, start, 5000) == blob[start:start + 5000]
     assert p.records.open(record).plaintext == blob
@@ -261,12 +307,18 @@ def test_fhir_views_of_consents_and_audit_events(c: Consortium) -> None:
         fhir_consent = http.get(f"/v1/fhir/Consent/{consent}").json()
         validate(fhir_consent)
         assert fhir_consent["resourceType"] == "Consent" and fhir_consent["status"] == "active"
-        bundle = http.get("/v1/fhir/AuditEvent", params={"patient": P.did,
-                                                         "limit": 1000}).json()
-        validate(bundle)
-        events = [e["resource"] for e in bundle["entry"]]
-        assert events and all(e["resourceType"] == "AuditEvent" for e in events)
         assert http.get("/v1/fhir/Consent/" + "00" * 16).status_code == 404
+        # audit entries are sealed: the node has no AuditEvent view, the patient makes them
+        assert http.get("/v1/fhir/AuditEvent", params={"patient": P.did}).status_code == 404
+    from phrchain.fhir.bundle import export_bundle
+    from phrchain.fhir.mapping import audit_to_fhir
+
+    opened = [e for e in c.client(P).audit.log(P.did) if not e["sealed"]]
+    bundle = export_bundle([audit_to_fhir(e, time_ms=0) for e in opened])
+    validate(bundle)
+    events = [e["resource"] for e in bundle["entry"]]
+    assert events and all(e["resourceType"] == "AuditEvent" for e in events)
+    assert any(e["agent"][0]["who"]["identifier"]["value"] == B1.did for e in events)
 
 
 def _tamper(c: Consortium, org: str, sql: str, *args: object) -> None:

@@ -1,6 +1,7 @@
 """Sharing keys after a grant is key-only and batched: two requests per vault whatever
 the number of records, no audited read of the patient's own records, readers can then
-open them; and the vault's key routes refuse a whole batch for one bad item."""
+open them; the vault's key routes refuse a whole batch for one bad item; and a new
+record's key is wrapped for the grantees of ``all`` consents only (scopes name ids)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,18 @@ from phrchain.client.phr import Phr
 from phrchain.client.vault import VaultClient
 from phrchain.modules.consent.messages import Scope
 from phrchain.vault import crypto
-from tests.consortium import A1, B1, HOSPITAL_A, HOSPITAL_B, STRANGER, Consortium, P, running
+from tests.consortium import (
+    A1,
+    B1,
+    HOSPITAL_A,
+    HOSPITAL_B,
+    RR,
+    STRANGER,
+    Consortium,
+    P,
+    Q,
+    running,
+)
 
 N = 6
 DAY_MS = 86_400_000
@@ -111,3 +123,46 @@ def test_a_batch_by_anyone_but_the_patient_is_refused(c: Consortium) -> None:
         vault.share_keys([(record, B1.did, bytes(80))])
     assert (refused.value.status, refused.value.code) == (403, 30)
     assert set(store.readers(bytes.fromhex(record))) == held
+
+
+def test_a_new_record_is_wrapped_for_the_grantees_of_all_consents_only(c: Consortium) -> None:
+    """``RecordsClient.prepare``'s standing readers: a consent naming record ids covers
+    those records only, so a new record's key goes to the patient, its author and
+    custodian, and the grantees of read/pull ``all`` consents (one ``consent/readers``
+    query per patient for a batch); a copy of a named record also to its grantees."""
+    author = c.client(A1)
+    old = author.records.add(b'{"resourceType":"Basic"}', Q.did, resource="Basic",
+                             category="other")
+    patient = c.client(Q)
+    now = time.time_ns() // 1_000_000
+    period = {"start_ms": now - 60_000, "end_ms": now + DAY_MS}
+    patient.consent.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
+                          scope={"records": [old]}, purposes=["TREAT"], **period)
+    patient.consent.grant({"kind": "role", "id": "researcher"}, actions=["read"],
+                          scope={"all": True}, purposes=["HRESCH"], **period)
+    asked: list[dict[str, object]] = []
+    ask = author.session.q
+
+    def counting(path: str, **data: object) -> object:
+        if path == "consent/readers":
+            asked.append(dict(data))
+        return ask(path, **data)
+
+    author.session.q = counting  # type: ignore[method-assign]
+    try:
+        prepared = [author.records.prepare(b'{"resourceType":"Basic"}', Q.did,
+                                           resource=kind, category=category)
+                    for kind, category in (("Basic", "other"), ("Observation", "laboratory"))]
+        copy_readers = {r["did"] for r in author.records._readers(Q.did, record=old)}
+    finally:
+        author.session.q = ask  # type: ignore[method-assign]
+    assert asked == [{"patient": Q.did}, {"patient": Q.did, "record": old}]
+    for p in prepared:
+        assert set(p.wrapped) == {Q.did, RR.did, A1.did, HOSPITAL_A.did}
+    assert {Q.did, RR.did, B1.did} <= copy_readers
+    new = author.records.store(prepared)
+    assert c.client(RR).records.open(new[0], purpose="HRESCH").plaintext == \
+        b'{"resourceType":"Basic"}'
+    with pytest.raises(ApiError, match="out_of_scope"):
+        c.client(B1).records.open(new[0])
+    assert c.client(B1).records.open(old).plaintext == b'{"resourceType":"Basic"}'

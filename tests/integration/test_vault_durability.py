@@ -92,32 +92,40 @@ def test_journaled_decision_survives_sigkill(c: Consortium, tmp_path: Path) -> N
 
 
 def test_an_entry_the_chain_refuses_does_not_hold_back_the_others(c: Consortium) -> None:
-    """The outbox sends 64 entries to a tx; one the chain refuses for good (here: a
-    record this vault does not hold) is set aside with its code, the rest commit."""
+    """The outbox sends up to 64 entries to a tx; one the chain refuses for good (here:
+    an entry for a patient this vault holds no record of) is set aside with its code, the
+    rest commit."""
     import hashlib
 
     from phrchain.gateway.sender import AUDIT
-    from tests.consortium import HOSPITAL_B
+    from phrchain.vault import audit_seal
+    from tests.consortium import STRANGER
 
     ours = c.client(HOSPITAL_A).records.add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
                                             category="other")
-    theirs = c.client(HOSPITAL_B).records.add(b'{"resourceType":"Basic"}', P.did,
-                                              resource="Basic", category="other")
     vault = c.vaults[HOSPITAL_A.did]
     vault.sender.flush()
     height = c.node.status()["height"]
 
-    def entry(record: str, n: int) -> dict[str, object]:
-        return {"record": record, "accessor": P.did, "action": "read", "purpose": "TREAT",
-                "decision": "permit", "reason": "owner", "consent": None,
-                "break_glass": False, "at": height,
-                "request": hashlib.sha256(f"{record}{n}".encode()).hexdigest()}
+    def entry(patient: str, n: int) -> dict[str, object]:
+        decision = {"record": ours, "accessor": P.did, "action": "read", "purpose": "TREAT",
+                    "decision": "permit", "reason": "owner", "consent": None,
+                    "break_glass": False, "at": height,
+                    "request": hashlib.sha256(f"{ours}{patient}{n}".encode()).hexdigest()}
+        key = P.encryption_key.public_key
+        return audit_seal.seal(decision, patient, {patient: key, HOSPITAL_A.did: key})
 
     before = c.query("audit/head", patient=P.did)["size"]
-    for n, record in enumerate([ours, theirs, ours]):
-        vault.journal.accept(f"nonce-{n}-{record}", P.did, 0, (AUDIT, entry(record, n)))
+    stranger = entry(STRANGER.did, 1)
+    for n, patient in enumerate([P.did, STRANGER.did, P.did]):
+        body = stranger if patient == STRANGER.did else entry(patient, n)
+        vault.journal.accept(f"nonce-{n}-{patient}", P.did, 0, (AUDIT, body))
+    # an unsealed (v1) entry left in a journal is set aside, never sent in the clear
+    plain = {"record": ours, "accessor": P.did, "request": "ab" * 32}
+    vault.journal.accept("nonce-v1", P.did, 0, (AUDIT, plain))
     vault.sender.flush()
     assert vault.journal.backlog() == 0
-    assert [(e["record"], code) for _, e, code in vault.journal.rejected()] == \
-        [(theirs, "audit/1")]
+    assert [(e.get("patient", e.get("record")), code)
+            for _, e, code in vault.journal.rejected()] == \
+        [(STRANGER.did, "audit/1"), (ours, "audit/2")]
     assert c.query("audit/head", patient=P.did)["size"] == before + 2

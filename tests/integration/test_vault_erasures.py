@@ -72,7 +72,7 @@ def test_an_erasure_reaches_the_vault_within_one_sync(c: Consortium) -> None:
     vault.sync_erasures()
     rid = bytes.fromhex(record)
     assert rid in vault.store.record_ids()
-    meta, chunks = vault.store.get_meta(rid), list(vault.store.iter_chunks(rid))
+    meta, chunks, sealed, msg = c.held(HOSPITAL_A, record)
     keys = {HOSPITAL_A.did: vault.store.get_wrapped_key(rid, HOSPITAL_A.did)}
     c.client(P).records.erase(record)
     assert vault.sync_erasures() == [record]
@@ -83,7 +83,7 @@ def test_an_erasure_reaches_the_vault_within_one_sync(c: Consortium) -> None:
             read()
     with VaultClient(c.directory[HOSPITAL_A.did], HOSPITAL_A.did, A1) as client, \
             pytest.raises(ApiError) as refused:
-        client.upload(meta, keys, chunks)
+        client.upload(meta, keys, chunks, sealed, msg)
     assert (refused.value.status, refused.value.code) == (410, 27)
     assert rid not in vault.store.record_ids()
 

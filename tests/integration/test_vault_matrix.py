@@ -78,7 +78,10 @@ def setup_state(c: Consortium, state: str) -> str:
     elif state == "wrong_purpose":
         p.consent.grant(grantee, **{**kw, "purposes": ["HRESCH"]}, share_existing=False)
     elif state == "wrong_scope":
-        p.consent.grant(grantee, **{**kw, "scope": {"resources": ["Immunization"]}},
+        other = c.client(HOSPITAL_B).records.add(b'{"resourceType":"Basic"}', P.did,
+                                                 resource="Immunization",
+                                                 category="immunization")
+        p.consent.grant(grantee, **{**kw, "scope": {"records": [other]}},
                         share_existing=False)
     elif state == "other_patient":
         c.client(Q).consent.grant(grantee, **{**kw, "scope": {"all": True}}, share_existing=False)

@@ -169,17 +169,19 @@ def test_a_reupload_cannot_replace_a_readers_key(c: Consortium) -> None:
     key stays the one that opens the record."""
     record = c.client(A1).records.add(b'{"resourceType":"Basic"}', P.did, resource="Basic",
                                       category="other")
-    rid = bytes.fromhex(record)
-    store = c.vaults[HOSPITAL_A.did].store
-    meta, chunks = store.get_meta(rid), list(store.iter_chunks(rid))
+    meta, chunks, sealed, msg = c.held(HOSPITAL_A, record)
     garbage = {P.did: bytes(80), HOSPITAL_A.did: bytes(80)}
     with VaultClient(c.directory[HOSPITAL_A.did], HOSPITAL_A.did, A2) as vault:
-        vault.upload(meta, garbage, chunks)  # same institution: accepted, adds nothing
+        # same institution: accepted, adds nothing (its register job finds the record
+        # on chain as described and counts as committed)
+        assert vault.upload(meta, garbage, chunks, sealed, msg) == [record]
+        c.flush()
+        assert vault.registrations([record]) == {record: {"status": "committed"}}
     c.client(P).consent.grant({"kind": "practitioner", "id": B1.did}, actions=["push", "read"],
                               scope={"records": [record]}, purposes=["TREAT"],
                               start_ms=time.time_ns() // 1_000_000 - 1000,
                               end_ms=time.time_ns() // 1_000_000 + 86_400_000, share_existing=False)
-    c.client(A1).exchange.push(record, B1.did)
+    c.client(HOSPITAL_A).exchange.push(record, B1.did)
     with VaultClient(c.directory[HOSPITAL_B.did], HOSPITAL_B.did, A2) as vault:
         vault.copy(meta, {B1.did: bytes(80)}, chunks)  # B1 already has the pushed key
     assert c.client(P).records.open(record).plaintext == b'{"resourceType":"Basic"}'

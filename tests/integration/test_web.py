@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from phrchain.client.records import resource_bytes
-from tests.consortium import A1, B1, Consortium, P, running
+from tests.consortium import A1, B1, Consortium, P, Q, running
 from tests.webui import PASSPHRASES, WALLETS, Browser, error_of, ui_server
 
 DAY = 86_400_000
@@ -269,6 +269,14 @@ def test_pull_push_and_break_glass(c: Consortium, new_page: Any) -> None:
     log = p.ok("GET", "api/patient/access-log")
     assert log["break_glass"] >= 1 and all(e["verified"] for e in log["entries"])
     assert any(e["break_glass"] and e["record"] == record for e in log["entries"])
+    assert log["sealed"] == 0 and not any(e["sealed"] for e in log["entries"])
+    # the regulator's auditor opens the same entries with the regulator's key (configured)
+    ga = new_page()
+    ga.login("ga")
+    audited = ga.ok("GET", "api/auditor/audit", params={"patient": P.did})
+    assert not any(e["sealed"] for e in audited["entries"])
+    assert {(e["index"], e["commitment"], e.get("break_glass")) for e in audited["entries"]} \
+        == {(e["index"], e["commitment"], e.get("break_glass")) for e in log["entries"]}
 
 
 def test_the_ui_mounted_by_create_app_and_nothing_else_changes(c: Consortium,
@@ -288,3 +296,71 @@ def test_wallet_files_are_listed_without_secrets(new_page: Any) -> None:
     listed = new_page().ok("GET", "api/wallets")["wallets"]
     assert {w["name"] for w in listed} == set(WALLETS)
     assert {w["did"] for w in listed} == {w.did for w, _ in WALLETS.values()}
+
+
+def test_a_grant_chosen_by_category_puts_only_record_ids_on_chain(c: Consortium,
+                                                                   new_page: Any) -> None:
+    """The patient chooses categories in the consent form; the chain gets the ids of
+    exactly the patient's records of those categories (no category, no type), the
+    consent covers exactly them, and the UI says it in the patient's words."""
+    a1 = c.client(A1)
+
+    def add(resource: str, category: str) -> str:
+        return a1.records.add(resource_bytes({**OBSERVATION, "resourceType": resource}),
+                              Q.did, resource=resource, category=category)
+
+    lab, report, vital, condition = (add("Observation", "laboratory"),
+                                     add("DiagnosticReport", "laboratory"),
+                                     add("Observation", "vital-signs"),
+                                     add("Condition", "condition"))
+    page = new_page()
+    page.login("patient-q")
+    nothing = page.call("POST", "api/patient/consents", {
+        "grantee": {"kind": "practitioner", "id": B1.did}, "actions": ["read"],
+        "scope": {"categories": ["imaging"]}, "purposes": ["TREAT"],
+        "start_ms": now_ms() - 1000, "end_ms": now_ms() + DAY})
+    assert error_of(nothing) == (400, "ui", "bad_request") and "choose all" in nothing.text
+    assert page.ok("GET", "api/patient/consents")["consents"] == []
+    before = c.node.blocks.height()
+    granted = page.ok("POST", "api/patient/consents", {
+        "grantee": {"kind": "practitioner", "id": B1.did}, "actions": ["read"],
+        "scope": {"categories": ["condition", "laboratory"]}, "purposes": ["TREAT"],
+        "start_ms": now_ms() - 1000, "end_ms": now_ms() + DAY})
+    consent = granted["consent"]
+    assert granted["record_count"] == 3 and granted["all"] is False
+    on_chain = c.query("consent/get", consent=consent)
+    assert on_chain["scope"] == {"records": sorted([lab, report, condition])}
+    txs = [t.raw for h in range(before + 1, c.node.blocks.height() + 1)
+           for t in c.node.blocks.txs(h)]
+    grant_tx = [raw for raw in txs if consent.encode() in raw]
+    assert len(grant_tx) == 1
+    for word in (b"laboratory", b"condition", b"Condition", b"DiagnosticReport",
+                 b"Observation", b"categor", b"resource"):
+        assert word not in grant_tx[0], word
+        assert word not in str(on_chain).encode(), word
+    for record, reason in ((lab, "consent"), (report, "consent"), (condition, "consent"),
+                           (vital, "out_of_scope")):
+        assert c.query("consent/decide", accessor=B1.did, action="read", record=record,
+                       purpose="TREAT")["reason"] == reason, record
+    later = add("Observation", "laboratory")  # registered after the grant: not covered
+    assert c.query("consent/decide", accessor=B1.did, action="read", record=later,
+                   purpose="TREAT")["reason"] == "out_of_scope"
+    # B1 was given the keys of exactly the three, and opens them
+    assert b1_opens(c, lab) and b1_opens(c, condition) and not b1_opens(c, vital)
+    rows = {r["consent"]: r for r in page.ok("GET", "api/patient/consents")["consents"]}
+    assert rows[consent]["chosen"] == {"categories": ["condition", "laboratory"]}
+    assert rows[consent]["record_count"] == 3
+    page.ok("DELETE", "api/session")
+    page.login("patient-q")  # a new session remembers no choice; the count stays
+    rows = {r["consent"]: r for r in page.ok("GET", "api/patient/consents")["consents"]}
+    assert rows[consent]["chosen"] is None and rows[consent]["record_count"] == 3
+
+
+def b1_opens(c: Consortium, record: str) -> bool:
+    from phrchain.client.http import ApiError
+
+    try:
+        c.client(B1).records.open(record)
+    except ApiError:
+        return False
+    return True

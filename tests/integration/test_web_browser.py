@@ -389,14 +389,22 @@ def test_patient_on_a_phone_in_korean_and_english(browser: Any, c: Consortium,
         page.select_option("#grant-kind", "practitioner")
         page.fill("#grant-grantee", B1.did)
         page.select_option("#grant-scope", "categories")
-        page.check("#grant-form input[name=category][value=laboratory]")
+        page.check("#grant-form input[name=category][value=vital-signs]")
         preview = page.inner_text("#consent-preview")
-        assert "검사 결과을(를) 읽을 수 있습니다" in preview and "치료 목적으로" in preview
+        # the chosen category and the records it matches now (the two weights)
+        assert "지금 가진 활력 징후 기록 2건을(를) 읽을 수 있습니다" in preview \
+            and "치료 목적으로" in preview
+        assert "나의 모든 기록" in page.inner_text("#grant-scope-help")
         q.axe()
         q.shot("phone-ko-consent")
         page.click("#grant-submit")
         granted = page.wait_for_selector("#consents li[data-status=active]")
         assert "치료 목적으로" in granted.inner_text()
+        assert "활력 징후 기록 2건" in granted.inner_text()
+        # on chain: the two weights' ids, no category
+        consent = granted.get_attribute("data-consent")
+        assert c.query("consent/get", consent=consent)["scope"] == {
+            "records": sorted([rec["w_old"], rec["w_new"]])}
         page.click("#consents li[data-status=active] button.revoke")
         page.wait_for_selector("#consents li[data-status=revoked]")
 
@@ -599,3 +607,60 @@ def test_patient_files_a_claim_by_picking_records(
         p.axe()
         p.shot(f"{shot}-filed")
         p.close()
+
+
+def test_a_patient_with_pseudonyms(browser: Any, c: Consortium, tmp_path: Path) -> None:
+    """Issue 14: a wallet whose pseudonyms at hospitals A and B act. Both institutions'
+    records on one page, each naming its pseudonym; the emergency card; a consent over
+    "all" records kept at B, granted by the B-pseudonym after choosing the institution."""
+    from phrchain.api.server import BackgroundServer, create_app
+    from phrchain.client.patient import PatientWallet
+    from phrchain.client.wallet import Wallet
+    from phrchain.web import UiConfig, WalletEntry, create_ui_app
+    from tests.consortium import AUTHORITY, CHAIN, HOSPITAL_A, HOSPITAL_B, VALIDATOR
+    from tests.webui import CHEAP_KDF
+
+    secret = PASSPHRASES.setdefault("patient-r", "r's long passphrase")
+    wallet, path = Wallet.create("patient R"), tmp_path / "r.wallet"
+    wallet.save(path, secret, CHEAP_KDF)
+    me = PatientWallet(c.client(AUTHORITY).node, wallet, c.directory,
+                       save=lambda w: w.save_over(path, secret, CHEAP_KDF))
+    a, b = me.at(HOSPITAL_A.did).wallet.did, me.at(HOSPITAL_B.did).wallet.did
+    at_a = c.client(A1).records.add(resource_bytes(OBSERVATION), a, resource="Observation",
+                                    category="laboratory")
+    at_b = c.client(B1).records.add(resource_bytes(OBSERVATION), b, resource="Observation",
+                                    category="laboratory")
+    ui = create_ui_app(UiConfig(c.api_url, c.directory,
+                                {"patient-r": WalletEntry(path, "patient")},
+                                trust_anchor=VALIDATOR.did, chain_id=CHAIN))
+    try:
+        with BackgroundServer(create_app(c.node, ui=ui)) as base:
+            patient = Person(browser, base, "patient-r")
+            page = patient.page
+            for record, owner in ((at_a, a), (at_b, b)):
+                row = page.wait_for_selector(f"#records li[data-record='{record}']")
+                assert "Glucose: 5.4 mmol/L" in row.inner_text()
+                assert "as your pseudonym" in row.inner_text() and owner[:14] in \
+                    row.inner_text()
+            patient.go("patient-card")
+            card = page.wait_for_selector("#emergency-card")
+            kept = {li.get_attribute("data-custodian")
+                    for li in page.query_selector_all("#emergency-card li")}
+            assert kept == {HOSPITAL_A.did, HOSPITAL_B.did}
+            assert a in card.inner_text() and b in card.inner_text()
+            patient.axe()
+            patient.shot("patient-emergency-card")
+            patient.go("patient-consents")
+            page.select_option("#grant-custodian", HOSPITAL_B.did)
+            page.select_option("#grant-kind", "organization")
+            page.fill("#grant-grantee", HOSPITAL_A.did)
+            page.select_option("#grant-scope", "all")
+            page.click("#grant-submit")
+            row = page.wait_for_selector("#consents li[data-status=active]")
+            consent = row.get_attribute("data-consent")
+            assert c.query("consent/get", consent=consent)["patient"] == b
+            patient.axe()
+            patient.close()
+    finally:
+        ui.state.ui.sessions.close()
+        me.close()

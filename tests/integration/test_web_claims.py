@@ -62,6 +62,10 @@ def test_bill_paid_through_the_ui(story: dict[str, Any]) -> None:
     p, bill = story["p"], story["visit"].bill
     assert "claims" in p.ok("GET", "api/session")["capabilities"]
     before = story["before"]
+    # each balance names the identity holding it (here the wallet itself: P is a
+    # wallet from before pseudonyms, acting as itself)
+    assert [b.pop("pseudonym") for b in before["balances"]] == \
+        [{"did": P.did, "kind": "self", "counterpart": None}]
     assert before["balances"] == [{"amount": 1_000_000, "currency": "KRW",
                                    "text": "1,000,000 KRW"}]
     assert [(b["bill"], b["status"], b["amount"]["text"]) for b in before["bills"]] == \

@@ -53,8 +53,9 @@ def build(state: str) -> tuple[World, str]:
         w.ok(P, {"type": "consent/revoke", "consent": consent})
     elif state == "wrong_purpose":
         w.grant(P, grantee, actions=ALL_ACTIONS, purposes=("HRESCH",))
-    elif state == "wrong_scope":
-        w.grant(P, grantee, actions=ALL_ACTIONS, scope={"resources": ["Immunization"]})
+    elif state == "wrong_scope":  # another record of the same patient
+        other = w.record(author=HOSPITAL_B, patient=P)
+        w.grant(P, grantee, actions=ALL_ACTIONS, scope={"records": [other]})
     elif state == "other_patient":
         w.grant(Q, grantee, actions=ALL_ACTIONS)
     return w, record
@@ -85,24 +86,25 @@ def test_access_matrix(state: str) -> None:
             assert (d["consent"] is not None) == (d["reason"] == "consent")
 
 
-def test_author_and_custodian_read_their_own_record_but_colleagues_do_not() -> None:
+def test_the_custodian_reads_its_own_records_and_the_chain_knows_no_author() -> None:
     w = World()
     record = w.record(author=A1, patient=P)
-    assert w.decide(A1, "read", record)["reason"] == "author"
-    assert w.decide(HOSPITAL_A, "view", record)["reason"] == "author"
+    assert w.decide(HOSPITAL_A, "view", record)["reason"] == "custodian"
+    assert w.decide(HOSPITAL_A, "read", record)["reason"] == "custodian"
+    assert w.decide(HOSPITAL_A, "pull", record)["reason"] == "no_consent"  # not copying
+    # the author's permit is the vault's (its local author), not the chain's
+    assert w.decide(A1, "read", record)["reason"] == "no_consent"
     assert w.decide(A2, "read", record)["reason"] == "no_consent"
-    assert w.decide(A1, "pull", record)["reason"] == "no_consent"  # reading, not copying
 
 
 def test_organization_and_role_grantees() -> None:
     w = World()
-    record = w.record(author=HOSPITAL_B, patient=P, resource="Immunization",
-                      category="immunization")
+    record = w.record(author=HOSPITAL_B, patient=P)
     w.grant(P, {"kind": "organization", "id": HOSPITAL_A.did})
     assert w.decide(A2, "read", record)["permit"]  # staff of the consented organization
     assert not w.decide(RR, "read", record)["permit"]
     w.grant(P, {"kind": "role", "id": "researcher"}, purposes=("HRESCH",),
-            scope={"categories": ["immunization"]})
+            scope={"records": [record]})
     assert w.decide(RR, "read", record, "HRESCH")["reason"] == "consent"
     assert w.decide(RR, "read", record, "TREAT")["reason"] == "purpose_not_permitted"
 

@@ -20,6 +20,7 @@ from phrchain.core import keys
 from phrchain.core.state import StoreView
 from phrchain.core.store import MemoryStateStore
 from phrchain.core.tx import decode_tx
+from phrchain.modules.records.messages import size_bucket
 from phrchain.modules.settlement import keeper as ledger
 from phrchain.storage.sqlite_state import SqliteStateStore
 from tests.helpers import AUTHORITY, Chain
@@ -102,7 +103,8 @@ def _natural(kind: int, n: int) -> tuple[keys.SigningKey, keys.SigningKey]:
     holder = (P, Q, INSURER)[n % 3]
     return {0: (AUTHORITY, holder), 1: (AUTHORITY, holder), 2: (holder, (Q, INSURER, P)[n % 3]),
             3: ((A1, PH)[n % 2], patient), 5: (INSURER, INSURER), 9: (IR, INSURER),
-            11: (A1, INSURER), 12: (A1, INSURER), 13: (A1, patient)}.get(kind, (patient, INSURER))
+            11: (A1, INSURER), 12: (A1, INSURER),
+            13: (HOSPITAL_A, patient)}.get(kind, (patient, INSURER))
 
 
 def _msg(kind: int, a: int, b: int, n: int, now: int) -> tuple[keys.SigningKey, dict[str, Any]]:
@@ -116,11 +118,10 @@ def _msg(kind: int, a: int, b: int, n: int, now: int) -> tuple[keys.SigningKey, 
         return signer, _settlement(kind, signer, other, n)
     if kind < 13:
         return signer, _claims(kind, other, n, now)
-    size, chunks = sealed_size(100 + n)
     return signer, {"type": "records/register", "record": _id(200 + n % 6),
-                    "patient": other.did, "resource": "Claim", "category": "financial",
-                    "hash": _hex(100 + n), "size": size, "chunks": chunks,
-                    "commitment": _hex(n % 4)}
+                    "patient": other.did, "hash": _hex(100 + n),
+                    "size": size_bucket(sealed_size(100 + n)[0]),
+                    "commitment": _hex(n % 4), "descriptor": _hex(200 + n)}
 
 
 # A prelude that makes valid filings likely: a funded insurer, product 50, P and Q

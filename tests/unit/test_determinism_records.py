@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from phrchain.core import keys
 from phrchain.core.store import MemoryStateStore
+from phrchain.modules.records.messages import size_bucket
 from phrchain.storage.sqlite_state import SqliteStateStore
 from tests.helpers import Chain
 from tests.world import (
@@ -43,12 +44,11 @@ def _msg(kind: int, a: int, b: int, n: int, now: int) -> tuple[keys.SigningKey, 
     """Message ``kind`` by person ``a`` about person ``b`` and object ``n`` (ids
     collide on purpose so that duplicates and missing objects occur)."""
     signer, other = PEOPLE[a], PEOPLE[b]
-    size, chunks = sealed_size(100 + n)
     if kind == 0:
         return signer, {"type": "records/register", "record": _id(n % 5),
-                        "patient": other.did, "resource": "Observation",
-                        "category": "laboratory", "hash": _id(n) * 2, "size": size,
-                        "chunks": chunks, "commitment": _id(n + 1) * 2}
+                        "patient": other.did, "hash": _id(n) * 2,
+                        "size": size_bucket(sealed_size(100 + n)[0]),
+                        "commitment": _id(n + 1) * 2, "descriptor": _id(n + 2) * 2}
     if kind == 1:
         return signer, {"type": "consent/grant", "consent": _id(100 + n % 4),
                         "grantee": {"kind": "practitioner", "id": other.did},
@@ -58,9 +58,12 @@ def _msg(kind: int, a: int, b: int, n: int, now: int) -> tuple[keys.SigningKey, 
     if kind == 2:
         return signer, {"type": "consent/revoke", "consent": _id(100 + n % 4)}
     if kind == 3:
-        entry = {"record": _id(n % 5), "accessor": other.did, "action": "read",
-                 "purpose": "TREAT", "decision": "deny", "reason": "no_consent",
-                 "consent": None, "break_glass": False, "request": _id(200 + n) * 2, "at": 1}
+        # a sealed entry of the right shape (the chain never opens one; fixed bytes keep
+        # the tx the same in every process)
+        entry = {"patient": other.did, "request": _id(200 + n) * 2,
+                 "commitment": _id(n + 7) * 2,
+                 "sealed": {"ct": "5a" * (256 + 16),
+                            "keys": {other.did: "a5" * 80, signer.did: "a5" * 80}}}
         return signer, {"type": "audit/append", "entries": [entry]}
     if kind == 4:
         return signer, {"type": "exchange/request", "request": _id(300 + n % 3),
@@ -114,11 +117,12 @@ def test_memory_and_sqlite_agree_at_every_height(tmp_path: Path,
 
 # (kind, signer, other, n): PEOPLE = A1 B1 AE IR P Q HOSPITAL_A HOSPITAL_B GA
 STORY = [
-    [(0, 0, 4, 0), (0, 0, 4, 1), (0, 1, 5, 2), (0, 3, 4, 3)],   # 3 records, insurer refused
-    [(1, 4, 1, 0), (1, 5, 0, 1), (2, 4, 0, 2), (3, 6, 1, 0)],   # grants, bad revoke, audit
-    [(4, 1, 4, 1), (5, 4, 0, 1), (6, 0, 1, 1), (3, 7, 0, 1)],   # pull (standing consent
-    #                        approves it, so the patient's approval is refused), push
-    [(2, 4, 0, 0), (6, 0, 1, 0), (7, 4, 0, 0), (7, 8, 0, 2)],   # revoke, push refused, erase
+    [(0, 6, 4, 0), (0, 6, 4, 1), (0, 7, 5, 2), (0, 3, 4, 3)],   # 3 records, insurer refused
+    [(1, 4, 1, 0), (1, 5, 0, 1), (2, 4, 0, 2), (3, 6, 4, 0)],   # grants, bad revoke, audit
+    [(4, 1, 4, 1), (5, 4, 0, 1), (6, 6, 1, 1), (3, 7, 4, 1)],   # pull (standing consent
+    #                        approves it, so the patient's approval is refused), push, and
+    #                        hospital B (now holding a record of P) audits in P's log
+    [(2, 4, 0, 0), (6, 6, 1, 0), (7, 4, 0, 0), (7, 8, 0, 2)],   # revoke, push refused, erase
 ]
 
 _REPLAY = """

@@ -23,8 +23,7 @@ def _consent(**changes: Any) -> dict[str, Any]:
         "consent": CONSENT_ID,
         "grantee": {"kind": "practitioner", "id": DOCTOR},
         "actions": ["pull", "push", "read"],
-        "scope": {"categories": ["laboratory"], "records": [RECORD],
-                  "resources": ["DiagnosticReport", "Observation"]},
+        "scope": {"records": [RECORD, "cd" * 16]},
         "purposes": ["ETREAT", "TREAT"],
         "period": {"start_ms": 1_700_000_000_000, "end_ms": 1_731_536_000_500},
         "patient": PATIENT, "status": "active", "granted_height": 12,
@@ -63,12 +62,11 @@ def test_consent_maps_every_field() -> None:
     assert _codes(actions, "http://terminology.hl7.org/CodeSystem/consentaction") == [
         "disclose", "disclose", "access"]
     assert _codes(provision["purpose"], ACT_REASON) == ["ETREAT", "TREAT"]
-    assert _codes(provision["class"], "http://hl7.org/fhir/resource-types") == [
-        "DiagnosticReport", "Observation"]
-    assert provision["code"] == [{"coding": [{"system": "urn:phrchain:category",
-                                              "code": "laboratory"}]}]
+    # a scope names record ids only: no resource type (class) or category (code)
+    assert "class" not in provision and "code" not in provision
     assert provision["data"] == [{"meaning": "instance", "reference": {
-        "identifier": {"system": "urn:phrchain:record", "value": RECORD}}}]
+        "identifier": {"system": "urn:phrchain:record", "value": r}}}
+        for r in (RECORD, "cd" * 16)]
 
 
 def test_revoked_consent_is_inactive_and_all_scope_has_no_restriction() -> None:
@@ -107,8 +105,10 @@ def test_open_ended_period() -> None:
     ({"status": "paused"}, "active or revoked"),
     ({"purposes": ["FUN"]}, "'purposes' has unknown values"),
     ({"actions": ["delete"]}, "'actions' has unknown values"),
-    ({"scope": {"resources": ["Observatio"]}}, "'scope.resources' has unknown values"),
-    ({"scope": {"categories": ["gossip"]}}, "'scope.categories' has unknown values"),
+    ({"scope": {"resources": ["Observation"]}}, "scope must be all or name record ids"),
+    ({"scope": {"categories": ["laboratory"]}}, "scope must be all or name record ids"),
+    ({"scope": {"records": [RECORD], "categories": ["laboratory"]}}, "scope must be all"),
+    ({"scope": {"records": "x"}}, "'scope.records' must be a list of strings"),
     ({"scope": {}}, "scope must be all"),
     ({"grantee": {"kind": "cat", "id": "x"}}, "grantee kind"),
     ({"period": {"end_ms": 5}}, "malformed consent"),

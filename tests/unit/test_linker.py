@@ -94,3 +94,27 @@ def test_summary_counts_every_joined_identifier_and_the_actors_seen_with_them() 
     figures = summary(found, {R1: P, R2: P, R3: Q}, {}, {})
     assert figures["linked_identifiers"] == 4            # R1, R2, CONSENT; R3
     assert figures["linked_actors"] == 4                 # P: DOC, ORG_B, ORG_A; Q: DOC
+
+
+def test_summary_treats_one_persons_pseudonyms_as_one_patient() -> None:
+    # P and Q are two pseudonyms of one person: the document joining them is the link
+    # the person chose, not an over-join, and Q's records are the person's own.
+    docs = [*chain(), msg(P, {"type": "x/link", "with": Q})]
+    found = link(docs, [P], TYPES, CATS)
+    assert found[P].merged == {Q}
+    alone = summary(found, {R1: P, R2: P, R3: Q}, {P: [R1]}, {})
+    assert alone["merged_components"] == 1 and alone["linked_wrong_patient"] == 1
+    one = summary(found, {R1: P, R2: P, R3: Q}, {P: [R1]}, {},
+                  person_of={P: "person", Q: "person"})
+    assert one["merged_components"] == 0 and one["linked_wrong_patient"] == 0
+    assert one["enrollee_records"] == 3 and one["linked"] == 3
+
+
+def test_summary_counts_records_linked_at_institutions_never_named() -> None:
+    found = link(chain(), [P], TYPES, CATS)
+    figures = summary(found, {R1: P, R2: P, R3: Q}, {P: [R1]}, {},
+                      custodian={R1: ORG_A, R2: ORG_B, R3: ORG_A})
+    assert figures["linked_at_unnamed_institution"] == 1      # R2, held at ORG_B
+    named_both = summary(found, {R1: P, R2: P, R3: Q}, {P: [R1, R2]}, {},
+                         custodian={R1: ORG_A, R2: ORG_B, R3: ORG_A})
+    assert named_both["linked_at_unnamed_institution"] == 0

@@ -20,9 +20,8 @@ from phrchain.app import default_modules
 from phrchain.client import builder
 from phrchain.core import encoding
 from phrchain.core.errors import TxError
-from phrchain.modules.audit.messages import Append, Entry
+from phrchain.modules.audit.messages import Append, Entry, Sealed
 from phrchain.modules.claims.messages import Review
-from phrchain.modules.consent.decide import ACTIONS, DENY_REASONS
 from phrchain.modules.consent.messages import (
     CONSENT_ACTIONS,
     PURPOSES,
@@ -32,7 +31,6 @@ from phrchain.modules.consent.messages import (
 )
 from phrchain.modules.identity.errors import BAD_ADMISSION_PROOF, INVALID_FIELD, INVALID_KEY
 from phrchain.modules.identity.messages import ROLES, RegisterPatient
-from phrchain.modules.records.messages import CATEGORIES
 from phrchain.modules.settlement.messages import Transfer
 from phrchain.testing import supply_params
 from tests.helpers import enc_key, signing_key
@@ -65,12 +63,11 @@ def message_classes() -> dict[str, type]:
     return found
 
 
-_ENTRY = {"record": ID1, "accessor": A, "action": "read", "purpose": "TREAT",
-          "decision": "permit", "reason": "consent", "consent": ID2, "break_glass": False,
-          "request": H1, "at": 7}
-_DENIED = {**_ENTRY, "decision": "deny", "reason": "no_consent", "consent": None}
-_GLASS = {**_ENTRY, "action": "break_glass", "purpose": "ETREAT", "reason": "break_glass",
-          "consent": None, "break_glass": True}
+_ENTRY = {"patient": A, "request": H1, "commitment": H2,
+          "sealed": {"ct": "ab" * (256 + 16), "keys": {A: "01" * 80, C: "02" * 80}}}
+_LONGER = {**_ENTRY, "request": H2, "commitment": H3,
+           "sealed": {"ct": "cd" * (8 * 256 + 16), "keys": {A: "03" * 80, B: "04" * 80,
+                                                          C: "05" * 80}}}
 _PUBLISH = {"type": "claims/publish", "product": ID1, "name": "Basic cover",
             "currency": "EUR", "deductible": 0, "copay_bps": 2000, "per_claim_limit": 50_000,
             "yearly_limit": 200_000, "waiting_ms": 0, "max_term_ms": 86_400_000,
@@ -81,8 +78,8 @@ _GTIN = "08800000000015"
 _SSCC = "088000000000000015"
 _UNIT = f"{_GTIN}/A1"
 _EH1, _EH2 = (f"ni:///sha-256;{h}?ver=CBV2.0" for h in (H1, H2))
-_REGISTER = {"type": "records/register", "record": ID1, "patient": A, "resource": "Observation",
-             "category": "laboratory", "hash": H1, "size": 1000, "chunks": 1, "commitment": H2}
+_REGISTER = {"type": "records/register", "record": ID1, "patient": A, "hash": H1,
+             "size": 4096, "commitment": H2, "descriptor": H1}
 
 # Message dicts as clients wrote them by hand before ``to_msg``: each is what the chain saw.
 KNOWN: list[dict[str, Any]] = [
@@ -107,13 +104,13 @@ KNOWN: list[dict[str, Any]] = [
      "period": {"start_ms": 0, "end_ms": 10**12}},
     {"type": "consent/grant", "consent": ID2,
      "grantee": {"kind": "role", "id": "emergency", "organization": C}, "actions": ["read"],
-     "scope": {"records": [ID1, ID3], "categories": ["allergy"]},
+     "scope": {"records": [ID1, ID3]},
      "purposes": ["ETREAT", "TREAT"], "period": {"start_ms": 5, "end_ms": 6}},
     {"type": "consent/revoke", "consent": ID1},
-    {"type": "audit/append", "entries": [_ENTRY, _DENIED, _GLASS]},
+    {"type": "audit/append", "entries": [_ENTRY, _LONGER]},
     {"type": "exchange/push", "record": ID1, "to": B, "purpose": "TREAT"},
     {"type": "exchange/request", "request": ID1, "patient": A,
-     "scope": {"resources": ["Observation"]}, "purpose": "TREAT"},
+     "scope": {"records": [ID2]}, "purpose": "TREAT"},
     {"type": "exchange/approve", "request": ID1, "end_ms": 10**12},
     {"type": "exchange/deny", "request": ID1},
     {"type": "exchange/received", "request": ID1, "record": ID2},
@@ -132,6 +129,10 @@ KNOWN: list[dict[str, Any]] = [
      "bill": ID3, "service_ms": 5, "records": [{"record": ID1, "commitment": H1}],
      "lines": [{"tag": TAGS[0], "amount": 300}, {"tag": TAGS[1], "amount": 200}],
      "amount": 500, "consent_end_ms": 10**12},
+    {"type": "claims/file", "claim": ID2, "insurer": C, "product": ID2, "version": 1,
+     "bill": ID3, "service_ms": 5, "records": [{"record": ID1, "commitment": H1}],
+     "lines": [{"tag": TAGS[0], "amount": 300}], "amount": 300, "consent_end_ms": 10**12,
+     "link": {"pseudonym": B, "sig": "5a" * 64}},
     {"type": "claims/review", "claim": ID1, "decision": "approve", "amount": 400},
     {"type": "claims/review", "claim": ID1, "decision": "deny", "reason": "reviewer_denied",
      "note_hash": H2},
@@ -235,9 +236,7 @@ _grantees = st.one_of(
     st.builds(Grantee, st.just("role"), st.sampled_from(sorted(ROLES)), st.none() | _dids))
 _scopes = st.one_of(
     st.just(Scope(all=True)),
-    st.builds(Scope, st.just(False), _subset([ID1, ID2, ID3], 0),
-              _subset(["Condition", "Observation"], 0), _subset(CATEGORIES, 0)).filter(
-        lambda s: bool(s.records or s.resources or s.categories)))
+    st.builds(Scope, st.just(False), _subset([ID1, ID2, ID3])))
 
 
 @settings(max_examples=60, deadline=None)
@@ -248,14 +247,13 @@ def test_generated_grants_round_trip(grant: Grant) -> None:
     encoding.encode(grant.to_msg())
 
 
-_entries = st.one_of(
-    st.builds(Entry, _ids, _dids, st.sampled_from(sorted(ACTIONS - {"break_glass"})),
-              st.sampled_from(sorted(PURPOSES)), st.just("permit"), st.just("consent"),
-              _ids, st.just(False), st.just(H1), st.integers(0, 10**6)),
-    st.builds(Entry, _ids, _dids, st.sampled_from(sorted(ACTIONS)),
-              st.sampled_from(sorted(PURPOSES)), st.just("deny"),
-              st.sampled_from(sorted(DENY_REASONS)), st.none(), st.just(False),
-              st.just(H2), st.integers(0, 10**6)))
+_sealed = st.builds(
+    Sealed, st.integers(1, 8).flatmap(lambda k: st.binary(min_size=k * 256 + 16,
+                                                           max_size=k * 256 + 16)).map(bytes.hex),
+    st.dictionaries(_dids, st.binary(min_size=80, max_size=80).map(bytes.hex),
+                    min_size=1, max_size=4))
+_entries = st.builds(Entry, _dids, st.sampled_from([H1, H2, H3]), st.sampled_from([H1, H3]),
+                     _sealed)
 
 
 @settings(max_examples=60, deadline=None)

@@ -89,3 +89,46 @@ def test_a_payload_whose_records_do_not_fill_the_ciphertext_section_is_refused()
         Payload.from_bytes(short.to_bytes())
     with pytest.raises(PortableError, match="bad manifest length"):
         Payload.from_bytes(b"\xff" * 8 + bytes(data[8:]))
+
+
+def _with_manifest(p: Payload, change) -> bytes:  # type: ignore[no-untyped-def]
+    """The payload's bytes with its manifest changed by ``change`` (a dict edit)."""
+    data = p.to_bytes()
+    size = int.from_bytes(data[:8], "big")
+    manifest = encoding.decode(data[8:8 + size])
+    change(manifest)
+    encoded = encoding.encode(manifest)
+    return len(encoded).to_bytes(8, "big") + encoded + data[8 + size:]
+
+
+def test_the_pseudonym_root_and_map_travel_and_old_files_still_open() -> None:
+    """Issue 14: the file carries the wallet's root and map (docs/portable.md)."""
+    patient = Wallet.create("patient")
+    counterpart = Wallet.create().did
+    patient.remember(counterpart, "custodian", registered_height=3)
+    original = dataclasses.replace(payload(), wallet=dataclasses.replace(
+        payload().wallet, root=patient.root, pseudonym_map=dict(patient.pseudonym_map)))
+    opened = open_bytes(sealed_bytes(original), PASSPHRASE)
+    assert opened.wallet.root == patient.root
+    assert opened.wallet.pseudonyms() == patient.pseudonyms()
+    assert opened.wallet.pseudonym(counterpart, "custodian") == \
+        patient.pseudonym(counterpart, "custodian")
+
+    def legacy(m):  # type: ignore[no-untyped-def]
+        del m["patient"]["root"], m["patient"]["pseudonyms"]
+
+    old = Payload.from_bytes(_with_manifest(original, legacy))
+    assert old.wallet.root == Wallet.from_secrets(fixed(1), fixed(2)).root  # legacy rule
+    assert old.wallet.pseudonyms() == []
+
+    def foreign(m):  # type: ignore[no-untyped-def]
+        m["patient"]["root"] = "00" * 32  # the map no longer derives from the root
+
+    with pytest.raises(PortableError, match="not derived from this root"):
+        Payload.from_bytes(_with_manifest(original, foreign))
+
+    def extra(m):  # type: ignore[no-untyped-def]
+        m["patient"]["nickname"] = "x"
+
+    with pytest.raises(PortableError, match="patient has fields"):
+        Payload.from_bytes(_with_manifest(original, extra))

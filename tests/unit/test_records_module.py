@@ -1,12 +1,10 @@
-"""records, audit and exchange modules: who may do what, and what state results."""
+"""records and exchange modules: who may do what, and what state results (the audit
+module: test_audit_module.py)."""
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 
-from phrchain.core import encoding, rfc9162
 from tests.world import (
     A1,
     A2,
@@ -17,6 +15,7 @@ from tests.world import (
     HOSPITAL_B,
     INSURER,
     IR,
+    REGULATOR,
     RR,
     P,
     Q,
@@ -33,52 +32,132 @@ def w() -> World:
 
 
 # -- records -------------------------------------------------------------------------
-def test_register_by_practitioner_keeps_it_in_their_institution(w: World) -> None:
-    record = w.record(author=A1, patient=P)
-    r = w.query("records/get", record=record)
-    assert (r["author"], r["custodian"], r["status"], r["self_reported"]) == \
-        (A1.did, HOSPITAL_A.did, "active", False)
-    assert w.query("records/holders", record=record)["holders"] == [HOSPITAL_A.did]
-    assert w.query("records/patient", patient=P.did)["records"] == [record]
+def test_register_by_the_custodian_organization_keeps_nothing_descriptive(w: World) -> None:
+    msg = register_msg(P)
+    result = w.ok(HOSPITAL_A, msg)
+    r = w.query("records/get", record=msg["record"])
+    assert r == {"record": msg["record"], "patient": P.did, "custodian": HOSPITAL_A.did,
+                 "hash": msg["hash"], "size": 4096, "commitment": msg["commitment"],
+                 "descriptor": msg["descriptor"], "self_reported": False,
+                 "status": "active", "height": r["height"], "time_ms": w.now,
+                 "replaces": None, "superseded_by": None}
+    assert w.query("records/holders", record=msg["record"])["holders"] == [HOSPITAL_A.did]
+    assert w.query("records/patient", patient=P.did)["records"] == [msg["record"]]
+    assert [(e.type, dict(e.attributes)) for e in result.events
+            if e.type.startswith("records.")] == [
+        ("records.registered", {"record": msg["record"], "patient": P.did,
+                                "custodian": HOSPITAL_A.did})]
 
 
-@pytest.mark.parametrize(("author", "patch", "code"), [
-    (IR, {}, ("records", 1)),                                  # insurers author no records
-    (A1, {"custodian": HOSPITAL_B.did}, ("records", 6)),       # not their institution
-    (P, {}, ("records", 6)),                                   # self-report needs custodian
-    (A1, {"patient": A2.did}, ("records", 5)),                 # not a patient
-    (A1, {"size": 10}, ("records", 8)),                        # cannot hold a sealed record
-    (A1, {"chunks": 2}, ("records", 8)),
-    (A1, {"category": "secret"}, ("records", 2)),
-    (A1, {"resource": "observation"}, ("records", 2)),
-    (A1, {"hash": "AB" * 32}, ("records", 2)),
-    (A1, {"extra": 1}, ("records", 2)),
-    (A1, {"replaces": "00" * 16}, ("records", 4)),
+@pytest.mark.parametrize(("size", "ok"), [
+    (4096, True), (8192, True), (1 << 40, True), (2048, False), (4095, False),
+    (4097, False), (6144, False), (1 << 41, False), (0, False), (3 << 20, False)])
+def test_size_must_be_a_bucket(w: World, size: int, ok: bool) -> None:
+    msg = {**register_msg(P), "size": size}
+    if ok:
+        w.ok(HOSPITAL_A, msg)
+        assert w.query("records/get", record=msg["record"])["size"] == size
+    else:
+        assert w.fails(HOSPITAL_A, msg) in {("records", 8), ("records", 2)}
+        assert w.query("records/get", record=msg["record"]) is None
+
+
+def test_size_bucket_rounds_up_to_a_power_of_two_from_4096() -> None:
+    from phrchain.modules.records.messages import size_bucket
+
+    assert [size_bucket(n) for n in (1, 548, 4096, 4097, 1 << 20, (1 << 20) + 1)] == \
+        [4096, 4096, 4096, 8192, 1 << 20, 1 << 21]
+    with pytest.raises(ValueError):
+        size_bucket((1 << 40) + 1)
+
+
+@pytest.mark.parametrize(("signer", "patch", "code"), [
+    (A1, {}, ("records", 1)),                       # a practitioner: its vault registers
+    (AE, {}, ("records", 1)),
+    (IR, {}, ("records", 1)),
+    (INSURER, {}, ("records", 1)),                  # not a care organization
+    (REGULATOR, {}, ("records", 1)),
+    (HOSPITAL_A, {"custodian": HOSPITAL_B.did}, ("records", 6)),  # not its own custody
+    (P, {}, ("records", 6)),                        # self-report needs a custodian
+    (P, {"custodian": INSURER.did}, ("records", 6)),
+    (P, {"custodian": A1.did}, ("records", 6)),     # not an organization
+    (Q, {"custodian": HOSPITAL_B.did}, ("records", 1)),  # another patient's chart
+    (HOSPITAL_A, {"patient": A2.did}, ("records", 5)),   # not a patient
+    (HOSPITAL_A, {"size": 10}, ("records", 8)),
+    (HOSPITAL_A, {"descriptor": "AB" * 32}, ("records", 2)),
+    (HOSPITAL_A, {"descriptor": None}, ("records", 2)),
+    (HOSPITAL_A, {"hash": "ab" * 31}, ("records", 2)),
+    (HOSPITAL_A, {"commitment": 7}, ("records", 2)),
+    (HOSPITAL_A, {"resource": "Observation"}, ("records", 2)),  # v1 fields are gone
+    (HOSPITAL_A, {"category": "laboratory"}, ("records", 2)),
+    (HOSPITAL_A, {"author": A1.did}, ("records", 2)),
+    (HOSPITAL_A, {"chunks": 1}, ("records", 2)),
+    (HOSPITAL_A, {"extra": 1}, ("records", 2)),
+    (HOSPITAL_A, {"replaces": "00" * 16}, ("records", 4)),
 ])
-def test_register_refusals(w: World, author, patch, code) -> None:  # type: ignore[no-untyped-def]
+def test_register_refusals(w: World, signer, patch, code) -> None:  # type: ignore[no-untyped-def]
     msg = {**register_msg(P), **patch}
-    if author is P and "custodian" in msg:
-        del msg["custodian"]
-    assert w.fails(author, msg) == code
+    if "descriptor" in patch and patch["descriptor"] is None:
+        del msg["descriptor"]
+    assert w.fails(signer, msg) == code
+    assert w.query("records/get", record=msg["record"]) is None
+    assert w.query("records/patient", patient=P.did)["records"] == []
 
 
 def test_self_reported_record_and_reused_id(w: World) -> None:
     record = w.record(author=P, patient=P, custodian=HOSPITAL_B.did)
     r = w.query("records/get", record=record)
     assert r["self_reported"] and r["custodian"] == HOSPITAL_B.did
+    assert w.query("records/holders", record=record)["holders"] == [HOSPITAL_B.did]
     assert w.fails(P, register_msg(Q, custodian=HOSPITAL_B.did)) == ("records", 1)
-    assert w.fails(A1, register_msg(P, record=record)) == ("records", 3)
+    assert w.fails(HOSPITAL_A, register_msg(P, record=record)) == ("records", 3)
 
 
-def test_supersede_keeps_the_old_version_linked(w: World) -> None:
+def test_supersede_by_the_custodian_organization_only(w: World) -> None:
     old = w.record(author=A1, patient=P)
-    new = w.record(author=A2, patient=P, replaces=old)  # same institution corrects it
+    new = w.record(author=HOSPITAL_A, patient=P, replaces=old)
     assert w.query("records/get", record=old)["superseded_by"] == new
     assert w.query("records/get", record=old)["status"] == "superseded"
     assert w.query("records/get", record=new)["replaces"] == old
-    assert w.fails(A1, register_msg(P, replaces=old)) == ("records", 7)
+    assert w.fails(HOSPITAL_A, register_msg(P, replaces=old)) == ("records", 7)
     other = w.record(author=A1, patient=P)
-    assert w.fails(B1, register_msg(P, replaces=other)) == ("records", 1)
+    assert w.fails(HOSPITAL_B, register_msg(P, replaces=other)) == ("records", 1)
+    assert w.fails(P, register_msg(P, replaces=other, custodian=HOSPITAL_A.did)) == \
+        ("records", 1)  # the patient does not supersede the hospital's record
+    assert w.fails(HOSPITAL_A, register_msg(Q, replaces=other)) == ("records", 1)
+    assert w.query("records/get", record=other)["status"] == "active"
+
+
+def test_the_owner_supersedes_a_self_reported_record_and_the_custodian_does_not(
+        w: World) -> None:
+    old = w.record(author=P, patient=P, custodian=HOSPITAL_B.did)
+    assert w.fails(HOSPITAL_B, register_msg(P, replaces=old)) == ("records", 1)
+    new = w.record(author=P, patient=P, custodian=HOSPITAL_B.did, replaces=old)
+    assert w.query("records/get", record=old)["superseded_by"] == new
+
+
+def test_holds_any_is_set_whenever_an_org_becomes_a_holder(w: World) -> None:
+    from phrchain.core.state import StoreView
+    from phrchain.modules import records
+    from phrchain.modules.records.keys import holds_any_key
+
+    store = w.chain.app.store
+
+    def holds(patient: str, org: str) -> bool:
+        return records.holds_any(StoreView(store.get, store.iterate), patient, org)
+
+    assert not holds(P.did, HOSPITAL_A.did)
+    record = w.record(author=A1, patient=P)
+    assert holds(P.did, HOSPITAL_A.did)
+    assert store.get(holds_any_key(P.did, HOSPITAL_A.did)) == b"1"
+    assert not holds(Q.did, HOSPITAL_A.did)   # per patient
+    assert not holds(P.did, HOSPITAL_B.did)   # per organization
+    w.ok(P, {"type": "records/add_holder", "record": record, "org": HOSPITAL_B.did})
+    assert holds(P.did, HOSPITAL_B.did)
+    assert not holds(Q.did, HOSPITAL_B.did)
+    w.record(author=Q, patient=Q, custodian=HOSPITAL_B.did)     # self-reported custody
+    assert holds(Q.did, HOSPITAL_B.did)
+    assert not holds(Q.did, HOSPITAL_A.did)
 
 
 def test_erase_by_patient_or_regulator_only_and_tombstone_keeps_nothing_clinical(
@@ -86,11 +165,14 @@ def test_erase_by_patient_or_regulator_only_and_tombstone_keeps_nothing_clinical
     record = w.record(author=A1, patient=P)
     erase = {"type": "records/erase", "record": record, "reason": "patient_request"}
     assert w.fails(A1, erase) == ("records", 1)
+    assert w.fails(HOSPITAL_A, erase) == ("records", 1)
     assert w.fails(Q, erase) == ("records", 1)
     result = w.ok(GA, {**erase, "reason": "regulator_order"})
     tomb = w.query("records/get", record=record)
     assert tomb["status"] == "erased" and tomb["erased_by"] == GA.did
-    assert not {"hash", "commitment", "resource", "category", "size"} & set(tomb)
+    assert set(tomb) == {"record", "patient", "custodian", "status", "height",
+                         "erased_height", "erased_by", "reason", "replaces",
+                         "superseded_by", "self_reported"}
     erased = [e for e in result.events if e.type == "records.erased"]
     assert dict(erased[0].attributes)["holders"] == HOSPITAL_A.did
     assert w.fails(P, erase) == ("records", 7)
@@ -133,73 +215,14 @@ def test_add_holder_refuses_an_erased_record(w: World) -> None:
     assert w.query("records/holders", record=record)["holders"] == [HOSPITAL_A.did]
 
 
-# -- audit ---------------------------------------------------------------------------
-def entry(record: str, accessor: str = A1.did, decision: str = "permit",
-          reason: str = "author", at: int = 1, **kw: object) -> dict[str, object]:
-    return {"record": record, "accessor": accessor, "action": "read", "purpose": "TREAT",
-            "decision": decision, "reason": reason, "consent": None, "break_glass": False,
-            "request": hashlib.sha256(new_id().encode()).hexdigest(), "at": at, **kw}
-
-
-def test_audit_log_is_an_rfc9162_log_with_inclusion_and_consistency_proofs(w: World) -> None:
-    record = w.record(author=A1, patient=P)
-    entries = [entry(record) for _ in range(5)]
-    w.ok(HOSPITAL_A, {"type": "audit/append", "entries": entries[:3]})
-    old_height = w.chain.app.store.version()
-    old = w.chain.app.query("audit/head", {"patient": P.did}, prove=True)
-    w.ok(HOSPITAL_A, {"type": "audit/append", "entries": entries[3:]})
-    head = w.query("audit/head", patient=P.did)
-    assert head["size"] == 5 and old["value"]["size"] == 3 and old["height"] == old_height
-    for index in range(5):
-        e = w.query("audit/entry", patient=P.did, index=index)
-        leaf = bytes.fromhex(e["leaf"])
-        assert encoding.decode(leaf)["request"] == entries[index]["request"]
-        assert e["entry"]["vault"] == HOSPITAL_A.did and e["entry"]["index"] == index
-        rfc9162.verify_inclusion(rfc9162.leaf_hash(leaf), index, 5,
-                                 [bytes.fromhex(p) for p in e["inclusion"]],
-                                 bytes.fromhex(head["root"]))
-    proof = w.query("audit/consistency", patient=P.did, size1=3)
-    rfc9162.verify_consistency(3, 5, [bytes.fromhex(p) for p in proof["proof"]],
-                               bytes.fromhex(old["value"]["root"]),
-                               bytes.fromhex(head["root"]))
-    listed = w.query("audit/entries", patient=P.did, start=1, limit=2)
-    assert [x["index"] for x in listed["entries"]] == [1, 2] and listed["next"] == 3
-
-
-def test_audit_append_is_idempotent_per_request_and_flags_break_glass(w: World) -> None:
-    record = w.record(author=A1, patient=P)
-    e = entry(record, accessor=AE.did, reason="break_glass", break_glass=True,
-              purpose="ETREAT", action="break_glass")
-    result = w.ok(HOSPITAL_A, {"type": "audit/append", "entries": [e]})
-    notice = [dict(ev.attributes) for ev in result.events if ev.type == "audit.break_glass"]
-    assert notice == [{"patient": P.did, "record": record, "accessor": AE.did, "index": "0"}]
-    w.ok(HOSPITAL_A, {"type": "audit/append", "entries": [e]})  # re-sent after a crash
-    assert w.query("audit/head", patient=P.did)["size"] == 1
-
-
-@pytest.mark.parametrize(("signer", "patch", "code"), [
-    (HOSPITAL_B, {}, ("audit", 1)),                     # holds no copy
-    (A1, {}, ("audit", 1)),                             # a practitioner, not a vault
-    (HOSPITAL_A, {"record": "00" * 16}, ("audit", 3)),
-    (HOSPITAL_A, {"reason": "consent"}, ("audit", 4)),  # consent reason without an id
-    (HOSPITAL_A, {"decision": "deny"}, ("audit", 4)),   # deny with a permit reason
-    (HOSPITAL_A, {"at": 10_000}, ("audit", 5)),
-    (HOSPITAL_A, {"action": "erase"}, ("audit", 2)),
-    (HOSPITAL_A, {"accessor": "did:web:x"}, ("audit", 2)),
-])
-def test_audit_refusals(w: World, signer, patch, code) -> None:  # type: ignore[no-untyped-def]
-    record = w.record(author=A1, patient=P)
-    e = {**entry(record), **patch}
-    assert w.fails(signer, {"type": "audit/append", "entries": [e]}) == code
-
-
 # -- exchange ------------------------------------------------------------------------
 def test_push_needs_the_recipients_push_consent(w: World) -> None:
     record = w.record(author=A1, patient=P)
     push = {"type": "exchange/push", "record": record, "to": B1.did, "purpose": "TREAT"}
-    assert w.fails(A1, push) == ("exchange", 6)
+    assert w.fails(HOSPITAL_A, push) == ("exchange", 6)
+    assert w.fails(A1, push) == ("exchange", 6)  # the chain knows no author (v2)
     w.grant(P, practitioner(B1), actions=("push",))
-    w.ok(A1, push)
+    w.ok(HOSPITAL_A, push)
     assert w.query("records/holders", record=record)["holders"] == sorted(
         [HOSPITAL_A.did, HOSPITAL_B.did])
     assert w.fails(RR, {**push, "to": A2.did}) == ("exchange", 6)  # RR may not read it
@@ -230,12 +253,16 @@ def test_pull_waits_for_the_patient_then_the_copy_is_recorded(w: World) -> None:
 
 
 def test_standing_consent_approves_a_pull_at_once_and_denial_is_final(w: World) -> None:
+    lab, bill, other = (w.record(author=A1, patient=P) for _ in range(3))
     w.grant(P, {"kind": "organization", "id": INSURER.did}, actions=("pull", "read"),
-            purposes=("HPAYMT",), scope={"categories": ["financial", "laboratory"]})
-    covered, wider = new_id(), new_id()
+            purposes=("HPAYMT",), scope={"records": sorted([lab, bill])})
+    covered, wider, beyond = new_id(), new_id(), new_id()
     w.ok(IR, {"type": "exchange/request", "request": covered, "patient": P.did,
-              "scope": {"categories": ["laboratory"]}, "purpose": "HPAYMT"})
+              "scope": {"records": [lab]}, "purpose": "HPAYMT"})
     assert w.query("exchange/get", request=covered)["status"] == "approved"
+    w.ok(IR, {"type": "exchange/request", "request": beyond, "patient": P.did,
+              "scope": {"records": sorted([lab, other])}, "purpose": "HPAYMT"})
+    assert w.query("exchange/get", request=beyond)["status"] == "pending"  # other: not
     w.ok(IR, {"type": "exchange/request", "request": wider, "patient": P.did,
               "scope": {"all": True}, "purpose": "HPAYMT"})
     assert w.query("exchange/get", request=wider)["status"] == "pending"
@@ -253,6 +280,11 @@ def test_standing_consent_approves_a_pull_at_once_and_denial_is_final(w: World) 
     ({"scope": {}}, ("consent", 2)),
     ({"scope": {"all": False}}, ("consent", 2)),
     ({"scope": {"categories": ["nope"]}}, ("consent", 2)),
+    ({"scope": {"categories": ["laboratory"]}}, ("consent", 2)),   # ids only (issue 14)
+    ({"scope": {"resources": ["Observation"]}}, ("consent", 2)),
+    ({"scope": {"records": ["00" * 16], "categories": ["laboratory"]}}, ("consent", 2)),
+    ({"scope": {"records": []}}, ("consent", 2)),
+    ({"scope": {"records": ["11" * 16, "00" * 16]}}, ("consent", 2)),  # not sorted
     ({"grantee": {"kind": "role", "id": "king"}}, ("consent", 2)),
     ({"grantee": {"kind": "practitioner", "id": P.did}}, ("consent", 6)),
     ({"grantee": {"kind": "organization", "id": A1.did}}, ("consent", 6)),
@@ -274,13 +306,31 @@ def test_only_the_patient_grants_and_revokes(w: World) -> None:
 
 
 def test_readers_of_a_new_record_follow_standing_consents(w: World) -> None:
-    w.grant(P, practitioner(B1), scope={"categories": ["laboratory"]})
+    """Scopes name record ids: a new record is covered by ``all`` consents only; an
+    existing one (``record``) also by the consents naming it."""
+    named = w.record(author=A1, patient=P)
+    w.grant(P, practitioner(B1), scope={"records": [named]})
     w.grant(P, {"kind": "organization", "id": INSURER.did}, actions=("push",))  # no read
     w.grant(P, {"kind": "role", "id": "researcher"}, purposes=("HRESCH",))
-    lab = w.query("consent/readers", patient=P.did, resource="Observation",
-                  category="laboratory")
-    dids = [r["did"] for r in lab["readers"]]
+    w.grant(P, practitioner(A2), actions=("pull",), end_ms=w.now + 1500)
+    w.chain.block([])  # block time passes A2's end
+    w.chain.block([])
+    new = w.query("consent/readers", patient=P.did)
+    assert [r["did"] for r in new["readers"]] == [P.did, RR.did]
+    existing = w.query("consent/readers", patient=P.did, record=named)
+    dids = [r["did"] for r in existing["readers"]]
     assert dids[0] == P.did and sorted(dids[1:]) == sorted([B1.did, RR.did])
-    imaging = w.query("consent/readers", patient=P.did, resource="ImagingStudy",
-                      category="imaging")
-    assert [r["did"] for r in imaging["readers"]] == [P.did, RR.did]  # consent id order
+    assert all(r["enc_key"] for r in existing["readers"])
+    unnamed = w.query("consent/readers", patient=P.did, record=new_id())
+    assert [r["did"] for r in unnamed["readers"]] == [P.did, RR.did]
+
+
+@pytest.mark.parametrize("data", [{"resource": "Observation"}, {"category": "laboratory"},
+                                  {"record": "not an id"}])
+def test_readers_take_no_type_or_category(w: World, data: dict[str, str]) -> None:
+    from phrchain.core.errors import TxError
+
+    with pytest.raises(TxError) as exc:
+        w.chain.app.query("consent/readers", {"patient": P.did, **data})
+    assert (exc.value.codespace, exc.value.code) == ("query", 2)
+    assert str(exc.value)

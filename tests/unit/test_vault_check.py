@@ -13,6 +13,7 @@ import pytest
 
 from phrchain.core import keys
 from phrchain.core.errors import ErrorCode
+from phrchain.modules.records.messages import size_bucket
 from phrchain.vault import crypto, errors
 from phrchain.vault import gateway_errors as gw
 from phrchain.vault.blobs import BlobStore
@@ -156,7 +157,9 @@ def test_against_the_chain(store: BlobStore) -> None:
     on_chain = {}
     for n in (1, 2, 3):
         meta = store.get_meta(rid(n))
-        on_chain[rid(n).hex()] = {"status": "active", **meta.descriptor_fields()}
+        fields = meta.descriptor_fields()   # v2: the chain holds the size bucket
+        on_chain[rid(n).hex()] = {"status": "active", **fields, "size": size_bucket(meta.size)}
+        del on_chain[rid(n).hex()]["chunks"]
     assert check_store(store.path, _Chain(on_chain, {PATIENT, READER})).ok
     on_chain[rid(1).hex()] = {**on_chain[rid(1).hex()], "size": 1}
     on_chain[rid(2).hex()] = {"status": "erased", "record": rid(2).hex()}

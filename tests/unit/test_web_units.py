@@ -151,7 +151,7 @@ VOCABULARIES = {
     "lang": set(LANGUAGES),
     "chart": {"allergies", "problems", "medications"},
     "grant": {"scope_records", "scope_categories", "scope_resources", "scope_all"},
-    "pull": {"scope_all", "scope_categories", "scope_resources", "scope_records"},
+    "pull": {"scope_all", "scope_records"},
     "grantee_kind": {"practitioner", "organization", "role"},
     # the FHIR resource types the demo's synthetic patients and the claims flow create
     "resource": {"Patient", "Encounter", "Observation", "Condition", "AllergyIntolerance",

@@ -39,7 +39,6 @@ Api = Annotated[ApiState, Depends(_api)]
 #: Every integer path and query parameter is bounded to 0..MAX_INT (models.py).
 Height = Annotated[int, Path(ge=1, le=MAX_INT)]
 QueryHeight = Annotated[int | None, Query(ge=0, le=MAX_INT)]
-Offset = Annotated[int, Query(ge=0, le=MAX_INT)]
 
 #: The error responses every ``/v1`` router documents.
 ERRORS: Final[dict[int | str, dict[str, Any]]] = {

@@ -1,15 +1,18 @@
-"""FHIR R4 views of chain objects (consents, claims, audit entries), read through
-queries; the FHIR code is imported per request, so a node that never serves these
-routes never loads it."""
+"""FHIR R4 views of chain objects (consents, claims), read through queries; the FHIR
+code is imported per request, so a node that never serves these routes never loads it.
+
+Audit entries have no view here: they are sealed on chain, and only a reader holding a
+key they are wrapped to makes AuditEvents of them (``phrchain audit log --open --fhir``,
+``fhir.mapping.audit_to_fhir`` over ``AuditClient.log``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import Response
 
-from phrchain.api.deps import ERRORS, Api, Offset
+from phrchain.api.deps import ERRORS, Api
 from phrchain.core.errors import NOT_FOUND as QUERY_NOT_FOUND
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
@@ -54,21 +57,3 @@ def fhir_claim(resource_type: Literal["Claim", "ClaimResponse", "ExplanationOfBe
         decided_ms=time_of(c.get("decided_height") or c["filed_height"]),
         reasons={k: str(v) for k, v in REASONS.items()})
     return Response(dumps(resources[resource_type]), media_type="application/fhir+json")
-
-
-@router.get("/fhir/AuditEvent", tags=["fhir"])
-def fhir_audit(api: Api, patient: str, start: Offset = 0,
-               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    """A patient's audit entries as FHIR R4 ``AuditEvent`` resources in a ``collection``
-    Bundle; ``recorded`` is the time of the block that included each entry."""
-    from phrchain.fhir.bundle import export_bundle
-    from phrchain.fhir.mapping import audit_to_fhir
-
-    page = api.node.query("audit/entries", {"patient": patient, "start": start,
-                                            "limit": limit})["value"]
-    events = []
-    for item in page["entries"]:
-        signed = api.node.header(item["entry"]["height"])
-        time_ms = signed.header.time_ms if signed is not None else 0
-        events.append(audit_to_fhir(item["entry"], time_ms=time_ms))
-    return export_bundle(events)

@@ -34,27 +34,33 @@ def grantee_of(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
-    from phrchain.modules.consent.messages import CONSENT_ACTIONS, PURPOSES, Scope
+    from phrchain.modules.consent.messages import CONSENT_ACTIONS, PURPOSES
 
     if args.role_org and not args.role:
         raise CliError(say("consent.role_org"))
     grantee = grantee_of(args)
     actions = parse_list(args.actions, "--actions", CONSENT_ACTIONS)
     purposes = parse_list(args.purposes, "--purposes", PURPOSES)
-    scope = parse_scope(args.scope)
+    choice = parse_scope(args.scope)
     start_ms, end_ms = period_days(args.days)
-    with phr_client(args, vaults=not args.no_share) as rc:
+    # Categories and types become the ids of the records they match, here: the wallet
+    # reads its records' descriptors (from its vaults once descriptors are sealed).
+    by_kind = "categories" in choice or "resources" in choice
+    with phr_client(args, vaults=not args.no_share or by_kind) as rc:
+        scope = rc.consent.expand(choice)
         consent = rc.consent.grant(grantee, actions=actions, scope=scope, purposes=purposes,
                                    start_ms=start_ms, end_ms=end_ms, share_existing=False)
         print(consent)
         print(say("consent.granted", consent=consent, kind=grantee["kind"], id=grantee["id"],
                   actions=",".join(actions), purposes=",".join(purposes), days=args.days),
               file=sys.stderr)
+        if not scope.all:
+            print(say("consent.covers", n=len(scope.records)), file=sys.stderr)
         if not args.no_share:
             # Separate from the grant so that a vault failure here says what is left to
             # do: the consent stands, only key re-wrapping remains (`consent share`).
             try:
-                shared = rc.consent.share(rc.consent.grantee_dids(grantee), Scope.parse(scope))
+                shared = rc.consent.share(rc.consent.grantee_dids(grantee), scope)
             except Exception:
                 print(say("consent.share_failed", consent=consent), file=sys.stderr)
                 raise
@@ -125,7 +131,8 @@ def consent_parser(sub: Any) -> None:
                    help="comma-separated HL7 v3 PurposeOfUse codes, e.g. TREAT,ETREAT")
     p.add_argument("--scope", action="append", default=[],
                    help="all | records:ID,ID | resources:Type,Type | categories:name,name "
-                        "(repeat to combine)")
+                        "(repeat to combine); types and categories become the ids of your "
+                        "records that match now: only 'all' covers records added later")
     p.add_argument("--days", type=count, required=True, help="how long the consent lasts")
     p.add_argument("--no-share", action="store_true",
                    help="do not re-wrap existing records' keys for the grantee now")

@@ -71,6 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with running(home, passphrase, patients=args.patients) as c:
         scenario = Scenario(c, sys.stdout, bar, args.patients, args.seed)
         outcome = scenario.run(_extra_steps())
+        c.save_pseudonyms()   # the wallet files keep each patient's pseudonym map
         height = c.node.status()["height"]
         print(f"\nDone in {time.monotonic() - started:.1f} s: chain height {height}, "
               f"every step above went through the node API and the vaults.", flush=True)
@@ -98,6 +99,7 @@ def _serve(c: Any, home: Path, passphrase: str, made_up: bool, port: int,
     patient 1 holds the insurer's product key (a file next to the wallets), so the web
     UI can file the claim the story left for them."""
     from phrchain.api.server import BackgroundServer, create_app
+    from phrchain.client.audit import AuditKey
     from phrchain.web import UiConfig, WalletEntry, create_ui_app
 
     def hint(name: str) -> str:
@@ -113,8 +115,13 @@ def _serve(c: Any, home: Path, passphrase: str, made_up: bool, port: int,
         key_file = home / "wallets" / "patient_1.product-key.json"
         product_key.save(key_file)
         keys["patient_1"] = (key_file,)
+    # the regulator's auditor opens sealed audit entries with the regulator's key
+    audit_key = home / "wallets" / "regulator.audit-key.json"
+    if not audit_key.exists():
+        AuditKey.of_wallet(c.wallets["regulator"]).save(audit_key)
     wallets = {name: WalletEntry(home / "wallets" / f"{name}.json", hint(name),
-                                 keys.get(name, ()))
+                                 keys.get(name, ()),
+                                 (audit_key,) if name == "auditor" else ())
                for name in c.wallets}
     ui = create_ui_app(UiConfig(c.api_url, c.directory, wallets,
                                 trust_anchor=c.node.key.did,

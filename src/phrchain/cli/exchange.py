@@ -25,7 +25,7 @@ from phrchain.cli.session import (
 
 
 def cmd_request(args: argparse.Namespace) -> int:
-    scope = parse_scope(args.scope)
+    scope = parse_scope(args.scope, by_kind=False)
     with phr_client(args, vaults=False) as rc:
         request = rc.exchange.request_pull(args.patient, scope, args.purpose)
         status = rc.session.q("exchange/get", request=request)["status"]
@@ -95,7 +95,8 @@ def exchange_parser(sub: Any) -> None:
                     "records", [signer])
     p.add_argument("--patient", required=True)
     p.add_argument("--scope", action="append", default=[],
-                   help="all | records:ID,ID | resources:Type,Type | categories:name,name")
+                   help="all | records:ID,ID (the patient's record ids; a request never "
+                        "names categories or types)")
     p.add_argument("--purpose", required=True, choices=sorted(PURPOSES))
     p = add_command(sub, "inbox", cmd_inbox, "patient: pending pull requests (--all: every "
                     "status; --requester DID: a provider's own requests)", [reader])

@@ -44,6 +44,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "scope_missing": "give --scope all|records:ID,…|resources:Type,…|categories:name,…",
         "scope_all_alone": "--scope all cannot be combined with another --scope",
         "scope_bad": "--scope {spec}: expected all, records:…, resources:… or categories:…",
+        "scope_missing_ids": "give --scope all|records:ID,… (a request names the patient's "
+                             "record ids or all records, never categories or types)",
+        "scope_bad_ids": "--scope {spec}: expected all or records:… (a request names the "
+                         "patient's record ids or all records, never categories or types)",
         "days_min": "--days must be at least 1",
         "exists": "{path} already exists; refusing to overwrite it",
         "bytes_written": "{n} bytes written to {path}",
@@ -95,6 +99,9 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
                                 "records failed; retry with: phrchain consent share "
                                 "{consent}",
         "consent.shared": "re-wrapped {n} record key(s) for the grantee",
+        "consent.covers": "the consent names {n} record id(s) on chain (the records you hold "
+                          "now that match your choice; categories and types stay on this "
+                          "computer): records added later are covered by --scope all only",
         "consent.shared_for": "re-wrapped {n} record key(s) for the grantee of consent "
                               "{consent}",
         "consent.only_patient": "only the patient shares keys, with their own wallet",
@@ -138,6 +145,12 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "audit.not_this_access": "the audit entry of that request is not this break-glass "
                                  "access",
         "audit.justified": "justified: the reason matches the commitment {commitment}",
+        "audit.opened": "  {opened} opened and checked against their commitments, "
+                        "{sealed} sealed to keys not given",
+        "audit.sealed": "sealed",
+        "audit.key_exists": "{path} exists: give a new file",
+        "audit.key_written": "audit key file of {did} written to {path} (a secret: keep it "
+                             "owner-only)",
         "audit.signed_by": "  signed by {caller} into request {request}",
         "audit.unchecked": " (caller no longer registered: signature unchecked)",
         "audit.entry_of": "  which is entry {index} of {patient}'s audit log (break_glass, "
@@ -190,6 +203,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "scope_all_alone": "--scope all 은 다른 --scope 와 함께 쓸 수 없습니다",
         "scope_bad": "--scope {spec}: all, records:…, resources:… 또는 categories:… 이어야 "
                      "합니다",
+        "scope_missing_ids": "--scope all|records:ID,… 를 지정하세요 (요청은 환자의 기록 "
+                             "ID 또는 모든 기록만 지정하며, 분류나 유형은 지정하지 않습니다)",
+        "scope_bad_ids": "--scope {spec}: all 또는 records:… 이어야 합니다 (요청은 환자의 "
+                         "기록 ID 또는 모든 기록만 지정하며, 분류나 유형은 지정하지 않습니다)",
         "days_min": "--days 는 1 이상이어야 합니다",
         "exists": "{path} 이(가) 이미 있습니다; 덮어쓰지 않습니다",
         "bytes_written": "{n}바이트를 {path} 에 저장했습니다",
@@ -239,6 +256,9 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "consent.share_failed": "동의는 부여되었지만 기존 기록의 키를 다시 감싸는 데 "
                                 "실패했습니다; 다시 시도: phrchain consent share {consent}",
         "consent.shared": "받는 사람을 위해 기록 키 {n}개를 다시 감쌌습니다",
+        "consent.covers": "동의는 체인에 기록 ID {n}개를 적습니다 (지금 가진 기록 중 선택에 "
+                          "맞는 것; 분류와 유형은 이 컴퓨터에만 남습니다): 나중에 추가되는 "
+                          "기록은 --scope all 로만 포함됩니다",
         "consent.shared_for": "동의 {consent} 의 받는 사람을 위해 기록 키 {n}개를 다시 "
                               "감쌌습니다",
         "consent.only_patient": "키는 환자만, 자신의 지갑으로 공유할 수 있습니다",
@@ -276,6 +296,12 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
                             "아직 보내지 않았을 수 있으니 잠시 후 다시 시도하세요",
         "audit.not_this_access": "그 요청의 감사 항목은 이 응급 열람이 아닙니다",
         "audit.justified": "정당함: 사유가 해시 {commitment} 와 일치합니다",
+        "audit.opened": "  항목 {opened}개를 열어 커밋먼트와 대조함, {sealed}개는 주어지지 않은 "
+                        "키로 봉인됨",
+        "audit.sealed": "봉인됨",
+        "audit.key_exists": "{path} 이(가) 이미 있습니다: 새 파일을 지정하세요",
+        "audit.key_written": "{did} 의 감사 키 파일을 {path} 에 썼습니다 (비밀: 소유자만 "
+                             "읽게 보관하세요)",
         "audit.signed_by": "  {caller} 가 요청 {request} 에 서명함",
         "audit.unchecked": " (호출자가 더 이상 등록되어 있지 않음: 서명 미확인)",
         "audit.entry_of": "  {patient} 의 감사 로그 {index}번 항목 (break_glass, {decision}), "

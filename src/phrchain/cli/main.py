@@ -104,7 +104,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     genesis = {
         "chain_id": args.chain_id, "genesis_time_ms": time.time_ns() // 1_000_000,
         "validator": validator.did,
-        "app_state": {"identity": {"authorities": [
+        "app_state": {"version": 2, "identity": {"authorities": [
             {"did": authority.did, "enc_key": authority.enc_key.hex(),
              "name": "Genesis authority"}]}},
     }
@@ -220,6 +220,24 @@ def cmd_wallet_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_wallet_card(args: argparse.Namespace) -> int:
+    """The patient's emergency card (docs/privacy.md): for each institution that keeps
+    records, the pseudonym they are kept under; ``--pseudonyms`` lists the whole map."""
+    from phrchain.client.wallet import Wallet
+
+    wallet = Wallet.load(args.wallet, read_passphrase(args, args.wallet))
+    if args.pseudonyms:
+        rows = [{"did": p.did, **p.to_json()} for p in wallet.pseudonyms()]
+    else:
+        rows = wallet.emergency_card()
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True))
+    else:
+        for row in rows:
+            print("  ".join(f"{k}={v}" for k, v in sorted(row.items())))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phrchain", description="patient-controlled "
                                      "health records on a permissioned blockchain")
@@ -248,6 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passphrase-file")
     p = add_command(wsub, "show", cmd_wallet_show, "public part of a wallet (no passphrase)")
     p.add_argument("file")
+    p = add_command(wsub, "card", cmd_wallet_card, "patient: your emergency card (the "
+                    "pseudonym each institution keeps your records under)")
+    p.add_argument("--wallet", required=True)
+    p.add_argument("--passphrase-file")
+    p.add_argument("--pseudonyms", action="store_true",
+                   help="list every pseudonym of the wallet (insurers, studies too)")
+    p.add_argument("--json", action="store_true")
     p = add_command(wsub, "join-request", cmd_wallet_join_request,
              "ask to be admitted: sign consent to an admission by --admitter")
     p.add_argument("--wallet", required=True, help="your wallet (the identity to admit)")

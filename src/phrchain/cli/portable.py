@@ -56,11 +56,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     if Path(args.out).exists():
         raise CliError(f"{args.out} already exists; refusing to overwrite it")
     with phr_client(args) as rc:
+        session, carry = rc.session, None
+        if args.pseudonym:   # that pseudonym's records, with the wallet's root and map
+            from phrchain.client.session import Session
+            from phrchain.client.wallet import WalletError
+
+            try:
+                own = rc.wallet.pseudonym_of(args.pseudonym)
+            except WalletError as exc:
+                raise CliError(str(exc)) from None
+            session, carry = Session(rc.node, own, rc.session.directory), rc.wallet
         passphrase = read_passphrase(args, f"the portable file {args.out}", confirm=True,
                                      file_option="export_passphrase_file")
-        report = export_portable(rc.session, args.out, passphrase, validator=args.validator,
+        report = export_portable(session, args.out, passphrase, validator=args.validator,
                                  max_bytes=args.max_bytes,
-                                 leave_out_larger_than=args.leave_out_larger_than)
+                                 leave_out_larger_than=args.leave_out_larger_than,
+                                 carry=carry)
+        if carry is not None:
+            session.close()
     _show(report, args.json)
     print(f"written to {args.out} (mode 0600). It holds your master keys and your records: "
           "it is exactly as strong as its passphrase", file=sys.stderr)
@@ -111,6 +124,9 @@ def portable_parser(wsub: Any) -> None:
                     "records with proofs, consents, audit head) to one encrypted file",
                     [signer_options()])
     p.add_argument("--out", required=True, help="the file to write (new, mode 0600)")
+    p.add_argument("--pseudonym", metavar="DID", help="export the records of this "
+                   "pseudonym of the wallet (see 'wallet card --pseudonyms'); the file also "
+                   "carries the wallet's pseudonym root and map")
     p.add_argument("--export-passphrase-file", help="the new file's passphrase (default: "
                    "as the wallet's: --passphrase-file, $PHRCHAIN_PASSPHRASE or a prompt)")
     p.add_argument("--validator", metavar="DID", help="check the gathered proofs against "

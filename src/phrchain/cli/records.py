@@ -52,13 +52,18 @@ def cmd_add(args: argparse.Namespace) -> int:
         if args.raw:
             record = rc.records.add(data, args.patient, resource=args.resource,
                             category=args.category, **extra)
+            kind, category = args.resource, args.category
         else:
+            from phrchain.fhir import category_of
+
             record = rc.records.add_resource(resource, args.patient, **extra)
+            kind, category = str(resource["resourceType"]), category_of(resource)
         d = rc.session.descriptor(record)
     print(record)
-    print(say("records.added", height=d["height"], resource=d["resource"],
-              category=d["category"], size=d["size"], custodian=d["custodian"]),
-          file=sys.stderr)
+    # type and category as the author gave them: sealed, never on chain (v2); the size
+    # is the chain's bucket
+    print(say("records.added", height=d["height"], resource=kind, category=category,
+              size=d["size"], custodian=d["custodian"]), file=sys.stderr)
     return 0
 
 
@@ -103,6 +108,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             d = value(node, "records/get", record=record)
             if d is not None and (args.all or d["status"] != "erased"):
                 out.append(d)
+    if args.describe:  # what each record is: sealed, opened with the owner's keys
+        with phr_client(args) as rc:
+            known = rc.records.descriptors([d["record"] for d in out])
+        out = [known.get(d["record"], d) for d in out]
     print_json(out)
     return 0
 
@@ -211,10 +220,13 @@ def records_parser(sub: Any) -> None:
     p.add_argument("--file", required=True, help="the FHIR Bundle (JSON)")
     p.add_argument("--patients", required=True, metavar="MAP_JSON",
                    help="JSON {Bundle Patient id: registered patient DID}")
-    p = add_command(sub, "list", cmd_list, "a patient's records (descriptors from the chain)",
-                    [reader])
+    p = add_command(sub, "list", cmd_list, "a patient's records (what the chain holds; "
+                    "--describe: also what each of your own records is)", [signer])
     p.add_argument("--patient", help="patient DID (default: the --wallet's)")
     p.add_argument("--all", action="store_true", help="include erased records")
+    p.add_argument("--describe", action="store_true",
+                   help="open the sealed descriptors of your own records (type, category, "
+                        "author, size): needs the passphrase and the vault directory")
     p = add_command(sub, "show", cmd_show, "one record's descriptor and holders", [reader])
     p.add_argument("record")
     p = add_command(sub, "read", cmd_read, "fetch, verify and decrypt a record (--view: "

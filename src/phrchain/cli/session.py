@@ -97,6 +97,8 @@ def phr_client(args: argparse.Namespace, vaults: bool = True) -> Iterator[Any]:
     wallet = wallet_from_args(args)
     node = NodeClient(args.node)
     client = Phr(node, wallet, directory)
+    # A patient wallet's own pseudonyms: the SDK refuses to pay them (it would link them).
+    client.session.own_pseudonyms = frozenset(wallet.pseudonym_map)
     try:
         yield client
     except ApiError as exc:
@@ -180,20 +182,24 @@ def parse_list(text: str, what: str, allowed: frozenset[str] | None = None) -> l
     return items
 
 
-def parse_scope(specs: Sequence[str]) -> dict[str, Any]:
+def parse_scope(specs: Sequence[str], by_kind: bool = True) -> dict[str, Any]:
     """``all``, or any of ``records:ID,ID``, ``resources:Type,Type``,
-    ``categories:cat,cat`` (repeat ``--scope`` to combine them)."""
+    ``categories:cat,cat`` (repeat ``--scope`` to combine them): the patient's choice,
+    which their wallet turns into record ids (``client/scopes.py``). Without
+    ``by_kind`` (a provider's pull request: it cannot read the patient's descriptors),
+    ``all`` or ``records:`` only."""
     if not specs:
-        raise CliError(say("scope_missing"))
+        raise CliError(say("scope_missing" if by_kind else "scope_missing_ids"))
     if "all" in specs:
         if len(specs) > 1:
             raise CliError(say("scope_all_alone"))
         return {"all": True}
+    kinds = ("records", "resources", "categories") if by_kind else ("records",)
     scope: dict[str, list[str]] = {}
     for spec in specs:
         kind, sep, items = spec.partition(":")
-        if not sep or kind not in ("records", "resources", "categories"):
-            raise CliError(say("scope_bad", spec=repr(spec)))
+        if not sep or kind not in kinds:
+            raise CliError(say("scope_bad" if by_kind else "scope_bad_ids", spec=repr(spec)))
         scope[kind] = sorted(set(scope.get(kind, [])) | set(parse_list(items, spec)))
     return scope
 

@@ -8,6 +8,8 @@ verification.
 Each module's client (``RecordsClient``, ``ConsentClient``, ``ExchangeClient``,
 ``AuditClient``, ``ClaimsClient``, ``SupplyClient``) takes a :class:`Session` (node, wallet, vault
 directory and the one :class:`TxSender`); :class:`Phr` makes a session and all of them.
+A patient acts per relationship through :class:`PatientWallet` (one ``Phr`` per
+pseudonym, and views over all of them).
 """
 
 from phrchain.client import builder
@@ -16,6 +18,7 @@ from phrchain.client.claims import ClaimsClient
 from phrchain.client.consent import ConsentClient
 from phrchain.client.exchange import ExchangeClient
 from phrchain.client.http import ApiError, NodeClient
+from phrchain.client.patient import PatientWallet, SelfTransferError
 from phrchain.client.phr import Phr
 from phrchain.client.records import Opened, RecordsClient
 from phrchain.client.sender import TxSender
@@ -32,8 +35,9 @@ from phrchain.client.wallet import KdfParams, Wallet, WalletError, read_public
 
 __all__ = [
     "ApiError", "AuditClient", "ClaimsClient", "ConsentClient", "ExchangeClient",
-    "KdfParams", "MonitoringKey", "NodeClient", "Opened", "Phr", "Prescription",
-    "RecordsClient", "RecordsError", "Session", "SupplyClient",
-    "TxSender", "Wallet", "WalletError", "builder", "genesis_app_hash", "query_key",
-    "read_public", "verify_header", "verify_query", "verify_query_against_header",
+    "KdfParams", "MonitoringKey", "NodeClient", "Opened", "PatientWallet", "Phr",
+    "Prescription", "RecordsClient", "RecordsError", "SelfTransferError", "Session",
+    "SupplyClient", "TxSender", "Wallet", "WalletError", "builder", "genesis_app_hash",
+    "query_key", "read_public", "verify_header", "verify_query",
+    "verify_query_against_header",
 ]

@@ -12,6 +12,17 @@ validator set. Everything the node says is checked against it:
   RFC 9162 consistency proof between every two successive heads up to the latest: the log
   only ever grew, nothing was rewritten or dropped.
 
+Entries are sealed (``vault/audit_seal.py``): who read what is readable only with a key
+the entry is wrapped to (the patient's pseudonym, the custodian institution, a
+regulator). Given such keys (``openers``: DID → X25519 key), each entry the reader can
+open is opened and checked (its commitment, its consistency, its request and decision
+height against its leaf, and that its record is one of the log's patient, as
+``records/get`` says: :class:`RecordOwners`); an entry none of them opens is returned
+as ``"sealed": True`` with only what the chain shows (index, height, vault, request,
+commitment, readers), never guessed. Its inclusion is proven all the same. An entry
+wrapped to one of the keys that does not open, or opens to something else than its
+commitment, fails like a bad proof.
+
 A failure raises :class:`~phrchain.core.errors.ProofError` naming the first failing item
 (exit code 2).
 """
@@ -20,17 +31,24 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from phrchain.client.anchors import Anchor, SoloAnchor
 from phrchain.core.errors import CryptoError, PhrError, ProofError
+from phrchain.core.keys import EncryptionKey
+from phrchain.vault.errors import VaultError
 
 if TYPE_CHECKING:
     from phrchain.client.session import Session
+    from phrchain.client.wallet import Wallet
 
-__all__ = ["AuditClient", "AuditReader", "Head", "check_consistency", "check_entry", "check_head"]
+__all__ = ["AuditClient", "AuditKey", "AuditReader", "Head", "RecordOwners",
+           "check_consistency", "check_entry", "check_head", "open_leaf", "opening_keys"]
+
+PUBLIC_FIELDS = ("patient", "index", "height", "vault", "request", "commitment")
 
 PAGE = 500
 
@@ -104,6 +122,128 @@ def check_entry(answer: dict[str, Any], head: Head, patient: str, index: int
     return entry
 
 
+Openers = Mapping[str, Sequence[EncryptionKey]]
+
+
+def open_leaf(leaf: Mapping[str, Any], openers: Openers) -> dict[str, Any]:
+    """A (proven) leaf as the caller may see it: opened with the keys of the first DID
+    of ``openers`` (DID → its current and retired X25519 keys) it is wrapped to, its
+    plaintext checked (``audit_seal.open_entry``), or marked ``"sealed": True`` with
+    only its public fields when none fits. Raises :class:`ProofError` when the keys of
+    a DID it is wrapped to do not open it to its commitment."""
+    from phrchain.vault.audit_seal import open_entry, readers_of
+
+    public = {k: leaf[k] for k in PUBLIC_FIELDS}
+    readers = readers_of(leaf)
+    for did in readers:
+        if did not in openers:
+            continue
+        why = "no key"
+        for key in openers[did]:
+            try:
+                opened = open_entry(leaf, did, key)
+            except VaultError as exc:
+                why = exc.detail
+                continue
+            return {**opened, **public, "sealed": False, "opened_by": did}
+        raise ProofError(f"sealed entry for {did}: {why}")
+    return {**public, "readers": readers, "sealed": True}
+
+
+def opening_keys(wallet: Wallet) -> dict[str, tuple[EncryptionKey, ...]]:
+    """The keys a wallet opens sealed audit entries with: its own (current, then retired
+    ones: entries sealed before a key rotation), and each of its pseudonyms' (where the
+    wallet keeps them, ``Wallet.pseudonyms``)."""
+    out = {wallet.did: (wallet.encryption_key, *wallet.retired_encryption_keys)}
+    known = getattr(wallet, "pseudonyms", None)
+    derive = getattr(wallet, "pseudonym", None)
+    if callable(known) and callable(derive):
+        for did, about in known().items():
+            try:
+                pseudonym = derive(about["counterpart"], about["kind"],
+                                   about.get("generation", 0))
+            except (KeyError, TypeError, ValueError, PhrError):
+                continue  # an entry the wallet cannot derive again opens nothing
+            if pseudonym.did == did:
+                out[did] = (pseudonym.encryption_key, *pseudonym.retired_encryption_keys)
+    return out
+
+
+class RecordOwners:
+    """Checks that an opened entry names a record of the log's own patient: what the
+    chain checked when entries were clear (v1), and cannot check sealed ones. The
+    record's patient is read from ``records/get`` once per record (an erased record's
+    tombstone keeps it)."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self._owners: dict[str, Any] = {}
+
+    def check(self, entry: Mapping[str, Any]) -> None:
+        if entry.get("sealed", True):
+            return
+        record = str(entry["record"])
+        if record not in self._owners:
+            found = self.node.query("records/get", {"record": record}).get("value")
+            self._owners[record] = None if found is None else found.get("patient")
+        if self._owners[record] != entry["patient"]:
+            raise ProofError(f"the opened entry names record {record}, which is not a "
+                             "record of this log's patient")
+
+
+AUDIT_KEY_FORMAT = "phrchain-audit-key/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditKey:
+    """An organization's X25519 keys (current first, then retired), to open the sealed
+    audit entries wrapped to it, in a file of their own: what a web server or a script
+    of a regulator's auditors is given instead of the organization's whole wallet
+    (``phrchain audit key``). A secret: written owner-only, never sent anywhere."""
+
+    did: str
+    keys: tuple[EncryptionKey, ...]
+
+    @classmethod
+    def of_wallet(cls, wallet: Wallet) -> AuditKey:
+        return cls(wallet.did, (wallet.encryption_key, *wallet.retired_encryption_keys))
+
+    def openers(self) -> dict[str, tuple[EncryptionKey, ...]]:
+        return {self.did: self.keys}
+
+    def save(self, path: Path | str) -> None:
+        import json
+
+        from phrchain.client.wallet import write_new_private
+
+        body = {"format": AUDIT_KEY_FORMAT, "did": self.did,
+                "keys": [k.secret.hex() for k in self.keys]}
+        write_new_private(Path(path), (json.dumps(body, indent=2) + "\n").encode(),
+                          "audit key file")
+
+    @classmethod
+    def load(cls, path: Path | str) -> AuditKey:
+        import json
+
+        from phrchain.client.session import RecordsError
+        from phrchain.core import keys
+
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if data["format"] != AUDIT_KEY_FORMAT:
+                raise ValueError("format")
+            keys.public_key_from_did(data["did"])
+            found = cls(str(data["did"]), tuple(EncryptionKey(bytes.fromhex(k))
+                                                for k in data["keys"]))
+            if not found.keys:
+                raise ValueError("no key")
+        except RecursionError:
+            raise RecordsError(f"{path} is not an audit key file (nested too deep)") from None
+        except (OSError, ValueError, KeyError, TypeError, PhrError) as exc:
+            raise RecordsError(f"{path} is not an audit key file ({exc})") from None
+        return found
+
+
 def check_consistency(old: Head, new: Head, proof: list[str]) -> None:
     from phrchain.core import rfc9162
 
@@ -124,6 +264,9 @@ class AuditReader:
     anchor: Anchor
     min_height: int | None = None
     heads: dict[int, Head] = field(default_factory=dict)
+    openers: Openers = field(default_factory=dict)
+    opened: int = 0  # entries opened by the last log() or verify_all()
+    owners: RecordOwners | None = None
 
     def head(self, height: int | None) -> Head:
         if height is not None and height in self.heads:
@@ -183,20 +326,36 @@ class AuditReader:
             check_consistency(old, new, proof)
 
     # -- whole-log operations ----------------------------------------------------------
+    def open(self, index: int, leaf: Mapping[str, Any]) -> dict[str, Any]:
+        """A proven leaf opened with :attr:`openers` (:func:`open_leaf`), its record
+        checked to be the patient's (:class:`RecordOwners`)."""
+        if self.owners is None:
+            self.owners = RecordOwners(self.node)
+        with item(f"entry {index}"):
+            out = open_leaf(leaf, self.openers)
+            self.owners.check(out)
+        self.opened += not out["sealed"]
+        return out
+
     def log(self) -> list[dict[str, Any]]:
         """Every entry, each proven included in the latest head, itself proven against
-        its signed header; each gets ``"verified": True`` (anything else raises)."""
+        its signed header, and opened where :attr:`openers` can (:func:`open_leaf`);
+        each gets ``"verified": True`` (anything else raises)."""
         latest = self.head(None)
-        return [{**self.entry(i, latest, leaf), "verified": True}
+        self.opened = 0
+        return [{**self.open(i, self.entry(i, latest, leaf)), "verified": True}
                 for i, leaf in enumerate(self.leaves(latest))]
 
     def verify_all(self) -> tuple[Head, list[Head], set[int]]:
         """The full check of ``phrchain audit verify``: every entry against the head of
         the block that added it, every head against its signed header, and consistency
-        between successive heads. Returns (latest head, heads seen, inclusion heights)."""
+        between successive heads; and every entry :attr:`openers` can open, opened and
+        checked (:attr:`opened` counts them). Returns (latest head, heads seen, inclusion
+        heights)."""
         from phrchain.core import encoding
 
         latest = self.head(None)
+        self.opened = 0
         blocks: set[int] = set()
         for index, leaf in enumerate(self.leaves(latest)):
             with item(f"entry {index}"):
@@ -205,7 +364,7 @@ class AuditReader:
                     raise ProofError(f"inclusion height {included_at!r} is not a block "
                                      f"up to {latest.height}")
             blocks.add(included_at)
-            self.entry(index, self.head(included_at), leaf)
+            self.open(index, self.entry(index, self.head(included_at), leaf))
         heads = sorted(self.heads.values(), key=lambda h: h.height)
         for old, new in itertools.pairwise(heads):
             self.consistency(old, new)
@@ -218,13 +377,18 @@ class AuditClient:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def log(self, patient: str, anchor: Anchor | None = None) -> list[dict[str, Any]]:
+    def log(self, patient: str, anchor: Anchor | None = None,
+            openers: Openers | None = None) -> list[dict[str, Any]]:
         """Every audit entry of ``patient``, each proven included in the latest log head,
         and that head proven through ``anchor`` (``client/anchors.py``: a pinned solo
         validator or a CometBFT validator set). Without one, the solo validator the node
-        names is used, which only checks the node against itself. Raises
+        names is used, which only checks the node against itself. Each entry is opened
+        with ``openers`` (default: the wallet's keys, :func:`opening_keys`) where it can
+        be, else returned ``"sealed": True``. Raises
         :class:`~phrchain.core.errors.ProofError` on any failure."""
         node = self.session.node
         if anchor is None:
             anchor = SoloAnchor(node, str(node.status()["validator"]), node.chain_id())
-        return AuditReader(node, patient, anchor).log()
+        if openers is None:
+            openers = opening_keys(self.session.wallet)
+        return AuditReader(node, patient, anchor, openers=openers).log()

@@ -37,10 +37,12 @@ from phrchain.modules.claims.messages import (
     File,
     Lapse,
     Line,
+    Link,
     Publish,
     RecordRef,
     Review,
     Settle,
+    link_bytes,
 )
 from phrchain.modules.consent.messages import Scope
 from phrchain.modules.settlement.messages import MAX_AMOUNT, Bill, Mint, PayBill, Transfer
@@ -199,6 +201,13 @@ class ClaimsClient:
         self.session.send([Mint(to, amount, currency).to_msg()])
 
     def transfer(self, to: str, amount: int, currency: str) -> None:
+        """Pay ``to``. Refused when ``to`` is another pseudonym of the same patient (the
+        session knows them when a ``PatientWallet`` made it): it would link the two."""
+        if to in self.session.own_pseudonyms and to != self.did:
+            raise RecordsError(f"refused: {to} is another pseudonym of this wallet; money "
+                               "moved between one's own pseudonyms would link them publicly "
+                               "(docs/privacy.md). Pay each pseudonym's bills from its own "
+                               "balance.")
         self.session.send([Transfer(to, amount, currency, None).to_msg()])
 
     def bill(self, patient: str, amount: int, currency: str, local_encounter: str,
@@ -251,22 +260,33 @@ class ClaimsClient:
 
     def file(self, insurer: str, product: str, bill: str, records: Sequence[str],
              lines: Sequence[tuple[Code, int]], key: ProductKey, service_ms: int,
-             consent_days: int = 90, claim: str | None = None) -> dict[str, Any]:
+             consent_days: int = 90, claim: str | None = None,
+             owner: Session | None = None) -> dict[str, Any]:
         """File a claim for a paid bill, naming ``records`` (opened and verified here
         first: their commitments go in the claim) and the billed ``lines``. The insurer
-        can then read exactly these records; returns the decided claim."""
+        can then read exactly these records; returns the decided claim.
+
+        ``owner``: the session of the pseudonym that owns the records and the bill (the
+        patient's pseudonym at the hospital) when this session is the insurer-pseudonym;
+        it opens the records, signs the claim's link and re-wraps the keys."""
         claim = claim or secrets.token_hex(16)
+        holder = owner or self.session
+        records_of_owner = self._records if owner is None else RecordsClient(owner)
         refs = []
         for record in records:
-            opened = self._records.open(record, purpose="PATRQT")  # proves we hold the original
+            # proves the owner holds the original
+            opened = records_of_owner.open(record, purpose="PATRQT")
             refs.append(RecordRef(record, opened.descriptor["commitment"]))
+        link = None if owner is None else Link(
+            owner.wallet.did, owner.wallet.signing_key.sign(link_bytes(claim, self.did)))
         version = int(self.product(insurer, product)["version"])
         self.session.send([File(
             claim, insurer, product, version, bill, service_ms, tuple(refs),
             tuple(Line(key.tag(code), amount) for code, amount in lines),
-            sum(a for _, a in lines), _now_ms() + consent_days * DAY_MS).to_msg()])
-        readers = self._consent.grantee_dids({"kind": "organization", "id": insurer})
-        self._consent.share(readers, Scope(records=tuple(sorted(records))))
+            sum(a for _, a in lines), _now_ms() + consent_days * DAY_MS, link).to_msg()])
+        consent = self._consent if owner is None else ConsentClient(holder)
+        readers = consent.grantee_dids({"kind": "organization", "id": insurer})
+        consent.share(readers, Scope(records=tuple(sorted(records))))
         return self.claim(claim)
 
     def appeal(self, claim: str) -> dict[str, Any]:

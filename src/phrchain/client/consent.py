@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from phrchain.client.records import RecordsClient
+from phrchain.client.scopes import ScopeChoice, owner_records_with_descriptors
 from phrchain.client.session import RecordsError, Session
 from phrchain.modules.consent.messages import Grant, Grantee, Revoke, Scope
 from phrchain.vault.wire import MAX_KEY_ITEMS
@@ -30,17 +31,28 @@ class ConsentClient:
         self.session = session
 
     def grant(self, grantee: Mapping[str, Any], *, actions: Iterable[str],
-              scope: Mapping[str, Any], purposes: Iterable[str], start_ms: int, end_ms: int,
-              share_existing: bool = True) -> str:
-        """Grant a consent; with ``share_existing``, re-wrap the keys of the patient's
-        existing records it covers for the grantee (the vault never sees a data key)."""
+              scope: Mapping[str, Any] | Scope, purposes: Iterable[str], start_ms: int,
+              end_ms: int, share_existing: bool = True) -> str:
+        """Grant a consent over ``scope``: a :class:`Scope`, or the patient's choice
+        (:meth:`expand`: all, record ids, categories, resource types), which becomes
+        record ids here, never categories on chain. With ``share_existing``, re-wrap the
+        keys of the covered records for the grantee (the vault never sees a data key)."""
+        on_chain = scope if isinstance(scope, Scope) else self.expand(scope)
         consent = secrets.token_hex(16)
         self.session.send([Grant(consent, Grantee.parse(grantee), tuple(sorted(set(actions))),
-                                 Scope.parse(scope), tuple(sorted(set(purposes))), start_ms,
+                                 on_chain, tuple(sorted(set(purposes))), start_ms,
                                  end_ms).to_msg()])
         if share_existing:
-            self.share(self.grantee_dids(grantee), Scope.parse(scope))
+            self.share(self.grantee_dids(grantee), on_chain)
         return consent
+
+    def expand(self, choice: Mapping[str, Any]) -> Scope:
+        """The on-chain scope of the patient's choice (``client/scopes.py``): ``all``
+        stays ``all``; categories and resource types become the ids of the patient's
+        own records that match them now (read from their descriptors)."""
+        parsed = ScopeChoice.parse(choice)
+        return parsed.expand(owner_records_with_descriptors(self.session)
+                             if parsed.by_kind else ())
 
     def revoke(self, consent: str) -> None:
         self.session.send([Revoke(consent).to_msg()])

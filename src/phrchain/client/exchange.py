@@ -60,21 +60,26 @@ class ExchangeClient:
         mine = s.custodian_of_me()
         s.vault(mine).copy(_meta(descriptor),
                            s.wrap_for(data_key, record_id, {s.wallet.did, mine}),
-                           chunks, pull=request)
+                           chunks, pull=request, descriptor=_sealed(answer))
         return Opened(record, descriptor, plaintext, answer["decision"])
 
     def push(self, record: str, to: str, purpose: str = "TREAT") -> None:
         """Send a record I may read to another provider's institution, under the
         patient's push consent for that provider."""
         s = self.session
-        descriptor, _, data_key, parts, _ = self._records.fetch(record, "read", purpose,
-                                                                None)
+        descriptor, answer, data_key, parts, _ = self._records.fetch(record, "read",
+                                                                     purpose, None)
         s.send([Push(record, to, purpose).to_msg()])
         recipient = s.identity(to)
         org = to if recipient["kind"] == "organization" else recipient["organization"]
         s.vault(org).copy(_meta(descriptor),
                           s.wrap_for(data_key, bytes.fromhex(record), {to, org}),
-                          [p.data for p in parts])
+                          [p.data for p in parts], descriptor=_sealed(answer))
+
+
+def _sealed(answer: Mapping[str, Any]) -> bytes | None:
+    """The record's sealed descriptor from a vault answer: the copy carries it."""
+    return bytes.fromhex(answer["descriptor"]) if answer.get("descriptor") else None
 
 
 def _meta(descriptor: Mapping[str, Any]) -> RecordMeta:

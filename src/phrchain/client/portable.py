@@ -24,6 +24,7 @@ and the institution's standing-consent readers. Format, checks and threat model:
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -51,12 +52,13 @@ from phrchain.client.portable_file import (
 )
 from phrchain.client.records import MSGS_PER_TX
 from phrchain.client.session import Session
-from phrchain.client.wallet import DEFAULT_KDF, KdfParams, RandomBytes
+from phrchain.client.wallet import DEFAULT_KDF, KdfParams, RandomBytes, Wallet
 from phrchain.core import rfc9162
 from phrchain.core.errors import PhrError
 from phrchain.modules.records.messages import AddHolder
 from phrchain.vault import crypto
 from phrchain.vault.crypto import RecordMeta
+from phrchain.vault.descriptor import Descriptor
 
 __all__ = ["PortableError", "PortableReport", "export_portable", "import_portable",
            "verify_portable"]
@@ -71,9 +73,14 @@ def export_portable(session: Session, out: Path | str, passphrase: str | bytes, 
                     validator: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
                     leave_out_larger_than: int | None = None, kdf: KdfParams = DEFAULT_KDF,
                     now_ms: Callable[[], int] = _wall_ms,
-                    random_bytes: RandomBytes = secrets.token_bytes) -> PortableReport:
+                    random_bytes: RandomBytes = secrets.token_bytes,
+                    carry: Wallet | None = None) -> PortableReport:
     """Write the portable record of the session's wallet (a patient) to ``out`` (new,
     0600).
+
+    ``carry``: the patient's wallet when the session is one of its pseudonyms: its
+    pseudonym root and map travel in the file with the pseudonym's keys (encrypted like
+    the rest), so the file restores every pseudonym, not only the exported one.
 
     ``validator``: the solo validator DID to check the gathered proofs against (default:
     the one the node reports). Size policy (``docs/portable.md``): records bigger than
@@ -86,6 +93,9 @@ def export_portable(session: Session, out: Path | str, passphrase: str | bytes, 
         raise PortableError(f"{out} already exists; refusing to overwrite a file")
     payload, validator = build_payload(session, validator, max_bytes, leave_out_larger_than,
                                        now_ms())
+    if carry is not None:
+        payload = dataclasses.replace(payload, wallet=dataclasses.replace(
+            payload.wallet, root=carry.root, pseudonym_map=dict(carry.pseudonym_map)))
     verified = verify_payload(payload, validator, payload.anchor["chain_id"])
     write(out, seal(payload, passphrase, kdf, random_bytes))
     return verified.report
@@ -160,10 +170,12 @@ def _fetch(session: Session, record: str, proof: dict[str, Any], height: int
             vault = session.vault(org)
             answer = vault.access(record, "read", "PATRQT")
             parts = answer["parts"] or [vault.chunk(record, i, answer["ticket"])
-                                        for i in range(d["chunks"])]
+                                        for i in range(int(answer["meta"]["chunks"]))]
             chunks = [p.data for p in sorted(parts, key=lambda p: p.index)]
+            sealed = answer.get("descriptor")
             return CarriedRecord(record, proof, tuple(rfc9162.leaf_hash(c) for c in chunks),
-                                 bytes.fromhex(answer["wrapped_key"]), b"".join(chunks))
+                                 bytes.fromhex(answer["wrapped_key"]), b"".join(chunks),
+                                 bytes.fromhex(sealed) if sealed else None)
         except (ApiError, PhrError, ValueError, KeyError) as exc:
             failures.append(f"{org}: {exc}")
     raise PortableError(f"record {record}: no vault holding it could be read "
@@ -206,25 +218,29 @@ def _write(verified: Verified, target: Target, node: Any, url: str) -> None:
             record_id, data_key = bytes.fromhex(carried.record), \
                 verified.data_keys[carried.record]
             # The proven keys last: consent/readers is an unproven node answer.
-            readers = {**_org_readers(session, d, org), wallet.did: wallet.enc_key,
+            opened = verified.opened[carried.record]
+            readers = {**_org_readers(session, d, opened, org), wallet.did: wallet.enc_key,
                        org: target.org_enc_key}
             wrapped = {did: crypto.wrap_key(data_key, enc, record_id, did)
                        for did, enc in readers.items()}
-            meta = RecordMeta(record_id, d["patient"], bytes.fromhex(d["hash"]), d["size"],
-                              d["chunks"], bytes.fromhex(d["commitment"]))
+            meta = RecordMeta(record_id, d["patient"], bytes.fromhex(d["hash"]), opened.size,
+                              opened.chunks, bytes.fromhex(d["commitment"]))
             session.vault(org).copy(meta, wrapped,
-                               split_chunks(carried.ciphertext, d["size"], d["chunks"]))
+                                    split_chunks(carried.ciphertext, opened.size,
+                                                 opened.chunks),
+                                    descriptor=carried.descriptor)
             report.uploaded.append(carried.record)
         report.written = True
     finally:
         session.close()
 
 
-def _org_readers(session: Session, d: Mapping[str, Any], org: str) -> dict[str, bytes]:
+def _org_readers(session: Session, d: Mapping[str, Any], opened: Descriptor,
+                 org: str) -> dict[str, bytes]:
     """Grantees of the patient's standing consents covering this record who act for
     ``org`` (``consent/readers``, as the SDK's writers use it)."""
-    readers = session.q("consent/readers", patient=d["patient"], resource=d["resource"],
-                   category=d["category"], record=d["record"])["readers"]
+    readers = session.q("consent/readers", patient=d["patient"],
+                        record=d["record"])["readers"]
     return {r["did"]: bytes.fromhex(r["enc_key"]) for r in readers
             if r["did"] != d["patient"] and (r["did"] == org or session.identity(
                 r["did"]).get("organization") == org)}

@@ -41,8 +41,10 @@ from phrchain.modules.consent.keys import consent_key
 from phrchain.modules.identity import CARE_ORG_TYPES
 from phrchain.modules.identity.keys import id_key
 from phrchain.modules.records.keys import record_key
+from phrchain.modules.records.messages import MAX_SIZE, size_bucket
 from phrchain.vault import crypto
 from phrchain.vault import errors as vault_errors
+from phrchain.vault.descriptor import Descriptor, open_descriptor
 from phrchain.vault.errors import VaultError
 
 __all__ = ["CarriedCheck", "PortableReport", "Verified", "check_target", "verify_payload"]
@@ -50,7 +52,8 @@ __all__ = ["CarriedCheck", "PortableReport", "Verified", "check_target", "verify
 
 @dataclass(frozen=True, slots=True)
 class CarriedCheck:
-    """A verified record: what its proven descriptor says."""
+    """A verified record: its proven state, and what its opened sealed descriptor says
+    (type, category, exact size and chunks)."""
 
     record: str
     resource: str
@@ -63,9 +66,9 @@ class CarriedCheck:
     commitment: str
 
     @classmethod
-    def of(cls, d: Mapping[str, Any]) -> CarriedCheck:
-        return cls(d["record"], d["resource"], d["category"], d["status"], d["custodian"],
-                   d["size"], d["chunks"], d["hash"], d["commitment"])
+    def of(cls, d: Mapping[str, Any], opened: Descriptor) -> CarriedCheck:
+        return cls(d["record"], opened.resource, opened.category, d["status"],
+                   d["custodian"], opened.size, opened.chunks, d["hash"], d["commitment"])
 
 
 @dataclass
@@ -157,6 +160,7 @@ class Verified:
     report: PortableReport
     descriptors: dict[str, dict[str, Any]]
     data_keys: dict[str, bytes] = field(repr=False)
+    opened: dict[str, Descriptor] = field(default_factory=dict, repr=False)
 
 
 @contextlib.contextmanager
@@ -220,16 +224,18 @@ def verify_payload(payload: Payload, validator: str, chain_id: str | None = None
                              f"{height}")
     descriptors: dict[str, dict[str, Any]] = {}
     data_keys: dict[str, bytes] = {}
+    opened: dict[str, Descriptor] = {}
     checks = []
     for carried in payload.records:
         with item(f"record {carried.record}"):
             d = proven(carried.proof, record_key(carried.record))
             _check_descriptor(d, carried.record, wallet.did, height)
-            data_keys[carried.record] = _check_ciphertext(carried, d, payload)
+            data_keys[carried.record], opened[carried.record] = _check_ciphertext(
+                carried, d, payload)
         if carried.record in descriptors:
             raise PortableError(f"record {carried.record}: carried twice")
         descriptors[carried.record] = d
-        checks.append(CarriedCheck.of(d))
+        checks.append(CarriedCheck.of(d, opened[carried.record]))
     for entry in payload.left_out:
         with item(f"left-out record {entry['record']}"):
             d = proven(entry["proof"], record_key(entry["record"]))
@@ -250,7 +256,7 @@ def verify_payload(payload: Payload, validator: str, chain_id: str | None = None
     report = PortableReport(wallet.did, chain, validator, height, header.app_hash.hex(),
                             header.hash().hex(), checks, list(payload.left_out), consents,
                             head.size, head.root.hex())
-    return Verified(payload, report, descriptors, data_keys)
+    return Verified(payload, report, descriptors, data_keys, opened)
 
 
 def _check_descriptor(d: Mapping[str, Any], record: str, patient: str, height: int) -> None:
@@ -262,15 +268,15 @@ def _check_descriptor(d: Mapping[str, Any], record: str, patient: str, height: i
 
 
 def _check_ciphertext(carried: CarriedRecord, d: Mapping[str, Any], payload: Payload
-                      ) -> bytes:
-    """Leaf hashes → root, chunks → leaves, wrapped key, AEAD, commitment; the data key."""
-    size, count = d["size"], d["chunks"]
-    if len(carried.ciphertext) != size:
-        raise ProofError(f"ciphertext is {len(carried.ciphertext)} bytes, the descriptor "
-                         f"says {size}")
-    if len(carried.leaves) != count:
-        raise ProofError(f"{len(carried.leaves)} chunk leaf hashes, the descriptor says "
-                         f"{count} chunks")
+                      ) -> tuple[bytes, Descriptor]:
+    """Leaf hashes → root, chunks → leaves, wrapped key, AEAD, commitment, the sealed
+    descriptor against its commitment; the data key and the opened descriptor. The
+    exact size is the ciphertext's length (in the chain's bucket), the chunk count the
+    leaves' (the root binds them)."""
+    size, count = len(carried.ciphertext), len(carried.leaves)
+    if not 0 < size <= MAX_SIZE or size_bucket(size) != d["size"]:
+        raise ProofError(f"ciphertext is {size} bytes, not in the registered size bucket "
+                         f"{d['size']}")
     if rfc9162.root_from_leaf_hashes(carried.leaves).hex() != d["hash"]:
         raise ProofError(f"chunk leaf hashes do not hash to the descriptor's Merkle root "
                          f"{d['hash']}")
@@ -289,7 +295,17 @@ def _check_ciphertext(carried: CarriedRecord, d: Mapping[str, Any], payload: Pay
             raise ProofError("the decrypted salt+plaintext does not reproduce the "
                              f"registered commitment {d['commitment']}") from None
         raise ProofError(f"does not decrypt: {exc}") from None
-    return data_key
+    if carried.descriptor is None:
+        raise ProofError("carries no sealed descriptor")
+    try:
+        opened = open_descriptor(carried.descriptor, data_key, record_id,
+                                 bytes.fromhex(d["descriptor"]))
+    except VaultError as exc:
+        raise ProofError(f"sealed descriptor: {exc}") from None
+    if (opened.size, opened.chunks) != (size, count):
+        raise ProofError(f"the sealed descriptor says {opened.size} bytes in "
+                         f"{opened.chunks} chunk(s), the file carries {size} in {count}")
+    return data_key, opened
 
 
 def _unwrap(wrapped: bytes, payload: Payload, record_id: bytes) -> bytes:
@@ -363,7 +379,7 @@ def check_target(verified: Verified, node: Any, validator: str, org: str) -> Tar
                 raise ProofError(f"erased on chain at height {d['erased_height']} "
                                  f"({d['reason']}), after the export")
             if any(d[k] != before[k] for k in ("patient", "hash", "commitment", "size",
-                                                "chunks")):
+                                                "descriptor")):
                 raise ProofError(f"the chain's descriptor at height {latest} differs from "
                                  "the file's")
             holders[record] = list(node.query("records/holders", {"record": record},

@@ -64,15 +64,17 @@ class PortableError(PhrError):
 
 @dataclass(frozen=True, slots=True)
 class CarriedRecord:
-    """One record in the file: its descriptor's state proof at the file's height, the
-    leaf hash of every ciphertext chunk, the patient's wrapped data key and the
-    ciphertext (all chunks, back to back)."""
+    """One record in the file: its state proof at the file's height, the leaf hash of
+    every ciphertext chunk, the patient's wrapped data key, the ciphertext (all chunks,
+    back to back; its length is the exact size, the leaves count the chunks: the chain
+    has only the size bucket, v2) and the record's sealed descriptor."""
 
     record: str
     proof: dict[str, Any]
     leaves: tuple[bytes, ...]
     wrapped_key: bytes
     ciphertext: bytes = field(repr=False)
+    descriptor: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,9 @@ class Payload:
             entries.append({"record": r.record, "proof": r.proof,
                             "leaves": [h.hex() for h in r.leaves],
                             "wrapped_key": r.wrapped_key.hex(), "offset": offset,
-                            "length": len(r.ciphertext)})
+                            "length": len(r.ciphertext),
+                            **({} if r.descriptor is None
+                               else {"descriptor": r.descriptor.hex()})})
             offset += len(r.ciphertext)
         manifest = encoding.encode({
             "v": VERSION,
@@ -132,14 +136,19 @@ class Payload:
         if manifest["v"] != VERSION:
             raise PortableError(f"unsupported payload version {manifest['v']!r}")
         patient = manifest["patient"]
-        _keys(patient, {"did", "label", "signing_seed", "enc_secret", "retired_enc_secrets"},
-              "patient")
+        # "root" and "pseudonyms" (the pseudonym root and map) are absent from files
+        # written before pseudonyms; the wallet then applies its legacy-root rule.
+        names = {"did", "label", "signing_seed", "enc_secret", "retired_enc_secrets"}
+        _keys(patient, names | ({"root", "pseudonyms"} & set(patient)), "patient")
         keys.public_key_from_did(patient["did"])
-        wallet = Wallet.from_secrets_json(patient["did"], _text(patient["label"]), patient)
+        try:
+            wallet = Wallet.from_secrets_json(patient["did"], _text(patient["label"]), patient)
+        except WalletError as exc:
+            raise PortableError(f"malformed payload: patient keys: {exc}") from None
         records, offset = [], 0
         for entry in _list(manifest["records"]):
-            _keys(entry, {"record", "proof", "leaves", "wrapped_key", "offset", "length"},
-                  "record entry")
+            _keys(entry, {"record", "proof", "leaves", "wrapped_key", "offset", "length"}
+                  | ({"descriptor"} if "descriptor" in entry else set()), "record entry")
             length = _int(entry["length"])
             if _int(entry["offset"]) != offset or offset + length > len(blob):
                 raise PortableError(f"malformed payload: record {entry['record']!r} lies "
@@ -148,7 +157,8 @@ class Payload:
                 _record_id(entry["record"]), _object(entry["proof"]),
                 tuple(encoding.hex_bytes(h, 32) for h in _list(entry["leaves"])),
                 encoding.hex_bytes(entry["wrapped_key"]),
-                bytes(blob[offset:offset + length])))
+                bytes(blob[offset:offset + length]),
+                encoding.hex_bytes(entry["descriptor"]) if "descriptor" in entry else None))
             offset += length
         if offset != len(blob):
             raise PortableError("malformed payload: trailing bytes after the last record")

@@ -3,17 +3,21 @@
 A :class:`RecordsClient` acts for one wallet (a practitioner, an organization or a
 patient) through a :class:`~phrchain.client.session.Session`: its node and the vaults of
 the institutions in its directory (vault org DID → base URL). All cryptography happens
-here, on the caller's machine: the vault only ever sees ciphertext and wrapped keys, the
-chain only descriptors. Sharing keys with consented readers is ``ConsentClient.share``.
+here, on the caller's machine: the vault only ever sees ciphertext, wrapped keys and
+sealed descriptors; the chain only what enforcement needs (v2: no type, category or
+author). A practitioner's records go to its institution's vault, which registers them
+on chain signed by the institution; :meth:`RecordsClient.store` waits until they are
+committed. Sharing keys with consented readers is ``ConsentClient.share``.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from phrchain.client import breakglass
 from phrchain.client.breakglass import Receipt
@@ -22,26 +26,41 @@ from phrchain.client.sender import Progress
 from phrchain.client.session import RecordsError, Session
 from phrchain.core.errors import PhrError
 from phrchain.modules.consent.messages import Scope
-from phrchain.modules.records.messages import CATEGORIES, RESOURCE_RE, Erase, Register
+from phrchain.modules.records.messages import (
+    Erase,
+    Register,
+    size_bucket,
+)
 from phrchain.vault import crypto
 from phrchain.vault.crypto import ChunkPart, Sealed
-from phrchain.vault.errors import HASH_MISMATCH, VaultError
+from phrchain.vault.descriptor import Descriptor, open_descriptor, seal_descriptor
+from phrchain.vault.errors import DESCRIPTOR_MISMATCH, HASH_MISMATCH, VaultError
+from phrchain.vault.wire import MAX_KEY_ITEMS, Upload
 
 __all__ = ["MSGS_PER_TX", "Opened", "Prepared", "RecordsClient", "RecordsError",
            "resource_bytes"]
 
 MSGS_PER_TX = 32
 UPLOAD_BATCH_BYTES = 8 << 20
+REGISTER_TIMEOUT_S: Final = 60.0  # how long store() waits for the vault's register txs
+# The opened descriptor's fields merged into the chain's record (Opened.descriptor):
+# ``size`` there is the exact ciphertext size; the chain's bucket stays as ``bucket``.
+OPENED_FIELDS: Final = ("resource", "category", "author", "size", "chunks")
 
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A sealed record ready to upload and register."""
+    """A sealed record ready to upload and register: its sealed descriptor, and the
+    register message (sent by the custodian's vault, or by the patient if
+    ``self_reported``)."""
 
     sealed: Sealed
     wrapped: dict[str, bytes]
     msg: dict[str, Any]
     custodian: str
+    descriptor: Descriptor
+    sealed_descriptor: bytes
+    self_reported: bool = False
 
     @property
     def record(self) -> str:
@@ -57,6 +76,8 @@ class Opened:
     # A break-glass read's receipt (client/breakglass.py): the institution keeps it with
     # the reason, which went nowhere.
     receipt: Receipt | None = None
+    # ``descriptor``: the chain's record merged with the opened sealed descriptor
+    # (resource, category, author, exact size, chunks; the chain's size is ``bucket``).
 
     def resource(self) -> dict[str, Any]:
         value: dict[str, Any] = json.loads(self.plaintext)
@@ -80,19 +101,28 @@ class RecordsClient:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        # Readers by (patient, resource type, category), for one bulk operation: a
-        # consent granted meanwhile is served by the patient's re-wrapping.
-        self._readers_cache: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        # Readers by (patient, record id or ""), for one bulk operation: a consent
+        # granted meanwhile is served by the patient's re-wrapping.
+        self._readers_cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     # -- writing -----------------------------------------------------------------------
     def prepare(self, plaintext: bytes, patient: str, *, resource: str, category: str,
                 custodian: str | None = None, replaces: str | None = None,
                 record_id: bytes | None = None) -> Prepared:
-        """Seal ``plaintext`` for ``patient`` and wrap its key for every reader the chain
-        names now (the patient, standing-consent grantees), the author and custodian."""
+        """Seal ``plaintext`` for ``patient`` with its sealed descriptor, and wrap its
+        key for every reader the chain names now (the patient, standing-consent
+        grantees), the author and the custodian. A practitioner's or institution's
+        record stays in its own institution (whose vault registers it); a patient's own
+        (self-reported) record names the custodian it goes to."""
         s = self.session
-        mine = s.custodian_of_me()
+        self_reported = s.identity(s.wallet.did)["kind"] == "patient"
+        mine = None if self_reported else s.custodian_of_me()
         custodian = custodian or mine
+        if not custodian:
+            raise RecordsError("a self-reported record names its custodian institution")
+        if mine is not None and custodian != mine:
+            raise RecordsError(f"a record is kept by its author's own institution {mine}, "
+                               "whose vault registers it")
         record_id = record_id or secrets.token_bytes(16)
         sealed = crypto.seal(record_id, patient, plaintext)
         readers = self._readers(patient, resource, category)
@@ -102,14 +132,20 @@ class RecordsClient:
         wrapped = {did: crypto.wrap_key(sealed.data_key, key, record_id, did)
                    for did, key in enc.items()}
         meta = sealed.meta
-        msg = Register(meta.record_id.hex(), patient, resource, category, meta.hash.hex(),
-                       meta.size, meta.chunks, meta.commitment.hex(),
-                       None if custodian == mine else custodian, replaces).to_msg()
-        return Prepared(sealed, wrapped, msg, custodian)
+        descriptor = Descriptor.new(record_id.hex(), resource, category, s.wallet.did,
+                                    meta.size, meta.chunks)
+        msg = Register(meta.record_id.hex(), patient, meta.hash.hex(), size_bucket(meta.size),
+                       meta.commitment.hex(), descriptor.commitment().hex(),
+                       custodian if self_reported else None, replaces).to_msg()
+        return Prepared(sealed, wrapped, msg, custodian, descriptor,
+                        seal_descriptor(descriptor, sealed.data_key), self_reported)
 
     def store(self, prepared: Sequence[Prepared], progress: Progress | None = None) -> list[str]:
         """Upload the records to their custodians' vaults (batched, up to ~8 MiB per
-        request), then register them, 32 to a tx, txs pipelined."""
+        request), then wait until they are registered on chain: by each custodian's
+        vault (signed by the institution, 32 to a tx), or for self-reported records by
+        this wallet (32 to a tx, pipelined). A register tx the chain refused is a
+        :class:`RecordsError` naming the record and the chain's code."""
         batch: list[Prepared] = []
         size = 0
         for p in prepared:
@@ -122,17 +158,62 @@ class RecordsClient:
         if batch:
             self._upload(batch)
         self._readers_cache.clear()
-        txs = [prepared[i:i + MSGS_PER_TX] for i in range(0, len(prepared), MSGS_PER_TX)]
-        self.session.sender.send_many([[p.msg for p in tx] for tx in txs], progress,
-                                      [len(tx) for tx in txs])
+        own = [p for p in prepared if p.self_reported]
+        txs = [own[i:i + MSGS_PER_TX] for i in range(0, len(own), MSGS_PER_TX)]
+        if txs:
+            self.session.sender.send_many([[p.msg for p in tx] for tx in txs], progress,
+                                          [len(tx) for tx in txs])
+        by_vault: dict[str, list[Prepared]] = {}
+        for p in prepared:
+            if not p.self_reported:
+                by_vault.setdefault(p.custodian, []).append(p)
+        for custodian, mine in by_vault.items():
+            self._await_registered(custodian, mine, progress)
         return [p.record for p in prepared]
+
+    def _await_registered(self, custodian: str, prepared: Sequence[Prepared],
+                          progress: Progress | None) -> None:
+        """Until the custodian's vault says every record committed (or one refused),
+        then each is checked on chain: it must hold exactly what was uploaded."""
+        vault = self.session.vault(custodian)
+        pending = [p.record for p in prepared]
+        deadline, pause = time.monotonic() + REGISTER_TIMEOUT_S, 0.02
+        while pending:
+            status = vault.registrations(pending)
+            for record in pending:
+                found = status.get(record, {"status": "unknown"})
+                if found["status"] in ("refused", "unknown"):
+                    why = f"the chain refused its register tx ({found['code']})" \
+                        if found["status"] == "refused" else "the vault has no register job"
+                    raise RecordsError(f"record {record} was not registered by the vault of "
+                                       f"{custodian}: {why}")
+            done = [r for r in pending if status[r]["status"] == "committed"]
+            pending = [r for r in pending if status[r]["status"] == "pending"]
+            if progress is not None and done:
+                progress(len(done))
+            if pending:
+                if time.monotonic() > deadline:
+                    raise RecordsError(f"{len(pending)} record(s) not registered by the "
+                                       f"vault of {custodian} within "
+                                       f"{REGISTER_TIMEOUT_S:g} s; they stay in its journal")
+                time.sleep(pause)
+                pause = min(pause * 1.5, 0.5)
+        for p in prepared:  # the chain, not the vault, says what is registered
+            on_chain = self.session.q("records/get", record=p.record)
+            if on_chain is None or any(on_chain.get(k) != p.msg[k] for k in (
+                    "patient", "hash", "size", "commitment", "descriptor")) \
+                    or on_chain.get("custodian") != custodian:
+                raise RecordsError(f"record {p.record} is not on chain as uploaded")
 
     def _upload(self, batch: Sequence[Prepared]) -> None:
         vault = self.session.vault(batch[0].custodian)
-        if len(batch) == 1:
-            vault.upload(batch[0].sealed.meta, batch[0].wrapped, batch[0].sealed.chunks)
+        uploads = [Upload(p.sealed.meta, p.wrapped, p.sealed.chunks, p.sealed_descriptor,
+                          None if p.self_reported else p.msg) for p in batch]
+        if len(uploads) == 1:
+            u = uploads[0]
+            vault.upload(u.meta, u.wrapped, u.chunks, u.descriptor, u.register)
         else:
-            vault.upload_many([(p.sealed.meta, p.wrapped, p.sealed.chunks) for p in batch])
+            vault.upload_many(uploads)
 
     def add(self, plaintext: bytes, patient: str, *, resource: str, category: str,
             **kw: Any) -> str:
@@ -182,25 +263,47 @@ class RecordsClient:
         from phrchain.fhir.bundle import export_bundle
 
         patient = patient or self.session.wallet.did
+        owner = patient == self.session.wallet.did
         resources: list[dict[str, Any]] = []
         after = None
         while True:
             page = self.session.q("records/patient", patient=patient,
                                   **({} if after is None else {"after": after}))
-            for record in page["records"]:
-                d = self.session.descriptor(record)
-                if d["status"] != "active":
+            active = [r for r in page["records"]
+                      if self.session.descriptor(r)["status"] == "active"]
+            # the owner learns what each record is without reading it (keys/own); a
+            # reader learns it with the record (a large object is then skipped)
+            known = self._descriptors_or_skip(active, skipped) if owner else {}
+            for record in active:
+                if owner and record not in known:
                     continue
-                if d["category"] == "genomic" or d["chunks"] > 1:
+                if record in known and _large(known[record]):
                     _note(skipped, record, "a large object, not a FHIR resource")
                     continue
                 try:
-                    resources.append(self.open(record, purpose=purpose).resource())
+                    opened = self.open(record, purpose=purpose)
+                    if _large(opened.descriptor):
+                        _note(skipped, record, "a large object, not a FHIR resource")
+                        continue
+                    resources.append(opened.resource())
                 except (ApiError, PhrError, ValueError) as exc:
                     _note(skipped, record, str(exc))
             after = page["next"]
             if after is None:
                 return export_bundle(resources)
+
+    def _descriptors_or_skip(self, records: Sequence[str],
+                             skipped: list[tuple[str, str]] | None) -> dict[str, Any]:
+        try:
+            return self.descriptors(records)
+        except (ApiError, PhrError, ValueError):  # one vault down: record by record
+            out: dict[str, Any] = {}
+            for record in records:
+                try:
+                    out.update(self.descriptors([record]))
+                except (ApiError, PhrError, ValueError) as exc:
+                    _note(skipped, record, str(exc))
+            return out
 
     def add_resource(self, fhir_resource: Mapping[str, Any], patient: str, **kw: Any) -> str:
         """Validate a FHIR R4 resource, then add it as a record."""
@@ -213,39 +316,40 @@ class RecordsClient:
 
     # -- reading -----------------------------------------------------------------------
     def _readers_of_unconsented(self, patient: str, kinds: Iterable[tuple[str, str]]) -> None:
-        """A patient without any consent has the same readers for every kind of record
-        (``consent/readers``: the patient, plus grantees of covering consents): ask once
-        for all the (resource type, category) pairs of a bulk import, not ~10 times.
+        """Ask once for the readers of a bulk import's new records of ``patient``.
 
-        Readers first, then the consent list: consents are never deleted, so an empty
-        list at the later height means there was none at the earlier one either."""
-        missing = sorted(k for k in kinds if (patient, *k) not in self._readers_cache
-                         and RESOURCE_RE.fullmatch(k[0]) and k[1] in CATEGORIES)
-        if len(missing) < 2:
-            return
-        readers = self._readers(patient, *missing[0])
-        if self.session.q("consent/patient", patient=patient)["consents"]:
-            return
-        for resource, category in missing[1:]:
-            self._readers_cache[(patient, resource, category)] = readers
+        Consent scopes name record ids (``modules/consent``), so whatever its type and
+        category, a new record is covered by the patient's ``all`` consents only: one
+        ``consent/readers`` answer serves every record of the import (``kinds`` no
+        longer matters; kept so that callers need not change)."""
+        del kinds
+        self._readers(patient)
 
-    def _readers(self, patient: str, resource: str, category: str) -> list[dict[str, Any]]:
-        key = (patient, resource, category)
+    def _readers(self, patient: str, resource: str | None = None,
+                 category: str | None = None, record: str | None = None
+                 ) -> list[dict[str, Any]]:
+        """The standing readers of a record of ``patient`` (``consent/readers``): the
+        patient and the grantees of read/pull ``all`` consents, plus, with ``record``,
+        of consents naming that id. ``resource`` and ``category`` do not matter (a scope
+        never names them) and are not sent."""
+        del resource, category
+        key = (patient, record or "")
         if key not in self._readers_cache:
             self._readers_cache[key] = self.session.q(
-                "consent/readers", patient=patient, resource=resource,
-                category=category)["readers"]
+                "consent/readers", patient=patient,
+                **({} if record is None else {"record": record}))["readers"]
         return self._readers_cache[key]
 
     def fetch(self, record: str, action: str, purpose: str, vault_org: str | None,
               reason: str | None = None
               ) -> tuple[dict[str, Any], dict[str, Any], bytes, list[ChunkPart],
                          Receipt | None]:
-        """One audited access: the descriptor, the vault's answer, the unwrapped data
-        key, all ciphertext chunks and a break-glass receipt (what :meth:`open` and the
-        exchange's pull and push build on)."""
-        descriptor = self.session.descriptor(record)
-        vault = self.session.vault(vault_org or descriptor["custodian"])
+        """One audited access: the record (the chain's fields merged with its opened
+        sealed descriptor), the vault's answer, the unwrapped data key, all ciphertext
+        chunks and a break-glass receipt (what :meth:`open` and the exchange's pull and
+        push build on)."""
+        on_chain = self.session.descriptor(record)
+        vault = self.session.vault(vault_org or on_chain["custodian"])
         salt, justification = b"", None
         if action == "break_glass":
             if reason is None:
@@ -258,20 +362,36 @@ class RecordsClient:
         receipt = None if justification is None else breakglass.receipt(
             record, vault.vault, self.session.wallet.did, vault.last_headers, salt,
             justification)
-        if answer["meta"]["hash"] != descriptor.get("hash"):
-            raise VaultError(HASH_MISMATCH, "the vault's metadata differs from the chain's")
         data_key = self.session.unwrap(record, answer["wrapped_key"])
+        descriptor = self._checked(on_chain, answer, data_key)
         parts = answer["parts"]
         if not parts:  # a large record: fetch its chunks with the ticket
             parts = [vault.chunk(record, i, answer["ticket"])
                      for i in range(descriptor["chunks"])]
         return descriptor, answer, data_key, parts, receipt
 
+    @staticmethod
+    def _checked(on_chain: Mapping[str, Any], answer: Mapping[str, Any],
+                 data_key: bytes) -> dict[str, Any]:
+        """The vault's meta against the chain (hash, size bucket), the sealed descriptor
+        opened and checked against the chain's commitment and the meta (exact size,
+        chunks): the record merged with what it is."""
+        meta = answer["meta"]
+        if meta["hash"] != on_chain.get("hash") or meta["patient"] != on_chain["patient"] \
+                or size_bucket(int(meta["size"])) != on_chain.get("size"):
+            raise VaultError(HASH_MISMATCH, "the vault's metadata differs from the chain's")
+        if not answer.get("descriptor"):
+            raise VaultError(DESCRIPTOR_MISMATCH, "the vault returned no sealed descriptor")
+        return merged(on_chain, open_descriptor(
+            bytes.fromhex(answer["descriptor"]), data_key, bytes.fromhex(on_chain["record"]),
+            bytes.fromhex(on_chain["descriptor"])), meta)
+
     def open(self, record: str, *, action: str = "read", purpose: str = "TREAT",
              vault_org: str | None = None, reason: str | None = None) -> Opened:
-        """Fetch, verify (chain hash, AEAD, salted commitment) and decrypt a record. A
-        break-glass access needs ``reason`` (at least 10 characters): it is committed to
-        in the signed request, never sent, and the result carries the receipt."""
+        """Fetch, verify (chain hash, AEAD, salted commitment, sealed descriptor) and
+        decrypt a record. A break-glass access needs ``reason`` (at least 10
+        characters): it is committed to in the signed request, never sent, and the
+        result carries the receipt."""
         descriptor, answer, data_key, parts, receipt = self.fetch(record, action, purpose,
                                                                   vault_org, reason)
         plaintext = crypto.open_sealed(
@@ -282,10 +402,11 @@ class RecordsClient:
 
     def read_range(self, record: str, start: int, length: int, *, purpose: str = "TREAT",
                    vault_org: str | None = None) -> bytes:
-        descriptor = self.session.descriptor(record)
-        vault = self.session.vault(vault_org or descriptor["custodian"])
+        on_chain = self.session.descriptor(record)
+        vault = self.session.vault(vault_org or on_chain["custodian"])
         answer = vault.access(record, "read", purpose)
         data_key = self.session.unwrap(record, answer["wrapped_key"])
+        descriptor = self._checked(on_chain, answer, data_key)
         layout = crypto.Layout.of_record(descriptor["size"], descriptor["chunks"])
         wanted = layout.covering(start, length)
         by_index = {p.index: p for p in answer["parts"]}
@@ -295,23 +416,77 @@ class RecordsClient:
                                  expected_hash=bytes.fromhex(descriptor["hash"]),
                                  count=descriptor["chunks"], size=descriptor["size"])
 
+    def descriptors(self, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What the caller's own records (as their patient) are, without reading them:
+        the chain's record merged with its opened sealed descriptor, fetched with the
+        caller's wrapped keys from each custodian's vault (``keys/own``, batched; not an
+        audited read). Erased records, and records whose vault has no descriptor, are
+        left out."""
+        by_vault: dict[str, list[dict[str, Any]]] = {}
+        for record in record_ids:
+            on_chain = self.session.descriptor(record)
+            if on_chain["status"] != "erased" and "descriptor" in on_chain:
+                by_vault.setdefault(on_chain["custodian"], []).append(on_chain)
+        out: dict[str, dict[str, Any]] = {}
+        for custodian, records in by_vault.items():
+            vault = self.session.vault(custodian)
+            for i in range(0, len(records), MAX_KEY_ITEMS):
+                part = records[i:i + MAX_KEY_ITEMS]
+                keys, sealed = vault.own([r["record"] for r in part])
+                for r in part:
+                    if r["record"] not in sealed:
+                        continue
+                    data_key = self.session.unwrap(r["record"], keys[r["record"]].hex())
+                    out[r["record"]] = merged(r, open_descriptor(
+                        sealed[r["record"]], data_key, bytes.fromhex(r["record"]),
+                        bytes.fromhex(r["descriptor"])))
+        return out
+
     def my_records(self, scope: Scope | None = None) -> list[dict[str, Any]]:
-        """The descriptors of the caller's own records (as patient) not erased, those
-        ``scope`` covers if given."""
+        """The caller's own records (as patient) not erased, those ``scope`` covers if
+        given. Without a scope the chain's records are merged with their opened sealed
+        descriptors (:meth:`descriptors`), so each says what it is."""
         out, after = [], None
         while True:
             page = self.session.q("records/patient", patient=self.session.wallet.did,
                                   **({} if after is None else {"after": after}))
             for record in page["records"]:
                 d = self.session.descriptor(record)
-                if d["status"] != "erased" and (scope is None or scope.covers(d)):
+                if d["status"] != "erased":
                     out.append(d)
             after = page["next"]
             if after is None:
-                return out
+                break
+        # what each record is, opened only where asked for or where the scope needs it
+        if scope is None:
+            known = self.descriptors([d["record"] for d in out])
+            out = [known.get(d["record"], d) for d in out]
+        return [d for d in out if scope is None or scope.covers(d)]
 
     def erase(self, record: str, reason: str = "patient_request") -> None:
         self.session.send([Erase(record, reason).to_msg()])
+
+
+def merged(on_chain: Mapping[str, Any], descriptor: Descriptor,
+           meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The chain's record with what its opened descriptor says (``OPENED_FIELDS``; the
+    chain's size bucket stays as ``bucket``). With the vault's ``meta``, the exact size
+    and chunk count must agree with the descriptor's."""
+    if meta is not None and (int(meta["size"]), int(meta["chunks"])) != (
+            descriptor.size, descriptor.chunks):
+        raise VaultError(DESCRIPTOR_MISMATCH, "the sealed descriptor's size or chunks differ "
+                         "from the vault's")
+    if size_bucket(descriptor.size) != on_chain.get("size"):
+        raise VaultError(DESCRIPTOR_MISMATCH, "the sealed descriptor's size is not in the "
+                         "chain's size bucket")
+    opened = descriptor.to_json()
+    return {**on_chain, "bucket": on_chain.get("size"),
+            **{k: opened[k] for k in OPENED_FIELDS}}
+
+
+def _large(descriptor: Mapping[str, Any]) -> bool:
+    """A large object (genomic data, more than one chunk), not a FHIR resource."""
+    return bool(descriptor.get("category") == "genomic" or descriptor.get("chunks", 1) > 1)
 
 
 def _note(skipped: list[tuple[str, str]] | None, record: str, why: str) -> None:

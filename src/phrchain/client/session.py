@@ -19,6 +19,7 @@ from phrchain.client.vault import VaultClient
 from phrchain.client.wallet import Wallet
 from phrchain.core.errors import PhrError
 from phrchain.vault import crypto
+from phrchain.vault.errors import VaultError
 
 __all__ = ["RecordsError", "Session"]
 
@@ -38,6 +39,9 @@ class Session:
         self.sender = sender or TxSender(node, wallet)
         self._vaults: dict[str, VaultClient] = {}
         self._identities: dict[str, dict[str, Any]] = {}
+        # The other pseudonyms of the same patient, when a PatientWallet made this
+        # session: clients refuse to pay them (a public link between pseudonyms).
+        self.own_pseudonyms: frozenset[str] = frozenset()
 
     def __enter__(self) -> Session:
         return self
@@ -87,8 +91,16 @@ class Session:
 
     # -- data keys (they never leave this machine unwrapped) ---------------------------
     def unwrap(self, record: str, wrapped_hex: str) -> bytes:
-        return crypto.unwrap_key(bytes.fromhex(wrapped_hex), self.wallet.encryption_key,
-                                 bytes.fromhex(record), self.wallet.did)
+        """Open a data key wrapped to this wallet: with its encryption key, else with a
+        retired one (keys wrapped before a rotation of the encryption key)."""
+        wrapped, record_id = bytes.fromhex(wrapped_hex), bytes.fromhex(record)
+        *first, last = (self.wallet.encryption_key, *self.wallet.retired_encryption_keys)
+        for key in first:
+            try:
+                return crypto.unwrap_key(wrapped, key, record_id, self.wallet.did)
+            except VaultError:
+                continue
+        return crypto.unwrap_key(wrapped, last, record_id, self.wallet.did)
 
     def wrap_for(self, data_key: bytes, record_id: bytes, dids: Iterable[str]
                  ) -> dict[str, bytes]:

@@ -43,9 +43,11 @@ _RX_COMMITMENT: Final = domain_prefix("phrchain/supply/rx-commitment/v1")
 @dataclass(frozen=True)
 class MonitoringKey:
     """The consortium's monitoring key (HMAC-SHA256), held by pharmacies, prescribers and
-    the regulator — never by insurers or the public. It turns a patient DID (a
-    pseudonym is just a DID here) and a prescription record id into the tags the
-    monitoring rules group by; without it a tag links to nobody."""
+    the regulator — never by insurers or the public. It turns a patient DID and a
+    prescription record id into the tags the monitoring rules group by; without it a
+    tag links to nobody. The DID a patient shows every pharmacy is their monitoring
+    pseudonym (``Wallet.pseudonym_did(regulator, "monitoring")``, never registered), so
+    all their dispenses group under one tag (docs/privacy-v2-design.md §1)."""
 
     key: bytes
 

@@ -18,7 +18,14 @@ from phrchain.client.wallet import Wallet
 from phrchain.tls import ClientTLS
 from phrchain.vault.crypto import ChunkPart, RecordMeta
 from phrchain.vault.requests import request_hash, sign_request
-from phrchain.vault.wire import encode_batch, encode_keys, encode_records, encode_upload
+from phrchain.vault.wire import (
+    MAX_KEY_ITEMS,
+    Upload,
+    encode_batch,
+    encode_keys,
+    encode_records,
+    encode_upload,
+)
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -89,21 +96,38 @@ class VaultClient:
                          tuple(bytes.fromhex(h) for h in proof.split(",") if h))
 
     def upload(self, meta: RecordMeta, wrapped_keys: dict[str, bytes],
-               chunks: list[bytes]) -> None:
-        self._request("POST", f"/v1/vault/records/{meta.record_id.hex()}",
-                      body=encode_upload(meta, wrapped_keys, chunks))
+               chunks: list[bytes], descriptor: bytes | None = None,
+               register: dict[str, Any] | None = None) -> list[str]:
+        """Custody upload of one record with its sealed descriptor and, by the
+        institution's staff, the ``records/register`` message its vault sends; returns
+        the ids the vault registers (follow them with :meth:`registrations`)."""
+        answer = self._request("POST", f"/v1/vault/records/{meta.record_id.hex()}",
+                               body=encode_upload(meta, wrapped_keys, chunks, descriptor,
+                                                  register))
+        return [str(r) for r in answer.json().get("registering", [])]
 
-    def upload_many(self, items: list[tuple[RecordMeta, dict[str, bytes], list[bytes]]]
-                    ) -> None:
+    def upload_many(self, items: Sequence[Upload]) -> list[str]:
         """Many records in one signed request (bulk import)."""
-        self._request("POST", "/v1/vault/batch",
-                      body=encode_batch([encode_upload(m, k, c) for m, k, c in items]))
+        answer = self._request("POST", "/v1/vault/batch", body=encode_batch(
+            [encode_upload(u.meta, u.wrapped, u.chunks, u.descriptor, u.register)
+             for u in items]))
+        return [str(r) for r in answer.json().get("registering", [])]
+
+    def registrations(self, records: Sequence[str]) -> dict[str, dict[str, str]]:
+        """``{record: {"status": pending | committed | refused | unknown, ["code"]}}``
+        of the register jobs of records the caller uploaded."""
+        out: dict[str, dict[str, str]] = {}
+        for i in range(0, len(records), MAX_KEY_ITEMS):
+            answer = self._request("POST", "/v1/vault/registrations",
+                                   body=encode_records(records[i:i + MAX_KEY_ITEMS]))
+            out.update({str(r): dict(v) for r, v in answer.json()["records"].items()})
+        return out
 
     def copy(self, meta: RecordMeta, wrapped_keys: dict[str, bytes], chunks: list[bytes],
-             pull: str | None = None) -> None:
+             pull: str | None = None, descriptor: bytes | None = None) -> None:
         self._request("POST", f"/v1/vault/copies/{meta.record_id.hex()}",
                       {} if pull is None else {"pull": pull},
-                      encode_upload(meta, wrapped_keys, chunks))
+                      encode_upload(meta, wrapped_keys, chunks, descriptor))
 
     def share_key(self, record: str, reader: str, wrapped: bytes) -> None:
         self._request("PUT", f"/v1/vault/records/{record}/keys/{reader}", body=wrapped)
@@ -111,8 +135,15 @@ class VaultClient:
     def own_keys(self, records: Sequence[str]) -> dict[str, bytes]:
         """The patient's own wrapped keys of their ``records`` (at most
         ``wire.MAX_KEY_ITEMS``): no ciphertext, not an audited read."""
-        answer = self._request("POST", "/v1/vault/keys/own", body=encode_records(records))
-        return {str(r): bytes.fromhex(w) for r, w in answer.json()["keys"].items()}
+        return self.own(records)[0]
+
+    def own(self, records: Sequence[str]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+        """The patient's own wrapped keys and the sealed descriptors of their
+        ``records`` (at most ``wire.MAX_KEY_ITEMS``)."""
+        answer = self._request("POST", "/v1/vault/keys/own",
+                               body=encode_records(records)).json()
+        return ({str(r): bytes.fromhex(w) for r, w in answer["keys"].items()},
+                {str(r): bytes.fromhex(d) for r, d in answer.get("descriptors", {}).items()})
 
     def share_keys(self, items: Sequence[tuple[str, str, bytes]]) -> None:
         """Many ``(record, reader DID, wrapped key)`` in one request (at most

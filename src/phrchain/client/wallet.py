@@ -23,9 +23,14 @@ hands to an admin, not for anything secret.
 
 The key is Argon2id(passphrase, salt) with the parameters stored in the header (default
 64 MiB, 3 passes, 1 lane: OWASP's first recommended profile). The plaintext is the
-canonical JSON of ``{"enc_secret", "retired_enc_secrets", "signing_seed"}``; retired
-encryption secrets are kept because data keys already wrapped to an old X25519 key stay
-readable only with it.
+canonical JSON of ``{"enc_secret", "pseudonyms", "retired_enc_secrets", "root",
+"signing_seed"}``; retired encryption secrets are kept because data keys already
+wrapped to an old X25519 key stay readable only with it.
+
+A patient's wallet also holds the 32-byte ``root`` its per-relationship pseudonyms are
+derived from and the map of those pseudonyms (:mod:`phrchain.client.pseudonyms`,
+``docs/privacy.md``). Files written before roots existed have neither: they load with
+the legacy root derived from the signing seed, and an empty map.
 """
 
 from __future__ import annotations
@@ -42,6 +47,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
+from phrchain.client.pseudonyms import (
+    Pseudonym,
+    PseudonymError,
+    derive_pseudonym,
+    legacy_root,
+)
 from phrchain.core import encoding, keys
 from phrchain.core.errors import CryptoError, EncodingError, PhrError
 from phrchain.modules.identity import rotation_bytes
@@ -53,7 +64,8 @@ KDF_NAME: Final = "argon2id"
 CIPHER_NAME: Final = "chacha20-poly1305"
 SALT_BYTES: Final = 16
 NONCE_BYTES: Final = 12
-MAX_FILE_BYTES: Final = 64 * 1024
+# Room for some thousands of pseudonyms; still nothing a reader need fear to hold.
+MAX_FILE_BYTES: Final = 1024 * 1024
 # Bounds on parameters read from a file: a hostile file must not make us allocate
 # gigabytes or spin for minutes before the AEAD tag can refuse it.
 # The limits allow 4x the default memory (256 MiB) and ~5x its passes: headroom for
@@ -108,26 +120,113 @@ class WalletInfo:
 
 @dataclass(frozen=True, slots=True)
 class Wallet:
-    """One identity's keys. ``did`` stays the inception key's did:key after rotations."""
+    """One identity's keys. ``did`` stays the inception key's did:key after rotations.
+
+    ``root`` is the pseudonym root secret (the legacy root of the signing seed when none
+    is given); ``pseudonym_map`` the pseudonyms derived from it that the wallet knows,
+    by DID (mutable: :meth:`remember` adds to it; save the wallet to keep it)."""
 
     did: str
     signing_key: keys.SigningKey
     encryption_key: keys.EncryptionKey
     label: str = ""
     retired_encryption_keys: tuple[keys.EncryptionKey, ...] = field(default=(), repr=False)
+    root: bytes = field(default=b"", repr=False)
+    pseudonym_map: dict[str, Pseudonym] = field(default_factory=dict, repr=False,
+                                                compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.root:
+            object.__setattr__(self, "root", legacy_root(self.signing_key.seed))
+        if len(self.root) != 32:
+            raise WalletError("the pseudonym root must be 32 bytes")
 
     @classmethod
     def create(cls, label: str = "", random_bytes: RandomBytes = secrets.token_bytes) -> Wallet:
         """A fresh identity; ``random_bytes`` is a parameter so tests can fix keys."""
         signing = keys.SigningKey(random_bytes(32))
-        return cls(signing.did, signing, keys.EncryptionKey(random_bytes(32)), label)
+        encryption = keys.EncryptionKey(random_bytes(32))
+        return cls(signing.did, signing, encryption, label, root=random_bytes(32))
 
     @classmethod
     def from_secrets(cls, signing_seed: bytes, enc_secret: bytes, label: str = "",
-                     did: str | None = None) -> Wallet:
+                     did: str | None = None, root: bytes = b"") -> Wallet:
         """Rebuild a wallet from known secrets (fixtures, recovery from a backup)."""
         signing = keys.SigningKey(signing_seed)
-        return cls(did or signing.did, signing, keys.EncryptionKey(enc_secret), label)
+        return cls(did or signing.did, signing, keys.EncryptionKey(enc_secret), label,
+                   root=root)
+
+    # -- pseudonyms (docs/privacy.md; phrchain.client.pseudonyms) ----------------------
+    def pseudonym(self, counterpart: str, kind: str, generation: int = 0) -> Wallet:
+        """The wallet of this patient's pseudonym for ``counterpart`` (its own did:key,
+        keys at the rotation the map records, earlier encryption keys as retired)."""
+        did = self.pseudonym_did(counterpart, kind, generation)
+        known = self.pseudonym_map.get(did)
+        rotation = 0 if known is None else known.rotation
+        return self._pseudonym_at(did, counterpart, kind, generation, rotation)
+
+    def pseudonym_did(self, counterpart: str, kind: str, generation: int = 0) -> str:
+        """The DID of a pseudonym (its rotation-0 key's did:key), registered or not."""
+        seed, _ = self._derive(counterpart, kind, generation, 0)
+        return keys.SigningKey(seed).did
+
+    def pseudonyms(self) -> list[Pseudonym]:
+        """Every pseudonym this wallet knows, by counterpart, kind and generation."""
+        return sorted(self.pseudonym_map.values(),
+                      key=lambda p: (p.counterpart, p.kind, p.generation))
+
+    def pseudonym_of(self, did: str) -> Wallet:
+        """The wallet of a pseudonym in the map, by its DID."""
+        p = self.pseudonym_map.get(did)
+        if p is None:
+            raise WalletError(f"{did} is not one of this wallet's pseudonyms")
+        return self._pseudonym_at(did, p.counterpart, p.kind, p.generation, p.rotation)
+
+    def remember(self, counterpart: str, kind: str, generation: int = 0, rotation: int = 0,
+                 registered_height: int | None = None) -> Pseudonym:
+        """Add (or update) a pseudonym in the map; save the wallet to keep it."""
+        did = self.pseudonym_did(counterpart, kind, generation)
+        entry = Pseudonym(did, counterpart, kind, generation, rotation, registered_height)
+        self.pseudonym_map[did] = entry
+        return entry
+
+    def rotate_pseudonym(self, chain_id: str, did: str) -> tuple[dict[str, Any], Wallet]:
+        """``identity/rotate_key`` moving pseudonym ``did`` to the keys derived with
+        its rotation + 1 (signing and encryption; the DID stays), to be signed by the
+        pseudonym's *current* key, and the pseudonym's wallet once committed. After the
+        commit, :meth:`remember` the new rotation (``PatientWallet.rotate`` does both)."""
+        p = self.pseudonym_map.get(did)
+        if p is None:
+            raise WalletError(f"{did} is not one of this wallet's pseudonyms")
+        new = self._pseudonym_at(did, p.counterpart, p.kind, p.generation, p.rotation + 1)
+        proof = new.signing_key.sign(rotation_bytes(chain_id, did, new.signing_key.public_key))
+        msg = RotateKey(new_key=new.signing_key.public_key, enc_key=new.enc_key,
+                        proof=proof).to_msg()
+        return msg, new
+
+    def emergency_card(self) -> list[dict[str, str]]:
+        """The break-glass locator the patient carries (``docs/privacy.md``, option a):
+        for each custodian institution, the pseudonym its records are kept under. An
+        emergency clinician elsewhere reads it from the card to find those records."""
+        return [{"custodian": p.counterpart, "pseudonym": p.did}
+                for p in self.pseudonyms() if p.kind == "custodian"]
+
+    def _derive(self, counterpart: str, kind: str, generation: int, rotation: int
+                ) -> tuple[bytes, bytes]:
+        try:
+            return derive_pseudonym(self.root, counterpart, kind, generation, rotation)
+        except PseudonymError as exc:
+            raise WalletError(str(exc)) from None
+
+    def _pseudonym_at(self, did: str, counterpart: str, kind: str, generation: int,
+                      rotation: int) -> Wallet:
+        pairs = [self._derive(counterpart, kind, generation, r) for r in range(rotation + 1)]
+        # Its own root is the legacy root of its inception seed, never the patient's:
+        # a pseudonym's wallet handed to a device names nothing else.
+        return Wallet(did, keys.SigningKey(pairs[-1][0]), keys.EncryptionKey(pairs[-1][1]),
+                      f"{self.label} @ {kind}" if self.label else "",
+                      tuple(keys.EncryptionKey(e) for _, e in pairs[:-1]),
+                      root=legacy_root(pairs[0][0]))
 
     @property
     def info(self) -> WalletInfo:
@@ -159,12 +258,27 @@ class Wallet:
         msg = RotateKey(new_key=new_signing.public_key,
                         enc_key=encryption.public_key if rotate_encryption else None,
                         proof=proof).to_msg()
-        return msg, Wallet(self.did, new_signing, encryption, self.label, retired)
+        return msg, Wallet(self.did, new_signing, encryption, self.label, retired,
+                           self.root, dict(self.pseudonym_map))
 
     # -- on disk ------------------------------------------------------------------------
     def save(self, path: Path | str, passphrase: str | bytes, kdf: KdfParams = DEFAULT_KDF,
              random_bytes: RandomBytes = secrets.token_bytes) -> None:
         """Encrypt to ``path`` (mode 0600), atomically; refuse to overwrite anything."""
+        write_new_private(Path(path), self._file_bytes(passphrase, kdf, random_bytes))
+
+    def save_over(self, path: Path | str, passphrase: str | bytes,
+                  kdf: KdfParams = DEFAULT_KDF,
+                  random_bytes: RandomBytes = secrets.token_bytes) -> None:
+        """Replace this wallet's own file (its pseudonym map changed): refused unless
+        ``path`` holds a wallet of the same DID; the new file is written aside and
+        renamed over the old one, so a crash leaves one or the other, never half."""
+        if read_public(path).did != self.did:
+            raise WalletError(f"{path} holds another identity's wallet")
+        replace_private(Path(path), self._file_bytes(passphrase, kdf, random_bytes))
+
+    def _file_bytes(self, passphrase: str | bytes, kdf: KdfParams,
+                    random_bytes: RandomBytes) -> bytes:
         header = {
             "format": FORMAT, "version": VERSION, "did": self.did,
             "signing_key": self.signing_key.public_key.hex(),
@@ -174,28 +288,43 @@ class Wallet:
                                              encoding.encode(self.secrets_json()),
                                              _AAD_PREFIX, kdf, random_bytes)
         body = {**header, "ciphertext": ciphertext.hex()}
-        write_new_private(Path(path), (json.dumps(body, indent=2) + "\n").encode())
+        return (json.dumps(body, indent=2) + "\n").encode()
 
     def secrets_json(self) -> dict[str, Any]:
         """The private half of the wallet, as the wallet file (and the portable record)
-        encrypt it: ``{"enc_secret", "retired_enc_secrets", "signing_seed"}`` in hex."""
+        encrypt it: ``{"enc_secret", "pseudonyms", "retired_enc_secrets", "root",
+        "signing_seed"}``, secrets in hex, ``pseudonyms`` the map by DID."""
         return {
             "enc_secret": self.encryption_key.secret.hex(),
+            "pseudonyms": {did: p.to_json() for did, p in sorted(self.pseudonym_map.items())},
             "retired_enc_secrets": [k.secret.hex() for k in self.retired_encryption_keys],
+            "root": self.root.hex(),
             "signing_seed": self.signing_key.seed.hex(),
         }
 
     @classmethod
     def from_secrets_json(cls, did: str, label: str, secrets_: Any) -> Wallet:
-        """The inverse of :meth:`secrets_json`; :class:`WalletError` if malformed."""
+        """The inverse of :meth:`secrets_json`; :class:`WalletError` if malformed.
+        Without ``root`` (a file older than pseudonyms) the legacy root applies."""
         try:
-            return cls(did,
-                       keys.SigningKey(encoding.hex_bytes(secrets_["signing_seed"], 32)),
-                       keys.EncryptionKey(encoding.hex_bytes(secrets_["enc_secret"], 32)),
-                       label,
-                       tuple(keys.EncryptionKey(encoding.hex_bytes(s, 32))
-                             for s in secrets_["retired_enc_secrets"]))
-        except (EncodingError, CryptoError, KeyError, TypeError) as exc:
+            wallet = cls(did,
+                         keys.SigningKey(encoding.hex_bytes(secrets_["signing_seed"], 32)),
+                         keys.EncryptionKey(encoding.hex_bytes(secrets_["enc_secret"], 32)),
+                         label,
+                         tuple(keys.EncryptionKey(encoding.hex_bytes(s, 32))
+                               for s in secrets_["retired_enc_secrets"]),
+                         encoding.hex_bytes(secrets_["root"], 32) if "root" in secrets_
+                         else b"")
+            entries = secrets_.get("pseudonyms", {})
+            if not isinstance(entries, dict):
+                raise TypeError("pseudonyms must be a map")
+            for pdid, entry in entries.items():
+                p = Pseudonym.from_json(pdid, entry)
+                if wallet.pseudonym_did(p.counterpart, p.kind, p.generation) != pdid:
+                    raise PseudonymError(f"pseudonym {pdid} is not derived from this root")
+                wallet.pseudonym_map[pdid] = p
+            return wallet
+        except (EncodingError, CryptoError, KeyError, TypeError, PseudonymError) as exc:
             raise WalletError(f"{_BAD}: {exc}") from None
 
     @classmethod
@@ -338,9 +467,26 @@ def write_new_private(path: Path, content: bytes, what: str = "wallet") -> None:
     there is no check-then-write race) — readers never see a half-written file."""
     if path.exists():
         raise WalletError(f"{path} already exists; refusing to overwrite a {what}")
+    if not path.parent.is_dir():
+        raise WalletError(f"directory {path.parent} does not exist")
+
+    def link(tmp: Path) -> None:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise WalletError(f"{path} already exists; refusing to overwrite a {what}") from None
+
+    _via_temp(path, content, link)
+
+
+def replace_private(path: Path, content: bytes) -> None:
+    """Replace ``path`` atomically with ``content``: the same 0600 fsynced temp file,
+    renamed over it (a crash leaves the old file or the new one)."""
+    _via_temp(path, content, lambda tmp: os.replace(tmp, path))
+
+
+def _via_temp(path: Path, content: bytes, publish: Callable[[Path], None]) -> None:
     directory = path.parent
-    if not directory.is_dir():
-        raise WalletError(f"directory {directory} does not exist")
     tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -348,10 +494,7 @@ def write_new_private(path: Path, content: bytes, what: str = "wallet") -> None:
             fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise WalletError(f"{path} already exists; refusing to overwrite a {what}") from None
+        publish(tmp)
     finally:
         tmp.unlink(missing_ok=True)
     dir_fd = os.open(directory, os.O_RDONLY)

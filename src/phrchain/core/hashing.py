@@ -29,6 +29,8 @@ TAGS: Final[dict[str, str]] = {
     "phrchain/record/commitment/v1": "salted commitment to a record's plaintext",
     "phrchain/record/aad/v1": "associated data of a record chunk's AEAD encryption",
     "phrchain/record/wrap/v1": "HPKE info binding a wrapped data key to record and reader",
+    "phrchain/record/descriptor/v1": "commitment to a record's sealed descriptor (what the "
+                                     "record is: type, category, author, exact size)",
     "phrchain/vault/request/v1": "bytes a caller signs for a vault request",
     "phrchain/export/v1": "bytes a patient's portable record export binds",
     "phrchain/break-glass/justification/v1": "salted commitment to an emergency access's "
@@ -36,6 +38,10 @@ TAGS: Final[dict[str, str]] = {
     "phrchain/claims/code-tag/v1": "HMAC message of a code blinded under a product key",
     "phrchain/claims/product-id/v1": "an insurer's product id from its stable name",
     "phrchain/claims/encounter/v1": "a provider's opaque encounter key on a bill",
+    "phrchain/audit/commitment/v1": "salted commitment to a sealed audit entry's plaintext",
+    "phrchain/audit/aad/v1": "associated data of a sealed audit entry's AEAD encryption",
+    "phrchain/audit/wrap/v1": "HPKE info binding an audit entry's wrapped key to entry "
+                              "and reader",
     "phrchain/supply/alert-id/v1": "a monitoring alert's id from its dispense and kind",
     "phrchain/supply/patient-tag/v1": "HMAC message of a patient's monitoring tag",
     "phrchain/supply/rx-tag/v1": "HMAC message of a prescription's monitoring tag",

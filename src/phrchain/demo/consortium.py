@@ -2,6 +2,10 @@
 solo engine with its REST API, an encrypted vault per care institution and the insurer,
 and a wallet (passphrase-encrypted file) for every participant.
 
+Patients act through per-relationship pseudonyms (``docs/privacy.md``): a patient's
+wallet derives one pseudonym per institution (``Consortium.as_patient``), registered on
+first use; the wallet's own DID is never registered. The wallet files keep the map.
+
 Everything listens on loopback. The layout of ``home``::
 
     node/                 the solo node's home (``phrchain verify --home home/node``)
@@ -23,6 +27,7 @@ from typing import Any, Final
 from phrchain.api.server import BackgroundServer, create_app
 from phrchain.client import builder
 from phrchain.client.http import NodeClient
+from phrchain.client.patient import PatientWallet
 from phrchain.client.phr import Phr
 from phrchain.client.wallet import Wallet
 from phrchain.core import keys
@@ -84,10 +89,35 @@ class Consortium:
     members: dict[str, Member]
     vaults: dict[str, Vault]                 # org DID -> vault
     directory: dict[str, str]                # org DID -> vault URL
+    passphrase: str = ""
     _clients: dict[str, Phr] = field(default_factory=dict)
+    _patients: dict[str, PatientWallet] = field(default_factory=dict)
 
     def did(self, name: str) -> str:
         return self.wallets[name].did
+
+    def patient(self, name: str) -> PatientWallet:
+        """Patient ``name``'s SDK over all their pseudonyms."""
+        if name not in self._patients:
+            self._patients[name] = PatientWallet(NodeClient(self.api_url, timeout=60),
+                                                 self.wallets[name], self.directory)
+        return self._patients[name]
+
+    def as_patient(self, name: str, counterpart: str, kind: str = "custodian") -> Phr:
+        """Patient ``name`` acting as their pseudonym towards member ``counterpart``
+        (registered on first use)."""
+        return self.patient(name).as_pseudonym(self.did(counterpart), kind)
+
+    def pseudonym(self, name: str, counterpart: str, kind: str = "custodian") -> str:
+        """The DID of patient ``name``'s pseudonym towards ``counterpart``, registered."""
+        return self.as_patient(name, counterpart, kind).wallet.did
+
+    def save_pseudonyms(self) -> None:
+        """Write every patient wallet's pseudonym map into its file (the web UI's login
+        reads it there)."""
+        for name in self._patients:
+            self.wallets[name].save_over(self.home / "wallets" / f"{name}.json",
+                                         self.passphrase)
 
     def client(self, name: str) -> Phr:
         if name not in self._clients:
@@ -111,12 +141,16 @@ class Consortium:
             c.node.close()
             c.close()
         self._clients.clear()
+        for p in self._patients.values():
+            p.close()
+            p.node.close()
+        self._patients.clear()
 
 
 def _genesis(wallets: dict[str, Wallet], validator: keys.SigningKey) -> dict[str, Any]:
     authority = wallets["authority"]
     return {"chain_id": CHAIN_ID, "genesis_time_ms": 0, "validator": validator.did,
-            "app_state": {"identity": {
+            "app_state": {"version": 2, "identity": {
                 "authorities": [{"did": authority.did, "enc_key": authority.enc_key.hex(),
                                  "name": "Consortium governance"}],
                 "organizations": [{"did": wallets[o.name].did, "org_type": o.org_type,
@@ -137,7 +171,8 @@ def save_wallets(home: Path, wallets: dict[str, Wallet], passphrase: str) -> Non
 def running(home: Path, passphrase: str, *, patients: int,
             api_port: int = 0) -> Iterator[Consortium]:
     """Create the chain in ``home`` (which must not hold one), start everything, admit
-    the staff and register ``patients`` patients (wallets ``patient_1`` …)."""
+    the staff and create ``patients`` patient wallets (``patient_1`` …), whose
+    pseudonyms register as the story uses them."""
     validator = keys.SigningKey(secrets.token_bytes(32))
     members = {m.name: m for m in (*ORGANIZATIONS, *STAFF)}
     wallets = {"authority": Wallet.create("Consortium governance")}
@@ -166,9 +201,9 @@ def running(home: Path, passphrase: str, *, patients: int,
             stack.callback(vault.close)
             vaults[w.did] = vault
             directory[w.did] = stack.enter_context(BackgroundServer(create_vault_app(vault)))
-        c = Consortium(home, node, api_url, wallets, members, vaults, directory)
+        c = Consortium(home, node, api_url, wallets, members, vaults, directory, passphrase)
         stack.callback(c.close_clients)
-        _admit(c, patients)
+        _admit(c)
         _write_directory(c)
         yield c
     finally:
@@ -176,16 +211,13 @@ def running(home: Path, passphrase: str, *, patients: int,
         node.close()
 
 
-def _admit(c: Consortium, patients: int) -> None:
+def _admit(c: Consortium) -> None:
     with NodeClient(c.api_url, timeout=60) as admin:
         for staff in STAFF:
             org = c.wallets[staff.organization]
             req = builder.join_request(c.wallets[staff.name], CHAIN_ID, org.did)
             admin.send(org, [builder.admit_practitioner(req["did"], staff.roles,
                                                         req["enc_key"], req["pop"])])
-        for i in range(1, patients + 1):
-            patient = c.wallets[f"patient_{i}"]
-            admin.send(patient, [builder.register_patient(patient.enc_key)])
 
 
 def _write_directory(c: Consortium) -> None:

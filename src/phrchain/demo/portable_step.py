@@ -14,15 +14,17 @@ if TYPE_CHECKING:
 def portable_record(s: Scenario) -> None:
     c, p = s.c, s.patient(4)
     path = c.home / f"{p}-portable.phr"
-    s.title("Portable record: patient 4 carries their whole record to Saebyeok")
+    s.title("Portable record: patient 4 carries their Hanbit record to Saebyeok")
     passphrase = f"{p} takes their record along"
-    report = export_portable(c.client(p).session, path, passphrase)
+    at_hanbit = c.as_patient(p, "hospital_a")
+    report = export_portable(at_hanbit.session, path, passphrase, carry=c.wallets[p])
     counts = report.counts()
     s.say(f"exported {counts['records']} records ({counts['ciphertext_bytes']:,} bytes of "
           f"ciphertext), {counts['consents']} consent(s) and the audit head into one file "
-          f"encrypted with the patient's passphrase (Argon2id)")
+          f"encrypted with the patient's passphrase (Argon2id), with the wallet's root and "
+          f"pseudonym map")
     hospital_b = c.did("hospital_b")
-    imported = import_portable(path, passphrase, c.client(p).node,
+    imported = import_portable(path, passphrase, at_hanbit.node,
                                validator=c.node.key.did, vault_org=hospital_b,
                                directory=c.directory)
     after = imported.counts()
@@ -31,7 +33,8 @@ def portable_record(s: Scenario) -> None:
           f"chunk hashes and {after['commitments']} salted commitments, against the "
           "validator it trusts (not the file's word)")
     record = imported.uploaded[0] if imported.uploaded else report.records[0].record
-    opened = c.client(p).records.open(record, purpose="PATRQT", vault_org=hospital_b)
+    opened = at_hanbit.records.open(record, purpose="PATRQT", vault_org=hospital_b)
     s.outcome.extra["portable"] = {"file": str(path), "uploaded": len(imported.uploaded)}
-    s.say(f"{len(imported.uploaded)} records are now held by Saebyeok's vault too; the "
+    s.say(f"{len(imported.uploaded)} records are now held by Saebyeok's vault too, still "
+          f"owned by the Hanbit pseudonym (only the holder changes: no new link); the "
           f"patient opened {opened.descriptor['resource']} {record[:8]}… from there")

@@ -79,22 +79,27 @@ def supply_chain(s: Scenario) -> None:
 
     key = MonitoringKey.create()  # the regulator's, given to pharmacies and prescribers
     patient = s.patient(1)
+    # The patient shows every pharmacy the same monitoring pseudonym (derived towards the
+    # regulator, never registered: only its tag reaches the chain), so dispenses group
+    # under one tag; the prescriptions are records of the patient's pseudonym at each
+    # hospital.
+    monitored = c.wallets[patient].pseudonym_did(c.did("regulator"), "monitoring")
     rx1 = c.client("dr_kim").records.add_resource(_request("Patient/p1", "7052"),
-                                                  c.did(patient))
+                                                  c.pseudonym(patient, "hospital_a"))
     opioid = Prescription(rx1, quantity=1, refills=0, days_supply=10,
                           salt=secrets.token_hex(16))
     try:
-        pharmacy.dispense(key, c.did(patient), opioid,
+        pharmacy.dispense(key, monitored, opioid,
                           [f"(01){morphine}(17)301231(10)M1(21)FAKE0001"], c.did("dr_kim"))
         raise RuntimeError("a counterfeit serial was dispensed")
     except ApiError as exc:
         s.say(f"a counterfeit pack (serial never commissioned) is refused at the counter: "
               f"{exc.name}")
-    pharmacy.dispense(key, c.did(patient), opioid, [_code(packs[0], "M1")], c.did("dr_kim"))
+    pharmacy.dispense(key, monitored, opioid, [_code(packs[0], "M1")], c.did("dr_kim"))
     rx2 = c.client("dr_lee").records.add_resource(_request("Patient/p1", "3322"),
-                                                  c.did(patient))
+                                                  c.pseudonym(patient, "hospital_b"))
     dispensed = pharmacy.dispense(
-        key, c.did(patient), Prescription(rx2, 1, 0, 30, secrets.token_hex(16)),
+        key, monitored, Prescription(rx2, 1, 0, 30, secrets.token_hex(16)),
         [_code(benzo[0], "D1")], c.did("dr_lee"))
     alerts = c.client("auditor").supply.open_alerts()
     found = [c.client("auditor").supply.alert(a) for a in alerts]

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from phrchain.fhir.errors import INVALID_AUDIT_ENTRY, INVALID_CONSENT, FhirError
-from phrchain.fhir.validation import RESOURCE_TYPES, validate
-from phrchain.fhir.vocabulary import CATEGORIES, PURPOSES
+from phrchain.fhir.validation import validate
+from phrchain.fhir.vocabulary import PURPOSES
 
 URI: Final = "urn:ietf:rfc:3986"
 ACT_REASON: Final = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
@@ -23,7 +23,6 @@ ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 CONSENT_SCOPE: Final = "http://terminology.hl7.org/CodeSystem/consentscope"
 CONSENT_ACTION: Final = "http://terminology.hl7.org/CodeSystem/consentaction"
 PARTICIPATION: Final = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
-RESOURCE_TYPES_SYSTEM: Final = "http://hl7.org/fhir/resource-types"
 LOINC: Final = "http://loinc.org"
 DCM: Final = "http://dicom.nema.org/resources/ontology/DCM"
 RESTFUL: Final = "http://hl7.org/fhir/restful-interaction"
@@ -33,7 +32,6 @@ OBJECT_ROLE: Final = "http://terminology.hl7.org/CodeSystem/object-role"
 # phrchain's own code systems and identifier systems.
 PHR_ACTION: Final = "urn:phrchain:action"
 PHR_ROLE: Final = "urn:phrchain:role"
-PHR_CATEGORY: Final = "urn:phrchain:category"
 PHR_CONSENT: Final = "urn:phrchain:consent"
 PHR_RECORD: Final = "urn:phrchain:record"
 PHR_FLAG: Final = "urn:phrchain:flag"
@@ -164,28 +162,18 @@ def _actor(grantee: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _scope(scope: Mapping[str, Any]) -> dict[str, Any]:
-    """All: no restriction. Else resource types → ``class``, categories → ``code``,
-    record ids → ``data`` (meaning ``instance``, referenced by identifier)."""
+    """All: no restriction. Else record ids → ``data`` (meaning ``instance``, referenced
+    by identifier). A consent's scope names nothing else (no resource type or category
+    is on chain: ``modules/consent``)."""
     if scope.get("all") is True:
         return {}
-    out: dict[str, Any] = {}
-    if "resources" in scope:
-        types = _strings(scope["resources"], "scope.resources", INVALID_CONSENT,
-                         RESOURCE_TYPES)
-        out["class"] = [_coding(RESOURCE_TYPES_SYSTEM, t) for t in types]
-    if "categories" in scope:
-        categories = _strings(scope["categories"], "scope.categories", INVALID_CONSENT,
-                              CATEGORIES)
-        out["code"] = [{"coding": [_coding(PHR_CATEGORY, c)]} for c in categories]
-    if "records" in scope:
-        records = _strings(scope["records"], "scope.records", INVALID_CONSENT)
-        out["data"] = [{"meaning": "instance",
-                        "reference": {"identifier": {"system": PHR_RECORD, "value": r}}}
-                       for r in records]
-    if not out:
-        raise FhirError(INVALID_CONSENT, "scope must be all or name records, resources or "
-                        "categories", path="scope", rule="scope")
-    return out
+    if set(scope) != {"records"}:
+        raise FhirError(INVALID_CONSENT, "scope must be all or name record ids",
+                        path="scope", rule="scope")
+    records = _strings(scope["records"], "scope.records", INVALID_CONSENT)
+    return {"data": [{"meaning": "instance",
+                      "reference": {"identifier": {"system": PHR_RECORD, "value": r}}}
+                     for r in records]}
 
 
 def audit_event_id(patient_did: str, index: int) -> str:

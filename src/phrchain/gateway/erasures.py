@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final
 
+from phrchain.gateway.audit_readers import identity_changed_in
 from phrchain.gateway.chain import ChainPort, NoBlocks
 from phrchain.gateway.journal import Journal
 from phrchain.modules.records.messages import RECORDS_ERASED
@@ -66,8 +67,11 @@ class ErasureFollower:
 
     def __init__(self, chain: ChainPort, journal: Journal, shred: Callable[[str], bool],
                  scan: Callable[[], list[str]], rescan_interval_s: float = 600.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 identity_changed: Callable[[], None] | None = None) -> None:
         self.chain, self.journal = chain, journal
+        # told when a block read changes identities (gateway/audit_readers.py's cache)
+        self._identity_changed = identity_changed
         self._shred, self._scan = shred, scan
         self.rescan_interval_s, self._clock = rescan_interval_s, clock
         self._no_blocks_since: float | None = None  # when the API said it serves no blocks
@@ -95,6 +99,8 @@ class ErasureFollower:
                 if results is None:
                     break
                 erased = list(erased_in(results))
+                if self._identity_changed is not None and identity_changed_in(results):
+                    self._identity_changed()
                 if erased:  # noted before shredding: an upload racing it checks after
                     self.journal.note_erased(erased)
                 shredded += [r for r in erased if self._shred(r)]
@@ -112,6 +118,8 @@ class ErasureFollower:
         """Note the height first: an erasure committed during the scan is followed next."""
         shredded = self._scan()
         self.journal.set_progress(PROGRESS, latest)
+        if self._identity_changed is not None:  # blocks skipped: whatever changed
+            self._identity_changed()
         if self._no_blocks_since is not None or self._blocks_missing():
             self._no_blocks_since = self._clock()
         return shredded

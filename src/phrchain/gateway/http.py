@@ -136,6 +136,8 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
         return JSONResponse({"decision": release.decision,
                              "meta": release.meta.descriptor_fields(),
                              "wrapped_key": release.wrapped_key.hex(),
+                             "descriptor": None if release.descriptor is None
+                             else release.descriptor.hex(),
                              "chunks": [_part(p) for p in release.chunks],
                              "ticket": release.ticket})
 
@@ -150,27 +152,37 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
     @app.post("/v1/vault/records/{record}")
     async def upload(record: str, request: Request) -> dict[str, Any]:
         async with intake.signed(request, max_body) as (req, body):
-            meta, wrapped, chunks = decode_upload(body)
-            if meta.record_id.hex() != record:
+            upload = decode_upload(body)
+            if upload.meta.record_id.hex() != record:
                 raise e.MALFORMED_REQUEST("the path and the body name different records")
-            await run_in_threadpool(vault.upload, req, meta, chunks, wrapped)
-        return {"stored": record}
+            registering = await run_in_threadpool(vault.upload, req, upload)
+        return {"stored": record, "registering": registering}
 
     @app.post("/v1/vault/batch")
     async def upload_batch(request: Request) -> dict[str, Any]:
         """Many custody uploads under one signature (bulk import)."""
         async with intake.signed(request, max_body) as (req, body):
             items = decode_batch(body)
-            await run_in_threadpool(vault.upload_many, req, items)
-        return {"stored": [m.record_id.hex() for m, _, _ in items]}
+            registering = await run_in_threadpool(vault.upload_many, req, items)
+        return {"stored": [u.meta.record_id.hex() for u in items],
+                "registering": registering}
+
+    @app.post("/v1/vault/registrations")
+    async def registrations(request: Request) -> dict[str, Any]:
+        """Where the register jobs of the uploader's records are (``pending``,
+        ``committed``, ``refused`` with the chain's code, ``unknown``)."""
+        async with intake.signed(request, KEYS_BODY) as (req, body):
+            found = await run_in_threadpool(vault.registrations, req, decode_records(body))
+        return {"records": found}
 
     @app.post("/v1/vault/copies/{record}")
     async def copy(record: str, request: Request, pull: str | None = None) -> dict[str, Any]:
         async with intake.signed(request, max_body) as (req, body):
-            meta, wrapped, chunks = decode_upload(body)
-            if meta.record_id.hex() != record:
+            upload = decode_upload(body)
+            if upload.meta.record_id.hex() != record:
                 raise e.MALFORMED_REQUEST("the path and the body name different records")
-            await run_in_threadpool(vault.receive_copy, req, meta, chunks, wrapped, pull)
+            await run_in_threadpool(vault.receive_copy, req, upload.meta, upload.chunks,
+                                    upload.wrapped, pull, upload.descriptor)
         return {"stored": record}
 
     @app.put("/v1/vault/records/{record}/keys/{reader}")
@@ -185,7 +197,9 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
         read): the first half of sharing after a grant."""
         async with intake.signed(request, KEYS_BODY) as (req, body):
             found = await run_in_threadpool(vault.own_keys, req, decode_records(body))
-        return {"keys": {record: wrapped.hex() for record, wrapped in found.items()}}
+            sealed = await run_in_threadpool(vault.sealed_descriptors, list(found))
+        return {"keys": {record: wrapped.hex() for record, wrapped in found.items()},
+                "descriptors": sealed}
 
     @app.post("/v1/vault/keys")
     async def share_batch(request: Request) -> dict[str, Any]:

@@ -10,6 +10,14 @@ It also keeps the height up to which erasures were followed (``progress``, so a 
 resumes, :mod:`phrchain.gateway.erasures`), the record ids seen erased on the way (so a
 late upload of one is refused), and the counts of attempts on a record that
 were refused without an audit entry (``attempts``, :mod:`phrchain.gateway.attempts`).
+
+Register jobs (v2, ``docs/records.md`` "Registration by the vault"): a custody upload by
+staff journals one ``records/register`` message per record in the outbox, atomically
+with the request's nonce, and notes ``registrations`` (record → outbox seq, uploader).
+A job's status follows from where its seq is: still in the outbox (pending), moved to
+``rejected`` (refused, with the chain's code), or gone (committed). A crash after the
+upload was accepted and before the tx committed leaves the job in the outbox: the
+sender sends it again after the restart.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ CREATE TABLE IF NOT EXISTS attempts (record TEXT NOT NULL, kind TEXT NOT NULL,
                                      count INTEGER NOT NULL, last_ms INTEGER NOT NULL,
                                      PRIMARY KEY (record, kind));
 CREATE TABLE IF NOT EXISTS erased (record TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS registrations (record TEXT PRIMARY KEY, seq INTEGER NOT NULL,
+                                          caller TEXT NOT NULL);
 """
 
 
@@ -72,6 +82,49 @@ class Journal:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def accept_registrations(self, nonce: str, caller: str, ts_ms: int, kind: str,
+                             msgs: list[dict[str, Any]]) -> None:
+        """Record a request's nonce and, atomically with it, one outbox message of
+        ``kind`` per register message and its ``registrations`` row."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("INSERT INTO nonces VALUES (?, ?, ?)", (nonce, caller, ts_ms))
+                for msg in msgs:
+                    seq = self._db.execute("INSERT INTO outbox (kind, body) VALUES (?, ?)",
+                                           (kind, encoding.encode(dict(msg)))).lastrowid
+                    self._db.execute("INSERT OR REPLACE INTO registrations VALUES (?, ?, ?)",
+                                     (msg["record"], seq, caller))
+                self._db.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                self._db.execute("ROLLBACK")
+                raise REPLAYED_REQUEST(f"nonce {nonce}") from None
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def registrations(self, records: list[str]) -> dict[str, tuple[str, str, str]]:
+        """``{record: (status, code, uploader)}`` of the register jobs of ``records``
+        (status ``pending``, ``refused`` with the chain's code, or ``committed``);
+        records never registered through this vault are left out."""
+        out: dict[str, tuple[str, str, str]] = {}
+        with self._lock:
+            for record in records:
+                row = self._db.execute("SELECT seq, caller FROM registrations WHERE record = ?",
+                                       (record,)).fetchone()
+                if row is None:
+                    continue
+                seq, caller = row
+                if self._db.execute("SELECT 1 FROM outbox WHERE seq = ?",
+                                    (seq,)).fetchone() is not None:
+                    out[record] = ("pending", "", caller)
+                    continue
+                refused = self._db.execute("SELECT code FROM rejected WHERE seq = ?",
+                                           (seq,)).fetchone()
+                out[record] = ("refused", refused[0], caller) if refused is not None \
+                    else ("committed", "", caller)
+        return out
 
     def pending(self, limit: int) -> list[tuple[int, str, dict[str, Any]]]:
         with self._lock:

@@ -1,11 +1,13 @@
 """The vault gateway: the policy enforcement point in front of one institution's blobs.
 
-Framework-free (the HTTP layer in :mod:`phrchain.gateway.http` is a thin shell).
-Every access goes: verify the signed request → ask the node for the decision at the
-latest height → journal the nonce and the audit entry durably → only then release the
-ciphertext and the caller's wrapped data key. The vault never unwraps a data key, with
-one documented exception: break-glass (and nothing else) re-wraps the institution's own
-copy of the key for the emergency practitioner, because the patient cannot be asked.
+Framework-free (the HTTP layer in :mod:`phrchain.gateway.http` is a thin shell). Every
+access goes: verify the signed request → ask the node for the decision at the latest
+height → seal the audit entry (``vault/audit_seal.py``: readable by the patient, this
+institution and the regulators only) → journal the nonce and the sealed entry durably →
+only then release the ciphertext and the caller's wrapped data key. The vault never
+unwraps a data key, with one documented exception: break-glass (and nothing else)
+re-wraps the institution's own copy of the key for the emergency practitioner, because the
+patient cannot be asked.
 """
 
 from __future__ import annotations
@@ -25,17 +27,21 @@ from typing import Any, Final
 from phrchain.client.http import ApiError
 from phrchain.core import keys
 from phrchain.core.errors import REGISTRY, CodedError
+from phrchain.gateway import custody
 from phrchain.gateway.attempts import RATE_LIMITED as RATE_LIMITED_ATTEMPT
 from phrchain.gateway.attempts import Attempts
+from phrchain.gateway.audit_readers import AuditReaders
 from phrchain.gateway.chain import ChainPort
 from phrchain.gateway.erasures import ErasureFollower, scan
 from phrchain.gateway.journal import Journal
 from phrchain.gateway.ratelimit import TokenBucket
-from phrchain.gateway.sender import AUDIT, RECEIPT, Sender
-from phrchain.vault import crypto
+from phrchain.gateway.sender import AUDIT, RECEIPT, REGISTER, Sender
+from phrchain.modules.records.messages import size_bucket
+from phrchain.vault import audit_seal, crypto
 from phrchain.vault import errors as store_errors
 from phrchain.vault.blobs import BlobStore
 from phrchain.vault.crypto import ChunkPart, RecordMeta
+from phrchain.vault.descriptor import SEALED_SIZE
 from phrchain.vault.errors import VaultError
 from phrchain.vault.gateway_errors import (
     ACCESS_DENIED,
@@ -51,6 +57,7 @@ from phrchain.vault.gateway_errors import (
     UPLOAD_REFUSED,
 )
 from phrchain.vault.requests import MAX_SKEW_MS, Verified, check_body, verify_headers
+from phrchain.vault.wire import Upload
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +92,16 @@ class VaultConfig:
 
 @dataclass
 class Release:
-    """What a permitted access returns: the decision, the record's chain metadata, the
-    caller's wrapped data key, and the ciphertext inline (small) or a chunk ticket."""
+    """What a permitted access returns: the decision, the record's metadata (exact size
+    and chunk count, known off chain only), the caller's wrapped data key, the sealed
+    descriptor, and the ciphertext inline (small) or a chunk ticket."""
 
     decision: dict[str, Any]
     meta: RecordMeta
     wrapped_key: bytes
     chunks: list[ChunkPart] = field(default_factory=list)
     ticket: str | None = None
+    descriptor: bytes | None = None
 
 
 class Vault:
@@ -110,8 +119,10 @@ class Vault:
                                  burst=config.stranger_burst,
                                  audits_per_window=config.stranger_audits,
                                  window_s=config.stranger_window_s)
+        self.audit_readers = AuditReaders(self._chain, self.org, org_enc.public_key)
         self.erasures = ErasureFollower(chain, self.journal, self._shred_held,
-                                        self._scan_erasures, config.rescan_interval_s)
+                                        self._scan_erasures, config.rescan_interval_s,
+                                        identity_changed=self.audit_readers.identity_changed)
         self._buckets: dict[str, TokenBucket] = {}
         self._tickets: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
@@ -232,10 +243,14 @@ class Vault:
                 self.attempts.count(record_hex, RATE_LIMITED_ATTEMPT)
             raise RATE_LIMITED(f"{self.config.stranger_rate_per_s:g} requests/s from "
                                "unregistered callers together")
-        if meta is None and not self._shredded_here(record_hex):
+        patient = meta.patient if meta is not None else self._shredded_here(record_hex)
+        if patient is None:
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)  # nothing to audit
         decision = self._chain("consent/decide", {"accessor": req.caller, "action": action,
                                                   "record": record_hex, "purpose": purpose})
+        held = None if meta is None else self.store.get_descriptor(record_id)
+        decision = custody.with_author_permit(decision, req.caller, action,
+                                              None if held is None else held[1])
         entry = {"record": record_hex, "accessor": req.caller, "action": action,
                  "purpose": purpose, "decision": "permit" if decision["permit"] else "deny",
                  "reason": decision["reason"], "consent": decision["consent"],
@@ -243,8 +258,10 @@ class Vault:
                  "at": decision["height"]}
         audited = decision["permit"] or req.registered \
             or self.attempts.audit_stranger(req.caller, record_hex)
+        sealed = audit_seal.seal(entry, patient, self.audit_readers.readers(patient)) \
+            if audited else None
         self.journal.accept(req.nonce, req.caller, req.ts_ms,
-                            (AUDIT, entry) if audited else None)
+                            None if sealed is None else (AUDIT, sealed))
         self.sender.poke()
         if not decision["permit"]:
             if decision["reason"] == "erased":
@@ -255,21 +272,23 @@ class Vault:
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)
         self._check_registered(meta)
         wrapped = self._wrapped_for(req.caller, record_id, decision)
-        release = Release(decision, meta, wrapped)
+        release = Release(decision, meta, wrapped,
+                          descriptor=None if held is None else held[0])
         if meta.size <= INLINE_LIMIT:
             release.chunks = self.store.get_chunks(record_id, range(meta.chunks))
         else:
             release.ticket = self._ticket(req.caller, record_id)
         return release
 
-    def _shredded_here(self, record_hex: str) -> bool:
-        """Whether this vault held a record the chain has since erased: an access to it
-        is still decided (``erased``) and audited, so the patient sees the attempt."""
+    def _shredded_here(self, record_hex: str) -> str | None:
+        """The patient of a record this vault held and the chain has since erased (an
+        access to it is still decided, ``erased``, and audited in that patient's log, so
+        the patient sees the attempt); None for any other record."""
         on_chain = self._chain("records/get", {"record": record_hex})
         if on_chain is None or on_chain["status"] != "erased":
-            return False
+            return None
         holders = self._chain("records/holders", {"record": record_hex})["holders"]
-        return self.org in holders
+        return str(on_chain["patient"]) if self.org in holders else None
 
     def _check_registered(self, meta: RecordMeta) -> None:
         """The chain must describe exactly these bytes: a vault never serves a record
@@ -278,7 +297,7 @@ class Vault:
         if on_chain is None or on_chain.get("hash") != meta.hash.hex() \
                 or on_chain["patient"] != meta.patient \
                 or on_chain.get("commitment") != meta.commitment.hex() \
-                or on_chain.get("size") != meta.size or on_chain.get("chunks") != meta.chunks:
+                or on_chain.get("size") != size_bucket(meta.size):
             raise NOT_REGISTERED(meta.record_id.hex())
 
     def _wrapped_for(self, caller: str, record_id: bytes, decision: Mapping[str, Any]) -> bytes:
@@ -330,43 +349,73 @@ class Vault:
                 return None
         return dict(identity)
 
-    def upload(self, req: Verified, meta: RecordMeta, chunks: Iterable[bytes],
-               wrapped_keys: Mapping[str, bytes]) -> None:
-        """Custody upload by the author (this institution or its staff, or the patient
-        for a self-reported record) before the record is registered on chain."""
-        self.upload_many(req, [(meta, wrapped_keys, chunks)])
+    def upload(self, req: Verified, upload: Upload) -> list[str]:
+        """Custody upload of one record (:meth:`upload_many`)."""
+        return self.upload_many(req, [upload])
 
-    def upload_many(self, req: Verified,
-                    items: Sequence[tuple[RecordMeta, Mapping[str, bytes], Iterable[bytes]]]
-                    ) -> None:
-        """Several custody uploads under one signed request (bulk import)."""
+    def upload_many(self, req: Verified, items: Sequence[Upload]) -> list[str]:
+        """Custody uploads under one signed request, by this institution's staff (each
+        with the ``records/register`` message this vault then sends, signed by the
+        institution) or by the record's patient (self-reported: the patient registers
+        it). Stores ciphertext, keys, sealed descriptor and local author, then journals
+        the register jobs atomically with the nonce (``gateway/custody.py``). Returns
+        the ids the vault registers."""
         caller = self._acting(req.caller)
-        for meta, wrapped_keys, _ in items:
-            allowed = caller is not None and (
-                req.caller == self.org
-                or (caller["kind"] == "practitioner" and caller["organization"] == self.org)
-                or (caller["kind"] == "patient" and req.caller == meta.patient))
-            if not allowed:
-                raise UPLOAD_REFUSED(f"{req.caller} does not author records in {self.org}")
-            if self.org not in wrapped_keys:
-                raise UPLOAD_REFUSED("the data key must be wrapped for the custodian "
-                                     "institution")
-        ids = [meta.record_id.hex() for meta, _, _ in items]
+        msgs = [custody.register_of(self.org, req.caller, caller, item) for item in items]
+        ids = [item.meta.record_id.hex() for item in items]
         if erased := self.journal.erased_among(ids):  # seen erased by the follower
             raise ERASED(erased[0])
-        self.journal.accept(req.nonce, req.caller, req.ts_ms)
-        self.store.put_many([(meta, list(chunks),
-                              self._new_readers_only(meta.record_id, wrapped_keys))
-                             for meta, wrapped_keys, chunks in items])
+        if self.journal.seen(req.nonce):
+            raise REPLAYED_REQUEST(f"nonce {req.nonce}")
+        self.store.put_many([(item.meta, list(item.chunks),
+                              self._new_readers_only(item.meta.record_id, item.wrapped))
+                             for item in items])
+        self.store.put_descriptors([(item.meta.record_id, item.descriptor, req.caller)
+                                    for item in items if item.descriptor is not None])
+        jobs = [m for m in msgs if m is not None]
+        # after the bytes are stored: a job never names a record this vault lacks, and a
+        # crash before this line leaves stored bytes the client's retry registers
+        self.journal.accept_registrations(req.nonce, req.caller, req.ts_ms, REGISTER, jobs)
+        if jobs:
+            self.sender.poke()
         for late in self.journal.erased_among(ids):  # erased while it was stored
             self._shred_held(late)
+        return [m["record"] for m in jobs]
+
+    def registrations(self, req: Verified, records: Sequence[str]) -> dict[str, Any]:
+        """Where the register jobs of ``records`` are: ``pending``, ``committed``,
+        ``refused`` (with the chain's ``code``), or ``unknown`` (not uploaded here by
+        staff). Only the uploader or the institution asks about a known record."""
+        found = self.journal.registrations(list(records))
+        out: dict[str, Any] = {}
+        for record in records:
+            status, code, uploader = found.get(record, ("unknown", "", ""))
+            if status != "unknown" and req.caller not in (uploader, self.org):
+                raise ACCESS_DENIED(f"record {record}: only its uploader or the "
+                                    "institution follows its registration")
+            out[record] = {"status": status, **({"code": code} if code else {})}
+        self.journal.accept(req.nonce, req.caller, req.ts_ms)
+        return out
+
+    def sealed_descriptors(self, records: Sequence[str]) -> dict[str, str]:
+        """The sealed descriptors (hex) of held records, for answers already permitted
+        (the owner's ``keys/own``)."""
+        out = {}
+        for record_hex in records:
+            held = self.store.get_descriptor(_record_id(record_hex))
+            if held is not None:
+                out[record_hex] = held[0].hex()
+        return out
 
     def receive_copy(self, req: Verified, meta: RecordMeta, chunks: Iterable[bytes],
-                     wrapped_keys: Mapping[str, bytes], request: str | None) -> None:
+                     wrapped_keys: Mapping[str, bytes], request: str | None,
+                     descriptor: bytes | None = None) -> None:
         """A copy arriving by Push (this institution is already a holder on chain), by
         Pull (``request`` approved for the caller, a member of this institution), or
         from the record's own patient once they made this institution a holder
         (``records/add_holder``: the portable record, ``docs/portable.md``)."""
+        if descriptor is not None and len(descriptor) != SEALED_SIZE:
+            raise UPLOAD_REFUSED(f"a sealed descriptor is {SEALED_SIZE} bytes")
         on_chain = self._chain("records/get", {"record": meta.record_id.hex()})
         if on_chain is None or on_chain["status"] == "erased" \
                 or on_chain.get("hash") != meta.hash.hex() \
@@ -397,6 +446,8 @@ class Vault:
         self.journal.accept(req.nonce, req.caller, req.ts_ms,
                             None if receipt is None else (RECEIPT, receipt))
         self.store.put(meta, chunks, self._new_readers_only(meta.record_id, wrapped_keys))
+        if descriptor is not None:  # a copy's descriptor: kept, never its author
+            self.store.put_descriptors([(meta.record_id, descriptor, None)])
         self.sender.poke()
         # erased while it arrived? the follower may have passed that block already
         after = self._chain("records/get", {"record": meta.record_id.hex()})

@@ -8,6 +8,9 @@ Layout (``<directory>/blobs.sqlite3``, WAL, ``synchronous=FULL``, ``secure_delet
     record_chunks (record id, index) → leaf hash          which chunks make a record
     chunks        leaf hash → ciphertext                  content-addressed
     wrapped_keys  (record id, reader DID) → 80-byte HPKE wrapped data key
+    descriptors   record id → sealed descriptor (528 bytes, vault/descriptor.py) and the
+                  record's local author (the uploader, custody uploads only): never on
+                  chain (v2)
 
 The store never sees a data key or plaintext. It checks what it can without one: every
 chunk's length against the record's layout, and the RFC 9162 root of the chunks against
@@ -78,6 +81,8 @@ CREATE TABLE IF NOT EXISTS chunks (leaf BLOB PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS wrapped_keys (
     record BLOB NOT NULL, reader TEXT NOT NULL, wrapped BLOB NOT NULL,
     PRIMARY KEY (record, reader)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS descriptors (
+    record BLOB PRIMARY KEY, sealed BLOB NOT NULL, author TEXT) WITHOUT ROWID;
 """
 
 
@@ -367,6 +372,34 @@ class BlobStore:
                 self._require_active(db, record_id)
                 self._insert_wrapped(db, record_id, {reader: wrapped})
 
+    def put_descriptors(self, items: Sequence[tuple[bytes, bytes, str | None]]) -> None:
+        """Keep ``(record id, sealed descriptor, local author or None)`` of active records,
+        in one transaction. Like keys, a descriptor is only ever added: one already held
+        is kept (a copy cannot replace the custodian's), though a known local author
+        fills in a missing one."""
+        for record_id, sealed, author in items:
+            _check_record_id(record_id)
+            if not isinstance(sealed, bytes) or not 0 < len(sealed) <= 4096 \
+                    or not (author is None or (isinstance(author, str) and author)):
+                raise VaultError(errors.INVALID_ARGUMENT, "a sealed descriptor is bytes and "
+                                 "its author a DID")
+        with self._write_lock, self._write() as db:
+            for record_id, sealed, author in items:
+                self._require_active(db, record_id)
+                db.execute("INSERT INTO descriptors VALUES (?, ?, ?) ON CONFLICT (record) "
+                           "DO UPDATE SET author = coalesce(author, excluded.author)",
+                           (record_id, sealed, author))
+
+    def get_descriptor(self, record_id: bytes) -> tuple[bytes, str | None] | None:
+        """``(sealed descriptor, local author)`` of a held record, None if it has none
+        (a v1 upload)."""
+        _check_record_id(record_id)
+        with self._snapshot() as db:
+            self._require_active(db, record_id)
+            row = db.execute("SELECT sealed, author FROM descriptors WHERE record = ?",
+                             (record_id,)).fetchone()
+        return None if row is None else (bytes(row[0]), row[1])
+
     # --- deleting -------------------------------------------------------------------
 
     @staticmethod
@@ -382,6 +415,7 @@ class BlobStore:
             "(SELECT leaf FROM chunks)", (record_id,)).fetchone()[0]
         db.execute("DELETE FROM record_chunks WHERE record = ?", (record_id,))
         keys = db.execute("DELETE FROM wrapped_keys WHERE record = ?", (record_id,)).rowcount
+        db.execute("DELETE FROM descriptors WHERE record = ?", (record_id,))
         db.execute("DELETE FROM records WHERE record = ?", (record_id,))
         return ShredReport(record_id, deleted, kept, keys)
 

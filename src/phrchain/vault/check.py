@@ -10,8 +10,10 @@ checks what the vault can check without a data key (``README.md`` § Blob store)
   layout gives and equal to its leaf hash, and the RFC 9162 root of the leaves equal to
   the record's ``hash``;
 - its wrapped keys: at least one, each 80 bytes, each naming a well-formed did:key;
-- with a chain view: the on-chain descriptor exists, is not erased, and names the same
-  patient, hash, size, chunks and commitment; every reader is an identity on chain;
+- its sealed descriptor, if it has one: 528 bytes (it opens only with a data key);
+- with a chain view: the on-chain record exists, is not erased, and names the same
+  patient, hash and commitment, and the size bucket of its size (v2: the exact size and
+  chunk count are off chain); every reader is an identity on chain;
 
 and for the whole file: SQLite's ``integrity_check``, and rows that belong to no record
 (an altered id or leaf hash leaves them behind). Each problem is a :class:`Finding` with
@@ -30,13 +32,15 @@ from typing import Any, Final, Protocol
 
 from phrchain.core import keys, rfc9162
 from phrchain.core.errors import CryptoError, ErrorCode
+from phrchain.modules.records.messages import size_bucket
 from phrchain.vault import errors
 from phrchain.vault import gateway_errors as gw
 from phrchain.vault.crypto import RECORD_ID_SIZE, WRAPPED_KEY_SIZE, Layout
+from phrchain.vault.descriptor import SEALED_SIZE
 from phrchain.vault.errors import VaultError
 
 MAX_INTEGRITY_LINES: Final = 20
-_DESCRIPTOR_FIELDS: Final = ("patient", "hash", "size", "chunks", "commitment")
+_DESCRIPTOR_FIELDS: Final = ("patient", "hash", "size", "commitment")
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,10 +219,27 @@ def _one_record(db: sqlite3.Connection, report: Report, subject: str, row: tuple
         return
     _chunks(db, report, subject, record_id, hash_, layout)
     _wrapped_keys(db, report, subject, record_id, chain)
+    _sealed_descriptor(db, report, subject, record_id)
     if chain is not None:
         _against_chain(report, subject, record_id, chain,
-                       {"patient": patient, "hash": hash_.hex(), "size": size,
-                        "chunks": count, "commitment": commitment.hex()})
+                       {"patient": patient, "hash": hash_.hex(), "size": size_bucket(size),
+                        "commitment": commitment.hex()})
+
+
+def _sealed_descriptor(db: sqlite3.Connection, report: Report, subject: str,
+                       record_id: bytes) -> None:
+    if not _has_table(db, "descriptors"):  # a store written before v2
+        return
+    row = db.execute("SELECT sealed FROM descriptors WHERE record = ?",
+                     (record_id,)).fetchone()
+    if row is not None and (not isinstance(row[0], bytes) or len(row[0]) != SEALED_SIZE):
+        report.add(subject, errors.STORE_DAMAGED, f"its sealed descriptor is not "
+                   f"{SEALED_SIZE} bytes")
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                      (name,)).fetchone() is not None
 
 
 def _chunks(db: sqlite3.Connection, report: Report, subject: str, record_id: bytes,
@@ -319,7 +340,10 @@ def _against_chain(report: Report, subject: str, record_id: bytes, chain: ChainV
 
 def _orphans(db: sqlite3.Connection, report: Report, ids: set[bytes]) -> None:
     """Rows that belong to no record: what an altered record id or leaf hash leaves."""
-    for table, what in (("record_chunks", "chunk rows"), ("wrapped_keys", "wrapped keys")):
+    for table, what in (("record_chunks", "chunk rows"), ("wrapped_keys", "wrapped keys"),
+                        ("descriptors", "sealed descriptors")):
+        if not _has_table(db, table):
+            continue
         for (record_id,) in db.execute(f"SELECT DISTINCT record FROM {table}"):  # noqa: S608
             if record_id not in ids:
                 name = record_id.hex() if isinstance(record_id, bytes) else repr(record_id)

@@ -73,7 +73,20 @@ UNKNOWN_READER = register(
     "vault", 17, "unknown_reader",
     "a wrapped data key names a reader that is not a well-formed did:key or not an "
     "identity on chain (an altered row)")
+DESCRIPTOR_AUTH_FAILED = register(
+    "vault", 18, "descriptor_auth_failed",
+    "a sealed descriptor does not open: wrong data key or record id, truncated or altered")
+DESCRIPTOR_MISMATCH = register(
+    "vault", 19, "descriptor_mismatch",
+    "an opened descriptor does not match its commitment on chain, or is not a descriptor "
+    "of this record")
 
+# 18 is left for the sealed record descriptor (docs/privacy-v2-design.md section 2).
+AUDIT_ENTRY_INVALID = register(
+    "vault", 39, "audit_entry_invalid",
+    "an audit entry is malformed or inconsistent (decision, reason, consent and "
+    "break-glass flag disagree), or a sealed audit entry does not open for this reader "
+    "or does not match its commitment")
 
 class VaultError(CodedError):
     """A vault check or store operation failed; ``error`` says which, ``detail`` where."""

@@ -2,8 +2,13 @@
 
 An upload body is a 4-byte big-endian header length, the header as canonical JSON
 ``{"meta": {record, patient, hash, size, chunks, commitment}, "keys": {reader DID:
-wrapped key hex}}``, then the ciphertext chunks back to back (their sizes follow from
-``size`` and ``chunks``). A batch is several upload bodies, each prefixed by its length.
+wrapped key hex}, ["descriptor": sealed descriptor hex], ["register": records/register
+message]}``, then the ciphertext chunks back to back (their sizes follow from ``size``
+and ``chunks``, the exact ciphertext size and chunk count, known off chain only). A
+batch is several upload bodies, each prefixed by its length. ``descriptor`` is the
+record's sealed descriptor (``vault/descriptor.py``, 528 bytes); ``register`` is the
+message the custodian's vault registers the record with, signed by the institution
+(staff uploads; ``docs/records.md`` "Registration by the vault").
 
 The key routes carry canonical JSON: ``{"records": [record hex, …]}`` asks for the
 caller's own wrapped keys; ``{"keys": [[record hex, reader DID, wrapped key hex], …]}``
@@ -13,7 +18,8 @@ adds readers' keys. Either holds at most :data:`MAX_KEY_ITEMS` items.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from phrchain.core import encoding
 from phrchain.core.errors import EncodingError
@@ -23,21 +29,45 @@ from phrchain.vault.crypto import Layout, RecordMeta
 MAX_KEY_ITEMS: Final = 4096  # records (or record-reader pairs) per key request
 
 
-def encode_upload(meta: RecordMeta, wrapped_keys: dict[str, bytes],
-                  chunks: list[bytes]) -> bytes:
-    header = encoding.encode({"meta": meta.descriptor_fields(),
-                              "keys": {r: w.hex() for r, w in sorted(wrapped_keys.items())}})
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One decoded upload: the record's meta, readers' wrapped keys, the ciphertext
+    chunks, its sealed descriptor and (custody uploads by staff) its register message."""
+
+    meta: RecordMeta
+    wrapped: dict[str, bytes]
+    chunks: list[bytes] = field(repr=False)
+    descriptor: bytes | None = None
+    register: dict[str, Any] | None = None
+
+
+def encode_upload(meta: RecordMeta, wrapped_keys: dict[str, bytes], chunks: list[bytes],
+                  descriptor: bytes | None = None,
+                  register: dict[str, Any] | None = None) -> bytes:
+    fields: dict[str, Any] = {"meta": meta.descriptor_fields(),
+                              "keys": {r: w.hex() for r, w in sorted(wrapped_keys.items())}}
+    if descriptor is not None:
+        fields["descriptor"] = descriptor.hex()
+    if register is not None:
+        fields["register"] = dict(register)
+    header = encoding.encode(fields)
     return len(header).to_bytes(4, "big") + header + b"".join(chunks)
 
 
-def decode_upload(body: bytes) -> tuple[RecordMeta, dict[str, bytes], list[bytes]]:
+def decode_upload(body: bytes) -> Upload:
     try:
         n = int.from_bytes(body[:4], "big")
         header = encoding.decode(body[4:4 + n])
+        if set(header) - {"meta", "keys", "descriptor", "register"}:
+            raise KeyError("unknown field")
         m, keys_ = header["meta"], header["keys"]
         meta = RecordMeta(bytes.fromhex(m["record"]), m["patient"], bytes.fromhex(m["hash"]),
                           int(m["size"]), int(m["chunks"]), bytes.fromhex(m["commitment"]))
         wrapped = {str(r): bytes.fromhex(w) for r, w in keys_.items()}
+        descriptor = bytes.fromhex(header["descriptor"]) if "descriptor" in header else None
+        register = header.get("register")
+        if register is not None and not isinstance(register, dict):
+            raise TypeError("register")
         layout = Layout.of_record(meta.size, meta.chunks)
     except (EncodingError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise e.MALFORMED_REQUEST(f"upload body: {type(exc).__name__}") from None
@@ -50,7 +80,7 @@ def decode_upload(body: bytes) -> tuple[RecordMeta, dict[str, bytes], list[bytes
         length = layout.plain_len(i) + 16
         chunks.append(bytes(data[offset:offset + length]))
         offset += length
-    return meta, wrapped, chunks
+    return Upload(meta, wrapped, chunks, descriptor, register)
 
 
 def encode_batch(frames: list[bytes]) -> bytes:
@@ -58,7 +88,7 @@ def encode_batch(frames: list[bytes]) -> bytes:
     return b"".join(len(f).to_bytes(4, "big") + f for f in frames)
 
 
-def decode_batch(body: bytes) -> list[tuple[RecordMeta, dict[str, bytes], list[bytes]]]:
+def decode_batch(body: bytes) -> list[Upload]:
     out, offset = [], 0
     while offset < len(body):
         n = int.from_bytes(body[offset:offset + 4], "big")

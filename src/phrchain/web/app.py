@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from phrchain.client.anchors import SoloAnchor
 from phrchain.client.http import ApiError, NodeClient
 from phrchain.client.phr import Phr
+from phrchain.client.session import RecordsError
 from phrchain.client.wallet import Wallet, WalletError, read_public
 from phrchain.core.errors import CodedError, CryptoError, PhrError, ProofError
 from phrchain.http_errors import where_invalid
@@ -101,8 +102,11 @@ def session_view(ui: UiState, session: Session | None, lang: str = DEFAULT_LANGU
     """``lang``: the language a first visit starts in (``i18n.negotiate``)."""
     if session is None:
         return {"logged_in": False, "csrf": ui.login_csrf, "lang": lang}
+    identity = party(session.client.session, session.did) \
+        if session.identity.get("registered", True) else \
+        {"did": session.did, "kind": "patient", "label": "patient", "status": "active"}
     return {"logged_in": True, "lang": lang, "csrf": session.csrf, "wallet": session.wallet_name,
-            "did": session.did, "identity": party(session.client.session, session.did),
+            "did": session.did, "identity": identity,
             "capabilities": sorted(session.capabilities), "anchored": session.anchored}
 
 
@@ -118,7 +122,7 @@ def _unlock(ui: UiState, body: Login) -> Session:
     node = NodeClient(ui.config.node_url, timeout=30)
     client = Phr(node, wallet, ui.config.directory)
     try:
-        identity = client.session.identity(wallet.did)
+        identity = _identity(client, wallet)
         extra = claims.claims_capabilities(client.session, identity)
         anchored = ui.config.trust_anchor is not None
         validator = ui.config.trust_anchor or str(node.status()["validator"])
@@ -129,6 +133,18 @@ def _unlock(ui: UiState, body: Login) -> Session:
         raise
     return ui.sessions.create(body.wallet, client, identity, capabilities_of(identity, extra),
                               anchor, anchored)
+
+
+def _identity(client: Phr, wallet: Wallet) -> dict[str, Any]:
+    """What the chain says the wallet is; a patient wallet whose own DID never acts
+    (its pseudonyms do, docs/privacy.md) is a patient that is not ``registered``."""
+    try:
+        return client.session.identity(wallet.did)
+    except RecordsError:
+        if not wallet.pseudonym_map:
+            raise
+        return {"did": wallet.did, "kind": "patient", "status": "active",
+                "registered": False}
 
 
 def _session_routes(app: FastAPI) -> None:

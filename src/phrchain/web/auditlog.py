@@ -7,6 +7,12 @@ of a header the trust anchor signed. With ``proofs`` (the auditor's view) the an
 also carries each inclusion proof and the consistency proofs between the heads at every
 inclusion height and the latest one, each checked.
 
+Entries are sealed on chain: each is opened with ``openers`` (the patient's wallet
+keys; a regulator's key for its auditors) where it can be, and its plaintext checked
+against its commitment (``client/audit.py`` ``open_leaf``); an entry none of them
+opens shows as ``"sealed": True`` with only its public fields. A fitting key that does
+not open an entry to its commitment marks that entry *not verified*.
+
 A head that does not verify fails the whole log (:class:`ProofError`): without a
 proven head, nothing can be marked verified.
 """
@@ -17,14 +23,23 @@ import itertools
 from typing import Any
 
 from phrchain.client.anchors import Anchor
-from phrchain.client.audit import AuditReader, check_consistency, check_entry
+from phrchain.client.audit import (
+    PUBLIC_FIELDS,
+    AuditReader,
+    Openers,
+    RecordOwners,
+    check_consistency,
+    check_entry,
+    open_leaf,
+)
 from phrchain.core import encoding
 from phrchain.core.errors import CryptoError, PhrError, ProofError
 
 
-def verified_log(node: Any, patient: str, anchor: Anchor, proofs: bool = False
-                 ) -> dict[str, Any]:
+def verified_log(node: Any, patient: str, anchor: Anchor, proofs: bool = False,
+                 openers: Openers | None = None) -> dict[str, Any]:
     reader = AuditReader(node, patient, anchor)
+    owners = RecordOwners(node)
     latest = reader.head(None)
     entries = []
     for index, leaf in enumerate(reader.leaves(latest)):
@@ -35,7 +50,9 @@ def verified_log(node: Any, patient: str, anchor: Anchor, proofs: bool = False
         try:
             if found.get("leaf") != leaf:
                 raise ProofError("its leaf differs from the one listed")
-            item = {**check_entry(answer, latest, patient, index), "verified": True}
+            leaf_value = check_entry(answer, latest, patient, index)
+            item = {**open_leaf(leaf_value, openers or {}), "verified": True}
+            owners.check(item)
         except (ProofError, CryptoError, PhrError, KeyError, TypeError, ValueError) as exc:
             item = {**_unproven(leaf), "index": index, "verified": False,
                     "why": f"entry {index}: {exc}"}
@@ -53,12 +70,15 @@ def verified_log(node: Any, patient: str, anchor: Anchor, proofs: bool = False
 
 
 def _unproven(leaf: str) -> dict[str, Any]:
-    """What the listing says, to show next to its 'not verified' mark."""
+    """What the listing says in the clear, to show next to its 'not verified' mark
+    (never opened: an unproven leaf is not worth a key)."""
     try:
         value = encoding.decode(bytes.fromhex(leaf))
-        return dict(value) if isinstance(value, dict) else {}
     except (PhrError, ValueError):
-        return {}
+        return {"sealed": True}
+    shown = {k: value[k] for k in PUBLIC_FIELDS if k in value} \
+        if isinstance(value, dict) else {}
+    return {**shown, "sealed": True}
 
 
 def _consistency(reader: AuditReader, entries: list[dict[str, Any]], latest: Any

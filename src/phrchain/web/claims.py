@@ -27,6 +27,7 @@ from phrchain.web.deps import capability, paged_ids, party
 from phrchain.web.errors import BAD_REQUEST, NOT_FOUND, UiError
 from phrchain.web.money import FormAmount, money
 from phrchain.web.provider import opened_view
+from phrchain.web.pseudonyms import acting, describe, dids
 from phrchain.web.sessions import Session
 
 REVIEWER_ROLE: Final = "claims_reviewer"
@@ -91,8 +92,9 @@ def _claims(client: SdkSession, ids: list[str]) -> list[dict[str, Any]]:
 
 
 def _own_claim(session: Session, claim: str) -> dict[str, Any]:
+    """A claim filed by one of this patient's identities (the insurer-pseudonym)."""
     found = session.client.session.q("claims/claim", claim=claim)
-    if found is None or found["patient"] != session.did:
+    if found is None or found["patient"] not in dids(session):
         raise UiError(404, NOT_FOUND, "no such claim of yours")
     return dict(found)
 
@@ -100,40 +102,50 @@ def _own_claim(session: Session, claim: str) -> dict[str, Any]:
 # -- patient -----------------------------------------------------------------------------
 @patient_router.get("/claims")
 def my_claims(session: PatientReader) -> dict[str, Any]:
-    client, did = session.client.session, session.did
-    balances = client.q("settlement/balances", did=did)["balances"]
-    bills = [client.q("settlement/bill", bill=b)
+    """Balances, bills and claims of every pseudonym of the patient, each naming its
+    pseudonym (money never moves between them: docs/privacy.md)."""
+    client, mine = session.client.session, dids(session)
+    balances = [{**money(int(amount), cur), "pseudonym": describe(session, did)}
+                for did in mine
+                for cur, amount in sorted(client.q("settlement/balances",
+                                                   did=did)["balances"].items())]
+    bills = [client.q("settlement/bill", bill=b) for did in mine
              for b in paged_ids(client, "settlement/bills", "bills", patient=did)]
     bills.sort(key=lambda b: (b["status"] != "open", -int(b["height"])))
+    claim_ids = [c for did in mine
+                 for c in paged_ids(client, "claims/of_patient", "claims", patient=did)]
     return {
-        "balances": [money(int(amount), cur) for cur, amount in sorted(balances.items())],
+        "balances": balances,
         "bills": [{"bill": b["bill"], "status": b["status"], "time_ms": b.get("time_ms"),
                    "provider": party(client, b["provider"]),
+                   "pseudonym": describe(session, b["patient"]),
                    "amount": money(int(b["amount"]), b["currency"])} for b in bills],
-        "claims": _claims(client, paged_ids(client, "claims/of_patient", "claims",
-                                            patient=did))}
+        "claims": _claims(client, claim_ids)}
 
 
 @patient_router.post("/bills/{bill}/pay")
 def pay_bill(bill: Id, session: PatientWriter) -> dict[str, Any]:
-    session.client.claims.pay_bill(bill)
+    """Paid by the pseudonym the bill was issued to, from its own balance."""
+    found = session.client.session.q("settlement/bill", bill=bill)
+    if found is None or found["patient"] not in dids(session):
+        raise UiError(404, NOT_FOUND, "no such bill of yours")
+    acting(session, found["patient"]).claims.pay_bill(bill)
     status = session.client.session.q("settlement/bill", bill=bill)["status"]
     return {"bill": bill, "status": status}
 
 
 @patient_router.post("/claims/{claim}/appeal")
 def appeal(claim: Id, session: PatientWriter) -> dict[str, Any]:
-    _own_claim(session, claim)
-    return claim_view(session.client.session, session.client.claims.appeal(claim))
+    filer = acting(session, _own_claim(session, claim)["patient"])
+    return claim_view(session.client.session, filer.claims.appeal(claim))
 
 
 @patient_router.get("/claims/{claim}/fhir")
 def claim_fhir(claim: Id, session: PatientReader) -> Response:
     """Claim, ClaimResponse and ExplanationOfBenefit; codes appear as the product's code
     tags (the UI holds no product key). FHIR decimals are written exactly (no float)."""
-    _own_claim(session, claim)
-    return Response(dumps(session.client.claims.fhir(claim)),
-                    media_type="application/json")
+    filer = acting(session, _own_claim(session, claim)["patient"])
+    return Response(dumps(filer.claims.fhir(claim)), media_type="application/json")
 
 
 # -- insurer reviewer --------------------------------------------------------------------

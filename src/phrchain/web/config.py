@@ -21,11 +21,15 @@ class WalletEntry:
     login. The hint only labels the picker: what a session may do follows from the
     identity the chain holds for the wallet's DID. ``product_keys`` are the product key
     files (``client/claims.py`` ``ProductKey``) insurers gave this patient at enrolment,
-    off chain: filing a claim in the UI tags the billed codes with them."""
+    off chain: filing a claim in the UI tags the billed codes with them. ``audit_keys``
+    are audit key files (``client/audit.py`` ``AuditKey``, ``phrchain audit key``): an
+    auditor of a regulator signs in with their own wallet and opens the sealed audit
+    entries wrapped to the regulator organization with its key, configured here."""
 
     path: Path
     role: str = ""
     product_keys: tuple[Path, ...] = ()
+    audit_keys: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,13 +64,16 @@ class UiConfig:
     @classmethod
     def from_file(cls, path: Path | str) -> UiConfig:
         """``{"node_url", "directory": {org DID: url}, "wallets": {name: {"path",
-        "role", "product_keys"?: [paths]}}, "trust_anchor"?, "chain_id"?,
+        "role", "product_keys"?: [paths], "audit_keys"?: [paths]}}, "trust_anchor"?,
+        "chain_id"?,
         "idle_timeout_s"?}``; relative paths are relative to the file."""
         source = Path(path)
         body: dict[str, Any] = json.loads(source.read_text())
         wallets = {name: WalletEntry(source.parent / w["path"], w.get("role", ""),
                                      tuple(source.parent / k
-                                           for k in w.get("product_keys", ())))
+                                           for k in w.get("product_keys", ())),
+                                     tuple(source.parent / k
+                                           for k in w.get("audit_keys", ())))
                    for name, w in body["wallets"].items()}
         return cls(str(body["node_url"]), dict(body["directory"]), wallets,
                    body.get("trust_anchor"), body.get("chain_id"),

@@ -16,6 +16,11 @@ Where the claim's parts come from:
   tags one of the product's covered or excluded codes;
 - **the date of service**: the bill's block time.
 
+With pseudonyms (``docs/privacy.md``) the bill and the records are the patient's
+pseudonym at the provider, the enrolment the insurer-pseudonym's: the claim is filed by
+the enrolled pseudonym with a link signed by the one that owns the bill and the records
+(``ClaimsClient.file(owner=...)``); a claim's records must all be that one's.
+
 Every check is made before anything is signed: a refusal here changes nothing.
 """
 
@@ -37,6 +42,7 @@ from phrchain.web.deps import Ui, UiState, capability, paged_ids, party, records
 from phrchain.web.errors import BAD_REQUEST, UiError
 from phrchain.web.money import money
 from phrchain.web.patient import record_view
+from phrchain.web.pseudonyms import acting, dids
 from phrchain.web.sessions import Session
 from phrchain.web.timeline import timeline
 
@@ -135,12 +141,14 @@ def _fitting_key(keys: list[ProductKey], product: dict[str, Any]) -> ProductKey 
 def _options(ui: UiState, session: Session) -> dict[str, Any]:
     """The patient's claimable bills (paid, unclaimed, itemized), enrolled products (with
     whether a fitting key is held) and records; internal fields start with ``_``."""
-    client, did = session.client.session, session.did
-    views = [record_view(session, d) for d in records_of(client, did)]
-    claimed = {c["bill"] for c in (client.q("claims/claim", claim=i) for i in paged_ids(
-        client, "claims/of_patient", "claims", patient=did)) if c is not None}
+    client, mine = session.client.session, dids(session)
+    views = [record_view(session, d) for did in mine for d in records_of(client, did)]
+    claimed = {c["bill"] for did in mine for c in (
+        client.q("claims/claim", claim=i) for i in paged_ids(
+            client, "claims/of_patient", "claims", patient=did)) if c is not None}
     bills = []
-    for bill_id in paged_ids(client, "settlement/bills", "bills", patient=did):
+    for bill_id in (b for did in mine
+                    for b in paged_ids(client, "settlement/bills", "bills", patient=did)):
         b = client.q("settlement/bill", bill=bill_id)
         if b["status"] != "paid" or bill_id in claimed:
             continue
@@ -151,14 +159,16 @@ def _options(ui: UiState, session: Session) -> dict[str, Any]:
             bills.append({**b, "_lines": lines})
     keys = _keys(ui, session)
     products = []
-    enrolments: list[Any] = paged_ids(client, "claims/enrolments", "enrolments", patient=did)
+    enrolments: list[Any] = [e for did in mine for e in paged_ids(
+        client, "claims/enrolments", "enrolments", patient=did)]
     for enrolment in enrolments:
         if enrolment["status"] != "active":
             continue
         product = client.q("claims/product", insurer=enrolment["insurer"],
                            product=enrolment["product"])
         if product is not None:
-            products.append({**product, "_key": _fitting_key(keys, product)})
+            products.append({**product, "_key": _fitting_key(keys, product),
+                             "_enrolled": enrolment["patient"]})
     return {"bills": bills, "products": products, "records": views}
 
 
@@ -203,10 +213,15 @@ def file_claim(body: FileBody, session: Writer, ui: Ui) -> dict[str, Any]:
     if product["_key"] is None:
         raise UiError(400, BAD_REQUEST, "no product key for that product: ask the insurer "
                                         "for the key file they give enrolees")
-    mine = {v["record"] for v in found["records"]}
-    if not set(body.records) <= mine:
+    owners = {v["record"]: v["pseudonym"]["did"] for v in found["records"]}
+    if not set(body.records) <= owners.keys():
         raise UiError(400, BAD_REQUEST, "a picked record is not one of your records")
-    claim = session.client.claims.file(
+    if {owners[r] for r in body.records} != {bill["patient"]}:
+        raise UiError(400, BAD_REQUEST, "pick records kept under the same pseudonym as the "
+                                        "bill (the institution that billed you)")
+    filer, owner = product["_enrolled"], bill["patient"]
+    claim = acting(session, filer).claims.file(
         body.insurer, body.product, body.bill, body.records, bill["_lines"],
-        product["_key"], service_ms=int(bill["time_ms"]), consent_days=CONSENT_DAYS)
+        product["_key"], service_ms=int(bill["time_ms"]), consent_days=CONSENT_DAYS,
+        owner=None if owner == filer else acting(session, owner).session)
     return claim_view(session.client.session, claim)

@@ -75,7 +75,8 @@ class BreakGlassBody(BaseModel):
 
 
 def opened_view(opened: Opened) -> dict[str, Any]:
-    view: dict[str, Any] = {"record": opened.record, "resource": opened.descriptor["resource"],
+    view: dict[str, Any] = {"record": opened.record,
+                            "resource": opened.descriptor.get("resource"),
                             "decision": opened.decision, "fhir": None, "date": None}
     try:
         resource = opened.resource()
@@ -103,8 +104,10 @@ def _names_me(consent: dict[str, Any], identity: dict[str, Any]) -> bool:
 
 
 def record_brief(client: SdkSession, descriptor: dict[str, Any]) -> dict[str, Any]:
-    return {"record": descriptor["record"], "resource": descriptor["resource"],
-            "category": descriptor["category"], "status": descriptor["status"],
+    """A record a consent lets me see, from the chain: what it is (type, category) is
+    sealed (v2) and known only once it is opened, so those are None here."""
+    return {"record": descriptor["record"], "resource": descriptor.get("resource"),
+            "category": descriptor.get("category"), "status": descriptor["status"],
             "registered_ms": descriptor.get("time_ms"),
             "custodian": party(client, descriptor["custodian"])}
 
@@ -157,18 +160,22 @@ def chart(body: ChartBody, session: Writer) -> dict[str, Any]:
     DID only), their allergies, problems and medications, and trends of their vital
     signs and labs. Each record is opened through its vault under an active consent
     naming me (an audited access, like any open); a refusal leaves that record out and
-    is listed. At most ``CHART_LIMIT`` records are opened."""
+    is listed. At most ``CHART_LIMIT`` records are opened. What a record is (its type)
+    is sealed (v2): a record is opened to learn it, and kept if of ``CHART_RESOURCES``."""
     client = session.client.session
     consents = _consents_naming_me(session, body.patient).get(body.patient, [])
     wanted = [r for r in _covered(client, body.patient, consents)
-              if r["active"] and r["resource"] in CHART_RESOURCES][:CHART_LIMIT]
+              if r["active"]][:CHART_LIMIT]
     views, refused = [], []
     for record in wanted:
         try:
-            views.append(opened_view(session.client.records.open(
-                record["record"], purpose=body.purpose)))
+            view = opened_view(session.client.records.open(record["record"],
+                                                           purpose=body.purpose))
         except (ApiError, PhrError) as exc:
             refused.append({"record": record["record"], "reason": str(exc)})
+            continue
+        if view["resource"] in CHART_RESOURCES:
+            views.append(view)
     resources = [v["fhir"] for v in views if isinstance(v.get("fhir"), dict)]
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
     return {"patient": body.patient, "banner": patient_banner(patients[0]) if patients else None,

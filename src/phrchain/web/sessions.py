@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phrchain.client.anchors import SoloAnchor
+from phrchain.client.patient import PatientWallet
 from phrchain.client.phr import Phr
 
 TOKEN_BYTES = 32  # 256 bits
@@ -38,6 +39,11 @@ class Session:
     # Records the patient decrypted this session, by id: listing them again is not
     # another audited access.
     opened: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What the patient chose consents by (categories, resource types), by consent id:
+    # the chain has only the record ids it became, so this stays here, never sent.
+    chosen: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A patient's pseudonyms (web/pseudonyms.py), made on first use.
+    pseudonyms: PatientWallet | None = None
 
     @property
     def did(self) -> str:
@@ -45,6 +51,10 @@ class Session:
 
     def wipe(self) -> None:
         self.opened.clear()
+        self.chosen.clear()
+        if self.pseudonyms is not None:
+            self.pseudonyms.close()
+            self.pseudonyms = None
         self.client.close()
         self.client.node.close()
         self.client.session.directory.clear()

@@ -348,7 +348,7 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
             "validator": {"pub_key_types": ["ed25519"]}, "version": {"app": "1"},
             "abci": {"vote_extensions_enable_height": "0"}},
         "validators": genesis_validators, "app_hash": "",
-        "app_state": {"identity": {
+        "app_state": {"version": 2, "identity": {
             "authorities": [{"did": authority.did, "enc_key": authority.enc_key.hex(),
                              "name": "Consortium authority"}],
             "organizations": organizations}},

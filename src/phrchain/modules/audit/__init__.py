@@ -1,4 +1,4 @@
-"""Audit module (M6): every vault decision in a per-patient RFC 9162 log."""
+"""Audit module (M6): every vault decision, sealed, in a per-patient RFC 9162 log."""
 
 from __future__ import annotations
 

@@ -4,7 +4,9 @@ patient, committed in the app hash.
 State layout::
 
     audit/head/<patient>                -> {"size", "root", "frontier"} (hex hashes)
-    audit/leaf/<patient>/<index:016x>   -> the leaf bytes (canonical JSON)
+    audit/leaf/<patient>/<index:016x>   -> the leaf bytes (canonical JSON of
+                                           {patient, index, height, vault, request,
+                                            commitment, sealed}; README)
     audit/req/<request hash>            -> b"1"   requests already logged (idempotence)
 """
 

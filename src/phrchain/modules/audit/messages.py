@@ -1,72 +1,100 @@
-"""Audit messages: batches of vault decisions (stateless checks)."""
+"""Audit messages: batches of sealed vault decisions (stateless checks).
+
+What the chain sees of an entry is only its place (``patient``), its ``request`` hash
+(deduplication), a ``commitment`` to the plaintext entry and the ``sealed`` entry: an
+AES-256-GCM ciphertext whose length is a multiple of :data:`SEAL_BLOCK` plus the tag,
+and its data key wrapped to each reader (HPKE, ``phrchain/audit/wrap/v1``). Who read
+what, for which purpose and with which outcome is inside the ciphertext
+(``vault/audit_seal.py`` seals and opens it; the module README says who can read it).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
 from phrchain.modules import fields
-from phrchain.modules.audit.errors import INCONSISTENT, INVALID_FIELD
-from phrchain.modules.consent.decide import ACTIONS, PERMIT_REASONS, REASONS
-from phrchain.modules.consent.messages import PURPOSES
+from phrchain.modules.audit.errors import INVALID_FIELD
 
 APPEND: Final = "audit/append"
 MAX_ENTRIES: Final = 64
-ENTRY_FIELDS: Final = ("record", "accessor", "action", "purpose", "decision", "reason",
-                       "consent", "break_glass", "request", "at")
+ENTRY_FIELDS: Final = ("patient", "request", "commitment", "sealed")
+SEALED_FIELDS: Final = ("ct", "keys")
+SEAL_BLOCK: Final = 256  # the padded plaintext is a multiple of this many bytes
+TAG_SIZE: Final = 16  # the AES-GCM tag after the ciphertext
+MAX_SEALED_BLOCKS: Final = 8  # at most 2 KiB of padded plaintext per entry
+MAX_READERS: Final = 32  # the patient, the appending organization, the regulators
+WRAPPED_KEY_SIZE: Final = 80  # HPKE X25519 enc (32) + ChaCha20-Poly1305 of a 32-byte key
+_HEX: Final = re.compile(r"(?:[0-9a-f]{2})*")
 
-# Events the handlers emit (``Event.type``), for clients that filter events.
+# Events the handlers emit (``Event.type``), for clients that filter events. There is no
+# break-glass event: the flag is sealed; the patient and the regulator find break-glass
+# accesses by opening entries.
 AUDIT_APPENDED: Final = "audit.appended"
-AUDIT_BREAK_GLASS: Final = "audit.break_glass"
-EVENTS: Final = frozenset({AUDIT_APPENDED, AUDIT_BREAK_GLASS})
+EVENTS: Final = frozenset({AUDIT_APPENDED})
+
+
+def _hex(value: Any, name: str) -> bytes:
+    if not isinstance(value, str) or _HEX.fullmatch(value) is None:
+        raise INVALID_FIELD(f"{name} must be lowercase hex")
+    return bytes.fromhex(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """An entry's ciphertext (hex) and its data key wrapped to each reader DID (hex)."""
+
+    ct: str
+    keys: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, sealed: Mapping[str, Any]) -> Sealed:
+        fields.exact(sealed, INVALID_FIELD, SEALED_FIELDS)
+        ct = _hex(sealed.get("ct"), "sealed.ct")
+        blocks, rest = divmod(len(ct) - TAG_SIZE, SEAL_BLOCK)
+        if rest or not 1 <= blocks <= MAX_SEALED_BLOCKS:
+            raise INVALID_FIELD(f"sealed.ct must be k * {SEAL_BLOCK} + {TAG_SIZE} bytes "
+                                f"with k from 1 to {MAX_SEALED_BLOCKS}")
+        readers = sealed.get("keys")
+        if not isinstance(readers, dict) or not 1 <= len(readers) <= MAX_READERS:
+            raise INVALID_FIELD(f"sealed.keys must map 1 to {MAX_READERS} reader DIDs to "
+                                "wrapped keys")
+        for reader, wrapped in readers.items():
+            fields.did({"reader": reader}, "reader", INVALID_FIELD)
+            if len(_hex(wrapped, "a wrapped key")) != WRAPPED_KEY_SIZE:
+                raise INVALID_FIELD(f"a wrapped key must be {WRAPPED_KEY_SIZE} bytes")
+        return cls(sealed["ct"], dict(readers))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ct": self.ct, "keys": dict(self.keys)}
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One vault decision. ``consent`` is always present: ``None`` (JSON null) unless
-    the decision rests on a consent."""
+    """One sealed vault decision: the owner pseudonym whose log it joins, the hash of
+    the caller's signed vault request, the commitment to the plaintext entry and the
+    sealed entry."""
 
-    record: str
-    accessor: str
-    action: str
-    purpose: str
-    decision: str
-    reason: str
-    consent: str | None
-    break_glass: bool
+    patient: str
     request: str
-    at: int
+    commitment: str
+    sealed: Sealed
 
     @classmethod
     def parse(cls, entry: Mapping[str, Any]) -> Entry:
-        """A checked entry; consistency of its fields is checked too."""
         fields.exact(entry, INVALID_FIELD, ENTRY_FIELDS)
-        out = cls(
-            record=fields.object_id(entry, "record", INVALID_FIELD),
-            accessor=fields.did(entry, "accessor", INVALID_FIELD),
-            action=fields.choice(entry, "action", ACTIONS, INVALID_FIELD),
-            purpose=fields.choice(entry, "purpose", PURPOSES, INVALID_FIELD),
-            decision=fields.choice(entry, "decision", ("permit", "deny"), INVALID_FIELD),
-            reason=fields.choice(entry, "reason", REASONS, INVALID_FIELD),
-            consent=None if entry.get("consent") is None
-            else fields.object_id(entry, "consent", INVALID_FIELD),
-            break_glass=fields.boolean(entry, "break_glass", INVALID_FIELD),
+        return cls(
+            patient=fields.did(entry, "patient", INVALID_FIELD),
             request=fields.digest(entry, "request", INVALID_FIELD),
-            at=fields.integer(entry, "at", INVALID_FIELD),
+            commitment=fields.digest(entry, "commitment", INVALID_FIELD),
+            sealed=fields.apply(Sealed.parse, entry.get("sealed"), INVALID_FIELD, "sealed"),
         )
-        permit = out.decision == "permit"
-        if permit != (out.reason in PERMIT_REASONS) \
-                or out.break_glass != (out.reason == "break_glass") \
-                or (out.consent is not None) != (out.reason == "consent"):
-            raise INCONSISTENT(f"decision {out.decision} with reason {out.reason}")
-        return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"record": self.record, "accessor": self.accessor, "action": self.action,
-                "purpose": self.purpose, "decision": self.decision, "reason": self.reason,
-                "consent": self.consent, "break_glass": self.break_glass,
-                "request": self.request, "at": self.at}
+        return {"patient": self.patient, "request": self.request,
+                "commitment": self.commitment, "sealed": self.sealed.to_json()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +116,5 @@ class Append:
         return {"type": self.TYPE, "entries": [e.to_json() for e in self.entries]}
 
 
-def parse_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A checked copy of one entry (:meth:`Entry.parse`), as the plain dict the handler
-    puts in the log's leaf."""
-    return Entry.parse(entry).to_json()
-
-
-def parse_append(msg: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [e.to_json() for e in Append.parse(msg).entries]
+def parse_append(msg: Mapping[str, Any]) -> list[Entry]:
+    return list(Append.parse(msg).entries)

@@ -46,3 +46,13 @@ NOTHING_TO_SETTLE = register("claims", 22, "nothing_to_settle",
                              "the claim has no unfunded payment")
 STILL_UNFUNDED = register("claims", 23, "still_unfunded",
                           "the insurer's balance still cannot pay the claim")
+# Claims over another pseudonym's records (issue 14: README "Pseudonyms and links").
+BAD_LINK = register("claims", 24, "bad_link",
+                    "the claim's link signature does not verify with the linked pseudonym's "
+                    "current signing key")
+UNKNOWN_PSEUDONYM = register("claims", 25, "unknown_pseudonym",
+                             "the linked pseudonym is not an active patient")
+BILL_NOT_LINKED = register("claims", 26, "bill_not_linked",
+                           "the bill does not exist or is not the linked pseudonym's")
+RECORD_NOT_LINKED = register("claims", 27, "record_not_linked",
+                             "a named record is not the linked pseudonym's")

@@ -1,10 +1,16 @@
 """``claims/file``: check the claim, gather the facts, adjudicate, store, pay, and grant
-the insurer HPAYMT read access to exactly the named records."""
+the insurer HPAYMT read access to exactly the named records.
+
+The records and the bill belong to the *owner*: the signer, or the pseudonym the claim's
+``link`` names (README "Pseudonyms and links"), whose signature the chain checks."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Final
 
+from phrchain.core import keys
+from phrchain.core.errors import CryptoError
 from phrchain.core.module import Context
 from phrchain.core.tx import Msg
 from phrchain.modules import records, settlement
@@ -22,45 +28,67 @@ from phrchain.modules.claims.adjudicate import (
 )
 from phrchain.modules.claims.errors import (
     ALREADY_EXISTS,
+    BAD_LINK,
+    BILL_NOT_LINKED,
     BILL_NOT_YOURS,
     BILL_UNPAID,
     CURRENCY_MISMATCH,
     INVALID_FIELD,
     NOT_YOUR_RECORD,
+    RECORD_NOT_LINKED,
     STALE_PRODUCT,
     UNAUTHORIZED,
+    UNKNOWN_PSEUDONYM,
 )
-from phrchain.modules.claims.messages import CLAIMS_FILED, File
+from phrchain.modules.claims.messages import CLAIMS_FILED, File, link_bytes
 from phrchain.modules.claims.products import current_product
 from phrchain.modules.consent import get_consent, store_consent
 from phrchain.modules.consent.messages import Grant, Grantee, Scope
 from phrchain.modules.identity import parties
 
-CARE_AUTHORS: Final = frozenset({"practitioner", "organization"})
 PAYMENT_PURPOSE: Final = "HPAYMT"
 
 
 def _admitted(ctx: Context, record: records.Record) -> bool:
-    """Written by an acting practitioner or organization of an acting care organization
-    and kept by an acting care organization; never self-reported."""
-    if record["self_reported"]:   # stated, though its author (the patient) fails below
+    """Registered by its custodian, an acting care organization (v2: the chain knows no
+    author; the custodian's vault registered it for its staff); never self-reported."""
+    if record["self_reported"]:
         return False
-    author = parties.acting(ctx.state, record["author"])
-    if author is None or author["kind"] not in CARE_AUTHORS:
-        return False
-    org = parties.organization_of(author)
     custodian = parties.acting(ctx.state, record["custodian"])
-    return org is not None and parties.org_type(ctx.state, org) in parties.CARE_ORG_TYPES \
-        and custodian is not None \
+    return custodian is not None and custodian["kind"] == "organization" \
         and parties.org_type(ctx.state, record["custodian"]) in parties.CARE_ORG_TYPES
 
 
-def _record_evidence(ctx: Context, m: File) -> set[str]:
+def _owner(ctx: Context, m: File) -> str:
+    """Whose records and bill the claim names: the signer, or the linked pseudonym once
+    its signature over (claim, signer) verifies with its current signing key."""
+    if m.link is None:
+        return ctx.signer
+    if m.link.pseudonym == ctx.signer:
+        raise INVALID_FIELD("link names the signer itself; leave it out for one's own records")
+    owner = parties.acting(ctx.state, m.link.pseudonym)
+    if owner is None or owner["kind"] != "patient":
+        raise UNKNOWN_PSEUDONYM(m.link.pseudonym)
+    try:
+        keys.verify(bytes.fromhex(owner["signing_key"]), m.link.sig,
+                    link_bytes(m.claim, ctx.signer))
+    except CryptoError:
+        raise BAD_LINK(f"link by {m.link.pseudonym} for claim {m.claim}") from None
+    return m.link.pseudonym
+
+
+def _as_owner(ctx: Context, owner: str) -> Context:
+    """The filing's context acting for ``owner`` (same block, state and event list): the
+    HPAYMT consent is the owner's, which its link signature authorized."""
+    return ctx if owner == ctx.signer else dataclasses.replace(ctx, signer=owner)
+
+
+def _record_evidence(ctx: Context, m: File, owner: str) -> set[str]:
     found: set[str] = set()
     for ref in m.records:
         record = records.get_record(ctx.state, ref.record)
-        if record is not None and record["patient"] != ctx.signer:
-            raise NOT_YOUR_RECORD(ref.record)
+        if record is not None and record["patient"] != owner:
+            raise (NOT_YOUR_RECORD if m.link is None else RECORD_NOT_LINKED)(ref.record)
         if record is None or record["status"] == "erased":
             found.add("unregistered_record")
             continue
@@ -91,10 +119,11 @@ def _enrolment(ctx: Context, m: File) -> tuple[int, Period | None, int]:
     return chosen["seq"], Period(chosen["start_ms"], chosen["end_ms"]), found[0]["start_ms"]
 
 
-def _checked_bill(ctx: Context, m: File, product: keeper.Product) -> settlement.Bill:
+def _checked_bill(ctx: Context, m: File, product: keeper.Product, owner: str
+                  ) -> settlement.Bill:
     bill = settlement.get_bill(ctx.state, m.bill)
-    if bill is None or bill["patient"] != ctx.signer:
-        raise BILL_NOT_YOURS(m.bill)
+    if bill is None or bill["patient"] != owner:
+        raise (BILL_NOT_YOURS if m.link is None else BILL_NOT_LINKED)(m.bill)
     if bill["status"] != "paid":
         raise BILL_UNPAID(m.bill)
     if bill["currency"] != product["currency"]:
@@ -104,9 +133,10 @@ def _checked_bill(ctx: Context, m: File, product: keeper.Product) -> settlement.
 
 
 def _new_claim(ctx: Context, m: File, product: keeper.Product, bill: settlement.Bill,
-               seq: int, period: Period | None, first_start_ms: int) -> keeper.Claim:
+               owner: str, enrolment: tuple[int, Period | None, int]) -> keeper.Claim:
+    seq, period, first_start_ms = enrolment
     return {
-        "claim": m.claim, "patient": ctx.signer, "insurer": m.insurer,
+        "claim": m.claim, "patient": ctx.signer, "owner": owner, "insurer": m.insurer,
         "product": m.product, "version": m.version, "currency": product["currency"],
         "bill": m.bill, "encounter": bill["encounter"], "service_ms": m.service_ms,
         "records": [{"record": r.record, "commitment": r.commitment} for r in m.records],
@@ -142,12 +172,13 @@ def file(ctx: Context, msg: Msg) -> None:
         raise ALREADY_EXISTS(m.claim)
     if m.version != product["version"]:
         raise STALE_PRODUCT(f"version {m.version} named, current is {product['version']}")
-    bill = _checked_bill(ctx, m, product)
+    owner = _owner(ctx, m)
+    bill = _checked_bill(ctx, m, product, owner)
     if m.consent_end_ms <= ctx.time_ms:
         raise INVALID_FIELD("consent_end_ms must be after the block time")
-    evidence = _record_evidence(ctx, m) | _duplicate(ctx, bill)
+    evidence = _record_evidence(ctx, m, owner) | _duplicate(ctx, bill)
     seq, period, first_start_ms = _enrolment(ctx, m)
-    claim = _new_claim(ctx, m, product, bill, seq, period, first_start_ms)
+    claim = _new_claim(ctx, m, product, bill, owner, (seq, period, first_start_ms))
     ctx.emit(CLAIMS_FILED, claim=m.claim, patient=ctx.signer, insurer=m.insurer,
              product=m.product, version=m.version)
     facts = Facts(tuple((line.tag, line.amount) for line in m.lines), m.amount,
@@ -157,8 +188,9 @@ def file(ctx: Context, msg: Msg) -> None:
     keeper.mark_claimed(ctx.state, m.claim, m.bill, bill["encounter"])
     keeper.put_claim(ctx.state, claim)
     keeper.index_claim(ctx.state, claim)
-    # The insurer (and its staff) may read exactly these records, for payment only.
-    store_consent(ctx, Grant(
+    # The insurer (and its staff) may read exactly these records, for payment only; the
+    # consent is the records' owner's (the linked pseudonym's when there is a link).
+    store_consent(_as_owner(ctx, owner), Grant(
         consent=m.claim, grantee=Grantee("organization", m.insurer), actions=("read",),
         scope=Scope(records=tuple(sorted(r.record for r in m.records))),
         purposes=(PAYMENT_PURPOSE,), start_ms=ctx.time_ms, end_ms=m.consent_end_ms))

@@ -96,6 +96,7 @@ class Claim(TypedDict):
 
     claim: str
     patient: str
+    owner: str                     # owner of the records and bill: the linked pseudonym
     insurer: str
     product: str
     version: int

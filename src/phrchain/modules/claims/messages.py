@@ -5,10 +5,12 @@ SDK; the chain only compares tags (README "Privacy")."""
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Self
 
+from phrchain.core import encoding
 from phrchain.modules import fields
 from phrchain.modules.claims.errors import AMOUNT_MISMATCH, INVALID_FIELD
 from phrchain.modules.claims.reasons import REVIEW_DENY
@@ -41,6 +43,14 @@ MAX_RECORDS: Final = 16
 MAX_LINES: Final = 32
 BPS: Final = 10_000
 DECISIONS: Final = frozenset({"approve", "deny"})
+LINK_DOMAIN: Final = "phrchain/claims/link/v1"
+_SIGNATURE: Final = re.compile(r"[0-9a-f]{128}")
+
+
+def link_bytes(claim: str, member: str) -> bytes:
+    """What the owner pseudonym of a claim's records signs to link itself to the claim's
+    signer (the insurer-pseudonym, ``member``) for exactly this claim."""
+    return encoding.encode({"domain": LINK_DOMAIN, "claim": claim, "member": member})
 
 
 def _is_tag(value: str) -> bool:
@@ -196,6 +206,26 @@ class Line:
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """A claim's link to the pseudonym that owns its records and bill: that pseudonym's
+    Ed25519 signature over :func:`link_bytes` (README "Pseudonyms and links")."""
+
+    pseudonym: str
+    sig: bytes
+
+    @classmethod
+    def parse(cls, value: Mapping[str, Any]) -> Link:
+        fields.exact(value, INVALID_FIELD, ("pseudonym", "sig"))
+        sig = value.get("sig")
+        if not isinstance(sig, str) or _SIGNATURE.fullmatch(sig) is None:
+            raise INVALID_FIELD("link.sig must be an Ed25519 signature (128 lowercase hex)")
+        return cls(fields.did(value, "pseudonym", INVALID_FIELD), bytes.fromhex(sig))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pseudonym": self.pseudonym, "sig": self.sig.hex()}
+
+
+@dataclass(frozen=True, slots=True)
 class File:
     claim: str
     insurer: str
@@ -207,6 +237,7 @@ class File:
     lines: tuple[Line, ...]
     amount: int
     consent_end_ms: int
+    link: Link | None = None
 
     TYPE: ClassVar[str] = FILE
 
@@ -214,7 +245,7 @@ class File:
     def parse(cls, msg: Mapping[str, Any]) -> File:
         fields.exact(msg, INVALID_FIELD, (
             "claim", "insurer", "product", "version", "bill", "service_ms", "records",
-            "lines", "amount", "consent_end_ms"))
+            "lines", "amount", "consent_end_ms"), ("link",))
         records = tuple(RecordRef.parse(r) for r in _items(msg, "records", MAX_RECORDS))
         if len({r.record for r in records}) != len(records):
             raise INVALID_FIELD("records must name each record once")
@@ -232,6 +263,8 @@ class File:
             service_ms=fields.integer(msg, "service_ms", INVALID_FIELD),
             records=records, lines=lines, amount=total,
             consent_end_ms=fields.integer(msg, "consent_end_ms", INVALID_FIELD),
+            link=fields.apply(Link.parse, msg["link"], INVALID_FIELD, "link") if "link" in msg
+            else None,
         )
 
     def to_msg(self) -> dict[str, Any]:
@@ -240,7 +273,8 @@ class File:
                 "service_ms": self.service_ms,
                 "records": [r.to_json() for r in self.records],
                 "lines": [line.to_json() for line in self.lines], "amount": self.amount,
-                "consent_end_ms": self.consent_end_ms}
+                "consent_end_ms": self.consent_end_ms,
+                **({} if self.link is None else {"link": self.link.to_json()})}
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,10 @@ from phrchain.modules.consent.messages import Grantee, Scope
 from phrchain.modules.identity import parties
 
 ACTIONS: Final = frozenset({"read", "view", "pull", "push", "break_glass"})
-PERMIT_REASONS: Final = frozenset({"owner", "author", "consent", "break_glass"})
+# "custodian": the custodian organization reads its own records (decided on chain);
+# "author": the practitioner who wrote it, decided by the custodian's vault from its
+# local author (the chain knows no authors, v2), and audited like the others.
+PERMIT_REASONS: Final = frozenset({"owner", "author", "custodian", "consent", "break_glass"})
 DENY_REASONS: Final = frozenset({
     "unknown_record", "erased", "unknown_accessor", "revoked_accessor", "no_consent",
     "consent_revoked", "consent_not_started", "consent_expired", "action_not_permitted",
@@ -74,7 +77,7 @@ def _evaluate(consent: Mapping[str, Any], identity: parties.Identity, wanted: st
         return 3, "action_not_permitted"
     if purpose not in consent["purposes"]:
         return 4, "purpose_not_permitted"
-    if not Scope.parse(consent["scope"]).covers(record):
+    if not Scope.stored(consent["scope"]).names(record["record"]):
         return 5, "out_of_scope"
     return 6, None
 
@@ -106,8 +109,8 @@ def decide(state: Reader, accessor: str, action: str, record_id: str, purpose: s
         return _break_glass(state, identity, purpose)
     if accessor == record["patient"]:
         return Decision(True, "owner")
-    if action in ("read", "view") and accessor in (record["author"], record["custodian"]):
-        return Decision(True, "author")
+    if action in ("read", "view") and accessor == record["custodian"]:
+        return Decision(True, "custodian")
     wanted = _NEEDS[action]
     best_stage, best_reason = -1, "no_consent"
     for consent_id in keeper.of_patient(state, record["patient"]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
@@ -9,7 +11,6 @@ from typing import Any, ClassVar, Final
 from phrchain.modules import fields
 from phrchain.modules.consent.errors import INVALID_FIELD
 from phrchain.modules.identity.messages import ROLES
-from phrchain.modules.records.messages import CATEGORIES, RESOURCE_RE
 
 GRANT: Final = "consent/grant"
 REVOKE: Final = "consent/revoke"
@@ -26,7 +27,13 @@ PURPOSES: Final = frozenset({
     "HRESCH", "PATRQT", "PUBHLTH", "TREAT",
 })
 GRANTEE_KINDS: Final = frozenset({"practitioner", "organization", "role"})
-MAX_SCOPE_ITEMS: Final = 64
+# Record ids one scope may list: a grant naming this many ids is about 36 KiB of
+# canonical JSON (35 bytes an id), so it fits one tx (``core.tx.MAX_TX_BYTES``, 64 KiB)
+# and one state value (``core.state.MAX_VALUE_BYTES``, 64 KiB) with room for the rest of
+# the consent. More records: ``{"all": true}``, or several consents.
+MAX_SCOPE_RECORDS: Final = 1024
+# Scope fields of the v1 chain, refused with a sentence saying what a scope names now.
+RETIRED_SCOPE_FIELDS: Final = frozenset({"resources", "categories"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,57 +66,72 @@ class Grantee:
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Which records: all of the patient's, or those matching any listed id, FHIR
-    resource type or category."""
+    """Which records: all of the patient's (``{"all": true}``: every record this patient
+    identity owns, those registered later included), or the listed record ids
+    (``{"records": [ids]}``, sorted, at most :data:`MAX_SCOPE_RECORDS`).
+
+    A scope never names a resource type or category: those are health data (issue 14).
+    The patient's wallet turns a choice of categories or types into the ids of the
+    records they match (``phrchain.client.scopes``), so a consent meant to cover future
+    records must be ``all``."""
 
     all: bool = False
     records: tuple[str, ...] = ()
-    resources: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # One spelling per scope (and :meth:`names` bisects): a caller building a Scope
+        # by hand gets the same rule as a parsed message.
+        if self.all == bool(self.records) \
+                or any(a >= b for a, b in itertools.pairwise(self.records)):
+            raise ValueError("a Scope is all, or a sorted, duplicate-free, non-empty "
+                             "list of record ids")
 
     @classmethod
     def parse(cls, value: Mapping[str, Any]) -> Scope:
+        retired = sorted(RETIRED_SCOPE_FIELDS & set(value))
+        if retired:
+            raise INVALID_FIELD(
+                f"scope.{retired[0]} is not accepted: a scope names record ids "
+                "({'records': [ids]}) or all records ({'all': true}); the wallet turns "
+                "categories and resource types into the ids of the records they match")
         if "all" in value:
             fields.exact(value, INVALID_FIELD, ("all",))
             if value["all"] is not True:
-                raise INVALID_FIELD("scope.all must be true (omit it to list what is covered)")
+                raise INVALID_FIELD("scope.all must be true (omit it to list record ids)")
             return cls(all=True)
-        fields.exact(value, INVALID_FIELD, (), ("records", "resources", "categories"))
-        if not value:
-            raise INVALID_FIELD("scope must be {'all': true} or list records, resources or "
-                                "categories")
+        if "records" not in value:
+            raise INVALID_FIELD("scope must be {'all': true} or {'records': [ids]}")
+        fields.exact(value, INVALID_FIELD, ("records",))
+        return cls(False, fields.sorted_set(value, "records", INVALID_FIELD, fields.is_id,
+                                            "record ids", MAX_SCOPE_RECORDS))
 
-        def listed(name: str, ok: Any, what: str) -> tuple[str, ...]:
-            return fields.sorted_set(value, name, INVALID_FIELD, ok, what, MAX_SCOPE_ITEMS) \
-                if name in value else ()
+    @classmethod
+    def stored(cls, value: Mapping[str, Any]) -> Scope:
+        """A scope read back from state: written only as :meth:`to_json` of a parsed
+        scope, so not checked again (the access decision reads every consent)."""
+        return cls(all=True) if value.get("all") is True \
+            else cls(False, tuple(value["records"]))
 
-        return cls(False,
-                   listed("records", fields.is_id, "record ids"),
-                   listed("resources", lambda r: RESOURCE_RE.fullmatch(r) is not None,
-                          "FHIR resource types"),
-                   listed("categories", lambda c: c in CATEGORIES, "categories"))
+    def names(self, record_id: str) -> bool:
+        """Whether this scope covers the record with this id."""
+        if self.all:
+            return True
+        at = bisect.bisect_left(self.records, record_id)  # records are sorted
+        return at < len(self.records) and self.records[at] == record_id
 
     def covers(self, record: Mapping[str, Any]) -> bool:
-        return self.all or record["record"] in self.records \
-            or record.get("resource") in self.resources \
-            or record.get("category") in self.categories
+        """Whether this scope covers ``record`` (a record's chain descriptor): by its id
+        only, whatever else the descriptor says."""
+        return self.names(record["record"])
 
     def contains(self, other: Scope) -> bool:
         """Whether every record ``other`` can cover is covered by this scope."""
         if self.all:
             return True
-        if other.all:
-            return False
-        return set(other.records) <= set(self.records) \
-            and set(other.resources) <= set(self.resources) \
-            and set(other.categories) <= set(self.categories)
+        return not other.all and set(other.records) <= set(self.records)
 
     def to_json(self) -> dict[str, Any]:
-        if self.all:
-            return {"all": True}
-        return {name: list(items) for name, items in (
-            ("records", self.records), ("resources", self.resources),
-            ("categories", self.categories)) if items}
+        return {"all": True} if self.all else {"records": list(self.records)}
 
 
 @dataclass(frozen=True, slots=True)

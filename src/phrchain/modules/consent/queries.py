@@ -13,7 +13,6 @@ from phrchain.modules.consent.decide import ACTIONS, decide
 from phrchain.modules.consent.messages import PURPOSES, Grantee, Scope
 from phrchain.modules.identity import parties
 from phrchain.modules.paging import object_id, page, paging, text
-from phrchain.modules.records.messages import CATEGORIES, RESOURCE_RE
 
 MAX_READERS: Final = 256
 
@@ -63,23 +62,25 @@ def _grantee_dids(state: Reader, grantee: Grantee) -> list[str]:
 
 
 def readers(state: Reader, data: Mapping[str, Any]) -> QueryResult:
-    """Who a new record's data key must be wrapped for besides its author and custodian:
-    the patient, and every acting grantee of a consent (read or pull, not yet ended)
-    that covers a record of this resource type and category."""
+    """Who a record's data key must be wrapped for besides its author and custodian: the
+    patient, and every acting grantee of a consent (read or pull, not yet ended) that
+    covers it. Scopes name record ids, so a new record (no ``record``, or an id no
+    consent names yet) is covered by ``all`` consents only; with ``record``, consents
+    naming that id count too (a copy of an existing record written to a new vault)."""
     patient = text(data, "patient")
-    resource, category = text(data, "resource"), text(data, "category")
-    if RESOURCE_RE.fullmatch(resource) is None or category not in CATEGORIES:
-        raise BAD_QUERY("'resource' must be a resource type and 'category' a category")
-    record_id = data.get("record", "")
-    probe = {"record": record_id, "resource": resource, "category": category}
+    if {"resource", "category"} & set(data):
+        raise BAD_QUERY("'resource' and 'category' are not arguments: consents name record "
+                        "ids or all records; give 'record' for an existing record")
+    record_id = object_id(data, "record") if "record" in data else None
     _, now_ms = block_of(state)
     dids: dict[str, None] = {patient: None}
     for consent_id in keeper.of_patient(state, patient):
         consent = keeper.get(state, consent_id)
         assert consent is not None
+        scope = Scope.stored(consent["scope"])
         if consent["status"] != "active" or consent["period"]["end_ms"] <= now_ms \
                 or not {"read", "pull"} & set(consent["actions"]) \
-                or not Scope.parse(consent["scope"]).covers(probe):
+                or not (scope.all or (record_id is not None and scope.names(record_id))):
             continue
         for did in _grantee_dids(state, Grantee.parse(consent["grantee"])):
             dids.setdefault(did)

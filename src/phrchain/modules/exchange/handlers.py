@@ -85,7 +85,7 @@ def _standing_consent(ctx: Context, requester: parties.Identity, m: Request) -> 
                 and m.purpose in c["purposes"] \
                 and c["period"]["start_ms"] <= ctx.time_ms < c["period"]["end_ms"] \
                 and grantee_matches(Grantee.parse(c["grantee"]), requester) \
-                and Scope.parse(c["scope"]).contains(m.scope):
+                and Scope.stored(c["scope"]).contains(m.scope):
             return consent_id
     return None
 
@@ -129,7 +129,7 @@ def approve(ctx: Context, msg: Msg) -> None:
     # The approval is a consent like any other (same id): revocable, and audited by id.
     store_consent(ctx, Grant(
         consent=m.request, grantee=Grantee(req["requester_kind"], req["requester"]),
-        actions=("pull", "read"), scope=Scope.parse(req["scope"]),
+        actions=("pull", "read"), scope=Scope.stored(req["scope"]),
         purposes=(req["purpose"],), start_ms=ctx.time_ms, end_ms=m.end_ms))
     req.update({"status": "approved", "consent": m.request, "answered_height": ctx.height})
     keeper.put(ctx.state, req)
@@ -164,7 +164,7 @@ def received(ctx: Context, msg: Msg) -> None:
     record = records.get_record(ctx.state, m.record)
     if record is None or record["status"] == "erased":
         raise NOT_FOUND(m.record)
-    if record["patient"] != req["patient"] or not Scope.parse(req["scope"]).covers(record):
+    if record["patient"] != req["patient"] or not Scope.stored(req["scope"]).names(m.record):
         raise OUT_OF_SCOPE(f"{m.record} is not within request {m.request}")
     if records.add_holder(ctx.state, m.record, ctx.signer):
         ctx.emit(EXCHANGE_RECEIVED, request=m.request, record=m.record,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from phrchain.core.module import StaticModule
 from phrchain.modules.records.handlers import HANDLERS
-from phrchain.modules.records.keeper import Record, add_holder, is_holder
+from phrchain.modules.records.keeper import Record, add_holder, holds_any, is_holder
 from phrchain.modules.records.keeper import get as get_record
 from phrchain.modules.records.queries import QUERIES
 
-__all__ = ["Record", "RecordsModule", "add_holder", "get_record", "is_holder"]
+__all__ = ["Record", "RecordsModule", "add_holder", "get_record", "holds_any", "is_holder"]
 
 
 class RecordsModule(StaticModule):

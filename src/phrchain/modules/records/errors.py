@@ -12,6 +12,6 @@ BAD_CUSTODIAN = register("records", 6, "bad_custodian",
                          "the custodian is not an active organization the signer may use")
 NOT_ACTIVE = register("records", 7, "not_active", "the record is erased or superseded")
 BAD_SIZE = register("records", 8, "bad_size",
-                    "size and chunk count do not describe a sealed record")
+                    "size is not a size bucket (a power of two from 4096 to 2^40)")
 ALREADY_HOLDER = register("records", 9, "already_holder",
                         "the organization's vault already holds the record")

@@ -43,10 +43,13 @@ def _signer(ctx: Context) -> parties.Identity:
     return identity
 
 
-def _custodian(ctx: Context, author: parties.Identity, m: Register) -> str:
-    """Whose vault keeps the ciphertext: the author's own institution, or for a
-    self-reported record the care organization the patient chose."""
-    if author["kind"] == "patient":
+def _custodian(ctx: Context, signer: parties.Identity, m: Register) -> str:
+    """Whose vault keeps the ciphertext. The custodian organization registers its own
+    records (its vault signs: no practitioner's DID is on chain); for a self-reported
+    record the patient names the care organization."""
+    if signer["kind"] == "patient":
+        if ctx.signer != m.patient:
+            raise UNAUTHORIZED("a patient adds self-reported records only to their own chart")
         if m.custodian is None:
             raise BAD_CUSTODIAN("a self-reported record must name its custodian")
         custodian = parties.acting(ctx.state, m.custodian)
@@ -54,32 +57,30 @@ def _custodian(ctx: Context, author: parties.Identity, m: Register) -> str:
                 or custodian["org_type"] not in parties.CARE_ORG_TYPES:
             raise BAD_CUSTODIAN(f"{m.custodian} is not an active care organization")
         return m.custodian
-    org = parties.organization_of(author)
-    if org is None or parties.org_type(ctx.state, org) not in parties.CARE_ORG_TYPES:
-        raise UNAUTHORIZED("only care providers (hospital, clinic, pharmacy and their "
-                           "staff) and the patient author records")
-    if m.custodian is not None and m.custodian != org:
-        raise BAD_CUSTODIAN(f"the record must stay in the author's own institution {org}")
-    return org
+    if signer["kind"] != "organization" or signer["org_type"] not in parties.CARE_ORG_TYPES:
+        raise UNAUTHORIZED("records are registered by their custodian (an active hospital, "
+                           "clinic or pharmacy: its vault) or, self-reported, by the patient")
+    if m.custodian is not None and m.custodian != ctx.signer:
+        raise BAD_CUSTODIAN(f"the signer {ctx.signer} is the custodian; it cannot register "
+                            f"a record kept by {m.custodian}")
+    return ctx.signer
 
 
 def register(ctx: Context, msg: Msg) -> None:
     m = Register.parse(msg)
-    author = _signer(ctx)
-    if author["kind"] == "patient" and ctx.signer != m.patient:
-        raise UNAUTHORIZED("a patient adds self-reported records only to their own chart")
+    signer = _signer(ctx)
+    custodian = _custodian(ctx, signer, m)
     if not parties.active_patient(ctx.state, m.patient):
         raise UNKNOWN_PATIENT(m.patient)
-    custodian = _custodian(ctx, author, m)
     if keeper.get(ctx.state, m.record) is not None:
         raise ALREADY_EXISTS(m.record)
+    self_reported = signer["kind"] == "patient"
     if m.replaces is not None:
-        _supersede(ctx, m, custodian)
+        _supersede(ctx, m, self_reported)
     record: keeper.Record = {
-        "record": m.record, "patient": m.patient, "author": ctx.signer,
-        "custodian": custodian, "resource": m.resource, "category": m.category,
-        "hash": m.hash, "size": m.size, "chunks": m.chunks, "commitment": m.commitment,
-        "self_reported": author["kind"] == "patient", "status": ACTIVE,
+        "record": m.record, "patient": m.patient, "custodian": custodian,
+        "hash": m.hash, "size": m.size, "commitment": m.commitment,
+        "descriptor": m.descriptor, "self_reported": self_reported, "status": ACTIVE,
         "height": ctx.height, "time_ms": ctx.time_ms, "replaces": m.replaces,
         "superseded_by": None,
     }
@@ -89,7 +90,9 @@ def register(ctx: Context, msg: Msg) -> None:
     ctx.emit(RECORDS_REGISTERED, record=m.record, patient=m.patient, custodian=custodian)
 
 
-def _supersede(ctx: Context, m: Register, custodian: str) -> None:
+def _supersede(ctx: Context, m: Register, self_reported: bool) -> None:
+    """Only the custodian organization supersedes its records; only the owner patient
+    supersedes their self-reported ones."""
     assert m.replaces is not None
     old = keeper.get(ctx.state, m.replaces)
     if old is None:
@@ -98,8 +101,11 @@ def _supersede(ctx: Context, m: Register, custodian: str) -> None:
         raise NOT_ACTIVE(f"{m.replaces} is {old['status']}")
     if old["patient"] != m.patient:
         raise UNAUTHORIZED("a new version must belong to the same patient")
-    if old["author"] != ctx.signer and old["custodian"] != custodian:
-        raise UNAUTHORIZED("only the author or the custodian institution may supersede")
+    allowed = ctx.signer == old["patient"] if old["self_reported"] \
+        else ctx.signer == old["custodian"]
+    if not allowed or self_reported != old["self_reported"]:
+        raise UNAUTHORIZED("only the custodian organization supersedes its records, and "
+                           "only the patient their self-reported ones")
     old["status"], old["superseded_by"] = SUPERSEDED, m.record
     keeper.put(ctx.state, old)
     ctx.emit(RECORDS_SUPERSEDED, record=m.replaces, by=m.record, patient=m.patient)
@@ -115,11 +121,11 @@ def erase(ctx: Context, msg: Msg) -> None:
         raise NOT_ACTIVE(f"{m.record} is already erased")
     if ctx.signer != record["patient"] and not parties.is_regulator_officer(ctx.state, signer):
         raise UNAUTHORIZED("only the patient or a regulator may erase a record")
-    # The tombstone keeps who and when, nothing about what: type, category, size, hash
-    # and commitment go (the salted commitment was never linkable, but is useless now).
+    # The tombstone keeps who and when, nothing about what: size, hash and both
+    # commitments go (salted, never linkable, but useless now).
     tombstone: keeper.Record = {
-        "record": m.record, "patient": record["patient"], "author": record["author"],
-        "custodian": record["custodian"], "status": ERASED, "height": record["height"],
+        "record": m.record, "patient": record["patient"], "custodian": record["custodian"],
+        "status": ERASED, "height": record["height"],
         "erased_height": ctx.height, "erased_by": ctx.signer, "reason": m.reason,
         "replaces": record["replaces"], "superseded_by": record["superseded_by"],
         "self_reported": record["self_reported"],

@@ -10,6 +10,7 @@ from typing import Final
 RECORD: Final = b"records/r/"
 PATIENT: Final = b"records/p/"
 HOLDER: Final = b"records/h/"
+HOLDS_ANY: Final = b"records/o/"
 
 
 def record_key(record_id: str) -> bytes:
@@ -25,3 +26,8 @@ def patient_prefix(patient: str) -> bytes:
 def holder_prefix(record_id: str) -> bytes:
     """Index of the organizations holding a record (``<prefix><org did>``)."""
     return HOLDER + record_id.encode() + b"/"
+
+
+def holds_any_key(patient: str, org: str) -> bytes:
+    """Marks that ``org``'s vault holds at least one record of ``patient`` (v2)."""
+    return HOLDS_ANY + patient.encode() + b"/" + org.encode()

@@ -22,6 +22,8 @@ RECORDS_HOLDER_ADDED: Final = "records.holder_added"
 EVENTS: Final = frozenset({RECORDS_REGISTERED, RECORDS_SUPERSEDED, RECORDS_ERASED,
                            RECORDS_HOLDER_ADDED})
 
+# The vocabulary of a record's *sealed* descriptor (``vault/descriptor.py``): never on
+# chain (v2), but one list for the wallet, the vault and the consent form to agree on.
 CATEGORIES: Final = frozenset({
     "administrative", "allergy", "care-plan", "condition", "device", "diagnostic-report",
     "document", "encounter", "financial", "genomic", "imaging", "immunization",
@@ -31,30 +33,43 @@ ERASE_REASONS: Final = frozenset({
     "patient_request", "regulator_order", "entered_in_error", "retention_expired",
 })
 RESOURCE_RE: Final = re.compile(r"[A-Z][A-Za-z]{1,63}")
-# Sealing constants the chain checks sizes against (vault/crypto.py uses the same ones).
+# Sealing constants (vault/crypto.py uses the same ones).
 CHUNK_SIZE: Final = 1 << 20
 SALT_SIZE: Final = 32
 TAG_SIZE: Final = 16
+# The on-chain size is a bucket: the ciphertext size rounded up to a power of two, at
+# least MIN_SIZE (so the chain tells a 200-byte observation from a 180-byte one apart
+# never, and a scan from a note only by order of magnitude).
+MIN_SIZE: Final = 1 << 12
 MAX_SIZE: Final = 1 << 40
 
 
-def expected_chunks(size: int, chunks: int) -> bool:
-    """Whether ``chunks`` AES-GCM chunks can total ``size`` ciphertext bytes: the framed
-    plaintext (salt + record) is ``size - 16 * chunks`` bytes, cut every CHUNK_SIZE."""
-    framed = size - TAG_SIZE * chunks
-    return framed >= SALT_SIZE and chunks == -(-framed // CHUNK_SIZE)
+def size_bucket(size: int) -> int:
+    """The on-chain ``size`` of a record of ``size`` ciphertext bytes: the next power of
+    two, at least :data:`MIN_SIZE`. A ciphertext over :data:`MAX_SIZE` has no bucket."""
+    if type(size) is not int or not 0 < size <= MAX_SIZE:
+        raise ValueError(f"a ciphertext size is 1..{MAX_SIZE} bytes, not {size!r}")
+    return max(MIN_SIZE, 1 << (size - 1).bit_length())
+
+
+def is_bucket(size: int) -> bool:
+    """Whether ``size`` is a power of two in [MIN_SIZE, MAX_SIZE]."""
+    return MIN_SIZE <= size <= MAX_SIZE and size & (size - 1) == 0
 
 
 @dataclass(frozen=True, slots=True)
 class Register:
+    """Registers a record: signed by its custodian organization (its vault sends it), or
+    by the owner patient pseudonym for a self-reported record (``custodian`` required).
+    What the record is (type, category, author, exact size, chunks) is sealed in the
+    descriptor that ``descriptor`` commits to; none of it is on chain."""
+
     record: str
     patient: str
-    resource: str
-    category: str
     hash: str
     size: int
-    chunks: int
     commitment: str
+    descriptor: str
     custodian: str | None = None
     replaces: str | None = None
 
@@ -63,23 +78,19 @@ class Register:
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Register:
         fields.exact(msg, INVALID_FIELD,
-                     ("record", "patient", "resource", "category", "hash", "size", "chunks",
-                      "commitment"), ("custodian", "replaces"))
-        resource = msg.get("resource")
-        if not isinstance(resource, str) or RESOURCE_RE.fullmatch(resource) is None:
-            raise INVALID_FIELD("resource must be a FHIR resource type name")
+                     ("record", "patient", "hash", "size", "commitment", "descriptor"),
+                     ("custodian", "replaces"))
         size = fields.integer(msg, "size", INVALID_FIELD, 1, MAX_SIZE)
-        chunks = fields.integer(msg, "chunks", INVALID_FIELD, 1, MAX_SIZE // CHUNK_SIZE + 1)
-        if not expected_chunks(size, chunks):
-            raise BAD_SIZE(f"{chunks} chunk(s) cannot hold {size} ciphertext bytes")
+        if not is_bucket(size):
+            raise BAD_SIZE(f"size {size} is not a power of two from {MIN_SIZE} to "
+                           f"{MAX_SIZE} (the ciphertext size rounded up)")
         return cls(
             record=fields.object_id(msg, "record", INVALID_FIELD),
             patient=fields.did(msg, "patient", INVALID_FIELD),
-            resource=resource,
-            category=fields.choice(msg, "category", CATEGORIES, INVALID_FIELD),
             hash=fields.digest(msg, "hash", INVALID_FIELD),
-            size=size, chunks=chunks,
+            size=size,
             commitment=fields.digest(msg, "commitment", INVALID_FIELD),
+            descriptor=fields.digest(msg, "descriptor", INVALID_FIELD),
             custodian=fields.did(msg, "custodian", INVALID_FIELD) if "custodian" in msg
             else None,
             replaces=fields.object_id(msg, "replaces", INVALID_FIELD) if "replaces" in msg
@@ -88,8 +99,8 @@ class Register:
 
     def to_msg(self) -> dict[str, Any]:
         return {"type": self.TYPE, "record": self.record, "patient": self.patient,
-                "resource": self.resource, "category": self.category, "hash": self.hash,
-                "size": self.size, "chunks": self.chunks, "commitment": self.commitment,
+                "hash": self.hash, "size": self.size, "commitment": self.commitment,
+                "descriptor": self.descriptor,
                 **fields.present(custodian=self.custodian, replaces=self.replaces)}
 
 

@@ -245,14 +245,20 @@ export function listText(values, kind) {
     .format(values.map((v) => term(kind, v)));
 }
 
-export function scopeText(scope) {
+// What a scope covers, in words. On chain a scope is all records or record ids only;
+// `chosen` is what the patient picked them by (categories, resource types), which this
+// session remembers (never the chain), said with the number of records it became.
+export function scopeText(scope, chosen = null) {
   if (!scope) return "";
   if (scope.all) return t("scope.all");
-  const parts = [];
-  if (scope.categories) parts.push(t("scope.categories", { list: listText(scope.categories, "category") }));
-  if (scope.resources) parts.push(t("scope.resources", { list: scope.resources.join(", ") }));
-  if (scope.records) parts.push(t("scope.records", { n: scope.records.length }));
-  return parts.join("; ");
+  const n = (scope.records || []).length;
+  if (chosen && (chosen.categories || chosen.resources)) {
+    const kinds = [...(chosen.categories || []).map((c) => term("category", c)),
+      ...(chosen.resources || []).map((r) => term("resource", r))];
+    const list = new Intl.ListFormat(i18n.lang, { type: "conjunction" }).format(kinds);
+    return t("scope.chosen", { list, n });
+  }
+  return t("scope.records", { n });
 }
 
 // The one line about a record: the backend's (the record's own words); a Patient's
@@ -281,9 +287,9 @@ export function granteeText(grantee, parties = new Map()) {
 
 // A consent as one sentence ("… may read your laboratory results for treatment from …
 // until …"), shown before the patient signs and wherever a consent is listed.
-export function consentSentence({ who, actions, scope, purposes, start, end }) {
+export function consentSentence({ who, actions, scope, chosen, purposes, start, end }) {
   return t("consent.sentence", { who, actions: listText(actions, "action_verb"),
-    what: scopeText(scope), purposes: listText(purposes, "purpose"),
+    what: scopeText(scope, chosen), purposes: listText(purposes, "purpose"),
     from: fmtDate(start), until: fmtDate(end) });
 }
 

@@ -1,5 +1,7 @@
 // Patient sections: my care (timeline and trends), consents, access requests, access log,
-// export. The Claims section (capability "claims") is in claims.js; trends in trends.js.
+// emergency card, export. The Claims section (capability "claims") is in claims.js; trends
+// in trends.js. A patient acts through one pseudonym per institution (docs/privacy.md):
+// every list covers all of them; an action names the institution whose records it is about.
 import {
   api, attempt, badge, checkboxes, checkedValues, consentSentence, dateMs, didEl, errorBox,
   fmtFhirDate, fmtTime, granteeText, h, isoDate, partyEl, partyLabel, registerSection,
@@ -18,7 +20,9 @@ function recordEntry(r) {
   h("div", { class: "entry-head" }, h("span", { class: "chip" }, term("category", r.category)),
     r.status !== "active" ? [" ", badge(r.status)] : ""),
   r.problem ? errorBox(new Error(r.problem)) : resourceCard(r),
-  h("div", { class: "note" }, t("records.held_by"), " ", partyEl(r.custodian)));
+  h("div", { class: "note" }, t("records.held_by"), " ", partyEl(r.custodian),
+    r.pseudonym && r.pseudonym.kind !== "self"
+      ? [" · ", t("records.as_pseudonym"), " ", didEl(r.pseudonym.did)] : ""));
 }
 
 function groupEl(group, byId) {
@@ -106,14 +110,23 @@ function consentRow(c, parties) {
   });
   return h("li", { class: "card consent", dataset: { consent: c.consent, status: c.status } },
     h("p", { class: "sentence" }, consentSentence({ who: granteeText(c.grantee, parties),
-      actions: c.actions, scope: c.scope, purposes: c.purposes, start: c.period.start_ms,
-      end: c.period.end_ms })),
+      actions: c.actions, scope: c.scope, chosen: c.chosen, purposes: c.purposes,
+      start: c.period.start_ms, end: c.period.end_ms })),
     h("div", { class: "row" }, badge(c.status),
       c.grantee.kind !== "role" ? didEl(c.grantee.id) : "", revoke), out);
 }
 
-function grantForm(vocab, parties, records) {
+// The institutions that keep records for the patient, each under its own pseudonym.
+function custodianSelect(id, pseudonyms) {
+  const kept = pseudonyms.filter((p) => p.kind === "custodian" && p.counterpart);
+  const select = h("select", { id, name: "custodian" },
+    kept.map((p) => h("option", { value: p.counterpart.did }, partyLabel(p.counterpart))));
+  return kept.length > 1 || (kept.length === 1 && pseudonyms.length > 1) ? select : null;
+}
+
+function grantForm(vocab, parties, records, pseudonyms) {
   const today = Date.now();
+  const keptAt = custodianSelect("grant-custodian", pseudonyms);
   const list = h("datalist", { id: "grantee-options" });
   const kind = h("select", { id: "grant-kind", name: "kind" },
     ["practitioner", "organization", "role"].map((k) => h("option", { value: k },
@@ -136,6 +149,9 @@ function grantForm(vocab, parties, records) {
   const scopeKind = h("select", { id: "grant-scope", name: "scope" },
     ["records", "categories", "resources", "all"]
       .map((v) => h("option", { value: v }, t(`grant.scope_${v}`))));
+  // Categories and types are the patient's way to choose: they become the ids of the
+  // records held now that match (this list's descriptors), and only those go on chain.
+  const types = [...new Set(records.map((r) => r.resource).filter(Boolean))].sort();
   const scopeParts = {
     records: h("fieldset", { id: "grant-records" }, h("legend", {}, t("grant.records")),
       records.map((r) => h("label", {}, h("input", { type: "checkbox", name: "record",
@@ -143,19 +159,25 @@ function grantForm(vocab, parties, records) {
       r.date ? ` (${fmtFhirDate(r.date)})` : ""))),
     categories: h("fieldset", { hidden: true }, h("legend", {}, t("grant.categories")),
       checkboxes("category", vocab.categories, [], "category")),
-    resources: h("label", { hidden: true }, t("grant.resources"),
-      h("input", { name: "resources", placeholder: "Observation, Condition" })),
+    resources: h("fieldset", { hidden: true }, h("legend", {}, t("grant.resources")),
+      checkboxes("resource", types, [], "resource")),
     all: h("span", { hidden: true }),
   };
+  const matching = (choice) => records.filter((r) =>
+    (choice.categories || []).includes(r.category)
+    || (choice.resources || []).includes(r.resource)).map((r) => r.record).sort();
   const sentence = h("p", { class: "sentence preview", id: "consent-preview",
     "aria-live": "polite" });
   const out = h("div", { id: "grant-result" });
   const form = h("form", { id: "grant-form" },
+    keptAt ? [h("label", {}, t("grant.kept_at"), keptAt),
+      h("p", { class: "note" }, t("grant.kept_at_note"))] : "",
     h("label", {}, t("grant.kind"), kind),
     h("label", {}, t("grant.grantee"), grantee, list), orgLabel,
     h("fieldset", {}, h("legend", {}, t("grant.actions")),
       checkboxes("action", vocab.actions, ["read"], "action")),
     h("label", {}, t("grant.scope"), scopeKind), Object.values(scopeParts),
+    h("p", { class: "note", id: "grant-scope-help" }, t("grant.scope_help")),
     h("fieldset", {}, h("legend", {}, t("grant.purposes")),
       checkboxes("purpose", vocab.purposes, ["TREAT"], "purpose")),
     h("label", {}, t("grant.from"), h("input", { type: "date", name: "start", required: true,
@@ -170,24 +192,24 @@ function grantForm(vocab, parties, records) {
     if (scopeKind.value === "all") scope.all = true;
     if (scopeKind.value === "records") scope.records = checkedValues(form, "record").sort();
     if (scopeKind.value === "categories") scope.categories = checkedValues(form, "category");
-    if (scopeKind.value === "resources") {
-      scope.resources = [...new Set(form.elements.resources.value.split(",")
-        .map((s) => s.trim()).filter(Boolean))].sort();
-    }
+    if (scopeKind.value === "resources") scope.resources = checkedValues(form, "resource");
     const who = { kind: kind.value, id: grantee.value.trim() };
     if (kind.value === "role" && org.value.trim()) who.organization = org.value.trim();
     const start = form.elements.start.value ? dateMs(form.elements.start.value) : today;
     const end = form.elements.end.value ? dateMs(form.elements.end.value, true) : today;
-    return { grantee: who, actions: checkedValues(form, "action"), scope,
+    const body = keptAt && scopeKind.value !== "records" ? { custodian: keptAt.value } : {};
+    return { ...body, grantee: who, actions: checkedValues(form, "action"), scope,
       purposes: checkedValues(form, "purpose"),
       // a consent starting today starts now: it must not begin in the future
       start_ms: Math.min(start, Date.now() - 1000), end_ms: end };
   };
   const preview = () => {
     const b = read();
+    const byKind = b.scope.categories || b.scope.resources;
     replace(sentence, consentSentence({ who: b.grantee.id ? granteeText(b.grantee, parties)
-      : t("grant.nobody"), actions: b.actions, scope: b.scope, purposes: b.purposes,
-    start: b.start_ms, end: b.end_ms }));
+      : t("grant.nobody"), actions: b.actions,
+    scope: byKind ? { records: matching(b.scope) } : b.scope, chosen: byKind ? b.scope : null,
+    purposes: b.purposes, start: b.start_ms, end: b.end_ms }));
   };
   scopeKind.addEventListener("change", () => {
     for (const [k, el] of Object.entries(scopeParts)) el.hidden = k !== scopeKind.value;
@@ -205,8 +227,9 @@ function grantForm(vocab, parties, records) {
 }
 
 async function renderConsents(body) {
-  const [vocab, { consents }, { parties }, { records }] = await Promise.all([vocabulary(),
-    api("GET", "patient/consents"), api("GET", "parties"), api("GET", "patient/records")]);
+  const [vocab, { consents }, { parties }, { records }, { pseudonyms }] = await Promise.all([
+    vocabulary(), api("GET", "patient/consents"), api("GET", "parties"),
+    api("GET", "patient/records"), api("GET", "patient/pseudonyms")]);
   const byDid = new Map(parties.map((p) => [p.did, p]));
   replace(body,
     consents.length ? h("ul", { id: "consents", class: "cards" },
@@ -214,7 +237,7 @@ async function renderConsents(body) {
       : h("p", {}, t("consents.none")),
     h("h3", {}, t("consents.grant_title")),
     h("p", { class: "note" }, t("consents.grant_note")),
-    grantForm(vocab, byDid, records));
+    grantForm(vocab, byDid, records, pseudonyms));
 }
 
 // -- pull requests -----------------------------------------------------------------------
@@ -248,7 +271,19 @@ async function renderRequests(body) {
 }
 
 // -- the access log: a timeline of who read what, and why ----------------------------------
+function sealedEntry(e, proofs) {
+  // sealed on chain, and no key of this session opens it: only where it is, never guessed
+  return h("li", { class: "card log-entry sealed", dataset: { index: String(e.index),
+    sealed: "true", verified: String(e.verified) } },
+  h("div", { class: "row" }, h("time", {}, fmtTime(e.time_ms)), badge("sealed"),
+    h("span", { class: "note" }, `#${e.index}`)),
+  h("p", { class: "sentence" }, t("log.sealed")), h("div", { class: "row note" }, verifiedEl(e)),
+  proofs ? h("details", {}, h("summary", {}, t("log.hashes", { n: (e.inclusion || []).length })),
+    h("pre", { tabindex: "0" }, (e.inclusion || []).join("\n"))) : "");
+}
+
 function logEntry(e, proofs) {
+  if (e.sealed) return sealedEntry(e, proofs);
   const who = e.accessor_party ? partyEl(e.accessor_party) : didEl(e.accessor);
   const cls = ["card", "log-entry", e.break_glass ? "break-glass" : "",
     e.decision === "deny" ? "denied" : ""].filter(Boolean).join(" ");
@@ -282,6 +317,18 @@ async function renderLog(body) {
     log.entries.length ? logTable(log.entries) : h("p", {}, t("log.none")));
 }
 
+// -- the emergency card: the break-glass locator the patient carries ----------------------
+async function renderCard(body) {
+  const { card } = await api("GET", "patient/emergency-card");
+  replace(body, h("p", { class: "note" }, t("card.note")),
+    card.length ? h("ul", { id: "emergency-card", class: "cards" }, card.map((e) =>
+      h("li", { class: "card", dataset: { custodian: e.custodian.did } },
+        h("div", { class: "row" }, t("card.custodian"), " ", partyEl(e.custodian)),
+        h("div", { class: "row" }, t("card.pseudonym"), " ",
+          h("code", { class: "pseudonym" }, e.pseudonym)))))
+      : h("p", {}, t("card.none")));
+}
+
 // -- export ------------------------------------------------------------------------------
 const MIN_EXPORT_PASSPHRASE = 12;
 
@@ -291,18 +338,24 @@ function countsList(counts) {
 }
 
 async function renderExport(body) {
+  const { pseudonyms } = await api("GET", "patient/pseudonyms");
+  const keptAt = pseudonyms.length > 1 ? h("select", { id: "export-pseudonym" },
+    pseudonyms.filter((p) => p.kind !== "insurer").map((p) => h("option", { value: p.did },
+      p.counterpart ? partyLabel(p.counterpart) : p.did))) : null;
   const out = h("div", { id: "export-result" });
   const passphrase = h("input", { type: "password", id: "export-passphrase",
     autocomplete: "new-password", minlength: MIN_EXPORT_PASSPHRASE, required: true });
   const confirm = h("input", { type: "password", id: "export-confirm",
     autocomplete: "new-password", minlength: MIN_EXPORT_PASSPHRASE, required: true });
   const form = h("form", { id: "export-form" },
+    keptAt ? h("label", {}, t("export.pseudonym"), keptAt) : "",
     h("label", {}, t("export.passphrase", { n: MIN_EXPORT_PASSPHRASE }), passphrase),
     h("label", {}, t("export.confirm"), confirm),
     h("button", { type: "submit", class: "primary", id: "export" }, t("export.submit")), out);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const sent = { passphrase: passphrase.value, confirm: confirm.value };
+    const sent = { passphrase: passphrase.value, confirm: confirm.value,
+      ...(keptAt ? { pseudonym: keptAt.value } : {}) };
     passphrase.value = "";
     confirm.value = "";
     const response = await attempt(out, () => api("POST", "patient/export", sent,
@@ -328,5 +381,7 @@ registerSection({ id: "patient-requests", title: "nav.requests", capability: "pa
   order: 30, render: renderRequests });
 registerSection({ id: "patient-log", title: "nav.log", capability: "patient",
   order: 40, render: renderLog });
+registerSection({ id: "patient-card", title: "nav.card", capability: "patient",
+  order: 45, render: renderCard });
 registerSection({ id: "patient-export", title: "nav.export", capability: "export", order: 50,
   render: renderExport });

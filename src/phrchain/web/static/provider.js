@@ -1,7 +1,7 @@
 // Provider sections: my patients (consents naming me, each patient's chart), request
 // access (pull), push, emergency access (break-glass).
 import {
-  api, attempt, badge, checkboxes, checkedValues, consentSentence, didEl, fmtDate,
+  api, attempt, badge, consentSentence, didEl, fmtDate,
   fmtFhirDate, granteeText, h, partyEl, partyLabel, registerSection, replace, rerender,
   resourceCard, scopeText, t, term, vocabulary,
 } from "./app.js";
@@ -108,28 +108,25 @@ async function renderPatients(body) {
     h("h3", {}, t("provider.open_by_id")), form);
 }
 
-function scopeFields(vocab) {
-  const kind = h("select", { name: "scope-kind" }, ["all", "categories", "resources",
-    "records"].map((v) => h("option", { value: v }, t(`pull.scope_${v}`))));
+// A request names the patient's record ids or all records: a category or type is health
+// data the chain never carries, and the requester cannot read the patient's descriptors.
+function scopeFields() {
+  const kind = h("select", { name: "scope-kind" }, ["all", "records"]
+    .map((v) => h("option", { value: v }, t(`pull.scope_${v}`))));
   const parts = {
     all: h("span"),
-    categories: h("fieldset", { hidden: true }, h("legend", {}, t("grant.categories")),
-      checkboxes("category", vocab.categories, [], "category")),
-    resources: h("label", { hidden: true }, t("grant.resources"),
-      h("input", { name: "resources" })),
     records: h("label", { hidden: true }, t("pull.records"), h("input", { name: "records" })),
   };
   kind.addEventListener("change", () => {
     for (const [k, el] of Object.entries(parts)) el.hidden = k !== kind.value;
   });
   const read = (form) => {
-    const list = (name) => [...new Set(form.elements[name].value.split(",")
-      .map((s) => s.trim()).filter(Boolean))].sort();
     if (kind.value === "all") return { all: true };
-    if (kind.value === "categories") return { categories: checkedValues(form, "category") };
-    return { [kind.value]: list(kind.value) };
+    return { records: [...new Set(form.elements.records.value.split(",")
+      .map((s) => s.trim()).filter(Boolean))].sort() };
   };
-  return { elements: [h("label", {}, t("grant.scope"), kind), Object.values(parts)], read };
+  return { elements: [h("label", {}, t("grant.scope"), kind), Object.values(parts),
+    h("p", { class: "note" }, t("pull.scope_note"))], read };
 }
 
 function requestRow(r) {
@@ -152,7 +149,7 @@ function requestRow(r) {
 async function renderPull(body) {
   const [vocab, { requests }] = await Promise.all([vocabulary(),
     api("GET", "provider/requests")]);
-  const scope = scopeFields(vocab);
+  const scope = scopeFields();
   const out = h("div");
   const form = h("form", { id: "pull-form" },
     h("label", {}, t("pull.patient"), h("input", { name: "patient", required: true })),
