@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from phrchain.app import STATE_VERSION
 from phrchain.core import keys
 from phrchain.core.tx import build_tx, tx_hash
 from phrchain.engine.solo.home import NodeConfig, init_home
@@ -80,6 +81,7 @@ def genesis() -> dict[str, Any]:
             (PHARMACY, "pharmacy"), (HOSPITAL, "hospital")]
     return {"chain_id": CHAIN_ID, "genesis_time_ms": 1_700_000_000_000,
             "validator": VALIDATOR.did, "app_state": {
+                "version": STATE_VERSION,
                 "identity": {"authorities": [{"did": AUTHORITY.did, "enc_key": enc_key(1),
                                               "name": "Bench"}],
                              "organizations": [{"did": k.did, "org_type": t, "name": t,
