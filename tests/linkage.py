@@ -16,8 +16,9 @@ when the design changes:
    with a kind segment next to the DID) are *actors* — institutions, practitioners,
    authorities — that are learned as attributes, never joined through: every patient
    shares them.
-3. An identifier that occurs in documents naming two or more distinct patient DIDs
-   (a product id, an org's public key) is a *hub* and is not joined through either.
+3. Patient DIDs named in one document are joined (a link between two pseudonyms). An
+   identifier that occurs in documents naming patients of two or more groups not so
+   joined (a product id, an org's public key) is a *hub* and is not joined through.
 4. All other identifiers of one document are joined (union-find). The enrollee's
    component is what the observer attributes to it; a component holding another
    patient's DID is reported as ``merged`` (the linker over-joined).
@@ -190,12 +191,19 @@ def link(documents: Iterable[Document], known: Collection[str],
     scanned = [(doc, *_scan(doc)) for doc in documents]
     kinds = _kinds((doc, ids) for doc, ids, _ in scanned)
     actors = {did for did, kind in kinds.items() if kind != "patient"}
+    # Patient DIDs named together in one document are joined first (a link such as a
+    # claim's between two pseudonyms); an identifier is a hub when its documents name
+    # patients of two such groups that nothing else joins.
+    groups = _Union()
+    for _, ids, _ in scanned:
+        groups.join(i for i in ids if i.startswith("did:") and i not in actors)
     patients_of: dict[str, set[str]] = defaultdict(set)
     for _, ids, _ in scanned:
-        pats = {i for i in ids if i.startswith("did:") and i not in actors}
+        pats = {groups.find(i) for i in ids if i.startswith("did:") and i not in actors}
         for i in ids:
             patients_of[i] |= pats
-    hubs = {i for i, pats in patients_of.items() if len(pats) > 1 and i not in pats}
+    hubs = {i for i, pats in patients_of.items() if len(pats) > 1
+            and not i.startswith("did:")}
     union = _Union()
     for _, ids, _ in scanned:
         union.join(i for i in ids if i not in actors and i not in hubs)

@@ -118,3 +118,17 @@ def test_summary_counts_records_linked_at_institutions_never_named() -> None:
     named_both = summary(found, {R1: P, R2: P, R3: Q}, {P: [R1, R2]}, {},
                          custodian={R1: ORG_A, R2: ORG_B, R3: ORG_A})
     assert named_both["linked_at_unnamed_institution"] == 0
+
+
+def test_an_id_shared_by_two_linked_pseudonyms_is_joined_not_a_hub() -> None:
+    # a claim-like document names both pseudonyms and a record: the record is the
+    # person's, not an identifier shared by two strangers
+    docs = [*chain(), msg(P, {"type": "x/claim", "link": Q, "record": R3})]
+    found = link(docs, [P], TYPES, CATS)
+    assert R3 in found[P].identifiers
+    # while a product id named by two unlinked patients stays a hub
+    product = "9" * 32
+    docs = [*chain(), msg(P, {"type": "x/buy", "product": product}),
+            msg(Q, {"type": "x/buy", "product": product})]
+    found = link(docs, [P], TYPES, CATS)
+    assert product not in found[P].identifiers and R3 not in found[P].identifiers
