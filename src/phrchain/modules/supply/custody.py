@@ -84,7 +84,14 @@ def usable(ctx: Context, unit: str, org: str, *, recalled_ok: bool = False,
            expired_ok: bool = False) -> keeper.Unit:
     """The unit, if ``org`` holds it now and it is active (not recalled, not expired
     unless allowed); else the reason it may not move."""
-    found = get_unit(ctx, unit)
+    return check_usable(ctx, get_unit(ctx, unit), org, recalled_ok=recalled_ok,
+                        expired_ok=expired_ok)
+
+
+def check_usable(ctx: Context, found: keeper.Unit, org: str, *, recalled_ok: bool = False,
+                 expired_ok: bool = False) -> keeper.Unit:
+    """:func:`usable` for a unit already read."""
+    unit = found["unit"]
     if found["owner"] != org:
         raise NOT_CUSTODIAN(unit)
     if found["status"] == DISPENSED:

@@ -16,11 +16,10 @@ from phrchain.modules.supply import gs1, keeper, monitor
 from phrchain.modules.supply.custody import (
     DISPENSED,
     acting_org,
+    check_usable,
     current_params,
-    get_unit,
     product_of,
     record_event,
-    usable,
 )
 from phrchain.modules.supply.errors import (
     DISPENSE_EXISTS,
@@ -34,6 +33,7 @@ from phrchain.modules.supply.errors import (
     RX_MISMATCH,
     STEWARDSHIP_REQUIRED,
     UNAUTHORIZED,
+    UNKNOWN_SERIAL,
 )
 from phrchain.modules.supply.messages import SUPPLY_DISPENSED, Dispense
 from phrchain.modules.supply.params import aware_of, groups_of
@@ -52,19 +52,26 @@ def _prescriber(ctx: Context, did: str) -> parties.Identity:
     return prescriber
 
 
-def _scanned_units(ctx: Context, m: Dispense, org: str) -> list[keeper.Unit]:
-    units = []
+def _scanned_units(ctx: Context, m: Dispense, org: str
+                   ) -> tuple[list[keeper.Unit], list[keeper.Product]]:
+    """The scanned units, verified, and their products (each product read once)."""
+    units, products, known = [], [], dict[str, keeper.Product]()
     for scan in m.scans:
-        unit = get_unit(ctx, scan.unit)
-        if unit["lot"] != scan.lot:
+        if scan.gtin not in known:
+            known[scan.gtin] = product_of(ctx, scan.unit)
+        found = keeper.get_unit(ctx.state, scan.unit)
+        if found is None:
+            raise UNKNOWN_SERIAL(scan.unit)
+        if found["lot"] != scan.lot:
             raise LOT_MISMATCH(scan.unit)
-        if unit["expiry"] != scan.expiry:
+        if found["expiry"] != scan.expiry:
             raise EXPIRY_MISMATCH(scan.unit)
-        unit = usable(ctx, scan.unit, org)
+        unit = check_usable(ctx, found, org)
         if unit["case"] is not None:
             raise IN_CASE(f"{scan.unit} is in case {unit['case']}")
         units.append(unit)
-    return units
+        products.append(known[scan.gtin])
+    return units, products
 
 
 def _fill(ctx: Context, m: Dispense) -> None:
@@ -104,8 +111,7 @@ def dispense(ctx: Context, msg: Msg) -> None:
         raise DISPENSE_EXISTS(m.dispense)
     if m.exemption is not None and m.exemption not in table["exemptions"]:
         raise INVALID_FIELD(f"exemption must be one of {table['exemptions']}")
-    units = _scanned_units(ctx, m, org)
-    products = [product_of(ctx, u["unit"]) for u in units]
+    units, products = _scanned_units(ctx, m, org)
     prescriber = _prescriber(ctx, m.prescriber)
     for product in products:
         roles = table["prescriber_roles"][product["controlled"]]

@@ -227,8 +227,11 @@ def _ship(ctx: Context, m: Ship, kind: str) -> None:
         keeper.put_case(ctx.state, case)
     if len(moved) > MAX_SHIPMENT_UNITS:
         raise INVALID_FIELD(f"a shipment moves at most {MAX_SHIPMENT_UNITS} units")
+    known: dict[str, keeper.Product] = {}   # each product read once
     for unit in moved:
-        product = product_of(ctx, unit["unit"])
+        gtin = unit["unit"].partition("/")[0]
+        product = known[gtin] if gtin in known else known.setdefault(
+            gtin, product_of(ctx, unit["unit"]))
         if returning and product["manufacturer"] != m.to:
             raise RECEIVER_NOT_ALLOWED(f"{unit['unit']} returns to its manufacturer only")
         if to_type not in table["holders"][product["controlled"]]:
