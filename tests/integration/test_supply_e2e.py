@@ -71,6 +71,16 @@ def _export(c: Consortium, unit: str, paths: list[Path], pharmacy_doc: dict[str,
     return code, json.loads(out.getvalue()), err.getvalue()
 
 
+def _report(c: Consortium, path: Path) -> list[str]:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["supply", "report", "--node", c.api_url, str(path)]) == 0
+    return out.getvalue().splitlines()
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("supply")
@@ -109,6 +119,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         trader_doc.write_text(json.dumps(forged))
         export = _export(c, units[0], [maker_doc, trader_doc, tmp / "pharmacy-copy.jsonld"],
                          pharmacy.epcis_document())
+        report = _report(c, tmp / "pharmacy-copy.jsonld")
         prior = c.client(A1).supply.prescriber_history(key, P.did)
         reads = c.client(P).supply.history_reads(key, P.did)
         docs = {"maker": maker.epcis_document(), "pharmacy": pharmacy.epcis_document()}
@@ -117,7 +128,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         state = {"units": [c.query("supply/unit", unit=u) for u in units],
                  "dispense": c.query("supply/dispense", dispense=dispense),
                  "history": pharmacy.history(key, P.did), "prior": prior,
-                 "reads": reads, "export": export}
+                 "reads": reads, "export": export, "report": report}
     yield {"home": tmp / "node", "key": key, "record": record, "units": units,
            "dispense": dispense, "docs": docs, "stored": stored, "state": state,
            "double": double, "tmp": tmp}
@@ -162,6 +173,15 @@ def test_cli_epcis_gathers_a_units_events_checked_against_the_chain(
     # the forged copy of the wholesaler's receipt is not on chain: left out, and said
     assert all(e["eventTime"] > "2002" for e in doc["epcisBody"]["eventList"])
     assert err.count("left out") == 1
+
+
+def test_cli_report_lists_the_pharmacys_controlled_movements(world: dict[str, Any]) -> None:
+    header, *lines = world["state"]["report"]
+    assert header.startswith("date,kind,gtin,serial,lot,product,controlled")
+    kinds = sorted((line.split(",")[1], line.split(",")[3]) for line in lines)
+    # the loose unit received, and the two packs dispensed (the case's units were
+    # received inside it)
+    assert kinds == [("dispense", "S0"), ("dispense", "S1"), ("receipt", "S3")]
 
 
 def test_cli_event_hash_prints_one_id_per_event_in_order(world: dict[str, Any],

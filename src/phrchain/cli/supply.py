@@ -69,6 +69,36 @@ def cmd_epcis(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """A controlled-substance movement report (CSV) from EPCIS copies: only events whose
+    id is on chain, products as the chain registered them."""
+    import csv
+
+    from phrchain.epcis import EpcisError, event_hash_id
+    from phrchain.epcis.report import COLUMNS, rows
+
+    events: list[Any] = []
+    for path in args.file:
+        try:
+            events += list(json.loads(Path(path).read_bytes())["epcisBody"]["eventList"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CliError(say("supply.epcis", path=path, detail=exc)) from None
+    with node_client(args) as node:
+        try:
+            kept = [e for e in events
+                    if value(node, "supply/event", event_hash=event_hash_id(e)) is not None]
+        except EpcisError as exc:
+            raise CliError(say("supply.epcis", path=", ".join(args.file), detail=exc)) from None
+        gtins = {u.split("/21/")[0].rsplit("/", 1)[-1] for e in kept
+                 for u in e.get("epcList", []) if "/21/" in u}
+        products = {g: p for g in sorted(gtins)
+                    if (p := value(node, "supply/product", gtin=g)) is not None}
+    writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows(kept, products, tuple(args.classes or ("narcotic", "psychotropic"))))
+    return 0
+
+
 def cmd_new_key(args: argparse.Namespace) -> int:
     from phrchain.client.supply import MonitoringKey
 
@@ -223,6 +253,13 @@ def supply_parser(sub: Any) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--unit", help="<GTIN-14>/<serial>")
     which.add_argument("--shipment")
+    p = add_command(sub, "report", cmd_report,
+                    "a controlled-substance movement report (CSV) from EPCIS copies, each "
+                    "event checked on chain", reader)
+    p.add_argument("file", nargs="+", help="EPCIS 2.0 documents (your own copies)")
+    p.add_argument("--class", dest="classes", action="append",
+                   choices=["narcotic", "psychotropic", "none"],
+                   help="controlled classes to report (default narcotic and psychotropic)")
     p = add_command(sub, "new-key", cmd_new_key, "(regulator) a new monitoring key file")
     p.add_argument("--out", required=True)
     p = add_command(sub, "set-params", cmd_set_params,
