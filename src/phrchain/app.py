@@ -409,10 +409,11 @@ def default_modules() -> tuple[list[Module], Authenticator]:
     from phrchain.modules.identity import IdentityAuthenticator, IdentityModule
     from phrchain.modules.records import RecordsModule
     from phrchain.modules.settlement import SettlementModule
+    from phrchain.modules.supply import SupplyModule
 
     modules: list[Module] = [IdentityModule(), RecordsModule(), ConsentModule(),
                              AuditModule(), ExchangeModule(), SettlementModule(),
-                             ClaimsModule()]
+                             ClaimsModule(), SupplyModule()]
     return modules, IdentityAuthenticator()
 
 

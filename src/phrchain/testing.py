@@ -32,7 +32,7 @@ from phrchain.modules.identity import admission_bytes
 
 __all__ = ["AUTHORITY", "CHAIN_ID", "VALIDATOR", "Chain", "admit_org_msg",
            "admit_practitioner_msg", "enc_key", "genesis", "pop", "signing_key",
-           "tx_state"]
+           "supply_params", "tx_state"]
 
 CHAIN_ID = "phr-test"
 
@@ -71,12 +71,17 @@ def admit_practitioner_msg(org: keys.SigningKey, who: keys.SigningKey,
             "enc_key": enc, "pop": pop(who, org.did, enc)}
 
 
-def genesis(chain_id: str = CHAIN_ID, **extra: Any) -> dict[str, Any]:
+def genesis(chain_id: str = CHAIN_ID, supply: Mapping[str, Any] | None = None,
+            **extra: Any) -> dict[str, Any]:
+    """A test genesis; ``supply`` (e.g. :func:`supply_params`) becomes the supply
+    module's parameter table, version 1."""
     identity = {"authorities": [{"did": AUTHORITY.did, "enc_key": enc_key(1),
                                  "name": "Test consortium"}], **extra}
+    app_state: dict[str, Any] = {"version": STATE_VERSION, "identity": identity}
+    if supply is not None:
+        app_state["supply"] = {"params": dict(supply)}
     return {"chain_id": chain_id, "genesis_time_ms": 1_700_000_000_000,
-            "validator": VALIDATOR.did,
-            "app_state": {"version": STATE_VERSION, "identity": identity}}
+            "validator": VALIDATOR.did, "app_state": app_state}
 
 
 @dataclass
@@ -88,9 +93,10 @@ class Chain:
     time_ms: int = 1_700_000_000_000
 
     @classmethod
-    def new(cls, store: StateStore | None = None) -> Chain:
+    def new(cls, store: StateStore | None = None,
+            supply: Mapping[str, Any] | None = None) -> Chain:
         app = new_application(store or MemoryStateStore())
-        app.init_chain(genesis())
+        app.init_chain(genesis(supply=supply))
         return cls(app)
 
     def tx(self, key: keys.SigningKey, *msgs: Mapping[str, Any], nonce: int | None = None,
@@ -122,6 +128,43 @@ class Chain:
 
     def register_patient(self, patient: keys.SigningKey) -> Any:
         return self.run(patient, {"type": "identity/register_patient", "enc_key": enc_key(9)})
+
+
+def supply_params() -> dict[str, Any]:
+    """A starting supply parameter table for demo and test genesis files only (the
+    chain never falls back to it; a real consortium sets its own in genesis).
+    MME factors: CDC 2022 clinical practice guideline conversion table, x 1000, keyed
+    by RxNorm ingredient; thresholds: CDC 90 MME/day, Korean MFDS
+    misuse criteria (zolpidem above 10 mg/day, 3-month courses), EU reversal 10 days."""
+    return {
+        "aware": {"J01": "watch", "J01AA": "access", "J01CA04": "access",
+                  "J01CR02": "access", "J01DD": "watch", "J01DH": "watch",
+                  "J01FA": "watch", "J01MA": "watch", "J01XA": "watch",
+                  "J01XB01": "reserve", "J01XX08": "reserve", "J01XX09": "reserve"},
+        "groups": {"analgesic": ["N02"], "antibiotic": ["J01"],
+                   "anxiolytic": ["N05B"], "appetite_suppressant": ["A08AA"],
+                   "benzodiazepine": ["N03AE", "N05BA", "N05CD"], "opioid": ["N02A"],
+                   "zolpidem": ["N05CF02"]},
+        # morphine 7052, oxycodone 7804, hydrocodone 5489, hydromorphone 3423,
+        # codeine 2670, tramadol 10689, tapentadol 787390, oxymorphone 7814,
+        # methadone 6813.
+        "mme_milli": {"7052": 1000, "7804": 1500, "5489": 1000, "3423": 5000,
+                      "2670": 150, "10689": 200, "787390": 400, "7814": 3000,
+                      "6813": 4700},
+        "thresholds": {"mme_per_day": 90, "providers": 3, "pharmacies": 3,
+                       "window_days": 90, "zolpidem_ug_per_day": 10_000,
+                       "long_use_days": 90, "reversal_window_days": 10},
+        "long_use_groups": ["analgesic", "anxiolytic", "appetite_suppressant"],
+        "holders": {"narcotic": ["hospital", "manufacturer", "pharmacy", "wholesaler"],
+                    "none": ["clinic", "hospital", "manufacturer", "pharmacy",
+                             "wholesaler"],
+                    "psychotropic": ["clinic", "hospital", "manufacturer", "pharmacy",
+                                     "wholesaler"]},
+        "prescriber_roles": {"narcotic": ["physician"], "none": ["nurse", "physician"],
+                             "psychotropic": ["physician"]},
+        "stewardship_codes": ["culture_confirmed", "id_consult", "mdr_suspected"],
+        "exemptions": ["cancer_pain", "palliative"],
+    }
 
 
 def tx_state(chain: Chain) -> list[tuple[bytes, bytes]]:

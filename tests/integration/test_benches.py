@@ -36,6 +36,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "crash_campaign": ("points_per_target",),
     "vault_hostile": ("rss_peak_mb", "refusal_ms_p50", "records", "idle_s"),
     "linkage": ("records", "documents", "enrollees", "named"),
+    "supply": ("events_per_s", "transfers_per_s", "ratio", "us_per_dispense"),
 }
 # bench -> figures whose value is the verdict (a campaign that found a fault exits 1 too).
 VERDICTS: dict[str, dict[str, Any]] = {

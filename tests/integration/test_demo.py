@@ -35,7 +35,7 @@ def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     for step in ("Standing consent", "View:", "Push:", "Pull:", "Break-glass:",
-                 "Revocation:", "Insurance:", "Portable record:", "Erasure:",
+                 "Revocation:", "Insurance:", "Drug supply:", "Portable record:", "Erasure:",
                  "Access logs, verified"):
         assert step in out, f"the story lost its step {step!r}"
     assert "110 records validated against FHIR R4" in out       # 5 patients x 22 records
@@ -44,6 +44,8 @@ def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     assert "break_glass permit" in out
     assert "contract decision: partial" in out and "(duplicate_claim)" in out
     assert "patient 1 paid it and can claim it in the web UI" in out  # the form's bill
+    assert "refused (recalled)" in out and "refused at the counter: unknown_serial" in out
+    assert "raised opioid_benzodiazepine" in out
     assert "phrchain verify --home" in out
     # issue 14: patients act through pseudonyms, one per institution
     assert "treats patient 1 too, under another pseudonym" in out

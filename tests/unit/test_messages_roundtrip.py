@@ -32,6 +32,7 @@ from phrchain.modules.consent.messages import (
 from phrchain.modules.identity.errors import BAD_ADMISSION_PROOF, INVALID_FIELD, INVALID_KEY
 from phrchain.modules.identity.messages import ROLES, RegisterPatient
 from phrchain.modules.settlement.messages import Transfer
+from phrchain.testing import supply_params
 from tests.helpers import enc_key, signing_key
 
 MODULES = default_modules()[0]
@@ -72,6 +73,11 @@ _PUBLISH = {"type": "claims/publish", "product": ID1, "name": "Basic cover",
             "yearly_limit": 200_000, "waiting_ms": 0, "max_term_ms": 86_400_000,
             "covered": TAGS[:2], "excluded": [], "refer_above": 10_000,
             "review_window_ms": 1000, "appeal_window_ms": 2000}
+_SUPPLY_PARAMS = supply_params()
+_GTIN = "08800000000015"
+_SSCC = "088000000000000015"
+_UNIT = f"{_GTIN}/A1"
+_EH1, _EH2 = (f"ni:///sha-256;{h}?ver=CBV2.0" for h in (H1, H2))
 _REGISTER = {"type": "records/register", "record": ID1, "patient": A, "hash": H1,
              "size": 4096, "commitment": H2, "descriptor": H1}
 
@@ -133,6 +139,36 @@ KNOWN: list[dict[str, Any]] = [
     {"type": "claims/lapse", "claim": ID1},
     {"type": "claims/appeal", "claim": ID1},
     {"type": "claims/settle", "claim": ID1},
+    {"type": "supply/set_params", "params": _SUPPLY_PARAMS},
+    {"type": "supply/register_product", "gtin": _GTIN, "name": "Morphine 10 mg",
+     "ingredients": [{"rxnorm": "7052", "atc": "N02AA01", "ug": 10_000}],
+     "dose_form": "tablet", "dose_units": 30, "controlled": "narcotic"},
+    {"type": "supply/commission", "gtin": _GTIN, "lot": "L1", "expiry": "301200",
+     "serials": ["A1", "A2"], "event_hash": _EH1},
+    {"type": "supply/pack", "sscc": _SSCC, "units": [_UNIT], "event_hash": _EH1},
+    {"type": "supply/unpack", "sscc": _SSCC, "event_hash": _EH1},
+    {"type": "supply/ship", "shipment": ID1, "to": B, "units": [_UNIT], "event_hash": _EH1},
+    {"type": "supply/ship", "shipment": ID1, "to": B, "cases": [_SSCC], "event_hash": _EH1},
+    {"type": "supply/return", "shipment": ID2, "to": C, "units": [_UNIT], "cases": [_SSCC],
+     "event_hash": _EH2},
+    {"type": "supply/receive", "shipment": ID1, "cases": [_SSCC], "event_hash": _EH2},
+    {"type": "supply/decommission", "units": [_UNIT], "reason": "stolen", "event_hash": _EH1},
+    {"type": "supply/reverse", "units": [_UNIT], "event_hash": _EH2},
+    {"type": "supply/recall", "gtin": _GTIN, "lot": "L1", "event_hash": _EH1},
+    {"type": "supply/declare_error", "event": _EH1, "reason": "incorrect_data"},
+    {"type": "supply/declare_error", "event": _EH1, "reason": "did_not_occur",
+     "corrective": [_EH2]},
+    {"type": "supply/dispense", "dispense": ID1,
+     "scans": [{"gtin": _GTIN, "serial": "A1", "lot": "L1", "expiry": "301200"}],
+     "patient": H1, "rx": H2, "rx_commitment": H3, "prescriber": A, "quantity": 2,
+     "refills": 1, "days_supply": 30, "event_hash": _EH1},
+    {"type": "supply/dispense", "dispense": ID1,
+     "scans": [{"gtin": _GTIN, "serial": "A1", "lot": "L1", "expiry": "301200"}],
+     "patient": H1, "rx": H2, "rx_commitment": H3, "prescriber": A, "quantity": 1,
+     "refills": 0, "days_supply": 7, "event_hash": _EH1, "stewardship": "id_consult",
+     "exemption": "cancer_pain"},
+    {"type": "supply/close_alert", "alert": ID1, "outcome": "false_positive"},
+    {"type": "supply/read_history", "patient": H1, "purpose": "strong_opioid"},
 ]
 
 

@@ -18,6 +18,7 @@ from phrchain.modules.exchange import keys as exchange_keys
 from phrchain.modules.identity import keys as identity_keys
 from phrchain.modules.records import keys as records_keys
 from phrchain.modules.settlement import keys as settlement_keys
+from phrchain.modules.supply import keys as supply_keys
 
 MODULES_DIR = Path(__file__).resolve().parents[2] / "src" / "phrchain" / "modules"
 MODULES = sorted(p.name for p in MODULES_DIR.iterdir() if (p / "__init__.py").is_file())
@@ -53,7 +54,7 @@ def trespasses(owner: str | None, source: str) -> list[str]:
 
 def test_the_modules_are_the_seven_known() -> None:
     assert MODULES == ["audit", "claims", "consent", "exchange", "identity", "records",
-                       "settlement"]
+                       "settlement", "supply"]
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -111,3 +112,8 @@ def test_state_keys_are_the_bytes_the_chain_stores() -> None:
     assert claims_keys.enrolment_key("did:phr:pat:a", insurer, "basic", 7) \
         == b"claims/n/did:phr:pat:a/did:phr:org:ins/basic/000007"
     assert claims_keys.claim_key("cl-1") == b"claims/c/cl-1"
+    assert supply_keys.params_key(3) == b"supply/p/00000003"
+    assert supply_keys.unit_key("08800000000015/S1") == b"supply/u/08800000000015/S1"
+    assert supply_keys.case_prefix("123") == b"supply/cu/123/"
+    assert supply_keys.history_prefix("ab") == b"supply/h/ab/"
+    assert supply_keys.open_alert_key("a-1") == b"supply/ao/a-1"

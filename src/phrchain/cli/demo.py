@@ -84,11 +84,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _extra_steps() -> tuple[Any, ...]:
-    """Story steps beyond the records core: the insurance claim and the portable record."""
+    """Story steps beyond the records core: the insurance claim, the drug supply chain
+    and the portable record."""
     from phrchain.demo.claims_step import insurance_claim
     from phrchain.demo.portable_step import portable_record
+    from phrchain.demo.supply_step import supply_chain
 
-    return insurance_claim, portable_record
+    return insurance_claim, supply_chain, portable_record
 
 
 def _serve(c: Any, home: Path, passphrase: str, made_up: bool, port: int,

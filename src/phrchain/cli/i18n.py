@@ -169,6 +169,13 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
                         "{reasons}",
         "claims.list_how": "give one of --patient, --insurer or --reason",
         "claims.paid": "paid bill {bill}",
+        "supply.new_key": "wrote a new monitoring key to {path} (a secret: for pharmacies, "
+                          "prescribers and the regulator only)",
+        "supply.recorded": "{step} recorded, event hash id {event_hash}",
+        "supply.ingredient": "an ingredient is RXNORM:ATC:MICROGRAMS, not {text}",
+        "supply.epcis": "{path} is not an EPCIS 2.0 document phrchain can hash: {detail}",
+        "supply.scan": "not a GS1 code phrchain accepts: {detail}",
+        "supply.not_recorded": "left out: event {event_hash} is not recorded on chain",
     },
     "ko": {
         "none": "없음",
@@ -311,6 +318,13 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
                         "{reasons}",
         "claims.list_how": "--patient, --insurer, --reason 중 하나를 지정하세요",
         "claims.paid": "청구서 {bill} 을(를) 결제했습니다",
+        "supply.new_key": "새 모니터링 키를 {path} 에 저장했습니다 (비밀: 약국, 처방의, "
+                          "규제기관만 가집니다)",
+        "supply.recorded": "{step} 기록됨, 이벤트 해시 ID {event_hash}",
+        "supply.ingredient": "성분은 RXNORM:ATC:마이크로그램 형식입니다 ({text} 아님)",
+        "supply.epcis": "{path} 은(는) 해시할 수 있는 EPCIS 2.0 문서가 아닙니다: {detail}",
+        "supply.scan": "받을 수 없는 GS1 코드입니다: {detail}",
+        "supply.not_recorded": "제외됨: 이벤트 {event_hash} 는 체인에 기록되어 있지 않습니다",
     },
 }
 

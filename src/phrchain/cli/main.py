@@ -77,6 +77,7 @@ from phrchain.cli.net import net_parser
 from phrchain.cli.portable import portable_parser
 from phrchain.cli.records import records_parser
 from phrchain.cli.session import tls_client_options
+from phrchain.cli.supply import supply_parser
 from phrchain.cli.tls import tls_parser
 from phrchain.cli.vault import server_tls, tls_server_options, vault_parser
 from phrchain.core.errors import PhrError
@@ -302,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
             ("audit", "a patient's access log and its proofs", audit_parser),
             ("claims", "insurance products, claims, review and appeal", claims_parser),
             ("money", "balances, bills and payments (settlement)", money_parser),
+            ("supply", "serialized drug packs, dispensing and monitoring alerts",
+             supply_parser),
             ("vault", "run or inspect an institution's vault", vault_parser),
             ("tls", "certificates for HTTPS and mutual TLS (docs/tls.md)", tls_parser)):
         group = sub.add_parser(name, help=help_)

@@ -42,6 +42,11 @@ TAGS: Final[dict[str, str]] = {
     "phrchain/audit/aad/v1": "associated data of a sealed audit entry's AEAD encryption",
     "phrchain/audit/wrap/v1": "HPKE info binding an audit entry's wrapped key to entry "
                               "and reader",
+    "phrchain/supply/alert-id/v1": "a monitoring alert's id from its dispense and kind",
+    "phrchain/supply/patient-tag/v1": "HMAC message of a patient's monitoring tag",
+    "phrchain/supply/rx-tag/v1": "HMAC message of a prescription's monitoring tag",
+    "phrchain/supply/rx-commitment/v1": "salted commitment to a prescription's record id, "
+                                        "quantity and refills (kept by the pharmacy)",
 }
 
 _PREFIX: Final[dict[str, bytes]] = {t: t.encode("ascii") + b"\x00" for t in TAGS}

@@ -36,6 +36,7 @@ from phrchain.engine.solo.node import SoloNode
 from phrchain.gateway.chain import LocalChain
 from phrchain.gateway.http import create_vault_app
 from phrchain.gateway.service import Vault, VaultConfig
+from phrchain.testing import supply_params
 
 CHAIN_ID: Final = "phr-demo"
 
@@ -58,6 +59,8 @@ ORGANIZATIONS: Final = (
     Member("insurer", "Dasom Mutual Insurance", "insurer", vault=True),
     Member("pharmacy", "Maeul Pharmacy", "pharmacy", vault=True),
     Member("regulator", "Health Data Authority", "regulator"),
+    Member("manufacturer", "Hanul Pharmaceutical", "manufacturer"),
+    Member("wholesaler", "Baekje Drug Distribution", "wholesaler"),
 )
 STAFF: Final = (
     Member("dr_kim", "Dr Kim (physician, Hanbit)", organization="hospital_a",
@@ -152,7 +155,9 @@ def _genesis(wallets: dict[str, Wallet], validator: keys.SigningKey) -> dict[str
                                  "name": "Consortium governance"}],
                 "organizations": [{"did": wallets[o.name].did, "org_type": o.org_type,
                                    "name": o.label, "enc_key": wallets[o.name].enc_key.hex()}
-                                  for o in ORGANIZATIONS]}}}
+                                  for o in ORGANIZATIONS]},
+                # the demo's starting supply parameter table (governance may replace it)
+                "supply": {"params": supply_params()}}}
 
 
 def save_wallets(home: Path, wallets: dict[str, Wallet], passphrase: str) -> None:

@@ -36,6 +36,11 @@ INVALID_CLAIM = register("fhir", 7, "invalid_claim",
                          "ExplanationOfBenefit")
 
 
+INVALID_SUPPLY = register("fhir", 8, "invalid_supply",
+                          "supply state cannot be mapped to FHIR Medication, "
+                          "MedicationDispense or SupplyDelivery")
+
+
 class FhirError(CodedError):
     """A FHIR resource, Bundle or mapping input that phrchain refuses."""
 

@@ -20,7 +20,7 @@ from phrchain.modules.identity.errors import (
 
 ORG_TYPES: Final = frozenset({
     "hospital", "clinic", "insurer", "pharmacy", "manufacturer", "research_institute",
-    "regulator",
+    "regulator", "wholesaler",
 })
 ROLES: Final = frozenset({
     "physician", "nurse", "pharmacist", "emergency", "claims_reviewer", "researcher",
@@ -37,6 +37,8 @@ ALLOWED_ROLES: Final[Mapping[str, frozenset[str]]] = {
     "manufacturer": frozenset({"clerk", "auditor", "researcher"}),
     "research_institute": frozenset({"researcher", "clerk", "auditor"}),
     "regulator": frozenset({"auditor", "clerk"}),
+    # A drug wholesaler (supply module): holds and ships packs, never treats anyone.
+    "wholesaler": frozenset({"clerk", "auditor"}),
 }
 REVOCATION_REASONS: Final = frozenset({
     "key_compromise", "superseded", "ceased_operation", "affiliation_changed",

@@ -1,0 +1,105 @@
+"""Checks shared by the supply handlers: who acts, the parameter table, the event
+record, and whether a unit may take a step (EMVS-style reason codes, in a fixed order:
+unknown → custodian → status → recalled → expired)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from phrchain.core.module import Context
+from phrchain.modules.identity import parties
+from phrchain.modules.supply import gs1, keeper
+from phrchain.modules.supply.errors import (
+    ALREADY_DISPENSED,
+    DUPLICATE_EVENT,
+    EXPIRED,
+    NO_PARAMS,
+    NOT_CUSTODIAN,
+    RECALLED,
+    STATUS_NOT_ALLOWED,
+    UNAUTHORIZED,
+    UNKNOWN_PRODUCT,
+    UNKNOWN_SERIAL,
+)
+from phrchain.modules.supply.messages import EVENT_HASH_RE
+
+ACTIVE = "active"
+IN_TRANSIT = "in_transit"
+DISPENSED = "dispensed"
+
+
+def acting_org(ctx: Context) -> tuple[parties.Identity, str]:
+    """The signer's identity and the organization it acts for (itself or its employer)."""
+    signer = parties.acting(ctx.state, ctx.signer)
+    org = None if signer is None else parties.organization_of(signer)
+    if signer is None or org is None:
+        raise UNAUTHORIZED(f"{ctx.signer} is not an organization or its staff, acting now")
+    return signer, org
+
+
+def current_params(ctx: Context) -> tuple[int, dict[str, Any]]:
+    version = keeper.params_version(ctx.state)
+    table = keeper.params(ctx.state, version)
+    if table is None:
+        raise NO_PARAMS("set them in genesis or with supply/set_params")
+    return version, table
+
+
+def record_event(ctx: Context, event_hash: str, step: str, org: str) -> None:
+    """Store the event hash id once: a second event with the same id is refused."""
+    match = EVENT_HASH_RE.fullmatch(event_hash)
+    assert match is not None  # the message parser checked it
+    digest = match.group(1)
+    if keeper.get_event(ctx.state, digest) is not None:
+        raise DUPLICATE_EVENT(event_hash)
+    keeper.put_event(ctx.state, digest, {"event_hash": event_hash, "step": step, "by": org,
+                                         "signer": ctx.signer, "height": ctx.height})
+
+
+def product_of(ctx: Context, unit: str) -> keeper.Product:
+    product = keeper.get_product(ctx.state, unit.partition("/")[0])
+    if product is None:
+        raise UNKNOWN_PRODUCT(unit.partition("/")[0])
+    return product
+
+
+def get_unit(ctx: Context, unit: str) -> keeper.Unit:
+    product_of(ctx, unit)
+    found = keeper.get_unit(ctx.state, unit)
+    if found is None:
+        raise UNKNOWN_SERIAL(unit)
+    return found
+
+
+def is_recalled(ctx: Context, unit: keeper.Unit) -> bool:
+    return keeper.recall(ctx.state, unit["unit"].partition("/")[0], unit["lot"]) is not None
+
+
+def is_expired(ctx: Context, unit: keeper.Unit) -> bool:
+    last = gs1.expiry_day(unit["expiry"])
+    return last is None or gs1.day_of(ctx.time_ms) > last
+
+
+def usable(ctx: Context, unit: str, org: str, *, recalled_ok: bool = False,
+           expired_ok: bool = False) -> keeper.Unit:
+    """The unit, if ``org`` holds it now and it is active (not recalled, not expired
+    unless allowed); else the reason it may not move."""
+    return check_usable(ctx, get_unit(ctx, unit), org, recalled_ok=recalled_ok,
+                        expired_ok=expired_ok)
+
+
+def check_usable(ctx: Context, found: keeper.Unit, org: str, *, recalled_ok: bool = False,
+                 expired_ok: bool = False) -> keeper.Unit:
+    """:func:`usable` for a unit already read."""
+    unit = found["unit"]
+    if found["owner"] != org:
+        raise NOT_CUSTODIAN(unit)
+    if found["status"] == DISPENSED:
+        raise ALREADY_DISPENSED(unit)
+    if found["status"] != ACTIVE:
+        raise STATUS_NOT_ALLOWED(f"{unit} is {found['status']}")
+    if not recalled_ok and is_recalled(ctx, found):
+        raise RECALLED(unit)
+    if not expired_ok and is_expired(ctx, found):
+        raise EXPIRED(unit)
+    return found

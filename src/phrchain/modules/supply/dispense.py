@@ -1,0 +1,143 @@
+"""``supply/dispense``: scanned packs → a prescription → a patient, named only by
+monitoring tags. Verification in the European system's order (unknown serial, lot,
+expiry, custodian, status, recall, expiry date), then the prescriber's right to
+prescribe the class, the stewardship code of Reserve antibiotics, the prescription's
+fills, and last the monitoring rules (``monitor.py``), which never refuse: they raise
+alerts."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from phrchain.core.module import Context
+from phrchain.core.tx import Msg
+from phrchain.modules.identity import parties
+from phrchain.modules.supply import gs1, keeper, monitor
+from phrchain.modules.supply.custody import (
+    DISPENSED,
+    acting_org,
+    check_usable,
+    current_params,
+    product_of,
+    record_event,
+)
+from phrchain.modules.supply.errors import (
+    DISPENSE_EXISTS,
+    EXPIRY_MISMATCH,
+    IN_CASE,
+    INVALID_FIELD,
+    LOT_MISMATCH,
+    PRESCRIBER_NOT_ALLOWED,
+    QUANTITY_MISMATCH,
+    RX_EXHAUSTED,
+    RX_MISMATCH,
+    STEWARDSHIP_REQUIRED,
+    UNAUTHORIZED,
+    UNKNOWN_SERIAL,
+)
+from phrchain.modules.supply.messages import SUPPLY_DISPENSED, Dispense
+from phrchain.modules.supply.params import aware_of, groups_of
+
+DISPENSING_ORG_TYPES: Final = frozenset({"pharmacy", "hospital", "clinic"})
+PRESCRIBING_ORG_TYPES: Final = frozenset({"hospital", "clinic"})
+
+
+def _prescriber(ctx: Context, did: str) -> parties.Identity:
+    prescriber = parties.acting(ctx.state, did)
+    org = None if prescriber is None else parties.organization_of(prescriber)
+    if prescriber is None or prescriber["kind"] != "practitioner" or org is None \
+            or parties.org_type(ctx.state, org) not in PRESCRIBING_ORG_TYPES:
+        raise PRESCRIBER_NOT_ALLOWED(f"{did} is not an acting practitioner of a hospital or "
+                                     f"clinic")
+    return prescriber
+
+
+def _scanned_units(ctx: Context, m: Dispense, org: str
+                   ) -> tuple[list[keeper.Unit], list[keeper.Product]]:
+    """The scanned units, verified, and their products (each product read once)."""
+    units, products, known = [], [], dict[str, keeper.Product]()
+    for scan in m.scans:
+        if scan.gtin not in known:
+            known[scan.gtin] = product_of(ctx, scan.unit)
+        found = keeper.get_unit(ctx.state, scan.unit)
+        if found is None:
+            raise UNKNOWN_SERIAL(scan.unit)
+        if found["lot"] != scan.lot:
+            raise LOT_MISMATCH(scan.unit)
+        if found["expiry"] != scan.expiry:
+            raise EXPIRY_MISMATCH(scan.unit)
+        unit = check_usable(ctx, found, org)
+        if unit["case"] is not None:
+            raise IN_CASE(f"{scan.unit} is in case {unit['case']}")
+        units.append(unit)
+        products.append(known[scan.gtin])
+    return units, products
+
+
+def _fill(ctx: Context, m: Dispense) -> None:
+    """Count this fill against the prescription's quantity and refills. The first fill
+    fixes the commitment, prescriber, quantity and refills the pharmacy attested from
+    the sealed MedicationRequest; every later fill must name the same."""
+    if len(m.scans) > m.quantity:
+        raise QUANTITY_MISMATCH(f"{len(m.scans)} packs exceed the prescribed {m.quantity}")
+    rx = keeper.get_rx(ctx.state, m.rx)
+    if rx is None:
+        rx = {"rx": m.rx, "prescriber": m.prescriber, "commitment": m.rx_commitment,
+              "quantity": m.quantity, "refills": m.refills, "fills": 0}
+    elif (rx["prescriber"], rx["commitment"], rx["quantity"], rx["refills"]) != \
+            (m.prescriber, m.rx_commitment, m.quantity, m.refills):
+        raise RX_MISMATCH(m.rx)
+    if rx["fills"] > rx["refills"]:
+        raise RX_EXHAUSTED(f"{rx['fills']} fills of {rx['refills'] + 1}")
+    rx["fills"] += 1
+    keeper.put_rx(ctx.state, rx)
+
+
+def _antibiotics(products: list[keeper.Product], table: dict[str, Any]) -> list[str]:
+    """AWaRe groups of the antibiotic ingredients dispensed."""
+    return [aware_of(table, i["atc"]) or "unclassified"
+            for p in products for i in p["ingredients"]
+            if groups_of(table, [i["atc"]]).count("antibiotic")]
+
+
+def dispense(ctx: Context, msg: Msg) -> None:
+    m = Dispense.parse(msg)
+    signer, org = acting_org(ctx)
+    if not parties.has_role(signer, "pharmacist") \
+            or parties.org_type(ctx.state, org) not in DISPENSING_ORG_TYPES:
+        raise UNAUTHORIZED("only a pharmacist of a pharmacy, hospital or clinic dispenses")
+    version, table = current_params(ctx)
+    if keeper.get_dispense(ctx.state, m.dispense) is not None:
+        raise DISPENSE_EXISTS(m.dispense)
+    if m.exemption is not None and m.exemption not in table["exemptions"]:
+        raise INVALID_FIELD(f"exemption must be one of {table['exemptions']}")
+    units, products = _scanned_units(ctx, m, org)
+    prescriber = _prescriber(ctx, m.prescriber)
+    for product in products:
+        roles = table["prescriber_roles"][product["controlled"]]
+        if not any(parties.has_role(prescriber, r) for r in roles):
+            raise PRESCRIBER_NOT_ALLOWED(f"{product['controlled']} products need a "
+                                         f"prescriber with a role in {roles}")
+    aware = _antibiotics(products, table)
+    if "reserve" in aware and m.stewardship not in table["stewardship_codes"]:
+        raise STEWARDSHIP_REQUIRED(f"codes: {table['stewardship_codes']}")
+    _fill(ctx, m)
+    for unit in units:
+        unit.update({"status": DISPENSED, "dispense": m.dispense})
+        keeper.put_unit(ctx.state, unit)
+    record: keeper.Dispense = {
+        "dispense": m.dispense, "pharmacy": org, "pharmacist": ctx.signer,
+        "prescriber": m.prescriber, "patient": m.patient, "rx": m.rx,
+        "units": [u["unit"] for u in units], "day": gs1.day_of(ctx.time_ms),
+        "days_supply": m.days_supply, "params_version": version,
+        "stewardship": m.stewardship, "exemption": m.exemption, "alerts": [],
+        "event_hash": m.event_hash, "height": ctx.height}
+    if aware:
+        access = all(a == "access" for a in aware)
+        keeper.count_antibiotic(ctx.state, m.prescriber, access)
+        keeper.count_antibiotic(ctx.state, str(prescriber["organization"]), access)
+    record["alerts"] = monitor.evaluate(ctx, record, products, table)
+    keeper.put_dispense(ctx.state, record)
+    record_event(ctx, m.event_hash, "dispensing", org)
+    ctx.emit(SUPPLY_DISPENSED, dispense=m.dispense, pharmacy=org, count=len(units),
+             alerts=len(record["alerts"]), event_hash=m.event_hash)

@@ -1,0 +1,219 @@
+"""The supply chain end to end through the SDK, the API and the CLI (issue 15): a solo
+node and vaults; an authority sets the parameters; a manufacturer, a wholesaler and a
+pharmacy move serialized packs (with a case) to a pharmacist who dispenses one against a
+prescription record written by a physician; the EPCIS copies the senders keep hash to
+the ids on chain (also through ``phrchain supply event-hash``); and, playing an insurer
+that holds every chain byte, nothing links the dispensed pack to the patient's DID, the
+prescription record or a name."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from phrchain.cli.main import main
+from phrchain.client import builder
+from phrchain.client.http import ApiError
+from phrchain.client.supply import MonitoringKey, Prescription
+from phrchain.client.wallet import Wallet
+from phrchain.epcis import event_hash_ids
+from phrchain.modules.supply.gs1 import check_digit
+from phrchain.modules.supply.messages import SetParams
+from phrchain.testing import supply_params
+from tests.consortium import A1, AUTHORITY, CHAIN, Consortium, P, Q, running
+from tests.linkage import chain_documents, link
+
+MANUFACTURER = Wallet.from_secrets(bytes([41]) * 32, bytes([141]) * 32, "Pharma Co")
+WHOLESALER = Wallet.from_secrets(bytes([42]) * 32, bytes([142]) * 32, "Distributor")
+PHARMACY = Wallet.from_secrets(bytes([43]) * 32, bytes([143]) * 32, "Corner pharmacy")
+PHARMACIST = Wallet.from_secrets(bytes([44]) * 32, bytes([144]) * 32, "pharmacist")
+GTIN = "0880000000001" + str(check_digit("0880000000001"))
+CASE_BODY = "08800000000000077"
+CASE = CASE_BODY + str(check_digit(CASE_BODY))
+MEDICATION_REQUEST = {
+    "resourceType": "MedicationRequest", "status": "active", "intent": "order",
+    "subject": {"reference": "Patient/p"},
+    "medicationCodeableConcept": {"coding": [{
+        "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "7052"}]},
+    "dispenseRequest": {"numberOfRepeatsAllowed": 0}}
+
+
+def _admit(c: Consortium) -> None:
+    with c.client(AUTHORITY) as authority:
+        authority.session.send([SetParams.parse({"params": supply_params()}).to_msg()])
+        for org, kind in ((MANUFACTURER, "manufacturer"), (WHOLESALER, "wholesaler"),
+                          (PHARMACY, "pharmacy")):
+            req = builder.join_request(org, CHAIN, AUTHORITY.did)
+            authority.session.send([builder.admit_organization(
+                org.did, kind, org.label, req["enc_key"], req["pop"])])
+    with c.client(PHARMACY) as pharmacy:
+        req = builder.join_request(PHARMACIST, CHAIN, PHARMACY.did)
+        pharmacy.session.send([builder.admit_practitioner(
+            PHARMACIST.did, ["pharmacist"], req["enc_key"], req["pop"])])
+
+
+def _export(c: Consortium, unit: str, paths: list[Path], pharmacy_doc: dict[str, Any]
+            ) -> tuple[int, dict[str, Any], str]:
+    """``phrchain supply epcis --unit`` over the three copies (exit code, document,
+    stderr)."""
+    import contextlib
+    import io
+
+    paths[2].write_text(json.dumps(pharmacy_doc))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["supply", "epcis", "--node", c.api_url, "--unit", unit,
+                     *map(str, paths)])
+    return code, json.loads(out.getvalue()), err.getvalue()
+
+
+def _report(c: Consortium, path: Path) -> list[str]:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["supply", "report", "--node", c.api_url, str(path)]) == 0
+    return out.getvalue().splitlines()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("supply")
+    key = MonitoringKey.create()
+    with running(tmp) as c:
+        _admit(c)
+        record = c.client(A1).records.add_resource(MEDICATION_REQUEST, P.did)
+        maker = c.client(MANUFACTURER).supply
+        maker.register_product(GTIN, "Morphine 10 mg tablets",
+                               [{"rxnorm": "7052", "atc": "N02AA01", "ug": 10_000}],
+                               "tablet", 30, "narcotic")
+        units = maker.commission(GTIN, "L7", "301231", [f"S{n}" for n in range(4)])
+        maker.pack(CASE, units[:3])
+        shipment = maker.ship(WHOLESALER.did, units[3:], [CASE])
+        trader = c.client(WHOLESALER).supply
+        assert trader.receive(shipment, units[3:], [CASE])["status"] == "received"
+        onward = trader.ship(PHARMACY.did, units[3:], [CASE])
+        pharmacy = c.client(PHARMACIST).supply
+        assert pharmacy.receive(onward, units[3:], [CASE])["status"] == "received"
+        pharmacy.unpack(CASE)
+        rx = Prescription(record, quantity=2, refills=0, days_supply=10,
+                          salt="ab" * 16)
+        codes = [f"(01){GTIN}(17)301231(10)L7(21){u.split('/')[1]}" for u in units[:2]]
+        dispense = pharmacy.dispense(key, P.did, rx, codes, A1.did)
+        try:  # the same packs again: refused by the chain
+            pharmacy.dispense(key, Q.did, Prescription(record, 1, 0, 1, "cd" * 16),
+                              codes[:1], A1.did)
+            double: Any = None
+        except ApiError as exc:
+            double = exc
+        maker_doc, trader_doc = tmp / "maker-copy.jsonld", tmp / "trader-copy.jsonld"
+        maker_doc.write_text(json.dumps(maker.epcis_document()))
+        forged = trader.epcis_document()
+        forged["epcisBody"]["eventList"].append(
+            {**forged["epcisBody"]["eventList"][0], "eventTime": "2001-01-01T00:00:00.000Z"})
+        trader_doc.write_text(json.dumps(forged))
+        export = _export(c, units[0], [maker_doc, trader_doc, tmp / "pharmacy-copy.jsonld"],
+                         pharmacy.epcis_document())
+        report = _report(c, tmp / "pharmacy-copy.jsonld")
+        prior = c.client(A1).supply.prescriber_history(key, P.did)
+        reads = c.client(P).supply.history_reads(key, P.did)
+        docs = {"maker": maker.epcis_document(), "pharmacy": pharmacy.epcis_document()}
+        stored = {h: c.query("supply/event", event_hash=h)
+                  for doc in docs.values() for h in event_hash_ids(doc)}
+        state = {"units": [c.query("supply/unit", unit=u) for u in units],
+                 "dispense": c.query("supply/dispense", dispense=dispense),
+                 "history": pharmacy.history(key, P.did), "prior": prior,
+                 "reads": reads, "export": export, "report": report}
+    yield {"home": tmp / "node", "key": key, "record": record, "units": units,
+           "dispense": dispense, "docs": docs, "stored": stored, "state": state,
+           "double": double, "tmp": tmp}
+
+
+def test_the_path_ends_with_one_dispensed_pack_per_scan(world: dict[str, Any]) -> None:
+    statuses = [u["status"] for u in world["state"]["units"]]
+    assert statuses == ["dispensed", "dispensed", "active", "active"]
+    assert {u["owner"] for u in world["state"]["units"]} == {PHARMACY.did}
+    dispense = world["state"]["dispense"]
+    assert dispense["patient"] == world["key"].patient_tag(P.did)
+    assert dispense["rx"] == world["key"].rx_tag(world["record"])
+    assert [d["dispense"] for d in world["state"]["history"]] == [world["dispense"]]
+    assert "already_dispensed" in str(world["double"])
+
+
+def test_a_prescriber_reads_the_past_year_and_the_patient_sees_the_read(
+        world: dict[str, Any]) -> None:
+    assert [d["dispense"] for d in world["state"]["prior"]] == [world["dispense"]]
+    assert [(r["reader"], r["purpose"]) for r in world["state"]["reads"]] == \
+        [(A1.did, "strong_opioid")]
+
+
+def test_every_kept_event_hashes_to_an_id_on_chain(world: dict[str, Any]) -> None:
+    steps = {h: e["step"] for h, e in world["stored"].items() if e is not None}
+    # the manufacturer's three and the pharmacy's three (its refused dispense kept none)
+    assert len(steps) == len(world["stored"]) == 6
+    assert sorted(steps.values()) == sorted(["commissioning", "packing", "shipping",
+                                             "receiving", "unpacking", "dispensing"])
+
+
+def test_cli_epcis_gathers_a_units_events_checked_against_the_chain(
+        world: dict[str, Any]) -> None:
+    code, doc, err = world["state"]["export"]
+    assert code == 0
+    steps = [(e["type"], e["bizStep"]) for e in doc["epcisBody"]["eventList"]]
+    # commissioned, packed, the case shipped and received twice, unpacked, dispensed
+    assert steps == [("ObjectEvent", "commissioning"), ("AggregationEvent", "packing"),
+                     ("ObjectEvent", "shipping"), ("ObjectEvent", "receiving"),
+                     ("ObjectEvent", "shipping"), ("ObjectEvent", "receiving"),
+                     ("AggregationEvent", "unpacking"), ("ObjectEvent", "dispensing")]
+    # the forged copy of the wholesaler's receipt is not on chain: left out, and said
+    assert all(e["eventTime"] > "2002" for e in doc["epcisBody"]["eventList"])
+    assert err.count("left out") == 1
+
+
+def test_cli_report_lists_the_pharmacys_controlled_movements(world: dict[str, Any]) -> None:
+    header, *lines = world["state"]["report"]
+    assert header.startswith("date,kind,gtin,serial,lot,product,controlled")
+    kinds = sorted((line.split(",")[1], line.split(",")[3]) for line in lines)
+    # the loose unit received, and the two packs dispensed (the case's units were
+    # received inside it)
+    assert kinds == [("dispense", "S0"), ("dispense", "S1"), ("receipt", "S3")]
+
+
+def test_cli_event_hash_prints_one_id_per_event_in_order(world: dict[str, Any],
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    path = world["tmp"] / "maker.jsonld"
+    path.write_text(json.dumps(world["docs"]["maker"]))
+    assert main(["supply", "event-hash", str(path)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == event_hash_ids(world["docs"]["maker"])
+    assert len(printed) == 3  # commission, pack, ship
+    bad = world["tmp"] / "bad.json"
+    bad.write_text('{"epcisBody": {"eventList": [{"type": "Nonsense"}]}}')
+    assert main(["supply", "event-hash", str(bad)]) == 2
+
+
+def test_an_insurer_holding_every_chain_byte_cannot_link_the_dispense(
+        world: dict[str, Any]) -> None:
+    documents = list(chain_documents(world["home"]))
+    dispense, tags = world["dispense"], {world["key"].patient_tag(P.did),
+                                        world["key"].rx_tag(world["record"])}
+    attributed = link(documents, [P.did, Q.did], (), ())
+    for did in (P.did, Q.did):
+        joined = attributed[did].identifiers
+        assert dispense not in joined and not tags & joined
+        assert world["record"] not in attributed[Q.did].identifiers
+    secret = {P.did, Q.did, world["record"], P.label, Q.label}
+    near = [d for d in documents if dispense in json.dumps(d.value)
+            or any(t in json.dumps(d.value) for t in tags)]
+    assert near, "the dispense is on chain"
+    for doc in near:
+        text = json.dumps(doc.value)
+        assert not [s for s in secret if s in text], doc
+    # no name of a patient in any chain byte
+    assert not [d for d in documents if P.label in json.dumps(d.value)]
