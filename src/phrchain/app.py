@@ -392,10 +392,11 @@ def default_modules() -> tuple[list[Module], Authenticator]:
     from phrchain.modules.identity import IdentityAuthenticator, IdentityModule
     from phrchain.modules.records import RecordsModule
     from phrchain.modules.settlement import SettlementModule
+    from phrchain.modules.trials import TrialsModule
 
     modules: list[Module] = [IdentityModule(), RecordsModule(), ConsentModule(),
                              AuditModule(), ExchangeModule(), SettlementModule(),
-                             ClaimsModule()]
+                             ClaimsModule(), TrialsModule()]
     return modules, IdentityAuthenticator()
 
 

@@ -29,6 +29,7 @@ from phrchain.core.module import BLOCK_KEY
 from phrchain.core.store import MemoryStateStore, StateStore
 from phrchain.core.tx import build_tx
 from phrchain.modules.identity import admission_bytes
+from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
 
 __all__ = ["AUTHORITY", "CHAIN_ID", "VALIDATOR", "Chain", "admit_org_msg",
            "admit_practitioner_msg", "enc_key", "genesis", "pop", "signing_key",
@@ -75,7 +76,8 @@ def genesis(chain_id: str = CHAIN_ID, **extra: Any) -> dict[str, Any]:
     identity = {"authorities": [{"did": AUTHORITY.did, "enc_key": enc_key(1),
                                  "name": "Test consortium"}], **extra}
     return {"chain_id": chain_id, "genesis_time_ms": 1_700_000_000_000,
-            "validator": VALIDATOR.did, "app_state": {"identity": identity}}
+            "validator": VALIDATOR.did,
+            "app_state": {"identity": identity, "trials": TRIALS_GENESIS}}
 
 
 @dataclass

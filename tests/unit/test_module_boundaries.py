@@ -18,6 +18,7 @@ from phrchain.modules.exchange import keys as exchange_keys
 from phrchain.modules.identity import keys as identity_keys
 from phrchain.modules.records import keys as records_keys
 from phrchain.modules.settlement import keys as settlement_keys
+from phrchain.modules.trials import keys as trials_keys
 
 MODULES_DIR = Path(__file__).resolve().parents[2] / "src" / "phrchain" / "modules"
 MODULES = sorted(p.name for p in MODULES_DIR.iterdir() if (p / "__init__.py").is_file())
@@ -51,9 +52,9 @@ def trespasses(owner: str | None, source: str) -> list[str]:
     return bad
 
 
-def test_the_modules_are_the_seven_known() -> None:
+def test_the_modules_are_the_eight_known() -> None:
     assert MODULES == ["audit", "claims", "consent", "exchange", "identity", "records",
-                       "settlement"]
+                       "settlement", "trials"]
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -111,3 +112,10 @@ def test_state_keys_are_the_bytes_the_chain_stores() -> None:
     assert claims_keys.enrolment_key("did:phr:pat:a", insurer, "basic", 7) \
         == b"claims/n/did:phr:pat:a/did:phr:org:ins/basic/000007"
     assert claims_keys.claim_key("cl-1") == b"claims/c/cl-1"
+    t = "ab" * 16
+    assert trials_keys.trial_key(t) == b"trials/t/" + t.encode()
+    assert trials_keys.version_key(t, 3) == b"trials/v/" + t.encode() + b"/000003"
+    assert trials_keys.participant_key(t, alice) == \
+        b"trials/p/" + t.encode() + b"/did:phr:pat:alice"
+    assert trials_keys.label_key(t, "death") == b"trials/l/" + t.encode() + b"/death"
+    assert trials_keys.params_key(1) == b"trials/params/000001"

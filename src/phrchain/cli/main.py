@@ -80,6 +80,7 @@ from phrchain.cli.session import tls_client_options
 from phrchain.cli.tls import tls_parser
 from phrchain.cli.vault import server_tls, tls_server_options, vault_parser
 from phrchain.core.errors import PhrError
+from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
 
 
 # -- node commands ----------------------------------------------------------------------------
@@ -105,7 +106,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         "validator": validator.did,
         "app_state": {"identity": {"authorities": [
             {"did": authority.did, "enc_key": authority.enc_key.hex(),
-             "name": "Genesis authority"}]}},
+             "name": "Genesis authority"}]}, "trials": TRIALS_GENESIS},
     }
     wallet_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     authority.save(wallet_path, passphrase)  # first: a failure here leaves nothing behind

@@ -31,6 +31,7 @@ from phrchain.engine.solo.node import SoloNode
 from phrchain.gateway.chain import LocalChain
 from phrchain.gateway.http import create_vault_app
 from phrchain.gateway.service import Vault, VaultConfig
+from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
 
 CHAIN_ID: Final = "phr-demo"
 
@@ -118,7 +119,7 @@ def _genesis(wallets: dict[str, Wallet], validator: keys.SigningKey) -> dict[str
                                  "name": "Consortium governance"}],
                 "organizations": [{"did": wallets[o.name].did, "org_type": o.org_type,
                                    "name": o.label, "enc_key": wallets[o.name].enc_key.hex()}
-                                  for o in ORGANIZATIONS]}}}
+                                  for o in ORGANIZATIONS]}, "trials": TRIALS_GENESIS}}
 
 
 def save_wallets(home: Path, wallets: dict[str, Wallet], passphrase: str) -> None:
