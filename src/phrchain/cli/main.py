@@ -78,6 +78,7 @@ from phrchain.cli.portable import portable_parser
 from phrchain.cli.records import records_parser
 from phrchain.cli.session import tls_client_options
 from phrchain.cli.tls import tls_parser
+from phrchain.cli.trials import trials_parser
 from phrchain.cli.vault import server_tls, tls_server_options, vault_parser
 from phrchain.core.errors import PhrError
 from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
@@ -278,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
             ("audit", "a patient's access log and its proofs", audit_parser),
             ("claims", "insurance products, claims, review and appeal", claims_parser),
             ("money", "balances, bills and payments (settlement)", money_parser),
+            ("trials", "clinical trials: registration, consent, case-report data, results "
+                       "and the outcome-switch classifier", trials_parser),
             ("vault", "run or inspect an institution's vault", vault_parser),
             ("tls", "certificates for HTTPS and mutual TLS (docs/tls.md)", tls_parser)):
         group = sub.add_parser(name, help=help_)

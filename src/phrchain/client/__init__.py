@@ -6,7 +6,7 @@ verification.
     phr.records.add_resource(...); phr.consent.grant(...); phr.audit.log(patient)
 
 Each module's client (``RecordsClient``, ``ConsentClient``, ``ExchangeClient``,
-``AuditClient``, ``ClaimsClient``) takes a :class:`Session` (node, wallet, vault
+``AuditClient``, ``ClaimsClient``, ``TrialsClient``) takes a :class:`Session` (node, wallet, vault
 directory and the one :class:`TxSender`); :class:`Phr` makes a session and all of them.
 """
 
@@ -20,6 +20,7 @@ from phrchain.client.phr import Phr
 from phrchain.client.records import Opened, RecordsClient
 from phrchain.client.sender import TxSender
 from phrchain.client.session import RecordsError, Session
+from phrchain.client.trials import TrialsClient
 from phrchain.client.verify import (
     genesis_app_hash,
     query_key,
@@ -32,6 +33,6 @@ from phrchain.client.wallet import KdfParams, Wallet, WalletError, read_public
 __all__ = [
     "ApiError", "AuditClient", "ClaimsClient", "ConsentClient", "ExchangeClient",
     "KdfParams", "NodeClient", "Opened", "Phr", "RecordsClient", "RecordsError", "Session",
-    "TxSender", "Wallet", "WalletError", "builder", "genesis_app_hash", "query_key",
+    "TrialsClient", "TxSender", "Wallet", "WalletError", "builder", "genesis_app_hash", "query_key",
     "read_public", "verify_header", "verify_query", "verify_query_against_header",
 ]

@@ -22,6 +22,7 @@ from phrchain.client.exchange import ExchangeClient
 from phrchain.client.http import NodeClient
 from phrchain.client.records import RecordsClient
 from phrchain.client.session import Session
+from phrchain.client.trials import TrialsClient
 from phrchain.client.wallet import Wallet
 
 __all__ = ["Phr"]
@@ -36,6 +37,7 @@ class Phr:
         self.exchange = ExchangeClient(self.session)
         self.audit = AuditClient(self.session)
         self.claims = ClaimsClient(self.session)
+        self.trials = TrialsClient(self.session)
 
     @property
     def node(self) -> NodeClient:

@@ -36,6 +36,10 @@ TAGS: Final[dict[str, str]] = {
     "phrchain/claims/code-tag/v1": "HMAC message of a code blinded under a product key",
     "phrchain/claims/product-id/v1": "an insurer's product id from its stable name",
     "phrchain/claims/encounter/v1": "a provider's opaque encounter key on a bill",
+    "phrchain/trials/commitment/v1": "salted commitment to a trial document or case-report "
+                                     "entry (kept by the sponsor or site)",
+    "phrchain/trials/audit-export/v1": "bytes the exporter of a trial's audit proof file "
+                                       "signs",
 }
 
 _PREFIX: Final[dict[str, bytes]] = {t: t.encode("ascii") + b"\x00" for t in TAGS}
