@@ -30,7 +30,7 @@ def entry(ctx: Context, msg: Msg) -> None:
     if participant["consent_version"] < trial["reconsent_version"]:
         raise RECONSENT_REQUIRED(f"version {trial['reconsent_version']} needs the "
                                  "participant's consent")
-    if keeper.get_entry(ctx.state, m.trial, m.entry) is not None:
+    if keeper.entry_exists(ctx.state, m.trial, m.entry):
         raise ALREADY_EXISTS(f"entry {m.entry}")
     if m.corrects is not None:
         corrected = keeper.get_entry(ctx.state, m.trial, m.corrects)

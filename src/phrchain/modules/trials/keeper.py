@@ -237,6 +237,10 @@ def get_entry(state: Reader, trial: str, entry: str) -> EntryRecord | None:
     return found
 
 
+def entry_exists(state: Reader, trial: str, entry: str) -> bool:
+    return state.get(keys.entry_key(trial, entry)) is not None
+
+
 def put_entry(state: Overlay, trial: str, record: EntryRecord) -> None:
     json_put(state, keys.entry_key(trial, record["entry"]), record)
     state.set(keys.participant_entry_key(trial, record["participant"], record["entry"]),
