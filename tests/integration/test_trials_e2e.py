@@ -136,6 +136,21 @@ def test_the_cli(world: dict[str, Any], tmp_path: Path,
     assert capsys.readouterr().err.startswith("error:")
 
 
+def test_fhir_views(world: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    c, trial = world["c"], world["trial"]
+    with c.client(GA) as regulator:
+        study = regulator.trials.fhir_study(trial)
+        subject = regulator.trials.fhir_subject(trial, world["me"].did)
+        prov = regulator.trials.fhir_provenance(trial, world["fixed"])
+    assert study["status"] == "completed" and subject["status"] == "on-study"
+    assert [a["type"]["coding"][0]["code"] for a in prov["agent"]] == ["author", "verifier"]
+    assert main(["trials", "show", trial, "--node", c.api_url, "--fhir", "ResearchStudy"]) == 0
+    assert json.loads(capsys.readouterr().out) == study
+    assert main(["trials", "show", trial, "--node", c.api_url, "--fhir", "Provenance",
+                 "--entry", world["fixed"]]) == 0
+    assert json.loads(capsys.readouterr().out) == prov
+
+
 def _write(path: Path, outcomes: Any) -> str:
     path.write_text(json.dumps({"outcomes": outcomes}))
     return str(path)

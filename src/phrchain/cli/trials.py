@@ -48,6 +48,12 @@ def _reported(path: str) -> list[Any]:
         raise CliError(f"{path}: {exc.detail or exc}") from None
 
 
+def _need(given: str | None, option: str) -> str:
+    if not given:
+        raise CliError(f"{option} is required for this FHIR view")
+    return given
+
+
 # -- journals and reviewers: no node ----------------------------------------------------
 def cmd_classify(args: argparse.Namespace) -> int:
     from phrchain.client.session import RecordsError
@@ -142,8 +148,32 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 # -- anyone, regulator ---------------------------------------------------------------------
+def _fhir_view(node: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from phrchain.fhir import trials as fhir
+
+    head = found(node, "trials/trial", "trial", trial=args.trial)
+    if args.fhir == "ResearchStudy":
+        labels = value(node, "trials/report", trial=args.trial)["labels"] or None
+        version = value(node, "trials/version", trial=args.trial, version=head["version"])
+        return fhir.research_study(head, version, labels)
+    if args.fhir == "ResearchSubject":
+        pseudonym = _need(args.participant, "--participant")
+        return fhir.research_subject(head, found(node, "trials/participant", "participant",
+                                                 participant=pseudonym, trial=args.trial))
+    entry = _need(args.entry, "--entry")
+    history = value(node, "trials/history", trial=args.trial, entry=entry)
+    if history["entry"] is None:
+        raise CliError(f"no entry {entry} in trial {args.trial}")
+    return fhir.provenance(args.trial, history["entry"], history["signatures"])
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     with node_client(args) as node:
+        if args.fhir:
+            from phrchain.fhir.jsonio import dumps
+
+            print(dumps(_fhir_view(node, args)).decode())
+            return 0
         print_json(found(node, "trials/trial", "trial", trial=args.trial))
     return 0
 
@@ -225,8 +255,11 @@ def trials_parser(sub: Any) -> None:
     p.add_argument("trial")
     p.add_argument("entry")
     p.add_argument("--meaning", required=True, choices=("review", "approval"))
-    p = add_command(sub, "show", cmd_show, "a trial's head", reader)
+    p = add_command(sub, "show", cmd_show, "a trial's head (or a FHIR R4 view)", reader)
     p.add_argument("trial")
+    p.add_argument("--fhir", choices=("ResearchStudy", "ResearchSubject", "Provenance"))
+    p.add_argument("--participant", help="the trial pseudonym (ResearchSubject)")
+    p.add_argument("--entry", help="a case-report entry (Provenance)")
     p = add_command(sub, "report", cmd_report, "the outcome-switch report", reader)
     p.add_argument("trial")
     p = add_command(sub, "export", cmd_export,

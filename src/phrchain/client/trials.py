@@ -195,6 +195,32 @@ class TrialsClient:
             if after is None:
                 return out
 
+    # -- FHIR R4 views (fhir/trials.py) ---------------------------------------------------
+    def fhir_study(self, trial: str) -> dict[str, Any]:
+        """``ResearchStudy`` of the current version (outcomes as PlanDefinition goals,
+        labelled once results are in)."""
+        from phrchain.fhir.trials import research_study
+
+        head = self.trial(trial)
+        labels = self.report(trial)["labels"] or None
+        return research_study(head, self.version(trial, int(head["version"])), labels)
+
+    def fhir_subject(self, trial: str, pseudonym: str) -> dict[str, Any]:
+        from phrchain.fhir.trials import research_subject
+
+        found = self.participant(trial, pseudonym)
+        if not found:
+            raise RecordsError(f"{pseudonym} is not a participant of trial {trial}")
+        return research_subject(self.trial(trial), found)
+
+    def fhir_provenance(self, trial: str, entry: str) -> dict[str, Any]:
+        from phrchain.fhir.trials import provenance
+
+        history = self._q("trials/history", trial=trial, entry=entry)
+        if history["entry"] is None:
+            raise RecordsError(f"no entry {entry} in trial {trial}")
+        return provenance(trial, history["entry"], history["signatures"])
+
     # -- regulator: the offline proof file -------------------------------------------
     def export_audit(self, trial: str) -> bytes:
         """A self-contained proof file of the trial's whole trail at the latest height:
