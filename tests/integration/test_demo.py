@@ -33,8 +33,8 @@ def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     for step in ("Standing consent", "View:", "Push:", "Pull:", "Break-glass:",
-                 "Revocation:", "Insurance:", "Portable record:", "Erasure:",
-                 "Access logs, verified"):
+                 "Revocation:", "Insurance:", "Portable record:", "Clinical trials:",
+                 "Erasure:", "Access logs, verified"):
         assert step in out, f"the story lost its step {step!r}"
     assert "110 records validated against FHIR R4" in out       # 5 patients x 22 records
     assert "403 access_denied" in out and "consent_revoked" in out
@@ -42,6 +42,10 @@ def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     assert "break_glass permit" in out
     assert "contract decision: partial" in out and "(duplicate_claim)" in out
     assert "patient 1 paid it and can claim it in the web UI" in out  # the form's bill
+    assert "HEART-1 results: mortality: reported, qol: reported, readmission: reported" in out
+    assert "HEART-2 results: mortality: reported/switched_primary_secondary" in out
+    assert "readmission: reported/switched_primary_secondary" in out
+    assert "verified it offline against the validator's key" in out
     assert "phrchain verify --home" in out
 
     verified = _phrchain("verify", "--home", str(home / "node"))
