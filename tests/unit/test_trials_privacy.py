@@ -85,3 +85,22 @@ def test_nothing_on_chain_links_the_trial_pseudonym_to_the_patient() -> None:
         value = w.query("trials/key", key=name)
         assert at_hospital.did not in repr(value)
     assert not any(at_hospital.did in name for name in trail)
+
+
+def test_the_sdk_derives_the_designs_trial_pseudonym() -> None:
+    """``client.trials.trial_wallet`` for a wallet without its own root: the design's
+    legacy root (HKDF of the signing seed), then the pseudonym for counterpart
+    ``trial:<id>``, kind "trial" — one DID per trial, none equal to the patient's."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from phrchain.client.trials import counterpart, trial_wallet
+    from phrchain.client.wallet import Wallet
+
+    patient = Wallet.from_secrets(b"\x05" * 32, b"\x06" * 32, "patient")
+    root = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"phrchain/pseudonym/legacy-root/v1").derive(b"\x05" * 32)
+    first, second = trial_wallet(patient, T), trial_wallet(patient, trial_id(8))
+    assert first.did == pseudonym(root, counterpart(T)).did
+    assert len({first.did, second.did, patient.did}) == 3
+    assert trial_wallet(patient, T).did == first.did   # stable

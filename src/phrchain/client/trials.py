@@ -27,8 +27,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from phrchain.client.session import RecordsError, Session
 from phrchain.client.verify import verify_header, verify_query_against_header
+from phrchain.client.wallet import Wallet
 from phrchain.core import encoding, keys
 from phrchain.core.errors import CryptoError, EncodingError, ProofError
 from phrchain.core.hashing import domain_prefix
@@ -51,7 +55,7 @@ from phrchain.modules.trials.messages import (
 )
 
 __all__ = ["AUDIT_FORMAT", "Sealed", "TrialsClient", "classify_documents", "commitment",
-           "counterpart", "verify_audit"]
+           "counterpart", "trial_wallet", "verify_audit"]
 
 _COMMITMENT: Final = domain_prefix("phrchain/trials/commitment/v1")
 _EXPORT: Final = domain_prefix("phrchain/trials/audit-export/v1")
@@ -62,6 +66,28 @@ PSEUDONYM_KIND: Final = "trial"
 def counterpart(trial: str) -> str:
     """The counterpart a patient's wallet derives its trial pseudonym for."""
     return f"trial:{trial}"
+
+
+def trial_wallet(wallet: Wallet, trial: str) -> Wallet:
+    """The patient's pseudonym for ``trial`` (docs/privacy-v2-design.md §1: counterpart
+    :func:`counterpart`, kind "trial"). A wallet with a pseudonym root derives it itself
+    (``Wallet.pseudonym``, issue 14); one without uses the design's legacy root,
+    HKDF-SHA256(signing seed, info "phrchain/pseudonym/legacy-root/v1")."""
+    derive = getattr(wallet, "pseudonym", None)
+    if callable(derive):
+        found = derive(counterpart(trial), PSEUDONYM_KIND)
+        assert isinstance(found, Wallet)
+        return found
+
+    def hkdf(ikm: bytes, salt: bytes | None, info: bytes, length: int) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt,
+                    info=info).derive(ikm)
+
+    root = hkdf(wallet.signing_key.seed, None, b"phrchain/pseudonym/legacy-root/v1", 32)
+    okm = hkdf(root, b"phrchain/pseudonym/v1", encoding.encode(
+        {"counterpart": counterpart(trial), "kind": PSEUDONYM_KIND, "generation": 0,
+         "rotation": 0}), 64)
+    return Wallet.from_secrets(okm[:32], okm[32:], f"{wallet.label} in trial {trial[:8]}")
 
 
 def commitment(document: bytes, salt: bytes) -> str:
@@ -178,6 +204,17 @@ class TrialsClient:
 
     def participant(self, trial: str, pseudonym: str) -> dict[str, Any]:
         return dict(self._q("trials/participant", trial=trial, participant=pseudonym) or {})
+
+    def all(self) -> list[str]:
+        """Every registered trial id."""
+        out: list[str] = []
+        after: str | None = None
+        while True:
+            page = self._q("trials/all", **({} if after is None else {"after": after}))
+            out += page["trials"]
+            after = page["next"]
+            if after is None:
+                return out
 
     def report(self, trial: str) -> dict[str, Any]:
         return dict(self._q("trials/report", trial=trial))

@@ -7,15 +7,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Final
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from phrchain.client import builder
 from phrchain.client.http import NodeClient
 from phrchain.client.phr import Phr
-from phrchain.client.trials import Sealed, counterpart, verify_audit
-from phrchain.client.wallet import Wallet
-from phrchain.core import encoding
+from phrchain.client.trials import Sealed, trial_wallet, verify_audit
 from phrchain.modules.trials.messages import Protocol, Registration
 from phrchain.modules.trials.outcomes import Outcome
 
@@ -32,20 +27,6 @@ SWITCHED: Final = (   # version 2 of the second trial, after its first enrolment
     Outcome("qol", "Quality of life (EQ-5D-5L)", "6 months", "secondary"),
     Outcome("readmission", "Unplanned readmission", "30 days", "primary"),
 )
-
-
-def trial_wallet(patient: Wallet, trial: str) -> Wallet:
-    """The patient's pseudonym for ``trial`` as docs/privacy-v2-design.md §1 derives it
-    (legacy root from the signing seed; the wallet's own ``pseudonym`` once it has one)."""
-    def hkdf(ikm: bytes, salt: bytes | None, info: bytes, length: int) -> bytes:
-        return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt,
-                    info=info).derive(ikm)
-
-    root = hkdf(patient.signing_key.seed, None, b"phrchain/pseudonym/legacy-root/v1", 32)
-    okm = hkdf(root, b"phrchain/pseudonym/v1", encoding.encode(
-        {"counterpart": counterpart(trial), "kind": "trial", "generation": 0,
-         "rotation": 0}), 64)
-    return Wallet.from_secrets(okm[:32], okm[32:], f"{patient.label} in trial {trial[:8]}")
 
 
 def _protocol(s: Scenario, title: str, outcomes: tuple[Outcome, ...], doc: bytes

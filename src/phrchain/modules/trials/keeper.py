@@ -166,6 +166,10 @@ def put_trial(state: Overlay, trial: Trial) -> None:
     json_put(state, keys.trial_key(trial["trial"]), trial)
 
 
+def all_trials(state: Reader, after: str | None = None) -> Iterator[str]:
+    return suffixes(state, keys.TRIAL, after)
+
+
 def index_sponsor(state: Overlay, sponsor: str, trial: str) -> None:
     state.set(keys.sponsor_key(sponsor, trial), _MARK)
 

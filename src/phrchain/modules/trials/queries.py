@@ -42,6 +42,12 @@ def of_sponsor(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     return QueryResult({"sponsor": sponsor, "trials": ids, "next": after})
 
 
+def every(state: Reader, data: Mapping[str, Any]) -> QueryResult:
+    """Every registered trial id (the registry's list)."""
+    ids, after = page(paging(data), lambda a: keeper.all_trials(state, a))
+    return QueryResult({"trials": ids, "next": after})
+
+
 def commitments(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     trial_id, kind = object_id(data, "trial"), text(data, "kind")
     if kind not in COMMIT_KINDS:
@@ -141,7 +147,8 @@ def key(state: Reader, data: Mapping[str, Any]) -> QueryResult:
 
 
 QUERIES: Final[Mapping[str, Query]] = {
-    "params": params, "trial": trial, "version": version, "of_sponsor": of_sponsor,
+    "params": params, "trial": trial, "version": version, "all": every,
+    "of_sponsor": of_sponsor,
     "commitments": commitments, "participant": participant, "participants": participants,
     "entry": entry, "entries": entries, "history": history, "results": results,
     "labels": labels, "report": report, "trail": trail, "key": key,
