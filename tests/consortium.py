@@ -25,6 +25,7 @@ from phrchain.engine.solo.node import SoloNode
 from phrchain.gateway.chain import LocalChain
 from phrchain.gateway.http import create_vault_app
 from phrchain.gateway.service import Vault, VaultConfig
+from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
 
 CHAIN = "phr-records"
 VALIDATOR = keys.SigningKey(bytes([9]) * 32)
@@ -99,7 +100,8 @@ def genesis() -> dict[str, Any]:
                                  "name": "Consortium"}],
                 "organizations": [{"did": org.did, "org_type": kind, "name": org.label,
                                    "enc_key": org.enc_key.hex()}
-                                  for org, kind in ORGS.items()]}}}
+                                  for org, kind in ORGS.items()]},
+                          "trials": TRIALS_GENESIS}}
 
 
 @contextlib.contextmanager

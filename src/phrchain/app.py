@@ -410,10 +410,11 @@ def default_modules() -> tuple[list[Module], Authenticator]:
     from phrchain.modules.records import RecordsModule
     from phrchain.modules.settlement import SettlementModule
     from phrchain.modules.supply import SupplyModule
+    from phrchain.modules.trials import TrialsModule
 
     modules: list[Module] = [IdentityModule(), RecordsModule(), ConsentModule(),
                              AuditModule(), ExchangeModule(), SettlementModule(),
-                             ClaimsModule(), SupplyModule()]
+                             ClaimsModule(), SupplyModule(), TrialsModule()]
     return modules, IdentityAuthenticator()
 
 

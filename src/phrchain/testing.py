@@ -29,6 +29,7 @@ from phrchain.core.module import BLOCK_KEY
 from phrchain.core.store import MemoryStateStore, StateStore
 from phrchain.core.tx import build_tx
 from phrchain.modules.identity import admission_bytes
+from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
 
 __all__ = ["AUTHORITY", "CHAIN_ID", "VALIDATOR", "Chain", "admit_org_msg",
            "admit_practitioner_msg", "enc_key", "genesis", "pop", "signing_key",
@@ -77,7 +78,8 @@ def genesis(chain_id: str = CHAIN_ID, supply: Mapping[str, Any] | None = None,
     module's parameter table, version 1."""
     identity = {"authorities": [{"did": AUTHORITY.did, "enc_key": enc_key(1),
                                  "name": "Test consortium"}], **extra}
-    app_state: dict[str, Any] = {"version": STATE_VERSION, "identity": identity}
+    app_state: dict[str, Any] = {"version": STATE_VERSION, "identity": identity,
+                                 "trials": TRIALS_GENESIS}
     if supply is not None:
         app_state["supply"] = {"params": dict(supply)}
     return {"chain_id": chain_id, "genesis_time_ms": 1_700_000_000_000,

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIGURES: dict[str, tuple[str, ...]] = {
     "solo_throughput": ("verify_per_s", "tx_per_s", "ratio"),
     "claims": ("claims_per_s", "transfer_per_s", "ratio", "exec_ms_per_claim"),
+    "trials": ("entries_per_s", "transfers_per_s", "ratio", "sites"),
     "cometbft_throughput": ("tx_per_s", "p50_s", "p95_s", "kvstore_tx_per_s", "ratio"),
     "vault_access": ("p50_ms", "p99_ms", "c1.p99_ms", "c1.req_per_s", "c4.req_per_s",
                      "c4.p99_ms"),

@@ -35,8 +35,8 @@ def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     for step in ("Standing consent", "View:", "Push:", "Pull:", "Break-glass:",
-                 "Revocation:", "Insurance:", "Drug supply:", "Portable record:", "Erasure:",
-                 "Access logs, verified"):
+                 "Revocation:", "Insurance:", "Drug supply:", "Portable record:",
+                 "Clinical trials:", "Erasure:", "Access logs, verified"):
         assert step in out, f"the story lost its step {step!r}"
     assert "110 records validated against FHIR R4" in out       # 5 patients x 22 records
     assert "403 access_denied" in out and "consent_revoked" in out
@@ -46,6 +46,10 @@ def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     assert "patient 1 paid it and can claim it in the web UI" in out  # the form's bill
     assert "refused (recalled)" in out and "refused at the counter: unknown_serial" in out
     assert "raised opioid_benzodiazepine" in out
+    assert "HEART-1 results: mortality: reported, qol: reported, readmission: reported" in out
+    assert "HEART-2 results: mortality: reported/switched_primary_secondary" in out
+    assert "readmission: reported/switched_primary_secondary" in out
+    assert "verified it offline against the validator's key" in out
     assert "phrchain verify --home" in out
     # issue 14: patients act through pseudonyms, one per institution
     assert "treats patient 1 too, under another pseudonym" in out

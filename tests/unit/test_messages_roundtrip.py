@@ -80,6 +80,17 @@ _UNIT = f"{_GTIN}/A1"
 _EH1, _EH2 = (f"ni:///sha-256;{h}?ver=CBV2.0" for h in (H1, H2))
 _REGISTER = {"type": "records/register", "record": ID1, "patient": A, "hash": H1,
              "size": 4096, "commitment": H2, "descriptor": H1}
+_WHO = {"registry_ids": ["ISRCTN00000000", "NCT01234567"], "title": "Drug X for Y",
+        "scientific_title": "A randomised trial of drug X", "conditions": ["Condition Y"],
+        "interventions": ["Drug X", "Placebo"], "study_type": "interventional",
+        "target_size": 200, "countries": ["DE", "FR"], "ethics_ref": "EC-1",
+        "ipd_sharing": "No IPD will be shared."}
+_PROTOCOL = {"registration": _WHO, "sites": sorted([A, B]), "arms": ["drug", "placebo"],
+             "outcomes": [{"id": "death", "measure": "All-cause mortality",
+                           "time_frame": "12 months", "kind": "primary"},
+                          {"id": "qol", "measure": "EQ-5D", "time_frame": "6 months",
+                           "kind": "secondary"}],
+             "protocol": H1, "withdrawal": "retain"}
 
 # Message dicts as clients wrote them by hand before ``to_msg``: each is what the chain saw.
 KNOWN: list[dict[str, Any]] = [
@@ -169,6 +180,25 @@ KNOWN: list[dict[str, Any]] = [
      "exemption": "cancer_pain"},
     {"type": "supply/close_alert", "alert": ID1, "outcome": "false_positive"},
     {"type": "supply/read_history", "patient": H1, "purpose": "strong_opioid"},
+    {"type": "trials/set_params", "start_window_ms": 10**10, "max_sites": 128, "max_arms": 16,
+     "max_outcomes": 64, "max_versions": 100},
+    {"type": "trials/register", "trial": ID1, "start_ms": 5, **_PROTOCOL},
+    {"type": "trials/amend", "trial": ID1, "base": 1, **_PROTOCOL, "withdrawal": "exclude",
+     "reason": "added a site", "reconsent": True},
+    {"type": "trials/commit", "trial": ID1, "kind": "sap", "commitment": H2},
+    {"type": "trials/enrol", "trial": ID1, "version": 2, "protocol": H1, "site": A,
+     "purpose": "HRESCH"},
+    {"type": "trials/reconsent", "trial": ID1, "version": 3, "protocol": H2},
+    {"type": "trials/withdraw", "trial": ID1},
+    {"type": "trials/entry", "trial": ID1, "entry": ID2, "participant": C, "commitment": H3},
+    {"type": "trials/entry", "trial": ID1, "entry": ID3, "participant": C, "commitment": H1,
+     "corrects": ID2, "reason": "transcription error"},
+    {"type": "trials/sign", "trial": ID1, "entry": ID2, "meaning": "review"},
+    {"type": "trials/lock", "trial": ID1},
+    {"type": "trials/unblind", "trial": ID1},
+    {"type": "trials/results", "trial": ID1, "commitment": H3, "outcomes": [
+        {"id": "death", "measure": "All-cause mortality", "time_frame": "12 months",
+         "kind": "secondary", "declared_change": False}]},
 ]
 
 

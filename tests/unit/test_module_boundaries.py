@@ -19,6 +19,7 @@ from phrchain.modules.identity import keys as identity_keys
 from phrchain.modules.records import keys as records_keys
 from phrchain.modules.settlement import keys as settlement_keys
 from phrchain.modules.supply import keys as supply_keys
+from phrchain.modules.trials import keys as trials_keys
 
 MODULES_DIR = Path(__file__).resolve().parents[2] / "src" / "phrchain" / "modules"
 MODULES = sorted(p.name for p in MODULES_DIR.iterdir() if (p / "__init__.py").is_file())
@@ -52,9 +53,9 @@ def trespasses(owner: str | None, source: str) -> list[str]:
     return bad
 
 
-def test_the_modules_are_the_seven_known() -> None:
+def test_the_modules_are_the_nine_known() -> None:
     assert MODULES == ["audit", "claims", "consent", "exchange", "identity", "records",
-                       "settlement", "supply"]
+                       "settlement", "supply", "trials"]
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -117,3 +118,10 @@ def test_state_keys_are_the_bytes_the_chain_stores() -> None:
     assert supply_keys.case_prefix("123") == b"supply/cu/123/"
     assert supply_keys.history_prefix("ab") == b"supply/h/ab/"
     assert supply_keys.open_alert_key("a-1") == b"supply/ao/a-1"
+    t = "ab" * 16
+    assert trials_keys.trial_key(t) == b"trials/t/" + t.encode()
+    assert trials_keys.version_key(t, 3) == b"trials/v/" + t.encode() + b"/000003"
+    assert trials_keys.participant_key(t, alice) == \
+        b"trials/p/" + t.encode() + b"/did:phr:pat:alice"
+    assert trials_keys.label_key(t, "death") == b"trials/l/" + t.encode() + b"/death"
+    assert trials_keys.params_key(1) == b"trials/params/000001"

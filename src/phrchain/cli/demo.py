@@ -84,13 +84,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _extra_steps() -> tuple[Any, ...]:
-    """Story steps beyond the records core: the insurance claim, the drug supply chain
-    and the portable record."""
+    """Story steps beyond the records core: the insurance claim, the drug supply chain,
+    the portable record and the clinical trials."""
     from phrchain.demo.claims_step import insurance_claim
     from phrchain.demo.portable_step import portable_record
     from phrchain.demo.supply_step import supply_chain
+    from phrchain.demo.trials_step import clinical_trials
 
-    return insurance_claim, supply_chain, portable_record
+    return insurance_claim, supply_chain, portable_record, clinical_trials
 
 
 def _serve(c: Any, home: Path, passphrase: str, made_up: bool, port: int,

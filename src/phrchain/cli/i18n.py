@@ -176,6 +176,16 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "supply.epcis": "{path} is not an EPCIS 2.0 document phrchain can hash: {detail}",
         "supply.scan": "not a GS1 code phrchain accepts: {detail}",
         "supply.not_recorded": "left out: event {event_hash} is not recorded on chain",
+        "trials.registered": "registered trial {trial} at the block's time; keep the "
+                             "protocol's salt {salt} with the document",
+        "trials.amended": "trial {trial} is at version {version}; keep the protocol's salt "
+                          "{salt} with the document",
+        "trials.committed": "committed the {kind} of trial {trial}; keep its salt {salt} "
+                            "with the document",
+        "trials.entry": "anchored entry {entry}; keep its salt {salt} with the data",
+        "trials.verified": "the proof file verifies: trial {trial}, {n} state entries at "
+                           "height {height}, exported by {exporter}",
+        "trials.wrote": "wrote {path}",
     },
     "ko": {
         "none": "없음",
@@ -325,6 +335,16 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "supply.epcis": "{path} 은(는) 해시할 수 있는 EPCIS 2.0 문서가 아닙니다: {detail}",
         "supply.scan": "받을 수 없는 GS1 코드입니다: {detail}",
         "supply.not_recorded": "제외됨: 이벤트 {event_hash} 는 체인에 기록되어 있지 않습니다",
+        "trials.registered": "시험 {trial} 을 블록 시각으로 등록했습니다; 프로토콜의 솔트 "
+                             "{salt} 를 문서와 함께 보관하세요",
+        "trials.amended": "시험 {trial} 은 이제 버전 {version} 입니다; 프로토콜의 솔트 {salt} 를 "
+                          "문서와 함께 보관하세요",
+        "trials.committed": "시험 {trial} 의 {kind} 를 기록했습니다; 솔트 {salt} 를 문서와 함께 "
+                            "보관하세요",
+        "trials.entry": "항목 {entry} 을 기록했습니다; 솔트 {salt} 를 데이터와 함께 보관하세요",
+        "trials.verified": "증명 파일이 검증되었습니다: 시험 {trial}, {height}번 블록의 상태 "
+                           "항목 {n}개, 내보낸 이 {exporter}",
+        "trials.wrote": "{path} 에 저장했습니다",
     },
 }
 

@@ -79,8 +79,10 @@ from phrchain.cli.records import records_parser
 from phrchain.cli.session import tls_client_options
 from phrchain.cli.supply import supply_parser
 from phrchain.cli.tls import tls_parser
+from phrchain.cli.trials import trials_parser
 from phrchain.cli.vault import server_tls, tls_server_options, vault_parser
 from phrchain.core.errors import PhrError
+from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
 
 
 # -- node commands ----------------------------------------------------------------------------
@@ -106,7 +108,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         "validator": validator.did,
         "app_state": {"version": 2, "identity": {"authorities": [
             {"did": authority.did, "enc_key": authority.enc_key.hex(),
-             "name": "Genesis authority"}]}},
+             "name": "Genesis authority"}]}, "trials": TRIALS_GENESIS},
     }
     wallet_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     authority.save(wallet_path, passphrase)  # first: a failure here leaves nothing behind
@@ -305,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
             ("money", "balances, bills and payments (settlement)", money_parser),
             ("supply", "serialized drug packs, dispensing and monitoring alerts",
              supply_parser),
+            ("trials", "clinical trials: registration, consent, case-report data, results "
+                       "and the outcome-switch classifier", trials_parser),
             ("vault", "run or inspect an institution's vault", vault_parser),
             ("tls", "certificates for HTTPS and mutual TLS (docs/tls.md)", tls_parser)):
         group = sub.add_parser(name, help=help_)

@@ -6,7 +6,7 @@ verification.
     phr.records.add_resource(...); phr.consent.grant(...); phr.audit.log(patient)
 
 Each module's client (``RecordsClient``, ``ConsentClient``, ``ExchangeClient``,
-``AuditClient``, ``ClaimsClient``, ``SupplyClient``) takes a :class:`Session` (node, wallet, vault
+``AuditClient``, ``ClaimsClient``, ``SupplyClient``, ``TrialsClient``) takes a :class:`Session` (node, wallet, vault
 directory and the one :class:`TxSender`); :class:`Phr` makes a session and all of them.
 A patient acts per relationship through :class:`PatientWallet` (one ``Phr`` per
 pseudonym, and views over all of them).
@@ -24,6 +24,7 @@ from phrchain.client.records import Opened, RecordsClient
 from phrchain.client.sender import TxSender
 from phrchain.client.session import RecordsError, Session
 from phrchain.client.supply import MonitoringKey, Prescription, SupplyClient
+from phrchain.client.trials import TrialsClient
 from phrchain.client.verify import (
     genesis_app_hash,
     query_key,
@@ -37,7 +38,7 @@ __all__ = [
     "ApiError", "AuditClient", "ClaimsClient", "ConsentClient", "ExchangeClient",
     "KdfParams", "MonitoringKey", "NodeClient", "Opened", "PatientWallet", "Phr",
     "Prescription", "RecordsClient", "RecordsError", "SelfTransferError", "Session",
-    "SupplyClient", "TxSender", "Wallet", "WalletError", "builder", "genesis_app_hash",
-    "query_key", "read_public", "verify_header", "verify_query",
+    "SupplyClient", "TrialsClient", "TxSender", "Wallet", "WalletError", "builder",
+    "genesis_app_hash", "query_key", "read_public", "verify_header", "verify_query",
     "verify_query_against_header",
 ]

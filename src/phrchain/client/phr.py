@@ -23,6 +23,7 @@ from phrchain.client.http import NodeClient
 from phrchain.client.records import RecordsClient
 from phrchain.client.session import Session
 from phrchain.client.supply import SupplyClient
+from phrchain.client.trials import TrialsClient
 from phrchain.client.wallet import Wallet
 
 __all__ = ["Phr"]
@@ -38,6 +39,7 @@ class Phr:
         self.audit = AuditClient(self.session)
         self.claims = ClaimsClient(self.session)
         self.supply = SupplyClient(self.session)
+        self.trials = TrialsClient(self.session)
 
     @property
     def node(self) -> NodeClient:

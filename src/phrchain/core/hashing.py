@@ -47,6 +47,10 @@ TAGS: Final[dict[str, str]] = {
     "phrchain/supply/rx-tag/v1": "HMAC message of a prescription's monitoring tag",
     "phrchain/supply/rx-commitment/v1": "salted commitment to a prescription's record id, "
                                         "quantity and refills (kept by the pharmacy)",
+    "phrchain/trials/commitment/v1": "salted commitment to a trial document or case-report "
+                                     "entry (kept by the sponsor or site)",
+    "phrchain/trials/audit-export/v1": "bytes the exporter of a trial's audit proof file "
+                                       "signs",
 }
 
 _PREFIX: Final[dict[str, bytes]] = {t: t.encode("ascii") + b"\x00" for t in TAGS}

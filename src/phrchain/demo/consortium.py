@@ -37,6 +37,7 @@ from phrchain.gateway.chain import LocalChain
 from phrchain.gateway.http import create_vault_app
 from phrchain.gateway.service import Vault, VaultConfig
 from phrchain.testing import supply_params
+from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
 
 CHAIN_ID: Final = "phr-demo"
 
@@ -157,7 +158,7 @@ def _genesis(wallets: dict[str, Wallet], validator: keys.SigningKey) -> dict[str
                                    "name": o.label, "enc_key": wallets[o.name].enc_key.hex()}
                                   for o in ORGANIZATIONS]},
                 # the demo's starting supply parameter table (governance may replace it)
-                "supply": {"params": supply_params()}}}
+                "supply": {"params": supply_params()}, "trials": TRIALS_GENESIS}}
 
 
 def save_wallets(home: Path, wallets: dict[str, Wallet], passphrase: str) -> None:

@@ -34,9 +34,12 @@ INVALID_AUDIT_ENTRY = register("fhir", 6, "invalid_audit_entry",
 INVALID_CLAIM = register("fhir", 7, "invalid_claim",
                          "claim cannot be mapped to FHIR Claim, ClaimResponse or "
                          "ExplanationOfBenefit")
+INVALID_TRIAL = register("fhir", 8, "invalid_trial",
+                         "trial state cannot be mapped to FHIR ResearchStudy, "
+                         "ResearchSubject or Provenance")
 
 
-INVALID_SUPPLY = register("fhir", 8, "invalid_supply",
+INVALID_SUPPLY = register("fhir", 9, "invalid_supply",
                           "supply state cannot be mapped to FHIR Medication, "
                           "MedicationDispense or SupplyDelivery")
 

@@ -35,6 +35,7 @@ from typing import Any, Final
 
 from phrchain.client.cometbft_rpc import CometRpc, RpcError
 from phrchain.core.errors import PhrError
+from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
 
 COMETBFT_VERSION: Final = "v0.38.25"
 BINARY_ENV: Final = "PHRCHAIN_COMETBFT"
@@ -351,7 +352,7 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
         "app_state": {"version": 2, "identity": {
             "authorities": [{"did": authority.did, "enc_key": authority.enc_key.hex(),
                              "name": "Consortium authority"}],
-            "organizations": organizations}},
+            "organizations": organizations}, "trials": TRIALS_GENESIS},
     }
     text = json.dumps(genesis, indent=2)
     (home / "genesis.json").write_text(text)
