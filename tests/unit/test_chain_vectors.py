@@ -68,3 +68,15 @@ def test_a_changed_tx_is_caught() -> None:
 def test_vector_is_canonical_json_free_of_floats() -> None:
     for _, case in CHAINS:
         encoding.encode(case["genesis"])  # raises on a float or a non-canonical value
+
+
+def test_a_version_1_chain_is_refused_with_the_release_to_use() -> None:
+    """The v1 demo chain (recorded before issue 14) is kept to show the genesis cut: its
+    genesis declares no ``app_state.version``, so a v2 node refuses to start it rather
+    than replay it under rules it was not made with (docs/privacy.md, Migration)."""
+    (name, case), = load_vectors("chain_v1")
+    assert name == "demo_seed7_v1" and "version" not in case["genesis"]["app_state"]
+    app = new_application(MemoryStateStore())
+    with pytest.raises(ValueError, match="version 1 chains are not supported"):
+        app.init_chain(case["genesis"])
+    assert app.store.version() < 0   # nothing was written

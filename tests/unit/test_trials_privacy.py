@@ -46,7 +46,7 @@ def test_nothing_on_chain_links_the_trial_pseudonym_to_the_patient() -> None:
     at_hospital = pseudonym(root, HOSPITAL_A.did, "custodian")
     in_trial = pseudonym(root, f"trial:{T}", "trial")
     w.ok(at_hospital, {"type": "identity/register_patient", "enc_key": enc_key(77)})
-    w.ok(A1, register_msg(at_hospital))      # the patient's records, at the hospital
+    w.ok(HOSPITAL_A, register_msg(at_hospital))  # the patient's records, at the hospital
     w.ok(in_trial, {"type": "identity/register_patient", "enc_key": enc_key(78)})
     w.ready(T)
     w.ok(in_trial, w.enrol_msg(T))
