@@ -260,7 +260,8 @@ def actor_kinds(documents: Iterable[Document]) -> dict[str, str]:
 def summary(attributions: Mapping[str, Attribution], records: Mapping[str, str],
             named: Mapping[str, Collection[str]], kinds: Mapping[str, str],
             person_of: Mapping[str, str] | None = None,
-            custodian: Mapping[str, str] | None = None) -> dict[str, int]:
+            custodian: Mapping[str, str] | None = None,
+            author: Mapping[str, str] | None = None) -> dict[str, int]:
     """Counts over all enrollees. ``records``: every record id → its owner DID (the
     bench's ground truth); ``named``: enrollee → record ids it named in claims.
 
@@ -269,14 +270,18 @@ def summary(attributions: Mapping[str, Attribution], records: Mapping[str, str],
     owned by the enrollee's hospital pseudonym counts as the enrollee's own, and a
     component joining two DIDs of one person is not an over-join. ``custodian`` (record →
     institution) adds ``linked_at_unnamed_institution``: linked records held at an
-    institution none of whose records the enrollee named to the insurer (issue 14: 0)."""
+    institution none of whose records the enrollee named to the insurer (issue 14: 0).
+    ``author`` (record → the practitioner who wrote it) adds ``not_named_author_learned``:
+    unnamed records whose true author is among the practitioners the linker saw with
+    them (``not_named_with_author`` counts any practitioner, e.g. a push's recipient)."""
     person = (lambda did: person_of.get(did, did)) if person_of is not None \
         else (lambda did: did)
     out = {"enrollees": len(attributions), "enrollee_records": 0, "named": 0,
            "linked": 0, "linked_not_named": 0, "linked_wrong_patient": 0,
            "linked_at_unnamed_institution": 0,
            "not_named_with_type": 0, "not_named_with_category": 0,
-           "not_named_with_author": 0, "not_named_with_size": 0,
+           "not_named_with_author": 0, "not_named_author_learned": 0,
+           "not_named_with_size": 0,
            "not_named_with_second_practitioner": 0, "merged_components": 0,
            "linked_identifiers": 0, "linked_actors": 0}
     for did, a in attributions.items():
@@ -303,6 +308,8 @@ def summary(attributions: Mapping[str, Attribution], records: Mapping[str, str],
             out["not_named_with_category"] += bool(f.categories)
             practitioners = {x for x in f.actors if kinds.get(x) == "practitioner"}
             out["not_named_with_author"] += bool(practitioners)
+            if author is not None:
+                out["not_named_author_learned"] += author.get(r) in practitioners
             out["not_named_with_size"] += bool(f.integers.get("size"))
             out["not_named_with_second_practitioner"] += len(practitioners) > 1
     return out

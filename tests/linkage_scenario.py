@@ -57,12 +57,13 @@ def _first(c: Consortium, patient: str, ids: list[str], categories: set[str]
 
 
 def populate(c: Consortium, n: int, seed: int, resources: int
-             ) -> tuple[dict[str, str], dict[str, str], dict[str, list[str]]]:
+             ) -> tuple[dict[str, str], dict[str, str], dict[str, list[str]], dict[str, str]]:
     """Records at A and B, each under the patient's pseudonym there; returns (record →
     its owner pseudonym's DID; record → custodian DID; patient name → its hospital-A
-    record ids)."""
+    record ids; record → its author's DID)."""
     owner: dict[str, str] = {}
     custodian: dict[str, str] = {}
+    author: dict[str, str] = {}
     at_a: dict[str, list[str]] = {}
     for hospital, doctor, bundles in (
             ("hospital_a", "dr_kim", generate_patients(n, seed, resources)),
@@ -71,10 +72,10 @@ def populate(c: Consortium, n: int, seed: int, resources: int
             did = c.pseudonym(f"patient_{i}", hospital)
             ids = c.client(doctor).records.import_bundle(bundle, {_patient_id(bundle): did})
             for r in ids[did]:
-                owner[r], custodian[r] = did, c.did(hospital)
+                owner[r], custodian[r], author[r] = did, c.did(hospital), c.did(doctor)
             if hospital == "hospital_a":
                 at_a[f"patient_{i}"] = ids[did]
-    return owner, custodian, at_a
+    return owner, custodian, at_a, author
 
 
 def care(c: Consortium, n: int, at_a: dict[str, list[str]]) -> None:
@@ -165,7 +166,7 @@ def measure(home: Path, patients: int, resources: int, named: int, seed: int) ->
     t0 = time.perf_counter()
     with running(home, "linkage-passphrase", patients=patients) as c:
         enrollees = [f"patient_{i}" for i in range(1, patients // 2 + 1)]
-        owner, custodian, at_a = populate(c, patients, seed, resources)
+        owner, custodian, at_a, author = populate(c, patients, seed, resources)
         care(c, patients, at_a)
         by_insurer_pseudonym = claims(c, enrollees, at_a, named)
         c.flush()
@@ -181,7 +182,7 @@ def measure(home: Path, patients: int, resources: int, named: int, seed: int) ->
                                 CATEGORIES)
     kinds = linkage.actor_kinds(documents)
     figures = linkage.summary(attributions, owner, by_insurer_pseudonym, kinds,
-                              person_of=person_of, custodian=custodian)
+                              person_of=person_of, custodian=custodian, author=author)
     # Control: the same linker told every pseudonym of each enrollee (what one DID per
     # person across institutions gave it before issue 14) attributes every record.
     control = {"enrollee_records": 0, "linked": 0}

@@ -132,3 +132,13 @@ def test_an_id_shared_by_two_linked_pseudonyms_is_joined_not_a_hub() -> None:
             msg(Q, {"type": "x/buy", "product": product})]
     found = link(docs, [P], TYPES, CATS)
     assert product not in found[P].identifiers and R3 not in found[P].identifiers
+
+
+def test_summary_tells_a_true_author_from_another_practitioner() -> None:
+    found = link(chain(), [P], TYPES, CATS)
+    kinds = {DOC: "practitioner", ORG_A: "organization", ORG_B: "organization"}
+    truth = summary(found, {R1: P, R2: P, R3: Q}, {P: [R2]}, kinds, author={R1: DOC})
+    assert truth["not_named_with_author"] == 1 and truth["not_named_author_learned"] == 1
+    other = summary(found, {R1: P, R2: P, R3: Q}, {P: [R2]}, kinds,
+                    author={R1: "did:key:zSomeoneElse"})
+    assert other["not_named_with_author"] == 1 and other["not_named_author_learned"] == 0
