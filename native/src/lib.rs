@@ -7,11 +7,12 @@
 use pyo3::prelude::*;
 
 mod canonical;
+mod field25519;
 mod smt;
 
 /// Bumped whenever a function's signature or meaning changes, so a stale build is
 /// refused (`phrchain.core.accel.ABI`) instead of half-working.
-const ABI: u32 = 1;
+const ABI: u32 = 2;
 
 #[pymodule]
 fn phrchain_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -21,5 +22,6 @@ fn phrchain_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(smt::smt_batch, m)?)?;
     m.add_function(wrap_pyfunction!(canonical::canonical_encode, m)?)?;
     m.add_function(wrap_pyfunction!(canonical::canonical_decode, m)?)?;
+    m.add_function(wrap_pyfunction!(field25519::field25519_pow, m)?)?;
     Ok(())
 }

@@ -29,6 +29,8 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "ingest": ("resources_per_s", "onchain_bytes_per_record", "entries_per_s", "records"),
     "fhir_validate": ("resources_per_s", "us_per_resource", "parse_and_validate_per_s"),
     "smt_update": ("updates_per_s", "ms_per_batch", "nodes_per_batch", "final_keys"),
+    "hot_path": ("signature_job_us", "admission_us", "execution_us", "stage_us",
+                 "commit_us", "node_us"),
     "state_commit": ("first10_ms", "last10_ms", "keys_per_s", "db_mb", "final_keys",
                      "growth", "db_bytes_per_key"),
     "api_fuzz": ("operations", "cases"),

@@ -1,9 +1,10 @@
 """The compiled hot path (``phrchain_native``) against its specification, the Python.
 
 Every function ``phrchain.core.accel`` may route to the Rust crate in ``native/`` is run
-here next to its pure-Python reference on seeded random inputs (more than 10⁴ cases in
-all: SMT batches, proofs, key/value batches, encodings, decodings of valid and mutated
-bytes, tx decodings), and the outcomes must be identical: the same root, the same
+here next to its pure-Python reference on seeded random inputs (more than 10⁴ cases
+each for SMT batches and proofs, encodings, decodings of valid and mutated bytes and the
+field exponentiation of the Ed25519 on-curve check; besides key/value batches and tx
+decodings), and the outcomes must be identical: the same root, the same
 created nodes in the same order, the same proof, the same bytes, the same value (types
 included) or the same exception with the same message.
 
@@ -190,6 +191,30 @@ def test_smt_batch_matches_the_reference() -> None:
         assert list(got.items()) == list(expected.items())
     assert store.smt_batch({b"k": bytearray(b"v")}) == \
         store.smt_batch_reference({b"k": b"v"})  # a non-bytes value: the reference
+
+
+# -- field arithmetic for the Ed25519 on-curve check -------------------------------------
+
+def test_field25519_pow_matches_python_pow() -> None:
+    p = 2**255 - 19
+    rnd = random.Random(29)
+    specials = [0, 1, 2, p - 1, p, p + 1, 2**255, 2**256 - 1, keys.D]
+    for n in range(10_000):
+        base = rnd.choice(specials) if n % 10 == 0 else rnd.getrandbits(256)
+        exp = rnd.choice([(p - 1) // 2, p - 2, 0, 1, 2**256 - 1, rnd.getrandbits(256),
+                          rnd.getrandbits(16)])
+        got = NATIVE.field25519_pow(base.to_bytes(32, "little"), exp.to_bytes(32, "little"))
+        assert int.from_bytes(got, "little") == pow(base, exp, p), (base, exp)
+
+
+def test_on_curve_check_is_the_same_either_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    rnd = random.Random(30)
+    ys = [*range(0, 300), *(rnd.randrange(keys.P) for _ in range(1000))]
+    monkeypatch.setattr(keys, "_native", NATIVE)
+    compiled = [keys._on_curve(y) for y in ys]
+    monkeypatch.setattr(keys, "_native", None)
+    assert compiled == [keys._on_curve(y) for y in ys]
+    assert 300 < sum(compiled) < 1000  # about half of random y are on the curve
 
 
 # -- canonical encoding ------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 ``phrchain_native`` (the Rust crate in ``native/``, built by ``scripts/test.sh`` when
 cargo is present) compiles the inner loops of :mod:`phrchain.core.smt` (update, proof
-walk, key/value hashing of a batch) and of :mod:`phrchain.core.encoding` (canonical
-encode and decode). The Python code in those modules stays the specification and the
-fallback: ``tests/unit/test_native.py`` runs both on random inputs and asserts
+walk, key/value hashing of a batch), of :mod:`phrchain.core.encoding` (canonical
+encode and decode) and the modular exponentiation of :mod:`phrchain.core.keys`'
+on-curve check of a new signer's key. The Python code in those modules stays the
+specification and the fallback: ``tests/unit/test_native.py`` runs both on random inputs and asserts
 byte-identical roots, created nodes, proofs and encodings. The choice changes speed,
 never a byte of state.
 
@@ -21,7 +22,7 @@ from typing import Final
 
 from phrchain import PURE_REQUESTED
 
-ABI: Final = 1
+ABI: Final = 2
 """The ``phrchain_native.ABI`` this code calls; another value means a stale build."""
 
 
