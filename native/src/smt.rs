@@ -104,33 +104,46 @@ pub fn parse_body(body: &[u8]) -> PyResult<Node> {
 }
 
 /// Where nodes are read from: the dict of a `MemoryNodeStore` (read directly, as the
-/// reference does) or any object's `get_node(version, hash)`.
+/// reference does), or any object's `get_node(version, hash)`, optionally after a look
+/// in a dict of its hot nodes (a hit there is the same immutable body `get_node` would
+/// return; a miss asks `get_node`, which may cache).
 pub enum Reader<'py> {
     Dict(Bound<'py, PyDict>),
-    Call(Bound<'py, PyAny>),
+    Call(Bound<'py, PyAny>, Option<Bound<'py, PyDict>>),
+}
+
+fn ref_key<'py>(py: Python<'py>, version: u64, hash: &Hash) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(py, [version.into_pyobject(py)?.into_any(), PyBytes::new(py, hash).into_any()])
 }
 
 impl<'py> Reader<'py> {
-    pub fn from_py(reader: &Bound<'py, PyAny>, nodes: Option<Bound<'py, PyDict>>) -> PyResult<Self> {
+    pub fn from_py(reader: &Bound<'py, PyAny>, nodes: Option<Bound<'py, PyDict>>,
+                   hot: Option<Bound<'py, PyDict>>) -> PyResult<Self> {
         Ok(match nodes {
             Some(d) => Reader::Dict(d),
-            None => Reader::Call(reader.getattr("get_node")?),
+            None => Reader::Call(reader.getattr("get_node")?, hot),
         })
     }
 
     pub fn read(&self, version: u64, hash: &Hash) -> PyResult<Node> {
         match self {
             Reader::Dict(d) => {
-                let py = d.py();
-                let key = PyTuple::new(py, [version.into_pyobject(py)?.into_any(),
-                                            PyBytes::new(py, hash).into_any()])?;
+                let key = ref_key(d.py(), version, hash)?;
                 match d.get_item(&key)? {
                     Some(body) => parse_body(body.downcast::<PyBytes>()?.as_bytes()),
                     None => Err(PyKeyError::new_err(key.unbind())),
                 }
             }
-            Reader::Call(f) => {
-                let body = f.call1((version, PyBytes::new(f.py(), hash)))?;
+            Reader::Call(f, hot) => {
+                let py = f.py();
+                if let Some(hot) = hot {
+                    if let Some(body) = hot.get_item(ref_key(py, version, hash)?)? {
+                        if let Ok(body) = body.downcast::<PyBytes>() {
+                            return parse_body(body.as_bytes());
+                        }
+                    }
+                }
+                let body = f.call1((version, PyBytes::new(py, hash)))?;
                 parse_body(body.downcast::<PyBytes>()?.as_bytes())
             }
         }
@@ -362,12 +375,14 @@ fn hash_arg(obj: &Bound<'_, PyAny>) -> PyResult<Option<Hash>> {
 /// `changes` is a dict of 32-byte path -> 32-byte value hash or None, non-empty.
 /// Returns `((new_version, new_hash), {(version, hash): body})`.
 #[pyfunction]
-#[pyo3(signature = (reader, nodes, root_version, root_hash, changes, version))]
+#[pyo3(signature = (reader, nodes, root_version, root_hash, changes, version, hot=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn smt_update<'py>(py: Python<'py>, reader: &Bound<'py, PyAny>,
                        nodes: Option<Bound<'py, PyDict>>, root_version: u64,
                        root_hash: &[u8], changes: &Bound<'py, PyDict>, version: u64,
+                       hot: Option<Bound<'py, PyDict>>,
                        ) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
-    let reader = Reader::from_py(reader, nodes)?;
+    let reader = Reader::from_py(reader, nodes, hot)?;
     let root_hash: Hash = root_hash.try_into()
         .map_err(|_| PyValueError::new_err("SMT root hash is 32 bytes"))?;
     let mut items: Vec<(Hash, Option<Hash>)> = Vec::with_capacity(changes.len());
@@ -405,10 +420,12 @@ pub fn smt_update<'py>(py: Python<'py>, reader: &Bound<'py, PyAny>,
 
 /// `smt.prove`'s walk: `(siblings, leaf_body_or_None)` for `path` under the root.
 #[pyfunction]
+#[pyo3(signature = (reader, nodes, root_version, root_hash, path, hot=None))]
 pub fn smt_prove<'py>(py: Python<'py>, reader: &Bound<'py, PyAny>,
                       nodes: Option<Bound<'py, PyDict>>, root_version: u64, root_hash: &[u8],
-                      path: &[u8]) -> PyResult<(Vec<Bound<'py, PyBytes>>, Option<Bound<'py, PyTuple>>)> {
-    let reader = Reader::from_py(reader, nodes)?;
+                      path: &[u8], hot: Option<Bound<'py, PyDict>>,
+                      ) -> PyResult<(Vec<Bound<'py, PyBytes>>, Option<Bound<'py, PyTuple>>)> {
+    let reader = Reader::from_py(reader, nodes, hot)?;
     let path: Hash = path.try_into().map_err(|_| PyValueError::new_err("SMT path is 32 bytes"))?;
     let mut h: Hash = root_hash.try_into()
         .map_err(|_| PyValueError::new_err("SMT root hash is 32 bytes"))?;

@@ -55,16 +55,30 @@ class CallReader:
         return self.inner.get_node(version, node_hash)
 
 
+class HotReader(CallReader):
+    """A reader with ``hot_nodes()``: a dict holding about half of the nodes (the compiled
+    walk reads hits there and calls ``get_node`` for the rest), like SqliteStateStore."""
+
+    def __init__(self, nodes: smt.MemoryNodeStore, rnd: random.Random) -> None:
+        super().__init__(nodes)
+        self.rnd = rnd
+
+    def hot_nodes(self) -> dict[smt.NodeRef, bytes]:
+        return {ref: body for ref, body in self.inner.nodes.items() if self.rnd.random() < 0.5}
+
+
 def native_update(reader: Any, root: smt.NodeRef, changes: dict[bytes, bytes | None],
                   version: int) -> tuple[smt.NodeRef, dict[smt.NodeRef, bytes]]:
     nodes = reader.nodes if type(reader) is smt.MemoryNodeStore else None
-    root_ref, new = NATIVE.smt_update(reader, nodes, root[0], root[1], changes, version)
+    hot = None if nodes is not None else smt._hot_nodes(reader)
+    root_ref, new = NATIVE.smt_update(reader, nodes, root[0], root[1], changes, version, hot)
     return root_ref, new
 
 
 def native_prove(reader: Any, root: smt.NodeRef, path: bytes) -> smt.SmtProof:
     nodes = reader.nodes if type(reader) is smt.MemoryNodeStore else None
-    sibs, leaf = NATIVE.smt_prove(reader, nodes, root[0], root[1], path)
+    hot = None if nodes is not None else smt._hot_nodes(reader)
+    sibs, leaf = NATIVE.smt_prove(reader, nodes, root[0], root[1], path, hot)
     return smt.SmtProof(tuple(sibs), leaf)
 
 
@@ -103,7 +117,9 @@ def random_batch(rnd: random.Random, live: dict[bytes, bytes], size: int
 
 def run_smt_sequence(rnd: random.Random, batches: int, max_size: int) -> int:
     nodes = smt.MemoryNodeStore()
-    reader: Any = nodes if rnd.random() < 0.7 else CallReader(nodes)
+    kind = rnd.random()
+    reader: Any = nodes if kind < 0.6 else CallReader(nodes) if kind < 0.8 \
+        else HotReader(nodes, rnd)
     live: dict[bytes, bytes] = {}
     root = smt.EMPTY_REF
     roots = [root]
@@ -167,7 +183,7 @@ def test_smt_errors_match_the_reference() -> None:
     # a node missing from the store: the same KeyError from both
     missing = smt.MemoryNodeStore(dict(list(new.items())[1:]))
     more = {rnd.randbytes(32): rnd.randbytes(32) for _ in range(3)}
-    for reader in (missing, CallReader(missing)):
+    for reader in (missing, CallReader(missing), HotReader(missing, rnd)):
         assert outcome(native_update, reader, root, more, 2) == \
             outcome(smt.update_reference, missing, root, more, 2)
     # wrong lengths: the same ValueError

@@ -101,6 +101,14 @@ class NodeReader(Protocol):
         ...
 
 
+def _hot_nodes(reader: NodeReader) -> dict[NodeRef, bytes] | None:
+    """A reader's optional ``hot_nodes()``: a dict of ``(version, hash) -> body`` the
+    compiled walk looks in before calling ``get_node`` (a Python call per node). Any
+    entry must be the body ``get_node`` would return; a miss just calls ``get_node``."""
+    hot = getattr(reader, "hot_nodes", None)
+    return None if hot is None else hot()
+
+
 class MemoryNodeStore:
     """Dict-backed :class:`NodeReader` (tests, tools, and the in-memory state store)."""
 
@@ -143,8 +151,9 @@ def update(
             or (root_hash != EMPTY and version <= root_version)):
         return update_reference(reader, root, changes, version)
     nodes = reader.nodes if type(reader) is MemoryNodeStore else None
+    hot = None if nodes is not None else _hot_nodes(reader)
     new_root, new = _native.smt_update(reader, nodes, root_version, root_hash, changes,
-                                       version)
+                                       version, hot)
     return new_root, new
 
 
@@ -434,7 +443,8 @@ def prove(reader: NodeReader, root: NodeRef, path: bytes) -> SmtProof:
     if _native is None or len(path) != 32 or len(root[1]) != 32:
         return prove_reference(reader, root, path)
     nodes = reader.nodes if type(reader) is MemoryNodeStore else None
-    sibs, leaf = _native.smt_prove(reader, nodes, root[0], root[1], path)
+    hot = None if nodes is not None else _hot_nodes(reader)
+    sibs, leaf = _native.smt_prove(reader, nodes, root[0], root[1], path, hot)
     return SmtProof(tuple(sibs), leaf)
 
 
