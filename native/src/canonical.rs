@@ -59,12 +59,16 @@ fn enc(v: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize, checked: bool) -> 
         return Ok(true);
     }
     if let Ok(s) = v.downcast_exact::<PyString>() {
-        let Ok(text) = s.to_str() else { return Ok(false) };  // lone surrogate
+        let Ok(text) = s.to_str() else {
+            return Ok(false);
+        }; // lone surrogate
         push_string(out, text);
         return Ok(true);
     }
     if let Ok(i) = v.downcast_exact::<PyInt>() {
-        let Ok(n) = i.extract::<i64>() else { return Ok(false) };
+        let Ok(n) = i.extract::<i64>() else {
+            return Ok(false);
+        };
         if checked && !(-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&n) {
             return Ok(false);
         }
@@ -78,12 +82,16 @@ fn enc(v: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize, checked: bool) -> 
         }
         let mut items: Vec<(Bound<'_, PyString>, Bound<'_, PyAny>)> = Vec::with_capacity(d.len());
         for (k, item) in d.iter() {
-            let Ok(k) = k.downcast_exact::<PyString>() else { return Ok(false) };
+            let Ok(k) = k.downcast_exact::<PyString>() else {
+                return Ok(false);
+            };
             items.push((k.clone(), item));
         }
         let mut keyed: Vec<(&str, &Bound<'_, PyAny>)> = Vec::with_capacity(items.len());
         for (k, item) in &items {
-            let Ok(text) = k.to_str() else { return Ok(false) };
+            let Ok(text) = k.to_str() else {
+                return Ok(false);
+            };
             if checked && !text.is_ascii() {
                 return Ok(false);
             }
@@ -110,7 +118,7 @@ fn enc(v: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize, checked: bool) -> 
     } else if let Ok(t) = v.downcast_exact::<PyTuple>() {
         t.iter().collect()
     } else {
-        return Ok(false);  // float, bytes, subclass, anything else: the reference decides
+        return Ok(false); // float, bytes, subclass, anything else: the reference decides
     };
     if depth >= limit {
         return Ok(false);
@@ -131,8 +139,11 @@ fn enc(v: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize, checked: bool) -> 
 /// Canonical bytes of `value`, or None to leave it to the reference.
 /// `checked=True` is `encoding.encode`, `False` is `encoding.encode_trusted`.
 #[pyfunction]
-pub fn canonical_encode<'py>(py: Python<'py>, value: &Bound<'py, PyAny>, checked: bool)
-                             -> PyResult<Option<Bound<'py, PyBytes>>> {
+pub fn canonical_encode<'py>(
+    py: Python<'py>,
+    value: &Bound<'py, PyAny>,
+    checked: bool,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
     let mut out = Vec::with_capacity(256);
     if enc(value, &mut out, 0, checked)? {
         Ok(Some(PyBytes::new(py, &out)))
@@ -157,8 +168,12 @@ impl<'py> Parser<'_, 'py> {
             Some(b'{') => self.object(depth + 1),
             Some(b'[') => self.array(depth + 1),
             Some(b'"') => Ok(self.string()?.map(|s| PyString::new(py, &s).into_any())),
-            Some(b't') => Ok(self.literal(b"true").then(|| PyBool::new(py, true).to_owned().into_any())),
-            Some(b'f') => Ok(self.literal(b"false").then(|| PyBool::new(py, false).to_owned().into_any())),
+            Some(b't') => Ok(self
+                .literal(b"true")
+                .then(|| PyBool::new(py, true).to_owned().into_any())),
+            Some(b'f') => Ok(self
+                .literal(b"false")
+                .then(|| PyBool::new(py, false).to_owned().into_any())),
             Some(b'n') => Ok(self.literal(b"null").then(|| py.None().into_bound(py))),
             Some(b'-' | b'0'..=b'9') => match self.integer() {
                 Some(n) => Ok(Some(n.into_pyobject(py)?.into_any())),
@@ -196,16 +211,20 @@ impl<'py> Parser<'_, 'py> {
         }
         let text = std::str::from_utf8(&self.s[start..self.i]).ok()?;
         let v: i64 = text.parse().ok()?;
-        (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&v).then_some(v)
+        (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER)
+            .contains(&v)
+            .then_some(v)
     }
 
     /// A string exactly as the canonical encoder writes it.
     fn string(&mut self) -> PyResult<Option<String>> {
-        self.i += 1;  // the opening quote
+        self.i += 1; // the opening quote
         let mut out: Vec<u8> = Vec::new();
         let mut start = self.i;
         loop {
-            let Some(&c) = self.s.get(self.i) else { return Ok(None) };
+            let Some(&c) = self.s.get(self.i) else {
+                return Ok(None);
+            };
             match c {
                 b'"' => {
                     out.extend_from_slice(&self.s[start..self.i]);
@@ -216,7 +235,9 @@ impl<'py> Parser<'_, 'py> {
                 0..=0x1f => return Ok(None),
                 b'\\' => {
                     out.extend_from_slice(&self.s[start..self.i]);
-                    let Some(&e) = self.s.get(self.i + 1) else { return Ok(None) };
+                    let Some(&e) = self.s.get(self.i + 1) else {
+                        return Ok(None);
+                    };
                     let ch = match e {
                         b'"' => b'"',
                         b'\\' => b'\\',
@@ -226,14 +247,18 @@ impl<'py> Parser<'_, 'py> {
                         b'b' => 0x08,
                         b'f' => 0x0c,
                         b'u' => {
-                            let Some(hex) = self.s.get(self.i + 2..self.i + 6) else { return Ok(None) };
+                            let Some(hex) = self.s.get(self.i + 2..self.i + 6) else {
+                                return Ok(None);
+                            };
                             if hex[0] != b'0' || hex[1] != b'0' || !matches!(hex[2], b'0' | b'1') {
                                 return Ok(None);
                             }
-                            let Some(lo) = HEX.iter().position(|&x| x == hex[3]) else { return Ok(None) };
+                            let Some(lo) = HEX.iter().position(|&x| x == hex[3]) else {
+                                return Ok(None);
+                            };
                             let ch = ((hex[2] - b'0') << 4) | lo as u8;
                             if matches!(ch, b'\n' | b'\r' | b'\t' | 0x08 | 0x0c) {
-                                return Ok(None);  // written short, never as \u00xx
+                                return Ok(None); // written short, never as \u00xx
                             }
                             self.i += 4;
                             ch
@@ -264,7 +289,9 @@ impl<'py> Parser<'_, 'py> {
             if self.s.get(self.i) != Some(&b'"') {
                 return Ok(None);
             }
-            let Some(key) = self.string()? else { return Ok(None) };
+            let Some(key) = self.string()? else {
+                return Ok(None);
+            };
             // ASCII keys, strictly increasing: sorted and no duplicates
             if !key.is_ascii() || last.as_ref().is_some_and(|l| l.as_str() >= key.as_str()) {
                 return Ok(None);
@@ -273,7 +300,9 @@ impl<'py> Parser<'_, 'py> {
                 return Ok(None);
             }
             self.i += 1;
-            let Some(v) = self.value(depth)? else { return Ok(None) };
+            let Some(v) = self.value(depth)? else {
+                return Ok(None);
+            };
             d.set_item(PyString::new(self.py, &key), v)?;
             last = Some(key);
             match self.s.get(self.i) {
@@ -298,7 +327,9 @@ impl<'py> Parser<'_, 'py> {
             return Ok(Some(l.into_any()));
         }
         loop {
-            let Some(v) = self.value(depth)? else { return Ok(None) };
+            let Some(v) = self.value(depth)? else {
+                return Ok(None);
+            };
             l.append(v)?;
             match self.s.get(self.i) {
                 Some(b',') => self.i += 1,

@@ -11,8 +11,12 @@ use pyo3::types::PyBytes;
 
 type Fe = [u64; 4];
 
-const P: Fe = [0xffff_ffff_ffff_ffed, 0xffff_ffff_ffff_ffff, 0xffff_ffff_ffff_ffff,
-               0x7fff_ffff_ffff_ffff];
+const P: Fe = [
+    0xffff_ffff_ffff_ffed,
+    0xffff_ffff_ffff_ffff,
+    0xffff_ffff_ffff_ffff,
+    0x7fff_ffff_ffff_ffff,
+];
 
 /// r + 38·carry, folding 2^256 ≡ 38 (mod p) until the result fits in four limbs.
 fn fold(mut r: Fe, mut carry: u64) -> Fe {
@@ -89,9 +93,15 @@ fn from_le(b: &[u8]) -> Fe {
 /// `pow(base, exp, 2**255 - 19)`; base and exp as 32 little-endian bytes (any value
 /// below 2^256), the result fully reduced, 32 little-endian bytes.
 #[pyfunction]
-pub fn field25519_pow<'py>(py: Python<'py>, base: &[u8], exp: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+pub fn field25519_pow<'py>(
+    py: Python<'py>,
+    base: &[u8],
+    exp: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
     if base.len() != 32 || exp.len() != 32 {
-        return Err(PyValueError::new_err("field25519_pow takes 32-byte little-endian numbers"));
+        return Err(PyValueError::new_err(
+            "field25519_pow takes 32-byte little-endian numbers",
+        ));
     }
     let b = from_le(base);
     let e = from_le(exp);

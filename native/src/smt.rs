@@ -89,10 +89,18 @@ pub fn parse_body(body: &[u8]) -> PyResult<Node> {
         if body.len() < 65 {
             return Err(PyValueError::new_err("corrupt SMT node: short leaf body"));
         }
-        return Ok(Node { leaf: true, a: h32(&body[1..33]), b: h32(&body[33..65]), av: 0, bv: 0 });
+        return Ok(Node {
+            leaf: true,
+            a: h32(&body[1..33]),
+            b: h32(&body[33..65]),
+            av: 0,
+            bv: 0,
+        });
     }
     if body.len() < 81 {
-        return Err(PyValueError::new_err("corrupt SMT node: short internal body"));
+        return Err(PyValueError::new_err(
+            "corrupt SMT node: short internal body",
+        ));
     }
     Ok(Node {
         leaf: false,
@@ -113,12 +121,21 @@ pub enum Reader<'py> {
 }
 
 fn ref_key<'py>(py: Python<'py>, version: u64, hash: &Hash) -> PyResult<Bound<'py, PyTuple>> {
-    PyTuple::new(py, [version.into_pyobject(py)?.into_any(), PyBytes::new(py, hash).into_any()])
+    PyTuple::new(
+        py,
+        [
+            version.into_pyobject(py)?.into_any(),
+            PyBytes::new(py, hash).into_any(),
+        ],
+    )
 }
 
 impl<'py> Reader<'py> {
-    pub fn from_py(reader: &Bound<'py, PyAny>, nodes: Option<Bound<'py, PyDict>>,
-                   hot: Option<Bound<'py, PyDict>>) -> PyResult<Self> {
+    pub fn from_py(
+        reader: &Bound<'py, PyAny>,
+        nodes: Option<Bound<'py, PyDict>>,
+        hot: Option<Bound<'py, PyDict>>,
+    ) -> PyResult<Self> {
         Ok(match nodes {
             Some(d) => Reader::Dict(d),
             None => Reader::Call(reader.getattr("get_node")?, hot),
@@ -198,8 +215,17 @@ impl Update<'_, '_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn build(&mut self, d: usize, bp: &[Hash], bv: &[Hash], lo: usize, hi: usize,
-             keep: Option<Hash>, keep_hash: &Hash, keep_v: u64) -> Ref {
+    fn build(
+        &mut self,
+        d: usize,
+        bp: &[Hash],
+        bv: &[Hash],
+        lo: usize,
+        hi: usize,
+        keep: Option<Hash>,
+        keep_hash: &Hash,
+        keep_v: u64,
+    ) -> Ref {
         if hi - lo == 1 {
             if keep == Some(bp[lo]) {
                 return (*keep_hash, keep_v);
@@ -215,8 +241,15 @@ impl Update<'_, '_> {
         (self.make_node(&lh, lv, &rh, rv), self.version)
     }
 
-    fn fresh(&mut self, d: usize, lo: usize, hi: usize, leaf: Option<&Node>, old_hash: &Hash,
-             old_v: u64) -> Ref {
+    fn fresh(
+        &mut self,
+        d: usize,
+        lo: usize,
+        hi: usize,
+        leaf: Option<&Node>,
+        old_hash: &Hash,
+        old_v: u64,
+    ) -> Ref {
         let mut bp: Vec<Hash> = Vec::with_capacity(hi - lo + 1);
         let mut bv: Vec<Hash> = Vec::with_capacity(hi - lo + 1);
         for i in lo..hi {
@@ -297,7 +330,9 @@ impl Update<'_, '_> {
                 break;
             }
             if d >= MAX_DEPTH {
-                return Err(PyValueError::new_err("SMT deeper than 256 levels: corrupt node store"));
+                return Err(PyValueError::new_err(
+                    "SMT deeper than 256 levels: corrupt node store",
+                ));
             }
             if bit(&q, d) {
                 h = enc.b;
@@ -315,7 +350,11 @@ impl Update<'_, '_> {
         for enc in down.iter().rev() {
             d -= 1;
             let right = bit(&q, d);
-            let (sib, sib_v) = if right { (enc.a, enc.av) } else { (enc.b, enc.bv) };
+            let (sib, sib_v) = if right {
+                (enc.a, enc.av)
+            } else {
+                (enc.b, enc.bv)
+            };
             if cur == EMPTY && (sib == EMPTY || self.is_leaf(&sib, sib_v)?) {
                 cur = sib;
                 cur_v = sib_v;
@@ -343,12 +382,22 @@ impl Update<'_, '_> {
             return Ok(self.fresh(d, lo, hi, Some(&enc), h, hv));
         }
         if d >= MAX_DEPTH {
-            return Err(PyValueError::new_err("SMT deeper than 256 levels: corrupt node store"));
+            return Err(PyValueError::new_err(
+                "SMT deeper than 256 levels: corrupt node store",
+            ));
         }
         let (left, right) = (enc.a, enc.b);
         let mid = bisect_left(&self.paths, &split_point(&self.paths[lo], d), lo, hi);
-        let (nl, nl_v) = if lo < mid { self.walk(&left, enc.av, d + 1, lo, mid)? } else { (left, enc.av) };
-        let (nr, nr_v) = if mid < hi { self.walk(&right, enc.bv, d + 1, mid, hi)? } else { (right, enc.bv) };
+        let (nl, nl_v) = if lo < mid {
+            self.walk(&left, enc.av, d + 1, lo, mid)?
+        } else {
+            (left, enc.av)
+        };
+        let (nr, nr_v) = if mid < hi {
+            self.walk(&right, enc.bv, d + 1, mid, hi)?
+        } else {
+            (right, enc.bv)
+        };
         if nl == left && nr == right {
             return Ok((*h, hv));
         }
@@ -377,21 +426,35 @@ fn hash_arg(obj: &Bound<'_, PyAny>) -> PyResult<Option<Hash>> {
 #[pyfunction]
 #[pyo3(signature = (reader, nodes, root_version, root_hash, changes, version, hot=None))]
 #[allow(clippy::too_many_arguments)]
-pub fn smt_update<'py>(py: Python<'py>, reader: &Bound<'py, PyAny>,
-                       nodes: Option<Bound<'py, PyDict>>, root_version: u64,
-                       root_hash: &[u8], changes: &Bound<'py, PyDict>, version: u64,
-                       hot: Option<Bound<'py, PyDict>>,
-                       ) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
+pub fn smt_update<'py>(
+    py: Python<'py>,
+    reader: &Bound<'py, PyAny>,
+    nodes: Option<Bound<'py, PyDict>>,
+    root_version: u64,
+    root_hash: &[u8],
+    changes: &Bound<'py, PyDict>,
+    version: u64,
+    hot: Option<Bound<'py, PyDict>>,
+) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
     let reader = Reader::from_py(reader, nodes, hot)?;
-    let root_hash: Hash = root_hash.try_into()
+    let root_hash: Hash = root_hash
+        .try_into()
         .map_err(|_| PyValueError::new_err("SMT root hash is 32 bytes"))?;
     let mut items: Vec<(Hash, Option<Hash>)> = Vec::with_capacity(changes.len());
     for (p, v) in changes.iter() {
         let path = hash_arg(&p)?;
-        let vh = if v.is_none() { Some(None) } else { hash_arg(&v)?.map(Some) };
+        let vh = if v.is_none() {
+            Some(None)
+        } else {
+            hash_arg(&v)?.map(Some)
+        };
         match (path, vh) {
             (Some(path), Some(vh)) => items.push((path, vh)),
-            _ => return Err(PyValueError::new_err("SMT paths and value hashes are 32 bytes")),
+            _ => {
+                return Err(PyValueError::new_err(
+                    "SMT paths and value hashes are 32 bytes",
+                ))
+            }
         }
     }
     items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -404,7 +467,9 @@ pub fn smt_update<'py>(py: Python<'py>, reader: &Bound<'py, PyAny>,
         new: HashMap::with_capacity(n * 12),
         order: Vec::with_capacity(n * 12),
     };
-    let (new_hash, new_v) = if n == 0 { (root_hash, root_version) } else {
+    let (new_hash, new_v) = if n == 0 {
+        (root_hash, root_version)
+    } else {
         u.walk(&root_hash, root_version, 0, 0, n)?
     };
     let out = PyDict::new(py);
@@ -413,21 +478,34 @@ pub fn smt_update<'py>(py: Python<'py>, reader: &Bound<'py, PyAny>,
         let key = PyTuple::new(py, [vpy.clone().into_any(), PyBytes::new(py, h).into_any()])?;
         out.set_item(key, PyBytes::new(py, &u.new[h]))?;
     }
-    let root = PyTuple::new(py, [new_v.into_pyobject(py)?.into_any(),
-                                 PyBytes::new(py, &new_hash).into_any()])?;
+    let root = PyTuple::new(
+        py,
+        [
+            new_v.into_pyobject(py)?.into_any(),
+            PyBytes::new(py, &new_hash).into_any(),
+        ],
+    )?;
     Ok((root, out))
 }
 
 /// `smt.prove`'s walk: `(siblings, leaf_body_or_None)` for `path` under the root.
 #[pyfunction]
 #[pyo3(signature = (reader, nodes, root_version, root_hash, path, hot=None))]
-pub fn smt_prove<'py>(py: Python<'py>, reader: &Bound<'py, PyAny>,
-                      nodes: Option<Bound<'py, PyDict>>, root_version: u64, root_hash: &[u8],
-                      path: &[u8], hot: Option<Bound<'py, PyDict>>,
-                      ) -> PyResult<(Vec<Bound<'py, PyBytes>>, Option<Bound<'py, PyTuple>>)> {
+pub fn smt_prove<'py>(
+    py: Python<'py>,
+    reader: &Bound<'py, PyAny>,
+    nodes: Option<Bound<'py, PyDict>>,
+    root_version: u64,
+    root_hash: &[u8],
+    path: &[u8],
+    hot: Option<Bound<'py, PyDict>>,
+) -> PyResult<(Vec<Bound<'py, PyBytes>>, Option<Bound<'py, PyTuple>>)> {
     let reader = Reader::from_py(reader, nodes, hot)?;
-    let path: Hash = path.try_into().map_err(|_| PyValueError::new_err("SMT path is 32 bytes"))?;
-    let mut h: Hash = root_hash.try_into()
+    let path: Hash = path
+        .try_into()
+        .map_err(|_| PyValueError::new_err("SMT path is 32 bytes"))?;
+    let mut h: Hash = root_hash
+        .try_into()
         .map_err(|_| PyValueError::new_err("SMT root hash is 32 bytes"))?;
     let mut version = root_version;
     let mut sibs = Vec::new();
@@ -450,13 +528,18 @@ pub fn smt_prove<'py>(py: Python<'py>, reader: &Bound<'py, PyAny>,
             version = enc.av;
         }
     }
-    Err(PyValueError::new_err("SMT deeper than 256 levels: corrupt node store"))
+    Err(PyValueError::new_err(
+        "SMT deeper than 256 levels: corrupt node store",
+    ))
 }
 
 /// `smt_batch` of `phrchain.core.store`: key -> value becomes
 /// key_path(key) -> value_hash(value) (None stays None), in the same order.
 #[pyfunction]
-pub fn smt_batch<'py>(py: Python<'py>, changes: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyDict>> {
+pub fn smt_batch<'py>(
+    py: Python<'py>,
+    changes: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
     for (k, v) in changes.iter() {
         let key = k.downcast::<PyBytes>()?.as_bytes();
