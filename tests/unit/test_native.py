@@ -190,6 +190,13 @@ def test_smt_errors_match_the_reference() -> None:
     for bad in ({b"short": bytes(32)}, {bytes(32): b"short"}):
         assert outcome(native_update, nodes, root, bad, 2) == \
             outcome(smt.update_reference, nodes, root, bad, 2)
+    # bytes-like but not bytes: the public function hands them to the reference
+    odd: dict[Any, Any] = {rnd.randbytes(32): bytearray(rnd.randbytes(32))}
+    assert outcome(smt.update, nodes, root, odd, 2) == \
+        outcome(smt.update_reference, nodes, root, odd, 2)
+    path = bytearray(next(iter(changes)))
+    assert outcome(smt.prove, nodes, root, path) == \
+        outcome(smt.prove_reference, nodes, root, path)
     # bad versions and empty batches go to the reference through smt.update
     for version, batch in ((1, more), (-1, more), (1 << 64, more), (2, {})):
         assert outcome(smt.update, nodes, root, batch, version) == \

@@ -152,8 +152,11 @@ def update(
         return update_reference(reader, root, changes, version)
     nodes = reader.nodes if type(reader) is MemoryNodeStore else None
     hot = None if nodes is not None else _hot_nodes(reader)
-    new_root, new = _native.smt_update(reader, nodes, root_version, root_hash, changes,
-                                       version, hot)
+    try:
+        new_root, new = _native.smt_update(reader, nodes, root_version, root_hash, changes,
+                                           version, hot)
+    except TypeError:  # a path or value hash that is not bytes: the reference decides
+        return update_reference(reader, root, changes, version)
     return new_root, new
 
 
@@ -444,7 +447,10 @@ def prove(reader: NodeReader, root: NodeRef, path: bytes) -> SmtProof:
         return prove_reference(reader, root, path)
     nodes = reader.nodes if type(reader) is MemoryNodeStore else None
     hot = None if nodes is not None else _hot_nodes(reader)
-    sibs, leaf = _native.smt_prove(reader, nodes, root[0], root[1], path, hot)
+    try:
+        sibs, leaf = _native.smt_prove(reader, nodes, root[0], root[1], path, hot)
+    except TypeError:  # a path that is not bytes: the reference decides
+        return prove_reference(reader, root, path)
     return SmtProof(tuple(sibs), leaf)
 
 
