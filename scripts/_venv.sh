@@ -18,3 +18,6 @@ fi
 install_phrchain() {  # $1 = extras, e.g. "" or "[test]"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$1"
 }
+install_native() {  # the compiled hot path when cargo is here; 0 = installed, 3 = not
+  bash scripts/native.sh
+}

@@ -6,6 +6,7 @@
 # encrypted with a passphrase: from $PHRCHAIN_PASSPHRASE, or asked for on the terminal.
 source "$(dirname "$0")/_venv.sh"
 install_phrchain ""
+install_native || true  # without cargo the pure-Python reference runs
 HOME_DIR=".phrchain"
 PORT=8645
 while [ $# -gt 0 ]; do

@@ -7,4 +7,5 @@
 # web UI on 127.0.0.1 until Ctrl-C.
 source "$(dirname "$0")/_venv.sh"
 install_phrchain ""
+install_native || true  # without cargo the pure-Python reference runs
 exec .venv/bin/phrchain demo "$@"

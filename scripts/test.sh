@@ -2,6 +2,17 @@
 # Installs what the tests need into ./.venv and runs every check and the whole test suite.
 source "$(dirname "$0")/_venv.sh"
 install_phrchain "[test]"
+echo "== compiled hot path (native/, phrchain_native; the build is cached in build/)" >&2
+native=0
+install_native || native=$?
+if [ "$native" = 0 ]; then
+  export PHRCHAIN_REQUIRE_NATIVE=1  # built: tests/unit/test_native.py must run, not skip
+elif [ "$native" = 3 ]; then
+  echo "!! WARNING: no Rust toolchain: only the pure-Python reference is tested;" \
+    "tests/unit/test_native.py is SKIPPED (install cargo to test the compiled path)" >&2
+else
+  exit "$native"
+fi
 echo "== ruff" >&2
 .venv/bin/ruff check src tests bench scripts
 echo "== mypy (strict for core, modules, app; see pyproject)" >&2
@@ -28,5 +39,12 @@ fi
 if [ -x "$CHROMIUM" ]; then
   export PHRCHAIN_REQUIRE_BROWSER=1  # a browser is here: its test must run, not skip
 fi
-echo "== pytest" >&2
+if [ "$native" = 0 ]; then
+  echo "== core unit tests once more on the pure-Python reference (PHRCHAIN_PURE=1)" >&2
+  PHRCHAIN_PURE=1 .venv/bin/python -m pytest -q -p no:cacheprovider \
+    tests/unit/test_smt.py tests/unit/test_encoding.py tests/unit/test_state.py \
+    tests/unit/test_sqlite_state.py tests/unit/test_chain_vectors.py \
+    tests/unit/test_determinism.py tests/unit/test_fuzz_tx.py tests/unit/test_native.py
+fi
+echo "== pytest (hot path: $(.venv/bin/python -c 'from phrchain.core import accel; print(accel.STATUS)'))" >&2
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

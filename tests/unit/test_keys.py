@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -68,6 +70,17 @@ def test_on_curve_check_agrees_with_naive_decompression(y: int, sign: int) -> No
             keys.check_ed25519_public_key(raw)
     else:
         keys.check_ed25519_public_key(raw)
+
+
+def test_on_curve_one_exponentiation_agrees_with_naive_decompression_seeded() -> None:
+    # keys._on_curve tests u·v for squareness instead of u/v: a seeded sweep besides the
+    # hypothesis test above, over small y and random y (about half of them on the curve).
+    rnd = random.Random(20)
+    ys = [*range(2, 500), *(rnd.randrange(2, P) for _ in range(2000))]
+    on = [y for y in ys if y not in keys.SMALL_ORDER_Y and _x_from_y(y) is not None]
+    assert all(keys._on_curve(y) == (_x_from_y(y) is not None) for y in ys
+               if y not in keys.SMALL_ORDER_Y)
+    assert 0.3 < len(on) / len(ys) < 0.7
 
 
 @pytest.mark.parametrize("y", [2, 7, 8, 11, 12])

@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from phrchain.core.accel import native as _native
 from phrchain.core.errors import EncodingError
 
 MAX_SAFE_INTEGER: Final = 2**53 - 1
@@ -86,7 +87,19 @@ def _check(value: object, depth: int) -> None:
 
 
 def encode(value: object) -> bytes:
-    """Canonical bytes of ``value``; raises :class:`EncodingError` outside the subset."""
+    """Canonical bytes of ``value``; raises :class:`EncodingError` outside the subset.
+
+    Compiled when :mod:`phrchain.core.accel` chose ``phrchain_native``, which answers only
+    for plain values it is sure of and leaves the rest to :func:`encode_reference`."""
+    if _native is not None:
+        out: bytes | None = _native.canonical_encode(value, True)
+        if out is not None:
+            return out
+    return encode_reference(value)
+
+
+def encode_reference(value: object) -> bytes:
+    """The specification of :func:`encode`."""
     _check(value, 0)
     try:
         return _encoder.encode(value).encode("utf-8")
@@ -100,8 +113,17 @@ def encode_trusted(value: object) -> bytes:
     """Canonical bytes of a value built by phrchain itself from already-checked parts.
 
     Skips the type walk of :func:`encode` on hot paths; the output is identical for any
-    value that :func:`encode` accepts.
+    value that :func:`encode` accepts. Compiled like :func:`encode`.
     """
+    if _native is not None:
+        out: bytes | None = _native.canonical_encode(value, False)
+        if out is not None:
+            return out
+    return encode_trusted_reference(value)
+
+
+def encode_trusted_reference(value: object) -> bytes:
+    """The specification of :func:`encode_trusted`."""
     try:
         return _encoder.encode(value).encode("utf-8")
     except (UnicodeEncodeError, ValueError, TypeError) as exc:
@@ -126,7 +148,20 @@ def _check_raw_depth(data: bytes) -> None:
 
 
 def decode(data: bytes) -> Any:
-    """Parse canonical bytes; raises :class:`EncodingError` unless ``encode(result) == data``."""
+    """Parse canonical bytes; raises :class:`EncodingError` unless ``encode(result) == data``.
+
+    Compiled when :mod:`phrchain.core.accel` chose ``phrchain_native``: its strict parser
+    answers for bytes it is sure are canonical; all else (and every error) is
+    :func:`decode_reference`'s."""
+    if _native is not None and type(data) is bytes:
+        value = _native.canonical_decode(data)
+        if value is not None:
+            return value
+    return decode_reference(data)
+
+
+def decode_reference(data: bytes) -> Any:
+    """The specification of :func:`decode`."""
     _check_raw_depth(data)
     try:
         text = data.decode("utf-8")

@@ -45,6 +45,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from phrchain.core.accel import native as _native
 from phrchain.core.errors import ProofError
 from phrchain.core.hashing import domain_prefix
 
@@ -100,6 +101,14 @@ class NodeReader(Protocol):
         ...
 
 
+def _hot_nodes(reader: NodeReader) -> dict[NodeRef, bytes] | None:
+    """A reader's optional ``hot_nodes()``: a dict of ``(version, hash) -> body`` the
+    compiled walk looks in before calling ``get_node`` (a Python call per node). Any
+    entry must be the body ``get_node`` would return; a miss just calls ``get_node``."""
+    hot = getattr(reader, "hot_nodes", None)
+    return None if hot is None else hot()
+
+
 class MemoryNodeStore:
     """Dict-backed :class:`NodeReader` (tests, tools, and the in-memory state store)."""
 
@@ -131,6 +140,27 @@ def _bit(path: bytes, depth: int) -> int:
 
 
 def update(
+    reader: NodeReader, root: NodeRef, changes: Mapping[bytes, bytes | None], version: int
+) -> tuple[NodeRef, dict[NodeRef, bytes]]:
+    """Exactly :func:`update_reference`, compiled when :mod:`phrchain.core.accel` chose
+    ``phrchain_native``. Unusual arguments (no changes, a bad version, a changes mapping
+    that is not a dict) always take the reference, which answers or raises."""
+    root_version, root_hash = root
+    if (_native is None or not changes or type(changes) is not dict
+            or not 0 <= version <= _MAX_VERSION
+            or (root_hash != EMPTY and version <= root_version)):
+        return update_reference(reader, root, changes, version)
+    nodes = reader.nodes if type(reader) is MemoryNodeStore else None
+    hot = None if nodes is not None else _hot_nodes(reader)
+    try:
+        new_root, new = _native.smt_update(reader, nodes, root_version, root_hash, changes,
+                                           version, hot)
+    except TypeError:  # a path or value hash that is not bytes: the reference decides
+        return update_reference(reader, root, changes, version)
+    return new_root, new
+
+
+def update_reference(
     reader: NodeReader, root: NodeRef, changes: Mapping[bytes, bytes | None], version: int
 ) -> tuple[NodeRef, dict[NodeRef, bytes]]:
     """Apply ``path -> value_hash`` writes (``None`` deletes) to the tree at ``root``.
@@ -411,6 +441,20 @@ def _hash_from_hex(s: object) -> bytes:
 
 
 def prove(reader: NodeReader, root: NodeRef, path: bytes) -> SmtProof:
+    """Exactly :func:`prove_reference`, compiled when :mod:`phrchain.core.accel` chose
+    ``phrchain_native``."""
+    if _native is None or len(path) != 32 or len(root[1]) != 32:
+        return prove_reference(reader, root, path)
+    nodes = reader.nodes if type(reader) is MemoryNodeStore else None
+    hot = None if nodes is not None else _hot_nodes(reader)
+    try:
+        sibs, leaf = _native.smt_prove(reader, nodes, root[0], root[1], path, hot)
+    except TypeError:  # a path that is not bytes: the reference decides
+        return prove_reference(reader, root, path)
+    return SmtProof(tuple(sibs), leaf)
+
+
+def prove_reference(reader: NodeReader, root: NodeRef, path: bytes) -> SmtProof:
     """Membership or non-membership proof for ``path`` under ``root``."""
     sibs: list[bytes] = []
     version, h = root

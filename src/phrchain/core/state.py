@@ -84,7 +84,12 @@ class Overlay:
     def _remember(self, key: bytes) -> None:
         self._recent.append(key)
         if len(self._recent) > self._MERGE_AT:
-            self._sorted = list(heapq.merge(self._sorted, sorted(self._recent)))
+            # Two sorted runs, merged by the C sort (timsort finds both runs): the same
+            # list as heapq.merge gives, without a Python generator step per key.
+            self._recent.sort()
+            merged = self._sorted + self._recent  # a new list, as before: no scan sees
+            merged.sort()                          # its list change under it
+            self._sorted = merged
             self._recent = []
 
     def _pending_keys(self, prefix: bytes, low: bytes) -> list[bytes]:

@@ -13,12 +13,26 @@ from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from phrchain.core import smt
+from phrchain.core.accel import native as _native
 from phrchain.core.errors import HEIGHT_UNAVAILABLE
 
 Changes = Mapping[bytes, bytes | None]
 
 
 def smt_batch(changes: Changes) -> dict[bytes, bytes | None]:
+    """Exactly :func:`smt_batch_reference`, compiled when :mod:`phrchain.core.accel` chose
+    ``phrchain_native`` (keys and values other than ``bytes`` take the reference)."""
+    if _native is not None and type(changes) is dict:
+        try:
+            batch: dict[bytes, bytes | None] = _native.smt_batch(changes)
+        except TypeError:
+            pass
+        else:
+            return batch
+    return smt_batch_reference(changes)
+
+
+def smt_batch_reference(changes: Changes) -> dict[bytes, bytes | None]:
     """State changes as sparse-Merkle-tree changes: key path -> value hash (None = delete)."""
     return {smt.key_path(k): (None if v is None else smt.value_hash(v))
             for k, v in changes.items()}

@@ -238,6 +238,12 @@ class SqliteStateStore:
             self._old, self._young = young, {}
         return body
 
+    def hot_nodes(self) -> dict[smt.NodeRef, bytes]:
+        """The young generation of the node cache, for the compiled tree walk to read
+        without a Python call per node (``smt._hot_nodes``); its misses call
+        :meth:`get_node`, which keeps the cache's generations as before."""
+        return self._young
+
     def _cache_written(self, nodes: dict[smt.NodeRef, bytes]) -> None:
         if len(nodes) > _NODE_CACHE_GENERATION // 2:
             return  # a huge batch (genesis import) would evict everything useful
