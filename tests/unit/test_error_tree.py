@@ -16,7 +16,7 @@ from phrchain.vault import gateway_errors
 from phrchain.vault.errors import VaultError
 
 # Codespaces whose codes are decided by the state machine and land in block results.
-ON_CHAIN = {"tx", "query", "identity", "records", "consent", "audit", "exchange",
+ON_CHAIN = {"tx", "query", "governance", "identity", "records", "consent", "audit", "exchange",
             "settlement", "claims"}
 
 
