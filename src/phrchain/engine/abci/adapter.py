@@ -7,14 +7,19 @@ Only the mapping lives here (protobuf in, protobuf out); the wire protocol is
   replays whatever blocks the app lacks (a block finalized but not committed was never
   written: the store stages it in memory only, and drops it when the block comes again).
 - ``InitChain``: our genesis is CometBFT's ``chain_id``, ``genesis_time`` (to the ms) and
-  ``app_state``. Validators come from CometBFT's genesis; the app keeps them unchanged.
+  ``app_state``. Validators: when ``app_state.governance.validators`` names the set
+  (bound to organizations), CometBFT's genesis validators must be the same keys and
+  powers, or be empty (the app's set is then returned as the initial set); a genesis
+  without governance validators keeps CometBFT's set, which governance cannot change.
 - ``CheckTx`` (new and re-check): ``Application.check_tx`` on the check state.
 - ``PrepareProposal``: the mempool's txs run in order on a scratch state at the block's
   height and time; those that would fail are dropped. ``ProcessProposal``: the same run;
   any failing tx rejects the proposal (a failed tx consumes nothing, not even its
   nonce, so it has no business in a block).
-- ``FinalizeBlock``: execute; per-tx code/codespace/log and events; the app hash.
-  Block time is the header's, truncated to integer milliseconds (no clock in the app).
+- ``FinalizeBlock``: execute; per-tx code/codespace/log and events; the block's events
+  (governance outcomes) and validator updates (a passed validator proposal; CometBFT
+  applies them at H+2); the app hash. Block time is the header's, truncated to integer
+  milliseconds (no clock in the app).
 - ``Commit``: persist atomically (one SQLite transaction).
 - ``Query``: ``path`` is an app query path, ``data`` its JSON arguments; the value is the
   JSON answer with its sparse-Merkle proof (``Application.query``).
@@ -37,6 +42,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from phrchain import __version__
 from phrchain.app import Application, BlockInfo, TxResult, new_application
 from phrchain.core.errors import BAD_QUERY, TxError
+from phrchain.core.module import Event, ValidatorUpdate
 from phrchain.core.store import StateStore
 from phrchain.engine.abci import abci_pb2 as pb
 from phrchain.storage.integrity import check_latest_state
@@ -56,6 +62,42 @@ def timestamp_ms(ts: Timestamp) -> int:
     return int(ts.seconds) * 1000 + int(ts.nanos) // 1_000_000
 
 
+def _fill_events(out: Any, events: tuple[Event, ...]) -> None:
+    for event in events:
+        abci_event = out.add()
+        abci_event.type = event.type
+        for key, value in event.attributes:
+            abci_event.attributes.add(key=key, value=value, index=True)
+
+
+def _fill_updates(out: Any, updates: tuple[ValidatorUpdate, ...]) -> None:
+    for update in updates:
+        entry = out.add()
+        entry.pub_key.ed25519 = update.pub_key
+        entry.power = update.power
+
+
+def genesis_validators(app_state: dict[str, Any]) -> list[tuple[bytes, int]]:
+    """``(Ed25519 key, power)`` of the validators the app's genesis names, in key order."""
+    section = app_state.get("governance") or {}
+    entries = section.get("validators", []) if isinstance(section, dict) else []
+    return sorted((bytes.fromhex(v["pub_key"]), int(v["power"])) for v in entries)
+
+
+def check_genesis_validators(app_state: dict[str, Any], req: pb.RequestInitChain,
+                             res: pb.ResponseInitChain) -> None:
+    """CometBFT's genesis validators and the app's must be one set (module docstring)."""
+    ours = genesis_validators(app_state)
+    if not ours:
+        return
+    theirs = sorted((bytes(v.pub_key.ed25519), int(v.power)) for v in req.validators)
+    if not theirs:
+        _fill_updates(res.validators, tuple(ValidatorUpdate(k, p) for k, p in ours))
+    elif theirs != ours:
+        raise ValueError("CometBFT's genesis validators differ from "
+                         "app_state.governance.validators (keys or powers)")
+
+
 def _fill_result(out: Any, result: TxResult) -> None:
     out.code = result.code
     if result.code:
@@ -64,11 +106,7 @@ def _fill_result(out: Any, result: TxResult) -> None:
     # CometBFT's LastResultsHash covers code and data only: put the hash of our
     # consensus result (codespace and events included) in data, so it covers them too.
     out.data = hashlib.sha256(result.leaf()).digest()
-    for event in result.events:
-        abci_event = out.events.add()
-        abci_event.type = event.type
-        for key, value in event.attributes:
-            abci_event.attributes.add(key=key, value=value, index=True)
+    _fill_events(out.events, result.events)
 
 
 class AbciApplication:
@@ -143,8 +181,10 @@ class AbciApplication:
                 if self.app.chain_id != req.chain_id:
                     raise ValueError(f"the store holds chain {self.app.chain_id!r}")
                 res.app_hash = self.store.root(0)
+                check_genesis_validators(app_state, req, res)
                 return
-            res.app_hash = self.app.init_chain(genesis)
+            res.app_hash = self.app.init_chain(genesis)  # checks the sections first
+            check_genesis_validators(app_state, req, res)
         log.info("genesis of %s: app hash %s", req.chain_id, res.app_hash.hex())
 
     # -- mempool ----------------------------------------------------------------------------
@@ -205,6 +245,11 @@ class AbciApplication:
             self._finalized = req.height
         for tx_result in result.tx_results:
             _fill_result(res.tx_results.add(), tx_result)
+        _fill_events(res.events, result.events)
+        _fill_updates(res.validator_updates, result.validator_updates)
+        if result.validator_updates:
+            log.info("block %d: %d validator update(s), effective at %d", req.height,
+                     len(result.validator_updates), req.height + 2)
         res.app_hash = result.app_hash
 
     def commit(self, req: pb.RequestCommit, res: pb.ResponseCommit) -> None:

@@ -3,7 +3,8 @@ validator, all on loopback, under one directory::
 
     DIR/net.json                     chain id, binary, per node: ports and node id
     DIR/genesis.json                 the shared genesis (validators + our app genesis)
-    DIR/wallets/authority.json       the consortium's genesis authority (encrypted)
+    DIR/wallets/authority.json       the consortium's genesis authorities (encrypted): the
+    DIR/wallets/authority-<n>.json   council, n = 2, 3 (governance needs two votes)
     DIR/wallets/<institution>.json   each institution's organization wallet (encrypted)
     DIR/node<i>/cometbft/            CometBFT home: config.toml, genesis, validator and
                                      node keys (CometBFT's own files, mode 0600)
@@ -12,7 +13,9 @@ validator, all on loopback, under one directory::
     DIR/node<i>/pids.json            process ids while the node runs
 
 Each institution runs one validator (voting power 10) and is a genesis organization of
-the identity module, so it can admit its practitioners from block 1.
+the identity module, so it can admit its practitioners from block 1. The genesis binds
+each validator key to its institution (``app_state.governance.validators``), so the
+council can add, re-weight, rotate and remove validators by governance proposals.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ from phrchain.core.errors import PhrError
 COMETBFT_VERSION: Final = "v0.38.25"
 BINARY_ENV: Final = "PHRCHAIN_COMETBFT"
 VOTING_POWER: Final = 10
+COUNCIL_SIZE: Final = 3
+# Blocks a governance vote stays open (a block every second or so on loopback).
+VOTING_PERIOD: Final = 60
 INSTITUTIONS: Final = (("hospital", "General Hospital"), ("insurer", "Mutual Insurance"),
                        ("regulator", "Health Regulator"), ("clinic", "City Clinic"),
                        ("pharmacy", "Central Pharmacy"), ("research_institute",
@@ -315,10 +321,13 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
     wallets = home / "wallets"
     wallets.mkdir(exist_ok=True, mode=0o700)
     kdf = kdf or DEFAULT_KDF
-    authority = Wallet.create("Consortium authority")
-    authority.save(wallets / "authority.json", passphrase, kdf)
+    council = [Wallet.create("Consortium authority" + ("" if n == 1 else f" {n}"))
+               for n in range(1, COUNCIL_SIZE + 1)]
+    for n, member in enumerate(council, start=1):
+        member.save(wallets / ("authority.json" if n == 1 else f"authority-{n}.json"),
+                    passphrase, kdf)
     ports = free_ports(3 * validators)
-    nodes, genesis_validators, organizations = [], [], []
+    nodes, genesis_validators, organizations, governed = [], [], [], []
     for index in range(validators):
         name = f"node{index}"
         org_type, label = INSTITUTIONS[index]
@@ -336,6 +345,8 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
         pv = json.loads((chome / "config" / "priv_validator_key.json").read_text())
         genesis_validators.append({"address": pv["address"], "pub_key": pv["pub_key"],
                                    "power": str(VOTING_POWER), "name": label})
+        governed.append({"pub_key": base64.b64decode(pv["pub_key"]["value"]).hex(),
+                         "power": VOTING_POWER, "organization": org.did})
         nodes.append(NodeInfo(name, ports[3 * index], ports[3 * index + 1],
                               ports[3 * index + 2], node_id, label))
     ms = genesis_time_ms if genesis_time_ms is not None else time.time_ns() // 1_000_000
@@ -349,9 +360,13 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
             "abci": {"vote_extensions_enable_height": "0"}},
         "validators": genesis_validators, "app_hash": "",
         "app_state": {"identity": {
-            "authorities": [{"did": authority.did, "enc_key": authority.enc_key.hex(),
-                             "name": "Consortium authority"}],
-            "organizations": organizations}},
+            "authorities": [{"did": member.did, "enc_key": member.enc_key.hex(),
+                             "name": member.label} for member in council],
+            "organizations": organizations},
+            "governance": {"threshold": {"numerator": 2, "denominator": 3},
+                           "voting_period": VOTING_PERIOD,
+                           "min_validators": min(validators, 4),
+                           "validators": governed}},
     }
     text = json.dumps(genesis, indent=2)
     (home / "genesis.json").write_text(text)
