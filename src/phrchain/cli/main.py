@@ -21,6 +21,7 @@
     phrchain consent grant | share | revoke | list | show [--fhir] ...
     phrchain exchange request | inbox | show | approve | deny | pull | push ...
     phrchain audit log [--fhir] | verify   --patient DID [--validator DID | --genesis FILE]
+    phrchain gov propose ACTION ... | vote ID yes|no | list | show ID | validators | rules
 
 The records commands find each institution's vault in a directory file, JSON
 ``{organization DID: vault URL}``, named by ``--vaults`` or ``PHRCHAIN_VAULTS``; every
@@ -71,6 +72,7 @@ from phrchain.cli.common import (
 from phrchain.cli.consent import consent_parser
 from phrchain.cli.demo import demo_command
 from phrchain.cli.exchange import exchange_parser
+from phrchain.cli.gov import gov_parser
 from phrchain.cli.i18n import LANGS, set_lang
 from phrchain.cli.identity import identity_parser
 from phrchain.cli.net import net_parser
@@ -277,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
             ("audit", "a patient's access log and its proofs", audit_parser),
             ("claims", "insurance products, claims, review and appeal", claims_parser),
             ("money", "balances, bills and payments (settlement)", money_parser),
+            ("gov", "the consortium council: proposals, votes, validators", gov_parser),
             ("vault", "run or inspect an institution's vault", vault_parser),
             ("tls", "certificates for HTTPS and mutual TLS (docs/tls.md)", tls_parser)):
         group = sub.add_parser(name, help=help_)

@@ -6,8 +6,9 @@ verification.
     phr.records.add_resource(...); phr.consent.grant(...); phr.audit.log(patient)
 
 Each module's client (``RecordsClient``, ``ConsentClient``, ``ExchangeClient``,
-``AuditClient``, ``ClaimsClient``) takes a :class:`Session` (node, wallet, vault
-directory and the one :class:`TxSender`); :class:`Phr` makes a session and all of them.
+``AuditClient``, ``ClaimsClient``, ``GovernanceClient``) takes a :class:`Session` (node,
+wallet, vault directory and the one :class:`TxSender`); :class:`Phr` makes a session and
+all of them.
 """
 
 from phrchain.client import builder
@@ -15,6 +16,7 @@ from phrchain.client.audit import AuditClient
 from phrchain.client.claims import ClaimsClient
 from phrchain.client.consent import ConsentClient
 from phrchain.client.exchange import ExchangeClient
+from phrchain.client.governance import GovernanceClient, council_admission
 from phrchain.client.http import ApiError, NodeClient
 from phrchain.client.phr import Phr
 from phrchain.client.records import Opened, RecordsClient
@@ -31,7 +33,8 @@ from phrchain.client.wallet import KdfParams, Wallet, WalletError, read_public
 
 __all__ = [
     "ApiError", "AuditClient", "ClaimsClient", "ConsentClient", "ExchangeClient",
-    "KdfParams", "NodeClient", "Opened", "Phr", "RecordsClient", "RecordsError", "Session",
-    "TxSender", "Wallet", "WalletError", "builder", "genesis_app_hash", "query_key",
-    "read_public", "verify_header", "verify_query", "verify_query_against_header",
+    "GovernanceClient", "KdfParams", "NodeClient", "Opened", "Phr", "RecordsClient",
+    "RecordsError", "Session", "TxSender", "Wallet", "WalletError", "builder",
+    "council_admission", "genesis_app_hash", "query_key", "read_public", "verify_header",
+    "verify_query", "verify_query_against_header",
 ]
