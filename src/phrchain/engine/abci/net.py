@@ -251,6 +251,40 @@ class Network:
                 time.sleep(0.02)
         (self.node_dir(index) / "pids.json").unlink(missing_ok=True)
 
+    def add_node(self, institution: str, tuning: ConsensusTuning | None = None) -> int:
+        """A new full node (a new institution's): its own CometBFT home and keys, the
+        network's genesis, every existing node as a persistent peer. It replays the
+        chain from genesis once started; it votes only after the council adds its
+        consensus key (``validator_key``) by a governance proposal. Returns its index."""
+        index = len(self.nodes)
+        name = f"node{index}"
+        chome = self.home / name / "cometbft"
+        if chome.exists():
+            raise NetError(f"{chome} exists already")
+        (self.home / name / "app").mkdir(parents=True)
+        subprocess.run([self.layout.binary, "init", "--home", str(chome)], check=True,
+                       capture_output=True, timeout=60)
+        node_key = base64.b64decode(json.loads(
+            (chome / "config" / "node_key.json").read_text())["priv_key"]["value"])
+        p2p, rpc_port, abci = free_ports(3)
+        node = NodeInfo(name, p2p, rpc_port, abci, hashlib.sha256(node_key[32:]).digest()[:20]
+                        .hex(), institution)
+        (chome / "config" / "genesis.json").write_text(
+            (self.home / "genesis.json").read_text())
+        peers = ",".join(f"{p.node_id}@127.0.0.1:{p.p2p_port}" for p in self.nodes)
+        _configure(chome / "config" / "config.toml", node, peers, tuning or ConsensusTuning())
+        self.layout.nodes.append(node)
+        (self.home / "net.json").write_text(json.dumps(
+            {"chain_id": self.layout.chain_id, "binary": self.layout.binary,
+             "nodes": [asdict(n) for n in self.nodes]}, indent=2))
+        return index
+
+    def validator_key(self, index: int) -> bytes:
+        """Node ``index``'s CometBFT consensus key (Ed25519 public key)."""
+        pv = json.loads((self.node_dir(index) / "cometbft" / "config" /
+                         "priv_validator_key.json").read_text())
+        return base64.b64decode(pv["pub_key"]["value"])
+
     def up(self, timeout: float = 60.0, builtin_app: str | None = None) -> None:
         for index in range(len(self.nodes)):
             self.start_node(index, builtin_app=builtin_app)

@@ -1,0 +1,154 @@
+"""Governance on a real 4-validator CometBFT v0.38 network: a new institution's node
+joins (replaying from genesis), the council adds its key as a 5th validator by a vote
+(a proposal below the threshold changes nothing), CometBFT lists it from H+2 and it
+signs blocks; then the council removes another validator. The chain never stops and
+every node's app hash agrees.
+
+Needs the CometBFT binary (``scripts/cometbft.sh``); without it these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from phrchain.client import builder
+from phrchain.client.cometbft_rpc import CometRpc
+from phrchain.client.wallet import KdfParams, Wallet
+from phrchain.core.tx import build_tx
+from phrchain.engine.abci.net import ConsensusTuning, Network, default_binary, init_network
+from phrchain.modules.governance.actions import AddValidator, RemoveValidator
+from phrchain.modules.governance.messages import Propose, Vote
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not default_binary().exists(),
+                       reason="no CometBFT binary: run scripts/cometbft.sh (Go >= 1.22)"),
+]
+
+CHAIN = "phr-gov-net"
+PASSPHRASE = "test passphrase"
+TUNING = ConsensusTuning(timeout_propose="1s", timeout_prevote="300ms",
+                         timeout_precommit="300ms", timeout_commit="300ms")
+CHEAP_KDF = KdfParams(memory_kib=1024, iterations=1)
+
+
+class Council:
+    """The three genesis authorities' wallets, with their next nonces."""
+
+    def __init__(self, home: Path) -> None:
+        self.members = [Wallet.load(home / "wallets" / name, PASSPHRASE) for name in
+                        ("authority.json", "authority-2.json", "authority-3.json")]
+        self.nonces = [0, 0, 0]
+
+    def send(self, rpc: CometRpc, member: int, msgs: list[dict[str, Any]]) -> dict[str, Any]:
+        """One tx by ``member``, waited for; its committed result."""
+        self.nonces[member] += 1
+        wallet = self.members[member]
+        raw = build_tx(wallet.signing_key, CHAIN, self.nonces[member], msgs)
+        answer = rpc.broadcast_tx_sync(raw)
+        assert answer["code"] == 0, answer
+        digest = hashlib.sha256(raw).digest()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = rpc.tx(digest)
+            if found is not None:
+                assert found["tx_result"]["code"] == 0, found["tx_result"]
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"tx {digest.hex()} not committed in 30 s")
+
+
+def proposal(rpc: CometRpc, pid: int) -> dict[str, Any]:
+    value: dict[str, Any] = rpc.abci_query("governance/proposal", {"id": pid})["value"]
+    return value
+
+
+def keys_at(rpc: CometRpc, height: int) -> set[bytes]:
+    return {base64.b64decode(v["pub_key"]["value"]) for v in rpc.validators(height)}
+
+
+def app_hashes(net: Network, height: int) -> set[str]:
+    found = set()
+    for index in range(len(net.nodes)):
+        with net.rpc(index) as rpc:
+            found.add(rpc.block(height)["block"]["header"]["app_hash"])
+    return found
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    home = tmp_path_factory.mktemp("cometbft-gov")
+    network = init_network(home, 4, PASSPHRASE, CHAIN, tuning=TUNING, kdf=CHEAP_KDF)
+    try:
+        network.up(timeout=60)
+        yield network
+    finally:
+        for index in range(len(network.nodes)):
+            network.kill_node(index)
+
+
+def test_the_council_adds_a_fifth_validator_and_removes_one(net: Network) -> None:
+    council = Council(net.home)
+    genesis_keys = {net.validator_key(i) for i in range(4)}
+    pharmacy = Wallet.create("Central Pharmacy")
+    with net.rpc(0) as rpc:
+        assert keys_at(rpc, rpc.height()) == genesis_keys
+        request = builder.join_request(pharmacy, CHAIN, council.members[0].did)
+        council.send(rpc, 0, [builder.admit_organization(
+            request["did"], "pharmacy", "Central Pharmacy", request["enc_key"],
+            request["pop"])])
+
+    # the new institution's node joins and replays the chain
+    fifth = net.add_node("Central Pharmacy", TUNING)
+    net.start_node(fifth)
+    with net.rpc(0) as rpc:
+        net.wait_height(rpc.height() + 2, 60, nodes=[fifth])
+    new_key = net.validator_key(fifth)
+
+    with net.rpc(1) as rpc:
+        # the proposer's own vote is below the threshold (2 of 3): nothing happens
+        proposed = council.send(rpc, 0, [Propose(AddValidator(new_key, 10,
+                                                                pharmacy.did)).to_msg()])
+        net.wait_height(int(proposed["height"]) + 3, 20)
+        assert proposal(rpc, 1)["status"] == "open"
+        assert keys_at(rpc, rpc.height()) == genesis_keys
+
+        voted = council.send(rpc, 1, [Vote(1, "yes").to_msg()])
+        height = int(voted["height"])
+        assert proposal(rpc, 1)["status"] == "executed"
+        assert proposal(rpc, 1)["closed_at"] == height
+        updates = json.dumps(rpc.block_results(height)["validator_updates"])
+        assert base64.b64encode(new_key).decode() in updates
+        net.wait_height(height + 3, 30)
+        assert keys_at(rpc, height + 1) == genesis_keys        # CometBFT: effective at H+2
+        assert keys_at(rpc, height + 2) == genesis_keys | {new_key}
+
+    # the fifth validator signs: its address is in a later commit's signatures
+    address = hashlib.sha256(new_key).digest()[:20].hex().upper()
+    with net.rpc(fifth) as rpc:
+        net.wait_height(height + 6, 30)
+        signers = {s["validator_address"] for s in
+                   rpc.commit(height + 5)["signed_header"]["commit"]["signatures"]}
+        assert address in signers
+
+    # remove the clinic's validator (node 3): proposed by member 3, passed by member 1
+    removed = net.validator_key(3)
+    with net.rpc(2) as rpc:
+        council.send(rpc, 2, [Propose(RemoveValidator(removed)).to_msg()])
+        voted = council.send(rpc, 0, [Vote(2, "yes").to_msg()])
+        height = int(voted["height"])
+        assert proposal(rpc, 2)["status"] == "executed"
+        net.wait_height(height + 4, 30)
+        assert keys_at(rpc, height + 2) == (genesis_keys | {new_key}) - {removed}
+
+    # the chain goes on and every node (the removed validator's too) agrees
+    net.wait_height(height + 6, 30)
+    assert len(app_hashes(net, height + 5)) == 1
