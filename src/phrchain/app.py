@@ -43,7 +43,6 @@ from phrchain.core.errors import (
     CryptoError,
     EncodingError,
     ErrorCode,
-    PhrError,
     ProofError,
     TxError,
     register,
@@ -60,11 +59,14 @@ from phrchain.core.module import (
     Query,
     RuleSchedule,
     ValidatorUpdate,
-    VersionedRules,
 )
+from phrchain.core.rules import UpgradeRequired, rule_tables
 from phrchain.core.state import Overlay, Reader, StoreView
 from phrchain.core.store import StateStore
 from phrchain.core.tx import Tx, decode_tx
+
+__all__ = ["AppInfo", "Application", "BlockInfo", "BlockResult", "TxResult",
+           "UpgradeRequired", "default_modules", "new_application"]
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +77,6 @@ CHAIN_ID_KEY: Final = b"app/chain_id"
 INTERNAL_ERROR = register("tx", 99, "internal_error", "the handler failed unexpectedly")
 UPGRADE_REQUIRED = register("tx", 21, "upgrade_required",
                             "the chain runs a rule version this node's code does not have")
-
-
-class UpgradeRequired(PhrError):
-    """The block's height runs a rule version this code base does not implement: the
-    node must stop (as Cosmos nodes do at an upgrade height) until a release that has
-    it is installed; it then replays from here with the same result as every node."""
 
 
 
@@ -163,7 +159,7 @@ class Application:
                 self._handlers[msg_type] = handler
             for path, query in module.queries().items():
                 self._queries[f"{module.name}/{path}"] = query
-        self._rules = _rule_tables(self.modules, self._handlers)
+        self._rules = rule_tables(self.modules, self._handlers)
         self._end_blockers = [m for m in self.modules if isinstance(m, EndBlocker)]
         schedules = [m for m in self.modules if isinstance(m, RuleSchedule)]
         if len(schedules) > 1:
@@ -226,7 +222,7 @@ class Application:
             raise ValueError(f"expected block {self.store.version() + 1}, got {block.height}")
         state = self._block_overlay(block)
         version = self.rules_version(state, block.height)
-        handlers = self.handlers_at(state, block.height)
+        handlers = self._rule_table(version, block.height)
         self._pending_time_ms = block.time_ms
         results = tuple(self._run(state, block, raw, handlers) for raw in txs)
         events, updates = self._end_block(state, block)
@@ -246,7 +242,11 @@ class Application:
         return 1 if self._schedule is None else self._schedule.rules_version(state, height)
 
     def handlers_at(self, state: Reader, height: int) -> Mapping[str, Handler]:
-        version = self.rules_version(state, height)
+        """The message handlers block ``height`` runs (raises :class:`UpgradeRequired`
+        when this code base lacks its rule version)."""
+        return self._rule_table(self.rules_version(state, height), height)
+
+    def _rule_table(self, version: int, height: int) -> Mapping[str, Handler]:
         handlers = self._rules.get(version)
         if handlers is None:
             raise UpgradeRequired(
@@ -457,27 +457,6 @@ class Application:
                 answer["raw_value"] = None if raw is None else raw.hex()
                 answer["proof"] = proof.to_json()
         return answer
-
-
-def _rule_tables(modules: Sequence[Module], base: Mapping[str, Handler]
-                 ) -> dict[int, Mapping[str, Handler]]:
-    """Every rule version's handler table: version 1 is ``base`` (each module's
-    ``handlers()``); version v is version v-1 with the changes modules declare at v."""
-    changes: dict[int, dict[str, Handler]] = {}
-    for module in modules:
-        if not isinstance(module, VersionedRules):
-            continue
-        for version, table in module.rule_changes().items():
-            if version < 2:
-                raise ValueError(f"{module.name}: rule changes start at version 2")
-            for msg_type, handler in table.items():
-                if not msg_type.startswith(module.name + "/"):
-                    raise ValueError(f"{module.name} may not change {msg_type}")
-                changes.setdefault(version, {})[msg_type] = handler
-    tables: dict[int, Mapping[str, Handler]] = {1: base}
-    for version in range(2, max(changes, default=1) + 1):
-        tables[version] = {**tables[version - 1], **changes.get(version, {})}
-    return tables
 
 
 def default_modules() -> tuple[list[Module], Authenticator]:

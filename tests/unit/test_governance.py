@@ -249,8 +249,8 @@ def test_proposals_refused_with_a_stable_code(action: Any, code: int) -> None:
 
 
 def test_power_share_boundary_just_below_a_third_passes() -> None:
-    # 4 x 10 + a 5th at 24: 24 of 64 < 1/3 (21.33...)? no: 3*24 = 72 >= 64 -> refused;
-    # 5th at 12: 3*12 = 36 < 52 -> allowed. The exact boundary: 3*p == total refused.
+    # Four validators of 10; a fifth organization's validator at p makes a total of
+    # 40 + p: refused when 3p >= 40 + p, i.e. from p = 20 (exactly a third) on.
     chain = new_chain()
     at_third = propose(chain, A0, AddValidator(VALIDATOR_KEYS[4], 20, ORGS[4].did))
     assert at_third.code == 11  # 3*20 == 60: exactly a third is refused
