@@ -1,8 +1,9 @@
 """Governance on a real 4-validator CometBFT v0.38 network: a new institution's node
 joins (replaying from genesis), the council adds its key as a 5th validator by a vote
 (a proposal below the threshold changes nothing), CometBFT lists it from H+2 and it
-signs blocks; then the council removes another validator. The chain never stops and
-every node's app hash agrees.
+signs blocks; then the council removes another validator. The chain never stops, every
+node's app hash agrees, and the light client verifies a query after both changes from
+the genesis trust root, following the set changes.
 
 Needs the CometBFT binary (``scripts/cometbft.sh``); without it these tests are skipped.
 """
@@ -21,6 +22,8 @@ import pytest
 
 from phrchain.client import builder
 from phrchain.client.cometbft_rpc import CometRpc
+from phrchain.client.lightclient_skipping import FollowingLightClient, RpcProvider, TrustedState
+from phrchain.client.verify import query_key
 from phrchain.client.wallet import KdfParams, Wallet
 from phrchain.core.tx import build_tx
 from phrchain.engine.abci.net import ConsensusTuning, Network, default_binary, init_network
@@ -152,3 +155,14 @@ def test_the_council_adds_a_fifth_validator_and_removes_one(net: Network) -> Non
     # the chain goes on and every node (the removed validator's too) agrees
     net.wait_height(height + 6, 30)
     assert len(app_hashes(net, height + 5)) == 1
+
+    # the light client verifies a query after both changes from the genesis trust root
+    final = (genesis_keys | {new_key}) - {removed}
+    asked = {"did": pharmacy.did}
+    with net.rpc(fifth) as rpc:
+        answer = rpc.abci_query("identity/did", asked, height=height + 4, prove=True)
+        light = FollowingLightClient(CHAIN, TrustedState.from_genesis(net.genesis()),
+                                     RpcProvider(rpc))
+        value = light.verify_query(answer, time.time_ns(), query_key("identity/did", asked))
+    assert value["did"] == pharmacy.did and value["org_type"] == "pharmacy"
+    assert {v.public_key for v in light.trusted.next_validators} == final
