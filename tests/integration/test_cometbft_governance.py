@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from phrchain.client import builder
+from phrchain.client.anchors import CometAnchor
 from phrchain.client.cometbft_rpc import CometRpc
 from phrchain.client.lightclient_skipping import FollowingLightClient, RpcProvider, TrustedState
 from phrchain.client.verify import query_key
@@ -166,3 +167,8 @@ def test_the_council_adds_a_fifth_validator_and_removes_one(net: Network) -> Non
         value = light.verify_query(answer, time.time_ns(), query_key("identity/did", asked))
     assert value["did"] == pharmacy.did and value["org_type"] == "pharmacy"
     assert {v.public_key for v in light.trusted.next_validators} == final
+    # the audit/CLI trust anchor follows the same way (it verified header 1 first)
+    with net.rpc(0) as rpc:
+        anchor = CometAnchor.from_genesis(rpc, net.genesis())
+        assert anchor.header(height + 5).app_hash == light.verified[height + 5].app_hash
+        assert anchor.header(3).height == 3  # an older height: verified again from genesis

@@ -191,3 +191,20 @@ def test_a_header_from_the_future_or_below_the_root_is_refused() -> None:
     light.verify_to(4, NOW)
     with pytest.raises(ProofError, match="not above"):
         light.verify_to(3, NOW)
+
+
+def test_a_genesis_root_with_other_powers_is_refused_at_header_one() -> None:
+    provider = Provider(FakeChain(ROTATION))
+    genesis = provider.chain.genesis()
+    for validator in genesis["validators"]:
+        validator["power"] = "20"  # the right keys, the wrong powers
+    light = FollowingLightClient(CHAIN, TrustedState.from_genesis(genesis), provider)
+    with pytest.raises(ProofError, match="another validator set"):
+        light.verify_to(13, NOW)  # a skip alone would have trusted A-D's signatures
+    assert provider.asked[0] == 1 and light.verified == {}
+
+
+def test_trust_that_never_expires_is_an_explicit_choice() -> None:
+    provider = Provider(FakeChain(ROTATION))
+    light = client(provider, trusting_period_ns=None)
+    assert light.verify_to(13, 10**6 * NOW).height == 13

@@ -19,7 +19,11 @@ each later set from the chain itself, never from the node it asks:
 - **Bisection**: when the trusted set's overlap is too small, verify the midpoint first
   and go on from there (at worst sequentially).
 - Each verified header's next set comes from the provider and must hash to its
-  ``next_validators_hash``.
+  ``next_validators_hash``. From the genesis root, header 1 is verified first
+  (sequentially), which ties the genesis set to the chain.
+- ``trusting_period_ns=None`` never lets trust expire: for a verifier that accepts the
+  genesis set's authority for good (the audit anchors), at the cost of CometBFT's
+  defence against a fork signed long after by validators that have left.
 
 ``now`` is a parameter (nanoseconds since the epoch); nothing here reads a clock. A
 header signed by a set the client does not trust, or that equivocates against what it
@@ -50,7 +54,7 @@ from phrchain.core import keys
 from phrchain.core.errors import ProofError
 
 __all__ = ["FollowingLightClient", "Provider", "RpcProvider", "TrustedState",
-           "validator_set_from_rpc"]
+           "rfc3339_ns", "validator_set_from_rpc"]
 
 NANOS: Final = 1_000_000_000
 DEFAULT_TRUSTING_PERIOD_NS: Final = 14 * 24 * 3600 * NANOS
@@ -103,7 +107,8 @@ def validator_set_from_rpc(entries: Sequence[Mapping[str, Any]]) -> tuple[Valida
     return tuple(sorted(validators, key=lambda v: (-v.power, v.address)))
 
 
-def _time_ns(text: Any) -> int:
+def rfc3339_ns(text: Any) -> int:
+    """CometBFT's RFC 3339 time as nanoseconds since the epoch."""
     seconds, nanos = parse_time(text)
     return seconds * NANOS + nanos
 
@@ -120,7 +125,7 @@ class TrustedState:
     @classmethod
     def from_genesis(cls, genesis: Mapping[str, Any]) -> TrustedState:
         """The trust root: CometBFT's ``genesis.json`` that the client holds."""
-        return cls(0, _time_ns(genesis.get("genesis_time")), b"",
+        return cls(0, rfc3339_ns(genesis.get("genesis_time")), b"",
                    validator_set_from_genesis(genesis))
 
 
@@ -129,7 +134,7 @@ class FollowingLightClient:
 
     def __init__(self, chain_id: str, trusted: TrustedState, provider: Provider,
                  trust_numerator: int = 1, trust_denominator: int = 3,
-                 trusting_period_ns: int = DEFAULT_TRUSTING_PERIOD_NS,
+                 trusting_period_ns: int | None = DEFAULT_TRUSTING_PERIOD_NS,
                  max_clock_drift_ns: int = DEFAULT_MAX_CLOCK_DRIFT_NS) -> None:
         if not trust_denominator <= 3 * trust_numerator <= 2 * trust_denominator:
             raise ValueError("the trust level must be within [1/3, 2/3]")
@@ -145,7 +150,9 @@ class FollowingLightClient:
             return self.verified[height]
         if height <= self.trusted.height:
             raise ProofError(f"height {height} is not above the trusted {self.trusted.height}")
-        pending = [height]
+        # The genesis set is tied to the chain by header 1 (its validators_hash) before
+        # any skip: a root of the right keys with the wrong powers is refused there.
+        pending = [height] if self.trusted.height > 0 or height == 1 else [height, 1]
         while pending:
             target = pending[-1]
             if self._try(target, now_ns):
@@ -171,7 +178,8 @@ class FollowingLightClient:
         """Verify ``height`` from the trusted state and advance; False when the trusted
         set's overlap is too small for a skip (bisect), raise when the header is bad."""
         trusted = self.trusted
-        if trusted.time_ns + self.trusting_period_ns <= now_ns:
+        if self.trusting_period_ns is not None \
+                and trusted.time_ns + self.trusting_period_ns <= now_ns:
             raise ProofError(f"the trusted header at {trusted.height} is older than the "
                              "trusting period: re-establish trust from a newer root")
         signed_header = self.provider.signed_header(height)
@@ -195,12 +203,12 @@ class FollowingLightClient:
         if validators_hash(next_set) != bytes.fromhex(str(header.get("next_validators_hash"))):
             raise ProofError(f"the validators of {height + 1} are not those header {height} "
                              "announced")
-        self.trusted = TrustedState(height, _time_ns(light.time), light.hash, next_set)
+        self.trusted = TrustedState(height, rfc3339_ns(light.time), light.hash, next_set)
         self.verified[height] = light
         return True
 
     def _check_header(self, header: Mapping[str, Any], light: LightHeader, now_ns: int) -> None:
-        time_ns = _time_ns(light.time)
+        time_ns = rfc3339_ns(light.time)
         if time_ns <= self.trusted.time_ns and self.trusted.height > 0:
             raise ProofError(f"header {light.height} is not later than the trusted header")
         if time_ns > now_ns + self.max_clock_drift_ns:
