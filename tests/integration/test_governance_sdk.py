@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from phrchain import testing
 from phrchain.api.server import BackgroundServer, create_app
 from phrchain.cli.main import main
 from phrchain.client import GovernanceClient, KdfParams, Session, council_admission
@@ -39,8 +40,12 @@ VALIDATOR_KEYS = [keys.SigningKey(bytes([n]) * 32).public_key for n in (21, 22, 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("gov") / "home"
+    # The shipped test genesis's app_state (so its format fields carry over), with this
+    # council and these organizations.
+    app_state = testing.genesis(CHAIN)["app_state"]
     genesis = {"chain_id": CHAIN, "genesis_time_ms": 0, "validator": VALIDATOR.did,
                "app_state": {
+                   **app_state,
                    "identity": {
                        "authorities": [{"did": w.did, "enc_key": w.enc_key.hex(),
                                         "name": w.label} for w in COUNCIL],

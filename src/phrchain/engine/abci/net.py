@@ -384,7 +384,7 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
         nodes.append(NodeInfo(name, ports[3 * index], ports[3 * index + 1],
                               ports[3 * index + 2], node_id, label))
     ms = genesis_time_ms if genesis_time_ms is not None else time.time_ns() // 1_000_000
-    genesis = {
+    genesis: dict[str, Any] = {
         "genesis_time": rfc3339(ms), "chain_id": chain_id, "initial_height": "1",
         "consensus_params": {
             "block": {"max_bytes": str(tuning.block_max_bytes), "max_gas": "-1"},
@@ -396,12 +396,11 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
         "app_state": {"identity": {
             "authorities": [{"did": member.did, "enc_key": member.enc_key.hex(),
                              "name": member.label} for member in council],
-            "organizations": organizations},
-            "governance": {"threshold": {"numerator": 2, "denominator": 3},
-                           "voting_period": VOTING_PERIOD,
-                           "min_validators": min(validators, 4),
-                           "validators": governed}},
+            "organizations": organizations}},
     }
+    genesis["app_state"]["governance"] = {
+        "threshold": {"numerator": 2, "denominator": 3}, "voting_period": VOTING_PERIOD,
+        "min_validators": min(validators, 4), "validators": governed}
     text = json.dumps(genesis, indent=2)
     (home / "genesis.json").write_text(text)
     for node in nodes:
