@@ -172,3 +172,68 @@ def test_the_council_adds_a_fifth_validator_and_removes_one(net: Network) -> Non
         anchor = CometAnchor.from_genesis(rpc, net.genesis())
         assert anchor.header(height + 5).app_hash == light.verified[height + 5].app_hash
         assert anchor.header(3).height == 3  # an older height: verified again from genesis
+
+
+def test_bundles_carry_each_institution_and_one_runs_as_its_node(net: Network,
+                                                                  tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from phrchain.engine.abci.bundles import write_bundles
+
+    # addresses of other machines: peers by address, P2P on every interface
+    hosts = {"node0": "10.0.0.10", "node1": "hospital.example"}
+    bundles = write_bundles(net, tmp_path / "bundles", hosts)
+    assert [b.name for b in bundles] == [n.name for n in net.nodes]
+    first = bundles[1]
+    meta = json.loads((first / "bundle.json").read_text())
+    assert meta["address"] == "hospital.example" and meta["institution"] == "Mutual Insurance"
+    assert f"{net.nodes[0].node_id}@10.0.0.10:{net.nodes[0].p2p_port}" in meta["peers"]
+    assert f"{net.nodes[2].node_id}@127.0.0.1:{net.nodes[2].p2p_port}" in meta["peers"]
+    config = (first / "cometbft" / "config" / "config.toml").read_text()
+    assert f'laddr = "tcp://0.0.0.0:{net.nodes[1].p2p_port}"' in config
+    assert f'external_address = "hospital.example:{net.nodes[1].p2p_port}"' in config
+    assert (first / "genesis.json").read_text() == (net.home / "genesis.json").read_text()
+    assert os.listdir(first / "wallets") == ["insurer.json"]  # its own wallet, nobody else's
+    key = first / "cometbft" / "config" / "priv_validator_key.json"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert key.read_text() == (net.node_dir(1) / "cometbft" / "config" /
+                               "priv_validator_key.json").read_text()
+
+    # the loopback bundle that net init wrote for node 3 (a full node since its removal)
+    # replaces it: started from the bundle alone, it replays and agrees with the others
+    bundle = net.home / "bundles" / "node3"
+    assert (bundle / "START.md").exists()
+    net.stop_node(3)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parents[2] / "src"), env.get("PYTHONPATH", "")])
+    logs = tmp_path / "bundle-logs"
+    logs.mkdir()
+    port = json.loads((bundle / "bundle.json").read_text())["abci_port"]
+    procs = []
+    try:
+        with (logs / "app.log").open("ab") as log:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "phrchain.engine.abci", "--home", str(bundle / "app"),
+                 "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env))
+        time.sleep(2)
+        with (logs / "cometbft.log").open("ab") as log:
+            procs.append(subprocess.Popen(
+                [net.layout.binary, "start", "--home", str(bundle / "cometbft")],
+                stdout=log, stderr=subprocess.STDOUT, env=env))
+        with net.rpc(0) as rpc:
+            target = rpc.height() + 2
+        net.wait_height(target, 90, nodes=[3])
+        agreed = app_hashes(net, target - 1)
+        assert len(agreed) == 1
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -8,6 +8,7 @@
     phrchain net status --home DIR [--json]
     phrchain net down --home DIR
     phrchain net api --home DIR [--node 0] [--port 8645]   # the REST API over a validator
+    phrchain net bundle --home DIR [--address node0=HOST ...] [--out DIR/bundles]
 
 Needs the CometBFT binary: ``scripts/cometbft.sh`` builds it (Go >= 1.22), or point
 ``$PHRCHAIN_COMETBFT`` at one. Every listener is on 127.0.0.1.
@@ -96,6 +97,24 @@ def cmd_net_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_net_bundle(args: argparse.Namespace) -> int:
+    from phrchain.engine.abci.bundles import write_bundles
+    from phrchain.engine.abci.net import NetError, Network
+
+    hosts = {}
+    for item in args.address:
+        name, sep, host = item.partition("=")
+        if not sep or not name or not host:
+            raise NetError(f"--address {item!r}: NODE=HOST, e.g. node0=10.0.0.5")
+        hosts[name] = host
+    net = Network(Path(args.home))
+    out = Path(args.out) if args.out else net.home / "bundles"
+    for bundle in write_bundles(net, out, hosts):
+        print(f"  {bundle}")
+    print("copy each directory to its institution's machine (it holds that node's keys)")
+    return 0
+
+
 def net_parser(sub: Any) -> None:
     p = add_command(sub, "init", cmd_net_init, "create an N-validator network's homes")
     p.add_argument("--validators", type=count, required=True)
@@ -113,6 +132,12 @@ def net_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p = add_command(sub, "down", cmd_net_down, "stop every validator")
     p.add_argument("--home", required=True)
+    p = add_command(sub, "bundle", cmd_net_bundle, "one directory per institution to run its "
+                    "node on its own machine, peers by address")
+    p.add_argument("--home", required=True)
+    p.add_argument("--address", action="append", default=[], metavar="NODE=HOST",
+                   help="where the others reach a node (default 127.0.0.1); repeatable")
+    p.add_argument("--out", help="where to write them (default HOME/bundles)")
     p = add_command(sub, "api", cmd_net_api, "serve the REST API over one validator's RPC")
     p.add_argument("--home", required=True)
     p.add_argument("--node", type=count, default=0, help="validator index (default 0)")

@@ -11,6 +11,8 @@ validator, all on loopback, under one directory::
     DIR/node<i>/app/                 the app's state.db
     DIR/node<i>/logs/                cometbft.log, app.log
     DIR/node<i>/pids.json            process ids while the node runs
+    DIR/bundles/node<i>/             what institution i copies to its own machine
+                                     (``bundles.py``; ``phrchain net bundle`` sets addresses)
 
 Each institution runs one validator (voting power 10) and is a genesis organization of
 the identity module, so it can admit its practitioners from block 1. The genesis binds
@@ -412,7 +414,11 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
     (home / "net.json").write_text(json.dumps(
         {"chain_id": layout.chain_id, "binary": layout.binary,
          "nodes": [asdict(n) for n in nodes]}, indent=2))
-    return Network(home)
+    from phrchain.engine.abci.bundles import write_bundles
+
+    network = Network(home)
+    write_bundles(network, home / "bundles")  # loopback addresses: `net bundle` sets real ones
+    return network
 
 
 def _configure(path: Path, node: NodeInfo, peers: str, tuning: ConsensusTuning) -> None:
