@@ -22,6 +22,7 @@
     phrchain exchange request | inbox | show | approve | deny | pull | push ...
     phrchain audit log [--fhir] | verify   --patient DID [--validator DID | --genesis FILE]
     phrchain gov propose ACTION ... | vote ID yes|no | list | show ID | validators | rules
+    phrchain node backup --home DIR --out B [--vault V] | restore --backup B --home NEW
 
 The records commands find each institution's vault in a directory file, JSON
 ``{organization DID: vault URL}``, named by ``--vaults`` or ``PHRCHAIN_VAULTS``; every
@@ -76,6 +77,7 @@ from phrchain.cli.gov import gov_parser
 from phrchain.cli.i18n import LANGS, set_lang
 from phrchain.cli.identity import identity_parser
 from phrchain.cli.net import net_parser
+from phrchain.cli.node import node_parser
 from phrchain.cli.portable import portable_parser
 from phrchain.cli.records import records_parser
 from phrchain.cli.session import tls_client_options
@@ -280,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
             ("claims", "insurance products, claims, review and appeal", claims_parser),
             ("money", "balances, bills and payments (settlement)", money_parser),
             ("gov", "the consortium council: proposals, votes, validators", gov_parser),
+            ("node", "back up and restore a solo node (and its vault)", node_parser),
             ("vault", "run or inspect an institution's vault", vault_parser),
             ("tls", "certificates for HTTPS and mutual TLS (docs/tls.md)", tls_parser)):
         group = sub.add_parser(name, help=help_)
