@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,12 +24,19 @@ import pytest
 
 from phrchain.client import builder
 from phrchain.client.anchors import CometAnchor
-from phrchain.client.cometbft_rpc import CometRpc
+from phrchain.client.cometbft_rpc import CometRpc, RpcError
+from phrchain.client.lightclient_cometbft import header_hash
 from phrchain.client.lightclient_skipping import FollowingLightClient, RpcProvider, TrustedState
 from phrchain.client.verify import query_key
 from phrchain.client.wallet import KdfParams, Wallet
 from phrchain.core.tx import build_tx
-from phrchain.engine.abci.net import ConsensusTuning, Network, default_binary, init_network
+from phrchain.engine.abci.net import (
+    ConsensusTuning,
+    Network,
+    default_binary,
+    free_ports,
+    init_network,
+)
 from phrchain.modules.governance.actions import AddValidator, RemoveValidator
 from phrchain.modules.governance.messages import Propose, Vote
 
@@ -85,6 +94,38 @@ def app_hashes(net: Network, height: int) -> set[str]:
         with net.rpc(index) as rpc:
             found.add(rpc.block(height)["block"]["header"]["app_hash"])
     return found
+
+
+def _cometbft_light_header_hash(net: Network, height: int) -> bytes:
+    """The hash of header ``height`` as ``cometbft light`` verified it: a proxy that
+    trusts header 1 of node 0 and cross-checks with nodes 1 and 2 (skipping
+    verification, trust level 1/3), whose ``/commit`` answers only verified headers."""
+    with net.rpc(0) as rpc:
+        trusted = header_hash(rpc.commit(1)["signed_header"]["header"])
+    port = free_ports(1)[0]
+    with tempfile.TemporaryDirectory() as light_home:
+        log = Path(light_home) / "light.log"
+        with log.open("ab") as out:
+            proxy = subprocess.Popen(
+                [net.layout.binary, "light", CHAIN, "-p", net.nodes[0].rpc_url,
+                 "-w", f"{net.nodes[1].rpc_url},{net.nodes[2].rpc_url}", "--height", "1",
+                 "--hash", trusted.hex().upper(), "--laddr", f"tcp://127.0.0.1:{port}",
+                 "--home-dir", light_home],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with CometRpc(f"http://127.0.0.1:{port}", timeout=10) as rpc:
+                        return header_hash(rpc.commit(height)["signed_header"]["header"])
+                except RpcError:
+                    if time.monotonic() > deadline:
+                        raise AssertionError("cometbft light did not answer: "
+                                             + log.read_text()[-2000:]) from None
+                    time.sleep(0.5)
+        finally:
+            proxy.terminate()
+            proxy.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +208,9 @@ def test_the_council_adds_a_fifth_validator_and_removes_one(net: Network) -> Non
         value = light.verify_query(answer, time.time_ns(), query_key("identity/did", asked))
     assert value["did"] == pharmacy.did and value["org_type"] == "pharmacy"
     assert {v.public_key for v in light.trusted.next_validators} == final
+    # CometBFT's own light client (a proxy trusting header 1, skipping verification,
+    # two witnesses) returns the same verified header after both changes
+    assert _cometbft_light_header_hash(net, height + 5) == light.verified[height + 5].hash
     # the audit/CLI trust anchor follows the same way (it verified header 1 first)
     with net.rpc(0) as rpc:
         anchor = CometAnchor.from_genesis(rpc, net.genesis())
@@ -177,7 +221,6 @@ def test_the_council_adds_a_fifth_validator_and_removes_one(net: Network) -> Non
 def test_bundles_carry_each_institution_and_one_runs_as_its_node(net: Network,
                                                                   tmp_path: Path) -> None:
     import os
-    import subprocess
     import sys
 
     from phrchain.engine.abci.bundles import write_bundles
