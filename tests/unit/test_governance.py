@@ -362,7 +362,13 @@ def test_a_block_with_no_open_vote_writes_nothing() -> None:
 def test_genesis_refuses_bad_sections() -> None:
     for bad in ({"voting_period": 0}, {"threshold": {"numerator": 3, "denominator": 2}},
                 {"validators": [{"pub_key": "00", "power": 1, "organization": ORGS[0].did}]},
-                {"min_validators": 5}, {"surprise": 1}):
+                {"min_validators": 5}, {"surprise": 1},
+                {"validators": [{"kind": "remove_validator", "pub_key": VALIDATOR_KEYS[0].hex(),
+                                 "power": 1, "organization": ORGS[0].did}]},
+                {"validators": [{"pub_key": VALIDATOR_KEYS[0].hex(), "power": 1,
+                                 "organization": A1.did}]},  # not an organization
+                {"validators": [{"pub_key": VALIDATOR_KEYS[0].hex(), "power": 1,
+                                 "organization": ORGS[0].did}] * 4}):  # one key twice
         data = council_genesis()
         data["app_state"]["governance"] = {**data["app_state"]["governance"], **bad}
         with pytest.raises(ValueError):

@@ -64,8 +64,9 @@ def init_genesis(ctx: Context, section: Any) -> None:
         raise ValueError("governance genesis: fewer validators than min_validators")
     keeper.put_config(ctx.state, config)
     for entry in entries:
-        if not isinstance(entry, dict):
-            raise ValueError("governance genesis validators: objects")
+        if not isinstance(entry, dict) or set(entry) != {"pub_key", "power", "organization"}:
+            raise ValueError("governance genesis validators: objects with exactly pub_key, "
+                             "power and organization")
         try:
             validator = AddValidator.parse({"kind": AddValidator.KIND, **entry})
         except TxError as exc:
