@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 from phrchain.core import smt
-from phrchain.core.errors import HEIGHT_UNAVAILABLE, PhrError
+from phrchain.core.errors import HEIGHT_UNAVAILABLE, PhrError, ProofError
 from phrchain.core.store import Changes, smt_batch
 from phrchain.storage.writer import StateWriter
 
@@ -136,6 +136,10 @@ class SqliteStateStore:
         # another thread never pairs a height with the next block's root.
         self._head: tuple[int, smt.NodeRef] = (-1, smt.EMPTY_REF) if row is None \
             else (row[0], (row[1], bytes(row[2])))
+        # The lowest retained version: 0, or the height of an imported snapshot (state
+        # sync), below which nothing can be read or proven.
+        lowest = self._db.execute("SELECT MIN(height) FROM roots").fetchone()
+        self._base = 0 if lowest is None or lowest[0] is None else int(lowest[0])
         self._young: dict[smt.NodeRef, bytes] = {}
         self._old: dict[smt.NodeRef, bytes] = {}
         self._latest: dict[bytes, bytes | None] = {}
@@ -160,8 +164,8 @@ class SqliteStateStore:
         version = self._head[0]
         if height is None:
             return version
-        if not 0 <= height <= version:
-            raise HEIGHT_UNAVAILABLE(f"height {height} (have 0..{version})")
+        if not self._base <= height <= version:
+            raise HEIGHT_UNAVAILABLE(f"height {height} (have {self._base}..{version})")
         return height
 
     def _root_ref(self, height: int | None) -> smt.NodeRef:
@@ -299,3 +303,20 @@ class SqliteStateStore:
 
     def discard(self) -> None:
         self._staged = None
+
+    def import_version(self, height: int, pairs: Mapping[bytes, bytes],
+                       expected_root: bytes) -> None:
+        """Make an empty store hold ``pairs`` (every live key) as version ``height``, the
+        first it retains (a state-sync snapshot); refused, with nothing written, unless
+        their root is ``expected_root``."""
+        if self._head[0] >= 0 or self._staged is not None:
+            raise ValueError("only an empty store imports a snapshot")
+        root, nodes = smt.update(self, smt.EMPTY_REF, smt_batch(pairs), height)
+        if root[1] != expected_root:
+            raise ProofError(f"the snapshot's root {root[1].hex()} is not the trusted app "
+                             f"hash {expected_root.hex()}")
+        write_version(self._db, height, root, list(pairs.items()),
+                      [(h, body) for (_, h), body in nodes.items()])
+        with self._latest_lock:
+            self._head, self._base = (height, root), height
+            self._latest.clear()

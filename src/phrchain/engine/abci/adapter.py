@@ -23,7 +23,10 @@ Only the mapping lives here (protobuf in, protobuf out); the wire protocol is
 - ``Commit``: persist atomically (one SQLite transaction).
 - ``Query``: ``path`` is an app query path, ``data`` its JSON arguments; the value is the
   JSON answer with its sparse-Merkle proof (``Application.query``).
-- Snapshots: not offered (state sync off; a new node replays from genesis).
+- Snapshots (state sync, ``snapshots.py``): with ``snapshot_interval`` N > 0 the app
+  snapshots its state at every N-th Commit and offers the newest; an empty app restores
+  an offered snapshot chunk by chunk, each chunk checked against the snapshot's
+  metadata and the rebuilt state against the light-client-verified app hash.
 """
 
 from __future__ import annotations
@@ -41,10 +44,18 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from phrchain import __version__
 from phrchain.app import Application, BlockInfo, TxResult, new_application
-from phrchain.core.errors import BAD_QUERY, TxError
-from phrchain.core.module import Event, ValidatorUpdate
+from phrchain.core.errors import BAD_QUERY, ProofError, TxError
+from phrchain.core.module import Event, ValidatorUpdate, block_of
+from phrchain.core.state import StoreView
 from phrchain.core.store import StateStore
 from phrchain.engine.abci import abci_pb2 as pb
+from phrchain.engine.abci.snapshots import (
+    Restore,
+    SnapshotStore,
+    decode_snapshot,
+    describe,
+    encode_snapshot,
+)
 from phrchain.storage.integrity import check_latest_state
 from phrchain.storage.sqlite_state import SqliteStateStore
 
@@ -112,9 +123,13 @@ def _fill_result(out: Any, result: TxResult) -> None:
 class AbciApplication:
     """One validator's application, answering ABCI requests (see module docstring)."""
 
-    def __init__(self, store: StateStore, home: Path | None = None) -> None:
+    def __init__(self, store: StateStore, home: Path | None = None,
+                 snapshot_interval: int = 0) -> None:
         self.store = store
         self.home = home
+        self.snapshot_interval = snapshot_interval
+        self.snapshots = SnapshotStore(home / "snapshots") if home is not None else None
+        self._restore: Restore | None = None
         self.app: Application = new_application(store)
         # CometBFT calls the consensus and mempool connections concurrently; the app is
         # one state machine, so they take turns. Queries read committed versions only.
@@ -127,7 +142,8 @@ class AbciApplication:
         self._restore_last_block_time()
 
     @classmethod
-    def open(cls, home: Path, state_writer: bool = False) -> AbciApplication:
+    def open(cls, home: Path, state_writer: bool = False,
+             snapshot_interval: int = 0) -> AbciApplication:
         """The app over ``home/state.db``, refused (``StateIntegrityError``) when the stored
         values do not hash to the stored root: an edited database would otherwise be
         reported to CometBFT as the committed app hash. The state writer process (see
@@ -141,7 +157,7 @@ class AbciApplication:
         except BaseException:
             store.close()
             raise
-        return cls(store, home)
+        return cls(store, home, snapshot_interval)
 
     def close(self) -> None:
         with self._lock:
@@ -260,6 +276,10 @@ class AbciApplication:
             self.app.commit()
             self._finalized = None
             self._save_last_block_time(height)
+        if self.snapshots is not None and self.snapshot_interval > 0 \
+                and height % self.snapshot_interval == 0:
+            # Reads at a committed height: safe while the next block runs.
+            log.info("snapshot %s", describe(self.snapshots.take(self.store, height)))
         if log.isEnabledFor(logging.INFO):
             log.info("committed %d; since the last commit: %s", height, ", ".join(
                 f"{kind} {n}x {1000 * t:.0f} ms" for kind, (n, t) in sorted(self._spent.items())))
@@ -331,16 +351,60 @@ class AbciApplication:
 
     def list_snapshots(self, req: pb.RequestListSnapshots,
                        res: pb.ResponseListSnapshots) -> None:
-        """No snapshots are offered (docs/cometbft.md, "State sync")."""
+        for snapshot in self.snapshots.list() if self.snapshots is not None else []:
+            res.snapshots.append(encode_snapshot(snapshot))
 
     def offer_snapshot(self, req: pb.RequestOfferSnapshot,
                        res: pb.ResponseOfferSnapshot) -> None:
-        res.result = pb.ResponseOfferSnapshot.REJECT_FORMAT
+        with self._lock:
+            if self.store.version() >= 0 or not hasattr(self.store, "import_version"):
+                res.result = pb.ResponseOfferSnapshot.REJECT  # only an empty app restores
+                return
+            try:
+                offer = decode_snapshot(req.snapshot)
+                self._restore = Restore(offer.height, offer.format, offer.chunks, offer.hash,
+                                        offer.metadata, bytes(req.app_hash))
+            except ValueError:
+                res.result = pb.ResponseOfferSnapshot.REJECT_FORMAT
+                return
+            except ProofError as exc:
+                log.warning("snapshot refused: %s", exc)
+                res.result = pb.ResponseOfferSnapshot.REJECT
+                return
+        log.info("restoring the snapshot of height %d (%d chunks)", offer.height,
+                 offer.chunks)
+        res.result = pb.ResponseOfferSnapshot.ACCEPT
 
     def load_snapshot_chunk(self, req: pb.RequestLoadSnapshotChunk,
                             res: pb.ResponseLoadSnapshotChunk) -> None:
-        """Nothing to load."""
+        if self.snapshots is not None:
+            res.chunk = self.snapshots.chunk(req.height, req.format, req.chunk)
 
     def apply_snapshot_chunk(self, req: pb.RequestApplySnapshotChunk,
                              res: pb.ResponseApplySnapshotChunk) -> None:
-        res.result = pb.ResponseApplySnapshotChunk.ABORT
+        with self._lock:
+            restore = self._restore
+            if restore is None:
+                res.result = pb.ResponseApplySnapshotChunk.ABORT
+                return
+            if not restore.accept(req.index, bytes(req.chunk)):
+                log.warning("snapshot chunk %d from %s does not match its hash", req.index,
+                            req.sender)
+                res.result = pb.ResponseApplySnapshotChunk.RETRY
+                return
+            res.result = pb.ResponseApplySnapshotChunk.ACCEPT
+            if not restore.complete:
+                return
+            self._restore = None
+            try:
+                restore.apply(self.store)  # type: ignore[arg-type]
+            except ProofError as exc:
+                log.warning("snapshot of height %d rejected: %s", restore.height, exc)
+                res.result = pb.ResponseApplySnapshotChunk.REJECT_SNAPSHOT
+                return
+            self.app = new_application(self.store)
+            view = StoreView(self.store.get, self.store.iterate)
+            self.app.last_block_time_ms = block_of(view)[1]
+            self._save_last_block_time(restore.height)
+        log.info("state restored at height %d, app hash %s", restore.height,
+                 restore.app_hash.hex())
