@@ -96,6 +96,8 @@ class NetLayout:
     chain_id: str
     binary: str
     nodes: list[NodeInfo] = field(default_factory=list)
+    # Every app offers a state-sync snapshot every this many blocks (0: none).
+    snapshot_interval: int = 0
 
 
 def default_binary() -> Path:
@@ -160,7 +162,8 @@ class Network:
             raise NetError(f"no network in {home}: run `phrchain net init --home {home}`")
         data = json.loads(path.read_text())
         self.layout = NetLayout(data["chain_id"], data["binary"],
-                                [NodeInfo(**n) for n in data["nodes"]])
+                                [NodeInfo(**n) for n in data["nodes"]],
+                                int(data.get("snapshot_interval", 0)))
 
     # -- layout -----------------------------------------------------------------------------
     @property
@@ -218,7 +221,8 @@ class Network:
             return
         if with_app:
             pids["app"] = _spawn([sys.executable, "-m", "phrchain.engine.abci", "--home",
-                                  str(ndir / "app"), "--port", str(node.abci_port)],
+                                  str(ndir / "app"), "--port", str(node.abci_port),
+                                  "--snapshot-interval", str(self.layout.snapshot_interval)],
                                  logs / "app.log", env)
             (ndir / "pids.json").write_text(json.dumps(pids))
         _wait_port(node.abci_port, 30.0, ndir / "logs" / "app.log")
@@ -253,11 +257,15 @@ class Network:
                 time.sleep(0.02)
         (self.node_dir(index) / "pids.json").unlink(missing_ok=True)
 
-    def add_node(self, institution: str, tuning: ConsensusTuning | None = None) -> int:
+    def add_node(self, institution: str, tuning: ConsensusTuning | None = None,
+                 state_sync: bool = False) -> int:
         """A new full node (a new institution's): its own CometBFT home and keys, the
-        network's genesis, every existing node as a persistent peer. It replays the
-        chain from genesis once started; it votes only after the council adds its
-        consensus key (``validator_key``) by a governance proposal. Returns its index."""
+        network's genesis, every existing node as a persistent peer. Once started it
+        replays the chain from genesis, or with ``state_sync`` restores the newest
+        snapshot the others offer (trusting a header of node 0's, verified by CometBFT's
+        light client against two nodes' RPC) and replays only the blocks after it. It
+        votes only after the council adds its consensus key (``validator_key``) by a
+        governance proposal. Returns its index."""
         index = len(self.nodes)
         name = f"node{index}"
         chome = self.home / name / "cometbft"
@@ -275,11 +283,26 @@ class Network:
             (self.home / "genesis.json").read_text())
         peers = ",".join(f"{p.node_id}@127.0.0.1:{p.p2p_port}" for p in self.nodes)
         _configure(chome / "config" / "config.toml", node, peers, tuning or ConsensusTuning())
+        if state_sync:
+            self._configure_state_sync(chome / "config" / "config.toml")
         self.layout.nodes.append(node)
+        self._save_layout()
+        return index
+
+    def _configure_state_sync(self, path: Path) -> None:
+        with self.rpc(0) as rpc:
+            height = max(1, rpc.height() - 2)
+            trusted = rpc.block(height)["block_id"]["hash"]
+        path.write_text(set_toml(path.read_text(), "statesync", {
+            "enable": True, "trust_height": height, "trust_hash": trusted,
+            "rpc_servers": ",".join(n.rpc_url for n in self.nodes[:2]),
+            "trust_period": "168h0m0s", "discovery_time": "5s"}))
+
+    def _save_layout(self) -> None:
         (self.home / "net.json").write_text(json.dumps(
             {"chain_id": self.layout.chain_id, "binary": self.layout.binary,
+             "snapshot_interval": self.layout.snapshot_interval,
              "nodes": [asdict(n) for n in self.nodes]}, indent=2))
-        return index
 
     def validator_key(self, index: int) -> bytes:
         """Node ``index``'s CometBFT consensus key (Ed25519 public key)."""
@@ -339,7 +362,8 @@ class Network:
 # -- creating a network -------------------------------------------------------------------------
 def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "phr-net",
                  binary: Path | None = None, tuning: ConsensusTuning | None = None,
-                 genesis_time_ms: int | None = None, kdf: Any = None) -> Network:
+                 genesis_time_ms: int | None = None, kdf: Any = None,
+                 snapshot_interval: int = 0) -> Network:
     """Create the homes, keys and shared genesis of a ``validators``-node network."""
     from phrchain.client.wallet import DEFAULT_KDF, Wallet
 
@@ -410,10 +434,11 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
         (chome / "config" / "genesis.json").write_text(text)
         peers = ",".join(f"{p.node_id}@127.0.0.1:{p.p2p_port}" for p in nodes if p is not node)
         _configure(chome / "config" / "config.toml", node, peers, tuning)
-    layout = NetLayout(chain_id, str(binary), nodes)
+    layout = NetLayout(chain_id, str(binary), nodes, snapshot_interval)
     (home / "net.json").write_text(json.dumps(
         {"chain_id": layout.chain_id, "binary": layout.binary,
-         "nodes": [asdict(n) for n in nodes]}, indent=2))
+         "snapshot_interval": snapshot_interval, "nodes": [asdict(n) for n in nodes]},
+        indent=2))
     from phrchain.engine.abci.bundles import write_bundles
 
     network = Network(home)
