@@ -36,6 +36,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "crash_campaign": ("points_per_target",),
     "vault_hostile": ("rss_peak_mb", "refusal_ms_p50", "records", "idle_s"),
     "linkage": ("records", "documents", "enrollees", "named"),
+    "statesync": ("statesync_s", "replay_s", "ratio", "disk_pruned_mb", "disk_archive_mb"),
 }
 # bench -> figures whose value is the verdict (a campaign that found a fault exits 1 too).
 VERDICTS: dict[str, dict[str, Any]] = {
