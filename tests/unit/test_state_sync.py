@@ -95,3 +95,30 @@ def test_a_snapshot_that_is_not_the_trusted_state_is_rejected(source: AbciApplic
     assert offer(target, other_format, source.store.root(6)) \
         == pb.ResponseOfferSnapshot.REJECT_FORMAT
     target.close()
+
+
+def test_a_pruning_node_keeps_its_last_versions_and_tells_cometbft(tmp_path: Path) -> None:
+    home = tmp_path / "p"
+    home.mkdir()
+    app = AbciApplication(SqliteStateStore(home / "state.db"), home, snapshot_interval=4,
+                          keep_versions=3)
+    archive = node(tmp_path / "archive")
+    init(app)
+    init(archive)
+    retained = []
+    for height in range(1, 10):
+        txs = [patient_tx(700 + 2 * height + i) for i in range(2)]
+        for target in (app, archive):
+            call(target, "finalize_block", txs=txs, height=height,
+                 time={"seconds": (MS + 1000 * height) // 1000, "nanos": 0})
+        retained.append(call(app, "commit").retain_height)
+        call(archive, "commit")
+    # pruned every 3 blocks to the last 3 versions; never above the oldest snapshot (4)
+    assert retained == [0, 0, 1, 2, 3, 4, 4, 4, 4]
+    assert app.store.root() == archive.store.root()
+    answer = call(app, "query", path="identity/nonce", data=b'{"did": "x"}', height=6)
+    assert (answer.codespace, answer.code) == ("query", 3)  # pruned at height 9: 7..9 kept
+    kept = call(app, "query", path="identity/nonce", data=b'{"did": "x"}', height=7)
+    assert kept.code == 0
+    app.close()
+    archive.close()

@@ -304,6 +304,54 @@ class SqliteStateStore:
     def discard(self) -> None:
         self._staged = None
 
+    def prune(self, keep_from: int) -> dict[str, int]:
+        """Forget every version below ``keep_from`` (which stays readable and provable,
+        as does every later one): their roots, the key versions no retained height reads,
+        and the tree nodes no retained root reaches. Returns the rows deleted.
+
+        A node made at a version below ``keep_from`` that a later root still uses is
+        unchanged since, so the tree at ``keep_from`` reaches it: walking that one tree
+        finds every old node to keep."""
+        version = self._head[0]
+        if keep_from <= self._base:
+            return {"roots": 0, "kv": 0, "nodes": 0}
+        if keep_from > version or self._staged is not None:
+            raise ValueError(f"can prune below {version} at most, with nothing staged")
+        root = self._root_ref(keep_from)
+        keep: list[tuple[int, bytes]] = []
+        stack = [root] if root[1] != smt.EMPTY else []
+        while stack:
+            ref = stack.pop()
+            if ref[0] < keep_from:
+                keep.append(ref)
+            children = smt.child_refs(self.get_node(*ref))
+            if children is not None:
+                stack += [c for c in children if c[1] != smt.EMPTY]
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS keep_nodes (version INTEGER, "
+                       "hash BLOB, PRIMARY KEY (version, hash)) WITHOUT ROWID")
+            db.execute("DELETE FROM keep_nodes")
+            db.executemany("INSERT OR IGNORE INTO keep_nodes VALUES (?, ?)", keep)
+            nodes = db.execute(
+                "DELETE FROM nodes WHERE version < ? AND NOT EXISTS (SELECT 1 FROM "
+                "keep_nodes k WHERE k.version = nodes.version AND k.hash = nodes.hash)",
+                (keep_from,)).rowcount
+            kv = db.execute(
+                "DELETE FROM kv WHERE height < ? AND EXISTS (SELECT 1 FROM kv later WHERE "
+                "later.key = kv.key AND later.height > kv.height AND later.height <= ?)",
+                (keep_from, keep_from)).rowcount
+            roots = db.execute("DELETE FROM roots WHERE height < ?", (keep_from,)).rowcount
+            db.execute("DELETE FROM keep_nodes")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        with self._latest_lock:
+            self._base = keep_from
+        return {"roots": roots, "kv": kv, "nodes": nodes}
+
     def import_version(self, height: int, pairs: Mapping[bytes, bytes],
                        expected_root: bytes) -> None:
         """Make an empty store hold ``pairs`` (every live key) as version ``height``, the

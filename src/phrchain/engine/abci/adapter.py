@@ -20,7 +20,10 @@ Only the mapping lives here (protobuf in, protobuf out); the wire protocol is
   (governance outcomes) and validator updates (a passed validator proposal; CometBFT
   applies them at H+2); the app hash. Block time is the header's, truncated to integer
   milliseconds (no clock in the app).
-- ``Commit``: persist atomically (one SQLite transaction).
+- ``Commit``: persist atomically (one SQLite transaction). With ``keep_versions`` K > 0,
+  every K blocks the state keeps only its last K versions (``SqliteStateStore.prune``;
+  queries below answer ``query/3 height_unavailable``) and ``retain_height`` lets
+  CometBFT prune its blocks below them (and below no offered snapshot); 0 = archive.
 - ``Query``: ``path`` is an app query path, ``data`` its JSON arguments; the value is the
   JSON answer with its sparse-Merkle proof (``Application.query``).
 - Snapshots (state sync, ``snapshots.py``): with ``snapshot_interval`` N > 0 the app
@@ -124,10 +127,13 @@ class AbciApplication:
     """One validator's application, answering ABCI requests (see module docstring)."""
 
     def __init__(self, store: StateStore, home: Path | None = None,
-                 snapshot_interval: int = 0) -> None:
+                 snapshot_interval: int = 0, keep_versions: int = 0) -> None:
         self.store = store
         self.home = home
         self.snapshot_interval = snapshot_interval
+        # 0: an archive node (every version); K: prune to the last K versions every K
+        # blocks and let CometBFT prune its blocks below them (retain_height).
+        self.keep_versions = keep_versions
         self.snapshots = SnapshotStore(home / "snapshots") if home is not None else None
         self._restore: Restore | None = None
         self.app: Application = new_application(store)
@@ -142,8 +148,8 @@ class AbciApplication:
         self._restore_last_block_time()
 
     @classmethod
-    def open(cls, home: Path, state_writer: bool = False,
-             snapshot_interval: int = 0) -> AbciApplication:
+    def open(cls, home: Path, state_writer: bool = False, snapshot_interval: int = 0,
+             keep_versions: int = 0) -> AbciApplication:
         """The app over ``home/state.db``, refused (``StateIntegrityError``) when the stored
         values do not hash to the stored root: an edited database would otherwise be
         reported to CometBFT as the committed app hash. The state writer process (see
@@ -157,7 +163,7 @@ class AbciApplication:
         except BaseException:
             store.close()
             raise
-        return cls(store, home, snapshot_interval)
+        return cls(store, home, snapshot_interval, keep_versions)
 
     def close(self) -> None:
         with self._lock:
@@ -280,10 +286,25 @@ class AbciApplication:
                 and height % self.snapshot_interval == 0:
             # Reads at a committed height: safe while the next block runs.
             log.info("snapshot %s", describe(self.snapshots.take(self.store, height)))
+        if self.keep_versions > 0:
+            res.retain_height = self._prune(height)
         if log.isEnabledFor(logging.INFO):
             log.info("committed %d; since the last commit: %s", height, ", ".join(
                 f"{kind} {n}x {1000 * t:.0f} ms" for kind, (n, t) in sorted(self._spent.items())))
         self._spent = {}
+
+    def _prune(self, height: int) -> int:
+        """Prune state versions every ``keep_versions`` blocks; the retain height for
+        CometBFT's blocks: the oldest retained version, or the oldest offered snapshot
+        if older (a node state-syncing from it needs the blocks after it)."""
+        keep_from = max(0, height - self.keep_versions + 1)
+        prune = getattr(self.store, "prune", None)
+        if prune is not None and height % self.keep_versions == 0:
+            with self._lock:
+                deleted = prune(keep_from)
+            log.info("pruned state below %d: %s", keep_from, deleted)
+        offered = self.snapshots.heights() if self.snapshots is not None else []
+        return min([keep_from, *offered[:1]])
 
     def _drop_uncommitted(self) -> None:
         # CometBFT restarted after FinalizeBlock without Commit (the app kept running) and
