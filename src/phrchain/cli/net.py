@@ -3,7 +3,7 @@
 ::
 
     phrchain net init --validators N --home DIR [--chain-id phr-net] [--passphrase-file F]
-                      [--timeout-commit 500ms]
+                      [--timeout-commit 500ms] [--snapshot-interval N] [--keep-versions K]
     phrchain net up --home DIR [--timeout 60]
     phrchain net status --home DIR [--json]
     phrchain net down --home DIR
@@ -34,7 +34,9 @@ def cmd_net_init(args: argparse.Namespace) -> int:
     passphrase = read_passphrase(args, f"the wallets in {home / 'wallets'}", confirm=True)
     tuning = ConsensusTuning(timeout_commit=args.timeout_commit)
     net = init_network(home, args.validators, passphrase, args.chain_id,
-                       binary=Path(args.binary) if args.binary else None, tuning=tuning)
+                       binary=Path(args.binary) if args.binary else None, tuning=tuning,
+                       snapshot_interval=args.snapshot_interval,
+                       keep_versions=args.keep_versions)
     print(f"initialised {len(net.nodes)}-validator network {args.chain_id!r} in {home}")
     for node in net.nodes:
         print(f"  {node.name}: {node.institution:<20} rpc {node.rpc_url}  p2p "
@@ -124,6 +126,10 @@ def net_parser(sub: Any) -> None:
                    help="CometBFT consensus.timeout_commit (default 500ms)")
     p.add_argument("--binary", help="the cometbft binary (default: scripts/cometbft.sh's)")
     p.add_argument("--passphrase-file", help="passphrase for the generated wallets")
+    p.add_argument("--snapshot-interval", type=int, default=0, metavar="N",
+                   help="every app offers a state-sync snapshot every N blocks (0: none)")
+    p.add_argument("--keep-versions", type=int, default=0, metavar="K",
+                   help="every app keeps its last K state versions (0: all, archive)")
     p = add_command(sub, "up", cmd_net_up, "start every validator (detached)")
     p.add_argument("--home", required=True)
     p.add_argument("--timeout", type=float, default=60.0)

@@ -96,8 +96,10 @@ class NetLayout:
     chain_id: str
     binary: str
     nodes: list[NodeInfo] = field(default_factory=list)
-    # Every app offers a state-sync snapshot every this many blocks (0: none).
+    # Every app offers a state-sync snapshot every this many blocks (0: none), and keeps
+    # its last keep_versions state versions (0: all, an archive node).
     snapshot_interval: int = 0
+    keep_versions: int = 0
 
 
 def default_binary() -> Path:
@@ -163,7 +165,8 @@ class Network:
         data = json.loads(path.read_text())
         self.layout = NetLayout(data["chain_id"], data["binary"],
                                 [NodeInfo(**n) for n in data["nodes"]],
-                                int(data.get("snapshot_interval", 0)))
+                                int(data.get("snapshot_interval", 0)),
+                                int(data.get("keep_versions", 0)))
 
     # -- layout -----------------------------------------------------------------------------
     @property
@@ -222,7 +225,8 @@ class Network:
         if with_app:
             pids["app"] = _spawn([sys.executable, "-m", "phrchain.engine.abci", "--home",
                                   str(ndir / "app"), "--port", str(node.abci_port),
-                                  "--snapshot-interval", str(self.layout.snapshot_interval)],
+                                  "--snapshot-interval", str(self.layout.snapshot_interval),
+                                  "--keep-versions", str(self.layout.keep_versions)],
                                  logs / "app.log", env)
             (ndir / "pids.json").write_text(json.dumps(pids))
         _wait_port(node.abci_port, 30.0, ndir / "logs" / "app.log")
@@ -302,6 +306,7 @@ class Network:
         (self.home / "net.json").write_text(json.dumps(
             {"chain_id": self.layout.chain_id, "binary": self.layout.binary,
              "snapshot_interval": self.layout.snapshot_interval,
+             "keep_versions": self.layout.keep_versions,
              "nodes": [asdict(n) for n in self.nodes]}, indent=2))
 
     def validator_key(self, index: int) -> bytes:
@@ -363,7 +368,7 @@ class Network:
 def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "phr-net",
                  binary: Path | None = None, tuning: ConsensusTuning | None = None,
                  genesis_time_ms: int | None = None, kdf: Any = None,
-                 snapshot_interval: int = 0) -> Network:
+                 snapshot_interval: int = 0, keep_versions: int = 0) -> Network:
     """Create the homes, keys and shared genesis of a ``validators``-node network."""
     from phrchain.client.wallet import DEFAULT_KDF, Wallet
 
@@ -434,11 +439,11 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
         (chome / "config" / "genesis.json").write_text(text)
         peers = ",".join(f"{p.node_id}@127.0.0.1:{p.p2p_port}" for p in nodes if p is not node)
         _configure(chome / "config" / "config.toml", node, peers, tuning)
-    layout = NetLayout(chain_id, str(binary), nodes, snapshot_interval)
+    layout = NetLayout(chain_id, str(binary), nodes, snapshot_interval, keep_versions)
     (home / "net.json").write_text(json.dumps(
         {"chain_id": layout.chain_id, "binary": layout.binary,
-         "snapshot_interval": snapshot_interval, "nodes": [asdict(n) for n in nodes]},
-        indent=2))
+         "snapshot_interval": snapshot_interval, "keep_versions": keep_versions,
+         "nodes": [asdict(n) for n in nodes]}, indent=2))
     from phrchain.engine.abci.bundles import write_bundles
 
     network = Network(home)
