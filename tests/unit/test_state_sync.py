@@ -73,6 +73,13 @@ def test_an_empty_node_restores_a_snapshot_and_goes_on(source: AbciApplication,
     # a node with state never takes a snapshot
     assert offer(target, listed[-1], source.store.root(6)) == pb.ResponseOfferSnapshot.REJECT
     target.close()
+    reopened = AbciApplication.open(tmp_path / "b")  # a restart checks the restored state
+    try:
+        info = call(reopened, "info")
+        assert (info.last_block_height, info.last_block_app_hash) == (7, source.store.root(7))
+        assert reopened.app.last_block_time_ms == MS + 7000
+    finally:
+        reopened.close()
 
 
 def test_a_snapshot_that_is_not_the_trusted_state_is_rejected(source: AbciApplication,
