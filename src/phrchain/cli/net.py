@@ -26,7 +26,8 @@ from phrchain.cli.common import add_command, count, print_json, read_passphrase
 
 def cmd_net_init(args: argparse.Namespace) -> int:
     from phrchain.core.tx import CHAIN_ID_RE
-    from phrchain.engine.abci.net import ConsensusTuning, NetError, init_network
+    from phrchain.engine.abci.errors import NetError
+    from phrchain.engine.abci.net import ConsensusTuning, init_network
 
     if CHAIN_ID_RE.fullmatch(args.chain_id) is None:
         raise NetError(f"chain id {args.chain_id!r}: lowercase letters, digits and '-' only")
@@ -101,7 +102,8 @@ def cmd_net_api(args: argparse.Namespace) -> int:
 
 def cmd_net_bundle(args: argparse.Namespace) -> int:
     from phrchain.engine.abci.bundles import write_bundles
-    from phrchain.engine.abci.net import NetError, Network
+    from phrchain.engine.abci.errors import NetError
+    from phrchain.engine.abci.net import Network
 
     hosts = {}
     for item in args.address:

@@ -28,7 +28,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-from phrchain.engine.abci.net import COMETBFT_VERSION, INSTITUTIONS, NetError, Network, set_toml
+from phrchain.engine.abci.errors import NetError
+from phrchain.engine.abci.net import COMETBFT_VERSION, INSTITUTIONS, Network, set_toml
 
 LOOPBACK: Final = "127.0.0.1"
 _PRIVATE: Final = ("node_key.json", "priv_validator_key.json")
