@@ -12,6 +12,14 @@ Engines drive it the same way: the embedded solo engine in-process, CometBFT ove
 
 Every tx runs in its own write buffer; a rejected tx (any stable error code) changes
 nothing, not even its signer's nonce.
+
+After a block's txs, the modules' end-block hooks run (``EndBlocker``: governance closes
+votes and executes their outcome there); their events and validator updates are
+returned in the :class:`BlockResult` (CometBFT applies validator updates at H+2; the
+solo engine has one block signer and ignores them). Each block runs the rule version
+the ``RuleSchedule`` module (governance) names for its height: the message handlers of
+that version (``VersionedRules``), so a scheduled upgrade changes the rules from its
+height on while older blocks replay with the rules they ran.
 """
 
 from __future__ import annotations
@@ -44,14 +52,21 @@ from phrchain.core.module import (
     BLOCK_KEY,
     Authenticator,
     Context,
+    EndBlocker,
     Event,
     Handler,
     Module,
     Query,
+    RuleSchedule,
+    ValidatorUpdate,
 )
-from phrchain.core.state import Overlay, StoreView
+from phrchain.core.rules import UpgradeRequired, rule_tables
+from phrchain.core.state import Overlay, Reader, StoreView
 from phrchain.core.store import StateStore
 from phrchain.core.tx import Tx, decode_tx
+
+__all__ = ["AppInfo", "Application", "BlockInfo", "BlockResult", "TxResult",
+           "UpgradeRequired", "default_modules", "new_application"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +79,8 @@ CHAIN_ID_KEY: Final = b"app/chain_id"
 # version 1 chain is a new-genesis cut, not migrated (docs/privacy-v2-design.md § 0).
 STATE_VERSION: Final = 2
 INTERNAL_ERROR = register("tx", 99, "internal_error", "the handler failed unexpectedly")
+UPGRADE_REQUIRED = register("tx", 21, "upgrade_required",
+                            "the chain runs a rule version this node's code does not have")
 
 
 
@@ -109,6 +126,12 @@ class BlockResult:
     tx_results: tuple[TxResult, ...]
     app_hash: bytes
     results_root: bytes
+    # What the end-block hooks did: events (outside ``results_root``: their effects are
+    # in the state and so in ``app_hash``), and validator power changes (0 removes),
+    # one per key, in key order.
+    events: tuple[Event, ...] = ()
+    validator_updates: tuple[ValidatorUpdate, ...] = ()
+    rules_version: int = 1
 
     @staticmethod
     def root_of(results: Sequence[TxResult]) -> bytes:
@@ -152,6 +175,13 @@ class Application:
                 self._handlers[msg_type] = handler
             for path, query in module.queries().items():
                 self._queries[f"{module.name}/{path}"] = query
+        self._rules = rule_tables(self.modules, self._handlers)
+        self._end_blockers = [m for m in self.modules if isinstance(m, EndBlocker)]
+        schedules = [m for m in self.modules if isinstance(m, RuleSchedule)]
+        if len(schedules) > 1:
+            raise ValueError("more than one module schedules rule versions")
+        self._schedule: RuleSchedule | None = schedules[0] if schedules else None
+        self._check_rules: tuple[int, Mapping[str, Handler]] | None = None
         # Decoded txs, or the (code, detail) a tx was refused with: an exception object is
         # not cached, since re-raising one grows its traceback and pins its frames.
         self._decoded: OrderedDict[bytes, Tx | tuple[ErrorCode, str]] = OrderedDict()
@@ -192,19 +222,63 @@ class Application:
 
         It runs as if in the next block at the last block's time (the check state is
         advisory: the block that includes the tx decides)."""
-        return self._run(self._check, BlockInfo(self.store.version() + 1, self.last_block_time_ms),
-                         raw)
+        block = BlockInfo(self.store.version() + 1, self.last_block_time_ms)
+        try:
+            # The schedule changes only in end-block hooks, never in a tx: the check
+            # state's table is that of the committed state, cached per height.
+            if self._check_rules is None or self._check_rules[0] != block.height:
+                self._check_rules = (block.height, self.handlers_at(self._check, block.height))
+            handlers = self._check_rules[1]
+        except UpgradeRequired as exc:
+            return TxResult(sha256(raw), UPGRADE_REQUIRED.code, UPGRADE_REQUIRED.codespace,
+                            UPGRADE_REQUIRED(str(exc)).log)
+        return self._run(self._check, block, raw, handlers)
 
     def finalize_block(self, block: BlockInfo, txs: Sequence[bytes]) -> BlockResult:
         if block.height != self.store.version() + 1:
             raise ValueError(f"expected block {self.store.version() + 1}, got {block.height}")
         state = self._block_overlay(block)
+        version = self.rules_version(state, block.height)
+        handlers = self._rule_table(version, block.height)
         self._pending_time_ms = block.time_ms
-        results = tuple(self._run(state, block, raw) for raw in txs)
+        results = tuple(self._run(state, block, raw, handlers) for raw in txs)
+        events, updates = self._end_block(state, block)
         app_hash = self.store.stage(block.height, state.changes)
         self._pending = BlockResult(block.height, results, app_hash,
-                                    BlockResult.root_of(results))
+                                    BlockResult.root_of(results), events, updates, version)
         return self._pending
+
+    # -- rule versions and end-block hooks ------------------------------------------------
+    @property
+    def latest_rules_version(self) -> int:
+        """The newest rule version this code base implements."""
+        return max(self._rules)
+
+    def rules_version(self, state: Reader, height: int) -> int:
+        """The rule version block ``height`` runs (1 without a schedule)."""
+        return 1 if self._schedule is None else self._schedule.rules_version(state, height)
+
+    def handlers_at(self, state: Reader, height: int) -> Mapping[str, Handler]:
+        """The message handlers block ``height`` runs (raises :class:`UpgradeRequired`
+        when this code base lacks its rule version)."""
+        return self._rule_table(self.rules_version(state, height), height)
+
+    def _rule_table(self, version: int, height: int) -> Mapping[str, Handler]:
+        handlers = self._rules.get(version)
+        if handlers is None:
+            raise UpgradeRequired(
+                f"block {height} runs rule version {version}; this release implements "
+                f"versions 1 to {self.latest_rules_version}: install one that has it")
+        return handlers
+
+    def _end_block(self, state: Overlay, block: BlockInfo
+                   ) -> tuple[tuple[Event, ...], tuple[ValidatorUpdate, ...]]:
+        ctx = Context(self.chain_id, block.height, block.time_ms, "", state)
+        powers: dict[bytes, int] = {}
+        for module in self._end_blockers:
+            for update in module.end_block(ctx):
+                powers[update.pub_key] = update.power  # the last change of a key wins
+        return tuple(ctx.events), tuple(ValidatorUpdate(k, powers[k]) for k in sorted(powers))
 
     def trial_block(self, block: BlockInfo, txs: Sequence[bytes]) -> tuple[TxResult, ...]:
         """Run ``txs`` in order as block ``block`` would, on a scratch copy of the committed
@@ -214,7 +288,8 @@ class Application:
         the txs that would fail, and ProcessProposal rejects a proposal holding one (a
         rejected tx consumes nothing, not even its nonce, so it must never be in a block)."""
         state = self._block_overlay(block)
-        return tuple(self._run(state, block, raw) for raw in txs)
+        handlers = self.handlers_at(state, block.height)
+        return tuple(self._run(state, block, raw, handlers) for raw in txs)
 
     def _block_overlay(self, block: BlockInfo) -> Overlay:
         """A fresh buffer over committed state with the block's height and time set, as
@@ -314,7 +389,8 @@ class Application:
             raise BAD_SIGNATURE(str(exc)) from None
         self._remember(self._verified, (tx.hash, public_key), None)
 
-    def _run(self, parent: Overlay, block: BlockInfo, raw: bytes) -> TxResult:
+    def _run(self, parent: Overlay, block: BlockInfo, raw: bytes,
+             handlers: Mapping[str, Handler]) -> TxResult:
         tx_hash = b""
         try:
             tx = self._decode(raw)
@@ -331,7 +407,7 @@ class Application:
             self.auth.set_nonce(state, tx.signer, tx.nonce)
             ctx = Context(self.chain_id, block.height, block.time_ms, tx.signer, state)
             for msg in tx.msgs:
-                handler = self._handlers.get(msg["type"])
+                handler = handlers.get(msg["type"])
                 if handler is None:
                     raise UNKNOWN_MESSAGE(msg["type"])
                 ctx.emit("message", action=msg["type"], signer=tx.signer)
@@ -406,15 +482,18 @@ def default_modules() -> tuple[list[Module], Authenticator]:
     from phrchain.modules.claims import ClaimsModule
     from phrchain.modules.consent import ConsentModule
     from phrchain.modules.exchange import ExchangeModule
+    from phrchain.modules.governance import GovernanceModule
     from phrchain.modules.identity import IdentityAuthenticator, IdentityModule
     from phrchain.modules.records import RecordsModule
     from phrchain.modules.settlement import SettlementModule
     from phrchain.modules.supply import SupplyModule
     from phrchain.modules.trials import TrialsModule
 
+    # governance last: its end-block hook sees every other module's writes of the block.
     modules: list[Module] = [IdentityModule(), RecordsModule(), ConsentModule(),
                              AuditModule(), ExchangeModule(), SettlementModule(),
-                             ClaimsModule(), SupplyModule(), TrialsModule()]
+                             ClaimsModule(), SupplyModule(), TrialsModule(),
+                             GovernanceModule()]
     return modules, IdentityAuthenticator()
 
 

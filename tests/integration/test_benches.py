@@ -41,6 +41,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "vault_hostile": ("rss_peak_mb", "refusal_ms_p50", "records", "idle_s"),
     "linkage": ("records", "documents", "enrollees", "named"),
     "supply": ("events_per_s", "transfers_per_s", "ratio", "us_per_dispense"),
+    "statesync": ("statesync_s", "replay_s", "ratio", "disk_pruned_mb", "disk_archive_mb"),
 }
 # bench -> figures whose value is the verdict (a campaign that found a fault exits 1 too).
 VERDICTS: dict[str, dict[str, Any]] = {

@@ -281,3 +281,54 @@ def test_info_between_finalize_and_commit_changes_nothing() -> None:
     assert (info.last_block_height, info.last_block_app_hash) == (0, genesis_hash)
     call(app, "commit")
     assert call(app, "info").last_block_app_hash == result.app_hash
+
+
+# -- governance: genesis validators and validator updates --------------------------------------
+def _validators(pairs: list[tuple[bytes, int]]) -> list[Any]:
+    return [pb.ValidatorUpdate(pub_key=pb.PublicKey(ed25519=k), power=p) for k, p in pairs]
+
+
+def _init_council(app: AbciApplication, cometbft: list[tuple[bytes, int]]) -> Any:
+    from tests.unit.test_governance import council_genesis
+
+    g = council_genesis()
+    res = pb.ResponseInitChain()
+    app.handle("init_chain", pb.RequestInitChain(
+        chain_id=CHAIN_ID, time=_ts(g["genesis_time_ms"]), initial_height=1,
+        validators=_validators(cometbft),
+        app_state_bytes=json.dumps(g["app_state"]).encode()), res)
+    return res
+
+
+def test_init_chain_matches_cometbft_validators_with_the_governed_set() -> None:
+    from tests.unit.test_governance import VALIDATOR_KEYS
+
+    same = [(k, 10) for k in VALIDATOR_KEYS[:4]]
+    res = _init_council(AbciApplication(MemoryStateStore()), same)
+    assert len(res.validators) == 0 and res.app_hash  # CometBFT's set stands
+    res = _init_council(AbciApplication(MemoryStateStore()), [])
+    assert sorted((bytes(v.pub_key.ed25519), v.power) for v in res.validators) == sorted(same)
+    with pytest.raises(ValueError, match="differ"):
+        _init_council(AbciApplication(MemoryStateStore()), [(VALIDATOR_KEYS[0], 11), *same[1:]])
+
+
+def test_finalize_block_returns_the_validator_update_of_a_passed_proposal() -> None:
+    from phrchain.core.tx import build_tx
+    from phrchain.modules.governance.messages import Propose, Vote
+    from tests.unit.test_governance import A0, A1, A2, VALIDATOR_KEYS, add_fifth
+
+    app = AbciApplication(MemoryStateStore())
+    _init_council(app, [(k, 10) for k in VALIDATOR_KEYS[:4]])
+    ms = GENESIS_SECONDS * 1000
+    propose = build_tx(A0, CHAIN_ID, 1, [Propose(add_fifth()).to_msg()])
+    first = block(app, 1, [propose, build_tx(A1, CHAIN_ID, 1, [Vote(1, "yes").to_msg()])],
+                  ms + 1000)
+    assert [r.code for r in first.tx_results] == [0, 0]
+    assert list(first.validator_updates) == []  # 2 of the 3 votes needed
+    last = block(app, 2, [build_tx(A2, CHAIN_ID, 1, [Vote(1, "yes").to_msg()])], ms + 2000)
+    assert [(bytes(u.pub_key.ed25519), u.power) for u in last.validator_updates] \
+        == [(VALIDATOR_KEYS[4], 10)]
+    events = {e.type: {a.key: a.value for a in e.attributes} for e in last.events}
+    assert events["governance.executed"]["proposal"] == "1"
+    assert events["governance.validator"]["pub_key"] == VALIDATOR_KEYS[4].hex()
+    assert list(block(app, 3, [], ms + 3000).validator_updates) == []  # reported once

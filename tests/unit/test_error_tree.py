@@ -16,8 +16,8 @@ from phrchain.vault import gateway_errors
 from phrchain.vault.errors import VaultError
 
 # Codespaces whose codes are decided by the state machine and land in block results.
-ON_CHAIN = {"tx", "query", "identity", "records", "consent", "audit", "exchange",
-            "settlement", "claims", "supply", "trials"}
+ON_CHAIN = {"tx", "query", "governance", "identity", "records", "consent", "audit",
+            "exchange", "settlement", "claims", "supply", "trials"}
 
 
 def test_calling_a_code_raises_the_error_of_its_codespace() -> None:

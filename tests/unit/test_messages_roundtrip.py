@@ -43,6 +43,8 @@ A, B, C = (signing_key(n).did for n in (11, 12, 13))
 ID1, ID2, ID3 = "11" * 16, "22" * 16, "33" * 16
 H1, H2, H3 = "aa" * 32, "bb" * 32, "cc" * 32
 TAGS = sorted(f"{n:064x}" for n in (1, 2, 3))
+_ENC = enc_key(4)
+_VK1, _VK2 = (signing_key(n).public_key.hex() for n in (14, 15))
 
 
 def _messages(name: str) -> ModuleType:
@@ -199,6 +201,28 @@ KNOWN: list[dict[str, Any]] = [
     {"type": "trials/results", "trial": ID1, "commitment": H3, "outcomes": [
         {"id": "death", "measure": "All-cause mortality", "time_frame": "12 months",
          "kind": "secondary", "declared_change": False}]},
+    {"type": "governance/propose", "action": {"kind": "admit_authority", "did": A,
+                                              "enc_key": _ENC, "name": "Council member",
+                                              "pop": "ab" * 64}},
+    {"type": "governance/propose", "action": {"kind": "remove_authority", "did": B,
+                                              "reason": "privilege_withdrawn"}},
+    {"type": "governance/propose", "action": {"kind": "add_validator", "pub_key": _VK1,
+                                              "power": 10, "organization": C}},
+    {"type": "governance/propose", "action": {"kind": "remove_validator", "pub_key": _VK1}},
+    {"type": "governance/propose", "action": {"kind": "set_validator_power",
+                                              "pub_key": _VK1, "power": 7}},
+    {"type": "governance/propose", "action": {"kind": "replace_validator", "pub_key": _VK1,
+                                              "new_pub_key": _VK2}},
+    {"type": "governance/propose", "action": {"kind": "set_parameter", "module": "supply",
+                                              "name": "tables", "value": {"max": [1, 2]}}},
+    {"type": "governance/propose", "action": {"kind": "schedule_upgrade", "version": 2,
+                                              "height": 1000, "name": "v2"}},
+    {"type": "governance/propose", "action": {"kind": "freeze_organization",
+                                              "organization": C}},
+    {"type": "governance/propose", "action": {"kind": "unfreeze_organization",
+                                              "organization": C}},
+    {"type": "governance/vote", "proposal": 3, "option": "yes"},
+    {"type": "governance/vote", "proposal": 3, "option": "no"},
 ]
 
 

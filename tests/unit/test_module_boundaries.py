@@ -15,6 +15,7 @@ from phrchain.modules.audit import keys as audit_keys
 from phrchain.modules.claims import keys as claims_keys
 from phrchain.modules.consent import keys as consent_keys
 from phrchain.modules.exchange import keys as exchange_keys
+from phrchain.modules.governance import keys as governance_keys
 from phrchain.modules.identity import keys as identity_keys
 from phrchain.modules.records import keys as records_keys
 from phrchain.modules.settlement import keys as settlement_keys
@@ -53,9 +54,9 @@ def trespasses(owner: str | None, source: str) -> list[str]:
     return bad
 
 
-def test_the_modules_are_the_nine_known() -> None:
-    assert MODULES == ["audit", "claims", "consent", "exchange", "identity", "records",
-                       "settlement", "supply", "trials"]
+def test_the_modules_are_the_ten_known() -> None:
+    assert MODULES == ["audit", "claims", "consent", "exchange", "governance", "identity",
+                       "records", "settlement", "supply", "trials"]
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -125,3 +126,13 @@ def test_state_keys_are_the_bytes_the_chain_stores() -> None:
         b"trials/p/" + t.encode() + b"/did:phr:pat:alice"
     assert trials_keys.label_key(t, "death") == b"trials/l/" + t.encode() + b"/death"
     assert trials_keys.params_key(1) == b"trials/params/000001"
+    assert governance_keys.proposal_key(26) == b"governance/p/000000000000001a"
+    assert governance_keys.vote_key(1, alice) \
+        == b"governance/v/0000000000000001/did:phr:pat:alice"
+    assert governance_keys.open_key(2) == b"governance/open/0000000000000002"
+    assert governance_keys.validator_key(b"\xab" * 32) == b"governance/val/" + b"ab" * 32
+    assert governance_keys.param_key("vault", "max_mb") == b"governance/param/vault/max_mb"
+    assert governance_keys.param_history_key("vault", "max_mb", 3) \
+        == b"governance/ph/vault/max_mb/00000003"
+    assert governance_keys.upgrade_key(100) == b"governance/up/0000000000000064"
+    assert identity_keys.frozen_key(insurer) == b"identity/frozen/did:phr:org:ins"

@@ -21,6 +21,8 @@
     phrchain consent grant | share | revoke | list | show [--fhir] ...
     phrchain exchange request | inbox | show | approve | deny | pull | push ...
     phrchain audit log [--fhir] | verify   --patient DID [--validator DID | --genesis FILE]
+    phrchain gov propose ACTION ... | vote ID yes|no | list | show ID | validators | rules
+    phrchain node backup --home DIR --out B [--vault V] | restore --backup B --home NEW
 
 The records commands find each institution's vault in a directory file, JSON
 ``{organization DID: vault URL}``, named by ``--vaults`` or ``PHRCHAIN_VAULTS``; every
@@ -71,9 +73,11 @@ from phrchain.cli.common import (
 from phrchain.cli.consent import consent_parser
 from phrchain.cli.demo import demo_command
 from phrchain.cli.exchange import exchange_parser
+from phrchain.cli.gov import gov_parser
 from phrchain.cli.i18n import LANGS, set_lang
 from phrchain.cli.identity import identity_parser
 from phrchain.cli.net import net_parser
+from phrchain.cli.node import node_parser
 from phrchain.cli.portable import portable_parser
 from phrchain.cli.records import records_parser
 from phrchain.cli.session import tls_client_options
@@ -309,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
              supply_parser),
             ("trials", "clinical trials: registration, consent, case-report data, results "
                        "and the outcome-switch classifier", trials_parser),
+            ("gov", "the consortium council: proposals, votes, validators", gov_parser),
+            ("node", "back up and restore a solo node (and its vault)", node_parser),
             ("vault", "run or inspect an institution's vault", vault_parser),
             ("tls", "certificates for HTTPS and mutual TLS (docs/tls.md)", tls_parser)):
         group = sub.add_parser(name, help=help_)

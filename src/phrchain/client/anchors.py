@@ -7,8 +7,9 @@ caller trusts:
 - :class:`SoloAnchor` — the solo engine's validator DID: the header of height H, signed
   by that validator, carries the app hash *after* block H.
 - :class:`CometAnchor` — a CometBFT validator set (from its genesis): the commit of
-  height H + 1, signed by more than 2/3 of the voting power, carries the app hash after
-  block H (CometBFT headers carry the previous block's app hash).
+  height H + 1, signed by more than 2/3 of the voting power of the set of that height
+  (reached from the genesis set by following validator-set changes), carries the app
+  hash after block H (CometBFT headers carry the previous block's app hash).
 
 Code that verifies chain data (the audit log reader, the CLI) takes an anchor and works
 the same over either engine.
@@ -20,7 +21,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from phrchain.client.verify import STORE_PATH, verify_header, verify_query_against_header
+from phrchain.client.verify import (
+    STORE_PATH,
+    verify_header,
+    verify_query,
+    verify_query_against_header,
+)
 from phrchain.core.errors import CryptoError, ProofError
 
 
@@ -71,19 +77,31 @@ class SoloAnchor:
 
 
 class CometAnchor:
+    """Headers verified from a trusted CometBFT validator set (normally the genesis
+    set), following the validator-set changes governance makes
+    (``lightclient_skipping.FollowingLightClient``; trust does not expire: the
+    genesis holder accepts its set's authority for good)."""
+
     def __init__(self, rpc: Any, validators: Sequence[Any], chain_id: str,
-                 wait_s: float = 20.0) -> None:
+                 wait_s: float = 20.0, genesis_time: str = "1970-01-01T00:00:00Z") -> None:
+        from phrchain.client.lightclient_skipping import TrustedState, rfc3339_ns
+
         self.rpc, self.validators, self.chain_id, self.wait_s = rpc, validators, chain_id, wait_s
+        self._root = TrustedState(0, rfc3339_ns(genesis_time), b"", tuple(validators))
+        self._light: Any = None
+        self._headers: dict[int, Any] = {}
         self._commits: dict[int, Any] = {}
 
     @classmethod
     def from_genesis(cls, rpc: Any, genesis: Mapping[str, Any]) -> CometAnchor:
         from phrchain.client.lightclient_cometbft import validator_set_from_genesis
 
-        return cls(rpc, validator_set_from_genesis(genesis), str(genesis["chain_id"]))
+        return cls(rpc, validator_set_from_genesis(genesis), str(genesis["chain_id"]),
+                   genesis_time=str(genesis.get("genesis_time", "1970-01-01T00:00:00Z")))
 
     def commit(self, height: int) -> Any:
-        """The signed header of ``height``, waiting (bounded) for it to exist."""
+        """The signed header of ``height`` (unverified), waiting (bounded) for it and for
+        the validator set after it to exist."""
         if height not in self._commits:
             deadline = time.monotonic() + self.wait_s
             while self.rpc.height() < height:
@@ -93,20 +111,44 @@ class CometAnchor:
             self._commits[height] = self.rpc.commit(height)["signed_header"]
         return self._commits[height]
 
-    def prove_raw(self, answer: Mapping[str, Any], expected_key: bytes) -> str | None:
-        from phrchain.client.lightclient_cometbft import verify_query_cometbft
+    def header(self, height: int) -> Any:
+        """The verified header of ``height`` (``LightHeader``)."""
+        from phrchain.client.lightclient_skipping import FollowingLightClient, RpcProvider
 
+        if height not in self._headers:
+            self.commit(height)
+            if self._light is None or self._light.trusted.height >= height:
+                self._light = FollowingLightClient(self.chain_id, self._root,
+                                                   _CachedProvider(self, RpcProvider(self.rpc)),
+                                                   trusting_period_ns=None)
+            self._headers[height] = self._light.verify_to(height, time.time_ns())
+        return self._headers[height]
+
+    def prove_raw(self, answer: Mapping[str, Any], expected_key: bytes) -> str | None:
         height = answer.get("height")
         if type(height) is not int or height < 1:
             raise ProofError(f"height {height!r} cannot be proven")
-        raw: str | None = verify_query_cometbft(_as_store(answer), self.commit(height + 1),
-                                                self.validators, self.chain_id,
-                                                expected_key=expected_key)
+        raw: str | None = verify_query(_as_store(answer), self.header(height + 1).app_hash,
+                                       expected_key)
         return raw
 
     def time_ms(self, height: int) -> int:
-        from phrchain.client.lightclient_cometbft import parse_time, verify_commit
+        from phrchain.client.lightclient_cometbft import parse_time
 
-        header = verify_commit(self.commit(height), self.validators, self.chain_id)
-        seconds, nanos = parse_time(header.time)
+        seconds, nanos = parse_time(self.header(height).time)
         return seconds * 1000 + nanos // 1_000_000
+
+
+class _CachedProvider:
+    """The anchor's RPC, with its commits cached (and waited for)."""
+
+    def __init__(self, anchor: CometAnchor, rpc: Any) -> None:
+        self.anchor, self.rpc = anchor, rpc
+
+    def signed_header(self, height: int) -> Mapping[str, Any]:
+        found: Mapping[str, Any] = self.anchor.commit(height)
+        return found
+
+    def validators(self, height: int) -> Sequence[Mapping[str, Any]]:
+        found: Sequence[Mapping[str, Any]] = self.rpc.validators(height)
+        return found

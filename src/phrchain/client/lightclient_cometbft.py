@@ -17,8 +17,10 @@ Byte layouts follow CometBFT v0.38 (``types/block.go`` ``Header.Hash``,
 ``types/vote.go`` ``VoteSignBytes``, ``types/validator.go`` ``Validator.Bytes``): header
 hash = RFC 6962 Merkle root (the RFC 9162 tree of ``core/rfc9162.py``) over 14
 protobuf-encoded fields; sign bytes = varint-length-prefixed ``CanonicalVote``.
-Validator-set changes are not followed (phrchain networks keep their genesis set);
-a header signed by another set fails step 1.
+This module checks one header against one known set (a header signed by another set
+fails step 1); ``lightclient_skipping.py`` follows validator-set changes (governance
+adds, re-weights and removes validators) from a trusted root, as CometBFT's light
+client does, with :func:`verify_commit_trusting`.
 
 Everything raises :class:`~phrchain.core.errors.ProofError` or
 :class:`~phrchain.core.errors.CryptoError`; nothing returns ``False``.
@@ -39,8 +41,18 @@ from phrchain.client.verify import verify_query
 from phrchain.core import keys, rfc9162
 from phrchain.core.errors import CryptoError, ProofError
 
-__all__ = ["LightHeader", "Validator", "header_hash", "validator_set_from_genesis",
-           "validators_hash", "verify_commit", "verify_query_cometbft", "vote_sign_bytes"]
+__all__ = [
+    "LightHeader",
+    "NotEnoughTrust",
+    "Validator",
+    "header_hash",
+    "validator_set_from_genesis",
+    "validators_hash",
+    "verify_commit",
+    "verify_commit_trusting",
+    "verify_query_cometbft",
+    "vote_sign_bytes",
+]
 
 PRECOMMIT_TYPE: Final = 2  # tendermint.types.SignedMsgType SIGNED_MSG_TYPE_PRECOMMIT
 BLOCK_ID_FLAG_COMMIT: Final = 2  # tendermint.types.BlockIDFlag BLOCK_ID_FLAG_COMMIT
@@ -210,10 +222,11 @@ def vote_sign_bytes(chain_id: str, height: int, round_: int, block_id: tuple[byt
     return _uvarint(len(vote)) + vote
 
 
-def verify_commit(signed_header: Mapping[str, Any], validators: Sequence[Validator],
-                  chain_id: str) -> LightHeader:
-    """Check a ``/commit`` answer's ``signed_header`` against the trusted ``validators``
-    (see the module docstring); return the verified header's fields."""
+def _commit_of(signed_header: Mapping[str, Any], chain_id: str
+               ) -> tuple[Mapping[str, Any], Mapping[str, Any], int, tuple[bytes, int, bytes],
+                          bytes]:
+    """``(header, commit, height, commit block id, header hash)`` of a signed header whose
+    commit names this header at this height on ``chain_id``."""
     if not isinstance(signed_header, Mapping):
         raise ProofError("not a signed header")
     header, commit = signed_header.get("header"), signed_header.get("commit")
@@ -222,17 +235,22 @@ def verify_commit(signed_header: Mapping[str, Any], validators: Sequence[Validat
     if header.get("chain_id") != chain_id:
         raise ProofError(f"header is for chain {header.get('chain_id')!r}, not {chain_id!r}")
     height = _int(header.get("height"), "height")
-    if _hex(header.get("validators_hash"), "validators_hash") != validators_hash(validators):
-        raise ProofError("the header was made by another validator set than the trusted one")
     block_id = _block_id(commit.get("block_id"), "commit block_id")
     this_hash = header_hash(header)
     if block_id[0] != this_hash:
         raise ProofError("the commit is for another block than this header")
     if _int(commit.get("height"), "commit height") != height:
         raise ProofError("the commit is for another height than this header")
+    return header, commit, height, block_id, this_hash
+
+
+def _signed_power(commit: Mapping[str, Any], validators: Sequence[Validator], chain_id: str,
+                  height: int, block_id: tuple[bytes, int, bytes], others_ok: bool) -> int:
+    """The voting power of ``validators`` whose valid precommit signatures the commit
+    carries. ``others_ok``: signatures by validators outside the set are skipped (the
+    trusted set of a skipping check), else refused."""
     round_ = _int(commit.get("round"), "commit round")
     by_address = {v.address: v for v in validators}
-    total = sum(v.power for v in validators)
     signed_power, seen = 0, set()
     for sig in commit.get("signatures") or ():
         if not isinstance(sig, Mapping) or _int(sig.get("block_id_flag"), "flag") != \
@@ -240,10 +258,12 @@ def verify_commit(signed_header: Mapping[str, Any], validators: Sequence[Validat
             continue  # absent, or a vote for nil: counts for nothing
         address = _hex(sig.get("validator_address"), "validator_address")
         validator = by_address.get(address)
-        if validator is None or address in seen:
+        if address in seen or (validator is None and not others_ok):
             raise ProofError(f"commit signature by unknown or repeated validator "
                              f"{address.hex()}")
         seen.add(address)
+        if validator is None:
+            continue
         try:
             signature = base64.b64decode(sig.get("signature") or "", validate=True)
         except binascii.Error:
@@ -255,11 +275,46 @@ def verify_commit(signed_header: Mapping[str, Any], validators: Sequence[Validat
         except CryptoError as exc:
             raise CryptoError(f"commit signature of {address.hex()}: {exc}") from None
         signed_power += validator.power
+    return signed_power
+
+
+def _light_header(header: Mapping[str, Any], chain_id: str, height: int,
+                  this_hash: bytes) -> LightHeader:
+    return LightHeader(chain_id, height, str(header.get("time")),
+                       _hex(header.get("app_hash"), "app_hash"), this_hash)
+
+
+def verify_commit(signed_header: Mapping[str, Any], validators: Sequence[Validator],
+                  chain_id: str) -> LightHeader:
+    """Check a ``/commit`` answer's ``signed_header`` against the trusted ``validators``
+    (see the module docstring); return the verified header's fields."""
+    header, commit, height, block_id, this_hash = _commit_of(signed_header, chain_id)
+    if _hex(header.get("validators_hash"), "validators_hash") != validators_hash(validators):
+        raise ProofError("the header was made by another validator set than the trusted one")
+    signed_power = _signed_power(commit, validators, chain_id, height, block_id, False)
+    total = sum(v.power for v in validators)
     if 3 * signed_power <= 2 * total:
         raise ProofError(f"the commit is signed by {signed_power} of {total} voting power, "
                          "not more than 2/3")
-    return LightHeader(chain_id, height, str(header.get("time")),
-                       _hex(header.get("app_hash"), "app_hash"), this_hash)
+    return _light_header(header, chain_id, height, this_hash)
+
+
+class NotEnoughTrust(ProofError):
+    """Too little of the trusted set signed a commit to skip to it (bisect instead)."""
+
+
+def verify_commit_trusting(signed_header: Mapping[str, Any], trusted: Sequence[Validator],
+                           chain_id: str, numerator: int = 1, denominator: int = 3) -> None:
+    """Raise unless validators of the ``trusted`` set holding more than
+    ``numerator/denominator`` of its power signed this commit (CometBFT's
+    ``VerifyCommitLightTrusting``; the header's own set is checked by
+    :func:`verify_commit`)."""
+    _, commit, height, block_id, _ = _commit_of(signed_header, chain_id)
+    signed_power = _signed_power(commit, trusted, chain_id, height, block_id, True)
+    total = sum(v.power for v in trusted)
+    if denominator * signed_power <= numerator * total:
+        raise NotEnoughTrust(f"the trusted validators signed {signed_power} of {total} voting "
+                         f"power, not more than {numerator}/{denominator}")
 
 
 def verify_query_cometbft(answer: Mapping[str, Any], next_signed_header: Mapping[str, Any],

@@ -19,6 +19,7 @@ from phrchain.client.audit import AuditClient
 from phrchain.client.claims import ClaimsClient
 from phrchain.client.consent import ConsentClient
 from phrchain.client.exchange import ExchangeClient
+from phrchain.client.governance import GovernanceClient
 from phrchain.client.http import NodeClient
 from phrchain.client.records import RecordsClient
 from phrchain.client.session import Session
@@ -40,6 +41,7 @@ class Phr:
         self.claims = ClaimsClient(self.session)
         self.supply = SupplyClient(self.session)
         self.trials = TrialsClient(self.session)
+        self.governance = GovernanceClient(self.session)
 
     @property
     def node(self) -> NodeClient:

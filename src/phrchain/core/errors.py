@@ -13,7 +13,8 @@
     │   └── FhirError             off chain: FHIR input or mapping (phrchain.fhir.errors)
     └── edge errors without a code, each in its own package: ApiError, WalletError,
         RecordsError, PortableError, RpcError (phrchain.client), ChainError, HomeError
-        (engines), StateIntegrityError, StateWriteError (storage), CliError, NotServed
+        (engines), StateIntegrityError, StateWriteError, BackupError (storage), CliError,
+        NotServed
 
 Catch :class:`CodedError` for "refused, with a stable reason"; :class:`TxError` only
 where consensus is meant. ``TxError`` codes land in block results and every node must

@@ -4,13 +4,18 @@ A module is a name, a table of message handlers, a table of queries and a genesi
 initialiser. Handlers follow validate → change state → emit events, and raise
 :class:`~phrchain.core.errors.TxError` to reject (the app then drops every write of the
 tx). Modules are wired in one explicit ordered list in ``phrchain.app``.
+
+Three optional faces, which the app finds by ``isinstance`` on the runtime-checkable
+protocols below: :class:`EndBlocker` (per-block logic after the block's txs, which may
+change the validator set), :class:`RuleSchedule` (which rule version a height runs) and
+:class:`VersionedRules` (the handlers a rule version replaces: py-evm's fork classes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
@@ -64,6 +69,42 @@ class Module(Protocol):
     def queries(self) -> Mapping[str, Query]: ...
 
     def init_genesis(self, ctx: Context, section: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorUpdate:
+    """A consensus validator's new voting power (0 removes it), as CometBFT takes them
+    from FinalizeBlock: effective two blocks later (H+2)."""
+
+    pub_key: bytes  # Ed25519, 32 bytes
+    power: int
+
+
+@runtime_checkable
+class EndBlocker(Protocol):
+    """A module with logic that runs once per block, after the block's txs, in the
+    block's state (``ctx.signer`` is empty). It must be a pure function of that state
+    and write nothing in a block where nothing is due, so that chains that never use it
+    keep their app hashes."""
+
+    def end_block(self, ctx: Context) -> Sequence[ValidatorUpdate]: ...
+
+
+@runtime_checkable
+class RuleSchedule(Protocol):
+    """Which rule version executes block ``height``, read from the committed state
+    before the block (version 1 until an upgrade takes effect)."""
+
+    def rules_version(self, state: Reader, height: int) -> int: ...
+
+
+@runtime_checkable
+class VersionedRules(Protocol):
+    """Handlers that a rule version introduces: ``{version: {msg_type: handler}}``. A
+    version's table is version 1's (``handlers()``) with every change up to it applied;
+    old versions stay, so blocks below an upgrade replay with the rules they ran."""
+
+    def rule_changes(self) -> Mapping[int, Mapping[str, Handler]]: ...
 
 
 class Authenticator(Protocol):

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from phrchain.core import smt
 from phrchain.core.accel import native as _native
-from phrchain.core.errors import HEIGHT_UNAVAILABLE
+from phrchain.core.errors import HEIGHT_UNAVAILABLE, ProofError
 
 Changes = Mapping[bytes, bytes | None]
 
@@ -80,6 +80,7 @@ class MemoryStateStore:
         self._history: dict[bytes, list[tuple[int, bytes | None]]] = {}
         self._staged: tuple[int, smt.NodeRef, Changes, dict[smt.NodeRef, bytes]] | None \
             = None
+        self._base = 0  # the lowest retained version (an imported snapshot's height)
 
     def version(self) -> int:
         return len(self._roots) - 1
@@ -88,8 +89,8 @@ class MemoryStateStore:
         top = self.version()
         if height is None:
             return top
-        if not 0 <= height <= top:
-            raise HEIGHT_UNAVAILABLE(f"height {height} (have 0..{top})")
+        if not self._base <= height <= top:
+            raise HEIGHT_UNAVAILABLE(f"height {height} (have {self._base}..{top})")
         return height
 
     def root(self, height: int | None = None) -> bytes:
@@ -137,6 +138,23 @@ class MemoryStateStore:
 
     def discard(self) -> None:
         self._staged = None
+
+    def import_version(self, height: int, pairs: Mapping[bytes, bytes],
+                       expected_root: bytes) -> None:
+        """Make an empty store hold ``pairs`` as version ``height``, the first it retains
+        (a state-sync snapshot); refused, with nothing kept, unless their root is
+        ``expected_root``."""
+        if self._roots or self._staged is not None:
+            raise ValueError("only an empty store imports a snapshot")
+        root, nodes = smt.update(self._nodes, smt.EMPTY_REF, smt_batch(pairs), height)
+        if root[1] != expected_root:
+            raise ProofError(f"the snapshot's root {root[1].hex()} is not the trusted app "
+                             f"hash {expected_root.hex()}")
+        self._nodes.put_many(nodes)
+        for key, value in pairs.items():
+            self._history[key] = [(height, value)]
+        self._roots = [smt.EMPTY_REF] * height + [root]  # below the base: never read
+        self._base = height
 
     def prove(self, key: bytes, height: int | None = None) -> smt.SmtProof:
         return smt.prove(self._nodes, self._root_ref(height), smt.key_path(key))

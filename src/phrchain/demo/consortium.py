@@ -36,8 +36,8 @@ from phrchain.engine.solo.node import SoloNode
 from phrchain.gateway.chain import LocalChain
 from phrchain.gateway.http import create_vault_app
 from phrchain.gateway.service import Vault, VaultConfig
-from phrchain.testing import supply_params
 from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
+from phrchain.testing import supply_params
 
 CHAIN_ID: Final = "phr-demo"
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 from phrchain.core import smt
-from phrchain.core.errors import HEIGHT_UNAVAILABLE, PhrError
+from phrchain.core.errors import HEIGHT_UNAVAILABLE, PhrError, ProofError
 from phrchain.core.store import Changes, smt_batch
 from phrchain.storage.writer import StateWriter
 
@@ -136,6 +136,10 @@ class SqliteStateStore:
         # another thread never pairs a height with the next block's root.
         self._head: tuple[int, smt.NodeRef] = (-1, smt.EMPTY_REF) if row is None \
             else (row[0], (row[1], bytes(row[2])))
+        # The lowest retained version: 0, or the height of an imported snapshot (state
+        # sync), below which nothing can be read or proven.
+        lowest = self._db.execute("SELECT MIN(height) FROM roots").fetchone()
+        self._base = 0 if lowest is None or lowest[0] is None else int(lowest[0])
         self._young: dict[smt.NodeRef, bytes] = {}
         self._old: dict[smt.NodeRef, bytes] = {}
         self._latest: dict[bytes, bytes | None] = {}
@@ -160,8 +164,8 @@ class SqliteStateStore:
         version = self._head[0]
         if height is None:
             return version
-        if not 0 <= height <= version:
-            raise HEIGHT_UNAVAILABLE(f"height {height} (have 0..{version})")
+        if not self._base <= height <= version:
+            raise HEIGHT_UNAVAILABLE(f"height {height} (have {self._base}..{version})")
         return height
 
     def _root_ref(self, height: int | None) -> smt.NodeRef:
@@ -305,3 +309,68 @@ class SqliteStateStore:
 
     def discard(self) -> None:
         self._staged = None
+
+    def prune(self, keep_from: int) -> dict[str, int]:
+        """Forget every version below ``keep_from`` (which stays readable and provable,
+        as does every later one): their roots, the key versions no retained height reads,
+        and the tree nodes no retained root reaches. Returns the rows deleted.
+
+        A node made at a version below ``keep_from`` that a later root still uses is
+        unchanged since, so the tree at ``keep_from`` reaches it: walking that one tree
+        finds every old node to keep."""
+        version = self._head[0]
+        if keep_from <= self._base:
+            return {"roots": 0, "kv": 0, "nodes": 0}
+        if keep_from > version or self._staged is not None:
+            raise ValueError(f"can prune below {version} at most, with nothing staged")
+        root = self._root_ref(keep_from)
+        keep: list[tuple[int, bytes]] = []
+        stack = [root] if root[1] != smt.EMPTY else []
+        while stack:
+            ref = stack.pop()
+            if ref[0] < keep_from:
+                keep.append(ref)
+            children = smt.child_refs(self.get_node(*ref))
+            if children is not None:
+                stack += [c for c in children if c[1] != smt.EMPTY]
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS keep_nodes (version INTEGER, "
+                       "hash BLOB, PRIMARY KEY (version, hash)) WITHOUT ROWID")
+            db.execute("DELETE FROM keep_nodes")
+            db.executemany("INSERT OR IGNORE INTO keep_nodes VALUES (?, ?)", keep)
+            nodes = db.execute(
+                "DELETE FROM nodes WHERE version < ? AND NOT EXISTS (SELECT 1 FROM "
+                "keep_nodes k WHERE k.version = nodes.version AND k.hash = nodes.hash)",
+                (keep_from,)).rowcount
+            kv = db.execute(
+                "DELETE FROM kv WHERE height < ? AND EXISTS (SELECT 1 FROM kv later WHERE "
+                "later.key = kv.key AND later.height > kv.height AND later.height <= ?)",
+                (keep_from, keep_from)).rowcount
+            roots = db.execute("DELETE FROM roots WHERE height < ?", (keep_from,)).rowcount
+            db.execute("DELETE FROM keep_nodes")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        with self._latest_lock:
+            self._base = keep_from
+        return {"roots": roots, "kv": kv, "nodes": nodes}
+
+    def import_version(self, height: int, pairs: Mapping[bytes, bytes],
+                       expected_root: bytes) -> None:
+        """Make an empty store hold ``pairs`` (every live key) as version ``height``, the
+        first it retains (a state-sync snapshot); refused, with nothing written, unless
+        their root is ``expected_root``."""
+        if self._head[0] >= 0 or self._staged is not None:
+            raise ValueError("only an empty store imports a snapshot")
+        root, nodes = smt.update(self, smt.EMPTY_REF, smt_batch(pairs), height)
+        if root[1] != expected_root:
+            raise ProofError(f"the snapshot's root {root[1].hex()} is not the trusted app "
+                             f"hash {expected_root.hex()}")
+        write_version(self._db, height, root, list(pairs.items()),
+                      [(h, body) for (_, h), body in nodes.items()])
+        with self._latest_lock:
+            self._head, self._base = (height, root), height
+            self._latest.clear()

@@ -21,10 +21,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=26658)
     parser.add_argument("--state-writer", action="store_true",
                         help="write state in a writer process (default: in this process)")
+    parser.add_argument("--snapshot-interval", type=int, default=0,
+                        help="offer a state-sync snapshot every N blocks (default 0: none)")
+    parser.add_argument("--keep-versions", type=int, default=0,
+                        help="keep the last K state versions (default 0: archive, all)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = AbciApplication.open(Path(args.home), state_writer=args.state_writer)
+    app = AbciApplication.open(Path(args.home), state_writer=args.state_writer,
+                               snapshot_interval=args.snapshot_interval,
+                               keep_versions=args.keep_versions)
     server = AbciServer(app, "127.0.0.1", args.port)
     stop = threading.Event()
 

@@ -7,18 +7,29 @@ Only the mapping lives here (protobuf in, protobuf out); the wire protocol is
   replays whatever blocks the app lacks (a block finalized but not committed was never
   written: the store stages it in memory only, and drops it when the block comes again).
 - ``InitChain``: our genesis is CometBFT's ``chain_id``, ``genesis_time`` (to the ms) and
-  ``app_state``. Validators come from CometBFT's genesis; the app keeps them unchanged.
+  ``app_state``. Validators: when ``app_state.governance.validators`` names the set
+  (bound to organizations), CometBFT's genesis validators must be the same keys and
+  powers, or be empty (the app's set is then returned as the initial set); a genesis
+  without governance validators keeps CometBFT's set, which governance cannot change.
 - ``CheckTx`` (new and re-check): ``Application.check_tx`` on the check state.
 - ``PrepareProposal``: the mempool's txs run in order on a scratch state at the block's
   height and time; those that would fail are dropped. ``ProcessProposal``: the same run;
   any failing tx rejects the proposal (a failed tx consumes nothing, not even its
   nonce, so it has no business in a block).
-- ``FinalizeBlock``: execute; per-tx code/codespace/log and events; the app hash.
-  Block time is the header's, truncated to integer milliseconds (no clock in the app).
-- ``Commit``: persist atomically (one SQLite transaction).
+- ``FinalizeBlock``: execute; per-tx code/codespace/log and events; the block's events
+  (governance outcomes) and validator updates (a passed validator proposal; CometBFT
+  applies them at H+2); the app hash. Block time is the header's, truncated to integer
+  milliseconds (no clock in the app).
+- ``Commit``: persist atomically (one SQLite transaction). With ``keep_versions`` K > 0,
+  every K blocks the state keeps only its last K versions (``SqliteStateStore.prune``;
+  queries below answer ``query/3 height_unavailable``) and ``retain_height`` lets
+  CometBFT prune its blocks below them (and below no offered snapshot); 0 = archive.
 - ``Query``: ``path`` is an app query path, ``data`` its JSON arguments; the value is the
   JSON answer with its sparse-Merkle proof (``Application.query``).
-- Snapshots: not offered (state sync off; a new node replays from genesis).
+- Snapshots (state sync, ``snapshots.py``): with ``snapshot_interval`` N > 0 the app
+  snapshots its state at every N-th Commit and offers the newest; an empty app restores
+  an offered snapshot chunk by chunk, each chunk checked against the snapshot's
+  metadata and the rebuilt state against the light-client-verified app hash.
 """
 
 from __future__ import annotations
@@ -36,9 +47,18 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from phrchain import __version__
 from phrchain.app import Application, BlockInfo, TxResult, new_application
-from phrchain.core.errors import BAD_QUERY, TxError
+from phrchain.core.errors import BAD_QUERY, ProofError, TxError
+from phrchain.core.module import Event, ValidatorUpdate, block_of
+from phrchain.core.state import StoreView
 from phrchain.core.store import StateStore
 from phrchain.engine.abci import abci_pb2 as pb
+from phrchain.engine.abci.snapshots import (
+    Restore,
+    SnapshotStore,
+    decode_snapshot,
+    describe,
+    encode_snapshot,
+)
 from phrchain.storage.integrity import check_latest_state
 from phrchain.storage.sqlite_state import SqliteStateStore
 
@@ -56,6 +76,42 @@ def timestamp_ms(ts: Timestamp) -> int:
     return int(ts.seconds) * 1000 + int(ts.nanos) // 1_000_000
 
 
+def _fill_events(out: Any, events: tuple[Event, ...]) -> None:
+    for event in events:
+        abci_event = out.add()
+        abci_event.type = event.type
+        for key, value in event.attributes:
+            abci_event.attributes.add(key=key, value=value, index=True)
+
+
+def _fill_updates(out: Any, updates: tuple[ValidatorUpdate, ...]) -> None:
+    for update in updates:
+        entry = out.add()
+        entry.pub_key.ed25519 = update.pub_key
+        entry.power = update.power
+
+
+def genesis_validators(app_state: dict[str, Any]) -> list[tuple[bytes, int]]:
+    """``(Ed25519 key, power)`` of the validators the app's genesis names, in key order."""
+    section = app_state.get("governance") or {}
+    entries = section.get("validators", []) if isinstance(section, dict) else []
+    return sorted((bytes.fromhex(v["pub_key"]), int(v["power"])) for v in entries)
+
+
+def check_genesis_validators(app_state: dict[str, Any], req: pb.RequestInitChain,
+                             res: pb.ResponseInitChain) -> None:
+    """CometBFT's genesis validators and the app's must be one set (module docstring)."""
+    ours = genesis_validators(app_state)
+    if not ours:
+        return
+    theirs = sorted((bytes(v.pub_key.ed25519), int(v.power)) for v in req.validators)
+    if not theirs:
+        _fill_updates(res.validators, tuple(ValidatorUpdate(k, p) for k, p in ours))
+    elif theirs != ours:
+        raise ValueError("CometBFT's genesis validators differ from "
+                         "app_state.governance.validators (keys or powers)")
+
+
 def _fill_result(out: Any, result: TxResult) -> None:
     out.code = result.code
     if result.code:
@@ -64,19 +120,22 @@ def _fill_result(out: Any, result: TxResult) -> None:
     # CometBFT's LastResultsHash covers code and data only: put the hash of our
     # consensus result (codespace and events included) in data, so it covers them too.
     out.data = hashlib.sha256(result.leaf()).digest()
-    for event in result.events:
-        abci_event = out.events.add()
-        abci_event.type = event.type
-        for key, value in event.attributes:
-            abci_event.attributes.add(key=key, value=value, index=True)
+    _fill_events(out.events, result.events)
 
 
 class AbciApplication:
     """One validator's application, answering ABCI requests (see module docstring)."""
 
-    def __init__(self, store: StateStore, home: Path | None = None) -> None:
+    def __init__(self, store: StateStore, home: Path | None = None,
+                 snapshot_interval: int = 0, keep_versions: int = 0) -> None:
         self.store = store
         self.home = home
+        self.snapshot_interval = snapshot_interval
+        # 0: an archive node (every version); K: prune to the last K versions every K
+        # blocks and let CometBFT prune its blocks below them (retain_height).
+        self.keep_versions = keep_versions
+        self.snapshots = SnapshotStore(home / "snapshots") if home is not None else None
+        self._restore: Restore | None = None
         self.app: Application = new_application(store)
         # CometBFT calls the consensus and mempool connections concurrently; the app is
         # one state machine, so they take turns. Queries read committed versions only.
@@ -89,7 +148,8 @@ class AbciApplication:
         self._restore_last_block_time()
 
     @classmethod
-    def open(cls, home: Path, state_writer: bool = False) -> AbciApplication:
+    def open(cls, home: Path, state_writer: bool = False, snapshot_interval: int = 0,
+             keep_versions: int = 0) -> AbciApplication:
         """The app over ``home/state.db``, refused (``StateIntegrityError``) when the stored
         values do not hash to the stored root: an edited database would otherwise be
         reported to CometBFT as the committed app hash. The state writer process (see
@@ -103,7 +163,7 @@ class AbciApplication:
         except BaseException:
             store.close()
             raise
-        return cls(store, home)
+        return cls(store, home, snapshot_interval, keep_versions)
 
     def close(self) -> None:
         with self._lock:
@@ -143,8 +203,10 @@ class AbciApplication:
                 if self.app.chain_id != req.chain_id:
                     raise ValueError(f"the store holds chain {self.app.chain_id!r}")
                 res.app_hash = self.store.root(0)
+                check_genesis_validators(app_state, req, res)
                 return
-            res.app_hash = self.app.init_chain(genesis)
+            res.app_hash = self.app.init_chain(genesis)  # checks the sections first
+            check_genesis_validators(app_state, req, res)
         log.info("genesis of %s: app hash %s", req.chain_id, res.app_hash.hex())
 
     # -- mempool ----------------------------------------------------------------------------
@@ -205,6 +267,11 @@ class AbciApplication:
             self._finalized = req.height
         for tx_result in result.tx_results:
             _fill_result(res.tx_results.add(), tx_result)
+        _fill_events(res.events, result.events)
+        _fill_updates(res.validator_updates, result.validator_updates)
+        if result.validator_updates:
+            log.info("block %d: %d validator update(s), effective at %d", req.height,
+                     len(result.validator_updates), req.height + 2)
         res.app_hash = result.app_hash
 
     def commit(self, req: pb.RequestCommit, res: pb.ResponseCommit) -> None:
@@ -215,10 +282,29 @@ class AbciApplication:
             self.app.commit()
             self._finalized = None
             self._save_last_block_time(height)
+        if self.snapshots is not None and self.snapshot_interval > 0 \
+                and height % self.snapshot_interval == 0:
+            # Reads at a committed height: safe while the next block runs.
+            log.info("snapshot %s", describe(self.snapshots.take(self.store, height)))
+        if self.keep_versions > 0:
+            res.retain_height = self._prune(height)
         if log.isEnabledFor(logging.INFO):
             log.info("committed %d; since the last commit: %s", height, ", ".join(
                 f"{kind} {n}x {1000 * t:.0f} ms" for kind, (n, t) in sorted(self._spent.items())))
         self._spent = {}
+
+    def _prune(self, height: int) -> int:
+        """Prune state versions every ``keep_versions`` blocks; the retain height for
+        CometBFT's blocks: the oldest retained version, or the oldest offered snapshot
+        if older (a node state-syncing from it needs the blocks after it)."""
+        keep_from = max(0, height - self.keep_versions + 1)
+        prune = getattr(self.store, "prune", None)
+        if prune is not None and height % self.keep_versions == 0:
+            with self._lock:
+                deleted = prune(keep_from)
+            log.info("pruned state below %d: %s", keep_from, deleted)
+        offered = self.snapshots.heights() if self.snapshots is not None else []
+        return min([keep_from, *offered[:1]])
 
     def _drop_uncommitted(self) -> None:
         # CometBFT restarted after FinalizeBlock without Commit (the app kept running) and
@@ -286,16 +372,60 @@ class AbciApplication:
 
     def list_snapshots(self, req: pb.RequestListSnapshots,
                        res: pb.ResponseListSnapshots) -> None:
-        """No snapshots are offered (docs/cometbft.md, "State sync")."""
+        for snapshot in self.snapshots.list() if self.snapshots is not None else []:
+            res.snapshots.append(encode_snapshot(snapshot))
 
     def offer_snapshot(self, req: pb.RequestOfferSnapshot,
                        res: pb.ResponseOfferSnapshot) -> None:
-        res.result = pb.ResponseOfferSnapshot.REJECT_FORMAT
+        with self._lock:
+            if self.store.version() >= 0 or not hasattr(self.store, "import_version"):
+                res.result = pb.ResponseOfferSnapshot.REJECT  # only an empty app restores
+                return
+            try:
+                offer = decode_snapshot(req.snapshot)
+                self._restore = Restore(offer.height, offer.format, offer.chunks, offer.hash,
+                                        offer.metadata, bytes(req.app_hash))
+            except ValueError:
+                res.result = pb.ResponseOfferSnapshot.REJECT_FORMAT
+                return
+            except ProofError as exc:
+                log.warning("snapshot refused: %s", exc)
+                res.result = pb.ResponseOfferSnapshot.REJECT
+                return
+        log.info("restoring the snapshot of height %d (%d chunks)", offer.height,
+                 offer.chunks)
+        res.result = pb.ResponseOfferSnapshot.ACCEPT
 
     def load_snapshot_chunk(self, req: pb.RequestLoadSnapshotChunk,
                             res: pb.ResponseLoadSnapshotChunk) -> None:
-        """Nothing to load."""
+        if self.snapshots is not None:
+            res.chunk = self.snapshots.chunk(req.height, req.format, req.chunk)
 
     def apply_snapshot_chunk(self, req: pb.RequestApplySnapshotChunk,
                              res: pb.ResponseApplySnapshotChunk) -> None:
-        res.result = pb.ResponseApplySnapshotChunk.ABORT
+        with self._lock:
+            restore = self._restore
+            if restore is None:
+                res.result = pb.ResponseApplySnapshotChunk.ABORT
+                return
+            if not restore.accept(req.index, bytes(req.chunk)):
+                log.warning("snapshot chunk %d from %s does not match its hash", req.index,
+                            req.sender)
+                res.result = pb.ResponseApplySnapshotChunk.RETRY
+                return
+            res.result = pb.ResponseApplySnapshotChunk.ACCEPT
+            if not restore.complete:
+                return
+            self._restore = None
+            try:
+                restore.apply(self.store)  # type: ignore[arg-type]
+            except ProofError as exc:
+                log.warning("snapshot of height %d rejected: %s", restore.height, exc)
+                res.result = pb.ResponseApplySnapshotChunk.REJECT_SNAPSHOT
+                return
+            self.app = new_application(self.store)
+            view = StoreView(self.store.get, self.store.iterate)
+            self.app.last_block_time_ms = block_of(view)[1]
+            self._save_last_block_time(restore.height)
+        log.info("state restored at height %d, app hash %s", restore.height,
+                 restore.app_hash.hex())

@@ -3,16 +3,21 @@ validator, all on loopback, under one directory::
 
     DIR/net.json                     chain id, binary, per node: ports and node id
     DIR/genesis.json                 the shared genesis (validators + our app genesis)
-    DIR/wallets/authority.json       the consortium's genesis authority (encrypted)
+    DIR/wallets/authority.json       the consortium's genesis authorities (encrypted): the
+    DIR/wallets/authority-<n>.json   council, n = 2, 3 (governance needs two votes)
     DIR/wallets/<institution>.json   each institution's organization wallet (encrypted)
     DIR/node<i>/cometbft/            CometBFT home: config.toml, genesis, validator and
                                      node keys (CometBFT's own files, mode 0600)
     DIR/node<i>/app/                 the app's state.db
     DIR/node<i>/logs/                cometbft.log, app.log
     DIR/node<i>/pids.json            process ids while the node runs
+    DIR/bundles/node<i>/             what institution i copies to its own machine
+                                     (``bundles.py``; ``phrchain net bundle`` sets addresses)
 
 Each institution runs one validator (voting power 10) and is a genesis organization of
-the identity module, so it can admit its practitioners from block 1.
+the identity module, so it can admit its practitioners from block 1. The genesis binds
+each validator key to its institution (``app_state.governance.validators``), so the
+council can add, re-weight, rotate and remove validators by governance proposals.
 """
 
 from __future__ import annotations
@@ -34,20 +39,20 @@ from pathlib import Path
 from typing import Any, Final
 
 from phrchain.client.cometbft_rpc import CometRpc, RpcError
-from phrchain.core.errors import PhrError
+from phrchain.engine.abci.errors import NetError
+from phrchain.engine.abci.processes import _alive, _cmdline, _signal, _spawn, _wait_port
 from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
 
 COMETBFT_VERSION: Final = "v0.38.25"
 BINARY_ENV: Final = "PHRCHAIN_COMETBFT"
 VOTING_POWER: Final = 10
+COUNCIL_SIZE: Final = 3
+# Blocks a governance vote stays open (a block every second or so on loopback).
+VOTING_PERIOD: Final = 60
 INSTITUTIONS: Final = (("hospital", "General Hospital"), ("insurer", "Mutual Insurance"),
                        ("regulator", "Health Regulator"), ("clinic", "City Clinic"),
                        ("pharmacy", "Central Pharmacy"), ("research_institute",
                                                           "Research Institute"))
-
-
-class NetError(PhrError):
-    """The network directory is missing, incomplete, or a node failed to start."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,10 @@ class NetLayout:
     chain_id: str
     binary: str
     nodes: list[NodeInfo] = field(default_factory=list)
+    # Every app offers a state-sync snapshot every this many blocks (0: none), and keeps
+    # its last keep_versions state versions (0: all, an archive node).
+    snapshot_interval: int = 0
+    keep_versions: int = 0
 
 
 def default_binary() -> Path:
@@ -153,7 +162,9 @@ class Network:
             raise NetError(f"no network in {home}: run `phrchain net init --home {home}`")
         data = json.loads(path.read_text())
         self.layout = NetLayout(data["chain_id"], data["binary"],
-                                [NodeInfo(**n) for n in data["nodes"]])
+                                [NodeInfo(**n) for n in data["nodes"]],
+                                int(data.get("snapshot_interval", 0)),
+                                int(data.get("keep_versions", 0)))
 
     # -- layout -----------------------------------------------------------------------------
     @property
@@ -211,7 +222,9 @@ class Network:
             return
         if with_app:
             pids["app"] = _spawn([sys.executable, "-m", "phrchain.engine.abci", "--home",
-                                  str(ndir / "app"), "--port", str(node.abci_port)],
+                                  str(ndir / "app"), "--port", str(node.abci_port),
+                                  "--snapshot-interval", str(self.layout.snapshot_interval),
+                                  "--keep-versions", str(self.layout.keep_versions)],
                                  logs / "app.log", env)
             (ndir / "pids.json").write_text(json.dumps(pids))
         _wait_port(node.abci_port, 30.0, ndir / "logs" / "app.log")
@@ -245,6 +258,60 @@ class Network:
             while _alive(pid):
                 time.sleep(0.02)
         (self.node_dir(index) / "pids.json").unlink(missing_ok=True)
+
+    def add_node(self, institution: str, tuning: ConsensusTuning | None = None,
+                 state_sync: bool = False) -> int:
+        """A new full node (a new institution's): its own CometBFT home and keys, the
+        network's genesis, every existing node as a persistent peer. Once started it
+        replays the chain from genesis, or with ``state_sync`` restores the newest
+        snapshot the others offer (trusting a header of node 0's, verified by CometBFT's
+        light client against two nodes' RPC) and replays only the blocks after it. It
+        votes only after the council adds its consensus key (``validator_key``) by a
+        governance proposal. Returns its index."""
+        index = len(self.nodes)
+        name = f"node{index}"
+        chome = self.home / name / "cometbft"
+        if chome.exists():
+            raise NetError(f"{chome} exists already")
+        (self.home / name / "app").mkdir(parents=True)
+        subprocess.run([self.layout.binary, "init", "--home", str(chome)], check=True,
+                       capture_output=True, timeout=60)
+        node_key = base64.b64decode(json.loads(
+            (chome / "config" / "node_key.json").read_text())["priv_key"]["value"])
+        p2p, rpc_port, abci = free_ports(3)
+        node = NodeInfo(name, p2p, rpc_port, abci, hashlib.sha256(node_key[32:]).digest()[:20]
+                        .hex(), institution)
+        (chome / "config" / "genesis.json").write_text(
+            (self.home / "genesis.json").read_text())
+        peers = ",".join(f"{p.node_id}@127.0.0.1:{p.p2p_port}" for p in self.nodes)
+        _configure(chome / "config" / "config.toml", node, peers, tuning or ConsensusTuning())
+        if state_sync:
+            self._configure_state_sync(chome / "config" / "config.toml")
+        self.layout.nodes.append(node)
+        self._save_layout()
+        return index
+
+    def _configure_state_sync(self, path: Path) -> None:
+        with self.rpc(0) as rpc:
+            height = max(1, rpc.height() - 2)
+            trusted = rpc.block(height)["block_id"]["hash"]
+        path.write_text(set_toml(path.read_text(), "statesync", {
+            "enable": True, "trust_height": height, "trust_hash": trusted,
+            "rpc_servers": ",".join(n.rpc_url for n in self.nodes[:2]),
+            "trust_period": "168h0m0s", "discovery_time": "5s"}))
+
+    def _save_layout(self) -> None:
+        (self.home / "net.json").write_text(json.dumps(
+            {"chain_id": self.layout.chain_id, "binary": self.layout.binary,
+             "snapshot_interval": self.layout.snapshot_interval,
+             "keep_versions": self.layout.keep_versions,
+             "nodes": [asdict(n) for n in self.nodes]}, indent=2))
+
+    def validator_key(self, index: int) -> bytes:
+        """Node ``index``'s CometBFT consensus key (Ed25519 public key)."""
+        pv = json.loads((self.node_dir(index) / "cometbft" / "config" /
+                         "priv_validator_key.json").read_text())
+        return base64.b64decode(pv["pub_key"]["value"])
 
     def up(self, timeout: float = 60.0, builtin_app: str | None = None) -> None:
         for index in range(len(self.nodes)):
@@ -298,7 +365,8 @@ class Network:
 # -- creating a network -------------------------------------------------------------------------
 def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "phr-net",
                  binary: Path | None = None, tuning: ConsensusTuning | None = None,
-                 genesis_time_ms: int | None = None, kdf: Any = None) -> Network:
+                 genesis_time_ms: int | None = None, kdf: Any = None,
+                 snapshot_interval: int = 0, keep_versions: int = 0) -> Network:
     """Create the homes, keys and shared genesis of a ``validators``-node network."""
     from phrchain.client.wallet import DEFAULT_KDF, Wallet
 
@@ -316,10 +384,13 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
     wallets = home / "wallets"
     wallets.mkdir(exist_ok=True, mode=0o700)
     kdf = kdf or DEFAULT_KDF
-    authority = Wallet.create("Consortium authority")
-    authority.save(wallets / "authority.json", passphrase, kdf)
+    council = [Wallet.create("Consortium authority" + ("" if n == 1 else f" {n}"))
+               for n in range(1, COUNCIL_SIZE + 1)]
+    for n, member in enumerate(council, start=1):
+        member.save(wallets / ("authority.json" if n == 1 else f"authority-{n}.json"),
+                    passphrase, kdf)
     ports = free_ports(3 * validators)
-    nodes, genesis_validators, organizations = [], [], []
+    nodes, genesis_validators, organizations, governed = [], [], [], []
     for index in range(validators):
         name = f"node{index}"
         org_type, label = INSTITUTIONS[index]
@@ -337,10 +408,12 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
         pv = json.loads((chome / "config" / "priv_validator_key.json").read_text())
         genesis_validators.append({"address": pv["address"], "pub_key": pv["pub_key"],
                                    "power": str(VOTING_POWER), "name": label})
+        governed.append({"pub_key": base64.b64decode(pv["pub_key"]["value"]).hex(),
+                         "power": VOTING_POWER, "organization": org.did})
         nodes.append(NodeInfo(name, ports[3 * index], ports[3 * index + 1],
                               ports[3 * index + 2], node_id, label))
     ms = genesis_time_ms if genesis_time_ms is not None else time.time_ns() // 1_000_000
-    genesis = {
+    genesis: dict[str, Any] = {
         "genesis_time": rfc3339(ms), "chain_id": chain_id, "initial_height": "1",
         "consensus_params": {
             "block": {"max_bytes": str(tuning.block_max_bytes), "max_gas": "-1"},
@@ -350,10 +423,13 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
             "abci": {"vote_extensions_enable_height": "0"}},
         "validators": genesis_validators, "app_hash": "",
         "app_state": {"version": 2, "identity": {
-            "authorities": [{"did": authority.did, "enc_key": authority.enc_key.hex(),
-                             "name": "Consortium authority"}],
+            "authorities": [{"did": member.did, "enc_key": member.enc_key.hex(),
+                             "name": member.label} for member in council],
             "organizations": organizations}, "trials": TRIALS_GENESIS},
     }
+    genesis["app_state"]["governance"] = {
+        "threshold": {"numerator": 2, "denominator": 3}, "voting_period": VOTING_PERIOD,
+        "min_validators": min(validators, 4), "validators": governed}
     text = json.dumps(genesis, indent=2)
     (home / "genesis.json").write_text(text)
     for node in nodes:
@@ -361,11 +437,16 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
         (chome / "config" / "genesis.json").write_text(text)
         peers = ",".join(f"{p.node_id}@127.0.0.1:{p.p2p_port}" for p in nodes if p is not node)
         _configure(chome / "config" / "config.toml", node, peers, tuning)
-    layout = NetLayout(chain_id, str(binary), nodes)
+    layout = NetLayout(chain_id, str(binary), nodes, snapshot_interval, keep_versions)
     (home / "net.json").write_text(json.dumps(
         {"chain_id": layout.chain_id, "binary": layout.binary,
+         "snapshot_interval": snapshot_interval, "keep_versions": keep_versions,
          "nodes": [asdict(n) for n in nodes]}, indent=2))
-    return Network(home)
+    from phrchain.engine.abci.bundles import write_bundles
+
+    network = Network(home)
+    write_bundles(network, home / "bundles")  # loopback addresses: `net bundle` sets real ones
+    return network
 
 
 def _configure(path: Path, node: NodeInfo, peers: str, tuning: ConsensusTuning) -> None:
@@ -393,64 +474,3 @@ def _configure(path: Path, node: NodeInfo, peers: str, tuning: ConsensusTuning) 
         "peer_gossip_sleep_duration": tuning.peer_gossip_sleep_duration})
     text = set_toml(text, "tx_index", {"indexer": "kv"})
     path.write_text(text)
-
-
-# -- process helpers ----------------------------------------------------------------------------
-# Processes this interpreter started (``net up`` leaves them running when it exits; a
-# test keeps them here until it stops them, so they are reaped, not left as zombies).
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-
-
-def _spawn(argv: list[str], log_path: Path, env: dict[str, str]) -> int:
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-    _CHILDREN[proc.pid] = proc
-    return proc.pid
-
-
-def _alive(pid: int) -> bool:
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        if child.poll() is None:
-            return True
-        del _CHILDREN[pid]
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie of another parent is dead for our purposes
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-            errors="replace")
-    except OSError:
-        return ""
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_port(port: int, timeout: float, log_path: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise NetError(f"the app did not listen on port {port} in {timeout:.0f} s "
-                   f"(see {log_path})")

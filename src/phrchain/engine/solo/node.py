@@ -10,6 +10,11 @@ Order of durability for every block (what makes a crash at any point safe):
 A crash before (2) loses only mempool txs nobody was told were committed; a crash
 between (2) and (3) is repaired at start-up by replaying the stored block, whose header
 must reproduce the same app hash.
+
+One key signs every block, so the validator updates a block result carries (a passed
+governance validator proposal) are ignored here: they change the governed set in the
+state, which a CometBFT network of the same chain would apply at H+2. The block events
+of governance outcomes are not stored either; the proposal records hold every outcome.
 """
 
 from __future__ import annotations

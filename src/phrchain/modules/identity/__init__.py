@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from phrchain.core.module import Context, Handler, Query
-from phrchain.modules.identity import genesis, parties
+from phrchain.modules.identity import council, genesis, parties
 from phrchain.modules.identity.handlers import HANDLERS, IdentityAuthenticator
 from phrchain.modules.identity.messages import admission_bytes, rotation_bytes
 from phrchain.modules.identity.parties import (
@@ -19,7 +19,9 @@ from phrchain.modules.identity.parties import (
     Identity,
     acting,
     active_patient,
+    authorities,
     has_role,
+    is_frozen,
     is_regulator_officer,
     org_type,
     organization_of,
@@ -28,8 +30,8 @@ from phrchain.modules.identity.queries import QUERIES
 
 __all__ = [
     "CARE_ORG_TYPES", "Identity", "IdentityAuthenticator", "IdentityModule", "acting",
-    "active_patient", "admission_bytes", "has_role", "is_regulator_officer", "org_type",
-    "organization_of", "parties", "rotation_bytes",
+    "active_patient", "admission_bytes", "authorities", "council", "has_role", "is_frozen",
+    "is_regulator_officer", "org_type", "organization_of", "parties", "rotation_bytes",
 ]
 
 

@@ -20,3 +20,5 @@ LAST_AUTHORITY = register("identity", 10, "last_authority",
                           "the last active authority cannot revoke itself")
 ROLE_NOT_ALLOWED = register("identity", 11, "role_not_allowed",
                             "role is not allowed for the organization's type")
+FROZEN = register("identity", 12, "frozen",
+                  "the organization is frozen by a consortium governance decision")

@@ -16,6 +16,7 @@ from phrchain.modules.identity.errors import (
     ALREADY_REVOKED,
     BAD_ADMISSION_PROOF,
     BAD_ROTATION_PROOF,
+    FROZEN,
     KEY_IN_USE,
     LAST_AUTHORITY,
     NOT_FOUND,
@@ -232,10 +233,14 @@ class IdentityAuthenticator:
             raise UNKNOWN_SIGNER(signer)
         if record["status"] != ACTIVE:
             raise REVOKED_SIGNER(signer)
+        if record["kind"] == "organization" and keeper.frozen_since(state, signer) is not None:
+            raise FROZEN(signer)
         if record["kind"] == "practitioner":
             org = keeper.get(state, record["organization"])
             if org is None or org["status"] != ACTIVE:
                 raise REVOKED_SIGNER(f"organization of {signer} is revoked")
+            if keeper.frozen_since(state, record["organization"]) is not None:
+                raise FROZEN(f"organization of {signer}")
         return bytes.fromhex(record["signing_key"])
 
     def last_nonce(self, state: Reader, signer: str) -> int:

@@ -8,6 +8,7 @@ State layout (values are canonical JSON unless noted)::
     identity/role/<role>/<did>           -> b"1"   practitioners holding a role
     identity/kind/<kind>[/<org_type>]/<did> -> b"1"  identities by kind (and org type)
     identity/key/<pubkey hex>            -> did    signing keys bound now or ever
+    identity/frozen/<org did>            -> height the freeze was decided (decimal ASCII)
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from collections.abc import Iterator
 from typing import Final, NotRequired, TypedDict
 
 from phrchain.core.state import Overlay, Reader
-from phrchain.modules.identity.keys import KIND, MEMBER, ROLE, id_key, key_owner_key, nonce_key
+from phrchain.modules.identity.keys import (
+    KIND,
+    MEMBER,
+    ROLE,
+    frozen_key,
+    id_key,
+    key_owner_key,
+    nonce_key,
+)
 from phrchain.modules.identity.messages import ORG_TYPES
 from phrchain.modules.paging import suffixes
 from phrchain.modules.table import json_get, json_put
@@ -111,3 +120,16 @@ def of_kind(state: Reader, kind: str, after: str | None = None) -> Iterator[str]
         return heapq.merge(*(of_kind(state, f"organization/{t}", after)
                              for t in sorted(ORG_TYPES)))
     return _dids_after(state, KIND + kind.encode() + b"/", after)
+
+
+def frozen_since(state: Reader, did: str) -> int | None:
+    """The height at which governance froze ``did``, or None if it is not frozen."""
+    raw = state.get(frozen_key(did))
+    return None if raw is None else int(raw)
+
+
+def set_frozen(state: Overlay, did: str, height: int | None) -> None:
+    if height is None:
+        state.delete(frozen_key(did))
+    else:
+        state.set(frozen_key(did), str(height).encode())

@@ -13,6 +13,7 @@ MEMBER: Final = b"identity/member/"
 ROLE: Final = b"identity/role/"
 KIND: Final = b"identity/kind/"
 KEY: Final = b"identity/key/"
+FROZEN: Final = b"identity/frozen/"
 
 
 def id_key(did: str) -> bytes:
@@ -26,3 +27,8 @@ def nonce_key(did: str) -> bytes:
 
 def key_owner_key(public_key: bytes) -> bytes:
     return KEY + public_key.hex().encode()
+
+
+def frozen_key(did: str) -> bytes:
+    """Present while consortium governance keeps organization ``did`` frozen."""
+    return FROZEN + did.encode()

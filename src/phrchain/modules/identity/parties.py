@@ -2,7 +2,9 @@
 face (re-exported from ``phrchain.modules.identity``; other modules never read the keeper).
 
 A practitioner acts only while both they and their organization are active: revoking a
-hospital stops its whole staff at once, with no per-practitioner transaction.
+hospital stops its whole staff at once, with no per-practitioner transaction. An
+organization frozen by consortium governance (``governance`` module, ``council.py``) does
+not act either, nor does its staff, until it is unfrozen.
 """
 
 from __future__ import annotations
@@ -37,16 +39,31 @@ def with_role(state: Reader, role: str) -> Iterator[str]:
 
 
 def acting(state: Reader, did: str) -> Identity | None:
-    """``did``'s identity if it may act now: active, and for a practitioner with an
-    active organization; else None."""
+    """``did``'s identity if it may act now: active and not frozen, and for a
+    practitioner with an active organization that is not frozen; else None."""
     identity = keeper.get(state, did)
     if identity is None or identity["status"] != ACTIVE:
         return None
+    if identity["kind"] == "organization" and keeper.frozen_since(state, did) is not None:
+        return None
     if identity["kind"] == "practitioner":
-        org = keeper.get(state, identity["organization"])
-        if org is None or org["status"] != ACTIVE:
+        org_did = identity["organization"]
+        org = keeper.get(state, org_did)
+        if org is None or org["status"] != ACTIVE \
+                or keeper.frozen_since(state, org_did) is not None:
             return None
     return identity
+
+
+def is_frozen(state: Reader, did: str) -> bool:
+    """Whether governance keeps organization ``did`` frozen now."""
+    return keeper.frozen_since(state, did) is not None
+
+
+def authorities(state: Reader) -> list[str]:
+    """The active authorities (the consortium council), in DID order."""
+    return [did for did in keeper.of_kind(state, "authority")
+            if (record := keeper.get(state, did)) is not None and record["status"] == ACTIVE]
 
 
 def organization_of(identity: Identity) -> str | None:

@@ -1,0 +1,152 @@
+"""Backup and restore of a solo node's home (and its institution's vault) while they run.
+
+Every database is SQLite; each is copied with SQLite's online backup (a consistent
+snapshot of that one file, taken while the node keeps writing). Across files the order
+makes the set consistent:
+
+- the **state store before the block store**: the copy's blocks reach at least the
+  copy's state, and a restored node replays the blocks its state lacks (the same
+  start-up repair as after a crash between writing a block and its state), each block's
+  header checking the replayed app hash;
+- the vault's **journal before its blob store**: the journal's erasure height is at most
+  the blobs' state, so a restored vault follows erasures again from there and shreds
+  whatever was erased after the journal was copied (never the other way round, which
+  would restore erased data and forget to shred it).
+
+Layout of a backup directory::
+
+    manifest.json                  what was copied: heights, and each file's SHA-256
+    node/config/*.json             genesis, node config, validator key (mode 0600)
+    node/data/state.db, blocks.db
+    vault/gateway.sqlite3, vault/blobs/blobs.sqlite3      (with ``--vault``)
+
+A restore refuses a target that exists, checks every file against the manifest, copies,
+and checks that the state's stored values hash to its stored root; starting the node
+then replays to the backup's block height. A vault loses what it received after its
+backup (the records' chunks): the vault's own check (``phrchain vault verify``) lists
+records the chain has and the vault lacks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any, Final
+
+from phrchain.core.errors import PhrError
+
+FORMAT: Final = 1
+NODE_CONFIG: Final = ("genesis.json", "node.json", "validator_key.json")
+PRIVATE: Final = frozenset({"validator_key.json"})
+# In copy order (module docstring).
+NODE_DBS: Final = ("state.db", "blocks.db")
+VAULT_DBS: Final = ("gateway.sqlite3", "blobs/blobs.sqlite3")
+
+
+class BackupError(PhrError):
+    """A backup or restore could not be made: missing files, a damaged copy, a target
+    that exists."""
+
+
+def _sqlite_copy(source: Path, target: Path) -> None:
+    if not source.is_file():
+        raise BackupError(f"{source} does not exist")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(source, timeout=30)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)  # a consistent snapshot, while writers go on
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _heights(node: Path) -> dict[str, int]:
+    from phrchain.storage.blocks import SqliteBlockStore
+    from phrchain.storage.sqlite_state import SqliteStateStore
+
+    state = SqliteStateStore(node / "data" / "state.db")
+    blocks = SqliteBlockStore(node / "data" / "blocks.db")
+    try:
+        return {"state_height": state.version(), "blocks_height": blocks.height()}
+    finally:
+        state.close()
+        blocks.close()
+
+
+def backup(home: Path, out: Path, vault: Path | None = None) -> dict[str, Any]:
+    """Copy a running node's ``home`` (and ``vault``, a vault directory) to ``out``, a
+    new directory; return the manifest."""
+    home, out = Path(home), Path(out)
+    if out.exists():
+        raise BackupError(f"{out} exists: back up into a new directory")
+    out.mkdir(parents=True)
+    node = out / "node"
+    for name in NODE_CONFIG:
+        source = home / "config" / name
+        if not source.is_file():
+            raise BackupError(f"{source} does not exist: is {home} a node's home?")
+        target = node / "config" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+        if name in PRIVATE:
+            os.chmod(target, 0o600)
+    for name in NODE_DBS:
+        _sqlite_copy(home / "data" / name, node / "data" / name)
+    if vault is not None:
+        for name in VAULT_DBS:
+            _sqlite_copy(Path(vault) / name, out / "vault" / name)
+    heights = _heights(node)  # before hashing: opening a copy may checkpoint it
+    files = {str(p.relative_to(out)): _sha256(p) for p in sorted(out.rglob("*"))
+             if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
+    manifest = {"format": FORMAT, **heights, "vault": vault is not None, "files": files}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return manifest
+
+
+def restore(backup_dir: Path, home: Path, vault: Path | None = None) -> dict[str, Any]:
+    """Make a node home (and a vault directory) from a backup; return its manifest."""
+    from phrchain.storage.integrity import check_latest_state
+    from phrchain.storage.sqlite_state import SqliteStateStore
+
+    backup_dir, home = Path(backup_dir), Path(home)
+    try:
+        manifest: dict[str, Any] = json.loads((backup_dir / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"{backup_dir} has no readable manifest.json: {exc}") from None
+    if manifest.get("format") != FORMAT:
+        raise BackupError(f"backup format {manifest.get('format')!r} is not {FORMAT}")
+    for target in (home, vault):
+        if target is not None and Path(target).exists():
+            raise BackupError(f"{target} exists: restore into a new directory")
+    if vault is not None and not manifest.get("vault"):
+        raise BackupError("this backup holds no vault")
+    for name, digest in sorted(manifest["files"].items()):
+        path = backup_dir / name
+        if not path.is_file() or _sha256(path) != digest:
+            raise BackupError(f"{name} is missing or differs from the manifest")
+    shutil.copytree(backup_dir / "node", home)
+    os.chmod(home / "config" / "validator_key.json", 0o600)
+    if vault is not None:
+        shutil.copytree(backup_dir / "vault", Path(vault))
+    state = SqliteStateStore(home / "data" / "state.db")
+    try:
+        if state.version() >= 0:
+            check_latest_state(state, state.root())
+    finally:
+        state.close()
+    return manifest
