@@ -44,7 +44,7 @@ def test_demo_chain_covers_every_module() -> None:
     case = dict(CHAINS)["demo_seed7"]
     modules = {t.split("/")[0] for t in _message_types(case)}
     assert modules >= {"identity", "records", "consent", "exchange", "audit", "settlement",
-                       "claims"}
+                       "claims", "supply", "trials"}
 
 
 def test_a_changed_tx_is_caught() -> None:
