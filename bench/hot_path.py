@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         args.txs, args.block = 2000, 500
     raws = signed_txs(args.txs)
     authority = keys.SigningKey(bytes([1]) * 32)
-    genesis = {"chain_id": CHAIN_ID, "genesis_time_ms": 0, "app_state": {"identity": {
+    genesis = {"chain_id": CHAIN_ID, "genesis_time_ms": 0, "app_state": {"version": 2, "identity": {
         "authorities": [{"did": authority.did, "name": "Bench",
                          "enc_key": keys.EncryptionKey(bytes([3]) * 32).public_key.hex()}]}}}
     phase = Phases()

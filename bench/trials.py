@@ -103,7 +103,7 @@ class Cast:
         # Genesis at the wall clock: the first txs are checked as of its time.
         return {"chain_id": CHAIN_ID, "genesis_time_ms": time.time_ns() // 1_000_000,
                 "validator": self.validator.did,
-                "app_state": {"identity": {
+                "app_state": {"version": 2, "identity": {
                     "authorities": [{"did": self.authority.did, "enc_key": enc(99),
                                      "name": "Bench"}],
                     "organizations": orgs}, "trials": RECOMMENDED}}
