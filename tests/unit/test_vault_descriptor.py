@@ -91,27 +91,27 @@ def _flip(data: bytes, i: int) -> bytes:
 
 @pytest.mark.parametrize(("name", "tamper", "code"), [
     ("wrong commitment", lambda d, s: (s, KEY, RID, _flip(d.commitment(), 0)),
-     errors.DESCRIPTOR_MISMATCH),
+     errors.DESCRIPTOR_INVALID),
     ("another record's commitment", lambda d, s: (s, KEY, RID,
                                                   _descriptor(size=701).commitment()),
-     errors.DESCRIPTOR_MISMATCH),
+     errors.DESCRIPTOR_INVALID),
     ("wrong record id", lambda d, s: (s, KEY, _flip(RID, 15), d.commitment()),
-     errors.DESCRIPTOR_AUTH_FAILED),
+     errors.DESCRIPTOR_INVALID),
     ("wrong data key", lambda d, s: (s, _flip(KEY, 0), RID, d.commitment()),
-     errors.DESCRIPTOR_AUTH_FAILED),
+     errors.DESCRIPTOR_INVALID),
     ("truncated", lambda d, s: (s[:-1], KEY, RID, d.commitment()),
-     errors.DESCRIPTOR_AUTH_FAILED),
+     errors.DESCRIPTOR_INVALID),
     ("tag cut off", lambda d, s: (s[:PADDED_SIZE], KEY, RID, d.commitment()),
-     errors.DESCRIPTOR_AUTH_FAILED),
+     errors.DESCRIPTOR_INVALID),
     ("trailing garbage", lambda d, s: (s + b"\0", KEY, RID, d.commitment()),
-     errors.DESCRIPTOR_AUTH_FAILED),
-    ("empty", lambda d, s: (b"", KEY, RID, d.commitment()), errors.DESCRIPTOR_AUTH_FAILED),
+     errors.DESCRIPTOR_INVALID),
+    ("empty", lambda d, s: (b"", KEY, RID, d.commitment()), errors.DESCRIPTOR_INVALID),
     ("flipped ciphertext bit", lambda d, s: (_flip(s, 3), KEY, RID, d.commitment()),
-     errors.DESCRIPTOR_AUTH_FAILED),
+     errors.DESCRIPTOR_INVALID),
     ("flipped padding bit", lambda d, s: (_flip(s, 500), KEY, RID, d.commitment()),
-     errors.DESCRIPTOR_AUTH_FAILED),
+     errors.DESCRIPTOR_INVALID),
     ("flipped tag bit", lambda d, s: (_flip(s, SEALED_SIZE - 1), KEY, RID, d.commitment()),
-     errors.DESCRIPTOR_AUTH_FAILED),
+     errors.DESCRIPTOR_INVALID),
 ])
 def test_tampering_is_refused_with_a_stable_code(name: str, tamper: Any, code: Any) -> None:
     d, sealed = _sealed()
@@ -128,7 +128,7 @@ def test_a_descriptor_of_another_record_sealed_under_this_id_is_refused() -> Non
     sealed = AESGCM(descriptor_key(KEY, RID)).encrypt(bytes(12), padded, RID)
     with pytest.raises(VaultError) as refused:
         open_descriptor(sealed, KEY, RID, other.commitment())
-    assert refused.value.error is errors.DESCRIPTOR_MISMATCH
+    assert refused.value.error is errors.DESCRIPTOR_INVALID
 
 
 def test_non_descriptor_plaintext_under_a_matching_commitment_is_refused() -> None:
@@ -139,7 +139,7 @@ def test_non_descriptor_plaintext_under_a_matching_commitment_is_refused() -> No
         bytes(12), junk.ljust(PADDED_SIZE, b"\0"), RID)
     with pytest.raises(VaultError) as refused:
         open_descriptor(sealed, KEY, RID, commitment_of(junk))
-    assert refused.value.error is errors.DESCRIPTOR_MISMATCH
+    assert refused.value.error is errors.DESCRIPTOR_INVALID
 
 
 @pytest.mark.parametrize("bad", [

@@ -34,7 +34,7 @@ from phrchain.modules.records.messages import (
 from phrchain.vault import crypto
 from phrchain.vault.crypto import ChunkPart, Sealed
 from phrchain.vault.descriptor import Descriptor, open_descriptor, seal_descriptor
-from phrchain.vault.errors import DESCRIPTOR_MISMATCH, HASH_MISMATCH, VaultError
+from phrchain.vault.errors import DESCRIPTOR_INVALID, HASH_MISMATCH, VaultError
 from phrchain.vault.wire import MAX_KEY_ITEMS, Upload
 
 __all__ = ["MSGS_PER_TX", "Opened", "Prepared", "RecordsClient", "RecordsError",
@@ -373,7 +373,7 @@ class RecordsClient:
                 or size_bucket(int(meta["size"])) != on_chain.get("size"):
             raise VaultError(HASH_MISMATCH, "the vault's metadata differs from the chain's")
         if not answer.get("descriptor"):
-            raise VaultError(DESCRIPTOR_MISMATCH, "the vault returned no sealed descriptor")
+            raise VaultError(DESCRIPTOR_INVALID, "the vault returned no sealed descriptor")
         return merged(on_chain, open_descriptor(
             bytes.fromhex(answer["descriptor"]), data_key, bytes.fromhex(on_chain["record"]),
             bytes.fromhex(on_chain["descriptor"])), meta)
@@ -466,10 +466,10 @@ def merged(on_chain: Mapping[str, Any], descriptor: Descriptor,
     and chunk count must agree with the descriptor's."""
     if meta is not None and (int(meta["size"]), int(meta["chunks"])) != (
             descriptor.size, descriptor.chunks):
-        raise VaultError(DESCRIPTOR_MISMATCH, "the sealed descriptor's size or chunks differ "
+        raise VaultError(DESCRIPTOR_INVALID, "the sealed descriptor's size or chunks differ "
                          "from the vault's")
     if size_bucket(descriptor.size) != on_chain.get("size"):
-        raise VaultError(DESCRIPTOR_MISMATCH, "the sealed descriptor's size is not in the "
+        raise VaultError(DESCRIPTOR_INVALID, "the sealed descriptor's size is not in the "
                          "chain's size bucket")
     opened = descriptor.to_json()
     return {**on_chain, "bucket": on_chain.get("size"),

@@ -139,21 +139,21 @@ def seal_descriptor(descriptor: Descriptor, data_key: bytes) -> bytes:
 def open_descriptor(sealed: bytes, data_key: bytes, record_id: bytes,
                     expected_commitment: bytes) -> Descriptor:
     """Open a sealed descriptor of ``record_id`` and check it against the chain's
-    commitment. ``descriptor_auth_failed``: wrong key or record, truncated or altered;
-    ``descriptor_mismatch``: it opens but is not what the chain committed to, or not a
-    well-formed descriptor of this record."""
+    commitment. ``vault/18 descriptor_invalid`` for every failure: wrong key or record,
+    truncated or altered, or it opens but is not what the chain committed to, or not a
+    well-formed descriptor of this record (the detail says which)."""
     _check_record_id(record_id)
     if not isinstance(sealed, bytes) or len(sealed) != SEALED_SIZE:
         got = len(sealed) if isinstance(sealed, bytes) else type(sealed).__name__
-        raise VaultError(errors.DESCRIPTOR_AUTH_FAILED,
+        raise VaultError(errors.DESCRIPTOR_INVALID,
                          f"a sealed descriptor is {SEALED_SIZE} bytes, got {got}")
     try:
         padded = AESGCM(descriptor_key(data_key, record_id)).decrypt(_NONCE, sealed, record_id)
     except InvalidTag:
-        raise VaultError(errors.DESCRIPTOR_AUTH_FAILED, f"record {record_id.hex()}") from None
+        raise VaultError(errors.DESCRIPTOR_INVALID, f"record {record_id.hex()}") from None
     plaintext = padded.rstrip(b"\0")
     if commitment_of(plaintext) != expected_commitment:
-        raise VaultError(errors.DESCRIPTOR_MISMATCH, f"record {record_id.hex()}: the "
+        raise VaultError(errors.DESCRIPTOR_INVALID, f"record {record_id.hex()}: the "
                          "descriptor differs from its commitment on chain")
     try:
         fields = encoding.decode(plaintext)
@@ -163,9 +163,9 @@ def open_descriptor(sealed: bytes, data_key: bytes, record_id: bytes,
                            fields["author"], fields["size"], fields["chunks"], fields["salt"])
         found.check()
     except (EncodingError, TypeError, VaultError):
-        raise VaultError(errors.DESCRIPTOR_MISMATCH, f"record {record_id.hex()}: not a "
+        raise VaultError(errors.DESCRIPTOR_INVALID, f"record {record_id.hex()}: not a "
                          "well-formed descriptor") from None
     if found.record != record_id.hex():
-        raise VaultError(errors.DESCRIPTOR_MISMATCH, f"record {record_id.hex()}: the "
+        raise VaultError(errors.DESCRIPTOR_INVALID, f"record {record_id.hex()}: the "
                          f"descriptor is of record {found.record}")
     return found

@@ -74,13 +74,11 @@ UNKNOWN_READER = register(
     "vault", 17, "unknown_reader",
     "a wrapped data key names a reader that is not a well-formed did:key or not an "
     "identity on chain (an altered row)")
-DESCRIPTOR_AUTH_FAILED = register(
-    "vault", 18, "descriptor_auth_failed",
-    "a sealed descriptor does not open: wrong data key or record id, truncated or altered")
-DESCRIPTOR_MISMATCH = register(
-    "vault", 19, "descriptor_mismatch",
-    "an opened descriptor does not match its commitment on chain, or is not a descriptor "
-    "of this record")
+# 19 is the sealed audit entry's (docs/privacy-v2-design.md section 4).
+DESCRIPTOR_INVALID = register(
+    "vault", 18, "descriptor_invalid",
+    "a sealed record descriptor does not open (wrong data key or record id, truncated or "
+    "altered) or is not the descriptor of this record its commitment on chain names")
 
 # 18 is left for the sealed record descriptor (docs/privacy-v2-design.md section 2).
 AUDIT_ENTRY_INVALID = register(
