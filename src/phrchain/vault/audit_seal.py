@@ -26,7 +26,7 @@ reads the plaintext every other reader reads.
 Sealing refuses an inconsistent entry (the chain cannot check it any more); opening
 checks the same, and that the entry is the one its leaf names (request, commitment, a
 decision height below the inclusion height). Every failure raises
-:class:`~phrchain.vault.errors.VaultError` ``vault/40``. Randomness (key, salt) is
+:class:`~phrchain.vault.errors.VaultError` ``vault/19``. Randomness (key, salt) is
 drawn here only when the caller passes none, so tests fix them.
 """
 

@@ -1,5 +1,4 @@
-"""Stable error codes of the vault (codespace ``vault``, codes 1-19 and 40 on; 20-39 are
-the gateway's). Never renumber.
+"""Stable error codes of the vault (codespace ``vault``, codes 1-19). Never renumber.
 
 ::
 
@@ -82,7 +81,7 @@ DESCRIPTOR_INVALID = register(
 
 # 18 is left for the sealed record descriptor (docs/privacy-v2-design.md section 2).
 AUDIT_ENTRY_INVALID = register(
-    "vault", 40, "audit_entry_invalid",
+    "vault", 19, "audit_entry_invalid",
     "an audit entry is malformed or inconsistent (decision, reason, consent and "
     "break-glass flag disagree), or a sealed audit entry does not open for this reader "
     "or does not match its commitment")
