@@ -44,6 +44,7 @@ from phrchain.engine.abci.snapshots import (
     decode_snapshot,
     encode_snapshot,
 )
+from phrchain.modules.identity.messages import RegisterPatient
 from phrchain.storage.sqlite_state import SqliteStateStore
 
 GENESIS_MS = 1_700_000_000_000
@@ -54,9 +55,8 @@ def _txs(count: int) -> list[bytes]:
     out = []
     for n in range(count):
         key = keys.SigningKey((10_000_000 + n).to_bytes(32, "big"))
-        enc = keys.EncryptionKey((20_000_000 + n).to_bytes(32, "big")).public_key.hex()
-        out.append(build_tx(key, testing.CHAIN_ID, 1, [{"type": "identity/register_patient",
-                                                        "enc_key": enc}]))
+        enc = keys.EncryptionKey((20_000_000 + n).to_bytes(32, "big")).public_key
+        out.append(build_tx(key, testing.CHAIN_ID, 1, [RegisterPatient(enc).to_msg()]))
     return out
 
 
