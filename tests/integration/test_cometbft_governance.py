@@ -133,7 +133,7 @@ def _cometbft_light_header_hash(net: Network, height: int) -> bytes:
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     home = tmp_path_factory.mktemp("cometbft-gov")
     network = init_network(home, 4, PASSPHRASE, CHAIN, tuning=TUNING, kdf=CHEAP_KDF,
-                           snapshot_interval=5)
+                           snapshot_interval=20)   # 4 kept: 80 blocks to fetch one
     try:
         network.up(timeout=60)
         yield network

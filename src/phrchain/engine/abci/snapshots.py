@@ -18,7 +18,9 @@ answer ``query/3 height_unavailable``.
 
 Snapshots are taken at ``Commit`` of every ``interval``-th height (the app's
 ``--snapshot-interval``; 0 = none) into ``HOME/snapshots/<height>/`` and the newest
-``KEEP`` are kept.
+``KEEP`` are kept: a joining node fetches chunks some tens of seconds after it chose a
+snapshot (light-client checks, discovery), so ``interval × KEEP`` blocks must outlast
+that, or every peer answers its chunk requests with nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from phrchain.core.errors import EncodingError, ProofError
 
 FORMAT: Final = 1
 CHUNK_BYTES: Final = 1 << 20
-KEEP: Final = 2
+KEEP: Final = 4
 _METADATA: Final = "metadata.bin"
 
 
