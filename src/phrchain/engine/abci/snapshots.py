@@ -19,7 +19,7 @@ answer ``query/3 height_unavailable``.
 Snapshots are taken at ``Commit`` of every ``interval``-th height (the app's
 ``--snapshot-interval``; 0 = none) into ``HOME/snapshots/<height>/`` and the newest
 ``KEEP`` are kept: a joining node fetches chunks some tens of seconds after it chose a
-snapshot (light-client checks, discovery), so ``interval × KEEP`` blocks must outlast
+snapshot (light-client checks, discovery), so ``interval * KEEP`` blocks must outlast
 that, or every peer answers its chunk requests with nothing.
 """
 
