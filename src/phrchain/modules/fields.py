@@ -85,16 +85,27 @@ def choice(msg: Mapping[str, Any], name: str, allowed: Collection[str],
 
 
 def sorted_set(msg: Mapping[str, Any], name: str, error: ErrorCode,
-               item: Callable[[Any], bool], what: str, max_items: int) -> tuple[str, ...]:
-    """A non-empty, strictly ascending (so duplicate-free) list of strings: one spelling
-    per set, so equal sets encode to equal bytes."""
-    value = msg.get(name)
-    if not isinstance(value, list) or not 1 <= len(value) <= max_items \
+               item: Callable[[Any], bool], what: str, max_items: int,
+               min_items: int = 1) -> tuple[str, ...]:
+    """A strictly ascending (so duplicate-free) list of ``min_items`` to ``max_items``
+    strings: one spelling per set, so equal sets encode to equal bytes. Where an empty
+    list is allowed (``min_items`` 0), a missing field is the empty list."""
+    value = msg.get(name, [] if min_items == 0 else None)
+    if not isinstance(value, list) or not min_items <= len(value) <= max_items \
             or not all(isinstance(v, str) and item(v) for v in value) \
             or any(a >= b for a, b in itertools.pairwise(value)):
-        raise error(f"{name} must be a sorted, duplicate-free list of 1 to {max_items} "
-                    f"{what}")
+        raise error(f"{name} must be a sorted, duplicate-free list of {min_items} to "
+                    f"{max_items} {what}")
     return tuple(value)
+
+
+def matching(msg: Mapping[str, Any], name: str, pattern: re.Pattern[str], error: ErrorCode,
+             what: str) -> str:
+    """A string the whole of which matches ``pattern``; ``what`` says what it must be."""
+    value = msg.get(name)
+    if not isinstance(value, str) or pattern.fullmatch(value) is None:
+        raise error(f"{name} must be {what}")
+    return value
 
 
 def is_id(value: str) -> bool:

@@ -43,10 +43,7 @@ def power(obj: Mapping[str, Any]) -> int:
 
 
 def _name(obj: Mapping[str, Any], name: str, pattern: re.Pattern[str], what: str) -> str:
-    value = obj.get(name)
-    if not isinstance(value, str) or pattern.fullmatch(value) is None:
-        raise INVALID_FIELD(f"{name} must be {what}")
-    return value
+    return fields.matching(obj, name, pattern, INVALID_FIELD, what)
 
 
 @dataclass(frozen=True, slots=True)

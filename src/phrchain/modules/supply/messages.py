@@ -78,10 +78,7 @@ MAX_DOSE_UNITS: Final = 10_000
 
 
 def _text(msg: Mapping[str, Any], name: str, pattern: re.Pattern[str], what: str) -> str:
-    value = msg.get(name)
-    if not isinstance(value, str) or pattern.fullmatch(value) is None:
-        raise INVALID_FIELD(f"{name} must be {what}")
-    return value
+    return fields.matching(msg, name, pattern, INVALID_FIELD, what)
 
 
 def gtin_field(msg: Mapping[str, Any], name: str = "gtin") -> str:
@@ -108,13 +105,7 @@ def is_sgtin(value: str) -> bool:
 
 def _sorted_list(msg: Mapping[str, Any], name: str, ok: Any, what: str, high: int,
                  low: int = 0) -> tuple[str, ...]:
-    value = msg.get(name, [])
-    if not isinstance(value, list) or not low <= len(value) <= high \
-            or not all(isinstance(v, str) and ok(v) for v in value) \
-            or any(a >= b for a, b in itertools.pairwise(value)):
-        raise INVALID_FIELD(f"{name} must be a sorted, duplicate-free list of {low} to "
-                            f"{high} {what}")
-    return tuple(value)
+    return fields.sorted_set(msg, name, INVALID_FIELD, ok, what, high, low)
 
 
 def units_field(msg: Mapping[str, Any], name: str = "units", low: int = 0) -> tuple[str, ...]:

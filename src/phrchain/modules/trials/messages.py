@@ -73,13 +73,7 @@ def text(msg: Mapping[str, Any], name: str, high: int) -> str:
 def _strings(msg: Mapping[str, Any], name: str, low: int, high: int,
              ok: Callable[[str], bool], what: str) -> tuple[str, ...]:
     """A sorted, duplicate-free list of ``low``..``high`` strings (one spelling per set)."""
-    value = msg.get(name)
-    if not isinstance(value, list) or not low <= len(value) <= high \
-            or not all(isinstance(v, str) and ok(v) for v in value) \
-            or any(a >= b for a, b in itertools.pairwise(value)):
-        raise INVALID_FIELD(f"{name} must be a sorted, duplicate-free list of {low} to "
-                            f"{high} {what}")
-    return tuple(value)
+    return fields.sorted_set(msg, name, INVALID_FIELD, ok, what, high, low)
 
 
 def _printable(high: int) -> Callable[[str], bool]:
