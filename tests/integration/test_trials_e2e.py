@@ -104,7 +104,7 @@ def test_a_tampered_value_re_signed_by_its_exporter_still_fails(world: dict[str,
                                                                  ) -> None:
     """The exporter's signature only seals the file; the proofs are what a reader
     trusts: a label changed to "reported" and signed again fails its proof."""
-    from phrchain.client.trials import _EXPORT
+    from phrchain.client.trialfile.audit import EXPORT_TAG
 
     document = encoding.decode(world["audit"])
     body = document["body"]
@@ -113,7 +113,7 @@ def test_a_tampered_value_re_signed_by_its_exporter_still_fails(world: dict[str,
             item["answer"]["raw_value"] = encoding.encode(["reported"]).hex()
             item["answer"]["value"] = item["answer"]["raw_value"]
     forged = encoding.encode({"body": body, "signature": GA.signing_key.sign(
-        _EXPORT + encoding.encode(body)).hex()})
+        EXPORT_TAG + encoding.encode(body)).hex()})
     with pytest.raises(ProofError):
         verify_audit(forged, VALIDATOR.did)
 

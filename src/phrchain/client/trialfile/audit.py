@@ -1,0 +1,243 @@
+"""The regulator's offline proof file of one clinical trial (issue 16).
+
+A file is canonical JSON (``core/encoding``) ``{"body": …, "signature": hex}``; the
+exporter signs ``domain_prefix("phrchain/trials/audit-export/v1") || canonical(body)``
+(the body's ``format`` names the file's version).
+Since the file must be exactly its canonical encoding and the signature covers the
+whole body, **every byte matters**: a changed byte makes the file non-canonical or
+undecodable, or changes the body (the seal fails), or changes the signature (the seal
+fails). The seal only says who exported the file; what a reader trusts are the proofs:
+
+- ``engine: "solo"``: the body carries the solo validator's signed header of ``height``
+  (its app hash is the state *after* that block, which the entries are proven against).
+  Trust root: the validator's DID, from the chain's genesis.
+- ``engine: "cometbft"``: the entries are proven at ``height`` against the app hash in
+  the header of ``height + 1``; the body carries ``light``, the signed headers (header +
+  commit) and validator sets that CometBFT's light-client verification
+  (``client/lightclient_skipping.py``, ``client/lightclient_cometbft.py``) needs to
+  reach that header from the genesis validator set, which is the trust root the reader
+  brings (CometBFT's ``genesis.json``, or ``{"validators": [...]}`` in its format).
+
+Body fields: ``format, engine, trial, height, chain_id, entries`` (``[{key, answer}]``,
+each a proved ``store`` query of one ``trials/`` key of the trial at ``height``), the
+exporter's DID and either ``header`` (solo) or ``light`` (cometbft). Refusals are
+``trialfile`` codes (``errors.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from phrchain.client.lightclient_cometbft import LightHeader, validator_set_from_genesis
+from phrchain.client.lightclient_skipping import (
+    FollowingLightClient,
+    RpcProvider,
+    TrustedState,
+    rfc3339_ns,
+)
+from phrchain.client.trialfile import errors as e
+from phrchain.client.verify import verify_header, verify_query
+from phrchain.core import encoding, keys
+from phrchain.core.errors import CryptoError, EncodingError, PhrError, ProofError
+from phrchain.core.hashing import domain_prefix
+from phrchain.modules.trials.keys import trial_key
+
+AUDIT_FORMAT: Final = "phrchain-trial-audit/v2"
+EXPORT_TAG: Final = domain_prefix("phrchain/trials/audit-export/v1")  # body names v2
+ENGINES: Final = ("solo", "cometbft")
+_BODY: Final = frozenset({"format", "engine", "trial", "height", "chain_id", "entries",
+                          "exporter"})
+
+__all__ = ["AUDIT_FORMAT", "EXPORT_TAG", "export_audit", "trust_from_json", "verify_audit"]
+
+
+# -- export -------------------------------------------------------------------------------
+class _Recording:
+    """A light-client provider that keeps what it served (it becomes the file's
+    ``light``: exactly what the verifier's light client will ask for)."""
+
+    def __init__(self, inner: RpcProvider) -> None:
+        self.inner = inner
+        self.headers: dict[int, Any] = {}
+        self.sets: dict[int, Any] = {}
+
+    def signed_header(self, height: int) -> Mapping[str, Any]:
+        self.headers[height] = self.inner.signed_header(height)
+        return self.headers[height]  # type: ignore[no-any-return]
+
+    def validators(self, height: int) -> Sequence[Mapping[str, Any]]:
+        self.sets[height] = list(self.inner.validators(height))
+        return self.sets[height]  # type: ignore[no-any-return]
+
+
+def _entries(session: Any, trial: str, trail: Sequence[str], height: int) -> list[Any]:
+    return [{"key": name, "answer": session.node.query(
+        "store", {"key": name.encode().hex()}, height, prove=True)} for name in trail]
+
+
+def export_audit(session: Any, trial: str, trail: Any, rpc: Any = None) -> bytes:
+    """The proof file of ``trial`` at the latest provable height, sealed by the
+    session's wallet. ``trail(trial, height)`` lists the trial's keys; ``rpc`` (a
+    ``CometRpc`` of any node of the network) makes a CometBFT file, else a solo one."""
+    if rpc is None:
+        header = session.node.header()
+        height = int(header["header"]["height"])
+        chain_id = str(header["header"]["chain_id"])
+        proof: dict[str, Any] = {"engine": "solo", "header": header}
+    else:
+        # entries at H are proven by header H + 1, whose light-client check also reads
+        # the validator set of H + 2: stay two below the latest height.
+        height = rpc.height() - 2
+        if height < 1:
+            raise ProofError("the network has not made enough blocks for a proof file")
+        genesis = rpc.genesis()
+        chain_id = str(genesis["chain_id"])
+        recorder = _Recording(RpcProvider(rpc))
+        FollowingLightClient(chain_id, TrustedState.from_genesis(genesis), recorder,
+                             trusting_period_ns=None).verify_to(height + 1, time.time_ns())
+        proof = {"engine": "cometbft", "light": {
+            "signed_headers": [[h, recorder.headers[h]] for h in sorted(recorder.headers)],
+            "validators": [[h, recorder.sets[h]] for h in sorted(recorder.sets)]}}
+    body = {"format": AUDIT_FORMAT, "trial": trial, "height": height, "chain_id": chain_id,
+            "entries": _entries(session, trial, trail(trial, height), height),
+            "exporter": session.wallet.did, **proof}
+    signature = session.wallet.signing_key.sign(EXPORT_TAG + encoding.encode(body))
+    return encoding.encode({"body": body, "signature": signature.hex()})
+
+
+# -- verify -------------------------------------------------------------------------------
+class _FileProvider:
+    """The light client's provider over the file's ``light`` (untrusted, like any)."""
+
+    def __init__(self, light: Mapping[str, Any]) -> None:
+        self.headers = {int(h): v for h, v in light["signed_headers"]}
+        self.sets = {int(h): v for h, v in light["validators"]}
+        if set(light) != {"signed_headers", "validators"}:
+            raise e.MALFORMED("light: exactly signed_headers and validators")
+
+    def signed_header(self, height: int) -> Mapping[str, Any]:
+        if height not in self.headers:
+            raise e.UNTRUSTED_HEADER(f"the file lacks the signed header of {height}")
+        return self.headers[height]  # type: ignore[no-any-return]
+
+    def validators(self, height: int) -> Sequence[Mapping[str, Any]]:
+        if height not in self.sets:
+            raise e.UNTRUSTED_HEADER(f"the file lacks the validator set of {height}")
+        return self.sets[height]  # type: ignore[no-any-return]
+
+
+def trust_from_json(document: Mapping[str, Any]) -> TrustedState:
+    """The trust root of a CometBFT file: a ``genesis.json`` (its validators and time),
+    or ``{"validators": [{"pub_key", "power"}]}`` (the genesis set, in genesis format)."""
+    try:
+        if "genesis_time" in document:
+            return TrustedState.from_genesis(document)
+        return TrustedState(0, 0, b"", validator_set_from_genesis(document))
+    except (ProofError, CryptoError, AttributeError, TypeError) as exc:
+        raise e.WRONG_TRUST(f"not a validator set ({exc})") from None
+
+
+def _solo_app_hash(body: Mapping[str, Any], validator_did: str | None,
+                   chain_id: str | None) -> bytes:
+    if validator_did is None:
+        raise e.WRONG_TRUST("a solo-engine file is checked against its validator's DID")
+    try:
+        header = verify_header(body["header"], validator_did, chain_id)
+    except (ProofError, CryptoError) as exc:
+        raise e.UNTRUSTED_HEADER(str(exc)) from None
+    if header.height != body["height"] or header.chain_id != body["chain_id"]:
+        raise e.UNTRUSTED_HEADER("the header is not the file's height or chain")
+    return header.app_hash
+
+
+def _cometbft_app_hash(body: Mapping[str, Any], trust: Mapping[str, Any] | None,
+                       chain_id: str | None, now_ns: int) -> bytes:
+    if trust is None:
+        raise e.WRONG_TRUST("a CometBFT file is checked against the genesis validator set")
+    root = trust_from_json(trust)
+    chain = chain_id or trust.get("chain_id") or body["chain_id"]
+    if chain != body["chain_id"]:
+        raise e.UNTRUSTED_HEADER(f"the file is for chain {body['chain_id']!r}, not {chain!r}")
+    client = FollowingLightClient(str(chain), root, _FileProvider(body["light"]),
+                                  trusting_period_ns=None)
+    try:
+        header: LightHeader = client.verify_to(int(body["height"]) + 1, now_ns)
+    except e.TrialFileError:
+        raise
+    except (ProofError, CryptoError) as exc:
+        raise e.UNTRUSTED_HEADER(str(exc)) from None
+    if rfc3339_ns(header.time) <= root.time_ns and root.time_ns:
+        raise e.UNTRUSTED_HEADER("the header is not later than the trust root")
+    return header.app_hash
+
+
+def _state(body: Mapping[str, Any], app_hash: bytes) -> dict[str, Any]:
+    trial, height = str(body["trial"]), body["height"]
+    state: dict[str, Any] = {}
+    for item in body["entries"]:
+        name, answer = item["key"], item["answer"]
+        if set(item) != {"key", "answer"} or not isinstance(name, str) \
+                or not name.startswith("trials/") or trial not in name.split("/") \
+                or name in state:
+            raise e.FOREIGN_ENTRY(f"{name!r}")
+        if answer.get("path") != "store" or answer.get("height") != height:
+            raise e.BAD_PROOF(f"{name}: not a raw-key answer at height {height}")
+        try:
+            raw = verify_query(answer, app_hash, name.encode())
+        except (ProofError, CryptoError) as exc:
+            raise e.BAD_PROOF(f"{name}: {exc}") from None
+        if raw is None:
+            raise e.BAD_PROOF(f"{name} is proven absent")
+        state[name] = encoding.decode(bytes.fromhex(raw))
+    if trial_key(trial).decode() not in state:
+        raise e.FOREIGN_ENTRY("the trial's head is not in the file")
+    return state
+
+
+def _open(data: bytes) -> tuple[dict[str, Any], bytes]:
+    try:
+        document = encoding.decode(data)
+        if encoding.encode(document) != data:
+            raise e.MALFORMED("not in canonical form")
+        if not isinstance(document, dict) or set(document) != {"body", "signature"}:
+            raise e.MALFORMED("not {body, signature}")
+        body, signature = document["body"], bytes.fromhex(document["signature"])
+        if not isinstance(body, dict) or body.get("format") != AUDIT_FORMAT \
+                or body.get("engine") not in ENGINES:
+            raise e.MALFORMED(f"not a {AUDIT_FORMAT} file")
+        proof = "header" if body["engine"] == "solo" else "light"
+        if set(body) != {*_BODY, proof}:
+            raise e.MALFORMED(f"the body has exactly {sorted({*_BODY, proof})}")
+    except (EncodingError, TypeError, ValueError, AttributeError) as exc:
+        raise e.MALFORMED(f"{type(exc).__name__}: {exc}") from None
+    try:
+        keys.verify(keys.public_key_from_did(str(body.get("exporter"))), signature,
+                    EXPORT_TAG + encoding.encode(body))
+    except CryptoError as exc:
+        raise e.BAD_SEAL(str(exc)) from None
+    return body, signature
+
+
+def verify_audit(data: bytes, validator_did: str | None = None, chain_id: str | None = None,
+                 *, trust: Mapping[str, Any] | None = None, now_ns: int | None = None
+                 ) -> dict[str, Any]:
+    """Check a proof file offline and return what it proves: ``{trial, height, engine,
+    exporter, state: {key: value}}``. A solo file trusts ``validator_did``; a CometBFT
+    file trusts ``trust`` (the genesis validator set, :func:`trust_from_json`);
+    ``chain_id`` pins the chain. Raises :class:`~.errors.TrialFileError`."""
+    body, _ = _open(data)
+    try:
+        if body["engine"] == "solo":
+            app_hash = _solo_app_hash(body, validator_did, chain_id)
+        else:
+            app_hash = _cometbft_app_hash(body, trust, chain_id,
+                                          time.time_ns() if now_ns is None else now_ns)
+        state = _state(body, app_hash)
+    except e.TrialFileError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, EncodingError, PhrError) as exc:
+        raise e.MALFORMED(f"{type(exc).__name__}: {exc}") from None
+    return {"trial": body["trial"], "height": body["height"], "engine": body["engine"],
+            "exporter": body["exporter"], "state": state}
