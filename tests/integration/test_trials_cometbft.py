@@ -130,8 +130,8 @@ def test_a_tampered_entry_resealed_fails_its_proof(net: dict[str, Any]) -> None:
     value = encoding.decode(bytes.fromhex(head["answer"]["raw_value"]))
     value["participants"] = 0
     head["answer"]["raw_value"] = head["answer"]["value"] = encoding.encode(value).hex()
-    forged = encoding.encode({"body": body, "signature": hospital.signing_key.sign(
-        EXPORT_TAG + encoding.encode(body)).hex()})
+    seal = hospital.signing_key.sign(EXPORT_TAG + encoding.encode(body)).hex()
+    forged = encoding.encode({"body": body, "exporter": hospital.did, "signature": seal})
     with pytest.raises(TrialFileError) as refused:
         verify_audit(forged, trust=net["network"].genesis())
     assert refused.value.code == 4

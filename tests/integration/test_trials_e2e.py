@@ -15,6 +15,7 @@ import pytest
 
 from phrchain.cli.main import main
 from phrchain.client import builder
+from phrchain.client.trialfile import TrialFileError
 from phrchain.client.trials import counterpart, verify_audit
 from phrchain.client.wallet import Wallet
 from phrchain.core import encoding
@@ -58,7 +59,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         sponsor.unblind(trial)
         report = sponsor.results(trial, SWITCHED, b"the results paper")
         audit = c.client(GA).trials.export_audit(trial)
-        yield {"c": c, "home": home, "trial": trial, "me": me, "enrolled": enrolled,
+        registered_only = sponsor.register(now_ms() + 60_000, protocol(sites=(HOSPITAL_A.did,)))
+        small = c.client(GA).trials.export_audit(registered_only)
+        yield {"small": small, "c": c, "home": home, "trial": trial, "me": me, "enrolled": enrolled,
                "entry": entry, "fixed": fixed, "report": report, "audit": audit}
 
 
@@ -89,15 +92,30 @@ def test_the_audit_file_verifies_offline(world: dict[str, Any]) -> None:
 
 
 def test_a_flipped_byte_anywhere_fails(world: dict[str, Any]) -> None:
-    data = world["audit"]
-    step = max(1, len(data) // 400)   # ~400 positions spread over the whole file
-    for at in [*range(0, len(data), step), len(data) - 1]:
+    """Every byte position of a small file (a registered trial, ~10 kB; bit 0), and a
+    spread of positions of the whole trial's file (bits 0 and 7): each variant is
+    refused as malformed or unsealed (the seal covers the body's bytes as they stand,
+    and the frame around it is fixed), as are a byte added or removed."""
+    data = world["small"]
+    assert verify_audit(data, VALIDATOR.did)["state"]
+    codes: dict[int, int] = {}
+    for at in range(len(data)):
         flipped = bytearray(data)
         flipped[at] ^= 0x01
-        with pytest.raises(PhrError):
+        with pytest.raises(TrialFileError) as refused:
             verify_audit(bytes(flipped), VALIDATOR.did)
-    with pytest.raises(PhrError):
-        verify_audit(data + b" ", VALIDATOR.did)
+        codes[refused.value.code] = codes.get(refused.value.code, 0) + 1
+    assert set(codes) == {1, 2}, codes
+    data = world["audit"]
+    for at in [*range(0, len(data), 97), len(data) - 1]:
+        for bit in (0x01, 0x80):
+            flipped = bytearray(data)
+            flipped[at] ^= bit
+            with pytest.raises(TrialFileError):
+                verify_audit(bytes(flipped), VALIDATOR.did)
+    for changed in (data + b" ", b" " + data, data[:-1], data[1:]):
+        with pytest.raises(TrialFileError):
+            verify_audit(changed, VALIDATOR.did)
 
 
 def test_a_tampered_value_re_signed_by_its_exporter_still_fails(world: dict[str, Any]
@@ -112,8 +130,8 @@ def test_a_tampered_value_re_signed_by_its_exporter_still_fails(world: dict[str,
         if item["key"].endswith("/mortality"):
             item["answer"]["raw_value"] = encoding.encode(["reported"]).hex()
             item["answer"]["value"] = item["answer"]["raw_value"]
-    forged = encoding.encode({"body": body, "signature": GA.signing_key.sign(
-        EXPORT_TAG + encoding.encode(body)).hex()})
+    seal = GA.signing_key.sign(EXPORT_TAG + encoding.encode(body)).hex()
+    forged = encoding.encode({"body": body, "exporter": GA.did, "signature": seal})
     with pytest.raises(ProofError):
         verify_audit(forged, VALIDATOR.did)
 

@@ -1,12 +1,15 @@
 """The regulator's offline proof file of one clinical trial (issue 16).
 
-A file is canonical JSON (``core/encoding``) ``{"body": …, "signature": hex}``; the
-exporter signs ``domain_prefix("phrchain/trials/audit-export/v1") || canonical(body)``
-(the body's ``format`` names the file's version).
+A file is canonical JSON (``core/encoding``) ``{"body": …, "exporter": did,
+"signature": hex}``; the exporter signs
+``domain_prefix("phrchain/trials/audit-export/v1") || canonical(body)`` (the body's
+``format`` names the file's version).
 Since the file must be exactly its canonical encoding and the signature covers the
-whole body, **every byte matters**: a changed byte makes the file non-canonical or
-undecodable, or changes the body (the seal fails), or changes the signature (the seal
-fails). The seal only says who exported the file; what a reader trusts are the proofs:
+whole body, **every byte matters**: the verifier cuts the body's bytes from the file
+and checks the seal over them before parsing anything, so a changed byte in the body
+fails the seal, and one in the frame, the exporter's DID or the signature makes the
+file malformed or fails the seal (``trialfile/1`` or ``/2``). The seal only says who
+exported the file; what a reader trusts are the proofs:
 
 - ``engine: "solo"``: the body carries the solo validator's signed header of ``height``
   (its app hash is the state *after* that block, which the entries are proven against).
@@ -26,6 +29,7 @@ exporter's DID and either ``header`` (solo) or ``light`` (cometbft). Refusals ar
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -47,6 +51,8 @@ from phrchain.modules.trials.keys import trial_key
 AUDIT_FORMAT: Final = "phrchain-trial-audit/v2"
 EXPORT_TAG: Final = domain_prefix("phrchain/trials/audit-export/v1")  # body names v2
 ENGINES: Final = ("solo", "cometbft")
+_TAIL: Final = re.compile(rb',"exporter":"(did:key:z[1-9A-HJ-NP-Za-km-z]{1,64})",'
+                          rb'"signature":"([0-9a-f]{128})"}')
 _BODY: Final = frozenset({"format", "engine", "trial", "height", "chain_id", "entries",
                           "exporter"})
 
@@ -104,7 +110,8 @@ def export_audit(session: Any, trial: str, trail: Any, rpc: Any = None) -> bytes
             "entries": _entries(session, trial, trail(trial, height), height),
             "exporter": session.wallet.did, **proof}
     signature = session.wallet.signing_key.sign(EXPORT_TAG + encoding.encode(body))
-    return encoding.encode({"body": body, "signature": signature.hex()})
+    return encoding.encode({"body": body, "exporter": session.wallet.did,
+                            "signature": signature.hex()})
 
 
 # -- verify -------------------------------------------------------------------------------
@@ -196,28 +203,37 @@ def _state(body: Mapping[str, Any], app_hash: bytes) -> dict[str, Any]:
     return state
 
 
-def _open(data: bytes) -> tuple[dict[str, Any], bytes]:
+def _sealed_body(data: bytes) -> tuple[bytes, str, bytes]:
+    """``(body bytes, exporter, signature)`` cut from the file's bytes, before any
+    parsing: a canonical file is ``{"body":<body>,"exporter":"<did>","signature":"<hex>"}``
+    exactly, so the seal is checked first over the body's bytes as they stand."""
+    cut = data.rfind(b',"exporter":"')
+    tail = _TAIL.fullmatch(data, cut) if cut > 0 else None
+    if not data.startswith(b'{"body":') or tail is None:
+        raise e.MALFORMED('not {"body", "exporter", "signature"} in canonical form')
+    return data[8:cut], tail.group(1).decode(), bytes.fromhex(tail.group(2).decode())
+
+
+def _open(data: bytes) -> dict[str, Any]:
+    body_bytes, exporter, signature = _sealed_body(data)
     try:
+        keys.verify(keys.public_key_from_did(exporter), signature, EXPORT_TAG + body_bytes)
+    except CryptoError as exc:
+        raise e.BAD_SEAL(str(exc)) from None
+    try:  # sealed by the exporter, but possibly not canonical or not this format
         document = encoding.decode(data)
         if encoding.encode(document) != data:
             raise e.MALFORMED("not in canonical form")
-        if not isinstance(document, dict) or set(document) != {"body", "signature"}:
-            raise e.MALFORMED("not {body, signature}")
-        body, signature = document["body"], bytes.fromhex(document["signature"])
+        body = document["body"]
         if not isinstance(body, dict) or body.get("format") != AUDIT_FORMAT \
-                or body.get("engine") not in ENGINES:
+                or body.get("engine") not in ENGINES or body.get("exporter") != exporter:
             raise e.MALFORMED(f"not a {AUDIT_FORMAT} file")
         proof = "header" if body["engine"] == "solo" else "light"
         if set(body) != {*_BODY, proof}:
             raise e.MALFORMED(f"the body has exactly {sorted({*_BODY, proof})}")
-    except (EncodingError, TypeError, ValueError, AttributeError) as exc:
+    except (EncodingError, TypeError, ValueError, AttributeError, KeyError) as exc:
         raise e.MALFORMED(f"{type(exc).__name__}: {exc}") from None
-    try:
-        keys.verify(keys.public_key_from_did(str(body.get("exporter"))), signature,
-                    EXPORT_TAG + encoding.encode(body))
-    except CryptoError as exc:
-        raise e.BAD_SEAL(str(exc)) from None
-    return body, signature
+    return body
 
 
 def verify_audit(data: bytes, validator_did: str | None = None, chain_id: str | None = None,
@@ -227,7 +243,7 @@ def verify_audit(data: bytes, validator_did: str | None = None, chain_id: str | 
     exporter, state: {key: value}}``. A solo file trusts ``validator_did``; a CometBFT
     file trusts ``trust`` (the genesis validator set, :func:`trust_from_json`);
     ``chain_id`` pins the chain. Raises :class:`~.errors.TrialFileError`."""
-    body, _ = _open(data)
+    body = _open(data)
     try:
         if body["engine"] == "solo":
             app_hash = _solo_app_hash(body, validator_did, chain_id)
