@@ -89,6 +89,12 @@ def test_the_audit_file_verifies_offline(world: dict[str, Any]) -> None:
         verify_audit(world["audit"], RR.did)                  # not the trusted validator
     with pytest.raises(ProofError):
         verify_audit(world["audit"], VALIDATOR.did, "another-chain")
+    with pytest.raises(TrialFileError) as refused:   # a validator set for a solo file
+        verify_audit(world["audit"], trust={"validators": []})
+    assert (refused.value.codespace, refused.value.code) == ("trialfile", 6)
+    with pytest.raises(TrialFileError) as refused:
+        verify_audit(world["audit"], RR.did)
+    assert refused.value.error.name == "untrusted_header"
 
 
 def test_a_flipped_byte_anywhere_fails(world: dict[str, Any]) -> None:
