@@ -174,3 +174,17 @@ def test_the_cli_stores_and_fetches(world: dict[str, Any], tmp_path: Path) -> No
                  str(wallet), "--passphrase-file", str(passfile), "--vaults",
                  str(vaults)]) == 0
     assert out.read_bytes() == text
+
+
+def test_a_backup_keeps_the_trial_documents(world: dict[str, Any], tmp_path: Path) -> None:
+    from phrchain.storage.backup import backup, restore
+    from phrchain.vault.blobs import BlobStore
+
+    c, trial = world["c"], world["trial"]
+    sealed, _ = world["docs"]["sap"]
+    manifest = backup(c.home, tmp_path / "backup", world["home"] / "vault-research")
+    assert "vault/trial-documents/blobs.sqlite3" in manifest["files"]
+    restore(tmp_path / "backup", tmp_path / "node", tmp_path / "vault")
+    with BlobStore(tmp_path / "vault" / "trial-documents") as store:
+        record = document_id(trial, "sap", sealed.commitment)
+        assert store.get_meta(record).patient == RESEARCH.did
