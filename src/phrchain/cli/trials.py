@@ -73,8 +73,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from phrchain.client.trials import verify_audit
 
     if (args.validator is None) == (args.trust is None):
-        raise CliError("give exactly one trust root: --validator DID (a solo-engine file) "
-                       "or --trust genesis.json (a CometBFT file)")
+        raise CliError(say("trials.need_trust"))
     trust = None if args.trust is None else read_json_file(args.trust, "trusted validators")
     proven = verify_audit(Path(args.file).read_bytes(), args.validator, args.chain_id,
                           trust=trust)
@@ -127,7 +126,8 @@ def cmd_document(args: argparse.Namespace) -> int:
     with phr_client(args) as rc:
         document = rc.trials.documents.fetch(args.trial, args.kind, args.commitment)
     Path(args.out).write_bytes(document)
-    print(say("trials.wrote", path=args.out), file=sys.stderr)
+    print(say("trials.document", path=args.out, kind=args.kind, trial=args.trial),
+          file=sys.stderr)
     return 0
 
 
