@@ -188,3 +188,25 @@ def test_a_backup_keeps_the_trial_documents(world: dict[str, Any], tmp_path: Pat
     with BlobStore(tmp_path / "vault" / "trial-documents") as store:
         record = document_id(trial, "sap", sealed.commitment)
         assert store.get_meta(record).patient == RESEARCH.did
+
+
+def test_vault_verify_checks_the_trial_documents(world: dict[str, Any]) -> None:
+    import sqlite3
+
+    from phrchain.gateway.verify import verify_vault
+
+    home = world["home"] / "vault-research"
+    assert verify_vault(home).ok
+    sealed = world["docs"]["protocol"][0]
+    record = document_id(world["trial"], "protocol", sealed.commitment)
+    world["vault"].trial_documents.close()          # reopened on next use
+    path = home / "trial-documents" / "blobs.sqlite3"
+    with sqlite3.connect(path) as db:
+        (leaf,) = db.execute("SELECT leaf FROM record_chunks WHERE record = ?",
+                             (record,)).fetchone()
+        (data,) = db.execute("SELECT data FROM chunks WHERE leaf = ?", (leaf,)).fetchone()
+        db.execute("UPDATE chunks SET data = ? WHERE leaf = ?",
+                   (bytes([data[0] ^ 1]) + data[1:], leaf))
+    report = verify_vault(home)
+    assert [(f.subject, f.error.name) for f in report.findings] == \
+        [(f"trial document store: record {record.hex()}", "hash_mismatch")]
