@@ -174,6 +174,20 @@ def test_the_cli_stores_and_fetches(world: dict[str, Any], tmp_path: Path) -> No
                  str(wallet), "--passphrase-file", str(passfile), "--vaults",
                  str(vaults)]) == 0
     assert out.read_bytes() == text
+    # the sponsor's researcher commits a new SAP and stores it with --store
+    sap = tmp_path / "sap-v2.txt"
+    sap.write_bytes(b"Statistical analysis plan v2 ...")
+    rr = tmp_path / "rr.json"
+    RR.save(rr, "a test passphrase", KdfParams(memory_kib=1024, iterations=1))
+    assert main(["trials", "commit", trial, "--kind", "sap", "--document", str(sap),
+                 "--store", "--node", c.api_url, "--wallet", str(rr), "--passphrase-file",
+                 str(passfile), "--vaults", str(vaults)]) == 0
+    latest = c.query("trials/commitments", trial=trial, kind="sap")["commitments"][-1]
+    assert main(["trials", "document", trial, "--kind", "sap", "--commitment",
+                 latest["commitment"], "--out", str(out), "--node", c.api_url, "--wallet",
+                 str(wallet), "--passphrase-file", str(passfile), "--vaults",
+                 str(vaults)]) == 0
+    assert out.read_bytes() == sap.read_bytes()
 
 
 def test_a_backup_keeps_the_trial_documents(world: dict[str, Any], tmp_path: Path) -> None:
