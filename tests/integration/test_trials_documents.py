@@ -19,15 +19,17 @@ import pytest
 
 from phrchain.api.server import BackgroundServer
 from phrchain.cli.main import main
-from phrchain.client.http import ApiError
+from phrchain.client import builder
+from phrchain.client.http import ApiError, NodeClient
 from phrchain.client.trialfile.documents import document_id
 from phrchain.client.trialfile.errors import TrialFileError
 from phrchain.client.trials import Sealed
+from phrchain.client.wallet import Wallet
 from phrchain.gateway.chain import LocalChain
 from phrchain.gateway.http import create_vault_app
 from phrchain.gateway.service import Vault, VaultConfig
 from phrchain.vault import crypto
-from tests.consortium import B1, GA, HOSPITAL_A, RESEARCH, RR, P, running
+from tests.consortium import B1, CHAIN, GA, HOSPITAL_A, RESEARCH, RR, P, running
 from tests.trialflow import protocol
 
 PROTOCOL = b"Protocol v1: drug X against placebo, 200 adults with condition Y ..."
@@ -82,6 +84,14 @@ def test_a_reader_needs_the_sponsors_authorisation(world: dict[str, Any]) -> Non
             c.client(who).trials.documents.fetch(trial, "sap", sealed.commitment)
         assert (refused.value.status, refused.value.codespace, refused.value.code) == \
             (403, "vault", 26)
+    clerk = Wallet.from_secrets(bytes([41]) * 32, bytes([141]) * 32, "sponsor's clerk")
+    with NodeClient(c.api_url, timeout=30) as admin:   # staff, but no researcher
+        request = builder.join_request(clerk, CHAIN, RESEARCH.did)
+        admin.send(RESEARCH, [builder.admit_practitioner(
+            clerk.did, ["clerk"], clerk.enc_key, request["pop"])])
+    with pytest.raises(ApiError) as refused:
+        c.client(clerk).trials.documents.fetch(trial, "sap", sealed.commitment)
+    assert refused.value.code == 26
     c.client(RR).trials.documents.share(trial, "sap", sealed.commitment, B1.did)
     assert c.client(B1).trials.documents.fetch(trial, "sap", sealed.commitment) == text
     with pytest.raises(ApiError) as refused:   # B1 is no sponsor: it cannot share on

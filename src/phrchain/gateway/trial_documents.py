@@ -8,7 +8,10 @@ are decided here, on the trial's on-chain state:
 
 Routes (signed), under ``/v1/vault/trials/{trial}/documents/{kind}/{commitment}``:
 
-- ``POST`` (an upload body, ``wire.py``), by the sponsor or its staff: this vault is
+"The sponsor's staff" below is the sponsor organization itself or one of its
+researchers (the chain's rule for who registers and amends its trials).
+
+- ``POST`` (an upload body, ``wire.py``), by the sponsor's staff: this vault is
   the sponsor's; the commitment is on chain for the trial and kind; the record id is
   ``document_id(trial, kind, commitment)``; its owner is the sponsor; the data key is
   wrapped for the sponsor; at most 8 MiB.
@@ -16,8 +19,8 @@ Routes (signed), under ``/v1/vault/trials/{trial}/documents/{kind}/{commitment}`
   staff or a regulator officer (a regulator organization or its auditor), for whom the
   vault re-wraps the sponsor's own copy of the key (the sponsor's standing permission:
   this is the sponsor's own vault); the caller is an acting identity.
-- ``PUT …/keys/{reader}`` (an 80-byte wrapped key), by the sponsor or its staff: the
-  reader is an acting identity.
+- ``PUT …/keys/{reader}`` (an 80-byte wrapped key), by the sponsor's staff: the reader
+  is an acting identity.
 
 Refusals: ``vault/25 malformed_request``, ``vault/26 access_denied``, ``vault/29
 not_registered`` (the commitment is not on chain), ``vault/30 upload_refused``,
@@ -54,6 +57,13 @@ if TYPE_CHECKING:
 MAX_DOCUMENT: Final = 8 << 20
 _HEX32: Final = re.compile(r"[0-9a-f]{32}")
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
+
+
+def _acts_for(sponsor: str, caller: str, identity: dict[str, Any] | None) -> bool:
+    """The sponsor itself, or one of its researchers (who may register and amend its
+    trials on chain: ``trials/register``'s signer rule)."""
+    return custody.is_staff(sponsor, caller, identity) and identity is not None and (
+        caller == sponsor or "researcher" in identity.get("roles", ()))
 
 
 class TrialDocumentStore:
@@ -93,7 +103,7 @@ class TrialDocumentStore:
 
     def _staff(self, sponsor: str, caller: str) -> dict[str, Any] | None:
         identity = self.vault._acting(caller)
-        return identity if custody.is_staff(sponsor, caller, identity) else None
+        return identity if _acts_for(sponsor, caller, identity) else None
 
     def _regulator(self, identity: dict[str, Any] | None) -> bool:
         if identity is None:
@@ -139,8 +149,7 @@ class TrialDocumentStore:
         except CodedError as exc:
             if exc.error != store_errors.READER_NOT_FOUND:
                 raise
-            if not (custody.is_staff(sponsor, req.caller, identity)
-                    or self._regulator(identity)):
+            if not (_acts_for(sponsor, req.caller, identity) or self._regulator(identity)):
                 raise ACCESS_DENIED("the sponsor has not shared this trial document with "
                                     f"{req.caller}") from None
             # the sponsor's own vault opens the sponsor's copy for its staff and for

@@ -3,16 +3,16 @@ use"): the protocol of each version, the statistical analysis plan (``sap``) and
 randomisation list, whose salted hashes the chain holds (``trials/register``,
 ``trials/amend``, ``trials/commit``).
 
-- The sponsor (or its staff) **stores** a document after committing it: the plaintext
-  sealed is ``salt (16 bytes) || document`` (the salt that opens the on-chain
+- The sponsor (or its researchers) **stores** a document after committing it: the
+  plaintext sealed is ``salt (16 bytes) || document`` (the salt that opens the on-chain
   commitment travels inside the ciphertext), encrypted as a vault record
   (``vault/crypto.py``: AES-256-GCM chunks, RFC 9162 root) whose "patient" field, the
   owner bound into every chunk's AAD, is the sponsor; its data key is wrapped for the
   sponsor and the readers named. The record id is :func:`document_id` (trial, kind,
   commitment), so a document cannot be served under another's id.
 - A reader **fetches** it: a regulator (a regulator organization or its auditor), the
-  sponsor and its staff, or a reader the sponsor shared it with (:meth:`share`). The
-  SDK checks, before returning a byte, that the commitment is on chain for this trial
+  sponsor and its researchers, or a reader the sponsor shared it with (:meth:`share`).
+  The SDK checks, before returning a byte, that the commitment is on chain for this trial
   and kind, that the ciphertext opens (root, AEAD, vault commitment) and that
   ``SHA-256(tag || salt || document)`` is that on-chain commitment: otherwise
   ``trialfile/7 not_committed`` or ``trialfile/8 document_mismatch``.
@@ -99,7 +99,7 @@ class TrialDocuments:
 
     def share(self, trial: str, kind: str, commitment: str, reader: str) -> None:
         """Let ``reader`` read a document (its data key wrapped for the reader's
-        registered encryption key): by the sponsor or its staff."""
+        registered encryption key): by the sponsor or its researchers."""
         data_key, _ = self._open_key(trial, kind, commitment)
         record = document_id(trial, kind, commitment)
         wrapped = self.session.wrap_for(data_key, record, [reader])[reader]
