@@ -166,3 +166,15 @@ def test_the_cli_verifies_with_trust(net: dict[str, Any], tmp_path: Path,
     assert any(k.startswith("trials/t/") for k in json.loads(out)) and "verifies" in err
     assert main(["trials", "verify", str(path)]) == 2     # no trust root given
     assert "--trust" in capsys.readouterr().err
+    # the regulator's CLI exports a fresh file through the API and a node's RPC
+    trial = verify_audit(net["file"], trust=net["network"].genesis())["trial"]
+    passfile, fresh = tmp_path / "pass", tmp_path / "fresh.json"
+    passfile.write_text(PASSPHRASE + "\n")
+    assert main(["trials", "export", trial, "--out", str(fresh), "--node", net["url"],
+                 "--wallet", str(net["home"] / "wallets" / "hospital.json"),
+                 "--passphrase-file", str(passfile), "--cometbft-rpc",
+                 net["network"].nodes[0].rpc_url]) == 0
+    capsys.readouterr()
+    assert main(["trials", "verify", str(fresh), "--trust", str(trust)]) == 0
+    assert json.loads(capsys.readouterr().out) == \
+        verify_audit(fresh.read_bytes(), trust=net["network"].genesis())["state"]
