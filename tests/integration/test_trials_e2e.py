@@ -203,3 +203,29 @@ def test_classify_is_a_stateless_command(tmp_path: Path,
                                           "kind": "tertiary", "declared_change": False}])
     assert main(["trials", "classify", registered, bad]) == 2
     assert "kind" in capsys.readouterr().err
+
+
+def test_a_resealed_file_that_leaves_out_implied_state_is_incomplete(
+        world: dict[str, Any]) -> None:
+    """Each state entry dropped in turn from the file (sealed again): every one the
+    trial's own state implies (versions, sites, participants and consents, entries and
+    their indexes, corrections, commitments, results and labels) makes it incomplete.
+    Signatures are the one kind nothing counts (README: what completeness covers)."""
+    from phrchain.client.trialfile.audit import EXPORT_TAG
+
+    body = encoding.decode(world["audit"])["body"]
+    outcome: dict[str, set[str]] = {}
+    for i, item in enumerate(body["entries"]):
+        cut = {**body, "entries": body["entries"][:i] + body["entries"][i + 1:]}
+        seal = GA.signing_key.sign(EXPORT_TAG + encoding.encode(cut)).hex()
+        data = encoding.encode({"body": cut, "exporter": GA.did, "signature": seal})
+        try:
+            verify_audit(data, VALIDATOR.did)
+            result = "accepted"
+        except TrialFileError as exc:
+            result = exc.error.name
+        outcome.setdefault(item["key"].split("/")[1], set()).add(result)
+    assert outcome == {kind: {"accepted"} if kind == "sg" else
+                       {"foreign_entry"} if kind == "t" else {"incomplete"}
+                       for kind in outcome}, outcome
+    assert {"v", "s", "p", "pc", "e", "ep", "cx", "c", "r", "l", "sg"} <= set(outcome)

@@ -46,6 +46,7 @@ from phrchain.client.verify import verify_header, verify_query
 from phrchain.core import encoding, keys
 from phrchain.core.errors import CryptoError, EncodingError, PhrError, ProofError
 from phrchain.core.hashing import domain_prefix
+from phrchain.modules.trials import keys as tk
 from phrchain.modules.trials.keys import trial_key
 
 AUDIT_FORMAT: Final = "phrchain-trial-audit/v2"
@@ -200,7 +201,60 @@ def _state(body: Mapping[str, Any], app_hash: bytes) -> dict[str, Any]:
         state[name] = encoding.decode(bytes.fromhex(raw))
     if trial_key(trial).decode() not in state:
         raise e.FOREIGN_ENTRY("the trial's head is not in the file")
+    _complete(trial, state)
     return state
+
+
+def _under(state: Mapping[str, Any], base: bytes, *parts: str) -> list[str]:
+    start = tk.prefix(base, *parts).decode()
+    return [name for name in state if name.startswith(start)]
+
+
+def _implied_by_participants(trial: str, state: Mapping[str, Any]) -> list[bytes]:
+    """Each participant's current consent; each entry's index (and back), and the
+    correction link of a correction."""
+    need = [tk.consent_key(trial, p["participant"], int(p["consent_version"]))
+            for p in (state[n] for n in _under(state, tk.PARTICIPANT, trial))]
+    for name in _under(state, tk.BY_PARTICIPANT, trial):
+        need.append(tk.entry_key(trial, name.rsplit("/", 1)[1]))
+    for entry in (state[n] for n in _under(state, tk.ENTRY, trial)):
+        need.append(tk.participant_entry_key(trial, entry["participant"], entry["entry"]))
+        if entry.get("corrects"):
+            need.append(tk.correction_key(trial, entry["corrects"], entry["entry"]))
+    return need
+
+
+def _complete(trial: str, state: Mapping[str, Any]) -> None:
+    """Refuse a file that leaves out what the trial's own proven state implies. A state
+    tree keyed by hashes has no range proofs, so completeness is checked where the
+    state counts or names things: every version up to the current one, its sites, as
+    many participants as the head counts, the latest commitments, results and a label
+    for every outcome they classified, and each entry's index (and back). Not
+    detectable: an entry left out together with its index (nothing counts entries),
+    a signature, an older commitment of a kind."""
+    head = state[trial_key(trial).decode()]
+    version = int(head["version"])
+    need = [tk.version_key(trial, v) for v in range(1, version + 1)]
+    participants = _under(state, tk.PARTICIPANT, trial)
+    if len(participants) != head["participants"]:
+        raise e.INCOMPLETE(f"{len(participants)} of {head['participants']} participants")
+    current = state.get(tk.version_key(trial, version).decode())
+    need += [tk.site_key(trial, org) for org in (current or {}).get("sites", ())]
+    need += _implied_by_participants(trial, state)
+    for kind in ("sap", "randomisation"):
+        if head.get(kind) is not None and head[kind] not in [
+                state[n]["commitment"] for n in _under(state, tk.COMMITMENT, trial, kind)]:
+            raise e.INCOMPLETE(f"the latest {kind} commitment")
+    if head.get("reported_height") is not None:
+        results = state.get(tk.results_key(trial).decode())
+        baseline = state.get(tk.version_key(trial, int(head["baseline"])).decode())
+        if results is None or baseline is None:
+            raise e.INCOMPLETE("the results or their baseline version")
+        ids = {o["id"] for o in baseline["outcomes"]} | {o["id"] for o in results["outcomes"]}
+        need += [tk.label_key(trial, i) for i in sorted(ids)]
+    missing = [k.decode() for k in need if k.decode() not in state]
+    if missing:
+        raise e.INCOMPLETE(f"{len(missing)} key(s), e.g. {missing[0]}")
 
 
 def _sealed_body(data: bytes) -> tuple[bytes, str, bytes]:

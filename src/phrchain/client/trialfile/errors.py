@@ -44,12 +44,17 @@ NOT_COMMITTED = register("trialfile", 7, "not_committed",
 DOCUMENT_MISMATCH = register("trialfile", 8, "document_mismatch",
                              "the document does not open or does not match its on-chain "
                              "commitment")
+INCOMPLETE = register("trialfile", 9, "incomplete",
+                      "the file lacks a state entry that the trial's own proven state "
+                      "implies (a version, participant, consent, entry index, "
+                      "commitment, site, result or label)")
 
 __all__ = [
     "BAD_PROOF",
     "BAD_SEAL",
     "DOCUMENT_MISMATCH",
     "FOREIGN_ENTRY",
+    "INCOMPLETE",
     "MALFORMED",
     "NOT_COMMITTED",
     "UNTRUSTED_HEADER",
