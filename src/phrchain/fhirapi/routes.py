@@ -1,0 +1,158 @@
+"""The FHIR REST facade's HTTP routes, mounted on a vault gateway app under ``/fhir``.
+
+Blocking work (chain queries, the vault's access path, opening records) runs in
+FastAPI's worker threads: the routes are plain ``def`` s. Every refusal is an
+``OperationOutcome`` (``outcome.py``); nothing a caller sends is echoed back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from phrchain.core.errors import CodedError
+from phrchain.fhirapi import auth_routes
+from phrchain.fhirapi.access import request_hash
+from phrchain.fhirapi.capability import capability_statement, smart_configuration
+from phrchain.fhirapi.errors import (
+    UNSUPPORTED_FORMAT,
+    UNSUPPORTED_INTERACTION,
+)
+from phrchain.fhirapi.outcome import crashed, fhir_response, outcome
+from phrchain.fhirapi.service import Call, FhirService
+from phrchain.fhirapi.smart import Authorizer, SmartApps
+from phrchain.fhirapi.writes import Writer
+from phrchain.gateway.service import Vault
+
+log = logging.getLogger(__name__)
+PREFIX: Final = "/fhir"
+_FORMATS: Final = frozenset({"json", "application/json", "application/fhir+json"})
+
+
+def base_url(request: Request) -> str:
+    """The absolute base of this endpoint as the caller reached it (``.../fhir/``)."""
+    return str(request.base_url).rstrip("/") + PREFIX + "/"
+
+
+def fhir_call(run: Callable[[], Any]) -> Response:
+    try:
+        body = run()
+    except CodedError as exc:
+        return outcome(exc, paths=getattr(exc, "paths", None),
+                       reason=getattr(exc, "reason", None) or _reason(exc))
+    except Exception as exc:  # never a body, never arguments in the log
+        log.error("fhir request failed: %s", type(exc).__name__)
+        return crashed()
+    return body if isinstance(body, Response) else fhir_response(body)
+
+
+def _reason(exc: CodedError) -> str | None:
+    if exc.error.name == "forbidden" and exc.detail.startswith("consent decision: "):
+        return exc.detail.removeprefix("consent decision: ")
+    if exc.error.name == "consent_not_in_force":
+        return exc.detail if exc.detail.startswith("consent_") or ("_" in exc.detail \
+            and " " not in exc.detail) else None
+    return None
+
+
+class FhirApi:
+    """The facade of one vault: its service, authorization server and writer."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+        self.service = FhirService(vault)
+        self.apps = SmartApps(vault.config.directory)
+        self.auth = Authorizer(vault, self.apps)
+        self.writer = Writer(vault, self.service.index)
+
+    def call(self, request: Request) -> Call:
+        _check_format(request)
+        grant = self.auth.grant_of(request.headers.get("authorization"))
+        return Call(grant, request_hash(request.method, str(request.url), grant.client_id),
+                    base_url(request))
+
+
+def _check_format(request: Request) -> None:
+    fmt = request.query_params.get("_format")
+    if fmt is not None and fmt not in _FORMATS:
+        raise UNSUPPORTED_FORMAT(f"_format {fmt[:40]}")
+    accept = request.headers.get("accept", "")
+    if accept and not any(t in accept for t in ("json", "*/*")):
+        raise UNSUPPORTED_FORMAT("Accept names no JSON type")
+
+
+def _params(request: Request) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in request.query_params.multi_items() if k != "_format"]
+
+
+def include_fhir_api(app: FastAPI, vault: Vault) -> FhirApi:
+    """Mount the facade on a gateway app; returns it (tests register apps on it)."""
+    api = FhirApi(vault)
+    router = APIRouter(prefix=PREFIX)
+    auth_routes.add(router, api)
+
+    @router.get("/metadata")
+    def metadata(request: Request) -> Response:
+        return fhir_call(lambda: _metadata(request))
+
+    @router.get("/.well-known/smart-configuration")
+    def smart_config(request: Request) -> JSONResponse:
+        return JSONResponse(smart_configuration(base_url(request)))
+
+    @router.post("")
+    @router.post("/")
+    async def transaction(request: Request) -> Response:
+        body = await request.body() if int(request.headers.get("content-length") or 0) \
+            <= api.writer.max_bytes else b""
+        too_big = not body and int(request.headers.get("content-length") or 0) > 0
+        return await run_in_threadpool(fhir_call, lambda: api.writer.transaction(
+            api.call(request), body, too_big))
+
+    @router.get("/Patient/{pid}/$everything")
+    def everything(pid: str, request: Request) -> Response:
+        return fhir_call(lambda: api.service.search(
+            api.call(request), None, _params(request), f"Patient/{pid}/$everything",
+            everything_of=pid))
+
+    @router.get("/AuditEvent")
+    def audit_events(request: Request) -> Response:
+        from phrchain.fhirapi.audit_events import search_audit
+
+        return fhir_call(lambda: search_audit(api, api.call(request), _params(request)))
+
+    @router.get("/{resource_type}")
+    def search(resource_type: str, request: Request) -> Response:
+        return fhir_call(lambda: api.service.search(
+            api.call(request), resource_type, _params(request), resource_type))
+
+    @router.get("/{resource_type}/{fhir_id}")
+    def read(resource_type: str, fhir_id: str, request: Request) -> Response:
+        return fhir_call(lambda: api.service.read(api.call(request), resource_type, fhir_id))
+
+    @router.get("/{resource_type}/{fhir_id}/_history/{version}")
+    def vread(resource_type: str, fhir_id: str, version: str, request: Request) -> Response:
+        return fhir_call(lambda: api.service.vread(api.call(request), resource_type,
+                                                   fhir_id, version))
+
+    @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    def unsupported(rest: str, request: Request) -> Response:
+        del rest
+        return fhir_call(lambda: _refuse(request))
+
+    app.include_router(router)
+    app.state.fhir_api = api
+    return api
+
+
+def _metadata(request: Request) -> dict[str, Any]:
+    _check_format(request)
+    return capability_statement(base_url(request))
+
+
+def _refuse(request: Request) -> None:
+    raise UNSUPPORTED_INTERACTION(f"{request.method} on this path")
