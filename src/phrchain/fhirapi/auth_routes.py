@@ -106,7 +106,8 @@ def add(router: APIRouter, api: FhirApi) -> None:
         if found is None:
             return _coded(BAD_AUTHORIZATION("no such pending request (expired?)"), 404)
         req = FormRequest("GET", found["url"], {}, {}, _query(found["url"]))
-        _, _, headers = auth.create_authorization_response(req, grant_user=None)
+        _, _, headers = auth.create_authorization_response(
+            req, grant_user=None, grant=auth.get_consent_grant(req))
         return JSONResponse({"redirect": dict(headers).get("Location")})
 
     @router.post("/auth/token")
@@ -166,5 +167,6 @@ def _approve(api: FhirApi, pending: str, request: Request, body: bytes) -> Respo
     oauth = FormRequest("GET", found["url"], {}, {}, _query(found["url"]))
     set_base(_base(request))
     _, _, headers = api.auth.create_authorization_response(
-        oauth, grant_user=PatientApproval(req.caller, str(consent_id)))
+        oauth, grant_user=PatientApproval(req.caller, str(consent_id)),
+        grant=api.auth.get_consent_grant(oauth))
     return JSONResponse({"redirect": dict(headers).get("Location")})

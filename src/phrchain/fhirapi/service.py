@@ -22,6 +22,7 @@ from phrchain.fhirapi.access import PERMIT, Decider
 from phrchain.fhirapi.errors import (
     BAD_SEARCH_PARAMETER,
     FORBIDDEN,
+    GONE,
     INSUFFICIENT_SCOPE,
     NOT_FOUND,
     UNKNOWN_TYPE,
@@ -78,9 +79,10 @@ class FhirService:
             if held_or_none is None or held_or_none.resource_type != resource_type or (
                     call.grant.patient is not None
                     and held_or_none.patient != call.grant.patient):
-                if _RECORD.fullmatch(fhir_id) and call.grant.patient is None:
-                    # an erased record held here still gets its decision (410, audited)
-                    self.decider.require(call.grant, fhir_id, call.request_hash)
+                if _RECORD.fullmatch(fhir_id) and call.grant.patient is None and \
+                        self.decider.decide(call.grant, fhir_id, call.request_hash) == "erased":
+                    # a record erased here still gets its decision (audited): 410
+                    raise GONE(f"{resource_type}/{fhir_id}")
                 raise NOT_FOUND(f"{resource_type}/{fhir_id}")
             held = held_or_none
         self.decider.require(call.grant, held.record, call.request_hash, scope)
