@@ -137,8 +137,8 @@ def test_standalone_patient_launch_with_fhirclient(c: Consortium,
     authorize = httpx.get(app.authorize_url)
     assert authorize.status_code == 302
     screen = authorize.headers["location"]
-    assert screen.startswith(CONSENT_UI + "/smart/consent?")
-    pending = query_of(screen)["request"]
+    assert screen.startswith(CONSENT_UI + "/?smart_gateway=")
+    pending = query_of(screen)["smart_request"]
     asked = httpx.get(f"{base}auth/requests/{pending}").json()
     assert asked["app"] == "PHR demo app" and asked["purpose"] == "PATRQT"
     now = wall_clock_ms()

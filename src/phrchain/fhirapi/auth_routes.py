@@ -79,8 +79,8 @@ def add(router: APIRouter, api: FhirApi) -> None:
             return JSONResponse({"error": "temporarily_unavailable", "error_description":
                                  "this gateway has no patient consent screen configured"},
                                 status_code=503)
-        return RedirectResponse(f"{consent_ui.rstrip('/')}/smart/consent?gateway="
-                                f"{quote(_base(request), safe='')}&request={pending}",
+        return RedirectResponse(f"{consent_ui.rstrip('/')}/?smart_gateway="
+                                f"{quote(_base(request), safe='')}&smart_request={pending}",
                                 status_code=302)
 
     @router.get("/auth/requests/{pending}")
