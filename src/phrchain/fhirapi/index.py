@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from phrchain.vault.errors import VaultError
 
 DID_PREFIX: Final = "did:key:"
 MAX_CACHED: Final = 20_000
+MAX_PATIENTS: Final = 10_000
+SIBLINGS_TTL_S: Final = 5.0
 _PAGE: Final = 500
 
 
@@ -70,6 +73,7 @@ class RecordIndex:
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
         self._cache: OrderedDict[str, Held | None] = OrderedDict()
+        self._siblings: dict[str, tuple[float, list[Held]]] = {}
         self._lock = threading.Lock()
 
     def of_patient(self, patient: str) -> list[Held]:
@@ -80,6 +84,22 @@ class RecordIndex:
             if held is not None and not held.superseded:
                 out.append(held)
         return out
+
+    def siblings(self, patient: str) -> list[Held]:
+        """:meth:`of_patient` as of at most :data:`SIBLINGS_TTL_S` ago: what a served
+        resource's references are rewritten against (a record registered since then is
+        named by its original id until the list is read again)."""
+        now = time.monotonic()
+        with self._lock:
+            found = self._siblings.get(patient)
+        if found is not None and now - found[0] < SIBLINGS_TTL_S:
+            return found[1]
+        held = self.of_patient(patient)
+        with self._lock:
+            if len(self._siblings) > MAX_PATIENTS:
+                self._siblings.clear()
+            self._siblings[patient] = (now, held)
+        return held
 
     def _ids_of(self, patient: str) -> Iterator[str]:
         after: str | None = None

@@ -52,11 +52,12 @@ def fhir_call(run: Callable[[], Any]) -> Response:
 
 
 def _reason(exc: CodedError) -> str | None:
-    if exc.error.name == "forbidden" and exc.detail.startswith("consent decision: "):
-        return exc.detail.removeprefix("consent decision: ")
-    if exc.error.name == "consent_not_in_force":
-        return exc.detail if exc.detail.startswith("consent_") or ("_" in exc.detail \
-            and " " not in exc.detail) else None
+    """The consent reason code of a refusal by consent (``no_consent``, …), if any."""
+    prefix = "consent decision: "
+    if exc.error.name == "forbidden" and exc.detail.startswith(prefix):
+        return exc.detail.removeprefix(prefix)
+    if exc.error.name == "consent_not_in_force" and exc.detail.isidentifier():
+        return exc.detail
     return None
 
 
@@ -107,11 +108,13 @@ def include_fhir_api(app: FastAPI, vault: Vault) -> FhirApi:
     @router.post("")
     @router.post("/")
     async def transaction(request: Request) -> Response:
-        body = await request.body() if int(request.headers.get("content-length") or 0) \
-            <= api.writer.max_bytes else b""
-        too_big = not body and int(request.headers.get("content-length") or 0) > 0
+        try:
+            call = api.call(request)  # the token before a byte of the body
+        except CodedError as exc:
+            return outcome(exc)
+        body, too_big = await _bounded_body(request, api.writer.max_bytes)
         return await run_in_threadpool(fhir_call, lambda: api.writer.transaction(
-            api.call(request), body, too_big))
+            call, body, too_big))
 
     @router.get("/Patient/{pid}/$everything")
     def everything(pid: str, request: Request) -> Response:
@@ -147,6 +150,20 @@ def include_fhir_api(app: FastAPI, vault: Vault) -> FhirApi:
     app.include_router(router)
     app.state.fhir_api = api
     return api
+
+
+async def _bounded_body(request: Request, limit: int) -> tuple[bytes, bool]:
+    """The body, read up to ``limit`` bytes; ``(b"", True)`` past it (declared or not)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return b"", True
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            return b"", True
+        parts.append(part)
+    return b"".join(parts), False
 
 
 def _metadata(request: Request) -> dict[str, Any]:

@@ -147,8 +147,8 @@ def _control(q: Query, name: str, value: str) -> None:
             raise _bad(name, "a paging cursor written by this server")
         q.pages = [int(p) for p in parts]
     elif name == "_summary":
-        if value not in ("true", "false", "count"):
-            raise _bad(name, "true, false or count")
+        if value not in ("false", "count"):  # true/text/data need element metadata
+            raise _bad(name, "count or false (summaries of elements are not served)")
         q.summary = value
     # _format is decided by the router; _elements is accepted and ignored (not cheap)
 

@@ -86,7 +86,7 @@ class FhirService:
                 raise NOT_FOUND(f"{resource_type}/{fhir_id}")
             held = held_or_none
         self.decider.require(call.grant, held.record, call.request_hash, scope)
-        return present(held, self.index.of_patient(held.patient))
+        return present(held, self.index.siblings(held.patient))
 
     def vread(self, call: Call, resource_type: str, fhir_id: str, version: str
               ) -> dict[str, Any]:
@@ -168,7 +168,7 @@ class FhirService:
             links.append({"relation": "previous", "url": _url(
                 call.base, path, base_params + _cursor(q.pages[-1], q.pages[:-1]))})
         bundle["link"] = links
-        siblings = self.index.of_patient(released[0].patient) if released else []
+        siblings = self.index.siblings(released[0].patient) if released else []
         bundle["entry"] = [{"fullUrl": f"{call.base}{h.resource_type}/{_own(h)}",
                             "resource": present(h, siblings), "search": {"mode": "match"}}
                            for h in released]
