@@ -3,6 +3,8 @@ server: date prefixes over ranges of different precision, tokens, sorting, refus
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
@@ -115,3 +117,25 @@ def test_capability_statement_and_smart_configuration_agree() -> None:
     conf = smart_configuration(base)
     assert uris == {"authorize": conf["authorization_endpoint"],
                     "token": conf["token_endpoint"]}
+
+
+def test_cli_registers_a_smart_app_and_the_consent_screen(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    from phrchain.cli.main import main
+    from phrchain.fhirapi.smart import SmartApps
+
+    home = str(tmp_path)
+    assert main(["vault", "smart-app", "--home", home, "--client-id", "diary",
+                 "--name", "Glucose diary", "--redirect-uri", "https://app.example/cb"]) == 0
+    assert main(["vault", "smart-consent-ui", "--home", home,
+                 "--url", "https://wallet.example/ui"]) == 0
+    apps = SmartApps(tmp_path)
+    found = apps.get("diary")
+    assert found is not None and found.check_redirect_uri("https://app.example/cb")
+    assert not found.check_redirect_uri("https://evil.example/cb")
+    assert apps.consent_ui == "https://wallet.example/ui"
+    assert main(["vault", "smart-app", "--home", home, "--client-id", "x", "--name", "x",
+                 "--redirect-uri", "javascript:alert(1)"]) == 2
+    assert apps.get("x") is None
+    capsys.readouterr()
