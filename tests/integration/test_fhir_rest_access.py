@@ -96,6 +96,7 @@ def test_wrong_purpose_and_expired_consent(c: Consortium, world: dict[str, Any])
     assert outcome_of(answer)[:2] == (403, "fhirapi/6")
     assert "purpose_not_permitted" in outcome_of(answer)[2]
     assert not get(base, "Condition", wrong, patient=pid).json().get("entry")
+    assert ("4", "purpose_not_permitted") in audit_reasons(c, pid, HOSPITAL_B.did)
     grant(c, P, INSURER, purposes=["COVERAGE"], end_ms=wall_clock_ms() + 1500)
     token = backend_token(c, INSURER, "system/*.rs purpose/COVERAGE")
     assert get(base, f"Patient/{pid}", token).status_code == 200
@@ -229,3 +230,25 @@ def test_writes_validated_and_all_or_nothing(c: Consortium, world: dict[str, Any
     assert read.status_code == 200
     assert read.json()["valueQuantity"]["value"] == 5.4
     assert read.json()["subject"]["reference"] == f"Patient/{pid}"
+    batch = _post(base, writer, {"resourceType": "Bundle", "type": "batch",
+                                 "entry": [bad, entry]})
+    assert batch.status_code == 200, batch.text
+    first, second = (e["response"] for e in batch.json()["entry"])
+    assert first["status"] == "422" and "Observation.status" in \
+        first["outcome"]["issue"][0]["expression"]
+    assert second["status"] == "201 Created"
+    get_fhir_model_class("Bundle").model_validate(batch.json())
+    assert len(c.query("records/patient", patient=P.did)["records"]) == before + 2
+
+
+def test_an_erased_record_is_gone(c: Consortium, world: dict[str, Any]) -> None:
+    base, pid = base_of(c), world["p"]["pid"]
+    token = backend_token(c, HOSPITAL_B, "system/*.rs")
+    page = get(base, "Observation", token, patient=pid, _count="100").json()
+    record = page["entry"][-1]["resource"]["id"]
+    c.client(P).records.erase(record)
+    gone = get(base, f"Observation/{record}", token)
+    assert outcome_of(gone)[:2] == (410, "fhirapi/5")
+    after = get(base, "Observation", token, patient=pid, _count="100").json()
+    assert record not in {e["resource"]["id"] for e in after["entry"]}
+    assert len(after["entry"]) == len(page["entry"]) - 1

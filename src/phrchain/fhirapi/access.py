@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from phrchain.core.errors import CodedError
-from phrchain.fhirapi.errors import CONSENT_NOT_IN_FORCE, FORBIDDEN
+from phrchain.fhirapi.errors import CONSENT_NOT_IN_FORCE, FORBIDDEN, GONE
 from phrchain.fhirapi.smart import Grant
 from phrchain.gateway.service import Vault, wall_clock_ms
 from phrchain.modules.consent.messages import Scope
@@ -85,6 +85,8 @@ class Decider:
                 scope: Scope | None = None) -> None:
         """A read: ``fhirapi/6`` with the reason unless permitted."""
         reason = self.decide(grant, record, req_hash, scope)
+        if reason == "erased":
+            raise GONE(f"record {record}")
         if reason != PERMIT:
             raise FORBIDDEN(f"consent decision: {reason}")
 

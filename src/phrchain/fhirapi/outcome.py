@@ -33,6 +33,13 @@ def status_of(exc: CodedError) -> int:
 def outcome(exc: CodedError, *, paths: list[str] | None = None,
             reason: str | None = None) -> JSONResponse:
     status = status_of(exc)
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
+    return fhir_response(outcome_body(exc, paths, reason), status, headers)
+
+
+def outcome_body(exc: CodedError, paths: list[str] | None = None,
+                 reason: str | None = None) -> dict[str, Any]:
+    status = status_of(exc)
     coding = [{"system": ERROR_SYSTEM, "code": f"{exc.codespace}/{exc.code}",
                "display": exc.error.name}]
     if reason:
@@ -41,9 +48,7 @@ def outcome(exc: CodedError, *, paths: list[str] | None = None,
                              "details": {"coding": coding, "text": exc.log}}
     if paths:
         issue["expression"] = paths
-    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
-    return fhir_response({"resourceType": "OperationOutcome", "issue": [issue]}, status,
-                         headers)
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
 def crashed() -> JSONResponse:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode
 
+from phrchain.core.errors import CodedError
 from phrchain.fhir import RESOURCE_TYPES
 from phrchain.fhirapi.access import PERMIT, Decider
 from phrchain.fhirapi.errors import (
@@ -85,7 +86,12 @@ class FhirService:
                     raise GONE(f"{resource_type}/{fhir_id}")
                 raise NOT_FOUND(f"{resource_type}/{fhir_id}")
             held = held_or_none
-        self.decider.require(call.grant, held.record, call.request_hash, scope)
+        try:
+            self.decider.require(call.grant, held.record, call.request_hash, scope)
+        except CodedError as exc:
+            if exc.error is GONE:
+                self.index.forget(held.record)
+            raise
         return present(held, self.index.siblings(held.patient))
 
     def vread(self, call: Call, resource_type: str, fhir_id: str, version: str
@@ -145,6 +151,8 @@ class FhirService:
                                           call.request_hash, scope)
             if verdict != PERMIT:
                 withheld += 1
+                if verdict == "erased":
+                    self.index.forget(candidates[at].record)
             elif len(released) < want:
                 released.append(candidates[at])
             else:

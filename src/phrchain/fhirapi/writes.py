@@ -7,7 +7,8 @@ its sealed descriptor, its ``records/register`` message), then handed to the vau
 custody upload (``Vault.upload_many``: the institution's own register txs, journaled)
 and waited for until the chain committed them. Only the institution itself (a backend
 token whose client is the vault's organization, with a ``c`` scope for the type)
-writes. A transaction is all or nothing: one invalid entry and nothing is written.
+writes. A transaction is all or nothing: one invalid entry and nothing is written; a batch
+writes its valid entries and answers each invalid one with its OperationOutcome.
 
 Each entry names its patient by a reference ``Patient/<id>`` (``subject``, ``patient``
 …) to a patient identity on chain, by this endpoint's Patient ids (``index.py``).
@@ -37,6 +38,7 @@ from phrchain.fhirapi.errors import (
     WRITE_FAILED,
 )
 from phrchain.fhirapi.index import RecordIndex, instant, patient_did
+from phrchain.fhirapi.outcome import outcome_body, status_of
 from phrchain.fhirapi.service import Call
 from phrchain.gateway.service import Vault, wall_clock_ms
 from phrchain.vault.requests import Verified
@@ -96,19 +98,34 @@ class Writer:
             raise BAD_BUNDLE("Bundle.entry is a list")
         if len(entries) > MAX_ENTRIES:
             raise BUNDLE_TOO_LARGE(f"at most {MAX_ENTRIES} entries")
-        checked = [self._check(call, i, e) for i, e in enumerate(entries)]
+        batch = bundle["type"] == "batch"
+        results: list[tuple[dict[str, Any], str] | CodedError] = []
+        for i, e in enumerate(entries):
+            try:
+                results.append(self._check(call, i, e))
+            except CodedError as exc:
+                if not batch:  # a transaction is all or nothing
+                    raise
+                results.append(exc)
+        checked = [r for r in results if not isinstance(r, CodedError)]
         records = RecordsClient(cast(Session, _GatewaySession(self.vault)))
-        prepared = [records.prepare(resource_bytes(res), did,
-                                    resource=str(res["resourceType"]),
-                                    category=category_of(res)) for res, did in checked]
-        if prepared:
-            self._store(call, prepared)
-        kind = "transaction-response" if bundle["type"] == "transaction" else "batch-response"
+        done = [records.prepare(resource_bytes(res), did, resource=str(res["resourceType"]),
+                                category=category_of(res)) for res, did in checked]
+        if done:
+            self._store(call, done)
+        answers, made = [], iter(done)
+        for r in results:
+            if isinstance(r, CodedError):
+                refusal = outcome_body(r, getattr(r, "paths", None))
+                answers.append({"response": {"status": str(status_of(r)),
+                                             "outcome": refusal}})
+            else:
+                answers.append({"response": {"status": "201 Created", "location":
+                                             f"{r[0]['resourceType']}/{next(made).record}"
+                                             "/_history/1"}})
+        kind = "batch-response" if batch else "transaction-response"
         return {"resourceType": "Bundle", "type": kind, "timestamp": instant(wall_clock_ms()),
-                "entry": [{"response": {"status": "201 Created",
-                                        "location": f"{res['resourceType']}/{p.record}"
-                                                    "/_history/1"}}
-                          for (res, _), p in zip(checked, prepared, strict=True)]}
+                "entry": answers}
 
     def _check(self, call: Call, index: int, entry: Any) -> tuple[dict[str, Any], str]:
         where = f"Bundle.entry[{index}]"
