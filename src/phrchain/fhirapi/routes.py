@@ -94,7 +94,9 @@ def _params(request: Request) -> list[tuple[str, str]]:
 def include_fhir_api(app: FastAPI, vault: Vault) -> FhirApi:
     """Mount the facade on a gateway app; returns it (tests register apps on it)."""
     api = FhirApi(vault)
-    router = APIRouter(prefix=PREFIX)
+    # Described by its CapabilityStatement (GET /fhir/metadata), not by the vault's
+    # OpenAPI document, whose error bodies and content types it does not share.
+    router = APIRouter(prefix=PREFIX, include_in_schema=False)
     auth_routes.add(router, api)
 
     @router.get("/metadata")
