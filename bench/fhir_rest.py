@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run: about 15 s")
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.warmup, args.resources = 1.0, 0.3, 45
+        args.seconds, args.warmup, args.resources = 0.5, 0.2, 45
     levels = [int(x) for x in args.clients.split(",")]
     with tempfile.TemporaryDirectory() as tmp, running(Path(tmp)) as c:
         world = import_patient(c, P, seed=5, resources=args.resources)

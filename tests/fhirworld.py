@@ -80,11 +80,30 @@ def grant(c: Consortium, patient: Wallet, grantee: Wallet, *, purposes: list[str
 
 
 def get(base: str, path: str, token: str | None, **params: str) -> httpx.Response:
+    """A FHIR GET; every FHIR answer (success or OperationOutcome) must parse with
+    fhir.resources' strict models (:func:`parses`)."""
     headers = {"Accept": "application/fhir+json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     url = path if path.startswith("http") else base + path
-    return httpx.get(url, params=params or None, headers=headers, timeout=30)
+    answer = httpx.get(url, params=params or None, headers=headers, timeout=30)
+    if answer.headers.get("content-type", "").startswith("application/fhir+json"):
+        parses(answer.json())
+    return answer
+
+
+def parses(body: dict[str, Any]) -> Any:
+    """fhir.resources' strict pydantic models accept ``body`` (R4B, the package's
+    release nearest R4 4.0.1: nothing served here differs between them), and so do the
+    entries of a Bundle."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    model = get_fhir_model_class(body["resourceType"]).model_validate(body)
+    for entry in body.get("entry", []) if body["resourceType"] == "Bundle" else ():
+        if "resource" in entry:
+            get_fhir_model_class(entry["resource"]["resourceType"]).model_validate(
+                entry["resource"])
+    return model
 
 
 def pkce() -> tuple[str, str]:

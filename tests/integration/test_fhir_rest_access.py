@@ -27,6 +27,7 @@ from tests.fhirworld import (
     get,
     grant,
     import_patient,
+    parses,
     query_of,
 )
 
@@ -197,8 +198,10 @@ OBSERVATION = {"resourceType": "Observation", "status": "final",
 
 
 def _post(base: str, token: str, bundle: Any) -> httpx.Response:
-    return httpx.post(base, json=bundle, timeout=60, headers={
+    answer = httpx.post(base, json=bundle, timeout=60, headers={
         "Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"})
+    parses(answer.json())
+    return answer
 
 
 def test_writes_validated_and_all_or_nothing(c: Consortium, world: dict[str, Any]) -> None:
