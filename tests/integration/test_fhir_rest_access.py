@@ -172,6 +172,25 @@ def test_standalone_patient_launch_with_fhirclient(c: Consortium,
     assert outcome_of(revoked)[:2] == (403, "smart/3")
 
 
+def test_authorize_requires_pkce_s256_and_this_audience(c: Consortium,
+                                                        world: dict[str, Any]) -> None:
+    base = base_of(c)
+    asked = {"response_type": "code", "client_id": APP, "redirect_uri": REDIRECT,
+             "scope": "patient/*.rs", "state": "s1", "aud": base}
+    no_pkce = httpx.get(base + "auth/authorize", params=asked)
+    assert no_pkce.status_code == 302 and "error=invalid_request" in \
+        no_pkce.headers["location"] and no_pkce.headers["location"].startswith(REDIRECT)
+    plain = httpx.get(base + "auth/authorize", params={
+        **asked, "code_challenge": "x" * 43, "code_challenge_method": "plain"})
+    assert "error=invalid_request" in plain.headers["location"]
+    elsewhere = httpx.get(base + "auth/authorize", params={
+        **asked, "code_challenge": "x" * 43, "code_challenge_method": "S256",
+        "aud": "https://other.example/fhir"})
+    assert elsewhere.status_code == 400
+    unknown = httpx.get(base + "auth/authorize", params={**asked, "client_id": "nobody"})
+    assert unknown.status_code in (400, 401) and "location" not in unknown.headers
+
+
 def test_bad_input_is_an_operation_outcome(c: Consortium, world: dict[str, Any]) -> None:
     base, pid = base_of(c), world["p"]["pid"]
     token = backend_token(c, HOSPITAL_B, "system/*.rs")

@@ -39,12 +39,15 @@ def _base(request: Request) -> str:
 
 
 def _oauth_error(error: OAuth2Error) -> Response:
-    status, body, headers = error.status_code, dict(error.get_body()), error.get_headers()
-    uri = getattr(error, "redirect_uri", None)
-    if uri:
-        return RedirectResponse(error.get_redirect_uri() if hasattr(error, "get_redirect_uri")
-                                else uri, status_code=302)
-    return JSONResponse(body, status_code=status, headers=dict(headers))
+    """Authlib's answer to a refused authorize request: a redirect to the app with
+    ``error`` (and ``state``) once its redirect URI is known, a JSON error otherwise."""
+    status, body, headers = error()
+    location = dict(headers).get("Location")
+    if location:
+        return RedirectResponse(location, status_code=302)
+    return JSONResponse(json.loads(body) if isinstance(body, str) else dict(body),
+                        status_code=status, headers={k: v for k, v in headers
+                                                     if k.lower() != "content-type"})
 
 
 def _coded(exc: CodedError, status: int = 400) -> JSONResponse:
@@ -64,6 +67,10 @@ def add(router: APIRouter, api: FhirApi) -> None:
             grant = auth.get_consent_grant(req)
         except OAuth2Error as error:
             return _oauth_error(error)
+        aud = request.query_params.get("aud")
+        if aud is not None and aud.rstrip("/") != _base(request).rstrip("/"):
+            # SMART: the app names the FHIR server it means; a token for another is refused
+            return _coded(BAD_AUTHORIZATION("aud is not this FHIR endpoint"))
         pending = secrets.token_hex(16)
         scopes = parse_scopes(grant.request.payload.scope or "")
         with auth.lock:

@@ -241,7 +241,18 @@ class _Code:
 
 
 class _Challenge(CodeChallenge):  # type: ignore[misc]
+    """PKCE as SMART 2.x asks: every authorize request carries an S256 challenge."""
+
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        from authlib.oauth2.rfc6749 import InvalidRequestError
+
+        data = grant.request.payload.data
+        if not data.get("code_challenge") or data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("PKCE is required: code_challenge with "
+                                      "code_challenge_method S256")
+        super().validate_code_challenge(grant, redirect_uri)
 
     def get_authorization_code_challenge(self, authorization_code: _Code) -> Any:
         return authorization_code.data["code_challenge"]
