@@ -82,10 +82,16 @@ def test_backend_services_client_searches_and_pages(c: Consortium, world: dict[s
     first = next(iter(search.perform_iter(client.server)))
     nxt = next(link.url for link in first.link if link.relation == "next")
     assert nxt.startswith(base + "Observation?")
-    for page in (first.as_json(), httpx.get(nxt, headers={
-            "Authorization": f"Bearer {client.server.auth.access_token}"}).json()):
-        parses(page)
-        assert all(parses(e["resource"]) for e in page["entry"])
+    token = client.server.auth.access_token
+    second = get(base, nxt, token).json()
+    back = next(link["url"] for link in second["link"] if link["relation"] == "previous")
+    assert back.startswith(base + "Observation?")
+    again = get(base, back, token).json()
+    assert [e["resource"]["id"] for e in again["entry"]] == \
+        [e.resource.id for e in first.entry]
+    assert not {e["resource"]["id"] for e in second["entry"]} & \
+        {e.resource.id for e in first.entry}
+    parses(first.as_json())
 
 
 def test_read_vread_and_everything(c: Consortium, world: dict[str, Any]) -> None:

@@ -61,8 +61,7 @@ def parameters(resource_type: str) -> list[tuple[str, str]]:
     return out
 
 
-CONTROL: Final = frozenset({"_count", "_sort", "_format", "_summary", "_offset", "_pages",
-                            "_elements"})
+CONTROL: Final = frozenset({"_count", "_sort", "_format", "_summary", "_offset", "_pages"})
 PREFIXES: Final = ("eq", "ne", "lt", "gt", "le", "ge", "sa", "eb")
 MAX_COUNT: Final = 100
 DEFAULT_COUNT: Final = 20
@@ -150,7 +149,7 @@ def _control(q: Query, name: str, value: str) -> None:
         if value not in ("false", "count"):  # true/text/data need element metadata
             raise _bad(name, "count or false (summaries of elements are not served)")
         q.summary = value
-    # _format is decided by the router; _elements is accepted and ignored (not cheap)
+    # _format is decided by the router
 
 
 def _patient_ref(name: str, value: str, before: str | None) -> str:
