@@ -104,6 +104,12 @@ def test_read_vread_and_everything(c: Consortium, world: dict[str, Any]) -> None
     cond_id = page["entry"][0]["resource"]["id"]
     one = get(base, f"Condition/{cond_id}", token)
     assert one.status_code == 200 and one.json()["meta"]["versionId"] == "1"
+    assert one.headers["etag"] == 'W/"1"' and one.headers["last-modified"].endswith("GMT")
+    posted = httpx.post(base + "Condition/_search", data={"patient": pid},
+                        headers={"Authorization": f"Bearer {token}"})
+    assert posted.status_code == 200
+    assert [e["resource"]["id"] for e in posted.json()["entry"]] == \
+        [e["resource"]["id"] for e in page["entry"]]
     assert get(base, f"Condition/{cond_id}/_history/1", token).json() == one.json()
     assert get(base, f"Condition/{cond_id}/_history/2", token).status_code == 404
     everything = get(base, f"Patient/{pid}/$everything", token, _count="100").json()

@@ -67,6 +67,7 @@ def capability_statement(base: str) -> dict[str, Any]:
 
 
 def _resource(resource_type: str) -> dict[str, Any]:
+    # search-type: GET [type]?… or POST [type]/_search
     interactions = [{"code": "read"}, {"code": "vread"}, {"code": "search-type"}]
     out: dict[str, Any] = {
         "type": resource_type, "interaction": interactions, "versioning": "versioned",

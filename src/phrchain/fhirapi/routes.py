@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -20,6 +23,7 @@ from phrchain.fhirapi import auth_routes
 from phrchain.fhirapi.access import request_hash
 from phrchain.fhirapi.capability import capability_statement, smart_configuration
 from phrchain.fhirapi.errors import (
+    BAD_SEARCH_PARAMETER,
     UNSUPPORTED_FORMAT,
     UNSUPPORTED_INTERACTION,
 )
@@ -31,6 +35,7 @@ from phrchain.gateway.service import Vault
 
 log = logging.getLogger(__name__)
 PREFIX: Final = "/fhir"
+SEARCH_BODY: Final = 64 << 10
 _FORMATS: Final = frozenset({"json", "application/json", "application/fhir+json"})
 
 
@@ -136,14 +141,29 @@ def include_fhir_api(app: FastAPI, vault: Vault) -> FhirApi:
         return fhir_call(lambda: api.service.search(
             api.call(request), resource_type, _params(request), resource_type))
 
+    @router.post("/{resource_type}/_search")
+    async def search_post(resource_type: str, request: Request) -> Response:
+        """Search with the parameters in an x-www-form-urlencoded body (FHIR 3.1.0.2)."""
+        body, too_big = await _bounded_body(request, SEARCH_BODY)
+        form = [] if too_big else parse_qsl(body.decode("utf-8", "replace"))
+        params = _params(request) + [(k, v) for k, v in form if k != "_format"]
+
+        def run() -> dict[str, Any]:
+            if too_big:
+                raise BAD_SEARCH_PARAMETER(f"a search body is at most {SEARCH_BODY} bytes")
+            return api.service.search(api.call(request), resource_type, params,
+                                      resource_type)
+        return await run_in_threadpool(fhir_call, run)
+
     @router.get("/{resource_type}/{fhir_id}")
     def read(resource_type: str, fhir_id: str, request: Request) -> Response:
-        return fhir_call(lambda: api.service.read(api.call(request), resource_type, fhir_id))
+        return fhir_call(lambda: _versioned(api.service.read(
+            api.call(request), resource_type, fhir_id)))
 
     @router.get("/{resource_type}/{fhir_id}/_history/{version}")
     def vread(resource_type: str, fhir_id: str, version: str, request: Request) -> Response:
-        return fhir_call(lambda: api.service.vread(api.call(request), resource_type,
-                                                   fhir_id, version))
+        return fhir_call(lambda: _versioned(api.service.vread(
+            api.call(request), resource_type, fhir_id, version)))
 
     @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def unsupported(rest: str, request: Request) -> Response:
@@ -167,6 +187,15 @@ async def _bounded_body(request: Request, limit: int) -> tuple[bytes, bool]:
             return b"", True
         parts.append(part)
     return b"".join(parts), False
+
+
+def _versioned(resource: dict[str, Any]) -> Response:
+    """A read's answer with its version as ``ETag`` and ``Last-Modified`` (FHIR 3.1.0.4)."""
+    meta = resource["meta"]
+    updated = datetime.fromisoformat(meta["lastUpdated"].replace("Z", "+00:00"))
+    return fhir_response(resource, headers={
+        "ETag": f'W/"{meta["versionId"]}"',
+        "Last-Modified": format_datetime(updated.astimezone(UTC), usegmt=True)})
 
 
 def _metadata(request: Request) -> dict[str, Any]:
