@@ -160,11 +160,11 @@ def test_standalone_patient_launch_with_fhirclient(c: Consortium,
                 .perform_resources_iter(app.server))
     assert mine and all(o.subject.reference == f"Patient/{pid}" for o in mine)
     token = app.server.auth.access_token
-    other = get(base, f"Patient/{qid}", token)
-    assert outcome_of(other)[:2] == (403, "fhirapi/6")
-    assert outcome_of(get(base, "Observation", token, patient=qid))[0] == 403
-    q_record = world["q"]["records"][1]
-    assert get(base, f"Observation/{q_record}", token).status_code == 404
+    other = get(base, f"Patient/{qid}", token)  # decided by the vault, audited in Q's log
+    assert outcome_of(other)[:2] == (403, "fhirapi/6") and "no_consent" in outcome_of(other)[2]
+    nothing = get(base, "Observation", token, patient=qid).json()
+    assert nothing["type"] == "searchset" and not nothing.get("entry")
+    assert {("4", "no_consent")} == set(audit_reasons(c, qid, P.did))
     trail = get(base, "AuditEvent", token)
     assert trail.status_code == 200 and trail.json()["entry"]
     c.client(P).consent.revoke(consent)

@@ -61,10 +61,12 @@ class Decider:
         return Scope.stored(consent["scope"])
 
     def decide(self, grant: Grant, record: str, req_hash: str,
-               scope: Scope | None = None) -> str:
-        """``permit``, or the reason of the denial (the vault audited it either way);
-        a record outside a patient token's consent scope is ``out_of_scope`` here."""
-        if scope is not None and not scope.names(record):
+               scope: Scope | None = None, patient: str | None = None) -> str:
+        """``permit``, or the reason of the denial (the vault audited it either way).
+        A patient token's own record outside its consent's scope is ``out_of_scope``
+        here (the vault would permit the patient); another patient's record goes to the
+        vault, which denies it and audits that in the other patient's log."""
+        if scope is not None and patient == grant.patient and not scope.names(record):
             return "out_of_scope"
         req = Verified(grant.accessor, secrets.token_hex(16), wall_clock_ms(), req_hash)
         try:
@@ -82,9 +84,9 @@ class Decider:
         return PERMIT
 
     def require(self, grant: Grant, record: str, req_hash: str,
-                scope: Scope | None = None) -> None:
+                scope: Scope | None = None, patient: str | None = None) -> None:
         """A read: ``fhirapi/6`` with the reason unless permitted."""
-        reason = self.decide(grant, record, req_hash, scope)
+        reason = self.decide(grant, record, req_hash, scope, patient)
         if reason == "erased":
             raise GONE(f"record {record}")
         if reason != PERMIT:

@@ -22,7 +22,6 @@ from phrchain.fhir import RESOURCE_TYPES
 from phrchain.fhirapi.access import PERMIT, Decider
 from phrchain.fhirapi.errors import (
     BAD_SEARCH_PARAMETER,
-    FORBIDDEN,
     GONE,
     INSUFFICIENT_SCOPE,
     NOT_FOUND,
@@ -77,9 +76,7 @@ class FhirService:
             held = found[-1]
         else:
             held_or_none = self.index.get(fhir_id) if _RECORD.fullmatch(fhir_id) else None
-            if held_or_none is None or held_or_none.resource_type != resource_type or (
-                    call.grant.patient is not None
-                    and held_or_none.patient != call.grant.patient):
+            if held_or_none is None or held_or_none.resource_type != resource_type:
                 if _RECORD.fullmatch(fhir_id) and call.grant.patient is None and \
                         self.decider.decide(call.grant, fhir_id, call.request_hash) == "erased":
                     # a record erased here still gets its decision (audited): 410
@@ -87,7 +84,8 @@ class FhirService:
                 raise NOT_FOUND(f"{resource_type}/{fhir_id}")
             held = held_or_none
         try:
-            self.decider.require(call.grant, held.record, call.request_hash, scope)
+            self.decider.require(call.grant, held.record, call.request_hash, scope,
+                                 held.patient)
         except CodedError as exc:
             if exc.error is GONE:
                 self.index.forget(held.record)
@@ -103,10 +101,11 @@ class FhirService:
         return self.read(call, resource_type, fhir_id)
 
     def _patient_in_reach(self, grant: Grant, fhir_id: str) -> str:
-        did = patient_did(check_id(fhir_id))
-        if grant.patient is not None and did != grant.patient:
-            raise FORBIDDEN("a patient token reads its own patient only")
-        return did
+        """The patient a request names. A patient token naming another patient is not
+        refused here: each of that patient's records is decided by the vault (denied,
+        and audited in that patient's log), so a read is 403 and a search empty."""
+        del grant
+        return patient_did(check_id(fhir_id))
 
     # -- search -------------------------------------------------------------------------
     def search(self, call: Call, resource_type: str | None, params: Sequence[tuple[str, str]],
@@ -148,7 +147,7 @@ class FhirService:
         want = len(candidates) if q.summary == "count" else q.count
         while at < len(candidates):
             verdict = self.decider.decide(call.grant, candidates[at].record,
-                                          call.request_hash, scope)
+                                          call.request_hash, scope, candidates[at].patient)
             if verdict != PERMIT:
                 withheld += 1
                 if verdict == "erased":
