@@ -139,3 +139,20 @@ def test_cli_registers_a_smart_app_and_the_consent_screen(tmp_path: Path,
                  "--redirect-uri", "javascript:alert(1)"]) == 2
     assert apps.get("x") is None
     capsys.readouterr()
+
+
+def test_tokens_are_short_lived_and_bearer_only(tmp_path: Path) -> None:
+    import time
+
+    from phrchain.fhirapi.smart import TOKEN_TTL_S, Authorizer, Grant, SmartApps
+
+    auth = Authorizer(None, SmartApps(tmp_path))  # type: ignore[arg-type]  # no chain needed
+    scopes = parse_scopes("system/*.rs")
+    auth.tokens["live"] = Grant("org", "org", scopes, time.monotonic() + TOKEN_TTL_S)
+    auth.tokens["old"] = Grant("org", "org", scopes, time.monotonic() - 1)
+    assert auth.grant_of("Bearer live").accessor == "org"
+    for header in ("Bearer old", "Bearer nope", "Basic live", None, ""):
+        with pytest.raises(CodedError) as refused:
+            auth.grant_of(header)
+        assert (refused.value.codespace, refused.value.code) == ("smart", 1)
+    assert TOKEN_TTL_S <= 300
