@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,7 +53,7 @@ class Decider:
         if grant.consent is None:
             return None
         consent = self.vault._chain("consent/get", {"consent": grant.consent})
-        why = _not_in_force(consent, grant, self.vault.org, wall_clock_ms())
+        why = not_in_force(consent, grant, self.vault.org, wall_clock_ms())
         if why:
             raise CONSENT_NOT_IN_FORCE(why)
         assert consent is not None
@@ -93,7 +92,7 @@ class Decider:
             raise FORBIDDEN(f"consent decision: {reason}")
 
 
-def _not_in_force(consent: Mapping[str, Any] | None, grant: Grant, org: str,
+def not_in_force(consent: Mapping[str, Any] | None, grant: Grant, org: str,
                   now_ms: int) -> str:
     if consent is None:
         return "the consent is not on chain"
@@ -114,7 +113,3 @@ def _not_in_force(consent: Mapping[str, Any] | None, grant: Grant, org: str,
     if now_ms >= period["end_ms"]:
         return "consent_expired"
     return ""
-
-
-def monotonic_s() -> float:
-    return time.monotonic()

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from phrchain.core.errors import CodedError
-from phrchain.fhirapi.access import _not_in_force
+from phrchain.fhirapi.access import not_in_force
 from phrchain.fhirapi.errors import APPROVAL_REFUSED, BAD_AUTHORIZATION
 from phrchain.fhirapi.scopes import parse_scopes
 from phrchain.fhirapi.smart import PENDING_TTL_S, FormRequest, Grant, PatientApproval, set_base
@@ -162,7 +162,7 @@ def _approve(api: FhirApi, pending: str, request: Request, body: bytes) -> Respo
         scopes = parse_scopes(found["scope"])
         probe = Grant(found["client_id"], req.caller, scopes, 0, req.caller, consent_id)
         from phrchain.gateway.service import wall_clock_ms
-        why = _not_in_force(consent, probe, vault.org, wall_clock_ms())
+        why = not_in_force(consent, probe, vault.org, wall_clock_ms())
         if not why and scopes.all_types and not Scope.stored(consent["scope"]).all:
             why = "the app asked for every type: the consent's scope must be all records"
         if why:
