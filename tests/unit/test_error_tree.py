@@ -35,6 +35,9 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
             assert type(exc) is FhirError
         elif codespace == "trialfile":
             assert type(exc) is TrialFileError and isinstance(exc, ProofError)
+        elif codespace in ("fhirapi", "smart"):  # the FHIR REST facade (off chain)
+            from phrchain.fhirapi.errors import FhirApiError, SmartError
+            assert type(exc) is (FhirApiError if codespace == "fhirapi" else SmartError)
         else:
             assert codespace in ON_CHAIN, codespace
             assert type(exc) is TxError
