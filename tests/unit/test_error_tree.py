@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from phrchain.client.errors import LightClientError
 from phrchain.core import errors
 from phrchain.core.errors import REGISTRY, CodedError, PhrError, TxError
 from phrchain.fhir import errors as fhir_errors
@@ -31,6 +32,8 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
             assert type(exc) is VaultError
         elif codespace == "fhir":
             assert type(exc) is FhirError
+        elif codespace == "lightclient":
+            assert type(exc) is LightClientError
         else:
             assert codespace in ON_CHAIN, codespace
             assert type(exc) is TxError
