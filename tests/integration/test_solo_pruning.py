@@ -152,3 +152,20 @@ def test_verify_catches_an_edited_row_the_pruning_kept_from_below(
         conn.close()
     report = verify_chain(home)
     assert not report.ok and "state database differs" in report.reason
+
+
+def test_init_keep_versions_goes_to_the_node_config(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from phrchain.cli.main import main
+    from phrchain.engine.solo.home import load_config
+
+    pw = tmp_path / "pw"
+    pw.write_text("a long enough passphrase\n")
+    assert main(["init", "--home", str(tmp_path / "a"), "--passphrase-file", str(pw),
+                 "--keep-versions", "100"]) == 0
+    assert load_config(tmp_path / "a").keep_versions == 100
+    assert main(["init", "--home", str(tmp_path / "b"), "--passphrase-file", str(pw)]) == 0
+    assert load_config(tmp_path / "b").keep_versions == 0  # archive by default
+    assert main(["init", "--home", str(tmp_path / "c"), "--passphrase-file", str(pw),
+                 "--keep-versions", "-1"]) != 0
+    assert "--keep-versions" in capsys.readouterr().err
