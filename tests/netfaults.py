@@ -138,8 +138,7 @@ def partition(net: Network, side: set[int], hold: float,
     committed 3 more blocks); send ``send[node]`` txs to nodes; heal; wait for all."""
     others = sorted(set(range(NODES)) - side)
     cut(side)
-    time.sleep(1.5)  # a block in flight at the cut may still land
-    at_cut = {i: height(net, i) for i in range(NODES)}
+    at_cut = settled(net, side)  # a block in flight at the cut may still land
     txs = {i: [patient_tx() for _ in range(n)] for i, n in (send or {}).items()}
     for i, raws in txs.items():
         with net.rpc(i) as rpc:
@@ -148,6 +147,9 @@ def partition(net: Network, side: set[int], hold: float,
     start = time.monotonic()
     wait_until("the majority commits", lambda: min(height(net, i) for i in others)
                >= max(at_cut[i] for i in others) + 3, 40)
+    ours = [raw for i, raws in txs.items() if i not in side for raw in raws]
+    wait_until("the majority commits the txs sent to it",
+               lambda: all(committed(net, others[0], raw) for raw in ours), 40)
     time.sleep(max(0.0, hold - (time.monotonic() - start)))
     during = {i: height(net, i) for i in range(NODES)}
     landed = {i: [committed(net, others[0], raw) for raw in raws] for i, raws in txs.items()}
@@ -168,6 +170,20 @@ def partition(net: Network, side: set[int], hold: float,
             "landed_during": {str(k): v for k, v in landed.items()},
             "landed_after": {str(k): v for k, v in after.items()},
             "catch_up_s": round(caught_up, 1), "dropped": dropped}
+
+
+def settled(net: Network, side: set[int]) -> dict[int, int]:
+    """Every node's height once ``side``'s has not moved for a second (bounded)."""
+    last, still_since = None, time.monotonic()
+    deadline = still_since + 15
+    while time.monotonic() < deadline:
+        now = {i: height(net, i) for i in side}
+        if now != last:
+            last, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= 1.0:
+            break
+        time.sleep(0.2)
+    return {i: height(net, i) for i in range(NODES)}
 
 
 def chain_view(net: Network, upto: int) -> list[list[list[str]]]:
