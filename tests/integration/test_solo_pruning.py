@@ -13,8 +13,10 @@ import sqlite3
 from itertools import count
 from pathlib import Path
 
+import httpx
 import pytest
 
+from phrchain.api.server import BackgroundServer, create_app
 from phrchain.core.errors import HEIGHT_UNAVAILABLE, TxError
 from phrchain.core.tx import build_tx
 from phrchain.engine.solo.home import NodeConfig, init_home
@@ -94,10 +96,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
                             prove=True)
         old = archive.query("identity/did", {"did": STAFF[0].did}, height=5, prove=True)
         lowest = pruned.state.lowest_version()
+        with BackgroundServer(create_app(pruned)) as url:  # the same over the REST API
+            http = httpx.get(f"{url}/v1/query/identity/did",
+                             params={"did": STAFF[0].did, "height": 5}, timeout=30)
     finally:
         for node in nodes.values():
             node.close()
     return {"sizes": sizes, "hashes": hashes, "below": below.value, "kept": kept,
+            "http": (http.status_code, http.json()),
             "old": old, "lowest": lowest, "homes": homes}
 
 
@@ -121,6 +127,8 @@ def test_a_query_below_the_kept_versions_is_refused_with_query_3(
     assert run["lowest"] == BLOCKS // KEEP * KEEP - KEEP + 1
     assert run["kept"]["value"]["did"] == STAFF[0].did and run["kept"]["proof"]
     assert run["old"]["value"]["did"] == STAFF[0].did  # the archive keeps everything
+    status, body = run["http"]
+    assert status == 404 and (body["error"]["codespace"], body["error"]["code"]) == ("query", 3)
 
 
 def test_a_pruned_home_verifies_and_restarts(run: dict) -> None:  # type: ignore[type-arg]
