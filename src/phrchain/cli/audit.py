@@ -41,8 +41,8 @@ def trust_anchor(args: argparse.Namespace, node: Any) -> tuple[Any, str]:
 
         if genesis is None or "validators" not in genesis:
             raise CliError(say("audit.comet_genesis"))
-        anchor = CometAnchor.from_genesis(CometRpc(args.cometbft_rpc), genesis,
-                                          [CometRpc(url) for url in args.witness or ()])
+        witnesses = [CometRpc(url) for url in getattr(args, "witness", None) or ()]
+        anchor = CometAnchor.from_genesis(CometRpc(args.cometbft_rpc), genesis, witnesses)
         return anchor, say("audit.anchor_comet", n=len(anchor.validators), path=args.genesis)
     chain_id = args.chain_id or (genesis or {}).get("chain_id")
     if args.validator or genesis:

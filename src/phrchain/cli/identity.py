@@ -173,7 +173,7 @@ def _verify_on_cometbft(args: argparse.Namespace, genesis: Any, answer: dict[str
         raise ProofError(f"height {height!r} cannot be proven")
     if args.min_height is not None and height < args.min_height:
         raise ProofError(f"the answer is for height {height}, older than {args.min_height}")
-    witnesses = [CometRpc(url) for url in args.witness or ()]
+    witnesses = [CometRpc(url) for url in getattr(args, "witness", None) or ()]
     try:
         with CometRpc(args.cometbft_rpc) as rpc:
             anchor = CometAnchor.from_genesis(rpc, genesis, witnesses)
