@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from phrchain.client.errors import LightClientError
 from phrchain.client.trialfile import errors as trialfile_errors
 from phrchain.client.trialfile.errors import TrialFileError
 from phrchain.core import errors
@@ -38,6 +39,8 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
         elif codespace in ("fhirapi", "smart"):  # the FHIR REST facade (off chain)
             from phrchain.fhirapi.errors import FhirApiError, SmartError
             assert type(exc) is (FhirApiError if codespace == "fhirapi" else SmartError)
+        elif codespace == "lightclient":
+            assert type(exc) is LightClientError and isinstance(exc, ProofError)
         else:
             assert codespace in ON_CHAIN, codespace
             assert type(exc) is TxError
