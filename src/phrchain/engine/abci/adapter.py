@@ -329,8 +329,10 @@ class AbciApplication:
         if self.keep_versions > 0:
             res.retain_height = self._prune(height)
         if log.isEnabledFor(logging.INFO):
-            log.info("committed %d; since the last commit: %s", height, ", ".join(
-                f"{kind} {n}x {1000 * t:.0f} ms" for kind, (n, t) in sorted(self._spent.items())))
+            log.info("committed %d (blocks finalized from a kept run %d, run again %d); "
+                     "since the last commit: %s", height, self.reused, self.executed,
+                     ", ".join(f"{kind} {n}x {1000 * t:.0f} ms"
+                               for kind, (n, t) in sorted(self._spent.items())))
         self._spent = {}
 
     def _prune(self, height: int) -> int:
