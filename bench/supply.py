@@ -48,6 +48,7 @@ from phrchain.modules.supply.messages import (
     Dispense,
     Ingredient,
     Pack,
+    Prescribe,
     Receive,
     RegisterProduct,
     Scan,
@@ -117,13 +118,27 @@ def run(node: SoloNode, raws: list[bytes], chunk: int) -> float:
     return time.perf_counter() - start
 
 
+def _rx(n: int, patients: int) -> tuple[str, str, str]:
+    """(rx tag, patient tag, commitment) of dispense ``n``."""
+    return (hashlib.sha256(b"rx %d" % n).hexdigest(),
+            hashlib.sha256(b"patient %d" % (n % patients)).hexdigest(),
+            hashlib.sha256(b"c %d" % n).hexdigest())
+
+
 def dispense_msg(n: int, unit: str, patients: int) -> dict[str, Any]:
     serial = unit.split("/")[1]
+    rx, patient, commitment = _rx(n, patients)
     return Dispense(
-        f"{n:032x}", (Scan(GTIN, serial, "B1", "301231"),),
-        hashlib.sha256(b"patient %d" % (n % patients)).hexdigest(),
-        hashlib.sha256(b"rx %d" % n).hexdigest(), hashlib.sha256(b"c %d" % n).hexdigest(),
+        f"{n:032x}", (Scan(GTIN, serial, "B1", "301231"),), patient, rx, commitment,
         PHYSICIAN.did, 1, 0, 30, event_hash(f"dispense {n}")).to_msg()
+
+
+def prescription_txs(sign: Signer, dispenses: int) -> list[bytes]:
+    """The physician registers each dispense's prescription (setup, not timed: a
+    prescriber's step, not a supply event), 20 to a tx."""
+    patients = max(1, dispenses // 3)
+    msgs = [Prescribe(*_rx(n, patients), 1, 0, 30).to_msg() for n in range(dispenses)]
+    return [sign(PHYSICIAN, *msgs[i:i + 20]) for i in range(0, len(msgs), 20)]
 
 
 def setup_txs(sign: Signer, cases: int, per_case: int) -> tuple[list[bytes], list[list[str]]]:
@@ -140,7 +155,7 @@ def setup_txs(sign: Signer, cases: int, per_case: int) -> tuple[list[bytes], lis
         txs.append(sign(MANUFACTURER, Pack(sscc(c), tuple(units),
                                            event_hash(f"pack {c}")).to_msg()))
         packed.append(units)
-    return txs, packed
+    return txs + prescription_txs(sign, cases * per_case), packed
 
 
 def funding_txs(sign: Signer, accounts: int) -> list[bytes]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from phrchain.core import keys
 from phrchain.modules.supply import gs1
+from phrchain.modules.supply.messages import Prescribe
 from phrchain.testing import Chain, signing_key, supply_params
 
 _COUNTER = itertools.count()
@@ -188,8 +189,14 @@ class World:
     def dispense_msg(self, units: list[str], patient: str = "alice", rx: str | None = None,
                      prescriber: keys.SigningKey | None = None, days: int = 30,
                      quantity: int | None = None, refills: int = 0,
-                     dispense: str | None = None, **extra: Any) -> dict[str, Any]:
+                     dispense: str | None = None, register: bool = True,
+                     **extra: Any) -> dict[str, Any]:
+        """A dispense message; with ``register`` its prescription is registered first
+        (by ``prescriber``, for ``patient``) unless it already is."""
         rx = rx or f"rx-{units[0]}"
+        if register and self.q("supply/rx", rx=tag(rx)) is None:
+            assert self.prescribe(rx, patient, prescriber or self.physician,
+                                  quantity or len(units), refills).ok
         return {"type": "supply/dispense",
                 "dispense": dispense or tag(f"d/{units[0]}/{rx}")[:32],
                 "scans": self.scans(units), "patient": tag(patient), "rx": tag(rx),
@@ -197,6 +204,14 @@ class World:
                 "prescriber": (prescriber or self.physician).did,
                 "quantity": quantity or len(units), "refills": refills, "days_supply": days,
                 "event_hash": self.event_hash("dispense"), **extra}
+
+    def prescribe(self, rx: str, patient: str = "alice",
+                  prescriber: keys.SigningKey | None = None, quantity: int = 1,
+                  refills: int = 0, valid_days: int = 366) -> Any:
+        """The prescriber registers prescription ``rx`` (its commitment a stand-in)."""
+        return self.run(prescriber or self.physician, Prescribe(
+            tag(rx), tag(patient), tag("commit/" + rx), quantity, refills,
+            valid_days).to_msg())
 
     def dispense(self, units: list[str], by: keys.SigningKey | None = None,
                  **kw: Any) -> Any:

@@ -104,6 +104,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         rx = Prescription(record, quantity=2, refills=0, days_supply=10,
                           salt="ab" * 16)
         codes = [f"(01){GTIN}(17)301231(10)L7(21){u.split('/')[1]}" for u in units[:2]]
+        c.client(A1).supply.prescribe(key, P.did, rx)
         dispense = pharmacy.dispense(key, P.did, rx, codes, A1.did)
         try:  # the same packs again: refused by the chain
             pharmacy.dispense(key, Q.did, Prescription(record, 1, 0, 1, "cd" * 16),

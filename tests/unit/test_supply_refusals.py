@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from phrchain.core.errors import REGISTRY
+from phrchain.modules.supply.messages import CancelRx, Prescribe
 from phrchain.testing import AUTHORITY, Chain, supply_params, tx_state
-from tests.supplyworld import PRODUCTS, World, event_hash, gtin, sscc
+from tests.supplyworld import PRODUCTS, World, event_hash, gtin, sscc, tag
 
 DAY = 86_400_000
 MORPHINE = PRODUCTS["morphine10"]["gtin"]
@@ -239,6 +240,30 @@ def _dispense_exists(w: World) -> tuple[Any, ...]:
     return w.pharmacist, w.dispense_msg(units[1:], dispense="42" * 16, rx="other")
 
 
+def _unknown_rx(w: World) -> tuple[Any, ...]:
+    units = w.stock("morphine10", 1)  # the prescriber never registered it
+    return w.pharmacist, w.dispense_msg(units, rx="never-prescribed", register=False)
+
+
+def _rx_exists(w: World) -> tuple[Any, ...]:
+    assert w.prescribe("rx-3").ok
+    return w.physician2, Prescribe(tag("rx-3"), tag("bob"), tag("c"), 1, 0, 30).to_msg()
+
+
+def _rx_not_active(w: World) -> tuple[Any, ...]:
+    units = w.stock("morphine10", 1)
+    assert w.prescribe("rx-4").ok
+    assert w.run(w.physician, CancelRx(tag("rx-4")).to_msg()).ok
+    return w.pharmacist, w.dispense_msg(units, rx="rx-4")
+
+
+def _rx_expired(w: World) -> tuple[Any, ...]:
+    units = w.stock("morphine10", 1)
+    assert w.prescribe("rx-5", valid_days=7).ok
+    w.chain.time_ms += 7 * DAY   # day of registration + 7: the first day it is not valid
+    return w.pharmacist, w.dispense_msg(units, rx="rx-5")
+
+
 SCENARIOS: dict[str, Callable[[World], tuple[Any, ...]]] = {
     "unauthorized": _unauthorized, "invalid_field": _invalid_field,
     "not_admitted": _not_admitted, "product_exists": _product_exists,
@@ -255,7 +280,8 @@ SCENARIOS: dict[str, Callable[[World], tuple[Any, ...]]] = {
     "stewardship_required": _stewardship_required, "no_params": _no_params,
     "duplicate_event": _duplicate_event, "unknown_event": _unknown_event,
     "unknown_alert": _unknown_alert, "alert_closed": _alert_closed,
-    "dispense_exists": _dispense_exists,
+    "dispense_exists": _dispense_exists, "unknown_rx": _unknown_rx,
+    "rx_exists": _rx_exists, "rx_not_active": _rx_not_active, "rx_expired": _rx_expired,
 }
 
 
@@ -311,3 +337,33 @@ def test_authority_cannot_be_bypassed_by_a_stranger_setting_params() -> None:
     w = World.build()
     assert not w.run(w.manufacturer, _msg("set_params", params=supply_params())).ok
     assert w.run(AUTHORITY, _msg("set_params", params=supply_params())).ok
+
+
+def test_a_fill_must_match_the_registered_prescription() -> None:
+    """The registered patient, prescriber, quantity and refills bind every fill; only
+    the prescriber cancels; the last valid day still dispenses."""
+    w = World.build()
+    units = w.stock("morphine10", 4)
+    assert w.prescribe("rx-9", patient="alice", quantity=2, refills=1, valid_days=3).ok
+    for wrong in ({"patient": "bob"}, {"quantity": 3}, {"refills": 0},
+                  {"prescriber": w.physician3}):
+        result = w.run(w.pharmacist, w.dispense_msg(
+            units[:1], rx="rx-9", **{"quantity": 2, "refills": 1, **wrong}))
+        assert REGISTRY[("supply", result.code)].name == "rx_mismatch", wrong
+    w.chain.time_ms += 2 * DAY   # the third day of three
+    assert w.dispense(units[:2], rx="rx-9", quantity=2, refills=1).ok
+    assert w.q("supply/rx", rx=tag("rx-9"))["fills"] == 1
+    stranger = w.run(w.physician2, CancelRx(tag("rx-9")).to_msg())
+    assert REGISTRY[("supply", stranger.code)].name == "unauthorized"
+    assert w.run(w.physician, CancelRx(tag("rx-9")).to_msg()).ok
+    again = w.run(w.physician, CancelRx(tag("rx-9")).to_msg())
+    assert REGISTRY[("supply", again.code)].name == "already_in_state"
+    refused = w.run(w.pharmacist, w.dispense_msg(units[2:], rx="rx-9", quantity=2,
+                                                 refills=1))
+    assert REGISTRY[("supply", refused.code)].name == "rx_not_active"
+
+
+def test_only_a_practitioner_of_a_hospital_or_clinic_registers_a_prescription() -> None:
+    w = World.build()
+    result = w.run(w.pharmacist, Prescribe(tag("rx"), tag("p"), tag("c"), 1, 0, 30).to_msg())
+    assert REGISTRY[("supply", result.code)].name == "prescriber_not_allowed"

@@ -160,8 +160,7 @@ def cmd_dispense(args: argparse.Namespace) -> int:
     except BarcodeError as exc:
         raise CliError(say("supply.scan", detail=exc)) from None
     key = MonitoringKey.load(args.key)
-    rx = Prescription(args.record, args.quantity, args.refills, args.days,
-                      args.salt or secrets.token_hex(16))
+    rx = Prescription(args.record, args.quantity, args.refills, args.days, args.salt)
 
     def act(supply: Any) -> Any:
         dispense = supply.dispense(key, args.patient, rx, scans, args.prescriber,
@@ -169,6 +168,20 @@ def cmd_dispense(args: argparse.Namespace) -> int:
         return {"dispense": dispense, "salt": rx.salt, "rx_commitment": rx.commitment()}
 
     return _stamped(args, "dispensing", act)
+
+
+def cmd_prescribe(args: argparse.Namespace) -> int:
+    """(physician) Register a prescription's salted commitment and limits on chain; print
+    its tag and salt (for the pharmacy, with the record id)."""
+    from phrchain.client.supply import MonitoringKey, Prescription
+
+    key = MonitoringKey.load(args.key)
+    rx = Prescription(args.record, args.quantity, args.refills, args.days,
+                      args.salt or secrets.token_hex(16))
+    with phr_client(args, vaults=False) as rc:
+        tag = rc.supply.prescribe(key, args.patient, rx, args.valid_days)
+    print_json({"rx": tag, "salt": rx.salt, "rx_commitment": rx.commitment()})
+    return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -324,6 +337,18 @@ def supply_parser(sub: Any) -> None:
                    help="a pack's GS1 code, (01)…(17)…(10)…(21)… or as the scanner sends it")
     p.add_argument("--stewardship", help="justification code (Reserve antibiotics)")
     p.add_argument("--exemption", help="exemption code, e.g. cancer_pain")
+    p.add_argument("--salt", required=True,
+                   help="the commitment's salt the prescriber gave (supply prescribe)")
+    p = add_command(sub, "prescribe", cmd_prescribe,
+                    "(physician) register a prescription's commitment and limits", signer)
+    p.add_argument("--key", required=True, help="the monitoring key file")
+    p.add_argument("--patient", required=True, help="the patient's DID (never sent)")
+    p.add_argument("--record", required=True, help="the prescription record id (never sent)")
+    p.add_argument("--quantity", type=count, required=True, help="packs per fill")
+    p.add_argument("--refills", type=count, default=0)
+    p.add_argument("--days", type=count, required=True, help="days of supply")
+    p.add_argument("--valid-days", type=count, default=30,
+                   help="days the prescription may be dispensed (default 30)")
     p.add_argument("--salt", help="the commitment's salt (default: random, printed)")
     p = add_command(sub, "history", cmd_history,
                     "a patient's dispenses (needs the monitoring key)", signer)

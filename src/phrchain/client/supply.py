@@ -231,6 +231,29 @@ class SupplyClient:
             **({"exemption": exemption} if exemption is not None else {})})
         return str(self._stamped(message)["dispense"])
 
+    # -- prescriber -----------------------------------------------------------------------
+    def prescribe(self, key: MonitoringKey, patient_did: str, prescription: Prescription,
+                  valid_days: int = 30) -> str:
+        """(physician) Register the prescription on chain as a salted commitment under
+        its tag, for the patient's tag, with its limits: no pharmacy dispenses it before,
+        beyond its refills or quantity, after ``valid_days`` or once cancelled. Give the
+        pharmacy the record id and the salt (with the sealed MedicationRequest), never
+        the chain. Returns the prescription tag."""
+        tag = key.rx_tag(prescription.record)
+        self.session.send([m.Prescribe(
+            tag, key.patient_tag(patient_did), prescription.commitment(),
+            prescription.quantity, prescription.refills, valid_days).to_msg()])
+        return tag
+
+    def cancel_prescription(self, key: MonitoringKey, record: str) -> None:
+        """(physician) Withdraw a registered prescription: later fills are refused."""
+        self.session.send([m.CancelRx(key.rx_tag(record)).to_msg()])
+
+    def prescription(self, key: MonitoringKey, record: str) -> dict[str, Any] | None:
+        """The registered prescription of ``record`` (limits, fills, status)."""
+        found = self._q("supply/rx", rx=key.rx_tag(record))
+        return None if found is None else dict(found)
+
     # -- alerts and reads ----------------------------------------------------------------
     def close_alert(self, alert: str, outcome: str) -> None:
         self.session.send([m.CloseAlert(alert, outcome).to_msg()])
