@@ -16,44 +16,25 @@ from typing import Any
 import pytest
 
 from phrchain.cli.main import main
-from phrchain.client import builder
 from phrchain.client.http import ApiError
 from phrchain.client.supply import MonitoringKey, Prescription
-from phrchain.client.wallet import Wallet
 from phrchain.epcis import event_hash_ids
-from phrchain.modules.supply.gs1 import check_digit
-from phrchain.modules.supply.messages import SetParams
-from phrchain.testing import supply_params
-from tests.consortium import A1, AUTHORITY, CHAIN, Consortium, P, Q, running
+from tests.consortium import A1, Consortium, P, Q, running
 from tests.linkage import chain_documents, link
-
-MANUFACTURER = Wallet.from_secrets(bytes([41]) * 32, bytes([141]) * 32, "Pharma Co")
-WHOLESALER = Wallet.from_secrets(bytes([42]) * 32, bytes([142]) * 32, "Distributor")
-PHARMACY = Wallet.from_secrets(bytes([43]) * 32, bytes([143]) * 32, "Corner pharmacy")
-PHARMACIST = Wallet.from_secrets(bytes([44]) * 32, bytes([144]) * 32, "pharmacist")
-GTIN = "0880000000001" + str(check_digit("0880000000001"))
-CASE_BODY = "08800000000000077"
-CASE = CASE_BODY + str(check_digit(CASE_BODY))
-MEDICATION_REQUEST = {
-    "resourceType": "MedicationRequest", "status": "active", "intent": "order",
-    "subject": {"reference": "Patient/p"},
-    "medicationCodeableConcept": {"coding": [{
-        "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "7052"}]},
-    "dispenseRequest": {"numberOfRepeatsAllowed": 0}}
+from tests.supplyflow import (
+    CASE,
+    GTIN,
+    MANUFACTURER,
+    MEDICATION_REQUEST,
+    PHARMACIST,
+    PHARMACY,
+    WHOLESALER,
+    admit,
+)
 
 
 def _admit(c: Consortium) -> None:
-    with c.client(AUTHORITY) as authority:
-        authority.session.send([SetParams.parse({"params": supply_params()}).to_msg()])
-        for org, kind in ((MANUFACTURER, "manufacturer"), (WHOLESALER, "wholesaler"),
-                          (PHARMACY, "pharmacy")):
-            req = builder.join_request(org, CHAIN, AUTHORITY.did)
-            authority.session.send([builder.admit_organization(
-                org.did, kind, org.label, req["enc_key"], req["pop"])])
-    with c.client(PHARMACY) as pharmacy:
-        req = builder.join_request(PHARMACIST, CHAIN, PHARMACY.did)
-        pharmacy.session.send([builder.admit_practitioner(
-            PHARMACIST.did, ["pharmacist"], req["enc_key"], req["pop"])])
+    admit(c)
 
 
 def _export(c: Consortium, unit: str, paths: list[Path], pharmacy_doc: dict[str, Any]

@@ -30,7 +30,8 @@ from typing import Any, Final
 from phrchain.client.session import RecordsError, Session
 from phrchain.core import encoding
 from phrchain.core.hashing import domain_prefix
-from phrchain.epcis.barcode import ElementString, parse_element_string
+from phrchain.epcis.barcode import BarcodeError, ElementString, parse_element_string
+from phrchain.epcis.errors import BAD_SCAN, PRESCRIPTION_NOT_ACTIVE
 from phrchain.epcis.events import document, stamp
 from phrchain.modules.supply import messages as m
 
@@ -217,9 +218,11 @@ class SupplyClient:
         chain sees only the tags and the commitment. Returns the dispense id."""
         record = self._q("records/get", record=prescription.record)
         if record is None or record.get("status") != "active":
-            raise RecordsError(f"prescription record {prescription.record} is not an active "
-                               f"record on chain")
-        codes = [parse_element_string(s) if isinstance(s, str) else s for s in scanned]
+            raise PRESCRIPTION_NOT_ACTIVE(prescription.record)
+        try:
+            codes = [parse_element_string(s) if isinstance(s, str) else s for s in scanned]
+        except BarcodeError as exc:
+            raise BAD_SCAN(str(exc)) from None
         scans = sorted((c.scan() for c in codes), key=lambda s: (s["gtin"], s["serial"]))
         message = m.Dispense.parse({
             "dispense": dispense or secrets.token_hex(16), "scans": scans,

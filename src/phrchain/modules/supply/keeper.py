@@ -292,6 +292,10 @@ def open_alerts(state: Reader, after: str | None = None) -> Iterator[str]:
     return suffixes(state, keys.OPEN_ALERT, after)
 
 
+def all_alerts(state: Reader, after: str | None = None) -> Iterator[str]:
+    return suffixes(state, keys.ALERT, after)
+
+
 def antibiotics(state: Reader, party: str) -> dict[str, int]:
     found = _get(state, keys.antibiotics_key(party))
     return {"total": 0, "access": 0} if found is None else dict(found)
