@@ -9,6 +9,8 @@ import pytest
 
 from phrchain.core import errors
 from phrchain.core.errors import REGISTRY, CodedError, PhrError, TxError
+from phrchain.epcis import errors as pharmacy_errors
+from phrchain.epcis.errors import PharmacyError
 from phrchain.fhir import errors as fhir_errors
 from phrchain.fhir.errors import FhirError
 from phrchain.vault import errors as vault_errors
@@ -31,6 +33,8 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
             assert type(exc) is VaultError
         elif codespace == "fhir":
             assert type(exc) is FhirError
+        elif codespace == "pharmacy":
+            assert type(exc) is PharmacyError
         else:
             assert codespace in ON_CHAIN, codespace
             assert type(exc) is TxError
@@ -38,7 +42,7 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
 
 def test_off_chain_errors_are_not_consensus_errors() -> None:
     for exc in (vault_errors.HASH_MISMATCH(), gateway_errors.ACCESS_DENIED(),
-                fhir_errors.INVALID_RESOURCE()):
+                fhir_errors.INVALID_RESOURCE(), pharmacy_errors.BAD_SCAN()):
         assert not isinstance(exc, TxError)
         with pytest.raises(CodedError):
             raise exc
