@@ -17,6 +17,7 @@ import pytest
 
 from phrchain.cli.main import main
 from phrchain.client.http import ApiError
+from phrchain.client.pharmacy_log import PharmacyLog
 from phrchain.client.supply import MonitoringKey, Prescription
 from phrchain.epcis import event_hash_ids
 from tests.consortium import A1, Consortium, P, Q, running
@@ -62,6 +63,22 @@ def _report(c: Consortium, path: Path) -> list[str]:
     return out.getvalue().splitlines()
 
 
+def _nims(c: Consortium, log: Path, dispense: str, unit: str) -> list[str]:
+    """``supply administer`` 2.5 mg from one pack, then ``supply report --format nims``."""
+    import contextlib
+    import io
+
+    assert main(["supply", "administer", "--log", str(log), "--dispense", dispense,
+                 "--unit", unit, "--given-mg", "2.5", "--time-ms", "1800000000000"]) == 0
+    assert main(["supply", "administer", "--log", str(log), "--dispense", dispense,
+                 "--unit", unit, "--given-mg", "1.0001"]) != 0
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["supply", "report", "--format", "nims", "--node", c.api_url,
+                     "--log", str(log)]) == 0
+    return out.getvalue().splitlines()
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("supply")
@@ -102,6 +119,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         export = _export(c, units[0], [maker_doc, trader_doc, tmp / "pharmacy-copy.jsonld"],
                          pharmacy.epcis_document())
         report = _report(c, tmp / "pharmacy-copy.jsonld")
+        PharmacyLog(tmp / "pharmacy.log").record_dispense(dispense, "H-0001", record)
+        nims = _nims(c, tmp / "pharmacy.log", dispense, units[0])
         prior = c.client(A1).supply.prescriber_history(key, P.did)
         reads = c.client(P).supply.history_reads(key, P.did)
         docs = {"maker": maker.epcis_document(), "pharmacy": pharmacy.epcis_document()}
@@ -110,7 +129,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         state = {"units": [c.query("supply/unit", unit=u) for u in units],
                  "dispense": c.query("supply/dispense", dispense=dispense),
                  "history": pharmacy.history(key, P.did), "prior": prior,
-                 "reads": reads, "export": export, "report": report}
+                 "reads": reads, "export": export, "report": report, "nims": nims}
     yield {"home": tmp / "node", "key": key, "record": record, "units": units,
            "dispense": dispense, "docs": docs, "stored": stored, "state": state,
            "double": double, "tmp": tmp}
@@ -164,6 +183,20 @@ def test_cli_report_lists_the_pharmacys_controlled_movements(world: dict[str, An
     # the loose unit received, and the two packs dispensed (the case's units were
     # received inside it)
     assert kinds == [("dispense", "S0"), ("dispense", "S1"), ("receipt", "S3")]
+
+
+def test_cli_nims_report_from_the_ledger_and_the_pharmacy_log(
+        world: dict[str, Any]) -> None:
+    header, *lines = world["state"]["nims"]
+    assert header.split(",")[:4] == ["date", "kind", "reporter", "dispense"]
+    rows = [line.split(",") for line in lines]
+    # two packs dispensed whole (30 x 10 mg), 2.5 mg given from the first, 297.5 wasted
+    assert [(r[1], r[5], r[12], r[14], r[15]) for r in rows] == [
+        ("dispense", "S0", "300", "H-0001", ""),
+        ("administration", "S0", "2.5", "H-0001", ""),
+        ("disposal", "S0", "297.5", "H-0001", "wasted_remainder"),
+        ("dispense", "S1", "300", "H-0001", "")]
+    assert {r[2] for r in rows} == {PHARMACY.did} and rows[1][0] == "2027-01-15"
 
 
 def test_cli_event_hash_prints_one_id_per_event_in_order(world: dict[str, Any],

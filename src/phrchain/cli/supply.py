@@ -77,6 +77,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from phrchain.epcis import EpcisError, event_hash_id
     from phrchain.epcis.report import COLUMNS, rows
 
+    if args.format == "nims":
+        return _nims_report(args)
+    if not args.file:
+        raise CliError(say("supply.report_files"))
     events: list[Any] = []
     for path in args.file:
         try:
@@ -96,6 +100,48 @@ def cmd_report(args: argparse.Namespace) -> int:
     writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows(kept, products, tuple(args.classes or ("narcotic", "psychotropic"))))
+    return 0
+
+
+def _nims_report(args: argparse.Namespace) -> int:
+    """The NIMS-style statutory report (``phrchain.epcis.nims``): the pharmacy's log
+    (``--log``) joined with the chain's dispenses, packs and products."""
+    import csv
+
+    from phrchain.client.pharmacy_log import PharmacyLog
+    from phrchain.epcis.nims import COLUMNS, nims_rows
+
+    if not args.log:
+        raise CliError(say("supply.report_log"))
+    log = PharmacyLog(Path(args.log)).load()
+    with node_client(args) as node:
+        dispenses = {d["dispense"]: found(node, "supply/dispense", "dispense",
+                                          dispense=d["dispense"]) for d in log["dispenses"]}
+        refs = sorted({u for d in dispenses.values() for u in d["units"]})
+        units = {u: found(node, "supply/unit", "unit", unit=u) for u in refs}
+        products = {g: found(node, "supply/product", "product", gtin=g)
+                    for g in sorted({u.split("/")[0] for u in refs})}
+    writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(nims_rows(log, dispenses, units, products,
+                               tuple(args.classes or ("narcotic", "psychotropic"))))
+    return 0
+
+
+def cmd_administer(args: argparse.Namespace) -> int:
+    """(hospital pharmacy / ward) Log what was given from a dispensed pack."""
+    from decimal import Decimal, InvalidOperation
+
+    from phrchain.client.pharmacy_log import PharmacyLog
+
+    try:
+        ug = Decimal(args.given_mg) * 1000
+    except InvalidOperation:
+        ug = Decimal(0)
+    if ug != ug.to_integral_value() or ug <= 0:
+        raise CliError(say("supply.given_mg", text=args.given_mg))
+    PharmacyLog(Path(args.log)).record_administration(
+        args.dispense, args.unit, int(ug), args.time_ms or time.time_ns() // 1_000_000)
     return 0
 
 
@@ -165,6 +211,11 @@ def cmd_dispense(args: argparse.Namespace) -> int:
     def act(supply: Any) -> Any:
         dispense = supply.dispense(key, args.patient, rx, scans, args.prescriber,
                                    args.stewardship, args.exemption)
+        if args.log:
+            from phrchain.client.pharmacy_log import PharmacyLog
+
+            PharmacyLog(Path(args.log)).record_dispense(
+                dispense, args.patient_ref or args.patient, args.record)
         return {"dispense": dispense, "salt": rx.salt, "rx_commitment": rx.commitment()}
 
     return _stamped(args, "dispensing", act)
@@ -269,10 +320,25 @@ def supply_parser(sub: Any) -> None:
     p = add_command(sub, "report", cmd_report,
                     "a controlled-substance movement report (CSV) from EPCIS copies, each "
                     "event checked on chain", reader)
-    p.add_argument("file", nargs="+", help="EPCIS 2.0 documents (your own copies)")
+    p.add_argument("file", nargs="*", help="EPCIS 2.0 documents (your own copies; the "
+                   "movements report)")
+    p.add_argument("--format", choices=["movements", "nims"], default="movements",
+                   help="movements: every controlled pack's receipt, dispense, disposal, "
+                   "loss, sample, export from EPCIS copies; nims: the statutory dispense / "
+                   "administration / disposal report from --log and the chain "
+                   "(columns: phrchain.epcis.nims)")
+    p.add_argument("--log", help="(nims) the pharmacy's log file (supply dispense --log)")
     p.add_argument("--class", dest="classes", action="append",
                    choices=["narcotic", "psychotropic", "none"],
                    help="controlled classes to report (default narcotic and psychotropic)")
+    p = add_command(sub, "administer", cmd_administer,
+                    "(hospital pharmacy) log what was given from a dispensed pack; the rest "
+                    "is reported as wasted")
+    p.add_argument("--log", required=True, help="the pharmacy's log file")
+    p.add_argument("--dispense", required=True)
+    p.add_argument("--unit", required=True, help="<GTIN-14>/<serial> of the pack")
+    p.add_argument("--given-mg", required=True, help="amount given in mg, e.g. 30 or 2.5")
+    p.add_argument("--time-ms", type=count, help="when it was given (default: now)")
     p = add_command(sub, "new-key", cmd_new_key, "(regulator) a new monitoring key file")
     p.add_argument("--out", required=True)
     p = add_command(sub, "set-params", cmd_set_params,
@@ -339,6 +405,9 @@ def supply_parser(sub: Any) -> None:
     p.add_argument("--exemption", help="exemption code, e.g. cancer_pain")
     p.add_argument("--salt", required=True,
                    help="the commitment's salt the prescriber gave (supply prescribe)")
+    p.add_argument("--log", help="the pharmacy's log file: record which patient this "
+                   "dispense was for (for the statutory report; never sent)")
+    p.add_argument("--patient-ref", help="how the log names the patient (default: the DID)")
     p = add_command(sub, "prescribe", cmd_prescribe,
                     "(physician) register a prescription's commitment and limits", signer)
     p.add_argument("--key", required=True, help="the monitoring key file")
