@@ -26,6 +26,7 @@ Last line: ``{"bench": "supply", "events_per_s": …, "transfers_per_s": …, "r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import sys
@@ -57,6 +58,7 @@ from phrchain.modules.supply.messages import (
 )
 from phrchain.testing import admit_practitioner_msg, enc_key, supply_params
 
+GENESIS_DAY = 1_700_000_000_000 // 86_400_000   # the in-process blocks' day
 CHAIN_ID = "phr-test"  # the chain id phrchain.testing's admission proofs bind
 AUTHORITY, VALIDATOR = keys.SigningKey(bytes([1]) * 32), keys.SigningKey(bytes([2]) * 32)
 MANUFACTURER, WHOLESALER, PHARMACY, HOSPITAL = (keys.SigningKey(bytes([n]) * 32)
@@ -133,11 +135,15 @@ def dispense_msg(n: int, unit: str, patients: int) -> dict[str, Any]:
         PHYSICIAN.did, 1, 0, 30, event_hash(f"dispense {n}")).to_msg()
 
 
-def prescription_txs(sign: Signer, dispenses: int) -> list[bytes]:
-    """The physician registers each dispense's prescription (setup, not timed: a
-    prescriber's step, not a supply event), 20 to a tx."""
+def prescription_txs(sign: Signer, dispenses: int, day: int) -> list[bytes]:
+    """Each dispense's prescription, signed by the physician and registered (setup, not
+    timed: in practice the pharmacy submits it with the first fill), 20 to a tx."""
     patients = max(1, dispenses // 3)
-    msgs = [Prescribe(*_rx(n, patients), 1, 0, 30).to_msg() for n in range(dispenses)]
+    msgs = []
+    for n in range(dispenses):
+        unsigned = Prescribe(*_rx(n, patients), 1, 0, day, 366, PHYSICIAN.did, "00" * 64)
+        signature = PHYSICIAN.sign(unsigned.signed_bytes(CHAIN_ID)).hex()
+        msgs.append(dataclasses.replace(unsigned, signature=signature).to_msg())
     return [sign(PHYSICIAN, *msgs[i:i + 20]) for i in range(0, len(msgs), 20)]
 
 
@@ -155,7 +161,7 @@ def setup_txs(sign: Signer, cases: int, per_case: int) -> tuple[list[bytes], lis
         txs.append(sign(MANUFACTURER, Pack(sscc(c), tuple(units),
                                            event_hash(f"pack {c}")).to_msg()))
         packed.append(units)
-    return txs + prescription_txs(sign, cases * per_case), packed
+    return txs, packed
 
 
 def funding_txs(sign: Signer, accounts: int) -> list[bytes]:
@@ -196,6 +202,7 @@ def monitor_share(cases: int, per_case: int) -> tuple[float, float]:
     app.init_chain(genesis())
     sign = Signer()
     setup, packed = setup_txs(sign, cases, per_case)
+    setup += prescription_txs(sign, cases * per_case, GENESIS_DAY)
     txs = supply_txs(sign, packed)
     n = cases * per_case
     spent = {"dispense": 0.0, "monitor": 0.0}
@@ -244,6 +251,9 @@ def main() -> None:
         try:
             setup, packed = setup_txs(sign, args.cases, args.per_case)
             run(node, setup, args.chunk)
+            # after a block: the node's blocks carry the wall clock's time
+            run(node, prescription_txs(sign, len(packed) * args.per_case,
+                                       time.time_ns() // 1_000_000 // 86_400_000), args.chunk)
             run(node, funding_txs(sign, args.cases * args.per_case), args.chunk)
             txs = supply_txs(sign, packed)
             profiler = None

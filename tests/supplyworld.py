@@ -8,6 +8,7 @@ shape and uniqueness); ``tests/unit/test_supply_epcis.py`` checks the SDK's real
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 from phrchain.core import keys
 from phrchain.modules.supply import gs1
 from phrchain.modules.supply.messages import Prescribe
-from phrchain.testing import Chain, signing_key, supply_params
+from phrchain.testing import CHAIN_ID, Chain, signing_key, supply_params
 
 _COUNTER = itertools.count()
 
@@ -208,13 +209,27 @@ class World:
                 "quantity": quantity or len(units), "refills": refills, "days_supply": days,
                 "event_hash": self.event_hash("dispense"), **extra}
 
+    def prescription(self, rx: str, patient: str = "alice",
+                     prescriber: keys.SigningKey | None = None, quantity: int = 1,
+                     refills: int = 0, valid_days: int = 366,
+                     issued_day: int | None = None) -> Prescribe:
+        """Prescription ``rx`` signed by its prescriber (its commitment a stand-in)."""
+        who = prescriber or self.physician
+        day = gs1.day_of(self.chain.time_ms) if issued_day is None else issued_day
+        unsigned = Prescribe(tag(rx), tag(patient), tag("commit/" + rx), quantity, refills,
+                             day, valid_days, who.did, "00" * 64)
+        signature = who.sign(unsigned.signed_bytes(CHAIN_ID)).hex()
+        return dataclasses.replace(unsigned, signature=signature)
+
     def prescribe(self, rx: str, patient: str = "alice",
                   prescriber: keys.SigningKey | None = None, quantity: int = 1,
-                  refills: int = 0, valid_days: int = 366) -> Any:
-        """The prescriber registers prescription ``rx`` (its commitment a stand-in)."""
-        return self.run(prescriber or self.physician, Prescribe(
-            tag(rx), tag(patient), tag("commit/" + rx), quantity, refills,
-            valid_days).to_msg())
+                  refills: int = 0, valid_days: int = 366,
+                  by: keys.SigningKey | None = None) -> Any:
+        """The prescriber signs prescription ``rx``; ``by`` (default: the prescriber)
+        registers it."""
+        who = prescriber or self.physician
+        return self.run(by or who, self.prescription(
+            rx, patient, who, quantity, refills, valid_days).to_msg())
 
     def dispense(self, units: list[str], by: keys.SigningKey | None = None,
                  **kw: Any) -> Any:

@@ -102,8 +102,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         rx = Prescription(record, quantity=2, refills=0, days_supply=10,
                           salt="ab" * 16)
         codes = [f"(01){GTIN}(17)301231(10)L7(21){u.split('/')[1]}" for u in units[:2]]
-        c.client(A1).supply.prescribe(key, P.did, rx)
-        dispense = pharmacy.dispense(key, P.did, rx, codes, A1.did)
+        signed = c.client(A1).supply.prescribe(key, P.did, rx)
+        unregistered = pharmacy.prescription(key, record)
+        dispense = pharmacy.dispense(key, P.did, rx, codes, A1.did, authorization=signed)
         try:  # the same packs again: refused by the chain
             pharmacy.dispense(key, Q.did, Prescription(record, 1, 0, 1, "cd" * 16),
                               codes[:1], A1.did)
@@ -129,7 +130,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         state = {"units": [c.query("supply/unit", unit=u) for u in units],
                  "dispense": c.query("supply/dispense", dispense=dispense),
                  "history": pharmacy.history(key, P.did), "prior": prior,
-                 "reads": reads, "export": export, "report": report, "nims": nims}
+                 "reads": reads, "export": export, "report": report, "nims": nims,
+                 "unregistered": unregistered,
+                 "registered": pharmacy.prescription(key, record)}
     yield {"home": tmp / "node", "key": key, "record": record, "units": units,
            "dispense": dispense, "docs": docs, "stored": stored, "state": state,
            "double": double, "tmp": tmp}
@@ -144,6 +147,16 @@ def test_the_path_ends_with_one_dispensed_pack_per_scan(world: dict[str, Any]) -
     assert dispense["rx"] == world["key"].rx_tag(world["record"])
     assert [d["dispense"] for d in world["state"]["history"]] == [world["dispense"]]
     assert "already_dispensed" in str(world["double"])
+
+
+def test_the_prescription_registers_with_its_first_fill(world: dict[str, Any]) -> None:
+    """The prescriber's signature travels with the prescription; the chain records it
+    only when the pharmacy fills it (not when the record was written)."""
+    assert world["state"]["unregistered"] is None
+    registered = world["state"]["registered"]
+    assert (registered["prescriber"], registered["fills"], registered["status"]) == \
+        (A1.did, 1, "active")
+    assert registered["patient"] == world["key"].patient_tag(P.did)
 
 
 def test_a_prescriber_reads_the_past_year_and_the_patient_sees_the_read(

@@ -77,10 +77,10 @@ def world(c: Consortium, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     for label, days in (("browser morphine", 10), ("morphine", 10), ("zolpidem", 10)):
         record = physician.records.add_resource(MEDICATION_REQUEST, P.did)
         rx = Prescription(record, 1, 0, days, f"{len(handoffs):02d}" * 16)
-        physician.supply.prescribe(key, P.did, rx)
+        signed = physician.supply.prescribe(key, P.did, rx)
         handoffs.append({"record": record, "patient": P.did, "prescriber": A1.did,
                          "quantity": 1, "refills": 0, "days_supply": days,
-                         "salt": rx.salt, "label": label})
+                         "salt": rx.salt, "label": label, "authorization": signed})
     inbox = tmp / "prescriptions.json"
     inbox.write_text(json.dumps({"format": "phrchain-pharmacy-prescriptions/v1",
                                  "prescriptions": handoffs}))
@@ -109,7 +109,8 @@ def test_the_pharmacist_dispenses_and_each_refusal_keeps_its_code(
     assert ph.login("pharmacist").is_success
     listed = ph.ok("GET", "api/pharmacy/prescriptions")["prescriptions"]
     assert [p["label"] for p in listed] == ["browser morphine", "morphine", "zolpidem"]
-    assert all(p["registered"]["fills"] == 0 and p["record_status"] == "active"
+    # signed by the prescriber, registered on chain only with the first fill
+    assert all(p["registered"] is None and p["signed"] and p["record_status"] == "active"
                for p in listed)
     record = world["handoffs"][1]["record"]
     m2 = world["morphine"][1]

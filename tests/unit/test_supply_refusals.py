@@ -3,14 +3,16 @@ and each refusal leaves the committed state exactly as it was."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from phrchain.core.errors import REGISTRY
-from phrchain.modules.supply.messages import CancelRx, Prescribe
-from phrchain.testing import AUTHORITY, Chain, supply_params, tx_state
+from phrchain.modules.supply import gs1
+from phrchain.modules.supply.messages import CancelRx
+from phrchain.testing import AUTHORITY, CHAIN_ID, Chain, supply_params, tx_state
 from tests.supplyworld import PRODUCTS, World, event_hash, gtin, sscc, tag
 
 DAY = 86_400_000
@@ -247,7 +249,7 @@ def _unknown_rx(w: World) -> tuple[Any, ...]:
 
 def _rx_exists(w: World) -> tuple[Any, ...]:
     assert w.prescribe("rx-3").ok
-    return w.physician2, Prescribe(tag("rx-3"), tag("bob"), tag("c"), 1, 0, 30).to_msg()
+    return w.physician2, w.prescription("rx-3", "bob", w.physician2).to_msg()
 
 
 def _rx_not_active(w: World) -> tuple[Any, ...]:
@@ -363,7 +365,34 @@ def test_a_fill_must_match_the_registered_prescription() -> None:
     assert REGISTRY[("supply", refused.code)].name == "rx_not_active"
 
 
-def test_only_a_practitioner_of_a_hospital_or_clinic_registers_a_prescription() -> None:
+def test_a_prescription_is_signed_by_its_prescriber_and_submitted_by_a_pharmacist() -> None:
+    """The pharmacist registers the prescriber-signed prescription (with the first
+    fill); a forged or altered signature, a non-prescriber, another submitter, an issue
+    day in the future or already expired, and a pre-cancelled tag are refused."""
     w = World.build()
-    result = w.run(w.pharmacist, Prescribe(tag("rx"), tag("p"), tag("c"), 1, 0, 30).to_msg())
-    assert REGISTRY[("supply", result.code)].name == "prescriber_not_allowed"
+
+    def refused(signer: Any, msg: dict[str, Any]) -> str:
+        result = w.run(signer, msg)
+        assert not result.ok
+        return str(REGISTRY[("supply", result.code)].name)
+
+    signed = w.prescription("rx-a", quantity=2)
+    altered = {**signed.to_msg(), "quantity": 3}
+    assert refused(w.pharmacist, altered) == "unauthorized"
+    forged = dataclasses.replace(signed, signature=w.physician2.sign(
+        signed.signed_bytes(CHAIN_ID)).hex())
+    assert refused(w.pharmacist, forged.to_msg()) == "unauthorized"
+    assert refused(w.manufacturer, signed.to_msg()) == "unauthorized"
+    by_pharmacist = w.prescription("rx-b", prescriber=w.pharmacist)
+    assert refused(w.pharmacist, by_pharmacist.to_msg()) == "prescriber_not_allowed"
+    today = gs1.day_of(w.chain.time_ms)
+    future = w.prescription("rx-c", issued_day=today + 2)
+    assert refused(w.pharmacist, future.to_msg()) == "invalid_field"
+    stale = w.prescription("rx-d", issued_day=today - 30, valid_days=30)
+    assert refused(w.pharmacist, stale.to_msg()) == "rx_expired"
+    assert w.run(w.physician, CancelRx(tag("rx-e")).to_msg()).ok
+    assert refused(w.pharmacist, w.prescription("rx-e").to_msg()) == "rx_not_active"
+    assert w.run(w.pharmacist, signed.to_msg()).ok
+    registered = w.q("supply/rx", rx=tag("rx-a"))
+    assert (registered["prescriber"], registered["quantity"], registered["day"]) == \
+        (w.physician.did, 2, today)

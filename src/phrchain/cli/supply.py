@@ -207,10 +207,18 @@ def cmd_dispense(args: argparse.Namespace) -> int:
         raise CliError(say("supply.scan", detail=exc)) from None
     key = MonitoringKey.load(args.key)
     rx = Prescription(args.record, args.quantity, args.refills, args.days, args.salt)
+    authorization = None
+    if args.authorization:
+        try:
+            authorization = json.loads(Path(args.authorization).read_text())["authorization"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CliError(say("supply.authorization", path=args.authorization,
+                               detail=exc)) from None
 
     def act(supply: Any) -> Any:
         dispense = supply.dispense(key, args.patient, rx, scans, args.prescriber,
-                                   args.stewardship, args.exemption)
+                                   args.stewardship, args.exemption,
+                                   authorization=authorization)
         if args.log:
             from phrchain.client.pharmacy_log import PharmacyLog
 
@@ -222,16 +230,17 @@ def cmd_dispense(args: argparse.Namespace) -> int:
 
 
 def cmd_prescribe(args: argparse.Namespace) -> int:
-    """(physician) Register a prescription's salted commitment and limits on chain; print
-    its tag and salt (for the pharmacy, with the record id)."""
+    """(physician) Sign a prescription's registration (salted commitment, limits, issue
+    day); print it with the salt, for the pharmacy (with the record id). Nothing is
+    sent: the pharmacy submits it with the first fill (``dispense --authorization``)."""
     from phrchain.client.supply import MonitoringKey, Prescription
 
     key = MonitoringKey.load(args.key)
     rx = Prescription(args.record, args.quantity, args.refills, args.days,
                       args.salt or secrets.token_hex(16))
     with phr_client(args, vaults=False) as rc:
-        tag = rc.supply.prescribe(key, args.patient, rx, args.valid_days)
-    print_json({"rx": tag, "salt": rx.salt, "rx_commitment": rx.commitment()})
+        signed = rc.supply.prescribe(key, args.patient, rx, args.valid_days)
+    print_json({"authorization": signed, "salt": rx.salt, "record": args.record})
     return 0
 
 
@@ -405,11 +414,14 @@ def supply_parser(sub: Any) -> None:
     p.add_argument("--exemption", help="exemption code, e.g. cancer_pain")
     p.add_argument("--salt", required=True,
                    help="the commitment's salt the prescriber gave (supply prescribe)")
+    p.add_argument("--authorization", help="the file supply prescribe printed: the "
+                   "prescriber's signed registration, submitted with the first fill")
     p.add_argument("--log", help="the pharmacy's log file: record which patient this "
                    "dispense was for (for the statutory report; never sent)")
     p.add_argument("--patient-ref", help="how the log names the patient (default: the DID)")
     p = add_command(sub, "prescribe", cmd_prescribe,
-                    "(physician) register a prescription's commitment and limits", signer)
+                    "(physician) sign a prescription's commitment and limits for the pharmacy",
+                    signer)
     p.add_argument("--key", required=True, help="the monitoring key file")
     p.add_argument("--patient", required=True, help="the patient's DID (never sent)")
     p.add_argument("--record", required=True, help="the prescription record id (never sent)")

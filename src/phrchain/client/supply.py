@@ -123,15 +123,16 @@ class SupplyClient:
     def _q(self, path: str, **data: Any) -> Any:
         return self.session.q(path, **data)
 
-    def _stamped(self, message: Any) -> dict[str, Any]:
+    def _stamped(self, message: Any, before: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
         """Stamp a message (its dataclass, built with a placeholder id) with its event hash
-        id, send it, keep the event; returns what was sent."""
+        id, send it (after ``before``, in the same tx), keep the event; returns what was
+        sent."""
         body = message.to_msg()
         del body["event_hash"]
         stamped, event = stamp(body, self.clock())
         sent: dict[str, Any] = dataclasses.replace(
             message, event_hash=stamped["event_hash"]).to_msg()
-        self.session.send([sent])
+        self.session.send([*before, sent])
         self.events.append(event)
         return sent
 
@@ -212,10 +213,13 @@ class SupplyClient:
     def dispense(self, key: MonitoringKey, patient_did: str, prescription: Prescription,
                  scanned: Iterable[str | ElementString], prescriber: str,
                  stewardship: str | None = None, exemption: str | None = None,
-                 dispense: str | None = None) -> str:
+                 dispense: str | None = None,
+                 authorization: Mapping[str, Any] | None = None) -> str:
         """Dispense scanned packs (element strings as the scanner sends them) against a
-        prescription record. The record must be registered and active on chain; the
-        chain sees only the tags and the commitment. Returns the dispense id."""
+        prescription record. The record must be an active record on chain; the chain
+        sees only the tags and the commitment. ``authorization``: the prescriber's signed
+        registration (:meth:`prescribe`), submitted in the same tx when the prescription
+        is not registered yet. Returns the dispense id."""
         record = self._q("records/get", record=prescription.record)
         if record is None or record.get("status") != "active":
             raise PRESCRIPTION_NOT_ACTIVE(prescription.record)
@@ -232,24 +236,31 @@ class SupplyClient:
             "days_supply": prescription.days_supply, "event_hash": _PLACEHOLDER,
             **({"stewardship": stewardship} if stewardship is not None else {}),
             **({"exemption": exemption} if exemption is not None else {})})
-        return str(self._stamped(message)["dispense"])
+        before = []
+        if authorization is not None and self.prescription(key, prescription.record) is None:
+            before.append(m.Prescribe.parse(
+                {k: v for k, v in authorization.items() if k != "type"}).to_msg())
+        return str(self._stamped(message, before)["dispense"])
 
     # -- prescriber -----------------------------------------------------------------------
     def prescribe(self, key: MonitoringKey, patient_did: str, prescription: Prescription,
-                  valid_days: int = 30) -> str:
-        """(physician) Register the prescription on chain as a salted commitment under
-        its tag, for the patient's tag, with its limits: no pharmacy dispenses it before,
-        beyond its refills or quantity, after ``valid_days`` or once cancelled. Give the
-        pharmacy the record id and the salt (with the sealed MedicationRequest), never
-        the chain. Returns the prescription tag."""
-        tag = key.rx_tag(prescription.record)
-        self.session.send([m.Prescribe(
-            tag, key.patient_tag(patient_did), prescription.commitment(),
-            prescription.quantity, prescription.refills, valid_days).to_msg()])
-        return tag
+                  valid_days: int = 30) -> dict[str, Any]:
+        """(physician) Sign the prescription's registration — a salted commitment under
+        its tag, for the patient's tag, with its limits and today's date — and return it
+        (a ``supply/prescribe`` message) to hand to the pharmacy with the record id and
+        the salt. Nothing is sent: the pharmacy submits it with the first fill, so the
+        chain does not show it next to the moment the record was written."""
+        unsigned = m.Prescribe(
+            key.rx_tag(prescription.record), key.patient_tag(patient_did),
+            prescription.commitment(), prescription.quantity, prescription.refills,
+            self.clock() // 86_400_000, valid_days, self.did, "00" * 64)
+        signature = self.session.wallet.signing_key.sign(
+            unsigned.signed_bytes(self.session.node.chain_id())).hex()
+        return dataclasses.replace(unsigned, signature=signature).to_msg()
 
     def cancel_prescription(self, key: MonitoringKey, record: str) -> None:
-        """(physician) Withdraw a registered prescription: later fills are refused."""
+        """(physician) Withdraw a prescription, registered or not yet: later fills and
+        registrations are refused."""
         self.session.send([m.CancelRx(key.rx_tag(record)).to_msg()])
 
     def prescription(self, key: MonitoringKey, record: str) -> dict[str, Any] | None:

@@ -20,7 +20,8 @@ The prescriptions file is the pharmacy's own store (never sent anywhere)::
 
     {"format": "phrchain-pharmacy-prescriptions/v1", "prescriptions": [
       {"record", "patient" (DID), "prescriber" (DID), "quantity", "refills",
-       "days_supply", "salt", "label"?}]}
+       "days_supply", "salt", "label"?, "authorization"? (what ``supply prescribe``
+       printed: the prescriber's signed registration, sent with the first fill)}]}
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class Handoff(BaseModel):
     days_supply: int = Field(ge=1, le=366)
     salt: str = Field(min_length=16, max_length=128)
     label: str = Field(default="", max_length=200)
+    authorization: dict[str, Any] | None = None   # the prescriber's signed registration
 
     def prescription(self) -> Prescription:
         return Prescription(self.record, self.quantity, self.refills, self.days_supply,
@@ -160,6 +162,7 @@ def prescriptions(session: PharmacyReader, ui: Ui) -> dict[str, Any]:
                     "refills": handoff.refills, "days_supply": handoff.days_supply,
                     "prescriber": party(client, handoff.prescriber),
                     "record_status": None if record is None else record.get("status"),
+                    "signed": handoff.authorization is not None,
                     "registered": session.client.supply.prescription(key, handoff.record)})
     return {"prescriptions": out}
 
@@ -173,7 +176,8 @@ def dispense(body: DispenseBody, session: PharmacyWriter, ui: Ui) -> dict[str, A
         raise UNKNOWN_PRESCRIPTION(body.record)
     done = session.client.supply.dispense(
         key, handoff.patient, handoff.prescription(), [c.strip() for c in body.codes],
-        handoff.prescriber, body.stewardship, body.exemption)
+        handoff.prescriber, body.stewardship, body.exemption,
+        authorization=handoff.authorization)
     return dispense_view(session.client.session, done)
 
 

@@ -35,7 +35,7 @@ from phrchain.modules.supply.errors import (
 from phrchain.modules.supply.messages import SUPPLY_DISPENSED, Dispense
 from phrchain.modules.supply.params import aware_of, groups_of
 
-DISPENSING_ORG_TYPES: Final = frozenset({"pharmacy", "hospital", "clinic"})
+DISPENSING_ORG_TYPES: Final = prescribe.DISPENSING_ORG_TYPES
 
 
 def _scanned_units(ctx: Context, m: Dispense, org: str

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
+from phrchain.core import encoding
+from phrchain.core.hashing import domain_prefix
 from phrchain.modules import fields
 from phrchain.modules.supply import gs1
 from phrchain.modules.supply.errors import INVALID_FIELD
@@ -555,38 +557,66 @@ class ReadHistory:
         return {"type": self.TYPE, "patient": self.patient, "purpose": self.purpose}
 
 
+SIGNATURE_RE: Final = re.compile(r"[0-9a-f]{128}")
+MAX_DAY: Final = 10**6      # UTC day numbers (year 4707)
+
+
+def prescription_bytes(chain_id: str, body: Mapping[str, Any]) -> bytes:
+    """What the prescriber signs (Ed25519, its current signing key): the prescription's
+    tags, commitment, limits, issue day and the prescriber's DID on ``chain_id``."""
+    fields_ = {k: body[k] for k in ("rx", "patient", "commitment", "quantity", "refills",
+                                    "issued_day", "valid_days", "prescriber")}
+    return domain_prefix("phrchain/supply/prescription/v1") + encoding.encode(
+        {"chain_id": chain_id, **fields_})
+
+
 @dataclass(frozen=True, slots=True)
 class Prescribe:
-    """``supply/prescribe``: the prescriber registers ``commitment`` (SHA-256 over the
-    record id, packs per fill, refills and a salt: ``client/supply.py``
-    ``Prescription.commitment``) under the prescription tag ``rx`` for the patient tag
-    ``patient``; pharmacies dispense against it at most ``refills + 1`` times, at most
-    ``quantity`` packs a time, within ``valid_days`` days of registration."""
+    """``supply/prescribe``: a prescription's registration, **signed by its prescriber
+    off chain** and submitted by the pharmacy with its first fill (or by the prescriber).
+    ``commitment`` is SHA-256 over the record id, packs per fill, refills and a salt
+    (``client/supply.py`` ``Prescription.commitment``), under the prescription tag
+    ``rx`` for the patient tag ``patient``; pharmacies dispense against it at most
+    ``refills + 1`` times, at most ``quantity`` packs a time, from ``issued_day`` for
+    ``valid_days`` days. Submitted at the first fill, it shows on chain when the patient
+    comes to the pharmacy, not when the prescriber wrote the record."""
 
     rx: str
     patient: str
     commitment: str
     quantity: int
     refills: int
+    issued_day: int
     valid_days: int
+    prescriber: str
+    signature: str
 
     TYPE: ClassVar[str] = PRESCRIBE
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Prescribe:
         fields.exact(msg, INVALID_FIELD, ("rx", "patient", "commitment", "quantity",
-                                          "refills", "valid_days"))
+                                          "refills", "issued_day", "valid_days",
+                                          "prescriber", "signature"))
         return cls(fields.digest(msg, "rx", INVALID_FIELD),
                    fields.digest(msg, "patient", INVALID_FIELD),
                    fields.digest(msg, "commitment", INVALID_FIELD),
                    fields.integer(msg, "quantity", INVALID_FIELD, 1, 1000),
                    fields.integer(msg, "refills", INVALID_FIELD, 0, 99),
-                   fields.integer(msg, "valid_days", INVALID_FIELD, 1, MAX_VALID_DAYS))
+                   fields.integer(msg, "issued_day", INVALID_FIELD, 0, MAX_DAY),
+                   fields.integer(msg, "valid_days", INVALID_FIELD, 1, MAX_VALID_DAYS),
+                   fields.did(msg, "prescriber", INVALID_FIELD),
+                   _text(msg, "signature", SIGNATURE_RE, "an Ed25519 signature (128 hex)"))
 
     def to_msg(self) -> dict[str, Any]:
         return {"type": self.TYPE, "rx": self.rx, "patient": self.patient,
                 "commitment": self.commitment, "quantity": self.quantity,
-                "refills": self.refills, "valid_days": self.valid_days}
+                "refills": self.refills, "issued_day": self.issued_day,
+                "valid_days": self.valid_days, "prescriber": self.prescriber,
+                "signature": self.signature}
+
+    def signed_bytes(self, chain_id: str) -> bytes:
+        return prescription_bytes(chain_id, self.to_msg())
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,10 @@ function rxState(p) {
   if (p.record_status !== "active") {
     return h("span", { class: "warning" }, t("supply.rx_record_inactive"));
   }
-  if (!p.registered) return h("span", { class: "warning" }, t("supply.rx_unregistered"));
+  if (!p.registered) {
+    return p.signed ? h("span", {}, t("supply.rx_signed"))
+      : h("span", { class: "warning" }, t("supply.rx_unregistered"));
+  }
   const r = p.registered;
   return h("span", {}, badge(r.status), " ", t("supply.rx_fills",
     { fills: r.fills, of: r.refills + 1 }), " · ", t("supply.rx_valid_until",
