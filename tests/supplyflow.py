@@ -17,6 +17,7 @@ PHARMACY = Wallet.from_secrets(bytes([43]) * 32, bytes([143]) * 32, "Corner phar
 PHARMACIST = Wallet.from_secrets(bytes([44]) * 32, bytes([144]) * 32, "pharmacist")
 GTIN = "0880000000001" + str(check_digit("0880000000001"))
 ZOLPIDEM_GTIN = "0880000000004" + str(check_digit("0880000000004"))
+AMOXICILLIN_GTIN = "0880000000007" + str(check_digit("0880000000007"))
 CASE_BODY = "08800000000000077"
 CASE = CASE_BODY + str(check_digit(CASE_BODY))
 MEDICATION_REQUEST = {

@@ -18,9 +18,10 @@ import pytest
 from phrchain.api.server import BackgroundServer, create_app
 from phrchain.client.supply import MonitoringKey, Prescription
 from phrchain.web import UiConfig, WalletEntry, create_ui_app
-from tests.consortium import A1, CHAIN, GA, VALIDATOR, Consortium, P, running
+from tests.consortium import A1, CHAIN, GA, HOSPITAL_A, VALIDATOR, Consortium, P, running
 from tests.integration.test_web_browser import Person, browser  # noqa: F401  (fixture)
 from tests.supplyflow import (
+    AMOXICILLIN_GTIN,
     GTIN,
     MANUFACTURER,
     MEDICATION_REQUEST,
@@ -45,17 +46,31 @@ def _stock(c: Consortium) -> tuple[list[str], list[str]]:
     maker.register_product(GTIN, "Morphine 10 mg tablets",
                            [{"rxnorm": "7052", "atc": "N02AA01", "ug": 10_000}],
                            "tablet", 30, "narcotic")
+    maker.register_product(AMOXICILLIN_GTIN, "Amoxicillin 500 mg capsules",
+                           [{"rxnorm": "723", "atc": "J01CA04", "ug": 500_000}],
+                           "capsule", 21, "none")
     maker.register_product(ZOLPIDEM_GTIN, "Zolpidem 10 mg tablets",
                            [{"rxnorm": "39993", "atc": "N05CF02", "ug": 10_000}],
                            "tablet", 30, "psychotropic")
     morphine = maker.commission(GTIN, "L7", "301231", ["M1", "M2", "M3"])
     zolpidem = maker.commission(ZOLPIDEM_GTIN, "Z1", "301231", ["Z1"])
-    units = [*morphine, *zolpidem]
+    amoxicillin = maker.commission(AMOXICILLIN_GTIN, "X1", "301231", ["X1"])
+    units = [*morphine, *zolpidem, *amoxicillin]
     trader, pharmacy = c.client(WHOLESALER).supply, c.client(PHARMACIST).supply
     first = maker.ship(WHOLESALER.did, units)
     trader.receive(first, units)
     pharmacy.receive(trader.ship(PHARMACY.did, units), units)
     return morphine, zolpidem
+
+
+def _antibiotic(c: Consortium, key: MonitoringKey) -> str:
+    """An amoxicillin pack dispensed to P through the SDK (not a controlled product)."""
+    record = c.client(A1).records.add_resource(MEDICATION_REQUEST, P.did)
+    rx = Prescription(record, 1, 0, 7, "ee" * 16)
+    signed = c.client(A1).supply.prescribe(key, P.did, rx)
+    return c.client(PHARMACIST).supply.dispense(
+        key, P.did, rx, [f"(01){AMOXICILLIN_GTIN}(17)301231(10)X1(21)X1"], A1.did,
+        authorization=signed)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +87,8 @@ def world(c: Consortium, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     key = MonitoringKey.create()
     key.save(tmp / "monitoring.key")
     physician = c.client(A1)
-    prior = physician.supply.prescriber_history(key, P.did)   # the statutory read
+    prior = physician.supply.prescriber_history(key, P.did)  # the statutory read
+    antibiotic = _antibiotic(c, key)
     handoffs = []
     for label, days in (("browser morphine", 10), ("morphine", 10), ("zolpidem", 10)):
         record = physician.records.add_resource(MEDICATION_REQUEST, P.did)
@@ -98,7 +114,7 @@ def world(c: Consortium, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     try:
         with BackgroundServer(create_app(c.node, ui=ui)) as base:
             yield {"base": base, "key": key, "morphine": morphine, "zolpidem": zolpidem,
-                   "handoffs": handoffs, "prior": prior}
+                   "handoffs": handoffs, "prior": prior, "antibiotic": antibiotic}
     finally:
         ui.state.ui.sessions.close()
 
@@ -169,17 +185,27 @@ def test_the_regulator_board_shows_and_closes_the_alert(world: dict[str, Any]) -
     ga.http.close()
 
 
-def test_the_patient_sees_its_medicines_and_the_statutory_read(
-        world: dict[str, Any]) -> None:
+def test_the_patient_sees_its_medicines_and_the_statutory_reads(
+        c: Consortium, world: dict[str, Any]) -> None:
+    """A1's second statutory read returns P's controlled dispenses only (not the
+    antibiotic); P sees every dispense, controlled ones marked, and both reads."""
+    again = c.client(A1).supply.prescriber_history(world["key"], P.did,
+                                                   "controlled_prescription")
+    read_units = sorted(u for d in again for u in d["units"])
+    assert read_units == sorted([world["morphine"][1], world["zolpidem"][0]])
+    assert world["prior"] == []
     p = Browser(world["base"])
     assert p.login("patient-p").is_success
     mine = p.ok("GET", "api/patient/supply/history")
     assert mine["configured"] is True
-    units = [u["unit"] for d in mine["dispenses"] for u in d["units"]]
-    assert world["morphine"][1] in units and world["zolpidem"][0] in units
-    assert all(d["controlled"] for d in mine["dispenses"])
-    assert [(r["reader"]["did"], r["purpose"]) for r in mine["reads"]] == \
-        [(A1.did, "strong_opioid")]
+    controlled = {u["unit"]: d["controlled"] for d in mine["dispenses"] for u in d["units"]}
+    assert controlled == {world["morphine"][1]: True, world["zolpidem"][0]: True,
+                          f"{AMOXICILLIN_GTIN}/X1": False}
+    # newest first, each audited on chain with who, their institution, why and when
+    assert [(r["reader"]["did"], r["organization"]["did"], r["purpose"])
+            for r in mine["reads"]] == [(A1.did, HOSPITAL_A.did, "controlled_prescription"),
+                                        (A1.did, HOSPITAL_A.did, "strong_opioid")]
+    assert all(r["time_ms"] > 0 and r["height"] > 0 for r in mine["reads"])
     assert error_of(p.call("GET", "api/auditor/supply/alerts"))[:2] == (403, "ui")
     assert error_of(p.call("POST", "api/pharmacy/dispense", {
         "record": "x", "codes": ["(01)1"]}))[:2] == (403, "ui")
@@ -218,7 +244,8 @@ def test_dispense_screen_in_a_browser_in_korean(browser: Any, c: Consortium,  # 
     patient = Person(browser, base, "patient-p")
     patient.go("patient-medications")
     notice = patient.page.wait_for_selector("#history-read-notice")
-    assert "1" in notice.inner_text()
+    assert "2 time(s)" in notice.inner_text()
+    assert len(patient.page.query_selector_all("#history-reads li")) == 2
     patient.page.wait_for_selector("#medications li[data-controlled=true]")
     patient.axe()
     patient.shot("patient-medications")

@@ -290,12 +290,25 @@ class SupplyClient:
                            purpose: str = "strong_opioid", days: int = 365,
                            now: int | None = None) -> list[dict[str, Any]]:
         """(physician) Before prescribing a strong opioid: record the statutory read on
-        chain (the patient sees it, as a break-glass read), then the patient's controlled
-        dispenses of the last ``days`` days."""
+        chain (the patient sees it, as a break-glass read), then the patient's dispenses
+        of the last ``days`` days that hold a controlled product (narcotic or
+        psychotropic); others are not part of the statutory read."""
         tag = key.patient_tag(patient_did)
         self.session.send([m.ReadHistory(tag, purpose).to_msg()])
         today = (self.clock() if now is None else now) // 86_400_000
-        return [d for d in self.history(key, patient_did) if today - d["day"] < days]
+        classes: dict[str, str] = {}
+
+        def controlled(dispense: Mapping[str, Any]) -> bool:
+            for gtin in {u.split("/")[0] for u in dispense["units"]}:
+                if gtin not in classes:
+                    product = self._q("supply/product", gtin=gtin) or {}
+                    classes[gtin] = str(product.get("controlled", "none"))
+                if classes[gtin] != "none":
+                    return True
+            return False
+
+        return [d for d in self.history(key, patient_did)
+                if today - d["day"] < days and controlled(d)]
 
     def history_reads(self, key: MonitoringKey, patient_did: str) -> list[dict[str, Any]]:
         """(patient) Who read my controlled-substance history, for what, when."""
