@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from phrchain.api.server import BackgroundServer, create_app
+from phrchain.client.pharmacy_log import PharmacyLog
 from phrchain.client.supply import MonitoringKey, Prescription
 from phrchain.web import UiConfig, WalletEntry, create_ui_app
 from tests.consortium import A1, CHAIN, GA, HOSPITAL_A, VALIDATOR, Consortium, P, running
@@ -96,7 +97,8 @@ def world(c: Consortium, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
         signed = physician.supply.prescribe(key, P.did, rx)
         handoffs.append({"record": record, "patient": P.did, "prescriber": A1.did,
                          "quantity": 1, "refills": 0, "days_supply": days,
-                         "salt": rx.salt, "label": label, "authorization": signed})
+                         "salt": rx.salt, "label": label, "authorization": signed,
+                         "patient_ref": f"H-{len(handoffs):04d}"})
     inbox = tmp / "prescriptions.json"
     inbox.write_text(json.dumps({"format": "phrchain-pharmacy-prescriptions/v1",
                                  "prescriptions": handoffs}))
@@ -105,7 +107,8 @@ def world(c: Consortium, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
         who.save(tmp / f"{name}.wallet", PASSPHRASES[name], kdf=CHEAP_KDF)
     wallets["pharmacist"] = WalletEntry(tmp / "pharmacist.wallet", "provider",
                                         monitoring_key=tmp / "monitoring.key",
-                                        prescriptions=inbox)
+                                        prescriptions=inbox,
+                                        pharmacy_log=tmp / "pharmacy.log")
     wallets["ga"] = WalletEntry(tmp / "ga.wallet", "auditor")
     wallets["patient-p"] = WalletEntry(tmp / "patient-p.wallet", "patient",
                                        monitoring_tag=key.patient_tag(P.did))
@@ -114,7 +117,8 @@ def world(c: Consortium, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     try:
         with BackgroundServer(create_app(c.node, ui=ui)) as base:
             yield {"base": base, "key": key, "morphine": morphine, "zolpidem": zolpidem,
-                   "handoffs": handoffs, "prior": prior, "antibiotic": antibiotic}
+                   "handoffs": handoffs, "prior": prior, "antibiotic": antibiotic,
+                   "log": PharmacyLog(tmp / "pharmacy.log")}
     finally:
         ui.state.ui.sessions.close()
 
@@ -155,6 +159,9 @@ def test_the_pharmacist_dispenses_and_each_refusal_keeps_its_code(
     zolpidem = ph.ok("POST", "api/pharmacy/dispense", {
         "record": world["handoffs"][2]["record"], "codes": [code(world["zolpidem"][0], "Z1")]})
     assert [a["kind"] for a in zolpidem["alerts"]] == ["zolpidem_dose"]
+    # the pharmacy's log (the statutory report's source) names the patient reference
+    assert [(d["dispense"], d["patient_ref"]) for d in world["log"].load()["dispenses"]] \
+        == [(done["dispense"], "H-0001"), (zolpidem["dispense"], "H-0002")]
     assert error_of(ph.call("POST", "api/pharmacy/dispense", {"record": record, "codes": []})
                     )[:2] == (422, "ui")
     assert error_of(ph.call("POST", "api/pharmacy/dispense", {"record": record,

@@ -27,7 +27,9 @@ class WalletEntry:
     entries wrapped to the regulator organization with its key, configured here.
     A pharmacist's ``monitoring_key`` (``phrchain supply new-key``) and ``prescriptions``
     (the pharmacy's file of prescriptions handed to it: ``web/supply.py``) let the
-    dispense screen work; a patient's ``monitoring_tag`` (given by the pharmacy) shows
+    dispense screen work, and its ``pharmacy_log`` (``client/pharmacy_log.py``) records
+    which patient each dispense was for (the statutory report's source); a patient's
+    ``monitoring_tag`` (given by the pharmacy) shows
     their medication history."""
 
     path: Path
@@ -37,6 +39,7 @@ class WalletEntry:
     monitoring_key: Path | None = None
     prescriptions: Path | None = None
     monitoring_tag: str = ""
+    pharmacy_log: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class UiConfig:
     def from_file(cls, path: Path | str) -> UiConfig:
         """``{"node_url", "directory": {org DID: url}, "wallets": {name: {"path",
         "role", "product_keys"?: [paths], "audit_keys"?: [paths], "monitoring_key"?: path,
-        "prescriptions"?: path, "monitoring_tag"?: hex}}, "trust_anchor"?,
+        "prescriptions"?: path, "monitoring_tag"?: hex, "pharmacy_log"?: path}}, "trust_anchor"?,
         "chain_id"?,
         "idle_timeout_s"?}``; relative paths are relative to the file."""
         source = Path(path)
@@ -87,7 +90,8 @@ class UiConfig:
                                            for k in w.get("audit_keys", ())),
                                      optional(w, "monitoring_key"),
                                      optional(w, "prescriptions"),
-                                     str(w.get("monitoring_tag", "")))
+                                     str(w.get("monitoring_tag", "")),
+                                     optional(w, "pharmacy_log"))
                    for name, w in body["wallets"].items()}
         return cls(str(body["node_url"]), dict(body["directory"]), wallets,
                    body.get("trust_anchor"), body.get("chain_id"),

@@ -6,7 +6,8 @@
   (registered by the prescriber, fills, cancelled); dispensing scanned GS1 element
   strings ``(01)…(17)…(10)…(21)…`` against one. The monitoring key
   (``WalletEntry.monitoring_key``) turns the patient's DID and the record id into the
-  tags the chain sees; neither reaches the chain. A refusal comes back with its stable
+  tags the chain sees; neither reaches the chain; the wallet's ``pharmacy_log`` (if
+  configured) records which patient each dispense was for. A refusal comes back with its stable
   code (codespace ``supply`` on chain, ``pharmacy`` before it), which the page words in
   the user's language;
 - regulator (``auditor``): the alert board: every alert with its rule, when it fired
@@ -20,7 +21,7 @@ The prescriptions file is the pharmacy's own store (never sent anywhere)::
 
     {"format": "phrchain-pharmacy-prescriptions/v1", "prescriptions": [
       {"record", "patient" (DID), "prescriber" (DID), "quantity", "refills",
-       "days_supply", "salt", "label"?, "authorization"? (what ``supply prescribe``
+       "days_supply", "salt", "label"?, "patient_ref"?, "authorization"? (what ``supply prescribe``
        printed: the prescriber's signed registration, sent with the first fill)}]}
 """
 
@@ -32,6 +33,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from phrchain.client.pharmacy_log import PharmacyLog
 from phrchain.client.session import Session as SdkSession
 from phrchain.client.supply import MonitoringKey, Prescription
 from phrchain.client.verify import verify_header, verify_query_against_header
@@ -68,6 +70,7 @@ class Handoff(BaseModel):
     days_supply: int = Field(ge=1, le=366)
     salt: str = Field(min_length=16, max_length=128)
     label: str = Field(default="", max_length=200)
+    patient_ref: str = Field(default="", max_length=200)   # the statutory report's name
     authorization: dict[str, Any] | None = None   # the prescriber's signed registration
 
     def prescription(self) -> Prescription:
@@ -178,6 +181,10 @@ def dispense(body: DispenseBody, session: PharmacyWriter, ui: Ui) -> dict[str, A
         key, handoff.patient, handoff.prescription(), [c.strip() for c in body.codes],
         handoff.prescriber, body.stewardship, body.exemption,
         authorization=handoff.authorization)
+    log = _entry(ui, session).pharmacy_log
+    if log is not None:
+        PharmacyLog(log).record_dispense(done, handoff.patient_ref or handoff.patient,
+                                         handoff.record)
     return dispense_view(session.client.session, done)
 
 
