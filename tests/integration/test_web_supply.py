@@ -35,6 +35,7 @@ from tests.supplyflow import (
 from tests.webui import CHEAP_KDF, PASSPHRASES, Browser, error_of
 
 PASSPHRASES.setdefault("pharmacist", "the pharmacist's long passphrase")
+PASSPHRASES.setdefault("pharmacist-nokey", PASSPHRASES["pharmacist"])
 
 
 def code(unit: str, lot: str) -> str:
@@ -99,6 +100,9 @@ def world(c: Consortium, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
                          "quantity": 1, "refills": 0, "days_supply": days,
                          "salt": rx.salt, "label": label, "authorization": signed,
                          "patient_ref": f"H-{len(handoffs):04d}"})
+    # a prescription whose record is not on chain (pharmacy/3 at the counter)
+    handoffs.append({**handoffs[0], "record": "ab" * 16, "label": "ghost",
+                     "patient_ref": "H-0009"})
     inbox = tmp / "prescriptions.json"
     inbox.write_text(json.dumps({"format": "phrchain-pharmacy-prescriptions/v1",
                                  "prescriptions": handoffs}))
@@ -109,6 +113,8 @@ def world(c: Consortium, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
                                         monitoring_key=tmp / "monitoring.key",
                                         prescriptions=inbox,
                                         pharmacy_log=tmp / "pharmacy.log")
+    # the same pharmacist, configured without its monitoring key (pharmacy/4)
+    wallets["pharmacist-nokey"] = WalletEntry(tmp / "pharmacist.wallet", "provider")
     wallets["ga"] = WalletEntry(tmp / "ga.wallet", "auditor")
     wallets["patient-p"] = WalletEntry(tmp / "patient-p.wallet", "patient",
                                        monitoring_tag=key.patient_tag(P.did))
@@ -128,10 +134,12 @@ def test_the_pharmacist_dispenses_and_each_refusal_keeps_its_code(
     ph = Browser(world["base"])
     assert ph.login("pharmacist").is_success
     listed = ph.ok("GET", "api/pharmacy/prescriptions")["prescriptions"]
-    assert [p["label"] for p in listed] == ["browser morphine", "morphine", "zolpidem"]
+    assert [p["label"] for p in listed] == ["browser morphine", "morphine", "zolpidem",
+                                            "ghost"]
     # signed by the prescriber, registered on chain only with the first fill
     assert all(p["registered"] is None and p["signed"] and p["record_status"] == "active"
-               for p in listed)
+               for p in listed[:3])
+    assert listed[3]["record_status"] is None
     record = world["handoffs"][1]["record"]
     m2 = world["morphine"][1]
     fake = code(m2, "L7").replace("(21)M2", "(21)FAKE1")
@@ -142,7 +150,9 @@ def test_the_pharmacist_dispenses_and_each_refusal_keeps_its_code(
         "bad code": ({"record": record, "codes": ["(01)123(21)X"]},
                      (422, "pharmacy", "bad_scan")),
         "not handed": ({"record": "no-such-record", "codes": [code(m2, "L7")]},
-                       (422, "pharmacy", "unknown_prescription"))}
+                       (422, "pharmacy", "unknown_prescription")),
+        "record not on chain": ({"record": "ab" * 16, "codes": [code(m2, "L7")]},
+                                (422, "pharmacy", "prescription_not_active"))}
     for what, (body, expected) in refusals.items():
         assert error_of(ph.call("POST", "api/pharmacy/dispense", body)) == expected, what
     assert c.query("supply/unit", unit=m2)["status"] == "active"
@@ -164,6 +174,11 @@ def test_the_pharmacist_dispenses_and_each_refusal_keeps_its_code(
         == [(done["dispense"], "H-0001"), (zolpidem["dispense"], "H-0002")]
     assert error_of(ph.call("POST", "api/pharmacy/dispense", {"record": record, "codes": []})
                     )[:2] == (422, "ui")
+    nokey = Browser(world["base"])
+    assert nokey.login("pharmacist-nokey").is_success
+    assert error_of(nokey.call("GET", "api/pharmacy/prescriptions")) == \
+        (422, "pharmacy", "no_monitoring_key")
+    nokey.http.close()
     assert error_of(ph.call("POST", "api/pharmacy/dispense", {"record": record,
                                                                "codes": [fake]}, headers={})
                     ) == (403, "ui", "csrf")
