@@ -63,6 +63,39 @@ def _report(c: Consortium, path: Path) -> list[str]:
     return out.getvalue().splitlines()
 
 
+def _cli_first_fill(c: Consortium, tmp: Path, key: MonitoringKey, unit: str
+                    ) -> dict[str, Any]:
+    """``supply prescribe`` (A1's wallet) prints the signed registration; ``supply
+    dispense --authorization --salt --log`` (the pharmacist's) fills it."""
+    import contextlib
+    import io
+
+    from tests.webui import CHEAP_KDF
+
+    (tmp / "pass").write_text("a long enough passphrase\n")
+    key.save(tmp / "monitoring.key")
+    for name, who in (("a1", A1), ("pharmacist", PHARMACIST)):
+        who.save(tmp / f"{name}.wallet", "a long enough passphrase", kdf=CHEAP_KDF)
+    record = c.client(A1).records.add_resource(MEDICATION_REQUEST, P.did)
+    rx = ["--key", str(tmp / "monitoring.key"), "--patient", P.did, "--record", record,
+          "--quantity", "1", "--days", "5", "--node", c.api_url,
+          "--passphrase-file", str(tmp / "pass")]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["supply", "prescribe", *rx, "--wallet", str(tmp / "a1.wallet")]) == 0
+    signed = json.loads(out.getvalue())
+    (tmp / "authorization.json").write_text(out.getvalue())
+    gtin, serial = unit.split("/")
+    assert main(["supply", "dispense", *rx, "--wallet", str(tmp / "pharmacist.wallet"),
+                 "--prescriber", A1.did, "--salt", signed["salt"],
+                 "--scan", f"(01){gtin}(17)301231(10)L7(21){serial}",
+                 "--authorization", str(tmp / "authorization.json"),
+                 "--log", str(tmp / "cli.log"), "--patient-ref", "H-0002"]) == 0
+    return {"unit": c.query("supply/unit", unit=unit), "signed": signed,
+            "log": PharmacyLog(tmp / "cli.log").load()["dispenses"],
+            "rx": c.query("supply/rx", rx=key.rx_tag(record))}
+
+
 def _nims(c: Consortium, log: Path, dispense: str, unit: str) -> list[str]:
     """``supply administer`` 2.5 mg from one pack, then ``supply report --format nims``."""
     import contextlib
@@ -133,6 +166,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                  "reads": reads, "export": export, "report": report, "nims": nims,
                  "unregistered": unregistered,
                  "registered": pharmacy.prescription(key, record)}
+        state["cli"] = _cli_first_fill(c, tmp, key, units[2])
     yield {"home": tmp / "node", "key": key, "record": record, "units": units,
            "dispense": dispense, "docs": docs, "stored": stored, "state": state,
            "double": double, "tmp": tmp}
@@ -157,6 +191,15 @@ def test_the_prescription_registers_with_its_first_fill(world: dict[str, Any]) -
     assert (registered["prescriber"], registered["fills"], registered["status"]) == \
         (A1.did, 1, "active")
     assert registered["patient"] == world["key"].patient_tag(P.did)
+
+
+def test_cli_prescribe_then_dispense_with_the_authorization(world: dict[str, Any]) -> None:
+    cli = world["state"]["cli"]
+    assert cli["signed"]["authorization"]["prescriber"] == A1.did
+    assert cli["unit"]["status"] == "dispensed"
+    assert cli["rx"]["fills"] == 1 and cli["rx"]["prescriber"] == A1.did
+    assert [(d["dispense"], d["patient_ref"]) for d in cli["log"]] == \
+        [(cli["unit"]["dispense"], "H-0002")]
 
 
 def test_a_prescriber_reads_the_past_year_and_the_patient_sees_the_read(
