@@ -55,7 +55,7 @@ def _stock(c: Consortium) -> tuple[list[str], list[str]]:
                            [{"rxnorm": "39993", "atc": "N05CF02", "ug": 10_000}],
                            "tablet", 30, "psychotropic")
     morphine = maker.commission(GTIN, "L7", "301231", ["M1", "M2", "M3"])
-    zolpidem = maker.commission(ZOLPIDEM_GTIN, "Z1", "301231", ["Z1"])
+    zolpidem = maker.commission(ZOLPIDEM_GTIN, "Z1", "301231", ["Z1", "Z2"])
     amoxicillin = maker.commission(AMOXICILLIN_GTIN, "X1", "301231", ["X1"])
     units = [*morphine, *zolpidem, *amoxicillin]
     trader, pharmacy = c.client(WHOLESALER).supply, c.client(PHARMACIST).supply
@@ -65,14 +65,13 @@ def _stock(c: Consortium) -> tuple[list[str], list[str]]:
     return morphine, zolpidem
 
 
-def _antibiotic(c: Consortium, key: MonitoringKey) -> str:
-    """An amoxicillin pack dispensed to P through the SDK (not a controlled product)."""
+def _sdk_dispense(c: Consortium, key: MonitoringKey, scan: str, days: int) -> str:
+    """A pack dispensed to P through the SDK on a fresh prescription of A1."""
     record = c.client(A1).records.add_resource(MEDICATION_REQUEST, P.did)
-    rx = Prescription(record, 1, 0, 7, "ee" * 16)
+    rx = Prescription(record, 1, 0, days, "ee" * 16)
     signed = c.client(A1).supply.prescribe(key, P.did, rx)
-    return c.client(PHARMACIST).supply.dispense(
-        key, P.did, rx, [f"(01){AMOXICILLIN_GTIN}(17)301231(10)X1(21)X1"], A1.did,
-        authorization=signed)
+    return c.client(PHARMACIST).supply.dispense(key, P.did, rx, [scan], A1.did,
+                                                authorization=signed)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +89,8 @@ def world(c: Consortium, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     key.save(tmp / "monitoring.key")
     physician = c.client(A1)
     prior = physician.supply.prescriber_history(key, P.did)  # the statutory read
-    antibiotic = _antibiotic(c, key)
+    # not a controlled product
+    antibiotic = _sdk_dispense(c, key, f"(01){AMOXICILLIN_GTIN}(17)301231(10)X1(21)X1", 7)
     handoffs = []
     for label, days in (("browser morphine", 10), ("morphine", 10), ("zolpidem", 10)):
         record = physician.records.add_resource(MEDICATION_REQUEST, P.did)
@@ -257,10 +257,19 @@ def test_dispense_screen_in_a_browser_in_korean(browser: Any, c: Consortium,  # 
     ph.axe()
     ph.shot("pharmacy-dispense")
     ph.close(refused=("422 /ui/api/pharmacy/dispense",))
+    # another zolpidem dispense raises an alert the auditor closes on the board
+    _sdk_dispense(c, world["key"], code(world["zolpidem"][1], "Z1"), 10)
     ga = Person(browser, base, "ga")
     ga.go("auditor-alerts")
-    ga.page.wait_for_selector("#alert-board .alert-row[data-kind=zolpidem_dose]")
+    row = ga.page.wait_for_selector("#alert-board .alert-row[data-status=open]")
+    alert = str(row.get_attribute("data-alert"))
+    assert "the patient" in row.inner_text() and "verified" in row.inner_text()
     ga.axe()
+    ga.page.select_option(f"#outcome-{alert}", "referred")
+    ga.page.click(f".alert-row[data-alert='{alert}'] button.close-alert")
+    ga.page.wait_for_selector(f"#alert-board .alert-row[data-alert='{alert}']"
+                              "[data-status=closed]")
+    assert c.query("supply/alert", alert=alert)["outcome"] == "referred"
     ga.shot("regulator-alert-board")
     ga.close()
     patient = Person(browser, base, "patient-p")
