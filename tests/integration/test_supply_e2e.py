@@ -91,7 +91,15 @@ def _cli_first_fill(c: Consortium, tmp: Path, key: MonitoringKey, unit: str
                  "--scan", f"(01){gtin}(17)301231(10)L7(21){serial}",
                  "--authorization", str(tmp / "authorization.json"),
                  "--log", str(tmp / "cli.log"), "--patient-ref", "H-0002"]) == 0
-    return {"unit": c.query("supply/unit", unit=unit), "signed": signed,
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["supply", "read-history", "--key", str(tmp / "monitoring.key"),
+                     "--patient", P.did, "--purpose", "controlled_prescription",
+                     "--node", c.api_url, "--passphrase-file", str(tmp / "pass"),
+                     "--wallet", str(tmp / "a1.wallet")]) == 0
+    read = json.loads(out.getvalue())
+    return {"unit": c.query("supply/unit", unit=unit), "signed": signed, "read": read,
+            "reads": c.client(P).supply.history_reads(key, P.did),
             "log": PharmacyLog(tmp / "cli.log").load()["dispenses"],
             "rx": c.query("supply/rx", rx=key.rx_tag(record))}
 
@@ -200,6 +208,9 @@ def test_cli_prescribe_then_dispense_with_the_authorization(world: dict[str, Any
     assert cli["rx"]["fills"] == 1 and cli["rx"]["prescriber"] == A1.did
     assert [(d["dispense"], d["patient_ref"]) for d in cli["log"]] == \
         [(cli["unit"]["dispense"], "H-0002")]
+    # supply read-history: the statutory read, recorded, returns both fills
+    assert len(cli["read"]) == 2
+    assert [r["purpose"] for r in cli["reads"]] == ["strong_opioid", "controlled_prescription"]
 
 
 def test_a_prescriber_reads_the_past_year_and_the_patient_sees_the_read(

@@ -253,6 +253,17 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_read_history(args: argparse.Namespace) -> int:
+    """(physician) The statutory read before a strong opioid: recorded on chain (the
+    patient is shown it), then the patient's controlled dispenses of the past year."""
+    from phrchain.client.supply import MonitoringKey
+
+    key = MonitoringKey.load(args.key)
+    with phr_client(args, vaults=False) as rc:
+        print_json(rc.supply.prescriber_history(key, args.patient, args.purpose))
+    return 0
+
+
 _SHOWN = {"unit": "unit", "shipment": "shipment", "alert": "alert", "dispense": "dispense",
           "product": "gtin"}
 
@@ -435,6 +446,13 @@ def supply_parser(sub: Any) -> None:
                     "a patient's dispenses (needs the monitoring key)", signer)
     p.add_argument("--key", required=True)
     p.add_argument("--patient", required=True)
+    p = add_command(sub, "read-history", cmd_read_history,
+                    "(physician) statutory read of a patient's controlled dispenses of the "
+                    "past year, recorded on chain and shown to the patient", signer)
+    p.add_argument("--key", required=True)
+    p.add_argument("--patient", required=True, help="the patient's DID (never sent)")
+    p.add_argument("--purpose", default="strong_opioid",
+                   choices=["strong_opioid", "controlled_prescription"])
     p = add_command(sub, "show", cmd_show, "one unit, shipment, alert, dispense or product",
                     reader)
     p.add_argument("what", choices=sorted(_SHOWN))
