@@ -1,0 +1,177 @@
+"""Genomic objects end to end on the in-process consortium (``docs/genomics.md``): a
+bgzipped VCF sealed as crypt4gh by a practitioner, registered on chain by the vault,
+read by region through a hand-written htsget client (every segment proven against the
+chain's hash), DRS, the crypt4gh download opened by the ``crypt4gh`` package, consent
+refusals with their audit entries, a tampered segment, and the patient's read log."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import sqlite3
+import time
+from collections.abc import Iterator
+
+import crypt4gh.lib
+import pytest
+
+from phrchain.client.http import ApiError
+from phrchain.genome import bgzf, vcf
+from phrchain.genome.errors import GenomeError
+from phrchain.genome.store import GenomeStore
+from tests.consortium import A1, B1, HOSPITAL_A, Consortium, P, Q, running
+
+DAY = 86_400_000
+ORG = HOSPITAL_A.did
+
+
+def store_of(c: Consortium) -> GenomeStore:
+    """The genome store of hospital A's vault (a second connection to its file)."""
+    return GenomeStore(c.vaults[ORG].config.directory / "genome")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@pytest.fixture(scope="module")
+def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]:
+    with running(tmp_path_factory.mktemp("genome")) as consortium:
+        yield consortium
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[bytes, bytes]:
+    """(bgzipped VCF, its uncompressed text): 3 chromosomes, 15,000 records each, several
+    64 KiB segments and BGZF blocks."""
+    sink = io.BytesIO()
+    vcf.write_bgzf(vcf.synthetic(samples=3, per_chrom=15000, chroms=("chr1", "chr2", "chr3")),
+                   sink)
+    return sink.getvalue(), gzip.decompress(sink.getvalue())
+
+
+@pytest.fixture(scope="module")
+def sealed(c: Consortium, sample: tuple[bytes, bytes]) -> str:
+    obj = c.client(A1).genome.seal(io.BytesIO(sample[0]), P.did, custodian=ORG)
+    c.flush()
+    on_chain = c.query("records/get", record=obj.record)
+    assert on_chain["status"] == "active" and on_chain["patient"] == P.did
+    return obj.id
+
+
+def test_the_chain_holds_commitments_only(c: Consortium, sealed: str,
+                                          sample: tuple[bytes, bytes]) -> None:
+    """The chain's record has the segments' root, a size bucket and commitments: no
+    plaintext digest, no refget digest, no exact size (they are in the sealed
+    descriptor, which the reader opens and checks against the chain)."""
+    held = store_of(c).by_commitment(bytes.fromhex(sealed))
+    on_chain = c.query("records/get", record=held.meta.record_id.hex())
+    assert on_chain["hash"] == held.meta.root.hex()
+    assert on_chain["commitment"] == sealed
+    digest = hashlib.sha256(sample[0]).hexdigest()
+    assert digest not in str(on_chain) and str(held.meta.plain_size) not in str(on_chain)
+    d = c.client(P).genome.descriptor(ORG, sealed, purpose="PATRQT")
+    assert d.sha256 == digest and d.plain_size == len(sample[0]) and d.format == "vcf"
+
+
+def test_region_read_returns_exactly_the_region(c: Consortium, sealed: str,
+                                                sample: tuple[bytes, bytes]) -> None:
+    region = bgzf.Region.parse("chr2:10001-12000")
+    want = list(bgzf.records_in(sample[1], region))
+    assert len(want) == 200
+    got = c.client(P).genome.region(ORG, sealed, region, purpose="PATRQT")
+    assert got == want
+    ticket = c.client(P).genome.htsget(ORG, sealed, region, purpose="PATRQT")
+    data = c.client(P).genome.fetch_ticket(ORG, ticket)
+    # the ticket covers the header and a few blocks, not the whole object
+    assert len(data) < len(sample[0]) // 4
+    text = gzip.decompress(data)
+    assert text.startswith(b"##fileformat=VCFv4.3") and b"#CHROM" in text
+
+
+def test_drs_object_and_crypt4gh_download(c: Consortium, sealed: str,
+                                          sample: tuple[bytes, bytes]) -> None:
+    p = c.client(P)
+    obj = p.genome.drs(ORG, sealed, purpose="PATRQT")
+    assert obj["id"] == sealed and obj["self_uri"].startswith("drs://")
+    assert obj["self_uri"].endswith("/" + sealed)
+    assert obj["checksums"] == [{"type": "sha-256",
+                                 "checksum": hashlib.sha256(sample[0]).hexdigest()}]
+    assert obj["size"] == len(sample[0])
+    assert obj["access_methods"][0]["access_url"]["url"].endswith(
+        f"/v1/vault/genome/{sealed}/c4gh?purpose=PATRQT")
+    file = io.BytesIO()
+    p.genome.crypt4gh(ORG, sealed, file, purpose="PATRQT")
+    out = io.BytesIO()
+    file.seek(0)
+    crypt4gh.lib.decrypt([(0, P.encryption_key.secret, None)], file, out)
+    assert out.getvalue() == sample[0]
+    file.seek(0)
+    with pytest.raises(ValueError):  # the package's reader: no packet for Q's key
+        crypt4gh.lib.decrypt([(0, Q.encryption_key.secret, None)], file, io.BytesIO())
+
+
+def test_consent_no_consent_granted_outside_purpose_revoked(c: Consortium, sealed: str,
+                                                            sample: tuple[bytes, bytes]
+                                                            ) -> None:
+    region = bgzf.Region.parse("chr1:1-500")
+    b1, p = c.client(B1), c.client(P)
+    with pytest.raises(ApiError) as denied:
+        b1.genome.region(ORG, sealed, region)
+    assert (denied.value.codespace, denied.value.code) == ("vault", 26)
+    assert "no_consent" in denied.value.message
+    record = store_of(c).by_commitment(bytes.fromhex(sealed)).meta.record_id.hex()
+    consent = p.consent.grant({"kind": "practitioner", "id": B1.did}, actions=["read"],
+                              scope={"records": [record]}, purposes=["TREAT"],
+                              start_ms=now_ms() - 1000, end_ms=now_ms() + DAY,
+                              share_existing=False)
+    with pytest.raises(ApiError) as no_packet:  # consented, but no header packet yet
+        b1.genome.region(ORG, sealed, region)
+    assert (no_packet.value.codespace, no_packet.value.code) == ("vault", 31)
+    p.genome.grant(ORG, sealed, B1.did, purpose="PATRQT")
+    assert b1.genome.region(ORG, sealed, region) == list(bgzf.records_in(sample[1], region))
+    with pytest.raises(ApiError) as purpose:
+        b1.genome.region(ORG, sealed, region, purpose="HRESCH")
+    assert "purpose_not_permitted" in purpose.value.message
+    p.consent.revoke(consent)
+    with pytest.raises(ApiError) as revoked:
+        b1.genome.read_range(ORG, sealed, 0, 100)
+    assert "consent_revoked" in revoked.value.message
+    assert p.genome.revoke(ORG, sealed, B1.did)
+    c.flush()
+    mine = [(e["decision"], e["reason"], e["purpose"]) for e in p.audit.log(P.did)
+            if e["record"] == record and e["accessor"] == B1.did]
+    assert mine[0] == ("deny", "no_consent", "TREAT")
+    assert ("permit", "consent", "TREAT") in mine
+    assert ("deny", "purpose_not_permitted", "HRESCH") in mine
+    assert mine[-1] == ("deny", "consent_revoked", "TREAT")
+    log = p.genome.reads(ORG, sealed)
+    b1_reads = [(r["what"], r["decision"]) for r in log if r["accessor"] == B1.did]
+    assert ("htsget chr1:1-500", "deny:no_consent") in b1_reads
+    assert ("htsget chr1:1-500", "permit:consent") in b1_reads
+    assert ("bytes 0-100", "deny:consent_revoked") in b1_reads
+    with pytest.raises(ApiError) as not_theirs:
+        b1.genome.reads(ORG, sealed)
+    assert (not_theirs.value.codespace, not_theirs.value.code) == ("vault", 26)
+
+
+def test_a_tampered_segment_fails_the_proof(c: Consortium, sealed: str) -> None:
+    store = store_of(c)
+    record_id = store.by_commitment(bytes.fromhex(sealed)).meta.record_id
+    with sqlite3.connect(store.path) as db:
+        (data,) = db.execute("SELECT data FROM segments WHERE record = ? AND idx = 1",
+                             (record_id,)).fetchone()
+        flipped = bytes([data[0]]) + bytes([data[1] ^ 1]) + data[2:]
+        db.execute("UPDATE segments SET data = ? WHERE record = ? AND idx = 1",
+                   (flipped, record_id))
+    try:
+        p = c.client(P)
+        assert p.genome.read_range(ORG, sealed, 0, 1000, purpose="PATRQT")  # segment 0 ok
+        with pytest.raises(GenomeError) as bad:
+            p.genome.read_range(ORG, sealed, 70_000, 70_100, purpose="PATRQT")
+        assert (bad.value.codespace, bad.value.code) == ("c4gh", 12)
+    finally:
+        with sqlite3.connect(store.path) as db:
+            db.execute("UPDATE segments SET data = ? WHERE record = ? AND idx = 1",
+                       (data, record_id))
