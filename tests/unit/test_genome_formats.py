@@ -29,7 +29,7 @@ def test_refget_published_vectors(path: Path) -> None:
     assert refget.sha512t24u(seq) == case["sha512t24u"]
     assert refget.sequence_id(seq.lower()) == case["refget_id"]
     fasta = [b">s1 test", seq[:2], seq[2:], b">s2", b""]
-    assert list(refget.fasta_digests(fasta))[0] == ("s1", case["refget_id"], len(seq))
+    assert next(iter(refget.fasta_digests(fasta))) == ("s1", case["refget_id"], len(seq))
 
 
 def bgzipped(per_chrom: int = 3000) -> tuple[bytes, bytes]:
