@@ -19,7 +19,7 @@ from typing import Any, Final
 from phrchain.cli.common import CliError, add_command, print_json
 from phrchain.cli.session import phr_client, signer_options
 
-PASSPHRASE_ENV: Final = "C4GH_PASSPHRASE"
+PASSPHRASE_ENV: Final = "C4GH_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 
 
 def _passphrase() -> bytes | None:
