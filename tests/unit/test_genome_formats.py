@@ -85,7 +85,7 @@ def sealed_object(size: int = 5 * c4.SEGMENT_SIZE + 99) -> tuple[objects.Sealed,
     plain = os.urandom(size)
     segments: list[bytes] = []
     sealed = objects.seal_stream(os.urandom(16), "did:key:zP", io.BytesIO(plain),
-                                 lambda _i, s: segments.append(s))
+                                 lambda _i, s, _leaf: segments.append(s))
     return sealed, plain, segments
 
 
@@ -174,3 +174,14 @@ def test_research_export_pseudonymises_samples_and_drops_identifying_lines() -> 
     with pytest.raises(GenomeError) as bad_key:
         vcf.study_pseudonym(b"short", "s", "x")
     assert bad_key.value.code == 21
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 64, 100])
+def test_the_stores_memoised_proofs_are_rfc9162s(size: int) -> None:
+    from phrchain.genome.store import _Tree
+
+    leaves = [rfc9162.leaf_hash(bytes([i])) for i in range(size)]
+    tree = _Tree(leaves)
+    for i in range(size):
+        assert tree.proof(i) == rfc9162.inclusion_proof(leaves, i, size)
+    assert tree.hash(0, size) == rfc9162.root_from_leaf_hashes(leaves)

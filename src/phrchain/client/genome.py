@@ -67,7 +67,7 @@ class GenomeClient:
         builder = bgzf.IndexBuilder() if index and fmt == "vcf" else None
         segments: list[bytes] = []
         sealed = objects.seal_stream(record_id, patient, source,
-                                     lambda _i, s: segments.append(s),
+                                     lambda _i, s, _leaf: segments.append(s),
                                      on_plain=None if builder is None else builder.feed)
         meta = sealed.meta
         region_index = None if builder is None else builder.finish().to_json()
@@ -76,7 +76,8 @@ class GenomeClient:
         desc = gdesc.GenomeDescriptor.new(
             record=record_id.hex(), author=me, format=fmt, size=meta.size,
             segments=meta.segments, plain_size=meta.plain_size, sha256=sealed.sha256,
-            refget=[list(r) for r in refget], index=index_digest)
+            refget=[list(r) for r in refget], index=index_digest,
+            object_salt=sealed.salt.hex())
         readers = {patient, org, me}
         packets = {did: c4.seal_packet(c4.data_key_payload(sealed.data_key),
                                        self._enc_key(did)).hex() for did in sorted(readers)}
@@ -130,8 +131,10 @@ class GenomeClient:
                                   self.data_keys(ext["header"])[0],
                                   bytes.fromhex(ext["record"]),
                                   bytes.fromhex(on_chain["descriptor"]))
-        if obj["checksums"][0]["checksum"] != found.sha256:
-            raise errors.DIGEST_MISMATCH("the DRS checksum is not the sealed one")
+        if obj["checksums"][0]["checksum"] != found.sha256 or objects.commitment(
+                bytes.fromhex(found.object_salt), bytes.fromhex(found.sha256)) \
+                != bytes.fromhex(on_chain["commitment"]):
+            raise errors.DIGEST_MISMATCH("the DRS checksum is not the sealed, committed one")
         return found
 
     def _checked_range(self, answer: dict[str, Any]) -> bytes:

@@ -4,7 +4,7 @@
 plaintext = canonical encoding of ``{"v": 1, "kind": "genome", "record", "resource",
 "category": "genomic", "author", "format", "size", "segments", "plain_size", "sha256",
 "refget": [[name, "SQ.…", length], …], "index": sha256 hex of the region index or "",
-"salt"}``, zero-padded to :data:`PADDED_SIZE`; sealed with ChaCha20-Poly1305 under
+"salt", "object_salt": the salt of the object's commitment (``objects.commitment``)}``, zero-padded to :data:`PADDED_SIZE`; sealed with ChaCha20-Poly1305 under
 ``HKDF-SHA256(data key, info = "phrchain/genome/descriptor/v1" ‖ record id)``, nonce 12
 zero bytes (one message per key), AAD = record id. Its commitment
 ``tagged_hash("phrchain/genome/descriptor/v1", plaintext)`` is the ``descriptor`` of the
@@ -50,13 +50,14 @@ class GenomeDescriptor:
     index: str = ""
     salt: str = ""
     resource: str = "MolecularSequence"
+    object_salt: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"v": 1, "kind": "genome", "record": self.record, "resource": self.resource,
                 "category": "genomic", "author": self.author, "format": self.format,
                 "size": self.size, "segments": self.segments, "plain_size": self.plain_size,
                 "sha256": self.sha256, "refget": self.refget, "index": self.index,
-                "salt": self.salt or secrets.token_hex(16)}
+                "salt": self.salt or secrets.token_hex(16), "object_salt": self.object_salt}
 
     def plaintext(self) -> bytes:
         if not self.salt:
@@ -109,6 +110,6 @@ def open_sealed(sealed: bytes, data_key: bytes, record_id: bytes,
             raise TypeError
         return GenomeDescriptor(d["record"], d["author"], d["format"], d["size"],
                                 d["segments"], d["plain_size"], d["sha256"], d["refget"],
-                                d["index"], d["salt"], d["resource"])
+                                d["index"], d["salt"], d["resource"], d["object_salt"])
     except (EncodingError, TypeError, KeyError):
         raise errors.BAD_DESCRIPTOR(f"record {record_id.hex()}: malformed") from None

@@ -4,10 +4,11 @@ encrypted segments, and read by byte range with inclusion proofs (``docs/genomic
 - segments: crypt4gh data segments (``crypt4gh.py``), 64 KiB of plaintext each;
 - ``root``: RFC 9162 MTH over ``leaf_hash(segment_i)`` — the chain's record ``hash``;
 - ``size``: total encrypted segment bytes (the chain has its bucket);
-- ``commitment``: the vault's record commitment, ``tagged_hash("phrchain/record/
-  commitment/v1", salt ‖ plaintext)`` (``vault/crypto.py``), salted so it links nothing:
-  it is also the DRS object id;
-- ``sha256``: of the plaintext (the DRS checksum) — sealed, never on chain.
+- ``sha256``: of the plaintext (the DRS checksum) — sealed, never on chain;
+- ``commitment``: ``tagged_hash("phrchain/genome/commitment/v1", salt ‖ sha256)``, the
+  record's ``commitment`` on chain and the DRS object id. It commits to the plaintext
+  as the records' ``salt ‖ plaintext`` one does (SHA-256 is collision resistant), is
+  salted so it links nothing, and costs no second pass over a genome.
 
 A crypt4gh segment's AEAD does not bind its position (the spec has no associated data),
 so a reader checks every segment's inclusion proof at its index before decrypting: a
@@ -24,12 +25,13 @@ from typing import BinaryIO, Final
 
 from phrchain.core import rfc9162
 from phrchain.core.errors import ProofError
-from phrchain.core.hashing import domain_prefix
+from phrchain.core.hashing import tagged_hash
 from phrchain.genome import crypt4gh as c4
 from phrchain.genome import errors
-from phrchain.vault.crypto import COMMITMENT_TAG, SALT_SIZE
+from phrchain.vault.crypto import SALT_SIZE
 
 MAX_OBJECT: Final = 1 << 40
+COMMITMENT_TAG: Final = "phrchain/genome/commitment/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,34 +64,37 @@ class Sealed:
 
 
 def seal_stream(record_id: bytes, patient: str, source: BinaryIO,
-                sink: Callable[[int, bytes], None], *, data_key: bytes | None = None,
+                sink: Callable[[int, bytes, bytes], None], *, data_key: bytes | None = None,
                 salt: bytes | None = None, on_plain: Callable[[bytes], None] | None = None
                 ) -> Sealed:
-    """Encrypt ``source`` segment by segment, handing each ``(index, segment)`` to
-    ``sink``; only one segment is in memory. ``on_plain`` sees each plaintext block
+    """Encrypt ``source`` segment by segment, handing each ``(index, segment, leaf
+    hash)`` to ``sink``; only one segment is in memory. ``on_plain`` sees each plaintext block
     (an index builder, a refget digest)."""
     data_key = os.urandom(c4.KEY_SIZE) if data_key is None else data_key
     salt = os.urandom(SALT_SIZE) if salt is None else salt
-    committed = hashlib.sha256(domain_prefix(COMMITMENT_TAG))
-    committed.update(salt)
     plain_digest = hashlib.sha256()
     leaves: list[bytes] = []
     plain_size = size = 0
     while block := source.read(c4.SEGMENT_SIZE):
-        committed.update(block)
         plain_digest.update(block)
         if on_plain is not None:
             on_plain(block)
         segment = c4.encrypt_segment(data_key, block)
         leaves.append(rfc9162.leaf_hash(segment))
-        sink(len(leaves) - 1, segment)
+        sink(len(leaves) - 1, segment, leaves[-1])
         plain_size += len(block)
         size += len(segment)
     if not leaves:
         raise errors.BAD_RANGE("an empty object has nothing to seal")
     meta = GenomeMeta(record_id, patient, rfc9162.root_from_leaf_hashes(leaves), size,
-                      len(leaves), plain_size, committed.digest())
+                      len(leaves), plain_size, commitment(salt, plain_digest.digest()))
     return Sealed(meta, data_key, salt, plain_digest.hexdigest(), tuple(leaves))
+
+
+def commitment(salt: bytes, plaintext_sha256: bytes) -> bytes:
+    if len(salt) != SALT_SIZE or len(plaintext_sha256) != 32:
+        raise errors.BAD_DESCRIPTOR("a commitment needs a 32-byte salt and digest")
+    return tagged_hash(COMMITMENT_TAG, salt + plaintext_sha256)
 
 
 def covering(plain_size: int, start: int, end: int) -> range:

@@ -1,13 +1,20 @@
 """The vault's store of genomic objects, beside the record blob store (``vault/blobs.py``):
-one SQLite file ``genome.sqlite3`` (WAL, ``synchronous=FULL``, ``secure_delete=ON``).
+one SQLite file ``genome.sqlite3`` (WAL, ``synchronous=FULL``, ``secure_delete=ON``) for
+what describes the objects, and one file per object, ``objects/<record>.c4gh``, holding
+its crypt4gh segments back to back: the body of a crypt4gh file, which a header for a
+reader turns into a standard one, and which a range read seeks in (segment ``i`` is at
+``i × CIPHER_SEGMENT_SIZE``).
 
 Tables: ``objects`` (record → patient, root, sizes, commitment, sealed descriptor, local
 author, region index, checksums, status ``pending|active``), ``segments`` ((record,
-index) → leaf hash, crypt4gh segment), ``packets`` ((record, reader) → one crypt4gh
+index) → leaf hash), ``packets`` ((record, reader) → one crypt4gh
 header packet), ``reads`` (who read which range or region of which object, when: what
-the patient sees). A put commits segments in batches (the WAL stays bounded) and turns
-the object ``active`` with its packets in one last transaction; a crash leaves it
-``pending``, deleted on the next open. Granting a reader adds a packet, revoking one
+the patient sees). A put writes ``<record>.part``, fsyncs it, renames it and then
+turns the object ``active`` with its leaves and packets in one transaction; a crash leaves
+a ``pending`` row or a ``.part`` file, deleted on the next open. Erasure overwrites the
+object file with zeros before unlinking it, and drops every header packet (the only
+place the data key exists), so the segments are crypto-shredded even where the
+filesystem keeps old blocks. Granting a reader adds a packet, revoking one
 deletes it: segments are never rewritten.
 """
 
@@ -15,8 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +33,11 @@ from typing import Any, Final
 
 from phrchain.core import rfc9162
 from phrchain.genome import errors
+from phrchain.genome.crypt4gh import CIPHER_SEGMENT_SIZE
 from phrchain.genome.objects import GenomeMeta, SegmentPart
 
-BATCH_BYTES: Final = 32 << 20
 
+TREES_CACHED: Final = 8
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS objects (
     record BLOB PRIMARY KEY, patient TEXT NOT NULL, root BLOB NOT NULL, size INTEGER NOT NULL,
@@ -35,7 +45,7 @@ CREATE TABLE IF NOT EXISTS objects (
     descriptor BLOB NOT NULL, author TEXT, idx TEXT NOT NULL, checksums TEXT NOT NULL,
     status TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS segments (
-    record BLOB NOT NULL, idx INTEGER NOT NULL, leaf BLOB NOT NULL, data BLOB NOT NULL,
+    record BLOB NOT NULL, idx INTEGER NOT NULL, leaf BLOB NOT NULL,
     PRIMARY KEY (record, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS packets (
     record BLOB NOT NULL, reader TEXT NOT NULL, packet BLOB NOT NULL,
@@ -60,13 +70,19 @@ class GenomeStore:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "genome.sqlite3"
+        self.files = directory / "objects"
+        self.files.mkdir(exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._trees: OrderedDict[bytes, _Tree] = OrderedDict()
+        self._trees_lock = threading.Lock()
         self._conn().executescript(_SCHEMA)
         with self._tx() as db:  # a crash mid-put leaves pending rows: drop them
             db.execute("DELETE FROM segments WHERE record IN "
                        "(SELECT record FROM objects WHERE status = 'pending')")
             db.execute("DELETE FROM objects WHERE status = 'pending'")
+        for part in self.files.glob("*.part"):
+            part.unlink()
 
     def _conn(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -93,27 +109,25 @@ class GenomeStore:
     # -- writing ---------------------------------------------------------------------
     @contextlib.contextmanager
     def writer(self, record_id: bytes, patient: str) -> Iterator[_Writer]:
-        """Stream an object's segments in; :meth:`_Writer.finish` makes it visible."""
-        with self._write_lock:
-            db = self._conn()
+        """Stream an object's segments into its file (no transaction and no lock held
+        meanwhile: reads and grants go on); :meth:`_Writer.finish` makes it visible."""
+        with self._write_lock, self._tx() as db:
             if db.execute("SELECT 1 FROM objects WHERE record = ?",
                           (record_id,)).fetchone() is not None:
                 raise errors.NOT_GENOME_OBJECT(f"{record_id.hex()} is already held")
-            db.execute("BEGIN IMMEDIATE")
             db.execute("INSERT INTO objects VALUES (?, ?, ?, 0, 0, 0, ?, ?, NULL, '', '{}', "
                        "'pending')", (record_id, patient, bytes(32), record_id, b""))
-            w = _Writer(db, record_id)
-            try:
-                yield w
-                if not w.done:
-                    raise errors.BAD_RANGE("the object was not finished")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                with self._tx() as tx:
-                    tx.execute("DELETE FROM segments WHERE record = ?", (record_id,))
-                    tx.execute("DELETE FROM objects WHERE record = ?", (record_id,))
-                raise
+        w = _Writer(self, record_id, self.file_of(record_id))
+        try:
+            yield w
+            if not w.done:
+                raise errors.BAD_RANGE("the object was not finished")
+        except BaseException:
+            w.discard()
+            with self._write_lock, self._tx() as tx:
+                tx.execute("DELETE FROM segments WHERE record = ?", (record_id,))
+                tx.execute("DELETE FROM objects WHERE record = ?", (record_id,))
+            raise
 
     def put_packet(self, record_id: bytes, reader: str, packet: bytes) -> None:
         with self._write_lock, self._tx() as db:
@@ -134,14 +148,29 @@ class GenomeStore:
                        " VALUES (?, ?, ?, ?, ?, ?)",
                        (record_id, accessor, request, what, decision, at_ms))
 
+    def file_of(self, record_id: bytes) -> Path:
+        return self.files / f"{record_id.hex()}.c4gh"
+
     def shred(self, record_id: bytes) -> bool:
-        """Erase an object's segments, packets and row (its read log stays: it is the
-        patient's record of accesses, and holds no content)."""
+        """Erase an object: its packets and rows, then its file, zeroed before it is
+        unlinked (its read log stays: the patient's record of accesses, no content)."""
+        with self._trees_lock:
+            self._trees.pop(record_id, None)
         with self._write_lock, self._tx() as db:
             n = db.execute("DELETE FROM objects WHERE record = ?", (record_id,)).rowcount
             db.execute("DELETE FROM segments WHERE record = ?", (record_id,))
             db.execute("DELETE FROM packets WHERE record = ?", (record_id,))
         self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        path = self.file_of(record_id)
+        if path.exists():
+            with path.open("r+b") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(0)
+                for at in range(0, size, 1 << 20):
+                    f.write(bytes(min(1 << 20, size - at)))
+                f.flush()
+                os.fsync(f.fileno())
+            path.unlink()
         return n > 0
 
     # -- reading ---------------------------------------------------------------------
@@ -182,26 +211,41 @@ class GenomeStore:
         return [leaf for (leaf,) in self._conn().execute(
             "SELECT leaf FROM segments WHERE record = ? ORDER BY idx", (record_id,))]
 
+    def _tree(self, record_id: bytes) -> _Tree:
+        with self._trees_lock:
+            tree = self._trees.pop(record_id, None)
+            if tree is None:
+                tree = _Tree(self.leaves(record_id))
+            self._trees[record_id] = tree  # most recent last
+            while len(self._trees) > TREES_CACHED:
+                self._trees.popitem(last=False)
+            return tree
+
     def parts(self, record_id: bytes, indices: range) -> list[SegmentPart]:
         """Segments ``indices`` with their inclusion proofs against the object's root."""
         held = self.get(record_id)
         if indices and not 0 <= indices.start <= indices[-1] < held.meta.segments:
             raise errors.BAD_RANGE(f"segments {indices.start}..{indices.stop - 1}")
-        leaves = self.leaves(record_id)
-        rows = self._conn().execute(
-            "SELECT idx, data FROM segments WHERE record = ? AND idx >= ? AND idx < ? "
-            "ORDER BY idx", (record_id, indices.start, indices.stop)).fetchall()
-        return [SegmentPart(i, data, tuple(rfc9162.inclusion_proof(leaves, i, len(leaves))))
-                for i, data in rows]
+        tree = self._tree(record_id)
+        step = CIPHER_SEGMENT_SIZE
+        try:
+            with self.file_of(record_id).open("rb") as f:
+                f.seek(indices.start * step)
+                data = f.read(len(indices) * step)
+        except FileNotFoundError:  # shredded meanwhile
+            raise errors.NOT_GENOME_OBJECT(record_id.hex()) from None
+        return [SegmentPart(i, data[k * step:(k + 1) * step], tuple(tree.proof(i)))
+                for k, i in enumerate(indices)]
 
     def iter_segments(self, record_id: bytes) -> Iterator[bytes]:
-        count = self.get(record_id).meta.segments
-        for i in range(count):
-            row = self._conn().execute("SELECT data FROM segments WHERE record = ? AND "
-                                       "idx = ?", (record_id, i)).fetchone()
-            if row is None:
-                raise errors.NOT_GENOME_OBJECT(f"{record_id.hex()} segment {i}")
-            yield row[0]
+        """Every segment in order, read from the object's file."""
+        self.get(record_id)
+        try:
+            with self.file_of(record_id).open("rb") as f:
+                while segment := f.read(CIPHER_SEGMENT_SIZE):
+                    yield segment
+        except FileNotFoundError:
+            raise errors.NOT_GENOME_OBJECT(record_id.hex()) from None
 
     def reads(self, record_id: bytes) -> list[dict[str, Any]]:
         return [{"accessor": a, "request": r, "what": w, "decision": d, "at_ms": t}
@@ -210,38 +254,84 @@ class GenomeStore:
                     "WHERE record = ? ORDER BY n", (record_id,))]
 
 
+class _Tree:
+    """The RFC 9162 tree of an object's leaves, its subtree hashes memoised: the
+    proofs of adjacent segments share most of them, and a range read needs several."""
+
+    def __init__(self, leaves: list[bytes]) -> None:
+        self.leaves = leaves
+        self.memo: dict[tuple[int, int], bytes] = {}
+
+    def hash(self, start: int, end: int) -> bytes:  # MTH(D[start:end]), §2.1.1
+        if end - start == 1:
+            return self.leaves[start]
+        found = self.memo.get((start, end))
+        if found is None:
+            k = 1 << ((end - start - 1).bit_length() - 1)
+            found = rfc9162.node_hash(self.hash(start, start + k), self.hash(start + k, end))
+            self.memo[(start, end)] = found
+        return found
+
+    def proof(self, index: int) -> list[bytes]:  # PATH(m, D[n]), §2.1.3.1
+        path: list[bytes] = []
+        start, end = 0, len(self.leaves)
+        while end - start > 1:
+            k = 1 << ((end - start - 1).bit_length() - 1)
+            if index < start + k:
+                path.append(self.hash(start + k, end))
+                end = start + k
+            else:
+                path.append(self.hash(start, start + k))
+                start += k
+        return path[::-1]
+
+
 class _Writer:
-    def __init__(self, db: sqlite3.Connection, record_id: bytes) -> None:
-        self.db, self.record_id = db, record_id
-        self.pending = 0
+    def __init__(self, store: GenomeStore, record_id: bytes, path: Path) -> None:
+        self.store, self.record_id, self.path = store, record_id, path
+        self.part = path.with_suffix(".part")
+        self.file = self.part.open("wb")
+        self.leaves: list[bytes] = []
         self.done = False
 
-    def add(self, index: int, segment: bytes) -> None:
-        self.db.execute("INSERT INTO segments VALUES (?, ?, ?, ?)",
-                        (self.record_id, index, rfc9162.leaf_hash(segment), segment))
-        self.pending += len(segment)
-        if self.pending >= BATCH_BYTES:  # bound the WAL; the object stays pending
-            self.db.execute("COMMIT")
-            self.db.execute("BEGIN IMMEDIATE")
-            self.pending = 0
+    def discard(self) -> None:
+        self.file.close()
+        self.part.unlink(missing_ok=True)
+
+    def add(self, index: int, segment: bytes, leaf: bytes | None = None) -> None:
+        """One segment; ``leaf``: its leaf hash from a sealer running in this process
+        (``seal_stream``: one hash pass less). Segments from elsewhere come without it
+        and are hashed here, as ``BlobStore.put`` does."""
+        if index != len(self.leaves) or not 0 < len(segment) <= CIPHER_SEGMENT_SIZE:
+            raise errors.BAD_RANGE(f"segment {index} out of order or of a wrong size")
+        self.file.write(segment)
+        self.leaves.append(rfc9162.leaf_hash(segment) if leaf is None else leaf)
 
     def finish(self, meta: GenomeMeta, packets: Mapping[str, bytes], descriptor: bytes,
                author: str | None, index: dict[str, Any] | None,
                checksums: Mapping[str, str]) -> None:
-        """Check the stored segments against ``meta`` and make the object active."""
+        """Check the segments against ``meta``, make the file durable, and the object
+        active with its leaves and packets in one transaction."""
         meta.check()
-        leaves = [leaf for (leaf,) in self.db.execute(
-            "SELECT leaf FROM segments WHERE record = ? ORDER BY idx", (self.record_id,))]
-        if len(leaves) != meta.segments or rfc9162.root_from_leaf_hashes(leaves) != meta.root:
+        if len(self.leaves) != meta.segments \
+                or rfc9162.root_from_leaf_hashes(self.leaves) != meta.root:
             raise errors.BAD_PROOF("the segments' root is not the object's")
-        self.db.executemany("INSERT OR REPLACE INTO packets VALUES (?, ?, ?)",
-                            [(self.record_id, r, p) for r, p in sorted(packets.items())])
-        self.db.execute("UPDATE objects SET root = ?, size = ?, segments = ?, plain_size = ?,"
-                        " commitment = ?, descriptor = ?, author = ?, idx = ?, checksums = ?,"
-                        " status = 'active' WHERE record = ?",
-                        (meta.root, meta.size, meta.segments, meta.plain_size,
-                         meta.commitment, descriptor, author,
-                         "" if index is None else json.dumps(index, sort_keys=True),
-                         json.dumps(dict(checksums), sort_keys=True), self.record_id))
-        self.db.execute("COMMIT")
+        if self.file.tell() != meta.size:
+            raise errors.BAD_RANGE(f"{self.file.tell()} segment bytes, not {meta.size}")
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self.part, self.path)
+        with self.store._write_lock, self.store._tx() as db:
+            db.executemany("INSERT INTO segments VALUES (?, ?, ?)",
+                           [(self.record_id, i, leaf) for i, leaf in enumerate(self.leaves)])
+            db.executemany("INSERT OR REPLACE INTO packets VALUES (?, ?, ?)",
+                           [(self.record_id, r, p) for r, p in sorted(packets.items())])
+            db.execute("UPDATE objects SET root = ?, size = ?, segments = ?, plain_size = ?,"
+                       " commitment = ?, descriptor = ?, author = ?, idx = ?, checksums = ?,"
+                       " status = 'active' WHERE record = ?",
+                       (meta.root, meta.size, meta.segments, meta.plain_size,
+                        meta.commitment, descriptor, author,
+                        "" if index is None else json.dumps(index, sort_keys=True),
+                        json.dumps(dict(checksums), sort_keys=True), self.record_id))
         self.done = True
