@@ -4,7 +4,8 @@
 plaintext = canonical encoding of ``{"v": 1, "kind": "genome", "record", "resource",
 "category": "genomic", "author", "format", "size", "segments", "plain_size", "sha256",
 "refget": [[name, "SQ.…", length], …], "index": sha256 hex of the region index or "",
-"salt", "object_salt": the salt of the object's commitment (``objects.commitment``)}``, zero-padded to :data:`PADDED_SIZE`; sealed with ChaCha20-Poly1305 under
+"salt", "object_salt": the salt of the object's commitment (``objects.commitment``)}``,
+zero-padded to :data:`PADDED_SIZE`; sealed with ChaCha20-Poly1305 under
 ``HKDF-SHA256(data key, info = "phrchain/genome/descriptor/v1" ‖ record id)``, nonce 12
 zero bytes (one message per key), AAD = record id. Its commitment
 ``tagged_hash("phrchain/genome/descriptor/v1", plaintext)`` is the ``descriptor`` of the

@@ -3,7 +3,7 @@ one SQLite file ``genome.sqlite3`` (WAL, ``synchronous=FULL``, ``secure_delete=O
 what describes the objects, and one file per object, ``objects/<record>.c4gh``, holding
 its crypt4gh segments back to back: the body of a crypt4gh file, which a header for a
 reader turns into a standard one, and which a range read seeks in (segment ``i`` is at
-``i × CIPHER_SEGMENT_SIZE``).
+``i * CIPHER_SEGMENT_SIZE``).
 
 Tables: ``objects`` (record → patient, root, sizes, commitment, sealed descriptor, local
 author, region index, checksums, status ``pending|active``), ``segments`` ((record,
@@ -35,7 +35,6 @@ from phrchain.core import rfc9162
 from phrchain.genome import errors
 from phrchain.genome.crypt4gh import CIPHER_SEGMENT_SIZE
 from phrchain.genome.objects import GenomeMeta, SegmentPart
-
 
 TREES_CACHED: Final = 8
 _SCHEMA: Final = """
