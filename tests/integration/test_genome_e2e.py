@@ -170,3 +170,20 @@ def test_a_tampered_segment_fails_the_proof(c: Consortium, sealed: str) -> None:
         assert (bad.value.codespace, bad.value.code) == ("c4gh", 12)
     finally:
         path.write_bytes(original)
+
+
+def test_erasure_on_chain_shreds_the_object(c: Consortium, sample: tuple[bytes, bytes]
+                                            ) -> None:
+    obj = c.client(A1).genome.seal(io.BytesIO(sample[0][:100_000]), P.did, custodian=ORG,
+                                   index=False)
+    c.flush()
+    store = store_of(c)
+    path = store.file_of(bytes.fromhex(obj.record))
+    assert path.exists() and store.readers(bytes.fromhex(obj.record))
+    c.client(P).records.erase(obj.record)
+    c.sync()
+    assert not path.exists()
+    assert store.readers(bytes.fromhex(obj.record)) == []  # the data keys are gone
+    with pytest.raises(ApiError) as gone:
+        c.client(P).genome.drs(ORG, obj.id, purpose="PATRQT")
+    assert (gone.value.status, gone.value.codespace, gone.value.code) == (404, "c4gh", 19)

@@ -62,6 +62,7 @@ class GenomeGateway:
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
         self.store = GenomeStore(vault.config.directory / "genome")
+        vault.stores_beside.append(self.store)  # erased on chain: shredded here too
 
     # -- custody -----------------------------------------------------------------------
     def upload(self, req: Verified, body: bytes) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from phrchain.client.http import ApiError
 from phrchain.core import keys
@@ -71,6 +71,14 @@ _HEX32: Final = re.compile(r"[0-9a-f]{32}")
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class StoreBeside(Protocol):
+    """Another store of records in this vault (genomic objects): erased with the rest."""
+
+    def record_ids(self) -> list[bytes]: ...
+
+    def shred(self, record_id: bytes) -> bool: ...
 
 
 @dataclass
@@ -128,6 +136,8 @@ class Vault:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
+        # other stores of this vault, erased with it (gateway/genome.py adds its own)
+        self.stores_beside: list[StoreBeside] = []
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -516,13 +526,15 @@ class Vault:
 
     # -- erasure -----------------------------------------------------------------------
     def _shred_quietly(self, record_id: bytes) -> bool:
-        """Destroy a record if it is held here; whether it was."""
+        """Destroy a record if it is held here (in the blob store or a store of
+        :attr:`stores_beside`); whether it was."""
+        held = any([store.shred(record_id) for store in self.stores_beside])
         try:
             self.store.shred(record_id)
         except VaultError as exc:
             if exc.error is not store_errors.RECORD_NOT_FOUND:
                 raise
-            return False
+            return held
         return True
 
     def _shred_held(self, record_hex: str) -> bool:
@@ -542,7 +554,8 @@ class Vault:
 
     def _scan_erasures(self) -> list[str]:
         """Every held record against the chain, one query each (``erasures.py``)."""
-        return scan(self.store.record_ids(),
+        beside = [r for store in self.stores_beside for r in store.record_ids()]
+        return scan(self.store.record_ids() + beside,
                     lambda rid: self._chain("records/get", {"record": rid.hex()}),
                     self._shred_quietly)
 

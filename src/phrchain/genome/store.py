@@ -206,6 +206,11 @@ class GenomeStore:
         return [r for (r,) in self._conn().execute(
             "SELECT reader FROM packets WHERE record = ? ORDER BY reader", (record_id,))]
 
+    def record_ids(self) -> list[bytes]:
+        """Ids of every active object held, sorted (the erasure scan walks these)."""
+        return [r for (r,) in self._conn().execute(
+            "SELECT record FROM objects WHERE status = 'active' ORDER BY record")]
+
     def leaves(self, record_id: bytes) -> list[bytes]:
         return [leaf for (leaf,) in self._conn().execute(
             "SELECT leaf FROM segments WHERE record = ? ORDER BY idx", (record_id,))]
