@@ -188,6 +188,11 @@ class GenomeClient:
         sink.write(response.content)
         return len(response.content)
 
+    def mine(self, org: str) -> list[dict[str, Any]]:
+        """This wallet's objects (as their patient) at ``org``'s vault, with read logs."""
+        return list(self.session.vault(org)._request("GET", "/v1/vault/genome/mine")
+                    .json()["objects"])
+
     def reads(self, org: str, object_id: str) -> list[dict[str, Any]]:
         answer = self.session.vault(org)._request(
             "GET", f"/v1/vault/genome/{object_id}/reads").json()

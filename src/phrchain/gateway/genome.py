@@ -263,6 +263,14 @@ class GenomeGateway:
         header = self._decide(req, held, purpose, "crypt4gh")
         return header, self.store.iter_segments(held.meta.record_id)
 
+    def mine(self, req: Verified) -> list[dict[str, Any]]:
+        """The caller's own objects held here (as their patient), each with its read
+        log: what the patient's page shows."""
+        self.vault.journal.accept(req.nonce, req.caller, req.ts_ms)
+        return [{"id": commitment.hex(), "record": record.hex(),
+                 "readers": self.store.readers(record), "reads": self.store.reads(record)}
+                for record, commitment in self.store.objects_of(req.caller)]
+
     def reads(self, req: Verified, object_id: str) -> list[dict[str, Any]]:
         """Who read which range or region: for the patient and the institution."""
         held = self._object(object_id)

@@ -12,6 +12,7 @@ signed request (``vault/requests.py``); errors have the vault's error body.
 | ``GET /v1/vault/genome/{id}/range?start=&end=`` | a permitted reader | segments + proofs |
 | ``GET /v1/vault/genome/{id}/c4gh`` | a permitted reader | a crypt4gh file |
 | ``GET /v1/vault/genome/{id}/reads`` | the patient, the institution | the read log |
+| ``GET /v1/vault/genome/mine`` | a patient | their objects here, each with its read log |
 """
 
 from __future__ import annotations
@@ -101,6 +102,11 @@ def include_genome_routes(app: FastAPI, vault: Vault, intake: Intake,
             yield from segments
 
         return StreamingResponse(body(), media_type="application/octet-stream")
+
+    @app.get("/v1/vault/genome/mine")
+    async def mine(request: Request) -> dict[str, Any]:
+        async with intake.signed(request, SMALL_BODY) as (req, _):
+            return {"objects": await run_in_threadpool(genome.mine, req)}
 
     @app.get("/v1/vault/genome/{object_id}/reads")
     async def reads(object_id: str, request: Request) -> dict[str, Any]:

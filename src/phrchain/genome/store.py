@@ -206,6 +206,12 @@ class GenomeStore:
         return [r for (r,) in self._conn().execute(
             "SELECT reader FROM packets WHERE record = ? ORDER BY reader", (record_id,))]
 
+    def objects_of(self, patient: str) -> list[tuple[bytes, bytes]]:
+        """``(record id, commitment)`` of the patient's active objects, oldest first."""
+        return [(r, c) for r, c in self._conn().execute(
+            "SELECT record, commitment FROM objects WHERE patient = ? AND status = 'active' "
+            "ORDER BY rowid", (patient,))]
+
     def record_ids(self) -> list[bytes]:
         """Ids of every active object held, sorted (the erasure scan walks these)."""
         return [r for (r,) in self._conn().execute(
