@@ -16,7 +16,7 @@ import crypt4gh.lib
 import pytest
 
 from phrchain.client.http import ApiError
-from phrchain.genome import bgzf, vcf
+from phrchain.genome import bgzf, refget, vcf
 from phrchain.genome import crypt4gh as c4
 from phrchain.genome.errors import GenomeError
 from phrchain.genome.store import GenomeStore
@@ -187,3 +187,18 @@ def test_erasure_on_chain_shreds_the_object(c: Consortium, sample: tuple[bytes, 
     with pytest.raises(ApiError) as gone:
         c.client(P).genome.drs(ORG, obj.id, purpose="PATRQT")
     assert (gone.value.status, gone.value.codespace, gone.value.code) == (404, "c4gh", 19)
+
+
+def test_a_self_reported_fasta_carries_its_refget_digests_sealed(c: Consortium) -> None:
+    """The patient uploads (and registers) a FASTA: the sealed descriptor names each
+    sequence's refget digest; the chain has none of them."""
+    fasta = b">chrM test\nACGT\nacgt\n>empty\n\n>chr21\n" + b"ACGTN" * 30000 + b"\n"
+    obj = c.client(P).genome.seal(io.BytesIO(fasta), P.did, fmt="fasta", custodian=ORG)
+    assert not obj.registered_by_vault
+    d = c.client(P).genome.descriptor(ORG, obj.id, purpose="PATRQT")
+    assert d.format == "fasta" and d.plain_size == len(fasta)
+    assert d.refget[0] == ["chrM", refget.sequence_id(b"ACGTACGT"), 8]
+    assert d.refget[1] == ["empty", "SQ.z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXc", 0]
+    assert d.refget[2][1] == refget.sequence_id(b"ACGTN" * 30000)
+    on_chain = str(c.query("records/get", record=obj.record))
+    assert all(r[1][3:] not in on_chain for r in d.refget)

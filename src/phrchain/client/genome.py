@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from phrchain.client.session import RecordsError, Session
 from phrchain.core import encoding
-from phrchain.genome import bgzf, errors, objects
+from phrchain.genome import bgzf, errors, objects, refget
 from phrchain.genome import crypt4gh as c4
 from phrchain.genome import descriptor as gdesc
 from phrchain.genome.wire import encode_upload
@@ -55,20 +55,31 @@ class GenomeClient:
     # -- sealing -----------------------------------------------------------------------
     def seal(self, source: BinaryIO, patient: str, *, fmt: str = "vcf",
              custodian: str | None = None, index: bool = True,
-             refget: Iterable[list[Any]] = ()) -> SealedObject:
+             sequences: Iterable[list[Any]] = ()) -> SealedObject:
         """Seal ``source`` for the patient, the custodian institution and this wallet,
-        build the region index (bgzipped VCF), and upload it: by staff, the vault
-        registers it; by the patient (self-reported), this wallet does."""
+        build the region index (bgzipped VCF) or the refget digests of its sequences
+        (FASTA; ``sequences`` adds ``[name, "SQ.…", length]`` items), and upload it: by
+        staff, the vault registers it; by the patient (self-reported), this wallet does."""
         me = self.session.wallet.did
         org = custodian or self.session.custodian_of_me()
         if not org:
             raise RecordsError("name the custodian institution")
         record_id = os.urandom(16)
         builder = bgzf.IndexBuilder() if index and fmt == "vcf" else None
+        fasta = refget.FastaDigester() if fmt == "fasta" else None
         segments: list[bytes] = []
+
+        def on_plain(block: bytes) -> None:
+            if builder is not None:
+                builder.feed(block)
+            if fasta is not None:
+                fasta.feed(block)
+
         sealed = objects.seal_stream(record_id, patient, source,
                                      lambda _i, s, _leaf: segments.append(s),
-                                     on_plain=None if builder is None else builder.feed)
+                                     on_plain=on_plain)
+        digests = [*map(list, sequences),
+                   *([] if fasta is None else [list(d) for d in fasta.finish()])]
         meta = sealed.meta
         region_index = None if builder is None else builder.finish().to_json()
         index_digest = "" if region_index is None else \
@@ -76,7 +87,7 @@ class GenomeClient:
         desc = gdesc.GenomeDescriptor.new(
             record=record_id.hex(), author=me, format=fmt, size=meta.size,
             segments=meta.segments, plain_size=meta.plain_size, sha256=sealed.sha256,
-            refget=[list(r) for r in refget], index=index_digest,
+            refget=digests, index=index_digest,
             object_salt=sealed.salt.hex())
         readers = {patient, org, me}
         packets = {did: c4.seal_packet(c4.data_key_payload(sealed.data_key),

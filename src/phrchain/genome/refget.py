@@ -46,3 +46,18 @@ def fasta_digests(lines: Iterable[bytes]) -> Iterator[tuple[str, str, int]]:
 
 def _finish(digest: hashlib._Hash) -> str:
     return PREFIX + base64.urlsafe_b64encode(digest.digest()[:TRUNCATE]).decode()
+
+
+class FastaDigester:
+    """:func:`fasta_digests` fed in arbitrary pieces (a sealer's plaintext blocks)."""
+
+    def __init__(self) -> None:
+        self.partial = b""
+        self.lines: list[bytes] = []
+
+    def feed(self, data: bytes) -> None:
+        *whole, self.partial = (self.partial + data).split(b"\n")
+        self.lines.extend(line for line in whole if line.startswith(b">") or line)
+
+    def finish(self) -> list[tuple[str, str, int]]:
+        return list(fasta_digests([*self.lines, self.partial]))
