@@ -11,6 +11,8 @@ from phrchain.core import errors
 from phrchain.core.errors import REGISTRY, CodedError, PhrError, TxError
 from phrchain.fhir import errors as fhir_errors
 from phrchain.fhir.errors import FhirError
+from phrchain.genome import errors as genome_errors
+from phrchain.genome.errors import GenomeError
 from phrchain.vault import errors as vault_errors
 from phrchain.vault import gateway_errors
 from phrchain.vault.errors import VaultError
@@ -31,6 +33,8 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
             assert type(exc) is VaultError
         elif codespace == "fhir":
             assert type(exc) is FhirError
+        elif codespace == "c4gh":
+            assert type(exc) is GenomeError
         else:
             assert codespace in ON_CHAIN, codespace
             assert type(exc) is TxError
@@ -38,7 +42,7 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
 
 def test_off_chain_errors_are_not_consensus_errors() -> None:
     for exc in (vault_errors.HASH_MISMATCH(), gateway_errors.ACCESS_DENIED(),
-                fhir_errors.INVALID_RESOURCE()):
+                fhir_errors.INVALID_RESOURCE(), genome_errors.BAD_PROOF()):
         assert not isinstance(exc, TxError)
         with pytest.raises(CodedError):
             raise exc

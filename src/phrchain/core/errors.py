@@ -10,7 +10,9 @@
     │   │                         name and a human sentence (``docs/errors.md``)
     │   ├── TxError               on chain: the state machine refused a tx or a query
     │   ├── VaultError            off chain: a vault (phrchain.vault.errors)
-    │   └── FhirError             off chain: FHIR input or mapping (phrchain.fhir.errors)
+    │   ├── FhirError             off chain: FHIR input or mapping (phrchain.fhir.errors)
+    │   └── GenomeError           off chain: crypt4gh, proofs, regions, VCF
+    │                             (phrchain.genome.errors, codespace ``c4gh``)
     └── edge errors without a code, each in its own package: ApiError, WalletError,
         RecordsError, PortableError, RpcError (phrchain.client), ChainError, HomeError
         (engines), StateIntegrityError, StateWriteError, BackupError (storage), CliError,
@@ -22,7 +24,8 @@ produce the same one; off-chain codes never do. All are listed in ``docs/errors.
 never renumbered. Checks raise; nothing returns ``False`` for "invalid".
 
 Calling an :class:`ErrorCode` makes the exception of its codespace: a ``vault`` code
-makes a :class:`VaultError`, a ``fhir`` code a :class:`FhirError` (their packages bind
+makes a :class:`VaultError`, a ``fhir`` code a :class:`FhirError`, a ``c4gh`` code a
+:class:`~phrchain.genome.errors.GenomeError` (their packages bind
 the codespace with :func:`bind_codespace`), any other a :class:`TxError`.
 """
 
