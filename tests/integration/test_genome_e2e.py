@@ -99,6 +99,7 @@ def test_drs_object_and_crypt4gh_download(c: Consortium, sealed: str,
     assert obj["checksums"] == [{"type": "sha-256",
                                  "checksum": hashlib.sha256(sample[0]).hexdigest()}]
     assert obj["size"] == len(sample[0])
+    assert obj["created_time"].endswith("Z") and obj["created_time"][:2] == "20"
     assert obj["access_methods"][0]["access_url"]["url"].endswith(
         f"/v1/vault/genome/{sealed}/c4gh?purpose=PATRQT")
     file = io.BytesIO()

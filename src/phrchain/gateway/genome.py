@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from phrchain.core.errors import CodedError
@@ -155,8 +156,10 @@ class GenomeGateway:
         except errors.GenomeError:
             raise errors.NOT_GENOME_OBJECT(object_id[:16]) from None
 
-    def _decide(self, req: Verified, held: Held, purpose: str, what: str) -> bytes:
-        """Decide, audit, journal, log the read; the caller's header (one packet)."""
+    def _decide(self, req: Verified, held: Held, purpose: str, what: str
+                ) -> tuple[bytes, dict[str, Any]]:
+        """Decide, audit, journal, log the read; the caller's header (one packet) and
+        the chain's record."""
         vault, meta = self.vault, held.meta
         record_hex = meta.record_id.hex()
         if not req.registered and not vault.attempts.admit_stranger():
@@ -190,18 +193,21 @@ class GenomeGateway:
                 or on_chain.get("size") != size_bucket(meta.size):
             raise NOT_REGISTERED(record_hex)
         try:
-            return c4.build_header([self.store.packet(meta.record_id, req.caller)])
+            return c4.build_header([self.store.packet(meta.record_id, req.caller)]), on_chain
         except errors.GenomeError:
             raise NO_KEY_FOR_CALLER(f"{req.caller}: the patient must grant a header "
                                     "packet") from None
 
     def drs(self, req: Verified, object_id: str, purpose: str, base: str) -> dict[str, Any]:
         held = self._object(object_id)
-        header = self._decide(req, held, purpose, "drs")
+        header, on_chain = self._decide(req, held, purpose, "drs")
         host = base.split("://", 1)[-1].split("/", 1)[0]
         meta = held.meta
+        created = datetime.fromtimestamp(int(on_chain.get("time_ms", 0)) / 1000, UTC)
         return {"id": object_id, "self_uri": f"drs://{host}/{object_id}",
-                "size": meta.plain_size, "created_time": None,
+                "size": meta.plain_size,
+                "created_time": created.isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
                 "checksums": [{"type": "sha-256", "checksum": held.checksums["sha256"]}],
                 "access_methods": [
                     {"type": "https", "access_id": "crypt4gh",
@@ -233,9 +239,9 @@ class GenomeGateway:
         for lo, hi in ranges:
             for a in range(lo, hi, MAX_RANGE):
                 b = min(hi, a + MAX_RANGE)
+                # no "class": a merged range may hold header and body blocks together
                 urls.append({"url": f"{base}/v1/vault/genome/{object_id}/range?start={a}"
-                                    f"&end={b}&purpose={purpose}",
-                             "class": "header" if a == 0 and region is not None else "body"})
+                                    f"&end={b}&purpose={purpose}"})
         return {"htsget": {"format": "VCF", "urls": urls}}
 
     def range(self, req: Verified, object_id: str, start: int, end: int,
@@ -246,7 +252,7 @@ class GenomeGateway:
         if end - start > MAX_RANGE:
             raise MALFORMED_REQUEST(f"at most {MAX_RANGE} bytes per range")
         indices = covering(held.meta.plain_size, start, end)
-        header = self._decide(req, held, purpose, f"bytes {start}-{end}")
+        header, _ = self._decide(req, held, purpose, f"bytes {start}-{end}")
         parts = self.store.parts(held.meta.record_id, indices)
         return {"id": object_id, "record": held.meta.record_id.hex(),
                 "root": held.meta.root.hex(), "segments": held.meta.segments,
@@ -260,7 +266,7 @@ class GenomeGateway:
         """The whole object as a standard crypt4gh file for the caller: its header (one
         packet, decided and audited before this returns) and the segments."""
         held = self._object(object_id)
-        header = self._decide(req, held, purpose, "crypt4gh")
+        header, _ = self._decide(req, held, purpose, "crypt4gh")
         return header, self.store.iter_segments(held.meta.record_id)
 
     def mine(self, req: Verified) -> list[dict[str, Any]]:
