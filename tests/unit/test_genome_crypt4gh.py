@@ -2,7 +2,9 @@
 our files open with its reader for an authorised key and not for another; its files open
 with ours; key files (public; c4gh-v1 private: scrypt, pbkdf2_hmac_sha256, unprotected)
 read both ways; a bcrypt-protected key is refused clearly; a header re-encrypted for a
-new reader works with the segments untouched, byte for byte."""
+new reader works with the segments untouched, byte for byte; a file the reference
+package wrote, kept as a vector (``tests/vectors/genome/c4gh_reference_file.json``),
+opens without the package and each systematic mutation of it fails with its code."""
 
 from __future__ import annotations
 
@@ -179,3 +181,42 @@ def test_malformed_key_files_are_refused() -> None:
                             + base64.b64encode(b"c4gh-v1\x00\x06scr").decode()
                             + "\n-----END CRYPT4GH PRIVATE KEY-----", b"x")
     assert code(truncated) == ("c4gh", 7)
+
+
+VECTOR = Path(__file__).parent.parent / "vectors" / "genome" / "c4gh_reference_file.json"
+
+
+def _mutations(file: bytes) -> dict[str, tuple[bytes, int]]:
+    """Systematic mutations of the reference file and the code each must give."""
+    _, length = c4.parse_header(file)
+    body = length + 8  # inside the first segment's ciphertext
+    return {
+        "flipped bit in a segment": (file[:body] + bytes([file[body] ^ 1]) + file[body + 1:], 5),
+        "flipped bit in the header packet's MAC": (file[:length - 1]
+                                                   + bytes([file[length - 1] ^ 1])
+                                                   + file[length:], 3),
+        "wrong magic": (b"crypt4gx" + file[8:], 1),
+        "version 2": (file[:8] + struct.pack("<I", 2) + file[12:], 1),
+        "truncated header": (file[:30], 2),
+        "trailing garbage": (file + b"\x00" * 5, 5),  # it lengthens the last segment
+        "last segment cut to its nonce": (file[:length + c4.CIPHER_SEGMENT_SIZE + 12], 6),
+        "segments swapped": (file[:length] + file[length + c4.CIPHER_SEGMENT_SIZE:]
+                             + file[length:length + c4.CIPHER_SEGMENT_SIZE], 5),
+    }
+
+
+def test_the_reference_vector_opens_and_its_mutations_fail() -> None:
+    import json
+
+    case = json.loads(VECTOR.read_text())
+    file, secret = bytes.fromhex(case["file"]), bytes.fromhex(case["reader_secret"])
+    out = io.BytesIO()
+    c4.decrypt_stream(io.BytesIO(file), out, secret)
+    assert out.getvalue() == bytes.fromhex(case["plaintext"])
+    with pytest.raises(GenomeError) as other:
+        c4.decrypt_stream(io.BytesIO(file), io.BytesIO(), bytes.fromhex(case["writer_secret"]))
+    assert code(other) == ("c4gh", 3)
+    for name, (mutated, expected) in _mutations(file).items():
+        with pytest.raises(GenomeError) as bad:
+            c4.decrypt_stream(io.BytesIO(mutated), io.BytesIO(), secret)
+        assert code(bad) == ("c4gh", expected), name
