@@ -203,3 +203,28 @@ def test_a_self_reported_fasta_carries_its_refget_digests_sealed(c: Consortium) 
     assert d.refget[2][1] == refget.sequence_id(b"ACGTN" * 30000)
     on_chain = str(c.query("records/get", record=obj.record))
     assert all(r[1][3:] not in on_chain for r in d.refget)
+
+
+def test_the_record_routes_do_not_tell_a_genomic_object_apart(c: Consortium,
+                                                              sealed: str) -> None:
+    """Asked for through the record routes, a genomic object is decided and audited like
+    any record: a caller without consent gets the same refusal as for an ordinary record
+    (the id does not reveal the category); the patient is pointed at DRS."""
+    record = store_of(c).by_commitment(bytes.fromhex(sealed)).meta.record_id.hex()
+    ordinary = c.client(A1).records.add(b'{"resourceType":"Basic"}', P.did,
+                                        resource="Basic", category="other")
+    answers = []
+    for rid in (ordinary, record):
+        with pytest.raises(ApiError) as refused:
+            c.client(B1).records.open(rid)
+        answers.append((refused.value.status, refused.value.codespace, refused.value.code,
+                        refused.value.message.replace(rid, "")))
+    assert answers[0] == answers[1] and answers[0][:3] == (403, "vault", 26)
+    with pytest.raises(ApiError) as pointed:
+        c.client(P).records.open(record, purpose="PATRQT")
+    assert (pointed.value.status, pointed.value.codespace, pointed.value.code) == (
+        409, "c4gh", 22) and sealed in pointed.value.message
+    c.flush()
+    mine = [(e["accessor"], e["decision"]) for e in c.client(P).audit.log(P.did)
+            if e["record"] == record]
+    assert (B1.did, "deny") in mine and (P.did, "permit") in mine

@@ -43,6 +43,7 @@ def test_the_patient_sees_who_read_which_region(c: Consortium,
         try:
             assert p.login("patient-p").is_success
             page = p.ok("GET", "api/patient/genome")
+            records = p.call("GET", "api/patient/records")
         finally:
             p.http.close()
     (mine,) = [o for o in page["objects"] if o["id"] == obj.id]
@@ -52,6 +53,11 @@ def test_the_patient_sees_who_read_which_region(c: Consortium,
     assert (A1.did, "htsget chr1:100-300", "permit:author") in reads
     assert (B1.did, "htsget chr1:100-300", "deny:no_consent") in reads
     assert all(r["at_ms"] > 0 for r in mine["reads"])
+    # the patient's records page still works; the object is listed as a record whose
+    # reading goes through DRS/htsget (decided and audited like any other first)
+    assert records.status_code == 200, records.text
+    (listed,) = [r for r in records.json()["records"] if r["record"] == obj.record]
+    assert "c4gh/22 genomic_object" in listed["problem"] and obj.id in listed["problem"]
 
 
 def test_the_pages_words_are_in_both_catalogues() -> None:

@@ -30,7 +30,8 @@ from phrchain.gateway.service import Vault
 from phrchain.genome import errors as g
 
 _STATUS: Final[dict[ErrorCode, int]] = {
-    g.NOT_GENOME_OBJECT: 404, g.BAD_RANGE: 416, g.READER_UNKNOWN: 404, g.BAD_PROOF: 400}
+    g.NOT_GENOME_OBJECT: 404, g.BAD_RANGE: 416, g.READER_UNKNOWN: 404, g.BAD_PROOF: 400,
+    g.GENOMIC_OBJECT: 409}
 MAX_POS: Final = (1 << 31) - 1
 
 

@@ -74,11 +74,19 @@ def wall_clock_ms() -> int:
 
 
 class StoreBeside(Protocol):
-    """Another store of records in this vault (genomic objects): erased with the rest."""
+    """Another store of records in this vault (genomic objects, ``gateway/genome.py``):
+    erased with the rest, and decided and audited like the rest when asked for through
+    the record routes, so that an answer never tells what kind of record an id is."""
 
     def record_ids(self) -> list[bytes]: ...
 
     def shred(self, record_id: bytes) -> bool: ...
+
+    def holder(self, record_id: bytes) -> tuple[str, str | None] | None:
+        """``(patient, local author)`` of a record held there, else None."""
+
+    def elsewhere(self, record_hex: str) -> CodedError:
+        """The refusal for a permitted caller: where that record is read instead."""
 
 
 @dataclass
@@ -253,14 +261,17 @@ class Vault:
                 self.attempts.count(record_hex, RATE_LIMITED_ATTEMPT)
             raise RATE_LIMITED(f"{self.config.stranger_rate_per_s:g} requests/s from "
                                "unregistered callers together")
-        patient = meta.patient if meta is not None else self._shredded_here(record_hex)
+        beside = None if meta is not None else self._beside(record_id)
+        patient = meta.patient if meta is not None else \
+            beside[1][0] if beside is not None else self._shredded_here(record_hex)
         if patient is None:
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)  # nothing to audit
         decision = self._chain("consent/decide", {"accessor": req.caller, "action": action,
                                                   "record": record_hex, "purpose": purpose})
         held = None if meta is None else self.store.get_descriptor(record_id)
-        decision = custody.with_author_permit(decision, req.caller, action,
-                                              None if held is None else held[1])
+        decision = custody.with_author_permit(
+            decision, req.caller, action, held[1] if held is not None
+            else beside[1][1] if beside is not None else None)
         entry = {"record": record_hex, "accessor": req.caller, "action": action,
                  "purpose": purpose, "decision": "permit" if decision["permit"] else "deny",
                  "reason": decision["reason"], "consent": decision["consent"],
@@ -278,6 +289,8 @@ class Vault:
                 self._shred_quietly(record_id)
                 raise ERASED(record_hex)
             raise ACCESS_DENIED(decision["reason"])
+        if meta is None and beside is not None:  # decided and audited: now say where
+            raise beside[0].elsewhere(record_hex)
         if meta is None:  # the chain says active but the bytes are gone: not ours to serve
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)
         self._check_registered(meta)
@@ -289,6 +302,14 @@ class Vault:
         else:
             release.ticket = self._ticket(req.caller, record_id)
         return release
+
+    def _beside(self, record_id: bytes
+                ) -> tuple[StoreBeside, tuple[str, str | None]] | None:
+        for store in self.stores_beside:
+            found = store.holder(record_id)
+            if found is not None:
+                return store, found
+        return None
 
     def _shredded_here(self, record_hex: str) -> str | None:
         """The patient of a record this vault held and the chain has since erased (an
@@ -489,6 +510,9 @@ class Vault:
         out: dict[str, bytes] = {}
         for record_hex in records:
             record_id = _record_id(record_hex)
+            beside = self._beside(record_id)
+            if beside is not None and beside[1][0] == req.caller:
+                continue  # no record key there (a genomic object's readers are packets)
             if self.store.get_meta(record_id).patient != req.caller:
                 raise ACCESS_DENIED(f"record {record_hex}: only its patient gets their "
                                     "own key without a read")

@@ -57,6 +57,9 @@ READER_UNKNOWN = register("c4gh", 20, "reader_unknown",
                           "no header packet for that reader")
 BAD_PSEUDONYM_KEY = register("c4gh", 21, "bad_pseudonym_key",
                              "a study pseudonym key must be 32 random bytes")
+GENOMIC_OBJECT = register("c4gh", 22, "genomic_object",
+                          "this record is a genomic object: read it through DRS or htsget "
+                          "(docs/genomics.md)")
 
 
 class GenomeError(CodedError):

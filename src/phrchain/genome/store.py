@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from phrchain.core import rfc9162
+from phrchain.core.errors import CodedError
 from phrchain.genome import errors
 from phrchain.genome.crypt4gh import CIPHER_SEGMENT_SIZE
 from phrchain.genome.objects import GenomeMeta, SegmentPart
@@ -205,6 +206,18 @@ class GenomeStore:
     def readers(self, record_id: bytes) -> list[str]:
         return [r for (r,) in self._conn().execute(
             "SELECT reader FROM packets WHERE record = ? ORDER BY reader", (record_id,))]
+
+    def holder(self, record_id: bytes) -> tuple[str, str | None] | None:
+        """``(patient, local author)`` of an active object, None if not held (the vault's
+        record routes decide and audit such a record like any other)."""
+        row = self._conn().execute("SELECT patient, author FROM objects WHERE record = ? "
+                                   "AND status = 'active'", (record_id,)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def elsewhere(self, record_hex: str) -> CodedError:
+        """For a caller the chain permitted: the object's DRS id, where to read it."""
+        held = self.get(bytes.fromhex(record_hex))
+        return errors.GENOMIC_OBJECT(f"DRS id {held.meta.commitment.hex()}")
 
     def objects_of(self, patient: str) -> list[tuple[bytes, bytes]]:
         """``(record id, commitment)`` of the patient's active objects, oldest first."""
