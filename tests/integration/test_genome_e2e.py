@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import crypt4gh.lib
 import pytest
 
-from phrchain.client.http import ApiError
+from phrchain.client.http import ApiError, NodeClient
 from phrchain.genome import bgzf, refget, vcf
 from phrchain.genome import crypt4gh as c4
 from phrchain.genome.errors import GenomeError
@@ -228,3 +228,25 @@ def test_the_record_routes_do_not_tell_a_genomic_object_apart(c: Consortium,
     mine = [(e["accessor"], e["decision"]) for e in c.client(P).audit.log(P.did)
             if e["record"] == record]
     assert (B1.did, "deny") in mine and (P.did, "permit") in mine
+
+
+def test_vault_verify_checks_the_genome_store(c: Consortium, sealed: str) -> None:
+    from phrchain.gateway.verify import NodeChainView, verify_vault
+
+    store = store_of(c)
+    path = store.file_of(store.by_commitment(bytes.fromhex(sealed)).meta.record_id)
+    home = c.vaults[ORG].config.directory
+    with NodeClient(c.api_url) as node:
+        clean = verify_vault(home, NodeChainView(node))
+        assert not [f for f in clean.findings if f.subject.startswith("genome")]
+        assert any(n.startswith("genome store:") for n in clean.notes)
+        original = path.read_bytes()
+        at = 2 * c4.CIPHER_SEGMENT_SIZE + 100
+        path.write_bytes(original[:at] + bytes([original[at] ^ 1]) + original[at + 1:])
+        try:
+            found = [(f.error.codespace, f.error.code, f.detail)
+                     for f in verify_vault(home, NodeChainView(node)).findings
+                     if f.subject.startswith("genome")]
+        finally:
+            path.write_bytes(original)
+    assert found == [("c4gh", 12, "segment 2 differs from its leaf hash (altered bytes)")]
