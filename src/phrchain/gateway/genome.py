@@ -34,6 +34,7 @@ from phrchain.vault.gateway_errors import (
     NO_KEY_FOR_CALLER,
     NOT_REGISTERED,
     RATE_LIMITED,
+    REPLAYED_REQUEST,
     UPLOAD_REFUSED,
 )
 from phrchain.vault.requests import Verified
@@ -96,6 +97,8 @@ class GenomeGateway:
         job = self._register_job(fields.get("register"), meta, staff)
         if index is not None:
             bgzf.RegionIndex.from_json(index)  # well formed, or refused here
+        if self.vault.journal.seen(req.nonce):  # before any byte is stored
+            raise REPLAYED_REQUEST(f"nonce {req.nonce}")
         with self.store.writer(meta.record_id, meta.patient) as w:
             for i, segment in enumerate(segments):
                 w.add(i, segment)
