@@ -250,3 +250,42 @@ def test_vault_verify_checks_the_genome_store(c: Consortium, sealed: str) -> Non
         finally:
             path.write_bytes(original)
     assert found == [("c4gh", 12, "segment 2 differs from its leaf hash (altered bytes)")]
+
+
+def test_a_retried_upload_is_accepted_only_for_the_same_bytes(c: Consortium) -> None:
+    """The client's retry after a lost answer: the same object again registers it (once
+    on chain); other bytes under the held id are refused and change nothing."""
+    from phrchain.client.vault import VaultClient
+    from phrchain.genome.wire import decode_upload, encode_upload
+
+    sink = io.BytesIO()
+    vcf.write_bgzf(vcf.synthetic(per_chrom=300), sink)
+    captured: list[bytes] = []
+    a1 = c.client(A1)
+    vault = a1.session.vault(ORG)
+    real = VaultClient._request
+
+    def spy(self: VaultClient, method: str, path: str, params: object = None,
+            body: bytes = b"") -> object:
+        if path == "/v1/vault/genome":
+            captured.append(body)
+        return real(self, method, path, params, body)  # type: ignore[arg-type]
+
+    vault._request = spy.__get__(vault)  # type: ignore[method-assign]
+    try:
+        obj = a1.genome.seal(io.BytesIO(sink.getvalue()), P.did, custodian=ORG)
+    finally:
+        del vault._request
+    again = vault._request("POST", "/v1/vault/genome", body=captured[0]).json()
+    assert again["id"] == obj.id and again["registering"] == [obj.record]
+    c.flush()
+    assert c.query("records/get", record=obj.record)["status"] == "active"
+    decoded = decode_upload(captured[0])
+    assert decoded is not None
+    fields, segments = decoded
+    fields["root"] = fields["register"]["hash"] = "00" * 32  # described consistently
+    with pytest.raises(ApiError) as other:
+        vault._request("POST", "/v1/vault/genome", body=encode_upload(fields, segments))
+    assert (other.value.codespace, other.value.code) == ("vault", 30)
+    assert "other bytes" in other.value.message
+    assert store_of(c).get(bytes.fromhex(obj.record)).meta.plain_size == len(sink.getvalue())

@@ -99,10 +99,13 @@ class GenomeGateway:
             bgzf.RegionIndex.from_json(index)  # well formed, or refused here
         if self.vault.journal.seen(req.nonce):  # before any byte is stored
             raise REPLAYED_REQUEST(f"nonce {req.nonce}")
-        with self.store.writer(meta.record_id, meta.patient) as w:
-            for i, segment in enumerate(segments):
-                w.add(i, segment)
-            w.finish(meta, packets, descriptor, req.caller, index, checksums)
+        if self.store.holder(meta.record_id) is None:
+            with self.store.writer(meta.record_id, meta.patient) as w:
+                for i, segment in enumerate(segments):
+                    w.add(i, segment)
+                w.finish(meta, packets, descriptor, req.caller, index, checksums)
+        elif self.store.get(meta.record_id).meta != meta:  # a retry must be the same bytes
+            raise UPLOAD_REFUSED(f"record {meta.record_id.hex()} is held with other bytes")
         jobs = [] if job is None else [job]
         self.vault.journal.accept_registrations(req.nonce, req.caller, req.ts_ms, REGISTER,
                                                 jobs)
