@@ -83,6 +83,8 @@ def test_region_read_returns_exactly_the_region(c: Consortium, sealed: str,
     got = c.client(P).genome.region(ORG, sealed, region, purpose="PATRQT")
     assert got == want
     ticket = c.client(P).genome.htsget(ORG, sealed, region, purpose="PATRQT")
+    assert set(ticket["htsget"]) == {"format", "urls"} and ticket["htsget"]["format"] == "VCF"
+    assert all(u["url"].startswith(c.directory[ORG]) for u in ticket["htsget"]["urls"])
     data = c.client(P).genome.fetch_ticket(ORG, ticket)
     # the ticket covers the header and a few blocks, not the whole object
     assert len(data) < len(sample[0]) // 4

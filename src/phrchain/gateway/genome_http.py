@@ -33,6 +33,7 @@ _STATUS: Final[dict[ErrorCode, int]] = {
     g.NOT_GENOME_OBJECT: 404, g.BAD_RANGE: 416, g.READER_UNKNOWN: 404, g.BAD_PROOF: 400,
     g.GENOMIC_OBJECT: 409}
 MAX_POS: Final = (1 << 31) - 1
+HTSGET_MEDIA_TYPE: Final = "application/vnd.ga4gh.htsget.v1.3.0+json"
 
 
 def include_genome_routes(app: FastAPI, vault: Vault, intake: Intake,
@@ -78,10 +79,11 @@ def include_genome_routes(app: FastAPI, vault: Vault, intake: Intake,
                        referenceName: str | None = None,
                        start: Annotated[int | None, Query(ge=0, le=MAX_POS)] = None,
                        end: Annotated[int | None, Query(ge=0, le=MAX_POS)] = None,
-                       purpose: str = "TREAT") -> dict[str, Any]:
+                       purpose: str = "TREAT") -> Response:
         async with intake.signed(request, SMALL_BODY, strangers=True) as (req, _):
-            return await run_in_threadpool(genome.htsget, req, object_id, referenceName,
-                                           start, end, purpose, base(request))
+            ticket = await run_in_threadpool(genome.htsget, req, object_id, referenceName,
+                                             start, end, purpose, base(request))
+        return JSONResponse(ticket, media_type=HTSGET_MEDIA_TYPE)
 
     @app.get("/v1/vault/genome/{object_id}/range")
     async def byte_range(object_id: str, request: Request,
