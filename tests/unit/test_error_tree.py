@@ -7,8 +7,10 @@ import sys
 
 import pytest
 
+from phrchain.client.trialfile import errors as trialfile_errors
+from phrchain.client.trialfile.errors import TrialFileError
 from phrchain.core import errors
-from phrchain.core.errors import REGISTRY, CodedError, PhrError, TxError
+from phrchain.core.errors import REGISTRY, CodedError, PhrError, ProofError, TxError
 from phrchain.fhir import errors as fhir_errors
 from phrchain.fhir.errors import FhirError
 from phrchain.genome import errors as genome_errors
@@ -35,6 +37,11 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
             assert type(exc) is FhirError
         elif codespace == "c4gh":
             assert type(exc) is GenomeError
+        elif codespace == "trialfile":
+            assert type(exc) is TrialFileError and isinstance(exc, ProofError)
+        elif codespace in ("fhirapi", "smart"):  # the FHIR REST facade (off chain)
+            from phrchain.fhirapi.errors import FhirApiError, SmartError
+            assert type(exc) is (FhirApiError if codespace == "fhirapi" else SmartError)
         else:
             assert codespace in ON_CHAIN, codespace
             assert type(exc) is TxError
@@ -42,7 +49,8 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
 
 def test_off_chain_errors_are_not_consensus_errors() -> None:
     for exc in (vault_errors.HASH_MISMATCH(), gateway_errors.ACCESS_DENIED(),
-                fhir_errors.INVALID_RESOURCE(), genome_errors.BAD_PROOF()):
+                fhir_errors.INVALID_RESOURCE(), trialfile_errors.DOCUMENT_MISMATCH(),
+                genome_errors.BAD_PROOF()):
         assert not isinstance(exc, TxError)
         with pytest.raises(CodedError):
             raise exc

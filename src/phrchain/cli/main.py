@@ -16,6 +16,8 @@
     phrchain net init | up | status | down | api   (a CometBFT network, see cli/net.py)
     phrchain vault serve --home DIR --wallet ORG_WALLET [--node URL] [--host H] [--port P]
                    | verify --home DIR [--node URL]   (offline check of a vault's directory)
+                   | smart-app --home DIR --client-id ID --name N --redirect-uri URI
+                   | smart-consent-ui --home DIR --url WEB_UI   (SMART on FHIR, /fhir)
     phrchain records add | import | list | show | read [--view | --break-glass --reason T] |
                      range | erase | export ...          (--node URL --wallet FILE --vaults FILE)
     phrchain consent grant | share | revoke | list | show [--fhir] ...

@@ -11,8 +11,10 @@
     │   ├── TxError               on chain: the state machine refused a tx or a query
     │   ├── VaultError            off chain: a vault (phrchain.vault.errors)
     │   ├── FhirError             off chain: FHIR input or mapping (phrchain.fhir.errors)
-    │   └── GenomeError           off chain: crypt4gh, proofs, regions, VCF
-    │                             (phrchain.genome.errors, codespace ``c4gh``)
+    │   ├── GenomeError           off chain: crypt4gh, proofs, regions, VCF
+    │   │                         (phrchain.genome.errors, codespace ``c4gh``)
+    │   └── TrialFileError        off chain: a trial proof file or document (also a
+    │                             ProofError; phrchain.client.trialfile.errors)
     └── edge errors without a code, each in its own package: ApiError, WalletError,
         RecordsError, PortableError, RpcError (phrchain.client), ChainError, HomeError
         (engines), StateIntegrityError, StateWriteError, BackupError (storage), CliError,

@@ -47,7 +47,7 @@ from phrchain.modules.claims.reasons import REASONS
 from phrchain.modules.consent.messages import CONSENT_ACTIONS, PURPOSES
 from phrchain.modules.identity.messages import ROLES
 from phrchain.modules.records.messages import CATEGORIES
-from phrchain.web import auditor, claims, filing, genome, patient, provider, trials
+from phrchain.web import auditor, claims, filing, genome, patient, provider, smart, trials
 from phrchain.web.config import UiConfig
 from phrchain.web.deps import COOKIE, Ui, UiState, current_session, mutating_session, party
 from phrchain.web.errors import (
@@ -290,6 +290,7 @@ def create_ui_app(config: UiConfig) -> FastAPI:
     app.include_router(trials.patient_router)
     app.include_router(trials.auditor_router)
     app.include_router(genome.router)
+    app.include_router(smart.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_handlers(app)
     app.add_middleware(LoopbackGuard)
