@@ -19,6 +19,7 @@ from phrchain.client.audit import AuditClient
 from phrchain.client.claims import ClaimsClient
 from phrchain.client.consent import ConsentClient
 from phrchain.client.exchange import ExchangeClient
+from phrchain.client.genome import GenomeClient
 from phrchain.client.governance import GovernanceClient
 from phrchain.client.http import NodeClient
 from phrchain.client.records import RecordsClient
@@ -42,6 +43,7 @@ class Phr:
         self.supply = SupplyClient(self.session)
         self.trials = TrialsClient(self.session)
         self.governance = GovernanceClient(self.session)
+        self.genome = GenomeClient(self.session)
 
     @property
     def node(self) -> NodeClient:

@@ -49,7 +49,7 @@ from phrchain.modules.claims.reasons import REASONS
 from phrchain.modules.consent.messages import CONSENT_ACTIONS, PURPOSES
 from phrchain.modules.identity.messages import ROLES
 from phrchain.modules.records.messages import CATEGORIES
-from phrchain.web import auditor, claims, filing, patient, provider, smart, supply, trials
+from phrchain.web import auditor, claims, filing, genome, patient, provider, smart, supply, trials
 from phrchain.web.config import UiConfig
 from phrchain.web.deps import COOKIE, Ui, UiState, current_session, mutating_session, party
 from phrchain.web.errors import (
@@ -293,6 +293,7 @@ def create_ui_app(config: UiConfig) -> FastAPI:
     app.include_router(claims.auditor_router)
     app.include_router(trials.patient_router)
     app.include_router(trials.auditor_router)
+    app.include_router(genome.router)
     app.include_router(smart.router)
     app.include_router(supply.pharmacy_router)
     app.include_router(supply.auditor_router)
