@@ -291,3 +291,31 @@ def test_a_retried_upload_is_accepted_only_for_the_same_bytes(c: Consortium) -> 
     assert (other.value.codespace, other.value.code) == ("vault", 30)
     assert "other bytes" in other.value.message
     assert store_of(c).get(bytes.fromhex(obj.record)).meta.plain_size == len(sink.getvalue())
+
+
+def test_genome_reads_and_record_reads_share_one_decide_and_audit(
+        c: Consortium, sealed: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GA4GH routes and ``Vault.access`` decide and audit through the one public
+    ``Vault.decide_and_audit`` (no copy of the sequence, no private vault calls)."""
+    from pathlib import Path
+
+    from phrchain.gateway import genome as genome_gateway
+    from phrchain.gateway.service import Vault
+    seen: list[tuple[str, str, str]] = []
+    original = Vault.decide_and_audit
+
+    def spy(self: Vault, req: object, record_hex: str, action: str, purpose: str,
+            patient: str, author: str | None) -> dict[str, object]:
+        seen.append((record_hex, action, purpose))
+        return original(self, req, record_hex, action, purpose, patient,  # type: ignore[arg-type]
+                        author)
+
+    monkeypatch.setattr(Vault, "decide_and_audit", spy)
+    record = store_of(c).by_commitment(bytes.fromhex(sealed)).meta.record_id.hex()
+    p = c.client(P)
+    p.genome.drs(ORG, sealed, purpose="PATRQT")
+    with pytest.raises(ApiError):
+        p.records.open(record, purpose="PATRQT")  # c4gh/22, after deciding and auditing
+    assert seen == [(record, "read", "PATRQT")] * 2
+    source = Path(genome_gateway.__file__).read_text()
+    assert "vault._" not in source and "audit_seal" not in source

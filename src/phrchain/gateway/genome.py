@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from phrchain.core.errors import CodedError
 from phrchain.gateway import custody
-from phrchain.gateway.sender import AUDIT, REGISTER
+from phrchain.gateway.sender import REGISTER
 from phrchain.gateway.service import Vault, wall_clock_ms
 from phrchain.genome import bgzf, errors
 from phrchain.genome import crypt4gh as c4
@@ -26,7 +26,6 @@ from phrchain.genome.objects import GenomeMeta, covering
 from phrchain.genome.store import GenomeStore, Held
 from phrchain.genome.wire import decode_upload
 from phrchain.modules.records.messages import Register, size_bucket
-from phrchain.vault import audit_seal
 from phrchain.vault.gateway_errors import (
     ACCESS_DENIED,
     ERASED,
@@ -85,7 +84,7 @@ class GenomeGateway:
         except (KeyError, TypeError, ValueError, AttributeError):
             raise MALFORMED_REQUEST("upload fields are missing or malformed") from None
         meta.check()
-        identity = self.vault._acting(req.caller)
+        identity = self.vault.acting(req.caller)
         staff = custody.is_staff(self.vault.org, req.caller, identity)
         owner = identity is not None and identity["kind"] == "patient" \
             and req.caller == meta.patient
@@ -137,7 +136,7 @@ class GenomeGateway:
         held = self._object(object_id)
         if req.caller != held.meta.patient:
             raise UPLOAD_REFUSED("only the patient grants a reader")
-        if self.vault._acting(reader) is None:
+        if self.vault.acting(reader) is None:
             raise UPLOAD_REFUSED(f"{reader} is not an active identity")
         if not 0 < len(packet) <= MAX_PACKET:
             raise MALFORMED_REQUEST("a header packet is 1 to 4096 bytes")
@@ -170,29 +169,17 @@ class GenomeGateway:
         record_hex = meta.record_id.hex()
         if not req.registered and not vault.attempts.admit_stranger():
             raise RATE_LIMITED("unregistered callers together")
-        decision = vault._chain("consent/decide", {"accessor": req.caller, "action": "read",
-                                                   "record": record_hex, "purpose": purpose})
-        decision = custody.with_author_permit(decision, req.caller, "read", held.author)
-        entry = {"record": record_hex, "accessor": req.caller, "action": "read",
-                 "purpose": purpose, "decision": "permit" if decision["permit"] else "deny",
-                 "reason": decision["reason"], "consent": decision["consent"],
-                 "break_glass": decision["break_glass"], "request": req.request_hash,
-                 "at": decision["height"]}
-        audited = decision["permit"] or req.registered \
-            or vault.attempts.audit_stranger(req.caller, record_hex)
-        sealed = audit_seal.seal(entry, meta.patient,
-                                 vault.audit_readers.readers(meta.patient)) if audited else None
-        vault.journal.accept(req.nonce, req.caller, req.ts_ms,
-                             None if sealed is None else (AUDIT, sealed))
-        vault.sender.poke()
+        decision = vault.decide_and_audit(req, record_hex, "read", purpose, meta.patient,
+                                          held.author)
         self.store.log_read(meta.record_id, req.caller, req.request_hash, what,
-                            f"{entry['decision']}:{entry['reason']}", wall_clock_ms())
+                            "{}:{}".format("permit" if decision["permit"] else "deny",
+                                           decision["reason"]), wall_clock_ms())
         if not decision["permit"]:
             if decision["reason"] == "erased":
                 self.store.shred(meta.record_id)
                 raise ERASED(record_hex)
             raise ACCESS_DENIED(decision["reason"])
-        on_chain = vault._chain("records/get", {"record": record_hex})
+        on_chain = vault.decisions.record(record_hex)
         if on_chain is None or on_chain.get("hash") != meta.root.hex() \
                 or on_chain["patient"] != meta.patient \
                 or on_chain.get("commitment") != meta.commitment.hex() \

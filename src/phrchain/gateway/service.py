@@ -274,23 +274,10 @@ class Vault:
             beside[1][0] if beside is not None else self._shredded_here(record_hex)
         if patient is None:
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)  # nothing to audit
-        decision = self.decisions.decide(req.caller, action, record_hex, purpose)
         held = None if meta is None else self.store.get_descriptor(record_id)
-        decision = custody.with_author_permit(
-            decision, req.caller, action, held[1] if held is not None
+        decision = self.decide_and_audit(
+            req, record_hex, action, purpose, patient, held[1] if held is not None
             else beside[1][1] if beside is not None else None)
-        entry = {"record": record_hex, "accessor": req.caller, "action": action,
-                 "purpose": purpose, "decision": "permit" if decision["permit"] else "deny",
-                 "reason": decision["reason"], "consent": decision["consent"],
-                 "break_glass": decision["break_glass"], "request": req.request_hash,
-                 "at": decision["height"]}
-        audited = decision["permit"] or req.registered \
-            or self.attempts.audit_stranger(req.caller, record_hex)
-        sealed = audit_seal.seal(entry, patient, self.audit_readers.readers(patient)) \
-            if audited else None
-        self.journal.accept(req.nonce, req.caller, req.ts_ms,
-                            None if sealed is None else (AUDIT, sealed))
-        self.sender.poke()
         if not decision["permit"]:
             if decision["reason"] == "erased":
                 self._shred_quietly(record_id)
@@ -309,6 +296,33 @@ class Vault:
         else:
             release.ticket = self._ticket(req.caller, record_id)
         return release
+
+    def decide_and_audit(self, req: Verified, record_hex: str, action: str, purpose: str,
+                         patient: str, author: str | None) -> dict[str, Any]:
+        """Decide ``req.caller``'s ``action`` on a record of ``patient`` (consent on chain,
+        then the vault's author permit for ``author``), seal the audit entry for the
+        patient's audit readers and journal it with the request's nonce, *before*
+        anything is released. Returns the decision; the caller refuses a denial (stores
+        beside the blob store use this too: ``gateway/genome.py``)."""
+        decision = self.decisions.decide(req.caller, action, record_hex, purpose)
+        decision = custody.with_author_permit(decision, req.caller, action, author)
+        entry = {"record": record_hex, "accessor": req.caller, "action": action,
+                 "purpose": purpose, "decision": "permit" if decision["permit"] else "deny",
+                 "reason": decision["reason"], "consent": decision["consent"],
+                 "break_glass": decision["break_glass"], "request": req.request_hash,
+                 "at": decision["height"]}
+        audited = decision["permit"] or req.registered \
+            or self.attempts.audit_stranger(req.caller, record_hex)
+        sealed = audit_seal.seal(entry, patient, self.audit_readers.readers(patient)) \
+            if audited else None
+        self.journal.accept(req.nonce, req.caller, req.ts_ms,
+                            None if sealed is None else (AUDIT, sealed))
+        self.sender.poke()
+        return decision
+
+    def acting(self, did: str) -> dict[str, Any] | None:
+        """``did``'s identity if it is active (a practitioner's organization too)."""
+        return self._acting(did)
 
     def _beside(self, record_id: bytes
                 ) -> tuple[StoreBeside, tuple[str, str | None]] | None:
