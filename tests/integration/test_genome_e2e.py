@@ -11,6 +11,7 @@ import hashlib
 import io
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import crypt4gh.lib
 import pytest
@@ -265,19 +266,18 @@ def test_a_retried_upload_is_accepted_only_for_the_same_bytes(c: Consortium) -> 
     captured: list[bytes] = []
     a1 = c.client(A1)
     vault = a1.session.vault(ORG)
-    real = VaultClient._request
+    real = VaultClient._request_stream
 
-    def spy(self: VaultClient, method: str, path: str, params: object = None,
-            body: bytes = b"") -> object:
-        if path == "/v1/vault/genome":
-            captured.append(body)
-        return real(self, method, path, params, body)  # type: ignore[arg-type]
+    def spy(self: VaultClient, method: str, path: str, parts: Any, size: int,
+            body_sha256: str) -> Any:
+        captured.append(b"".join(parts))
+        return real(self, method, path, [captured[-1]], size, body_sha256)
 
-    vault._request = spy.__get__(vault)  # type: ignore[method-assign]
+    vault._request_stream = spy.__get__(vault)  # type: ignore[method-assign]
     try:
         obj = a1.genome.seal(io.BytesIO(sink.getvalue()), P.did, custodian=ORG)
     finally:
-        del vault._request
+        del vault._request_stream
     again = vault._request("POST", "/v1/vault/genome", body=captured[0]).json()
     assert again["id"] == obj.id and again["registering"] == [obj.record]
     c.flush()

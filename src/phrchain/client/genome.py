@@ -11,7 +11,8 @@ import gzip
 import hashlib
 import io
 import os
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, urlsplit
@@ -21,8 +22,10 @@ from phrchain.core import encoding
 from phrchain.genome import bgzf, errors, objects, refget
 from phrchain.genome import crypt4gh as c4
 from phrchain.genome import descriptor as gdesc
-from phrchain.genome.wire import encode_upload
+from phrchain.genome.wire import upload_prefix
 from phrchain.modules.records.messages import Register, size_bucket
+
+_SEND_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -60,14 +63,16 @@ class GenomeClient:
         build the region index (bgzipped VCF) or the refget digests of its sequences
         (FASTA; ``sequences`` adds ``[name, "SQ.…", length]`` items), and upload it: by
         staff, the vault registers it; by the patient (self-reported), this wallet does."""
-        me = self.session.wallet.did
         org = custodian or self.session.custodian_of_me()
         if not org:
             raise RecordsError("name the custodian institution")
         record_id = os.urandom(16)
         builder = bgzf.IndexBuilder() if index and fmt == "vcf" else None
         fasta = refget.FastaDigester() if fmt == "fasta" else None
-        segments: list[bytes] = []
+        spool = tempfile.TemporaryFile()  # the segments, sent from here after the fields
+
+        def to_spool(_i: int, segment: bytes, _leaf: bytes) -> None:
+            spool.write(segment)
 
         def on_plain(block: bytes) -> None:
             if builder is not None:
@@ -75,13 +80,23 @@ class GenomeClient:
             if fasta is not None:
                 fasta.feed(block)
 
-        sealed = objects.seal_stream(record_id, patient, source,
-                                     lambda _i, s, _leaf: segments.append(s),
-                                     on_plain=on_plain)
+        with spool:
+            sealed = objects.seal_stream(record_id, patient, source,
+                                         to_spool,
+                                         on_plain=on_plain)
+            return self._seal_upload(sealed, spool, patient, org, fmt, sequences,
+                                     None if builder is None else builder.finish(), fasta)
+
+    def _seal_upload(self, sealed: objects.Sealed, spool: BinaryIO, patient: str, org: str,
+                     fmt: str, sequences: Iterable[list[Any]],
+                     index: bgzf.RegionIndex | None, fasta: refget.FastaDigester | None
+                     ) -> SealedObject:
+        me = self.session.wallet.did
+        record_id = sealed.meta.record_id
         digests = [*map(list, sequences),
                    *([] if fasta is None else [list(d) for d in fasta.finish()])]
         meta = sealed.meta
-        region_index = None if builder is None else builder.finish().to_json()
+        region_index = None if index is None else index.to_json()
         index_digest = "" if region_index is None else \
             hashlib.sha256(encoding.encode(region_index)).hexdigest()
         desc = gdesc.GenomeDescriptor.new(
@@ -102,11 +117,30 @@ class GenomeClient:
                   "packets": packets, "descriptor": gdesc.seal(desc, sealed.data_key).hex(),
                   "index": region_index, "sha256": sealed.sha256,
                   "register": register.to_msg() if staff else None}
-        answer = self.session.vault(org)._request("POST", "/v1/vault/genome",
-                                                  body=encode_upload(fields, segments)).json()
+        answer = self._send_upload(org, fields, spool)
         if not staff:
             self.session.send([register.to_msg()])
         return SealedObject(record_id.hex(), str(answer["id"]), org, staff)
+
+    def _send_upload(self, org: str, fields: dict[str, Any], spool: BinaryIO
+                     ) -> dict[str, Any]:
+        """Stream the upload: the fields, then the spooled segments in 1 MiB reads (the
+        signed body hash is taken in a first pass over the spool)."""
+        prefix = upload_prefix(fields)
+        digest = hashlib.sha256(prefix)
+        spool.seek(0)
+        while block := spool.read(_SEND_BLOCK):
+            digest.update(block)
+        size = len(prefix) + spool.tell()
+        spool.seek(0)
+
+        def parts() -> Iterator[bytes]:
+            yield prefix
+            while block := spool.read(_SEND_BLOCK):
+                yield block
+
+        return dict(self.session.vault(org)._request_stream(
+            "POST", "/v1/vault/genome", parts(), size, digest.hexdigest()).json())
 
     # -- grants ------------------------------------------------------------------------
     def data_keys(self, header_hex: str) -> list[bytes]:

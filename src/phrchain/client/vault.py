@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -64,6 +64,22 @@ class VaultClient:
         try:
             response = self._http.request(method, path, params=params, content=body,
                                           headers=headers)
+        except httpx.TransportError as exc:
+            raise ApiError(0, "client", 1, "unreachable",
+                           f"cannot reach the vault at {self.base_url}: {exc}") from None
+        return raise_for_error(response)
+
+    def _request_stream(self, method: str, path: str, parts: Iterable[bytes], size: int,
+                        body_sha256: str) -> httpx.Response:
+        """A request whose body (``size`` bytes hashing to ``body_sha256``) is sent as
+        ``parts`` arrive, never held whole (a genomic upload)."""
+        headers = sign_request(self.wallet.signing_key, self.wallet.did, self.vault, method,
+                               path, {}, b"", time.time_ns() // 1_000_000, body_sha256)
+        self.last_request = request_hash(headers)
+        self.last_headers = dict(headers)
+        try:
+            response = self._http.request(method, path, content=iter(parts),
+                                          headers={**headers, "content-length": str(size)})
         except httpx.TransportError as exc:
             raise ApiError(0, "client", 1, "unreachable",
                            f"cannot reach the vault at {self.base_url}: {exc}") from None

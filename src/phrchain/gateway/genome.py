@@ -12,7 +12,7 @@ The object id of every route is the DRS id: the record's commitment (64 hex).
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -24,7 +24,7 @@ from phrchain.genome import bgzf, errors
 from phrchain.genome import crypt4gh as c4
 from phrchain.genome.objects import GenomeMeta, covering
 from phrchain.genome.store import GenomeStore, Held
-from phrchain.genome.wire import decode_upload
+from phrchain.genome.wire import UploadReader
 from phrchain.modules.records.messages import Register, size_bucket
 from phrchain.vault.gateway_errors import (
     ACCESS_DENIED,
@@ -42,8 +42,8 @@ MAX_RANGE: Final = 8 << 20  # plaintext bytes per range request (a ticket splits
 MAX_PACKET: Final = 4096
 
 
-def _split_upload(body: bytes) -> tuple[dict[str, Any], list[bytes]]:
-    found = decode_upload(body)
+def _upload_fields(reader: UploadReader) -> dict[str, Any]:
+    found = reader.fields()
     if found is None:
         raise MALFORMED_REQUEST("an upload is its fields' length, JSON fields, segments")
     return found
@@ -66,12 +66,16 @@ class GenomeGateway:
         vault.stores_beside.append(self.store)  # erased on chain: shredded here too
 
     # -- custody -----------------------------------------------------------------------
-    def upload(self, req: Verified, body: bytes) -> dict[str, Any]:
+    def upload(self, req: Verified, parts: Iterable[bytes]) -> dict[str, Any]:
         """Custody upload by the institution's staff (with the ``records/register`` the
         vault sends) or by the patient (self-reported: the patient registers it), the
         rules of ``gateway/custody.py``; the header packets must include the patient's
-        and the custodian institution's."""
-        fields, segments = _split_upload(body)
+        and the custodian institution's. ``parts``: the body as it arrives (ending only
+        once it matched its signed hash); the segments are written as they come and
+        kept only if the whole body and the object check out."""
+        reader = UploadReader(parts)
+        fields = _upload_fields(reader)
+        segments = reader.segments()
         try:
             meta = GenomeMeta(_hex(fields["record"], 16, "record"), str(fields["patient"]),
                               _hex(fields["root"], 32, "root"), int(fields["size"]),
@@ -105,6 +109,9 @@ class GenomeGateway:
                 w.finish(meta, packets, descriptor, req.caller, index, checksums)
         elif self.store.get(meta.record_id).meta != meta:  # a retry must be the same bytes
             raise UPLOAD_REFUSED(f"record {meta.record_id.hex()} is held with other bytes")
+        else:
+            for _ in segments:  # drained: the body must still match its signed hash
+                pass
         jobs = [] if job is None else [job]
         self.vault.journal.accept_registrations(req.nonce, req.caller, req.ts_ms, REGISTER,
                                                 jobs)

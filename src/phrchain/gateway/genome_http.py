@@ -17,8 +17,10 @@ signed request (``vault/requests.py``); errors have the vault's error body.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, Final
 
+from anyio import from_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -34,6 +36,16 @@ _STATUS: Final[dict[ErrorCode, int]] = {
     g.GENOMIC_OBJECT: 409}
 MAX_POS: Final = (1 << 31) - 1
 HTSGET_MEDIA_TYPE: Final = "application/vnd.ga4gh.htsget.v1.3.0+json"
+
+
+def _pulled(parts: AsyncIterator[bytes]) -> Iterator[bytes]:
+    """``parts`` (on the event loop) pulled one at a time from a worker thread: the
+    upload is written as it arrives, with no more than a part and a segment held."""
+    async def step() -> bytes | None:
+        return await anext(parts, None)
+
+    while (part := from_thread.run(step)) is not None:
+        yield part
 
 
 def include_genome_routes(app: FastAPI, vault: Vault, intake: Intake,
@@ -53,8 +65,8 @@ def include_genome_routes(app: FastAPI, vault: Vault, intake: Intake,
 
     @app.post("/v1/vault/genome")
     async def upload(request: Request) -> dict[str, Any]:
-        async with intake.signed(request, max_body) as (req, body):
-            return await run_in_threadpool(genome.upload, req, body)
+        async with intake.streamed(request, max_body) as (req, parts):
+            return await run_in_threadpool(genome.upload, req, _pulled(parts))
 
     @app.put("/v1/vault/genome/{object_id}/readers/{reader}")
     async def grant(object_id: str, reader: str, request: Request) -> dict[str, Any]:

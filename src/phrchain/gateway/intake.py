@@ -76,35 +76,46 @@ class Intake:
         """The authenticated caller and the body it signed, read within ``limit``;
         ``strangers``: whether an unregistered did:key may use the route at all (only
         the reads: every route that writes refuses it before reading its body)."""
+        async with self.streamed(request, limit, strangers=strangers) as (req, parts):
+            body = b"".join([part async for part in parts])
+            yield req, body
+
+    @asynccontextmanager
+    async def streamed(self, request: Request, limit: int, *, strangers: bool = False
+                       ) -> AsyncIterator[tuple[Verified, AsyncIterator[bytes]]]:
+        """As :meth:`signed`, but the body is handed on as it arrives (a genomic
+        upload): each part is hashed and counted against ``limit``, and the iterator
+        ends only once the whole body has matched its signed hash, so what the caller
+        stored meanwhile must stay provisional until then."""
         declared = _declared_length(request)
         if declared is not None and declared > limit:
             raise e.TOO_LARGE(f"{declared} bytes, limit {limit}")
         req = await run_in_threadpool(self.headers, request)
         if not strangers and not req.registered:
             raise e.UPLOAD_REFUSED(f"{req.caller} is not registered on chain")
-        slot = False
-        try:
-            if declared is not None and declared > LARGE_BODY:
-                slot = self._take()
-            hasher, parts, size = hashlib.sha256(), [], 0
+        slot = [declared is not None and declared > LARGE_BODY and self._take()]
+
+        async def parts() -> AsyncIterator[bytes]:
+            hasher, size = hashlib.sha256(), 0
             try:
                 async for part in request.stream():
                     size += len(part)
                     if size > limit:
                         raise e.TOO_LARGE(f"more than {limit} bytes")
-                    if size > LARGE_BODY and not slot:
-                        slot = self._take()
+                    if size > LARGE_BODY and not slot[0]:
+                        slot[0] = self._take()
                     hasher.update(part)
-                    parts.append(part)
+                    if part:
+                        yield part
             except ClientDisconnect:  # the caller left (or the slow-client guard cut it)
                 raise e.MALFORMED_REQUEST(f"the caller disconnected after {size} bytes"
                                           ) from None
-            body = b"".join(parts)
-            del parts
             self.counted(request, lambda: check_body(req, hasher.hexdigest()))
-            yield req, body
+
+        try:
+            yield req, parts()
         finally:
-            if slot:
+            if slot[0]:
                 self._free += 1
 
     def _take(self) -> bool:

@@ -45,11 +45,14 @@ def canonical_query(params: Mapping[str, str]) -> str:
 
 
 def sign_request(signer: keys.SigningKey, caller: str, vault: str, method: str, path: str,
-                 params: Mapping[str, str], body: bytes, now_ms: int) -> dict[str, str]:
-    """The two headers that authenticate one request."""
+                 params: Mapping[str, str], body: bytes, now_ms: int,
+                 body_sha256: str | None = None) -> dict[str, str]:
+    """The two headers that authenticate one request; ``body_sha256``: the hash of a
+    body streamed from elsewhere (``body`` is then ignored)."""
     envelope = {"v": 1, "vault": vault, "caller": caller, "method": method.upper(),
                 "path": path, "query": canonical_query(params),
-                "body": hashlib.sha256(body).hexdigest(), "nonce": secrets.token_hex(16),
+                "body": body_sha256 or hashlib.sha256(body).hexdigest(),
+                "nonce": secrets.token_hex(16),
                 "ts_ms": now_ms}
     raw = encoding.encode(envelope)
     return {REQUEST_HEADER: base64.urlsafe_b64encode(raw).decode().rstrip("="),
