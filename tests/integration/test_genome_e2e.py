@@ -319,3 +319,52 @@ def test_genome_reads_and_record_reads_share_one_decide_and_audit(
     assert seen == [(record, "read", "PATRQT")] * 2
     source = Path(genome_gateway.__file__).read_text()
     assert "vault._" not in source and "audit_seal" not in source
+
+
+def ga4gh_get(c: Consortium, who: Any, path: str, params: dict[str, str],
+              signed: bool = True) -> Any:
+    import httpx
+
+    from phrchain.vault.requests import sign_request
+    headers = sign_request(who.signing_key, who.did, ORG, "GET", path, params, b"",
+                           now_ms()) if signed else {}
+    return httpx.get(c.client(P).session.directory[ORG] + path, params=params,
+                     headers=headers, timeout=30)
+
+
+def test_drs_and_htsget_errors_have_the_ga4gh_shapes(c: Consortium, sealed: str) -> None:
+    """DRS errors are ``{"msg", "status_code"}``, htsget errors ``{"htsget": {"error",
+    "message"}}`` with the spec's names and statuses; phrchain's stable code leads the
+    message and the vault's error object rides beside (what the SDK reads)."""
+    unknown = "ab" * 32
+    cases = [  # (who, path, params, signed, status, htsget name, phrchain code)
+        (P, f"/ga4gh/drs/v1/objects/{unknown}", {"purpose": "PATRQT"}, True, 404, None,
+         "c4gh/19 not_genome_object"),
+        (B1, f"/ga4gh/drs/v1/objects/{sealed}", {}, True, 403, None,
+         "vault/26 access_denied"),
+        (P, f"/ga4gh/drs/v1/objects/{sealed}", {}, False, 401, None,
+         "vault/20 bad_request_signature"),
+        (B1, f"/variants/{sealed}", {"referenceName": "chr1"}, True, 403,
+         "PermissionDenied", "vault/26 access_denied"),
+        (P, f"/variants/{unknown}", {}, True, 404, "NotFound", "c4gh/19 not_genome_object"),
+        (P, f"/variants/{sealed}", {"format": "BCF"}, True, 400, "UnsupportedFormat",
+         "c4gh/23 unsupported_format"),
+        (P, f"/variants/{sealed}", {"referenceName": "chr1", "start": "500", "end": "100",
+                                    "purpose": "PATRQT"}, True, 400, "InvalidRange",
+         "c4gh/14 bad_region"),
+        (P, f"/variants/{sealed}", {"referenceName": "chr1", "start": "x"}, True, 400,
+         "InvalidInput", "vault/25 malformed_request"),
+        (P, f"/variants/{sealed}", {}, False, 401, "InvalidAuthentication",
+         "vault/20 bad_request_signature"),
+    ]
+    for who, path, params, signed, status, name, code in cases:
+        answer = ga4gh_get(c, who, path, params, signed)
+        body = answer.json()
+        assert answer.status_code == status, (path, params, body)
+        if name is None:
+            assert body["status_code"] == status and body["msg"].startswith(code), body
+        else:
+            assert body["htsget"]["error"] == name, body
+            assert body["htsget"]["message"].startswith(code), body
+        space, number = code.split(" ")[0].split("/")
+        assert (body["error"]["codespace"], body["error"]["code"]) == (space, int(number))

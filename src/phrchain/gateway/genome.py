@@ -228,7 +228,7 @@ class GenomeGateway:
         region = None if reference is None else bgzf.Region(
             reference, (start or 0) + 1, end if end is not None else (1 << 31) - 1)
         if region is not None and region.start > region.end:
-            raise MALFORMED_REQUEST("start must be below end")
+            raise errors.BAD_REGION("start must be below end")
         self._decide(req, held, purpose, "htsget " + (str(region) if region else "all"))
         size = held.meta.plain_size
         if region is None or held.index is None:

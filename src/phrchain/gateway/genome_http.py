@@ -13,6 +13,11 @@ signed request (``vault/requests.py``); errors have the vault's error body.
 | ``GET /v1/vault/genome/{id}/c4gh`` | a permitted reader | a crypt4gh file |
 | ``GET /v1/vault/genome/{id}/reads`` | the patient, the institution | the read log |
 | ``GET /v1/vault/genome/mine`` | a patient | their objects here, each with its read log |
+
+Errors of the two GA4GH routes have their standard's shape (DRS ``{"msg",
+"status_code"}``, htsget ``{"htsget": {"error", "message"}}`` with its error names), the
+stable phrchain code first in the message and, for phrchain's SDK, the vault's
+``"error"`` object beside it (:func:`ga4gh_error`).
 """
 
 from __future__ import annotations
@@ -25,17 +30,52 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from phrchain.core.errors import ErrorCode
+from phrchain.core.errors import CodedError, ErrorCode
 from phrchain.gateway.genome import GenomeGateway
 from phrchain.gateway.intake import DEFAULT_MAX_BODY, SMALL_BODY, Intake
 from phrchain.gateway.service import Vault
 from phrchain.genome import errors as g
+from phrchain.vault import gateway_errors as v
 
 _STATUS: Final[dict[ErrorCode, int]] = {
     g.NOT_GENOME_OBJECT: 404, g.BAD_RANGE: 416, g.READER_UNKNOWN: 404, g.BAD_PROOF: 400,
     g.GENOMIC_OBJECT: 409}
 MAX_POS: Final = (1 << 31) - 1
+# htsget 1.3 § Errors: its error names and their HTTP status
+_HTSGET: Final = {401: "InvalidAuthentication", 403: "PermissionDenied", 404: "NotFound",
+                  413: "PayloadTooLarge", 400: "InvalidInput"}
+# the vault errors a GA4GH route can answer, with the status DRS/htsget define for them
+# (the nearest where the vault's own has no counterpart: 409, 410, 421); other: 400
+_GA4GH_STATUS: Final[dict[ErrorCode, int]] = {
+    v.BAD_REQUEST_SIGNATURE: 401, v.STALE_REQUEST: 401, v.REPLAYED_REQUEST: 401,
+    v.ACCESS_DENIED: 403, v.NO_KEY_FOR_CALLER: 403, v.NOT_REGISTERED: 404, v.ERASED: 404,
+    v.TOO_LARGE: 413, v.RATE_LIMITED: 429, v.CHAIN_UNAVAILABLE: 503}
 HTSGET_MEDIA_TYPE: Final = "application/vnd.ga4gh.htsget.v1.3.0+json"
+
+
+def ga4gh_error(kind: str, exc: CodedError) -> JSONResponse:
+    """``exc`` in the error shape of DRS (``kind`` "drs") or htsget: status as the vault
+    answers it, moved to the standard's nearest where it has none; the message starts
+    with ``codespace/code name``; ``"error"`` is the vault's own error object."""
+    status = _GA4GH_STATUS.get(exc.error) or _STATUS.get(exc.error, 400)
+    message = f"{exc.codespace}/{exc.code} {exc.error.name}: {exc.log}"
+    own = {"codespace": exc.codespace, "code": exc.code, "name": exc.error.name,
+           "message": exc.log}
+    if kind == "drs":
+        return JSONResponse({"msg": message, "status_code": status, "error": own},
+                            status_code=status)
+    name = "UnsupportedFormat" if exc.error is g.UNSUPPORTED_FORMAT else \
+        "InvalidRange" if exc.error is g.BAD_REGION else _HTSGET.get(status, "InternalError")
+    return JSONResponse({"htsget": {"error": name, "message": message}, "error": own},
+                        status_code=status, media_type=HTSGET_MEDIA_TYPE)
+
+
+def _position(value: str | None, what: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) > MAX_POS:
+        raise v.MALFORMED_REQUEST(f"{what} must be an integer 0 to {MAX_POS}")
+    return int(value)
 
 
 def _pulled(parts: AsyncIterator[bytes]) -> Iterator[bytes]:
@@ -81,20 +121,28 @@ def include_genome_routes(app: FastAPI, vault: Vault, intake: Intake,
         return {"revoked": reader, "dropped": dropped}
 
     @app.get("/ga4gh/drs/v1/objects/{object_id}")
-    async def drs(object_id: str, request: Request, purpose: str = "TREAT") -> dict[str, Any]:
-        async with intake.signed(request, SMALL_BODY, strangers=True) as (req, _):
-            return await run_in_threadpool(genome.drs, req, object_id, purpose,
-                                           base(request))
+    async def drs(object_id: str, request: Request, purpose: str = "TREAT") -> Response:
+        try:
+            async with intake.signed(request, SMALL_BODY, strangers=True) as (req, _):
+                return JSONResponse(await run_in_threadpool(
+                    genome.drs, req, object_id, purpose, base(request)))
+        except CodedError as exc:
+            return ga4gh_error("drs", exc)
 
     @app.get("/variants/{object_id}")
-    async def variants(object_id: str, request: Request,
-                       referenceName: str | None = None,
-                       start: Annotated[int | None, Query(ge=0, le=MAX_POS)] = None,
-                       end: Annotated[int | None, Query(ge=0, le=MAX_POS)] = None,
-                       purpose: str = "TREAT") -> Response:
-        async with intake.signed(request, SMALL_BODY, strangers=True) as (req, _):
-            ticket = await run_in_threadpool(genome.htsget, req, object_id, referenceName,
-                                             start, end, purpose, base(request))
+    async def variants(object_id: str, request: Request, referenceName: str | None = None,
+                       start: str | None = None, end: str | None = None,
+                       format: str = "VCF", purpose: str = "TREAT") -> Response:
+        try:
+            if format != "VCF":
+                raise g.UNSUPPORTED_FORMAT(f"{format[:16]}: variants are VCF")
+            first, last = _position(start, "start"), _position(end, "end")
+            async with intake.signed(request, SMALL_BODY, strangers=True) as (req, _):
+                ticket = await run_in_threadpool(genome.htsget, req, object_id,
+                                                 referenceName, first, last, purpose,
+                                                 base(request))
+        except CodedError as exc:
+            return ga4gh_error("htsget", exc)
         return JSONResponse(ticket, media_type=HTSGET_MEDIA_TYPE)
 
     @app.get("/v1/vault/genome/{object_id}/range")

@@ -60,6 +60,8 @@ BAD_PSEUDONYM_KEY = register("c4gh", 21, "bad_pseudonym_key",
 GENOMIC_OBJECT = register("c4gh", 22, "genomic_object",
                           "this record is a genomic object: read it through DRS or htsget "
                           "(docs/genomics.md)")
+UNSUPPORTED_FORMAT = register("c4gh", 23, "unsupported_format",
+                              "htsget: the object is not held in the format asked for")
 
 
 class GenomeError(CodedError):
