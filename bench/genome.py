@@ -12,6 +12,8 @@ read.
   object in memory.
 - ``raw``: ``ChaCha20Poly1305.encrypt`` and one ``hashlib.sha256`` over the same 64 KiB
   pieces, no I/O: the floor. ``seal_ratio`` = seal MB/s ÷ raw MB/s (goal ≥ 0.5).
+- ``seal_no_writeback``: the same seal with the store's background writeback off
+  (``genome.store.WRITEBACK_BYTES = 0``): the A/B of that choice, in the same run.
 - ``seal_cpu``: the same ``seal_stream`` into a sink that keeps nothing (no store, no
   disk): what the crypto and hashing alone cost, to tell them from the write and fsync
   of the object (``seal_cpu_ratio``).
@@ -30,6 +32,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -41,9 +44,11 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from phrchain.genome import crypt4gh as c4
 from phrchain.genome import objects
+from phrchain.genome import store as genome_store
 from phrchain.genome.store import GenomeStore
 
 MIB = 1 << 20
+WRITEBACK = genome_store.WRITEBACK_BYTES
 
 
 class Synthetic:
@@ -76,7 +81,9 @@ def raw(size: int) -> float:
     return size / 1e6 / (time.perf_counter() - start)
 
 
-def seal(store: GenomeStore, size: int) -> tuple[float, objects.Sealed]:
+def seal(store: GenomeStore, size: int, writeback: bool = True
+         ) -> tuple[float, objects.Sealed]:
+    genome_store.WRITEBACK_BYTES = WRITEBACK if writeback else 0
     record_id = os.urandom(16)
     start = time.perf_counter()
     with store.writer(record_id, "did:key:zBenchPatient") as w:
@@ -120,20 +127,25 @@ def main(argv: list[str] | None = None) -> int:
     reps = 1 if args.quick else 2
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         raw_best, seal_best, cpu_best, sealed = 0.0, 0.0, 0.0, None
+        plain_best = 0.0  # A/B: the same store without the background writeback
         for rep in range(reps):
             store = GenomeStore(Path(tmp) / f"rep{rep}")
             raw_best = max(raw_best, raw(size))
             speed, sealed = seal(store, size)
             seal_best = max(seal_best, speed)
+            plain, _ = seal(GenomeStore(Path(tmp) / f"plain{rep}"), size, writeback=False)
+            plain_best = max(plain_best, plain)
+            shutil.rmtree(Path(tmp) / f"plain{rep}")
             cpu_best = max(cpu_best, seal_cpu(size))
-            print(f"rep {rep}: raw {raw_best:.0f} MB/s, seal {speed:.0f} MB/s",
-                  file=sys.stderr)
+            print(f"rep {rep}: raw {raw_best:.0f} MB/s, seal {speed:.0f} MB/s, "
+                  f"without writeback {plain:.0f} MB/s", file=sys.stderr)
         assert sealed is not None
         read_ms = region_read_ms(store, sealed)
     line: dict[str, Any] = {
         "bench": "genome", "size_bytes": size, "seal_MBps": round(seal_best, 1),
         "raw_MBps": round(raw_best, 1), "seal_ratio": round(seal_best / raw_best, 3),
         "region_read_ms": round(read_ms, 2), "region_bytes": 10**6,
+        "seal_no_writeback_MBps": round(plain_best, 1),
         "seal_cpu_MBps": round(cpu_best, 1), "seal_cpu_ratio": round(cpu_best / raw_best, 3),
         "python": platform.python_version(), "load": os.getloadavg()[0]}
     print(json.dumps(line))

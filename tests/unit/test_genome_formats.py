@@ -185,3 +185,34 @@ def test_the_stores_memoised_proofs_are_rfc9162s(size: int) -> None:
     for i in range(size):
         assert tree.proof(i) == rfc9162.inclusion_proof(leaves, i, size)
     assert tree.hash(0, size) == rfc9162.root_from_leaf_hashes(leaves)
+
+
+def test_the_store_writes_back_while_sealing(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ``WRITEBACK_BYTES`` written, the writer starts an ``fdatasync`` on a thread
+    (the disk works while the sealer goes on), waits for it before the final fsync, and
+    the object is whole; with 0 only the final fsync runs."""
+    import io
+    import os
+
+    from phrchain.genome import objects
+    from phrchain.genome import store as genome_store
+
+    synced: list[int] = []
+    real = os.fdatasync
+    monkeypatch.setattr(genome_store.os, "fdatasync",
+                        lambda fd: (synced.append(fd), real(fd))[1])
+    plain = os.urandom(5 * 64 * 1024 + 7)
+    for every, background in ((128 * 1024, True), (0, False)):
+        monkeypatch.setattr(genome_store, "WRITEBACK_BYTES", every)
+        synced.clear()
+        store = genome_store.GenomeStore(tmp_path / str(every))
+        record = os.urandom(16)
+        with store.writer(record, "did:key:zP") as w:
+            sealed = objects.seal_stream(record, "did:key:zP", io.BytesIO(plain), w.add)
+            w.finish(sealed.meta, {}, b"", None, None, {"sha256": sealed.sha256})
+        assert bool(synced) == background  # one at a time: 1 or 2 here
+        parts = store.parts(record, range(sealed.meta.segments))
+        assert objects.read_range([sealed.data_key], parts, root=sealed.meta.root,
+                                  segments=sealed.meta.segments,
+                                  plain_size=len(plain), start=0, end=len(plain)) == plain

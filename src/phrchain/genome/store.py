@@ -66,6 +66,9 @@ class Held:
     checksums: dict[str, str]
 
 
+WRITEBACK_BYTES = 32 << 20  # see _Writer._written; 0: leave it all to the last fsync
+
+
 class GenomeStore:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -316,10 +319,33 @@ class _Writer:
         self.file = self.part.open("wb")
         self.leaves: list[bytes] = []
         self.done = False
+        self._unsynced = 0
+        self._syncing: threading.Thread | None = None
 
     def discard(self) -> None:
+        self._wait_sync()
         self.file.close()
         self.part.unlink(missing_ok=True)
+
+    def _written(self, n: int) -> None:
+        """Start writing back what the page cache holds every :data:`WRITEBACK_BYTES`
+        (an ``fdatasync`` on a thread: it waits on the disk without the GIL while the
+        sealer goes on), so the final ``fsync`` finds little left to write; at most one
+        runs at a time. Left alone, the kernel starts only past a share of the memory,
+        and the whole object would be written by the last fsync while nothing else ran."""
+        self._unsynced += n
+        if not WRITEBACK_BYTES or self._unsynced < WRITEBACK_BYTES or (
+                self._syncing is not None and self._syncing.is_alive()):
+            return
+        self._unsynced = 0
+        self._syncing = threading.Thread(target=os.fdatasync, args=(self.file.fileno(),),
+                                         name="genome-writeback", daemon=True)
+        self._syncing.start()
+
+    def _wait_sync(self) -> None:
+        if self._syncing is not None:
+            self._syncing.join()
+            self._syncing = None
 
     def add(self, index: int, segment: bytes, leaf: bytes | None = None) -> None:
         """One segment; ``leaf``: its leaf hash from a sealer running in this process
@@ -328,6 +354,7 @@ class _Writer:
         if index != len(self.leaves) or not 0 < len(segment) <= CIPHER_SEGMENT_SIZE:
             raise errors.BAD_RANGE(f"segment {index} out of order or of a wrong size")
         self.file.write(segment)
+        self._written(len(segment))
         self.leaves.append(rfc9162.leaf_hash(segment) if leaf is None else leaf)
 
     def finish(self, meta: GenomeMeta, packets: Mapping[str, bytes], descriptor: bytes,
@@ -342,6 +369,7 @@ class _Writer:
         if self.file.tell() != meta.size:
             raise errors.BAD_RANGE(f"{self.file.tell()} segment bytes, not {meta.size}")
         self.file.flush()
+        self._wait_sync()
         os.fsync(self.file.fileno())
         self.file.close()
         os.replace(self.part, self.path)
