@@ -134,3 +134,20 @@ def test_an_oversized_stream_is_refused_and_nothing_is_stored(
     finally:
         vault.stores_beside[:] = beside
     assert nothing_stored(c, record)
+
+
+def test_an_upload_refused_early_is_answered_not_cut_off(
+        c: Consortium, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused on its fields (B1 is not hospital A's staff) before the rest of a 24 MiB
+    body is read, the sender still gets the refusal, not a broken connection."""
+    from tests.consortium import B1
+    record, body = captured_upload(c, tmp_path, monkeypatch, 24 * MiB)
+    headers = sign_request(B1.signing_key, B1.did, ORG, "POST", "/v1/vault/genome", {},
+                           b"", time.time_ns() // 1_000_000,
+                           hashlib.sha256(body).hexdigest())
+    parts = (body[i:i + MiB] for i in range(0, len(body), MiB))
+    with httpx.Client(base_url=c.client(A1).session.directory[ORG], timeout=30) as http:
+        answer = http.post("/v1/vault/genome", content=parts,
+                           headers={**headers, "content-length": str(len(body))})
+    assert answer.status_code == 403 and answer.json()["error"]["name"] == "upload_refused"
+    assert nothing_stored(c, record)
