@@ -216,3 +216,27 @@ def test_the_store_writes_back_while_sealing(tmp_path: Path,
         assert objects.read_range([sealed.data_key], parts, root=sealed.meta.root,
                                   segments=sealed.meta.segments,
                                   plain_size=len(plain), start=0, end=len(plain)) == plain
+
+
+def test_a_failed_background_writeback_fails_the_object(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An I/O error seen by the background ``fdatasync`` is reported once per file:
+    ``finish`` raises it (the final fsync alone would not see it) and nothing is kept."""
+    import io
+    import os
+
+    from phrchain.genome import objects
+    from phrchain.genome import store as genome_store
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(genome_store.os, "fdatasync", failing)
+    monkeypatch.setattr(genome_store, "WRITEBACK_BYTES", 64 * 1024)
+    store = genome_store.GenomeStore(tmp_path)
+    record = os.urandom(16)
+    with pytest.raises(OSError), store.writer(record, "did:key:zP") as w:
+        sealed = objects.seal_stream(record, "did:key:zP",
+                                     io.BytesIO(os.urandom(3 * 64 * 1024)), w.add)
+        w.finish(sealed.meta, {}, b"", None, None, {"sha256": sealed.sha256})
+    assert store.holder(record) is None and not list(store.files.iterdir())

@@ -321,9 +321,11 @@ class _Writer:
         self.done = False
         self._unsynced = 0
         self._syncing: threading.Thread | None = None
+        self._sync_error: OSError | None = None
 
     def discard(self) -> None:
-        self._wait_sync()
+        with contextlib.suppress(OSError):
+            self._wait_sync()
         self.file.close()
         self.part.unlink(missing_ok=True)
 
@@ -338,14 +340,22 @@ class _Writer:
                 self._syncing is not None and self._syncing.is_alive()):
             return
         self._unsynced = 0
-        self._syncing = threading.Thread(target=os.fdatasync, args=(self.file.fileno(),),
+        self._syncing = threading.Thread(target=self._sync, args=(self.file.fileno(),),
                                          name="genome-writeback", daemon=True)
         self._syncing.start()
+
+    def _sync(self, fd: int) -> None:
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:  # a write error is reported once per file: keep it for
+            self._sync_error = exc  # finish(), whose own fsync would no longer see it
 
     def _wait_sync(self) -> None:
         if self._syncing is not None:
             self._syncing.join()
             self._syncing = None
+        if self._sync_error is not None:
+            raise self._sync_error
 
     def add(self, index: int, segment: bytes, leaf: bytes | None = None) -> None:
         """One segment; ``leaf``: its leaf hash from a sealer running in this process
