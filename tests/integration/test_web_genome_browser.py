@@ -46,6 +46,8 @@ def test_the_patient_sees_the_genome_reads_in_a_browser(
         assert "htsget chr1:100-300" in text and "no_consent" in text
         # A1: the ticket and the proven range it points at; B1: the refused ticket
         assert card.locator("tbody tr").count() == 3 and "bytes 0-" in text
+        readers = card.locator("p.readers").inner_text()  # each holder apart, not run on
+        assert readers.count(", ") == 2 and "hospital A (hospital) did:key:" in readers
         assert card.locator("tbody tr.denied").count() == 1  # the refusal stands out
         patient.axe()
         patient.shot("genome-patient")

@@ -21,8 +21,9 @@ async function render(body) {
   replace(body, h("p", { class: "note" }, t("genome.note")),
     found.objects.length ? found.objects.map((o) => h("div", { class: "card genome" },
       h("h3", {}, t("genome.object"), " ", h("code", {}, o.id.slice(0, 16))),
-      h("p", {}, t("genome.kept_by"), " ", partyEl(o.custodian), " · ",
-        t("genome.readers"), " ", ...o.readers.map((r) => partyEl(r))),
+      h("p", { class: "readers" }, t("genome.kept_by"), " ", partyEl(o.custodian), " · ",
+        t("genome.readers"), " ",
+        ...o.readers.flatMap((r, i) => (i ? [", ", partyEl(r)] : [partyEl(r)]))),
       readRows(o.reads)))
       : h("p", {}, t("genome.none")),
     found.unreachable.length ? h("p", { class: "warning" }, t("genome.unreachable"),
