@@ -7,6 +7,7 @@ console error and no serious or critical axe violation."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from phrchain.genome import bgzf, vcf
 from tests.consortium import A1, B1, HOSPITAL_A, Consortium, P, running
 from tests.integration.test_web_browser import PHONE, Person, browser  # noqa: F401
 from tests.webui import ui_server
+
+STATIC = Path(__file__).parents[2] / "src" / "phrchain" / "web" / "static"
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +46,7 @@ def test_the_patient_sees_the_genome_reads_in_a_browser(
         card = patient.page.locator(".card.genome", has_text=obj.id[:16])
         card.wait_for()
         text = card.inner_text()
-        assert "htsget chr1:100-300" in text and "no_consent" in text
+        assert "htsget chr1:100-300" in text and "no consent" in text.lower()
         # A1: the ticket and the proven range it points at; B1: the refused ticket
         assert card.locator("tbody tr").count() == 3 and "bytes 0-" in text
         readers = card.locator("p.readers").inner_text()  # each holder apart, not run on
@@ -58,6 +61,9 @@ def test_the_patient_sees_the_genome_reads_in_a_browser(
         card = korean.page.locator(".card.genome", has_text=obj.id[:16])
         card.wait_for()
         assert korean.page.locator("html").get_attribute("lang") == "ko"
+        ko = json.loads((STATIC / "i18n" / "ko.json").read_text(encoding="utf-8"))
+        text = card.inner_text()  # the chain's reasons in the page's language
+        assert ko["reason.no_consent"] in text and "no_consent" not in text
         heading = korean.page.locator("#nav button[data-section=patient-genome]").inner_text()
         assert heading.strip() and heading.strip() != "Genome"
         korean.axe()

@@ -11,7 +11,7 @@ function readRows(reads) {
       const [decision, reason] = r.decision.split(":");
       return h("tr", { class: decision === "permit" ? "" : "denied" },
         h("td", {}, partyEl(r.reader)), h("td", {}, r.what),
-        h("td", {}, term("status", decision), reason ? ` (${reason})` : ""),
+        h("td", {}, term("status", decision), reason ? ` (${term("reason", reason)})` : ""),
         h("td", {}, fmtTime(r.at_ms)));
     })));
 }
