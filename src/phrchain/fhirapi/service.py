@@ -140,26 +140,42 @@ class FhirService:
                  and all(f(h) for f in q.filters)]
         return ordered(found, q.sort)
 
-    def _page(self, call: Call, q: Query, candidates: list[Held], scope: Scope | None,
-              path: str, params: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    def _decide_page(self, call: Call, q: Query, candidates: list[Held],
+                     scope: Scope | None, count_only: bool) -> tuple[list[Held], int | None]:
+        """The resources this page releases, each decided and audited, and where the
+        next page starts (None: no permitted resource follows). The page decides
+        candidates in order until it has ``_count`` permitted ones; the look-ahead for
+        the ``next`` link asks the vault without an audit entry (nothing is released on
+        it) and the next page starts right after this one's last decision, so every
+        candidate it reaches is decided, and audited, by the page that serves it.
+        ``_summary=count`` decides every candidate, each permit audited as released
+        ``count`` (the total carries it, not the resource)."""
         released: list[Held] = []
-        withheld, at, following = 0, q.offset, None
-        want = len(candidates) if q.summary == "count" else q.count
-        while at < len(candidates):
-            verdict = self.decider.decide(call.grant, candidates[at].record,
-                                          call.request_hash, scope, candidates[at].patient)
-            if verdict != PERMIT:
+        withheld, at = 0, q.offset
+        while at < len(candidates) and (count_only or len(released) < q.count):
+            held = candidates[at]
+            verdict = self.decider.decide(call.grant, held.record, call.request_hash, scope,
+                                          held.patient,
+                                          released="count" if count_only else None)
+            if verdict == PERMIT:
+                released.append(held)
+            else:
                 withheld += 1
                 if verdict == "erased":
-                    self.index.forget(candidates[at].record)
-            elif len(released) < want:
-                released.append(candidates[at])
-            else:
-                following = at
-                break
+                    self.index.forget(held.record)
             at += 1
         log.info("fhir search: %d released, %d withheld (in the audit log)",
                  len(released), withheld)
+        if count_only or not any(self.decider.would_permit(call.grant, h.record, scope,
+                                                           h.patient)
+                                 for h in candidates[at:]):
+            return released, None
+        return released, at
+
+    def _page(self, call: Call, q: Query, candidates: list[Held], scope: Scope | None,
+              path: str, params: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        count_only = q.summary == "count"
+        released, following = self._decide_page(call, q, candidates, scope, count_only)
         bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
                                   "timestamp": instant(wall_clock_ms())}
         if q.summary == "count":

@@ -225,7 +225,13 @@ class Vault:
 
     # -- access (read, view, pull, break-glass) ----------------------------------------
     def access(self, req: Verified, record_hex: str, action: str, purpose: str,
-               justification: str | None = None) -> Release:
+               justification: str | None = None, *, note: Mapping[str, Any] | None = None,
+               narrow: str | None = None) -> Release:
+        """Decide, audit, release. ``note``: the optional fields of the audit entry
+        (``audit_seal.OPTIONAL_FIELDS``, e.g. the SMART client and its consent);
+        ``narrow``: a deny reason the caller's own credential imposes on top of the
+        vault's decision (a patient app's consent not covering the record): a permit
+        becomes that denial, audited as such."""
         if action not in ACTIONS:
             raise MALFORMED_REQUEST(f"action must be one of {sorted(ACTIONS)}")
         # Break-glass commits to its reason in the signed request (whose hash the audit
@@ -254,11 +260,16 @@ class Vault:
         held = None if meta is None else self.store.get_descriptor(record_id)
         decision = custody.with_author_permit(decision, req.caller, action,
                                               None if held is None else held[1])
+        if narrow is not None and decision["permit"]:
+            decision = {**decision, "permit": False, "reason": narrow, "consent": None,
+                        "break_glass": False}
         entry = {"record": record_hex, "accessor": req.caller, "action": action,
                  "purpose": purpose, "decision": "permit" if decision["permit"] else "deny",
                  "reason": decision["reason"], "consent": decision["consent"],
                  "break_glass": decision["break_glass"], "request": req.request_hash,
-                 "at": decision["height"]}
+                 "at": decision["height"],
+                 **{k: v for k, v in (note or {}).items()
+                    if k != "released" or decision["permit"]}}  # a deny releases nothing
         audited = decision["permit"] or req.registered \
             or self.attempts.audit_stranger(req.caller, record_hex)
         sealed = audit_seal.seal(entry, patient, self.audit_readers.readers(patient)) \
@@ -282,6 +293,26 @@ class Vault:
         else:
             release.ticket = self._ticket(req.caller, record_id)
         return release
+
+    def preview(self, caller: str, record_hex: str, action: str, purpose: str) -> str:
+        """The decision :meth:`access` would make now (``permit`` or the deny reason),
+        neither audited nor released: for deciding whether there is anything more to
+        offer (a search's ``next`` link), never for releasing. The released access is
+        decided again, and audited, by :meth:`access`."""
+        try:
+            meta: RecordMeta | None = self.store.get_meta(_record_id(record_hex))
+        except VaultError as exc:
+            if exc.error is not store_errors.RECORD_NOT_FOUND:
+                raise
+            meta = None
+        if meta is None:
+            return "unknown_record"
+        decision = self._chain("consent/decide", {"accessor": caller, "action": action,
+                                                  "record": record_hex, "purpose": purpose})
+        held = self.store.get_descriptor(meta.record_id)
+        decision = custody.with_author_permit(decision, caller, action,
+                                              None if held is None else held[1])
+        return "permit" if decision["permit"] else str(decision["reason"])
 
     def _shredded_here(self, record_hex: str) -> str | None:
         """The patient of a record this vault held and the chain has since erased (an
