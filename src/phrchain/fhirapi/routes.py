@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, FastAPI, Request
@@ -97,6 +97,17 @@ def _params(request: Request) -> list[tuple[str, str]]:
     return [(k, v) for k, v in request.query_params.multi_items() if k != "_format"]
 
 
+class ResourceApi(Protocol):
+    """What the resource routes serve from: a service with read, vread and search, and
+    the caller of a request (the gateway's :class:`FhirApi`, the wallet's own facade
+    ``web/fhir.py``)."""
+
+    @property
+    def service(self) -> FhirService: ...
+
+    def call(self, request: Request) -> Call: ...
+
+
 def include_fhir_api(app: FastAPI, vault: Vault) -> FhirApi:
     """Mount the facade on a gateway app; returns it (tests register apps on it)."""
     api = FhirApi(vault)
@@ -104,6 +115,17 @@ def include_fhir_api(app: FastAPI, vault: Vault) -> FhirApi:
     # OpenAPI document, whose error bodies and content types it does not share.
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
     auth_routes.add(router, api)
+    _add_gateway_routes(router, api)
+    add_resource_routes(router, api)
+    add_unsupported(router)
+    app.include_router(router)
+    app.state.fhir_api = api
+    return api
+
+
+def _add_gateway_routes(router: APIRouter, api: FhirApi) -> None:
+    """What only the gateway serves: its CapabilityStatement and SMART configuration,
+    transaction/batch writes and the audit trail."""
 
     @router.get("/metadata")
     def metadata(request: Request) -> Response:
@@ -124,17 +146,22 @@ def include_fhir_api(app: FastAPI, vault: Vault) -> FhirApi:
         return await run_in_threadpool(fhir_call, lambda: api.writer.transaction(
             call, body, too_big))
 
-    @router.get("/Patient/{pid}/$everything")
-    def everything(pid: str, request: Request) -> Response:
-        return fhir_call(lambda: api.service.search(
-            api.call(request), None, _params(request), f"Patient/{pid}/$everything",
-            everything_of=pid))
-
     @router.get("/AuditEvent")
     def audit_events(request: Request) -> Response:
         from phrchain.fhirapi.audit_events import search_audit
 
         return fhir_call(lambda: search_audit(api, api.call(request), _params(request)))
+
+
+def add_resource_routes(router: APIRouter, api: ResourceApi) -> None:
+    """Read, vread, search (GET and POST) and ``$everything`` (register after any
+    fixed path such as ``/metadata``: ``/{resource_type}`` would take it)."""
+
+    @router.get("/Patient/{pid}/$everything")
+    def everything(pid: str, request: Request) -> Response:
+        return fhir_call(lambda: api.service.search(
+            api.call(request), None, _params(request), f"Patient/{pid}/$everything",
+            everything_of=pid))
 
     @router.get("/{resource_type}")
     def search(resource_type: str, request: Request) -> Response:
@@ -165,14 +192,14 @@ def include_fhir_api(app: FastAPI, vault: Vault) -> FhirApi:
         return fhir_call(lambda: _versioned(api.service.vread(
             api.call(request), resource_type, fhir_id, version)))
 
+
+def add_unsupported(router: APIRouter) -> None:
+    """Every other path and method: ``OperationOutcome`` 405/404 (register last)."""
+
     @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def unsupported(rest: str, request: Request) -> Response:
         del rest
         return fhir_call(lambda: _refuse(request))
-
-    app.include_router(router)
-    app.state.fhir_api = api
-    return api
 
 
 async def _bounded_body(request: Request, limit: int) -> tuple[bytes, bool]:
