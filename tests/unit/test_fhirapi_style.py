@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "phrchain"
-FILES = sorted((SRC / "fhirapi").glob("*.py")) + [SRC / "web" / "fhir.py"]
+FILES = [*sorted((SRC / "fhirapi").glob("*.py")), SRC / "web" / "fhir.py"]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)

@@ -28,7 +28,7 @@ from phrchain.fhirapi.errors import (
     UNSUPPORTED_INTERACTION,
 )
 from phrchain.fhirapi.outcome import crashed, fhir_response, outcome
-from phrchain.fhirapi.service import Call, FhirService
+from phrchain.fhirapi.service import Call, FhirService, ResourceService
 from phrchain.fhirapi.smart import Authorizer, SmartApps
 from phrchain.fhirapi.writes import Writer
 from phrchain.gateway.service import Vault
@@ -74,17 +74,20 @@ class FhirApi:
         self.service = FhirService(vault)
         self.apps = SmartApps(vault.config.directory)
         self.auth = Authorizer(vault, self.apps)
-        self.writer = Writer(vault, self.service.index)
+        self.writer = Writer(vault, self.service.records)
+
+    def serve(self, request: Request) -> tuple[FhirService, Call]:
+        return self.service, self.call(request)
 
     def call(self, request: Request) -> Call:
-        _check_format(request)
+        check_format(request)
         grant = self.auth.grant_of(request.headers.get("authorization"))
         self.vault._rate(grant.client_id)  # the vault's per-caller token bucket
         return Call(grant, request_hash(request.method, str(request.url), grant.client_id),
                     base_url(request))
 
 
-def _check_format(request: Request) -> None:
+def check_format(request: Request) -> None:
     fmt = request.query_params.get("_format")
     if fmt is not None and fmt not in _FORMATS:
         raise UNSUPPORTED_FORMAT(f"_format {fmt[:40]}")
@@ -98,14 +101,11 @@ def _params(request: Request) -> list[tuple[str, str]]:
 
 
 class ResourceApi(Protocol):
-    """What the resource routes serve from: a service with read, vread and search, and
-    the caller of a request (the gateway's :class:`FhirApi`, the wallet's own facade
-    ``web/fhir.py``)."""
+    """What the resource routes serve from: for a request, the service (read, vread,
+    search) and the call (who asks) — the gateway's :class:`FhirApi`, or the patient
+    wallet's own facade (``web/fhir.py``), whose service is the session's records."""
 
-    @property
-    def service(self) -> FhirService: ...
-
-    def call(self, request: Request) -> Call: ...
+    def serve(self, request: Request) -> tuple[ResourceService, Call]: ...
 
 
 def include_fhir_api(app: FastAPI, vault: Vault) -> FhirApi:
@@ -159,14 +159,13 @@ def add_resource_routes(router: APIRouter, api: ResourceApi) -> None:
 
     @router.get("/Patient/{pid}/$everything")
     def everything(pid: str, request: Request) -> Response:
-        return fhir_call(lambda: api.service.search(
-            api.call(request), None, _params(request), f"Patient/{pid}/$everything",
-            everything_of=pid))
+        return fhir_call(lambda: _search(api, request, None, _params(request),
+                                         f"Patient/{pid}/$everything", pid))
 
     @router.get("/{resource_type}")
     def search(resource_type: str, request: Request) -> Response:
-        return fhir_call(lambda: api.service.search(
-            api.call(request), resource_type, _params(request), resource_type))
+        return fhir_call(lambda: _search(api, request, resource_type, _params(request),
+                                         resource_type))
 
     @router.post("/{resource_type}/_search")
     async def search_post(resource_type: str, request: Request) -> Response:
@@ -178,19 +177,29 @@ def add_resource_routes(router: APIRouter, api: ResourceApi) -> None:
         def run() -> dict[str, Any]:
             if too_big:
                 raise BAD_SEARCH_PARAMETER(f"a search body is at most {SEARCH_BODY} bytes")
-            return api.service.search(api.call(request), resource_type, params,
-                                      resource_type)
+            return _search(api, request, resource_type, params, resource_type)
         return await run_in_threadpool(fhir_call, run)
 
     @router.get("/{resource_type}/{fhir_id}")
     def read(resource_type: str, fhir_id: str, request: Request) -> Response:
-        return fhir_call(lambda: _versioned(api.service.read(
-            api.call(request), resource_type, fhir_id)))
+        def run() -> Response:
+            service, call = api.serve(request)
+            return _versioned(service.read(call, resource_type, fhir_id))
+        return fhir_call(run)
 
     @router.get("/{resource_type}/{fhir_id}/_history/{version}")
     def vread(resource_type: str, fhir_id: str, version: str, request: Request) -> Response:
-        return fhir_call(lambda: _versioned(api.service.vread(
-            api.call(request), resource_type, fhir_id, version)))
+        def run() -> Response:
+            service, call = api.serve(request)
+            return _versioned(service.vread(call, resource_type, fhir_id, version))
+        return fhir_call(run)
+
+
+def _search(api: ResourceApi, request: Request, resource_type: str | None,
+            params: list[tuple[str, str]], path: str, everything_of: str | None = None
+            ) -> dict[str, Any]:
+    service, call = api.serve(request)
+    return service.search(call, resource_type, params, path, everything_of=everything_of)
 
 
 def add_unsupported(router: APIRouter) -> None:
@@ -226,7 +235,7 @@ def _versioned(resource: dict[str, Any]) -> Response:
 
 
 def _metadata(request: Request) -> dict[str, Any]:
-    _check_format(request)
+    check_format(request)
     return capability_statement(base_url(request))
 
 

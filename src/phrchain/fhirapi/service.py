@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import urlencode
 
 from phrchain.core.errors import CodedError
@@ -55,11 +55,35 @@ def served_type(resource_type: str) -> None:
         raise UNKNOWN_TYPE(f"{resource_type} is not served here (see /metadata)")
 
 
-class FhirService:
-    def __init__(self, vault: Vault) -> None:
-        self.vault = vault
-        self.index = RecordIndex(vault)
-        self.decider = Decider(vault)
+class Index(Protocol):
+    """Where a service finds the records it serves (:class:`RecordIndex`: a vault's
+    held records; the patient wallet's: the records it opened, ``web/fhir.py``)."""
+
+    def of_patient(self, patient: str) -> list[Held]: ...
+    def siblings(self, patient: str) -> list[Held]: ...
+    def get(self, record: str) -> Held | None: ...
+    def forget(self, record: str) -> None: ...
+
+
+class Deciding(Protocol):
+    """Who decides each release (:class:`Decider`: the vault's audited access)."""
+
+    def consent_in_force(self, grant: Grant) -> Scope | None: ...
+    def decide(self, grant: Grant, record: str, req_hash: str,
+               scope: Scope | None = None, patient: str | None = None, *,
+               released: str | None = None) -> str: ...
+    def require(self, grant: Grant, record: str, req_hash: str,
+                scope: Scope | None = None, patient: str | None = None) -> None: ...
+    def would_permit(self, grant: Grant, record: str, scope: Scope | None = None,
+                     patient: str | None = None) -> bool: ...
+
+
+class ResourceService:
+    """Read, vread, search and ``$everything`` over an index, each release decided."""
+
+    def __init__(self, index: Index, decider: Deciding) -> None:
+        self.index = index
+        self.decider = decider
 
     # -- read ---------------------------------------------------------------------------
     def read(self, call: Call, resource_type: str, fhir_id: str) -> dict[str, Any]:
@@ -123,18 +147,22 @@ class FhirService:
             q.patient = everything_of
         if resource_type == "Patient" and q.patient is None:
             q.patient = _single_id(params)
-        if q.patient is None:
-            if call.grant.patient is None:
-                raise BAD_SEARCH_PARAMETER("patient: required (searches are per patient)")
-            q.patient = patient_id(call.grant.patient)
-        did = self._patient_in_reach(call.grant, q.patient)
+        dids = self._patients(call.grant, q)
         scope = self.decider.consent_in_force(call.grant)
-        candidates = self._candidates(call.grant, q, did, resource_type)
+        candidates = self._candidates(call.grant, q, dids, resource_type)
         return self._page(call, q, candidates, scope, path, params)
 
-    def _candidates(self, grant: Grant, q: Query, did: str,
+    def _patients(self, grant: Grant, q: Query) -> list[str]:
+        """The patient DIDs a search covers: the one it names, else the token's own."""
+        if q.patient is None:
+            if grant.patient is None:
+                raise BAD_SEARCH_PARAMETER("patient: required (searches are per patient)")
+            q.patient = patient_id(grant.patient)
+        return [self._patient_in_reach(grant, q.patient)]
+
+    def _candidates(self, grant: Grant, q: Query, dids: list[str],
                     resource_type: str | None) -> list[Held]:
-        held = self.index.of_patient(did)
+        held = [h for did in dids for h in self.index.of_patient(did)]
         found = [h for h in held if (h.resource_type == resource_type if resource_type
                                      else grant.scopes.may_read(h.resource_type))
                  and all(f(h) for f in q.filters)]
@@ -191,11 +219,19 @@ class FhirService:
             links.append({"relation": "previous", "url": _url(
                 call.base, path, base_params + _cursor(q.pages[-1], q.pages[:-1]))})
         bundle["link"] = links
-        siblings = self.index.siblings(released[0].patient) if released else []
         bundle["entry"] = [{"fullUrl": f"{call.base}{h.resource_type}/{_own(h)}",
-                            "resource": present(h, siblings), "search": {"mode": "match"}}
-                           for h in released]
+                            "resource": present(h, self.index.siblings(h.patient)),
+                            "search": {"mode": "match"}} for h in released]
         return bundle
+
+
+class FhirService(ResourceService):
+    """A vault gateway's: the records it holds, each release the vault's decision."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+        self.records = RecordIndex(vault)
+        super().__init__(self.records, Decider(vault))
 
 
 def _own(h: Held) -> str:

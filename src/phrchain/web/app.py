@@ -18,6 +18,8 @@ Routes (JSON under ``/ui/api``; ``*`` needs the ``X-CSRF-Token`` header)::
     /ui/api/patient/claim-form, POST …/claims     filing.py (the patient files a claim)
     /ui/api/{patient,auditor}/trials...           trials.py (consent and withdrawal under
                                                   a trial pseudonym; outcome-switch report)
+    /ui/fhir/..., POST /ui/api/patient/fhir-token * fhir.py (the patient's own records as
+                                                  a read-only FHIR R4 server)
 
 Errors have the node API's shape (``errors.py``). Nothing here logs a request body, a
 record or a DID.
@@ -59,6 +61,7 @@ from phrchain.web.errors import (
     WRONG_PASSPHRASE,
     UiError,
 )
+from phrchain.web.fhir import include_wallet_fhir
 from phrchain.web.i18n import DEFAULT as DEFAULT_LANGUAGE
 from phrchain.web.i18n import negotiate
 from phrchain.web.security import LoopbackGuard, check_csrf
@@ -290,6 +293,7 @@ def create_ui_app(config: UiConfig) -> FastAPI:
     app.include_router(trials.patient_router)
     app.include_router(trials.auditor_router)
     app.include_router(smart.router)
+    include_wallet_fhir(app)  # /ui/fhir/: the patient's own records as FHIR R4 (fhir.py)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_handlers(app)
     app.add_middleware(LoopbackGuard)
