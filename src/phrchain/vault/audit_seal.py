@@ -2,7 +2,9 @@
 the regulator's auditors only (``modules/audit/README.md`` fixes the format).
 
 A vault decision (:class:`AccessEntry`: record, accessor, action, purpose, decision,
-reason, consent, break-glass flag, request, decision height) goes on chain sealed:
+reason, consent, break-glass flag, request, decision height; optionally the client, the
+client's grant, the batch and what a permit released, :data:`OPTIONAL_FIELDS`, written
+only when set) goes on chain sealed:
 
 1. ``plaintext = encode({entry fields..., "salt": 32 hex})`` (canonical JSON, a fresh
    16-byte salt so that the commitment cannot be confirmed by guessing the few possible
