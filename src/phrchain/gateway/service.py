@@ -227,11 +227,9 @@ class Vault:
     def access(self, req: Verified, record_hex: str, action: str, purpose: str,
                justification: str | None = None, *, note: Mapping[str, Any] | None = None,
                narrow: str | None = None) -> Release:
-        """Decide, audit, release. ``note``: the optional fields of the audit entry
-        (``audit_seal.OPTIONAL_FIELDS``, e.g. the SMART client and its consent);
-        ``narrow``: a deny reason the caller's own credential imposes on top of the
-        vault's decision (a patient app's consent not covering the record): a permit
-        becomes that denial, audited as such."""
+        """Decide, audit, release. ``note``: optional audit entry fields
+        (``audit_seal.OPTIONAL_FIELDS``); ``narrow``: a deny reason the caller's own
+        credential adds (a patient app's consent not covering the record)."""
         if action not in ACTIONS:
             raise MALFORMED_REQUEST(f"action must be one of {sorted(ACTIONS)}")
         # Break-glass commits to its reason in the signed request (whose hash the audit
@@ -284,14 +282,21 @@ class Vault:
             raise ACCESS_DENIED(decision["reason"])
         if meta is None:  # the chain says active but the bytes are gone: not ours to serve
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)
+        return self._release(req.caller, meta, decision,
+                             None if held is None else held[0])
+
+    def _release(self, caller: str, meta: RecordMeta, decision: dict[str, Any],
+                 descriptor: bytes | None) -> Release:
+        """A permitted access's release: the record checked against the chain, the
+        caller's wrapped key, the chunks inline or a ticket for them."""
+        record_id = meta.record_id
         self._check_registered(meta)
-        wrapped = self._wrapped_for(req.caller, record_id, decision)
-        release = Release(decision, meta, wrapped,
-                          descriptor=None if held is None else held[0])
+        wrapped = self._wrapped_for(caller, record_id, decision)
+        release = Release(decision, meta, wrapped, descriptor=descriptor)
         if meta.size <= INLINE_LIMIT:
             release.chunks = self.store.get_chunks(record_id, range(meta.chunks))
         else:
-            release.ticket = self._ticket(req.caller, record_id)
+            release.ticket = self._ticket(caller, record_id)
         return release
 
     def preview(self, caller: str, record_hex: str, action: str, purpose: str) -> str:
