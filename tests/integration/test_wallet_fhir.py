@@ -119,6 +119,9 @@ def test_fhirclient_reads_the_patients_records_from_both_vaults(world: dict[str,
     only_b = get(base, "Condition", token, patient=patient_id(b)).json()
     assert {e["resource"]["subject"]["reference"] for e in only_b["entry"]} \
         == {f"Patient/{patient_id(b)}"}
+    me = get(base, f"Patient/{patient_id(a)}", token)  # A's import has a Patient
+    assert me.status_code == 200 and me.json()["id"] == patient_id(a)
+    assert get(base, f"Patient/{patient_id(a)}/_history/2", token).status_code == 404
     other = patient_id(P.did)
     assert get(base, f"Patient/{other}", token).status_code == 404
     assert not get(base, "Observation", token, patient=other).json().get("entry")
