@@ -9,6 +9,7 @@ AuditEvents through hospital A's own token."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from phrchain.fhirapi.smart import SmartApps
 from phrchain.gateway.service import wall_clock_ms
 from tests.consortium import HOSPITAL_A, HOSPITAL_B, Consortium, P, running
 from tests.fhirworld import approve, backend_token, base_of, get, grant, import_patient, query_of
+from tests.webui import Browser, ui_server
 
 APP, REDIRECT = "phr-audit-app", "http://127.0.0.1:9/callback"
 
@@ -97,7 +99,7 @@ def test_pages_and_counts_audit_only_what_they_release(c: Consortium,
 
 
 def test_a_patient_app_is_named_and_its_out_of_scope_reads_denied(
-        c: Consortium, world: dict[str, Any]) -> None:
+        c: Consortium, world: dict[str, Any], tmp_path: Path) -> None:
     base, pid = base_of(c), world["pid"]
     observations = sorted(obs_ids(world, c))
     app = smart.FHIRClient(settings={"app_id": APP, "api_base": base,
@@ -125,3 +127,12 @@ def test_a_patient_app_is_named_and_its_out_of_scope_reads_denied(
     assert [(e["record"], e["reason"]) for e in denied] \
         == [(observations[0], "out_of_scope")] * 2   # the read and the search
     assert all(e["reason"] == "owner" for e in logged if e["outcome"] == "0")
+    # the patient's own wallet shows which app read, under which consent
+    with ui_server(c, tmp_path) as url:
+        page = Browser(url)
+        assert page.login("patient-p").is_success
+        seen = page.ok("GET", "api/patient/access-log")["entries"]
+        page.http.close()
+    via = [e for e in seen if e.get("client") == APP]
+    assert via and all(e["grant"] == consent for e in via)
+    assert (observations[0], "out_of_scope") in {(e["record"], e["reason"]) for e in via}
