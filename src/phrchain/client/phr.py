@@ -22,6 +22,7 @@ from phrchain.client.exchange import ExchangeClient
 from phrchain.client.governance import GovernanceClient
 from phrchain.client.http import NodeClient
 from phrchain.client.records import RecordsClient
+from phrchain.client.research import ResearchClient
 from phrchain.client.session import Session
 from phrchain.client.supply import SupplyClient
 from phrchain.client.trials import TrialsClient
@@ -41,6 +42,7 @@ class Phr:
         self.claims = ClaimsClient(self.session)
         self.supply = SupplyClient(self.session)
         self.trials = TrialsClient(self.session)
+        self.research = ResearchClient(self.session)
         self.governance = GovernanceClient(self.session)
 
     @property

@@ -1,0 +1,181 @@
+"""The SDK for research data donation (``modules/research``).
+
+Roles, each through a :class:`ResearchClient` on the party's session:
+
+- **donor**: the session's wallet is the patient pseudonym that owns the records at a
+  custodian (kind ``custodian``, docs/privacy-v2-design.md §1); it donates under DUO
+  terms, changes them (a new version), revokes, lists the studies that used its data,
+  exports its donation as a FHIR ``Consent``, and obtains inclusion or exclusion proofs;
+- **research institute** (or its researcher): registers studies, sends data requests and
+  drives their matching to the end;
+- **custodian** (its vault, with :mod:`phrchain.research.vault`): sends the manifest of a
+  released dataset and records the destruction of its pseudonymisation key.
+
+A proof file (:meth:`ResearchClient.prove`) is checked offline by :func:`verify_proof`
+against the validator the reader trusts: a record's leaf in a dataset proven present
+(inclusion, with the donation version) or absent (exclusion), and the donor's outcome
+of the dataset's request.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any, Final
+
+from phrchain.client.session import Session
+from phrchain.client.verify import verify_query_against_header
+from phrchain.core import encoding
+from phrchain.core.errors import EncodingError, ProofError
+from phrchain.modules.research import keys as research_keys
+from phrchain.modules.research.messages import (
+    DestroyKey,
+    Donate,
+    Match,
+    RegisterStudy,
+    Release,
+    Request,
+    Revoke,
+)
+
+PROOF_FORMAT: Final = "phrchain-research-proof/v1"
+PSEUDONYM_KIND: Final = "custodian"
+
+__all__ = ["PROOF_FORMAT", "ResearchClient", "verify_proof"]
+
+
+class ResearchClient:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @property
+    def did(self) -> str:
+        return self.session.wallet.did
+
+    def _q(self, path: str, **data: Any) -> Any:
+        return self.session.q(path, **data)
+
+    # -- donor ------------------------------------------------------------------------
+    def donate(self, permission: dict[str, Any], modifiers: Sequence[dict[str, Any]],
+               scope: dict[str, Any], start_ms: int, end_ms: int) -> dict[str, Any]:
+        msg = Donate(permission, list(modifiers), scope, start_ms, end_ms).to_msg()
+        Donate.parse(msg)   # refuse a malformed donation before signing anything
+        self.session.send([msg])
+        return self.donation()
+
+    def revoke(self) -> dict[str, Any]:
+        self.session.send([Revoke().to_msg()])
+        return self.donation()
+
+    def donation(self, donor: str | None = None, version: int | None = None
+                 ) -> dict[str, Any]:
+        data: dict[str, Any] = {"donor": donor or self.did}
+        if version is not None:
+            data["version"] = version
+        found: dict[str, Any] | None = self._q("research/donation", **data)
+        if found is None:
+            raise ProofError(f"no donation by {data['donor']}")
+        return found
+
+    def uses(self, donor: str | None = None) -> list[dict[str, Any]]:
+        """Every dataset that holds the donor's data, with its study and manifest."""
+        found = self._q("research/uses", donor=donor or self.did)["datasets"]
+        return [{"dataset": d, "study": self._q("research/study", study=s),
+                 "manifest": self._q("research/dataset", dataset=d)}
+                for d, s in sorted(found.items())]
+
+    def fhir_consent(self, donor: str | None = None) -> dict[str, Any]:
+        from phrchain.fhir.research import donation_to_fhir
+        from phrchain.fhir.validation import validate
+
+        donation = self.donation(donor)
+        params = self._q("research/params", version=donation["params"])
+        resource = donation_to_fhir(donation, params["terms"])
+        validate(resource)
+        return resource
+
+    def prove(self, dataset: str, record: str) -> bytes:
+        """A proof file: the record's leaf in ``dataset`` (present or absent), the
+        dataset's manifest and the owner's outcome of its request, each with its proof
+        against the validator-signed header of one height. Canonical JSON bytes."""
+        header = self.session.node.header()
+        height = int(header["header"]["height"])
+        node = self.session.node
+        leaf = node.query("research/leaf", {"dataset": dataset, "record": record}, height,
+                          prove=True)
+        manifest = node.query("research/dataset", {"dataset": dataset}, height, prove=True)
+        owner = node.query("records/get", {"record": record}, height)["value"]
+        outcome = None
+        if manifest["value"] is not None and owner is not None:
+            outcome = node.query("research/outcome", {
+                "request": manifest["value"]["request"], "donor": owner["patient"]},
+                height, prove=True)
+        return encoding.encode({
+            "format": PROOF_FORMAT, "dataset": dataset, "record": record, "height": height,
+            "chain_id": header["header"]["chain_id"], "header": header, "leaf": leaf,
+            "manifest": manifest, "outcome": outcome,
+            "donor": None if owner is None else owner["patient"]})
+
+    # -- research institute -------------------------------------------------------------
+    def register_study(self, study: RegisterStudy) -> dict[str, Any]:
+        self.session.send([study.to_msg()])
+        found: dict[str, Any] = self._q("research/study", study=study.study)
+        return found
+
+    def request(self, study: str, request: str | None = None) -> dict[str, Any]:
+        """Send a data request and match it against every donor (as many ``match``
+        transactions as the chain's batch size needs); the finished request."""
+        request = request or secrets.token_hex(16)
+        self.session.send([Request(request, study).to_msg()])
+        found: dict[str, Any] = self._q("research/request", request=request)
+        while not found["done"]:
+            self.session.send([Match(request).to_msg()])
+            found = self._q("research/request", request=request)
+        return found
+
+    # -- custodian ----------------------------------------------------------------------
+    def release(self, manifest: Release) -> dict[str, Any]:
+        self.session.send([manifest.to_msg()])
+        found: dict[str, Any] = self._q("research/dataset", dataset=manifest.dataset)
+        return found
+
+    def destroy_key(self, dataset: str) -> dict[str, Any]:
+        self.session.send([DestroyKey(dataset).to_msg()])
+        found: dict[str, Any] = self._q("research/dataset", dataset=dataset)
+        return found
+
+
+def _refuse(why: str) -> ProofError:
+    return ProofError(f"research proof file: {why}")
+
+
+def verify_proof(data: bytes, validator_did: str, chain_id: str | None = None
+                 ) -> dict[str, Any]:
+    """Check a proof file offline; return ``{dataset, record, height, included,
+    donation, manifest, outcome}`` (``included`` False: proven absent). Raises
+    :class:`ProofError` on any change to the file."""
+    try:
+        doc = encoding.decode(data)
+        if encoding.encode(doc) != data or doc.get("format") != PROOF_FORMAT:
+            raise _refuse("not a canonical research proof file")
+        dataset, record, header = str(doc["dataset"]), str(doc["record"]), doc["header"]
+        raw = verify_query_against_header(doc["leaf"], header, validator_did,
+                                          research_keys.leaf_key(dataset, record), chain_id)
+        manifest = verify_query_against_header(doc["manifest"], header, validator_did,
+                                               research_keys.dataset_key(dataset), chain_id)
+        if manifest is None:
+            raise _refuse(f"dataset {dataset} is proven absent")
+        manifest_value = encoding.decode(bytes.fromhex(manifest))
+        outcome = None
+        if doc["outcome"] is not None:
+            key = research_keys.outcome_key(manifest_value["request"], str(doc["donor"]))
+            proven = verify_query_against_header(doc["outcome"], header, validator_did, key,
+                                                 chain_id)
+            outcome = None if proven is None else encoding.decode(bytes.fromhex(proven))
+        leaf = None if raw is None else encoding.decode(bytes.fromhex(raw))
+    except (KeyError, TypeError, ValueError, AttributeError, EncodingError) as exc:
+        raise _refuse(f"malformed ({type(exc).__name__})") from None
+    return {"dataset": dataset, "record": record, "height": doc["height"],
+            "included": leaf is not None,
+            "donation": None if leaf is None else leaf["donation"],
+            "manifest": manifest_value, "outcome": outcome}

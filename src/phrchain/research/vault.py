@@ -1,0 +1,109 @@
+"""The custodian vault's release of a research dataset (issue 17), off chain.
+
+Given a data request the chain has matched, the vault takes the records it holds whose
+owner pseudonym was matched ``included`` and whose donation still covers them, groups
+them per donor, de-identifies them (:mod:`phrchain.deid`), runs the release gates, and
+builds the ``research/release`` manifest: the dataset root, the leaves (record
+commitment, donation version) and their RFC 9162 root, the configuration's hash, the
+k and l reached, the key's commitment, and the approver's signature. Only a dataset
+that passed every gate gets a manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from phrchain.core import keys, rfc9162
+from phrchain.core.hashing import tagged_hash
+from phrchain.deid import Config, Dataset, Group, deidentify
+from phrchain.modules.research import leaf_bytes, release_bytes
+from phrchain.modules.research.messages import Leaf, Release
+
+Query = Callable[..., Any]    # query(path, **data) -> the answer's value
+
+__all__ = ["HeldRecord", "Released", "eligible", "key_commitment", "release"]
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRecord:
+    """A record the vault holds, opened: its id and its FHIR resource."""
+
+    record: str
+    resource: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    dataset: Dataset
+    manifest: Release
+    donors: tuple[str, ...]
+
+
+def key_commitment(key: bytes) -> str:
+    """What the manifest names for the pseudonymisation key (never the key)."""
+    return tagged_hash("phrchain/research/deid-key/v1", key).hex()
+
+
+def _outcomes(query: Query, request: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    after = None
+    while True:
+        page = query("research/outcomes", request=request,
+                     **({} if after is None else {"after": after}))
+        for donor in page["donors"]:
+            yield donor, query("research/outcome", request=request, donor=donor)
+        after = page["next"]
+        if after is None:
+            return
+
+
+def eligible(query: Query, request: str, held: Sequence[HeldRecord], now_ms: int
+             ) -> dict[str, tuple[int, list[HeldRecord]]]:
+    """``{donor: (donation version, records)}``: the held records the chain will accept
+    in a manifest of ``request`` (the same checks as ``research/release``)."""
+    included = {d: o["donation"] for d, o in _outcomes(query, request)
+                if o["outcome"] == "included"}
+    found: dict[str, tuple[int, list[HeldRecord]]] = {}
+    for item in held:
+        record = query("records/get", record=item.record)
+        donor = None if record is None else record["patient"]
+        if donor not in included or record["status"] != "active":
+            continue
+        donation = query("research/donation", donor=donor)
+        period = donation["period"]
+        if donation["status"] != "active" or donation["version"] != included[donor] \
+                or not period["start_ms"] <= now_ms < period["end_ms"] \
+                or ("all" not in donation["scope"]
+                    and item.record not in donation["scope"]["records"]):
+            continue
+        found.setdefault(donor, (included[donor], []))[1].append(item)
+    return found
+
+
+def release(query: Query, request: str, held: Sequence[HeldRecord], *, config: Config,
+            key: bytes, dataset: str, reference_year: int, recorded: str, now_ms: int,
+            approver: keys.SigningKey) -> Released:
+    """De-identify and gate the eligible records; raise the gate's refusal
+    (:class:`~phrchain.deid.DeidError`) or return the dataset and its manifest."""
+    study = query("research/request", request=request)["study"]
+    chosen = eligible(query, request, held, now_ms)
+    donors = sorted(chosen)
+    groups = [Group(tuple(h.resource for h in chosen[d][1])) for d in donors]
+    result = deidentify(groups, config, key, study=study, dataset=dataset,
+                        reference_year=reference_year, recorded=recorded)
+    result.check()
+    leaves = sorted((h.record, chosen[d][0]) for d in donors for h in chosen[d][1])
+    commitments = [query("records/get", record=r)["commitment"] for r, _ in leaves]
+    leaves_root = rfc9162.root_from_leaf_hashes(
+        [rfc9162.leaf_hash(leaf_bytes(c, v)) for c, (_, v) in zip(commitments, leaves,
+                                                                   strict=True)]).hex()
+    key_hash, k, l_reached = (key_commitment(key), result.report["k"]["reached"],
+                              result.report["l"]["reached"])
+    sig = approver.sign(release_bytes(dataset, study, result.root, leaves_root,
+                                      config.digest, key_hash))
+    manifest = Release(dataset, request, result.root,
+                       sum(len(v) for v in result.lines.values()),
+                       tuple(Leaf(r, v) for r, v in leaves), leaves_root, config.digest,
+                       k, l_reached, key_hash, approver.did, sig)
+    return Released(result, manifest, tuple(donors))
