@@ -9,6 +9,7 @@ import pytest
 
 from phrchain.core import errors
 from phrchain.core.errors import REGISTRY, CodedError, PhrError, TxError
+from phrchain.deid.errors import DeidError
 from phrchain.fhir import errors as fhir_errors
 from phrchain.fhir.errors import FhirError
 from phrchain.vault import errors as vault_errors
@@ -17,7 +18,7 @@ from phrchain.vault.errors import VaultError
 
 # Codespaces whose codes are decided by the state machine and land in block results.
 ON_CHAIN = {"tx", "query", "governance", "identity", "records", "consent", "audit",
-            "exchange", "settlement", "claims", "supply", "trials"}
+            "exchange", "settlement", "claims", "supply", "trials", "research"}
 
 
 def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
@@ -31,6 +32,8 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
             assert type(exc) is VaultError
         elif codespace == "fhir":
             assert type(exc) is FhirError
+        elif codespace == "deid":
+            assert type(exc) is DeidError
         else:
             assert codespace in ON_CHAIN, codespace
             assert type(exc) is TxError

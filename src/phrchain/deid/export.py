@@ -72,8 +72,12 @@ def deidentify(groups: Sequence[Group], config: Config, key: bytes, *, study: st
     patients: list[str] = []
     for group in groups:
         source_id = _patient_id(group)
+        # A urn:uuid reference names the resource of that id (the Synthea and bulk
+        # export convention), unless the bundle's fullUrls say otherwise.
+        refs = {f"urn:uuid:{r['id']}": f"{r['resourceType']}/{r['id']}"
+                for r in group.resources if isinstance(r.get("id"), str)}
         p = Patient(key, study, date_offset_days(key, study, dataset, source_id),
-                    reference_year, group.refs)
+                    reference_year, {**refs, **group.refs})
         done = [transformer.resource(r, p) for r in group.resources]
         changes.update(p.changes)
         outputs.append(done)

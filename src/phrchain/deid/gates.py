@@ -20,7 +20,7 @@ from phrchain.deid.errors import BELOW_K, BELOW_L, RESIDUAL_IDENTIFIER
 # phone numbers (KR and NANP shapes), e-mail addresses.
 PATTERNS: Final = {
     "rrn": re.compile(r"(?<![0-9A-Za-z])\d{6}-?[1-8]\d{6}(?![0-9A-Za-z])"),
-    "phone": re.compile(r"(?<![0-9A-Za-z-])(\+?\d{1,3}[ -])?\(?\d{2,4}\)?[ -]\d{3,4}-\d{4}"
+    "phone": re.compile(r"(?<![0-9A-Za-z-])(\+?\d{1,3}[ -])?\(?\d{1,4}\)?[ -]\d{3,4}-\d{4}"
                         r"(?![0-9A-Za-z-])"),
     "email": re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"),
 }

@@ -21,7 +21,10 @@ PSEUDONYM_DOMAIN: Final = "phrchain/deid/pseudonym/v1"
 OFFSET_DOMAIN: Final = "phrchain/deid/date-offset/v1"
 MAX_SHIFT_DAYS: Final = 50   # offsets are ±1..±50 days, never 0
 
-__all__ = ["KEY_BYTES", "check_key", "date_offset_days", "study_pseudonym"]
+COMMITMENT_DOMAIN: Final = "phrchain/deid/key-commitment/v1"
+
+__all__ = ["KEY_BYTES", "check_key", "date_offset_days", "key_commitment",
+           "study_pseudonym"]
 
 
 def check_key(key: bytes) -> bytes:
@@ -53,3 +56,9 @@ def date_offset_days(key: bytes, study: str, dataset: str, patient: str) -> int:
                      "patient": patient})
     n = int.from_bytes(mac[:8], "big") % (2 * MAX_SHIFT_DAYS)
     return n - MAX_SHIFT_DAYS if n < MAX_SHIFT_DAYS else n - MAX_SHIFT_DAYS + 1
+
+
+def key_commitment(key: bytes) -> str:
+    """64 hex: what a dataset manifest names for the key (HMAC of a fixed label under
+    it). The vault can show it holds the key, or destroyed it; nobody learns the key."""
+    return _mac(key, {"domain": COMMITMENT_DOMAIN}).hex()

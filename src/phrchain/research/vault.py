@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from phrchain.core import keys, rfc9162
-from phrchain.core.hashing import tagged_hash
 from phrchain.deid import Config, Dataset, Group, deidentify
+from phrchain.deid.pseudonyms import key_commitment
 from phrchain.modules.research import leaf_bytes, release_bytes
 from phrchain.modules.research.messages import Leaf, Release
 
@@ -39,11 +39,6 @@ class Released:
     dataset: Dataset
     manifest: Release
     donors: tuple[str, ...]
-
-
-def key_commitment(key: bytes) -> str:
-    """What the manifest names for the pseudonymisation key (never the key)."""
-    return tagged_hash("phrchain/research/deid-key/v1", key).hex()
 
 
 def _outcomes(query: Query, request: str) -> Iterator[tuple[str, dict[str, Any]]]:
