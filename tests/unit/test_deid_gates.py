@@ -15,8 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycanon import anonymity
 
-from phrchain.deid import DeidError, default_config, deidentify, groups_from_bundles
-from phrchain.deid import gates
+from phrchain.deid import DeidError, default_config, deidentify, gates, groups_from_bundles
 from phrchain.deid.config import parse
 from phrchain.deid.export import Group
 from phrchain.deid.pseudonyms import MAX_SHIFT_DAYS, date_offset_days, study_pseudonym
@@ -115,7 +114,7 @@ def run(*resources: dict[str, Any], **parameters: Any) -> list[dict[str, Any]]:
 
 
 def test_korean_identifiers_names_and_addresses_go() -> None:
-    out = [r for r in run(patient()) if r["resourceType"] == "Patient"][0]
+    out = next(r for r in run(patient()) if r["resourceType"] == "Patient")
     text = json.dumps(out, ensure_ascii=False)
     for secret in ("300517-2345678", "12345678901", "김서연", "서연", "세종대로", "서울",
                    "03154", "1930-05-17"):
@@ -128,7 +127,7 @@ def test_korean_identifiers_names_and_addresses_go() -> None:
 def test_restricted_zip3_and_ages_under_90() -> None:
     young = patient(birthDate="1980-01-02",
                     address=[{"postalCode": "03601", "country": "US"}])
-    out = [r for r in run(young) if r["resourceType"] == "Patient"][0]
+    out = next(r for r in run(young) if r["resourceType"] == "Patient")
     assert out["address"][0]["postalCode"] == "000" and out["birthDate"] == "1980"
 
 

@@ -5,6 +5,7 @@ manifest is accepted on chain; every output resource is valid FHIR R4."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from datetime import date
@@ -124,7 +125,7 @@ def test_intervals_between_a_patients_events_survive(world: dict[str, Any]) -> N
             if out is not None:
                 pairs.append((date.fromisoformat(src["period"]["start"][:10]),
                               date.fromisoformat(out["period"]["start"][:10])))
-        for (a_src, a_out), (b_src, b_out) in zip(pairs, pairs[1:], strict=False):
+        for (a_src, a_out), (b_src, b_out) in itertools.pairwise(pairs):
             assert (b_src - a_src) == (b_out - a_out)
             checked += 1
         if pairs:
