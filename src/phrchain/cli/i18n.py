@@ -186,6 +186,13 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "trials.verified": "the proof file verifies: trial {trial}, {n} state entries at "
                            "height {height}, exported by {exporter}",
         "trials.wrote": "wrote {path}",
+        "research.deidentified": "de-identified {patients} patients into {out}: k = {k}, "
+                                 "l = {l} (report.json says what changed)",
+        "research.wrote": "wrote {path}",
+        "research.included": "proven: record {record} is in dataset {dataset} (height "
+                             "{height})",
+        "research.excluded": "proven: record {record} is not in dataset {dataset} (height "
+                             "{height})",
     },
     "ko": {
         "none": "없음",
@@ -345,6 +352,13 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "trials.verified": "증명 파일이 검증되었습니다: 시험 {trial}, {height}번 블록의 상태 "
                            "항목 {n}개, 내보낸 이 {exporter}",
         "trials.wrote": "{path} 에 저장했습니다",
+        "research.deidentified": "환자 {patients}명을 비식별화하여 {out} 에 저장했습니다: "
+                                 "k = {k}, l = {l} (바뀐 내용은 report.json 에 있습니다)",
+        "research.wrote": "{path} 에 저장했습니다",
+        "research.included": "증명됨: 기록 {record} 은 데이터셋 {dataset} 에 포함되어 "
+                             "있습니다 ({height}번 블록)",
+        "research.excluded": "증명됨: 기록 {record} 은 데이터셋 {dataset} 에 포함되어 있지 "
+                             "않습니다 ({height}번 블록)",
     },
 }
 

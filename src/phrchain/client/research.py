@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any, Final
 
+from phrchain.client.http import NodeClient
 from phrchain.client.session import Session
 from phrchain.client.verify import verify_query_against_header
 from phrchain.core import encoding
@@ -41,7 +42,7 @@ from phrchain.modules.research.messages import (
 PROOF_FORMAT: Final = "phrchain-research-proof/v1"
 PSEUDONYM_KIND: Final = "custodian"
 
-__all__ = ["PROOF_FORMAT", "ResearchClient", "verify_proof"]
+__all__ = ["PROOF_FORMAT", "ResearchClient", "prove", "verify_proof"]
 
 
 class ResearchClient:
@@ -95,26 +96,8 @@ class ResearchClient:
         return resource
 
     def prove(self, dataset: str, record: str) -> bytes:
-        """A proof file: the record's leaf in ``dataset`` (present or absent), the
-        dataset's manifest and the owner's outcome of its request, each with its proof
-        against the validator-signed header of one height. Canonical JSON bytes."""
-        header = self.session.node.header()
-        height = int(header["header"]["height"])
-        node = self.session.node
-        leaf = node.query("research/leaf", {"dataset": dataset, "record": record}, height,
-                          prove=True)
-        manifest = node.query("research/dataset", {"dataset": dataset}, height, prove=True)
-        owner = node.query("records/get", {"record": record}, height)["value"]
-        outcome = None
-        if manifest["value"] is not None and owner is not None:
-            outcome = node.query("research/outcome", {
-                "request": manifest["value"]["request"], "donor": owner["patient"]},
-                height, prove=True)
-        return encoding.encode({
-            "format": PROOF_FORMAT, "dataset": dataset, "record": record, "height": height,
-            "chain_id": header["header"]["chain_id"], "header": header, "leaf": leaf,
-            "manifest": manifest, "outcome": outcome,
-            "donor": None if owner is None else owner["patient"]})
+        """:func:`prove` through this session's node."""
+        return prove(self.session.node, dataset, record)
 
     # -- research institute -------------------------------------------------------------
     def register_study(self, study: RegisterStudy) -> dict[str, Any]:
@@ -145,6 +128,28 @@ class ResearchClient:
         return found
 
 
+def prove(node: NodeClient, dataset: str, record: str) -> bytes:
+    """A proof file: the record's leaf in ``dataset`` (present or absent), the dataset's
+    manifest and the owner's outcome of its request, each with its proof against the
+    validator-signed header of one height. Canonical JSON bytes; needs no wallet."""
+    header = node.header()
+    height = int(header["header"]["height"])
+    leaf = node.query("research/leaf", {"dataset": dataset, "record": record}, height,
+                      prove=True)
+    manifest = node.query("research/dataset", {"dataset": dataset}, height, prove=True)
+    owner = node.query("records/get", {"record": record}, height)["value"]
+    outcome = None
+    if manifest["value"] is not None and owner is not None:
+        outcome = node.query("research/outcome", {
+            "request": manifest["value"]["request"], "donor": owner["patient"]},
+            height, prove=True)
+    return encoding.encode({
+        "format": PROOF_FORMAT, "dataset": dataset, "record": record, "height": height,
+        "chain_id": header["header"]["chain_id"], "header": header, "leaf": leaf,
+        "manifest": manifest, "outcome": outcome,
+        "donor": None if owner is None else owner["patient"]})
+
+
 def _refuse(why: str) -> ProofError:
     return ProofError(f"research proof file: {why}")
 
@@ -165,16 +170,16 @@ def verify_proof(data: bytes, validator_did: str, chain_id: str | None = None
                                                research_keys.dataset_key(dataset), chain_id)
         if manifest is None:
             raise _refuse(f"dataset {dataset} is proven absent")
-        manifest_value = encoding.decode(bytes.fromhex(manifest))
+        manifest_value = dict(manifest)
         outcome = None
         if doc["outcome"] is not None:
             key = research_keys.outcome_key(manifest_value["request"], str(doc["donor"]))
             proven = verify_query_against_header(doc["outcome"], header, validator_did, key,
                                                  chain_id)
-            outcome = None if proven is None else encoding.decode(bytes.fromhex(proven))
-        leaf = None if raw is None else encoding.decode(bytes.fromhex(raw))
+            outcome = None if proven is None else dict(proven)
+        leaf = None if raw is None else dict(raw)
     except (KeyError, TypeError, ValueError, AttributeError, EncodingError) as exc:
-        raise _refuse(f"malformed ({type(exc).__name__})") from None
+        raise _refuse(f"malformed ({type(exc).__name__}: {exc})") from None
     return {"dataset": dataset, "record": record, "height": doc["height"],
             "included": leaf is not None,
             "donation": None if leaf is None else leaf["donation"],

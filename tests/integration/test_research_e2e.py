@@ -1,0 +1,162 @@
+"""Research donation end to end (issue 17): a solo node and its API; donors under their
+custodian pseudonyms (SDK), a study and request of the research institute, hospital A's
+vault releasing a de-identified dataset with its manifest, and the CLI's proof files —
+inclusion and exclusion verify offline against the validator; a flipped byte fails."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from phrchain.cli.main import main
+from phrchain.client import builder
+from phrchain.client.research import verify_proof
+from phrchain.client.wallet import Wallet
+from phrchain.core import encoding
+from phrchain.core.errors import PhrError
+from phrchain.deid import default_config
+from phrchain.deid.config import parse
+from phrchain.fhir.synthetic import generate_patients
+from phrchain.fhir.validation import validate
+from phrchain.research import terms
+from phrchain.research.vault import HeldRecord, release
+from tests.consortium import A2, AUTHORITY, HOSPITAL_A, RR, VALIDATOR, running
+from tests.researchflow import digest, oid, study_msg
+from tests.trialflow import pseudonym
+
+N = 4   # donors 0, 1 HMB; 2 DS asthma (excluded); 3 HMB then revoked
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def register_msg(donor: Wallet) -> dict[str, Any]:
+    """A self-reported record kept by hospital A (its commitments only)."""
+    return {"type": "records/register", "record": secrets.token_hex(16),
+            "patient": donor.did, "hash": secrets.token_hex(32), "size": 4096,
+            "commitment": secrets.token_hex(32), "descriptor": secrets.token_hex(32),
+            "custodian": HOSPITAL_A.did}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    home = tmp_path_factory.mktemp("research")
+    with running(home) as c:
+        admin = c.client(AUTHORITY)
+        admin.node.send(AUTHORITY, [{"type": "research/set_params",
+                                     **terms.params(min_k=1, min_l=1)}])
+        admin.node.send(HOSPITAL_A, [builder.set_roles(A2.did, ["auditor", "physician"])])
+        bundles = generate_patients(N, seed=3, resources_per_patient=6)
+        donors, held = [], []
+        for i, bundle in enumerate(bundles):
+            seed = pseudonym(bytes([40 + i]) * 32, HOSPITAL_A.did, "custodian").seed
+            donor = Wallet.from_secrets(seed, bytes([60 + i]) * 32, f"donor {i}")
+            admin.node.send(donor, [builder.register_patient(donor.enc_key)])
+            for entry in bundle["entry"]:
+                msg = register_msg(donor)
+                admin.node.send(donor, [msg])
+                held.append(HeldRecord(msg["record"], entry["resource"]))
+            with c.client(donor) as me:
+                permission = {"code": "DS", "disease": "MONDO:0004979"} if i == 2 \
+                    else {"code": "HMB"}
+                me.research.donate(permission, [{"code": "NPU"}], {"all": True}, now_ms(),
+                                   now_ms() + 86_400_000)
+                if i == 3:
+                    me.research.revoke()
+            donors.append(donor)
+        irb = c.client(RR).research
+        study = study_msg(oid("e2e study"), irb=False, k=1, l=1)
+        irb.register_study(study)
+        request = irb.request(study.study)
+        raw = json.loads(json.dumps(default_config().raw))
+        raw["parameters"].update({"quasiIdentifiers": ["Patient.gender"], "k": 1, "l": 1})
+        chain = c.client(HOSPITAL_A)
+        released = release(lambda path, **data: chain.session.q(path, **data),
+                            request["request"], held, config=parse(raw), key=bytes(32),
+                            dataset=oid("e2e dataset"), reference_year=2026,
+                            recorded="2026-12-07T10:00:00Z", now_ms=now_ms(),
+                            approver=A2.signing_key)
+        manifest = chain.research.release(released.manifest)
+        yield {"c": c, "donors": donors, "held": held, "request": request,
+               "manifest": manifest, "released": released, "home": home}
+
+
+def _records_of(world: dict[str, Any], i: int) -> list[str]:
+    did = world["donors"][i].did
+    return [h.record for h in world["held"]
+            if world["c"].query("records/get", record=h.record)["patient"] == did]
+
+
+def _prove(world: dict[str, Any], record: str, name: str) -> Path:
+    out = world["home"] / name
+    assert main(["research", "prove", oid("e2e dataset"), record, "--out", str(out),
+                 "--node", world["c"].api_url]) == 0
+    return out
+
+
+def test_only_included_donors_are_released(world: dict[str, Any]) -> None:
+    assert world["request"]["included"] == 2 and world["request"]["excluded"] == 2
+    assert set(world["released"].donors) == {world["donors"][0].did, world["donors"][1].did}
+    assert world["manifest"]["leaves"] == len(_records_of(world, 0)) * 2
+
+
+def test_inclusion_and_exclusion_proofs_verify_offline(world: dict[str, Any],
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    inside = _prove(world, _records_of(world, 0)[0], "in.json")
+    outside = _prove(world, _records_of(world, 2)[0], "out.json")
+    proven_in = verify_proof(inside.read_bytes(), VALIDATOR.did, "phr-records")
+    proven_out = verify_proof(outside.read_bytes(), VALIDATOR.did, "phr-records")
+    assert proven_in["included"] and proven_in["donation"] == 1
+    assert proven_in["outcome"]["outcome"] == "included"
+    assert not proven_out["included"]
+    assert proven_out["outcome"] == {"outcome": "excluded", "reason": "disease",
+                                     "donation": 1}
+    capsys.readouterr()
+    assert main(["research", "verify", str(inside), "--validator", VALIDATOR.did]) == 0
+    assert json.loads(capsys.readouterr().out)["included"] is True
+
+
+@pytest.mark.parametrize("name", ["in.json", "out.json"])
+def test_a_flipped_byte_fails(world: dict[str, Any], name: str) -> None:
+    record = _records_of(world, 0 if name == "in.json" else 2)[0]
+    data = _prove(world, record, "flip-" + name).read_bytes()
+    doc = encoding.decode(data)
+    answer = doc["leaf"]
+    field = "raw_value" if answer["raw_value"] else "key"
+    value = bytearray(bytes.fromhex(answer[field]))
+    value[len(value) // 2] ^= 1
+    answer[field] = value.hex()
+    with pytest.raises(PhrError):
+        verify_proof(encoding.encode(doc), VALIDATOR.did)
+    for offset in (len(data) // 3, len(data) // 2):
+        flipped = bytearray(data)
+        flipped[offset] ^= 1
+        with pytest.raises(PhrError):
+            verify_proof(bytes(flipped), VALIDATOR.did)
+
+
+def test_donor_sees_uses_and_exports_a_valid_fhir_consent(
+        world: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    with world["c"].client(world["donors"][0]) as me:
+        uses = me.research.uses()
+        consent = me.research.fhir_consent()
+    assert [u["dataset"] for u in uses] == [oid("e2e dataset")]
+    assert uses[0]["study"]["study"] == oid("e2e study")
+    validate(consent)
+    assert consent["scope"]["coding"][0]["code"] == "research"
+    assert consent["provision"]["purpose"][0]["code"] == "HRESCH"
+    codes = [c["coding"][0]["code"] for c in consent["provision"]["code"]]
+    assert codes == ["DUO:0000006", "DUO:0000045"]
+    capsys.readouterr()
+    assert main(["research", "consent", world["donors"][3].did,
+                 "--node", world["c"].api_url]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "inactive"
+    assert digest("x")  # (helpers shared with the unit tests)
