@@ -18,6 +18,8 @@ Routes (JSON under ``/ui/api``; ``*`` needs the ``X-CSRF-Token`` header)::
     /ui/api/patient/claim-form, POST …/claims     filing.py (the patient files a claim)
     /ui/api/{patient,auditor}/trials...           trials.py (consent and withdrawal under
                                                   a trial pseudonym; outcome-switch report)
+    /ui/api/patient/research                      research.py (donations and the studies
+                                                  that used the patient's data)
 
 Errors have the node API's shape (``errors.py``). Nothing here logs a request body, a
 record or a DID.
@@ -47,7 +49,7 @@ from phrchain.modules.claims.reasons import REASONS
 from phrchain.modules.consent.messages import CONSENT_ACTIONS, PURPOSES
 from phrchain.modules.identity.messages import ROLES
 from phrchain.modules.records.messages import CATEGORIES
-from phrchain.web import auditor, claims, filing, patient, provider, trials
+from phrchain.web import auditor, claims, filing, patient, provider, research, trials
 from phrchain.web.config import UiConfig
 from phrchain.web.deps import COOKIE, Ui, UiState, current_session, mutating_session, party
 from phrchain.web.errors import (
@@ -289,6 +291,7 @@ def create_ui_app(config: UiConfig) -> FastAPI:
     app.include_router(claims.auditor_router)
     app.include_router(trials.patient_router)
     app.include_router(trials.auditor_router)
+    app.include_router(research.patient_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_handlers(app)
     app.add_middleware(LoopbackGuard)
