@@ -67,8 +67,9 @@ def deidentify(groups: Sequence[Group], config: Config, key: bytes, *, study: st
     check_key(key)
     transformer = Transformer(config)
     changes: Counter[str] = Counter()
-    by_id: dict[tuple[str, str], dict[str, Any]] = {}
+    by_id: dict[tuple[str, str], str] = {}
     outputs: list[list[dict[str, Any]]] = []
+    texts: list[list[str]] = []
     patients: list[str] = []
     for group in groups:
         source_id = _patient_id(group)
@@ -81,16 +82,16 @@ def deidentify(groups: Sequence[Group], config: Config, key: bytes, *, study: st
         done = [transformer.resource(r, p) for r in group.resources]
         changes.update(p.changes)
         outputs.append(done)
+        texts.append([line(r) for r in done])
         patients.extend(r["id"] for r in done if r["resourceType"] == "Patient")
-        for r in done:
-            by_id.setdefault((r["resourceType"], str(r.get("id", ""))), r)
+        for r, text in zip(done, texts[-1], strict=True):
+            by_id.setdefault((r["resourceType"], str(r.get("id", ""))), text)
     table = gates.rows(outputs, config.quasi_identifiers, config.sensitive)
     k, l_reached = gates.k_and_l(table)
-    findings = gates.scan([[line(r) for r in out] for out in outputs],
-                          [gates.source_strings(g.resources) for g in groups])
+    findings = gates.scan(texts, [gates.source_strings(g.resources) for g in groups])
     lines: dict[str, list[str]] = {}
-    for (rtype, _), resource in sorted(by_id.items()):
-        lines.setdefault(rtype, []).append(line(resource))
+    for (rtype, _), text in sorted(by_id.items()):
+        lines.setdefault(rtype, []).append(text)
     provenance = _provenance(config, key, study, dataset, patients, recorded, agent)
     lines["Provenance"] = [line(provenance)]
     root = rfc9162.root_from_leaf_hashes(

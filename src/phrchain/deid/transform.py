@@ -38,10 +38,15 @@ class Patient:
     reference_year: int
     refs: Mapping[str, str]          # bundle fullUrl -> "Type/id" (source ids)
     changes: Counter[str] = field(default_factory=Counter)
+    ids: dict[str, str] = field(default_factory=dict)   # "Type/id" -> its pseudonym
 
 
 def pseudonymous_id(p: Patient, resource_type: str, source_id: str) -> str:
-    return study_pseudonym(p.key, p.study, "id", f"{resource_type}/{source_id}")
+    name = f"{resource_type}/{source_id}"
+    found = p.ids.get(name)
+    if found is None:
+        found = p.ids[name] = study_pseudonym(p.key, p.study, "id", name)
+    return found
 
 
 def rewrite_reference(p: Patient, reference: str) -> str | None:
@@ -69,16 +74,27 @@ def _types(name: str | None, node: Any) -> frozenset[str]:
     return frozenset(found)
 
 
-def _selects(rule: Rule, resource_type: str, elements: tuple[str, ...],
-             types: frozenset[str]) -> bool:
-    if rule.node_type is not None:
-        return rule.node_type in types
-    return rule.resource in (None, resource_type) and rule.elements == elements
-
-
 class Transformer:
     def __init__(self, config: Config) -> None:
         self.config = config
+        # Rule indices by what selects a node: (resource type or None, element path), or
+        # a data type; the first (lowest) index among a node's candidates decides.
+        self._by_path: dict[tuple[str | None, tuple[str, ...]], int] = {}
+        self._by_type: dict[str, int] = {}
+        for i, rule in enumerate(config.rules):
+            if rule.node_type is not None:
+                self._by_type.setdefault(rule.node_type, i)
+            else:
+                self._by_path.setdefault((rule.resource, rule.elements), i)
+
+    def _first(self, rtype: str, elements: tuple[str, ...], types: frozenset[str],
+               decider: int | None) -> int | None:
+        found = [i for i in (self._by_path.get((rtype, elements)),
+                             self._by_path.get((None, elements)),
+                             *(self._by_type.get(t) for t in types)) if i is not None]
+        if decider is not None:
+            found.append(decider)
+        return min(found, default=None)
 
     def resource(self, resource: Mapping[str, Any], p: Patient) -> dict[str, Any]:
         rtype = str(resource["resourceType"])
@@ -94,13 +110,7 @@ class Transformer:
 
     def _walk(self, node: Any, rtype: str, elements: tuple[str, ...], decider: int | None,
               name: str | None, p: Patient) -> Any:
-        types = _types(name, node)
-        for i, rule in enumerate(self.config.rules):
-            if decider is not None and i >= decider:
-                break
-            if _selects(rule, rtype, elements, types):
-                decider = i
-                break
+        decider = self._first(rtype, elements, _types(name, node), decider)
         if isinstance(node, dict):
             out = {}
             for key, value in node.items():

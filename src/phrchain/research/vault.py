@@ -54,25 +54,30 @@ def _outcomes(query: Query, request: str) -> Iterator[tuple[str, dict[str, Any]]
 
 
 def eligible(query: Query, request: str, held: Sequence[HeldRecord], now_ms: int
-             ) -> dict[str, tuple[int, list[HeldRecord]]]:
-    """``{donor: (donation version, records)}``: the held records the chain will accept
-    in a manifest of ``request`` (the same checks as ``research/release``)."""
+             ) -> dict[str, tuple[int, list[tuple[HeldRecord, str]]]]:
+    """``{donor: (donation version, [(record, its commitment)])}``: the held records the
+    chain will accept in a manifest of ``request`` (the same checks as
+    ``research/release``)."""
     included = {d: o["donation"] for d, o in _outcomes(query, request)
                 if o["outcome"] == "included"}
-    found: dict[str, tuple[int, list[HeldRecord]]] = {}
+    donations: dict[str, Any] = {}
+    found: dict[str, tuple[int, list[tuple[HeldRecord, str]]]] = {}
     for item in held:
         record = query("records/get", record=item.record)
         donor = None if record is None else record["patient"]
         if donor not in included or record["status"] != "active":
             continue
-        donation = query("research/donation", donor=donor)
+        if donor not in donations:
+            donations[donor] = query("research/donation", donor=donor)
+        donation = donations[donor]
         period = donation["period"]
         if donation["status"] != "active" or donation["version"] != included[donor] \
                 or not period["start_ms"] <= now_ms < period["end_ms"] \
                 or ("all" not in donation["scope"]
                     and item.record not in donation["scope"]["records"]):
             continue
-        found.setdefault(donor, (included[donor], []))[1].append(item)
+        found.setdefault(donor, (included[donor], []))[1].append(
+            (item, str(record["commitment"])))
     return found
 
 
@@ -84,21 +89,19 @@ def release(query: Query, request: str, held: Sequence[HeldRecord], *, config: C
     study = query("research/request", request=request)["study"]
     chosen = eligible(query, request, held, now_ms)
     donors = sorted(chosen)
-    groups = [Group(tuple(h.resource for h in chosen[d][1])) for d in donors]
+    groups = [Group(tuple(h.resource for h, _ in chosen[d][1])) for d in donors]
     result = deidentify(groups, config, key, study=study, dataset=dataset,
                         reference_year=reference_year, recorded=recorded)
     result.check()
-    leaves = sorted((h.record, chosen[d][0]) for d in donors for h in chosen[d][1])
-    commitments = [query("records/get", record=r)["commitment"] for r, _ in leaves]
+    leaves = sorted((h.record, chosen[d][0], c) for d in donors for h, c in chosen[d][1])
     leaves_root = rfc9162.root_from_leaf_hashes(
-        [rfc9162.leaf_hash(leaf_bytes(c, v)) for c, (_, v) in zip(commitments, leaves,
-                                                                   strict=True)]).hex()
+        [rfc9162.leaf_hash(leaf_bytes(c, v)) for _, v, c in leaves]).hex()
     key_hash, k, l_reached = (key_commitment(key), result.report["k"]["reached"],
                               result.report["l"]["reached"])
     sig = approver.sign(release_bytes(dataset, study, result.root, leaves_root,
                                       config.digest, key_hash))
     manifest = Release(dataset, request, result.root,
                        sum(len(v) for v in result.lines.values()),
-                       tuple(Leaf(r, v) for r, v in leaves), leaves_root, config.digest,
+                       tuple(Leaf(r, v) for r, v, _ in leaves), leaves_root, config.digest,
                        k, l_reached, key_hash, approver.did, sig)
     return Released(result, manifest, tuple(donors))
