@@ -159,4 +159,17 @@ def test_donor_sees_uses_and_exports_a_valid_fhir_consent(
     assert main(["research", "consent", world["donors"][3].did,
                  "--node", world["c"].api_url]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "inactive"
-    assert digest("x")  # (helpers shared with the unit tests)
+
+
+def test_manifest_shown_and_key_destruction_recorded(world: dict[str, Any],
+                                                     capsys: pytest.CaptureFixture[str]
+                                                     ) -> None:
+    capsys.readouterr()
+    assert main(["research", "dataset", oid("e2e dataset"),
+                 "--node", world["c"].api_url]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["config"] == world["released"].manifest.config
+    assert shown["root"] == world["released"].dataset.root
+    done = world["c"].client(HOSPITAL_A).research.destroy_key(oid("e2e dataset"))
+    assert done["key_destroyed_height"] is not None
+    assert shown["key"] != digest("x")

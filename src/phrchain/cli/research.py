@@ -143,6 +143,18 @@ def cmd_request(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_destroy_key(args: argparse.Namespace) -> int:
+    with phr_client(args, vaults=False) as rc:
+        print_json(rc.research.destroy_key(args.dataset))
+    return 0
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    with node_client(args) as node:
+        print_json(found(node, "research/dataset", "dataset", dataset=args.dataset))
+    return 0
+
+
 def cmd_prove(args: argparse.Namespace) -> int:
     from phrchain.client.research import prove
 
@@ -196,6 +208,12 @@ def research_parser(sub: Any) -> None:
                     "(research institute) request data and match every donor", signer)
     p.add_argument("study")
     p.add_argument("--request", help="the 32-hex id (default: a new random one)")
+    p = add_command(sub, "destroy-key", cmd_destroy_key,
+                    "(custodian) record that a dataset's pseudonymisation key is destroyed",
+                    signer)
+    p.add_argument("dataset")
+    p = add_command(sub, "dataset", cmd_dataset, "a dataset's manifest", reader)
+    p.add_argument("dataset")
     p = add_command(sub, "prove", cmd_prove,
                     "a proof file: is this record in that dataset, or not", reader)
     p.add_argument("dataset")
