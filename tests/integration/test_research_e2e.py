@@ -1,6 +1,7 @@
 """Research donation end to end (issue 17): a solo node and its API; donors under their
-custodian pseudonyms (SDK), a study and request of the research institute, hospital A's
-vault releasing a de-identified dataset with its manifest, and the CLI's proof files —
+custodian pseudonyms (SDK) with records a physician of hospital A wrote (sealed in A's
+vault), a study and request of the research institute, A's vault opening its copies and
+releasing a de-identified dataset with its manifest, and the CLI's proof files —
 inclusion and exclusion verify offline against the validator; a flipped byte fails."""
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from phrchain.deid.config import parse
 from phrchain.fhir.synthetic import generate_patients
 from phrchain.fhir.validation import validate
 from phrchain.research import terms
-from phrchain.research.vault import HeldRecord, release
-from tests.consortium import A2, AUTHORITY, HOSPITAL_A, RR, VALIDATOR, running
+from phrchain.research.vault import open_held, release
+from tests.consortium import A1, A2, AUTHORITY, HOSPITAL_A, RR, VALIDATOR, running
 from tests.researchflow import digest, oid, study_msg
 from tests.trialflow import pseudonym
 
@@ -54,15 +55,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                                      **terms.params(min_k=1, min_l=1)}])
         admin.node.send(HOSPITAL_A, [builder.set_roles(A2.did, ["auditor", "physician"])])
         bundles = generate_patients(N, seed=3, resources_per_patient=6)
-        donors, held = [], []
+        donors, records = [], []
         for i, bundle in enumerate(bundles):
             seed = pseudonym(bytes([40 + i]) * 32, HOSPITAL_A.did, "custodian").seed
             donor = Wallet.from_secrets(seed, bytes([60 + i]) * 32, f"donor {i}")
             admin.node.send(donor, [builder.register_patient(donor.enc_key)])
-            for entry in bundle["entry"]:
-                msg = register_msg(donor)
-                admin.node.send(donor, [msg])
-                held.append(HeldRecord(msg["record"], entry["resource"]))
+            # hospital A's physician writes them: sealed in A's vault, registered by it
+            records += [c.client(A1).records.add_resource(entry["resource"], donor.did)
+                        for entry in bundle["entry"]]
             with c.client(donor) as me:
                 permission = {"code": "DS", "disease": "MONDO:0004979"} if i == 2 \
                     else {"code": "HMB"}
@@ -78,6 +78,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         raw = json.loads(json.dumps(default_config().raw))
         raw["parameters"].update({"quasiIdentifiers": ["Patient.gender"], "k": 1, "l": 1})
         chain = c.client(HOSPITAL_A)
+        held = open_held(c.vaults[HOSPITAL_A.did], records)   # decrypted in the vault
+        assert [h.resource["resourceType"] for h in held][:1] == ["Patient"]
         released = release(lambda path, **data: chain.session.q(path, **data),
                             request["request"], held, config=parse(raw), key=bytes(32),
                             dataset=oid("e2e dataset"), reference_year=2026,

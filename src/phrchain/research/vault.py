@@ -11,19 +11,21 @@ that passed every gate gets a manifest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from phrchain.core import keys, rfc9162
 from phrchain.deid import Config, Dataset, Group, deidentify
 from phrchain.deid.pseudonyms import key_commitment
 from phrchain.modules.research import leaf_bytes, release_bytes
 from phrchain.modules.research.messages import Leaf, Release
+from phrchain.vault import crypto
 
 Query = Callable[..., Any]    # query(path, **data) -> the answer's value
 
-__all__ = ["HeldRecord", "Released", "eligible", "key_commitment", "release"]
+__all__ = ["HeldRecord", "Released", "eligible", "key_commitment", "open_held", "release"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,43 @@ class HeldRecord:
 
     record: str
     resource: Mapping[str, Any]
+
+
+class _Blobs(Protocol):
+    def get_meta(self, record_id: bytes) -> crypto.RecordMeta: ...
+
+    def get_wrapped_key(self, record_id: bytes, reader: str) -> bytes: ...
+
+    def iter_chunks(self, record_id: bytes) -> Iterator[bytes]: ...
+
+
+class Custodian(Protocol):
+    """What :func:`open_held` needs of a vault (``gateway.service.Vault`` has it): its
+    blob store, its organization's DID and X25519 key (the custodian's wrapped copy)."""
+
+    store: _Blobs
+    org: str
+    org_enc: keys.EncryptionKey
+
+
+def open_held(vault: Custodian, records: Iterable[str]) -> list[HeldRecord]:
+    """The custodian opens its own copies: each record's data key unwrapped with the
+    organization's key, every chunk checked against the registered hash and commitment
+    (``crypto.open_sealed``), the plaintext parsed as the FHIR resource it is."""
+    out = []
+    for record in records:
+        rid = bytes.fromhex(record)
+        meta = vault.store.get_meta(rid)
+        data_key = crypto.unwrap_key(vault.store.get_wrapped_key(rid, vault.org),
+                                     vault.org_enc, rid, vault.org)
+        plaintext = crypto.open_sealed(rid, meta.patient, data_key,
+                                       list(vault.store.iter_chunks(rid)),
+                                       expected_hash=meta.hash,
+                                       expected_commitment=meta.commitment,
+                                       chunk_size=meta.chunk_size)
+        del data_key
+        out.append(HeldRecord(record, json.loads(plaintext)))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
