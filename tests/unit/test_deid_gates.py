@@ -90,6 +90,12 @@ def test_residual_scan_finds_planted_identifiers(planted: str, kind: str) -> Non
     assert err.value.code == 6
 
 
+def test_residual_scan_finds_one_patients_name_in_anothers_output() -> None:
+    found = gates.scan([[json.dumps({"id": "x"})], [json.dumps({"note": "Kessler456"})]],
+                       [{"Kessler456"}, {"Aurelia123"}])
+    assert found == {"source_token": 1}
+
+
 def test_residual_scan_of_a_clean_dataset_is_empty() -> None:
     assert synthetic(quasiIdentifiers=["Patient.gender"], k=1, l=1).report[
         "residual_findings"] == {}

@@ -25,7 +25,9 @@ PATTERNS: Final = {
     "email": re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"),
 }
 MIN_SCAN: Final = 4          # shorter source strings would match by chance
-_TOKEN: Final = re.compile(r"[^\W_]+(?:[-.][^\W_]+)*")
+# JSON punctuation and white space end a token: what is left are the words of values.
+_SPLIT: Final = str.maketrans({c: " " for c in '"{}[],:\n\r\t'})
+_ONE_TOKEN: Final = re.compile(r"[^\s\"{}\[\],:]+")
 
 
 def values(resources: Iterable[Mapping[str, Any]], path: str) -> str:
@@ -102,11 +104,13 @@ def scan(lines_by_patient: Sequence[Sequence[str]],
     every_token: set[str] = set()
     for lines, strings in zip(lines_by_patient, strings_by_patient, strict=True):
         text = "\n".join(lines)
-        every_token.update(_TOKEN.findall(text))
+        every_token.update(text.translate(_SPLIT).split())
         found["source"] += sum(1 for s in strings if s in text)
         for kind, pattern in PATTERNS.items():
-            found[kind] += len(pattern.findall(text))
-    tokens = {s for strings in strings_by_patient for s in strings if _TOKEN.fullmatch(s)}
+            if kind != "email" or "@" in text:      # (the pattern needs an @)
+                found[kind] += len(pattern.findall(text))
+    tokens = {s for strings in strings_by_patient for s in strings
+              if _ONE_TOKEN.fullmatch(s)}
     found["source_token"] = len(tokens & every_token)
     return {kind: n for kind, n in found.items() if n}
 

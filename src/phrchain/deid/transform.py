@@ -58,20 +58,26 @@ def rewrite_reference(p: Patient, reference: str) -> str | None:
     return f"{kind}/{pseudonymous_id(p, kind, source)}"
 
 
-def _types(name: str | None, node: Any) -> frozenset[str]:
-    found = set()
-    if name in _BY_NAME:
-        found.add(_BY_NAME[name])
-    items = node if isinstance(node, list) else [node]
-    if name == "name" and items and all(isinstance(i, dict) for i in items):
-        found.add("HumanName")
-    if isinstance(node, dict) and "reference" in node:
-        found.add("Reference")
-    if isinstance(node, dict) and "contentType" in node:
-        found.add("Attachment")
-    if isinstance(node, str) and DATE.fullmatch(node) and name != "id":
-        found.add("date")
-    return frozenset(found)
+def _types(name: str | None, node: Any) -> tuple[str, ...]:
+    """The data types nodesByType recognises ``node`` as (most nodes: none)."""
+    found: tuple[str, ...] = ()
+    by_name = _BY_NAME.get(name) if name is not None else None
+    if by_name is not None:
+        found += (by_name,)
+    if isinstance(node, dict):
+        if "reference" in node:
+            found += ("Reference",)
+        if "contentType" in node:
+            found += ("Attachment",)
+        if name == "name":
+            found += ("HumanName",)
+    elif isinstance(node, list):
+        if name == "name" and node and all(isinstance(i, dict) for i in node):
+            found += ("HumanName",)
+    elif isinstance(node, str) and name != "id" and node[:1].isdigit() \
+            and DATE.fullmatch(node):
+        found += ("date",)
+    return found
 
 
 class Transformer:
@@ -87,14 +93,14 @@ class Transformer:
             else:
                 self._by_path.setdefault((rule.resource, rule.elements), i)
 
-    def _first(self, rtype: str, elements: tuple[str, ...], types: frozenset[str],
+    def _first(self, rtype: str, elements: tuple[str, ...], types: tuple[str, ...],
                decider: int | None) -> int | None:
-        found = [i for i in (self._by_path.get((rtype, elements)),
-                             self._by_path.get((None, elements)),
-                             *(self._by_type.get(t) for t in types)) if i is not None]
-        if decider is not None:
-            found.append(decider)
-        return min(found, default=None)
+        best = decider
+        for i in (self._by_path.get((rtype, elements)), self._by_path.get((None, elements)),
+                  *(self._by_type.get(t) for t in types)):
+            if i is not None and (best is None or i < best):
+                best = i
+        return best
 
     def resource(self, resource: Mapping[str, Any], p: Patient) -> dict[str, Any]:
         rtype = str(resource["resourceType"])
