@@ -157,3 +157,15 @@ def test_release_refused_below_threshold(world: dict[str, Any]) -> None:
                 reference_year=2026, recorded="2026-12-07T10:00:00Z", now_ms=w.now,
                 approver=PO)
     assert (err.value.codespace, err.value.code) == ("deid", 4)
+
+
+def test_the_studys_thresholds_gate_too(world: dict[str, Any]) -> None:
+    w = world["w"]
+    w.study(oid("strict study"), k=50, l=2)
+    request = w.request(oid("strict request"), oid("strict study"))
+    with pytest.raises(DeidError) as err:
+        release(lambda path, **data: w.query(path, **data), request["request"],
+                world["held"], config=config(), key=KEY, dataset=oid("dataset 3"),
+                reference_year=2026, recorded="2026-12-07T10:00:00Z", now_ms=w.now,
+                approver=PO)
+    assert (err.value.codespace, err.value.code) == ("deid", 4)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from phrchain.core import keys, rfc9162
-from phrchain.deid import Config, Dataset, Group, deidentify
+from phrchain.deid import Config, Dataset, Group, deidentify, gates
 from phrchain.deid.pseudonyms import key_commitment
 from phrchain.modules.research import leaf_bytes, release_bytes
 from phrchain.modules.research.messages import Leaf, Release
@@ -126,12 +126,16 @@ def release(query: Query, request: str, held: Sequence[HeldRecord], *, config: C
     """De-identify and gate the eligible records; raise the gate's refusal
     (:class:`~phrchain.deid.DeidError`) or return the dataset and its manifest."""
     study = query("research/request", request=request)["study"]
+    terms_of = query("research/study", study=study)
     chosen = eligible(query, request, held, now_ms)
     donors = sorted(chosen)
     groups = [Group(tuple(h.resource for h, _ in chosen[d][1])) for d in donors]
     result = deidentify(groups, config, key, study=study, dataset=dataset,
                         reference_year=reference_year, recorded=recorded)
     result.check()
+    # The study's terms may ask more than the configuration: the stricter one gates.
+    gates.require(result.report["k"]["reached"], result.report["l"]["reached"],
+                  max(config.k, terms_of["k"]), max(config.l, terms_of["l"]), {})
     leaves = sorted((h.record, chosen[d][0], c) for d in donors for h, c in chosen[d][1])
     leaves_root = rfc9162.root_from_leaf_hashes(
         [rfc9162.leaf_hash(leaf_bytes(c, v)) for _, v, c in leaves]).hex()

@@ -6,7 +6,7 @@ State layout (values canonical JSON; ``<v>`` is 6 zero-padded digits)::
                                          disease tables (never rewritten)
     research/pcur                        current parameters version (integer)
     research/d/<donor>                   the donor pseudonym's current donation
-    research/dv/<donor>/<v>              donation version v (never rewritten)
+    research/dv/<donor>/<v>              donation version v (rewritten once: revoked)
     research/s/<study>                   study
     research/q/<request>                 data request (with its matching cursor)
     research/o/<request>/<donor>         per-donor outcome of a request
