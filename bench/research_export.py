@@ -15,7 +15,8 @@ Timed, ``resources_per_s`` = released resources / wall time of the release: for 
 dataset (donors in groups whose records fit one manifest's ``max_leaves``): match (the
 eligible records from the chain's per-donor outcomes and donations), decrypt each
 record, transform it (Safe Harbor + Korean rules), run the k/l gates and the residual
-scan, re-encrypt the NDJSON for the study (AES-256-GCM), build and sign the manifest and
+scan, re-encrypt the NDJSON for the study (``seal_for_study``: AES-256-GCM under a key
+HPKE-wrapped to the institute), build and sign the manifest and
 commit it in a block. ``reads_per_s``: every record read as a plain permitted read does
 it — its ``records/get`` descriptor from state and its decryption and JSON parse.
 ``ratio`` = resources_per_s / reads_per_s (goal >= 0.3).
@@ -45,7 +46,7 @@ from phrchain.deid.config import parse
 from phrchain.fhir.synthetic import generate_patients
 from phrchain.modules.records.messages import size_bucket
 from phrchain.research import terms
-from phrchain.research.vault import HeldRecord, release
+from phrchain.research.vault import HeldRecord, release, seal_for_study
 from phrchain.storage.sqlite_state import SqliteStateStore
 from phrchain.testing import AUTHORITY, Chain, admit_org_msg, admit_practitioner_msg, enc_key
 
@@ -148,7 +149,8 @@ def run(patients: int, resources: int, work: Path) -> dict[str, Any]:
 
     raw = json.loads(json.dumps(default_config().raw))
     raw["parameters"].update({"quasiIdentifiers": ["Patient.gender"], "k": 1, "l": 1})
-    config, study_key = parse(raw), AESGCM.generate_key(256)
+    config = parse(raw)
+    institute, institute_enc = key(104), keys.EncryptionKey(bytes([7]) * 32)
     per_dataset = max(1, terms.DEFAULTS["max_leaves"] // resources)
     donors = sorted({query("records/get", record=r)["patient"] for r in records})
     by_donor: dict[str, list[str]] = {}
@@ -163,8 +165,8 @@ def run(patients: int, resources: int, work: Path) -> dict[str, Any]:
                          dataset=oid(f"dataset {n}"), reference_year=2026,
                          recorded="2026-12-07T00:00:00Z", now_ms=chain.time_ms,
                          approver=officer)
-        ndjson = "".join(x + "\n" for lines in result.dataset.lines.values() for x in lines)
-        AESGCM(study_key).encrypt(os.urandom(12), ndjson.encode(), None)   # for the study
+        seal_for_study(result.dataset, oid(f"dataset {n}"), institute.did,   # for the study
+                       institute_enc.public_key)
         ok(chain, key(101), result.manifest.to_msg())
         released += len(result.manifest.leaves)
     release_s = time.perf_counter() - started

@@ -26,7 +26,7 @@ from phrchain.deid.config import parse
 from phrchain.fhir.synthetic import generate_patients
 from phrchain.fhir.validation import validate
 from phrchain.research import terms
-from phrchain.research.vault import open_held, release
+from phrchain.research.vault import open_for_study, open_held, release, seal_for_study
 from tests.consortium import A1, A2, AUTHORITY, HOSPITAL_A, RR, VALIDATOR, running
 from tests.researchflow import digest, oid, study_msg
 from tests.trialflow import pseudonym
@@ -90,6 +90,25 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                "manifest": manifest, "released": released, "home": home}
 
 
+def test_the_dataset_reaches_the_institute_sealed_for_it(world: dict[str, Any]) -> None:
+    from cryptography.exceptions import InvalidTag
+
+    from tests.consortium import RESEARCH
+
+    dataset = world["released"].dataset
+    sealed = seal_for_study(dataset, oid("e2e dataset"), RESEARCH.did,
+                            RESEARCH.encryption_key.public_key)
+    opened = open_for_study(sealed, RESEARCH.encryption_key)
+    assert opened["Patient.ndjson"].decode().splitlines() == dataset.lines["Patient"]
+    blob = bytearray(bytes.fromhex(sealed["files"]["Patient.ndjson"]))
+    blob[20] ^= 1
+    with pytest.raises((InvalidTag, PhrError)):
+        open_for_study({**sealed, "files": {"Patient.ndjson": blob.hex()}},
+                       RESEARCH.encryption_key)
+    with pytest.raises(PhrError):
+        open_for_study(sealed, HOSPITAL_A.encryption_key)   # not the study's reader
+
+
 def _records_of(world: dict[str, Any], i: int) -> list[str]:
     did = world["donors"][i].did
     return [h.record for h in world["held"]
@@ -138,7 +157,8 @@ def test_a_flipped_byte_fails(world: dict[str, Any], name: str) -> None:
     answer[field] = value.hex()
     with pytest.raises(PhrError):
         verify_proof(encoding.encode(doc), VALIDATOR.did)
-    for offset in (len(data) // 3, len(data) // 2):
+    verify_proof(data, VALIDATOR.did)
+    for offset in range(0, len(data), 7):    # every 7th byte of the file, each alone
         flipped = bytearray(data)
         flipped[offset] ^= 1
         with pytest.raises(PhrError):

@@ -20,12 +20,12 @@ of the dataset's request.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from phrchain.client.http import NodeClient
 from phrchain.client.session import Session
-from phrchain.client.verify import verify_query_against_header
+from phrchain.client.verify import verify_header, verify_query_against_header
 from phrchain.core import encoding
 from phrchain.core.errors import EncodingError, ProofError
 from phrchain.modules.research import keys as research_keys
@@ -154,33 +154,53 @@ def _refuse(why: str) -> ProofError:
     return ProofError(f"research proof file: {why}")
 
 
+_FIELDS: Final = frozenset({"format", "dataset", "record", "height", "chain_id", "header",
+                            "leaf", "manifest", "outcome", "donor"})
+
+
+def _answer(doc: Mapping[str, Any], name: str, path: str, key: bytes, validator_did: str,
+            chain_id: str) -> Any:
+    """The value ``doc[name]`` proves for ``key`` (None: proven absent), bound to the
+    path it claims to answer."""
+    answer = doc[name]
+    if not isinstance(answer, dict) or answer.get("path") != path:
+        raise _refuse(f"{name} is not a {path} answer")
+    return verify_query_against_header(answer, doc["header"], validator_did, key, chain_id)
+
+
 def verify_proof(data: bytes, validator_did: str, chain_id: str | None = None
                  ) -> dict[str, Any]:
     """Check a proof file offline; return ``{dataset, record, height, included,
-    donation, manifest, outcome}`` (``included`` False: proven absent). Raises
-    :class:`ProofError` on any change to the file."""
+    donation, manifest, outcome}`` (``included`` False: proven absent). Every field is
+    bound — to the validator's signature, a state proof or the other fields — so any
+    changed byte raises :class:`ProofError` (or ``CryptoError``)."""
     try:
         doc = encoding.decode(data)
-        if encoding.encode(doc) != data or doc.get("format") != PROOF_FORMAT:
+        if encoding.encode(doc) != data or set(doc) != _FIELDS \
+                or doc["format"] != PROOF_FORMAT:
             raise _refuse("not a canonical research proof file")
-        dataset, record, header = str(doc["dataset"]), str(doc["record"]), doc["header"]
-        raw = verify_query_against_header(doc["leaf"], header, validator_did,
-                                          research_keys.leaf_key(dataset, record), chain_id)
-        manifest = verify_query_against_header(doc["manifest"], header, validator_did,
-                                               research_keys.dataset_key(dataset), chain_id)
+        header = verify_header(doc["header"], validator_did, chain_id)
+        if header.height != doc["height"] or header.chain_id != doc["chain_id"]:
+            raise _refuse("the header is not the file's height or chain")
+        dataset, record, chain = str(doc["dataset"]), str(doc["record"]), header.chain_id
+        raw = _answer(doc, "leaf", "research/leaf", research_keys.leaf_key(dataset, record),
+                      validator_did, chain)
+        manifest = _answer(doc, "manifest", "research/dataset",
+                           research_keys.dataset_key(dataset), validator_did, chain)
         if manifest is None:
             raise _refuse(f"dataset {dataset} is proven absent")
         manifest_value = dict(manifest)
+        if (doc["outcome"] is None) != (doc["donor"] is None):
+            raise _refuse("an outcome needs its donor, a donor its outcome")
         outcome = None
-        if doc["outcome"] is not None:
+        if doc["donor"] is not None:
             key = research_keys.outcome_key(manifest_value["request"], str(doc["donor"]))
-            proven = verify_query_against_header(doc["outcome"], header, validator_did, key,
-                                                 chain_id)
+            proven = _answer(doc, "outcome", "research/outcome", key, validator_did, chain)
             outcome = None if proven is None else dict(proven)
         leaf = None if raw is None else dict(raw)
     except (KeyError, TypeError, ValueError, AttributeError, EncodingError) as exc:
         raise _refuse(f"malformed ({type(exc).__name__}: {exc})") from None
-    return {"dataset": dataset, "record": record, "height": doc["height"],
+    return {"dataset": dataset, "record": record, "height": header.height,
             "included": leaf is not None,
             "donation": None if leaf is None else leaf["donation"],
-            "manifest": manifest_value, "outcome": outcome}
+            "manifest": manifest_value, "outcome": outcome, "donor": doc["donor"]}

@@ -25,7 +25,8 @@ from phrchain.vault import crypto
 
 Query = Callable[..., Any]    # query(path, **data) -> the answer's value
 
-__all__ = ["HeldRecord", "Released", "eligible", "key_commitment", "open_held", "release"]
+__all__ = ["HeldRecord", "Released", "eligible", "key_commitment", "open_for_study",
+           "open_held", "release", "seal_for_study"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,3 +149,47 @@ def release(query: Query, request: str, held: Sequence[HeldRecord], *, config: C
                        tuple(Leaf(r, v) for r, v, _ in leaves), leaves_root, config.digest,
                        k, l_reached, key_hash, approver.did, sig)
     return Released(result, manifest, tuple(donors))
+
+
+def _aad(dataset: str, name: str) -> bytes:
+    return f"phrchain/research/dataset/v1|{dataset}|{name}".encode()
+
+
+def seal_for_study(dataset: Dataset, dataset_id: str, reader_did: str,
+                   reader_enc_public: bytes) -> dict[str, Any]:
+    """The dataset's files re-encrypted for the study's reader (the institute's
+    registered X25519 key): one fresh AES-256-GCM key, HPKE-wrapped to the reader and
+    bound to the dataset id; each file sealed with its name as associated data."""
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    data_key = AESGCM.generate_key(256)
+    aead, files = AESGCM(data_key), {}
+    for rtype, lines in sorted(dataset.lines.items()):
+        name = f"{rtype}.ndjson"
+        nonce = os.urandom(12)
+        body = "".join(x + "\n" for x in lines).encode()
+        files[name] = (nonce + aead.encrypt(nonce, body, _aad(dataset_id, name))).hex()
+    wrapped = crypto.wrap_key(data_key, reader_enc_public, bytes.fromhex(dataset_id),
+                              reader_did)
+    del data_key
+    return {"dataset": dataset_id, "reader": reader_did, "key": wrapped.hex(),
+            "files": files}
+
+
+def open_for_study(sealed: Mapping[str, Any], reader_key: keys.EncryptionKey
+                   ) -> dict[str, bytes]:
+    """``{file name: NDJSON bytes}`` of a :func:`seal_for_study` package (raises
+    :class:`~phrchain.vault.errors.VaultError` or ``InvalidTag`` on any change)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    dataset_id, reader = str(sealed["dataset"]), str(sealed["reader"])
+    data_key = crypto.unwrap_key(bytes.fromhex(sealed["key"]), reader_key,
+                                 bytes.fromhex(dataset_id), reader)
+    aead = AESGCM(data_key)
+    out = {}
+    for name, blob_hex in sealed["files"].items():
+        blob = bytes.fromhex(blob_hex)
+        out[name] = aead.decrypt(blob[:12], blob[12:], _aad(dataset_id, name))
+    return out
