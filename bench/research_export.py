@@ -44,7 +44,15 @@ from phrchain.core import keys
 from phrchain.deid import default_config
 from phrchain.deid.config import parse
 from phrchain.fhir.synthetic import generate_patients
-from phrchain.modules.records.messages import size_bucket
+from phrchain.modules.identity.messages import RegisterPatient
+from phrchain.modules.records.messages import Register, size_bucket
+from phrchain.modules.research.messages import (
+    Donate,
+    Match,
+    RegisterStudy,
+    Request,
+    SetParams,
+)
 from phrchain.research import terms
 from phrchain.research.vault import HeldRecord, release, seal_for_study
 from phrchain.storage.sqlite_state import SqliteStateStore
@@ -94,8 +102,7 @@ def ok(chain: Chain, signer: keys.SigningKey, *msgs: dict[str, Any]) -> None:
 def setup(chain: Chain, vault: Vault, patients: int, resources: int
           ) -> tuple[str, list[str], keys.SigningKey]:
     hospital, institute, researcher, officer = key(101), key(104), key(206), key(211)
-    ok(chain, AUTHORITY, {"type": "research/set_params",
-                          **terms.params(min_k=1, min_l=1)})
+    ok(chain, AUTHORITY, SetParams.parse(terms.params(min_k=1, min_l=1)).to_msg())
     ok(chain, AUTHORITY, admit_org_msg(hospital, "hospital"))
     ok(chain, AUTHORITY, admit_org_msg(institute, "research_institute"))
     ok(chain, institute, admit_practitioner_msg(institute, researcher, ("researcher",)))
@@ -104,36 +111,32 @@ def setup(chain: Chain, vault: Vault, patients: int, resources: int
     for i, bundle in enumerate(generate_patients(patients, seed=29,
                                                  resources_per_patient=resources)):
         donor = key(10_000 + i)
-        ok(chain, donor, {"type": "identity/register_patient", "enc_key": enc_key(9)})
+        ok(chain, donor, RegisterPatient(bytes.fromhex(enc_key(9))).to_msg())
         msgs = []
         for j, entry in enumerate(bundle["entry"]):
             record = oid(f"record {i}/{j}")
             size = vault.put(record, entry["resource"])
-            msgs.append({"type": "records/register", "record": record, "patient": donor.did,
-                         "hash": digest(f"h{i}/{j}"), "size": size_bucket(size),
-                         "commitment": digest(f"c{i}/{j}"),
-                         "descriptor": digest(f"d{i}/{j}"), "custodian": hospital.did})
+            msgs.append(Register(record, donor.did, digest(f"h{i}/{j}"), size_bucket(size),
+                                 digest(f"c{i}/{j}"), digest(f"d{i}/{j}"),
+                                 hospital.did).to_msg())
             records.append(record)
         for start in range(0, len(msgs), BATCH):
             ok(chain, donor, *msgs[start:start + BATCH])
         permission = {"code": "DS", "disease": "MONDO:0004979"} if i % 5 == 4 \
             else {"code": "HMB"}
-        ok(chain, donor, {"type": "research/donate", "permission": permission,
-                          "modifiers": [{"code": "NPU"}], "scope": {"all": True},
-                          "period": {"start_ms": chain.time_ms,
-                                     "end_ms": chain.time_ms + 86_400_000 * 365}})
-    study = {"type": "research/register_study", "study": oid("study"),
-             "purpose": {"code": "DS", "disease": "MONDO:0005148"}, "for_profit": False,
-             "commercial": False, "genetic": False, "publish": True, "returns": False,
-             "methods": False, "clinical_care": False, "country": "KR",
-             "publication_ms": 0, "duration_months": 12, "collaborators": [],
-             "users": [researcher.did], "protocol": digest("protocol"), "k": 1, "l": 1}
-    ok(chain, researcher, study)
-    ok(chain, researcher, {"type": "research/request", "request": oid("request"),
-                           "study": oid("study")})
+        ok(chain, donor, Donate(permission, [{"code": "NPU"}], {"all": True}, chain.time_ms,
+                                chain.time_ms + 86_400_000 * 365).to_msg())
+    study = RegisterStudy(
+        study=oid("study"), purpose={"code": "DS", "disease": "MONDO:0005148"},
+        for_profit=False, commercial=False, country="KR", genetic=False, publish=True,
+        returns=False, methods=False, clinical_care=False, publication_ms=0,
+        duration_months=12, collaborators=(), users=(researcher.did,),
+        protocol=digest("protocol"), k=1, l=1, irb=None)
+    ok(chain, researcher, study.to_msg())
+    ok(chain, researcher, Request(oid("request"), oid("study")).to_msg())
     while not chain.app.query("research/request", {"request": oid("request")})[
             "value"]["done"]:
-        ok(chain, researcher, {"type": "research/match", "request": oid("request")})
+        ok(chain, researcher, Match(oid("request")).to_msg())
     return oid("request"), records, officer
 
 

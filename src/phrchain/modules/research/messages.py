@@ -13,6 +13,7 @@ from phrchain.core import encoding
 from phrchain.modules import fields
 from phrchain.modules.research import duo
 from phrchain.modules.research.errors import INVALID_FIELD
+from phrchain.modules.research.tables import check_diseases, check_terms, text
 
 SET_PARAMS: Final = "research/set_params"
 DONATE: Final = "research/donate"
@@ -39,19 +40,9 @@ RELEASE_DOMAIN: Final = "phrchain/research/release/v1"
 IRB_DOMAIN: Final = "phrchain/research/irb/v1"
 MAX_LIST: Final = 32
 MAX_SCOPE: Final = 1024          # as consent scopes (docs/privacy-v2-design.md)
-MAX_TERMS: Final = 4096          # diseases in a pinned hierarchy
 _SIG: Final = re.compile(r"[0-9a-f]{128}")
 _MONDO: Final = re.compile(r"MONDO:[0-9]{7}")
-_DUO_ID: Final = re.compile(r"DUO:[0-9]{7}")
 _COUNTRY: Final = re.compile(r"[A-Z]{2}")
-_CODE: Final = re.compile(r"[A-Z]{2,8}")
-
-
-def text(msg: Mapping[str, Any], name: str, high: int) -> str:
-    value = msg.get(name)
-    if not isinstance(value, str) or not 1 <= len(value) <= high or not value.isprintable():
-        raise INVALID_FIELD(f"{name} must be 1 to {high} printable characters")
-    return value
 
 
 def _dids(msg: Mapping[str, Any], name: str, low: int = 1) -> tuple[str, ...]:
@@ -156,6 +147,8 @@ def signature(msg: Mapping[str, Any], name: str) -> bytes:
 class SetParams:
     """Chain parameters and the pinned terms tables (authority)."""
 
+    TYPE: ClassVar[str] = SET_PARAMS
+
     match_batch: int
     max_leaves: int
     min_k: int
@@ -181,71 +174,7 @@ class SetParams:
                 "diseases": self.diseases}
 
     def to_msg(self) -> dict[str, Any]:
-        return {"type": SET_PARAMS, **self.to_json()}
-
-
-def check_terms(value: Any) -> dict[str, Any]:
-    """The DUO table: ``{release, source?, codes: {code: {id, kind, param, label}},
-    permits: {permission: [purposes]}}``; every code one this code base knows."""
-    if not isinstance(value, dict):
-        raise INVALID_FIELD("terms must be an object")
-    fields.exact(value, INVALID_FIELD, ("release", "codes", "permits"), ("source",))
-    text(value, "release", 64)
-    codes = fields.mapping(value, "codes", INVALID_FIELD)
-    for code, entry in codes.items():
-        if code not in duo.PARAM_KINDS or not isinstance(entry, dict):
-            raise INVALID_FIELD(f"terms: {code!r} is not a DUO code this release knows")
-        fields.exact(entry, INVALID_FIELD, ("id", "kind", "param", "label"))
-        fields.matching(entry, "id", _DUO_ID, INVALID_FIELD, "a DUO id")
-        kind = "permission" if code in duo.PERMISSIONS else "modifier"
-        if entry["kind"] != kind or entry["param"] != duo.PARAM_KINDS[code]:
-            raise INVALID_FIELD(f"terms: {code} is a {kind} with parameter "
-                                f"{duo.PARAM_KINDS[code]}")
-        text(entry, "label", 128)
-    permits = fields.mapping(value, "permits", INVALID_FIELD)
-    for code, purposes in permits.items():
-        if code not in codes or code not in duo.PERMISSIONS or not isinstance(purposes, list) \
-                or not all(isinstance(p, str) and p in duo.PURPOSES for p in purposes):
-            raise INVALID_FIELD(f"terms.permits: {code!r} must be a permission of the table "
-                                f"mapped to purposes among {sorted(duo.PURPOSES)}")
-    return value
-
-
-def check_diseases(value: Any) -> dict[str, Any]:
-    """The disease hierarchy: ``{release, source?, labels: {id: label}, parents: {id:
-    [ids]}}``, acyclic, at most MAX_TERMS terms."""
-    if not isinstance(value, dict):
-        raise INVALID_FIELD("diseases must be an object")
-    fields.exact(value, INVALID_FIELD, ("release", "labels", "parents"), ("source",))
-    text(value, "release", 64)
-    labels = fields.mapping(value, "labels", INVALID_FIELD)
-    parents = fields.mapping(value, "parents", INVALID_FIELD)
-    if len(labels) > MAX_TERMS or set(labels) != set(parents) \
-            or not all(_MONDO.fullmatch(t) and isinstance(n, str) for t, n in labels.items()):
-        raise INVALID_FIELD("diseases: labels and parents must name the same MONDO ids")
-    for term, ups in parents.items():
-        if not isinstance(ups, list) or not all(isinstance(u, str) and u in labels
-                                                for u in ups):
-            raise INVALID_FIELD(f"diseases: the parents of {term} must be listed terms")
-    _acyclic(parents)
-    return value
-
-
-def _acyclic(parents: Mapping[str, list[str]]) -> None:
-    depth: dict[str, int] = {}
-
-    def walk(term: str, trail: frozenset[str]) -> int:
-        if len(trail) > duo.MAX_DEPTH:
-            raise INVALID_FIELD(f"diseases: deeper than {duo.MAX_DEPTH}")
-        if term in trail:
-            raise INVALID_FIELD(f"diseases: a cycle through {term}")
-        if term not in depth:
-            below = [walk(p, trail | {term}) for p in parents[term]]
-            depth[term] = 1 + max(below, default=0)
-        return depth[term]
-
-    for term in sorted(parents):
-        walk(term, frozenset())
+        return {"type": self.TYPE, **self.to_json()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +182,8 @@ class Donate:
     """A donation (or a new version of the signer's donation): DUO permission and
     modifiers, the records it covers, its period. Signed by the donor pseudonym that owns
     the records."""
+
+    TYPE: ClassVar[str] = DONATE
 
     permission: dict[str, Any]
     modifiers: list[dict[str, Any]]
@@ -271,7 +202,7 @@ class Donate:
                    fields.integer(period, "end_ms", INVALID_FIELD))
 
     def to_msg(self) -> dict[str, Any]:
-        return {"type": DONATE, "permission": self.permission, "modifiers": self.modifiers,
+        return {"type": self.TYPE, "permission": self.permission, "modifiers": self.modifiers,
                 "scope": self.scope,
                 "period": {"start_ms": self.start_ms, "end_ms": self.end_ms}}
 
@@ -281,13 +212,15 @@ class Revoke:
     """Withdraw the signer's donation: it is excluded from every later request and
     dataset (datasets already released stay as they were, provably)."""
 
+    TYPE: ClassVar[str] = REVOKE
+
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Revoke:
         fields.exact(msg, INVALID_FIELD, ())
         return cls()
 
     def to_msg(self) -> dict[str, Any]:
-        return {"type": REVOKE}
+        return {"type": self.TYPE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +244,8 @@ class Irb:
 class RegisterStudy:
     """A study of an admitted research institute: what it declares is what donors'
     terms are matched against (``duo.MODIFIER_RULES`` reads these fields)."""
+
+    TYPE: ClassVar[str] = REGISTER_STUDY
 
     study: str
     purpose: dict[str, Any]
@@ -369,12 +304,14 @@ class RegisterStudy:
         body = self.to_json()
         if body["irb"] is None:
             del body["irb"]
-        return {"type": REGISTER_STUDY, **body}
+        return {"type": self.TYPE, **body}
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
     """A data request of a study: every donor is matched against it (in batches)."""
+
+    TYPE: ClassVar[str] = REQUEST
 
     request: str
     study: str
@@ -386,12 +323,14 @@ class Request:
                    fields.object_id(msg, "study", INVALID_FIELD))
 
     def to_msg(self) -> dict[str, Any]:
-        return {"type": REQUEST, "request": self.request, "study": self.study}
+        return {"type": self.TYPE, "request": self.request, "study": self.study}
 
 
 @dataclass(frozen=True, slots=True)
 class Match:
     """Match the next batch of donors against a request."""
+
+    TYPE: ClassVar[str] = MATCH
 
     request: str
 
@@ -401,7 +340,7 @@ class Match:
         return cls(fields.object_id(msg, "request", INVALID_FIELD))
 
     def to_msg(self) -> dict[str, Any]:
-        return {"type": MATCH, "request": self.request}
+        return {"type": self.TYPE, "request": self.request}
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,6 +352,8 @@ class Leaf:
 @dataclass(frozen=True, slots=True)
 class Release:
     """A dataset manifest, sent by the custodian organization whose vault released it."""
+
+    TYPE: ClassVar[str] = RELEASE
 
     dataset: str
     request: str
@@ -457,7 +398,7 @@ class Release:
                              self.key)
 
     def to_msg(self) -> dict[str, Any]:
-        return {"type": RELEASE, "dataset": self.dataset, "request": self.request,
+        return {"type": self.TYPE, "dataset": self.dataset, "request": self.request,
                 "root": self.root, "resources": self.resources,
                 "leaves": [{"record": x.record, "donation": x.donation} for x in self.leaves],
                 "leaves_root": self.leaves_root, "config": self.config, "k": self.k,
@@ -475,6 +416,8 @@ def _leaf(value: Mapping[str, Any]) -> Leaf:
 class DestroyKey:
     """Record that the dataset's pseudonymisation key was destroyed (as an erasure)."""
 
+    TYPE: ClassVar[str] = DESTROY_KEY
+
     dataset: str
 
     @classmethod
@@ -483,4 +426,4 @@ class DestroyKey:
         return cls(fields.object_id(msg, "dataset", INVALID_FIELD))
 
     def to_msg(self) -> dict[str, Any]:
-        return {"type": DESTROY_KEY, "dataset": self.dataset}
+        return {"type": self.TYPE, "dataset": self.dataset}
