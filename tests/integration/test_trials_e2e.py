@@ -15,6 +15,7 @@ import pytest
 
 from phrchain.cli.main import main
 from phrchain.client import builder
+from phrchain.client.trialfile import TrialFileError
 from phrchain.client.trials import counterpart, verify_audit
 from phrchain.client.wallet import Wallet
 from phrchain.core import encoding
@@ -58,7 +59,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         sponsor.unblind(trial)
         report = sponsor.results(trial, SWITCHED, b"the results paper")
         audit = c.client(GA).trials.export_audit(trial)
-        yield {"c": c, "home": home, "trial": trial, "me": me, "enrolled": enrolled,
+        registered_only = sponsor.register(now_ms() + 60_000, protocol(sites=(HOSPITAL_A.did,)))
+        small = c.client(GA).trials.export_audit(registered_only)
+        yield {"small": small, "c": c, "home": home, "trial": trial, "me": me, "enrolled": enrolled,
                "entry": entry, "fixed": fixed, "report": report, "audit": audit}
 
 
@@ -86,25 +89,46 @@ def test_the_audit_file_verifies_offline(world: dict[str, Any]) -> None:
         verify_audit(world["audit"], RR.did)                  # not the trusted validator
     with pytest.raises(ProofError):
         verify_audit(world["audit"], VALIDATOR.did, "another-chain")
+    with pytest.raises(TrialFileError) as refused:   # a validator set for a solo file
+        verify_audit(world["audit"], trust={"validators": []})
+    assert (refused.value.codespace, refused.value.code) == ("trialfile", 6)
+    with pytest.raises(TrialFileError) as refused:
+        verify_audit(world["audit"], RR.did)
+    assert refused.value.error.name == "untrusted_header"
 
 
 def test_a_flipped_byte_anywhere_fails(world: dict[str, Any]) -> None:
-    data = world["audit"]
-    step = max(1, len(data) // 400)   # ~400 positions spread over the whole file
-    for at in [*range(0, len(data), step), len(data) - 1]:
+    """Every byte position of a small file (a registered trial, ~10 kB; bit 0), and a
+    spread of positions of the whole trial's file (bits 0 and 7): each variant is
+    refused as malformed or unsealed (the seal covers the body's bytes as they stand,
+    and the frame around it is fixed), as are a byte added or removed."""
+    data = world["small"]
+    assert verify_audit(data, VALIDATOR.did)["state"]
+    codes: dict[int, int] = {}
+    for at in range(len(data)):
         flipped = bytearray(data)
         flipped[at] ^= 0x01
-        with pytest.raises(PhrError):
+        with pytest.raises(TrialFileError) as refused:
             verify_audit(bytes(flipped), VALIDATOR.did)
-    with pytest.raises(PhrError):
-        verify_audit(data + b" ", VALIDATOR.did)
+        codes[refused.value.code] = codes.get(refused.value.code, 0) + 1
+    assert set(codes) == {1, 2}, codes
+    data = world["audit"]
+    for at in [*range(0, len(data), 97), len(data) - 1]:
+        for bit in (0x01, 0x80):
+            flipped = bytearray(data)
+            flipped[at] ^= bit
+            with pytest.raises(TrialFileError):
+                verify_audit(bytes(flipped), VALIDATOR.did)
+    for changed in (data + b" ", b" " + data, data[:-1], data[1:]):
+        with pytest.raises(TrialFileError):
+            verify_audit(changed, VALIDATOR.did)
 
 
 def test_a_tampered_value_re_signed_by_its_exporter_still_fails(world: dict[str, Any]
                                                                  ) -> None:
     """The exporter's signature only seals the file; the proofs are what a reader
     trusts: a label changed to "reported" and signed again fails its proof."""
-    from phrchain.client.trials import _EXPORT
+    from phrchain.client.trialfile.audit import EXPORT_TAG
 
     document = encoding.decode(world["audit"])
     body = document["body"]
@@ -112,8 +136,8 @@ def test_a_tampered_value_re_signed_by_its_exporter_still_fails(world: dict[str,
         if item["key"].endswith("/mortality"):
             item["answer"]["raw_value"] = encoding.encode(["reported"]).hex()
             item["answer"]["value"] = item["answer"]["raw_value"]
-    forged = encoding.encode({"body": body, "signature": GA.signing_key.sign(
-        _EXPORT + encoding.encode(body)).hex()})
+    seal = GA.signing_key.sign(EXPORT_TAG + encoding.encode(body)).hex()
+    forged = encoding.encode({"body": body, "exporter": GA.did, "signature": seal})
     with pytest.raises(ProofError):
         verify_audit(forged, VALIDATOR.did)
 
@@ -179,3 +203,29 @@ def test_classify_is_a_stateless_command(tmp_path: Path,
                                           "kind": "tertiary", "declared_change": False}])
     assert main(["trials", "classify", registered, bad]) == 2
     assert "kind" in capsys.readouterr().err
+
+
+def test_a_resealed_file_that_leaves_out_implied_state_is_incomplete(
+        world: dict[str, Any]) -> None:
+    """Each state entry dropped in turn from the file (sealed again): every one the
+    trial's own state implies (versions, sites, participants and consents, entries and
+    their indexes, corrections, commitments, results and labels) makes it incomplete.
+    Signatures are the one kind nothing counts (README: what completeness covers)."""
+    from phrchain.client.trialfile.audit import EXPORT_TAG
+
+    body = encoding.decode(world["audit"])["body"]
+    outcome: dict[str, set[str]] = {}
+    for i, item in enumerate(body["entries"]):
+        cut = {**body, "entries": body["entries"][:i] + body["entries"][i + 1:]}
+        seal = GA.signing_key.sign(EXPORT_TAG + encoding.encode(cut)).hex()
+        data = encoding.encode({"body": cut, "exporter": GA.did, "signature": seal})
+        try:
+            verify_audit(data, VALIDATOR.did)
+            result = "accepted"
+        except TrialFileError as exc:
+            result = exc.error.name
+        outcome.setdefault(item["key"].split("/")[1], set()).add(result)
+    assert outcome == {kind: {"accepted"} if kind == "sg" else
+                       {"foreign_entry"} if kind == "t" else {"incomplete"}
+                       for kind in outcome}, outcome
+    assert {"v", "s", "p", "pc", "e", "ep", "cx", "c", "r", "l", "sg"} <= set(outcome)

@@ -7,8 +7,10 @@ import sys
 
 import pytest
 
+from phrchain.client.trialfile import errors as trialfile_errors
+from phrchain.client.trialfile.errors import TrialFileError
 from phrchain.core import errors
-from phrchain.core.errors import REGISTRY, CodedError, PhrError, TxError
+from phrchain.core.errors import REGISTRY, CodedError, PhrError, ProofError, TxError
 from phrchain.deid.errors import DeidError
 from phrchain.fhir import errors as fhir_errors
 from phrchain.fhir.errors import FhirError
@@ -32,6 +34,8 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
             assert type(exc) is VaultError
         elif codespace == "fhir":
             assert type(exc) is FhirError
+        elif codespace == "trialfile":
+            assert type(exc) is TrialFileError and isinstance(exc, ProofError)
         elif codespace == "deid":
             assert type(exc) is DeidError
         else:
@@ -41,7 +45,7 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
 
 def test_off_chain_errors_are_not_consensus_errors() -> None:
     for exc in (vault_errors.HASH_MISMATCH(), gateway_errors.ACCESS_DENIED(),
-                fhir_errors.INVALID_RESOURCE()):
+                fhir_errors.INVALID_RESOURCE(), trialfile_errors.DOCUMENT_MISMATCH()):
         assert not isinstance(exc, TxError)
         with pytest.raises(CodedError):
             raise exc

@@ -405,6 +405,29 @@ def test_every_compare_category_against_the_frozen_baseline(w: TrialWorld) -> No
     assert w.query("trials/results", trial=T)["baseline"] == 2
 
 
+def test_which_version_counts_a_change_before_enrolment_is_pre_specified(
+        w: TrialWorld) -> None:
+    """The dispute COMPare met: version 1 registered mortality at 12 months; version 2,
+    amended *before* anyone enrolled, says 24 months, so a report at 24 months is as
+    pre-specified. Version 3, after enrolment, moves quality of life to 3 months and
+    reuses the id "stay" for another measure: reported that way without a declaration,
+    they are a changed time frame and a silently replaced outcome."""
+    w.ready(T)
+    v2 = (Outcome("mortality", "All-cause mortality", "24 months", "primary"), *OUTCOMES[1:])
+    w.amend(T, doc="v2", outcomes=v2)
+    w.enrol(1, T)
+    v3 = (v2[0], Outcome("qol", "Quality of life (EQ-5D)", "3 months", "secondary"),
+          Outcome("stay", "Days in intensive care", "index admission", "secondary"))
+    w.amend(T, doc="v3", outcomes=v3)
+    w.lock(T)
+    w.ok(RR, w.results_msg(T, tuple(replace(o, declared_change=False) for o in v3)))
+    assert labels(w) == {"mortality": ["reported"],
+                         "qol": ["reported", "timeframe_changed"],
+                         "stay": ["not_reported", "added_silent"]}
+    report = w.query("trials/report", trial=T)
+    assert (report["baseline"], report["discrepancies"]) == (2, ["qol", "stay"])
+
+
 # -- nothing changes on a refused message -------------------------------------------------
 @pytest.mark.parametrize("field", ["trial", "outcomes", "commitment"])
 def test_malformed_results_are_invalid_fields(w: TrialWorld, field: str) -> None:

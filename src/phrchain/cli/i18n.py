@@ -186,6 +186,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "trials.verified": "the proof file verifies: trial {trial}, {n} state entries at "
                            "height {height}, exported by {exporter}",
         "trials.wrote": "wrote {path}",
+        "trials.need_trust": "give exactly one trust root: --validator DID (a solo-engine "
+                             "file) or --trust genesis.json (a CometBFT file)",
+        "trials.document": "wrote {path}: the {kind} of trial {trial}, matching its "
+                           "commitment on chain",
         "research.deidentified": "de-identified {patients} patients into {out}: k = {k}, "
                                  "l = {l} (report.json says what changed)",
         "research.wrote": "wrote {path}",
@@ -352,6 +356,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "trials.verified": "증명 파일이 검증되었습니다: 시험 {trial}, {height}번 블록의 상태 "
                            "항목 {n}개, 내보낸 이 {exporter}",
         "trials.wrote": "{path} 에 저장했습니다",
+        "trials.need_trust": "신뢰 기준을 하나만 주세요: --validator DID (단일 노드 엔진 파일) "
+                             "또는 --trust genesis.json (CometBFT 파일)",
+        "trials.document": "{path} 에 저장했습니다: 시험 {trial} 의 {kind}, 체인의 커밋과 "
+                           "일치합니다",
         "research.deidentified": "환자 {patients}명을 비식별화하여 {out} 에 저장했습니다: "
                                  "k = {k}, l = {l} (바뀐 내용은 report.json 에 있습니다)",
         "research.wrote": "{path} 에 저장했습니다",

@@ -72,7 +72,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from phrchain.client.trials import verify_audit
 
-    proven = verify_audit(Path(args.file).read_bytes(), args.validator, args.chain_id)
+    if (args.validator is None) == (args.trust is None):
+        raise CliError(say("trials.need_trust"))
+    trust = None if args.trust is None else read_json_file(args.trust, "trusted validators")
+    proven = verify_audit(Path(args.file).read_bytes(), args.validator, args.chain_id,
+                          trust=trust)
     print_json(proven["state"])
     print(say("trials.verified", trial=proven["trial"], n=len(proven["state"]),
               height=proven["height"], exporter=proven["exporter"]), file=sys.stderr)
@@ -82,8 +86,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 # -- sponsor -------------------------------------------------------------------------------
 def cmd_register(args: argparse.Namespace) -> int:
     protocol, sealed = _protocol(args.protocol, args.document)
-    with phr_client(args, vaults=False) as rc:
+    with phr_client(args, vaults=args.store) as rc:
         trial = _trials(rc).register(args.start_ms, protocol, args.trial)
+        _store(rc, args, trial, "protocol", sealed)
     print(trial)
     print(say("trials.registered", trial=trial, salt=sealed.salt.hex()), file=sys.stderr)
     return 0
@@ -91,8 +96,9 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 def cmd_amend(args: argparse.Namespace) -> int:
     protocol, sealed = _protocol(args.protocol, args.document)
-    with phr_client(args, vaults=False) as rc:
+    with phr_client(args, vaults=args.store) as rc:
         version = _trials(rc).amend(args.trial, protocol, args.reason, args.reconsent)
+        _store(rc, args, args.trial, "protocol", sealed)
     print(say("trials.amended", trial=args.trial, version=version, salt=sealed.salt.hex()),
           file=sys.stderr)
     return 0
@@ -100,9 +106,27 @@ def cmd_amend(args: argparse.Namespace) -> int:
 
 def cmd_commit(args: argparse.Namespace) -> int:
     document = Path(args.document).read_bytes()
-    with phr_client(args, vaults=False) as rc:
+    with phr_client(args, vaults=args.store) as rc:
         sealed = _trials(rc).commit(args.trial, args.kind, document)
+        _store(rc, args, args.trial, args.kind, sealed)
     print(say("trials.committed", trial=args.trial, kind=args.kind, salt=sealed.salt.hex()),
+          file=sys.stderr)
+    return 0
+
+
+def _store(rc: Any, args: argparse.Namespace, trial: str, kind: str, sealed: Any) -> None:
+    """``--store``: the document, encrypted, into the sponsor's vault (its salt inside)."""
+    if args.store:
+        rc.trials.documents.store(trial, kind, Path(args.document).read_bytes(), sealed.salt,
+                                  args.reader or ())
+
+
+def cmd_document(args: argparse.Namespace) -> int:
+    """A trial document from the sponsor's vault, checked against its commitment."""
+    with phr_client(args) as rc:
+        document = rc.trials.documents.fetch(args.trial, args.kind, args.commitment)
+    Path(args.out).write_bytes(document)
+    print(say("trials.document", path=args.out, kind=args.kind, trial=args.trial),
           file=sys.stderr)
     return 0
 
@@ -185,11 +209,24 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from phrchain.client.cometbft_rpc import CometRpc
+
     with phr_client(args, vaults=False) as rc:
-        data = _trials(rc).export_audit(args.trial)
+        if args.cometbft_rpc:
+            with CometRpc(args.cometbft_rpc) as rpc:
+                data = _trials(rc).export_audit(args.trial, rpc)
+        else:
+            data = _trials(rc).export_audit(args.trial)
     Path(args.out).write_bytes(data)
     print(say("trials.wrote", path=args.out), file=sys.stderr)
     return 0
+
+
+def _store_options(p: Any) -> None:
+    p.add_argument("--store", action="store_true",
+                   help="also keep the document, encrypted, in the sponsor's vault")
+    p.add_argument("--reader", action="append",
+                   help="(with --store) a DID that may read it too (repeatable)")
 
 
 def trials_parser(sub: Any) -> None:
@@ -200,9 +237,11 @@ def trials_parser(sub: Any) -> None:
     p.add_argument("reported", help='{"outcomes": [{id, measure, time_frame, kind, '
                                     'declared_change}]}')
     p = add_command(sub, "verify", cmd_verify,
-                    "check an audit proof file offline against the validator you trust")
+                    "check an audit proof file offline against the validators you trust")
     p.add_argument("file")
-    p.add_argument("--validator", required=True, help="the validator's DID (from genesis)")
+    p.add_argument("--validator", help="(solo-engine file) the validator's DID, from genesis")
+    p.add_argument("--trust", help="(CometBFT file) the network's genesis.json, or "
+                                   '{"validators": [...]} in its format: the trusted set')
     p.add_argument("--chain-id")
     for name, func, help_ in (("register", cmd_register, "(sponsor) register a trial"),
                               ("amend", cmd_amend, "(sponsor) a new protocol version")):
@@ -220,12 +259,21 @@ def trials_parser(sub: Any) -> None:
                        help="JSON: registration, sites, arms, outcomes, withdrawal")
         p.add_argument("--document", required=True,
                        help="the protocol document (only its salted hash goes on chain)")
+        _store_options(p)
     p = add_command(sub, "commit", cmd_commit,
                     "(sponsor) commit the statistical analysis plan or randomisation list",
                     signer)
     p.add_argument("trial")
     p.add_argument("--kind", required=True, choices=("sap", "randomisation"))
     p.add_argument("--document", required=True)
+    _store_options(p)
+    p = add_command(sub, "document", cmd_document,
+                    "a protocol, SAP or randomisation list from the sponsor's vault, "
+                    "checked against its on-chain commitment", signer)
+    p.add_argument("trial")
+    p.add_argument("--kind", required=True, choices=("protocol", "sap", "randomisation"))
+    p.add_argument("--commitment", required=True, help="its commitment on chain (64 hex)")
+    p.add_argument("--out", required=True)
     for action, help_ in (("lock", "(sponsor) lock the database"),
                           ("unblind", "(sponsor) unblind, after the lock"),
                           ("reconsent", "(participant) consent to the current version"),
@@ -266,3 +314,5 @@ def trials_parser(sub: Any) -> None:
                     "(regulator) the trial's signed audit proof file", signer)
     p.add_argument("trial")
     p.add_argument("--out", required=True)
+    p.add_argument("--cometbft-rpc", metavar="URL", help="a CometBFT node's RPC: prove "
+                   "the file with its commits (else the solo validator's header)")

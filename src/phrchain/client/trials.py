@@ -15,7 +15,9 @@ Roles, each through a :class:`TrialsClient` on the party's
   at the site), corrects them with a reason, signs them with a meaning;
 - **regulator, journal, reader**: the outcome-switch report, the trail, and an audit
   proof file (:meth:`TrialsClient.export_audit`) that :func:`verify_audit` checks
-  offline against the validator the reader trusts.
+  offline against the validators the reader trusts (``client/trialfile``); the trial
+  documents, fetched from the sponsor's vault and checked against the chain
+  (:attr:`TrialsClient.documents`).
 """
 
 from __future__ import annotations
@@ -31,13 +33,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from phrchain.client.session import RecordsError, Session
-from phrchain.client.verify import verify_header, verify_query_against_header
+from phrchain.client.trialfile.audit import AUDIT_FORMAT, export_audit, verify_audit
 from phrchain.client.wallet import Wallet
-from phrchain.core import encoding, keys
-from phrchain.core.errors import CryptoError, EncodingError, ProofError
+from phrchain.core import encoding
 from phrchain.core.hashing import domain_prefix
 from phrchain.modules.trials import LABELS, Outcome, classify
-from phrchain.modules.trials.keys import trial_key
 from phrchain.modules.trials.messages import (
     Amend,
     Commit,
@@ -58,8 +58,6 @@ __all__ = ["AUDIT_FORMAT", "Sealed", "TrialsClient", "classify_documents", "comm
            "counterpart", "trial_wallet", "verify_audit"]
 
 _COMMITMENT: Final = domain_prefix("phrchain/trials/commitment/v1")
-_EXPORT: Final = domain_prefix("phrchain/trials/audit-export/v1")
-AUDIT_FORMAT: Final = "phrchain-trial-audit/v1"
 PSEUDONYM_KIND: Final = "trial"
 
 
@@ -258,69 +256,23 @@ class TrialsClient:
             raise RecordsError(f"no entry {entry} in trial {trial}")
         return provenance(trial, history["entry"], history["signatures"])
 
-    # -- regulator: the offline proof file -------------------------------------------
-    def export_audit(self, trial: str) -> bytes:
-        """A self-contained proof file of the trial's whole trail at the latest height:
-        each state entry with its proof against the validator-signed header of that
-        height, the whole signed by this wallet. Canonical JSON bytes (a changed byte
-        anywhere fails :func:`verify_audit`). Solo-engine headers (their app hash is
-        the state after the block, which the proofs are against)."""
-        header = self.session.node.header()
-        height = int(header["header"]["height"])
-        entries = []
-        for name in self.trail(trial, height):
-            answer = self.session.node.query("store", {"key": name.encode().hex()}, height,
-                                             prove=True)
-            entries.append({"key": name, "answer": answer})
-        body = {"format": AUDIT_FORMAT, "trial": trial, "height": height,
-                "chain_id": header["header"]["chain_id"], "header": header,
-                "entries": entries, "exporter": self.did}
-        signature = self.session.wallet.signing_key.sign(_EXPORT + encoding.encode(body))
-        return encoding.encode({"body": body, "signature": signature.hex()})
+    # -- documents in the sponsor's vault (client/trialfile/documents.py) ---------------
+    @property
+    def documents(self) -> Any:
+        """Store, share and fetch the trial's protocol, SAP and randomisation list,
+        encrypted in the sponsor's vault and checked against their on-chain commitments
+        (:class:`~phrchain.client.trialfile.documents.TrialDocuments`)."""
+        from phrchain.client.trialfile.documents import TrialDocuments
 
+        return TrialDocuments(self.session)
 
-def _refuse(why: str) -> ProofError:
-    return ProofError(f"trial audit file: {why}")
-
-
-def verify_audit(data: bytes, validator_did: str, chain_id: str | None = None
-                 ) -> dict[str, Any]:
-    """Check an audit proof file offline and return what it proves: ``{trial, height,
-    exporter, state: {key: value}}``. Trusts only ``validator_did`` (and ``chain_id``);
-    raises :class:`ProofError` (or ``CryptoError``) on any change to the file."""
-    try:
-        document = encoding.decode(data)
-        if encoding.encode(document) != data:
-            raise _refuse("not in canonical form")
-        body, signature = document["body"], bytes.fromhex(document["signature"])
-        if set(document) != {"body", "signature"} or body["format"] != AUDIT_FORMAT:
-            raise _refuse("not a trial audit file")
-        keys.verify(keys.public_key_from_did(body["exporter"]), signature,
-                    _EXPORT + encoding.encode(body))
-        trial, height = str(body["trial"]), body["height"]
-        header = verify_header(body["header"], validator_did, chain_id)
-        if header.height != height or header.chain_id != body["chain_id"]:
-            raise _refuse("the header is not the file's height or chain")
-        state: dict[str, Any] = {}
-        for item in body["entries"]:
-            name = item["key"]
-            if item["answer"]["path"] != "store":
-                raise _refuse(f"entry {name!r} is not a raw-key answer")
-            if not isinstance(name, str) or trial not in name \
-                    or not name.startswith("trials/") or name in state:
-                raise _refuse(f"entry {name!r} is not one of this trial's keys")
-            raw = verify_query_against_header(item["answer"], body["header"], validator_did,
-                                              name.encode(), chain_id)
-            if raw is None:
-                raise _refuse(f"{name} is proven absent")
-            state[name] = encoding.decode(bytes.fromhex(raw))
-        if trial_key(trial).decode() not in state:
-            raise _refuse("the trial's head is not in the file")
-    except (KeyError, TypeError, ValueError, AttributeError, EncodingError) as exc:
-        raise _refuse(f"malformed ({type(exc).__name__}: {exc})") from None
-    except CryptoError as exc:
-        raise _refuse(f"a signature does not verify ({exc})") from None
-    return {"trial": trial, "height": height, "exporter": body["exporter"], "state": state}
+    # -- regulator: the offline proof file (client/trialfile/audit.py) -----------------
+    def export_audit(self, trial: str, rpc: Any = None) -> bytes:
+        """A self-contained proof file of the trial's whole trail, sealed by this wallet
+        (:func:`verify_audit` checks it offline): against the solo validator's signed
+        header, or, given ``rpc`` (a ``CometRpc`` of the network), against CometBFT
+        commits that a light client verifies from the genesis validator set."""
+        return export_audit(self.session, trial, self.trail, rpc)
 
 
 def classify_documents(registered: Mapping[str, Any], reported: Mapping[str, Any]

@@ -158,3 +158,25 @@ class VaultClient:
         kind (``{kind: {"count", "last_ms"}}``): for the record's patient."""
         answer = self._request("GET", f"/v1/vault/attempts/{record}").json()
         return {str(k): dict(v) for k, v in answer["attempts"].items()}
+
+    # -- trial documents (gateway/trial_documents.py; checked by client/trialfile) -------
+    def trial_document_upload(self, trial: str, kind: str, commitment: str,
+                              meta: RecordMeta, wrapped_keys: dict[str, bytes],
+                              chunks: list[bytes]) -> None:
+        """Store a trial document (the sponsor's vault, by the sponsor or its staff)."""
+        self._request("POST", f"/v1/vault/trials/{trial}/documents/{kind}/{commitment}",
+                      body=encode_upload(meta, wrapped_keys, chunks))
+
+    def trial_document(self, trial: str, kind: str, commitment: str) -> dict[str, Any]:
+        """``{"meta", "wrapped_key", "parts"}`` of a trial document for the caller."""
+        answer = dict(self._request(
+            "GET", f"/v1/vault/trials/{trial}/documents/{kind}/{commitment}").json())
+        answer["parts"] = [ChunkPart(p["index"], base64.b64decode(p["data"]),
+                                     tuple(bytes.fromhex(h) for h in p["proof"]))
+                           for p in answer.pop("chunks")]
+        return answer
+
+    def trial_document_share(self, trial: str, kind: str, commitment: str, reader: str,
+                             wrapped: bytes) -> None:
+        self._request("PUT", f"/v1/vault/trials/{trial}/documents/{kind}/{commitment}"
+                             f"/keys/{reader}", body=wrapped)

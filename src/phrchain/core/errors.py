@@ -10,7 +10,9 @@
     │   │                         name and a human sentence (``docs/errors.md``)
     │   ├── TxError               on chain: the state machine refused a tx or a query
     │   ├── VaultError            off chain: a vault (phrchain.vault.errors)
-    │   └── FhirError             off chain: FHIR input or mapping (phrchain.fhir.errors)
+    │   ├── FhirError             off chain: FHIR input or mapping (phrchain.fhir.errors)
+    │   └── TrialFileError        off chain: a trial proof file or document (also a
+    │                             ProofError; phrchain.client.trialfile.errors)
     └── edge errors without a code, each in its own package: ApiError, WalletError,
         RecordsError, PortableError, RpcError (phrchain.client), ChainError, HomeError
         (engines), StateIntegrityError, StateWriteError, BackupError (storage), CliError,

@@ -51,6 +51,8 @@ TAGS: Final[dict[str, str]] = {
                                      "entry (kept by the sponsor or site)",
     "phrchain/trials/audit-export/v1": "bytes the exporter of a trial's audit proof file "
                                        "signs",
+    "phrchain/trials/document/v1": "vault record id of a trial document (trial, kind, "
+                                   "commitment)",
 }
 
 _PREFIX: Final[dict[str, bytes]] = {t: t.encode("ascii") + b"\x00" for t in TAGS}

@@ -51,16 +51,21 @@ def clinical_trials(s: Scenario) -> None:
             "outcome switching caught")
     sponsor = c.client("hospital_a").trials
     start = now_ms() + 1_500
-    trials = {}
+    trials, protocols = {}, {}
     for name, title in (("honest", "HEART-1"), ("switching", "HEART-2")):
-        protocol, _ = _protocol(s, title, BASELINE, f"{title} protocol v1".encode())
+        document = f"{title} protocol v1".encode()
+        protocol, sealed = _protocol(s, title, BASELINE, document)
         trial = sponsor.register(start, protocol)
-        sponsor.commit(trial, "sap", f"{title} statistical analysis plan".encode())
-        sponsor.commit(trial, "randomisation", f"{title} randomisation list".encode())
-        trials[name] = trial
+        sponsor.documents.store(trial, "protocol", document, sealed.salt)
+        for kind, text in (("sap", f"{title} statistical analysis plan"),
+                           ("randomisation", f"{title} randomisation list")):
+            committed = sponsor.commit(trial, kind, text.encode())
+            sponsor.documents.store(trial, kind, text.encode(), committed.salt)
+        trials[name], protocols[name] = trial, sealed.commitment
     s.say(f"Hanbit registered HEART-1 and HEART-2 at the block's time (height "
           f"{sponsor.trial(trials['honest'])['registered_height']}), with both hospitals "
-          "as sites; the protocol, analysis plan and randomisation list are salted hashes")
+          "as sites; the protocol, analysis plan and randomisation list are salted hashes "
+          "on chain, the documents encrypted in Hanbit's vault")
     while now_ms() < start + 200:
         time.sleep(0.05)
     sites = {"hospital_a": "dr_kim", "hospital_b": "dr_lee"}
@@ -100,6 +105,10 @@ def clinical_trials(s: Scenario) -> None:
         s.say(f"{'HEART-1' if name == 'honest' else 'HEART-2'} results: {labelled}")
     audit = c.client("auditor").trials.export_audit(trials["switching"])
     proven = verify_audit(audit, c.node.key.did)
+    document = c.client("auditor").trials.documents.fetch(
+        trials["switching"], "protocol", protocols["switching"])
+    s.say(f"the regulator fetched HEART-2's protocol v1 from Hanbit's vault "
+          f"({len(document)} bytes), checked against its commitment on chain")
     s.say(f"the regulator exported HEART-2's trail ({len(proven['state'])} state entries "
           f"with proofs, {len(audit):,} bytes) and verified it offline against the "
           "validator's key")

@@ -218,6 +218,35 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
             return {"shredded": shredded,
                     "flushed": await run_in_threadpool(vault.sender.flush)}
 
+    doc_path = "/v1/vault/trials/{trial}/documents/{kind}/{commitment}"
+
+    @app.post(doc_path)
+    async def trial_document_upload(trial: str, kind: str, commitment: str,
+                                    request: Request) -> dict[str, Any]:
+        """A trial document by its sponsor (``gateway/trial_documents.py``)."""
+        async with intake.signed(request, max_body) as (req, body):
+            upload = decode_upload(body)
+            await run_in_threadpool(vault.trial_documents.upload, req, trial, kind,
+                                    commitment, upload)
+        return {"stored": upload.meta.record_id.hex()}
+
+    @app.get(doc_path)
+    async def trial_document(trial: str, kind: str, commitment: str,
+                             request: Request) -> Response:
+        async with intake.signed(request, SMALL_BODY) as (req, _):
+            meta, wrapped, parts = await run_in_threadpool(
+                vault.trial_documents.read, req, trial, kind, commitment)
+        return JSONResponse({"meta": meta.descriptor_fields(), "wrapped_key": wrapped.hex(),
+                             "chunks": [_part(p) for p in parts]})
+
+    @app.put(doc_path + "/keys/{reader}")
+    async def trial_document_share(trial: str, kind: str, commitment: str, reader: str,
+                                   request: Request) -> dict[str, Any]:
+        async with intake.signed(request, SMALL_BODY) as (req, body):
+            await run_in_threadpool(vault.trial_documents.share, req, trial, kind,
+                                    commitment, reader, body)
+        return {"shared": commitment, "reader": reader}
+
     @app.get("/v1/vault/attempts/{record}")
     async def attempts(record: str, request: Request) -> dict[str, Any]:
         """Attempts on a record refused without an audit entry, counted by kind

@@ -36,6 +36,7 @@ from phrchain.gateway.erasures import ErasureFollower, scan
 from phrchain.gateway.journal import Journal
 from phrchain.gateway.ratelimit import TokenBucket
 from phrchain.gateway.sender import AUDIT, RECEIPT, REGISTER, Sender
+from phrchain.gateway.trial_documents import TrialDocumentStore
 from phrchain.modules.records.messages import size_bucket
 from phrchain.vault import audit_seal, crypto
 from phrchain.vault import errors as store_errors
@@ -123,6 +124,7 @@ class Vault:
         self.erasures = ErasureFollower(chain, self.journal, self._shred_held,
                                         self._scan_erasures, config.rescan_interval_s,
                                         identity_changed=self.audit_readers.identity_changed)
+        self.trial_documents = TrialDocumentStore(self)
         self._buckets: dict[str, TokenBucket] = {}
         self._tickets: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
@@ -144,6 +146,7 @@ class Vault:
         self.attempts.flush()
         self.journal.close()
         self.store.close()
+        self.trial_documents.close()
 
     # -- authentication ----------------------------------------------------------------
     def _current_key(self, did: str) -> bytes | None:

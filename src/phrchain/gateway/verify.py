@@ -26,6 +26,7 @@ from phrchain.vault import errors
 from phrchain.vault.blobs import DB_NAME as BLOBS_DB
 from phrchain.vault.check import (
     ChainView,
+    Finding,
     Report,
     check_schema,
     check_store,
@@ -35,6 +36,7 @@ from phrchain.vault.check import (
 )
 
 BLOBS_DIR = "blobs"  # VaultConfig.directory / "blobs", as gateway.service opens it
+TRIAL_DOCUMENTS_DIR = "trial-documents"  # gateway/trial_documents.py, once used
 
 
 class NodeChainView:
@@ -59,6 +61,14 @@ class NodeChainView:
 def verify_vault(home: Path, chain: ChainView | None = None) -> Report:
     """Every check of a vault directory ``home`` (``vault serve --home``)."""
     report = check_store(home / BLOBS_DIR / BLOBS_DB, chain)
+    documents = home / TRIAL_DOCUMENTS_DIR / BLOBS_DB
+    if documents.is_file():
+        # no chain view: trial documents are no records/ entries (a reader's SDK checks
+        # them against trials/); chunks, roots, keys and SQLite integrity all the same
+        held = check_store(documents)
+        report.findings += [Finding(f"trial document store: {f.subject}", f.error, f.detail)
+                            for f in held.findings]
+        report.notes.append(f"trial documents: {held.records} held")
     journal = home / JOURNAL_DB
     if journal.is_file():
         _check_journal(journal, report)

@@ -19,6 +19,7 @@ Layout of a backup directory::
     node/config/*.json             genesis, node config, validator key (mode 0600)
     node/data/state.db, blocks.db
     vault/gateway.sqlite3, vault/blobs/blobs.sqlite3      (with ``--vault``)
+    vault/trial-documents/blobs.sqlite3                   (if the vault holds any)
 
 A restore refuses a target that exists, checks every file against the manifest, copies,
 and checks that the state's stored values hash to its stored root; starting the node
@@ -45,6 +46,8 @@ PRIVATE: Final = frozenset({"validator_key.json"})
 # In copy order (module docstring).
 NODE_DBS: Final = ("state.db", "blocks.db")
 VAULT_DBS: Final = ("gateway.sqlite3", "blobs/blobs.sqlite3")
+# stores a vault opens on first use (gateway/trial_documents.py): copied when present
+VAULT_OPTIONAL_DBS: Final = ("trial-documents/blobs.sqlite3",)
 
 
 class BackupError(PhrError):
@@ -110,6 +113,9 @@ def backup(home: Path, out: Path, vault: Path | None = None) -> dict[str, Any]:
     if vault is not None:
         for name in VAULT_DBS:
             _sqlite_copy(Path(vault) / name, out / "vault" / name)
+        for name in VAULT_OPTIONAL_DBS:
+            if (Path(vault) / name).is_file():
+                _sqlite_copy(Path(vault) / name, out / "vault" / name)
     heights = _heights(node)  # before hashing: opening a copy may checkpoint it
     files = {str(p.relative_to(out)): _sha256(p) for p in sorted(out.rglob("*"))
              if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
