@@ -26,6 +26,17 @@ if [ -z "${PHRCHAIN_SKIP_COMETBFT:-}" ]; then
   PHRCHAIN_COMETBFT="$(scripts/cometbft.sh)"
   export PHRCHAIN_COMETBFT
 fi
+echo "== nftables for the network-fault tests (partitions inside their own namespace)" >&2
+if ! command -v nft >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's nftables with apt-get" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables) \
+      >/dev/null || echo "apt-get could not install nftables" >&2
+  else
+    echo "no nft and not root with apt-get: the network-fault tests need root and are" \
+      "skipped when not root" >&2
+  fi
+fi
 echo "== Chromium for the web UI's browser test (Debian's package, never a download)" >&2
 CHROMIUM="${PHRCHAIN_CHROMIUM:-/usr/bin/chromium}"
 if [ ! -x "$CHROMIUM" ]; then

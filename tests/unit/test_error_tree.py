@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from phrchain.client.errors import LightClientError
 from phrchain.client.trialfile import errors as trialfile_errors
 from phrchain.client.trialfile.errors import TrialFileError
 from phrchain.core import errors
@@ -36,6 +37,11 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
             assert type(exc) is FhirError
         elif codespace == "trialfile":
             assert type(exc) is TrialFileError and isinstance(exc, ProofError)
+        elif codespace in ("fhirapi", "smart"):  # the FHIR REST facade (off chain)
+            from phrchain.fhirapi.errors import FhirApiError, SmartError
+            assert type(exc) is (FhirApiError if codespace == "fhirapi" else SmartError)
+        elif codespace == "lightclient":
+            assert type(exc) is LightClientError and isinstance(exc, ProofError)
         elif codespace == "deid":
             assert type(exc) is DeidError
         else:

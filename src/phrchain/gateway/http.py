@@ -254,6 +254,9 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
         async with intake.signed(request, SMALL_BODY, strangers=True) as (req, _):
             return await run_in_threadpool(vault.attempts_of, req, record)
 
+    from phrchain.fhirapi import include_fhir_api  # the FHIR R4 REST facade, /fhir
+
+    include_fhir_api(app, vault)
     return app
 
 

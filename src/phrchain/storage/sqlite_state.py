@@ -160,6 +160,10 @@ class SqliteStateStore:
     def version(self) -> int:
         return self._head[0]
 
+    def lowest_version(self) -> int:
+        """The lowest retained version: 0, or where pruning or a snapshot import left it."""
+        return self._base
+
     def _height(self, height: int | None) -> int:
         version = self._head[0]
         if height is None:
@@ -334,6 +338,9 @@ class SqliteStateStore:
             if children is not None:
                 stack += [c for c in children if c[1] != smt.EMPTY]
         db = self._db
+        base = self._base
+        with self._latest_lock:  # refuse reads below keep_from before rows go
+            self._base = keep_from
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("CREATE TEMP TABLE IF NOT EXISTS keep_nodes (version INTEGER, "
@@ -353,9 +360,9 @@ class SqliteStateStore:
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            with self._latest_lock:
+                self._base = base
             raise
-        with self._latest_lock:
-            self._base = keep_from
         return {"roots": roots, "kv": kv, "nodes": nodes}
 
     def import_version(self, height: int, pairs: Mapping[bytes, bytes],

@@ -49,7 +49,7 @@ from phrchain.modules.claims.reasons import REASONS
 from phrchain.modules.consent.messages import CONSENT_ACTIONS, PURPOSES
 from phrchain.modules.identity.messages import ROLES
 from phrchain.modules.records.messages import CATEGORIES
-from phrchain.web import auditor, claims, filing, patient, provider, research, trials
+from phrchain.web import auditor, claims, filing, patient, provider, research, smart, trials
 from phrchain.web.config import UiConfig
 from phrchain.web.deps import COOKIE, Ui, UiState, current_session, mutating_session, party
 from phrchain.web.errors import (
@@ -291,6 +291,7 @@ def create_ui_app(config: UiConfig) -> FastAPI:
     app.include_router(claims.auditor_router)
     app.include_router(trials.patient_router)
     app.include_router(trials.auditor_router)
+    app.include_router(smart.router)
     app.include_router(research.patient_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_handlers(app)

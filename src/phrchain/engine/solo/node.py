@@ -253,7 +253,17 @@ class SoloNode:
                                              "index": index, "result": tx_json})
                 self._publish(signed, jsons)
                 self._cond.notify_all()
+            self._prune(signed.header.height)
             return result
+
+    def _prune(self, height: int) -> None:
+        """Every ``keep_versions`` blocks, forget the state versions older than the last
+        ``keep_versions`` (nothing is staged now: blocks are produced under the produce
+        lock). Latest reads and check_tx go on meanwhile; reads below answer query/3."""
+        keep = self.config.keep_versions
+        if keep > 0 and height % keep == 0:
+            deleted = self.state.prune(max(0, height - keep + 1))
+            log.info("pruned state below %d: %s", height - keep + 1, deleted)
 
     def _execute(self, raws: list[bytes]) -> tuple[SignedHeader, BlockResult]:
         prev = self._last_header
