@@ -13,6 +13,8 @@ from phrchain.client.trialfile.errors import TrialFileError
 from phrchain.core import errors
 from phrchain.core.errors import REGISTRY, CodedError, PhrError, ProofError, TxError
 from phrchain.deid.errors import DeidError
+from phrchain.epcis import errors as pharmacy_errors
+from phrchain.epcis.errors import PharmacyError
 from phrchain.fhir import errors as fhir_errors
 from phrchain.fhir.errors import FhirError
 from phrchain.vault import errors as vault_errors
@@ -42,6 +44,8 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
             assert type(exc) is (FhirApiError if codespace == "fhirapi" else SmartError)
         elif codespace == "lightclient":
             assert type(exc) is LightClientError and isinstance(exc, ProofError)
+        elif codespace == "pharmacy":
+            assert type(exc) is PharmacyError
         elif codespace == "deid":
             assert type(exc) is DeidError
         else:
@@ -51,7 +55,8 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
 
 def test_off_chain_errors_are_not_consensus_errors() -> None:
     for exc in (vault_errors.HASH_MISMATCH(), gateway_errors.ACCESS_DENIED(),
-                fhir_errors.INVALID_RESOURCE(), trialfile_errors.DOCUMENT_MISMATCH()):
+                fhir_errors.INVALID_RESOURCE(), trialfile_errors.DOCUMENT_MISMATCH(),
+                pharmacy_errors.BAD_SCAN()):
         assert not isinstance(exc, TxError)
         with pytest.raises(CodedError):
             raise exc

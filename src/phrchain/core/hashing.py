@@ -47,6 +47,8 @@ TAGS: Final[dict[str, str]] = {
     "phrchain/supply/rx-tag/v1": "HMAC message of a prescription's monitoring tag",
     "phrchain/supply/rx-commitment/v1": "salted commitment to a prescription's record id, "
                                         "quantity and refills (kept by the pharmacy)",
+    "phrchain/supply/prescription/v1": "bytes a prescriber signs to authorize a "
+                                       "prescription's registration (supply/prescribe)",
     "phrchain/trials/commitment/v1": "salted commitment to a trial document or case-report "
                                      "entry (kept by the sponsor or site)",
     "phrchain/trials/audit-export/v1": "bytes the exporter of a trial's audit proof file "

@@ -32,6 +32,7 @@ from phrchain.gateway.attempts import RATE_LIMITED as RATE_LIMITED_ATTEMPT
 from phrchain.gateway.attempts import Attempts
 from phrchain.gateway.audit_readers import AuditReaders
 from phrchain.gateway.chain import ChainPort
+from phrchain.gateway.decisions import DecisionIndex
 from phrchain.gateway.erasures import ErasureFollower, scan
 from phrchain.gateway.journal import Journal
 from phrchain.gateway.ratelimit import TokenBucket
@@ -89,6 +90,9 @@ class VaultConfig:
     stranger_audits: int = 10
     stranger_window_s: float = 3600.0
     rescan_interval_s: float = 600.0  # erasure scans where the API serves no block results
+    # how far behind the node the decision index may answer (gateway/decisions.py);
+    # 0: it checks the node's height on every access
+    decision_lag_s: float = 0.0
 
 
 @dataclass
@@ -121,6 +125,7 @@ class Vault:
                                  audits_per_window=config.stranger_audits,
                                  window_s=config.stranger_window_s)
         self.audit_readers = AuditReaders(self._chain, self.org, org_enc.public_key)
+        self.decisions = DecisionIndex(self._chain, chain, lag_s=config.decision_lag_s)
         self.erasures = ErasureFollower(chain, self.journal, self._shred_held,
                                         self._scan_erasures, config.rescan_interval_s,
                                         identity_changed=self.audit_readers.identity_changed)
@@ -150,7 +155,7 @@ class Vault:
 
     # -- authentication ----------------------------------------------------------------
     def _current_key(self, did: str) -> bytes | None:
-        identity = self._chain("identity/did", {"did": did})
+        identity = self.decisions.identity(did)
         return None if identity is None else bytes.fromhex(identity["signing_key"])
 
     def authenticate(self, headers: Mapping[str, str], method: str, path: str,
@@ -249,8 +254,7 @@ class Vault:
         patient = meta.patient if meta is not None else self._shredded_here(record_hex)
         if patient is None:
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)  # nothing to audit
-        decision = self._chain("consent/decide", {"accessor": req.caller, "action": action,
-                                                  "record": record_hex, "purpose": purpose})
+        decision = self.decisions.decide(req.caller, action, record_hex, purpose)
         held = None if meta is None else self.store.get_descriptor(record_id)
         decision = custody.with_author_permit(decision, req.caller, action,
                                               None if held is None else held[1])
@@ -296,7 +300,7 @@ class Vault:
     def _check_registered(self, meta: RecordMeta) -> None:
         """The chain must describe exactly these bytes: a vault never serves a record
         the chain does not vouch for."""
-        on_chain = self._chain("records/get", {"record": meta.record_id.hex()})
+        on_chain = self.decisions.record(meta.record_id.hex())
         if on_chain is None or on_chain.get("hash") != meta.hash.hex() \
                 or on_chain["patient"] != meta.patient \
                 or on_chain.get("commitment") != meta.commitment.hex() \
