@@ -195,3 +195,49 @@ def test_manifest_shown_and_key_destruction_recorded(world: dict[str, Any],
     done = world["c"].client(HOSPITAL_A).research.destroy_key(oid("e2e dataset"))
     assert done["key_destroyed_height"] is not None
     assert shown["key"] != digest("x")
+
+
+def test_the_cli_donates_revokes_registers_and_requests(world: dict[str, Any],
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    from phrchain.client.wallet import KdfParams
+    from tests.consortium import RR as RR_WALLET
+
+    home, url = world["home"], world["c"].api_url
+    passphrase = home / "pw"
+    passphrase.write_text("a long enough passphrase\n")
+    cheap = KdfParams(memory_kib=1024, iterations=1, lanes=1)
+    donor = Wallet.from_secrets(bytes([90]) * 32, bytes([91]) * 32, "cli donor")
+    world["c"].client(AUTHORITY).node.send(donor, [builder.register_patient(donor.enc_key)])
+    paths = {}
+    for name, wallet in (("donor", donor), ("rr", RR_WALLET)):
+        paths[name] = home / f"{name}.wallet"
+        wallet.save(paths[name], "a long enough passphrase", kdf=cheap)
+
+    def run(who: str, *argv: str) -> Any:
+        capsys.readouterr()
+        assert main(["research", *argv, "--wallet", str(paths[who]), "--passphrase-file",
+                     str(passphrase), "--node", url]) == 0, capsys.readouterr().err
+        return json.loads(capsys.readouterr().out)
+
+    donated = run("donor", "donate", "--permission", "DS:MONDO:0005015", "--modifier",
+                  "NPU", "--modifier", "GS=KR,DE", "--modifier", "TS=12", "--days", "30")
+    assert donated["permission"] == {"code": "DS", "disease": "MONDO:0005015"}
+    assert donated["modifiers"] == [{"code": "GS", "param": ["DE", "KR"]}, {"code": "NPU"},
+                                    {"code": "TS", "param": 12}]
+    study = home / "study.json"
+    body = study_msg(oid("cli study"), irb=False, k=1, l=1).to_msg()
+    del body["type"]
+    study.write_text(json.dumps(body))
+    assert run("rr", "register-study", str(study))["institute"] == world["c"].query(
+        "research/study", study=oid("e2e study"))["institute"]
+    request = run("rr", "request", oid("cli study"), "--request", oid("cli request"))
+    assert request["done"]
+    outcome = world["c"].query("research/outcome", request=oid("cli request"),
+                               donor=donor.did)
+    assert outcome == {"outcome": "included", "reason": None, "donation": 1}
+    assert run("donor", "revoke")["status"] == "revoked"
+    capsys.readouterr()
+    assert main(["research", "donate", "--permission", "HMB", "--modifier", "GS",
+                 "--wallet", str(paths["donor"]), "--passphrase-file", str(passphrase),
+                 "--node", url]) == 2          # GS needs its countries
