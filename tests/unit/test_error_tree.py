@@ -17,6 +17,8 @@ from phrchain.epcis import errors as pharmacy_errors
 from phrchain.epcis.errors import PharmacyError
 from phrchain.fhir import errors as fhir_errors
 from phrchain.fhir.errors import FhirError
+from phrchain.genome import errors as genome_errors
+from phrchain.genome.errors import GenomeError
 from phrchain.vault import errors as vault_errors
 from phrchain.vault import gateway_errors
 from phrchain.vault.errors import VaultError
@@ -37,6 +39,8 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
             assert type(exc) is VaultError
         elif codespace == "fhir":
             assert type(exc) is FhirError
+        elif codespace == "c4gh":
+            assert type(exc) is GenomeError
         elif codespace == "trialfile":
             assert type(exc) is TrialFileError and isinstance(exc, ProofError)
         elif codespace in ("fhirapi", "smart"):  # the FHIR REST facade (off chain)
@@ -56,7 +60,7 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
 def test_off_chain_errors_are_not_consensus_errors() -> None:
     for exc in (vault_errors.HASH_MISMATCH(), gateway_errors.ACCESS_DENIED(),
                 fhir_errors.INVALID_RESOURCE(), trialfile_errors.DOCUMENT_MISMATCH(),
-                pharmacy_errors.BAD_SCAN()):
+                pharmacy_errors.BAD_SCAN(), genome_errors.BAD_PROOF()):
         assert not isinstance(exc, TxError)
         with pytest.raises(CodedError):
             raise exc

@@ -19,6 +19,7 @@ from phrchain.client.audit import AuditClient
 from phrchain.client.claims import ClaimsClient
 from phrchain.client.consent import ConsentClient
 from phrchain.client.exchange import ExchangeClient
+from phrchain.client.genome import GenomeClient
 from phrchain.client.governance import GovernanceClient
 from phrchain.client.http import NodeClient
 from phrchain.client.records import RecordsClient
@@ -44,6 +45,7 @@ class Phr:
         self.trials = TrialsClient(self.session)
         self.research = ResearchClient(self.session)
         self.governance = GovernanceClient(self.session)
+        self.genome = GenomeClient(self.session)
 
     @property
     def node(self) -> NodeClient:

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from phrchain.core.errors import CodedError, ErrorCode
+from phrchain.gateway.genome_http import include_genome_routes
 from phrchain.gateway.intake import (
     DEFAULT_LARGE_UPLOADS,
     DEFAULT_MAX_BODY,
@@ -255,6 +256,7 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
         async with intake.signed(request, SMALL_BODY, strangers=True) as (req, _):
             return await run_in_threadpool(vault.attempts_of, req, record)
 
+    include_genome_routes(app, vault, intake, max_body)  # gateway/genome_http.py
     from phrchain.fhirapi import include_fhir_api  # the FHIR R4 REST facade, /fhir
 
     include_fhir_api(app, vault)

@@ -55,6 +55,7 @@ from phrchain.web import (
     auditor,
     claims,
     filing,
+    genome,
     patient,
     provider,
     research,
@@ -305,6 +306,7 @@ def create_ui_app(config: UiConfig) -> FastAPI:
     app.include_router(claims.auditor_router)
     app.include_router(trials.patient_router)
     app.include_router(trials.auditor_router)
+    app.include_router(genome.router)
     app.include_router(smart.router)
     app.include_router(supply.pharmacy_router)
     app.include_router(supply.auditor_router)
