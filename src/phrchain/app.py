@@ -139,6 +139,27 @@ class BlockResult:
         return rfc9162.root_from_leaf_hashes([rfc9162.leaf_hash(r.leaf()) for r in results])
 
 
+@dataclass(slots=True)
+class Trial:
+    """A block's txs run in order on a scratch buffer over the committed state ``parent``
+    (version, root): what :meth:`Application.finalize_block` would compute before its
+    end-block hooks. An engine that vetted a block this way may hand it back to
+    ``finalize_block`` for the same block on the same parent instead of running the txs
+    again; anything else (another block, another parent, a used trial) is re-executed."""
+
+    block: BlockInfo
+    parent: tuple[int, bytes]
+    txs: tuple[bytes, ...]
+    state: Overlay
+    results: tuple[TxResult, ...]
+    version: int
+    used: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
 @dataclass(frozen=True, slots=True)
 class AppInfo:
     height: int
@@ -186,6 +207,9 @@ class Application:
         # not cached, since re-raising one grows its traceback and pins its frames.
         self._decoded: OrderedDict[bytes, Tx | tuple[ErrorCode, str]] = OrderedDict()
         self._verified: OrderedDict[tuple[bytes, bytes], None] = OrderedDict()
+        # tx hash -> the key its signature verified under when check_tx first passed it
+        # (what a mempool recheck trusts; kept apart from the LRU above).
+        self._mempool_keys: OrderedDict[bytes, bytes] = OrderedDict()
         self._pending: BlockResult | None = None
         # Time of the last executed block (check_tx runs "as of" it). An engine that
         # restarts without replaying sets it from its last stored header.
@@ -217,11 +241,13 @@ class Application:
         self._check = self._fresh_overlay()
         return app_hash
 
-    def check_tx(self, raw: bytes) -> TxResult:
+    def check_tx(self, raw: bytes, recheck: bool = False) -> TxResult:
         """Run ``raw`` against the check state; on success it stays applied there.
 
         It runs as if in the next block at the last block's time (the check state is
-        advisory: the block that includes the tx decides)."""
+        advisory: the block that includes the tx decides). ``recheck``: the mempool
+        re-checks a tx that passed before; its signature is not verified again when it
+        verified under the signer's current key (every state-dependent check reruns)."""
         block = BlockInfo(self.store.version() + 1, self.last_block_time_ms)
         try:
             # The schedule changes only in end-block hooks, never in a tx: the check
@@ -232,21 +258,43 @@ class Application:
         except UpgradeRequired as exc:
             return TxResult(sha256(raw), UPGRADE_REQUIRED.code, UPGRADE_REQUIRED.codespace,
                             UPGRADE_REQUIRED(str(exc)).log)
-        return self._run(self._check, block, raw, handlers)
+        return self._run(self._check, block, raw, handlers, recheck)
 
-    def finalize_block(self, block: BlockInfo, txs: Sequence[bytes]) -> BlockResult:
+    def finalize_block(self, block: BlockInfo, txs: Sequence[bytes],
+                       trial: Trial | None = None) -> BlockResult:
+        """Execute and stage block ``block``. ``trial``: this block's txs already run by
+        :meth:`trial` (kept by the engine from ProcessProposal); reused only when
+        :meth:`fits` says it is this block on this parent, else the txs run again."""
         if block.height != self.store.version() + 1:
             raise ValueError(f"expected block {self.store.version() + 1}, got {block.height}")
-        state = self._block_overlay(block)
-        version = self.rules_version(state, block.height)
-        handlers = self._rule_table(version, block.height)
+        if trial is None or not self.fits(trial, block, txs):
+            trial = self.trial(block, txs)
+        trial.used = True
+        state, results = trial.state, trial.results
         self._pending_time_ms = block.time_ms
-        results = tuple(self._run(state, block, raw, handlers) for raw in txs)
         events, updates = self._end_block(state, block)
         app_hash = self.store.stage(block.height, state.changes)
         self._pending = BlockResult(block.height, results, app_hash,
-                                    BlockResult.root_of(results), events, updates, version)
+                                    BlockResult.root_of(results), events, updates,
+                                    trial.version)
         return self._pending
+
+    def trial(self, block: BlockInfo, txs: Sequence[bytes]) -> Trial:
+        """Run ``txs`` as block ``block`` on a scratch buffer over the committed state
+        (nothing is staged); see :class:`Trial`."""
+        parent = (self.store.version(), self.store.root())
+        state = self._block_overlay(block)
+        version = self.rules_version(state, block.height)
+        handlers = self._rule_table(version, block.height)
+        results = tuple(self._run(state, block, raw, handlers) for raw in txs)
+        return Trial(block, parent, tuple(txs), state, results, version)
+
+    def fits(self, trial: Trial, block: BlockInfo, txs: Sequence[bytes]) -> bool:
+        """Whether ``trial`` is block ``block`` with ``txs`` on the current committed
+        state, unused, with nothing staged: then finalizing it equals executing anew."""
+        return (not trial.used and self._pending is None and trial.block == block
+                and trial.parent == (self.store.version(), self.store.root())
+                and trial.txs == tuple(txs))
 
     # -- rule versions and end-block hooks ------------------------------------------------
     @property
@@ -287,9 +335,7 @@ class Application:
         For engines that vet a block before executing it: CometBFT's PrepareProposal drops
         the txs that would fail, and ProcessProposal rejects a proposal holding one (a
         rejected tx consumes nothing, not even its nonce, so it must never be in a block)."""
-        state = self._block_overlay(block)
-        handlers = self.handlers_at(state, block.height)
-        return tuple(self._run(state, block, raw, handlers) for raw in txs)
+        return self.trial(block, txs).results
 
     def _block_overlay(self, block: BlockInfo) -> Overlay:
         """A fresh buffer over committed state with the block's height and time set, as
@@ -378,11 +424,13 @@ class Application:
         if len(cache) > _CACHE_SIZE:
             cache.popitem(last=False)
 
-    def _verify(self, tx: Tx, public_key: bytes) -> None:
+    def _verify(self, tx: Tx, public_key: bytes, recheck: bool = False) -> None:
         # A signature's validity is a pure function of (bytes, key): caching it between
         # check_tx and finalize_block cannot change any outcome.
         if (tx.hash, public_key) in self._verified:
             return
+        if recheck and self._mempool_keys.get(tx.hash) == public_key:
+            return  # verified when the mempool first checked it, under this same key
         try:
             keys.verify(public_key, tx.sig, tx.sign_bytes())
         except CryptoError as exc:
@@ -390,7 +438,7 @@ class Application:
         self._remember(self._verified, (tx.hash, public_key), None)
 
     def _run(self, parent: Overlay, block: BlockInfo, raw: bytes,
-             handlers: Mapping[str, Handler]) -> TxResult:
+             handlers: Mapping[str, Handler], recheck: bool = False) -> TxResult:
         tx_hash = b""
         try:
             tx = self._decode(raw)
@@ -398,7 +446,10 @@ class Application:
             if tx.chain_id != self.chain_id:
                 raise WRONG_CHAIN(f"tx is for {tx.chain_id!r}, this is {self.chain_id!r}")
             state = Overlay(parent, max_writes=MAX_WRITES_PER_TX)
-            self._verify(tx, self.auth.signer_key(state, tx.signer, tx.msgs))
+            public_key = self.auth.signer_key(state, tx.signer, tx.msgs)
+            self._verify(tx, public_key, recheck)
+            if parent is self._check:
+                self._remember(self._mempool_keys, tx.hash, public_key)
             last = self.auth.last_nonce(state, tx.signer)
             if tx.nonce <= last:
                 raise NONCE_REPLAYED(f"nonce {tx.nonce}, last used {last}")
@@ -485,6 +536,7 @@ def default_modules() -> tuple[list[Module], Authenticator]:
     from phrchain.modules.governance import GovernanceModule
     from phrchain.modules.identity import IdentityAuthenticator, IdentityModule
     from phrchain.modules.records import RecordsModule
+    from phrchain.modules.research import ResearchModule
     from phrchain.modules.settlement import SettlementModule
     from phrchain.modules.supply import SupplyModule
     from phrchain.modules.trials import TrialsModule
@@ -493,7 +545,7 @@ def default_modules() -> tuple[list[Module], Authenticator]:
     modules: list[Module] = [IdentityModule(), RecordsModule(), ConsentModule(),
                              AuditModule(), ExchangeModule(), SettlementModule(),
                              ClaimsModule(), SupplyModule(), TrialsModule(),
-                             GovernanceModule()]
+                             ResearchModule(), GovernanceModule()]
     return modules, IdentityAuthenticator()
 
 

@@ -24,6 +24,8 @@
     phrchain exchange request | inbox | show | approve | deny | pull | push ...
     phrchain audit log [--fhir] | verify   --patient DID [--validator DID | --genesis FILE]
     phrchain gov propose ACTION ... | vote ID yes|no | list | show ID | validators | rules
+    phrchain genome encrypt IN OUT --recipient-pk F… | decrypt IN OUT --sk F | keygen |
+                    seal | grant | revoke | get --region chr1:100-200 | reads | export
     phrchain node backup --home DIR --out B [--vault V] | restore --backup B --home NEW
 
 The records commands find each institution's vault in a directory file, JSON
@@ -75,6 +77,7 @@ from phrchain.cli.common import (
 from phrchain.cli.consent import consent_parser
 from phrchain.cli.demo import demo_command
 from phrchain.cli.exchange import exchange_parser
+from phrchain.cli.genome import genome_parser
 from phrchain.cli.gov import gov_parser
 from phrchain.cli.i18n import LANGS, set_lang
 from phrchain.cli.identity import identity_parser
@@ -82,6 +85,7 @@ from phrchain.cli.net import net_parser
 from phrchain.cli.node import node_parser
 from phrchain.cli.portable import portable_parser
 from phrchain.cli.records import records_parser
+from phrchain.cli.research import research_parser
 from phrchain.cli.session import tls_client_options
 from phrchain.cli.supply import supply_parser
 from phrchain.cli.tls import tls_parser
@@ -320,10 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
              supply_parser),
             ("trials", "clinical trials: registration, consent, case-report data, results "
                        "and the outcome-switch classifier", trials_parser),
+            ("research", "research data donation: de-identify, donate, studies, proofs",
+             research_parser),
             ("gov", "the consortium council: proposals, votes, validators", gov_parser),
             ("node", "back up and restore a solo node (and its vault)", node_parser),
             ("vault", "run or inspect an institution's vault", vault_parser),
-            ("tls", "certificates for HTTPS and mutual TLS (docs/tls.md)", tls_parser)):
+            ("tls", "certificates for HTTPS and mutual TLS (docs/tls.md)", tls_parser),
+            ("genome", "genomic objects: crypt4gh, regions, DRS/htsget (docs/genomics.md)",
+             genome_parser)):
         group = sub.add_parser(name, help=help_)
         make(group.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND"))
     return parser
