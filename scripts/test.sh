@@ -2,6 +2,8 @@
 # Installs what the tests need into ./.venv and runs every check and the whole test suite.
 source "$(dirname "$0")/_venv.sh"
 install_phrchain "[test]"
+# pyCANON (the k/l oracle of the research tests) with --no-deps: see pyproject's test extra.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "pycanon==1.3.6"
 echo "== compiled hot path (native/, phrchain_native; the build is cached in build/)" >&2
 native=0
 install_native || native=$?

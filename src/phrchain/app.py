@@ -536,6 +536,7 @@ def default_modules() -> tuple[list[Module], Authenticator]:
     from phrchain.modules.governance import GovernanceModule
     from phrchain.modules.identity import IdentityAuthenticator, IdentityModule
     from phrchain.modules.records import RecordsModule
+    from phrchain.modules.research import ResearchModule
     from phrchain.modules.settlement import SettlementModule
     from phrchain.modules.supply import SupplyModule
     from phrchain.modules.trials import TrialsModule
@@ -544,7 +545,7 @@ def default_modules() -> tuple[list[Module], Authenticator]:
     modules: list[Module] = [IdentityModule(), RecordsModule(), ConsentModule(),
                              AuditModule(), ExchangeModule(), SettlementModule(),
                              ClaimsModule(), SupplyModule(), TrialsModule(),
-                             GovernanceModule()]
+                             ResearchModule(), GovernanceModule()]
     return modules, IdentityAuthenticator()
 
 

@@ -46,6 +46,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
                "seal_no_writeback_MBps"),
     "fhir_rest": ("reads_per_s", "searches_per_s", "baseline_per_s", "ratio",
                   "c1.reads.p99_ms", "c4.searches.p50_ms"),
+    "research_export": ("resources_per_s", "reads_per_s", "ratio", "released"),
 }
 # bench -> figures whose value is the verdict (a campaign that found a fault exits 1 too).
 VERDICTS: dict[str, dict[str, Any]] = {

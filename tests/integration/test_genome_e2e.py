@@ -305,10 +305,10 @@ def test_genome_reads_and_record_reads_share_one_decide_and_audit(
     original = Vault.decide_and_audit
 
     def spy(self: Vault, req: object, record_hex: str, action: str, purpose: str,
-            patient: str, author: str | None) -> dict[str, object]:
+            patient: str, author: str | None, **kw: Any) -> dict[str, object]:
         seen.append((record_hex, action, purpose))
         return original(self, req, record_hex, action, purpose, patient,  # type: ignore[arg-type]
-                        author)
+                        author, **kw)
 
     monkeypatch.setattr(Vault, "decide_and_audit", spy)
     record = store_of(c).by_commitment(bytes.fromhex(sealed)).meta.record_id.hex()

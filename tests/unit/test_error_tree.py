@@ -12,6 +12,7 @@ from phrchain.client.trialfile import errors as trialfile_errors
 from phrchain.client.trialfile.errors import TrialFileError
 from phrchain.core import errors
 from phrchain.core.errors import REGISTRY, CodedError, PhrError, ProofError, TxError
+from phrchain.deid.errors import DeidError
 from phrchain.epcis import errors as pharmacy_errors
 from phrchain.epcis.errors import PharmacyError
 from phrchain.fhir import errors as fhir_errors
@@ -24,7 +25,7 @@ from phrchain.vault.errors import VaultError
 
 # Codespaces whose codes are decided by the state machine and land in block results.
 ON_CHAIN = {"tx", "query", "governance", "identity", "records", "consent", "audit",
-            "exchange", "settlement", "claims", "supply", "trials"}
+            "exchange", "settlement", "claims", "supply", "trials", "research"}
 
 
 def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
@@ -49,6 +50,8 @@ def test_calling_a_code_raises_the_error_of_its_codespace() -> None:
             assert type(exc) is LightClientError and isinstance(exc, ProofError)
         elif codespace == "pharmacy":
             assert type(exc) is PharmacyError
+        elif codespace == "deid":
+            assert type(exc) is DeidError
         else:
             assert codespace in ON_CHAIN, codespace
             assert type(exc) is TxError

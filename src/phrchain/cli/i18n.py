@@ -195,6 +195,13 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
                              "file) or --trust genesis.json (a CometBFT file)",
         "trials.document": "wrote {path}: the {kind} of trial {trial}, matching its "
                            "commitment on chain",
+        "research.deidentified": "de-identified {patients} patients into {out}: k = {k}, "
+                                 "l = {l} (report.json says what changed)",
+        "research.wrote": "wrote {path}",
+        "research.included": "proven: record {record} is in dataset {dataset} (height "
+                             "{height})",
+        "research.excluded": "proven: record {record} is not in dataset {dataset} (height "
+                             "{height})",
     },
     "ko": {
         "none": "없음",
@@ -364,6 +371,13 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
                              "또는 --trust genesis.json (CometBFT 파일)",
         "trials.document": "{path} 에 저장했습니다: 시험 {trial} 의 {kind}, 체인의 커밋과 "
                            "일치합니다",
+        "research.deidentified": "환자 {patients}명을 비식별화하여 {out} 에 저장했습니다: "
+                                 "k = {k}, l = {l} (바뀐 내용은 report.json 에 있습니다)",
+        "research.wrote": "{path} 에 저장했습니다",
+        "research.included": "증명됨: 기록 {record} 은 데이터셋 {dataset} 에 포함되어 "
+                             "있습니다 ({height}번 블록)",
+        "research.excluded": "증명됨: 기록 {record} 은 데이터셋 {dataset} 에 포함되어 있지 "
+                             "않습니다 ({height}번 블록)",
     },
 }
 

@@ -85,6 +85,7 @@ from phrchain.cli.net import net_parser
 from phrchain.cli.node import node_parser
 from phrchain.cli.portable import portable_parser
 from phrchain.cli.records import records_parser
+from phrchain.cli.research import research_parser
 from phrchain.cli.session import tls_client_options
 from phrchain.cli.supply import supply_parser
 from phrchain.cli.tls import tls_parser
@@ -323,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
              supply_parser),
             ("trials", "clinical trials: registration, consent, case-report data, results "
                        "and the outcome-switch classifier", trials_parser),
+            ("research", "research data donation: de-identify, donate, studies, proofs",
+             research_parser),
             ("gov", "the consortium council: proposals, votes, validators", gov_parser),
             ("node", "back up and restore a solo node (and its vault)", node_parser),
             ("vault", "run or inspect an institution's vault", vault_parser),

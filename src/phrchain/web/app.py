@@ -20,6 +20,10 @@ Routes (JSON under ``/ui/api``; ``*`` needs the ``X-CSRF-Token`` header)::
                                                   a trial pseudonym; outcome-switch report)
     /ui/api/pharmacy/..., /ui/api/{auditor,patient}/supply/...   supply.py (dispense
                                                   screen, alert board, medication history)
+    /ui/api/patient/research                      research.py (donations and the studies
+                                                  that used the patient's data)
+    /ui/fhir/..., POST /ui/api/patient/fhir-token * fhir.py (the patient's own records as
+                                                  a read-only FHIR R4 server)
 
 Errors have the node API's shape (``errors.py``). Nothing here logs a request body, a
 record or a DID.
@@ -49,7 +53,18 @@ from phrchain.modules.claims.reasons import REASONS
 from phrchain.modules.consent.messages import CONSENT_ACTIONS, PURPOSES
 from phrchain.modules.identity.messages import ROLES
 from phrchain.modules.records.messages import CATEGORIES
-from phrchain.web import auditor, claims, filing, genome, patient, provider, smart, supply, trials
+from phrchain.web import (
+    auditor,
+    claims,
+    filing,
+    genome,
+    patient,
+    provider,
+    research,
+    smart,
+    supply,
+    trials,
+)
 from phrchain.web.config import UiConfig
 from phrchain.web.deps import COOKIE, Ui, UiState, current_session, mutating_session, party
 from phrchain.web.errors import (
@@ -61,6 +76,7 @@ from phrchain.web.errors import (
     WRONG_PASSPHRASE,
     UiError,
 )
+from phrchain.web.fhir import include_wallet_fhir
 from phrchain.web.i18n import DEFAULT as DEFAULT_LANGUAGE
 from phrchain.web.i18n import negotiate
 from phrchain.web.security import LoopbackGuard, check_csrf
@@ -298,6 +314,8 @@ def create_ui_app(config: UiConfig) -> FastAPI:
     app.include_router(supply.pharmacy_router)
     app.include_router(supply.auditor_router)
     app.include_router(supply.patient_router)
+    app.include_router(research.patient_router)
+    include_wallet_fhir(app)  # /ui/fhir/: the patient's own records as FHIR R4 (fhir.py)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_handlers(app)
     app.add_middleware(LoopbackGuard)
