@@ -53,6 +53,31 @@ _GA4GH_STATUS: Final[dict[ErrorCode, int]] = {
 HTSGET_MEDIA_TYPE: Final = "application/vnd.ga4gh.htsget.v1.3.0+json"
 
 
+_OWN_ERROR: Final = {"type": "object", "required": ["codespace", "code", "name", "message"],
+                     "properties": {"codespace": {"type": "string"},
+                                    "code": {"type": "integer"}, "name": {"type": "string"},
+                                    "message": {"type": "string"}}}
+_ERROR_STATUSES: Final = (400, 401, 403, 404, 413, 429, 503)
+DRS_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    status: {"description": "DRS Error (and the vault's error object)", "content": {
+        "application/json": {"schema": {
+            "type": "object", "required": ["msg", "status_code"],
+            "properties": {"msg": {"type": "string"}, "status_code": {"type": "integer"},
+                           "error": _OWN_ERROR}}}}} for status in _ERROR_STATUSES}
+HTSGET_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    status: {"description": "htsget error (and the vault's error object)", "content": {
+        HTSGET_MEDIA_TYPE: {"schema": {
+            "type": "object", "required": ["htsget"],
+            "properties": {"htsget": {
+                "type": "object", "required": ["error", "message"],
+                "properties": {"error": {"type": "string", "enum": [
+                    "InvalidAuthentication", "PermissionDenied", "NotFound",
+                    "PayloadTooLarge", "UnsupportedFormat", "InvalidInput",
+                    "InvalidRange", "InternalError"]},
+                    "message": {"type": "string"}}},
+                "error": _OWN_ERROR}}}}} for status in _ERROR_STATUSES}
+
+
 def ga4gh_error(kind: str, exc: CodedError) -> JSONResponse:
     """``exc`` in the error shape of DRS (``kind`` "drs") or htsget: status as the vault
     answers it, moved to the standard's nearest where it has none; the message starts
@@ -120,7 +145,7 @@ def include_genome_routes(app: FastAPI, vault: Vault, intake: Intake,
             dropped = await run_in_threadpool(genome.revoke, req, object_id, reader)
         return {"revoked": reader, "dropped": dropped}
 
-    @app.get("/ga4gh/drs/v1/objects/{object_id}")
+    @app.get("/ga4gh/drs/v1/objects/{object_id}", responses=DRS_ERRORS)
     async def drs(object_id: str, request: Request, purpose: str = "TREAT") -> Response:
         try:
             async with intake.signed(request, SMALL_BODY, strangers=True) as (req, _):
@@ -129,7 +154,7 @@ def include_genome_routes(app: FastAPI, vault: Vault, intake: Intake,
         except CodedError as exc:
             return ga4gh_error("drs", exc)
 
-    @app.get("/variants/{object_id}")
+    @app.get("/variants/{object_id}", responses=HTSGET_ERRORS)
     async def variants(object_id: str, request: Request, referenceName: str | None = None,
                        start: str | None = None, end: str | None = None,
                        format: str = "VCF", purpose: str = "TREAT") -> Response:
