@@ -149,6 +149,18 @@ def cmd_destroy_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_release(args: argparse.Namespace) -> int:
+    """(a release officer) have the custodian's vault release a dataset for a request."""
+    config = read_json_file(args.config, "de-identification config") if args.config \
+        else None
+    with phr_client(args) as rc:
+        print_json(rc.session.vault(args.custodian).research_release(
+            args.request, args.dataset or secrets.token_hex(16),
+            args.reference_year or datetime.now(UTC).year,
+            datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), config))
+    return 0
+
+
 def cmd_dataset(args: argparse.Namespace) -> int:
     with node_client(args) as node:
         print_json(found(node, "research/dataset", "dataset", dataset=args.dataset))
@@ -212,6 +224,15 @@ def research_parser(sub: Any) -> None:
                     "(custodian) record that a dataset's pseudonymisation key is destroyed",
                     signer)
     p.add_argument("dataset")
+    p = add_command(sub, "release", cmd_release,
+                    "(release officer) the custodian's vault de-identifies, gates and "
+                    "releases a dataset for a matched request", signer)
+    p.add_argument("request")
+    p.add_argument("--custodian", required=True, help="the institution's DID (its vault "
+                                                       "from the vault directory)")
+    p.add_argument("--dataset", help="the 32-hex id (default: a new random one)")
+    p.add_argument("--config", help="anonymizer-shaped JSON (default: Safe Harbor + Korean)")
+    p.add_argument("--reference-year", type=int, help="for ages 90+ (default: this year)")
     p = add_command(sub, "dataset", cmd_dataset, "a dataset's manifest", reader)
     p.add_argument("dataset")
     p = add_command(sub, "prove", cmd_prove,

@@ -11,6 +11,7 @@ that passed every gate gets a manifest.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ from phrchain.vault import crypto
 
 Query = Callable[..., Any]    # query(path, **data) -> the answer's value
 
-__all__ = ["HeldRecord", "Released", "eligible", "key_commitment", "open_for_study",
-           "open_held", "release", "seal_for_study"]
+__all__ = ["HeldRecord", "Released", "approve", "eligible", "key_commitment",
+           "open_for_study", "open_held", "prepare", "release", "seal_for_study", "to_sign"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +50,14 @@ class Custodian(Protocol):
     """What :func:`open_held` needs of a vault (``gateway.service.Vault`` has it): its
     blob store, its organization's DID and X25519 key (the custodian's wrapped copy)."""
 
-    store: _Blobs
-    org: str
-    org_enc: keys.EncryptionKey
+    @property
+    def store(self) -> _Blobs: ...
+
+    @property
+    def org(self) -> str: ...
+
+    @property
+    def org_enc(self) -> keys.EncryptionKey: ...
 
 
 def open_held(vault: Custodian, records: Iterable[str]) -> list[HeldRecord]:
@@ -79,6 +85,7 @@ class Released:
     dataset: Dataset
     manifest: Release
     donors: tuple[str, ...]
+    study: str = ""
 
 
 def _outcomes(query: Query, request: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -121,11 +128,12 @@ def eligible(query: Query, request: str, held: Sequence[HeldRecord], now_ms: int
     return found
 
 
-def release(query: Query, request: str, held: Sequence[HeldRecord], *, config: Config,
-            key: bytes, dataset: str, reference_year: int, recorded: str, now_ms: int,
-            approver: keys.SigningKey) -> Released:
+def prepare(query: Query, request: str, held: Sequence[HeldRecord], *, config: Config,
+            key: bytes, dataset: str, reference_year: int, recorded: str, now_ms: int
+            ) -> Released:
     """De-identify and gate the eligible records; raise the gate's refusal
-    (:class:`~phrchain.deid.DeidError`) or return the dataset and its manifest."""
+    (:class:`~phrchain.deid.DeidError`) or return the dataset and its manifest, not yet
+    approved (``approver`` empty: :func:`approve` signs it)."""
     study = query("research/request", request=request)["study"]
     terms_of = query("research/study", study=study)
     chosen = eligible(query, request, held, now_ms)
@@ -140,15 +148,33 @@ def release(query: Query, request: str, held: Sequence[HeldRecord], *, config: C
     leaves = sorted((h.record, chosen[d][0], c) for d in donors for h, c in chosen[d][1])
     leaves_root = rfc9162.root_from_leaf_hashes(
         [rfc9162.leaf_hash(leaf_bytes(c, v)) for _, v, c in leaves]).hex()
-    key_hash, k, l_reached = (key_commitment(key), result.report["k"]["reached"],
-                              result.report["l"]["reached"])
-    sig = approver.sign(release_bytes(dataset, study, result.root, leaves_root,
-                                      config.digest, key_hash))
     manifest = Release(dataset, request, result.root,
                        sum(len(v) for v in result.lines.values()),
                        tuple(Leaf(r, v) for r, v, _ in leaves), leaves_root, config.digest,
-                       k, l_reached, key_hash, approver.did, sig)
-    return Released(result, manifest, tuple(donors))
+                       result.report["k"]["reached"], result.report["l"]["reached"],
+                       key_commitment(key), "", b"")
+    return Released(result, manifest, tuple(donors), study)
+
+
+def to_sign(released: Released) -> bytes:
+    """The bytes the approver signs for ``released`` (``release_bytes``)."""
+    m = released.manifest
+    return release_bytes(m.dataset, released.study, m.root, m.leaves_root, m.config, m.key)
+
+
+def approve(released: Released, approver: str, approval: bytes) -> Released:
+    """``released`` with its approver's DID and signature (checked by the chain)."""
+    return dataclasses.replace(released, manifest=dataclasses.replace(
+        released.manifest, approver=approver, approval=approval))
+
+
+def release(query: Query, request: str, held: Sequence[HeldRecord], *, config: Config,
+            key: bytes, dataset: str, reference_year: int, recorded: str, now_ms: int,
+            approver: keys.SigningKey) -> Released:
+    """:func:`prepare` and approve with the approver's key at hand."""
+    prepared = prepare(query, request, held, config=config, key=key, dataset=dataset,
+                       reference_year=reference_year, recorded=recorded, now_ms=now_ms)
+    return approve(prepared, approver.did, approver.sign(to_sign(prepared)))
 
 
 def _aad(dataset: str, name: str) -> bytes:
