@@ -63,6 +63,7 @@ ORGANIZATIONS: Final = (
     Member("regulator", "Health Data Authority", "regulator"),
     Member("manufacturer", "Hanul Pharmaceutical", "manufacturer"),
     Member("wholesaler", "Baekje Drug Distribution", "wholesaler"),
+    Member("institute", "Gaon Medical AI Institute", "research_institute"),
 )
 STAFF: Final = (
     Member("dr_kim", "Dr Kim (physician, Hanbit)", organization="hospital_a",
@@ -76,6 +77,10 @@ STAFF: Final = (
     Member("reviewer", "Jung (claims reviewer, Dasom)", organization="insurer",
            roles=("claims_reviewer", "clerk")),
     Member("auditor", "Yoon (auditor, Health Data Authority)", organization="regulator",
+           roles=("auditor",)),
+    Member("researcher", "Seo (researcher, Gaon)", organization="institute",
+           roles=("researcher",)),
+    Member("privacy", "Han (privacy officer, Hanbit)", organization="hospital_a",
            roles=("auditor",)),
 )
 
