@@ -88,42 +88,35 @@ class Released:
     study: str = ""
 
 
-def _outcomes(query: Query, request: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    after = None
-    while True:
-        page = query("research/outcomes", request=request,
-                     **({} if after is None else {"after": after}))
-        for donor in page["donors"]:
-            yield donor, query("research/outcome", request=request, donor=donor)
-        after = page["next"]
-        if after is None:
-            return
-
-
 def eligible(query: Query, request: str, held: Sequence[HeldRecord], now_ms: int
              ) -> dict[str, tuple[int, list[tuple[HeldRecord, str]]]]:
     """``{donor: (donation version, [(record, its commitment)])}``: the held records the
     chain will accept in a manifest of ``request`` (the same checks as
-    ``research/release``)."""
-    included = {d: o["donation"] for d, o in _outcomes(query, request)
-                if o["outcome"] == "included"}
+    ``research/release``). Only the held records' owners are looked up: their outcome
+    of the request (one state key each) and their donation."""
+    outcomes: dict[str, Any] = {}
     donations: dict[str, Any] = {}
     found: dict[str, tuple[int, list[tuple[HeldRecord, str]]]] = {}
     for item in held:
         record = query("records/get", record=item.record)
-        donor = None if record is None else record["patient"]
-        if donor not in included or record["status"] != "active":
+        if record is None or record["status"] != "active":
+            continue
+        donor = record["patient"]
+        if donor not in outcomes:
+            outcomes[donor] = query("research/outcome", request=request, donor=donor)
+        outcome = outcomes[donor]
+        if outcome is None or outcome["outcome"] != "included":
             continue
         if donor not in donations:
             donations[donor] = query("research/donation", donor=donor)
         donation = donations[donor]
         period = donation["period"]
-        if donation["status"] != "active" or donation["version"] != included[donor] \
+        if donation["status"] != "active" or donation["version"] != outcome["donation"] \
                 or not period["start_ms"] <= now_ms < period["end_ms"] \
                 or ("all" not in donation["scope"]
                     and item.record not in donation["scope"]["records"]):
             continue
-        found.setdefault(donor, (included[donor], []))[1].append(
+        found.setdefault(donor, (outcome["donation"], []))[1].append(
             (item, str(record["commitment"])))
     return found
 
