@@ -16,6 +16,7 @@ import pytest
 from phrchain.cli.main import main
 from phrchain.client import builder
 from phrchain.client.http import ApiError
+from phrchain.client.session import RecordsError
 from phrchain.client.vault import VaultClient
 from phrchain.client.wallet import KdfParams, Wallet
 from phrchain.deid import default_config
@@ -51,6 +52,13 @@ def test_release_route_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str
                                    {"code": "DS", "disease": "MONDO:0004979"},
                                    [], {"all": True}, now_ms(), now_ms() + 86_400_000)
             donors.append(donor)
+        # the wallet helper: a choice of FHIR types becomes the donor's own record ids
+        with c.client(donors[0]) as me:
+            assert me.research.donation_scope({"resources": ["Patient"]}) == {
+                "records": [records[0][0]]}
+            assert me.research.donation_scope({"all": True}) == {"all": True}
+            with pytest.raises(RecordsError):
+                me.research.donation_scope({"categories": ["no such category"]})
         study = study_msg(oid("route study"), irb=False, k=1, l=1)
         c.client(RR).research.register_study(study)
         request = c.client(RR).research.request(study.study)["request"]

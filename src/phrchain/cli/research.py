@@ -87,11 +87,14 @@ def _modifier(text: str) -> dict[str, Any]:
 def cmd_donate(args: argparse.Namespace) -> int:
     from phrchain.cli.session import now_ms
 
-    scope: dict[str, Any] = ({"records": sorted(set(args.record))} if args.record
-                             else {"all": True})
+    choice: dict[str, Any] = {k: v for k, v in (
+        ("records", args.record), ("categories", args.category),
+        ("resources", args.resource_type)) if v} or {"all": True}
     start = now_ms()
     modifiers = sorted((_modifier(m) for m in args.modifier), key=lambda m: m["code"])
-    with phr_client(args, vaults=False) as rc:
+    by_kind = bool(args.category or args.resource_type)   # descriptors: from the vaults
+    with phr_client(args, vaults=by_kind) as rc:
+        scope = rc.research.donation_scope(choice)
         print_json(rc.research.donate(_permission(args.permission), modifiers, scope, start,
                                       start + args.days * 86_400_000))
     return 0
@@ -207,6 +210,11 @@ def research_parser(sub: Any) -> None:
                         "COL/US/IS=<dids>, PS=<study ids> (repeatable)")
     p.add_argument("--record", action="append", default=[],
                    help="a record id (repeatable; default: every record of this pseudonym)")
+    p.add_argument("--category", action="append", default=[],
+                   help="donate the records of a category (repeatable; expanded to record "
+                        "ids on this machine from your records' sealed descriptors)")
+    p.add_argument("--resource-type", action="append", default=[],
+                   help="donate the records of a FHIR resource type (repeatable; as above)")
     p.add_argument("--days", type=int, default=365, help="how long the donation runs")
     add_command(sub, "revoke", cmd_revoke, "(donor) revoke the donation", signer)
     for name, func, help_ in (("uses", cmd_uses, "datasets that used a donor's data"),
