@@ -160,7 +160,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         print_json(rc.session.vault(args.custodian).research_release(
             args.request, args.dataset or secrets.token_hex(16),
             args.reference_year or datetime.now(UTC).year,
-            datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), config))
+            datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), config, args.part))
     return 0
 
 
@@ -241,6 +241,8 @@ def research_parser(sub: Any) -> None:
     p.add_argument("--dataset", help="the 32-hex id (default: a new random one)")
     p.add_argument("--config", help="anonymizer-shaped JSON (default: Safe Harbor + Korean)")
     p.add_argument("--reference-year", type=int, help="for ages 90+ (default: this year)")
+    p.add_argument("--part", type=int, default=1,
+                   help="2, 3, …: a continuation of --dataset (records not in it yet)")
     p = add_command(sub, "dataset", cmd_dataset, "a dataset's manifest", reader)
     p.add_argument("dataset")
     p = add_command(sub, "prove", cmd_prove,

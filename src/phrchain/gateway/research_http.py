@@ -6,8 +6,11 @@ takes a signed request (``vault/requests.py``); errors have the vault's error bo
   de-identify, gate;
 - ``POST /v1/vault/research/releases/{dataset}/approve`` (the same officer): sign,
   send the manifest;
-- ``GET /v1/vault/research/releases/{dataset}`` (the study's institute or its
-  researcher): the dataset sealed for it.
+- ``GET /v1/vault/research/releases/{dataset}?part=`` (the study's institute or its
+  researcher): the dataset (or one continuation part) sealed for it.
+
+A ``part`` > 1 in the prepare body makes a continuation (``research/release_part``)
+of the dataset under the same key.
 
 A release officer is an active practitioner of this vault's own institution with a
 release role (``auditor`` or ``researcher``: the roles the chain accepts as a dataset's
@@ -26,9 +29,9 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from phrchain.core import keys
@@ -37,6 +40,7 @@ from phrchain.deid import default_config
 from phrchain.deid.config import parse as parse_config
 from phrchain.gateway.intake import SMALL_BODY, Intake
 from phrchain.gateway.service import Vault, wall_clock_ms
+from phrchain.modules.research.messages import MAX_PARTS
 from phrchain.modules.research.roles import APPROVER_ROLES, RESEARCHER
 from phrchain.research import errors as r
 from phrchain.research import vault as release_lib
@@ -107,14 +111,17 @@ class ResearchReleases:
             data = json.loads(body)
             request, dataset = _id(data["request"], "request"), _id(data["dataset"], "dataset")
             year, recorded = int(data["reference_year"]), str(data["recorded"])
+            part = int(data.get("part", 1))
+            if not 1 <= part <= MAX_PARTS:
+                raise ValueError(part)
             config = parse_config(data["config"]) if data.get("config") else default_config()
         except (KeyError, TypeError, ValueError, AttributeError):
             raise MALFORMED_REQUEST("request, dataset, reference_year and recorded are "
-                                    "required; config is optional") from None
+                                    "required; config and part are optional") from None
         held = release_lib.open_held(self.vault, self._candidates(request))
         prepared = release_lib.prepare(
             self._q, request, held, config=config, key=self._key(dataset), dataset=dataset,
-            reference_year=year, recorded=recorded, now_ms=wall_clock_ms())
+            reference_year=year, recorded=recorded, now_ms=wall_clock_ms(), part=part)
         with self._lock:
             if len(self._pending) >= MAX_PENDING:
                 self._pending.pop(next(iter(self._pending)))
@@ -122,7 +129,8 @@ class ResearchReleases:
         manifest = prepared.manifest.to_msg()
         for name in ("type", "approver", "approval"):
             manifest.pop(name, None)
-        return {"dataset": dataset, "study": prepared.study, "manifest": manifest,
+        return {"dataset": dataset, "part": part, "study": prepared.study,
+                "manifest": manifest,
                 "sign": release_lib.to_sign(prepared).hex(),
                 "report": prepared.dataset.report}
 
@@ -148,17 +156,21 @@ class ResearchReleases:
         self._seal(approved, dataset)
         return {"dataset": dataset, "manifest": self._q("research/dataset", dataset=dataset)}
 
+    def _package(self, dataset: str, part: int) -> Path:
+        name = dataset if part == 1 else f"{dataset}-part{part}"
+        return self.directory / "datasets" / f"{name}.json"
+
     def _seal(self, released: release_lib.Released, dataset: str) -> None:
         institute = self._q("research/study", study=released.study)["institute"]
         org = self._q("identity/did", did=institute)
         sealed = release_lib.seal_for_study(released.dataset, dataset, institute,
                                             bytes.fromhex(org["enc_key"]))
-        path = self.directory / "datasets" / f"{dataset}.json"
+        path = self._package(dataset, getattr(released.manifest, "part", 1))
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.write_text(json.dumps(sealed, sort_keys=True))
 
-    def package(self, caller: str, dataset: str) -> dict[str, Any]:
-        path: Path = self.directory / "datasets" / f"{_id(dataset, 'dataset')}.json"
+    def package(self, caller: str, dataset: str, part: int = 1) -> dict[str, Any]:
+        path = self._package(_id(dataset, "dataset"), part)
         manifest = self._q("research/dataset", dataset=dataset)
         if manifest is None or not path.exists():
             raise r.NOT_PREPARED(f"no released dataset {dataset} here")
@@ -186,8 +198,9 @@ def include_research_routes(app: FastAPI, vault: Vault, intake: Intake) -> Resea
             return await run_in_threadpool(releases.approve, req.caller, dataset, body)
 
     @app.get("/v1/vault/research/releases/{dataset}")
-    async def package(dataset: str, request: Request) -> dict[str, Any]:
+    async def package(dataset: str, request: Request,
+                      part: Annotated[int, Query(ge=1, le=MAX_PARTS)] = 1) -> dict[str, Any]:
         async with intake.signed(request, SMALL_BODY) as (req, _):
-            return await run_in_threadpool(releases.package, req.caller, dataset)
+            return await run_in_threadpool(releases.package, req.caller, dataset, part)
 
     return releases

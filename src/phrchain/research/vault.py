@@ -21,7 +21,7 @@ from phrchain.core import keys, rfc9162
 from phrchain.deid import Config, Dataset, Group, deidentify, gates
 from phrchain.deid.pseudonyms import key_commitment
 from phrchain.modules.research import leaf_bytes, release_bytes
-from phrchain.modules.research.messages import Leaf, Release
+from phrchain.modules.research.messages import Leaf, Release, ReleasePart, release_part_bytes
 from phrchain.vault import crypto
 
 Query = Callable[..., Any]    # query(path, **data) -> the answer's value
@@ -83,9 +83,11 @@ def open_held(vault: Custodian, records: Iterable[str]) -> list[HeldRecord]:
 @dataclass(frozen=True, slots=True)
 class Released:
     dataset: Dataset
-    manifest: Release
+    manifest: Release | ReleasePart
     donors: tuple[str, ...]
     study: str = ""
+    config: str = ""     # the configuration's digest and the key's commitment (what a
+    key: str = ""        # continuation part's approver signs with it)
 
 
 def eligible(query: Query, request: str, held: Sequence[HeldRecord], now_ms: int
@@ -122,13 +124,19 @@ def eligible(query: Query, request: str, held: Sequence[HeldRecord], now_ms: int
 
 
 def prepare(query: Query, request: str, held: Sequence[HeldRecord], *, config: Config,
-            key: bytes, dataset: str, reference_year: int, recorded: str, now_ms: int
-            ) -> Released:
+            key: bytes, dataset: str, reference_year: int, recorded: str, now_ms: int,
+            part: int = 1) -> Released:
     """De-identify and gate the eligible records; raise the gate's refusal
     (:class:`~phrchain.deid.DeidError`) or return the dataset and its manifest, not yet
-    approved (``approver`` empty: :func:`approve` signs it)."""
+    approved (``approver`` empty: :func:`approve` signs it). ``part`` > 1: a
+    continuation of ``dataset`` (``research/release_part``, same configuration and
+    key: pseudonyms and date offsets stay consistent across parts); records already in
+    the dataset are left out."""
     study = query("research/request", request=request)["study"]
     terms_of = query("research/study", study=study)
+    if part > 1:
+        held = [h for h in held
+                if query("research/leaf", dataset=dataset, record=h.record) is None]
     chosen = eligible(query, request, held, now_ms)
     donors = sorted(chosen)
     groups = [Group(tuple(h.resource for h, _ in chosen[d][1])) for d in donors]
@@ -141,17 +149,24 @@ def prepare(query: Query, request: str, held: Sequence[HeldRecord], *, config: C
     leaves = sorted((h.record, chosen[d][0], c) for d in donors for h, c in chosen[d][1])
     leaves_root = rfc9162.root_from_leaf_hashes(
         [rfc9162.leaf_hash(leaf_bytes(c, v)) for _, v, c in leaves]).hex()
-    manifest = Release(dataset, request, result.root,
-                       sum(len(v) for v in result.lines.values()),
-                       tuple(Leaf(r, v) for r, v, _ in leaves), leaves_root, config.digest,
-                       result.report["k"]["reached"], result.report["l"]["reached"],
-                       key_commitment(key), "", b"")
-    return Released(result, manifest, tuple(donors), study)
+    resources, k, l_reached = (sum(len(v) for v in result.lines.values()),
+                               result.report["k"]["reached"], result.report["l"]["reached"])
+    chosen_leaves = tuple(Leaf(r, v) for r, v, _ in leaves)
+    manifest: Release | ReleasePart = Release(
+        dataset, request, result.root, resources, chosen_leaves, leaves_root, config.digest,
+        k, l_reached, key_commitment(key), "", b"") if part == 1 else ReleasePart(
+        dataset, part, result.root, resources, chosen_leaves, leaves_root, k, l_reached,
+        "", b"")
+    return Released(result, manifest, tuple(donors), study, config.digest,
+                    key_commitment(key))
 
 
 def to_sign(released: Released) -> bytes:
     """The bytes the approver signs for ``released`` (``release_bytes``)."""
     m = released.manifest
+    if isinstance(m, ReleasePart):
+        return release_part_bytes(m.dataset, released.study, m.part, m.root, m.leaves_root,
+                                  released.config, released.key)
     return release_bytes(m.dataset, released.study, m.root, m.leaves_root, m.config, m.key)
 
 
@@ -163,10 +178,11 @@ def approve(released: Released, approver: str, approval: bytes) -> Released:
 
 def release(query: Query, request: str, held: Sequence[HeldRecord], *, config: Config,
             key: bytes, dataset: str, reference_year: int, recorded: str, now_ms: int,
-            approver: keys.SigningKey) -> Released:
+            approver: keys.SigningKey, part: int = 1) -> Released:
     """:func:`prepare` and approve with the approver's key at hand."""
     prepared = prepare(query, request, held, config=config, key=key, dataset=dataset,
-                       reference_year=reference_year, recorded=recorded, now_ms=now_ms)
+                       reference_year=reference_year, recorded=recorded, now_ms=now_ms,
+                       part=part)
     return approve(prepared, approver.did, approver.sign(to_sign(prepared)))
 
 
