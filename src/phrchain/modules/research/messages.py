@@ -393,12 +393,7 @@ class Release:
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Release:
         fields.exact(msg, INVALID_FIELD, cls.FIELDS)
-        raw = msg.get("leaves")
-        if not isinstance(raw, list) or not 1 <= len(raw) <= 200:
-            raise INVALID_FIELD("leaves must be a list of 1 to 200 objects")
-        leaves = tuple(fields.apply(_leaf, v, INVALID_FIELD, "leaves") for v in raw)
-        if any(a.record >= b.record for a, b in itertools.pairwise(leaves)):
-            raise INVALID_FIELD("leaves must be sorted by record id, each record once")
+        leaves = _leaves(msg)
         return cls(
             fields.object_id(msg, "dataset", INVALID_FIELD),
             fields.object_id(msg, "request", INVALID_FIELD),
