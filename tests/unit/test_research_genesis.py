@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from phrchain.app import new_application
 from phrchain.cli.main import main
 from phrchain.core import keys
 from phrchain.core.store import MemoryStateStore
 from phrchain.demo.consortium import _genesis as demo_genesis
+from phrchain.engine.abci.net import default_binary, init_network
 from phrchain.research import terms
 from phrchain.testing import Chain
 from tests.researchflow import oid, study_msg
@@ -53,3 +56,15 @@ def test_the_demo_genesis_carries_research_params() -> None:
     section = demo_genesis(wallets, keys.SigningKey(bytes(32)))["app_state"]["research"]
     assert section["params"]["terms"] == terms.load(terms.DUO_FILE)
     assert (section["params"]["min_k"], section["params"]["min_l"]) == (1, 1)
+
+
+@pytest.mark.skipif(not default_binary().exists(),
+                    reason="no CometBFT binary: run scripts/cometbft.sh (Go >= 1.22)")
+def test_net_init_writes_the_research_section(tmp_path: Path) -> None:
+    """``phrchain net init``'s genesis (only files: no node is started)."""
+    from phrchain.client.wallet import KdfParams
+
+    init_network(tmp_path / "net", 1, "a test passphrase",
+                 kdf=KdfParams(memory_kib=1024, iterations=1, lanes=1))
+    genesis = json.loads((tmp_path / "net" / "genesis.json").read_text())
+    assert genesis["app_state"]["research"] == terms.genesis_section()
