@@ -119,4 +119,15 @@ def test_release_route_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str
         assert secrets.compare_digest(sealed["dataset"], oid("route dataset"))
         with VaultClient(url, HOSPITAL_A.did, A1) as vc, pytest.raises(ApiError):
             vc.research_package(oid("route dataset"))
+        # study end: the key file is destroyed in the vault and recorded on chain
+        key_file = c.vaults[HOSPITAL_A.did].config.directory / "research" / "keys" / \
+            f"{oid('route dataset')}.key"
+        assert key_file.exists()
+        with VaultClient(url, HOSPITAL_A.did, A1) as vc, pytest.raises(ApiError):
+            vc.research_destroy_key(oid("route dataset"))      # not a release officer
+        assert key_file.exists()
+        with VaultClient(url, HOSPITAL_A.did, A2) as vc:
+            done = vc.research_destroy_key(oid("route dataset"))
+        assert done["manifest"]["key_destroyed_height"] is not None
+        assert not key_file.exists()
         assert len(donors) == 2

@@ -88,6 +88,11 @@ class VaultClient:
                              body=json.dumps({"approval": approval.hex()}).encode()).json()
         return {**dict(done), "report": prepared["report"]}
 
+    def research_destroy_key(self, dataset: str) -> dict[str, Any]:
+        """(a release officer) destroy the dataset's key in the vault and record it."""
+        return dict(self._request("DELETE",
+                                  f"/v1/vault/research/releases/{dataset}/key").json())
+
     def research_package(self, dataset: str, part: int = 1) -> dict[str, Any]:
         """(the study's institute) a released dataset (or continuation part) sealed for
         it."""

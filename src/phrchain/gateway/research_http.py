@@ -9,6 +9,9 @@ takes a signed request (``vault/requests.py``); errors have the vault's error bo
 - ``GET /v1/vault/research/releases/{dataset}?part=`` (the study's institute or its
   researcher): the dataset (or one continuation part) sealed for it.
 
+- ``DELETE /v1/vault/research/releases/{dataset}/key`` (a release officer): the study
+  is over: the key file is overwritten and removed, ``research/destroy_key`` sent.
+
 A ``part`` > 1 in the prepare body makes a continuation (``research/release_part``)
 of the dataset under the same key.
 
@@ -40,7 +43,7 @@ from phrchain.deid import default_config
 from phrchain.deid.config import parse as parse_config
 from phrchain.gateway.intake import SMALL_BODY, Intake
 from phrchain.gateway.service import Vault, wall_clock_ms
-from phrchain.modules.research.messages import MAX_PARTS
+from phrchain.modules.research.messages import MAX_PARTS, DestroyKey
 from phrchain.modules.research.roles import APPROVER_ROLES, RESEARCHER
 from phrchain.research import errors as r
 from phrchain.research import vault as release_lib
@@ -169,6 +172,26 @@ class ResearchReleases:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.write_text(json.dumps(sealed, sort_keys=True))
 
+    def destroy_key(self, caller: str, dataset: str) -> dict[str, Any]:
+        """(a release officer) the study is over: the dataset's key file is overwritten and
+        removed here, then ``research/destroy_key`` records it on chain."""
+        self._officer(caller)
+        path = self.directory / "keys" / f"{_id(dataset, 'dataset')}.key"
+        manifest = self._q("research/dataset", dataset=dataset)
+        if manifest is None or manifest["custodian"] != self.vault.org:
+            raise r.NOT_PREPARED(f"no dataset {dataset} released by this vault")
+        if path.exists():
+            with open(path, "r+b") as out:
+                out.write(os.urandom(32))
+                out.flush()
+                os.fsync(out.fileno())
+            path.unlink()
+        result = self.vault.sender.send_now([DestroyKey(dataset).to_msg()])
+        if result.get("code", 0) != 0:
+            raise r.RELEASE_REFUSED(f"{result.get('codespace')}/{result.get('code')}: "
+                                    f"{result.get('log', '')}")
+        return {"dataset": dataset, "manifest": self._q("research/dataset", dataset=dataset)}
+
     def package(self, caller: str, dataset: str, part: int = 1) -> dict[str, Any]:
         path = self._package(_id(dataset, "dataset"), part)
         manifest = self._q("research/dataset", dataset=dataset)
@@ -196,6 +219,11 @@ def include_research_routes(app: FastAPI, vault: Vault, intake: Intake) -> Resea
     async def approve(dataset: str, request: Request) -> dict[str, Any]:
         async with intake.signed(request, SMALL_BODY) as (req, body):
             return await run_in_threadpool(releases.approve, req.caller, dataset, body)
+
+    @app.delete("/v1/vault/research/releases/{dataset}/key")
+    async def destroy_key(dataset: str, request: Request) -> dict[str, Any]:
+        async with intake.signed(request, SMALL_BODY) as (req, _):
+            return await run_in_threadpool(releases.destroy_key, req.caller, dataset)
 
     @app.get("/v1/vault/research/releases/{dataset}")
     async def package(dataset: str, request: Request,
