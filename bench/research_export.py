@@ -13,12 +13,13 @@ request, matched against every donor.
 
 Timed, ``resources_per_s`` = released resources / wall time of the release: for every
 dataset (donors in groups whose records fit one manifest's ``max_leaves``): match (the
-eligible records from the chain's per-donor outcomes and donations), decrypt each
-record, transform it (Safe Harbor + Korean rules), run the k/l gates and the residual
-scan, re-encrypt the NDJSON for the study (``seal_for_study``: AES-256-GCM under a key
-HPKE-wrapped to the institute), build and sign the manifest and
-commit it in a block. ``reads_per_s``: every record read as a plain permitted read does
-it — its ``records/get`` descriptor from state and its decryption and JSON parse.
+included donors from the chain's per-donor outcomes, then the eligible records from
+their outcomes and donations), decrypt each included donor's record, transform it
+(Safe Harbor + Korean rules), run the k/l gates and the residual scan, re-encrypt the
+NDJSON for the study (``seal_for_study``: AES-256-GCM under a key HPKE-wrapped to the
+institute), build and sign the manifest and commit it in a block. ``reads_per_s``:
+every record read as a plain permitted read does it — its ``records/get`` descriptor
+from state and its decryption and JSON parse.
 ``ratio`` = resources_per_s / reads_per_s (goal >= 0.3).
 Last line: ``{"bench": "research_export", "resources_per_s": …, "reads_per_s": …,
 "ratio": …}``.
@@ -162,7 +163,11 @@ def run(patients: int, resources: int, work: Path) -> dict[str, Any]:
     released = 0
     started = time.perf_counter()
     for n, first in enumerate(range(0, len(donors), per_dataset)):
-        group = [r for d in donors[first:first + per_dataset] for r in by_donor[d]]
+        # match: as the vault's release route does, only included donors' records are
+        # opened (their outcome is one state key each); release() re-checks every one
+        group = [r for d in donors[first:first + per_dataset]
+                 if (query("research/outcome", request=request, donor=d) or {}).get(
+                     "outcome") == "included" for r in by_donor[d]]
         held = [HeldRecord(r, vault.open(r)) for r in group]          # decrypt
         result = release(query, request, held, config=config, key=bytes(32),
                          dataset=oid(f"dataset {n}"), reference_year=2026,

@@ -26,6 +26,7 @@ from phrchain.gateway.chain import LocalChain
 from phrchain.gateway.http import create_vault_app
 from phrchain.gateway.service import Vault, VaultConfig
 from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
+from phrchain.research import terms as research_terms
 
 CHAIN = "phr-records"
 VALIDATOR = keys.SigningKey(bytes([9]) * 32)
@@ -101,7 +102,8 @@ def genesis() -> dict[str, Any]:
                 "organizations": [{"did": org.did, "org_type": kind, "name": org.label,
                                    "enc_key": org.enc_key.hex()}
                                   for org, kind in ORGS.items()]},
-                          "trials": TRIALS_GENESIS}}
+                          "trials": TRIALS_GENESIS,
+                          "research": research_terms.genesis_section()}}
 
 
 @contextlib.contextmanager

@@ -101,6 +101,25 @@ class ResearchWorld(World):
         return Release(dataset, request, root, 10, tuple(Leaf(r, donation) for r in records),
                        leaves_root, config, k, l, key, PO.did, sig)
 
+    def part_msg(self, dataset: str, part: int, records: list[str], *, k: int = 2,
+                 config: str | None = None) -> dict[str, Any]:
+        """A ``research/release_part`` of ``records`` (donation 1) for ``dataset``."""
+        from phrchain.modules.research.messages import ReleasePart, release_part_bytes
+
+        manifest = self.query("research/dataset", dataset=dataset)
+        study = manifest["study"] if manifest else oid("no study")
+        records = sorted(records)
+        commitments = [self.query("records/get", record=r)["commitment"] for r in records]
+        leaves_root = rfc9162.root_from_leaf_hashes(
+            [rfc9162.leaf_hash(leaf_bytes(c, 1)) for c in commitments]).hex()
+        root = digest(f"resources of {dataset} part {part}")
+        sig = PO.sign(release_part_bytes(
+            dataset, study, part, root, leaves_root,
+            config or (manifest["config"] if manifest else digest("x")),
+            manifest["key"] if manifest else digest("y")))
+        return ReleasePart(dataset, part, root, 7, tuple(Leaf(r, 1) for r in records),
+                           leaves_root, k, 2, PO.did, sig).to_msg()
+
 
 __all__ = ["HOSPITAL_A", "HOSPITAL_B", "IRBM", "PO", "RESEARCH", "RR", "ResearchWorld",
            "digest", "oid", "study_msg"]

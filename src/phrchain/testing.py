@@ -30,6 +30,7 @@ from phrchain.core.store import MemoryStateStore, StateStore
 from phrchain.core.tx import build_tx
 from phrchain.modules.identity import admission_bytes
 from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
+from phrchain.research import terms as research_terms
 
 __all__ = ["AUTHORITY", "CHAIN_ID", "VALIDATOR", "Chain", "admit_org_msg",
            "admit_practitioner_msg", "enc_key", "genesis", "pop", "signing_key",
@@ -73,13 +74,16 @@ def admit_practitioner_msg(org: keys.SigningKey, who: keys.SigningKey,
 
 
 def genesis(chain_id: str = CHAIN_ID, supply: Mapping[str, Any] | None = None,
-            **extra: Any) -> dict[str, Any]:
+            research: Mapping[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """A test genesis; ``supply`` (e.g. :func:`supply_params`) becomes the supply
-    module's parameter table, version 1."""
+    module's parameter table, version 1; ``research`` is the research section (default:
+    the shipped DUO/MONDO tables; ``{}`` for a chain without research)."""
     identity = {"authorities": [{"did": AUTHORITY.did, "enc_key": enc_key(1),
                                  "name": "Test consortium"}], **extra}
     app_state: dict[str, Any] = {"version": STATE_VERSION, "identity": identity,
-                                 "trials": TRIALS_GENESIS}
+                                 "trials": TRIALS_GENESIS,
+                                 "research": research_terms.genesis_section()
+                                 if research is None else dict(research)}
     if supply is not None:
         app_state["supply"] = {"params": dict(supply)}
     return {"chain_id": chain_id, "genesis_time_ms": 1_700_000_000_000,
@@ -96,9 +100,10 @@ class Chain:
 
     @classmethod
     def new(cls, store: StateStore | None = None,
-            supply: Mapping[str, Any] | None = None) -> Chain:
+            supply: Mapping[str, Any] | None = None,
+            research: Mapping[str, Any] | None = None) -> Chain:
         app = new_application(store or MemoryStateStore())
-        app.init_chain(genesis(supply=supply))
+        app.init_chain(genesis(supply=supply, research=research))
         return cls(app)
 
     def tx(self, key: keys.SigningKey, *msgs: Mapping[str, Any], nonce: int | None = None,

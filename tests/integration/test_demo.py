@@ -36,7 +36,8 @@ def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     out = done.stdout
     for step in ("Standing consent", "View:", "Push:", "Pull:", "Break-glass:",
                  "Revocation:", "Insurance:", "Drug supply:", "Portable record:",
-                 "Clinical trials:", "Erasure:", "Access logs, verified"):
+                 "Clinical trials:", "Research donation:", "Erasure:",
+                 "Access logs, verified"):
         assert step in out, f"the story lost its step {step!r}"
     assert "110 records validated against FHIR R4" in out       # 5 patients x 22 records
     assert "403 access_denied" in out and "consent_revoked" in out
@@ -51,6 +52,13 @@ def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     assert "HEART-2 results: mortality: reported/switched_primary_secondary" in out
     assert "readmission: reported/switched_primary_secondary" in out
     assert "verified it offline against the validator's key" in out
+    # issue 17: one donor included, one excluded with its reason, a proof for each
+    assert "matched 1 donor(s) included, 1 excluded" in out
+    assert "excluded (disease)" in out
+    assert "patient 1's Research page lists 1 study" in out
+    assert "patient 1 obtained an inclusion proof" in out
+    assert "patient 2 obtained an exclusion proof" in out
+    assert "(residual-identifier findings: 0)" in out
     assert "phrchain verify --home" in out
     # issue 14: patients act through pseudonyms, one per institution
     assert "treats patient 1 too, under another pseudonym" in out

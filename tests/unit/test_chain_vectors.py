@@ -44,7 +44,10 @@ def test_demo_chain_covers_every_module() -> None:
     case = dict(CHAINS)["demo_seed7"]
     modules = {t.split("/")[0] for t in _message_types(case)}
     assert modules >= {"identity", "records", "consent", "exchange", "audit", "settlement",
-                       "claims", "supply", "trials"}
+                       "claims", "supply", "trials", "research"}
+    assert {"research/donate", "research/register_study", "research/request",
+            "research/release"} <= set(_message_types(case))
+    assert case["genesis"]["app_state"]["research"]["params"]["terms"]
 
 
 def test_a_changed_tx_is_caught() -> None:

@@ -53,10 +53,14 @@ def _msg(w: ResearchWorld, kind: int, n: int, now: int
             return HOSPITAL_A, DestroyKey(oid(f"dataset {n}")).to_msg()
         return HOSPITAL_A, w.release_msg(oid(f"dataset {n % 2}"), request, mine,
                                          donation=1 + n % 2).to_msg()
+    if kind == 7:      # a continuation part of dataset n % 2 (refused when it may not)
+        mine = [r for r in w.records if w.query("records/get", record=r)["patient"]
+                == donor.did][-1:]
+        return HOSPITAL_A, w.part_msg(oid(f"dataset {n % 2}"), 2 + n % 2, mine)
     return HOSPITAL_A, DestroyKey(oid(f"dataset {n % 2}")).to_msg()
 
 
-steps = st.tuples(st.integers(0, 6), st.integers(0, 5))
+steps = st.tuples(st.integers(0, 7), st.integers(0, 5))
 plans = st.lists(st.lists(steps, min_size=1, max_size=4), min_size=1, max_size=12)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from phrchain.core import rfc9162
+from phrchain.deid.pseudonyms import study_pseudonym
 from phrchain.genome import bgzf, objects, refget, vcf
 from phrchain.genome import crypt4gh as c4
 from phrchain.genome import descriptor as gdesc
@@ -166,6 +167,9 @@ def test_research_export_pseudonymises_samples_and_drops_identifying_lines() -> 
     assert b"##INFO=<ID=DP" in header and b"##fileformat=VCFv4.3" in header
     cols = next(x for x in out if x.startswith(b"#CHROM")).split(b"\t")
     assert cols[9].decode() == vcf.study_pseudonym(key, "study-1", "NA12878")
+    # one key, one study: the VCF sample's pseudonym is the FHIR de-identification's
+    assert cols[9].decode() == "S" + study_pseudonym(key, "study-1", "vcf-sample", "NA12878")
+    assert cols[9].decode()[1:] != study_pseudonym(key, "study-1", "id", "NA12878")
     assert cols[9] != vcf.study_pseudonym(key, "study-2", "NA12878").encode()
     assert cols[9] != vcf.study_pseudonym(os.urandom(32), "study-1", "NA12878").encode()
     assert cols[9].decode() != hashlib.sha256(b"NA12878").hexdigest()[:33]
@@ -174,6 +178,12 @@ def test_research_export_pseudonymises_samples_and_drops_identifying_lines() -> 
     with pytest.raises(GenomeError) as bad_key:
         vcf.study_pseudonym(b"short", "s", "x")
     assert bad_key.value.code == 21
+
+
+def test_the_vcf_sample_pseudonym_is_pinned() -> None:
+    """Known answer (key 00..1f): a change of the pseudonym's derivation shows here."""
+    assert vcf.study_pseudonym(bytes(range(32)), "study-1", "NA12878") == \
+        "Sb61ecf000104c4d294f4f0aba3d8d97a"
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 64, 100])

@@ -187,7 +187,8 @@ def test_matching_runs_in_batches(w: ResearchWorld) -> None:
 
 
 def test_not_enabled_without_params() -> None:
+    from phrchain.testing import Chain
     from tests.world import World
 
-    plain = World()
+    plain = World(chain=Chain.new(research={}))
     assert plain.fails(RR, study_msg(oid("s")).to_msg()) == ("research", 3)

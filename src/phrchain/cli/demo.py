@@ -85,13 +85,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _extra_steps() -> tuple[Any, ...]:
     """Story steps beyond the records core: the insurance claim, the drug supply chain,
-    the portable record and the clinical trials."""
+    the portable record, the clinical trials and the research donation."""
     from phrchain.demo.claims_step import insurance_claim
     from phrchain.demo.portable_step import portable_record
+    from phrchain.demo.research_step import research_donation
     from phrchain.demo.supply_step import supply_chain
     from phrchain.demo.trials_step import clinical_trials
 
-    return insurance_claim, supply_chain, portable_record, clinical_trials
+    return insurance_claim, supply_chain, portable_record, clinical_trials, research_donation
 
 
 def _serve(c: Any, home: Path, passphrase: str, made_up: bool, port: int,

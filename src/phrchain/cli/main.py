@@ -93,6 +93,7 @@ from phrchain.cli.trials import trials_parser
 from phrchain.cli.vault import server_tls, tls_server_options, vault_parser
 from phrchain.core.errors import PhrError
 from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
+from phrchain.research import terms as research_terms
 
 
 # -- node commands ----------------------------------------------------------------------------
@@ -120,7 +121,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         "validator": validator.did,
         "app_state": {"version": 2, "identity": {"authorities": [
             {"did": authority.did, "enc_key": authority.enc_key.hex(),
-             "name": "Genesis authority"}]}, "trials": TRIALS_GENESIS},
+             "name": "Genesis authority"}]}, "trials": TRIALS_GENESIS,
+            "research": research_terms.genesis_section()},
     }
     wallet_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     authority.save(wallet_path, passphrase)  # first: a failure here leaves nothing behind

@@ -87,11 +87,14 @@ def _modifier(text: str) -> dict[str, Any]:
 def cmd_donate(args: argparse.Namespace) -> int:
     from phrchain.cli.session import now_ms
 
-    scope: dict[str, Any] = ({"records": sorted(set(args.record))} if args.record
-                             else {"all": True})
+    choice: dict[str, Any] = {k: v for k, v in (
+        ("records", args.record), ("categories", args.category),
+        ("resources", args.resource_type)) if v} or {"all": True}
     start = now_ms()
     modifiers = sorted((_modifier(m) for m in args.modifier), key=lambda m: m["code"])
-    with phr_client(args, vaults=False) as rc:
+    by_kind = bool(args.category or args.resource_type)   # descriptors: from the vaults
+    with phr_client(args, vaults=by_kind) as rc:
+        scope = rc.research.donation_scope(choice)
         print_json(rc.research.donate(_permission(args.permission), modifiers, scope, start,
                                       start + args.days * 86_400_000))
     return 0
@@ -149,6 +152,18 @@ def cmd_destroy_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_release(args: argparse.Namespace) -> int:
+    """(a release officer) have the custodian's vault release a dataset for a request."""
+    config = read_json_file(args.config, "de-identification config") if args.config \
+        else None
+    with phr_client(args) as rc:
+        print_json(rc.session.vault(args.custodian).research_release(
+            args.request, args.dataset or secrets.token_hex(16),
+            args.reference_year or datetime.now(UTC).year,
+            datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), config, args.part))
+    return 0
+
+
 def cmd_dataset(args: argparse.Namespace) -> int:
     with node_client(args) as node:
         print_json(found(node, "research/dataset", "dataset", dataset=args.dataset))
@@ -195,6 +210,11 @@ def research_parser(sub: Any) -> None:
                         "COL/US/IS=<dids>, PS=<study ids> (repeatable)")
     p.add_argument("--record", action="append", default=[],
                    help="a record id (repeatable; default: every record of this pseudonym)")
+    p.add_argument("--category", action="append", default=[],
+                   help="donate the records of a category (repeatable; expanded to record "
+                        "ids on this machine from your records' sealed descriptors)")
+    p.add_argument("--resource-type", action="append", default=[],
+                   help="donate the records of a FHIR resource type (repeatable; as above)")
     p.add_argument("--days", type=int, default=365, help="how long the donation runs")
     add_command(sub, "revoke", cmd_revoke, "(donor) revoke the donation", signer)
     for name, func, help_ in (("uses", cmd_uses, "datasets that used a donor's data"),
@@ -212,6 +232,17 @@ def research_parser(sub: Any) -> None:
                     "(custodian) record that a dataset's pseudonymisation key is destroyed",
                     signer)
     p.add_argument("dataset")
+    p = add_command(sub, "release", cmd_release,
+                    "(release officer) the custodian's vault de-identifies, gates and "
+                    "releases a dataset for a matched request", signer)
+    p.add_argument("request")
+    p.add_argument("--custodian", required=True, help="the institution's DID (its vault "
+                                                       "from the vault directory)")
+    p.add_argument("--dataset", help="the 32-hex id (default: a new random one)")
+    p.add_argument("--config", help="anonymizer-shaped JSON (default: Safe Harbor + Korean)")
+    p.add_argument("--reference-year", type=int, help="for ages 90+ (default: this year)")
+    p.add_argument("--part", type=int, default=1,
+                   help="2, 3, …: a continuation of --dataset (records not in it yet)")
     p = add_command(sub, "dataset", cmd_dataset, "a dataset's manifest", reader)
     p.add_argument("dataset")
     p = add_command(sub, "prove", cmd_prove,

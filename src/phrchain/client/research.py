@@ -64,6 +64,18 @@ class ResearchClient:
         self.session.send([msg])
         return self.donation()
 
+    def donation_scope(self, choice: Mapping[str, Any]) -> dict[str, Any]:
+        """The on-chain scope of a donor's choice (``client/scopes.py``: ``{"all": true}``,
+        or record ``ids``, ``categories``, FHIR ``resources`` types): categories and types
+        are expanded on this machine against the descriptors of the donor's own records
+        (opened with the donor's keys), so only record ids go on chain."""
+        from phrchain.client.scopes import ScopeChoice, owner_records_with_descriptors
+
+        parsed = ScopeChoice.parse(choice)
+        owned = owner_records_with_descriptors(self.session) if parsed.by_kind else []
+        scope = parsed.expand(owned)
+        return {"all": True} if scope.all else {"records": list(scope.records)}
+
     def revoke(self) -> dict[str, Any]:
         self.session.send([Revoke().to_msg()])
         return self.donation()

@@ -86,6 +86,35 @@ class VaultClient:
         return raise_for_error(response)
 
     # -- API ---------------------------------------------------------------------------
+    def research_release(self, request: str, dataset: str, reference_year: int,
+                         recorded: str, config: Mapping[str, Any] | None = None,
+                         part: int = 1) -> dict[str, Any]:
+        """(a release officer of this vault's institution) prepare a research dataset,
+        sign its manifest with this wallet, and have the vault send it
+        (``gateway/research_http.py``); the chain's manifest and the vault's report."""
+        import json
+
+        body = {"request": request, "dataset": dataset, "reference_year": reference_year,
+                "recorded": recorded, "part": part,
+                **({"config": dict(config)} if config else {})}
+        prepared = self._request("POST", "/v1/vault/research/releases",
+                                 body=json.dumps(body).encode()).json()
+        approval = self.wallet.signing_key.sign(bytes.fromhex(prepared["sign"]))
+        done = self._request("POST", f"/v1/vault/research/releases/{dataset}/approve",
+                             body=json.dumps({"approval": approval.hex()}).encode()).json()
+        return {**dict(done), "report": prepared["report"]}
+
+    def research_destroy_key(self, dataset: str) -> dict[str, Any]:
+        """(a release officer) destroy the dataset's key in the vault and record it."""
+        return dict(self._request("DELETE",
+                                  f"/v1/vault/research/releases/{dataset}/key").json())
+
+    def research_package(self, dataset: str, part: int = 1) -> dict[str, Any]:
+        """(the study's institute) a released dataset (or continuation part) sealed for
+        it."""
+        return dict(self._request("GET", f"/v1/vault/research/releases/{dataset}",
+                                  {"part": str(part)}).json())
+
     def info(self) -> dict[str, Any]:
         return dict(self._http.get("/v1/vault/info").json())
 

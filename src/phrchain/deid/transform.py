@@ -87,6 +87,9 @@ class Transformer:
         # a data type; the first (lowest) index among a node's candidates decides.
         self._by_path: dict[tuple[str | None, tuple[str, ...]], int] = {}
         self._by_type: dict[str, int] = {}
+        # _first's answers: a dataset's resources repeat a few hundred element paths
+        self._decided: dict[tuple[str, tuple[str, ...], tuple[str, ...], int | None],
+                            int | None] = {}
         for i, rule in enumerate(config.rules):
             if rule.node_type is not None:
                 self._by_type.setdefault(rule.node_type, i)
@@ -95,6 +98,15 @@ class Transformer:
 
     def _first(self, rtype: str, elements: tuple[str, ...], types: tuple[str, ...],
                decider: int | None) -> int | None:
+        memo = (rtype, elements, types, decider)
+        try:
+            return self._decided[memo]
+        except KeyError:
+            found = self._decided[memo] = self._first_rule(rtype, elements, types, decider)
+            return found
+
+    def _first_rule(self, rtype: str, elements: tuple[str, ...], types: tuple[str, ...],
+                    decider: int | None) -> int | None:
         best = decider
         for i in (self._by_path.get((rtype, elements)), self._by_path.get((None, elements)),
                   *(self._by_type.get(t) for t in types)):

@@ -37,6 +37,7 @@ from phrchain.gateway.chain import LocalChain
 from phrchain.gateway.http import create_vault_app
 from phrchain.gateway.service import Vault, VaultConfig
 from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
+from phrchain.research import terms as research_terms
 from phrchain.testing import supply_params
 
 CHAIN_ID: Final = "phr-demo"
@@ -62,6 +63,7 @@ ORGANIZATIONS: Final = (
     Member("regulator", "Health Data Authority", "regulator"),
     Member("manufacturer", "Hanul Pharmaceutical", "manufacturer"),
     Member("wholesaler", "Baekje Drug Distribution", "wholesaler"),
+    Member("institute", "Gaon Medical AI Institute", "research_institute"),
 )
 STAFF: Final = (
     Member("dr_kim", "Dr Kim (physician, Hanbit)", organization="hospital_a",
@@ -75,6 +77,10 @@ STAFF: Final = (
     Member("reviewer", "Jung (claims reviewer, Dasom)", organization="insurer",
            roles=("claims_reviewer", "clerk")),
     Member("auditor", "Yoon (auditor, Health Data Authority)", organization="regulator",
+           roles=("auditor",)),
+    Member("researcher", "Seo (researcher, Gaon)", organization="institute",
+           roles=("researcher",)),
+    Member("privacy", "Han (privacy officer, Hanbit)", organization="hospital_a",
            roles=("auditor",)),
 )
 
@@ -158,7 +164,10 @@ def _genesis(wallets: dict[str, Wallet], validator: keys.SigningKey) -> dict[str
                                    "name": o.label, "enc_key": wallets[o.name].enc_key.hex()}
                                   for o in ORGANIZATIONS]},
                 # the demo's starting supply parameter table (governance may replace it)
-                "supply": {"params": supply_params()}, "trials": TRIALS_GENESIS}}
+                "supply": {"params": supply_params()}, "trials": TRIALS_GENESIS,
+                # the shipped DUO/MONDO tables; the demo's handful of patients cannot reach
+                # the production floor k >= 5, so its chain allows k = l = 1
+                "research": research_terms.genesis_section(min_k=1, min_l=1)}}
 
 
 def save_wallets(home: Path, wallets: dict[str, Wallet], passphrase: str) -> None:

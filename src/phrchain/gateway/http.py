@@ -31,6 +31,7 @@ from phrchain.gateway.intake import (
     Intake,
     has_no_body,
 )
+from phrchain.gateway.research_http import include_research_routes
 from phrchain.gateway.service import Release, Vault
 from phrchain.http_errors import where_invalid
 from phrchain.vault import errors as store_errors
@@ -257,6 +258,7 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
             return await run_in_threadpool(vault.attempts_of, req, record)
 
     include_genome_routes(app, vault, intake, max_body)  # gateway/genome_http.py
+    include_research_routes(app, vault, intake)  # gateway/research_http.py
     from phrchain.fhirapi import include_fhir_api  # the FHIR R4 REST facade, /fhir
 
     include_fhir_api(app, vault)

@@ -64,6 +64,20 @@ class Sender:
     def poke(self) -> None:
         self._wake.set()
 
+    def send_now(self, msgs: list[dict[str, Any]]) -> dict[str, Any]:
+        """One tx of ``msgs`` signed by the institution, sent between flushes (same
+        nonce sequence) and waited for: its committed result, or the refusal."""
+        with self._lock:
+            nonce = self.chain.next_nonce(self.org)
+            raw = build_tx(self.key, self.chain.chain_id, nonce, msgs, signer=self.org)
+            check = self.chain.submit(raw)
+            if check.get("code", 0) != 0:
+                return check
+            status = self.chain.wait(check["hash"], self.commit_timeout_s)
+        result: dict[str, Any] = status.get("result") or {
+            "code": -1, "codespace": "", "log": f"tx {status.get('status')}"}
+        return result
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.interval_s)

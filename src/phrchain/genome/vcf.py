@@ -1,14 +1,15 @@
 """VCF helpers: a synthetic VCF for tests and benches, bgzipped writing, and the
 pseudonymised export for research (``docs/genomics.md`` § Research export).
 
-The export replaces every sample id by a per-study keyed pseudonym,
-``"S" + hex(HMAC-SHA256(study key, "phrchain/genome/study-pseudonym/v1" ‖ 0x00 ‖ study
-‖ 0x00 ‖ sample id))[:32]``: the same person gets the same pseudonym within a study and
-unrelated ones across studies, and nobody without the vault-held study key can test a
-guess (a plain hash of a sample id could be). Header lines that identify a run or a
-person are dropped: command lines (``##commandline``, ``##…Command…``), dates
-(``##fileDate`` and any line with a date), filesystem paths and URLs with a host, and
-per-sample metadata (``##SAMPLE``, ``##PEDIGREE``).
+The export replaces every sample id by a per-study keyed pseudonym, ``"S"`` + the
+de-identification's ``study_pseudonym(key, study, "vcf-sample", sample id)``
+(HMAC-SHA256 under the vault-held study key, ``phrchain.deid.pseudonyms``): the same
+person gets the same pseudonym within a study and unrelated ones across studies, and
+nobody without the key can test a guess (a plain hash of a sample id could be).
+Header lines that identify a run or a person are dropped: command lines
+(``##commandline``, ``##…Command…``), dates (``##fileDate`` and any line with a date),
+filesystem paths and URLs with a host, and per-sample metadata (``##SAMPLE``,
+``##PEDIGREE``).
 """
 
 from __future__ import annotations
@@ -18,12 +19,8 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO, Final
 
-from cryptography.hazmat.primitives import hashes, hmac
-
-from phrchain.core.hashing import domain_prefix
 from phrchain.genome import bgzf, errors
 
-PSEUDONYM_TAG: Final = "phrchain/genome/study-pseudonym/v1"
 KEY_SIZE: Final = 32
 _DROP: Final = re.compile(
     rb"^##(?:commandline|fileDate|SAMPLE|PEDIGREE|\w*[Cc]ommand\w*)[=<]|"
@@ -33,11 +30,14 @@ BASES: Final = b"ACGT"
 
 
 def study_pseudonym(key: bytes, study: str, sample: str) -> str:
+    """``"S"`` + the study's pseudonym of the sample id (:func:`phrchain.deid.study_pseudonym`,
+    kind ``vcf-sample``): one study key gives consistent pseudonyms across the FHIR and
+    VCF datasets of a study."""
+    from phrchain.deid.pseudonyms import study_pseudonym as deid_pseudonym
+
     if not isinstance(key, bytes) or len(key) != KEY_SIZE:
         raise errors.BAD_PSEUDONYM_KEY(f"{KEY_SIZE} bytes")
-    mac = hmac.HMAC(key, hashes.SHA256())
-    mac.update(domain_prefix(PSEUDONYM_TAG) + study.encode() + b"\0" + sample.encode())
-    return "S" + mac.finalize().hex()[:32]
+    return "S" + deid_pseudonym(key, study, "vcf-sample", sample)
 
 
 def pseudonymise(lines: Iterable[bytes], study: str, key: bytes) -> Iterator[bytes]:

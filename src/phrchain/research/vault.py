@@ -11,6 +11,7 @@ that passed every gate gets a manifest.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,13 +21,13 @@ from phrchain.core import keys, rfc9162
 from phrchain.deid import Config, Dataset, Group, deidentify, gates
 from phrchain.deid.pseudonyms import key_commitment
 from phrchain.modules.research import leaf_bytes, release_bytes
-from phrchain.modules.research.messages import Leaf, Release
+from phrchain.modules.research.messages import Leaf, Release, ReleasePart, release_part_bytes
 from phrchain.vault import crypto
 
 Query = Callable[..., Any]    # query(path, **data) -> the answer's value
 
-__all__ = ["HeldRecord", "Released", "eligible", "key_commitment", "open_for_study",
-           "open_held", "release", "seal_for_study"]
+__all__ = ["HeldRecord", "Released", "approve", "eligible", "key_commitment",
+           "open_for_study", "open_held", "prepare", "release", "seal_for_study", "to_sign"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +50,14 @@ class Custodian(Protocol):
     """What :func:`open_held` needs of a vault (``gateway.service.Vault`` has it): its
     blob store, its organization's DID and X25519 key (the custodian's wrapped copy)."""
 
-    store: _Blobs
-    org: str
-    org_enc: keys.EncryptionKey
+    @property
+    def store(self) -> _Blobs: ...
+
+    @property
+    def org(self) -> str: ...
+
+    @property
+    def org_enc(self) -> keys.EncryptionKey: ...
 
 
 def open_held(vault: Custodian, records: Iterable[str]) -> list[HeldRecord]:
@@ -77,57 +83,60 @@ def open_held(vault: Custodian, records: Iterable[str]) -> list[HeldRecord]:
 @dataclass(frozen=True, slots=True)
 class Released:
     dataset: Dataset
-    manifest: Release
+    manifest: Release | ReleasePart
     donors: tuple[str, ...]
-
-
-def _outcomes(query: Query, request: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    after = None
-    while True:
-        page = query("research/outcomes", request=request,
-                     **({} if after is None else {"after": after}))
-        for donor in page["donors"]:
-            yield donor, query("research/outcome", request=request, donor=donor)
-        after = page["next"]
-        if after is None:
-            return
+    study: str = ""
+    config: str = ""     # the configuration's digest and the key's commitment (what a
+    key: str = ""        # continuation part's approver signs with it)
 
 
 def eligible(query: Query, request: str, held: Sequence[HeldRecord], now_ms: int
              ) -> dict[str, tuple[int, list[tuple[HeldRecord, str]]]]:
     """``{donor: (donation version, [(record, its commitment)])}``: the held records the
     chain will accept in a manifest of ``request`` (the same checks as
-    ``research/release``)."""
-    included = {d: o["donation"] for d, o in _outcomes(query, request)
-                if o["outcome"] == "included"}
+    ``research/release``). Only the held records' owners are looked up: their outcome
+    of the request (one state key each) and their donation."""
+    outcomes: dict[str, Any] = {}
     donations: dict[str, Any] = {}
     found: dict[str, tuple[int, list[tuple[HeldRecord, str]]]] = {}
     for item in held:
         record = query("records/get", record=item.record)
-        donor = None if record is None else record["patient"]
-        if donor not in included or record["status"] != "active":
+        if record is None or record["status"] != "active":
+            continue
+        donor = record["patient"]
+        if donor not in outcomes:
+            outcomes[donor] = query("research/outcome", request=request, donor=donor)
+        outcome = outcomes[donor]
+        if outcome is None or outcome["outcome"] != "included":
             continue
         if donor not in donations:
             donations[donor] = query("research/donation", donor=donor)
         donation = donations[donor]
         period = donation["period"]
-        if donation["status"] != "active" or donation["version"] != included[donor] \
+        if donation["status"] != "active" or donation["version"] != outcome["donation"] \
                 or not period["start_ms"] <= now_ms < period["end_ms"] \
                 or ("all" not in donation["scope"]
                     and item.record not in donation["scope"]["records"]):
             continue
-        found.setdefault(donor, (included[donor], []))[1].append(
+        found.setdefault(donor, (outcome["donation"], []))[1].append(
             (item, str(record["commitment"])))
     return found
 
 
-def release(query: Query, request: str, held: Sequence[HeldRecord], *, config: Config,
+def prepare(query: Query, request: str, held: Sequence[HeldRecord], *, config: Config,
             key: bytes, dataset: str, reference_year: int, recorded: str, now_ms: int,
-            approver: keys.SigningKey) -> Released:
+            part: int = 1) -> Released:
     """De-identify and gate the eligible records; raise the gate's refusal
-    (:class:`~phrchain.deid.DeidError`) or return the dataset and its manifest."""
+    (:class:`~phrchain.deid.DeidError`) or return the dataset and its manifest, not yet
+    approved (``approver`` empty: :func:`approve` signs it). ``part`` > 1: a
+    continuation of ``dataset`` (``research/release_part``, same configuration and
+    key: pseudonyms and date offsets stay consistent across parts); records already in
+    the dataset are left out."""
     study = query("research/request", request=request)["study"]
     terms_of = query("research/study", study=study)
+    if part > 1:
+        held = [h for h in held
+                if query("research/leaf", dataset=dataset, record=h.record) is None]
     chosen = eligible(query, request, held, now_ms)
     donors = sorted(chosen)
     groups = [Group(tuple(h.resource for h, _ in chosen[d][1])) for d in donors]
@@ -140,15 +149,41 @@ def release(query: Query, request: str, held: Sequence[HeldRecord], *, config: C
     leaves = sorted((h.record, chosen[d][0], c) for d in donors for h, c in chosen[d][1])
     leaves_root = rfc9162.root_from_leaf_hashes(
         [rfc9162.leaf_hash(leaf_bytes(c, v)) for _, v, c in leaves]).hex()
-    key_hash, k, l_reached = (key_commitment(key), result.report["k"]["reached"],
-                              result.report["l"]["reached"])
-    sig = approver.sign(release_bytes(dataset, study, result.root, leaves_root,
-                                      config.digest, key_hash))
-    manifest = Release(dataset, request, result.root,
-                       sum(len(v) for v in result.lines.values()),
-                       tuple(Leaf(r, v) for r, v, _ in leaves), leaves_root, config.digest,
-                       k, l_reached, key_hash, approver.did, sig)
-    return Released(result, manifest, tuple(donors))
+    resources, k, l_reached = (sum(len(v) for v in result.lines.values()),
+                               result.report["k"]["reached"], result.report["l"]["reached"])
+    chosen_leaves = tuple(Leaf(r, v) for r, v, _ in leaves)
+    manifest: Release | ReleasePart = Release(
+        dataset, request, result.root, resources, chosen_leaves, leaves_root, config.digest,
+        k, l_reached, key_commitment(key), "", b"") if part == 1 else ReleasePart(
+        dataset, part, result.root, resources, chosen_leaves, leaves_root, k, l_reached,
+        "", b"")
+    return Released(result, manifest, tuple(donors), study, config.digest,
+                    key_commitment(key))
+
+
+def to_sign(released: Released) -> bytes:
+    """The bytes the approver signs for ``released`` (``release_bytes``)."""
+    m = released.manifest
+    if isinstance(m, ReleasePart):
+        return release_part_bytes(m.dataset, released.study, m.part, m.root, m.leaves_root,
+                                  released.config, released.key)
+    return release_bytes(m.dataset, released.study, m.root, m.leaves_root, m.config, m.key)
+
+
+def approve(released: Released, approver: str, approval: bytes) -> Released:
+    """``released`` with its approver's DID and signature (checked by the chain)."""
+    return dataclasses.replace(released, manifest=dataclasses.replace(
+        released.manifest, approver=approver, approval=approval))
+
+
+def release(query: Query, request: str, held: Sequence[HeldRecord], *, config: Config,
+            key: bytes, dataset: str, reference_year: int, recorded: str, now_ms: int,
+            approver: keys.SigningKey, part: int = 1) -> Released:
+    """:func:`prepare` and approve with the approver's key at hand."""
+    prepared = prepare(query, request, held, config=config, key=key, dataset=dataset,
+                       reference_year=reference_year, recorded=recorded, now_ms=now_ms,
+                       part=part)
+    return approve(prepared, approver.did, approver.sign(to_sign(prepared)))
 
 
 def _aad(dataset: str, name: str) -> bytes:

@@ -42,6 +42,7 @@ from phrchain.client.cometbft_rpc import CometRpc, RpcError
 from phrchain.engine.abci.errors import NetError
 from phrchain.engine.abci.processes import _alive, _cmdline, _signal, _spawn, _wait_port
 from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
+from phrchain.research import terms as research_terms
 
 COMETBFT_VERSION: Final = "v0.38.25"
 BINARY_ENV: Final = "PHRCHAIN_COMETBFT"
@@ -425,7 +426,8 @@ def init_network(home: Path, validators: int, passphrase: str, chain_id: str = "
         "app_state": {"version": 2, "identity": {
             "authorities": [{"did": member.did, "enc_key": member.enc_key.hex(),
                              "name": member.label} for member in council],
-            "organizations": organizations}, "trials": TRIALS_GENESIS},
+            "organizations": organizations}, "trials": TRIALS_GENESIS,
+            "research": research_terms.genesis_section()},
     }
     genesis["app_state"]["governance"] = {
         "threshold": {"numerator": 2, "denominator": 3}, "voting_period": VOTING_PERIOD,

@@ -14,6 +14,7 @@ from phrchain.modules.research.messages import (
     MATCH,
     REGISTER_STUDY,
     RELEASE,
+    RELEASE_PART,
     REQUEST,
     REVOKE,
     SET_PARAMS,
@@ -22,5 +23,6 @@ from phrchain.modules.research.messages import (
 HANDLERS: Final[Mapping[str, Handler]] = {
     SET_PARAMS: donors.set_params, DONATE: donors.donate, REVOKE: donors.revoke,
     REGISTER_STUDY: studies.register_study, REQUEST: studies.request, MATCH: studies.match,
-    RELEASE: datasets.release, DESTROY_KEY: datasets.destroy_key,
+    RELEASE: datasets.release, RELEASE_PART: datasets.release_part,
+    DESTROY_KEY: datasets.destroy_key,
 }

@@ -18,7 +18,7 @@ State layout (values canonical JSON; ``<v>`` is 6 zero-padded digits)::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from phrchain.core.state import Overlay, Reader
 from phrchain.modules.paging import suffixes
@@ -114,6 +114,10 @@ class Dataset(TypedDict):
     time_ms: int
     key_destroyed_height: int | None
     key_destroyed_ms: int | None
+    # with continuation parts only (research/release_part): every part's root, in order
+    # (part 1's is ``root``), and the RFC 9162 root over them
+    part_roots: NotRequired[list[str]]
+    parts_root: NotRequired[str]
 
 
 class Leaf(TypedDict):

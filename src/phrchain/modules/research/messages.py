@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from phrchain.core import encoding
+from phrchain.core import encoding, rfc9162
 from phrchain.modules import fields
 from phrchain.modules.research import duo
 from phrchain.modules.research.errors import INVALID_FIELD
@@ -23,6 +23,8 @@ REQUEST: Final = "research/request"
 MATCH: Final = "research/match"
 RELEASE: Final = "research/release"
 DESTROY_KEY: Final = "research/destroy_key"
+RELEASE_PART: Final = "research/release_part"
+MAX_PARTS: Final = 64     # parts of one dataset (each at most max_leaves records)
 
 RESEARCH_PARAMS_SET: Final = "research.params_set"
 RESEARCH_DONATED: Final = "research.donated"
@@ -37,6 +39,7 @@ EVENTS: Final = frozenset({
     RESEARCH_REQUESTED, RESEARCH_MATCHED, RESEARCH_RELEASED, RESEARCH_KEY_DESTROYED})
 
 RELEASE_DOMAIN: Final = "phrchain/research/release/v1"
+RELEASE_PART_DOMAIN: Final = "phrchain/research/release-part/v1"
 IRB_DOMAIN: Final = "phrchain/research/irb/v1"
 MAX_LIST: Final = 32
 MAX_SCOPE: Final = 1024          # as consent scopes (docs/privacy-v2-design.md)
@@ -125,6 +128,21 @@ def release_bytes(dataset: str, study: str, root: str, leaves_root: str, config:
     return encoding.encode({"domain": RELEASE_DOMAIN, "dataset": dataset, "study": study,
                             "root": root, "leaves_root": leaves_root, "config": config,
                             "key": key})
+
+
+def release_part_bytes(dataset: str, study: str, part: int, root: str, leaves_root: str,
+                       config: str, key: str) -> bytes:
+    """What a continuation part's approver signs (Ed25519): bound to the dataset, its
+    study, the part's number and roots, and the dataset's configuration and key."""
+    return encoding.encode({"domain": RELEASE_PART_DOMAIN, "dataset": dataset,
+                            "study": study, "part": part, "root": root,
+                            "leaves_root": leaves_root, "config": config, "key": key})
+
+
+def parts_root(roots: Sequence[str]) -> str:
+    """The root over every part of a dataset: RFC 9162 over the parts' roots in order."""
+    return rfc9162.root_from_leaf_hashes(
+        [rfc9162.leaf_hash(bytes.fromhex(r)) for r in roots]).hex()
 
 
 def irb_bytes(study: str, reference: str, protocol: str) -> bytes:
@@ -375,12 +393,7 @@ class Release:
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Release:
         fields.exact(msg, INVALID_FIELD, cls.FIELDS)
-        raw = msg.get("leaves")
-        if not isinstance(raw, list) or not 1 <= len(raw) <= 200:
-            raise INVALID_FIELD("leaves must be a list of 1 to 200 objects")
-        leaves = tuple(fields.apply(_leaf, v, INVALID_FIELD, "leaves") for v in raw)
-        if any(a.record >= b.record for a, b in itertools.pairwise(leaves)):
-            raise INVALID_FIELD("leaves must be sorted by record id, each record once")
+        leaves = _leaves(msg)
         return cls(
             fields.object_id(msg, "dataset", INVALID_FIELD),
             fields.object_id(msg, "request", INVALID_FIELD),
@@ -404,6 +417,63 @@ class Release:
                 "leaves_root": self.leaves_root, "config": self.config, "k": self.k,
                 "l": self.l, "key": self.key, "approver": self.approver,
                 "approval": self.approval.hex()}
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasePart:
+    """A continuation of a released dataset (part 2, 3, …): more records under the same
+    dataset id, configuration and key, sent by the same custodian."""
+
+    TYPE: ClassVar[str] = RELEASE_PART
+
+    dataset: str
+    part: int
+    root: str
+    resources: int
+    leaves: tuple[Leaf, ...]
+    leaves_root: str
+    k: int
+    l: int  # noqa: E741
+    approver: str
+    approval: bytes
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("dataset", "part", "root", "resources", "leaves",
+                                         "leaves_root", "k", "l", "approver", "approval")
+
+    @classmethod
+    def parse(cls, msg: Mapping[str, Any]) -> ReleasePart:
+        fields.exact(msg, INVALID_FIELD, cls.FIELDS)
+        leaves = _leaves(msg)
+        return cls(
+            fields.object_id(msg, "dataset", INVALID_FIELD),
+            fields.integer(msg, "part", INVALID_FIELD, 2, MAX_PARTS),
+            fields.digest(msg, "root", INVALID_FIELD),
+            fields.integer(msg, "resources", INVALID_FIELD, 1, 10**9), leaves,
+            fields.digest(msg, "leaves_root", INVALID_FIELD),
+            fields.integer(msg, "k", INVALID_FIELD, 1, 10**9),
+            fields.integer(msg, "l", INVALID_FIELD, 1, 10**9),
+            fields.did(msg, "approver", INVALID_FIELD), signature(msg, "approval"))
+
+    def signed_bytes(self, study: str, config: str, key: str) -> bytes:
+        return release_part_bytes(self.dataset, study, self.part, self.root,
+                                  self.leaves_root, config, key)
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "dataset": self.dataset, "part": self.part,
+                "root": self.root, "resources": self.resources,
+                "leaves": [{"record": x.record, "donation": x.donation} for x in self.leaves],
+                "leaves_root": self.leaves_root, "k": self.k, "l": self.l,
+                "approver": self.approver, "approval": self.approval.hex()}
+
+
+def _leaves(msg: Mapping[str, Any]) -> tuple[Leaf, ...]:
+    raw = msg.get("leaves")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= 200:
+        raise INVALID_FIELD("leaves must be a list of 1 to 200 objects")
+    leaves = tuple(fields.apply(_leaf, v, INVALID_FIELD, "leaves") for v in raw)
+    if any(a.record >= b.record for a, b in itertools.pairwise(leaves)):
+        raise INVALID_FIELD("leaves must be sorted by record id, each record once")
+    return leaves
 
 
 def _leaf(value: Mapping[str, Any]) -> Leaf:
