@@ -47,7 +47,7 @@ def bench_verify(n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def make_home(root: Path) -> Path:
+def make_home(root: Path, pipeline: bool = True) -> Path:
     authority = keys.SigningKey(bytes([1]) * 32)
     validator = keys.SigningKey(bytes([2]) * 32)
     enc = keys.EncryptionKey(bytes([3]) * 32).public_key.hex()
@@ -56,7 +56,7 @@ def make_home(root: Path) -> Path:
                    {"did": authority.did, "enc_key": enc, "name": "Bench"}]}}}
     home = root / "node"
     init_home(home, genesis, validator.seed,
-              NodeConfig(block_interval_ms=50, max_block_txs=2000))
+              NodeConfig(block_interval_ms=50, max_block_txs=2000, pipeline=pipeline))
     return home
 
 
@@ -112,19 +112,22 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4,
                         help="concurrent in-process clients (API threads do the same)")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--pipeline", choices=("on", "off"), default="on",
+                        help="execute block N+1 while block N commits (NodeConfig.pipeline)")
     parser.add_argument("--quick", action="store_true", help="2,000 txs and verifies")
     args = parser.parse_args()
     if args.quick:
         args.txs, args.verifies = 2000, 2000
     verify_per_s = bench_verify(args.verifies)
     with tempfile.TemporaryDirectory() as tmp:
-        tx_per_s, blocks = bench_txs(make_home(Path(tmp)), args.txs, args.chunk, args.clients,
+        tx_per_s, blocks = bench_txs(make_home(Path(tmp), args.pipeline == "on"), args.txs, args.chunk, args.clients,
                                      args.profile)
     print(f"verify: {verify_per_s:,.0f}/s   txs: {tx_per_s:,.0f}/s committed in {blocks} "
           f"blocks", file=sys.stderr)
     print(json.dumps({"bench": "solo_throughput", "verify_per_s": round(verify_per_s),
                       "tx_per_s": round(tx_per_s), "ratio": round(tx_per_s / verify_per_s, 3),
-                      "txs": args.txs, "blocks": blocks, "clients": args.clients}))
+                      "txs": args.txs, "blocks": blocks, "clients": args.clients,
+                      "pipeline": args.pipeline == "on"}))
 
 
 if __name__ == "__main__":
