@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import threading
@@ -61,11 +62,14 @@ def make_home(root: Path, pipeline: bool = True) -> Path:
 
 
 def bench_txs(home: Path, n: int, chunk: int, clients: int,
-              profile: bool) -> tuple[float, int]:
+              profile: bool) -> tuple[float, int, float]:
+    """(committed txs/s, blocks, CPU seconds of the node: its process's threads and its
+    verifier and state-writer processes, from its start to its close)."""
     raws = [build_tx(keys.SigningKey((10_000 + i).to_bytes(32, "big")), CHAIN_ID, 1,
                      [RegisterPatient(keys.EncryptionKey((20_000 + i).to_bytes(32, "big"))
                                       .public_key).to_msg()])
             for i in range(n)]
+    cpu0 = _cpu_s()
     node = SoloNode(home)
     node.start()
     chunks = [raws[i:i + chunk] for i in range(0, n, chunk)]
@@ -100,8 +104,14 @@ def bench_txs(home: Path, n: int, chunk: int, clients: int,
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     assert all(s["status"] == "committed" for s in status), status
     height = node.blocks.height()
-    node.close()
-    return n / elapsed, height
+    node.close()  # waits for its child processes: their CPU is counted from here
+    return n / elapsed, height, _cpu_s() - cpu0
+
+
+def _cpu_s() -> float:
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                        resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -120,14 +130,15 @@ def main() -> None:
         args.txs, args.verifies = 2000, 2000
     verify_per_s = bench_verify(args.verifies)
     with tempfile.TemporaryDirectory() as tmp:
-        tx_per_s, blocks = bench_txs(make_home(Path(tmp), args.pipeline == "on"), args.txs, args.chunk, args.clients,
-                                     args.profile)
+        home = make_home(Path(tmp), args.pipeline == "on")
+        tx_per_s, blocks, cpu_s = bench_txs(home, args.txs, args.chunk, args.clients, args.profile)
     print(f"verify: {verify_per_s:,.0f}/s   txs: {tx_per_s:,.0f}/s committed in {blocks} "
           f"blocks", file=sys.stderr)
     print(json.dumps({"bench": "solo_throughput", "verify_per_s": round(verify_per_s),
                       "tx_per_s": round(tx_per_s), "ratio": round(tx_per_s / verify_per_s, 3),
                       "txs": args.txs, "blocks": blocks, "clients": args.clients,
-                      "pipeline": args.pipeline == "on"}))
+                      "pipeline": args.pipeline == "on",
+                      "node_cpu_us_per_tx": round(cpu_s * 1e6 / args.txs)}))
 
 
 if __name__ == "__main__":

@@ -244,7 +244,9 @@ class Application:
         """Execute and stage block ``block``: the next after the committed state, or
         (pipelining, with a store that stages on top of staged versions) after the newest
         finalized but uncommitted block, whose state it then reads."""
-        expected = self.store.version() + 1 + len(self._pending)
+        # (the store's head moves before finish_commit pops its block: count from either)
+        expected = self._pending[-1][0].height + 1 if self._pending \
+            else self.store.version() + 1
         if block.height != expected:
             raise ValueError(f"expected block {expected}, got {block.height}")
         state = self._block_overlay(block, self._pending[-1][2] if self._pending else None)

@@ -293,13 +293,13 @@ class SqliteStateStore:
     def stage(self, height: int, changes: Changes) -> bytes:
         """Stage version ``height`` on top of the last staged one, or of the head: an
         engine may stage N+1 while N is committing (``commit`` writes the oldest)."""
-        version, root_ref = self._head
-        if self._staged:
-            version, root_ref = self._staged[-1][0], self._staged[-1][1]
+        with self._latest_lock:  # the head and the staged list move together in commit
+            version, root_ref = self._staged[-1][:2] if self._staged else self._head
         if height != version + 1:
             raise ValueError(f"can only stage height {version + 1}, not {height}")
         root, nodes = smt.update(self, root_ref, smt_batch(changes), height)
-        self._staged.append((height, root, dict(changes), nodes))
+        with self._latest_lock:
+            self._staged.append((height, root, dict(changes), nodes))
         return root[1]
 
     def commit(self) -> None:

@@ -395,7 +395,10 @@ class SoloNode:
         interval = self.config.block_interval_ms / 1000
         while not self._stop.is_set():
             with self._cond:
-                while not self._stop.is_set() and not len(self.mempool):
+                # Pipelined: let txs gather while the pipeline is full (bigger blocks
+                # cost less per tx), then the same wait as a serial node's.
+                while not self._stop.is_set() and (not len(self.mempool) or (
+                        self._uncommitted >= _PIPELINE_DEPTH and self._failure is None)):
                     self._cond.wait(0.5)
                 deadline = time.monotonic() + interval
                 while not self._stop.is_set() and len(self.mempool) < self.config.max_block_txs:
