@@ -165,6 +165,11 @@ def cpu_by_kind(net: Network) -> dict[str, float]:
     return {k: round(v, 1) for k, v in out.items()}
 
 
+def _cpu_per_tx(result: dict[str, Any], validators: int = 4) -> float:
+    cpu = result.get("app_cpu_s", 0.0) + result.get("cometbft_cpu_s", 0.0)
+    return round(1e6 * cpu / validators / max(1, result["committed"]), 1)
+
+
 def bench(app: str, root: Path, txs: list[bytes], args: argparse.Namespace,
           tuning: ConsensusTuning) -> dict[str, Any]:
     net = init_network(root / app, 4, "bench passphrase", CHAIN_ID, tuning=tuning,
@@ -219,7 +224,11 @@ def main() -> int:
             "kvstore_p95_s": kv["p95_s"] if kv else None,
             "offered_tx_per_s": args.rate, "seconds": args.seconds, "tx_bytes": size,
             "validators": 4, "committed": mine["committed"], "submitted": mine["submitted"],
-            "timeout_commit": tuning.timeout_commit}
+            "timeout_commit": tuning.timeout_commit,
+            # CPU per committed tx per validator (app + CometBFT; kvstore runs inside
+            # CometBFT), so the two apps compare by cost as well as by rate.
+            "validator_cpu_us_per_tx": _cpu_per_tx(mine),
+            "kvstore_validator_cpu_us_per_tx": _cpu_per_tx(kv) if kv else None}
     print(json.dumps(line))
     return 0
 

@@ -18,7 +18,9 @@ a pruned database stays at its high-water mark. CometBFT's own work (fetching ch
 block sync) is not in these figures.
 
 Last line: ``{"bench": "statesync", "statesync_s", "replay_s", "ratio" (statesync ÷
-replay at the largest history; goal <= 0.1), "disk_pruned_mb", "disk_archive_mb",
+replay at the largest history; goal <= 0.1), "replay_ms_per_tx" (replay_s per tx of
+history there: what a longer history costs to replay, as replay is linear in it),
+"disk_pruned_mb", "disk_archive_mb",
 "runs": [...]}``.
 
     python bench/statesync.py [--txs 100000,1000000] [--block 1000] [--quick]
@@ -112,6 +114,7 @@ def one(count: int, block: int, tmp: Path) -> dict[str, Any]:
     source.store.close()  # type: ignore[attr-defined]
     return {"txs": count, "height": height, "chunks": offered.chunks,
             "replay_s": round(replay_s, 2), "statesync_s": round(statesync_s, 2),
+            "replay_ms_per_tx": round(1000 * replay_s / count, 3),
             "snapshot_s": round(snapshot_s, 2), "ratio": round(statesync_s / replay_s, 4),
             "pruning_s": round(pruning_s, 2), "disk_archive_mb": round(_mb(source_db), 2),
             "disk_pruned_mb": round(_mb(replay_db), 2),
@@ -141,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     last = runs[-1]
     print(json.dumps({"bench": "statesync", "statesync_s": last["statesync_s"],
                       "replay_s": last["replay_s"], "ratio": last["ratio"],
+                      "replay_ms_per_tx": last["replay_ms_per_tx"],
                       "disk_pruned_mb": last["disk_pruned_mb"],
                       "disk_archive_mb": last["disk_archive_mb"], "runs": runs}))
     return 0

@@ -10,8 +10,9 @@ cases; the authority funds ``--cases * --per-case`` accounts.
 Timed (``SoloNode.submit_many`` in ordered chunks from one client, signed before the
 clock, counted when their block is committed to SQLite): the supply mix, each tx one
 EPCIS event: per case a ship manufacturer → wholesaler, a receipt, a ship wholesaler →
-pharmacy, a receipt and an unpack, then one dispense per pack (patients recur, so the
-monitoring state grows: MME sums, episodes, courses). Every unit must end ``dispensed``
+pharmacy, a receipt and an unpack, then one dispense per pack, each tx carrying the
+prescriber-signed registration of its prescription as on a first fill (patients recur,
+so the monitoring state grows: MME sums, episodes, courses). Every unit must end ``dispensed``
 (else the bench fails). ``events_per_s`` = supply txs / wall time. Then as many
 ``settlement/transfer`` txs the same way (``transfers_per_s``); ``ratio`` =
 events/transfers (goal ≥ 0.5).
@@ -26,6 +27,7 @@ Last line: ``{"bench": "supply", "events_per_s": …, "transfers_per_s": …, "r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import sys
@@ -48,6 +50,7 @@ from phrchain.modules.supply.messages import (
     Dispense,
     Ingredient,
     Pack,
+    Prescribe,
     Receive,
     RegisterProduct,
     Scan,
@@ -56,6 +59,7 @@ from phrchain.modules.supply.messages import (
 )
 from phrchain.testing import admit_practitioner_msg, enc_key, supply_params
 
+GENESIS_DAY = 1_700_000_000_000 // 86_400_000   # the in-process blocks' day
 CHAIN_ID = "phr-test"  # the chain id phrchain.testing's admission proofs bind
 AUTHORITY, VALIDATOR = keys.SigningKey(bytes([1]) * 32), keys.SigningKey(bytes([2]) * 32)
 MANUFACTURER, WHOLESALER, PHARMACY, HOSPITAL = (keys.SigningKey(bytes([n]) * 32)
@@ -117,13 +121,27 @@ def run(node: SoloNode, raws: list[bytes], chunk: int) -> float:
     return time.perf_counter() - start
 
 
+def _rx(n: int, patients: int) -> tuple[str, str, str]:
+    """(rx tag, patient tag, commitment) of dispense ``n``."""
+    return (hashlib.sha256(b"rx %d" % n).hexdigest(),
+            hashlib.sha256(b"patient %d" % (n % patients)).hexdigest(),
+            hashlib.sha256(b"c %d" % n).hexdigest())
+
+
 def dispense_msg(n: int, unit: str, patients: int) -> dict[str, Any]:
     serial = unit.split("/")[1]
+    rx, patient, commitment = _rx(n, patients)
     return Dispense(
-        f"{n:032x}", (Scan(GTIN, serial, "B1", "301231"),),
-        hashlib.sha256(b"patient %d" % (n % patients)).hexdigest(),
-        hashlib.sha256(b"rx %d" % n).hexdigest(), hashlib.sha256(b"c %d" % n).hexdigest(),
+        f"{n:032x}", (Scan(GTIN, serial, "B1", "301231"),), patient, rx, commitment,
         PHYSICIAN.did, 1, 0, 30, event_hash(f"dispense {n}")).to_msg()
+
+
+def prescribe_msg(n: int, patients: int, day: int) -> dict[str, Any]:
+    """Dispense ``n``'s prescription, signed by the physician (issued on UTC ``day``):
+    the pharmacy submits it in the dispense's tx, as on a first fill."""
+    unsigned = Prescribe(*_rx(n, patients), 1, 0, day, 366, PHYSICIAN.did, "00" * 64)
+    signature = PHYSICIAN.sign(unsigned.signed_bytes(CHAIN_ID)).hex()
+    return dataclasses.replace(unsigned, signature=signature).to_msg()
 
 
 def setup_txs(sign: Signer, cases: int, per_case: int) -> tuple[list[bytes], list[list[str]]]:
@@ -155,7 +173,7 @@ def account(n: int) -> keys.SigningKey:
     return keys.SigningKey((100_000 + n).to_bytes(32, "big"))
 
 
-def supply_txs(sign: Signer, packed: list[list[str]]) -> list[bytes]:
+def supply_txs(sign: Signer, packed: list[list[str]], day: int) -> list[bytes]:
     txs = []
     for c, _ in enumerate(packed):
         ship1, ship2 = f"{2 * c:032x}", f"{2 * c + 1:032x}"
@@ -166,7 +184,8 @@ def supply_txs(sign: Signer, packed: list[list[str]]) -> list[bytes]:
         txs.append(sign(PHARMACY, Unpack(sscc(c), event_hash(f"u {c}")).to_msg()))
     units = [u for case in packed for u in case]
     patients = max(1, len(units) // 3)
-    txs += [sign(PHARMACIST, dispense_msg(n, u, patients)) for n, u in enumerate(units)]
+    txs += [sign(PHARMACIST, prescribe_msg(n, patients, day), dispense_msg(n, u, patients))
+            for n, u in enumerate(units)]
     return txs
 
 
@@ -181,7 +200,7 @@ def monitor_share(cases: int, per_case: int) -> tuple[float, float]:
     app.init_chain(genesis())
     sign = Signer()
     setup, packed = setup_txs(sign, cases, per_case)
-    txs = supply_txs(sign, packed)
+    txs = supply_txs(sign, packed, GENESIS_DAY)
     n = cases * per_case
     spent = {"dispense": 0.0, "monitor": 0.0}
     handler, evaluate = module.dispense, module.monitor.evaluate
@@ -230,7 +249,8 @@ def main() -> None:
             setup, packed = setup_txs(sign, args.cases, args.per_case)
             run(node, setup, args.chunk)
             run(node, funding_txs(sign, args.cases * args.per_case), args.chunk)
-            txs = supply_txs(sign, packed)
+            # checked after the setup's blocks, whose times are the wall clock's
+            txs = supply_txs(sign, packed, time.time_ns() // 1_000_000 // 86_400_000)
             profiler = None
             if args.profile:  # profilers are imported only under --profile
                 import cProfile

@@ -22,8 +22,15 @@ What each column measures (MB = 10**6 bytes of plaintext, wall clock):
 Every figure is the best of its repetitions (as ``timeit`` does), for the vault and the
 raw baseline alike: the machine may be shared, and interference only ever slows a run.
 
-The last line is JSON; ``large_ratio`` = the slower of put/get for the largest object
-divided by raw AES-GCM in the same direction.
+- ``raw hash``: the chunk hash alone (``crypto.leaf_hasher``: SHA-256 or BLAKE3 of
+  ``0x00 || piece``) over the same 1 MiB pieces.
+
+The largest object runs once per chunk hash (``sha256``, ``blake3``; issue 20). The last
+line is JSON; ``large_ratio`` = min(put ÷ limit, get ÷ limit) for the largest object
+sealed with ``--hash`` (default blake3), limit = the slower of raw AES-GCM (same
+direction) and the raw chunk hash on the same bytes, same run; ``large_ratio_by_hash``
+gives it for both hashes, ``large_ratio_vs_cipher`` against AES-GCM alone (the
+definition before issue 20).
 """
 
 from __future__ import annotations
@@ -93,9 +100,21 @@ def raw_aes_one_shot(plaintext: bytes) -> tuple[float, float]:
     return t1 - t0, time.perf_counter() - t1
 
 
+def raw_hash(plaintext: bytes, count: int, hash_alg: str) -> float:
+    """Seconds for the chunk hash alone over ``count`` objects cut in 1 MiB pieces."""
+    view, leaf = memoryview(plaintext), crypto.leaf_hasher(hash_alg)
+    pieces = [view[i:i + MiB] for i in range(0, len(plaintext), MiB)]
+    t0 = time.perf_counter()
+    for _ in range(count):
+        for piece in pieces:
+            leaf(piece)
+    return time.perf_counter() - t0
+
+
 def put_one(store: BlobStore, record_id: bytes, plaintext: bytes,
-            verify_upload: bool) -> crypto.RecordMeta:
-    sealer = crypto.StreamSealer(record_id, PATIENT, io.BytesIO(plaintext), len(plaintext))
+            verify_upload: bool, hash_alg: str = crypto.SHA256) -> crypto.RecordMeta:
+    sealer = crypto.StreamSealer(record_id, PATIENT, io.BytesIO(plaintext), len(plaintext),
+                                 hash_alg=hash_alg)
     wrapped = {PATIENT: crypto.wrap_key(sealer.data_key, PATIENT_KEY.public_key, record_id,
                                         PATIENT)}
     if not verify_upload:
@@ -111,7 +130,8 @@ def get_one(store: BlobStore, record_id: bytes) -> int:
                             PATIENT)
     return crypto.open_stream(record_id, PATIENT, key, store.iter_chunks(record_id), Discard(),
                               leaf_hashes=store.leaf_hashes(record_id), expected_hash=meta.hash,
-                              expected_commitment=meta.commitment, size=meta.size)
+                              expected_commitment=meta.commitment, size=meta.size,
+                              hash_alg=meta.hash_alg)
 
 
 def timed(fn: Callable[[], Any], profile: bool, label: str) -> float:
@@ -136,12 +156,12 @@ def timed(fn: Callable[[], Any], profile: bool, label: str) -> float:
 
 
 def run_size(store: BlobStore, size: int, count: int, reps: int, verify_upload: bool,
-             profile: bool) -> dict[str, float]:
+             profile: bool, hash_alg: str) -> dict[str, Any]:
     plaintext = os.urandom(size)
     puts, gets = [], []
     for rep in range(reps):
         ids = [os.urandom(16) for _ in range(count)]
-        puts.append(timed(lambda ids=ids: [put_one(store, r, plaintext, verify_upload)
+        puts.append(timed(lambda ids=ids: [put_one(store, r, plaintext, verify_upload, hash_alg)
                                            for r in ids], profile and rep == 0, f"put {size}"))
         gets.append(timed(lambda ids=ids: [get_one(store, r) for r in ids],
                           profile and rep == 0, f"get {size}"))
@@ -150,15 +170,42 @@ def run_size(store: BlobStore, size: int, count: int, reps: int, verify_upload: 
     raws = [raw_aes(plaintext, count) for _ in range(max(3, reps))]
     raw_enc = min(r[0] for r in raws)
     raw_dec = min(r[1] for r in raws)
+    hashed = min(raw_hash(plaintext, count, hash_alg) for _ in range(max(3, reps)))
     total = size * count / 1e6
-    result = {"put_MBps": total / min(puts), "get_MBps": total / min(gets),
-              "raw_enc_MBps": total / raw_enc, "raw_dec_MBps": total / raw_dec,
-              "objects": count, "reps": reps}
+    result: dict[str, Any] = {
+        "put_MBps": total / min(puts), "get_MBps": total / min(gets),
+        "raw_enc_MBps": total / raw_enc, "raw_dec_MBps": total / raw_dec,
+        "raw_hash_MBps": total / hashed, "objects": count, "reps": reps}
+    result["ratio"] = min(result["put_MBps"] / min(result["raw_enc_MBps"], total / hashed),
+                          result["get_MBps"] / min(result["raw_dec_MBps"], total / hashed))
+    result["ratio_vs_cipher"] = min(result["put_MBps"] / result["raw_enc_MBps"],
+                                    result["get_MBps"] / result["raw_dec_MBps"])
     if size > MiB:
         one = [raw_aes_one_shot(plaintext) for _ in range(2)]
         result["raw_one_shot_enc_MBps"] = size / 1e6 / min(r[0] for r in one)
         result["raw_one_shot_dec_MBps"] = size / 1e6 / min(r[1] for r in one)
     return result
+
+
+def in_memory(size: int, hash_alg: str, reps: int = 3) -> dict[str, float]:
+    """MB of plaintext per CPU second of sealing (``StreamSealer``) and of verifying and
+    opening (``open_stream``) an object held in memory: the CPU side of put and get,
+    without the store's writes and fsyncs (which load on a shared disk dominates)."""
+    plaintext, best_put, best_get = os.urandom(size), float("inf"), float("inf")
+    for _ in range(reps):
+        t0 = time.process_time()
+        sealer = crypto.StreamSealer(bytes(16), PATIENT, io.BytesIO(plaintext), size,
+                                     hash_alg=hash_alg)
+        chunks = list(sealer)
+        best_put = min(best_put, time.process_time() - t0)
+        meta = sealer.meta
+        t0 = time.process_time()
+        crypto.open_stream(bytes(16), PATIENT, sealer.data_key, chunks, Discard(),
+                           leaf_hashes=sealer.leaf_hashes, expected_hash=meta.hash,
+                           expected_commitment=meta.commitment, size=meta.size,
+                           hash_alg=hash_alg)
+        best_get = min(best_get, time.process_time() - t0)
+    return {"put": round(size / 1e6 / best_put, 1), "get": round(size / 1e6 / best_get, 1)}
 
 
 def thread_scaling(store: BlobStore, threads: int, seconds: float = 1.5) -> float:
@@ -206,28 +253,33 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller run (largest 32 MiB)")
     parser.add_argument("--dir", default=None, help="where the temporary store goes")
     parser.add_argument("--profile", action="store_true", help="cProfile the first rep")
+    parser.add_argument("--hash", choices=crypto.HASH_ALGS, default=crypto.BLAKE3,
+                        help="chunk hash of the large_ratio row (both are measured)")
     args = parser.parse_args()
     large = 32 * MiB if args.quick else 256 * MiB
-    plan = [("1 KiB", KiB, 300 if args.quick else 1000, 3, False),
-            ("1 MiB", MiB, 16 if args.quick else 64, 3, False),
-            (f"{large // MiB} MiB", large, 1, 3, False),
-            (f"{large // MiB} MiB (put verifies)", large, 1, 1 if args.quick else 2, True)]
-    results: dict[str, dict[str, float]] = {}
+    big_label = f"{large // MiB} MiB"
+    plan = [("1 KiB", KiB, 300 if args.quick else 1000, 3, False, crypto.SHA256),
+            ("1 MiB", MiB, 16 if args.quick else 64, 3, False, crypto.SHA256),
+            *((f"{big_label} {alg}", large, 1, 3, False, alg) for alg in crypto.HASH_ALGS),
+            (f"{big_label} {args.hash} (put verifies)", large, 1, 1 if args.quick else 2, True,
+             args.hash)]
+    results: dict[str, dict[str, Any]] = {}
     started, load_start = time.perf_counter(), [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="vault-bench-") as tmp:
         with BlobStore(Path(tmp) / "store") as store:
-            for label, size, count, reps, verify in plan:
-                results[label] = run_size(store, size, count, reps, verify, args.profile)
+            for label, size, count, reps, verify, alg in plan:
+                results[label] = run_size(store, size, count, reps, verify, args.profile, alg)
             scaling = {str(n): round(thread_scaling(store, n)) for n in (1, 2, 4)}
+        cpu_side = {alg: in_memory(min(large, 128 * MiB), alg) for alg in crypto.HASH_ALGS}
         conditions = {**machine(Path(tmp)), "loadavg_start": load_start}
-    header = (f"{'object':<26}{'n':>6}{'put MB/s':>11}{'get MB/s':>11}{'raw enc':>10}"
-              f"{'raw dec':>10}{'put/raw':>9}{'get/raw':>9}")
+    header = (f"{'object':<34}{'n':>6}{'put MB/s':>11}{'get MB/s':>11}{'raw enc':>10}"
+              f"{'raw dec':>10}{'raw hash':>10}{'ratio':>8}")
     sys.stdout.write(header + "\n" + "-" * len(header) + "\n")
     for label, r in results.items():
         sys.stdout.write(
-            f"{label:<26}{r['objects']:>6}{r['put_MBps']:>11.1f}{r['get_MBps']:>11.1f}"
-            f"{r['raw_enc_MBps']:>10.0f}{r['raw_dec_MBps']:>10.0f}"
-            f"{r['put_MBps'] / r['raw_enc_MBps']:>9.3f}{r['get_MBps'] / r['raw_dec_MBps']:>9.3f}\n")
+            f"{label:<34}{r['objects']:>6}{r['put_MBps']:>11.1f}{r['get_MBps']:>11.1f}"
+            f"{r['raw_enc_MBps']:>10.0f}{r['raw_dec_MBps']:>10.0f}{r['raw_hash_MBps']:>10.0f}"
+            f"{r['ratio']:>8.3f}\n")
     for label, r in results.items():
         if "raw_one_shot_enc_MBps" in r:
             sys.stdout.write(
@@ -235,11 +287,16 @@ def main() -> None:
                 f"enc {r['raw_one_shot_enc_MBps']:.0f} MB/s, "
                 f"dec {r['raw_one_shot_dec_MBps']:.0f} MB/s\n")
     sys.stdout.write(f"1 KiB full reads/s by threads (one SQLite connection each): {scaling}\n")
-    big = results[f"{large // MiB} MiB"]
-    large_ratio = min(big["put_MBps"] / big["raw_enc_MBps"], big["get_MBps"] / big["raw_dec_MBps"])
+    sys.stdout.write(f"in memory, MB per CPU second (seal / verify+open): {cpu_side}\n")
+    big = results[f"{big_label} {args.hash}"]
     line = {"bench": "vault_throughput", "quick": args.quick, "large_bytes": large,
             "results": {k: {m: round(v, 3) for m, v in r.items()} for k, r in results.items()},
-            "reads_per_s_by_threads": scaling, "large_ratio": round(large_ratio, 4),
+            "reads_per_s_by_threads": scaling, "large_ratio": round(big["ratio"], 4),
+            "large_hash": args.hash,
+            "large_ratio_by_hash": {alg: round(results[f"{big_label} {alg}"]["ratio"], 4)
+                                    for alg in crypto.HASH_ALGS},
+            "large_ratio_vs_cipher": round(big["ratio_vs_cipher"], 4),
+            "in_memory_MB_per_cpu_s": cpu_side,
             "seconds": round(time.perf_counter() - started, 1), "machine": conditions}
     sys.stdout.write(json.dumps(line) + "\n")
 

@@ -2,6 +2,8 @@
 # Installs what the tests need into ./.venv and runs every check and the whole test suite.
 source "$(dirname "$0")/_venv.sh"
 install_phrchain "[test]"
+# pyCANON (the k/l oracle of the research tests) with --no-deps: see pyproject's test extra.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "pycanon==1.3.6"
 echo "== compiled hot path (native/, phrchain_native; the build is cached in build/)" >&2
 native=0
 install_native || native=$?
@@ -23,6 +25,17 @@ echo "== CometBFT (built once, cached; PHRCHAIN_SKIP_COMETBFT=1 skips its tests)
 if [ -z "${PHRCHAIN_SKIP_COMETBFT:-}" ]; then
   PHRCHAIN_COMETBFT="$(scripts/cometbft.sh)"
   export PHRCHAIN_COMETBFT
+fi
+echo "== nftables for the network-fault tests (partitions inside their own namespace)" >&2
+if ! command -v nft >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's nftables with apt-get" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables) \
+      >/dev/null || echo "apt-get could not install nftables" >&2
+  else
+    echo "no nft and not root with apt-get: the network-fault tests need root and are" \
+      "skipped when not root" >&2
+  fi
 fi
 echo "== Chromium for the web UI's browser test (Debian's package, never a download)" >&2
 CHROMIUM="${PHRCHAIN_CHROMIUM:-/usr/bin/chromium}"

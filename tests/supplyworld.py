@@ -8,6 +8,7 @@ shape and uniqueness); ``tests/unit/test_supply_epcis.py`` checks the SDK's real
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ from typing import Any
 
 from phrchain.core import keys
 from phrchain.modules.supply import gs1
-from phrchain.testing import Chain, signing_key, supply_params
+from phrchain.modules.supply.messages import Prescribe
+from phrchain.testing import CHAIN_ID, Chain, signing_key, supply_params
 
 _COUNTER = itertools.count()
 
@@ -71,6 +73,9 @@ PRODUCTS: dict[str, dict[str, Any]] = {
                     "controlled": "none", "dose_form": "capsule"},
     "linezolid": {"gtin": gtin("0880000000008"), "ingredients": [{**LINEZOLID, "ug": 600_000}],
                   "dose_units": 10, "controlled": "none", "dose_form": "tablet"},
+    "morphine50amp": {"gtin": gtin("0880000000010"),
+                      "ingredients": [{**MORPHINE, "ug": 50_000}], "dose_units": 1,
+                      "controlled": "narcotic", "dose_form": "injection"},
     "ceftriaxone": {"gtin": gtin("0880000000009"),
                     "ingredients": [{**CEFTRIAXONE, "ug": 1_000_000}], "dose_units": 1,
                     "controlled": "none", "dose_form": "injection"},
@@ -188,8 +193,14 @@ class World:
     def dispense_msg(self, units: list[str], patient: str = "alice", rx: str | None = None,
                      prescriber: keys.SigningKey | None = None, days: int = 30,
                      quantity: int | None = None, refills: int = 0,
-                     dispense: str | None = None, **extra: Any) -> dict[str, Any]:
+                     dispense: str | None = None, register: bool = True,
+                     **extra: Any) -> dict[str, Any]:
+        """A dispense message; with ``register`` its prescription is registered first
+        (by ``prescriber``, for ``patient``) unless it already is."""
         rx = rx or f"rx-{units[0]}"
+        if register and self.q("supply/rx", rx=tag(rx)) is None:
+            assert self.prescribe(rx, patient, prescriber or self.physician,
+                                  quantity or len(units), refills).ok
         return {"type": "supply/dispense",
                 "dispense": dispense or tag(f"d/{units[0]}/{rx}")[:32],
                 "scans": self.scans(units), "patient": tag(patient), "rx": tag(rx),
@@ -197,6 +208,28 @@ class World:
                 "prescriber": (prescriber or self.physician).did,
                 "quantity": quantity or len(units), "refills": refills, "days_supply": days,
                 "event_hash": self.event_hash("dispense"), **extra}
+
+    def prescription(self, rx: str, patient: str = "alice",
+                     prescriber: keys.SigningKey | None = None, quantity: int = 1,
+                     refills: int = 0, valid_days: int = 366,
+                     issued_day: int | None = None) -> Prescribe:
+        """Prescription ``rx`` signed by its prescriber (its commitment a stand-in)."""
+        who = prescriber or self.physician
+        day = gs1.day_of(self.chain.time_ms) if issued_day is None else issued_day
+        unsigned = Prescribe(tag(rx), tag(patient), tag("commit/" + rx), quantity, refills,
+                             day, valid_days, who.did, "00" * 64)
+        signature = who.sign(unsigned.signed_bytes(CHAIN_ID)).hex()
+        return dataclasses.replace(unsigned, signature=signature)
+
+    def prescribe(self, rx: str, patient: str = "alice",
+                  prescriber: keys.SigningKey | None = None, quantity: int = 1,
+                  refills: int = 0, valid_days: int = 366,
+                  by: keys.SigningKey | None = None) -> Any:
+        """The prescriber signs prescription ``rx``; ``by`` (default: the prescriber)
+        registers it."""
+        who = prescriber or self.physician
+        return self.run(by or who, self.prescription(
+            rx, patient, who, quantity, refills, valid_days).to_msg())
 
     def dispense(self, units: list[str], by: keys.SigningKey | None = None,
                  **kw: Any) -> Any:

@@ -139,6 +139,27 @@ class BlockResult:
         return rfc9162.root_from_leaf_hashes([rfc9162.leaf_hash(r.leaf()) for r in results])
 
 
+@dataclass(slots=True)
+class Trial:
+    """A block's txs run in order on a scratch buffer over the committed state ``parent``
+    (version, root): what :meth:`Application.finalize_block` would compute before its
+    end-block hooks. An engine that vetted a block this way may hand it back to
+    ``finalize_block`` for the same block on the same parent instead of running the txs
+    again; anything else (another block, another parent, a used trial) is re-executed."""
+
+    block: BlockInfo
+    parent: tuple[int, bytes]
+    txs: tuple[bytes, ...]
+    state: Overlay
+    results: tuple[TxResult, ...]
+    version: int
+    used: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
 @dataclass(frozen=True, slots=True)
 class AppInfo:
     height: int
@@ -186,6 +207,9 @@ class Application:
         # not cached, since re-raising one grows its traceback and pins its frames.
         self._decoded: OrderedDict[bytes, Tx | tuple[ErrorCode, str]] = OrderedDict()
         self._verified: OrderedDict[tuple[bytes, bytes], None] = OrderedDict()
+        # tx hash -> the key its signature verified under when check_tx first passed it
+        # (what a mempool recheck trusts; kept apart from the LRU above).
+        self._mempool_keys: OrderedDict[bytes, bytes] = OrderedDict()
         # Finalized blocks not yet committed, oldest first, each with its time and its
         # state overlay: more than one only when an engine pipelines (executes block N+1
         # on top of N's overlay while N's commit is under way).
@@ -222,11 +246,13 @@ class Application:
         self._check = self._fresh_overlay()
         return app_hash
 
-    def check_tx(self, raw: bytes) -> TxResult:
+    def check_tx(self, raw: bytes, recheck: bool = False) -> TxResult:
         """Run ``raw`` against the check state; on success it stays applied there.
 
         It runs as if in the next block at the last block's time (the check state is
-        advisory: the block that includes the tx decides)."""
+        advisory: the block that includes the tx decides). ``recheck``: the mempool
+        re-checks a tx that passed before; its signature is not verified again when it
+        verified under the signer's current key (every state-dependent check reruns)."""
         block = BlockInfo(self.store.version() + 1, self.last_block_time_ms) \
             if self._check_tip is None else BlockInfo(*self._check_tip)
         try:
@@ -238,27 +264,50 @@ class Application:
         except UpgradeRequired as exc:
             return TxResult(sha256(raw), UPGRADE_REQUIRED.code, UPGRADE_REQUIRED.codespace,
                             UPGRADE_REQUIRED(str(exc)).log)
-        return self._run(self._check, block, raw, handlers)
+        return self._run(self._check, block, raw, handlers, recheck)
 
-    def finalize_block(self, block: BlockInfo, txs: Sequence[bytes]) -> BlockResult:
+    def finalize_block(self, block: BlockInfo, txs: Sequence[bytes],
+                       trial: Trial | None = None) -> BlockResult:
         """Execute and stage block ``block``: the next after the committed state, or
         (pipelining, with a store that stages on top of staged versions) after the newest
-        finalized but uncommitted block, whose state it then reads."""
+        finalized but uncommitted block, whose state it then reads. ``trial``: this
+        block's txs already run by :meth:`trial` (kept by the engine from
+        ProcessProposal); reused only when :meth:`fits` says it is this block on this
+        parent, else the txs run again."""
         # (the store's head moves before finish_commit pops its block: count from either)
         expected = self._pending[-1][0].height + 1 if self._pending \
             else self.store.version() + 1
         if block.height != expected:
             raise ValueError(f"expected block {expected}, got {block.height}")
-        state = self._block_overlay(block, self._pending[-1][2] if self._pending else None)
-        version = self.rules_version(state, block.height)
-        handlers = self._rule_table(version, block.height)
-        results = tuple(self._run(state, block, raw, handlers) for raw in txs)
+        if trial is None or not self.fits(trial, block, txs):
+            trial = self.trial(block, txs, self._pending[-1][2] if self._pending else None)
+        trial.used = True
+        state, results = trial.state, trial.results
         events, updates = self._end_block(state, block)
         app_hash = self.store.stage(block.height, state.changes)
         result = BlockResult(block.height, results, app_hash, BlockResult.root_of(results),
-                             events, updates, version)
+                             events, updates, trial.version)
         self._pending.append((result, block.time_ms, state))
         return result
+
+    def trial(self, block: BlockInfo, txs: Sequence[bytes],
+              base: Overlay | None = None) -> Trial:
+        """Run ``txs`` as block ``block`` on a scratch buffer over the committed state
+        (or over ``base``, an uncommitted block's overlay; nothing is staged); see
+        :class:`Trial`."""
+        parent = (self.store.version(), self.store.root())
+        state = self._block_overlay(block, base)
+        version = self.rules_version(state, block.height)
+        handlers = self._rule_table(version, block.height)
+        results = tuple(self._run(state, block, raw, handlers) for raw in txs)
+        return Trial(block, parent, tuple(txs), state, results, version)
+
+    def fits(self, trial: Trial, block: BlockInfo, txs: Sequence[bytes]) -> bool:
+        """Whether ``trial`` is block ``block`` with ``txs`` on the current committed
+        state, unused, with nothing staged: then finalizing it equals executing anew."""
+        return (not trial.used and not self._pending and trial.block == block
+                and trial.parent == (self.store.version(), self.store.root())
+                and trial.txs == tuple(txs))
 
     # -- rule versions and end-block hooks ------------------------------------------------
     @property
@@ -299,9 +348,7 @@ class Application:
         For engines that vet a block before executing it: CometBFT's PrepareProposal drops
         the txs that would fail, and ProcessProposal rejects a proposal holding one (a
         rejected tx consumes nothing, not even its nonce, so it must never be in a block)."""
-        state = self._block_overlay(block)
-        handlers = self.handlers_at(state, block.height)
-        return tuple(self._run(state, block, raw, handlers) for raw in txs)
+        return self.trial(block, txs).results
 
     def _block_overlay(self, block: BlockInfo, base: Overlay | None = None) -> Overlay:
         """A fresh buffer over committed state (or over ``base``, an uncommitted block's
@@ -414,11 +461,13 @@ class Application:
         if len(cache) > _CACHE_SIZE:
             cache.popitem(last=False)
 
-    def _verify(self, tx: Tx, public_key: bytes) -> None:
+    def _verify(self, tx: Tx, public_key: bytes, recheck: bool = False) -> None:
         # A signature's validity is a pure function of (bytes, key): caching it between
         # check_tx and finalize_block cannot change any outcome.
         if (tx.hash, public_key) in self._verified:
             return
+        if recheck and self._mempool_keys.get(tx.hash) == public_key:
+            return  # verified when the mempool first checked it, under this same key
         try:
             keys.verify(public_key, tx.sig, tx.sign_bytes())
         except CryptoError as exc:
@@ -426,7 +475,7 @@ class Application:
         self._remember(self._verified, (tx.hash, public_key), None)
 
     def _run(self, parent: Overlay, block: BlockInfo, raw: bytes,
-             handlers: Mapping[str, Handler]) -> TxResult:
+             handlers: Mapping[str, Handler], recheck: bool = False) -> TxResult:
         tx_hash = b""
         try:
             tx = self._decode(raw)
@@ -434,7 +483,10 @@ class Application:
             if tx.chain_id != self.chain_id:
                 raise WRONG_CHAIN(f"tx is for {tx.chain_id!r}, this is {self.chain_id!r}")
             state = Overlay(parent, max_writes=MAX_WRITES_PER_TX)
-            self._verify(tx, self.auth.signer_key(state, tx.signer, tx.msgs))
+            public_key = self.auth.signer_key(state, tx.signer, tx.msgs)
+            self._verify(tx, public_key, recheck)
+            if parent is self._check:
+                self._remember(self._mempool_keys, tx.hash, public_key)
             last = self.auth.last_nonce(state, tx.signer)
             if tx.nonce <= last:
                 raise NONCE_REPLAYED(f"nonce {tx.nonce}, last used {last}")
@@ -521,6 +573,7 @@ def default_modules() -> tuple[list[Module], Authenticator]:
     from phrchain.modules.governance import GovernanceModule
     from phrchain.modules.identity import IdentityAuthenticator, IdentityModule
     from phrchain.modules.records import RecordsModule
+    from phrchain.modules.research import ResearchModule
     from phrchain.modules.settlement import SettlementModule
     from phrchain.modules.supply import SupplyModule
     from phrchain.modules.trials import TrialsModule
@@ -529,7 +582,7 @@ def default_modules() -> tuple[list[Module], Authenticator]:
     modules: list[Module] = [IdentityModule(), RecordsModule(), ConsentModule(),
                              AuditModule(), ExchangeModule(), SettlementModule(),
                              ClaimsModule(), SupplyModule(), TrialsModule(),
-                             GovernanceModule()]
+                             ResearchModule(), GovernanceModule()]
     return modules, IdentityAuthenticator()
 
 

@@ -42,6 +42,10 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "linkage": ("records", "documents", "enrollees", "named"),
     "supply": ("events_per_s", "transfers_per_s", "ratio", "us_per_dispense"),
     "statesync": ("statesync_s", "replay_s", "ratio", "disk_pruned_mb", "disk_archive_mb"),
+    "genome": ("seal_MBps", "raw_MBps", "seal_ratio", "region_read_ms"),
+    "fhir_rest": ("reads_per_s", "searches_per_s", "baseline_per_s", "ratio",
+                  "c1.reads.p99_ms", "c4.searches.p50_ms"),
+    "research_export": ("resources_per_s", "reads_per_s", "ratio", "released"),
 }
 # bench -> figures whose value is the verdict (a campaign that found a fault exits 1 too).
 VERDICTS: dict[str, dict[str, Any]] = {

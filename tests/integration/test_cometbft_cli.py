@@ -25,6 +25,7 @@ from phrchain.core import keys
 from phrchain.core.tx import build_tx
 from phrchain.engine.abci.net import Network, default_binary
 from phrchain.engine.abci.remote import CometNode
+from tests.processes import free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -155,6 +156,17 @@ def test_identity_show_verifies_against_cometbft_commits(home: Path, tmp_path: P
             bad = phrchain("identity", "show", hospital.did, "--node", url, "--cometbft-rpc",
                            net.nodes[1].rpc_url, "--genesis", str(forged_file))
             assert bad.returncode == 2 and "validator set" in bad.stderr, bad.stderr
+            # cross-checked with a witness (the other node); with only an unreachable
+            # one, nothing confirms the header: lightclient/2, exit 2
+            witnessed = phrchain("identity", "show", hospital.did, "--node", url,
+                                 "--cometbft-rpc", net.nodes[1].rpc_url, "--genesis",
+                                 str(genesis), "--witness", net.nodes[0].rpc_url)
+            assert witnessed.returncode == 0, witnessed.stderr
+            assert "1 witness" in json.loads(witnessed.stdout)["proof"]["verified_against"]
+            alone = phrchain("identity", "show", hospital.did, "--node", url,
+                             "--cometbft-rpc", net.nodes[1].rpc_url, "--genesis",
+                             str(genesis), "--witness", f"http://127.0.0.1:{free_port()}")
+            assert alone.returncode == 2 and "lightclient/2" in alone.stderr, alone.stderr
     finally:
         node.close()
 

@@ -275,6 +275,33 @@ def test_light_client_verifies_live_answers(net: Network) -> None:
         assert value["did"] == did and value["kind"] == "patient"
 
 
+def test_light_client_detects_a_fork_signed_with_the_validators_real_keys(
+        net: Network) -> None:
+    """A witness serving a header with invented state, signed by three of the four
+    validators' real consensus keys (a lunatic attack), is a fork; an honest one is not."""
+    from phrchain.client.lightclient_detector import ForkDetected, WitnessedLightClient
+    from phrchain.client.lightclient_skipping import RpcProvider, TrustedState
+    from tests.forgery import ForgingProvider, cometbft_key, conflicting
+
+    root, now = TrustedState.from_genesis(net.genesis()), time.time_ns()
+    with net.rpc(0) as primary, net.rpc(1) as other, net.rpc(2) as honest:
+        height = primary.height() - 1
+        light = WitnessedLightClient(CHAIN, root, RpcProvider(primary), [RpcProvider(honest)])
+        assert light.verify_to(height, now).hash.hex().upper() == \
+            primary.commit(height)["signed_header"]["commit"]["block_id"]["hash"]
+        forged = conflicting(RpcProvider(other).signed_header(height), {"app_hash": "66" * 32},
+                             [cometbft_key(net, i) for i in (0, 1, 3)], CHAIN)
+        witness = ForgingProvider(RpcProvider(other), {height: forged})
+        light = WitnessedLightClient(CHAIN, root, RpcProvider(primary),
+                                     [RpcProvider(honest), witness])
+        with pytest.raises(ForkDetected, match="lunatic") as caught:
+            light.verify_to(height, now)
+    evidence = caught.value.evidence
+    assert evidence.witness == forged and evidence.witness_index == 1
+    assert evidence.primary["header"]["app_hash"] != "66" * 32
+    assert len(evidence.double_signers) == 3
+
+
 def test_audit_log_verifies_against_cometbft_commits(net: Network) -> None:
     """The audit log reader of the SDK and CLI works over CometBFT: every entry proven
     included, every head proven by a > 2/3 commit of the genesis validator set, and the

@@ -46,6 +46,7 @@ def test_demo_no_serve_completes_and_its_chain_verifies(tmp_path: Path) -> None:
     assert "patient 1 paid it and can claim it in the web UI" in out  # the form's bill
     assert "refused (recalled)" in out and "refused at the counter: unknown_serial" in out
     assert "raised opioid_benzodiazepine" in out
+    assert "a statutory read the patient is shown" in out
     assert "HEART-1 results: mortality: reported, qol: reported, readmission: reported" in out
     assert "HEART-2 results: mortality: reported/switched_primary_secondary" in out
     assert "readmission: reported/switched_primary_secondary" in out

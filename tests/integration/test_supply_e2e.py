@@ -16,44 +16,26 @@ from typing import Any
 import pytest
 
 from phrchain.cli.main import main
-from phrchain.client import builder
 from phrchain.client.http import ApiError
+from phrchain.client.pharmacy_log import PharmacyLog
 from phrchain.client.supply import MonitoringKey, Prescription
-from phrchain.client.wallet import Wallet
 from phrchain.epcis import event_hash_ids
-from phrchain.modules.supply.gs1 import check_digit
-from phrchain.modules.supply.messages import SetParams
-from phrchain.testing import supply_params
-from tests.consortium import A1, AUTHORITY, CHAIN, Consortium, P, Q, running
+from tests.consortium import A1, Consortium, P, Q, running
 from tests.linkage import chain_documents, link
-
-MANUFACTURER = Wallet.from_secrets(bytes([41]) * 32, bytes([141]) * 32, "Pharma Co")
-WHOLESALER = Wallet.from_secrets(bytes([42]) * 32, bytes([142]) * 32, "Distributor")
-PHARMACY = Wallet.from_secrets(bytes([43]) * 32, bytes([143]) * 32, "Corner pharmacy")
-PHARMACIST = Wallet.from_secrets(bytes([44]) * 32, bytes([144]) * 32, "pharmacist")
-GTIN = "0880000000001" + str(check_digit("0880000000001"))
-CASE_BODY = "08800000000000077"
-CASE = CASE_BODY + str(check_digit(CASE_BODY))
-MEDICATION_REQUEST = {
-    "resourceType": "MedicationRequest", "status": "active", "intent": "order",
-    "subject": {"reference": "Patient/p"},
-    "medicationCodeableConcept": {"coding": [{
-        "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "7052"}]},
-    "dispenseRequest": {"numberOfRepeatsAllowed": 0}}
+from tests.supplyflow import (
+    CASE,
+    GTIN,
+    MANUFACTURER,
+    MEDICATION_REQUEST,
+    PHARMACIST,
+    PHARMACY,
+    WHOLESALER,
+    admit,
+)
 
 
 def _admit(c: Consortium) -> None:
-    with c.client(AUTHORITY) as authority:
-        authority.session.send([SetParams.parse({"params": supply_params()}).to_msg()])
-        for org, kind in ((MANUFACTURER, "manufacturer"), (WHOLESALER, "wholesaler"),
-                          (PHARMACY, "pharmacy")):
-            req = builder.join_request(org, CHAIN, AUTHORITY.did)
-            authority.session.send([builder.admit_organization(
-                org.did, kind, org.label, req["enc_key"], req["pop"])])
-    with c.client(PHARMACY) as pharmacy:
-        req = builder.join_request(PHARMACIST, CHAIN, PHARMACY.did)
-        pharmacy.session.send([builder.admit_practitioner(
-            PHARMACIST.did, ["pharmacist"], req["enc_key"], req["pop"])])
+    admit(c)
 
 
 def _export(c: Consortium, unit: str, paths: list[Path], pharmacy_doc: dict[str, Any]
@@ -81,6 +63,63 @@ def _report(c: Consortium, path: Path) -> list[str]:
     return out.getvalue().splitlines()
 
 
+def _cli_first_fill(c: Consortium, tmp: Path, key: MonitoringKey, unit: str
+                    ) -> dict[str, Any]:
+    """``supply prescribe`` (A1's wallet) prints the signed registration; ``supply
+    dispense --authorization --salt --log`` (the pharmacist's) fills it."""
+    import contextlib
+    import io
+
+    from tests.webui import CHEAP_KDF
+
+    (tmp / "pass").write_text("a long enough passphrase\n")
+    key.save(tmp / "monitoring.key")
+    for name, who in (("a1", A1), ("pharmacist", PHARMACIST)):
+        who.save(tmp / f"{name}.wallet", "a long enough passphrase", kdf=CHEAP_KDF)
+    record = c.client(A1).records.add_resource(MEDICATION_REQUEST, P.did)
+    rx = ["--key", str(tmp / "monitoring.key"), "--patient", P.did, "--record", record,
+          "--quantity", "1", "--days", "5", "--node", c.api_url,
+          "--passphrase-file", str(tmp / "pass")]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["supply", "prescribe", *rx, "--wallet", str(tmp / "a1.wallet")]) == 0
+    signed = json.loads(out.getvalue())
+    (tmp / "authorization.json").write_text(out.getvalue())
+    gtin, serial = unit.split("/")
+    assert main(["supply", "dispense", *rx, "--wallet", str(tmp / "pharmacist.wallet"),
+                 "--prescriber", A1.did, "--salt", signed["salt"],
+                 "--scan", f"(01){gtin}(17)301231(10)L7(21){serial}",
+                 "--authorization", str(tmp / "authorization.json"),
+                 "--log", str(tmp / "cli.log"), "--patient-ref", "H-0002"]) == 0
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["supply", "read-history", "--key", str(tmp / "monitoring.key"),
+                     "--patient", P.did, "--purpose", "controlled_prescription",
+                     "--node", c.api_url, "--passphrase-file", str(tmp / "pass"),
+                     "--wallet", str(tmp / "a1.wallet")]) == 0
+    read = json.loads(out.getvalue())
+    return {"unit": c.query("supply/unit", unit=unit), "signed": signed, "read": read,
+            "reads": c.client(P).supply.history_reads(key, P.did),
+            "log": PharmacyLog(tmp / "cli.log").load()["dispenses"],
+            "rx": c.query("supply/rx", rx=key.rx_tag(record))}
+
+
+def _nims(c: Consortium, log: Path, dispense: str, unit: str) -> list[str]:
+    """``supply administer`` 2.5 mg from one pack, then ``supply report --format nims``."""
+    import contextlib
+    import io
+
+    assert main(["supply", "administer", "--log", str(log), "--dispense", dispense,
+                 "--unit", unit, "--given-mg", "2.5", "--time-ms", "1800000000000"]) == 0
+    assert main(["supply", "administer", "--log", str(log), "--dispense", dispense,
+                 "--unit", unit, "--given-mg", "1.0001"]) != 0
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["supply", "report", "--format", "nims", "--node", c.api_url,
+                     "--log", str(log)]) == 0
+    return out.getvalue().splitlines()
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("supply")
@@ -104,7 +143,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         rx = Prescription(record, quantity=2, refills=0, days_supply=10,
                           salt="ab" * 16)
         codes = [f"(01){GTIN}(17)301231(10)L7(21){u.split('/')[1]}" for u in units[:2]]
-        dispense = pharmacy.dispense(key, P.did, rx, codes, A1.did)
+        signed = c.client(A1).supply.prescribe(key, P.did, rx)
+        unregistered = pharmacy.prescription(key, record)
+        dispense = pharmacy.dispense(key, P.did, rx, codes, A1.did, authorization=signed)
         try:  # the same packs again: refused by the chain
             pharmacy.dispense(key, Q.did, Prescription(record, 1, 0, 1, "cd" * 16),
                               codes[:1], A1.did)
@@ -120,6 +161,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         export = _export(c, units[0], [maker_doc, trader_doc, tmp / "pharmacy-copy.jsonld"],
                          pharmacy.epcis_document())
         report = _report(c, tmp / "pharmacy-copy.jsonld")
+        PharmacyLog(tmp / "pharmacy.log").record_dispense(dispense, "H-0001", record)
+        nims = _nims(c, tmp / "pharmacy.log", dispense, units[0])
         prior = c.client(A1).supply.prescriber_history(key, P.did)
         reads = c.client(P).supply.history_reads(key, P.did)
         docs = {"maker": maker.epcis_document(), "pharmacy": pharmacy.epcis_document()}
@@ -128,7 +171,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         state = {"units": [c.query("supply/unit", unit=u) for u in units],
                  "dispense": c.query("supply/dispense", dispense=dispense),
                  "history": pharmacy.history(key, P.did), "prior": prior,
-                 "reads": reads, "export": export, "report": report}
+                 "reads": reads, "export": export, "report": report, "nims": nims,
+                 "unregistered": unregistered,
+                 "registered": pharmacy.prescription(key, record)}
+        state["cli"] = _cli_first_fill(c, tmp, key, units[2])
     yield {"home": tmp / "node", "key": key, "record": record, "units": units,
            "dispense": dispense, "docs": docs, "stored": stored, "state": state,
            "double": double, "tmp": tmp}
@@ -143,6 +189,28 @@ def test_the_path_ends_with_one_dispensed_pack_per_scan(world: dict[str, Any]) -
     assert dispense["rx"] == world["key"].rx_tag(world["record"])
     assert [d["dispense"] for d in world["state"]["history"]] == [world["dispense"]]
     assert "already_dispensed" in str(world["double"])
+
+
+def test_the_prescription_registers_with_its_first_fill(world: dict[str, Any]) -> None:
+    """The prescriber's signature travels with the prescription; the chain records it
+    only when the pharmacy fills it (not when the record was written)."""
+    assert world["state"]["unregistered"] is None
+    registered = world["state"]["registered"]
+    assert (registered["prescriber"], registered["fills"], registered["status"]) == \
+        (A1.did, 1, "active")
+    assert registered["patient"] == world["key"].patient_tag(P.did)
+
+
+def test_cli_prescribe_then_dispense_with_the_authorization(world: dict[str, Any]) -> None:
+    cli = world["state"]["cli"]
+    assert cli["signed"]["authorization"]["prescriber"] == A1.did
+    assert cli["unit"]["status"] == "dispensed"
+    assert cli["rx"]["fills"] == 1 and cli["rx"]["prescriber"] == A1.did
+    assert [(d["dispense"], d["patient_ref"]) for d in cli["log"]] == \
+        [(cli["unit"]["dispense"], "H-0002")]
+    # supply read-history: the statutory read, recorded, returns both fills
+    assert len(cli["read"]) == 2
+    assert [r["purpose"] for r in cli["reads"]] == ["strong_opioid", "controlled_prescription"]
 
 
 def test_a_prescriber_reads_the_past_year_and_the_patient_sees_the_read(
@@ -182,6 +250,20 @@ def test_cli_report_lists_the_pharmacys_controlled_movements(world: dict[str, An
     # the loose unit received, and the two packs dispensed (the case's units were
     # received inside it)
     assert kinds == [("dispense", "S0"), ("dispense", "S1"), ("receipt", "S3")]
+
+
+def test_cli_nims_report_from_the_ledger_and_the_pharmacy_log(
+        world: dict[str, Any]) -> None:
+    header, *lines = world["state"]["nims"]
+    assert header.split(",")[:4] == ["date", "kind", "reporter", "dispense"]
+    rows = [line.split(",") for line in lines]
+    # two packs dispensed whole (30 x 10 mg), 2.5 mg given from the first, 297.5 wasted
+    assert [(r[1], r[5], r[12], r[14], r[15]) for r in rows] == [
+        ("dispense", "S0", "300", "H-0001", ""),
+        ("administration", "S0", "2.5", "H-0001", ""),
+        ("disposal", "S0", "297.5", "H-0001", "wasted_remainder"),
+        ("dispense", "S1", "300", "H-0001", "")]
+    assert {r[2] for r in rows} == {PHARMACY.did} and rows[1][0] == "2027-01-15"
 
 
 def test_cli_event_hash_prints_one_id_per_event_in_order(world: dict[str, Any],

@@ -32,6 +32,7 @@ from phrchain.modules.consent.messages import (
 from phrchain.modules.identity.errors import BAD_ADMISSION_PROOF, INVALID_FIELD, INVALID_KEY
 from phrchain.modules.identity.messages import ROLES, RegisterPatient
 from phrchain.modules.settlement.messages import Transfer
+from phrchain.research import terms as research_terms
 from phrchain.testing import supply_params
 from tests.helpers import enc_key, signing_key
 
@@ -182,6 +183,10 @@ KNOWN: list[dict[str, Any]] = [
      "exemption": "cancer_pain"},
     {"type": "supply/close_alert", "alert": ID1, "outcome": "false_positive"},
     {"type": "supply/read_history", "patient": H1, "purpose": "strong_opioid"},
+    {"type": "supply/prescribe", "rx": H2, "patient": H1, "commitment": H3, "quantity": 2,
+     "refills": 1, "issued_day": 20_000, "valid_days": 30, "prescriber": A,
+     "signature": "ab" * 64},
+    {"type": "supply/cancel_rx", "rx": H2},
     {"type": "trials/set_params", "start_window_ms": 10**10, "max_sites": 128, "max_arms": 16,
      "max_outcomes": 64, "max_versions": 100},
     {"type": "trials/register", "trial": ID1, "start_ms": 5, **_PROTOCOL},
@@ -201,6 +206,33 @@ KNOWN: list[dict[str, Any]] = [
     {"type": "trials/results", "trial": ID1, "commitment": H3, "outcomes": [
         {"id": "death", "measure": "All-cause mortality", "time_frame": "12 months",
          "kind": "secondary", "declared_change": False}]},
+    {"type": "research/set_params", **research_terms.params(min_k=2)},
+    {"type": "research/donate", "permission": {"code": "DS", "disease": "MONDO:0005148"},
+     "modifiers": [{"code": "GS", "param": ["DE", "KR"]}, {"code": "NPU"},
+                   {"code": "TS", "param": 12}], "scope": {"records": [ID1, ID2]},
+     "period": {"start_ms": 5, "end_ms": 10**12}},
+    {"type": "research/donate", "permission": {"code": "GRU"}, "modifiers": [],
+     "scope": {"all": True}, "period": {"start_ms": 0, "end_ms": 1}},
+    {"type": "research/revoke"},
+    {"type": "research/register_study", "study": ID1, "purpose": {"code": "HMB"},
+     "for_profit": False, "commercial": False, "genetic": True, "publish": True,
+     "returns": False, "methods": False, "clinical_care": False, "country": "KR",
+     "publication_ms": 7, "duration_months": 24, "collaborators": [], "users": sorted([A, B]),
+     "protocol": H1, "k": 5, "l": 2},
+    {"type": "research/register_study", "study": ID2, "purpose": {"code": "POA"},
+     "for_profit": True, "commercial": True, "genetic": False, "publish": False,
+     "returns": True, "methods": True, "clinical_care": True, "country": "DE",
+     "publication_ms": 0, "duration_months": 1, "collaborators": [C], "users": [A],
+     "protocol": H2, "k": 1, "l": 1,
+     "irb": {"reference": "IRB-1", "approver": B, "sig": "ab" * 64}},
+    {"type": "research/request", "request": ID2, "study": ID1},
+    {"type": "research/match", "request": ID2},
+    {"type": "research/release", "dataset": ID3, "request": ID2, "root": H1,
+     "resources": 40, "leaves": [{"record": ID1, "donation": 1},
+                                 {"record": ID2, "donation": 3}],
+     "leaves_root": H2, "config": H3, "k": 5, "l": 2, "key": H1, "approver": C,
+     "approval": "cd" * 64},
+    {"type": "research/destroy_key", "dataset": ID3},
     {"type": "governance/propose", "action": {"kind": "admit_authority", "did": A,
                                               "enc_key": _ENC, "name": "Council member",
                                               "pop": "ab" * 64}},

@@ -18,6 +18,7 @@ from phrchain.modules.exchange import keys as exchange_keys
 from phrchain.modules.governance import keys as governance_keys
 from phrchain.modules.identity import keys as identity_keys
 from phrchain.modules.records import keys as records_keys
+from phrchain.modules.research import keys as research_keys
 from phrchain.modules.settlement import keys as settlement_keys
 from phrchain.modules.supply import keys as supply_keys
 from phrchain.modules.trials import keys as trials_keys
@@ -56,7 +57,7 @@ def trespasses(owner: str | None, source: str) -> list[str]:
 
 def test_the_modules_are_the_ten_known() -> None:
     assert MODULES == ["audit", "claims", "consent", "exchange", "governance", "identity",
-                       "records", "settlement", "supply", "trials"]
+                       "records", "research", "settlement", "supply", "trials"]
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -126,6 +127,9 @@ def test_state_keys_are_the_bytes_the_chain_stores() -> None:
         b"trials/p/" + t.encode() + b"/did:phr:pat:alice"
     assert trials_keys.label_key(t, "death") == b"trials/l/" + t.encode() + b"/death"
     assert trials_keys.params_key(1) == b"trials/params/000001"
+    assert research_keys.outcome_key(t, alice) == \
+        b"research/o/" + t.encode() + b"/did:phr:pat:alice"
+    assert research_keys.leaf_key(t, t) == b"research/l/" + t.encode() + b"/" + t.encode()
     assert governance_keys.proposal_key(26) == b"governance/p/000000000000001a"
     assert governance_keys.vote_key(1, alice) \
         == b"governance/v/0000000000000001/did:phr:pat:alice"

@@ -3,14 +3,17 @@ and each refusal leaves the committed state exactly as it was."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from phrchain.core.errors import REGISTRY
-from phrchain.testing import AUTHORITY, Chain, supply_params, tx_state
-from tests.supplyworld import PRODUCTS, World, event_hash, gtin, sscc
+from phrchain.modules.supply import gs1
+from phrchain.modules.supply.messages import CancelRx
+from phrchain.testing import AUTHORITY, CHAIN_ID, Chain, supply_params, tx_state
+from tests.supplyworld import PRODUCTS, World, event_hash, gtin, sscc, tag
 
 DAY = 86_400_000
 MORPHINE = PRODUCTS["morphine10"]["gtin"]
@@ -239,6 +242,30 @@ def _dispense_exists(w: World) -> tuple[Any, ...]:
     return w.pharmacist, w.dispense_msg(units[1:], dispense="42" * 16, rx="other")
 
 
+def _unknown_rx(w: World) -> tuple[Any, ...]:
+    units = w.stock("morphine10", 1)  # the prescriber never registered it
+    return w.pharmacist, w.dispense_msg(units, rx="never-prescribed", register=False)
+
+
+def _rx_exists(w: World) -> tuple[Any, ...]:
+    assert w.prescribe("rx-3").ok
+    return w.physician2, w.prescription("rx-3", "bob", w.physician2).to_msg()
+
+
+def _rx_not_active(w: World) -> tuple[Any, ...]:
+    units = w.stock("morphine10", 1)
+    assert w.prescribe("rx-4").ok
+    assert w.run(w.physician, CancelRx(tag("rx-4")).to_msg()).ok
+    return w.pharmacist, w.dispense_msg(units, rx="rx-4")
+
+
+def _rx_expired(w: World) -> tuple[Any, ...]:
+    units = w.stock("morphine10", 1)
+    assert w.prescribe("rx-5", valid_days=7).ok
+    w.chain.time_ms += 7 * DAY   # day of registration + 7: the first day it is not valid
+    return w.pharmacist, w.dispense_msg(units, rx="rx-5")
+
+
 SCENARIOS: dict[str, Callable[[World], tuple[Any, ...]]] = {
     "unauthorized": _unauthorized, "invalid_field": _invalid_field,
     "not_admitted": _not_admitted, "product_exists": _product_exists,
@@ -255,7 +282,8 @@ SCENARIOS: dict[str, Callable[[World], tuple[Any, ...]]] = {
     "stewardship_required": _stewardship_required, "no_params": _no_params,
     "duplicate_event": _duplicate_event, "unknown_event": _unknown_event,
     "unknown_alert": _unknown_alert, "alert_closed": _alert_closed,
-    "dispense_exists": _dispense_exists,
+    "dispense_exists": _dispense_exists, "unknown_rx": _unknown_rx,
+    "rx_exists": _rx_exists, "rx_not_active": _rx_not_active, "rx_expired": _rx_expired,
 }
 
 
@@ -311,3 +339,60 @@ def test_authority_cannot_be_bypassed_by_a_stranger_setting_params() -> None:
     w = World.build()
     assert not w.run(w.manufacturer, _msg("set_params", params=supply_params())).ok
     assert w.run(AUTHORITY, _msg("set_params", params=supply_params())).ok
+
+
+def test_a_fill_must_match_the_registered_prescription() -> None:
+    """The registered patient, prescriber, quantity and refills bind every fill; only
+    the prescriber cancels; the last valid day still dispenses."""
+    w = World.build()
+    units = w.stock("morphine10", 4)
+    assert w.prescribe("rx-9", patient="alice", quantity=2, refills=1, valid_days=3).ok
+    for wrong in ({"patient": "bob"}, {"quantity": 3}, {"refills": 0},
+                  {"prescriber": w.physician3}):
+        result = w.run(w.pharmacist, w.dispense_msg(
+            units[:1], rx="rx-9", **{"quantity": 2, "refills": 1, **wrong}))
+        assert REGISTRY[("supply", result.code)].name == "rx_mismatch", wrong
+    w.chain.time_ms += 2 * DAY   # the third day of three
+    assert w.dispense(units[:2], rx="rx-9", quantity=2, refills=1).ok
+    assert w.q("supply/rx", rx=tag("rx-9"))["fills"] == 1
+    stranger = w.run(w.physician2, CancelRx(tag("rx-9")).to_msg())
+    assert REGISTRY[("supply", stranger.code)].name == "unauthorized"
+    assert w.run(w.physician, CancelRx(tag("rx-9")).to_msg()).ok
+    again = w.run(w.physician, CancelRx(tag("rx-9")).to_msg())
+    assert REGISTRY[("supply", again.code)].name == "already_in_state"
+    refused = w.run(w.pharmacist, w.dispense_msg(units[2:], rx="rx-9", quantity=2,
+                                                 refills=1))
+    assert REGISTRY[("supply", refused.code)].name == "rx_not_active"
+
+
+def test_a_prescription_is_signed_by_its_prescriber_and_submitted_by_a_pharmacist() -> None:
+    """The pharmacist registers the prescriber-signed prescription (with the first
+    fill); a forged or altered signature, a non-prescriber, another submitter, an issue
+    day in the future or already expired, and a pre-cancelled tag are refused."""
+    w = World.build()
+
+    def refused(signer: Any, msg: dict[str, Any]) -> str:
+        result = w.run(signer, msg)
+        assert not result.ok
+        return str(REGISTRY[("supply", result.code)].name)
+
+    signed = w.prescription("rx-a", quantity=2)
+    altered = {**signed.to_msg(), "quantity": 3}
+    assert refused(w.pharmacist, altered) == "unauthorized"
+    forged = dataclasses.replace(signed, signature=w.physician2.sign(
+        signed.signed_bytes(CHAIN_ID)).hex())
+    assert refused(w.pharmacist, forged.to_msg()) == "unauthorized"
+    assert refused(w.manufacturer, signed.to_msg()) == "unauthorized"
+    by_pharmacist = w.prescription("rx-b", prescriber=w.pharmacist)
+    assert refused(w.pharmacist, by_pharmacist.to_msg()) == "prescriber_not_allowed"
+    today = gs1.day_of(w.chain.time_ms)
+    future = w.prescription("rx-c", issued_day=today + 2)
+    assert refused(w.pharmacist, future.to_msg()) == "invalid_field"
+    stale = w.prescription("rx-d", issued_day=today - 30, valid_days=30)
+    assert refused(w.pharmacist, stale.to_msg()) == "rx_expired"
+    assert w.run(w.physician, CancelRx(tag("rx-e")).to_msg()).ok
+    assert refused(w.pharmacist, w.prescription("rx-e").to_msg()) == "rx_not_active"
+    assert w.run(w.pharmacist, signed.to_msg()).ok
+    registered = w.q("supply/rx", rx=tag("rx-a"))
+    assert (registered["prescriber"], registered["quantity"], registered["day"]) == \
+        (w.physician.did, 2, today)

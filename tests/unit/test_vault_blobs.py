@@ -278,7 +278,8 @@ def test_pending_record_is_invisible_and_recovered(tmp_path: Path) -> None:
         s.put_sealed(keep, {})
     half = seal(12)
     with sqlite3.connect(tmp_path / "blobs.sqlite3") as db:
-        db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, 64, ?, 'pending')",
+        db.execute("INSERT INTO records (record, patient, hash, size, chunks, chunk_size, "
+                   "commitment, status) VALUES (?, ?, ?, ?, ?, 64, ?, 'pending')",
                    (rid(12), PATIENT, half.hash, half.size, len(half.chunks), half.commitment))
         for i, chunk in enumerate(half.chunks[:5]):
             leaf = rfc9162.leaf_hash(chunk)

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+import phrchain.epcis.errors  # noqa: F401  (registers the pharmacy codes)
 from phrchain.client.claims import Code
+from phrchain.core.errors import REGISTRY
 from phrchain.fhir import jsonio as fhir_json
 from phrchain.fhir.validation import validate
 from phrchain.modules.claims.reasons import REASONS
@@ -19,6 +21,8 @@ from phrchain.modules.consent.decide import REASONS as ACCESS_REASONS
 from phrchain.modules.consent.messages import CONSENT_ACTIONS, PURPOSES
 from phrchain.modules.identity.messages import ORG_TYPES, ROLES
 from phrchain.modules.records.messages import CATEGORIES
+from phrchain.modules.supply.messages import ALERT_OUTCOMES, HISTORY_PURPOSES
+from phrchain.modules.supply.params import CONTROLLED_CLASSES
 from phrchain.web.filing import invoice, invoice_lines
 from phrchain.web.i18n import LANGUAGES, negotiate
 from phrchain.web.money import format_amount
@@ -139,7 +143,7 @@ VOCABULARIES = {
     "reason": set(ACCESS_REASONS), "claim_reason": set(REASONS),
     "status": {"active", "inactive", "revoked", "pending", "approved", "denied", "erased",
                "permit", "deny", "open", "paid", "unfunded", "none", "partial", "referred",
-               "withdrawn"},
+               "withdrawn", "closed"},
     "gender": {"male", "female", "other", "unknown"},
     "count": {"headers", "records", "chunks", "ciphertext_bytes", "commitments",
               "wrapped_keys", "left_out", "consents", "audit_entries", "state_proofs"},
@@ -157,6 +161,14 @@ VOCABULARIES = {
     "trial_label": {"reported", "not_reported", "added_declared", "added_silent",
                     "timeframe_changed", "switched_primary_secondary"},
     "trial_kind": {"primary", "secondary", "other"},
+    # the supply pages (web/supply.py): refusals by name, alerts, classes, read purposes
+    "supply_reason": {e.name for (space, _), e in REGISTRY.items()
+                      if space in ("supply", "pharmacy")},
+    "alert_kind": {"mme_high", "multiple_providers", "opioid_benzodiazepine",
+                   "zolpidem_dose", "appetite_combined", "long_use:analgesic",
+                   "long_use:anxiolytic", "long_use:appetite_suppressant"},
+    "alert_outcome": set(ALERT_OUTCOMES), "controlled": set(CONTROLLED_CLASSES),
+    "notify": {"regulator", "patient"}, "read_purpose": set(HISTORY_PURPOSES),
     # the FHIR resource types the demo's synthetic patients and the claims flow create
     "resource": {"Patient", "Encounter", "Observation", "Condition", "AllergyIntolerance",
                  "MedicationRequest", "Immunization", "Procedure", "DiagnosticReport",

@@ -41,7 +41,8 @@ def trust_anchor(args: argparse.Namespace, node: Any) -> tuple[Any, str]:
 
         if genesis is None or "validators" not in genesis:
             raise CliError(say("audit.comet_genesis"))
-        anchor = CometAnchor.from_genesis(CometRpc(args.cometbft_rpc), genesis)
+        witnesses = [CometRpc(url) for url in getattr(args, "witness", None) or ()]
+        anchor = CometAnchor.from_genesis(CometRpc(args.cometbft_rpc), genesis, witnesses)
         return anchor, say("audit.anchor_comet", n=len(anchor.validators), path=args.genesis)
     chain_id = args.chain_id or (genesis or {}).get("chain_id")
     if args.validator or genesis:
@@ -182,6 +183,10 @@ def audit_parser(sub: Any) -> None:
     trust.add_argument("--cometbft-rpc", metavar="URL",
                        help="a CometBFT network: check against commits from this RPC, "
                             "signed by the validator set of --genesis (its CometBFT genesis)")
+    trust.add_argument("--witness", metavar="URL", action="append",
+                       help="with --cometbft-rpc: another node's RPC that must give the "
+                            "same headers (a conflicting verified one is a fork: "
+                            "lightclient/1); repeat for more")
     trust.add_argument("--chain-id", help="chain id the headers must carry "
                                           "(default: --genesis's)")
     trust.add_argument("--min-height", type=count, metavar="H",

@@ -175,6 +175,11 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "supply.ingredient": "an ingredient is RXNORM:ATC:MICROGRAMS, not {text}",
         "supply.epcis": "{path} is not an EPCIS 2.0 document phrchain can hash: {detail}",
         "supply.scan": "not a GS1 code phrchain accepts: {detail}",
+        "supply.authorization": "{path} is not what supply prescribe printed: {detail}",
+        "supply.report_files": "the movements report needs EPCIS documents (your copies)",
+        "supply.report_log": "the nims report needs --log (the pharmacy's log file)",
+        "supply.given_mg": "--given-mg must be a positive amount in mg with at most 3 "
+                           "decimals, not {text}",
         "supply.not_recorded": "left out: event {event_hash} is not recorded on chain",
         "trials.registered": "registered trial {trial} at the block's time; keep the "
                              "protocol's salt {salt} with the document",
@@ -190,6 +195,13 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
                              "file) or --trust genesis.json (a CometBFT file)",
         "trials.document": "wrote {path}: the {kind} of trial {trial}, matching its "
                            "commitment on chain",
+        "research.deidentified": "de-identified {patients} patients into {out}: k = {k}, "
+                                 "l = {l} (report.json says what changed)",
+        "research.wrote": "wrote {path}",
+        "research.included": "proven: record {record} is in dataset {dataset} (height "
+                             "{height})",
+        "research.excluded": "proven: record {record} is not in dataset {dataset} (height "
+                             "{height})",
     },
     "ko": {
         "none": "없음",
@@ -338,6 +350,12 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "supply.ingredient": "성분은 RXNORM:ATC:마이크로그램 형식입니다 ({text} 아님)",
         "supply.epcis": "{path} 은(는) 해시할 수 있는 EPCIS 2.0 문서가 아닙니다: {detail}",
         "supply.scan": "받을 수 없는 GS1 코드입니다: {detail}",
+        "supply.authorization": "{path} 은(는) supply prescribe 가 출력한 파일이 아닙니다: "
+                                "{detail}",
+        "supply.report_files": "이동 보고서에는 EPCIS 문서(내 사본)가 필요합니다",
+        "supply.report_log": "nims 보고서에는 --log (약국 기록 파일)이 필요합니다",
+        "supply.given_mg": "--given-mg 는 소수점 셋째 자리까지의 양수 mg 값이어야 합니다 "
+                           "({text} 아님)",
         "supply.not_recorded": "제외됨: 이벤트 {event_hash} 는 체인에 기록되어 있지 않습니다",
         "trials.registered": "시험 {trial} 을 블록 시각으로 등록했습니다; 프로토콜의 솔트 "
                              "{salt} 를 문서와 함께 보관하세요",
@@ -353,6 +371,13 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
                              "또는 --trust genesis.json (CometBFT 파일)",
         "trials.document": "{path} 에 저장했습니다: 시험 {trial} 의 {kind}, 체인의 커밋과 "
                            "일치합니다",
+        "research.deidentified": "환자 {patients}명을 비식별화하여 {out} 에 저장했습니다: "
+                                 "k = {k}, l = {l} (바뀐 내용은 report.json 에 있습니다)",
+        "research.wrote": "{path} 에 저장했습니다",
+        "research.included": "증명됨: 기록 {record} 은 데이터셋 {dataset} 에 포함되어 "
+                             "있습니다 ({height}번 블록)",
+        "research.excluded": "증명됨: 기록 {record} 은 데이터셋 {dataset} 에 포함되어 있지 "
+                             "않습니다 ({height}번 블록)",
     },
 }
 

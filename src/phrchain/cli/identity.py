@@ -173,11 +173,18 @@ def _verify_on_cometbft(args: argparse.Namespace, genesis: Any, answer: dict[str
         raise ProofError(f"height {height!r} cannot be proven")
     if args.min_height is not None and height < args.min_height:
         raise ProofError(f"the answer is for height {height}, older than {args.min_height}")
-    with CometRpc(args.cometbft_rpc) as rpc:
-        anchor = CometAnchor.from_genesis(rpc, genesis)
-        value = verify_query(answer, anchor.header(height + 1).app_hash, key)
+    witnesses = [CometRpc(url) for url in getattr(args, "witness", None) or ()]
+    try:
+        with CometRpc(args.cometbft_rpc) as rpc:
+            anchor = CometAnchor.from_genesis(rpc, genesis, witnesses)
+            value = verify_query(answer, anchor.header(height + 1).app_hash, key)
+    finally:
+        for witness in witnesses:
+            witness.close()
+    confirmed = f", cross-checked with {len(witnesses)} witness(es)" if witnesses else ""
     return value, (f"commit of height {height + 1} signed by more than 2/3 of its "
-                   f"validator set, followed from the genesis set of {args.genesis}")
+                   f"validator set, followed from the genesis set of {args.genesis}"
+                   f"{confirmed}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -242,6 +249,10 @@ def identity_parser(sub: Any) -> None:
     p.add_argument("--cometbft-rpc", metavar="URL",
                    help="a CometBFT network: verify against the commit of this RPC, signed "
                         "by the validator set of --genesis (the network's genesis.json)")
+    p.add_argument("--witness", metavar="URL", action="append",
+                   help="with --cometbft-rpc: another node's RPC that must give the same "
+                        "headers (a conflicting verified one is a fork: lightclient/1); "
+                        "repeat for more")
     p = add_command(sub, "list", cmd_list, "list identities (one page; continue with --after)",
              [node])
     which = p.add_mutually_exclusive_group(required=True)

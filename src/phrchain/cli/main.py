@@ -2,7 +2,7 @@
 
 ::
 
-    phrchain init --home DIR [--chain-id phr-local] [--passphrase-file F]
+    phrchain init --home DIR [--chain-id phr-local] [--passphrase-file F] [--keep-versions K]
     phrchain start --home DIR [--host 127.0.0.1] [--port 8645] [--tls-cert F --tls-key F]
     phrchain tls init --out DIR --name NAME... [--host H...]   (a CA and certificates)
     phrchain verify --home DIR
@@ -16,12 +16,16 @@
     phrchain net init | up | status | down | api   (a CometBFT network, see cli/net.py)
     phrchain vault serve --home DIR --wallet ORG_WALLET [--node URL] [--host H] [--port P]
                    | verify --home DIR [--node URL]   (offline check of a vault's directory)
+                   | smart-app --home DIR --client-id ID --name N --redirect-uri URI
+                   | smart-consent-ui --home DIR --url WEB_UI   (SMART on FHIR, /fhir)
     phrchain records add | import | list | show | read [--view | --break-glass --reason T] |
                      range | erase | export ...          (--node URL --wallet FILE --vaults FILE)
     phrchain consent grant | share | revoke | list | show [--fhir] ...
     phrchain exchange request | inbox | show | approve | deny | pull | push ...
     phrchain audit log [--fhir] | verify   --patient DID [--validator DID | --genesis FILE]
     phrchain gov propose ACTION ... | vote ID yes|no | list | show ID | validators | rules
+    phrchain genome encrypt IN OUT --recipient-pk F… | decrypt IN OUT --sk F | keygen |
+                    seal | grant | revoke | get --region chr1:100-200 | reads | export
     phrchain node backup --home DIR --out B [--vault V] | restore --backup B --home NEW
 
 The records commands find each institution's vault in a directory file, JSON
@@ -73,6 +77,7 @@ from phrchain.cli.common import (
 from phrchain.cli.consent import consent_parser
 from phrchain.cli.demo import demo_command
 from phrchain.cli.exchange import exchange_parser
+from phrchain.cli.genome import genome_parser
 from phrchain.cli.gov import gov_parser
 from phrchain.cli.i18n import LANGS, set_lang
 from phrchain.cli.identity import identity_parser
@@ -80,6 +85,7 @@ from phrchain.cli.net import net_parser
 from phrchain.cli.node import node_parser
 from phrchain.cli.portable import portable_parser
 from phrchain.cli.records import records_parser
+from phrchain.cli.research import research_parser
 from phrchain.cli.session import tls_client_options
 from phrchain.cli.supply import supply_parser
 from phrchain.cli.tls import tls_parser
@@ -94,11 +100,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     from phrchain.client.wallet import Wallet
     from phrchain.core import keys
     from phrchain.core.tx import CHAIN_ID_RE
-    from phrchain.engine.solo.home import HomeError, config_dir, init_home
+    from phrchain.engine.solo.home import HomeError, NodeConfig, config_dir, init_home
 
     home = Path(args.home)
     if CHAIN_ID_RE.fullmatch(args.chain_id) is None:
         raise CliError(f"chain id {args.chain_id!r}: lowercase letters, digits and '-' only")
+    if args.keep_versions < 0:
+        raise CliError("--keep-versions: 0 (archive) or the number of versions to keep")
     if (config_dir(home) / "genesis.json").exists():
         raise HomeError(f"{home} already holds a chain; pick another --home")
     wallet_path = home / "wallets" / "authority.json"
@@ -117,7 +125,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     wallet_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     authority.save(wallet_path, passphrase)  # first: a failure here leaves nothing behind
     try:
-        init_home(home, genesis, validator.seed)
+        init_home(home, genesis, validator.seed, NodeConfig(keep_versions=args.keep_versions))
     except BaseException:
         wallet_path.unlink(missing_ok=True)  # an authority of no chain would only confuse
         raise
@@ -256,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--home", required=True)
     p.add_argument("--chain-id", default="phr-local")
     p.add_argument("--passphrase-file", help="passphrase for the authority wallet")
+    p.add_argument("--keep-versions", type=int, default=0, metavar="K",
+                   help="prune: keep the last K state versions (queries below them are "
+                        "refused); 0, the default, is an archive node keeping every version")
     p = add_command(sub, "start", cmd_start, "run the node and its REST API")
     p.add_argument("--home", required=True)
     p.add_argument("--host", help="default: the node config's (127.0.0.1)")
@@ -313,10 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
              supply_parser),
             ("trials", "clinical trials: registration, consent, case-report data, results "
                        "and the outcome-switch classifier", trials_parser),
+            ("research", "research data donation: de-identify, donate, studies, proofs",
+             research_parser),
             ("gov", "the consortium council: proposals, votes, validators", gov_parser),
             ("node", "back up and restore a solo node (and its vault)", node_parser),
             ("vault", "run or inspect an institution's vault", vault_parser),
-            ("tls", "certificates for HTTPS and mutual TLS (docs/tls.md)", tls_parser)):
+            ("tls", "certificates for HTTPS and mutual TLS (docs/tls.md)", tls_parser),
+            ("genome", "genomic objects: crypt4gh, regions, DRS/htsget (docs/genomics.md)",
+             genome_parser)):
         group = sub.add_parser(name, help=help_)
         make(group.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND"))
     return parser

@@ -77,6 +77,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from phrchain.epcis import EpcisError, event_hash_id
     from phrchain.epcis.report import COLUMNS, rows
 
+    if args.format == "nims":
+        return _nims_report(args)
+    if not args.file:
+        raise CliError(say("supply.report_files"))
     events: list[Any] = []
     for path in args.file:
         try:
@@ -96,6 +100,48 @@ def cmd_report(args: argparse.Namespace) -> int:
     writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows(kept, products, tuple(args.classes or ("narcotic", "psychotropic"))))
+    return 0
+
+
+def _nims_report(args: argparse.Namespace) -> int:
+    """The NIMS-style statutory report (``phrchain.epcis.nims``): the pharmacy's log
+    (``--log``) joined with the chain's dispenses, packs and products."""
+    import csv
+
+    from phrchain.client.pharmacy_log import PharmacyLog
+    from phrchain.epcis.nims import COLUMNS, nims_rows
+
+    if not args.log:
+        raise CliError(say("supply.report_log"))
+    log = PharmacyLog(Path(args.log)).load()
+    with node_client(args) as node:
+        dispenses = {d["dispense"]: found(node, "supply/dispense", "dispense",
+                                          dispense=d["dispense"]) for d in log["dispenses"]}
+        refs = sorted({u for d in dispenses.values() for u in d["units"]})
+        units = {u: found(node, "supply/unit", "unit", unit=u) for u in refs}
+        products = {g: found(node, "supply/product", "product", gtin=g)
+                    for g in sorted({u.split("/")[0] for u in refs})}
+    writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(nims_rows(log, dispenses, units, products,
+                               tuple(args.classes or ("narcotic", "psychotropic"))))
+    return 0
+
+
+def cmd_administer(args: argparse.Namespace) -> int:
+    """(hospital pharmacy / ward) Log what was given from a dispensed pack."""
+    from decimal import Decimal, InvalidOperation
+
+    from phrchain.client.pharmacy_log import PharmacyLog
+
+    try:
+        ug = Decimal(args.given_mg) * 1000
+    except InvalidOperation:
+        ug = Decimal(0)
+    if ug != ug.to_integral_value() or ug <= 0:
+        raise CliError(say("supply.given_mg", text=args.given_mg))
+    PharmacyLog(Path(args.log)).record_administration(
+        args.dispense, args.unit, int(ug), args.time_ms or time.time_ns() // 1_000_000)
     return 0
 
 
@@ -160,15 +206,42 @@ def cmd_dispense(args: argparse.Namespace) -> int:
     except BarcodeError as exc:
         raise CliError(say("supply.scan", detail=exc)) from None
     key = MonitoringKey.load(args.key)
-    rx = Prescription(args.record, args.quantity, args.refills, args.days,
-                      args.salt or secrets.token_hex(16))
+    rx = Prescription(args.record, args.quantity, args.refills, args.days, args.salt)
+    authorization = None
+    if args.authorization:
+        try:
+            authorization = json.loads(Path(args.authorization).read_text())["authorization"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CliError(say("supply.authorization", path=args.authorization,
+                               detail=exc)) from None
 
     def act(supply: Any) -> Any:
         dispense = supply.dispense(key, args.patient, rx, scans, args.prescriber,
-                                   args.stewardship, args.exemption)
+                                   args.stewardship, args.exemption,
+                                   authorization=authorization)
+        if args.log:
+            from phrchain.client.pharmacy_log import PharmacyLog
+
+            PharmacyLog(Path(args.log)).record_dispense(
+                dispense, args.patient_ref or args.patient, args.record)
         return {"dispense": dispense, "salt": rx.salt, "rx_commitment": rx.commitment()}
 
     return _stamped(args, "dispensing", act)
+
+
+def cmd_prescribe(args: argparse.Namespace) -> int:
+    """(physician) Sign a prescription's registration (salted commitment, limits, issue
+    day); print it with the salt, for the pharmacy (with the record id). Nothing is
+    sent: the pharmacy submits it with the first fill (``dispense --authorization``)."""
+    from phrchain.client.supply import MonitoringKey, Prescription
+
+    key = MonitoringKey.load(args.key)
+    rx = Prescription(args.record, args.quantity, args.refills, args.days,
+                      args.salt or secrets.token_hex(16))
+    with phr_client(args, vaults=False) as rc:
+        signed = rc.supply.prescribe(key, args.patient, rx, args.valid_days)
+    print_json({"authorization": signed, "salt": rx.salt, "record": args.record})
+    return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -177,6 +250,17 @@ def cmd_history(args: argparse.Namespace) -> int:
     key = MonitoringKey.load(args.key)
     with phr_client(args, vaults=False) as rc:
         print_json(rc.supply.history(key, args.patient))
+    return 0
+
+
+def cmd_read_history(args: argparse.Namespace) -> int:
+    """(physician) The statutory read before a strong opioid: recorded on chain (the
+    patient is shown it), then the patient's controlled dispenses of the past year."""
+    from phrchain.client.supply import MonitoringKey
+
+    key = MonitoringKey.load(args.key)
+    with phr_client(args, vaults=False) as rc:
+        print_json(rc.supply.prescriber_history(key, args.patient, args.purpose))
     return 0
 
 
@@ -256,10 +340,25 @@ def supply_parser(sub: Any) -> None:
     p = add_command(sub, "report", cmd_report,
                     "a controlled-substance movement report (CSV) from EPCIS copies, each "
                     "event checked on chain", reader)
-    p.add_argument("file", nargs="+", help="EPCIS 2.0 documents (your own copies)")
+    p.add_argument("file", nargs="*", help="EPCIS 2.0 documents (your own copies; the "
+                   "movements report)")
+    p.add_argument("--format", choices=["movements", "nims"], default="movements",
+                   help="movements: every controlled pack's receipt, dispense, disposal, "
+                   "loss, sample, export from EPCIS copies; nims: the statutory dispense / "
+                   "administration / disposal report from --log and the chain "
+                   "(columns: phrchain.epcis.nims)")
+    p.add_argument("--log", help="(nims) the pharmacy's log file (supply dispense --log)")
     p.add_argument("--class", dest="classes", action="append",
                    choices=["narcotic", "psychotropic", "none"],
                    help="controlled classes to report (default narcotic and psychotropic)")
+    p = add_command(sub, "administer", cmd_administer,
+                    "(hospital pharmacy) log what was given from a dispensed pack; the rest "
+                    "is reported as wasted")
+    p.add_argument("--log", required=True, help="the pharmacy's log file")
+    p.add_argument("--dispense", required=True)
+    p.add_argument("--unit", required=True, help="<GTIN-14>/<serial> of the pack")
+    p.add_argument("--given-mg", required=True, help="amount given in mg, e.g. 30 or 2.5")
+    p.add_argument("--time-ms", type=count, help="when it was given (default: now)")
     p = add_command(sub, "new-key", cmd_new_key, "(regulator) a new monitoring key file")
     p.add_argument("--out", required=True)
     p = add_command(sub, "set-params", cmd_set_params,
@@ -324,11 +423,36 @@ def supply_parser(sub: Any) -> None:
                    help="a pack's GS1 code, (01)…(17)…(10)…(21)… or as the scanner sends it")
     p.add_argument("--stewardship", help="justification code (Reserve antibiotics)")
     p.add_argument("--exemption", help="exemption code, e.g. cancer_pain")
+    p.add_argument("--salt", required=True,
+                   help="the commitment's salt the prescriber gave (supply prescribe)")
+    p.add_argument("--authorization", help="the file supply prescribe printed: the "
+                   "prescriber's signed registration, submitted with the first fill")
+    p.add_argument("--log", help="the pharmacy's log file: record which patient this "
+                   "dispense was for (for the statutory report; never sent)")
+    p.add_argument("--patient-ref", help="how the log names the patient (default: the DID)")
+    p = add_command(sub, "prescribe", cmd_prescribe,
+                    "(physician) sign a prescription's commitment and limits for the pharmacy",
+                    signer)
+    p.add_argument("--key", required=True, help="the monitoring key file")
+    p.add_argument("--patient", required=True, help="the patient's DID (never sent)")
+    p.add_argument("--record", required=True, help="the prescription record id (never sent)")
+    p.add_argument("--quantity", type=count, required=True, help="packs per fill")
+    p.add_argument("--refills", type=count, default=0)
+    p.add_argument("--days", type=count, required=True, help="days of supply")
+    p.add_argument("--valid-days", type=count, default=30,
+                   help="days the prescription may be dispensed (default 30)")
     p.add_argument("--salt", help="the commitment's salt (default: random, printed)")
     p = add_command(sub, "history", cmd_history,
                     "a patient's dispenses (needs the monitoring key)", signer)
     p.add_argument("--key", required=True)
     p.add_argument("--patient", required=True)
+    p = add_command(sub, "read-history", cmd_read_history,
+                    "(physician) statutory read of a patient's controlled dispenses of the "
+                    "past year, recorded on chain and shown to the patient", signer)
+    p.add_argument("--key", required=True)
+    p.add_argument("--patient", required=True, help="the patient's DID (never sent)")
+    p.add_argument("--purpose", default="strong_opioid",
+                   choices=["strong_opioid", "controlled_prescription"])
     p = add_command(sub, "show", cmd_show, "one unit, shipment, alert, dispense or product",
                     reader)
     p.add_argument("what", choices=sorted(_SHOWN))

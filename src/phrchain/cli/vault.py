@@ -205,3 +205,6 @@ def vault_parser(sub: Any) -> None:
                     "outbox backlog (unsigned)")
     p.add_argument("url")
     tls_client_options(p)
+    from phrchain.cli.smart import smart_parser  # SMART on FHIR settings (fhirapi)
+
+    smart_parser(sub)

@@ -80,24 +80,30 @@ class CometAnchor:
     """Headers verified from a trusted CometBFT validator set (normally the genesis
     set), following the validator-set changes governance makes
     (``lightclient_skipping.FollowingLightClient``; trust does not expire: the
-    genesis holder accepts its set's authority for good)."""
+    genesis holder accepts its set's authority for good). With ``witnesses`` (other
+    nodes' RPC), every header is also cross-checked with them and a fork raises
+    ``lightclient/1`` (``lightclient_detector.WitnessedLightClient``)."""
 
     def __init__(self, rpc: Any, validators: Sequence[Any], chain_id: str,
-                 wait_s: float = 20.0, genesis_time: str = "1970-01-01T00:00:00Z") -> None:
+                 wait_s: float = 20.0, genesis_time: str = "1970-01-01T00:00:00Z",
+                 witnesses: Sequence[Any] = ()) -> None:
         from phrchain.client.lightclient_skipping import TrustedState, rfc3339_ns
 
         self.rpc, self.validators, self.chain_id, self.wait_s = rpc, validators, chain_id, wait_s
+        self.witnesses = tuple(witnesses)
         self._root = TrustedState(0, rfc3339_ns(genesis_time), b"", tuple(validators))
         self._light: Any = None
         self._headers: dict[int, Any] = {}
         self._commits: dict[int, Any] = {}
 
     @classmethod
-    def from_genesis(cls, rpc: Any, genesis: Mapping[str, Any]) -> CometAnchor:
+    def from_genesis(cls, rpc: Any, genesis: Mapping[str, Any],
+                     witnesses: Sequence[Any] = ()) -> CometAnchor:
         from phrchain.client.lightclient_cometbft import validator_set_from_genesis
 
         return cls(rpc, validator_set_from_genesis(genesis), str(genesis["chain_id"]),
-                   genesis_time=str(genesis.get("genesis_time", "1970-01-01T00:00:00Z")))
+                   genesis_time=str(genesis.get("genesis_time", "1970-01-01T00:00:00Z")),
+                   witnesses=witnesses)
 
     def commit(self, height: int) -> Any:
         """The signed header of ``height`` (unverified), waiting (bounded) for it and for
@@ -118,9 +124,16 @@ class CometAnchor:
         if height not in self._headers:
             self.commit(height)
             if self._light is None or self._light.trusted.height >= height:
-                self._light = FollowingLightClient(self.chain_id, self._root,
-                                                   _CachedProvider(self, RpcProvider(self.rpc)),
-                                                   trusting_period_ns=None)
+                provider = _CachedProvider(self, RpcProvider(self.rpc))
+                if self.witnesses:
+                    from phrchain.client.lightclient_detector import WitnessedLightClient
+
+                    self._light = WitnessedLightClient(
+                        self.chain_id, self._root, provider,
+                        [RpcProvider(w) for w in self.witnesses], trusting_period_ns=None)
+                else:
+                    self._light = FollowingLightClient(self.chain_id, self._root, provider,
+                                                       trusting_period_ns=None)
             self._headers[height] = self._light.verify_to(height, time.time_ns())
         return self._headers[height]
 

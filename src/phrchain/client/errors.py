@@ -11,9 +11,16 @@ from typing import Any, Literal
 
 import httpx
 
-from phrchain.core.errors import REGISTRY, PhrError
+from phrchain.core.errors import (
+    REGISTRY,
+    CodedError,
+    PhrError,
+    ProofError,
+    bind_codespace,
+    register,
+)
 
-__all__ = ["ApiError", "Wait", "raise_for_error"]
+__all__ = ["ApiError", "LightClientError", "Wait", "raise_for_error"]
 
 Wait = Literal["commit", "check"]
 
@@ -51,3 +58,22 @@ def raise_for_error(response: httpx.Response) -> httpx.Response:
     except (ValueError, KeyError, TypeError):
         raise ApiError(response.status_code, "client", 2, "bad_response",
                        f"HTTP {response.status_code} without an error body") from None
+
+
+# Codespace "lightclient" (off chain: what the light client concludes from its providers;
+# never a consensus code). Never renumber.
+CONFLICTING_HEADERS = register(
+    "lightclient", 1, "conflicting_headers",
+    "a witness gave another header than the primary for the same height, and both verify "
+    "from the trusted state: a fork (light client attack); both headers are the evidence")
+NO_WITNESS_CONFIRMED = register(
+    "lightclient", 2, "no_witness_confirmed",
+    "no witness confirmed the primary's header (all unreachable or found faulty)")
+
+
+class LightClientError(CodedError, ProofError):
+    """The light client refuses to trust what its providers said (also a
+    :class:`~phrchain.core.errors.ProofError`, as every other light-client refusal)."""
+
+
+bind_codespace("lightclient", LightClientError)

@@ -19,9 +19,11 @@ from phrchain.client.audit import AuditClient
 from phrchain.client.claims import ClaimsClient
 from phrchain.client.consent import ConsentClient
 from phrchain.client.exchange import ExchangeClient
+from phrchain.client.genome import GenomeClient
 from phrchain.client.governance import GovernanceClient
 from phrchain.client.http import NodeClient
 from phrchain.client.records import RecordsClient
+from phrchain.client.research import ResearchClient
 from phrchain.client.session import Session
 from phrchain.client.supply import SupplyClient
 from phrchain.client.trials import TrialsClient
@@ -41,7 +43,9 @@ class Phr:
         self.claims = ClaimsClient(self.session)
         self.supply = SupplyClient(self.session)
         self.trials = TrialsClient(self.session)
+        self.research = ResearchClient(self.session)
         self.governance = GovernanceClient(self.session)
+        self.genome = GenomeClient(self.session)
 
     @property
     def node(self) -> NodeClient:

@@ -389,7 +389,8 @@ class RecordsClient:
         plaintext = crypto.open_sealed(
             bytes.fromhex(record), descriptor["patient"], data_key, [p.data for p in parts],
             expected_hash=bytes.fromhex(descriptor["hash"]),
-            expected_commitment=bytes.fromhex(descriptor["commitment"]))
+            expected_commitment=bytes.fromhex(descriptor["commitment"]),
+            hash_alg=descriptor["hash_alg"])
         return Opened(record, descriptor, plaintext, answer["decision"], receipt)
 
     def read_range(self, record: str, start: int, length: int, *, purpose: str = "TREAT",
@@ -406,7 +407,8 @@ class RecordsClient:
         return crypto.read_range(bytes.fromhex(record), descriptor["patient"], data_key, parts,
                                  start=start, length=length,
                                  expected_hash=bytes.fromhex(descriptor["hash"]),
-                                 count=descriptor["chunks"], size=descriptor["size"])
+                                 count=descriptor["chunks"], size=descriptor["size"],
+                                 hash_alg=descriptor["hash_alg"])
 
     def descriptors(self, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """What the caller's own records (as their patient) are, without reading them:
@@ -473,7 +475,7 @@ def merged(on_chain: Mapping[str, Any], descriptor: Descriptor,
                          "chain's size bucket")
     opened = descriptor.to_json()
     return {**on_chain, "bucket": on_chain.get("size"),
-            **{k: opened[k] for k in OPENED_FIELDS}}
+            **{k: opened[k] for k in OPENED_FIELDS}, "hash_alg": descriptor.hash_alg}
 
 
 def _large(descriptor: Mapping[str, Any]) -> bool:

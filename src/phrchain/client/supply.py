@@ -30,7 +30,8 @@ from typing import Any, Final
 from phrchain.client.session import RecordsError, Session
 from phrchain.core import encoding
 from phrchain.core.hashing import domain_prefix
-from phrchain.epcis.barcode import ElementString, parse_element_string
+from phrchain.epcis.barcode import BarcodeError, ElementString, parse_element_string
+from phrchain.epcis.errors import BAD_SCAN, PRESCRIPTION_NOT_ACTIVE
 from phrchain.epcis.events import document, stamp
 from phrchain.modules.supply import messages as m
 
@@ -122,15 +123,16 @@ class SupplyClient:
     def _q(self, path: str, **data: Any) -> Any:
         return self.session.q(path, **data)
 
-    def _stamped(self, message: Any) -> dict[str, Any]:
+    def _stamped(self, message: Any, before: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
         """Stamp a message (its dataclass, built with a placeholder id) with its event hash
-        id, send it, keep the event; returns what was sent."""
+        id, send it (after ``before``, in the same tx), keep the event; returns what was
+        sent."""
         body = message.to_msg()
         del body["event_hash"]
         stamped, event = stamp(body, self.clock())
         sent: dict[str, Any] = dataclasses.replace(
             message, event_hash=stamped["event_hash"]).to_msg()
-        self.session.send([sent])
+        self.session.send([*before, sent])
         self.events.append(event)
         return sent
 
@@ -211,15 +213,20 @@ class SupplyClient:
     def dispense(self, key: MonitoringKey, patient_did: str, prescription: Prescription,
                  scanned: Iterable[str | ElementString], prescriber: str,
                  stewardship: str | None = None, exemption: str | None = None,
-                 dispense: str | None = None) -> str:
+                 dispense: str | None = None,
+                 authorization: Mapping[str, Any] | None = None) -> str:
         """Dispense scanned packs (element strings as the scanner sends them) against a
-        prescription record. The record must be registered and active on chain; the
-        chain sees only the tags and the commitment. Returns the dispense id."""
+        prescription record. The record must be an active record on chain; the chain
+        sees only the tags and the commitment. ``authorization``: the prescriber's signed
+        registration (:meth:`prescribe`), submitted in the same tx when the prescription
+        is not registered yet. Returns the dispense id."""
         record = self._q("records/get", record=prescription.record)
         if record is None or record.get("status") != "active":
-            raise RecordsError(f"prescription record {prescription.record} is not an active "
-                               f"record on chain")
-        codes = [parse_element_string(s) if isinstance(s, str) else s for s in scanned]
+            raise PRESCRIPTION_NOT_ACTIVE(prescription.record)
+        try:
+            codes = [parse_element_string(s) if isinstance(s, str) else s for s in scanned]
+        except BarcodeError as exc:
+            raise BAD_SCAN(str(exc)) from None
         scans = sorted((c.scan() for c in codes), key=lambda s: (s["gtin"], s["serial"]))
         message = m.Dispense.parse({
             "dispense": dispense or secrets.token_hex(16), "scans": scans,
@@ -229,7 +236,37 @@ class SupplyClient:
             "days_supply": prescription.days_supply, "event_hash": _PLACEHOLDER,
             **({"stewardship": stewardship} if stewardship is not None else {}),
             **({"exemption": exemption} if exemption is not None else {})})
-        return str(self._stamped(message)["dispense"])
+        before = []
+        if authorization is not None and self.prescription(key, prescription.record) is None:
+            before.append(m.Prescribe.parse(
+                {k: v for k, v in authorization.items() if k != "type"}).to_msg())
+        return str(self._stamped(message, before)["dispense"])
+
+    # -- prescriber -----------------------------------------------------------------------
+    def prescribe(self, key: MonitoringKey, patient_did: str, prescription: Prescription,
+                  valid_days: int = 30) -> dict[str, Any]:
+        """(physician) Sign the prescription's registration — a salted commitment under
+        its tag, for the patient's tag, with its limits and today's date — and return it
+        (a ``supply/prescribe`` message) to hand to the pharmacy with the record id and
+        the salt. Nothing is sent: the pharmacy submits it with the first fill, so the
+        chain does not show it next to the moment the record was written."""
+        unsigned = m.Prescribe(
+            key.rx_tag(prescription.record), key.patient_tag(patient_did),
+            prescription.commitment(), prescription.quantity, prescription.refills,
+            self.clock() // 86_400_000, valid_days, self.did, "00" * 64)
+        signature = self.session.wallet.signing_key.sign(
+            unsigned.signed_bytes(self.session.node.chain_id())).hex()
+        return dataclasses.replace(unsigned, signature=signature).to_msg()
+
+    def cancel_prescription(self, key: MonitoringKey, record: str) -> None:
+        """(physician) Withdraw a prescription, registered or not yet: later fills and
+        registrations are refused."""
+        self.session.send([m.CancelRx(key.rx_tag(record)).to_msg()])
+
+    def prescription(self, key: MonitoringKey, record: str) -> dict[str, Any] | None:
+        """The registered prescription of ``record`` (limits, fills, status)."""
+        found = self._q("supply/rx", rx=key.rx_tag(record))
+        return None if found is None else dict(found)
 
     # -- alerts and reads ----------------------------------------------------------------
     def close_alert(self, alert: str, outcome: str) -> None:
@@ -253,12 +290,25 @@ class SupplyClient:
                            purpose: str = "strong_opioid", days: int = 365,
                            now: int | None = None) -> list[dict[str, Any]]:
         """(physician) Before prescribing a strong opioid: record the statutory read on
-        chain (the patient sees it, as a break-glass read), then the patient's controlled
-        dispenses of the last ``days`` days."""
+        chain (the patient sees it, as a break-glass read), then the patient's dispenses
+        of the last ``days`` days that hold a controlled product (narcotic or
+        psychotropic); others are not part of the statutory read."""
         tag = key.patient_tag(patient_did)
         self.session.send([m.ReadHistory(tag, purpose).to_msg()])
         today = (self.clock() if now is None else now) // 86_400_000
-        return [d for d in self.history(key, patient_did) if today - d["day"] < days]
+        classes: dict[str, str] = {}
+
+        def controlled(dispense: Mapping[str, Any]) -> bool:
+            for gtin in {u.split("/")[0] for u in dispense["units"]}:
+                if gtin not in classes:
+                    product = self._q("supply/product", gtin=gtin) or {}
+                    classes[gtin] = str(product.get("controlled", "none"))
+                if classes[gtin] != "none":
+                    return True
+            return False
+
+        return [d for d in self.history(key, patient_did)
+                if today - d["day"] < days and controlled(d)]
 
     def history_reads(self, key: MonitoringKey, patient_did: str) -> list[dict[str, Any]]:
         """(patient) Who read my controlled-substance history, for what, when."""

@@ -11,8 +11,13 @@
     │   ├── TxError               on chain: the state machine refused a tx or a query
     │   ├── VaultError            off chain: a vault (phrchain.vault.errors)
     │   ├── FhirError             off chain: FHIR input or mapping (phrchain.fhir.errors)
-    │   └── TrialFileError        off chain: a trial proof file or document (also a
-    │                             ProofError; phrchain.client.trialfile.errors)
+    │   ├── GenomeError           off chain: crypt4gh, proofs, regions, VCF
+    │   │                         (phrchain.genome.errors, codespace ``c4gh``)
+    │   ├── TrialFileError        off chain: a trial proof file or document (also a
+    │   │                         ProofError; phrchain.client.trialfile.errors)
+    │   └── LightClientError      off chain: the light client's conclusions about its
+    │                             providers, e.g. a fork (also a ProofError;
+    │                             phrchain.client.errors)
     └── edge errors without a code, each in its own package: ApiError, WalletError,
         RecordsError, PortableError, RpcError (phrchain.client), ChainError, HomeError
         (engines), StateIntegrityError, StateWriteError, BackupError (storage), CliError,
@@ -24,8 +29,10 @@ produce the same one; off-chain codes never do. All are listed in ``docs/errors.
 never renumbered. Checks raise; nothing returns ``False`` for "invalid".
 
 Calling an :class:`ErrorCode` makes the exception of its codespace: a ``vault`` code
-makes a :class:`VaultError`, a ``fhir`` code a :class:`FhirError` (their packages bind
-the codespace with :func:`bind_codespace`), any other a :class:`TxError`.
+makes a :class:`VaultError`, a ``fhir`` code a :class:`FhirError`, a ``trialfile`` code a
+:class:`TrialFileError`, a ``lightclient`` code a :class:`LightClientError`, a ``c4gh`` code
+a :class:`~phrchain.genome.errors.GenomeError` (their packages bind the codespace with
+:func:`bind_codespace`), any other a :class:`TxError`.
 """
 
 from __future__ import annotations

@@ -31,6 +31,12 @@ TAGS: Final[dict[str, str]] = {
     "phrchain/record/wrap/v1": "HPKE info binding a wrapped data key to record and reader",
     "phrchain/record/descriptor/v1": "commitment to a record's sealed descriptor (what the "
                                      "record is: type, category, author, exact size)",
+    "phrchain/genome/commitment/v1": "salted commitment to a genomic object's plaintext "
+                                     "(through its SHA-256, one pass for both)",
+    "phrchain/genome/descriptor/v1": "commitment to a genomic object's sealed descriptor "
+                                     "(plaintext SHA-256, refget digests, exact sizes)",
+    "phrchain/genome/study-pseudonym/v1": "HMAC message of a sample's per-study pseudonym "
+                                          "in a research VCF export",
     "phrchain/vault/request/v1": "bytes a caller signs for a vault request",
     "phrchain/export/v1": "bytes a patient's portable record export binds",
     "phrchain/break-glass/justification/v1": "salted commitment to an emergency access's "
@@ -47,6 +53,8 @@ TAGS: Final[dict[str, str]] = {
     "phrchain/supply/rx-tag/v1": "HMAC message of a prescription's monitoring tag",
     "phrchain/supply/rx-commitment/v1": "salted commitment to a prescription's record id, "
                                         "quantity and refills (kept by the pharmacy)",
+    "phrchain/supply/prescription/v1": "bytes a prescriber signs to authorize a "
+                                       "prescription's registration (supply/prescribe)",
     "phrchain/trials/commitment/v1": "salted commitment to a trial document or case-report "
                                      "entry (kept by the sponsor or site)",
     "phrchain/trials/audit-export/v1": "bytes the exporter of a trial's audit proof file "

@@ -88,19 +88,29 @@ def supply_chain(s: Scenario) -> None:
                                                   c.pseudonym(patient, "hospital_a"))
     opioid = Prescription(rx1, quantity=1, refills=0, days_supply=10,
                           salt=secrets.token_hex(16))
+    kim = c.client("dr_kim").supply
+    prior = kim.prescriber_history(key, monitored)   # statutory read before an opioid
+    signed = kim.prescribe(key, monitored, opioid)
+    s.say(f"{s.who('dr_kim')} read the patient's past year of controlled dispenses "
+          f"({len(prior)}) before prescribing morphine — a statutory read the patient is "
+          f"shown — and signed the prescription as a salted commitment (no record id on "
+          f"chain), registered by the pharmacy with its first fill")
     try:
         pharmacy.dispense(key, monitored, opioid,
-                          [f"(01){morphine}(17)301231(10)M1(21)FAKE0001"], c.did("dr_kim"))
+                          [f"(01){morphine}(17)301231(10)M1(21)FAKE0001"], c.did("dr_kim"),
+                          authorization=signed)
         raise RuntimeError("a counterfeit serial was dispensed")
     except ApiError as exc:
         s.say(f"a counterfeit pack (serial never commissioned) is refused at the counter: "
               f"{exc.name}")
-    pharmacy.dispense(key, monitored, opioid, [_code(packs[0], "M1")], c.did("dr_kim"))
+    pharmacy.dispense(key, monitored, opioid, [_code(packs[0], "M1")], c.did("dr_kim"),
+                      authorization=signed)
     rx2 = c.client("dr_lee").records.add_resource(_request("Patient/p1", "3322"),
                                                   c.pseudonym(patient, "hospital_b"))
+    benzo_rx = Prescription(rx2, 1, 0, 30, secrets.token_hex(16))
     dispensed = pharmacy.dispense(
-        key, monitored, Prescription(rx2, 1, 0, 30, secrets.token_hex(16)),
-        [_code(benzo[0], "D1")], c.did("dr_lee"))
+        key, monitored, benzo_rx, [_code(benzo[0], "D1")], c.did("dr_lee"),
+        authorization=c.client("dr_lee").supply.prescribe(key, monitored, benzo_rx))
     alerts = c.client("auditor").supply.open_alerts()
     found = [c.client("auditor").supply.alert(a) for a in alerts]
     kinds = sorted({a["kind"] for a in found if a and a["dispense"] == dispensed})

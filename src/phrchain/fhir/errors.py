@@ -43,6 +43,9 @@ INVALID_SUPPLY = register("fhir", 9, "invalid_supply",
                           "supply state cannot be mapped to FHIR Medication, "
                           "MedicationDispense or SupplyDelivery")
 
+INVALID_RESEARCH = register("fhir", 10, "invalid_research",
+                            "research donation cannot be mapped to FHIR Consent")
+
 
 class FhirError(CodedError):
     """A FHIR resource, Bundle or mapping input that phrchain refuses."""

@@ -71,7 +71,9 @@ class LocalChain:
         return int(self.query("identity/nonce", {"did": did})["last_nonce"]) + 1
 
     def height(self) -> int:
-        return int(self.node.status()["height"])
+        # The store's committed version, as ``status()`` reports it, without the node's
+        # lock (asked on every vault access by the decision index).
+        return int(self.node.app.store.version())
 
     def block_results(self, height: int) -> list[dict[str, Any]] | None:
         block = self.node.block(height)

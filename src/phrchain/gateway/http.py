@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from phrchain.core.errors import CodedError, ErrorCode
+from phrchain.gateway.genome_http import include_genome_routes
 from phrchain.gateway.intake import (
     DEFAULT_LARGE_UPLOADS,
     DEFAULT_MAX_BODY,
@@ -34,6 +35,7 @@ from phrchain.gateway.service import Release, Vault
 from phrchain.http_errors import where_invalid
 from phrchain.vault import errors as store_errors
 from phrchain.vault import gateway_errors as e
+from phrchain.vault.crypto import SHA256, RecordMeta
 from phrchain.vault.errors import VaultError
 from phrchain.vault.wire import (
     decode_batch,
@@ -134,7 +136,7 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
                                                   purpose, justification)
         # a Response skips FastAPI's validation and jsonable_encoder of this plain dict
         return JSONResponse({"decision": release.decision,
-                             "meta": release.meta.descriptor_fields(),
+                             "meta": _meta_json(release.meta),
                              "wrapped_key": release.wrapped_key.hex(),
                              "descriptor": None if release.descriptor is None
                              else release.descriptor.hex(),
@@ -254,7 +256,20 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
         async with intake.signed(request, SMALL_BODY, strangers=True) as (req, _):
             return await run_in_threadpool(vault.attempts_of, req, record)
 
+    include_genome_routes(app, vault, intake, max_body)  # gateway/genome_http.py
+    from phrchain.fhirapi import include_fhir_api  # the FHIR R4 REST facade, /fhir
+
+    include_fhir_api(app, vault)
     return app
 
 
 __all__ = ["VaultError", "create_vault_app", "decode_upload", "encode_upload"]
+
+
+def _meta_json(meta: RecordMeta) -> dict[str, Any]:
+    """A released record's meta; ``hash_alg`` only when its chunk hash is not SHA-256
+    (as in uploads: absent means SHA-256)."""
+    fields = meta.descriptor_fields()
+    if meta.hash_alg != SHA256:
+        fields["hash_alg"] = meta.hash_alg
+    return fields

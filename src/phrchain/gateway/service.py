@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from phrchain.client.http import ApiError
 from phrchain.core import keys
@@ -32,6 +32,7 @@ from phrchain.gateway.attempts import RATE_LIMITED as RATE_LIMITED_ATTEMPT
 from phrchain.gateway.attempts import Attempts
 from phrchain.gateway.audit_readers import AuditReaders
 from phrchain.gateway.chain import ChainPort
+from phrchain.gateway.decisions import DecisionIndex
 from phrchain.gateway.erasures import ErasureFollower, scan
 from phrchain.gateway.journal import Journal
 from phrchain.gateway.ratelimit import TokenBucket
@@ -74,6 +75,22 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class StoreBeside(Protocol):
+    """Another store of records in this vault (genomic objects, ``gateway/genome.py``):
+    erased with the rest, and decided and audited like the rest when asked for through
+    the record routes, so that an answer never tells what kind of record an id is."""
+
+    def record_ids(self) -> list[bytes]: ...
+
+    def shred(self, record_id: bytes) -> bool: ...
+
+    def holder(self, record_id: bytes) -> tuple[str, str | None] | None:
+        """``(patient, local author)`` of a record held there, else None."""
+
+    def elsewhere(self, record_hex: str) -> CodedError:
+        """The refusal for a permitted caller: where that record is read instead."""
+
+
 @dataclass
 class VaultConfig:
     directory: Path
@@ -89,6 +106,9 @@ class VaultConfig:
     stranger_audits: int = 10
     stranger_window_s: float = 3600.0
     rescan_interval_s: float = 600.0  # erasure scans where the API serves no block results
+    # how far behind the node the decision index may answer (gateway/decisions.py);
+    # 0: it checks the node's height on every access
+    decision_lag_s: float = 0.0
 
 
 @dataclass
@@ -121,6 +141,7 @@ class Vault:
                                  audits_per_window=config.stranger_audits,
                                  window_s=config.stranger_window_s)
         self.audit_readers = AuditReaders(self._chain, self.org, org_enc.public_key)
+        self.decisions = DecisionIndex(self._chain, chain, lag_s=config.decision_lag_s)
         self.erasures = ErasureFollower(chain, self.journal, self._shred_held,
                                         self._scan_erasures, config.rescan_interval_s,
                                         identity_changed=self.audit_readers.identity_changed)
@@ -130,6 +151,8 @@ class Vault:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
+        # other stores of this vault, erased with it (gateway/genome.py adds its own)
+        self.stores_beside: list[StoreBeside] = []
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -150,7 +173,7 @@ class Vault:
 
     # -- authentication ----------------------------------------------------------------
     def _current_key(self, did: str) -> bytes | None:
-        identity = self._chain("identity/did", {"did": did})
+        identity = self.decisions.identity(did)
         return None if identity is None else bytes.fromhex(identity["signing_key"])
 
     def authenticate(self, headers: Mapping[str, str], method: str, path: str,
@@ -246,14 +269,16 @@ class Vault:
                 self.attempts.count(record_hex, RATE_LIMITED_ATTEMPT)
             raise RATE_LIMITED(f"{self.config.stranger_rate_per_s:g} requests/s from "
                                "unregistered callers together")
-        patient = meta.patient if meta is not None else self._shredded_here(record_hex)
+        beside = None if meta is not None else self._beside(record_id)
+        patient = meta.patient if meta is not None else \
+            beside[1][0] if beside is not None else self._shredded_here(record_hex)
         if patient is None:
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)  # nothing to audit
-        decision = self._chain("consent/decide", {"accessor": req.caller, "action": action,
-                                                  "record": record_hex, "purpose": purpose})
+        decision = self.decisions.decide(req.caller, action, record_hex, purpose)
         held = None if meta is None else self.store.get_descriptor(record_id)
-        decision = custody.with_author_permit(decision, req.caller, action,
-                                              None if held is None else held[1])
+        decision = custody.with_author_permit(
+            decision, req.caller, action, held[1] if held is not None
+            else beside[1][1] if beside is not None else None)
         entry = {"record": record_hex, "accessor": req.caller, "action": action,
                  "purpose": purpose, "decision": "permit" if decision["permit"] else "deny",
                  "reason": decision["reason"], "consent": decision["consent"],
@@ -271,6 +296,8 @@ class Vault:
                 self._shred_quietly(record_id)
                 raise ERASED(record_hex)
             raise ACCESS_DENIED(decision["reason"])
+        if meta is None and beside is not None:  # decided and audited: now say where
+            raise beside[0].elsewhere(record_hex)
         if meta is None:  # the chain says active but the bytes are gone: not ours to serve
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)
         self._check_registered(meta)
@@ -282,6 +309,14 @@ class Vault:
         else:
             release.ticket = self._ticket(req.caller, record_id)
         return release
+
+    def _beside(self, record_id: bytes
+                ) -> tuple[StoreBeside, tuple[str, str | None]] | None:
+        for store in self.stores_beside:
+            found = store.holder(record_id)
+            if found is not None:
+                return store, found
+        return None
 
     def _shredded_here(self, record_hex: str) -> str | None:
         """The patient of a record this vault held and the chain has since erased (an
@@ -296,7 +331,7 @@ class Vault:
     def _check_registered(self, meta: RecordMeta) -> None:
         """The chain must describe exactly these bytes: a vault never serves a record
         the chain does not vouch for."""
-        on_chain = self._chain("records/get", {"record": meta.record_id.hex()})
+        on_chain = self.decisions.record(meta.record_id.hex())
         if on_chain is None or on_chain.get("hash") != meta.hash.hex() \
                 or on_chain["patient"] != meta.patient \
                 or on_chain.get("commitment") != meta.commitment.hex() \
@@ -482,6 +517,9 @@ class Vault:
         out: dict[str, bytes] = {}
         for record_hex in records:
             record_id = _record_id(record_hex)
+            beside = self._beside(record_id)
+            if beside is not None and beside[1][0] == req.caller:
+                continue  # no record key there (a genomic object's readers are packets)
             if self.store.get_meta(record_id).patient != req.caller:
                 raise ACCESS_DENIED(f"record {record_hex}: only its patient gets their "
                                     "own key without a read")
@@ -519,13 +557,15 @@ class Vault:
 
     # -- erasure -----------------------------------------------------------------------
     def _shred_quietly(self, record_id: bytes) -> bool:
-        """Destroy a record if it is held here; whether it was."""
+        """Destroy a record if it is held here (in the blob store or a store of
+        :attr:`stores_beside`); whether it was."""
+        held = any([store.shred(record_id) for store in self.stores_beside])
         try:
             self.store.shred(record_id)
         except VaultError as exc:
             if exc.error is not store_errors.RECORD_NOT_FOUND:
                 raise
-            return False
+            return held
         return True
 
     def _shred_held(self, record_hex: str) -> bool:
@@ -545,7 +585,8 @@ class Vault:
 
     def _scan_erasures(self) -> list[str]:
         """Every held record against the chain, one query each (``erasures.py``)."""
-        return scan(self.store.record_ids(),
+        beside = [r for store in self.stores_beside for r in store.record_ids()]
+        return scan(self.store.record_ids() + beside,
                     lambda rid: self._chain("records/get", {"record": rid.hex()}),
                     self._shred_quietly)
 

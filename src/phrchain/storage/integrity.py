@@ -61,18 +61,23 @@ def check_latest_state(store: SqliteStateStore, app_hash: bytes) -> None:
             "altered; move it away and let the node rebuild it from its blocks")
 
 
-def first_difference(stored: SqliteStateStore, replica: MemoryStateStore) -> str | None:
-    """Where the database first differs from a replay's store, up to the database's
-    version (None if nowhere). Names a table, a height and a key's first bytes in hex:
-    never a value."""
+def first_difference(stored: SqliteStateStore, replica: MemoryStateStore,
+                     lowest: int = 0) -> str | None:
+    """Where the database first differs from a replay's store, from version ``lowest``
+    (a pruned database's lowest retained one: pruning deletes only rows below it) up to
+    the database's version (None if nowhere). Names a table, a height and a key's first
+    bytes in hex: never a value."""
     # Both sides up to the same height: a running node may commit more blocks while the
     # database is read, and the replay may be ahead of the database or behind it.
     top = min(stored.version(), replica.version())
     tables: tuple[tuple[str, Iterable[tuple[object, ...]], Iterable[tuple[object, ...]]],
                   ...] = (
-        ("kv", _upto(stored.kv_rows(), 1, top), _upto(replica.kv_rows(), 1, top)),
-        ("nodes", _upto(stored.node_rows(), 0, top), _upto(replica.node_rows(), 0, top)),
-        ("roots", _upto(stored.root_rows(), 0, top), _upto(replica.root_rows(), 0, top)),
+        ("kv", _upto(stored.kv_rows(), 1, lowest, top),
+         _upto(replica.kv_rows(), 1, lowest, top)),
+        ("nodes", _upto(stored.node_rows(), 0, lowest, top),
+         _upto(replica.node_rows(), 0, lowest, top)),
+        ("roots", _upto(stored.root_rows(), 0, lowest, top),
+         _upto(replica.root_rows(), 0, lowest, top)),
     )
     for table, mine, theirs in tables:
         for a, b in itertools.zip_longest(mine, theirs):
@@ -81,9 +86,9 @@ def first_difference(stored: SqliteStateStore, replica: MemoryStateStore) -> str
     return None
 
 
-def _upto(rows: Iterator[tuple[object, ...]], height_at: int, top: int
+def _upto(rows: Iterator[tuple[object, ...]], height_at: int, lowest: int, top: int
           ) -> Iterator[tuple[object, ...]]:
-    return (r for r in rows if _int(r[height_at]) <= top)
+    return (r for r in rows if lowest <= _int(r[height_at]) <= top)
 
 
 def _int(value: object) -> int:

@@ -163,6 +163,10 @@ class SqliteStateStore:
     def version(self) -> int:
         return self._head[0]
 
+    def lowest_version(self) -> int:
+        """The lowest retained version: 0, or where pruning or a snapshot import left it."""
+        return self._base
+
     def _height(self, height: int | None) -> int:
         version = self._head[0]
         if height is None:
@@ -332,12 +336,13 @@ class SqliteStateStore:
 
         A node made at a version below ``keep_from`` that a later root still uses is
         unchanged since, so the tree at ``keep_from`` reaches it: walking that one tree
-        finds every old node to keep."""
+        finds every old node to keep. Staged versions (a pipelining engine's next block)
+        may exist: their trees use new nodes and nodes of the head's tree, all kept."""
         version = self._head[0]
         if keep_from <= self._base:
             return {"roots": 0, "kv": 0, "nodes": 0}
-        if keep_from > version or self._staged:
-            raise ValueError(f"can prune below {version} at most, with nothing staged")
+        if keep_from > version:
+            raise ValueError(f"can prune below {version} at most")
         root = self._root_ref(keep_from)
         keep: list[tuple[int, bytes]] = []
         stack = [root] if root[1] != smt.EMPTY else []
@@ -349,6 +354,9 @@ class SqliteStateStore:
             if children is not None:
                 stack += [c for c in children if c[1] != smt.EMPTY]
         db = self._db
+        base = self._base
+        with self._latest_lock:  # refuse reads below keep_from before rows go
+            self._base = keep_from
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("CREATE TEMP TABLE IF NOT EXISTS keep_nodes (version INTEGER, "
@@ -368,9 +376,9 @@ class SqliteStateStore:
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            with self._latest_lock:
+                self._base = base
             raise
-        with self._latest_lock:
-            self._base = keep_from
         return {"roots": roots, "kv": kv, "nodes": nodes}
 
     def import_version(self, height: int, pairs: Mapping[bytes, bytes],

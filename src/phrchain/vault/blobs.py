@@ -4,7 +4,9 @@ Layout (``<directory>/blobs.sqlite3``, WAL, ``synchronous=FULL``, ``secure_delet
 64 KiB pages so a 1 MiB chunk is a short overflow chain)::
 
     records       record id → patient, hash, size, chunks, chunk_size, commitment,
-                  status ('pending' while chunks are being written, then 'active')
+                  status ('pending' while chunks are being written, then 'active'),
+                  hash_alg (the chunk hash, vault/crypto.py: 'sha256' for every record
+                  stored before the column existed; added on open)
     record_chunks (record id, index) → leaf hash          which chunks make a record
     chunks        leaf hash → ciphertext                  content-addressed
     wrapped_keys  (record id, reader DID) → 80-byte HPKE wrapped data key
@@ -58,6 +60,7 @@ from phrchain.vault.crypto import (
     RecordMeta,
     Sealed,
     StreamSealer,
+    leaf_hasher,
 )
 from phrchain.vault.errors import VaultError
 
@@ -65,6 +68,8 @@ DB_NAME: Final = "blobs.sqlite3"
 PAGE_SIZE: Final = 65536
 BATCH_BYTES: Final = 32 << 20
 BUSY_TIMEOUT_MS: Final = 30_000
+_INSERT_RECORD: Final = ("INSERT INTO records (record, patient, hash, size, chunks, chunk_size, "
+                         "commitment, status, hash_alg) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 CHECKPOINT_WAIT_MS: Final = 1_000
 
 SCHEMA: Final = """
@@ -72,7 +77,8 @@ CREATE TABLE IF NOT EXISTS records (
     record BLOB PRIMARY KEY, patient TEXT NOT NULL, hash BLOB NOT NULL,
     size INTEGER NOT NULL, chunks INTEGER NOT NULL, chunk_size INTEGER NOT NULL,
     commitment BLOB NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'active'))) WITHOUT ROWID;
+    status TEXT NOT NULL CHECK (status IN ('pending', 'active')),
+    hash_alg TEXT NOT NULL DEFAULT 'sha256') WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS record_chunks (
     record BLOB NOT NULL, idx INTEGER NOT NULL, leaf BLOB NOT NULL,
     PRIMARY KEY (record, idx)) WITHOUT ROWID;
@@ -129,6 +135,10 @@ class BlobStore:
         with self._write_lock:
             db = self._conn()
             db.executescript(SCHEMA)
+            if "hash_alg" not in {r[1] for r in db.execute("PRAGMA table_info(records)")}:
+                # a store from before the chunk hash was selectable: all SHA-256
+                db.execute("ALTER TABLE records ADD COLUMN hash_alg TEXT NOT NULL "
+                           "DEFAULT 'sha256'")
             self.recovered = self._recover(db) if recover else 0
 
     # --- connections ---------------------------------------------------------------
@@ -214,9 +224,10 @@ class BlobStore:
         for value, what in ((meta.hash, "hash"), (meta.commitment, "commitment")):
             if not isinstance(value, bytes) or len(value) != 32:
                 raise VaultError(errors.INVALID_ARGUMENT, f"{what} must be 32 bytes")
-        layout = meta.layout()
-        pairs = ((rfc9162.leaf_hash(chunk), chunk) for chunk in chunks)
-        self._put(meta.record_id, meta.patient, layout, pairs, lambda: meta, wrapped_keys)
+        layout, leaf = meta.layout(), leaf_hasher(meta.hash_alg)
+        pairs = ((leaf(chunk), chunk) for chunk in chunks)
+        self._put(meta.record_id, meta.patient, layout, pairs, lambda: meta, wrapped_keys,
+                  meta.hash_alg)
 
     def put_many(self, items: Sequence[tuple[RecordMeta, Sequence[bytes],
                                              Mapping[str, bytes]]]) -> None:
@@ -255,15 +266,15 @@ class BlobStore:
         if len(chunks) != layout.count:
             raise VaultError(errors.BAD_LAYOUT, f"got {len(chunks)} of {layout.count} "
                              f"chunks of record {meta.record_id.hex()}")
-        leaves = []
+        leaves, leaf = [], leaf_hasher(meta.hash_alg)
         for index, chunk in enumerate(chunks):
             layout.check_chunk(index, chunk)
-            leaves.append(rfc9162.leaf_hash(chunk))
+            leaves.append(leaf(chunk))
         if rfc9162.root_from_leaf_hashes(leaves) != meta.hash:
             raise VaultError(errors.HASH_MISMATCH, f"record {meta.record_id.hex()}")
-        db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, 'active')",
-                   (meta.record_id, meta.patient, meta.hash, layout.size, layout.count,
-                    layout.chunk_size, meta.commitment))
+        db.execute(_INSERT_RECORD, (meta.record_id, meta.patient, meta.hash, layout.size,
+                                    layout.count, layout.chunk_size, meta.commitment,
+                                    "active", meta.hash_alg))
         db.executemany("INSERT OR IGNORE INTO chunks (leaf, data) VALUES (?, ?)",
                        list(zip(leaves, chunks, strict=True)))
         db.executemany("INSERT INTO record_chunks VALUES (?, ?, ?)",
@@ -277,18 +288,20 @@ class BlobStore:
         second hash pass); :meth:`put` is the entry point for chunks from elsewhere.
         """
         return self._put(sealer.record_id, sealer.patient, sealer.layout,
-                         sealer.sealed_chunks(), lambda: sealer.meta, wrapped_keys)
+                         sealer.sealed_chunks(), lambda: sealer.meta, wrapped_keys,
+                         sealer.hash_alg)
 
     def _put(self, record_id: bytes, patient: str, layout: Layout,
              pairs: Iterable[tuple[bytes, bytes]], final: Callable[[], RecordMeta],
-             wrapped_keys: Mapping[str, bytes]) -> RecordMeta:
+             wrapped_keys: Mapping[str, bytes], hash_alg: str) -> RecordMeta:
         for reader, wrapped in wrapped_keys.items():
             _check_wrapped(reader, wrapped)
         with self._write_lock:
-            if self._existing(record_id, patient, layout, final, wrapped_keys):
+            if self._existing(record_id, patient, layout, final, wrapped_keys, hash_alg):
                 return final()
             try:
-                return self._put_chunks(record_id, patient, layout, pairs, final, wrapped_keys)
+                return self._put_chunks(record_id, patient, layout, pairs, final,
+                                        wrapped_keys, hash_alg)
             except BaseException:
                 db = self._conn()
                 if db.in_transaction:
@@ -298,14 +311,15 @@ class BlobStore:
                 raise
 
     def _existing(self, record_id: bytes, patient: str, layout: Layout,
-                  final: Callable[[], RecordMeta], wrapped_keys: Mapping[str, bytes]) -> bool:
+                  final: Callable[[], RecordMeta], wrapped_keys: Mapping[str, bytes],
+                  hash_alg: str) -> bool:
         row = self._conn().execute(
-            "SELECT patient, hash, size, chunks, commitment, chunk_size, status "
+            "SELECT patient, hash, size, chunks, commitment, chunk_size, status, hash_alg "
             "FROM records WHERE record = ?", (record_id,)).fetchone()
         if row is None:
             return False
-        if row[6] == "active" and row[0] == patient and (row[2], row[3], row[5]) == (
-                layout.size, layout.count, layout.chunk_size):
+        if row[6] == "active" and row[0] == patient and (row[2], row[3], row[5], row[7]) == (
+                layout.size, layout.count, layout.chunk_size, hash_alg):
             try:
                 meta = final()
             except VaultError:  # a stream not yet sealed: its hash is unknown, refuse
@@ -318,13 +332,12 @@ class BlobStore:
 
     def _put_chunks(self, record_id: bytes, patient: str, layout: Layout,
                     pairs: Iterable[tuple[bytes, bytes]], final: Callable[[], RecordMeta],
-                    wrapped_keys: Mapping[str, bytes]) -> RecordMeta:
+                    wrapped_keys: Mapping[str, bytes], hash_alg: str) -> RecordMeta:
         db = self._conn()
         db.execute("BEGIN IMMEDIATE")
         # hash and commitment are not known before a stream is sealed: zeros until then
-        db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
-                   (record_id, patient, bytes(32), layout.size, layout.count,
-                    layout.chunk_size, bytes(32)))
+        db.execute(_INSERT_RECORD, (record_id, patient, bytes(32), layout.size, layout.count,
+                                    layout.chunk_size, bytes(32), "pending", hash_alg))
         frontier, pending_bytes = rfc9162.CompactRange(), 0
         for index, (leaf, chunk) in enumerate(pairs):
             if index >= layout.count:
@@ -343,7 +356,7 @@ class BlobStore:
             raise VaultError(errors.BAD_LAYOUT, f"got {frontier.size} of {layout.count} "
                              f"chunks of record {record_id.hex()}")
         meta = final()
-        if frontier.root() != meta.hash:
+        if frontier.root() != meta.hash or meta.hash_alg != hash_alg:
             raise VaultError(errors.HASH_MISMATCH, f"record {record_id.hex()}")
         self._insert_wrapped(db, record_id, wrapped_keys)
         db.execute("UPDATE records SET status = 'active', hash = ?, commitment = ? "
@@ -466,8 +479,8 @@ class BlobStore:
 
     @staticmethod
     def _require_active(db: sqlite3.Connection, record_id: bytes) -> RecordMeta:
-        row = db.execute("SELECT patient, hash, size, chunks, commitment, chunk_size "
-                         "FROM records WHERE record = ? AND status = 'active'",
+        row = db.execute("SELECT patient, hash, size, chunks, commitment, chunk_size, "
+                         "hash_alg FROM records WHERE record = ? AND status = 'active'",
                          (record_id,)).fetchone()
         if row is None:
             raise VaultError(errors.RECORD_NOT_FOUND, record_id.hex())

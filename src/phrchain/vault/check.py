@@ -24,7 +24,7 @@ ciphertext, plaintext or key bytes.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +35,7 @@ from phrchain.core.errors import CryptoError, ErrorCode
 from phrchain.modules.records.messages import size_bucket
 from phrchain.vault import errors
 from phrchain.vault import gateway_errors as gw
-from phrchain.vault.crypto import RECORD_ID_SIZE, WRAPPED_KEY_SIZE, Layout
+from phrchain.vault.crypto import RECORD_ID_SIZE, WRAPPED_KEY_SIZE, Layout, leaf_hasher
 from phrchain.vault.descriptor import SEALED_SIZE
 from phrchain.vault.errors import VaultError
 
@@ -178,10 +178,17 @@ def _integrity(db: sqlite3.Connection, report: Report, subject: str) -> None:
             report.add(subject, errors.STORE_DAMAGED, f"SQLite integrity_check: {line}")
 
 
+_RECORDS: Final = ("SELECT record, patient, hash, size, chunks, chunk_size, commitment, "
+                   "status, hash_alg FROM records ORDER BY record")
+_RECORDS_BEFORE_ALG: Final = _RECORDS.replace("hash_alg", "'sha256'")
+
+
 def _records(db: sqlite3.Connection, report: Report, chain: ChainView | None) -> set[bytes]:
     ids: set[bytes] = set()
-    for row in db.execute("SELECT record, patient, hash, size, chunks, chunk_size, "
-                          "commitment, status FROM records ORDER BY record").fetchall():
+    # a store not yet opened by a vault that records the chunk hash: all SHA-256
+    columns = {r[1] for r in db.execute("PRAGMA table_info(records)")}
+    for row in db.execute(_RECORDS if "hash_alg" in columns else _RECORDS_BEFORE_ALG
+                          ).fetchall():
         record_id, status = row[0], row[7]
         if not isinstance(record_id, bytes) or len(record_id) != RECORD_ID_SIZE:
             report.add("store", errors.STORE_DAMAGED,
@@ -205,7 +212,7 @@ def _records(db: sqlite3.Connection, report: Report, chain: ChainView | None) ->
 
 def _one_record(db: sqlite3.Connection, report: Report, subject: str, row: tuple[Any, ...],
                 chain: ChainView | None) -> None:
-    record_id, patient, hash_, size, count, chunk_size, commitment, status = row
+    record_id, patient, hash_, size, count, chunk_size, commitment, status, alg = row
     if status != "active" or not isinstance(patient, str) \
             or not all(isinstance(v, bytes) and len(v) == 32 for v in (hash_, commitment)):
         report.add(subject, errors.STORE_DAMAGED,
@@ -217,7 +224,12 @@ def _one_record(db: sqlite3.Connection, report: Report, subject: str, row: tuple
         report.add(subject, errors.BAD_LAYOUT, f"size {size!r}, chunks {count!r}, chunk "
                    f"size {chunk_size!r} do not fit: {getattr(exc, 'detail', exc)}")
         return
-    _chunks(db, report, subject, record_id, hash_, layout)
+    try:
+        leaf_hash = leaf_hasher(alg)
+    except VaultError:
+        report.add(subject, errors.STORE_DAMAGED, f"its chunk hash {alg!r} is unknown")
+        return
+    _chunks(db, report, subject, record_id, hash_, layout, leaf_hash)
     _wrapped_keys(db, report, subject, record_id, chain)
     _sealed_descriptor(db, report, subject, record_id)
     if chain is not None:
@@ -243,7 +255,7 @@ def _has_table(db: sqlite3.Connection, name: str) -> bool:
 
 
 def _chunks(db: sqlite3.Connection, report: Report, subject: str, record_id: bytes,
-            hash_: bytes, layout: Layout) -> None:
+            hash_: bytes, layout: Layout, leaf_hash: Callable[[bytes], bytes]) -> None:
     rows = db.execute("SELECT idx, leaf FROM record_chunks WHERE record = ? ORDER BY idx",
                       (record_id,)).fetchall()
     leaves = {idx: leaf for idx, leaf in rows}
@@ -280,7 +292,7 @@ def _chunks(db: sqlite3.Connection, report: Report, subject: str, record_id: byt
                        "(truncated or extended)")
             whole = False
             continue
-        if rfc9162.leaf_hash(data) != leaf:
+        if leaf_hash(data) != leaf:
             report.add(subject, errors.HASH_MISMATCH, f"chunk {index}: the stored ciphertext "
                        "does not match its leaf hash (altered bytes)")
             whole = False

@@ -7,8 +7,10 @@ ciphertext, and committed to on chain (``records/register``'s ``descriptor``):
 
 - plaintext = canonical encoding (``core.encoding``) of ``{"v": 1, "record": hex,
   "resource", "category", "author": did, "size": exact ciphertext bytes, "chunks": n,
-  "salt": 32 hex random}``, then zero bytes up to :data:`PADDED_SIZE` (all descriptors
-  look alike in length);
+  "salt": 32 hex random}`` and, for a record whose chunk hash is not SHA-256,
+  ``"hash_alg"`` (``vault/crypto.py``; absent = SHA-256, so every earlier descriptor and
+  its commitment are unchanged), then zero bytes up to :data:`PADDED_SIZE` (all
+  descriptors look alike in length);
 - key = HKDF-SHA256(data key, salt none, info = ``"phrchain/record/descriptor/v1"`` ||
   record id (16 bytes)), 32 bytes; AES-256-GCM with a zero nonce (the key is unique to
   the record: one message per key), AAD = the record id (16 bytes);
@@ -36,7 +38,7 @@ from phrchain.core.errors import EncodingError
 from phrchain.core.hashing import tagged_hash
 from phrchain.modules.records.messages import CATEGORIES, RESOURCE_RE
 from phrchain.vault import errors
-from phrchain.vault.crypto import KEY_SIZE, RECORD_ID_SIZE, TAG_SIZE
+from phrchain.vault.crypto import HASH_ALGS, KEY_SIZE, RECORD_ID_SIZE, SHA256, TAG_SIZE
 from phrchain.vault.errors import VaultError
 
 __all__ = ["DESCRIPTOR_TAG", "PADDED_SIZE", "SEALED_SIZE", "Descriptor", "commitment_of",
@@ -63,20 +65,24 @@ class Descriptor:
     size: int
     chunks: int
     salt: str
+    hash_alg: str = SHA256
 
     @classmethod
     def new(cls, record: str, resource: str, category: str, author: str, size: int,
-            chunks: int, salt: str | None = None) -> Descriptor:
+            chunks: int, salt: str | None = None, hash_alg: str = SHA256) -> Descriptor:
         """A descriptor with a fresh salt (or ``salt``, for test vectors), checked."""
         found = cls(record, resource, category, author, size, chunks,
-                    secrets.token_hex(16) if salt is None else salt)
+                    secrets.token_hex(16) if salt is None else salt, hash_alg)
         found.check()
         return found
 
     def to_json(self) -> dict[str, Any]:
-        return {"v": VERSION, "record": self.record, "resource": self.resource,
-                "category": self.category, "author": self.author, "size": self.size,
-                "chunks": self.chunks, "salt": self.salt}
+        out = {"v": VERSION, "record": self.record, "resource": self.resource,
+               "category": self.category, "author": self.author, "size": self.size,
+               "chunks": self.chunks, "salt": self.salt}
+        if self.hash_alg != SHA256:
+            out["hash_alg"] = self.hash_alg
+        return out
 
     def plaintext(self) -> bytes:
         """The canonical encoding the commitment covers (unpadded)."""
@@ -92,7 +98,8 @@ class Descriptor:
               and self.category in CATEGORIES and isinstance(self.author, str)
               and 0 < len(self.author) <= 256 and type(self.size) is int
               and 0 < self.size <= 1 << 40 and type(self.chunks) is int
-              and 0 < self.chunks <= self.size and _is_hex(self.salt, 16))
+              and 0 < self.chunks <= self.size and _is_hex(self.salt, 16)
+              and self.hash_alg in HASH_ALGS)
         if not ok:
             raise VaultError(errors.INVALID_ARGUMENT, "descriptor fields are malformed")
         if len(self.plaintext()) > PADDED_SIZE:
@@ -157,10 +164,12 @@ def open_descriptor(sealed: bytes, data_key: bytes, record_id: bytes,
                          "descriptor differs from its commitment on chain")
     try:
         fields = encoding.decode(plaintext)
-        if not isinstance(fields, dict) or set(fields) != _FIELDS or fields["v"] != VERSION:
-            raise TypeError("fields")
+        if not isinstance(fields, dict) or set(fields) - {"hash_alg"} != _FIELDS \
+                or fields["v"] != VERSION or fields.get("hash_alg") == SHA256:
+            raise TypeError("fields")  # SHA-256 is said by leaving hash_alg out
         found = Descriptor(fields["record"], fields["resource"], fields["category"],
-                           fields["author"], fields["size"], fields["chunks"], fields["salt"])
+                           fields["author"], fields["size"], fields["chunks"], fields["salt"],
+                           fields.get("hash_alg", SHA256))
         found.check()
     except (EncodingError, TypeError, VaultError):
         raise VaultError(errors.DESCRIPTOR_INVALID, f"record {record_id.hex()}: not a "

@@ -24,7 +24,7 @@ from typing import Any, Final
 from phrchain.core import encoding
 from phrchain.core.errors import EncodingError
 from phrchain.vault import gateway_errors as e
-from phrchain.vault.crypto import Layout, RecordMeta
+from phrchain.vault.crypto import HASH_ALGS, SHA256, Layout, RecordMeta
 
 MAX_KEY_ITEMS: Final = 4096  # records (or record-reader pairs) per key request
 
@@ -46,6 +46,8 @@ def encode_upload(meta: RecordMeta, wrapped_keys: dict[str, bytes], chunks: list
                   register: dict[str, Any] | None = None) -> bytes:
     fields: dict[str, Any] = {"meta": meta.descriptor_fields(),
                               "keys": {r: w.hex() for r, w in sorted(wrapped_keys.items())}}
+    if meta.hash_alg != SHA256:  # absent: SHA-256, as every upload before the choice
+        fields["meta"]["hash_alg"] = meta.hash_alg
     if descriptor is not None:
         fields["descriptor"] = descriptor.hex()
     if register is not None:
@@ -61,8 +63,12 @@ def decode_upload(body: bytes) -> Upload:
         if set(header) - {"meta", "keys", "descriptor", "register"}:
             raise KeyError("unknown field")
         m, keys_ = header["meta"], header["keys"]
+        hash_alg = m.get("hash_alg", SHA256)
+        if hash_alg not in HASH_ALGS:
+            raise ValueError("hash_alg")
         meta = RecordMeta(bytes.fromhex(m["record"]), m["patient"], bytes.fromhex(m["hash"]),
-                          int(m["size"]), int(m["chunks"]), bytes.fromhex(m["commitment"]))
+                          int(m["size"]), int(m["chunks"]), bytes.fromhex(m["commitment"]),
+                          hash_alg=hash_alg)
         wrapped = {str(r): bytes.fromhex(w) for r, w in keys_.items()}
         descriptor = bytes.fromhex(header["descriptor"]) if "descriptor" in header else None
         register = header.get("register")

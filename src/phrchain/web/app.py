@@ -18,6 +18,10 @@ Routes (JSON under ``/ui/api``; ``*`` needs the ``X-CSRF-Token`` header)::
     /ui/api/patient/claim-form, POST …/claims     filing.py (the patient files a claim)
     /ui/api/{patient,auditor}/trials...           trials.py (consent and withdrawal under
                                                   a trial pseudonym; outcome-switch report)
+    /ui/api/pharmacy/..., /ui/api/{auditor,patient}/supply/...   supply.py (dispense
+                                                  screen, alert board, medication history)
+    /ui/api/patient/research                      research.py (donations and the studies
+                                                  that used the patient's data)
 
 Errors have the node API's shape (``errors.py``). Nothing here logs a request body, a
 record or a DID.
@@ -47,7 +51,18 @@ from phrchain.modules.claims.reasons import REASONS
 from phrchain.modules.consent.messages import CONSENT_ACTIONS, PURPOSES
 from phrchain.modules.identity.messages import ROLES
 from phrchain.modules.records.messages import CATEGORIES
-from phrchain.web import auditor, claims, filing, patient, provider, trials
+from phrchain.web import (
+    auditor,
+    claims,
+    filing,
+    genome,
+    patient,
+    provider,
+    research,
+    smart,
+    supply,
+    trials,
+)
 from phrchain.web.config import UiConfig
 from phrchain.web.deps import COOKIE, Ui, UiState, current_session, mutating_session, party
 from phrchain.web.errors import (
@@ -92,6 +107,8 @@ def capabilities_of(identity: dict[str, Any], extra: set[str] | None = None
             caps.add("break_glass")
         if "auditor" in roles:
             caps.add("auditor")
+        if "pharmacist" in roles:
+            caps.add("pharmacy")
     elif kind == "organization":
         caps.add("auditor" if identity.get("org_type") == "regulator" else "provider")
     elif kind == "authority":
@@ -289,6 +306,12 @@ def create_ui_app(config: UiConfig) -> FastAPI:
     app.include_router(claims.auditor_router)
     app.include_router(trials.patient_router)
     app.include_router(trials.auditor_router)
+    app.include_router(genome.router)
+    app.include_router(smart.router)
+    app.include_router(supply.pharmacy_router)
+    app.include_router(supply.auditor_router)
+    app.include_router(supply.patient_router)
+    app.include_router(research.patient_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_handlers(app)
     app.add_middleware(LoopbackGuard)

@@ -24,12 +24,22 @@ class WalletEntry:
     off chain: filing a claim in the UI tags the billed codes with them. ``audit_keys``
     are audit key files (``client/audit.py`` ``AuditKey``, ``phrchain audit key``): an
     auditor of a regulator signs in with their own wallet and opens the sealed audit
-    entries wrapped to the regulator organization with its key, configured here."""
+    entries wrapped to the regulator organization with its key, configured here.
+    A pharmacist's ``monitoring_key`` (``phrchain supply new-key``) and ``prescriptions``
+    (the pharmacy's file of prescriptions handed to it: ``web/supply.py``) let the
+    dispense screen work, and its ``pharmacy_log`` (``client/pharmacy_log.py``) records
+    which patient each dispense was for (the statutory report's source); a patient's
+    ``monitoring_tag`` (given by the pharmacy) shows
+    their medication history."""
 
     path: Path
     role: str = ""
     product_keys: tuple[Path, ...] = ()
     audit_keys: tuple[Path, ...] = ()
+    monitoring_key: Path | None = None
+    prescriptions: Path | None = None
+    monitoring_tag: str = ""
+    pharmacy_log: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -64,16 +74,24 @@ class UiConfig:
     @classmethod
     def from_file(cls, path: Path | str) -> UiConfig:
         """``{"node_url", "directory": {org DID: url}, "wallets": {name: {"path",
-        "role", "product_keys"?: [paths], "audit_keys"?: [paths]}}, "trust_anchor"?,
+        "role", "product_keys"?: [paths], "audit_keys"?: [paths], "monitoring_key"?: path,
+        "prescriptions"?: path, "monitoring_tag"?: hex, "pharmacy_log"?: path}}, "trust_anchor"?,
         "chain_id"?,
         "idle_timeout_s"?}``; relative paths are relative to the file."""
         source = Path(path)
         body: dict[str, Any] = json.loads(source.read_text())
+        def optional(w: dict[str, Any], name: str) -> Path | None:
+            return source.parent / w[name] if w.get(name) else None
+
         wallets = {name: WalletEntry(source.parent / w["path"], w.get("role", ""),
                                      tuple(source.parent / k
                                            for k in w.get("product_keys", ())),
                                      tuple(source.parent / k
-                                           for k in w.get("audit_keys", ())))
+                                           for k in w.get("audit_keys", ())),
+                                     optional(w, "monitoring_key"),
+                                     optional(w, "prescriptions"),
+                                     str(w.get("monitoring_tag", "")),
+                                     optional(w, "pharmacy_log"))
                    for name, w in body["wallets"].items()}
         return cls(str(body["node_url"]), dict(body["directory"]), wallets,
                    body.get("trust_anchor"), body.get("chain_id"),

@@ -11,12 +11,18 @@ Only the mapping lives here (protobuf in, protobuf out); the wire protocol is
   (bound to organizations), CometBFT's genesis validators must be the same keys and
   powers, or be empty (the app's set is then returned as the initial set); a genesis
   without governance validators keeps CometBFT's set, which governance cannot change.
-- ``CheckTx`` (new and re-check): ``Application.check_tx`` on the check state.
+- ``CheckTx`` (new and re-check): ``Application.check_tx`` on the check state; a
+  re-check does not verify again a signature that verified under the same key when the
+  tx was new (every state-dependent check reruns).
 - ``PrepareProposal``: the mempool's txs run in order on a scratch state at the block's
   height and time; those that would fail are dropped. ``ProcessProposal``: the same run;
   any failing tx rejects the proposal (a failed tx consumes nothing, not even its
-  nonce, so it has no business in a block).
-- ``FinalizeBlock``: execute; per-tx code/codespace/log and events; the block's events
+  nonce, so it has no business in a block). An accepted proposal's run (an
+  ``app.Trial``; for our own proposal, PrepareProposal's when it kept every tx) is kept
+  by block hash until the height is finalized.
+- ``FinalizeBlock``: execute — or, for the block kept by ProcessProposal (same hash,
+  height, time and txs, on the same committed parent), finish that run instead of
+  running its txs again; per-tx code/codespace/log and events; the block's events
   (governance outcomes) and validator updates (a passed validator proposal; CometBFT
   applies them at H+2); the app hash. Block time is the header's, truncated to integer
   milliseconds (no clock in the app).
@@ -46,7 +52,7 @@ from typing import Any, Final
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from phrchain import __version__
-from phrchain.app import Application, BlockInfo, TxResult, new_application
+from phrchain.app import Application, BlockInfo, Trial, TxResult, new_application
 from phrchain.core.errors import BAD_QUERY, ProofError, TxError
 from phrchain.core.module import Event, ValidatorUpdate, block_of
 from phrchain.core.state import StoreView
@@ -69,6 +75,8 @@ APP_VERSION: Final = 1
 # against PrepareProposal's max_tx_bytes as CometBFT counts it.
 _TX_OVERHEAD: Final = 1 + 10
 _LAST_BLOCK_FILE: Final = "last_block.json"
+# Accepted proposals kept per height (one per round that reached ProcessProposal).
+_MAX_TRIALS: Final = 8
 
 
 def timestamp_ms(ts: Timestamp) -> int:
@@ -127,7 +135,8 @@ class AbciApplication:
     """One validator's application, answering ABCI requests (see module docstring)."""
 
     def __init__(self, store: StateStore, home: Path | None = None,
-                 snapshot_interval: int = 0, keep_versions: int = 0) -> None:
+                 snapshot_interval: int = 0, keep_versions: int = 0,
+                 reuse_trials: bool = True) -> None:
         self.store = store
         self.home = home
         self.snapshot_interval = snapshot_interval
@@ -141,8 +150,14 @@ class AbciApplication:
         # one state machine, so they take turns. Queries read committed versions only.
         self._lock = threading.Lock()
         self._finalized: int | None = None
-        # The last proposal this node prepared, all of whose txs passed: (height, time, txs).
-        self._prepared: tuple[int, int, tuple[bytes, ...]] | None = None
+        # The last proposal this node prepared, all of whose txs passed: (height, time,
+        # txs), and its run when it kept every tx it was given (else None).
+        self._prepared: tuple[tuple[int, int, tuple[bytes, ...]], Trial | None] | None = None
+        # Accepted proposals' runs by block hash, for FinalizeBlock (module docstring);
+        # ``reuse_trials=False`` re-executes every block (a reference for tests).
+        self.reuse_trials = reuse_trials
+        self._trials: dict[bytes, Trial] = {}
+        self.reused = self.executed = 0  # finalized blocks, by how
         # Calls and seconds per ABCI method since the last Commit (logged at each Commit).
         self._spent: dict[str, list[Any]] = {}
         self._restore_last_block_time()
@@ -211,8 +226,9 @@ class AbciApplication:
 
     # -- mempool ----------------------------------------------------------------------------
     def check_tx(self, req: pb.RequestCheckTx, res: pb.ResponseCheckTx) -> None:
+        recheck = req.type == pb.RECHECK
         with self._lock:
-            result = self.app.check_tx(req.tx)
+            result = self.app.check_tx(req.tx, recheck)
         res.code = result.code
         if result.code:
             res.codespace = result.codespace
@@ -223,10 +239,10 @@ class AbciApplication:
                          res: pb.ResponsePrepareProposal) -> None:
         block = BlockInfo(req.height, timestamp_ms(req.time))
         with self._lock:
-            results = self.app.trial_block(block, req.txs)
+            trial = self.app.trial(block, req.txs)
         budget = req.max_tx_bytes
         dropped = 0
-        for raw, result in zip(req.txs, results, strict=True):
+        for raw, result in zip(req.txs, trial.results, strict=True):
             if not result.ok:
                 dropped += 1
                 continue
@@ -234,21 +250,27 @@ class AbciApplication:
             if budget < 0:
                 break
             res.txs.append(raw)
-        self._prepared = (block.height, block.time_ms, tuple(res.txs))
+        kept = len(res.txs) == len(req.txs)
+        self._prepared = ((block.height, block.time_ms, tuple(res.txs)),
+                          trial if kept else None)
         if dropped:
             log.info("proposal %d: dropped %d tx(s) that would fail", req.height, dropped)
 
     def process_proposal(self, req: pb.RequestProcessProposal,
                          res: pb.ResponseProcessProposal) -> None:
         block = BlockInfo(req.height, timestamp_ms(req.time))
-        if self._prepared == (block.height, block.time_ms, tuple(req.txs)):
+        prepared = self._prepared
+        if prepared is not None and prepared[0] == (block.height, block.time_ms,
+                                                    tuple(req.txs)):
             # Our own proposal: every tx already passed on this same committed state at
             # this height and time, and nothing commits between Prepare and Process.
             res.status = pb.ResponseProcessProposal.ACCEPT
+            if prepared[1] is not None:
+                self._keep(bytes(req.hash), prepared[1])
             return
         with self._lock:
-            results = self.app.trial_block(block, req.txs)
-        bad = [(i, r) for i, r in enumerate(results) if not r.ok]
+            trial = self.app.trial(block, req.txs)
+        bad = [(i, r) for i, r in enumerate(trial.results) if not r.ok]
         if bad:
             index, first = bad[0]
             log.warning("rejecting proposal %d: tx %d (%s) fails with %s/%d", req.height,
@@ -256,6 +278,17 @@ class AbciApplication:
             res.status = pb.ResponseProcessProposal.REJECT
         else:
             res.status = pb.ResponseProcessProposal.ACCEPT
+            self._keep(bytes(req.hash), trial)
+
+    def _keep(self, block_hash: bytes, trial: Trial) -> None:
+        if not self.reuse_trials or not block_hash:
+            return
+        with self._lock:
+            self._trials = {h: t for h, t in self._trials.items()
+                            if t.block.height == trial.block.height}
+            self._trials[block_hash] = trial
+            while len(self._trials) > _MAX_TRIALS:
+                del self._trials[next(iter(self._trials))]
 
     # -- blocks -----------------------------------------------------------------------------
     def finalize_block(self, req: pb.RequestFinalizeBlock,
@@ -263,7 +296,14 @@ class AbciApplication:
         block = BlockInfo(req.height, timestamp_ms(req.time))
         with self._lock:
             self._drop_uncommitted()
-            result = self.app.finalize_block(block, req.txs)
+            trial = self._trials.get(bytes(req.hash))
+            self._trials = {}
+            if trial is not None and self.app.fits(trial, block, req.txs):
+                self.reused += 1
+            else:
+                trial = None
+                self.executed += 1
+            result = self.app.finalize_block(block, req.txs, trial)
             self._finalized = req.height
         for tx_result in result.tx_results:
             _fill_result(res.tx_results.add(), tx_result)
@@ -289,8 +329,10 @@ class AbciApplication:
         if self.keep_versions > 0:
             res.retain_height = self._prune(height)
         if log.isEnabledFor(logging.INFO):
-            log.info("committed %d; since the last commit: %s", height, ", ".join(
-                f"{kind} {n}x {1000 * t:.0f} ms" for kind, (n, t) in sorted(self._spent.items())))
+            log.info("committed %d (blocks finalized from a kept run %d, run again %d); "
+                     "since the last commit: %s", height, self.reused, self.executed,
+                     ", ".join(f"{kind} {n}x {1000 * t:.0f} ms"
+                               for kind, (n, t) in sorted(self._spent.items())))
         self._spent = {}
 
     def _prune(self, height: int) -> int:

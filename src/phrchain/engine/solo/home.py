@@ -6,7 +6,8 @@
     DIR/config/node.json           block cutting, mempool bounds, API address
     DIR/config/validator_key.json  the proposer's Ed25519 seed (mode 0600; an unattended
                                    node must be able to sign blocks, see docs/operations.md)
-    DIR/data/state.db, blocks.db   SQLite state store and block store
+    DIR/data/state.db, blocks.db   SQLite state store and block store (``keep_versions``
+                                   in node.json prunes old state versions; blocks stay)
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class NodeConfig:
     pipeline: bool = True
     api_host: str = "127.0.0.1"
     api_port: int = 8645
+    # Pruning: keep the last keep_versions state versions, pruning every keep_versions
+    # blocks (queries and proofs below answer query/3); 0 = archive, keep every version.
+    keep_versions: int = 0
 
 
 def config_dir(home: Path) -> Path:

@@ -275,6 +275,7 @@ class SoloNode:
                 self.mempool.remove(hashes)
                 self._recheck_mempool()
                 self._committed(signed, hashes, jsons)
+            self._prune(signed.header.height)
             return result
 
     def _committed(self, signed: SignedHeader, hashes: list[bytes],
@@ -344,6 +345,7 @@ class SoloNode:
                 del self._inflight[tx_hash]
             self._uncommitted -= 1
             self._committed(signed, hashes, jsons)
+        self._prune(signed.header.height)
 
     def _wait_state(self, height: int) -> None:
         with self._cond:
@@ -357,6 +359,17 @@ class SoloNode:
             self._commits.put(None)  # after every queued block: they are committed first
             self._committer.join(timeout=60)
             self._committer = None
+
+    def _prune(self, height: int) -> None:
+        """Every ``keep_versions`` blocks, forget the state versions older than the last
+        ``keep_versions``, right after a commit (pipelined: in the committer thread,
+        while the next block may be staged: what it reads is kept, see
+        ``SqliteStateStore.prune``). Latest reads and check_tx go on meanwhile; reads
+        below answer query/3."""
+        keep = self.config.keep_versions
+        if keep > 0 and height % keep == 0:
+            deleted = self.state.prune(max(0, height - keep + 1))
+            log.info("pruned state below %d: %s", height - keep + 1, deleted)
 
     def _execute(self, raws: list[bytes]) -> tuple[SignedHeader, BlockResult]:
         prev = self._tip_header

@@ -24,7 +24,11 @@ from phrchain.core.errors import CryptoError, PhrError
 from phrchain.core.store import MemoryStateStore
 from phrchain.engine.solo.home import data_dir, load_genesis
 from phrchain.storage.blocks import SqliteBlockStore
-from phrchain.storage.integrity import first_difference
+from phrchain.storage.integrity import (
+    StateIntegrityError,
+    check_latest_state,
+    first_difference,
+)
 from phrchain.storage.sqlite_state import SqliteStateStore
 
 Progress = Callable[[int, int], None]
@@ -66,7 +70,9 @@ def _verify(genesis: dict[str, object], blocks: SqliteBlockStore,
     validator_key = keys.public_key_from_did(validator)
     replica = new_application(MemoryStateStore())
     genesis_hash = replica.init_chain(genesis)
-    if state is not None and state.version() >= 0 and state.root(0) != genesis_hash:
+    lowest = state.lowest_version() if state is not None else 0  # > 0: a pruned store
+    if state is not None and state.version() >= 0 and lowest == 0 \
+            and state.root(0) != genesis_hash:
         return VerifyReport(False, 0, 0, "state store's genesis app hash differs from "
                             "the genesis file replayed")
     top = blocks.height()
@@ -85,7 +91,12 @@ def _verify(genesis: dict[str, object], blocks: SqliteBlockStore,
             progress(height, top)
     if state is not None and state.version() >= 0:
         assert isinstance(replica.store, MemoryStateStore)
-        where = first_difference(state, replica.store)
+        where = first_difference(state, replica.store, lowest)
+        if where is None and lowest > 0:
+            try:  # the rows a pruned store kept from below: its values make the root
+                check_latest_state(state, replica.store.root(state.version()))
+            except StateIntegrityError as exc:
+                where = f"its values at height {state.version()}: {exc}"
         if where is not None:
             return VerifyReport(False, top, state.version(),
                                 f"the state database differs from the replay ({where}): "
@@ -130,6 +141,7 @@ def _check_block(height: int, prev: SignedHeader | None, blocks: SqliteBlockStor
         raise _Bad("stored tx results differ from the replayed ones")
     if any(t.hash.hex() != r["hash"] for t, r in zip(stored, replayed, strict=True)):
         raise _Bad("the block store's tx hash column does not match the tx it indexes")
-    if state is not None and state.version() >= height and state.root(height) != h.app_hash:
+    if state is not None and state.lowest_version() <= height <= state.version() \
+            and state.root(height) != h.app_hash:
         raise _Bad("the node's state store records a different app hash")
     return signed

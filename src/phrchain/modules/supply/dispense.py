@@ -12,7 +12,7 @@ from typing import Any, Final
 from phrchain.core.module import Context
 from phrchain.core.tx import Msg
 from phrchain.modules.identity import parties
-from phrchain.modules.supply import gs1, keeper, monitor
+from phrchain.modules.supply import gs1, keeper, monitor, prescribe
 from phrchain.modules.supply.custody import (
     DISPENSED,
     acting_org,
@@ -28,9 +28,6 @@ from phrchain.modules.supply.errors import (
     INVALID_FIELD,
     LOT_MISMATCH,
     PRESCRIBER_NOT_ALLOWED,
-    QUANTITY_MISMATCH,
-    RX_EXHAUSTED,
-    RX_MISMATCH,
     STEWARDSHIP_REQUIRED,
     UNAUTHORIZED,
     UNKNOWN_SERIAL,
@@ -38,18 +35,7 @@ from phrchain.modules.supply.errors import (
 from phrchain.modules.supply.messages import SUPPLY_DISPENSED, Dispense
 from phrchain.modules.supply.params import aware_of, groups_of
 
-DISPENSING_ORG_TYPES: Final = frozenset({"pharmacy", "hospital", "clinic"})
-PRESCRIBING_ORG_TYPES: Final = frozenset({"hospital", "clinic"})
-
-
-def _prescriber(ctx: Context, did: str) -> parties.Identity:
-    prescriber = parties.acting(ctx.state, did)
-    org = None if prescriber is None else parties.organization_of(prescriber)
-    if prescriber is None or prescriber["kind"] != "practitioner" or org is None \
-            or parties.org_type(ctx.state, org) not in PRESCRIBING_ORG_TYPES:
-        raise PRESCRIBER_NOT_ALLOWED(f"{did} is not an acting practitioner of a hospital or "
-                                     f"clinic")
-    return prescriber
+DISPENSING_ORG_TYPES: Final = prescribe.DISPENSING_ORG_TYPES
 
 
 def _scanned_units(ctx: Context, m: Dispense, org: str
@@ -74,25 +60,6 @@ def _scanned_units(ctx: Context, m: Dispense, org: str
     return units, products
 
 
-def _fill(ctx: Context, m: Dispense) -> None:
-    """Count this fill against the prescription's quantity and refills. The first fill
-    fixes the commitment, prescriber, quantity and refills the pharmacy attested from
-    the sealed MedicationRequest; every later fill must name the same."""
-    if len(m.scans) > m.quantity:
-        raise QUANTITY_MISMATCH(f"{len(m.scans)} packs exceed the prescribed {m.quantity}")
-    rx = keeper.get_rx(ctx.state, m.rx)
-    if rx is None:
-        rx = {"rx": m.rx, "prescriber": m.prescriber, "commitment": m.rx_commitment,
-              "quantity": m.quantity, "refills": m.refills, "fills": 0}
-    elif (rx["prescriber"], rx["commitment"], rx["quantity"], rx["refills"]) != \
-            (m.prescriber, m.rx_commitment, m.quantity, m.refills):
-        raise RX_MISMATCH(m.rx)
-    if rx["fills"] > rx["refills"]:
-        raise RX_EXHAUSTED(f"{rx['fills']} fills of {rx['refills'] + 1}")
-    rx["fills"] += 1
-    keeper.put_rx(ctx.state, rx)
-
-
 def _antibiotics(products: list[keeper.Product], table: dict[str, Any]) -> list[str]:
     """AWaRe groups of the antibiotic ingredients dispensed."""
     return [aware_of(table, i["atc"]) or "unclassified"
@@ -112,7 +79,7 @@ def dispense(ctx: Context, msg: Msg) -> None:
     if m.exemption is not None and m.exemption not in table["exemptions"]:
         raise INVALID_FIELD(f"exemption must be one of {table['exemptions']}")
     units, products = _scanned_units(ctx, m, org)
-    prescriber = _prescriber(ctx, m.prescriber)
+    prescriber = prescribe.prescriber_of(ctx, m.prescriber)
     for product in products:
         roles = table["prescriber_roles"][product["controlled"]]
         if not any(parties.has_role(prescriber, r) for r in roles):
@@ -121,7 +88,7 @@ def dispense(ctx: Context, msg: Msg) -> None:
     aware = _antibiotics(products, table)
     if "reserve" in aware and m.stewardship not in table["stewardship_codes"]:
         raise STEWARDSHIP_REQUIRED(f"codes: {table['stewardship_codes']}")
-    _fill(ctx, m)
+    prescribe.check_fill(ctx, m)
     for unit in units:
         unit.update({"status": DISPENSED, "dispense": m.dispense})
         keeper.put_unit(ctx.state, unit)

@@ -59,3 +59,12 @@ UNKNOWN_EVENT = register("supply", 30, "unknown_event", "no event with this even
 UNKNOWN_ALERT = register("supply", 31, "unknown_alert", "no alert with this id")
 ALERT_CLOSED = register("supply", 32, "alert_closed", "the alert is already closed")
 DISPENSE_EXISTS = register("supply", 33, "dispense_exists", "a dispense with this id exists")
+UNKNOWN_RX = register("supply", 34, "unknown_rx",
+                      "no prescription is registered under this tag: the prescriber "
+                      "registers it (supply/prescribe) before it is dispensed")
+RX_EXISTS = register("supply", 35, "rx_exists",
+                     "a prescription is already registered under this tag")
+RX_NOT_ACTIVE = register("supply", 36, "rx_not_active",
+                         "the prescription was cancelled by its prescriber")
+RX_EXPIRED = register("supply", 37, "rx_expired",
+                      "the prescription is past the days it is valid for")

@@ -9,7 +9,7 @@ from typing import Final
 from phrchain.core.module import Context, Handler
 from phrchain.core.tx import Msg
 from phrchain.modules.identity import parties
-from phrchain.modules.supply import dispense, gs1, keeper, monitor
+from phrchain.modules.supply import dispense, gs1, keeper, monitor, prescribe
 from phrchain.modules.supply.custody import (
     ACTIVE,
     IN_TRANSIT,
@@ -46,6 +46,7 @@ from phrchain.modules.supply.errors import (
     UNKNOWN_SHIPMENT,
 )
 from phrchain.modules.supply.messages import (
+    CANCEL_RX,
     CLOSE_ALERT,
     COMMISSION,
     DECLARE_ERROR,
@@ -53,6 +54,7 @@ from phrchain.modules.supply.messages import (
     DISPENSE,
     EVENT_HASH_RE,
     PACK,
+    PRESCRIBE,
     READ_HISTORY,
     RECALL,
     RECEIVE,
@@ -401,4 +403,5 @@ HANDLERS: Final[Mapping[str, Handler]] = {
     DECOMMISSION: decommission, REVERSE: reverse, RECALL: recall,
     DECLARE_ERROR: declare_error, DISPENSE: dispense.dispense,
     CLOSE_ALERT: monitor.close_alert, READ_HISTORY: monitor.read_history,
+    PRESCRIBE: prescribe.prescribe, CANCEL_RX: prescribe.cancel_rx,
 }

@@ -13,7 +13,7 @@ State layout (values canonical JSON)::
     supply/e/<event hash hex>         -> {event_hash, step, by, height}  every event
     supply/x/<event hash hex>         -> error declaration on that event
     supply/d/<dispense>               -> dispense
-    supply/rx/<rx tag>                -> prescription fills
+    supply/rx/<rx tag>                -> registered prescription and its fills
     supply/m/<patient tag>            -> monitoring state (recent supplies, courses)
     supply/h/<patient tag>/<height:012d>/<dispense> -> b"1"   a patient tag's history
     supply/a/<alert>                  -> alert
@@ -109,12 +109,17 @@ class Dispense(TypedDict):
 
 
 class Rx(TypedDict):
-    rx: str
+    rx: str                              # monitoring tag of the prescription
+    patient: str                         # monitoring tag of the patient
     prescriber: str
-    commitment: str
-    quantity: int
+    commitment: str                      # salted commitment to record, quantity, refills
+    quantity: int                        # packs per fill at most
     refills: int
+    valid_days: int
+    day: int                             # UTC day of registration
+    status: str                          # active | cancelled
     fills: int
+    height: int
 
 
 class Alert(TypedDict):
@@ -285,6 +290,10 @@ def put_alert(state: Overlay, alert: Alert) -> None:
 
 def open_alerts(state: Reader, after: str | None = None) -> Iterator[str]:
     return suffixes(state, keys.OPEN_ALERT, after)
+
+
+def all_alerts(state: Reader, after: str | None = None) -> Iterator[str]:
+    return suffixes(state, keys.ALERT, after)
 
 
 def antibiotics(state: Reader, party: str) -> dict[str, int]:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
+from phrchain.core import encoding
+from phrchain.core.hashing import domain_prefix
 from phrchain.modules import fields
 from phrchain.modules.supply import gs1
 from phrchain.modules.supply.errors import INVALID_FIELD
@@ -37,6 +39,8 @@ DECLARE_ERROR: Final = "supply/declare_error"
 DISPENSE: Final = "supply/dispense"
 CLOSE_ALERT: Final = "supply/close_alert"
 READ_HISTORY: Final = "supply/read_history"
+PRESCRIBE: Final = "supply/prescribe"
+CANCEL_RX: Final = "supply/cancel_rx"
 
 # Events the handlers emit (``Event.type``), for clients that filter events.
 SUPPLY_PARAMS_SET: Final = "supply.params_set"
@@ -55,11 +59,14 @@ SUPPLY_DISPENSED: Final = "supply.dispensed"
 SUPPLY_ALERT: Final = "supply.alert"
 SUPPLY_ALERT_CLOSED: Final = "supply.alert_closed"
 SUPPLY_HISTORY_READ: Final = "supply.history_read"
+SUPPLY_PRESCRIBED: Final = "supply.prescribed"
+SUPPLY_RX_CANCELLED: Final = "supply.rx_cancelled"
 EVENTS: Final = frozenset({
     SUPPLY_PARAMS_SET, SUPPLY_PRODUCT_REGISTERED, SUPPLY_COMMISSIONED, SUPPLY_PACKED,
     SUPPLY_UNPACKED, SUPPLY_SHIPPED, SUPPLY_RECEIVED, SUPPLY_DISCREPANCY,
     SUPPLY_DECOMMISSIONED, SUPPLY_REVERSED, SUPPLY_RECALLED, SUPPLY_ERROR_DECLARED,
-    SUPPLY_DISPENSED, SUPPLY_ALERT, SUPPLY_ALERT_CLOSED, SUPPLY_HISTORY_READ})
+    SUPPLY_DISPENSED, SUPPLY_ALERT, SUPPLY_ALERT_CLOSED, SUPPLY_HISTORY_READ,
+    SUPPLY_PRESCRIBED, SUPPLY_RX_CANCELLED})
 
 DECOMMISSION_REASONS: Final = frozenset({"destroyed", "stolen", "sample", "exported"})
 ALERT_OUTCOMES: Final = frozenset({"false_positive", "justified", "intervened", "referred"})
@@ -68,6 +75,7 @@ HISTORY_PURPOSES: Final = frozenset({"strong_opioid", "controlled_prescription"}
 EVENT_HASH_RE: Final = re.compile(r"ni:///sha-256;([0-9a-f]{64})\?ver=CBV2\.0")
 DOSE_FORM_RE: Final = re.compile(r"[a-z][a-z_]{0,31}")
 NAME_RE: Final = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
+MAX_VALID_DAYS: Final = 366  # days a registered prescription may be valid
 MAX_UNITS: Final = 200      # units per message (a tx writes at most 512 keys)
 MAX_CASES: Final = 20
 MAX_INGREDIENTS: Final = 8
@@ -547,3 +555,82 @@ class ReadHistory:
 
     def to_msg(self) -> dict[str, Any]:
         return {"type": self.TYPE, "patient": self.patient, "purpose": self.purpose}
+
+
+SIGNATURE_RE: Final = re.compile(r"[0-9a-f]{128}")
+MAX_DAY: Final = 10**6      # UTC day numbers (year 4707)
+
+
+def prescription_bytes(chain_id: str, body: Mapping[str, Any]) -> bytes:
+    """What the prescriber signs (Ed25519, its current signing key): the prescription's
+    tags, commitment, limits, issue day and the prescriber's DID on ``chain_id``."""
+    fields_ = {k: body[k] for k in ("rx", "patient", "commitment", "quantity", "refills",
+                                    "issued_day", "valid_days", "prescriber")}
+    return domain_prefix("phrchain/supply/prescription/v1") + encoding.encode(
+        {"chain_id": chain_id, **fields_})
+
+
+@dataclass(frozen=True, slots=True)
+class Prescribe:
+    """``supply/prescribe``: a prescription's registration, **signed by its prescriber
+    off chain** and submitted by the pharmacy with its first fill (or by the prescriber).
+    ``commitment`` is SHA-256 over the record id, packs per fill, refills and a salt
+    (``client/supply.py`` ``Prescription.commitment``), under the prescription tag
+    ``rx`` for the patient tag ``patient``; pharmacies dispense against it at most
+    ``refills + 1`` times, at most ``quantity`` packs a time, from ``issued_day`` for
+    ``valid_days`` days. Submitted at the first fill, it shows on chain when the patient
+    comes to the pharmacy, not when the prescriber wrote the record."""
+
+    rx: str
+    patient: str
+    commitment: str
+    quantity: int
+    refills: int
+    issued_day: int
+    valid_days: int
+    prescriber: str
+    signature: str
+
+    TYPE: ClassVar[str] = PRESCRIBE
+
+    @classmethod
+    def parse(cls, msg: Mapping[str, Any]) -> Prescribe:
+        fields.exact(msg, INVALID_FIELD, ("rx", "patient", "commitment", "quantity",
+                                          "refills", "issued_day", "valid_days",
+                                          "prescriber", "signature"))
+        return cls(fields.digest(msg, "rx", INVALID_FIELD),
+                   fields.digest(msg, "patient", INVALID_FIELD),
+                   fields.digest(msg, "commitment", INVALID_FIELD),
+                   fields.integer(msg, "quantity", INVALID_FIELD, 1, 1000),
+                   fields.integer(msg, "refills", INVALID_FIELD, 0, 99),
+                   fields.integer(msg, "issued_day", INVALID_FIELD, 0, MAX_DAY),
+                   fields.integer(msg, "valid_days", INVALID_FIELD, 1, MAX_VALID_DAYS),
+                   fields.did(msg, "prescriber", INVALID_FIELD),
+                   _text(msg, "signature", SIGNATURE_RE, "an Ed25519 signature (128 hex)"))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "rx": self.rx, "patient": self.patient,
+                "commitment": self.commitment, "quantity": self.quantity,
+                "refills": self.refills, "issued_day": self.issued_day,
+                "valid_days": self.valid_days, "prescriber": self.prescriber,
+                "signature": self.signature}
+
+    def signed_bytes(self, chain_id: str) -> bytes:
+        return prescription_bytes(chain_id, self.to_msg())
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRx:
+    """``supply/cancel_rx``: the prescriber withdraws a registered prescription."""
+
+    rx: str
+
+    TYPE: ClassVar[str] = CANCEL_RX
+
+    @classmethod
+    def parse(cls, msg: Mapping[str, Any]) -> CancelRx:
+        fields.exact(msg, INVALID_FIELD, ("rx",))
+        return cls(fields.digest(msg, "rx", INVALID_FIELD))
+
+    def to_msg(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "rx": self.rx}

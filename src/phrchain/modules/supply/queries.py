@@ -117,11 +117,14 @@ def alert(state: Reader, data: Mapping[str, Any]) -> QueryResult:
 
 
 def alerts(state: Reader, data: Mapping[str, Any]) -> QueryResult:
-    """Open alert ids (the regulator's board)."""
-    if data.get("status", "open") != "open":
-        raise BAD_QUERY("only 'status': 'open' is indexed")
-    ids, after = page(paging(data), lambda a: keeper.open_alerts(state, a))
-    return QueryResult({"status": "open", "alerts": ids, "next": after})
+    """Alert ids of the regulator's board: the open ones (``status`` ``open``, the
+    default) or every alert, closed ones too (``all``)."""
+    status = data.get("status", "open")
+    if status not in ("open", "all"):
+        raise BAD_QUERY("'status' must be 'open' or 'all'")
+    ids, after = page(paging(data), lambda a: keeper.open_alerts(state, a)
+                      if status == "open" else keeper.all_alerts(state, a))
+    return QueryResult({"status": status, "alerts": ids, "next": after})
 
 
 def antibiotics(state: Reader, data: Mapping[str, Any]) -> QueryResult:

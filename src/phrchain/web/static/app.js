@@ -389,8 +389,11 @@ function showApp() {
     { type: "button", dataset: { section: section.id },
       onclick: () => show(section, { focus: true }) },
     t(section.title))));
-  if (sections.length) {
-    show(sections[0]);
+  // a SMART app's authorize request sent the patient here: its consent screen first
+  const smart = new URLSearchParams(window.location.search).has("smart_request")
+    ? sections.find((s) => s.id === "patient-smart") : null;
+  if (smart || sections.length) {
+    show(smart || sections[0]);
   } else {
     replace(document.getElementById("view"), h("p", {}, t("app.nothing")));
   }
@@ -470,7 +473,8 @@ async function start() {
   document.getElementById("refresh").addEventListener("click", () => rerender());
   document.getElementById("lang").addEventListener("click", switchLanguage);
   await Promise.all([import("./patient.js"), import("./provider.js"), import("./auditor.js"),
-    import("./claims.js"), import("./trials.js")]);
+    import("./claims.js"), import("./trials.js"), import("./smart.js"), import("./supply.js"),
+    import("./genome.js"), import("./research.js")]);
   const session = await api("GET", "session");
   state.csrf = session.csrf;
   await loadLanguage(storedLanguage() || session.lang || "en");

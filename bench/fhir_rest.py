@@ -1,0 +1,148 @@
+"""Consented reads and searches through the FHIR REST facade, against a plain FastAPI
+JSON read of the same resource in the same run.
+
+A consortium (``tests/consortium.py``: a solo node, its API and three vaults on
+loopback HTTP, all in this process); hospital A imports one synthetic patient's bundle
+(``--resources``); the patient grants hospital B a read consent (TREAT, all records);
+hospital B's backend-services token (private_key_jwt, Ed25519) then:
+
+- **reads** ``GET /fhir/Observation/<id>`` cycling over the patient's Observations: the
+  token check, the vault's audited access decision (``Vault.access``: ``consent/decide``
+  at the latest height, sealed audit entry journaled with an fsync), the custodian's
+  opened copy (``fhirapi/index.py``), references rewritten, JSON out;
+- **searches** ``GET /fhir/Observation?patient=<id>&_count=20``: one page of 20, each
+  resource decided and audited as a read is (21 decisions: a look-ahead one says
+  whether a next page exists);
+- **baseline**: ``GET /blob`` of a plain FastAPI app (uvicorn, same process) answering
+  the same Observation's JSON from memory: what HTTP + JSON alone cost here.
+
+Clients are threads of this process (one keep-alive connection each), ``--clients``
+levels, ``--seconds`` each after ``--warmup``; the servers share the GIL with them, as
+they share it with the baseline. Last line: ``{"bench": "fhir_rest", "reads_per_s",
+"searches_per_s", "baseline_per_s", "ratio"}`` (at the highest level; ratio = reads ÷
+baseline, goal >= 0.5) and per level ``c<N>``: rates and p50/p99 in ms.
+
+    python bench/fhir_rest.py [--clients 1,4] [--seconds 5] [--resources 60] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _harness import pct, running
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from tests.consortium import HOSPITAL_B, P
+from tests.fhirworld import backend_token, base_of, grant, import_patient
+
+from phrchain.api.server import BackgroundServer
+
+
+def _level(clients: int, seconds: float, make: Callable[[int], tuple[str, dict[str, str]]]
+           ) -> dict[str, float]:
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def worker(i: int) -> None:
+        with httpx.Client(timeout=60) as http:
+            n = 0
+            while not stop.is_set():
+                url, headers = make(i * 100_003 + n)
+                t0 = time.perf_counter()
+                answer = http.get(url, headers=headers)
+                took = time.perf_counter() - t0
+                if answer.status_code != 200:
+                    failures.append(f"{url}: {answer.status_code} {answer.text[:300]}")
+                    stop.set()
+                    return
+                latencies[i].append(took)
+                n += 1
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30  # a slow level still gets one sample per client
+    time.sleep(seconds)
+    while any(not per for per in latencies) and time.monotonic() < deadline \
+            and not failures:
+        time.sleep(0.05)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    elapsed = time.perf_counter() - start
+    if failures:
+        raise SystemExit(failures[0])
+    flat = [x for per in latencies for x in per]
+    return {"per_s": round(len(flat) / elapsed, 1), "p50_ms": round(pct(flat, 50) * 1000, 2),
+            "p99_ms": round(pct(flat, 99) * 1000, 2), "n": len(flat)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", default="1,4")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--resources", type=int, default=60)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: about 15 s")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.warmup, args.resources = 0.5, 0.2, 45
+    levels = [int(x) for x in args.clients.split(",")]
+    with tempfile.TemporaryDirectory() as tmp, running(Path(tmp)) as c:
+        world = import_patient(c, P, seed=5, resources=args.resources)
+        grant(c, P, HOSPITAL_B, purposes=["TREAT"])
+        base, pid = base_of(c), world["pid"]
+        token = backend_token(c, HOSPITAL_B, "system/*.rs")
+        auth = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+        page = httpx.get(base + "Observation", params={"patient": pid, "_count": "100"},
+                         headers=auth, timeout=60).json()
+        ids = [e["resource"]["id"] for e in page["entry"]]
+        if len(ids) < 20:
+            raise SystemExit(f"only {len(ids)} Observations: raise --resources")
+        blob = page["entry"][0]["resource"]
+        plain = FastAPI()
+
+        @plain.get("/blob")
+        def read_blob() -> JSONResponse:
+            return JSONResponse(blob, media_type="application/fhir+json")
+
+        search_url = f"{base}Observation?patient={pid}&_count=20"
+        kinds: dict[str, Callable[[int], tuple[str, dict[str, str]]]] = {
+            "reads": lambda n: (f"{base}Observation/{ids[n % len(ids)]}", auth),
+            "searches": lambda n: (search_url, auth)}
+        out: dict[str, Any] = {"bench": "fhir_rest", "records": len(world["records"]),
+                               "observations": len(ids), "cpus": os.cpu_count(),
+                               "load_1m": round(os.getloadavg()[0], 2)}
+        with BackgroundServer(plain) as plain_url:
+            kinds["baseline"] = lambda n: (f"{plain_url}/blob", {})
+            for clients in levels:
+                level: dict[str, Any] = {}
+                for kind, make in kinds.items():
+                    _level(clients, args.warmup, make)
+                    level[kind] = _level(clients, args.seconds, make)
+                    c.flush()  # the audit entries of this run go to the chain
+                out[f"c{clients}"] = level
+                print(json.dumps({f"c{clients}": level}), file=sys.stderr)
+        top = out[f"c{max(levels)}"]
+        out.update({"reads_per_s": top["reads"]["per_s"],
+                    "searches_per_s": top["searches"]["per_s"],
+                    "baseline_per_s": top["baseline"]["per_s"],
+                    "ratio": round(top["reads"]["per_s"] / top["baseline"]["per_s"], 3),
+                    "goal_ratio": 0.5})
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""SDK for genomic objects (``docs/genomics.md``): seal a VCF/BAM/… as crypt4gh with one
+header packet per reader, upload it to the custodian's vault (registered on chain as a
+record), grant and revoke readers, and read — DRS, htsget tickets, byte ranges and
+regions — checking every segment's inclusion proof against the *chain's* record hash
+before decrypting it. The data key never leaves this machine unsealed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+from urllib.parse import parse_qsl, urlsplit
+
+from phrchain.client.session import RecordsError, Session
+from phrchain.core import encoding
+from phrchain.genome import bgzf, errors, objects, refget
+from phrchain.genome import crypt4gh as c4
+from phrchain.genome import descriptor as gdesc
+from phrchain.genome.wire import encode_upload
+from phrchain.modules.records.messages import Register, size_bucket
+
+
+@dataclass(frozen=True)
+class SealedObject:
+    record: str
+    id: str  # the DRS id: the record's commitment
+    custodian: str
+    registered_by_vault: bool
+
+
+def _base64_parts(answer: dict[str, Any]) -> list[objects.SegmentPart]:
+    import base64
+
+    return [objects.SegmentPart(int(p["index"]), base64.b64decode(p["data"]),
+                                tuple(bytes.fromhex(h) for h in p["proof"]))
+            for p in answer["parts"]]
+
+
+class GenomeClient:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @property
+    def _secret(self) -> bytes:
+        return self.session.wallet.encryption_key.secret
+
+    def _enc_key(self, did: str) -> bytes:
+        return bytes.fromhex(self.session.identity(did)["enc_key"])
+
+    # -- sealing -----------------------------------------------------------------------
+    def seal(self, source: BinaryIO, patient: str, *, fmt: str = "vcf",
+             custodian: str | None = None, index: bool = True,
+             sequences: Iterable[list[Any]] = ()) -> SealedObject:
+        """Seal ``source`` for the patient, the custodian institution and this wallet,
+        build the region index (bgzipped VCF) or the refget digests of its sequences
+        (FASTA; ``sequences`` adds ``[name, "SQ.…", length]`` items), and upload it: by
+        staff, the vault registers it; by the patient (self-reported), this wallet does."""
+        me = self.session.wallet.did
+        org = custodian or self.session.custodian_of_me()
+        if not org:
+            raise RecordsError("name the custodian institution")
+        record_id = os.urandom(16)
+        builder = bgzf.IndexBuilder() if index and fmt == "vcf" else None
+        fasta = refget.FastaDigester() if fmt == "fasta" else None
+        segments: list[bytes] = []
+
+        def on_plain(block: bytes) -> None:
+            if builder is not None:
+                builder.feed(block)
+            if fasta is not None:
+                fasta.feed(block)
+
+        sealed = objects.seal_stream(record_id, patient, source,
+                                     lambda _i, s, _leaf: segments.append(s),
+                                     on_plain=on_plain)
+        digests = [*map(list, sequences),
+                   *([] if fasta is None else [list(d) for d in fasta.finish()])]
+        meta = sealed.meta
+        region_index = None if builder is None else builder.finish().to_json()
+        index_digest = "" if region_index is None else \
+            hashlib.sha256(encoding.encode(region_index)).hexdigest()
+        desc = gdesc.GenomeDescriptor.new(
+            record=record_id.hex(), author=me, format=fmt, size=meta.size,
+            segments=meta.segments, plain_size=meta.plain_size, sha256=sealed.sha256,
+            refget=digests, index=index_digest,
+            object_salt=sealed.salt.hex())
+        readers = {patient, org, me}
+        packets = {did: c4.seal_packet(c4.data_key_payload(sealed.data_key),
+                                       self._enc_key(did)).hex() for did in sorted(readers)}
+        staff = me != patient
+        register = Register(record_id.hex(), patient, meta.root.hex(),
+                            size_bucket(meta.size), meta.commitment.hex(),
+                            desc.commitment().hex(), None if staff else org)
+        fields = {"record": record_id.hex(), "patient": patient, "root": meta.root.hex(),
+                  "size": meta.size, "segments": meta.segments,
+                  "plain_size": meta.plain_size, "commitment": meta.commitment.hex(),
+                  "packets": packets, "descriptor": gdesc.seal(desc, sealed.data_key).hex(),
+                  "index": region_index, "sha256": sealed.sha256,
+                  "register": register.to_msg() if staff else None}
+        answer = self.session.vault(org)._request("POST", "/v1/vault/genome",
+                                                  body=encode_upload(fields, segments)).json()
+        if not staff:
+            self.session.send([register.to_msg()])
+        return SealedObject(record_id.hex(), str(answer["id"]), org, staff)
+
+    # -- grants ------------------------------------------------------------------------
+    def data_keys(self, header_hex: str) -> list[bytes]:
+        header, _ = c4.parse_header(bytes.fromhex(header_hex))
+        return header.data_keys(self._secret)
+
+    def grant(self, org: str, object_id: str, reader: str, purpose: str = "PATRQT") -> None:
+        """The patient gives ``reader`` a header packet (their own key opens the data
+        key; an audited read of the DRS object gives their packet)."""
+        keys = self.data_keys(self.drs(org, object_id, purpose)["phrchain"]["header"])
+        packet = c4.seal_packet(c4.data_key_payload(keys[0]), self._enc_key(reader))
+        self.session.vault(org)._request("PUT", f"/v1/vault/genome/{object_id}/readers/"
+                                         f"{reader}", body=packet)
+
+    def revoke(self, org: str, object_id: str, reader: str) -> bool:
+        answer = self.session.vault(org)._request(
+            "DELETE", f"/v1/vault/genome/{object_id}/readers/{reader}").json()
+        return bool(answer["dropped"])
+
+    # -- reads -------------------------------------------------------------------------
+    def drs(self, org: str, object_id: str, purpose: str = "TREAT") -> dict[str, Any]:
+        return dict(self.session.vault(org)._request(
+            "GET", f"/ga4gh/drs/v1/objects/{object_id}", {"purpose": purpose}).json())
+
+    def descriptor(self, org: str, object_id: str, purpose: str = "TREAT"
+                   ) -> gdesc.GenomeDescriptor:
+        """The sealed descriptor, opened and checked against the chain's commitment; the
+        DRS checksum must be the sealed one."""
+        obj = self.drs(org, object_id, purpose)
+        ext = obj["phrchain"]
+        on_chain = self.session.descriptor(ext["record"])
+        found = gdesc.open_sealed(bytes.fromhex(ext["descriptor"]),
+                                  self.data_keys(ext["header"])[0],
+                                  bytes.fromhex(ext["record"]),
+                                  bytes.fromhex(on_chain["descriptor"]))
+        if obj["checksums"][0]["checksum"] != found.sha256 or objects.commitment(
+                bytes.fromhex(found.object_salt), bytes.fromhex(found.sha256)) \
+                != bytes.fromhex(on_chain["commitment"]):
+            raise errors.DIGEST_MISMATCH("the DRS checksum is not the sealed, committed one")
+        return found
+
+    def _checked_range(self, answer: dict[str, Any]) -> bytes:
+        on_chain = self.session.descriptor(answer["record"])
+        if on_chain.get("status") != "active":
+            raise errors.BAD_PROOF("the record is not active on chain")
+        root = bytes.fromhex(on_chain["hash"])
+        return objects.read_range(self.data_keys(answer["header"]), _base64_parts(answer),
+                                  root=root, segments=int(answer["segments"]),
+                                  plain_size=int(answer["plain_size"]),
+                                  start=int(answer["start"]), end=int(answer["end"]))
+
+    def read_range(self, org: str, object_id: str, start: int, end: int,
+                   purpose: str = "TREAT") -> bytes:
+        answer = self.session.vault(org)._request(
+            "GET", f"/v1/vault/genome/{object_id}/range",
+            {"start": str(start), "end": str(end), "purpose": purpose}).json()
+        return self._checked_range(answer)
+
+    def htsget(self, org: str, object_id: str, region: bgzf.Region | None,
+               purpose: str = "TREAT") -> dict[str, Any]:
+        params = {"purpose": purpose}
+        if region is not None:  # htsget: 0-based start, exclusive end
+            params |= {"referenceName": region.chrom, "start": str(region.start - 1),
+                       "end": str(region.end)}
+        return dict(self.session.vault(org)._request("GET", f"/variants/{object_id}",
+                                                     params).json())
+
+    def fetch_ticket(self, org: str, ticket: dict[str, Any]) -> bytes:
+        """Follow an htsget ticket: fetch each URL in order (signed), check and decrypt
+        it, and concatenate: the result is the BGZF data the ticket describes."""
+        out = []
+        for item in ticket["htsget"]["urls"]:
+            url = urlsplit(item["url"])
+            answer = self.session.vault(org)._request("GET", url.path,
+                                                      dict(parse_qsl(url.query))).json()
+            out.append(self._checked_range(answer))
+        return b"".join(out)
+
+    def region(self, org: str, object_id: str, region: bgzf.Region,
+               purpose: str = "TREAT") -> list[bytes]:
+        """The VCF record lines overlapping ``region``, read through htsget."""
+        data = self.fetch_ticket(org, self.htsget(org, object_id, region, purpose))
+        return list(bgzf.records_in(gzip.decompress(data), region))
+
+    def crypt4gh(self, org: str, object_id: str, sink: BinaryIO, purpose: str = "TREAT"
+                 ) -> int:
+        """The object as a standard crypt4gh file (header for this wallet only)."""
+        response = self.session.vault(org)._request(
+            "GET", f"/v1/vault/genome/{object_id}/c4gh", {"purpose": purpose})
+        sink.write(response.content)
+        return len(response.content)
+
+    def mine(self, org: str) -> list[dict[str, Any]]:
+        """This wallet's objects (as their patient) at ``org``'s vault, with read logs."""
+        return list(self.session.vault(org)._request("GET", "/v1/vault/genome/mine")
+                    .json()["objects"])
+
+    def reads(self, org: str, object_id: str) -> list[dict[str, Any]]:
+        answer = self.session.vault(org)._request(
+            "GET", f"/v1/vault/genome/{object_id}/reads").json()
+        return list(answer["reads"])
+
+
+def decrypt_file(data: bytes, secret: bytes) -> bytes:
+    out = io.BytesIO()
+    c4.decrypt_stream(io.BytesIO(data), out, secret)
+    return out.getvalue()
+
+
+__all__ = ["GenomeClient", "SealedObject", "decrypt_file"]

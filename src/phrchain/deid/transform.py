@@ -1,0 +1,197 @@
+"""Apply a configuration's rules to one patient's resources.
+
+Every leaf value is decided by the first rule (in configuration order) that selects it
+or one of its ancestors; a container left empty is dropped. Ids and references become
+keyed per-study pseudonyms (one mapping for the whole dataset, so references stay
+consistent); every date of the patient moves by the patient's offset for this dataset.
+Each output resource carries ``meta.security`` PSEUDED and nothing else in ``meta``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Final
+
+from phrchain.deid.config import Config, Rule
+from phrchain.deid.pseudonyms import study_pseudonym
+
+PSEUDED: Final = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                  "code": "PSEUDED", "display": "pseudonymized"}
+DATE: Final = re.compile(r"(\d{4})(-(\d{2})(-(\d{2})(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)?)?")
+_REMOVED: Final = object()
+# Element names R4 gives these data types (the subset nodesByType recognises).
+_BY_NAME: Final = {"identifier": "Identifier", "telecom": "ContactPoint",
+                   "address": "Address", "note": "Annotation", "photo": "Attachment"}
+
+
+@dataclass
+class Patient:
+    """What the rules need about the patient whose resources are transformed."""
+
+    key: bytes
+    study: str
+    offset_days: int
+    reference_year: int
+    refs: Mapping[str, str]          # bundle fullUrl -> "Type/id" (source ids)
+    changes: Counter[str] = field(default_factory=Counter)
+    ids: dict[str, str] = field(default_factory=dict)   # "Type/id" -> its pseudonym
+
+
+def pseudonymous_id(p: Patient, resource_type: str, source_id: str) -> str:
+    name = f"{resource_type}/{source_id}"
+    found = p.ids.get(name)
+    if found is None:
+        found = p.ids[name] = study_pseudonym(p.key, p.study, "id", name)
+    return found
+
+
+def rewrite_reference(p: Patient, reference: str) -> str | None:
+    """``Type/pseudonym`` of a reference the dataset can resolve, else None (dropped)."""
+    target = p.refs.get(reference, reference)
+    kind, _, source = target.partition("/")
+    if not kind.isalpha() or not source or "/" in source:
+        return None
+    return f"{kind}/{pseudonymous_id(p, kind, source)}"
+
+
+def _types(name: str | None, node: Any) -> tuple[str, ...]:
+    """The data types nodesByType recognises ``node`` as (most nodes: none)."""
+    found: tuple[str, ...] = ()
+    by_name = _BY_NAME.get(name) if name is not None else None
+    if by_name is not None:
+        found += (by_name,)
+    if isinstance(node, dict):
+        if "reference" in node:
+            found += ("Reference",)
+        if "contentType" in node:
+            found += ("Attachment",)
+        if name == "name":
+            found += ("HumanName",)
+    elif isinstance(node, list):
+        if name == "name" and node and all(isinstance(i, dict) for i in node):
+            found += ("HumanName",)
+    elif isinstance(node, str) and name != "id" and node[:1].isdigit() \
+            and DATE.fullmatch(node):
+        found += ("date",)
+    return found
+
+
+class Transformer:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        # Rule indices by what selects a node: (resource type or None, element path), or
+        # a data type; the first (lowest) index among a node's candidates decides.
+        self._by_path: dict[tuple[str | None, tuple[str, ...]], int] = {}
+        self._by_type: dict[str, int] = {}
+        for i, rule in enumerate(config.rules):
+            if rule.node_type is not None:
+                self._by_type.setdefault(rule.node_type, i)
+            else:
+                self._by_path.setdefault((rule.resource, rule.elements), i)
+
+    def _first(self, rtype: str, elements: tuple[str, ...], types: tuple[str, ...],
+               decider: int | None) -> int | None:
+        best = decider
+        for i in (self._by_path.get((rtype, elements)), self._by_path.get((None, elements)),
+                  *(self._by_type.get(t) for t in types)):
+            if i is not None and (best is None or i < best):
+                best = i
+        return best
+
+    def resource(self, resource: Mapping[str, Any], p: Patient) -> dict[str, Any]:
+        rtype = str(resource["resourceType"])
+        out: dict[str, Any] = {"resourceType": rtype}
+        for name, value in resource.items():
+            if name in ("resourceType", "meta"):
+                continue
+            done = self._walk(value, rtype, (name,), None, name, p)
+            if done is not _REMOVED:
+                out[name] = done
+        out["meta"] = {"security": [dict(PSEUDED)]}
+        return out
+
+    def _walk(self, node: Any, rtype: str, elements: tuple[str, ...], decider: int | None,
+              name: str | None, p: Patient) -> Any:
+        decider = self._first(rtype, elements, _types(name, node), decider)
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                done = self._walk(value, rtype, (*elements, key), decider, key, p)
+                if done is not _REMOVED:
+                    out[key] = done
+            return out or _REMOVED
+        if isinstance(node, list):
+            items = [self._walk(v, rtype, elements, decider, name, p) for v in node]
+            kept = [v for v in items if v is not _REMOVED]
+            return kept or _REMOVED
+        if decider is None:
+            return node
+        rule = self.config.rules[decider]
+        done = self._leaf(rule, node, rtype, elements, p)
+        if done is not node:
+            p.changes[f"{rule.path} {rule.method}"] += 1
+        return done
+
+    def _leaf(self, rule: Rule, value: Any, rtype: str, elements: tuple[str, ...],
+              p: Patient) -> Any:
+        name = elements[-1]
+        method = rule.method
+        if method == "keep" or name == "resourceType":
+            return value
+        if method == "redact":
+            return _REMOVED
+        if method == "substitute":
+            return rule.replace_with
+        if method == "cryptoHash":
+            return self._hash(value, rtype, elements, p)
+        if not isinstance(value, str):
+            return _REMOVED
+        if method == "dateShift":
+            return shift(value, p.offset_days) if DATE.fullmatch(value) else _REMOVED
+        return generalize(rule.to or "", value, p.reference_year,
+                          self.config.restricted_zip3)
+
+    @staticmethod
+    def _hash(value: Any, rtype: str, elements: tuple[str, ...], p: Patient) -> Any:
+        name = elements[-1]
+        if elements == ("id",) and isinstance(value, str):
+            return pseudonymous_id(p, rtype, value)
+        if name == "reference" and isinstance(value, str):
+            done = rewrite_reference(p, value)
+            return _REMOVED if done is None else done
+        if name == "type":
+            return value                     # a Reference's target type
+        if name == "display":
+            return _REMOVED                  # a display may name a person
+        return study_pseudonym(p.key, p.study, "value", str(value))
+
+
+def shift(value: str, days: int) -> str:
+    """``value`` moved by ``days``, keeping its precision (a year or a year-month is
+    reduced to the year: it cannot move by days)."""
+    m = DATE.fullmatch(value)
+    assert m is not None
+    if m.group(5) is None:
+        return m.group(1)
+    moved = date(int(m.group(1)), int(m.group(3)), int(m.group(5))) + timedelta(days=days)
+    return moved.isoformat() + (m.group(6) or "")
+
+
+def generalize(to: str, value: str, reference_year: int, restricted: frozenset[str]) -> Any:
+    if to == "zip3":
+        digits = "".join(c for c in value if c.isdigit())
+        zone = digits[:3]
+        return "000" if len(zone) < 3 or zone in restricted else zone
+    m = DATE.fullmatch(value)
+    if m is None:
+        return _REMOVED
+    year = int(m.group(1))
+    if to == "decade":
+        return str(year - year % 10)
+    if to == "year_age90" and reference_year - year >= 90:
+        return str(reference_year - 90)      # Safe Harbor: every age over 89 is "90+"
+    return str(year)
