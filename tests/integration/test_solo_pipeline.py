@@ -192,7 +192,7 @@ def test_crash_while_committing_loses_only_uncommitted_txs(tmp_path: Path) -> No
     with pytest.raises(KeyboardInterrupt):
         node._wait_state(1)
     assert not node.healthy and node.blocks.height() == 1 and node.state.version() == 0
-    node._stop_committer()
+    node._committer.stop()
     node.state.close()
     node.blocks.close()
 

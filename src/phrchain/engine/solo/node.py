@@ -7,11 +7,9 @@ Order of durability for every block (what makes a crash at any point safe):
 3. ``app.commit`` writes the state (fsync);
 4. only then are waiters told "committed".
 
-With ``pipeline`` (the default, with a state writer) a committer thread does (2) to (4)
-while the block thread executes the next block on top of the uncommitted one (at most
-``_PIPELINE_DEPTH`` blocks executed and not yet committed). Blocks are still stored and
-committed in height order, so the state never gets ahead of the block store, and a tx
-of an uncommitted block is "pending" until (4).
+With ``pipeline`` (default) a committer thread does (2)-(4), in height order, while the
+block thread executes the next block on top of the uncommitted one; its txs are
+"pending" until (4).
 
 A crash before (2) loses only mempool txs nobody was told were committed; a crash
 between (2) and (3) is repaired at start-up by replaying the stored block, whose header
@@ -26,7 +24,6 @@ of governance outcomes are not stored either; the proposal records hold every ou
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections import OrderedDict
@@ -41,6 +38,7 @@ from phrchain.core.errors import DUPLICATE_TX, MEMPOOL_FULL, CodedError, PhrErro
 from phrchain.core.hashing import sha256
 from phrchain.engine.events import EventHub, Subscription
 from phrchain.engine.port import NodeStopped
+from phrchain.engine.solo.committer import Committer
 from phrchain.engine.solo.home import (
     HomeError,
     NodeConfig,
@@ -100,14 +98,13 @@ class SoloNode:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_header: SignedHeader | None = None
-        # Pipelining (see the module's docstring): txs of executed, uncommitted blocks.
+        # Pipelining: the txs of executed, uncommitted blocks; how many such blocks.
         self._pipeline = self.config.pipeline and self.config.state_writer
         self._inflight: dict[bytes, bytes] = {}
         self._uncommitted = 0
         self._failure: BaseException | None = None  # why the committer stopped
-        self._commits: queue.Queue[tuple[SignedHeader, list[tuple[bytes, bytes]]] | None] \
-            = queue.Queue()
-        self._committer: threading.Thread | None = None
+        self._committer: Committer[tuple[SignedHeader, list[tuple[bytes, bytes]]]] = \
+            Committer(self._commit_one, self._commit_failed)
         try:
             self.recover()
         except BaseException:
@@ -309,29 +306,20 @@ class SoloNode:
                 self._inflight.update(batch)
                 self._uncommitted += 1
                 self._recheck_mempool(advance=True)
-            if self._committer is None:
-                self._committer = threading.Thread(target=self._commit_loop,
-                                                   name="solo-commit", daemon=True)
-                self._committer.start()
-            self._commits.put((signed, batch))
+            self._committer.put((signed, batch))
             return result
 
-    def _commit_loop(self) -> None:
-        while (item := self._commits.get()) is not None:
-            signed, batch = item
-            try:
-                self._commit_one(signed, batch)
-            except BaseException as exc:  # also a simulated crash in tests
-                log.exception("committing block %d failed; the node stops",
-                              signed.header.height)
-                with self._cond:
-                    self._failure = exc
-                    self.app.abandon()  # every staged block: replayed from the store
-                    self._cond.notify_all()
-                self._stop.set()
-                return
+    def _commit_failed(self, item: tuple[SignedHeader, Any], exc: BaseException) -> None:
+        log.error("committing block %d failed (%s); the node stops",
+                  item[0].header.height, exc.__class__.__name__, exc_info=exc)
+        with self._cond:
+            self._failure = exc
+            self.app.abandon()  # every staged block: replayed from the store
+            self._cond.notify_all()
+        self._stop.set()
 
-    def _commit_one(self, signed: SignedHeader, batch: list[tuple[bytes, bytes]]) -> None:
+    def _commit_one(self, item: tuple[SignedHeader, list[tuple[bytes, bytes]]]) -> None:
+        signed, batch = item
         result = self.app.pending_result()
         if result.app_hash != signed.header.app_hash:
             raise ChainError("the committer's block is not the oldest finalized one")
@@ -353,12 +341,6 @@ class SoloNode:
                 self._cond.wait(0.5)
         if self._failure is not None and self.state.version() < height:
             raise self._failure  # what the committer's block met (as a serial commit)
-
-    def _stop_committer(self) -> None:
-        if self._committer is not None:
-            self._commits.put(None)  # after every queued block: they are committed first
-            self._committer.join(timeout=60)
-            self._committer = None
 
     def _prune(self, height: int) -> None:
         """Every ``keep_versions`` blocks, forget the state versions older than the last
@@ -443,7 +425,7 @@ class SoloNode:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
-        self._stop_committer()
+        self._committer.stop()  # after committing what is queued
 
     def close(self) -> None:
         self.stop()
