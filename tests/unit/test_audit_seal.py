@@ -283,3 +283,31 @@ def test_an_opened_entry_must_name_a_record_of_the_logs_patient() -> None:
         with pytest.raises(ProofError, match="not a record of this log's patient"):
             RecordOwners(_Records(wrong)).check(opened)
     RecordOwners(_Records({})).check(open_leaf(leaf, {}))  # sealed: nothing to check
+
+
+# -- the optional fields (issue 19's FHIR facade) -----------------------------------------
+_NOTE = {"client": "phr-demo-app", "grant": "12" * 16, "batch": "34" * 32,
+         "released": "count"}
+
+
+def test_optional_fields_seal_and_open_and_old_entries_keep_their_bytes() -> None:
+    """An entry with the optional fields opens to itself; one without them encodes
+    exactly as before they existed (the recorded vectors above still seal byte for byte)."""
+    entry = _entry(**_NOTE)
+    out = audit_seal.seal(entry, _PATIENT, {_PATIENT: _OPENER.public_key})
+    opened = audit_seal.open_entry({**out, "height": entry["at"] + 1}, _PATIENT, _OPENER)
+    assert opened == entry
+    plain = audit_seal.plaintext(audit_seal.AccessEntry.parse(_entry()), bytes(16))
+    assert not any(w in plain for w in (b'"client"', b'"grant"', b'"batch"', b'"released"'))
+
+
+@pytest.mark.parametrize("patch", [
+    {"released": "resource"},                               # not a released kind
+    {"decision": "deny", "reason": "no_consent", "consent": None, "released": "count"},
+    {"client": ""}, {"client": "a b"}, {"client": "x" * 129},
+    {"grant": "zz"}, {"batch": "00"}, {"client": None},
+])
+def test_optional_fields_are_checked(patch: dict[str, Any]) -> None:
+    with pytest.raises(VaultError) as exc:
+        audit_seal.seal(_entry(**patch), _PATIENT, {_PATIENT: _OPENER.public_key})
+    assert exc.value.error is AUDIT_ENTRY_INVALID

@@ -218,6 +218,9 @@ def _audit(leaf: Mapping[str, Any], time_ms: int) -> dict[str, Any]:
                {"type": "request_sha256", "valueString": str(leaf["request"])}]
     if leaf["consent"]:
         details.append({"type": "consent", "valueString": str(leaf["consent"])})
+    for optional in ("client", "grant", "batch", "released"):  # audit_seal.OPTIONAL_FIELDS
+        if leaf.get(optional):
+            details.append({"type": optional, "valueString": str(leaf[optional])})
     agent: dict[str, Any] = {"who": _did_ref(str(leaf["accessor"])), "requestor": True}
     if purpose_of_use:
         agent["purposeOfUse"] = purpose_of_use

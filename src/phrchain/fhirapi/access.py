@@ -60,16 +60,29 @@ class Decider:
         return Scope.stored(consent["scope"])
 
     def decide(self, grant: Grant, record: str, req_hash: str,
-               scope: Scope | None = None, patient: str | None = None) -> str:
-        """``permit``, or the reason of the denial (the vault audited it either way).
-        A patient token's own record outside its consent's scope is ``out_of_scope``
-        here (the vault would permit the patient); another patient's record goes to the
-        vault, which denies it and audits that in the other patient's log."""
-        if scope is not None and patient == grant.patient and not scope.names(record):
-            return "out_of_scope"
-        req = Verified(grant.accessor, secrets.token_hex(16), wall_clock_ms(), req_hash)
+               scope: Scope | None = None, patient: str | None = None, *,
+               released: str | None = None) -> str:
+        """``permit``, or the reason of the denial; the vault audited it either way.
+        Each decision has its own request hash (the chain keeps one entry per request),
+        derived from the FHIR request's, which the entry names as its ``batch``; a
+        patient token's entry names its app (``client``) and the app's consent
+        (``grant``). A patient token's own record outside its consent's scope is denied
+        ``out_of_scope`` by the vault on the facade's word (``narrow``: the vault alone
+        would permit the patient); another patient's record is the vault's to deny,
+        audited in that other patient's log. ``released="count"``: the permit releases
+        only that the record is counted (``_summary=count``)."""
+        own = hashlib.sha256(f"{req_hash}|{record}|{secrets.token_hex(8)}".encode()).hexdigest()
+        note: dict[str, str] = {"batch": req_hash}
+        if grant.consent is not None:
+            note.update(client=grant.client_id, grant=grant.consent)
+        if released is not None:
+            note["released"] = released
+        narrow = "out_of_scope" if scope is not None and patient == grant.patient \
+            and not scope.names(record) else None
+        req = Verified(grant.accessor, secrets.token_hex(16), wall_clock_ms(), own)
         try:
-            self.vault.access(req, record, "read", grant.scopes.purpose)
+            self.vault.access(req, record, "read", grant.scopes.purpose, note=note,
+                              narrow=narrow)
         except CodedError as exc:
             if exc.error is ge.NO_KEY_FOR_CALLER:
                 return PERMIT  # permitted and audited; the custodian opens it here
@@ -81,6 +94,16 @@ class Decider:
                 return "unknown_record"
             raise
         return PERMIT
+
+    def would_permit(self, grant: Grant, record: str, scope: Scope | None = None,
+                     patient: str | None = None) -> bool:
+        """Whether :meth:`decide` would permit now, without an audit entry: a search's
+        look-ahead for its ``next`` link (nothing is released on it; the next page
+        decides the record again, audited, when it is served)."""
+        if scope is not None and patient == grant.patient and not scope.names(record):
+            return False
+        return self.vault.preview(grant.accessor, record, "read",
+                                  grant.scopes.purpose) == PERMIT
 
     def require(self, grant: Grant, record: str, req_hash: str,
                 scope: Scope | None = None, patient: str | None = None) -> None:

@@ -56,6 +56,13 @@ def _coded(exc: CodedError, status: int = 400) -> JSONResponse:
 
 
 def add(router: APIRouter, api: FhirApi) -> None:
+    """The SMART routes: the app's authorize request and the pending request the
+    consent screen shows, then the patient's answer and the token endpoint."""
+    _add_authorize(router, api)
+    _add_answers(router, api)
+
+
+def _add_authorize(router: APIRouter, api: FhirApi) -> None:
     auth = api.auth
 
     @router.get("/auth/authorize")
@@ -99,6 +106,10 @@ def add(router: APIRouter, api: FhirApi) -> None:
                              "client_id": found["client_id"], "scope": found["scope"],
                              "purpose": found["purpose"], "types": found["types"],
                              "institution": api.vault.org})
+
+
+def _add_answers(router: APIRouter, api: FhirApi) -> None:
+    auth = api.auth
 
     @router.post("/auth/requests/{pending}/approve")
     async def approve(pending: str, request: Request) -> Response:

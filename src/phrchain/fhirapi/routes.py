@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, FastAPI, Request
@@ -28,7 +28,7 @@ from phrchain.fhirapi.errors import (
     UNSUPPORTED_INTERACTION,
 )
 from phrchain.fhirapi.outcome import crashed, fhir_response, outcome
-from phrchain.fhirapi.service import Call, FhirService
+from phrchain.fhirapi.service import Call, FhirService, ResourceService
 from phrchain.fhirapi.smart import Authorizer, SmartApps
 from phrchain.fhirapi.writes import Writer
 from phrchain.gateway.service import Vault
@@ -74,17 +74,20 @@ class FhirApi:
         self.service = FhirService(vault)
         self.apps = SmartApps(vault.config.directory)
         self.auth = Authorizer(vault, self.apps)
-        self.writer = Writer(vault, self.service.index)
+        self.writer = Writer(vault, self.service.records)
+
+    def serve(self, request: Request) -> tuple[FhirService, Call]:
+        return self.service, self.call(request)
 
     def call(self, request: Request) -> Call:
-        _check_format(request)
+        check_format(request)
         grant = self.auth.grant_of(request.headers.get("authorization"))
         self.vault._rate(grant.client_id)  # the vault's per-caller token bucket
         return Call(grant, request_hash(request.method, str(request.url), grant.client_id),
                     base_url(request))
 
 
-def _check_format(request: Request) -> None:
+def check_format(request: Request) -> None:
     fmt = request.query_params.get("_format")
     if fmt is not None and fmt not in _FORMATS:
         raise UNSUPPORTED_FORMAT(f"_format {fmt[:40]}")
@@ -97,6 +100,14 @@ def _params(request: Request) -> list[tuple[str, str]]:
     return [(k, v) for k, v in request.query_params.multi_items() if k != "_format"]
 
 
+class ResourceApi(Protocol):
+    """What the resource routes serve from: for a request, the service (read, vread,
+    search) and the call (who asks) — the gateway's :class:`FhirApi`, or the patient
+    wallet's own facade (``web/fhir.py``), whose service is the session's records."""
+
+    def serve(self, request: Request) -> tuple[ResourceService, Call]: ...
+
+
 def include_fhir_api(app: FastAPI, vault: Vault) -> FhirApi:
     """Mount the facade on a gateway app; returns it (tests register apps on it)."""
     api = FhirApi(vault)
@@ -104,6 +115,17 @@ def include_fhir_api(app: FastAPI, vault: Vault) -> FhirApi:
     # OpenAPI document, whose error bodies and content types it does not share.
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
     auth_routes.add(router, api)
+    _add_gateway_routes(router, api)
+    add_resource_routes(router, api)
+    add_unsupported(router)
+    app.include_router(router)
+    app.state.fhir_api = api
+    return api
+
+
+def _add_gateway_routes(router: APIRouter, api: FhirApi) -> None:
+    """What only the gateway serves: its CapabilityStatement and SMART configuration,
+    transaction/batch writes and the audit trail."""
 
     @router.get("/metadata")
     def metadata(request: Request) -> Response:
@@ -124,22 +146,26 @@ def include_fhir_api(app: FastAPI, vault: Vault) -> FhirApi:
         return await run_in_threadpool(fhir_call, lambda: api.writer.transaction(
             call, body, too_big))
 
-    @router.get("/Patient/{pid}/$everything")
-    def everything(pid: str, request: Request) -> Response:
-        return fhir_call(lambda: api.service.search(
-            api.call(request), None, _params(request), f"Patient/{pid}/$everything",
-            everything_of=pid))
-
     @router.get("/AuditEvent")
     def audit_events(request: Request) -> Response:
         from phrchain.fhirapi.audit_events import search_audit
 
         return fhir_call(lambda: search_audit(api, api.call(request), _params(request)))
 
+
+def add_resource_routes(router: APIRouter, api: ResourceApi) -> None:
+    """Read, vread, search (GET and POST) and ``$everything`` (register after any
+    fixed path such as ``/metadata``: ``/{resource_type}`` would take it)."""
+
+    @router.get("/Patient/{pid}/$everything")
+    def everything(pid: str, request: Request) -> Response:
+        return fhir_call(lambda: _search(api, request, None, _params(request),
+                                         f"Patient/{pid}/$everything", pid))
+
     @router.get("/{resource_type}")
     def search(resource_type: str, request: Request) -> Response:
-        return fhir_call(lambda: api.service.search(
-            api.call(request), resource_type, _params(request), resource_type))
+        return fhir_call(lambda: _search(api, request, resource_type, _params(request),
+                                         resource_type))
 
     @router.post("/{resource_type}/_search")
     async def search_post(resource_type: str, request: Request) -> Response:
@@ -151,28 +177,38 @@ def include_fhir_api(app: FastAPI, vault: Vault) -> FhirApi:
         def run() -> dict[str, Any]:
             if too_big:
                 raise BAD_SEARCH_PARAMETER(f"a search body is at most {SEARCH_BODY} bytes")
-            return api.service.search(api.call(request), resource_type, params,
-                                      resource_type)
+            return _search(api, request, resource_type, params, resource_type)
         return await run_in_threadpool(fhir_call, run)
 
     @router.get("/{resource_type}/{fhir_id}")
     def read(resource_type: str, fhir_id: str, request: Request) -> Response:
-        return fhir_call(lambda: _versioned(api.service.read(
-            api.call(request), resource_type, fhir_id)))
+        def run() -> Response:
+            service, call = api.serve(request)
+            return _versioned(service.read(call, resource_type, fhir_id))
+        return fhir_call(run)
 
     @router.get("/{resource_type}/{fhir_id}/_history/{version}")
     def vread(resource_type: str, fhir_id: str, version: str, request: Request) -> Response:
-        return fhir_call(lambda: _versioned(api.service.vread(
-            api.call(request), resource_type, fhir_id, version)))
+        def run() -> Response:
+            service, call = api.serve(request)
+            return _versioned(service.vread(call, resource_type, fhir_id, version))
+        return fhir_call(run)
+
+
+def _search(api: ResourceApi, request: Request, resource_type: str | None,
+            params: list[tuple[str, str]], path: str, everything_of: str | None = None
+            ) -> dict[str, Any]:
+    service, call = api.serve(request)
+    return service.search(call, resource_type, params, path, everything_of=everything_of)
+
+
+def add_unsupported(router: APIRouter) -> None:
+    """Every other path and method: ``OperationOutcome`` 405/404 (register last)."""
 
     @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def unsupported(rest: str, request: Request) -> Response:
         del rest
         return fhir_call(lambda: _refuse(request))
-
-    app.include_router(router)
-    app.state.fhir_api = api
-    return api
 
 
 async def _bounded_body(request: Request, limit: int) -> tuple[bytes, bool]:
@@ -199,7 +235,7 @@ def _versioned(resource: dict[str, Any]) -> Response:
 
 
 def _metadata(request: Request) -> dict[str, Any]:
-    _check_format(request)
+    check_format(request)
     return capability_statement(base_url(request))
 
 

@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import urlencode
 
 from phrchain.core.errors import CodedError
@@ -55,11 +55,35 @@ def served_type(resource_type: str) -> None:
         raise UNKNOWN_TYPE(f"{resource_type} is not served here (see /metadata)")
 
 
-class FhirService:
-    def __init__(self, vault: Vault) -> None:
-        self.vault = vault
-        self.index = RecordIndex(vault)
-        self.decider = Decider(vault)
+class Index(Protocol):
+    """Where a service finds the records it serves (:class:`RecordIndex`: a vault's
+    held records; the patient wallet's: the records it opened, ``web/fhir.py``)."""
+
+    def of_patient(self, patient: str) -> list[Held]: ...
+    def siblings(self, patient: str) -> list[Held]: ...
+    def get(self, record: str) -> Held | None: ...
+    def forget(self, record: str) -> None: ...
+
+
+class Deciding(Protocol):
+    """Who decides each release (:class:`Decider`: the vault's audited access)."""
+
+    def consent_in_force(self, grant: Grant) -> Scope | None: ...
+    def decide(self, grant: Grant, record: str, req_hash: str,
+               scope: Scope | None = None, patient: str | None = None, *,
+               released: str | None = None) -> str: ...
+    def require(self, grant: Grant, record: str, req_hash: str,
+                scope: Scope | None = None, patient: str | None = None) -> None: ...
+    def would_permit(self, grant: Grant, record: str, scope: Scope | None = None,
+                     patient: str | None = None) -> bool: ...
+
+
+class ResourceService:
+    """Read, vread, search and ``$everything`` over an index, each release decided."""
+
+    def __init__(self, index: Index, decider: Deciding) -> None:
+        self.index = index
+        self.decider = decider
 
     # -- read ---------------------------------------------------------------------------
     def read(self, call: Call, resource_type: str, fhir_id: str) -> dict[str, Any]:
@@ -123,43 +147,63 @@ class FhirService:
             q.patient = everything_of
         if resource_type == "Patient" and q.patient is None:
             q.patient = _single_id(params)
-        if q.patient is None:
-            if call.grant.patient is None:
-                raise BAD_SEARCH_PARAMETER("patient: required (searches are per patient)")
-            q.patient = patient_id(call.grant.patient)
-        did = self._patient_in_reach(call.grant, q.patient)
+        dids = self._patients(call.grant, q)
         scope = self.decider.consent_in_force(call.grant)
-        candidates = self._candidates(call.grant, q, did, resource_type)
+        candidates = self._candidates(call.grant, q, dids, resource_type)
         return self._page(call, q, candidates, scope, path, params)
 
-    def _candidates(self, grant: Grant, q: Query, did: str,
+    def _patients(self, grant: Grant, q: Query) -> list[str]:
+        """The patient DIDs a search covers: the one it names, else the token's own."""
+        if q.patient is None:
+            if grant.patient is None:
+                raise BAD_SEARCH_PARAMETER("patient: required (searches are per patient)")
+            q.patient = patient_id(grant.patient)
+        return [self._patient_in_reach(grant, q.patient)]
+
+    def _candidates(self, grant: Grant, q: Query, dids: list[str],
                     resource_type: str | None) -> list[Held]:
-        held = self.index.of_patient(did)
+        held = [h for did in dids for h in self.index.of_patient(did)]
         found = [h for h in held if (h.resource_type == resource_type if resource_type
                                      else grant.scopes.may_read(h.resource_type))
                  and all(f(h) for f in q.filters)]
         return ordered(found, q.sort)
 
-    def _page(self, call: Call, q: Query, candidates: list[Held], scope: Scope | None,
-              path: str, params: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    def _decide_page(self, call: Call, q: Query, candidates: list[Held],
+                     scope: Scope | None, count_only: bool) -> tuple[list[Held], int | None]:
+        """The resources this page releases, each decided and audited, and where the
+        next page starts (None: no permitted resource follows). The page decides
+        candidates in order until it has ``_count`` permitted ones; the look-ahead for
+        the ``next`` link asks the vault without an audit entry (nothing is released on
+        it) and the next page starts right after this one's last decision, so every
+        candidate it reaches is decided, and audited, by the page that serves it.
+        ``_summary=count`` decides every candidate, each permit audited as released
+        ``count`` (the total carries it, not the resource)."""
         released: list[Held] = []
-        withheld, at, following = 0, q.offset, None
-        want = len(candidates) if q.summary == "count" else q.count
-        while at < len(candidates):
-            verdict = self.decider.decide(call.grant, candidates[at].record,
-                                          call.request_hash, scope, candidates[at].patient)
-            if verdict != PERMIT:
+        withheld, at = 0, q.offset
+        while at < len(candidates) and (count_only or len(released) < q.count):
+            held = candidates[at]
+            verdict = self.decider.decide(call.grant, held.record, call.request_hash, scope,
+                                          held.patient,
+                                          released="count" if count_only else None)
+            if verdict == PERMIT:
+                released.append(held)
+            else:
                 withheld += 1
                 if verdict == "erased":
-                    self.index.forget(candidates[at].record)
-            elif len(released) < want:
-                released.append(candidates[at])
-            else:
-                following = at
-                break
+                    self.index.forget(held.record)
             at += 1
         log.info("fhir search: %d released, %d withheld (in the audit log)",
                  len(released), withheld)
+        if count_only or not any(self.decider.would_permit(call.grant, h.record, scope,
+                                                           h.patient)
+                                 for h in candidates[at:]):
+            return released, None
+        return released, at
+
+    def _page(self, call: Call, q: Query, candidates: list[Held], scope: Scope | None,
+              path: str, params: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        count_only = q.summary == "count"
+        released, following = self._decide_page(call, q, candidates, scope, count_only)
         bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
                                   "timestamp": instant(wall_clock_ms())}
         if q.summary == "count":
@@ -175,11 +219,19 @@ class FhirService:
             links.append({"relation": "previous", "url": _url(
                 call.base, path, base_params + _cursor(q.pages[-1], q.pages[:-1]))})
         bundle["link"] = links
-        siblings = self.index.siblings(released[0].patient) if released else []
         bundle["entry"] = [{"fullUrl": f"{call.base}{h.resource_type}/{_own(h)}",
-                            "resource": present(h, siblings), "search": {"mode": "match"}}
-                           for h in released]
+                            "resource": present(h, self.index.siblings(h.patient)),
+                            "search": {"mode": "match"}} for h in released]
         return bundle
+
+
+class FhirService(ResourceService):
+    """A vault gateway's: the records it holds, each release the vault's decision."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+        self.records = RecordIndex(vault)
+        super().__init__(self.records, Decider(vault))
 
 
 def _own(h: Held) -> str:

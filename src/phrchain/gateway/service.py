@@ -248,7 +248,10 @@ class Vault:
 
     # -- access (read, view, pull, break-glass) ----------------------------------------
     def access(self, req: Verified, record_hex: str, action: str, purpose: str,
-               justification: str | None = None) -> Release:
+               justification: str | None = None, *, note: Mapping[str, Any] | None = None,
+               narrow: str | None = None) -> Release:
+        """Decide, audit, release; ``note``: optional entry fields (:func:`_noted`);
+        ``narrow``: a deny reason the caller's credential adds (:func:`_narrowed`)."""
         if action not in ACTIONS:
             raise MALFORMED_REQUEST(f"action must be one of {sorted(ACTIONS)}")
         # Break-glass commits to its reason in the signed request (whose hash the audit
@@ -279,11 +282,12 @@ class Vault:
         decision = custody.with_author_permit(
             decision, req.caller, action, held[1] if held is not None
             else beside[1][1] if beside is not None else None)
+        decision = _narrowed(decision, narrow)
         entry = {"record": record_hex, "accessor": req.caller, "action": action,
                  "purpose": purpose, "decision": "permit" if decision["permit"] else "deny",
                  "reason": decision["reason"], "consent": decision["consent"],
                  "break_glass": decision["break_glass"], "request": req.request_hash,
-                 "at": decision["height"]}
+                 "at": decision["height"], **_noted(note, decision["permit"])}
         audited = decision["permit"] or req.registered \
             or self.attempts.audit_stranger(req.caller, record_hex)
         sealed = audit_seal.seal(entry, patient, self.audit_readers.readers(patient)) \
@@ -300,15 +304,41 @@ class Vault:
             raise beside[0].elsewhere(record_hex)
         if meta is None:  # the chain says active but the bytes are gone: not ours to serve
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)
+        return self._release(req.caller, meta, decision,
+                             None if held is None else held[0])
+
+    def _release(self, caller: str, meta: RecordMeta, decision: dict[str, Any],
+                 descriptor: bytes | None) -> Release:
+        """A permitted access's release: the record checked against the chain, the
+        caller's wrapped key, the chunks inline or a ticket for them."""
+        record_id = meta.record_id
         self._check_registered(meta)
-        wrapped = self._wrapped_for(req.caller, record_id, decision)
-        release = Release(decision, meta, wrapped,
-                          descriptor=None if held is None else held[0])
+        wrapped = self._wrapped_for(caller, record_id, decision)
+        release = Release(decision, meta, wrapped, descriptor=descriptor)
         if meta.size <= INLINE_LIMIT:
             release.chunks = self.store.get_chunks(record_id, range(meta.chunks))
         else:
-            release.ticket = self._ticket(req.caller, record_id)
+            release.ticket = self._ticket(caller, record_id)
         return release
+
+    def preview(self, caller: str, record_hex: str, action: str, purpose: str) -> str:
+        """The decision :meth:`access` would make now (``permit`` or the deny reason),
+        neither audited nor released: for deciding whether there is anything more to
+        offer (a search's ``next`` link), never for releasing. The released access is
+        decided again, and audited, by :meth:`access`."""
+        try:
+            meta: RecordMeta | None = self.store.get_meta(_record_id(record_hex))
+        except VaultError as exc:
+            if exc.error is not store_errors.RECORD_NOT_FOUND:
+                raise
+            meta = None
+        if meta is None:
+            return "unknown_record"
+        decision = self.decisions.decide(caller, action, record_hex, purpose)
+        held = self.store.get_descriptor(meta.record_id)
+        decision = custody.with_author_permit(decision, caller, action,
+                                              None if held is None else held[1])
+        return "permit" if decision["permit"] else str(decision["reason"])
 
     def _beside(self, record_id: bytes
                 ) -> tuple[StoreBeside, tuple[str, str | None]] | None:
@@ -596,6 +626,22 @@ class Vault:
                 self.sync_erasures()
             except Exception as exc:
                 log.warning("vault erasure sync failed: %s", type(exc).__name__)
+
+
+def _narrowed(decision: dict[str, Any], narrow: str | None) -> dict[str, Any]:
+    """A permit turned into the denial ``narrow`` that the caller's own credential
+    imposes on top of the vault's decision (a patient app's consent that does not cover
+    the record: the vault alone would permit the patient); audited as that denial."""
+    if narrow is None or not decision["permit"]:
+        return decision
+    return {**decision, "permit": False, "reason": narrow, "consent": None,
+            "break_glass": False}
+
+
+def _noted(note: Mapping[str, Any] | None, permit: bool) -> dict[str, Any]:
+    """The optional audit entry fields (``audit_seal.OPTIONAL_FIELDS``: the client, its
+    grant, the batch, what was released) of one decision; a deny releases nothing."""
+    return {k: v for k, v in (note or {}).items() if k != "released" or permit}
 
 
 def _record_id(record_hex: str) -> bytes:

@@ -2,7 +2,9 @@
 the regulator's auditors only (``modules/audit/README.md`` fixes the format).
 
 A vault decision (:class:`AccessEntry`: record, accessor, action, purpose, decision,
-reason, consent, break-glass flag, request, decision height) goes on chain sealed:
+reason, consent, break-glass flag, request, decision height; optionally the client, the
+client's grant, the batch and what a permit released, :data:`OPTIONAL_FIELDS`, written
+only when set) goes on chain sealed:
 
 1. ``plaintext = encode({entry fields..., "salt": 32 hex})`` (canonical JSON, a fresh
    16-byte salt so that the commitment cannot be confirmed by guessing the few possible
@@ -32,6 +34,7 @@ drawn here only when the caller passes none, so tests fix them.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,6 +71,17 @@ SALT_SIZE: Final = 16  # 32 hex characters
 NONCE: Final = bytes(12)  # one key per entry: the nonce never repeats under a key
 ENTRY_FIELDS: Final = ("record", "accessor", "action", "purpose", "decision", "reason",
                        "consent", "break_glass", "request", "at")
+# Optional fields (added for the FHIR facade, issue 19), written only when set, so every
+# entry sealed before them opens and re-encodes byte for byte as it did:
+# ``client`` the OAuth client (a SMART app) the accessor acted through; ``grant`` the
+# consent id that authorised that client (a patient's app consent; not a consent the
+# decision rests on, which is ``consent``); ``batch`` the request several decisions
+# belong to (a FHIR search page: each decision has its own ``request``, since the chain
+# keeps one entry per request); ``released`` what a permit released when it was not the
+# record itself (``count``: only that it is counted in a ``_summary=count`` total).
+OPTIONAL_FIELDS: Final = ("client", "grant", "batch", "released")
+RELEASED: Final = ("count",)
+_CLIENT: Final = re.compile(r"[\x21-\x7e]{1,128}")
 # The vault's own permit rule (docs/privacy-v2-design.md section 2: authors are known to
 # their vault only), a reason an entry may carry whether or not the chain decides it.
 VAULT_PERMIT_REASONS: Final = frozenset({"author"})
@@ -94,6 +108,10 @@ class AccessEntry:
     break_glass: bool
     request: str
     at: int
+    client: str | None = None
+    grant: str | None = None
+    batch: str | None = None
+    released: str | None = None
 
     @classmethod
     def parse(cls, entry: Mapping[str, Any]) -> AccessEntry:
@@ -101,7 +119,7 @@ class AccessEntry:
         break-glass flag agree (permit ⇔ a permit reason; ``consent`` set ⇔ reason
         ``consent``; ``break_glass`` ⇔ reason ``break_glass``)."""
         bad = AUDIT_ENTRY_INVALID
-        fields.exact(entry, bad, ENTRY_FIELDS)
+        fields.exact(entry, bad, ENTRY_FIELDS, OPTIONAL_FIELDS)
         out = cls(
             record=fields.object_id(entry, "record", bad),
             accessor=fields.did(entry, "accessor", bad),
@@ -114,9 +132,16 @@ class AccessEntry:
             break_glass=fields.boolean(entry, "break_glass", bad),
             request=fields.digest(entry, "request", bad),
             at=fields.integer(entry, "at", bad),
+            client=None if "client" not in entry
+            else fields.matching(entry, "client", _CLIENT, bad, "1-128 printable ASCII"),
+            grant=None if "grant" not in entry else fields.object_id(entry, "grant", bad),
+            batch=None if "batch" not in entry else fields.digest(entry, "batch", bad),
+            released=None if "released" not in entry
+            else fields.choice(entry, "released", RELEASED, bad),
         )
         permit = out.decision == "permit"
-        if permit != (out.reason in ENTRY_PERMIT_REASONS) \
+        if (out.released is not None and not permit) \
+                or permit != (out.reason in ENTRY_PERMIT_REASONS) \
                 or out.break_glass != (out.reason == "break_glass") \
                 or (out.consent is not None) != (out.reason == "consent"):
             raise _invalid(f"inconsistent entry: decision {out.decision} with reason "
@@ -127,7 +152,9 @@ class AccessEntry:
         return {"record": self.record, "accessor": self.accessor, "action": self.action,
                 "purpose": self.purpose, "decision": self.decision, "reason": self.reason,
                 "consent": self.consent, "break_glass": self.break_glass,
-                "request": self.request, "at": self.at}
+                "request": self.request, "at": self.at,
+                **fields.present(client=self.client, grant=self.grant, batch=self.batch,
+                                 released=self.released)}
 
 
 # -- the format, step by step ------------------------------------------------------------

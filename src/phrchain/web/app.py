@@ -22,6 +22,8 @@ Routes (JSON under ``/ui/api``; ``*`` needs the ``X-CSRF-Token`` header)::
                                                   screen, alert board, medication history)
     /ui/api/patient/research                      research.py (donations and the studies
                                                   that used the patient's data)
+    /ui/fhir/..., POST /ui/api/patient/fhir-token * fhir.py (the patient's own records as
+                                                  a read-only FHIR R4 server)
 
 Errors have the node API's shape (``errors.py``). Nothing here logs a request body, a
 record or a DID.
@@ -74,6 +76,7 @@ from phrchain.web.errors import (
     WRONG_PASSPHRASE,
     UiError,
 )
+from phrchain.web.fhir import include_wallet_fhir
 from phrchain.web.i18n import DEFAULT as DEFAULT_LANGUAGE
 from phrchain.web.i18n import negotiate
 from phrchain.web.security import LoopbackGuard, check_csrf
@@ -312,6 +315,7 @@ def create_ui_app(config: UiConfig) -> FastAPI:
     app.include_router(supply.auditor_router)
     app.include_router(supply.patient_router)
     app.include_router(research.patient_router)
+    include_wallet_fhir(app)  # /ui/fhir/: the patient's own records as FHIR R4 (fhir.py)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_handlers(app)
     app.add_middleware(LoopbackGuard)

@@ -295,6 +295,8 @@ function logEntry(e, proofs) {
   h("p", { class: "sentence" }, who, " ", t("log.sentence", {
     action: term("action", e.action || ""), purpose: term("purpose", e.purpose || ""),
     reason: term("reason", e.reason || "") })),
+  e.client ? h("p", { class: "note via-app" }, t("log.via_app", {
+    app: e.client, grant: (e.grant || "").slice(0, 12) })) : "",
   h("div", { class: "row note" }, t("log.record"), " ",
     e.record_summary ? h("span", { class: "what" }, e.record_summary) : "",
     h("code", { title: e.record || "" }, (e.record || "").slice(0, 12)), verifiedEl(e)),
