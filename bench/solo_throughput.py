@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import threading
@@ -47,7 +48,7 @@ def bench_verify(n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def make_home(root: Path) -> Path:
+def make_home(root: Path, pipeline: bool = True) -> Path:
     authority = keys.SigningKey(bytes([1]) * 32)
     validator = keys.SigningKey(bytes([2]) * 32)
     enc = keys.EncryptionKey(bytes([3]) * 32).public_key.hex()
@@ -56,16 +57,19 @@ def make_home(root: Path) -> Path:
                    {"did": authority.did, "enc_key": enc, "name": "Bench"}]}}}
     home = root / "node"
     init_home(home, genesis, validator.seed,
-              NodeConfig(block_interval_ms=50, max_block_txs=2000))
+              NodeConfig(block_interval_ms=50, max_block_txs=2000, pipeline=pipeline))
     return home
 
 
 def bench_txs(home: Path, n: int, chunk: int, clients: int,
-              profile: bool) -> tuple[float, int]:
+              profile: bool) -> tuple[float, int, float]:
+    """(committed txs/s, blocks, CPU seconds of the node: its process's threads and its
+    verifier and state-writer processes, from its start to its close)."""
     raws = [build_tx(keys.SigningKey((10_000 + i).to_bytes(32, "big")), CHAIN_ID, 1,
                      [RegisterPatient(keys.EncryptionKey((20_000 + i).to_bytes(32, "big"))
                                       .public_key).to_msg()])
             for i in range(n)]
+    cpu0 = _cpu_s()
     node = SoloNode(home)
     node.start()
     chunks = [raws[i:i + chunk] for i in range(0, n, chunk)]
@@ -100,8 +104,14 @@ def bench_txs(home: Path, n: int, chunk: int, clients: int,
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     assert all(s["status"] == "committed" for s in status), status
     height = node.blocks.height()
-    node.close()
-    return n / elapsed, height
+    node.close()  # waits for its child processes: their CPU is counted from here
+    return n / elapsed, height, _cpu_s() - cpu0
+
+
+def _cpu_s() -> float:
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                        resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -112,19 +122,23 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4,
                         help="concurrent in-process clients (API threads do the same)")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--pipeline", choices=("on", "off"), default="on",
+                        help="execute block N+1 while block N commits (NodeConfig.pipeline)")
     parser.add_argument("--quick", action="store_true", help="2,000 txs and verifies")
     args = parser.parse_args()
     if args.quick:
         args.txs, args.verifies = 2000, 2000
     verify_per_s = bench_verify(args.verifies)
     with tempfile.TemporaryDirectory() as tmp:
-        tx_per_s, blocks = bench_txs(make_home(Path(tmp)), args.txs, args.chunk, args.clients,
-                                     args.profile)
+        home = make_home(Path(tmp), args.pipeline == "on")
+        tx_per_s, blocks, cpu_s = bench_txs(home, args.txs, args.chunk, args.clients, args.profile)
     print(f"verify: {verify_per_s:,.0f}/s   txs: {tx_per_s:,.0f}/s committed in {blocks} "
           f"blocks", file=sys.stderr)
     print(json.dumps({"bench": "solo_throughput", "verify_per_s": round(verify_per_s),
                       "tx_per_s": round(tx_per_s), "ratio": round(tx_per_s / verify_per_s, 3),
-                      "txs": args.txs, "blocks": blocks, "clients": args.clients}))
+                      "txs": args.txs, "blocks": blocks, "clients": args.clients,
+                      "pipeline": args.pipeline == "on",
+                      "node_cpu_us_per_tx": round(cpu_s * 1e6 / args.txs)}))
 
 
 if __name__ == "__main__":

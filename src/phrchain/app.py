@@ -25,7 +25,7 @@ height on while older blocks replay with the rules they ran.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -210,11 +210,16 @@ class Application:
         # tx hash -> the key its signature verified under when check_tx first passed it
         # (what a mempool recheck trusts; kept apart from the LRU above).
         self._mempool_keys: OrderedDict[bytes, bytes] = OrderedDict()
-        self._pending: BlockResult | None = None
+        # Finalized blocks not yet committed, oldest first, each with its time and its
+        # state overlay: more than one only when an engine pipelines (executes block N+1
+        # on top of N's overlay while N's commit is under way).
+        self._pending: deque[tuple[BlockResult, int, Overlay]] = deque()
+        # (height, time) check_tx runs as, once advance_check_state put the check state
+        # on top of the newest finalized block; None = on top of the committed state.
+        self._check_tip: tuple[int, int] | None = None
         # Time of the last executed block (check_tx runs "as of" it). An engine that
         # restarts without replaying sets it from its last stored header.
         self.last_block_time_ms = 0
-        self._pending_time_ms = 0
         chain_id = store.get(CHAIN_ID_KEY) if store.version() >= 0 else None
         self.chain_id = chain_id.decode() if chain_id else ""
         self._check = self._fresh_overlay()
@@ -248,7 +253,8 @@ class Application:
         advisory: the block that includes the tx decides). ``recheck``: the mempool
         re-checks a tx that passed before; its signature is not verified again when it
         verified under the signer's current key (every state-dependent check reruns)."""
-        block = BlockInfo(self.store.version() + 1, self.last_block_time_ms)
+        block = BlockInfo(self.store.version() + 1, self.last_block_time_ms) \
+            if self._check_tip is None else BlockInfo(*self._check_tip)
         try:
             # The schedule changes only in end-block hooks, never in a tx: the check
             # state's table is that of the committed state, cached per height.
@@ -262,28 +268,35 @@ class Application:
 
     def finalize_block(self, block: BlockInfo, txs: Sequence[bytes],
                        trial: Trial | None = None) -> BlockResult:
-        """Execute and stage block ``block``. ``trial``: this block's txs already run by
-        :meth:`trial` (kept by the engine from ProcessProposal); reused only when
-        :meth:`fits` says it is this block on this parent, else the txs run again."""
-        if block.height != self.store.version() + 1:
-            raise ValueError(f"expected block {self.store.version() + 1}, got {block.height}")
+        """Execute and stage block ``block``: the next after the committed state, or
+        (pipelining, with a store that stages on top of staged versions) after the newest
+        finalized but uncommitted block, whose state it then reads. ``trial``: this
+        block's txs already run by :meth:`trial` (kept by the engine from
+        ProcessProposal); reused only when :meth:`fits` says it is this block on this
+        parent, else the txs run again."""
+        # (the store's head moves before finish_commit pops its block: count from either)
+        expected = self._pending[-1][0].height + 1 if self._pending \
+            else self.store.version() + 1
+        if block.height != expected:
+            raise ValueError(f"expected block {expected}, got {block.height}")
         if trial is None or not self.fits(trial, block, txs):
-            trial = self.trial(block, txs)
+            trial = self.trial(block, txs, self._pending[-1][2] if self._pending else None)
         trial.used = True
         state, results = trial.state, trial.results
-        self._pending_time_ms = block.time_ms
         events, updates = self._end_block(state, block)
         app_hash = self.store.stage(block.height, state.changes)
-        self._pending = BlockResult(block.height, results, app_hash,
-                                    BlockResult.root_of(results), events, updates,
-                                    trial.version)
-        return self._pending
+        result = BlockResult(block.height, results, app_hash, BlockResult.root_of(results),
+                             events, updates, trial.version)
+        self._pending.append((result, block.time_ms, state))
+        return result
 
-    def trial(self, block: BlockInfo, txs: Sequence[bytes]) -> Trial:
+    def trial(self, block: BlockInfo, txs: Sequence[bytes],
+              base: Overlay | None = None) -> Trial:
         """Run ``txs`` as block ``block`` on a scratch buffer over the committed state
-        (nothing is staged); see :class:`Trial`."""
+        (or over ``base``, an uncommitted block's overlay; nothing is staged); see
+        :class:`Trial`."""
         parent = (self.store.version(), self.store.root())
-        state = self._block_overlay(block)
+        state = self._block_overlay(block, base)
         version = self.rules_version(state, block.height)
         handlers = self._rule_table(version, block.height)
         results = tuple(self._run(state, block, raw, handlers) for raw in txs)
@@ -292,7 +305,7 @@ class Application:
     def fits(self, trial: Trial, block: BlockInfo, txs: Sequence[bytes]) -> bool:
         """Whether ``trial`` is block ``block`` with ``txs`` on the current committed
         state, unused, with nothing staged: then finalizing it equals executing anew."""
-        return (not trial.used and self._pending is None and trial.block == block
+        return (not trial.used and not self._pending and trial.block == block
                 and trial.parent == (self.store.version(), self.store.root())
                 and trial.txs == tuple(txs))
 
@@ -337,10 +350,11 @@ class Application:
         rejected tx consumes nothing, not even its nonce, so it must never be in a block)."""
         return self.trial(block, txs).results
 
-    def _block_overlay(self, block: BlockInfo) -> Overlay:
-        """A fresh buffer over committed state with the block's height and time set, as
-        every block's execution starts."""
-        state = self._fresh_overlay()
+    def _block_overlay(self, block: BlockInfo, base: Overlay | None = None) -> Overlay:
+        """A fresh buffer over committed state (or over ``base``, an uncommitted block's
+        overlay) with the block's height and time set, as every block's execution
+        starts."""
+        state = self._fresh_overlay() if base is None else Overlay(base)
         state.set(BLOCK_KEY, encoding.encode_trusted({"height": block.height,
                                                       "time_ms": block.time_ms}))
         return state
@@ -354,26 +368,49 @@ class Application:
         """The I/O half of :meth:`commit`. An engine may run it while ``check_tx`` runs
         in another thread: reads are bounded by the store's committed version, which
         moves only when the write is durable."""
-        if self._pending is None:
+        if not self._pending:
             raise ValueError("no finalized block to commit")
-        self.store.commit()
+        self.store.commit()  # the oldest staged version
 
-    def finish_commit(self) -> BlockResult:
-        """The bookkeeping half of :meth:`commit` (call with the engine's lock held)."""
-        if self._pending is None:
+    def pending_result(self) -> BlockResult:
+        """The oldest finalized block not yet committed (what :meth:`persist` writes)."""
+        if not self._pending:
             raise ValueError("no finalized block to commit")
-        done, self._pending = self._pending, None
-        self.last_block_time_ms = self._pending_time_ms
-        self._check = self._fresh_overlay()
+        return self._pending[0][0]
+
+    def finish_commit(self, keep_check: bool = False) -> BlockResult:
+        """The bookkeeping half of :meth:`commit` (call with the engine's lock held), for
+        the oldest finalized block. ``keep_check``: leave the check state where
+        :meth:`advance_check_state` put it (a pipelining engine)."""
+        if not self._pending:
+            raise ValueError("no finalized block to commit")
+        done, time_ms, _ = self._pending.popleft()
+        self.last_block_time_ms = time_ms
+        if self._pending:  # the next block now reads committed state, not the overlay
+            self._pending[0][2].rebase(StoreView(self.store.get, self.store.iterate))
+        if not keep_check:
+            self._check, self._check_tip = self._fresh_overlay(), None
         return done
 
     def abandon(self) -> None:
-        """Drop a finalized but uncommitted block (the engine failed to persist it)."""
+        """Drop every finalized but uncommitted block (the engine failed to persist)."""
         self.store.discard()
-        self._pending = None
+        self._pending.clear()
+        if self._check_tip is not None:  # it sat on a dropped block's state
+            self.reset_check_state()
 
     def reset_check_state(self) -> None:
-        self._check = self._fresh_overlay()
+        self._check, self._check_tip = self._fresh_overlay(), None
+
+    def advance_check_state(self) -> None:
+        """Put a fresh check state on top of the newest finalized block (committed or
+        not), as the block after it: a pipelining engine re-checks its mempool there
+        right after executing a block instead of after committing it."""
+        if not self._pending:
+            self.reset_check_state()
+            return
+        result, time_ms, state = self._pending[-1]
+        self._check, self._check_tip = Overlay(state), (result.height + 1, time_ms)
 
     def check_state_writes(self) -> dict[bytes, bytes | None]:
         """A copy of the writes the check state holds (those of the mempool's accepted

@@ -195,8 +195,8 @@ def test_commit_appends_rows_of_its_own_version(tmp_path: Path) -> None:
         if height > 2:
             batch.update(dict.fromkeys(rnd.sample(keys, 10)))
         sql.stage(height, batch)
-        assert sql._staged is not None
-        staged_nodes = sql._staged[3]
+        assert len(sql._staged) == 1
+        staged_nodes = sql._staged[0][3]
         sql.commit()
         after = _node_rows(db)
         # Earlier rows are untouched, and are a prefix of the table in key order...

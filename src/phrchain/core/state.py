@@ -116,6 +116,12 @@ class Overlay:
             if value is not None:
                 yield key, value
 
+    def rebase(self, base: Reader) -> None:
+        """Read through ``base`` from now on; it must answer exactly as the old base did
+        (an engine moves a block's overlay from its committed parent block's overlay to
+        the store holding that block)."""
+        self._base = base
+
     def flush(self, into: Overlay) -> None:
         """Apply this overlay's writes to ``into`` (the parent)."""
         for key, value in self.changes.items():

@@ -146,8 +146,11 @@ class SqliteStateStore:
         # Guards the moment the version moves against a reader caching what it read at
         # the previous version (readers run in other threads while a block commits).
         self._latest_lock = threading.Lock()
-        self._staged: tuple[int, smt.NodeRef, dict[bytes, bytes | None],
-                            dict[smt.NodeRef, bytes]] | None = None
+        # Staged versions not yet committed, oldest first: more than one only when an
+        # engine pipelines (stages block N+1 while N's commit is under way); commit()
+        # writes the oldest. Their tree nodes stay readable through get_node.
+        self._staged: list[tuple[int, smt.NodeRef, dict[bytes, bytes | None],
+                                 dict[smt.NodeRef, bytes]]] = []
         self._writer = StateWriter(path) if writer else None
 
     def close(self) -> None:
@@ -233,6 +236,11 @@ class SqliteStateStore:
         body = self._young.get(ref)
         if body is not None:
             return body
+        if version > self._head[0]:  # a staged version's node (pipelined staging)
+            for staged in tuple(self._staged):  # a copy: the oldest may commit meanwhile
+                if staged[0] == version:
+                    return staged[3][ref]
+            # not found: committed since the check above, so it is in the database
         body = self._old.get(ref)
         if body is None:
             row = self._db.execute("SELECT body FROM nodes WHERE version = ? AND hash = ?",
@@ -287,17 +295,22 @@ class SqliteStateStore:
 
     # -- writes -----------------------------------------------------------------------
     def stage(self, height: int, changes: Changes) -> bytes:
-        version, root_ref = self._head
+        """Stage version ``height`` on top of the last staged one, or of the head: an
+        engine may stage N+1 while N is committing (``commit`` writes the oldest)."""
+        with self._latest_lock:  # the head and the staged list move together in commit
+            version, root_ref = self._staged[-1][:2] if self._staged else self._head
         if height != version + 1:
             raise ValueError(f"can only stage height {version + 1}, not {height}")
         root, nodes = smt.update(self, root_ref, smt_batch(changes), height)
-        self._staged = (height, root, dict(changes), nodes)
+        with self._latest_lock:
+            self._staged.append((height, root, dict(changes), nodes))
         return root[1]
 
     def commit(self) -> None:
-        if self._staged is None:
+        """Write the oldest staged version (durably); it becomes the head."""
+        if not self._staged:
             raise ValueError("nothing staged")
-        height, root, changes, nodes = self._staged
+        height, root, changes, nodes = self._staged[0]
         change_rows = list(changes.items())
         node_rows = [(h, body) for (_, h), body in nodes.items()]
         if self._writer is not None:
@@ -305,14 +318,16 @@ class SqliteStateStore:
         else:
             write_version(self._db, height, root, change_rows, node_rows)
         with self._latest_lock:
-            self._head, self._staged = (height, root), None
+            self._head = (height, root)
+            del self._staged[0]
             if len(self._latest) + len(changes) > _LATEST_CACHE_MAX:
                 self._latest.clear()
             self._latest.update(changes)
         self._cache_written(nodes)
 
     def discard(self) -> None:
-        self._staged = None
+        """Drop every staged version."""
+        self._staged = []
 
     def prune(self, keep_from: int) -> dict[str, int]:
         """Forget every version below ``keep_from`` (which stays readable and provable,
@@ -321,12 +336,13 @@ class SqliteStateStore:
 
         A node made at a version below ``keep_from`` that a later root still uses is
         unchanged since, so the tree at ``keep_from`` reaches it: walking that one tree
-        finds every old node to keep."""
+        finds every old node to keep. Staged versions (a pipelining engine's next block)
+        may exist: their trees use new nodes and nodes of the head's tree, all kept."""
         version = self._head[0]
         if keep_from <= self._base:
             return {"roots": 0, "kv": 0, "nodes": 0}
-        if keep_from > version or self._staged is not None:
-            raise ValueError(f"can prune below {version} at most, with nothing staged")
+        if keep_from > version:
+            raise ValueError(f"can prune below {version} at most")
         root = self._root_ref(keep_from)
         keep: list[tuple[int, bytes]] = []
         stack = [root] if root[1] != smt.EMPTY else []
@@ -370,7 +386,7 @@ class SqliteStateStore:
         """Make an empty store hold ``pairs`` (every live key) as version ``height``, the
         first it retains (a state-sync snapshot); refused, with nothing written, unless
         their root is ``expected_root``."""
-        if self._head[0] >= 0 or self._staged is not None:
+        if self._head[0] >= 0 or self._staged:
             raise ValueError("only an empty store imports a snapshot")
         root, nodes = smt.update(self, smt.EMPTY_REF, smt_batch(pairs), height)
         if root[1] != expected_root:

@@ -37,6 +37,9 @@ class NodeConfig:
     verify_workers: int = 1
     # Run state-store inserts in a writer process (see storage/writer.py).
     state_writer: bool = True
+    # Pipeline blocks: execute block N+1 (and re-check the mempool on top of it) while
+    # block N is being written and committed by another thread (needs state_writer).
+    pipeline: bool = True
     api_host: str = "127.0.0.1"
     api_port: int = 8645
     # Pruning: keep the last keep_versions state versions, pruning every keep_versions

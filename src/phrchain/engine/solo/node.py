@@ -7,6 +7,10 @@ Order of durability for every block (what makes a crash at any point safe):
 3. ``app.commit`` writes the state (fsync);
 4. only then are waiters told "committed".
 
+With ``pipeline`` (default) a committer thread does (2)-(4), in height order, while the
+block thread executes the next block on top of the uncommitted one; its txs are
+"pending" until (4).
+
 A crash before (2) loses only mempool txs nobody was told were committed; a crash
 between (2) and (3) is repaired at start-up by replaying the stored block, whose header
 must reproduce the same app hash.
@@ -34,6 +38,7 @@ from phrchain.core.errors import DUPLICATE_TX, MEMPOOL_FULL, CodedError, PhrErro
 from phrchain.core.hashing import sha256
 from phrchain.engine.events import EventHub, Subscription
 from phrchain.engine.port import NodeStopped
+from phrchain.engine.solo.committer import Committer
 from phrchain.engine.solo.home import (
     HomeError,
     NodeConfig,
@@ -54,6 +59,8 @@ _RECENT_MAX: Final = 200_000
 # Signatures per verifier batch: small enough that admitting one batch overlaps with
 # verifying the next, large enough that the pipe costs little per signature.
 _VERIFY_CHUNK: Final = 128
+# Pipelining: blocks executed but not yet committed (one committing, one waiting).
+_PIPELINE_DEPTH: Final = 2
 
 
 class ChainError(PhrError):
@@ -91,6 +98,13 @@ class SoloNode:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_header: SignedHeader | None = None
+        # Pipelining: the txs of executed, uncommitted blocks; how many such blocks.
+        self._pipeline = self.config.pipeline and self.config.state_writer
+        self._inflight: dict[bytes, bytes] = {}
+        self._uncommitted = 0
+        self._failure: BaseException | None = None  # why the committer stopped
+        self._committer: Committer[tuple[SignedHeader, list[tuple[bytes, bytes]]]] = \
+            Committer(self._commit_one, self._commit_failed)
         try:
             self.recover()
         except BaseException:
@@ -114,6 +128,7 @@ class SoloNode:
             self._replay(height)
             replayed += 1
         self._last_header = self.blocks.header(top) if top else None
+        self._tip_header = self._last_header  # the last executed block's header
         if self._last_header is not None:
             self.app.last_block_time_ms = self._last_header.header.time_ms
         try:  # never serve a state that is not what the last block committed to
@@ -180,7 +195,7 @@ class SoloNode:
     def _admit(self, raw: bytes) -> TxResult:
         tx_hash = sha256(raw)
         with self._cond:
-            if tx_hash in self.mempool:
+            if tx_hash in self.mempool or tx_hash in self._inflight:
                 return _error_result(tx_hash, DUPLICATE_TX("already in the mempool"))
             if not self.mempool.has_room(raw):
                 return _error_result(tx_hash, MEMPOOL_FULL())
@@ -198,7 +213,7 @@ class SoloNode:
             found = self._recent.get(tx_hash)
             if found is not None:
                 return found
-            if tx_hash in self.mempool:
+            if tx_hash in self.mempool or tx_hash in self._inflight:
                 return {"status": "pending"}
             dropped = self._dropped.get(tx_hash)
             if dropped is not None:
@@ -222,10 +237,19 @@ class SoloNode:
 
     # -- producing blocks ---------------------------------------------------------------
     def produce_block(self) -> BlockResult | None:
-        """Cut one block from the mempool now (tests call this directly).
+        """Cut one block from the mempool now and return once it is committed (tests
+        call this directly).
 
         Execution runs under the node lock; the two fsyncs (block store, then state) run
         outside it, so txs keep being checked and admitted meanwhile."""
+        if not self._pipeline:
+            return self._produce_serial()
+        result = self._produce_next()
+        if result is not None:
+            self._wait_state(result.height)
+        return result
+
+    def _produce_serial(self) -> BlockResult | None:
         with self._produce_lock:
             with self._cond:
                 batch = self.mempool.reap(self.config.max_block_txs,
@@ -233,6 +257,7 @@ class SoloNode:
                 if not batch:
                     return None
                 signed, result = self._execute([raw for _, raw in batch])
+                self._tip_header = signed
             hashes = [h for h, _ in batch]
             jsons = [r.to_json() for r in result.tx_results]
             try:
@@ -244,30 +269,93 @@ class SoloNode:
                 raise
             with self._cond:
                 self.app.finish_commit()
-                self._last_header = signed
                 self.mempool.remove(hashes)
                 self._recheck_mempool()
-                height = signed.header.height
-                for index, (tx_hash, tx_json) in enumerate(zip(hashes, jsons, strict=True)):
-                    self._remember(tx_hash, {"status": "committed", "height": height,
-                                             "index": index, "result": tx_json})
-                self._publish(signed, jsons)
-                self._cond.notify_all()
+                self._committed(signed, hashes, jsons)
             self._prune(signed.header.height)
             return result
 
+    def _committed(self, signed: SignedHeader, hashes: list[bytes],
+                   jsons: list[dict[str, Any]]) -> None:
+        """Tell waiters and subscribers (the node lock held; the state is durable)."""
+        self._last_header = signed
+        height = signed.header.height
+        for index, (tx_hash, tx_json) in enumerate(zip(hashes, jsons, strict=True)):
+            self._remember(tx_hash, {"status": "committed", "height": height,
+                                     "index": index, "result": tx_json})
+        self._publish(signed, jsons)
+        self._cond.notify_all()
+
+    # -- pipelined production ------------------------------------------------------------
+    def _produce_next(self) -> BlockResult | None:
+        """Execute the next block on top of the last executed one, re-check the mempool
+        on top of it, and queue the block for the committer thread."""
+        with self._produce_lock:
+            with self._cond:
+                while self._uncommitted >= _PIPELINE_DEPTH and self._failure is None:
+                    self._cond.wait(0.5)
+                if self._failure is not None:
+                    raise NodeStopped("the node stopped: a block failed to commit")
+                batch = self.mempool.reap(self.config.max_block_txs,
+                                          self.config.max_block_bytes)
+                if not batch:
+                    return None
+                signed, result = self._execute([raw for _, raw in batch])
+                self._tip_header = signed
+                self.mempool.remove(h for h, _ in batch)
+                self._inflight.update(batch)
+                self._uncommitted += 1
+                self._recheck_mempool(advance=True)
+            self._committer.put((signed, batch))
+            return result
+
+    def _commit_failed(self, item: tuple[SignedHeader, Any], exc: BaseException) -> None:
+        log.error("committing block %d failed (%s); the node stops",
+                  item[0].header.height, exc.__class__.__name__, exc_info=exc)
+        with self._cond:
+            self._failure = exc
+            self.app.abandon()  # every staged block: replayed from the store
+            self._cond.notify_all()
+        self._stop.set()
+
+    def _commit_one(self, item: tuple[SignedHeader, list[tuple[bytes, bytes]]]) -> None:
+        signed, batch = item
+        result = self.app.pending_result()
+        if result.app_hash != signed.header.app_hash:
+            raise ChainError("the committer's block is not the oldest finalized one")
+        hashes = [h for h, _ in batch]
+        jsons = [r.to_json() for r in result.tx_results]
+        self.blocks.save(signed, [raw for _, raw in batch], jsons, hashes)
+        self.app.persist()
+        with self._cond:
+            self.app.finish_commit(keep_check=True)
+            for tx_hash in hashes:
+                del self._inflight[tx_hash]
+            self._uncommitted -= 1
+            self._committed(signed, hashes, jsons)
+        self._prune(signed.header.height)
+
+    def _wait_state(self, height: int) -> None:
+        with self._cond:
+            while self.state.version() < height and self._failure is None:
+                self._cond.wait(0.5)
+        if self._failure is not None and self.state.version() < height:
+            raise self._failure  # what the committer's block met (as a serial commit)
+
     def _prune(self, height: int) -> None:
         """Every ``keep_versions`` blocks, forget the state versions older than the last
-        ``keep_versions`` (nothing is staged now: blocks are produced under the produce
-        lock). Latest reads and check_tx go on meanwhile; reads below answer query/3."""
+        ``keep_versions``, right after a commit (pipelined: in the committer thread,
+        while the next block may be staged: what it reads is kept, see
+        ``SqliteStateStore.prune``). Latest reads and check_tx go on meanwhile; reads
+        below answer query/3."""
         keep = self.config.keep_versions
         if keep > 0 and height % keep == 0:
             deleted = self.state.prune(max(0, height - keep + 1))
             log.info("pruned state below %d: %s", height - keep + 1, deleted)
 
     def _execute(self, raws: list[bytes]) -> tuple[SignedHeader, BlockResult]:
-        prev = self._last_header
-        height = self.blocks.height() + 1
+        prev = self._tip_header
+        height = 1 if prev is None else prev.header.height + 1
         now = self._clock()
         time_ms = now if prev is None else max(now, prev.header.time_ms + 1)
         result = self.app.finalize_block(BlockInfo(height, time_ms), raws)
@@ -278,9 +366,12 @@ class SoloNode:
             app_hash=result.app_hash, proposer=self.key.did)
         return sign_header(self.key, header), result
 
-    def _recheck_mempool(self) -> None:
+    def _recheck_mempool(self, advance: bool = False) -> None:
         leftovers = self.mempool.drain()
-        self.app.reset_check_state()
+        if advance:  # pipelined: on top of the block just executed
+            self.app.advance_check_state()
+        else:
+            self.app.reset_check_state()
         for tx_hash, raw in leftovers:
             result = self.app.check_tx(raw)
             if result.ok:
@@ -299,7 +390,10 @@ class SoloNode:
         interval = self.config.block_interval_ms / 1000
         while not self._stop.is_set():
             with self._cond:
-                while not self._stop.is_set() and not len(self.mempool):
+                # Pipelined: let txs gather while the pipeline is full (bigger blocks
+                # cost less per tx), then the same wait as a serial node's.
+                while not self._stop.is_set() and (not len(self.mempool) or (
+                        self._uncommitted >= _PIPELINE_DEPTH and self._failure is None)):
                     self._cond.wait(0.5)
                 deadline = time.monotonic() + interval
                 while not self._stop.is_set() and len(self.mempool) < self.config.max_block_txs:
@@ -310,7 +404,10 @@ class SoloNode:
             if self._stop.is_set():
                 break
             try:
-                self.produce_block()
+                if self._pipeline:
+                    self._produce_next()
+                else:
+                    self.produce_block()
             except Exception:
                 log.exception("block production failed; the node stops")
                 self._stop.set()
@@ -328,6 +425,7 @@ class SoloNode:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        self._committer.stop()  # after committing what is queued
 
     def close(self) -> None:
         self.stop()
@@ -340,7 +438,7 @@ class SoloNode:
 
     @property
     def healthy(self) -> bool:
-        return self._thread is None or self._thread.is_alive()
+        return self._failure is None and (self._thread is None or self._thread.is_alive())
 
     # -- events (phrchain.engine.events: whole blocks, slow subscribers cut off) ------
     def subscribe(self) -> Subscription:
