@@ -310,7 +310,9 @@ class SoloNode:
             return result
 
     def _commit_failed(self, item: tuple[SignedHeader, Any], exc: BaseException) -> None:
-        log.error("committing block %d failed (%s); the node stops",
+        # The one log line of this failure, worded as the serial producer's (operators and
+        # tests look for "block production failed"); the block thread then stops quietly.
+        log.error("block production failed: committing block %d failed (%s); the node stops",
                   item[0].header.height, exc.__class__.__name__, exc_info=exc)
         with self._cond:
             self._failure = exc
@@ -408,6 +410,12 @@ class SoloNode:
                     self._produce_next()
                 else:
                     self.produce_block()
+            except NodeStopped:
+                if self._failure is not None:  # the committer failed and logged it
+                    break
+                log.exception("block production failed; the node stops")
+                self._stop.set()
+                raise
             except Exception:
                 log.exception("block production failed; the node stops")
                 self._stop.set()
