@@ -348,8 +348,11 @@ function visibleSections() {
     .sort((a, b) => a.order - b.order);
 }
 
+let shown = 0; // the newest show(): an older one still rendering must not draw over it
+
 async function show(section, { focus = false } = {}) {
   state.current = section;
+  const mine = ++shown;
   const view = document.getElementById("view");
   for (const button of document.querySelectorAll("#nav button")) {
     button.setAttribute("aria-current", button.dataset.section === section.id ? "page" : "false");
@@ -360,10 +363,12 @@ async function show(section, { focus = false } = {}) {
   const body = h("div", { class: "section-body" });
   try {
     const drawn = await section.render(body, state.session);
+    if (mine !== shown) return; // the user moved on while this section was loading
     replace(view, title(), body);
     if (typeof drawn === "function") drawn(); // what needs the page's layout (charts)
     if (focus) view.querySelector("h2").focus(); // keyboard and screen readers follow
   } catch (err) {
+    if (mine !== shown) return;
     replace(view, title(), errorBox(err));
   }
   view.dataset.loaded = String(Date.now());
