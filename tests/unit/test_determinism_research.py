@@ -5,7 +5,6 @@ and a fresh application replaying the recorded blocks reproduces both."""
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from phrchain.app import BlockInfo
 from phrchain.core import keys
 from phrchain.core.store import MemoryStateStore
 from phrchain.core.tx import decode_tx
 from phrchain.modules.research.messages import DestroyKey, Donate, Match, Request
 from phrchain.research import terms
-from phrchain.storage.sqlite_state import SqliteStateStore
 from tests.helpers import AUTHORITY, Chain
+from tests.replay import backends_agree_and_replay
 from tests.researchflow import ResearchWorld, digest, oid, study_msg
 from tests.world import DAY_MS, HOSPITAL_A, RR
 
@@ -104,22 +102,7 @@ def run(plan: list[list[Step]], worlds: list[World],
 @given(plans)
 def test_memory_and_sqlite_agree_and_replay_reproduces(tmp_path: Path,
                                                        plan: list[list[Step]]) -> None:
-    db = tmp_path / f"state-{hashlib.sha256(str(plan).encode()).hexdigest()[:16]}.db"
-    db.unlink(missing_ok=True)
-    memory = World(Chain.new(MemoryStateStore()))
-    sqlite = World(Chain.new(SqliteStateStore(db)))
-    for world in (memory, sqlite):
-        prelude(world)
-    assert memory.chain.app.store.root() == sqlite.chain.app.store.root()
-    blocks: list[tuple[int, int, list[bytes], bytes, bytes]] = []
-    run(plan, [memory, sqlite], blocks)
-    again = World(Chain.new(MemoryStateStore()))
-    prelude(again)
-    app = again.chain.app
-    for height, time_ms, txs, app_hash, results_root in blocks:
-        result = app.finalize_block(BlockInfo(height, time_ms), txs)
-        app.commit()
-        assert (result.app_hash, result.results_root) == (app_hash, results_root)
+    backends_agree_and_replay(tmp_path, plan, World, prelude, run)
 
 
 def test_a_fixed_story_exercises_success_and_refusal() -> None:

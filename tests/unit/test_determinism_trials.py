@@ -4,7 +4,6 @@ every height, and a fresh application replaying the recorded blocks reproduces b
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from phrchain.app import BlockInfo
 from phrchain.core import keys
 from phrchain.core.store import MemoryStateStore
 from phrchain.core.tx import decode_tx
@@ -28,8 +26,8 @@ from phrchain.modules.trials.messages import (
     Withdraw,
 )
 from phrchain.modules.trials.outcomes import Outcome
-from phrchain.storage.sqlite_state import SqliteStateStore
 from tests.helpers import Chain
+from tests.replay import backends_agree_and_replay
 from tests.trialflow import OUTCOMES, TrialWorld, commitment, entry_id, protocol, trial_id
 from tests.world import A1, A2, B1, HOSPITAL_A, HOSPITAL_B, RR
 
@@ -107,24 +105,7 @@ def prelude(world: TrialWorld) -> None:
 @given(plans)
 def test_memory_and_sqlite_agree_and_replay_reproduces(tmp_path: Path,
                                                        plan: list[list[Step]]) -> None:
-    db = tmp_path / f"state-{hashlib.sha256(str(plan).encode()).hexdigest()[:16]}.db"
-    db.unlink(missing_ok=True)
-    memory = TrialWorld(Chain.new(MemoryStateStore()))
-    sqlite = TrialWorld(Chain.new(SqliteStateStore(db)))
-    for world in (memory, sqlite):
-        prelude(world)
-    assert memory.chain.app.store.root() == sqlite.chain.app.store.root()
-    blocks: list[tuple[int, int, list[bytes], bytes, bytes]] = []
-    run(plan, [memory, sqlite], blocks)
-    # A third application replays every block from genesis: the prelude's txs are
-    # rebuilt the same way, then the recorded ones.
-    again = TrialWorld(Chain.new(MemoryStateStore()))
-    prelude(again)
-    app = again.chain.app
-    for height, time_ms, txs, app_hash, results_root in blocks:
-        result = app.finalize_block(BlockInfo(height, time_ms), txs)
-        app.commit()
-        assert (result.app_hash, result.results_root) == (app_hash, results_root)
+    backends_agree_and_replay(tmp_path, plan, TrialWorld, prelude, run)
 
 
 def test_a_fixed_story_exercises_success_and_refusal() -> None:
