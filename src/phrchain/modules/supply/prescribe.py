@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from phrchain.core import keys
-from phrchain.core.errors import CryptoError
+from phrchain.core.errors import CryptoError, TxError
 from phrchain.core.module import Context
+from phrchain.core.state import Reader
 from phrchain.core.tx import Msg
 from phrchain.modules.identity import parties
 from phrchain.modules.supply import gs1, keeper
@@ -55,6 +55,22 @@ def prescriber_of(ctx: Context, did: str) -> parties.Identity:
     return prescriber
 
 
+def prescription_signature(state: Reader, chain_id: str, msg: Msg
+                           ) -> tuple[bytes, bytes, bytes] | None:
+    """The prescriber's signature a ``supply/prescribe`` carries, under its current key
+    (``SignedMessages``: the solo engine verifies it in its worker processes); None
+    when the message is malformed or its prescriber cannot act (``prescribe`` says why)."""
+    try:
+        m = Prescribe.parse(msg)
+    except TxError:
+        return None
+    prescriber = parties.acting(state, m.prescriber)
+    if prescriber is None:
+        return None
+    return (bytes.fromhex(prescriber["signing_key"]), bytes.fromhex(m.signature),
+            m.signed_bytes(chain_id))
+
+
 def _stub(rx: str, prescriber: str, height: int) -> keeper.Rx:
     """A prescription cancelled before any pharmacy registered it."""
     return {"rx": rx, "patient": "", "prescriber": prescriber, "commitment": "",
@@ -74,8 +90,8 @@ def prescribe(ctx: Context, msg: Msg) -> None:
                 or parties.org_type(ctx.state, org) not in DISPENSING_ORG_TYPES:
             raise UNAUTHORIZED("the prescriber or a pharmacist submits a prescription")
     try:
-        keys.verify(bytes.fromhex(prescriber["signing_key"]), bytes.fromhex(m.signature),
-                    m.signed_bytes(ctx.chain_id))
+        ctx.verify_signature(bytes.fromhex(prescriber["signing_key"]),
+                             bytes.fromhex(m.signature), m.signed_bytes(ctx.chain_id))
     except CryptoError:
         raise UNAUTHORIZED("the prescriber's signature does not verify") from None
     today = gs1.day_of(ctx.time_ms)
