@@ -64,15 +64,29 @@ def product_of(ctx: Context, unit: str) -> keeper.Product:
 
 
 def get_unit(ctx: Context, unit: str) -> keeper.Unit:
-    product_of(ctx, unit)
+    """The unit; else why not: its product is unknown (a product is never deleted and a
+    unit is only commissioned for a registered one, so a unit that exists has its
+    product and needs no second read) or its serial is."""
     found = keeper.get_unit(ctx.state, unit)
     if found is None:
+        product_of(ctx, unit)
         raise UNKNOWN_SERIAL(unit)
     return found
 
 
-def is_recalled(ctx: Context, unit: keeper.Unit) -> bool:
-    return keeper.recall(ctx.state, unit["unit"].partition("/")[0], unit["lot"]) is not None
+# (gtin, lot) -> recalled, read once per handler call (nothing a handler does between
+# two units' checks writes a recall)
+Recalls = dict[tuple[str, str], bool]
+
+
+def is_recalled(ctx: Context, unit: keeper.Unit, recalls: Recalls | None = None) -> bool:
+    lot = (unit["unit"].partition("/")[0], unit["lot"])
+    if recalls is not None and lot in recalls:
+        return recalls[lot]
+    found = keeper.recall(ctx.state, *lot) is not None
+    if recalls is not None:
+        recalls[lot] = found
+    return found
 
 
 def is_expired(ctx: Context, unit: keeper.Unit) -> bool:
@@ -81,15 +95,15 @@ def is_expired(ctx: Context, unit: keeper.Unit) -> bool:
 
 
 def usable(ctx: Context, unit: str, org: str, *, recalled_ok: bool = False,
-           expired_ok: bool = False) -> keeper.Unit:
+           expired_ok: bool = False, recalls: Recalls | None = None) -> keeper.Unit:
     """The unit, if ``org`` holds it now and it is active (not recalled, not expired
     unless allowed); else the reason it may not move."""
     return check_usable(ctx, get_unit(ctx, unit), org, recalled_ok=recalled_ok,
-                        expired_ok=expired_ok)
+                        expired_ok=expired_ok, recalls=recalls)
 
 
 def check_usable(ctx: Context, found: keeper.Unit, org: str, *, recalled_ok: bool = False,
-                 expired_ok: bool = False) -> keeper.Unit:
+                 expired_ok: bool = False, recalls: Recalls | None = None) -> keeper.Unit:
     """:func:`usable` for a unit already read."""
     unit = found["unit"]
     if found["owner"] != org:
@@ -98,7 +112,7 @@ def check_usable(ctx: Context, found: keeper.Unit, org: str, *, recalled_ok: boo
         raise ALREADY_DISPENSED(unit)
     if found["status"] != ACTIVE:
         raise STATUS_NOT_ALLOWED(f"{unit} is {found['status']}")
-    if not recalled_ok and is_recalled(ctx, found):
+    if not recalled_ok and is_recalled(ctx, found, recalls):
         raise RECALLED(unit)
     if not expired_ok and is_expired(ctx, found):
         raise EXPIRED(unit)
