@@ -30,11 +30,16 @@ DISPENSED = "dispensed"
 
 def acting_org(ctx: Context) -> tuple[parties.Identity, str]:
     """The signer's identity and the organization it acts for (itself or its employer)."""
-    signer = parties.acting(ctx.state, ctx.signer)
-    org = None if signer is None else parties.organization_of(signer)
-    if signer is None or org is None:
-        raise UNAUTHORIZED(f"{ctx.signer} is not an organization or its staff, acting now")
+    signer, org, _ = acting_org_type(ctx)
     return signer, org
+
+
+def acting_org_type(ctx: Context) -> tuple[parties.Identity, str, str | None]:
+    """:func:`acting_org` and the organization's type, each record read once."""
+    found = parties.acting_with_org(ctx.state, ctx.signer)
+    if found is None or found[1] is None:
+        raise UNAUTHORIZED(f"{ctx.signer} is not an organization or its staff, acting now")
+    return found[0], found[1], found[2]
 
 
 def current_params(ctx: Context) -> tuple[int, dict[str, Any]]:

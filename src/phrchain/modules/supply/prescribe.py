@@ -46,13 +46,12 @@ CANCELLED: Final = "cancelled"
 
 def prescriber_of(ctx: Context, did: str) -> parties.Identity:
     """``did`` as an acting practitioner of a hospital or clinic (else code 26)."""
-    prescriber = parties.acting(ctx.state, did)
-    org = None if prescriber is None else parties.organization_of(prescriber)
-    if prescriber is None or prescriber["kind"] != "practitioner" or org is None \
-            or parties.org_type(ctx.state, org) not in PRESCRIBING_ORG_TYPES:
+    found = parties.acting_with_org(ctx.state, did)
+    if found is None or found[0]["kind"] != "practitioner" \
+            or found[2] not in PRESCRIBING_ORG_TYPES:
         raise PRESCRIBER_NOT_ALLOWED(f"{did} is not an acting practitioner of a hospital or "
                                      f"clinic")
-    return prescriber
+    return found[0]
 
 
 def prescription_signature(state: Reader, chain_id: str, msg: Msg
@@ -84,10 +83,9 @@ def prescribe(ctx: Context, msg: Msg) -> None:
     m = Prescribe.parse(msg)
     prescriber = prescriber_of(ctx, m.prescriber)
     if ctx.signer != m.prescriber:
-        signer = parties.acting(ctx.state, ctx.signer)
-        org = None if signer is None else parties.organization_of(signer)
-        if signer is None or org is None or not parties.has_role(signer, "pharmacist") \
-                or parties.org_type(ctx.state, org) not in DISPENSING_ORG_TYPES:
+        signer = parties.acting_with_org(ctx.state, ctx.signer)
+        if signer is None or not parties.has_role(signer[0], "pharmacist") \
+                or signer[2] not in DISPENSING_ORG_TYPES:
             raise UNAUTHORIZED("the prescriber or a pharmacist submits a prescription")
     try:
         ctx.verify_signature(bytes.fromhex(prescriber["signing_key"]),
