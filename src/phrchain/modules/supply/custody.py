@@ -4,8 +4,10 @@ unknown → custodian → status → recalled → expired)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
+from phrchain.core import encoding
 from phrchain.core.module import Context
 from phrchain.modules.identity import parties
 from phrchain.modules.supply import gs1, keeper
@@ -42,11 +44,25 @@ def acting_org_type(ctx: Context) -> tuple[parties.Identity, str, str | None]:
     return found[0], found[1], found[2]
 
 
+# Decoded parameter tables by their stored record's bytes, the newest few: a version's
+# record is written once and the handlers only read a table, so decoding the same ~1 kB
+# again for every dispense and ship was waste. Keyed by the bytes, not the version, so
+# two chains in one process (tests) or a rewritten record can never share an entry.
+_TABLES: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+_TABLES_KEPT = 8
+
+
 def current_params(ctx: Context) -> tuple[int, dict[str, Any]]:
+    """The current version and its table (read-only: shared between calls)."""
     version = keeper.params_version(ctx.state)
-    table = keeper.params(ctx.state, version)
-    if table is None:
+    raw = keeper.params_raw(ctx.state, version)
+    if raw is None:
         raise NO_PARAMS("set them in genesis or with supply/set_params")
+    table = _TABLES.get(raw)
+    if table is None:
+        table = _TABLES[raw] = dict(encoding.decode(raw)["params"])
+        if len(_TABLES) > _TABLES_KEPT:
+            _TABLES.popitem(last=False)
     return version, table
 
 
