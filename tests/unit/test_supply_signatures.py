@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from phrchain.core import encoding, keys
 from phrchain.core.errors import CryptoError
@@ -22,7 +24,7 @@ from phrchain.core.tx import decode_tx
 from phrchain.engine.solo.home import NodeConfig, init_home
 from phrchain.engine.solo.node import SoloNode
 from phrchain.modules.identity import parties
-from phrchain.modules.supply import custody
+from phrchain.modules.supply import custody, gs1
 from phrchain.modules.supply import keys as supply_keys
 from phrchain.testing import (
     AUTHORITY,
@@ -319,3 +321,9 @@ def run(plan: str, worlds: list[World], blocks: list[Block]) -> None:
 @pytest.mark.parametrize("plan", ["pre-verified", "verified in the handler"])
 def test_memory_and_sqlite_agree_and_replay_reproduces(tmp_path: Path, plan: str) -> None:
     backends_agree_and_replay(tmp_path, plan, make_world, prelude, run)
+
+
+@given(st.text("0123456789", max_size=20))
+def test_the_check_digit_weights_3_1_3_from_the_right(body: str) -> None:
+    weighted = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    assert gs1.check_digit(body) == (10 - weighted % 10) % 10
