@@ -462,7 +462,11 @@ class Application:
         jobs = []
         for msg in tx.msgs:
             job = self._signature_jobs.get(msg["type"])
-            found = None if job is None else job(self._check, self.chain_id, msg)
+            try:
+                found = None if job is None else job(self._check, self.chain_id, msg)
+            except Exception:  # advisory only: the handler verifies (or refuses) anyway
+                log.warning("signature job for %s raised (a bug: please report)", msg["type"])
+                found = None
             if found is not None and found not in self._signatures:
                 jobs.append(found)
         return jobs

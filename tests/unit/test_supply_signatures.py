@@ -172,6 +172,20 @@ def test_no_job_for_a_malformed_message_or_an_unknown_prescriber() -> None:
     assert app.message_signature_jobs(chain.tx(world.physician, transfer)) == []
 
 
+def test_a_job_that_raises_is_skipped_and_the_handler_still_decides() -> None:
+    world = World.build()
+    raw, _ = first_fill(world)
+    app = world.chain.app
+
+    def broken(*_: Any) -> None:
+        raise KeyError("a bug in a module's job")
+
+    app._signature_jobs["supply/prescribe"] = broken
+    assert app.message_signature_jobs(raw) == []
+    checked, executed = check_then_execute(world.chain, raw)
+    assert checked.ok and executed.ok
+
+
 # -- the solo node: the prescription goes to the verifier workers ---------------------------
 def _node(tmp_path: Path) -> tuple[SoloNode, keys.SigningKey, keys.SigningKey]:
     hospital, physician = keys.SigningKey(bytes([6]) * 32), keys.SigningKey(bytes([8]) * 32)
