@@ -58,12 +58,12 @@ def prescription_signature(state: Reader, chain_id: str, msg: Msg
                            ) -> tuple[bytes, bytes, bytes] | None:
     """The prescriber's signature a ``supply/prescribe`` carries, under its current key
     (``SignedMessages``: the solo engine verifies it in its worker processes); None
-    when the message is malformed or its prescriber cannot act (``prescribe`` says why)."""
+    when the message is malformed or names no identity (``prescribe`` says why)."""
     try:
         m = Prescribe.parse(msg)
     except TxError:
         return None
-    prescriber = parties.acting(state, m.prescriber)
+    prescriber = parties.get(state, m.prescriber)  # whether it may act: the handler's
     if prescriber is None:
         return None
     return (bytes.fromhex(prescriber["signing_key"]), bytes.fromhex(m.signature),
