@@ -82,9 +82,15 @@ def test_the_memo_verifies_a_good_signature_once_and_a_bad_one_every_time(
     for n in range(2):
         memo.verify(key.public_key, key.sign(bytes([n])), bytes([n]))
     assert (key.public_key, good, b"hello") not in memo
-    # note() ignores malformed lengths (it could not have verified)
+    # note() ignores malformed lengths (it could not have verified), and a triple whose
+    # concatenation equals a known one's but splits differently is not "known"
     memo.note(key.public_key[:31], good, b"x")
     assert (key.public_key[:31], good, b"x") not in memo
+    memo.verify(key.public_key, good, b"hello")
+    shifted = (key.public_key[:31], key.public_key[31:] + good[:63], good[63:] + b"hello")
+    assert shifted not in memo
+    with pytest.raises(CryptoError):
+        memo.verify(*shifted)
 
 
 def test_a_context_without_a_memo_verifies_every_time(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -188,24 +188,29 @@ class VerifiedSignatures:
         self._seen: OrderedDict[bytes, None] = OrderedDict()
 
     @staticmethod
-    def _digest(public_key: bytes, signature: bytes, message: bytes) -> bytes:
-        # the key (32 bytes) and signature (64) have fixed lengths, checked by verify
-        # before any triple is noted, so the concatenation is unambiguous
+    def _digest(public_key: bytes, signature: bytes, message: bytes) -> bytes | None:
+        # Only a 32-byte key and a 64-byte signature are memoised (nothing else can
+        # verify): with those lengths fixed the concatenation is unambiguous.
+        if len(public_key) != 32 or len(signature) != 64:
+            return None
         return hashlib.sha256(public_key + signature + message).digest()
 
     def verify(self, public_key: bytes, signature: bytes, message: bytes) -> None:
         digest = self._digest(public_key, signature, message)
-        if digest in self._seen:
+        if digest is not None and digest in self._seen:
             return
         verify(public_key, signature, message)
-        self._remember(digest)
+        if digest is not None:
+            self._remember(digest)
 
     def note(self, public_key: bytes, signature: bytes, message: bytes) -> None:
-        if len(public_key) == 32 and len(signature) == 64:
-            self._remember(self._digest(public_key, signature, message))
+        digest = self._digest(public_key, signature, message)
+        if digest is not None:
+            self._remember(digest)
 
     def __contains__(self, triple: tuple[bytes, bytes, bytes]) -> bool:
-        return self._digest(*triple) in self._seen
+        digest = self._digest(*triple)
+        return digest is not None and digest in self._seen
 
     def _remember(self, digest: bytes) -> None:
         self._seen[digest] = None
