@@ -90,6 +90,22 @@ def test_residual_scan_finds_planted_identifiers(planted: str, kind: str) -> Non
     assert err.value.code == 6
 
 
+PHONE_ALPHABET = "0123456789--  ()+aZ\n\"١٢"     # (Arabic-Indic digits are \\d too)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(PHONE_ALPHABET, max_size=30),
+                          st.sampled_from(["010-1234-5678", "+82 2-123-4567", "(02) 123-4567",
+                                           "1 (800) 555-0100", "v2-0074", "-1234-5678-"])),
+                max_size=12))
+def test_phone_count_finds_what_findall_finds(parts: list[str]) -> None:
+    """The tail-hinted count is findall's count, on texts dense in near-misses."""
+    text = "".join(parts)
+    phone = gates.PATTERNS["phone"]
+    assert gates.count(phone, gates._PHONE_TAIL, gates.PHONE_REACH, text) == len(
+        phone.findall(text))
+
+
 def test_residual_scan_finds_one_patients_name_in_anothers_output() -> None:
     found = gates.scan([[json.dumps({"id": "x"})], [json.dumps({"note": "Kessler456"})]],
                        [{"Kessler456"}, {"Aurelia123"}])
