@@ -80,6 +80,34 @@ def _types(name: str | None, node: Any) -> tuple[str, ...]:
     return found
 
 
+class _Path:
+    """One element path of one resource type, with the decisions made at it: the walk
+    steps from path to path by element name (no tuple built and hashed per node). A
+    scalar's data types depend only on its name and whether it is a date: ``plain``
+    and ``dated`` hold those decisions by the ancestors' decider."""
+
+    __slots__ = ("children", "dated", "decided", "elements", "may_date", "plain", "types",
+                 "types_dated")
+
+    def __init__(self, elements: tuple[str, ...]) -> None:
+        name = elements[-1] if elements else None
+        by_name = _BY_NAME.get(name) if name is not None else None
+        self.elements = elements
+        self.children: dict[str, _Path] = {}
+        self.decided: dict[tuple[tuple[str, ...], int | None], int | None] = {}
+        self.types: tuple[str, ...] = (by_name,) if by_name is not None else ()
+        self.types_dated = (*self.types, "date")
+        self.may_date = name != "id"
+        self.plain: dict[int | None, int | None] = {}
+        self.dated: dict[int | None, int | None] = {}
+
+    def child(self, name: str) -> _Path:
+        found = self.children.get(name)
+        if found is None:
+            found = self.children[name] = _Path((*self.elements, name))
+        return found
+
+
 class Transformer:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -87,23 +115,14 @@ class Transformer:
         # a data type; the first (lowest) index among a node's candidates decides.
         self._by_path: dict[tuple[str | None, tuple[str, ...]], int] = {}
         self._by_type: dict[str, int] = {}
-        # _first's answers: a dataset's resources repeat a few hundred element paths
-        self._decided: dict[tuple[str, tuple[str, ...], tuple[str, ...], int | None],
-                            int | None] = {}
+        # The decisions per element path: a dataset's resources repeat a few hundred
+        self._roots: dict[str, _Path] = {}
+        self._labels = tuple(f"{rule.path} {rule.method}" for rule in config.rules)
         for i, rule in enumerate(config.rules):
             if rule.node_type is not None:
                 self._by_type.setdefault(rule.node_type, i)
             else:
                 self._by_path.setdefault((rule.resource, rule.elements), i)
-
-    def _first(self, rtype: str, elements: tuple[str, ...], types: tuple[str, ...],
-               decider: int | None) -> int | None:
-        memo = (rtype, elements, types, decider)
-        try:
-            return self._decided[memo]
-        except KeyError:
-            found = self._decided[memo] = self._first_rule(rtype, elements, types, decider)
-            return found
 
     def _first_rule(self, rtype: str, elements: tuple[str, ...], types: tuple[str, ...],
                     decider: int | None) -> int | None:
@@ -116,36 +135,64 @@ class Transformer:
 
     def resource(self, resource: Mapping[str, Any], p: Patient) -> dict[str, Any]:
         rtype = str(resource["resourceType"])
+        root = self._roots.get(rtype)
+        if root is None:
+            root = self._roots[rtype] = _Path(())
         out: dict[str, Any] = {"resourceType": rtype}
         for name, value in resource.items():
             if name in ("resourceType", "meta"):
                 continue
-            done = self._walk(value, rtype, (name,), None, name, p)
+            done = self._walk(value, rtype, root.child(name), None, name, p)
             if done is not _REMOVED:
                 out[name] = done
         out["meta"] = {"security": [dict(PSEUDED)]}
         return out
 
-    def _walk(self, node: Any, rtype: str, elements: tuple[str, ...], decider: int | None,
+    def _decide(self, rtype: str, path: _Path, types: tuple[str, ...],
+                decider: int | None) -> int | None:
+        memo = (types, decider)
+        try:
+            return path.decided[memo]
+        except KeyError:
+            found = path.decided[memo] = self._first_rule(rtype, path.elements, types,
+                                                          decider)
+            return found
+
+    def _walk(self, node: Any, rtype: str, path: _Path, decider: int | None,
               name: str | None, p: Patient) -> Any:
-        decider = self._first(rtype, elements, _types(name, node), decider)
+        decider = self._decide(rtype, path, _types(name, node), decider)
         if isinstance(node, dict):
             out = {}
+            children = path.children
             for key, value in node.items():
-                done = self._walk(value, rtype, (*elements, key), decider, key, p)
+                child = children.get(key) or path.child(key)
+                if isinstance(value, (dict, list)):
+                    done = self._walk(value, rtype, child, decider, key, p)
+                else:        # a scalar, inline: most nodes are (the same steps as below)
+                    if child.may_date and isinstance(value, str) and value[:1].isdigit() \
+                            and DATE.fullmatch(value):
+                        table, types = child.dated, child.types_dated
+                    else:
+                        table, types = child.plain, child.types
+                    found = table[decider] if decider in table else table.setdefault(
+                        decider, self._first_rule(rtype, child.elements, types, decider))
+                    done = value if found is None else self._apply(found, value, rtype,
+                                                                   child, p)
                 if done is not _REMOVED:
                     out[key] = done
             return out or _REMOVED
         if isinstance(node, list):
-            items = [self._walk(v, rtype, elements, decider, name, p) for v in node]
+            items = [self._walk(v, rtype, path, decider, name, p) for v in node]
             kept = [v for v in items if v is not _REMOVED]
             return kept or _REMOVED
         if decider is None:
             return node
-        rule = self.config.rules[decider]
-        done = self._leaf(rule, node, rtype, elements, p)
+        return self._apply(decider, node, rtype, path, p)
+
+    def _apply(self, decider: int, node: Any, rtype: str, path: _Path, p: Patient) -> Any:
+        done = self._leaf(self.config.rules[decider], node, rtype, path.elements, p)
         if done is not node:
-            p.changes[f"{rule.path} {rule.method}"] += 1
+            p.changes[self._labels[decider]] += 1
         return done
 
     def _leaf(self, rule: Rule, value: Any, rtype: str, elements: tuple[str, ...],
