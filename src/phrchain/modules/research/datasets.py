@@ -32,7 +32,6 @@ from phrchain.modules.research.messages import (
     parts_root,
 )
 
-
 _Donors = dict[str, tuple[keeper.Outcome | None, keeper.Donation | None]]
 
 
