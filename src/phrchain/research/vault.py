@@ -131,8 +131,8 @@ def descriptors(query: Query, ids: Sequence[str]) -> dict[str, Any]:
     distinct = list(dict.fromkeys(ids))
     found: dict[str, Any] = {}
     for start in range(0, len(distinct), DESCRIPTOR_BATCH):
-        found.update(query("research/records",
-                           records=distinct[start:start + DESCRIPTOR_BATCH])["records"])
+        batch = ",".join(distinct[start:start + DESCRIPTOR_BATCH])
+        found.update(query("research/records", records=batch)["records"])
     return found
 
 

@@ -89,10 +89,12 @@ def uses(state: Reader, data: Mapping[str, Any]) -> QueryResult:
 
 def records(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     """``{record id: its descriptor or null}`` for up to ``MAX_LIMIT`` distinct record
-    ids in one answer: a vault checking which of its records a manifest may name asks
+    ids (a list, or one comma-separated string) in one answer: a vault checking which of its records a manifest may name asks
     once per batch, not once per record (``records/get`` is the provable single-key
     form; the chain re-checks every leaf when the manifest arrives)."""
     ids = data.get("records")
+    if isinstance(ids, str):         # comma-separated, as every GET parameter is a string
+        ids = ids.split(",")
     if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_LIMIT \
             or not all(isinstance(i, str) and is_id(i) for i in ids) \
             or len(set(ids)) != len(ids):
