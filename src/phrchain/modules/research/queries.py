@@ -89,9 +89,10 @@ def uses(state: Reader, data: Mapping[str, Any]) -> QueryResult:
 
 def records(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     """``{record id: its descriptor or null}`` for up to ``MAX_LIMIT`` distinct record
-    ids (a list, or one comma-separated string) in one answer: a vault checking which of its records a manifest may name asks
-    once per batch, not once per record (``records/get`` is the provable single-key
-    form; the chain re-checks every leaf when the manifest arrives)."""
+    ids (a list, or one comma-separated string) in one answer: a vault checking which
+    of its records a manifest may name asks once per batch, not once per record
+    (``records/get`` is the provable single-key form; the chain re-checks every leaf
+    when the manifest arrives)."""
     ids = data.get("records")
     if isinstance(ids, str):         # comma-separated, as every GET parameter is a string
         ids = ids.split(",")
