@@ -39,6 +39,8 @@ class Patient:
     refs: Mapping[str, str]          # bundle fullUrl -> "Type/id" (source ids)
     changes: Counter[str] = field(default_factory=Counter)
     ids: dict[str, str] = field(default_factory=dict)   # "Type/id" -> its pseudonym
+    # (rule, path, string) -> (result, changed): a patient's dates and references recur
+    done: dict[tuple[int, object, str], tuple[Any, bool]] = field(default_factory=dict)
 
 
 def pseudonymous_id(p: Patient, resource_type: str, source_id: str) -> str:
@@ -118,6 +120,9 @@ class Transformer:
         # The decisions per element path: a dataset's resources repeat a few hundred
         self._roots: dict[str, _Path] = {}
         self._labels = tuple(f"{rule.path} {rule.method}" for rule in config.rules)
+        # rules whose result for a value is worth keeping per patient (the rest are cheap)
+        self._recurring = frozenset(i for i, rule in enumerate(config.rules) if rule.method
+                                    in ("dateShift", "cryptoHash", "generalize"))
         for i, rule in enumerate(config.rules):
             if rule.node_type is not None:
                 self._by_type.setdefault(rule.node_type, i)
@@ -190,8 +195,17 @@ class Transformer:
         return self._apply(decider, node, rtype, path, p)
 
     def _apply(self, decider: int, node: Any, rtype: str, path: _Path, p: Patient) -> Any:
-        done = self._leaf(self.config.rules[decider], node, rtype, path.elements, p)
-        if done is not node:
+        if decider in self._recurring and isinstance(node, str):
+            memo = (decider, path, node)
+            found = p.done.get(memo)
+            if found is None:
+                done = self._leaf(self.config.rules[decider], node, rtype, path.elements, p)
+                found = p.done[memo] = (done, done is not node)
+            done, changed = found
+        else:
+            done = self._leaf(self.config.rules[decider], node, rtype, path.elements, p)
+            changed = done is not node
+        if changed:
             p.changes[self._labels[decider]] += 1
         return done
 
