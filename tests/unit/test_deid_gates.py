@@ -188,3 +188,20 @@ def test_bad_inputs_are_refused() -> None:
         deidentify([], default_config(), b"short", study="s", dataset="d",
                    reference_year=2026, recorded="2026-12-07T00:00:00Z")
     assert err.value.code == 3
+
+
+def test_a_configurations_transformer_is_shared_and_changes_no_output() -> None:
+    """Datasets under one configuration share its learnt rule decisions (compiled once);
+    a warm transformer writes the same bytes as a fresh one, and the same changes."""
+    from phrchain.deid import transform
+    raw = json.loads(json.dumps(default_config().raw))
+    assert transform.compiled(parse(raw)) is transform.compiled(default_config())
+    raw["fhirPathRules"] = raw["fhirPathRules"][:-1]          # no dateShift
+    assert transform.compiled(parse(raw)) is not transform.compiled(default_config())
+    transform._COMPILED.clear()
+    fresh = synthetic(quasiIdentifiers=["Patient.gender"], k=1, l=1)
+    (used,) = transform._COMPILED.values()
+    learnt = used.paths
+    warm = synthetic(quasiIdentifiers=["Patient.gender"], k=1, l=1)
+    assert transform._COMPILED == {used.config.digest: used} and used.paths == learnt > 0
+    assert warm.lines == fresh.lines and warm.report == fresh.report

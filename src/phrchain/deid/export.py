@@ -21,7 +21,7 @@ from phrchain.deid import gates
 from phrchain.deid.config import Config
 from phrchain.deid.errors import INVALID_INPUT, NO_PATIENT
 from phrchain.deid.pseudonyms import check_key, date_offset_days, study_pseudonym
-from phrchain.deid.transform import PSEUDED, Patient, Transformer
+from phrchain.deid.transform import PSEUDED, Patient, compiled
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,7 @@ def deidentify(groups: Sequence[Group], config: Config, key: bytes, *, study: st
                agent: str = "phrchain vault") -> Dataset:
     """Transform, gate and lay out a dataset (``recorded``: the Provenance instant)."""
     check_key(key)
-    transformer = Transformer(config)
+    transformer = compiled(config)
     changes: Counter[str] = Counter()
     by_id: dict[tuple[str, str], str] = {}
     outputs: list[list[dict[str, Any]]] = []

@@ -10,6 +10,7 @@ Each output resource carries ``meta.security`` PSEUDED and nothing else in ``met
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ PSEUDED: Final = {"system": "http://terminology.hl7.org/CodeSystem/v3-Observatio
                   "code": "PSEUDED", "display": "pseudonymized"}
 DATE: Final = re.compile(r"(\d{4})(-(\d{2})(-(\d{2})(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)?)?")
 _REMOVED: Final = object()
+KEEP_COMPILED: Final = 8         # configurations whose transformers are kept
+MAX_PATHS: Final = 50_000        # element paths a kept transformer may learn
+_COMPILED: dict[str, Transformer] = {}
+_COMPILED_LOCK: Final = threading.Lock()
 # Element names R4 gives these data types (the subset nodesByType recognises).
 _BY_NAME: Final = {"identifier": "Identifier", "telecom": "ContactPoint",
                    "address": "Address", "note": "Annotation", "photo": "Attachment"}
@@ -88,10 +93,12 @@ class _Path:
     scalar's data types depend only on its name and whether it is a date: ``plain``
     and ``dated`` hold those decisions by the ancestors' decider."""
 
-    __slots__ = ("children", "dated", "decided", "elements", "may_date", "plain", "types",
-                 "types_dated")
+    __slots__ = ("children", "dated", "decided", "elements", "grown", "may_date", "plain",
+                 "types", "types_dated")
 
-    def __init__(self, elements: tuple[str, ...]) -> None:
+    def __init__(self, elements: tuple[str, ...], grown: list[int]) -> None:
+        grown[0] += 1                    # the paths of the whole trie (a bound for a cache)
+        self.grown = grown
         name = elements[-1] if elements else None
         by_name = _BY_NAME.get(name) if name is not None else None
         self.elements = elements
@@ -106,7 +113,23 @@ class _Path:
     def child(self, name: str) -> _Path:
         found = self.children.get(name)
         if found is None:
-            found = self.children[name] = _Path((*self.elements, name))
+            found = self.children[name] = _Path((*self.elements, name), self.grown)
+        return found
+
+
+def compiled(config: Config) -> Transformer:
+    """The transformer of ``config``, shared by every dataset released under the same
+    configuration (its digest): the rule decisions per element path are learnt once per
+    configuration, not once per dataset. They hold no patient's data — results of
+    rules are kept per patient (:class:`Patient`) — and a trie grown past
+    ``MAX_PATHS`` (unusual elements) is started afresh."""
+    digest = config.digest
+    with _COMPILED_LOCK:
+        found = _COMPILED.get(digest)
+        if found is None or found.paths > MAX_PATHS:
+            if found is None and len(_COMPILED) >= KEEP_COMPILED:
+                _COMPILED.pop(next(iter(_COMPILED)))
+            found = _COMPILED[digest] = Transformer(config)
         return found
 
 
@@ -119,6 +142,7 @@ class Transformer:
         self._by_type: dict[str, int] = {}
         # The decisions per element path: a dataset's resources repeat a few hundred
         self._roots: dict[str, _Path] = {}
+        self._grown = [0]
         self._labels = tuple(f"{rule.path} {rule.method}" for rule in config.rules)
         # rules whose result for a value is worth keeping per patient (the rest are cheap)
         self._recurring = frozenset(i for i, rule in enumerate(config.rules) if rule.method
@@ -128,6 +152,10 @@ class Transformer:
                 self._by_type.setdefault(rule.node_type, i)
             else:
                 self._by_path.setdefault((rule.resource, rule.elements), i)
+
+    @property
+    def paths(self) -> int:
+        return self._grown[0]
 
     def _first_rule(self, rtype: str, elements: tuple[str, ...], types: tuple[str, ...],
                     decider: int | None) -> int | None:
@@ -142,7 +170,7 @@ class Transformer:
         rtype = str(resource["resourceType"])
         root = self._roots.get(rtype)
         if root is None:
-            root = self._roots[rtype] = _Path(())
+            root = self._roots[rtype] = _Path((), self._grown)
         out: dict[str, Any] = {"resourceType": rtype}
         for name, value in resource.items():
             if name in ("resourceType", "meta"):
