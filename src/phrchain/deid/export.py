@@ -68,7 +68,8 @@ def deidentify(groups: Sequence[Group], config: Config, key: bytes, *, study: st
     transformer = compiled(config)
     changes: Counter[str] = Counter()
     by_id: dict[tuple[str, str], str] = {}
-    outputs: list[list[dict[str, Any]]] = []
+    outputs: list[list[dict[str, Any]]] = []   # (only the types the gates' paths read)
+    gated = {path.split(".")[0] for path in (*config.quasi_identifiers, config.sensitive)}
     texts: list[list[str]] = []
     patients: list[str] = []
     for group in groups:
@@ -81,7 +82,7 @@ def deidentify(groups: Sequence[Group], config: Config, key: bytes, *, study: st
                     reference_year, {**refs, **group.refs})
         done = [transformer.resource(r, p) for r in group.resources]
         changes.update(p.changes)
-        outputs.append(done)
+        outputs.append([r for r in done if r["resourceType"] in gated])
         texts.append([line(r) for r in done])
         patients.extend(r["id"] for r in done if r["resourceType"] == "Patient")
         for r, text in zip(done, texts[-1], strict=True):
