@@ -106,6 +106,18 @@ def test_phone_count_finds_what_findall_finds(parts: list[str]) -> None:
         phone.findall(text))
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text("0123456789--  aZ\n\"{}[],:\t١٢", max_size=30),
+                          st.sampled_from(["901231-1234567", "9012311234567", "x9012311234567",
+                                           "901231-12345678", "\"901231-1234567\""])),
+                max_size=12))
+def test_rrn_count_is_findalls_count(parts: list[str]) -> None:
+    """The scan's RRN count (a search over the distinct words first) is findall's."""
+    text = "".join(parts)
+    rrn = gates.PATTERNS["rrn"]
+    assert gates.scan([[text]], [set()]).get("rrn", 0) == len(rrn.findall(text))
+
+
 def test_residual_scan_finds_one_patients_name_in_anothers_output() -> None:
     found = gates.scan([[json.dumps({"id": "x"})], [json.dumps({"note": "Kessler456"})]],
                        [{"Kessler456"}, {"Aurelia123"}])
