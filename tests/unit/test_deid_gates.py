@@ -90,7 +90,7 @@ def test_residual_scan_finds_planted_identifiers(planted: str, kind: str) -> Non
     assert err.value.code == 6
 
 
-PHONE_ALPHABET = "0123456789--  ()+aZ\n\"١٢"     # (Arabic-Indic digits are \\d too)
+PHONE_ALPHABET = "0123456789--  ()+aZ\n\"\u0661\u0662"     # (Arabic-Indic digits are \\d too)
 
 
 @settings(max_examples=300, deadline=None)
@@ -107,7 +107,7 @@ def test_phone_count_finds_what_findall_finds(parts: list[str]) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(st.text("0123456789--  aZ\n\"{}[],:\t١٢", max_size=30),
+@given(st.lists(st.one_of(st.text("0123456789--  aZ\n\"{}[],:\t\u0661\u0662", max_size=30),
                           st.sampled_from(["901231-1234567", "9012311234567", "x9012311234567",
                                            "901231-12345678", "\"901231-1234567\""])),
                 max_size=12))
