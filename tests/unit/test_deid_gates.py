@@ -90,7 +90,7 @@ def test_residual_scan_finds_planted_identifiers(planted: str, kind: str) -> Non
     assert err.value.code == 6
 
 
-PHONE_ALPHABET = "0123456789--  ()+aZ\n\"\u0661\u0662"     # (Arabic-Indic digits are \\d too)
+PHONE_ALPHABET = "0123456789--  ()+aZ\n\"\u0661\u0662"     # (Arabic-Indic digits are \d too)
 
 
 @settings(max_examples=300, deadline=None)
