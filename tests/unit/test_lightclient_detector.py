@@ -4,7 +4,7 @@ double sign and a lunatic header signed by the trusted validators' keys raise
 ``lightclient/1`` with both headers; an honest witness raises nothing; a witness whose
 conflicting header does not verify is dropped; with no witness confirming, ``lightclient/2``.
 The same against a live CometBFT network with its validators' real keys:
-``tests/integration/test_cometbft_network.py``."""
+``tests/integration/cometbft_network/``."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ class Decider:
         ``smart/3`` if the consent no longer stands."""
         if grant.consent is None:
             return None
-        consent = self.vault._chain("consent/get", {"consent": grant.consent})
+        consent = self.vault.query("consent/get", {"consent": grant.consent})
         why = not_in_force(consent, grant, self.vault.org, wall_clock_ms())
         if why:
             raise CONSENT_NOT_IN_FORCE(why)

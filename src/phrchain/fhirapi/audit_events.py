@@ -57,7 +57,7 @@ def search_audit(api: FhirApi, call: Call, params: Sequence[tuple[str, str]]
     when = date_matcher("date", given["date"]) if "date" in given else None
     entity = given.get("entity", "").rsplit("/", 1)[-1]
     agent = given.get("agent", "")
-    page = vault._chain("audit/entries", {"patient": did, "start": start, "limit": count})
+    page = vault.query("audit/entries", {"patient": did, "start": start, "limit": count})
     events = []
     for item in page["entries"]:
         event = _event(api, item["entry"])

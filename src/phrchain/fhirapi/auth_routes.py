@@ -169,7 +169,7 @@ def _approve(api: FhirApi, pending: str, request: Request, body: bytes) -> Respo
             consent_id = json.loads(body)["consent"]
         except (ValueError, KeyError, TypeError):
             raise BAD_AUTHORIZATION('the body is {"consent": "<consent id>"}') from None
-        consent = vault._chain("consent/get", {"consent": str(consent_id)})
+        consent = vault.query("consent/get", {"consent": str(consent_id)})
         scopes = parse_scopes(found["scope"])
         probe = Grant(found["client_id"], req.caller, scopes, 0, req.caller, consent_id)
         from phrchain.gateway.service import wall_clock_ms

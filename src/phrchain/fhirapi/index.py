@@ -104,7 +104,7 @@ class RecordIndex:
     def _ids_of(self, patient: str) -> Iterator[str]:
         after: str | None = None
         while True:
-            page = self.vault._chain("records/patient", {"patient": patient, "limit": _PAGE}
+            page = self.vault.query("records/patient", {"patient": patient, "limit": _PAGE}
                                      | ({"after": after} if after else {}))
             yield from page["records"]
             after = page.get("next")
@@ -132,7 +132,7 @@ class RecordIndex:
     def _open(self, record: str) -> Held | None:
         vault = self.vault
         rid = bytes.fromhex(record)
-        on_chain = vault._chain("records/get", {"record": record})
+        on_chain = vault.query("records/get", {"record": record})
         if on_chain is None or on_chain["status"] != "active":
             return None
         try:

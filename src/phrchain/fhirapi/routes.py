@@ -82,7 +82,7 @@ class FhirApi:
     def call(self, request: Request) -> Call:
         check_format(request)
         grant = self.auth.grant_of(request.headers.get("authorization"))
-        self.vault._rate(grant.client_id)  # the vault's per-caller token bucket
+        self.vault.rate(grant.client_id)  # the vault's per-caller token bucket
         return Call(grant, request_hash(request.method, str(request.url), grant.client_id),
                     base_url(request))
 

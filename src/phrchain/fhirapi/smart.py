@@ -301,7 +301,7 @@ class Authorizer(AuthorizationServer):  # type: ignore[misc]
     # -- Authlib's integration points --------------------------------------------------
     def query_client(self, client_id: str) -> Client | None:
         if client_id.startswith("did:"):
-            identity = self.vault._chain("identity/did", {"did": client_id})
+            identity = self.vault.query("identity/did", {"did": client_id})
             if identity is None or identity["status"] != "active" \
                     or identity["kind"] != "organization":
                 return None

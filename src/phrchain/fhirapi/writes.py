@@ -63,7 +63,7 @@ class _GatewaySession:
         self.wallet = _Me(vault.org)
 
     def q(self, path: str, **data: Any) -> Any:
-        return self.vault._chain(path, data)
+        return self.vault.query(path, data)
 
     def identity(self, did: str) -> dict[str, Any]:
         found = self.q("identity/did", did=did)
@@ -147,7 +147,7 @@ class Writer:
         if did is None:
             raise _invalid(f"{where}: names no Patient/<id> of this endpoint",
                            [f"{kind}.subject"])
-        identity = self.vault._chain("identity/did", {"did": did})
+        identity = self.vault.query("identity/did", {"did": did})
         if identity is None or identity["kind"] != "patient" or identity["status"] != "active":
             raise _invalid(f"{where}: its Patient is not an active patient identity",
                            [f"{kind}.subject"])

@@ -68,10 +68,10 @@ class ResearchReleases:
         self._lock = threading.Lock()
 
     def _q(self, path: str, **data: Any) -> Any:
-        return self.vault._chain(path, data)
+        return self.vault.query(path, data)
 
     def _officer(self, caller: str) -> dict[str, Any]:
-        who = self.vault._acting(caller)
+        who = self.vault.acting(caller)
         if who is None or who["kind"] != "practitioner" \
                 or who.get("organization") != self.vault.org \
                 or not APPROVER_ROLES & set(who.get("roles", ())):
@@ -195,7 +195,7 @@ class ResearchReleases:
         if manifest is None or not path.exists():
             raise r.NOT_PREPARED(f"no released dataset {dataset} here")
         institute = self._q("research/study", study=manifest["study"])["institute"]
-        who = self.vault._acting(caller)
+        who = self.vault.acting(caller)
         if who is None or not (caller == institute or (
                 who["kind"] == "practitioner" and who.get("organization") == institute
                 and RESEARCHER in who.get("roles", ()))):

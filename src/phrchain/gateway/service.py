@@ -338,6 +338,17 @@ class Vault:
         """``did``'s identity if it is active (a practitioner's organization too)."""
         return self._acting(did)
 
+    def query(self, path: str, data: Mapping[str, Any]) -> Any:
+        """The node's answer to the chain query ``path`` (e.g. ``"identity/did"``) with
+        ``data``, through this vault's chain client. A question the node refuses (its 4xx
+        with a known error code) raises that code's error; a node that cannot answer
+        raises ``CHAIN_UNAVAILABLE``."""
+        return self._chain(path, data)
+
+    def rate(self, caller: str) -> None:
+        """Take one token from ``caller``'s bucket; ``RATE_LIMITED`` when it is empty."""
+        self._rate(caller)
+
     def preview(self, caller: str, record_hex: str, action: str, purpose: str) -> str:
         """The decision :meth:`access` would make now (``permit`` or the deny reason),
         neither audited nor released: for deciding whether there is anything more to

@@ -94,15 +94,15 @@ class TrialDocumentStore:
                 or not _HEX64.fullmatch(commitment):
             raise MALFORMED_REQUEST(f"a trial document is named by a 32-hex trial, a kind "
                                     f"in {list(KINDS)} and a 64-hex commitment")
-        head = self.vault._chain("trials/trial", {"trial": trial})
+        head = self.vault.query("trials/trial", {"trial": trial})
         if head is None:
             raise NOT_REGISTERED(f"no trial {trial} is registered")
-        if commitment not in on_chain(self.vault._chain, trial, kind):
+        if commitment not in on_chain(self.vault.query, trial, kind):
             raise NOT_REGISTERED(f"{kind} {commitment} is not on chain for trial {trial}")
         return document_id(trial, kind, commitment), str(head["sponsor"])
 
     def _staff(self, sponsor: str, caller: str) -> dict[str, Any] | None:
-        identity = self.vault._acting(caller)
+        identity = self.vault.acting(caller)
         return identity if _acts_for(sponsor, caller, identity) else None
 
     def _regulator(self, identity: dict[str, Any] | None) -> bool:
@@ -112,7 +112,7 @@ class TrialDocumentStore:
             return identity.get("org_type") == "regulator"
         if identity["kind"] != "practitioner" or "auditor" not in identity.get("roles", ()):
             return False
-        org = self.vault._chain("identity/did", {"did": identity["organization"]})
+        org = self.vault.query("identity/did", {"did": identity["organization"]})
         return org is not None and org.get("org_type") == "regulator"
 
     # -- routes --------------------------------------------------------------------------
@@ -141,7 +141,7 @@ class TrialDocumentStore:
              ) -> tuple[RecordMeta, bytes, list[ChunkPart]]:
         record, sponsor = self._locate(trial, kind, commitment)
         meta = self.store.get_meta(record)
-        identity = self.vault._acting(req.caller)
+        identity = self.vault.acting(req.caller)
         if identity is None:
             raise ACCESS_DENIED(f"{req.caller} is not an acting identity")
         try:
@@ -166,7 +166,7 @@ class TrialDocumentStore:
         record, sponsor = self._locate(trial, kind, commitment)
         if self._staff(sponsor, req.caller) is None:
             raise ACCESS_DENIED(f"only the sponsor {sponsor} shares its trial documents")
-        if self.vault._acting(reader) is None:
+        if self.vault.acting(reader) is None:
             raise ACCESS_DENIED(f"{reader} is not an acting identity")
         if len(wrapped) != crypto.WRAPPED_KEY_SIZE:
             raise MALFORMED_REQUEST("a wrapped key is 80 bytes")

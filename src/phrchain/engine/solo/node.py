@@ -36,7 +36,7 @@ from phrchain.app import Application, BlockInfo, BlockResult, TxResult, new_appl
 from phrchain.core.block import GENESIS_PREV_HASH, Header, SignedHeader, sign_header, tx_root
 from phrchain.core.errors import DUPLICATE_TX, MEMPOOL_FULL, CodedError, PhrError
 from phrchain.core.hashing import sha256
-from phrchain.engine.events import EventHub, Subscription
+from phrchain.engine.events import EventHub
 from phrchain.engine.port import NodeStopped
 from phrchain.engine.solo.committer import Committer
 from phrchain.engine.solo.home import (
@@ -48,8 +48,9 @@ from phrchain.engine.solo.home import (
     load_validator_key,
 )
 from phrchain.engine.solo.mempool import Mempool
+from phrchain.engine.solo.reads import Reads
 from phrchain.engine.solo.verifier import ParallelVerifier
-from phrchain.storage.blocks import SqliteBlockStore, StoredTx
+from phrchain.storage.blocks import SqliteBlockStore
 from phrchain.storage.integrity import StateIntegrityError, check_latest_state
 from phrchain.storage.sqlite_state import SqliteStateStore
 
@@ -71,9 +72,10 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class SoloNode:
+class SoloNode(Reads):
     """Mempool + block producer + stores around one :class:`~phrchain.app.Application`;
-    implements :class:`phrchain.engine.port.NodePort`."""
+    implements :class:`phrchain.engine.port.NodePort`. Its reads and block events are in
+    :mod:`~phrchain.engine.solo.reads`."""
 
     def __init__(self, home: Path, config: NodeConfig | None = None,
                  clock: Callable[[], int] = wall_clock_ms) -> None:
@@ -447,58 +449,6 @@ class SoloNode:
     @property
     def healthy(self) -> bool:
         return self._failure is None and (self._thread is None or self._thread.is_alive())
-
-    # -- events (phrchain.engine.events: whole blocks, slow subscribers cut off) ------
-    def subscribe(self) -> Subscription:
-        return self.events.subscribe()
-
-    def is_subscribed(self, subscription: Subscription) -> bool:
-        """False once the node has cut off a subscriber that fell too far behind."""
-        return self.events.is_subscribed(subscription)
-
-    def unsubscribe(self, subscription: Subscription) -> None:
-        self.events.unsubscribe(subscription)
-
-    def _publish(self, signed: SignedHeader, results: list[dict[str, Any]]) -> None:
-        if not self.events.active:
-            return
-        items: list[dict[str, Any]] = [{"kind": "block", "height": signed.header.height,
-                                        "hash": signed.header.hash().hex(),
-                                        "num_txs": signed.header.num_txs,
-                                        "app_hash": signed.header.app_hash.hex()}]
-        items += [{"kind": "tx", "height": signed.header.height, **r} for r in results]
-        self.events.publish(items)
-
-    # -- reads --------------------------------------------------------------------------
-    def header(self, height: int | None = None) -> SignedHeader | None:
-        with self._lock:
-            if height is None:
-                return self._last_header
-            return self.blocks.header(height)
-
-    def block(self, height: int) -> tuple[SignedHeader, list[StoredTx]] | None:
-        """A committed block's signed header and its txs with their results."""
-        signed = self.blocks.header(height)
-        if signed is None or height > self.state.version():
-            return None  # stored but its state not yet committed: not visible yet
-        return signed, self.blocks.txs(height)
-
-    def block_results(self, height: int) -> list[dict[str, Any]] | None:
-        block = self.block(height)
-        return None if block is None else [t.result for t in block[1]]
-
-    def query(self, path: str, data: dict[str, Any], height: int | None = None,
-              prove: bool = False) -> dict[str, Any]:
-        """Queries read committed versions only (bounded by height in the store), so they
-        run without the node lock and never stall block production."""
-        return self.app.query(path, data, height, prove)
-
-    def status(self) -> dict[str, Any]:
-        with self._lock:
-            info = self.app.info()
-            return {"chain_id": info.chain_id, "height": info.height,
-                    "app_hash": info.app_hash.hex(), "validator": self.key.did,
-                    "mempool_txs": len(self.mempool), "healthy": self.healthy}
 
 
 def _error_result(tx_hash: bytes, exc: CodedError) -> TxResult:
