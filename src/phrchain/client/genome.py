@@ -12,7 +12,7 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, urlsplit
@@ -71,8 +71,8 @@ class GenomeClient:
         fasta = refget.FastaDigester() if fmt == "fasta" else None
         spool = tempfile.TemporaryFile()  # the segments, sent from here after the fields
 
-        def to_spool(_i: int, segment: bytes, _leaf: bytes) -> None:
-            spool.write(segment)
+        def to_spool(_first: int, segments: memoryview, _leaves: Sequence[bytes]) -> None:
+            spool.write(segments)
 
         def on_plain(block: bytes) -> None:
             if builder is not None:
@@ -81,8 +81,7 @@ class GenomeClient:
                 fasta.feed(block)
 
         with spool:
-            sealed = objects.seal_stream(record_id, patient, source,
-                                         to_spool,
+            sealed = objects.seal_stream(record_id, patient, source, batch_sink=to_spool,
                                          on_plain=on_plain)
             return self._seal_upload(sealed, spool, patient, org, fmt, sequences,
                                      None if builder is None else builder.finish(), fasta)
