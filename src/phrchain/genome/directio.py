@@ -34,11 +34,14 @@ IN_FLIGHT: Final = 2
 
 class DirectFile:
     """``write`` appends (any sizes), ``tell`` is the length so far, ``close`` makes the
-    file whole and durable; a failed background write is raised by the next call."""
+    file whole and durable; a failed background write is raised by a later ``write``
+    (the one that waits for it) or by ``close``."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self._buffers = [mmap.mmap(-1, BUFFER + ALIGN) for _ in range(IN_FLIGHT + 1)]
+    def __init__(self, fd: int, buffer_size: int = BUFFER) -> None:
+        if buffer_size <= 0 or buffer_size % ALIGN:
+            raise ValueError(f"a buffer is a positive multiple of {ALIGN} bytes")
+        self.fd, self.size = fd, buffer_size
+        self._buffers = [mmap.mmap(-1, buffer_size) for _ in range(IN_FLIGHT + 1)]
         self._current = 0
         self._fill = 0  # bytes in the current buffer
         self._offset = 0  # file offset of the current buffer's first byte
@@ -52,27 +55,24 @@ class DirectFile:
         view = memoryview(data).cast("B")
         while view:
             buffer = self._buffers[self._current]
-            take = min(len(view), BUFFER - self._fill)
+            take = min(len(view), self.size - self._fill)
             buffer[self._fill:self._fill + take] = view[:take]
             self._fill += take
             view = view[take:]
-            if self._fill == BUFFER:
+            if self._fill == self.size:
                 self._hand_off()
 
     def _hand_off(self) -> None:
-        """Write the current buffer's whole blocks on the thread; the rest moves to the
-        start of the next buffer (free: at most ``IN_FLIGHT`` others are in flight)."""
-        whole = self._fill // ALIGN * ALIGN
-        buffer = self._buffers[self._current]
-        self._pending.append(self._pool.submit(_write_all, self.fd, buffer, whole,
+        """Write the full current buffer on the thread and go on in the next one (free:
+        at most ``IN_FLIGHT`` others are in flight, and we wait for the oldest)."""
+        self._pending.append(self._pool.submit(_write_all, self.fd,
+                                               self._buffers[self._current], self._fill,
                                                self._offset))
         while len(self._pending) > IN_FLIGHT:
             self._pending.popleft().result()
         self._current = (self._current + 1) % len(self._buffers)
-        rest = self._fill - whole
-        self._buffers[self._current][:rest] = buffer[whole:self._fill]
-        self._offset += whole
-        self._fill = rest
+        self._offset += self._fill
+        self._fill = 0
 
     def close(self) -> None:
         """The tail padded to a whole block and the file cut to its length; every write
@@ -93,7 +93,10 @@ class DirectFile:
             self.discard()
 
     def discard(self) -> None:
-        """Stop (waiting for a write under way) and close, without making it durable."""
+        """Stop (waiting for a write under way) and close, without making it durable;
+        once (a second call does nothing: the descriptor may be another file's by then)."""
+        if not self._buffers:
+            return
         for future in self._pending:
             future.cancel()
         self._pool.shutdown(wait=True)
@@ -101,21 +104,23 @@ class DirectFile:
         with contextlib.suppress(OSError):
             os.close(self.fd)
         for buffer in self._buffers:
-            buffer.close()
+            with contextlib.suppress(BufferError):  # a view kept by a traceback: GC frees it
+                buffer.close()
         self._buffers = []
 
 
 def _write_all(fd: int, buffer: mmap.mmap, n: int, offset: int) -> None:
-    view = memoryview(buffer)
-    try:
-        done = 0
+    done = 0
+    with memoryview(buffer) as view:  # released even on an error: the buffer may close
         while done < n:  # a short write of whole blocks leaves the rest aligned
-            done += os.pwrite(fd, view[done:n], offset + done)
-    finally:
-        view.release()
+            with view[done:n] as part:
+                wrote = os.pwrite(fd, part, offset + done)
+            if wrote <= 0:
+                raise OSError(errno.EIO, "the device took no bytes")
+            done += wrote
 
 
-def open_object(path: Path) -> DirectFile | None:
+def open_object(path: Path, buffer_size: int = BUFFER) -> DirectFile | None:
     """A new file at ``path`` opened for direct writes, or None where the filesystem or
     the platform refuses them (the caller writes through the page cache)."""
     flag = getattr(os, "O_DIRECT", 0)
@@ -139,4 +144,4 @@ def open_object(path: Path) -> DirectFile | None:
         raise
     finally:
         probe.close()
-    return DirectFile(fd)
+    return DirectFile(fd, buffer_size)

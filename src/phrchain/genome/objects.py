@@ -67,7 +67,7 @@ class Sealed:
 
 
 BATCH_SEGMENTS: Final = 16  # segments per read and per hand-off: 1 MiB of plaintext
-PIPELINE = True  # False: seal on the calling thread alone (the A/B in bench/genome.py)
+PIPELINE = False  # True: hash and sink on a second thread (measured slower here: docs/genomics.md)
 BatchSink = Callable[[int, memoryview, Sequence[bytes]], None]
 """``(index of the first segment, the segments back to back, their leaf hashes)``."""
 
@@ -83,10 +83,12 @@ def seal_stream(record_id: bytes, patient: str, source: BinaryIO,
     any size (an index builder, a refget digest). One pass over the plaintext: its
     SHA-256 is both the DRS checksum and what the commitment covers.
 
-    Two threads (``PIPELINE``): this one reads, encrypts (pyca's ChaCha20-Poly1305 holds
-    the GIL) and hashes the segments into leaves; a second one hashes the plaintext,
-    feeds ``on_plain`` and the sinks (``hashlib`` and file writes release the GIL), one
-    1 MiB batch per hand-off, at most two in flight. The bytes are the same either way:
+    With ``PIPELINE``, two threads: this one reads, encrypts (pyca's ChaCha20-Poly1305
+    holds the GIL) and hashes the segments into leaves; a second one hashes the
+    plaintext, feeds ``on_plain`` and the sinks (``hashlib`` and file writes release the
+    GIL), one 1 MiB batch per hand-off, at most two in flight. Off by default: on the
+    shared 2-core machine it cost more CPU than it overlapped (docs/genomics.md
+    § Performance; ``bench/genome.py`` measures both). The bytes are the same either way:
     each segment is ``nonce ‖ ChaCha20-Poly1305(data key, nonce, plaintext)``, its nonce
     drawn in segment order."""
     if batch_sink is not None and sink is None:
