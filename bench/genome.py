@@ -119,7 +119,7 @@ def seal(store: GenomeStore, size: int, *, direct: bool = True, pipeline: bool =
         with store.writer(record_id, "did:key:zBenchPatient") as w:
             source: Any = Synthetic(size)
             sealed = objects.seal_stream(record_id, "did:key:zBenchPatient", source,
-                                         batch_sink=w.add_batch)
+                                         batch_sink=w.add_batch, reserve=w.reserve)
             w.finish(sealed.meta, {}, b"", None, None, {"sha256": sealed.sha256})
         return size / 1e6 / (time.perf_counter() - start), sealed
     finally:

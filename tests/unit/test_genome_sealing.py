@@ -110,11 +110,35 @@ def test_direct_file_is_the_bytes_written_at_any_sizes(tmp_path: Path) -> None:
     f.discard()  # a second close does nothing (its descriptor may be another file's)
 
 
+def test_direct_file_windows_and_writes_interleave(tmp_path: Path) -> None:
+    """The sealer's way (a window filled in place, then committed, less than it asked
+    for too) and plain writes, across buffer hand-offs that carry a partial block."""
+    path = tmp_path / "x.part"
+    f = directio.open_object(path, buffer_size=3 * directio.ALIGN)
+    assert f is not None
+    assert f.window(3 * directio.ALIGN) is None  # larger than a buffer can take
+    expected = bytearray()
+    for n in (5000, 100, 7000, 8191, 1, 4096, 6000):
+        piece = os.urandom(n)
+        window = f.window(n)
+        assert window is not None and len(window) == n
+        window[:] = piece
+        keep = n - 3 if n > 3 else n
+        f.commit(window, keep)
+        expected += piece[:keep]
+        more = os.urandom(n % 777)
+        f.write(more)
+        expected += more
+        assert f.tell() == len(expected)
+    f.close()
+    assert path.read_bytes() == bytes(expected)
+
+
 def sealed_into_store(store: genome_store.GenomeStore, plain: bytes) -> objects.Sealed:
     record = os.urandom(16)
     with store.writer(record, "did:key:zP") as w:
         sealed = objects.seal_stream(record, "did:key:zP", io.BytesIO(plain),
-                                     batch_sink=w.add_batch)
+                                     batch_sink=w.add_batch, reserve=w.reserve)
         w.finish(sealed.meta, {}, b"", None, None, {"sha256": sealed.sha256})
     return sealed
 

@@ -216,11 +216,17 @@ class SegmentCipher:
     def __init__(self, data_key: bytes) -> None:
         self.aead = ChaCha20Poly1305(_key32(data_key, "data"))
 
-    def encrypt_batch(self, plaintext: bytes) -> tuple[memoryview, list[bytes]]:
+    def encrypt_batch(self, plaintext: bytes, out: memoryview | None = None
+                      ) -> tuple[memoryview, list[bytes]]:
         """``plaintext`` cut into segments (all whole but the last), encrypted with a
-        fresh nonce each, drawn in order; and each one's RFC 9162 leaf hash."""
-        out = bytearray(cipher_size(len(plaintext)))
-        view, plain = memoryview(out), memoryview(plaintext)
+        fresh nonce each, drawn in order, into ``out`` (at least ``cipher_size`` bytes;
+        a new buffer if None); and each one's RFC 9162 leaf hash."""
+        size = cipher_size(len(plaintext))
+        if out is not None and len(out) < size:
+            raise ValueError(f"{size} bytes do not fit in {len(out)}")
+        view = memoryview(bytearray(size)) if out is None \
+            else out if len(out) == size else out[:size]
+        plain = memoryview(plaintext)
         leaves = []
         for at in range(0, len(plaintext), SEGMENT_SIZE):
             piece = plain[at:at + SEGMENT_SIZE]

@@ -62,17 +62,39 @@ class DirectFile:
             if self._fill == self.size:
                 self._hand_off()
 
+    def window(self, n: int) -> memoryview | None:
+        """The next ``n`` bytes of the file as writable memory in the current buffer
+        (None if ``n`` is too large for one): fill it, then :meth:`commit` it. This is
+        how the sealer encrypts straight into what is written, with no copy."""
+        if n > self.size - ALIGN:
+            return None
+        if self._fill + n > self.size:
+            self._hand_off()
+        with memoryview(self._buffers[self._current]) as whole:
+            return whole[self._fill:self._fill + n]  # keeps the buffer exported, not whole
+
+    def commit(self, window: memoryview, n: int) -> None:
+        """Append the first ``n`` bytes of the last :meth:`window` (which it releases)."""
+        if n > len(window):
+            raise ValueError("more bytes than the window has")
+        window.release()
+        self._fill += n
+
     def _hand_off(self) -> None:
-        """Write the full current buffer on the thread and go on in the next one (free:
-        at most ``IN_FLIGHT`` others are in flight, and we wait for the oldest)."""
-        self._pending.append(self._pool.submit(_write_all, self.fd,
-                                               self._buffers[self._current], self._fill,
+        """Write the current buffer's whole blocks on the thread and go on in the next
+        buffer (free: at most ``IN_FLIGHT`` others are in flight, and we wait for the
+        oldest), starting with the rest (less than a block)."""
+        whole = self._fill // ALIGN * ALIGN
+        buffer = self._buffers[self._current]
+        self._pending.append(self._pool.submit(_write_all, self.fd, buffer, whole,
                                                self._offset))
         while len(self._pending) > IN_FLIGHT:
             self._pending.popleft().result()
         self._current = (self._current + 1) % len(self._buffers)
-        self._offset += self._fill
-        self._fill = 0
+        rest = self._fill - whole
+        self._buffers[self._current][:rest] = buffer[whole:self._fill]
+        self._offset += whole
+        self._fill = rest
 
     def close(self) -> None:
         """The tail padded to a whole block and the file cut to its length; every write

@@ -76,7 +76,8 @@ def seal_stream(record_id: bytes, patient: str, source: BinaryIO,
                 sink: Callable[[int, bytes, bytes], None] | None = None, *,
                 data_key: bytes | None = None, salt: bytes | None = None,
                 on_plain: Callable[[bytes], None] | None = None,
-                batch_sink: BatchSink | None = None) -> Sealed:
+                batch_sink: BatchSink | None = None,
+                reserve: Callable[[int], memoryview | None] | None = None) -> Sealed:
     """Encrypt ``source`` segment by segment, handing each ``(index, segment, leaf
     hash)`` to ``sink`` (or each batch of :data:`BATCH_SEGMENTS` segments to
     ``batch_sink``), in order; ``on_plain`` sees the plaintext, in order, in blocks of
@@ -102,13 +103,13 @@ def seal_stream(record_id: bytes, patient: str, source: BinaryIO,
     plain_digest = hashlib.sha256()
     sizes = [0, 0]  # plaintext, segments
 
-    def consume(first: int, chunk: bytes, data: memoryview, leaves: list[bytes]) -> None:
+    def plain(chunk: bytes) -> None:
         plain_digest.update(chunk)
         if on_plain is not None:
             on_plain(chunk)
-        deliver(first, data, leaves)
 
-    leaves = _encrypt_all(source, c4.SegmentCipher(data_key), consume, sizes)
+    leaves = _encrypt_all(source, c4.SegmentCipher(data_key), plain, deliver, reserve,
+                          sizes)
     if not leaves:
         raise errors.BAD_RANGE("an empty object has nothing to seal")
     meta = GenomeMeta(record_id, patient, rfc9162.root_from_leaf_hashes(leaves), sizes[1],
@@ -125,10 +126,12 @@ def _per_segment(sink: Callable[[int, bytes, bytes], None]) -> BatchSink:
 
 
 def _encrypt_all(source: BinaryIO, cipher: c4.SegmentCipher,
-                 consume: Callable[[int, bytes, memoryview, list[bytes]], None],
+                 plain: Callable[[bytes], None], deliver: BatchSink,
+                 reserve: Callable[[int], memoryview | None] | None,
                  sizes: list[int]) -> list[bytes]:
-    """Read, encrypt and hash ``source`` batch by batch; ``consume`` each batch, on a
-    second thread when :data:`PIPELINE` (in order: one worker), else here."""
+    """Read, encrypt and hash ``source`` batch by batch, ``deliver`` each batch of
+    segments; ``plain`` sees the plaintext, on a second thread when :data:`PIPELINE`
+    (in order: one worker), else here."""
     leaves: list[bytes] = []
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="genome-seal")) \
@@ -136,17 +139,19 @@ def _encrypt_all(source: BinaryIO, cipher: c4.SegmentCipher,
         pending: deque[Future[None]] = deque()
         try:
             while chunk := _read_full(source, BATCH_SEGMENTS * c4.SEGMENT_SIZE):
-                data, batch = cipher.encrypt_batch(chunk)
+                target = None if reserve is None else reserve(c4.cipher_size(len(chunk)))
+                data, batch = cipher.encrypt_batch(chunk, target)
                 first = len(leaves)
                 leaves += batch
                 sizes[0] += len(chunk)
                 sizes[1] += len(data)
                 if pool is None:
-                    consume(first, chunk, data, batch)
-                    continue
-                pending.append(pool.submit(consume, first, chunk, data, batch))
-                if len(pending) > 2:
-                    pending.popleft().result()
+                    plain(chunk)
+                else:
+                    pending.append(pool.submit(plain, chunk))
+                    if len(pending) > 2:
+                        pending.popleft().result()
+                deliver(first, data, batch)
             while pending:
                 pending.popleft().result()
         except BaseException:

@@ -324,6 +324,7 @@ class _Writer:
         self._unsynced = 0
         self._syncing: threading.Thread | None = None
         self._sync_error: OSError | None = None
+        self._window: memoryview | None = None
 
     def discard(self) -> None:
         if self.direct is not None:
@@ -385,14 +386,27 @@ class _Writer:
         self._append(segment)
         self.leaves.append(rfc9162.leaf_hash(segment) if leaf is None else leaf)
 
+    def reserve(self, n: int) -> memoryview | None:
+        """Where ``seal_stream`` may encrypt the next batch of ``n`` bytes: straight into
+        the direct writer's buffer (no copy), or None (it makes its own)."""
+        self._window = None if self.direct is None else self.direct.window(n)
+        return self._window
+
     def add_batch(self, first: int, data: memoryview, leaves: Sequence[bytes]) -> None:
         """Segments ``first…`` back to back in ``data`` (all whole but the last of the
-        object), with their leaf hashes from ``seal_stream``: one write."""
+        object; in the window :meth:`reserve` gave, or anywhere), with their leaf hashes
+        from ``seal_stream``: one write, or none (the window is the file's next bytes)."""
         whole = CIPHER_SEGMENT_SIZE * (len(leaves) - 1)
         if first != len(self.leaves) or not leaves \
                 or not whole < len(data) <= whole + CIPHER_SEGMENT_SIZE:
             raise errors.BAD_RANGE(f"segments from {first} out of order or of a wrong size")
-        self._append(data)
+        window, self._window = self._window, None
+        if window is not None and data is window and self.direct is not None:
+            self.direct.commit(window, len(data))
+        else:
+            if window is not None:
+                window.release()
+            self._append(data)
         self.leaves.extend(leaves)
 
     def finish(self, meta: GenomeMeta, packets: Mapping[str, bytes], descriptor: bytes,
