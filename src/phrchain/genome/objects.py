@@ -67,7 +67,7 @@ class Sealed:
 
 
 BATCH_SEGMENTS: Final = 16  # segments per read and per hand-off: 1 MiB of plaintext
-PIPELINE = False  # True: hash and sink on a second thread (measured slower here: docs/genomics.md)
+PIPELINE = False  # True: the plaintext hashed on a second thread (slower here: see seal_stream)
 BatchSink = Callable[[int, memoryview, Sequence[bytes]], None]
 """``(index of the first segment, the segments back to back, their leaf hashes)``."""
 
@@ -79,19 +79,19 @@ def seal_stream(record_id: bytes, patient: str, source: BinaryIO,
                 batch_sink: BatchSink | None = None,
                 reserve: Callable[[int], memoryview | None] | None = None) -> Sealed:
     """Encrypt ``source`` segment by segment, handing each ``(index, segment, leaf
-    hash)`` to ``sink`` (or each batch of :data:`BATCH_SEGMENTS` segments to
-    ``batch_sink``), in order; ``on_plain`` sees the plaintext, in order, in blocks of
-    any size (an index builder, a refget digest). One pass over the plaintext: its
-    SHA-256 is both the DRS checksum and what the commitment covers.
+    hash)`` to ``sink`` (or each batch of :data:`BATCH_SEGMENTS` segments, back to back,
+    to ``batch_sink``: valid during the call only), in order, on this thread;
+    ``reserve(n)`` may give the memory to encrypt the next batch of ``n`` bytes into
+    (the store's direct writer: no copy). ``on_plain`` sees the plaintext, in order, in
+    blocks of any size (an index builder, a refget digest). One pass over the plaintext:
+    its SHA-256 is both the DRS checksum and what the commitment covers.
 
-    With ``PIPELINE``, two threads: this one reads, encrypts (pyca's ChaCha20-Poly1305
-    holds the GIL) and hashes the segments into leaves; a second one hashes the
-    plaintext, feeds ``on_plain`` and the sinks (``hashlib`` and file writes release the
-    GIL), one 1 MiB batch per hand-off, at most two in flight. Off by default: on the
-    shared 2-core machine it cost more CPU than it overlapped (docs/genomics.md
-    § Performance; ``bench/genome.py`` measures both). The bytes are the same either way:
-    each segment is ``nonce ‖ ChaCha20-Poly1305(data key, nonce, plaintext)``, its nonce
-    drawn in segment order."""
+    With ``PIPELINE``, a second thread hashes the plaintext and feeds ``on_plain`` (one
+    1 MiB batch per hand-off, at most two in flight; ``hashlib`` releases the GIL, pyca's
+    ChaCha20-Poly1305 does not). Off by default: on the shared 2-core machine it was
+    slower than one thread (docs/genomics.md § Performance; ``bench/genome.py`` measures
+    both in each run). The bytes are the same either way: each segment is ``nonce ‖
+    ChaCha20-Poly1305(data key, nonce, plaintext)``, its nonce drawn in segment order."""
     if batch_sink is not None and sink is None:
         deliver = batch_sink
     elif sink is not None and batch_sink is None:

@@ -16,6 +16,10 @@ object file with zeros before unlinking it, and drops every header packet (the o
 place the data key exists), so the segments are crypto-shredded even where the
 filesystem keeps old blocks. Granting a reader adds a packet, revoking one
 deletes it: segments are never rewritten.
+
+The object file is written around the page cache (``directio.py``: ``O_DIRECT`` from
+page-aligned buffers on a writer thread, ``DIRECT_IO``) where the filesystem allows it,
+else through it with a background ``fdatasync`` every ``WRITEBACK_BYTES``.
 """
 
 from __future__ import annotations
