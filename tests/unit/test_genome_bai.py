@@ -6,6 +6,7 @@ small region needs a small part of the file; malformed indexes are refused."""
 
 from __future__ import annotations
 
+import json
 import random
 import struct
 from pathlib import Path
@@ -14,6 +15,7 @@ import pysam
 import pytest
 
 from phrchain.genome import bai
+from phrchain.genome.bgzf import Region
 from phrchain.genome.errors import GenomeError
 
 REFS = (("chr1", 2_000_000), ("chr2", 600_000), ("chrM", 16_569))
@@ -119,4 +121,34 @@ def test_blocks_that_are_not_held_are_refused(bam: tuple[bytes, bytes, Path]) ->
     assert (exc.value.codespace, exc.value.code) == ("c4gh", 25)
     with pytest.raises(GenomeError) as exc:  # half a block
         bai.Blocks([(0, data[:100])])
+    assert exc.value.code == 25
+
+
+def test_the_index_kept_at_seal_time_gives_the_same_ranges(
+        bam: tuple[bytes, bytes, Path]) -> None:
+    """Built from the BAM's bytes as the sealer streams them (odd pieces) and the .bai,
+    kept as JSON: the same ranges as reading the whole file, and the EOF block."""
+    data, index, path = bam
+    builder = bai.BamIndexBuilder(index)
+    for at in range(0, len(data), 70_001):
+        builder.feed(data[at:at + 70_001])
+    kept = bai.index_from_json(json.loads(json.dumps(builder.finish().to_json())))
+    assert isinstance(kept, bai.BamIndex) and kept.size == len(data) and kept.eof
+    whole = bai.Blocks([(0, data)])
+    names, _ = bai.read_header(whole)
+    assert list(kept.names) == names
+    for contig, beg, end in REGIONS:
+        ranges, chunks, ref_id = kept.ranges(Region(contig, beg + 1, end))
+        assert ref_id == names.index(contig)
+        assert chunks == bai.parse_bai(index).chunks(ref_id, beg, end)
+        fetched = bai.Blocks([(lo, data[lo:hi]) for lo, hi in ranges])
+        with pysam.AlignmentFile(str(path), "rb") as f:
+            expected = [(a.query_name, a.reference_start) for a in f.fetch(contig, beg, end)]
+        assert [name_and_pos(r) for r in
+                bai.alignments_in(fetched, chunks, ref_id, beg, end)] == expected
+        assert ranges[-1][1] == len(data)  # the EOF block closes every ticket
+    assert kept.ranges(Region("chrUn", 1, 10))[1:] == ([], -1)
+    with pytest.raises(GenomeError) as exc:  # the .bai of another file
+        other = bai.BamIndexBuilder(index)
+        other.feed(data[:whole.block_end(0)] + b"\x1f\x8b\x08\x04" + bytes(20))
     assert exc.value.code == 25

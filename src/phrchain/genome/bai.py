@@ -20,10 +20,12 @@ Malformed input is refused with ``c4gh/24 bad_bai`` (the index) or ``c4gh/25 bad
 
 from __future__ import annotations
 
+import base64
+import binascii
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from phrchain.genome import bgzf, errors
 
@@ -40,6 +42,10 @@ _ALIGNMENT: Final = struct.Struct("<iiiBBHHHiiii")  # block_size … tlen (§4.2
 _REF_OPS: Final = frozenset((0, 2, 3, 7, 8))
 
 Chunk = tuple[int, int]  # virtual offsets [beg, end)
+
+
+class _NeedMore(Exception):
+    """A read past the last block of a :class:`Blocks` that more blocks will follow."""
 
 
 def reg2bins(beg: int, end: int) -> list[int]:
@@ -148,7 +154,8 @@ class Blocks:
     """The decompressed BGZF blocks of (parts of) a BAM file, by file offset: enough to
     read from any virtual offset within the parts held."""
 
-    def __init__(self, parts: Sequence[tuple[int, bytes]]) -> None:
+    def __init__(self, parts: Sequence[tuple[int, bytes]], *, partial: bool = False) -> None:
+        self.partial = partial  # more blocks follow: reading past them is _NeedMore
         self.plain: dict[int, bytes] = {}
         self.next: dict[int, int] = {}
         for offset, data in parts:
@@ -173,12 +180,17 @@ class Blocks:
         while len(out) < n:
             plain = self.plain.get(block)
             if plain is None:
+                if self.partial and block not in self.next \
+                        and block == max(self.next.values(), default=0):
+                    raise _NeedMore
                 raise errors.BAD_BAM(f"no block at {block}")
             piece = plain[at:at + n - len(out)]
             out += piece
             at += len(piece)
             if at >= len(plain) and len(out) < n:
                 block, at = self.next[block], 0
+                if self.partial and block not in self.plain:
+                    raise _NeedMore
         if at >= len(self.plain[block]) and block in self.next \
                 and self.next[block] in self.plain:
             block, at = self.next[block], 0
@@ -240,3 +252,142 @@ def alignments_in(blocks: Blocks, chunks: Sequence[Chunk], ref_id: int, beg: int
             if r_id > ref_id or (r_id == ref_id and pos >= end):
                 break  # sorted by coordinate: nothing further overlaps
             v = after
+
+
+@dataclass(frozen=True)
+class BamIndex:
+    """What the vault keeps to answer htsget ``reads`` for a sealed BAM (beside the
+    object, like a VCF's ``bgzf.RegionIndex``; no sequence data): the reference names,
+    the header's blocks ``[0, header_end)``, the BAI, and the end of every block a chunk
+    ends inside (the vault cannot read the encrypted file to find them)."""
+
+    names: tuple[str, ...]
+    header_end: int
+    bai: bytes
+    block_ends: dict[int, int]
+    size: int
+    eof: bool
+
+    def ranges(self, region: bgzf.Region) -> tuple[list[tuple[int, int]], list[Chunk], int]:
+        """File byte ranges (header, the region's chunks, the EOF block), the chunks
+        and the reference id (-1, and no chunks, for a name the BAM does not have)."""
+        ref_id = self.names.index(region.chrom) if region.chrom in self.names else -1
+        chunks = parse_bai(self.bai).chunks(ref_id, region.start - 1, region.end)
+
+        def block_end(offset: int) -> int:
+            if offset not in self.block_ends:
+                raise errors.BAD_BAI(f"no block end kept for {offset}")
+            return self.block_ends[offset]
+
+        ranges = file_ranges(chunks, block_end, self.header_end)
+        if self.eof:
+            ranges = _merge([*ranges, (self.size - len(bgzf.EOF_BLOCK), self.size)])
+        return ranges, chunks, ref_id
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "bai", "names": list(self.names), "header_end": self.header_end,
+                "bai": base64.b64encode(self.bai).decode(), "size": self.size,
+                "eof": self.eof, "block_ends": sorted(map(list, self.block_ends.items()))}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BamIndex:
+        try:
+            found = cls(tuple(str(n) for n in data["names"]), int(data["header_end"]),
+                        base64.b64decode(data["bai"], validate=True),
+                        {int(o): int(e) for o, e in data["block_ends"]},
+                        int(data["size"]), bool(data["eof"]))
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            raise errors.BAD_BAI("a BAM region index is malformed") from None
+        parse_bai(found.bai)
+        return found
+
+
+def index_from_json(data: dict[str, Any]) -> bgzf.RegionIndex | BamIndex:
+    """A stored region index: a BAM's (``"kind": "bai"``) or a bgzipped VCF's."""
+    if isinstance(data, dict) and data.get("kind") == "bai":
+        return BamIndex.from_json(data)
+    return bgzf.RegionIndex.from_json(data)
+
+
+def _merge(wanted: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(wanted):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+class BamIndexBuilder:
+    """Fed a BAM file's bytes in order (any split, as ``seal_stream``'s ``on_plain``),
+    with its ``.bai`` given up front: the :class:`BamIndex` to keep. Only the header's
+    blocks are inflated; of the others only the sizes are read."""
+
+    def __init__(self, bai_bytes: bytes) -> None:
+        self.bai = bai_bytes
+        index = parse_bai(bai_bytes)
+        self.needed = {hi >> 16 for ref in index.references for chunks in ref.bins.values()
+                       for _, hi in chunks if hi & 0xFFFF}
+        self.ends: dict[int, int] = {}
+        self.pending = bytearray()
+        self.offset = 0
+        self.head: list[tuple[int, bytes]] = []  # the first blocks, until the header parses
+        self.header: tuple[list[str], int] | None = None
+        self.last_empty = False
+
+    def feed(self, data: bytes) -> None:
+        self.pending += data
+        at = 0
+        while (size := _block_size(self.pending, at)) is not None:
+            start = self.offset + at
+            if start in self.needed:
+                self.ends[start] = start + size
+            if self.header is None:
+                self.head.append((start, bytes(self.pending[at:at + size])))
+                self._try_header()
+            self.last_empty = size == len(bgzf.EOF_BLOCK) and \
+                bytes(self.pending[at:at + size]) == bgzf.EOF_BLOCK
+            at += size
+        del self.pending[:at]
+        self.offset += at
+
+    def _try_header(self) -> None:
+        blocks = Blocks(self.head, partial=True)
+        try:
+            names, first = read_header(blocks)
+        except _NeedMore:
+            return  # the header goes on in the next block
+        end = first >> 16 if first & 0xFFFF == 0 else blocks.block_end(first >> 16)
+        self.header = (names, end)
+        self.head = []
+
+    def finish(self) -> BamIndex:
+        if self.pending or self.header is None:
+            raise errors.BAD_BAM("the file ends inside a block or its header")
+        missing = self.needed - set(self.ends)
+        if missing:
+            raise errors.BAD_BAI(f"{len(missing)} chunk(s) end in no block of this BAM")
+        names, header_end = self.header
+        return BamIndex(tuple(names), header_end, self.bai, self.ends, self.offset,
+                        self.last_empty)
+
+
+def _block_size(data: bytearray, at: int) -> int | None:
+    """The size of the BGZF block at ``at`` from its header (not inflated); None if
+    ``data`` ends before the block does."""
+    if len(data) - at < 18:
+        return None
+    if data[at:at + 4] != b"\x1f\x8b\x08\x04":
+        raise errors.BAD_BAM(f"no BGZF block at {at}")
+    (xlen,) = struct.unpack_from("<H", data, at + 10)
+    extra, end = at + 12, at + 12 + xlen
+    if len(data) < end:
+        return None
+    while extra + 4 <= end:
+        slen = struct.unpack_from("<H", data, extra + 2)[0]
+        if data[extra:extra + 2] == b"BC" and slen == 2:
+            size = struct.unpack_from("<H", data, extra + 4)[0] + 1
+            return size if len(data) - at >= size else None
+        extra += 4 + slen
+    raise errors.BAD_BAM(f"block at {at} has no BC field")
