@@ -102,3 +102,17 @@ def test_a_reader_without_consent_is_refused(c: Consortium, sealed: str) -> None
     with pytest.raises(ApiError) as denied:
         c.client(B1).genome.alignments(ORG, sealed, bgzf.Region.parse("chr1:1-100"))
     assert (denied.value.codespace, denied.value.code) == ("vault", 26)
+
+
+def test_a_region_as_a_bam_file_opens_with_htslib(c: Consortium, sealed: str, bam: Path,
+                                                  tmp_path: Path) -> None:
+    region = bgzf.Region.parse("chr2:50001-52000")
+    out = tmp_path / "region.bam"
+    with out.open("wb") as sink:
+        n = c.client(P).genome.region_bam(ORG, sealed, region, sink, purpose="PATRQT")
+    with pysam.AlignmentFile(str(bam), "rb") as f:
+        want = [a.to_string() for a in f.fetch("chr2", 50_000, 52_000)]
+    with pysam.AlignmentFile(str(out), "rb", check_sq=True) as f:
+        assert f.references == ("chr1", "chr2")
+        got = [a.to_string() for a in f]
+    assert got == want and n == len(want) > 0

@@ -231,11 +231,24 @@ class GenomeClient:
         """The BAM alignment records (each with its ``block_size``) overlapping
         ``region``, read through htsget ``reads``: the ticket's ranges, each proven,
         decoded from the BAI chunks the ticket lists (``genome/bai.py``)."""
+        return self._bam_region(org, object_id, region, purpose)[1]
+
+    def region_bam(self, org: str, object_id: str, region: bgzf.Region, sink: BinaryIO,
+                   purpose: str = "TREAT") -> int:
+        """A BAM file of the header and the alignments overlapping ``region`` into
+        ``sink``; returns how many alignments."""
+        header, records = self._bam_region(org, object_id, region, purpose)
+        bai.write_bam(header, records, sink)
+        return len(records)
+
+    def _bam_region(self, org: str, object_id: str, region: bgzf.Region, purpose: str
+                    ) -> tuple[bytes, list[bytes]]:
         ticket = self.htsget(org, object_id, region, purpose, endpoint="reads")
         blocks = bai.Blocks(self._joined(self._ticket_parts(org, ticket)))
         chunks = [(int(lo), int(hi)) for lo, hi in ticket["phrchain"]["chunks"]]
-        return list(bai.alignments_in(blocks, chunks, int(ticket["phrchain"]["reference"]),
-                                      region.start - 1, region.end))
+        return bai.header_bytes(blocks), list(bai.alignments_in(
+            blocks, chunks, int(ticket["phrchain"]["reference"]), region.start - 1,
+            region.end))
 
     @staticmethod
     def _joined(parts: Iterable[tuple[int, bytes]]) -> list[tuple[int, bytes]]:

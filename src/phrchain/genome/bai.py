@@ -25,7 +25,7 @@ import binascii
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 from phrchain.genome import bgzf, errors
 
@@ -216,6 +216,27 @@ def read_header(blocks: Blocks) -> tuple[list[str], int]:
         name, v = blocks.read(v, l_name + 4)
         names.append(name[:l_name - 1].decode("ascii", "replace"))
     return names, v
+
+
+def header_bytes(blocks: Blocks) -> bytes:
+    """The BAM header as it is (magic to the last reference), for writing it again."""
+    _, first = read_header(blocks)
+    length, block = first & 0xFFFF, 0
+    while block != first >> 16:
+        length += len(blocks.plain[block])
+        block = blocks.next[block]
+    return blocks.read(0, length)[0]
+
+
+def write_bam(header: bytes, records: Iterator[bytes] | Sequence[bytes],
+              sink: BinaryIO) -> None:
+    """A BAM file of ``header`` and ``records`` (each with its ``block_size``): BGZF
+    with the EOF block, readable by samtools and htslib."""
+    writer = bgzf.Writer(sink)
+    writer.write(header)
+    for record in records:
+        writer.write(record)
+    writer.close()
 
 
 def alignment_span(record: bytes) -> tuple[int, int, int]:
