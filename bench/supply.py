@@ -17,6 +17,11 @@ so the monitoring state grows: MME sums, episodes, courses). Every unit must end
 ``settlement/transfer`` txs the same way (``transfers_per_s``); ``ratio`` =
 events/transfers (goal ≥ 0.5).
 
+``cpu_us_per_event`` / ``cpu_us_per_transfer``: CPU time of the node (this process and
+its verifier and state-writer processes) per tx of each run, and ``cpu_ratio`` their
+quotient: what the wall-clock ``ratio`` measures, less moved by other load on a shared
+machine (Linux ``/proc``; without it, this process only).
+
 ``monitor_share``: the dispense handler timed in process over the same dispenses with
 and without the monitoring rules (``monitor.evaluate``), as a fraction of its time.
 Last line: ``{"bench": "supply", "events_per_s": …, "transfers_per_s": …, "ratio": …}``.
@@ -30,6 +35,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -103,6 +109,25 @@ class Signer:
     def __call__(self, key: keys.SigningKey, *msgs: dict[str, Any]) -> bytes:
         nonce = self.nonces[key.did] = self.nonces.get(key.did, 0) + 1
         return build_tx(key, CHAIN_ID, nonce, list(msgs))
+
+
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its live child processes."""
+    total = time.process_time()
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    me = str(os.getpid())
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return total
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == me:  # ppid; then utime, stime at 11, 12
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def run(node: SoloNode, raws: list[bytes], chunk: int) -> float:
@@ -257,7 +282,9 @@ def main() -> None:
 
                 profiler = cProfile.Profile()
                 profiler.enable()
+            cpu = cpu_seconds()
             events_s = run(node, txs, args.chunk)
+            events_cpu = cpu_seconds() - cpu
             if profiler:
                 profiler.disable()
                 import pstats
@@ -271,19 +298,26 @@ def main() -> None:
             alerts = node.query("supply/alerts", {"limit": 1000})["value"]["alerts"]
             transfers = [sign(account(n % len(units)), Transfer(
                 account((n + 1) % len(units)).did, 1, "EUR").to_msg()) for n in range(len(txs))]
+            cpu = cpu_seconds()
             transfers_s = run(node, transfers, args.chunk)
+            transfers_cpu = cpu_seconds() - cpu
         finally:
             node.close()
     us_per_dispense, share = monitor_share(args.cases, args.per_case)
     events_per_s, transfers_per_s = len(txs) / events_s, len(transfers) / transfers_s
+    cpu_event, cpu_transfer = events_cpu / len(txs) * 1e6, transfers_cpu / len(transfers) * 1e6
     print(f"supply events: {events_per_s:,.0f}/s ({len(txs)} txs, {len(units)} dispenses, "
-          f"{len(alerts)} open alerts); transfers: {transfers_per_s:,.0f}/s; dispense "
+          f"{len(alerts)} open alerts); transfers: {transfers_per_s:,.0f}/s; CPU per tx "
+          f"{cpu_event:,.0f} µs vs {cpu_transfer:,.0f} µs; dispense "
           f"{us_per_dispense:,.0f} µs in process, monitoring {share:.0%} of it",
           file=sys.stderr)
     print(json.dumps({"bench": "supply", "events_per_s": round(events_per_s),
                       "transfers_per_s": round(transfers_per_s),
                       "ratio": round(events_per_s / transfers_per_s, 3),
                       "events": len(txs), "dispenses": len(units), "alerts": len(alerts),
+                      "cpu_us_per_event": round(cpu_event),
+                      "cpu_us_per_transfer": round(cpu_transfer),
+                      "cpu_ratio": round(cpu_transfer / cpu_event, 3),
                       "us_per_dispense": round(us_per_dispense),
                       "monitor_share": round(share, 3)}))
 

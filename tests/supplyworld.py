@@ -112,7 +112,12 @@ class World:
     @classmethod
     def build(cls, products: bool = True) -> World:
         world = cls(Chain.new(supply=supply_params()))
-        c = world.chain
+        world.populate(products)
+        return world
+
+    def populate(self, products: bool = True) -> None:
+        """Admit the world's organizations and staff (and register its products)."""
+        world, c = self, self.chain
         for org, kind in ((world.manufacturer, "manufacturer"), (world.wholesaler, "wholesaler"),
                           (world.pharmacy, "pharmacy"), (world.pharmacy2, "pharmacy"),
                           (world.pharmacy3, "pharmacy"), (world.hospital, "hospital"),
@@ -130,7 +135,6 @@ class World:
         if products:
             for name in PRODUCTS:
                 assert world.register(name).ok
-        return world
 
     def register(self, name: str, by: keys.SigningKey | None = None) -> Any:
         p = PRODUCTS[name]

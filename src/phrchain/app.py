@@ -58,6 +58,8 @@ from phrchain.core.module import (
     Module,
     Query,
     RuleSchedule,
+    SignatureJob,
+    SignedMessages,
     ValidatorUpdate,
 )
 from phrchain.core.rules import UpgradeRequired, rule_tables
@@ -197,6 +199,11 @@ class Application:
             for path, query in module.queries().items():
                 self._queries[f"{module.name}/{path}"] = query
         self._rules = rule_tables(self.modules, self._handlers)
+        self._signature_jobs: dict[str, SignatureJob] = {
+            msg_type: job for m in self.modules if isinstance(m, SignedMessages)
+            for msg_type, job in m.message_signatures().items()}
+        # signatures carried inside messages, known to verify (see VerifiedSignatures)
+        self._signatures = keys.VerifiedSignatures()
         self._end_blockers = [m for m in self.modules if isinstance(m, EndBlocker)]
         schedules = [m for m in self.modules if isinstance(m, RuleSchedule)]
         if len(schedules) > 1:
@@ -442,6 +449,33 @@ class Application:
         wrong."""
         self._remember(self._verified, (tx_hash, public_key), None)
 
+    def message_signature_jobs(self, raw: bytes) -> list[tuple[bytes, bytes, bytes]]:
+        """``(public key, signature, signed bytes)`` of each signature ``raw``'s messages
+        carry (``SignedMessages``) that an engine may verify elsewhere; none for a
+        malformed tx or one whose signer cannot be resolved now."""
+        if not self._signature_jobs:
+            return []
+        try:
+            tx = self._decode(raw)
+        except TxError:
+            return []
+        jobs = []
+        for msg in tx.msgs:
+            job = self._signature_jobs.get(msg["type"])
+            try:
+                found = None if job is None else job(self._check, self.chain_id, msg)
+            except Exception:  # advisory only: the handler verifies (or refuses) anyway
+                log.warning("signature job for %s raised (a bug: please report)", msg["type"])
+                found = None
+            if found is not None and found not in self._signatures:
+                jobs.append(found)
+        return jobs
+
+    def note_signature(self, public_key: bytes, signature: bytes, message: bytes) -> None:
+        """Record that a message's signature verified (as :meth:`note_verified`: only
+        an engine that really ran ``keys.verify`` on these bytes may call this)."""
+        self._signatures.note(public_key, signature, message)
+
     # -- one transaction --------------------------------------------------------------
     def _decode(self, raw: bytes) -> Tx:
         cached = self._decoded.get(raw)
@@ -493,7 +527,8 @@ class Application:
             if tx.nonce > last + 1:
                 raise NONCE_SKIPPED(f"nonce {tx.nonce}, expected {last + 1}")
             self.auth.set_nonce(state, tx.signer, tx.nonce)
-            ctx = Context(self.chain_id, block.height, block.time_ms, tx.signer, state)
+            ctx = Context(self.chain_id, block.height, block.time_ms, tx.signer, state,
+                          signatures=self._signatures)
             for msg in tx.msgs:
                 handler = handlers.get(msg["type"])
                 if handler is None:

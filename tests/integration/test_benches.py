@@ -43,7 +43,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "supply": ("events_per_s", "transfers_per_s", "ratio", "us_per_dispense"),
     "statesync": ("statesync_s", "replay_s", "ratio", "disk_pruned_mb", "disk_archive_mb"),
     "genome": ("seal_MBps", "raw_MBps", "seal_ratio", "region_read_ms",
-               "seal_no_writeback_MBps"),
+               "raw_2thread_MBps", "seal_2thread_MBps", "seal_buffered_MBps"),
     "fhir_rest": ("reads_per_s", "searches_per_s", "baseline_per_s", "ratio",
                   "c1.reads.p99_ms", "c4.searches.p50_ms"),
     "research_export": ("resources_per_s", "reads_per_s", "ratio", "released"),

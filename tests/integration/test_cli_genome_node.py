@@ -59,3 +59,36 @@ def test_seal_grant_region_reads_revoke(env: Env, capsys: pytest.CaptureFixture[
                              "--reader", B1.did))["dropped"] is True
     assert "consent_revoked" in cli.refused("b1", "genome", "get", object_id, "--org", org,
                                             "--region", "chr1:100-200")
+
+
+def test_a_bam_sealed_with_its_bai_is_read_by_region(
+        env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``seal --format bam --bai FILE`` then ``get --reads --region R --out FILE``: the
+    region's alignments as a BAM that pysam (test extra, an oracle) opens."""
+    import pysam
+
+    cli = Cli(env, capsys, monkeypatch)
+    path = env.tmp / "reads.bam"
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "chr1", "LN": 50_000}]}
+    with pysam.AlignmentFile(str(path), "wb", header=header) as out:
+        for n, pos in enumerate(range(0, 49_000, 97)):
+            a = pysam.AlignedSegment(out.header)
+            a.query_name, a.reference_id, a.reference_start = f"r{n}", 0, pos
+            a.cigarstring, a.query_sequence = "50M", "ACGTA" * 10
+            out.write(a)
+    pysam.index(str(path))
+    org = HOSPITAL_A.did
+    assert "--format bam" in cli.refused("a1", "genome", "seal", str(path), "--patient",
+                                         P.did, "--bai", str(path) + ".bai")
+    sealed = json.loads(cli.ok("a1", "genome", "seal", str(path), "--patient", P.did,
+                               "--format", "bam", "--bai", str(path) + ".bai"))
+    env.c.flush()
+    region_bam = env.tmp / "region.bam"
+    done = json.loads(cli.ok("p", "genome", "get", sealed["id"], "--org", org, "--reads",
+                             "--region", "chr1:10001-10200", "--out", str(region_bam)))
+    with pysam.AlignmentFile(str(path), "rb") as f:
+        want = [a.query_name for a in f.fetch("chr1", 10_000, 10_200)]
+    with pysam.AlignmentFile(str(region_bam), "rb") as f:
+        assert [a.query_name for a in f] == want
+    assert done["alignments"] == len(want) > 0

@@ -90,6 +90,34 @@ def test_residual_scan_finds_planted_identifiers(planted: str, kind: str) -> Non
     assert err.value.code == 6
 
 
+PHONE_ALPHABET = "0123456789--  ()+aZ\n\"\u0661\u0662"     # (Arabic-Indic digits are \d too)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(PHONE_ALPHABET, max_size=30),
+                          st.sampled_from(["010-1234-5678", "+82 2-123-4567", "(02) 123-4567",
+                                           "1 (800) 555-0100", "v2-0074", "-1234-5678-"])),
+                max_size=12))
+def test_phone_count_finds_what_findall_finds(parts: list[str]) -> None:
+    """The tail-hinted count is findall's count, on texts dense in near-misses."""
+    text = "".join(parts)
+    phone = gates.PATTERNS["phone"]
+    assert gates.count(phone, gates._PHONE_TAIL, gates.PHONE_REACH, text) == len(
+        phone.findall(text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text("0123456789--  aZ\n\"{}[],:\t\u0661\u0662", max_size=30),
+                          st.sampled_from(["901231-1234567", "9012311234567", "x9012311234567",
+                                           "901231-12345678", "\"901231-1234567\""])),
+                max_size=12))
+def test_rrn_count_is_findalls_count(parts: list[str]) -> None:
+    """The scan's RRN count (a search over the distinct words first) is findall's."""
+    text = "".join(parts)
+    rrn = gates.PATTERNS["rrn"]
+    assert gates.scan([[text]], [set()]).get("rrn", 0) == len(rrn.findall(text))
+
+
 def test_residual_scan_finds_one_patients_name_in_anothers_output() -> None:
     found = gates.scan([[json.dumps({"id": "x"})], [json.dumps({"note": "Kessler456"})]],
                        [{"Kessler456"}, {"Aurelia123"}])
@@ -172,3 +200,20 @@ def test_bad_inputs_are_refused() -> None:
         deidentify([], default_config(), b"short", study="s", dataset="d",
                    reference_year=2026, recorded="2026-12-07T00:00:00Z")
     assert err.value.code == 3
+
+
+def test_a_configurations_transformer_is_shared_and_changes_no_output() -> None:
+    """Datasets under one configuration share its learnt rule decisions (compiled once);
+    a warm transformer writes the same bytes as a fresh one, and the same changes."""
+    from phrchain.deid import transform
+    raw = json.loads(json.dumps(default_config().raw))
+    assert transform.compiled(parse(raw)) is transform.compiled(default_config())
+    raw["fhirPathRules"] = raw["fhirPathRules"][:-1]          # no dateShift
+    assert transform.compiled(parse(raw)) is not transform.compiled(default_config())
+    transform._COMPILED.clear()
+    fresh = synthetic(quasiIdentifiers=["Patient.gender"], k=1, l=1)
+    (used,) = transform._COMPILED.values()
+    learnt = used.paths
+    warm = synthetic(quasiIdentifiers=["Patient.gender"], k=1, l=1)
+    assert transform._COMPILED == {used.config.digest: used} and used.paths == learnt > 0
+    assert warm.lines == fresh.lines and warm.report == fresh.report

@@ -199,7 +199,8 @@ def test_the_stores_memoised_proofs_are_rfc9162s(size: int) -> None:
 
 def test_the_store_writes_back_while_sealing(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every ``WRITEBACK_BYTES`` written, the writer starts an ``fdatasync`` on a thread
+    """Through the page cache (the fallback where direct I/O is refused): every
+    ``WRITEBACK_BYTES`` written, the writer starts an ``fdatasync`` on a thread
     (the disk works while the sealer goes on), waits for it before the final fsync, and
     the object is whole; with 0 only the final fsync runs."""
     import io
@@ -212,6 +213,7 @@ def test_the_store_writes_back_while_sealing(tmp_path: Path,
     real = os.fdatasync
     monkeypatch.setattr(genome_store.os, "fdatasync",
                         lambda fd: (synced.append(fd), real(fd))[1])
+    monkeypatch.setattr(genome_store, "DIRECT_IO", False)
     plain = os.urandom(5 * 64 * 1024 + 7)
     for every, background in ((128 * 1024, True), (0, False)):
         monkeypatch.setattr(genome_store, "WRITEBACK_BYTES", every)
@@ -242,6 +244,7 @@ def test_a_failed_background_writeback_fails_the_object(
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(genome_store.os, "fdatasync", failing)
+    monkeypatch.setattr(genome_store, "DIRECT_IO", False)
     monkeypatch.setattr(genome_store, "WRITEBACK_BYTES", 64 * 1024)
     store = genome_store.GenomeStore(tmp_path)
     record = os.urandom(16)

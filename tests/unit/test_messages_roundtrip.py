@@ -54,12 +54,14 @@ def _messages(name: str) -> ModuleType:
 
 def message_classes() -> dict[str, type]:
     """Message type → the dataclass that builds it: each class of a module's
-    ``messages.py`` with a ``TYPE`` and a ``to_msg``."""
+    ``messages.py`` with a ``TYPE`` and a ``to_msg`` (defined there, or in a file of the
+    same module that ``messages.py`` re-exports it from, as supply's)."""
     found: dict[str, type] = {}
     for module in MODULES:
         messages = _messages(module.name)
         for _, cls in inspect.getmembers(messages, inspect.isclass):
-            if cls.__module__ == messages.__name__ and hasattr(cls, "TYPE") \
+            package = messages.__name__.rpartition(".")[0] + "."
+            if cls.__module__.startswith(package) and hasattr(cls, "TYPE") \
                     and callable(getattr(cls, "to_msg", None)):
                 assert cls.TYPE not in found, f"two dataclasses build {cls.TYPE}"
                 found[cls.TYPE] = cls

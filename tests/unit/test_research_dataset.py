@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from phrchain.core.errors import CodedError
 from phrchain.deid import DeidError, default_config, study_pseudonym
 from phrchain.deid.config import parse
 from phrchain.fhir.synthetic import generate_patients, identifying_strings
@@ -169,3 +170,23 @@ def test_the_studys_thresholds_gate_too(world: dict[str, Any]) -> None:
                 reference_year=2026, recorded="2026-12-07T10:00:00Z", now_ms=w.now,
                 approver=PO)
     assert (err.value.codespace, err.value.code) == ("deid", 4)
+
+
+def test_descriptors_in_one_query_equal_one_query_per_record(world: dict[str, Any]) -> None:
+    """research/records (what the release checks its held records with) answers what
+    records/get answers for each id, null for an unknown one, as a list or a string."""
+    w = world["w"]
+    ids = [h.record for h in world["held"][:7]] + [oid("never registered")]
+    one_by_one = {i: w.query("records/get", record=i) for i in ids}
+    assert one_by_one[oid("never registered")] is None
+    assert w.query("research/records", records=ids)["records"] == one_by_one
+    assert w.query("research/records", records=",".join(ids))["records"] == one_by_one
+    assert list(w.query("research/records", records=ids[::-1])["records"]) == ids[::-1]
+
+
+@pytest.mark.parametrize("records", [None, [], "", 7, [oid("a"), oid("a")], ["XYZ"],
+                                     f"{oid('a')},", [oid(str(i)) for i in range(1001)]])
+def test_descriptors_query_refuses_bad_input(world: dict[str, Any], records: Any) -> None:
+    with pytest.raises(CodedError) as err:
+        world["w"].chain.app.query("research/records", {"records": records})
+    assert (err.value.codespace, err.value.error.name) == ("query", "bad_query")

@@ -84,9 +84,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_seal(args: argparse.Namespace) -> int:
+    bai_index = None
+    if args.bai:
+        if args.format != "bam":
+            raise CliError("--bai indexes a BAM: give --format bam")
+        with open(args.bai, "rb") as f:
+            bai_index = f.read()
     with phr_client(args) as rc, open(args.input, "rb") as source:
         obj = rc.genome.seal(source, args.patient, fmt=args.format,
-                             custodian=args.custodian)
+                             custodian=args.custodian, bai_index=bai_index)
         print_json({"record": obj.record, "id": obj.id, "custodian": obj.custodian})
     return 0
 
@@ -109,6 +115,14 @@ def cmd_get(args: argparse.Namespace) -> int:
     from phrchain.genome.bgzf import Region
 
     with phr_client(args) as rc:
+        if args.reads:
+            if not (args.region and args.out):
+                raise CliError("--reads needs --region and --out FILE (a BAM)")
+            with open(args.out, "wb") as sink:
+                n = rc.genome.region_bam(args.org, args.id, Region.parse(args.region),
+                                         sink, args.purpose)
+            print_json({"alignments": n, "out": args.out})
+            return 0
         if args.region:
             for line in rc.genome.region(args.org, args.id, Region.parse(args.region),
                                          args.purpose):
@@ -154,6 +168,7 @@ def genome_parser(sub: Any) -> None:
     p.add_argument("--custodian", help="the institution (default: yours)")
     p.add_argument("--format", default="vcf",
                    choices=("vcf", "bcf", "bam", "cram", "fastq", "fasta"))
+    p.add_argument("--bai", help="the BAM's .bai index: region reads (htsget reads)")
     for name, func, help_ in (("grant", cmd_grant, "(patient) give a reader a header packet"),
                               ("revoke", cmd_revoke, "(patient) drop a reader's packet")):
         p = add_command(sub, name, func, help_, signer)
@@ -164,7 +179,11 @@ def genome_parser(sub: Any) -> None:
     p.add_argument("id")
     p.add_argument("--org", required=True)
     p.add_argument("--region", help="chr1:100-200 (1-based, inclusive)")
-    p.add_argument("--out", help="write the object as a crypt4gh file for you")
+    p.add_argument("--out", help="write the object as a crypt4gh file for you (with "
+                   "--reads: the region's alignments as BAM)")
+    p.add_argument("--reads", action="store_true",
+                   help="the object is a BAM sealed with --bai: read the region via htsget "
+                   "reads")
     p.add_argument("--purpose", default="TREAT")
     p = add_command(sub, "reads", cmd_reads, "who read which region (patient)", signer)
     p.add_argument("id")

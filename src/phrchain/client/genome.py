@@ -12,14 +12,14 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, urlsplit
 
 from phrchain.client.session import RecordsError, Session
 from phrchain.core import encoding
-from phrchain.genome import bgzf, errors, objects, refget
+from phrchain.genome import bai, bgzf, errors, objects, refget
 from phrchain.genome import crypt4gh as c4
 from phrchain.genome import descriptor as gdesc
 from phrchain.genome.wire import upload_prefix
@@ -58,7 +58,8 @@ class GenomeClient:
     # -- sealing -----------------------------------------------------------------------
     def seal(self, source: BinaryIO, patient: str, *, fmt: str = "vcf",
              custodian: str | None = None, index: bool = True,
-             sequences: Iterable[list[Any]] = ()) -> SealedObject:
+             sequences: Iterable[list[Any]] = (), bai_index: bytes | None = None
+             ) -> SealedObject:
         """Seal ``source`` for the patient, the custodian institution and this wallet,
         build the region index (bgzipped VCF) or the refget digests of its sequences
         (FASTA; ``sequences`` adds ``[name, "SQ.…", length]`` items), and upload it: by
@@ -67,12 +68,14 @@ class GenomeClient:
         if not org:
             raise RecordsError("name the custodian institution")
         record_id = os.urandom(16)
-        builder = bgzf.IndexBuilder() if index and fmt == "vcf" else None
+        builder: bgzf.IndexBuilder | bai.BamIndexBuilder | None = \
+            bgzf.IndexBuilder() if index and fmt == "vcf" else \
+            bai.BamIndexBuilder(bai_index) if index and fmt == "bam" and bai_index else None
         fasta = refget.FastaDigester() if fmt == "fasta" else None
         spool = tempfile.TemporaryFile()  # the segments, sent from here after the fields
 
-        def to_spool(_i: int, segment: bytes, _leaf: bytes) -> None:
-            spool.write(segment)
+        def to_spool(_first: int, segments: memoryview, _leaves: Sequence[bytes]) -> None:
+            spool.write(segments)
 
         def on_plain(block: bytes) -> None:
             if builder is not None:
@@ -81,15 +84,15 @@ class GenomeClient:
                 fasta.feed(block)
 
         with spool:
-            sealed = objects.seal_stream(record_id, patient, source,
-                                         to_spool,
+            sealed = objects.seal_stream(record_id, patient, source, batch_sink=to_spool,
                                          on_plain=on_plain)
             return self._seal_upload(sealed, spool, patient, org, fmt, sequences,
                                      None if builder is None else builder.finish(), fasta)
 
     def _seal_upload(self, sealed: objects.Sealed, spool: BinaryIO, patient: str, org: str,
                      fmt: str, sequences: Iterable[list[Any]],
-                     index: bgzf.RegionIndex | None, fasta: refget.FastaDigester | None
+                     index: bgzf.RegionIndex | bai.BamIndex | None,
+                     fasta: refget.FastaDigester | None
                      ) -> SealedObject:
         me = self.session.wallet.did
         record_id = sealed.meta.record_id
@@ -200,24 +203,64 @@ class GenomeClient:
         return self._checked_range(answer)
 
     def htsget(self, org: str, object_id: str, region: bgzf.Region | None,
-               purpose: str = "TREAT") -> dict[str, Any]:
+               purpose: str = "TREAT", endpoint: str = "variants") -> dict[str, Any]:
+        """An htsget ticket: ``variants`` (VCF) or ``reads`` (BAM)."""
         params = {"purpose": purpose}
         if region is not None:  # htsget: 0-based start, exclusive end
             params |= {"referenceName": region.chrom, "start": str(region.start - 1),
                        "end": str(region.end)}
-        return dict(self.session.vault(org)._request("GET", f"/variants/{object_id}",
+        return dict(self.session.vault(org)._request("GET", f"/{endpoint}/{object_id}",
                                                      params).json())
 
     def fetch_ticket(self, org: str, ticket: dict[str, Any]) -> bytes:
         """Follow an htsget ticket: fetch each URL in order (signed), check and decrypt
         it, and concatenate: the result is the BGZF data the ticket describes."""
-        out = []
+        return b"".join(data for _, data in self._ticket_parts(org, ticket))
+
+    def _ticket_parts(self, org: str, ticket: dict[str, Any]
+                      ) -> Iterator[tuple[int, bytes]]:
+        """Each URL's ``(plaintext offset, bytes)``, proven and decrypted."""
         for item in ticket["htsget"]["urls"]:
             url = urlsplit(item["url"])
-            answer = self.session.vault(org)._request("GET", url.path,
-                                                      dict(parse_qsl(url.query))).json()
-            out.append(self._checked_range(answer))
-        return b"".join(out)
+            query = dict(parse_qsl(url.query))
+            answer = self.session.vault(org)._request("GET", url.path, query).json()
+            yield int(answer["start"]), self._checked_range(answer)
+
+    def alignments(self, org: str, object_id: str, region: bgzf.Region,
+                   purpose: str = "TREAT") -> list[bytes]:
+        """The BAM alignment records (each with its ``block_size``) overlapping
+        ``region``, read through htsget ``reads``: the ticket's ranges, each proven,
+        decoded from the BAI chunks the ticket lists (``genome/bai.py``)."""
+        return self._bam_region(org, object_id, region, purpose)[1]
+
+    def region_bam(self, org: str, object_id: str, region: bgzf.Region, sink: BinaryIO,
+                   purpose: str = "TREAT") -> int:
+        """A BAM file of the header and the alignments overlapping ``region`` into
+        ``sink``; returns how many alignments."""
+        header, records = self._bam_region(org, object_id, region, purpose)
+        bai.write_bam(header, records, sink)
+        return len(records)
+
+    def _bam_region(self, org: str, object_id: str, region: bgzf.Region, purpose: str
+                    ) -> tuple[bytes, list[bytes]]:
+        ticket = self.htsget(org, object_id, region, purpose, endpoint="reads")
+        blocks = bai.Blocks(self._joined(self._ticket_parts(org, ticket)))
+        chunks = [(int(lo), int(hi)) for lo, hi in ticket["phrchain"]["chunks"]]
+        return bai.header_bytes(blocks), list(bai.alignments_in(
+            blocks, chunks, int(ticket["phrchain"]["reference"]), region.start - 1,
+            region.end))
+
+    @staticmethod
+    def _joined(parts: Iterable[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        """Adjacent parts (a range cut at the endpoint's limit) joined: a BGZF block may
+        straddle the cut."""
+        out: list[tuple[int, bytes]] = []
+        for offset, data in parts:
+            if out and out[-1][0] + len(out[-1][1]) == offset:
+                out[-1] = (out[-1][0], out[-1][1] + data)
+            else:
+                out.append((offset, data))
+        return out
 
     def region(self, org: str, object_id: str, region: bgzf.Region,
                purpose: str = "TREAT") -> list[bytes]:

@@ -18,6 +18,8 @@ module only derives keys from seeds it is given.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final
@@ -167,6 +169,53 @@ def verify(public_key: bytes, signature: bytes, message: bytes) -> None:
         _load_public(public_key).verify(signature, message)
     except InvalidSignature:
         raise CryptoError("signature does not verify") from None
+
+
+class VerifiedSignatures:
+    """Signatures known to verify, by a digest of ``public key ‖ signature ‖ message``
+    (a bounded LRU, positives only).
+
+    :meth:`verify` is :func:`verify` that skips a triple it has already seen verify:
+    whether a signature verifies is a pure function of those bytes, so the memo changes
+    when the work is done, never an outcome. A state machine verifying a signature that
+    is carried inside a message (a prescriber's, say) meets it once in ``check_tx`` and
+    again when its block executes; an engine that verified it elsewhere (the solo
+    engine's worker processes) records it with :meth:`note`, which only code that really
+    ran :func:`verify` on exactly these bytes may call."""
+
+    def __init__(self, size: int = 65_536) -> None:
+        self._size = size
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+
+    @staticmethod
+    def _digest(public_key: bytes, signature: bytes, message: bytes) -> bytes | None:
+        # Only a 32-byte key and a 64-byte signature are memoised (nothing else can
+        # verify): with those lengths fixed the concatenation is unambiguous.
+        if len(public_key) != 32 or len(signature) != 64:
+            return None
+        return hashlib.sha256(public_key + signature + message).digest()
+
+    def verify(self, public_key: bytes, signature: bytes, message: bytes) -> None:
+        digest = self._digest(public_key, signature, message)
+        if digest is not None and digest in self._seen:
+            return
+        verify(public_key, signature, message)
+        if digest is not None:
+            self._remember(digest)
+
+    def note(self, public_key: bytes, signature: bytes, message: bytes) -> None:
+        digest = self._digest(public_key, signature, message)
+        if digest is not None:
+            self._remember(digest)
+
+    def __contains__(self, triple: tuple[bytes, bytes, bytes]) -> bool:
+        digest = self._digest(*triple)
+        return digest is not None and digest in self._seen
+
+    def _remember(self, digest: bytes) -> None:
+        self._seen[digest] = None
+        if len(self._seen) > self._size:
+            self._seen.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from phrchain.core import encoding
+from phrchain.core import encoding, keys
 from phrchain.core.state import Overlay, Reader
 from phrchain.core.tx import Msg
 
@@ -43,9 +43,20 @@ class Context:
     signer: str
     state: Overlay
     events: list[Event] = field(default_factory=list)
+    # the app's memo of signatures already verified (None: verify every time)
+    signatures: keys.VerifiedSignatures | None = None
 
     def emit(self, type_: str, **attributes: str | int) -> None:
         self.events.append(Event(type_, tuple((k, str(v)) for k, v in attributes.items())))
+
+    def verify_signature(self, public_key: bytes, signature: bytes, message: bytes) -> None:
+        """:func:`keys.verify` of a signature a message carries (raises ``CryptoError``),
+        through the app's memo: the same outcome, computed once per signature whether
+        it first meets the signature in ``check_tx``, a block or an engine's verifier."""
+        if self.signatures is None:
+            keys.verify(public_key, signature, message)
+        else:
+            self.signatures.verify(public_key, signature, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +116,21 @@ class VersionedRules(Protocol):
     old versions stay, so blocks below an upgrade replay with the rules they ran."""
 
     def rule_changes(self) -> Mapping[int, Mapping[str, Handler]]: ...
+
+
+# (public key, signature, signed bytes) of a signature a message carries, resolved from
+# the state, or None when it cannot be now (the handler will then say why)
+SignatureJob = Callable[[Reader, str, Msg], "tuple[bytes, bytes, bytes] | None"]
+
+
+@runtime_checkable
+class SignedMessages(Protocol):
+    """A module whose messages carry signatures other than the tx's (a prescriber's on a
+    prescription): ``{msg_type: job}`` so that an engine can verify them ahead, off its
+    state thread, as it does tx signatures. Handlers still verify (through
+    :meth:`Context.verify_signature`); a job only lets that find the answer known."""
+
+    def message_signatures(self) -> Mapping[str, SignatureJob]: ...
 
 
 class Authenticator(Protocol):

@@ -21,7 +21,7 @@ from phrchain.deid import gates
 from phrchain.deid.config import Config
 from phrchain.deid.errors import INVALID_INPUT, NO_PATIENT
 from phrchain.deid.pseudonyms import check_key, date_offset_days, study_pseudonym
-from phrchain.deid.transform import PSEUDED, Patient, Transformer
+from phrchain.deid.transform import PSEUDED, Patient, compiled
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +65,11 @@ def deidentify(groups: Sequence[Group], config: Config, key: bytes, *, study: st
                agent: str = "phrchain vault") -> Dataset:
     """Transform, gate and lay out a dataset (``recorded``: the Provenance instant)."""
     check_key(key)
-    transformer = Transformer(config)
+    transformer = compiled(config)
     changes: Counter[str] = Counter()
     by_id: dict[tuple[str, str], str] = {}
-    outputs: list[list[dict[str, Any]]] = []
+    outputs: list[list[dict[str, Any]]] = []   # (only the types the gates' paths read)
+    gated = {path.split(".")[0] for path in (*config.quasi_identifiers, config.sensitive)}
     texts: list[list[str]] = []
     patients: list[str] = []
     for group in groups:
@@ -81,7 +82,7 @@ def deidentify(groups: Sequence[Group], config: Config, key: bytes, *, study: st
                     reference_year, {**refs, **group.refs})
         done = [transformer.resource(r, p) for r in group.resources]
         changes.update(p.changes)
-        outputs.append(done)
+        outputs.append([r for r in done if r["resourceType"] in gated])
         texts.append([line(r) for r in done])
         patients.extend(r["id"] for r in done if r["resourceType"] == "Patient")
         for r, text in zip(done, texts[-1], strict=True):

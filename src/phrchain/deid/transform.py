@@ -10,6 +10,7 @@ Each output resource carries ``meta.security`` PSEUDED and nothing else in ``met
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ PSEUDED: Final = {"system": "http://terminology.hl7.org/CodeSystem/v3-Observatio
                   "code": "PSEUDED", "display": "pseudonymized"}
 DATE: Final = re.compile(r"(\d{4})(-(\d{2})(-(\d{2})(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)?)?")
 _REMOVED: Final = object()
+KEEP_COMPILED: Final = 8         # configurations whose transformers are kept
+MAX_PATHS: Final = 50_000        # element paths a kept transformer may learn
+_COMPILED: dict[str, Transformer] = {}
+_COMPILED_LOCK: Final = threading.Lock()
 # Element names R4 gives these data types (the subset nodesByType recognises).
 _BY_NAME: Final = {"identifier": "Identifier", "telecom": "ContactPoint",
                    "address": "Address", "note": "Annotation", "photo": "Attachment"}
@@ -39,6 +44,8 @@ class Patient:
     refs: Mapping[str, str]          # bundle fullUrl -> "Type/id" (source ids)
     changes: Counter[str] = field(default_factory=Counter)
     ids: dict[str, str] = field(default_factory=dict)   # "Type/id" -> its pseudonym
+    # (rule, path, string) -> (result, changed): a patient's dates and references recur
+    done: dict[tuple[int, object, str], tuple[Any, bool]] = field(default_factory=dict)
 
 
 def pseudonymous_id(p: Patient, resource_type: str, source_id: str) -> str:
@@ -80,6 +87,52 @@ def _types(name: str | None, node: Any) -> tuple[str, ...]:
     return found
 
 
+class _Path:
+    """One element path of one resource type, with the decisions made at it: the walk
+    steps from path to path by element name (no tuple built and hashed per node). A
+    scalar's data types depend only on its name and whether it is a date: ``plain``
+    and ``dated`` hold those decisions by the ancestors' decider."""
+
+    __slots__ = ("children", "dated", "decided", "elements", "grown", "may_date", "plain",
+                 "types", "types_dated")
+
+    def __init__(self, elements: tuple[str, ...], grown: list[int]) -> None:
+        grown[0] += 1                    # the paths of the whole trie (a bound for a cache)
+        self.grown = grown
+        name = elements[-1] if elements else None
+        by_name = _BY_NAME.get(name) if name is not None else None
+        self.elements = elements
+        self.children: dict[str, _Path] = {}
+        self.decided: dict[tuple[tuple[str, ...], int | None], int | None] = {}
+        self.types: tuple[str, ...] = (by_name,) if by_name is not None else ()
+        self.types_dated = (*self.types, "date")
+        self.may_date = name != "id"
+        self.plain: dict[int | None, int | None] = {}
+        self.dated: dict[int | None, int | None] = {}
+
+    def child(self, name: str) -> _Path:
+        found = self.children.get(name)
+        if found is None:
+            found = self.children[name] = _Path((*self.elements, name), self.grown)
+        return found
+
+
+def compiled(config: Config) -> Transformer:
+    """The transformer of ``config``, shared by every dataset released under the same
+    configuration (its digest): the rule decisions per element path are learnt once per
+    configuration, not once per dataset. They hold no patient's data — results of
+    rules are kept per patient (:class:`Patient`) — and a trie grown past
+    ``MAX_PATHS`` (unusual elements) is started afresh."""
+    digest = config.digest
+    with _COMPILED_LOCK:
+        found = _COMPILED.get(digest)
+        if found is None or found.paths > MAX_PATHS:
+            if found is None and len(_COMPILED) >= KEEP_COMPILED:
+                _COMPILED.pop(next(iter(_COMPILED)))
+            found = _COMPILED[digest] = Transformer(config)
+        return found
+
+
 class Transformer:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -87,23 +140,22 @@ class Transformer:
         # a data type; the first (lowest) index among a node's candidates decides.
         self._by_path: dict[tuple[str | None, tuple[str, ...]], int] = {}
         self._by_type: dict[str, int] = {}
-        # _first's answers: a dataset's resources repeat a few hundred element paths
-        self._decided: dict[tuple[str, tuple[str, ...], tuple[str, ...], int | None],
-                            int | None] = {}
+        # The decisions per element path: a dataset's resources repeat a few hundred
+        self._roots: dict[str, _Path] = {}
+        self._grown = [0]
+        self._labels = tuple(f"{rule.path} {rule.method}" for rule in config.rules)
+        # rules whose result for a value is worth keeping per patient (the rest are cheap)
+        self._recurring = frozenset(i for i, rule in enumerate(config.rules) if rule.method
+                                    in ("dateShift", "cryptoHash", "generalize"))
         for i, rule in enumerate(config.rules):
             if rule.node_type is not None:
                 self._by_type.setdefault(rule.node_type, i)
             else:
                 self._by_path.setdefault((rule.resource, rule.elements), i)
 
-    def _first(self, rtype: str, elements: tuple[str, ...], types: tuple[str, ...],
-               decider: int | None) -> int | None:
-        memo = (rtype, elements, types, decider)
-        try:
-            return self._decided[memo]
-        except KeyError:
-            found = self._decided[memo] = self._first_rule(rtype, elements, types, decider)
-            return found
+    @property
+    def paths(self) -> int:
+        return self._grown[0]
 
     def _first_rule(self, rtype: str, elements: tuple[str, ...], types: tuple[str, ...],
                     decider: int | None) -> int | None:
@@ -116,36 +168,73 @@ class Transformer:
 
     def resource(self, resource: Mapping[str, Any], p: Patient) -> dict[str, Any]:
         rtype = str(resource["resourceType"])
+        root = self._roots.get(rtype)
+        if root is None:
+            root = self._roots[rtype] = _Path((), self._grown)
         out: dict[str, Any] = {"resourceType": rtype}
         for name, value in resource.items():
             if name in ("resourceType", "meta"):
                 continue
-            done = self._walk(value, rtype, (name,), None, name, p)
+            done = self._walk(value, rtype, root.child(name), None, name, p)
             if done is not _REMOVED:
                 out[name] = done
         out["meta"] = {"security": [dict(PSEUDED)]}
         return out
 
-    def _walk(self, node: Any, rtype: str, elements: tuple[str, ...], decider: int | None,
+    def _decide(self, rtype: str, path: _Path, types: tuple[str, ...],
+                decider: int | None) -> int | None:
+        memo = (types, decider)
+        try:
+            return path.decided[memo]
+        except KeyError:
+            found = path.decided[memo] = self._first_rule(rtype, path.elements, types,
+                                                          decider)
+            return found
+
+    def _walk(self, node: Any, rtype: str, path: _Path, decider: int | None,
               name: str | None, p: Patient) -> Any:
-        decider = self._first(rtype, elements, _types(name, node), decider)
+        decider = self._decide(rtype, path, _types(name, node), decider)
         if isinstance(node, dict):
             out = {}
+            children = path.children
             for key, value in node.items():
-                done = self._walk(value, rtype, (*elements, key), decider, key, p)
+                child = children.get(key) or path.child(key)
+                if isinstance(value, (dict, list)):
+                    done = self._walk(value, rtype, child, decider, key, p)
+                else:        # a scalar, inline: most nodes are (the same steps as below)
+                    if child.may_date and isinstance(value, str) and value[:1].isdigit() \
+                            and DATE.fullmatch(value):
+                        table, types = child.dated, child.types_dated
+                    else:
+                        table, types = child.plain, child.types
+                    found = table[decider] if decider in table else table.setdefault(
+                        decider, self._first_rule(rtype, child.elements, types, decider))
+                    done = value if found is None else self._apply(found, value, rtype,
+                                                                   child, p)
                 if done is not _REMOVED:
                     out[key] = done
             return out or _REMOVED
         if isinstance(node, list):
-            items = [self._walk(v, rtype, elements, decider, name, p) for v in node]
+            items = [self._walk(v, rtype, path, decider, name, p) for v in node]
             kept = [v for v in items if v is not _REMOVED]
             return kept or _REMOVED
         if decider is None:
             return node
-        rule = self.config.rules[decider]
-        done = self._leaf(rule, node, rtype, elements, p)
-        if done is not node:
-            p.changes[f"{rule.path} {rule.method}"] += 1
+        return self._apply(decider, node, rtype, path, p)
+
+    def _apply(self, decider: int, node: Any, rtype: str, path: _Path, p: Patient) -> Any:
+        if decider in self._recurring and isinstance(node, str):
+            memo = (decider, path, node)
+            found = p.done.get(memo)
+            if found is None:
+                done = self._leaf(self.config.rules[decider], node, rtype, path.elements, p)
+                found = p.done[memo] = (done, done is not node)
+            done, changed = found
+        else:
+            done = self._leaf(self.config.rules[decider], node, rtype, path.elements, p)
+            changed = done is not node
+        if changed:
+            p.changes[self._labels[decider]] += 1
         return done
 
     def _leaf(self, rule: Rule, value: Any, rtype: str, elements: tuple[str, ...],

@@ -20,7 +20,7 @@ from phrchain.core.errors import CodedError
 from phrchain.gateway import custody
 from phrchain.gateway.sender import REGISTER
 from phrchain.gateway.service import Vault, wall_clock_ms
-from phrchain.genome import bgzf, errors
+from phrchain.genome import bai, bgzf, errors
 from phrchain.genome import crypt4gh as c4
 from phrchain.genome.objects import GenomeMeta, covering
 from phrchain.genome.store import GenomeStore, Held
@@ -99,7 +99,7 @@ class GenomeGateway:
                                  "institution are required")
         job = self._register_job(fields.get("register"), meta, staff)
         if index is not None:
-            bgzf.RegionIndex.from_json(index)  # well formed, or refused here
+            bai.index_from_json(index)  # well formed (a VCF's or a BAM's), or refused
         if self.vault.journal.seen(req.nonce):  # before any byte is stored
             raise REPLAYED_REQUEST(f"nonce {req.nonce}")
         if self.store.holder(meta.record_id) is None:
@@ -219,10 +219,17 @@ class GenomeGateway:
                              "indexed": held.index is not None}}
 
     def htsget(self, req: Verified, object_id: str, reference: str | None, start: int | None,
-               end: int | None, purpose: str, base: str) -> dict[str, Any]:
-        """An htsget (1.3) variants ticket: URLs of the proven range endpoint covering the
-        header and the region's BGZF blocks (htsget's 0-based, half-open start/end)."""
+               end: int | None, purpose: str, base: str, fmt: str = "VCF"
+               ) -> dict[str, Any]:
+        """An htsget (1.3) ticket, ``variants`` (VCF) or ``reads`` (BAM): URLs of the
+        proven range endpoint covering the header and the region's BGZF blocks (htsget's
+        0-based, half-open start/end). A BAM ticket for a region also lists the BAI
+        chunks (virtual offsets) under ``phrchain``: where the alignments start inside
+        the first block of each range."""
         held = self._object(object_id)
+        index = None if held.index is None else bai.index_from_json(held.index)
+        if index is not None and isinstance(index, bai.BamIndex) != (fmt == "BAM"):
+            raise errors.UNSUPPORTED_FORMAT(f"{fmt}: the object is not held as {fmt}")
         if reference is None and (start is not None or end is not None):
             raise MALFORMED_REQUEST("start and end need referenceName")
         region = None if reference is None else bgzf.Region(
@@ -231,10 +238,14 @@ class GenomeGateway:
             raise errors.BAD_REGION("start must be below end")
         self._decide(req, held, purpose, "htsget " + (str(region) if region else "all"))
         size = held.meta.plain_size
-        if region is None or held.index is None:
+        extra: dict[str, Any] = {}
+        if region is None or index is None:
             ranges = [(0, size)]
+        elif isinstance(index, bai.BamIndex):
+            ranges, chunks, ref_id = index.ranges(region)
+            extra = {"phrchain": {"chunks": [list(c) for c in chunks], "reference": ref_id}}
         else:
-            ranges = bgzf.RegionIndex.from_json(held.index).ranges(region)
+            ranges = index.ranges(region)
         urls = []
         for lo, hi in ranges:
             for a in range(lo, hi, MAX_RANGE):
@@ -242,7 +253,7 @@ class GenomeGateway:
                 # no "class": a merged range may hold header and body blocks together
                 urls.append({"url": f"{base}/v1/vault/genome/{object_id}/range?start={a}"
                                     f"&end={b}&purpose={purpose}"})
-        return {"htsget": {"format": "VCF", "urls": urls}}
+        return {"htsget": {"format": fmt, "urls": urls}, **extra}
 
     def range(self, req: Verified, object_id: str, start: int, end: int,
               purpose: str) -> dict[str, Any]:

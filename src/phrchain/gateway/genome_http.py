@@ -9,6 +9,7 @@ signed request (``vault/requests.py``); errors have the vault's error body.
 | ``DELETE /v1/vault/genome/{id}/readers/{did}`` | the patient | revoke: drop it |
 | ``GET /ga4gh/drs/v1/objects/{id}`` | a permitted reader | DRS object |
 | ``GET /variants/{id}?referenceName=&start=&end=`` | a permitted reader | htsget ticket |
+| ``GET /reads/{id}?referenceName=&start=&end=`` | a permitted reader | htsget ticket (BAM) |
 | ``GET /v1/vault/genome/{id}/range?start=&end=`` | a permitted reader | segments + proofs |
 | ``GET /v1/vault/genome/{id}/c4gh`` | a permitted reader | a crypt4gh file |
 | ``GET /v1/vault/genome/{id}/reads`` | the patient, the institution | the read log |
@@ -166,6 +167,23 @@ def include_genome_routes(app: FastAPI, vault: Vault, intake: Intake,
                 ticket = await run_in_threadpool(genome.htsget, req, object_id,
                                                  referenceName, first, last, purpose,
                                                  base(request))
+        except CodedError as exc:
+            return ga4gh_error("htsget", exc)
+        return JSONResponse(ticket, media_type=HTSGET_MEDIA_TYPE)
+
+    @app.get("/reads/{object_id}", responses=HTSGET_ERRORS)
+    async def reads_ticket(object_id: str, request: Request,
+                           referenceName: str | None = None, start: str | None = None,
+                           end: str | None = None, format: str = "BAM",
+                           purpose: str = "TREAT") -> Response:
+        try:
+            if format != "BAM":
+                raise g.UNSUPPORTED_FORMAT(f"{format[:16]}: reads are BAM here")
+            first, last = _position(start, "start"), _position(end, "end")
+            async with intake.signed(request, SMALL_BODY, strangers=True) as (req, _):
+                ticket = await run_in_threadpool(genome.htsget, req, object_id,
+                                                 referenceName, first, last, purpose,
+                                                 base(request), "BAM")
         except CodedError as exc:
             return ga4gh_error("htsget", exc)
         return JSONResponse(ticket, media_type=HTSGET_MEDIA_TYPE)

@@ -101,12 +101,9 @@ class ResearchReleases:
             after = page["next"]
             if after is None:
                 break
-        out = []
-        for rid in self.vault.store.record_ids():
-            record = self._q("records/get", record=rid.hex())
-            if record is not None and record["patient"] in included:
-                out.append(rid.hex())
-        return out
+        held = [rid.hex() for rid in self.vault.store.record_ids()]
+        found = release_lib.descriptors(self._q, held)     # in batches, not one by one
+        return [r for r in held if found[r] is not None and found[r]["patient"] in included]
 
     def prepare(self, caller: str, body: bytes) -> dict[str, Any]:
         self._officer(caller)

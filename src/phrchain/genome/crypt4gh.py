@@ -30,6 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from phrchain.core.rfc9162 import LEAF_PREFIX
 from phrchain.genome import errors
 
 MAGIC: Final = b"crypt4gh"
@@ -205,6 +206,39 @@ def reencrypt_header(header: Header, reader_secret: bytes,
 def encrypt_segment(data_key: bytes, plaintext: bytes, nonce: bytes | None = None) -> bytes:
     nonce = os.urandom(NONCE_SIZE) if nonce is None else nonce
     return nonce + ChaCha20Poly1305(data_key).encrypt(nonce, plaintext, None)
+
+
+class SegmentCipher:
+    """The data segments of one object, encrypted a batch at a time into one buffer:
+    segment ``k`` at ``k * CIPHER_SEGMENT_SIZE``, each ``nonce ‖ ciphertext ‖ MAC`` as
+    :func:`encrypt_segment` makes it, with no copy of the ciphertext."""
+
+    def __init__(self, data_key: bytes) -> None:
+        self.aead = ChaCha20Poly1305(_key32(data_key, "data"))
+
+    def encrypt_batch(self, plaintext: bytes, out: memoryview | None = None
+                      ) -> tuple[memoryview, list[bytes]]:
+        """``plaintext`` cut into segments (all whole but the last), encrypted with a
+        fresh nonce each, drawn in order, into ``out`` (at least ``cipher_size`` bytes;
+        a new buffer if None); and each one's RFC 9162 leaf hash."""
+        size = cipher_size(len(plaintext))
+        if out is not None and len(out) < size:
+            raise ValueError(f"{size} bytes do not fit in {len(out)}")
+        view = memoryview(bytearray(size)) if out is None \
+            else out if len(out) == size else out[:size]
+        plain = memoryview(plaintext)
+        leaves = []
+        for at in range(0, len(plaintext), SEGMENT_SIZE):
+            piece = plain[at:at + SEGMENT_SIZE]
+            start = at // SEGMENT_SIZE * CIPHER_SEGMENT_SIZE
+            end = start + NONCE_SIZE + len(piece) + MAC_SIZE
+            nonce = os.urandom(NONCE_SIZE)
+            view[start:start + NONCE_SIZE] = nonce
+            self.aead.encrypt_into(nonce, piece, None, view[start + NONCE_SIZE:end])
+            leaf = hashlib.sha256(LEAF_PREFIX)  # rfc9162.leaf_hash, without a copy
+            leaf.update(view[start:end])
+            leaves.append(leaf.digest())
+        return view, leaves
 
 
 def decrypt_segment(data_keys: Sequence[bytes], segment: bytes, index: int = 0) -> bytes:

@@ -63,6 +63,10 @@ GENOMIC_OBJECT = register("c4gh", 22, "genomic_object",
 UNSUPPORTED_FORMAT = register("c4gh", 23, "unsupported_format",
                               "htsget: the object is not held in the format asked for")
 
+BAD_BAI = register("c4gh", 24, "bad_bai", "a BAI index is malformed")
+BAD_BAM = register("c4gh", 25, "bad_bam",
+                   "BAM data is malformed or the blocks held do not cover the read")
+
 
 class GenomeError(CodedError):
     """A crypt4gh file, key, proof, region or VCF that phrchain refuses."""

@@ -17,9 +17,12 @@ swapped, dropped or altered segment fails the proof (``c4gh/12 bad_proof``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
@@ -63,34 +66,113 @@ class Sealed:
     leaf_hashes: tuple[bytes, ...]
 
 
+BATCH_SEGMENTS: Final = 16  # segments per read and per hand-off: 1 MiB of plaintext
+PIPELINE = False  # True: the plaintext hashed on a second thread (slower here: see seal_stream)
+BatchSink = Callable[[int, memoryview, Sequence[bytes]], None]
+"""``(index of the first segment, the segments back to back, their leaf hashes)``."""
+
+
 def seal_stream(record_id: bytes, patient: str, source: BinaryIO,
-                sink: Callable[[int, bytes, bytes], None], *, data_key: bytes | None = None,
-                salt: bytes | None = None, on_plain: Callable[[bytes], None] | None = None
-                ) -> Sealed:
+                sink: Callable[[int, bytes, bytes], None] | None = None, *,
+                data_key: bytes | None = None, salt: bytes | None = None,
+                on_plain: Callable[[bytes], None] | None = None,
+                batch_sink: BatchSink | None = None,
+                reserve: Callable[[int], memoryview | None] | None = None) -> Sealed:
     """Encrypt ``source`` segment by segment, handing each ``(index, segment, leaf
-    hash)`` to ``sink``; only one segment is in memory. ``on_plain`` sees each
-    plaintext block (an index builder, a refget digest). One pass over the plaintext:
-    its SHA-256 is both the DRS checksum and what the commitment covers. (Hashing it on
-    a second thread was tried: the hand-off per 64 KiB cost more than it saved.)"""
+    hash)`` to ``sink`` (or each batch of :data:`BATCH_SEGMENTS` segments, back to back,
+    to ``batch_sink``: valid during the call only), in order, on this thread;
+    ``reserve(n)`` may give the memory to encrypt the next batch of ``n`` bytes into
+    (the store's direct writer: no copy). ``on_plain`` sees the plaintext, in order, in
+    blocks of any size (an index builder, a refget digest). One pass over the plaintext:
+    its SHA-256 is both the DRS checksum and what the commitment covers.
+
+    With ``PIPELINE``, a second thread hashes the plaintext and feeds ``on_plain`` (one
+    1 MiB batch per hand-off, at most two in flight; ``hashlib`` releases the GIL, pyca's
+    ChaCha20-Poly1305 does not). Off by default: on the shared 2-core machine it was
+    slower than one thread (docs/genomics.md § Performance; ``bench/genome.py`` measures
+    both in each run). The bytes are the same either way: each segment is ``nonce ‖
+    ChaCha20-Poly1305(data key, nonce, plaintext)``, its nonce drawn in segment order."""
+    if batch_sink is not None and sink is None:
+        deliver = batch_sink
+    elif sink is not None and batch_sink is None:
+        deliver = _per_segment(sink)
+    else:
+        raise ValueError("give one of sink and batch_sink")
     data_key = os.urandom(c4.KEY_SIZE) if data_key is None else data_key
     salt = os.urandom(SALT_SIZE) if salt is None else salt
     plain_digest = hashlib.sha256()
-    leaves: list[bytes] = []
-    plain_size = size = 0
-    while block := source.read(c4.SEGMENT_SIZE):
-        plain_digest.update(block)
+    sizes = [0, 0]  # plaintext, segments
+
+    def plain(chunk: bytes) -> None:
+        plain_digest.update(chunk)
         if on_plain is not None:
-            on_plain(block)
-        segment = c4.encrypt_segment(data_key, block)
-        leaves.append(rfc9162.leaf_hash(segment))
-        sink(len(leaves) - 1, segment, leaves[-1])
-        plain_size += len(block)
-        size += len(segment)
+            on_plain(chunk)
+
+    leaves = _encrypt_all(source, c4.SegmentCipher(data_key), plain, deliver, reserve,
+                          sizes)
     if not leaves:
         raise errors.BAD_RANGE("an empty object has nothing to seal")
-    meta = GenomeMeta(record_id, patient, rfc9162.root_from_leaf_hashes(leaves), size,
-                      len(leaves), plain_size, commitment(salt, plain_digest.digest()))
+    meta = GenomeMeta(record_id, patient, rfc9162.root_from_leaf_hashes(leaves), sizes[1],
+                      len(leaves), sizes[0], commitment(salt, plain_digest.digest()))
     return Sealed(meta, data_key, salt, plain_digest.hexdigest(), tuple(leaves))
+
+
+def _per_segment(sink: Callable[[int, bytes, bytes], None]) -> BatchSink:
+    def each(first: int, data: memoryview, leaves: Sequence[bytes]) -> None:
+        for k, leaf in enumerate(leaves):
+            at = k * c4.CIPHER_SEGMENT_SIZE
+            sink(first + k, bytes(data[at:at + c4.CIPHER_SEGMENT_SIZE]), leaf)
+    return each
+
+
+def _encrypt_all(source: BinaryIO, cipher: c4.SegmentCipher,
+                 plain: Callable[[bytes], None], deliver: BatchSink,
+                 reserve: Callable[[int], memoryview | None] | None,
+                 sizes: list[int]) -> list[bytes]:
+    """Read, encrypt and hash ``source`` batch by batch, ``deliver`` each batch of
+    segments; ``plain`` sees the plaintext, on a second thread when :data:`PIPELINE`
+    (in order: one worker), else here."""
+    leaves: list[bytes] = []
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="genome-seal")) \
+            if PIPELINE else None
+        pending: deque[Future[None]] = deque()
+        try:
+            while chunk := _read_full(source, BATCH_SEGMENTS * c4.SEGMENT_SIZE):
+                target = None if reserve is None else reserve(c4.cipher_size(len(chunk)))
+                data, batch = cipher.encrypt_batch(chunk, target)
+                first = len(leaves)
+                leaves += batch
+                sizes[0] += len(chunk)
+                sizes[1] += len(data)
+                if pool is None:
+                    plain(chunk)
+                else:
+                    pending.append(pool.submit(plain, chunk))
+                    if len(pending) > 2:
+                        pending.popleft().result()
+                deliver(first, data, batch)
+            while pending:
+                pending.popleft().result()
+        except BaseException:
+            for future in pending:  # what is not yet consumed, never will be
+                future.cancel()
+            raise
+    return leaves
+
+
+def _read_full(source: BinaryIO, n: int) -> bytes:
+    """``n`` bytes, fewer only at the end (a pipe or socket may return short reads: a
+    short segment in the middle would not be a crypt4gh file)."""
+    block = source.read(n)
+    if not block or len(block) == n:
+        return block
+    parts = [block]
+    have = len(block)
+    while have < n and (more := source.read(n - have)):
+        parts.append(more)
+        have += len(more)
+    return b"".join(parts)
 
 
 def commitment(salt: bytes, plaintext_sha256: bytes) -> bytes:

@@ -16,6 +16,10 @@ object file with zeros before unlinking it, and drops every header packet (the o
 place the data key exists), so the segments are crypto-shredded even where the
 filesystem keeps old blocks. Granting a reader adds a packet, revoking one
 deletes it: segments are never rewritten.
+
+The object file is written around the page cache (``directio.py``: ``O_DIRECT`` from
+page-aligned buffers on a writer thread, ``DIRECT_IO``) where the filesystem allows it,
+else through it with a background ``fdatasync`` every ``WRITEBACK_BYTES``.
 """
 
 from __future__ import annotations
@@ -26,14 +30,14 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 from phrchain.core import rfc9162
 from phrchain.core.errors import CodedError
-from phrchain.genome import errors
+from phrchain.genome import directio, errors
 from phrchain.genome.crypt4gh import CIPHER_SEGMENT_SIZE
 from phrchain.genome.objects import GenomeMeta, SegmentPart
 
@@ -67,6 +71,7 @@ class Held:
 
 
 WRITEBACK_BYTES = 32 << 20  # see _Writer._written; 0: leave it all to the last fsync
+DIRECT_IO = True  # objects written around the page cache (directio.py) where allowed
 
 
 class GenomeStore:
@@ -316,18 +321,37 @@ class _Writer:
     def __init__(self, store: GenomeStore, record_id: bytes, path: Path) -> None:
         self.store, self.record_id, self.path = store, record_id, path
         self.part = path.with_suffix(".part")
-        self.file = self.part.open("wb")
+        self.direct = directio.open_object(self.part) if DIRECT_IO else None
+        self.file = self.part.open("wb") if self.direct is None else None
         self.leaves: list[bytes] = []
         self.done = False
         self._unsynced = 0
         self._syncing: threading.Thread | None = None
         self._sync_error: OSError | None = None
+        self._window: memoryview | None = None
 
     def discard(self) -> None:
-        with contextlib.suppress(OSError):
-            self._wait_sync()
-        self.file.close()
+        if self.direct is not None:
+            self.direct.discard()
+        else:
+            with contextlib.suppress(OSError):
+                self._wait_sync()
+            self._buffered().close()
         self.part.unlink(missing_ok=True)
+
+    def _buffered(self) -> BinaryIO:
+        assert self.file is not None
+        return self.file
+
+    def _append(self, data: bytes | memoryview) -> None:
+        if self.direct is not None:
+            self.direct.write(data)
+        else:
+            self._buffered().write(data)
+            self._written(len(data))
+
+    def _tell(self) -> int:
+        return self._buffered().tell() if self.direct is None else self.direct.tell()
 
     def _written(self, n: int) -> None:
         """Start writing back what the page cache holds every :data:`WRITEBACK_BYTES`
@@ -340,7 +364,7 @@ class _Writer:
                 self._syncing is not None and self._syncing.is_alive()):
             return
         self._unsynced = 0
-        self._syncing = threading.Thread(target=self._sync, args=(self.file.fileno(),),
+        self._syncing = threading.Thread(target=self._sync, args=(self._buffered().fileno(),),
                                          name="genome-writeback", daemon=True)
         self._syncing.start()
 
@@ -363,9 +387,31 @@ class _Writer:
         and are hashed here, as ``BlobStore.put`` does."""
         if index != len(self.leaves) or not 0 < len(segment) <= CIPHER_SEGMENT_SIZE:
             raise errors.BAD_RANGE(f"segment {index} out of order or of a wrong size")
-        self.file.write(segment)
-        self._written(len(segment))
+        self._append(segment)
         self.leaves.append(rfc9162.leaf_hash(segment) if leaf is None else leaf)
+
+    def reserve(self, n: int) -> memoryview | None:
+        """Where ``seal_stream`` may encrypt the next batch of ``n`` bytes: straight into
+        the direct writer's buffer (no copy), or None (it makes its own)."""
+        self._window = None if self.direct is None else self.direct.window(n)
+        return self._window
+
+    def add_batch(self, first: int, data: memoryview, leaves: Sequence[bytes]) -> None:
+        """Segments ``first…`` back to back in ``data`` (all whole but the last of the
+        object; in the window :meth:`reserve` gave, or anywhere), with their leaf hashes
+        from ``seal_stream``: one write, or none (the window is the file's next bytes)."""
+        whole = CIPHER_SEGMENT_SIZE * (len(leaves) - 1)
+        if first != len(self.leaves) or not leaves \
+                or not whole < len(data) <= whole + CIPHER_SEGMENT_SIZE:
+            raise errors.BAD_RANGE(f"segments from {first} out of order or of a wrong size")
+        window, self._window = self._window, None
+        if window is not None and data is window and self.direct is not None:
+            self.direct.commit(window, len(data))
+        else:
+            if window is not None:
+                window.release()
+            self._append(data)
+        self.leaves.extend(leaves)
 
     def finish(self, meta: GenomeMeta, packets: Mapping[str, bytes], descriptor: bytes,
                author: str | None, index: dict[str, Any] | None,
@@ -376,12 +422,16 @@ class _Writer:
         if len(self.leaves) != meta.segments \
                 or rfc9162.root_from_leaf_hashes(self.leaves) != meta.root:
             raise errors.BAD_PROOF("the segments' root is not the object's")
-        if self.file.tell() != meta.size:
-            raise errors.BAD_RANGE(f"{self.file.tell()} segment bytes, not {meta.size}")
-        self.file.flush()
-        self._wait_sync()
-        os.fsync(self.file.fileno())
-        self.file.close()
+        if self._tell() != meta.size:
+            raise errors.BAD_RANGE(f"{self._tell()} segment bytes, not {meta.size}")
+        if self.direct is not None:
+            self.direct.close()
+        else:
+            file = self._buffered()
+            file.flush()
+            self._wait_sync()
+            os.fsync(file.fileno())
+            file.close()
         os.replace(self.part, self.path)
         with self.store._write_lock, self.store._tx() as db:
             db.executemany("INSERT INTO segments VALUES (?, ?, ?)",

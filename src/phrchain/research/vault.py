@@ -25,8 +25,9 @@ from phrchain.modules.research.messages import Leaf, Release, ReleasePart, relea
 from phrchain.vault import crypto
 
 Query = Callable[..., Any]    # query(path, **data) -> the answer's value
+DESCRIPTOR_BATCH = 500        # record ids per research/records query (it takes 1000)
 
-__all__ = ["HeldRecord", "Released", "approve", "eligible", "key_commitment",
+__all__ = ["HeldRecord", "Released", "approve", "descriptors", "eligible", "key_commitment",
            "open_for_study", "open_held", "prepare", "release", "seal_for_study", "to_sign"]
 
 
@@ -94,13 +95,15 @@ def eligible(query: Query, request: str, held: Sequence[HeldRecord], now_ms: int
              ) -> dict[str, tuple[int, list[tuple[HeldRecord, str]]]]:
     """``{donor: (donation version, [(record, its commitment)])}``: the held records the
     chain will accept in a manifest of ``request`` (the same checks as
-    ``research/release``). Only the held records' owners are looked up: their outcome
-    of the request (one state key each) and their donation."""
+    ``research/release``). The held records' descriptors come in batches
+    (``research/records``); only their owners are looked up: their outcome of the
+    request (one state key each) and their donation."""
     outcomes: dict[str, Any] = {}
     donations: dict[str, Any] = {}
     found: dict[str, tuple[int, list[tuple[HeldRecord, str]]]] = {}
+    records = descriptors(query, [item.record for item in held])
     for item in held:
-        record = query("records/get", record=item.record)
+        record = records[item.record]
         if record is None or record["status"] != "active":
             continue
         donor = record["patient"]
@@ -120,6 +123,16 @@ def eligible(query: Query, request: str, held: Sequence[HeldRecord], now_ms: int
             continue
         found.setdefault(donor, (outcome["donation"], []))[1].append(
             (item, str(record["commitment"])))
+    return found
+
+
+def descriptors(query: Query, ids: Sequence[str]) -> dict[str, Any]:
+    """``{record id: descriptor or None}``, ``DESCRIPTOR_BATCH`` ids per chain query."""
+    distinct = list(dict.fromkeys(ids))
+    found: dict[str, Any] = {}
+    for start in range(0, len(distinct), DESCRIPTOR_BATCH):
+        batch = ",".join(distinct[start:start + DESCRIPTOR_BATCH])
+        found.update(query("research/records", records=batch)["records"])
     return found
 
 

@@ -171,18 +171,25 @@ class SoloNode(Reads):
                               "e.g. a full disk); restart it once the cause is fixed")
         if self._verifier is None:
             return [self._admit(raw) for raw in raws]
-        with self._lock:
-            jobs = [self.app.signature_job(raw) for raw in raws]
+        with self._lock:  # each tx's own signature, then those its messages carry
+            jobs = [(self.app.signature_job(raw), self.app.message_signature_jobs(raw))
+                    for raw in raws]
         chunks = [jobs[i:i + _VERIFY_CHUNK] for i in range(0, len(jobs), _VERIFY_CHUNK)]
-        futures = [self._verifier.submit_batch([(j[1], j[2], j[3]) for j in chunk
-                                                 if j is not None]) for chunk in chunks]
+        futures = [self._verifier.submit_batch(
+            [item for job, carried in chunk
+             for item in ([] if job is None else [(job[1], job[2], job[3])]) + carried])
+            for chunk in chunks]
         results = []
         for chunk_index, (chunk, future) in enumerate(zip(chunks, futures, strict=True)):
             answers = iter(self._answers(future, chunk))
-            for offset, job in enumerate(chunk):
+            for offset, (job, carried) in enumerate(chunk):
                 if job is not None and next(answers):
                     with self._lock:
                         self.app.note_verified(job[0], job[1])
+                for item in carried:
+                    if next(answers):
+                        with self._lock:
+                            self.app.note_signature(*item)
                 results.append(self._admit(raws[chunk_index * _VERIFY_CHUNK + offset]))
         return results
 
@@ -192,7 +199,7 @@ class SoloNode(Reads):
             return future.result(timeout=60)
         except Exception:  # a dead worker: the app verifies in-process instead
             log.warning("signature pre-verification failed; verifying in-process")
-            return [False] * sum(job is not None for job in chunk)
+            return [False] * sum((job is not None) + len(carried) for job, carried in chunk)
 
     def _admit(self, raw: bytes) -> TxResult:
         tx_hash = sha256(raw)

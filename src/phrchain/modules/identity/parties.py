@@ -55,6 +55,27 @@ def acting(state: Reader, did: str) -> Identity | None:
     return identity
 
 
+def acting_with_org(state: Reader, did: str
+                    ) -> tuple[Identity, str | None, str | None] | None:
+    """:func:`acting`, :func:`organization_of` and that organization's :func:`org_type`
+    with each record read once: ``(identity, org, org type)``, or None when ``did`` may
+    not act now (org and type are None for an identity that acts for no organization)."""
+    identity = keeper.get(state, did)
+    if identity is None or identity["status"] != ACTIVE:
+        return None
+    if identity["kind"] == "organization":
+        if keeper.frozen_since(state, did) is not None:
+            return None
+        return identity, did, str(identity["org_type"])
+    if identity["kind"] != "practitioner":
+        return identity, None, None
+    org_did = str(identity["organization"])
+    org = keeper.get(state, org_did)
+    if org is None or org["status"] != ACTIVE or keeper.frozen_since(state, org_did) is not None:
+        return None
+    return identity, org_did, str(org["org_type"]) if org["kind"] == "organization" else None
+
+
 def is_frozen(state: Reader, did: str) -> bool:
     """Whether governance keeps organization ``did`` frozen now."""
     return keeper.frozen_since(state, did) is not None

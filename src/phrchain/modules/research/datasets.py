@@ -32,21 +32,28 @@ from phrchain.modules.research.messages import (
     parts_root,
 )
 
+_Donors = dict[str, tuple[keeper.Outcome | None, keeper.Donation | None]]
 
-def _leaf_donor(ctx: Context, request: keeper.Request, leaf: Leaf) -> tuple[str, str]:
+
+def _leaf_donor(ctx: Context, request: keeper.Request, leaf: Leaf,
+                donors: _Donors) -> tuple[str, str]:
     """``(donor, record commitment)`` of a leaf the custodian may release: its active
     record, whose owner's donation was matched ``included`` at this version, is still
-    active at that version and in period now, and covers the record."""
+    active at that version and in period now, and covers the record. ``donors``: the
+    outcome and donation of each donor already read for this manifest (a donor's
+    leaves are many; neither changes while the manifest is checked)."""
     record = get_record(ctx.state, leaf.record)
     if record is None or record["status"] != "active" or record["custodian"] != ctx.signer:
         raise BAD_LEAF(f"record {leaf.record} is not an active record of this custodian")
     donor = record["patient"]
-    outcome = keeper.get_outcome(ctx.state, request["request"], donor)
+    if donor not in donors:
+        donors[donor] = (keeper.get_outcome(ctx.state, request["request"], donor),
+                         keeper.get_donation(ctx.state, donor))
+    outcome, donation = donors[donor]
     if outcome is None or outcome["outcome"] != "included" \
             or outcome["donation"] != leaf.donation:
         raise BAD_LEAF(f"record {leaf.record}: its donor was not included at donation "
                        f"version {leaf.donation}")
-    donation = keeper.get_donation(ctx.state, donor)
     assert donation is not None
     if donation["status"] != "active" or donation["version"] != leaf.donation \
             or not donation["period"]["start_ms"] <= ctx.time_ms < donation["period"]["end_ms"]:
@@ -88,7 +95,8 @@ def release(ctx: Context, msg: Msg) -> None:
 def _put_leaves(ctx: Context, request: keeper.Request, dataset: str, study: str,
                 leaves: tuple[Leaf, ...], leaves_root: str) -> None:
     """Check every leaf and ``leaves_root``, then store the leaves and the donors' uses."""
-    found = [_leaf_donor(ctx, request, leaf) for leaf in leaves]
+    donors: _Donors = {}
+    found = [_leaf_donor(ctx, request, leaf, donors) for leaf in leaves]
     hashes = [rfc9162.leaf_hash(leaf_bytes(c, leaf.donation))
               for (_, c), leaf in zip(found, leaves, strict=True)]
     if rfc9162.root_from_leaf_hashes(hashes).hex() != leaves_root:

@@ -8,9 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from phrchain.core.errors import BAD_QUERY
 from phrchain.core.module import Query, QueryResult
 from phrchain.core.state import Reader
-from phrchain.modules.paging import number, object_id, page, paging, text
+from phrchain.modules.fields import is_id
+from phrchain.modules.paging import MAX_LIMIT, number, object_id, page, paging, text
+from phrchain.modules.records import get_record
 from phrchain.modules.research import keeper, keys
 
 
@@ -84,8 +87,24 @@ def uses(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     return QueryResult({"donor": donor, "datasets": keeper.uses(state, donor)})
 
 
+def records(state: Reader, data: Mapping[str, Any]) -> QueryResult:
+    """``{record id: its descriptor or null}`` for up to ``MAX_LIMIT`` distinct record
+    ids (a list, or one comma-separated string) in one answer: a vault checking which
+    of its records a manifest may name asks once per batch, not once per record
+    (``records/get`` is the provable single-key form; the chain re-checks every leaf
+    when the manifest arrives)."""
+    ids = data.get("records")
+    if isinstance(ids, str):         # comma-separated, as every GET parameter is a string
+        ids = ids.split(",")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_LIMIT \
+            or not all(isinstance(i, str) and is_id(i) for i in ids) \
+            or len(set(ids)) != len(ids):
+        raise BAD_QUERY(f"'records' must be 1 to {MAX_LIMIT} distinct object ids")
+    return QueryResult({"records": {i: get_record(state, i) for i in ids}})
+
+
 QUERIES: Final[Mapping[str, Query]] = {
     "params": params, "donation": donation, "study": study, "request": request,
     "outcome": outcome, "outcomes": outcomes, "dataset": dataset, "leaf": leaf,
-    "leaves": leaves, "uses": uses,
+    "leaves": leaves, "uses": uses, "records": records,
 }

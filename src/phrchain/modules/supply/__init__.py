@@ -9,11 +9,12 @@ Genesis section (optional)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from phrchain.core.errors import TxError
-from phrchain.core.module import Context, StaticModule
-from phrchain.modules.supply import keeper
+from phrchain.core.module import Context, SignatureJob, StaticModule
+from phrchain.modules.supply import keeper, prescribe
 from phrchain.modules.supply.errors import INVALID_FIELD
 from phrchain.modules.supply.handlers import HANDLERS
 from phrchain.modules.supply.params import parse_params
@@ -26,6 +27,9 @@ class SupplyModule(StaticModule):
     name = "supply"
     HANDLERS = HANDLERS
     QUERIES = QUERIES
+
+    def message_signatures(self) -> Mapping[str, SignatureJob]:
+        return {"supply/prescribe": prescribe.prescription_signature}
 
     def init_genesis(self, ctx: Context, section: Any) -> None:
         if not section:

@@ -4,8 +4,10 @@ unknown → custodian → status → recalled → expired)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
+from phrchain.core import encoding
 from phrchain.core.module import Context
 from phrchain.modules.identity import parties
 from phrchain.modules.supply import gs1, keeper
@@ -30,18 +32,37 @@ DISPENSED = "dispensed"
 
 def acting_org(ctx: Context) -> tuple[parties.Identity, str]:
     """The signer's identity and the organization it acts for (itself or its employer)."""
-    signer = parties.acting(ctx.state, ctx.signer)
-    org = None if signer is None else parties.organization_of(signer)
-    if signer is None or org is None:
-        raise UNAUTHORIZED(f"{ctx.signer} is not an organization or its staff, acting now")
+    signer, org, _ = acting_org_type(ctx)
     return signer, org
 
 
+def acting_org_type(ctx: Context) -> tuple[parties.Identity, str, str | None]:
+    """:func:`acting_org` and the organization's type, each record read once."""
+    found = parties.acting_with_org(ctx.state, ctx.signer)
+    if found is None or found[1] is None:
+        raise UNAUTHORIZED(f"{ctx.signer} is not an organization or its staff, acting now")
+    return found[0], found[1], found[2]
+
+
+# Decoded parameter tables by their stored record's bytes, the newest few: a version's
+# record is written once and the handlers only read a table, so decoding the same ~1 kB
+# again for every dispense and ship was waste. Keyed by the bytes, not the version, so
+# two chains in one process (tests) or a rewritten record can never share an entry.
+_TABLES: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+_TABLES_KEPT = 8
+
+
 def current_params(ctx: Context) -> tuple[int, dict[str, Any]]:
+    """The current version and its table (read-only: shared between calls)."""
     version = keeper.params_version(ctx.state)
-    table = keeper.params(ctx.state, version)
-    if table is None:
+    raw = keeper.params_raw(ctx.state, version)
+    if raw is None:
         raise NO_PARAMS("set them in genesis or with supply/set_params")
+    table = _TABLES.get(raw)
+    if table is None:
+        table = _TABLES[raw] = dict(encoding.decode(raw)["params"])
+        if len(_TABLES) > _TABLES_KEPT:
+            _TABLES.popitem(last=False)
     return version, table
 
 
@@ -64,15 +85,29 @@ def product_of(ctx: Context, unit: str) -> keeper.Product:
 
 
 def get_unit(ctx: Context, unit: str) -> keeper.Unit:
-    product_of(ctx, unit)
+    """The unit; else why not: its product is unknown (a product is never deleted and a
+    unit is only commissioned for a registered one, so a unit that exists has its
+    product and needs no second read) or its serial is."""
     found = keeper.get_unit(ctx.state, unit)
     if found is None:
+        product_of(ctx, unit)
         raise UNKNOWN_SERIAL(unit)
     return found
 
 
-def is_recalled(ctx: Context, unit: keeper.Unit) -> bool:
-    return keeper.recall(ctx.state, unit["unit"].partition("/")[0], unit["lot"]) is not None
+# (gtin, lot) -> recalled, read once per handler call (nothing a handler does between
+# two units' checks writes a recall)
+Recalls = dict[tuple[str, str], bool]
+
+
+def is_recalled(ctx: Context, unit: keeper.Unit, recalls: Recalls | None = None) -> bool:
+    lot = (unit["unit"].partition("/")[0], unit["lot"])
+    if recalls is not None and lot in recalls:
+        return recalls[lot]
+    found = keeper.recall(ctx.state, *lot) is not None
+    if recalls is not None:
+        recalls[lot] = found
+    return found
 
 
 def is_expired(ctx: Context, unit: keeper.Unit) -> bool:
@@ -81,15 +116,15 @@ def is_expired(ctx: Context, unit: keeper.Unit) -> bool:
 
 
 def usable(ctx: Context, unit: str, org: str, *, recalled_ok: bool = False,
-           expired_ok: bool = False) -> keeper.Unit:
+           expired_ok: bool = False, recalls: Recalls | None = None) -> keeper.Unit:
     """The unit, if ``org`` holds it now and it is active (not recalled, not expired
     unless allowed); else the reason it may not move."""
     return check_usable(ctx, get_unit(ctx, unit), org, recalled_ok=recalled_ok,
-                        expired_ok=expired_ok)
+                        expired_ok=expired_ok, recalls=recalls)
 
 
 def check_usable(ctx: Context, found: keeper.Unit, org: str, *, recalled_ok: bool = False,
-                 expired_ok: bool = False) -> keeper.Unit:
+                 expired_ok: bool = False, recalls: Recalls | None = None) -> keeper.Unit:
     """:func:`usable` for a unit already read."""
     unit = found["unit"]
     if found["owner"] != org:
@@ -98,7 +133,7 @@ def check_usable(ctx: Context, found: keeper.Unit, org: str, *, recalled_ok: boo
         raise ALREADY_DISPENSED(unit)
     if found["status"] != ACTIVE:
         raise STATUS_NOT_ALLOWED(f"{unit} is {found['status']}")
-    if not recalled_ok and is_recalled(ctx, found):
+    if not recalled_ok and is_recalled(ctx, found, recalls):
         raise RECALLED(unit)
     if not expired_ok and is_expired(ctx, found):
         raise EXPIRED(unit)

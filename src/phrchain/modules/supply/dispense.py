@@ -15,7 +15,7 @@ from phrchain.modules.identity import parties
 from phrchain.modules.supply import gs1, keeper, monitor, prescribe
 from phrchain.modules.supply.custody import (
     DISPENSED,
-    acting_org,
+    acting_org_type,
     check_usable,
     current_params,
     product_of,
@@ -69,9 +69,8 @@ def _antibiotics(products: list[keeper.Product], table: dict[str, Any]) -> list[
 
 def dispense(ctx: Context, msg: Msg) -> None:
     m = Dispense.parse(msg)
-    signer, org = acting_org(ctx)
-    if not parties.has_role(signer, "pharmacist") \
-            or parties.org_type(ctx.state, org) not in DISPENSING_ORG_TYPES:
+    signer, org, org_type = acting_org_type(ctx)
+    if not parties.has_role(signer, "pharmacist") or org_type not in DISPENSING_ORG_TYPES:
         raise UNAUTHORIZED("only a pharmacist of a pharmacy, hospital or clinic dispenses")
     version, table = current_params(ctx)
     if keeper.get_dispense(ctx.state, m.dispense) is not None:

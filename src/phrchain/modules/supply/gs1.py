@@ -8,6 +8,7 @@ Parsing scanned element strings ``(01)…(17)…(10)…(21)…`` is the edge's j
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Final
 
 DAY_MS: Final = 86_400_000
@@ -22,7 +23,7 @@ EXPIRY_RE: Final = re.compile(r"[0-9]{2}(0[1-9]|1[0-2])[0-9]{2}")
 def check_digit(body: str) -> int:
     """The mod-10 check digit of a GS1 key's digits without their check digit
     (§7.9.1): weights 3, 1, 3, … from the right."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    total = 3 * sum(map(int, body[-1::-2])) + sum(map(int, body[-2::-2]))
     return (10 - total % 10) % 10
 
 
@@ -60,6 +61,7 @@ def _month_days(year: int, month: int) -> int:
     return 30 if month in (4, 6, 9, 11) else 31
 
 
+@lru_cache(maxsize=4096)  # a pure function of the string: each lot's expiry parsed once
 def expiry_day(yymmdd: str) -> int | None:
     """The last day (days since 1970-01-01) a unit with expiry ``YYMMDD`` may be used:
     day ``00`` means the month's last day (§3.4.7). Years are 20YY (phrchain does not

@@ -13,6 +13,7 @@ from phrchain.modules.supply import dispense, gs1, keeper, monitor, prescribe
 from phrchain.modules.supply.custody import (
     ACTIVE,
     IN_TRANSIT,
+    Recalls,
     acting_org,
     current_params,
     get_unit,
@@ -164,8 +165,9 @@ def pack(ctx: Context, msg: Msg) -> None:
         case = _owned_case(ctx, m.sscc, org)
     if case["units"] + len(m.units) > MAX_CASE_UNITS:
         raise INVALID_FIELD(f"a case holds at most {MAX_CASE_UNITS} units")
+    recalls: Recalls = {}
     for ref in m.units:
-        unit = usable(ctx, ref, org)
+        unit = usable(ctx, ref, org, recalls=recalls)
         if unit["case"] is not None:
             raise IN_CASE(f"{ref} is in case {unit['case']}")
         unit["case"] = m.sscc
@@ -213,8 +215,10 @@ def _ship(ctx: Context, m: Ship, kind: str) -> None:
         raise SHIPMENT_EXISTS(m.shipment)
     returning = kind == "return"
     moved: list[keeper.Unit] = []
+    recalls: Recalls = {}
     for ref in m.units:
-        unit = usable(ctx, ref, org, recalled_ok=returning, expired_ok=returning)
+        unit = usable(ctx, ref, org, recalled_ok=returning, expired_ok=returning,
+                      recalls=recalls)
         if unit["case"] is not None:
             raise IN_CASE(f"{ref} is in case {unit['case']}: ship the case")
         moved.append(unit)
@@ -223,8 +227,8 @@ def _ship(ctx: Context, m: Ship, kind: str) -> None:
         children = keeper.case_units(ctx.state, sscc)
         if not children:
             raise ALREADY_IN_STATE(f"case {sscc} is empty")
-        moved += [usable(ctx, ref, org, recalled_ok=returning, expired_ok=returning)
-                  for ref in children]
+        moved += [usable(ctx, ref, org, recalled_ok=returning, expired_ok=returning,
+                         recalls=recalls) for ref in children]
         case["shipment"] = m.shipment
         keeper.put_case(ctx.state, case)
     if len(moved) > MAX_SHIPMENT_UNITS:

@@ -153,6 +153,11 @@ def params(state: Reader, version: int | None = None) -> dict[str, Any] | None:
     return None if found is None else dict(found["params"])
 
 
+def params_raw(state: Reader, version: int) -> bytes | None:
+    """The stored bytes of version ``version``'s record (what ``params`` decodes)."""
+    return state.get(keys.params_key(version)) if version else None
+
+
 def params_record(state: Reader, version: int) -> dict[str, Any] | None:
     found: dict[str, Any] | None = json_get(state, keys.params_key(version))
     return found

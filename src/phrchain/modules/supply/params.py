@@ -120,5 +120,5 @@ def aware_of(params: Mapping[str, Any], atc: str) -> str | None:
 def groups_of(params: Mapping[str, Any], atcs: list[str]) -> list[str]:
     """The parameter groups any of ``atcs`` falls in, sorted."""
     return sorted(g for g, prefixes in params["groups"].items()
-                  if any(a.startswith(p) for a in atcs for p in prefixes))
+                  if any(a.startswith(tuple(prefixes)) for a in atcs))
 

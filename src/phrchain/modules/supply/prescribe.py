@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from phrchain.core import keys
-from phrchain.core.errors import CryptoError
+from phrchain.core.errors import CryptoError, TxError
 from phrchain.core.module import Context
+from phrchain.core.state import Reader
 from phrchain.core.tx import Msg
 from phrchain.modules.identity import parties
 from phrchain.modules.supply import gs1, keeper
@@ -46,13 +46,28 @@ CANCELLED: Final = "cancelled"
 
 def prescriber_of(ctx: Context, did: str) -> parties.Identity:
     """``did`` as an acting practitioner of a hospital or clinic (else code 26)."""
-    prescriber = parties.acting(ctx.state, did)
-    org = None if prescriber is None else parties.organization_of(prescriber)
-    if prescriber is None or prescriber["kind"] != "practitioner" or org is None \
-            or parties.org_type(ctx.state, org) not in PRESCRIBING_ORG_TYPES:
+    found = parties.acting_with_org(ctx.state, did)
+    if found is None or found[0]["kind"] != "practitioner" \
+            or found[2] not in PRESCRIBING_ORG_TYPES:
         raise PRESCRIBER_NOT_ALLOWED(f"{did} is not an acting practitioner of a hospital or "
                                      f"clinic")
-    return prescriber
+    return found[0]
+
+
+def prescription_signature(state: Reader, chain_id: str, msg: Msg
+                           ) -> tuple[bytes, bytes, bytes] | None:
+    """The prescriber's signature a ``supply/prescribe`` carries, under its current key
+    (``SignedMessages``: the solo engine verifies it in its worker processes); None
+    when the message is malformed or names no identity (``prescribe`` says why)."""
+    try:
+        m = Prescribe.parse(msg)
+    except TxError:
+        return None
+    prescriber = parties.get(state, m.prescriber)  # whether it may act: the handler's
+    if prescriber is None:
+        return None
+    return (bytes.fromhex(prescriber["signing_key"]), bytes.fromhex(m.signature),
+            m.signed_bytes(chain_id))
 
 
 def _stub(rx: str, prescriber: str, height: int) -> keeper.Rx:
@@ -68,14 +83,13 @@ def prescribe(ctx: Context, msg: Msg) -> None:
     m = Prescribe.parse(msg)
     prescriber = prescriber_of(ctx, m.prescriber)
     if ctx.signer != m.prescriber:
-        signer = parties.acting(ctx.state, ctx.signer)
-        org = None if signer is None else parties.organization_of(signer)
-        if signer is None or org is None or not parties.has_role(signer, "pharmacist") \
-                or parties.org_type(ctx.state, org) not in DISPENSING_ORG_TYPES:
+        signer = parties.acting_with_org(ctx.state, ctx.signer)
+        if signer is None or not parties.has_role(signer[0], "pharmacist") \
+                or signer[2] not in DISPENSING_ORG_TYPES:
             raise UNAUTHORIZED("the prescriber or a pharmacist submits a prescription")
     try:
-        keys.verify(bytes.fromhex(prescriber["signing_key"]), bytes.fromhex(m.signature),
-                    m.signed_bytes(ctx.chain_id))
+        ctx.verify_signature(bytes.fromhex(prescriber["signing_key"]),
+                             bytes.fromhex(m.signature), m.signed_bytes(ctx.chain_id))
     except CryptoError:
         raise UNAUTHORIZED("the prescriber's signature does not verify") from None
     today = gs1.day_of(ctx.time_ms)
