@@ -47,9 +47,9 @@ class Overlay:
 
     Prefix scans must not cost the size of the buffer: a block's overlay holds every
     write of every tx so far, and handlers scan small prefixes many times per block. The
-    written keys are therefore kept sorted (``_sorted``) plus a short sorted run of the
-    newest ones (``_recent``, where an insertion moves at most ``_MERGE_AT`` pointers),
-    merged into the big list when it grows past ``_MERGE_AT``: a scan bisects both."""
+    written keys are therefore kept sorted (``_sorted``) plus a short unsorted tail of the
+    newest ones (``_recent``), merged into the sorted list when it grows past
+    ``_MERGE_AT``: a scan bisects the one and filters the other."""
 
     __slots__ = ("_base", "_max_writes", "_recent", "_sorted", "changes")
     _MERGE_AT = 256
@@ -82,25 +82,23 @@ class Overlay:
         self.changes[key] = value
 
     def _remember(self, key: bytes) -> None:
-        bisect.insort(self._recent, key)
+        self._recent.append(key)
         if len(self._recent) > self._MERGE_AT:
             # Two sorted runs, merged by the C sort (timsort finds both runs): the same
             # list as heapq.merge gives, without a Python generator step per key.
+            self._recent.sort()
             merged = self._sorted + self._recent  # a new list, as before: no scan sees
             merged.sort()                          # its list change under it
             self._sorted = merged
             self._recent = []
 
     def _pending_keys(self, prefix: bytes, low: bytes) -> list[bytes]:
-        """Written keys under ``prefix`` that are >= ``low``, ascending (``low`` is
-        ``prefix`` or after it, so the keys wanted are one run from ``low`` on in each
-        sorted list)."""
-        keys: list[bytes] = []
-        for run in (self._sorted, self._recent):
-            at = bisect.bisect_left(run, low)
-            while at < len(run) and run[at].startswith(prefix):
-                keys.append(run[at])
-                at += 1
+        """Written keys under ``prefix`` that are >= ``low``, ascending."""
+        keys = [k for k in self._recent if k >= low and k.startswith(prefix)]
+        at = bisect.bisect_left(self._sorted, low)
+        while at < len(self._sorted) and self._sorted[at].startswith(prefix):
+            keys.append(self._sorted[at])
+            at += 1
         keys.sort()
         return keys
 
@@ -108,11 +106,7 @@ class Overlay:
                 ) -> Iterator[tuple[bytes, bytes]]:
         """The base's sorted pairs merged with this overlay's pending ones (which win)."""
         low = prefix if start is None or start < prefix else start
-        written = self._pending_keys(prefix, low)
-        if not written:  # nothing to merge in: the base's live pairs are the answer
-            yield from self._base.iterate(prefix, start)
-            return
-        pending = [(k, 0, self.changes[k]) for k in written]
+        pending = [(k, 0, self.changes[k]) for k in self._pending_keys(prefix, low)]
         base = ((k, 1, v) for k, v in self._base.iterate(prefix, start))
         last: bytes | None = None
         for key, _, value in heapq.merge(pending, base):
