@@ -157,7 +157,7 @@ def test_unpack_then_ship_a_unit_alone() -> None:
 
 def test_a_recall_reaches_units_inside_shipped_cases() -> None:
     w = World.build()
-    a, b, loose = _palletised(w)
+    a, b, _ = _palletised(w)
     sid = tag("pallet-r")[:32]
     assert w.ship(w.manufacturer, w.wholesaler, sid, cases=[PALLET]).ok
     assert w.run(w.manufacturer, _msg("recall", gtin=a[0].split("/")[0], lot="L1",
@@ -180,7 +180,7 @@ def test_a_recall_reaches_units_inside_shipped_cases() -> None:
 
 def test_a_pack_stolen_from_a_pallet_in_transit_stops_its_receipt() -> None:
     w = World.build()
-    a, b, loose = _palletised(w)
+    a, b, _ = _palletised(w)
     sid = tag("pallet-s")[:32]
     assert w.ship(w.manufacturer, w.wholesaler, sid, cases=[PALLET]).ok
     assert _reason(w.run(w.wholesaler, _msg("decommission", units=a[:1], reason="stolen",
