@@ -23,6 +23,7 @@ from phrchain.modules.supply.custody import (
     is_recalled,
     owned_case,
     product_of,
+    read_case,
     record_event,
     root_case,
     usable,
@@ -169,7 +170,7 @@ def _ship(ctx: Context, m: Ship, kind: str) -> None:
         moved.append(unit)
     for sscc in m.cases:
         case = owned_case(ctx, sscc, org, cases)
-        children = all_units(ctx.state, sscc)
+        children = all_units(ctx.state, case)
         if not children:
             raise ALREADY_IN_STATE(f"case {sscc} is empty")
         moved += [usable(ctx, ref, org, recalled_ok=returning, expired_ok=returning,
@@ -222,16 +223,18 @@ def receive(ctx: Context, msg: Msg) -> None:
     if not shipment["pending"]:
         raise ALREADY_IN_STATE(f"shipment {m.shipment} is fully received")
     scanned = set(m.units)
+    cases: Cases = {}
     for sscc in m.cases:
         if sscc not in shipment["cases"]:
             raise QUANTITY_MISMATCH(f"case {sscc} is not part of shipment {m.shipment}")
-        scanned |= set(all_units(ctx.state, sscc))
+        case = read_case(ctx.state, sscc, cases)
+        assert case is not None   # a shipment names cases that exist
+        scanned |= set(all_units(ctx.state, case))
     pending = set(shipment["pending"])
     extra = scanned - pending
     if extra:
         raise QUANTITY_MISMATCH(f"{len(extra)} scanned units are not pending in this "
                                 f"shipment")
-    cases: Cases = {}
     for ref in sorted(scanned):
         unit = get_unit(ctx, ref, cases)
         if unit["status"] != IN_TRANSIT:  # reported stolen on the way
@@ -242,8 +245,7 @@ def receive(ctx: Context, msg: Msg) -> None:
         elif (root := root_case(ctx.state, unit["case"], cases)["sscc"]) not in m.cases:
             raise IN_CASE(f"{ref} is in case {root}: receive the case")
     for sscc in m.cases:   # the units (and cases) in it are received with it
-        case = cases.get(sscc) or keeper.get_case(ctx.state, sscc)
-        assert case is not None
+        case = cases[sscc]
         case.update({"owner": org, "shipment": None})
         keeper.put_case(ctx.state, case)
     shipment["pending"] = sorted(pending - scanned)
