@@ -1,0 +1,111 @@
+"""The vault journal's group commit (gateway/journal.py): concurrent accepts share one
+transaction, every one of them is committed before it returns, and a replayed nonce
+refuses only its own request."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from phrchain.core.errors import CodedError
+from phrchain.gateway.journal import DB_NAME, Journal
+from phrchain.vault.gateway_errors import REPLAYED_REQUEST
+
+
+def _rows(directory: Path) -> tuple[set[str], int]:
+    db = sqlite3.connect(directory / DB_NAME)
+    try:
+        nonces = {n for (n,) in db.execute("SELECT nonce FROM nonces")}
+        outbox = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    finally:
+        db.close()
+    return nonces, int(outbox)
+
+
+def _queued_together(journal: Journal, calls: list[tuple[str, dict[str, int] | None]]
+                     ) -> dict[str, BaseException | None]:
+    """Run ``calls`` (nonce, outbox body) in threads that all queue while the journal's
+    lock is held, so that one of them commits all of them."""
+    outcome: dict[str, BaseException | None] = {}
+
+    def call(nonce: str, body: dict[str, int] | None) -> None:
+        try:
+            journal.accept(nonce, "did:key:caller", 1, None if body is None
+                           else ("audit", body))
+            outcome[nonce] = None
+        except BaseException as exc:  # recorded for the assertions
+            outcome[nonce] = exc
+
+    threads = [threading.Thread(target=call, args=c) for c in calls]
+    with journal._lock:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while len(journal._queue) < len(calls) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert len(journal._queue) == len(calls)
+    for t in threads:
+        t.join(timeout=10)
+    return outcome
+
+
+def test_concurrent_accepts_share_one_commit_and_all_land(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    calls: list[tuple[str, dict[str, int] | None]] = [
+        (f"n{i}", {"i": i} if i % 2 else None) for i in range(8)]
+    outcome = _queued_together(journal, calls)
+    assert outcome == {f"n{i}": None for i in range(8)}
+    assert journal.commits == 1
+    journal.close()
+    nonces, outbox = _rows(tmp_path)
+    assert nonces == {f"n{i}" for i in range(8)} and outbox == 4
+    assert [body for _, _, body in Journal(tmp_path).pending(10)] == [
+        {"i": i} for i in (1, 3, 5, 7)]
+
+
+def test_a_replay_in_a_group_refuses_only_itself(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.accept("old", "did:key:caller", 1, ("audit", {"first": 1}))
+    outcome = _queued_together(journal, [("a", {"a": 1}), ("old", {"again": 1}),
+                                         ("b", {"b": 1})])
+    assert outcome["a"] is None and outcome["b"] is None
+    refused = outcome["old"]
+    assert isinstance(refused, CodedError) and refused.error is REPLAYED_REQUEST
+    assert [body for _, _, body in journal.pending(10)] == [{"first": 1}, {"a": 1},
+                                                             {"b": 1}]
+    with pytest.raises(CodedError) as again:  # and alone, as before
+        journal.accept("a", "did:key:caller", 2)
+    assert again.value.error is REPLAYED_REQUEST
+    journal.close()
+
+
+class _FailingCommit:
+    """The journal's connection, except that COMMIT fails (a full or failing disk)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("disk I/O error")
+        return self.db.execute(sql, *args)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.db.in_transaction
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def test_a_failed_commit_fails_every_request_of_the_group(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal._db = _FailingCommit(journal._db)  # type: ignore[assignment]
+    outcome = _queued_together(journal, [("x", None), ("y", {"y": 1})])
+    assert all(isinstance(outcome[n], sqlite3.OperationalError) for n in ("x", "y"))
+    journal.close()
+    assert _rows(tmp_path) == (set(), 0)  # nothing of the group was written
