@@ -109,3 +109,16 @@ def test_a_failed_commit_fails_every_request_of_the_group(tmp_path: Path) -> Non
     assert all(isinstance(outcome[n], sqlite3.OperationalError) for n in ("x", "y"))
     journal.close()
     assert _rows(tmp_path) == (set(), 0)  # nothing of the group was written
+
+
+def test_the_early_replay_check_does_not_wait_for_a_commit(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.accept("done", "did:key:caller", 1)
+    answers: list[bool] = []
+    with journal._lock:  # a commit in progress (its fsync) holds the writer's lock
+        asking = threading.Thread(target=lambda: answers.extend(
+            [journal.seen("done"), journal.seen("new")]))
+        asking.start()
+        asking.join(timeout=10)
+        assert answers == [True, False]
+    journal.close()

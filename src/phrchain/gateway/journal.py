@@ -79,11 +79,19 @@ class Journal:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        # a second connection for the early replay check (:meth:`seen`): WAL readers do
+        # not wait for a writer, so a request's authentication never queues behind
+        # another request's commit and its fsync
+        self._reader = sqlite3.connect(directory / DB_NAME, check_same_thread=False,
+                                       isolation_level=None)
+        self._read_lock = threading.Lock()
         self._queue: list[_Queued] = []
         self._queue_lock = threading.Lock()
         self.commits = 0  # transactions written by accept (group commit: <= requests)
 
     def close(self) -> None:
+        with self._read_lock:
+            self._reader.close()
         with self._lock:
             self._db.close()
 
@@ -214,9 +222,9 @@ class Journal:
     def seen(self, nonce: str) -> bool:
         """Whether a nonce is already journaled: a replay refused before its body is
         read (:meth:`accept` stays the check that counts)."""
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM nonces WHERE nonce = ?",
-                                    (nonce,)).fetchone() is not None
+        with self._read_lock:
+            return self._reader.execute("SELECT 1 FROM nonces WHERE nonce = ?",
+                                        (nonce,)).fetchone() is not None
 
     def progress(self, name: str) -> int | None:
         with self._lock:
