@@ -20,7 +20,10 @@ Clients are threads of this process (one keep-alive connection each), ``--client
 levels, ``--seconds`` each after ``--warmup``; the servers share the GIL with them, as
 they share it with the baseline. Last line: ``{"bench": "fhir_rest", "reads_per_s",
 "searches_per_s", "baseline_per_s", "ratio"}`` (at the highest level; ratio = reads ÷
-baseline, goal >= 0.5) and per level ``c<N>``: rates and p50/p99 in ms.
+baseline, goal >= 0.5) and per level ``c<N>``: rates and p50/p99 in ms, and the CPU
+milliseconds per request of each thread group of this process (from /proc, so no
+profiler overhead: the clients, the vault's event loop and worker threads, its audit
+sender, the node's block producer and helper processes).
 
     python bench/fhir_rest.py [--clients 1,4] [--seconds 5] [--resources 60] [--quick]
 """
@@ -39,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _harness import pct, running
+from _harness import cpu_snapshot, cpu_spent, pct, running, server_labels
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from tests.consortium import HOSPITAL_B, P
@@ -49,7 +52,7 @@ from phrchain.api.server import BackgroundServer
 
 
 def _level(clients: int, seconds: float, make: Callable[[int], tuple[str, dict[str, str]]]
-           ) -> dict[str, float]:
+           ) -> dict[str, Any]:
     latencies: list[list[float]] = [[] for _ in range(clients)]
     failures: list[str] = []
     stop = threading.Event()
@@ -69,7 +72,8 @@ def _level(clients: int, seconds: float, make: Callable[[int], tuple[str, dict[s
                 latencies[i].append(took)
                 n += 1
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True, name="bench client")
+               for i in range(clients)]
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -131,8 +135,15 @@ def main() -> None:
                 level: dict[str, Any] = {}
                 for kind, make in kinds.items():
                     _level(clients, args.warmup, make)
+                    c.flush()
+                    before = cpu_snapshot()
                     level[kind] = _level(clients, args.seconds, make)
                     c.flush()  # the audit entries of this run go to the chain
+                    after = cpu_snapshot()
+                    level[kind]["cpu_ms"] = {
+                        k: round(v * 1e3 / level[kind]["n"], 3) for k, v in sorted(
+                            cpu_spent(before, after, server_labels(after)).items(),
+                            key=lambda kv: -kv[1]) if v * 1e3 / level[kind]["n"] >= 0.01}
                 out[f"c{clients}"] = level
                 print(json.dumps({f"c{clients}": level}), file=sys.stderr)
         top = out[f"c{max(levels)}"]
