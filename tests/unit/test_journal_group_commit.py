@@ -122,3 +122,30 @@ def test_the_early_replay_check_does_not_wait_for_a_commit(tmp_path: Path) -> No
         asking.join(timeout=10)
         assert answers == [True, False]
     journal.close()
+
+
+def test_deferred_accepts_commit_together_at_the_end_of_the_block(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    with journal.deferred():
+        for i in range(5):
+            journal.accept(f"d{i}", "did:key:caller", i, ("audit", {"i": i}))
+        assert _rows(tmp_path) == (set(), 0) and journal.commits == 0  # not yet
+    assert journal.commits == 1
+    assert _rows(tmp_path) == ({f"d{i}" for i in range(5)}, 5)
+    with pytest.raises(RuntimeError), journal.deferred(), journal.deferred():
+        pass
+    journal.close()
+
+
+def test_a_deferred_block_that_fails_still_journals_its_decisions(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    with pytest.raises(ValueError), journal.deferred():
+        journal.accept("made", "did:key:caller", 1, ("audit", {"made": 1}))
+        raise ValueError("the answer failed after the decision")
+    assert _rows(tmp_path) == ({"made"}, 1)
+    with pytest.raises(CodedError) as replay, journal.deferred():  # refused at the end
+        journal.accept("made", "did:key:caller", 2)
+        journal.accept("fresh", "did:key:caller", 2)
+    assert replay.value.error is REPLAYED_REQUEST
+    assert _rows(tmp_path) == ({"made", "fresh"}, 1)
+    journal.close()

@@ -11,7 +11,9 @@ one fsync. Each request queues its rows, then takes the journal's lock; whoever 
 it writes every queued request in one transaction (each in its own savepoint, so a
 replayed nonce refuses only its own request) and commits; the others find their rows
 already committed when they get the lock. Nobody returns before the commit that holds
-its rows: the guarantee above is unchanged, only the fsync is shared.
+its rows: the guarantee above is unchanged, only the fsync is shared. One answer that
+carries several decisions (a FHIR search page) journals them together
+(:meth:`Journal.deferred`): committed in one transaction before that answer leaves.
 
 It also keeps the height up to which erasures were followed (``progress``, so a restart
 resumes, :mod:`phrchain.gateway.erasures`), the record ids seen erased on the way (so a
@@ -31,7 +33,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -88,6 +91,7 @@ class Journal:
         self._queue: list[_Queued] = []
         self._queue_lock = threading.Lock()
         self.commits = 0  # transactions written by accept (group commit: <= requests)
+        self._local = threading.local()  # a thread's deferred accepts (:meth:`deferred`)
 
     def close(self) -> None:
         with self._read_lock:
@@ -102,15 +106,43 @@ class Journal:
         commit, module docstring)."""
         item = _Queued(nonce, caller, ts_ms, None if outbox is None
                        else (outbox[0], encoding.encode(dict(outbox[1]))))
+        deferred: list[_Queued] | None = getattr(self._local, "deferred", None)
+        if deferred is not None:
+            deferred.append(item)
+            return
+        self._commit_queued([item])
+
+    def _commit_queued(self, items: list[_Queued]) -> None:
+        """Queue ``items``, see them committed (by this thread or another's group),
+        then raise the first one's refusal, if any."""
         with self._queue_lock:
-            self._queue.append(item)
+            self._queue.extend(items)
         with self._lock:
-            if not item.done:  # nobody committed it yet: commit everything queued
+            if not items[-1].done:  # nobody committed them yet: commit everything queued
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 self._commit(batch)
-        if item.error is not None:
-            raise item.error
+        for item in items:
+            if item.error is not None:
+                raise item.error
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Within the block, this thread's :meth:`accept` calls only queue their rows;
+        the block's end commits them all in one transaction (one fsync) and raises the
+        first refusal. For one answer that carries several decisions: the caller sends
+        nothing of it before the block has ended without an error. Rows already
+        queued are committed even when the block raises (the decisions were made)."""
+        if getattr(self._local, "deferred", None) is not None:
+            raise RuntimeError("journal: deferred blocks do not nest")
+        items: list[_Queued] = []
+        self._local.deferred = items
+        try:
+            yield
+        finally:
+            self._local.deferred = None
+            if items:
+                self._commit_queued(items)
 
     def _commit(self, batch: list[_Queued]) -> None:
         """One transaction for ``batch`` (under ``_lock``); each item's outcome set."""
