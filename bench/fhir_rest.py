@@ -25,7 +25,11 @@ milliseconds per request of each thread group of this process (from /proc, so no
 profiler overhead: the clients, the vault's event loop and worker threads, its audit
 sender, the node's block producer and helper processes).
 
+``--profile``: yappi (the ``bench`` extra) over every thread during the reads of the
+highest level, CPU time by function to stderr.
+
     python bench/fhir_rest.py [--clients 1,4] [--seconds 5] [--resources 60] [--quick]
+                              [--profile]
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _harness import cpu_snapshot, cpu_spent, pct, running, server_labels
+from _harness import cpu_snapshot, cpu_spent, pct, running, server_labels, thread_profiler
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from tests.consortium import HOSPITAL_B, P
@@ -93,6 +97,15 @@ def _level(clients: int, seconds: float, make: Callable[[int], tuple[str, dict[s
             "p99_ms": round(pct(flat, 99) * 1000, 2), "n": len(flat)}
 
 
+def _print_profile(yappi: Any) -> None:
+    """CPU time by function over every thread of this process, to stderr."""
+    stats = yappi.get_func_stats()
+    stats.sort("tsub", "desc")
+    stats.print_all(out=sys.stderr, columns={0: ("name", 80), 1: ("ncall", 9),
+                                             2: ("tsub", 8), 3: ("ttot", 8)})
+    yappi.get_thread_stats().print_all(out=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", default="1,4")
@@ -100,10 +113,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--resources", type=int, default=60)
     parser.add_argument("--quick", action="store_true", help="a smoke run: about 15 s")
+    parser.add_argument("--profile", action="store_true",
+                        help="yappi over every thread during the top level's reads")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.warmup, args.resources = 0.5, 0.2, 45
     levels = [int(x) for x in args.clients.split(",")]
+    yappi = thread_profiler() if args.profile else None
     with tempfile.TemporaryDirectory() as tmp, running(Path(tmp)) as c:
         world = import_patient(c, P, seed=5, resources=args.resources)
         grant(c, P, HOSPITAL_B, purposes=["TREAT"])
@@ -137,7 +153,15 @@ def main() -> None:
                     _level(clients, args.warmup, make)
                     c.flush()
                     before = cpu_snapshot()
+                    profiling = yappi is not None and kind == "reads" \
+                        and clients == max(levels)
+                    if profiling:
+                        yappi.set_clock_type("cpu")
+                        yappi.start()
                     level[kind] = _level(clients, args.seconds, make)
+                    if profiling:
+                        yappi.stop()
+                        _print_profile(yappi)
                     c.flush()  # the audit entries of this run go to the chain
                     after = cpu_snapshot()
                     level[kind]["cpu_ms"] = {
