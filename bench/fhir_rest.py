@@ -97,6 +97,28 @@ def _level(clients: int, seconds: float, make: Callable[[int], tuple[str, dict[s
             "p99_ms": round(pct(flat, 99) * 1000, 2), "n": len(flat)}
 
 
+def _measured(c: Any, clients: int, seconds: float,
+              make: Callable[[int], tuple[str, dict[str, str]]], yappi: Any) -> dict[str, Any]:
+    """One measured level of one kind, with the CPU ms per request of each thread group
+    (the audit entries of the level flushed to the chain inside the window: a read's
+    audit entry costs its share there); profiled when ``yappi`` is given."""
+    c.flush()  # the warm-up's audit entries are not this level's
+    before = cpu_snapshot()
+    if yappi is not None:
+        yappi.set_clock_type("cpu")
+        yappi.start()
+    level = _level(clients, seconds, make)
+    if yappi is not None:
+        yappi.stop()
+        _print_profile(yappi)
+    c.flush()
+    after = cpu_snapshot()
+    level["cpu_ms"] = {k: round(v * 1e3 / level["n"], 3) for k, v in sorted(
+        cpu_spent(before, after, server_labels(after)).items(), key=lambda kv: -kv[1])
+        if v * 1e3 / level["n"] >= 0.01}
+    return level
+
+
 def _print_profile(yappi: Any) -> None:
     """CPU time by function over every thread of this process, to stderr."""
     stats = yappi.get_func_stats()
@@ -151,23 +173,8 @@ def main() -> None:
                 level: dict[str, Any] = {}
                 for kind, make in kinds.items():
                     _level(clients, args.warmup, make)
-                    c.flush()
-                    before = cpu_snapshot()
-                    profiling = yappi is not None and kind == "reads" \
-                        and clients == max(levels)
-                    if profiling:
-                        yappi.set_clock_type("cpu")
-                        yappi.start()
-                    level[kind] = _level(clients, args.seconds, make)
-                    if profiling:
-                        yappi.stop()
-                        _print_profile(yappi)
-                    c.flush()  # the audit entries of this run go to the chain
-                    after = cpu_snapshot()
-                    level[kind]["cpu_ms"] = {
-                        k: round(v * 1e3 / level[kind]["n"], 3) for k, v in sorted(
-                            cpu_spent(before, after, server_labels(after)).items(),
-                            key=lambda kv: -kv[1]) if v * 1e3 / level[kind]["n"] >= 0.01}
+                    level[kind] = _measured(c, clients, args.seconds, make, yappi if (
+                        kind == "reads" and clients == max(levels)) else None)
                 out[f"c{clients}"] = level
                 print(json.dumps({f"c{clients}": level}), file=sys.stderr)
         top = out[f"c{max(levels)}"]
