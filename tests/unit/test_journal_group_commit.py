@@ -149,3 +149,31 @@ def test_a_deferred_block_that_fails_still_journals_its_decisions(tmp_path: Path
     assert replay.value.error is REPLAYED_REQUEST
     assert _rows(tmp_path) == ({"made", "fresh"}, 1)
     journal.close()
+
+
+def test_many_threads_lose_nothing_and_replays_stay_refused(tmp_path: Path) -> None:
+    """Real concurrency (no lock held by the test): 6 threads of 30 accepts, each
+    followed by a replay of the same nonce; every entry lands once, every replay is
+    refused."""
+    journal = Journal(tmp_path)
+    refused: list[str] = []
+
+    def run(t: int) -> None:
+        for i in range(30):
+            journal.accept(f"t{t}-{i}", "did:key:caller", i, ("audit", {"t": t, "i": i}))
+            try:
+                journal.accept(f"t{t}-{i}", "did:key:caller", i, ("audit", {"again": 1}))
+            except CodedError as exc:
+                if exc.error is REPLAYED_REQUEST:
+                    refused.append(f"t{t}-{i}")
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert journal.commits <= 360
+    journal.close()
+    assert _rows(tmp_path) == ({f"t{t}-{i}" for t in range(6) for i in range(30)}, 180)
+    assert len(refused) == 180
