@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from phrchain.client.supply import SupplyClient
 from phrchain.core.errors import REGISTRY
+from phrchain.epcis.hashid import event_hash_id
 from phrchain.modules.supply import keys as supply_keys
 from phrchain.testing import AUTHORITY, Chain, supply_params
 from tests.replay import Block, backends_agree_and_replay
@@ -213,6 +215,33 @@ def test_a_case_shipped_answers_the_same_unit_facts_as_its_units_shipped_loose()
         answers.append([[{k: v for k, v in u.items() if k not in ("case", "height")}
                          for u in step] for step in seen])
     assert answers[0] == answers[1]
+
+
+class _Session:
+    """Test double of the SDK's session: sends each message list as one tx of ``key`` on
+    the world's chain and fails loudly on a refusal."""
+
+    def __init__(self, world: World, key: Any) -> None:
+        self.world, self.key = world, key
+
+    def send(self, msgs: list[dict[str, Any]]) -> None:
+        result = self.world.run(self.key, *msgs)
+        assert result.ok, result.log
+
+    def q(self, path: str, **data: Any) -> Any:
+        return self.world.q(path, **data)
+
+
+def test_the_sdk_packs_a_pallet_and_its_event_is_the_stamped_one() -> None:
+    w = World.build()
+    result, units = w.commission("morphine10", 2)
+    assert result.ok and _pack(w, CASE_A, units).ok
+    client = SupplyClient(_Session(w, w.manufacturer), clock=lambda: 1_800_000_000_000)
+    client.pack(PALLET, [], [CASE_A])
+    sent = client.events[-1]
+    assert sent["parentID"].endswith(PALLET) and len(sent["childEPCs"]) == 1
+    assert w.q("supply/case", sscc=PALLET)["children"] == [CASE_A]
+    assert w.q("supply/event", event_hash=event_hash_id(sent))["step"] == "packing"
 
 
 # -- determinism: memory and SQLite agree, a replay reproduces every hash ------------------
