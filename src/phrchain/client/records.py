@@ -13,13 +13,12 @@ committed. Sharing keys with consented readers is ``ConsentClient.share``.
 from __future__ import annotations
 
 import json
-import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from phrchain.client import breakglass
+from phrchain.client import breakglass, sealing
 from phrchain.client.breakglass import Receipt
 from phrchain.client.http import ApiError
 from phrchain.client.sender import Progress
@@ -28,12 +27,11 @@ from phrchain.core.errors import PhrError
 from phrchain.modules.consent.messages import Scope
 from phrchain.modules.records.messages import (
     Erase,
-    Register,
     size_bucket,
 )
 from phrchain.vault import crypto
 from phrchain.vault.crypto import ChunkPart, Sealed
-from phrchain.vault.descriptor import Descriptor, open_descriptor, seal_descriptor
+from phrchain.vault.descriptor import Descriptor, open_descriptor
 from phrchain.vault.errors import DESCRIPTOR_INVALID, HASH_MISMATCH, VaultError
 from phrchain.vault.wire import MAX_KEY_ITEMS, Upload
 
@@ -41,7 +39,9 @@ __all__ = ["MSGS_PER_TX", "Opened", "Prepared", "RecordsClient", "RecordsError",
            "resource_bytes"]
 
 MSGS_PER_TX = 32
+MANY_PER_QUERY: Final = 256  # record ids per records/many query (its MAX_MANY)
 UPLOAD_BATCH_BYTES = 8 << 20
+UPLOAD_BATCH_RECORDS: Final = 128  # records per upload request (one vault transaction)
 REGISTER_TIMEOUT_S: Final = 60.0  # how long store() waits for the vault's register txs
 # The opened descriptor's fields merged into the chain's record (Opened.descriptor):
 # ``size`` there is the exact ciphertext size; the chain's bucket stays as ``bucket``.
@@ -114,6 +114,15 @@ class RecordsClient:
         grantees), the author and the custodian. A practitioner's or institution's
         record stays in its own institution (whose vault registers it); a patient's own
         (self-reported) record names the custodian it goes to."""
+        return sealing.seal_job(self.job(plaintext, patient, resource=resource,
+                                         category=category, custodian=custodian,
+                                         replaces=replaces, record_id=record_id))
+
+    def job(self, plaintext: bytes, patient: str, *, resource: str, category: str,
+            custodian: str | None = None, replaces: str | None = None,
+            record_id: bytes | None = None) -> sealing.Job:
+        """What :meth:`prepare` seals (the chain asked here; the sealing needs no
+        network): for many records, :func:`sealing.seal_jobs` seals them in a pool."""
         s = self.session
         self_reported = s.identity(s.wallet.did)["kind"] == "patient"
         mine = None if self_reported else s.custodian_of_me()
@@ -123,40 +132,41 @@ class RecordsClient:
         if mine is not None and custodian != mine:
             raise RecordsError(f"a record is kept by its author's own institution {mine}, "
                                "whose vault registers it")
-        record_id = record_id or secrets.token_bytes(16)
-        sealed = crypto.seal(record_id, patient, plaintext)
         readers = self._readers(patient)
         enc = {r["did"]: bytes.fromhex(r["enc_key"]) for r in readers}
         for did in (s.wallet.did, custodian):
             enc.setdefault(did, bytes.fromhex(s.identity(did)["enc_key"]))
-        wrapped = {did: crypto.wrap_key(sealed.data_key, key, record_id, did)
-                   for did, key in enc.items()}
-        meta = sealed.meta
-        descriptor = Descriptor.new(record_id.hex(), resource, category, s.wallet.did,
-                                    meta.size, meta.chunks)
-        msg = Register(meta.record_id.hex(), patient, meta.hash.hex(), size_bucket(meta.size),
-                       meta.commitment.hex(), descriptor.commitment().hex(),
-                       custodian if self_reported else None, replaces).to_msg()
-        return Prepared(sealed, wrapped, msg, custodian, descriptor,
-                        seal_descriptor(descriptor, sealed.data_key), self_reported)
+        return sealing.Job.new(plaintext, patient, resource=resource, category=category,
+                               author=s.wallet.did, custodian=custodian,
+                               self_reported=self_reported, replaces=replaces, readers=enc,
+                               record_id=record_id)
 
-    def store(self, prepared: Sequence[Prepared], progress: Progress | None = None) -> list[str]:
-        """Upload the records to their custodians' vaults (batched, up to ~8 MiB per
-        request), then wait until they are registered on chain: by each custodian's
-        vault (signed by the institution, 32 to a tx), or for self-reported records by
-        this wallet (32 to a tx, pipelined). A register tx the chain refused is a
-        :class:`RecordsError` naming the record and the chain's code."""
+    def store(self, prepared: Iterable[Prepared], progress: Progress | None = None
+              ) -> list[str]:
+        """Upload the records to their custodians' vaults (batched, up to ~8 MiB and
+        :data:`UPLOAD_BATCH_RECORDS` records per request, each batch as soon as it is
+        sealed, so the vault registers one while the next is sealed), then wait until
+        they are registered on chain: by each custodian's vault (signed by the
+        institution, 32 to a tx), or for self-reported records by this wallet (32 to a
+        tx, pipelined). A register tx the chain refused is a :class:`RecordsError`
+        naming the record and the chain's code."""
         batch: list[Prepared] = []
+        done: list[Prepared] = []
         size = 0
         for p in prepared:
+            done.append(p)
             if batch and (p.custodian != batch[0].custodian
                           or size + p.sealed.size > UPLOAD_BATCH_BYTES):
                 self._upload(batch)
                 batch, size = [], 0
             batch.append(p)
             size += p.sealed.size
+            if len(batch) == UPLOAD_BATCH_RECORDS:
+                self._upload(batch)
+                batch, size = [], 0
         if batch:
             self._upload(batch)
+        prepared = done
         self._readers_cache.clear()
         own = [p for p in prepared if p.self_reported]
         txs = [own[i:i + MSGS_PER_TX] for i in range(0, len(own), MSGS_PER_TX)]
@@ -198,12 +208,16 @@ class RecordsClient:
                                        f"{REGISTER_TIMEOUT_S:g} s; they stay in its journal")
                 time.sleep(pause)
                 pause = min(pause * 1.5, 0.1)
-        for p in prepared:  # the chain, not the vault, says what is registered
-            on_chain = self.session.q("records/get", record=p.record)
-            if on_chain is None or any(on_chain.get(k) != p.msg[k] for k in (
-                    "patient", "hash", "size", "commitment", "descriptor")) \
-                    or on_chain.get("custodian") != custodian:
-                raise RecordsError(f"record {p.record} is not on chain as uploaded")
+        for i in range(0, len(prepared), MANY_PER_QUERY):  # the chain, not the vault,
+            part = prepared[i:i + MANY_PER_QUERY]           # says what is registered
+            found = self.session.q("records/many",
+                                   records=",".join(p.record for p in part))["records"]
+            for p in part:
+                on_chain = found.get(p.record)
+                if on_chain is None or any(on_chain.get(k) != p.msg[k] for k in (
+                        "patient", "hash", "size", "commitment", "descriptor")) \
+                        or on_chain.get("custodian") != custodian:
+                    raise RecordsError(f"record {p.record} is not on chain as uploaded")
 
     def _upload(self, batch: Sequence[Prepared]) -> None:
         vault = self.session.vault(batch[0].custodian)
@@ -222,14 +236,17 @@ class RecordsClient:
 
     def import_bundle(self, bundle: Mapping[str, Any], patients: Mapping[str, str],
                       progress: Progress | None = None,
-                      set_aside: dict[str, int] | None = None) -> dict[str, list[str]]:
+                      set_aside: dict[str, int] | None = None,
+                      parallel: bool | None = None) -> dict[str, list[str]]:
         """Import a FHIR transaction or collection Bundle (e.g. from a synthetic-patient
         generator): every resource is validated, references inside the bundle are
         resolved, and each resource (the Patient too) becomes a record of the right
         patient authored by this wallet. ``patients`` maps the Bundle's Patient ids to
         their registered DIDs. Returns record ids per patient DID. Resources in no
         patient's compartment (Practitioner, Organization, …) are not imported: their
-        counts by type are added to ``set_aside`` (why: ``fhir.bundle.SET_ASIDE_REASON``)."""
+        counts by type are added to ``set_aside`` (why: ``fhir.bundle.SET_ASIDE_REASON``).
+        Records are sealed in a pool of worker processes when there are many
+        (``client/sealing.py``; ``parallel=False``: in this process)."""
         from phrchain.fhir import category_of
         from phrchain.fhir.bundle import split_bundle
 
@@ -238,17 +255,17 @@ class RecordsClient:
             for kind, count in split.set_aside().items():
                 set_aside[kind] = set_aside.get(kind, 0) + count
         out: dict[str, list[str]] = {}
-        prepared: list[Prepared] = []
+        jobs: list[sealing.Job] = []
         for group in split:
             did = patients.get(group.patient_id)
             if did is None:
                 raise RecordsError(f"Bundle Patient {group.patient_id} has no DID in the map")
             for res in (group.patient, *group.resources):
-                prepared.append(self.prepare(resource_bytes(res), did,
-                                             resource=str(res["resourceType"]),
-                                             category=category_of(res)))
-                out.setdefault(did, []).append(prepared[-1].record)
-        self.store(prepared, progress)
+                jobs.append(self.job(resource_bytes(res), did,
+                                     resource=str(res["resourceType"]),
+                                     category=category_of(res)))
+                out.setdefault(did, []).append(jobs[-1].record_id.hex())
+        self.store(sealing.seal_jobs(jobs, parallel=parallel), progress)
         return out
 
     def export(self, patient: str | None = None, purpose: str = "PATRQT",

@@ -1,0 +1,144 @@
+"""Sealing records in bulk: the pure cryptographic part of ``RecordsClient.prepare``.
+
+:class:`Job` is everything the sealing needs, decided on the caller's side first (the
+readers' keys from the chain, the custodian, and the fresh random values: record id,
+data key, salts); :func:`seal_job` then does the work that needs no network: AES-GCM
+sealing with the commitment and the chunk hash, one HPKE wrap per reader, the
+descriptor and its sealing, the register message. Given the same job it gives the same
+record (the HPKE wraps differ, as every wrap does, and open to the same key).
+
+:func:`seal_jobs` runs jobs in a bounded pool of worker processes (``spawn``: the
+caller may have threads) when there are at least :data:`POOL_THRESHOLD` of them and
+more than one core; otherwise, or if the pool cannot start, serially in this process.
+The serial path is the reference: the pool's results are the same (tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import secrets
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from phrchain.modules.records.messages import Register, size_bucket
+from phrchain.vault import crypto
+from phrchain.vault.descriptor import Descriptor, seal_descriptor
+
+if TYPE_CHECKING:
+    from phrchain.client.records import Prepared
+
+log = logging.getLogger(__name__)
+
+POOL_THRESHOLD: Final = 64  # fewer jobs than this are sealed in this process
+MAX_WORKERS: Final = 8
+CHUNK: Final = 16  # jobs per round trip to a worker
+
+_pool: Executor | None = None
+_pool_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One record to seal: what ``prepare`` decided, with its fresh random values."""
+
+    plaintext: bytes
+    patient: str
+    resource: str
+    category: str
+    author: str
+    custodian: str
+    self_reported: bool
+    replaces: str | None
+    readers: Mapping[str, bytes]  # reader DID -> registered X25519 enc key
+    record_id: bytes
+    data_key: bytes
+    salt: bytes
+    descriptor_salt: str
+
+    @classmethod
+    def new(cls, plaintext: bytes, patient: str, *, resource: str, category: str,
+            author: str, custodian: str, self_reported: bool, replaces: str | None,
+            readers: Mapping[str, bytes], record_id: bytes | None = None) -> Job:
+        return cls(plaintext, patient, resource, category, author, custodian,
+                   self_reported, replaces, dict(readers),
+                   record_id or secrets.token_bytes(16), secrets.token_bytes(crypto.KEY_SIZE),
+                   secrets.token_bytes(crypto.SALT_SIZE), secrets.token_hex(16))
+
+
+def seal_job(job: Job) -> Prepared:
+    """Seal one record (no network, no state): the reference for the pool."""
+    from phrchain.client.records import Prepared
+
+    sealed = crypto.seal(job.record_id, job.patient, job.plaintext, data_key=job.data_key,
+                         salt=job.salt)
+    wrapped = {did: crypto.wrap_key(sealed.data_key, key, job.record_id, did)
+               for did, key in job.readers.items()}
+    meta = sealed.meta
+    descriptor = Descriptor.new(job.record_id.hex(), job.resource, job.category, job.author,
+                                meta.size, meta.chunks, salt=job.descriptor_salt)
+    msg = Register(meta.record_id.hex(), job.patient, meta.hash.hex(), size_bucket(meta.size),
+                   meta.commitment.hex(), descriptor.commitment().hex(),
+                   job.custodian if job.self_reported else None, job.replaces).to_msg()
+    return Prepared(sealed, wrapped, msg, job.custodian, descriptor,
+                    seal_descriptor(descriptor, sealed.data_key), job.self_reported)
+
+
+def _seal_chunk(jobs: Sequence[Job]) -> list[Prepared]:
+    return [seal_job(j) for j in jobs]
+
+
+def pool_size() -> int:
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+
+
+def _executor() -> Executor | None:
+    global _pool
+    with _pool_lock:
+        if _pool is None and pool_size() > 1:
+            _pool = ProcessPoolExecutor(pool_size(),
+                                        mp_context=multiprocessing.get_context("spawn"))
+        return _pool
+
+
+def shutdown() -> None:
+    """Stop the worker processes (started again on the next large batch)."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def seal_jobs(jobs: Sequence[Job], *, parallel: bool | None = None) -> Iterator[Prepared]:
+    """The sealed records of ``jobs``, in order, as they are ready. ``parallel``: None
+    decides by :data:`POOL_THRESHOLD` and the core count; False is the serial reference;
+    True uses the pool whenever there is one."""
+    use = len(jobs) >= POOL_THRESHOLD if parallel is None else parallel
+    pool = _executor() if use else None
+    if pool is None:
+        yield from map(seal_job, jobs)
+        return
+    chunks = [jobs[i:i + CHUNK] for i in range(0, len(jobs), CHUNK)]
+    try:
+        futures = [pool.submit(_seal_chunk, c) for c in chunks]
+    except RuntimeError as exc:  # a broken or shut-down pool: the serial path
+        log.warning("sealing pool unavailable (%s): sealing serially", type(exc).__name__)
+        shutdown()
+        yield from map(seal_job, jobs)
+        return
+    for k, future in enumerate(futures):
+        try:
+            done = future.result()
+        except BrokenExecutor as exc:  # a worker died: the rest serially, same results
+            log.warning("sealing pool broke (%s): sealing the rest serially",
+                        type(exc).__name__)
+            shutdown()
+            for chunk in chunks[k:]:
+                yield from map(seal_job, chunk)
+            return
+        yield from done
