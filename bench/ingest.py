@@ -59,7 +59,7 @@ from phrchain.client.wallet import Wallet
 from phrchain.core.tx import build_tx, decode_tx, tx_hash
 from phrchain.fhir.synthetic import generate_bundle, generate_patients
 from phrchain.modules.identity.messages import RegisterPatient
-from phrchain.vault import crypto
+from phrchain.vault import bulk, crypto
 
 
 def patient_wallet(i: int) -> Wallet:
@@ -170,6 +170,7 @@ def instrument(timers: Timers, importer: Phr) -> None:
     records, sender = importer.records, importer.session.sender
     timers.wrap(fhir_bundle, "split_bundle", "validate + split_bundle")
     timers.wrap(records, "prepare", "prepare (seal + wrap + readers)")
+    timers.wrap(records, "job", "jobs: readers, ids, keys (then sealed)")
     timers.wrap(crypto, "seal", "  seal (AES-GCM, commitment, hash)")
     timers.wrap(crypto, "wrap_key", "  wrap_key (HPKE)")
     timers.wrap(records, "_readers", "  consent/readers query (cached)")
@@ -183,11 +184,11 @@ def instrument(timers: Timers, importer: Phr) -> None:
 
 
 def import_all(importer: Phr, bundles: list[dict[str, Any]],
-               dids: dict[str, str]) -> tuple[int, float]:
+               dids: dict[str, str], parallel: bool | None) -> tuple[int, float]:
     records = 0
     t0 = time.perf_counter()
     for bundle in bundles:
-        ids = importer.records.import_bundle(bundle, dids)
+        ids = importer.records.import_bundle(bundle, dids, parallel=parallel)
         records += sum(map(len, ids.values()))
     return records, time.perf_counter() - t0
 
@@ -212,7 +213,9 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         importer = c.client(HOSPITAL_A)
         warm = generate_bundle(args.seed + 1, 0, resources=60)  # every resource type:
         importer.records.import_bundle(warm, {patient_id(warm): wallets[0].did})  # validators
-        # compiled, connections open
+        # compiled, connections open, the sealing pool's workers started (once per
+        # importing process, like the imports; vault/bulk.py)
+        pool = 0 if args.serial else bulk.start()
         home = c.home
         h0 = settle(c)
         files0 = {n: db_bytes(home / "data" / n) for n in ("blocks.db", "state.db")}
@@ -224,7 +227,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             yappi.start()
         cpu0 = cpu_snapshot()
         try:
-            records, elapsed = import_all(importer, bundles, dids)
+            records, elapsed = import_all(importer, bundles, dids,
+                                          False if args.serial else None)
             cpu1 = cpu_snapshot()
         finally:
             if yappi:
@@ -238,7 +242,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             importer.records.import_bundle(bundle, dids)
             settle(c)
             out[size] = chain_bytes(home, before)
-        out.update(records=records, elapsed=elapsed, entries=entries, gen_s=gen_s,
+        out.update(pool=pool, records=records, elapsed=elapsed, entries=entries, gen_s=gen_s,
                    main=main, files=(files0, files1), blocks=h1 - h0, timers=timers,
                    prefix=key_prefix_check(home),
                    cpu=cpu_spent(cpu0, cpu1, server_labels(cpu1)))
@@ -255,6 +259,8 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
           f"per Bundle: {r['entries']} entries, {records} records (Organization/Practitioner"
           f" entries are validated but are no patient's records); generated in "
           f"{r['gen_s']:.1f} s (not timed)")
+    how = "serial (--serial)" if args.serial else f"{r['pool']} worker processes"
+    print(f"sealing: {how}")
     print(f"import: {elapsed:.2f} s -> {records / elapsed:,.0f} records/s "
           f"({r['entries'] / elapsed:,.0f} Bundle entries/s), {main['txs']} txs in "
           f"{r['blocks']} blocks (interval {args.block_ms} ms)")
@@ -298,6 +304,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
         "onchain_bytes_per_record": round(per["tx_raw"], 1),
         "entries_per_s": round(r["entries"] / elapsed), "records": records,
         "patients": args.patients, "elapsed_s": round(elapsed, 2),
+        "sealing_workers": r["pool"],
         "block_result_bytes_per_record": round(per["tx_result"], 1),
         "block_header_bytes_per_record": round(per["headers"], 1),
         "state_value_bytes_per_record": round(per["state_records_kv"], 1),
@@ -324,6 +331,8 @@ def main() -> None:
     parser.add_argument("--block-ms", type=int, default=20)
     parser.add_argument("--dir", default=None, help="where the node and vaults live")
     parser.add_argument("--quick", action="store_true", help="20 patients, 16 documents")
+    parser.add_argument("--serial", action="store_true",
+                        help="seal in the importing process (the reference path), no pool")
     parser.add_argument("--profile", action="store_true",
                         help="yappi over every thread, to stderr (the bench extra: "
                              "pip install -e '.[bench]')")

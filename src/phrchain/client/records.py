@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from phrchain.client import breakglass, sealing
+from phrchain.client import breakglass
 from phrchain.client.breakglass import Receipt
 from phrchain.client.http import ApiError
 from phrchain.client.sender import Progress
@@ -29,8 +29,10 @@ from phrchain.modules.records.messages import (
     Erase,
     size_bucket,
 )
+from phrchain.vault import bulk as sealing
 from phrchain.vault import crypto
-from phrchain.vault.crypto import ChunkPart, Sealed
+from phrchain.vault.bulk import Prepared
+from phrchain.vault.crypto import ChunkPart
 from phrchain.vault.descriptor import Descriptor, open_descriptor
 from phrchain.vault.errors import DESCRIPTOR_INVALID, HASH_MISMATCH, VaultError
 from phrchain.vault.wire import MAX_KEY_ITEMS, Upload
@@ -46,25 +48,6 @@ REGISTER_TIMEOUT_S: Final = 60.0  # how long store() waits for the vault's regis
 # The opened descriptor's fields merged into the chain's record (Opened.descriptor):
 # ``size`` there is the exact ciphertext size; the chain's bucket stays as ``bucket``.
 OPENED_FIELDS: Final = ("resource", "category", "author", "size", "chunks")
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A sealed record ready to upload and register: its sealed descriptor, and the
-    register message (sent by the custodian's vault, or by the patient if
-    ``self_reported``)."""
-
-    sealed: Sealed
-    wrapped: dict[str, bytes]
-    msg: dict[str, Any]
-    custodian: str
-    descriptor: Descriptor
-    sealed_descriptor: bytes
-    self_reported: bool = False
-
-    @property
-    def record(self) -> str:
-        return self.sealed.record_id.hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +229,7 @@ class RecordsClient:
         patient's compartment (Practitioner, Organization, …) are not imported: their
         counts by type are added to ``set_aside`` (why: ``fhir.bundle.SET_ASIDE_REASON``).
         Records are sealed in a pool of worker processes when there are many
-        (``client/sealing.py``; ``parallel=False``: in this process)."""
+        (``vault/bulk.py``; ``parallel=False``: in this process)."""
         from phrchain.fhir import category_of
         from phrchain.fhir.bundle import split_bundle
 

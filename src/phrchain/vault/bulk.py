@@ -1,4 +1,6 @@
-"""Sealing records in bulk: the pure cryptographic part of ``RecordsClient.prepare``.
+"""Sealing records in bulk: the pure cryptographic part of the SDK's
+``RecordsClient.prepare`` (``client/records.py``), here below the SDK so that a worker
+process imports only the vault library.
 
 :class:`Job` is everything the sealing needs, decided on the caller's side first (the
 readers' keys from the chain, the custodian, and the fresh random values: record id,
@@ -20,17 +22,16 @@ import multiprocessing
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final
 
 from phrchain.modules.records.messages import Register, size_bucket
 from phrchain.vault import crypto
+from phrchain.vault.crypto import Sealed
 from phrchain.vault.descriptor import Descriptor, seal_descriptor
-
-if TYPE_CHECKING:
-    from phrchain.client.records import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,25 @@ CHUNK: Final = 16  # jobs per round trip to a worker
 
 _pool: Executor | None = None
 _pool_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A sealed record ready to upload and register: its sealed descriptor, and the
+    register message (sent by the custodian's vault, or by the patient if
+    ``self_reported``)."""
+
+    sealed: Sealed
+    wrapped: dict[str, bytes]
+    msg: dict[str, Any]
+    custodian: str
+    descriptor: Descriptor
+    sealed_descriptor: bytes
+    self_reported: bool = False
+
+    @property
+    def record(self) -> str:
+        return self.sealed.record_id.hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +92,6 @@ class Job:
 
 def seal_job(job: Job) -> Prepared:
     """Seal one record (no network, no state): the reference for the pool."""
-    from phrchain.client.records import Prepared
-
     sealed = crypto.seal(job.record_id, job.patient, job.plaintext, data_key=job.data_key,
                          salt=job.salt)
     wrapped = {did: crypto.wrap_key(sealed.data_key, key, job.record_id, did)
@@ -103,6 +121,25 @@ def _executor() -> Executor | None:
             _pool = ProcessPoolExecutor(pool_size(),
                                         mp_context=multiprocessing.get_context("spawn"))
         return _pool
+
+
+def _ready() -> int:
+    time.sleep(0.05)  # long enough that each of a round's calls gets its own worker
+    return os.getpid()
+
+
+def start() -> int:
+    """Start the worker processes now (a long import warms them once, as it warms its
+    imports); how many answered."""
+    pool = _executor()
+    if pool is None:
+        return 0
+    seen: set[int] = set()
+    for _ in range(10):  # bounded: workers start on demand, one per waiting call
+        seen |= {f.result() for f in [pool.submit(_ready) for _ in range(pool_size())]}
+        if len(seen) >= pool_size():
+            break
+    return len(seen)
 
 
 def shutdown() -> None:
