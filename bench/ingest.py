@@ -193,6 +193,36 @@ def import_all(importer: Phr, bundles: list[dict[str, Any]],
     return records, time.perf_counter() - t0
 
 
+def cli_import(c: Any, tmp: Path, hospital: Wallet, bundles: list[dict[str, Any]],
+               dids: dict[str, str], serial: bool) -> tuple[int, float]:
+    """The path users take: one ``phrchain records import`` process per Bundle file,
+    hospital A's wallet from a file, the node and the vault directory from the
+    environment; wall time from the first start to the last exit."""
+    import subprocess
+
+    from phrchain.client.wallet import KdfParams
+
+    wallet, vaults, phrase = tmp / "hospital.json", tmp / "vaults.json", uuid.uuid4().hex
+    hospital.save(wallet, phrase, KdfParams(memory_kib=64, iterations=1, lanes=1))
+    vaults.write_text(json.dumps(c.directory))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHRCHAIN_")}
+    env.update(PHRCHAIN_NODE=c.api_url, PHRCHAIN_PASSPHRASE=phrase,
+               PHRCHAIN_VAULTS=str(vaults), **({"PHRCHAIN_SEAL_WORKERS": "0"} if serial else {}))
+    files = []
+    for i, bundle in enumerate(bundles):
+        files.append((tmp / f"bundle{i}.json", tmp / f"patients{i}.json"))
+        files[-1][0].write_text(json.dumps(bundle))
+        files[-1][1].write_text(json.dumps(dids))
+    records, t0 = 0, time.perf_counter()
+    for bundle_file, mapping in files:
+        done = subprocess.run([sys.executable, "-m", "phrchain", "records", "import",
+                               "--file", str(bundle_file), "--patients", str(mapping),
+                               "--wallet", str(wallet)], capture_output=True, text=True,
+                              timeout=600, env=env, check=True)
+        records += int(json.loads(done.stdout)["total"])
+    return records, time.perf_counter() - t0
+
+
 def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from tests.consortium import HOSPITAL_A
 
@@ -242,6 +272,15 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             importer.records.import_bundle(bundle, dids)
             settle(c)
             out[size] = chain_bytes(home, before)
+        if args.cli:
+            cli = generate_patients(args.cli * args.per_bundle, args.seed + 7, args.resources)
+            cli_bundles = [merged(cli[i:i + args.per_bundle])
+                           for i in range(0, len(cli), args.per_bundle)]
+            cli_wallets = [patient_wallet(100_000 + i) for i in range(len(cli))]
+            register_patients(c, cli_wallets)
+            out["cli"] = cli_import(c, tmp, HOSPITAL_A, cli_bundles,
+                                    {patient_id(b): w.did for b, w in
+                                     zip(cli, cli_wallets, strict=True)}, args.serial)
         out.update(pool=pool, records=records, elapsed=elapsed, entries=entries, gen_s=gen_s,
                    main=main, files=(files0, files1), blocks=h1 - h0, timers=timers,
                    prefix=key_prefix_check(home),
@@ -299,12 +338,18 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
         stats.print_all(out=sys.stderr, columns={0: ("name", 80), 1: ("ncall", 9),
                                                  2: ("tsub", 8), 3: ("ttot", 8)})
         yappi.get_thread_stats().print_all(out=sys.stderr)
+    cli = {}
+    if "cli" in r:
+        n, seconds = r["cli"]
+        cli = {"cli_resources_per_s": round(n / seconds), "cli_records": n}
+        print(f"\nphrchain records import, one process per Bundle: {n} records in "
+              f"{seconds:.2f} s -> {n / seconds:,.0f} records/s")
     print(json.dumps({
         "bench": "ingest", "resources_per_s": round(records / elapsed),
         "onchain_bytes_per_record": round(per["tx_raw"], 1),
         "entries_per_s": round(r["entries"] / elapsed), "records": records,
         "patients": args.patients, "elapsed_s": round(elapsed, 2),
-        "sealing_workers": r["pool"],
+        "sealing_workers": r["pool"], **cli,
         "block_result_bytes_per_record": round(per["tx_result"], 1),
         "block_header_bytes_per_record": round(per["headers"], 1),
         "state_value_bytes_per_record": round(per["state_records_kv"], 1),
@@ -331,6 +376,8 @@ def main() -> None:
     parser.add_argument("--block-ms", type=int, default=20)
     parser.add_argument("--dir", default=None, help="where the node and vaults live")
     parser.add_argument("--quick", action="store_true", help="20 patients, 16 documents")
+    parser.add_argument("--cli", type=int, default=0, metavar="N",
+                        help="then import N more Bundles with `phrchain records import`")
     parser.add_argument("--serial", action="store_true",
                         help="seal in the importing process (the reference path), no pool")
     parser.add_argument("--profile", action="store_true",

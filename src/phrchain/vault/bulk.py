@@ -11,7 +11,8 @@ record (the HPKE wraps differ, as every wrap does, and open to the same key).
 
 :func:`seal_jobs` runs jobs in a bounded pool of worker processes (``spawn``: the
 caller may have threads) when there are at least :data:`POOL_THRESHOLD` of them and
-more than one core; otherwise, or if the pool cannot start, serially in this process.
+more than one core (``PHRCHAIN_SEAL_WORKERS`` sets the number; 0 or 1: none);
+otherwise, or if the pool cannot start or breaks, serially in this process.
 The serial path is the reference: the pool's results are the same (tests).
 """
 
@@ -111,6 +112,11 @@ def _seal_chunk(jobs: Sequence[Job]) -> list[Prepared]:
 
 
 def pool_size() -> int:
+    """Worker processes: the core count, at most :data:`MAX_WORKERS`, or
+    ``PHRCHAIN_SEAL_WORKERS`` if set (0 or 1: no pool, the serial path)."""
+    given = os.environ.get("PHRCHAIN_SEAL_WORKERS", "")
+    if given.isdigit():
+        return max(1, min(int(given), MAX_WORKERS))
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
