@@ -73,11 +73,11 @@ def same(a: bulk.Prepared, b: bulk.Prepared) -> None:
 
 
 def test_the_pool_seals_as_the_serial_reference_does() -> None:
-    work = jobs(bulk.POOL_THRESHOLD + 7)
+    work = jobs(bulk.POOL_MIN + 7)
     serial = list(bulk.seal_jobs(work, parallel=False))
     try:
         assert bulk.start() >= 1 or bulk.pool_size() == 1
-        pooled = list(bulk.seal_jobs(work))  # above the threshold: the pool
+        pooled = list(bulk.seal_jobs(work))  # a running pool takes POOL_MIN jobs or more
     finally:
         bulk.shutdown()
     assert len(serial) == len(pooled) == len(work)
@@ -98,7 +98,7 @@ def test_the_pool_seals_as_the_serial_reference_does() -> None:
 
 
 def test_a_broken_pool_falls_back_to_the_serial_path() -> None:
-    work = jobs(bulk.POOL_THRESHOLD)
+    work = jobs(bulk.POOL_MIN)
     bulk.start()
     pool = bulk._pool
     bulk.shutdown()
@@ -114,8 +114,11 @@ def test_a_broken_pool_falls_back_to_the_serial_path() -> None:
     assert bulk._pool is None
 
 
-def test_few_jobs_stay_in_this_process() -> None:
-    work = jobs(3)
+def test_no_pool_is_started_below_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "POOL_THRESHOLD", 80)
     assert bulk._pool is None
-    out = list(bulk.seal_jobs(work))
-    assert bulk._pool is None and len(out) == 3
+    assert len(list(bulk.seal_jobs(jobs(79)))) == 79
+    assert bulk._pool is None
+    monkeypatch.setenv("PHRCHAIN_SEAL_WORKERS", "0")  # the operator's choice: no pool
+    assert bulk.pool_size() == 1 and bulk.start() == 0
+    assert len(list(bulk.seal_jobs(jobs(80)))) == 80 and bulk._pool is None

@@ -10,7 +10,8 @@ descriptor and its sealing, the register message. Given the same job it gives th
 record (the HPKE wraps differ, as every wrap does, and open to the same key).
 
 :func:`seal_jobs` runs jobs in a bounded pool of worker processes (``spawn``: the
-caller may have threads) when there are at least :data:`POOL_THRESHOLD` of them and
+caller may have threads) when there are at least :data:`POOL_THRESHOLD` of them (or
+:data:`POOL_MIN` once it runs: a long-lived importer starts it with :func:`start`) and
 more than one core (``PHRCHAIN_SEAL_WORKERS`` sets the number; 0 or 1: none);
 otherwise, or if the pool cannot start or breaks, serially in this process.
 The serial path is the reference: the pool's results are the same (tests).
@@ -36,7 +37,11 @@ from phrchain.vault.descriptor import Descriptor, seal_descriptor
 
 log = logging.getLogger(__name__)
 
-POOL_THRESHOLD: Final = 64  # fewer jobs than this are sealed in this process
+# Starting a worker costs ~0.5-1 s of CPU (a fresh interpreter importing the vault
+# library), ~0.6-1 ms per record to seal: a pool is started for this many jobs at once,
+# and once running (or started by :func:`start`) used for batches of POOL_MIN or more.
+POOL_THRESHOLD: Final = 2048
+POOL_MIN: Final = 64
 MAX_WORKERS: Final = 8
 CHUNK: Final = 16  # jobs per round trip to a worker
 
@@ -159,10 +164,13 @@ def shutdown() -> None:
 
 def seal_jobs(jobs: Sequence[Job], *, parallel: bool | None = None) -> Iterator[Prepared]:
     """The sealed records of ``jobs``, in order, as they are ready. ``parallel``: None
-    decides by :data:`POOL_THRESHOLD` and the core count; False is the serial reference;
-    True uses the pool whenever there is one."""
-    use = len(jobs) >= POOL_THRESHOLD if parallel is None else parallel
-    pool = _executor() if use else None
+    decides by :data:`POOL_THRESHOLD` (or :data:`POOL_MIN` once the pool runs) and the
+    core count; False is the serial reference; True uses the pool whenever there can
+    be one."""
+    if parallel is None:
+        parallel = len(jobs) >= POOL_THRESHOLD or (_pool is not None
+                                                   and len(jobs) >= POOL_MIN)
+    pool = _executor() if parallel else None
     if pool is None:
         yield from map(seal_job, jobs)
         return
