@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from phrchain.client import breakglass
 from phrchain.client.breakglass import Receipt
@@ -36,6 +36,9 @@ from phrchain.vault.crypto import ChunkPart
 from phrchain.vault.descriptor import Descriptor, open_descriptor
 from phrchain.vault.errors import DESCRIPTOR_INVALID, HASH_MISMATCH, VaultError
 from phrchain.vault.wire import MAX_KEY_ITEMS, Upload
+
+if TYPE_CHECKING:
+    from phrchain.fhir.bundle import BundleSplit
 
 __all__ = ["MSGS_PER_TX", "Opened", "Prepared", "RecordsClient", "RecordsError",
            "resource_bytes"]
@@ -220,7 +223,8 @@ class RecordsClient:
     def import_bundle(self, bundle: Mapping[str, Any], patients: Mapping[str, str],
                       progress: Progress | None = None,
                       set_aside: dict[str, int] | None = None,
-                      parallel: bool | None = None) -> dict[str, list[str]]:
+                      parallel: bool | None = None, split: BundleSplit | None = None
+                      ) -> dict[str, list[str]]:
         """Import a FHIR transaction or collection Bundle (e.g. from a synthetic-patient
         generator): every resource is validated, references inside the bundle are
         resolved, and each resource (the Patient too) becomes a record of the right
@@ -229,11 +233,12 @@ class RecordsClient:
         patient's compartment (Practitioner, Organization, …) are not imported: their
         counts by type are added to ``set_aside`` (why: ``fhir.bundle.SET_ASIDE_REASON``).
         Records are sealed in a pool of worker processes when there are many
-        (``vault/bulk.py``; ``parallel=False``: in this process)."""
+        (``vault/bulk.py``; ``parallel=False``: in this process). ``split``: the
+        Bundle's ``split_bundle`` if the caller already validated and split it."""
         from phrchain.fhir import category_of
         from phrchain.fhir.bundle import split_bundle
 
-        split = split_bundle(bundle)
+        split = split_bundle(bundle) if split is None else split
         if set_aside is not None:
             for kind, count in split.set_aside().items():
                 set_aside[kind] = set_aside.get(kind, 0) + count
