@@ -95,15 +95,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     total = sum(1 + len(g.resources) for g in groups)
     print(say("records.sealing", total=total, patients=len(groups)), file=sys.stderr)
     bar = ProgressBar(total, "registering", "resources")
-    ids: dict[str, list[str]] = {}
     with phr_client(args) as rc:
         if total >= bulk.POOL_THRESHOLD:  # worth its start-up: used for every Bundle
             bulk.start()
-        try:
-            for bundle, split in zip(bundles, splits, strict=True):
-                for did, records in rc.records.import_bundle(bundle, patients, bar,
-                                                             split=split).items():
-                    ids.setdefault(did, []).extend(records)
+        try:  # one stream: one wait for the chain per window of records, not per Bundle
+            ids = rc.records.import_splits(splits, patients, bar)
         finally:
             bar.close()
     print_json({"imported": {did: len(records) for did, records in ids.items()},

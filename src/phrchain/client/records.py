@@ -46,6 +46,7 @@ __all__ = ["MSGS_PER_TX", "Opened", "Prepared", "RecordsClient", "RecordsError",
 MSGS_PER_TX = 32
 MANY_PER_QUERY: Final = 256  # record ids per records/many query (its MAX_MANY)
 UPLOAD_BATCH_BYTES = 8 << 20
+IMPORT_WINDOW: Final = 8192  # records sealed and held at once by import_splits
 UPLOAD_BATCH_RECORDS: Final = 128  # records per upload request (one vault transaction)
 REGISTER_TIMEOUT_S: Final = 60.0  # how long store() waits for the vault's register txs
 # The opened descriptor's fields merged into the chain's record (Opened.descriptor):
@@ -235,25 +236,40 @@ class RecordsClient:
         Records are sealed in a pool of worker processes when there are many
         (``vault/bulk.py``; ``parallel=False``: in this process). ``split``: the
         Bundle's ``split_bundle`` if the caller already validated and split it."""
-        from phrchain.fhir import category_of
         from phrchain.fhir.bundle import split_bundle
 
         split = split_bundle(bundle) if split is None else split
         if set_aside is not None:
             for kind, count in split.set_aside().items():
                 set_aside[kind] = set_aside.get(kind, 0) + count
+        return self.import_splits([split], patients, progress, parallel)
+
+    def import_splits(self, splits: Sequence[BundleSplit], patients: Mapping[str, str],
+                      progress: Progress | None = None, parallel: bool | None = None
+                      ) -> dict[str, list[str]]:
+        """:meth:`import_bundle` of several validated Bundles (``split_bundle``) as one
+        stream: sealed, uploaded and registered together in windows of up to
+        :data:`IMPORT_WINDOW` records (one wait for the chain per window, not per
+        Bundle). Every DID is checked before anything is sealed."""
+        from phrchain.fhir import category_of
+
+        for group in (g for split in splits for g in split):
+            if group.patient_id not in patients:
+                raise RecordsError(f"Bundle Patient {group.patient_id} has no DID in the map")
         out: dict[str, list[str]] = {}
         jobs: list[sealing.Job] = []
-        for group in split:
-            did = patients.get(group.patient_id)
-            if did is None:
-                raise RecordsError(f"Bundle Patient {group.patient_id} has no DID in the map")
+        for group in (g for split in splits for g in split):
+            did = patients[group.patient_id]
             for res in (group.patient, *group.resources):
                 jobs.append(self.job(resource_bytes(res), did,
                                      resource=str(res["resourceType"]),
                                      category=category_of(res)))
                 out.setdefault(did, []).append(jobs[-1].record_id.hex())
-        self.store(sealing.seal_jobs(jobs, parallel=parallel), progress)
+            if len(jobs) >= IMPORT_WINDOW:
+                self.store(sealing.seal_jobs(jobs, parallel=parallel), progress)
+                jobs = []
+        if jobs:
+            self.store(sealing.seal_jobs(jobs, parallel=parallel), progress)
         return out
 
     def export(self, patient: str | None = None, purpose: str = "PATRQT",
