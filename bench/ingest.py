@@ -33,7 +33,14 @@ then a 100 KiB attachment are imported the same way and their tx bytes per recor
 compared. Last line: ``{"bench": "ingest", "resources_per_s": …,
 "onchain_bytes_per_record": …}``.
 
-    python bench/ingest.py [--quick] [--patients 200] [--profile]
+Sealing (AES-GCM, commitment, HPKE wraps, sealed descriptor) runs in the SDK's pool of
+worker processes (``vault/bulk.py``), started in the untimed warm-up as a long-lived
+importer would; ``--serial`` seals in the importing process (the reference path).
+``--cli N`` then imports N more Bundles the way users do, with ``phrchain records
+import`` processes: one per Bundle file, then all the files in one run
+(``cli_resources_per_s``, ``cli_one_run_resources_per_s``).
+
+    python bench/ingest.py [--quick] [--patients 200] [--serial] [--cli N] [--profile]
 """
 
 from __future__ import annotations
