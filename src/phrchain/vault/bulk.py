@@ -23,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import secrets
+import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -125,12 +126,19 @@ def pool_size() -> int:
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
+def _worker_init() -> None:
+    """A worker leaves Ctrl-C to its parent (which stops the pool), instead of printing
+    a traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _executor() -> Executor | None:
     global _pool
     with _pool_lock:
         if _pool is None and pool_size() > 1:
             _pool = ProcessPoolExecutor(pool_size(),
-                                        mp_context=multiprocessing.get_context("spawn"))
+                                        mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_worker_init)
         return _pool
 
 
