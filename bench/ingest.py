@@ -378,7 +378,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
                               if v >= 0.01},
         "cpu_s": round(total_cpu, 2),
         "loadavg_1m": round(os.getloadavg()[0], 1),
-        "targets": {"resources_per_s": 2000, "onchain_bytes_per_record": 400}}))
+        "targets": {"resources_per_s": 2500, "onchain_bytes_per_record": 400}}))
 
 
 def main() -> None:
