@@ -20,9 +20,16 @@ Clients are threads of this process (one keep-alive connection each), ``--client
 levels, ``--seconds`` each after ``--warmup``; the servers share the GIL with them, as
 they share it with the baseline. Last line: ``{"bench": "fhir_rest", "reads_per_s",
 "searches_per_s", "baseline_per_s", "ratio"}`` (at the highest level; ratio = reads ÷
-baseline, goal >= 0.5) and per level ``c<N>``: rates and p50/p99 in ms.
+baseline, goal >= 0.5) and per level ``c<N>``: rates and p50/p99 in ms, and the CPU
+milliseconds per request of each thread group of this process (from /proc, so no
+profiler overhead: the clients, the vault's event loop and worker threads, its audit
+sender, the node's block producer and helper processes).
+
+``--profile``: yappi (the ``bench`` extra) over every thread during the reads of the
+highest level, CPU time by function to stderr.
 
     python bench/fhir_rest.py [--clients 1,4] [--seconds 5] [--resources 60] [--quick]
+                              [--profile]
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _harness import pct, running
+from _harness import cpu_snapshot, cpu_spent, pct, running, server_labels, thread_profiler
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from tests.consortium import HOSPITAL_B, P
@@ -49,7 +56,7 @@ from phrchain.api.server import BackgroundServer
 
 
 def _level(clients: int, seconds: float, make: Callable[[int], tuple[str, dict[str, str]]]
-           ) -> dict[str, float]:
+           ) -> dict[str, Any]:
     latencies: list[list[float]] = [[] for _ in range(clients)]
     failures: list[str] = []
     stop = threading.Event()
@@ -69,7 +76,8 @@ def _level(clients: int, seconds: float, make: Callable[[int], tuple[str, dict[s
                 latencies[i].append(took)
                 n += 1
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True, name="bench client")
+               for i in range(clients)]
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -89,6 +97,37 @@ def _level(clients: int, seconds: float, make: Callable[[int], tuple[str, dict[s
             "p99_ms": round(pct(flat, 99) * 1000, 2), "n": len(flat)}
 
 
+def _measured(c: Any, clients: int, seconds: float,
+              make: Callable[[int], tuple[str, dict[str, str]]], yappi: Any) -> dict[str, Any]:
+    """One measured level of one kind, with the CPU ms per request of each thread group
+    (the audit entries of the level flushed to the chain inside the window: a read's
+    audit entry costs its share there); profiled when ``yappi`` is given."""
+    c.flush()  # the warm-up's audit entries are not this level's
+    before = cpu_snapshot()
+    if yappi is not None:
+        yappi.set_clock_type("cpu")
+        yappi.start()
+    level = _level(clients, seconds, make)
+    if yappi is not None:
+        yappi.stop()
+        _print_profile(yappi)
+    c.flush()
+    after = cpu_snapshot()
+    level["cpu_ms"] = {k: round(v * 1e3 / level["n"], 3) for k, v in sorted(
+        cpu_spent(before, after, server_labels(after)).items(), key=lambda kv: -kv[1])
+        if v * 1e3 / level["n"] >= 0.01}
+    return level
+
+
+def _print_profile(yappi: Any) -> None:
+    """CPU time by function over every thread of this process, to stderr."""
+    stats = yappi.get_func_stats()
+    stats.sort("tsub", "desc")
+    stats.print_all(out=sys.stderr, columns={0: ("name", 80), 1: ("ncall", 9),
+                                             2: ("tsub", 8), 3: ("ttot", 8)})
+    yappi.get_thread_stats().print_all(out=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", default="1,4")
@@ -96,10 +135,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--resources", type=int, default=60)
     parser.add_argument("--quick", action="store_true", help="a smoke run: about 15 s")
+    parser.add_argument("--profile", action="store_true",
+                        help="yappi over every thread during the top level's reads")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.warmup, args.resources = 0.5, 0.2, 45
     levels = [int(x) for x in args.clients.split(",")]
+    yappi = thread_profiler() if args.profile else None
     with tempfile.TemporaryDirectory() as tmp, running(Path(tmp)) as c:
         world = import_patient(c, P, seed=5, resources=args.resources)
         grant(c, P, HOSPITAL_B, purposes=["TREAT"])
@@ -131,8 +173,8 @@ def main() -> None:
                 level: dict[str, Any] = {}
                 for kind, make in kinds.items():
                     _level(clients, args.warmup, make)
-                    level[kind] = _level(clients, args.seconds, make)
-                    c.flush()  # the audit entries of this run go to the chain
+                    level[kind] = _measured(c, clients, args.seconds, make, yappi if (
+                        kind == "reads" and clients == max(levels)) else None)
                 out[f"c{clients}"] = level
                 print(json.dumps({f"c{clients}": level}), file=sys.stderr)
         top = out[f"c{max(levels)}"]

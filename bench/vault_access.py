@@ -200,9 +200,8 @@ def breakdown(vault: Vault, url: str, calls: list[tuple[Wallet, str]], profile: 
     timers.wrap(vault, "_chain", lambda path, _data: f"query {path}")
     timers.wrap(vault.journal, "accept", "journal (nonce + audit, fsync)")
     timers.wrap(audit_seal, "seal", "seal the audit entry (AES-GCM + HPKE wraps)")
-    timers.wrap(vault.store, "get_meta", "blob store: meta")
-    timers.wrap(vault.store, "get_chunks", "blob store: chunks")
-    timers.wrap(vault.store, "get_wrapped_key", "blob store: wrapped key")
+    timers.wrap(vault.store, "get_held", "blob store: meta + descriptor")
+    timers.wrap(vault.store, "get_key_and_chunks", "blob store: wrapped key + chunks")
     timers.wrap(vault.sender, "poke", "sender poke")
     timers.wrap(vault_requests.keys, "verify", "Ed25519 verify")
     profiler = None

@@ -82,8 +82,9 @@ def test_quick_run_prints_its_figures(bench: str, tmp_path: Path) -> None:
     argv = [sys.executable, str(ROOT / "bench" / f"{bench}.py"), "--quick"]
     if bench == "fuzz":  # its logs and corpora stay in pytest's directory, not in /tmp
         argv += ["--workdir", str(tmp_path / "fuzz")]
+    # a hang guard, not a speed claim: quick runs take 5-90 s on a loaded 2-core machine
     done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=180 if bench == "cometbft_throughput" else 90, check=False)
+                          timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-2000:]
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert isinstance(line, dict)

@@ -136,3 +136,18 @@ def test_a_patient_app_is_named_and_its_out_of_scope_reads_denied(
     via = [e for e in seen if e.get("client") == APP]
     assert via and all(e["grant"] == consent for e in via)
     assert (observations[0], "out_of_scope") in {(e["record"], e["reason"]) for e in via}
+
+
+def test_a_search_page_journals_its_decisions_in_one_commit(c: Consortium,
+                                                             world: dict[str, Any]) -> None:
+    """Every decision of a page is journaled (durably, before the page is answered) in
+    one transaction: one fsync per page, not one per resource."""
+    journal = c.vaults[HOSPITAL_A.did].journal
+    token = backend_token(c, HOSPITAL_A, "system/Observation.rs")
+    c.flush()
+    commits, backlog = journal.commits, journal.backlog()
+    page = get(base_of(c), "Observation", token, patient=world["pid"], _count="4")
+    assert page.status_code == 200, page.text
+    assert len(page.json()["entry"]) == 4
+    assert journal.commits == commits + 1
+    assert journal.backlog() - backlog in (0, 4)  # all four, or already sent and settled

@@ -49,6 +49,7 @@ def supply_messages() -> list[dict[str, Any]]:
         {"type": "supply/commission", "gtin": GTIN, "lot": "L-2.x", "expiry": "240229",
          "serials": ["A"]},
         {"type": "supply/pack", "sscc": CASE, "units": units},
+        {"type": "supply/pack", "sscc": sscc("08800000000000013"), "cases": [CASE]},  # pallet
         {"type": "supply/unpack", "sscc": CASE},
         {"type": "supply/ship", **ship},
         {"type": "supply/return", **ship},

@@ -161,6 +161,19 @@ def _in_case(w: World) -> tuple[Any, ...]:
                                 units=units, event_hash=event_hash())
 
 
+def _too_deep(w: World) -> tuple[Any, ...]:
+    """A pallet (a case holding a case) packed into another case: a unit would have three
+    containers above it."""
+    _, units = w.commission("morphine10", 1)
+    case, pallet = sscc("08800000000000003"), sscc("08800000000000004")
+    assert w.run(w.manufacturer, _msg("pack", sscc=case, units=units,
+                                      event_hash=event_hash())).ok
+    assert w.run(w.manufacturer, _msg("pack", sscc=pallet, cases=[case],
+                                      event_hash=event_hash())).ok
+    return w.manufacturer, _msg("pack", sscc=sscc("08800000000000005"), cases=[pallet],
+                                event_hash=event_hash())
+
+
 def _unknown_shipment(w: World) -> tuple[Any, ...]:
     _, units = w.commission("morphine10", 1)
     return w.wholesaler, _msg("receive", shipment="99" * 16, units=units,
@@ -284,6 +297,7 @@ SCENARIOS: dict[str, Callable[[World], tuple[Any, ...]]] = {
     "unknown_alert": _unknown_alert, "alert_closed": _alert_closed,
     "dispense_exists": _dispense_exists, "unknown_rx": _unknown_rx,
     "rx_exists": _rx_exists, "rx_not_active": _rx_not_active, "rx_expired": _rx_expired,
+    "too_deep": _too_deep,
 }
 
 

@@ -381,9 +381,9 @@ def supply_parser(sub: Any) -> None:
     p.add_argument("--expiry", required=True, help="YYMMDD")
     p.add_argument("--serial", action="append", required=True)
     p = add_command(sub, "pack", lambda a: _stamped(a, "packing", lambda s: s.pack(
-        a.sscc, a.unit)), "pack units into a case", [stamped])
+        a.sscc, a.unit, a.case)), "pack units, or cases (a pallet), into a case", [stamped])
     p.add_argument("--sscc", required=True)
-    _units(p, cases=False)
+    _units(p)
     p = add_command(sub, "unpack", lambda a: _stamped(a, "unpacking", lambda s: s.unpack(
         a.sscc)), "unpack a case", [stamped])
     p.add_argument("--sscc", required=True)

@@ -156,9 +156,13 @@ class SupplyClient:
             "event_hash": _PLACEHOLDER}))
         return [f"{sent['gtin']}/{s}" for s in sent["serials"]]
 
-    def pack(self, sscc: str, units: Iterable[str]) -> None:
-        self._stamped(m.Pack.parse({"sscc": sscc, "units": sorted(set(units)),
-                                    "event_hash": _PLACEHOLDER}))
+    def pack(self, sscc: str, units: Iterable[str], cases: Iterable[str] = ()) -> None:
+        """Units, or cases (into a pallet), into case ``sscc``."""
+        fields: dict[str, Any] = {"sscc": sscc, "event_hash": _PLACEHOLDER}
+        for name, values in (("units", units), ("cases", cases)):
+            if chosen := sorted(set(values)):
+                fields[name] = chosen
+        self._stamped(m.Pack.parse(fields))
 
     def unpack(self, sscc: str) -> None:
         self._stamped(m.Unpack.parse({"sscc": sscc, "event_hash": _PLACEHOLDER}))

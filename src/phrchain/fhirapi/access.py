@@ -21,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from phrchain.core.errors import CodedError
@@ -46,6 +47,15 @@ def request_hash(method: str, url: str, token_client: str) -> str:
 class Decider:
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Several decisions for one answer (a search page): their audit entries are
+        journaled in one transaction (one fsync, ``Journal.deferred``), committed when
+        the block ends and before the answer leaves; then the sender is told."""
+        with self.vault.journal.deferred():
+            yield
+        self.vault.sender.poke()
 
     def consent_in_force(self, grant: Grant) -> Scope | None:
         """The on-chain scope of a patient token's consent (None for system tokens);

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import urlencode
@@ -69,6 +70,8 @@ class Deciding(Protocol):
     """Who decides each release (:class:`Decider`: the vault's audited access)."""
 
     def consent_in_force(self, grant: Grant) -> Scope | None: ...
+    def batch(self) -> AbstractContextManager[None]:
+        """The decisions of one answer, made inside it, are durable when it ends."""
     def decide(self, grant: Grant, record: str, req_hash: str,
                scope: Scope | None = None, patient: str | None = None, *,
                released: str | None = None) -> str: ...
@@ -203,7 +206,8 @@ class ResourceService:
     def _page(self, call: Call, q: Query, candidates: list[Held], scope: Scope | None,
               path: str, params: Sequence[tuple[str, str]]) -> dict[str, Any]:
         count_only = q.summary == "count"
-        released, following = self._decide_page(call, q, candidates, scope, count_only)
+        with self.decider.batch():  # the page's audit entries: one journal commit
+            released, following = self._decide_page(call, q, candidates, scope, count_only)
         bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
                                   "timestamp": instant(wall_clock_ms())}
         if q.summary == "count":

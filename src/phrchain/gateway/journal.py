@@ -6,6 +6,15 @@ only after its nonce and its audit entry are in one committed transaction: a cra
 release cannot lose the audit entry, and a replayed request cannot get a second answer.
 The outbox is flushed to the chain in batches (:mod:`phrchain.gateway.sender`).
 
+Group commit (:meth:`Journal.accept`): concurrent accesses share one transaction and so
+one fsync. Each request queues its rows, then takes the journal's lock; whoever holds
+it writes every queued request in one transaction (each in its own savepoint, so a
+replayed nonce refuses only its own request) and commits; the others find their rows
+already committed when they get the lock. Nobody returns before the commit that holds
+its rows: the guarantee above is unchanged, only the fsync is shared. One answer that
+carries several decisions (a FHIR search page) journals them together
+(:meth:`Journal.deferred`): committed in one transaction before that answer leaves.
+
 It also keeps the height up to which erasures were followed (``progress``, so a restart
 resumes, :mod:`phrchain.gateway.erasures`), the record ids seen erased on the way (so a
 late upload of one is refused), and the counts of attempts on a record that
@@ -24,7 +33,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -50,6 +61,18 @@ CREATE TABLE IF NOT EXISTS registrations (record TEXT PRIMARY KEY, seq INTEGER N
 """
 
 
+@dataclass(slots=True)
+class _Queued:
+    """One request's rows waiting for a group commit (:meth:`Journal.accept`)."""
+
+    nonce: str
+    caller: str
+    ts_ms: int
+    outbox: tuple[str, bytes] | None
+    done: bool = False
+    error: BaseException | None = None
+
+
 class Journal:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -59,29 +82,95 @@ class Journal:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        # a second connection for the early replay check (:meth:`seen`): WAL readers do
+        # not wait for a writer, so a request's authentication never queues behind
+        # another request's commit and its fsync
+        self._reader = sqlite3.connect(directory / DB_NAME, check_same_thread=False,
+                                       isolation_level=None)
+        self._read_lock = threading.Lock()
+        self._queue: list[_Queued] = []
+        self._queue_lock = threading.Lock()
+        self.commits = 0  # transactions written by accept (group commit: <= requests)
+        self._local = threading.local()  # a thread's deferred accepts (:meth:`deferred`)
 
     def close(self) -> None:
+        with self._read_lock:
+            self._reader.close()
         with self._lock:
             self._db.close()
 
     def accept(self, nonce: str, caller: str, ts_ms: int,
                outbox: tuple[str, Mapping[str, Any]] | None = None) -> None:
         """Record a request's nonce (refusing a replay) and, atomically with it, one
-        outbox message ``(kind, body)``."""
+        outbox message ``(kind, body)``; returns once they are committed (group
+        commit, module docstring)."""
+        item = _Queued(nonce, caller, ts_ms, None if outbox is None
+                       else (outbox[0], encoding.encode(dict(outbox[1]))))
+        deferred: list[_Queued] | None = getattr(self._local, "deferred", None)
+        if deferred is not None:
+            deferred.append(item)
+            return
+        self._commit_queued([item])
+
+    def _commit_queued(self, items: list[_Queued]) -> None:
+        """Queue ``items``, see them committed (by this thread or another's group),
+        then raise the first one's refusal, if any."""
+        with self._queue_lock:
+            self._queue.extend(items)
         with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute("INSERT INTO nonces VALUES (?, ?, ?)", (nonce, caller, ts_ms))
-                if outbox is not None:
-                    self._db.execute("INSERT INTO outbox (kind, body) VALUES (?, ?)",
-                                     (outbox[0], encoding.encode(dict(outbox[1]))))
-                self._db.execute("COMMIT")
-            except sqlite3.IntegrityError:
-                self._db.execute("ROLLBACK")
-                raise REPLAYED_REQUEST(f"nonce {nonce}") from None
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            if not items[-1].done:  # nobody committed them yet: commit everything queued
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
+        for item in items:
+            if item.error is not None:
+                raise item.error
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Within the block, this thread's :meth:`accept` calls only queue their rows;
+        the block's end commits them all in one transaction (one fsync) and raises the
+        first refusal. For one answer that carries several decisions: the caller sends
+        nothing of it before the block has ended without an error. Rows already
+        queued are committed even when the block raises (the decisions were made)."""
+        if getattr(self._local, "deferred", None) is not None:
+            raise RuntimeError("journal: deferred blocks do not nest")
+        items: list[_Queued] = []
+        self._local.deferred = items
+        try:
+            yield
+        finally:
+            self._local.deferred = None
+            if items:
+                self._commit_queued(items)
+
+    def _commit(self, batch: list[_Queued]) -> None:
+        """One transaction for ``batch`` (under ``_lock``); each item's outcome set."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for item in batch:
+                db.execute("SAVEPOINT item")
+                try:
+                    db.execute("INSERT INTO nonces VALUES (?, ?, ?)",
+                               (item.nonce, item.caller, item.ts_ms))
+                    if item.outbox is not None:
+                        db.execute("INSERT INTO outbox (kind, body) VALUES (?, ?)",
+                                   item.outbox)
+                except sqlite3.IntegrityError:
+                    db.execute("ROLLBACK TO item")
+                    item.error = REPLAYED_REQUEST(f"nonce {item.nonce}")
+                db.execute("RELEASE item")
+            db.execute("COMMIT")
+            self.commits += 1
+        except BaseException as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            for item in batch:
+                item.error = item.error or exc
+        finally:
+            for item in batch:
+                item.done = True
 
     def accept_registrations(self, nonce: str, caller: str, ts_ms: int, kind: str,
                              msgs: list[dict[str, Any]]) -> None:
@@ -165,9 +254,9 @@ class Journal:
     def seen(self, nonce: str) -> bool:
         """Whether a nonce is already journaled: a replay refused before its body is
         read (:meth:`accept` stays the check that counts)."""
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM nonces WHERE nonce = ?",
-                                    (nonce,)).fetchone() is not None
+        with self._read_lock:
+            return self._reader.execute("SELECT 1 FROM nonces WHERE nonce = ?",
+                                        (nonce,)).fetchone() is not None
 
     def progress(self, name: str) -> int | None:
         with self._lock:

@@ -262,11 +262,11 @@ class Vault:
                                          f"{'missing' if justification is None else 'refused'}")
         record_id = _record_id(record_hex)
         try:
-            meta: RecordMeta | None = self.store.get_meta(record_id)
+            meta, held = self.store.get_held(record_id)
         except VaultError as exc:
             if exc.error is not store_errors.RECORD_NOT_FOUND:
                 raise
-            meta = None
+            meta, held = None, None
         if not req.registered and not self.attempts.admit_stranger():  # before the node
             if meta is not None:
                 self.attempts.count(record_hex, RATE_LIMITED_ATTEMPT)
@@ -277,7 +277,6 @@ class Vault:
             beside[1][0] if beside is not None else self._shredded_here(record_hex)
         if patient is None:
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)  # nothing to audit
-        held = None if meta is None else self.store.get_descriptor(record_id)
         decision = self.decide_and_audit(
             req, record_hex, action, purpose, patient, held[1] if held is not None
             else beside[1][1] if beside is not None else None, note=note, narrow=narrow)
@@ -299,11 +298,14 @@ class Vault:
         caller's wrapped key, the chunks inline or a ticket for them."""
         record_id = meta.record_id
         self._check_registered(meta)
-        wrapped = self._wrapped_for(caller, record_id, decision)
-        release = Release(decision, meta, wrapped, descriptor=descriptor)
-        if meta.size <= INLINE_LIMIT:
-            release.chunks = self.store.get_chunks(record_id, range(meta.chunks))
-        else:
+        inline = meta.size <= INLINE_LIMIT
+        wrapped, chunks = self.store.get_key_and_chunks(
+            record_id, caller, range(meta.chunks) if inline else range(0))
+        if wrapped is None:
+            wrapped = self._wrapped_for(caller, record_id, decision)
+            chunks = self.store.get_chunks(record_id, range(meta.chunks)) if inline else []
+        release = Release(decision, meta, wrapped, chunks, descriptor=descriptor)
+        if not inline:
             release.ticket = self._ticket(caller, record_id)
         return release
 
@@ -355,15 +357,12 @@ class Vault:
         offer (a search's ``next`` link), never for releasing. The released access is
         decided again, and audited, by :meth:`access`."""
         try:
-            meta: RecordMeta | None = self.store.get_meta(_record_id(record_hex))
+            _, held = self.store.get_held(_record_id(record_hex))
         except VaultError as exc:
             if exc.error is not store_errors.RECORD_NOT_FOUND:
                 raise
-            meta = None
-        if meta is None:
             return "unknown_record"
         decision = self.decisions.decide(caller, action, record_hex, purpose)
-        held = self.store.get_descriptor(meta.record_id)
         decision = custody.with_author_permit(decision, caller, action,
                                               None if held is None else held[1])
         return "permit" if decision["permit"] else str(decision["reason"])
@@ -397,11 +396,7 @@ class Vault:
             raise NOT_REGISTERED(meta.record_id.hex())
 
     def _wrapped_for(self, caller: str, record_id: bytes, decision: Mapping[str, Any]) -> bytes:
-        try:
-            return self.store.get_wrapped_key(record_id, caller)
-        except VaultError as exc:
-            if exc.error is not store_errors.READER_NOT_FOUND:
-                raise
+        """The key for a permitted caller the record holds no key for."""
         if not decision["break_glass"]:
             raise NO_KEY_FOR_CALLER(caller)
         # Break-glass: the patient cannot be asked, so the custodian institution re-wraps

@@ -497,6 +497,36 @@ class BlobStore:
         with self._snapshot() as db:
             return self._require_active(db, record_id)
 
+    def get_held(self, record_id: bytes) -> tuple[RecordMeta, tuple[bytes, str | None] | None]:
+        """:meth:`get_meta` and :meth:`get_descriptor` in one read transaction (the
+        access path asks for both)."""
+        _check_record_id(record_id)
+        with self._snapshot() as db:
+            meta = self._require_active(db, record_id)
+            row = db.execute("SELECT sealed, author FROM descriptors WHERE record = ?",
+                             (record_id,)).fetchone()
+        return meta, None if row is None else (bytes(row[0]), row[1])
+
+    def get_key_and_chunks(self, record_id: bytes, reader: str, indices: range
+                           ) -> tuple[bytes | None, list[ChunkPart]]:
+        """``reader``'s wrapped key and, only if there is one, the chunks ``indices``
+        (as :meth:`get_chunks`), in one read transaction; ``(None, [])`` when the
+        record has no key for ``reader`` (``store_damaged`` if a key row is altered,
+        as :meth:`get_wrapped_key`)."""
+        _check_record_id(record_id)
+        with self._snapshot() as db:
+            meta = self._require_active(db, record_id)
+            row = db.execute("SELECT wrapped FROM wrapped_keys WHERE record = ? AND reader = ?",
+                             (record_id, reader)).fetchone()
+            if row is None:
+                try:
+                    self._no_key(db, record_id, reader)
+                except VaultError as exc:
+                    if exc.error is not errors.READER_NOT_FOUND:
+                        raise
+                return None, []
+            return bytes(row[0]), self._parts(db, meta, indices)
+
     def leaf_hashes(self, record_id: bytes) -> tuple[bytes, ...]:
         """The record's chunk leaf hashes in order (check their root before use)."""
         _check_record_id(record_id)
@@ -525,14 +555,17 @@ class BlobStore:
     def get_chunks(self, record_id: bytes, indices: range) -> list[ChunkPart]:
         _check_record_id(record_id)
         with self._snapshot() as db:
-            meta = self._require_active(db, record_id)
-            if indices and not 0 <= indices.start <= indices[-1] < meta.chunks:
-                raise VaultError(errors.BAD_RANGE, f"chunks {list(indices)} of "
-                                 f"{meta.chunks}")
-            leaves = self._leaves(db, record_id)
-            return [ChunkPart(i, self._chunk(db, record_id, i),
-                              tuple(rfc9162.inclusion_proof(leaves, i, meta.chunks)))
-                    for i in indices]
+            return self._parts(db, self._require_active(db, record_id), indices)
+
+    def _parts(self, db: sqlite3.Connection, meta: RecordMeta, indices: range
+               ) -> list[ChunkPart]:
+        record_id = meta.record_id
+        if indices and not 0 <= indices.start <= indices[-1] < meta.chunks:
+            raise VaultError(errors.BAD_RANGE, f"chunks {list(indices)} of {meta.chunks}")
+        leaves = self._leaves(db, record_id)
+        return [ChunkPart(i, self._chunk(db, record_id, i),
+                          tuple(rfc9162.inclusion_proof(leaves, i, meta.chunks)))
+                for i in indices]
 
     def get_range(self, record_id: bytes, start: int, length: int) -> list[ChunkPart]:
         """The chunks (with proofs) covering plaintext bytes ``[start, start + length)``;

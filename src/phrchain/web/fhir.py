@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -76,6 +77,9 @@ class Opened:
 
     def consent_in_force(self, grant: Grant) -> Scope | None:
         return None
+
+    def batch(self) -> AbstractContextManager[None]:
+        return nullcontext()  # nothing decided here, nothing journaled
 
     def decide(self, grant: Grant, record: str, req_hash: str, scope: Scope | None = None,
                patient: str | None = None, *, released: str | None = None) -> str:

@@ -1,25 +1,34 @@
 """Checks shared by the supply handlers: who acts, the parameter table, the event
-record, and whether a unit may take a step (EMVS-style reason codes, in a fixed order:
-unknown → custodian → status → recalled → expired)."""
+record, whose custody a packed unit is in, and whether a unit may take a step
+(EMVS-style reason codes, in a fixed order: unknown → custodian → status → recalled →
+expired).
+
+Custody follows EPCIS aggregation: a packed unit's custodian, shipment and in-transit
+state are those of its outermost container (its case, or the pallet holding that case),
+so a ship or receipt of a case writes the case only. At most ``MAX_DEPTH`` containers
+lie above a unit (unit → case → pallet): a case that holds cases is not packed again."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Final
 
 from phrchain.core import encoding
 from phrchain.core.module import Context
+from phrchain.core.state import Reader
 from phrchain.modules.identity import parties
 from phrchain.modules.supply import gs1, keeper
 from phrchain.modules.supply.errors import (
     ALREADY_DISPENSED,
     DUPLICATE_EVENT,
     EXPIRED,
+    IN_CASE,
     NO_PARAMS,
     NOT_CUSTODIAN,
     RECALLED,
     STATUS_NOT_ALLOWED,
     UNAUTHORIZED,
+    UNKNOWN_CASE,
     UNKNOWN_PRODUCT,
     UNKNOWN_SERIAL,
 )
@@ -28,6 +37,11 @@ from phrchain.modules.supply.messages import EVENT_HASH_RE
 ACTIVE = "active"
 IN_TRANSIT = "in_transit"
 DISPENSED = "dispensed"
+MAX_DEPTH: Final = 2   # containers above a unit: its case and that case's pallet
+
+# sscc -> case record, read once per handler call (a handler that changes a case changes
+# this same record, so later reads in the call see the change)
+Cases = dict[str, keeper.Case]
 
 
 def acting_org(ctx: Context) -> tuple[parties.Identity, str]:
@@ -84,15 +98,84 @@ def product_of(ctx: Context, unit: str) -> keeper.Product:
     return product
 
 
-def get_unit(ctx: Context, unit: str) -> keeper.Unit:
-    """The unit; else why not: its product is unknown (a product is never deleted and a
-    unit is only commissioned for a registered one, so a unit that exists has its
-    product and needs no second read) or its serial is."""
+def read_case(state: Reader, sscc: str, cases: Cases | None = None) -> keeper.Case | None:
+    if cases is not None and sscc in cases:
+        return cases[sscc]
+    found = keeper.get_case(state, sscc)
+    if cases is not None and found is not None:
+        cases[sscc] = found
+    return found
+
+
+def root_case(state: Reader, sscc: str, cases: Cases | None = None) -> keeper.Case:
+    """The outermost container of case ``sscc`` (itself when it is not packed)."""
+    case = read_case(state, sscc, cases)
+    for _ in range(MAX_DEPTH):
+        assert case is not None  # a packed unit's or case's container exists
+        if case["parent"] is None:
+            return case
+        case = read_case(state, case["parent"], cases)
+    raise AssertionError(f"case {sscc} is nested deeper than {MAX_DEPTH}")
+
+
+def resolve(state: Reader, found: keeper.Unit, cases: Cases | None = None) -> keeper.Unit:
+    """``found`` with the custody it is in: a packed unit's custodian and shipment are its
+    outermost container's, and an active packed unit is in transit while that is (the
+    unit's own record keeps its own steps: decommissioning, dispensing)."""
+    if found["case"] is None:
+        return found
+    root = root_case(state, found["case"], cases)
+    unit = found.copy()
+    unit["owner"] = root["owner"]
+    unit["shipment"] = root["shipment"]
+    if root["shipment"] is not None and found["status"] == ACTIVE:
+        unit["status"] = IN_TRANSIT
+    return unit
+
+
+def resolve_case(state: Reader, case: keeper.Case, cases: Cases | None = None) -> keeper.Case:
+    """A case with the custody it is in (its pallet's while packed in one)."""
+    if case["parent"] is None:
+        return case
+    root = root_case(state, case["parent"], cases)
+    return {**case, "owner": root["owner"], "shipment": root["shipment"]}
+
+
+def owned_case(ctx: Context, sscc: str, org: str, cases: Cases | None = None) -> keeper.Case:
+    """Case ``sscc`` if ``org`` holds it, it is not in transit and not packed in a pallet
+    (a packed case moves with its pallet); else why not."""
+    case = read_case(ctx.state, sscc, cases)
+    if case is None:
+        raise UNKNOWN_CASE(sscc)
+    held = resolve_case(ctx.state, case, cases)
+    if held["owner"] != org:
+        raise NOT_CUSTODIAN(f"case {sscc}")
+    if held["shipment"] is not None:
+        raise STATUS_NOT_ALLOWED(f"case {sscc} is in transit")
+    if case["parent"] is not None:
+        raise IN_CASE(f"case {sscc} is in case {case['parent']}: unpack that first")
+    return case
+
+
+def all_units(state: Reader, case: keeper.Case) -> list[str]:
+    """The units in ``case``: packed in it and in the cases packed in it (a case that
+    holds no cases costs no second range read)."""
+    units = keeper.case_units(state, case["sscc"])
+    for inner in keeper.case_cases(state, case["sscc"]) if case["cases"] else ():
+        units += keeper.case_units(state, inner)
+    return units
+
+
+def get_unit(ctx: Context, unit: str, cases: Cases | None = None) -> keeper.Unit:
+    """The unit, in the custody it is in (:func:`resolve`); else why not: its product is
+    unknown (a product is never deleted and a unit is only commissioned for a registered
+    one, so a unit that exists has its product and needs no second read) or its serial
+    is."""
     found = keeper.get_unit(ctx.state, unit)
     if found is None:
         product_of(ctx, unit)
         raise UNKNOWN_SERIAL(unit)
-    return found
+    return resolve(ctx.state, found, cases)
 
 
 # (gtin, lot) -> recalled, read once per handler call (nothing a handler does between
@@ -116,16 +199,17 @@ def is_expired(ctx: Context, unit: keeper.Unit) -> bool:
 
 
 def usable(ctx: Context, unit: str, org: str, *, recalled_ok: bool = False,
-           expired_ok: bool = False, recalls: Recalls | None = None) -> keeper.Unit:
+           expired_ok: bool = False, recalls: Recalls | None = None,
+           cases: Cases | None = None) -> keeper.Unit:
     """The unit, if ``org`` holds it now and it is active (not recalled, not expired
     unless allowed); else the reason it may not move."""
-    return check_usable(ctx, get_unit(ctx, unit), org, recalled_ok=recalled_ok,
+    return check_usable(ctx, get_unit(ctx, unit, cases), org, recalled_ok=recalled_ok,
                         expired_ok=expired_ok, recalls=recalls)
 
 
 def check_usable(ctx: Context, found: keeper.Unit, org: str, *, recalled_ok: bool = False,
                  expired_ok: bool = False, recalls: Recalls | None = None) -> keeper.Unit:
-    """:func:`usable` for a unit already read."""
+    """:func:`usable` for a unit already read and resolved."""
     unit = found["unit"]
     if found["owner"] != org:
         raise NOT_CUSTODIAN(unit)

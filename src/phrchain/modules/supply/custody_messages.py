@@ -157,21 +157,26 @@ class Commission:
 
 @dataclass(frozen=True, slots=True)
 class Pack:
-    """``supply/pack``: units into a case (AggregationEvent ADD, packing)."""
+    """``supply/pack``: units, or cases (into a pallet), into a case (AggregationEvent
+    ADD, packing)."""
 
     sscc: str
     units: tuple[str, ...]
     event_hash: str
+    cases: tuple[str, ...] = ()
 
     TYPE: ClassVar[str] = PACK
 
     @classmethod
     def parse(cls, msg: Mapping[str, Any]) -> Pack:
-        fields.exact(msg, INVALID_FIELD, ("sscc", "units", "event_hash"))
-        return cls(sscc_field(msg), units_field(msg, low=1), event_hash_field(msg))
+        fields.exact(msg, INVALID_FIELD, ("sscc", "event_hash"), ("units", "cases"))
+        units, cases = units_and_cases(msg)
+        return cls(sscc_field(msg), units, event_hash_field(msg), cases)
 
     def to_msg(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "sscc": self.sscc, "units": list(self.units),
+        return {"type": self.TYPE, "sscc": self.sscc,
+                **({"units": list(self.units)} if self.units else {}),
+                **({"cases": list(self.cases)} if self.cases else {}),
                 "event_hash": self.event_hash}
 
 

@@ -20,6 +20,7 @@ from phrchain.modules.supply.custody import (
     current_params,
     product_of,
     record_event,
+    resolve,
 )
 from phrchain.modules.supply.errors import (
     DISPENSE_EXISTS,
@@ -52,7 +53,7 @@ def _scanned_units(ctx: Context, m: Dispense, org: str
             raise LOT_MISMATCH(scan.unit)
         if found["expiry"] != scan.expiry:
             raise EXPIRY_MISMATCH(scan.unit)
-        unit = check_usable(ctx, found, org)
+        unit = check_usable(ctx, resolve(ctx.state, found), org)
         if unit["case"] is not None:
             raise IN_CASE(f"{scan.unit} is in case {unit['case']}")
         units.append(unit)

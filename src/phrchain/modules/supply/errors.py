@@ -68,3 +68,6 @@ RX_NOT_ACTIVE = register("supply", 36, "rx_not_active",
                          "the prescription was cancelled by its prescriber")
 RX_EXPIRED = register("supply", 37, "rx_expired",
                       "the prescription is past the days it is valid for")
+TOO_DEEP = register("supply", 38, "too_deep",
+                    "aggregation is at most a unit in a case in a pallet: a case that "
+                    "holds cases is not packed into another")

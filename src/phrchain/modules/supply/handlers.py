@@ -9,18 +9,23 @@ from typing import Final
 from phrchain.core.module import Context, Handler
 from phrchain.core.tx import Msg
 from phrchain.modules.identity import parties
-from phrchain.modules.supply import dispense, gs1, keeper, monitor, prescribe
+from phrchain.modules.supply import aggregation, dispense, gs1, keeper, monitor, prescribe
 from phrchain.modules.supply.custody import (
     ACTIVE,
     IN_TRANSIT,
+    Cases,
     Recalls,
     acting_org,
+    all_units,
     current_params,
     get_unit,
     is_expired,
     is_recalled,
+    owned_case,
     product_of,
+    read_case,
     record_event,
+    root_case,
     usable,
 )
 from phrchain.modules.supply.errors import (
@@ -41,7 +46,6 @@ from phrchain.modules.supply.errors import (
     STATUS_NOT_ALLOWED,
     UNAUTHORIZED,
     UNIT_EXISTS,
-    UNKNOWN_CASE,
     UNKNOWN_EVENT,
     UNKNOWN_PRODUCT,
     UNKNOWN_SHIPMENT,
@@ -68,19 +72,16 @@ from phrchain.modules.supply.messages import (
     SUPPLY_DECOMMISSIONED,
     SUPPLY_DISCREPANCY,
     SUPPLY_ERROR_DECLARED,
-    SUPPLY_PACKED,
     SUPPLY_PARAMS_SET,
     SUPPLY_PRODUCT_REGISTERED,
     SUPPLY_RECALLED,
     SUPPLY_RECEIVED,
     SUPPLY_REVERSED,
     SUPPLY_SHIPPED,
-    SUPPLY_UNPACKED,
     UNPACK,
     Commission,
     DeclareError,
     Decommission,
-    Pack,
     Recall,
     Receive,
     RegisterProduct,
@@ -88,10 +89,8 @@ from phrchain.modules.supply.messages import (
     Reverse,
     SetParams,
     Ship,
-    Unpack,
 )
 
-MAX_CASE_UNITS: Final = 200
 MAX_SHIPMENT_UNITS: Final = 400
 REVERSIBLE: Final = frozenset({"sample", "exported"})
 
@@ -143,60 +142,6 @@ def commission(ctx: Context, msg: Msg) -> None:
              owner=org, event_hash=m.event_hash)
 
 
-def _owned_case(ctx: Context, sscc: str, org: str) -> keeper.Case:
-    case = keeper.get_case(ctx.state, sscc)
-    if case is None:
-        raise UNKNOWN_CASE(sscc)
-    if case["owner"] != org:
-        raise NOT_CUSTODIAN(f"case {sscc}")
-    if case["shipment"] is not None:
-        raise STATUS_NOT_ALLOWED(f"case {sscc} is in transit")
-    return case
-
-
-def pack(ctx: Context, msg: Msg) -> None:
-    m = Pack.parse(msg)
-    _, org = acting_org(ctx)
-    case = keeper.get_case(ctx.state, m.sscc)
-    if case is None:
-        case = {"sscc": m.sscc, "owner": org, "units": 0, "shipment": None,
-                "height": ctx.height}
-    else:
-        case = _owned_case(ctx, m.sscc, org)
-    if case["units"] + len(m.units) > MAX_CASE_UNITS:
-        raise INVALID_FIELD(f"a case holds at most {MAX_CASE_UNITS} units")
-    recalls: Recalls = {}
-    for ref in m.units:
-        unit = usable(ctx, ref, org, recalls=recalls)
-        if unit["case"] is not None:
-            raise IN_CASE(f"{ref} is in case {unit['case']}")
-        unit["case"] = m.sscc
-        keeper.put_unit(ctx.state, unit)
-        keeper.pack_unit(ctx.state, m.sscc, ref)
-    case["units"] += len(m.units)
-    keeper.put_case(ctx.state, case)
-    record_event(ctx, m.event_hash, "packing", org)
-    ctx.emit(SUPPLY_PACKED, sscc=m.sscc, count=len(m.units), event_hash=m.event_hash)
-
-
-def unpack(ctx: Context, msg: Msg) -> None:
-    m = Unpack.parse(msg)
-    _, org = acting_org(ctx)
-    case = _owned_case(ctx, m.sscc, org)
-    children = keeper.case_units(ctx.state, m.sscc)
-    if not children:
-        raise ALREADY_IN_STATE(f"case {m.sscc} is empty")
-    for ref in children:
-        unit = get_unit(ctx, ref)
-        unit["case"] = None
-        keeper.put_unit(ctx.state, unit)
-        keeper.unpack_unit(ctx.state, m.sscc, ref)
-    case["units"] = 0
-    keeper.put_case(ctx.state, case)
-    record_event(ctx, m.event_hash, "unpacking", org)
-    ctx.emit(SUPPLY_UNPACKED, sscc=m.sscc, count=len(children), event_hash=m.event_hash)
-
-
 def _receiver(ctx: Context, to: str, org: str) -> str:
     receiver = parties.acting(ctx.state, to)
     to_type = parties.org_type(ctx.state, to)
@@ -216,20 +161,21 @@ def _ship(ctx: Context, m: Ship, kind: str) -> None:
     returning = kind == "return"
     moved: list[keeper.Unit] = []
     recalls: Recalls = {}
+    cases: Cases = {}
     for ref in m.units:
         unit = usable(ctx, ref, org, recalled_ok=returning, expired_ok=returning,
-                      recalls=recalls)
+                      recalls=recalls, cases=cases)
         if unit["case"] is not None:
             raise IN_CASE(f"{ref} is in case {unit['case']}: ship the case")
         moved.append(unit)
     for sscc in m.cases:
-        case = _owned_case(ctx, sscc, org)
-        children = keeper.case_units(ctx.state, sscc)
+        case = owned_case(ctx, sscc, org, cases)
+        children = all_units(ctx.state, case)
         if not children:
             raise ALREADY_IN_STATE(f"case {sscc} is empty")
         moved += [usable(ctx, ref, org, recalled_ok=returning, expired_ok=returning,
-                         recalls=recalls) for ref in children]
-        case["shipment"] = m.shipment
+                         recalls=recalls, cases=cases) for ref in children]
+        case["shipment"] = m.shipment   # its units (and cases) move with it: not written
         keeper.put_case(ctx.state, case)
     if len(moved) > MAX_SHIPMENT_UNITS:
         raise INVALID_FIELD(f"a shipment moves at most {MAX_SHIPMENT_UNITS} units")
@@ -243,8 +189,9 @@ def _ship(ctx: Context, m: Ship, kind: str) -> None:
         if to_type not in table["holders"][product["controlled"]]:
             raise RECEIVER_NOT_ALLOWED(f"a {to_type} may not hold {product['controlled']} "
                                        f"products")
-        unit.update({"status": IN_TRANSIT, "shipment": m.shipment})
-        keeper.put_unit(ctx.state, unit)
+        if unit["case"] is None:
+            unit.update({"status": IN_TRANSIT, "shipment": m.shipment})
+            keeper.put_unit(ctx.state, unit)
     units = sorted(u["unit"] for u in moved)
     keeper.put_shipment(ctx.state, {
         "shipment": m.shipment, "kind": kind, "sender": org, "to": m.to,
@@ -276,24 +223,29 @@ def receive(ctx: Context, msg: Msg) -> None:
     if not shipment["pending"]:
         raise ALREADY_IN_STATE(f"shipment {m.shipment} is fully received")
     scanned = set(m.units)
+    cases: Cases = {}
     for sscc in m.cases:
         if sscc not in shipment["cases"]:
             raise QUANTITY_MISMATCH(f"case {sscc} is not part of shipment {m.shipment}")
-        scanned |= set(keeper.case_units(ctx.state, sscc))
+        case = read_case(ctx.state, sscc, cases)
+        assert case is not None   # a shipment names cases that exist
+        scanned |= set(all_units(ctx.state, case))
     pending = set(shipment["pending"])
     extra = scanned - pending
     if extra:
         raise QUANTITY_MISMATCH(f"{len(extra)} scanned units are not pending in this "
                                 f"shipment")
     for ref in sorted(scanned):
-        unit = get_unit(ctx, ref)
+        unit = get_unit(ctx, ref, cases)
         if unit["status"] != IN_TRANSIT:  # reported stolen on the way
             raise STATUS_NOT_ALLOWED(f"{ref} is {unit['status']}")
-        unit.update({"status": ACTIVE, "owner": org, "shipment": None})
-        keeper.put_unit(ctx.state, unit)
-    for sscc in m.cases:
-        case = keeper.get_case(ctx.state, sscc)
-        assert case is not None
+        if unit["case"] is None:
+            unit.update({"status": ACTIVE, "owner": org, "shipment": None})
+            keeper.put_unit(ctx.state, unit)
+        elif (root := root_case(ctx.state, unit["case"], cases)["sscc"]) not in m.cases:
+            raise IN_CASE(f"{ref} is in case {root}: receive the case")
+    for sscc in m.cases:   # the units (and cases) in it are received with it
+        case = cases[sscc]
         case.update({"owner": org, "shipment": None})
         keeper.put_case(ctx.state, case)
     shipment["pending"] = sorted(pending - scanned)
@@ -403,7 +355,8 @@ def declare_error(ctx: Context, msg: Msg) -> None:
 
 HANDLERS: Final[Mapping[str, Handler]] = {
     SET_PARAMS: set_params, REGISTER_PRODUCT: register_product, COMMISSION: commission,
-    PACK: pack, UNPACK: unpack, SHIP: ship, RETURN: return_units, RECEIVE: receive,
+    PACK: aggregation.pack, UNPACK: aggregation.unpack, SHIP: ship, RETURN: return_units,
+    RECEIVE: receive,
     DECOMMISSION: decommission, REVERSE: reverse, RECALL: recall,
     DECLARE_ERROR: declare_error, DISPENSE: dispense.dispense,
     CLOSE_ALERT: monitor.close_alert, READ_HISTORY: monitor.read_history,

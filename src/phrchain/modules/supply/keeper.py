@@ -8,6 +8,11 @@ State layout (values canonical JSON)::
     supply/u/<gtin14>/<serial>        -> unit
     supply/c/<sscc>                   -> case
     supply/cu/<sscc>/<gtin14>/<serial> -> b"1"   units packed in a case
+    supply/cc/<sscc>/<child sscc>     -> b"1"   cases packed in a case (a pallet)
+
+Custody follows EPCIS aggregation: a packed unit's (or case's) ``owner``, ``shipment``
+and in-transit state are its outermost container's, whatever its own record says, until
+it is unpacked (``custody.resolve``); shipping or receiving a case writes the case only.
     supply/s/<shipment>               -> shipment
     supply/r/<gtin14>/<lot>           -> recall
     supply/e/<event hash hex>         -> {event_hash, step, by, height}  every event
@@ -68,9 +73,11 @@ class Unit(TypedDict):
 
 class Case(TypedDict):
     sscc: str
-    owner: str
-    units: int
-    shipment: str | None
+    owner: str                           # custodian (its parent's while packed)
+    units: int                           # units packed directly in it
+    cases: int                           # cases packed in it (a pallet)
+    parent: str | None                   # the case (pallet) it is packed in
+    shipment: str | None                 # (its parent's while packed)
     height: int
 
 
@@ -208,6 +215,18 @@ def pack_unit(state: Overlay, sscc: str, unit: str) -> None:
 
 def unpack_unit(state: Overlay, sscc: str, unit: str) -> None:
     state.delete(keys.case_prefix(sscc) + unit.encode())
+
+
+def case_cases(state: Reader, sscc: str) -> list[str]:
+    return list(suffixes(state, keys.case_cases_prefix(sscc)))
+
+
+def pack_case(state: Overlay, parent: str, sscc: str) -> None:
+    state.set(keys.case_cases_prefix(parent) + sscc.encode(), _MARK)
+
+
+def unpack_case(state: Overlay, parent: str, sscc: str) -> None:
+    state.delete(keys.case_cases_prefix(parent) + sscc.encode())
 
 
 def get_shipment(state: Reader, shipment: str) -> Shipment | None:

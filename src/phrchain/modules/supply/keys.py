@@ -13,6 +13,7 @@ PRODUCT: Final = b"supply/g/"
 UNIT: Final = b"supply/u/"
 CASE: Final = b"supply/c/"
 CASE_UNIT: Final = b"supply/cu/"
+CASE_CASE: Final = b"supply/cc/"
 SHIPMENT: Final = b"supply/s/"
 RECALL: Final = b"supply/r/"
 EVENT: Final = b"supply/e/"
@@ -46,6 +47,11 @@ def case_key(sscc: str) -> bytes:
 
 def case_prefix(sscc: str) -> bytes:
     return CASE_UNIT + sscc.encode() + b"/"
+
+
+def case_cases_prefix(sscc: str) -> bytes:
+    """Cases packed in a case (a pallet)."""
+    return CASE_CASE + sscc.encode() + b"/"
 
 
 def shipment_key(shipment: str) -> bytes:

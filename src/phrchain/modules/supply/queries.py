@@ -11,6 +11,7 @@ from phrchain.core.module import Query, QueryResult
 from phrchain.core.state import Reader
 from phrchain.modules.paging import number, object_id, page, paging, text
 from phrchain.modules.supply import gs1, keeper, keys
+from phrchain.modules.supply.custody import resolve, resolve_case
 from phrchain.modules.supply.messages import EVENT_HASH_RE, is_sgtin
 from phrchain.modules.supply.params import aware_of
 
@@ -51,16 +52,23 @@ def unit(state: Reader, data: Mapping[str, Any]) -> QueryResult:
     ref = text(data, "unit")
     if not is_sgtin(ref):
         raise BAD_QUERY("'unit' must be <GTIN-14>/<serial>")
-    return QueryResult(keeper.get_unit(state, ref), keys.unit_key(ref))
+    found = keeper.get_unit(state, ref)
+    if found is None or found["case"] is None:
+        return QueryResult(found, keys.unit_key(ref))
+    # packed: its custody is its outermost case's (not one key's value, so no proof)
+    return QueryResult(resolve(state, found))
 
 
 def case(state: Reader, data: Mapping[str, Any]) -> QueryResult:
+    """A case with its custody (its pallet's while packed in one), the units packed in
+    it (``contents``) and the cases (``children``, a pallet's)."""
     sscc = text(data, "sscc")
     if not gs1.valid_sscc(sscc):
         raise BAD_QUERY("'sscc' must be an SSCC")
     found = keeper.get_case(state, sscc)
     return QueryResult(None if found is None else
-                       {**found, "contents": keeper.case_units(state, sscc)})
+                       {**resolve_case(state, found), "contents": keeper.case_units(state, sscc),
+                        "children": keeper.case_cases(state, sscc)})
 
 
 def shipment(state: Reader, data: Mapping[str, Any]) -> QueryResult:
