@@ -150,14 +150,15 @@ def test_an_abandoned_preparation_expires(world: World) -> None:
     assert verify_vault(world.home).ok
 
 
-def test_a_crash_between_package_and_row_leaves_no_release(world: World) -> None:
+def test_a_crash_between_package_and_row_leaves_no_release(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     dataset = oid("crashed dataset")
     releases = world.vault()
 
     def crash(*_: Any) -> None:
         raise RuntimeError("power cut")
 
-    releases.store._put_row = crash                      # type: ignore[method-assign]
+    monkeypatch.setattr(releases.store, "_put_row", crash)
     with pytest.raises(RuntimeError):
         releases.prepare(PO.did, world.body(dataset))
     # what the crash left before any cleanup ran: a package of no row
@@ -199,7 +200,8 @@ def test_a_failed_preparation_leaves_no_key(world: World) -> None:
     assert world.count("releases") == world.count("packages") == 0
 
 
-def test_a_manifest_committed_before_a_crash_is_served(world: World) -> None:
+def test_a_manifest_committed_before_a_crash_is_served(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """The chain committed the manifest, the vault stopped before marking its row: after
     the restart the row is found on chain, served, and not expired away."""
     dataset = oid("committed dataset")
@@ -209,7 +211,7 @@ def test_a_manifest_committed_before_a_crash_is_served(world: World) -> None:
     def crash(*_: Any) -> None:
         raise RuntimeError("power cut")
 
-    releases.store.mark_released = crash                 # type: ignore[method-assign]
+    monkeypatch.setattr(releases.store, "mark_released", crash)
     with pytest.raises(RuntimeError):
         releases.approve(PO.did, dataset, approval(prepared))
     assert world.w.query("research/dataset", dataset=dataset) is not None
