@@ -220,3 +220,20 @@ def test_a_manifest_committed_before_a_crash_is_served(
     assert after.sweep() == 0                            # kept: the chain has it
     assert after.store.rows(dataset)[0].status == "released"
     assert open_for_study(after.package(RR.did, dataset), INSTITUTE_KEY)
+
+
+def test_verify_names_a_damaged_release(world: World) -> None:
+    """A released part whose package was deleted behind the vault's back, and a key file
+    cut short: ``vault/16 store_damaged``, each naming the dataset."""
+    dataset = oid("damaged dataset")
+    releases = world.vault()
+    releases.approve(PO.did, dataset, approval(releases.prepare(PO.did, world.body(dataset))))
+    releases.store.close()
+    assert verify_vault(world.home).ok
+    with sqlite3.connect(world.home / "research" / DB_NAME) as db:
+        db.execute("DELETE FROM packages")
+    releases.store.key_path(dataset).write_bytes(b"short")
+    found = sorted((f.subject, f.error.codespace, f.error.code)
+                   for f in verify_vault(world.home).findings)
+    assert found == [(f"research dataset {dataset} part 1", "vault", 16),
+                     (f"research key of dataset {dataset}", "vault", 16)]

@@ -83,7 +83,7 @@ class ResearchReleases:
         self.store = ReleaseStore(self.directory)
         ttl = vault.config.research_release_ttl_s if ttl_s is None else ttl_s
         self.ttl_ms = int(ttl * 1000)
-        self._busy: set[str] = set()   # datasets being prepared (their key is in use)
+        self._busy: dict[str, int] = {}   # datasets being prepared: their key is in use
         self._lock = threading.Lock()
 
     def _q(self, path: str, **data: Any) -> Any:
@@ -127,12 +127,14 @@ class ResearchReleases:
                                     "required; config and part are optional") from None
         self.sweep()
         with self._lock:
-            self._busy.add(dataset)
+            self._busy[dataset] = self._busy.get(dataset, 0) + 1
         try:
             prepared = self._prepare(caller, request, dataset, part, config, year, recorded)
         finally:
             with self._lock:
-                self._busy.discard(dataset)
+                self._busy[dataset] -= 1
+                if not self._busy[dataset]:
+                    del self._busy[dataset]
             self._drop_key_if_unused(dataset)   # a failed first preparation leaves none
         manifest = prepared.manifest.to_msg()
         for name in ("type", "approver", "approval"):

@@ -5,8 +5,8 @@ dataset and part, never content):
 - ``research/27 release_orphan``: a key file of a dataset with no prepared or released
   row (a preparation that failed or crashed before its row), a sealed package no row
   refers to (a crash between the two commits), a temporary key file;
-- ``vault/16 store_damaged``: a row whose package is missing or not canonical JSON, or
-  SQLite's integrity check.
+- ``vault/16 store_damaged``: a row whose package is missing or not canonical JSON, a
+  key file not of 32 bytes, or SQLite's integrity check.
 
 Prepared rows past their expiry are a note: the running vault deletes them.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from phrchain.core import encoding
 from phrchain.core.errors import EncodingError
-from phrchain.gateway.research_store import DB_NAME, KEYS_DIR, LEGACY_DIR
+from phrchain.gateway.research_store import DB_NAME, KEY_SIZE, KEYS_DIR, LEGACY_DIR
 from phrchain.research.errors import RELEASE_ORPHAN
 from phrchain.vault import errors
 from phrchain.vault.check import Report, damaged, describe, open_read_only
@@ -44,6 +44,9 @@ def check_research(home: Path, report: Report) -> None:
         if not path.name.endswith(".key"):
             report.add(f"research key file {path.name}", RELEASE_ORPHAN,
                        "an unfinished key write (the vault removes it when it opens)")
+        elif path.stat().st_size != KEY_SIZE:
+            report.add(f"research key of dataset {dataset}", errors.STORE_DAMAGED,
+                       f"not a {KEY_SIZE}-byte key (truncated or altered)")
         elif dataset not in datasets \
                 and not (directory / LEGACY_DIR / f"{dataset}.json").exists():
             report.add(f"research key of dataset {dataset}", RELEASE_ORPHAN,
