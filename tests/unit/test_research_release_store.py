@@ -23,7 +23,7 @@ from phrchain.core import keys
 from phrchain.core.errors import CodedError
 from phrchain.deid import default_config
 from phrchain.fhir.synthetic import generate_patients
-from phrchain.gateway import research_http
+from phrchain.gateway import research_http, research_verify
 from phrchain.gateway.research_http import ResearchReleases
 from phrchain.gateway.research_store import DB_NAME, ReleaseStore
 from phrchain.gateway.verify import verify_vault
@@ -75,6 +75,7 @@ class World:
         BlobStore(tmp_path / "blobs").close()     # the vault's (empty) record store
         self.clock = [w.now + 1]
         monkeypatch.setattr(research_http, "wall_clock_ms", lambda: self.clock[0])
+        monkeypatch.setattr(research_verify, "_now_ms", lambda: self.clock[0])
         monkeypatch.setattr(release_lib, "open_held", lambda vault, records: [
             h for h in self.held if h.record in set(records)])
 
@@ -138,14 +139,25 @@ def test_an_abandoned_preparation_expires(world: World) -> None:
     releases = world.vault()
     prepared = releases.prepare(PO.did, world.body(dataset))
     assert world.count("releases") == world.count("packages") == 1
-    world.clock[0] += TTL_S * 1000
-    releases.store.close()
-    after = world.vault()
-    with pytest.raises(CodedError) as refused:
-        after.approve(PO.did, dataset, approval(prepared))
+    world.clock[0] += TTL_S * 1000 - 1
+    assert releases.sweep() == 0                         # not yet
+    world.clock[0] += 1
+    with pytest.raises(CodedError) as refused:           # expired, before any sweep
+        releases.approve(PO.did, dataset, approval(prepared))
     assert code(refused) == ("research", 21)
-    assert world.count("releases") == world.count("packages") == 0   # swept by approve
-    assert not after.store.key_path(dataset).exists()
+    assert world.count("releases") == world.count("packages") == 0   # approve swept it
+    assert not releases.store.key_path(dataset).exists()
+    # expired while the vault was stopped: verify notes it, the vault deletes it at open
+    again = oid("abandoned again")
+    releases.prepare(PO.did, world.body(again))
+    releases.store.close()
+    assert not any("expired" in n for n in verify_vault(world.home).notes)
+    world.clock[0] += TTL_S * 1000
+    assert "research releases: 1 expired preparation(s); the vault deletes them when it " \
+        "next opens, prepares or approves" in verify_vault(world.home).notes
+    after = world.vault()
+    assert world.count("releases") == world.count("packages") == 0
+    assert not any(after.store.keys.iterdir())
     assert world.w.query("research/dataset", dataset=dataset) is None
     assert verify_vault(world.home).ok
 
@@ -185,7 +197,9 @@ def test_orphan_key_files_are_reported_and_removed(world: World) -> None:
     assert found == [(f"research key file {dataset}.key.1.2.tmp", 27),
                      (f"research key of dataset {dataset}", 27)]
     assert all(dataset in str(f) and "power" not in str(f) for f in report.findings)
-    releases = world.vault()                             # open: the .tmp; sweep: the key
+    releases = world.vault()                             # open: recover and sweep
+    assert not any(releases.store.keys.iterdir())
+    releases.store.key(oid("later orphan"))              # while running: the next sweep
     assert releases.sweep() == 1
     assert not any(releases.store.keys.iterdir())
     assert verify_vault(world.home).ok

@@ -29,7 +29,8 @@ Durable (``gateway/research_store.py``): preparing seals the dataset for the stu
 once and keeps the package and the unsigned manifest in the vault's release store, so a
 restart between prepare and approve loses nothing. A preparation not approved within
 ``VaultConfig.research_release_ttl_s`` (24 h) expires: approve refuses it
-(``research/21``) and :meth:`ResearchReleases.sweep` (on every route call) deletes it
+(``research/21``) and :meth:`ResearchReleases.sweep` (at open, on every prepare and
+approve) deletes it
 with its package, and its key file when no other release of the dataset uses it. A
 manifest the chain committed just before a crash (the row still ``prepared``) is found
 on chain and served. ``vault verify`` reports orphans (``gateway/research_verify.py``).
@@ -47,7 +48,7 @@ from fastapi import FastAPI, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from phrchain.core import keys
-from phrchain.core.errors import CryptoError
+from phrchain.core.errors import CodedError, CryptoError
 from phrchain.deid import Config, default_config
 from phrchain.deid.config import parse as parse_config
 from phrchain.gateway.intake import SMALL_BODY, Intake
@@ -85,6 +86,10 @@ class ResearchReleases:
         self.ttl_ms = int(ttl * 1000)
         self._busy: dict[str, int] = {}   # datasets being prepared: their key is in use
         self._lock = threading.Lock()
+        try:
+            self.sweep()          # what expired while the vault was stopped
+        except CodedError:
+            log.warning("research releases: sweep deferred, the chain did not answer")
 
     def _q(self, path: str, **data: Any) -> Any:
         return self.vault.query(path, data)

@@ -27,6 +27,10 @@ from phrchain.vault.check import Report, damaged, describe, open_read_only
 DIRECTORY = "research"  # VaultConfig.directory / "research", as research_http opens it
 
 
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 def check_research(home: Path, report: Report) -> None:
     directory = home / DIRECTORY
     datasets: set[str] = set()
@@ -55,7 +59,7 @@ def check_research(home: Path, report: Report) -> None:
 
 
 def _check_db(path: Path, report: Report) -> set[str]:
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = _now_ms()
     with open_read_only(path) as db:
         lines = [str(r[0]) for r in db.execute("PRAGMA integrity_check(20)")]
         for line in lines if lines != ["ok"] else []:
@@ -83,6 +87,6 @@ def _check_db(path: Path, report: Report) -> set[str]:
                    "when it opens)")
     if expired:
         report.notes.append(f"research releases: {expired} expired preparation(s); the "
-                            "vault deletes them when it next serves a release route")
+                            "vault deletes them when it next opens, prepares or approves")
     report.notes.append(f"research releases: {len(rows)} prepared or released part(s)")
     return {str(r[0]) for r in rows}
