@@ -12,6 +12,7 @@ directory (the release store, key files and chain state are all that survive).""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
@@ -183,7 +184,8 @@ def test_a_crash_between_package_and_row_leaves_no_release(
     assert verify_vault(world.home).ok
 
 
-def test_orphan_key_files_are_reported_and_removed(world: World) -> None:
+def test_orphan_key_files_are_reported_and_removed(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
     """A crash after the key file and before anything else, and a temporary key file of
     a crash mid-write: ``vault verify`` names both; the vault removes them (the chain
     has no manifest of that dataset)."""
@@ -197,8 +199,11 @@ def test_orphan_key_files_are_reported_and_removed(world: World) -> None:
     assert found == [(f"research key file {dataset}.key.1.2.tmp", 27),
                      (f"research key of dataset {dataset}", 27)]
     assert all(dataset in str(f) and "power" not in str(f) for f in report.findings)
-    releases = world.vault()                             # open: recover and sweep
+    with caplog.at_level(logging.INFO, logger="phrchain.gateway"):
+        releases = world.vault()                         # open: recover and sweep
     assert not any(releases.store.keys.iterdir())
+    lines = [r.getMessage() for r in caplog.records]     # counts only, no dataset id
+    assert len(lines) == 2 and not any(dataset in line for line in lines)
     releases.store.key(oid("later orphan"))              # while running: the next sweep
     assert releases.sweep() == 1
     assert not any(releases.store.keys.iterdir())
