@@ -133,6 +133,11 @@ def test_a_prepared_release_survives_a_restart(world: World) -> None:
     world.clock[0] += 10 * TTL_S * 1000                  # released parts never expire
     assert third.sweep() == 0 and third.package(RR.did, dataset) == sealed
     assert third.store.key_path(dataset).exists()        # kept for continuation parts
+    third.destroy_key(PO.did, dataset)                   # study over: no new key for it
+    with pytest.raises(CodedError) as refused:
+        third.prepare(PO.did, world.body(dataset, part=2))
+    assert code(refused) == ("research", 23)
+    assert not third.store.key_path(dataset).exists()
 
 
 def test_an_abandoned_preparation_expires(world: World) -> None:

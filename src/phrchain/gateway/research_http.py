@@ -131,6 +131,9 @@ class ResearchReleases:
             raise MALFORMED_REQUEST("request, dataset, reference_year and recorded are "
                                     "required; config and part are optional") from None
         self.sweep()
+        on_chain = self._q("research/dataset", dataset=dataset)
+        if on_chain is not None and on_chain["key_destroyed_height"] is not None:
+            raise r.RELEASE_REFUSED(f"{dataset}: its key was destroyed (study over)")
         with self._lock:
             self._busy[dataset] = self._busy.get(dataset, 0) + 1
         try:
