@@ -109,6 +109,9 @@ class VaultConfig:
     # how far behind the node the decision index may answer (gateway/decisions.py);
     # 0: it checks the node's height on every access
     decision_lag_s: float = 0.0
+    # a prepared research release not approved within this long is deleted with its
+    # sealed package (gateway/research_store.py)
+    research_release_ttl_s: float = 86_400.0
 
 
 @dataclass

@@ -22,6 +22,7 @@ from phrchain.core.errors import EncodingError
 from phrchain.gateway.genome_verify import check_genome
 from phrchain.gateway.journal import _SCHEMA as JOURNAL_SCHEMA
 from phrchain.gateway.journal import DB_NAME as JOURNAL_DB
+from phrchain.gateway.research_verify import check_research
 from phrchain.gateway.sender import AUDIT, RECEIPT
 from phrchain.vault import errors
 from phrchain.vault.blobs import DB_NAME as BLOBS_DB
@@ -63,6 +64,7 @@ def verify_vault(home: Path, chain: ChainView | None = None) -> Report:
     """Every check of a vault directory ``home`` (``vault serve --home``)."""
     report = check_store(home / BLOBS_DIR / BLOBS_DB, chain)
     check_genome(home, report, chain)  # gateway/genome_verify.py
+    check_research(home, report)  # gateway/research_verify.py
     documents = home / TRIAL_DOCUMENTS_DIR / BLOBS_DB
     if documents.is_file():
         # no chain view: trial documents are no records/ entries (a reader's SDK checks

@@ -1,6 +1,7 @@
 """Stable error codes of a vault's research release route (codespace ``research``,
-codes 20-29; the chain's own research codes are 1-19 in ``modules/research/errors.py``).
-Never renumber. Off chain: these refuse an HTTP request to the vault; nothing is sent."""
+codes 20-29; 27 is a finding of ``vault verify``; the chain's own research codes are
+1-19 in ``modules/research/errors.py``). Never renumber. Off chain: these refuse an
+HTTP request to the vault; nothing is sent."""
 
 from phrchain.core.errors import register
 
@@ -14,3 +15,6 @@ BAD_RELEASE_SIGNATURE = register("research", 22, "bad_release_signature",
                                  "prepared manifest")
 RELEASE_REFUSED = register("research", 23, "release_refused",
                            "the chain refused the dataset's manifest")
+RELEASE_ORPHAN = register("research", 27, "release_orphan",
+                          "a research release's key file or sealed package belongs to no "
+                          "prepared or released dataset of this vault (vault verify)")

@@ -28,7 +28,8 @@ Query = Callable[..., Any]    # query(path, **data) -> the answer's value
 DESCRIPTOR_BATCH = 500        # record ids per research/records query (it takes 1000)
 
 __all__ = ["HeldRecord", "Released", "approve", "descriptors", "eligible", "key_commitment",
-           "open_for_study", "open_held", "prepare", "release", "seal_for_study", "to_sign"]
+           "manifest_to_sign", "open_for_study", "open_held", "prepare", "release",
+           "seal_for_study", "to_sign"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,11 +177,17 @@ def prepare(query: Query, request: str, held: Sequence[HeldRecord], *, config: C
 
 def to_sign(released: Released) -> bytes:
     """The bytes the approver signs for ``released`` (``release_bytes``)."""
-    m = released.manifest
+    return manifest_to_sign(released.manifest, released.study, released.config,
+                            released.key)
+
+
+def manifest_to_sign(m: Release | ReleasePart, study: str, config: str, key: str) -> bytes:
+    """The bytes an approver signs for manifest ``m`` of ``study`` (a continuation part
+    signs the dataset's configuration digest and key commitment with it)."""
     if isinstance(m, ReleasePart):
-        return release_part_bytes(m.dataset, released.study, m.part, m.root, m.leaves_root,
-                                  released.config, released.key)
-    return release_bytes(m.dataset, released.study, m.root, m.leaves_root, m.config, m.key)
+        return release_part_bytes(m.dataset, study, m.part, m.root, m.leaves_root, config,
+                                  key)
+    return release_bytes(m.dataset, study, m.root, m.leaves_root, m.config, m.key)
 
 
 def approve(released: Released, approver: str, approval: bytes) -> Released:
