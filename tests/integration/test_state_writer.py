@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phrchain.storage.sqlite_state import SqliteStateStore
@@ -16,11 +16,14 @@ from phrchain.storage.writer import StateWriteError, decode_batch, encode_batch
 
 @given(st.integers(0, 2**63 - 1), st.integers(0, 2**63 - 1), st.binary(min_size=32, max_size=32),
        st.lists(st.tuples(st.binary(max_size=70), st.none() | st.binary(max_size=300))),
-       st.lists(st.tuples(st.binary(min_size=32, max_size=32), st.binary(max_size=255))))
+       st.lists(st.tuples(st.binary(min_size=32, max_size=32), st.binary(max_size=255))),
+       st.none() | st.lists(st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1),
+                                      st.binary(min_size=32, max_size=32)), max_size=50))
+@settings(deadline=None)  # no time limit per example: the machine may be busy
 def test_batch_framing_round_trips(height: int, version: int, root: bytes,
-                                   changes: list, nodes: list) -> None:
-    frame = encode_batch(height, (version, root), changes, nodes)
-    assert decode_batch(frame) == (height, (version, root), changes, nodes)
+                                   changes: list, nodes: list, orphans: list | None) -> None:
+    frame = encode_batch(height, (version, root), changes, nodes, orphans)
+    assert decode_batch(frame) == (height, (version, root), changes, nodes, orphans)
     with pytest.raises(ValueError):
         decode_batch(frame + b"\x00")
 

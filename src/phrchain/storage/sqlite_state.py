@@ -9,6 +9,17 @@ Schema::
                                           -- never mutated: old roots stay provable
     roots(height, root, root_version)     -- app hash per committed height, and the
                                           -- version of the batch that created that root
+    orphans(orphaned_at, refs)            -- nodes unused from orphaned_at: packed
+                                          -- (u64 version, hash) entries
+    changed(height, keys)                 -- keys each height wrote: packed
+                                          -- (u32 length, key) entries
+    meta(name, value)                     -- 'orphans_from': orphans and changed keys
+                                          -- are recorded for every version above it
+
+The last three let ``prune`` delete what a cut frees without walking the tree or
+scanning the key table (:mod:`phrchain.storage.pruning`); a store opened with
+``orphans=False`` (an archive node, which never prunes) records none and its ``prune``
+walks the tree, as does a first ``prune`` over versions written before the records.
 
 Nodes are keyed by ``(version, hash)`` (see :mod:`phrchain.core.smt`), not by hash
 alone: every node a block creates has version = that block's height, which is larger
@@ -29,6 +40,15 @@ from typing import Any, Final
 from phrchain.core import smt
 from phrchain.core.errors import HEIGHT_UNAVAILABLE, PhrError, ProofError
 from phrchain.core.store import Changes, smt_batch
+from phrchain.storage.pruning import (
+    Orphan,
+    orphaned,
+    pack_keys,
+    pack_orphans,
+    reachable_old,
+    unpack_keys,
+    unpack_refs,
+)
 from phrchain.storage.writer import StateWriter
 
 _SCHEMA = """
@@ -39,6 +59,9 @@ CREATE TABLE IF NOT EXISTS nodes (version INTEGER NOT NULL, hash BLOB NOT NULL,
                                   PRIMARY KEY (version, hash)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS roots (height INTEGER PRIMARY KEY, root BLOB NOT NULL,
                                   root_version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS orphans (orphaned_at INTEGER PRIMARY KEY, refs BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS changed (height INTEGER PRIMARY KEY, keys BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 _ITERATE_RANGE: Final = ("SELECT key, value, MAX(height) FROM kv WHERE key >= ? AND key < ? "
                          "AND height <= ? GROUP BY key ORDER BY key LIMIT ?")
@@ -93,8 +116,10 @@ def _check_layout(db: sqlite3.Connection) -> None:
 
 def write_version(db: sqlite3.Connection, height: int, root: smt.NodeRef,
                   changes: list[tuple[bytes, bytes | None]],
-                  nodes: list[tuple[bytes, bytes]]) -> None:
-    """Write one version in one transaction: its nodes, its key changes, its root."""
+                  nodes: list[tuple[bytes, bytes]],
+                  orphans: list[Orphan] | None = None) -> None:
+    """Write one version in one transaction: its nodes, its key changes, its root; with
+    ``orphans`` (None: not recorded), those and the keys it changed, for pruning."""
     nodes.sort()  # one version per batch: hash order is key order, a pure append
     changes.sort(key=_first)
     db.execute("BEGIN IMMEDIATE")
@@ -105,6 +130,12 @@ def write_version(db: sqlite3.Connection, height: int, root: smt.NodeRef,
                        [(k, height, v) for k, v in changes])
         db.execute("INSERT INTO roots (height, root, root_version) VALUES (?, ?, ?)",
                    (height, root[1], root[0]))
+        if orphans is not None:  # one row per version (and table): cheap to write
+            db.executemany("INSERT INTO orphans (orphaned_at, refs) VALUES (?, ?) ON "
+                           "CONFLICT (orphaned_at) DO UPDATE SET refs = refs || "
+                           "excluded.refs", pack_orphans(orphans))
+            db.execute("INSERT INTO changed (height, keys) VALUES (?, ?)",
+                       (height, pack_keys([k for k, _ in changes])))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -117,9 +148,13 @@ class SqliteStateStore:
     With ``writer=True`` the writes of each commit run in a separate process
     (:mod:`phrchain.storage.writer`) on its own connection, so their CPU is not taken
     from the node's Python thread; reads stay here and see each version once the writer
-    has committed it (WAL). ``commit`` returns only after the writer's COMMIT."""
+    has committed it (WAL). ``commit`` returns only after the writer's COMMIT.
 
-    def __init__(self, path: Path | str, writer: bool = False) -> None:
+    With ``orphans`` (the default) each commit also records what it makes obsolete, so
+    ``prune`` costs what it deletes; an archive node passes False."""
+
+    def __init__(self, path: Path | str, writer: bool = False, orphans: bool = True
+                 ) -> None:
         self._path = Path(path)
         self._db = connect(path)
         try:
@@ -150,8 +185,15 @@ class SqliteStateStore:
         # engine pipelines (stages block N+1 while N's commit is under way); commit()
         # writes the oldest. Their tree nodes stay readable through get_node.
         self._staged: list[tuple[int, smt.NodeRef, dict[bytes, bytes | None],
-                                 dict[smt.NodeRef, bytes]]] = []
+                                 dict[smt.NodeRef, bytes], list[Orphan] | None]] = []
         self._writer = StateWriter(path) if writer else None
+        self._track = orphans
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'orphans_from'"
+                               ).fetchone()
+        # None: this store has versions whose orphans were not recorded after the last
+        # one recorded (or none ever were); set or cleared at the first commit.
+        self._orphans_from: int | None = None if row is None else int(row[0])
+        self._marked = False
 
     def close(self) -> None:
         if self._writer is not None:
@@ -302,21 +344,24 @@ class SqliteStateStore:
         if height != version + 1:
             raise ValueError(f"can only stage height {version + 1}, not {height}")
         root, nodes = smt.update(self, root_ref, smt_batch(changes), height)
+        dropped = orphaned(self, root_ref, root, nodes, height) if self._track else None
         with self._latest_lock:
-            self._staged.append((height, root, dict(changes), nodes))
+            self._staged.append((height, root, dict(changes), nodes, dropped))
         return root[1]
 
     def commit(self) -> None:
         """Write the oldest staged version (durably); it becomes the head."""
         if not self._staged:
             raise ValueError("nothing staged")
-        height, root, changes, nodes = self._staged[0]
+        height, root, changes, nodes, dropped = self._staged[0]
         change_rows = list(changes.items())
         node_rows = [(h, body) for (_, h), body in nodes.items()]
+        if not self._marked:
+            self._mark()
         if self._writer is not None:
-            self._writer.write(height, root, change_rows, node_rows)
+            self._writer.write(height, root, change_rows, node_rows, dropped)
         else:
-            write_version(self._db, height, root, change_rows, node_rows)
+            write_version(self._db, height, root, change_rows, node_rows, dropped)
         with self._latest_lock:
             self._head = (height, root)
             del self._staged[0]
@@ -329,36 +374,48 @@ class SqliteStateStore:
         """Drop every staged version."""
         self._staged = []
 
+    def _mark(self) -> None:
+        """Before the first commit of this session: say from which version on orphans
+        are recorded (the head, if they were not), or that they no longer are."""
+        if self._track and self._orphans_from is None:
+            head = self._head[0]
+            self._db.execute("INSERT OR REPLACE INTO meta (name, value) "
+                             "VALUES ('orphans_from', ?)", (head,))
+            self._orphans_from = head
+        elif not self._track and self._orphans_from is not None:
+            self._db.execute("DELETE FROM meta WHERE name = 'orphans_from'")
+            self._orphans_from = None
+        self._marked = True
+
     def prune(self, keep_from: int) -> dict[str, int]:
         """Forget every version below ``keep_from`` (which stays readable and provable,
         as does every later one): their roots, the key versions no retained height reads,
         and the tree nodes no retained root reaches. Returns the rows deleted.
 
-        A node made at a version below ``keep_from`` that a later root still uses is
-        unchanged since, so the tree at ``keep_from`` reaches it: walking that one tree
-        finds every old node to keep. Staged versions (a pipelining engine's next block)
-        may exist: their trees use new nodes and nodes of the head's tree, all kept."""
+        Those nodes are the ones orphaned at versions up to ``keep_from``, as recorded at
+        each commit (:mod:`phrchain.storage.pruning`). Over versions whose orphans were
+        not recorded (written before they were, or with ``orphans=False``) the tree at
+        the cut is walked instead, once up to the version recording began. Staged
+        versions (a pipelining engine's next block) may exist: their trees use new nodes
+        and nodes of the head's tree, none of them orphaned up to the head."""
         version = self._head[0]
         if keep_from <= self._base:
             return {"roots": 0, "kv": 0, "nodes": 0}
         if keep_from > version:
             raise ValueError(f"can prune below {version} at most")
-        root = self._root_ref(keep_from)
-        keep: list[tuple[int, bytes]] = []
-        stack = [root] if root[1] != smt.EMPTY else []
-        while stack:
-            ref = stack.pop()
-            if ref[0] < keep_from:
-                keep.append(ref)
-            children = smt.child_refs(self.get_node(*ref))
-            if children is not None:
-                stack += [c for c in children if c[1] != smt.EMPTY]
-        db = self._db
-        base = self._base
-        with self._latest_lock:  # refuse reads below keep_from before rows go
-            self._base = keep_from
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        since = self._orphans_from
+        if since is None or keep_from <= since:
+            return self._prune_walk(keep_from)
+        deleted = {"roots": 0, "kv": 0, "nodes": 0}
+        if since > self._base:  # versions before recording began: one walk at its start
+            deleted = self._prune_walk(since)
+        more = self._prune_recorded(keep_from)
+        return {name: deleted[name] + more[name] for name in deleted}
+
+    def _prune_walk(self, keep_from: int) -> dict[str, int]:
+        keep = reachable_old(self, self._root_ref(keep_from), keep_from)
+
+        def delete(db: sqlite3.Connection) -> dict[str, int]:
             db.execute("CREATE TEMP TABLE IF NOT EXISTS keep_nodes (version INTEGER, "
                        "hash BLOB, PRIMARY KEY (version, hash)) WITHOUT ROWID")
             db.execute("DELETE FROM keep_nodes")
@@ -371,15 +428,49 @@ class SqliteStateStore:
                 "DELETE FROM kv WHERE height < ? AND EXISTS (SELECT 1 FROM kv later WHERE "
                 "later.key = kv.key AND later.height > kv.height AND later.height <= ?)",
                 (keep_from, keep_from)).rowcount
-            roots = db.execute("DELETE FROM roots WHERE height < ?", (keep_from,)).rowcount
             db.execute("DELETE FROM keep_nodes")
+            return {"kv": kv, "nodes": nodes}
+        return self._prune_with(keep_from, delete)
+
+    def _prune_recorded(self, keep_from: int) -> dict[str, int]:
+        base = self._base
+
+        def delete(db: sqlite3.Connection) -> dict[str, int]:
+            dropped = db.execute("SELECT refs FROM orphans WHERE orphaned_at <= ?",
+                                 (keep_from,)).fetchall()
+            nodes = db.executemany("DELETE FROM nodes WHERE version = ? AND hash = ?",
+                                   unpack_refs(row[0] for row in dropped)).rowcount
+            # Only keys written since the last cut can have a version that is newly
+            # shadowed at this one (every older shadowed version went at that cut).
+            written = db.execute("SELECT keys FROM changed WHERE height > ? AND height <= ?",
+                                 (base, keep_from)).fetchall()
+            kv = db.executemany(
+                "DELETE FROM kv WHERE key = ?1 AND height < (SELECT MAX(later.height) "
+                "FROM kv later WHERE later.key = ?1 AND later.height <= ?2)",
+                [(key, keep_from) for key in unpack_keys(row[0] for row in written)]
+            ).rowcount
+            return {"kv": kv, "nodes": nodes}
+        return self._prune_with(keep_from, delete)
+
+    def _prune_with(self, keep_from: int, delete: Any) -> dict[str, int]:
+        db = self._db
+        base = self._base
+        with self._latest_lock:  # refuse reads below keep_from before rows go
+            self._base = keep_from
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            deleted: dict[str, int] = delete(db)
+            deleted["roots"] = db.execute("DELETE FROM roots WHERE height < ?",
+                                          (keep_from,)).rowcount
+            db.execute("DELETE FROM orphans WHERE orphaned_at <= ?", (keep_from,))
+            db.execute("DELETE FROM changed WHERE height <= ?", (keep_from,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             with self._latest_lock:
                 self._base = base
             raise
-        return {"roots": roots, "kv": kv, "nodes": nodes}
+        return {"roots": deleted["roots"], "kv": deleted["kv"], "nodes": deleted["nodes"]}
 
     def import_version(self, height: int, pairs: Mapping[bytes, bytes],
                        expected_root: bytes) -> None:
@@ -392,6 +483,8 @@ class SqliteStateStore:
         if root[1] != expected_root:
             raise ProofError(f"the snapshot's root {root[1].hex()} is not the trusted app "
                              f"hash {expected_root.hex()}")
+        if not self._marked:
+            self._mark()
         write_version(self._db, height, root, list(pairs.items()),
                       [(h, body) for (_, h), body in nodes.items()])
         with self._latest_lock:

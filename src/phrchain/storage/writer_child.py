@@ -25,11 +25,11 @@ def serve(db_path: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
         while True:
             try:
                 (length,) = U32.unpack(read_exact(stdin, 4))
-                height, root, changes, nodes = decode_batch(read_exact(stdin, length))
+                height, root, changes, nodes, orphans = decode_batch(read_exact(stdin, length))
             except EOFError:
                 return
             try:
-                write_version(db, height, root, changes, nodes)
+                write_version(db, height, root, changes, nodes, orphans)
             except Exception as exc:  # report, then stop: the node must not go on
                 message = f"{type(exc).__name__}: {exc}".encode()
                 stdout.write(b"\x01" + U32.pack(len(message)) + message)

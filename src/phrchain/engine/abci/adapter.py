@@ -171,7 +171,9 @@ class AbciApplication:
         ``storage/writer.py``) pays off when the node has a core to spare; N validators
         on a small machine do not, and in-process writes cost less CPU in total."""
         home.mkdir(parents=True, exist_ok=True)
-        store = SqliteStateStore(home / "state.db", writer=state_writer)
+        # An archive node (keep_versions 0) never prunes: it records no orphans.
+        store = SqliteStateStore(home / "state.db", writer=state_writer,
+                                 orphans=keep_versions > 0)
         try:  # the root CometBFT will be told must be the root of the stored values
             if store.version() >= 0:
                 check_latest_state(store, store.root())

@@ -86,8 +86,9 @@ class SoloNode(Reads):
         if self.genesis.get("validator") != self.key.did:
             raise HomeError("validator_key.json does not match the genesis validator")
         self._clock = clock
-        self.state = SqliteStateStore(data_dir(self.home) / "state.db",
-                                      writer=self.config.state_writer)
+        self.state = SqliteStateStore(data_dir(self.home) / "state.db",  # archive: no
+                                      writer=self.config.state_writer,  # orphan records
+                                      orphans=self.config.keep_versions > 0)
         self.blocks = SqliteBlockStore(data_dir(self.home) / "blocks.db")
         self.app: Application = new_application(self.state)
         self.mempool = Mempool(self.config.mempool_max_txs, self.config.mempool_max_bytes)
