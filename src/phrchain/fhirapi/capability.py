@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from phrchain.fhirapi.include import REFERENCES
 from phrchain.fhirapi.search import SERVED_TYPES, parameters
 
 SOFTWARE_VERSION: Final = "1"
@@ -74,6 +75,11 @@ def _resource(resource_type: str) -> dict[str, Any]:
         "readHistory": False, "updateCreate": False,
         "searchParam": [{"name": n, "type": t} for n, t in parameters(resource_type)],
     }
+    if resource_type == "Patient":  # _include / _revinclude (include.py)
+        out["searchRevInclude"] = [f"{t}:{r}" for t in sorted(SERVED_TYPES - {"Patient"})
+                                   for r in REFERENCES]
+    else:
+        out["searchInclude"] = ["*", *(f"{resource_type}:{r}" for r in REFERENCES)]
     if resource_type == "Patient":
         out["operation"] = [{"name": "everything", "definition":
                              "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]
