@@ -13,7 +13,8 @@ SOFTWARE_VERSION: Final = "1"
 PUBLISHED: Final = "2026-12-07"
 OAUTH_URIS: Final = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 SCOPES: Final = ["patient/*.rs", "patient/*.read", "system/*.rs", "system/*.read",
-                 "system/*.cud", "launch/patient", "purpose/TREAT", "purpose/PATRQT"]
+                 "system/*.cud", "launch/patient", "offline_access", "online_access",
+                 "purpose/TREAT", "purpose/PATRQT"]
 
 
 def smart_configuration(base: str) -> dict[str, Any]:
@@ -23,13 +24,15 @@ def smart_configuration(base: str) -> dict[str, Any]:
         "token_endpoint": base + "auth/token",
         "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["Ed25519"],
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "client_credentials",
+                                  "refresh_token"],
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
         "capabilities": ["launch-standalone", "client-public", "client-confidential-asymmetric",
                          "context-standalone-patient", "permission-patient",
-                         "permission-v1", "permission-v2"],
+                         "permission-v1", "permission-v2",
+                         "permission-offline", "permission-online"],
     }
 
 
