@@ -299,7 +299,7 @@ class Authorizer(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(PatientCodeGrant, [_Challenge(required=True)])
         self.register_token_generator("default", self._generate)
         from phrchain.fhirapi.refresh import PatientRefreshGrant, RefreshStore
-        self.refresh = RefreshStore(vault.config.directory)
+        self.refresh = RefreshStore(apps.path.parent)  # the vault directory
         self.register_grant(PatientRefreshGrant)
 
     # -- Authlib's integration points --------------------------------------------------
