@@ -18,6 +18,7 @@ import pytest
 from fhirclient import client as smart
 from fhirclient.models.capabilitystatement import CapabilityStatement
 
+from phrchain.fhirapi import include
 from phrchain.fhirapi.refresh import DB_NAME
 from phrchain.fhirapi.smart import SmartApps
 from phrchain.gateway.service import wall_clock_ms
@@ -123,6 +124,15 @@ def test_a_withheld_include_is_only_in_the_audit_log(c: Consortium,
     denied = [e for e in logged if e["outcome"] != "0" and e["batch"] == batch
               and e["record"] not in world["obs"]]
     assert len(denied) == 1 and denied[0]["reason"] == "out_of_scope"  # the Patient
+
+
+def test_revinclude_is_capped_with_an_outcome(c: Consortium, world: dict[str, Any],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(include, "MAX_INCLUDED", 2)   # the gateway runs in this process
+    base, pid, token = base_of(c), world["pid"], world["b"]
+    rev = get(base, "Patient", token, _id=pid, _revinclude="Observation:patient").json()
+    assert modes(rev) == [("match", "Patient"), ("include", "Observation"),
+                          ("include", "Observation"), ("outcome", "OperationOutcome")]
 
 
 def test_include_refusals(c: Consortium, world: dict[str, Any]) -> None:
