@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from pathlib import Path
 
 from phrchain.core.tx import tx_hash
 from phrchain.engine.solo.node import SoloNode
@@ -37,3 +39,24 @@ def submit(node: SoloNode, raws: list[bytes], chunk: int, clients: int) -> float
     if failed:
         raise SystemExit(f"{len(failed)} txs failed in their block, e.g. {failed[0]}")
     return elapsed
+
+
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its live child processes (the node's
+    verifier and state writer): what a wall-clock figure measures, less moved by other
+    load on a shared machine (Linux ``/proc``; without it, this process only)."""
+    total = time.process_time()
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    me = str(os.getpid())
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return total
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == me:  # ppid; then utime, stime at 11, 12
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total

@@ -16,6 +16,9 @@ records and 2 lines (one covered, one not), signed before the clock. Each is adj
 from state and must be ``partial`` with payment ``paid`` (else the bench fails).
 ``claims_per_s`` = claims / wall time. The same patients then send one
 ``settlement/transfer`` each, same way (``transfer_per_s``); ``ratio`` = claims/transfers.
+``cpu_us_per_claim`` / ``cpu_us_per_transfer``: CPU time of the node (this process and
+its verifier and state-writer processes) per tx of each run, and ``cpu_ratio`` their
+quotient: what ``ratio`` measures, less moved by other load on a shared machine.
 
 Where time goes: the node's block thread, API threads and helper processes are not
 visible to one cProfile, so the stored blocks are replayed in this process on a fresh
@@ -46,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _solo import submit
+from _solo import cpu_seconds, submit
 
 from phrchain.app import Application, BlockInfo, new_application
 from phrchain.core import keys
@@ -264,16 +267,17 @@ def run_node(home: Path, cast: Cast, args: argparse.Namespace) -> dict[str, Any]
         claims, ids = claim_txs(cast, facts)
         transfers = [cast.tx(p, Transfer(cast.insurer.did, TRANSFER_AMOUNT, EUR).to_msg())
                      for p in cast.patients]
-        h0, m0 = node.blocks.height(), meter.snapshot()
+        h0, m0, cpu0 = node.blocks.height(), meter.snapshot(), cpu_seconds()
         claims_s = submit(node, claims, args.chunk, args.clients)
-        h1, m1 = node.blocks.height(), meter.snapshot()
+        h1, m1, cpu1 = node.blocks.height(), meter.snapshot(), cpu_seconds()
         decided = check_decided(node, ids)
-        m2 = meter.snapshot()
+        m2, cpu2 = meter.snapshot(), cpu_seconds()
         transfer_s = submit(node, transfers, args.chunk, args.clients)
-        h2, m3 = node.blocks.height(), meter.snapshot()
+        h2, m3, cpu3 = node.blocks.height(), meter.snapshot(), cpu_seconds()
     finally:
         node.close()
     return {"setup_s": setup_s, "claims_s": claims_s, "transfer_s": transfer_s,
+            "claims_cpu_s": cpu1 - cpu0, "transfer_cpu_s": cpu3 - cpu2,
             "decided": decided, "claim_blocks": (h0 + 1, h1), "transfer_blocks": (h1 + 1, h2),
             "claim_steps": meter.between(m0, m1), "transfer_steps": meter.between(m2, m3)}
 
@@ -420,6 +424,9 @@ def report(args: argparse.Namespace, node: dict[str, Any], splits: dict[str, Spl
     print(f"  claims/file handler: {1e3 * c.handler / c.txs:.3f} ms per claim in blocks "
           f"(of the execute figure; it runs again at admission)", file=sys.stderr)
     ms, tms = per_tx_ms(c), per_tx_ms(t)
+    cpu_claim, cpu_transfer = (1e6 * node[f"{k}_cpu_s"] / n for k in ("claims", "transfer"))
+    print(f"node CPU (this process, verifier and state writer) per tx: claim "
+          f"{cpu_claim:,.0f} µs, transfer {cpu_transfer:,.0f} µs", file=sys.stderr)
     print(json.dumps({
         "bench": "claims", "claims_per_s": round(claims_per_s),
         "transfer_per_s": round(transfer_per_s),
@@ -437,6 +444,8 @@ def report(args: argparse.Namespace, node: dict[str, Any], splits: dict[str, Spl
         "exec_ms_per_transfer": round(tms["execute"], 3),
         "admission_ms_per_transfer": round(tms["admission"], 3),
         "commit_ms_per_transfer": round(tms["commit"], 3),
+        "cpu_us_per_claim": round(cpu_claim), "cpu_us_per_transfer": round(cpu_transfer),
+        "cpu_ratio": round(cpu_transfer / cpu_claim, 3),
         "setup_s": round(node["setup_s"], 1), "clients": args.clients, "chunk": args.chunk,
         "profiled": args.profile, "loadavg_1m": round(os.getloadavg()[0], 1)}))
 

@@ -33,7 +33,14 @@ then a 100 KiB attachment are imported the same way and their tx bytes per recor
 compared. Last line: ``{"bench": "ingest", "resources_per_s": …,
 "onchain_bytes_per_record": …}``.
 
-    python bench/ingest.py [--quick] [--patients 200] [--profile]
+Sealing (AES-GCM, commitment, HPKE wraps, sealed descriptor) runs in the SDK's pool of
+worker processes (``vault/bulk.py``), started in the untimed warm-up as a long-lived
+importer would; ``--serial`` seals in the importing process (the reference path).
+``--cli N`` then imports N more Bundles the way users do, with ``phrchain records
+import`` processes: one per Bundle file, then all the files in one run
+(``cli_resources_per_s``, ``cli_one_run_resources_per_s``).
+
+    python bench/ingest.py [--quick] [--patients 200] [--serial] [--cli N] [--profile]
 """
 
 from __future__ import annotations
@@ -59,7 +66,7 @@ from phrchain.client.wallet import Wallet
 from phrchain.core.tx import build_tx, decode_tx, tx_hash
 from phrchain.fhir.synthetic import generate_bundle, generate_patients
 from phrchain.modules.identity.messages import RegisterPatient
-from phrchain.vault import crypto
+from phrchain.vault import bulk, crypto
 
 
 def patient_wallet(i: int) -> Wallet:
@@ -170,6 +177,7 @@ def instrument(timers: Timers, importer: Phr) -> None:
     records, sender = importer.records, importer.session.sender
     timers.wrap(fhir_bundle, "split_bundle", "validate + split_bundle")
     timers.wrap(records, "prepare", "prepare (seal + wrap + readers)")
+    timers.wrap(records, "job", "jobs: readers, ids, keys (then sealed)")
     timers.wrap(crypto, "seal", "  seal (AES-GCM, commitment, hash)")
     timers.wrap(crypto, "wrap_key", "  wrap_key (HPKE)")
     timers.wrap(records, "_readers", "  consent/readers query (cached)")
@@ -183,13 +191,49 @@ def instrument(timers: Timers, importer: Phr) -> None:
 
 
 def import_all(importer: Phr, bundles: list[dict[str, Any]],
-               dids: dict[str, str]) -> tuple[int, float]:
+               dids: dict[str, str], parallel: bool | None) -> tuple[int, float]:
     records = 0
     t0 = time.perf_counter()
     for bundle in bundles:
-        ids = importer.records.import_bundle(bundle, dids)
+        ids = importer.records.import_bundle(bundle, dids, parallel=parallel)
         records += sum(map(len, ids.values()))
     return records, time.perf_counter() - t0
+
+
+def cli_import(c: Any, tmp: Path, hospital: Wallet, bundles: list[dict[str, Any]],
+               dids: dict[str, str], serial: bool) -> tuple[int, float, int, float]:
+    """The path users take: ``phrchain records import`` processes, hospital A's wallet
+    from a file, the node and the vault directory from the environment; records and
+    wall time from the first start to the last exit, one process per Bundle file and
+    then all the files in one process."""
+    import subprocess
+
+    from phrchain.client.wallet import KdfParams
+
+    wallet, vaults, phrase = tmp / "hospital.json", tmp / "vaults.json", uuid.uuid4().hex
+    hospital.save(wallet, phrase, KdfParams(memory_kib=64, iterations=1, lanes=1))
+    vaults.write_text(json.dumps(c.directory))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHRCHAIN_")}
+    env.update(PHRCHAIN_NODE=c.api_url, PHRCHAIN_PASSPHRASE=phrase,
+               PHRCHAIN_VAULTS=str(vaults), **({"PHRCHAIN_SEAL_WORKERS": "0"} if serial else {}))
+    files, mapping = [], tmp / "patients.json"
+    mapping.write_text(json.dumps(dids))
+    for i, bundle in enumerate(bundles):
+        files.append(tmp / f"bundle{i}.json")
+        files[-1].write_text(json.dumps(bundle))
+    def phrchain(*files: Path) -> int:
+        done = subprocess.run([sys.executable, "-m", "phrchain", "records", "import",
+                               *(a for f in files for a in ("--file", str(f))),
+                               "--patients", str(mapping), "--wallet", str(wallet)],
+                              capture_output=True, text=True, timeout=600, env=env,
+                              check=True)
+        return int(json.loads(done.stdout)["total"])
+
+    t0 = time.perf_counter()
+    records = sum(phrchain(f) for f in files)
+    t1 = time.perf_counter()
+    together = phrchain(*files)  # the same Bundles again (new record ids), in one run
+    return records, t1 - t0, together, time.perf_counter() - t1
 
 
 def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -212,7 +256,9 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         importer = c.client(HOSPITAL_A)
         warm = generate_bundle(args.seed + 1, 0, resources=60)  # every resource type:
         importer.records.import_bundle(warm, {patient_id(warm): wallets[0].did})  # validators
-        # compiled, connections open
+        # compiled, connections open, the sealing pool's workers started (once per
+        # importing process, like the imports; vault/bulk.py)
+        pool = 0 if args.serial else bulk.start()
         home = c.home
         h0 = settle(c)
         files0 = {n: db_bytes(home / "data" / n) for n in ("blocks.db", "state.db")}
@@ -224,7 +270,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             yappi.start()
         cpu0 = cpu_snapshot()
         try:
-            records, elapsed = import_all(importer, bundles, dids)
+            records, elapsed = import_all(importer, bundles, dids,
+                                          False if args.serial else None)
             cpu1 = cpu_snapshot()
         finally:
             if yappi:
@@ -238,7 +285,16 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             importer.records.import_bundle(bundle, dids)
             settle(c)
             out[size] = chain_bytes(home, before)
-        out.update(records=records, elapsed=elapsed, entries=entries, gen_s=gen_s,
+        if args.cli:
+            cli = generate_patients(args.cli * args.per_bundle, args.seed + 7, args.resources)
+            cli_bundles = [merged(cli[i:i + args.per_bundle])
+                           for i in range(0, len(cli), args.per_bundle)]
+            cli_wallets = [patient_wallet(100_000 + i) for i in range(len(cli))]
+            register_patients(c, cli_wallets)
+            out["cli"] = cli_import(c, tmp, HOSPITAL_A, cli_bundles,
+                                    {patient_id(b): w.did for b, w in
+                                     zip(cli, cli_wallets, strict=True)}, args.serial)
+        out.update(pool=pool, records=records, elapsed=elapsed, entries=entries, gen_s=gen_s,
                    main=main, files=(files0, files1), blocks=h1 - h0, timers=timers,
                    prefix=key_prefix_check(home),
                    cpu=cpu_spent(cpu0, cpu1, server_labels(cpu1)))
@@ -255,6 +311,8 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
           f"per Bundle: {r['entries']} entries, {records} records (Organization/Practitioner"
           f" entries are validated but are no patient's records); generated in "
           f"{r['gen_s']:.1f} s (not timed)")
+    how = "serial (--serial)" if args.serial else f"{r['pool']} worker processes"
+    print(f"sealing: {how}")
     print(f"import: {elapsed:.2f} s -> {records / elapsed:,.0f} records/s "
           f"({r['entries'] / elapsed:,.0f} Bundle entries/s), {main['txs']} txs in "
           f"{r['blocks']} blocks (interval {args.block_ms} ms)")
@@ -293,11 +351,20 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
         stats.print_all(out=sys.stderr, columns={0: ("name", 80), 1: ("ncall", 9),
                                                  2: ("tsub", 8), 3: ("ttot", 8)})
         yappi.get_thread_stats().print_all(out=sys.stderr)
+    cli = {}
+    if "cli" in r:
+        n, seconds, n1, seconds1 = r["cli"]
+        cli = {"cli_resources_per_s": round(n / seconds), "cli_records": n,
+               "cli_one_run_resources_per_s": round(n1 / seconds1)}
+        print(f"\nphrchain records import, one process per Bundle: {n} records in "
+              f"{seconds:.2f} s -> {n / seconds:,.0f} records/s; all Bundles in one run: "
+              f"{n1} records in {seconds1:.2f} s -> {n1 / seconds1:,.0f} records/s")
     print(json.dumps({
         "bench": "ingest", "resources_per_s": round(records / elapsed),
         "onchain_bytes_per_record": round(per["tx_raw"], 1),
         "entries_per_s": round(r["entries"] / elapsed), "records": records,
         "patients": args.patients, "elapsed_s": round(elapsed, 2),
+        "sealing_workers": r["pool"], **cli,
         "block_result_bytes_per_record": round(per["tx_result"], 1),
         "block_header_bytes_per_record": round(per["headers"], 1),
         "state_value_bytes_per_record": round(per["state_records_kv"], 1),
@@ -311,7 +378,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
                               if v >= 0.01},
         "cpu_s": round(total_cpu, 2),
         "loadavg_1m": round(os.getloadavg()[0], 1),
-        "targets": {"resources_per_s": 2000, "onchain_bytes_per_record": 400}}))
+        "targets": {"resources_per_s": 2500, "onchain_bytes_per_record": 400}}))
 
 
 def main() -> None:
@@ -324,6 +391,10 @@ def main() -> None:
     parser.add_argument("--block-ms", type=int, default=20)
     parser.add_argument("--dir", default=None, help="where the node and vaults live")
     parser.add_argument("--quick", action="store_true", help="20 patients, 16 documents")
+    parser.add_argument("--cli", type=int, default=0, metavar="N",
+                        help="then import N more Bundles with `phrchain records import`")
+    parser.add_argument("--serial", action="store_true",
+                        help="seal in the importing process (the reference path), no pool")
     parser.add_argument("--profile", action="store_true",
                         help="yappi over every thread, to stderr (the bench extra: "
                              "pip install -e '.[bench]')")

@@ -26,5 +26,6 @@ def test_claims_bench_runs() -> None:
     assert result["claims"] == 30
     assert result["records_per_claim"] == 3
     for figure in ("claims_per_s", "transfer_per_s", "ratio", "exec_ms_per_claim",
-                   "commit_ms_per_block", "handler_ms_per_claim", "setup_s"):
+                   "commit_ms_per_block", "handler_ms_per_claim", "setup_s",
+                   "cpu_us_per_claim", "cpu_us_per_transfer", "cpu_ratio"):
         assert result[figure] > 0, figure

@@ -351,6 +351,38 @@ def test_import_then_export_validates_as_fhir(cli: Cli) -> None:
     assert "already exists" in cli.refused("q", "records", "export", "--out", str(out))
 
 
+def test_import_of_several_bundles_in_one_run_validates_them_all_first(cli: Cli) -> None:
+    from phrchain.fhir.synthetic import generate_bundle
+
+    bundles = [generate_bundle(21 + i, 0, resources=6) for i in range(2)]
+    ids = [next(e["resource"]["id"] for e in b["entry"]
+                if e["resource"]["resourceType"] == "Patient") for b in bundles]
+    files = [cli.env.tmp / f"several{i}.json" for i in range(2)]
+    mapping = cli.env.tmp / "several-patients.json"
+    mapping.write_text(json.dumps({ids[0]: P.did, ids[1]: Q.did}))
+    before = {w.did: len(cli.env.c.query("records/patient", patient=w.did)["records"])
+              for w in (P, Q)}
+    bad = json.loads(json.dumps(bundles[1]))
+    bad["entry"][-1]["resource"]["resourceType"] = "NotAType"
+    files[0].write_text(json.dumps(bundles[0]))
+    files[1].write_text(json.dumps(bad))
+    argv = ["records", "import", "--file", str(files[0]), "--file", str(files[1]),
+            "--patients", str(mapping)]
+    assert "resourceType" in cli.refused("hospital_a", *argv)
+    assert before == {w.did: len(cli.env.c.query("records/patient", patient=w.did)["records"])
+                      for w in (P, Q)}  # nothing of the first Bundle went in either
+    files[1].write_text(json.dumps(bundles[1]))
+    summary = json.loads(cli.ok("hospital_a", *argv))
+    own = [sum(e["resource"]["resourceType"] not in {"Organization", "Practitioner"}
+               for e in b["entry"]) for b in bundles]
+    assert summary["imported"] == {P.did: own[0], Q.did: own[1]}
+    assert summary["total"] == sum(own)
+    for who, n in zip((P, Q), own, strict=True):
+        listed = cli.env.c.query("records/patient", patient=who.did)["records"]
+        assert len(listed) == before[who.did] + n
+        assert set(summary["records"][who.did]) <= set(listed)
+
+
 # -- audit ------------------------------------------------------------------------------------
 def test_audit_log_and_verify(cli: Cli) -> None:
     record = add_observation(cli)

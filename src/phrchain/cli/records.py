@@ -69,33 +69,42 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from phrchain.fhir.bundle import SET_ASIDE_REASON, split_bundle
+    from phrchain.vault import bulk
 
-    bundle = read_json_file(args.file, "FHIR Bundle", exact_decimals=True)
+    bundles = [read_json_file(f, "FHIR Bundle", exact_decimals=True) for f in args.file]
     patients = read_json_file(args.patients, "patient map {Bundle Patient id: patient DID}")
-    groups = split_bundle(bundle)  # validates every resource before anything is sealed
-    missing = sorted(g.patient_id for g in groups if g.patient_id not in patients)
+    # every resource of every Bundle is validated before anything is sealed
+    splits = [split_bundle(bundle) for bundle in bundles]
+    groups = [g for split in splits for g in split]
+    missing = sorted({g.patient_id for g in groups if g.patient_id not in patients})
     if missing:
         raise CliError(say("records.no_did", path=args.patients, ids=", ".join(missing)))
-    not_dids = sorted(g.patient_id for g in groups
-                      if not str(patients[g.patient_id]).startswith("did:key:"))
+    not_dids = sorted({g.patient_id for g in groups
+                       if not str(patients[g.patient_id]).startswith("did:key:")})
     if not_dids:
         raise CliError(say("records.not_did", path=args.patients, ids=", ".join(not_dids)))
-    set_aside = groups.set_aside()
+    set_aside: dict[str, int] = {}
+    for split in splits:
+        for kind, n in split.set_aside().items():
+            set_aside[kind] = set_aside.get(kind, 0) + n
+    shared = sum(len(split.shared) for split in splits)
     if set_aside:  # said before the passphrase prompt and the upload, not only after
-        print(say("records.set_aside", n=len(groups.shared),
+        print(say("records.set_aside", n=shared,
                   kinds=", ".join(f"{kind} {n}" for kind, n in set_aside.items()),
                   reason=SET_ASIDE_REASON), file=sys.stderr)
     total = sum(1 + len(g.resources) for g in groups)
     print(say("records.sealing", total=total, patients=len(groups)), file=sys.stderr)
     bar = ProgressBar(total, "registering", "resources")
     with phr_client(args) as rc:
-        try:
-            ids = rc.records.import_bundle(bundle, patients, bar)
+        if total >= bulk.POOL_THRESHOLD:  # worth its start-up: used for every Bundle
+            bulk.start()
+        try:  # one stream: one wait for the chain per window of records, not per Bundle
+            ids = rc.records.import_splits(splits, patients, bar)
         finally:
             bar.close()
     print_json({"imported": {did: len(records) for did, records in ids.items()},
                 "records": ids, "total": sum(len(r) for r in ids.values()),
-                "set_aside": set_aside, "set_aside_total": len(groups.shared),
+                "set_aside": set_aside, "set_aside_total": shared,
                 "set_aside_reason": SET_ASIDE_REASON})
     return 0
 
@@ -217,7 +226,8 @@ def records_parser(sub: Any) -> None:
     p.add_argument("--category", choices=sorted(CATEGORIES), help="with --raw")
     p = add_command(sub, "import", cmd_import, "organization or practitioner: import a FHIR "
                     "transaction/collection Bundle, one record per resource", [signer])
-    p.add_argument("--file", required=True, help="the FHIR Bundle (JSON)")
+    p.add_argument("--file", required=True, action="append",
+                   help="the FHIR Bundle (JSON); again for more Bundles in one run")
     p.add_argument("--patients", required=True, metavar="MAP_JSON",
                    help="JSON {Bundle Patient id: registered patient DID}")
     p = add_command(sub, "list", cmd_list, "a patient's records (what the chain holds; "

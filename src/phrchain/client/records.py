@@ -13,11 +13,10 @@ committed. Sharing keys with consented readers is ``ConsentClient.share``.
 from __future__ import annotations
 
 import json
-import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from phrchain.client import breakglass
 from phrchain.client.breakglass import Receipt
@@ -28,43 +27,31 @@ from phrchain.core.errors import PhrError
 from phrchain.modules.consent.messages import Scope
 from phrchain.modules.records.messages import (
     Erase,
-    Register,
     size_bucket,
 )
+from phrchain.vault import bulk as sealing
 from phrchain.vault import crypto
-from phrchain.vault.crypto import ChunkPart, Sealed
-from phrchain.vault.descriptor import Descriptor, open_descriptor, seal_descriptor
+from phrchain.vault.bulk import Prepared
+from phrchain.vault.crypto import ChunkPart
+from phrchain.vault.descriptor import Descriptor, open_descriptor
 from phrchain.vault.errors import DESCRIPTOR_INVALID, HASH_MISMATCH, VaultError
 from phrchain.vault.wire import MAX_KEY_ITEMS, Upload
+
+if TYPE_CHECKING:
+    from phrchain.fhir.bundle import BundleSplit
 
 __all__ = ["MSGS_PER_TX", "Opened", "Prepared", "RecordsClient", "RecordsError",
            "resource_bytes"]
 
 MSGS_PER_TX = 32
+MANY_PER_QUERY: Final = 256  # record ids per records/many query (its MAX_MANY)
 UPLOAD_BATCH_BYTES = 8 << 20
+IMPORT_WINDOW: Final = 8192  # records sealed and held at once by import_splits
+UPLOAD_BATCH_RECORDS: Final = 128  # records per upload request (one vault transaction)
 REGISTER_TIMEOUT_S: Final = 60.0  # how long store() waits for the vault's register txs
 # The opened descriptor's fields merged into the chain's record (Opened.descriptor):
 # ``size`` there is the exact ciphertext size; the chain's bucket stays as ``bucket``.
 OPENED_FIELDS: Final = ("resource", "category", "author", "size", "chunks")
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A sealed record ready to upload and register: its sealed descriptor, and the
-    register message (sent by the custodian's vault, or by the patient if
-    ``self_reported``)."""
-
-    sealed: Sealed
-    wrapped: dict[str, bytes]
-    msg: dict[str, Any]
-    custodian: str
-    descriptor: Descriptor
-    sealed_descriptor: bytes
-    self_reported: bool = False
-
-    @property
-    def record(self) -> str:
-        return self.sealed.record_id.hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +101,15 @@ class RecordsClient:
         grantees), the author and the custodian. A practitioner's or institution's
         record stays in its own institution (whose vault registers it); a patient's own
         (self-reported) record names the custodian it goes to."""
+        return sealing.seal_job(self.job(plaintext, patient, resource=resource,
+                                         category=category, custodian=custodian,
+                                         replaces=replaces, record_id=record_id))
+
+    def job(self, plaintext: bytes, patient: str, *, resource: str, category: str,
+            custodian: str | None = None, replaces: str | None = None,
+            record_id: bytes | None = None) -> sealing.Job:
+        """What :meth:`prepare` seals (the chain asked here; the sealing needs no
+        network): for many records, :func:`sealing.seal_jobs` seals them in a pool."""
         s = self.session
         self_reported = s.identity(s.wallet.did)["kind"] == "patient"
         mine = None if self_reported else s.custodian_of_me()
@@ -123,40 +119,41 @@ class RecordsClient:
         if mine is not None and custodian != mine:
             raise RecordsError(f"a record is kept by its author's own institution {mine}, "
                                "whose vault registers it")
-        record_id = record_id or secrets.token_bytes(16)
-        sealed = crypto.seal(record_id, patient, plaintext)
         readers = self._readers(patient)
         enc = {r["did"]: bytes.fromhex(r["enc_key"]) for r in readers}
         for did in (s.wallet.did, custodian):
             enc.setdefault(did, bytes.fromhex(s.identity(did)["enc_key"]))
-        wrapped = {did: crypto.wrap_key(sealed.data_key, key, record_id, did)
-                   for did, key in enc.items()}
-        meta = sealed.meta
-        descriptor = Descriptor.new(record_id.hex(), resource, category, s.wallet.did,
-                                    meta.size, meta.chunks)
-        msg = Register(meta.record_id.hex(), patient, meta.hash.hex(), size_bucket(meta.size),
-                       meta.commitment.hex(), descriptor.commitment().hex(),
-                       custodian if self_reported else None, replaces).to_msg()
-        return Prepared(sealed, wrapped, msg, custodian, descriptor,
-                        seal_descriptor(descriptor, sealed.data_key), self_reported)
+        return sealing.Job.new(plaintext, patient, resource=resource, category=category,
+                               author=s.wallet.did, custodian=custodian,
+                               self_reported=self_reported, replaces=replaces, readers=enc,
+                               record_id=record_id)
 
-    def store(self, prepared: Sequence[Prepared], progress: Progress | None = None) -> list[str]:
-        """Upload the records to their custodians' vaults (batched, up to ~8 MiB per
-        request), then wait until they are registered on chain: by each custodian's
-        vault (signed by the institution, 32 to a tx), or for self-reported records by
-        this wallet (32 to a tx, pipelined). A register tx the chain refused is a
-        :class:`RecordsError` naming the record and the chain's code."""
+    def store(self, prepared: Iterable[Prepared], progress: Progress | None = None
+              ) -> list[str]:
+        """Upload the records to their custodians' vaults (batched, up to ~8 MiB and
+        :data:`UPLOAD_BATCH_RECORDS` records per request, each batch as soon as it is
+        sealed, so the vault registers one while the next is sealed), then wait until
+        they are registered on chain: by each custodian's vault (signed by the
+        institution, 32 to a tx), or for self-reported records by this wallet (32 to a
+        tx, pipelined). A register tx the chain refused is a :class:`RecordsError`
+        naming the record and the chain's code."""
         batch: list[Prepared] = []
+        done: list[Prepared] = []
         size = 0
         for p in prepared:
+            done.append(p)
             if batch and (p.custodian != batch[0].custodian
                           or size + p.sealed.size > UPLOAD_BATCH_BYTES):
                 self._upload(batch)
                 batch, size = [], 0
             batch.append(p)
             size += p.sealed.size
+            if len(batch) == UPLOAD_BATCH_RECORDS:
+                self._upload(batch)
+                batch, size = [], 0
         if batch:
             self._upload(batch)
+        prepared = done
         self._readers_cache.clear()
         own = [p for p in prepared if p.self_reported]
         txs = [own[i:i + MSGS_PER_TX] for i in range(0, len(own), MSGS_PER_TX)]
@@ -198,12 +195,16 @@ class RecordsClient:
                                        f"{REGISTER_TIMEOUT_S:g} s; they stay in its journal")
                 time.sleep(pause)
                 pause = min(pause * 1.5, 0.1)
-        for p in prepared:  # the chain, not the vault, says what is registered
-            on_chain = self.session.q("records/get", record=p.record)
-            if on_chain is None or any(on_chain.get(k) != p.msg[k] for k in (
-                    "patient", "hash", "size", "commitment", "descriptor")) \
-                    or on_chain.get("custodian") != custodian:
-                raise RecordsError(f"record {p.record} is not on chain as uploaded")
+        for i in range(0, len(prepared), MANY_PER_QUERY):  # the chain, not the vault,
+            part = prepared[i:i + MANY_PER_QUERY]           # says what is registered
+            found = self.session.q("records/many",
+                                   records=",".join(p.record for p in part))["records"]
+            for p in part:
+                on_chain = found.get(p.record)
+                if on_chain is None or any(on_chain.get(k) != p.msg[k] for k in (
+                        "patient", "hash", "size", "commitment", "descriptor")) \
+                        or on_chain.get("custodian") != custodian:
+                    raise RecordsError(f"record {p.record} is not on chain as uploaded")
 
     def _upload(self, batch: Sequence[Prepared]) -> None:
         vault = self.session.vault(batch[0].custodian)
@@ -222,33 +223,53 @@ class RecordsClient:
 
     def import_bundle(self, bundle: Mapping[str, Any], patients: Mapping[str, str],
                       progress: Progress | None = None,
-                      set_aside: dict[str, int] | None = None) -> dict[str, list[str]]:
+                      set_aside: dict[str, int] | None = None,
+                      parallel: bool | None = None, split: BundleSplit | None = None
+                      ) -> dict[str, list[str]]:
         """Import a FHIR transaction or collection Bundle (e.g. from a synthetic-patient
         generator): every resource is validated, references inside the bundle are
         resolved, and each resource (the Patient too) becomes a record of the right
         patient authored by this wallet. ``patients`` maps the Bundle's Patient ids to
         their registered DIDs. Returns record ids per patient DID. Resources in no
         patient's compartment (Practitioner, Organization, …) are not imported: their
-        counts by type are added to ``set_aside`` (why: ``fhir.bundle.SET_ASIDE_REASON``)."""
-        from phrchain.fhir import category_of
+        counts by type are added to ``set_aside`` (why: ``fhir.bundle.SET_ASIDE_REASON``).
+        Records are sealed in a pool of worker processes when there are many
+        (``vault/bulk.py``; ``parallel=False``: in this process). ``split``: the
+        Bundle's ``split_bundle`` if the caller already validated and split it."""
         from phrchain.fhir.bundle import split_bundle
 
-        split = split_bundle(bundle)
+        split = split_bundle(bundle) if split is None else split
         if set_aside is not None:
             for kind, count in split.set_aside().items():
                 set_aside[kind] = set_aside.get(kind, 0) + count
-        out: dict[str, list[str]] = {}
-        prepared: list[Prepared] = []
-        for group in split:
-            did = patients.get(group.patient_id)
-            if did is None:
+        return self.import_splits([split], patients, progress, parallel)
+
+    def import_splits(self, splits: Sequence[BundleSplit], patients: Mapping[str, str],
+                      progress: Progress | None = None, parallel: bool | None = None
+                      ) -> dict[str, list[str]]:
+        """:meth:`import_bundle` of several validated Bundles (``split_bundle``) as one
+        stream: sealed, uploaded and registered together in windows of up to
+        :data:`IMPORT_WINDOW` records (one wait for the chain per window, not per
+        Bundle). Every DID is checked before anything is sealed."""
+        from phrchain.fhir import category_of
+
+        for group in (g for split in splits for g in split):
+            if group.patient_id not in patients:
                 raise RecordsError(f"Bundle Patient {group.patient_id} has no DID in the map")
+        out: dict[str, list[str]] = {}
+        jobs: list[sealing.Job] = []
+        for group in (g for split in splits for g in split):
+            did = patients[group.patient_id]
             for res in (group.patient, *group.resources):
-                prepared.append(self.prepare(resource_bytes(res), did,
-                                             resource=str(res["resourceType"]),
-                                             category=category_of(res)))
-                out.setdefault(did, []).append(prepared[-1].record)
-        self.store(prepared, progress)
+                jobs.append(self.job(resource_bytes(res), did,
+                                     resource=str(res["resourceType"]),
+                                     category=category_of(res)))
+                out.setdefault(did, []).append(jobs[-1].record_id.hex())
+            if len(jobs) >= IMPORT_WINDOW:
+                self.store(sealing.seal_jobs(jobs, parallel=parallel), progress)
+                jobs = []
+        if jobs:
+            self.store(sealing.seal_jobs(jobs, parallel=parallel), progress)
         return out
 
     def export(self, patient: str | None = None, purpose: str = "PATRQT",

@@ -17,13 +17,16 @@ from phrchain.core.errors import CryptoError, ErrorCode
 MAX_INT: Final = (1 << 63) - 1
 _HEX_ID: Final = re.compile(r"[0-9a-f]{32}")
 _HEX_HASH: Final = re.compile(r"[0-9a-f]{64}")
+_TYPE: Final = frozenset({"type"})
 T = TypeVar("T")
 
 
 def exact(msg: Mapping[str, Any], error: ErrorCode, required: Collection[str],
           optional: Collection[str] = ()) -> None:
     """Raise unless ``msg`` has every required field, only known fields, and ``type``."""
-    names = set(msg) - {"type"}
+    names = set(msg) - _TYPE
+    if len(names) == len(required) and names.issuperset(required):
+        return  # exactly the required fields (the common case): nothing missing or unknown
     missing = set(required) - names
     unknown = names - set(required) - set(optional)
     if missing or unknown:

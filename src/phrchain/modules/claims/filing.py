@@ -22,7 +22,7 @@ from phrchain.modules.claims.adjudicate import (
     Decision,
     Facts,
     Period,
-    Rules,
+    Usage,
     adjudicate,
     coverage_year,
 )
@@ -41,7 +41,7 @@ from phrchain.modules.claims.errors import (
     UNKNOWN_PSEUDONYM,
 )
 from phrchain.modules.claims.messages import CLAIMS_FILED, File, link_bytes
-from phrchain.modules.claims.products import current_product
+from phrchain.modules.claims.products import current_terms
 from phrchain.modules.consent import get_consent, store_consent
 from phrchain.modules.consent.messages import Grant, Grantee, Scope
 from phrchain.modules.identity import parties
@@ -49,14 +49,23 @@ from phrchain.modules.identity import parties
 PAYMENT_PURPOSE: Final = "HPAYMT"
 
 
-def _admitted(ctx: Context, record: records.Record) -> bool:
+def _admitted(ctx: Context, record: records.Record, seen: dict[str, bool]) -> bool:
     """Registered by its custodian, an acting care organization (v2: the chain knows no
-    author; the custodian's vault registered it for its staff); never self-reported."""
+    author; the custodian's vault registered it for its staff); never self-reported.
+    ``seen``: the answer per custodian so far in this tx (a claim's records mostly share
+    one custodian; nothing is written while they are checked)."""
     if record["self_reported"]:
         return False
-    custodian = parties.acting(ctx.state, record["custodian"])
-    return custodian is not None and custodian["kind"] == "organization" \
-        and parties.org_type(ctx.state, record["custodian"]) in parties.CARE_ORG_TYPES
+    did = record["custodian"]
+    admitted = seen.get(did)
+    if admitted is None:
+        # ``acting`` returns the custodian's own identity record: for an organization
+        # its org_type is what ``parties.org_type`` would read from the same key.
+        custodian = parties.acting(ctx.state, did)
+        admitted = seen[did] = custodian is not None \
+            and custodian["kind"] == "organization" \
+            and str(custodian["org_type"]) in parties.CARE_ORG_TYPES
+    return admitted
 
 
 def _owner(ctx: Context, m: File) -> str:
@@ -85,6 +94,7 @@ def _as_owner(ctx: Context, owner: str) -> Context:
 
 def _record_evidence(ctx: Context, m: File, owner: str) -> set[str]:
     found: set[str] = set()
+    custodians: dict[str, bool] = {}
     for ref in m.records:
         record = records.get_record(ctx.state, ref.record)
         if record is not None and record["patient"] != owner:
@@ -92,18 +102,17 @@ def _record_evidence(ctx: Context, m: File, owner: str) -> set[str]:
         if record is None or record["status"] == "erased":
             found.add("unregistered_record")
             continue
-        if not _admitted(ctx, record):
+        if not _admitted(ctx, record, custodians):
             found.add("non_admitted_provider")
         if record["commitment"] != ref.commitment:
             found.add("tampered_record")
     return found
 
 
-def _duplicate(ctx: Context, bill: settlement.Bill) -> set[str]:
-    if keeper.claimed_bill(ctx.state, bill["bill"]) is not None \
-            or keeper.claimed_encounter(ctx.state, bill["encounter"]) is not None:
-        return {"duplicate_claim"}
-    return set()
+def _claimed(ctx: Context, bill: settlement.Bill) -> tuple[str | None, str | None]:
+    """The first claims that named the bill and its encounter (None: not claimed yet)."""
+    return (keeper.claimed_bill(ctx.state, bill["bill"]),
+            keeper.claimed_encounter(ctx.state, bill["encounter"]))
 
 
 def _enrolment(ctx: Context, m: File) -> tuple[int, Period | None, int]:
@@ -149,24 +158,24 @@ def _new_claim(ctx: Context, m: File, product: keeper.Product, bill: settlement.
 
 
 def _record_decision(ctx: Context, claim: keeper.Claim, d: Decision,
-                     product: keeper.Product) -> None:
+                     terms: tuple[keeper.Product, Usage]) -> None:
     claim.update({
         "status": d.status, "reasons": list(d.reasons),
         "lines": [line.to_json() for line in d.lines], "eligible": d.eligible,
         "deductible_applied": d.deductible_applied, "copay": d.copay,
         "rules_payout": d.rules_payout, "decided_height": ctx.height,
         "decided_ms": ctx.time_ms,
-        "deadline_ms": ctx.time_ms + product["review_window_ms"] if d.status == REFERRED
+        "deadline_ms": ctx.time_ms + terms[0]["review_window_ms"] if d.status == REFERRED
         else None})
     if d.status in (APPROVED, PARTIAL):
-        ledger.approve(ctx, claim, d.payout)
+        ledger.approve(ctx, claim, d.payout, terms)
 
 
 def file(ctx: Context, msg: Msg) -> None:
     m = File.parse(msg)
     if not parties.active_patient(ctx.state, ctx.signer):
         raise UNAUTHORIZED("only an active patient files claims")
-    product = current_product(ctx, m.insurer, m.product)
+    product, rules = current_terms(ctx, m.insurer, m.product)
     if keeper.get_claim(ctx.state, m.claim) is not None \
             or get_consent(ctx.state, m.claim) is not None:
         raise ALREADY_EXISTS(m.claim)
@@ -176,16 +185,20 @@ def file(ctx: Context, msg: Msg) -> None:
     bill = _checked_bill(ctx, m, product, owner)
     if m.consent_end_ms <= ctx.time_ms:
         raise INVALID_FIELD("consent_end_ms must be after the block time")
-    evidence = _record_evidence(ctx, m, owner) | _duplicate(ctx, bill)
+    evidence = _record_evidence(ctx, m, owner)
+    claimed = _claimed(ctx, bill)
+    if claimed != (None, None):
+        evidence.add("duplicate_claim")
     seq, period, first_start_ms = _enrolment(ctx, m)
     claim = _new_claim(ctx, m, product, bill, owner, (seq, period, first_start_ms))
     ctx.emit(CLAIMS_FILED, claim=m.claim, patient=ctx.signer, insurer=m.insurer,
              product=m.product, version=m.version)
+    used = keeper.usage(ctx.state, claim)
     facts = Facts(tuple((line.tag, line.amount) for line in m.lines), m.amount,
-                  bill["amount"], m.service_ms, ctx.time_ms, period,
-                  keeper.usage(ctx.state, claim), frozenset(evidence))
-    _record_decision(ctx, claim, adjudicate(Rules.of(product), facts), product)
-    keeper.mark_claimed(ctx.state, m.claim, m.bill, bill["encounter"])
+                  bill["amount"], m.service_ms, ctx.time_ms, period, used,
+                  frozenset(evidence))
+    _record_decision(ctx, claim, adjudicate(rules, facts), (product, used))
+    keeper.mark_claimed(ctx.state, m.claim, m.bill, bill["encounter"], claimed)
     keeper.put_claim(ctx.state, claim)
     keeper.index_claim(ctx.state, claim)
     # The insurer (and its staff) may read exactly these records, for payment only; the

@@ -22,7 +22,7 @@ from typing import Any, Final, NotRequired, TypedDict
 
 from phrchain.core import encoding
 from phrchain.core.state import Overlay, Reader
-from phrchain.modules.claims.adjudicate import Usage
+from phrchain.modules.claims.adjudicate import Rules, Usage
 from phrchain.modules.claims.keys import (
     BY_INSURER,
     BY_PATIENT,
@@ -44,8 +44,11 @@ from phrchain.modules.paging import suffixes
 from phrchain.modules.table import json_get, json_put
 
 _MARK: Final = b"1"
-
-
+# Decoded product versions and their adjudication rules, keyed by the stored bytes: a
+# pure function of those bytes (never of height, chain or time), so a hit is exactly
+# what decoding would give. Bounded; entries are shared and must never be mutated.
+_TERMS_MAX: Final = 256
+_terms: dict[bytes, tuple[Product, Rules]] = {}
 
 class Product(TypedDict):
     """A product version at ``claims/p/...`` (README "State")."""
@@ -141,6 +144,25 @@ def get_product(state: Reader, insurer: str, product: str,
         version = current_version(state, insurer, product)
     found: Product | None = json_get(state, product_key(insurer, product, version)) \
         if version else None
+    return found
+
+
+def product_terms(state: Reader, insurer: str, product: str
+                  ) -> tuple[Product, Rules] | None:
+    """The current version of a product and its :class:`Rules`, decoded and parsed once
+    per distinct stored value (claims filed under one product share them). Read only:
+    the returned product is shared between callers."""
+    version = current_version(state, insurer, product)
+    raw = state.get(product_key(insurer, product, version)) if version else None
+    if raw is None:
+        return None
+    found = _terms.get(raw)
+    if found is None:
+        decoded: Product = encoding.decode(raw)
+        found = (decoded, Rules.of(decoded))
+        if len(_terms) >= _TERMS_MAX:
+            _terms.clear()
+        _terms[raw] = found
     return found
 
 
@@ -254,9 +276,14 @@ def claimed_encounter(state: Reader, encounter: str) -> str | None:
     return None if raw is None else raw.decode()
 
 
-def mark_claimed(state: Overlay, claim_id: str, bill_id: str, encounter: str) -> None:
-    """Remember the first claim that named a bill and an encounter."""
-    if claimed_bill(state, bill_id) is None:
+def mark_claimed(state: Overlay, claim_id: str, bill_id: str, encounter: str,
+                 seen: tuple[str | None, str | None] | None = None) -> None:
+    """Remember the first claim that named a bill and an encounter. ``seen``: what
+    :func:`claimed_bill` and :func:`claimed_encounter` answered in this same tx with no
+    write in between (so they are not read again)."""
+    bill_by, encounter_by = (claimed_bill(state, bill_id),
+                             claimed_encounter(state, encounter)) if seen is None else seen
+    if bill_by is None:
         state.set(bill_claimed_key(bill_id), claim_id.encode())
-    if claimed_encounter(state, encounter) is None:
+    if encounter_by is None:
         state.set(encounter_claimed_key(encounter), claim_id.encode())

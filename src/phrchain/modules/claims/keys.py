@@ -22,7 +22,7 @@ ENCOUNTER: Final = b"claims/de/"
 
 def path(*parts: str | int) -> bytes:
     """``a/b/c`` of the parts (a trailing ``""`` part makes a prefix ending in ``/``)."""
-    return "/".join(str(p) for p in parts).encode()
+    return "/".join(map(str, parts)).encode()
 
 
 def product_key(insurer: str, product: str, version: int) -> bytes:

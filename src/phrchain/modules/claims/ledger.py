@@ -33,13 +33,16 @@ def max_grant(ctx: Context, claim: keeper.Claim) -> int:
     return max(0, min(int(claim["rules_payout"]) - int(claim["payout"]), left))
 
 
-def approve(ctx: Context, claim: keeper.Claim, amount: int) -> None:
+def approve(ctx: Context, claim: keeper.Claim, amount: int,
+            known: tuple[keeper.Product, Usage] | None = None) -> None:
     """Approve ``amount`` more: count it (and, the first time, the claim's deductible)
-    in the coverage year's usage, then pay what is owed."""
-    used = keeper.usage(ctx.state, claim)
+    in the coverage year's usage, then pay what is owed. ``known``: the claim's product
+    version and its year's usage as the caller read them in this tx, nothing written
+    to either since (the filing), so neither is read again."""
+    product, used = (None, keeper.usage(ctx.state, claim)) if known is None else known
     deductible_used = used.deductible_used
     if not claim["usage_committed"]:
-        deductible = product_of(ctx, claim)["deductible"]
+        deductible = (product_of(ctx, claim) if product is None else product)["deductible"]
         deductible_used = min(deductible, deductible_used + claim["deductible_applied"])
         claim["usage_committed"] = True
     keeper.put_usage(ctx.state, claim, Usage(deductible_used, used.paid + amount))

@@ -45,6 +45,7 @@ BPS: Final = 10_000
 DECISIONS: Final = frozenset({"approve", "deny"})
 LINK_DOMAIN: Final = "phrchain/claims/link/v1"
 _SIGNATURE: Final = re.compile(r"[0-9a-f]{128}")
+_TAG: Final = re.compile(r"[0-9a-f]{64}")
 
 
 def link_bytes(claim: str, member: str) -> bytes:
@@ -54,7 +55,8 @@ def link_bytes(claim: str, member: str) -> bytes:
 
 
 def _is_tag(value: str) -> bool:
-    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    """64 lowercase hex characters (one compiled match, not a Python step per character)."""
+    return _TAG.fullmatch(value) is not None
 
 
 def _tags(msg: Mapping[str, Any], name: str, low: int) -> tuple[str, ...]:

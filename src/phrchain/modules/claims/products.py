@@ -5,6 +5,7 @@ from __future__ import annotations
 from phrchain.core.module import Context
 from phrchain.core.tx import Msg
 from phrchain.modules.claims import keeper
+from phrchain.modules.claims.adjudicate import Rules
 from phrchain.modules.claims.errors import (
     ALREADY_ENROLLED,
     BAD_PERIOD,
@@ -43,13 +44,28 @@ def insurer_staff(ctx: Context, role: str, insurer: str | None = None) -> str:
 
 def current_product(ctx: Context, insurer: str, product: str) -> keeper.Product:
     """The current version of a product of an active insurer."""
-    org = parties.acting(ctx.state, insurer)
-    if org is None or org["kind"] != "organization" or org["org_type"] != INSURER:
-        raise UNKNOWN_PRODUCT(f"{insurer} is not an active insurer")
+    _active_insurer(ctx, insurer)
     found = keeper.get_product(ctx.state, insurer, product)
     if found is None:
         raise UNKNOWN_PRODUCT(f"{insurer} publishes no product {product}")
     return found
+
+
+def current_terms(ctx: Context, insurer: str, product: str
+                  ) -> tuple[keeper.Product, Rules]:
+    """:func:`current_product` (same checks, same errors) with its adjudication rules,
+    both shared per stored product version: read only."""
+    _active_insurer(ctx, insurer)
+    found = keeper.product_terms(ctx.state, insurer, product)
+    if found is None:
+        raise UNKNOWN_PRODUCT(f"{insurer} publishes no product {product}")
+    return found
+
+
+def _active_insurer(ctx: Context, insurer: str) -> None:
+    org = parties.acting(ctx.state, insurer)
+    if org is None or org["kind"] != "organization" or org["org_type"] != INSURER:
+        raise UNKNOWN_PRODUCT(f"{insurer} is not an active insurer")
 
 
 def publish(ctx: Context, msg: Msg) -> None:
