@@ -29,10 +29,11 @@ def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]:
         yield consortium
 
 
-def _app(base: str) -> smart.FHIRClient:
+def _app(base: str, extra: str = "") -> smart.FHIRClient:
     return smart.FHIRClient(settings={"app_id": APP, "api_base": base,
                                       "redirect_uri": REDIRECT,
-                                      "scope": "patient/Observation.rs patient/Patient.rs"})
+                                      "scope": "patient/Observation.rs patient/Patient.rs"
+                                               + extra})
 
 
 def _screen(app: smart.FHIRClient) -> str:
@@ -60,6 +61,7 @@ def test_consent_screen_approve_then_deny_in_korean(
         assert "Glucose diary" in page.inner_text("#smart-app")
         assert "Observation" in page.inner_text("#smart-what")
         assert "the patient's own request" in page.inner_text("#smart-what")
+        assert not page.query_selector("#smart-stays")   # no refresh token asked
         patient.axe()
         patient.shot("desktop-en-smart-consent")
         page.click("#smart-approve")
@@ -74,9 +76,11 @@ def test_consent_screen_approve_then_deny_in_korean(
         korean = Person(browser, ui, "patient-p", locale="ko-KR")
         korean.page.route("http://127.0.0.1:9/**", lambda route: route.fulfill(
             status=200, body="app", content_type="text/plain"))
-        korean.page.goto(_screen(_app(base)))
+        korean.page.goto(_screen(_app(base, " offline_access")))
         korean.page.wait_for_selector("#smart-deny")
         assert "열람" in korean.page.inner_text("#smart-app")
+        assert "연결 유지" in korean.page.inner_text("#smart-what")   # offline_access
+        assert "30일" in korean.page.inner_text("#smart-stays")
         korean.axe()
         korean.shot("desktop-ko-smart-consent")
         korean.page.click("#smart-deny")

@@ -119,6 +119,14 @@ def test_fhirclient_reads_the_patients_records_from_both_vaults(world: dict[str,
     only_b = get(base, "Condition", token, patient=patient_id(b)).json()
     assert {e["resource"]["subject"]["reference"] for e in only_b["entry"]} \
         == {f"Patient/{patient_id(b)}"}
+    included = get(base, "Observation", token, patient=patient_id(a), _count="2",
+                   _include="Observation:patient", _elements="status").json()
+    assert [e["search"]["mode"] for e in included["entry"]] == ["match", "match", "include"]
+    assert included["entry"][2]["resource"]["id"] == patient_id(a)
+    assert all(set(e["resource"]) == {"resourceType", "id", "meta", "status", "code"}
+               for e in included["entry"][:2])   # _elements: the matches, SUBSETTED
+    assert all(e["resource"]["meta"]["tag"][-1]["code"] == "SUBSETTED"
+               for e in included["entry"][:2])
     me = get(base, f"Patient/{patient_id(a)}", token)  # A's import has a Patient
     assert me.status_code == 200 and me.json()["id"] == patient_id(a)
     assert get(base, f"Patient/{patient_id(a)}/_history/2", token).status_code == 404

@@ -105,7 +105,15 @@ def _add_authorize(router: APIRouter, api: FhirApi) -> None:
         return JSONResponse({"request": pending, "app": found["app"],
                              "client_id": found["client_id"], "scope": found["scope"],
                              "purpose": found["purpose"], "types": found["types"],
-                             "institution": api.vault.org})
+                             "institution": api.vault.org, "stays": _stays(found["scope"])})
+
+
+def _stays(scope: str) -> str | None:
+    """Whether the app asks to refresh its access (``refresh.py``): what the consent
+    screen tells the patient."""
+    asked = scope.split()
+    return "offline" if "offline_access" in asked else \
+        "online" if "online_access" in asked else None
 
 
 def _add_answers(router: APIRouter, api: FhirApi) -> None:

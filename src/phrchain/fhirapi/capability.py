@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from phrchain.fhirapi.include import REFERENCES
 from phrchain.fhirapi.search import SERVED_TYPES, parameters
 
 SOFTWARE_VERSION: Final = "1"
 PUBLISHED: Final = "2026-12-07"
 OAUTH_URIS: Final = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 SCOPES: Final = ["patient/*.rs", "patient/*.read", "system/*.rs", "system/*.read",
-                 "system/*.cud", "launch/patient", "purpose/TREAT", "purpose/PATRQT"]
+                 "system/*.cud", "launch/patient", "offline_access", "online_access",
+                 "purpose/TREAT", "purpose/PATRQT"]
 
 
 def smart_configuration(base: str) -> dict[str, Any]:
@@ -22,13 +24,15 @@ def smart_configuration(base: str) -> dict[str, Any]:
         "token_endpoint": base + "auth/token",
         "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["Ed25519"],
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "client_credentials",
+                                  "refresh_token"],
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
         "capabilities": ["launch-standalone", "client-public", "client-confidential-asymmetric",
                          "context-standalone-patient", "permission-patient",
-                         "permission-v1", "permission-v2"],
+                         "permission-v1", "permission-v2",
+                         "permission-offline", "permission-online"],
     }
 
 
@@ -74,6 +78,11 @@ def _resource(resource_type: str) -> dict[str, Any]:
         "readHistory": False, "updateCreate": False,
         "searchParam": [{"name": n, "type": t} for n, t in parameters(resource_type)],
     }
+    if resource_type == "Patient":  # _include / _revinclude (include.py)
+        out["searchRevInclude"] = [f"{t}:{r}" for t in sorted(SERVED_TYPES - {"Patient"})
+                                   for r in REFERENCES]
+    else:
+        out["searchInclude"] = ["*", *(f"{resource_type}:{r}" for r in REFERENCES)]
     if resource_type == "Patient":
         out["operation"] = [{"name": "everything", "definition":
                              "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]

@@ -44,6 +44,11 @@ WRITE_FAILED = register("fhirapi", 12, "write_failed",
                         "the records were not registered on chain")
 UNKNOWN_VERSION = register("fhirapi", 13, "unknown_version",
                            "no such version of the resource")
+UNSUPPORTED_INCLUDE = register("fhirapi", 16, "unsupported_include",
+                               "an _include or _revinclude value is not supported here "
+                               "(see searchInclude and searchRevInclude in /metadata)")
+BAD_ELEMENTS = register("fhirapi", 17, "bad_elements",
+                        "_elements or _summary is malformed, or both are given")
 
 INVALID_TOKEN = register("smart", 1, "invalid_token",
                          "the access token is missing, unknown or expired")
@@ -76,7 +81,7 @@ STATUS: Final[dict[ErrorCode, int]] = {
     UNKNOWN_TYPE: 404, BAD_SEARCH_PARAMETER: 400, MALFORMED_ID: 400, NOT_FOUND: 404,
     GONE: 410, FORBIDDEN: 403, INVALID_RESOURCE: 422, BUNDLE_TOO_LARGE: 413,
     BAD_BUNDLE: 400, UNSUPPORTED_FORMAT: 406, UNSUPPORTED_INTERACTION: 405,
-    WRITE_FAILED: 502, UNKNOWN_VERSION: 404,
+    WRITE_FAILED: 502, UNKNOWN_VERSION: 404, UNSUPPORTED_INCLUDE: 400, BAD_ELEMENTS: 400,
     INVALID_TOKEN: 401, INSUFFICIENT_SCOPE: 403, CONSENT_NOT_IN_FORCE: 403,
     BAD_AUTHORIZATION: 400, UNKNOWN_APP: 400, APPROVAL_REFUSED: 403,
 }

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from phrchain.core.errors import CodedError
-from phrchain.fhirapi import auth_routes
+from phrchain.fhirapi import auth_routes, elements
 from phrchain.fhirapi.access import request_hash
 from phrchain.fhirapi.capability import capability_statement, smart_configuration
 from phrchain.fhirapi.errors import (
@@ -183,15 +183,18 @@ def add_resource_routes(router: APIRouter, api: ResourceApi) -> None:
     @router.get("/{resource_type}/{fhir_id}")
     def read(resource_type: str, fhir_id: str, request: Request) -> Response:
         def run() -> Response:
+            shape = elements.for_read(_params(request))  # before any decision
             service, call = api.serve(request)
-            return _versioned(service.read(call, resource_type, fhir_id))
+            return _versioned(shape.apply(service.read(call, resource_type, fhir_id)))
         return fhir_call(run)
 
     @router.get("/{resource_type}/{fhir_id}/_history/{version}")
     def vread(resource_type: str, fhir_id: str, version: str, request: Request) -> Response:
         def run() -> Response:
+            shape = elements.for_read(_params(request))
             service, call = api.serve(request)
-            return _versioned(service.vread(call, resource_type, fhir_id, version))
+            return _versioned(shape.apply(service.vread(call, resource_type, fhir_id,
+                                                        version)))
         return fhir_call(run)
 
 

@@ -146,8 +146,8 @@ def _control(q: Query, name: str, value: str) -> None:
             raise _bad(name, "a paging cursor written by this server")
         q.pages = [int(p) for p in parts]
     elif name == "_summary":
-        if value not in ("false", "count"):  # true/text/data need element metadata
-            raise _bad(name, "count or false (summaries of elements are not served)")
+        if value not in ("false", "count"):  # true/text/data: elements.py, before parse
+            raise _bad(name, "count, false, true, text or data")
         q.summary = value
     # _format is decided by the router
 

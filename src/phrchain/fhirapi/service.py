@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from phrchain.core.errors import CodedError
 from phrchain.fhir import RESOURCE_TYPES
+from phrchain.fhirapi import elements, include
 from phrchain.fhirapi.access import PERMIT, Decider
 from phrchain.fhirapi.errors import (
     BAD_SEARCH_PARAMETER,
@@ -143,8 +144,10 @@ class ResourceService:
             served_type(resource_type)
             if not call.grant.scopes.may_read(resource_type):
                 raise INSUFFICIENT_SCOPE(f"no read scope for {resource_type}")
-        q = parse(resource_type or "Patient", params) if resource_type else \
-            parse("Observation", [(k, v) for k, v in params if k.startswith("_")
+        shape, rest = elements.take(params)  # _elements, _summary=true|text|data
+        includes, rest = include.take(resource_type, rest, call.grant.scopes)
+        q = parse(resource_type or "Patient", rest) if resource_type else \
+            parse("Observation", [(k, v) for k, v in rest if k.startswith("_")
                                   and k != "_id"])
         if everything_of is not None:
             q.patient = everything_of
@@ -153,7 +156,7 @@ class ResourceService:
         dids = self._patients(call.grant, q)
         scope = self.decider.consent_in_force(call.grant)
         candidates = self._candidates(call.grant, q, dids, resource_type)
-        return self._page(call, q, candidates, scope, path, params)
+        return self._page(call, q, candidates, scope, path, params, (shape, includes))
 
     def _patients(self, grant: Grant, q: Query) -> list[str]:
         """The patient DIDs a search covers: the one it names, else the token's own."""
@@ -204,10 +207,17 @@ class ResourceService:
         return released, at
 
     def _page(self, call: Call, q: Query, candidates: list[Held], scope: Scope | None,
-              path: str, params: Sequence[tuple[str, str]]) -> dict[str, Any]:
+              path: str, params: Sequence[tuple[str, str]],
+              shaping: tuple[elements.Shape, include.Includes] = (elements.Shape(),
+                                                                  include.Includes())
+              ) -> dict[str, Any]:
         count_only = q.summary == "count"
+        shape, includes = shaping
         with self.decider.batch():  # the page's audit entries: one journal commit
             released, following = self._decide_page(call, q, candidates, scope, count_only)
+            included = [] if count_only else include.Including(self, call, scope).entries(
+                includes, released, lambda h: shape.apply(
+                    present(h, self.index.siblings(h.patient)), matched=False))
         bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
                                   "timestamp": instant(wall_clock_ms())}
         if q.summary == "count":
@@ -224,8 +234,8 @@ class ResourceService:
                 call.base, path, base_params + _cursor(q.pages[-1], q.pages[:-1]))})
         bundle["link"] = links
         bundle["entry"] = [{"fullUrl": f"{call.base}{h.resource_type}/{_own(h)}",
-                            "resource": present(h, self.index.siblings(h.patient)),
-                            "search": {"mode": "match"}} for h in released]
+                            "resource": shape.apply(present(h, self.index.siblings(h.patient))),
+                            "search": {"mode": "match"}} for h in released] + included
         return bundle
 
 

@@ -82,8 +82,9 @@ class Client(ClientMixin):  # type: ignore[misc]
         return self.kind == "app" and response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == ("client_credentials" if self.kind == "backend"
-                              else "authorization_code")
+        if self.kind == "backend":
+            return grant_type == "client_credentials"
+        return grant_type in ("authorization_code", "refresh_token")  # refresh.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +298,9 @@ class Authorizer(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(BackendGrant)
         self.register_grant(PatientCodeGrant, [_Challenge(required=True)])
         self.register_token_generator("default", self._generate)
+        from phrchain.fhirapi.refresh import PatientRefreshGrant, RefreshStore
+        self.refresh = RefreshStore(apps.path.parent)  # the vault directory
+        self.register_grant(PatientRefreshGrant)
 
     # -- Authlib's integration points --------------------------------------------------
     def query_client(self, client_id: str) -> Client | None:
@@ -312,13 +316,16 @@ class Authorizer(AuthorizationServer):  # type: ignore[misc]
     def _generate(self, grant_type: str, client: Client, user: Any = None,
                   scope: str | None = None, expires_in: int | None = None,
                   include_refresh_token: bool = True) -> dict[str, Any]:
-        del grant_type, expires_in, include_refresh_token
+        del grant_type, expires_in
         from phrchain.fhirapi.index import patient_id
+        from phrchain.fhirapi.refresh import new_token, wants_refresh
 
         token = {"token_type": "Bearer", "access_token": secrets.token_urlsafe(32),
                  "expires_in": TOKEN_TTL_S, "scope": scope or ""}
         if isinstance(user, PatientApproval):
             token["patient"] = patient_id(user.patient)
+            if include_refresh_token and wants_refresh(scope):
+                token["refresh_token"] = new_token()
         return token
 
     def save_token(self, token: Mapping[str, Any], request: OAuth2Request) -> None:
@@ -334,6 +341,12 @@ class Authorizer(AuthorizationServer):  # type: ignore[misc]
             for old in [t for t, g in self.tokens.items() if g.expires_at < now]:
                 del self.tokens[old]
             self.tokens[token["access_token"]] = grant
+        if "refresh_token" in token and isinstance(user, PatientApproval):
+            consent = self.vault.query("consent/get", {"consent": user.consent})
+            self.refresh.keep(str(token["refresh_token"]),
+                              getattr(request, "refresh_family", None),
+                              request.client.client_id, user, str(token.get("scope") or ""),
+                              int(consent["period"]["end_ms"]) if consent else 0)
 
     def validate_requested_scope(self, scope: str | None) -> None:
         from authlib.oauth2.rfc6749 import InvalidScopeError

@@ -39,6 +39,9 @@ async function render(body) {
     h("dl", { id: "smart-what" },
       h("dt", {}, t("smart.types")), h("dd", {}, typesText(found.types)),
       h("dt", {}, t("smart.purpose")), h("dd", {}, term("purpose", found.purpose)),
+      found.stays ? [h("dt", {}, t("smart.stays")),
+        h("dd", { id: "smart-stays" }, t(found.stays === "offline" ? "smart.stays_offline"
+          : "smart.stays_online"))] : null,
       h("dt", {}, t("smart.keeper")), h("dd", {}, found.institution_label || "",
         " ", didEl(found.institution))),
     h("p", { class: "note" }, t("smart.note")),
