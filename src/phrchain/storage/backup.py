@@ -11,7 +11,11 @@ makes the set consistent:
 - the vault's **journal before its blob store**: the journal's erasure height is at most
   the blobs' state, so a restored vault follows erasures again from there and shreds
   whatever was erased after the journal was copied (never the other way round, which
-  would restore erased data and forget to shred it).
+  would restore erased data and forget to shred it);
+- then the vault's **other stores, each index database before the files it names**
+  (genome objects; research releases and their dataset keys; ``storage/backup_vault.py``
+  says why): a restored index never points at a missing object, and an object or key
+  erased during the backup stays erased in it.
 
 Layout of a backup directory::
 
@@ -20,6 +24,10 @@ Layout of a backup directory::
     node/data/state.db, blocks.db
     vault/gateway.sqlite3, vault/blobs/blobs.sqlite3      (with ``--vault``)
     vault/trial-documents/blobs.sqlite3                   (if the vault holds any)
+    vault/genome/genome.sqlite3, vault/genome/objects/<record>.c4gh    (if any)
+    vault/research/releases.sqlite3, research/datasets/*.json (legacy),
+    vault/research/keys/<dataset>.key (mode 0600, secrets as the validator key)
+    vault/smart.json                                      (if present)
 
 A restore refuses a target that exists, checks every file against the manifest, copies,
 and checks that the state's stored values hash to its stored root; starting the node
@@ -39,7 +47,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from phrchain.core.errors import PhrError
+from phrchain.storage import backup_vault
 
+# 1 since the first backups: the vault's newer stores are files added to the same layout
+# (a backup without them restores as before), so the format did not change.
 FORMAT: Final = 1
 NODE_CONFIG: Final = ("genesis.json", "node.json", "validator_key.json")
 PRIVATE: Final = frozenset({"validator_key.json"})
@@ -110,18 +121,35 @@ def backup(home: Path, out: Path, vault: Path | None = None) -> dict[str, Any]:
             os.chmod(target, 0o600)
     for name in NODE_DBS:
         _sqlite_copy(home / "data" / name, node / "data" / name)
+    erased: list[str] = []
     if vault is not None:
         for name in VAULT_DBS:
             _sqlite_copy(Path(vault) / name, out / "vault" / name)
         for name in VAULT_OPTIONAL_DBS:
             if (Path(vault) / name).is_file():
                 _sqlite_copy(Path(vault) / name, out / "vault" / name)
+        erased = backup_vault.copy_genome(Path(vault), out / "vault", _sqlite_copy)
+        backup_vault.copy_research(Path(vault), out / "vault", _sqlite_copy)
+        backup_vault.copy_settings(Path(vault), out / "vault")
     heights = _heights(node)  # before hashing: opening a copy may checkpoint it
     files = {str(p.relative_to(out)): _sha256(p) for p in sorted(out.rglob("*"))
              if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
     manifest = {"format": FORMAT, **heights, "vault": vault is not None, "files": files}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    if erased:
+        manifest["erased_during_backup"] = erased
+    backup_vault.fsync_tree(out)
+    _write_synced(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
     return manifest
+
+
+def _write_synced(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.rename(path)
+    backup_vault.fsync_path(path.parent)
 
 
 def restore(backup_dir: Path, home: Path, vault: Path | None = None) -> dict[str, Any]:
@@ -149,6 +177,8 @@ def restore(backup_dir: Path, home: Path, vault: Path | None = None) -> dict[str
     os.chmod(home / "config" / "validator_key.json", 0o600)
     if vault is not None:
         shutil.copytree(backup_dir / "vault", Path(vault))
+        backup_vault.secure_restored(Path(vault))
+    backup_vault.fsync_tree(home)
     state = SqliteStateStore(home / "data" / "state.db")
     try:
         if state.version() >= 0:
