@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import closing
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Final
 
@@ -70,8 +70,14 @@ def copy_file(source: Path, target: Path, mode: int | None = None) -> bool:
     return True
 
 
-def _active(db: Path) -> set[bytes]:
-    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+def _connect(db: Path, live: bool) -> sqlite3.Connection:
+    """Read-only on the live vault's file; read-write on a copy, whose last connection
+    to close then removes its ``-wal``/``-shm`` (a backup holds whole database files)."""
+    return sqlite3.connect(f"file:{db}?mode=ro", uri=True) if live else sqlite3.connect(db)
+
+
+def _active(db: Path, live: bool) -> set[bytes]:
+    with closing(_connect(db, live)) as conn:
         return {r for (r,) in conn.execute(
             "SELECT record FROM objects WHERE status = 'active'")}
 
@@ -83,12 +89,12 @@ def copy_genome(vault: Path, out: Path, copy_db: Callable[[Path, Path], None]) -
     copy_db(vault / GENOME_DB, out / GENOME_DB)
     (out / "genome" / "objects").mkdir(parents=True, exist_ok=True)
     dropped: list[bytes] = []
-    for record in sorted(_active(out / GENOME_DB)):
+    for record in sorted(_active(out / GENOME_DB, live=False)):
         name = f"genome/objects/{record.hex()}.c4gh"
         copied = copy_file(vault / name, out / name)
         # shred() deletes the rows before it zeroes the file: still active after the
         # copy means the copy read the object's bytes, not zeros
-        if not copied or record not in _active(vault / GENOME_DB):
+        if not copied or record not in _active(vault / GENOME_DB, live=True):
             (out / name).unlink(missing_ok=True)
             dropped.append(record)
     if dropped:
@@ -106,7 +112,7 @@ def copy_research(vault: Path, out: Path, copy_db: Callable[[Path, Path], None])
     if not (vault / RESEARCH_DB).is_file():
         return
     copy_db(vault / RESEARCH_DB, out / RESEARCH_DB)
-    with closing(sqlite3.connect(f"file:{out / RESEARCH_DB}?mode=ro", uri=True)) as db:
+    with closing(_connect(out / RESEARCH_DB, live=False)) as db:
         commitments: dict[str, set[str]] = {}
         for dataset, key in db.execute("SELECT dataset, key FROM releases"):
             commitments.setdefault(dataset, set()).add(key)
