@@ -164,6 +164,11 @@ def test_a_vaults_genome_and_research_stores_survive_backup_and_restore(tmp_path
             node.close()
         _erased_while_copying(vault_dir, tmp_path / "partial", record, dataset)
 
+    stray = out / "vault/genome/genome.sqlite3-wal"  # SQLite would apply it: refused
+    stray.write_bytes(b"\x00" * 32)
+    with pytest.raises(BackupError, match="not in the manifest"):
+        restore(out, tmp_path / "again", tmp_path / "again-vault")
+    stray.unlink()
     damaged = out / "vault/genome/objects" / f"{record}.c4gh"
     raw = damaged.read_bytes()
     damaged.write_bytes(raw[:100] + bytes([raw[100] ^ 1]) + raw[101:])

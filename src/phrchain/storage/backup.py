@@ -29,7 +29,8 @@ Layout of a backup directory::
     vault/research/keys/<dataset>.key (mode 0600, secrets as the validator key)
     vault/smart.json                                      (if present)
 
-A restore refuses a target that exists, checks every file against the manifest, copies,
+A restore refuses a target that exists, checks every file against the manifest (and
+refuses a file it does not list, but an empty ``-wal`` or a ``-shm``), copies,
 and checks that the state's stored values hash to its stored root; starting the node
 then replays to the backup's block height. A vault loses what it received after its
 backup (the records' chunks): the vault's own check (``phrchain vault verify``) lists
@@ -152,6 +153,26 @@ def _write_synced(path: Path, text: str) -> None:
     backup_vault.fsync_path(path.parent)
 
 
+def _check_files(backup_dir: Path, files: dict[str, str]) -> None:
+    """Every listed file has its digest; any other file is an empty ``-wal`` or a
+    ``-shm`` that SQLite left beside a copy (not restored): a file the manifest does not
+    vouch for (say, a ``-wal`` that SQLite would apply to a restored database) is
+    refused."""
+    for name, digest in sorted(files.items()):
+        path = backup_dir / name
+        if not path.is_file() or _sha256(path) != digest:
+            raise BackupError(f"{name} is missing or differs from the manifest")
+    for path in sorted(backup_dir.rglob("*")):
+        name = str(path.relative_to(backup_dir))
+        if path.is_file() and name != "manifest.json" and name not in files and not (
+                name.endswith("-shm") or (name.endswith("-wal") and not path.stat().st_size)):
+            raise BackupError(f"{name} is not in the manifest")
+
+
+def _unlisted(directory: str, names: list[str]) -> list[str]:
+    return [n for n in names if n.endswith(("-wal", "-shm"))]
+
+
 def restore(backup_dir: Path, home: Path, vault: Path | None = None) -> dict[str, Any]:
     """Make a node home (and a vault directory) from a backup; return its manifest."""
     from phrchain.storage.integrity import check_latest_state
@@ -169,14 +190,11 @@ def restore(backup_dir: Path, home: Path, vault: Path | None = None) -> dict[str
             raise BackupError(f"{target} exists: restore into a new directory")
     if vault is not None and not manifest.get("vault"):
         raise BackupError("this backup holds no vault")
-    for name, digest in sorted(manifest["files"].items()):
-        path = backup_dir / name
-        if not path.is_file() or _sha256(path) != digest:
-            raise BackupError(f"{name} is missing or differs from the manifest")
-    shutil.copytree(backup_dir / "node", home)
+    _check_files(backup_dir, manifest["files"])
+    shutil.copytree(backup_dir / "node", home, ignore=_unlisted)
     os.chmod(home / "config" / "validator_key.json", 0o600)
     if vault is not None:
-        shutil.copytree(backup_dir / "vault", Path(vault))
+        shutil.copytree(backup_dir / "vault", Path(vault), ignore=_unlisted)
         backup_vault.secure_restored(Path(vault))
     backup_vault.fsync_tree(home)
     state = SqliteStateStore(home / "data" / "state.db")
