@@ -106,17 +106,19 @@ def copy_genome(vault: Path, out: Path, copy_db: Callable[[Path, Path], None]) -
 
 
 def copy_research(vault: Path, out: Path, copy_db: Callable[[Path, Path], None]) -> None:
-    """The research release store and its dataset keys (module docstring)."""
+    """The research release store and its dataset keys (module docstring); a vault
+    with legacy packages only (no store yet) has those and their keys copied."""
     from phrchain.deid.pseudonyms import key_commitment
 
-    if not (vault / RESEARCH_DB).is_file():
-        return
-    copy_db(vault / RESEARCH_DB, out / RESEARCH_DB)
-    with closing(_connect(out / RESEARCH_DB, live=False)) as db:
-        commitments: dict[str, set[str]] = {}
-        for dataset, key in db.execute("SELECT dataset, key FROM releases"):
-            commitments.setdefault(dataset, set()).add(key)
+    commitments: dict[str, set[str]] = {}
+    if (vault / RESEARCH_DB).is_file():
+        copy_db(vault / RESEARCH_DB, out / RESEARCH_DB)
+        with closing(_connect(out / RESEARCH_DB, live=False)) as db:
+            for dataset, key in db.execute("SELECT dataset, key FROM releases"):
+                commitments.setdefault(dataset, set()).add(key)
     legacy = sorted((vault / "research" / "datasets").glob("*.json"))
+    if not commitments and not legacy:
+        return
     for path in legacy:
         copy_file(path, out / "research" / "datasets" / path.name)
     legacy_names = {p.stem for p in legacy}
