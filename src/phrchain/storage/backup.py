@@ -32,9 +32,9 @@ Layout of a backup directory::
 A restore refuses a target that exists, checks every file against the manifest (and
 refuses a file it does not list, but an empty ``-wal`` or a ``-shm``), copies,
 fsyncs what it wrote, and checks that the state's stored values hash to its stored
-root; starting the node then replays to the backup's block height. A vault loses what it received after its
-backup (the records' chunks): the vault's own check (``phrchain vault verify``) lists
-records the chain has and the vault lacks.
+root; starting the node then replays to the backup's block height. A vault loses what
+it received after its backup (the records' chunks): the vault's own check (``phrchain
+vault verify``) lists records the chain has and the vault lacks.
 """
 
 from __future__ import annotations
