@@ -51,21 +51,22 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def copy_file(source: Path, target: Path, mode: int | None = None) -> bool:
-    """Copy ``source`` whole and fsync it (and its directory); False if it is gone."""
+def copy_file(source: Path, target: Path) -> bool:
+    """Copy ``source`` whole to a new file of mode 0600 (sealed objects and packages are
+    ciphertext, keys are secrets: owner only), fsync it and its directory; False if
+    ``source`` is gone."""
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         src = source.open("rb")
     except FileNotFoundError:
         return False
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    with src, os.fdopen(os.open(target, flags, 0o600 if mode is None else mode), "wb") as dst:
+    with src, os.fdopen(os.open(target, flags, 0o600), "wb") as dst:
+        os.fchmod(dst.fileno(), 0o600)  # whatever the umask
         while block := src.read(1 << 20):
             dst.write(block)
         dst.flush()
         os.fsync(dst.fileno())
-    if mode is None:
-        os.chmod(target, 0o644)
     fsync_path(target.parent)
     return True
 
@@ -127,7 +128,7 @@ def copy_research(vault: Path, out: Path, copy_db: Callable[[Path, Path], None])
     os.chmod(keys, 0o700)
     for dataset in sorted(set(commitments) | legacy_names):
         target = keys / f"{dataset}.key"
-        if not copy_file(vault / KEYS / f"{dataset}.key", target, mode=0o600):
+        if not copy_file(vault / KEYS / f"{dataset}.key", target):
             continue  # destroyed (or never made): stays so
         expected = commitments.get(dataset)
         if expected is not None and key_commitment(target.read_bytes()) not in expected:
