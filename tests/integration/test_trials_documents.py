@@ -212,6 +212,10 @@ def test_a_backup_keeps_the_trial_documents(world: dict[str, Any], tmp_path: Pat
     with BlobStore(tmp_path / "vault" / "trial-documents") as store:
         record = document_id(trial, "sap", sealed.commitment)
         assert store.get_meta(record).patient == RESEARCH.did
+    from phrchain.gateway.verify import verify_vault
+    report = verify_vault(tmp_path / "vault")  # every store restored whole (issue 21)
+    assert report.ok, [str(f) for f in report.findings]
+    assert any(n.startswith("trial documents: ") for n in report.notes), report.notes
 
 
 def test_vault_verify_checks_the_trial_documents(world: dict[str, Any]) -> None:
