@@ -29,6 +29,10 @@ Layout of a backup directory::
     vault/research/keys/<dataset>.key (mode 0600, secrets as the validator key)
     vault/smart.json                                      (if present)
 
+Not copied: ``smart.sqlite3`` (SMART refresh tokens, stored hashed): a restored vault
+has apps that kept a refresh token sign in again, rather than honouring tokens that a
+backup kept alive.
+
 A restore refuses a target that exists, checks every file against the manifest (and
 refuses a file it does not list, but an empty ``-wal`` or a ``-shm``), copies,
 fsyncs what it wrote, and checks that the state's stored values hash to its stored
