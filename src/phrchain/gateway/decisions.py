@@ -78,6 +78,7 @@ class DecisionIndex:
         self._follow_lock = threading.Lock()
         self.height, self.time_ms = -1, 0
         self._followed_at = -math.inf
+        self._probed_at = -math.inf  # when the last successful follow began
         self.enabled = True
         self._changes = 0  # invalidations so far: a miss caches only if none came between
         self._decisions: dict[Key, _Entry] = {}
@@ -168,10 +169,17 @@ class DecisionIndex:
 
     def follow(self, force: bool = False) -> None:
         """Reach the node's latest height: its time (a probe), then each new block's
-        results, in order."""
+        results, in order. Concurrent calls share probes: a call that waited for another
+        caller's follow which *began after this call did* returns, since that follow's
+        height is one the node had committed after this call was made (as its own probe
+        would have been); a follow that began earlier answers nobody who came later."""
+        called = time.monotonic()
         with self._follow_lock:
             if not force and time.monotonic() - self._followed_at < self.lag_s:
                 return
+            if self._probed_at > called:
+                return
+            began = time.monotonic()
             try:
                 if self._chain.height() != self.height:
                     self._follow()
@@ -185,7 +193,7 @@ class DecisionIndex:
                 raise
             except Exception as exc:  # as the vault's own queries report it
                 raise CHAIN_UNAVAILABLE(type(exc).__name__) from None
-            self._followed_at = time.monotonic()
+            self._followed_at, self._probed_at = time.monotonic(), began
 
     def _follow(self) -> None:
         probe = self._ask("consent/decide", _PROBE)
