@@ -165,7 +165,8 @@ def main() -> None:
         args.seconds, args.warmup, args.resources = 0.5, 0.2, 45
     levels = [int(x) for x in args.clients.split(",")]
     yappi = thread_profiler() if args.profile else None
-    with tempfile.TemporaryDirectory() as tmp, running(Path(tmp), node_process=args.node_process) as c:
+    with tempfile.TemporaryDirectory() as tmp, \
+            running(Path(tmp), node_process=args.node_process) as c:
         world = import_patient(c, P, seed=5, resources=args.resources)
         grant(c, P, HOSPITAL_B, purposes=["TREAT"])
         base, pid = base_of(c), world["pid"]

@@ -238,3 +238,17 @@ def test_concurrent_follows_share_only_probes_begun_after_they_were_called() -> 
     assert port.heights == 2 and index.height == 5
     index.follow()  # a later call is never answered by an earlier probe
     assert port.heights == 3
+
+
+def test_one_requests_later_questions_share_its_first_probe() -> None:
+    port = GatedChain()
+    port.gate.set()
+    index = DecisionIndex(port.ask, port)  # type: ignore[arg-type]
+    arrived = time.monotonic()
+    index.record("ab" * 16)  # the request's first question: probed (twice on a miss)
+    probes = port.heights
+    assert probes >= 1
+    index.record("ab" * 16, since=arrived)  # a later question of the same request
+    assert port.heights == probes
+    index.record("ab" * 16)  # a new request: the node is asked its height again
+    assert port.heights == probes + 1

@@ -252,6 +252,7 @@ class Vault:
                narrow: str | None = None) -> Release:
         """Decide, audit, release; ``note``: optional entry fields (:func:`_noted`);
         ``narrow``: a deny reason the caller's credential adds (:func:`_narrowed`)."""
+        arrived = time.monotonic()  # the record check shares the decision's fresh height
         if action not in ACTIONS:
             raise MALFORMED_REQUEST(f"action must be one of {sorted(ACTIONS)}")
         # Break-glass commits to its reason in the signed request (whose hash the audit
@@ -290,14 +291,14 @@ class Vault:
         if meta is None:  # the chain says active but the bytes are gone: not ours to serve
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)
         return self._release(req.caller, meta, decision,
-                             None if held is None else held[0])
+                             None if held is None else held[0], since=arrived)
 
     def _release(self, caller: str, meta: RecordMeta, decision: dict[str, Any],
-                 descriptor: bytes | None) -> Release:
+                 descriptor: bytes | None, since: float | None = None) -> Release:
         """A permitted access's release: the record checked against the chain, the
         caller's wrapped key, the chunks inline or a ticket for them."""
         record_id = meta.record_id
-        self._check_registered(meta)
+        self._check_registered(meta, since)
         inline = meta.size <= INLINE_LIMIT
         wrapped, chunks = self.store.get_key_and_chunks(
             record_id, caller, range(meta.chunks) if inline else range(0))
@@ -385,10 +386,10 @@ class Vault:
         holders = self._chain("records/holders", {"record": record_hex})["holders"]
         return str(on_chain["patient"]) if self.org in holders else None
 
-    def _check_registered(self, meta: RecordMeta) -> None:
+    def _check_registered(self, meta: RecordMeta, since: float | None = None) -> None:
         """The chain must describe exactly these bytes: a vault never serves a record
         the chain does not vouch for."""
-        on_chain = self.decisions.record(meta.record_id.hex())
+        on_chain = self.decisions.record(meta.record_id.hex(), since)
         if on_chain is None or on_chain.get("hash") != meta.hash.hex() \
                 or on_chain["patient"] != meta.patient \
                 or on_chain.get("commitment") != meta.commitment.hex() \
