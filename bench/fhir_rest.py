@@ -60,9 +60,11 @@ def _level(clients: int, seconds: float, make: Callable[[int], tuple[str, dict[s
     latencies: list[list[float]] = [[] for _ in range(clients)]
     failures: list[str] = []
     client_cpu: list[float] = []  # a client thread's CPU, read before it ends
+    tids: list[int] = []  # theirs (an ended thread may linger in /proc: not the server's)
     stop = threading.Event()
 
     def worker(i: int) -> None:
+        tids.append(threading.get_native_id())
         cpu0 = time.thread_time()
         try:
             _requests(i, latencies[i])
@@ -103,7 +105,7 @@ def _level(clients: int, seconds: float, make: Callable[[int], tuple[str, dict[s
     flat = [x for per in latencies for x in per]
     return {"per_s": round(len(flat) / elapsed, 1), "p50_ms": round(pct(flat, 50) * 1000, 2),
             "p99_ms": round(pct(flat, 99) * 1000, 2), "n": len(flat),
-            "client_cpu_s": sum(client_cpu)}
+            "client_cpu_s": sum(client_cpu), "client_tids": tids}
 
 
 def _measured(c: Any, clients: int, seconds: float,
@@ -122,6 +124,8 @@ def _measured(c: Any, clients: int, seconds: float,
         _print_profile(yappi)
     c.flush()
     after = cpu_snapshot()
+    theirs = {f"#{tid}" for tid in level.pop("client_tids")}
+    after = {k: v for k, v in after.items() if k[k.rfind("#"):] not in theirs}
     spent = cpu_spent(before, after, server_labels(after, c.node_pid))
     level["cpu_ms"] = {k: round(v * 1e3 / level["n"], 3) for k, v in sorted(
         spent.items(), key=lambda kv: -kv[1]) if v * 1e3 / level["n"] >= 0.01}

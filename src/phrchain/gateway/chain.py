@@ -183,6 +183,27 @@ class RemoteChain:
                     "codespace": exc.codespace, "log": exc.message}
         return {"code": 0, "codespace": "", "log": "", **answer}
 
+    def submit_and_wait(self, raw: bytes, timeout: float
+                        ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """:meth:`submit` and :meth:`wait` in one request: the node answers when the tx
+        has committed (its API's ``wait="commit"``; polled on after the API's own
+        timeout). ``(check, status)``; ``status`` None when the check refused it."""
+        from phrchain.client.http import ApiError
+        from phrchain.core.tx import tx_hash
+
+        start = time.monotonic()
+        try:
+            answer = self.client.submit(raw, wait="commit")
+        except ApiError as exc:
+            if exc.status == 0:
+                raise
+            return {"hash": tx_hash(raw).hex(), "code": exc.code,
+                    "codespace": exc.codespace, "log": exc.message}, None
+        check = {"code": 0, "codespace": "", "log": "", **answer}
+        if answer.get("status") in ("committed", "dropped"):
+            return check, answer
+        return check, self.wait(answer["hash"], max(0.0, timeout - time.monotonic() + start))
+
     def wait(self, tx_hash: str, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
