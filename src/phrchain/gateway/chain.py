@@ -17,8 +17,9 @@ import ssl
 import threading
 import time
 import urllib.request
+import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from phrchain.core.errors import PhrError
@@ -88,13 +89,16 @@ class LocalChain:
 
 
 class HeightProbe:
-    """``GET /v1/status`` for the height alone, over one kept-alive standard-library
-    connection per thread: the decision index asks it on every access (a fresh answer,
-    so a consent revoked on chain binds the next request), and a request through httpx
-    cost the vault ~0.5 ms of CPU more than this and the node ~0.4 ms more (measured,
-    docs/performance.md). Same URL and TLS settings as :class:`NodeClient`'s defaults
-    (``tls``, else the environment's: :class:`~phrchain.tls.ClientTLS`); not used where
-    a proxy is configured for the node's URL (:meth:`for_url` gives None)."""
+    """``GET /v1/status`` for the height alone, over kept-alive standard-library
+    connections (a few idle ones pooled): the decision index asks it on every access (a
+    fresh answer, so a consent revoked on chain binds the next request), and a request
+    through httpx cost the vault ~0.5 ms of CPU more than this and the node ~0.4 ms more
+    (measured, docs/performance.md). Same URL and TLS settings as :class:`NodeClient`'s
+    defaults (``tls``, else the environment's: :class:`~phrchain.tls.ClientTLS`); not
+    used where a proxy is configured for the node's URL (:meth:`for_url` gives None).
+    :meth:`close` (or the probe's garbage collection) closes the idle connections."""
+
+    IDLE: Final = 8
 
     def __init__(self, base_url: str, timeout: float, context: ssl.SSLContext | None
                  ) -> None:
@@ -103,7 +107,9 @@ class HeightProbe:
         self.host, self.port = url.hostname or "127.0.0.1", url.port
         self.path = url.path.rstrip("/") + "/v1/status"
         self.timeout, self.context = timeout, context
-        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._idle: list[http.client.HTTPConnection] = []
+        weakref.finalize(self, _close_all, self._idle)
 
     @classmethod
     def for_url(cls, base_url: str, timeout: float = 10.0,
@@ -133,23 +139,38 @@ class HeightProbe:
         """The node's height; None when the node answered anything but 200 (ask it
         through :class:`NodeClient`, which reports its error); ``OSError`` when it
         cannot be reached (a kept-alive connection the server closed is retried once)."""
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
         for fresh in (conn is None, True):
-            if conn is None:
-                conn = self._local.conn = self._connect()
+            live = conn or self._connect()
             try:
-                conn.request("GET", self.path, headers={"Accept": "application/json"})
-                answer = conn.getresponse()
+                live.request("GET", self.path, headers={"Accept": "application/json"})
+                answer = live.getresponse()
                 body = answer.read()
                 break
             except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = self._local.conn = None
+                live.close()
+                conn = None
                 if fresh:
                     raise OSError(f"cannot reach the node at {self.host}") from None
+        with self._lock:
+            keep = len(self._idle) < self.IDLE
+            if keep:
+                self._idle.append(live)
+        if not keep:
+            live.close()
         if answer.status != 200:
             return None
         return int(json.loads(body)["height"])
+
+    def close(self) -> None:
+        with self._lock:
+            _close_all(self._idle)
+
+
+def _close_all(connections: list[http.client.HTTPConnection]) -> None:
+    while connections:
+        connections.pop().close()
 
 
 class RemoteChain:
@@ -218,6 +239,11 @@ class RemoteChain:
 
     def next_nonce(self, did: str) -> int:
         return self.client.next_nonce(did)
+
+    def close(self) -> None:
+        """Close the height probe's idle connections (the client is its owner's)."""
+        if self.probe is not None:
+            self.probe.close()
 
     def height(self) -> int:
         if self.probe is not None:

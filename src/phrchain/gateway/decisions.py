@@ -88,10 +88,12 @@ class DecisionIndex:
         self.hits = self.misses = 0
 
     # -- answers ---------------------------------------------------------------------------
-    def decide(self, accessor: str, action: str, record: str, purpose: str) -> dict[str, Any]:
-        """``consent/decide`` for these arguments at the followed height."""
+    def decide(self, accessor: str, action: str, record: str, purpose: str,
+               since: float | None = None) -> dict[str, Any]:
+        """``consent/decide`` for these arguments at the followed height; ``since``: see
+        :meth:`follow`."""
         args = {"accessor": accessor, "action": action, "record": record, "purpose": purpose}
-        if not self._ready():
+        if not self._ready(since):
             return dict(self._ask("consent/decide", args))
         key: Key = (accessor, action, record, purpose)
         with self._lock:

@@ -170,6 +170,9 @@ class Vault:
         self.journal.close()
         self.store.close()
         self.trial_documents.close()
+        close_chain = getattr(self.chain, "close", None)  # RemoteChain's height probe
+        if close_chain is not None:
+            close_chain()
 
     # -- authentication ----------------------------------------------------------------
     def _current_key(self, did: str) -> bytes | None:
@@ -249,10 +252,13 @@ class Vault:
     # -- access (read, view, pull, break-glass) ----------------------------------------
     def access(self, req: Verified, record_hex: str, action: str, purpose: str,
                justification: str | None = None, *, note: Mapping[str, Any] | None = None,
-               narrow: str | None = None) -> Release:
+               narrow: str | None = None, since: float | None = None) -> Release:
         """Decide, audit, release; ``note``: optional entry fields (:func:`_noted`);
-        ``narrow``: a deny reason the caller's credential adds (:func:`_narrowed`)."""
-        arrived = time.monotonic()  # the record check shares the decision's fresh height
+        ``narrow``: a deny reason the caller's credential adds (:func:`_narrowed`);
+        ``since``: when the request arrived (``time.monotonic()``; default now): the
+        chain's answers for it are at a height committed after then, one probe of the
+        node's height for the whole request (``DecisionIndex.follow``)."""
+        arrived = time.monotonic() if since is None else since
         if action not in ACTIONS:
             raise MALFORMED_REQUEST(f"action must be one of {sorted(ACTIONS)}")
         # Break-glass commits to its reason in the signed request (whose hash the audit
@@ -280,7 +286,8 @@ class Vault:
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)  # nothing to audit
         decision = self.decide_and_audit(
             req, record_hex, action, purpose, patient, held[1] if held is not None
-            else beside[1][1] if beside is not None else None, note=note, narrow=narrow)
+            else beside[1][1] if beside is not None else None, note=note, narrow=narrow,
+            since=arrived)
         if not decision["permit"]:
             if decision["reason"] == "erased":
                 self._shred_quietly(record_id)
@@ -312,15 +319,15 @@ class Vault:
 
     def decide_and_audit(self, req: Verified, record_hex: str, action: str, purpose: str,
                          patient: str, author: str | None, *,
-                         note: Mapping[str, Any] | None = None, narrow: str | None = None
-                         ) -> dict[str, Any]:
+                         note: Mapping[str, Any] | None = None, narrow: str | None = None,
+                         since: float | None = None) -> dict[str, Any]:
         """Decide ``req.caller``'s ``action`` on a record of ``patient`` (consent on chain,
         then the vault's author permit for ``author``, then ``narrow``:
         :func:`_narrowed`), seal the audit entry (with ``note``: :func:`_noted`) for the
         patient's audit readers and journal it with the request's nonce, *before*
         anything is released. Returns the decision; the caller refuses a denial (stores
         beside the blob store use this too: ``gateway/genome.py``)."""
-        decision = self.decisions.decide(req.caller, action, record_hex, purpose)
+        decision = self.decisions.decide(req.caller, action, record_hex, purpose, since)
         decision = custody.with_author_permit(decision, req.caller, action, author)
         decision = _narrowed(decision, narrow)
         entry = {"record": record_hex, "accessor": req.caller, "action": action,
