@@ -2,7 +2,15 @@
 JSON read of the same resource in the same run.
 
 A consortium (``tests/consortium.py``: a solo node, its API and three vaults on
-loopback HTTP, all in this process); hospital A imports one synthetic patient's bundle
+loopback HTTP). ``--node-process`` (the default, the deployment shape): the node is
+``phrchain start`` in its own OS process, as an institution runs it, and the vaults (in
+this process) reach it over loopback HTTP through ``RemoteChain``, as ``phrchain vault
+serve`` does: every read asks the node its height once (so the decision is at a height
+committed after the request arrived), the audit sender submits the sealed entries and
+the decision index reads new blocks' results over HTTP. ``--in-process``: the node, its
+API and the vaults share this process (``LocalChain``), for comparison. The JSON says
+which ran (``node``: ``process`` / ``in-process``). Hospital A imports one synthetic
+patient's bundle
 (``--resources``); the patient grants hospital B a read consent (TREAT, all records);
 hospital B's backend-services token (private_key_jwt, Ed25519) then:
 
@@ -18,18 +26,26 @@ hospital B's backend-services token (private_key_jwt, Ed25519) then:
 
 Clients are threads of this process (one keep-alive connection each), ``--clients``
 levels, ``--seconds`` each after ``--warmup``; the servers share the GIL with them, as
-they share it with the baseline. Last line: ``{"bench": "fhir_rest", "reads_per_s",
-"searches_per_s", "baseline_per_s", "ratio"}`` (at the highest level; ratio = reads ÷
-baseline, goal >= 0.5) and per level ``c<N>``: rates and p50/p99 in ms, and the CPU
-milliseconds per request of each thread group of this process (from /proc, so no
-profiler overhead: the clients, the vault's event loop and worker threads, its audit
-sender, the node's block producer and helper processes).
+they share it with the baseline. Last line: ``{"bench": "fhir_rest", "node",
+"reads_per_s", "searches_per_s", "baseline_per_s", "ratio"}`` (at the highest level;
+ratio = reads ÷ baseline, goal >= 0.5) and per level ``c<N>``: rates and p50/p99 in ms,
+and the CPU milliseconds per request (from /proc, so no profiler overhead), measured
+from before the level to after its audit entries were flushed to the chain (committed):
+``cpu_ms`` by thread group of this process (the vault's event loop and worker threads,
+its audit sender; in-process also the node's block producer, API and helper processes)
+and ``node process`` (the node's process with its helper processes, /proc/<pid>/stat of
+each, node-process mode); ``node_cpu_ms_per_req`` (that; null in-process, where the
+node's share is inside the next figure), ``vault_cpu_ms_per_req`` (every thread and
+child process of this process but the clients), ``client_cpu_ms_per_req`` (the client
+threads, each reading its own CPU clock). At the top level the reads' figures are also
+``node_cpu_ms_per_read``, ``vault_cpu_ms_per_read``, ``client_cpu_ms_per_read``, beside
+``baseline_cpu_ms_per_read`` (the baseline's server and clients).
 
 ``--profile``: yappi (the ``bench`` extra) over every thread during the reads of the
 highest level, CPU time by function to stderr.
 
     python bench/fhir_rest.py [--clients 1,4] [--seconds 5] [--resources 60] [--quick]
-                              [--profile]
+                              [--node-process | --in-process] [--profile]
 """
 
 from __future__ import annotations
