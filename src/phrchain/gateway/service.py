@@ -359,7 +359,8 @@ class Vault:
         """Take one token from ``caller``'s bucket; ``RATE_LIMITED`` when it is empty."""
         self._rate(caller)
 
-    def preview(self, caller: str, record_hex: str, action: str, purpose: str) -> str:
+    def preview(self, caller: str, record_hex: str, action: str, purpose: str,
+                since: float | None = None) -> str:
         """The decision :meth:`access` would make now (``permit`` or the deny reason),
         neither audited nor released: for deciding whether there is anything more to
         offer (a search's ``next`` link), never for releasing. The released access is
@@ -370,7 +371,7 @@ class Vault:
             if exc.error is not store_errors.RECORD_NOT_FOUND:
                 raise
             return "unknown_record"
-        decision = self.decisions.decide(caller, action, record_hex, purpose)
+        decision = self.decisions.decide(caller, action, record_hex, purpose, since)
         decision = custody.with_author_permit(decision, caller, action,
                                               None if held is None else held[1])
         return "permit" if decision["permit"] else str(decision["reason"])
