@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.consortium import running
 
 __all__ = ["Timers", "cpu_snapshot", "cpu_spent", "pct", "running", "server_labels",
-           "thread_profiler"]
+           "thread_profiler", "tree_cpu"]
 
 
 def thread_profiler() -> Any:
@@ -85,25 +85,45 @@ def _cpu_seconds(stat: Path) -> tuple[float, int]:
     return (int(fields[11]) + int(fields[12])) / tick, int(fields[1])
 
 
+def _children() -> dict[int, list[int]]:
+    """Every process's children, by parent pid, from /proc."""
+    out: dict[int, list[int]] = defaultdict(list)
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                out[_cpu_seconds(proc / "stat")[1]].append(int(proc.name))
+    return out
+
+
+def tree_cpu(pid: int, children: dict[int, list[int]] | None = None) -> float:
+    """CPU seconds so far of process ``pid`` and of all its living descendants (a node's
+    state writer and verify workers), from /proc."""
+    children = _children() if children is None else children
+    total, todo = 0.0, [pid]
+    while todo:
+        here = todo.pop()
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += _cpu_seconds(Path(f"/proc/{here}/stat"))[0]
+        todo.extend(children.get(here, ()))
+    return total
+
+
 def cpu_snapshot() -> dict[str, float]:
     """CPU seconds so far of each thread of this process (``name#native id``) and of
-    each child process (``child: -m module``), from /proc (no profiler overhead)."""
+    each child process with its own descendants (``child: -m module#pid``), from /proc
+    (no profiler overhead)."""
     names = {t.native_id: t.name for t in threading.enumerate()}
     out: dict[str, float] = {}
     for task in Path("/proc/self/task").iterdir():
         with contextlib.suppress(OSError):
             tid = int(task.name)
             out[f"{names.get(tid, 'native')}#{tid}"] = _cpu_seconds(task / "stat")[0]
-    me = os.getpid()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            spent, parent = _cpu_seconds(proc / "stat")
-            if parent == me:
-                argv = (proc / "cmdline").read_bytes().split(b"\0")
-                module = (argv[argv.index(b"-m") + 1] if b"-m" in argv else argv[0]).decode()
-                out[f"child: {module}#{proc.name}"] = spent
+    children = _children()
+    for pid in children.get(os.getpid(), ()):
+        with contextlib.suppress(OSError, ValueError):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            module = (argv[argv.index(b"-m") + 1] if b"-m" in argv else argv[0]).decode()
+            out[f"child: {module}#{pid}"] = tree_cpu(pid, children)
     return out
 
 
@@ -118,10 +138,18 @@ def cpu_spent(before: dict[str, float], after: dict[str, float],
     return dict(out)
 
 
-def server_labels(snapshot: dict[str, float]) -> dict[str, str]:
+def server_labels(snapshot: dict[str, float], node_pid: int | None = None
+                  ) -> dict[str, str]:
     """tests/consortium.py starts its loopback servers in this order, each in a thread
-    named ``phrchain-api``: the node API, then the vaults of hospital A, B, insurer."""
+    named ``phrchain-api``: the node API (unless the node runs in its own process,
+    ``node_pid``, whose CPU with its helpers' is labelled ``node process``), then the
+    vaults of hospital A, B, insurer (then a bench's baseline server)."""
     servers = sorted((k for k in snapshot if k.startswith("phrchain-api#")),
                      key=lambda k: int(k.split("#")[1]))
-    return dict(zip(servers, ("node API event loop", "vault A event loop",
-                              "vault B event loop", "insurer vault event loop"), strict=False))
+    names = ("vault A event loop", "vault B event loop", "insurer vault event loop",
+             "baseline event loop")
+    labels = dict(zip(servers, names if node_pid else ("node API event loop", *names),
+                      strict=False))
+    labels.update({k: "node process" for k in snapshot
+                   if node_pid and k.startswith("child: ") and k.endswith(f"#{node_pid}")})
+    return labels

@@ -2,7 +2,15 @@
 JSON read of the same resource in the same run.
 
 A consortium (``tests/consortium.py``: a solo node, its API and three vaults on
-loopback HTTP, all in this process); hospital A imports one synthetic patient's bundle
+loopback HTTP). ``--node-process`` (the default, the deployment shape): the node is
+``phrchain start`` in its own OS process, as an institution runs it, and the vaults (in
+this process) reach it over loopback HTTP through ``RemoteChain``, as ``phrchain vault
+serve`` does: every read asks the node its height once (so the decision is at a height
+committed after the request arrived), the audit sender submits the sealed entries and
+the decision index reads new blocks' results over HTTP. ``--in-process``: the node, its
+API and the vaults share this process (``LocalChain``), for comparison. The JSON says
+which ran (``node``: ``process`` / ``in-process``). Hospital A imports one synthetic
+patient's bundle
 (``--resources``); the patient grants hospital B a read consent (TREAT, all records);
 hospital B's backend-services token (private_key_jwt, Ed25519) then:
 
@@ -18,18 +26,26 @@ hospital B's backend-services token (private_key_jwt, Ed25519) then:
 
 Clients are threads of this process (one keep-alive connection each), ``--clients``
 levels, ``--seconds`` each after ``--warmup``; the servers share the GIL with them, as
-they share it with the baseline. Last line: ``{"bench": "fhir_rest", "reads_per_s",
-"searches_per_s", "baseline_per_s", "ratio"}`` (at the highest level; ratio = reads ÷
-baseline, goal >= 0.5) and per level ``c<N>``: rates and p50/p99 in ms, and the CPU
-milliseconds per request of each thread group of this process (from /proc, so no
-profiler overhead: the clients, the vault's event loop and worker threads, its audit
-sender, the node's block producer and helper processes).
+they share it with the baseline. Last line: ``{"bench": "fhir_rest", "node",
+"reads_per_s", "searches_per_s", "baseline_per_s", "ratio"}`` (at the highest level;
+ratio = reads ÷ baseline, goal >= 0.5) and per level ``c<N>``: rates and p50/p99 in ms,
+and the CPU milliseconds per request (from /proc, so no profiler overhead), measured
+from before the level to after its audit entries were flushed to the chain (committed):
+``cpu_ms`` by thread group of this process (the vault's event loop and worker threads,
+its audit sender; in-process also the node's block producer, API and helper processes)
+and ``node process`` (the node's process with its helper processes, /proc/<pid>/stat of
+each, node-process mode); ``node_cpu_ms_per_req`` (that; null in-process, where the
+node's share is inside the next figure), ``vault_cpu_ms_per_req`` (every thread and
+child process of this process but the clients), ``client_cpu_ms_per_req`` (the client
+threads, each reading its own CPU clock). At the top level the reads' figures are also
+``node_cpu_ms_per_read``, ``vault_cpu_ms_per_read``, ``client_cpu_ms_per_read``, beside
+``baseline_cpu_ms_per_read`` (the baseline's server and clients).
 
 ``--profile``: yappi (the ``bench`` extra) over every thread during the reads of the
 highest level, CPU time by function to stderr.
 
     python bench/fhir_rest.py [--clients 1,4] [--seconds 5] [--resources 60] [--quick]
-                              [--profile]
+                              [--node-process | --in-process] [--profile]
 """
 
 from __future__ import annotations
@@ -59,9 +75,19 @@ def _level(clients: int, seconds: float, make: Callable[[int], tuple[str, dict[s
            ) -> dict[str, Any]:
     latencies: list[list[float]] = [[] for _ in range(clients)]
     failures: list[str] = []
+    client_cpu: list[float] = []  # a client thread's CPU, read before it ends
+    tids: list[int] = []  # theirs (an ended thread may linger in /proc: not the server's)
     stop = threading.Event()
 
     def worker(i: int) -> None:
+        tids.append(threading.get_native_id())
+        cpu0 = time.thread_time()
+        try:
+            _requests(i, latencies[i])
+        finally:
+            client_cpu.append(time.thread_time() - cpu0)
+
+    def _requests(i: int, mine: list[float]) -> None:
         with httpx.Client(timeout=60) as http:
             n = 0
             while not stop.is_set():
@@ -73,7 +99,7 @@ def _level(clients: int, seconds: float, make: Callable[[int], tuple[str, dict[s
                     failures.append(f"{url}: {answer.status_code} {answer.text[:300]}")
                     stop.set()
                     return
-                latencies[i].append(took)
+                mine.append(took)
                 n += 1
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True, name="bench client")
@@ -94,7 +120,8 @@ def _level(clients: int, seconds: float, make: Callable[[int], tuple[str, dict[s
         raise SystemExit(failures[0])
     flat = [x for per in latencies for x in per]
     return {"per_s": round(len(flat) / elapsed, 1), "p50_ms": round(pct(flat, 50) * 1000, 2),
-            "p99_ms": round(pct(flat, 99) * 1000, 2), "n": len(flat)}
+            "p99_ms": round(pct(flat, 99) * 1000, 2), "n": len(flat),
+            "client_cpu_s": sum(client_cpu), "client_tids": tids}
 
 
 def _measured(c: Any, clients: int, seconds: float,
@@ -113,9 +140,19 @@ def _measured(c: Any, clients: int, seconds: float,
         _print_profile(yappi)
     c.flush()
     after = cpu_snapshot()
+    theirs = {f"#{tid}" for tid in level.pop("client_tids")}
+    after = {k: v for k, v in after.items() if k[k.rfind("#"):] not in theirs}
+    spent = cpu_spent(before, after, server_labels(after, c.node_pid))
     level["cpu_ms"] = {k: round(v * 1e3 / level["n"], 3) for k, v in sorted(
-        cpu_spent(before, after, server_labels(after)).items(), key=lambda kv: -kv[1])
-        if v * 1e3 / level["n"] >= 0.01}
+        spent.items(), key=lambda kv: -kv[1]) if v * 1e3 / level["n"] >= 0.01}
+    node = spent.get("node process") if c.node_pid else None
+    client = level.pop("client_cpu_s")  # the client threads ended: their CPU, as they read it
+    spent.pop("bench client", None)
+    level.update({
+        "node_cpu_ms_per_req": None if node is None else round(node * 1e3 / level["n"], 3),
+        "vault_cpu_ms_per_req": round((sum(spent.values()) - (node or 0.0))
+                                      * 1e3 / level["n"], 3),
+        "client_cpu_ms_per_req": round(client * 1e3 / level["n"], 3)})
     return level
 
 
@@ -135,6 +172,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--resources", type=int, default=60)
     parser.add_argument("--quick", action="store_true", help="a smoke run: about 15 s")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--node-process", dest="node_process", action="store_true",
+                       default=True, help="the node in its own process, as deployed "
+                       "(the default)")
+    where.add_argument("--in-process", dest="node_process", action="store_false",
+                       help="the node, its API and the vaults in this process")
     parser.add_argument("--profile", action="store_true",
                         help="yappi over every thread during the top level's reads")
     args = parser.parse_args()
@@ -142,7 +185,8 @@ def main() -> None:
         args.seconds, args.warmup, args.resources = 0.5, 0.2, 45
     levels = [int(x) for x in args.clients.split(",")]
     yappi = thread_profiler() if args.profile else None
-    with tempfile.TemporaryDirectory() as tmp, running(Path(tmp)) as c:
+    with tempfile.TemporaryDirectory() as tmp, \
+            running(Path(tmp), node_process=args.node_process) as c:
         world = import_patient(c, P, seed=5, resources=args.resources)
         grant(c, P, HOSPITAL_B, purposes=["TREAT"])
         base, pid = base_of(c), world["pid"]
@@ -166,6 +210,7 @@ def main() -> None:
             "searches": lambda n: (search_url, auth)}
         out: dict[str, Any] = {"bench": "fhir_rest", "records": len(world["records"]),
                                "observations": len(ids), "cpus": os.cpu_count(),
+                               "node": "process" if args.node_process else "in-process",
                                "load_1m": round(os.getloadavg()[0], 2)}
         with BackgroundServer(plain) as plain_url:
             kinds["baseline"] = lambda n: (f"{plain_url}/blob", {})
@@ -182,7 +227,13 @@ def main() -> None:
                     "searches_per_s": top["searches"]["per_s"],
                     "baseline_per_s": top["baseline"]["per_s"],
                     "ratio": round(top["reads"]["per_s"] / top["baseline"]["per_s"], 3),
-                    "goal_ratio": 0.5})
+                    "node_cpu_ms_per_read": top["reads"]["node_cpu_ms_per_req"],
+                    "vault_cpu_ms_per_read": top["reads"]["vault_cpu_ms_per_req"],
+                    "client_cpu_ms_per_read": top["reads"]["client_cpu_ms_per_req"],
+                    "baseline_cpu_ms_per_read": round(
+                        top["baseline"]["vault_cpu_ms_per_req"]
+                        + top["baseline"]["client_cpu_ms_per_req"], 3),
+                    "goal_ratio": 0.5, "load_1m_end": round(os.getloadavg()[0], 2)})
     print(json.dumps(out))
 
 

@@ -4,9 +4,14 @@ One access = a signed ``GET /v1/vault/records/<id>`` over loopback HTTP to a vau
 served by uvicorn: signature check (caller's current key looked up on chain) → decision
 at the latest height (``consent/decide``) → nonce and audit entry journalled durably
 (SQLite WAL, ``synchronous=FULL``: one fsync) → ciphertext and the caller's wrapped key
-released. The vault runs in its node's process (``LocalChain``, the embedded default),
-next to the node's API and block producer (``tests/consortium.py``), which also
-commits the vault's audit batches while the bench runs.
+released. ``--node-process`` (the default, as an institution deploys it): the node runs
+``phrchain start`` in its own OS process and the vault reaches it over loopback HTTP
+(``RemoteChain``, as ``phrchain vault serve`` does); its CPU, with its helper
+processes', is reported per access beside the vault process's (``node_cpu_ms_per_access``,
+``vault_cpu_ms_per_access``; JSON key ``node``: ``process``). ``--in-process``: the vault
+runs in its node's process (``LocalChain``), next to the node's API and block producer
+(``tests/consortium.py``); either way the node commits the vault's audit batches while
+the bench runs.
 
 Records: ``--records`` of 1 KiB per patient (P and Q), stored and registered by a
 practitioner of hospital A before the clock starts; P's standing consent lets B1 read.
@@ -136,7 +141,8 @@ def _rotated(items: list[str], k: int) -> list[str]:
     return items[k:] + items[:k]
 
 
-def run_level(spec: dict[str, Any]) -> tuple[list[tuple[float, str, bool]], dict[str, float]]:
+def run_level(spec: dict[str, Any], node_pid: int | None = None
+              ) -> tuple[list[tuple[float, str, bool]], dict[str, float]]:
     """Samples, and CPU milliseconds per request by thread group (and the clients')."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
@@ -152,7 +158,7 @@ def run_level(spec: dict[str, Any]) -> tuple[list[tuple[float, str, bool]], dict
     cpu = {k: v * 1e3 / total for k, v in cpu_spent(
         {k: v for k, v in before.items() if not k.endswith(load_child)},
         {k: v for k, v in after.items() if not k.endswith(load_child)},
-        server_labels(after)).items()}
+        server_labels(after, node_pid)).items()}
     cpu["client process (sign, HTTP, JSON)"] = client_cpu * 1e3 / total
     return samples, cpu
 
@@ -283,6 +289,12 @@ def main() -> None:
                         help="yappi over every thread (the bench extra: pip install -e "
                              "'.[bench]'), cProfile over the serial accesses; to stderr")
     parser.add_argument("--dir", default=None, help="where the node and vaults live")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--node-process", dest="node_process", action="store_true",
+                       default=True, help="the node in its own process, as deployed "
+                       "(the default)")
+    where.add_argument("--in-process", dest="node_process", action="store_false",
+                       help="the node, its API and the vault in this process")
     parser.add_argument("--quick", action="store_true",
                         help="1 and 4 clients for 1 s each, 10 records, 60 serial accesses")
     args = parser.parse_args()
@@ -298,7 +310,7 @@ def main() -> None:
     t_start = time.perf_counter()
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp, \
-            running(Path(tmp)) as c:
+            running(Path(tmp), node_process=args.node_process) as c:
         vault = c.vaults[HOSPITAL_A.did]
         vault.config.rate_per_s, vault.config.burst = 1e9, 10**9
         records = setup(c, args.records)
@@ -322,7 +334,7 @@ def main() -> None:
             if yappi and n == args.main:
                 yappi.set_clock_type("cpu")
                 yappi.start()
-            results[n], cpu[n] = run_level(spec)
+            results[n], cpu[n] = run_level(spec, c.node_pid)
             if yappi and n == args.main:
                 yappi.stop()
                 print_yappi(yappi, sys.stderr)
@@ -342,7 +354,8 @@ def report(args: argparse.Namespace, levels: list[int],
            results: dict[int, list[tuple[float, str, bool]]], cpu: dict[int, dict[str, float]],
            parts: dict[str, dict[str, float]], fsync: list[dict[str, float]], backlog: int,
            setup_s: float, total_s: float, load: tuple[float, float]) -> None:
-    out: dict[str, Any] = {"bench": "vault_access"}
+    out: dict[str, Any] = {"bench": "vault_access",
+                           "node": "process" if args.node_process else "in-process"}
     print(f"{'clients':>7} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} "
           f"{'p99 ms':>8} {'max ms':>8} {'deny %':>7} {'p99 permit':>10} {'p99 deny':>9}")
     for n in levels:
@@ -361,6 +374,12 @@ def report(args: argparse.Namespace, levels: list[int],
             out.update({"p50_ms": round(row["p50_ms"], 3), "p99_ms": round(row["p99_ms"], 3),
                         "clients": n, "req_per_s": round(row["req_per_s"])})
         out[f"c{n}"] = {k: round(v, 3) for k, v in row.items()}
+        node = cpu[n].get("node process")
+        out[f"c{n}"].update({
+            "node_cpu_ms_per_access": None if node is None else round(node, 3),
+            "vault_cpu_ms_per_access": round(sum(
+                v for k, v in cpu[n].items()
+                if k != "node process" and not k.startswith("client")), 3)})
     print("\nCPU ms per access by thread of the vault's process and by the node's helper "
           "processes (from /proc, whole level incl. warm-up):")
     groups = sorted({g for n in levels for g in cpu[n]}, key=lambda g: -cpu[levels[-1]].get(g, 0))

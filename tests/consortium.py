@@ -9,6 +9,12 @@ Everyone is a :class:`~phrchain.client.wallet.Wallet` with fixed secrets, and ge
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +28,7 @@ from phrchain.client.wallet import Wallet
 from phrchain.core import keys
 from phrchain.engine.solo.home import NodeConfig, init_home
 from phrchain.engine.solo.node import SoloNode
-from phrchain.gateway.chain import LocalChain
+from phrchain.gateway.chain import ChainPort, LocalChain, RemoteChain
 from phrchain.gateway.http import create_vault_app
 from phrchain.gateway.service import Vault, VaultConfig
 from phrchain.modules.trials.genesis import RECOMMENDED as TRIALS_GENESIS
@@ -55,12 +61,13 @@ VAULT_ORGS = (HOSPITAL_A, HOSPITAL_B, INSURER)
 
 @dataclass
 class Consortium:
-    node: SoloNode
+    node: SoloNode | None  # None: the node runs in its own process (``node_pid``)
     api_url: str
     vaults: dict[str, Vault]
     directory: dict[str, str]
     home: Path
     clients: list[Phr] = field(default_factory=list)
+    node_pid: int | None = None
 
     def client(self, who: Wallet) -> Phr:
         c = Phr(NodeClient(self.api_url, timeout=30), who, self.directory)
@@ -77,6 +84,9 @@ class Consortium:
             vault.sync_erasures()
 
     def query(self, path: str, **data: Any) -> Any:
+        if self.node is None:
+            with NodeClient(self.api_url, timeout=30) as node:
+                return node.query(path, {k: str(v) for k, v in data.items()})["value"]
         return self.node.query(path, data)["value"]
 
     def held(self, org: Wallet, record: str) -> tuple[Any, list[bytes], bytes,
@@ -107,24 +117,37 @@ def genesis() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def running(tmp: Path, block_interval_ms: int = 20) -> Iterator[Consortium]:
+def running(tmp: Path, block_interval_ms: int = 20, node_process: bool = False
+            ) -> Iterator[Consortium]:
+    """The consortium; ``node_process``: the node runs as an institution deploys it,
+    ``phrchain start`` in its own OS process, and the vaults reach it over loopback HTTP
+    (:class:`~phrchain.gateway.chain.RemoteChain`, as ``phrchain vault serve`` does);
+    else the node, its API and the vaults share this process."""
     home = tmp / "node"
     init_home(home, genesis(), VALIDATOR.seed, NodeConfig(block_interval_ms=block_interval_ms))
-    node = SoloNode(home)
-    node.start()
     stack = contextlib.ExitStack()
+    node: SoloNode | None = None
     try:
-        api_url = stack.enter_context(BackgroundServer(create_app(node, commit_timeout=20)))
+        if node_process:
+            api_url, pid = stack.enter_context(_node_process(home))
+        else:
+            node = SoloNode(home)
+            node.start()
+            stack.callback(node.close)
+            api_url = stack.enter_context(BackgroundServer(create_app(node, commit_timeout=20)))
+            pid = None
         vaults, directory = {}, {}
         for org in VAULT_ORGS:
+            chain: ChainPort = LocalChain(node) if node is not None else \
+                RemoteChain(stack.enter_context(NodeClient(api_url, timeout=30)))
             vault = Vault(VaultConfig(tmp / f"vault-{org.label}", flush_interval_s=0.05,
                                       sync_interval_s=3600),
-                          LocalChain(node), org.signing_key, org.encryption_key)
+                          chain, org.signing_key, org.encryption_key)
             vault.start()
             stack.callback(vault.close)
             vaults[org.did] = vault
             directory[org.did] = stack.enter_context(BackgroundServer(create_vault_app(vault)))
-        c = Consortium(node, api_url, vaults, directory, home)
+        c = Consortium(node, api_url, vaults, directory, home, node_pid=pid)
         with NodeClient(api_url, timeout=30) as admin:
             for org, who, roles in STAFF:
                 req = builder.join_request(who, CHAIN, org.did)
@@ -138,4 +161,38 @@ def running(tmp: Path, block_interval_ms: int = 20) -> Iterator[Consortium]:
             client.close()
     finally:
         stack.close()
-        node.close()
+
+
+@contextlib.contextmanager
+def _node_process(home: Path, start_timeout_s: float = 60) -> Iterator[tuple[str, int]]:
+    """``phrchain start --home`` on a free loopback port until the block ends (SIGTERM,
+    a graceful close; killed if it does not stop within 30 s): ``(api url, pid)``."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "phrchain", "start", "--home", str(home),
+                             "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        with NodeClient(url, timeout=2) as probe:
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the node process exited ({proc.returncode})")
+                try:
+                    probe.status()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the node process did not answer in time") from None
+                    time.sleep(0.1)
+        yield url, proc.pid
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)

@@ -5,6 +5,8 @@ new records, erasures and role changes (issue 20)."""
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -195,3 +197,58 @@ def test_a_node_without_block_results_is_asked_every_time() -> None:
         world.chain.block([])
     assert not index.enabled and index.hits == 0
     assert port.asked.count("consent/decide") >= 3
+
+
+class GatedChain:
+    """A node whose height question waits at a gate (the first time): calls to
+    ``follow`` pile up behind a probe in flight."""
+
+    def __init__(self) -> None:
+        self.gate, self.entered = threading.Event(), threading.Event()
+        self.heights = 0
+
+    def height(self) -> int:
+        self.heights += 1
+        self.entered.set()
+        assert self.gate.wait(10)
+        return 5
+
+    def ask(self, path: str, data: Mapping[str, Any]) -> Any:
+        return {"height": 5, "time_ms": 0}
+
+    def block_results(self, height: int) -> list[dict[str, Any]] | None:
+        return []
+
+
+def test_concurrent_follows_share_only_probes_begun_after_they_were_called() -> None:
+    port = GatedChain()
+    index = DecisionIndex(port.ask, port)  # type: ignore[arg-type]
+    first = threading.Thread(target=index.follow)
+    first.start()
+    assert port.entered.wait(10)
+    # Called while the first probe is in flight: it began before them, so it answers
+    # neither; the next probe, begun after both were called, answers both.
+    waiting = [threading.Thread(target=index.follow) for _ in range(2)]
+    for t in waiting:
+        t.start()
+    time.sleep(0.3)
+    port.gate.set()
+    for t in (first, *waiting):
+        t.join(10)
+    assert port.heights == 2 and index.height == 5
+    index.follow()  # a later call is never answered by an earlier probe
+    assert port.heights == 3
+
+
+def test_one_requests_later_questions_share_its_first_probe() -> None:
+    port = GatedChain()
+    port.gate.set()
+    index = DecisionIndex(port.ask, port)  # type: ignore[arg-type]
+    arrived = time.monotonic()
+    index.record("ab" * 16)  # the request's first question: probed (twice on a miss)
+    probes = port.heights
+    assert probes >= 1
+    index.record("ab" * 16, since=arrived)  # a later question of the same request
+    assert port.heights == probes
+    index.record("ab" * 16)  # a new request: the node is asked its height again
+    assert port.heights == probes + 1

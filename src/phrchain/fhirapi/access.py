@@ -71,7 +71,7 @@ class Decider:
 
     def decide(self, grant: Grant, record: str, req_hash: str,
                scope: Scope | None = None, patient: str | None = None, *,
-               released: str | None = None) -> str:
+               released: str | None = None, since: float | None = None) -> str:
         """``permit``, or the reason of the denial; the vault audited it either way.
         Each decision has its own request hash (the chain keeps one entry per request),
         derived from the FHIR request's, which the entry names as its ``batch``; a
@@ -92,7 +92,7 @@ class Decider:
         req = Verified(grant.accessor, secrets.token_hex(16), wall_clock_ms(), own)
         try:
             self.vault.access(req, record, "read", grant.scopes.purpose, note=note,
-                              narrow=narrow)
+                              narrow=narrow, since=since)
         except CodedError as exc:
             if exc.error is ge.NO_KEY_FOR_CALLER:
                 return PERMIT  # permitted and audited; the custodian opens it here
@@ -106,19 +106,20 @@ class Decider:
         return PERMIT
 
     def would_permit(self, grant: Grant, record: str, scope: Scope | None = None,
-                     patient: str | None = None) -> bool:
+                     patient: str | None = None, *, since: float | None = None) -> bool:
         """Whether :meth:`decide` would permit now, without an audit entry: a search's
         look-ahead for its ``next`` link (nothing is released on it; the next page
         decides the record again, audited, when it is served)."""
         if scope is not None and patient == grant.patient and not scope.names(record):
             return False
         return self.vault.preview(grant.accessor, record, "read",
-                                  grant.scopes.purpose) == PERMIT
+                                  grant.scopes.purpose, since=since) == PERMIT
 
     def require(self, grant: Grant, record: str, req_hash: str,
-                scope: Scope | None = None, patient: str | None = None) -> None:
+                scope: Scope | None = None, patient: str | None = None, *,
+                since: float | None = None) -> None:
         """A read: ``fhirapi/6`` with the reason unless permitted."""
-        reason = self.decide(grant, record, req_hash, scope, patient)
+        reason = self.decide(grant, record, req_hash, scope, patient, since=since)
         if reason == "erased":
             raise GONE(f"record {record}")
         if reason != PERMIT:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 from urllib.parse import urlencode
 
@@ -42,12 +43,15 @@ _RECORD: Final = re.compile(r"[0-9a-f]{32}")
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One FHIR request: who asks (the token's grant), the audit request hash, and the
-    absolute base URL answers are written against."""
+    """One FHIR request: who asks (the token's grant), the audit request hash, the
+    absolute base URL answers are written against, and when it arrived (its decisions
+    are made at a height the node had committed after then: one probe of the node's
+    height for all of them, ``Vault.access(since=)``)."""
 
     grant: Grant
     request_hash: str
     base: str
+    arrived: float = field(default_factory=time.monotonic)
 
 
 def served_type(resource_type: str) -> None:
@@ -75,11 +79,13 @@ class Deciding(Protocol):
         """The decisions of one answer, made inside it, are durable when it ends."""
     def decide(self, grant: Grant, record: str, req_hash: str,
                scope: Scope | None = None, patient: str | None = None, *,
-               released: str | None = None) -> str: ...
+               released: str | None = None, since: float | None = None) -> str: ...
     def require(self, grant: Grant, record: str, req_hash: str,
-                scope: Scope | None = None, patient: str | None = None) -> None: ...
+                scope: Scope | None = None, patient: str | None = None, *,
+                since: float | None = None) -> None: ...
     def would_permit(self, grant: Grant, record: str, scope: Scope | None = None,
-                     patient: str | None = None) -> bool: ...
+                     patient: str | None = None, *, since: float | None = None
+                     ) -> bool: ...
 
 
 class ResourceService:
@@ -106,14 +112,15 @@ class ResourceService:
             held_or_none = self.index.get(fhir_id) if _RECORD.fullmatch(fhir_id) else None
             if held_or_none is None or held_or_none.resource_type != resource_type:
                 if _RECORD.fullmatch(fhir_id) and call.grant.patient is None and \
-                        self.decider.decide(call.grant, fhir_id, call.request_hash) == "erased":
+                        self.decider.decide(call.grant, fhir_id, call.request_hash,
+                                            since=call.arrived) == "erased":
                     # a record erased here still gets its decision (audited): 410
                     raise GONE(f"{resource_type}/{fhir_id}")
                 raise NOT_FOUND(f"{resource_type}/{fhir_id}")
             held = held_or_none
         try:
             self.decider.require(call.grant, held.record, call.request_hash, scope,
-                                 held.patient)
+                                 held.patient, since=call.arrived)
         except CodedError as exc:
             if exc.error is GONE:
                 self.index.forget(held.record)
@@ -190,7 +197,8 @@ class ResourceService:
             held = candidates[at]
             verdict = self.decider.decide(call.grant, held.record, call.request_hash, scope,
                                           held.patient,
-                                          released="count" if count_only else None)
+                                          released="count" if count_only else None,
+                                          since=call.arrived)
             if verdict == PERMIT:
                 released.append(held)
             else:
@@ -201,7 +209,7 @@ class ResourceService:
         log.info("fhir search: %d released, %d withheld (in the audit log)",
                  len(released), withheld)
         if count_only or not any(self.decider.would_permit(call.grant, h.record, scope,
-                                                           h.patient)
+                                                           h.patient, since=call.arrived)
                                  for h in candidates[at:]):
             return released, None
         return released, at

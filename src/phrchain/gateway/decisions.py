@@ -78,6 +78,7 @@ class DecisionIndex:
         self._follow_lock = threading.Lock()
         self.height, self.time_ms = -1, 0
         self._followed_at = -math.inf
+        self._probed_at = -math.inf  # when the last successful follow began
         self.enabled = True
         self._changes = 0  # invalidations so far: a miss caches only if none came between
         self._decisions: dict[Key, _Entry] = {}
@@ -87,10 +88,12 @@ class DecisionIndex:
         self.hits = self.misses = 0
 
     # -- answers ---------------------------------------------------------------------------
-    def decide(self, accessor: str, action: str, record: str, purpose: str) -> dict[str, Any]:
-        """``consent/decide`` for these arguments at the followed height."""
+    def decide(self, accessor: str, action: str, record: str, purpose: str,
+               since: float | None = None) -> dict[str, Any]:
+        """``consent/decide`` for these arguments at the followed height; ``since``: see
+        :meth:`follow`."""
         args = {"accessor": accessor, "action": action, "record": record, "purpose": purpose}
-        if not self._ready():
+        if not self._ready(since):
             return dict(self._ask("consent/decide", args))
         key: Key = (accessor, action, record, purpose)
         with self._lock:
@@ -112,16 +115,17 @@ class DecisionIndex:
                                         patient))
         return answer
 
-    def record(self, record: str) -> Any:
-        """``records/get`` at the followed height (None for an unknown record)."""
-        return self._cached("records/get", "record", record)
+    def record(self, record: str, since: float | None = None) -> Any:
+        """``records/get`` at the followed height (None for an unknown record); ``since``:
+        see :meth:`follow`."""
+        return self._cached("records/get", "record", record, since)
 
     def identity(self, did: str) -> Any:
         """``identity/did`` at the followed height."""
         return self._cached("identity/did", "did", did)
 
-    def _cached(self, path: str, name: str, value: str) -> Any:
-        if not self._ready():
+    def _cached(self, path: str, name: str, value: str, since: float | None = None) -> Any:
+        if not self._ready(since):
             return self._ask(path, {name: value})
         with self._lock:
             found = self._answers.get((path, value), self)
@@ -161,17 +165,28 @@ class DecisionIndex:
             self._by_patient.setdefault(entry.patient, set()).add(key)
 
     # -- following blocks ------------------------------------------------------------------
-    def _ready(self) -> bool:
+    def _ready(self, since: float | None = None) -> bool:
         if self.enabled and time.monotonic() - self._followed_at >= self.lag_s:
-            self.follow()
+            self.follow(since=since)
         return self.enabled
 
-    def follow(self, force: bool = False) -> None:
+    def follow(self, force: bool = False, since: float | None = None) -> None:
         """Reach the node's latest height: its time (a probe), then each new block's
-        results, in order."""
+        results, in order. Concurrent calls share probes: a call that waited for another
+        caller's follow which *began after this call did* returns, since that follow's
+        height is one the node had committed after this call was made (as its own probe
+        would have been); a follow that began earlier answers nobody who came later.
+        ``since`` (a ``time.monotonic()`` reading) puts the call's start earlier: one
+        request's later questions (the record check after the decision) are answered
+        at the height its first question reached, a height committed after the
+        request arrived."""
+        called = time.monotonic() if since is None else since
         with self._follow_lock:
             if not force and time.monotonic() - self._followed_at < self.lag_s:
                 return
+            if self._probed_at > called:
+                return
+            began = time.monotonic()
             try:
                 if self._chain.height() != self.height:
                     self._follow()
@@ -185,7 +200,7 @@ class DecisionIndex:
                 raise
             except Exception as exc:  # as the vault's own queries report it
                 raise CHAIN_UNAVAILABLE(type(exc).__name__) from None
-            self._followed_at = time.monotonic()
+            self._followed_at, self._probed_at = time.monotonic(), began
 
     def _follow(self) -> None:
         probe = self._ask("consent/decide", _PROBE)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from typing import Annotated, Any, Final
 
 from fastapi import FastAPI, Path, Request
@@ -124,10 +125,11 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
     async def access(record: str, request: Request, action: str = "read",
                      purpose: str = "TREAT", justification: str | None = None) -> Response:
         def authenticated_access() -> Release:  # no body: one worker-thread hop, not two
+            arrived = time.monotonic()  # the key lookup's fresh height serves the access
             req = intake.counted(request, lambda: vault.authenticate(
                 request.headers, request.method, request.url.path,
                 dict(request.query_params), b""))
-            return vault.access(req, record, action, purpose, justification)
+            return vault.access(req, record, action, purpose, justification, since=arrived)
 
         if has_no_body(request):  # the usual case
             release = await run_in_threadpool(authenticated_access)

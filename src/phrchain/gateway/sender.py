@@ -50,6 +50,11 @@ class Sender:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one flush at a time (the thread or a caller)
+        # The nonce after this sender's last flush, when every tx of it committed and
+        # succeeded (None: ask the node). A tx signed elsewhere with the institution's key
+        # meanwhile makes the next flush's first tx a refused replay (tx/6, retried:
+        # the rows stay in the outbox), after which the node is asked again.
+        self._nonce: int | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="vault-sender", daemon=True)
@@ -68,6 +73,7 @@ class Sender:
         """One tx of ``msgs`` signed by the institution, sent between flushes (same
         nonce sequence) and waited for: its committed result, or the refusal."""
         with self._lock:
+            self._nonce = None
             nonce = self.chain.next_nonce(self.org)
             raw = build_tx(self.key, self.chain.chain_id, nonce, msgs, signer=self.org)
             check = self.chain.submit(raw)
@@ -126,26 +132,43 @@ class Sender:
         return groups
 
     def _send(self, batch: list[tuple[int, str, dict[str, Any]]]) -> int:
-        nonce = self.chain.next_nonce(self.org)
+        nonce = self.chain.next_nonce(self.org) if self._nonce is None else self._nonce
+        self._nonce = None
+        clean = True  # every tx accepted, committed and successful: nonce is the next
         sent: list[tuple[list[int], dict[str, Any], str]] = []
-        for seqs, msg in self._groups(batch):
+        groups = self._groups(batch)
+        # The last tx (the only one, usually) is answered by the node when it commits:
+        # one request instead of a submit and polls, where the port offers it (RemoteChain).
+        at_commit = getattr(self.chain, "submit_and_wait", None)
+        known: dict[str, dict[str, Any]] = {}
+        for i, (seqs, msg) in enumerate(groups):
             raw = build_tx(self.key, self.chain.chain_id, nonce, [msg], signer=self.org)
-            check = self.chain.submit(raw)
+            if at_commit is not None and i == len(groups) - 1:
+                check, status = at_commit(raw, self.commit_timeout_s)
+                if status is not None:
+                    known[check["hash"]] = status
+            else:
+                check = self.chain.submit(raw)
             if check.get("code", 0) != 0:
+                clean = False
                 self._settle_refused(seqs, msg, check)
                 continue
             sent.append((seqs, msg, check["hash"]))
             nonce += 1
         settled = 0
         for seqs, msg, tx_hash in sent:
-            status = self.chain.wait(tx_hash, self.commit_timeout_s)
+            status = known.get(tx_hash) or self.chain.wait(tx_hash, self.commit_timeout_s)
             result = status.get("result") or {}
             if status.get("status") == "committed" and result.get("code", 0) == 0:
                 self.journal.done(seqs)
                 settled += len(seqs)
-            elif status.get("status") in ("committed", "dropped"):
+                continue
+            clean = False
+            if status.get("status") in ("committed", "dropped"):
                 self._settle_refused(seqs, msg, result)
             # pending/unknown: stays in the outbox and is sent again (idempotent)
+        if clean and sent:
+            self._nonce = nonce
         return settled
 
     def _settle_refused(self, seqs: list[int], msg: dict[str, Any],
@@ -177,6 +200,7 @@ class Sender:
 
 
     def _send_registers(self, rows: list[tuple[int, dict[str, Any]]]) -> int:
+        self._nonce = None
         nonce = self.chain.next_nonce(self.org)
         sent: list[tuple[list[tuple[int, dict[str, Any]]], str]] = []
         refused: list[list[tuple[int, dict[str, Any]]]] = []

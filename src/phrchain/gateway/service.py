@@ -173,6 +173,9 @@ class Vault:
         self.journal.close()
         self.store.close()
         self.trial_documents.close()
+        close_chain = getattr(self.chain, "close", None)  # RemoteChain's height probe
+        if close_chain is not None:
+            close_chain()
 
     # -- authentication ----------------------------------------------------------------
     def _current_key(self, did: str) -> bytes | None:
@@ -252,9 +255,13 @@ class Vault:
     # -- access (read, view, pull, break-glass) ----------------------------------------
     def access(self, req: Verified, record_hex: str, action: str, purpose: str,
                justification: str | None = None, *, note: Mapping[str, Any] | None = None,
-               narrow: str | None = None) -> Release:
+               narrow: str | None = None, since: float | None = None) -> Release:
         """Decide, audit, release; ``note``: optional entry fields (:func:`_noted`);
-        ``narrow``: a deny reason the caller's credential adds (:func:`_narrowed`)."""
+        ``narrow``: a deny reason the caller's credential adds (:func:`_narrowed`);
+        ``since``: when the request arrived (``time.monotonic()``; default now): the
+        chain's answers for it are at a height committed after then, one probe of the
+        node's height for the whole request (``DecisionIndex.follow``)."""
+        arrived = time.monotonic() if since is None else since
         if action not in ACTIONS:
             raise MALFORMED_REQUEST(f"action must be one of {sorted(ACTIONS)}")
         # Break-glass commits to its reason in the signed request (whose hash the audit
@@ -282,7 +289,8 @@ class Vault:
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)  # nothing to audit
         decision = self.decide_and_audit(
             req, record_hex, action, purpose, patient, held[1] if held is not None
-            else beside[1][1] if beside is not None else None, note=note, narrow=narrow)
+            else beside[1][1] if beside is not None else None, note=note, narrow=narrow,
+            since=arrived)
         if not decision["permit"]:
             if decision["reason"] == "erased":
                 self._shred_quietly(record_id)
@@ -293,14 +301,14 @@ class Vault:
         if meta is None:  # the chain says active but the bytes are gone: not ours to serve
             raise VaultError(store_errors.RECORD_NOT_FOUND, record_hex)
         return self._release(req.caller, meta, decision,
-                             None if held is None else held[0])
+                             None if held is None else held[0], since=arrived)
 
     def _release(self, caller: str, meta: RecordMeta, decision: dict[str, Any],
-                 descriptor: bytes | None) -> Release:
+                 descriptor: bytes | None, since: float | None = None) -> Release:
         """A permitted access's release: the record checked against the chain, the
         caller's wrapped key, the chunks inline or a ticket for them."""
         record_id = meta.record_id
-        self._check_registered(meta)
+        self._check_registered(meta, since)
         inline = meta.size <= INLINE_LIMIT
         wrapped, chunks = self.store.get_key_and_chunks(
             record_id, caller, range(meta.chunks) if inline else range(0))
@@ -314,15 +322,15 @@ class Vault:
 
     def decide_and_audit(self, req: Verified, record_hex: str, action: str, purpose: str,
                          patient: str, author: str | None, *,
-                         note: Mapping[str, Any] | None = None, narrow: str | None = None
-                         ) -> dict[str, Any]:
+                         note: Mapping[str, Any] | None = None, narrow: str | None = None,
+                         since: float | None = None) -> dict[str, Any]:
         """Decide ``req.caller``'s ``action`` on a record of ``patient`` (consent on chain,
         then the vault's author permit for ``author``, then ``narrow``:
         :func:`_narrowed`), seal the audit entry (with ``note``: :func:`_noted`) for the
         patient's audit readers and journal it with the request's nonce, *before*
         anything is released. Returns the decision; the caller refuses a denial (stores
         beside the blob store use this too: ``gateway/genome.py``)."""
-        decision = self.decisions.decide(req.caller, action, record_hex, purpose)
+        decision = self.decisions.decide(req.caller, action, record_hex, purpose, since)
         decision = custody.with_author_permit(decision, req.caller, action, author)
         decision = _narrowed(decision, narrow)
         entry = {"record": record_hex, "accessor": req.caller, "action": action,
@@ -354,7 +362,8 @@ class Vault:
         """Take one token from ``caller``'s bucket; ``RATE_LIMITED`` when it is empty."""
         self._rate(caller)
 
-    def preview(self, caller: str, record_hex: str, action: str, purpose: str) -> str:
+    def preview(self, caller: str, record_hex: str, action: str, purpose: str,
+                since: float | None = None) -> str:
         """The decision :meth:`access` would make now (``permit`` or the deny reason),
         neither audited nor released: for deciding whether there is anything more to
         offer (a search's ``next`` link), never for releasing. The released access is
@@ -365,7 +374,7 @@ class Vault:
             if exc.error is not store_errors.RECORD_NOT_FOUND:
                 raise
             return "unknown_record"
-        decision = self.decisions.decide(caller, action, record_hex, purpose)
+        decision = self.decisions.decide(caller, action, record_hex, purpose, since)
         decision = custody.with_author_permit(decision, caller, action,
                                               None if held is None else held[1])
         return "permit" if decision["permit"] else str(decision["reason"])
@@ -388,10 +397,10 @@ class Vault:
         holders = self._chain("records/holders", {"record": record_hex})["holders"]
         return str(on_chain["patient"]) if self.org in holders else None
 
-    def _check_registered(self, meta: RecordMeta) -> None:
+    def _check_registered(self, meta: RecordMeta, since: float | None = None) -> None:
         """The chain must describe exactly these bytes: a vault never serves a record
         the chain does not vouch for."""
-        on_chain = self.decisions.record(meta.record_id.hex())
+        on_chain = self.decisions.record(meta.record_id.hex(), since)
         if on_chain is None or on_chain.get("hash") != meta.hash.hex() \
                 or on_chain["patient"] != meta.patient \
                 or on_chain.get("commitment") != meta.commitment.hex() \

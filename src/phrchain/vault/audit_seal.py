@@ -38,6 +38,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
@@ -199,6 +200,13 @@ def wrap_info(patient: str, request: str, reader: str) -> bytes:
 
 
 # -- sealing and opening -----------------------------------------------------------------
+@lru_cache(maxsize=4096)
+def _public_key(raw: bytes) -> X25519PublicKey:
+    """A reader's key object, parsed once (the same few readers seal every entry: the
+    patient, the institution, the regulator); immutable, so shared between threads."""
+    return X25519PublicKey.from_public_bytes(raw)
+
+
 def seal(entry: Mapping[str, Any] | AccessEntry, patient: str,
          readers: Mapping[str, bytes], *, key: bytes | None = None,
          salt: bytes | None = None) -> dict[str, Any]:
@@ -221,7 +229,7 @@ def seal(entry: Mapping[str, Any] | AccessEntry, patient: str,
         except CryptoError as exc:
             raise _invalid(f"reader {reader}: {exc}") from None
         wrapped[reader] = HPKE_SUITE.encrypt(
-            key, X25519PublicKey.from_public_bytes(public),
+            key, _public_key(public),
             info=wrap_info(patient, checked.request, reader)).hex()
     out = {"patient": patient, "request": checked.request,
            "commitment": commitment(plain).hex(), "sealed": {"ct": ct.hex(), "keys": wrapped}}

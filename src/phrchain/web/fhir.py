@@ -82,15 +82,16 @@ class Opened:
         return nullcontext()  # nothing decided here, nothing journaled
 
     def decide(self, grant: Grant, record: str, req_hash: str, scope: Scope | None = None,
-               patient: str | None = None, *, released: str | None = None) -> str:
+               patient: str | None = None, *, released: str | None = None,
+               since: float | None = None) -> str:
         return PERMIT
 
     def require(self, grant: Grant, record: str, req_hash: str, scope: Scope | None = None,
-                patient: str | None = None) -> None:
+                patient: str | None = None, *, since: float | None = None) -> None:
         return None
 
     def would_permit(self, grant: Grant, record: str, scope: Scope | None = None,
-                     patient: str | None = None) -> bool:
+                     patient: str | None = None, *, since: float | None = None) -> bool:
         return True
 
 
