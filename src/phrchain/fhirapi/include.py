@@ -152,7 +152,7 @@ class Including:
     def _decide(self, held: Held) -> bool:
         decider = self.service.decider
         verdict = decider.decide(self.call.grant, held.record, self.call.request_hash,
-                                 self.scope, held.patient)
+                                 self.scope, held.patient, since=self.call.arrived)
         if verdict == PERMIT:
             return True
         self.withheld += 1
@@ -165,7 +165,8 @@ class Including:
         audit entry, as a page's ``next`` look-ahead is: nothing is released on it)."""
         decider = self.service.decider
         return any(h.record not in seen and decider.would_permit(
-            self.call.grant, h.record, self.scope, h.patient) for h in left)
+            self.call.grant, h.record, self.scope, h.patient, since=self.call.arrived)
+            for h in left)
 
 
 def _own(held: Held) -> str:
