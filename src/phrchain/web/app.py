@@ -20,6 +20,8 @@ Routes (JSON under ``/ui/api``; ``*`` needs the ``X-CSRF-Token`` header)::
                                                   a trial pseudonym; outcome-switch report)
     /ui/api/pharmacy/..., /ui/api/{auditor,patient}/supply/...   supply.py (dispense
                                                   screen, alert board, medication history)
+    /ui/api/prescriber/...                        prescriber.py (write, list and cancel
+                                                  prescriptions; product look-up)
     /ui/api/patient/research                      research.py (donations and the studies
                                                   that used the patient's data)
     /ui/fhir/..., POST /ui/api/patient/fhir-token * fhir.py (the patient's own records as
@@ -59,6 +61,7 @@ from phrchain.web import (
     filing,
     genome,
     patient,
+    prescriber,
     provider,
     research,
     smart,
@@ -314,6 +317,7 @@ def create_ui_app(config: UiConfig) -> FastAPI:
     app.include_router(supply.pharmacy_router)
     app.include_router(supply.auditor_router)
     app.include_router(supply.patient_router)
+    app.include_router(prescriber.router)
     app.include_router(research.patient_router)
     include_wallet_fhir(app)  # /ui/fhir/: the patient's own records as FHIR R4 (fhir.py)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

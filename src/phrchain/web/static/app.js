@@ -479,6 +479,7 @@ async function start() {
   document.getElementById("lang").addEventListener("click", switchLanguage);
   await Promise.all([import("./patient.js"), import("./provider.js"), import("./auditor.js"),
     import("./claims.js"), import("./trials.js"), import("./smart.js"), import("./supply.js"),
+    import("./prescriber.js"),
     import("./genome.js"), import("./research.js")]);
   const session = await api("GET", "session");
   state.csrf = session.csrf;
