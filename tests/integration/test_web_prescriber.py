@@ -25,6 +25,7 @@ from phrchain.client.supply import MonitoringKey
 from phrchain.client.wallet import Wallet
 from phrchain.web import UiConfig, WalletEntry, create_ui_app
 from tests.consortium import A1, CHAIN, HOSPITAL_A, VALIDATOR, Consortium, P, running
+from tests.integration.test_web_browser import Person, browser  # noqa: F401  (fixture)
 from tests.integration.test_web_supply import _stock, code
 from tests.supplyflow import GTIN, PHARMACIST, admit
 from tests.webui import CHEAP_KDF, PASSPHRASES, Browser, error_of
@@ -152,3 +153,34 @@ def test_catalogs_have_every_prescriber_string() -> None:
         assert used | {"nav.prescribe", "status.dispensed"} <= set(catalog), lang
     ko = json.loads((static / "i18n" / "ko.json").read_text(encoding="utf-8"))
     assert ko["rx.write"] == "처방전 서명"
+
+
+def test_the_prescriber_page_in_a_browser_in_korean(browser: Any,  # noqa: F811
+                                                    world: dict[str, Any]) -> None:
+    """The nurse, in Korean: typing a narcotic's KD code shows its class with the
+    warning; the prescription is written and listed, then cancelled from its row. The
+    page passes axe."""
+    c: Consortium = world["c"]
+    nurse = Person(browser, world["base"], "nurse", locale="ko-KR")
+    nurse.go("prescriber-prescriptions")
+    page = nurse.page
+    page.fill("#rx-patient", P.did)
+    page.fill("#rx-gtin", GTIN[1:])
+    page.dispatch_event("#rx-gtin", "change")
+    warning = page.wait_for_selector("#rx-class-warning")
+    assert "마약" in page.inner_text("#rx-product") and "처방할 수 없습니다" in \
+        warning.inner_text()
+    nurse.axe()
+    page.fill("#rx-label", "browser")
+    page.click("#rx-submit")
+    done = page.wait_for_selector("#rx-done")
+    record = str(done.get_attribute("data-record"))
+    row = f"#my-prescriptions .rx-row[data-record='{record}']"
+    assert "유효" in page.inner_text(f"{row}[data-status=active]")
+    nurse.axe()
+    page.click(f"{row} button.cancel-rx")
+    page.wait_for_selector(f"{row}[data-status=cancelled]")
+    assert c.query("supply/rx", rx=MonitoringKey.load(world["tmp"] / "monitoring.key")
+                   .rx_tag(record))["status"] == "cancelled"
+    nurse.shot("prescriber-prescriptions")
+    nurse.close()
