@@ -11,6 +11,7 @@ role may not prescribe a narcotic; the chain refuses the pharmacy's fill
 from __future__ import annotations
 
 import json
+import logging
 import re
 import stat
 from collections.abc import Iterator
@@ -74,11 +75,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             ui.state.ui.sessions.close()
 
 
-def test_write_list_dispense_cancel_and_refusals(world: dict[str, Any]) -> None:
+def test_write_list_dispense_cancel_and_refusals(world: dict[str, Any],
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     c: Consortium = world["c"]
     a1 = Browser(world["base"])
     assert a1.login("a1").is_success
-    assert a1.ok("GET", RX) == {"configured": True, "prescriptions": []}
+    assert a1.ok("GET", RX) == {"configured": True, "prescriber": True, "prescriptions": []}
     kd = GTIN[1:]   # the Korean KD code is the GTIN-13 inside the GTIN-14
     product = a1.ok("GET", f"api/prescriber/products/{kd}")
     assert (product["gtin"], product["controlled"], product["allowed"]) == \
@@ -137,8 +140,16 @@ def test_write_list_dispense_cancel_and_refusals(world: dict[str, Any]) -> None:
     assert error_of(ph.call("POST", "api/pharmacy/dispense", {
         "record": theirs["record"], "codes": [code(world["morphine"][2], "L7")]})) == \
         (422, "supply", "prescriber_not_allowed")
-    # A1 sees only its own prescriptions; nothing written names the patient in the log
+    # A1 sees only its own prescriptions; a pharmacist is not offered the page
     assert theirs["record"] not in [p["record"] for p in a1.ok("GET", RX)["prescriptions"]]
+    assert ph.ok("GET", RX) == {"configured": False, "prescriber": False,
+                               "prescriptions": []}
+    assert error_of(ph.call("POST", RX, {"patient": P.did, "gtin": GTIN, "quantity": 1,
+                                         "refills": 0, "days_supply": 10})) == \
+        (403, "ui", "not_permitted")
+    # no patient identifier or commitment salt in any log line of all this
+    salts = [p["salt"] for p in saved["prescriptions"] + handed]
+    assert caplog.records and all(s not in caplog.text for s in [P.did, *salts])
     for ui in (a1, ph, nurse):
         ui.http.close()
 

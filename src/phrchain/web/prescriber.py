@@ -38,7 +38,7 @@ from phrchain.epcis.errors import NO_MONITORING_KEY
 from phrchain.modules.supply.errors import UNKNOWN_PRODUCT
 from phrchain.modules.supply.gs1 import normalize_gtin
 from phrchain.web.deps import Ui, UiState, capability, party
-from phrchain.web.errors import NOT_FOUND, UiError
+from phrchain.web.errors import NOT_FOUND, NOT_PERMITTED, UiError
 from phrchain.web.sessions import Session
 from phrchain.web.supply import FORMAT, Handoff, _entry, _inbox, _key
 
@@ -59,6 +59,17 @@ class WriteBody(BaseModel):
     days_supply: int = Field(ge=1, le=366)
     valid_days: int = Field(default=30, ge=1, le=366)
     label: str = Field(default="", max_length=200)
+
+
+NOT_PRESCRIBING: Final = frozenset({"pharmacist", "auditor"})
+
+
+def prescribes(session: Session) -> bool:
+    """Whether the page offers writing: a practitioner with a role other than
+    pharmacist or auditor (the page only hides; the chain decides at the first fill)."""
+    identity = session.identity or {}
+    return identity.get("kind") == "practitioner" \
+        and bool(set(identity.get("roles", ())) - NOT_PRESCRIBING)
 
 
 def _gtin(value: str) -> str:
@@ -160,12 +171,14 @@ def mine(session: Reader, ui: Ui) -> dict[str, Any]:
     """This prescriber's prescriptions (newest first), each with its chain state;
     ``configured`` False when this wallet has no monitoring key or prescriptions file."""
     entry = ui.config.wallets.get(session.wallet_name)
+    if not prescribes(session):
+        return {"configured": False, "prescriber": False, "prescriptions": []}
     if entry is None or entry.monitoring_key is None or entry.prescriptions is None:
-        return {"configured": False, "prescriptions": []}
+        return {"configured": False, "prescriber": True, "prescriptions": []}
     key = _key(ui, session)
     client = session.client.session
     own = _own(ui, session)
-    return {"configured": True, "prescriptions": [rx_view(client, session, h,
+    return {"configured": True, "prescriber": True, "prescriptions": [rx_view(client, session, h,
                                       session.client.supply.prescription(key, h.record))
                               for h in own[::-1]]}
 
@@ -173,6 +186,9 @@ def mine(session: Reader, ui: Ui) -> dict[str, Any]:
 @router.post("/prescriptions")
 def write(body: WriteBody, session: Writer, ui: Ui) -> dict[str, Any]:
     """Write the MedicationRequest for the patient and sign its registration."""
+    if not prescribes(session):
+        raise UiError(403, NOT_PERMITTED, "only a practitioner with a prescribing role "
+                                          "writes prescriptions")
     key = _key(ui, session)
     path = _file(ui, session)
     shown = product_view(session, _gtin(body.gtin))

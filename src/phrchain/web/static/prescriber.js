@@ -119,7 +119,8 @@ function rxRow(p) {
 async function renderPrescriber(body) {
   const found = await api("GET", "prescriber/prescriptions");
   if (!found.configured) {
-    replace(body, h("p", { id: "rx-not-configured" }, t("rx.not_configured")));
+    replace(body, h("p", { id: "rx-not-configured" },
+      t(found.prescriber ? "rx.not_configured" : "rx.not_prescriber")));
     return;
   }
   const list = found.prescriptions.length
