@@ -91,7 +91,8 @@ def product_view(session: Session, gtin: str) -> dict[str, Any]:
     mine = set(session.identity.get("roles", ())) if session.identity else set()
     return {"gtin": gtin, "name": found["name"], "controlled": found["controlled"],
             "dose_form": found["dose_form"], "dose_units": found["dose_units"],
-            "roles": roles, "allowed": bool(mine & set(roles))}
+            "ingredients": list(found["ingredients"]), "roles": roles,
+            "allowed": bool(mine & set(roles))}
 
 
 def medication_request(product: dict[str, Any], ingredients: list[dict[str, Any]],
@@ -192,8 +193,7 @@ def write(body: WriteBody, session: Writer, ui: Ui) -> dict[str, Any]:
     key = _key(ui, session)
     path = _file(ui, session)
     shown = product_view(session, _gtin(body.gtin))
-    found = session.client.session.q("supply/product", gtin=shown["gtin"]) or {}
-    resource = medication_request(shown, list(found.get("ingredients", [])), body)
+    resource = medication_request(shown, shown["ingredients"], body)
     record = session.client.records.add_resource(resource, body.patient)
     rx = Prescription(record, body.quantity, body.refills, body.days_supply,
                       secrets.token_hex(16))
