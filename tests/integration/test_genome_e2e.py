@@ -356,6 +356,11 @@ def test_drs_and_htsget_errors_have_the_ga4gh_shapes(c: Consortium, sealed: str)
          "InvalidInput", "vault/25 malformed_request"),
         (P, f"/variants/{sealed}", {}, False, 401, "InvalidAuthentication",
          "vault/20 bad_request_signature"),
+        # an id with an encoded '/' matches no route: the framework's 404, in the shape
+        # of the standard whose path it is under (found by the API property campaign)
+        (P, "/ga4gh/drs/v1/objects/exchange%2Fapprove", {}, True, 404, None,
+         "vault/25 malformed_request"),
+        (P, "/variants/a%2Fb", {}, True, 404, "NotFound", "vault/25 malformed_request"),
     ]
     for who, path, params, signed, status, name, code in cases:
         answer = ga4gh_get(c, who, path, params, signed)

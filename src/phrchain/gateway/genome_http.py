@@ -84,6 +84,22 @@ def ga4gh_error(kind: str, exc: CodedError) -> JSONResponse:
     answers it, moved to the standard's nearest where it has none; the message starts
     with ``codespace/code name``; ``"error"`` is the vault's own error object."""
     status = _GA4GH_STATUS.get(exc.error) or _STATUS.get(exc.error, 400)
+    return _ga4gh_body(kind, exc, status)
+
+
+def ga4gh_framework_refusal(path: str, status: int, exc: CodedError) -> JSONResponse | None:
+    """A framework refusal (no such route, method not allowed, ...) of a request under a
+    GA4GH route's path, in that standard's error shape with the framework's ``status``
+    (a DRS client that sends ``objects/a%2Fb`` gets a DRS 404, not the vault's own body);
+    None for any other path."""
+    if path.startswith("/ga4gh/drs/"):
+        return _ga4gh_body("drs", exc, status)
+    if path.startswith(("/variants/", "/reads/")):
+        return _ga4gh_body("htsget", exc, status)
+    return None
+
+
+def _ga4gh_body(kind: str, exc: CodedError, status: int) -> JSONResponse:
     message = f"{exc.codespace}/{exc.code} {exc.error.name}: {exc.log}"
     own = {"codespace": exc.codespace, "code": exc.code, "name": exc.error.name,
            "message": exc.log}
@@ -91,7 +107,8 @@ def ga4gh_error(kind: str, exc: CodedError) -> JSONResponse:
         return JSONResponse({"msg": message, "status_code": status, "error": own},
                             status_code=status)
     name = "UnsupportedFormat" if exc.error is g.UNSUPPORTED_FORMAT else \
-        "InvalidRange" if exc.error is g.BAD_REGION else _HTSGET.get(status, "InternalError")
+        "InvalidRange" if exc.error is g.BAD_REGION else \
+        _HTSGET.get(status, "InvalidInput" if status < 500 else "InternalError")
     return JSONResponse({"htsget": {"error": name, "message": message}, "error": own},
                         status_code=status, media_type=HTSGET_MEDIA_TYPE)
 

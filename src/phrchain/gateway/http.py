@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from phrchain.core.errors import CodedError, ErrorCode
-from phrchain.gateway.genome_http import include_genome_routes
+from phrchain.gateway.genome_http import ga4gh_framework_refusal, include_genome_routes
 from phrchain.gateway.intake import (
     DEFAULT_LARGE_UPLOADS,
     DEFAULT_MAX_BODY,
@@ -101,10 +101,12 @@ def create_vault_app(vault: Vault, max_body: int = DEFAULT_MAX_BODY,
     # The framework's own refusals get the vault's error body too, and never echo the
     # input (a parameter may carry an identifier or a fragment of a record).
     @app.exception_handler(StarletteHTTPException)
-    async def on_framework(_: Request, exc: Exception) -> Response:
+    async def on_framework(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         what = _FRAMEWORK.get(exc.status_code, "the request cannot be served")
-        return _error_body(exc.status_code, e.MALFORMED_REQUEST, what)
+        ga4gh = ga4gh_framework_refusal(request.url.path, exc.status_code,
+                                        e.MALFORMED_REQUEST(what))
+        return ga4gh or _error_body(exc.status_code, e.MALFORMED_REQUEST, what)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(_: Request, exc: Exception) -> Response:
