@@ -35,13 +35,14 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _solo import cpu_seconds
 
 from phrchain.app import STATE_VERSION
 from phrchain.core import keys
@@ -109,25 +110,6 @@ class Signer:
     def __call__(self, key: keys.SigningKey, *msgs: dict[str, Any]) -> bytes:
         nonce = self.nonces[key.did] = self.nonces.get(key.did, 0) + 1
         return build_tx(key, CHAIN_ID, nonce, list(msgs))
-
-
-def cpu_seconds() -> float:
-    """CPU seconds used so far by this process and its live child processes."""
-    total = time.process_time()
-    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    me = str(os.getpid())
-    try:
-        pids = [p for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
-        return total
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[1] == me:  # ppid; then utime, stime at 11, 12
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def run(node: SoloNode, raws: list[bytes], chunk: int) -> float:
