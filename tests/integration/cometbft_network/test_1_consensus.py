@@ -107,6 +107,9 @@ def test_proposal_with_an_invalid_tx_is_rejected(net: Network) -> None:
         server.close()
         app.close()
     net.start_node(3)
+    # start_node does not wait for CometBFT's RPC: node3 answers once it has caught up
+    # with the blocks the others committed past the rejected proposal
+    net.wait_height(start + 2, 60, nodes=[3])
     for index in range(4):
         with net.rpc(index) as rpc:
             assert rpc.tx(tx_hash(bad)) is None
