@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,29 @@ def pytest_report_header() -> str:
     return f"phrchain hot path: {accel.STATUS}"
 
 
+# Unclosed sockets/files found when each test module ends: (module, warning text).
+_LEAKS: list[tuple[str, str]] = []
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """After a module's last test, collect its garbage and note what was left unclosed,
+    naming that module. (A ResourceWarning is raised where the garbage collector happens
+    to run, so as an error it failed an innocent later test; pyproject.toml shows it
+    instead, and this names the module that leaked it.)"""
+    if nextitem is not None and nextitem.module is item.module:  # type: ignore[attr-defined]
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        gc.collect()
+    _LEAKS.extend((item.nodeid.split("::")[0], str(w.message)[:160]) for w in caught
+                  if issubclass(w.category, ResourceWarning))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say it loudly when the compiled hot path could not be tested at all."""
+    """Name the modules that left sockets or files unclosed; say it loudly when the
+    compiled hot path could not be tested at all."""
+    for module, message in _LEAKS:
+        terminalreporter.write_line(f"LEAK: {module} left {message}", yellow=True)
     if accel.AVAILABLE is None:
         terminalreporter.write_line(
             f"WARNING: COMPILED HOT PATH UNTESTED: {accel.STATUS} "
